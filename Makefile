@@ -1,0 +1,171 @@
+# Kernloom in C — one build for everything.
+#
+#   make            build binaries (build/bin) and the XDP object (build/bpf)
+#   make check      install missing deps, build with ASan+UBSan, run every test
+#   make bench      benchmarks (numbers recorded in README.md)
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make demo       the self-contained lab
+#   make install    DESTDIR=... PREFIX=/usr/local
+#
+# Layout conventions the rules below rely on:
+#   common/ ipc/ sandbox/      -> build/lib/libkl.a
+#   <daemon>/main.c            -> the binary; other <daemon>/*.c -> lib<daemon>.a
+#   tests/unit/test_*.c        -> cmocka binaries linked with every lib
+#   tests/bpf/test_*.c         -> BPF_PROG_TEST_RUN fixtures (need root)
+#   tests/fuzz/fuzz_*.c        -> libFuzzer targets (clang)
+#   tests/integration/*.sh     -> network-namespace scenarios (need root)
+
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PREFIX  ?= /usr/local
+BUILD   ?= build
+SAN     ?= 0
+FUZZ_SECONDS ?= 60
+
+ARCH_INC := -I/usr/include/$(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+
+CSTD    := -std=gnu11
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CFLAGS  += $(CSTD) $(WARN) -D_GNU_SOURCE -fstack-protector-strong -I. -I$(BUILD)/gen \
+	   -DKL_DEFAULT_OBJ='"$(PREFIX)/lib/kernloom/shield.bpf.o"'
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -D_FORTIFY_SOURCE=2
+endif
+LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lsodium -lpcap -lm
+
+BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -mcpu=v3 $(ARCH_INC) -I.
+
+DAEMON_DIRS := $(patsubst %/main.c,%,$(wildcard enforcer/main.c sensor/main.c decider/main.c graphd/main.c ctl/main.c))
+binname = $(if $(filter ctl,$(1)),klctl,kl-$(1))
+BINS := $(foreach d,$(DAEMON_DIRS),$(BUILD)/bin/$(call binname,$(d)))
+
+KL_SRCS := $(wildcard common/*.c ipc/*.c sandbox/*.c)
+KL_OBJS := $(KL_SRCS:%.c=$(BUILD)/obj/%.o)
+dirlib_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+DIR_LIBS := $(foreach d,$(DAEMON_DIRS),$(if $(call dirlib_srcs,$(d)),$(BUILD)/lib/lib$(d).a))
+ALL_LIBS := $(DIR_LIBS) $(BUILD)/lib/libkl.a
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+SKELS    := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/gen/%.skel.h)
+BPF_TEST_SRCS := $(wildcard tests/bpf/*.bpf.c bench/*.bpf.c)
+BPF_TEST_OBJS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_TEST_SRCS)))
+TEST_SKELS    := $(patsubst %.bpf.c,$(BUILD)/gen/%.skel.h,$(notdir $(BPF_TEST_SRCS)))
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/test_*.c))
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tools/kl-%,$(wildcard tests/tools/*.c))
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+HDRS := $(wildcard */*.h bpf/*.h)
+
+.PHONY: all deps check test test-stages unit bpftest fuzz-smoke integration bench fuzz demo install clean
+.SECONDARY:
+
+all: $(BINS) $(BPF_OBJS)
+
+deps:
+	@scripts/deps.sh
+
+# ---- BPF ----
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bpf/%.bpf.o: tests/bpf/%.bpf.c bpf/*.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bpf/%.bpf.o: bench/%.bpf.c bpf/*.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@mkdir -p $(@D)
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+# ---- userspace ----
+$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS) $(TEST_SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/libkl.a: $(KL_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+.SECONDEXPANSION:
+$(BUILD)/lib/lib%.a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(call dirlib_srcs,$$*))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(BUILD)/tools/kl-%: $(BUILD)/obj/tests/tools/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- fuzzing (clang + libFuzzer; every lib source compiled in) ----
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined
+FUZZ_LIB_SRCS := $(KL_SRCS) $(foreach d,$(DAEMON_DIRS),$(call dirlib_srcs,$(d)))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS)
+
+# ---- tests ----
+# `check` builds everything with ASan+UBSan in build/san and runs it all.
+# One results file spans both builds so the closing line counts everything.
+RESULTS := $(CURDIR)/build/test-results
+check: deps
+	@mkdir -p build && KL_RESULTS=$(RESULTS) tests/run.sh reset build
+	KL_RESULTS=$(RESULTS) $(MAKE) BUILD=build/san SAN=1 test-stages
+	KL_RESULTS=$(RESULTS) $(MAKE) BUILD=build/fuzz-build fuzz-smoke
+	@KL_RESULTS=$(RESULTS) tests/run.sh summary build
+
+test:
+	@mkdir -p $(BUILD) && tests/run.sh reset $(BUILD)
+	$(MAKE) test-stages
+	@tests/run.sh summary $(BUILD)
+
+test-stages: all $(TOOLS) $(UNIT_TESTS) $(BPF_TESTS) $(BPF_TEST_OBJS)
+	@tests/run.sh unit $(BUILD) $(UNIT_TESTS)
+	@tests/run.sh bpf $(BUILD) $(BPF_TESTS)
+	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh)
+	@tests/run.sh integration $(BUILD) $(sort $(wildcard tests/integration/[0-9]*.sh))
+
+fuzz-smoke: $(FUZZERS)
+	@tests/run.sh fuzz-smoke $(BUILD) $(FUZZERS)
+
+fuzz: deps $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 12 || exit 1; done
+
+bench: deps all $(TOOLS) $(BENCHES) $(BPF_TEST_OBJS)
+	@bench/run.sh $(BUILD)
+
+demo: deps all $(TOOLS)
+	@scripts/demo.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/kernloom/
+
+clean:
+	rm -rf build

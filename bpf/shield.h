@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Kernel/user ABI of the Kernloom shield: map keys, map values, config and
+ * events. Included by bpf/shield.bpf.c and by every userspace reader/writer.
+ *
+ * Conventions
+ *  - Addresses are stored in network byte order: IPv4 as a __u32, IPv6 as
+ *    16 bytes. Ports are stored in host byte order.
+ *  - Times are CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns()), so an
+ *    expiry written by userspace with clock_gettime(CLOCK_BOOTTIME) compares
+ *    directly in the data plane and survives suspend.
+ *  - An expiry of 0 means "never expires" (only an operator may ask for it).
+ *  - Every struct is padded explicitly so both compilers agree on layout.
+ */
+#ifndef KL_SHIELD_H
+#define KL_SHIELD_H
+
+#include <linux/types.h>
+
+#define KL_PIN_DIR_DEFAULT "/sys/fs/bpf/kernloom"
+
+/* Default map sizes (settable at load time by the enforcer). */
+#define KL_SRC_MAX_DEFAULT     131072  /* per family */
+#define KL_DENY_MAX_DEFAULT    1048576 /* exact deny, per family */
+#define KL_DENY_LPM_MAX_DEFAULT 65536  /* CIDR deny, per family */
+#define KL_ALLOW_MAX_DEFAULT   65536   /* allow LPM, per family */
+#define KL_RL_MAX_DEFAULT      262144  /* RL overrides, per family */
+#define KL_FLOW_MAX_DEFAULT    32768   /* flow telemetry, per family */
+#define KL_EDGE_MAX_DEFAULT    65536   /* edge rules, per family and kind */
+#define KL_EVENTS_BYTES_DEFAULT (1u << 20)
+
+/* Ports at or above this are folded to KL_PORT_EPHEMERAL in flow telemetry
+ * and in edge lookups (replies to the host's own outbound connections). */
+#define KL_EPHEMERAL_MIN_DEFAULT 32768
+#define KL_PORT_EPHEMERAL 0
+
+/* Scan signal: distinct destination ports per window, counted with a
+ * bitmap of KL_PORTMAP_WORDS*64 bits that is cleared when the window moves. */
+#define KL_PORTMAP_WORDS 8
+#define KL_PORT_WINDOW_SHIFT 30 /* ~1.07 s windows */
+
+/* ---- keys ---- */
+
+struct kl_lpm4_key {
+	__u32 prefixlen;
+	__u32 addr;
+};
+
+struct kl_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct kl_in6 {
+	__u8 addr[16];
+};
+
+/* Edge (tuple) and flow key: source, destination port (host order, folded
+ * when ephemeral), IP protocol. */
+struct kl_edge4_key {
+	__u32 src;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct kl_edge6_key {
+	__u8 src[16];
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* ---- policy values ---- */
+
+/* Who caused an entry; the enforcer stamps it, the data plane ignores it. */
+enum kl_origin {
+	KL_ORIGIN_OPERATOR = 1,
+	KL_ORIGIN_DECIDER = 2,
+	KL_ORIGIN_GRAPHD = 3,
+	/* Allowlist entries made from the enforcer's `protect` list: such a
+	 * source bypasses allow-enforce, deny, rate limits and edge rules, so
+	 * no rule can lock the operator out. */
+	KL_ORIGIN_PROTECTED = 4,
+};
+
+/* Value of the allow LPMs, exact deny hashes, deny LPMs, edge allow/deny. */
+struct kl_rule {
+	__u64 expires_ns; /* 0 = permanent */
+	__u64 created_ns;
+	__u32 origin;     /* enum kl_origin */
+	__u32 pad;
+};
+
+/* Value of the per-source and per-edge rate-limit override maps.
+ * `tat_ns` is the GCRA theoretical arrival time; for per-edge limits the
+ * data plane keeps it here, for per-source limits it lives in the source's
+ * telemetry entry (so one lookup serves both). */
+struct kl_rl_rule {
+	__u64 rate_pps;   /* packets per second that pass; 0 = drop all */
+	__u64 burst;      /* packets that may pass back to back */
+	__u64 expires_ns; /* 0 = permanent */
+	__u64 tat_ns;     /* edge limits only */
+	__u32 origin;
+	__u32 pad;
+};
+
+/* ---- runtime config: one entry in kernloom_cfg (ARRAY, key 0) ---- */
+
+enum kl_edge_mode {
+	KL_EDGE_OFF = 0,
+	KL_EDGE_DENY = 1,  /* drop tuples in the edge deny map */
+	KL_EDGE_ALLOW = 2, /* drop tuples not in the edge allow map */
+};
+
+struct kl_cfg {
+	__u32 allow_enforce;  /* 1: sources outside the allowlist are dropped */
+	__u32 sample_mask;    /* 0: no events; else emit when (n & mask) == 0 */
+	__u32 edge_mode;      /* enum kl_edge_mode */
+	__u32 policy_gen;     /* bumped by the enforcer after every policy write */
+	__u64 rl_rate_pps;    /* global default bucket; burst 0 = no default */
+	__u64 rl_burst;
+	__u32 ephemeral_min;  /* 0 = no folding */
+	__u32 pad;
+};
+
+/* ---- telemetry ---- */
+
+/* Cached policy verdict bits in struct kl_src_stats.verdict. */
+#define KL_V_ALLOWED  (1u << 0) /* in the allowlist */
+#define KL_V_DENIED   (1u << 1) /* exact or CIDR deny (see deny_expires_ns) */
+#define KL_V_RL       (1u << 2) /* per-source RL override (see rl_*) */
+#define KL_V_PROTECTED (1u << 3) /* allow entry with KL_ORIGIN_PROTECTED */
+
+/* Value of kernloom_src4_stats / kernloom_src6_stats (LRU_HASH, shared by
+ * all CPUs: counters are updated with atomic adds, so none is lost). */
+struct kl_src_stats {
+	__u64 pkts;
+	__u64 bytes;
+	__u64 syn;        /* TCP SYN without ACK */
+	__u64 synack;
+	__u64 rst;
+	__u64 pass;
+	__u64 drop_allow;
+	__u64 drop_deny;
+	__u64 drop_rl;
+	__u64 drop_edge;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 ports_distinct;  /* cumulative: +1 per new port in the window */
+	__u64 port_window;     /* window id of port_bits */
+	__u64 port_bits[KL_PORTMAP_WORDS];
+	/* Cached policy verdict, valid while cache_gen == cfg.policy_gen. */
+	__u32 cache_gen;
+	__u32 verdict;         /* KL_V_* */
+	__u64 deny_expires_ns;
+	__u64 rl_rate_pps;
+	__u64 rl_burst;
+	__u64 rl_expires_ns;
+	__u64 tat_ns;          /* GCRA state of this source's bucket */
+};
+
+/* Value of kernloom_flow4_stats / kernloom_flow6_stats (LRU_HASH). */
+struct kl_flow_stats {
+	__u64 pkts;
+	__u64 bytes;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+};
+
+/* kernloom_totals: PERCPU_ARRAY with KL_T_MAX __u64 counters at key 0. */
+enum kl_total {
+	KL_T_PKTS = 0,
+	KL_T_BYTES,
+	KL_T_PASS,
+	KL_T_DROP_ALLOW,
+	KL_T_DROP_DENY,
+	KL_T_DROP_RL,
+	KL_T_DROP_EDGE,
+	KL_T_MALFORMED,
+	KL_T_NON_IP,
+	KL_T_IPV4,
+	KL_T_IPV6,
+	KL_T_FRAGMENTS,
+	KL_T_EVENTS,
+	KL_T_EVENTS_LOST,
+	KL_T_SRC_NEW,
+	KL_T_MAX
+};
+
+struct kl_totals {
+	__u64 v[KL_T_MAX];
+};
+
+/* ---- events (ring buffer kernloom_events) ---- */
+
+enum kl_event_kind {
+	KL_EV_DROP_ALLOW = 1,
+	KL_EV_DROP_DENY = 2,
+	KL_EV_DROP_RL = 3,
+	KL_EV_DROP_EDGE = 4,
+	KL_EV_SCAN_HINT = 5, /* a new distinct port for this source */
+	KL_EV_MALFORMED = 6,
+};
+
+struct kl_event {
+	__u64 ts_ns;
+	__u8 addr[16];  /* IPv4 in the first 4 bytes */
+	__u8 family;    /* 4 or 6 */
+	__u8 kind;      /* enum kl_event_kind */
+	__u8 proto;
+	__u8 pad;
+	__u16 dport;
+	__u16 pad2;
+	__u32 pkt_len;
+};
+
+/* Map names (pin file names under the pin directory). */
+#define KL_MAP_CFG          "kernloom_cfg"
+#define KL_MAP_TOTALS       "kernloom_totals"
+#define KL_MAP_EVENTS       "kernloom_events"
+#define KL_MAP_SRC4         "kernloom_src4_stats"
+#define KL_MAP_SRC6         "kernloom_src6_stats"
+#define KL_MAP_ALLOW4       "kernloom_allow4_lpm"
+#define KL_MAP_ALLOW6       "kernloom_allow6_lpm"
+#define KL_MAP_DENY4        "kernloom_deny4_hash"
+#define KL_MAP_DENY6        "kernloom_deny6_hash"
+#define KL_MAP_DENY4_LPM    "kernloom_deny4_lpm"
+#define KL_MAP_DENY6_LPM    "kernloom_deny6_lpm"
+#define KL_MAP_RL4          "kernloom_rl_policy4"
+#define KL_MAP_RL6          "kernloom_rl_policy6"
+#define KL_MAP_FLOW4        "kernloom_flow4_stats"
+#define KL_MAP_FLOW6        "kernloom_flow6_stats"
+#define KL_MAP_EDGE4_DENY   "kernloom_edge4_deny"
+#define KL_MAP_EDGE6_DENY   "kernloom_edge6_deny"
+#define KL_MAP_EDGE4_ALLOW  "kernloom_edge4_allow"
+#define KL_MAP_EDGE6_ALLOW  "kernloom_edge6_allow"
+#define KL_MAP_EDGE4_RL     "kernloom_edge4_rl_policy"
+#define KL_MAP_EDGE6_RL     "kernloom_edge6_rl_policy"
+
+#endif /* KL_SHIELD_H */

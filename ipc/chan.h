@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Request/answer channels over nng ipc:// sockets (DESIGN §4).
+ *
+ * A server listens on a Unix socket path with given permissions, learns each
+ * connection's peer uid/gid/pid from the kernel (SO_PEERCRED via nng),
+ * refuses peers whose uid is not allowed, requires HELLO as the first
+ * message of every connection (answered with RESULT), and refuses any
+ * message type the peer's role may not send to this server's role
+ * (kl_msg_allowed). Everything a server hands to its caller has passed
+ * kl_msg_decode(); the per-type payload decoders are the caller's job.
+ *
+ * nng is not fork-safe: fork/exec before the first call here.
+ */
+#ifndef KL_IPC_CHAN_H
+#define KL_IPC_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc/msg.h"
+
+struct kl_server;
+struct kl_client;
+
+struct kl_server_opts {
+	const char *path;          /* socket file, e.g. /run/kernloom/enforcer.sock */
+	enum kl_role self;         /* this server's role */
+	enum kl_role peer_role;    /* the only role that may HELLO on this socket */
+	mode_t mode;               /* socket file mode, e.g. 0660 */
+	gid_t gid;                 /* group of the socket file; (gid_t)-1 = keep */
+	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
+	size_t n_allowed_uids;
+	gid_t admin_gid;           /* peers in this group are allowed too; -1 = none */
+	size_t max_msg;            /* largest message accepted; 0 = 1 MiB */
+};
+
+/* A request handed to the caller. `buf` owns the bytes msg points into. */
+struct kl_request {
+	struct kl_msg msg;
+	uint32_t pipe_id;
+	uid_t peer_uid;
+	gid_t peer_gid;
+	pid_t peer_pid;
+	enum kl_role peer_role;    /* from the connection's HELLO */
+	void *buf;                 /* internal: free with kl_request_done() */
+	size_t len;
+};
+
+int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
+		   char *err, size_t errlen);
+/* Wait up to timeout_ms for the next request that passed every check.
+ * HELLO, bad frames and forbidden types are answered (RESULT with a reason)
+ * and logged inside; they never reach the caller.
+ * Returns 1 with *req filled, 0 on timeout, -1 on a fatal socket error. */
+int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
+/* Answer the request last returned by kl_server_recv (exactly once). */
+int kl_server_reply(struct kl_server *s, struct kl_request *req, unsigned type,
+		    const uint8_t *payload, size_t len);
+/* Shorthand: answer with a RESULT. json may be NULL. */
+int kl_server_reply_result(struct kl_server *s, struct kl_request *req,
+			   int status, const char *text, const char *json);
+void kl_request_done(struct kl_request *req);
+void kl_server_close(struct kl_server *s);
+
+/* Dial `path`, send HELLO as `self`, and wait for its RESULT. */
+int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
+		   int timeout_ms, char *err, size_t errlen);
+/* Send one message and wait for the answer. On success *reply points into
+ * *reply_buf (free() it) and has passed kl_msg_decode(). */
+int kl_client_call(struct kl_client *c, unsigned type, const uint8_t *payload,
+		   size_t len, struct kl_msg *reply, void **reply_buf,
+		   char *err, size_t errlen);
+void kl_client_close(struct kl_client *c);
+
+#endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Restarting kl-enforcer keeps rules and counters; detach/attach keeps
+# counters; the shield really sits in the packet path (XDP attached).
+. "$(dirname "$0")/lib.sh"
+setup_pair
+start_enforcer
+
+in_b ip link show "$VB" | grep -q xdp || fail "no XDP program on $VB"
+expect_eq "$(pings "$NS_A" $B4 4)" 4 "pings pass"
+klctl deny add $A6 || fail "deny add v6"
+klctl rl set-ip $A4 --rate 1000 --burst 100 || fail "rl set-ip"
+pk=$(src_field $A4 pkts)
+expect_ge "$pk" 4 "packets counted before restart"
+
+log "== restart"
+stop_enforcer
+# The link stays pinned: the shield keeps enforcing while the daemon is down.
+expect_eq "$(pings "$NS_A" $B6 3)" 0 "v6 deny still enforced while kl-enforcer is down"
+start_enforcer
+klctl deny list | grep -q "$A6" || fail "deny rule lost across restart"
+klctl rl list | grep -q "$A4" || fail "rl rule lost across restart"
+expect_ge "$(src_field $A4 pkts)" "$pk" "counters kept across restart"
+expect_eq "$(pings "$NS_A" $B6 3)" 0 "v6 deny enforced after restart"
+
+log "== detach / attach"
+pk=$(src_field $A4 pkts)
+klctl detach "$VB" || fail "detach"
+in_b ip link show "$VB" | grep -q xdp && fail "XDP still attached after detach"
+expect_eq "$(pings "$NS_A" $B6 3)" 3 "nothing enforced while detached"
+klctl detach "$VB" || fail "second detach is not idempotent"
+klctl attach "$VB" || fail "attach"
+klctl attach "$VB" || fail "second attach is not idempotent"
+in_b ip link show "$VB" | grep -q xdp || fail "XDP not attached after attach"
+expect_eq "$(pings "$NS_A" $B6 3)" 0 "deny enforced again after attach"
+expect_ge "$(src_field $A4 pkts)" "$pk" "counters kept across detach/attach"
+expect_eq "$(pings "$NS_A" $B4 3)" 3 "v4 passes"
+
+log "== stats and reset"
+klctl stats | grep -q 'pkts=[0-9]* .*drop_deny=[1-9]' || fail "stats lacks drop_deny: $(klctl stats)"
+klctl --json stats | jq -e '.pkts > 0 and .pass > 0' >/dev/null || fail "stats --json"
+klctl reset || fail "reset"
+expect_eq "$(pings "$NS_A" $B6 3)" 3 "v6 passes after reset"
+[ -z "$(klctl --json deny list | jq -r '.entries[]?.ip' 2>/dev/null)" ] || fail "deny list not empty after reset"
+
+log "== --detach-on-exit"
+stop_enforcer
+start_enforcer --detach-on-exit
+stop_enforcer
+in_b ip link show "$VB" | grep -q xdp && fail "XDP still attached after --detach-on-exit"
+log "all good"
