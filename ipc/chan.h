@@ -10,6 +10,13 @@
  * (kl_msg_allowed). Everything a server hands to its caller has passed
  * kl_msg_decode(); the per-type payload decoders are the caller's job.
  *
+ * kl_server_recv also checks every 2 s that the listener still hands new
+ * connections to the socket, and restarts it if not: nng 1.5.2 stops doing
+ * so after a peer closes before the SP handshake (nanomsg/nng#1518). A
+ * client whose connection was re-established (server or listener restart)
+ * is refused until it says HELLO again; kl_client_call does that by itself
+ * and resends the refused request, which the server had not run.
+ *
  * nng is not fork-safe: fork/exec before the first call here.
  */
 #ifndef KL_IPC_CHAN_H
@@ -28,7 +35,7 @@ struct kl_server_opts {
 	const char *path;          /* socket file, e.g. /run/kernloom/enforcer.sock */
 	enum kl_role self;         /* this server's role */
 	enum kl_role peer_role;    /* the only role that may HELLO on this socket */
-	mode_t mode;               /* socket file mode, e.g. 0660 */
+	mode_t mode;               /* socket file mode, e.g. 0660; 0 = 0600 */
 	gid_t gid;                 /* group of the socket file; (gid_t)-1 = keep */
 	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
 	size_t n_allowed_uids;

@@ -109,7 +109,7 @@ enum kl_ctl_cmd {
 	KL_CTL_ENFORCE_ALLOW,  /* mode = 0 off / 1 on */
 	KL_CTL_DENY_ADD,       /* addr (host or prefix), ttl_ms (0 = permanent) */
 	KL_CTL_DENY_DEL,
-	KL_CTL_DENY_LIST,
+	KL_CTL_DENY_LIST,      /* count = limit (0 = default), as for every *_LIST */
 	KL_CTL_RL_SET,         /* rate, burst: global default */
 	KL_CTL_RL_OFF,
 	KL_CTL_RL_SET_IP,      /* addr (host), rate, burst, ttl_ms */
@@ -190,5 +190,8 @@ void kl_result_encode(const struct kl_result *r, uint8_t *out);
 int kl_result_decode(const uint8_t *p, size_t len, struct kl_result *out,
 		     char *err, size_t errlen);
 const char *kl_status_name(int status);
+/* Offset of the first byte RESULT text may not hold (NUL, control other
+ * than tab/newline, invalid UTF-8), or len when all of it is fine. */
+size_t kl_result_text_check(const uint8_t *s, size_t len);
 
 #endif

@@ -1,0 +1,1084 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Request/answer channels over nng REQ0/REP0 on ipc:// sockets.
+ *
+ * The server is the monitor of OpenSSH's privsep design: it knows who is
+ * on the other end (SO_PEERCRED through nng's pipe options), insists on a
+ * HELLO naming the one role allowed on this socket, and refuses any message
+ * type that role may not send here. Only requests that passed all of it
+ * reach the caller.
+ *
+ * nng calls the pipe callbacks from its own threads, so the per-pipe table
+ * is shared with kl_server_recv() under a mutex.
+ */
+#include "ipc/chan.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "common/log.h"
+
+#define DEFAULT_MAX_MSG (1u << 20)
+/* nng counts the REQ/REP backtrace (4 bytes per hop) against RECVMAXSZ. */
+#define SP_HDR_SLACK 64
+/* A refused connection is closed this long after its RESULT was queued,
+ * so the peer gets to read why (nng_pipe_close drops unsent messages). */
+#define CLOSE_GRACE_MS 200
+/* Open connections per server; a peer beyond this is turned away. */
+#define MAX_PIPES 1024
+/* How often a server checks that its own listener still accepts (see
+ * listener_wedged()), and how long the check waits for an answer. */
+#define PROBE_EVERY_MS 2000
+#define PROBE_WAIT_MS 500
+/* The answer to a request on a connection that has not said HELLO. The
+ * client recognises it and says HELLO again (the request was not run). */
+#define NEED_HELLO_TEXT "HELLO must be the first message"
+/* Refusals logged per second from the pipe callback (a local user can
+ * reconnect in a loop; the log must not become the denial of service). */
+#define REFUSAL_LOGS_PER_S 10
+
+struct pipe_ent {
+	uint32_t id;
+	nng_pipe pipe;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	enum kl_role role;  /* KL_ROLE_NONE until HELLO */
+	int64_t close_at;   /* monotonic ms; 0 = stays open */
+};
+
+struct kl_server {
+	nng_socket sock;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum kl_role self;
+	enum kl_role peer_role;
+	uid_t *allowed_uids;
+	size_t n_allowed_uids;
+	gid_t admin_gid;
+	size_t max_msg;
+	mode_t mode;
+	gid_t gid;
+	nng_listener listener;
+	int64_t next_probe;
+	pid_t pid;
+	unsigned own_pipes; /* ADD_PRE events from our own pid (the probe) */
+
+	pthread_mutex_t mu; /* guards pipes, npipes, log_* */
+	struct pipe_ent *pipes;
+	size_t npipes;
+	int64_t log_window;
+	unsigned log_count, log_dropped;
+
+	/* The request last handed out, which kl_server_reply answers. */
+	bool pending;
+	uint32_t pending_pipe;
+};
+
+struct kl_client {
+	nng_socket sock;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum kl_role self;
+	uint64_t seq;
+	int timeout_ms;
+	int last_rv; /* nng error of the last failed send/receive */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Header + payload in one nng message. */
+static int build_msg(nng_msg **out, unsigned type, uint64_t seq, uint64_t tick,
+		     const uint8_t *payload, size_t len)
+{
+	struct kl_msg_hdr h = {
+		.magic = KL_MSG_MAGIC,
+		.version = KL_MSG_VERSION,
+		.type = (uint16_t)type,
+		.flags = 0,
+		.payload_len = (uint32_t)len,
+		.seq = seq,
+		.tick = tick,
+	};
+	nng_msg *m;
+	int rv;
+
+	if (len > KL_MSG_MAX_PAYLOAD)
+		return NNG_EMSGSIZE;
+	rv = nng_msg_alloc(&m, KL_MSG_HDR_LEN + len);
+	if (rv != 0)
+		return rv;
+	uint8_t *body = nng_msg_body(m);
+	kl_msg_hdr_encode(&h, body);
+	if (len > 0)
+		memcpy(body + KL_MSG_HDR_LEN, payload, len);
+	*out = m;
+	return 0;
+}
+
+/* ---- peer credentials ---- */
+
+static bool user_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *res = NULL;
+	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+	char *buf;
+	bool found = false;
+
+	if (sz <= 0)
+		sz = 16384;
+	buf = malloc((size_t)sz);
+	if (buf == NULL)
+		return false;
+	if (getpwuid_r(uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL) {
+		int n = 32;
+		gid_t *groups = NULL;
+		for (int tries = 0; tries < 4; tries++) {
+			gid_t *g = realloc(groups, (size_t)n * sizeof(*g));
+			if (g == NULL)
+				break;
+			groups = g;
+			int want = n;
+			if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
+				for (int i = 0; i < want; i++) {
+					if (groups[i] == gid)
+						found = true;
+				}
+				break;
+			}
+			n = want > n ? want : n * 2;
+		}
+		free(groups);
+	}
+	free(buf);
+	return found;
+}
+
+static bool peer_allowed(const struct kl_server *s, uid_t uid, gid_t gid)
+{
+	/* geteuid() now, not at open: a daemon may drop privileges after
+	 * opening its socket, and its own probe must still get in. */
+	if (uid == 0 || uid == geteuid())
+		return true;
+	for (size_t i = 0; i < s->n_allowed_uids; i++) {
+		if (s->allowed_uids[i] == uid)
+			return true;
+	}
+	if (s->admin_gid != (gid_t)-1) {
+		if (gid == s->admin_gid)
+			return true;
+		if (user_in_group(uid, s->admin_gid))
+			return true;
+	}
+	return false;
+}
+
+/* Called with s->mu held. */
+static bool refusal_log_ok(struct kl_server *s)
+{
+	int64_t t = now_ms();
+
+	if (t - s->log_window >= 1000) {
+		if (s->log_dropped > 0)
+			kl_warn("%s: %u more refused connections not logged",
+				s->path, s->log_dropped);
+		s->log_window = t;
+		s->log_count = 0;
+		s->log_dropped = 0;
+	}
+	if (s->log_count < REFUSAL_LOGS_PER_S) {
+		s->log_count++;
+		return true;
+	}
+	s->log_dropped++;
+	return false;
+}
+
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct kl_server *s = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		uint64_t uid = UINT64_MAX, gid = UINT64_MAX, pid = 0;
+		bool ok;
+
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
+		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0) {
+			/* Without credentials we cannot tell who it is. */
+			ok = false;
+		} else {
+			ok = peer_allowed(s, (uid_t)uid, (gid_t)gid);
+		}
+		(void)nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+
+		pthread_mutex_lock(&s->mu);
+		if ((pid_t)pid == s->pid)
+			s->own_pipes++;
+		if (ok && s->npipes >= MAX_PIPES) {
+			if (refusal_log_ok(s))
+				kl_warn("%s: refused connection from uid %llu pid %llu: too many connections (%d)",
+					s->path, (unsigned long long)uid,
+					(unsigned long long)pid, MAX_PIPES);
+			ok = false;
+		} else if (!ok) {
+			if (refusal_log_ok(s))
+				kl_warn("%s: refused connection from uid %llu gid %llu pid %llu: uid not allowed",
+					s->path, (unsigned long long)uid,
+					(unsigned long long)gid, (unsigned long long)pid);
+		}
+		if (ok) {
+			struct pipe_ent *e = &s->pipes[s->npipes++];
+			memset(e, 0, sizeof(*e));
+			e->id = id;
+			e->pipe = p;
+			e->uid = (uid_t)uid;
+			e->gid = (gid_t)gid;
+			e->pid = (pid_t)pid;
+			e->role = KL_ROLE_NONE;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (!ok)
+			nng_pipe_close(p);
+		return;
+	}
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		pthread_mutex_lock(&s->mu);
+		for (size_t i = 0; i < s->npipes; i++) {
+			if (s->pipes[i].id == id) {
+				s->pipes[i] = s->pipes[--s->npipes];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/* ---- server ---- */
+
+/*
+ * Knock on a socket path the way an nng REQ0 peer would: connect and
+ * exchange the 8-byte SP header. Returns 1 when an SP server answered, 0
+ * when nothing listens (no file, or connection refused), -1 when something
+ * accepted the connection but did not answer in time. With fd_out, a
+ * successful probe leaves the connection open for the caller.
+ *
+ * A bare connect()+close() is not an option: nng 1.5.2 takes a peer that
+ * leaves before the handshake for its own listener being closed and stops
+ * accepting for good (nanomsg/nng#1518, fixed in 1.6.0).
+ */
+static int sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out)
+{
+	/* "\0SP\0", protocol REQ0 (0x30) big-endian, reserved. */
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
+	struct sockaddr_un sa;
+	uint8_t got[8];
+	size_t have = 0;
+	int fd, rc = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == ECONNREFUSED || e == ENOENT)
+			return 0;
+		snprintf(why, whylen, "connect: %s", strerror(e));
+		return -1;
+	}
+	if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) {
+		snprintf(why, whylen, "no SP handshake: %s", strerror(errno));
+		goto out;
+	}
+	int64_t deadline = now_ms() + wait_ms;
+	while (have < sizeof(got)) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			snprintf(why, whylen, "no SP handshake within %d ms", wait_ms);
+			goto out;
+		}
+		ssize_t n = read(fd, got + have, sizeof(got) - have);
+		if (n <= 0) {
+			snprintf(why, whylen, "connection closed during the SP handshake");
+			goto out;
+		}
+		have += (size_t)n;
+	}
+	if (got[0] != 0 || got[1] != 'S' || got[2] != 'P' || got[3] != 0) {
+		snprintf(why, whylen, "the peer does not speak SP");
+		goto out;
+	}
+	rc = 1;
+	if (fd_out != NULL) {
+		*fd_out = fd;
+		return rc;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* A socket file is stale when nothing accepts on it; it outlives a crashed
+ * daemon. Anything that answers is left alone. */
+static int clear_stale(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char why[128] = "";
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return set_err(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return set_err(err, errlen, "%s exists and is not a socket; not removing it", path);
+	switch (sp_probe(path, PROBE_WAIT_MS, why, sizeof(why), NULL)) {
+	case 1:
+		return set_err(err, errlen, "%s: already running (another server answers on this socket)", path);
+	case 0:
+		break;
+	default:
+		return set_err(err, errlen, "%s is in use (%s); not removing it", path, why);
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return set_err(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+	kl_info("removed stale socket %s", path);
+	return 0;
+}
+
+/* Listener with the socket file's mode and group. */
+static int listener_start(struct kl_server *s, char *err, size_t errlen)
+{
+	char url[sizeof(s->path) + 8];
+	int rv;
+
+	snprintf(url, sizeof(url), "ipc://%s", s->path);
+	if ((rv = nng_listener_create(&s->listener, s->sock, url)) != 0)
+		return set_err(err, errlen, "%s: nng_listener_create: %s", s->path, nng_strerror(rv));
+	/* nng applies the mode between bind() and listen(), so nobody can
+	 * connect through a wider mode first. */
+	if ((rv = nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, (int)s->mode)) != 0) {
+		nng_listener_close(s->listener);
+		return set_err(err, errlen, "%s: setting mode %o: %s", s->path, (unsigned)s->mode,
+			       nng_strerror(rv));
+	}
+	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
+		nng_listener_close(s->listener);
+		return set_err(err, errlen, "cannot listen on %s: %s", s->path, nng_strerror(rv));
+	}
+	if (s->gid != (gid_t)-1 && chown(s->path, (uid_t)-1, s->gid) < 0) {
+		int e = errno;
+		nng_listener_close(s->listener);
+		return set_err(err, errlen, "chown %s to gid %u: %s", s->path, (unsigned)s->gid,
+			       strerror(e));
+	}
+	return 0;
+}
+
+static unsigned own_pipes(struct kl_server *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->own_pipes;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/*
+ * Called from kl_server_recv every PROBE_EVERY_MS: connect to our own
+ * socket and wait until the connection reaches the socket (its ADD_PRE
+ * event, recognised by our pid). In the nng 1.5.2 failure the transport
+ * still accepts and handshakes but never hands the pipe over, so only this
+ * end-to-end check sees it. Then the listener is restarted; live
+ * connections are cut and clients reconnect and say HELLO again.
+ * Returns -1 only when the listener cannot be restarted.
+ */
+static int listener_check(struct kl_server *s)
+{
+	char why[128] = "", err[256];
+	struct stat st;
+	unsigned before = own_pipes(s);
+	int fd = -1;
+
+	if (sp_probe(s->path, PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
+		int64_t deadline = now_ms() + PROBE_WAIT_MS;
+		bool arrived;
+		while (!(arrived = own_pipes(s) != before) && now_ms() < deadline)
+			usleep(2000);
+		close(fd);
+		if (arrived)
+			return 0;
+		snprintf(why, sizeof(why), "connections are no longer handed to the socket");
+	} else if (why[0] == '\0') {
+		snprintf(why, sizeof(why), "socket file gone or refusing connections");
+	}
+	kl_warn("%s: listener stopped accepting (%s); restarting it", s->path, why);
+	nng_listener_close(s->listener);
+	if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(s->path);
+	if (listener_start(s, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
+		   char *err, size_t errlen)
+{
+	struct kl_server *s;
+	int rv;
+
+	*out = NULL;
+	if (o == NULL || o->path == NULL || o->path[0] == '\0')
+		return set_err(err, errlen, "server: no socket path given");
+	if (strlen(o->path) >= sizeof(s->path))
+		return set_err(err, errlen, "socket path %s is longer than %zu bytes",
+			       o->path, sizeof(s->path) - 1);
+	if (o->self <= KL_ROLE_NONE || o->self >= KL_ROLE_MAX ||
+	    o->peer_role <= KL_ROLE_NONE || o->peer_role >= KL_ROLE_MAX)
+		return set_err(err, errlen, "server %s: invalid self/peer role %d/%d",
+			       o->path, o->self, o->peer_role);
+	if (o->n_allowed_uids > 0 && o->allowed_uids == NULL)
+		return set_err(err, errlen, "server %s: n_allowed_uids without allowed_uids", o->path);
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return set_err(err, errlen, "out of memory");
+	s->pipes = calloc(MAX_PIPES, sizeof(*s->pipes));
+	if (o->n_allowed_uids > 0)
+		s->allowed_uids = calloc(o->n_allowed_uids, sizeof(uid_t));
+	if (s->pipes == NULL || (o->n_allowed_uids > 0 && s->allowed_uids == NULL)) {
+		free(s->pipes);
+		free(s->allowed_uids);
+		free(s);
+		return set_err(err, errlen, "out of memory");
+	}
+	if (o->n_allowed_uids > 0)
+		memcpy(s->allowed_uids, o->allowed_uids, o->n_allowed_uids * sizeof(uid_t));
+	s->n_allowed_uids = o->n_allowed_uids;
+	snprintf(s->path, sizeof(s->path), "%s", o->path);
+	s->self = o->self;
+	s->peer_role = o->peer_role;
+	s->admin_gid = o->admin_gid;
+	s->max_msg = o->max_msg != 0 ? o->max_msg : DEFAULT_MAX_MSG;
+	if (s->max_msg > KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD)
+		s->max_msg = KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
+	s->mode = o->mode != 0 ? o->mode : 0600;
+	s->gid = o->gid;
+	s->pid = getpid();
+	pthread_mutex_init(&s->mu, NULL);
+
+	if (clear_stale(s->path, err, errlen) < 0)
+		goto fail_nosock;
+
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		set_err(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
+		goto fail_nosock;
+	}
+	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->max_msg + SP_HDR_SLACK)) != 0 ||
+	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, s)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s)) != 0) {
+		set_err(err, errlen, "%s: socket options: %s", s->path, nng_strerror(rv));
+		goto fail;
+	}
+	if (listener_start(s, err, errlen) < 0)
+		goto fail;
+	s->next_probe = now_ms() + PROBE_EVERY_MS;
+	kl_debug("listening on %s as %s for %s", s->path, kl_role_name(s->self),
+		 kl_role_name(s->peer_role));
+	*out = s;
+	return 0;
+
+fail:
+	nng_close(s->sock);
+fail_nosock:
+	pthread_mutex_destroy(&s->mu);
+	free(s->pipes);
+	free(s->allowed_uids);
+	free(s);
+	return -1;
+}
+
+/* Snapshot of one pipe's entry; false when the pipe is gone or refused. */
+static bool pipe_lookup(struct kl_server *s, uint32_t id, struct pipe_ent *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->npipes; i++) {
+		if (s->pipes[i].id == id) {
+			*out = s->pipes[i];
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+static void pipe_set_role(struct kl_server *s, uint32_t id, enum kl_role role)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->npipes; i++) {
+		if (s->pipes[i].id == id)
+			s->pipes[i].role = role;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void pipe_doom(struct kl_server *s, uint32_t id)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->npipes; i++) {
+		if (s->pipes[i].id == id && s->pipes[i].close_at == 0)
+			s->pipes[i].close_at = now_ms() + CLOSE_GRACE_MS;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Close pipes whose grace time ran out; returns the next due time or 0. */
+static int64_t close_due(struct kl_server *s)
+{
+	nng_pipe due[16];
+	size_t ndue = 0;
+	int64_t next = 0, t = now_ms();
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->npipes; i++) {
+		int64_t c = s->pipes[i].close_at;
+		if (c == 0)
+			continue;
+		if (c <= t && ndue < sizeof(due) / sizeof(due[0])) {
+			due[ndue++] = s->pipes[i].pipe;
+			/* Keep it doomed but do not close it twice. */
+			s->pipes[i].close_at = INT64_MAX;
+		} else if (c != INT64_MAX && (next == 0 || c < next)) {
+			next = c;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	/* Outside the lock: closing runs the REM_POST callback, which takes it. */
+	for (size_t i = 0; i < ndue; i++)
+		nng_pipe_close(due[i]);
+	if (ndue == sizeof(due) / sizeof(due[0]))
+		next = t; /* more may be due */
+	return next;
+}
+
+static uint64_t raw_seq(const uint8_t *b, size_t len)
+{
+	uint64_t v = 0;
+
+	if (len < 24)
+		return 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | b[16 + i];
+	return v;
+}
+
+static void send_result(struct kl_server *s, uint64_t seq, uint64_t tick,
+			int status, const char *text)
+{
+	struct kl_result r = {
+		.status = status,
+		.text = text,
+		.text_len = (uint32_t)strlen(text),
+		.json = "",
+		.json_len = 0,
+	};
+	size_t n = kl_result_len(&r);
+	uint8_t *p = malloc(n);
+	nng_msg *m;
+	int rv;
+
+	if (p == NULL)
+		return;
+	kl_result_encode(&r, p);
+	rv = build_msg(&m, KL_MSG_RESULT, seq, tick, p, n);
+	free(p);
+	if (rv != 0)
+		return;
+	if ((rv = nng_sendmsg(s->sock, m, 0)) != 0) {
+		nng_msg_free(m);
+		kl_debug("%s: answer not sent: %s", s->path, nng_strerror(rv));
+	}
+}
+
+int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
+{
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+
+	memset(req, 0, sizeof(*req));
+	for (;;) {
+		int64_t next = close_due(s);
+		int64_t t = now_ms();
+		nng_duration wait = NNG_DURATION_INFINITE;
+		nng_msg *m;
+		int rv;
+
+		if (t >= s->next_probe) {
+			if (listener_check(s) < 0)
+				return -1;
+			t = now_ms();
+			s->next_probe = t + PROBE_EVERY_MS;
+		}
+		if (next == 0 || s->next_probe < next)
+			next = s->next_probe;
+		if (timeout_ms >= 0) {
+			if (t >= deadline && timeout_ms > 0)
+				return 0;
+			wait = (nng_duration)(deadline - t);
+		}
+		if (wait == NNG_DURATION_INFINITE || next - t < wait)
+			wait = (nng_duration)(next > t ? next - t : 0);
+		nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, wait);
+		rv = nng_recvmsg(s->sock, &m, 0);
+		if (rv == NNG_ETIMEDOUT) {
+			if (timeout_ms >= 0 && now_ms() >= deadline)
+				return 0;
+			continue;
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
+			return -1;
+		if (rv != 0) {
+			kl_warn("%s: receive: %s", s->path, nng_strerror(rv));
+			if (rv == NNG_ENOMEM)
+				continue;
+			return -1;
+		}
+		s->pending = false;
+
+		nng_pipe p = nng_msg_get_pipe(m);
+		uint32_t id = (uint32_t)nng_pipe_id(p);
+		const uint8_t *body = nng_msg_body(m);
+		size_t len = nng_msg_len(m);
+		uint64_t seq = raw_seq(body, len);
+		struct pipe_ent pe;
+		struct kl_msg msg;
+		char why[256];
+
+		if (!pipe_lookup(s, id, &pe)) {
+			/* Refused in the callback, or already gone: no answer. */
+			nng_msg_free(m);
+			continue;
+		}
+		if (pe.close_at != 0) {
+			send_result(s, seq, 0, KL_ERR_REFUSED, "connection is being closed");
+			nng_msg_free(m);
+			continue;
+		}
+		if (len > s->max_msg) {
+			kl_warn("%s: uid %u pid %d sent %zu bytes, limit %zu", s->path,
+				(unsigned)pe.uid, (int)pe.pid, len, s->max_msg);
+			send_result(s, seq, 0, KL_ERR_INVALID, "message too large");
+			nng_msg_free(m);
+			continue;
+		}
+		if (kl_msg_decode(body, len, &msg, why, sizeof(why)) < 0) {
+			kl_warn("%s: malformed message from uid %u pid %d: %s", s->path,
+				(unsigned)pe.uid, (int)pe.pid, why);
+			send_result(s, seq, 0, KL_ERR_INVALID, why);
+			nng_msg_free(m);
+			continue;
+		}
+		seq = msg.hdr.seq;
+
+		if (msg.hdr.type == KL_MSG_HELLO) {
+			struct kl_hello h;
+			char txt[192];
+
+			if (kl_hello_decode(msg.payload, msg.payload_len, &h, why, sizeof(why)) < 0) {
+				kl_warn("%s: bad HELLO from uid %u pid %d: %s", s->path,
+					(unsigned)pe.uid, (int)pe.pid, why);
+				send_result(s, seq, msg.hdr.tick, KL_ERR_INVALID, why);
+			} else if (pe.role != KL_ROLE_NONE) {
+				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED,
+					    "HELLO already received on this connection");
+			} else if (h.role != s->peer_role) {
+				snprintf(txt, sizeof(txt),
+					 "role %s may not connect to this socket (it serves %s)",
+					 kl_role_name(h.role), kl_role_name(s->peer_role));
+				kl_warn("%s: refused HELLO from uid %u pid %d: %s", s->path,
+					(unsigned)pe.uid, (int)pe.pid, txt);
+				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
+				pipe_doom(s, id);
+			} else if (h.proto_version != KL_MSG_VERSION) {
+				snprintf(txt, sizeof(txt),
+					 "protocol version %u not supported (this side speaks %d)",
+					 h.proto_version, KL_MSG_VERSION);
+				kl_warn("%s: refused HELLO from uid %u pid %d: %s", s->path,
+					(unsigned)pe.uid, (int)pe.pid, txt);
+				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
+				pipe_doom(s, id);
+			} else {
+				pipe_set_role(s, id, (enum kl_role)h.role);
+				kl_debug("%s: %s connected (uid %u pid %d)", s->path,
+					 kl_role_name(h.role), (unsigned)pe.uid, (int)pe.pid);
+				snprintf(txt, sizeof(txt), "hello %s, this is %s",
+					 kl_role_name(h.role), kl_role_name(s->self));
+				send_result(s, seq, msg.hdr.tick, KL_OK, txt);
+			}
+			nng_msg_free(m);
+			continue;
+		}
+		if (pe.role == KL_ROLE_NONE) {
+			kl_warn("%s: %s before HELLO from uid %u pid %d", s->path,
+				kl_msg_type_name(msg.hdr.type), (unsigned)pe.uid, (int)pe.pid);
+			send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, NEED_HELLO_TEXT);
+			nng_msg_free(m);
+			continue;
+		}
+		if (!kl_msg_allowed(pe.role, s->self, msg.hdr.type)) {
+			char txt[192];
+			snprintf(txt, sizeof(txt), "%s may not send %s to %s",
+				 kl_role_name(pe.role), kl_msg_type_name(msg.hdr.type),
+				 kl_role_name(s->self));
+			kl_warn("%s: closing connection from uid %u pid %d: %s", s->path,
+				(unsigned)pe.uid, (int)pe.pid, txt);
+			send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
+			pipe_doom(s, id);
+			nng_msg_free(m);
+			continue;
+		}
+
+		req->msg = msg;
+		req->pipe_id = id;
+		req->peer_uid = pe.uid;
+		req->peer_gid = pe.gid;
+		req->peer_pid = pe.pid;
+		req->peer_role = pe.role;
+		req->buf = m;
+		req->len = len;
+		s->pending = true;
+		s->pending_pipe = id;
+		return 1;
+	}
+}
+
+int kl_server_reply(struct kl_server *s, struct kl_request *req, unsigned type,
+		    const uint8_t *payload, size_t len)
+{
+	nng_msg *m;
+	int rv;
+
+	if (!s->pending || req->pipe_id != s->pending_pipe) {
+		kl_error("%s: reply without a pending request (answered twice?)", s->path);
+		return -1;
+	}
+	if (!kl_msg_allowed(s->self, req->peer_role, type)) {
+		kl_error("%s: %s may not answer %s with %s", s->path, kl_role_name(s->self),
+			 kl_role_name(req->peer_role), kl_msg_type_name(type));
+		return -1;
+	}
+	s->pending = false;
+	rv = build_msg(&m, type, req->msg.hdr.seq, req->msg.hdr.tick, payload, len);
+	if (rv != 0) {
+		kl_error("%s: building %s answer: %s", s->path, kl_msg_type_name(type),
+			 nng_strerror(rv));
+		return -1;
+	}
+	if ((rv = nng_sendmsg(s->sock, m, 0)) != 0) {
+		nng_msg_free(m);
+		kl_warn("%s: answer to pid %d not sent: %s", s->path, (int)req->peer_pid,
+			nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
+int kl_server_reply_result(struct kl_server *s, struct kl_request *req,
+			   int status, const char *text, const char *json)
+{
+	struct kl_result r;
+	size_t tl = text != NULL ? strlen(text) : 0;
+	size_t jl = json != NULL ? strlen(json) : 0;
+	uint8_t *p;
+	int rc;
+
+	if (tl > KL_MSG_MAX_PAYLOAD || jl > KL_MSG_MAX_PAYLOAD ||
+	    KL_RESULT_FIXED_LEN + tl + jl > KL_MSG_MAX_PAYLOAD) {
+		kl_error("%s: RESULT too large (%zu + %zu bytes)", s->path, tl, jl);
+		return -1;
+	}
+	r.status = status;
+	r.text = text != NULL ? text : "";
+	r.text_len = (uint32_t)tl;
+	r.json = json != NULL ? json : "";
+	r.json_len = (uint32_t)jl;
+	p = malloc(kl_result_len(&r));
+	if (p == NULL)
+		return -1;
+	kl_result_encode(&r, p);
+	/* The text may carry something from outside (an interface name, an
+	 * error string); a byte the client's decoder refuses would lose the
+	 * whole answer, so it becomes '?'. */
+	uint8_t *t = p + KL_RESULT_FIXED_LEN;
+	size_t off = 0, bad;
+	while ((bad = kl_result_text_check(t + off, tl - off)) < tl - off) {
+		t[off + bad] = '?';
+		off += bad + 1;
+	}
+	rc = kl_server_reply(s, req, KL_MSG_RESULT, p, kl_result_len(&r));
+	free(p);
+	return rc;
+}
+
+void kl_request_done(struct kl_request *req)
+{
+	if (req != NULL && req->buf != NULL) {
+		nng_msg_free(req->buf);
+		req->buf = NULL;
+		req->msg.payload = NULL;
+	}
+}
+
+void kl_server_close(struct kl_server *s)
+{
+	if (s == NULL)
+		return;
+	/* nng_close removes the socket file and runs the REM_POST callbacks,
+	 * which still need the table and the mutex. */
+	nng_close(s->sock);
+	pthread_mutex_destroy(&s->mu);
+	free(s->pipes);
+	free(s->allowed_uids);
+	free(s);
+}
+
+/* ---- client ---- */
+
+static int say_hello(struct kl_client *c, char *err, size_t errlen);
+
+int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
+		   int timeout_ms, char *err, size_t errlen)
+{
+	struct kl_client *c;
+	char url[sizeof(c->path) + 8];
+	nng_duration to = timeout_ms > 0 ? timeout_ms : NNG_DURATION_INFINITE;
+	int rv;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return set_err(err, errlen, "client: no socket path given");
+	if (strlen(path) >= sizeof(c->path))
+		return set_err(err, errlen, "socket path %s is longer than %zu bytes", path,
+			       sizeof(c->path) - 1);
+	if (self <= KL_ROLE_NONE || self >= KL_ROLE_MAX)
+		return set_err(err, errlen, "client: invalid role %d", self);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return set_err(err, errlen, "out of memory");
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->self = self;
+	c->timeout_ms = timeout_ms;
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		set_err(err, errlen, "nng_req0_open: %s", nng_strerror(rv));
+		free(c);
+		return -1;
+	}
+	/* No automatic resend: a request must not run twice because the
+	 * server was slow (a resent "deny add" is harmless, a resent counter
+	 * reset is not). */
+	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+				      KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD + SP_HDR_SLACK)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, to)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, to)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0) {
+		set_err(err, errlen, "%s: socket options: %s", path, nng_strerror(rv));
+		goto fail;
+	}
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0) {
+		set_err(err, errlen, "cannot connect to %s: %s", path, nng_strerror(rv));
+		goto fail;
+	}
+
+	/* A connection can be cut under a HELLO (the server restarted its
+	 * listener, see listener_check); HELLO is safe to repeat. */
+	for (int attempt = 0;; attempt++) {
+		if (say_hello(c, err, errlen) == 0)
+			break;
+		if (c->last_rv != NNG_ECONNRESET || attempt >= 4)
+			goto fail;
+		usleep(50 * 1000);
+	}
+	*out = c;
+	return 0;
+
+fail:
+	nng_close(c->sock);
+	free(c);
+	return -1;
+}
+
+/* One request, one answer, no retry. */
+static int call_once(struct kl_client *c, unsigned type, const uint8_t *payload,
+		     size_t len, struct kl_msg *reply, void **reply_buf,
+		     char *err, size_t errlen)
+{
+	nng_msg *m;
+	uint64_t seq;
+	int rv;
+	char why[256];
+
+	*reply_buf = NULL;
+	c->last_rv = 0;
+	if (len > KL_MSG_MAX_PAYLOAD)
+		return set_err(err, errlen, "%s: %zu bytes is above the message limit", c->path, len);
+	seq = ++c->seq;
+	if ((rv = build_msg(&m, type, seq, 0, payload, len)) != 0)
+		return set_err(err, errlen, "%s: building %s: %s", c->path,
+			       kl_msg_type_name(type), nng_strerror(rv));
+	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
+		nng_msg_free(m);
+		c->last_rv = rv;
+		return set_err(err, errlen, "sending %s to %s: %s", kl_msg_type_name(type),
+			       c->path, nng_strerror(rv));
+	}
+	rv = nng_recvmsg(c->sock, &m, 0);
+	c->last_rv = rv;
+	if (rv == NNG_ETIMEDOUT)
+		return set_err(err, errlen, "no answer from %s within %d ms", c->path, c->timeout_ms);
+	if (rv == NNG_ECONNRESET)
+		return set_err(err, errlen, "connection to %s was reset while waiting for the answer "
+			       "(the request may or may not have run)", c->path);
+	if (rv != 0)
+		return set_err(err, errlen, "receiving from %s: %s", c->path, nng_strerror(rv));
+
+	size_t n = nng_msg_len(m);
+	uint8_t *buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL) {
+		nng_msg_free(m);
+		return set_err(err, errlen, "out of memory");
+	}
+	memcpy(buf, nng_msg_body(m), n);
+	nng_msg_free(m);
+	if (kl_msg_decode(buf, n, reply, why, sizeof(why)) < 0) {
+		free(buf);
+		return set_err(err, errlen, "bad answer from %s: %s", c->path, why);
+	}
+	if (reply->hdr.seq != seq) {
+		free(buf);
+		return set_err(err, errlen, "answer from %s has seq %llu, want %llu", c->path,
+			       (unsigned long long)reply->hdr.seq, (unsigned long long)seq);
+	}
+	*reply_buf = buf;
+	return 0;
+}
+
+/* HELLO as c->self; 0 when the server answered RESULT OK. */
+static int say_hello(struct kl_client *c, char *err, size_t errlen)
+{
+	struct kl_hello h = {
+		.role = (uint16_t)c->self,
+		.proto_version = KL_MSG_VERSION,
+		.pid = (uint32_t)getpid(),
+	};
+	uint8_t hp[KL_HELLO_LEN];
+	struct kl_msg reply;
+	struct kl_result res;
+	void *rbuf = NULL;
+	char why[256];
+	int rc = -1;
+
+	kl_hello_encode(&h, hp);
+	if (call_once(c, KL_MSG_HELLO, hp, sizeof(hp), &reply, &rbuf, err, errlen) < 0)
+		return -1;
+	if (reply.hdr.type != KL_MSG_RESULT)
+		set_err(err, errlen, "%s answered HELLO with %s, not RESULT", c->path,
+			kl_msg_type_name(reply.hdr.type));
+	else if (kl_result_decode(reply.payload, reply.payload_len, &res, why, sizeof(why)) < 0)
+		set_err(err, errlen, "%s: bad answer to HELLO: %s", c->path, why);
+	else if (res.status != KL_OK)
+		set_err(err, errlen, "%s refused us (%s): %.*s", c->path, kl_status_name(res.status),
+			(int)(res.text_len > 200 ? 200 : res.text_len), res.text);
+	else
+		rc = 0;
+	free(rbuf);
+	return rc;
+}
+
+/* True when the answer says this connection has not said HELLO: nng
+ * reconnected under us (server restart, or it closed the connection). */
+static bool needs_hello(const struct kl_msg *reply)
+{
+	struct kl_result r;
+
+	if (reply->hdr.type != KL_MSG_RESULT ||
+	    kl_result_decode(reply->payload, reply->payload_len, &r, NULL, 0) < 0)
+		return false;
+	return r.status == KL_ERR_REFUSED && r.text_len == strlen(NEED_HELLO_TEXT) &&
+	       memcmp(r.text, NEED_HELLO_TEXT, r.text_len) == 0;
+}
+
+int kl_client_call(struct kl_client *c, unsigned type, const uint8_t *payload,
+		   size_t len, struct kl_msg *reply, void **reply_buf,
+		   char *err, size_t errlen)
+{
+	if (call_once(c, type, payload, len, reply, reply_buf, err, errlen) < 0)
+		return -1;
+	if (type == KL_MSG_HELLO || !needs_hello(reply))
+		return 0;
+	/* The server refused before looking at the request, so sending it
+	 * again after a fresh HELLO cannot run it twice. */
+	free(*reply_buf);
+	*reply_buf = NULL;
+	kl_info("%s: connection was re-established; saying HELLO again", c->path);
+	if (say_hello(c, err, errlen) < 0)
+		return -1;
+	return call_once(c, type, payload, len, reply, reply_buf, err, errlen);
+}
+
+void kl_client_close(struct kl_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	free(c);
+}
