@@ -131,33 +131,38 @@ struct kl_cfg {
 #define KL_V_DENIED   (1u << 1) /* exact or CIDR deny (see deny_expires_ns) */
 #define KL_V_RL       (1u << 2) /* per-source RL override (see rl_*) */
 #define KL_V_PROTECTED (1u << 3) /* allow entry with KL_ORIGIN_PROTECTED */
+/* Set by the data plane whenever it computes a verdict. A zeroed entry (a
+ * fresh insert, or one userspace rewrote) lacks it, so its verdict is
+ * recomputed even when policy_gen happens to equal cache_gen. */
+#define KL_V_CACHED   (1u << 31)
 
 /* Value of kernloom_src4_stats / kernloom_src6_stats (LRU_HASH, shared by
  * all CPUs: counters are updated with atomic adds, so none is lost). */
 struct kl_src_stats {
+	/* Laid out by access pattern: a known source's pass path touches only
+	 * the first 64 bytes and reads one word of port_bits. */
+	__u32 cache_gen;       /* cached verdict valid while == cfg.policy_gen */
+	__u32 verdict;         /* KL_V_* */
 	__u64 pkts;
 	__u64 bytes;
-	__u64 syn;        /* TCP SYN without ACK */
+	__u64 pass;
+	__u64 last_seen_ns;
+	__u64 port_window;     /* window id of port_bits */
+	__u64 deny_expires_ns;
+	__u64 tat_ns;          /* GCRA state of this source's bucket */
+	__u64 port_bits[KL_PORTMAP_WORDS];
+	__u64 syn;             /* TCP SYN without ACK */
 	__u64 synack;
 	__u64 rst;
-	__u64 pass;
 	__u64 drop_allow;
 	__u64 drop_deny;
 	__u64 drop_rl;
 	__u64 drop_edge;
-	__u64 first_seen_ns;
-	__u64 last_seen_ns;
 	__u64 ports_distinct;  /* cumulative: +1 per new port in the window */
-	__u64 port_window;     /* window id of port_bits */
-	__u64 port_bits[KL_PORTMAP_WORDS];
-	/* Cached policy verdict, valid while cache_gen == cfg.policy_gen. */
-	__u32 cache_gen;
-	__u32 verdict;         /* KL_V_* */
-	__u64 deny_expires_ns;
+	__u64 first_seen_ns;
 	__u64 rl_rate_pps;
 	__u64 rl_burst;
 	__u64 rl_expires_ns;
-	__u64 tat_ns;          /* GCRA state of this source's bucket */
 };
 
 /* Value of kernloom_flow4_stats / kernloom_flow6_stats (LRU_HASH). */
@@ -185,6 +190,10 @@ enum kl_total {
 	KL_T_EVENTS,
 	KL_T_EVENTS_LOST,
 	KL_T_SRC_NEW,
+	/* Event candidates (drops, scan hints, malformed) seen on this CPU,
+	 * emitted or not; it is also the per-CPU sampling sequence
+	 * (emit when (n & sample_mask) == 0). */
+	KL_T_EV_CANDIDATES,
 	KL_T_MAX
 };
 

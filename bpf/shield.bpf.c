@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: MPL-2.0
+/*
+ * Kernloom shield: the XDP data plane (DESIGN §3).
+ *
+ * Contract with the enforcer (the only writer of the policy maps):
+ *
+ *  - Policy verdict cache. A source's policy (allow / protected / deny /
+ *    per-source RL override) is computed from the policy maps once and cached
+ *    in its kl_src_stats entry, stamped with kernloom_cfg.policy_gen. A known
+ *    source then costs one hash lookup per packet. The enforcer MUST bump
+ *    kl_cfg.policy_gen after every write to kernloom_allow*_lpm,
+ *    kernloom_deny*_hash, kernloom_deny*_lpm and kernloom_rl_policy* (write
+ *    the map first, bump second): until the bump, sources already cached keep
+ *    their old verdict. Packets read policy_gen before they read the maps, so
+ *    a bump can never be missed, only observed one packet late.
+ *  - Expiries are evaluated per packet against the cached expiry (deny,
+ *    RL override) and per lookup for edge rules, so a lapsing entry needs no
+ *    bump. Allow entries are permanent in the data plane (expires_ns is not
+ *    read): the enforcer removes them and bumps the generation.
+ *  - Edge maps (kernloom_edge*) and kernloom_cfg fields other than the
+ *    generation are read on every packet and need no bump.
+ *  - Rate limits are GCRA ("virtual scheduling"): rate_pps packets per second
+ *    pass, burst packets may pass back to back, rate 0 or burst 0 drops all.
+ *    The source bucket lives in kl_src_stats.tat_ns and is shared by every
+ *    interface and CPU; per-edge buckets live in kl_rl_rule.tat_ns.
+ *
+ * Time: CLOCK_BOOTTIME (bpf_ktime_get_boot_ns), as shield.h says. Reading it
+ * costs more than the whole known-source path may (a helper call and a TSC
+ * read, ~50 ns here), so each CPU caches it and re-reads it only when
+ * jiffies (an inlined load) moves: telemetry times, port windows and
+ * expiry checks may lag by up to one tick (1/HZ). The rate limiters read the
+ * exact clock, since a tick-sized step would let a small bucket overflow
+ * and lose tokens.
+ *
+ * Feature profiles: kl_feat_flow / kl_feat_edge are .rodata constants set
+ * between open and load; when 0 the verifier removes that code entirely.
+ *
+ * Malformed or truncated packets are counted and passed without per-source
+ * accounting; the kernel stack drops them anyway, and a source address read
+ * from a broken header cannot be trusted. Non-first fragments are accounted
+ * to their source and subject to allow/deny/RL, but carry no L4 header, so
+ * they skip edge enforcement, flow telemetry and the scan signal (dropping a
+ * flow's first fragment is enough to stop reassembly). The same holds for an
+ * IPv6 packet whose extension-header chain is longer than we walk.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/shield.h"
+#include "bpf/shield_parse.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual MPL/GPL";
+
+const volatile __u32 kl_feat_flow = 0;
+const volatile __u32 kl_feat_edge = 0;
+
+/* ---- maps ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kl_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kernloom_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kl_totals);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kernloom_totals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, KL_EVENTS_BYTES_DEFAULT);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kernloom_events SEC(".maps");
+
+/* Per-CPU clock cache; internal, so not pinned. */
+struct kl_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kl_clock);
+} kl_clock_cache SEC(".maps");
+
+#define LRU_MAP(name, ktype, vtype, max)                 \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);     \
+		__uint(max_entries, max);                \
+		__type(key, ktype);                      \
+		__type(value, vtype);                    \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
+	} name SEC(".maps")
+
+#define HASH_MAP(name, ktype, vtype, max)                \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_HASH);         \
+		__uint(max_entries, max);                \
+		__uint(map_flags, BPF_F_NO_PREALLOC);    \
+		__type(key, ktype);                      \
+		__type(value, vtype);                    \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
+	} name SEC(".maps")
+
+#define LPM_MAP(name, ktype, vtype, max)                 \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);     \
+		__uint(max_entries, max);                \
+		__uint(map_flags, BPF_F_NO_PREALLOC);    \
+		__type(key, ktype);                      \
+		__type(value, vtype);                    \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
+	} name SEC(".maps")
+
+LRU_MAP(kernloom_src4_stats, __u32, struct kl_src_stats, KL_SRC_MAX_DEFAULT);
+LRU_MAP(kernloom_src6_stats, struct kl_in6, struct kl_src_stats, KL_SRC_MAX_DEFAULT);
+LPM_MAP(kernloom_allow4_lpm, struct kl_lpm4_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
+LPM_MAP(kernloom_allow6_lpm, struct kl_lpm6_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
+HASH_MAP(kernloom_deny4_hash, __u32, struct kl_rule, KL_DENY_MAX_DEFAULT);
+HASH_MAP(kernloom_deny6_hash, struct kl_in6, struct kl_rule, KL_DENY_MAX_DEFAULT);
+LPM_MAP(kernloom_deny4_lpm, struct kl_lpm4_key, struct kl_rule, KL_DENY_LPM_MAX_DEFAULT);
+LPM_MAP(kernloom_deny6_lpm, struct kl_lpm6_key, struct kl_rule, KL_DENY_LPM_MAX_DEFAULT);
+HASH_MAP(kernloom_rl_policy4, __u32, struct kl_rl_rule, KL_RL_MAX_DEFAULT);
+HASH_MAP(kernloom_rl_policy6, struct kl_in6, struct kl_rl_rule, KL_RL_MAX_DEFAULT);
+LRU_MAP(kernloom_flow4_stats, struct kl_edge4_key, struct kl_flow_stats, KL_FLOW_MAX_DEFAULT);
+LRU_MAP(kernloom_flow6_stats, struct kl_edge6_key, struct kl_flow_stats, KL_FLOW_MAX_DEFAULT);
+HASH_MAP(kernloom_edge4_deny, struct kl_edge4_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
+HASH_MAP(kernloom_edge6_deny, struct kl_edge6_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
+HASH_MAP(kernloom_edge4_allow, struct kl_edge4_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
+HASH_MAP(kernloom_edge6_allow, struct kl_edge6_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
+HASH_MAP(kernloom_edge4_rl_policy, struct kl_edge4_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
+HASH_MAP(kernloom_edge6_rl_policy, struct kl_edge6_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
+
+#define NSEC_PER_SEC 1000000000ull
+#define GCRA_TRIES 16
+
+#define barrier() asm volatile("" ::: "memory")
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+
+/* ---- policy ---- */
+
+/* Outcomes index both kl_src_stats.pass.. drop_edge and KL_T_PASS..
+ * KL_T_DROP_EDGE, and equal the KL_EV_DROP_* event kinds. */
+enum { O_PASS = 0, O_DROP_ALLOW, O_DROP_DENY, O_DROP_RL, O_DROP_EDGE };
+
+static __always_inline __u64 clock_now(struct kl_clock *c)
+{
+	__u64 j = bpf_jiffies64();
+
+	if (c->jiffies != j) {
+		c->ns = bpf_ktime_get_boot_ns();
+		c->jiffies = j;
+	}
+	return c->ns;
+}
+
+static __always_inline int live(__u64 expires, __u64 now)
+{
+	return expires == 0 || now < expires;
+}
+
+/* GCRA with a CAS on the theoretical arrival time: a token is taken only by
+ * the CPU whose CAS succeeds, so concurrent CPUs can neither pass more than
+ * burst + rate*t packets nor consume a token without passing a packet. A CAS
+ * fails only when another CPU just passed a packet; after GCRA_TRIES such
+ * losses in a row the packet is dropped (no token is consumed). */
+static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst)
+{
+	__u64 t, limit, now;
+
+	if (rate == 0 || burst == 0)
+		return 0;
+	if (rate > NSEC_PER_SEC)
+		return 1; /* finer than our clock: no limit */
+	now = bpf_ktime_get_boot_ns();
+	t = NSEC_PER_SEC / rate;
+	if (burst > (1ull << 32))
+		burst = 1ull << 32; /* keeps (burst - 1) * t below 2^62 */
+	limit = (burst - 1) * t;
+	for (int i = 0; i < GCRA_TRIES; i++) {
+		__u64 old = READ_ONCE(*tat);
+		__u64 t0 = old > now ? old : now;
+
+		if (t0 - now > limit)
+			return 0;
+		if (__sync_val_compare_and_swap(tat, old, t0 + t) == old)
+			return 1;
+	}
+	return 0;
+}
+
+/* Combine the policy-map lookups into the entry's cached verdict. The fields
+ * are written first and cache_gen last, with an atomic exchange as the
+ * barrier, so a CPU that sees the new generation sees the fields. */
+static __always_inline void cache_verdict(struct kl_src_stats *e, struct kl_rule *allow,
+					  struct kl_rule *deny, struct kl_rule *dlpm,
+					  struct kl_rl_rule *rl, __u32 gen, __u64 now)
+{
+	__u32 v = KL_V_CACHED;
+	__u64 dexp = 0;
+
+	if (allow) {
+		v |= KL_V_ALLOWED;
+		if (allow->origin == KL_ORIGIN_PROTECTED)
+			v |= KL_V_PROTECTED;
+	}
+	if (deny && live(deny->expires_ns, now)) {
+		v |= KL_V_DENIED;
+		dexp = deny->expires_ns;
+	}
+	if (dlpm && live(dlpm->expires_ns, now)) {
+		/* The verdict lasts as long as the longer-lived entry. */
+		if (!(v & KL_V_DENIED))
+			dexp = dlpm->expires_ns;
+		else if (dexp != 0 && (dlpm->expires_ns == 0 || dlpm->expires_ns > dexp))
+			dexp = dlpm->expires_ns;
+		v |= KL_V_DENIED;
+	}
+	if (rl && live(rl->expires_ns, now)) {
+		v |= KL_V_RL;
+		e->rl_rate_pps = rl->rate_pps;
+		e->rl_burst = rl->burst;
+		e->rl_expires_ns = rl->expires_ns;
+	}
+	e->deny_expires_ns = dexp;
+	e->verdict = v;
+	__sync_lock_test_and_set(&e->cache_gen, gen);
+}
+
+static __always_inline void recompute4(struct kl_src_stats *e, __u32 src, __u32 gen, __u64 now)
+{
+	struct kl_lpm4_key lk = { .prefixlen = 32, .addr = src };
+
+	cache_verdict(e, bpf_map_lookup_elem(&kernloom_allow4_lpm, &lk),
+		      bpf_map_lookup_elem(&kernloom_deny4_hash, &src),
+		      bpf_map_lookup_elem(&kernloom_deny4_lpm, &lk),
+		      bpf_map_lookup_elem(&kernloom_rl_policy4, &src), gen, now);
+}
+
+static __always_inline void recompute6(struct kl_src_stats *e, struct kl_in6 *src, __u32 gen,
+				       __u64 now)
+{
+	struct kl_lpm6_key lk = { .prefixlen = 128 };
+
+	__builtin_memcpy(lk.addr, src->addr, 16);
+	cache_verdict(e, bpf_map_lookup_elem(&kernloom_allow6_lpm, &lk),
+		      bpf_map_lookup_elem(&kernloom_deny6_hash, src),
+		      bpf_map_lookup_elem(&kernloom_deny6_lpm, &lk),
+		      bpf_map_lookup_elem(&kernloom_rl_policy6, src), gen, now);
+}
+
+/* Source-level decision from the cached verdict. *bypass is set for
+ * protected sources, which also skip edge rules. */
+static __always_inline int decide(struct kl_src_stats *e, struct kl_cfg *cfg, __u64 now,
+				  int *bypass)
+{
+	__u32 v = e->verdict;
+	__u64 rate, burst;
+
+	if (v & KL_V_PROTECTED) {
+		*bypass = 1;
+		return O_PASS;
+	}
+	if (v & KL_V_ALLOWED)
+		return O_PASS;
+	if (cfg->allow_enforce)
+		return O_DROP_ALLOW;
+	if ((v & KL_V_DENIED) && live(e->deny_expires_ns, now))
+		return O_DROP_DENY;
+	if ((v & KL_V_RL) && live(e->rl_expires_ns, now)) {
+		rate = e->rl_rate_pps;
+		burst = e->rl_burst;
+	} else if (cfg->rl_burst) {
+		rate = cfg->rl_rate_pps;
+		burst = cfg->rl_burst;
+	} else {
+		return O_PASS;
+	}
+	return gcra_pass(&e->tat_ns, rate, burst) ? O_PASS : O_DROP_RL;
+}
+
+/* Tuple enforcement; returns O_PASS or O_DROP_EDGE. */
+static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl_map, void *key,
+				       __u32 mode, __u64 now)
+{
+	struct kl_rl_rule *rl;
+	struct kl_rule *r;
+
+	if (mode == KL_EDGE_DENY) {
+		r = bpf_map_lookup_elem(deny_map, key);
+		if (r && live(r->expires_ns, now))
+			return O_DROP_EDGE;
+	} else if (mode == KL_EDGE_ALLOW) {
+		r = bpf_map_lookup_elem(allow_map, key);
+		if (!r || !live(r->expires_ns, now))
+			return O_DROP_EDGE;
+	} else {
+		return O_PASS;
+	}
+	rl = bpf_map_lookup_elem(rl_map, key);
+	if (rl && live(rl->expires_ns, now) &&
+	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst))
+		return O_DROP_EDGE;
+	return O_PASS;
+}
+
+static __always_inline __u16 fold_port(struct kl_cfg *cfg, struct parsed *p)
+{
+	__u32 min = cfg->ephemeral_min;
+
+	if (!p->ports)
+		return 0;
+	if (min && p->dport >= min)
+		return KL_PORT_EPHEMERAL;
+	return p->dport;
+}
+
+/* ---- telemetry ---- */
+
+static __always_inline void emit(struct kl_cfg *cfg, struct kl_totals *tot, struct parsed *p,
+				 __u8 kind, __u32 len, __u64 now)
+{
+	__u32 mask = cfg->sample_mask;
+	struct kl_event *ev;
+
+	if (!mask)
+		return;
+	/* Per-CPU, so a plain increment is exact. */
+	if (tot->v[KL_T_EV_CANDIDATES]++ & mask)
+		return;
+	ev = bpf_ringbuf_reserve(&kernloom_events, sizeof(*ev), 0);
+	if (!ev) {
+		tot->v[KL_T_EVENTS_LOST]++;
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = now;
+	ev->family = p->family;
+	if (p->family == 4)
+		__builtin_memcpy(ev->addr, &p->src4, 4);
+	else if (p->family == 6)
+		__builtin_memcpy(ev->addr, p->src6.addr, 16);
+	ev->kind = kind;
+	ev->proto = p->proto;
+	ev->dport = p->dport;
+	ev->pkt_len = len;
+	bpf_ringbuf_submit(ev, 0);
+	tot->v[KL_T_EVENTS]++;
+}
+
+/* Fibonacci hashing: consecutive ports land far apart, so a sequential scan
+ * does not alias the way `port & mask` would for a strided one. */
+#define PORTMAP_BITS_LOG2 9
+_Static_assert(KL_PORTMAP_WORDS * 64 == 1 << PORTMAP_BITS_LOG2, "portmap size");
+
+static __always_inline int scan_note(struct kl_src_stats *e, __u16 dport, __u64 now)
+{
+	__u64 win = now >> KL_PORT_WINDOW_SHIFT;
+	__u64 old = READ_ONCE(e->port_window);
+	__u32 h, w;
+	__u64 bit;
+
+	if (old != win && __sync_val_compare_and_swap(&e->port_window, old, win) == old) {
+		/* Only the CPU that moved the window clears it. A bit set by
+		 * another CPU between the CAS and this clear is lost, which at
+		 * most counts that port once more in the new window. */
+#pragma unroll
+		for (int i = 0; i < KL_PORTMAP_WORDS; i++)
+			e->port_bits[i] = 0;
+	}
+	h = ((__u32)dport * 2654435761u) >> (32 - PORTMAP_BITS_LOG2);
+	w = (h >> 6) & (KL_PORTMAP_WORDS - 1);
+	bit = 1ull << (h & 63);
+	/* Read first: the common case (port already seen) needs no atomic. */
+	if (READ_ONCE(e->port_bits[w]) & bit)
+		return 0;
+	if (__sync_fetch_and_or(&e->port_bits[w], bit) & bit)
+		return 0;
+	__sync_fetch_and_add(&e->ports_distinct, 1);
+	return 1;
+}
+
+static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now)
+{
+	struct kl_flow_stats *f = bpf_map_lookup_elem(map, key);
+
+	if (!f) {
+		struct kl_flow_stats nf = { .pkts = 1, .bytes = len, .first_seen_ns = now,
+					    .last_seen_ns = now };
+
+		if (bpf_map_update_elem(map, key, &nf, BPF_NOEXIST) == 0)
+			return;
+		f = bpf_map_lookup_elem(map, key); /* lost the insert race */
+		if (!f)
+			return;
+	}
+	__sync_fetch_and_add(&f->pkts, 1);
+	__sync_fetch_and_add(&f->bytes, len);
+	f->last_seen_ns = now;
+}
+
+/* Look a source up, inserting a zeroed entry on a miss; a failed insert
+ * (lost race) is followed by a second lookup. NULL only if the LRU could not
+ * give us an entry at all (exhausted under contention). */
+static __always_inline struct kl_src_stats *src_get(void *map, void *key, struct kl_src_stats *ns,
+						    struct kl_totals *tot, __u64 now)
+{
+	struct kl_src_stats *e = bpf_map_lookup_elem(map, key);
+
+	if (e)
+		return e;
+	__builtin_memset(ns, 0, sizeof(*ns));
+	ns->first_seen_ns = now;
+	ns->last_seen_ns = now;
+	if (bpf_map_update_elem(map, key, ns, BPF_NOEXIST) == 0)
+		tot->v[KL_T_SRC_NEW]++;
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline void account(struct kl_src_stats *e, struct parsed *p, int o, __u64 len,
+				    __u64 now)
+{
+	__sync_fetch_and_add(&e->pkts, 1);
+	__sync_fetch_and_add(&e->bytes, len);
+	if (p->ports && p->proto == IPPROTO_TCP) {
+		__u8 f = p->tcp_flags;
+
+		if ((f & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+			__sync_fetch_and_add(&e->syn, 1);
+		else if ((f & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+			__sync_fetch_and_add(&e->synack, 1);
+		if (f & TCP_RST)
+			__sync_fetch_and_add(&e->rst, 1);
+	}
+	switch (o) {
+	case O_PASS: __sync_fetch_and_add(&e->pass, 1); break;
+	case O_DROP_ALLOW: __sync_fetch_and_add(&e->drop_allow, 1); break;
+	case O_DROP_DENY: __sync_fetch_and_add(&e->drop_deny, 1); break;
+	case O_DROP_RL: __sync_fetch_and_add(&e->drop_rl, 1); break;
+	default: __sync_fetch_and_add(&e->drop_edge, 1); break;
+	}
+	/* Written only when the cached clock moved: most packets leave it. */
+	if (e->last_seen_ns != now)
+		e->last_seen_ns = now;
+}
+
+SEC("xdp")
+int kl_shield(struct xdp_md *ctx)
+{
+	struct kl_src_stats ns; /* insert template; last-resort verdict holder */
+	struct parsed p = {};
+	struct kl_src_stats *e;
+	struct kl_totals *tot;
+	struct kl_clock *clk;
+	struct kl_cfg *cfg;
+	__u32 zero = 0, gen;
+	int bypass = 0, kept, o, r;
+	__u64 len, now;
+
+	tot = bpf_map_lookup_elem(&kernloom_totals, &zero);
+	cfg = bpf_map_lookup_elem(&kernloom_cfg, &zero);
+	clk = bpf_map_lookup_elem(&kl_clock_cache, &zero);
+	if (!tot || !cfg || !clk)
+		return XDP_PASS;
+	len = ctx->data_end - ctx->data;
+	r = parse(ctx, &p);
+	if (r != P_OK) {
+		if (r == P_NON_IP) {
+			tot->v[KL_T_NON_IP]++;
+		} else {
+			tot->v[KL_T_MALFORMED]++;
+			now = clock_now(clk);
+			emit(cfg, tot, &p, KL_EV_MALFORMED, len, now);
+		}
+		return XDP_PASS;
+	}
+	now = clock_now(clk);
+	/* Read the generation before any policy map (see the contract). */
+	gen = READ_ONCE(cfg->policy_gen);
+	tot->v[KL_T_PKTS]++;
+	tot->v[KL_T_BYTES] += len;
+	if (p.frag)
+		tot->v[KL_T_FRAGMENTS]++;
+
+	if (p.family == 4) {
+		tot->v[KL_T_IPV4]++;
+		e = src_get(&kernloom_src4_stats, &p.src4, &ns, tot, now);
+	} else {
+		tot->v[KL_T_IPV6]++;
+		e = src_get(&kernloom_src6_stats, &p.src6, &ns, tot, now);
+	}
+	/* Without an entry, policy still applies: the verdict is computed
+	 * into the on-stack template and this packet's telemetry is lost. */
+	kept = e != NULL;
+	if (!kept)
+		e = &ns;
+	if (!kept || READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)) {
+		if (p.family == 4)
+			recompute4(e, p.src4, gen, now);
+		else
+			recompute6(e, &p.src6, gen, now);
+	}
+	barrier();
+	o = decide(e, cfg, now, &bypass);
+
+	if (kl_feat_edge && o == O_PASS && !bypass && p.l4 && cfg->edge_mode != KL_EDGE_OFF) {
+		if (p.family == 4) {
+			struct kl_edge4_key k = { .src = p.src4, .port = fold_port(cfg, &p),
+						  .proto = p.proto };
+
+			o = edge_decide(&kernloom_edge4_deny, &kernloom_edge4_allow,
+					&kernloom_edge4_rl_policy, &k, cfg->edge_mode, now);
+		} else {
+			struct kl_edge6_key k = { .port = fold_port(cfg, &p), .proto = p.proto };
+
+			__builtin_memcpy(k.src, p.src6.addr, 16);
+			o = edge_decide(&kernloom_edge6_deny, &kernloom_edge6_allow,
+					&kernloom_edge6_rl_policy, &k, cfg->edge_mode, now);
+		}
+	}
+
+	tot->v[KL_T_PASS + (o & 7)]++;
+	if (kept) {
+		account(e, &p, o, len, now);
+		if (p.ports && scan_note(e, p.dport, now))
+			emit(cfg, tot, &p, KL_EV_SCAN_HINT, len, now);
+	}
+	if (o != O_PASS)
+		emit(cfg, tot, &p, o, len, now);
+
+	if (kl_feat_flow && p.l4) {
+		if (p.family == 4) {
+			struct kl_edge4_key k = { .src = p.src4, .port = fold_port(cfg, &p),
+						  .proto = p.proto };
+
+			flow_note(&kernloom_flow4_stats, &k, len, now);
+		} else {
+			struct kl_edge6_key k = { .port = fold_port(cfg, &p), .proto = p.proto };
+
+			__builtin_memcpy(k.src, p.src6.addr, 16);
+			flow_note(&kernloom_flow6_stats, &k, len, now);
+		}
+	}
+	return o == O_PASS ? XDP_PASS : XDP_DROP;
+}

@@ -1,0 +1,1696 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * BPF_PROG_TEST_RUN fixtures for the XDP shield: packet in -> verdict and
+ * counters out, one fixture per data-plane path (DESIGN §3), plus a
+ * two-CPU run that proves no counter increment and no token is lost.
+ *
+ * Needs root (CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN for test_run); exits 77
+ * (skip) otherwise. Every fixture loads a fresh skeleton with small maps and
+ * pinning disabled, except the pin fixture, which pins into its own
+ * directory under /sys/fs/bpf and removes it. Each fixture prints its
+ * ns/packet (opts.duration over a repeat) to stdout.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "bpf/shield.h"
+#include "shield.skel.h"
+#include "tests/bpf/pkt.h"
+
+#define SMALL_MAP 4096
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+/* ---- loading ---- */
+
+struct load_opts {
+	int flow, edge;
+	__u32 ringbuf_bytes; /* 0 = default */
+	const char *pin_root; /* NULL = no pinning */
+};
+
+static int quiet_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	if (lvl == LIBBPF_WARN)
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static struct shield *load_shield(const struct load_opts *lo)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = lo->pin_root);
+	struct shield *s = shield__open_opts(&oo);
+	struct bpf_map *m;
+
+	assert_non_null(s);
+	bpf_object__for_each_map(m, s->obj) {
+		enum bpf_map_type t = bpf_map__type(m);
+
+		if (!lo->pin_root && bpf_map__pin_path(m))
+			assert_int_equal(bpf_map__set_pin_path(m, NULL), 0);
+		/* The program must not depend on map sizes: shrink them. */
+		if (t == BPF_MAP_TYPE_RINGBUF) {
+			if (lo->ringbuf_bytes)
+				assert_int_equal(bpf_map__set_max_entries(m, lo->ringbuf_bytes), 0);
+		} else if (t != BPF_MAP_TYPE_ARRAY && t != BPF_MAP_TYPE_PERCPU_ARRAY) {
+			assert_int_equal(bpf_map__set_max_entries(m, SMALL_MAP), 0);
+		}
+	}
+	s->rodata->kl_feat_flow = (__u32)lo->flow;
+	s->rodata->kl_feat_edge = (__u32)lo->edge;
+	if (shield__load(s)) {
+		fprintf(stderr, "shield__load failed: %s\n", strerror(errno));
+		shield__destroy(s);
+		fail();
+	}
+	return s;
+}
+
+static int setup_default(void **state)
+{
+	struct load_opts lo = { 0 };
+
+	*state = load_shield(&lo);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	shield__destroy(*state);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static __u64 now_boot(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static __u32 ip4(const char *s)
+{
+	__u32 a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+static struct kl_in6 ip6(const char *s)
+{
+	struct kl_in6 a;
+
+	assert_int_equal(inet_pton(AF_INET6, s, a.addr), 1);
+	return a;
+}
+
+struct frame {
+	uint8_t b[PKT_MAX];
+	size_t len;
+};
+
+static struct frame build(const struct pkt_spec *s)
+{
+	struct frame f;
+
+	f.len = pkt_build(f.b, sizeof(f.b), s);
+	assert_true(f.len > 0);
+	return f;
+}
+
+#define TIMING_REPEAT 20000
+
+/* Run the program `repeat` times on a frame; returns the XDP action of the
+ * last run and stores the mean ns/packet in *ns if given. */
+static __u32 run_ns(struct shield *s, const void *pkt, size_t len, __u32 repeat, __u32 *ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len,
+		    .repeat = repeat);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(s->progs.kl_shield), &o);
+
+	if (err)
+		fprintf(stderr, "BPF_PROG_TEST_RUN: %s\n", strerror(errno));
+	assert_int_equal(err, 0);
+	if (ns)
+		*ns = o.duration;
+	return o.retval;
+}
+
+static __u32 run_n(struct shield *s, const void *pkt, size_t len, __u32 repeat)
+{
+	return run_ns(s, pkt, len, repeat, NULL);
+}
+
+/* A fixture's cost: once its counters are checked, the same packet again
+ * TIMING_REPEAT times (still on the same path: the verdict must hold). */
+static void timed(struct shield *s, const char *label, const void *pkt, size_t len,
+		  __u32 expect)
+{
+	__u32 ns;
+
+	assert_int_equal(run_ns(s, pkt, len, TIMING_REPEAT, &ns), expect);
+	printf("[ FIXTURE  ] %-40s %6u ns/pkt (repeat %u)\n", label, ns, TIMING_REPEAT);
+}
+
+static __u32 run1(struct shield *s, const struct frame *f)
+{
+	return run_n(s, f->b, f->len, 1);
+}
+
+static void totals(struct shield *s, __u64 out[KL_T_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kl_totals *pc = calloc((size_t)ncpu, sizeof(*pc));
+	__u32 zero = 0;
+
+	assert_non_null(pc);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_totals), &zero, pc), 0);
+	memset(out, 0, sizeof(__u64) * KL_T_MAX);
+	for (int c = 0; c < ncpu; c++)
+		for (int i = 0; i < KL_T_MAX; i++)
+			out[i] += pc[c].v[i];
+	free(pc);
+}
+
+static __u64 total(struct shield *s, int idx)
+{
+	__u64 t[KL_T_MAX];
+
+	totals(s, t);
+	return t[idx];
+}
+
+static int src4(struct shield *s, const char *a, struct kl_src_stats *st)
+{
+	__u32 k = ip4(a);
+
+	return bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_src4_stats), &k, st);
+}
+
+static int src6(struct shield *s, const char *a, struct kl_src_stats *st)
+{
+	struct kl_in6 k = ip6(a);
+
+	return bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_src6_stats), &k, st);
+}
+
+static struct kl_src_stats src4_must(struct shield *s, const char *a)
+{
+	struct kl_src_stats st;
+
+	assert_int_equal(src4(s, a, &st), 0);
+	return st;
+}
+
+static struct kl_src_stats src6_must(struct shield *s, const char *a)
+{
+	struct kl_src_stats st;
+
+	assert_int_equal(src6(s, a, &st), 0);
+	return st;
+}
+
+static struct kl_cfg cfg_get(struct shield *s)
+{
+	struct kl_cfg c;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c), 0);
+	return c;
+}
+
+static void cfg_put(struct shield *s, const struct kl_cfg *c)
+{
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, c, BPF_ANY), 0);
+}
+
+/* What the enforcer does after every policy write. */
+static void bump_gen(struct shield *s)
+{
+	struct kl_cfg c = cfg_get(s);
+
+	c.policy_gen++;
+	cfg_put(s, &c);
+}
+
+static void put(struct bpf_map *m, const void *k, const void *v)
+{
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY), 0);
+}
+
+static struct kl_rule rule(__u64 expires, __u32 origin)
+{
+	struct kl_rule r = { .expires_ns = expires, .created_ns = now_boot(), .origin = origin };
+
+	return r;
+}
+
+static void deny4(struct shield *s, const char *a, __u64 expires)
+{
+	__u32 k = ip4(a);
+	struct kl_rule r = rule(expires, KL_ORIGIN_OPERATOR);
+
+	put(s->maps.kernloom_deny4_hash, &k, &r);
+	bump_gen(s);
+}
+
+static void deny6(struct shield *s, const char *a, __u64 expires)
+{
+	struct kl_in6 k = ip6(a);
+	struct kl_rule r = rule(expires, KL_ORIGIN_OPERATOR);
+
+	put(s->maps.kernloom_deny6_hash, &k, &r);
+	bump_gen(s);
+}
+
+static void lpm4(struct bpf_map *m, const char *a, __u32 plen, struct kl_rule r)
+{
+	struct kl_lpm4_key k = { .prefixlen = plen, .addr = ip4(a) };
+
+	put(m, &k, &r);
+}
+
+static void lpm6(struct bpf_map *m, const char *a, __u32 plen, struct kl_rule r)
+{
+	struct kl_lpm6_key k = { .prefixlen = plen };
+	struct kl_in6 x = ip6(a);
+
+	memcpy(k.addr, x.addr, 16);
+	put(m, &k, &r);
+}
+
+static void rl4(struct shield *s, const char *a, __u64 rate, __u64 burst, __u64 expires)
+{
+	__u32 k = ip4(a);
+	struct kl_rl_rule r = { .rate_pps = rate, .burst = burst, .expires_ns = expires,
+				.origin = KL_ORIGIN_OPERATOR };
+
+	put(s->maps.kernloom_rl_policy4, &k, &r);
+	bump_gen(s);
+}
+
+static void set_allow_enforce(struct shield *s, __u32 on)
+{
+	struct kl_cfg c = cfg_get(s);
+
+	c.allow_enforce = on;
+	cfg_put(s, &c);
+}
+
+/* ---- fixtures: basic accounting ---- */
+
+static void test_known_source_pass(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.1.10", 443, PKT_ACK);
+	struct frame f = build(&sp);
+	__u64 before = now_boot(), t[KL_T_MAX];
+	struct kl_src_stats st;
+
+	assert_int_equal(run_n(s, f.b, f.len, 1000), XDP_PASS);
+	st = src4_must(s, "198.18.1.10");
+	assert_int_equal(st.pkts, 1000);
+	assert_int_equal(st.bytes, 1000 * f.len);
+	assert_int_equal(st.pass, 1000);
+	assert_int_equal(st.drop_deny + st.drop_allow + st.drop_rl + st.drop_edge, 0);
+	assert_int_equal(st.syn + st.synack + st.rst, 0);
+	assert_true(st.first_seen_ns >= before && st.first_seen_ns <= st.last_seen_ns);
+	assert_true(st.last_seen_ns <= now_boot());
+	assert_true(st.verdict & KL_V_CACHED);
+	totals(s, t);
+	assert_int_equal(t[KL_T_PKTS], 1000);
+	assert_int_equal(t[KL_T_BYTES], 1000 * f.len);
+	assert_int_equal(t[KL_T_PASS], 1000);
+	assert_int_equal(t[KL_T_IPV4], 1000);
+	assert_int_equal(t[KL_T_IPV6], 0);
+	assert_int_equal(t[KL_T_SRC_NEW], 1);
+	assert_int_equal(t[KL_T_MALFORMED] + t[KL_T_NON_IP] + t[KL_T_FRAGMENTS], 0);
+	timed(s, "known source v4, pass", f.b, f.len, XDP_PASS);
+}
+
+static void test_known_source_pass_v6(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp6("fd00:6b6c:1::10", 53);
+	struct frame f = build(&sp);
+	struct kl_src_stats st;
+
+	assert_int_equal(run_n(s, f.b, f.len, 1000), XDP_PASS);
+	st = src6_must(s, "fd00:6b6c:1::10");
+	assert_int_equal(st.pkts, 1000);
+	assert_int_equal(st.bytes, 1000 * f.len);
+	assert_int_equal(st.pass, 1000);
+	assert_int_equal(total(s, KL_T_IPV6), 1000);
+	assert_int_equal(total(s, KL_T_SRC_NEW), 1);
+	timed(s, "known source v6, pass", f.b, f.len, XDP_PASS);
+}
+
+/* ---- allow / protected ---- */
+
+static void test_allow_enforce_allowed(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.1.20", 22, PKT_SYN);
+	struct frame f = build(&sp);
+	struct kl_src_stats st;
+
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.1.0", 24, rule(0, KL_ORIGIN_OPERATOR));
+	set_allow_enforce(s, 1);
+	bump_gen(s);
+	assert_int_equal(run_n(s, f.b, f.len, 100), XDP_PASS);
+	st = src4_must(s, "198.18.1.20");
+	assert_int_equal(st.pass, 100);
+	assert_int_equal(st.drop_allow, 0);
+	assert_true(st.verdict & KL_V_ALLOWED);
+	assert_false(st.verdict & KL_V_PROTECTED);
+	timed(s, "allow-enforce, in list", f.b, f.len, XDP_PASS);
+}
+
+static void test_allow_enforce_miss(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.2.20", 22, PKT_SYN);
+	struct frame f = build(&sp);
+	struct kl_src_stats st;
+
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.1.0", 24, rule(0, KL_ORIGIN_OPERATOR));
+	set_allow_enforce(s, 1);
+	bump_gen(s);
+	assert_int_equal(run_n(s, f.b, f.len, 100), XDP_DROP);
+	st = src4_must(s, "198.18.2.20");
+	assert_int_equal(st.pkts, 100);
+	assert_int_equal(st.drop_allow, 100);
+	assert_int_equal(st.pass, 0);
+	assert_int_equal(st.syn, 100); /* dropped packets are counted too */
+	assert_int_equal(total(s, KL_T_DROP_ALLOW), 100);
+	timed(s, "allow-enforce, miss", f.b, f.len, XDP_DROP);
+
+	/* Allow-enforce off (a cfg field, read per packet): passes again. */
+	set_allow_enforce(s, 0);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+}
+
+static void test_allow_enforce_v6(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec in = pkt_tcp6("fd00:6b6c:1::5", 443, PKT_SYN);
+	struct pkt_spec out = pkt_tcp6("fd00:6b6c:2::5", 443, PKT_SYN);
+	struct frame fi = build(&in), fo = build(&out);
+
+	lpm6(s->maps.kernloom_allow6_lpm, "fd00:6b6c:1::", 48, rule(0, KL_ORIGIN_OPERATOR));
+	set_allow_enforce(s, 1);
+	bump_gen(s);
+	assert_int_equal(run1(s, &fi), XDP_PASS);
+	assert_int_equal(run1(s, &fo), XDP_DROP);
+	assert_int_equal(src6_must(s, "fd00:6b6c:2::5").drop_allow, 1);
+}
+
+/* A protected source passes allow-enforce, deny, a drop-all RL and edges. */
+static void test_protected_bypasses_deny(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.3.3", 22, PKT_SYN);
+	struct frame f = build(&sp);
+	struct kl_cfg c = cfg_get(s);
+	struct kl_src_stats st;
+
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.3.0", 24, rule(0, KL_ORIGIN_PROTECTED));
+	c.allow_enforce = 1;
+	c.rl_rate_pps = 0;
+	c.rl_burst = 1; /* global default: rate 0 drops all */
+	cfg_put(s, &c);
+	rl4(s, "198.18.3.3", 0, 0, 0);
+	deny4(s, "198.18.3.3", 0);
+	assert_int_equal(run_n(s, f.b, f.len, 100), XDP_PASS);
+	st = src4_must(s, "198.18.3.3");
+	assert_int_equal(st.pass, 100);
+	assert_int_equal(st.drop_deny + st.drop_rl + st.drop_allow, 0);
+	assert_true(st.verdict & KL_V_PROTECTED);
+	assert_true(st.verdict & KL_V_DENIED); /* cached, but not acted on */
+	timed(s, "protected, deny bypassed", f.b, f.len, XDP_PASS);
+}
+
+/* An allowed (not protected) source skips deny and rate limits. */
+static void test_allowed_skips_deny_and_rl(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp4("198.18.4.4", 53);
+	struct frame f = build(&sp);
+
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.4.4", 32, rule(0, KL_ORIGIN_OPERATOR));
+	rl4(s, "198.18.4.4", 0, 0, 0);
+	deny4(s, "198.18.4.4", 0);
+	assert_int_equal(run_n(s, f.b, f.len, 50), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.4.4").pass, 50);
+	timed(s, "allowed, deny + RL skipped", f.b, f.len, XDP_PASS);
+}
+
+/* ---- deny ---- */
+
+static void test_deny_exact_v4(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec bad = pkt_tcp4("198.18.5.5", 80, PKT_SYN);
+	struct pkt_spec good = pkt_tcp4("198.18.5.6", 80, PKT_SYN);
+	struct frame fb = build(&bad), fg = build(&good);
+	struct kl_src_stats st;
+
+	deny4(s, "198.18.5.5", 0);
+	assert_int_equal(run_n(s, fb.b, fb.len, 1000), XDP_DROP);
+	assert_int_equal(run1(s, &fg), XDP_PASS);
+	st = src4_must(s, "198.18.5.5");
+	assert_int_equal(st.pkts, 1000);
+	assert_int_equal(st.bytes, 1000 * fb.len);
+	assert_int_equal(st.drop_deny, 1000);
+	assert_int_equal(st.pass, 0);
+	assert_int_equal(st.deny_expires_ns, 0);
+	assert_int_equal(total(s, KL_T_DROP_DENY), 1000);
+	assert_int_equal(total(s, KL_T_PASS), 1);
+	timed(s, "exact deny v4", fb.b, fb.len, XDP_DROP);
+}
+
+static void test_deny_exact_v6(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec bad = pkt_tcp6("fd00:6b6c:5::5", 80, PKT_SYN);
+	struct pkt_spec good = pkt_tcp6("fd00:6b6c:5::6", 80, PKT_SYN);
+	struct frame fb = build(&bad), fg = build(&good);
+
+	deny6(s, "fd00:6b6c:5::5", 0);
+	assert_int_equal(run_n(s, fb.b, fb.len, 1000), XDP_DROP);
+	assert_int_equal(run1(s, &fg), XDP_PASS);
+	assert_int_equal(src6_must(s, "fd00:6b6c:5::5").drop_deny, 1000);
+	assert_int_equal(src6_must(s, "fd00:6b6c:5::6").pass, 1);
+	assert_int_equal(total(s, KL_T_DROP_DENY), 1000);
+	timed(s, "exact deny v6", fb.b, fb.len, XDP_DROP);
+}
+
+static void test_deny_expired_passes(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp4("198.18.6.6", 9);
+	struct frame f = build(&sp);
+	__u64 now = now_boot();
+
+	deny4(s, "198.18.6.6", now - 1000000000ull);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.6.6").drop_deny, 0);
+
+	/* A live deny lapses by itself, with no generation bump. */
+	deny4(s, "198.18.6.6", now_boot() + 150000000ull);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	assert_int_equal(src4_must(s, "198.18.6.6").deny_expires_ns > now, 1);
+	usleep(250000);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.6.6").drop_deny, 1);
+}
+
+static void test_deny_cidr(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec a4 = pkt_tcp4("198.18.7.77", 80, PKT_SYN);
+	struct pkt_spec b4 = pkt_tcp4("198.18.8.77", 80, PKT_SYN);
+	struct pkt_spec a6 = pkt_tcp6("fd00:6b6c:7::77", 80, PKT_SYN);
+	struct pkt_spec b6 = pkt_tcp6("fd00:6b6c:8::77", 80, PKT_SYN);
+	struct frame fa4 = build(&a4), fb4 = build(&b4), fa6 = build(&a6), fb6 = build(&b6);
+
+	lpm4(s->maps.kernloom_deny4_lpm, "198.18.7.0", 24, rule(0, KL_ORIGIN_OPERATOR));
+	lpm6(s->maps.kernloom_deny6_lpm, "fd00:6b6c:7::", 48, rule(0, KL_ORIGIN_OPERATOR));
+	bump_gen(s);
+	assert_int_equal(run_n(s, fa4.b, fa4.len, 1000), XDP_DROP);
+	assert_int_equal(run_n(s, fa6.b, fa6.len, 1000), XDP_DROP);
+	assert_int_equal(run1(s, &fb4), XDP_PASS);
+	assert_int_equal(run1(s, &fb6), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.7.77").drop_deny, 1000);
+	assert_int_equal(src6_must(s, "fd00:6b6c:7::77").drop_deny, 1000);
+	assert_int_equal(total(s, KL_T_DROP_DENY), 2000);
+	timed(s, "CIDR deny v4", fa4.b, fa4.len, XDP_DROP);
+	timed(s, "CIDR deny v6", fa6.b, fa6.len, XDP_DROP);
+}
+
+/* Exact deny expiring soon + permanent CIDR deny: the source stays denied
+ * past the exact entry's expiry (the cached expiry is the longer one). */
+static void test_deny_exact_and_cidr_longest(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp4("198.18.9.9", 9);
+	struct frame f = build(&sp);
+
+	lpm4(s->maps.kernloom_deny4_lpm, "198.18.9.0", 24, rule(0, KL_ORIGIN_OPERATOR));
+	deny4(s, "198.18.9.9", now_boot() + 50000000ull);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	usleep(100000);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	assert_int_equal(src4_must(s, "198.18.9.9").deny_expires_ns, 0);
+}
+
+/* ---- policy generation cache ---- */
+
+static void test_policy_gen_cache(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.10.10", 443, PKT_ACK);
+	struct frame f = build(&sp);
+	__u32 k = ip4("198.18.10.10");
+	struct kl_rule r = rule(0, KL_ORIGIN_OPERATOR);
+	struct kl_src_stats st;
+
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	st = src4_must(s, "198.18.10.10");
+	assert_int_equal(st.cache_gen, cfg_get(s).policy_gen);
+
+	/* Deny written but generation not bumped: the cached verdict stands.
+	 * This is the documented contract: the enforcer bumps after writes. */
+	put(s->maps.kernloom_deny4_hash, &k, &r);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	bump_gen(s);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	st = src4_must(s, "198.18.10.10");
+	assert_int_equal(st.cache_gen, cfg_get(s).policy_gen);
+	assert_true(st.verdict & KL_V_DENIED);
+
+	/* Removing it works the same way. */
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(s->maps.kernloom_deny4_hash), &k), 0);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	bump_gen(s);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+
+	/* A zeroed entry (verdict without KL_V_CACHED) is recomputed even if
+	 * its cache_gen matches. */
+	put(s->maps.kernloom_deny4_hash, &k, &r);
+	st = src4_must(s, "198.18.10.10");
+	st.verdict = 0;
+	st.cache_gen = cfg_get(s).policy_gen;
+	put(s->maps.kernloom_src4_stats, &k, &st);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+}
+
+/* ---- rate limits ---- */
+
+static void test_rl_burst_then_drop_refill(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp4("198.18.11.11", 53);
+	struct frame f = build(&sp);
+	__u32 k = ip4("198.18.11.11");
+	struct kl_src_stats st;
+
+	rl4(s, "198.18.11.11", 10, 5, 0); /* T = 100 ms */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	st = src4_must(s, "198.18.11.11");
+	assert_int_equal(st.pass, 5);
+	assert_int_equal(st.drop_rl, 2);
+	assert_int_equal(total(s, KL_T_DROP_RL), 2);
+
+	/* Refill: move the bucket back by two emission intervals (as if 200 ms
+	 * had passed) -> exactly two more packets pass. */
+	st.tat_ns -= 2 * 100000000ull;
+	put(s->maps.kernloom_src4_stats, &k, &st);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+
+	/* And by real time: 10 pps, sleep 250 ms -> two tokens (three if the
+	 * sleep overshoots by 50 ms). */
+	usleep(250000);
+	int passed = 0;
+
+	for (int i = 0; i < 5; i++)
+		passed += run1(s, &f) == XDP_PASS;
+	assert_in_range(passed, 2, 3);
+	st = src4_must(s, "198.18.11.11");
+	assert_int_equal(st.pass + st.drop_rl, st.pkts);
+
+	timed(s, "RL override, drop", f.b, f.len, XDP_DROP);
+}
+
+static void test_rl_global_default(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.12.12", 80, PKT_SYN);
+	struct frame f = build(&sp);
+	struct kl_cfg c = cfg_get(s);
+	struct kl_src_stats st;
+
+	c.rl_rate_pps = 1;
+	c.rl_burst = 3;
+	cfg_put(s, &c);
+	assert_int_equal(run_n(s, f.b, f.len, 10), XDP_DROP);
+	st = src4_must(s, "198.18.12.12");
+	assert_int_equal(st.pass, 3);
+	assert_int_equal(st.drop_rl, 7);
+	timed(s, "global default RL, drop", f.b, f.len, XDP_DROP);
+
+	/* burst 0 = no default. */
+	c.rl_burst = 0;
+	cfg_put(s, &c);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+}
+
+static void test_rl_override_expiry(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_udp4("198.18.13.13", 53);
+	struct frame f = build(&sp);
+	struct kl_cfg c;
+	struct kl_src_stats st;
+
+	/* Lapsed override (rate 0 = drop all) is ignored: no default -> pass. */
+	rl4(s, "198.18.13.13", 0, 0, now_boot() - 1000000000ull);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+
+	/* Live drop-all override. */
+	rl4(s, "198.18.13.13", 0, 100, now_boot() + 100000000ull);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	assert_true(src4_must(s, "198.18.13.13").verdict & KL_V_RL);
+
+	/* After it lapses (no bump), the global default applies. */
+	c = cfg_get(s);
+	c.rl_rate_pps = 1;
+	c.rl_burst = 2;
+	cfg_put(s, &c);
+	usleep(200000);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	st = src4_must(s, "198.18.13.13");
+	assert_int_equal(st.drop_rl, 2);
+	assert_int_equal(st.pass, 3);
+	timed(s, "lapsed override -> default RL, drop", f.b, f.len, XDP_DROP);
+}
+
+/* ---- parsing ---- */
+
+static void test_vlan_single_double(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec one = pkt_tcp4("198.18.14.14", 22, PKT_SYN);
+	struct pkt_spec two = one, two6 = pkt_tcp6("fd00:6b6c:14::14", 22, PKT_SYN);
+	struct frame f1, f2, f6;
+	struct kl_src_stats st;
+
+	one.nvlan = 1;
+	one.vlan_tpid[0] = PKT_TPID_8021Q;
+	one.vlan_id[0] = 100;
+	two.nvlan = 2;
+	two.vlan_tpid[0] = PKT_TPID_8021AD;
+	two.vlan_id[0] = 200;
+	two.vlan_tpid[1] = PKT_TPID_8021Q;
+	two.vlan_id[1] = 100;
+	two6.nvlan = 2;
+	memcpy(two6.vlan_tpid, two.vlan_tpid, sizeof(two.vlan_tpid));
+	f1 = build(&one);
+	f2 = build(&two);
+	f6 = build(&two6);
+	deny4(s, "198.18.14.14", 0);
+	deny6(s, "fd00:6b6c:14::14", 0);
+	assert_int_equal(run_n(s, f1.b, f1.len, 100), XDP_DROP);
+	assert_int_equal(run_n(s, f2.b, f2.len, 100), XDP_DROP);
+	assert_int_equal(run1(s, &f6), XDP_DROP);
+	st = src4_must(s, "198.18.14.14");
+	assert_int_equal(st.drop_deny, 200);
+	assert_int_equal(st.syn, 200);
+	assert_int_equal(st.bytes, 100 * f1.len + 100 * f2.len);
+	assert_int_equal(src6_must(s, "fd00:6b6c:14::14").syn, 1);
+	assert_int_equal(total(s, KL_T_MALFORMED), 0);
+	timed(s, "VLAN 802.1Q, deny", f1.b, f1.len, XDP_DROP);
+	timed(s, "VLAN 802.1ad+802.1Q, deny", f2.b, f2.len, XDP_DROP);
+}
+
+static void test_ipv6_ext_headers(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp6("fd00:6b6c:15::15", 22, PKT_SYN);
+	struct pkt_spec ah = pkt_tcp6("fd00:6b6c:15::16", 22, PKT_SYN | PKT_ACK);
+	struct pkt_spec deep = pkt_udp6("fd00:6b6c:15::17", 53);
+	struct frame f, fa, fd;
+	struct kl_src_stats st;
+
+	sp.next_ext = 2;
+	sp.ext[0] = PKT_EXT_HOP;
+	sp.ext[1] = PKT_EXT_DEST;
+	sp.ext_len8 = 1; /* 16-byte option headers */
+	f = build(&sp);
+	ah.next_ext = 3;
+	ah.ext[0] = PKT_EXT_HOP;
+	ah.ext[1] = PKT_EXT_ROUTE;
+	ah.ext[2] = PKT_EXT_AH;
+	fa = build(&ah);
+	/* Six extension headers: the most we walk. */
+	deep.next_ext = 6;
+	deep.ext[0] = PKT_EXT_HOP;
+	deep.ext[1] = PKT_EXT_DEST;
+	deep.ext[2] = PKT_EXT_ROUTE;
+	deep.ext[3] = PKT_EXT_AH;
+	deep.ext[4] = PKT_EXT_DEST;
+	deep.ext[5] = PKT_EXT_DEST;
+	fd = build(&deep);
+
+	assert_int_equal(run_n(s, f.b, f.len, 100), XDP_PASS);
+	st = src6_must(s, "fd00:6b6c:15::15");
+	assert_int_equal(st.pkts, 100);
+	assert_int_equal(st.syn, 100);       /* TCP flags found past the ext headers */
+	assert_int_equal(st.ports_distinct, 1);
+	assert_int_equal(run1(s, &fa), XDP_PASS);
+	assert_int_equal(src6_must(s, "fd00:6b6c:15::16").synack, 1);
+	assert_int_equal(run1(s, &fd), XDP_PASS);
+	assert_int_equal(src6_must(s, "fd00:6b6c:15::17").ports_distinct, 1);
+	assert_int_equal(total(s, KL_T_MALFORMED), 0);
+	timed(s, "IPv6 hop+dest ext, TCP, pass", f.b, f.len, XDP_PASS);
+
+	/* Denied source behind extension headers is dropped. */
+	deny6(s, "fd00:6b6c:15::15", 0);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+
+	/* Seven: an IP packet with an unknown L4 (policy applies, no port). */
+	deep.next_ext = 7;
+	deep.ext[6] = PKT_EXT_DEST;
+	fd = build(&deep);
+	deny6(s, "fd00:6b6c:15::17", 0);
+	assert_int_equal(run1(s, &fd), XDP_DROP);
+	st = src6_must(s, "fd00:6b6c:15::17");
+	assert_int_equal(st.ports_distinct, 1);
+	assert_int_equal(st.drop_deny, 1);
+}
+
+static void test_ipv6_fragments(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec first = pkt_udp6("fd00:6b6c:16::16", 5353);
+	struct pkt_spec later;
+	struct frame ff, fl;
+	struct kl_src_stats st;
+
+	first.next_ext = 1;
+	first.ext[0] = PKT_EXT_FRAG;
+	first.more_frags = 1;
+	first.payload = 64;
+	later = first;
+	later.frag_off = 9;
+	later.more_frags = 0;
+	ff = build(&first);
+	fl = build(&later);
+	assert_int_equal(run1(s, &ff), XDP_PASS);
+	st = src6_must(s, "fd00:6b6c:16::16");
+	assert_int_equal(st.ports_distinct, 1); /* first fragment: L4 parsed */
+	assert_int_equal(run_n(s, fl.b, fl.len, 10), XDP_PASS);
+	st = src6_must(s, "fd00:6b6c:16::16");
+	assert_int_equal(st.pkts, 11);
+	assert_int_equal(st.ports_distinct, 1); /* non-first: no L4 */
+	assert_int_equal(total(s, KL_T_FRAGMENTS), 11);
+	assert_int_equal(total(s, KL_T_MALFORMED), 0);
+	timed(s, "IPv6 non-first fragment, pass", fl.b, fl.len, XDP_PASS);
+	/* Source policy still applies to non-first fragments. */
+	deny6(s, "fd00:6b6c:16::16", 0);
+	assert_int_equal(run1(s, &fl), XDP_DROP);
+}
+
+static void test_ipv4_fragments(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec first = pkt_udp4("198.18.17.17", 5353);
+	struct pkt_spec later;
+	struct frame ff, fl;
+	struct kl_src_stats st;
+
+	first.more_frags = 1;
+	first.payload = 64;
+	later = first;
+	later.frag_off = 9;
+	later.more_frags = 0;
+	/* A non-first fragment whose payload starts like a TCP SYN header:
+	 * it must not be read as one. */
+	later.proto = IPPROTO_TCP;
+	ff = build(&first);
+	fl = build(&later);
+	fl.b[14 + 20 + 13] = PKT_SYN;
+	assert_int_equal(run1(s, &ff), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.17.17").ports_distinct, 1);
+	assert_int_equal(run_n(s, fl.b, fl.len, 10), XDP_PASS);
+	st = src4_must(s, "198.18.17.17");
+	assert_int_equal(st.pkts, 11);
+	assert_int_equal(st.ports_distinct, 1);
+	assert_int_equal(st.syn, 0);
+	assert_int_equal(total(s, KL_T_FRAGMENTS), 11);
+	timed(s, "IPv4 non-first fragment, pass", fl.b, fl.len, XDP_PASS);
+	deny4(s, "198.18.17.17", 0);
+	assert_int_equal(run1(s, &fl), XDP_DROP);
+	assert_int_equal(run1(s, &ff), XDP_DROP);
+}
+
+static void test_ipv4_options(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.18.18", 25, PKT_SYN);
+	struct frame f;
+	struct kl_src_stats st;
+
+	sp.ip4_opt_len = 12; /* IHL 8 */
+	f = build(&sp);
+	assert_int_equal(f.b[14] & 0x0f, 8);
+	assert_int_equal(run_n(s, f.b, f.len, 100), XDP_PASS);
+	st = src4_must(s, "198.18.18.18");
+	assert_int_equal(st.syn, 100);
+	assert_int_equal(st.ports_distinct, 1);
+	/* Maximum IHL (15): 40 bytes of options. */
+	sp.ip4_opt_len = 40;
+	f = build(&sp);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.18.18").syn, 101);
+	assert_int_equal(total(s, KL_T_MALFORMED), 0);
+	timed(s, "IPv4 with 40 bytes of options, pass", f.b, f.len, XDP_PASS);
+}
+
+static void expect_malformed(struct shield *s, const uint8_t *b, size_t len, __u64 *n)
+{
+	assert_int_equal(run_n(s, b, len, 1), XDP_PASS);
+	(*n)++;
+	assert_int_equal(total(s, KL_T_MALFORMED), *n);
+	assert_int_equal(total(s, KL_T_PKTS), 0);
+}
+
+static void test_truncated_and_malformed(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec tcp = pkt_tcp4("198.18.19.19", 80, PKT_SYN);
+	struct pkt_spec vl = tcp;
+	struct pkt_spec v6 = pkt_tcp6("fd00:6b6c:19::19", 80, PKT_SYN);
+	struct frame f, b;
+	__u64 n = 0;
+	__u32 k = ip4("198.18.19.19");
+	struct kl_src_stats st;
+	uint8_t tiny[10] = { 0 };
+
+	tcp.payload = 0;
+	f = build(&tcp); /* 14 + 20 + 20 */
+	/* Frames shorter than Ethernet never reach XDP: test_run refuses. */
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = tiny, .data_size_in = sizeof(tiny));
+
+		assert_int_not_equal(bpf_prog_test_run_opts(bpf_program__fd(s->progs.kl_shield), &o), 0);
+	}
+	/* Ethernet only, IPv4 ethertype: truncated IP header. */
+	expect_malformed(s, f.b, 14, &n);
+	/* IP header cut short. */
+	expect_malformed(s, f.b, 14 + 19, &n);
+	/* TCP header cut short (IP total length consistent: 30). */
+	b = f;
+	pkt_put16(b.b + 16, 30);
+	expect_malformed(s, b.b, 14 + 30, &n);
+	/* Frame cut inside TCP while the IP total length says 40. */
+	expect_malformed(s, f.b, 14 + 30, &n);
+	/* IP total length beyond the frame. */
+	b = f;
+	pkt_put16(b.b + 16, 200);
+	expect_malformed(s, b.b, b.len, &n);
+	/* Total length shorter than the header. */
+	b = f;
+	pkt_put16(b.b + 16, 16);
+	expect_malformed(s, b.b, b.len, &n);
+	/* Bad IHL (4 = 16-byte header). */
+	b = f;
+	b.b[14] = 0x44;
+	expect_malformed(s, b.b, b.len, &n);
+	/* IHL pointing past the frame (15 = 60 bytes, only 40 present). */
+	b = f;
+	b.b[14] = 0x4f;
+	pkt_put16(b.b + 16, 40);
+	expect_malformed(s, b.b, b.len, &n);
+	/* Bad version in an IPv4 frame. */
+	b = f;
+	b.b[14] = 0x65;
+	expect_malformed(s, b.b, b.len, &n);
+	/* TCP data offset < 5. */
+	b = f;
+	b.b[14 + 20 + 12] = 0x40;
+	expect_malformed(s, b.b, b.len, &n);
+	/* VLAN tag cut short. */
+	vl.nvlan = 1;
+	vl.vlan_tpid[0] = PKT_TPID_8021Q;
+	b = build(&vl);
+	expect_malformed(s, b.b, 16, &n);
+	/* IPv6: header cut short, payload length beyond the frame, bad ext. */
+	b = build(&v6);
+	expect_malformed(s, b.b, 14 + 39, &n);
+	pkt_put16(b.b + 18, 1000);
+	expect_malformed(s, b.b, b.len, &n);
+	v6.next_ext = 1;
+	v6.ext[0] = PKT_EXT_DEST;
+	v6.ext_len8 = 4; /* 40-byte option header */
+	v6.payload = 0;
+	b = build(&v6);
+	pkt_put16(b.b + 18, 8);
+	expect_malformed(s, b.b, 14 + 40 + 8, &n);
+	/* IPv6 version nibble wrong. */
+	b = build(&v6);
+	b.b[14] = 0x40;
+	expect_malformed(s, b.b, b.len, &n);
+
+	/* No per-source accounting for any of them. */
+	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_src4_stats), &k, &st), 0);
+	assert_int_not_equal(src6(s, "fd00:6b6c:19::19", &st), 0);
+	assert_int_equal(total(s, KL_T_SRC_NEW), 0);
+	/* Malformed frames pass even from a denied source. */
+	deny4(s, "198.18.19.19", 0);
+	expect_malformed(s, f.b, 14 + 30, &n);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	timed(s, "malformed (TCP cut short)", f.b, 14 + 30, XDP_PASS);
+}
+
+static void test_non_ip(void **state)
+{
+	struct shield *s = *state;
+	uint8_t arp[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06,
+			    0, 1, 0x08, 0, 6, 4, 0, 1 };
+	uint8_t vlan_arp[64] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1,
+				 0x81, 0x00, 0, 5, 0x08, 0x06 };
+	__u64 t[KL_T_MAX];
+
+	assert_int_equal(run_n(s, arp, sizeof(arp), 100), XDP_PASS);
+	assert_int_equal(run_n(s, vlan_arp, sizeof(vlan_arp), 1), XDP_PASS);
+	totals(s, t);
+	assert_int_equal(t[KL_T_NON_IP], 101);
+	assert_int_equal(t[KL_T_PKTS], 0);
+	assert_int_equal(t[KL_T_MALFORMED], 0);
+	assert_int_equal(t[KL_T_PASS], 0);
+	timed(s, "non-IP (ARP)", arp, sizeof(arp), XDP_PASS);
+}
+
+static void test_tcp_flag_counters(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.20.20";
+	struct pkt_spec syn = pkt_tcp4(a, 443, PKT_SYN), synack = pkt_tcp4(a, 443, PKT_SYN | PKT_ACK);
+	struct pkt_spec rst = pkt_tcp4(a, 443, PKT_RST), rstack = pkt_tcp4(a, 443, PKT_RST | PKT_ACK);
+	struct pkt_spec ack = pkt_tcp4(a, 443, PKT_ACK), udp = pkt_udp4(a, 443);
+	struct frame f;
+	struct kl_src_stats st;
+
+	f = build(&syn);
+	run_n(s, f.b, f.len, 3);
+	f = build(&synack);
+	run_n(s, f.b, f.len, 2);
+	f = build(&rst);
+	run1(s, &f);
+	f = build(&rstack);
+	run1(s, &f);
+	f = build(&ack);
+	run_n(s, f.b, f.len, 5);
+	f = build(&udp);
+	f.b[14 + 20 + 13] = PKT_SYN; /* UDP bytes where TCP flags would be */
+	run1(s, &f);
+	st = src4_must(s, a);
+	assert_int_equal(st.pkts, 13);
+	assert_int_equal(st.syn, 3);
+	assert_int_equal(st.synack, 2);
+	assert_int_equal(st.rst, 2);
+}
+
+/* ---- scan signal ---- */
+
+static unsigned port_slot(uint16_t p)
+{
+	return ((uint32_t)p * 2654435761u) >> (32 - 9);
+}
+
+static void test_scan_signal(void **state)
+{
+	struct shield *s = *state;
+	struct kl_src_stats st;
+	struct pkt_spec sp;
+	struct frame f;
+	unsigned char used[512] = { 0 };
+	unsigned expect = 0, n = 100;
+	__u64 w0 = 0;
+
+	/* 100 sequential ports (TCP) -> ~100 distinct. The hash spreads them;
+	 * the exact value is what the 512-slot map can hold. */
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t port = (uint16_t)(1000 + i);
+
+		sp = pkt_tcp4("198.18.21.21", port, PKT_SYN);
+		f = build(&sp);
+		assert_int_equal(run1(s, &f), XDP_PASS);
+		if (!used[port_slot(port)]++)
+			expect++;
+	}
+	st = src4_must(s, "198.18.21.21");
+	assert_in_range(expect, n - 3, n); /* the hash itself does not alias much */
+	if (st.port_window == st.first_seen_ns >> KL_PORT_WINDOW_SHIFT)
+		assert_int_equal(st.ports_distinct, expect);
+	else
+		assert_in_range(st.ports_distinct, expect, n);
+
+	/* Two alternating ports, 500 times: 2, not 1000 changes. */
+	for (int i = 0; i < 1000; i++) {
+		sp = pkt_udp4("198.18.21.22", i & 1 ? 80 : 443);
+		f = build(&sp);
+		if (i == 0)
+			w0 = now_boot() >> KL_PORT_WINDOW_SHIFT;
+		assert_int_equal(run1(s, &f), XDP_PASS);
+	}
+	assert_int_not_equal(port_slot(80), port_slot(443));
+	st = src4_must(s, "198.18.21.22");
+	if (st.port_window == w0)
+		assert_int_equal(st.ports_distinct, 2);
+	else
+		assert_in_range(st.ports_distinct, 2, 4);
+
+	/* A port seen again in a later window counts again (the signal is
+	 * per window): force a window change by rewinding port_window. */
+	__u32 k = ip4("198.18.21.22");
+
+	st.port_window -= 1;
+	put(s->maps.kernloom_src4_stats, &k, &st);
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.21.22").ports_distinct, st.ports_distinct + 1);
+
+	/* ICMP contributes no port. */
+	sp = pkt_l4(4, "198.18.21.23", IPPROTO_ICMP, 0, 0);
+	f = build(&sp);
+	run_n(s, f.b, f.len, 10);
+	assert_int_equal(src4_must(s, "198.18.21.23").ports_distinct, 0);
+	timed(s, "ICMP echo, pass", f.b, f.len, XDP_PASS);
+}
+
+/* ---- events ---- */
+
+struct ev_log {
+	int n;
+	struct kl_event ev[64];
+};
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct ev_log *l = ctx;
+
+	assert_int_equal(len, sizeof(struct kl_event));
+	if (l->n < 64)
+		memcpy(&l->ev[l->n], data, sizeof(struct kl_event));
+	l->n++;
+	return 0;
+}
+
+static void test_events_sampling(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.22.22", 8080, PKT_SYN);
+	struct frame f = build(&sp);
+	struct ev_log log = { 0 };
+	struct ring_buffer *rb;
+	struct kl_cfg c;
+	__u64 t[KL_T_MAX];
+	__u32 a = ip4("198.18.22.22");
+
+	rb = ring_buffer__new(bpf_map__fd(s->maps.kernloom_events), on_event, &log, NULL);
+	assert_non_null(rb);
+	deny4(s, "198.18.22.22", 0);
+
+	/* Mask 0: nothing, not even counted as a candidate. */
+	run_n(s, f.b, f.len, 10);
+	assert_int_equal(ring_buffer__consume(rb), 0);
+	totals(s, t);
+	assert_int_equal(t[KL_T_EVENTS] + t[KL_T_EV_CANDIDATES] + t[KL_T_EVENTS_LOST], 0);
+
+	/* Mask 1: every other candidate. A new source: 1 scan hint + 10 drops
+	 * = 11 candidates (seq 0..10) -> 6 events; seq 0 is the scan hint. */
+	c = cfg_get(s);
+	c.sample_mask = 1;
+	cfg_put(s, &c);
+	sp = pkt_tcp4("198.18.22.23", 8080, PKT_SYN);
+	f = build(&sp);
+	deny4(s, "198.18.22.23", 0);
+	a = ip4("198.18.22.23");
+	/* Run on one CPU so one per-CPU sequence decides. */
+	run_n(s, f.b, f.len, 10);
+	ring_buffer__consume(rb);
+	totals(s, t);
+	assert_int_equal(t[KL_T_EV_CANDIDATES], 11);
+	assert_int_equal(t[KL_T_EVENTS], 6);
+	assert_int_equal(log.n, 6);
+	assert_int_equal(log.ev[0].kind, KL_EV_SCAN_HINT);
+	for (int i = 1; i < 6; i++)
+		assert_int_equal(log.ev[i].kind, KL_EV_DROP_DENY);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(log.ev[i].family, 4);
+		assert_memory_equal(log.ev[i].addr, &a, 4);
+		assert_int_equal(log.ev[i].dport, 8080);
+		assert_int_equal(log.ev[i].proto, IPPROTO_TCP);
+		assert_int_equal(log.ev[i].pkt_len, f.len);
+		assert_true(log.ev[i].ts_ns > 0);
+	}
+	ring_buffer__free(rb);
+	timed(s, "deny + events (mask 1)", f.b, f.len, XDP_DROP);
+}
+
+static void test_events_ring_full(void **state)
+{
+	struct load_opts lo = { .ringbuf_bytes = 4096 };
+	struct shield *s = load_shield(&lo);
+	struct pkt_spec sp = pkt_udp4("198.18.23.23", 9);
+	struct frame f = build(&sp);
+	struct kl_cfg c = cfg_get(s);
+	__u64 t[KL_T_MAX];
+
+	(void)state;
+	c.sample_mask = 1;
+	cfg_put(s, &c);
+	deny4(s, "198.18.23.23", 0);
+	run_n(s, f.b, f.len, 1000); /* 1001 candidates -> 501 sampled */
+	totals(s, t);
+	assert_int_equal(t[KL_T_EV_CANDIDATES], 1001);
+	assert_int_equal(t[KL_T_EVENTS] + t[KL_T_EVENTS_LOST], 501);
+	assert_true(t[KL_T_EVENTS_LOST] > 0);
+	assert_true(t[KL_T_EVENTS] > 0 && t[KL_T_EVENTS] * 48 <= 4096);
+	shield__destroy(s);
+}
+
+/* ---- edge (tuple) enforcement, graph-enforce profile ---- */
+
+static void edge4(struct bpf_map *m, const char *a, uint16_t port, uint8_t proto, struct kl_rule r)
+{
+	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
+
+	put(m, &k, &r);
+}
+
+static void set_edge_mode(struct shield *s, __u32 mode, __u32 eph)
+{
+	struct kl_cfg c = cfg_get(s);
+
+	c.edge_mode = mode;
+	c.ephemeral_min = eph;
+	cfg_put(s, &c);
+}
+
+static int setup_edge(void **state)
+{
+	struct load_opts lo = { .flow = 1, .edge = 1 };
+
+	*state = load_shield(&lo);
+	return 0;
+}
+
+static void test_edge_deny_mode(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.24.24";
+	struct pkt_spec ssh = pkt_tcp4(a, 22, PKT_SYN), web = pkt_tcp4(a, 443, PKT_SYN);
+	struct frame fs = build(&ssh), fw = build(&web);
+	struct kl_src_stats st;
+
+	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s->maps.kernloom_edge4_deny, a, 443, IPPROTO_TCP,
+	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
+	/* Mode off: the edge deny map is not consulted. */
+	assert_int_equal(run1(s, &fs), XDP_PASS);
+	set_edge_mode(s, KL_EDGE_DENY, 0);
+	assert_int_equal(run_n(s, fs.b, fs.len, 100), XDP_DROP);
+	assert_int_equal(run_n(s, fw.b, fw.len, 100), XDP_PASS);
+	st = src4_must(s, a);
+	assert_int_equal(st.drop_edge, 100);
+	assert_int_equal(st.pass, 101);
+	assert_int_equal(total(s, KL_T_DROP_EDGE), 100);
+	/* v6 */
+	{
+		struct kl_edge6_key k = { .port = 22, .proto = IPPROTO_TCP };
+		struct kl_in6 x = ip6("fd00:6b6c:24::24");
+		struct kl_rule r = rule(0, KL_ORIGIN_GRAPHD);
+		struct pkt_spec p6 = pkt_tcp6("fd00:6b6c:24::24", 22, PKT_SYN);
+		struct frame f6 = build(&p6);
+
+		memcpy(k.src, x.addr, 16);
+		put(s->maps.kernloom_edge6_deny, &k, &r);
+		assert_int_equal(run1(s, &f6), XDP_DROP);
+		assert_int_equal(src6_must(s, "fd00:6b6c:24::24").drop_edge, 1);
+	}
+	timed(s, "edge deny mode, hit", fs.b, fs.len, XDP_DROP);
+	timed(s, "edge deny mode, expired entry", fw.b, fw.len, XDP_PASS);
+}
+
+static void test_edge_allow_mode(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.25.25";
+	struct pkt_spec web = pkt_tcp4(a, 443, PKT_SYN), ssh = pkt_tcp4(a, 22, PKT_SYN);
+	struct pkt_spec eph = pkt_udp4(a, 40000), icmp = pkt_l4(4, a, IPPROTO_ICMP, 0, 0);
+	struct frame fw = build(&web), fs = build(&ssh), fe = build(&eph), fi = build(&icmp);
+	struct kl_src_stats st;
+
+	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s->maps.kernloom_edge4_allow, a, KL_PORT_EPHEMERAL, IPPROTO_UDP,
+	      rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(run_n(s, fw.b, fw.len, 100), XDP_PASS);
+	assert_int_equal(run_n(s, fs.b, fs.len, 100), XDP_DROP);
+	assert_int_equal(run1(s, &fe), XDP_PASS); /* 40000 folds to the ephemeral edge */
+	assert_int_equal(run1(s, &fi), XDP_DROP); /* ICMP = port 0, not allowed */
+	edge4(s->maps.kernloom_edge4_allow, a, 0, IPPROTO_ICMP, rule(0, KL_ORIGIN_GRAPHD));
+	assert_int_equal(run1(s, &fi), XDP_PASS);
+	st = src4_must(s, a);
+	assert_int_equal(st.drop_edge, 101);
+	assert_int_equal(st.pass, 102);
+	timed(s, "edge allow mode, allowed", fw.b, fw.len, XDP_PASS);
+	timed(s, "edge allow mode, miss", fs.b, fs.len, XDP_DROP);
+
+	/* Without folding, 40000 is its own port and not allowed. */
+	set_edge_mode(s, KL_EDGE_ALLOW, 0);
+	assert_int_equal(run1(s, &fe), XDP_DROP);
+
+	/* An expired allow no longer allows. Expiries are checked against a
+	 * per-CPU clock that may lag one tick, hence "a second ago". */
+	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP,
+	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
+	assert_int_equal(run1(s, &fw), XDP_DROP);
+
+	/* Protected sources bypass edge rules. */
+	lpm4(s->maps.kernloom_allow4_lpm, a, 32, rule(0, KL_ORIGIN_PROTECTED));
+	bump_gen(s);
+	assert_int_equal(run1(s, &fs), XDP_PASS);
+}
+
+static void test_edge_rate_limit(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.26.26";
+	struct pkt_spec dns = pkt_udp4(a, 53), web = pkt_tcp4(a, 443, PKT_ACK);
+	struct frame fd = build(&dns), fw = build(&web);
+	struct kl_edge4_key k = { .src = ip4(a), .port = 53, .proto = IPPROTO_UDP };
+	struct kl_rl_rule r = { .rate_pps = 1, .burst = 2, .origin = KL_ORIGIN_GRAPHD };
+	struct kl_src_stats st;
+
+	put(s->maps.kernloom_edge4_rl_policy, &k, &r);
+	set_edge_mode(s, KL_EDGE_DENY, 0);
+	assert_int_equal(run_n(s, fd.b, fd.len, 10), XDP_DROP);
+	assert_int_equal(run_n(s, fw.b, fw.len, 10), XDP_PASS); /* other tuple unaffected */
+	st = src4_must(s, a);
+	assert_int_equal(st.drop_edge, 8);
+	assert_int_equal(st.pass, 12);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_edge4_rl_policy), &k, &r), 0);
+	assert_true(r.tat_ns > now_boot()); /* bucket state kept in the rule */
+
+	/* Also in allow mode, for an allowed tuple. */
+	edge4(s->maps.kernloom_edge4_allow, a, 53, IPPROTO_UDP, rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, 0);
+	assert_int_equal(run1(s, &fd), XDP_DROP);
+	assert_int_equal(src4_must(s, a).drop_edge, 9);
+	timed(s, "edge RL, drop", fd.b, fd.len, XDP_DROP);
+}
+
+/* With kl_feat_edge = 0 the edge code does not exist: mode and rules are
+ * ignored. */
+static void test_edge_feature_off(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.27.27";
+	struct pkt_spec ssh = pkt_tcp4(a, 22, PKT_SYN);
+	struct frame fs = build(&ssh);
+
+	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, 0);
+	assert_int_equal(run1(s, &fs), XDP_PASS);
+	set_edge_mode(s, KL_EDGE_DENY, 0);
+	assert_int_equal(run1(s, &fs), XDP_PASS);
+	assert_int_equal(src4_must(s, a).drop_edge, 0);
+}
+
+/* ---- flow telemetry ---- */
+
+static int count_entries(struct bpf_map *m, size_t ksz)
+{
+	uint8_t k[64], next[64];
+	int n = 0, fd = bpf_map__fd(m);
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(k, next, ksz);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+static void test_flow_telemetry(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.28.28";
+	struct pkt_spec web = pkt_tcp4(a, 443, PKT_ACK), dns = pkt_udp4(a, 53);
+	struct pkt_spec eph = pkt_udp4(a, 50000), w6 = pkt_tcp6("fd00:6b6c:28::28", 443, PKT_ACK);
+	struct frame fw = build(&web), fd = build(&dns), fe = build(&eph), f6 = build(&w6);
+	struct kl_edge4_key k = { .src = ip4(a), .port = 443, .proto = IPPROTO_TCP };
+	struct kl_edge6_key k6 = { .port = 443, .proto = IPPROTO_TCP };
+	struct kl_in6 x = ip6("fd00:6b6c:28::28");
+	struct kl_flow_stats fs;
+	__u64 t0 = now_boot();
+
+	set_edge_mode(s, KL_EDGE_OFF, KL_EPHEMERAL_MIN_DEFAULT);
+	run_n(s, fw.b, fw.len, 3);
+	run_n(s, fd.b, fd.len, 2);
+	run1(s, &fe);
+	run1(s, &f6);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
+	assert_int_equal(fs.pkts, 3);
+	assert_int_equal(fs.bytes, 3 * fw.len);
+	assert_true(fs.first_seen_ns >= t0 && fs.last_seen_ns >= fs.first_seen_ns);
+	k.port = 53;
+	k.proto = IPPROTO_UDP;
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
+	assert_int_equal(fs.pkts, 2);
+	k.port = KL_PORT_EPHEMERAL;
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
+	assert_int_equal(fs.pkts, 1);
+	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(k)), 3);
+	memcpy(k6.src, x.addr, 16);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow6_stats), &k6, &fs), 0);
+	assert_int_equal(fs.pkts, 1);
+
+	/* Dropped packets are recorded too: graphd must see unknown edges. */
+	deny4(s, a, 0);
+	run1(s, &fw);
+	k.port = 443;
+	k.proto = IPPROTO_TCP;
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
+	assert_int_equal(fs.pkts, 4);
+	timed(s, "graph-enforce flows, deny", fw.b, fw.len, XDP_DROP);
+}
+
+static void test_flow_profiles(void **state)
+{
+	struct pkt_spec web = pkt_tcp4("198.18.29.29", 443, PKT_ACK);
+	struct frame fw = build(&web);
+	struct load_opts off = { 0 }, on = { .flow = 1 };
+	struct shield *s;
+
+	(void)state;
+	/* iq-learning / light: no flow telemetry. */
+	s = load_shield(&off);
+	run_n(s, fw.b, fw.len, 5);
+	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)), 0);
+	shield__destroy(s);
+	/* graph-learning: flows, but no edge enforcement. */
+	s = load_shield(&on);
+	edge4(s->maps.kernloom_edge4_deny, "198.18.29.29", 443, IPPROTO_TCP,
+	      rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_DENY, 0);
+	assert_int_equal(run_n(s, fw.b, fw.len, 5), XDP_PASS);
+	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)), 1);
+	timed(s, "graph-learning flows, pass", fw.b, fw.len, XDP_PASS);
+	shield__destroy(s);
+}
+
+/* A disabled feature costs nothing: the verifier removes its code, so the
+ * translated program grows with each profile. */
+static __u32 xlated_len(const struct load_opts *lo)
+{
+	struct shield *s = load_shield(lo);
+	struct bpf_prog_info info;
+	__u32 n = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(bpf_obj_get_info_by_fd(bpf_program__fd(s->progs.kl_shield), &info, &n), 0);
+	shield__destroy(s);
+	return info.xlated_prog_len;
+}
+
+static void test_feature_off_removes_code(void **state)
+{
+	struct load_opts iq = { 0 }, gl = { .flow = 1 }, ge = { .flow = 1, .edge = 1 };
+	struct load_opts edge_only = { .edge = 1 };
+	__u32 a = xlated_len(&iq), b = xlated_len(&gl), c = xlated_len(&ge);
+	__u32 d = xlated_len(&edge_only);
+
+	(void)state;
+	printf("[ FIXTURE  ] xlated insns: iq-learning %u, graph-learning %u, graph-enforce %u\n",
+	       a / 8, b / 8, c / 8);
+	assert_true(a < b && b < c);
+	assert_true(a < d && d < c);
+}
+
+/* ---- pinning ---- */
+
+static const char *const pin_names[] = {
+	KL_MAP_CFG, KL_MAP_TOTALS, KL_MAP_EVENTS, KL_MAP_SRC4, KL_MAP_SRC6,
+	KL_MAP_ALLOW4, KL_MAP_ALLOW6, KL_MAP_DENY4, KL_MAP_DENY6, KL_MAP_DENY4_LPM,
+	KL_MAP_DENY6_LPM, KL_MAP_RL4, KL_MAP_RL6, KL_MAP_FLOW4, KL_MAP_FLOW6,
+	KL_MAP_EDGE4_DENY, KL_MAP_EDGE6_DENY, KL_MAP_EDGE4_ALLOW, KL_MAP_EDGE6_ALLOW,
+	KL_MAP_EDGE4_RL, KL_MAP_EDGE6_RL,
+};
+#define N_PINS (sizeof(pin_names) / sizeof(pin_names[0]))
+
+struct pin_dir {
+	char dir[64];
+	int own_mount;
+};
+
+/* A private directory on bpffs: under /sys/fs/bpf when it is mounted, else
+ * on a bpffs instance of our own. The teardown removes it even when the test
+ * failed half-way. */
+static int setup_pin_dir(void **state)
+{
+	static struct pin_dir pd;
+	struct statfs sf;
+
+	memset(&pd, 0, sizeof(pd));
+	if (statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC) {
+		snprintf(pd.dir, sizeof(pd.dir), "/sys/fs/bpf/kl-h1-test-%d", (int)getpid());
+		if (mkdir(pd.dir, 0700) != 0) {
+			fprintf(stderr, "mkdir %s: %s\n", pd.dir, strerror(errno));
+			return -1;
+		}
+	} else {
+		snprintf(pd.dir, sizeof(pd.dir), "/tmp/kl-h1-bpffs-XXXXXX");
+		if (!mkdtemp(pd.dir))
+			return -1;
+		if (mount("bpf", pd.dir, "bpf", 0, "mode=0700") != 0) {
+			fprintf(stderr, "mount bpffs on %s: %s\n", pd.dir, strerror(errno));
+			rmdir(pd.dir);
+			return -1;
+		}
+		pd.own_mount = 1;
+	}
+	*state = &pd;
+	return 0;
+}
+
+static int teardown_pin_dir(void **state)
+{
+	struct pin_dir *pd = *state;
+	char path[160];
+
+	for (size_t i = 0; i < N_PINS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pd->dir, pin_names[i]);
+		unlink(path);
+	}
+	if (pd->own_mount && umount(pd->dir) != 0)
+		fprintf(stderr, "umount %s: %s\n", pd->dir, strerror(errno));
+	if (rmdir(pd->dir) != 0) {
+		fprintf(stderr, "rmdir %s: %s\n", pd->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void test_pins_by_name_and_reuse(void **state)
+{
+	struct pin_dir *pd = *state;
+	struct load_opts lo = { .pin_root = pd->dir };
+	struct pkt_spec sp = pkt_udp4("198.18.30.30", 53);
+	struct frame f = build(&sp);
+	char path[160];
+	struct shield *s;
+
+	s = load_shield(&lo);
+	run_n(s, f.b, f.len, 7);
+	deny4(s, "198.18.30.31", 0);
+	shield__destroy(s);
+	for (size_t i = 0; i < N_PINS; i++) {
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", pd->dir, pin_names[i]);
+		if (stat(path, &sb) != 0)
+			fail_msg("missing pin %s", path);
+	}
+	/* A second load reuses the pins: counters and rules survive. */
+	s = load_shield(&lo);
+	assert_int_equal(src4_must(s, "198.18.30.30").pkts, 7);
+	sp = pkt_udp4("198.18.30.31", 53);
+	f = build(&sp);
+	assert_int_equal(run1(s, &f), XDP_DROP);
+	assert_int_equal(total(s, KL_T_PKTS), 8);
+	shield__destroy(s);
+}
+
+/* ---- concurrency ---- */
+
+struct worker {
+	int prog, cpu;
+	const uint8_t *pkt;
+	size_t len;
+	__u32 repeat;
+	pthread_barrier_t *bar;
+	int err;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	w->err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_barrier_wait(w->bar);
+	if (!w->err) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = w->pkt, .data_size_in = (__u32)w->len,
+			    .repeat = w->repeat);
+
+		w->err = bpf_prog_test_run_opts(w->prog, &o) ? errno : 0;
+	}
+	return NULL;
+}
+
+/* Runs repeat packets on CPU 0 and on CPU 1 at once; returns seconds. */
+static double run_two_cpus(struct shield *s, const struct frame *f, __u32 repeat)
+{
+	pthread_barrier_t bar;
+	pthread_t th[2];
+	struct worker w[2];
+	__u64 t0, t1;
+
+	pthread_barrier_init(&bar, NULL, 3);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct worker){ .prog = bpf_program__fd(s->progs.kl_shield), .cpu = i,
+					.pkt = f->b, .len = f->len, .repeat = repeat, .bar = &bar };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	t0 = now_boot();
+	pthread_barrier_wait(&bar);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	t1 = now_boot();
+	pthread_barrier_destroy(&bar);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(w[i].err, 0);
+	return (double)(t1 - t0) / 1e9;
+}
+
+static void test_two_cpus_no_lost_update(void **state)
+{
+	struct shield *s = *state;
+	const __u32 n = 1000000;
+	struct pkt_spec a = pkt_tcp4("198.18.31.31", 443, PKT_SYN);
+	struct pkt_spec b = pkt_udp4("198.18.31.32", 53);
+	struct frame fa = build(&a), fb = build(&b);
+	struct kl_src_stats st;
+	double secs;
+	__u64 t[KL_T_MAX];
+
+	if (libbpf_num_possible_cpus() < 2 || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		skip();
+	/* Counters: a new source hit by both CPUs from its first packet. */
+	secs = run_two_cpus(s, &fa, n);
+	st = src4_must(s, "198.18.31.31");
+	printf("[ FIXTURE  ] two CPUs x %u pkts: %.3f s\n", n, secs);
+	assert_int_equal(st.pkts, 2ull * n);
+	assert_int_equal(st.bytes, 2ull * n * fa.len);
+	assert_int_equal(st.syn, 2ull * n);
+	assert_int_equal(st.pass, 2ull * n);
+	/* One port: exactly one distinct, unless the run crossed a window. */
+	if (st.port_window == st.first_seen_ns >> KL_PORT_WINDOW_SHIFT)
+		assert_int_equal(st.ports_distinct, 1);
+	else
+		assert_in_range(st.ports_distinct, 2, 3);
+	totals(s, t);
+	assert_int_equal(t[KL_T_PKTS], 2ull * n);
+	assert_int_equal(t[KL_T_SRC_NEW], 1);
+
+	/* Tokens: 1 pps, burst 1000, shared by both CPUs. */
+	rl4(s, "198.18.31.32", 1, 1000, 0);
+	secs = run_two_cpus(s, &fb, n);
+	st = src4_must(s, "198.18.31.32");
+	printf("[ FIXTURE  ] two CPUs RL: pass=%llu drop_rl=%llu in %.3f s\n",
+	       (unsigned long long)st.pass, (unsigned long long)st.drop_rl, secs);
+	assert_int_equal(st.pkts, 2ull * n);
+	assert_int_equal(st.pass + st.drop_rl, 2ull * n);
+	assert_true(st.pass >= 1000);
+	assert_true(st.pass <= 1000 + (__u64)secs + 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_known_source_pass, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_known_source_pass_v6, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_enforce_allowed, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_enforce_miss, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_enforce_v6, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_protected_bypasses_deny, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_allowed_skips_deny_and_rl, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_exact_v4, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_exact_v6, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_expired_passes, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_cidr, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_exact_and_cidr_longest, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_gen_cache, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_rl_burst_then_drop_refill, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_rl_global_default, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_rl_override_expiry, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_single_double, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_ext_headers, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_fragments, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_fragments, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_options, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_and_malformed, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_non_ip, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_flag_counters, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_signal, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_events_sampling, setup_default, teardown),
+		cmocka_unit_test(test_events_ring_full),
+		cmocka_unit_test_setup_teardown(test_edge_deny_mode, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_allow_mode, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_rate_limit, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
+		cmocka_unit_test(test_flow_profiles),
+		cmocka_unit_test(test_feature_off_removes_code),
+		cmocka_unit_test_setup_teardown(test_pins_by_name_and_reuse, setup_pin_dir,
+						teardown_pin_dir),
+		cmocka_unit_test_setup_teardown(test_two_cpus_no_lost_update, setup_default, teardown),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_shield: needs root (BPF_PROG_TEST_RUN), skipping\n");
+		return 77;
+	}
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	libbpf_set_print(quiet_print);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
