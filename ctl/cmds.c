@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* klctl command table, strict argument parsing and result printers. */
+#include "ctl/cmds.h"
+
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/addr.h"
+#include "common/duration.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_RUN_DIR "/run/kernloom"
+
+const char *ctl_daemon_name(enum ctl_daemon d)
+{
+	return d == CTL_D_ENFORCER ? "kl-enforcer" : "?";
+}
+
+const char *ctl_daemon_socket(enum ctl_daemon d)
+{
+	return d == CTL_D_ENFORCER ? "enforcer.sock" : "?";
+}
+
+/* ---- printers ---- */
+
+static json_int_t jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static const char *expires_text(json_t *o, char *buf, size_t len)
+{
+	json_t *e = json_object_get(o, "expires_in_ms");
+	if (!e || json_is_null(e))
+		return "never";
+	char d[48];
+	uint64_t ms = (uint64_t)json_integer_value(e);
+	/* whole seconds are what an operator reads; keep ms below 10 s */
+	if (ms >= 10000)
+		ms -= ms % 1000;
+	snprintf(buf, len, "in %s", kl_duration_format(ms * KL_NS_PER_MS, d, sizeof(d)));
+	return buf;
+}
+
+static void print_footer(json_t *doc, FILE *out, const char *what)
+{
+	json_t *arr = json_object_get(doc, "entries");
+	size_t shown = json_array_size(arr);
+	json_int_t total = jint(doc, "total");
+	if (json_is_true(json_object_get(doc, "truncated")))
+		fprintf(out, "(%zu of %lld %s shown; use --count to see more)\n", shown,
+			(long long)total, what);
+	else
+		fprintf(out, "(%lld %s)\n", (long long)total, what);
+}
+
+void ctl_print_stats(json_t *doc, const char *text, FILE *out)
+{
+	static const char *const keys[] = { "pkts",	"bytes",     "pass",	  "drop_allow",
+					    "drop_deny", "drop_rl",  "drop_edge", "malformed",
+					    "non_ip" };
+	if (!json_is_object(doc)) {
+		fprintf(out, "%s\n", text);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		fprintf(out, "%s%s=%lld", i ? " " : "", keys[i], (long long)jint(doc, keys[i]));
+	fputc('\n', out);
+}
+
+static void print_top(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	(void)text;
+	fprintf(out, "%-39s %10s %12s %8s %10s %8s %8s %8s %8s %6s %6s %6s\n", "SOURCE", "PKTS",
+		"BYTES", "SYN", "PASS", "D_ALLOW", "D_DENY", "D_RL", "D_EDGE", "PORTS", "FIRST", "LAST");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%-39s %10lld %12lld %8lld %10lld %8lld %8lld %8lld %8lld %6lld %5llds %5llds\n",
+			jstr(e, "ip"), (long long)jint(e, "pkts"), (long long)jint(e, "bytes"),
+			(long long)jint(e, "syn"), (long long)jint(e, "pass"),
+			(long long)jint(e, "drop_allow"), (long long)jint(e, "drop_deny"),
+			(long long)jint(e, "drop_rl"), (long long)jint(e, "drop_edge"),
+			(long long)jint(e, "ports"), (long long)jint(e, "first_seen"),
+			(long long)jint(e, "last_seen"));
+	}
+	fprintf(out, "(top %zu of %lld sources by %s)\n", json_array_size(arr),
+		(long long)jint(doc, "total"), jstr(doc, "by"));
+}
+
+static void print_events(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	(void)text;
+	fprintf(out, "%9s %-39s %-10s %-6s %5s %5s\n", "AGE", "SOURCE", "KIND", "PROTO", "DPORT",
+		"LEN");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%8.1fs %-39s %-10s %-6s %5lld %5lld\n",
+			(double)jint(e, "age_ms") / 1000.0, jstr(e, "ip"), jstr(e, "kind"),
+			jstr(e, "proto"), (long long)jint(e, "dport"), (long long)jint(e, "len"));
+	}
+	fprintf(out, "(%zu events shown, %lld received since kl-enforcer started)\n",
+		json_array_size(arr), (long long)jint(doc, "total"));
+}
+
+static void print_allow(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	(void)text;
+	fprintf(out, "%-43s %s\n", "CIDR", "ORIGIN");
+	json_array_foreach(arr, i, e) fprintf(out, "%-43s %s\n", jstr(e, "ip"), jstr(e, "origin"));
+	print_footer(doc, out, "allow entries");
+}
+
+static void print_deny(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	char b[64];
+	(void)text;
+	fprintf(out, "%-43s %-5s %-14s %s\n", "ADDRESS", "KIND", "EXPIRES", "ORIGIN");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%-43s %-5s %-14s %s\n", jstr(e, "ip"), jstr(e, "kind"),
+			expires_text(e, b, sizeof(b)), jstr(e, "origin"));
+	}
+	print_footer(doc, out, "deny entries");
+}
+
+static void print_rl(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e, *g = json_object_get(doc, "global");
+	size_t i;
+	char b[64];
+	(void)text;
+	if (json_is_object(g))
+		fprintf(out, "global default: %lld pps, burst %lld\n", (long long)jint(g, "rate"),
+			(long long)jint(g, "burst"));
+	else
+		fprintf(out, "global default: off\n");
+	fprintf(out, "%-39s %10s %10s %-14s %s\n", "ADDRESS", "RATE", "BURST", "EXPIRES", "ORIGIN");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%-39s %10lld %10lld %-14s %s\n", jstr(e, "ip"), (long long)jint(e, "rate"),
+			(long long)jint(e, "burst"), expires_text(e, b, sizeof(b)), jstr(e, "origin"));
+	}
+	print_footer(doc, out, "rate-limit overrides");
+}
+
+static void print_edge(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	char b[64];
+	(void)text;
+	fprintf(out, "tuple enforcement: %s\n", jstr(doc, "edge_mode"));
+	fprintf(out, "%-5s %-39s %5s %-6s %-14s %s\n", "KIND", "SOURCE", "PORT", "PROTO", "EXPIRES",
+		"ORIGIN");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%-5s %-39s %5lld %-6s %-14s %s\n", jstr(e, "kind"), jstr(e, "ip"),
+			(long long)jint(e, "port"), jstr(e, "proto"), expires_text(e, b, sizeof(b)),
+			jstr(e, "origin"));
+	}
+	print_footer(doc, out, "edge rules");
+}
+
+static void print_status(json_t *doc, const char *text, FILE *out)
+{
+	json_t *e, *ifs = json_object_get(doc, "interfaces"), *rl = json_object_get(doc, "rl");
+	size_t i;
+	const char *k;
+	(void)text;
+	fprintf(out, "program:        id %lld, features %s\n", (long long)jint(doc, "prog_id"),
+		jstr(doc, "features"));
+	fprintf(out, "object:         %s\n", jstr(doc, "obj"));
+	fprintf(out, "pins:           %s\n", jstr(doc, "pin_dir"));
+	if (json_array_size(ifs) == 0)
+		fprintf(out, "interfaces:     none attached\n");
+	json_array_foreach(ifs, i, e)
+	{
+		fprintf(out, "interface:      %s (ifindex %lld) %s, prog %lld, link %lld%s\n",
+			jstr(e, "name"), (long long)jint(e, "ifindex"), jstr(e, "mode"),
+			(long long)jint(e, "prog_id"), (long long)jint(e, "link_id"),
+			json_is_true(json_object_get(e, "ours")) ? "" : " (NOT the shield!)");
+	}
+	fprintf(out, "enforce-allow:  %s\n",
+		json_is_true(json_object_get(doc, "allow_enforce")) ? "on" : "off");
+	fprintf(out, "tuple-enforce:  %s\n", jstr(doc, "edge_mode"));
+	if (json_is_object(rl))
+		fprintf(out, "global rl:      %lld pps, burst %lld\n", (long long)jint(rl, "rate"),
+			(long long)jint(rl, "burst"));
+	else
+		fprintf(out, "global rl:      off\n");
+	fprintf(out, "sampling mask:  %lld\n", (long long)jint(doc, "sample_mask"));
+	fprintf(out, "ephemeral_min:  %lld\n", (long long)jint(doc, "ephemeral_min"));
+	fprintf(out, "policy_gen:     %lld\n", (long long)jint(doc, "policy_gen"));
+	json_t *prot = json_object_get(doc, "protected");
+	fprintf(out, "protected:     ");
+	if (json_array_size(prot) == 0)
+		fprintf(out, " none");
+	json_array_foreach(prot, i, e) fprintf(out, " %s", json_string_value(e));
+	fputc('\n', out);
+	json_t *maps = json_object_get(doc, "maps");
+	fprintf(out, "maps:\n");
+	json_object_foreach(maps, k, e)
+	{
+		json_t *n = json_object_get(e, "entries");
+		if (json_is_null(n))
+			fprintf(out, "  %-28s %10s / %lld\n", k, "-", (long long)jint(e, "max_entries"));
+		else
+			fprintf(out, "  %-28s %10lld / %lld\n", k, (long long)json_integer_value(n),
+				(long long)jint(e, "max_entries"));
+	}
+}
+
+/* ---- the table ---- */
+
+#define POS(n, f) { n, NULL, f, true }
+#define OPTPOS(n, f) { n, NULL, f, false }
+#define FLAG(n, f) { n, NULL, f, false }
+#define REQFLAG(n, f) { n, NULL, f, true }
+#define E CTL_D_ENFORCER
+
+const struct ctl_cmd ctl_cmds[] = {
+	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "",
+	  "show attached interfaces, features, runtime config and map fill",
+	  "klctl status", print_status, 0, false },
+	{ { "stats", NULL }, NULL, E, KL_CTL_STATS, { { 0 } }, "",
+	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,
+	  false },
+	{ { "top-src", NULL }, NULL, E, KL_CTL_TOP_SRC,
+	  { FLAG("-n", F_COUNT), { "--by", "-by", F_TOPBY, false } },
+	  "[-n N] [--by pkts|bytes|drops|droprl]",
+	  "the busiest sources (default 10, by pkts; -by also works)",
+	  "klctl top-src -n 20 --by drops", print_top, 10, false },
+	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) }, "[--count N]",
+	  "the last sampled events (drop reasons, scan hints; default 100)",
+	  "klctl events --count 50", print_events, 100, false },
+	{ { "attach", NULL }, NULL, E, KL_CTL_ATTACH,
+	  { POS("IF", F_IFNAME), FLAG("--force", F_FORCE), FLAG("--mode", F_XDPMODE) },
+	  "IF [--force] [--mode native|generic|auto]",
+	  "attach the shield to IF (idempotent; --force replaces another XDP program)",
+	  "klctl attach eth0 --mode native", NULL, 0, false },
+	{ { "detach", NULL }, NULL, E, KL_CTL_DETACH, { POS("IF", F_IFNAME) }, "IF",
+	  "detach the shield from IF (maps and counters stay pinned)", "klctl detach eth0", NULL, 0,
+	  false },
+	{ { "allow", "add" }, NULL, E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	  "add an address or prefix to the allowlist", "klctl allow add 198.18.0.0/24", NULL, 0,
+	  false },
+	{ { "allow", "del" }, NULL, E, KL_CTL_ALLOW_DEL, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	  "remove an allowlist entry (protected entries cannot be removed)",
+	  "klctl allow del 198.18.0.0/24", NULL, 0, false },
+	{ { "allow", "list" }, NULL, E, KL_CTL_ALLOW_LIST, { FLAG("--count", F_COUNT) },
+	  "[--count N]", "list the allowlist", "klctl allow list", print_allow, 0, false },
+	{ { "enforce-allow", NULL }, NULL, E, KL_CTL_ENFORCE_ALLOW, { POS("on|off", F_ONOFF) },
+	  "on|off", "drop every source outside the allowlist (on) or not (off)",
+	  "klctl enforce-allow on", NULL, 0, false },
+	{ { "deny", "add" }, NULL, E, KL_CTL_DENY_ADD,
+	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
+	  "drop everything from an address or prefix (permanent unless --ttl)",
+	  "klctl deny add 203.0.113.7 --ttl 30m", NULL, 0, false },
+	{ { "deny", "del" }, NULL, E, KL_CTL_DENY_DEL, { POS("IP|CIDR", F_ADDR_CIDR) }, "IP|CIDR",
+	  "remove a deny entry", "klctl deny del 203.0.113.7", NULL, 0, false },
+	{ { "deny", "list" }, NULL, E, KL_CTL_DENY_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	  "list deny entries with their expiry and origin", "klctl deny list", print_deny, 0, false },
+	{ { "rl", "set" }, NULL, E, KL_CTL_RL_SET,
+	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST) }, "--rate PPS --burst N",
+	  "global default rate limit for every source without an override",
+	  "klctl rl set --rate 1000 --burst 2000", NULL, 0, false },
+	{ { "rl", "off" }, NULL, E, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
+	  "klctl rl off", NULL, 0, false },
+	{ { "rl", "set-ip" }, NULL, E, KL_CTL_RL_SET_IP,
+	  { POS("IP", F_ADDR_HOST), REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST),
+	    FLAG("--ttl", F_TTL) },
+	  "IP --rate PPS --burst N [--ttl DUR]",
+	  "rate-limit one source (rate = packets/s that pass; 0 drops all)",
+	  "klctl rl set-ip 203.0.113.7 --rate 20 --burst 40 --ttl 10m", NULL, 0, false },
+	{ { "rl", "unset-ip" }, NULL, E, KL_CTL_RL_UNSET_IP, { POS("IP", F_ADDR_HOST) }, "IP",
+	  "remove a source's rate-limit override", "klctl rl unset-ip 203.0.113.7", NULL, 0, false },
+	{ { "rl", "list" }, NULL, E, KL_CTL_RL_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	  "show the global default and the per-source overrides", "klctl rl list", print_rl, 0,
+	  false },
+	{ { "tuple-enforce", NULL }, NULL, E, KL_CTL_TUPLE_ENFORCE, { POS("off|deny|allow", F_EDGEMODE) },
+	  "off|deny|allow",
+	  "tuple (edge) enforcement: off, drop denied tuples, or drop tuples not allowed",
+	  "klctl tuple-enforce deny", NULL, 0, false },
+	{ { "edge", "add-deny" }, NULL, E, KL_CTL_EDGE_ADD_DENY,
+	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
+	  "SRC PORT PROTO [--ttl DUR]", "deny one (source, destination port, protocol) tuple",
+	  "klctl edge add-deny 198.18.0.9 22 tcp", NULL, 0, false },
+	{ { "edge", "del-deny" }, NULL, E, KL_CTL_EDGE_DEL_DENY,
+	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
+	  "remove an edge deny rule", "klctl edge del-deny 198.18.0.9 22 tcp", NULL, 0, false },
+	{ { "edge", "add-allow" }, NULL, E, KL_CTL_EDGE_ADD_ALLOW,
+	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
+	  "SRC PORT PROTO [--ttl DUR]", "allow one tuple (used when tuple-enforce is allow)",
+	  "klctl edge add-allow 198.18.0.9 443 tcp", NULL, 0, false },
+	{ { "edge", "del-allow" }, NULL, E, KL_CTL_EDGE_DEL_ALLOW,
+	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
+	  "remove an edge allow rule", "klctl edge del-allow 198.18.0.9 443 tcp", NULL, 0, false },
+	{ { "edge", "list" }, NULL, E, KL_CTL_EDGE_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	  "list edge deny, allow and rate-limit rules", "klctl edge list", print_edge, 0, false },
+	{ { "sampling", NULL }, NULL, E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	  "event sampling: 0 off, else one event in MASK+1 (MASK = 2^k-1)", "klctl sampling 1023",
+	  NULL, 0, false },
+	{ { "reset", NULL }, NULL, E, KL_CTL_RESET, { { 0 } }, "",
+	  "remove every rate-limit override, deny entry and edge deny (not the allowlist)",
+	  "klctl reset", NULL, 0, false },
+
+	/* The seeds' klshield spellings. */
+	{ { "attach-xdp", NULL }, "attach", E, KL_CTL_ATTACH,
+	  { REQFLAG("-iface", F_IFNAME), FLAG("-obj", F_OBJ), FLAG("-force", F_FORCE),
+	    FLAG("-mode", F_XDPMODE) },
+	  "-iface IF [-obj O] [-force] [-mode native|generic|auto]", "klshield spelling of attach",
+	  "klctl attach-xdp -iface eth0", NULL, 0, false },
+	{ { "detach-xdp", NULL }, "detach", E, KL_CTL_DETACH, { FLAG("-iface", F_IFNAME) },
+	  "[-iface IF]", "klshield spelling of detach (no -iface: every attached interface)",
+	  "klctl detach-xdp", NULL, 0, true },
+	{ { "add-allow-cidr", NULL }, "allow add", E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) },
+	  "CIDR", "klshield spelling of allow add", "klctl add-allow-cidr 198.18.0.0/24", NULL, 0,
+	  false },
+	{ { "list-allow", NULL }, "allow list", E, KL_CTL_ALLOW_LIST, { { 0 } }, "",
+	  "klshield spelling of allow list", "klctl list-allow", print_allow, 0, false },
+	{ { "add-deny-ip", NULL }, "deny add", E, KL_CTL_DENY_ADD, { POS("IP", F_ADDR_HOST) }, "IP",
+	  "klshield spelling of deny add", "klctl add-deny-ip 203.0.113.7", NULL, 0, false },
+	{ { "del-deny-ip", NULL }, "deny del", E, KL_CTL_DENY_DEL, { POS("IP", F_ADDR_HOST) }, "IP",
+	  "klshield spelling of deny del", "klctl del-deny-ip 203.0.113.7", NULL, 0, false },
+	{ { "list-deny", NULL }, "deny list", E, KL_CTL_DENY_LIST, { { 0 } }, "",
+	  "klshield spelling of deny list", "klctl list-deny", print_deny, 0, false },
+	{ { "rl-set", NULL }, "rl set", E, KL_CTL_RL_SET,
+	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST) }, "-rate R -burst B",
+	  "klshield spelling of rl set", "klctl rl-set -rate 1000 -burst 2000", NULL, 0, false },
+	{ { "rl-set-ip", NULL }, "rl set-ip", E, KL_CTL_RL_SET_IP,
+	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST), POS("IP", F_ADDR_HOST) },
+	  "-rate R -burst B IP", "klshield spelling of rl set-ip",
+	  "klctl rl-set-ip -rate 20 -burst 40 203.0.113.7", NULL, 0, false },
+	{ { "set-sampling", NULL }, "sampling", E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	  "klshield spelling of sampling", "klctl set-sampling 1023", NULL, 0, false },
+};
+const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
+
+#undef E
+
+const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len)
+{
+	if (c->words[1])
+		snprintf(buf, len, "%s %s", c->words[0], c->words[1]);
+	else
+		snprintf(buf, len, "%s", c->words[0]);
+	return buf;
+}
+
+const struct ctl_cmd *ctl_find(int argc, char **argv, int *used)
+{
+	if (argc < 1)
+		return NULL;
+	/* two-word commands first, so "deny add" is not taken for "deny" */
+	for (size_t i = 0; argc >= 2 && i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (c->words[1] && strcmp(argv[0], c->words[0]) == 0 &&
+		    strcmp(argv[1], c->words[1]) == 0) {
+			*used = 2;
+			return c;
+		}
+	}
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (!c->words[1] && strcmp(argv[0], c->words[0]) == 0) {
+			*used = 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* ---- argument parsing ---- */
+
+static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Plain decimal, no sign, no leading zeros (except "0"), no junk. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!s[0] || (s[0] == '0' && s[1]))
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int pick(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char *v, char *err,
+		     size_t len)
+{
+	struct kl_ctl_req *r = &call->req;
+	char why[160];
+	uint64_t x;
+	int i;
+
+	switch (a->field) {
+	case F_ADDR_HOST:
+		if (kl_addr_parse(v, &r->addr, why, sizeof(why)) < 0)
+			return fail(err, len, "%s: bad address \"%s\": %s", a->name, v, why);
+		return 0;
+	case F_ADDR_CIDR:
+		if (kl_cidr_parse(v, &r->addr, why, sizeof(why)) < 0)
+			return fail(err, len, "%s: bad address or CIDR \"%s\": %s", a->name, v, why);
+		return 0;
+	case F_TTL: {
+		uint64_t ns;
+		if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
+			return fail(err, len, "%s: bad duration \"%s\": %s", a->name, v, why);
+		/* round up: a 1500us TTL must not become 1 ms early */
+		x = ns / KL_NS_PER_MS + (ns % KL_NS_PER_MS ? 1 : 0);
+		if (x > KL_CTL_MAX_TTL_MS)
+			return fail(err, len, "%s: %s is longer than 10 years", a->name, v);
+		r->ttl_ms = x;
+		return 0;
+	}
+	case F_RATE:
+		if (parse_u64(v, KL_CTL_MAX_RATE, &r->rate) < 0)
+			return fail(err, len, "%s: \"%s\" is not a rate in packets/s (0..%llu)", a->name,
+				    v, KL_CTL_MAX_RATE);
+		return 0;
+	case F_BURST:
+		if (parse_u64(v, KL_CTL_MAX_BURST, &r->burst) < 0 || r->burst == 0)
+			return fail(err, len, "%s: \"%s\" is not a burst size (1..%llu)", a->name, v,
+				    KL_CTL_MAX_BURST);
+		return 0;
+	case F_COUNT:
+		if (parse_u64(v, KL_CTL_MAX_COUNT, &r->count) < 0 || r->count == 0)
+			return fail(err, len, "%s: \"%s\" is not a count (1..%llu)", a->name, v,
+				    KL_CTL_MAX_COUNT);
+		return 0;
+	case F_TOPBY: {
+		static const char *const n[] = { "pkts", "bytes", "drops", "droprl" };
+		if ((i = pick(v, n, 4)) < 0)
+			return fail(err, len, "%s: \"%s\" is not one of pkts, bytes, drops, droprl",
+				    a->name, v);
+		r->mode = (uint8_t)i;
+		return 0;
+	}
+	case F_IFNAME: {
+		size_t n = strlen(v);
+		if (n == 0 || n >= KL_IFNAMSIZ)
+			return fail(err, len, "%s: \"%s\" is not an interface name (1..%d characters)",
+				    a->name, v, KL_IFNAMSIZ - 1);
+		for (const char *p = v; *p; p++)
+			if (!(isalnum((unsigned char)*p) || strchr("_.:-", *p)))
+				return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+		if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+			return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+		memset(r->ifname, 0, sizeof(r->ifname));
+		memcpy(r->ifname, v, n);
+		return 0;
+	}
+	case F_XDPMODE: {
+		static const char *const n[] = { "auto", "native", "generic" };
+		if ((i = pick(v, n, 3)) < 0)
+			return fail(err, len, "%s: \"%s\" is not one of native, generic, auto", a->name, v);
+		r->mode = (uint8_t)i; /* same order as enum kl_xdp_mode */
+		return 0;
+	}
+	case F_PORT:
+		if (parse_u64(v, 65535, &x) < 0)
+			return fail(err, len, "%s: \"%s\" is not a port (0..65535)", a->name, v);
+		r->port = (uint16_t)x;
+		return 0;
+	case F_PROTO: {
+		static const char *const n[] = { "tcp", "udp", "icmp", "icmpv6" };
+		static const uint8_t num[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
+		if ((i = pick(v, n, 4)) >= 0) {
+			r->proto = num[i];
+			return 0;
+		}
+		if (parse_u64(v, 255, &x) == 0 &&
+		    (x == IPPROTO_TCP || x == IPPROTO_UDP || x == IPPROTO_ICMP || x == IPPROTO_ICMPV6)) {
+			r->proto = (uint8_t)x;
+			return 0;
+		}
+		return fail(err, len, "%s: \"%s\" is not tcp, udp, icmp, icmpv6 (or 6, 17, 1, 58)",
+			    a->name, v);
+	}
+	case F_MASK:
+		if (parse_u64(v, 0xffffffffull, &x) < 0 || (x & (x + 1)) != 0)
+			return fail(err, len,
+				    "%s: \"%s\" is not a sampling mask (0 = off, or 2^k-1: 1, 3, 7, "
+				    "..., 1023, ...)",
+				    a->name, v);
+		r->count = x;
+		return 0;
+	case F_ONOFF: {
+		static const char *const n[] = { "off", "on" };
+		if ((i = pick(v, n, 2)) < 0)
+			return fail(err, len, "\"%s\" is not on or off", v);
+		r->mode = (uint8_t)i;
+		return 0;
+	}
+	case F_EDGEMODE: {
+		static const char *const n[] = { "off", "deny", "allow" };
+		if ((i = pick(v, n, 3)) < 0)
+			return fail(err, len, "\"%s\" is not off, deny or allow", v);
+		r->mode = (uint8_t)i; /* same order as enum kl_edge_mode */
+		return 0;
+	}
+	case F_OBJ:
+		snprintf(call->note, sizeof(call->note),
+			 "note: -obj %s ignored; the object is chosen by kl-enforcer --obj", v);
+		return 0;
+	case F_FORCE:
+	case F_NONE:
+		break;
+	}
+	return fail(err, len, "%s: internal error (no parser)", a->name);
+}
+
+static bool is_flag(const struct ctl_arg *a)
+{
+	return a->name && a->name[0] == '-';
+}
+
+static bool flag_matches(const struct ctl_arg *a, const char *tok, size_t toklen)
+{
+	return (strlen(a->name) == toklen && strncmp(a->name, tok, toklen) == 0) ||
+	       (a->alt && strlen(a->alt) == toklen && strncmp(a->alt, tok, toklen) == 0);
+}
+
+int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen)
+{
+	char name[64];
+	int used = 0;
+	memset(call, 0, sizeof(*call));
+	const struct ctl_cmd *c = ctl_find(argc, argv, &used);
+	if (!c) {
+		if (argc >= 2 && ctl_find(1, argv, &used) == NULL) {
+			for (size_t i = 0; i < ctl_n_cmds; i++)
+				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
+					return fail(err, errlen,
+						    "unknown subcommand \"%s %s\" (see klctl help %s)",
+						    argv[0], argv[1], argv[0]);
+		}
+		if (argc >= 1)
+			for (size_t i = 0; i < ctl_n_cmds; i++)
+				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
+					return fail(err, errlen, "\"%s\" needs a subcommand (see klctl help %s)",
+						    argv[0], argv[0]);
+		return fail(err, errlen, "unknown command \"%s\" (see klctl help)",
+			    argc ? argv[0] : "");
+	}
+	ctl_cmd_name(c, name, sizeof(name));
+	call->cmd = c;
+	call->req.cmd = c->cmd;
+	bool seen[CTL_MAX_ARGS] = { false };
+	size_t next_pos = 0;
+
+	for (int i = used; i < argc; i++) {
+		const char *tok = argv[i];
+		if (strcmp(tok, "--help") == 0 || strcmp(tok, "-h") == 0) {
+			call->help = true;
+			return 0;
+		}
+		if (tok[0] == '-' && tok[1] != '\0') {
+			const char *eq = strchr(tok, '=');
+			size_t tl = eq ? (size_t)(eq - tok) : strlen(tok);
+			const struct ctl_arg *a = NULL;
+			size_t ai = 0;
+			for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++)
+				if (is_flag(&c->args[k]) && flag_matches(&c->args[k], tok, tl)) {
+					a = &c->args[k];
+					ai = k;
+				}
+			if (!a)
+				return fail(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)tl, tok,
+					    name);
+			if (seen[ai])
+				return fail(err, errlen, "option %s given twice", a->name);
+			seen[ai] = true;
+			if (a->field == F_FORCE) {
+				if (eq)
+					return fail(err, errlen, "option %s takes no value", a->name);
+				call->req.flags |= KL_CTL_F_FORCE;
+				continue;
+			}
+			const char *v;
+			if (eq) {
+				v = eq + 1;
+			} else {
+				if (i + 1 >= argc)
+					return fail(err, errlen, "option %s needs a value", a->name);
+				v = argv[++i];
+			}
+			if (set_field(call, a, v, err, errlen) < 0)
+				return -1;
+			continue;
+		}
+		/* positional */
+		const struct ctl_arg *a = NULL;
+		size_t k = next_pos;
+		for (; k < CTL_MAX_ARGS && c->args[k].name; k++)
+			if (!is_flag(&c->args[k])) {
+				a = &c->args[k];
+				break;
+			}
+		if (!a)
+			return fail(err, errlen, "unexpected argument \"%s\" for \"%s\"", tok, name);
+		seen[k] = true;
+		next_pos = k + 1;
+		if (set_field(call, a, tok, err, errlen) < 0)
+			return -1;
+	}
+	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++)
+		if (c->args[k].required && !seen[k])
+			return fail(err, errlen, "\"%s\" needs %s%s", name, c->args[k].name,
+				    is_flag(&c->args[k]) ? " VALUE" : "");
+
+	/* cross-field checks the decoder would otherwise reject */
+	struct kl_ctl_req *r = &call->req;
+	if (r->proto == IPPROTO_ICMP && r->addr.family == 6)
+		return fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
+	if (r->proto == IPPROTO_ICMPV6 && r->addr.family == 4)
+		return fail(err, errlen, "PROTO: icmpv6 with an IPv4 source; use icmp");
+	if ((r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6) && r->port != 0)
+		return fail(err, errlen, "PORT: ICMP has no ports; use 0");
+	if (r->cmd == KL_CTL_RL_SET && r->rate == 0)
+		return fail(err, errlen,
+			    "rate: the global default needs at least 1 pps (`klctl rl off` removes it)");
+	if (c->detach_all_if_no_iface && r->ifname[0] == '\0')
+		call->detach_all = true;
+	if (r->count == 0 && c->default_count && c->cmd != KL_CTL_SAMPLING)
+		r->count = c->default_count;
+	return 0;
+}
+
+int ctl_global_parse(int argc, char **argv, const char *env_run_dir, struct ctl_global *g,
+		     char *err, size_t errlen)
+{
+	memset(g, 0, sizeof(*g));
+	g->run_dir = env_run_dir && env_run_dir[0] ? env_run_dir : DEFAULT_RUN_DIR;
+	g->timeout_ms = DEFAULT_TIMEOUT_MS;
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *t = argv[i];
+		if (t[0] != '-')
+			break;
+		if (strcmp(t, "--json") == 0) {
+			g->json = true;
+		} else if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) {
+			g->help = true;
+		} else if (strcmp(t, "--run-dir") == 0 || strncmp(t, "--run-dir=", 10) == 0) {
+			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!v || !v[0])
+				return fail(err, errlen, "option --run-dir needs a directory");
+			g->run_dir = v;
+		} else if (strcmp(t, "--timeout") == 0 || strncmp(t, "--timeout=", 10) == 0) {
+			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
+			uint64_t ns;
+			char why[128];
+			if (!v)
+				return fail(err, errlen, "option --timeout needs a duration");
+			if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
+				return fail(err, errlen, "--timeout: bad duration \"%s\": %s", v, why);
+			if (ns < KL_NS_PER_MS || ns > 3600ull * KL_NS_PER_S)
+				return fail(err, errlen, "--timeout: %s is outside 1ms..1h", v);
+			g->timeout_ms = ns / KL_NS_PER_MS;
+		} else {
+			return fail(err, errlen, "unknown option \"%s\" (options go before the command)",
+				    t);
+		}
+	}
+	g->cmd_index = i;
+	return 0;
+}
+
+/* ---- help ---- */
+
+void ctl_print_usage(FILE *out)
+{
+	char name[64];
+	fprintf(out,
+		"usage: klctl [--run-dir DIR] [--json] [--timeout DUR] COMMAND [ARGS]\n"
+		"\n"
+		"Operator control of Kernloom. Talks to the daemons' control sockets in\n"
+		"--run-dir (default %s, or $KERNLOOM_RUN_DIR).\n"
+		"\n"
+		"commands:\n",
+		DEFAULT_RUN_DIR);
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (c->alias_of)
+			continue;
+		char line[160];
+		snprintf(line, sizeof(line), "%s %s", ctl_cmd_name(c, name, sizeof(name)), c->usage);
+		if (strlen(line) > 44)
+			fprintf(out, "  %s\n  %-44s %s\n", line, "", c->help);
+		else
+			fprintf(out, "  %-44s %s\n", line, c->help);
+	}
+	fprintf(out, "\nklshield spellings (aliases):\n");
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (!c->alias_of)
+			continue;
+		char line[160];
+		snprintf(line, sizeof(line), "%s %s", ctl_cmd_name(c, name, sizeof(name)), c->usage);
+		if (strlen(line) > 44)
+			fprintf(out, "  %s\n  %-44s = %s\n", line, "", c->alias_of);
+		else
+			fprintf(out, "  %-44s = %s\n", line, c->alias_of);
+	}
+	fprintf(out,
+		"\n--json prints the daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
+		"command. Exit status: 0 done, 1 refused or failed (or daemon unreachable),\n"
+		"2 usage error.\n");
+}
+
+void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
+{
+	char name[64];
+	fprintf(out, "usage: klctl %s%s%s\n\n%s", ctl_cmd_name(c, name, sizeof(name)),
+		c->usage[0] ? " " : "", c->usage, c->help);
+	if (c->alias_of)
+		fprintf(out, " (alias of `klctl %s`)", c->alias_of);
+	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(c->daemon), c->example);
+}
+
+void ctl_print_result(const struct ctl_cmd *c, json_t *doc, const char *text, FILE *out)
+{
+	if (c->print && doc)
+		c->print(doc, text, out);
+	else
+		fprintf(out, "%s\n", text);
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * klctl's command table: every command (and every seed alias) with the
+ * daemon it talks to, its argument spec, help, the request it builds and
+ * how its answer is printed. Parsing and printing are pure functions.
+ */
+#ifndef KL_CTL_CMDS_H
+#define KL_CTL_CMDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ipc/msg.h"
+
+struct json_t;
+
+/* Daemons klctl can talk to; later issues add the decider and graphd. */
+enum ctl_daemon { CTL_D_ENFORCER = 0, CTL_D_MAX };
+const char *ctl_daemon_name(enum ctl_daemon d);    /* "kl-enforcer" */
+const char *ctl_daemon_socket(enum ctl_daemon d);  /* "enforcer.sock" */
+
+enum ctl_field {
+	F_NONE = 0,
+	F_ADDR_HOST,  /* single address */
+	F_ADDR_CIDR,  /* address or prefix */
+	F_TTL,        /* duration -> ttl_ms */
+	F_RATE,
+	F_BURST,
+	F_COUNT,
+	F_TOPBY,      /* pkts|bytes|drops|droprl -> mode */
+	F_IFNAME,
+	F_XDPMODE,    /* native|generic|auto -> mode */
+	F_FORCE,      /* boolean flag */
+	F_PORT,
+	F_PROTO,      /* tcp|udp|icmp|icmpv6|number */
+	F_MASK,       /* sampling mask -> count */
+	F_ONOFF,      /* on|off -> mode */
+	F_EDGEMODE,   /* off|deny|allow -> mode */
+	F_OBJ,        /* accepted and ignored, with a note */
+};
+
+struct ctl_arg {
+	const char *name; /* "--ttl", "-iface" (flag) or "IP" (positional) */
+	const char *alt;  /* another spelling of the same flag, or NULL */
+	enum ctl_field field;
+	bool required;
+};
+
+#define CTL_MAX_ARGS 6
+
+struct ctl_cmd {
+	const char *words[2];   /* {"deny", "add"} or {"stats", NULL} */
+	const char *alias_of;   /* for seed aliases: the command it spells */
+	enum ctl_daemon daemon;
+	uint16_t cmd;           /* enum kl_ctl_cmd */
+	struct ctl_arg args[CTL_MAX_ARGS];
+	const char *usage;      /* arguments after the name */
+	const char *help;
+	const char *example;
+	void (*print)(struct json_t *doc, const char *text, FILE *out);
+	uint64_t default_count; /* count when not given */
+	bool detach_all_if_no_iface; /* detach-xdp without -iface */
+};
+
+extern const struct ctl_cmd ctl_cmds[];
+extern const size_t ctl_n_cmds;
+
+/* A parsed invocation. */
+struct ctl_call {
+	const struct ctl_cmd *cmd;
+	struct kl_ctl_req req;
+	bool help;       /* `COMMAND --help` */
+	bool detach_all; /* detach every attached interface (detach-xdp) */
+	char note[256];  /* printed to stderr before the request, e.g. -obj */
+};
+
+/* Global options before the command. */
+struct ctl_global {
+	const char *run_dir;
+	bool json;
+	bool help;
+	uint64_t timeout_ms;
+	int cmd_index; /* argv index of the command word */
+};
+
+/* Parse the options before the command. env_run_dir is KERNLOOM_RUN_DIR
+ * (or NULL). Returns 0, or -1 with a usage error in err. */
+int ctl_global_parse(int argc, char **argv, const char *env_run_dir, struct ctl_global *g,
+		     char *err, size_t errlen);
+
+/* Find the command named by argv[0..] (one or two words); *used gets the
+ * number of words consumed. NULL if unknown. */
+const struct ctl_cmd *ctl_find(int argc, char **argv, int *used);
+
+/* Parse a whole command line (argv[0] is the command word). Returns 0, or
+ * -1 with a usage error naming the argument at fault in err. */
+int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen);
+
+/* "deny add" */
+const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
+void ctl_print_usage(FILE *out);
+void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out);
+
+/* Print a successful answer in text form (the command's printer, or the
+ * result text when it has none). */
+void ctl_print_result(const struct ctl_cmd *c, struct json_t *doc, const char *text, FILE *out);
+
+/* Printers, exposed for tests. */
+void ctl_print_stats(struct json_t *doc, const char *text, FILE *out);
+
+#endif

@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Loading the shield object over pinned maps, attaching it to interfaces
+ * through pinned bpf_links, detaching. A pinned link keeps the program on
+ * the NIC while kl-enforcer is down; on restart the link is updated in
+ * place to the newly loaded program, so there is no unprotected gap.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+#include <linux/if_link.h>
+
+#include "common/log.h"
+#include "enforcer/enforcer.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+#define PROG_NAME "kl_shield"
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	kl_log(level == LIBBPF_WARN ? KL_LOG_WARN : KL_LOG_DEBUG, "libbpf: %s", buf);
+	return 0;
+}
+
+const char *enf_pin_mismatch(uint32_t want_type, uint32_t want_key, uint32_t want_val,
+			     uint32_t want_max, uint32_t want_flags, uint32_t have_type,
+			     uint32_t have_key, uint32_t have_val, uint32_t have_max,
+			     uint32_t have_flags, char *buf, size_t len)
+{
+	if (have_type != want_type)
+		snprintf(buf, len, "map type is %u in the pin, the object wants %u", have_type,
+			 want_type);
+	else if (have_key != want_key)
+		snprintf(buf, len, "key size is %u in the pin, the object wants %u", have_key,
+			 want_key);
+	else if (have_val != want_val)
+		snprintf(buf, len, "value size is %u in the pin, the object wants %u", have_val,
+			 want_val);
+	else if (have_max != want_max)
+		snprintf(buf, len, "max_entries is %u in the pin, the configuration wants %u",
+			 have_max, want_max);
+	else if (have_flags != want_flags)
+		snprintf(buf, len, "map flags are 0x%x in the pin, the object wants 0x%x", have_flags,
+			 want_flags);
+	else
+		return NULL;
+	return buf;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int link_pin_path(const struct enf_ctx *ctx, const char *ifname, char *buf, size_t len)
+{
+	char name[KL_IFNAMSIZ + 8];
+	snprintf(name, sizeof(name), "link_%s", ifname);
+	return pin_path(buf, len, ctx->cfg->pin_dir, name);
+}
+
+static int ensure_pin_dir(const char *dir)
+{
+	struct statfs fs;
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		int e = errno;
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		if (slash && statfs(parent, &fs) == 0 && (unsigned long)fs.f_type != BPF_FS_MAGIC)
+			kl_error("pin dir %s: cannot create: %s; %s is not a BPF filesystem (mount -t "
+				 "bpf bpf %s)",
+				 dir, strerror(e), parent, parent);
+		else
+			kl_error("pin dir %s: cannot create: %s", dir, strerror(e));
+		return -1;
+	}
+	if (statfs(dir, &fs) < 0) {
+		kl_error("pin dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((unsigned long)fs.f_type != BPF_FS_MAGIC) {
+		kl_error("pin dir %s is not on a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Write one __u32 .rodata variable through BTF, since the object is chosen
+ * at run time (--obj) and has no compiled-in skeleton. */
+static int set_rodata_u32(struct bpf_object *obj, const char *var, uint32_t value)
+{
+	struct bpf_map *rodata = NULL, *m;
+	bpf_object__for_each_map(m, obj)
+	{
+		const char *n = bpf_map__name(m);
+		size_t l = strlen(n);
+		if (bpf_map__is_internal(m) && l >= 7 && strcmp(n + l - 7, ".rodata") == 0)
+			rodata = m;
+	}
+	struct btf *btf = bpf_object__btf(obj);
+	if (!rodata || !btf)
+		return -ENOENT;
+	int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (sec < 0)
+		return -ENOENT;
+	const struct btf_type *t = btf__type_by_id(btf, (uint32_t)sec);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, vs++) {
+		const struct btf_type *vt = btf__type_by_id(btf, vs->type);
+		if (strcmp(btf__name_by_offset(btf, vt->name_off), var) != 0)
+			continue;
+		if (vs->size != sizeof(uint32_t))
+			return -EINVAL;
+		size_t sz;
+		const void *init = bpf_map__initial_value(rodata, &sz);
+		if (!init || vs->offset + sizeof(uint32_t) > sz)
+			return -EINVAL;
+		uint8_t *copy = malloc(sz);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, init, sz);
+		memcpy(copy + vs->offset, &value, sizeof(value));
+		int rc = bpf_map__set_initial_value(rodata, copy, sz);
+		free(copy);
+		return rc;
+	}
+	return -ENOENT;
+}
+
+/* Refuse, with the operator's next step, a pinned map libbpf could not
+ * reuse; libbpf's own message ("parameter mismatch") names no field. */
+static int check_pins(const struct enf_ctx *ctx, struct bpf_object *obj)
+{
+	int bad = 0;
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		const char *name = enf_map_specs[i].name;
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+		char path[PATH_MAX], why[160];
+		if (!m || pin_path(path, sizeof(path), ctx->cfg->pin_dir, name) < 0)
+			continue;
+		if (access(path, F_OK) < 0)
+			continue;
+		int fd = bpf_obj_get(path);
+		if (fd < 0) {
+			kl_error("pinned map %s: cannot open: %s", path, strerror(errno));
+			bad++;
+			continue;
+		}
+		struct bpf_map_info info;
+		uint32_t ilen = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		int rc = bpf_obj_get_info_by_fd(fd, &info, &ilen);
+		close(fd);
+		if (rc < 0) {
+			kl_error("pinned %s is not a BPF map (%s); remove it: rm %s", path,
+				 strerror(errno), path);
+			bad++;
+			continue;
+		}
+		if (enf_pin_mismatch(bpf_map__type(m), bpf_map__key_size(m), bpf_map__value_size(m),
+				     bpf_map__max_entries(m), bpf_map__map_flags(m), info.type,
+				     info.key_size, info.value_size, info.max_entries, info.map_flags,
+				     why, sizeof(why))) {
+			kl_error("pinned map %s cannot be reused: %s. Remove the pin to recreate it "
+				 "(its entries are lost): rm %s, or set map_sizes back",
+				 path, why, path);
+			bad++;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+static int on_event(void *arg, void *data, size_t len)
+{
+	struct enf_ctx *ctx = arg;
+	if (len < sizeof(struct kl_event) || !ctx->ring)
+		return 0;
+	enf_evring_push(ctx->ring, data);
+	return 0;
+}
+
+int enf_load(struct enf_ctx *ctx)
+{
+	const struct enf_config *cfg = ctx->cfg;
+	struct bpf_object *obj;
+	char err[256];
+	int rc;
+
+	libbpf_set_print(libbpf_log);
+	if (ensure_pin_dir(cfg->pin_dir) < 0)
+		return -1;
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = cfg->pin_dir);
+	obj = bpf_object__open_file(cfg->obj, &oo);
+	if (!obj) {
+		rc = -errno;
+		libbpf_strerror(rc, err, sizeof(err));
+		kl_error("cannot open BPF object %s: %s", cfg->obj, err);
+		return -1;
+	}
+	ctx->obj = obj;
+
+	bool flow = enf_features_flow(cfg->features), edge = enf_features_edge(cfg->features);
+	if ((rc = set_rodata_u32(obj, "kl_feat_flow", flow)) < 0 ||
+	    (rc = set_rodata_u32(obj, "kl_feat_edge", edge)) < 0) {
+		kl_error("%s: cannot set the feature switches (kl_feat_flow/kl_feat_edge in "
+			 ".rodata): %s",
+			 cfg->obj, strerror(-rc));
+		return -1;
+	}
+
+	int bad = 0;
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		const struct enf_map_spec *s = &enf_map_specs[i];
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, s->name);
+		if (!m) {
+			kl_error("%s has no map %s: built from another bpf/shield.h?", cfg->obj, s->name);
+			bad++;
+			continue;
+		}
+		if (s->key_size && (bpf_map__key_size(m) != s->key_size ||
+				    bpf_map__value_size(m) != s->value_size)) {
+			kl_error("%s: map %s has key/value size %u/%u, kl-enforcer expects %u/%u: "
+				 "object and enforcer were built from different bpf/shield.h",
+				 cfg->obj, s->name, bpf_map__key_size(m), bpf_map__value_size(m),
+				 s->key_size, s->value_size);
+			bad++;
+			continue;
+		}
+		if (s->size_key >= 0 && bpf_map__set_max_entries(m, cfg->map_sizes[s->size_key]) < 0) {
+			kl_error("map %s: cannot set max_entries %u", s->name,
+				 cfg->map_sizes[s->size_key]);
+			bad++;
+		}
+	}
+	if (bad || check_pins(ctx, obj) < 0)
+		return -1;
+
+	if ((rc = bpf_object__load(obj)) < 0) {
+		libbpf_strerror(rc, err, sizeof(err));
+		kl_error("loading %s failed: %s (the libbpf messages above say where)", cfg->obj, err);
+		return -1;
+	}
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, PROG_NAME);
+	if (!prog) {
+		kl_error("%s has no program %s", cfg->obj, PROG_NAME);
+		return -1;
+	}
+	ctx->prog_fd = bpf_program__fd(prog);
+	struct bpf_prog_info pinfo;
+	uint32_t plen = sizeof(pinfo);
+	memset(&pinfo, 0, sizeof(pinfo));
+	if (bpf_obj_get_info_by_fd(ctx->prog_fd, &pinfo, &plen) == 0)
+		ctx->prog_id = pinfo.id;
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, enf_map_specs[i].name);
+		ctx->fd[i] = bpf_map__fd(m);
+		ctx->map_max[i] = bpf_map__max_entries(m);
+	}
+	ctx->rb = ring_buffer__new(ctx->fd[ENF_M_EVENTS], on_event, ctx, NULL);
+	if (!ctx->rb)
+		kl_warn("cannot open the event ring buffer %s: %s; `events` will stay empty",
+			KL_MAP_EVENTS, strerror(errno));
+	kl_info("loaded %s: program %s id %u, features %s, maps pinned in %s", cfg->obj, PROG_NAME,
+		ctx->prog_id, enf_features_name(cfg->features), cfg->pin_dir);
+	return 0;
+}
+
+/* ---- interfaces ---- */
+
+static const char *mode_of(uint8_t attach_mode)
+{
+	switch (attach_mode) {
+	case XDP_ATTACHED_DRV: return "native";
+	case XDP_ATTACHED_SKB: return "generic";
+	case XDP_ATTACHED_HW: return "offload";
+	case XDP_ATTACHED_MULTI: return "multi";
+	default: return "none";
+	}
+}
+
+static struct enf_iface *find_iface(struct enf_ctx *ctx, const char *ifname)
+{
+	for (size_t i = 0; i < ctx->n_ifaces; i++)
+		if (strcmp(ctx->ifaces[i].name, ifname) == 0)
+			return &ctx->ifaces[i];
+	return NULL;
+}
+
+static void drop_iface(struct enf_ctx *ctx, struct enf_iface *ifc)
+{
+	if (ifc->link_fd >= 0)
+		close(ifc->link_fd);
+	size_t i = (size_t)(ifc - ctx->ifaces);
+	memmove(&ctx->ifaces[i], &ctx->ifaces[i + 1], (ctx->n_ifaces - i - 1) * sizeof(*ifc));
+	ctx->n_ifaces--;
+}
+
+static int link_info(int lfd, struct bpf_link_info *info)
+{
+	uint32_t len = sizeof(*info);
+	memset(info, 0, sizeof(*info));
+	return bpf_obj_get_info_by_fd(lfd, info, &len);
+}
+
+static void add_iface(struct enf_ctx *ctx, const char *ifname, int ifindex, int lfd)
+{
+	struct enf_iface *ifc = &ctx->ifaces[ctx->n_ifaces++];
+	struct bpf_link_info li;
+	memset(ifc, 0, sizeof(*ifc));
+	snprintf(ifc->name, sizeof(ifc->name), "%s", ifname);
+	ifc->ifindex = ifindex;
+	ifc->link_fd = lfd;
+	if (link_info(lfd, &li) == 0)
+		ifc->link_id = li.id;
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	if (bpf_xdp_query(ifindex, 0, &q) == 0)
+		ifc->mode = q.attach_mode == XDP_ATTACHED_SKB ? KL_XDP_GENERIC : KL_XDP_NATIVE;
+}
+
+/* Remove whatever XDP program sits on ifindex: through its bpf_link when it
+ * has one (netlink cannot detach those), else by netlink in its mode. */
+static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q, char *msg, size_t len)
+{
+	uint32_t id = 0;
+	while (bpf_link_get_next_id(id, &id) == 0) {
+		int fd = bpf_link_get_fd_by_id(id);
+		struct bpf_link_info li;
+		if (fd < 0)
+			continue;
+		if (link_info(fd, &li) == 0 && li.type == BPF_LINK_TYPE_XDP &&
+		    (int)li.xdp.ifindex == ifindex && li.prog_id == q->prog_id) {
+			int rc = bpf_link_detach(fd);
+			int e = errno;
+			close(fd);
+			if (rc < 0) {
+				snprintf(msg, len, "cannot detach bpf_link %u: %s", id, strerror(e));
+				return -1;
+			}
+			kl_info("--force: detached foreign bpf_link %u (program %u)", id, q->prog_id);
+			return 0;
+		}
+		close(fd);
+	}
+	if (errno == EPERM) {
+		/* Walking link ids needs CAP_SYS_ADMIN, which the sandbox dropped. */
+		kl_debug("cannot list bpf_links (EPERM); trying netlink detach");
+	}
+	int rc = 0;
+	if (q->drv_prog_id)
+		rc |= bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	if (q->skb_prog_id)
+		rc |= bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+	LIBBPF_OPTS(bpf_xdp_query_opts, after);
+	if (rc < 0 || (bpf_xdp_query(ifindex, 0, &after) == 0 && after.prog_id)) {
+		snprintf(msg, len,
+			 "cannot detach program %u: it is held by a bpf_link kl-enforcer cannot "
+			 "reach after dropping privileges (restart kl-enforcer with --force --iface)",
+			 q->prog_id);
+		return -1;
+	}
+	kl_info("--force: detached foreign XDP program %u (%s mode)", q->prog_id,
+		mode_of(q->attach_mode));
+	return 0;
+}
+
+int enf_attach(struct enf_ctx *ctx, const char *ifname, enum kl_xdp_mode mode, bool force,
+	       char *msg, size_t msglen)
+{
+	char path[PATH_MAX];
+	int ifindex = (int)if_nametoindex(ifname);
+	if (ifindex == 0) {
+		snprintf(msg, msglen, "no interface %s in kl-enforcer's network namespace", ifname);
+		return -1;
+	}
+	if (link_pin_path(ctx, ifname, path, sizeof(path)) < 0) {
+		snprintf(msg, msglen, "pin path for %s is too long", ifname);
+		return -1;
+	}
+	struct enf_iface *ifc = find_iface(ctx, ifname);
+	if (ifc) {
+		struct bpf_link_info li;
+		if (link_info(ifc->link_fd, &li) == 0 && (int)li.xdp.ifindex == ifindex) {
+			snprintf(msg, msglen, "%s already attached (%s, program %u)", ifname,
+				 ifc->mode == KL_XDP_GENERIC ? "generic" : "native", ctx->prog_id);
+			return 0;
+		}
+		/* The interface went away (and maybe came back): start over. */
+		drop_iface(ctx, ifc);
+		unlink(path);
+	}
+	if (ctx->n_ifaces == ENF_MAX_IFACES) {
+		snprintf(msg, msglen, "cannot attach %s: already on %d interfaces", ifname,
+			 ENF_MAX_IFACES);
+		return -1;
+	}
+
+	/* A link pinned by an earlier run: swap in the new program in place. */
+	int lfd = bpf_obj_get(path);
+	if (lfd >= 0) {
+		struct bpf_link_info li;
+		if (link_info(lfd, &li) == 0 && li.type == BPF_LINK_TYPE_XDP &&
+		    (int)li.xdp.ifindex == ifindex) {
+			if (bpf_link_update(lfd, ctx->prog_fd, NULL) == 0) {
+				add_iface(ctx, ifname, ifindex, lfd);
+				snprintf(msg, msglen, "%s: pinned link %u updated to program %u (%s)",
+					 ifname, li.id, ctx->prog_id,
+					 ctx->ifaces[ctx->n_ifaces - 1].mode == KL_XDP_GENERIC
+						 ? "generic"
+						 : "native");
+				return 0;
+			}
+			kl_warn("%s: cannot update pinned link %u: %s; replacing it", ifname, li.id,
+				strerror(errno));
+			bpf_link_detach(lfd);
+		} else {
+			kl_warn("%s: stale link pin %s (its interface is gone); removing it", ifname,
+				path);
+		}
+		close(lfd);
+		unlink(path);
+	}
+
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	if (bpf_xdp_query(ifindex, 0, &q) == 0 && q.attach_mode != XDP_ATTACHED_NONE) {
+		if (!force) {
+			snprintf(msg, msglen,
+				 "refused: %s already has XDP program %u attached (%s mode); use "
+				 "--force to replace it",
+				 ifname, q.prog_id ? q.prog_id : (q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id),
+				 mode_of(q.attach_mode));
+			return -2;
+		}
+		if (detach_foreign(ifindex, &q, msg, msglen) < 0)
+			return -1;
+	}
+
+	static const uint32_t drv[] = { XDP_FLAGS_DRV_MODE }, skb[] = { XDP_FLAGS_SKB_MODE },
+			      both[] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
+	const uint32_t *tries = mode == KL_XDP_NATIVE ? drv : mode == KL_XDP_GENERIC ? skb : both;
+	size_t n_tries = mode == KL_XDP_AUTO ? 2 : 1;
+	int e = 0;
+	lfd = -1;
+	for (size_t i = 0; i < n_tries && lfd < 0; i++) {
+		LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = tries[i]);
+		lfd = bpf_link_create(ctx->prog_fd, ifindex, BPF_XDP, &lo);
+		if (lfd < 0) {
+			e = errno;
+			if (i + 1 < n_tries)
+				kl_info("%s: native XDP failed (%s); falling back to generic", ifname,
+					strerror(e));
+		}
+	}
+	if (lfd < 0) {
+		snprintf(msg, msglen, "cannot attach to %s (%s mode): %s", ifname,
+			 enf_xdp_mode_name(mode), strerror(e));
+		return -1;
+	}
+	if (bpf_obj_pin(lfd, path) < 0) {
+		e = errno;
+		bpf_link_detach(lfd);
+		close(lfd);
+		snprintf(msg, msglen, "cannot pin the link of %s at %s: %s", ifname, path, strerror(e));
+		return -1;
+	}
+	add_iface(ctx, ifname, ifindex, lfd);
+	struct enf_iface *now = &ctx->ifaces[ctx->n_ifaces - 1];
+	snprintf(msg, msglen, "%s attached (%s, program %u, link %u pinned at %s)", ifname,
+		 now->mode == KL_XDP_GENERIC ? "generic" : "native", ctx->prog_id, now->link_id, path);
+	return 0;
+}
+
+int enf_detach(struct enf_ctx *ctx, const char *ifname, char *msg, size_t msglen)
+{
+	char path[PATH_MAX];
+	if (link_pin_path(ctx, ifname, path, sizeof(path)) < 0) {
+		snprintf(msg, msglen, "pin path for %s is too long", ifname);
+		return -1;
+	}
+	struct enf_iface *ifc = find_iface(ctx, ifname);
+	int lfd = ifc ? dup(ifc->link_fd) : bpf_obj_get(path);
+	if (lfd < 0) {
+		if (ifc)
+			drop_iface(ctx, ifc);
+		snprintf(msg, msglen, "%s was not attached; nothing to do", ifname);
+		return 1;
+	}
+	int rc = bpf_link_detach(lfd);
+	int e = errno;
+	close(lfd);
+	if (rc < 0 && e != ENOLINK) {
+		snprintf(msg, msglen, "cannot detach %s: %s", ifname, strerror(e));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		kl_warn("%s: cannot remove link pin %s: %s", ifname, path, strerror(errno));
+	if (ifc)
+		drop_iface(ctx, ifc);
+	snprintf(msg, msglen, "%s detached (maps stay pinned in %s)", ifname, ctx->cfg->pin_dir);
+	return 0;
+}
+
+void enf_adopt_links(struct enf_ctx *ctx)
+{
+	DIR *d = opendir(ctx->cfg->pin_dir);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "link_", 5) != 0)
+			continue;
+		const char *ifname = de->d_name + 5;
+		char why[128], path[PATH_MAX];
+		if (enf_check_ifname(ifname, why, sizeof(why)) < 0 || find_iface(ctx, ifname))
+			continue;
+		if (pin_path(path, sizeof(path), ctx->cfg->pin_dir, de->d_name) < 0)
+			continue;
+		int lfd = bpf_obj_get(path);
+		struct bpf_link_info li;
+		if (lfd < 0)
+			continue;
+		int ifindex = (int)if_nametoindex(ifname);
+		if (link_info(lfd, &li) < 0 || li.type != BPF_LINK_TYPE_XDP || li.xdp.ifindex == 0) {
+			kl_warn("removing stale link pin %s (its interface is gone)", path);
+			close(lfd);
+			unlink(path);
+			continue;
+		}
+		if (ifindex == 0 || (int)li.xdp.ifindex != ifindex) {
+			/* Probably another network namespace's interface. */
+			kl_warn("link pin %s is not for %s in this network namespace; left alone", path,
+				ifname);
+			close(lfd);
+			continue;
+		}
+		if (ctx->n_ifaces == ENF_MAX_IFACES || bpf_link_update(lfd, ctx->prog_fd, NULL) < 0) {
+			kl_warn("%s: cannot update pinned link %u: %s", ifname, li.id, strerror(errno));
+			close(lfd);
+			continue;
+		}
+		add_iface(ctx, ifname, ifindex, lfd);
+		kl_info("%s: adopted pinned link %u from an earlier run, now running program %u "
+			"(not in --iface; `klctl detach %s` removes it)",
+			ifname, li.id, ctx->prog_id, ifname);
+	}
+	closedir(d);
+}
+
+json_t *enf_ifaces_json(const struct enf_ctx *ctx)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < ctx->n_ifaces; i++) {
+		const struct enf_iface *ifc = &ctx->ifaces[i];
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+		uint32_t prog = 0;
+		const char *mode = "none";
+		if (bpf_xdp_query(ifc->ifindex, 0, &q) == 0) {
+			prog = q.prog_id ? q.prog_id : (q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id);
+			mode = mode_of(q.attach_mode);
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:I, s:I, s:b}", "name",
+						     ifc->name, "ifindex", ifc->ifindex, "mode", mode,
+						     "prog_id", (json_int_t)prog, "link_id",
+						     (json_int_t)ifc->link_id, "ours",
+						     prog != 0 && prog == ctx->prog_id));
+	}
+	return arr;
+}
+
+void enf_close(struct enf_ctx *ctx, bool detach)
+{
+	while (ctx->n_ifaces) {
+		struct enf_iface *ifc = &ctx->ifaces[ctx->n_ifaces - 1];
+		if (detach) {
+			char msg[256];
+			char name[KL_IFNAMSIZ];
+			snprintf(name, sizeof(name), "%s", ifc->name);
+			if (enf_detach(ctx, name, msg, sizeof(msg)) < 0)
+				kl_warn("%s", msg);
+			else
+				kl_info("%s", msg);
+		} else {
+			drop_iface(ctx, ifc);
+		}
+	}
+	if (ctx->rb) {
+		ring_buffer__free(ctx->rb);
+		ctx->rb = NULL;
+	}
+	if (ctx->obj) {
+		bpf_object__close(ctx->obj);
+		ctx->obj = NULL;
+	}
+	for (int i = 0; i < ENF_M_MAX; i++)
+		ctx->fd[i] = -1;
+	ctx->prog_fd = -1;
+}

@@ -1,0 +1,925 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* kl-enforcer configuration: defaults, YAML file, flags, `-n` report. */
+#include "enforcer/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "bpf/shield.h"
+#include "common/log.h"
+
+#ifndef KL_DEFAULT_OBJ
+#define KL_DEFAULT_OBJ "/usr/local/lib/kernloom/shield.bpf.o"
+#endif
+#define ENF_RUN_DIR_DEFAULT "/run/kernloom"
+
+static const char *const feature_names[ENF_FEAT_MAX] = {
+	[ENF_FEAT_LIGHT] = "light",
+	[ENF_FEAT_IQ_LEARNING] = "iq-learning",
+	[ENF_FEAT_GRAPH_LEARNING] = "graph-learning",
+	[ENF_FEAT_GRAPH_ENFORCE] = "graph-enforce",
+};
+
+static const char *const mode_names[KL_XDP_MODE_MAX] = {
+	[KL_XDP_AUTO] = "auto",
+	[KL_XDP_NATIVE] = "native",
+	[KL_XDP_GENERIC] = "generic",
+};
+
+static const char *const size_keys[ENF_SZ_MAX] = {
+	[ENF_SZ_SRC] = "src",
+	[ENF_SZ_DENY] = "deny",
+	[ENF_SZ_DENY_CIDR] = "deny_cidr",
+	[ENF_SZ_ALLOW] = "allow",
+	[ENF_SZ_RL] = "rl",
+	[ENF_SZ_FLOW] = "flow",
+	[ENF_SZ_EDGE] = "edge",
+};
+
+static const uint32_t size_defaults[ENF_SZ_MAX] = {
+	[ENF_SZ_SRC] = KL_SRC_MAX_DEFAULT,
+	[ENF_SZ_DENY] = KL_DENY_MAX_DEFAULT,
+	[ENF_SZ_DENY_CIDR] = KL_DENY_LPM_MAX_DEFAULT,
+	[ENF_SZ_ALLOW] = KL_ALLOW_MAX_DEFAULT,
+	[ENF_SZ_RL] = KL_RL_MAX_DEFAULT,
+	[ENF_SZ_FLOW] = KL_FLOW_MAX_DEFAULT,
+	[ENF_SZ_EDGE] = KL_EDGE_MAX_DEFAULT,
+};
+
+const char *enf_features_name(enum enf_features f)
+{
+	return (unsigned)f < ENF_FEAT_MAX ? feature_names[f] : "?";
+}
+
+int enf_features_parse(const char *s)
+{
+	for (int i = 0; i < ENF_FEAT_MAX; i++)
+		if (strcmp(s, feature_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+bool enf_features_flow(enum enf_features f)
+{
+	return f == ENF_FEAT_GRAPH_LEARNING || f == ENF_FEAT_GRAPH_ENFORCE;
+}
+
+bool enf_features_edge(enum enf_features f)
+{
+	return f == ENF_FEAT_GRAPH_ENFORCE;
+}
+
+const char *enf_xdp_mode_name(enum kl_xdp_mode m)
+{
+	return (unsigned)m < KL_XDP_MODE_MAX ? mode_names[m] : "?";
+}
+
+int enf_xdp_mode_parse(const char *s)
+{
+	for (int i = 0; i < KL_XDP_MODE_MAX; i++)
+		if (strcmp(s, mode_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *enf_size_key(enum enf_size s)
+{
+	return (unsigned)s < ENF_SZ_MAX ? size_keys[s] : "?";
+}
+
+void enf_diag_add(struct enf_diag *d, const char *fmt, ...)
+{
+	if (d->n >= ENF_MAX_ERRORS) {
+		d->dropped++;
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->msg[d->n], ENF_ERR_LEN, fmt, ap);
+	va_end(ap);
+	d->n++;
+}
+
+static unsigned diag_total(const struct enf_diag *d)
+{
+	return d->n + d->dropped;
+}
+
+void enf_config_defaults(struct enf_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->obj, sizeof(c->obj), "%s", KL_DEFAULT_OBJ);
+	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", KL_PIN_DIR_DEFAULT);
+	snprintf(c->run_dir, sizeof(c->run_dir), "%s", ENF_RUN_DIR_DEFAULT);
+	c->xdp_mode = KL_XDP_AUTO;
+	c->features = ENF_FEAT_IQ_LEARNING;
+	for (int i = 0; i < ENF_SZ_MAX; i++)
+		c->map_sizes[i] = size_defaults[i];
+	c->ephemeral_min = KL_EPHEMERAL_MIN_DEFAULT;
+	c->log_level = KL_LOG_INFO;
+}
+
+/* ---- value checks shared by file and flags ---- */
+
+int enf_check_ifname(const char *s, char *why, size_t len)
+{
+	size_t n = strlen(s);
+	if (n == 0) {
+		snprintf(why, len, "empty interface name");
+		return -1;
+	}
+	if (n >= KL_IFNAMSIZ) {
+		snprintf(why, len, "interface name \"%s\" is longer than %d characters", s,
+			 KL_IFNAMSIZ - 1);
+		return -1;
+	}
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+		snprintf(why, len, "\"%s\" is not an interface name", s);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		/* The kernel refuses '/', ':' and whitespace; the name also becomes
+		 * part of a pin file name, so keep it to printable ASCII. */
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == ':') {
+			snprintf(why, len, "interface name \"%s\" contains an invalid character", s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int enf_check_path(const char *s, char *why, size_t len)
+{
+	if (s[0] == '\0') {
+		snprintf(why, len, "empty path");
+		return -1;
+	}
+	if (strlen(s) >= PATH_MAX - 32) {
+		snprintf(why, len, "path is too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- YAML ---- */
+
+enum topkey {
+	K_INTERFACES = 0,
+	K_OBJ,
+	K_PIN_DIR,
+	K_RUN_DIR,
+	K_XDP_MODE,
+	K_FEATURES,
+	K_PROTECT,
+	K_MAP_SIZES,
+	K_EPHEMERAL_MIN,
+	K_MAX
+};
+
+static const char *const top_keys[K_MAX] = {
+	"interfaces", "obj", "pin_dir", "run_dir", "xdp_mode",
+	"features", "protect", "map_sizes", "ephemeral_min",
+};
+
+struct yctx {
+	struct enf_config *c;
+	yaml_document_t *doc;
+	const char *fname;
+	struct enf_diag *d;
+};
+
+static unsigned nline(const yaml_node_t *n)
+{
+	return (unsigned)n->start_mark.line + 1;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE: return "a scalar";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_MAPPING_NODE: return "a mapping";
+	default: return "nothing";
+	}
+}
+
+static bool scalar_is_null(const yaml_node_t *n)
+{
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	const char *v = (const char *)n->data.scalar.value;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* A non-null scalar string, or NULL after recording why not. */
+static const char *want_string(struct yctx *y, const yaml_node_t *n, const char *key,
+			       const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		enf_diag_add(y->d, "%s:%u: %s: expected %s, got %s", y->fname, nline(n), key,
+			     what, node_kind(n));
+		return NULL;
+	}
+	if (scalar_is_null(n)) {
+		enf_diag_add(y->d, "%s:%u: %s: expected %s, got an empty value", y->fname,
+			     nline(n), key, what);
+		return NULL;
+	}
+	const char *v = (const char *)n->data.scalar.value;
+	if (strlen(v) != n->data.scalar.length) {
+		enf_diag_add(y->d, "%s:%u: %s: value contains a NUL byte", y->fname, nline(n), key);
+		return NULL;
+	}
+	return v;
+}
+
+/* Plain decimal only: a quoted "42" is a string in YAML, and a leading zero
+ * would be octal in YAML 1.1, so both are refused rather than guessed. */
+static int want_uint(struct yctx *y, const yaml_node_t *n, const char *key, uint64_t min,
+		     uint64_t max, uint64_t *out)
+{
+	const char *v = want_string(y, n, key, "an integer");
+	if (!v)
+		return -1;
+	bool ok = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && v[0] != '\0' &&
+		  !(v[0] == '0' && v[1] != '\0');
+	uint64_t x = 0;
+	for (const char *p = v; ok && *p; p++) {
+		if (!isdigit((unsigned char)*p) || x > (UINT64_MAX - 9) / 10)
+			ok = false;
+		else
+			x = x * 10 + (uint64_t)(*p - '0');
+	}
+	if (!ok) {
+		enf_diag_add(y->d, "%s:%u: %s: expected an integer, got %s\"%s\"", y->fname,
+			     nline(n), key,
+			     n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "" : "the string ", v);
+		return -1;
+	}
+	if (x < min || x > max) {
+		enf_diag_add(y->d, "%s:%u: %s: %llu is out of range (%llu..%llu)", y->fname,
+			     nline(n), key, (unsigned long long)x, (unsigned long long)min,
+			     (unsigned long long)max);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+static struct enf_origin file_origin(const yaml_node_t *n)
+{
+	return (struct enf_origin){ .src = ENF_SRC_FILE, .line = nline(n) };
+}
+
+static void y_path(struct yctx *y, const yaml_node_t *n, const char *key, char *dst,
+		   size_t dstlen, struct enf_origin *o)
+{
+	char why[128];
+	const char *v = want_string(y, n, key, "a path");
+	if (!v)
+		return;
+	if (enf_check_path(v, why, sizeof(why)) < 0) {
+		enf_diag_add(y->d, "%s:%u: %s: %s", y->fname, nline(n), key, why);
+		return;
+	}
+	snprintf(dst, dstlen, "%s", v);
+	*o = file_origin(n);
+}
+
+static void y_interfaces(struct yctx *y, const yaml_node_t *n)
+{
+	struct enf_config *c = y->c;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		enf_diag_add(y->d, "%s:%u: interfaces: expected a list of interface names, got %s",
+			     y->fname, nline(n), node_kind(n));
+		return;
+	}
+	c->n_ifaces = 0;
+	c->o_ifaces = file_origin(n);
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+		char why[128];
+		const char *v = want_string(y, e, "interfaces", "an interface name");
+		if (!v)
+			continue;
+		if (enf_check_ifname(v, why, sizeof(why)) < 0) {
+			enf_diag_add(y->d, "%s:%u: interfaces: %s", y->fname, nline(e), why);
+			continue;
+		}
+		if (c->n_ifaces == ENF_MAX_IFACES) {
+			enf_diag_add(y->d, "%s:%u: interfaces: more than %d interfaces", y->fname,
+				     nline(e), ENF_MAX_IFACES);
+			return;
+		}
+		snprintf(c->ifaces[c->n_ifaces++], KL_IFNAMSIZ, "%s", v);
+	}
+}
+
+static void y_protect(struct yctx *y, const yaml_node_t *n)
+{
+	struct enf_config *c = y->c;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		enf_diag_add(y->d, "%s:%u: protect: expected a list of addresses or CIDRs, got %s",
+			     y->fname, nline(n), node_kind(n));
+		return;
+	}
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+		char err[128];
+		struct kl_addr a;
+		const char *v = want_string(y, e, "protect", "an address or CIDR");
+		if (!v)
+			continue;
+		if (kl_cidr_parse(v, &a, err, sizeof(err)) < 0) {
+			enf_diag_add(y->d, "%s:%u: protect: \"%s\": %s", y->fname, nline(e), v, err);
+			continue;
+		}
+		if (c->n_protect == ENF_MAX_PROTECT) {
+			enf_diag_add(y->d, "%s:%u: protect: more than %d entries", y->fname, nline(e),
+				     ENF_MAX_PROTECT);
+			return;
+		}
+		c->protect[c->n_protect++] = (struct enf_protect){ .cidr = a, .o = file_origin(e) };
+	}
+}
+
+static void y_map_sizes(struct yctx *y, const yaml_node_t *n)
+{
+	struct enf_config *c = y->c;
+	if (n->type != YAML_MAPPING_NODE) {
+		enf_diag_add(y->d, "%s:%u: map_sizes: expected a mapping, got %s", y->fname,
+			     nline(n), node_kind(n));
+		return;
+	}
+	unsigned seen = 0;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+		const char *ks = want_string(y, k, "map_sizes", "a key");
+		if (!ks)
+			continue;
+		int idx = -1;
+		for (int i = 0; i < ENF_SZ_MAX; i++)
+			if (strcmp(ks, size_keys[i]) == 0)
+				idx = i;
+		if (idx < 0) {
+			enf_diag_add(y->d,
+				     "%s:%u: map_sizes.%s: unknown key (known: src, deny, deny_cidr, "
+				     "allow, rl, flow, edge)",
+				     y->fname, nline(k), ks);
+			continue;
+		}
+		char key[64];
+		snprintf(key, sizeof(key), "map_sizes.%s", ks);
+		if (seen & (1u << idx)) {
+			enf_diag_add(y->d, "%s:%u: %s: duplicate key", y->fname, nline(k), key);
+			continue;
+		}
+		seen |= 1u << idx;
+		uint64_t x;
+		if (want_uint(y, v, key, 1, ENF_MAP_SIZE_MAX, &x) == 0) {
+			c->map_sizes[idx] = (uint32_t)x;
+			c->o_map_sizes[idx] = file_origin(v);
+		}
+	}
+}
+
+static void y_top(struct yctx *y, enum topkey k, const yaml_node_t *v)
+{
+	struct enf_config *c = y->c;
+	const char *s;
+	uint64_t x;
+	int m;
+
+	switch (k) {
+	case K_INTERFACES:
+		y_interfaces(y, v);
+		break;
+	case K_OBJ:
+		y_path(y, v, "obj", c->obj, sizeof(c->obj), &c->o_obj);
+		break;
+	case K_PIN_DIR:
+		y_path(y, v, "pin_dir", c->pin_dir, sizeof(c->pin_dir), &c->o_pin_dir);
+		break;
+	case K_RUN_DIR:
+		y_path(y, v, "run_dir", c->run_dir, sizeof(c->run_dir), &c->o_run_dir);
+		break;
+	case K_XDP_MODE:
+		if (!(s = want_string(y, v, "xdp_mode", "native, generic or auto")))
+			break;
+		if ((m = enf_xdp_mode_parse(s)) < 0) {
+			enf_diag_add(y->d,
+				     "%s:%u: xdp_mode: unknown mode \"%s\" (native, generic, auto)",
+				     y->fname, nline(v), s);
+			break;
+		}
+		c->xdp_mode = (enum kl_xdp_mode)m;
+		c->o_xdp_mode = file_origin(v);
+		break;
+	case K_FEATURES:
+		if (!(s = want_string(y, v, "features", "a feature profile")))
+			break;
+		if ((m = enf_features_parse(s)) < 0) {
+			enf_diag_add(y->d,
+				     "%s:%u: features: unknown profile \"%s\" (light, iq-learning, "
+				     "graph-learning, graph-enforce)",
+				     y->fname, nline(v), s);
+			break;
+		}
+		c->features = (enum enf_features)m;
+		c->o_features = file_origin(v);
+		break;
+	case K_PROTECT:
+		y_protect(y, v);
+		break;
+	case K_MAP_SIZES:
+		y_map_sizes(y, v);
+		break;
+	case K_EPHEMERAL_MIN:
+		if (want_uint(y, v, "ephemeral_min", 0, 65535, &x) == 0) {
+			c->ephemeral_min = (uint32_t)x;
+			c->o_ephemeral_min = file_origin(v);
+		}
+		break;
+	case K_MAX:
+		break;
+	}
+}
+
+unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t len,
+			       const char *fname, struct enf_diag *d)
+{
+	unsigned before = diag_total(d);
+	yaml_parser_t parser;
+	yaml_document_t doc;
+
+	if (!yaml_parser_initialize(&parser)) {
+		enf_diag_add(d, "%s: cannot initialise the YAML parser", fname);
+		return 1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		enf_diag_add(d, "%s:%zu: YAML syntax error: %s%s%s", fname,
+			     parser.problem_mark.line + 1,
+			     parser.problem ? parser.problem : "unknown problem",
+			     parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return diag_total(d) - before;
+	}
+	snprintf(c->file, sizeof(c->file), "%s", fname);
+
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (root && !(root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
+		struct yctx y = { .c = c, .doc = &doc, .fname = fname, .d = d };
+		if (root->type != YAML_MAPPING_NODE) {
+			enf_diag_add(d, "%s:%u: expected a mapping of settings at the top level, got %s",
+				     fname, nline(root), node_kind(root));
+		} else {
+			unsigned seen = 0;
+			for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+			     p < root->data.mapping.pairs.top; p++) {
+				yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+				yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+				const char *ks = want_string(&y, k, "(top level)", "a key");
+				if (!ks)
+					continue;
+				int idx = -1;
+				for (int i = 0; i < K_MAX; i++)
+					if (strcmp(ks, top_keys[i]) == 0)
+						idx = i;
+				if (idx < 0) {
+					enf_diag_add(d,
+						     "%s:%u: %s: unknown key (known: interfaces, obj, "
+						     "pin_dir, run_dir, xdp_mode, features, protect, "
+						     "map_sizes, ephemeral_min)",
+						     fname, nline(k), ks);
+					continue;
+				}
+				if (seen & (1u << idx)) {
+					enf_diag_add(d, "%s:%u: %s: duplicate key", fname, nline(k), ks);
+					continue;
+				}
+				seen |= 1u << idx;
+				y_top(&y, (enum topkey)idx, v);
+			}
+		}
+	}
+	yaml_document_delete(&doc);
+
+	/* One document only: a second one would be silently ignored otherwise. */
+	yaml_document_t extra;
+	if (yaml_parser_load(&parser, &extra)) {
+		yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+		if (r2)
+			enf_diag_add(d, "%s:%u: more than one YAML document", fname, nline(r2));
+		yaml_document_delete(&extra);
+	}
+	yaml_parser_delete(&parser);
+	return diag_total(d) - before;
+}
+
+unsigned enf_config_load_file(struct enf_config *c, const char *path, struct enf_diag *d)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		enf_diag_add(d, "%s: cannot open: %s", path, strerror(errno));
+		return 1;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	/* The file is small by design; cap it so a wrong path (a log, a device)
+	 * cannot make the privileged process read without bound. */
+	const size_t max = 1u << 20;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 4096;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				enf_diag_add(d, "%s: out of memory", path);
+				return 1;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + len, 1, cap - len, f);
+		len += r;
+		if (r == 0)
+			break;
+		if (len > max) {
+			free(buf);
+			fclose(f);
+			enf_diag_add(d, "%s: larger than %zu bytes; not a kl-enforcer config", path, max);
+			return 1;
+		}
+	}
+	bool err = ferror(f);
+	fclose(f);
+	if (err) {
+		free(buf);
+		enf_diag_add(d, "%s: read error", path);
+		return 1;
+	}
+	buf[len] = '\0';
+	unsigned n = enf_config_parse_yaml(c, buf, len, path, d);
+	free(buf);
+	return n;
+}
+
+/* ---- flags ---- */
+
+enum {
+	OPT_IFACE = 256,
+	OPT_OBJ,
+	OPT_PIN_DIR,
+	OPT_RUN_DIR,
+	OPT_XDP_MODE,
+	OPT_FEATURES,
+	OPT_PROTECT,
+	OPT_DETACH,
+	OPT_FORCE,
+	OPT_LOG_LEVEL,
+	OPT_CONFIG,
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "iface", required_argument, NULL, OPT_IFACE },
+	{ "obj", required_argument, NULL, OPT_OBJ },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
+	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+	{ "features", required_argument, NULL, OPT_FEATURES },
+	{ "protect", required_argument, NULL, OPT_PROTECT },
+	{ "detach-on-exit", no_argument, NULL, OPT_DETACH },
+	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "config-check", no_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void enf_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [--config FILE] [--iface IF]... [--obj PATH] [--pin-dir DIR]\n"
+		"       [--run-dir DIR] [--xdp-mode native|generic|auto]\n"
+		"       [--features light|iq-learning|graph-learning|graph-enforce]\n"
+		"       [--protect CIDR]... [--force] [--detach-on-exit] [--log-level L]\n"
+		"       [-n|--config-check] [--help]\n"
+		"\n"
+		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
+		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer.sock.\n"
+		"\n"
+		"  --config FILE      YAML settings (flags override them; --protect adds)\n"
+		"  --iface IF         attach to IF (repeatable)\n"
+		"  --obj PATH         BPF object (default %s)\n"
+		"  --pin-dir DIR      map and link pins (default %s)\n"
+		"  --run-dir DIR      control socket directory (default %s)\n"
+		"  --xdp-mode M       native, generic or auto (driver, then generic; default)\n"
+		"  --features P       feature profile (default iq-learning)\n"
+		"  --protect CIDR     never deny or rate-limit these addresses (repeatable)\n"
+		"  --force            replace another XDP program found on an --iface\n"
+		"  --detach-on-exit   detach and unpin the links on SIGTERM (maps stay)\n"
+		"  --log-level L      debug, info, warn, error (default info)\n"
+		"  -n, --config-check print the effective configuration and exit\n",
+		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT);
+}
+
+int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d)
+{
+	unsigned before = diag_total(d);
+	memset(cli, 0, sizeof(*cli));
+	optind = 0; /* full re-initialisation of getopt (glibc) */
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, ":nh", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONFIG: cli->config = optarg; break;
+		case OPT_IFACE:
+			if (cli->n_ifaces == ENF_MAX_IFACES)
+				enf_diag_add(d, "--iface: more than %d interfaces", ENF_MAX_IFACES);
+			else
+				cli->ifaces[cli->n_ifaces++] = optarg;
+			break;
+		case OPT_OBJ: cli->obj = optarg; break;
+		case OPT_PIN_DIR: cli->pin_dir = optarg; break;
+		case OPT_RUN_DIR: cli->run_dir = optarg; break;
+		case OPT_XDP_MODE: cli->xdp_mode = optarg; break;
+		case OPT_FEATURES: cli->features = optarg; break;
+		case OPT_PROTECT:
+			if (cli->n_protect == ENF_MAX_PROTECT)
+				enf_diag_add(d, "--protect: more than %d entries", ENF_MAX_PROTECT);
+			else
+				cli->protect[cli->n_protect++] = optarg;
+			break;
+		case OPT_DETACH: cli->detach_on_exit = true; break;
+		case OPT_FORCE: cli->force = true; break;
+		case OPT_LOG_LEVEL: cli->log_level = optarg; break;
+		case 'n': cli->check_only = true; break;
+		case 'h': cli->help = true; break;
+		case ':':
+			enf_diag_add(d, "%s: missing value", argv[optind - 1]);
+			break;
+		default:
+			if (optopt && optopt < 256)
+				enf_diag_add(d, "-%c: unknown option", optopt);
+			else
+				enf_diag_add(d, "%s: unknown option", argv[optind - 1]);
+			break;
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		enf_diag_add(d, "%s: unexpected argument (kl-enforcer takes only options)", argv[i]);
+	return diag_total(d) == before ? 0 : -1;
+}
+
+static const struct enf_origin flag_origin = { .src = ENF_SRC_FLAG, .line = 0 };
+
+static void cli_path(const char *v, const char *flag, char *dst, size_t len,
+		     struct enf_origin *o, struct enf_diag *d)
+{
+	char why[128];
+	if (!v)
+		return;
+	if (enf_check_path(v, why, sizeof(why)) < 0) {
+		enf_diag_add(d, "%s: %s", flag, why);
+		return;
+	}
+	snprintf(dst, len, "%s", v);
+	*o = flag_origin;
+}
+
+unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
+			      struct enf_diag *d)
+{
+	unsigned before = diag_total(d);
+	char why[160];
+
+	if (cli->n_ifaces) {
+		c->n_ifaces = 0;
+		c->o_ifaces = flag_origin;
+		for (size_t i = 0; i < cli->n_ifaces; i++) {
+			if (enf_check_ifname(cli->ifaces[i], why, sizeof(why)) < 0) {
+				enf_diag_add(d, "--iface: %s", why);
+				continue;
+			}
+			snprintf(c->ifaces[c->n_ifaces++], KL_IFNAMSIZ, "%s", cli->ifaces[i]);
+		}
+	}
+	cli_path(cli->obj, "--obj", c->obj, sizeof(c->obj), &c->o_obj, d);
+	cli_path(cli->pin_dir, "--pin-dir", c->pin_dir, sizeof(c->pin_dir), &c->o_pin_dir, d);
+	cli_path(cli->run_dir, "--run-dir", c->run_dir, sizeof(c->run_dir), &c->o_run_dir, d);
+	if (cli->xdp_mode) {
+		int m = enf_xdp_mode_parse(cli->xdp_mode);
+		if (m < 0) {
+			enf_diag_add(d, "--xdp-mode: unknown mode \"%s\" (native, generic, auto)",
+				     cli->xdp_mode);
+		} else {
+			c->xdp_mode = (enum kl_xdp_mode)m;
+			c->o_xdp_mode = flag_origin;
+		}
+	}
+	if (cli->features) {
+		int f = enf_features_parse(cli->features);
+		if (f < 0) {
+			enf_diag_add(d,
+				     "--features: unknown profile \"%s\" (light, iq-learning, "
+				     "graph-learning, graph-enforce)",
+				     cli->features);
+		} else {
+			c->features = (enum enf_features)f;
+			c->o_features = flag_origin;
+		}
+	}
+	for (size_t i = 0; i < cli->n_protect; i++) {
+		struct kl_addr a;
+		if (kl_cidr_parse(cli->protect[i], &a, why, sizeof(why)) < 0) {
+			enf_diag_add(d, "--protect: \"%s\": %s", cli->protect[i], why);
+			continue;
+		}
+		if (c->n_protect == ENF_MAX_PROTECT) {
+			enf_diag_add(d, "--protect: more than %d entries in total", ENF_MAX_PROTECT);
+			break;
+		}
+		c->protect[c->n_protect++] = (struct enf_protect){ .cidr = a, .o = flag_origin };
+	}
+	if (cli->log_level) {
+		int l = kl_log_level_parse(cli->log_level);
+		if (l < 0)
+			enf_diag_add(d, "--log-level: unknown level \"%s\" (debug, info, warn, error)",
+				     cli->log_level);
+		else
+			c->log_level = l;
+	}
+	c->detach_on_exit = cli->detach_on_exit;
+	c->force = cli->force;
+	c->check_only = cli->check_only;
+	return diag_total(d) - before;
+}
+
+static void origin_text(const struct enf_config *c, const struct enf_origin *o, char *buf,
+			size_t len)
+{
+	switch (o->src) {
+	case ENF_SRC_FILE: snprintf(buf, len, "%s:%u", c->file, o->line); break;
+	case ENF_SRC_FLAG: snprintf(buf, len, "flag"); break;
+	default: snprintf(buf, len, "default"); break;
+	}
+}
+
+/* Where a value was set, as an error prefix: "FILE:LINE: key" or "--flag". */
+static void place_text(const struct enf_config *c, const struct enf_origin *o, const char *key,
+		       const char *flag, char *buf, size_t len)
+{
+	if (o->src == ENF_SRC_FLAG)
+		snprintf(buf, len, "%s", flag);
+	else if (o->src == ENF_SRC_FILE)
+		snprintf(buf, len, "%s:%u: %s", c->file, o->line, key);
+	else
+		snprintf(buf, len, "%s", key);
+}
+
+unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d)
+{
+	unsigned before = diag_total(d);
+	char o1[PATH_MAX + 32], o2[PATH_MAX + 32];
+
+	for (size_t i = 0; i < c->n_ifaces; i++)
+		for (size_t j = i + 1; j < c->n_ifaces; j++)
+			if (strcmp(c->ifaces[i], c->ifaces[j]) == 0) {
+				place_text(c, &c->o_ifaces, "interfaces", "--iface", o1, sizeof(o1));
+				enf_diag_add(d, "%s: \"%s\" is listed twice", o1, c->ifaces[i]);
+			}
+	/* The same protected CIDR twice is harmless but almost always a
+	 * copy-paste slip between file and flags; say so instead of merging. */
+	for (size_t i = 0; i < c->n_protect; i++)
+		for (size_t j = i + 1; j < c->n_protect; j++) {
+			const struct kl_addr *a = &c->protect[i].cidr, *b = &c->protect[j].cidr;
+			if (a->family == b->family && a->prefixlen == b->prefixlen &&
+			    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0) {
+				char t[KL_ADDR_STRLEN];
+				origin_text(c, &c->protect[i].o, o1, sizeof(o1));
+				place_text(c, &c->protect[j].o, "protect", "--protect", o2, sizeof(o2));
+				enf_diag_add(d, "%s: %s is already listed (%s)", o2,
+					     kl_addr_format(b, t, sizeof(t)), o1);
+			}
+		}
+	return diag_total(d) - before;
+}
+
+unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struct enf_diag *d)
+{
+	unsigned n = 0;
+	enf_config_defaults(c);
+	if (cli->config)
+		n += enf_config_load_file(c, cli->config, d);
+	n += enf_config_apply_cli(c, cli, d);
+	n += enf_config_validate(c, d);
+	return n;
+}
+
+/* ---- -n report ---- */
+
+/* Plain YAML scalars for the common case; anything that YAML could read
+ * differently (":", "#", quotes, leading specials) is double-quoted. */
+static void yaml_scalar(char *buf, size_t len, const char *s)
+{
+	bool plain = s[0] != '\0' && !strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]);
+	for (const char *p = s; plain && *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr("/._-+@", *p)))
+			plain = false;
+	if (plain) {
+		snprintf(buf, len, "%s", s);
+		return;
+	}
+	size_t o = 0;
+	if (o + 1 < len)
+		buf[o++] = '"';
+	for (const char *p = s; *p && o + 5 < len; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	if (o + 1 < len)
+		buf[o++] = '"';
+	buf[o < len ? o : len - 1] = '\0';
+}
+
+static void line(FILE *out, const struct enf_config *c, const struct enf_origin *o,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void line(FILE *out, const struct enf_config *c, const struct enf_origin *o,
+		 const char *fmt, ...)
+{
+	char body[PATH_MAX + 64], org[PATH_MAX + 16];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (!o) {
+		fprintf(out, "%s\n", body);
+		return;
+	}
+	origin_text(c, o, org, sizeof(org));
+	fprintf(out, "%-40s # %s\n", body, org);
+}
+
+void enf_config_render(const struct enf_config *c, FILE *out)
+{
+	char v[2 * PATH_MAX];
+	char list[ENF_MAX_IFACES * (KL_IFNAMSIZ + 4) + 8];
+
+	fprintf(out, "# kl-enforcer effective configuration\n");
+	size_t o = 0;
+	o += (size_t)snprintf(list + o, sizeof(list) - o, "[");
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		char q[2 * KL_IFNAMSIZ + 4];
+		yaml_scalar(q, sizeof(q), c->ifaces[i]);
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", q);
+	}
+	snprintf(list + o, sizeof(list) - o, "]");
+	line(out, c, &c->o_ifaces, "interfaces: %s", list);
+	yaml_scalar(v, sizeof(v), c->obj);
+	line(out, c, &c->o_obj, "obj: %s", v);
+	yaml_scalar(v, sizeof(v), c->pin_dir);
+	line(out, c, &c->o_pin_dir, "pin_dir: %s", v);
+	yaml_scalar(v, sizeof(v), c->run_dir);
+	line(out, c, &c->o_run_dir, "run_dir: %s", v);
+	line(out, c, &c->o_xdp_mode, "xdp_mode: %s", enf_xdp_mode_name(c->xdp_mode));
+	line(out, c, &c->o_features, "features: %s", enf_features_name(c->features));
+	if (c->n_protect == 0) {
+		static const struct enf_origin def = { 0, 0 };
+		line(out, c, &def, "protect: []");
+	} else {
+		line(out, c, NULL, "protect:");
+		for (size_t i = 0; i < c->n_protect; i++) {
+			char t[KL_ADDR_STRLEN];
+			line(out, c, &c->protect[i].o, "  - %s",
+			     kl_addr_format(&c->protect[i].cidr, t, sizeof(t)));
+		}
+	}
+	line(out, c, NULL, "map_sizes:");
+	for (int i = 0; i < ENF_SZ_MAX; i++)
+		line(out, c, &c->o_map_sizes[i], "  %s: %u", size_keys[i], c->map_sizes[i]);
+	line(out, c, &c->o_ephemeral_min, "ephemeral_min: %u", c->ephemeral_min);
+	static const char *const lvl[] = { "debug", "info", "warn", "error" };
+	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
+		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",
+		(unsigned)c->log_level < 4 ? lvl[c->log_level] : "?");
+}

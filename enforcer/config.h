@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * kl-enforcer configuration: defaults, the small YAML file, command-line
+ * flags, and the `-n` report. Everything here is pure (no BPF, no sockets),
+ * so unit tests drive it directly. Each value remembers where it came from
+ * (default, file:line, flag) so `-n` can say why a value is what it is.
+ */
+#ifndef KL_ENFORCER_CONFIG_H
+#define KL_ENFORCER_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/addr.h"
+#include "ipc/msg.h"
+
+#define ENF_MAX_IFACES  32
+#define ENF_MAX_PROTECT 256
+#define ENF_MAX_ERRORS  64
+#define ENF_ERR_LEN     320
+/* Upper bound for any map_sizes value: 16M entries per map is already far
+ * beyond what the seeds size for, and keeps a typo from asking for GBs. */
+#define ENF_MAP_SIZE_MAX (1u << 24)
+
+enum enf_src { ENF_SRC_DEFAULT = 0, ENF_SRC_FILE, ENF_SRC_FLAG };
+
+struct enf_origin {
+	uint8_t src;   /* enum enf_src */
+	unsigned line; /* 1-based, for ENF_SRC_FILE */
+};
+
+enum enf_features {
+	ENF_FEAT_LIGHT = 0,
+	ENF_FEAT_IQ_LEARNING,
+	ENF_FEAT_GRAPH_LEARNING,
+	ENF_FEAT_GRAPH_ENFORCE,
+	ENF_FEAT_MAX
+};
+
+/* map_sizes keys, in the order they are printed. */
+enum enf_size {
+	ENF_SZ_SRC = 0,
+	ENF_SZ_DENY,
+	ENF_SZ_DENY_CIDR,
+	ENF_SZ_ALLOW,
+	ENF_SZ_RL,
+	ENF_SZ_FLOW,
+	ENF_SZ_EDGE,
+	ENF_SZ_MAX
+};
+
+struct enf_protect {
+	struct kl_addr cidr;
+	struct enf_origin o;
+};
+
+struct enf_config {
+	char file[PATH_MAX]; /* --config path, "" if none */
+
+	char ifaces[ENF_MAX_IFACES][KL_IFNAMSIZ];
+	size_t n_ifaces;
+	struct enf_origin o_ifaces;
+
+	char obj[PATH_MAX];
+	struct enf_origin o_obj;
+	char pin_dir[PATH_MAX];
+	struct enf_origin o_pin_dir;
+	char run_dir[PATH_MAX];
+	struct enf_origin o_run_dir;
+
+	enum kl_xdp_mode xdp_mode;
+	struct enf_origin o_xdp_mode;
+	enum enf_features features;
+	struct enf_origin o_features;
+
+	struct enf_protect protect[ENF_MAX_PROTECT];
+	size_t n_protect;
+
+	uint32_t map_sizes[ENF_SZ_MAX];
+	struct enf_origin o_map_sizes[ENF_SZ_MAX];
+
+	uint32_t ephemeral_min;
+	struct enf_origin o_ephemeral_min;
+
+	/* flag-only */
+	bool detach_on_exit;
+	bool force;
+	bool check_only;
+	int log_level; /* enum kl_log_level */
+};
+
+/* Every error found, each naming its place ("FILE:LINE: key: why" or
+ * "--flag: why"); collecting them all lets `-n` list every problem at once. */
+struct enf_diag {
+	char msg[ENF_MAX_ERRORS][ENF_ERR_LEN];
+	unsigned n;       /* errors recorded (<= ENF_MAX_ERRORS) */
+	unsigned dropped; /* errors beyond the cap */
+};
+
+void enf_diag_add(struct enf_diag *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Command-line flags, kept apart from the config so the file (named by a
+ * flag) can be read first and the flags applied on top of it. */
+struct enf_cli {
+	const char *config;
+	const char *ifaces[ENF_MAX_IFACES];
+	size_t n_ifaces;
+	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
+	const char *protect[ENF_MAX_PROTECT];
+	size_t n_protect;
+	bool detach_on_exit, force, check_only, help;
+};
+
+const char *enf_features_name(enum enf_features f);
+int enf_features_parse(const char *s); /* -1 if unknown */
+const char *enf_xdp_mode_name(enum kl_xdp_mode m);
+int enf_xdp_mode_parse(const char *s); /* -1 if unknown */
+const char *enf_size_key(enum enf_size s);
+/* rodata switches of a profile */
+bool enf_features_flow(enum enf_features f);
+bool enf_features_edge(enum enf_features f);
+
+void enf_config_defaults(struct enf_config *c);
+
+/* Parse argv (getopt_long; resets getopt state so tests can call it again).
+ * Returns 0, or -1 after recording usage errors in d. */
+int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d);
+void enf_usage(FILE *f, const char *prog);
+
+/* Parse the YAML text of a config file named `fname` into c (over the
+ * defaults). Unknown keys, wrong types, bad values and duplicates are
+ * recorded in d with fname:line. Returns the number of new errors. */
+unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t len,
+			       const char *fname, struct enf_diag *d);
+/* Read and parse a file. */
+unsigned enf_config_load_file(struct enf_config *c, const char *path, struct enf_diag *d);
+/* Apply flags on top (they override; --protect adds). Returns new errors. */
+unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
+			      struct enf_diag *d);
+/* Whole-config checks (duplicates across sources, ...). Returns new errors. */
+unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d);
+
+/* All of the above in order: defaults, file named by cli->config, flags,
+ * validate. Returns the error count. */
+unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struct enf_diag *d);
+
+/* The `-n` report: the effective config as YAML (so it can be fed back),
+ * each value followed by "# default", "# FILE:LINE" or "# flag". */
+void enf_config_render(const struct enf_config *c, FILE *out);
+
+/* Checks shared by the YAML and flag paths. Return 0 or -1 with why set. */
+int enf_check_ifname(const char *s, char *why, size_t len);
+int enf_check_path(const char *s, char *why, size_t len);
+
+#endif

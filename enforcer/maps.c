@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Walking, counting and clearing the shield's maps through their fds. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "enforcer/enforcer.h"
+
+#define SZ(t) ((uint32_t)sizeof(t))
+
+const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
+	[ENF_M_CFG] = { KL_MAP_CFG, 4, SZ(struct kl_cfg), -1, false },
+	[ENF_M_TOTALS] = { KL_MAP_TOTALS, 4, SZ(struct kl_totals), -1, false },
+	[ENF_M_EVENTS] = { KL_MAP_EVENTS, 0, 0, -1, false },
+	[ENF_M_SRC4] = { KL_MAP_SRC4, 4, SZ(struct kl_src_stats), ENF_SZ_SRC, false },
+	[ENF_M_SRC6] = { KL_MAP_SRC6, 16, SZ(struct kl_src_stats), ENF_SZ_SRC, false },
+	[ENF_M_ALLOW4] = { KL_MAP_ALLOW4, SZ(struct kl_lpm4_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
+	[ENF_M_ALLOW6] = { KL_MAP_ALLOW6, SZ(struct kl_lpm6_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
+	[ENF_M_DENY4] = { KL_MAP_DENY4, 4, SZ(struct kl_rule), ENF_SZ_DENY, false },
+	[ENF_M_DENY6] = { KL_MAP_DENY6, 16, SZ(struct kl_rule), ENF_SZ_DENY, false },
+	[ENF_M_DENY4_LPM] = { KL_MAP_DENY4_LPM, SZ(struct kl_lpm4_key), SZ(struct kl_rule),
+			      ENF_SZ_DENY_CIDR, true },
+	[ENF_M_DENY6_LPM] = { KL_MAP_DENY6_LPM, SZ(struct kl_lpm6_key), SZ(struct kl_rule),
+			      ENF_SZ_DENY_CIDR, true },
+	[ENF_M_RL4] = { KL_MAP_RL4, 4, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
+	[ENF_M_RL6] = { KL_MAP_RL6, 16, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
+	[ENF_M_FLOW4] = { KL_MAP_FLOW4, SZ(struct kl_edge4_key), SZ(struct kl_flow_stats),
+			  ENF_SZ_FLOW, false },
+	[ENF_M_FLOW6] = { KL_MAP_FLOW6, SZ(struct kl_edge6_key), SZ(struct kl_flow_stats),
+			  ENF_SZ_FLOW, false },
+	[ENF_M_EDGE4_DENY] = { KL_MAP_EDGE4_DENY, SZ(struct kl_edge4_key), SZ(struct kl_rule),
+			       ENF_SZ_EDGE, false },
+	[ENF_M_EDGE6_DENY] = { KL_MAP_EDGE6_DENY, SZ(struct kl_edge6_key), SZ(struct kl_rule),
+			       ENF_SZ_EDGE, false },
+	[ENF_M_EDGE4_ALLOW] = { KL_MAP_EDGE4_ALLOW, SZ(struct kl_edge4_key), SZ(struct kl_rule),
+				ENF_SZ_EDGE, false },
+	[ENF_M_EDGE6_ALLOW] = { KL_MAP_EDGE6_ALLOW, SZ(struct kl_edge6_key), SZ(struct kl_rule),
+				ENF_SZ_EDGE, false },
+	[ENF_M_EDGE4_RL] = { KL_MAP_EDGE4_RL, SZ(struct kl_edge4_key), SZ(struct kl_rl_rule),
+			     ENF_SZ_EDGE, false },
+	[ENF_M_EDGE6_RL] = { KL_MAP_EDGE6_RL, SZ(struct kl_edge6_key), SZ(struct kl_rl_rule),
+			     ENF_SZ_EDGE, false },
+};
+
+/* Largest key the enforcer walks (struct kl_edge6_key / kl_lpm6_key). */
+#define KEY_MAX 40
+_Static_assert(sizeof(struct kl_edge6_key) <= KEY_MAX, "key buffer");
+_Static_assert(sizeof(struct kl_lpm6_key) <= KEY_MAX, "key buffer");
+
+uint64_t enf_boottime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_evring *ring)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	for (int i = 0; i < ENF_M_MAX; i++)
+		ctx->fd[i] = -1;
+	ctx->prog_fd = -1;
+	ctx->ring = ring;
+	ctx->now = enf_boottime_ns;
+	/* The policy only needs the prefixes; copy them out of the config. */
+	for (size_t i = 0; i < cfg->n_protect; i++)
+		ctx->protect[i] = cfg->protect[i].cidr;
+	ctx->policy.protect = ctx->protect;
+	ctx->policy.n_protect = cfg->n_protect;
+}
+
+/* get_next_key walk: LPM tries have no batch operations. */
+static int foreach_slow(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, void *arg)
+{
+	uint8_t key[KEY_MAX], next[KEY_MAX];
+	uint8_t *val = malloc(vsz);
+	if (!val)
+		return -ENOMEM;
+	int rc = 0;
+	bool first = true;
+	for (;;) {
+		if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0) {
+			rc = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		first = false;
+		memcpy(key, next, ksz);
+		if (bpf_map_lookup_elem(fd, key, val) < 0) {
+			if (errno == ENOENT) /* deleted under us */
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (cb(key, val, arg))
+			break;
+	}
+	free(val);
+	return rc;
+}
+
+#define BATCH 1024
+
+static int foreach_batch(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, void *arg)
+{
+	uint8_t *keys = malloc((size_t)BATCH * ksz), *vals = malloc((size_t)BATCH * vsz);
+	uint64_t in = 0, out = 0;
+	int rc = 0;
+	bool first = true;
+	if (!keys || !vals) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (;;) {
+		__u32 count = BATCH;
+		int err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		int e = err < 0 ? errno : 0;
+		if (err < 0 && e != ENOENT) {
+			/* EINVAL/ENOTSUPP: this map type has no batch ops. */
+			rc = (first && (e == EINVAL || e == ENOTSUP || e == 524)) ? 1 : -e;
+			goto done;
+		}
+		for (__u32 i = 0; i < count; i++)
+			if (cb(keys + (size_t)i * ksz, vals + (size_t)i * vsz, arg))
+				goto done;
+		if (err < 0) /* ENOENT: that was the last batch */
+			break;
+		first = false;
+		in = out;
+	}
+done:
+	free(keys);
+	free(vals);
+	return rc;
+}
+
+int enf_map_foreach(const struct enf_ctx *ctx, enum enf_map_id m, enf_visit_fn cb, void *arg)
+{
+	const struct enf_map_spec *s = &enf_map_specs[m];
+	int fd = ctx->fd[m];
+	if (fd < 0)
+		return -EBADF;
+	if (!s->lpm) {
+		int rc = foreach_batch(fd, s->key_size, s->value_size, cb, arg);
+		if (rc <= 0)
+			return rc;
+	}
+	return foreach_slow(fd, s->key_size, s->value_size, cb, arg);
+}
+
+/* Collect matching keys in chunks, then delete them: deleting while a
+ * get_next_key walk stands on the key would restart the walk. */
+long enf_map_delete_if(const struct enf_ctx *ctx, enum enf_map_id m, enf_pred_fn pred,
+		       void *arg)
+{
+	const struct enf_map_spec *s = &enf_map_specs[m];
+	int fd = ctx->fd[m];
+	if (fd < 0)
+		return -EBADF;
+	size_t cap = 4096, n = 0;
+	uint8_t *keys = malloc(cap * s->key_size);
+	uint8_t *val = malloc(s->value_size);
+	uint8_t key[KEY_MAX], next[KEY_MAX];
+	long deleted = 0;
+	bool first = true;
+	int rc = 0;
+	if (!keys || !val) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (;;) {
+		if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0) {
+			if (errno != ENOENT)
+				rc = -errno;
+			break;
+		}
+		first = false;
+		memcpy(key, next, s->key_size);
+		if (pred) {
+			if (bpf_map_lookup_elem(fd, key, val) < 0)
+				continue;
+			if (!pred(key, val, arg))
+				continue;
+		}
+		if (n == cap) {
+			uint8_t *nk = realloc(keys, 2 * cap * s->key_size);
+			if (!nk) {
+				rc = -ENOMEM;
+				break;
+			}
+			keys = nk;
+			cap *= 2;
+		}
+		memcpy(keys + n * s->key_size, key, s->key_size);
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, keys + i * s->key_size) == 0)
+			deleted++;
+done:
+	free(keys);
+	free(val);
+	return rc < 0 && deleted == 0 ? rc : deleted;
+}
+
+long enf_map_count(const struct enf_ctx *ctx, enum enf_map_id m)
+{
+	const struct enf_map_spec *s = &enf_map_specs[m];
+	int fd = ctx->fd[m];
+	if (fd < 0 || s->key_size == 0)
+		return -EBADF;
+	uint8_t key[KEY_MAX], next[KEY_MAX];
+	long n = 0;
+	bool first = true;
+	while (bpf_map_get_next_key(fd, first ? NULL : key, next) == 0) {
+		memcpy(key, next, s->key_size);
+		first = false;
+		n++;
+	}
+	return errno == ENOENT || n > 0 ? n : -errno;
+}
+
+int enf_cfg_read(const struct enf_ctx *ctx, struct kl_cfg *c)
+{
+	uint32_t zero = 0;
+	if (bpf_map_lookup_elem(ctx->fd[ENF_M_CFG], &zero, c) < 0)
+		return -errno;
+	return 0;
+}
+
+int enf_cfg_write(const struct enf_ctx *ctx, const struct kl_cfg *c)
+{
+	uint32_t zero = 0;
+	if (bpf_map_update_elem(ctx->fd[ENF_M_CFG], &zero, c, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int enf_gen_bump(const struct enf_ctx *ctx)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc < 0)
+		return rc;
+	c.policy_gen++;
+	if (c.policy_gen == 0) /* 0 means "never written": skip it */
+		c.policy_gen = 1;
+	return enf_cfg_write(ctx, &c);
+}
+
+int enf_totals_read(const struct enf_ctx *ctx, uint64_t out[KL_T_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return -EINVAL;
+	/* Per-CPU values come back as one 8-byte-aligned slot per CPU. */
+	size_t slot = (sizeof(struct kl_totals) + 7) & ~(size_t)7;
+	uint8_t *buf = calloc((size_t)ncpu, slot);
+	if (!buf)
+		return -ENOMEM;
+	uint32_t zero = 0;
+	if (bpf_map_lookup_elem(ctx->fd[ENF_M_TOTALS], &zero, buf) < 0) {
+		int e = errno;
+		free(buf);
+		return -e;
+	}
+	memset(out, 0, KL_T_MAX * sizeof(uint64_t));
+	for (int c = 0; c < ncpu; c++) {
+		const struct kl_totals *t = (const void *)(buf + (size_t)c * slot);
+		for (int i = 0; i < KL_T_MAX; i++)
+			out[i] += t->v[i];
+	}
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,1141 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Control requests: policy check, apply to the maps, commit. Every state
+ * change ends in enforcer_commit(), which bumps the policy generation (so
+ * the data plane re-reads cached verdicts) and logs who asked what.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "enforcer/enforcer.h"
+
+#define LIST_DEFAULT 10000
+#define TOP_DEFAULT 10
+#define EVENTS_DEFAULT 100
+
+void enf_result_set(struct enf_result *res, int status, const char *fmt, ...)
+{
+	va_list ap;
+	res->status = status;
+	va_start(ap, fmt);
+	vsnprintf(res->text, sizeof(res->text), fmt, ap);
+	va_end(ap);
+}
+
+void enf_result_free(struct enf_result *res)
+{
+	json_decref(res->json);
+	res->json = NULL;
+}
+
+static const char *actor_text(const struct enf_actor *who, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s(uid=%u,pid=%d)", kl_role_name(who->role), (unsigned)who->uid,
+		 (int)who->pid);
+	return buf;
+}
+
+void enforcer_commit(struct enf_ctx *ctx, const struct enf_actor *who, const char *action,
+		     const char *detail, int result, bool bump)
+{
+	char a[64];
+	/* A failed or partial write may still have changed something, and a
+	 * spurious bump only costs one re-read per cached source. */
+	if (bump) {
+		int rc = enf_gen_bump(ctx);
+		if (rc < 0) {
+			/* The write happened but cached verdicts may lag until
+			 * the next bump: say so loudly. */
+			kl_error("CHANGE %s: policy_gen bump failed: %s", action, strerror(-rc));
+		}
+	}
+	/* The audit record (DESIGN §5) will be appended here. */
+	kl_log(result == KL_OK ? KL_LOG_INFO : KL_LOG_WARN, "CHANGE who=%s action=%s%s%s result=%s",
+	       actor_text(who, a, sizeof(a)), action, detail[0] ? " " : "", detail,
+	       kl_status_name(result));
+}
+
+static struct enf_actor self_actor(void)
+{
+	return (struct enf_actor){ .role = KL_ROLE_ENFORCER, .uid = getuid(), .pid = getpid() };
+}
+
+/* ---- small helpers ---- */
+
+static const char *fmt_addr(const struct kl_addr *a, char *buf, size_t len)
+{
+	return kl_addr_format(a, buf, len);
+}
+
+static const char *fmt_ttl(uint64_t ttl_ms, char *buf, size_t len)
+{
+	if (ttl_ms == 0)
+		return "permanent";
+	char d[48];
+	snprintf(buf, len, "ttl %s", kl_duration_format(ttl_ms * KL_NS_PER_MS, d, sizeof(d)));
+	return buf;
+}
+
+static json_t *expires_json(uint64_t expires_ns, uint64_t now)
+{
+	if (expires_ns == 0)
+		return json_null();
+	return json_integer(expires_ns > now ? (json_int_t)((expires_ns - now) / KL_NS_PER_MS) : 0);
+}
+
+static const char *proto_text(unsigned proto, char *buf, size_t len)
+{
+	return enf_proto_name(proto, buf, len);
+}
+
+static enum enf_map_id fam_map(const struct kl_addr *a, enum enf_map_id v4)
+{
+	/* every family pair is laid out as <v4>, <v6> in enum enf_map_id,
+	 * except the LPM deny pair, which also follows that rule */
+	return a->family == 4 ? v4 : (enum enf_map_id)(v4 + 1);
+}
+
+static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
+{
+	char a[KL_ADDR_STRLEN], t[64], p[16];
+	size_t o = 0;
+	buf[0] = '\0';
+#define ADD(...) o += (size_t)snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__)
+	if (r->addr.family)
+		ADD("addr=%s ", fmt_addr(&r->addr, a, sizeof(a)));
+	if (r->ifname[0])
+		ADD("ifname=%s ", r->ifname);
+	switch (r->cmd) {
+	case KL_CTL_DENY_ADD:
+	case KL_CTL_RL_SET_IP:
+	case KL_CTL_EDGE_ADD_DENY:
+	case KL_CTL_EDGE_ADD_ALLOW:
+		ADD("%s ", r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
+		break;
+	default:
+		break;
+	}
+	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP)
+		ADD("rate=%llu burst=%llu ", (unsigned long long)r->rate,
+		    (unsigned long long)r->burst);
+	if (r->proto)
+		ADD("port=%u proto=%s ", r->port, proto_text(r->proto, p, sizeof(p)));
+	if (r->cmd == KL_CTL_ENFORCE_ALLOW || r->cmd == KL_CTL_TUPLE_ENFORCE ||
+	    r->cmd == KL_CTL_ATTACH)
+		ADD("mode=%u ", r->mode);
+	if (r->flags & KL_CTL_F_FORCE)
+		ADD("force ");
+	if (r->cmd == KL_CTL_SAMPLING)
+		ADD("mask=%llu ", (unsigned long long)r->count);
+#undef ADD
+	if (o > 0 && o <= len)
+		buf[o - 1] = '\0';
+}
+
+static int errno_status(int e)
+{
+	return e == ENOENT ? KL_ERR_NOTFOUND : KL_ERR_FAILED;
+}
+
+/* ---- lists ---- */
+
+enum list_kind { L_ALLOW, L_DENY_HOST, L_DENY_CIDR, L_RL, L_EDGE_DENY, L_EDGE_ALLOW, L_EDGE_RL };
+
+struct list_acc {
+	json_t *arr;
+	size_t total, cap;
+	uint64_t now;
+	int family;
+	enum list_kind kind;
+	bool hide_expired;
+};
+
+static void key_addr(const struct list_acc *acc, const void *key, struct kl_addr *a)
+{
+	switch (acc->kind) {
+	case L_ALLOW:
+	case L_DENY_CIDR:
+		if (acc->family == 4)
+			enf_addr_from_lpm4(key, a);
+		else
+			enf_addr_from_lpm6(key, a);
+		break;
+	case L_DENY_HOST:
+	case L_RL: {
+		if (acc->family == 4) {
+			uint32_t v;
+			memcpy(&v, key, 4);
+			enf_addr_from_host4(v, a);
+		} else {
+			enf_addr_from_host6(key, a);
+		}
+		break;
+	}
+	default:
+		if (acc->family == 4) {
+			const struct kl_edge4_key *k = key;
+			enf_addr_from_host4(k->src, a);
+		} else {
+			const struct kl_edge6_key *k = key;
+			enf_addr_from_host6(k->src, a);
+		}
+		break;
+	}
+}
+
+static int list_visit(const void *key, const void *val, void *arg)
+{
+	struct list_acc *acc = arg;
+	struct kl_addr a;
+	char ip[KL_ADDR_STRLEN], p[16];
+	bool rl = acc->kind == L_RL || acc->kind == L_EDGE_RL;
+	const struct kl_rule *rule = val;
+	const struct kl_rl_rule *rr = val;
+	uint64_t exp = rl ? rr->expires_ns : rule->expires_ns;
+	uint32_t origin = rl ? rr->origin : rule->origin;
+
+	if (acc->hide_expired && enf_expired(exp, acc->now))
+		return 0;
+	acc->total++;
+	if (json_array_size(acc->arr) >= acc->cap)
+		return 0;
+	key_addr(acc, key, &a);
+	fmt_addr(&a, ip, sizeof(ip));
+	json_t *o = json_object();
+	bool edge = acc->kind >= L_EDGE_DENY;
+	json_object_set_new(o, edge ? "src" : "ip", json_string(ip));
+	if (edge) {
+		uint16_t port = acc->family == 4 ? ((const struct kl_edge4_key *)key)->port
+						 : ((const struct kl_edge6_key *)key)->port;
+		uint8_t proto = acc->family == 4 ? ((const struct kl_edge4_key *)key)->proto
+						 : ((const struct kl_edge6_key *)key)->proto;
+		/* the same address field name as the other lists, so one jq
+		 * filter fits all */
+		json_object_set_new(o, "ip", json_string(ip));
+		json_object_set_new(o, "port", json_integer(port));
+		json_object_set_new(o, "proto", json_string(proto_text(proto, p, sizeof(p))));
+		json_object_set_new(o, "kind", json_string(acc->kind == L_EDGE_DENY    ? "deny"
+							   : acc->kind == L_EDGE_ALLOW ? "allow"
+										       : "rl"));
+	} else if (acc->kind == L_DENY_HOST || acc->kind == L_DENY_CIDR) {
+		json_object_set_new(o, "kind",
+				    json_string(acc->kind == L_DENY_HOST ? "host" : "cidr"));
+	}
+	if (rl) {
+		json_object_set_new(o, "rate", json_integer((json_int_t)rr->rate_pps));
+		json_object_set_new(o, "burst", json_integer((json_int_t)rr->burst));
+	}
+	json_object_set_new(o, "origin", json_string(enf_origin_name(origin)));
+	json_object_set_new(o, "expires_in_ms", expires_json(exp, acc->now));
+	json_array_append_new(acc->arr, o);
+	return 0;
+}
+
+static int list_maps(struct enf_ctx *ctx, struct list_acc *acc, enum enf_map_id m4,
+		     enum list_kind kind)
+{
+	acc->kind = kind;
+	for (int f = 0; f < 2; f++) {
+		acc->family = f == 0 ? 4 : 6;
+		int rc = enf_map_foreach(ctx, (enum enf_map_id)(m4 + f), list_visit, acc);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static json_t *list_doc(struct list_acc *acc)
+{
+	return json_pack("{s:o, s:I, s:b}", "entries", acc->arr, "total", (json_int_t)acc->total,
+			 "truncated", acc->total > json_array_size(acc->arr));
+}
+
+static void list_init(struct list_acc *acc, const struct enf_ctx *ctx, uint64_t count,
+		      bool hide_expired)
+{
+	memset(acc, 0, sizeof(*acc));
+	acc->arr = json_array();
+	acc->cap = count ? (size_t)count : LIST_DEFAULT;
+	acc->now = ctx->now();
+	acc->hide_expired = hide_expired;
+}
+
+/* ---- handlers ---- */
+
+static void h_stats(struct enf_ctx *ctx, struct enf_result *res)
+{
+	uint64_t t[KL_T_MAX];
+	int rc = enf_totals_read(ctx, t);
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot read %s: %s", KL_MAP_TOTALS,
+			       strerror(-rc));
+		return;
+	}
+	json_t *o = json_object();
+	for (unsigned i = 0; i < KL_T_MAX; i++)
+		json_object_set_new(o, enf_total_name(i), json_integer((json_int_t)t[i]));
+	res->json = o;
+	enf_result_set(res, KL_OK,
+		       "pkts=%llu bytes=%llu pass=%llu drop_allow=%llu drop_deny=%llu "
+		       "drop_rl=%llu drop_edge=%llu malformed=%llu non_ip=%llu",
+		       (unsigned long long)t[KL_T_PKTS], (unsigned long long)t[KL_T_BYTES],
+		       (unsigned long long)t[KL_T_PASS], (unsigned long long)t[KL_T_DROP_ALLOW],
+		       (unsigned long long)t[KL_T_DROP_DENY], (unsigned long long)t[KL_T_DROP_RL],
+		       (unsigned long long)t[KL_T_DROP_EDGE], (unsigned long long)t[KL_T_MALFORMED],
+		       (unsigned long long)t[KL_T_NON_IP]);
+}
+
+struct src_acc {
+	struct enf_src_row *rows;
+	size_t n, cap;
+	int family;
+	bool oom;
+};
+
+static int src_visit(const void *key, const void *val, void *arg)
+{
+	struct src_acc *acc = arg;
+	if (acc->n == acc->cap) {
+		size_t nc = acc->cap ? acc->cap * 2 : 4096;
+		struct enf_src_row *nr = realloc(acc->rows, nc * sizeof(*nr));
+		if (!nr) {
+			acc->oom = true;
+			return 1;
+		}
+		acc->rows = nr;
+		acc->cap = nc;
+	}
+	struct enf_src_row *row = &acc->rows[acc->n++];
+	if (acc->family == 4) {
+		uint32_t v;
+		memcpy(&v, key, 4);
+		enf_addr_from_host4(v, &row->addr);
+	} else {
+		enf_addr_from_host6(key, &row->addr);
+	}
+	memcpy(&row->st, val, sizeof(row->st));
+	return 0;
+}
+
+static json_int_t secs_ago(uint64_t t, uint64_t now)
+{
+	return t && now > t ? (json_int_t)((now - t) / KL_NS_PER_S) : 0;
+}
+
+static const char *const top_names[KL_TOP_MAX] = { "pkts", "bytes", "drops", "droprl" };
+
+static void h_top_src(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct src_acc acc = { 0 };
+	for (int f = 0; f < 2; f++) {
+		acc.family = f == 0 ? 4 : 6;
+		int rc = enf_map_foreach(ctx, f == 0 ? ENF_M_SRC4 : ENF_M_SRC6, src_visit, &acc);
+		if (rc < 0 || acc.oom) {
+			free(acc.rows);
+			enf_result_set(res, KL_ERR_FAILED, "cannot read source telemetry: %s",
+				       acc.oom ? "out of memory" : strerror(-rc));
+			return;
+		}
+	}
+	enum kl_top_by by = r->mode < KL_TOP_MAX ? (enum kl_top_by)r->mode : KL_TOP_PKTS;
+	enf_top_sort(acc.rows, acc.n, by);
+	size_t want = r->count ? (size_t)r->count : TOP_DEFAULT;
+	uint64_t now = ctx->now();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < acc.n && i < want; i++) {
+		const struct kl_src_stats *s = &acc.rows[i].st;
+		char ip[KL_ADDR_STRLEN];
+		json_t *o = json_object();
+		json_object_set_new(o, "ip", json_string(fmt_addr(&acc.rows[i].addr, ip, sizeof(ip))));
+#define U(name, v) json_object_set_new(o, name, json_integer((json_int_t)(v)))
+		U("pkts", s->pkts);
+		U("bytes", s->bytes);
+		U("syn", s->syn);
+		U("synack", s->synack);
+		U("rst", s->rst);
+		U("pass", s->pass);
+		U("drop_allow", s->drop_allow);
+		U("drop_deny", s->drop_deny);
+		U("drop_rl", s->drop_rl);
+		U("drop_edge", s->drop_edge);
+		U("ports", s->ports_distinct);
+		U("first_seen", secs_ago(s->first_seen_ns, now));
+		U("last_seen", secs_ago(s->last_seen_ns, now));
+#undef U
+		json_array_append_new(arr, o);
+	}
+	res->json = json_pack("{s:s, s:o, s:I, s:b}", "by", top_names[by], "entries", arr, "total",
+			      (json_int_t)acc.n, "truncated", acc.n > want);
+	enf_result_set(res, KL_OK, "top %zu of %zu sources by %s", json_array_size(arr), acc.n,
+		       top_names[by]);
+	free(acc.rows);
+}
+
+static void h_events(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	if (ctx->rb)
+		ring_buffer__consume(ctx->rb);
+	size_t want = r->count ? (size_t)r->count : EVENTS_DEFAULT;
+	if (want > ENF_EVRING_CAP)
+		want = ENF_EVRING_CAP;
+	struct kl_event *ev = calloc(want ? want : 1, sizeof(*ev));
+	if (!ev) {
+		enf_result_set(res, KL_ERR_FAILED, "out of memory");
+		return;
+	}
+	size_t n = ctx->ring ? enf_evring_last(ctx->ring, want, ev) : 0;
+	uint64_t now = ctx->now();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct kl_addr a;
+		char ip[KL_ADDR_STRLEN], p[16];
+		if (ev[i].family == 4) {
+			uint32_t v;
+			memcpy(&v, ev[i].addr, 4);
+			enf_addr_from_host4(v, &a);
+		} else {
+			enf_addr_from_host6(ev[i].addr, &a);
+		}
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:s, s:s, s:i, s:i}", "age_ms",
+				       (json_int_t)(now > ev[i].ts_ns ? (now - ev[i].ts_ns) / KL_NS_PER_MS : 0),
+				       "ip", fmt_addr(&a, ip, sizeof(ip)), "kind",
+				       enf_event_kind_name(ev[i].kind), "proto",
+				       proto_text(ev[i].proto, p, sizeof(p)), "dport", (int)ev[i].dport,
+				       "len", (int)ev[i].pkt_len));
+	}
+	free(ev);
+	uint64_t pushed = ctx->ring ? ctx->ring->pushed : 0;
+	res->json = json_pack("{s:o, s:I, s:b}", "entries", arr, "total", (json_int_t)pushed,
+			      "truncated", pushed > n);
+	enf_result_set(res, KL_OK, "%zu events (of %llu received since start)", n,
+		       (unsigned long long)pushed);
+}
+
+static json_t *maps_json(const struct enf_ctx *ctx)
+{
+	json_t *o = json_object();
+	for (int m = 0; m < ENF_M_MAX; m++) {
+		if (ctx->fd[m] < 0)
+			continue;
+		long n = enf_map_specs[m].key_size ? enf_map_count(ctx, (enum enf_map_id)m) : -1;
+		json_t *e = json_object();
+		json_object_set_new(e, "entries", n >= 0 ? json_integer(n) : json_null());
+		json_object_set_new(e, "max_entries", json_integer(ctx->map_max[m]));
+		json_object_set_new(o, enf_map_specs[m].name, e);
+	}
+	return o;
+}
+
+static void h_status(struct enf_ctx *ctx, struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot read %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	const struct enf_config *cfg = ctx->cfg;
+	json_t *prot = json_array();
+	for (size_t i = 0; i < ctx->policy.n_protect; i++) {
+		char ip[KL_ADDR_STRLEN];
+		json_array_append_new(prot, json_string(fmt_addr(&ctx->policy.protect[i], ip,
+								 sizeof(ip))));
+	}
+	json_t *rl = c.rl_burst ? json_pack("{s:I, s:I}", "rate", (json_int_t)c.rl_rate_pps,
+					    "burst", (json_int_t)c.rl_burst)
+				: json_null();
+	json_t *ifs = enf_ifaces_json(ctx);
+	res->json = json_pack("{s:o, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:I, s:I, s:I, s:o, s:o}",
+			      "interfaces", ifs, "pin_dir", cfg->pin_dir, "obj", cfg->obj,
+			      "features", enf_features_name(cfg->features), "prog_id",
+			      (json_int_t)ctx->prog_id, "allow_enforce", c.allow_enforce != 0,
+			      "edge_mode", enf_edge_mode_name(c.edge_mode), "rl", rl, "sample_mask",
+			      (json_int_t)c.sample_mask, "ephemeral_min", (json_int_t)c.ephemeral_min,
+			      "policy_gen", (json_int_t)c.policy_gen, "protected", prot, "maps",
+			      maps_json(ctx));
+	enf_result_set(res, KL_OK, "%zu interface(s) attached, features %s, policy_gen %u",
+		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
+}
+
+static void h_attach(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		     struct enf_result *res, const char *detail)
+{
+	char msg[ENF_TEXT_LEN];
+	int rc = enf_attach(ctx, r->ifname, (enum kl_xdp_mode)r->mode, r->flags & KL_CTL_F_FORCE,
+			    msg, sizeof(msg));
+	enf_result_set(res, rc < 0 ? (rc == -2 ? KL_ERR_REFUSED : KL_ERR_FAILED) : KL_OK, "%s",
+		       msg);
+	res->json = json_pack("{s:o}", "interfaces", enf_ifaces_json(ctx));
+	enforcer_commit(ctx, who, "attach", detail, res->status, false);
+}
+
+static void h_detach(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		     struct enf_result *res, const char *detail)
+{
+	char msg[ENF_TEXT_LEN];
+	int rc = enf_detach(ctx, r->ifname, msg, sizeof(msg));
+	enf_result_set(res, rc < 0 ? KL_ERR_FAILED : KL_OK, "%s", msg);
+	res->json = json_pack("{s:o}", "interfaces", enf_ifaces_json(ctx));
+	enforcer_commit(ctx, who, "detach", detail, res->status, false);
+}
+
+static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uint64_t ttl_ms,
+		    uint32_t origin)
+{
+	uint64_t now = ctx->now();
+	struct kl_rule v = { .expires_ns = enf_expiry(now, ttl_ms), .created_ns = now,
+			     .origin = origin };
+	return bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+static uint32_t origin_of(const struct enf_actor *who)
+{
+	switch (who->role) {
+	case KL_ROLE_DECIDER: return KL_ORIGIN_DECIDER;
+	case KL_ROLE_GRAPHD: return KL_ORIGIN_GRAPHD;
+	default: return KL_ORIGIN_OPERATOR;
+	}
+}
+
+static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
+			const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[40];
+	char ip[KL_ADDR_STRLEN];
+	struct kl_rule old;
+	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
+	enf_lpm_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, sizeof(ip));
+	if (bpf_map_lookup_elem(ctx->fd[m], key, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
+		/* Re-stamping it as the operator's would let `allow del` remove a
+		 * protected entry later. */
+		enf_result_set(res, KL_OK, "%s is already in the allowlist (protected)", ip);
+		return;
+	}
+	int rc = put_rule(ctx, m, key, 0, origin_of(who));
+	if (rc < 0)
+		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
+			       enf_map_specs[m].name, strerror(-rc));
+	else
+		enf_result_set(res, KL_OK, "allow %s added", ip);
+	res->json = json_pack("{s:s}", "ip", ip);
+}
+
+static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[40];
+	char ip[KL_ADDR_STRLEN];
+	struct kl_rule old;
+	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
+	enf_lpm_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, sizeof(ip));
+	res->json = json_pack("{s:s}", "ip", ip);
+	if (bpf_map_lookup_elem(ctx->fd[m], key, &old) < 0) {
+		enf_result_set(res, errno_status(errno), "%s is not in the allowlist", ip);
+		return;
+	}
+	if (old.origin == KL_ORIGIN_PROTECTED) {
+		enf_result_set(res, KL_ERR_REFUSED,
+			       "refused: %s is a protected allow entry (remove it from the protect "
+			       "list and restart kl-enforcer)",
+			       ip);
+		return;
+	}
+	if (bpf_map_delete_elem(ctx->fd[m], key) < 0)
+		enf_result_set(res, errno_status(errno), "cannot remove %s: %s", ip, strerror(errno));
+	else
+		enf_result_set(res, KL_OK, "allow %s removed", ip);
+}
+
+static void h_enforce_allow(struct enf_ctx *ctx, const struct kl_ctl_req *r,
+			    struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.allow_enforce = r->mode ? 1 : 0;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	long n4 = enf_map_count(ctx, ENF_M_ALLOW4), n6 = enf_map_count(ctx, ENF_M_ALLOW6);
+	long n = (n4 > 0 ? n4 : 0) + (n6 > 0 ? n6 : 0);
+	res->json = json_pack("{s:b, s:I}", "allow_enforce", r->mode != 0, "allow_entries",
+			      (json_int_t)n);
+	if (r->mode && n == 0)
+		enf_result_set(res, KL_OK,
+			       "enforce-allow on; the allowlist is empty, so every source is now "
+			       "dropped");
+	else
+		enf_result_set(res, KL_OK, "enforce-allow %s (%ld allow entries)",
+			       r->mode ? "on" : "off", n);
+}
+
+static void h_deny_add(struct enf_ctx *ctx, const struct enf_actor *who,
+		       const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[40];
+	char ip[KL_ADDR_STRLEN], t[64];
+	bool host = kl_addr_is_host(&r->addr);
+	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
+	if (host)
+		enf_host_key(&r->addr, key);
+	else
+		enf_lpm_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, sizeof(ip));
+	int rc = put_rule(ctx, m, key, r->ttl_ms, origin_of(who));
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s%s", ip,
+			       enf_map_specs[m].name, strerror(-rc),
+			       rc == -E2BIG ? " (map full: raise map_sizes)" : "");
+		return;
+	}
+	res->json = json_pack("{s:s, s:s, s:o}", "ip", ip, "kind", host ? "host" : "cidr",
+			      "expires_in_ms",
+			      r->ttl_ms ? json_integer((json_int_t)r->ttl_ms) : json_null());
+	enf_result_set(res, KL_OK, "deny %s added (%s)", ip, fmt_ttl(r->ttl_ms, t, sizeof(t)));
+}
+
+static void h_del(struct enf_ctx *ctx, enum enf_map_id m, const void *key, const char *what,
+		  const char *ip, struct enf_result *res)
+{
+	if (bpf_map_delete_elem(ctx->fd[m], key) < 0) {
+		int e = errno;
+		enf_result_set(res, errno_status(e), e == ENOENT ? "%s: %s is not there" : "%s: %s: %s",
+			       what, ip, strerror(e));
+	} else {
+		enf_result_set(res, KL_OK, "%s %s removed", what, ip);
+	}
+	res->json = json_pack("{s:s}", "ip", ip);
+}
+
+static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[40];
+	char ip[KL_ADDR_STRLEN];
+	bool host = kl_addr_is_host(&r->addr);
+	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
+	if (host)
+		enf_host_key(&r->addr, key);
+	else
+		enf_lpm_key(&r->addr, key);
+	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
+}
+
+static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct kl_cfg c;
+	bool on = r->cmd == KL_CTL_RL_SET;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.rl_rate_pps = on ? r->rate : 0;
+		c.rl_burst = on ? r->burst : 0;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	if (on) {
+		res->json = json_pack("{s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+				      (json_int_t)r->burst);
+		enf_result_set(res, KL_OK, "global rate limit: %llu pps, burst %llu per source",
+			       (unsigned long long)r->rate, (unsigned long long)r->burst);
+	} else {
+		res->json = json_pack("{s:n}", "rate");
+		enf_result_set(res, KL_OK, "global rate limit off");
+	}
+}
+
+static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
+			const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[16];
+	char ip[KL_ADDR_STRLEN], t[64];
+	enum enf_map_id m = fam_map(&r->addr, ENF_M_RL4);
+	enf_host_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, sizeof(ip));
+	struct kl_rl_rule v = { .rate_pps = r->rate,
+				.burst = r->burst,
+				.expires_ns = enf_expiry(ctx->now(), r->ttl_ms),
+				.origin = origin_of(who) };
+	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
+		int e = errno;
+		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
+			       enf_map_specs[m].name, strerror(e));
+		return;
+	}
+	res->json = json_pack("{s:s, s:I, s:I, s:o}", "ip", ip, "rate", (json_int_t)r->rate,
+			      "burst", (json_int_t)r->burst, "expires_in_ms",
+			      r->ttl_ms ? json_integer((json_int_t)r->ttl_ms) : json_null());
+	enf_result_set(res, KL_OK, "rate limit %s: %llu pps, burst %llu (%s)", ip,
+		       (unsigned long long)r->rate, (unsigned long long)r->burst,
+		       fmt_ttl(r->ttl_ms, t, sizeof(t)));
+}
+
+static void h_rl_unset_ip(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	uint8_t key[16];
+	char ip[KL_ADDR_STRLEN];
+	enf_host_key(&r->addr, key);
+	h_del(ctx, fam_map(&r->addr, ENF_M_RL4), key, "rate limit", fmt_addr(&r->addr, ip, sizeof(ip)),
+	      res);
+}
+
+static void h_tuple_enforce(struct enf_ctx *ctx, const struct kl_ctl_req *r,
+			    struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.edge_mode = r->mode;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	res->json = json_pack("{s:s}", "edge_mode", enf_edge_mode_name(r->mode));
+	if (r->mode != KL_EDGE_OFF && !enf_features_edge(ctx->cfg->features))
+		enf_result_set(res, KL_OK,
+			       "tuple-enforce %s set, but it has no effect: the shield runs features "
+			       "%s (restart kl-enforcer with --features graph-enforce)",
+			       enf_edge_mode_name(r->mode), enf_features_name(ctx->cfg->features));
+	else
+		enf_result_set(res, KL_OK, "tuple-enforce %s", enf_edge_mode_name(r->mode));
+}
+
+static void h_edge(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		   struct enf_result *res)
+{
+	uint8_t key[40];
+	char ip[KL_ADDR_STRLEN], p[16], t[64], what[96];
+	struct kl_cfg c = { 0 };
+	bool deny = r->cmd == KL_CTL_EDGE_ADD_DENY || r->cmd == KL_CTL_EDGE_DEL_DENY;
+	bool add = r->cmd == KL_CTL_EDGE_ADD_DENY || r->cmd == KL_CTL_EDGE_ADD_ALLOW;
+	enum enf_map_id m = fam_map(&r->addr, deny ? ENF_M_EDGE4_DENY : ENF_M_EDGE4_ALLOW);
+	/* Fold the port as the data plane will, or the rule never matches. */
+	enf_cfg_read(ctx, &c);
+	enf_edge_key(&r->addr, r->port, r->proto, c.ephemeral_min, key);
+	uint16_t port = enf_fold_port(r->port, c.ephemeral_min);
+	fmt_addr(&r->addr, ip, sizeof(ip));
+	snprintf(what, sizeof(what), "%s %s port %u/%s", deny ? "edge deny" : "edge allow", ip, port,
+		 proto_text(r->proto, p, sizeof(p)));
+	if (!add) {
+		h_del(ctx, m, key, deny ? "edge deny" : "edge allow", ip, res);
+		json_object_set_new(res->json, "port", json_integer(port));
+		json_object_set_new(res->json, "proto", json_string(p));
+		return;
+	}
+	int rc = put_rule(ctx, m, key, r->ttl_ms, origin_of(who));
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot add %s: %s", what, strerror(-rc));
+		return;
+	}
+	res->json = json_pack("{s:s, s:i, s:s, s:s}", "ip", ip, "port", (int)port, "proto", p,
+			      "kind", deny ? "deny" : "allow");
+	enf_result_set(res, KL_OK, "%s added (%s)%s%s", what, fmt_ttl(r->ttl_ms, t, sizeof(t)),
+		       port != r->port ? "; port folded to 0 (ephemeral)" : "",
+		       enf_features_edge(ctx->cfg->features)
+			       ? ""
+			       : "; no effect until kl-enforcer runs --features graph-enforce");
+}
+
+static void h_sampling(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.sample_mask = (uint32_t)r->count;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	res->json = json_pack("{s:I}", "sample_mask", (json_int_t)r->count);
+	if (r->count == 0)
+		enf_result_set(res, KL_OK, "sampling off (no events)");
+	else
+		enf_result_set(res, KL_OK, "sampling mask %llu (about 1 in %llu events)",
+			       (unsigned long long)r->count, (unsigned long long)r->count + 1);
+}
+
+static void h_reset(struct enf_ctx *ctx, struct enf_result *res)
+{
+	static const struct {
+		const char *name;
+		enum enf_map_id m4;
+	} groups[] = {
+		{ "rl", ENF_M_RL4 },
+		{ "deny", ENF_M_DENY4 },
+		{ "deny_cidr", ENF_M_DENY4_LPM },
+		{ "edge_deny", ENF_M_EDGE4_DENY },
+		{ "edge_rl", ENF_M_EDGE4_RL },
+	};
+	json_t *o = json_object();
+	bool failed = false;
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		long n = 0;
+		for (int f = 0; f < 2; f++) {
+			long d = enf_map_delete_if(ctx, (enum enf_map_id)(groups[g].m4 + f), NULL, NULL);
+			if (d < 0) {
+				kl_error("reset: %s: %s", enf_map_specs[groups[g].m4 + f].name,
+					 strerror((int)-d));
+				failed = true;
+			} else {
+				n += d;
+			}
+		}
+		json_object_set_new(o, groups[g].name, json_integer(n));
+	}
+	res->json = o;
+	json_int_t rl = json_integer_value(json_object_get(o, "rl"));
+	json_int_t dn = json_integer_value(json_object_get(o, "deny")) +
+			json_integer_value(json_object_get(o, "deny_cidr"));
+	json_int_t ed = json_integer_value(json_object_get(o, "edge_deny")) +
+			json_integer_value(json_object_get(o, "edge_rl"));
+	enf_result_set(res, failed ? KL_ERR_FAILED : KL_OK,
+		       "reset%s: removed %lld rate-limit overrides, %lld deny entries, %lld edge "
+		       "deny/rl entries (allowlist kept)",
+		       failed ? " incomplete" : "", (long long)rl, (long long)dn, (long long)ed);
+}
+
+static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct list_acc acc;
+	int rc = 0;
+	const char *what = "";
+	list_init(&acc, ctx, r->count, r->cmd != KL_CTL_ALLOW_LIST);
+	switch (r->cmd) {
+	case KL_CTL_ALLOW_LIST:
+		what = "allow";
+		rc = list_maps(ctx, &acc, ENF_M_ALLOW4, L_ALLOW);
+		break;
+	case KL_CTL_DENY_LIST:
+		what = "deny";
+		rc = list_maps(ctx, &acc, ENF_M_DENY4, L_DENY_HOST);
+		if (rc == 0)
+			rc = list_maps(ctx, &acc, ENF_M_DENY4_LPM, L_DENY_CIDR);
+		break;
+	case KL_CTL_RL_LIST:
+		what = "rate-limit";
+		rc = list_maps(ctx, &acc, ENF_M_RL4, L_RL);
+		break;
+	case KL_CTL_EDGE_LIST:
+		what = "edge";
+		rc = list_maps(ctx, &acc, ENF_M_EDGE4_DENY, L_EDGE_DENY);
+		if (rc == 0)
+			rc = list_maps(ctx, &acc, ENF_M_EDGE4_ALLOW, L_EDGE_ALLOW);
+		if (rc == 0)
+			rc = list_maps(ctx, &acc, ENF_M_EDGE4_RL, L_EDGE_RL);
+		break;
+	}
+	if (rc < 0) {
+		json_decref(acc.arr);
+		enf_result_set(res, KL_ERR_FAILED, "cannot read the %s maps: %s", what, strerror(-rc));
+		return;
+	}
+	size_t shown = json_array_size(acc.arr);
+	res->json = list_doc(&acc);
+	if (r->cmd == KL_CTL_RL_LIST || r->cmd == KL_CTL_EDGE_LIST) {
+		struct kl_cfg c;
+		if (enf_cfg_read(ctx, &c) == 0) {
+			if (r->cmd == KL_CTL_RL_LIST)
+				json_object_set_new(res->json, "global",
+						    c.rl_burst ? json_pack("{s:I, s:I}", "rate",
+									   (json_int_t)c.rl_rate_pps, "burst",
+									   (json_int_t)c.rl_burst)
+							       : json_null());
+			else
+				json_object_set_new(res->json, "edge_mode",
+						    json_string(enf_edge_mode_name(c.edge_mode)));
+		}
+	}
+	enf_result_set(res, KL_OK, "%zu %s entries%s", acc.total, what,
+		       acc.total > shown ? " (truncated)" : "");
+}
+
+void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		struct enf_result *res)
+{
+	char why[ENF_TEXT_LEN], detail[256];
+	const char *action = kl_ctl_cmd_name(r->cmd);
+	bool bump = true;
+
+	memset(res, 0, sizeof(*res));
+	req_detail(r, detail, sizeof(detail));
+	int st = enforcer_check(&ctx->policy, who->role, r, why, sizeof(why));
+	if (st != KL_OK) {
+		enf_result_set(res, st, "%s", why);
+		if (enf_cmd_mutates(r->cmd))
+			enforcer_commit(ctx, who, action, detail, st, false);
+		return;
+	}
+	switch (r->cmd) {
+	case KL_CTL_STATUS: h_status(ctx, res); return;
+	case KL_CTL_STATS: h_stats(ctx, res); return;
+	case KL_CTL_TOP_SRC: h_top_src(ctx, r, res); return;
+	case KL_CTL_EVENTS: h_events(ctx, r, res); return;
+	case KL_CTL_ALLOW_LIST:
+	case KL_CTL_DENY_LIST:
+	case KL_CTL_RL_LIST:
+	case KL_CTL_EDGE_LIST: h_list(ctx, r, res); return;
+	case KL_CTL_ATTACH: h_attach(ctx, who, r, res, detail); return;
+	case KL_CTL_DETACH: h_detach(ctx, who, r, res, detail); return;
+	case KL_CTL_ALLOW_ADD: h_allow_add(ctx, who, r, res); break;
+	case KL_CTL_ALLOW_DEL: h_allow_del(ctx, r, res); break;
+	case KL_CTL_ENFORCE_ALLOW: h_enforce_allow(ctx, r, res); break;
+	case KL_CTL_DENY_ADD: h_deny_add(ctx, who, r, res); break;
+	case KL_CTL_DENY_DEL: h_deny_del(ctx, r, res); break;
+	case KL_CTL_RL_SET:
+	case KL_CTL_RL_OFF: h_rl_global(ctx, r, res); break;
+	case KL_CTL_RL_SET_IP: h_rl_set_ip(ctx, who, r, res); break;
+	case KL_CTL_RL_UNSET_IP: h_rl_unset_ip(ctx, r, res); break;
+	case KL_CTL_TUPLE_ENFORCE: h_tuple_enforce(ctx, r, res); break;
+	case KL_CTL_EDGE_ADD_DENY:
+	case KL_CTL_EDGE_DEL_DENY:
+	case KL_CTL_EDGE_ADD_ALLOW:
+	case KL_CTL_EDGE_DEL_ALLOW: h_edge(ctx, who, r, res); break;
+	case KL_CTL_SAMPLING:
+		h_sampling(ctx, r, res);
+		bump = false; /* sampling does not change verdicts */
+		break;
+	case KL_CTL_RESET: h_reset(ctx, res); break;
+	default:
+		enf_result_set(res, KL_ERR_UNSUPPORTED, "%s is not supported by kl-enforcer", action);
+		return;
+	}
+	enforcer_commit(ctx, who, action, detail, res->status, bump);
+}
+
+/* ---- startup ---- */
+
+int enf_cfg_init(struct enf_ctx *ctx)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc < 0) {
+		kl_error("cannot read %s: %s", KL_MAP_CFG, strerror(-rc));
+		return -1;
+	}
+	if (c.policy_gen == 0) {
+		/* Never written by an enforcer: fresh maps. */
+		memset(&c, 0, sizeof(c));
+		c.sample_mask = 1023;
+		kl_info("fresh maps: kernloom_cfg initialised (sampling 1023, enforce-allow off, "
+			"no global rate limit, tuple-enforce off)");
+	} else {
+		kl_info("reusing pinned maps: policy_gen=%u enforce-allow=%s edge_mode=%s "
+			"rl=%llu/%llu sampling=%u",
+			c.policy_gen, c.allow_enforce ? "on" : "off", enf_edge_mode_name(c.edge_mode),
+			(unsigned long long)c.rl_rate_pps, (unsigned long long)c.rl_burst,
+			c.sample_mask);
+	}
+	if (c.ephemeral_min != ctx->cfg->ephemeral_min && c.policy_gen != 0)
+		kl_info("ephemeral_min %u -> %u", c.ephemeral_min, ctx->cfg->ephemeral_min);
+	c.ephemeral_min = ctx->cfg->ephemeral_min;
+	c.policy_gen = c.policy_gen + 1 ? c.policy_gen + 1 : 1;
+	rc = enf_cfg_write(ctx, &c);
+	if (rc < 0) {
+		kl_error("cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+struct stale_acc {
+	const struct enf_ctx *ctx;
+	int family;
+	uint8_t (*keys)[40];
+	size_t n, cap;
+};
+
+static bool configured(const struct enf_ctx *ctx, const struct kl_addr *a)
+{
+	for (size_t i = 0; i < ctx->policy.n_protect; i++) {
+		const struct kl_addr *p = &ctx->policy.protect[i];
+		if (p->family == a->family && p->prefixlen == a->prefixlen &&
+		    memcmp(p->addr, a->addr, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int stale_visit(const void *key, const void *val, void *arg)
+{
+	struct stale_acc *acc = arg;
+	const struct kl_rule *v = val;
+	struct kl_addr a;
+	if (v->origin != KL_ORIGIN_PROTECTED)
+		return 0;
+	if (acc->family == 4)
+		enf_addr_from_lpm4(key, &a);
+	else
+		enf_addr_from_lpm6(key, &a);
+	if (configured(acc->ctx, &a) || acc->n == acc->cap)
+		return 0;
+	memcpy(acc->keys[acc->n++], key,
+	       acc->family == 4 ? sizeof(struct kl_lpm4_key) : sizeof(struct kl_lpm6_key));
+	return 0;
+}
+
+int enf_sync_protected(struct enf_ctx *ctx)
+{
+	struct enf_actor me = self_actor();
+	unsigned added = 0, removed = 0, failed = 0;
+	uint64_t now = ctx->now();
+
+	for (size_t i = 0; i < ctx->policy.n_protect; i++) {
+		const struct kl_addr *a = &ctx->policy.protect[i];
+		uint8_t key[40];
+		char ip[KL_ADDR_STRLEN];
+		struct kl_rule old, v = { .expires_ns = 0, .created_ns = now,
+					  .origin = KL_ORIGIN_PROTECTED };
+		enum enf_map_id m = fam_map(a, ENF_M_ALLOW4);
+		enf_lpm_key(a, key);
+		if (bpf_map_lookup_elem(ctx->fd[m], key, &old) == 0 &&
+		    old.origin == KL_ORIGIN_PROTECTED && old.expires_ns == 0)
+			continue;
+		if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
+			kl_error("protect %s: cannot write %s: %s", fmt_addr(a, ip, sizeof(ip)),
+				 enf_map_specs[m].name, strerror(errno));
+			failed++;
+			continue;
+		}
+		kl_info("protected %s added to the allowlist", fmt_addr(a, ip, sizeof(ip)));
+		added++;
+	}
+	for (int f = 0; f < 2; f++) {
+		struct stale_acc acc = { .ctx = ctx, .family = f ? 6 : 4, .cap = ENF_MAX_PROTECT * 4 };
+		enum enf_map_id m = f ? ENF_M_ALLOW6 : ENF_M_ALLOW4;
+		acc.keys = calloc(acc.cap, sizeof(*acc.keys));
+		if (!acc.keys)
+			return -1;
+		int rc = enf_map_foreach(ctx, m, stale_visit, &acc);
+		if (rc < 0) {
+			kl_error("protect sync: cannot walk %s: %s", enf_map_specs[m].name,
+				 strerror(-rc));
+			failed++;
+		}
+		for (size_t i = 0; i < acc.n; i++) {
+			struct kl_addr a;
+			char ip[KL_ADDR_STRLEN];
+			if (f)
+				enf_addr_from_lpm6((const void *)acc.keys[i], &a);
+			else
+				enf_addr_from_lpm4((const void *)acc.keys[i], &a);
+			if (bpf_map_delete_elem(ctx->fd[m], acc.keys[i]) == 0) {
+				kl_info("protected %s is no longer configured: removed from the "
+					"allowlist",
+					fmt_addr(&a, ip, sizeof(ip)));
+				removed++;
+			} else {
+				failed++;
+			}
+		}
+		free(acc.keys);
+	}
+	char detail[96];
+	snprintf(detail, sizeof(detail), "configured=%zu added=%u removed=%u failed=%u",
+		 ctx->policy.n_protect, added, removed, failed);
+	enforcer_commit(ctx, &me, "protect-sync", detail, failed ? KL_ERR_FAILED : KL_OK,
+			added + removed > 0);
+	return failed ? -1 : 0;
+}
+
+/* ---- sweep ---- */
+
+static const enum enf_map_id sweep_maps[] = {
+	ENF_M_DENY4, ENF_M_DENY6, ENF_M_DENY4_LPM, ENF_M_DENY6_LPM, ENF_M_RL4, ENF_M_RL6,
+	ENF_M_EDGE4_DENY, ENF_M_EDGE6_DENY, ENF_M_EDGE4_ALLOW, ENF_M_EDGE6_ALLOW,
+	ENF_M_EDGE4_RL, ENF_M_EDGE6_RL,
+};
+
+static bool is_rl_map(enum enf_map_id m)
+{
+	return m == ENF_M_RL4 || m == ENF_M_RL6 || m == ENF_M_EDGE4_RL || m == ENF_M_EDGE6_RL;
+}
+
+static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, uint64_t now)
+{
+	const struct enf_map_spec *s = &enf_map_specs[m];
+	int fd = ctx->fd[m];
+	uint8_t cur[40], next[40];
+	uint8_t val[sizeof(struct kl_rl_rule)];
+	uint8_t(*dead)[40] = calloc(budget, sizeof(*dead));
+	size_t n_dead = 0;
+	bool have = ctx->sweep_has_key[m];
+	if (fd < 0 || !dead) {
+		free(dead);
+		return 0;
+	}
+	memcpy(cur, ctx->sweep_key[m], s->key_size);
+	unsigned visited = 0;
+	bool end = false;
+	bool keep_valid = false;
+	uint8_t keep[40];
+	while (visited < budget) {
+		if (bpf_map_get_next_key(fd, have ? cur : NULL, next) < 0) {
+			end = true;
+			break;
+		}
+		have = true;
+		memcpy(cur, next, s->key_size);
+		visited++;
+		if (bpf_map_lookup_elem(fd, cur, val) < 0)
+			continue;
+		uint64_t exp = is_rl_map(m) ? ((struct kl_rl_rule *)(void *)val)->expires_ns
+					    : ((struct kl_rule *)(void *)val)->expires_ns;
+		if (enf_expired(exp, now)) {
+			memcpy(dead[n_dead++], cur, s->key_size);
+		} else {
+			memcpy(keep, cur, s->key_size);
+			keep_valid = true;
+		}
+	}
+	/* Resume after the last live key: resuming from a deleted key would
+	 * send get_next_key back to the start of the map. */
+	if (end) {
+		ctx->sweep_has_key[m] = false;
+	} else if (keep_valid) {
+		memcpy(ctx->sweep_key[m], keep, s->key_size);
+		ctx->sweep_has_key[m] = true;
+	} else {
+		ctx->sweep_has_key[m] = false;
+	}
+	long deleted = 0;
+	for (size_t i = 0; i < n_dead; i++)
+		if (bpf_map_delete_elem(fd, dead[i]) == 0)
+			deleted++;
+	free(dead);
+	return deleted;
+}
+
+long enf_sweep(struct enf_ctx *ctx, unsigned budget)
+{
+	uint64_t now = ctx->now();
+	long total = 0;
+	char detail[64];
+	for (size_t i = 0; i < sizeof(sweep_maps) / sizeof(sweep_maps[0]); i++)
+		total += sweep_one(ctx, sweep_maps[i], budget, now);
+	if (total > 0) {
+		struct enf_actor me = self_actor();
+		snprintf(detail, sizeof(detail), "expired=%ld", total);
+		enforcer_commit(ctx, &me, "sweep", detail, KL_OK, true);
+	}
+	return total;
+}

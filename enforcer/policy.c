@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Role table and anti-lockout checks for control requests. */
+#include "enforcer/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Which role may send which CONTROL command. klctl (the operator) may do
+ * everything this issue defines; the decider and graphd talk to the
+ * enforcer with their own message types (DECISIONS, EDGE_RULES), so they get
+ * no CONTROL command here. Later issues widen this table, not the code. */
+static bool role_may(enum kl_role role, unsigned cmd)
+{
+	if (cmd == 0 || cmd >= KL_CTL_CMD_MAX)
+		return false;
+	switch (role) {
+	case KL_ROLE_CTL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool enf_role_may(enum kl_role role, unsigned cmd)
+{
+	return role_may(role, cmd);
+}
+
+bool enf_cmd_restricts(unsigned cmd)
+{
+	switch (cmd) {
+	case KL_CTL_DENY_ADD:
+	case KL_CTL_RL_SET_IP:
+	case KL_CTL_EDGE_ADD_DENY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool enf_cmd_mutates(unsigned cmd)
+{
+	switch (cmd) {
+	case KL_CTL_STATUS:
+	case KL_CTL_STATS:
+	case KL_CTL_TOP_SRC:
+	case KL_CTL_EVENTS:
+	case KL_CTL_ALLOW_LIST:
+	case KL_CTL_DENY_LIST:
+	case KL_CTL_RL_LIST:
+	case KL_CTL_EDGE_LIST:
+		return false;
+	default:
+		return cmd > 0 && cmd < KL_CTL_CMD_MAX;
+	}
+}
+
+static bool same_prefix(const struct kl_addr *a, const struct kl_addr *b)
+{
+	return a->family == b->family && a->prefixlen == b->prefixlen &&
+	       memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16) == 0;
+}
+
+int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a)
+{
+	for (size_t i = 0; i < p->n_protect; i++)
+		if (p->protect[i].family == a->family && kl_cidr_overlaps(&p->protect[i], a))
+			return (int)i;
+	return -1;
+}
+
+int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct kl_ctl_req *r,
+		   char *why, size_t whylen)
+{
+	char a[KL_ADDR_STRLEN], b[KL_ADDR_STRLEN];
+
+	if (!role_may(role, r->cmd)) {
+		snprintf(why, whylen, "refused: role %s may not send %s", kl_role_name(role),
+			 kl_ctl_cmd_name(r->cmd));
+		return KL_ERR_REFUSED;
+	}
+	/* Only an operator may make an enforcement entry that never lapses, so
+	 * a dead decider or graphd cannot leave permanent blocks behind. */
+	if (role != KL_ROLE_CTL && enf_cmd_restricts(r->cmd) && r->ttl_ms == 0) {
+		snprintf(why, whylen, "refused: only the operator may add a permanent %s",
+			 kl_ctl_cmd_name(r->cmd));
+		return KL_ERR_REFUSED;
+	}
+	if (enf_cmd_restricts(r->cmd)) {
+		int i = enf_protected_hit(p, &r->addr);
+		if (i >= 0) {
+			const struct kl_addr *pr = &p->protect[i];
+			kl_addr_format(&r->addr, a, sizeof(a));
+			kl_addr_format(pr, b, sizeof(b));
+			if (kl_cidr_contains(pr, &r->addr))
+				snprintf(why, whylen, "refused: %s is inside protected %s", a, b);
+			else
+				snprintf(why, whylen, "refused: %s overlaps protected %s", a, b);
+			return KL_ERR_REFUSED;
+		}
+	}
+	if (r->cmd == KL_CTL_ALLOW_DEL) {
+		for (size_t i = 0; i < p->n_protect; i++)
+			if (same_prefix(&p->protect[i], &r->addr)) {
+				snprintf(why, whylen,
+					 "refused: %s is a protected allow entry (remove it from the "
+					 "protect list and restart kl-enforcer)",
+					 kl_addr_format(&r->addr, a, sizeof(a)));
+				return KL_ERR_REFUSED;
+			}
+	}
+	if (why && whylen)
+		why[0] = '\0';
+	return KL_OK;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The enforcer's policy: which role may ask for which command, and the
+ * anti-lockout rule (nothing inside a protected CIDR may be denied or
+ * rate-limited). Pure functions over plain structs.
+ */
+#ifndef KL_ENFORCER_POLICY_H
+#define KL_ENFORCER_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+#include "ipc/msg.h"
+
+struct enf_policy {
+	const struct kl_addr *protect; /* the configured protected CIDRs */
+	size_t n_protect;
+};
+
+/* May `role` send control command `cmd` at all? */
+bool enf_role_may(enum kl_role role, unsigned cmd);
+
+/* Index of the first protected CIDR that `a` lies in or overlaps, or -1. */
+int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a);
+
+/* Decide whether a decoded request may be applied. Returns KL_OK, or
+ * KL_ERR_REFUSED with a one-line reason for the operator in why
+ * ("refused: 198.18.0.1 is inside protected 198.18.0.0/24"). */
+int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct kl_ctl_req *r,
+		   char *why, size_t whylen);
+
+/* Does this command add something the data plane drops or throttles by
+ * source? (Those are the ones the protected list guards.) */
+bool enf_cmd_restricts(unsigned cmd);
+/* Does this command change state (as opposed to reading it)? */
+bool enf_cmd_mutates(unsigned cmd);
+
+#endif

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Per-role privilege drop: capabilities, user switch, no_new_privs. */
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/securebits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define BIT(c) (1ull << (c))
+
+uint64_t kl_sandbox_keep_mask(enum kl_role role)
+{
+	switch (role) {
+	case KL_ROLE_ENFORCER:
+		return BIT(CAP_BPF) | BIT(CAP_NET_ADMIN) | BIT(CAP_PERFMON);
+	default:
+		return 0;
+	}
+}
+
+bool kl_sandbox_switches_user(enum kl_role role)
+{
+	return role != KL_ROLE_ENFORCER;
+}
+
+const char *kl_sandbox_caps_text(uint64_t mask, char *buf, size_t len)
+{
+	size_t o = 0;
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (unsigned c = 0; c < 64; c++) {
+		if (!(mask & BIT(c)))
+			continue;
+		char *name = cap_to_name((cap_value_t)c);
+		int n = snprintf(buf + o, len - o, "%s%s", o ? "," : "", name ? name : "?");
+		cap_free(name);
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+/* Remove every capability outside `keep` from the bounding set. Needs
+ * CAP_SETPCAP, so it runs before the effective set shrinks. */
+static int drop_bounding(uint64_t keep)
+{
+	int last = (int)cap_max_bits() - 1;
+	for (int c = 0; c <= last && c < 64; c++) {
+		if (keep & BIT(c))
+			continue;
+		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL) {
+			kl_error("sandbox: cannot drop %s from the bounding set: %s",
+				 cap_to_name((cap_value_t)c), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Set effective = permitted = keep (intersected with what we have), clear
+ * inheritable and ambient. */
+static int set_caps(uint64_t keep, uint64_t *kept)
+{
+	cap_t have = cap_get_proc();
+	cap_t want = cap_init();
+	int rc = -1;
+	*kept = 0;
+	if (!have || !want) {
+		kl_error("sandbox: libcap: %s", strerror(errno));
+		goto out;
+	}
+	for (unsigned c = 0; c < 64; c++) {
+		if (!(keep & BIT(c)))
+			continue;
+		cap_flag_value_t v = CAP_CLEAR;
+		if (cap_get_flag(have, (cap_value_t)c, CAP_PERMITTED, &v) < 0 || v != CAP_SET) {
+			kl_warn("sandbox: %s is not in the permitted set; continuing without it",
+				cap_to_name((cap_value_t)c));
+			continue;
+		}
+		cap_value_t cv = (cap_value_t)c;
+		cap_set_flag(want, CAP_PERMITTED, 1, &cv, CAP_SET);
+		cap_set_flag(want, CAP_EFFECTIVE, 1, &cv, CAP_SET);
+		*kept |= BIT(c);
+	}
+	if (cap_reset_ambient() < 0 && errno != EINVAL) {
+		kl_error("sandbox: cannot clear the ambient set: %s", strerror(errno));
+		goto out;
+	}
+	if (cap_set_proc(want) < 0) {
+		kl_error("sandbox: cap_set_proc: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	cap_free(have);
+	cap_free(want);
+	return rc;
+}
+
+static int switch_user(const char *user)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		kl_error("sandbox: no user %s%s%s", user, errno ? ": " : "",
+			 errno ? strerror(errno) : "");
+		return -1;
+	}
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	/* OpenBSD style: only the user's primary group, no inherited ones. */
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+		kl_error("sandbox: cannot become %s (uid %u gid %u): %s", user, (unsigned)uid,
+			 (unsigned)gid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o)
+{
+	uint64_t keep = kl_sandbox_keep_mask(role);
+	uint64_t kept = 0;
+	char text[256];
+	bool root = geteuid() == 0;
+
+	if (role <= KL_ROLE_NONE || role >= KL_ROLE_MAX) {
+		kl_error("sandbox: unknown role %d", (int)role);
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		kl_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	/* Root may not use its uid to win capabilities back on exec, and a
+	 * later setuid must not be allowed to adjust capabilities either. */
+	if (root && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+						      SECBIT_NO_SETUID_FIXUP |
+						      SECBIT_NO_SETUID_FIXUP_LOCKED,
+			  0, 0, 0) < 0) {
+		kl_error("sandbox: PR_SET_SECUREBITS: %s", strerror(errno));
+		return -1;
+	}
+	if (root && drop_bounding(keep) < 0)
+		return -1;
+
+	switch (role) {
+	case KL_ROLE_ENFORCER:
+		/* Stays uid 0 so it keeps owning its pins and run dir; capabilities
+		 * are what limit it. (Later: seccomp allow-list incl. bpf().) */
+		break;
+	case KL_ROLE_SENSOR:
+	case KL_ROLE_DECIDER:
+	case KL_ROLE_GRAPHD:
+	case KL_ROLE_CTL:
+		if (o && o->user && switch_user(o->user) < 0)
+			return -1;
+		/* Later: seccomp allow-list with TSYNC (decider, graphd),
+		 * Landlock rules for their state files, rlimits. */
+		break;
+	default:
+		return -1;
+	}
+
+	if (set_caps(keep, &kept) < 0)
+		return -1;
+	/* Paranoia: with the capabilities gone the switch must be final.
+	 * (SECBIT_NO_SETUID_FIXUP kept them across setuid until just now.) */
+	if (getuid() != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		kl_error("sandbox: could regain uid 0 after switching to %s", o->user);
+		return -1;
+	}
+	kl_info("sandbox: role %s uid=%u gid=%u keeps %s; no_new_privs on", kl_role_name(role),
+		(unsigned)getuid(), (unsigned)getgid(), kl_sandbox_caps_text(kept, text, sizeof(text)));
+	return 0;
+}

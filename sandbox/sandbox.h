@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Per-role privilege drop (DESIGN §1): the single call every daemon makes
+ * after its setup (maps open, sockets listening) and before its loop.
+ *
+ *   enforcer  stays root-owned but keeps only CAP_BPF, CAP_NET_ADMIN and
+ *             CAP_PERFMON (the verifier needs PERFMON for our programs'
+ *             pointer arithmetic); everything else leaves the effective,
+ *             permitted, inheritable, ambient and bounding sets.
+ *   others    switch to opts->user (setgroups/setgid/setuid) and keep no
+ *             capability at all.
+ * Every role gets PR_SET_NO_NEW_PRIVS, so no exec can regain anything.
+ */
+#ifndef KL_SANDBOX_H
+#define KL_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc/msg.h"
+
+struct kl_sandbox_opts {
+	const char *user; /* user to become (roles other than the enforcer); NULL = stay */
+};
+
+/* Returns 0, or -1 after logging what failed (the caller should exit: a
+ * half-dropped sandbox is worse than none). */
+int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o);
+
+/* The capabilities a role keeps, as a bit mask (1ull << CAP_x). */
+uint64_t kl_sandbox_keep_mask(enum kl_role role);
+/* Whether the role changes user (needs opts->user). */
+bool kl_sandbox_switches_user(enum kl_role role);
+/* "cap_bpf,cap_net_admin,cap_perfmon" (or "none") for a mask. */
+const char *kl_sandbox_caps_text(uint64_t mask, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* enforcer_check: role table and the anti-lockout (protected) rule. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "enforcer/policy.h"
+
+static struct kl_addr cidr(const char *s)
+{
+	struct kl_addr a;
+	char err[128];
+	assert_int_equal(kl_cidr_parse(s, &a, err, sizeof(err)), 0);
+	return a;
+}
+
+static struct kl_addr prot[3];
+static struct enf_policy pol;
+
+static int setup(void **state)
+{
+	(void)state;
+	prot[0] = cidr("198.18.0.0/24");
+	prot[1] = cidr("fd00:6b6c::200");
+	prot[2] = cidr("198.19.5.5");
+	pol.protect = prot;
+	pol.n_protect = 3;
+	return 0;
+}
+
+static struct kl_ctl_req req(uint16_t cmd, const char *addr)
+{
+	struct kl_ctl_req r;
+	memset(&r, 0, sizeof(r));
+	r.cmd = cmd;
+	if (addr)
+		r.addr = cidr(addr);
+	return r;
+}
+
+static void test_inside_refused(void **state)
+{
+	(void)state;
+	char why[256];
+	struct kl_ctl_req r = req(KL_CTL_DENY_ADD, "198.18.0.1");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_string_equal(why, "refused: 198.18.0.1 is inside protected 198.18.0.0/24");
+
+	r = req(KL_CTL_RL_SET_IP, "fd00:6b6c::200");
+	r.rate = 1;
+	r.burst = 1;
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_string_equal(why, "refused: fd00:6b6c::200 is inside protected fd00:6b6c::200");
+
+	r = req(KL_CTL_EDGE_ADD_DENY, "198.19.5.5");
+	r.port = 22;
+	r.proto = 6;
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_non_null(strstr(why, "inside protected 198.19.5.5"));
+}
+
+static void test_overlap_refused(void **state)
+{
+	(void)state;
+	char why[256];
+	/* a wider deny would cover protected addresses */
+	struct kl_ctl_req r = req(KL_CTL_DENY_ADD, "198.18.0.0/15");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_string_equal(why, "refused: 198.18.0.0/15 overlaps protected 198.18.0.0/24");
+	r = req(KL_CTL_DENY_ADD, "fd00::/8");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_non_null(strstr(why, "overlaps protected fd00:6b6c::200"));
+	r = req(KL_CTL_DENY_ADD, "0.0.0.0/0");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+}
+
+static void test_outside_allowed(void **state)
+{
+	(void)state;
+	char why[256] = "x";
+	struct kl_ctl_req r = req(KL_CTL_DENY_ADD, "198.18.1.1");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	assert_string_equal(why, "");
+	r = req(KL_CTL_DENY_ADD, "198.18.1.0/24");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	r = req(KL_CTL_DENY_ADD, "fd00:6b6c::201");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	/* no cross-family confusion: ::ffff-style bytes are not IPv4 */
+	r = req(KL_CTL_DENY_ADD, "c612::/16");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	/* allowing or listing a protected address is fine */
+	r = req(KL_CTL_ALLOW_ADD, "198.18.0.5");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	r = req(KL_CTL_EDGE_ADD_ALLOW, "198.18.0.5");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	/* removing rules about protected addresses is fine too */
+	r = req(KL_CTL_DENY_DEL, "198.18.0.5");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+	r = req(KL_CTL_RL_UNSET_IP, "198.18.0.5");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+}
+
+static void test_allow_del_protected(void **state)
+{
+	(void)state;
+	char why[256];
+	struct kl_ctl_req r = req(KL_CTL_ALLOW_DEL, "198.18.0.0/24");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_ERR_REFUSED);
+	assert_non_null(strstr(why, "protected allow entry"));
+	/* another prefix inside it is an ordinary allow entry */
+	r = req(KL_CTL_ALLOW_DEL, "198.18.0.0/25");
+	assert_int_equal(enforcer_check(&pol, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+}
+
+static void test_roles(void **state)
+{
+	(void)state;
+	char why[256];
+	for (unsigned c = 1; c < KL_CTL_CMD_MAX; c++)
+		assert_true(enf_role_may(KL_ROLE_CTL, c));
+	assert_false(enf_role_may(KL_ROLE_CTL, 0));
+	assert_false(enf_role_may(KL_ROLE_CTL, KL_CTL_CMD_MAX));
+	/* daemons use their own message types, never CONTROL */
+	enum kl_role others[] = { KL_ROLE_NONE, KL_ROLE_ENFORCER, KL_ROLE_SENSOR, KL_ROLE_DECIDER,
+				  KL_ROLE_GRAPHD };
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		struct kl_ctl_req r = req(KL_CTL_STATS, NULL);
+		assert_false(enf_role_may(others[i], KL_CTL_STATS));
+		assert_int_equal(enforcer_check(&pol, others[i], &r, why, sizeof(why)), KL_ERR_REFUSED);
+		assert_non_null(strstr(why, "may not send stats"));
+	}
+}
+
+static void test_cmd_classes(void **state)
+{
+	(void)state;
+	assert_true(enf_cmd_restricts(KL_CTL_DENY_ADD));
+	assert_true(enf_cmd_restricts(KL_CTL_RL_SET_IP));
+	assert_true(enf_cmd_restricts(KL_CTL_EDGE_ADD_DENY));
+	assert_false(enf_cmd_restricts(KL_CTL_EDGE_ADD_ALLOW));
+	assert_false(enf_cmd_restricts(KL_CTL_ALLOW_ADD));
+	assert_false(enf_cmd_mutates(KL_CTL_STATUS));
+	assert_false(enf_cmd_mutates(KL_CTL_DENY_LIST));
+	assert_true(enf_cmd_mutates(KL_CTL_RESET));
+	assert_true(enf_cmd_mutates(KL_CTL_SAMPLING));
+	assert_true(enf_cmd_mutates(KL_CTL_ATTACH));
+	assert_int_equal(enf_protected_hit(&pol, &prot[2]), 2);
+	struct kl_addr out = cidr("203.0.113.1");
+	assert_int_equal(enf_protected_hit(&pol, &out), -1);
+}
+
+static void test_no_protect_list(void **state)
+{
+	(void)state;
+	char why[256];
+	struct enf_policy empty = { NULL, 0 };
+	struct kl_ctl_req r = req(KL_CTL_DENY_ADD, "0.0.0.0/0");
+	assert_int_equal(enforcer_check(&empty, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inside_refused),  cmocka_unit_test(test_overlap_refused),
+		cmocka_unit_test(test_outside_allowed), cmocka_unit_test(test_allow_del_protected),
+		cmocka_unit_test(test_roles),           cmocka_unit_test(test_cmd_classes),
+		cmocka_unit_test(test_no_protect_list),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}

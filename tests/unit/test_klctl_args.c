@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* klctl: strict argument parsing into kl_ctl_req, aliases, help, printers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl/cmds.h"
+
+static char err[320];
+
+/* Parse a space-separated command line (no quoting needed here). */
+static int parse(const char *line, struct ctl_call *c)
+{
+	static char buf[512];
+	static char *argv[32];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " "))
+		argv[argc++] = t;
+	err[0] = '\0';
+	int rc = ctl_parse(argc, argv, c, err, sizeof(err));
+	if (rc < 0)
+		print_message("usage error: %s\n", err);
+	return rc;
+}
+
+/* The request must survive the wire decoder the enforcer uses. */
+static void assert_decodes(const struct ctl_call *c)
+{
+	uint8_t wire[KL_CTL_REQ_LEN];
+	struct kl_ctl_req back;
+	char why[256];
+	kl_ctl_req_encode(&c->req, wire);
+	int rc = kl_ctl_req_decode(wire, sizeof(wire), &back, why, sizeof(why));
+	if (rc < 0)
+		print_message("decoder: %s\n", why);
+	assert_int_equal(rc, 0);
+	assert_memory_equal(&back.addr, &c->req.addr, sizeof(back.addr));
+}
+
+static void test_simple_commands(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	static const struct {
+		const char *line;
+		uint16_t cmd;
+	} t[] = {
+		{ "status", KL_CTL_STATUS },	   { "stats", KL_CTL_STATS },
+		{ "allow list", KL_CTL_ALLOW_LIST }, { "deny list", KL_CTL_DENY_LIST },
+		{ "rl off", KL_CTL_RL_OFF },	   { "rl list", KL_CTL_RL_LIST },
+		{ "edge list", KL_CTL_EDGE_LIST },   { "reset", KL_CTL_RESET },
+		{ "list-allow", KL_CTL_ALLOW_LIST }, { "list-deny", KL_CTL_DENY_LIST },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(parse(t[i].line, &c), 0);
+		assert_int_equal(c.req.cmd, t[i].cmd);
+		assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+		assert_decodes(&c);
+	}
+}
+
+static void test_deny(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("deny add 203.0.113.7 --ttl 2s", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_DENY_ADD);
+	assert_int_equal(c.req.addr.family, 4);
+	assert_int_equal(c.req.addr.prefixlen, 32);
+	assert_int_equal(c.req.ttl_ms, 2000);
+	assert_decodes(&c);
+
+	assert_int_equal(parse("deny add 198.18.0.7/24", &c), 0);
+	assert_int_equal(c.req.addr.prefixlen, 24);
+	assert_int_equal(c.req.addr.addr[3], 0); /* host bits cleared */
+	assert_int_equal(c.req.ttl_ms, 0);
+	assert_decodes(&c);
+
+	assert_int_equal(parse("deny add fd00:6b6c::1 --ttl=336h", &c), 0);
+	assert_int_equal(c.req.addr.family, 6);
+	assert_int_equal(c.req.ttl_ms, 336ull * 3600 * 1000);
+	assert_decodes(&c);
+
+	assert_int_equal(parse("deny del fd00:6b6c::/48", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_DENY_DEL);
+	assert_decodes(&c);
+
+	/* TTL below a millisecond rounds up, never down to "permanent" */
+	assert_int_equal(parse("deny add 1.2.3.4 --ttl 1us", &c), 0);
+	assert_int_equal(c.req.ttl_ms, 1);
+}
+
+static void test_usage_errors_name_the_argument(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("deny add 198.18.0.300", &c), -1);
+	assert_non_null(strstr(err, "198.18.0.300"));
+	assert_int_equal(parse("deny add 1.2.3", &c), -1);
+	assert_int_equal(parse("deny add 1.2.3.4/33", &c), -1);
+	assert_int_equal(parse("deny add ::1/129", &c), -1);
+	assert_int_equal(parse("deny add", &c), -1);
+	assert_non_null(strstr(err, "needs IP|CIDR"));
+	assert_int_equal(parse("deny add 1.2.3.4 --ttl", &c), -1);
+	assert_non_null(strstr(err, "--ttl needs a value"));
+	assert_int_equal(parse("deny add 1.2.3.4 --ttl 5 ", &c), -1);
+	assert_non_null(strstr(err, "bad duration"));
+	assert_int_equal(parse("deny add 1.2.3.4 --tll 5s", &c), -1);
+	assert_non_null(strstr(err, "unknown option \"--tll\""));
+	assert_int_equal(parse("deny add 1.2.3.4 5.6.7.8", &c), -1);
+	assert_non_null(strstr(err, "unexpected argument \"5.6.7.8\""));
+	assert_int_equal(parse("deny add 1.2.3.4 --ttl 1s --ttl 2s", &c), -1);
+	assert_non_null(strstr(err, "given twice"));
+	assert_int_equal(parse("deny frobnicate", &c), -1);
+	assert_non_null(strstr(err, "unknown subcommand"));
+	assert_int_equal(parse("deny", &c), -1);
+	assert_non_null(strstr(err, "needs a subcommand"));
+	assert_int_equal(parse("launch-missiles", &c), -1);
+	assert_non_null(strstr(err, "unknown command"));
+	/* single-address commands refuse prefixes */
+	assert_int_equal(parse("rl set-ip 1.2.3.0/24 --rate 1 --burst 1", &c), -1);
+	assert_int_equal(parse("add-deny-ip 1.2.3.0/24", &c), -1);
+}
+
+static void test_rate_limits(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("rl set --rate 1000 --burst 2000", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_RL_SET);
+	assert_int_equal(c.req.rate, 1000);
+	assert_int_equal(c.req.burst, 2000);
+	assert_decodes(&c);
+	assert_int_equal(parse("rl set --rate 1000", &c), -1);
+	assert_non_null(strstr(err, "--burst"));
+	assert_int_equal(parse("rl set --rate 0 --burst 5", &c), -1); /* global 0 = drop all */
+	assert_int_equal(parse("rl set --rate -5 --burst 5", &c), -1);
+	assert_int_equal(parse("rl set --rate 10 --burst 0", &c), -1);
+	assert_int_equal(parse("rl set --rate 007 --burst 5", &c), -1);
+	assert_int_equal(parse("rl set --rate 100000001 --burst 5", &c), -1);
+
+	assert_int_equal(parse("rl set-ip fd00:6b6c::9 --rate 0 --burst 1 --ttl 2s", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_RL_SET_IP);
+	assert_int_equal(c.req.rate, 0); /* per-source 0 = drop all, allowed */
+	assert_int_equal(c.req.ttl_ms, 2000);
+	assert_decodes(&c);
+	/* flags may come before the positional */
+	assert_int_equal(parse("rl set-ip --rate 5 --burst 9 1.2.3.4", &c), 0);
+	assert_int_equal(c.req.burst, 9);
+	assert_int_equal(parse("rl unset-ip 1.2.3.4", &c), 0);
+	assert_decodes(&c);
+}
+
+static void test_top_events_sampling(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("top-src", &c), 0);
+	assert_int_equal(c.req.count, 10);
+	assert_int_equal(c.req.mode, KL_TOP_PKTS);
+	assert_int_equal(parse("top-src -n 20 --by droprl", &c), 0);
+	assert_int_equal(c.req.count, 20);
+	assert_int_equal(c.req.mode, KL_TOP_DROPRL);
+	assert_decodes(&c);
+	/* the seeds' spelling */
+	assert_int_equal(parse("top-src -n 20 -by drops", &c), 0);
+	assert_int_equal(c.req.mode, KL_TOP_DROPS);
+	assert_int_equal(parse("top-src -n 20 --by size", &c), -1);
+	assert_int_equal(parse("top-src -n 0", &c), -1);
+	assert_int_equal(parse("events", &c), 0);
+	assert_int_equal(c.req.count, 100);
+	assert_int_equal(parse("events --count 5", &c), 0);
+	assert_int_equal(c.req.count, 5);
+	assert_decodes(&c);
+
+	assert_int_equal(parse("sampling 1023", &c), 0);
+	assert_int_equal(c.req.count, 1023);
+	assert_decodes(&c);
+	assert_int_equal(parse("sampling 0", &c), 0);
+	assert_int_equal(c.req.count, 0);
+	assert_decodes(&c);
+	assert_int_equal(parse("sampling 1000", &c), -1); /* not 2^k-1 */
+	assert_int_equal(parse("set-sampling 3", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_SAMPLING);
+	assert_int_equal(c.req.count, 3);
+}
+
+static void test_modes(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("enforce-allow on", &c), 0);
+	assert_int_equal(c.req.mode, 1);
+	assert_decodes(&c);
+	assert_int_equal(parse("enforce-allow off", &c), 0);
+	assert_int_equal(c.req.mode, 0);
+	assert_int_equal(parse("enforce-allow yes", &c), -1);
+	assert_int_equal(parse("tuple-enforce allow", &c), 0);
+	assert_int_equal(c.req.mode, 2);
+	assert_decodes(&c);
+	assert_int_equal(parse("tuple-enforce deny", &c), 0);
+	assert_int_equal(c.req.mode, 1);
+	assert_int_equal(parse("tuple-enforce", &c), -1);
+}
+
+static void test_edges(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("edge add-deny 198.18.0.9 22 tcp --ttl 10m", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_EDGE_ADD_DENY);
+	assert_int_equal(c.req.port, 22);
+	assert_int_equal(c.req.proto, IPPROTO_TCP);
+	assert_int_equal(c.req.ttl_ms, 600000);
+	assert_decodes(&c);
+	assert_int_equal(parse("edge add-allow fd00:6b6c::9 0 icmpv6", &c), 0);
+	assert_int_equal(c.req.proto, IPPROTO_ICMPV6);
+	assert_decodes(&c);
+	assert_int_equal(parse("edge del-allow 198.18.0.9 53 17", &c), 0);
+	assert_int_equal(c.req.proto, IPPROTO_UDP);
+	assert_decodes(&c);
+	assert_int_equal(parse("edge del-deny 198.18.0.9 53 udp", &c), 0);
+	assert_decodes(&c);
+	assert_int_equal(parse("edge add-deny 198.18.0.9 0 icmpv6", &c), -1); /* family */
+	assert_int_equal(parse("edge add-deny 198.18.0.9 8 icmp", &c), -1);   /* port */
+	assert_int_equal(parse("edge add-deny 198.18.0.9 70000 tcp", &c), -1);
+	assert_int_equal(parse("edge add-deny 198.18.0.9 22 sctp", &c), -1);
+	assert_int_equal(parse("edge add-deny 198.18.0.9 22", &c), -1);
+	assert_non_null(strstr(err, "needs PROTO"));
+}
+
+static void test_attach_and_aliases(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("attach eth0 --force --mode generic", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_ATTACH);
+	assert_string_equal(c.req.ifname, "eth0");
+	assert_int_equal(c.req.flags, KL_CTL_F_FORCE);
+	assert_int_equal(c.req.mode, KL_XDP_GENERIC);
+	assert_decodes(&c);
+	assert_int_equal(parse("attach eth0", &c), 0);
+	assert_int_equal(c.req.mode, KL_XDP_AUTO);
+	assert_int_equal(c.req.flags, 0);
+	assert_int_equal(parse("attach averyveryverylongname0", &c), -1);
+	assert_int_equal(parse("attach eth/0", &c), -1);
+	assert_int_equal(parse("detach eth0", &c), 0);
+	assert_false(c.detach_all);
+	assert_decodes(&c);
+
+	assert_int_equal(parse("attach-xdp -iface eth0 -obj /opt/x.o -force", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_ATTACH);
+	assert_string_equal(c.req.ifname, "eth0");
+	assert_int_equal(c.req.flags, KL_CTL_F_FORCE);
+	assert_non_null(strstr(c.note, "kl-enforcer --obj"));
+	assert_decodes(&c);
+	assert_int_equal(parse("attach-xdp -obj /opt/x.o", &c), -1);
+	assert_non_null(strstr(err, "-iface"));
+	/* double-dash spellings belong to the new commands only */
+	assert_int_equal(parse("attach-xdp --iface eth0", &c), -1);
+
+	assert_int_equal(parse("detach-xdp", &c), 0);
+	assert_true(c.detach_all);
+	assert_int_equal(parse("detach-xdp -iface eth1", &c), 0);
+	assert_false(c.detach_all);
+	assert_string_equal(c.req.ifname, "eth1");
+
+	assert_int_equal(parse("add-allow-cidr 198.18.0.0/15", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_ALLOW_ADD);
+	assert_int_equal(c.req.addr.prefixlen, 15);
+	assert_int_equal(parse("add-deny-ip 203.0.113.7", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_DENY_ADD);
+	assert_int_equal(parse("del-deny-ip 203.0.113.7", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_DENY_DEL);
+	assert_int_equal(parse("rl-set -rate 100 -burst 200", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_RL_SET);
+	assert_int_equal(c.req.burst, 200);
+	assert_int_equal(parse("rl-set-ip -rate 20 -burst 40 203.0.113.7", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_RL_SET_IP);
+	assert_int_equal(c.req.rate, 20);
+	assert_decodes(&c);
+}
+
+static void test_help_flag(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("deny add --help", &c), 0);
+	assert_true(c.help);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ctl_print_cmd_help(c.cmd, f);
+	ctl_print_usage(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl deny add IP|CIDR [--ttl DUR]"));
+	assert_non_null(strstr(buf, "example: klctl deny add"));
+	/* every command and alias appears in the overview */
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		char name[64], line[96];
+		snprintf(line, sizeof(line), "  %s ", ctl_cmd_name(&ctl_cmds[i], name, sizeof(name)));
+		assert_non_null(strstr(buf, line));
+		assert_non_null(ctl_cmds[i].help);
+		assert_non_null(ctl_cmds[i].example);
+	}
+	free(buf);
+}
+
+static void test_global_options(void **state)
+{
+	(void)state;
+	struct ctl_global g;
+	char *a1[] = { "klctl", "--run-dir", "/tmp/x", "--json", "--timeout", "2s", "stats", NULL };
+	assert_int_equal(ctl_global_parse(7, a1, NULL, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.run_dir, "/tmp/x");
+	assert_true(g.json);
+	assert_int_equal(g.timeout_ms, 2000);
+	assert_int_equal(g.cmd_index, 6);
+	char *a2[] = { "klctl", "stats", NULL };
+	assert_int_equal(ctl_global_parse(2, a2, "/env/dir", &g, err, sizeof(err)), 0);
+	assert_string_equal(g.run_dir, "/env/dir");
+	assert_false(g.json);
+	assert_int_equal(g.cmd_index, 1);
+	assert_int_equal(ctl_global_parse(2, a2, NULL, &g, err, sizeof(err)), 0);
+	assert_string_equal(g.run_dir, "/run/kernloom");
+	/* the flag beats the environment */
+	char *a3[] = { "klctl", "--run-dir=/flag", "stats", NULL };
+	assert_int_equal(ctl_global_parse(3, a3, "/env", &g, err, sizeof(err)), 0);
+	assert_string_equal(g.run_dir, "/flag");
+	char *a4[] = { "klctl", "--bogus", "stats", NULL };
+	assert_int_equal(ctl_global_parse(3, a4, NULL, &g, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--bogus"));
+	char *a5[] = { "klctl", "--run-dir", NULL };
+	assert_int_equal(ctl_global_parse(2, a5, NULL, &g, err, sizeof(err)), -1);
+	char *a6[] = { "klctl", "--timeout", "soon", "stats", NULL };
+	assert_int_equal(ctl_global_parse(4, a6, NULL, &g, err, sizeof(err)), -1);
+}
+
+static char *print_with(void (*fn)(json_t *, const char *, FILE *), const char *json)
+{
+	json_error_t je;
+	json_t *doc = json_loads(json, 0, &je);
+	assert_non_null(doc);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fn(doc, "text", f);
+	fclose(f);
+	json_decref(doc);
+	return buf;
+}
+
+static void test_stats_printer(void **state)
+{
+	(void)state;
+	char *out = print_with(ctl_print_stats,
+			       "{\"pkts\":10,\"bytes\":900,\"pass\":7,\"drop_allow\":0,"
+			       "\"drop_deny\":3,\"drop_rl\":0,\"drop_edge\":0,\"malformed\":1,"
+			       "\"non_ip\":2,\"ipv4\":10,\"src_new\":1}");
+	assert_string_equal(out, "pkts=10 bytes=900 pass=7 drop_allow=0 drop_deny=3 drop_rl=0 "
+				 "drop_edge=0 malformed=1 non_ip=2\n");
+	free(out);
+}
+
+static void test_list_printers(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	json_error_t je;
+	assert_int_equal(parse("deny list", &c), 0);
+	json_t *doc = json_loads("{\"entries\":[{\"ip\":\"203.0.113.7\",\"kind\":\"host\","
+				 "\"origin\":\"operator\",\"expires_in_ms\":1500},"
+				 "{\"ip\":\"198.51.100.0/24\",\"kind\":\"cidr\",\"origin\":\"decider\","
+				 "\"expires_in_ms\":null}],\"total\":5,\"truncated\":true}",
+				 0, &je);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ctl_print_result(c.cmd, doc, "ignored", f);
+	fclose(f);
+	assert_non_null(strstr(buf, "203.0.113.7"));
+	assert_non_null(strstr(buf, "in 1.5s"));
+	assert_non_null(strstr(buf, "never"));
+	assert_non_null(strstr(buf, "(2 of 5 deny entries shown"));
+	free(buf);
+	json_decref(doc);
+
+	/* commands without a printer show the daemon's text */
+	assert_int_equal(parse("deny add 1.2.3.4", &c), 0);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ctl_print_result(c.cmd, NULL, "deny 1.2.3.4 added (permanent)", f);
+	fclose(f);
+	assert_string_equal(buf, "deny 1.2.3.4 added (permanent)\n");
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_commands),
+		cmocka_unit_test(test_deny),
+		cmocka_unit_test(test_usage_errors_name_the_argument),
+		cmocka_unit_test(test_rate_limits),
+		cmocka_unit_test(test_top_events_sampling),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_attach_and_aliases),
+		cmocka_unit_test(test_help_flag),
+		cmocka_unit_test(test_global_options),
+		cmocka_unit_test(test_stats_printer),
+		cmocka_unit_test(test_list_printers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
