@@ -96,7 +96,7 @@ $(BUILD)/lib/libkl.a: $(KL_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(BUILD)/lib/lib%.a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(call dirlib_srcs,$$*))
+$(BUILD)/lib/lib%.a: $$(foreach s,$$(call dirlib_srcs,$$*),$(BUILD)/obj/$$(basename $$(s)).o)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 

@@ -7,6 +7,9 @@ start_enforcer
 
 in_b ip link show "$VB" | grep -q xdp || fail "no XDP program on $VB"
 expect_eq "$(pings "$NS_A" $B4 4)" 4 "pings pass"
+# Resolve the v6 neighbour first: the deny drops NDP too, and a FAILED
+# neighbour entry would outlive the rule and fail the "detached" check.
+expect_eq "$(pings "$NS_A" $B6 2)" 2 "v6 passes before the deny"
 klctl deny add $A6 || fail "deny add v6"
 klctl rl set-ip $A4 --rate 1000 --burst 100 || fail "rl set-ip"
 pk=$(src_field $A4 pkts)

@@ -53,6 +53,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" -eq 0 ] || skip "needs root"
+# Pins need a bpffs; systemd mounts one, a bare machine may not have it.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs on /sys/fs/bpf"
 [ -x "$BIN/kl-enforcer" ] || fail "missing $BIN/kl-enforcer (run make first)"
 
 in_a() { ip netns exec "$NS_A" "$@"; }
@@ -79,7 +81,9 @@ setup_pair() {
 # start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB.
 start_enforcer() {
 	mkdir -p "$RUN"
-	in_b "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" "$@" \
+	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
+	# here would fork a subshell, and stop_enforcer would kill only that).
+	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")

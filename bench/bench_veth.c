@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Real XDP on a veth pair: packets per second the shield drops for a denied
+ * source and passes for a known one, next to a floor program attached the
+ * same way, all in one run. Frames come from a live-frames generator
+ * (BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES returning XDP_TX on the
+ * generator's veth), the only sender that can saturate XDP here.
+ *
+ * usage: bench_veth GEN_NETNS GEN_IF RX_NETNS RX_IF SHIELD_OBJ [FRAMES]
+ * (bench/run.sh creates the namespaces and removes them afterwards)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/shield.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#include "livegen.skel.h"
+#include "veth_floor.skel.h"
+#include "shield.skel.h"
+#pragma GCC diagnostic pop
+
+#define RUNS 3
+
+static int ns_gen = -1, ns_rx = -1;
+static int if_gen, if_rx;
+static unsigned char rx_mac[6];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_veth: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void enter(int ns)
+{
+	if (setns(ns, CLONE_NEWNET) < 0)
+		die("setns");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 60-byte IPv4/UDP frame from src (last octet varies) to 198.18.0.2:9. */
+static size_t build_frame(unsigned char *p, unsigned src_last)
+{
+	memset(p, 0, 60);
+	memcpy(p, rx_mac, 6);
+	memcpy(p + 6, "\x02\x00\x00\x00\x00\x01", 6);
+	p[12] = 0x08;
+	unsigned char *ip = p + 14;
+	ip[0] = 0x45;
+	ip[3] = 46; /* total length 46 */
+	ip[8] = 64;
+	ip[9] = 17;
+	ip[12] = 198, ip[13] = 18, ip[14] = 0, ip[15] = (unsigned char)src_last;
+	ip[16] = 198, ip[17] = 18, ip[18] = 0, ip[19] = 2;
+	unsigned sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (unsigned)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	sum = ~sum & 0xffff;
+	ip[10] = (unsigned char)(sum >> 8), ip[11] = (unsigned char)sum;
+	unsigned char *udp = ip + 20;
+	udp[0] = 0x9c, udp[1] = 0x40; /* 40000 */
+	udp[3] = 9;
+	udp[5] = 26;
+	return 60;
+}
+
+static int attach_rx(int prog_fd)
+{
+	enter(ns_rx);
+	int err = bpf_xdp_attach(if_rx, prog_fd, XDP_FLAGS_DRV_MODE, NULL);
+	if (err) {
+		errno = -err;
+		die("attach to rx veth (driver mode)");
+	}
+	return 0;
+}
+
+static void detach_rx(void)
+{
+	enter(ns_rx);
+	bpf_xdp_detach(if_rx, XDP_FLAGS_DRV_MODE, NULL);
+}
+
+/* Sends `frames` frames and returns the wall time the generator took. */
+static double generate(int gen_fd, unsigned src_last, unsigned frames)
+{
+	unsigned char pkt[64];
+	size_t len = build_frame(pkt, src_last);
+	struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = (__u32)if_gen };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = frames,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+	enter(ns_gen);
+	double t0 = now_s();
+	if (bpf_prog_test_run_opts(gen_fd, &o) < 0)
+		die("live-frames test run");
+	double t = now_s() - t0;
+	usleep(100000); /* let the peer's NAPI drain its ring */
+	return t;
+}
+
+static unsigned long long percpu_sum(int map_fd, size_t value_words, size_t word)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	unsigned long long *v = calloc((size_t)ncpu * value_words, 8), s = 0;
+	__u32 k = 0;
+	if (!v || bpf_map_lookup_elem(map_fd, &k, v) < 0)
+		die("read counter");
+	for (int c = 0; c < ncpu; c++)
+		s += v[(size_t)c * value_words + word];
+	free(v);
+	return s;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Median received-and-processed packets per second over RUNS runs. */
+static double measure(int gen_fd, unsigned src_last, unsigned frames, int count_fd,
+		      size_t words, size_t word)
+{
+	double r[RUNS];
+	for (int i = 0; i < RUNS; i++) {
+		unsigned long long c0 = percpu_sum(count_fd, words, word);
+		double t = generate(gen_fd, src_last, frames);
+		unsigned long long c1 = percpu_sum(count_fd, words, word);
+		r[i] = (double)(c1 - c0) / t;
+	}
+	qsort(r, RUNS, sizeof(r[0]), cmp_d);
+	return r[RUNS / 2];
+}
+
+static struct veth_floor *floor_prog(__u32 verdict)
+{
+	struct veth_floor *f = veth_floor__open();
+	if (!f)
+		die("open floor");
+	f->rodata->verdict = verdict;
+	if (veth_floor__load(f))
+		die("load floor");
+	return f;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 6) {
+		fprintf(stderr, "usage: %s GEN_NETNS GEN_IF RX_NETNS RX_IF SHIELD_OBJ [FRAMES]\n", argv[0]);
+		return 2;
+	}
+	unsigned frames = argc > 6 ? (unsigned)strtoul(argv[6], NULL, 10) : 4000000;
+	char path[256];
+	snprintf(path, sizeof(path), "/run/netns/%s", argv[1]);
+	if ((ns_gen = open(path, O_RDONLY)) < 0)
+		die(path);
+	snprintf(path, sizeof(path), "/run/netns/%s", argv[3]);
+	if ((ns_rx = open(path, O_RDONLY)) < 0)
+		die(path);
+	enter(ns_gen);
+	if (!(if_gen = (int)if_nametoindex(argv[2])))
+		die(argv[2]);
+	enter(ns_rx);
+	if (!(if_rx = (int)if_nametoindex(argv[4])))
+		die(argv[4]);
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[4]);
+	if (s < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+		die("SIOCGIFHWADDR");
+	memcpy(rx_mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(s);
+
+	struct livegen *gen = livegen__open_and_load();
+	if (!gen)
+		die("load generator");
+	int gen_fd = bpf_program__fd(gen->progs.kl_livegen);
+
+	/* Floor, pass and drop. */
+	struct veth_floor *fp = floor_prog(XDP_PASS), *fd = floor_prog(XDP_DROP);
+	attach_rx(bpf_program__fd(fp->progs.kl_veth_floor));
+	double floor_pass = measure(gen_fd, 1, frames, bpf_map__fd(fp->maps.rx_count), 1, 0);
+	detach_rx();
+	attach_rx(bpf_program__fd(fd->progs.kl_veth_floor));
+	double floor_drop = measure(gen_fd, 1, frames, bpf_map__fd(fd->maps.rx_count), 1, 0);
+	detach_rx();
+
+	/* The shield (iq-learning), no pins: a private instance. */
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct shield *sh = shield__open_opts(&oo);
+	if (!sh)
+		die("open shield");
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, sh->obj)
+		bpf_map__set_pin_path(m, NULL);
+	if (shield__load(sh))
+		die("load shield");
+	__u32 denied = 0, k0 = 0;
+	memcpy(&denied, (unsigned char[]){ 198, 18, 0, 66 }, 4);
+	struct kl_rule rule = { .origin = KL_ORIGIN_OPERATOR };
+	if (bpf_map__update_elem(sh->maps.kernloom_deny4_hash, &denied, 4, &rule, sizeof(rule), BPF_ANY))
+		die("deny entry");
+	struct kl_cfg cfg = { .policy_gen = 1, .ephemeral_min = KL_EPHEMERAL_MIN_DEFAULT };
+	if (bpf_map__update_elem(sh->maps.kernloom_cfg, &k0, 4, &cfg, sizeof(cfg), BPF_ANY))
+		die("cfg");
+	int tot = bpf_map__fd(sh->maps.kernloom_totals);
+	attach_rx(bpf_program__fd(sh->progs.kl_shield));
+	double shield_pass = measure(gen_fd, 1, frames, tot, KL_T_MAX, KL_T_PASS);
+	double shield_drop = measure(gen_fd, 66, frames, tot, KL_T_MAX, KL_T_DROP_DENY);
+	detach_rx();
+
+	printf("| veth, native XDP, %u frames x %d runs (median) | floor Mpps | shield Mpps | shield / floor |\n", frames, RUNS);
+	printf("|---|---|---|---|\n");
+	printf("| known source, XDP_PASS | %.2f | %.2f | %.2f |\n", floor_pass / 1e6, shield_pass / 1e6, shield_pass / floor_pass);
+	printf("| denied source, XDP_DROP | %.2f | %.2f | %.2f |\n", floor_drop / 1e6, shield_drop / 1e6, shield_drop / floor_drop);
+	shield__destroy(sh);
+	veth_floor__destroy(fp);
+	veth_floor__destroy(fd);
+	livegen__destroy(gen);
+	return 0;
+}

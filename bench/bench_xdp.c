@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * bench_xdp: ns/packet of the XDP shield under BPF_PROG_TEST_RUN, for each
+ * feature profile and scenario, next to the parse-only floor timed in the
+ * same run (alternating floor and shield runs, medians over --runs runs of
+ * --repeat packets). Prints a markdown table on stdout.
+ *
+ *   bench_xdp [--repeat N] [--runs N] [--cpu N]
+ *
+ * Scenarios:
+ *   known v4 / known v6  one source, cached verdict, passing
+ *   rate-limited         per-source override 1 pps, burst 1: dropping
+ *   denied               exact deny entry: dropping
+ *   new source           source address + 1 on every packet (kl_bump_src
+ *                        tail-calls the shield, or the floor for the
+ *                        baseline), cycling through 198.18.0.0/15 with
+ *                        the source LRU sized 64k: full and evicting
+ * graph-enforce runs with tuple enforcement in allow mode, the known
+ * sources' tuples allowed (so a new source is dropped by the edge check).
+ * light and iq-learning load the same program (no optional feature).
+ *
+ * Needs root; exits 77 otherwise.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/shield.h"
+#include "floor.skel.h"
+#include "shield.skel.h"
+#include "tests/bpf/pkt.h"
+
+struct profile {
+	const char *name;
+	int flow, edge;
+	__u32 edge_mode;
+};
+
+static const struct profile profiles[] = {
+	{ "light", 0, 0, KL_EDGE_OFF },
+	{ "iq-learning", 0, 0, KL_EDGE_OFF },
+	{ "graph-learning", 1, 0, KL_EDGE_OFF },
+	{ "graph-enforce", 1, 1, KL_EDGE_ALLOW },
+};
+
+enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_MAX };
+
+static const char *scen_name[S_MAX] = {
+	"known source v4, pass", "known source v6, pass", "rate-limited source, drop",
+	"denied source, drop", "new source every packet",
+};
+
+#define SRC_KNOWN4 "198.18.100.1"
+#define SRC_KNOWN6 "fd00:6b6c:100::1"
+#define SRC_RL     "198.18.100.2"
+#define SRC_DENY   "198.18.100.3"
+#define SRC_NEW0   "198.18.0.1"
+
+static int quiet_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	if (lvl == LIBBPF_WARN)
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static __u64 now_boot(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_xdp: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static __u32 median(__u32 *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_u32);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct frame_buf {
+	uint8_t b[PKT_MAX];
+	size_t len;
+};
+
+static __u32 run(int prog, const struct frame_buf *f, __u32 repeat, __u32 *retval)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = (__u32)f->len,
+		    .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog, &o))
+		die("BPF_PROG_TEST_RUN");
+	if (retval)
+		*retval = o.retval;
+	return o.duration;
+}
+
+static struct frame_buf frame(const struct pkt_spec *s)
+{
+	struct frame_buf f;
+
+	f.len = pkt_build(f.b, sizeof(f.b), s);
+	if (!f.len) {
+		fprintf(stderr, "bench_xdp: packet does not fit\n");
+		exit(1);
+	}
+	return f;
+}
+
+static void put(struct bpf_map *m, const void *k, const void *v)
+{
+	if (bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY))
+		die(bpf_map__name(m));
+}
+
+static struct shield *load_shield(const struct profile *p)
+{
+	struct shield *s = shield__open();
+	struct bpf_map *m;
+
+	if (!s)
+		die("shield__open");
+	/* Default map sizes, no pinning; the source tables hold half of the
+	 * new-source scenario's 2^17 addresses, so every new source misses and
+	 * evicts (a flood into a full table). */
+	bpf_object__for_each_map(m, s->obj)
+		if (bpf_map__pin_path(m) && bpf_map__set_pin_path(m, NULL))
+			die("bpf_map__set_pin_path");
+	if (bpf_map__set_max_entries(s->maps.kernloom_src4_stats, 65536) ||
+	    bpf_map__set_max_entries(s->maps.kernloom_src6_stats, 65536))
+		die("bpf_map__set_max_entries");
+	s->rodata->kl_feat_flow = (__u32)p->flow;
+	s->rodata->kl_feat_edge = (__u32)p->edge;
+	if (shield__load(s))
+		die("shield__load");
+	return s;
+}
+
+static void configure(struct shield *s, const struct profile *p)
+{
+	struct kl_cfg c = { .ephemeral_min = KL_EPHEMERAL_MIN_DEFAULT, .edge_mode = p->edge_mode,
+			    .policy_gen = 1 };
+	struct kl_rule deny = { .origin = KL_ORIGIN_OPERATOR, .created_ns = now_boot() };
+	struct kl_rl_rule rl = { .rate_pps = 1, .burst = 1, .origin = KL_ORIGIN_OPERATOR };
+	struct kl_edge4_key e4 = { .port = 443, .proto = IPPROTO_TCP };
+	struct kl_edge6_key e6 = { .port = 443, .proto = IPPROTO_TCP };
+	__u32 a, zero = 0;
+
+	inet_pton(AF_INET, SRC_DENY, &a);
+	put(s->maps.kernloom_deny4_hash, &a, &deny);
+	inet_pton(AF_INET, SRC_RL, &a);
+	put(s->maps.kernloom_rl_policy4, &a, &rl);
+	inet_pton(AF_INET, SRC_KNOWN4, &e4.src);
+	put(s->maps.kernloom_edge4_allow, &e4, &deny);
+	inet_pton(AF_INET6, SRC_KNOWN6, e6.src);
+	put(s->maps.kernloom_edge6_allow, &e6, &deny);
+	put(s->maps.kernloom_cfg, &zero, &c);
+}
+
+static __u64 src_new(struct shield *s)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kl_totals pc[ncpu];
+	__u32 zero = 0;
+	__u64 n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_totals), &zero, pc))
+		die("kernloom_totals");
+	for (int i = 0; i < ncpu; i++)
+		n += pc[i].v[KL_T_SRC_NEW];
+	return n;
+}
+
+static const char *verdict(__u32 r)
+{
+	return r == XDP_PASS ? "pass" : r == XDP_DROP ? "drop" : "other";
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	__u32 repeat = 200000, runs = 7;
+	int cpu = 0, opt, floor_fd, bump_fd, jmp_fd;
+	struct frame_buf fr[S_MAX];
+	struct pkt_spec sp;
+	struct floor *fl;
+	struct utsname un;
+	cpu_set_t set;
+	__u64 t0 = now_boot();
+
+	while ((opt = getopt_long(argc, argv, "r:n:c:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': repeat = (__u32)strtoul(optarg, NULL, 10); break;
+		case 'n': runs = (__u32)strtoul(optarg, NULL, 10); break;
+		case 'c': cpu = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: bench_xdp [--repeat N] [--runs N] [--cpu N]\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (repeat < 1 || runs < 1 || runs > 101) {
+		fprintf(stderr, "bench_xdp: --repeat >= 1, --runs 1..101\n");
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench_xdp: needs root (BPF_PROG_TEST_RUN), skipping\n");
+		return 77;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	libbpf_set_print(quiet_print);
+
+	sp = pkt_tcp4(SRC_KNOWN4, 443, PKT_ACK);
+	fr[S_KNOWN4] = frame(&sp);
+	sp = pkt_tcp6(SRC_KNOWN6, 443, PKT_ACK);
+	fr[S_KNOWN6] = frame(&sp);
+	sp = pkt_udp4(SRC_RL, 53);
+	fr[S_RL] = frame(&sp);
+	sp = pkt_tcp4(SRC_DENY, 443, PKT_SYN);
+	fr[S_DENY] = frame(&sp);
+	sp = pkt_tcp4(SRC_NEW0, 443, PKT_SYN);
+	fr[S_NEW] = frame(&sp);
+
+	fl = floor__open_and_load();
+	if (!fl)
+		die("floor__open_and_load");
+	floor_fd = bpf_program__fd(fl->progs.kl_floor);
+	bump_fd = bpf_program__fd(fl->progs.kl_bump_src);
+	jmp_fd = bpf_map__fd(fl->maps.bench_jmp);
+
+	uname(&un);
+	printf("### XDP shield, BPF_PROG_TEST_RUN (kernel %s, CPU %d, median of %u runs x %u packets)\n\n",
+	       un.release, cpu, runs, repeat);
+	printf("| profile | scenario | verdict | shield ns/pkt | floor ns/pkt | ratio |\n");
+	printf("|---|---|---|---:|---:|---:|\n");
+
+	for (size_t pi = 0; pi < sizeof(profiles) / sizeof(profiles[0]); pi++) {
+		const struct profile *p = &profiles[pi];
+		struct shield *s = load_shield(p);
+		int shield_fd = bpf_program__fd(s->progs.kl_shield);
+
+		configure(s, p);
+		for (int sc = 0; sc < S_MAX; sc++) {
+			__u32 ds[101], df[101], rv = 0, rvf = 0, zero = 0, ms, mf;
+			__u64 new0 = src_new(s);
+			int sp_fd = shield_fd, fp_fd = floor_fd;
+
+			if (sc == S_NEW)
+				sp_fd = fp_fd = bump_fd;
+			/* Warm up: cache the verdict, spend the RL burst. */
+			if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
+				die("bench_jmp");
+			run(sp_fd, &fr[sc], 1000, &rv);
+			for (__u32 i = 0; i < runs; i++) {
+				if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &floor_fd, BPF_ANY))
+					die("bench_jmp");
+				df[i] = run(fp_fd, &fr[sc], repeat, &rvf);
+				if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
+					die("bench_jmp");
+				ds[i] = run(sp_fd, &fr[sc], repeat, &rv);
+			}
+			if (rvf != XDP_PASS) {
+				fprintf(stderr, "bench_xdp: floor returned %u\n", rvf);
+				return 1;
+			}
+			/* The new-source scenario must really create sources. */
+			if (sc == S_NEW && src_new(s) - new0 < (__u64)runs * repeat / 2) {
+				fprintf(stderr, "bench_xdp: only %llu new sources\n",
+					(unsigned long long)(src_new(s) - new0));
+				return 1;
+			}
+			ms = median(ds, (int)runs);
+			mf = median(df, (int)runs);
+			printf("| %s | %s%s | %s | %u | %u | %.2f |\n", p->name, scen_name[sc],
+			       sc == S_NEW ? " (both via tail call)" : "", verdict(rv), ms, mf,
+			       mf ? (double)ms / mf : 0.0);
+			fflush(stdout);
+		}
+		shield__destroy(s);
+	}
+	floor__destroy(fl);
+	printf("\nTotal bench time %.1f s.\n", (double)(now_boot() - t0) / 1e9);
+	return 0;
+}
