@@ -763,6 +763,20 @@ void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
 	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(c->daemon), c->example);
 }
 
+int ctl_print_group_help(const char *word, FILE *out)
+{
+	int n = 0;
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (c->alias_of || !c->words[1] || strcmp(c->words[0], word) != 0)
+			continue;
+		if (n++)
+			fputc('\n', out);
+		ctl_print_cmd_help(c, out);
+	}
+	return n;
+}
+
 void ctl_print_result(const struct ctl_cmd *c, json_t *doc, const char *text, FILE *out)
 {
 	if (c->print && doc)

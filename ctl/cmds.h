@@ -102,6 +102,8 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out);
+/* `klctl help deny`: the help of every "deny ..." command; returns how many. */
+int ctl_print_group_help(const char *word, FILE *out);
 
 /* Print a successful answer in text form (the command's printer, or the
  * result text when it has none). */

@@ -161,6 +161,8 @@ int main(int argc, char **argv)
 	if (strcmp(av[0], "help") == 0) {
 		int used;
 		const struct ctl_cmd *c = ctl_find(n - 1, av + 1, &used);
+		if (!c && n == 2 && ctl_print_group_help(av[1], stdout) > 0)
+			return 0;
 		if (!c) {
 			fprintf(stderr, "klctl: no command \"%s\" (see klctl help)\n", av[1]);
 			return 2;
