@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Engine of DESIGN §6.2-6.3. kl_engine_step() is the whole per-source rule
+ * set; kl_engine_tick() chooses which sources to step (candidates, top-N,
+ * elevated sources, violations), keeps their state in an open-addressing
+ * table and forgets idle OBSERVE state after --state-ttl.
+ *
+ * Determinism: the result of a tick depends only on the inputs and the
+ * state, never on the hash seed or table layout. Sources are independent,
+ * so processing order does not matter; the changes are sorted by address
+ * before they leave, and top-N ties are broken by pps, then address.
+ */
+#include "decider/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decider/table.h"
+
+static const char *const level_names[KL_LVL_COUNT] = {
+	"OBSERVE", "RATE_SOFT", "RATE_HARD", "BLOCK"
+};
+
+const char *kl_level_name(unsigned lvl)
+{
+	return lvl < KL_LVL_COUNT ? level_names[lvl] : "?";
+}
+
+int kl_level_parse(const char *s)
+{
+	for (unsigned i = 0; i < KL_LVL_COUNT; i++) {
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static const char *const reason_names[KL_R_COUNT] = {
+	[KL_R_NONE] = "none",
+	[KL_R_SOFT_AT] = "strikes>=soft_at",
+	[KL_R_HARD_AT] = "strikes>=hard_at",
+	[KL_R_BLOCK_AT] = "strikes>=block_at",
+	[KL_R_GATE] = "strikes>=block_at,block_gate_closed",
+	[KL_R_NONCOMP] = "noncomp>=noncomp_at",
+	[KL_R_VIOLATION] = "graph_violation",
+	[KL_R_STEP_DOWN] = "quiet:down>=down_need",
+	[KL_R_REFRESH] = "ttl_refresh",
+	[KL_R_WHITELIST] = "whitelist",
+	[KL_R_FORGIVE] = "forgive",
+};
+
+const char *kl_reason_name(unsigned r)
+{
+	return r < KL_R_COUNT ? reason_names[r] : "?";
+}
+
+int kl_addr_cmp(const struct kl_addr *a, const struct kl_addr *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	int c = memcmp(a->addr, b->addr, sizeof(a->addr));
+	if (c != 0)
+		return c;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return 0;
+}
+
+double kl_severity(const struct kl_engine_params *p, const struct kl_metrics *m)
+{
+	const double x[KL_F_COUNT] = { m->pps, m->syn, m->scan, m->bps };
+	double sev = 0.0;
+
+	for (int f = 0; f < KL_F_COUNT; f++) {
+		if (!(p->trig[f] > 0.0) || p->w[f] == 0.0)
+			continue;
+		double n = x[f] / p->trig[f];
+		if (n > p->sev_cap)
+			n = p->sev_cap;
+		sev += p->w[f] * n;
+	}
+	return sev;
+}
+
+void kl_src_init(struct kl_src *s, const struct kl_addr *a)
+{
+	memset(s, 0, sizeof(*s));
+	s->key = *a;
+	s->level = KL_LVL_OBSERVE;
+	s->t_change = KL_T_NEVER;
+	s->t_high = KL_T_NEVER;
+	s->enforce_until = KL_T_NEVER;
+	s->gate_since = KL_T_NEVER;
+	s->t_seen = KL_T_NEVER;
+}
+
+static inline uint16_t inc16(uint16_t v)
+{
+	return v == UINT16_MAX ? v : (uint16_t)(v + 1);
+}
+
+void kl_change_fill(const struct kl_engine_params *p, struct kl_change *c)
+{
+	unsigned act = c->to < KL_LVL_COUNT ? p->action[c->to] : KL_LVL_OBSERVE;
+
+	if (act > c->to)
+		act = c->to;
+	c->action = (uint8_t)act;
+	c->rate = 0;
+	c->burst = 0;
+	if (act == KL_LVL_SOFT || act == KL_LVL_HARD) {
+		c->rate = p->rate[act];
+		c->burst = p->burst[act];
+	}
+	c->ttl_ms = c->to > KL_LVL_OBSERVE ? p->ttl_ms[c->to] : 0;
+}
+
+static void make_change(const struct kl_engine_params *p, const struct kl_src *s,
+			unsigned from, unsigned to, unsigned reason, double sev,
+			int64_t now, struct kl_change *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->addr = s->key;
+	c->t_ms = now;
+	c->from = (uint8_t)from;
+	c->to = (uint8_t)to;
+	c->reason = (uint8_t)reason;
+	c->strikes = s->strikes;
+	c->sev = sev;
+	kl_change_fill(p, c);
+}
+
+bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
+		    const struct kl_metrics *m, double sev, int viol, int64_t now,
+		    struct kl_change *c)
+{
+	const bool any_drops = m->droprl > 0.0;
+	const bool drop_nc = p->noncomp_drop > 0.0 && m->droprl >= p->noncomp_drop;
+	const unsigned lvl = s->level;
+
+	/* 1. High and low ticks. */
+	const bool high = sev >= p->step[0] || drop_nc || viol != KL_VIOL_NONE;
+	const bool low = !high && sev < p->decay_below && !any_drops;
+	if (high) {
+		s->up = inc16(s->up);
+		s->down = 0;
+		s->t_high = now;
+	} else if (low) {
+		s->down = inc16(s->down);
+		s->up = 0;
+	} else {
+		if (s->up > 0)
+			s->up--;
+		if (s->down > 0)
+			s->down--;
+	}
+
+	/* 2. Strikes, capped so that the way back down has a bounded length. */
+	int add = 0;
+	if (sev >= p->step[2])
+		add = p->delta[2];
+	else if (sev >= p->step[1])
+		add = p->delta[1];
+	else if (sev >= p->step[0])
+		add = p->delta[0];
+	if (viol == KL_VIOL_OBSERVE && add < p->delta[0])
+		add = p->delta[0];
+	int strikes = s->strikes;
+	const int cap = p->at[KL_LVL_BLOCK] + p->at[KL_LVL_HARD];
+	if (add > 0) {
+		strikes += add;
+		if (strikes > cap)
+			strikes = cap;
+	} else if (low && s->down >= p->down_need && strikes > 0) {
+		strikes--;
+	}
+	if (strikes > UINT16_MAX)
+		strikes = UINT16_MAX;
+	s->strikes = (uint16_t)strikes;
+
+	/* 3. Non-compliance: still pushing against the limiter. */
+	if (lvl >= KL_LVL_SOFT) {
+		if (drop_nc || sev >= p->noncomp_sev)
+			s->noncomp = inc16(s->noncomp);
+		else if (sev < p->noncomp_reset_below && !any_drops)
+			s->noncomp = 0;
+	} else {
+		s->noncomp = 0;
+	}
+
+	/* Block gate timer: how long severity has stayed at block-min-sev. */
+	if (p->block_min_sev > 0.0 && sev >= p->block_min_sev) {
+		if (s->gate_since == KL_T_NEVER)
+			s->gate_since = now;
+	} else {
+		s->gate_since = KL_T_NEVER;
+	}
+	const bool gate_open = !(p->block_min_sev > 0.0) ||
+			       (s->gate_since != KL_T_NEVER &&
+				now - s->gate_since >= p->block_min_dur_ms);
+
+	/* 4. Target level. */
+	unsigned target = KL_LVL_OBSERVE;
+	unsigned reason = KL_R_NONE;
+	if (strikes >= p->at[KL_LVL_BLOCK]) {
+		target = KL_LVL_BLOCK;
+		reason = KL_R_BLOCK_AT;
+	} else if (strikes >= p->at[KL_LVL_HARD]) {
+		target = KL_LVL_HARD;
+		reason = KL_R_HARD_AT;
+	} else if (strikes >= p->at[KL_LVL_SOFT]) {
+		target = KL_LVL_SOFT;
+		reason = KL_R_SOFT_AT;
+	}
+	if (lvl == KL_LVL_HARD && s->noncomp >= p->noncomp_at && target < KL_LVL_BLOCK) {
+		target = KL_LVL_BLOCK;
+		reason = KL_R_NONCOMP;
+	}
+	bool forced = false;
+	if (viol == KL_VIOL_ENFORCE) {
+		unsigned f = p->viol_level;
+		if (f == KL_LVL_BLOCK && p->viol_min_sev > 0.0 && sev < p->viol_min_sev)
+			f = KL_LVL_HARD;
+		if (f > lvl && f >= target) {
+			target = f;
+			reason = KL_R_VIOLATION;
+			forced = true;
+		}
+	}
+	if (!forced && target == KL_LVL_BLOCK && !gate_open) {
+		target = KL_LVL_HARD;
+		reason = KL_R_GATE;
+	}
+	if (!forced && target > lvl && s->up < p->up_need)
+		target = lvl;
+
+	/* 4 (tail) and 5. Stepping down: BLOCK keeps its TTL; then down-need,
+	 * the level's minimum hold since the last high tick, one level. */
+	if (target < lvl) {
+		if (lvl == KL_LVL_BLOCK && now < s->t_change + p->ttl_ms[KL_LVL_BLOCK])
+			target = lvl;
+		else if (s->down < p->down_need)
+			target = lvl;
+		else if (s->t_high != KL_T_NEVER && now - s->t_high < p->min_hold_ms[lvl])
+			target = lvl;
+		else {
+			target = lvl - 1;
+			reason = KL_R_STEP_DOWN;
+		}
+	}
+
+	/* 6. Cooldown between changes (a forced BLOCK does not wait). */
+	if (target != lvl && !forced && s->t_change != KL_T_NEVER &&
+	    now - s->t_change < p->cooldown_ms)
+		target = lvl;
+
+	if (target != lvl) {
+		s->level = (uint8_t)target;
+		s->t_change = now;
+		s->enforce_until = target > KL_LVL_OBSERVE ? now + p->ttl_ms[target]
+							    : KL_T_NEVER;
+		make_change(p, s, lvl, target, reason, sev, now, c);
+		return true;
+	}
+	/* Keep the enforcer's entry alive while the level holds: renew when
+	 * half of the TTL we last sent is gone. */
+	if (lvl > KL_LVL_OBSERVE &&
+	    (s->enforce_until == KL_T_NEVER ||
+	     now >= s->enforce_until - p->ttl_ms[lvl] / 2)) {
+		s->enforce_until = now + p->ttl_ms[lvl];
+		make_change(p, s, lvl, lvl, KL_R_REFRESH, sev, now, c);
+		return true;
+	}
+	return false;
+}
+
+/* ---- the engine ---- */
+
+struct cand {
+	double sev;
+	double pps;
+	uint32_t idx;
+};
+
+struct evalent {
+	uint64_t h;    /* kl_addr_hash(key, table seed), for prefetching */
+	uint32_t idx;  /* into src[], or UINT32_MAX for "no metrics this tick" */
+	uint8_t viol;
+	uint8_t ex;
+	double sev;
+	struct kl_addr key;
+};
+
+struct kl_engine {
+	struct kl_engine_params p;
+	struct kl_srctab tab;
+	struct kl_keyset elev, elev_next, viol;
+	struct cand *heap;
+	size_t heap_n, heap_cap;
+	bool heap_built;
+	struct evalent *ev;
+	size_t ev_n, ev_cap;
+	int64_t last_sweep;
+	struct kl_engine_stats st;
+};
+
+struct kl_engine *kl_engine_new(const struct kl_engine_params *p, uint64_t seed)
+{
+	struct kl_engine *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->p = *p;
+	if (kl_srctab_init(&e->tab, 1024, seed) < 0) {
+		free(e);
+		return NULL;
+	}
+	kl_keyset_init(&e->elev, seed + 1);
+	kl_keyset_init(&e->elev_next, seed + 1);
+	kl_keyset_init(&e->viol, seed + 2);
+	e->last_sweep = KL_T_NEVER;
+	return e;
+}
+
+void kl_engine_free(struct kl_engine *e)
+{
+	if (e == NULL)
+		return;
+	kl_srctab_free(&e->tab);
+	kl_keyset_free(&e->elev);
+	kl_keyset_free(&e->elev_next);
+	kl_keyset_free(&e->viol);
+	free(e->heap);
+	free(e->ev);
+	free(e);
+}
+
+void kl_engine_set_params(struct kl_engine *e, const struct kl_engine_params *p)
+{
+	e->p = *p;
+}
+
+const struct kl_engine_params *kl_engine_params(const struct kl_engine *e)
+{
+	return &e->p;
+}
+
+const struct kl_engine_stats *kl_engine_stats(const struct kl_engine *e)
+{
+	return &e->st;
+}
+
+const struct kl_src *kl_engine_lookup(const struct kl_engine *e, const struct kl_addr *a)
+{
+	struct kl_addr key;
+
+	if (!kl_addr_key(a, &key))
+		return NULL;
+	return kl_srctab_find(&e->tab, &key);
+}
+
+void kl_engine_foreach(const struct kl_engine *e,
+		       void (*fn)(void *ctx, const struct kl_src *s), void *ctx)
+{
+	for (size_t i = 0; i < e->tab.cap; i++) {
+		if (e->tab.slots[i].key.family != 0)
+			fn(ctx, &e->tab.slots[i]);
+	}
+}
+
+double kl_engine_bytes_per_source(const struct kl_engine *e)
+{
+	size_t bytes = e->tab.cap * sizeof(struct kl_src) +
+		       (e->elev.cap + e->elev_next.cap) * sizeof(struct kl_keyslot);
+
+	return e->tab.n ? (double)bytes / (double)e->tab.n : 0.0;
+}
+
+void kl_changes_free(struct kl_changes *c)
+{
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct kl_change *changes_push(struct kl_changes *c)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 64;
+		struct kl_change *nv = realloc(c->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return NULL;
+		c->v = nv;
+		c->cap = ncap;
+	}
+	return &c->v[c->n++];
+}
+
+/* "Better" candidate: higher severity, then higher pps, then lower address. */
+static bool cand_better(const struct kl_metrics *src, const struct cand *a,
+			const struct cand *b)
+{
+	if (a->sev != b->sev)
+		return a->sev > b->sev;
+	if (a->pps != b->pps)
+		return a->pps > b->pps;
+	return kl_addr_cmp(&src[a->idx].addr, &src[b->idx].addr) < 0;
+}
+
+/* Min-heap on "better": the root is the worst of the kept top-N. */
+static void heap_down(const struct kl_metrics *src, struct cand *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, w = i;
+		if (l < n && cand_better(src, &h[w], &h[l]))
+			w = l;
+		if (r < n && cand_better(src, &h[w], &h[r]))
+			w = r;
+		if (w == i)
+			return;
+		struct cand t = h[i];
+		h[i] = h[w];
+		h[w] = t;
+		i = w;
+	}
+}
+
+/* Candidates are appended unordered until there are more than top; only
+ * then does the array become a heap. With top >= candidates (top=all) no
+ * comparison is ever made. */
+static int heap_offer(struct kl_engine *e, const struct kl_metrics *src,
+		      const struct cand *c)
+{
+	size_t top = e->p.top;
+
+	if (e->heap_n < top) {
+		if (e->heap_n == e->heap_cap) {
+			size_t ncap = e->heap_cap ? e->heap_cap * 2 : 256;
+			if (ncap > top)
+				ncap = top;
+			struct cand *nh = realloc(e->heap, ncap * sizeof(*nh));
+			if (nh == NULL)
+				return -1;
+			e->heap = nh;
+			e->heap_cap = ncap;
+		}
+		e->heap[e->heap_n++] = *c;
+		return 0;
+	}
+	if (!e->heap_built) {
+		for (size_t i = e->heap_n / 2; i-- > 0;)
+			heap_down(src, e->heap, e->heap_n, i);
+		e->heap_built = true;
+	}
+	if (cand_better(src, c, &e->heap[0])) {
+		e->heap[0] = *c;
+		heap_down(src, e->heap, e->heap_n, 0);
+	}
+	return 0;
+}
+
+static struct evalent *ev_push(struct kl_engine *e)
+{
+	if (e->ev_n == e->ev_cap) {
+		size_t ncap = e->ev_cap ? e->ev_cap * 2 : 256;
+		struct evalent *nv = realloc(e->ev, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return NULL;
+		e->ev = nv;
+		e->ev_cap = ncap;
+	}
+	return &e->ev[e->ev_n++];
+}
+
+static void count_level(struct kl_engine *e, unsigned from, unsigned to)
+{
+	e->st.per_level[from]--;
+	e->st.per_level[to]++;
+}
+
+static void forget_slot(struct kl_engine *e, size_t i)
+{
+	e->st.per_level[e->tab.slots[i].level]--;
+	kl_srctab_del_at(&e->tab, i);
+}
+
+/* Step one source. Returns -1 on allocation failure. */
+static int process(struct kl_engine *e, const struct evalent *it,
+		   const struct kl_metrics *src, int64_t now, struct kl_changes *out)
+{
+	static const struct kl_metrics zero;
+	const struct kl_metrics *m = it->idx == UINT32_MAX ? &zero : &src[it->idx];
+	struct kl_change c;
+	struct kl_src *s;
+	bool created;
+
+	if (it->key.family == 0)
+		return 0; /* not a host address: nothing to key state by */
+	if (it->ex != KL_EX_NONE) {
+		/* Exempt: not scored, not enforced. Release what we hold and
+		 * start clean when the exemption ends. */
+		s = kl_srctab_find(&e->tab, &it->key);
+		if (s == NULL)
+			return 0;
+		if (s->level > KL_LVL_OBSERVE) {
+			make_change(&e->p, s, s->level, KL_LVL_OBSERVE,
+				    it->ex == KL_EX_WHITELIST ? KL_R_WHITELIST : KL_R_FORGIVE,
+				    it->sev, now, &c);
+			c.strikes = 0;
+			struct kl_change *slot = changes_push(out);
+			if (slot == NULL)
+				return -1;
+			*slot = c;
+			e->st.changes++;
+		}
+		forget_slot(e, (size_t)(s - e->tab.slots));
+		return 0;
+	}
+	s = kl_srctab_insert_h(&e->tab, &it->key, it->h, &created);
+	if (s == NULL)
+		return -1;
+	if (created)
+		e->st.per_level[KL_LVL_OBSERVE]++;
+	if (s->t_seen == now)
+		return 0; /* listed twice in one tick */
+	e->st.evaluated++;
+	unsigned before = s->level;
+	if (kl_engine_step(&e->p, s, m, it->sev, it->viol, now, &c)) {
+		struct kl_change *slot = changes_push(out);
+		if (slot == NULL)
+			return -1;
+		*slot = c;
+		if (c.reason == KL_R_REFRESH)
+			e->st.refreshes++;
+		else
+			e->st.changes++;
+		if (c.to != before)
+			count_level(e, before, c.to);
+	}
+	s->t_seen = now;
+	if (s->level > KL_LVL_OBSERVE && !(s->flags & KL_SRC_F_ELEVATED)) {
+		if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
+			return -1;
+		s->flags |= KL_SRC_F_ELEVATED;
+	}
+	return 0;
+}
+
+/* Item j of this tick's work: forced sources (e->ev) first, then the
+ * selected candidates (e->heap). */
+static void load_item(const struct kl_engine *e, const struct kl_metrics *src, size_t j,
+		      struct evalent *it)
+{
+	if (j < e->ev_n) {
+		*it = e->ev[j];
+		return;
+	}
+	const struct cand *c = &e->heap[j - e->ev_n];
+	memset(it, 0, sizeof(*it));
+	kl_addr_key(&src[c->idx].addr, &it->key);
+	it->idx = c->idx;
+	it->sev = c->sev;
+	it->h = kl_addr_hash(&it->key, e->tab.seed);
+}
+
+static int cmp_change(const void *a, const void *b)
+{
+	const struct kl_change *x = a, *y = b;
+	return kl_addr_cmp(&x->addr, &y->addr);
+}
+
+/* Forget OBSERVE sources not evaluated for state-ttl. Deleting shifts later
+ * slots back into i, so i is examined again before moving on. */
+static void sweep(struct kl_engine *e, int64_t now)
+{
+	int64_t ttl = e->p.state_ttl_ms;
+
+	for (size_t i = 0; i < e->tab.cap;) {
+		struct kl_src *s = &e->tab.slots[i];
+		if (s->key.family != 0 && s->level == KL_LVL_OBSERVE &&
+		    !(s->flags & KL_SRC_F_ELEVATED) &&
+		    (s->t_seen == KL_T_NEVER || now - s->t_seen >= ttl)) {
+			forget_slot(e, i);
+			e->st.forgotten++;
+			continue;
+		}
+		i++;
+	}
+}
+
+int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *src,
+		   size_t nsrc, const struct kl_violation *viol, size_t nviol,
+		   kl_exempt_fn exempt, void *exempt_ctx, struct kl_changes *out)
+{
+	const struct kl_engine_params *p = &e->p;
+	size_t n0 = out->n;
+	struct kl_addr key;
+
+	e->st.tick++;
+	e->st.sources = nsrc;
+	e->st.candidates = 0;
+	e->st.evaluated = 0;
+	e->st.exempted = 0;
+	e->st.changes = 0;
+	e->st.refreshes = 0;
+	e->heap_n = 0;
+	e->heap_built = false;
+	e->ev_n = 0;
+
+	/* This tick's violations; several for one source keep the strongest. */
+	kl_keyset_clear(&e->viol);
+	for (size_t i = 0; i < nviol; i++) {
+		if (!kl_addr_key(&viol[i].addr, &key) || viol[i].mode == KL_VIOL_NONE)
+			continue;
+		struct kl_keyslot *k = kl_keyset_add(&e->viol, &key);
+		if (k == NULL)
+			return -1;
+		if (viol[i].mode > k->val)
+			k->val = viol[i].mode;
+	}
+
+	/* Candidates (§6.2); elevated and violating sources always go. The
+	 * address is only normalised here when a set or exemption needs it. */
+	const bool may_force = e->elev.n > 0 || e->viol.n > 0;
+	const bool need_key = may_force || exempt != NULL;
+	for (size_t i = 0; i < nsrc; i++) {
+		const struct kl_metrics *m = &src[i];
+		double sev = kl_severity(p, m);
+		bool cand = m->pps >= p->min_pps || (p->min_sev > 0.0 && sev >= p->min_sev) ||
+			    m->droprl > 0.0;
+		bool forced = false;
+		uint8_t v = 0;
+
+		if (!cand && !may_force)
+			continue;
+		if (need_key && !kl_addr_key(&m->addr, &key))
+			continue;
+		if (e->viol.n > 0) {
+			struct kl_keyslot *k = kl_keyset_find(&e->viol, &key);
+			if (k != NULL) {
+				v = k->val;
+				k->mark = 1;
+				forced = true;
+			}
+		}
+		if (e->elev.n > 0 && kl_keyset_find(&e->elev, &key) != NULL)
+			forced = true;
+		if (!cand && !forced)
+			continue;
+		if (cand)
+			e->st.candidates++;
+		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : KL_EX_NONE;
+		if (ex != KL_EX_NONE && !forced) {
+			/* Drop any OBSERVE state (strikes) it had. */
+			struct kl_src *s = kl_srctab_find(&e->tab, &key);
+			if (s != NULL)
+				forget_slot(e, (size_t)(s - e->tab.slots));
+			e->st.exempted++;
+			continue;
+		}
+		if (forced) {
+			struct evalent *it = ev_push(e);
+			if (it == NULL)
+				return -1;
+			*it = (struct evalent){ .idx = (uint32_t)i, .viol = v,
+						.ex = (uint8_t)ex, .sev = sev, .key = key,
+						.h = kl_addr_hash(&key, e->tab.seed) };
+		} else {
+			struct cand c = { .sev = sev, .pps = m->pps, .idx = (uint32_t)i };
+			if (heap_offer(e, src, &c) < 0)
+				return -1;
+		}
+	}
+	/* Violations of sources that sent nothing this tick. */
+	for (size_t i = 0; i < e->viol.cap && e->viol.n > 0; i++) {
+		struct kl_keyslot *k = &e->viol.slots[i];
+		if (k->key.family == 0 || k->mark)
+			continue;
+		struct evalent *it = ev_push(e);
+		if (it == NULL)
+			return -1;
+		int ex = exempt != NULL ? exempt(exempt_ctx, &k->key) : KL_EX_NONE;
+		*it = (struct evalent){ .idx = UINT32_MAX, .viol = k->val, .ex = (uint8_t)ex,
+					.sev = 0.0, .key = k->key,
+					.h = kl_addr_hash(&k->key, e->tab.seed) };
+	}
+	/* Step the forced sources, then the top-N. State lookups are cache
+	 * misses at scale, so each source's slot is prefetched AHEAD sources
+	 * before it is stepped (its key and hash wait in a small ring). */
+	enum { RING = 16, AHEAD = 8 };
+	struct evalent ring[RING];
+	const size_t total = e->ev_n + e->heap_n;
+	for (size_t j = 0; j < total && j < AHEAD; j++) {
+		load_item(e, src, j, &ring[j % RING]);
+		KL_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
+	}
+	for (size_t i = 0; i < total; i++) {
+		size_t j = i + AHEAD;
+		if (j < total) {
+			load_item(e, src, j, &ring[j % RING]);
+			KL_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
+		}
+		if (process(e, &ring[i % RING], src, now, out) < 0)
+			return -1;
+	}
+
+	/* Elevated sources absent from this tick step down on zero metrics. */
+	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
+		struct kl_keyslot *k = &e->elev.slots[i];
+		if (k->key.family == 0)
+			continue;
+		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		if (s == NULL || s->t_seen == now)
+			continue;
+		struct evalent it = {
+			.idx = UINT32_MAX, .key = k->key, .h = kl_addr_hash(&k->key, e->tab.seed),
+			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &k->key) : KL_EX_NONE),
+		};
+		if (process(e, &it, src, now, out) < 0)
+			return -1;
+	}
+
+	/* Next tick's elevated set: still above OBSERVE, old or new. */
+	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
+		struct kl_keyslot *k = &e->elev.slots[i];
+		if (k->key.family == 0)
+			continue;
+		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		if (s == NULL)
+			continue;
+		if (s->level > KL_LVL_OBSERVE) {
+			if (kl_keyset_add(&e->elev_next, &k->key) == NULL)
+				return -1;
+		} else {
+			s->flags &= (uint8_t)~KL_SRC_F_ELEVATED;
+		}
+	}
+	struct kl_keyset t = e->elev;
+	e->elev = e->elev_next;
+	e->elev_next = t;
+	kl_keyset_clear(&e->elev_next);
+	if (out->n - n0 > 1)
+		qsort(out->v + n0, out->n - n0, sizeof(*out->v), cmp_change);
+
+	int64_t every = p->state_ttl_ms / 4;
+	if (every > 60000)
+		every = 60000;
+	if (e->last_sweep == KL_T_NEVER || now - e->last_sweep >= every) {
+		sweep(e, now);
+		e->last_sweep = now;
+	}
+	e->st.tracked = e->tab.n;
+	return 0;
+}

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+#include "decider/exempt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+
+void kl_exempt_list_free(struct kl_exempt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].id);
+		free(l->v[i].notes);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static struct kl_exempt_entry *list_push(struct kl_exempt_list *l)
+{
+	struct kl_exempt_entry *nv;
+
+	/* Capacity is implicit: 8, then doubled whenever n reaches a power of two. */
+	if (l->n == 0 || (l->n >= 8 && (l->n & (l->n - 1)) == 0)) {
+		size_t ncap = l->n ? l->n * 2 : 8;
+		nv = realloc(l->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return NULL;
+		l->v = nv;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	return &l->v[l->n++];
+}
+
+/* Printable, bounded copy of untrusted text for messages. */
+static const char *q(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && s[i] != '\0' && o + 4 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= 64) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+int kl_whitelist_parse(const char *text, size_t len, const char *name,
+		       struct kl_exempt_list *out, struct kl_errs *errs)
+{
+	size_t before = errs->n;
+	size_t pos = 0;
+	int line = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (pos < len) {
+		size_t end = pos;
+		while (end < len && text[end] != '\n')
+			end++;
+		line++;
+		/* Cut the comment, then trim. */
+		size_t e = pos;
+		while (e < end && text[e] != '#')
+			e++;
+		size_t b = pos;
+		while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\r'))
+			b++;
+		while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t' || text[e - 1] == '\r'))
+			e--;
+		if (e > b) {
+			char tok[96], err[160], qb[96];
+			struct kl_addr a;
+			if (e - b >= sizeof(tok)) {
+				kl_errs_add(errs, "%s:%d: '%s' is too long for an address", name, line,
+					    q(text + b, e - b, qb, sizeof(qb)));
+			} else {
+				memcpy(tok, text + b, e - b);
+				tok[e - b] = '\0';
+				if (kl_cidr_parse(tok, &a, err, sizeof(err)) < 0) {
+					kl_errs_add(errs, "%s:%d: %s", name, line, err);
+				} else if (out->n >= KL_EX_MAX_ENTRIES) {
+					kl_errs_add(errs, "%s:%d: more than %d entries", name, line,
+						    KL_EX_MAX_ENTRIES);
+					break;
+				} else {
+					struct kl_exempt_entry *x = list_push(out);
+					if (x == NULL)
+						return -1;
+					x->net = a;
+					x->kind = KL_EX_WHITELIST;
+					x->expires_ms = KL_EX_NEVER;
+					x->id = strdup(tok);
+					if (x->id == NULL)
+						return -1;
+				}
+			}
+		}
+		pos = end + 1;
+	}
+	if (errs->n > before) {
+		kl_exempt_list_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int days_from_civil(int y, unsigned m, unsigned d, int64_t *out)
+{
+	/* Howard Hinnant's algorithm: proleptic Gregorian, no timezone. */
+	y -= m <= 2;
+	const int era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	*out = (int64_t)era * 146097 + (int64_t)doe - 719468;
+	return 0;
+}
+
+static int digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+int kl_rfc3339_parse(const char *s, int64_t *ms)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int Y, M, D, h, m, sec, frac_ms = 0;
+	const char *p;
+
+	if (strlen(s) < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
+	    s[7] != '-' || digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
+	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||
+	    digits(s + 17, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
+		return -1;
+	bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+	if (M == 2 && D == 29 && !leap)
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		int n = 0;
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (n < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+			n++;
+			p++;
+		}
+		if (n == 0)
+			return -1;
+		for (; n < 3; n++)
+			frac_ms *= 10;
+	}
+	int off_min = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+		    om > 59)
+			return -1;
+		off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	int64_t days;
+	days_from_civil(Y, (unsigned)M, (unsigned)D, &days);
+	int64_t secs = days * 86400 + h * 3600 + m * 60 + (sec > 59 ? 59 : sec) - off_min * 60;
+	*ms = secs * 1000 + frac_ms;
+	return 0;
+}
+
+static const char *const fb_keys[] = { "target", "action", "ttl", "until", "notes", NULL };
+
+int kl_feedback_from_json(const void *json_array, const char *name,
+			  struct kl_exempt_list *out, struct kl_errs *errs)
+{
+	const json_t *arr = json_array;
+	size_t before = errs->n;
+	size_t i;
+	json_t *el;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_array(arr)) {
+		kl_errs_add(errs, "%s: expected a JSON array of {target, action, ttl|until, notes}",
+			    name);
+		return -1;
+	}
+	if (json_array_size(arr) > KL_EX_MAX_ENTRIES) {
+		kl_errs_add(errs, "%s: more than %d entries", name, KL_EX_MAX_ENTRIES);
+		return -1;
+	}
+	json_array_foreach(arr, i, el) {
+		const char *key;
+		json_t *val;
+		char qb[96], err[160];
+		size_t nerr = errs->n;
+		struct kl_exempt_entry x;
+
+		memset(&x, 0, sizeof(x));
+		x.from_feedback = true;
+		if (!json_is_object(el)) {
+			kl_errs_add(errs, "%s: entry %zu: expected an object", name, i + 1);
+			continue;
+		}
+		json_object_foreach((json_t *)el, key, val) {
+			bool known = false;
+			for (int k = 0; fb_keys[k] != NULL; k++)
+				known |= strcmp(key, fb_keys[k]) == 0;
+			if (!known)
+				kl_errs_add(errs, "%s: entry %zu: unknown key '%s' (valid: target, action, ttl, until, notes)",
+					    name, i + 1, q(key, strlen(key), qb, sizeof(qb)));
+			else if (!json_is_string(val))
+				kl_errs_add(errs, "%s: entry %zu: '%s' must be a string", name, i + 1, key);
+		}
+		if (errs->n > nerr)
+			continue;
+		const char *target = json_string_value(json_object_get(el, "target"));
+		const char *action = json_string_value(json_object_get(el, "action"));
+		const char *ttl = json_string_value(json_object_get(el, "ttl"));
+		const char *until = json_string_value(json_object_get(el, "until"));
+		const char *notes = json_string_value(json_object_get(el, "notes"));
+		if (target == NULL) {
+			kl_errs_add(errs, "%s: entry %zu: 'target' is missing", name, i + 1);
+		} else if (kl_cidr_parse(target, &x.net, err, sizeof(err)) < 0) {
+			kl_errs_add(errs, "%s: entry %zu: target: %s", name, i + 1, err);
+		}
+		if (action == NULL)
+			kl_errs_add(errs, "%s: entry %zu: 'action' is missing (forgive | whitelist)",
+				    name, i + 1);
+		else if (strcmp(action, "forgive") == 0)
+			x.kind = KL_EX_FORGIVE;
+		else if (strcmp(action, "whitelist") == 0)
+			x.kind = KL_EX_WHITELIST;
+		else
+			kl_errs_add(errs, "%s: entry %zu: action '%s' is not forgive | whitelist",
+				    name, i + 1, q(action, strlen(action), qb, sizeof(qb)));
+		if (ttl != NULL && until != NULL)
+			kl_errs_add(errs, "%s: entry %zu: give 'ttl' or 'until', not both", name, i + 1);
+		if (ttl != NULL) {
+			uint64_t ns;
+			if (kl_duration_parse(ttl, &ns, err, sizeof(err)) < 0)
+				kl_errs_add(errs, "%s: entry %zu: ttl: %s", name, i + 1, err);
+			else if (ns < 1000000 || ns > (uint64_t)3650 * 86400 * 1000000000ull)
+				kl_errs_add(errs, "%s: entry %zu: ttl '%s' is out of range (1ms .. 3650d)",
+					    name, i + 1, q(ttl, strlen(ttl), qb, sizeof(qb)));
+			else {
+				x.has_ttl = true;
+				x.ttl_ms = (int64_t)(ns / 1000000);
+			}
+		}
+		if (until != NULL) {
+			if (kl_rfc3339_parse(until, &x.until_ms) < 0)
+				kl_errs_add(errs, "%s: entry %zu: until '%s' is not an RFC 3339 time "
+					    "(e.g. 2026-06-01T00:00:00Z)",
+					    name, i + 1, q(until, strlen(until), qb, sizeof(qb)));
+			else
+				x.has_until = true;
+		}
+		if (errs->n > nerr)
+			continue;
+		struct kl_exempt_entry *d = list_push(out);
+		if (d == NULL)
+			goto oom;
+		*d = x;
+		d->expires_ms = KL_EX_NEVER;
+		if (asprintf(&d->id, "%s|%s|%s|%s", target, action, ttl ? ttl : "",
+			     until ? until : "") < 0) {
+			d->id = NULL;
+			goto oom;
+		}
+		if (notes != NULL && (d->notes = strdup(notes)) == NULL)
+			goto oom;
+	}
+	if (errs->n > before) {
+		kl_exempt_list_free(out);
+		return -1;
+	}
+	return 0;
+oom:
+	kl_errs_add(errs, "%s: out of memory", name);
+	kl_exempt_list_free(out);
+	return -1;
+}
+
+int kl_feedback_parse(const char *text, size_t len, const char *name,
+		      struct kl_exempt_list *out, struct kl_errs *errs)
+{
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* An empty file is an empty list (klctl may create it so). */
+	size_t i = 0;
+	while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
+		i++;
+	if (i == len)
+		return 0;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		kl_errs_add(errs, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	rc = kl_feedback_from_json(root, name, out, errs);
+	json_decref(root);
+	return rc;
+}
+
+void kl_exempt_init(struct kl_exempt *x)
+{
+	memset(x, 0, sizeof(*x));
+}
+
+void kl_exempt_free(struct kl_exempt *x)
+{
+	kl_exempt_list_free(&x->wl);
+	kl_exempt_list_free(&x->fb);
+}
+
+static int add_release(struct kl_cidrs *r, const struct kl_addr *a)
+{
+	struct kl_addr *nv;
+
+	if (r == NULL || kl_addr_is_host(a))
+		return 0;
+	nv = realloc(r->v, (r->n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return -1;
+	r->v = nv;
+	r->v[r->n++] = *a;
+	return 0;
+}
+
+static const struct kl_exempt_entry *find_id(const struct kl_exempt_list *l, const char *id)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i].id, id) == 0)
+			return &l->v[i];
+	}
+	return NULL;
+}
+
+static int replace(struct kl_exempt_list *old, struct kl_exempt_list *l, int64_t now,
+		   struct kl_cidrs *released)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct kl_exempt_entry *x = &l->v[i];
+		const struct kl_exempt_entry *prev = find_id(old, x->id);
+		x->first_ms = prev != NULL ? prev->first_ms : now;
+		if (x->has_ttl)
+			x->expires_ms = x->first_ms + x->ttl_ms;
+		else if (x->has_until)
+			x->expires_ms = x->until_ms;
+		else
+			x->expires_ms = KL_EX_NEVER;
+		if (prev == NULL && x->expires_ms > now && add_release(released, &x->net) < 0)
+			return -1;
+	}
+	kl_exempt_list_free(old);
+	*old = *l;
+	memset(l, 0, sizeof(*l));
+	return 0;
+}
+
+int kl_exempt_set_whitelist(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+			    struct kl_cidrs *released)
+{
+	return replace(&x->wl, l, now, released);
+}
+
+int kl_exempt_set_feedback(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+			   struct kl_cidrs *released)
+{
+	return replace(&x->fb, l, now, released);
+}
+
+static int lookup_list(const struct kl_exempt_list *l, const struct kl_addr *a, int64_t now,
+		       int best)
+{
+	for (size_t i = 0; i < l->n && best < KL_EX_WHITELIST; i++) {
+		const struct kl_exempt_entry *x = &l->v[i];
+		if (x->kind <= best || now >= x->expires_ms)
+			continue;
+		if (kl_cidr_contains(&x->net, a))
+			best = x->kind;
+	}
+	return best;
+}
+
+int kl_exempt_lookup(const struct kl_exempt *x, const struct kl_addr *a, int64_t now)
+{
+	int best = lookup_list(&x->wl, a, now, KL_EX_NONE);
+	return lookup_list(&x->fb, a, now, best);
+}
+
+int kl_exempt_cb(void *ctx, const struct kl_addr *a)
+{
+	const struct kl_exempt *x = ctx;
+	return kl_exempt_lookup(x, a, x->now);
+}
+
+bool kl_exempt_empty(const struct kl_exempt *x)
+{
+	return x->wl.n == 0 && x->fb.n == 0;
+}
+
+int kl_filewatch_changed(struct kl_filewatch *w, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		bool had = w->have;
+		w->have = false;
+		return had ? 1 : 0;
+	}
+	if (w->have && w->dev == st.st_dev && w->ino == st.st_ino && w->size == st.st_size &&
+	    w->mtime.tv_sec == st.st_mtim.tv_sec && w->mtime.tv_nsec == st.st_mtim.tv_nsec)
+		return 0;
+	w->have = true;
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
+	w->size = st.st_size;
+	w->mtime = st.st_mtim;
+	return 1;
+}
+
+int kl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+		 size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	char *b = NULL;
+	size_t n = 0, cap = 0;
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(b, cap);
+			if (nb == NULL) {
+				free(b);
+				close(fd);
+				snprintf(err, errlen, "%s: out of memory", path);
+				errno = ENOMEM;
+				return -1;
+			}
+			b = nb;
+		}
+		ssize_t r = read(fd, b + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+			free(b);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+			free(b);
+			close(fd);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	close(fd);
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return 0;
+}

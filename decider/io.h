@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The decider's two edges, kept abstract so the engine never learns where
+ * its ticks come from or where its decisions go:
+ *
+ *  input  yields ticks: time, per-source metrics, violations (and, in
+ *         replay, simulated exemption-file contents). Today: JSON-lines
+ *         traces. Later: binary sensor traces and live telemetry frames.
+ *  sink   takes one batch of level changes (and TTL renewals) per tick,
+ *         each with the level's action, rate, burst and TTL, plus CIDR
+ *         releases. Today: printing (replay, dry-run). Later: the enforcer.
+ */
+#ifndef KL_DECIDER_IO_H
+#define KL_DECIDER_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "decider/engine.h"
+#include "decider/exempt.h"
+#include "decider/knobs.h"
+
+struct kl_tick {
+	int64_t t_ms;          /* Unix ms on the input's clock (virtual in replay) */
+	int64_t elapsed_ms;    /* since the previous tick */
+	const struct kl_metrics *src;
+	size_t nsrc;
+	const struct kl_violation *viol;
+	size_t nviol;
+	/* Replay only: the exemption files as they are from this tick on. */
+	bool has_whitelist, has_feedback;
+	struct kl_exempt_list *whitelist, *feedback; /* may be taken (zeroed) by the consumer */
+	const char *where;     /* "FILE:LINE" for messages */
+};
+
+struct kl_input {
+	/* 1 with *t filled (valid until the next call), 0 at the end, -1 on
+	 * an error (added to errs). */
+	int (*next)(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs);
+	void (*close)(struct kl_input *in);
+};
+
+/* JSON-lines trace (DESIGN §6.6); path "-" is stdin. interval_ms is the
+ * elapsed time reported for the first tick. */
+struct kl_input *kl_input_jsonl_open(const char *path, int64_t interval_ms,
+				     struct kl_errs *errs);
+/* Same over a memory buffer (tests, fuzzing). The buffer must outlive it. */
+struct kl_input *kl_input_jsonl_mem(const char *buf, size_t len, const char *name,
+				    int64_t interval_ms);
+
+struct kl_sink {
+	/* One tick's level changes and TTL renewals (reason KL_R_REFRESH),
+	 * sorted by address. Returns 0 or -1. */
+	int (*apply)(struct kl_sink *s, int64_t t_ms, const struct kl_change *c, size_t n);
+	/* Ask for enforcement inside cidr to be removed, at most budget
+	 * entries; *removed says how many went. */
+	int (*release)(struct kl_sink *s, int64_t t_ms, const struct kl_addr *cidr,
+		       uint32_t budget, uint32_t *removed);
+	void (*close)(struct kl_sink *s);
+};
+
+/* Printing sink. out != NULL: replay output on out, each line prefixed with
+ * "t=<seconds> " (or one JSON object per level change when json). out ==
+ * NULL: the daemon log (kl_log) in the seeds' grammar. dry_run is what the
+ * ACTION lines report. Renewals and releases are logged at debug level. */
+struct kl_sink *kl_sink_print_new(FILE *out, bool json, bool dry_run);
+
+/* Seconds with at least one decimal and at most three: "14.0", "14.25". */
+const char *kl_fmt_t(int64_t t_ms, char *buf, size_t len);
+
+#endif

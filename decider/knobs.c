@@ -1,0 +1,1337 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The knob table and everything it drives: value parsing with ranges,
+ * layers, the command line, precedence, cross-field checks, --help,
+ * --help-markdown and --config-check.
+ */
+#include "decider/knobs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/duration.h"
+
+const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
+const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
+const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NULL };
+
+#define OFF(f) offsetof(struct kl_dcfg, f)
+#define H (3600.0)
+#define DAY (86400.0)
+
+/* Groups, in help order. */
+#define G_CORE "Core runtime"
+#define G_PROF "Profile + persistence"
+#define G_FILES "Configuration files and privileges"
+#define G_REPLAY "Replay and one-shot modes"
+#define G_WL "Whitelist (permanent exemptions)"
+#define G_FB "Feedback (temporary exemptions)"
+#define G_BOOT "Bootstrap schedule (self-tuning ramp; takes effect with autotune)"
+#define G_AUTO "Autotune (Median + MAD; takes effect with autotune)"
+#define G_LEARN "Clean tick gates (anti-poison)"
+#define G_SEV "Severity model (triggers + weights)"
+#define G_STRIKE "Strike mapping (severity -> strikes)"
+#define G_LEVEL "Level thresholds (strikes -> action)"
+#define G_ACT "Enforcement action parameters"
+#define G_GATE "Block safety gate"
+#define G_HYST "Hysteresis (anti-flap)"
+#define G_NC "Non-compliance escalation"
+#define G_HOUSE "Housekeeping (memory bounds)"
+#define G_POL "Policy (PolicyPack)"
+#define G_GRAPH "Graph (PDPConfig spec.graph; used by kl-graphd and for violations)"
+
+static const struct kl_knob knobs[] = {
+	/* ---- core runtime ---- */
+	{ "interval", KT_DUR, OFF(interval), "1s", .min = 0, .max = H, .flags = KF_EXCL_MIN,
+	  .group = G_CORE, .help = "Poll interval and decision tick." },
+	{ "top", KT_INT, OFF(top), "200", .min = 1, .max = 1e7, .group = G_CORE,
+	  .help = "Evaluate top-N sources by severity per tick. Larger values = more CPU." },
+	{ "min-pps", KT_FLOAT, OFF(min_pps), "10", .min = 0, .max = 1e12, .group = G_CORE,
+	  .help = "Ignore sources below this PPS unless severity/DropRL/s keeps them relevant." },
+	{ "min-sev", KT_FLOAT, OFF(min_sev), "0", .min = 0, .max = 1e6, .group = G_CORE,
+	  .help = "Include candidates with severity >= this (0 = off)." },
+	{ "dry-run", KT_BOOL, OFF(dry_run), "true", .pol = "dry_run", .group = G_CORE,
+	  .help = "If true: send nothing to the enforcer, only log ACTION ... dry_run=true." },
+	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
+	  .group = G_CORE, .help = "Least severe log level written to stderr." },
+	{ "tick-log-every", KT_DUR, OFF(tick_log_every), "10s", .min = 0, .max = DAY,
+	  .group = G_CORE, .help = "Period of the TICK#n summary line (0 disables)." },
+
+	/* ---- profile + persistence ---- */
+	{ "profile", KT_STR, OFF(profile), "generic", .group = G_PROF,
+	  .help = "Initial profile name (aliases: router, controller, internal)." },
+	{ "state-file", KT_STR, OFF(state_file), "/var/lib/kernloom/decider/state.json",
+	  .group = G_PROF,
+	  .help = "Persist tuned triggers, bootstrap metadata, and history. Empty disables persistence." },
+	{ "max-state-age", KT_DUR, OFF(max_state_age), "336h", .min = 0, .max = 3650 * DAY,
+	  .group = G_PROF, .help = "Ignore persisted state older than this (0 disables)." },
+	{ "state-history", KT_INT, OFF(state_history), "30", .min = 0, .max = 100000,
+	  .group = G_PROF, .help = "Keep last N history entries." },
+
+	/* ---- files and privileges ---- */
+	{ "pdp-config", KT_STR, OFF(pdp_config), "", .group = G_FILES,
+	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement). Empty: none." },
+	{ "policy", KT_STR, OFF(policy), "", .group = G_FILES,
+	  .help = "PolicyPack YAML (per-level actions, rates, TTLs, block gate). Empty: none." },
+	{ "policy-pubkey", KT_STR, OFF(policy_pubkey), "", .group = G_FILES,
+	  .help = "File with the Ed25519 public key (base64 or hex) a PolicyPack must be signed with. "
+		  "When set, an unsigned or badly signed pack is refused." },
+	{ "run-dir", KT_STR, OFF(run_dir), "/run/kernloom", .group = G_FILES,
+	  .help = "Directory of the IPC sockets." },
+	{ "user", KT_STR, OFF(user), "kernloom-decider", .group = G_FILES,
+	  .help = "When started as root: drop to this user with no capabilities." },
+
+	/* ---- replay / one-shot ---- */
+	{ "replay", KT_STR, OFF(replay), "", .group = G_REPLAY,
+	  .help = "Run the engine on a trace (JSON lines, '-' = stdin) on its virtual clock and exit." },
+	{ "decisions-json", KT_BOOL, OFF(decisions_json), "false", .group = G_REPLAY,
+	  .help = "With --replay: one JSON object per level change on stdout instead of log lines." },
+	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_REPLAY,
+	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
+		  "or 1 naming every bad key." },
+	{ "policy-canonical", KT_BOOL, OFF(policy_canonical), "false", .group = G_REPLAY,
+	  .help = "Print the canonical text of --policy (what its signature covers) and exit." },
+
+	/* ---- whitelist ---- */
+	{ "whitelist", KT_STR, OFF(whitelist), "/etc/kernloom/whitelist.txt", .group = G_WL,
+	  .help = "IPv4/IPv6 or CIDR, one per line, # comments; empty disables." },
+	{ "whitelist-reload", KT_DUR, OFF(whitelist_reload), "10s", .min = 0, .max = DAY,
+	  .group = G_WL, .help = "Reload if file changed (0 disables)." },
+	{ "whitelist-learn", KT_BOOL, OFF(whitelist_learn), "false", .group = G_WL,
+	  .help = "If true, whitelisted sources may contribute to learning (riskier)." },
+
+	/* ---- feedback ---- */
+	{ "feedback-file", KT_STR, OFF(feedback_file), "/var/lib/kernloom/feedback.json",
+	  .group = G_FB, .help = "JSON array with temporary exemptions; empty disables." },
+	{ "feedback-reload", KT_DUR, OFF(feedback_reload), "10s", .min = 0, .max = DAY,
+	  .group = G_FB, .help = "Reload if file changed (0 disables)." },
+	{ "feedback-learn", KT_BOOL, OFF(feedback_learn), "false", .group = G_FB,
+	  .help = "If true, feedback-exempt sources may contribute to learning (riskier)." },
+	{ "feedback-deenforce-cidr", KT_BOOL, OFF(feedback_deenforce_cidr), "true", .group = G_FB,
+	  .help = "CIDR exemptions ask the enforcer to remove matching RL/deny entries." },
+	{ "feedback-cidr-every", KT_DUR, OFF(feedback_cidr_every), "30s", .min = 0, .max = DAY,
+	  .group = G_FB, .help = "Interval for CIDR de-enforcement passes (0 disables)." },
+	{ "feedback-cidr-max", KT_INT, OFF(feedback_cidr_max), "5000", .min = 1, .max = 1e7,
+	  .group = G_FB, .help = "Deletion budget per pass (bounds enforcer CPU)." },
+
+	/* ---- bootstrap ---- */
+	{ "bootstrap", KT_BOOL, OFF(bootstrap), "true", .pdp = "autotune.bootstrap.enabled",
+	  .group = G_BOOT, .help = "Enable bootstrap tuning schedule." },
+	{ "bootstrap-window", KT_DUR, OFF(bootstrap_window), "336h", .min = 0, .max = 3650 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.window", .group = G_BOOT,
+	  .help = "Total bootstrap duration (recommend ~14d)." },
+	{ "bootstrap-phase1-end", KT_DUR, OFF(bootstrap_phase1_end), "48h", .min = 0,
+	  .max = 3650 * DAY, .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.phase1_end",
+	  .group = G_BOOT, .help = "End of phase 1 since bootstrap start." },
+	{ "bootstrap-phase2-end", KT_DUR, OFF(bootstrap_phase2_end), "120h", .min = 0,
+	  .max = 3650 * DAY, .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.phase2_end",
+	  .group = G_BOOT, .help = "End of phase 2 since bootstrap start." },
+	{ "bootstrap-every1", KT_DUR, OFF(bootstrap_every[0]), "1h", .min = 0, .max = 365 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.phase1.interval", .group = G_BOOT,
+	  .help = "Autotune interval during phase 1." },
+	{ "bootstrap-every2", KT_DUR, OFF(bootstrap_every[1]), "6h", .min = 0, .max = 365 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.phase2.interval", .group = G_BOOT,
+	  .help = "Autotune interval during phase 2." },
+	{ "bootstrap-every3", KT_DUR, OFF(bootstrap_every[2]), "24h", .min = 0, .max = 365 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.phase3.interval", .group = G_BOOT,
+	  .help = "Autotune interval during phase 3." },
+	{ "steady-every", KT_DUR, OFF(steady_every), "84h", .min = 0, .max = 365 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.steady.interval", .group = G_BOOT,
+	  .help = "Autotune interval after bootstrap." },
+	{ "bootstrap-k-start", KT_FLOAT, OFF(bootstrap_k_start), "4.0", .min = 0, .max = 100,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.k_start", .group = G_BOOT,
+	  .help = "Higher k early = more conservative thresholds." },
+	{ "bootstrap-k-final", KT_FLOAT, OFF(bootstrap_k_final), "3.5", .min = 0, .max = 100,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.bootstrap.k_final", .group = G_BOOT,
+	  .help = "Target k at end of bootstrap." },
+	{ "bootstrap-max-up1", KT_FLOAT, OFF(bootstrap_max_up[0]), "0.10", .min = 0, .max = 10,
+	  .pdp = "autotune.bootstrap.phase1.max_up", .group = G_BOOT,
+	  .help = "Phase 1 max relative increase per update." },
+	{ "bootstrap-max-down1", KT_FLOAT, OFF(bootstrap_max_down[0]), "0.02", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase1.max_down", .group = G_BOOT,
+	  .help = "Phase 1 max relative decrease per update." },
+	{ "bootstrap-max-up2", KT_FLOAT, OFF(bootstrap_max_up[1]), "0.08", .min = 0, .max = 10,
+	  .pdp = "autotune.bootstrap.phase2.max_up", .group = G_BOOT,
+	  .help = "Phase 2 max relative increase per update." },
+	{ "bootstrap-max-down2", KT_FLOAT, OFF(bootstrap_max_down[1]), "0.03", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase2.max_down", .group = G_BOOT,
+	  .help = "Phase 2 max relative decrease per update." },
+	{ "bootstrap-max-up3", KT_FLOAT, OFF(bootstrap_max_up[2]), "0.05", .min = 0, .max = 10,
+	  .pdp = "autotune.bootstrap.phase3.max_up", .group = G_BOOT,
+	  .help = "Phase 3 max relative increase per update." },
+	{ "bootstrap-max-down3", KT_FLOAT, OFF(bootstrap_max_down[2]), "0.05", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase3.max_down", .group = G_BOOT,
+	  .help = "Phase 3 max relative decrease per update." },
+	{ "bootstrap-alpha1", KT_FLOAT, OFF(bootstrap_alpha[0]), "0.10", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase1.alpha", .group = G_BOOT,
+	  .help = "Smoothing alpha for phase 1." },
+	{ "bootstrap-alpha2", KT_FLOAT, OFF(bootstrap_alpha[1]), "0.15", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase2.alpha", .group = G_BOOT,
+	  .help = "Smoothing alpha for phase 2." },
+	{ "bootstrap-alpha3", KT_FLOAT, OFF(bootstrap_alpha[2]), "0.20", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.phase3.alpha", .group = G_BOOT,
+	  .help = "Smoothing alpha for phase 3." },
+
+	/* ---- autotune ---- */
+	{ "autotune", KT_BOOL, OFF(autotune), "true", .pdp = "autotune.enabled", .group = G_AUTO,
+	  .help = "Enable learning of trig-* thresholds." },
+	{ "autotune-every", KT_DUR, OFF(autotune_every), "24h", .min = 0, .max = 365 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "autotune.interval", .group = G_AUTO,
+	  .help = "Tune interval when bootstrap is off." },
+	{ "autotune-min-samples", KT_INT, OFF(autotune_min_samples), "5000", .min = 1, .max = 1e9,
+	  .pdp = "autotune.min_samples", .group = G_AUTO,
+	  .help = "Minimum samples per feature before applying." },
+	{ "autotune-k", KT_FLOAT, OFF(autotune_k), "3.5", .min = 0, .max = 100, .flags = KF_EXCL_MIN,
+	  .pdp = "autotune.k", .group = G_AUTO,
+	  .help = "k for median + k*MAD (higher = more conservative)." },
+	{ "autotune-max-change", KT_FLOAT, OFF(autotune_max_change), "0.05", .min = 0, .max = 10,
+	  .pdp = "autotune.max_change", .group = G_AUTO,
+	  .help = "Max relative change per update (+/-)." },
+	{ "autotune-max-change-up", KT_FLOAT, OFF(autotune_max_change_up), "0", .min = 0, .max = 10,
+	  .pdp = "autotune.bootstrap.steady.max_up", .group = G_AUTO,
+	  .help = "Max relative increase (0 -> use max-change)." },
+	{ "autotune-max-change-down", KT_FLOAT, OFF(autotune_max_change_down), "0", .min = 0,
+	  .max = 1, .pdp = "autotune.bootstrap.steady.max_down", .group = G_AUTO,
+	  .help = "Max relative decrease (0 -> use max-change)." },
+	{ "autotune-alpha", KT_FLOAT, OFF(autotune_alpha), "0.2", .min = 0, .max = 1,
+	  .pdp = "autotune.bootstrap.steady.alpha", .group = G_AUTO,
+	  .help = "Smoothing alpha (0 disables smoothing)." },
+	{ "autotune-floor-pps", KT_FLOAT, OFF(autotune_floor[KL_F_PPS]), "100", .min = 0,
+	  .max = 1e12, .pdp = "autotune.floors.pps", .group = G_AUTO,
+	  .help = "Minimum trig-pps floor." },
+	{ "autotune-floor-syn", KT_FLOAT, OFF(autotune_floor[KL_F_SYN]), "50", .min = 0,
+	  .max = 1e12, .pdp = "autotune.floors.syn", .group = G_AUTO,
+	  .help = "Minimum trig-syn floor." },
+	{ "autotune-floor-scan", KT_FLOAT, OFF(autotune_floor[KL_F_SCAN]), "20", .min = 0,
+	  .max = 1e12, .pdp = "autotune.floors.scan", .group = G_AUTO,
+	  .help = "Minimum trig-scan floor." },
+	{ "autotune-floor-bps", KT_FLOAT, OFF(autotune_floor[KL_F_BPS]), "0", .min = 0,
+	  .max = 1e15, .pdp = "autotune.floors.bps", .group = G_AUTO,
+	  .help = "Minimum trig-bps floor (when the bps trigger is on)." },
+
+	/* ---- clean tick gates ---- */
+	{ "learn-sev-gt", KT_FLOAT, OFF(learn_sev_gt), "1.0", .min = 0, .max = 1e6, .group = G_LEARN,
+	  .help = "A source counts as high severity if sev >= this." },
+	{ "learn-frac-gt", KT_FLOAT, OFF(learn_frac_gt), "0.005", .min = 0, .max = 1,
+	  .group = G_LEARN, .help = "Max fraction of high-sev sources for a tick to be clean." },
+	{ "learn-max-sev", KT_FLOAT, OFF(learn_max_sev), "0.8", .min = 0, .max = 1e6,
+	  .group = G_LEARN, .help = "Only learn from sources with sev <= this." },
+	{ "learn-skip-if-blocks", KT_BOOL, OFF(learn_skip_if_blocks), "true", .group = G_LEARN,
+	  .help = "Skip learning if any IP is currently BLOCK." },
+	{ "learn-max-drop-ratio", KT_FLOAT, OFF(learn_max_drop_ratio), "0.02", .min = 0, .max = 1,
+	  .group = G_LEARN, .help = "Skip learning if global drop ratio is above this (0 disables)." },
+
+	/* ---- severity ---- */
+	{ "trig-pps", KT_FLOAT, OFF(trig[KL_F_PPS]), "0", "0", PC_TRIG_PPS, true,
+	  "signal_engine.pps_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
+	  .group = G_SEV, .help = "PPS trigger (0 -> profile/state)." },
+	{ "trig-syn", KT_FLOAT, OFF(trig[KL_F_SYN]), "0", "0", PC_TRIG_SYN, true,
+	  "signal_engine.syn_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
+	  .group = G_SEV, .help = "SYN/s trigger (0 -> profile/state)." },
+	{ "trig-scan", KT_FLOAT, OFF(trig[KL_F_SCAN]), "0", "0", PC_TRIG_SCAN, true,
+	  "signal_engine.scan_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
+	  .group = G_SEV, .help = "scan/s trigger (0 -> profile/state)." },
+	{ "trig-bps", KT_FLOAT, OFF(trig[KL_F_BPS]), "0", "0", PC_TRIG_BPS, true,
+	  "signal_engine.bps_trigger", .min = 0, .max = 1e15, .group = G_SEV,
+	  .help = "bytes/s trigger (0 -> profile/state; built-in profiles: off)." },
+	{ "w-pps", KT_FLOAT, OFF(w[KL_F_PPS]), "0", "0", PC_W_PPS, false,
+	  "signal_engine.weights.pps", .min = 0, .max = 100, .group = G_SEV,
+	  .help = "PPS weight (0 -> profile)." },
+	{ "w-syn", KT_FLOAT, OFF(w[KL_F_SYN]), "0", "0", PC_W_SYN, false,
+	  "signal_engine.weights.syn", .min = 0, .max = 100, .group = G_SEV,
+	  .help = "SYN weight (0 -> profile)." },
+	{ "w-scan", KT_FLOAT, OFF(w[KL_F_SCAN]), "0", "0", PC_W_SCAN, false,
+	  "signal_engine.weights.scan", .min = 0, .max = 100, .group = G_SEV,
+	  .help = "scan weight (0 -> profile)." },
+	{ "w-bps", KT_FLOAT, OFF(w[KL_F_BPS]), "0", "0", PC_W_BPS, false,
+	  "signal_engine.weights.bps", .min = 0, .max = 100, .group = G_SEV,
+	  .help = "bytes/s weight (0 -> profile)." },
+	{ "sev-cap", KT_FLOAT, OFF(sev_cap), "0", "0", PC_SEV_CAP, false,
+	  "signal_engine.weights.cap", .min = 0, .max = 1000, .flags = KF_EXCL_MIN,
+	  .group = G_SEV, .help = "Normalization cap (0 -> profile)." },
+
+	/* ---- strikes ---- */
+	{ "sev-step1", KT_FLOAT, OFF(sev_step[0]), "1.0", .min = 0, .max = 1e6,
+	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step1 adds delta1 strikes." },
+	{ "sev-step2", KT_FLOAT, OFF(sev_step[1]), "2.0", .min = 0, .max = 1e6,
+	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step2 adds delta2 strikes." },
+	{ "sev-step3", KT_FLOAT, OFF(sev_step[2]), "3.0", .min = 0, .max = 1e6,
+	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step3 adds delta3 strikes." },
+	{ "sev-delta1", KT_INT, OFF(sev_delta[0]), "1", .min = 0, .max = 1000, .group = G_STRIKE,
+	  .help = "Strikes added at step1." },
+	{ "sev-delta2", KT_INT, OFF(sev_delta[1]), "2", .min = 0, .max = 1000, .group = G_STRIKE,
+	  .help = "Strikes added at step2." },
+	{ "sev-delta3", KT_INT, OFF(sev_delta[2]), "3", .min = 0, .max = 1000, .group = G_STRIKE,
+	  .help = "Strikes added at step3." },
+	{ "sev-decay-below", KT_FLOAT, OFF(sev_decay_below), "0.25", .min = 0, .max = 1e6,
+	  .group = G_STRIKE, .help = "If sev < this (and no DropRL), strikes may decay." },
+
+	/* ---- levels ---- */
+	{ "soft-at", KT_INT, OFF(soft_at), "0", "0", PC_SOFT_AT, false,
+	  "progressive_enforcement.soft_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  .help = "strikes >= soft-at -> RATE_SOFT (0 -> profile)." },
+	{ "hard-at", KT_INT, OFF(hard_at), "0", "0", PC_HARD_AT, false,
+	  "progressive_enforcement.hard_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  .help = "strikes >= hard-at -> RATE_HARD (0 -> profile)." },
+	{ "block-at", KT_INT, OFF(block_at), "0", "0", PC_BLOCK_AT, false,
+	  "progressive_enforcement.block_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  .help = "strikes >= block-at -> BLOCK (0 -> profile; 999 = never in built-ins)." },
+
+	/* ---- actions ---- */
+	{ "soft-rate", KT_U64, OFF(soft_rate), "0", "0", PC_SOFT_RATE, false,
+	  "enforcement.soft_rate_pps", "levels.rate_soft.rate_pps", .min = 1, .max = 1e8,
+	  .group = G_ACT, .help = "SOFT rate in PPS (0 -> profile)." },
+	{ "soft-burst", KT_U64, OFF(soft_burst), "0", "0", PC_SOFT_BURST, false,
+	  "enforcement.soft_burst", "levels.rate_soft.burst", .min = 1, .max = 1e8,
+	  .group = G_ACT, .help = "SOFT burst tokens (0 -> profile)." },
+	{ "soft-ttl", KT_DUR, OFF(soft_ttl), "0", "0", PC_SOFT_TTL, false, "enforcement.ttl.soft",
+	  "levels.rate_soft.ttl", .min = 1, .max = 365 * DAY, .group = G_ACT,
+	  .help = "SOFT TTL (0 -> profile)." },
+	{ "hard-rate", KT_U64, OFF(hard_rate), "0", "0", PC_HARD_RATE, false,
+	  "enforcement.hard_rate_pps", "levels.rate_hard.rate_pps", .min = 1, .max = 1e8,
+	  .group = G_ACT, .help = "HARD rate in PPS (0 -> profile)." },
+	{ "hard-burst", KT_U64, OFF(hard_burst), "0", "0", PC_HARD_BURST, false,
+	  "enforcement.hard_burst", "levels.rate_hard.burst", .min = 1, .max = 1e8,
+	  .group = G_ACT, .help = "HARD burst tokens (0 -> profile)." },
+	{ "hard-ttl", KT_DUR, OFF(hard_ttl), "0", "0", PC_HARD_TTL, false, "enforcement.ttl.hard",
+	  "levels.rate_hard.ttl", .min = 1, .max = 365 * DAY, .group = G_ACT,
+	  .help = "HARD TTL (0 -> profile)." },
+	{ "block-ttl", KT_DUR, OFF(block_ttl), "0", "0", PC_BLOCK_TTL, false,
+	  "enforcement.ttl.block", "levels.block.ttl", .min = 1, .max = 365 * DAY,
+	  .group = G_ACT, .help = "BLOCK TTL (0 -> profile)." },
+	{ "cooldown", KT_DUR, OFF(cooldown), "0", "0", PC_COOLDOWN, false, "enforcement.cooldown",
+	  .min = 0, .max = DAY, .group = G_ACT,
+	  .help = "Minimum time between level changes (0 -> profile)." },
+	{ "soft-rate-factor", KT_FLOAT, OFF(soft_rate_factor), "0", .min = 0, .max = 100,
+	  .pdp = "enforcement.soft_rate_factor", .group = G_ACT,
+	  .help = "If > 0: SOFT rate = trig-pps x factor (overrides soft-rate)." },
+	{ "hard-rate-factor", KT_FLOAT, OFF(hard_rate_factor), "0", .min = 0, .max = 100,
+	  .pdp = "enforcement.hard_rate_factor", .group = G_ACT,
+	  .help = "If > 0: HARD rate = trig-pps x factor (overrides hard-rate)." },
+
+	/* ---- block gate ---- */
+	{ "block-min-sev", KT_FLOAT, OFF(block_min_sev), "NaN", "NaN", PC_GATE_SEV, false,
+	  "progressive_enforcement.block_min_sev", "block_gate.min_sev", .min = 0, .max = 1e6,
+	  .group = G_GATE,
+	  .help = "Only allow BLOCK if severity >= this (NaN -> profile; 0 disables)." },
+	{ "block-min-dur", KT_DUR, OFF(block_min_dur), "-1", "-1", PC_GATE_DUR, false,
+	  "progressive_enforcement.block_min_dur", "block_gate.min_dur", .min = 0, .max = DAY,
+	  .group = G_GATE,
+	  .help = "Require sev >= block-min-sev for this long (-1 -> profile; 0 disables)." },
+
+	/* ---- hysteresis ---- */
+	{ "up-need", KT_INT, OFF(up_need), "0", "0", PC_UP_NEED, false,
+	  "progressive_enforcement.up_need", .min = 1, .max = 10000, .group = G_HYST,
+	  .help = "Require N consecutive high ticks before escalating (0 -> profile)." },
+	{ "down-need", KT_INT, OFF(down_need), "0", "0", PC_DOWN_NEED, false,
+	  "progressive_enforcement.down_need", .min = 1, .max = 10000, .group = G_HYST,
+	  .help = "Require N consecutive low ticks before stepping down (0 -> profile)." },
+	{ "min-hold-soft", KT_DUR, OFF(min_hold_soft), "0", "0", PC_HOLD_SOFT, false,
+	  "progressive_enforcement.min_hold_soft", .min = 0, .max = 30 * DAY, .group = G_HYST,
+	  .help = "Minimum time in SOFT since the last high tick before stepping down (0 -> profile)." },
+	{ "min-hold-hard", KT_DUR, OFF(min_hold_hard), "0", "0", PC_HOLD_HARD, false,
+	  "progressive_enforcement.min_hold_hard", .min = 0, .max = 30 * DAY, .group = G_HYST,
+	  .help = "Minimum time in HARD since the last high tick before stepping down (0 -> profile)." },
+
+	/* ---- non-compliance ---- */
+	{ "noncomp-at", KT_INT, OFF(noncomp_at), "0", "0", PC_NC_AT, false, "non_compliance.at",
+	  .min = 1, .max = 100000, .group = G_NC,
+	  .help = "In HARD: after N non-compliance ticks -> BLOCK sooner (0 -> profile)." },
+	{ "noncomp-drop", KT_FLOAT, OFF(noncomp_drop), "0", "0", PC_NC_DROP, false,
+	  "non_compliance.drop", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN, .group = G_NC,
+	  .help = "Count non-compliance if DropRL/s >= this (0 -> profile)." },
+	{ "noncomp-sev", KT_FLOAT, OFF(noncomp_sev), "0", "0", PC_NC_SEV, false,
+	  "non_compliance.sev", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN, .group = G_NC,
+	  .help = "Count non-compliance if severity >= this (0 -> profile)." },
+	{ "noncomp-reset-below", KT_FLOAT, OFF(noncomp_reset_below), "0", "0", PC_NC_RESET, false,
+	  "non_compliance.reset", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN, .group = G_NC,
+	  .help = "Reset counter if sev < this and DropRL/s == 0 (0 -> profile)." },
+
+	/* ---- housekeeping ---- */
+	{ "prev-ttl", KT_DUR, OFF(prev_ttl), "10m", .min = 0, .max = 30 * DAY, .flags = KF_EXCL_MIN,
+	  .group = G_HOUSE,
+	  .help = "Forget a source's previous counter snapshot if not seen (delta computation)." },
+	{ "state-ttl", KT_DUR, OFF(state_ttl), "60m", .min = 0, .max = 30 * DAY,
+	  .flags = KF_EXCL_MIN, .group = G_HOUSE,
+	  .help = "Forget OBSERVE-only state if not seen for this long." },
+
+	/* ---- policy ---- */
+	{ "max-action", KT_ENUM, OFF(max_action), "block", .pol = "max_action",
+	  .enums = kl_action_names, .group = G_POL,
+	  .help = "Strongest action ever sent; levels above it are enforced as this." },
+	{ "allow-local-block", KT_BOOL, OFF(allow_local_block), "true", .pol = "allow_local_block",
+	  .group = G_POL, .help = "If false, BLOCK is enforced as a hard rate limit." },
+	{ "soft-action", KT_ENUM, OFF(soft_action), "rate_limit", .pol = "levels.rate_soft.action",
+	  .enums = kl_action_names, .group = G_POL,
+	  .help = "Action for RATE_SOFT (observe | rate_limit)." },
+	{ "hard-action", KT_ENUM, OFF(hard_action), "rate_limit_hard",
+	  .pol = "levels.rate_hard.action", .enums = kl_action_names, .group = G_POL,
+	  .help = "Action for RATE_HARD (observe | rate_limit | rate_limit_hard)." },
+	{ "block-action", KT_ENUM, OFF(block_action), "block", .pol = "levels.block.action",
+	  .enums = kl_action_names, .group = G_POL, .help = "Action for BLOCK." },
+
+	/* ---- graph ---- */
+	{ "graph-enabled", KT_BOOL, OFF(graph_enabled), "false", .pdp = "graph.enabled",
+	  .group = G_GRAPH, .help = "Enable the graph learner." },
+	{ "graph-mode", KT_ENUM, OFF(graph_mode), "learn", .pdp = "graph.mode",
+	  .enums = kl_graph_mode_names, .group = G_GRAPH,
+	  .help = "learn | frozen-observe | frozen-enforce." },
+	{ "graph-store", KT_STR, OFF(graph_store), "/var/lib/kernloom/graph/kliq.db",
+	  .pdp = "graph.store", .group = G_GRAPH, .help = "SQLite edge database." },
+	{ "graph-min-seen", KT_INT, OFF(graph_min_seen), "5", .min = 1, .max = 1e9,
+	  .pdp = "graph.promotion.min_seen_count", .group = G_GRAPH,
+	  .help = "Ticks an edge must be seen in before it is learned." },
+	{ "graph-min-windows", KT_INT, OFF(graph_min_windows), "3", .min = 1, .max = 1e6,
+	  .pdp = "graph.promotion.min_windows", .group = G_GRAPH,
+	  .help = "Distinct windows an edge must be seen in." },
+	{ "graph-min-age", KT_DUR, OFF(graph_min_age), "10m", .min = 0, .max = 365 * DAY,
+	  .pdp = "graph.promotion.min_age", .group = G_GRAPH,
+	  .help = "Minimum age of an edge before it is learned." },
+	{ "graph-expire-ttl", KT_DUR, OFF(graph_expire_ttl), "720h", .min = 0, .max = 3650 * DAY,
+	  .flags = KF_EXCL_MIN, .pdp = "graph.promotion.expire_ttl", .group = G_GRAPH,
+	  .help = "Idle edges expire after this." },
+	{ "graph-freeze-max-action", KT_ENUM, OFF(graph_freeze_max_action), "block",
+	  .pdp = "graph.freeze.max_action", .enums = kl_action_names, .group = G_GRAPH,
+	  .help = "Strongest level a frozen-enforce violation forces." },
+	{ "graph-freeze-allow-block", KT_BOOL, OFF(graph_freeze_allow_block), "true",
+	  .pdp = "graph.freeze.allow_block", .group = G_GRAPH,
+	  .help = "If false, a frozen-enforce violation forces RATE_HARD at most." },
+	{ "graph-freeze-min-sev", KT_FLOAT, OFF(graph_freeze_min_sev), "0", .min = 0, .max = 1e6,
+	  .pdp = "graph.freeze.min_severity_for_block", .group = G_GRAPH,
+	  .help = "Severity a violation needs to force BLOCK (else RATE_HARD); 0 = any." },
+	{ "graph-exclude-broadcast", KT_BOOL, OFF(graph_exclude_broadcast), "true",
+	  .pdp = "graph.exclude.broadcast", .group = G_GRAPH,
+	  .help = "Do not learn broadcast/multicast destinations." },
+	{ "graph-exclude-loopback", KT_BOOL, OFF(graph_exclude_loopback), "true",
+	  .pdp = "graph.exclude.loopback", .group = G_GRAPH, .help = "Do not learn loopback." },
+	{ "graph-exclude-cidrs", KT_CIDRS, OFF(graph_exclude_cidrs), "",
+	  .pdp = "graph.exclude.source_cidrs", .group = G_GRAPH,
+	  .help = "Sources never learned from (comma-separated CIDRs)." },
+};
+
+#define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
+_Static_assert(NKNOBS <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
+
+const struct kl_knob *kl_knobs(size_t *n)
+{
+	*n = NKNOBS;
+	return knobs;
+}
+
+int kl_knob_index(const char *name)
+{
+	for (size_t i = 0; i < NKNOBS; i++) {
+		if (strcmp(knobs[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int kl_knob_by_path(const char *path, bool pdp)
+{
+	for (size_t i = 0; i < NKNOBS; i++) {
+		const char *p = pdp ? knobs[i].pdp : knobs[i].pol;
+		if (p != NULL && strcmp(p, path) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+bool kl_knob_path_prefix(const char *path, bool pdp)
+{
+	size_t n = strlen(path);
+
+	for (size_t i = 0; i < NKNOBS; i++) {
+		const char *p = pdp ? knobs[i].pdp : knobs[i].pol;
+		if (p != NULL && strncmp(p, path, n) == 0 && p[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+/* ---- errors ---- */
+
+void kl_errs_add(struct kl_errs *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	char **nv;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	nv = realloc(e->v, (e->n + 1) * sizeof(*nv));
+	if (nv == NULL || s == NULL) {
+		free(s);
+		if (nv != NULL)
+			e->v = nv;
+		return;
+	}
+	e->v = nv;
+	e->v[e->n++] = s;
+}
+
+void kl_errs_print(const struct kl_errs *e, FILE *f)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(f, "%s\n", e->v[i]);
+}
+
+void kl_errs_free(struct kl_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}
+
+/* ---- values ---- */
+
+union kval {
+	bool b;
+	int64_t i;
+	uint64_t u;
+	double f;
+	int e;
+};
+
+static void *field(struct kl_dcfg *v, const struct kl_knob *k)
+{
+	return (char *)v + k->off;
+}
+
+static const void *cfield(const struct kl_dcfg *v, const struct kl_knob *k)
+{
+	return (const char *)v + k->off;
+}
+
+/* Untrusted text for a message: printable ASCII, bounded. */
+static const char *q(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; s[i] != '\0' && o + 4 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= 64) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *type_name(const struct kl_knob *k)
+{
+	switch (k->type) {
+	case KT_BOOL: return "a boolean (true|false)";
+	case KT_INT: return "an integer";
+	case KT_U64: return "a non-negative integer";
+	case KT_FLOAT: return "a number";
+	case KT_DUR: return "a duration (e.g. 500ms, 30s, 2m, 336h)";
+	case KT_STR: return "a string";
+	case KT_ENUM: return "one of the listed words";
+	case KT_CIDRS: return "a list of CIDRs";
+	}
+	return "?";
+}
+
+static void range_text(const struct kl_knob *k, char *buf, size_t len)
+{
+	char a[32], b[32];
+
+	if (k->type == KT_DUR) {
+		kl_duration_format((uint64_t)(k->min * 1e9), a, sizeof(a));
+		kl_duration_format((uint64_t)(k->max * 1e9), b, sizeof(b));
+	} else {
+		snprintf(a, sizeof(a), "%g", k->min);
+		snprintf(b, sizeof(b), "%g", k->max);
+	}
+	snprintf(buf, len, "%s %s and <= %s", (k->flags & KF_EXCL_MIN) ? ">" : ">=", a, b);
+}
+
+/* Parse text into *out. Returns 0, 1 if it is the knob's sentinel, or -1
+ * with a reason in err. */
+static int parse_value(const struct kl_knob *k, const char *text, union kval *out,
+		       char *err, size_t errlen)
+{
+	char *end = NULL;
+	char qb[96];
+
+	if (k->sentinel != NULL && strcasecmp(text, k->sentinel) == 0) {
+		/* Sentinels are compared as text first so that "NaN" and "-1"
+		 * need no special syntax elsewhere. */
+		if (k->type == KT_FLOAT && strcasecmp(text, "nan") == 0) {
+			out->f = NAN;
+			return 1;
+		}
+		if (k->type == KT_DUR && strcmp(text, "-1") == 0) {
+			out->i = -1;
+			return 1;
+		}
+	}
+	switch (k->type) {
+	case KT_BOOL:
+		if (strcasecmp(text, "true") == 0 || strcmp(text, "1") == 0)
+			out->b = true;
+		else if (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0)
+			out->b = false;
+		else
+			goto bad;
+		return 0;
+	case KT_INT: {
+		errno = 0;
+		long long v = strtoll(text, &end, 10);
+		if (text[0] == '\0' || *end != '\0' || errno != 0)
+			goto bad;
+		out->i = v;
+		break;
+	}
+	case KT_U64: {
+		if (text[0] == '-' || text[0] == '\0')
+			goto bad;
+		errno = 0;
+		unsigned long long v = strtoull(text, &end, 10);
+		if (*end != '\0' || errno != 0)
+			goto bad;
+		out->u = v;
+		break;
+	}
+	case KT_FLOAT: {
+		errno = 0;
+		double v = strtod(text, &end);
+		if (text[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
+			goto bad;
+		out->f = v;
+		break;
+	}
+	case KT_DUR: {
+		uint64_t ns;
+		char derr[128];
+		if (kl_duration_parse(text, &ns, derr, sizeof(derr)) < 0) {
+			snprintf(err, errlen, "%s", derr);
+			return -1;
+		}
+		if (ns > (uint64_t)INT64_MAX) {
+			snprintf(err, errlen, "duration '%s' is too long", q(text, qb, sizeof(qb)));
+			return -1;
+		}
+		out->i = (int64_t)ns;
+		break;
+	}
+	case KT_ENUM:
+		for (int i = 0; k->enums[i] != NULL; i++) {
+			if (strcmp(text, k->enums[i]) == 0) {
+				out->e = i;
+				return 0;
+			}
+		}
+		{
+			char list[160];
+			size_t o = 0;
+			for (int i = 0; k->enums[i] != NULL; i++)
+				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+						      i ? " | " : "", k->enums[i]);
+			snprintf(err, errlen, "'%.80s' is not one of %.150s", q(text, qb, sizeof(qb)), list);
+		}
+		return -1;
+	case KT_STR:
+	case KT_CIDRS:
+		return 0;
+	}
+
+	/* Sentinel (numeric form, e.g. "0.0" for "0") and range. */
+	if (k->sentinel != NULL) {
+		union kval s;
+		char e2[8];
+		struct kl_knob plain = *k;
+		plain.sentinel = NULL;
+		plain.min = plain.max = 0; /* no range check on the sentinel itself */
+		if (strcasecmp(k->sentinel, "nan") != 0 && strcmp(k->sentinel, "-1") != 0 &&
+		    parse_value(&plain, k->sentinel, &s, e2, sizeof(e2)) == 0) {
+			if ((k->type == KT_INT || k->type == KT_DUR) && s.i == out->i)
+				return 1;
+			if (k->type == KT_U64 && s.u == out->u)
+				return 1;
+			if (k->type == KT_FLOAT && s.f == out->f)
+				return 1;
+		}
+	}
+	if (k->max > k->min) {
+		double v = k->type == KT_INT ? (double)out->i
+			 : k->type == KT_U64 ? (double)out->u
+			 : k->type == KT_DUR ? (double)out->i / 1e9
+			 : out->f;
+		bool lo_ok = (k->flags & KF_EXCL_MIN) ? v > k->min : v >= k->min;
+		if (!lo_ok || v > k->max) {
+			char r[96];
+			range_text(k, r, sizeof(r));
+			snprintf(err, errlen, "%s is out of range (must be %s)",
+				 q(text, qb, sizeof(qb)), r);
+			return -1;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "expected %s, got '%s'", type_name(k), q(text, qb, sizeof(qb)));
+	return -1;
+}
+
+static void free_value(struct kl_dcfg *v, const struct kl_knob *k)
+{
+	if (k->type == KT_STR) {
+		char **p = field(v, k);
+		free(*p);
+		*p = NULL;
+	} else if (k->type == KT_CIDRS) {
+		struct kl_cidrs *c = field(v, k);
+		free(c->v);
+		c->v = NULL;
+		c->n = 0;
+	}
+}
+
+static void store(struct kl_dcfg *v, const struct kl_knob *k, const union kval *x)
+{
+	void *p = field(v, k);
+
+	switch (k->type) {
+	case KT_BOOL: *(bool *)p = x->b; break;
+	case KT_INT:
+	case KT_DUR: *(int64_t *)p = x->i; break;
+	case KT_U64: *(uint64_t *)p = x->u; break;
+	case KT_FLOAT: *(double *)p = x->f; break;
+	case KT_ENUM: *(int *)p = x->e; break;
+	case KT_STR:
+	case KT_CIDRS: break;
+	}
+}
+
+/* Deep copy of one knob's value from src to dst. */
+static int copy_value(struct kl_dcfg *dst, const struct kl_dcfg *src, const struct kl_knob *k)
+{
+	free_value(dst, k);
+	if (k->type == KT_STR) {
+		const char *s = *(char *const *)cfield(src, k);
+		char *d = strdup(s != NULL ? s : "");
+		if (d == NULL)
+			return -1;
+		*(char **)field(dst, k) = d;
+	} else if (k->type == KT_CIDRS) {
+		const struct kl_cidrs *s = cfield(src, k);
+		struct kl_cidrs *d = field(dst, k);
+		if (s->n > 0) {
+			d->v = malloc(s->n * sizeof(*d->v));
+			if (d->v == NULL)
+				return -1;
+			memcpy(d->v, s->v, s->n * sizeof(*d->v));
+			d->n = s->n;
+		}
+	} else {
+		size_t sz = k->type == KT_BOOL ? sizeof(bool)
+			  : k->type == KT_ENUM ? sizeof(int) : sizeof(int64_t);
+		memcpy(field(dst, k), cfield(src, k), sz);
+	}
+	return 0;
+}
+
+void kl_layer_init(struct kl_layer *L, enum kl_layer_kind kind, const char *file)
+{
+	memset(L, 0, sizeof(*L));
+	L->kind = kind;
+	if (file != NULL)
+		L->file = strdup(file);
+}
+
+void kl_layer_free(struct kl_layer *L)
+{
+	for (size_t i = 0; i < NKNOBS; i++)
+		free_value(&L->v, &knobs[i]);
+	free(L->file);
+	memset(L, 0, sizeof(*L));
+}
+
+static int parse_cidr_list(const struct kl_knob *k, const char *const *items, size_t n,
+			   struct kl_cidrs *out, const char *where, struct kl_errs *errs)
+{
+	struct kl_addr *v = n ? calloc(n, sizeof(*v)) : NULL;
+	int rc = 0;
+
+	(void)k;
+	if (n && v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char err[160];
+		if (kl_cidr_parse(items[i], &v[i], err, sizeof(err)) < 0) {
+			kl_errs_add(errs, "%s: item %zu: %s", where, i + 1, err);
+			rc = -1;
+		}
+	}
+	if (rc < 0) {
+		free(v);
+		return -1;
+	}
+	out->v = v;
+	out->n = n;
+	return 0;
+}
+
+int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, size_t n,
+		       int line, const char *where, struct kl_errs *errs)
+{
+	const struct kl_knob *k = &knobs[ki];
+	struct kl_cidrs c = { 0 };
+
+	if (parse_cidr_list(k, items, n, &c, where, errs) < 0)
+		return -1;
+	free_value(&L->v, k);
+	*(struct kl_cidrs *)field(&L->v, k) = c;
+	L->set[ki] = 1;
+	L->line[ki] = line;
+	return 0;
+}
+
+int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
+		 const char *where, bool allow_sentinel, struct kl_errs *errs)
+{
+	const struct kl_knob *k = &knobs[ki];
+	union kval x = { 0 };
+	char err[256];
+	int rc;
+
+	if (k->type == KT_CIDRS) {
+		/* Flag syntax: comma-separated. */
+		char *dup = strdup(text), *save = NULL;
+		const char *items[256];
+		size_t n = 0;
+		if (dup == NULL)
+			return -1;
+		for (char *t = strtok_r(dup, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+			if (n == sizeof(items) / sizeof(items[0])) {
+				kl_errs_add(errs, "%s: more than %zu CIDRs", where, n);
+				free(dup);
+				return -1;
+			}
+			items[n++] = t;
+		}
+		rc = kl_layer_set_cidrs(L, ki, items, n, line, where, errs);
+		free(dup);
+		return rc;
+	}
+	if (k->type == KT_STR) {
+		for (const char *p = text; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				kl_errs_add(errs, "%s: control characters are not allowed", where);
+				return -1;
+			}
+		}
+		char *d = strdup(text);
+		if (d == NULL)
+			return -1;
+		free_value(&L->v, k);
+		*(char **)field(&L->v, k) = d;
+		L->set[ki] = 1;
+		L->line[ki] = line;
+		return 0;
+	}
+	rc = parse_value(k, text, &x, err, sizeof(err));
+	if (rc < 0) {
+		kl_errs_add(errs, "%s: %s", where, err);
+		return -1;
+	}
+	if (rc == 1 && !allow_sentinel) {
+		L->set[ki] = 0; /* "use profile": fall through to lower layers */
+		return 0;
+	}
+	store(&L->v, k, &x);
+	L->set[ki] = 1;
+	L->line[ki] = line;
+	return 0;
+}
+
+void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file)
+{
+	static const char *const names[KL_F_COUNT] = { "trig-pps", "trig-syn", "trig-scan", "trig-bps" };
+
+	free(L->file);
+	L->file = file != NULL ? strdup(file) : NULL;
+	for (int f = 0; f < KL_F_COUNT; f++) {
+		int ki = kl_knob_index(names[f]);
+		if (ki < 0 || !(trig[f] > 0.0) || !isfinite(trig[f]))
+			continue;
+		union kval x = { .f = trig[f] };
+		store(&L->v, &knobs[ki], &x);
+		L->set[ki] = 1;
+	}
+}
+
+/* ---- command line ---- */
+
+int kl_cli_parse(int argc, char *const argv[], struct kl_layer *flags,
+		 enum kl_cli_action *action, struct kl_errs *errs)
+{
+	size_t before = errs->n;
+
+	*action = KL_CLI_RUN;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		char name[64], where[80], qb[96];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			*action = KL_CLI_HELP;
+			continue;
+		}
+		if (strcmp(a, "--help-markdown") == 0) {
+			*action = KL_CLI_HELP_MD;
+			continue;
+		}
+		if (strcmp(a, "--version") == 0) {
+			*action = KL_CLI_VERSION;
+			continue;
+		}
+		if (strcmp(a, "-n") == 0)
+			a = "--config-check";
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			kl_errs_add(errs, "unexpected argument '%s' (flags start with --; see --help)",
+				    q(a, qb, sizeof(qb)));
+			continue;
+		}
+		const char *eq = strchr(a + 2, '=');
+		size_t nl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+		if (nl >= sizeof(name)) {
+			kl_errs_add(errs, "unknown flag '%s' (see --help)", q(a, qb, sizeof(qb)));
+			continue;
+		}
+		memcpy(name, a + 2, nl);
+		name[nl] = '\0';
+		int ki = kl_knob_index(name);
+		if (ki < 0 || (knobs[ki].flags & KF_NOCLI)) {
+			kl_errs_add(errs, "unknown flag --%s (see --help)", q(name, qb, sizeof(qb)));
+			continue;
+		}
+		const char *text;
+		if (eq != NULL) {
+			text = eq + 1;
+		} else if (knobs[ki].type == KT_BOOL) {
+			text = "true";
+		} else if (i + 1 < argc) {
+			text = argv[++i];
+		} else {
+			kl_errs_add(errs, "--%s needs a value (%s)", name, type_name(&knobs[ki]));
+			continue;
+		}
+		snprintf(where, sizeof(where), "--%s", name);
+		kl_layer_set(flags, ki, text, 0, where, false, errs);
+	}
+	return errs->n > before ? -1 : 0;
+}
+
+/* ---- resolution ---- */
+
+static int set_file(struct kl_config *c, enum kl_layer_kind kind, const char *file)
+{
+	if (file == NULL)
+		return 0;
+	c->files[kind] = strdup(file);
+	return c->files[kind] == NULL ? -1 : 0;
+}
+
+static void where_of(const struct kl_config *c, int ki, char *buf, size_t len)
+{
+	char v[96], o[160];
+
+	kl_value_format(&c->v, ki, v, sizeof(v));
+	kl_origin_format(c, ki, o, sizeof(o));
+	snprintf(buf, len, "%s=%s (%s)", knobs[ki].name, v, o);
+}
+
+static void cross_le(const struct kl_config *c, const char *a, const char *b, double va,
+		     double vb, struct kl_errs *errs)
+{
+	char x[320], y[320];
+
+	if (va <= vb)
+		return;
+	where_of(c, kl_knob_index(a), x, sizeof(x));
+	where_of(c, kl_knob_index(b), y, sizeof(y));
+	kl_errs_add(errs, "%s must not be above %s", x, y);
+}
+
+int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
+		      const struct kl_layer *pdp, const struct kl_layer *policy,
+		      const struct kl_layer *state, struct kl_errs *errs)
+{
+	struct kl_layer def, prof;
+	const struct kl_layer *order[KL_L_COUNT];
+	size_t nl = 0;
+	size_t before = errs->n;
+	int rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	kl_layer_init(&def, KL_L_DEFAULT, NULL);
+	kl_layer_init(&prof, KL_L_PROFILE, NULL);
+	for (size_t i = 0; i < NKNOBS; i++) {
+		char where[96];
+		snprintf(where, sizeof(where), "built-in default of --%s", knobs[i].name);
+		kl_layer_set(&def, (int)i, knobs[i].def, 0, where, true, errs);
+	}
+
+	/* Precedence, highest first. */
+	if (flag != NULL)
+		order[nl++] = flag;
+	if (pdp != NULL)
+		order[nl++] = pdp;
+	if (policy != NULL)
+		order[nl++] = policy;
+	if (state != NULL)
+		order[nl++] = state;
+	order[nl++] = &prof;
+	order[nl++] = &def;
+
+	/* The profile is itself a knob: find which layer names it first. */
+	int pk = kl_knob_index("profile");
+	const char *pname = "generic";
+	for (size_t l = 0; l < nl; l++) {
+		if (order[l] != &prof && order[l]->set[pk]) {
+			pname = order[l]->v.profile;
+			break;
+		}
+	}
+	c->profile = kl_profile_find(pname);
+	if (c->profile == NULL) {
+		char qb[96];
+		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", q(pname, qb, sizeof(qb)),
+			    kl_profile_names());
+		c->profile = kl_profile_find("generic");
+	}
+	for (size_t i = 0; i < NKNOBS; i++) {
+		if (knobs[i].pcol == PC_NONE)
+			continue;
+		char where[96];
+		snprintf(where, sizeof(where), "profile %s: %s", c->profile->name, knobs[i].name);
+		kl_layer_set(&prof, (int)i, c->profile->v[knobs[i].pcol], 0, where, true, errs);
+	}
+
+	for (size_t i = 0; i < NKNOBS; i++) {
+		for (size_t l = 0; l < nl; l++) {
+			if (!order[l]->set[i])
+				continue;
+			if (copy_value(&c->v, &order[l]->v, &knobs[i]) < 0)
+				rc = -1;
+			c->o[i].kind = (uint8_t)order[l]->kind;
+			c->o[i].line = order[l]->line[i];
+			break;
+		}
+	}
+	if (flag != NULL && set_file(c, KL_L_FLAG, flag->file) < 0)
+		rc = -1;
+	if (pdp != NULL && set_file(c, KL_L_PDP, pdp->file) < 0)
+		rc = -1;
+	if (policy != NULL && set_file(c, KL_L_POLICY, policy->file) < 0)
+		rc = -1;
+	if (state != NULL && set_file(c, KL_L_STATE, state->file) < 0)
+		rc = -1;
+	for (size_t i = 0; i < NKNOBS; i++)
+		c->o[i].file = c->files[c->o[i].kind];
+	kl_layer_free(&def);
+	kl_layer_free(&prof);
+
+	/* Cross-field rules. */
+	const struct kl_dcfg *v = &c->v;
+	cross_le(c, "soft-at", "hard-at", (double)v->soft_at, (double)v->hard_at, errs);
+	cross_le(c, "hard-at", "block-at", (double)v->hard_at, (double)v->block_at, errs);
+	cross_le(c, "sev-step1", "sev-step2", v->sev_step[0], v->sev_step[1], errs);
+	cross_le(c, "sev-step2", "sev-step3", v->sev_step[1], v->sev_step[2], errs);
+	cross_le(c, "sev-decay-below", "sev-step1", v->sev_decay_below, v->sev_step[0], errs);
+	cross_le(c, "bootstrap-phase1-end", "bootstrap-phase2-end",
+		 (double)v->bootstrap_phase1_end, (double)v->bootstrap_phase2_end, errs);
+	cross_le(c, "bootstrap-phase2-end", "bootstrap-window", (double)v->bootstrap_phase2_end,
+		 (double)v->bootstrap_window, errs);
+	if (v->soft_action > KL_LVL_SOFT || v->hard_action > KL_LVL_HARD) {
+		char x[320];
+		int ki = v->soft_action > KL_LVL_SOFT ? kl_knob_index("soft-action")
+						      : kl_knob_index("hard-action");
+		where_of(c, ki, x, sizeof(x));
+		kl_errs_add(errs, "%s is stronger than its level", x);
+	}
+	if (v->decisions_json && v->replay[0] == '\0') {
+		kl_errs_add(errs, "--decisions-json only applies to --replay");
+	}
+	if (v->policy_canonical && v->policy[0] == '\0')
+		kl_errs_add(errs, "--policy-canonical needs --policy FILE");
+	if (errs->n > before)
+		rc = -1;
+	return rc;
+}
+
+void kl_config_free(struct kl_config *c)
+{
+	for (size_t i = 0; i < NKNOBS; i++)
+		free_value(&c->v, &knobs[i]);
+	for (int i = 0; i < KL_L_COUNT; i++)
+		free(c->files[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+void kl_origin_format(const struct kl_config *c, int ki, char *buf, size_t len)
+{
+	const struct kl_origin *o = &c->o[ki];
+
+	switch (o->kind) {
+	case KL_L_DEFAULT: snprintf(buf, len, "default"); break;
+	case KL_L_PROFILE: snprintf(buf, len, "profile %s", c->profile ? c->profile->name : "?"); break;
+	case KL_L_STATE: snprintf(buf, len, "state %s", o->file ? o->file : "?"); break;
+	case KL_L_POLICY: snprintf(buf, len, "policy %s:%d", o->file ? o->file : "?", o->line); break;
+	case KL_L_PDP: snprintf(buf, len, "pdp %s:%d", o->file ? o->file : "?", o->line); break;
+	case KL_L_FLAG: snprintf(buf, len, "flag --%s", knobs[ki].name); break;
+	default: snprintf(buf, len, "?"); break;
+	}
+}
+
+void kl_value_format(const struct kl_dcfg *cfg, int ki, char *buf, size_t len)
+{
+	const struct kl_knob *k = &knobs[ki];
+	const void *p = cfield(cfg, k);
+
+	switch (k->type) {
+	case KT_BOOL: snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false"); break;
+	case KT_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)p); break;
+	case KT_U64: snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+	case KT_FLOAT: snprintf(buf, len, "%.15g", *(const double *)p); break;
+	case KT_DUR: {
+		int64_t ns = *(const int64_t *)p;
+		if (ns < 0)
+			snprintf(buf, len, "%lld", (long long)ns);
+		else
+			kl_duration_format((uint64_t)ns, buf, len);
+		break;
+	}
+	case KT_STR: {
+		const char *s = *(char *const *)p;
+		snprintf(buf, len, "%s", s != NULL && s[0] ? s : "\"\"");
+		break;
+	}
+	case KT_ENUM: snprintf(buf, len, "%s", k->enums[*(const int *)p]); break;
+	case KT_CIDRS: {
+		const struct kl_cidrs *c = p;
+		size_t o = 0;
+		buf[0] = '\0';
+		if (c->n == 0)
+			snprintf(buf, len, "\"\"");
+		for (size_t i = 0; i < c->n && o + 1 < len; i++) {
+			char a[KL_ADDR_STRLEN];
+			int n = snprintf(buf + o, len - o, "%s%s", i ? "," : "",
+					 kl_addr_format(&c->v[i], a, sizeof(a)));
+			if (n < 0)
+				break;
+			o += (size_t)n;
+		}
+		break;
+	}
+	}
+}
+
+void kl_config_print(const struct kl_config *c, FILE *f)
+{
+	const char *group = NULL;
+
+	fprintf(f, "# kl-decider effective configuration (profile %s)\n", c->profile->name);
+	fprintf(f, "# precedence: flag > pdp > policy > state > profile > default\n");
+	for (size_t i = 0; i < NKNOBS; i++) {
+		char v[256], o[256];
+		if (group == NULL || strcmp(group, knobs[i].group) != 0) {
+			group = knobs[i].group;
+			fprintf(f, "\n# %s\n", group);
+		}
+		kl_value_format(&c->v, (int)i, v, sizeof(v));
+		kl_origin_format(c, (int)i, o, sizeof(o));
+		fprintf(f, "%-26s %-36s %s\n", knobs[i].name, v, o);
+	}
+}
+
+static const char *arg_name(const struct kl_knob *k, char *buf, size_t len)
+{
+	switch (k->type) {
+	case KT_BOOL: return "";
+	case KT_INT: return "INT";
+	case KT_U64: return "UINT64";
+	case KT_FLOAT: return "FLOAT";
+	case KT_DUR: return "DURATION";
+	case KT_STR: return "STRING";
+	case KT_CIDRS: return "CIDR[,CIDR...]";
+	case KT_ENUM: {
+		size_t o = 0;
+		buf[0] = '\0';
+		for (int i = 0; k->enums[i] != NULL; i++)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "|" : "", k->enums[i]);
+		return buf;
+	}
+	}
+	return "";
+}
+
+static const char *type_word(const struct kl_knob *k)
+{
+	switch (k->type) {
+	case KT_BOOL: return "bool";
+	case KT_INT: return "int";
+	case KT_U64: return "uint64";
+	case KT_FLOAT: return "float";
+	case KT_DUR: return "duration";
+	case KT_STR: return "string";
+	case KT_ENUM: return "enum";
+	case KT_CIDRS: return "cidr list";
+	}
+	return "?";
+}
+
+void kl_help(FILE *f, const char *prog)
+{
+	const char *group = NULL;
+
+	fprintf(f,
+		"Usage: %s [flags]                  run (needs kl-sensor and kl-enforcer)\n"
+		"       %s --replay FILE [flags]    run the engine on a trace and print decisions\n"
+		"       %s -n [flags]               print the effective configuration and exit\n"
+		"       %s --help-markdown          the flag reference as Markdown\n"
+		"\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
+		"Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
+		prog, prog, prog, prog);
+	for (size_t i = 0; i < NKNOBS; i++) {
+		const struct kl_knob *k = &knobs[i];
+		char a[96], flag[128];
+		if (k->flags & KF_NOCLI)
+			continue;
+		if (group == NULL || strcmp(group, k->group) != 0) {
+			group = k->group;
+			fprintf(f, "\n%s:\n", group);
+		}
+		const char *an = arg_name(k, a, sizeof(a));
+		snprintf(flag, sizeof(flag), "--%s%s%s", k->name, an[0] ? " " : "", an);
+		fprintf(f, "  %-40s %s (default %s)\n", flag, k->help,
+			k->def[0] ? k->def : "\"\"");
+	}
+}
+
+void kl_help_markdown(FILE *f)
+{
+	const char *group = NULL;
+
+	for (size_t i = 0; i < NKNOBS; i++) {
+		const struct kl_knob *k = &knobs[i];
+		char yaml[192];
+		if (group == NULL || strcmp(group, k->group) != 0) {
+			group = k->group;
+			fprintf(f, "%s#### %s\n\n", i ? "\n" : "", group);
+			fprintf(f, "| Flag | Type | Default | YAML | Meaning |\n|---|---|---|---|---|\n");
+		}
+		if (k->pdp != NULL && k->pol != NULL)
+			snprintf(yaml, sizeof(yaml), "PDP `%s`, Policy `%s`", k->pdp, k->pol);
+		else if (k->pdp != NULL)
+			snprintf(yaml, sizeof(yaml), "PDP `%s`", k->pdp);
+		else if (k->pol != NULL)
+			snprintf(yaml, sizeof(yaml), "Policy `%s`", k->pol);
+		else
+			snprintf(yaml, sizeof(yaml), "-");
+		const char *t = type_word(k);
+		char tb[160];
+		if (k->type == KT_ENUM) {
+			char a[128];
+			snprintf(tb, sizeof(tb), "%s", arg_name(k, a, sizeof(a)));
+			/* '|' would split the Markdown cell. */
+			for (char *p = tb; *p; p++)
+				if (*p == '|')
+					*p = '/';
+			t = tb;
+		}
+		fprintf(f, "| `--%s` | %s | %s%s%s | %s | %s |\n", k->name, t,
+			k->def[0] ? "`" : "", k->def[0] ? k->def : "(empty)", k->def[0] ? "`" : "",
+			yaml, k->help);
+	}
+}
+
+/* ---- engine parameters ---- */
+
+static int64_t ms(int64_t ns)
+{
+	return ns <= 0 ? 0 : ns / 1000000;
+}
+
+static uint64_t factor_rate(double trig, double factor, uint64_t fallback)
+{
+	if (!(factor > 0.0))
+		return fallback;
+	double r = trig * factor;
+	if (r < 1.0)
+		return 1;
+	if (r > 1e8)
+		return 100000000ull;
+	return (uint64_t)llround(r);
+}
+
+static unsigned umin(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int f = 0; f < KL_F_COUNT; f++) {
+		p->trig[f] = v->trig[f];
+		p->w[f] = v->w[f];
+	}
+	p->sev_cap = v->sev_cap;
+	for (int i = 0; i < 3; i++) {
+		p->step[i] = v->sev_step[i];
+		p->delta[i] = (int)v->sev_delta[i];
+	}
+	p->decay_below = v->sev_decay_below;
+	p->at[KL_LVL_SOFT] = (int)v->soft_at;
+	p->at[KL_LVL_HARD] = (int)v->hard_at;
+	p->at[KL_LVL_BLOCK] = (int)v->block_at;
+	p->up_need = (int)v->up_need;
+	p->down_need = (int)v->down_need;
+	p->min_hold_ms[KL_LVL_SOFT] = ms(v->min_hold_soft);
+	p->min_hold_ms[KL_LVL_HARD] = ms(v->min_hold_hard);
+	p->ttl_ms[KL_LVL_SOFT] = ms(v->soft_ttl);
+	p->ttl_ms[KL_LVL_HARD] = ms(v->hard_ttl);
+	p->ttl_ms[KL_LVL_BLOCK] = ms(v->block_ttl);
+	p->rate[KL_LVL_SOFT] = factor_rate(v->trig[KL_F_PPS], v->soft_rate_factor, v->soft_rate);
+	p->burst[KL_LVL_SOFT] = v->soft_burst;
+	p->rate[KL_LVL_HARD] = factor_rate(v->trig[KL_F_PPS], v->hard_rate_factor, v->hard_rate);
+	p->burst[KL_LVL_HARD] = v->hard_burst;
+	p->cooldown_ms = ms(v->cooldown);
+	p->block_min_sev = isnan(v->block_min_sev) ? 0.0 : v->block_min_sev;
+	p->block_min_dur_ms = ms(v->block_min_dur);
+	p->noncomp_at = (int)v->noncomp_at;
+	p->noncomp_drop = v->noncomp_drop;
+	p->noncomp_sev = v->noncomp_sev;
+	p->noncomp_reset_below = v->noncomp_reset_below;
+	p->min_pps = v->min_pps;
+	p->min_sev = v->min_sev;
+	p->top = (uint32_t)v->top;
+	p->state_ttl_ms = ms(v->state_ttl);
+
+	unsigned cap = (unsigned)v->max_action;
+	unsigned block_as = umin((unsigned)v->block_action, v->allow_local_block ? KL_LVL_BLOCK
+									      : KL_LVL_HARD);
+	p->action[KL_LVL_OBSERVE] = KL_LVL_OBSERVE;
+	p->action[KL_LVL_SOFT] = (uint8_t)umin(umin((unsigned)v->soft_action, KL_LVL_SOFT), cap);
+	p->action[KL_LVL_HARD] = (uint8_t)umin(umin((unsigned)v->hard_action, KL_LVL_HARD), cap);
+	p->action[KL_LVL_BLOCK] = (uint8_t)umin(block_as, cap);
+
+	unsigned vl = (unsigned)v->graph_freeze_max_action;
+	if (!v->graph_freeze_allow_block && vl > KL_LVL_HARD)
+		vl = KL_LVL_HARD;
+	p->viol_level = (uint8_t)vl;
+	p->viol_min_sev = v->graph_freeze_min_sev;
+}

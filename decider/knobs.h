@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The knob table: one row per setting of kl-decider (name, type, default,
+ * profile column, PDPConfig / PolicyPack YAML paths, range, help). It drives
+ * the command-line parser, the YAML loaders, --help / --help-markdown and
+ * --config-check, so the four can never disagree.
+ *
+ * Values arrive in layers and are merged per knob with the precedence
+ *   explicit flag > PDPConfig > PolicyPack > persisted state (tuned
+ *   triggers) > profile > built-in default.
+ * A flag given with its "use profile" sentinel (0, NaN, -1: see the seeds)
+ * counts as not given.
+ */
+#ifndef KL_DECIDER_KNOBS_H
+#define KL_DECIDER_KNOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/addr.h"
+#include "decider/engine.h"
+
+#define KL_KNOB_MAX 192
+
+enum kl_ktype {
+	KT_BOOL,  /* bool */
+	KT_INT,   /* int64_t */
+	KT_U64,   /* uint64_t */
+	KT_FLOAT, /* double */
+	KT_DUR,   /* int64_t nanoseconds (-1 only as a sentinel) */
+	KT_STR,   /* char * (owned, never NULL after resolution) */
+	KT_ENUM,  /* int: index into knob->enums */
+	KT_CIDRS, /* struct kl_cidrs */
+};
+
+struct kl_cidrs {
+	struct kl_addr *v;
+	size_t n;
+};
+
+/* Profile columns (profiles.md). 0 = the knob has none. */
+enum kl_pcol {
+	PC_NONE = 0,
+	PC_TRIG_PPS, PC_TRIG_SYN, PC_TRIG_SCAN, PC_TRIG_BPS,
+	PC_W_PPS, PC_W_SYN, PC_W_SCAN, PC_W_BPS, PC_SEV_CAP,
+	PC_SOFT_AT, PC_HARD_AT, PC_BLOCK_AT,
+	PC_SOFT_TTL, PC_HARD_TTL, PC_BLOCK_TTL,
+	PC_GATE_SEV, PC_GATE_DUR,
+	PC_UP_NEED, PC_DOWN_NEED, PC_HOLD_SOFT, PC_HOLD_HARD,
+	PC_NC_AT, PC_NC_DROP, PC_NC_SEV, PC_NC_RESET,
+	PC_COOLDOWN, PC_SOFT_RATE, PC_SOFT_BURST, PC_HARD_RATE, PC_HARD_BURST,
+	PC_COUNT
+};
+
+struct kl_profile {
+	const char *name;
+	const char *summary;
+	const char *v[PC_COUNT]; /* text in the knob's own syntax */
+};
+
+/* Built-in profiles; *n set to their count. */
+const struct kl_profile *kl_profiles(size_t *n);
+/* By name or alias (router, controller, internal); NULL if unknown. */
+const struct kl_profile *kl_profile_find(const char *name);
+/* "generic, ziti-router, ..." for error messages. */
+const char *kl_profile_names(void);
+
+/* Enumerations. Action values are engine levels. */
+extern const char *const kl_action_names[];    /* observe rate_limit rate_limit_hard block */
+extern const char *const kl_graph_mode_names[]; /* learn frozen-observe frozen-enforce */
+extern const char *const kl_log_level_names[];  /* debug info warn error */
+
+/* Every setting, resolved. */
+struct kl_dcfg {
+	/* core runtime */
+	int64_t interval;
+	int64_t top;
+	double min_pps, min_sev;
+	bool dry_run;
+	int log_level;
+	int64_t tick_log_every;
+	/* profile, persistence, files, privileges */
+	char *profile;
+	char *state_file;
+	int64_t max_state_age;
+	int64_t state_history;
+	char *pdp_config, *policy, *policy_pubkey;
+	char *run_dir, *user;
+	/* replay and one-shot modes */
+	char *replay;
+	bool decisions_json, config_check, policy_canonical;
+	/* whitelist and feedback */
+	char *whitelist;
+	int64_t whitelist_reload;
+	bool whitelist_learn;
+	char *feedback_file;
+	int64_t feedback_reload;
+	bool feedback_learn, feedback_deenforce_cidr;
+	int64_t feedback_cidr_every;
+	int64_t feedback_cidr_max;
+	/* bootstrap */
+	bool bootstrap;
+	int64_t bootstrap_window, bootstrap_phase1_end, bootstrap_phase2_end;
+	int64_t bootstrap_every[3], steady_every;
+	double bootstrap_k_start, bootstrap_k_final;
+	double bootstrap_max_up[3], bootstrap_max_down[3], bootstrap_alpha[3];
+	/* autotune */
+	bool autotune;
+	int64_t autotune_every;
+	int64_t autotune_min_samples;
+	double autotune_k, autotune_max_change, autotune_max_change_up, autotune_max_change_down;
+	double autotune_alpha;
+	double autotune_floor[KL_F_COUNT];
+	/* clean-tick gates */
+	double learn_sev_gt, learn_frac_gt, learn_max_sev;
+	bool learn_skip_if_blocks;
+	double learn_max_drop_ratio;
+	/* severity */
+	double trig[KL_F_COUNT], w[KL_F_COUNT], sev_cap;
+	double sev_step[3];
+	int64_t sev_delta[3];
+	double sev_decay_below;
+	/* levels and actions */
+	int64_t soft_at, hard_at, block_at;
+	uint64_t soft_rate, soft_burst, hard_rate, hard_burst;
+	int64_t soft_ttl, hard_ttl, block_ttl, cooldown;
+	double soft_rate_factor, hard_rate_factor;
+	double block_min_sev;
+	int64_t block_min_dur;
+	int64_t up_need, down_need, min_hold_soft, min_hold_hard;
+	int64_t noncomp_at;
+	double noncomp_drop, noncomp_sev, noncomp_reset_below;
+	int64_t prev_ttl, state_ttl;
+	/* policy */
+	int max_action;
+	bool allow_local_block;
+	int soft_action, hard_action, block_action;
+	/* graph (PDPConfig spec.graph; graphd uses most of it) */
+	bool graph_enabled;
+	int graph_mode;
+	char *graph_store;
+	int64_t graph_min_seen, graph_min_windows;
+	int64_t graph_min_age, graph_expire_ttl;
+	int graph_freeze_max_action;
+	bool graph_freeze_allow_block;
+	double graph_freeze_min_sev;
+	bool graph_exclude_broadcast, graph_exclude_loopback;
+	struct kl_cidrs graph_exclude_cidrs;
+};
+
+#define KF_EXCL_MIN 0x1  /* range minimum is exclusive */
+#define KF_NOCLI    0x2  /* not a command-line flag */
+
+struct kl_knob {
+	const char *name;        /* flag name without "--" */
+	enum kl_ktype type;
+	size_t off;              /* in struct kl_dcfg */
+	const char *def;         /* built-in default, in the flag syntax */
+	const char *sentinel;    /* "use profile/state" value, or NULL */
+	int pcol;                /* enum kl_pcol */
+	bool tuned;              /* autotune may persist a value in state.json */
+	const char *pdp;         /* path under PDPConfig spec., or NULL */
+	const char *pol;         /* path under PolicyPack spec., or NULL */
+	double min, max;         /* range when max > min */
+	unsigned flags;          /* KF_* */
+	const char *const *enums;
+	const char *group;
+	const char *help;
+};
+
+const struct kl_knob *kl_knobs(size_t *n);
+/* Index of the knob with this flag name, or -1. */
+int kl_knob_index(const char *name);
+/* Index of the knob at this PDPConfig (pdp=true) or PolicyPack path. */
+int kl_knob_by_path(const char *path, bool pdp);
+/* True if path is a mapping on the way to some knob's path. */
+bool kl_knob_path_prefix(const char *path, bool pdp);
+
+/* Error list: every problem is collected so a run names them all. */
+struct kl_errs {
+	char **v;
+	size_t n;
+};
+void kl_errs_add(struct kl_errs *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kl_errs_print(const struct kl_errs *e, FILE *f);
+void kl_errs_free(struct kl_errs *e);
+
+enum kl_layer_kind {
+	KL_L_DEFAULT = 0, KL_L_PROFILE, KL_L_STATE, KL_L_POLICY, KL_L_PDP, KL_L_FLAG,
+	KL_L_COUNT
+};
+
+/* One source of values. set[i] says knob i has a value here; line[i] is
+ * its line in `file` (file layers). */
+struct kl_layer {
+	enum kl_layer_kind kind;
+	char *file;
+	struct kl_dcfg v;
+	uint8_t set[KL_KNOB_MAX];
+	int line[KL_KNOB_MAX];
+};
+
+void kl_layer_init(struct kl_layer *L, enum kl_layer_kind kind, const char *file);
+void kl_layer_free(struct kl_layer *L);
+
+/* Parse text as knob ki's value, check its range and store it in L.
+ * `where` prefixes error messages ("file:12: spec.x.y" or "--trig-pps").
+ * A sentinel value leaves the knob unset (for flags and files alike)
+ * unless allow_sentinel. Returns 0 or -1 (error added). */
+int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
+		 const char *where, bool allow_sentinel, struct kl_errs *errs);
+/* KT_CIDRS from a list of strings. */
+int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, size_t n,
+		       int line, const char *where, struct kl_errs *errs);
+
+/* What the command line asks for besides settings. */
+enum kl_cli_action { KL_CLI_RUN = 0, KL_CLI_HELP, KL_CLI_HELP_MD, KL_CLI_VERSION };
+
+/* argv -> flag layer. Booleans: --x, --x=true|false; others --x V or --x=V.
+ * -n is --config-check, -h --help. Returns 0 or -1 with errors added. */
+int kl_cli_parse(int argc, char *const argv[], struct kl_layer *flags,
+		 enum kl_cli_action *action, struct kl_errs *errs);
+
+/* Persisted state: tuned triggers (0 = none) -> state layer. */
+void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file);
+
+struct kl_origin {
+	uint8_t kind;      /* enum kl_layer_kind */
+	int line;
+	const char *file;  /* points into kl_config.files */
+};
+
+struct kl_config {
+	struct kl_dcfg v;
+	struct kl_origin o[KL_KNOB_MAX];
+	const struct kl_profile *profile;
+	char *files[KL_L_COUNT];
+};
+
+/* Merge the layers (any may be NULL) by precedence, apply the profile named
+ * by the result, check cross-field rules. Returns 0, or -1 with every
+ * problem added to errs (each naming where its values came from). */
+int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
+		      const struct kl_layer *pdp, const struct kl_layer *policy,
+		      const struct kl_layer *state, struct kl_errs *errs);
+void kl_config_free(struct kl_config *c);
+
+/* "flag --x", "pdp FILE:LINE", "profile NAME", "default", ... */
+void kl_origin_format(const struct kl_config *c, int ki, char *buf, size_t len);
+/* Value of knob ki in cfg, in the flag syntax. */
+void kl_value_format(const struct kl_dcfg *cfg, int ki, char *buf, size_t len);
+
+/* --config-check output: every knob, value, origin. */
+void kl_config_print(const struct kl_config *c, FILE *f);
+void kl_help(FILE *f, const char *prog);
+void kl_help_markdown(FILE *f);
+
+/* The engine's view of the configuration. */
+void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* kl-decider: progressive enforcement per source (DESIGN §6). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "decider/decider.h"
+
+int main(int argc, char *argv[])
+{
+	struct kl_errs errs = { 0 };
+	struct kl_config cfg;
+	enum kl_cli_action act;
+	char *canonical = NULL;
+	int rc;
+
+	kl_log_init("kl-decider", KL_LOG_INFO);
+	rc = kl_decider_load_config(argc, argv, &cfg, &act, &canonical, &errs);
+	if (act == KL_CLI_HELP || act == KL_CLI_HELP_MD || act == KL_CLI_VERSION) {
+		if (act == KL_CLI_HELP)
+			kl_help(stdout, "kl-decider");
+		else if (act == KL_CLI_HELP_MD)
+			kl_help_markdown(stdout);
+		else
+			printf("kl-decider (Kernloom) 0.1\n");
+		kl_errs_free(&errs);
+		return 0;
+	}
+	if (cfg.v.config_check) /* report the files' problems too, all at once */
+		kl_decider_check_files(&cfg, &errs);
+	if (errs.n > 0) {
+		kl_errs_print(&errs, stderr);
+		rc = 1;
+	} else if (cfg.v.policy_canonical) {
+		fputs(canonical != NULL ? canonical : "", stdout);
+	} else if (cfg.v.config_check) {
+		kl_config_print(&cfg, stdout);
+	} else if (cfg.v.replay[0] != '\0') {
+		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
+		rc = kl_decider_run_replay(&cfg);
+	} else {
+		/* Live operation needs the sensor's telemetry and the enforcer's
+		 * socket (later issues); say so instead of pretending. */
+		fprintf(stderr, "kl-decider: live mode is not available in this build yet; "
+				"use --replay FILE, or -n to check the configuration\n");
+		rc = 2;
+	}
+	free(canonical);
+	kl_config_free(&cfg);
+	kl_errs_free(&errs);
+	return rc;
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+"""Write the golden replay traces (tests/replay/traces/*.jsonl).
+
+Deterministic: no randomness beyond a fixed LCG, so running it again gives
+the same bytes. The traces are committed; this script documents how they
+were made. Addresses are from documentation / benchmarking ranges.
+Run: python3 tests/replay/gen_traces.py
+"""
+import json
+import os
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traces")
+
+
+class LCG:
+    def __init__(self, seed):
+        self.x = seed
+
+    def next(self, n):
+        self.x = (self.x * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (self.x >> 33) % n
+
+
+def src(ip, pps=0, syn=0, scan=0, bps=0, droprl=0):
+    d = {"ip": ip}
+    for k, v in (("pps", pps), ("bps", bps), ("syn", syn), ("scan", scan), ("droprl", droprl)):
+        if v:
+            d[k] = v
+    return d
+
+
+def benign(t):
+    # A few ordinary clients that must never leave OBSERVE.
+    return [src("198.18.0.10", 40 + (t % 7) * 10, 2, 1),
+            src("2001:db8::20", 90, 4, 1)]
+
+
+def write(name, header, lines):
+    path = os.path.join(OUT, name + ".jsonl")
+    with open(path, "w") as f:
+        for h in header:
+            f.write("# " + h + "\n")
+        for obj in lines:
+            f.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+
+
+def syn_flood():
+    lines = []
+    for t in range(0, 240):
+        s = benign(t)
+        if 10 <= t < 70:
+            drop = 15000 if t >= 40 else 0
+            s.append(src("203.0.113.7", 20000, 19000, 1, 1200000, drop))
+        lines.append({"t": t, "sources": s})
+    write("syn_flood", [
+        "SYN flood from 203.0.113.7, t=10..69: 20000 pps, 19000 SYN/s, one port.",
+        "From t=40 the trace shows 15000 DropRL/s (a limiter in place that the flood",
+        "keeps hitting). Quiet from t=70. Two benign clients throughout."], lines)
+
+
+def slow_scan():
+    lines = []
+    for t in range(0, 480):
+        s = benign(t)
+        if 20 <= t < 120:
+            s.append(src("198.51.100.23", 30, 25, 20, 1800))
+        lines.append({"t": t, "sources": s})
+    write("slow_scan", [
+        "Slow port scan from 198.51.100.23, t=20..119: 30 pps, 25 SYN/s,",
+        "20 distinct destination ports per second. Quiet afterwards."], lines)
+
+
+def nat_gateway():
+    r = LCG(7)
+    lines = []
+    for t in range(0, 600):
+        s = benign(t)
+        pps = 2000 + r.next(1500)
+        syn = 150 + r.next(150)
+        scan = 3 + r.next(4)
+        if 200 <= t < 216:
+            pps, syn = 6000, 900
+        s.append(src("192.0.2.1", pps, syn, scan, pps * 700))
+        lines.append({"t": t, "sources": s})
+    write("nat_gateway", [
+        "Busy NAT gateway 192.0.2.1 (many users behind one address) for 10 minutes:",
+        "2000-3500 pps, 150-300 SYN/s, 3-6 ports/s, plus a 16 s burst at t=200..215",
+        "(6000 pps, 900 SYN/s). It must never be blocked."], lines)
+
+
+def flapping():
+    lines = []
+    for t in range(0, 480):
+        s = benign(t)
+        if 10 <= t < 250 and (t - 10) % 8 < 4:
+            s.append(src("198.51.100.77", 8000, 1500, 2, 600000))
+        lines.append({"t": t, "sources": s})
+    write("flapping", [
+        "Flapping source 198.51.100.77: 4 s at 8000 pps / 1500 SYN/s, 4 s silent,",
+        "from t=10 to t=249; quiet afterwards."], lines)
+
+
+def burst_then_quiet():
+    lines = []
+    for t in range(0, 720):
+        s = benign(t)
+        if 30 <= t < 40:
+            s.append(src("203.0.113.50", 50000, 40000, 100, 3000000))
+        lines.append({"t": t, "sources": s})
+    write("burst_then_quiet", [
+        "One 10 s burst from 203.0.113.50 at t=30..39 (50000 pps, 40000 SYN/s,",
+        "100 ports/s), then 11 minutes of quiet: the way back down."], lines)
+
+
+def exemptions():
+    lines = []
+    for t in range(0, 240):
+        s = benign(t)
+        if t >= 5:
+            s.append(src("203.0.113.5", 30000, 25000, 1, 2000000))   # whitelisted by file
+            s.append(src("198.51.100.9", 9000, 2000, 1, 600000))     # forgiven at t=60
+            s.append(src("2001:db8:bad::1", 9000, 2000, 1, 600000))  # whitelisted at t=100
+        line = {"t": t, "sources": s}
+        if t == 60:
+            line["feedback"] = [{"target": "198.51.100.9", "action": "forgive", "ttl": "30s",
+                                 "notes": "incident 42"}]
+        if t == 100:
+            line["whitelist"] = ["203.0.113.0/28", "2001:db8:bad::/48"]
+        if t == 120:
+            line["feedback"] = [{"target": "198.51.100.9", "action": "forgive", "ttl": "30s",
+                                 "notes": "incident 42"},
+                                {"target": "198.51.100.0/24", "action": "whitelist",
+                                 "until": "1970-01-01T00:02:20Z"}]
+        lines.append(line)
+    write("exemptions", [
+        "Whitelisted and forgiven attackers (run with --whitelist files/whitelist.txt,",
+        "which lists 203.0.113.0/28). All three flood from t=5:",
+        " 203.0.113.5      inside the whitelist file: never scored;",
+        " 198.51.100.9     forgiven at t=60 for 30 s, then scored again from zero;",
+        "                  at t=120 its /24 is whitelisted until t=140 (until = Unix time);",
+        " 2001:db8:bad::1  its /48 is added to the whitelist at t=100.",
+        "Feedback lines replace the file's content, as an operator editing it would;",
+        "the forgive entry at t=120 is the same entry, so its ttl is not restarted."], lines)
+
+
+def violations():
+    lines = []
+    for t in range(0, 200):
+        s = benign(t)
+        s.append(src("198.18.5.3", 20, 1, 1, 9000))
+        line = {"t": t, "sources": s}
+        v = []
+        if 10 <= t < 18:
+            v.append({"ip": "198.18.5.3", "port": 5432, "proto": "tcp", "mode": "observe"})
+        if t == 50:
+            v.append({"ip": "198.18.5.4", "port": 22, "proto": "tcp", "mode": "enforce"})
+        if v:
+            line["violations"] = v
+        lines.append(line)
+    write("violations", [
+        "Graph violations without graphd: 198.18.5.3 (20 pps, harmless by volume) uses",
+        "an unknown edge on every tick from t=10 to t=17 (frozen-observe); 198.18.5.4, which",
+        "sends nothing, triggers one frozen-enforce violation at t=50."], lines)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    syn_flood()
+    slow_scan()
+    nat_gateway()
+    flapping()
+    burst_then_quiet()
+    exemptions()
+    violations()
