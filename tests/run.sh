@@ -45,7 +45,7 @@ unit | bpf)
 integration | replay)
 	echo "== $stage tests"
 	for t in "$@"; do
-		n=$(basename "$t" .sh)
+		n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
 		log="$build/logs/$stage-$n.log"
 		if [ "$stage" = integration ] && ! is_root; then record skip "$n" "(needs root)"; continue; fi
 		start=$(date +%s)
