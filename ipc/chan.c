@@ -12,6 +12,7 @@
  * is shared with kl_server_recv() under a mutex.
  */
 #include "ipc/chan.h"
+#include "ipc/wire.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -106,21 +107,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
 }
 
 /* Header + payload in one nng message. */
@@ -371,20 +357,20 @@ static int clear_stale(const char *path, char *err, size_t errlen)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return kl_fail(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return set_err(err, errlen, "%s exists and is not a socket; not removing it", path);
+		return kl_fail(err, errlen, "%s exists and is not a socket; not removing it", path);
 	switch (sp_probe(path, PROBE_WAIT_MS, why, sizeof(why), NULL)) {
 	case 1:
-		return set_err(err, errlen, "%s: already running (another server answers on this socket)", path);
+		return kl_fail(err, errlen, "%s: already running (another server answers on this socket)", path);
 	case 0:
 		break;
 	default:
-		return set_err(err, errlen, "%s is in use (%s); not removing it", path, why);
+		return kl_fail(err, errlen, "%s is in use (%s); not removing it", path, why);
 	}
 	if (unlink(path) < 0 && errno != ENOENT)
-		return set_err(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+		return kl_fail(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
 	kl_info("removed stale socket %s", path);
 	return 0;
 }
@@ -397,22 +383,22 @@ static int listener_start(struct kl_server *s, char *err, size_t errlen)
 
 	snprintf(url, sizeof(url), "ipc://%s", s->path);
 	if ((rv = nng_listener_create(&s->listener, s->sock, url)) != 0)
-		return set_err(err, errlen, "%s: nng_listener_create: %s", s->path, nng_strerror(rv));
+		return kl_fail(err, errlen, "%s: nng_listener_create: %s", s->path, nng_strerror(rv));
 	/* nng applies the mode between bind() and listen(), so nobody can
 	 * connect through a wider mode first. */
 	if ((rv = nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, (int)s->mode)) != 0) {
 		nng_listener_close(s->listener);
-		return set_err(err, errlen, "%s: setting mode %o: %s", s->path, (unsigned)s->mode,
+		return kl_fail(err, errlen, "%s: setting mode %o: %s", s->path, (unsigned)s->mode,
 			       nng_strerror(rv));
 	}
 	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
 		nng_listener_close(s->listener);
-		return set_err(err, errlen, "cannot listen on %s: %s", s->path, nng_strerror(rv));
+		return kl_fail(err, errlen, "cannot listen on %s: %s", s->path, nng_strerror(rv));
 	}
 	if (s->gid != (gid_t)-1 && chown(s->path, (uid_t)-1, s->gid) < 0) {
 		int e = errno;
 		nng_listener_close(s->listener);
-		return set_err(err, errlen, "chown %s to gid %u: %s", s->path, (unsigned)s->gid,
+		return kl_fail(err, errlen, "chown %s to gid %u: %s", s->path, (unsigned)s->gid,
 			       strerror(e));
 	}
 	return 0;
@@ -475,20 +461,20 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 
 	*out = NULL;
 	if (o == NULL || o->path == NULL || o->path[0] == '\0')
-		return set_err(err, errlen, "server: no socket path given");
+		return kl_fail(err, errlen, "server: no socket path given");
 	if (strlen(o->path) >= sizeof(s->path))
-		return set_err(err, errlen, "socket path %s is longer than %zu bytes",
+		return kl_fail(err, errlen, "socket path %s is longer than %zu bytes",
 			       o->path, sizeof(s->path) - 1);
 	if (o->self <= KL_ROLE_NONE || o->self >= KL_ROLE_MAX ||
 	    o->peer_role <= KL_ROLE_NONE || o->peer_role >= KL_ROLE_MAX)
-		return set_err(err, errlen, "server %s: invalid self/peer role %d/%d",
+		return kl_fail(err, errlen, "server %s: invalid self/peer role %d/%d",
 			       o->path, o->self, o->peer_role);
 	if (o->n_allowed_uids > 0 && o->allowed_uids == NULL)
-		return set_err(err, errlen, "server %s: n_allowed_uids without allowed_uids", o->path);
+		return kl_fail(err, errlen, "server %s: n_allowed_uids without allowed_uids", o->path);
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		return set_err(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	s->pipes = calloc(MAX_PIPES, sizeof(*s->pipes));
 	if (o->n_allowed_uids > 0)
 		s->allowed_uids = calloc(o->n_allowed_uids, sizeof(uid_t));
@@ -496,7 +482,7 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 		free(s->pipes);
 		free(s->allowed_uids);
 		free(s);
-		return set_err(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	}
 	if (o->n_allowed_uids > 0)
 		memcpy(s->allowed_uids, o->allowed_uids, o->n_allowed_uids * sizeof(uid_t));
@@ -517,14 +503,14 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 		goto fail_nosock;
 
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
-		set_err(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
+		kl_fail(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
 		goto fail_nosock;
 	}
 	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->max_msg + SP_HDR_SLACK)) != 0 ||
 	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000)) != 0 ||
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, s)) != 0 ||
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s)) != 0) {
-		set_err(err, errlen, "%s: socket options: %s", s->path, nng_strerror(rv));
+		kl_fail(err, errlen, "%s: socket options: %s", s->path, nng_strerror(rv));
 		goto fail;
 	}
 	if (listener_start(s, err, errlen) < 0)
@@ -673,7 +659,9 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 		if (timeout_ms >= 0) {
 			if (t >= deadline && timeout_ms > 0)
 				return 0;
-			wait = (nng_duration)(deadline - t);
+			/* timeout 0 polls: never a negative duration, which nng
+			 * would read as "infinite" (-1) or reject. */
+			wait = (nng_duration)(deadline > t ? deadline - t : 0);
 		}
 		if (wait == NNG_DURATION_INFINITE || next - t < wait)
 			wait = (nng_duration)(next > t ? next - t : 0);
@@ -801,6 +789,17 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 	}
 }
 
+int kl_server_fd(struct kl_server *s)
+{
+	int fd = -1, rv;
+
+	if ((rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd)) != 0) {
+		kl_error("%s: no pollable receive descriptor: %s", s->path, nng_strerror(rv));
+		return -1;
+	}
+	return fd;
+}
+
 int kl_server_reply(struct kl_server *s, struct kl_request *req, unsigned type,
 		    const uint8_t *payload, size_t len)
 {
@@ -905,20 +904,20 @@ int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
 
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
-		return set_err(err, errlen, "client: no socket path given");
+		return kl_fail(err, errlen, "client: no socket path given");
 	if (strlen(path) >= sizeof(c->path))
-		return set_err(err, errlen, "socket path %s is longer than %zu bytes", path,
+		return kl_fail(err, errlen, "socket path %s is longer than %zu bytes", path,
 			       sizeof(c->path) - 1);
 	if (self <= KL_ROLE_NONE || self >= KL_ROLE_MAX)
-		return set_err(err, errlen, "client: invalid role %d", self);
+		return kl_fail(err, errlen, "client: invalid role %d", self);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return set_err(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->self = self;
 	c->timeout_ms = timeout_ms;
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		set_err(err, errlen, "nng_req0_open: %s", nng_strerror(rv));
+		kl_fail(err, errlen, "nng_req0_open: %s", nng_strerror(rv));
 		free(c);
 		return -1;
 	}
@@ -930,12 +929,12 @@ int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, to)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, to)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0) {
-		set_err(err, errlen, "%s: socket options: %s", path, nng_strerror(rv));
+		kl_fail(err, errlen, "%s: socket options: %s", path, nng_strerror(rv));
 		goto fail;
 	}
 	snprintf(url, sizeof(url), "ipc://%s", path);
 	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0) {
-		set_err(err, errlen, "cannot connect to %s: %s", path, nng_strerror(rv));
+		kl_fail(err, errlen, "cannot connect to %s: %s", path, nng_strerror(rv));
 		goto fail;
 	}
 
@@ -970,42 +969,42 @@ static int call_once(struct kl_client *c, unsigned type, const uint8_t *payload,
 	*reply_buf = NULL;
 	c->last_rv = 0;
 	if (len > KL_MSG_MAX_PAYLOAD)
-		return set_err(err, errlen, "%s: %zu bytes is above the message limit", c->path, len);
+		return kl_fail(err, errlen, "%s: %zu bytes is above the message limit", c->path, len);
 	seq = ++c->seq;
 	if ((rv = build_msg(&m, type, seq, 0, payload, len)) != 0)
-		return set_err(err, errlen, "%s: building %s: %s", c->path,
+		return kl_fail(err, errlen, "%s: building %s: %s", c->path,
 			       kl_msg_type_name(type), nng_strerror(rv));
 	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
 		nng_msg_free(m);
 		c->last_rv = rv;
-		return set_err(err, errlen, "sending %s to %s: %s", kl_msg_type_name(type),
+		return kl_fail(err, errlen, "sending %s to %s: %s", kl_msg_type_name(type),
 			       c->path, nng_strerror(rv));
 	}
 	rv = nng_recvmsg(c->sock, &m, 0);
 	c->last_rv = rv;
 	if (rv == NNG_ETIMEDOUT)
-		return set_err(err, errlen, "no answer from %s within %d ms", c->path, c->timeout_ms);
+		return kl_fail(err, errlen, "no answer from %s within %d ms", c->path, c->timeout_ms);
 	if (rv == NNG_ECONNRESET)
-		return set_err(err, errlen, "connection to %s was reset while waiting for the answer "
+		return kl_fail(err, errlen, "connection to %s was reset while waiting for the answer "
 			       "(the request may or may not have run)", c->path);
 	if (rv != 0)
-		return set_err(err, errlen, "receiving from %s: %s", c->path, nng_strerror(rv));
+		return kl_fail(err, errlen, "receiving from %s: %s", c->path, nng_strerror(rv));
 
 	size_t n = nng_msg_len(m);
 	uint8_t *buf = malloc(n > 0 ? n : 1);
 	if (buf == NULL) {
 		nng_msg_free(m);
-		return set_err(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	}
 	memcpy(buf, nng_msg_body(m), n);
 	nng_msg_free(m);
 	if (kl_msg_decode(buf, n, reply, why, sizeof(why)) < 0) {
 		free(buf);
-		return set_err(err, errlen, "bad answer from %s: %s", c->path, why);
+		return kl_fail(err, errlen, "bad answer from %s: %s", c->path, why);
 	}
 	if (reply->hdr.seq != seq) {
 		free(buf);
-		return set_err(err, errlen, "answer from %s has seq %llu, want %llu", c->path,
+		return kl_fail(err, errlen, "answer from %s has seq %llu, want %llu", c->path,
 			       (unsigned long long)reply->hdr.seq, (unsigned long long)seq);
 	}
 	*reply_buf = buf;
@@ -1031,12 +1030,12 @@ static int say_hello(struct kl_client *c, char *err, size_t errlen)
 	if (call_once(c, KL_MSG_HELLO, hp, sizeof(hp), &reply, &rbuf, err, errlen) < 0)
 		return -1;
 	if (reply.hdr.type != KL_MSG_RESULT)
-		set_err(err, errlen, "%s answered HELLO with %s, not RESULT", c->path,
+		kl_fail(err, errlen, "%s answered HELLO with %s, not RESULT", c->path,
 			kl_msg_type_name(reply.hdr.type));
 	else if (kl_result_decode(reply.payload, reply.payload_len, &res, why, sizeof(why)) < 0)
-		set_err(err, errlen, "%s: bad answer to HELLO: %s", c->path, why);
+		kl_fail(err, errlen, "%s: bad answer to HELLO: %s", c->path, why);
 	else if (res.status != KL_OK)
-		set_err(err, errlen, "%s refused us (%s): %.*s", c->path, kl_status_name(res.status),
+		kl_fail(err, errlen, "%s refused us (%s): %.*s", c->path, kl_status_name(res.status),
 			(int)(res.text_len > 200 ? 200 : res.text_len), res.text);
 	else
 		rc = 0;

@@ -62,6 +62,12 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
  * and logged inside; they never reach the caller.
  * Returns 1 with *req filled, 0 on timeout, -1 on a fatal socket error. */
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
+/* A descriptor that polls readable (POLLIN) while a message waits to be
+ * received; it is nng's, so only poll it: never read, write or close it.
+ * A server with several sockets polls them all, then calls
+ * kl_server_recv(s, req, 0) on the ready ones (and now and then on every
+ * one: the listener check above runs from kl_server_recv). -1 on error. */
+int kl_server_fd(struct kl_server *s);
 /* Answer the request last returned by kl_server_recv (exactly once). */
 int kl_server_reply(struct kl_server *s, struct kl_request *req, unsigned type,
 		    const uint8_t *payload, size_t len);

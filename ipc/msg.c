@@ -9,6 +9,7 @@
  * name the field at fault so the operator learns why a request was refused.
  */
 #include "ipc/msg.h"
+#include "ipc/wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,60 +24,6 @@
 #define PROTO_ICMPV6 58
 
 /* ---- little-endian helpers ---- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* ---- names ---- */
 
@@ -158,6 +105,14 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_EDGE_LIST] = "edge-list",
 	[KL_CTL_SAMPLING] = "sampling",
 	[KL_CTL_RESET] = "reset",
+	[KL_CTL_SOURCES] = "sources",
+	[KL_CTL_FORGIVE] = "forgive",
+	[KL_CTL_GRAPH_EXPORT] = "graph-export",
+	[KL_CTL_GRAPH_FREEZE] = "graph-freeze",
+	[KL_CTL_GRAPH_APPROVE] = "graph-approve-ip",
+	[KL_CTL_GRAPH_DENY] = "graph-deny-ip",
+	[KL_CTL_GRAPH_VIOLATIONS] = "graph-violations",
+	[KL_CTL_TUNE] = "tune",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -244,13 +199,13 @@ bool kl_msg_allowed(enum kl_role from, enum kl_role to, unsigned type)
 
 void kl_msg_hdr_encode(const struct kl_msg_hdr *h, uint8_t *out)
 {
-	put32(out + 0, h->magic);
-	put16(out + 4, h->version);
-	put16(out + 6, h->type);
-	put32(out + 8, h->flags);
-	put32(out + 12, h->payload_len);
-	put64(out + 16, h->seq);
-	put64(out + 24, h->tick);
+	kl_put32(out + 0, h->magic);
+	kl_put16(out + 4, h->version);
+	kl_put16(out + 6, h->type);
+	kl_put32(out + 8, h->flags);
+	kl_put32(out + 12, h->payload_len);
+	kl_put64(out + 16, h->seq);
+	kl_put64(out + 24, h->tick);
 }
 
 int kl_msg_decode(const uint8_t *buf, size_t len, struct kl_msg *out,
@@ -259,31 +214,31 @@ int kl_msg_decode(const uint8_t *buf, size_t len, struct kl_msg *out,
 	struct kl_msg_hdr h;
 
 	if (buf == NULL || len < KL_MSG_HDR_LEN)
-		return fail(err, errlen, "message too short: %zu bytes, the header alone is %d",
+		return kl_fail(err, errlen, "message too short: %zu bytes, the header alone is %d",
 			    buf == NULL ? (size_t)0 : len, KL_MSG_HDR_LEN);
-	h.magic = get32(buf + 0);
-	h.version = get16(buf + 4);
-	h.type = get16(buf + 6);
-	h.flags = get32(buf + 8);
-	h.payload_len = get32(buf + 12);
-	h.seq = get64(buf + 16);
-	h.tick = get64(buf + 24);
+	h.magic = kl_get32(buf + 0);
+	h.version = kl_get16(buf + 4);
+	h.type = kl_get16(buf + 6);
+	h.flags = kl_get32(buf + 8);
+	h.payload_len = kl_get32(buf + 12);
+	h.seq = kl_get64(buf + 16);
+	h.tick = kl_get64(buf + 24);
 	if (h.magic != KL_MSG_MAGIC)
-		return fail(err, errlen, "header field 'magic' is 0x%08x, want 0x%08x",
+		return kl_fail(err, errlen, "header field 'magic' is 0x%08x, want 0x%08x",
 			    h.magic, KL_MSG_MAGIC);
 	if (h.version != KL_MSG_VERSION)
-		return fail(err, errlen, "header field 'version' is %u, this side speaks %d",
+		return kl_fail(err, errlen, "header field 'version' is %u, this side speaks %d",
 			    h.version, KL_MSG_VERSION);
 	if (h.type == 0 || h.type >= KL_MSG_TYPE_MAX)
-		return fail(err, errlen, "header field 'type' is %u, not a known message type",
+		return kl_fail(err, errlen, "header field 'type' is %u, not a known message type",
 			    h.type);
 	if (h.flags != 0)
-		return fail(err, errlen, "header field 'flags' is 0x%x, must be 0", h.flags);
+		return kl_fail(err, errlen, "header field 'flags' is 0x%x, must be 0", h.flags);
 	if (h.payload_len > KL_MSG_MAX_PAYLOAD)
-		return fail(err, errlen, "header field 'payload_len' is %u, above the limit %u",
+		return kl_fail(err, errlen, "header field 'payload_len' is %u, above the limit %u",
 			    h.payload_len, KL_MSG_MAX_PAYLOAD);
 	if ((size_t)h.payload_len != len - KL_MSG_HDR_LEN)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "header field 'payload_len' is %u but %zu payload bytes arrived",
 			    h.payload_len, len - KL_MSG_HDR_LEN);
 	out->hdr = h;
@@ -296,9 +251,9 @@ int kl_msg_decode(const uint8_t *buf, size_t len, struct kl_msg *out,
 
 void kl_hello_encode(const struct kl_hello *h, uint8_t out[KL_HELLO_LEN])
 {
-	put16(out + 0, h->role);
-	put16(out + 2, h->proto_version);
-	put32(out + 4, h->pid);
+	kl_put16(out + 0, h->role);
+	kl_put16(out + 2, h->proto_version);
+	kl_put32(out + 4, h->pid);
 }
 
 int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
@@ -307,13 +262,13 @@ int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
 	struct kl_hello h;
 
 	if (p == NULL || len != KL_HELLO_LEN)
-		return fail(err, errlen, "HELLO payload is %zu bytes, want exactly %d",
+		return kl_fail(err, errlen, "HELLO payload is %zu bytes, want exactly %d",
 			    p == NULL ? (size_t)0 : len, KL_HELLO_LEN);
-	h.role = get16(p + 0);
-	h.proto_version = get16(p + 2);
-	h.pid = get32(p + 4);
+	h.role = kl_get16(p + 0);
+	h.proto_version = kl_get16(p + 2);
+	h.pid = kl_get32(p + 4);
 	if (h.role == KL_ROLE_NONE || h.role >= KL_ROLE_MAX)
-		return fail(err, errlen, "HELLO field 'role' is %u, not a known role", h.role);
+		return kl_fail(err, errlen, "HELLO field 'role' is %u, not a known role", h.role);
 	/* proto_version is checked by the receiver, which knows what it
 	 * speaks and answers a mismatch with a reason. */
 	*out = h;
@@ -334,18 +289,18 @@ _Static_assert(O_RESERVED + 4 == KL_CTL_REQ_LEN, "CONTROL layout");
 void kl_ctl_req_encode(const struct kl_ctl_req *r, uint8_t out[KL_CTL_REQ_LEN])
 {
 	memset(out, 0, KL_CTL_REQ_LEN);
-	put16(out + O_CMD, r->cmd);
+	kl_put16(out + O_CMD, r->cmd);
 	out[O_MODE] = r->mode;
 	out[O_PROTO] = r->proto;
-	put32(out + O_FLAGS, r->flags);
+	kl_put32(out + O_FLAGS, r->flags);
 	out[O_FAMILY] = r->addr.family;
 	out[O_PREFIXLEN] = r->addr.prefixlen;
 	memcpy(out + O_ADDR, r->addr.addr, 16);
-	put16(out + O_PORT, r->port);
-	put64(out + O_RATE, r->rate);
-	put64(out + O_BURST, r->burst);
-	put64(out + O_TTL, r->ttl_ms);
-	put64(out + O_COUNT, r->count);
+	kl_put16(out + O_PORT, r->port);
+	kl_put64(out + O_RATE, r->rate);
+	kl_put64(out + O_BURST, r->burst);
+	kl_put64(out + O_TTL, r->ttl_ms);
+	kl_put64(out + O_COUNT, r->count);
 	/* Only the name goes out; whatever follows the NUL in the caller's
 	 * buffer is not ours to send. */
 	size_t n = strnlen(r->ifname, KL_IFNAMSIZ);
@@ -365,6 +320,7 @@ enum {
 	U_TTL = 1 << 8,
 	U_COUNT = 1 << 9,
 	U_IFNAME = 1 << 10,
+	U_PROTO_OPT = 1 << 11,  /* as U_PROTO, or proto 0 (with port 0) for "every edge" */
 };
 
 struct cmd_rule {
@@ -401,6 +357,15 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_EDGE_LIST] = { U_COUNT, 0, NULL },
 	[KL_CTL_SAMPLING] = { U_COUNT, 0, NULL },
 	[KL_CTL_RESET] = { 0, 0, NULL },
+	[KL_CTL_SOURCES] = { U_COUNT, 0, NULL },
+	[KL_CTL_FORGIVE] = { U_ADDR_PREFIX | U_TTL, 0, NULL },
+	/* 6 = 1 + the last enum gr_state (graphd/graph.h: expired) */
+	[KL_CTL_GRAPH_EXPORT] = { U_MODE, 6, "0 (every edge) or 1 + a graph state (1..6)" },
+	[KL_CTL_GRAPH_FREEZE] = { U_MODE, 1, "0 (freeze) or 1 (dry run)" },
+	[KL_CTL_GRAPH_APPROVE] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
+	[KL_CTL_GRAPH_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
+	[KL_CTL_GRAPH_VIOLATIONS] = { U_TTL | U_COUNT, 0, NULL },
+	[KL_CTL_TUNE] = { 0, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -426,32 +391,32 @@ static int check_addr(const struct kl_ctl_req *r, const uint8_t *p,
 
 	if (!(uses & (U_ADDR_HOST | U_ADDR_PREFIX))) {
 		if (a->family != 0 || a->prefixlen != 0 || !all_zero(p + O_ADDR, 16))
-			return fail(err, errlen,
+			return kl_fail(err, errlen,
 				    "CONTROL %s: field 'addr' must be empty (family 0, all zero)",
 				    cname);
 		return 0;
 	}
 	if (a->family != 4 && a->family != 6)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.family' is %u, want 4 or 6", cname,
 			    a->family);
 	unsigned host = kl_addr_hostlen(a);
 	if (a->prefixlen > host)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.prefixlen' is %u, out of range 0..%u",
 			    cname, a->prefixlen, host);
 	if ((uses & U_ADDR_HOST) && a->prefixlen != host)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.prefixlen' is %u, this command needs a single address (/%u)",
 			    cname, a->prefixlen, host);
 	if (a->family == 4 && !all_zero(p + O_ADDR + 4, 12))
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.addr' bytes 4..15 must be zero for IPv4",
 			    cname);
 	struct kl_addr masked = *a;
 	kl_addr_mask(&masked);
 	if (memcmp(masked.addr, a->addr, 16) != 0)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.addr' has host bits set after /%u",
 			    cname, a->prefixlen);
 	return 0;
@@ -466,73 +431,73 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	unsigned uses;
 
 	if (p == NULL || len != KL_CTL_REQ_LEN)
-		return fail(err, errlen, "CONTROL payload is %zu bytes, want exactly %d",
+		return kl_fail(err, errlen, "CONTROL payload is %zu bytes, want exactly %d",
 			    p == NULL ? (size_t)0 : len, KL_CTL_REQ_LEN);
 	memset(&r, 0, sizeof(r));
-	r.cmd = get16(p + O_CMD);
+	r.cmd = kl_get16(p + O_CMD);
 	r.mode = p[O_MODE];
 	r.proto = p[O_PROTO];
-	r.flags = get32(p + O_FLAGS);
+	r.flags = kl_get32(p + O_FLAGS);
 	r.addr.family = p[O_FAMILY];
 	r.addr.prefixlen = p[O_PREFIXLEN];
 	memcpy(r.addr.addr, p + O_ADDR, 16);
-	r.port = get16(p + O_PORT);
-	r.rate = get64(p + O_RATE);
-	r.burst = get64(p + O_BURST);
-	r.ttl_ms = get64(p + O_TTL);
-	r.count = get64(p + O_COUNT);
+	r.port = kl_get16(p + O_PORT);
+	r.rate = kl_get64(p + O_RATE);
+	r.burst = kl_get64(p + O_BURST);
+	r.ttl_ms = kl_get64(p + O_TTL);
+	r.count = kl_get64(p + O_COUNT);
 
 	if (r.cmd == 0 || r.cmd >= KL_CTL_CMD_MAX)
-		return fail(err, errlen, "CONTROL field 'cmd' is %u, not a known command", r.cmd);
+		return kl_fail(err, errlen, "CONTROL field 'cmd' is %u, not a known command", r.cmd);
 	rule = &cmd_rules[r.cmd];
 	uses = rule->uses;
 	cname = kl_ctl_cmd_name(r.cmd);
 
 	/* flags */
 	if (r.flags & ~KL_CTL_F_ALL)
-		return fail(err, errlen, "CONTROL %s: field 'flags' is 0x%x, unknown bits 0x%x",
+		return kl_fail(err, errlen, "CONTROL %s: field 'flags' is 0x%x, unknown bits 0x%x",
 			    cname, r.flags, r.flags & ~KL_CTL_F_ALL);
 	if ((r.flags & KL_CTL_F_FORCE) && !(uses & U_FORCE))
-		return fail(err, errlen, "CONTROL %s: field 'flags' has FORCE, which only attach takes",
+		return kl_fail(err, errlen, "CONTROL %s: field 'flags' has FORCE, which only attach takes",
 			    cname);
 
 	/* reserved */
 	if (!all_zero(p + O_RESERVED, KL_CTL_REQ_LEN - O_RESERVED))
-		return fail(err, errlen, "CONTROL %s: reserved bytes 76..79 must be zero", cname);
+		return kl_fail(err, errlen, "CONTROL %s: reserved bytes 76..79 must be zero", cname);
 
 	/* ifname: NUL-terminated, NUL-padded, a safe character set */
 	size_t n = strnlen((const char *)p + O_IFNAME, KL_IFNAMSIZ);
 	if (n == KL_IFNAMSIZ)
-		return fail(err, errlen, "CONTROL %s: field 'ifname' is not NUL-terminated within %d bytes",
+		return kl_fail(err, errlen, "CONTROL %s: field 'ifname' is not NUL-terminated within %d bytes",
 			    cname, KL_IFNAMSIZ);
 	if (!all_zero(p + O_IFNAME + n, KL_IFNAMSIZ - n))
-		return fail(err, errlen, "CONTROL %s: field 'ifname' has bytes after its NUL", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'ifname' has bytes after its NUL", cname);
 	if (uses & U_IFNAME) {
 		if (n == 0)
-			return fail(err, errlen, "CONTROL %s: field 'ifname' is empty", cname);
+			return kl_fail(err, errlen, "CONTROL %s: field 'ifname' is empty", cname);
 		for (size_t i = 0; i < n; i++) {
 			char c = (char)p[O_IFNAME + i];
 			if (!ifname_char_ok(c))
-				return fail(err, errlen,
+				return kl_fail(err, errlen,
 					    "CONTROL %s: field 'ifname' has byte 0x%02x at %zu (allowed: A-Z a-z 0-9 _ . : -)",
 					    cname, (unsigned char)c, i);
 		}
 		if (strcmp((const char *)p + O_IFNAME, ".") == 0 ||
 		    strcmp((const char *)p + O_IFNAME, "..") == 0)
-			return fail(err, errlen, "CONTROL %s: field 'ifname' may not be '.' or '..'",
+			return kl_fail(err, errlen, "CONTROL %s: field 'ifname' may not be '.' or '..'",
 				    cname);
 		memcpy(r.ifname, p + O_IFNAME, n);
 	} else if (n != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'ifname' must be empty", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'ifname' must be empty", cname);
 	}
 
 	/* mode */
 	if (uses & U_MODE) {
 		if (r.mode > rule->mode_max)
-			return fail(err, errlen, "CONTROL %s: field 'mode' is %u, want %s",
+			return kl_fail(err, errlen, "CONTROL %s: field 'mode' is %u, want %s",
 				    cname, r.mode, rule->mode_what);
 	} else if (r.mode != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'mode' must be 0", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'mode' must be 0", cname);
 	}
 
 	/* addr */
@@ -540,68 +505,73 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 		return -1;
 
 	/* proto and port */
-	if (uses & U_PROTO) {
+	if ((uses & U_PROTO_OPT) && r.proto == 0) {
+		if (r.port != 0)
+			return kl_fail(err, errlen,
+				    "CONTROL %s: field 'port' is %u, must be 0 when 'proto' is 0 (every edge)",
+				    cname, r.port);
+	} else if (uses & (U_PROTO | U_PROTO_OPT)) {
 		switch (r.proto) {
 		case PROTO_TCP:
 		case PROTO_UDP:
 			break;
 		case PROTO_ICMP:
 			if (r.addr.family != 4)
-				return fail(err, errlen,
+				return kl_fail(err, errlen,
 					    "CONTROL %s: field 'proto' is ICMP (1) but the address is IPv6 (use 58)",
 					    cname);
 			break;
 		case PROTO_ICMPV6:
 			if (r.addr.family != 6)
-				return fail(err, errlen,
+				return kl_fail(err, errlen,
 					    "CONTROL %s: field 'proto' is ICMPv6 (58) but the address is IPv4 (use 1)",
 					    cname);
 			break;
 		default:
-			return fail(err, errlen,
+			return kl_fail(err, errlen,
 				    "CONTROL %s: field 'proto' is %u, want 6 (tcp), 17 (udp), 1 (icmp) or 58 (icmpv6)",
 				    cname, r.proto);
 		}
 		if ((r.proto == PROTO_ICMP || r.proto == PROTO_ICMPV6) && r.port != 0)
-			return fail(err, errlen, "CONTROL %s: field 'port' is %u, must be 0 for ICMP",
+			return kl_fail(err, errlen, "CONTROL %s: field 'port' is %u, must be 0 for ICMP",
 				    cname, r.port);
 	} else {
 		if (r.proto != 0)
-			return fail(err, errlen, "CONTROL %s: field 'proto' must be 0", cname);
+			return kl_fail(err, errlen, "CONTROL %s: field 'proto' must be 0", cname);
 	}
 	if (!(uses & U_PORT) && r.port != 0)
-		return fail(err, errlen, "CONTROL %s: field 'port' must be 0", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'port' must be 0", cname);
 
 	/* rate and burst */
 	if (uses & U_RATE) {
 		if (r.rate > KL_CTL_MAX_RATE)
-			return fail(err, errlen, "CONTROL %s: field 'rate' is %llu, above the limit %llu",
+			return kl_fail(err, errlen, "CONTROL %s: field 'rate' is %llu, above the limit %llu",
 				    cname, (unsigned long long)r.rate, KL_CTL_MAX_RATE);
 		/* The global default with rate 0 would drop everything from
 		 * everyone; a per-source rate 0 is a deliberate "drop all". */
 		if (r.cmd == KL_CTL_RL_SET && r.rate == 0)
-			return fail(err, errlen, "CONTROL %s: field 'rate' must be at least 1 (use rl-off to disable)",
+			return kl_fail(err, errlen, "CONTROL %s: field 'rate' must be at least 1 (use rl-off to disable)",
 				    cname);
 	} else if (r.rate != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'rate' must be 0", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'rate' must be 0", cname);
 	}
 	if (uses & U_BURST) {
 		if (r.burst == 0)
-			return fail(err, errlen, "CONTROL %s: field 'burst' must be at least 1", cname);
+			return kl_fail(err, errlen, "CONTROL %s: field 'burst' must be at least 1", cname);
 		if (r.burst > KL_CTL_MAX_BURST)
-			return fail(err, errlen, "CONTROL %s: field 'burst' is %llu, above the limit %llu",
+			return kl_fail(err, errlen, "CONTROL %s: field 'burst' is %llu, above the limit %llu",
 				    cname, (unsigned long long)r.burst, KL_CTL_MAX_BURST);
 	} else if (r.burst != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'burst' must be 0", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'burst' must be 0", cname);
 	}
 
 	/* ttl */
 	if (uses & U_TTL) {
 		if (r.ttl_ms > KL_CTL_MAX_TTL_MS)
-			return fail(err, errlen, "CONTROL %s: field 'ttl_ms' is %llu, above the limit %llu (10 years)",
+			return kl_fail(err, errlen, "CONTROL %s: field 'ttl_ms' is %llu, above the limit %llu (10 years)",
 				    cname, (unsigned long long)r.ttl_ms, KL_CTL_MAX_TTL_MS);
 	} else if (r.ttl_ms != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'ttl_ms' must be 0 (no expiry on this command)",
+		return kl_fail(err, errlen, "CONTROL %s: field 'ttl_ms' must be 0 (no expiry on this command)",
 			    cname);
 	}
 
@@ -609,19 +579,19 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	if (uses & U_COUNT) {
 		if (r.cmd == KL_CTL_SAMPLING) {
 			if (r.count > 0xffffffffull)
-				return fail(err, errlen, "CONTROL %s: field 'count' (mask) is 0x%llx, above 0xffffffff",
+				return kl_fail(err, errlen, "CONTROL %s: field 'count' (mask) is 0x%llx, above 0xffffffff",
 					    cname, (unsigned long long)r.count);
 			/* (n & mask) == 0 samples one in mask+1 only when mask
 			 * is all low bits. */
 			if ((r.count & (r.count + 1)) != 0)
-				return fail(err, errlen, "CONTROL %s: field 'count' (mask) is 0x%llx, want 0 or 2^k-1",
+				return kl_fail(err, errlen, "CONTROL %s: field 'count' (mask) is 0x%llx, want 0 or 2^k-1",
 					    cname, (unsigned long long)r.count);
 		} else if (r.count > KL_CTL_MAX_COUNT) {
-			return fail(err, errlen, "CONTROL %s: field 'count' is %llu, above the limit %llu",
+			return kl_fail(err, errlen, "CONTROL %s: field 'count' is %llu, above the limit %llu",
 				    cname, (unsigned long long)r.count, KL_CTL_MAX_COUNT);
 		}
 	} else if (r.count != 0) {
-		return fail(err, errlen, "CONTROL %s: field 'count' must be 0", cname);
+		return kl_fail(err, errlen, "CONTROL %s: field 'count' must be 0", cname);
 	}
 
 	*out = r;
@@ -637,9 +607,9 @@ size_t kl_result_len(const struct kl_result *r)
 
 void kl_result_encode(const struct kl_result *r, uint8_t *out)
 {
-	put32(out + 0, (uint32_t)r->status);
-	put32(out + 4, r->text_len);
-	put32(out + 8, r->json_len);
+	kl_put32(out + 0, (uint32_t)r->status);
+	kl_put32(out + 4, r->text_len);
+	kl_put32(out + 8, r->json_len);
 	if (r->text_len > 0)
 		memcpy(out + KL_RESULT_FIXED_LEN, r->text, r->text_len);
 	if (r->json_len > 0)
@@ -697,15 +667,15 @@ int kl_result_decode(const uint8_t *p, size_t len, struct kl_result *out,
 	size_t bad;
 
 	if (p == NULL || len < KL_RESULT_FIXED_LEN)
-		return fail(err, errlen, "RESULT payload is %zu bytes, shorter than its fixed %d",
+		return kl_fail(err, errlen, "RESULT payload is %zu bytes, shorter than its fixed %d",
 			    p == NULL ? (size_t)0 : len, KL_RESULT_FIXED_LEN);
-	r.status = (int32_t)get32(p + 0);
-	r.text_len = get32(p + 4);
-	r.json_len = get32(p + 8);
+	r.status = (int32_t)kl_get32(p + 0);
+	r.text_len = kl_get32(p + 4);
+	r.json_len = kl_get32(p + 8);
 	if (r.status < 0 || r.status >= KL_STATUS_MAX)
-		return fail(err, errlen, "RESULT field 'status' is %d, not a known status", r.status);
+		return kl_fail(err, errlen, "RESULT field 'status' is %d, not a known status", r.status);
 	if ((uint64_t)KL_RESULT_FIXED_LEN + r.text_len + r.json_len != (uint64_t)len)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "RESULT is %zu bytes but 'text_len' %u + 'json_len' %u + %d make %llu",
 			    len, r.text_len, r.json_len, KL_RESULT_FIXED_LEN,
 			    (unsigned long long)KL_RESULT_FIXED_LEN + r.text_len + r.json_len);
@@ -713,11 +683,11 @@ int kl_result_decode(const uint8_t *p, size_t len, struct kl_result *out,
 	r.json = r.text + r.text_len;
 	bad = kl_result_text_check((const uint8_t *)r.text, r.text_len);
 	if (bad != r.text_len)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "RESULT field 'text' has a NUL, control or invalid UTF-8 byte 0x%02x at offset %zu",
 			    (unsigned char)r.text[bad], bad);
 	if (memchr(r.json, 0, r.json_len) != NULL)
-		return fail(err, errlen, "RESULT field 'json' contains a NUL byte");
+		return kl_fail(err, errlen, "RESULT field 'json' contains a NUL byte");
 	*out = r;
 	return 0;
 }

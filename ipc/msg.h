@@ -20,7 +20,7 @@
 #define KL_MSG_MAGIC   0x314d4c4bu /* "KLM1" little-endian */
 #define KL_MSG_VERSION 1
 #define KL_MSG_HDR_LEN 32
-#define KL_MSG_MAX_PAYLOAD (64u << 20)
+#define KL_MSG_MAX_PAYLOAD (128u << 20) /* a 1M-source TELEMETRY frame fits */
 
 enum kl_msg_type {
 	KL_MSG_HELLO = 1,
@@ -123,6 +123,14 @@ enum kl_ctl_cmd {
 	KL_CTL_EDGE_LIST,
 	KL_CTL_SAMPLING,       /* count = mask */
 	KL_CTL_RESET,          /* flush RL overrides and deny entries */
+	KL_CTL_SOURCES,        /* decider: count = max sources (0 = default) */
+	KL_CTL_FORGIVE,        /* decider: addr (host or prefix), ttl_ms (0 = default) */
+	KL_CTL_GRAPH_EXPORT,   /* graphd: mode 0 = every edge, 1 + enum gr_state = that state */
+	KL_CTL_GRAPH_FREEZE,   /* graphd: mode 0 = freeze, 1 = dry run */
+	KL_CTL_GRAPH_APPROVE,  /* graphd: addr (host); proto 0 = all its edges, else port+proto */
+	KL_CTL_GRAPH_DENY,     /* graphd: as GRAPH_APPROVE */
+	KL_CTL_GRAPH_VIOLATIONS, /* graphd: ttl_ms = since (0 = all), count = rows (0 = default) */
+	KL_CTL_TUNE,           /* decider: autotune status; no arguments */
 	KL_CTL_CMD_MAX
 };
 

@@ -221,6 +221,13 @@ static struct kl_ctl_req base(unsigned cmd)
 	case KL_CTL_EDGE_ADD_ALLOW: r.addr = A("198.18.0.3"); r.proto = 1; break;
 	case KL_CTL_EDGE_DEL_ALLOW: r.addr = A("fd00:6b6c::1"); r.proto = 17; r.port = 53; break;
 	case KL_CTL_SAMPLING: r.count = 1023; break;
+	case KL_CTL_SOURCES: r.count = 20; break;
+	case KL_CTL_FORGIVE: r.addr = A("198.18.0.0/24"); r.ttl_ms = 3600000; break;
+	case KL_CTL_GRAPH_EXPORT: r.mode = 1 + 2; break; /* frozen */
+	case KL_CTL_GRAPH_FREEZE: r.mode = 1; break;
+	case KL_CTL_GRAPH_APPROVE: r.addr = A("198.18.0.5"); break; /* every edge */
+	case KL_CTL_GRAPH_DENY: r.addr = A("fd00:6b6c::5"); r.port = 8080; r.proto = 6; break;
+	case KL_CTL_GRAPH_VIOLATIONS: r.ttl_ms = 3600000; r.count = 100; break;
 	default: break;
 	}
 	return r;
@@ -255,6 +262,7 @@ static void test_ctl_round_trip_every_cmd(void **state)
 	assert_string_equal(kl_ctl_cmd_name(0), "unknown");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_CMD_MAX), "unknown");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_RL_SET_IP), "rl-set-ip");
+	assert_string_equal(kl_ctl_cmd_name(KL_CTL_TUNE), "tune");
 }
 
 static void test_ctl_layout(void **state)
@@ -403,6 +411,36 @@ static const struct ctl_bad ctl_bad[] = {
 	{ KL_CTL_STATUS, O_COUNT, 8, 1, "'count' must be 0" },
 	{ KL_CTL_DENY_ADD, O_COUNT, 8, 1, "'count' must be 0" },
 	{ KL_CTL_RESET, O_COUNT + 7, 1, 1, "'count' must be 0" },
+	/* the decider's commands */
+	{ KL_CTL_SOURCES, O_COUNT, 8, KL_CTL_MAX_COUNT + 1, "'count' is 10000001, above" },
+	{ KL_CTL_SOURCES, O_FAMILY, 1, 4, "'addr' must be empty" },
+	{ KL_CTL_SOURCES, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
+	{ KL_CTL_SOURCES, O_MODE, 1, 1, "'mode' must be 0" },
+	{ KL_CTL_FORGIVE, O_FAMILY, 1, 0, "'addr.family' is 0" },
+	{ KL_CTL_FORGIVE, O_ADDR + 3, 1, 1, "host bits set after /24" },
+	{ KL_CTL_FORGIVE, O_PLEN, 1, 33, "out of range 0..32" },
+	{ KL_CTL_FORGIVE, O_TTL, 8, KL_CTL_MAX_TTL_MS + 1, "'ttl_ms' is 315360000001, above" },
+	{ KL_CTL_FORGIVE, O_COUNT, 8, 1, "'count' must be 0" },
+	{ KL_CTL_FORGIVE, O_RATE, 8, 1, "'rate' must be 0" },
+	{ KL_CTL_FORGIVE, O_IFNAME, 1, 'e', "'ifname' must be empty" },
+	/* graphd's commands */
+	{ KL_CTL_GRAPH_EXPORT, O_MODE, 1, 7, "'mode' is 7, want 0 (every edge)" },
+	{ KL_CTL_GRAPH_EXPORT, O_FAMILY, 1, 4, "'addr' must be empty" },
+	{ KL_CTL_GRAPH_FREEZE, O_MODE, 1, 2, "'mode' is 2, want 0 (freeze) or 1 (dry run)" },
+	{ KL_CTL_GRAPH_APPROVE, O_PORT, 2, 80, "'port' is 80, must be 0 when 'proto' is 0" },
+	{ KL_CTL_GRAPH_APPROVE, O_PLEN, 1, 24, "needs a single address (/32)" },
+	{ KL_CTL_GRAPH_APPROVE, O_TTL, 8, 1, "'ttl_ms' must be 0" },
+	{ KL_CTL_GRAPH_DENY, O_PROTO, 1, 47, "'proto' is 47" },
+	{ KL_CTL_GRAPH_DENY, O_PROTO, 1, 1, "ICMP (1) but the address is IPv6" },
+	{ KL_CTL_GRAPH_VIOLATIONS, O_TTL, 8, KL_CTL_MAX_TTL_MS + 1, "above the limit" },
+	{ KL_CTL_GRAPH_VIOLATIONS, O_COUNT, 8, KL_CTL_MAX_COUNT + 1, "above the limit" },
+	{ KL_CTL_GRAPH_VIOLATIONS, O_FAMILY, 1, 6, "'addr' must be empty" },
+	/* klctl tune takes no arguments at all */
+	{ KL_CTL_TUNE, O_COUNT, 8, 1, "'count' must be 0" },
+	{ KL_CTL_TUNE, O_MODE, 1, 1, "'mode' must be 0" },
+	{ KL_CTL_TUNE, O_FAMILY, 1, 4, "'addr' must be empty" },
+	{ KL_CTL_TUNE, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
+	{ KL_CTL_TUNE, O_IFNAME, 1, 'e', "'ifname' must be empty" },
 };
 
 static void test_ctl_rejections(void **state)
@@ -456,6 +494,10 @@ static void test_ctl_length_and_edges(void **state)
 		{ KL_CTL_RL_SET_IP, O_TTL, 8, KL_CTL_MAX_TTL_MS },
 		{ KL_CTL_RL_SET_IP, O_TTL, 8, 0 },
 		{ KL_CTL_TOP_SRC, O_COUNT, 8, KL_CTL_MAX_COUNT },
+		{ KL_CTL_SOURCES, O_COUNT, 8, 0 },          /* the decider's default */
+		{ KL_CTL_FORGIVE, O_TTL, 8, 0 },            /* the decider's default */
+		{ KL_CTL_FORGIVE, O_TTL, 8, KL_CTL_MAX_TTL_MS },
+		{ KL_CTL_FORGIVE, O_PLEN, 1, 0 },           /* 0.0.0.0/0: every IPv4 source */
 		{ KL_CTL_SAMPLING, O_COUNT, 8, 0 },
 		{ KL_CTL_SAMPLING, O_COUNT, 8, 1 },
 		{ KL_CTL_SAMPLING, O_COUNT, 8, 0xffffffffu },
@@ -489,6 +531,12 @@ static void test_ctl_length_and_edges(void **state)
 	r.addr = A("198.18.0.1");
 	kl_ctl_req_encode(&r, p);
 	assert_int_equal(kl_ctl_req_decode(p, KL_CTL_REQ_LEN, &out, err, sizeof(err)), 0);
+	/* FORGIVE takes a host as well as a prefix, v4 or v6. */
+	r = base(KL_CTL_FORGIVE);
+	r.addr = A("fd00:6b6c::7");
+	kl_ctl_req_encode(&r, p);
+	assert_int_equal(kl_ctl_req_decode(p, KL_CTL_REQ_LEN, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.addr.prefixlen, 128);
 	/* A 15-character interface name fits. */
 	r = base(KL_CTL_ATTACH);
 	memset(r.ifname, 0, sizeof(r.ifname));
