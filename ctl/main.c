@@ -13,17 +13,20 @@
 
 #include "common/log.h"
 #include "ctl/cmds.h"
+#include "ctl/trace.h"
 #include "ipc/chan.h"
 
 struct answer {
 	int status;
 	char *text;
 	json_t *doc;
+	char *raw; /* the JSON text as the daemon sent it */
 };
 
 static void answer_free(struct answer *a)
 {
 	free(a->text);
+	free(a->raw);
 	json_decref(a->doc);
 	memset(a, 0, sizeof(*a));
 }
@@ -58,6 +61,8 @@ static int call(struct kl_client *c, const struct kl_ctl_req *r, struct answer *
 		a->doc = json_loadb(res.json, res.json_len, 0, &je);
 		if (!a->doc)
 			fprintf(stderr, "klctl: the answer's JSON does not parse: %s\n", je.text);
+		else
+			a->raw = strndup(res.json, res.json_len);
 	}
 	free(rbuf);
 	return 0;
@@ -74,8 +79,9 @@ static int show(const struct ctl_cmd *cmd, bool json, const struct answer *a)
 		return 1;
 	}
 	if (json) {
-		if (a->doc)
-			json_dumpf(a->doc, stdout, JSON_COMPACT);
+		/* As sent: re-encoding would print 2.4 as 2.3999999999999999. */
+		if (a->raw)
+			fputs(a->raw, stdout);
 		else
 			fputs("{}", stdout);
 		fputc('\n', stdout);
@@ -137,6 +143,22 @@ static int detach_all(struct kl_client *c, const struct ctl_cmd *cmd, bool json)
 	return rc;
 }
 
+/* `klctl [--json] trace ...` works offline; the global --json is passed on. */
+static int run_trace(int argc, char **argv, bool json)
+{
+	char **av = calloc((size_t)argc + 2, sizeof(*av));
+	if (!av) {
+		fprintf(stderr, "klctl: out of memory\n");
+		return 1;
+	}
+	memcpy(av, argv, (size_t)argc * sizeof(*av));
+	if (json)
+		av[argc++] = "--json";
+	int rc = ctl_trace_main(argc, av);
+	free(av);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_global g;
@@ -157,6 +179,12 @@ int main(int argc, char **argv)
 	if (n == 0) {
 		ctl_print_usage(stderr);
 		return 2;
+	}
+	if (strcmp(av[0], "trace") == 0)
+		return run_trace(n, av, g.json);
+	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "trace") == 0) {
+		char *h[] = { "trace", "--help", NULL };
+		return ctl_trace_main(2, h);
 	}
 	if (strcmp(av[0], "help") == 0) {
 		int used;
@@ -202,7 +230,7 @@ int main(int argc, char **argv)
 		rc = detach_all(c, cl.cmd, g.json);
 	} else {
 		struct answer a;
-		rc = call(c, &cl.req, &a) < 0 ? 1 : show(cl.cmd, g.json, &a);
+		rc = call(c, &cl.req, &a) < 0 ? 1 : show(cl.cmd, g.json || cl.json, &a);
 		answer_free(&a);
 	}
 	kl_client_close(c);

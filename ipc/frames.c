@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * TELEMETRY and FLOWS frames. A frame may carry a million records, so the
+ * field helpers compile to plain loads and stores on little-endian hosts
+ * (memcpy of a fixed size) and to byte shuffles elsewhere; either way no
+ * struct is copied onto the wire.
+ */
+#include "ipc/frames.h"
+#include "ipc/wire.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+
+static const char *const rate_names[KL_R_MAX] = {
+	[KL_R_PPS] = "pps",
+	[KL_R_BPS] = "bps",
+	[KL_R_SYN] = "syn",
+	[KL_R_SYNACK] = "synack",
+	[KL_R_RST] = "rst",
+	[KL_R_SCAN] = "scan",
+	[KL_R_PASS] = "pass",
+	[KL_R_DROP_ALLOW] = "drop_allow",
+	[KL_R_DROP_DENY] = "drop_deny",
+	[KL_R_DROP_RL] = "droprl",
+	[KL_R_DROP_EDGE] = "drop_edge",
+};
+
+const char *kl_rate_name(unsigned r)
+{
+	return r < KL_R_MAX ? rate_names[r] : "?";
+}
+
+/* ---- encode ---- */
+
+size_t kl_telem_payload_len(uint32_t n_totals, size_t n_records)
+{
+	return KL_TELEM_FIXED_LEN + 8u * (size_t)n_totals + KL_TELEM_REC_LEN * n_records;
+}
+
+size_t kl_flows_payload_len(size_t n_records)
+{
+	return KL_FLOWS_FIXED_LEN + KL_FLOWS_REC_LEN * n_records;
+}
+
+void kl_telem_encode_fixed(const struct kl_telem_hdr *h, uint8_t *out)
+{
+	uint32_t nt = h->n_totals > KL_TELEM_MAX_TOTALS ? KL_TELEM_MAX_TOTALS : h->n_totals;
+
+	kl_put64(out + 0, h->tick);
+	kl_put64(out + 8, h->t_ns);
+	kl_put64(out + 16, h->elapsed_ns);
+	kl_put32(out + 24, nt);
+	kl_put32(out + 28, h->n_records);
+	kl_put64(out + 32, 0);
+	for (uint32_t i = 0; i < nt; i++)
+		kl_put64(out + KL_TELEM_FIXED_LEN + 8 * i, h->totals[i]);
+}
+
+void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out)
+{
+	out[0] = r->family;
+	out[1] = out[2] = out[3] = 0;
+	if (r->family == 4) {
+		memcpy(out + 4, r->addr, 4);
+		memset(out + 8, 0, 12);
+	} else {
+		memcpy(out + 4, r->addr, 16);
+	}
+	for (int i = 0; i < KL_R_MAX; i++)
+		kl_putf64(out + 20 + 8 * i, r->r[i]);
+}
+
+void kl_flows_encode_fixed(const struct kl_flows_hdr *h, uint8_t *out)
+{
+	kl_put64(out + 0, h->tick);
+	kl_put64(out + 8, h->t_ns);
+	kl_put64(out + 16, h->elapsed_ns);
+	kl_put32(out + 24, h->n_records);
+	kl_put32(out + 28, 0);
+}
+
+void kl_flows_encode_record(const struct kl_flow_rec *r, uint8_t *out)
+{
+	out[0] = r->family;
+	out[1] = out[2] = out[3] = 0;
+	if (r->family == 4) {
+		memcpy(out + 4, r->addr, 4);
+		memset(out + 8, 0, 12);
+	} else {
+		memcpy(out + 4, r->addr, 16);
+	}
+	kl_put16(out + 20, r->port);
+	out[22] = r->proto;
+	out[23] = 0;
+	kl_put64(out + 24, r->pkts);
+	kl_put64(out + 32, r->bytes);
+}
+
+/* ---- decode ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Family byte, the three pad bytes and the unused tail of an IPv4 address. */
+static int check_addr(const uint8_t *rec, const char *what, size_t i, char *err, size_t errlen)
+{
+	if (rec[0] != 4 && rec[0] != 6)
+		return kl_fail(err, errlen, "%s record %zu: family is %u, want 4 or 6", what, i, rec[0]);
+	if (!all_zero(rec + 1, 3))
+		return kl_fail(err, errlen, "%s record %zu: padding after family is not zero", what, i);
+	if (rec[0] == 4 && !all_zero(rec + 8, 12))
+		return kl_fail(err, errlen, "%s record %zu: IPv4 address has non-zero bytes 4..15",
+			    what, i);
+	return 0;
+}
+
+int kl_telem_decode(const uint8_t *p, size_t len, struct kl_telem_view *v, char *err,
+		    size_t errlen)
+{
+	uint32_t nt, nr;
+	size_t want;
+
+	memset(&v->h, 0, sizeof(v->h));
+	v->records = NULL;
+	if (p == NULL || len < KL_TELEM_FIXED_LEN)
+		return kl_fail(err, errlen, "TELEMETRY: %zu bytes, the fixed part alone is %d",
+			    p == NULL ? (size_t)0 : len, KL_TELEM_FIXED_LEN);
+	nt = kl_get32(p + 24);
+	nr = kl_get32(p + 28);
+	if (nt > KL_TELEM_MAX_TOTALS)
+		return kl_fail(err, errlen, "TELEMETRY: n_totals is %u, above %d", nt,
+			    KL_TELEM_MAX_TOTALS);
+	if (kl_get64(p + 32) != 0)
+		return kl_fail(err, errlen, "TELEMETRY: reserved field is not zero");
+	want = kl_telem_payload_len(nt, nr);
+	if (len != want)
+		return kl_fail(err, errlen,
+			    "TELEMETRY: %zu bytes, but n_totals %u and n_records %u need %zu", len,
+			    nt, nr, want);
+	const uint8_t *rec = p + KL_TELEM_FIXED_LEN + 8u * nt;
+	for (uint32_t i = 0; i < nr; i++, rec += KL_TELEM_REC_LEN) {
+		if (check_addr(rec, "TELEMETRY", i, err, errlen) < 0)
+			return -1;
+		for (int k = 0; k < KL_R_MAX; k++) {
+			double d = kl_getf64(rec + 20 + 8 * k);
+			/* signbit also refuses -0.0 and negative NaNs. */
+			if (!isfinite(d) || signbit(d))
+				return kl_fail(err, errlen,
+					    "TELEMETRY record %u: field '%s' is %g, want a finite "
+					    "number >= 0",
+					    i, rate_names[k], d);
+		}
+	}
+	v->h.tick = kl_get64(p + 0);
+	v->h.t_ns = kl_get64(p + 8);
+	v->h.elapsed_ns = kl_get64(p + 16);
+	v->h.n_totals = nt;
+	v->h.n_records = nr;
+	for (uint32_t i = 0; i < nt; i++)
+		v->h.totals[i] = kl_get64(p + KL_TELEM_FIXED_LEN + 8 * i);
+	v->records = p + KL_TELEM_FIXED_LEN + 8u * nt;
+	return 0;
+}
+
+void kl_telem_record(const struct kl_telem_view *v, size_t i, struct kl_src_rate *out)
+{
+	const uint8_t *rec = v->records + i * KL_TELEM_REC_LEN;
+
+	out->family = rec[0];
+	memcpy(out->addr, rec + 4, 16);
+	for (int k = 0; k < KL_R_MAX; k++)
+		out->r[k] = kl_getf64(rec + 20 + 8 * k);
+}
+
+int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char *err,
+		    size_t errlen)
+{
+	uint32_t nr;
+	size_t want;
+
+	memset(&v->h, 0, sizeof(v->h));
+	v->records = NULL;
+	if (p == NULL || len < KL_FLOWS_FIXED_LEN)
+		return kl_fail(err, errlen, "FLOWS: %zu bytes, the fixed part alone is %d",
+			    p == NULL ? (size_t)0 : len, KL_FLOWS_FIXED_LEN);
+	nr = kl_get32(p + 24);
+	if (kl_get32(p + 28) != 0)
+		return kl_fail(err, errlen, "FLOWS: reserved field is not zero");
+	want = kl_flows_payload_len(nr);
+	if (len != want)
+		return kl_fail(err, errlen, "FLOWS: %zu bytes, but n_records %u needs %zu", len, nr,
+			    want);
+	const uint8_t *rec = p + KL_FLOWS_FIXED_LEN;
+	for (uint32_t i = 0; i < nr; i++, rec += KL_FLOWS_REC_LEN) {
+		if (check_addr(rec, "FLOWS", i, err, errlen) < 0)
+			return -1;
+		uint8_t proto = rec[22];
+		uint16_t port = kl_get16(rec + 20);
+		if (rec[23] != 0)
+			return kl_fail(err, errlen, "FLOWS record %u: padding after proto is not zero", i);
+		if (port != 0 && proto != PROTO_TCP && proto != PROTO_UDP)
+			return kl_fail(err, errlen,
+				    "FLOWS record %u: port %u with protocol %u (only TCP and UDP have "
+				    "ports)",
+				    i, port, proto);
+		if (kl_get64(rec + 24) == 0)
+			return kl_fail(err, errlen, "FLOWS record %u: pkts is 0", i);
+	}
+	v->h.tick = kl_get64(p + 0);
+	v->h.t_ns = kl_get64(p + 8);
+	v->h.elapsed_ns = kl_get64(p + 16);
+	v->h.n_records = nr;
+	v->records = p + KL_FLOWS_FIXED_LEN;
+	return 0;
+}
+
+void kl_flows_record(const struct kl_flows_view *v, size_t i, struct kl_flow_rec *out)
+{
+	const uint8_t *rec = v->records + i * KL_FLOWS_REC_LEN;
+
+	out->family = rec[0];
+	memcpy(out->addr, rec + 4, 16);
+	out->port = kl_get16(rec + 20);
+	out->proto = rec[22];
+	out->pkts = kl_get64(rec + 24);
+	out->bytes = kl_get64(rec + 32);
+}
+
+/* ---- frame builder ---- */
+
+static int frame_grow(struct kl_frame *f, size_t need)
+{
+	size_t cap;
+	uint8_t *b;
+
+	if (need <= f->cap)
+		return 0;
+	cap = f->cap ? f->cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	b = realloc(f->buf, cap);
+	if (b == NULL)
+		return -1;
+	f->buf = b;
+	f->cap = cap;
+	return 0;
+}
+
+int kl_frame_reserve(struct kl_frame *f, size_t n)
+{
+	size_t rl = f->type == KL_MSG_FLOWS ? KL_FLOWS_REC_LEN : KL_TELEM_REC_LEN;
+
+	if (n > f->max_records)
+		n = f->max_records;
+	return frame_grow(f, f->len + n * rl);
+}
+
+static void put_msg_hdr(struct kl_frame *f, uint64_t seq, uint64_t tick)
+{
+	struct kl_msg_hdr h = {
+		.magic = KL_MSG_MAGIC,
+		.version = KL_MSG_VERSION,
+		.type = (uint16_t)f->type,
+		.flags = 0,
+		.payload_len = 0, /* patched by kl_frame_end */
+		.seq = seq,
+		.tick = tick,
+	};
+
+	kl_msg_hdr_encode(&h, f->buf);
+}
+
+int kl_frame_begin_telem(struct kl_frame *f, uint64_t seq, const struct kl_telem_hdr *h)
+{
+	uint32_t nt = h->n_totals > KL_TELEM_MAX_TOTALS ? KL_TELEM_MAX_TOTALS : h->n_totals;
+	size_t fixed = KL_MSG_HDR_LEN + KL_TELEM_FIXED_LEN + 8u * nt;
+
+	if (frame_grow(f, fixed) < 0)
+		return -1;
+	f->type = KL_MSG_TELEMETRY;
+	f->n = 0;
+	f->dropped = 0;
+	f->max_records = (uint32_t)((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN - 8u * nt) /
+				    KL_TELEM_REC_LEN);
+	put_msg_hdr(f, seq, h->tick);
+	kl_telem_encode_fixed(h, f->buf + KL_MSG_HDR_LEN);
+	f->len = fixed;
+	return 0;
+}
+
+int kl_frame_begin_flows(struct kl_frame *f, uint64_t seq, const struct kl_flows_hdr *h)
+{
+	size_t fixed = KL_MSG_HDR_LEN + KL_FLOWS_FIXED_LEN;
+
+	if (frame_grow(f, fixed) < 0)
+		return -1;
+	f->type = KL_MSG_FLOWS;
+	f->n = 0;
+	f->dropped = 0;
+	f->max_records = KL_FLOWS_MAX_RECORDS;
+	put_msg_hdr(f, seq, h->tick);
+	kl_flows_encode_fixed(h, f->buf + KL_MSG_HDR_LEN);
+	f->len = fixed;
+	return 0;
+}
+
+int kl_frame_add_src(struct kl_frame *f, const struct kl_src_rate *r)
+{
+	if (f->n >= f->max_records) {
+		f->dropped++;
+		return 1;
+	}
+	if (frame_grow(f, f->len + KL_TELEM_REC_LEN) < 0)
+		return -1;
+	kl_telem_encode_record(r, f->buf + f->len);
+	f->len += KL_TELEM_REC_LEN;
+	f->n++;
+	return 0;
+}
+
+int kl_frame_add_flow(struct kl_frame *f, const struct kl_flow_rec *r)
+{
+	if (f->n >= f->max_records) {
+		f->dropped++;
+		return 1;
+	}
+	if (frame_grow(f, f->len + KL_FLOWS_REC_LEN) < 0)
+		return -1;
+	kl_flows_encode_record(r, f->buf + f->len);
+	f->len += KL_FLOWS_REC_LEN;
+	f->n++;
+	return 0;
+}
+
+void kl_frame_end(struct kl_frame *f)
+{
+	uint8_t *pl = f->buf + KL_MSG_HDR_LEN;
+
+	kl_put32(f->buf + 12, (uint32_t)(f->len - KL_MSG_HDR_LEN));
+	kl_put32(pl + (f->type == KL_MSG_FLOWS ? 24 : 28), f->n);
+}
+
+void kl_frame_free(struct kl_frame *f)
+{
+	free(f->buf);
+	memset(f, 0, sizeof(*f));
+}

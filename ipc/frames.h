@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * TELEMETRY and FLOWS payloads (DESIGN §4): one batched frame per tick and
+ * link, never one message per source.
+ *
+ * TELEMETRY payload, little-endian, exact length
+ *   0  u64 tick
+ *   8  u64 t_ns        CLOCK_REALTIME of the harvest (for traces)
+ *  16  u64 elapsed_ns  real time the deltas were taken over
+ *  24  u32 n_totals    counters that follow; a newer sender may send more
+ *  28  u32 n_records
+ *  32  u64 reserved    0
+ *  40  u64 totals[n_totals]   deltas of the kernloom_totals counters
+ *      then n_records records of KL_TELEM_REC_LEN bytes:
+ *   0  u8  family (4 or 6), 3 bytes zero
+ *   4  16 bytes address (IPv4 in the first 4, the rest zero)
+ *  20  f64 pps bps syn synack rst scan pass drop_allow drop_deny drop_rl drop_edge
+ *      per second over elapsed_ns; bps is bytes per second. Finite, >= 0.
+ *
+ * FLOWS payload
+ *   0  u64 tick, 8 u64 t_ns, 16 u64 elapsed_ns, 24 u32 n_records, 28 u32 0
+ *      then n_records records of KL_FLOWS_REC_LEN bytes:
+ *   0  u8 family, 3 bytes zero, 4 16 bytes source, 20 u16 dst port,
+ *  22  u8 proto, 23 u8 zero, 24 u64 pkts, 32 u64 bytes (deltas of the tick)
+ *  The port is 0 unless proto is TCP or UDP (and 0 there means "ephemeral,
+ *  folded"). Any IP protocol may appear: the data plane counts flows for
+ *  every final L4 protocol, and graphd must be able to learn e.g. GRE.
+ *
+ * The decoders check everything before a caller reads a field; the views
+ * point into the decoded buffer (no copy), so 100k-record frames cost one
+ * validation pass.
+ */
+#ifndef KL_IPC_FRAMES_H
+#define KL_IPC_FRAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/shield.h"
+#include "ipc/msg.h"
+
+#define KL_TELEM_FIXED_LEN 40
+#define KL_TELEM_REC_LEN 108
+#define KL_TELEM_MAX_TOTALS 256
+#define KL_FLOWS_FIXED_LEN 32
+#define KL_FLOWS_REC_LEN 40
+
+/* Records that fit in one message (KL_MSG_MAX_PAYLOAD). */
+#define KL_TELEM_MAX_RECORDS \
+	((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN - 8u * KL_T_MAX) / KL_TELEM_REC_LEN)
+#define KL_FLOWS_MAX_RECORDS ((KL_MSG_MAX_PAYLOAD - KL_FLOWS_FIXED_LEN) / KL_FLOWS_REC_LEN)
+
+/* Per-source rates of one tick. */
+enum kl_rate {
+	KL_R_PPS = 0,
+	KL_R_BPS,
+	KL_R_SYN,
+	KL_R_SYNACK,
+	KL_R_RST,
+	KL_R_SCAN,
+	KL_R_PASS,
+	KL_R_DROP_ALLOW,
+	KL_R_DROP_DENY,
+	KL_R_DROP_RL,
+	KL_R_DROP_EDGE,
+	KL_R_MAX
+};
+
+/* "pps", "bps", "syn", ... as the trace dump prints them. */
+const char *kl_rate_name(unsigned r);
+
+struct kl_src_rate {
+	uint8_t family;    /* 4 or 6 */
+	uint8_t addr[16];  /* network order; IPv4 in addr[0..3], rest zero */
+	double r[KL_R_MAX];
+};
+
+struct kl_telem_hdr {
+	uint64_t tick;
+	uint64_t t_ns;
+	uint64_t elapsed_ns;
+	uint32_t n_totals;  /* as on the wire (<= KL_TELEM_MAX_TOTALS) */
+	uint32_t n_records;
+	/* totals[i] for i < n_totals; the rest is 0. Index with enum kl_total. */
+	uint64_t totals[KL_TELEM_MAX_TOTALS];
+};
+
+struct kl_telem_view {
+	struct kl_telem_hdr h;
+	const uint8_t *records; /* n_records validated records */
+};
+
+struct kl_flow_rec {
+	uint8_t family;
+	uint8_t addr[16];
+	uint16_t port;  /* host order */
+	uint8_t proto;
+	uint64_t pkts;
+	uint64_t bytes;
+};
+
+struct kl_flows_hdr {
+	uint64_t tick;
+	uint64_t t_ns;
+	uint64_t elapsed_ns;
+	uint32_t n_records;
+};
+
+struct kl_flows_view {
+	struct kl_flows_hdr h;
+	const uint8_t *records;
+};
+
+/* ---- encode (into caller memory; sizes from the *_len functions) ---- */
+size_t kl_telem_payload_len(uint32_t n_totals, size_t n_records);
+size_t kl_flows_payload_len(size_t n_records);
+/* Writes the fixed part and the totals: KL_TELEM_FIXED_LEN + 8 * n_totals bytes. */
+void kl_telem_encode_fixed(const struct kl_telem_hdr *h, uint8_t *out);
+void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out);
+void kl_flows_encode_fixed(const struct kl_flows_hdr *h, uint8_t *out);
+void kl_flows_encode_record(const struct kl_flow_rec *r, uint8_t *out);
+
+/* ---- decode: 0, or -1 with a reason naming the record and field ---- */
+int kl_telem_decode(const uint8_t *p, size_t len, struct kl_telem_view *v, char *err,
+		    size_t errlen);
+/* Record i (< n_records) of a decoded view. */
+void kl_telem_record(const struct kl_telem_view *v, size_t i, struct kl_src_rate *out);
+int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char *err,
+		    size_t errlen);
+void kl_flows_record(const struct kl_flows_view *v, size_t i, struct kl_flow_rec *out);
+
+/* ---- a whole wire message (header + payload) built record by record ----
+ * The buffer is reused from tick to tick; records beyond the message limit
+ * are not added and counted in `dropped`. */
+struct kl_frame {
+	uint8_t *buf;
+	size_t len, cap;
+	unsigned type;       /* KL_MSG_TELEMETRY or KL_MSG_FLOWS */
+	uint32_t n;          /* records added */
+	uint32_t max_records;
+	uint64_t dropped;    /* records that did not fit */
+};
+
+int kl_frame_begin_telem(struct kl_frame *f, uint64_t seq, const struct kl_telem_hdr *h);
+int kl_frame_begin_flows(struct kl_frame *f, uint64_t seq, const struct kl_flows_hdr *h);
+/* 0 added, 1 did not fit (counted), -1 out of memory. */
+int kl_frame_add_src(struct kl_frame *f, const struct kl_src_rate *r);
+int kl_frame_add_flow(struct kl_frame *f, const struct kl_flow_rec *r);
+/* Patch the record count and payload length; buf[0..len) is the message. */
+void kl_frame_end(struct kl_frame *f);
+/* Make room for n more records up front (avoids regrowing mid-harvest). */
+int kl_frame_reserve(struct kl_frame *f, size_t n);
+void kl_frame_free(struct kl_frame *f);
+
+#endif

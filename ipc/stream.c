@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * One-way frame streams (PUSH0 -> PULL0). The same monitor rules as the
+ * request channels (chan.c), minus the answers: a refused message is
+ * logged and dropped, a peer that sends what its role may not is cut off.
+ *
+ * Cutting off: a connection refused by uid is closed in the ADD_PRE
+ * callback, before it carries anything. An established connection is not
+ * closed but banned (everything it sends from then on is dropped): with
+ * nng 1.5.2, closing established pipes that still have data in flight can
+ * make a later nng_close() of the socket hang forever (reproduced here
+ * with a few such closes; not with ADD_PRE refusals).
+ *
+ * Sender: nng keeps at most SEND_QUEUE frames for a connected receiver. We
+ * never hand nng a frame while nothing is connected, so no stale frame
+ * can wait for the next receiver. PUSH cannot address one connection, and
+ * nng may still count a dying connection as ready when the new one comes
+ * up, so a HELLO sent once could go to the dying one: for HELLO_WINDOW_MS
+ * after any new connection every frame is preceded by a HELLO, and the
+ * receiver takes a repeated identical HELLO as a no-op.
+ */
+#include "ipc/stream.h"
+#include "ipc/wire.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+
+#include "common/log.h"
+
+#define SEND_QUEUE 4
+#define RECV_QUEUE 4
+#define MAX_PIPES 64
+#define REFUSAL_LOGS_PER_S 10
+/* Redial quickly: a decider restart should cost a tick or two, not more. */
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 1000
+#define HELLO_WINDOW_MS 3000
+
+typedef char sun_path_t[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sender ---- */
+
+struct kl_stream_tx {
+	nng_socket sock;
+	sun_path_t path;
+	enum kl_role self;
+	atomic_uint connected;
+	atomic_llong hello_until; /* monotonic ms: send HELLOs until then */
+	atomic_ullong connects;
+	uint64_t sent, dropped, hellos;
+};
+
+static void tx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct kl_stream_tx *t = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		/* Before the pipe can carry anything, so no frame can overtake
+		 * the HELLO the next send will queue. */
+		atomic_fetch_add(&t->connected, 1);
+		atomic_fetch_add(&t->connects, 1);
+		atomic_store(&t->hello_until, now_ms() + HELLO_WINDOW_MS);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&t->connected, 1);
+	}
+}
+
+int kl_stream_dial(struct kl_stream_tx **out, const char *path, enum kl_role self, char *err,
+		   size_t errlen)
+{
+	struct kl_stream_tx *t;
+	char url[sizeof(sun_path_t) + 8];
+	int rv;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return kl_fail(err, errlen, "stream: no socket path given");
+	if (strlen(path) >= sizeof(sun_path_t))
+		return kl_fail(err, errlen, "socket path %s is longer than %zu bytes", path,
+			       sizeof(sun_path_t) - 1);
+	if (self <= KL_ROLE_NONE || self >= KL_ROLE_MAX)
+		return kl_fail(err, errlen, "stream %s: invalid role %d", path, self);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return kl_fail(err, errlen, "out of memory");
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	t->self = self;
+	if ((rv = nng_push0_open(&t->sock)) != 0) {
+		kl_fail(err, errlen, "nng_push0_open: %s", nng_strerror(rv));
+		free(t);
+		return -1;
+	}
+	if ((rv = nng_socket_set_int(t->sock, NNG_OPT_SENDBUF, SEND_QUEUE)) != 0 ||
+	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS)) != 0 ||
+	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS)) != 0 ||
+	    (rv = nng_pipe_notify(t->sock, NNG_PIPE_EV_ADD_PRE, tx_pipe_event, t)) != 0 ||
+	    (rv = nng_pipe_notify(t->sock, NNG_PIPE_EV_REM_POST, tx_pipe_event, t)) != 0) {
+		kl_fail(err, errlen, "%s: socket options: %s", path, nng_strerror(rv));
+		goto fail;
+	}
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	/* Non-blocking: nng keeps redialing until a receiver listens. */
+	if ((rv = nng_dial(t->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		kl_fail(err, errlen, "cannot dial %s: %s", path, nng_strerror(rv));
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	nng_close(t->sock);
+	free(t);
+	return -1;
+}
+
+static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len)
+{
+	nng_msg *m;
+	int rv;
+
+	if ((rv = nng_msg_alloc(&m, len)) != 0)
+		return rv;
+	memcpy(nng_msg_body(m), buf, len);
+	rv = nng_sendmsg(t->sock, m, NNG_FLAG_NONBLOCK);
+	if (rv != 0)
+		nng_msg_free(m);
+	return rv;
+}
+
+int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+{
+	int rv;
+
+	if (atomic_load(&t->connected) == 0) {
+		t->dropped++;
+		return 1;
+	}
+	if (now_ms() < atomic_load(&t->hello_until)) {
+		struct kl_hello h = {
+			.role = (uint16_t)t->self,
+			.proto_version = KL_MSG_VERSION,
+			.pid = (uint32_t)getpid(),
+		};
+		uint8_t b[KL_MSG_HDR_LEN + KL_HELLO_LEN];
+		struct kl_msg_hdr mh = {
+			.magic = KL_MSG_MAGIC,
+			.version = KL_MSG_VERSION,
+			.type = KL_MSG_HELLO,
+			.payload_len = KL_HELLO_LEN,
+		};
+
+		kl_msg_hdr_encode(&mh, b);
+		kl_hello_encode(&h, b + KL_MSG_HDR_LEN);
+		rv = tx_put(t, b, sizeof(b));
+		if (rv != 0) {
+			t->dropped++;
+			if (rv == NNG_ECLOSED)
+				return -1;
+			kl_debug("%s: HELLO not sent (%s); frame dropped", t->path, nng_strerror(rv));
+			return 1;
+		}
+		t->hellos++;
+	}
+	rv = tx_put(t, msg, len);
+	if (rv == 0) {
+		t->sent++;
+		return 0;
+	}
+	t->dropped++;
+	if (rv == NNG_ECLOSED)
+		return -1;
+	kl_debug("%s: frame of %zu bytes dropped: %s", t->path, len, nng_strerror(rv));
+	return 1;
+}
+
+void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out)
+{
+	out->sent = t->sent;
+	out->dropped = t->dropped;
+	out->hellos = t->hellos;
+	out->connects = atomic_load(&t->connects);
+	out->connected = atomic_load(&t->connected);
+}
+
+const char *kl_stream_tx_path(const struct kl_stream_tx *t)
+{
+	return t->path;
+}
+
+void kl_stream_tx_close(struct kl_stream_tx *t)
+{
+	if (t == NULL)
+		return;
+	nng_close(t->sock);
+	free(t);
+}
+
+/* ---- receiver ---- */
+
+struct rx_pipe {
+	uint32_t id;
+	nng_pipe pipe;
+	uid_t uid;
+	pid_t pid;
+	enum kl_role role; /* KL_ROLE_NONE until HELLO */
+	bool banned;       /* broke the rules: everything it sends is dropped */
+};
+
+struct kl_stream_rx {
+	nng_socket sock;
+	sun_path_t path;
+	enum kl_role self, peer_role;
+	uid_t euid;
+	uid_t *allowed_uids;
+	size_t n_allowed_uids;
+	gid_t allowed_gid;
+	size_t max_msg;
+
+	pthread_mutex_t mu; /* guards pipes, npipes, the log limiter, refused_conns */
+	struct rx_pipe pipes[MAX_PIPES];
+	size_t npipes;
+	int64_t log_window;
+	unsigned log_count, log_dropped;
+	uint64_t refused_conns;
+
+	uint64_t delivered, refused_msgs;
+};
+
+static bool user_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *res = NULL;
+	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+	bool found = false;
+	char *buf;
+
+	if (sz <= 0)
+		sz = 16384;
+	buf = malloc((size_t)sz);
+	if (buf == NULL)
+		return false;
+	if (getpwuid_r(uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL) {
+		int n = 64;
+		gid_t *g = malloc((size_t)n * sizeof(*g));
+		if (g != NULL && getgrouplist(pw.pw_name, pw.pw_gid, g, &n) >= 0) {
+			for (int i = 0; i < n; i++)
+				found |= g[i] == gid;
+		}
+		free(g);
+	}
+	free(buf);
+	return found;
+}
+
+static bool peer_allowed(const struct kl_stream_rx *r, uid_t uid, gid_t gid)
+{
+	if (uid == 0 || uid == r->euid)
+		return true;
+	for (size_t i = 0; i < r->n_allowed_uids; i++) {
+		if (r->allowed_uids[i] == uid)
+			return true;
+	}
+	if (r->allowed_gid != (gid_t)-1)
+		return gid == r->allowed_gid || user_in_group(uid, r->allowed_gid);
+	return false;
+}
+
+/* A local user can reconnect or send garbage in a loop; the log must not
+ * become the denial of service. Called with r->mu held. */
+static bool log_ok_locked(struct kl_stream_rx *r)
+{
+	int64_t t = now_ms();
+
+	if (t - r->log_window >= 1000) {
+		if (r->log_dropped > 0)
+			kl_warn("%s: %u more refusals not logged", r->path, r->log_dropped);
+		r->log_window = t;
+		r->log_count = 0;
+		r->log_dropped = 0;
+	}
+	if (r->log_count < REFUSAL_LOGS_PER_S) {
+		r->log_count++;
+		return true;
+	}
+	r->log_dropped++;
+	return false;
+}
+
+static bool log_ok(struct kl_stream_rx *r)
+{
+	pthread_mutex_lock(&r->mu);
+	bool ok = log_ok_locked(r);
+	pthread_mutex_unlock(&r->mu);
+	return ok;
+}
+
+static void rx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct kl_stream_rx *r = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		uint64_t uid = UINT64_MAX, gid = UINT64_MAX, pid = 0;
+		const char *why = NULL;
+
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
+		    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0)
+			why = "no peer credentials";
+		else if (!peer_allowed(r, (uid_t)uid, (gid_t)gid))
+			why = "uid not allowed";
+		(void)nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+		pthread_mutex_lock(&r->mu);
+		if (why == NULL && r->npipes >= MAX_PIPES)
+			why = "too many connections";
+		if (why == NULL) {
+			struct rx_pipe *e = &r->pipes[r->npipes++];
+			e->id = id;
+			e->pipe = p;
+			e->uid = (uid_t)uid;
+			e->pid = (pid_t)pid;
+			e->role = KL_ROLE_NONE;
+		} else {
+			r->refused_conns++;
+			if (log_ok_locked(r))
+				kl_warn("%s: refused connection from uid %llu gid %llu pid %llu: %s",
+					r->path, (unsigned long long)uid, (unsigned long long)gid,
+					(unsigned long long)pid, why);
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (why != NULL)
+			nng_pipe_close(p);
+		return;
+	}
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		pthread_mutex_lock(&r->mu);
+		for (size_t i = 0; i < r->npipes; i++) {
+			if (r->pipes[i].id == id) {
+				r->pipes[i] = r->pipes[--r->npipes];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+static bool rx_pipe_get(struct kl_stream_rx *r, uint32_t id, struct rx_pipe *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->npipes; i++) {
+		if (r->pipes[i].id == id) {
+			*out = r->pipes[i];
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
+static void rx_pipe_set(struct kl_stream_rx *r, uint32_t id, enum kl_role role, bool banned)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->npipes; i++) {
+		if (r->pipes[i].id == id) {
+			r->pipes[i].role = role;
+			r->pipes[i].banned = banned;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The socket file outlives a crashed receiver; only a refused connect
+ * proves nobody serves it. */
+static int clear_stale(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, rc, e;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : kl_fail(err, errlen, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return kl_fail(err, errlen, "%s exists and is not a socket; not removing it", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kl_fail(err, errlen, "socket: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (rc == 0)
+		return kl_fail(err, errlen, "%s: already in use (another receiver listens on it)", path);
+	if (e != ECONNREFUSED)
+		return kl_fail(err, errlen, "%s: cannot tell whether it is in use: %s", path,
+			       strerror(e));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return kl_fail(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, char *err,
+		     size_t errlen)
+{
+	struct kl_stream_rx *r;
+	char url[sizeof(sun_path_t) + 8];
+	nng_listener l;
+	int rv;
+
+	*out = NULL;
+	if (o == NULL || o->path == NULL || o->path[0] == '\0')
+		return kl_fail(err, errlen, "stream: no socket path given");
+	if (strlen(o->path) >= sizeof(sun_path_t))
+		return kl_fail(err, errlen, "socket path %s is longer than %zu bytes", o->path,
+			       sizeof(sun_path_t) - 1);
+	if (o->self <= KL_ROLE_NONE || o->self >= KL_ROLE_MAX || o->peer_role <= KL_ROLE_NONE ||
+	    o->peer_role >= KL_ROLE_MAX)
+		return kl_fail(err, errlen, "stream %s: invalid self/peer role %d/%d", o->path,
+			       o->self, o->peer_role);
+	if (o->n_allowed_uids > 0 && o->allowed_uids == NULL)
+		return kl_fail(err, errlen, "stream %s: n_allowed_uids without allowed_uids",
+			       o->path);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return kl_fail(err, errlen, "out of memory");
+	if (o->n_allowed_uids > 0) {
+		r->allowed_uids = calloc(o->n_allowed_uids, sizeof(uid_t));
+		if (r->allowed_uids == NULL) {
+			free(r);
+			return kl_fail(err, errlen, "out of memory");
+		}
+		memcpy(r->allowed_uids, o->allowed_uids, o->n_allowed_uids * sizeof(uid_t));
+	}
+	r->n_allowed_uids = o->n_allowed_uids;
+	snprintf(r->path, sizeof(r->path), "%s", o->path);
+	r->self = o->self;
+	r->peer_role = o->peer_role;
+	r->allowed_gid = o->allowed_gid;
+	r->euid = geteuid();
+	r->max_msg = o->max_msg != 0 ? o->max_msg : KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
+	if (r->max_msg > KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD)
+		r->max_msg = KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
+	pthread_mutex_init(&r->mu, NULL);
+
+	if (clear_stale(r->path, err, errlen) < 0)
+		goto fail_nosock;
+	if ((rv = nng_pull0_open(&r->sock)) != 0) {
+		kl_fail(err, errlen, "nng_pull0_open: %s", nng_strerror(rv));
+		goto fail_nosock;
+	}
+	snprintf(url, sizeof(url), "ipc://%s", r->path);
+	if ((rv = nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, r->max_msg)) != 0 ||
+	    (rv = nng_socket_set_int(r->sock, NNG_OPT_RECVBUF, RECV_QUEUE)) != 0 ||
+	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, rx_pipe_event, r)) != 0 ||
+	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_REM_POST, rx_pipe_event, r)) != 0) {
+		kl_fail(err, errlen, "%s: socket options: %s", r->path, nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_listener_create(&l, r->sock, url)) != 0) {
+		kl_fail(err, errlen, "%s: nng_listener_create: %s", r->path, nng_strerror(rv));
+		goto fail;
+	}
+	/* nng sets the mode between bind() and listen(). */
+	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+				       o->mode != 0 ? (int)o->mode : 0600)) != 0) {
+		kl_fail(err, errlen, "%s: setting mode %o: %s", r->path, (unsigned)o->mode,
+			nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		kl_fail(err, errlen, "cannot listen on %s: %s", r->path, nng_strerror(rv));
+		goto fail;
+	}
+	if (o->gid != (gid_t)-1 && chown(r->path, (uid_t)-1, o->gid) < 0) {
+		kl_fail(err, errlen, "chown %s to gid %u: %s", r->path, (unsigned)o->gid,
+			strerror(errno));
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	nng_close(r->sock);
+fail_nosock:
+	pthread_mutex_destroy(&r->mu);
+	free(r->allowed_uids);
+	free(r);
+	return -1;
+}
+
+int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeout_ms)
+{
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		nng_duration wait = NNG_DURATION_INFINITE;
+		struct rx_pipe pe;
+		struct kl_msg msg;
+		char why[256];
+		nng_msg *m;
+		int rv;
+
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - now_ms();
+			wait = left > 0 ? (nng_duration)left : 0;
+		}
+		nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, wait);
+		rv = nng_recvmsg(r->sock, &m, 0);
+		if (rv == NNG_ETIMEDOUT)
+			return 0;
+		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
+			return -1;
+		if (rv != 0) {
+			kl_warn("%s: receive: %s", r->path, nng_strerror(rv));
+			if (rv == NNG_ENOMEM)
+				continue;
+			return -1;
+		}
+
+		nng_pipe p = nng_msg_get_pipe(m);
+		uint32_t id = (uint32_t)nng_pipe_id(p);
+		const uint8_t *body = nng_msg_body(m);
+		size_t len = nng_msg_len(m);
+
+		if (!rx_pipe_get(r, id, &pe)) {
+			/* Refused in the callback, or gone already. */
+			nng_msg_free(m);
+			continue;
+		}
+		if (pe.banned) {
+			r->refused_msgs++;
+			nng_msg_free(m);
+			continue;
+		}
+		if (kl_msg_decode(body, len, &msg, why, sizeof(why)) < 0) {
+			r->refused_msgs++;
+			if (log_ok(r))
+				kl_warn("%s: malformed message from uid %u pid %d: %s", r->path,
+					(unsigned)pe.uid, (int)pe.pid, why);
+			nng_msg_free(m);
+			continue;
+		}
+		if (msg.hdr.type == KL_MSG_HELLO) {
+			struct kl_hello h = { 0 };
+			const char *bad = NULL;
+
+			if (kl_hello_decode(msg.payload, msg.payload_len, &h, why, sizeof(why)) < 0)
+				bad = why;
+			else if (pe.role != KL_ROLE_NONE && pe.role != h.role)
+				bad = "a second HELLO with another role";
+			else if (h.role != r->peer_role)
+				bad = "role may not connect to this socket";
+			else if (h.proto_version != KL_MSG_VERSION)
+				bad = "protocol version not supported";
+			if (bad != NULL) {
+				r->refused_msgs++;
+				if (log_ok(r))
+					kl_warn("%s: refused HELLO from uid %u pid %d (role %s, version %u): %s; ignoring this connection",
+						r->path, (unsigned)pe.uid, (int)pe.pid,
+						kl_role_name(h.role), h.proto_version, bad);
+				rx_pipe_set(r, id, pe.role, true);
+				nng_msg_free(m);
+				continue;
+			}
+			if (pe.role == KL_ROLE_NONE) {
+				rx_pipe_set(r, id, (enum kl_role)h.role, false);
+				kl_debug("%s: %s connected (uid %u pid %d)", r->path,
+					 kl_role_name(h.role), (unsigned)pe.uid, (int)pe.pid);
+			}
+			nng_msg_free(m);
+			continue;
+		}
+		if (pe.role == KL_ROLE_NONE) {
+			/* Not fatal: a frame queued before a reconnect can arrive
+			 * ahead of the new connection's HELLO. */
+			r->refused_msgs++;
+			if (log_ok(r))
+				kl_warn("%s: %s before HELLO from uid %u pid %d; dropped", r->path,
+					kl_msg_type_name(msg.hdr.type), (unsigned)pe.uid, (int)pe.pid);
+			nng_msg_free(m);
+			continue;
+		}
+		if (!kl_msg_allowed(pe.role, r->self, msg.hdr.type)) {
+			r->refused_msgs++;
+			if (log_ok(r))
+				kl_warn("%s: %s may not send %s to %s; ignoring the connection from uid %u pid %d from now on",
+					r->path, kl_role_name(pe.role), kl_msg_type_name(msg.hdr.type),
+					kl_role_name(r->self), (unsigned)pe.uid, (int)pe.pid);
+			rx_pipe_set(r, id, pe.role, true);
+			nng_msg_free(m);
+			continue;
+		}
+		out->msg = msg;
+		out->pipe_id = id;
+		out->peer_uid = pe.uid;
+		out->peer_pid = pe.pid;
+		out->peer_role = pe.role;
+		out->buf = m;
+		r->delivered++;
+		return 1;
+	}
+}
+
+int kl_stream_fd(struct kl_stream_rx *r)
+{
+	int fd = -1, rv;
+
+	if ((rv = nng_socket_get_int(r->sock, NNG_OPT_RECVFD, &fd)) != 0) {
+		kl_error("%s: no pollable receive descriptor: %s", r->path, nng_strerror(rv));
+		return -1;
+	}
+	return fd;
+}
+
+void kl_stream_msg_done(struct kl_stream_msg *m)
+{
+	if (m != NULL && m->buf != NULL) {
+		nng_msg_free(m->buf);
+		m->buf = NULL;
+		m->msg.payload = NULL;
+	}
+}
+
+void kl_stream_rx_stats(struct kl_stream_rx *r, struct kl_stream_rx_stats *out)
+{
+	out->delivered = r->delivered;
+	out->refused_msgs = r->refused_msgs;
+	pthread_mutex_lock(&r->mu);
+	out->refused_conns = r->refused_conns;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void kl_stream_close(struct kl_stream_rx *r)
+{
+	if (r == NULL)
+		return;
+	/* nng_close runs the REM_POST callbacks, which need the mutex. */
+	nng_close(r->sock);
+	pthread_mutex_destroy(&r->mu);
+	free(r->allowed_uids);
+	free(r);
+}

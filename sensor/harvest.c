@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Harvest deltas. The previous-counter table holds entries densely (so the
+ * end-of-tick sweep walks only live entries) behind an open-addressing
+ * index of u32 slots, linear probing, backward-shift deletion: no
+ * tombstones, so a table that churns through LRU evictions for months
+ * never degrades.
+ */
+#include "sensor/harvest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_LEN 20
+
+struct ent_hdr {
+	uint8_t key[KEY_LEN]; /* family, addr[16], then port (LE) and proto for flows */
+	uint32_t hash;
+	uint64_t seen_tick;   /* last tick the entry was fed */
+	uint64_t seen_ns;     /* CLOCK_BOOTTIME then (for prev_ttl) */
+	uint64_t seen_vt;     /* virtual time then (for the rate span) */
+	uint64_t first_seen_ns;
+};
+
+struct src_ent {
+	struct ent_hdr h;
+	uint64_t c[KL_R_MAX]; /* indexed like the rates */
+};
+
+struct flow_ent {
+	struct ent_hdr h;
+	uint64_t pkts, bytes;
+};
+
+struct kl_ptab {
+	uint8_t *ents;   /* n entries of esz bytes */
+	size_t esz, n, ecap;
+	uint32_t *idx;   /* 0 = empty, else dense index + 1 */
+	size_t mask;     /* idx has mask + 1 slots, a power of two */
+};
+
+/* ---- table ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint32_t key_hash(const uint8_t *k)
+{
+	uint64_t a, b;
+	uint32_t c;
+
+	memcpy(&a, k, 8);
+	memcpy(&b, k + 8, 8);
+	memcpy(&c, k + 16, 4);
+	return (uint32_t)mix64(a ^ mix64(b ^ mix64(c ^ 0x9e3779b97f4a7c15ull)));
+}
+
+static struct ent_hdr *ent_at(struct kl_ptab *t, size_t i)
+{
+	return (struct ent_hdr *)(t->ents + i * t->esz);
+}
+
+static struct kl_ptab *ptab_new(size_t esz, size_t hint)
+{
+	struct kl_ptab *t = calloc(1, sizeof(*t));
+	size_t slots = 1024;
+
+	if (t == NULL)
+		return NULL;
+	while (slots < hint + hint / 3)
+		slots *= 2;
+	t->esz = esz;
+	t->mask = slots - 1;
+	t->idx = calloc(slots, sizeof(*t->idx));
+	t->ecap = slots * 3 / 4;
+	t->ents = malloc(t->ecap * esz);
+	if (t->idx == NULL || t->ents == NULL) {
+		free(t->idx);
+		free(t->ents);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void ptab_free(struct kl_ptab *t)
+{
+	if (t == NULL)
+		return;
+	free(t->idx);
+	free(t->ents);
+	free(t);
+}
+
+static int ptab_grow(struct kl_ptab *t)
+{
+	size_t slots = (t->mask + 1) * 2;
+	uint32_t *idx = calloc(slots, sizeof(*idx));
+	uint8_t *ents;
+
+	if (idx == NULL)
+		return -1;
+	ents = realloc(t->ents, slots * 3 / 4 * t->esz);
+	if (ents == NULL) {
+		free(idx);
+		return -1;
+	}
+	t->ents = ents;
+	t->ecap = slots * 3 / 4;
+	free(t->idx);
+	t->idx = idx;
+	t->mask = slots - 1;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t s = ent_at(t, i)->hash & t->mask;
+		while (t->idx[s] != 0)
+			s = (s + 1) & t->mask;
+		t->idx[s] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/* The entry for key, inserting a zeroed one if absent (*fresh = true).
+ * NULL only when out of memory. */
+static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fresh)
+{
+	uint32_t hash = key_hash(key);
+	size_t s = hash & t->mask;
+
+	for (;;) {
+		uint32_t v = t->idx[s];
+		if (v == 0)
+			break;
+		struct ent_hdr *e = ent_at(t, v - 1);
+		if (e->hash == hash && memcmp(e->key, key, KEY_LEN) == 0) {
+			*fresh = false;
+			return e;
+		}
+		s = (s + 1) & t->mask;
+	}
+	if (t->n + 1 > t->ecap) {
+		if (ptab_grow(t) < 0)
+			return NULL;
+		s = hash & t->mask;
+		while (t->idx[s] != 0)
+			s = (s + 1) & t->mask;
+	}
+	struct ent_hdr *e = ent_at(t, t->n);
+	memset(e, 0, t->esz);
+	memcpy(e->key, key, KEY_LEN);
+	e->hash = hash;
+	t->idx[s] = (uint32_t)(t->n + 1);
+	t->n++;
+	*fresh = true;
+	return e;
+}
+
+static size_t slot_of(struct kl_ptab *t, size_t i)
+{
+	size_t s = ent_at(t, i)->hash & t->mask;
+
+	while (t->idx[s] != i + 1)
+		s = (s + 1) & t->mask;
+	return s;
+}
+
+/* Remove dense entry i; the last entry moves into its place. */
+static void ptab_del(struct kl_ptab *t, size_t i)
+{
+	size_t s = slot_of(t, i), j = s;
+
+	/* Backward shift: pull later members of the probe run into the hole
+	 * unless their home lies cyclically in (hole, their slot]. */
+	t->idx[s] = 0;
+	for (;;) {
+		j = (j + 1) & t->mask;
+		uint32_t v = t->idx[j];
+		if (v == 0)
+			break;
+		size_t home = ent_at(t, v - 1)->hash & t->mask;
+		if (((j - home) & t->mask) >= ((j - s) & t->mask)) {
+			t->idx[s] = v;
+			t->idx[j] = 0;
+			s = j;
+		}
+	}
+	size_t last = t->n - 1;
+	if (i != last) {
+		t->idx[slot_of(t, last)] = (uint32_t)(i + 1);
+		memcpy(ent_at(t, i), ent_at(t, last), t->esz);
+	}
+	t->n--;
+}
+
+/* ---- harvest ---- */
+
+int kl_harvest_init(struct kl_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
+		    size_t flow_hint)
+{
+	memset(h, 0, sizeof(*h));
+	h->prev_ttl_ns = prev_ttl_ns;
+	h->src = ptab_new(sizeof(struct src_ent), src_hint);
+	h->flow = ptab_new(sizeof(struct flow_ent), flow_hint);
+	if (h->src == NULL || h->flow == NULL) {
+		kl_harvest_free(h);
+		return -1;
+	}
+	return 0;
+}
+
+void kl_harvest_free(struct kl_harvest *h)
+{
+	ptab_free(h->src);
+	ptab_free(h->flow);
+	h->src = h->flow = NULL;
+}
+
+uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns)
+{
+	if (!h->started) {
+		h->started = true;
+		h->tick = 0;
+		h->elapsed_ns = 0;
+	} else {
+		h->tick++;
+		if (elapsed_ns == 0)
+			elapsed_ns = now_ns > h->now_ns ? now_ns - h->now_ns : 0;
+		/* A zero span cannot carry a rate; a clock that did not move
+		 * (only in tests) still makes a tick of 1 ms. */
+		h->elapsed_ns = elapsed_ns ? elapsed_ns : 1000000;
+		h->vt_ns += h->elapsed_ns;
+		h->prev_ns = h->now_ns;
+	}
+	h->now_ns = now_ns;
+	memset(&h->st, 0, sizeof(h->st));
+	memset(h->totals_delta, 0, sizeof(h->totals_delta));
+	return h->tick;
+}
+
+static void src_counters(const struct kl_src_stats *s, uint64_t c[KL_R_MAX])
+{
+	c[KL_R_PPS] = s->pkts;
+	c[KL_R_BPS] = s->bytes;
+	c[KL_R_SYN] = s->syn;
+	c[KL_R_SYNACK] = s->synack;
+	c[KL_R_RST] = s->rst;
+	c[KL_R_SCAN] = s->ports_distinct;
+	c[KL_R_PASS] = s->pass;
+	c[KL_R_DROP_ALLOW] = s->drop_allow;
+	c[KL_R_DROP_DENY] = s->drop_deny;
+	c[KL_R_DROP_RL] = s->drop_rl;
+	c[KL_R_DROP_EDGE] = s->drop_edge;
+}
+
+/* Key bytes of a source or flow. */
+static void make_key(uint8_t key[KEY_LEN], uint8_t family, const uint8_t *addr, uint16_t port,
+		     uint8_t proto)
+{
+	memset(key, 0, KEY_LEN);
+	key[0] = family;
+	memcpy(key + 1, addr, family == 4 ? 4 : 16);
+	key[17] = (uint8_t)port;
+	key[18] = (uint8_t)(port >> 8);
+	key[19] = proto;
+}
+
+enum fate { F_SKIP, F_BASE, F_DELTA, F_RESTART };
+
+/* What a fed entry means, from its table state (see harvest.h). */
+static enum fate classify(struct kl_harvest *h, struct ent_hdr *e, bool fresh,
+			  uint64_t first_seen_ns)
+{
+	if (!fresh && e->seen_tick == h->tick)
+		return F_SKIP;
+	if (h->tick == 0)
+		return F_BASE;
+	if (fresh)
+		return h->all_new || first_seen_ns + KL_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
+											: F_BASE;
+	if (e->first_seen_ns != first_seen_ns)
+		return F_RESTART;
+	return F_DELTA;
+}
+
+bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
+		    const struct kl_src_stats *cur, struct kl_src_rate *out)
+{
+	uint8_t key[KEY_LEN];
+	uint64_t c[KL_R_MAX], d[KL_R_MAX];
+	bool fresh, any = false;
+	struct src_ent *e;
+	uint64_t span;
+
+	make_key(key, family, addr, 0, 0);
+	e = (struct src_ent *)ptab_get(h->src, key, &fresh);
+	if (e == NULL)
+		return false;
+	enum fate f = classify(h, &e->h, fresh, cur->first_seen_ns);
+	if (f == F_SKIP) {
+		h->st.src_dup++;
+		return false;
+	}
+	h->st.src_seen++;
+	src_counters(cur, c);
+	if (f == F_DELTA) {
+		for (int k = 0; k < KL_R_MAX; k++) {
+			if (c[k] < e->c[k]) {
+				f = F_RESTART;
+				break;
+			}
+		}
+	}
+	if (f == F_BASE) {
+		if (h->tick != 0)
+			h->st.src_unknown++;
+	} else {
+		span = h->elapsed_ns;
+		if (f == F_RESTART) {
+			memcpy(d, c, sizeof(d));
+			if (fresh)
+				h->st.src_new++;
+			else
+				h->st.src_restarted++;
+		} else {
+			for (int k = 0; k < KL_R_MAX; k++)
+				d[k] = c[k] - e->c[k];
+			if (h->vt_ns > e->h.seen_vt)
+				span = h->vt_ns - e->h.seen_vt;
+		}
+		for (int k = 0; k < KL_R_MAX; k++)
+			any |= d[k] != 0;
+		if (any) {
+			double inv = 1e9 / (double)span;
+			out->family = family;
+			memset(out->addr, 0, sizeof(out->addr));
+			memcpy(out->addr, addr, family == 4 ? 4 : 16);
+			for (int k = 0; k < KL_R_MAX; k++)
+				out->r[k] = (double)d[k] * inv;
+			h->st.src_active++;
+		}
+	}
+	memcpy(e->c, c, sizeof(c));
+	e->h.first_seen_ns = cur->first_seen_ns;
+	e->h.seen_tick = h->tick;
+	e->h.seen_ns = h->now_ns;
+	e->h.seen_vt = h->vt_ns;
+	return any;
+}
+
+bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
+		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out)
+{
+	uint8_t key[KEY_LEN];
+	uint64_t dp = 0, db = 0;
+	struct flow_ent *e;
+	bool fresh;
+
+	make_key(key, family, addr, port, proto);
+	e = (struct flow_ent *)ptab_get(h->flow, key, &fresh);
+	if (e == NULL)
+		return false;
+	enum fate f = classify(h, &e->h, fresh, cur->first_seen_ns);
+	if (f == F_SKIP)
+		return false;
+	h->st.flow_seen++;
+	if (f == F_DELTA && (cur->pkts < e->pkts || cur->bytes < e->bytes))
+		f = F_RESTART;
+	if (f == F_RESTART) {
+		dp = cur->pkts;
+		db = cur->bytes;
+	} else if (f == F_DELTA) {
+		dp = cur->pkts - e->pkts;
+		db = cur->bytes - e->bytes;
+	}
+	e->pkts = cur->pkts;
+	e->bytes = cur->bytes;
+	e->h.first_seen_ns = cur->first_seen_ns;
+	e->h.seen_tick = h->tick;
+	e->h.seen_ns = h->now_ns;
+	e->h.seen_vt = h->vt_ns;
+	/* A flow record says "these packets went there this tick": without
+	 * packets there is nothing to learn. */
+	if (dp == 0)
+		return false;
+	out->family = family;
+	memset(out->addr, 0, sizeof(out->addr));
+	memcpy(out->addr, addr, family == 4 ? 4 : 16);
+	out->port = port;
+	out->proto = proto;
+	out->pkts = dp;
+	out->bytes = db;
+	h->st.flow_active++;
+	return true;
+}
+
+void kl_harvest_totals(struct kl_harvest *h, const uint64_t cur[KL_T_MAX])
+{
+	for (int i = 0; i < KL_T_MAX; i++) {
+		if (!h->have_totals || h->tick == 0)
+			h->totals_delta[i] = 0;
+		else
+			h->totals_delta[i] = cur[i] >= h->totals_prev[i] ? cur[i] - h->totals_prev[i]
+									  : cur[i];
+		h->totals_prev[i] = cur[i];
+	}
+	h->have_totals = true;
+}
+
+static uint64_t sweep(struct kl_harvest *h, struct kl_ptab *t)
+{
+	uint64_t gone = 0;
+
+	for (size_t i = 0; i < t->n;) {
+		struct ent_hdr *e = ent_at(t, i);
+		if (e->seen_tick != h->tick && h->now_ns > e->seen_ns &&
+		    h->now_ns - e->seen_ns > h->prev_ttl_ns) {
+			ptab_del(t, i); /* the last entry moved to i: look at it next */
+			gone++;
+			continue;
+		}
+		i++;
+	}
+	return gone;
+}
+
+void kl_harvest_end(struct kl_harvest *h)
+{
+	h->st.src_forgotten = sweep(h, h->src);
+	h->st.flow_forgotten = sweep(h, h->flow);
+}
+
+size_t kl_harvest_known_src(const struct kl_harvest *h)
+{
+	return h->src->n;
+}
+
+size_t kl_harvest_known_flows(const struct kl_harvest *h)
+{
+	return h->flow->n;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * Per-tick deltas of the shield's cumulative counters (pure logic, no I/O):
+ * the sensor, `klctl trace from-pcap` and the benchmarks feed it map
+ * entries and get rate records back.
+ *
+ * Per source (family, address) and per flow (source, port, proto) the
+ * previous counters live in an open-addressing table. A source's delta is
+ * its counters minus the previous ones, over the virtual time since its
+ * previous sample (normally one tick). A counter that went backwards, or a
+ * changed first_seen_ns (the LRU evicted the entry and the data plane made
+ * a new one), means the entry restarted: its current counters are the
+ * delta, over this tick. A key that was not in the table is new: its
+ * counters are the delta, unless the data plane created it before the
+ * previous harvest (then it was missed and its history is unknown: this
+ * tick only records it). The first harvest (tick 0) only records.
+ * Entries absent from the maps for longer than prev_ttl are forgotten.
+ */
+#ifndef KL_SENSOR_HARVEST_H
+#define KL_SENSOR_HARVEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/shield.h"
+#include "ipc/frames.h"
+
+#define KL_PREV_TTL_DEFAULT (600ull * 1000000000ull)
+/* An entry created this long before the previous harvest still counts as
+ * new: the data plane's clock is cached per CPU and lags by up to a jiffy. */
+#define KL_HARVEST_NEW_SLACK_NS (50ull * 1000000ull)
+
+struct kl_ptab; /* previous counters, opaque */
+
+struct kl_harvest_stats {
+	uint64_t src_seen;      /* entries fed this tick */
+	uint64_t src_active;    /* with a delta (records produced) */
+	uint64_t src_new;
+	uint64_t src_restarted; /* counter went backwards or first_seen changed */
+	uint64_t src_unknown;   /* old entry we had not seen: recorded only */
+	uint64_t src_dup;       /* fed twice in one tick (ignored) */
+	uint64_t src_forgotten; /* absent longer than prev_ttl */
+	uint64_t flow_seen, flow_active, flow_forgotten;
+};
+
+struct kl_harvest {
+	struct kl_ptab *src, *flow;
+	uint64_t prev_ttl_ns;
+	uint64_t tick;          /* tick being built; 0 = baseline */
+	bool started;
+	uint64_t now_ns;        /* CLOCK_BOOTTIME of this harvest */
+	uint64_t prev_ns;       /* ... of the previous one */
+	uint64_t elapsed_ns;    /* what this tick's rates are over */
+	uint64_t vt_ns;         /* sum of elapsed: the time the rates live in */
+	/* Set while feeding a map read for the first time after it replaced
+	 * another (enforcer restart): its entries hold nothing reported yet,
+	 * so a key we do not know is new however old its first_seen is. */
+	bool all_new;
+	bool have_totals;
+	uint64_t totals_prev[KL_T_MAX];
+	uint64_t totals_delta[KL_T_MAX];
+	struct kl_harvest_stats st;
+};
+
+int kl_harvest_init(struct kl_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
+		    size_t flow_hint);
+void kl_harvest_free(struct kl_harvest *h);
+
+/* Start a tick. now_ns is CLOCK_BOOTTIME (the data plane's clock: compared
+ * with first_seen_ns and used for prev_ttl); elapsed_ns is the span the
+ * rates are over (0: now_ns minus the previous harvest's now_ns). Returns
+ * the tick number; tick 0 only records. */
+uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns);
+/* Feed one source entry (addr: 4 or 16 bytes, network order). Returns
+ * true with *out filled when the source has a delta this tick. */
+bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
+		    const struct kl_src_stats *cur, struct kl_src_rate *out);
+bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
+		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out);
+/* Feed the totals summed over CPUs; fills h->totals_delta. */
+void kl_harvest_totals(struct kl_harvest *h, const uint64_t cur[KL_T_MAX]);
+/* Close the tick: forget entries absent for longer than prev_ttl. */
+void kl_harvest_end(struct kl_harvest *h);
+
+size_t kl_harvest_known_src(const struct kl_harvest *h);
+size_t kl_harvest_known_flows(const struct kl_harvest *h);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * `klctl trace from-pcap`: a packet capture turned into the sensor's
+ * frames. Every packet runs through the real shield (its own unpinned
+ * maps, graph-learning features so flows are counted) with
+ * BPF_PROG_TEST_RUN, and the maps are harvested by the sensor's own code
+ * (collect.c, harvest.c) at every tick boundary of the capture's clock.
+ */
+#ifndef KL_SENSOR_PCAP_H
+#define KL_SENSOR_PCAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kl_pcap_opts {
+	const char *capture;    /* pcap file (Ethernet link type) */
+	const char *obj;        /* shield.bpf.o */
+	uint64_t interval_ns;   /* tick length on the capture's clock */
+	uint32_t ephemeral_min; /* as the enforcer's ephemeral_min (0 = no folding) */
+};
+
+struct kl_pcap_stats {
+	uint64_t packets;   /* run through the program */
+	uint64_t short_skipped; /* shorter than an Ethernet header */
+	uint64_t cut;       /* longer than a test run takes: run truncated */
+	uint64_t snapped;   /* captured with a snaplen below their length */
+	uint64_t ticks;     /* frames pairs emitted */
+	uint64_t backwards; /* timestamps older than their predecessor */
+};
+
+/* Called with each wire message (TELEMETRY, then FLOWS, per tick). A
+ * non-zero return stops the replay with that value. */
+typedef int (*kl_pcap_emit_fn)(void *ctx, const uint8_t *msg, size_t len);
+
+/* Checks the capture (readable, Ethernet) before anything else, then
+ * needs root to load the program. 0, or -1 with err set. */
+int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx,
+		   struct kl_pcap_stats *st, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * kl-sensor's loop: open the telemetry pins read-only while still root,
+ * open the trace, drop to the sensor user with no capability, then once
+ * per tick read, diff, send one TELEMETRY and one FLOWS frame, record them.
+ */
+#include "sensor/sensor.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "ipc/stream.h"
+#include "ipc/trace.h"
+#include "sandbox/sandbox.h"
+#include "sensor/collect.h"
+
+#define NS 1000000000ull
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void kl_sensor_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kl-sensor [--run-dir DIR] [--pin-dir DIR] [--interval DUR] [--user NAME]\n"
+		"                 [--record FILE] [--prev-ttl DUR] [--reacquire-every N]\n"
+		"                 [--sync-every N] [--summary-every N] [--ticks N] [--log-level LEVEL]\n"
+		"Reads the shield's telemetry maps read-only once per tick and sends per-source rates\n"
+		"to kl-decider (RUN_DIR/telemetry.sock) and flow deltas to kl-graphd (RUN_DIR/flows.sock).\n"
+		"Started as root it opens the pins, then becomes --user with no capabilities.\n"
+		"  --run-dir DIR        sockets (default %s)\n"
+		"  --pin-dir DIR        the enforcer's pins (default %s)\n"
+		"  --interval DUR       tick length (default 1s)\n"
+		"  --user NAME          user to become when started as root (default %s)\n"
+		"  --record FILE        append every frame to this trace file (klctl trace dump FILE)\n"
+		"  --prev-ttl DUR       forget sources gone from the maps this long (default 10m)\n"
+		"  --reacquire-every N  ticks between checks for re-created maps (default 10)\n"
+		"  --sync-every N       ticks between fdatasync of the trace (default 1; 0 = at exit)\n"
+		"  --summary-every N    ticks between TICK# log lines (default 10; 0 = never)\n"
+		"  --ticks N            stop after N ticks (default 0 = until SIGTERM/SIGINT)\n"
+		"  --log-level LEVEL    debug, info, warn, error (default info)\n",
+		KL_RUN_DIR_DEFAULT, KL_PIN_DIR_DEFAULT, KL_SENSOR_USER_DEFAULT);
+}
+
+static int perr(char *err, size_t errlen, const char *flag, const char *arg, const char *why)
+{
+	snprintf(err, errlen, "%s %s: %s", flag, arg, why);
+	return -1;
+}
+
+static int parse_count(const char *flag, const char *s, uint64_t max, uint64_t *out, char *err,
+		       size_t errlen)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return perr(err, errlen, flag, s, "not a non-negative integer");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return perr(err, errlen, flag, s, "not a non-negative integer");
+	if (v > max) {
+		char why[64];
+		snprintf(why, sizeof(why), "above the limit %llu", (unsigned long long)max);
+		return perr(err, errlen, flag, s, why);
+	}
+	*out = v;
+	return 0;
+}
+
+int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
+{
+	enum { O_RUN = 1, O_PIN, O_INT, O_USER, O_REC, O_TTL, O_REACQ, O_SYNC, O_SUM, O_TICKS, O_LOG,
+	       O_HELP };
+	static const struct option lo[] = {
+		{ "run-dir", required_argument, NULL, O_RUN },
+		{ "pin-dir", required_argument, NULL, O_PIN },
+		{ "interval", required_argument, NULL, O_INT },
+		{ "user", required_argument, NULL, O_USER },
+		{ "record", required_argument, NULL, O_REC },
+		{ "prev-ttl", required_argument, NULL, O_TTL },
+		{ "reacquire-every", required_argument, NULL, O_REACQ },
+		{ "sync-every", required_argument, NULL, O_SYNC },
+		{ "summary-every", required_argument, NULL, O_SUM },
+		{ "ticks", required_argument, NULL, O_TICKS },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	char why[160], flagbuf[40];
+	uint64_t v;
+	int c, li;
+
+	memset(o, 0, sizeof(*o));
+	o->run_dir = KL_RUN_DIR_DEFAULT;
+	o->pin_dir = KL_PIN_DIR_DEFAULT;
+	o->user = KL_SENSOR_USER_DEFAULT;
+	o->interval_ns = NS;
+	o->prev_ttl_ns = KL_PREV_TTL_DEFAULT;
+	o->reacquire_every = 10;
+	o->sync_every = 1;
+	o->summary_every = 10;
+	o->log_level = 1; /* KL_LOG_INFO */
+
+	optind = 0; /* re-entrant for tests: glibc re-initializes */
+	opterr = 0;
+	while ((li = -1, c = getopt_long(argc, argv, "+:h", lo, &li)) != -1) {
+		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		if (li >= 0) {
+			snprintf(flagbuf, sizeof(flagbuf), "--%s", lo[li].name);
+			flag = flagbuf;
+		}
+		switch (c) {
+		case O_RUN:
+		case O_PIN:
+		case O_USER:
+		case O_REC:
+			if (optarg[0] == '\0')
+				return perr(err, errlen, flag, "\"\"", "must not be empty");
+			if (c == O_RUN)
+				o->run_dir = optarg;
+			else if (c == O_PIN)
+				o->pin_dir = optarg;
+			else if (c == O_USER)
+				o->user = optarg;
+			else
+				o->record = optarg;
+			break;
+		case O_INT:
+			if (kl_duration_parse(optarg, &o->interval_ns, why, sizeof(why)) < 0)
+				return perr(err, errlen, "--interval", optarg, why);
+			if (o->interval_ns < 10 * 1000000ull || o->interval_ns > 3600 * NS)
+				return perr(err, errlen, "--interval", optarg,
+					    "must be between 10ms and 1h");
+			break;
+		case O_TTL:
+			if (kl_duration_parse(optarg, &o->prev_ttl_ns, why, sizeof(why)) < 0)
+				return perr(err, errlen, "--prev-ttl", optarg, why);
+			break;
+		case O_REACQ:
+			if (parse_count("--reacquire-every", optarg, 1000000, &v, err, errlen) < 0)
+				return -1;
+			if (v == 0)
+				return perr(err, errlen, "--reacquire-every", optarg, "must be at least 1");
+			o->reacquire_every = (unsigned)v;
+			break;
+		case O_SYNC:
+			if (parse_count("--sync-every", optarg, 1000000, &v, err, errlen) < 0)
+				return -1;
+			o->sync_every = (unsigned)v;
+			break;
+		case O_SUM:
+			if (parse_count("--summary-every", optarg, 1000000, &v, err, errlen) < 0)
+				return -1;
+			o->summary_every = (unsigned)v;
+			break;
+		case O_TICKS:
+			if (parse_count("--ticks", optarg, UINT64_MAX, &o->max_ticks, err, errlen) < 0)
+				return -1;
+			break;
+		case O_LOG:
+			if ((o->log_level = kl_log_level_parse(optarg)) < 0)
+				return perr(err, errlen, "--log-level", optarg,
+					    "unknown level (debug, info, warn, error)");
+			break;
+		case 'h':
+		case O_HELP:
+			o->help = true;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "%s needs a value", flag);
+			return -1;
+		default:
+			if (optopt != 0 && optopt < O_RUN)
+				snprintf(err, errlen, "unknown option -%c", optopt);
+			else
+				snprintf(err, errlen, "unknown option %s (see --help)", flag);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[optind]);
+		return -1;
+	}
+	if (o->prev_ttl_ns < o->interval_ns) {
+		snprintf(err, errlen, "--prev-ttl must be at least one --interval");
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop. */
+static bool sleep_until(uint64_t deadline)
+{
+	struct timespec ts = { .tv_sec = (time_t)(deadline / NS), .tv_nsec = (long)(deadline % NS) };
+
+	while (!stop_signal) {
+		int rc = clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL);
+		if (rc == 0)
+			return true;
+		if (rc != EINTR)
+			return true;
+	}
+	return false;
+}
+
+/* Become the sensor user with no capabilities. */
+static int drop_privileges(const struct kl_sensor_opts *o)
+{
+	struct kl_sandbox_opts so = { .user = NULL };
+
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(o->user);
+		if (pw == NULL) {
+			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or pass "
+				 "--user)",
+				 o->user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("--user %s: is uid 0; the sensor must not keep root", o->user);
+			return -1;
+		}
+		so.user = o->user;
+	}
+	if (kl_sandbox_enter(KL_ROLE_SENSOR, &so) < 0)
+		return -1;
+	if (geteuid() == 0 || getuid() == 0) {
+		kl_error("still uid 0 after the sandbox; refusing to run");
+		return -1;
+	}
+	return 0;
+}
+
+struct link {
+	struct kl_stream_tx *tx;
+	uint64_t seq;
+	uint64_t last_dropped; /* dropped counter at the previous summary */
+};
+
+int kl_sensor_run(const struct kl_sensor_opts *o)
+{
+	struct kl_trace_writer *trace = NULL;
+	struct kl_collector col;
+	struct kl_harvest h;
+	struct kl_smaps maps;
+	struct link lt = { 0 }, lf = { 0 };
+	char err[600], path[PATH_MAX];
+	int rc = 1;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (kl_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
+		return 1;
+	}
+	if (o->record != NULL) {
+		char note[600];
+		if (kl_trace_open(&trace, o->record, note, sizeof(note), err, sizeof(err)) < 0) {
+			kl_error("--record: %s", err);
+			kl_smaps_close(&maps);
+			return 1;
+		}
+		if (note[0])
+			kl_warn("--record: %s", note);
+	}
+	if (drop_privileges(o) < 0)
+		goto out_maps;
+
+	/* nng starts its threads here, after the privilege drop. */
+	if (snprintf(path, sizeof(path), "%s/telemetry.sock", o->run_dir) >= (int)sizeof(path) ||
+	    kl_stream_dial(&lt.tx, path, KL_ROLE_SENSOR, err, sizeof(err)) < 0) {
+		kl_error("telemetry link: %s", err);
+		goto out_maps;
+	}
+	if (snprintf(path, sizeof(path), "%s/flows.sock", o->run_dir) >= (int)sizeof(path) ||
+	    kl_stream_dial(&lf.tx, path, KL_ROLE_SENSOR, err, sizeof(err)) < 0) {
+		kl_error("flows link: %s", err);
+		goto out_links;
+	}
+	if (kl_harvest_init(&h, o->prev_ttl_ns, KL_SRC_MAX_DEFAULT, KL_FLOW_MAX_DEFAULT) < 0) {
+		kl_error("out of memory for the harvest tables");
+		goto out_links;
+	}
+	if (kl_collector_init(&col, KL_READ_BATCH) < 0) {
+		kl_error("%s", col.err);
+		goto out_harvest;
+	}
+	char ivl[32];
+	kl_info("reading %s every %s; telemetry -> %s/telemetry.sock, flows -> %s/flows.sock%s%s",
+		o->pin_dir, kl_duration_format(o->interval_ns, ivl, sizeof(ivl)), o->run_dir,
+		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
+
+	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
+	uint64_t sum_pkts = 0, sum_trunc = 0, sum_read_ns = 0, trace_errs = 0;
+	bool first = true, reacquire_now = false;
+	rc = 0;
+	while (!stop_signal) {
+		if (!first && !sleep_until(next))
+			break;
+		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		/* Fell behind by more than a tick (suspend, a stalled host):
+		 * skip the missed ticks instead of firing them back to back. */
+		if (now > next + o->interval_ns) {
+			if (!first)
+				kl_warn("tick late by %llu ms; skipping ahead",
+					(unsigned long long)((now - next) / 1000000));
+			next = now;
+		}
+		next += o->interval_ns;
+		first = false;
+
+		/* Check the pins before reading, so a tick after an enforcer
+		 * restart already reads the new maps. */
+		if (reacquire_now || (h.started && (h.tick + 1) % o->reacquire_every == 0)) {
+			if (kl_smaps_refresh(&maps) > 0)
+				col.new_maps |= maps.swapped;
+			reacquire_now = false;
+		}
+		int64_t tick = kl_collect_tick(&col, maps.fd, &h, now, 0, clock_ns(CLOCK_REALTIME),
+					       lt.seq + 1, lf.seq + 1);
+		if (tick < 0) {
+			kl_error("out of memory building the frames");
+			rc = 1;
+			break;
+		}
+		if (col.failed) {
+			if (fail_logged_tick == 0 || (uint64_t)tick - fail_logged_tick >= 60) {
+				kl_warn("TICK#%lld: %s; checking the pins", (long long)tick, col.why);
+				fail_logged_tick = (uint64_t)tick;
+			}
+			reacquire_now = true;
+		}
+		if (tick == 0)
+			continue;
+
+		lt.seq++;
+		lf.seq++;
+		if (kl_stream_send(lt.tx, col.telem.buf, col.telem.len) < 0 ||
+		    kl_stream_send(lf.tx, col.flows.buf, col.flows.len) < 0) {
+			kl_error("a stream socket closed under us");
+			rc = 1;
+			break;
+		}
+		if (trace != NULL) {
+			if (kl_trace_append(trace, col.telem.buf, col.telem.len, err, sizeof(err)) < 0 ||
+			    kl_trace_append(trace, col.flows.buf, col.flows.len, err, sizeof(err)) < 0 ||
+			    (o->sync_every > 0 && (uint64_t)tick % o->sync_every == 0 &&
+			     kl_trace_sync(trace, err, sizeof(err)) < 0)) {
+				if (trace_errs++ % 60 == 0)
+					kl_error("--record: %s (recording goes on; %llu errors so far)", err,
+						 (unsigned long long)trace_errs);
+			}
+		}
+		sum_pkts += h.totals_delta[KL_T_PKTS];
+		sum_trunc += col.telem.dropped + col.flows.dropped;
+		sum_read_ns += col.read_ns;
+		if (col.telem.dropped + col.flows.dropped > 0)
+			kl_warn("TICK#%lld: %llu sources and %llu flows did not fit in one frame "
+				"(limit %u records); they are missing from this tick",
+				(long long)tick, (unsigned long long)col.telem.dropped,
+				(unsigned long long)col.flows.dropped, col.telem.max_records);
+		ticks++;
+		if (o->summary_every > 0 && ticks % o->summary_every == 0) {
+			struct kl_stream_tx_stats st, sf;
+			kl_stream_tx_stats(lt.tx, &st);
+			kl_stream_tx_stats(lf.tx, &sf);
+			kl_info("TICK#%lld sources=%u/%zu flows=%u/%zu pkts=%llu "
+				"telemetry_sent=%llu telemetry_dropped=%llu flows_sent=%llu "
+				"flows_dropped=%llu truncated=%llu read_ms=%.2f",
+				(long long)tick, col.telem.n, kl_harvest_known_src(&h), col.flows.n,
+				kl_harvest_known_flows(&h), (unsigned long long)sum_pkts,
+				(unsigned long long)st.sent, (unsigned long long)st.dropped,
+				(unsigned long long)sf.sent, (unsigned long long)sf.dropped,
+				(unsigned long long)sum_trunc,
+				(double)sum_read_ns / 1e6 / (double)o->summary_every);
+			sum_pkts = sum_trunc = sum_read_ns = 0;
+		}
+		if (o->max_ticks > 0 && (uint64_t)tick >= o->max_ticks)
+			break;
+	}
+	if (stop_signal)
+		kl_info("signal %d: stopping after %llu ticks", (int)stop_signal,
+			(unsigned long long)ticks);
+	kl_collector_free(&col);
+out_harvest:
+	kl_harvest_free(&h);
+out_links:
+	kl_stream_tx_close(lt.tx);
+	kl_stream_tx_close(lf.tx);
+out_maps:
+	if (trace != NULL)
+		kl_trace_close(trace);
+	kl_smaps_close(&maps);
+	return rc;
+}

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Harvest deltas: rates, resets, LRU re-creation, appearing/vanishing sources. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sensor/harvest.h"
+
+#define S 1000000000ull
+#define T0 (1000 * S) /* boot time of the baseline harvest */
+
+static const uint8_t A1[4] = { 198, 18, 0, 1 };
+static const uint8_t A3[4] = { 198, 18, 0, 3 };
+static const uint8_t A6[16] = { 0xfd, 0x00, 0x6b, 0x6c, [15] = 1 };
+
+static struct kl_src_stats mk(uint64_t pkts, uint64_t first_seen)
+{
+	struct kl_src_stats s;
+
+	memset(&s, 0, sizeof(s));
+	s.pkts = pkts;
+	s.bytes = pkts * 100;
+	s.syn = pkts / 2;
+	s.pass = pkts;
+	s.first_seen_ns = first_seen;
+	s.last_seen_ns = first_seen;
+	return s;
+}
+
+static void assert_near(double got, double want)
+{
+	if (fabs(got - want) > 1e-9 * (fabs(want) + 1))
+		fail_msg("got %.12g, want %.12g", got, want);
+}
+
+static int setup(void **state)
+{
+	struct kl_harvest *h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	assert_int_equal(kl_harvest_init(h, 10 * S, 0, 0), 0);
+	*state = h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	kl_harvest_free(*state);
+	free(*state);
+	return 0;
+}
+
+static void test_baseline_then_rates(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(1000, T0 - 5 * S);
+	struct kl_src_rate r;
+
+	assert_int_equal(kl_harvest_begin(h, T0, 0), 0);
+	assert_false(kl_harvest_src(h, 4, A1, &s, &r)); /* baseline: history unknown */
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_seen, 1);
+	assert_int_equal(h->st.src_active, 0);
+
+	assert_int_equal(kl_harvest_begin(h, T0 + S, 0), 1);
+	s.pkts += 200;
+	s.bytes += 200 * 80;
+	s.syn += 150;
+	s.synack += 3;
+	s.rst += 4;
+	s.drop_rl += 50;
+	s.pass += 150;
+	s.ports_distinct += 30;
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_int_equal(r.family, 4);
+	assert_memory_equal(r.addr, A1, 4);
+	for (int i = 4; i < 16; i++)
+		assert_int_equal(r.addr[i], 0);
+	assert_near(r.r[KL_R_PPS], 200);
+	assert_near(r.r[KL_R_BPS], 16000);
+	assert_near(r.r[KL_R_SYN], 150);
+	assert_near(r.r[KL_R_SYNACK], 3);
+	assert_near(r.r[KL_R_RST], 4);
+	assert_near(r.r[KL_R_SCAN], 30);
+	assert_near(r.r[KL_R_DROP_RL], 50);
+	assert_near(r.r[KL_R_PASS], 150);
+	assert_near(r.r[KL_R_DROP_DENY], 0);
+	assert_int_equal(h->elapsed_ns, S);
+
+	/* The real elapsed time, not the nominal interval: 2.5 s. */
+	kl_harvest_begin(h, T0 + S + 2500000000ull, 0);
+	s.pkts += 500;
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 200);
+	assert_near(r.r[KL_R_BPS], 0);
+
+	/* An explicit elapsed (from-pcap's virtual clock) wins over now. */
+	kl_harvest_begin(h, T0 + 4 * S, S / 2);
+	s.pkts += 100;
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 200);
+}
+
+static void test_idle_source_sends_nothing(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(10, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s, &r);
+	kl_harvest_end(h);
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_false(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_active, 0);
+	assert_int_equal(kl_harvest_known_src(h), 1);
+}
+
+static void test_counter_backwards_is_delta(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(5000, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s, &r);
+	kl_harvest_end(h);
+	/* The enforcer rewrote the entry: pkts restarted at 40 with the same
+	 * first_seen. Not a huge negative or wrapped delta, not hidden: 40. */
+	s = mk(40, T0 - S);
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 40);
+	assert_near(r.r[KL_R_BPS], 4000);
+	assert_int_equal(h->st.src_restarted, 1);
+	/* And from there on, plain deltas again. */
+	s.pkts += 10;
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 10);
+	assert_int_equal(h->st.src_restarted, 0);
+}
+
+static void test_lru_recreation_is_delta(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(100, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 6, A6, &s, &r);
+	kl_harvest_end(h);
+	/* Evicted and recreated within the tick with MORE packets than the
+	 * old entry had: a subtraction would report 30 instead of 130. */
+	s = mk(130, T0 + S / 2);
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 6, A6, &s, &r));
+	kl_harvest_end(h);
+	assert_int_equal(r.family, 6);
+	assert_memory_equal(r.addr, A6, 16);
+	assert_near(r.r[KL_R_PPS], 130);
+	assert_int_equal(h->st.src_restarted, 1);
+}
+
+static void test_sources_appear(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s1 = mk(10, T0 - S), s3;
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s1, &r);
+	kl_harvest_end(h);
+
+	/* Created after the previous harvest: everything it has is new. */
+	s3 = mk(77, T0 + S / 3);
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 4, A3, &s3, &r));
+	assert_false(kl_harvest_src(h, 4, A1, &s1, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_new, 1);
+	assert_int_equal(kl_harvest_known_src(h), 2);
+
+	/* An entry created a jiffy before the previous harvest but missed by
+	 * it still counts as new (the data plane's clock lags). */
+	struct kl_src_stats s6 = mk(9, T0 + S - 3000000);
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_src(h, 6, A6, &s6, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 9);
+}
+
+static void test_missed_old_entry_is_not_a_spike(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s1 = mk(10, T0 - S), old = mk(1000000, T0 - 100 * S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s1, &r);
+	kl_harvest_end(h);
+	/* A source the previous harvests did not see although it is old: its
+	 * million packets are history, not this tick's traffic. */
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_false(kl_harvest_src(h, 4, A3, &old, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_unknown, 1);
+	old.pkts += 25;
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_src(h, 4, A3, &old, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 25);
+
+	/* The same unknown old entry in a map that replaced the one we read
+	 * (enforcer restart): nothing of it was reported, so it all counts. */
+	struct kl_src_stats other = mk(700, T0 - 50 * S);
+	kl_harvest_begin(h, T0 + 3 * S, 0);
+	h->all_new = true;
+	assert_true(kl_harvest_src(h, 6, A6, &other, &r));
+	h->all_new = false;
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 700);
+	assert_int_equal(h->st.src_new, 1);
+}
+
+static void test_vanish_and_prev_ttl(void **state)
+{
+	struct kl_harvest *h = *state; /* prev_ttl 10 s */
+	struct kl_src_stats s1 = mk(10, T0 - S), s3 = mk(20, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s1, &r);
+	kl_harvest_src(h, 4, A3, &s3, &r);
+	kl_harvest_end(h);
+	assert_int_equal(kl_harvest_known_src(h), 2);
+	/* A3 vanishes from the map; it is kept for prev_ttl ... */
+	for (uint64_t t = 1; t <= 10; t++) {
+		kl_harvest_begin(h, T0 + t * S, 0);
+		kl_harvest_src(h, 4, A1, &s1, &r);
+		kl_harvest_end(h);
+		assert_int_equal(kl_harvest_known_src(h), 2);
+		assert_int_equal(h->st.src_forgotten, 0);
+	}
+	/* ... and forgotten once absent for longer. */
+	kl_harvest_begin(h, T0 + 11 * S, 0);
+	kl_harvest_src(h, 4, A1, &s1, &r);
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_forgotten, 1);
+	assert_int_equal(kl_harvest_known_src(h), 1);
+	/* An idle source still in the map is never forgotten: forgetting it
+	 * would turn its whole history into one tick's delta later. */
+	for (uint64_t t = 12; t < 40; t++) {
+		kl_harvest_begin(h, T0 + t * S, 0);
+		kl_harvest_src(h, 4, A1, &s1, &r);
+		kl_harvest_end(h);
+	}
+	assert_int_equal(kl_harvest_known_src(h), 1);
+	/* A3 comes back with a new LRU entry: new. */
+	s3 = mk(5, T0 + 39 * S + S / 2);
+	kl_harvest_begin(h, T0 + 40 * S, 0);
+	assert_true(kl_harvest_src(h, 4, A3, &s3, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 5);
+}
+
+static void test_missed_tick_spans_two(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(10, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s, &r);
+	kl_harvest_end(h);
+	kl_harvest_begin(h, T0 + S, 0); /* the read of this map failed */
+	kl_harvest_end(h);
+	s.pkts += 400; /* 200 pps over two ticks, not 400 in one */
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 200);
+}
+
+static void test_duplicate_in_one_tick(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats s = mk(10, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s, &r);
+	kl_harvest_end(h);
+	s.pkts += 10;
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	s.pkts += 10;
+	assert_false(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.src_dup, 1);
+	assert_int_equal(h->st.src_active, 1);
+	/* The duplicate did not move the baseline: 10 more is 10. */
+	s.pkts = 30;
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s, &r));
+	kl_harvest_end(h);
+	assert_near(r.r[KL_R_PPS], 10);
+}
+
+static void test_families_are_distinct(void **state)
+{
+	struct kl_harvest *h = *state;
+	uint8_t v6[16] = { 198, 18, 0, 1 }; /* same first bytes as A1 */
+	struct kl_src_stats s4 = mk(10, T0 - S), s6 = mk(50, T0 - S);
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &s4, &r);
+	kl_harvest_src(h, 6, v6, &s6, &r);
+	kl_harvest_end(h);
+	assert_int_equal(kl_harvest_known_src(h), 2);
+	s4.pkts += 1;
+	s6.pkts += 2;
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &s4, &r));
+	assert_near(r.r[KL_R_PPS], 1);
+	assert_true(kl_harvest_src(h, 6, v6, &s6, &r));
+	assert_near(r.r[KL_R_PPS], 2);
+	kl_harvest_end(h);
+}
+
+static void test_totals(void **state)
+{
+	struct kl_harvest *h = *state;
+	uint64_t t[KL_T_MAX] = { 0 };
+
+	t[KL_T_PKTS] = 1000;
+	t[KL_T_DROP_RL] = 7;
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_totals(h, t);
+	kl_harvest_end(h);
+	assert_int_equal(h->totals_delta[KL_T_PKTS], 0);
+	t[KL_T_PKTS] = 1300;
+	t[KL_T_DROP_RL] = 2; /* a new map: restarted */
+	kl_harvest_begin(h, T0 + S, 0);
+	kl_harvest_totals(h, t);
+	kl_harvest_end(h);
+	assert_int_equal(h->totals_delta[KL_T_PKTS], 300);
+	assert_int_equal(h->totals_delta[KL_T_DROP_RL], 2);
+}
+
+static void test_flows(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_flow_stats f = { .pkts = 10, .bytes = 1000, .first_seen_ns = T0 - S };
+	struct kl_flow_rec r;
+
+	kl_harvest_begin(h, T0, 0);
+	assert_false(kl_harvest_flow(h, 4, A1, 443, 6, &f, &r));
+	kl_harvest_end(h);
+	f.pkts += 5;
+	f.bytes += 600;
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 6, &f, &r));
+	/* Same source, other port and proto: other flows. */
+	struct kl_flow_stats g = { .pkts = 3, .bytes = 300, .first_seen_ns = T0 + S / 2 };
+	struct kl_flow_rec r2;
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 17, &g, &r2));
+	kl_harvest_end(h);
+	assert_int_equal(r.pkts, 5);
+	assert_int_equal(r.bytes, 600);
+	assert_int_equal(r.port, 443);
+	assert_int_equal(r.proto, 6);
+	assert_int_equal(r2.pkts, 3);
+	assert_int_equal(r2.proto, 17);
+	assert_int_equal(kl_harvest_known_flows(h), 2);
+	/* No packets: no record. Recreated: its counters. */
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_false(kl_harvest_flow(h, 4, A1, 443, 6, &f, &r));
+	g.first_seen_ns = T0 + S + S / 2;
+	g.pkts = 4;
+	g.bytes = 400;
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 17, &g, &r2));
+	kl_harvest_end(h);
+	assert_int_equal(r2.pkts, 4);
+}
+
+/* Feed sources i with (i & 1) == parity (or all when parity < 0), with
+ * counters 1000 + i + mult * (i % 7); when want_div > 0 check the rate. */
+static void feed(struct kl_harvest *h, uint64_t now, int parity, uint64_t mult, uint64_t want_mult,
+		 double want_div, uint32_t n)
+{
+	struct kl_src_rate r;
+
+	kl_harvest_begin(h, now, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		if (parity >= 0 && (int)(i & 1) != parity)
+			continue;
+		uint8_t a[4] = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+		struct kl_src_stats s = mk(1000 + i + mult * (i % 7), T0 - S);
+		bool got = kl_harvest_src(h, 4, a, &s, &r);
+		if (want_div > 0) {
+			uint64_t want = want_mult * (i % 7);
+			if (got != (want != 0))
+				fail_msg("source %u: record %d, want %d", i, got, want != 0);
+			if (got)
+				assert_near(r.r[KL_R_PPS], (double)want / want_div);
+		}
+	}
+	kl_harvest_end(h);
+}
+
+/* Many sources, churn through prev_ttl: every survivor still finds its own
+ * previous counters (the backward-shift delete must keep probe runs). */
+static void test_table_churn(void **state)
+{
+	struct kl_harvest *h = *state; /* prev_ttl 10 s */
+	const uint32_t n = 40000;
+
+	feed(h, T0, -1, 0, 0, 0, n);                     /* baseline, all */
+	feed(h, T0 + 5 * S, 1, 1, 1, 5, n);              /* odd: 1*(i%7) over 5 s */
+	feed(h, T0 + 10 * S, 0, 2, 2, 10, n);            /* even: over 10 s (missed one) */
+	assert_int_equal(kl_harvest_known_src(h), n);
+	feed(h, T0 + 16 * S, 1, 3, 2, 11, n);            /* odd; even absent 6 s: kept */
+	assert_int_equal(h->st.src_forgotten, 0);
+	feed(h, T0 + 21 * S, 1, 4, 1, 5, n);             /* odd; even absent 11 s: forgotten */
+	assert_int_equal(h->st.src_forgotten, n / 2);
+	assert_int_equal(kl_harvest_known_src(h), n / 2);
+	feed(h, T0 + 22 * S, 1, 6, 2, 1, n);             /* survivors still match after deletes */
+	uint64_t odd_moving = 0;
+	for (uint32_t i = 1; i < n; i += 2)
+		odd_moving += i % 7 != 0;
+	assert_int_equal(h->st.src_active, odd_moving);
+	feed(h, T0 + 40 * S, 0, 0, 0, 0, 0);             /* nothing: all forgotten */
+	assert_int_equal(h->st.src_forgotten, n / 2);
+	assert_int_equal(kl_harvest_known_src(h), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest t[] = {
+		cmocka_unit_test_setup_teardown(test_baseline_then_rates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_source_sends_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_backwards_is_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_recreation_is_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sources_appear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missed_old_entry_is_not_a_spike, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vanish_and_prev_ttl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missed_tick_spans_two, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_in_one_tick, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_families_are_distinct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_churn, setup, teardown),
+	};
+	return cmocka_run_group_tests(t, NULL, NULL);
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * One-way frame streams: no receiver is not an error, HELLO first per
+ * connection, role and type checks, reconnects, peer uid checks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+
+#include "common/log.h"
+#include "ipc/frames.h"
+#include "ipc/stream.h"
+
+#define NOBODY 65534
+
+static char dir[64], sock_path[128];
+
+static void msleep(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* A TELEMETRY frame for tick t with one record. */
+static size_t frame(uint8_t *buf, size_t cap, uint64_t t, unsigned type)
+{
+	struct kl_frame f = { 0 };
+	struct kl_telem_hdr h;
+	struct kl_src_rate r;
+
+	memset(&h, 0, sizeof(h));
+	memset(&r, 0, sizeof(r));
+	h.tick = t;
+	h.n_totals = KL_T_MAX;
+	r.family = 4;
+	r.addr[3] = (uint8_t)t;
+	r.r[KL_R_PPS] = (double)t;
+	assert_int_equal(kl_frame_begin_telem(&f, t, &h), 0);
+	assert_int_equal(kl_frame_add_src(&f, &r), 0);
+	kl_frame_end(&f);
+	assert_true(f.len <= cap);
+	memcpy(buf, f.buf, f.len);
+	buf[6] = (uint8_t)type; /* header field 'type' (little-endian u16) */
+	size_t len = f.len;
+	kl_frame_free(&f);
+	return len;
+}
+
+static struct kl_stream_rx *listen_rx(const uid_t *uids, size_t n)
+{
+	struct kl_stream_opts o = {
+		.path = sock_path,
+		.self = KL_ROLE_DECIDER,
+		.peer_role = KL_ROLE_SENSOR,
+		.mode = 0666,
+		.gid = (gid_t)-1,
+		.allowed_uids = uids,
+		.n_allowed_uids = n,
+		.allowed_gid = (gid_t)-1,
+	};
+	struct kl_stream_rx *r;
+	char err[256];
+
+	if (kl_stream_listen(&r, &o, err, sizeof(err)) < 0)
+		fail_msg("listen: %s", err);
+	return r;
+}
+
+/* Send until the link is up and a frame went out. */
+static void send_until_connected(struct kl_stream_tx *t, uint64_t tick)
+{
+	uint8_t buf[512];
+	size_t len = frame(buf, sizeof(buf), tick, KL_MSG_TELEMETRY);
+
+	for (int i = 0; i < 300; i++) {
+		if (kl_stream_send(t, buf, len) == 0)
+			return;
+		msleep(10);
+	}
+	fail_msg("the stream never connected");
+}
+
+static void test_no_receiver_is_not_an_error(void **state)
+{
+	struct kl_stream_tx *t;
+	struct kl_stream_tx_stats st;
+	uint8_t buf[512];
+	char err[256];
+	(void)state;
+
+	assert_int_equal(kl_stream_dial(&t, sock_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	size_t len = frame(buf, sizeof(buf), 1, KL_MSG_TELEMETRY);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(kl_stream_send(t, buf, len), 1);
+	kl_stream_tx_stats(t, &st);
+	assert_int_equal(st.dropped, 5);
+	assert_int_equal(st.sent, 0);
+
+	/* A receiver that starts later gets the frames from then on, HELLO first. */
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct stat sb;
+	assert_int_equal(stat(sock_path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0666);
+	send_until_connected(t, 2);
+	struct kl_stream_msg m;
+	assert_int_equal(kl_stream_recv(r, &m, 2000), 1);
+	assert_int_equal(m.msg.hdr.type, KL_MSG_TELEMETRY);
+	assert_int_equal(m.msg.hdr.tick, 2);
+	assert_int_equal(m.peer_role, KL_ROLE_SENSOR);
+	assert_int_equal(m.peer_pid, getpid());
+	struct kl_telem_view v;
+	assert_int_equal(kl_telem_decode(m.msg.payload, m.msg.payload_len, &v, err, sizeof(err)), 0);
+	kl_stream_msg_done(&m);
+	kl_stream_tx_stats(t, &st);
+	assert_int_equal(st.hellos, 1);
+	assert_int_equal(st.connected, 1);
+
+	/* Receiver restart: the sender redials and says HELLO again. */
+	kl_stream_close(r);
+	msleep(50);
+	r = listen_rx(NULL, 0);
+	send_until_connected(t, 3);
+	assert_int_equal(kl_stream_recv(r, &m, 2000), 1);
+	assert_int_equal(m.msg.hdr.tick, 3);
+	kl_stream_msg_done(&m);
+	kl_stream_tx_stats(t, &st);
+	assert_int_equal(st.hellos, 2);
+	assert_true(st.connects >= 2);
+	assert_int_equal(kl_stream_recv(r, &m, 100), 0); /* nothing else queued */
+	kl_stream_tx_close(t);
+	kl_stream_close(r);
+}
+
+/* ---- peers in child processes ----
+ * A receiver that closes a connection while its sender (in the same
+ * process) has data in flight makes nng 1.5.2 hang in nng_close; across
+ * processes it does not, and across processes is how the daemons run. So
+ * every misbehaving peer runs in a child forked before any nng call. */
+
+enum scen { SC_DECIDER, SC_RAW, SC_FORBIDDEN, SC_NOBODY, SC_MAX };
+static struct {
+	pid_t pid;
+	int go;
+} kids[SC_MAX];
+
+static bool parent_gone(int go)
+{
+	char c;
+	return read(go, &c, 1) == 0;
+}
+
+static void child_frame(struct kl_stream_tx *t, uint64_t tick, unsigned type)
+{
+	uint8_t buf[512];
+	struct kl_frame f = { 0 };
+	struct kl_telem_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.tick = tick;
+	if (kl_frame_begin_telem(&f, tick, &h) < 0)
+		_exit(5);
+	kl_frame_end(&f);
+	memcpy(buf, f.buf, f.len);
+	buf[6] = (uint8_t)type;
+	kl_stream_send(t, buf, f.len);
+	kl_frame_free(&f);
+}
+
+static void child_main(enum scen sc, int go)
+{
+	struct kl_stream_tx *t = NULL;
+	char c, err[256];
+
+	if (read(go, &c, 1) != 1)
+		_exit(0);
+	/* From now on a read only tells whether the parent closed its end. */
+	fcntl(go, F_SETFL, O_NONBLOCK);
+	if (sc == SC_NOBODY &&
+	    (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0))
+		_exit(3);
+	if (sc == SC_RAW) {
+		nng_socket raw;
+		char url[160];
+		uint8_t buf[512];
+		snprintf(url, sizeof(url), "ipc://%s", sock_path);
+		if (nng_push0_open(&raw) != 0 || nng_dial(raw, url, NULL, NNG_FLAG_NONBLOCK) != 0)
+			_exit(4);
+		size_t len = frame(buf, sizeof(buf), 1, KL_MSG_TELEMETRY);
+		for (int i = 0; i < 500 && !parent_gone(go); i++) {
+			nng_send(raw, buf, len, NNG_FLAG_NONBLOCK);
+			nng_send(raw, "junk", 4, NNG_FLAG_NONBLOCK);
+			msleep(10);
+		}
+		nng_close(raw);
+		_exit(0);
+	}
+	if (kl_stream_dial(&t, sock_path, sc == SC_DECIDER ? KL_ROLE_DECIDER : KL_ROLE_SENSOR, err,
+			   sizeof(err)) < 0)
+		_exit(4);
+	for (int i = 0; i < 500 && !parent_gone(go); i++) {
+		struct kl_stream_tx_stats st;
+		uint64_t tick = 100 + (uint64_t)i;
+		unsigned type = KL_MSG_TELEMETRY;
+		if (sc == SC_FORBIDDEN) {
+			/* Good frames (5) until one went out, one DECISIONS (6),
+			 * then good frames (7) again. */
+			static int phase = 0;
+			kl_stream_tx_stats(t, &st);
+			if (phase == 0 && st.sent >= 3)
+				phase = 1;
+			tick = phase == 0 ? 5 : phase == 1 ? 6 : 7;
+			type = phase == 1 ? KL_MSG_DECISIONS : KL_MSG_TELEMETRY;
+			if (phase == 1)
+				phase = 2;
+		}
+		child_frame(t, tick, type);
+		msleep(10);
+	}
+	kl_stream_tx_close(t);
+	_exit(0);
+}
+
+static void start_kid(enum scen sc)
+{
+	assert_int_equal(write(kids[sc].go, "g", 1), 1);
+}
+
+static void stop_kid(enum scen sc)
+{
+	int st;
+
+	close(kids[sc].go);
+	kids[sc].go = -1;
+	assert_int_equal(waitpid(kids[sc].pid, &st, 0), kids[sc].pid);
+	kids[sc].pid = -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("peer process %d failed (status 0x%x)", sc, st);
+}
+
+static void test_wrong_role_and_no_hello(void **state)
+{
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct kl_stream_rx_stats rs;
+	struct kl_stream_msg m;
+	(void)state;
+
+	/* A decider may not feed a decider's telemetry socket. */
+	start_kid(SC_DECIDER);
+	assert_int_equal(kl_stream_recv(r, &m, 1000), 0);
+	stop_kid(SC_DECIDER);
+	kl_stream_rx_stats(r, &rs);
+	assert_true(rs.refused_msgs >= 1);
+	/* A raw peer that never says HELLO, or sends junk, gets nothing through. */
+	start_kid(SC_RAW);
+	assert_int_equal(kl_stream_recv(r, &m, 1000), 0);
+	stop_kid(SC_RAW);
+	kl_stream_rx_stats(r, &rs);
+	assert_true(rs.refused_msgs >= 3);
+	assert_int_equal(rs.delivered, 0);
+	kl_stream_close(r);
+}
+
+static void test_forbidden_type_cuts_off(void **state)
+{
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct kl_stream_rx_stats rs;
+	struct kl_stream_msg m;
+	int rc, n5 = 0;
+	(void)state;
+
+	/* A sensor that sends DECISIONS is cut off: nothing it sends on that
+	 * connection afterwards gets through. */
+	start_kid(SC_FORBIDDEN);
+	while ((rc = kl_stream_recv(r, &m, n5 ? 1500 : 5000)) == 1) {
+		assert_int_equal(m.msg.hdr.type, KL_MSG_TELEMETRY);
+		assert_int_equal(m.msg.hdr.tick, 5);
+		n5++;
+		kl_stream_msg_done(&m);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(n5 >= 1);
+	kl_stream_rx_stats(r, &rs);
+	/* The DECISIONS frame and the good frames after it. */
+	assert_true(rs.refused_msgs >= 10);
+	stop_kid(SC_FORBIDDEN);
+	kl_stream_close(r);
+}
+
+static void test_peer_uid(void **state)
+{
+	struct kl_stream_rx_stats rs;
+	struct kl_stream_msg m;
+	(void)state;
+
+	if (kids[SC_NOBODY].pid < 0)
+		skip(); /* needs root to run a sender as another user */
+	/* nobody is not allowed on this socket. */
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	start_kid(SC_NOBODY);
+	assert_int_equal(kl_stream_recv(r, &m, 1000), 0);
+	kl_stream_rx_stats(r, &rs);
+	assert_true(rs.refused_conns >= 1);
+	assert_int_equal(rs.delivered, 0);
+	kl_stream_close(r);
+	/* Once its uid is allowed, the same sender's frames arrive. */
+	uid_t ok[] = { NOBODY };
+	r = listen_rx(ok, 1);
+	assert_int_equal(kl_stream_recv(r, &m, 10000), 1);
+	assert_int_equal(m.peer_uid, NOBODY);
+	assert_true(m.msg.hdr.tick >= 100);
+	kl_stream_msg_done(&m);
+	stop_kid(SC_NOBODY);
+	kl_stream_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest t[] = {
+		cmocka_unit_test(test_no_receiver_is_not_an_error),
+		cmocka_unit_test(test_wrong_role_and_no_hello),
+		cmocka_unit_test(test_forbidden_type_cuts_off),
+		cmocka_unit_test(test_peer_uid),
+	};
+	int rc;
+
+	kl_log_init("test_sensor_stream", getenv("KL_DEBUG") ? KL_LOG_DEBUG : KL_LOG_ERROR);
+	snprintf(dir, sizeof(dir), "/tmp/kl-test-stream.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	chmod(dir, 0755); /* the nobody sender must reach the socket */
+	snprintf(sock_path, sizeof(sock_path), "%s/telemetry.sock", dir);
+	for (int sc = 0; sc < SC_MAX; sc++) {
+		int p[2];
+		kids[sc].pid = -1;
+		kids[sc].go = -1;
+		if (sc == SC_NOBODY && geteuid() != 0)
+			continue;
+		if (pipe(p) < 0)
+			return 1;
+		kids[sc].pid = fork();
+		if (kids[sc].pid == 0) {
+			close(p[1]);
+			child_main((enum scen)sc, p[0]);
+		}
+		close(p[0]);
+		kids[sc].go = p[1];
+	}
+	rc = cmocka_run_group_tests(t, NULL, NULL);
+	for (int sc = 0; sc < SC_MAX; sc++) {
+		if (kids[sc].pid > 0) {
+			kill(kids[sc].pid, SIGKILL);
+			waitpid(kids[sc].pid, NULL, 0);
+		}
+	}
+	unlink(sock_path);
+	rmdir(dir);
+	return rc;
+}
