@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pwd.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -385,6 +386,50 @@ static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q, char 
 	}
 	kl_info("--force: detached foreign XDP program %u (%s mode)", q->prog_id,
 		mode_of(q->attach_mode));
+	return 0;
+}
+
+/*
+ * kl-sensor holds no capability: after an enforcer restart it re-opens the
+ * telemetry pins read-only, which bpffs allows by file mode alone. So the
+ * pin directory (0750) and exactly the telemetry pins (0640) get the sensor
+ * user's group; every policy pin stays 0600 root.
+ */
+static const char *const telemetry_pins[] = {
+	KL_MAP_SRC4, KL_MAP_SRC6, KL_MAP_FLOW4, KL_MAP_FLOW6, KL_MAP_TOTALS,
+};
+
+int enf_share_telemetry(struct enf_ctx *ctx)
+{
+	const struct enf_config *cfg = ctx->cfg;
+	struct passwd *pw = getpwnam(cfg->sensor_user);
+	char path[PATH_MAX];
+
+	if (!pw) {
+		if (cfg->o_sensor_user.src != ENF_SRC_DEFAULT) {
+			kl_error("sensor user %s does not exist", cfg->sensor_user);
+			return -1;
+		}
+		kl_info("no user %s: the telemetry pins stay root-only", cfg->sensor_user);
+		return 0;
+	}
+	if (chown(cfg->pin_dir, (uid_t)-1, pw->pw_gid) < 0 || chmod(cfg->pin_dir, 0750) < 0) {
+		kl_error("pin dir %s: cannot open it to group %u: %s", cfg->pin_dir,
+			 (unsigned)pw->pw_gid, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(telemetry_pins) / sizeof(telemetry_pins[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", cfg->pin_dir, telemetry_pins[i]) >=
+		    (int)sizeof(path))
+			return -1;
+		if (chown(path, (uid_t)-1, pw->pw_gid) < 0 || chmod(path, 0640) < 0) {
+			kl_error("%s: cannot open it to group %u: %s", path, (unsigned)pw->pw_gid,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	kl_info("telemetry pins readable by group %u (user %s)", (unsigned)pw->pw_gid,
+		cfg->sensor_user);
 	return 0;
 }
 

@@ -121,6 +121,13 @@ void enf_config_defaults(struct enf_config *c)
 	for (int i = 0; i < ENF_SZ_MAX; i++)
 		c->map_sizes[i] = size_defaults[i];
 	c->ephemeral_min = KL_EPHEMERAL_MIN_DEFAULT;
+	snprintf(c->decider_user, sizeof(c->decider_user), "%s", ENF_DECIDER_USER_DEFAULT);
+	snprintf(c->graph_user, sizeof(c->graph_user), "%s", ENF_GRAPH_USER_DEFAULT);
+	snprintf(c->sensor_user, sizeof(c->sensor_user), "%s", ENF_SENSOR_USER_DEFAULT);
+	c->decider_rate = ENF_DECIDER_RATE_DEFAULT;
+	c->decider_max = ENF_DECIDER_MAX_DEFAULT;
+	c->graph_rate = ENF_GRAPH_RATE_DEFAULT;
+	c->graph_max = ENF_GRAPH_MAX_DEFAULT;
 	c->log_level = KL_LOG_INFO;
 }
 
@@ -167,6 +174,28 @@ int enf_check_path(const char *s, char *why, size_t len)
 	return 0;
 }
 
+/* What useradd(8) accepts by default: a letter or '_' first, then
+ * letters, digits, '_', '-', '.'; at most 32 characters. */
+int enf_check_user(const char *s, char *why, size_t len)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= ENF_USER_LEN) {
+		snprintf(why, len, "user name \"%s\" must have 1..%d characters", s,
+			 ENF_USER_LEN - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bool ok = isalpha(ch) || ch == '_' ||
+			  (i > 0 && (isdigit(ch) || ch == '-' || ch == '.'));
+		if (!ok || ch >= 0x80) {
+			snprintf(why, len, "user name \"%s\" has an invalid character at %zu", s, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- YAML ---- */
 
 enum topkey {
@@ -179,12 +208,21 @@ enum topkey {
 	K_PROTECT,
 	K_MAP_SIZES,
 	K_EPHEMERAL_MIN,
+	K_DECIDER_USER,
+	K_GRAPH_USER,
+	K_DECIDER_RATE,
+	K_DECIDER_MAX,
+	K_GRAPH_RATE,
+	K_GRAPH_MAX,
+	K_SENSOR_USER,
 	K_MAX
 };
 
 static const char *const top_keys[K_MAX] = {
 	"interfaces", "obj", "pin_dir", "run_dir", "xdp_mode",
 	"features", "protect", "map_sizes", "ephemeral_min",
+	"decider_user", "graph_user", "decider_rate", "decider_max",
+	"graph_rate", "graph_max", "sensor_user",
 };
 
 struct yctx {
@@ -291,6 +329,31 @@ static void y_path(struct yctx *y, const yaml_node_t *n, const char *key, char *
 	}
 	snprintf(dst, dstlen, "%s", v);
 	*o = file_origin(n);
+}
+
+static void y_user(struct yctx *y, const yaml_node_t *n, const char *key, char *dst,
+		   struct enf_origin *o)
+{
+	char why[128];
+	const char *v = want_string(y, n, key, "a user name");
+	if (!v)
+		return;
+	if (enf_check_user(v, why, sizeof(why)) < 0) {
+		enf_diag_add(y->d, "%s:%u: %s: %s", y->fname, nline(n), key, why);
+		return;
+	}
+	snprintf(dst, ENF_USER_LEN, "%s", v);
+	*o = file_origin(n);
+}
+
+static void y_u32(struct yctx *y, const yaml_node_t *n, const char *key, uint64_t min,
+		  uint64_t max, uint32_t *dst, struct enf_origin *o)
+{
+	uint64_t x;
+	if (want_uint(y, n, key, min, max, &x) == 0) {
+		*dst = (uint32_t)x;
+		*o = file_origin(n);
+	}
 }
 
 static void y_interfaces(struct yctx *y, const yaml_node_t *n)
@@ -451,6 +514,28 @@ static void y_top(struct yctx *y, enum topkey k, const yaml_node_t *v)
 			c->o_ephemeral_min = file_origin(v);
 		}
 		break;
+	case K_DECIDER_USER:
+		y_user(y, v, "decider_user", c->decider_user, &c->o_decider_user);
+		break;
+	case K_GRAPH_USER:
+		y_user(y, v, "graph_user", c->graph_user, &c->o_graph_user);
+		break;
+	case K_SENSOR_USER:
+		y_user(y, v, "sensor_user", c->sensor_user, &c->o_sensor_user);
+		break;
+	case K_DECIDER_RATE:
+		y_u32(y, v, "decider_rate", 1, ENF_QUOTA_RATE_MAX, &c->decider_rate,
+		      &c->o_decider_rate);
+		break;
+	case K_DECIDER_MAX:
+		y_u32(y, v, "decider_max", 1, ENF_QUOTA_MAX_MAX, &c->decider_max, &c->o_decider_max);
+		break;
+	case K_GRAPH_RATE:
+		y_u32(y, v, "graph_rate", 1, ENF_QUOTA_RATE_MAX, &c->graph_rate, &c->o_graph_rate);
+		break;
+	case K_GRAPH_MAX:
+		y_u32(y, v, "graph_max", 1, ENF_QUOTA_MAX_MAX, &c->graph_max, &c->o_graph_max);
+		break;
 	case K_MAX:
 		break;
 	}
@@ -501,7 +586,9 @@ unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t le
 					enf_diag_add(d,
 						     "%s:%u: %s: unknown key (known: interfaces, obj, "
 						     "pin_dir, run_dir, xdp_mode, features, protect, "
-						     "map_sizes, ephemeral_min)",
+						     "map_sizes, ephemeral_min, decider_user, graph_user, "
+						     "decider_rate, decider_max, graph_rate, graph_max, "
+						     "sensor_user)",
 						     fname, nline(k), ks);
 					continue;
 				}
@@ -590,6 +677,9 @@ enum {
 	OPT_FORCE,
 	OPT_LOG_LEVEL,
 	OPT_CONFIG,
+	OPT_DECIDER_USER,
+	OPT_SENSOR_USER,
+	OPT_GRAPH_USER,
 };
 
 static const struct option long_opts[] = {
@@ -604,6 +694,9 @@ static const struct option long_opts[] = {
 	{ "detach-on-exit", no_argument, NULL, OPT_DETACH },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "decider-user", required_argument, NULL, OPT_DECIDER_USER },
+	{ "sensor-user", required_argument, NULL, OPT_SENSOR_USER },
+	{ "graph-user", required_argument, NULL, OPT_GRAPH_USER },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -616,10 +709,12 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--run-dir DIR] [--xdp-mode native|generic|auto]\n"
 		"       [--features light|iq-learning|graph-learning|graph-enforce]\n"
 		"       [--protect CIDR]... [--force] [--detach-on-exit] [--log-level L]\n"
+		"       [--decider-user USER] [--graph-user USER] [--sensor-user USER]\n"
 		"       [-n|--config-check] [--help]\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
-		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer.sock.\n"
+		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer.sock, the\n"
+		"decider on enforcer-decider.sock and graphd on enforcer-graphd.sock.\n"
 		"\n"
 		"  --config FILE      YAML settings (flags override them; --protect adds)\n"
 		"  --iface IF         attach to IF (repeatable)\n"
@@ -632,8 +727,13 @@ void enf_usage(FILE *f, const char *prog)
 		"  --force            replace another XDP program found on an --iface\n"
 		"  --detach-on-exit   detach and unpin the links on SIGTERM (maps stay)\n"
 		"  --log-level L      debug, info, warn, error (default info)\n"
+		"  --decider-user U   user whose processes may connect as the decider\n"
+		"                     (default %s; root and our own uid always may)\n"
+		"  --graph-user U     the same for graphd (default %s)\n"
+		"  --sensor-user U    its group may read the telemetry pins (default %s)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
-		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT);
+		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT,
+		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT);
 }
 
 int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d)
@@ -666,6 +766,9 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_DETACH: cli->detach_on_exit = true; break;
 		case OPT_FORCE: cli->force = true; break;
 		case OPT_LOG_LEVEL: cli->log_level = optarg; break;
+		case OPT_DECIDER_USER: cli->decider_user = optarg; break;
+		case OPT_SENSOR_USER: cli->sensor_user = optarg; break;
+		case OPT_GRAPH_USER: cli->graph_user = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
 		case ':':
@@ -753,6 +856,25 @@ unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
 			break;
 		}
 		c->protect[c->n_protect++] = (struct enf_protect){ .cidr = a, .o = flag_origin };
+	}
+	const struct {
+		const char *v, *flag;
+		char *dst;
+		struct enf_origin *o;
+	} users[] = {
+		{ cli->decider_user, "--decider-user", c->decider_user, &c->o_decider_user },
+		{ cli->graph_user, "--graph-user", c->graph_user, &c->o_graph_user },
+		{ cli->sensor_user, "--sensor-user", c->sensor_user, &c->o_sensor_user },
+	};
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		if (!users[i].v)
+			continue;
+		if (enf_check_user(users[i].v, why, sizeof(why)) < 0) {
+			enf_diag_add(d, "%s: %s", users[i].flag, why);
+			continue;
+		}
+		snprintf(users[i].dst, ENF_USER_LEN, "%s", users[i].v);
+		*users[i].o = flag_origin;
 	}
 	if (cli->log_level) {
 		int l = kl_log_level_parse(cli->log_level);
@@ -918,6 +1040,13 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	for (int i = 0; i < ENF_SZ_MAX; i++)
 		line(out, c, &c->o_map_sizes[i], "  %s: %u", size_keys[i], c->map_sizes[i]);
 	line(out, c, &c->o_ephemeral_min, "ephemeral_min: %u", c->ephemeral_min);
+	line(out, c, &c->o_decider_user, "decider_user: %s", c->decider_user);
+	line(out, c, &c->o_decider_rate, "decider_rate: %u", c->decider_rate);
+	line(out, c, &c->o_decider_max, "decider_max: %u", c->decider_max);
+	line(out, c, &c->o_graph_user, "graph_user: %s", c->graph_user);
+	line(out, c, &c->o_graph_rate, "graph_rate: %u", c->graph_rate);
+	line(out, c, &c->o_graph_max, "graph_max: %u", c->graph_max);
+	line(out, c, &c->o_sensor_user, "sensor_user: %s", c->sensor_user);
 	static const char *const lvl[] = { "debug", "info", "warn", "error" };
 	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
 		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",

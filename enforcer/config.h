@@ -24,6 +24,17 @@
 /* Upper bound for any map_sizes value: 16M entries per map is already far
  * beyond what the seeds size for, and keeps a typo from asking for GBs. */
 #define ENF_MAP_SIZE_MAX (1u << 24)
+/* User names (decider_user, graph_user): as useradd takes them. */
+#define ENF_USER_LEN 33
+#define ENF_DECIDER_USER_DEFAULT "kernloom-decider"
+#define ENF_GRAPH_USER_DEFAULT   "kernloom-graph"
+#define ENF_SENSOR_USER_DEFAULT  "kernloom-sensor"
+#define ENF_DECIDER_RATE_DEFAULT 10000
+#define ENF_DECIDER_MAX_DEFAULT  200000
+#define ENF_GRAPH_RATE_DEFAULT   5000
+#define ENF_GRAPH_MAX_DEFAULT    100000
+#define ENF_QUOTA_RATE_MAX       10000000u  /* entries per second */
+#define ENF_QUOTA_MAX_MAX        (1u << 26) /* entries in total */
 
 enum enf_src { ENF_SRC_DEFAULT = 0, ENF_SRC_FILE, ENF_SRC_FLAG };
 
@@ -85,6 +96,19 @@ struct enf_config {
 	uint32_t ephemeral_min;
 	struct enf_origin o_ephemeral_min;
 
+	/* The links (DESIGN §1): which user may connect as decider / graphd
+	 * besides root and ourselves, and each role's write quota. */
+	char decider_user[ENF_USER_LEN];
+	struct enf_origin o_decider_user;
+	char graph_user[ENF_USER_LEN];
+	struct enf_origin o_graph_user;
+	/* The telemetry pins are readable by this user's group (kl-sensor
+	 * re-opens them read-only after an enforcer restart). */
+	char sensor_user[ENF_USER_LEN];
+	struct enf_origin o_sensor_user;
+	uint32_t decider_rate, decider_max, graph_rate, graph_max;
+	struct enf_origin o_decider_rate, o_decider_max, o_graph_rate, o_graph_max;
+
 	/* flag-only */
 	bool detach_on_exit;
 	bool force;
@@ -110,6 +134,7 @@ struct enf_cli {
 	const char *ifaces[ENF_MAX_IFACES];
 	size_t n_ifaces;
 	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
+	const char *decider_user, *graph_user, *sensor_user;
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;
 	bool detach_on_exit, force, check_only, help;
@@ -155,5 +180,6 @@ void enf_config_render(const struct enf_config *c, FILE *out);
 /* Checks shared by the YAML and flag paths. Return 0 or -1 with why set. */
 int enf_check_ifname(const char *s, char *why, size_t len);
 int enf_check_path(const char *s, char *why, size_t len);
+int enf_check_user(const char *s, char *why, size_t len);
 
 #endif

@@ -16,6 +16,7 @@
 #include "enforcer/config.h"
 #include "enforcer/model.h"
 #include "enforcer/policy.h"
+#include "ipc/enforce.h"
 #include "ipc/msg.h"
 
 struct bpf_object;
@@ -57,6 +58,32 @@ struct enf_map_spec {
 };
 extern const struct enf_map_spec enf_map_specs[ENF_M_MAX];
 
+/* The two daemon links, each on its own socket (main.c). */
+enum enf_link {
+	ENF_LINK_DECIDER = 0,
+	ENF_LINK_GRAPHD,
+	ENF_LINK_MAX
+};
+
+struct enf_link_stats {
+	struct enf_quota quota;
+	int64_t uid;          /* the configured user's uid; -1: none */
+	uint64_t batches;     /* DECISIONS / EDGE_RULES messages applied */
+	uint64_t applied;     /* records applied */
+	uint64_t refused[KL_ACK_REASON_MAX]; /* records refused, by reason */
+	uint64_t released;    /* entries removed by RELEASE */
+	/* Time share: a link may keep the enforcer busy for at most half
+	 * of the time (with a burst of ENF_BUSY_BURST_NS), so a looping
+	 * peer cannot starve the others or klctl. */
+	int64_t busy_credit_ns;
+	uint64_t busy_last_ns;   /* 0: not started */
+	uint64_t busy_refused;   /* requests refused for it */
+};
+#define ENF_BUSY_BURST_NS 2000000000ll
+
+/* Highest enum kl_origin + 1: entries are counted by origin. */
+#define ENF_ORIGIN_SLOTS 5
+
 struct enf_iface {
 	char name[KL_IFNAMSIZ];
 	int ifindex;
@@ -87,6 +114,14 @@ struct enf_ctx {
 
 	/* CLOCK_BOOTTIME in ns; tests may replace it */
 	uint64_t (*now)(void);
+
+	/* Entries in the policy maps (deny, deny CIDR, rate-limit and edge
+	 * maps; not the allowlist) by origin: counted at start and after a
+	 * reset, kept up to date by every write and delete in between. The
+	 * per-role total caps are checked against it. */
+	uint64_t origin_count[ENF_ORIGIN_SLOTS];
+	struct enf_link_stats links[ENF_LINK_MAX];
+	uint64_t cap_sweep_ns; /* last sweep a full total quota asked for */
 };
 
 struct enf_actor {
@@ -147,10 +182,57 @@ int enf_sync_protected(struct enf_ctx *ctx);
  * per map from where the last sweep stopped. Returns the number deleted. */
 long enf_sweep(struct enf_ctx *ctx, unsigned budget);
 
+/* ---- links.c: the decider's and graphd's requests ---- */
+/* The origin stamped on entries a role causes. */
+uint32_t enf_origin_of(enum kl_role role);
+/* The link a role talks on, or -1 (klctl and anyone else). */
+int enf_link_of(enum kl_role role);
+/* Does this map hold counted policy entries (struct kl_rule / kl_rl_rule
+ * with an origin)? */
+bool enf_map_counted(enum enf_map_id m);
+uint32_t enf_val_origin(enum enf_map_id m, const void *val);
+uint64_t enf_val_expires(enum enf_map_id m, const void *val);
+/* One entry changed hands: old origin (0: there was none) -> new origin
+ * (0: deleted). */
+void enf_count_note(struct enf_ctx *ctx, uint32_t old_origin, uint32_t new_origin);
+/* Count the entries of every origin from the maps. Returns 0 or -errno. */
+int enf_count_origins(struct enf_ctx *ctx);
+
+/* Apply n decoded records, one answer each. Bumps policy_gen once and
+ * logs one CHANGE line for the batch (refused records at debug level). */
+void enf_decisions_apply(struct enf_ctx *ctx, const struct enf_actor *who,
+			 const struct kl_decision *d, uint32_t n, struct kl_ack *acks);
+void enf_edge_rules_apply(struct enf_ctx *ctx, const struct enf_actor *who,
+			  const struct kl_edge_rule *e, uint32_t n, struct kl_ack *acks);
+/* Remove the sender's rate-limit overrides and exact denies inside the
+ * prefix, at most r->budget of them. Returns 0 or -errno. */
+int enf_release(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_release *r,
+		struct kl_release_ack *out);
+/* Live entries of the asker's origin, at most max; *out is malloc'ed. */
+int enf_state(struct enf_ctx *ctx, const struct enf_actor *who, uint32_t max,
+	      struct kl_state_rec **out, uint32_t *n, bool *truncated);
+
+/* One request from a link, its header already checked by the channel:
+ * role, payload decode, apply, and the answer to send. */
+struct enf_reply {
+	unsigned type;   /* the answer's message type; KL_MSG_RESULT on refusal */
+	uint8_t *buf;    /* payload (malloc'ed) unless type is KL_MSG_RESULT */
+	size_t len;
+	int status;      /* for KL_MSG_RESULT */
+	char text[ENF_TEXT_LEN];
+};
+void enf_link_handle(struct enf_ctx *ctx, const struct enf_actor *who, unsigned type,
+		     const uint8_t *payload, size_t len, struct enf_reply *out);
+void enf_reply_free(struct enf_reply *r);
+/* The "links" object of STATUS. */
+struct json_t *enf_links_json(const struct enf_ctx *ctx);
+
 /* ---- attach.c: object, links ---- */
 /* Open the object with pins under cfg->pin_dir, set features and sizes,
  * check pinned maps, load, fill ctx->fd. Returns 0 or -1 (logged). */
 int enf_load(struct enf_ctx *ctx);
+/* Open the telemetry pins to the sensor user's group (read-only by mode). */
+int enf_share_telemetry(struct enf_ctx *ctx);
 /* Attach to (or update the pinned link on) one interface. */
 int enf_attach(struct enf_ctx *ctx, const char *ifname, enum kl_xdp_mode mode, bool force,
 	       char *msg, size_t msglen);

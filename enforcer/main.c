@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * kl-enforcer: the one privileged process. It loads the XDP shield over its
- * pinned maps, attaches it, then serves control requests with only CAP_BPF,
- * CAP_NET_ADMIN and CAP_PERFMON left. Each step of the start is a function.
+ * pinned maps, attaches it, then serves klctl, the decider and graphd, each
+ * on its own socket, with only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON left.
+ * Each step of the start is a function.
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,11 @@
 #include "ipc/chan.h"
 #include "sandbox/sandbox.h"
 
+#include <linux/capability.h>
+
 #define POLL_MS 100
+/* Requests served from one socket before the others get their turn. */
+#define DRAIN_MAX 32
 #define SWEEP_EVERY_NS (5ull * 1000000000ull)
 #define SWEEP_BUDGET 2048
 #define ADMIN_GROUP "kernloom-admin"
@@ -96,15 +103,103 @@ static int attach_configured(struct enf_ctx *ctx)
 	return bad ? -1 : 0;
 }
 
-static struct kl_server *open_control(const struct enf_config *cfg)
+/* The sockets, in the order the loop serves them. */
+enum { SRV_CTL = 0, SRV_DECIDER, SRV_GRAPHD, SRV_MAX };
+
+static const struct {
+	const char *file;
+	enum kl_role peer;
+	int link; /* enum enf_link, -1 for klctl */
+} srv_specs[SRV_MAX] = {
+	[SRV_CTL] = { "enforcer.sock", KL_ROLE_CTL, -1 },
+	[SRV_DECIDER] = { "enforcer-decider.sock", KL_ROLE_DECIDER, ENF_LINK_DECIDER },
+	[SRV_GRAPHD] = { "enforcer-graphd.sock", KL_ROLE_GRAPHD, ENF_LINK_GRAPHD },
+};
+
+/*
+ * The user allowed on a link besides root and ourselves. A configured
+ * user that does not exist is an error (a typo would otherwise lock the
+ * daemon out silently); the default one may be missing (tests, a host
+ * without the sysusers entries).
+ */
+static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 {
+	const struct enf_config *cfg = ctx->cfg;
+	const char *name = link == ENF_LINK_DECIDER ? cfg->decider_user : cfg->graph_user;
+	const struct enf_origin *o =
+		link == ENF_LINK_DECIDER ? &cfg->o_decider_user : &cfg->o_graph_user;
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		if (o->src != ENF_SRC_DEFAULT) {
+			kl_error("%s user %s does not exist (set by %s)",
+				 link == ENF_LINK_DECIDER ? "decider" : "graph", name,
+				 o->src == ENF_SRC_FLAG ? "flag" : cfg->file);
+			return -1;
+		}
+		kl_info("no user %s: %s admits root and uid %u only", name,
+			srv_specs[link == ENF_LINK_DECIDER ? SRV_DECIDER : SRV_GRAPHD].file,
+			(unsigned)geteuid());
+		return 0;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	ctx->links[link].uid = pw->pw_uid;
+	return 1;
+}
+
+static struct kl_server *open_server(struct enf_ctx *ctx, int which)
+{
+	const struct enf_config *cfg = ctx->cfg;
 	char path[PATH_MAX], err[256];
+	uid_t uid;
+	gid_t gid = (gid_t)-1, admin = (gid_t)-1;
+	int link = srv_specs[which].link;
+	int have_user = 0;
+	if (link < 0) {
+		struct group *gr = getgrnam(ADMIN_GROUP);
+		if (gr)
+			admin = gr->gr_gid;
+		else
+			kl_info("no group %s: the control socket is for root only", ADMIN_GROUP);
+		gid = admin;
+	} else if ((have_user = link_user(ctx, link, &uid, &gid)) < 0) {
+		return NULL;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s", cfg->run_dir, srv_specs[which].file) >=
+	    (int)sizeof(path)) {
+		kl_error("run dir %s: path too long", cfg->run_dir);
+		return NULL;
+	}
+	/* A full batch of records plus header: above nng's 1 MiB default. */
+	size_t max_msg = link == ENF_LINK_DECIDER ? kl_decisions_len(KL_DECISIONS_MAX)
+			 : link == ENF_LINK_GRAPHD ? kl_edge_rules_len(KL_EDGE_RULES_MAX)
+						   : 0;
+	struct kl_server_opts so = {
+		.path = path,
+		.self = KL_ROLE_ENFORCER,
+		.peer_role = srv_specs[which].peer,
+		.mode = 0660,
+		.gid = gid,
+		.allowed_uids = have_user > 0 ? &uid : NULL,
+		.n_allowed_uids = have_user > 0 ? 1 : 0,
+		.admin_gid = admin,
+		.max_msg = max_msg ? KL_MSG_HDR_LEN + max_msg : 0,
+	};
+	struct kl_server *srv = NULL;
+	if (kl_server_open(&srv, &so, err, sizeof(err)) < 0) {
+		kl_error("socket %s: %s", path, err);
+		return NULL;
+	}
+	kl_info("listening on %s for %s", path, kl_role_name(srv_specs[which].peer));
+	return srv;
+}
+
+static int make_run_dir(const struct enf_config *cfg)
+{
 	gid_t admin = (gid_t)-1;
 	struct group *gr = getgrnam(ADMIN_GROUP);
 	if (gr)
 		admin = gr->gr_gid;
-	else
-		kl_info("no group %s: the control socket is for root only", ADMIN_GROUP);
 	if (mkdir(cfg->run_dir, 0750) == 0) {
 		/* the admins must be able to reach the socket inside it; an
 		 * existing directory is left as its owner (tmpfiles.d) made it */
@@ -113,27 +208,30 @@ static struct kl_server *open_control(const struct enf_config *cfg)
 				ADMIN_GROUP, strerror(errno));
 	} else if (errno != EEXIST) {
 		kl_error("run dir %s: cannot create: %s", cfg->run_dir, strerror(errno));
-		return NULL;
+		return -1;
 	}
-	if (snprintf(path, sizeof(path), "%s/enforcer.sock", cfg->run_dir) >= (int)sizeof(path)) {
-		kl_error("run dir %s: path too long", cfg->run_dir);
-		return NULL;
+	return 0;
+}
+
+static int open_servers(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
+{
+	if (make_run_dir(ctx->cfg) < 0)
+		return -1;
+	for (int i = 0; i < SRV_MAX; i++) {
+		srv[i] = open_server(ctx, i);
+		if (!srv[i]) {
+			for (int j = 0; j < i; j++)
+				kl_server_close(srv[j]);
+			return -1;
+		}
 	}
-	struct kl_server_opts so = {
-		.path = path,
-		.self = KL_ROLE_ENFORCER,
-		.peer_role = KL_ROLE_CTL,
-		.mode = 0660,
-		.gid = admin,
-		.admin_gid = admin,
-	};
-	struct kl_server *srv = NULL;
-	if (kl_server_open(&srv, &so, err, sizeof(err)) < 0) {
-		kl_error("control socket %s: %s", path, err);
-		return NULL;
-	}
-	kl_info("listening on %s", path);
-	return srv;
+	return 0;
+}
+
+static void close_servers(struct kl_server *srv[SRV_MAX])
+{
+	for (int i = 0; i < SRV_MAX; i++)
+		kl_server_close(srv[i]);
 }
 
 static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_request *req)
@@ -161,19 +259,67 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 	enf_result_free(&res);
 }
 
-static int run_loop(struct enf_ctx *ctx, struct kl_server *srv)
+static void serve_link(struct enf_ctx *ctx, struct kl_server *srv, struct kl_request *req)
 {
-	uint64_t last_sweep = enf_boottime_ns();
-	while (!stop_sig) {
+	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
+	struct enf_reply rep;
+	enf_link_handle(ctx, &who, req->msg.hdr.type, req->msg.payload, req->msg.payload_len, &rep);
+	int rc = rep.type == KL_MSG_RESULT
+			 ? kl_server_reply_result(srv, req, rep.status, rep.text, NULL)
+			 : kl_server_reply(srv, req, rep.type, rep.buf, rep.len);
+	if (rc < 0)
+		kl_warn("could not answer %s from %s pid %d", kl_msg_type_name(req->msg.hdr.type),
+			kl_role_name(req->peer_role), (int)req->peer_pid);
+	enf_reply_free(&rep);
+}
+
+/* Serve what waits on one socket, at most DRAIN_MAX requests. Returns -1
+ * when the socket failed. */
+static int drain(struct enf_ctx *ctx, struct kl_server *srv, int which)
+{
+	for (int i = 0; i < DRAIN_MAX; i++) {
 		struct kl_request req;
-		int rc = kl_server_recv(srv, &req, POLL_MS);
+		int rc = kl_server_recv(srv, &req, 0);
 		if (rc < 0) {
-			kl_error("control socket failed; exiting");
+			kl_error("%s failed; exiting", srv_specs[which].file);
 			return -1;
 		}
-		if (rc == 1) {
+		if (rc == 0)
+			break;
+		if (which == SRV_CTL)
 			serve_one(ctx, srv, &req);
-			kl_request_done(&req);
+		else
+			serve_link(ctx, srv, &req);
+		kl_request_done(&req);
+	}
+	return 0;
+}
+
+static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
+{
+	uint64_t last_sweep = enf_boottime_ns(), last_all = 0;
+	struct pollfd pfd[SRV_MAX];
+	for (int i = 0; i < SRV_MAX; i++) {
+		pfd[i].fd = kl_server_fd(srv[i]);
+		pfd[i].events = POLLIN;
+		if (pfd[i].fd < 0)
+			return -1;
+	}
+	while (!stop_sig) {
+		int n = poll(pfd, SRV_MAX, POLL_MS);
+		if (n < 0 && errno != EINTR) {
+			kl_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		/* Every socket once per tick too: kl_server_recv also checks
+		 * its listener and closes refused connections. */
+		uint64_t t = enf_boottime_ns();
+		bool all = t - last_all >= POLL_MS * 1000000ull;
+		if (all)
+			last_all = t;
+		for (int i = 0; i < SRV_MAX; i++) {
+			if ((all || (n > 0 && (pfd[i].revents & POLLIN))) && drain(ctx, srv[i], i) < 0)
+				return -1;
 		}
 		if (ctx->rb)
 			ring_buffer__consume(ctx->rb);
@@ -200,21 +346,32 @@ int main(int argc, char **argv)
 	setup_signals();
 	enf_ctx_init(&ctx, &cfg, &ring);
 
-	if (enf_load(&ctx) < 0 || enf_cfg_init(&ctx) < 0 || enf_sync_protected(&ctx) < 0)
+	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
+	    enf_sync_protected(&ctx) < 0)
 		goto out;
 	if (attach_configured(&ctx) < 0)
 		goto out;
 	enf_adopt_links(&ctx);
-	struct kl_server *srv = open_control(&cfg);
-	if (!srv)
+	/* Reconciliation starts from what the maps hold (DESIGN §5). */
+	if (enf_count_origins(&ctx) < 0)
+		goto out;
+	kl_info("entries in the maps: operator %llu, decider %llu (max %u), graphd %llu (max %u)",
+		(unsigned long long)ctx.origin_count[KL_ORIGIN_OPERATOR],
+		(unsigned long long)ctx.origin_count[KL_ORIGIN_DECIDER], cfg.decider_max,
+		(unsigned long long)ctx.origin_count[KL_ORIGIN_GRAPHD], cfg.graph_max);
+	struct kl_server *srv[SRV_MAX];
+	/* Before nng's first socket starts its threads (sandbox.h). */
+	if (kl_sandbox_prepare(KL_ROLE_ENFORCER, 1ull << CAP_CHOWN) < 0)
+		goto out;
+	if (open_servers(&ctx, srv) < 0)
 		goto out;
 	struct kl_sandbox_opts so = { .user = NULL };
 	if (kl_sandbox_enter(KL_ROLE_ENFORCER, &so) < 0) {
-		kl_server_close(srv);
+		close_servers(srv);
 		goto out;
 	}
 	rc = run_loop(&ctx, srv) < 0 ? 1 : 0;
-	kl_server_close(srv);
+	close_servers(srv);
 out:
 	enf_close(&ctx, cfg.detach_on_exit && rc == 0);
 	return rc;

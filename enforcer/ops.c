@@ -456,14 +456,14 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 					    "burst", (json_int_t)c.rl_burst)
 				: json_null();
 	json_t *ifs = enf_ifaces_json(ctx);
-	res->json = json_pack("{s:o, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:I, s:I, s:I, s:o, s:o}",
+	res->json = json_pack("{s:o, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o}",
 			      "interfaces", ifs, "pin_dir", cfg->pin_dir, "obj", cfg->obj,
 			      "features", enf_features_name(cfg->features), "prog_id",
 			      (json_int_t)ctx->prog_id, "allow_enforce", c.allow_enforce != 0,
 			      "edge_mode", enf_edge_mode_name(c.edge_mode), "rl", rl, "sample_mask",
 			      (json_int_t)c.sample_mask, "ephemeral_min", (json_int_t)c.ephemeral_min,
 			      "policy_gen", (json_int_t)c.policy_gen, "protected", prot, "maps",
-			      maps_json(ctx));
+			      maps_json(ctx), "links", enf_links_json(ctx));
 	enf_result_set(res, KL_OK, "%zu interface(s) attached, features %s, policy_gen %u",
 		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
 }
@@ -490,22 +490,34 @@ static void h_detach(struct enf_ctx *ctx, const struct enf_actor *who, const str
 	enforcer_commit(ctx, who, "detach", detail, res->status, false);
 }
 
+/* Origin of the entry at key in a counted map; 0 when there is none (or
+ * the map is not counted). Writes and deletes keep ctx->origin_count
+ * right with it. */
+static uint32_t origin_at(const struct enf_ctx *ctx, enum enf_map_id m, const void *key)
+{
+	uint8_t val[sizeof(struct kl_rl_rule)];
+	if (!enf_map_counted(m) || bpf_map_lookup_elem(ctx->fd[m], key, val) < 0)
+		return 0;
+	return enf_val_origin(m, val);
+}
+
 static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uint64_t ttl_ms,
 		    uint32_t origin)
 {
 	uint64_t now = ctx->now();
 	struct kl_rule v = { .expires_ns = enf_expiry(now, ttl_ms), .created_ns = now,
 			     .origin = origin };
-	return bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0 ? -errno : 0;
+	uint32_t old = origin_at(ctx, m, key);
+	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0)
+		return -errno;
+	if (enf_map_counted(m))
+		enf_count_note(ctx, old, origin);
+	return 0;
 }
 
 static uint32_t origin_of(const struct enf_actor *who)
 {
-	switch (who->role) {
-	case KL_ROLE_DECIDER: return KL_ORIGIN_DECIDER;
-	case KL_ROLE_GRAPHD: return KL_ORIGIN_GRAPHD;
-	default: return KL_ORIGIN_OPERATOR;
-	}
+	return enf_origin_of(who->role);
 }
 
 static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
@@ -612,11 +624,13 @@ static void h_deny_add(struct enf_ctx *ctx, const struct enf_actor *who,
 static void h_del(struct enf_ctx *ctx, enum enf_map_id m, const void *key, const char *what,
 		  const char *ip, struct enf_result *res)
 {
+	uint32_t old = origin_at(ctx, m, key);
 	if (bpf_map_delete_elem(ctx->fd[m], key) < 0) {
 		int e = errno;
 		enf_result_set(res, errno_status(e), e == ENOENT ? "%s: %s is not there" : "%s: %s: %s",
 			       what, ip, strerror(e));
 	} else {
+		enf_count_note(ctx, old, 0);
 		enf_result_set(res, KL_OK, "%s %s removed", what, ip);
 	}
 	res->json = json_pack("{s:s}", "ip", ip);
@@ -672,12 +686,14 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 				.burst = r->burst,
 				.expires_ns = enf_expiry(ctx->now(), r->ttl_ms),
 				.origin = origin_of(who) };
+	uint32_t old = origin_at(ctx, m, key);
 	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
 		int e = errno;
 		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
 			       enf_map_specs[m].name, strerror(e));
 		return;
 	}
+	enf_count_note(ctx, old, v.origin);
 	res->json = json_pack("{s:s, s:I, s:I, s:o}", "ip", ip, "rate", (json_int_t)r->rate,
 			      "burst", (json_int_t)r->burst, "expires_in_ms",
 			      r->ttl_ms ? json_integer((json_int_t)r->ttl_ms) : json_null());
@@ -803,6 +819,9 @@ static void h_reset(struct enf_ctx *ctx, struct enf_result *res)
 		json_object_set_new(o, groups[g].name, json_integer(n));
 	}
 	res->json = o;
+	/* Whole maps went: count again rather than track every key. */
+	if (enf_count_origins(ctx) < 0)
+		failed = true;
 	json_int_t rl = json_integer_value(json_object_get(o, "rl"));
 	json_int_t dn = json_integer_value(json_object_get(o, "deny")) +
 			json_integer_value(json_object_get(o, "deny_cidr"));
@@ -1077,10 +1096,12 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 	uint8_t cur[40], next[40];
 	uint8_t val[sizeof(struct kl_rl_rule)];
 	uint8_t(*dead)[40] = calloc(budget, sizeof(*dead));
+	uint32_t *dead_origin = calloc(budget, sizeof(*dead_origin));
 	size_t n_dead = 0;
 	bool have = ctx->sweep_has_key[m];
-	if (fd < 0 || !dead) {
+	if (fd < 0 || !dead || !dead_origin) {
 		free(dead);
+		free(dead_origin);
 		return 0;
 	}
 	memcpy(cur, ctx->sweep_key[m], s->key_size);
@@ -1101,6 +1122,7 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 		uint64_t exp = is_rl_map(m) ? ((struct kl_rl_rule *)(void *)val)->expires_ns
 					    : ((struct kl_rule *)(void *)val)->expires_ns;
 		if (enf_expired(exp, now)) {
+			dead_origin[n_dead] = enf_val_origin(m, val);
 			memcpy(dead[n_dead++], cur, s->key_size);
 		} else {
 			memcpy(keep, cur, s->key_size);
@@ -1119,9 +1141,12 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 	}
 	long deleted = 0;
 	for (size_t i = 0; i < n_dead; i++)
-		if (bpf_map_delete_elem(fd, dead[i]) == 0)
+		if (bpf_map_delete_elem(fd, dead[i]) == 0) {
+			enf_count_note(ctx, dead_origin[i], 0);
 			deleted++;
+		}
 	free(dead);
+	free(dead_origin);
 	return deleted;
 }
 

@@ -113,3 +113,68 @@ int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct k
 		why[0] = '\0';
 	return KL_OK;
 }
+
+bool enf_msg_role_may(enum kl_role role, unsigned type)
+{
+	switch (role) {
+	case KL_ROLE_DECIDER:
+		return type == KL_MSG_DECISIONS || type == KL_MSG_RELEASE ||
+		       type == KL_MSG_ENFORCED_Q;
+	case KL_ROLE_GRAPHD:
+		return type == KL_MSG_EDGE_RULES || type == KL_MSG_ENFORCED_Q;
+	case KL_ROLE_CTL:
+		return type == KL_MSG_CONTROL;
+	default:
+		return false;
+	}
+}
+
+const char *enf_target_invalid(const struct kl_addr *a)
+{
+	static const uint8_t zero[16];
+	const uint8_t *b = a->addr;
+
+	if (a->family == 4) {
+		if (memcmp(b, zero, 4) == 0)
+			return "the unspecified address";
+		if (b[0] == 127)
+			return "a loopback address";
+		if (b[0] >= 224 && b[0] <= 239)
+			return "a multicast address";
+		if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+			return "the broadcast address";
+		return NULL;
+	}
+	if (a->family != 6)
+		return "not an IPv4 or IPv6 address";
+	if (memcmp(b, zero, 16) == 0)
+		return "the unspecified address";
+	if (memcmp(b, zero, 15) == 0 && b[15] == 1)
+		return "the loopback address";
+	if (b[0] == 0xff)
+		return "a multicast address";
+	return NULL;
+}
+
+void enf_quota_init(struct enf_quota *q, uint32_t rate, uint32_t max)
+{
+	memset(q, 0, sizeof(*q));
+	q->rate = rate;
+	q->max = max;
+}
+
+bool enf_quota_take(struct enf_quota *q, uint64_t now_ns)
+{
+	if (q->last_ns == 0) {
+		q->tokens = q->rate;
+		q->last_ns = now_ns;
+	} else if (now_ns > q->last_ns) {
+		double add = (double)(now_ns - q->last_ns) * 1e-9 * q->rate;
+		q->tokens = q->tokens + add > q->rate ? q->rate : q->tokens + add;
+		q->last_ns = now_ns;
+	}
+	if (q->tokens < 1.0)
+		return false;
+	q->tokens -= 1.0;
+	return true;
+}

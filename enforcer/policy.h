@@ -37,4 +37,31 @@ bool enf_cmd_restricts(unsigned cmd);
 /* Does this command change state (as opposed to reading it)? */
 bool enf_cmd_mutates(unsigned cmd);
 
+/* ---- the links: decider and graphd ---- */
+
+/* Which message types a peer role may send to the enforcer: the decider
+ * DECISIONS, RELEASE, ENFORCED_Q; graphd EDGE_RULES, ENFORCED_Q; klctl
+ * CONTROL. HELLO is the channel's business and not listed. This must agree
+ * with kl_msg_allowed(role, KL_ROLE_ENFORCER, type) (a unit test checks). */
+bool enf_msg_role_may(enum kl_role role, unsigned type);
+
+/* Why a host can never be a decider's or graphd's target (unspecified,
+ * loopback, multicast, limited broadcast), or NULL when it can. Denying
+ * 0.0.0.0 would, for one, drop every DHCP discover. */
+const char *enf_target_invalid(const struct kl_addr *a);
+
+/* Per-role write quota: a token bucket of `rate` new or changed entries
+ * per second holding at most one second's worth, plus a cap on how many
+ * entries of the role's origin may exist at all. */
+struct enf_quota {
+	uint32_t rate;
+	uint32_t max;
+	double tokens;
+	uint64_t last_ns; /* 0: not started (full bucket on first use) */
+};
+void enf_quota_init(struct enf_quota *q, uint32_t rate, uint32_t max);
+/* Refill for the time since the last call, then take one token if there
+ * is one. */
+bool enf_quota_take(struct enf_quota *q, uint64_t now_ns);
+
 #endif

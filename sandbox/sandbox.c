@@ -137,6 +137,58 @@ static int switch_user(const char *user)
 	return 0;
 }
 
+/* Root may not use its uid to win capabilities back on exec, and a later
+ * setuid must not adjust capabilities either. Needs CAP_SETPCAP, so it runs
+ * before the capabilities go; a second call finds the bits already set. */
+static int lock_securebits(void)
+{
+	const int want = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+			 SECBIT_NO_SETUID_FIXUP_LOCKED;
+	int have = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+
+	if (have >= 0 && (have & want) == want)
+		return 0;
+	if (prctl(PR_SET_SECUREBITS, want, 0, 0, 0) < 0) {
+		kl_error("sandbox: PR_SET_SECUREBITS: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static bool has_setpcap(void)
+{
+	cap_flag_value_t v = CAP_CLEAR;
+	cap_t c = cap_get_proc();
+
+	if (c) {
+		cap_get_flag(c, CAP_SETPCAP, CAP_EFFECTIVE, &v);
+		cap_free(c);
+	}
+	return v == CAP_SET;
+}
+
+int kl_sandbox_prepare(enum kl_role role, uint64_t setup)
+{
+	uint64_t keep = kl_sandbox_keep_mask(role) | setup, kept = 0;
+
+	if (role <= KL_ROLE_NONE || role >= KL_ROLE_MAX) {
+		kl_error("sandbox: unknown role %d", (int)role);
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		kl_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (kl_sandbox_switches_user(role))
+		return drop_bounding(0);
+	/* Threads created from here on inherit these bits and sets. */
+	if (lock_securebits() < 0 || drop_bounding(keep) < 0 || set_caps(keep, &kept) < 0)
+		return -1;
+	return 0;
+}
+
 int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o)
 {
 	uint64_t keep = kl_sandbox_keep_mask(role);
@@ -152,16 +204,12 @@ int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o)
 		kl_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		return -1;
 	}
-	/* Root may not use its uid to win capabilities back on exec, and a
-	 * later setuid must not be allowed to adjust capabilities either. */
-	if (root && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-						      SECBIT_NO_SETUID_FIXUP |
-						      SECBIT_NO_SETUID_FIXUP_LOCKED,
-			  0, 0, 0) < 0) {
-		kl_error("sandbox: PR_SET_SECUREBITS: %s", strerror(errno));
+	if (root && lock_securebits() < 0)
 		return -1;
-	}
-	if (root && drop_bounding(keep) < 0)
+	/* After kl_sandbox_prepare the bounding set is already cut (only the
+	 * setup capabilities remain in it, and with no_new_privs and the
+	 * securebits no exec can use them) and CAP_SETPCAP is gone. */
+	if (root && has_setpcap() && drop_bounding(keep) < 0)
 		return -1;
 
 	switch (role) {

@@ -24,8 +24,23 @@ struct kl_sandbox_opts {
 	const char *user; /* user to become (roles other than the enforcer); NULL = stay */
 };
 
-/* Returns 0, or -1 after logging what failed (the caller should exit: a
- * half-dropped sandbox is worse than none). */
+/*
+ * Step 1, before the first thread exists. nng starts its threads with the
+ * first socket, and a thread inherits no_new_privs, the bounding set and
+ * the capability sets from its creator at that moment; later changes of
+ * the main thread do not reach it. So: no_new_privs, the bounding set cut
+ * to what the role keeps plus `setup`, and for the enforcer (which stays
+ * uid 0) the capability sets cut the same way. `setup` holds what the
+ * caller needs only until step 2 (the enforcer: CAP_CHOWN for its socket
+ * files); threads created in between keep it until the seccomp step of the
+ * sandbox removes the syscalls. Roles that switch user need nothing more:
+ * the setuid of step 2 clears every thread's capabilities.
+ */
+int kl_sandbox_prepare(enum kl_role role, uint64_t setup);
+
+/* Step 2, after setup and before the loop. Returns 0, or -1 after logging
+ * what failed (the caller should exit: a half-dropped sandbox is worse
+ * than none). */
 int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o);
 
 /* The capabilities a role keeps, as a bit mask (1ull << CAP_x). */

@@ -6,6 +6,14 @@ setup_pair
 start_enforcer
 
 in_b ip link show "$VB" | grep -q xdp || fail "no XDP program on $VB"
+# Every thread (nng starts a dozen) holds at most CAP_BPF, CAP_PERFMON,
+# CAP_NET_ADMIN and (nng's threads only, until seccomp) CAP_CHOWN.
+for st in /proc/$ENF_PID/task/*/status; do
+	eff=$(awk '/^CapEff/ { print $2 }' "$st")
+	[ $((0x$eff & ~0xc000001001)) -eq 0 ] || fail "thread $st has CapEff $eff"
+	grep -q '^NoNewPrivs:[[:space:]]*1' "$st" || fail "thread $st lacks no_new_privs"
+done
+log "ok: every enforcer thread is capped and has no_new_privs"
 expect_eq "$(pings "$NS_A" $B4 4)" 4 "pings pass"
 # Resolve the v6 neighbour first: the deny drops NDP too, and a FAILED
 # neighbour entry would outlive the rule and fail the "detached" check.

@@ -305,6 +305,13 @@ static void test_render_golden(void **state)
 		 "  flow: 32768                            # default\n"
 		 "  edge: 65536                            # default\n"
 		 "ephemeral_min: 32768                     # default\n"
+		 "decider_user: kernloom-decider           # default\n"
+		 "decider_rate: 10000                      # default\n"
+		 "decider_max: 200000                      # default\n"
+		 "graph_user: kernloom-graph               # default\n"
+		 "graph_rate: 5000                         # default\n"
+		 "graph_max: 100000                        # default\n"
+		 "sensor_user: kernloom-sensor             # default\n"
 		 "# flags only: force=no detach_on_exit=no log_level=info\n",
 		 path, path, path, path);
 	assert_string_equal(out, want);
@@ -320,6 +327,63 @@ static void test_render_golden(void **state)
 	assert_int_equal(again.xdp_mode, KL_XDP_GENERIC);
 	free(out);
 	unlink(path);
+}
+
+/* The links' users and quotas: YAML, flags, ranges, names. */
+static void test_link_settings(void **state)
+{
+	(void)state;
+	struct enf_config c;
+	struct enf_diag d;
+	unsigned n = parse(&c, &d,
+			   "decider_user: kl-dec\n"
+			   "graph_user: _graph.d\n"
+			   "decider_rate: 1\n"
+			   "decider_max: 67108864\n"
+			   "graph_rate: 10000000\n"
+			   "graph_max: 7\n");
+	dump(&d);
+	assert_int_equal(n, 0);
+	assert_string_equal(c.decider_user, "kl-dec");
+	assert_int_equal(c.o_decider_user.line, 1);
+	assert_string_equal(c.graph_user, "_graph.d");
+	assert_int_equal(c.decider_rate, 1);
+	assert_int_equal(c.decider_max, ENF_QUOTA_MAX_MAX);
+	assert_int_equal(c.graph_rate, ENF_QUOTA_RATE_MAX);
+	assert_int_equal(c.graph_max, 7);
+	assert_int_equal(c.o_graph_max.line, 6);
+
+	n = parse(&c, &d,
+		  "decider_user: 9lives\n"
+		  "graph_user: \"a b\"\n"
+		  "decider_rate: 0\n"
+		  "decider_max: 67108865\n"
+		  "graph_rate: fast\n"
+		  "graph_max: [1]\n");
+	dump(&d);
+	assert_int_equal(n, 6);
+	assert_true(has_err(&d, "t.yaml:1: decider_user: user name \"9lives\" has an invalid character at 0",
+			    NULL));
+	assert_true(has_err(&d, "t.yaml:2: graph_user:", "invalid character at 1"));
+	assert_true(has_err(&d, "t.yaml:3: decider_rate: 0 is out of range (1..10000000)", NULL));
+	assert_true(has_err(&d, "t.yaml:4: decider_max: 67108865 is out of range", NULL));
+	assert_true(has_err(&d, "t.yaml:5: graph_rate: expected an integer", NULL));
+	assert_true(has_err(&d, "t.yaml:6: graph_max: expected an integer, got a list", NULL));
+	/* the defaults stay where a value was refused */
+	assert_string_equal(c.decider_user, ENF_DECIDER_USER_DEFAULT);
+	assert_int_equal(c.decider_rate, ENF_DECIDER_RATE_DEFAULT);
+
+	struct enf_cli cl;
+	const char *argv[] = { "kl-enforcer", "--decider-user", "alice", "--graph-user", "bob" };
+	assert_int_equal(cli(&cl, &d, 5, argv), 0);
+	assert_int_equal(enf_config_build(&c, &cl, &d), 0);
+	assert_string_equal(c.decider_user, "alice");
+	assert_int_equal(c.o_decider_user.src, ENF_SRC_FLAG);
+	assert_string_equal(c.graph_user, "bob");
+	const char *bad[] = { "kl-enforcer", "--graph-user", "" };
+	assert_int_equal(cli(&cl, &d, 3, bad), 0);
+	assert_int_equal(enf_config_build(&c, &cl, &d), 1);
+	assert_true(has_err(&d, "--graph-user: user name \"\" must have 1..32 characters", NULL));
 }
 
 static void test_shipped_example_parses(void **state)
@@ -348,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_cli_parse),
 		cmocka_unit_test(test_flags_override_file),
 		cmocka_unit_test(test_render_golden),
+		cmocka_unit_test(test_link_settings),
 		cmocka_unit_test(test_shipped_example_parses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -416,7 +416,7 @@ static void test_stats_sum_over_cpus(void **state)
 	assert_int_equal(json_integer_value(json_object_get(res.json, "drop_deny")), 2 * ncpu);
 	assert_int_equal(json_integer_value(json_object_get(res.json, "non_ip")), ncpu);
 	assert_non_null(json_object_get(res.json, "events_lost"));
-	char want[64];
+	char want[128];
 	snprintf(want, sizeof(want), "pkts=%lld bytes=0 pass=0 drop_allow=0 drop_deny=%d", pk,
 		 2 * ncpu);
 	assert_non_null(strstr(res.text, want));
