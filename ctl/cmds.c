@@ -18,12 +18,22 @@
 
 const char *ctl_daemon_name(enum ctl_daemon d)
 {
-	return d == CTL_D_ENFORCER ? "kl-enforcer" : "?";
+	switch (d) {
+	case CTL_D_ENFORCER: return "kl-enforcer";
+	case CTL_D_DECIDER: return "kl-decider";
+	case CTL_D_GRAPHD: return "kl-graphd";
+	default: return "?";
+	}
 }
 
 const char *ctl_daemon_socket(enum ctl_daemon d)
 {
-	return d == CTL_D_ENFORCER ? "enforcer.sock" : "?";
+	switch (d) {
+	case CTL_D_ENFORCER: return "enforcer.sock";
+	case CTL_D_DECIDER: return "decider.sock";
+	case CTL_D_GRAPHD: return "graphd.sock";
+	default: return "?";
+	}
 }
 
 /* ---- printers ---- */
@@ -216,6 +226,34 @@ static void print_status(json_t *doc, const char *text, FILE *out)
 		fprintf(out, " none");
 	json_array_foreach(prot, i, e) fprintf(out, " %s", json_string_value(e));
 	fputc('\n', out);
+	json_t *links = json_object_get(doc, "links");
+	if (json_is_object(links)) {
+		fprintf(out, "links:\n");
+		json_object_foreach(links, k, e)
+		{
+			if (!json_is_object(e))
+				continue;
+			json_t *uid = json_object_get(e, "uid");
+			char who[96];
+			if (json_is_integer(uid))
+				snprintf(who, sizeof(who), "%s (uid %lld)", jstr(e, "user"),
+					 (long long)json_integer_value(uid));
+			else
+				snprintf(who, sizeof(who), "%s (no such user: root only)",
+					 jstr(e, "user"));
+			fprintf(out,
+				"  %-8s %s, user %s\n"
+				"           entries %lld of max %lld, quota %lld/s; batches %lld, "
+				"applied %lld, refused %lld, released %lld\n",
+				k, jstr(e, "socket"), who, (long long)jint(e, "entries"),
+				(long long)jint(e, "max"), (long long)jint(e, "rate"),
+				(long long)jint(e, "batches"), (long long)jint(e, "applied"),
+				(long long)jint(e, "refused"), (long long)jint(e, "released"));
+		}
+		if (json_is_integer(json_object_get(links, "operator_entries")))
+			fprintf(out, "  operator entries %lld\n",
+				(long long)jint(links, "operator_entries"));
+	}
 	json_t *maps = json_object_get(doc, "maps");
 	fprintf(out, "maps:\n");
 	json_object_foreach(maps, k, e)
@@ -229,6 +267,125 @@ static void print_status(json_t *doc, const char *text, FILE *out)
 	}
 }
 
+/* "12.5" for a number, "-" for null (never in that level / no TTL). */
+static const char *secs_text(json_t *v, char *buf, size_t len)
+{
+	if (!json_is_number(v))
+		return "-";
+	double s = json_number_value(v);
+	if (s >= 100)
+		snprintf(buf, len, "%.0fs", s);
+	else
+		snprintf(buf, len, "%.1fs", s);
+	return buf;
+}
+
+void ctl_print_sources(json_t *doc, const char *text, FILE *out)
+{
+	json_t *e;
+	size_t i;
+	char a[32], b[32];
+
+	if (!json_is_array(doc)) {
+		fprintf(out, "%s\n", text);
+		return;
+	}
+	fprintf(out, "%-39s %-9s %7s %8s %10s %9s %8s %9s %9s %9s\n", "SOURCE", "LEVEL", "STRIKES",
+		"SEV", "PPS", "SYN", "SCAN", "DROPRL", "IN_LEVEL", "TTL_LEFT");
+	json_array_foreach(doc, i, e)
+	{
+		fprintf(out, "%-39s %-9s %7lld %8.2f %10.1f %9.1f %8.1f %9.1f %9s %9s\n",
+			jstr(e, "ip"), jstr(e, "level"), (long long)jint(e, "strikes"),
+			json_number_value(json_object_get(e, "severity")),
+			json_number_value(json_object_get(e, "pps")),
+			json_number_value(json_object_get(e, "syn")),
+			json_number_value(json_object_get(e, "scan")),
+			json_number_value(json_object_get(e, "droprl")),
+			secs_text(json_object_get(e, "in_level_s"), a, sizeof(a)),
+			secs_text(json_object_get(e, "ttl_left_s"), b, sizeof(b)));
+	}
+	fprintf(out, "(%s)\n", text && text[0] ? text : "sources");
+}
+
+static double jnum(json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+/* "3d4h", "47m": an operator reads hours and days, not seconds. */
+static const char *dur_text(double s, char *buf, size_t len)
+{
+	char d[48];
+	uint64_t ms = s > 0 ? (uint64_t)(s * 1000.0) : 0;
+
+	if (ms >= 60000)
+		ms -= ms % 1000;
+	snprintf(buf, len, "%s", kl_duration_format(ms * KL_NS_PER_MS, d, sizeof(d)));
+	return buf;
+}
+
+static void print_tune_feat(json_t *doc, const char *what, FILE *out)
+{
+	static const char *const feats[] = { "pps", "syn", "scan", "bps" };
+
+	fprintf(out, "%-9s", what);
+	for (size_t i = 0; i < 4; i++) {
+		json_t *v = json_object_get(doc, feats[i]);
+		if (v != NULL)
+			fprintf(out, " %s=%.1f", feats[i], json_number_value(v));
+	}
+	fputc('\n', out);
+}
+
+void ctl_print_tune(json_t *doc, const char *text, FILE *out)
+{
+	json_t *b = json_object_get(doc, "bootstrap"), *nt = json_object_get(doc, "next_tune");
+	json_t *sm = json_object_get(doc, "samples"), *tk = json_object_get(doc, "ticks");
+	json_t *last = json_object_get(doc, "last");
+	char a[48], c[48], e[48], f[48], g[48];
+
+	if (!json_is_object(doc) || !json_is_object(b)) {
+		fprintf(out, "%s\n", text);
+		return;
+	}
+	fprintf(out, "phase     %s (k=%.2f)%s\n", jstr(doc, "phase"), jnum(doc, "k"),
+		json_is_true(json_object_get(b, "enabled")) ? "" : ", bootstrap off");
+	fprintf(out, "age       %s since start, %s clean observed (phases end at %s / %s / %s)\n",
+		dur_text(jnum(b, "age_s"), a, sizeof(a)), dur_text(jnum(b, "observed_s"), c, sizeof(c)),
+		dur_text(jnum(b, "phase1_end_s"), e, sizeof(e)),
+		dur_text(jnum(b, "phase2_end_s"), f, sizeof(f)),
+		dur_text(jnum(b, "window_s"), g, sizeof(g)));
+	fprintf(out, "next tune in %s of clean traffic (at %s observed, phase %s)\n",
+		dur_text(jnum(nt, "in_s"), a, sizeof(a)), dur_text(jnum(nt, "observed_s"), c, sizeof(c)),
+		jstr(nt, "phase"));
+	fprintf(out, "samples   %lld of %lld slots (need %lld), %lld offered\n",
+		(long long)jint(sm, "n"), (long long)jint(sm, "cap"), (long long)jint(sm, "min"),
+		(long long)jint(sm, "seen"));
+	fprintf(out, "ticks     clean=%lld block=%lld sev_frac=%lld drop_ratio=%lld\n",
+		(long long)jint(tk, "clean"), (long long)jint(tk, "block"),
+		(long long)jint(tk, "sev_frac"), (long long)jint(tk, "drop_ratio"));
+	print_tune_feat(json_object_get(doc, "trig"), "triggers", out);
+	print_tune_feat(json_object_get(doc, "floors"), "floors", out);
+	if (!json_is_object(last)) {
+		fprintf(out, "last      none yet (%lld results kept)\n", (long long)jint(doc, "history"));
+		return;
+	}
+	bool applied = json_is_true(json_object_get(last, "applied"));
+	fprintf(out, "last      %s at %s observed, phase %s, k=%.2f, samples=%lld%s%s\n",
+		applied ? "applied" : "skipped", dur_text(jnum(last, "observed_s"), a, sizeof(a)),
+		jstr(last, "phase"), jnum(last, "k"), (long long)jint(last, "samples"),
+		applied ? "" : ": ", applied ? "" : jstr(last, "reason"));
+	static const char *const feats[] = { "pps", "syn", "scan", "bps" };
+	for (size_t i = 0; i < 4 && applied; i++) {
+		json_t *r = json_object_get(last, feats[i]);
+		if (!json_is_object(r))
+			continue;
+		fprintf(out, "  %-5s median=%.1f mad=%.1f target=%.1f %.1f->%.1f\n", feats[i],
+			jnum(r, "median"), jnum(r, "mad"), jnum(r, "target"), jnum(r, "from"),
+			jnum(r, "to"));
+	}
+}
+
 /* ---- the table ---- */
 
 #define POS(n, f) { n, NULL, f, true }
@@ -236,6 +393,8 @@ static void print_status(json_t *doc, const char *text, FILE *out)
 #define FLAG(n, f) { n, NULL, f, false }
 #define REQFLAG(n, f) { n, NULL, f, true }
 #define E CTL_D_ENFORCER
+#define D CTL_D_DECIDER
+#define G CTL_D_GRAPHD
 
 const struct ctl_cmd ctl_cmds[] = {
 	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "",
@@ -323,6 +482,46 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "remove every rate-limit override, deny entry and edge deny (not the allowlist)",
 	  "klctl reset", NULL, 0, false },
 
+	/* kl-decider */
+	{ { "sources", NULL }, NULL, D, KL_CTL_SOURCES, { FLAG("-n", F_COUNT) }, "[-n N]",
+	  "the decider's view: level, strikes, severity, rates, time in level, TTL left "
+	  "(default 50, most severe first)",
+	  "klctl sources -n 20", ctl_print_sources, 50, false },
+	{ { "forgive", NULL }, NULL, D, KL_CTL_FORGIVE,
+	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
+	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
+	  "decider's feedback file",
+	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
+	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
+	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
+	  "klctl tune", ctl_print_tune, 0, false },
+	/* kl-graphd: the answers carry their own text (tables) and JSON */
+	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
+	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
+	  "[--state candidate|learned|frozen|approved|denied|expired] [--json]",
+	  "the communication graph: every edge (or one state) with its evidence",
+	  "klctl graph export --state learned", NULL, 0, false },
+	{ { "graph", "freeze" }, NULL, G, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
+	  "[--dry-run]",
+	  "learned edges -> frozen baseline; --dry-run lists what would be frozen and what is not "
+	  "ready",
+	  "klctl graph freeze --dry-run", NULL, 0, false },
+	{ { "graph", "approve-ip" }, NULL, G, KL_CTL_GRAPH_APPROVE,
+	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
+	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
+	  "put every edge of IP (or one) into the baseline; learning never changes it",
+	  "klctl graph approve-ip 10.0.4.7", NULL, 0, false },
+	{ { "graph", "deny-ip" }, NULL, G, KL_CTL_GRAPH_DENY,
+	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
+	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
+	  "deny every edge of IP (or one): always a violation, an edge deny in the data plane",
+	  "klctl graph deny-ip 10.0.4.66 --port 22 --proto tcp", NULL, 0, false },
+	{ { "graph", "violations" }, NULL, G, KL_CTL_GRAPH_VIOLATIONS,
+	  { FLAG("--since", F_TTL), FLAG("-n", F_COUNT), FLAG("--json", F_JSON) },
+	  "[--since DUR] [-n N] [--json]",
+	  "paths outside the frozen baseline that were used (newest N, default 1000)",
+	  "klctl graph violations --since 1h", NULL, 0, false },
+
 	/* The seeds' klshield spellings. */
 	{ { "attach-xdp", NULL }, "attach", E, KL_CTL_ATTACH,
 	  { REQFLAG("-iface", F_IFNAME), FLAG("-obj", F_OBJ), FLAG("-force", F_FORCE),
@@ -356,6 +555,8 @@ const struct ctl_cmd ctl_cmds[] = {
 const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
 
 #undef E
+#undef D
+#undef G
 
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len)
 {
@@ -547,7 +748,19 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 		snprintf(call->note, sizeof(call->note),
 			 "note: -obj %s ignored; the object is chosen by kl-enforcer --obj", v);
 		return 0;
+	case F_GSTATE: {
+		/* enum gr_state (graphd/graph.h), in order */
+		static const char *const n[] = { "candidate", "learned", "frozen",
+						 "approved",  "denied",  "expired" };
+		if ((i = pick(v, n, 6)) < 0)
+			return fail(err, len, "%s: \"%s\" is not one of candidate, learned, frozen, "
+				    "approved, denied, expired", a->name, v);
+		r->mode = (uint8_t)(1 + i);
+		return 0;
+	}
 	case F_FORCE:
+	case F_JSON:
+	case F_DRYRUN:
 	case F_NONE:
 		break;
 	}
@@ -619,6 +832,18 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 				if (eq)
 					return fail(err, errlen, "option %s takes no value", a->name);
 				call->req.flags |= KL_CTL_F_FORCE;
+				continue;
+			}
+			if (a->field == F_DRYRUN) {
+				if (eq)
+					return fail(err, errlen, "option %s takes no value", a->name);
+				call->req.mode = 1;
+				continue;
+			}
+			if (a->field == F_JSON) {
+				if (eq)
+					return fail(err, errlen, "option %s takes no value", a->name);
+				call->json = true;
 				continue;
 			}
 			const char *v;
@@ -735,6 +960,11 @@ void ctl_print_usage(FILE *out)
 		else
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
+	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
+	fprintf(out, "  %-44s %s\n", "trace dump FILE [--json]",
+		"print a kl-sensor --record trace (JSON lines with --json)");
+	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",
+		"turn a capture into a trace through the real shield (root)");
 	fprintf(out, "\nklshield spellings (aliases):\n");
 	for (size_t i = 0; i < ctl_n_cmds; i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];

@@ -16,10 +16,10 @@
 
 struct json_t;
 
-/* Daemons klctl can talk to; later issues add the decider and graphd. */
-enum ctl_daemon { CTL_D_ENFORCER = 0, CTL_D_MAX };
-const char *ctl_daemon_name(enum ctl_daemon d);    /* "kl-enforcer" */
-const char *ctl_daemon_socket(enum ctl_daemon d);  /* "enforcer.sock" */
+/* Daemons klctl can talk to. */
+enum ctl_daemon { CTL_D_ENFORCER = 0, CTL_D_DECIDER, CTL_D_GRAPHD, CTL_D_MAX };
+const char *ctl_daemon_name(enum ctl_daemon d);    /* "kl-enforcer", "kl-decider", "kl-graphd" */
+const char *ctl_daemon_socket(enum ctl_daemon d);  /* "enforcer.sock", "decider.sock", ... */
 
 enum ctl_field {
 	F_NONE = 0,
@@ -39,6 +39,9 @@ enum ctl_field {
 	F_ONOFF,      /* on|off -> mode */
 	F_EDGEMODE,   /* off|deny|allow -> mode */
 	F_OBJ,        /* accepted and ignored, with a note */
+	F_JSON,       /* boolean flag: print the JSON answer (as the global --json) */
+	F_DRYRUN,     /* boolean flag: mode = 1 */
+	F_GSTATE,     /* graph edge state name -> mode = 1 + enum gr_state */
 };
 
 struct ctl_arg {
@@ -73,6 +76,7 @@ struct ctl_call {
 	struct kl_ctl_req req;
 	bool help;       /* `COMMAND --help` */
 	bool detach_all; /* detach every attached interface (detach-xdp) */
+	bool json;       /* `COMMAND --json` (F_JSON) */
 	char note[256];  /* printed to stderr before the request, e.g. -obj */
 };
 
@@ -111,5 +115,7 @@ void ctl_print_result(const struct ctl_cmd *c, struct json_t *doc, const char *t
 
 /* Printers, exposed for tests. */
 void ctl_print_stats(struct json_t *doc, const char *text, FILE *out);
+void ctl_print_sources(struct json_t *doc, const char *text, FILE *out);
+void ctl_print_tune(struct json_t *doc, const char *text, FILE *out);
 
 #endif

@@ -8,8 +8,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "common/duration.h"
 #include "common/log.h"
+#include "decider/autotune.h"
+#include "decider/state.h"
 #include "decider/yamlcfg.h"
+
+/* state.json is written at least this often while learning, so a crash
+ * loses little of it. */
+#define CHECKPOINT_EVERY_MS (10 * 60 * 1000)
 
 static volatile sig_atomic_t reload_requested;
 
@@ -81,6 +88,11 @@ int kl_decider_load_config(int argc, char *const argv[], struct kl_config *cfg,
 		kl_errs_add(errs, "--policy-pubkey is set but there is no --policy to verify");
 	}
 	kl_config_resolve(cfg, &flags, have_pdp ? &pdp : NULL, have_pol ? &pol : NULL, NULL, errs);
+	if (errs->n == before && cfg->v.autotune) {
+		/* Schedule rules the knob table cannot express (-n shows them too). */
+		struct at_config ac;
+		kl_decider_at_config(cfg, &ac, errs);
+	}
 	kl_layer_free(&flags);
 	if (have_pdp)
 		kl_layer_free(&pdp);
@@ -152,11 +164,16 @@ int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl
 	kl_exempt_init(&d->ex);
 	d->last_tick_log = KL_T_NEVER;
 	d->next_release = KL_T_NEVER;
+	d->last_t = KL_T_NEVER;
 	return 0;
 }
 
 void kl_decider_free(struct kl_decider *d)
 {
+	autotune_free(d->at);
+	free(d->at_sev);
+	free(d->at_level);
+	free(d->at_flags);
 	kl_engine_free(d->eng);
 	kl_exempt_free(&d->ex);
 	kl_changes_free(&d->ch);
@@ -283,6 +300,245 @@ static void tick_log(struct kl_decider *d, int64_t now)
 		(unsigned long long)d->changes_total, d->cfg->v.dry_run ? "true" : "false");
 }
 
+/* ---- autotune glue ---- */
+
+static int64_t ns_ms(int64_t ns)
+{
+	return ns <= 0 ? 0 : ns / 1000000;
+}
+
+static const char *const trig_flag[AT_NF] = { "trig-pps", "trig-syn", "trig-scan", "trig-bps" };
+
+int kl_decider_at_config(const struct kl_config *cfg, struct at_config *ac, struct kl_errs *errs)
+{
+	const struct kl_dcfg *v = &cfg->v;
+	char err[256];
+
+	at_config_defaults(ac);
+	for (int f = 0; f < AT_NF; f++) {
+		int ki = kl_knob_index(trig_flag[f]);
+		/* A trigger given as a flag is the operator's: pinned, not tuned. */
+		ac->tune[f] = v->autotune && v->trig[f] > 0.0 && ki >= 0 &&
+			      cfg->o[ki].kind != KL_L_FLAG;
+		ac->floor[f] = v->autotune_floor[f];
+	}
+	ac->min_samples = v->autotune_min_samples;
+	ac->bootstrap = v->bootstrap;
+	ac->phase1_end_ms = ns_ms(v->bootstrap_phase1_end);
+	ac->phase2_end_ms = ns_ms(v->bootstrap_phase2_end);
+	ac->window_ms = ns_ms(v->bootstrap_window);
+	for (int p = 0; p < 3; p++)
+		ac->ph[p] = (struct at_phase_cfg){ ns_ms(v->bootstrap_every[p]),
+						   v->bootstrap_max_up[p], v->bootstrap_max_down[p],
+						   v->bootstrap_alpha[p] };
+	ac->ph[AT_STEADY] = (struct at_phase_cfg){
+		ns_ms(v->bootstrap ? v->steady_every : v->autotune_every),
+		v->autotune_max_change_up > 0.0 ? v->autotune_max_change_up : v->autotune_max_change,
+		v->autotune_max_change_down > 0.0 ? v->autotune_max_change_down
+						  : v->autotune_max_change,
+		v->autotune_alpha
+	};
+	ac->k_start = v->bootstrap_k_start;
+	ac->k_final = v->bootstrap_k_final;
+	ac->k_steady = v->autotune_k;
+	ac->learn_sev_gt = v->learn_sev_gt;
+	ac->learn_frac_gt = v->learn_frac_gt;
+	ac->learn_max_sev = v->learn_max_sev;
+	ac->learn_max_drop_ratio = v->learn_max_drop_ratio;
+	ac->learn_skip_if_blocks = v->learn_skip_if_blocks;
+	ac->whitelist_learn = v->whitelist_learn;
+	ac->feedback_learn = v->feedback_learn;
+	ac->history_max = (uint32_t)v->state_history;
+	/* A gap in telemetry (decider stopped, sensor gone) is not observed
+	 * time: one tick never adds more than a few intervals to the clock. */
+	int64_t iv5 = 5 * ns_ms(v->interval);
+	ac->max_tick_ms = iv5 > 60000 ? iv5 : 60000;
+	if (at_config_check(ac, err, sizeof(err)) < 0) {
+		kl_errs_add(errs, "autotune: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* New triggers for the engine from the next tick; rates derived from
+ * trig-pps (soft/hard-rate-factor) follow them. */
+static void apply_triggers(struct kl_decider *d, const double trig[AT_NF])
+{
+	struct kl_dcfg tmp = d->cfg->v; /* shallow view: only trig differs */
+
+	memcpy(tmp.trig, trig, sizeof(tmp.trig));
+	kl_engine_params_from_config(&tmp, &d->params);
+	kl_engine_set_params(d->eng, &d->params);
+}
+
+static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *errs)
+{
+	const struct kl_config *cfg = d->cfg;
+	const struct kl_dcfg *v = &cfg->v;
+	struct at_config ac;
+	struct at_triggers start;
+	struct kl_state st;
+	bool loaded = false, restart = false;
+	char why[256], err[256];
+
+	if (!v->autotune || d->at != NULL)
+		return 0;
+	if (kl_decider_at_config(cfg, &ac, errs) < 0)
+		return -1;
+	/* A replay must not touch the host's state unless asked to. */
+	int ki = kl_knob_index("state-file");
+	d->state_path = NULL;
+	if (v->state_file[0] != '\0' &&
+	    (v->replay[0] == '\0' || (ki >= 0 && cfg->o[ki].kind == KL_L_FLAG)))
+		d->state_path = v->state_file;
+	memcpy(start.v, v->trig, sizeof(start.v));
+	memset(&st, 0, sizeof(st));
+	if (d->state_path != NULL) {
+		struct state_load_report rep;
+		int r = state_load(d->state_path, now, ns_ms(v->max_state_age), &st, &rep);
+		if (r >= 0) {
+			loaded = true;
+			restart = state_restart_reason(&st, cfg->profile->name, v->autotune_floor,
+						       v->trig, why, sizeof(why));
+			if (restart)
+				kl_info("autotune: %s: %s; restarting the bootstrap (history kept)",
+					d->state_path, why);
+		}
+	}
+	if (loaded && !restart)
+		for (int f = 0; f < AT_NF; f++)
+			if (ac.tune[f] && st.trig[f] > 0.0)
+				start.v[f] = st.trig[f];
+	d->at = autotune_new(&ac, &start, now, err, sizeof(err));
+	if (d->at == NULL) {
+		kl_state_free(&st);
+		kl_errs_add(errs, "autotune: %s", err);
+		return -1;
+	}
+	if (loaded)
+		autotune_restore(d->at, &st, restart);
+	kl_state_free(&st);
+	apply_triggers(d, start.v);
+
+	struct at_status s;
+	char obs[48], next[48];
+	autotune_status(d->at, &s);
+	kl_info("autotune: %s phase=%s observed=%s trig_pps %.1f trig_syn %.1f trig_scan %.1f "
+		"trig_bps %.1f, next tune at %s observed, state %s",
+		loaded && !restart ? "resumed" : "fresh bootstrap", at_phase_name(s.phase),
+		kl_duration_format((uint64_t)s.observed_ms * 1000000ull, obs, sizeof(obs)),
+		start.v[KL_F_PPS], start.v[KL_F_SYN], start.v[KL_F_SCAN], start.v[KL_F_BPS],
+		kl_duration_format((uint64_t)s.next_point_ms * 1000000ull, next, sizeof(next)),
+		d->state_path != NULL ? d->state_path : "not persisted");
+	d->next_checkpoint = now + CHECKPOINT_EVERY_MS;
+	return 0;
+}
+
+int kl_decider_checkpoint(struct kl_decider *d, int64_t now, const char *why)
+{
+	char err[512];
+
+	if (d->at == NULL || d->state_path == NULL)
+		return 0;
+	d->next_checkpoint = now + CHECKPOINT_EVERY_MS;
+	if (state_save_autotune(d->state_path, d->at, d->cfg->profile->name, now, err,
+				sizeof(err)) < 0) {
+		kl_warn("autotune: cannot write %s (%s): %s", d->state_path, why, err);
+		return -1;
+	}
+	kl_debug("autotune: state written to %s (%s)", d->state_path, why);
+	return 0;
+}
+
+static int grow_scratch(struct kl_decider *d, size_t n)
+{
+	if (n <= d->at_cap)
+		return 0;
+	size_t nc = d->at_cap ? d->at_cap : 256;
+	while (nc < n)
+		nc *= 2;
+	double *s = realloc(d->at_sev, nc * sizeof(*s));
+	if (s == NULL)
+		return -1;
+	d->at_sev = s;
+	uint8_t *l = realloc(d->at_level, nc);
+	if (l == NULL)
+		return -1;
+	d->at_level = l;
+	uint8_t *fl = realloc(d->at_flags, nc);
+	if (fl == NULL)
+		return -1;
+	d->at_flags = fl;
+	d->at_cap = nc;
+	return 0;
+}
+
+/* After the engine's tick: show autotune what the tick looked like, tune
+ * when a tune point is reached. */
+static int autotune_tick(struct kl_decider *d, const struct kl_tick *t, int64_t now)
+{
+	const struct kl_engine_stats *es = kl_engine_stats(d->eng);
+	struct at_tick_view v;
+	struct at_triggers trig;
+	char line[AT_LOGLINE_MAX];
+
+	if (grow_scratch(d, t->nsrc) < 0)
+		return -1;
+	/* Views with one list each: which kind of exemption covers a source. */
+	struct kl_exempt wl = { .wl = d->ex.wl, .now = now };
+	struct kl_exempt fb = { .fb = d->ex.fb, .now = now };
+	for (size_t i = 0; i < t->nsrc; i++) {
+		const struct kl_src *s = kl_engine_lookup(d->eng, &t->src[i].addr);
+		d->at_sev[i] = kl_severity(&d->params, &t->src[i]);
+		d->at_level[i] = s != NULL ? s->level : KL_LVL_OBSERVE;
+		d->at_flags[i] = 0;
+		if (d->ex.wl.n > 0 && kl_exempt_lookup(&wl, &t->src[i].addr, now) != KL_EX_NONE)
+			d->at_flags[i] |= AT_SRC_WHITELIST;
+		if (d->ex.fb.n > 0 && kl_exempt_lookup(&fb, &t->src[i].addr, now) != KL_EX_NONE)
+			d->at_flags[i] |= AT_SRC_FEEDBACK;
+	}
+	memset(&v, 0, sizeof(v));
+	v.elapsed_ms = t->elapsed_ms;
+	v.m = t->src;
+	v.n = t->nsrc;
+	v.sev = d->at_sev;
+	v.level = d->at_level;
+	v.flags = d->at_flags;
+	v.n_block = es->per_level[KL_LVL_BLOCK];
+	if (t->totals != NULL && t->ntotals > KL_T_DROP_RL) {
+		v.has_totals = true;
+		v.pkts = t->totals[KL_T_PKTS];
+		/* Allow-list drops are policy, not overload: left out. */
+		v.drops = t->totals[KL_T_DROP_RL] + t->totals[KL_T_DROP_DENY];
+	}
+	autotune_observe_tick(d->at, &v);
+	memcpy(trig.v, d->params.trig, sizeof(trig.v));
+	enum at_tune_rc rc = autotune_maybe_tune(d->at, now, &trig, line, sizeof(line));
+	if (rc != AT_TUNE_NONE)
+		kl_info("%s", line);
+	if (rc == AT_TUNE_APPLIED) {
+		apply_triggers(d, trig.v);
+		kl_decider_checkpoint(d, now, "tune applied");
+	} else if (d->state_path != NULL && now >= d->next_checkpoint) {
+		kl_decider_checkpoint(d, now, "periodic");
+	}
+	return 0;
+}
+
+int kl_decider_start(struct kl_decider *d, int64_t now, struct kl_errs *errs)
+{
+	const struct kl_dcfg *v = &d->cfg->v;
+
+	if (kl_decider_reload_exemptions(d, now, true, true, errs) < 0)
+		return -1;
+	if (autotune_start(d, now, errs) < 0)
+		return -1;
+	d->loaded = true;
+	d->next_wl_check = now + v->whitelist_reload / 1000000;
+	d->next_fb_check = now + v->feedback_reload / 1000000;
+	return 0;
+}
+
 int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *errs)
 {
 	const struct kl_dcfg *v = &d->cfg->v;
@@ -290,11 +546,8 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 
 	if (!d->loaded) {
 		/* First tick: the files count from here on the tick clock. */
-		if (kl_decider_reload_exemptions(d, now, true, true, errs) < 0)
+		if (kl_decider_start(d, now, errs) < 0)
 			return -1;
-		d->loaded = true;
-		d->next_wl_check = now + v->whitelist_reload / 1000000;
-		d->next_fb_check = now + v->feedback_reload / 1000000;
 	} else if (reload_requested) {
 		reload_requested = 0;
 		kl_info("SIGUSR1: reloading exemptions");
@@ -335,10 +588,17 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 		return -1;
 	}
 	d->ticks++;
+	d->last_t = now;
+	if (d->at != NULL && autotune_tick(d, t, now) < 0) {
+		kl_errs_add(errs, "out of memory in autotune at t=%lld ms", (long long)now);
+		return -1;
+	}
 	for (size_t i = 0; i < d->ch.n; i++)
 		if (d->ch.v[i].reason != KL_R_REFRESH)
 			d->changes_total++;
-	if (d->ch.n > 0 && d->sink->apply(d->sink, now, d->ch.v, d->ch.n) < 0) {
+	/* Also without changes: the enforcer sink retries what did not get
+	 * through on an earlier tick. */
+	if (d->sink->apply(d->sink, now, d->ch.v, d->ch.n) < 0) {
 		kl_errs_add(errs, "output failed at t=%lld ms", (long long)now);
 		return -1;
 	}
@@ -390,7 +650,7 @@ int kl_decider_run_replay(const struct kl_config *cfg)
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
 
-	in = kl_input_jsonl_open(cfg->v.replay, cfg->v.interval / 1000000, &errs);
+	in = kl_input_open(cfg->v.replay, cfg->v.interval / 1000000, &errs);
 	sink = kl_sink_print_new(stdout, cfg->v.decisions_json, cfg->v.dry_run);
 	if (in == NULL || sink == NULL || kl_decider_init(&d, cfg, sink, seed, false) < 0) {
 		kl_errs_add(&errs, "cannot start the replay");
@@ -400,6 +660,8 @@ int kl_decider_run_replay(const struct kl_config *cfg)
 		cfg->v.dry_run ? "true" : "false");
 	if (kl_decider_replay(&d, in, &errs) == 0)
 		rc = 0;
+	if (d.last_t != KL_T_NEVER && kl_decider_checkpoint(&d, d.last_t, "end of replay") < 0)
+		rc = 1;
 	kl_decider_free(&d);
 out_nod:
 	for (size_t i = 0; i < errs.n; i++)

@@ -43,6 +43,14 @@ struct kl_decider {
 	struct kl_filewatch wl_watch, fb_watch;
 	struct kl_cidrs pending;   /* CIDRs to release through the sink */
 	bool periodic_reload;      /* live: poll the files; replay: read once */
+	/* autotune (NULL when --autotune=false) and its state.json */
+	struct autotune *at;
+	const char *state_path;    /* NULL: not persisted */
+	int64_t next_checkpoint;
+	int64_t last_t;            /* tick clock of the last tick (KL_T_NEVER before) */
+	double *at_sev;            /* per-tick scratch for autotune's view */
+	uint8_t *at_level, *at_flags;
+	size_t at_cap;
 };
 
 int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl_sink *sink,
@@ -54,6 +62,22 @@ void kl_decider_free(struct kl_decider *d);
 int kl_decider_reload_exemptions(struct kl_decider *d, int64_t now, bool force, bool initial,
 				 struct kl_errs *errs);
 
+/* Read the exemption files for the first time (errors are fatal) with
+ * `now` as their load time. kl_decider_tick does it on the first tick when
+ * nobody called this before (replay). */
+int kl_decider_start(struct kl_decider *d, int64_t now, struct kl_errs *errs);
+
+/* Write state.json now (after an applied tune, every 10 minutes, on exit).
+ * why goes into the log line. Does nothing without autotune or a state
+ * file. Returns 0 or -1 (logged). */
+int kl_decider_checkpoint(struct kl_decider *d, int64_t now, const char *why);
+
+/* Turn the decider's configuration into autotune's (exposed for tests).
+ * Problems found by at_config_check are added to errs. */
+struct at_config;
+int kl_decider_at_config(const struct kl_config *cfg, struct at_config *ac,
+			 struct kl_errs *errs);
+
 /* One tick: exemption updates, engine, sink, CIDR releases, TICK log. */
 int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *errs);
 
@@ -62,6 +86,10 @@ int kl_decider_replay(struct kl_decider *d, struct kl_input *in, struct kl_errs 
 
 /* `kl-decider --replay`: returns the exit code. */
 int kl_decider_run_replay(const struct kl_config *cfg);
+
+/* `kl-decider` without --replay: telemetry in, decisions to the enforcer
+ * (live.c). Returns the exit code. */
+int kl_decider_run_live(const struct kl_config *cfg);
 
 /* Async-signal-safe: SIGUSR1 handler body. The next tick reloads both
  * exemption files and releases whatever they now cover. */

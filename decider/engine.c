@@ -102,10 +102,14 @@ static inline uint16_t inc16(uint16_t v)
 void kl_change_fill(const struct kl_engine_params *p, struct kl_change *c)
 {
 	unsigned act = c->to < KL_LVL_COUNT ? p->action[c->to] : KL_LVL_OBSERVE;
+	unsigned fact = c->from < KL_LVL_COUNT ? p->action[c->from] : KL_LVL_OBSERVE;
 
 	if (act > c->to)
 		act = c->to;
+	if (fact > c->from)
+		fact = c->from;
 	c->action = (uint8_t)act;
+	c->from_action = (uint8_t)fact;
 	c->rate = 0;
 	c->burst = 0;
 	if (act == KL_LVL_SOFT || act == KL_LVL_HARD) {
@@ -276,6 +280,8 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 
 /* ---- the engine ---- */
 
+_Static_assert(sizeof(struct kl_src) == 88, "struct kl_src grew: check the bench's bytes/source");
+
 struct cand {
 	double sev;
 	double pps;
@@ -357,6 +363,56 @@ const struct kl_src *kl_engine_lookup(const struct kl_engine *e, const struct kl
 	if (!kl_addr_key(a, &key))
 		return NULL;
 	return kl_srctab_find(&e->tab, &key);
+}
+
+static void count_level(struct kl_engine *e, unsigned from, unsigned to);
+
+int kl_engine_adopt(struct kl_engine *e, const struct kl_addr *a, unsigned level,
+		    int64_t ttl_left_ms, int64_t now)
+{
+	const struct kl_engine_params *p = &e->p;
+	struct kl_addr key;
+	struct kl_src *s;
+	bool created;
+
+	if (level <= KL_LVL_OBSERVE || level >= KL_LVL_COUNT || !kl_addr_key(a, &key))
+		return -1;
+	s = kl_srctab_insert_h(&e->tab, &key, kl_addr_hash(&key, e->tab.seed), &created);
+	if (s == NULL)
+		return -1;
+	if (created)
+		e->st.per_level[KL_LVL_OBSERVE]++;
+	if (s->level > KL_LVL_OBSERVE)
+		return 0;
+	if (!(s->flags & KL_SRC_F_ELEVATED)) {
+		if (kl_keyset_add(&e->elev, &key) == NULL)
+			return -1;
+		s->flags |= KL_SRC_F_ELEVATED;
+	}
+	int strikes = p->at[level];
+	if (strikes > UINT16_MAX)
+		strikes = UINT16_MAX;
+	if (ttl_left_ms <= 0)
+		ttl_left_ms = p->ttl_ms[level];
+	/* Entered the level when the entry was written: the BLOCK hold and the
+	 * renewal then end where the enforcer's entry does. */
+	int64_t entered = now + ttl_left_ms - p->ttl_ms[level];
+	if (entered > now)
+		entered = now;
+	count_level(e, KL_LVL_OBSERVE, level);
+	s->level = (uint8_t)level;
+	s->strikes = (uint16_t)strikes;
+	s->up = 0;
+	s->down = 0;
+	s->noncomp = 0;
+	s->t_change = entered;
+	s->t_high = entered;
+	s->enforce_until = now + ttl_left_ms;
+	s->gate_since = KL_T_NEVER;
+	s->sev = 0.0f;
+	s->pps = s->syn = s->scan = s->droprl = 0.0f;
+	e->st.tracked = e->tab.n;
+	return 1;
 }
 
 void kl_engine_foreach(const struct kl_engine *e,
@@ -524,6 +580,11 @@ static int process(struct kl_engine *e, const struct evalent *it,
 		return 0; /* listed twice in one tick */
 	e->st.evaluated++;
 	unsigned before = s->level;
+	s->sev = (float)it->sev;
+	s->pps = (float)m->pps;
+	s->syn = (float)m->syn;
+	s->scan = (float)m->scan;
+	s->droprl = (float)m->droprl;
 	if (kl_engine_step(&e->p, s, m, it->sev, it->viol, now, &c)) {
 		struct kl_change *slot = changes_push(out);
 		if (slot == NULL)

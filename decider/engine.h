@@ -80,18 +80,23 @@ struct kl_engine_params {
 	double viol_min_sev;
 };
 
-/* Per-source state. Kept small: this is what a tracked source costs. */
+/* Per-source state. Kept small: this is what a tracked source costs
+ * (88 bytes; the fields are ordered so that the floats fill the padding). */
 struct kl_src {
 	struct kl_addr key;       /* family 0 = empty slot */
 	uint8_t level;
 	uint8_t flags;            /* KL_SRC_F_* */
 	uint16_t strikes;
 	uint16_t up, down, noncomp;
+	float sev;                /* severity of the last evaluated tick */
 	int64_t t_change;         /* last level change (= level entered) */
 	int64_t t_high;           /* last high tick */
 	int64_t enforce_until;    /* expiry of what we last sent for this level */
 	int64_t gate_since;       /* severity >= block-min-sev since; NEVER if not */
 	int64_t t_seen;           /* last tick this source was evaluated */
+	/* Metrics of the last evaluated tick, for the operator's view (klctl
+	 * sources); floats, since they are only ever displayed. */
+	float pps, syn, scan, droprl;
 };
 
 #define KL_SRC_F_ELEVATED 0x1 /* listed in the engine's elevated set */
@@ -118,6 +123,7 @@ struct kl_change {
 	int64_t t_ms;
 	uint8_t from, to;         /* engine levels */
 	uint8_t action;           /* what `to` is enforced as (params.action) */
+	uint8_t from_action;      /* what `from` was enforced as */
 	uint8_t reason;           /* enum kl_reason */
 	int strikes;
 	double sev;
@@ -182,6 +188,15 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 const struct kl_engine_stats *kl_engine_stats(const struct kl_engine *e);
 /* The state of one source, or NULL if not tracked. */
 const struct kl_src *kl_engine_lookup(const struct kl_engine *e, const struct kl_addr *a);
+/* Reconciliation after a restart: take over a level the enforcer still
+ * holds for a source, with what is left of its TTL (ttl_left_ms > 0), as if
+ * the engine had moved the source there ttl - ttl_left ago: strikes at the
+ * level's threshold, a BLOCK held until the entry expires, renewals and
+ * step-downs as usual from there. A source the engine already holds above
+ * OBSERVE keeps the engine's level. Returns 1 adopted, 0 kept, -1 out of
+ * memory or not a host address. */
+int kl_engine_adopt(struct kl_engine *e, const struct kl_addr *a, unsigned level,
+		    int64_t ttl_left_ms, int64_t now);
 /* Call fn for every tracked source (order unspecified). */
 void kl_engine_foreach(const struct kl_engine *e,
 		       void (*fn)(void *ctx, const struct kl_src *s), void *ctx);

@@ -4,11 +4,11 @@
  * its ticks come from or where its decisions go:
  *
  *  input  yields ticks: time, per-source metrics, violations (and, in
- *         replay, simulated exemption-file contents). Today: JSON-lines
- *         traces. Later: binary sensor traces and live telemetry frames.
+ *         replay, simulated exemption-file contents): JSON-lines traces,
+ *         binary kl-sensor traces, and (live.c) telemetry frames.
  *  sink   takes one batch of level changes (and TTL renewals) per tick,
  *         each with the level's action, rate, burst and TTL, plus CIDR
- *         releases. Today: printing (replay, dry-run). Later: the enforcer.
+ *         releases: printing (replay, dry-run) or the enforcer (enfsink.c).
  */
 #ifndef KL_DECIDER_IO_H
 #define KL_DECIDER_IO_H
@@ -20,6 +20,7 @@
 #include "decider/engine.h"
 #include "decider/exempt.h"
 #include "decider/knobs.h"
+#include "ipc/frames.h"
 
 struct kl_tick {
 	int64_t t_ms;          /* Unix ms on the input's clock (virtual in replay) */
@@ -28,6 +29,10 @@ struct kl_tick {
 	size_t nsrc;
 	const struct kl_violation *viol;
 	size_t nviol;
+	/* Deltas of the data plane's totals over the tick (enum kl_total;
+	 * binary traces and live frames only; for the autotune gates). */
+	const uint64_t *totals;
+	uint32_t ntotals;
 	/* Replay only: the exemption files as they are from this tick on. */
 	bool has_whitelist, has_feedback;
 	struct kl_exempt_list *whitelist, *feedback; /* may be taken (zeroed) by the consumer */
@@ -48,6 +53,22 @@ struct kl_input *kl_input_jsonl_open(const char *path, int64_t interval_ms,
 /* Same over a memory buffer (tests, fuzzing). The buffer must outlive it. */
 struct kl_input *kl_input_jsonl_mem(const char *buf, size_t len, const char *name,
 				    int64_t interval_ms);
+
+/* Binary kl-sensor trace (ipc/trace.h): TELEMETRY frames become ticks on
+ * the virtual clock of their t_ns; other frames (FLOWS) are skipped. A
+ * torn last record ends the replay with a warning; damage in the middle
+ * is an error. */
+struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs);
+/* Either kind, told apart by the first bytes ("KLTRACE1"); "-" is stdin. */
+struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_errs *errs);
+
+/* One decoded TELEMETRY payload -> engine metrics. out must hold
+ * v->h.n_records entries; returns how many were written (every record is
+ * a host address after kl_telem_decode). */
+size_t kl_metrics_from_telem(const struct kl_telem_view *v, struct kl_metrics *out);
+/* The tick clock of a frame: Unix ms of t_ns, forced past prev_t_ms (a
+ * clock stepped back must not stop the engine's time). */
+int64_t kl_frame_tick_ms(uint64_t t_ns, int64_t prev_t_ms);
 
 struct kl_sink {
 	/* One tick's level changes and TTL renewals (reason KL_R_REFRESH),

@@ -84,10 +84,14 @@ static const struct kl_knob knobs[] = {
 	  .help = "Directory of the IPC sockets." },
 	{ "user", KT_STR, OFF(user), "kernloom-decider", .group = G_FILES,
 	  .help = "When started as root: drop to this user with no capabilities." },
+	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,
+	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/telemetry.sock gets its group); "
+		  "root and --user always may." },
 
 	/* ---- replay / one-shot ---- */
 	{ "replay", KT_STR, OFF(replay), "", .group = G_REPLAY,
-	  .help = "Run the engine on a trace (JSON lines, '-' = stdin) on its virtual clock and exit." },
+	  .help = "Run the engine on a trace (JSON lines or a kl-sensor --record file; '-' = stdin) "
+		  "on its virtual clock and exit." },
 	{ "decisions-json", KT_BOOL, OFF(decisions_json), "false", .group = G_REPLAY,
 	  .help = "With --replay: one JSON object per level change on stdout instead of log lines." },
 	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_REPLAY,
@@ -1083,7 +1087,7 @@ void kl_config_free(struct kl_config *c)
 
 void kl_origin_format(const struct kl_config *c, int ki, char *buf, size_t len)
 {
-	const struct kl_origin *o = &c->o[ki];
+	const struct kl_knob_origin *o = &c->o[ki];
 
 	switch (o->kind) {
 	case KL_L_DEFAULT: snprintf(buf, len, "default"); break;

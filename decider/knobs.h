@@ -87,7 +87,7 @@ struct kl_dcfg {
 	int64_t max_state_age;
 	int64_t state_history;
 	char *pdp_config, *policy, *policy_pubkey;
-	char *run_dir, *user;
+	char *run_dir, *user, *sensor_user;
 	/* replay and one-shot modes */
 	char *replay;
 	bool decisions_json, config_check, policy_canonical;
@@ -226,7 +226,7 @@ int kl_cli_parse(int argc, char *const argv[], struct kl_layer *flags,
 /* Persisted state: tuned triggers (0 = none) -> state layer. */
 void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file);
 
-struct kl_origin {
+struct kl_knob_origin {
 	uint8_t kind;      /* enum kl_layer_kind */
 	int line;
 	const char *file;  /* points into kl_config.files */
@@ -234,7 +234,7 @@ struct kl_origin {
 
 struct kl_config {
 	struct kl_dcfg v;
-	struct kl_origin o[KL_KNOB_MAX];
+	struct kl_knob_origin o[KL_KNOB_MAX];
 	const struct kl_profile *profile;
 	char *files[KL_L_COUNT];
 };

@@ -39,11 +39,8 @@ int main(int argc, char *argv[])
 		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
 		rc = kl_decider_run_replay(&cfg);
 	} else {
-		/* Live operation needs the sensor's telemetry and the enforcer's
-		 * socket (later issues); say so instead of pretending. */
-		fprintf(stderr, "kl-decider: live mode is not available in this build yet; "
-				"use --replay FILE, or -n to check the configuration\n");
-		rc = 2;
+		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
+		rc = kl_decider_run_live(&cfg);
 	}
 	free(canonical);
 	kl_config_free(&cfg);

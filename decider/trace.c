@@ -330,8 +330,8 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 			for (size_t k = 0; k < len && k < 16; k++) {
 				unsigned char c = (unsigned char)line[k];
 				if (c == 0 || (c < 0x20 && c != '\t' && c != '\r'))
-					return bad(j, errs, "binary data: not a JSON-lines trace "
-						   "(binary kl-sensor traces are not supported by this build)");
+					return bad(j, errs, "binary data: neither a JSON-lines trace nor a "
+						   "kl-sensor trace (those start with KLTRACE1)");
 			}
 			return bad(j, errs, "expected a JSON object per line");
 		}

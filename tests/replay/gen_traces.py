@@ -7,8 +7,11 @@ the same bytes. The traces are committed; this script documents how they
 were made. Addresses are from documentation / benchmarking ranges.
 Run: python3 tests/replay/gen_traces.py
 """
+import ipaddress
 import json
 import os
+import struct
+import zlib
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traces")
 
@@ -45,6 +48,64 @@ def write(name, header, lines):
             f.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
 
 
+# ---- binary traces, as `kl-sensor --record` writes them (ipc/trace.h,
+# ipc/frames.h): written here from the format's description, independently of
+# the C encoder, so the replay test also checks that the two agree.
+
+MSG_MAGIC = 0x314D4C4B  # "KLM1"
+MSG_TELEMETRY, MSG_FLOWS = 2, 3
+N_TOTALS = 16           # enum kl_total: pkts bytes pass drop_allow drop_deny drop_rl ...
+RATES = ("pps", "bps", "syn", "synack", "rst", "scan", "pass",
+         "drop_allow", "drop_deny", "droprl", "drop_edge")
+
+
+def wire(mtype, seq, tick, payload):
+    return struct.pack("<IHHIIQQ", MSG_MAGIC, 1, mtype, 0, len(payload), seq, tick) + payload
+
+
+def telemetry(tick, t_ns, sources):
+    recs = b""
+    tot = [0] * N_TOTALS
+    for d in sources:
+        a = ipaddress.ip_address(d["ip"])
+        fam = 4 if a.version == 4 else 6
+        r = dict(d)
+        r["pass"] = max(0, d.get("pps", 0) - d.get("droprl", 0))
+        recs += struct.pack("<B3x16s", fam, a.packed.ljust(16, b"\0"))
+        recs += struct.pack("<11d", *[float(r.get(k, 0)) for k in RATES])
+        tot[0] += int(d.get("pps", 0))
+        tot[1] += int(d.get("bps", 0))
+        tot[2] += int(r["pass"])
+        tot[5] += int(d.get("droprl", 0))
+    fixed = struct.pack("<QQQIIQ", tick, t_ns, 1000000000, N_TOTALS, len(sources), 0)
+    return fixed + struct.pack("<%dQ" % N_TOTALS, *tot) + recs
+
+
+def flows(tick, t_ns, sources):
+    recs = b""
+    for d in sources:
+        a = ipaddress.ip_address(d["ip"])
+        recs += struct.pack("<B3x16sHBxQQ", 4 if a.version == 4 else 6,
+                            a.packed.ljust(16, b"\0"), 443, 6, int(d.get("pps", 0)),
+                            int(d.get("bps", 0)))
+    return struct.pack("<QQQII", tick, t_ns, 1000000000, len(sources), 0) + recs
+
+
+def write_binary(name, lines, base_ns):
+    path = os.path.join(OUT, name + ".kltrace")
+    with open(path, "wb") as f:
+        f.write(b"KLTRACE1" + struct.pack("<II", 1, 0))
+        seq = 0
+        for obj in lines:
+            t_ns = base_ns + int(obj["t"] * 1000000000)
+            tick = int(obj["t"]) + 1
+            for mtype, body in ((MSG_TELEMETRY, telemetry(tick, t_ns, obj["sources"])),
+                                (MSG_FLOWS, flows(tick, t_ns, obj["sources"]))):
+                seq += 1
+                msg = wire(mtype, seq, tick, body)
+                f.write(struct.pack("<II", len(msg), zlib.crc32(msg) & 0xFFFFFFFF) + msg)
+
+
 def syn_flood():
     lines = []
     for t in range(0, 240):
@@ -57,6 +118,9 @@ def syn_flood():
         "SYN flood from 203.0.113.7, t=10..69: 20000 pps, 19000 SYN/s, one port.",
         "From t=40 the trace shows 15000 DropRL/s (a limiter in place that the flood",
         "keeps hitting). Quiet from t=70. Two benign clients throughout."], lines)
+    # The same ticks as a kl-sensor recording, on the wall clock of
+    # 2026-01-01T00:00:00.25Z + t: its decisions are syn_flood's, shifted.
+    write_binary("syn_flood", lines, 1767225600250000000)
 
 
 def slow_scan():

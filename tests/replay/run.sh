@@ -32,12 +32,16 @@ bad() { fail=$((fail + 1)); printf '  FAIL  %s %s\n' "$1" "$2"; }
 cd "$here" || exit 2
 while read -r name trace flags; do
 	case $name in '' | '#'*) continue ;; esac
+	# TRACE names a file in traces/ (a kl-sensor recording, *.kltrace) or,
+	# without an extension, traces/TRACE.jsonl.
+	file="traces/$trace"
+	[ -f "$file" ] || file="traces/$trace.jsonl"
 	# shellcheck disable=SC2086 # flags are words on purpose
-	"$bin" --replay "traces/$trace.jsonl" --whitelist= --feedback-file= $flags \
+	"$bin" --replay "$file" --whitelist= --feedback-file= $flags \
 		>"$tmp/$name.1" 2>"$tmp/$name.err"
 	rc=$?
 	# shellcheck disable=SC2086
-	"$bin" --replay "traces/$trace.jsonl" --whitelist= --feedback-file= $flags \
+	"$bin" --replay "$file" --whitelist= --feedback-file= $flags \
 		>"$tmp/$name.2" 2>/dev/null
 	if [ $rc -ne 0 ]; then
 		bad "$name" "(exit $rc)"

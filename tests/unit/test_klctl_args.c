@@ -406,9 +406,231 @@ static void test_list_printers(void **state)
 	free(buf);
 }
 
+static void test_decider_commands(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+
+	assert_int_equal(parse("sources", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_SOURCES);
+	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "decider.sock");
+	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-decider");
+	assert_int_equal(c.req.count, 50); /* the default */
+	assert_decodes(&c);
+	assert_int_equal(parse("sources -n 7", &c), 0);
+	assert_int_equal(c.req.count, 7);
+	assert_decodes(&c);
+	assert_int_equal(parse("sources -n 0", &c), -1);
+	assert_non_null(strstr(err, "-n"));
+	assert_int_equal(parse("sources 198.18.0.1", &c), -1);
+	assert_non_null(strstr(err, "unexpected argument"));
+
+	assert_int_equal(parse("forgive 198.18.0.1", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_FORGIVE);
+	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_int_equal(c.req.addr.family, 4);
+	assert_int_equal(c.req.addr.prefixlen, 32);
+	assert_int_equal(c.req.ttl_ms, 0); /* the decider's default (1h) */
+	assert_decodes(&c);
+	assert_int_equal(parse("forgive 198.18.0.77/24 --ttl 2h", &c), 0);
+	assert_int_equal(c.req.addr.prefixlen, 24);
+	assert_int_equal(c.req.addr.addr[3], 0);
+	assert_int_equal(c.req.ttl_ms, 2ull * 3600 * 1000);
+	assert_decodes(&c);
+	assert_int_equal(parse("forgive fd00:6b6c::/48 --ttl=90s", &c), 0);
+	assert_int_equal(c.req.addr.family, 6);
+	assert_int_equal(c.req.ttl_ms, 90000);
+	assert_decodes(&c);
+	assert_int_equal(parse("forgive", &c), -1);
+	assert_non_null(strstr(err, "needs IP|CIDR"));
+	assert_int_equal(parse("forgive 198.18.0.1 --ttl 1x", &c), -1);
+	assert_non_null(strstr(err, "bad duration"));
+	assert_int_equal(parse("forgive 198.18.0.1 -n 3", &c), -1);
+	assert_non_null(strstr(err, "unknown option \"-n\""));
+
+	assert_int_equal(parse("tune", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_TUNE);
+	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_false(c.json);
+	assert_decodes(&c);
+	assert_int_equal(parse("tune --json", &c), 0);
+	assert_true(c.json);
+	assert_decodes(&c);
+	assert_int_equal(parse("tune --json=yes", &c), -1);
+	assert_non_null(strstr(err, "takes no value"));
+	assert_int_equal(parse("tune -n 3", &c), -1);
+	assert_non_null(strstr(err, "unknown option \"-n\""));
+	assert_int_equal(parse("tune pps", &c), -1);
+	assert_non_null(strstr(err, "unexpected argument"));
+
+	/* every enforcer command still goes to the enforcer */
+	assert_int_equal(parse("deny list", &c), 0);
+	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+}
+
+static void test_sources_printer(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("sources", &c), 0);
+	char *out = NULL;
+	size_t len = 0;
+	json_error_t je;
+	json_t *doc = json_loads(
+		"[{\"ip\":\"198.18.0.1\",\"level\":\"BLOCK\",\"strikes\":9,\"severity\":4.5,"
+		"\"pps\":3000,\"syn\":0,\"scan\":1,\"droprl\":2500.5,\"in_level_s\":3.25,"
+		"\"ttl_left_s\":597},"
+		"{\"ip\":\"fd00:6b6c::3\",\"level\":\"OBSERVE\",\"strikes\":0,\"severity\":0.1,"
+		"\"pps\":2,\"syn\":0,\"scan\":0,\"droprl\":0,\"in_level_s\":null,"
+		"\"ttl_left_s\":null}]",
+		0, &je);
+	assert_non_null(doc);
+	FILE *f = open_memstream(&out, &len);
+	ctl_print_result(c.cmd, doc, "2 of 2 tracked sources", f);
+	fclose(f);
+	/* header, one line per source in the daemon's order, footer */
+	char *l1 = strchr(out, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
+	assert_true(strncmp(out, "SOURCE", 6) == 0);
+	assert_true(strncmp(l1, "198.18.0.1", 10) == 0);
+	assert_non_null(strstr(l1, "BLOCK"));
+	assert_non_null(strstr(l1, "4.50"));
+	assert_non_null(strstr(l1, "3000.0"));
+	assert_non_null(strstr(l1, "2500.5"));
+	assert_non_null(strstr(l1, "3.2s")); /* 3.25 -> one decimal */
+	assert_non_null(strstr(l1, "597s"));
+	assert_true(strncmp(l2, "fd00:6b6c::3", 12) == 0);
+	assert_non_null(strstr(l2, "OBSERVE"));
+	assert_non_null(strstr(l2, " -")); /* null times */
+	assert_non_null(strstr(out, "(2 of 2 tracked sources)\n"));
+	free(out);
+	json_decref(doc);
+}
+
+static char *print_tune(const char *doc_text)
+{
+	struct ctl_call c;
+	json_error_t je;
+	char *out = NULL;
+	size_t len = 0;
+
+	assert_int_equal(parse("tune", &c), 0);
+	json_t *doc = json_loads(doc_text, 0, &je);
+	assert_non_null(doc);
+	FILE *f = open_memstream(&out, &len);
+	ctl_print_result(c.cmd, doc, "autotune phase 1", f);
+	fclose(f);
+	json_decref(doc);
+	return out;
+}
+
+static void test_tune_printer(void **state)
+{
+	(void)state;
+	/* The shape autotune_status_json produces (decider/state.c). */
+	char *out = print_tune(
+		"{\"phase\":\"2\",\"k\":3.75,\"bootstrap\":{\"enabled\":true,\"start\":1767225600.0,"
+		"\"age_s\":190800.0,\"observed_s\":180000.0,\"phase1_end_s\":172800.0,"
+		"\"phase2_end_s\":432000.0,\"window_s\":1209600.0},"
+		"\"next_tune\":{\"observed_s\":194400.0,\"in_s\":14400.0,\"phase\":\"2\"},"
+		"\"samples\":{\"n\":16384,\"cap\":16384,\"min\":5000,\"seen\":120000},"
+		"\"ticks\":{\"clean\":3000,\"block\":12,\"sev_frac\":3,\"drop_ratio\":0},"
+		"\"trig\":{\"pps\":4705.96,\"syn\":470.6,\"scan\":47.06,\"bps\":0.0},"
+		"\"floors\":{\"pps\":100.0,\"syn\":50.0,\"scan\":20.0,\"bps\":0.0},\"history\":3,"
+		"\"last\":{\"t\":1767400000.0,\"observed_s\":172800.0,\"phase\":\"2\",\"k\":3.8,"
+		"\"samples\":16384,\"applied\":true,\"pps\":{\"median\":250.1,\"mad\":61.2,"
+		"\"target\":494.7,\"from\":4802.0,\"to\":4705.96}}}");
+	assert_non_null(strstr(out, "phase     2 (k=3.75)\n"));
+	assert_non_null(strstr(out, "53h since start, 50h clean observed"));
+	assert_non_null(strstr(out, "(phases end at 48h / 120h / 336h)"));
+	assert_non_null(strstr(out, "next tune in 4h of clean traffic (at 54h observed, phase 2)"));
+	assert_non_null(strstr(out, "samples   16384 of 16384 slots (need 5000), 120000 offered"));
+	assert_non_null(strstr(out, "block=12 sev_frac=3"));
+	assert_non_null(strstr(out, "triggers  pps=4706.0 syn=470.6 scan=47.1 bps=0.0\n"));
+	assert_non_null(strstr(out, "last      applied at 48h observed, phase 2, k=3.80, samples=16384\n"));
+	assert_non_null(strstr(out, "  pps   median=250.1 mad=61.2 target=494.7 4802.0->4706.0\n"));
+	free(out);
+
+	out = print_tune("{\"phase\":\"1\",\"k\":4.0,\"bootstrap\":{\"enabled\":true},"
+			 "\"next_tune\":{},\"samples\":{},\"ticks\":{},\"trig\":{},\"floors\":{},"
+			 "\"history\":0,\"last\":{\"applied\":false,\"phase\":\"1\",\"k\":4.0,"
+			 "\"samples\":12,\"reason\":\"too few samples (need 5000)\"}}");
+	assert_non_null(strstr(out, "skipped at 0s observed, phase 1, k=4.00, samples=12: too few "
+				    "samples (need 5000)\n"));
+	assert_null(strstr(out, "median="));
+	free(out);
+
+	out = print_tune("{\"phase\":\"1\",\"k\":4.0,\"bootstrap\":{\"enabled\":true},\"last\":null}");
+	assert_non_null(strstr(out, "last      none yet"));
+	free(out);
+	/* An error answer (no document) prints its text. */
+	out = print_tune("[]");
+	assert_string_equal(out, "autotune phase 1\n");
+	free(out);
+}
+
+static void test_graph_commands(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+
+	assert_int_equal(parse("graph export", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_EXPORT);
+	assert_int_equal(c.cmd->daemon, CTL_D_GRAPHD);
+	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "graphd.sock");
+	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-graphd");
+	assert_int_equal(c.req.mode, 0);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph export --state frozen --json", &c), 0);
+	assert_int_equal(c.req.mode, 1 + 2);
+	assert_true(c.json);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph export --state expired", &c), 0);
+	assert_int_equal(c.req.mode, 6);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph export --state gone", &c), -1);
+	assert_non_null(strstr(err, "--state: \"gone\" is not one of candidate"));
+
+	assert_int_equal(parse("graph freeze", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_FREEZE);
+	assert_int_equal(c.req.mode, 0);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph freeze --dry-run", &c), 0);
+	assert_int_equal(c.req.mode, 1);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph freeze --dry-run=yes", &c), -1);
+	assert_non_null(strstr(err, "takes no value"));
+
+	assert_int_equal(parse("graph approve-ip 198.18.0.7", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_APPROVE);
+	assert_int_equal(c.req.proto, 0); /* every edge of the source */
+	assert_decodes(&c);
+	assert_int_equal(parse("graph deny-ip fd00:6b6c::7 --port 22 --proto tcp", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_DENY);
+	assert_int_equal(c.req.port, 22);
+	assert_int_equal(c.req.proto, 6);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph approve-ip 198.18.0.0/24", &c), -1);
+	assert_non_null(strstr(err, "IP: bad address"));
+	assert_int_equal(parse("graph approve-ip", &c), -1);
+	assert_non_null(strstr(err, "needs IP"));
+
+	assert_int_equal(parse("graph violations --since 1h -n 20", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_VIOLATIONS);
+	assert_int_equal(c.req.ttl_ms, 3600000);
+	assert_int_equal(c.req.count, 20);
+	assert_decodes(&c);
+	assert_int_equal(parse("graph frobnicate", &c), -1);
+	assert_non_null(strstr(err, "unknown subcommand \"graph frobnicate\""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_graph_commands),
+		cmocka_unit_test(test_decider_commands),
+		cmocka_unit_test(test_sources_printer),
+		cmocka_unit_test(test_tune_printer),
 		cmocka_unit_test(test_simple_commands),
 		cmocka_unit_test(test_deny),
 		cmocka_unit_test(test_usage_errors_name_the_argument),

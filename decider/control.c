@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+#include "decider/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "decider/autotune.h"
+#include "decider/state.h"
+
+/* ---- sources ---- */
+
+struct collect {
+	const struct kl_src **v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void collect_one(void *ctx, const struct kl_src *s)
+{
+	struct collect *c = ctx;
+
+	if (c->oom)
+		return;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 256;
+		const struct kl_src **nv = realloc(c->v, nc * sizeof(*nv));
+		if (nv == NULL) {
+			c->oom = true;
+			return;
+		}
+		c->v = nv;
+		c->cap = nc;
+	}
+	c->v[c->n++] = s;
+}
+
+static int cmp_src(const void *a, const void *b)
+{
+	const struct kl_src *x = *(const struct kl_src *const *)a;
+	const struct kl_src *y = *(const struct kl_src *const *)b;
+
+	if (x->level != y->level)
+		return x->level > y->level ? -1 : 1;
+	if (x->sev != y->sev)
+		return x->sev > y->sev ? -1 : 1;
+	return kl_addr_cmp(&x->key, &y->key);
+}
+
+/* Rates and scores are shown, never computed with: two decimals are plenty
+ * and keep the JSON free of float noise (2.4000000953674316). */
+static json_t *num2(double v)
+{
+	return json_real(round(v * 100.0) / 100.0);
+}
+
+static json_t *secs(int64_t ms)
+{
+	return json_real((double)(ms < 0 ? 0 : ms) / 1000.0);
+}
+
+json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit)
+{
+	struct collect c = { 0 };
+	json_t *arr = json_array();
+
+	if (arr == NULL)
+		return NULL;
+	kl_engine_foreach(e, collect_one, &c);
+	if (c.oom) {
+		free(c.v);
+		json_decref(arr);
+		return NULL;
+	}
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), cmp_src);
+	for (size_t i = 0; i < c.n && i < limit; i++) {
+		const struct kl_src *s = c.v[i];
+		char ip[KL_ADDR_STRLEN];
+		json_t *o = json_object();
+
+		kl_addr_format(&s->key, ip, sizeof(ip));
+		json_object_set_new(o, "ip", json_string(ip));
+		json_object_set_new(o, "level", json_string(kl_level_name(s->level)));
+		json_object_set_new(o, "strikes", json_integer(s->strikes));
+		json_object_set_new(o, "severity", num2(s->sev));
+		json_object_set_new(o, "pps", num2(s->pps));
+		json_object_set_new(o, "syn", num2(s->syn));
+		json_object_set_new(o, "scan", num2(s->scan));
+		json_object_set_new(o, "droprl", num2(s->droprl));
+		json_object_set_new(o, "in_level_s",
+				    s->t_change == KL_T_NEVER ? json_null() : secs(now - s->t_change));
+		json_object_set_new(o, "ttl_left_s",
+				    s->level == KL_LVL_OBSERVE || s->enforce_until == KL_T_NEVER
+					    ? json_null()
+					    : secs(s->enforce_until - now));
+		if (json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+	}
+	free(c.v);
+	return arr;
+}
+
+/* ---- forgive ---- */
+
+static int set_err(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The file's entries (a new array if it is missing or blank). */
+static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0, i = 0;
+	char why[512];
+	struct stat st;
+
+	*mode = 0640;
+	if (kl_read_file(path, KL_EX_MAX_FILE, &buf, &len, why, sizeof(why)) < 0) {
+		if (errno == ENOENT)
+			return json_array();
+		set_err(err, errlen, "%s", why);
+		return NULL;
+	}
+	if (stat(path, &st) == 0)
+		*mode = st.st_mode & 07777;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r'))
+		i++;
+	if (i == len) {
+		free(buf);
+		return json_array();
+	}
+	/* Only a file the decider itself accepts is extended: appending to a
+	 * broken one would leave it broken and hide the new entry too. */
+	struct kl_errs errs = { 0 };
+	struct kl_exempt_list l;
+	if (kl_feedback_parse(buf, len, path, &l, &errs) < 0) {
+		set_err(err, errlen, "%s; not changing it (fix the file first)",
+			errs.n > 0 ? errs.v[0] : "invalid feedback file");
+		kl_errs_free(&errs);
+		free(buf);
+		return NULL;
+	}
+	kl_exempt_list_free(&l);
+	kl_errs_free(&errs);
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	free(buf);
+	if (root == NULL || !json_is_array(root)) {
+		json_decref(root);
+		set_err(err, errlen, "%s: not a JSON array", path);
+		return NULL;
+	}
+	return root;
+}
+
+/* Write text to path through path.tmp: a reader (the decider's reload, an
+ * editor) sees the old file or the new one, never half of either. */
+static int write_atomic(const char *path, const char *text, mode_t mode, char *err,
+			size_t errlen)
+{
+	char tmp[4096], dirbuf[4096];
+	size_t len = strlen(text);
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return set_err(err, errlen, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			set_err(err, errlen, "writing %s: %s", tmp, strerror(errno));
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		set_err(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		set_err(err, errlen, "closing %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		set_err(err, errlen, "rename %s -> %s: %s", tmp, path, strerror(errno));
+		goto fail;
+	}
+	snprintf(dirbuf, sizeof(dirbuf), "%s", path);
+	int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		/* The rename itself must survive a crash too. */
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int64_t ttl_ms,
+			    const char *notes, size_t *entries, char *err, size_t errlen)
+{
+	char tgt[KL_ADDR_STRLEN], ttl[48];
+	mode_t mode;
+	json_t *root, *el;
+	size_t i;
+	int rc = -1;
+
+	if (ttl_ms <= 0)
+		return set_err(err, errlen, "forgive needs a TTL above 0");
+	kl_addr_format(target, tgt, sizeof(tgt));
+	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
+	root = load_feedback(path, &mode, err, errlen);
+	if (root == NULL)
+		return -1;
+	/* Drop an earlier identical entry: same identity, so its first-load
+	 * time would be kept and the new ttl would not count from now. */
+	json_array_foreach(root, i, el) {
+		struct kl_addr a;
+		const char *t = json_string_value(json_object_get(el, "target"));
+		const char *act = json_string_value(json_object_get(el, "action"));
+		const char *et = json_string_value(json_object_get(el, "ttl"));
+		if (t != NULL && act != NULL && et != NULL &&
+		    json_object_get(el, "until") == NULL && strcmp(act, "forgive") == 0 &&
+		    strcmp(et, ttl) == 0 && kl_cidr_parse(t, &a, NULL, 0) == 0 &&
+		    kl_addr_cmp(&a, target) == 0) {
+			json_array_remove(root, i);
+			i--;
+		}
+	}
+	if (json_array_size(root) >= KL_EX_MAX_ENTRIES) {
+		set_err(err, errlen, "%s already holds %d entries; remove old ones first", path,
+			KL_EX_MAX_ENTRIES);
+		goto out;
+	}
+	el = json_pack("{s:s, s:s, s:s, s:s}", "target", tgt, "action", "forgive", "ttl", ttl,
+		       "notes", notes != NULL ? notes : "");
+	if (el == NULL || json_array_append_new(root, el) < 0) {
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL) {
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t tl = strlen(text);
+	char *nl = realloc(text, tl + 2);
+	if (nl == NULL) {
+		free(text);
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	nl[tl] = '\n';
+	nl[tl + 1] = '\0';
+	rc = write_atomic(path, nl, mode, err, errlen);
+	free(nl);
+	if (rc == 0 && entries != NULL)
+		*entries = json_array_size(root);
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* ---- dispatch ---- */
+
+void kl_ctl_answer_free(struct kl_ctl_answer *a)
+{
+	free(a->json);
+	a->json = NULL;
+}
+
+static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	a->status = status;
+	va_start(ap, fmt);
+	vsnprintf(a->text, sizeof(a->text), fmt, ap);
+	va_end(ap);
+}
+
+/* The forgiven entry's ttl counts from now even if an identical entry was
+ * loaded before (kl_feedback_add_forgive dropped it from the file). */
+static void restart_entry(struct kl_exempt *x, const struct kl_addr *target, int64_t ttl_ms,
+			  int64_t now)
+{
+	for (size_t i = 0; i < x->fb.n; i++) {
+		struct kl_exempt_entry *e = &x->fb.v[i];
+		if (e->kind == KL_EX_FORGIVE && e->has_ttl && e->ttl_ms == ttl_ms &&
+		    kl_addr_cmp(&e->net, target) == 0) {
+			e->first_ms = now;
+			e->expires_ms = now + ttl_ms;
+		}
+	}
+}
+
+static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid, int64_t now,
+		       struct kl_ctl_answer *out)
+{
+	const char *path = d->cfg->v.feedback_file;
+	int64_t ttl_ms = r->ttl_ms > 0 ? (int64_t)r->ttl_ms : KL_FORGIVE_DEFAULT_TTL_MS;
+	char notes[64], err[600], ip[KL_ADDR_STRLEN], ttl[48];
+	size_t n = 0;
+
+	kl_addr_format(&r->addr, ip, sizeof(ip));
+	if (path[0] == '\0') {
+		answer(out, KL_ERR_REFUSED,
+		       "the feedback file is disabled (--feedback-file=); kl-decider cannot record "
+		       "a forgive without it");
+		return;
+	}
+	snprintf(notes, sizeof(notes), "klctl forgive by uid %u", (unsigned)uid);
+	if (kl_feedback_add_forgive(path, &r->addr, ttl_ms, notes, &n, err, sizeof(err)) < 0) {
+		kl_warn("forgive %s by uid %u failed: %s", ip, (unsigned)uid, err);
+		answer(out, KL_ERR_FAILED, "%s", err);
+		return;
+	}
+	/* Apply it now, through the same path as a reload of the file. */
+	struct kl_errs errs = { 0 };
+	d->ex.now = now;
+	int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
+	kl_errs_free(&errs);
+	restart_entry(&d->ex, &r->addr, ttl_ms, now);
+	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
+	kl_info("FORGIVE target=%s ttl=%s by uid %u (feedback %s, %zu entries)", ip, ttl,
+		(unsigned)uid, path, n);
+	if (rc < 0) {
+		answer(out, KL_ERR_FAILED, "written to %s, but reloading it failed (see the log)",
+		       path);
+		return;
+	}
+	answer(out, KL_OK, "forgave %s for %s: back to OBSERVE at the next tick (%s, %zu entries)",
+	       ip, ttl, path, n);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "target", ip, "action", "forgive",
+			      "ttl", ttl, "ttl_ms", (json_int_t)ttl_ms, "file", path, "entries",
+			      (json_int_t)n);
+	if (j != NULL) {
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(j);
+	}
+}
+
+static void do_tune(struct kl_decider *d, int64_t now, struct kl_ctl_answer *out)
+{
+	if (d->at == NULL) {
+		answer(out, KL_ERR_REFUSED,
+		       "autotune is off (--autotune=false): the triggers are the configured ones");
+		return;
+	}
+	json_t *j = autotune_status_json(d->at, now);
+	if (j != NULL)
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	if (out->json == NULL) {
+		json_decref(j);
+		answer(out, KL_ERR_FAILED, "out of memory describing autotune");
+		return;
+	}
+	struct at_status s;
+	autotune_status(d->at, &s);
+	answer(out, KL_OK, "autotune phase %s, %u samples, trig_pps %.1f trig_syn %.1f trig_scan %.1f",
+	       at_phase_name(s.phase), s.samples, s.trig.v[KL_F_PPS], s.trig.v[KL_F_SYN],
+	       s.trig.v[KL_F_SCAN]);
+	json_decref(j);
+}
+
+void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			int64_t now, struct kl_ctl_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (r->cmd) {
+	case KL_CTL_SOURCES: {
+		size_t limit = r->count > 0 ? (size_t)r->count : KL_SOURCES_DEFAULT;
+		json_t *j = kl_sources_json(d->eng, now, limit);
+		if (j == NULL) {
+			answer(out, KL_ERR_FAILED, "out of memory listing the sources");
+			return;
+		}
+		const struct kl_engine_stats *st = kl_engine_stats(d->eng);
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+		answer(out, out->json != NULL ? KL_OK : KL_ERR_FAILED,
+		       "%zu of %zu tracked sources: observe=%zu soft=%zu hard=%zu block=%zu",
+		       json_array_size(j), st->tracked, st->per_level[KL_LVL_OBSERVE],
+		       st->per_level[KL_LVL_SOFT], st->per_level[KL_LVL_HARD],
+		       st->per_level[KL_LVL_BLOCK]);
+		json_decref(j);
+		return;
+	}
+	case KL_CTL_FORGIVE:
+		do_forgive(d, r, uid, now, out);
+		return;
+	case KL_CTL_TUNE:
+		do_tune(d, now, out);
+		return;
+	default:
+		answer(out, KL_ERR_UNSUPPORTED,
+		       "%s is not served by kl-decider (it serves sources, forgive and tune)",
+		       kl_ctl_cmd_name(r->cmd));
+		return;
+	}
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The decider's output to kl-enforcer (DESIGN §4, §5, §6.3): one DECISIONS
+ * batch per tick with every level change and TTL renewal, the answer
+ * checked per record, CIDR releases, and reconciliation through
+ * ENFORCED_Q / STATE whenever the link (re)connects.
+ *
+ * Nothing here may stop the decider from deciding: an unreachable enforcer
+ * is logged once a minute, every decision that did not get through is
+ * remembered by address, and when the link is back the enforcer is told
+ * each such source's level as it is by then (not the stale change).
+ *
+ * The link is abstract so that the unit tests can play the enforcer.
+ */
+#ifndef KL_DECIDER_ENFSINK_H
+#define KL_DECIDER_ENFSINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decider/engine.h"
+#include "decider/io.h"
+#include "ipc/enforce.h"
+#include "ipc/msg.h"
+
+/* One request, one answer. */
+struct kl_enf_link {
+	/* 0 with the answer (*reply points into *reply_buf, free() it), or
+	 * -1 when the enforcer could not be asked or did not answer (err). */
+	int (*call)(struct kl_enf_link *l, unsigned type, const uint8_t *p, size_t len,
+		    struct kl_msg *reply, void **reply_buf, char *err, size_t errlen);
+	void (*close)(struct kl_enf_link *l);
+};
+
+/* kl_client (ipc/chan.h) to `path` as the decider. Connects on first use
+ * and again after any failed call; timeout_ms bounds each call. */
+struct kl_enf_link *kl_enf_link_client(const char *path, int timeout_ms);
+
+/* ---- pure helpers ---- */
+
+/* The DECISIONS record for a level change or renewal. False when there is
+ * nothing to tell the enforcer: the old and new levels are both enforced
+ * as OBSERVE (policy caps), so no entry exists or is wanted. */
+bool kl_decision_from_change(const struct kl_change *c, struct kl_decision *d);
+/* The record for a source as it is now (resends, reconciliation): its
+ * level's action with the TTL it has left (at least 1 s), or OBSERVE. */
+void kl_decision_from_src(const struct kl_engine_params *p, const struct kl_src *s, int64_t now,
+			  struct kl_decision *d);
+/* The engine level an enforcer entry of ours stands for: a deny is the
+ * lowest level enforced as BLOCK (BLOCK if none is), a rate-limit override
+ * the lowest level whose action has that rate (if the profile changed
+ * since: RATE_SOFT at or above the soft rate, else RATE_HARD). -1 for
+ * entries that are not per-source levels (edges). */
+int kl_level_of_state(const struct kl_engine_params *p, const struct kl_state_rec *r);
+/* Refusals a later resend may overcome (quota, full map, failed write). */
+bool kl_ack_retryable(unsigned reason);
+
+struct kl_enf_stats {
+	uint64_t batches;      /* DECISIONS messages answered */
+	uint64_t sent;         /* records in them */
+	uint64_t applied;
+	uint64_t refused;      /* records refused for good (protected, invalid, operator) */
+	uint64_t retry;        /* records refused for now, resent later */
+	uint64_t failed_calls; /* the enforcer could not be asked */
+	uint64_t syncs;        /* reconciliations done */
+	uint64_t adopted;      /* sources taken over from the enforcer's state */
+	uint64_t released;     /* entries removed by RELEASE */
+	size_t pending;        /* sources whose level the enforcer may not have */
+	bool up;               /* the last call got through */
+};
+
+/* The enforcer sink; it takes over link. eng and the exemption lookup
+ * (exempt may be NULL) are what reconciliation and resends read. Every
+ * level change is also logged as STATE and ACTION lines (dry_run=false). */
+struct kl_sink *kl_sink_enforcer_new(struct kl_enf_link *link, struct kl_engine *eng,
+				     kl_exempt_fn exempt, void *exempt_ctx);
+/* Reconcile now (if the link is up or comes up): ask what is enforced,
+ * adopt our entries for sources the engine does not hold (first sync
+ * only; later ones leave such entries to lapse), release entries of
+ * sources that are exempt or back to OBSERVE, and queue a resend for
+ * sources the enforcer lacks. Returns 0, or -1 if the enforcer could not
+ * be asked (logged at most once a minute). apply() calls it by itself
+ * after every reconnect. */
+int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now);
+const struct kl_enf_stats *kl_sink_enforcer_stats(const struct kl_sink *s);
+
+#endif

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * kl-decider live operation: telemetry frames in (RUN_DIR/telemetry.sock),
+ * decisions out (RUN_DIR/enforcer-decider.sock, or the log in dry-run),
+ * klctl served on RUN_DIR/decider.sock. As root it opens its sockets and
+ * reads its files, then becomes --user with no capabilities.
+ *
+ * Ticks follow the sensor: one per TELEMETRY frame, on the frame's clock,
+ * so the live decider and a replay of the same recording decide alike.
+ * When no frame comes for three intervals the decider keeps ticking on
+ * its own clock with no sources, so elevated levels can step down while
+ * the sensor is away (an absent sensor must not freeze a BLOCK in place).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "decider/control.h"
+#include "decider/decider.h"
+#include "decider/enfsink.h"
+#include "ipc/chan.h"
+#include "ipc/frames.h"
+#include "ipc/stream.h"
+#include "ipc/violation.h"
+#include "sandbox/sandbox.h"
+
+#define ADMIN_GROUP "kernloom-admin"
+#define ENFORCER_TIMEOUT_MS 2000
+#define IDLE_AFTER_INTERVALS 3
+#define FRAMES_PER_WAKEUP 64
+#define REQUESTS_PER_WAKEUP 16
+#define VIOL_MAX 4096 /* violations kept for one tick */
+#define KL_GRAPH_USER_DEFAULT "kernloom-graph"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_signal = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	kl_decider_request_reload();
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct live {
+	const struct kl_config *cfg;
+	struct kl_decider d;
+	bool have_d;
+	struct kl_sink *sink;
+	struct kl_stream_rx *rx;
+	struct kl_stream_rx *vrx;     /* graph violations from kl-graphd */
+	struct kl_violation *viol;    /* received since the last tick */
+	size_t nviol;
+	uint64_t viol_dropped;
+	struct kl_server *srv;
+	int64_t interval_ms;
+	int64_t last_t;          /* tick clock of the last tick */
+	int64_t last_frame_mono; /* CLOCK_MONOTONIC of the last frame (or start) */
+	int64_t last_idle_mono;
+	bool idle;
+	bool have_seq;
+	uint64_t last_seq;
+	uint64_t frames, bad_frames, idle_ticks, missed;
+	int64_t last_bad_log;
+	struct kl_metrics *src;
+	size_t src_cap;
+	uint64_t totals[KL_TELEM_MAX_TOTALS];
+};
+
+/* Users and groups. The users must exist when named explicitly; the
+ * defaults may be missing (tests, hosts without the sysusers entries). */
+struct who {
+	bool root;
+	const char *user;    /* to become (NULL: stay) */
+	uid_t uid;           /* uid after the drop */
+	gid_t gid;
+	bool have_sensor;
+	uid_t sensor_uid;
+	gid_t sensor_gid;
+	gid_t admin_gid;     /* -1: none */
+};
+
+static bool knob_default(const struct kl_config *cfg, const char *name)
+{
+	return cfg->o[kl_knob_index(name)].kind == KL_L_DEFAULT;
+}
+
+static int resolve_users(const struct kl_config *cfg, struct who *w)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(w, 0, sizeof(*w));
+	w->root = geteuid() == 0;
+	w->uid = geteuid();
+	w->gid = getegid();
+	w->admin_gid = (gid_t)-1;
+	if (w->root) {
+		pw = getpwnam(cfg->v.user);
+		if (pw == NULL) {
+			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or "
+				 "pass --user)",
+				 cfg->v.user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("--user %s: is uid 0; the decider must not keep root", cfg->v.user);
+			return -1;
+		}
+		w->user = cfg->v.user;
+		w->uid = pw->pw_uid;
+		w->gid = pw->pw_gid;
+	} else {
+		kl_info("not started as root: running as uid %u, --user %s not used",
+			(unsigned)w->uid, cfg->v.user);
+	}
+	pw = getpwnam(cfg->v.sensor_user);
+	if (pw != NULL) {
+		w->have_sensor = true;
+		w->sensor_uid = pw->pw_uid;
+		w->sensor_gid = pw->pw_gid;
+	} else if (!knob_default(cfg, "sensor-user")) {
+		kl_error("--sensor-user %s: no such user", cfg->v.sensor_user);
+		return -1;
+	} else {
+		kl_info("no user %s: telemetry.sock admits root and uid %u (--user) only",
+			cfg->v.sensor_user, (unsigned)w->uid);
+	}
+	gr = getgrnam(ADMIN_GROUP);
+	if (gr != NULL)
+		w->admin_gid = gr->gr_gid;
+	return 0;
+}
+
+static int sock_path(const struct kl_config *cfg, const char *name, char *buf, size_t len)
+{
+	if (snprintf(buf, len, "%s/%s", cfg->v.run_dir, name) >= (int)len) {
+		kl_error("--run-dir %s: path too long", cfg->v.run_dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_sockets(struct live *L, const struct who *w)
+{
+	const struct kl_config *cfg = L->cfg;
+	char path[PATH_MAX], err[512];
+	uid_t allowed[2];
+	size_t na = 0;
+
+	if (mkdir(cfg->v.run_dir, 0750) < 0 && errno != EEXIST) {
+		kl_error("run dir %s: cannot create: %s", cfg->v.run_dir, strerror(errno));
+		return -1;
+	}
+	if (w->have_sensor)
+		allowed[na++] = w->sensor_uid;
+	allowed[na++] = w->uid;
+	if (sock_path(cfg, "telemetry.sock", path, sizeof(path)) < 0)
+		return -1;
+	struct kl_stream_opts so = {
+		.path = path,
+		.self = KL_ROLE_DECIDER,
+		.peer_role = KL_ROLE_SENSOR,
+		.mode = 0660,
+		/* Without a sensor user, the group of our own user: a sensor
+		 * running as that user can connect too. */
+		.gid = w->have_sensor ? w->sensor_gid : w->root ? w->gid : (gid_t)-1,
+		.allowed_uids = allowed,
+		.n_allowed_uids = na,
+		.allowed_gid = (gid_t)-1,
+	};
+	if (kl_stream_listen(&L->rx, &so, err, sizeof(err)) < 0) {
+		kl_error("telemetry socket: %s", err);
+		return -1;
+	}
+	kl_info("listening on %s for kl-sensor", path);
+
+	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
+	uid_t gallowed[2];
+	size_t gn = 0;
+	struct passwd *gpw = getpwnam(KL_GRAPH_USER_DEFAULT);
+	if (gpw)
+		gallowed[gn++] = gpw->pw_uid;
+	gallowed[gn++] = w->uid;
+	if (sock_path(cfg, "violations.sock", path, sizeof(path)) < 0)
+		return -1;
+	struct kl_stream_opts vo = {
+		.path = path,
+		.self = KL_ROLE_DECIDER,
+		.peer_role = KL_ROLE_GRAPHD,
+		.mode = 0660,
+		.gid = gpw ? gpw->pw_gid : w->root ? w->gid : (gid_t)-1,
+		.allowed_uids = gallowed,
+		.n_allowed_uids = gn,
+		.allowed_gid = (gid_t)-1,
+	};
+	if (kl_stream_listen(&L->vrx, &vo, err, sizeof(err)) < 0) {
+		kl_error("violations socket: %s", err);
+		return -1;
+	}
+	kl_info("listening on %s for kl-graphd", path);
+
+	if (sock_path(cfg, "decider.sock", path, sizeof(path)) < 0)
+		return -1;
+	struct kl_server_opts co = {
+		.path = path,
+		.self = KL_ROLE_DECIDER,
+		.peer_role = KL_ROLE_CTL,
+		.mode = 0660,
+		.gid = w->admin_gid,
+		.admin_gid = w->admin_gid,
+	};
+	if (kl_server_open(&L->srv, &co, err, sizeof(err)) < 0) {
+		kl_error("control socket: %s", err);
+		return -1;
+	}
+	/* The server probes its own socket now and then (ipc/chan.h); after
+	 * the drop it can only do that on a socket its new uid owns. */
+	if (w->root && chown(path, w->uid, (gid_t)-1) < 0) {
+		kl_error("chown %s to uid %u: %s", path, (unsigned)w->uid, strerror(errno));
+		return -1;
+	}
+	kl_info("listening on %s for klctl", path);
+	return 0;
+}
+
+/* After the drop: the files the decider re-reads (and writes) must still be
+ * reachable, or reloads and `klctl forgive` would fail much later. */
+/* state.json is replaced by rename: the directory must be writable by
+ * the user the decider runs as. Not fatal: deciding matters more, and the
+ * learning goes on in memory. */
+static int L_state_dir_check(const struct kl_dcfg *v)
+{
+	char dir[PATH_MAX];
+
+	if (!v->autotune || v->state_file[0] == '\0')
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", v->state_file);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(dir, W_OK | X_OK) < 0)
+		kl_warn("state directory %s is not writable as uid %u (%s): what autotune learns "
+			"will not survive a restart until it is",
+			dir, (unsigned)getuid(), strerror(errno));
+	return 0;
+}
+
+static int check_files_after_drop(const struct kl_config *cfg)
+{
+	const struct kl_dcfg *v = &cfg->v;
+	int bad = 0;
+
+	if (v->whitelist[0] != '\0' && access(v->whitelist, R_OK) < 0 && errno != ENOENT) {
+		kl_error("whitelist %s is not readable as uid %u: %s (it is reloaded when it "
+			 "changes)",
+			 v->whitelist, (unsigned)getuid(), strerror(errno));
+		bad++;
+	}
+	if (v->feedback_file[0] != '\0') {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", v->feedback_file);
+		char *slash = strrchr(dir, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (access(v->feedback_file, R_OK) < 0 && errno != ENOENT) {
+			kl_error("feedback file %s is not readable as uid %u: %s",
+				 v->feedback_file, (unsigned)getuid(), strerror(errno));
+			bad++;
+		} else if (access(dir, W_OK | X_OK) < 0) {
+			kl_warn("feedback directory %s is not writable as uid %u (%s): `klctl forgive` "
+				"will fail until it is",
+				dir, (unsigned)getuid(), strerror(errno));
+		}
+	}
+	if (L_state_dir_check(v) < 0)
+		bad++;
+	return bad ? -1 : 0;
+}
+
+static int tick_now(struct live *L, struct kl_tick *t)
+{
+	struct kl_errs errs = { 0 };
+	/* Violations arrive between frames; each counts in the next tick. */
+	t->viol = L->viol;
+	t->nviol = L->nviol;
+	int rc = kl_decider_tick(&L->d, t, &errs);
+	L->nviol = 0;
+
+	for (size_t i = 0; i < errs.n; i++)
+		kl_error("%s", errs.v[i]);
+	kl_errs_free(&errs);
+	L->last_t = t->t_ms;
+	return rc;
+}
+
+static int on_frame(struct live *L, const struct kl_stream_msg *m)
+{
+	struct kl_telem_view v;
+	struct kl_tick t;
+	char err[512];
+
+	if (kl_telem_decode(m->msg.payload, m->msg.payload_len, &v, err, sizeof(err)) < 0) {
+		L->bad_frames++;
+		int64_t now = clock_ms(CLOCK_MONOTONIC);
+		if (now - L->last_bad_log >= 10000) {
+			kl_warn("telemetry from pid %d: %s (%llu bad frames so far)",
+				(int)m->peer_pid, err, (unsigned long long)L->bad_frames);
+			L->last_bad_log = now;
+		}
+		return 0;
+	}
+	if (v.h.n_records > L->src_cap) {
+		struct kl_metrics *ns = realloc(L->src, v.h.n_records * sizeof(*ns));
+		if (ns == NULL) {
+			kl_error("out of memory for a frame of %u sources", v.h.n_records);
+			return -1;
+		}
+		L->src = ns;
+		L->src_cap = v.h.n_records;
+	}
+	if (L->have_seq && v.h.tick > L->last_seq + 1) {
+		L->missed += v.h.tick - L->last_seq - 1;
+		kl_info("telemetry: %llu frames missed before sensor tick %llu",
+			(unsigned long long)(v.h.tick - L->last_seq - 1),
+			(unsigned long long)v.h.tick);
+	} else if (L->have_seq && v.h.tick <= L->last_seq) {
+		kl_info("telemetry: sensor tick went from %llu to %llu (sensor restarted)",
+			(unsigned long long)L->last_seq, (unsigned long long)v.h.tick);
+	}
+	L->have_seq = true;
+	L->last_seq = v.h.tick;
+	if (L->idle) {
+		kl_info("telemetry is back after %llu ticks without it",
+			(unsigned long long)L->idle_ticks);
+		L->idle = false;
+	}
+	L->frames++;
+	L->last_frame_mono = clock_ms(CLOCK_MONOTONIC);
+	memcpy(L->totals, v.h.totals, sizeof(L->totals));
+	memset(&t, 0, sizeof(t));
+	t.t_ms = kl_frame_tick_ms(v.h.t_ns, L->last_t);
+	t.elapsed_ms = (int64_t)(v.h.elapsed_ns / 1000000u);
+	t.src = L->src;
+	t.nsrc = kl_metrics_from_telem(&v, L->src);
+	t.totals = L->totals;
+	t.ntotals = v.h.n_totals;
+	t.where = "telemetry";
+	return tick_now(L, &t);
+}
+
+/* No frame for IDLE_AFTER_INTERVALS: tick with no sources, once per interval. */
+static int maybe_idle_tick(struct live *L)
+{
+	int64_t mono = clock_ms(CLOCK_MONOTONIC);
+	struct kl_tick t;
+
+	if (mono - L->last_frame_mono < IDLE_AFTER_INTERVALS * L->interval_ms ||
+	    (L->idle && mono - L->last_idle_mono < L->interval_ms))
+		return 0;
+	if (!L->idle) {
+		char d[48];
+		kl_warn("no telemetry for %s (is kl-sensor running?); ticking without sources so "
+			"levels can step down",
+			kl_duration_format((uint64_t)(mono - L->last_frame_mono) * 1000000ull, d,
+					   sizeof(d)));
+		L->idle = true;
+		L->idle_ticks = 0;
+	}
+	L->last_idle_mono = mono;
+	L->idle_ticks++;
+	memset(&t, 0, sizeof(t));
+	int64_t rt = clock_ms(CLOCK_REALTIME);
+	t.t_ms = L->last_t != KL_T_NEVER && rt <= L->last_t ? L->last_t + 1 : rt;
+	t.elapsed_ms = L->interval_ms;
+	t.where = "idle";
+	return tick_now(L, &t);
+}
+
+static void on_request(struct live *L, struct kl_request *req)
+{
+	struct kl_ctl_req r;
+	struct kl_ctl_answer a;
+	char err[256];
+
+	if (req->msg.hdr.type != KL_MSG_CONTROL) {
+		kl_server_reply_result(L->srv, req, KL_ERR_INVALID, "kl-decider expects CONTROL",
+				       NULL);
+		return;
+	}
+	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
+		kl_warn("control request from uid %u: %s", (unsigned)req->peer_uid, err);
+		kl_server_reply_result(L->srv, req, KL_ERR_INVALID, err, NULL);
+		return;
+	}
+	int64_t now = clock_ms(CLOCK_REALTIME);
+	if (L->last_t != KL_T_NEVER && now < L->last_t)
+		now = L->last_t;
+	kl_decider_control(&L->d, &r, req->peer_uid, now, &a);
+	kl_server_reply_result(L->srv, req, a.status, a.text, a.json);
+	kl_ctl_answer_free(&a);
+}
+
+/* A VIOLATION batch from kl-graphd (the stream already checked the peer's
+ * uid, its HELLO and that graphd may send this type to us). */
+static void on_violations(struct live *L, const struct kl_stream_msg *m)
+{
+	struct kl_violation_rec rec[256];
+	uint32_t n = 0, total = 0;
+	char err[256];
+
+	if (kl_violations_count(m->msg.payload, m->msg.payload_len, &total, err, sizeof(err)) < 0 ||
+	    total > sizeof(rec) / sizeof(rec[0]) ||
+	    kl_violations_decode(m->msg.payload, m->msg.payload_len, rec,
+				 sizeof(rec) / sizeof(rec[0]), &n, err, sizeof(err)) < 0) {
+		kl_warn("violations from pid %d refused: %s", (int)m->peer_pid,
+			total > 256 ? "more than 256 records in one batch" : err);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (L->nviol == VIOL_MAX) {
+			L->viol_dropped++;
+			continue;
+		}
+		struct kl_violation *v = &L->viol[L->nviol++];
+		v->addr = rec[i].src;
+		v->port = rec[i].port;
+		v->proto = rec[i].proto;
+		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE : KL_VIOL_OBSERVE;
+	}
+	if (L->viol_dropped)
+		kl_warn("violations: %llu dropped (more than %d per tick)",
+			(unsigned long long)L->viol_dropped, VIOL_MAX);
+}
+
+static int run_loop(struct live *L)
+{
+	int rx_fd = kl_stream_fd(L->rx);
+	int srv_fd = kl_server_fd(L->srv);
+	int vrx_fd = L->vrx ? kl_stream_fd(L->vrx) : -1;
+
+	if (rx_fd < 0)
+		return -1;
+	while (!stop_signal) {
+		struct pollfd pf[3];
+		nfds_t n = 0;
+		int64_t mono = clock_ms(CLOCK_MONOTONIC);
+		int64_t due = L->idle ? L->last_idle_mono + L->interval_ms
+				      : L->last_frame_mono + IDLE_AFTER_INTERVALS * L->interval_ms;
+		int64_t wait = due - mono;
+
+		/* Wake at least once a second: the control server checks its
+		 * listener from kl_server_recv. */
+		if (wait > 1000)
+			wait = 1000;
+		if (wait < 0)
+			wait = 0;
+		pf[n++] = (struct pollfd){ .fd = rx_fd, .events = POLLIN };
+		if (srv_fd >= 0)
+			pf[n++] = (struct pollfd){ .fd = srv_fd, .events = POLLIN };
+		if (vrx_fd >= 0)
+			pf[n++] = (struct pollfd){ .fd = vrx_fd, .events = POLLIN };
+		if (poll(pf, n, (int)wait) < 0 && errno != EINTR) {
+			kl_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		for (int i = 0; i < FRAMES_PER_WAKEUP && !stop_signal; i++) {
+			struct kl_stream_msg m;
+			int r = kl_stream_recv(L->rx, &m, 0);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				kl_error("telemetry socket closed");
+				return -1;
+			}
+			int rc = on_frame(L, &m);
+			kl_stream_msg_done(&m);
+			if (rc < 0)
+				return -1;
+		}
+		for (int i = 0; i < FRAMES_PER_WAKEUP && L->vrx != NULL; i++) {
+			struct kl_stream_msg m;
+			int r = kl_stream_recv(L->vrx, &m, 0);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				kl_error("violations socket closed; graph violations are ignored "
+					 "until kl-decider restarts");
+				kl_stream_close(L->vrx);
+				L->vrx = NULL;
+				vrx_fd = -1;
+				break;
+			}
+			on_violations(L, &m);
+			kl_stream_msg_done(&m);
+		}
+		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
+			struct kl_request req;
+			int r = kl_server_recv(L->srv, &req, 0);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				/* Deciding matters more than klctl: keep going without it. */
+				kl_error("control socket failed; klctl sources/forgive are unavailable "
+					 "until kl-decider restarts (SIGUSR1 and the feedback file still "
+					 "work)");
+				kl_server_close(L->srv);
+				L->srv = NULL;
+				srv_fd = -1;
+				break;
+			}
+			on_request(L, &req);
+			kl_request_done(&req);
+		}
+		if (maybe_idle_tick(L) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int kl_decider_run_live(const struct kl_config *cfg)
+{
+	struct live L;
+	struct who w;
+	struct kl_errs errs = { 0 };
+	struct sigaction sa;
+	uint64_t seed = 0;
+	int rc = 1;
+
+	memset(&L, 0, sizeof(L));
+	L.cfg = cfg;
+	L.interval_ms = cfg->v.interval / 1000000;
+	if (L.interval_ms < 1)
+		L.interval_ms = 1;
+	L.last_t = KL_T_NEVER;
+	L.viol = calloc(VIOL_MAX, sizeof(*L.viol));
+	if (!L.viol) {
+		kl_error("out of memory");
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+
+	if (resolve_users(cfg, &w) < 0 || kl_sandbox_prepare(KL_ROLE_DECIDER, 0) < 0)
+		return 1;
+	if (kl_decider_init(&L.d, cfg, NULL, seed, true) < 0) {
+		kl_error("out of memory");
+		return 1;
+	}
+	L.have_d = true;
+	int64_t now = clock_ms(CLOCK_REALTIME);
+	if (kl_decider_start(&L.d, now, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			kl_error("%s", errs.v[i]);
+		kl_errs_free(&errs);
+		goto out;
+	}
+	if (cfg->v.dry_run) {
+		L.sink = kl_sink_print_new(NULL, false, true);
+	} else {
+		char path[PATH_MAX];
+		struct kl_enf_link *link;
+		if (sock_path(cfg, "enforcer-decider.sock", path, sizeof(path)) < 0)
+			goto out;
+		link = kl_enf_link_client(path, ENFORCER_TIMEOUT_MS);
+		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
+				      : NULL;
+		if (link != NULL && L.sink == NULL)
+			link->close(link);
+	}
+	if (L.sink == NULL) {
+		kl_error("out of memory");
+		goto out;
+	}
+	L.d.sink = L.sink;
+	if (open_sockets(&L, &w) < 0)
+		goto out;
+	if (!cfg->v.dry_run) {
+		/* Reconcile before the first tick, so the engine starts from what
+		 * is enforced; if the enforcer is not up yet, the first tick that
+		 * reaches it does this. */
+		L.d.ex.now = now;
+		kl_sink_enforcer_sync(L.sink, now);
+	}
+
+	struct kl_sandbox_opts so = { .user = w.user };
+	if (kl_sandbox_enter(KL_ROLE_DECIDER, &so) < 0)
+		goto out;
+	if (w.root && (geteuid() == 0 || getuid() == 0)) {
+		kl_error("still uid 0 after the sandbox; refusing to run");
+		goto out;
+	}
+	if (check_files_after_drop(cfg) < 0)
+		goto out;
+
+	char ivl[32];
+	kl_info("deciding every %s: profile %s, dry_run=%s, top %lld, telemetry %s/telemetry.sock, "
+		"decisions %s",
+		kl_duration_format((uint64_t)cfg->v.interval, ivl, sizeof(ivl)), cfg->profile->name,
+		cfg->v.dry_run ? "true" : "false", (long long)cfg->v.top, cfg->v.run_dir,
+		cfg->v.dry_run ? "logged only (--dry-run)" : "to the enforcer");
+	L.last_frame_mono = clock_ms(CLOCK_MONOTONIC);
+	rc = run_loop(&L) < 0 ? 1 : 0;
+	int64_t end = clock_ms(CLOCK_REALTIME);
+	kl_decider_checkpoint(&L.d, L.last_t != KL_T_NEVER && end < L.last_t ? L.last_t : end,
+			      "exit");
+	kl_info("stopping: %llu frames, %llu ticks, %llu level changes, %llu frames missed, %llu "
+		"bad",
+		(unsigned long long)L.frames, (unsigned long long)L.d.ticks,
+		(unsigned long long)L.d.changes_total, (unsigned long long)L.missed,
+		(unsigned long long)L.bad_frames);
+	if (!cfg->v.dry_run) {
+		const struct kl_enf_stats *st = kl_sink_enforcer_stats(L.sink);
+		kl_info("enforcer: %llu batches, %llu records, %llu applied, %llu refused, %llu "
+			"retried, %llu adopted, %zu pending",
+			(unsigned long long)st->batches, (unsigned long long)st->sent,
+			(unsigned long long)st->applied, (unsigned long long)st->refused,
+			(unsigned long long)st->retry, (unsigned long long)st->adopted, st->pending);
+	}
+out:
+	kl_errs_free(&errs);
+	kl_server_close(L.srv);
+	kl_stream_close(L.rx);
+	if (L.vrx)
+		kl_stream_close(L.vrx);
+	free(L.viol);
+	if (L.sink != NULL)
+		L.sink->close(L.sink);
+	if (L.have_d)
+		kl_decider_free(&L.d);
+	free(L.src);
+	return rc;
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+# Golden replay tests for kl-graphd (tests/replay/graph/).
+#
+#   tests/replay/graph_run.sh [KL_GRAPHD]            compare with graph/expected/
+#   tests/replay/graph_run.sh --update [KL_GRAPHD]   rewrite graph/expected/ (review by hand!)
+#
+# For each family (IPv4, IPv6): learn from learnF.jsonl, check the exported
+# graph and the freeze dry run, freeze, then replay newF.jsonl (the known
+# paths plus one new one) in each mode on a copy of the frozen database:
+# frozen-observe must print exactly one violation with action "signal",
+# frozen-enforce exactly one with "block", learn none. Then the recovery:
+# approve-ip the source and the same replay in frozen-enforce is clean.
+# The whole scenario runs twice; both runs must be byte-identical.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+update=0
+if [ "${1:-}" = "--update" ]; then update=1; shift; fi
+bin=${1:-${BUILD:-build}/bin/kl-graphd}
+case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+if [ ! -x "$bin" ]; then
+	echo "graph_run.sh: $bin not found (build it: make BUILD=... $bin)" >&2
+	exit 2
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+gdir=$here/graph
+pass=0 fail=0
+ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
+bad() { fail=$((fail + 1)); printf '  FAIL  %s %s\n' "$1" "$2"; }
+
+# Fast learning so that one minute of one-second ticks is enough.
+P="--graph-min-age 30s --graph-promote-interval 10s --graph-window 10s --log-level warn"
+
+# scenario OUT: every step's stdout in OUT/<step>.out, exit codes in OUT/<step>.rc
+scenario() {
+	local o=$1 f db
+	mkdir -p "$o"
+	for f in 4 6; do
+		db=$o/g$f.db
+		step() { # step NAME CMD...: run, keep stdout and the exit code
+			local name=$1
+			shift
+			"$@" >"$o/$name.out" 2>"$o/$name.err"
+			echo $? >"$o/$name.rc"
+		}
+		# shellcheck disable=SC2086 # P is words on purpose
+		step "learn$f" "$bin" --db "$db" $P --replay "$gdir/traces/learn$f.jsonl"
+		step "export$f" "$bin" --db "$db" export --format json
+		step "candidates$f" "$bin" --db "$db" export --state candidate
+		step "freeze-dry$f" "$bin" --db "$db" $P freeze --dry-run
+		step "freeze$f" "$bin" --db "$db" $P freeze
+		for m in frozen-observe frozen-enforce learn; do
+			n=$m
+			[ "$m" = learn ] && n=learnmode
+			cp "$db" "$o/$n$f.db"
+			# shellcheck disable=SC2086
+			step "$n$f" "$bin" --db "$o/$n$f.db" $P --graph-mode "$m" \
+				--replay "$gdir/traces/new$f.jsonl"
+		done
+		step "violations$f" "$bin" --db "$o/frozen-enforce$f.db" violations --format json
+		src=$(jq -r '.violations[0].src' "$o/violations$f.out" 2>/dev/null)
+		step "approve$f" "$bin" --db "$o/frozen-enforce$f.db" approve-ip "${src:-none}"
+		# shellcheck disable=SC2086
+		step "recovered$f" "$bin" --db "$o/frozen-enforce$f.db" $P --graph-mode frozen-enforce \
+			--replay "$gdir/traces/new$f.jsonl"
+	done
+}
+
+scenario "$tmp/a"
+scenario "$tmp/b"
+
+# Checks that hold whatever the golden files say.
+check() { # check NAME DESC CONDITION...
+	local name=$1 desc=$2
+	shift 2
+	if "$@"; then ok "$name: $desc"; else bad "$name: $desc" "($(head -c 300 "$tmp/a/$name.out" "$tmp/a/$name.err" 2>/dev/null | tr '\n' ' '))"; fi
+}
+lines() { [ "$(grep -c . "$tmp/a/$1.out")" -eq "$2" ]; }
+action() { [ "$(jq -r .action "$tmp/a/$1.out")" = "$2" ]; }
+for f in 4 6; do
+	for n in learn export candidates freeze-dry freeze frozen-observe frozen-enforce learnmode violations approve recovered; do
+		[ "$(cat "$tmp/a/$n$f.rc")" = 0 ] || bad "$n$f" "(exit $(cat "$tmp/a/$n$f.rc"): $(head -c 300 "$tmp/a/$n$f.err"))"
+	done
+	check "learn$f" "learning prints no violation" lines "learn$f" 0
+	check "export$f" "four learned edges" \
+		[ "$(jq '[.edges[] | select(.state == "learned")] | length' "$tmp/a/export$f.out")" = 4 ]
+	check "export$f" "the replies to the host's own connections folded to port 0" \
+		[ "$(jq '[.edges[] | select(.port >= 32768)] | length' "$tmp/a/export$f.out")" = 0 ]
+	check "export$f" "the rate-limited source was not learned from" \
+		[ "$(jq '[.edges[] | select(.src | test("66$"))] | length' "$tmp/a/export$f.out")" = 0 ]
+	check "export$f" "the edge seen in two ticks is still a candidate" \
+		[ "$(jq -r '[.edges[] | select(.port == 25)][0].state' "$tmp/a/export$f.out")" = candidate ]
+	check "frozen-observe$f" "exactly one violation" lines "frozen-observe$f" 1
+	check "frozen-observe$f" "action signal" action "frozen-observe$f" signal
+	check "frozen-enforce$f" "exactly one violation" lines "frozen-enforce$f" 1
+	check "frozen-enforce$f" "action block" action "frozen-enforce$f" block
+	check "frozen-enforce$f" "on the new path 9090/tcp" \
+		[ "$(jq -r '"\(.port)/\(.proto)"' "$tmp/a/frozen-enforce$f.out")" = 9090/tcp ]
+	check "learnmode$f" "learn mode: no violation on the same trace" lines "learnmode$f" 0
+	check "recovered$f" "after approve-ip the path is allowed" lines "recovered$f" 0
+done
+
+# Golden files and determinism.
+for out in "$tmp"/a/*.out; do
+	name=$(basename "$out" .out)
+	if [ $update -eq 1 ]; then
+		cp "$out" "$gdir/expected/$name.out"
+	fi
+	if ! cmp -s "$out" "$tmp/b/$name.out"; then
+		bad "$name" "(two runs differ)"
+	elif [ ! -f "$gdir/expected/$name.out" ]; then
+		bad "$name" "(no graph/expected/$name.out)"
+	elif ! cmp -s "$gdir/expected/$name.out" "$out"; then
+		bad "$name" "(differs from graph/expected/$name.out)"
+		diff -u "$gdir/expected/$name.out" "$out" | head -n 20 | sed 's/^/        /'
+	else
+		ok "$name (golden)"
+	fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
