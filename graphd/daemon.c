@@ -1,0 +1,860 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * kl-graphd live: flow frames in (kl-sensor, flows.sock), one learner tick
+ * and one database transaction per frame, edge rules out (kl-enforcer,
+ * enforcer-graphd.sock), violations out (kl-decider, violations.sock),
+ * operator commands in (klctl, graphd.sock).
+ *
+ * Suspicious sources: the FLOWS frames carry no drop counters and the
+ * TELEMETRY stream goes to the decider alone, so live the graph excludes
+ * only what it knows itself: sources that violated (in the frozen modes)
+ * and the configured CIDRs. Replay also honours the telemetry's rate-limit
+ * and deny drops (replay.h). See README-section.md.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "graphd/commands.h"
+#include "graphd/push.h"
+#include "graphd/run.h"
+#include "graphd/store.h"
+#include "ipc/chan.h"
+#include "ipc/enforce.h"
+#include "ipc/frames.h"
+#include "ipc/msg.h"
+#include "ipc/stream.h"
+#include "ipc/violation.h"
+#include "sandbox/sandbox.h"
+
+#define ADMIN_GROUP "kernloom-admin"
+#define ENFORCER_TIMEOUT_MS 2000
+#define FRAMES_PER_WAKEUP 16
+#define REQUESTS_PER_WAKEUP 8
+#define LOG_EVERY_MS 60000
+#define VIOL_LOG_PER_TICK 20
+#define VIOL_ROWS_DEFAULT 1000
+#define PENDING_VIOL_MAX 100000
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+struct who {
+	bool root;
+	const char *user;
+	uid_t uid;
+	gid_t gid;
+	bool have_sensor;
+	uid_t sensor_uid;
+	gid_t sensor_gid;
+	gid_t admin_gid;
+};
+
+struct live {
+	const struct gr_opts *o;
+	struct gr_graph g;
+	bool have_g;
+	struct gr_store *st;
+	struct kl_stream_rx *rx;
+	struct kl_server *srv;
+	struct kl_client *enf;
+	struct kl_stream_tx *vtx;
+	struct gr_push_batch pb;
+	char enf_path[PATH_MAX];
+	uint64_t seq, ticks, frames, bad_frames, violations, viol_sent, viol_dropped;
+	uint64_t rules_sent, rules_ok, rules_refused, missed;
+	uint64_t last_sensor_tick;
+	bool have_sensor_tick;
+	int64_t last_t;           /* graph time of the last tick */
+	int64_t last_tick_mono;
+	int64_t last_push_mono;
+	int64_t enf_fail_log, store_fail_log, bad_log, unpushable_log;
+	bool enf_up;
+	struct gr_obs *obs;
+	size_t obs_cap;
+	struct kl_violation_rec *vrec;
+	size_t vrec_cap;
+	struct gr_viol *pend; /* violations not in the database yet */
+	size_t npend, pend_cap;
+};
+
+static int64_t clock_ms(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- users, threads, sockets ---- */
+
+static int resolve_users(const struct gr_opts *o, struct who *w)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(w, 0, sizeof(*w));
+	w->root = geteuid() == 0;
+	w->uid = geteuid();
+	w->gid = getegid();
+	w->admin_gid = (gid_t)-1;
+	if (w->root) {
+		pw = getpwnam(o->user);
+		if (pw == NULL) {
+			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or pass "
+				 "--user)", o->user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("--user %s: is uid 0; kl-graphd must not keep root", o->user);
+			return -1;
+		}
+		w->user = o->user;
+		w->uid = pw->pw_uid;
+		w->gid = pw->pw_gid;
+	} else {
+		kl_info("not started as root: running as uid %u, --user %s not used",
+			(unsigned)w->uid, o->user);
+	}
+	pw = getpwnam(o->sensor_user);
+	if (pw != NULL) {
+		w->have_sensor = true;
+		w->sensor_uid = pw->pw_uid;
+		w->sensor_gid = pw->pw_gid;
+	} else if (strcmp(o->sensor_user, GR_SENSOR_USER_DEFAULT) != 0) {
+		kl_error("--sensor-user %s: no such user", o->sensor_user);
+		return -1;
+	} else {
+		kl_info("no user %s: flows.sock admits root and uid %u only", o->sensor_user,
+			(unsigned)w->uid);
+	}
+	gr = getgrnam(ADMIN_GROUP);
+	if (gr != NULL)
+		w->admin_gid = gr->gr_gid;
+	return 0;
+}
+
+/* nng starts its threads with the first socket; a thread inherits
+ * no_new_privs and the bounding set from its creator at that moment, so
+ * both are set before any exists (the later setuid clears the rest). */
+static int prepare_threads(const struct who *w)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		kl_error("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	if (!w->root)
+		return 0;
+	for (int c = 0; c <= CAP_LAST_CAP; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+			kl_error("cannot drop capability %d from the bounding set: %s", c,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int sock_path(const struct gr_opts *o, const char *name, char *buf, size_t len)
+{
+	if (snprintf(buf, len, "%s/%s", o->run_dir, name) >= (int)len) {
+		kl_error("--run-dir %s: path too long", o->run_dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_sockets(struct live *L, const struct who *w)
+{
+	const struct gr_opts *o = L->o;
+	char path[PATH_MAX], err[512];
+	uid_t allowed[2];
+	size_t na = 0;
+
+	if (mkdir(o->run_dir, 0750) < 0 && errno != EEXIST) {
+		kl_error("run dir %s: cannot create: %s", o->run_dir, strerror(errno));
+		return -1;
+	}
+	if (w->have_sensor)
+		allowed[na++] = w->sensor_uid;
+	allowed[na++] = w->uid;
+	if (sock_path(o, "flows.sock", path, sizeof(path)) < 0)
+		return -1;
+	struct kl_stream_opts so = {
+		.path = path,
+		.self = KL_ROLE_GRAPHD,
+		.peer_role = KL_ROLE_SENSOR,
+		.mode = 0660,
+		.gid = w->have_sensor ? w->sensor_gid : (gid_t)-1,
+		.allowed_uids = allowed,
+		.n_allowed_uids = na,
+		.allowed_gid = (gid_t)-1,
+	};
+	if (kl_stream_listen(&L->rx, &so, err, sizeof(err)) < 0) {
+		kl_error("flows socket: %s", err);
+		return -1;
+	}
+	kl_info("listening on %s for kl-sensor", path);
+
+	if (sock_path(o, "graphd.sock", path, sizeof(path)) < 0)
+		return -1;
+	struct kl_server_opts co = {
+		.path = path,
+		.self = KL_ROLE_GRAPHD,
+		.peer_role = KL_ROLE_CTL,
+		.mode = 0660,
+		.gid = w->admin_gid,
+		.admin_gid = w->admin_gid,
+	};
+	if (kl_server_open(&L->srv, &co, err, sizeof(err)) < 0) {
+		kl_error("control socket: %s", err);
+		return -1;
+	}
+	/* The server probes its own socket now and then (ipc/chan.h); after
+	 * the drop it can only do so on a socket its new uid owns. */
+	if (w->root && chown(path, w->uid, (gid_t)-1) < 0) {
+		kl_error("chown %s to uid %u: %s", path, (unsigned)w->uid, strerror(errno));
+		return -1;
+	}
+	kl_info("listening on %s for klctl", path);
+
+	if (sock_path(o, "violations.sock", path, sizeof(path)) < 0 ||
+	    sock_path(o, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
+		return -1;
+	if (kl_stream_dial(&L->vtx, path, KL_ROLE_GRAPHD, err, sizeof(err)) < 0) {
+		kl_error("violations link: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the enforcer ---- */
+
+static void enf_down(struct live *L, const char *why)
+{
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	if (L->enf != NULL) {
+		kl_client_close(L->enf);
+		L->enf = NULL;
+	}
+	if (L->enf_up || now - L->enf_fail_log >= LOG_EVERY_MS) {
+		kl_warn("enforcer (%s): %s; edge rules wait until it answers (retrying every "
+			"second)", L->enf_path, why);
+		L->enf_fail_log = now;
+	}
+	L->enf_up = false;
+}
+
+/* One request to the enforcer; 0 with the reply, -1 (link dropped, logged). */
+static int enf_request(struct live *L, unsigned type, const uint8_t *p, size_t len,
+		       struct kl_msg *reply, void **rbuf)
+{
+	char err[512];
+
+	if (kl_client_call(L->enf, type, p, len, reply, rbuf, err, sizeof(err)) < 0) {
+		enf_down(L, err);
+		return -1;
+	}
+	if (reply->hdr.type == KL_MSG_RESULT) {
+		struct kl_result r;
+		if (kl_result_decode(reply->payload, reply->payload_len, &r, err, sizeof(err)) == 0)
+			kl_warn("enforcer refused %s: %s: %.*s", kl_msg_type_name(type),
+				kl_status_name(r.status), (int)r.text_len, r.text);
+		free(*rbuf);
+		*rbuf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* A new connection may be a new enforcer, or the same one after our own
+ * restart: start from what it actually holds of ours. */
+static void enf_reconcile(struct live *L, int64_t now)
+{
+	uint8_t q[KL_ENFORCED_Q_LEN];
+	struct kl_msg reply;
+	void *rbuf = NULL;
+	char err[512];
+	uint32_t n = 0;
+	bool truncated = false;
+
+	gr_push_reset(&L->g);
+	kl_enforced_q_encode(KL_STATE_MAX, q);
+	if (enf_request(L, KL_MSG_ENFORCED_Q, q, sizeof(q), &reply, &rbuf) < 0)
+		return;
+	if (reply.hdr.type != KL_MSG_STATE ||
+	    kl_state_count(reply.payload, reply.payload_len, &n, err, sizeof(err)) < 0) {
+		kl_warn("enforcer: unexpected answer to ENFORCED_Q (%s); pushing every rule again",
+			kl_msg_type_name(reply.hdr.type));
+		free(rbuf);
+		return;
+	}
+	struct kl_state_rec *recs = malloc((n ? n : 1) * sizeof(*recs));
+	if (recs != NULL &&
+	    kl_state_decode(reply.payload, reply.payload_len, recs, n, &n, &truncated, err,
+			    sizeof(err)) == 0) {
+		size_t a = gr_push_adopt(&L->g, recs, n, now);
+		kl_info("enforcer holds %u graphd entries%s; %zu match the graph (the rest lapse at "
+			"their TTL)", n, truncated ? " (list truncated)" : "", a);
+	} else {
+		kl_warn("enforcer: bad STATE: %s; pushing every rule again",
+			recs ? err : "out of memory");
+	}
+	free(recs);
+	free(rbuf);
+}
+
+static int enf_call(struct live *L, const uint8_t *p, size_t len, struct kl_ack *acks,
+		    uint32_t cap, uint32_t *n, int64_t now)
+{
+	struct kl_msg reply;
+	void *rbuf = NULL;
+	char err[512];
+	uint32_t applied;
+
+	if (L->enf == NULL) {
+		if (kl_client_open(&L->enf, L->enf_path, KL_ROLE_GRAPHD, ENFORCER_TIMEOUT_MS, err,
+				   sizeof(err)) < 0) {
+			L->enf = NULL;
+			enf_down(L, err);
+			return -1;
+		}
+		kl_info("connected to the enforcer at %s", L->enf_path);
+		L->enf_up = true;
+		enf_reconcile(L, now);
+		return 1; /* plan again from what the enforcer holds */
+	}
+	if (enf_request(L, KL_MSG_EDGE_RULES, p, len, &reply, &rbuf) < 0)
+		return -1;
+	int rc = -1;
+	if (reply.hdr.type == KL_MSG_EDGE_ACK) {
+		if (kl_acks_decode(reply.payload, reply.payload_len, acks, cap, n, &applied, err,
+				   sizeof(err)) == 0)
+			rc = 0;
+		else
+			kl_warn("enforcer: bad EDGE_ACK: %s", err);
+	} else {
+		kl_warn("enforcer answered EDGE_RULES with %s", kl_msg_type_name(reply.hdr.type));
+	}
+	free(rbuf);
+	return rc;
+}
+
+static void push_round(struct live *L, int64_t now)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		long n = gr_push_plan(&L->g, &L->o->pp, now, &L->pb);
+		if (n < 0) {
+			kl_error("out of memory planning edge rules");
+			return;
+		}
+		if (L->pb.unpushable > 0 &&
+		    clock_ms(CLOCK_MONOTONIC) - L->unpushable_log >= LOG_EVERY_MS) {
+			kl_info("%llu baseline edges use protocols EDGE_RULES cannot carry (only "
+				"tcp, udp, icmp, icmpv6); tuple-enforce allow drops them",
+				(unsigned long long)L->pb.unpushable);
+			L->unpushable_log = clock_ms(CLOCK_MONOTONIC);
+		}
+		if (n == 0 && L->enf != NULL)
+			return;
+		size_t len = kl_edge_rules_len((size_t)n);
+		uint8_t *p = malloc(len);
+		struct kl_ack *acks = malloc(((size_t)n + 1) * sizeof(*acks));
+		uint32_t na = 0;
+		if (p == NULL || acks == NULL) {
+			free(p);
+			free(acks);
+			kl_error("out of memory for %ld edge rules", n);
+			return;
+		}
+		kl_edge_rules_encode(L->pb.r, (uint32_t)n, p);
+		int rc = n > 0 || L->enf == NULL ? enf_call(L, p, len, acks, (uint32_t)n, &na, now)
+						 : 0;
+		if (rc == 0 && n > 0) {
+			uint32_t ok = 0, refused[KL_ACK_REASON_MAX] = { 0 };
+			gr_push_acked(&L->g, &L->o->pp, &L->pb, acks, na, now);
+			for (uint32_t i = 0; i < na; i++) {
+				if (acks[i].reason == KL_ACK_OK)
+					ok++;
+				else if (acks[i].reason < KL_ACK_REASON_MAX)
+					refused[acks[i].reason]++;
+			}
+			L->rules_sent += (uint64_t)n;
+			L->rules_ok += ok;
+			L->rules_refused += na - ok;
+			if (ok < na) {
+				char why[256] = "";
+				size_t w = 0;
+				for (unsigned r = 1; r < KL_ACK_REASON_MAX && w < sizeof(why); r++)
+					if (refused[r])
+						w += (size_t)snprintf(why + w, sizeof(why) - w, " %s=%u",
+								      kl_ack_reason_name(r), refused[r]);
+				kl_info("edge rules: %u of %u applied; refused:%s", ok, na, why);
+			} else {
+				kl_debug("edge rules: %u applied", ok);
+			}
+		}
+		free(p);
+		free(acks);
+		if (rc != 1)
+			return;
+	}
+}
+
+/* ---- a tick ---- */
+
+static void send_violations(struct live *L)
+{
+	const struct gr_graph *g = &L->g;
+
+	if (g->nviol == 0)
+		return;
+	for (size_t i = 0; i < g->nviol && i < VIOL_LOG_PER_TICK; i++) {
+		struct kl_addr a;
+		char ip[KL_ADDR_STRLEN], pr[8];
+		const struct gr_viol *v = &g->viol[i];
+		gr_key_addr(&v->k, &a);
+		kl_warn("VIOLATION src=%s port=%u proto=%s mode=%s action=%s edge_state=%s",
+			kl_addr_format(&a, ip, sizeof(ip)), v->k.port,
+			gr_proto_name(v->k.proto, pr, sizeof(pr)), gr_mode_name(v->mode),
+			v->action == GR_ACT_BLOCK ? "block" : "signal", gr_state_name(v->state));
+	}
+	if (g->nviol > VIOL_LOG_PER_TICK)
+		kl_warn("VIOLATION ... and %zu more in this tick (kl-graphd violations lists all)",
+			g->nviol - VIOL_LOG_PER_TICK);
+	size_t n = g->nviol < KL_VIOLATIONS_MAX ? g->nviol : KL_VIOLATIONS_MAX;
+	if (n > L->vrec_cap) {
+		struct kl_violation_rec *nv = realloc(L->vrec, n * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		L->vrec = nv;
+		L->vrec_cap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kl_violation_rec *r = &L->vrec[i];
+		memset(r, 0, sizeof(*r));
+		gr_key_addr(&g->viol[i].k, &r->src);
+		r->port = g->viol[i].k.port;
+		r->proto = g->viol[i].k.proto;
+		r->mode = g->viol[i].mode == GR_MODE_ENFORCE ? KL_VIOLATION_ENFORCE
+							     : KL_VIOLATION_OBSERVE;
+	}
+	size_t plen = kl_violations_len(n);
+	uint8_t *msg = malloc(KL_MSG_HDR_LEN + plen);
+	if (msg == NULL)
+		return;
+	struct kl_msg_hdr h = { .magic = KL_MSG_MAGIC, .version = KL_MSG_VERSION,
+				.type = KL_MSG_VIOLATION, .payload_len = (uint32_t)plen,
+				.seq = ++L->seq, .tick = L->ticks };
+	kl_msg_hdr_encode(&h, msg);
+	kl_violations_encode(L->vrec, (uint32_t)n, msg + KL_MSG_HDR_LEN);
+	/* Nobody listening (no decider yet) drops the frame: the violation is
+	 * in the database and the log either way. */
+	if (kl_stream_send(L->vtx, msg, KL_MSG_HDR_LEN + plen) == 0)
+		L->viol_sent += n;
+	else
+		L->viol_dropped += n;
+	free(msg);
+}
+
+/* Violations wait here until a transaction takes them, so a tick the
+ * database refused (locked, disk full) does not lose its violations. */
+static void queue_violations(struct live *L)
+{
+	const struct gr_graph *g = &L->g;
+	size_t n = g->nviol;
+
+	if (n == 0)
+		return;
+	if (L->npend + n > PENDING_VIOL_MAX) {
+		size_t drop = L->npend + n - PENDING_VIOL_MAX;
+		if (drop > L->npend)
+			drop = L->npend;
+		memmove(L->pend, L->pend + drop, (L->npend - drop) * sizeof(*L->pend));
+		L->npend -= drop;
+		kl_warn("database unavailable: %zu old violations dropped from the queue (still in "
+			"the log)", drop);
+	}
+	if (L->npend + n > L->pend_cap) {
+		size_t ncap = L->npend + n < 256 ? 256 : (L->npend + n) * 2;
+		struct gr_viol *np = realloc(L->pend, ncap * sizeof(*np));
+		if (np == NULL)
+			return;
+		L->pend = np;
+		L->pend_cap = ncap;
+	}
+	memcpy(L->pend + L->npend, g->viol, n * sizeof(*g->viol));
+	L->npend += n;
+}
+
+static void flush(struct live *L, const char *what)
+{
+	char err[1024];
+	const struct gr_graph *g = &L->g;
+	int64_t purge = g->last.maintained && g->p.expire_ttl_ms > 0 ? L->last_t - g->p.expire_ttl_ms
+								    : GR_NEVER;
+
+	if (gr_store_flush(L->st, &L->g, L->pend, L->npend, purge, err, sizeof(err)) < 0) {
+		int64_t now = clock_ms(CLOCK_MONOTONIC);
+		if (now - L->store_fail_log >= 10000) {
+			kl_error("%s: %s; the changes stay in memory and are written with the next "
+				 "tick", what, err);
+			L->store_fail_log = now;
+		}
+		return;
+	}
+	L->npend = 0;
+}
+
+static void summary(struct live *L)
+{
+	const struct gr_graph *g = &L->g;
+	const struct gr_tick_stats *s = &g->last;
+
+	if (L->o->summary_every == 0 || L->ticks % L->o->summary_every != 0)
+		return;
+	kl_info("TICK#%llu flows=%llu merged=%llu new=%llu excluded=%llu suspicious=%llu edges=%zu "
+		"(candidate %zu learned %zu frozen %zu approved %zu denied %zu expired %zu) "
+		"violations=%llu mode=%s rules_ok=%llu rules_refused=%llu",
+		(unsigned long long)L->ticks, (unsigned long long)s->obs,
+		(unsigned long long)s->merged, (unsigned long long)s->new_edges,
+		(unsigned long long)s->excluded, (unsigned long long)s->suspicious, g->n,
+		g->count[GR_CANDIDATE], g->count[GR_LEARNED], g->count[GR_FROZEN],
+		g->count[GR_APPROVED], g->count[GR_DENIED], g->count[GR_EXPIRED],
+		(unsigned long long)L->violations, gr_mode_name(g->p.mode),
+		(unsigned long long)L->rules_ok, (unsigned long long)L->rules_refused);
+}
+
+static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t n)
+{
+	if (gr_tick(&L->g, t, obs, n, NULL, 0) < 0) {
+		kl_error("out of memory merging a tick of %zu flows", n);
+		return -1;
+	}
+	L->last_t = L->g.last_t;
+	L->ticks++;
+	L->last_tick_mono = clock_ms(CLOCK_MONOTONIC);
+	L->violations += L->g.nviol;
+	if (L->g.last.promoted > 0)
+		kl_info("PROMOTE %llu edges candidate->learned",
+			(unsigned long long)L->g.last.promoted);
+	if (L->g.last.expired > 0 || L->g.last.purged > 0)
+		kl_info("EXPIRE %llu edges (idle %s), %llu expired edges deleted",
+			(unsigned long long)L->g.last.expired, "past --graph-expire-ttl",
+			(unsigned long long)L->g.last.purged);
+	send_violations(L);
+	queue_violations(L);
+	flush(L, "storing the tick");
+	summary(L);
+	/* An enforce violation is denied at once, not at the next round. */
+	if (L->g.nviol > 0 && L->g.p.mode == GR_MODE_ENFORCE) {
+		push_round(L, L->last_t);
+		L->last_push_mono = clock_ms(CLOCK_MONOTONIC);
+	}
+	return 0;
+}
+
+static int on_frame(struct live *L, const struct kl_stream_msg *m)
+{
+	struct kl_flows_view v;
+	char err[512];
+
+	if (kl_flows_decode(m->msg.payload, m->msg.payload_len, &v, err, sizeof(err)) < 0) {
+		int64_t now = clock_ms(CLOCK_MONOTONIC);
+		L->bad_frames++;
+		if (now - L->bad_log >= 10000) {
+			kl_warn("flows from pid %d: %s (%llu bad frames so far)", (int)m->peer_pid, err,
+				(unsigned long long)L->bad_frames);
+			L->bad_log = now;
+		}
+		return 0;
+	}
+	if (v.h.n_records > L->obs_cap) {
+		struct gr_obs *no = realloc(L->obs, v.h.n_records * sizeof(*no));
+		if (no == NULL) {
+			kl_error("out of memory for a frame of %u flows", v.h.n_records);
+			return -1;
+		}
+		L->obs = no;
+		L->obs_cap = v.h.n_records;
+	}
+	if (L->have_sensor_tick && v.h.tick > L->last_sensor_tick + 1) {
+		L->missed += v.h.tick - L->last_sensor_tick - 1;
+		kl_info("flows: %llu frames missed before sensor tick %llu",
+			(unsigned long long)(v.h.tick - L->last_sensor_tick - 1),
+			(unsigned long long)v.h.tick);
+	}
+	L->have_sensor_tick = true;
+	L->last_sensor_tick = v.h.tick;
+	for (size_t i = 0; i < v.h.n_records; i++) {
+		struct kl_flow_rec f;
+		struct gr_obs *o = &L->obs[i];
+		kl_flows_record(&v, i, &f);
+		memset(o, 0, sizeof(*o));
+		o->src.family = f.family;
+		o->src.prefixlen = f.family == 4 ? 32 : 128;
+		memcpy(o->src.addr, f.addr, 16);
+		o->port = f.port;
+		o->proto = f.proto;
+		o->pkts = f.pkts;
+		o->bytes = f.bytes;
+	}
+	L->frames++;
+	int64_t t = (int64_t)(v.h.t_ns / 1000000u);
+	if (L->last_t != GR_NEVER && t <= L->last_t)
+		t = L->last_t + 1;
+	return run_tick(L, t, L->obs, v.h.n_records);
+}
+
+/* ---- control ---- */
+
+static void on_request(struct live *L, struct kl_request *req)
+{
+	struct kl_ctl_req r;
+	struct gr_answer a = { 0 };
+	char err[512];
+	int64_t now = clock_ms(CLOCK_REALTIME);
+	bool changed = false;
+
+	if (now < L->last_t)
+		now = L->last_t;
+	if (req->msg.hdr.type != KL_MSG_CONTROL) {
+		kl_server_reply_result(L->srv, req, KL_ERR_INVALID, "kl-graphd expects CONTROL", NULL);
+		return;
+	}
+	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
+		kl_warn("control request from uid %u: %s", (unsigned)req->peer_uid, err);
+		kl_server_reply_result(L->srv, req, KL_ERR_INVALID, err, NULL);
+		return;
+	}
+	switch (r.cmd) {
+	case KL_CTL_GRAPH_EXPORT:
+		gr_cmd_export(&L->g, r.mode == 0 ? -1 : r.mode - 1, &a);
+		break;
+	case KL_CTL_GRAPH_FREEZE:
+		gr_cmd_freeze(&L->g, now, r.mode == 1, (int32_t)req->peer_uid, &a);
+		changed = r.mode == 0;
+		break;
+	case KL_CTL_GRAPH_APPROVE:
+	case KL_CTL_GRAPH_DENY:
+		gr_cmd_set(&L->g, &r.addr, r.proto == 0, r.port, r.proto,
+			   r.cmd == KL_CTL_GRAPH_APPROVE ? GR_APPROVED : GR_DENIED,
+			   (int32_t)req->peer_uid, now, &a);
+		changed = a.status == KL_OK;
+		break;
+	case KL_CTL_GRAPH_VIOLATIONS: {
+		struct gr_viol_row *v = NULL;
+		size_t n = 0;
+		int64_t since = r.ttl_ms == 0 ? INT64_MIN : now - (int64_t)r.ttl_ms;
+		if (gr_store_violations(L->st, since, r.count ? r.count : VIOL_ROWS_DEFAULT, &v, &n,
+					err, sizeof(err)) < 0) {
+			kl_server_reply_result(L->srv, req, KL_ERR_FAILED, err, NULL);
+			return;
+		}
+		gr_cmd_violations(v, n, &a);
+		free(v);
+		break;
+	}
+	default:
+		snprintf(err, sizeof(err), "kl-graphd does not serve %s (klctl sends it to another "
+			 "daemon)", kl_ctl_cmd_name(r.cmd));
+		kl_server_reply_result(L->srv, req, KL_ERR_UNSUPPORTED, err, NULL);
+		return;
+	}
+	if (changed) {
+		char what[96];
+		snprintf(what, sizeof(what), "storing %s by uid %u", kl_ctl_cmd_name(r.cmd),
+			 (unsigned)req->peer_uid);
+		const char *t = a.text != NULL ? a.text : "";
+		kl_info("%s: %.*s", what, (int)strcspn(t, "\n"), t);
+		flush(L, what);
+		push_round(L, now);
+		L->last_push_mono = clock_ms(CLOCK_MONOTONIC);
+	}
+	kl_server_reply_result(L->srv, req, a.status, a.text ? a.text : "", a.json);
+	gr_answer_free(&a);
+}
+
+/* ---- the loop ---- */
+
+static int run_loop(struct live *L)
+{
+	int rx_fd = kl_stream_fd(L->rx);
+	int srv_fd = kl_server_fd(L->srv);
+
+	if (rx_fd < 0)
+		return -1;
+	while (!stop_signal) {
+		struct pollfd pf[2];
+		nfds_t n = 0;
+
+		pf[n++] = (struct pollfd){ .fd = rx_fd, .events = POLLIN };
+		if (srv_fd >= 0)
+			pf[n++] = (struct pollfd){ .fd = srv_fd, .events = POLLIN };
+		/* At least once a second: pushes, idle ticks, the control
+		 * server's listener check. */
+		if (poll(pf, n, 1000) < 0 && errno != EINTR) {
+			kl_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		for (int i = 0; i < FRAMES_PER_WAKEUP && !stop_signal; i++) {
+			struct kl_stream_msg m;
+			int r = kl_stream_recv(L->rx, &m, 0);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				kl_error("flows socket closed");
+				return -1;
+			}
+			int rc = on_frame(L, &m);
+			kl_stream_msg_done(&m);
+			if (rc < 0)
+				return -1;
+		}
+		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
+			struct kl_request req;
+			int r = kl_server_recv(L->srv, &req, 0);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				kl_error("control socket failed; klctl graph is unavailable until "
+					 "kl-graphd restarts (the offline commands still read the "
+					 "database)");
+				kl_server_close(L->srv);
+				L->srv = NULL;
+				srv_fd = -1;
+				break;
+			}
+			on_request(L, &req);
+			kl_request_done(&req);
+		}
+		int64_t mono = clock_ms(CLOCK_MONOTONIC);
+		/* Without frames (no sensor, no traffic) promotion, expiry and
+		 * the violation denies' lapse still follow the clock. */
+		if (mono - L->last_tick_mono >= 1000) {
+			int64_t t = clock_ms(CLOCK_REALTIME);
+			if (L->last_t != GR_NEVER && t <= L->last_t)
+				t = L->last_t + 1;
+			if (run_tick(L, t, NULL, 0) < 0)
+				return -1;
+		}
+		if (mono - L->last_push_mono >= 1000) {
+			push_round(L, L->last_t);
+			L->last_push_mono = mono;
+		}
+	}
+	return 0;
+}
+
+int gr_run_daemon(const struct gr_opts *o)
+{
+	struct live L;
+	struct who w;
+	struct sigaction sa;
+	char err[1024];
+	int rc = GR_EXIT_FAIL;
+
+	memset(&L, 0, sizeof(L));
+	L.o = o;
+	L.last_t = GR_NEVER;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (resolve_users(o, &w) < 0 || prepare_threads(&w) < 0)
+		return GR_EXIT_FAIL;
+	struct gr_store_opts so = { .path = o->db, .busy_ms = o->busy_ms };
+	if (gr_store_open(&L.st, &so, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
+		return GR_EXIT_FAIL;
+	}
+	if (gr_store_note(L.st)[0] != '\0')
+		kl_info("%s", gr_store_note(L.st));
+	if (gr_init(&L.g, &o->p) < 0) {
+		kl_error("out of memory");
+		goto out;
+	}
+	L.have_g = true;
+	if (gr_store_load(L.st, &L.g, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
+		goto out;
+	}
+	if (w.root && gr_store_chown(L.st, w.uid, w.gid, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
+		goto out;
+	}
+	if (open_sockets(&L, &w) < 0)
+		goto out;
+
+	struct kl_sandbox_opts sbo = { .user = w.user };
+	if (kl_sandbox_enter(KL_ROLE_GRAPHD, &sbo) < 0)
+		goto out;
+	if (w.root && (geteuid() == 0 || getuid() == 0)) {
+		kl_error("still uid 0 after the sandbox; refusing to run");
+		goto out;
+	}
+	if (strcmp(o->db, ":memory:") != 0 && access(o->db, R_OK | W_OK) < 0) {
+		kl_error("graph db %s is not writable as uid %u: %s", o->db, (unsigned)getuid(),
+			 strerror(errno));
+		goto out;
+	}
+
+	char a[32], b[32], c[32];
+	kl_info("graph %s: %zu edges (candidate %zu learned %zu frozen %zu approved %zu denied %zu "
+		"expired %zu); mode %s; promotion after %u ticks in %u windows of %s and %s of age",
+		o->db, L.g.n, L.g.count[GR_CANDIDATE], L.g.count[GR_LEARNED], L.g.count[GR_FROZEN],
+		L.g.count[GR_APPROVED], L.g.count[GR_DENIED], L.g.count[GR_EXPIRED],
+		gr_mode_name(o->p.mode), o->p.min_seen, o->p.min_windows,
+		kl_duration_format((uint64_t)o->p.window_ms * 1000000ull, a, sizeof(a)),
+		kl_duration_format((uint64_t)o->p.min_age_ms * 1000000ull, b, sizeof(b)));
+	kl_info("checked every %s; edge rules to %s (ttl %s)",
+		kl_duration_format((uint64_t)o->p.promote_every_ms * 1000000ull, a, sizeof(a)),
+		L.enf_path, kl_duration_format((uint64_t)o->pp.rule_ttl_ms * 1000000ull, c, sizeof(c)));
+	L.last_tick_mono = clock_ms(CLOCK_MONOTONIC);
+	L.last_push_mono = 0;
+	rc = run_loop(&L) < 0 ? GR_EXIT_FAIL : 0;
+	flush(&L, "storing the graph at exit");
+	kl_info("stopping: %llu frames (%llu bad, %llu missed), %llu ticks, %llu violations "
+		"(%llu sent to the decider), edge rules %llu sent, %llu applied, %llu refused",
+		(unsigned long long)L.frames, (unsigned long long)L.bad_frames,
+		(unsigned long long)L.missed, (unsigned long long)L.ticks,
+		(unsigned long long)L.violations, (unsigned long long)L.viol_sent,
+		(unsigned long long)L.rules_sent, (unsigned long long)L.rules_ok,
+		(unsigned long long)L.rules_refused);
+out:
+	kl_server_close(L.srv);
+	kl_stream_close(L.rx);
+	if (L.vtx != NULL)
+		kl_stream_tx_close(L.vtx);
+	if (L.enf != NULL)
+		kl_client_close(L.enf);
+	gr_push_free(&L.pb);
+	if (L.have_g)
+		gr_free(&L.g);
+	gr_store_close(L.st);
+	free(L.obs);
+	free(L.vrec);
+	free(L.pend);
+	return rc;
+}

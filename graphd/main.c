@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* kl-graphd: the communication graph, freeze and zero-trust paths (DESIGN §7). */
+#include <stdio.h>
+
+#include "common/log.h"
+#include "graphd/opts.h"
+#include "graphd/run.h"
+
+int main(int argc, char **argv)
+{
+	struct gr_opts o;
+	char err[512];
+	int rc;
+
+	kl_log_init("kl-graphd", KL_LOG_INFO);
+	if (gr_opts_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kl-graphd: %s\n", err);
+		gr_opts_free(&o);
+		return GR_EXIT_USAGE;
+	}
+	if (o.help) {
+		gr_usage(stdout);
+		gr_opts_free(&o);
+		return 0;
+	}
+	kl_log_init("kl-graphd", (enum kl_log_level)o.log_level);
+	switch (o.cmd) {
+	case GR_CMD_DAEMON: rc = gr_run_daemon(&o); break;
+	case GR_CMD_REPLAY: rc = gr_run_replay(&o); break;
+	default: rc = gr_run_command(&o); break;
+	}
+	gr_opts_free(&o);
+	return rc;
+}

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Trace readers and the replay loop (see replay.h). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "graphd/commands.h"
+#include "graphd/replay.h"
+#include "ipc/frames.h"
+#include "ipc/msg.h"
+#include "ipc/trace.h"
+
+#define MAX_LINE (64u << 20)
+
+struct gr_reader {
+	char *name;
+	/* JSON lines */
+	FILE *f;
+	bool own_f;
+	const char *mem;
+	size_t mem_len, mem_pos;
+	char *line;
+	size_t line_cap;
+	unsigned long lineno;
+	/* binary */
+	struct kl_trace_reader *tr;
+	uint64_t susp_tick;
+	bool have_susp;
+	/* the current tick */
+	struct gr_obs *obs;
+	size_t nobs, obs_cap;
+	struct kl_addr *susp;
+	size_t nsusp, susp_cap;
+	int64_t prev_t;
+	bool have_prev;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int grow_obs(struct gr_reader *r, size_t n)
+{
+	if (n <= r->obs_cap)
+		return 0;
+	struct gr_obs *o = realloc(r->obs, n * sizeof(*o));
+	if (o == NULL)
+		return -1;
+	r->obs = o;
+	r->obs_cap = n;
+	return 0;
+}
+
+static int add_susp(struct gr_reader *r, const struct kl_addr *a)
+{
+	if (r->nsusp == r->susp_cap) {
+		size_t ncap = r->susp_cap ? r->susp_cap * 2 : 64;
+		struct kl_addr *s = realloc(r->susp, ncap * sizeof(*s));
+		if (s == NULL)
+			return -1;
+		r->susp = s;
+		r->susp_cap = ncap;
+	}
+	r->susp[r->nsusp++] = *a;
+	return 0;
+}
+
+static struct gr_reader *reader_new(const char *name)
+{
+	struct gr_reader *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->name = strdup(name);
+	if (r->name == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int gr_reader_open(struct gr_reader **out, const char *path, char *err, size_t errlen)
+{
+	struct gr_reader *r = reader_new(strcmp(path, "-") == 0 ? "<stdin>" : path);
+	char magic[8];
+
+	*out = NULL;
+	if (r == NULL)
+		return fail(err, errlen, "%s: out of memory", path);
+	if (strcmp(path, "-") == 0) {
+		r->f = stdin;
+		*out = r;
+		return 0;
+	}
+	r->f = fopen(path, "re");
+	if (r->f == NULL) {
+		fail(err, errlen, "%s: %s", path, strerror(errno));
+		gr_reader_close(r);
+		return -1;
+	}
+	r->own_f = true;
+	size_t n = fread(magic, 1, sizeof(magic), r->f);
+	if (n == sizeof(magic) && memcmp(magic, KL_TRACE_MAGIC, 8) == 0) {
+		fclose(r->f);
+		r->f = NULL;
+		r->own_f = false;
+		if (kl_trace_open_read(&r->tr, path, err, errlen) < 0) {
+			gr_reader_close(r);
+			return -1;
+		}
+	} else {
+		rewind(r->f);
+	}
+	*out = r;
+	return 0;
+}
+
+int gr_reader_mem(struct gr_reader **out, const char *buf, size_t len, const char *name,
+		  char *err, size_t errlen)
+{
+	struct gr_reader *r = reader_new(name);
+
+	*out = NULL;
+	if (r == NULL)
+		return fail(err, errlen, "%s: out of memory", name);
+	r->mem = buf;
+	r->mem_len = len;
+	*out = r;
+	return 0;
+}
+
+void gr_reader_close(struct gr_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->own_f && r->f != NULL)
+		fclose(r->f);
+	if (r->tr != NULL)
+		kl_trace_close_read(r->tr);
+	free(r->line);
+	free(r->obs);
+	free(r->susp);
+	free(r->name);
+	free(r);
+}
+
+/* ---- binary traces ---- */
+
+static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t errlen)
+{
+	for (;;) {
+		const uint8_t *msg;
+		size_t len;
+		struct kl_msg m;
+		char why[256];
+		int rc = kl_trace_next(r->tr, &msg, &len, why, sizeof(why));
+
+		if (rc == KL_TRACE_EOF)
+			return 0;
+		if (rc == KL_TRACE_TORN)
+			return 0; /* a recording cut short: everything before it counts */
+		if (rc != KL_TRACE_REC)
+			return fail(err, errlen, "%s: %s", r->name, why);
+		uint64_t off = kl_trace_offset(r->tr);
+		if (kl_msg_decode(msg, len, &m, why, sizeof(why)) < 0)
+			return fail(err, errlen, "%s: record at offset %llu: %s", r->name,
+				    (unsigned long long)off, why);
+		if (m.hdr.type == KL_MSG_TELEMETRY) {
+			struct kl_telem_view v;
+			if (kl_telem_decode(m.payload, m.payload_len, &v, why, sizeof(why)) < 0)
+				return fail(err, errlen, "%s: TELEMETRY at offset %llu: %s", r->name,
+					    (unsigned long long)off, why);
+			r->nsusp = 0;
+			for (size_t i = 0; i < v.h.n_records; i++) {
+				struct kl_src_rate s;
+				kl_telem_record(&v, i, &s);
+				if (s.r[KL_R_DROP_RL] <= 0 && s.r[KL_R_DROP_DENY] <= 0)
+					continue;
+				struct kl_addr a = { .family = s.family,
+						     .prefixlen = s.family == 4 ? 32 : 128 };
+				memcpy(a.addr, s.addr, 16);
+				if (add_susp(r, &a) < 0)
+					return fail(err, errlen, "%s: out of memory", r->name);
+			}
+			r->susp_tick = v.h.tick;
+			r->have_susp = true;
+			continue;
+		}
+		if (m.hdr.type != KL_MSG_FLOWS)
+			continue;
+		struct kl_flows_view v;
+		if (kl_flows_decode(m.payload, m.payload_len, &v, why, sizeof(why)) < 0)
+			return fail(err, errlen, "%s: FLOWS at offset %llu: %s", r->name,
+				    (unsigned long long)off, why);
+		if (grow_obs(r, v.h.n_records) < 0)
+			return fail(err, errlen, "%s: out of memory for %u flows", r->name,
+				    v.h.n_records);
+		for (size_t i = 0; i < v.h.n_records; i++) {
+			struct kl_flow_rec f;
+			struct gr_obs *o = &r->obs[i];
+			kl_flows_record(&v, i, &f);
+			memset(o, 0, sizeof(*o));
+			o->src.family = f.family;
+			o->src.prefixlen = f.family == 4 ? 32 : 128;
+			memcpy(o->src.addr, f.addr, 16);
+			o->port = f.port;
+			o->proto = f.proto;
+			o->pkts = f.pkts;
+			o->bytes = f.bytes;
+		}
+		r->nobs = v.h.n_records;
+		int64_t tms = (int64_t)(v.h.t_ns / 1000000u);
+		/* The sensor's clock may step back; the graph's time may not. */
+		if (r->have_prev && tms <= r->prev_t)
+			tms = r->prev_t + 1;
+		t->t_ms = tms;
+		t->obs = r->obs;
+		t->nobs = r->nobs;
+		bool same = r->have_susp && r->susp_tick == v.h.tick;
+		t->susp = same ? r->susp : NULL;
+		t->nsusp = same ? r->nsusp : 0;
+		r->have_susp = false;
+		r->prev_t = tms;
+		r->have_prev = true;
+		return 1;
+	}
+}
+
+/* ---- JSON lines ---- */
+
+static const char *next_line(struct gr_reader *r, size_t *len)
+{
+	if (r->f != NULL) {
+		ssize_t n = getline(&r->line, &r->line_cap, r->f);
+		if (n < 0)
+			return NULL;
+		if (n > 0 && r->line[n - 1] == '\n')
+			r->line[--n] = '\0';
+		*len = (size_t)n;
+		return r->line;
+	}
+	if (r->mem_pos >= r->mem_len)
+		return NULL;
+	const char *s = r->mem + r->mem_pos;
+	const char *nl = memchr(s, '\n', r->mem_len - r->mem_pos);
+	size_t n = nl ? (size_t)(nl - s) : r->mem_len - r->mem_pos;
+	r->mem_pos += n + (nl ? 1 : 0);
+	*len = n;
+	return s;
+}
+
+static bool number(const json_t *v, double *out)
+{
+	if (!json_is_number(v))
+		return false;
+	double d = json_number_value(v);
+	if (!isfinite(d) || d < 0)
+		return false;
+	*out = d;
+	return true;
+}
+
+static int line_fail(struct gr_reader *r, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int line_fail(struct gr_reader *r, char *err, size_t errlen, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return fail(err, errlen, "%s:%lu: %s", r->name, r->lineno, msg);
+}
+
+static int parse_proto(const json_t *v, uint8_t *out)
+{
+	if (json_is_integer(v)) {
+		json_int_t p = json_integer_value(v);
+		if (p < 0 || p > 255)
+			return -1;
+		*out = (uint8_t)p;
+		return 0;
+	}
+	const char *s = json_string_value(v);
+	int p = s != NULL ? gr_proto_parse(s) : -1;
+	if (p < 0)
+		return -1;
+	*out = (uint8_t)p;
+	return 0;
+}
+
+static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *el;
+
+	if (!json_is_array(arr))
+		return line_fail(r, err, errlen, "\"flows\" must be an array");
+	if (grow_obs(r, json_array_size(arr)) < 0)
+		return line_fail(r, err, errlen, "out of memory for %zu flows", json_array_size(arr));
+	r->nobs = 0;
+	json_array_foreach(arr, i, el) {
+		struct gr_obs *o = &r->obs[r->nobs];
+		const char *key;
+		json_t *v;
+		bool have_src = false, have_proto = false;
+		char why[160];
+
+		memset(o, 0, sizeof(*o));
+		if (!json_is_object(el))
+			return line_fail(r, err, errlen, "flows[%zu] must be an object", i);
+		json_object_foreach(el, key, v) {
+			double d;
+			if (strcmp(key, "src") == 0) {
+				const char *ip = json_string_value(v);
+				if (ip == NULL || kl_addr_parse(ip, &o->src, why, sizeof(why)) < 0)
+					return line_fail(r, err, errlen, "flows[%zu].src: %s", i,
+							 ip ? why : "must be a string");
+				have_src = true;
+			} else if (strcmp(key, "port") == 0) {
+				json_int_t p = json_integer_value(v);
+				if (!json_is_integer(v) || p < 0 || p > 65535)
+					return line_fail(r, err, errlen, "flows[%zu].port must be 0..65535",
+							 i);
+				o->port = (uint16_t)p;
+			} else if (strcmp(key, "proto") == 0) {
+				if (parse_proto(v, &o->proto) < 0)
+					return line_fail(r, err, errlen, "flows[%zu].proto must be "
+							 "tcp|udp|icmp|icmpv6|0..255", i);
+				have_proto = true;
+			} else if (strcmp(key, "pkts") == 0 || strcmp(key, "bytes") == 0) {
+				if (!number(v, &d) || d > 1.8e19)
+					return line_fail(r, err, errlen, "flows[%zu].%s must be a number "
+							 ">= 0", i, key);
+				if (key[0] == 'p')
+					o->pkts = (uint64_t)d;
+				else
+					o->bytes = (uint64_t)d;
+			} else {
+				return line_fail(r, err, errlen, "flows[%zu]: unknown key \"%.40s\" "
+						 "(valid: src port proto pkts bytes)", i, key);
+			}
+		}
+		if (!have_src || !have_proto)
+			return line_fail(r, err, errlen, "flows[%zu] needs \"src\" and \"proto\"", i);
+		if (o->port != 0 && o->proto != 6 && o->proto != 17)
+			return line_fail(r, err, errlen, "flows[%zu]: port %u with protocol %u (only "
+					 "TCP and UDP have ports)", i, o->port, o->proto);
+		r->nobs++;
+	}
+	return 0;
+}
+
+/* Only what the graph needs: which sources had rate-limit drops. */
+static int parse_sources(struct gr_reader *r, const json_t *arr, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *el;
+
+	if (!json_is_array(arr))
+		return line_fail(r, err, errlen, "\"sources\" must be an array");
+	json_array_foreach(arr, i, el) {
+		struct kl_addr a;
+		char why[160];
+		double d = 0;
+
+		if (!json_is_object(el))
+			return line_fail(r, err, errlen, "sources[%zu] must be an object", i);
+		const char *ip = json_string_value(json_object_get(el, "ip"));
+		if (ip == NULL || kl_addr_parse(ip, &a, why, sizeof(why)) < 0)
+			return line_fail(r, err, errlen, "sources[%zu].ip: %s", i,
+					 ip ? why : "missing or not a string");
+		json_t *dr = json_object_get(el, "droprl");
+		if (dr != NULL && !number(dr, &d))
+			return line_fail(r, err, errlen, "sources[%zu].droprl must be a number >= 0", i);
+		if (d > 0 && add_susp(r, &a) < 0)
+			return line_fail(r, err, errlen, "out of memory");
+	}
+	return 0;
+}
+
+static int jsonl_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t errlen)
+{
+	const char *line;
+	size_t len;
+
+	for (;;) {
+		line = next_line(r, &len);
+		if (line == NULL)
+			return 0;
+		r->lineno++;
+		size_t b = 0;
+		while (b < len && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r'))
+			b++;
+		if (b == len || line[b] == '#')
+			continue;
+		if (line[b] != '{')
+			return line_fail(r, err, errlen, "expected a JSON object per line (or a "
+					 "kl-sensor trace, which starts with KLTRACE1)");
+		if (len > MAX_LINE)
+			return line_fail(r, err, errlen, "line longer than %u bytes", MAX_LINE);
+		break;
+	}
+	json_error_t jerr;
+	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return line_fail(r, err, errlen, "column %d: %s", jerr.column, jerr.text);
+	int rc = -1;
+	const char *key;
+	json_t *v;
+	double tsec = -1;
+
+	r->nobs = 0;
+	r->nsusp = 0;
+	if (!json_is_object(root)) {
+		line_fail(r, err, errlen, "expected a JSON object");
+		goto out;
+	}
+	json_object_foreach(root, key, v) {
+		if (strcmp(key, "t") == 0) {
+			if (!number(v, &tsec) || tsec > 1e10) {
+				line_fail(r, err, errlen, "\"t\" must be a number of seconds >= 0");
+				goto out;
+			}
+		} else if (strcmp(key, "flows") == 0) {
+			if (parse_flows(r, v, err, errlen) < 0)
+				goto out;
+		} else if (strcmp(key, "sources") == 0) {
+			if (parse_sources(r, v, err, errlen) < 0)
+				goto out;
+		} else if (strcmp(key, "violations") != 0 && strcmp(key, "whitelist") != 0 &&
+			   strcmp(key, "feedback") != 0) {
+			line_fail(r, err, errlen, "unknown key \"%.40s\" (valid: t flows sources "
+				  "violations whitelist feedback)", key);
+			goto out;
+		}
+	}
+	if (tsec < 0) {
+		line_fail(r, err, errlen, "\"t\" is missing");
+		goto out;
+	}
+	int64_t tms = llround(tsec * 1000.0);
+	if (r->have_prev && tms <= r->prev_t) {
+		line_fail(r, err, errlen, "t=%.3f does not come after the previous tick (t=%.3f)",
+			  tsec, (double)r->prev_t / 1000.0);
+		goto out;
+	}
+	r->prev_t = tms;
+	r->have_prev = true;
+	t->t_ms = tms;
+	t->obs = r->obs;
+	t->nobs = r->nobs;
+	t->susp = r->susp;
+	t->nsusp = r->nsusp;
+	rc = 1;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int gr_reader_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	return r->tr != NULL ? bin_next(r, t, err, errlen) : jsonl_next(r, t, err, errlen);
+}
+
+/* ---- the loop ---- */
+
+int gr_replay(struct gr_graph *g, struct gr_store *s, struct gr_reader *r, FILE *out,
+	      struct gr_replay_stats *st, char *err, size_t errlen)
+{
+	struct gr_tick_in t;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->first_t = st->last_t = GR_NEVER;
+	while ((rc = gr_reader_next(r, &t, err, errlen)) == 1) {
+		if (gr_tick(g, t.t_ms, t.obs, t.nobs, t.susp, t.nsusp) < 0)
+			return fail(err, errlen, "out of memory at t=%lld ms", (long long)t.t_ms);
+		for (size_t i = 0; out != NULL && i < g->nviol; i++) {
+			char line[256];
+			fprintf(out, "%s\n", gr_viol_json(&g->viol[i], line, sizeof(line)));
+		}
+		if (s != NULL) {
+			int64_t purge = g->last.maintained && g->p.expire_ttl_ms > 0
+						? t.t_ms - g->p.expire_ttl_ms
+						: GR_NEVER;
+			if (gr_store_flush(s, g, g->viol, g->nviol, purge, err, errlen) < 0)
+				return -1;
+		} else {
+			gr_flushed(g);
+		}
+		st->ticks++;
+		st->obs += t.nobs;
+		st->violations += g->nviol;
+		if (st->first_t == GR_NEVER)
+			st->first_t = t.t_ms;
+		st->last_t = t.t_ms;
+	}
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * VIOLATION payload (graphd -> decider, DESIGN §4, §7): the edges outside
+ * the frozen baseline that one graphd tick saw, batched (one message per
+ * tick, never one per edge).
+ *
+ *   u32 n, u32 reserved (0); then n records of 24 bytes:
+ *    0 u8 family (4 or 6), 1 u8 mode (1 observe, 2 enforce), 2 u8 proto,
+ *    3 u8 reserved, 4 u16 port, 6 u16 reserved, 8 addr[16]
+ *
+ * The port is 0 unless proto is TCP or UDP (0 there: ephemeral, folded).
+ * Mode observe means "add strikes" (frozen-observe), enforce "block now"
+ * (frozen-enforce); the numbers are the decider's enum kl_viol_mode. The
+ * decoder checks the exact length, the count limit, every reserved byte
+ * and bytes 4..15 of an IPv4 address, so decode + encode gives back the
+ * very bytes that came in.
+ */
+#ifndef KL_IPC_VIOLATION_H
+#define KL_IPC_VIOLATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+#define KL_VIOLATION_HDR_LEN 8
+#define KL_VIOLATION_REC_LEN 24
+#define KL_VIOLATIONS_MAX 65536u
+
+enum kl_violation_mode { KL_VIOLATION_OBSERVE = 1, KL_VIOLATION_ENFORCE = 2 };
+
+struct kl_violation_rec {
+	struct kl_addr src; /* host */
+	uint16_t port;
+	uint8_t proto;
+	uint8_t mode;       /* enum kl_violation_mode */
+};
+
+size_t kl_violations_len(size_t n);
+void kl_violations_encode(const struct kl_violation_rec *v, uint32_t n, uint8_t *out);
+int kl_violations_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t errlen);
+/* Decode every record into out[0..cap); refuses n > cap. */
+int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *out, size_t cap,
+			 uint32_t *n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# kl-graphd end to end: real HTTP traffic from namespace A to a server in
+# namespace B is seen by the shield's flow telemetry, sent by kl-sensor,
+# learned by kl-graphd (unprivileged) into its SQLite graph; the graph is
+# frozen and kl-graphd restarted in frozen-enforce, which pushes the frozen
+# edges to the enforcer's edge allow map; with `klctl tuple-enforce allow`
+# the known path keeps working, while the same client on a new port is
+# dropped at XDP (drop_edge rises), reported as a violation (block) and
+# denied as an edge. Then the operator's recovery: approve-ip.
+. "$(dirname "$0")/lib.sh"
+for b in kl-sensor kl-graphd; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b (run make first)"; done
+command -v jq >/dev/null || skip "needs jq"
+command -v curl >/dev/null || skip "needs curl"
+command -v python3 >/dev/null || skip "needs python3 (the HTTP servers)"
+setup_pair
+start_enforcer --features graph-enforce --sensor-user nobody --graph-user nobody
+
+# graphd runs as nobody: its database directory must be its own.
+chmod 711 "$TMP"
+GDIR=$TMP/graph
+mkdir -p "$GDIR" && chown nobody: "$GDIR"
+DB=$GDIR/kliq.db
+# Fast learning: 3 ticks in 2 windows of 2 s and 4 s of age.
+GFLAGS=(--db "$DB" --run-dir "$RUN" --user nobody --sensor-user nobody --graph-min-seen 3
+	--graph-min-windows 2 --graph-min-age 4s --graph-promote-interval 2s --graph-window 2s
+	--summary-every 5 --graph-rule-ttl 10m)
+
+start_graphd() {
+	"$BIN/kl-graphd" "${GFLAGS[@]}" "$@" >>"$TMP/graphd.log" 2>&1 &
+	GRAPHD_PID=$!
+	PIDS+=("$GRAPHD_PID")
+	for _ in $(seq 1 50); do
+		[ -S "$RUN/flows.sock" ] && [ -S "$RUN/graphd.sock" ] && return 0
+		kill -0 "$GRAPHD_PID" 2>/dev/null || fail "kl-graphd exited early"
+		sleep 0.1
+	done
+	fail "kl-graphd did not come up"
+}
+stop_graphd() {
+	kill "$GRAPHD_PID" 2>/dev/null
+	wait "$GRAPHD_PID" 2>/dev/null
+	rm -f "$RUN/flows.sock" "$RUN/graphd.sock"
+}
+
+start_graphd
+"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
+	--summary-every 5 >>"$TMP/sensor.log" 2>&1 &
+PIDS+=("$!")
+# The decider (dry run: it decides and logs, enforces nothing) receives
+# graphd's violations on violations.sock.
+"$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= \
+	--feedback-file= --state-file "$TMP/decider-state.json" --user nobody \
+	>>"$TMP/decider.log" 2>&1 &
+PIDS+=("$!")
+
+log "== kl-graphd runs unprivileged"
+sleep 0.5
+for u in $(awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/$GRAPHD_PID/status); do
+	[ "$u" -ne 0 ] || fail "kl-graphd kept uid 0"
+done
+expect_eq "$(awk '/^CapEff:/ { print $2 }' /proc/$GRAPHD_PID/status)" 0000000000000000 "kl-graphd CapEff"
+
+log "== HTTP servers in B on 8080 (known) and 9090 (never used while learning)"
+for port in 8080 9090; do
+	ip netns exec "$NS_B" python3 -m http.server "$port" --bind $B4 >>"$TMP/http$port.log" 2>&1 &
+	PIDS+=("$!")
+done
+# Wait for both to listen without sending them a packet: 9090 must stay
+# unknown to the graph.
+for _ in $(seq 1 50); do
+	n=$(ip netns exec "$NS_B" ss -Hltn "( sport = :8080 or sport = :9090 )" | wc -l)
+	[ "$n" -ge 2 ] && break
+	sleep 0.2
+done
+[ "$n" -ge 2 ] || fail "the HTTP servers did not start"
+
+get() { in_a curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$B4:$1/"; }
+
+log "== learning: A fetches from 8080 for ~12 s"
+for _ in $(seq 1 40); do
+	get 8080 >/dev/null
+	sleep 0.3
+done
+sleep 2.5
+EXPORT=$("$BIN/kl-graphd" --db "$DB" export --format json 2>"$TMP/export.err") ||
+	fail "export next to the running daemon: $(cat "$TMP/export.err")"
+state=$(echo "$EXPORT" | jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .proto == "tcp") | .state')
+log "graph: $(echo "$EXPORT" | jq -c "[.edges[] | [.src, .port, .proto, .state, .seen]]")"
+expect_eq "$state" learned "A -> 8080/tcp learned"
+[ "$(echo "$EXPORT" | jq --arg ip $A4 '[.edges[] | select(.src == $ip and .port == 9090)] | length')" = 0 ] ||
+	fail "9090 was learned: $EXPORT"
+
+log "== review and freeze, live through klctl graph"
+klctl graph freeze --dry-run >"$TMP/dry.txt" 2>&1 || fail "klctl graph freeze --dry-run: $(cat "$TMP/dry.txt")"
+grep -q "freeze  $A4 8080/tcp" "$TMP/dry.txt" || fail "dry run lacks the edge: $(cat "$TMP/dry.txt")"
+klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .state == "learned")' \
+	>/dev/null || fail "klctl graph export: $(klctl graph export)"
+expect_fail "an offline freeze next to the running daemon is refused" 1 "$BIN/kl-graphd" --db "$DB" freeze
+echo "$LAST_OUT" | grep -q "in use by a running kl-graphd" || fail "unclear refusal: $LAST_OUT"
+klctl graph freeze >"$TMP/freeze.txt" 2>&1 || fail "klctl graph freeze: $(cat "$TMP/freeze.txt")"
+log "$(head -n 1 "$TMP/freeze.txt")"
+"$BIN/kl-graphd" --db "$DB" backup "$TMP/frozen-backup.db" >/dev/null || fail "backup next to the running daemon"
+stop_graphd
+state=$("$BIN/kl-graphd" --db "$DB" export --format json |
+	jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080) | .state')
+expect_eq "$state" frozen "the freeze is in the database"
+[ "$(jq -r '.edges[] | select(.port == 8080) | .state' <("$BIN/kl-graphd" --db "$TMP/frozen-backup.db" export --format json))" = frozen ] ||
+	fail "the backup lacks the frozen edge"
+
+log "== frozen-enforce: the baseline goes to the edge allow map"
+start_graphd --graph-mode frozen-enforce
+for _ in $(seq 1 50); do
+	klctl --json edge list | jq -e --arg ip $A4 \
+		'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd")' \
+		>/dev/null && break
+	sleep 0.2
+done
+klctl --json edge list | jq -e --arg ip $A4 \
+	'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd" and .expires_in_ms > 0)' \
+	>/dev/null || fail "no graphd allow rule for $A4 8080/tcp: $(klctl edge list)"
+log "ok: edge allow $A4 8080/tcp from graphd, with a TTL"
+klctl tuple-enforce allow >/dev/null || fail "tuple-enforce allow"
+
+log "== the known path keeps working"
+expect_eq "$(get 8080)" 200 "A -> 8080 under tuple-enforce allow"
+
+log "== the same client on a new port is dropped at XDP"
+e0=$(src_field $A4 drop_edge)
+code=$(get 9090)
+[ "$code" != 200 ] || fail "A -> 9090 got through"
+sleep 2.5 # a sensor tick and a graphd tick
+e1=$(src_field $A4 drop_edge)
+expect_ge "$(( ${e1:-0} - ${e0:-0} ))" 1 "drop_edge rose for $A4"
+grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log" ||
+	fail "no VIOLATION line in the graphd log"
+log "ok: VIOLATION logged"
+for _ in $(seq 1 30); do
+	grep -q "STATE $A4 .*->BLOCK.*graph_violation" "$TMP/decider.log" && break
+	sleep 0.2
+done
+grep -q "STATE $A4 .*->BLOCK.*graph_violation" "$TMP/decider.log" ||
+	fail "the decider did not force $A4 to BLOCK on the violation: $(grep -E "STATE|violation" "$TMP/decider.log" | tail -5)"
+log "ok: frozen-enforce violation forced BLOCK in kl-decider"
+V=$("$BIN/kl-graphd" --db "$DB" violations --format json) || fail "violations next to the running daemon"
+echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
+	>/dev/null || fail "violations lacks 9090: $V"
+for _ in $(seq 1 20); do
+	klctl --json edge list | jq -e --arg ip $A4 \
+		'.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090 and .origin == "graphd")' \
+		>/dev/null && break
+	sleep 0.2
+done
+klctl --json edge list | jq -e --arg ip $A4 '.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090)' \
+	>/dev/null || fail "no edge deny for the violation: $(klctl edge list)"
+log "ok: edge deny $A4 9090/tcp from graphd"
+expect_eq "$(get 8080)" 200 "A -> 8080 still works after the violation"
+
+log "== recovery through klctl graph"
+V=$(klctl --json graph violations --since 10m) || fail "klctl graph violations"
+echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
+	>/dev/null || fail "klctl graph violations lacks 9090: $V"
+klctl graph approve-ip $A4 >"$TMP/approve.txt" 2>&1 || fail "klctl graph approve-ip: $(cat "$TMP/approve.txt")"
+for _ in $(seq 1 30); do [ "$(get 9090)" = 200 ] && break; sleep 0.3; done
+expect_eq "$(get 9090)" 200 "A -> 9090 after approve-ip"
+klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 9090 and .state == "approved")' \
+	>/dev/null || fail "klctl graph export lacks the approved edge"
+klctl --json edge list | jq -e --arg ip $A4 '[.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090)] | length == 0' \
+	>/dev/null || fail "the violation's edge deny is still there: $(klctl edge list)"
+log "$(cat "$TMP/approve.txt")"
+n=$(klctl --json graph violations | jq --arg ip $A4 '[.violations[] | select(.src == $ip and .port == 9090)] | length')
+expect_eq "$n" 1 "the violation is stored once"
+klctl tuple-enforce off >/dev/null
+log "PASS"
