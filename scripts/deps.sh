@@ -10,6 +10,7 @@ PKGS=(
 	libjansson-dev libsodium-dev libsystemd-dev libpcap-dev libsqlite3-dev
 	libclang-rt-14-dev
 	iproute2 iputils-ping procps util-linux jq
+	curl python3
 )
 
 missing=()

@@ -46,7 +46,7 @@ integration | replay)
 	echo "== $stage tests"
 	for t in "$@"; do
 		n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
-		log="$build/logs/$stage-$n.log"
+		log="$build/logs/$stage-${n//\//-}.log"
 		if [ "$stage" = integration ] && ! is_root; then record skip "$n" "(needs root)"; continue; fi
 		start=$(date +%s)
 		BUILD="$build" timeout 600 bash "$t" >"$log" 2>&1
