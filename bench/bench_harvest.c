@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 	printf("Sensor harvest per tick: private LRU map of N IPv4 sources, every source with a delta\n"
 	       "(read + delta + encode), median of %d ticks; \"to receiver\" = kl_stream_send until a\n"
 	       "receiver process has received and decoded the frame (nng ipc://). Frames hold at most\n"
-	       "%u records (64 MiB); the rest of a tick is counted as truncated.\n\n",
+	       "%u records (KL_MSG_MAX_PAYLOAD); the rest of a tick is counted as truncated.\n\n",
 	       ticks, (unsigned)KL_TELEM_MAX_RECORDS);
 	printf("| sources | batch: read only ms | batch: read+delta+encode ms | get_next_key: read+delta+encode ms | speedup | frame MB | records in frame | truncated | to receiver ms | batch tick + send ms |\n");
 	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
