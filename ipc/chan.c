@@ -12,6 +12,7 @@
  * is shared with kl_server_recv() under a mutex.
  */
 #include "ipc/chan.h"
+#include "ipc/peer.h"
 #include "ipc/wire.h"
 
 #include <errno.h>
@@ -47,7 +48,6 @@
 /* How often a server checks that its own listener still accepts (see
  * listener_wedged()), and how long the check waits for an answer. */
 #define PROBE_EVERY_MS 2000
-#define PROBE_WAIT_MS 500
 /* The answer to a request on a connection that has not said HELLO. The
  * client recognises it and says HELLO again (the request was not run). */
 #define NEED_HELLO_TEXT "HELLO must be the first message"
@@ -140,59 +140,9 @@ static int build_msg(nng_msg **out, unsigned type, uint64_t seq, uint64_t tick,
 
 /* ---- peer credentials ---- */
 
-static bool user_in_group(uid_t uid, gid_t gid)
-{
-	struct passwd pw, *res = NULL;
-	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	char *buf;
-	bool found = false;
-
-	if (sz <= 0)
-		sz = 16384;
-	buf = malloc((size_t)sz);
-	if (buf == NULL)
-		return false;
-	if (getpwuid_r(uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL) {
-		int n = 32;
-		gid_t *groups = NULL;
-		for (int tries = 0; tries < 4; tries++) {
-			gid_t *g = realloc(groups, (size_t)n * sizeof(*g));
-			if (g == NULL)
-				break;
-			groups = g;
-			int want = n;
-			if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
-				for (int i = 0; i < want; i++) {
-					if (groups[i] == gid)
-						found = true;
-				}
-				break;
-			}
-			n = want > n ? want : n * 2;
-		}
-		free(groups);
-	}
-	free(buf);
-	return found;
-}
-
 static bool peer_allowed(const struct kl_server *s, uid_t uid, gid_t gid)
 {
-	/* geteuid() now, not at open: a daemon may drop privileges after
-	 * opening its socket, and its own probe must still get in. */
-	if (uid == 0 || uid == geteuid())
-		return true;
-	for (size_t i = 0; i < s->n_allowed_uids; i++) {
-		if (s->allowed_uids[i] == uid)
-			return true;
-	}
-	if (s->admin_gid != (gid_t)-1) {
-		if (gid == s->admin_gid)
-			return true;
-		if (user_in_group(uid, s->admin_gid))
-			return true;
-	}
-	return false;
+	return kl_peer_allowed(uid, gid, s->allowed_uids, s->n_allowed_uids, s->admin_gid);
 }
 
 /* Called with s->mu held. */
@@ -278,103 +228,6 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 /* ---- server ---- */
 
-/*
- * Knock on a socket path the way an nng REQ0 peer would: connect and
- * exchange the 8-byte SP header. Returns 1 when an SP server answered, 0
- * when nothing listens (no file, or connection refused), -1 when something
- * accepted the connection but did not answer in time. With fd_out, a
- * successful probe leaves the connection open for the caller.
- *
- * A bare connect()+close() is not an option: nng 1.5.2 takes a peer that
- * leaves before the handshake for its own listener being closed and stops
- * accepting for good (nanomsg/nng#1518, fixed in 1.6.0).
- */
-static int sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out)
-{
-	/* "\0SP\0", protocol REQ0 (0x30) big-endian, reserved. */
-	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
-	struct sockaddr_un sa;
-	uint8_t got[8];
-	size_t have = 0;
-	int fd, rc = -1;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		if (e == ECONNREFUSED || e == ENOENT)
-			return 0;
-		snprintf(why, whylen, "connect: %s", strerror(e));
-		return -1;
-	}
-	if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) {
-		snprintf(why, whylen, "no SP handshake: %s", strerror(errno));
-		goto out;
-	}
-	int64_t deadline = now_ms() + wait_ms;
-	while (have < sizeof(got)) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			snprintf(why, whylen, "no SP handshake within %d ms", wait_ms);
-			goto out;
-		}
-		ssize_t n = read(fd, got + have, sizeof(got) - have);
-		if (n <= 0) {
-			snprintf(why, whylen, "connection closed during the SP handshake");
-			goto out;
-		}
-		have += (size_t)n;
-	}
-	if (got[0] != 0 || got[1] != 'S' || got[2] != 'P' || got[3] != 0) {
-		snprintf(why, whylen, "the peer does not speak SP");
-		goto out;
-	}
-	rc = 1;
-	if (fd_out != NULL) {
-		*fd_out = fd;
-		return rc;
-	}
-out:
-	close(fd);
-	return rc;
-}
-
-/* A socket file is stale when nothing accepts on it; it outlives a crashed
- * daemon. Anything that answers is left alone. */
-static int clear_stale(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	char why[128] = "";
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return kl_fail(err, errlen, "%s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return kl_fail(err, errlen, "%s exists and is not a socket; not removing it", path);
-	switch (sp_probe(path, PROBE_WAIT_MS, why, sizeof(why), NULL)) {
-	case 1:
-		return kl_fail(err, errlen, "%s: already running (another server answers on this socket)", path);
-	case 0:
-		break;
-	default:
-		return kl_fail(err, errlen, "%s is in use (%s); not removing it", path, why);
-	}
-	if (unlink(path) < 0 && errno != ENOENT)
-		return kl_fail(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
-	kl_info("removed stale socket %s", path);
-	return 0;
-}
-
 /* Listener with the socket file's mode and group. */
 static int listener_start(struct kl_server *s, char *err, size_t errlen)
 {
@@ -430,8 +283,8 @@ static int listener_check(struct kl_server *s)
 	unsigned before = own_pipes(s);
 	int fd = -1;
 
-	if (sp_probe(s->path, PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
-		int64_t deadline = now_ms() + PROBE_WAIT_MS;
+	if (kl_sp_probe(s->path, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
+		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS;
 		bool arrived;
 		while (!(arrived = own_pipes(s) != before) && now_ms() < deadline)
 			usleep(2000);
@@ -499,7 +352,7 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 	s->pid = getpid();
 	pthread_mutex_init(&s->mu, NULL);
 
-	if (clear_stale(s->path, err, errlen) < 0)
+	if (kl_clear_stale_socket(s->path, err, errlen) < 0)
 		goto fail_nosock;
 
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {

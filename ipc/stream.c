@@ -20,6 +20,7 @@
  * receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
+#include "ipc/peer.h"
 #include "ipc/wire.h"
 
 #include <errno.h>
@@ -235,7 +236,6 @@ struct kl_stream_rx {
 	nng_socket sock;
 	sun_path_t path;
 	enum kl_role self, peer_role;
-	uid_t euid;
 	uid_t *allowed_uids;
 	size_t n_allowed_uids;
 	gid_t allowed_gid;
@@ -251,42 +251,9 @@ struct kl_stream_rx {
 	uint64_t delivered, refused_msgs;
 };
 
-static bool user_in_group(uid_t uid, gid_t gid)
-{
-	struct passwd pw, *res = NULL;
-	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	bool found = false;
-	char *buf;
-
-	if (sz <= 0)
-		sz = 16384;
-	buf = malloc((size_t)sz);
-	if (buf == NULL)
-		return false;
-	if (getpwuid_r(uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL) {
-		int n = 64;
-		gid_t *g = malloc((size_t)n * sizeof(*g));
-		if (g != NULL && getgrouplist(pw.pw_name, pw.pw_gid, g, &n) >= 0) {
-			for (int i = 0; i < n; i++)
-				found |= g[i] == gid;
-		}
-		free(g);
-	}
-	free(buf);
-	return found;
-}
-
 static bool peer_allowed(const struct kl_stream_rx *r, uid_t uid, gid_t gid)
 {
-	if (uid == 0 || uid == r->euid)
-		return true;
-	for (size_t i = 0; i < r->n_allowed_uids; i++) {
-		if (r->allowed_uids[i] == uid)
-			return true;
-	}
-	if (r->allowed_gid != (gid_t)-1)
-		return gid == r->allowed_gid || user_in_group(uid, r->allowed_gid);
-	return false;
+	return kl_peer_allowed(uid, gid, r->allowed_uids, r->n_allowed_uids, r->allowed_gid);
 }
 
 /* A local user can reconnect or send garbage in a loop; the log must not
@@ -395,37 +362,6 @@ static void rx_pipe_set(struct kl_stream_rx *r, uint32_t id, enum kl_role role, 
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* The socket file outlives a crashed receiver; only a refused connect
- * proves nobody serves it. */
-static int clear_stale(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd, rc, e;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : kl_fail(err, errlen, "%s: %s", path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return kl_fail(err, errlen, "%s exists and is not a socket; not removing it", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return kl_fail(err, errlen, "socket: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	close(fd);
-	if (rc == 0)
-		return kl_fail(err, errlen, "%s: already in use (another receiver listens on it)", path);
-	if (e != ECONNREFUSED)
-		return kl_fail(err, errlen, "%s: cannot tell whether it is in use: %s", path,
-			       strerror(e));
-	if (unlink(path) < 0 && errno != ENOENT)
-		return kl_fail(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
-	return 0;
-}
-
 int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, char *err,
 		     size_t errlen)
 {
@@ -463,13 +399,12 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 	r->self = o->self;
 	r->peer_role = o->peer_role;
 	r->allowed_gid = o->allowed_gid;
-	r->euid = geteuid();
 	r->max_msg = o->max_msg != 0 ? o->max_msg : KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
 	if (r->max_msg > KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD)
 		r->max_msg = KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
 	pthread_mutex_init(&r->mu, NULL);
 
-	if (clear_stale(r->path, err, errlen) < 0)
+	if (kl_clear_stale_socket(r->path, err, errlen) < 0)
 		goto fail_nosock;
 	if ((rv = nng_pull0_open(&r->sock)) != 0) {
 		kl_fail(err, errlen, "nng_pull0_open: %s", nng_strerror(rv));

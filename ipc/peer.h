@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* Peer admission and stale-socket handling shared by every listener. */
+#ifndef KL_IPC_PEER_H
+#define KL_IPC_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define KL_SP_PROBE_WAIT_MS 500
+
+/* uid's supplementary or primary groups (from the user database) hold gid. */
+bool kl_user_in_group(uid_t uid, gid_t gid);
+
+/* Root, our own euid (read at call time), a uid of `allowed`, or a member
+ * of `group` ((gid_t)-1 = no group) may connect. */
+bool kl_peer_allowed(uid_t uid, gid_t gid, const uid_t *allowed, size_t n, gid_t group);
+
+/* Knock on a socket path the way an nng peer does (the 8-byte SP header):
+ * 1 an SP server answered, 0 nothing listens, -1 something else (why says
+ * what). With fd_out a successful probe leaves the connection open. */
+int kl_sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out);
+
+/* Remove a socket file nothing serves (it outlives a crashed daemon);
+ * refuse when a server answers or the file is not a socket. */
+int kl_clear_stale_socket(const char *path, char *err, size_t errlen);
+
+#endif
