@@ -97,7 +97,7 @@ void kl_flows_encode_record(const struct kl_flow_rec *r, uint8_t *out)
 	}
 	kl_put16(out + 20, r->port);
 	out[22] = r->proto;
-	out[23] = 0;
+	out[23] = r->flags;
 	kl_put64(out + 24, r->pkts);
 	kl_put64(out + 32, r->bytes);
 }
@@ -208,8 +208,8 @@ int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char 
 			return -1;
 		uint8_t proto = rec[22];
 		uint16_t port = kl_get16(rec + 20);
-		if (rec[23] != 0)
-			return kl_fail(err, errlen, "FLOWS record %u: padding after proto is not zero", i);
+		if ((rec[23] & ~KL_FLOW_F_ALL) != 0)
+			return kl_fail(err, errlen, "FLOWS record %u: unknown flags 0x%02x", i, rec[23]);
 		if (port != 0 && proto != PROTO_TCP && proto != PROTO_UDP)
 			return kl_fail(err, errlen,
 				    "FLOWS record %u: port %u with protocol %u (only TCP and UDP have "
@@ -234,6 +234,7 @@ void kl_flows_record(const struct kl_flows_view *v, size_t i, struct kl_flow_rec
 	memcpy(out->addr, rec + 4, 16);
 	out->port = kl_get16(rec + 20);
 	out->proto = rec[22];
+	out->flags = rec[23];
 	out->pkts = kl_get64(rec + 24);
 	out->bytes = kl_get64(rec + 32);
 }

@@ -21,7 +21,8 @@
  *   0  u64 tick, 8 u64 t_ns, 16 u64 elapsed_ns, 24 u32 n_records, 28 u32 0
  *      then n_records records of KL_FLOWS_REC_LEN bytes:
  *   0  u8 family, 3 bytes zero, 4 16 bytes source, 20 u16 dst port,
- *  22  u8 proto, 23 u8 zero, 24 u64 pkts, 32 u64 bytes (deltas of the tick)
+ *  22  u8 proto, 23 u8 flags (KL_FLOW_F_*; others zero), 24 u64 pkts,
+ *  32 u64 bytes (deltas of the tick)
  *  The port is 0 unless proto is TCP or UDP (and 0 there means "ephemeral,
  *  folded"). Any IP protocol may appear: the data plane counts flows for
  *  every final L4 protocol, and graphd must be able to learn e.g. GRE.
@@ -45,6 +46,12 @@
 #define KL_TELEM_MAX_TOTALS 256
 #define KL_FLOWS_FIXED_LEN 32
 #define KL_FLOWS_REC_LEN 40
+
+/* The source was rate-limited or denied (by the decider or the operator)
+ * when the data plane last judged it: graphd learns nothing from it
+ * (DESIGN §7). Taken from the source entry's cached verdict. */
+#define KL_FLOW_F_RESTRICTED 0x01u
+#define KL_FLOW_F_ALL KL_FLOW_F_RESTRICTED
 
 /* Records that fit in one message (KL_MSG_MAX_PAYLOAD). */
 #define KL_TELEM_MAX_RECORDS \
@@ -96,6 +103,7 @@ struct kl_flow_rec {
 	uint8_t addr[16];
 	uint16_t port;  /* host order */
 	uint8_t proto;
+	uint8_t flags;  /* KL_FLOW_F_* */
 	uint64_t pkts;
 	uint64_t bytes;
 };

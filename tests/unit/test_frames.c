@@ -250,6 +250,7 @@ static size_t make_flows(uint8_t *buf)
 	r[1] = r[0];
 	r[1].proto = 1; /* ICMP: port 0 */
 	r[1].port = 0;
+	r[1].flags = KL_FLOW_F_RESTRICTED;
 	r[2].family = 6;
 	r[2].addr[0] = 0xfd;
 	r[2].addr[15] = 9;
@@ -291,6 +292,9 @@ static void test_flows_round_trip_and_rejects(void **state)
 	assert_int_equal(r.proto, 6);
 	assert_int_equal(r.pkts, 10);
 	assert_int_equal(r.bytes, 1500);
+	assert_int_equal(r.flags, 0);
+	kl_flows_record(&v, 1, &r);
+	assert_int_equal(r.flags, KL_FLOW_F_RESTRICTED);
 	kl_flows_record(&v, 2, &r);
 	assert_int_equal(r.family, 6);
 	assert_int_equal(r.addr[15], 9);
@@ -321,8 +325,10 @@ static void test_flows_round_trip_and_rejects(void **state)
 	b[r1 + 20] = 80; /* a port on ICMP */
 	expect_flows_fail(b, len, "port");
 	memcpy(b, good, len);
-	b[r1 + 23] = 1;
-	expect_flows_fail(b, len, "padding");
+	b[r1 + 23] = 0x02; /* a flag this version does not know */
+	expect_flows_fail(b, len, "unknown flags 0x02");
+	b[r1 + 23] = 0x81;
+	expect_flows_fail(b, len, "unknown flags 0x81");
 	memcpy(b, good, len);
 	memset(b + r1 + 24, 0, 8);
 	expect_flows_fail(b, len, "pkts");
