@@ -25,6 +25,7 @@ struct ent_hdr {
 struct src_ent {
 	struct ent_hdr h;
 	uint64_t c[KL_R_MAX]; /* indexed like the rates */
+	bool restricted;      /* kl_src_restricted() when last fed */
 };
 
 struct flow_ent {
@@ -126,11 +127,11 @@ static int ptab_grow(struct kl_ptab *t)
 	return 0;
 }
 
-/* The entry for key, inserting a zeroed one if absent (*fresh = true).
- * NULL only when out of memory. */
-static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fresh)
+/* The entry for key, or NULL with *slot = the empty index slot where it
+ * would go. */
+static struct ent_hdr *ptab_find(struct kl_ptab *t, const uint8_t *key, uint32_t hash,
+				 size_t *slot)
 {
-	uint32_t hash = key_hash(key);
 	size_t s = hash & t->mask;
 
 	for (;;) {
@@ -138,11 +139,25 @@ static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fre
 		if (v == 0)
 			break;
 		struct ent_hdr *e = ent_at(t, v - 1);
-		if (e->hash == hash && memcmp(e->key, key, KEY_LEN) == 0) {
-			*fresh = false;
+		if (e->hash == hash && memcmp(e->key, key, KEY_LEN) == 0)
 			return e;
-		}
 		s = (s + 1) & t->mask;
+	}
+	*slot = s;
+	return NULL;
+}
+
+/* The entry for key, inserting a zeroed one if absent (*fresh = true).
+ * NULL only when out of memory. */
+static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fresh)
+{
+	uint32_t hash = key_hash(key);
+	size_t s;
+	struct ent_hdr *found = ptab_find(t, key, hash, &s);
+
+	if (found != NULL) {
+		*fresh = false;
+		return found;
 	}
 	if (t->n + 1 > t->ecap) {
 		if (ptab_grow(t) < 0)
@@ -288,6 +303,17 @@ static enum fate classify(struct kl_harvest *h, struct ent_hdr *e, bool fresh,
 	return F_DELTA;
 }
 
+bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns)
+{
+	uint32_t v = s->verdict;
+
+	if (!(v & KL_V_CACHED) || (v & KL_V_PROTECTED))
+		return false;
+	if ((v & KL_V_DENIED) && (s->deny_expires_ns == 0 || s->deny_expires_ns > now_ns))
+		return true;
+	return (v & KL_V_RL) && (s->rl_expires_ns == 0 || s->rl_expires_ns > now_ns);
+}
+
 bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out)
 {
@@ -346,6 +372,7 @@ bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		}
 	}
 	memcpy(e->c, c, sizeof(c));
+	e->restricted = kl_src_restricted(cur, h->now_ns);
 	e->h.first_seen_ns = cur->first_seen_ns;
 	e->h.seen_tick = h->tick;
 	e->h.seen_ns = h->now_ns;
@@ -393,6 +420,16 @@ bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, 
 	memcpy(out->addr, addr, family == 4 ? 4 : 16);
 	out->port = port;
 	out->proto = proto;
+	out->flags = 0;
+	/* Sources are fed before flows, so this is the verdict of this tick. */
+	make_key(key, family, addr, 0, 0);
+	size_t unused;
+	const struct src_ent *src =
+		(const struct src_ent *)ptab_find(h->src, key, key_hash(key), &unused);
+	if (src != NULL && src->restricted) {
+		out->flags |= KL_FLOW_F_RESTRICTED;
+		h->st.flow_restricted++;
+	}
 	out->pkts = dp;
 	out->bytes = db;
 	h->st.flow_active++;

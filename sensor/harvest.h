@@ -42,6 +42,7 @@ struct kl_harvest_stats {
 	uint64_t src_dup;       /* fed twice in one tick (ignored) */
 	uint64_t src_forgotten; /* absent longer than prev_ttl */
 	uint64_t flow_seen, flow_active, flow_forgotten;
+	uint64_t flow_restricted; /* records flagged KL_FLOW_F_RESTRICTED */
 };
 
 struct kl_harvest {
@@ -72,10 +73,16 @@ void kl_harvest_free(struct kl_harvest *h);
  * rates are over (0: now_ns minus the previous harvest's now_ns). Returns
  * the tick number; tick 0 only records. */
 uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns);
+/* Whether a source is rate-limited or denied by its entry's cached verdict,
+ * with the rule not expired at now_ns (CLOCK_BOOTTIME); a protected source
+ * never is. Flows of such a source carry KL_FLOW_F_RESTRICTED. */
+bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns);
 /* Feed one source entry (addr: 4 or 16 bytes, network order). Returns
  * true with *out filled when the source has a delta this tick. */
 bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out);
+/* Feed one flow entry; feed the tick's sources first (the record's
+ * KL_FLOW_F_RESTRICTED comes from its source). */
 bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
 		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out);
 /* Feed the totals summed over CPUs; fills h->totals_delta. */

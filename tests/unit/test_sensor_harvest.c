@@ -396,6 +396,88 @@ static void test_flows(void **state)
 	assert_int_equal(r2.pkts, 4);
 }
 
+static void test_restricted_verdicts(void **state)
+{
+	(void)state;
+	struct kl_src_stats s = mk(10, T0);
+	uint64_t now = T0 + 5 * S;
+
+	assert_false(kl_src_restricted(&s, now)); /* never judged */
+	s.verdict = KL_V_CACHED;
+	assert_false(kl_src_restricted(&s, now));
+	s.verdict = KL_V_CACHED | KL_V_RL;
+	s.rl_expires_ns = 0; /* permanent */
+	assert_true(kl_src_restricted(&s, now));
+	s.rl_expires_ns = now + 1;
+	assert_true(kl_src_restricted(&s, now));
+	s.rl_expires_ns = now; /* lapsed: the data plane no longer limits it */
+	assert_false(kl_src_restricted(&s, now));
+	s.verdict = KL_V_CACHED | KL_V_DENIED;
+	s.deny_expires_ns = now + S;
+	assert_true(kl_src_restricted(&s, now));
+	s.deny_expires_ns = now - 1;
+	assert_false(kl_src_restricted(&s, now));
+	s.deny_expires_ns = 0;
+	s.verdict = KL_V_DENIED; /* stale bits without KL_V_CACHED mean nothing */
+	assert_false(kl_src_restricted(&s, now));
+	s.verdict = KL_V_CACHED | KL_V_DENIED | KL_V_PROTECTED | KL_V_ALLOWED;
+	assert_false(kl_src_restricted(&s, now)); /* rules never apply to it */
+}
+
+/* A flow record carries its source's verdict of the same tick. */
+static void test_flows_flag_restricted_sources(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_stats a = mk(10, T0 - S), b = mk(10, T0 - S);
+	struct kl_flow_stats fa = { .pkts = 10, .bytes = 1000, .first_seen_ns = T0 - S };
+	struct kl_flow_stats fb = fa, f6 = fa;
+	struct kl_src_rate r;
+	struct kl_flow_rec ra, rb, r6;
+
+	kl_harvest_begin(h, T0, 0);
+	kl_harvest_src(h, 4, A1, &a, &r);
+	kl_harvest_src(h, 4, A3, &b, &r);
+	kl_harvest_flow(h, 4, A1, 443, 6, &fa, &ra);
+	kl_harvest_flow(h, 4, A3, 443, 6, &fb, &rb);
+	kl_harvest_flow(h, 6, A6, 53, 17, &f6, &r6);
+	kl_harvest_end(h);
+
+	/* Tick 1: A3 rate-limited; the v6 source has flows but no source entry. */
+	a.pkts += 5;
+	b.pkts += 5;
+	b.verdict = KL_V_CACHED | KL_V_RL;
+	fa.pkts += 5;
+	fb.pkts += 5;
+	f6.pkts += 5;
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_src(h, 4, A1, &a, &r));
+	assert_true(kl_harvest_src(h, 4, A3, &b, &r));
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 6, &fa, &ra));
+	assert_true(kl_harvest_flow(h, 4, A3, 443, 6, &fb, &rb));
+	assert_true(kl_harvest_flow(h, 6, A6, 53, 17, &f6, &r6));
+	assert_int_equal(h->st.flow_restricted, 1);
+	kl_harvest_end(h);
+	assert_int_equal(ra.flags, 0);
+	assert_int_equal(rb.flags, KL_FLOW_F_RESTRICTED);
+	assert_int_equal(r6.flags, 0);
+
+	/* Tick 2: A3 released (verdict recomputed without RL), A1 denied. */
+	a.pkts += 5;
+	a.verdict = KL_V_CACHED | KL_V_DENIED;
+	b.pkts += 5;
+	b.verdict = KL_V_CACHED;
+	fa.pkts += 5;
+	fb.pkts += 5;
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	kl_harvest_src(h, 4, A1, &a, &r);
+	kl_harvest_src(h, 4, A3, &b, &r);
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 6, &fa, &ra));
+	assert_true(kl_harvest_flow(h, 4, A3, 443, 6, &fb, &rb));
+	kl_harvest_end(h);
+	assert_int_equal(ra.flags, KL_FLOW_F_RESTRICTED);
+	assert_int_equal(rb.flags, 0);
+}
+
 /* Feed sources i with (i & 1) == parity (or all when parity < 0), with
  * counters 1000 + i + mult * (i % 7); when want_div > 0 check the rate. */
 static void feed(struct kl_harvest *h, uint64_t now, int parity, uint64_t mult, uint64_t want_mult,
@@ -462,6 +544,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_families_are_distinct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows, setup, teardown),
+		cmocka_unit_test(test_restricted_verdicts),
+		cmocka_unit_test_setup_teardown(test_flows_flag_restricted_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_churn, setup, teardown),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
