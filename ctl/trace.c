@@ -158,10 +158,11 @@ static void print_json(struct ctl_tick_printer *p, double t)
 			const struct kl_flow_rec *f = &p->flows[i];
 			fprintf(o,
 				"%s{\"src\": \"%s\", \"port\": %u, \"proto\": \"%s\", \"pkts\": %llu, "
-				"\"bytes\": %llu}",
+				"\"bytes\": %llu%s}",
 				i ? ", " : "", ip_text(f->family, f->addr, ip, sizeof(ip)), f->port,
 				proto_name(f->proto, pb, sizeof(pb)), (unsigned long long)f->pkts,
-				(unsigned long long)f->bytes);
+				(unsigned long long)f->bytes,
+				(f->flags & KL_FLOW_F_RESTRICTED) ? ", \"restricted\": true" : "");
 		}
 		fputc(']', o);
 	}
@@ -200,10 +201,11 @@ static void print_table(struct ctl_tick_printer *p, double t)
 			"BYTES");
 	for (size_t i = 0; i < p->nflows; i++) {
 		const struct kl_flow_rec *f = &p->flows[i];
-		fprintf(o, "  %-39s %6u %6s %11llu %13llu\n",
+		fprintf(o, "  %-39s %6u %6s %11llu %13llu%s\n",
 			ip_text(f->family, f->addr, ip, sizeof(ip)), f->port,
 			proto_name(f->proto, pb, sizeof(pb)), (unsigned long long)f->pkts,
-			(unsigned long long)f->bytes);
+			(unsigned long long)f->bytes,
+			(f->flags & KL_FLOW_F_RESTRICTED) ? "  restricted" : "");
 	}
 }
 

@@ -251,7 +251,8 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 
 static int check_flows(struct jsonl *j, const json_t *arr, struct kl_errs *errs)
 {
-	static const char *const keys[] = { "src", "port", "proto", "pkts", "bytes", NULL };
+	static const char *const keys[] = { "src", "port", "proto", "pkts", "bytes", "restricted",
+					    NULL };
 	size_t i;
 	json_t *el;
 

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
+#include "graphd/replay.h"
 #include "graphd/run.h"
 #include "graphd/store.h"
 #include "ipc/chan.h"
@@ -89,6 +90,8 @@ struct live {
 	bool enf_up;
 	struct gr_obs *obs;
 	size_t obs_cap;
+	struct kl_addr *susp;     /* sources of this frame's restricted flows */
+	size_t nsusp, susp_cap;
 	struct kl_violation_rec *vrec;
 	size_t vrec_cap;
 	struct gr_viol *pend; /* violations not in the database yet */
@@ -543,9 +546,10 @@ static void summary(struct live *L)
 		(unsigned long long)L->rules_ok, (unsigned long long)L->rules_refused);
 }
 
-static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t n)
+static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t n,
+		    const struct kl_addr *susp, size_t nsusp)
 {
-	if (gr_tick(&L->g, t, obs, n, NULL, 0) < 0) {
+	if (gr_tick(&L->g, t, obs, n, susp, nsusp) < 0) {
 		kl_error("out of memory merging a tick of %zu flows", n);
 		return -1;
 	}
@@ -604,24 +608,16 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 	}
 	L->have_sensor_tick = true;
 	L->last_sensor_tick = v.h.tick;
-	for (size_t i = 0; i < v.h.n_records; i++) {
-		struct kl_flow_rec f;
-		struct gr_obs *o = &L->obs[i];
-		kl_flows_record(&v, i, &f);
-		memset(o, 0, sizeof(*o));
-		o->src.family = f.family;
-		o->src.prefixlen = f.family == 4 ? 32 : 128;
-		memcpy(o->src.addr, f.addr, 16);
-		o->port = f.port;
-		o->proto = f.proto;
-		o->pkts = f.pkts;
-		o->bytes = f.bytes;
+	L->nsusp = 0;
+	if (gr_flows_to_obs(&v, L->obs, &L->susp, &L->nsusp, &L->susp_cap) < 0) {
+		kl_error("out of memory for the restricted sources of a frame");
+		return -1;
 	}
 	L->frames++;
 	int64_t t = (int64_t)(v.h.t_ns / 1000000u);
 	if (L->last_t != GR_NEVER && t <= L->last_t)
 		t = L->last_t + 1;
-	return run_tick(L, t, L->obs, v.h.n_records);
+	return run_tick(L, t, L->obs, v.h.n_records, L->susp, L->nsusp);
 }
 
 /* ---- control ---- */
@@ -753,7 +749,7 @@ static int run_loop(struct live *L)
 			int64_t t = clock_ms(CLOCK_REALTIME);
 			if (L->last_t != GR_NEVER && t <= L->last_t)
 				t = L->last_t + 1;
-			if (run_tick(L, t, NULL, 0) < 0)
+			if (run_tick(L, t, NULL, 0, NULL, 0) < 0)
 				return -1;
 		}
 		if (mono - L->last_push_mono >= 1000) {
@@ -854,6 +850,7 @@ out:
 		gr_free(&L.g);
 	gr_store_close(L.st);
 	free(L.obs);
+	free(L.susp);
 	free(L.vrec);
 	free(L.pend);
 	return rc;

@@ -66,17 +66,46 @@ static int grow_obs(struct gr_reader *r, size_t n)
 	return 0;
 }
 
-static int add_susp(struct gr_reader *r, const struct kl_addr *a)
+static int addrs_add(struct kl_addr **v, size_t *n, size_t *cap, const struct kl_addr *a)
 {
-	if (r->nsusp == r->susp_cap) {
-		size_t ncap = r->susp_cap ? r->susp_cap * 2 : 64;
-		struct kl_addr *s = realloc(r->susp, ncap * sizeof(*s));
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct kl_addr *s = realloc(*v, ncap * sizeof(*s));
 		if (s == NULL)
 			return -1;
-		r->susp = s;
-		r->susp_cap = ncap;
+		*v = s;
+		*cap = ncap;
 	}
-	r->susp[r->nsusp++] = *a;
+	(*v)[(*n)++] = *a;
+	return 0;
+}
+
+static int add_susp(struct gr_reader *r, const struct kl_addr *a)
+{
+	return addrs_add(&r->susp, &r->nsusp, &r->susp_cap, a);
+}
+
+int gr_flows_to_obs(const struct kl_flows_view *v, struct gr_obs *obs, struct kl_addr **susp,
+		    size_t *nsusp, size_t *susp_cap)
+{
+	for (size_t i = 0; i < v->h.n_records; i++) {
+		struct kl_flow_rec f;
+		struct gr_obs *o = &obs[i];
+		kl_flows_record(v, i, &f);
+		memset(o, 0, sizeof(*o));
+		o->src.family = f.family;
+		o->src.prefixlen = f.family == 4 ? 32 : 128;
+		memcpy(o->src.addr, f.addr, 16);
+		o->port = f.port;
+		o->proto = f.proto;
+		o->pkts = f.pkts;
+		o->bytes = f.bytes;
+		/* A source's flows are usually adjacent: list it once per run. */
+		if ((f.flags & KL_FLOW_F_RESTRICTED) &&
+		    (*nsusp == 0 || memcmp(&(*susp)[*nsusp - 1], &o->src, sizeof(o->src)) != 0) &&
+		    addrs_add(susp, nsusp, susp_cap, &o->src) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -210,19 +239,12 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		if (grow_obs(r, v.h.n_records) < 0)
 			return fail(err, errlen, "%s: out of memory for %u flows", r->name,
 				    v.h.n_records);
-		for (size_t i = 0; i < v.h.n_records; i++) {
-			struct kl_flow_rec f;
-			struct gr_obs *o = &r->obs[i];
-			kl_flows_record(&v, i, &f);
-			memset(o, 0, sizeof(*o));
-			o->src.family = f.family;
-			o->src.prefixlen = f.family == 4 ? 32 : 128;
-			memcpy(o->src.addr, f.addr, 16);
-			o->port = f.port;
-			o->proto = f.proto;
-			o->pkts = f.pkts;
-			o->bytes = f.bytes;
-		}
+		/* Suspects of this tick: its TELEMETRY's, then the flagged flows'. */
+		if (!(r->have_susp && r->susp_tick == v.h.tick))
+			r->nsusp = 0;
+		r->have_susp = false;
+		if (gr_flows_to_obs(&v, r->obs, &r->susp, &r->nsusp, &r->susp_cap) < 0)
+			return fail(err, errlen, "%s: out of memory", r->name);
 		r->nobs = v.h.n_records;
 		int64_t tms = (int64_t)(v.h.t_ns / 1000000u);
 		/* The sensor's clock may step back; the graph's time may not. */
@@ -231,10 +253,8 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		t->t_ms = tms;
 		t->obs = r->obs;
 		t->nobs = r->nobs;
-		bool same = r->have_susp && r->susp_tick == v.h.tick;
-		t->susp = same ? r->susp : NULL;
-		t->nsusp = same ? r->nsusp : 0;
-		r->have_susp = false;
+		t->susp = r->susp;
+		t->nsusp = r->nsusp;
 		r->prev_t = tms;
 		r->have_prev = true;
 		return 1;
@@ -320,7 +340,7 @@ static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t
 		struct gr_obs *o = &r->obs[r->nobs];
 		const char *key;
 		json_t *v;
-		bool have_src = false, have_proto = false;
+		bool have_src = false, have_proto = false, restricted = false;
 		char why[160];
 
 		memset(o, 0, sizeof(*o));
@@ -353,9 +373,14 @@ static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t
 					o->pkts = (uint64_t)d;
 				else
 					o->bytes = (uint64_t)d;
+			} else if (strcmp(key, "restricted") == 0) {
+				if (!json_is_boolean(v))
+					return line_fail(r, err, errlen, "flows[%zu].restricted must be "
+							 "true or false", i);
+				restricted = json_is_true(v);
 			} else {
 				return line_fail(r, err, errlen, "flows[%zu]: unknown key \"%.40s\" "
-						 "(valid: src port proto pkts bytes)", i, key);
+						 "(valid: src port proto pkts bytes restricted)", i, key);
 			}
 		}
 		if (!have_src || !have_proto)
@@ -363,6 +388,8 @@ static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t
 		if (o->port != 0 && o->proto != 6 && o->proto != 17)
 			return line_fail(r, err, errlen, "flows[%zu]: port %u with protocol %u (only "
 					 "TCP and UDP have ports)", i, o->port, o->proto);
+		if (restricted && add_susp(r, &o->src) < 0)
+			return line_fail(r, err, errlen, "out of memory");
 		r->nobs++;
 	}
 	return 0;

@@ -6,10 +6,12 @@
  *
  * Inputs, told apart by their first bytes:
  *  - binary kl-sensor traces ("KLTRACE1", ipc/trace.h): every FLOWS frame
- *    is a tick at its t_ns; a TELEMETRY frame of the same sensor tick
- *    marks the sources with rate-limit or deny drops as suspicious.
+ *    is a tick at its t_ns; its records flagged KL_FLOW_F_RESTRICTED and
+ *    a TELEMETRY frame of the same sensor tick (sources with rate-limit or
+ *    deny drops) mark sources as suspicious.
  *  - JSON-lines traces: {"t": 12.0, "flows": [{"src", "port", "proto",
- *    "pkts", "bytes"}], "sources": [...]}; a source with "droprl" > 0 is
+ *    "pkts", "bytes", "restricted"}], "sources": [...]}; a flow with
+ *    "restricted": true or a source with "droprl" > 0 makes its source
  *    suspicious in that tick. "violations", "whitelist" and "feedback"
  *    are the decider's and are skipped; any other key is an error. (The
  *    decider's reader, decider/trace.c, checks but does not hand out
@@ -24,6 +26,7 @@
 #include <stdio.h>
 
 #include "graphd/graph.h"
+#include "ipc/frames.h"
 #include "graphd/store.h"
 
 struct gr_tick_in {
@@ -35,6 +38,13 @@ struct gr_tick_in {
 };
 
 struct gr_reader;
+
+/* Observations from a decoded FLOWS frame: obs[i] for each record (obs
+ * holds v->h.n_records); the source of each KL_FLOW_F_RESTRICTED record is
+ * appended to the suspects (*susp grows with realloc). -1: out of memory.
+ * The daemon and the binary-trace replay both read frames through this. */
+int gr_flows_to_obs(const struct kl_flows_view *v, struct gr_obs *obs, struct kl_addr **susp,
+		    size_t *nsusp, size_t *susp_cap);
 
 /* path "-" is stdin (JSON lines only). */
 int gr_reader_open(struct gr_reader **out, const char *path, char *err, size_t errlen);

@@ -381,7 +381,10 @@ static void test_jsonl_reader(void **state)
 		" \"pkts\": 4, \"bytes\": 400}, {\"src\": \"fd00:6b6c::1\", \"proto\": 58}],"
 		" \"sources\": [{\"ip\": \"198.18.0.9\", \"pps\": 10, \"droprl\": 2},"
 		" {\"ip\": \"198.18.0.1\", \"droprl\": 0}], \"violations\": []}\n"
-		"{\"t\": 2, \"flows\": [{\"src\": \"198.18.0.1\", \"port\": 443, \"proto\": 17}]}\n";
+		"{\"t\": 2, \"flows\": [{\"src\": \"198.18.0.1\", \"port\": 443, \"proto\": 17}]}\n"
+		"{\"t\": 3, \"flows\": [{\"src\": \"198.18.0.7\", \"port\": 22, \"proto\": \"tcp\","
+		" \"restricted\": true}, {\"src\": \"198.18.0.8\", \"proto\": \"icmp\","
+		" \"restricted\": false}]}\n";
 	struct gr_reader *r;
 	struct gr_tick_in t;
 	char err[256];
@@ -401,6 +404,10 @@ static void test_jsonl_reader(void **state)
 	assert_int_equal(t.t_ms, 2000);
 	assert_int_equal(t.obs[0].proto, 17);
 	assert_int_equal(t.nsusp, 0);
+	assert_int_equal(next(r, &t, err, sizeof(err)), 1);
+	assert_int_equal(t.nobs, 2);
+	assert_int_equal(t.nsusp, 1); /* the flow flagged restricted by the sensor */
+	assert_int_equal(t.susp[0].addr[3], 7);
 	assert_int_equal(next(r, &t, err, sizeof(err)), 0);
 	gr_reader_close(r);
 
@@ -408,6 +415,8 @@ static void test_jsonl_reader(void **state)
 		{ "{\"flows\": []}", "mem:1: \"t\" is missing" },
 		{ "{\"t\": -1}", "\"t\" must be a number" },
 		{ "{\"t\": 1, \"bogus\": 1}", "unknown key \"bogus\"" },
+		{ "{\"t\": 1, \"flows\": [{\"src\": \"198.18.0.1\", \"proto\": 6, \"restricted\": 1}]}",
+		  "flows[0].restricted must be true or false" },
 		{ "{\"t\": 1, \"flows\": {}}", "\"flows\" must be an array" },
 		{ "{\"t\": 1, \"flows\": [{\"port\": 1, \"proto\": \"tcp\"}]}", "needs \"src\"" },
 		{ "{\"t\": 1, \"flows\": [{\"src\": \"1.2.3\", \"proto\": \"tcp\"}]}", "flows[0].src" },
@@ -500,6 +509,13 @@ static void test_binary_reader(void **state)
 	append_telem(w, 1, 5000000000ull, &s, 1);
 	append_flows(w, 1, 5000000000ull, f, 2);
 	append_flows(w, 2, 4000000000ull, f, 1); /* clock stepped back */
+	/* Sensor tick 3: no telemetry, but the sensor flagged the v6 source's
+	 * two flows (its source entry says rate-limited): one suspect. */
+	struct kl_flow_rec f3[3] = { f[1], f[1], f[0] };
+	f3[0].flags = f3[1].flags = KL_FLOW_F_RESTRICTED;
+	f3[1].proto = 17;
+	f3[1].port = 53;
+	append_flows(w, 3, 6000000000ull, f3, 3);
 	kl_trace_close(w);
 
 	struct gr_reader *r;
@@ -517,6 +533,11 @@ static void test_binary_reader(void **state)
 	assert_int_equal(next(r, &t, err, sizeof(err)), 1);
 	assert_int_equal(t.t_ms, 5001); /* forced forward */
 	assert_int_equal(t.nsusp, 0);   /* no telemetry for sensor tick 2 */
+	assert_int_equal(next(r, &t, err, sizeof(err)), 1);
+	assert_int_equal(t.nobs, 3);
+	assert_int_equal(t.nsusp, 1);
+	assert_int_equal(t.susp[0].family, 6);
+	assert_int_equal(t.susp[0].addr[15], 2);
 	assert_int_equal(next(r, &t, err, sizeof(err)), 0);
 	gr_reader_close(r);
 
@@ -528,9 +549,12 @@ static void test_binary_reader(void **state)
 	assert_int_equal(gr_init(&g, &p), 0);
 	assert_int_equal(gr_reader_open(&r, path, err, sizeof(err)), 0);
 	assert_int_equal(gr_replay(&g, NULL, r, NULL, &rs, err, sizeof(err)), 0);
-	assert_int_equal(rs.ticks, 2);
-	assert_int_equal(rs.obs, 3);
-	assert_int_equal(g.n, 1); /* only the GRE edge: 198.18.0.1 is held back */
+	assert_int_equal(rs.ticks, 3);
+	assert_int_equal(rs.obs, 6);
+	/* Only the GRE edge: 198.18.0.1 is held back from tick 1 on, and the
+	 * restricted v6 source's new UDP edge of tick 3 is not recorded. */
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.last.suspicious, 3); /* every observation of tick 3 */
 	gr_reader_close(r);
 	gr_free(&g);
 	unlink(path);
