@@ -7,6 +7,8 @@
 # the known path keeps working, while the same client on a new port is
 # dropped at XDP (drop_edge rises), reported as a violation (block) and
 # denied as an edge. Then the operator's recovery: approve-ip.
+# A second client that is rate-limited while the graph learns is not
+# learned from: the sensor flags its flows as restricted.
 . "$(dirname "$0")/lib.sh"
 for b in kl-sensor kl-graphd; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b (run make first)"; done
 command -v jq >/dev/null || skip "needs jq"
@@ -75,12 +77,21 @@ done
 [ "$n" -ge 2 ] || fail "the HTTP servers did not start"
 
 get() { in_a curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$B4:$1/"; }
+# C: a second address in A, rate-limited by the operator (generously: its
+# requests still pass, but a rate-limited source is not learned from).
+C4=198.18.0.3
+ip -n "$NS_A" addr add $C4/24 dev "$VA" || fail "addr add $C4"
+klctl rl set-ip $C4 --rate 10000 --burst 10000 >/dev/null || fail "klctl rl set-ip $C4"
+get_c() { in_a curl -s -o /dev/null -w '%{http_code}' -m 2 --interface $C4 "http://$B4:$1/"; }
 
-log "== learning: A fetches from 8080 for ~12 s"
+log "== learning: A and the rate-limited C fetch from 8080 for ~12 s"
 for _ in $(seq 1 40); do
 	get 8080 >/dev/null
+	get_c 8080 >/dev/null
 	sleep 0.3
 done
+expect_eq "$(get_c 8080)" 200 "C's requests pass under its rate limit"
+expect_ge "$(src_field $C4 pkts)" 40 "C's packets seen by the shield"
 sleep 2.5
 EXPORT=$("$BIN/kl-graphd" --db "$DB" export --format json 2>"$TMP/export.err") ||
 	fail "export next to the running daemon: $(cat "$TMP/export.err")"
@@ -89,6 +100,9 @@ log "graph: $(echo "$EXPORT" | jq -c "[.edges[] | [.src, .port, .proto, .state, 
 expect_eq "$state" learned "A -> 8080/tcp learned"
 [ "$(echo "$EXPORT" | jq --arg ip $A4 '[.edges[] | select(.src == $ip and .port == 9090)] | length')" = 0 ] ||
 	fail "9090 was learned: $EXPORT"
+expect_eq "$(echo "$EXPORT" | jq --arg ip $C4 '[.edges[] | select(.src == $ip)] | length')" 0 \
+	"edges of the rate-limited $C4 (not even candidates)"
+grep -q "suspicious=[1-9]" "$TMP/graphd.log" || fail "no TICK line counts suspicious flows: $(grep TICK "$TMP/graphd.log" | tail -3)"
 
 log "== review and freeze, live through klctl graph"
 klctl graph freeze --dry-run >"$TMP/dry.txt" 2>&1 || fail "klctl graph freeze --dry-run: $(cat "$TMP/dry.txt")"
