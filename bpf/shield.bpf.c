@@ -374,7 +374,10 @@ static __always_inline int scan_note(struct kl_src_stats *e, __u16 dport, __u64 
 	__u32 h, w;
 	__u64 bit;
 
-	if (old != win && __sync_val_compare_and_swap(&e->port_window, old, win) == old) {
+	/* Forward only: each CPU caches its clock, and one a jiffy behind
+	 * another near a window boundary would otherwise move the window back
+	 * and forth, counting the same port again at every flip. */
+	if (win > old && __sync_val_compare_and_swap(&e->port_window, old, win) == old) {
 		/* Only the CPU that moved the window clears it. A bit set by
 		 * another CPU between the CAS and this clear is lost, which at
 		 * most counts that port once more in the new window. */
