@@ -12,7 +12,6 @@
  * the sensor is away (an absent sensor must not freeze a BLOCK in place).
  */
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -20,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/capability.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -38,7 +35,6 @@
 #include "ipc/violation.h"
 #include "sandbox/sandbox.h"
 
-#define ADMIN_GROUP "kernloom-admin"
 #define ENFORCER_TIMEOUT_MS 2000
 #define IDLE_AFTER_INTERVALS 3
 #define FRAMES_PER_WAKEUP 64
@@ -95,67 +91,16 @@ struct live {
 
 /* Users and groups. The users must exist when named explicitly; the
  * defaults may be missing (tests, hosts without the sysusers entries). */
-struct who {
-	bool root;
-	const char *user;    /* to become (NULL: stay) */
-	uid_t uid;           /* uid after the drop */
-	gid_t gid;
-	bool have_sensor;
-	uid_t sensor_uid;
-	gid_t sensor_gid;
-	gid_t admin_gid;     /* -1: none */
-};
 
 static bool knob_default(const struct kl_config *cfg, const char *name)
 {
 	return cfg->o[kl_knob_index(name)].kind == KL_L_DEFAULT;
 }
 
-static int resolve_users(const struct kl_config *cfg, struct who *w)
+static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
 {
-	struct passwd *pw;
-	struct group *gr;
-
-	memset(w, 0, sizeof(*w));
-	w->root = geteuid() == 0;
-	w->uid = geteuid();
-	w->gid = getegid();
-	w->admin_gid = (gid_t)-1;
-	if (w->root) {
-		pw = getpwnam(cfg->v.user);
-		if (pw == NULL) {
-			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or "
-				 "pass --user)",
-				 cfg->v.user);
-			return -1;
-		}
-		if (pw->pw_uid == 0) {
-			kl_error("--user %s: is uid 0; the decider must not keep root", cfg->v.user);
-			return -1;
-		}
-		w->user = cfg->v.user;
-		w->uid = pw->pw_uid;
-		w->gid = pw->pw_gid;
-	} else {
-		kl_info("not started as root: running as uid %u, --user %s not used",
-			(unsigned)w->uid, cfg->v.user);
-	}
-	pw = getpwnam(cfg->v.sensor_user);
-	if (pw != NULL) {
-		w->have_sensor = true;
-		w->sensor_uid = pw->pw_uid;
-		w->sensor_gid = pw->pw_gid;
-	} else if (!knob_default(cfg, "sensor-user")) {
-		kl_error("--sensor-user %s: no such user", cfg->v.sensor_user);
-		return -1;
-	} else {
-		kl_info("no user %s: telemetry.sock admits root and uid %u (--user) only",
-			cfg->v.sensor_user, (unsigned)w->uid);
-	}
-	gr = getgrnam(ADMIN_GROUP);
-	if (gr != NULL)
-		w->admin_gid = gr->gr_gid;
-	return 0;
+	return kl_who_resolve(w, "kl-decider", cfg->v.user, cfg->v.sensor_user,
+			      !knob_default(cfg, "sensor-user"), "telemetry.sock");
 }
 
 static int sock_path(const struct kl_config *cfg, const char *name, char *buf, size_t len)
@@ -167,7 +112,7 @@ static int sock_path(const struct kl_config *cfg, const char *name, char *buf, s
 	return 0;
 }
 
-static int open_sockets(struct live *L, const struct who *w)
+static int open_sockets(struct live *L, const struct kl_who *w)
 {
 	const struct kl_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
@@ -555,7 +500,7 @@ static int run_loop(struct live *L)
 int kl_decider_run_live(const struct kl_config *cfg)
 {
 	struct live L;
-	struct who w;
+	struct kl_who w;
 	struct kl_errs errs = { 0 };
 	struct sigaction sa;
 	uint64_t seed = 0;

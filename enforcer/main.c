@@ -31,7 +31,6 @@
 #define DRAIN_MAX 32
 #define SWEEP_EVERY_NS (5ull * 1000000000ull)
 #define SWEEP_BUDGET 2048
-#define ADMIN_GROUP "kernloom-admin"
 
 static volatile sig_atomic_t stop_sig;
 
@@ -156,11 +155,11 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 	int link = srv_specs[which].link;
 	int have_user = 0;
 	if (link < 0) {
-		struct group *gr = getgrnam(ADMIN_GROUP);
+		struct group *gr = getgrnam(KL_ADMIN_GROUP);
 		if (gr)
 			admin = gr->gr_gid;
 		else
-			kl_info("no group %s: the control socket is for root only", ADMIN_GROUP);
+			kl_info("no group %s: the control socket is for root only", KL_ADMIN_GROUP);
 		gid = admin;
 	} else if ((have_user = link_user(ctx, link, &uid, &gid)) < 0) {
 		return NULL;
@@ -197,7 +196,7 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 static int make_run_dir(const struct enf_config *cfg)
 {
 	gid_t admin = (gid_t)-1;
-	struct group *gr = getgrnam(ADMIN_GROUP);
+	struct group *gr = getgrnam(KL_ADMIN_GROUP);
 	if (gr)
 		admin = gr->gr_gid;
 	if (mkdir(cfg->run_dir, 0750) == 0) {
@@ -205,7 +204,7 @@ static int make_run_dir(const struct enf_config *cfg)
 		 * existing directory is left as its owner (tmpfiles.d) made it */
 		if (admin != (gid_t)-1 && chown(cfg->run_dir, (uid_t)-1, admin) < 0)
 			kl_warn("run dir %s: cannot give it to group %s: %s", cfg->run_dir,
-				ADMIN_GROUP, strerror(errno));
+				KL_ADMIN_GROUP, strerror(errno));
 	} else if (errno != EEXIST) {
 		kl_error("run dir %s: cannot create: %s", cfg->run_dir, strerror(errno));
 		return -1;

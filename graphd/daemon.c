@@ -12,16 +12,12 @@
  * and deny drops (replay.h). See README-section.md.
  */
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/capability.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +37,6 @@
 #include "ipc/violation.h"
 #include "sandbox/sandbox.h"
 
-#define ADMIN_GROUP "kernloom-admin"
 #define ENFORCER_TIMEOUT_MS 2000
 #define FRAMES_PER_WAKEUP 16
 #define REQUESTS_PER_WAKEUP 8
@@ -57,16 +52,6 @@ static void on_stop(int sig)
 	stop_signal = sig;
 }
 
-struct who {
-	bool root;
-	const char *user;
-	uid_t uid;
-	gid_t gid;
-	bool have_sensor;
-	uid_t sensor_uid;
-	gid_t sensor_gid;
-	gid_t admin_gid;
-};
 
 struct live {
 	const struct gr_opts *o;
@@ -108,72 +93,12 @@ static int64_t clock_ms(clockid_t c)
 
 /* ---- users, threads, sockets ---- */
 
-static int resolve_users(const struct gr_opts *o, struct who *w)
+static int resolve_users(const struct gr_opts *o, struct kl_who *w)
 {
-	struct passwd *pw;
-	struct group *gr;
-
-	memset(w, 0, sizeof(*w));
-	w->root = geteuid() == 0;
-	w->uid = geteuid();
-	w->gid = getegid();
-	w->admin_gid = (gid_t)-1;
-	if (w->root) {
-		pw = getpwnam(o->user);
-		if (pw == NULL) {
-			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or pass "
-				 "--user)", o->user);
-			return -1;
-		}
-		if (pw->pw_uid == 0) {
-			kl_error("--user %s: is uid 0; kl-graphd must not keep root", o->user);
-			return -1;
-		}
-		w->user = o->user;
-		w->uid = pw->pw_uid;
-		w->gid = pw->pw_gid;
-	} else {
-		kl_info("not started as root: running as uid %u, --user %s not used",
-			(unsigned)w->uid, o->user);
-	}
-	pw = getpwnam(o->sensor_user);
-	if (pw != NULL) {
-		w->have_sensor = true;
-		w->sensor_uid = pw->pw_uid;
-		w->sensor_gid = pw->pw_gid;
-	} else if (strcmp(o->sensor_user, GR_SENSOR_USER_DEFAULT) != 0) {
-		kl_error("--sensor-user %s: no such user", o->sensor_user);
-		return -1;
-	} else {
-		kl_info("no user %s: flows.sock admits root and uid %u only", o->sensor_user,
-			(unsigned)w->uid);
-	}
-	gr = getgrnam(ADMIN_GROUP);
-	if (gr != NULL)
-		w->admin_gid = gr->gr_gid;
-	return 0;
+	return kl_who_resolve(w, "kl-graphd", o->user, o->sensor_user,
+			      strcmp(o->sensor_user, GR_SENSOR_USER_DEFAULT) != 0, "flows.sock");
 }
 
-/* nng starts its threads with the first socket; a thread inherits
- * no_new_privs and the bounding set from its creator at that moment, so
- * both are set before any exists (the later setuid clears the rest). */
-static int prepare_threads(const struct who *w)
-{
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		kl_error("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-		return -1;
-	}
-	if (!w->root)
-		return 0;
-	for (int c = 0; c <= CAP_LAST_CAP; c++) {
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
-			kl_error("cannot drop capability %d from the bounding set: %s", c,
-				 strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
 
 static int sock_path(const struct gr_opts *o, const char *name, char *buf, size_t len)
 {
@@ -184,7 +109,7 @@ static int sock_path(const struct gr_opts *o, const char *name, char *buf, size_
 	return 0;
 }
 
-static int open_sockets(struct live *L, const struct who *w)
+static int open_sockets(struct live *L, const struct kl_who *w)
 {
 	const struct gr_opts *o = L->o;
 	char path[PATH_MAX], err[512];
@@ -763,7 +688,7 @@ static int run_loop(struct live *L)
 int gr_run_daemon(const struct gr_opts *o)
 {
 	struct live L;
-	struct who w;
+	struct kl_who w;
 	struct sigaction sa;
 	char err[1024];
 	int rc = GR_EXIT_FAIL;
@@ -778,7 +703,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (resolve_users(o, &w) < 0 || prepare_threads(&w) < 0)
+	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, 0) < 0)
 		return GR_EXIT_FAIL;
 	struct gr_store_opts so = { .path = o->db, .busy_ms = o->busy_ms };
 	if (gr_store_open(&L.st, &so, err, sizeof(err)) < 0) {

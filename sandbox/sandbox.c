@@ -242,3 +242,50 @@ int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o)
 		(unsigned)getuid(), (unsigned)getgid(), kl_sandbox_caps_text(kept, text, sizeof(text)));
 	return 0;
 }
+
+int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const char *sensor_user,
+		   bool sensor_user_given, const char *sock)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(w, 0, sizeof(*w));
+	w->root = geteuid() == 0;
+	w->uid = geteuid();
+	w->gid = getegid();
+	w->admin_gid = (gid_t)-1;
+	if (w->root) {
+		pw = getpwnam(user);
+		if (pw == NULL) {
+			kl_error("--user %s: no such user (create it, e.g. with systemd-sysusers, or "
+				 "pass --user)", user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("--user %s: is uid 0; %s must not keep root", user, name);
+			return -1;
+		}
+		w->user = user;
+		w->uid = pw->pw_uid;
+		w->gid = pw->pw_gid;
+	} else {
+		kl_info("not started as root: running as uid %u, --user %s not used",
+			(unsigned)w->uid, user);
+	}
+	pw = getpwnam(sensor_user);
+	if (pw != NULL) {
+		w->have_sensor = true;
+		w->sensor_uid = pw->pw_uid;
+		w->sensor_gid = pw->pw_gid;
+	} else if (sensor_user_given) {
+		kl_error("--sensor-user %s: no such user", sensor_user);
+		return -1;
+	} else {
+		kl_info("no user %s: %s admits root and uid %u (--user) only", sensor_user, sock,
+			(unsigned)w->uid);
+	}
+	gr = getgrnam(KL_ADMIN_GROUP);
+	if (gr != NULL)
+		w->admin_gid = gr->gr_gid;
+	return 0;
+}

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ipc/msg.h"
 
@@ -49,5 +50,28 @@ uint64_t kl_sandbox_keep_mask(enum kl_role role);
 bool kl_sandbox_switches_user(enum kl_role role);
 /* "cap_bpf,cap_net_admin,cap_perfmon" (or "none") for a mask. */
 const char *kl_sandbox_caps_text(uint64_t mask, char *buf, size_t len);
+
+/* Group whose members may send klctl requests to every daemon. */
+#define KL_ADMIN_GROUP "kernloom-admin"
+
+/* Who an unprivileged daemon (decider, graphd) runs as, and whom its
+ * sockets admit besides root and itself. */
+struct kl_who {
+	bool root;            /* started as root: switches to `user` in step 2 */
+	const char *user;     /* to become; NULL = stay as started */
+	uid_t uid;            /* after the switch */
+	gid_t gid;
+	bool have_sensor;     /* kl-sensor's user exists */
+	uid_t sensor_uid;
+	gid_t sensor_gid;
+	gid_t admin_gid;      /* KL_ADMIN_GROUP, or -1 when it does not exist */
+};
+
+/* Resolve --user (must exist and not be uid 0 when started as root; not
+ * used otherwise), --sensor-user (a missing user is an error only when
+ * sensor_user_given) and the admin group. `name` and `sock` (the socket
+ * the sensor connects to) are for the messages. 0, or -1 after logging. */
+int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const char *sensor_user,
+		   bool sensor_user_given, const char *sock);
 
 #endif

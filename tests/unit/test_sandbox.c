@@ -132,6 +132,32 @@ static void test_unknown_user_fails(void **state)
 	assert_int_equal(run_child(KL_ROLE_GRAPHD, "no-such-user-kl", 0, 0), 10);
 }
 
+static void test_who_resolve(void **state)
+{
+	(void)state;
+	struct passwd *pw = getpwnam("nobody");
+	struct kl_who w;
+	if (geteuid() != 0 || !pw)
+		skip();
+	uid_t nobody = pw->pw_uid; /* getpwnam's buffer is reused below */
+	assert_int_equal(kl_who_resolve(&w, "kl-test", "nobody", "nobody", true, "x.sock"), 0);
+	assert_true(w.root);
+	assert_string_equal(w.user, "nobody");
+	assert_int_equal(w.uid, nobody);
+	assert_true(w.have_sensor);
+	assert_int_equal(w.sensor_uid, nobody);
+	/* A default sensor user that does not exist only narrows the socket. */
+	assert_int_equal(kl_who_resolve(&w, "kl-test", "nobody", "no-such-user-kl", false, "x.sock"),
+			 0);
+	assert_false(w.have_sensor);
+	/* Asked for by name, it must exist; so must --user, and not be root. */
+	assert_int_equal(kl_who_resolve(&w, "kl-test", "nobody", "no-such-user-kl", true, "x.sock"),
+			 -1);
+	assert_int_equal(kl_who_resolve(&w, "kl-test", "no-such-user-kl", "nobody", true, "x.sock"),
+			 -1);
+	assert_int_equal(kl_who_resolve(&w, "kl-test", "root", "nobody", true, "x.sock"), -1);
+}
+
 int main(void)
 {
 	kl_log_init("test_sandbox", KL_LOG_ERROR);
@@ -141,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_enforcer_keeps_three_caps),
 		cmocka_unit_test(test_daemon_becomes_user_without_caps),
 		cmocka_unit_test(test_unknown_user_fails),
+		cmocka_unit_test(test_who_resolve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
