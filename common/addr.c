@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest input we look at: an IPv6 text with embedded IPv4 and a prefix is
@@ -311,4 +312,24 @@ void kl_addr_mask(struct kl_addr *a)
 			a->addr[i] &= (uint8_t)(0xffu << (8 - (plen - lo)));
 		}
 	}
+}
+
+int kl_proto_parse(const char *s)
+{
+	static const struct {
+		const char *name;
+		int proto;
+	} names[] = { { "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 } };
+	char *end;
+	long v;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i].name) == 0)
+			return names[i].proto;
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+		return -1;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v > 255)
+		return -1;
+	return (int)v;
 }

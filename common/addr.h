@@ -52,4 +52,8 @@ bool kl_cidr_overlaps(const struct kl_addr *a, const struct kl_addr *b);
 /* Zero the bits after prefixlen. */
 void kl_addr_mask(struct kl_addr *a);
 
+/* An IP protocol by name ("tcp", "udp", "icmp", "icmpv6") or number
+ * ("0".."255", no leading zeros): 0..255, or -1. */
+int kl_proto_parse(const char *s);
+
 #endif

@@ -18,21 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonl.h"
 #include "decider/io.h"
 #include "decider/table.h"
 
-#define MAX_LINE (64u << 20)
-
 struct jsonl {
 	struct kl_input in;
-	FILE *f;
-	bool own_f;
-	const char *mem;
-	size_t mem_len, mem_pos;
+	struct kl_jsonl l;
 	char *name;
-	char *line;
-	size_t line_cap;
-	unsigned long lineno;
 	int64_t interval_ms;
 	int64_t prev_t;
 	bool have_prev;
@@ -45,39 +38,6 @@ struct jsonl {
 	char where[320];
 };
 
-/* Next line without its newline; NULL at the end. */
-static const char *next_line(struct jsonl *j, size_t *len)
-{
-	if (j->f != NULL) {
-		ssize_t n = getline(&j->line, &j->line_cap, j->f);
-		if (n < 0)
-			return NULL;
-		if (n > 0 && j->line[n - 1] == '\n')
-			j->line[--n] = '\0';
-		*len = (size_t)n;
-		return j->line;
-	}
-	if (j->mem_pos >= j->mem_len)
-		return NULL;
-	const char *s = j->mem + j->mem_pos;
-	const char *nl = memchr(s, '\n', j->mem_len - j->mem_pos);
-	size_t n = nl ? (size_t)(nl - s) : j->mem_len - j->mem_pos;
-	j->mem_pos += n + (nl ? 1 : 0);
-	*len = n;
-	return s;
-}
-
-static bool number(const json_t *v, double *out)
-{
-	if (!json_is_number(v))
-		return false;
-	double d = json_number_value(v);
-	if (!isfinite(d) || d < 0)
-		return false;
-	*out = d;
-	return true;
-}
-
 static int bad(struct jsonl *j, struct kl_errs *errs, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -89,7 +49,7 @@ static int bad(struct jsonl *j, struct kl_errs *errs, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kl_errs_add(errs, "%s:%lu: %s", j->name, j->lineno, msg);
+	kl_errs_add(errs, "%s:%lu: %s", j->name, j->l.lineno, msg);
 	return -1;
 }
 
@@ -141,7 +101,7 @@ static int parse_sources(struct jsonl *j, const json_t *arr, size_t *n, struct k
 			else
 				return bad(j, errs, "sources[%zu]: unknown key \"%.40s\" (valid: ip pps bps syn scan droprl)",
 					   i, key);
-			if (!number(v, dst))
+			if (!kl_json_nonneg(v, dst))
 				return bad(j, errs, "sources[%zu].%s must be a number >= 0", i, key);
 		}
 		if (ip == NULL)
@@ -158,31 +118,6 @@ static int parse_sources(struct jsonl *j, const json_t *arr, size_t *n, struct k
 			return bad(j, errs, "sources[%zu]: %.64s is listed twice in this tick", i, ip);
 		(*n)++;
 	}
-	return 0;
-}
-
-static int parse_proto(const json_t *v, uint8_t *out)
-{
-	if (json_is_integer(v)) {
-		json_int_t p = json_integer_value(v);
-		if (p < 0 || p > 255)
-			return -1;
-		*out = (uint8_t)p;
-		return 0;
-	}
-	const char *s = json_string_value(v);
-	if (s == NULL)
-		return -1;
-	if (strcmp(s, "tcp") == 0)
-		*out = 6;
-	else if (strcmp(s, "udp") == 0)
-		*out = 17;
-	else if (strcmp(s, "icmp") == 0)
-		*out = 1;
-	else if (strcmp(s, "icmpv6") == 0)
-		*out = 58;
-	else
-		return -1;
 	return 0;
 }
 
@@ -227,7 +162,7 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 					return bad(j, errs, "violations[%zu].port must be 0..65535", i);
 				x->port = (uint16_t)p;
 			} else if (strcmp(key, "proto") == 0) {
-				if (parse_proto(v, &x->proto) < 0)
+				if (kl_json_proto(v, &x->proto) < 0)
 					return bad(j, errs, "violations[%zu].proto must be tcp|udp|icmp|icmpv6|0..255", i);
 			} else if (strcmp(key, "mode") == 0) {
 				const char *s = json_string_value(v);
@@ -317,30 +252,11 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 	size_t len;
 
 	memset(t, 0, sizeof(*t));
-	for (;;) {
-		line = next_line(j, &len);
-		if (line == NULL)
-			return 0;
-		j->lineno++;
-		size_t b = 0;
-		while (b < len && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r'))
-			b++;
-		if (b == len || line[b] == '#')
-			continue;
-		if (line[b] != '{') {
-			for (size_t k = 0; k < len && k < 16; k++) {
-				unsigned char c = (unsigned char)line[k];
-				if (c == 0 || (c < 0x20 && c != '\t' && c != '\r'))
-					return bad(j, errs, "binary data: neither a JSON-lines trace nor a "
-						   "kl-sensor trace (those start with KLTRACE1)");
-			}
-			return bad(j, errs, "expected a JSON object per line");
-		}
-		if (len > MAX_LINE)
-			return bad(j, errs, "line longer than %u bytes", MAX_LINE);
-		break;
-	}
-	snprintf(j->where, sizeof(j->where), "%s:%lu", j->name, j->lineno);
+	const char *why;
+	int got = kl_jsonl_next(&j->l, &line, &len, &why);
+	if (got <= 0)
+		return got == 0 ? 0 : bad(j, errs, "%s", why);
+	snprintf(j->where, sizeof(j->where), "%s:%lu", j->name, j->l.lineno);
 
 	json_error_t jerr;
 	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -359,7 +275,7 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 	}
 	json_object_foreach(root, key, v) {
 		if (strcmp(key, "t") == 0) {
-			if (!number(v, &tsec) || tsec > 1e10) {
+			if (!kl_json_nonneg(v, &tsec) || tsec > 1e10) {
 				bad(j, errs, "\"t\" must be a number of seconds >= 0");
 				goto out;
 			}
@@ -419,9 +335,7 @@ static void jsonl_close(struct kl_input *in)
 
 	if (j == NULL)
 		return;
-	if (j->own_f && j->f != NULL)
-		fclose(j->f);
-	free(j->line);
+	kl_jsonl_close(&j->l);
 	free(j->name);
 	free(j->src);
 	free(j->viol);
@@ -458,16 +372,10 @@ struct kl_input *kl_input_jsonl_open(const char *path, int64_t interval_ms,
 		kl_errs_add(errs, "%s: out of memory", path);
 		return NULL;
 	}
-	if (strcmp(path, "-") == 0) {
-		j->f = stdin;
-	} else {
-		j->f = fopen(path, "re");
-		j->own_f = true;
-		if (j->f == NULL) {
-			kl_errs_add(errs, "%s: %s", path, strerror(errno));
-			jsonl_close(&j->in);
-			return NULL;
-		}
+	if (kl_jsonl_open(&j->l, path) < 0) {
+		kl_errs_add(errs, "%s: %s", path, strerror(errno));
+		jsonl_close(&j->in);
+		return NULL;
 	}
 	return &j->in;
 }
@@ -479,7 +387,6 @@ struct kl_input *kl_input_jsonl_mem(const char *buf, size_t len, const char *nam
 
 	if (j == NULL)
 		return NULL;
-	j->mem = buf;
-	j->mem_len = len;
+	kl_jsonl_mem(&j->l, buf, len);
 	return &j->in;
 }

@@ -72,8 +72,6 @@ const char *gr_by_name(unsigned b);    /* "learner", "freeze", "operator", "migr
 int gr_by_parse(const char *s);
 /* "tcp", "udp", "icmp", "icmpv6", or the number. */
 const char *gr_proto_name(uint8_t proto, char *buf, size_t len);
-/* The same names or 0..255; -1 if neither. */
-int gr_proto_parse(const char *s);
 
 /* 20 bytes, compared with memcmp: every unused byte is zero. */
 struct gr_key {

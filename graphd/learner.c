@@ -74,25 +74,6 @@ const char *gr_proto_name(uint8_t proto, char *buf, size_t len)
 	}
 }
 
-int gr_proto_parse(const char *s)
-{
-	static const struct { const char *n; int v; } names[] = {
-		{ "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 },
-	};
-	char *end;
-	long v;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i].n) == 0)
-			return names[i].v;
-	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
-		return -1;
-	v = strtol(s, &end, 10);
-	if (*end != '\0' || v > 255)
-		return -1;
-	return (int)v;
-}
-
 void gr_params_default(struct gr_params *p)
 {
 	memset(p, 0, sizeof(*p));

@@ -287,7 +287,7 @@ static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *windo
 		o->port = (uint16_t)u;
 		*port_set = true;
 	} else if (strcmp(f, "--proto") == 0) {
-		int p = gr_proto_parse(v);
+		int p = kl_proto_parse(v);
 		if (p < 0)
 			return perr(err, errlen, f, v, "want tcp, udp, icmp, icmpv6 or 0..255");
 		o->proto = (uint8_t)p;

@@ -11,21 +11,13 @@
 #include "graphd/commands.h"
 #include "graphd/replay.h"
 #include "ipc/frames.h"
+#include "common/jsonl.h"
 #include "ipc/msg.h"
 #include "ipc/trace.h"
 
-#define MAX_LINE (64u << 20)
-
 struct gr_reader {
 	char *name;
-	/* JSON lines */
-	FILE *f;
-	bool own_f;
-	const char *mem;
-	size_t mem_len, mem_pos;
-	char *line;
-	size_t line_cap;
-	unsigned long lineno;
+	struct kl_jsonl l; /* JSON lines */
 	/* binary */
 	struct kl_trace_reader *tr;
 	uint64_t susp_tick;
@@ -131,30 +123,24 @@ int gr_reader_open(struct gr_reader **out, const char *path, char *err, size_t e
 	*out = NULL;
 	if (r == NULL)
 		return fail(err, errlen, "%s: out of memory", path);
-	if (strcmp(path, "-") == 0) {
-		r->f = stdin;
-		*out = r;
-		return 0;
-	}
-	r->f = fopen(path, "re");
-	if (r->f == NULL) {
+	if (kl_jsonl_open(&r->l, path) < 0) {
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		gr_reader_close(r);
 		return -1;
 	}
-	r->own_f = true;
-	size_t n = fread(magic, 1, sizeof(magic), r->f);
+	if (r->l.f == stdin)
+		goto done;
+	size_t n = fread(magic, 1, sizeof(magic), r->l.f);
 	if (n == sizeof(magic) && memcmp(magic, KL_TRACE_MAGIC, 8) == 0) {
-		fclose(r->f);
-		r->f = NULL;
-		r->own_f = false;
+		kl_jsonl_close(&r->l);
 		if (kl_trace_open_read(&r->tr, path, err, errlen) < 0) {
 			gr_reader_close(r);
 			return -1;
 		}
 	} else {
-		rewind(r->f);
+		rewind(r->l.f);
 	}
+done:
 	*out = r;
 	return 0;
 }
@@ -167,8 +153,7 @@ int gr_reader_mem(struct gr_reader **out, const char *buf, size_t len, const cha
 	*out = NULL;
 	if (r == NULL)
 		return fail(err, errlen, "%s: out of memory", name);
-	r->mem = buf;
-	r->mem_len = len;
+	kl_jsonl_mem(&r->l, buf, len);
 	*out = r;
 	return 0;
 }
@@ -177,11 +162,9 @@ void gr_reader_close(struct gr_reader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->own_f && r->f != NULL)
-		fclose(r->f);
+	kl_jsonl_close(&r->l);
 	if (r->tr != NULL)
 		kl_trace_close_read(r->tr);
-	free(r->line);
 	free(r->obs);
 	free(r->susp);
 	free(r->name);
@@ -263,38 +246,6 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 
 /* ---- JSON lines ---- */
 
-static const char *next_line(struct gr_reader *r, size_t *len)
-{
-	if (r->f != NULL) {
-		ssize_t n = getline(&r->line, &r->line_cap, r->f);
-		if (n < 0)
-			return NULL;
-		if (n > 0 && r->line[n - 1] == '\n')
-			r->line[--n] = '\0';
-		*len = (size_t)n;
-		return r->line;
-	}
-	if (r->mem_pos >= r->mem_len)
-		return NULL;
-	const char *s = r->mem + r->mem_pos;
-	const char *nl = memchr(s, '\n', r->mem_len - r->mem_pos);
-	size_t n = nl ? (size_t)(nl - s) : r->mem_len - r->mem_pos;
-	r->mem_pos += n + (nl ? 1 : 0);
-	*len = n;
-	return s;
-}
-
-static bool number(const json_t *v, double *out)
-{
-	if (!json_is_number(v))
-		return false;
-	double d = json_number_value(v);
-	if (!isfinite(d) || d < 0)
-		return false;
-	*out = d;
-	return true;
-}
-
 static int line_fail(struct gr_reader *r, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -306,24 +257,7 @@ static int line_fail(struct gr_reader *r, char *err, size_t errlen, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return fail(err, errlen, "%s:%lu: %s", r->name, r->lineno, msg);
-}
-
-static int parse_proto(const json_t *v, uint8_t *out)
-{
-	if (json_is_integer(v)) {
-		json_int_t p = json_integer_value(v);
-		if (p < 0 || p > 255)
-			return -1;
-		*out = (uint8_t)p;
-		return 0;
-	}
-	const char *s = json_string_value(v);
-	int p = s != NULL ? gr_proto_parse(s) : -1;
-	if (p < 0)
-		return -1;
-	*out = (uint8_t)p;
-	return 0;
+	return fail(err, errlen, "%s:%lu: %s", r->name, r->l.lineno, msg);
 }
 
 static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t errlen)
@@ -361,12 +295,12 @@ static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t
 							 i);
 				o->port = (uint16_t)p;
 			} else if (strcmp(key, "proto") == 0) {
-				if (parse_proto(v, &o->proto) < 0)
+				if (kl_json_proto(v, &o->proto) < 0)
 					return line_fail(r, err, errlen, "flows[%zu].proto must be "
 							 "tcp|udp|icmp|icmpv6|0..255", i);
 				have_proto = true;
 			} else if (strcmp(key, "pkts") == 0 || strcmp(key, "bytes") == 0) {
-				if (!number(v, &d) || d > 1.8e19)
+				if (!kl_json_nonneg(v, &d) || d > 1.8e19)
 					return line_fail(r, err, errlen, "flows[%zu].%s must be a number "
 							 ">= 0", i, key);
 				if (key[0] == 'p')
@@ -415,7 +349,7 @@ static int parse_sources(struct gr_reader *r, const json_t *arr, char *err, size
 			return line_fail(r, err, errlen, "sources[%zu].ip: %s", i,
 					 ip ? why : "missing or not a string");
 		json_t *dr = json_object_get(el, "droprl");
-		if (dr != NULL && !number(dr, &d))
+		if (dr != NULL && !kl_json_nonneg(dr, &d))
 			return line_fail(r, err, errlen, "sources[%zu].droprl must be a number >= 0", i);
 		if (d > 0 && add_susp(r, &a) < 0)
 			return line_fail(r, err, errlen, "out of memory");
@@ -428,23 +362,10 @@ static int jsonl_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size
 	const char *line;
 	size_t len;
 
-	for (;;) {
-		line = next_line(r, &len);
-		if (line == NULL)
-			return 0;
-		r->lineno++;
-		size_t b = 0;
-		while (b < len && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r'))
-			b++;
-		if (b == len || line[b] == '#')
-			continue;
-		if (line[b] != '{')
-			return line_fail(r, err, errlen, "expected a JSON object per line (or a "
-					 "kl-sensor trace, which starts with KLTRACE1)");
-		if (len > MAX_LINE)
-			return line_fail(r, err, errlen, "line longer than %u bytes", MAX_LINE);
-		break;
-	}
+	const char *why;
+	int got = kl_jsonl_next(&r->l, &line, &len, &why);
+	if (got <= 0)
+		return got == 0 ? 0 : line_fail(r, err, errlen, "%s", why);
 	json_error_t jerr;
 	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
@@ -462,7 +383,7 @@ static int jsonl_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size
 	}
 	json_object_foreach(root, key, v) {
 		if (strcmp(key, "t") == 0) {
-			if (!number(v, &tsec) || tsec > 1e10) {
+			if (!kl_json_nonneg(v, &tsec) || tsec > 1e10) {
 				line_fail(r, err, errlen, "\"t\" must be a number of seconds >= 0");
 				goto out;
 			}
