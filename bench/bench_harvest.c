@@ -178,9 +178,9 @@ static int run(int fd, struct filler *f, enum kl_read_mode mode, int ticks,
 			fprintf(stderr, "bench_harvest: %s\n", c.why);
 			return -1;
 		}
-		uint64_t t1 = mono();
+		t_tick[t] = mono() - t0;
 		t_read[t] = mode == KL_READ_BATCH ? raw_batch_read(fd, f->n) : 0;
-		t_tick[t] = t1 - t0;
+		uint64_t t1 = mono(); /* the send is timed alone */
 		t_send[t] = 0;
 		if (tx != NULL) {
 			uint32_t got = 0;
