@@ -7,12 +7,21 @@
  *  - Policy verdict cache. A source's policy (allow / protected / deny /
  *    per-source RL override) is computed from the policy maps once and cached
  *    in its kl_src_stats entry, stamped with kernloom_cfg.policy_gen. A known
- *    source then costs one hash lookup per packet. The enforcer MUST bump
- *    kl_cfg.policy_gen after every write to kernloom_allow*_lpm,
+ *    source then costs one bucket probe per packet (shield.h, "Source
+ *    slots": up to 4 inlined array accesses, 8 when it lives in its
+ *    second bucket, no hash map). The enforcer
+ *    MUST bump kl_cfg.policy_gen after every write to kernloom_allow*_lpm,
  *    kernloom_deny*_hash, kernloom_deny*_lpm and kernloom_rl_policy* (write
  *    the map first, bump second): until the bump, sources already cached keep
  *    their old verdict. Packets read policy_gen before they read the maps, so
  *    a bump can never be missed, only observed one packet late.
+ *  - kl_cfg.src_seed picks every source's bucket: the enforcer sets it once
+ *    and never changes it under live source maps, and sets kl_src4_mask /
+ *    kl_src6_mask to the sizes it gives them.
+ *  - A slot's next owner starts from zeroed stats (no KL_V_CACHED), so a
+ *    verdict is never inherited. A packet that matched a slot just before
+ *    it was reclaimed may still count in, or be judged by, the slot while
+ *    it is reset (at most the packets in flight then, one per CPU).
  *  - Expiries are evaluated per packet against the cached expiry (deny,
  *    RL override) and per lookup for edge rules, so a lapsing entry needs no
  *    bump. Allow entries are permanent in the data plane (expires_ns is not
@@ -53,6 +62,13 @@ char LICENSE[] SEC("license") = "Dual MPL/GPL";
 
 const volatile __u32 kl_feat_flow = 0;
 const volatile __u32 kl_feat_edge = 0;
+/* Bucket masks of kernloom_src{4,6}_stats: max_entries / KL_SRC_WAYS - 1
+ * (at least 1: two buckets). The loader sets them with the map sizes (a
+ * mask too large only costs
+ * telemetry: buckets past the array are never found, such sources go
+ * without an entry). */
+const volatile __u32 kl_src4_mask = KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS - 1;
+const volatile __u32 kl_src6_mask = KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS - 1;
 
 /* ---- maps ---- */
 
@@ -120,8 +136,18 @@ struct {
 		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
 	} name SEC(".maps")
 
-LRU_MAP(kernloom_src4_stats, __u32, struct kl_src_stats, KL_SRC_MAX_DEFAULT);
-LRU_MAP(kernloom_src6_stats, struct kl_in6, struct kl_src_stats, KL_SRC_MAX_DEFAULT);
+#define SLOT_MAP(name)                                   \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_ARRAY);        \
+		__uint(max_entries, KL_SRC_SLOTS_DEFAULT); \
+		__uint(map_flags, BPF_F_MMAPABLE);       \
+		__type(key, __u32);                      \
+		__type(value, struct kl_src_slot);       \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
+	} name SEC(".maps")
+
+SLOT_MAP(kernloom_src4_stats);
+SLOT_MAP(kernloom_src6_stats);
 LPM_MAP(kernloom_allow4_lpm, struct kl_lpm4_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 LPM_MAP(kernloom_allow6_lpm, struct kl_lpm6_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 HASH_MAP(kernloom_deny4_hash, __u32, struct kl_rule, KL_DENY_MAX_DEFAULT);
@@ -416,21 +442,133 @@ static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now
 	f->last_seen_ns = now;
 }
 
-/* Insert a zeroed entry for a source that missed, then look it up again
- * (a failed insert is a lost race, so the second lookup finds the winner's
- * entry). NULL only if the LRU could not give us an entry at all (exhausted
- * under contention). `ns` is the caller's template: a miss path only, so a
- * known source never touches those 240 bytes of stack. */
-static __always_inline struct kl_src_stats *src_insert(void *map, void *key,
-						       struct kl_src_stats *ns,
-						       struct kl_totals *tot, __u64 now)
+/* ---- source slots (shield.h, "Source slots") ---- */
+
+/* Known source: compare the owner in each way of its first bucket, then of
+ * its second. One lookup site per map and family (see kl_shield) so each is
+ * an inlined array access. A slot being reclaimed has family 0 and matches
+ * nothing. */
+static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2])
 {
-	__builtin_memset(ns, 0, sizeof(*ns));
-	ns->first_seen_ns = now;
-	ns->last_seen_ns = now;
-	if (bpf_map_update_elem(map, key, ns, BPF_NOEXIST) == 0)
-		tot->v[KL_T_SRC_NEW]++;
-	return bpf_map_lookup_elem(map, key);
+#pragma unroll
+	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
+		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
+		struct kl_src_slot *sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
+
+		if (!sl)
+			return NULL;
+		if (sl->owner4 == src && sl->family == 4)
+			return sl;
+	}
+	return NULL;
+}
+
+static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2])
+{
+#pragma unroll
+	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
+		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
+		struct kl_src_slot *sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
+
+		if (!sl)
+			return NULL;
+		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+			return sl;
+	}
+	return NULL;
+}
+
+static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u64 w1)
+{
+	__u32 q = READ_ONCE(sl->seq);
+
+	return q && !(q & 1) && READ_ONCE(sl->family) == fam && sl->owner64[0] == w0 &&
+	       sl->owner64[1] == w1;
+}
+
+#define CLAIM_TRIES 3
+#define CLAIM_SPIN 256
+
+/* A source that missed claims a slot: a free one of its first bucket, else
+ * of its second, else the least recently seen of the eight (that owner is
+ * robbed). NULL when every way is being claimed or the compare-and-swap is
+ * lost: the caller looks again (the winner may have claimed for this very
+ * source), CLAIM_TRIES times, and then judges the packet without an entry.
+ * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
+static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u32 fam, __u64 w0,
+						  __u64 w1, struct kl_totals *tot, __u64 now)
+{
+	struct kl_src_slot *v = NULL, *sl;
+	__u64 oldest = ~0ull, ls;
+	__u32 vseq = 0, q, nseq;
+
+#pragma unroll
+	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
+		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
+
+		sl = bpf_map_lookup_elem(map, &k);
+		if (!sl)
+			return NULL;
+		q = READ_ONCE(sl->seq);
+		if (q & 1)
+			continue;
+		if (!READ_ONCE(sl->family)) {
+			v = sl;
+			vseq = q;
+			break;
+		}
+		ls = READ_ONCE(sl->s.last_seen_ns);
+		if (ls < oldest) {
+			oldest = ls;
+			v = sl;
+			vseq = q;
+		}
+	}
+	if (!v)
+		return NULL;
+	if (__sync_val_compare_and_swap(&v->seq, vseq, vseq + 1) != vseq) {
+		/* Another CPU is claiming this way, most likely for the same
+		 * new source: let it publish, then the caller looks again. */
+		for (int i = 0; i < CLAIM_SPIN && (READ_ONCE(v->seq) & 1); i++)
+			barrier();
+		return NULL;
+	}
+	/* Ours. Unmatchable first, so the robbed owner's packets stop
+	 * counting here before the counters are reset. */
+	__sync_lock_test_and_set(&v->family, 0);
+	__builtin_memset(&v->s, 0, sizeof(v->s));
+	v->owner64[0] = w0;
+	v->owner64[1] = w1;
+	v->s.first_seen_ns = now;
+	v->s.last_seen_ns = now;
+	barrier();
+	__sync_lock_test_and_set(&v->family, fam);
+	nseq = vseq + 2;
+	if (!nseq)
+		nseq = 2;
+	__sync_lock_test_and_set(&v->seq, nseq);
+	/* Two CPUs that missed the same new source at once claim two ways.
+	 * Each exchange above is a full barrier, so the later of the two sees
+	 * the other's slot here and gives its own back (if both see each
+	 * other both do, and the next packet claims again). */
+#pragma unroll
+	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
+		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
+
+		sl = bpf_map_lookup_elem(map, &k);
+		if (!sl || sl == v || !owns(sl, fam, w0, w1))
+			continue;
+		if (__sync_val_compare_and_swap(&v->seq, nseq, nseq + 1) == nseq) {
+			__sync_lock_test_and_set(&v->family, 0);
+			nseq += 2;
+			if (!nseq)
+				nseq = 2;
+			__sync_lock_test_and_set(&v->seq, nseq);
+		}
+		return &sl->s;
+	}
+	tot->v[KL_T_SRC_NEW]++;
+	return &v->s;
 }
 
 static __always_inline void recompute(struct kl_src_stats *e, struct parsed *p, __u32 gen,
@@ -526,9 +664,12 @@ static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, str
 SEC("xdp")
 int kl_shield(struct xdp_md *ctx)
 {
-	struct kl_src_stats ns; /* insert template; verdict holder without an entry */
+	struct kl_src_stats ns; /* verdict holder without an entry */
 	struct parsed p = {};
-	struct kl_src_stats *e;
+	struct kl_src_stats *e = NULL;
+	struct kl_src_slot *sl;
+	__u32 base[2];
+	__u64 w0, w1;
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
@@ -567,14 +708,32 @@ int kl_shield(struct xdp_md *ctx)
 	 * helper (an indirect call, 20% slower here). */
 	if (p.family == 4) {
 		tot->v[KL_T_IPV4]++;
-		e = bpf_map_lookup_elem(&kernloom_src4_stats, &p.src4);
-		if (unlikely(!e))
-			e = src_insert(&kernloom_src4_stats, &p.src4, &ns, tot, now);
+		kl_src_buckets4(p.src4, cfg->src_seed, kl_src4_mask, base);
+		for (int t = 0; t < CLAIM_TRIES; t++) {
+			sl = find4(p.src4, base);
+			if (likely(sl)) {
+				e = &sl->s;
+				break;
+			}
+			e = claim(&kernloom_src4_stats, base, 4, p.src4, 0, tot, now);
+			if (e)
+				break;
+		}
 	} else {
 		tot->v[KL_T_IPV6]++;
-		e = bpf_map_lookup_elem(&kernloom_src6_stats, &p.src6);
-		if (unlikely(!e))
-			e = src_insert(&kernloom_src6_stats, &p.src6, &ns, tot, now);
+		__builtin_memcpy(&w0, p.src6.addr, 8);
+		__builtin_memcpy(&w1, p.src6.addr + 8, 8);
+		kl_src_bases(kl_src_hash6w(w0, w1, cfg->src_seed), kl_src6_mask, base);
+		for (int t = 0; t < CLAIM_TRIES; t++) {
+			sl = find6(w0, w1, base);
+			if (likely(sl)) {
+				e = &sl->s;
+				break;
+			}
+			e = claim(&kernloom_src6_stats, base, 6, w0, w1, tot, now);
+			if (e)
+				break;
+		}
 	}
 	if (unlikely(!e)) {
 		/* No entry: policy still applies, computed into the template,

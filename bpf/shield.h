@@ -21,6 +21,10 @@
 
 /* Default map sizes (settable at load time by the enforcer). */
 #define KL_SRC_MAX_DEFAULT     131072  /* per family */
+/* Source slots per family: twice the sources asked for, so the 4-way
+ * buckets rarely overflow (a power of two: see kl_src_slot). */
+#define KL_SRC_SLOTS_DEFAULT   (2 * KL_SRC_MAX_DEFAULT)
+#define KL_SRC_WAYS            4
 #define KL_DENY_MAX_DEFAULT    1048576 /* exact deny, per family */
 #define KL_DENY_LPM_MAX_DEFAULT 65536  /* CIDR deny, per family */
 #define KL_ALLOW_MAX_DEFAULT   65536   /* allow LPM, per family */
@@ -122,6 +126,11 @@ struct kl_cfg {
 	__u64 rl_burst;
 	__u32 ephemeral_min;  /* 0 = no folding */
 	__u32 pad;
+	/* Keys of the source-slot bucket hash (kl_src_buckets4/6). The
+	 * enforcer draws them with getrandom() when it creates kernloom_cfg
+	 * and never changes them while the pinned source maps live, since
+	 * every source would then hash to another bucket. */
+	__u64 src_seed[2];
 };
 
 /* ---- telemetry ---- */
@@ -136,8 +145,8 @@ struct kl_cfg {
  * recomputed even when policy_gen happens to equal cache_gen. */
 #define KL_V_CACHED   (1u << 31)
 
-/* Value of kernloom_src4_stats / kernloom_src6_stats (LRU_HASH, shared by
- * all CPUs: counters are updated with atomic adds, so none is lost). */
+/* Per-source telemetry, inside struct kl_src_slot (shared by all CPUs:
+ * counters are updated with atomic adds, so none is lost). */
 struct kl_src_stats {
 	/* Laid out by access pattern: a known source's pass path touches only
 	 * the first 64 bytes and reads one word of port_bits. */
@@ -164,6 +173,94 @@ struct kl_src_stats {
 	__u64 rl_burst;
 	__u64 rl_expires_ns;
 };
+
+/* Source slots. kernloom_src4_stats / kernloom_src6_stats are ARRAYs
+ * (BPF_F_MMAPABLE, frozen by the enforcer so userspace can only read them)
+ * of nslots struct kl_src_slot, used as a 4-way set-associative table with
+ * two choices: source A lives in one of the KL_SRC_WAYS slots of one of its
+ * two buckets, kl_src_buckets4/6(A) (nslots a power of two, at least two
+ * buckets). Two choices keep the sources that find no slot rare: at 2x
+ * slots per source, 1.6% of 2^17 sources found their one 4-way bucket full
+ * (bench_xdp), none with two choices.
+ *
+ * A source that misses claims a free slot of its first bucket, else of its
+ * second, else the one of the eight seen least recently (the previous owner
+ * is "robbed" and claims again, with a fresh first_seen_ns, on its next
+ * packet). `seq` is a sequence word:
+ *   0            never claimed
+ *   odd          being (re)claimed: owner and counters are being reset
+ *   even, != 0   claimed by `owner`
+ * A claim moves seq from even s to s + 1 with a compare-and-swap (so two
+ * CPUs never both take a slot), clears family, resets the counters, writes
+ * the owner, then publishes s + 2 (never 0) with an atomic exchange. A
+ * reader copies a slot between two reads of seq and keeps the copy only if
+ * both are the same even non-zero value (a seqlock; counters move under it,
+ * but each is one atomic 64-bit word). A slot's seq names one claim: the
+ * sensor keeps its previous counters by (slot, seq). */
+struct kl_src_slot {
+	__u32 seq;
+	__u32 family;           /* 0 (free), 4 or 6 */
+	union {                 /* network order; IPv4 in owner[0..3], rest 0 */
+		__u8 owner[16];
+		__u32 owner4;
+		__u64 owner64[2];
+	};
+	/* The header and the stats' first 40 bytes (verdict cache, pkts,
+	 * bytes, pass, last_seen) share the slot's first cache line. */
+	struct kl_src_stats s;
+	__u64 pad;
+};
+
+/* Keyed multiplicative hash of a source address: 64 bits, the two buckets
+ * from its two halves. Not cryptographic: the random keys only keep an
+ * outsider from computing which addresses share a bucket. Shared by the
+ * data plane and its userspace readers. */
+static inline __attribute__((always_inline)) __u64 kl_src_hash4(__u32 addr, const __u64 seed[2])
+{
+	__u64 h = ((__u64)addr ^ seed[0]) * 0x9e3779b97f4a7c15ull;
+
+	return (h ^ (h >> 29)) * (seed[1] | 1);
+}
+
+/* IPv6 by its two 64-bit halves (as loaded from memory, i.e. in host order
+ * of the network-order bytes; kl_src_buckets6 does the load). */
+static inline __attribute__((always_inline)) __u64 kl_src_hash6w(__u64 w0, __u64 w1,
+								 const __u64 seed[2])
+{
+	__u64 h = (w0 ^ seed[0]) * 0x9e3779b97f4a7c15ull + (w1 ^ seed[1]) * 0xc2b2ae3d27d4eb4full;
+
+	return (h ^ (h >> 29)) * 0x165667b19e3779f9ull;
+}
+
+/* First slot of each of the two buckets of a hash, for a bucket mask
+ * (nslots / KL_SRC_WAYS - 1). The second bucket differs from the first
+ * (flipped low bit when the halves agree). */
+static inline __attribute__((always_inline)) void kl_src_bases(__u64 h, __u32 mask, __u32 base[2])
+{
+	__u32 b1 = (__u32)(h >> 32) & mask, b2 = (__u32)h & mask;
+
+	if (b2 == b1)
+		b2 = b1 ^ 1;
+	base[0] = b1 * KL_SRC_WAYS;
+	base[1] = b2 * KL_SRC_WAYS;
+}
+
+static inline __attribute__((always_inline)) void kl_src_buckets4(__u32 addr, const __u64 seed[2],
+								  __u32 mask, __u32 base[2])
+{
+	kl_src_bases(kl_src_hash4(addr, seed), mask, base);
+}
+
+static inline __attribute__((always_inline)) void kl_src_buckets6(const __u8 a[16],
+								  const __u64 seed[2], __u32 mask,
+								  __u32 base[2])
+{
+	__u64 w0, w1;
+
+	__builtin_memcpy(&w0, a, 8);
+	__builtin_memcpy(&w1, a + 8, 8);
+	kl_src_bases(kl_src_hash6w(w0, w1, seed), mask, base);
+}
 
 /* Value of kernloom_flow4_stats / kernloom_flow6_stats (LRU_HASH). */
 struct kl_flow_stats {
@@ -246,5 +343,8 @@ struct kl_event {
 #define KL_MAP_EDGE6_ALLOW  "kernloom_edge6_allow"
 #define KL_MAP_EDGE4_RL     "kernloom_edge4_rl_policy"
 #define KL_MAP_EDGE6_RL     "kernloom_edge6_rl_policy"
+
+_Static_assert(sizeof(struct kl_src_stats) == 224, "kl_src_stats layout");
+_Static_assert(sizeof(struct kl_src_slot) == 256, "kl_src_slot: a power of two (shift, not multiply)");
 
 #endif /* KL_SHIELD_H */

@@ -234,6 +234,16 @@ int enf_load(struct enf_ctx *ctx)
 		return -1;
 	}
 
+	/* The data plane's bucket mask must match the slot count. */
+	uint32_t slots = enf_src_slots(cfg->map_sizes[ENF_SZ_SRC]);
+	if ((rc = set_rodata_u32(obj, "kl_src4_mask", slots / KL_SRC_WAYS - 1)) < 0 ||
+	    (rc = set_rodata_u32(obj, "kl_src6_mask", slots / KL_SRC_WAYS - 1)) < 0) {
+		kl_error("%s: cannot set the source bucket masks (kl_src4_mask/kl_src6_mask in "
+			 ".rodata): %s",
+			 cfg->obj, strerror(-rc));
+		return -1;
+	}
+
 	int bad = 0;
 	for (int i = 0; i < ENF_M_MAX; i++) {
 		const struct enf_map_spec *s = &enf_map_specs[i];
@@ -252,9 +262,11 @@ int enf_load(struct enf_ctx *ctx)
 			bad++;
 			continue;
 		}
-		if (s->size_key >= 0 && bpf_map__set_max_entries(m, cfg->map_sizes[s->size_key]) < 0) {
-			kl_error("map %s: cannot set max_entries %u", s->name,
-				 cfg->map_sizes[s->size_key]);
+		uint32_t want = s->size_key >= 0 ? cfg->map_sizes[s->size_key] : 0;
+		if (s->size_key == ENF_SZ_SRC)
+			want = enf_src_slots(want);
+		if (s->size_key >= 0 && bpf_map__set_max_entries(m, want) < 0) {
+			kl_error("map %s: cannot set max_entries %u", s->name, want);
 			bad++;
 		}
 	}
@@ -281,6 +293,19 @@ int enf_load(struct enf_ctx *ctx)
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, enf_map_specs[i].name);
 		ctx->fd[i] = bpf_map__fd(m);
 		ctx->map_max[i] = bpf_map__max_entries(m);
+	}
+	/* The source slots are written by the data plane only: frozen, the
+	 * kernel refuses every syscall write and writable mmap, so the
+	 * sensor may hold them open read-write (needed to mmap them) and
+	 * still only read. A reused pin is frozen already: the kernel then
+	 * answers EPERM (a frozen map is no longer writable, not even for
+	 * freezing), or EBUSY. */
+	for (int i = ENF_M_SRC4; i <= ENF_M_SRC6; i++) {
+		if (bpf_map_freeze(ctx->fd[i]) < 0 && errno != EBUSY && errno != EPERM) {
+			kl_error("map %s: cannot freeze it: %s", enf_map_specs[i].name,
+				 strerror(errno));
+			return -1;
+		}
 	}
 	ctx->rb = ring_buffer__new(ctx->fd[ENF_M_EVENTS], on_event, ctx, NULL);
 	if (!ctx->rb)
@@ -393,7 +418,9 @@ static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q, char 
  * kl-sensor holds no capability: after an enforcer restart it re-opens the
  * telemetry pins read-only, which bpffs allows by file mode alone. So the
  * pin directory (0750) and exactly the telemetry pins (0640) get the sensor
- * user's group; every policy pin stays 0600 root.
+ * user's group; every policy pin stays 0600 root. The source slot arrays are
+ * 0660: mmap wants a read-write fd, and they are frozen (see enf_load), so
+ * write access to the pin grants no write to the map.
  */
 static const char *const telemetry_pins[] = {
 	KL_MAP_SRC4, KL_MAP_SRC6, KL_MAP_FLOW4, KL_MAP_FLOW6, KL_MAP_TOTALS,
@@ -422,7 +449,11 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 		if (snprintf(path, sizeof(path), "%s/%s", cfg->pin_dir, telemetry_pins[i]) >=
 		    (int)sizeof(path))
 			return -1;
-		if (chown(path, (uid_t)-1, pw->pw_gid) < 0 || chmod(path, 0640) < 0) {
+		mode_t mode = strcmp(telemetry_pins[i], KL_MAP_SRC4) == 0 ||
+				      strcmp(telemetry_pins[i], KL_MAP_SRC6) == 0
+				      ? 0660
+				      : 0640;
+		if (chown(path, (uid_t)-1, pw->pw_gid) < 0 || chmod(path, mode) < 0) {
 			kl_error("%s: cannot open it to group %u: %s", path, (unsigned)pw->pw_gid,
 				 strerror(errno));
 			return -1;

@@ -58,6 +58,11 @@ struct enf_map_spec {
 };
 extern const struct enf_map_spec enf_map_specs[ENF_M_MAX];
 
+/* Slots of kernloom_src{4,6}_stats for a configured source count
+ * (map_sizes src): the power of two >= 2 * sources, at least 64. */
+#define ENF_SRC_SLOTS_MAX (1u << 26) /* 16 GiB of slots: beyond any sane config */
+uint32_t enf_src_slots(uint32_t sources);
+
 /* The two daemon links, each on its own socket (main.c). */
 enum enf_link {
 	ENF_LINK_DECIDER = 0,

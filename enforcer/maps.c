@@ -16,8 +16,8 @@ const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
 	[ENF_M_CFG] = { KL_MAP_CFG, 4, SZ(struct kl_cfg), -1, false },
 	[ENF_M_TOTALS] = { KL_MAP_TOTALS, 4, SZ(struct kl_totals), -1, false },
 	[ENF_M_EVENTS] = { KL_MAP_EVENTS, 0, 0, -1, false },
-	[ENF_M_SRC4] = { KL_MAP_SRC4, 4, SZ(struct kl_src_stats), ENF_SZ_SRC, false },
-	[ENF_M_SRC6] = { KL_MAP_SRC6, 16, SZ(struct kl_src_stats), ENF_SZ_SRC, false },
+	[ENF_M_SRC4] = { KL_MAP_SRC4, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
+	[ENF_M_SRC6] = { KL_MAP_SRC6, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
 	[ENF_M_ALLOW4] = { KL_MAP_ALLOW4, SZ(struct kl_lpm4_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
 	[ENF_M_ALLOW6] = { KL_MAP_ALLOW6, SZ(struct kl_lpm6_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
 	[ENF_M_DENY4] = { KL_MAP_DENY4, 4, SZ(struct kl_rule), ENF_SZ_DENY, false },
@@ -50,6 +50,17 @@ const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
 #define KEY_MAX 40
 _Static_assert(sizeof(struct kl_edge6_key) <= KEY_MAX, "key buffer");
 _Static_assert(sizeof(struct kl_lpm6_key) <= KEY_MAX, "key buffer");
+
+uint32_t enf_src_slots(uint32_t sources)
+{
+	/* Twice the sources, so 4-way buckets rarely overflow; a power of
+	 * two for the bucket mask; at least 16 buckets. */
+	uint64_t want = 2ull * sources, n = 16 * KL_SRC_WAYS;
+
+	while (n < want && n < ENF_SRC_SLOTS_MAX)
+		n <<= 1;
+	return (uint32_t)n;
+}
 
 uint64_t enf_boottime_ns(void)
 {

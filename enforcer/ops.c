@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -305,6 +306,12 @@ struct src_acc {
 static int src_visit(const void *key, const void *val, void *arg)
 {
 	struct src_acc *acc = arg;
+	struct kl_src_slot sl;
+	(void)key;
+	memcpy(&sl, val, sizeof(sl));
+	/* Free, or caught mid-claim (odd seq): no source to show. */
+	if (sl.seq == 0 || (sl.seq & 1) || sl.family != (uint32_t)acc->family)
+		return 0;
 	if (acc->n == acc->cap) {
 		size_t nc = acc->cap ? acc->cap * 2 : 4096;
 		struct enf_src_row *nr = realloc(acc->rows, nc * sizeof(*nr));
@@ -316,14 +323,11 @@ static int src_visit(const void *key, const void *val, void *arg)
 		acc->cap = nc;
 	}
 	struct enf_src_row *row = &acc->rows[acc->n++];
-	if (acc->family == 4) {
-		uint32_t v;
-		memcpy(&v, key, 4);
-		enf_addr_from_host4(v, &row->addr);
-	} else {
-		enf_addr_from_host6(key, &row->addr);
-	}
-	memcpy(&row->st, val, sizeof(row->st));
+	if (acc->family == 4)
+		enf_addr_from_host4(sl.owner4, &row->addr);
+	else
+		enf_addr_from_host6(sl.owner, &row->addr);
+	row->st = sl.s;
 	return 0;
 }
 
@@ -963,6 +967,14 @@ int enf_cfg_init(struct enf_ctx *ctx)
 			c.policy_gen, c.allow_enforce ? "on" : "off", enf_edge_mode_name(c.edge_mode),
 			(unsigned long long)c.rl_rate_pps, (unsigned long long)c.rl_burst,
 			c.sample_mask);
+	}
+	if (c.src_seed[0] == 0 && c.src_seed[1] == 0) {
+		/* Drawn once per kernloom_cfg: a reused pin keeps its seed,
+		 * so the reused source slots stay where the data plane looks. */
+		if (getrandom(c.src_seed, sizeof(c.src_seed), 0) != (ssize_t)sizeof(c.src_seed)) {
+			kl_error("getrandom for the source bucket seed: %s", strerror(errno));
+			return -1;
+		}
 	}
 	if (c.ephemeral_min != ctx->cfg->ephemeral_min && c.policy_gen != 0)
 		kl_info("ephemeral_min %u -> %u", c.ephemeral_min, ctx->cfg->ephemeral_min);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -28,8 +29,8 @@ struct smap_desc {
 };
 
 static const struct smap_desc descs[KL_SM_MAX] = {
-	[KL_SM_SRC4] = { KL_MAP_SRC4, 4, sizeof(struct kl_src_stats), BPF_MAP_TYPE_LRU_HASH, true },
-	[KL_SM_SRC6] = { KL_MAP_SRC6, 16, sizeof(struct kl_src_stats), BPF_MAP_TYPE_LRU_HASH, true },
+	[KL_SM_SRC4] = { KL_MAP_SRC4, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
+	[KL_SM_SRC6] = { KL_MAP_SRC6, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
 	[KL_SM_FLOW4] = { KL_MAP_FLOW4, sizeof(struct kl_edge4_key), sizeof(struct kl_flow_stats),
 			  BPF_MAP_TYPE_LRU_HASH, false },
 	[KL_SM_FLOW6] = { KL_MAP_FLOW6, sizeof(struct kl_edge6_key), sizeof(struct kl_flow_stats),
@@ -78,9 +79,17 @@ int kl_smap_check(int fd, enum kl_smap which, uint32_t *id, char *err, size_t er
 	return 0;
 }
 
+static bool is_src(enum kl_smap m)
+{
+	return m == KL_SM_SRC4 || m == KL_SM_SRC6;
+}
+
 static int open_pin(const char *dir, enum kl_smap which, uint32_t *id, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_obj_get_opts, oo, .file_flags = BPF_F_RDONLY);
+	/* The source slot arrays are mmap'ed, which takes a read-write fd;
+	 * the enforcer froze them, so the kernel refuses every write through
+	 * it all the same. Everything else is opened read-only. */
+	LIBBPF_OPTS(bpf_obj_get_opts, oo, .file_flags = is_src(which) ? 0 : BPF_F_RDONLY);
 	char path[600];
 	int fd;
 
@@ -93,7 +102,8 @@ static int open_pin(const char *dir, enum kl_smap which, uint32_t *id, char *err
 		int e = errno;
 		snprintf(err, errlen, "%s: %s%s", path, strerror(e),
 			 e == EACCES ? " (the pin must be readable by this user: chgrp it to the "
-				       "sensor's group and chmod 0640, and the directory 0750)"
+				       "sensor's group and chmod 0640 (0660 for the source slot arrays), "
+				       "and the directory 0750)"
 				     : e == ENOENT ? " (is kl-enforcer running with this --pin-dir?)"
 						   : "");
 		errno = e;
@@ -183,7 +193,7 @@ void kl_smaps_close(struct kl_smaps *m)
 
 int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode)
 {
-	size_t vmax = sizeof(struct kl_src_stats), kmax = sizeof(struct kl_edge6_key);
+	size_t vmax = sizeof(struct kl_src_slot), kmax = sizeof(struct kl_edge6_key);
 
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
@@ -205,8 +215,17 @@ int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode)
 	return 0;
 }
 
+static void slots_unmap(struct kl_collector *c, int i)
+{
+	if (c->mm[i].base != NULL)
+		munmap(c->mm[i].base, c->mm[i].len);
+	memset(&c->mm[i], 0, sizeof(c->mm[i]));
+}
+
 void kl_collector_free(struct kl_collector *c)
 {
+	for (int i = 0; i < 2; i++)
+		slots_unmap(c, i);
 	free(c->keys);
 	free(c->vals);
 	free(c->percpu);
@@ -285,19 +304,33 @@ struct src_ctx {
 	uint8_t family;
 };
 
-static int on_src(void *p, const uint8_t *key, const uint8_t *val)
+static int add_src(struct src_ctx *x, uint32_t slot, const struct kl_src_slot *sl)
 {
-	struct src_ctx *x = p;
-	struct kl_src_stats s;
 	struct kl_src_rate r;
 
-	memcpy(&s, val, sizeof(s)); /* the batch buffer is not aligned for it */
-	if (kl_harvest_src(x->h, x->family, key, &s, &r) && x->f != NULL &&
-	    kl_frame_add_src(x->f, &r) < 0) {
+	if (kl_harvest_slot(x->h, slot, sl, &r) && x->f != NULL && kl_frame_add_src(x->f, &r) < 0) {
 		snprintf(x->c->err, sizeof(x->c->err), "out of memory building a frame");
 		return -1;
 	}
 	return 0;
+}
+
+/* Batch path: each value is one syscall's copy of a slot, so only a slot
+ * caught mid-claim (odd seq) can be told apart; skip it. */
+static int on_slot(void *p, const uint8_t *key, const uint8_t *val)
+{
+	struct src_ctx *x = p;
+	struct kl_src_slot sl;
+	uint32_t slot;
+
+	memcpy(&slot, key, 4);
+	memcpy(&sl, val, sizeof(sl)); /* the batch buffer is not aligned for it */
+	if (sl.seq == 0 || (sl.seq & 1) || sl.family != x->family) {
+		if (sl.seq & 1)
+			x->h->st.src_torn++;
+		return 0;
+	}
+	return add_src(x, slot, &sl);
 }
 
 static int on_flow(void *p, const uint8_t *key, const uint8_t *val)
@@ -331,13 +364,90 @@ static int on_flow(void *p, const uint8_t *key, const uint8_t *val)
 	return 0;
 }
 
+bool kl_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out)
+{
+	uint32_t q1 = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE), q2;
+
+	if (q1 == 0 || (q1 & 1))
+		return false;
+	memcpy(out, sl, sizeof(*out));
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	q2 = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
+	return q1 == q2 && out->seq == q1 && out->family != 0;
+}
+
+/* Map (or keep) family i's slot array read-only. The mapping follows the
+ * fd's map id, so a re-acquired map (enforcer restart) is unmapped and the
+ * new one mapped, and the harvest forgets the old slots. 1 when mapped, 0
+ * when mmap is refused (read with batch lookups instead), -1 on error. */
+static int slots_map(struct kl_collector *c, int i, int fd, uint8_t family, struct kl_harvest *h)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		snprintf(c->err, sizeof(c->err), "%s: map info: %s",
+			 family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, strerror(errno));
+		return -1;
+	}
+	if (c->mm[i].id == info.id && c->mm[i].n == info.max_entries)
+		return c->mm[i].base != NULL;
+	slots_unmap(c, i);
+	if (kl_harvest_slots(h, family, info.max_entries) < 0) {
+		snprintf(c->err, sizeof(c->err), "out of memory for %u slots", info.max_entries);
+		return -1;
+	}
+	c->mm[i].id = info.id;
+	c->mm[i].n = info.max_entries;
+	if (info.value_size != sizeof(struct kl_src_slot) ||
+	    !(info.map_flags & BPF_F_MMAPABLE) || c->mode != KL_READ_BATCH)
+		return 0;
+	size_t bytes = (size_t)info.max_entries * sizeof(struct kl_src_slot);
+	void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		kl_warn("%s: cannot map it read-only (%s); reading it with batch lookups",
+			family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, strerror(errno));
+		return 0;
+	}
+	c->mm[i].base = p;
+	c->mm[i].len = bytes;
+	kl_info("mapped %s read-only: map id %u, %u slots", family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6,
+		info.id, info.max_entries);
+	return 1;
+}
+
 int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		   struct kl_frame *f)
 {
 	struct src_ctx x = { c, h, f, family };
+	int i = family == 4 ? 0 : 1;
+	int rc = slots_map(c, i, fd, family, h);
 
-	return read_map(c, fd, family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, family == 4 ? 4 : 16,
-			sizeof(struct kl_src_stats), on_src, &x);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return read_map(c, fd, family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, 4,
+				sizeof(struct kl_src_slot), on_slot, &x);
+	const struct kl_src_slot *base = c->mm[i].base;
+	for (uint32_t k = 0; k < c->mm[i].n; k++) {
+		struct kl_src_slot sl;
+
+		/* A plain read first: most slots of a sized-for-the-worst
+		 * table are free. */
+		if (base[k].seq == 0)
+			continue;
+		if (!kl_slot_copy(&base[k], &sl)) {
+			if (__atomic_load_n(&base[k].seq, __ATOMIC_RELAXED) != 0 && base[k].family != 0)
+				h->st.src_torn++;
+			continue;
+		}
+		if (sl.family != family)
+			continue;
+		if (add_src(&x, k, &sl) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int kl_collect_flows(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,

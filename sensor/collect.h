@@ -59,6 +59,13 @@ struct kl_collector {
 	char err[256];        /* scratch: the last read error */
 	/* read time of the last tick, ns, for the TICK line and the bench */
 	uint64_t read_ns;
+	/* Read-only mappings of the source slot arrays, [0] IPv4, [1] IPv6,
+	 * by map id (base NULL: read with batch lookups). */
+	struct {
+		uint32_t id, n;
+		void *base;
+		size_t len;
+	} mm[2];
 };
 
 int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode);
@@ -80,5 +87,8 @@ int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_har
 int kl_collect_flows(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		     struct kl_frame *f);
 int kl_collect_totals(struct kl_collector *c, int fd, uint64_t out[KL_T_MAX]);
+/* Copy a slot of a shared mapping seqlock-style: true when it holds a
+ * claimed source and seq read the same before and after the copy. */
+bool kl_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out);
 
 #endif

@@ -234,6 +234,10 @@ void kl_harvest_free(struct kl_harvest *h)
 	ptab_free(h->src);
 	ptab_free(h->flow);
 	h->src = h->flow = NULL;
+	for (int i = 0; i < 2; i++) {
+		free(h->slots[i]);
+		h->slots[i] = NULL;
+	}
 }
 
 uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns)
@@ -380,6 +384,126 @@ bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 	return any;
 }
 
+/* ---- by slot ---- */
+
+struct slot_prev {
+	uint32_t seq;     /* 0 = never fed */
+	uint32_t pad;
+	uint64_t owner[2];
+	uint64_t first_seen_ns;
+	uint64_t seen_vt;
+	uint64_t c[KL_R_MAX];
+};
+
+struct kl_slotprev {
+	uint32_t n;
+	struct slot_prev e[];
+};
+
+int kl_harvest_slots(struct kl_harvest *h, uint8_t family, uint32_t nslots)
+{
+	int i = family == 4 ? 0 : 1;
+	/* calloc: pages of slots never claimed are never touched. */
+	struct kl_slotprev *p =
+		calloc(1, sizeof(struct kl_slotprev) + (size_t)nslots * sizeof(struct slot_prev));
+
+	if (p == NULL)
+		return -1;
+	p->n = nslots;
+	free(h->slots[i]);
+	h->slots[i] = p;
+	return 0;
+}
+
+bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
+		     struct kl_src_rate *out)
+{
+	struct kl_slotprev *p = h->slots[cur->family == 4 ? 0 : 1];
+	uint64_t c[KL_R_MAX], d[KL_R_MAX], span;
+	const struct kl_src_stats *s = &cur->s;
+	struct slot_prev *e;
+	bool same, any = false;
+	enum fate f;
+
+	if (p == NULL || slot >= p->n || (cur->family != 4 && cur->family != 6))
+		return false;
+	e = &p->e[slot];
+	h->st.src_seen++;
+	src_counters(s, c);
+	same = e->seq == cur->seq && e->owner[0] == cur->owner64[0] &&
+	       e->owner[1] == cur->owner64[1] && e->first_seen_ns == s->first_seen_ns;
+	if (h->tick == 0)
+		f = F_BASE;
+	else if (!same)
+		/* Another claim: new, unless it predates the previous harvest
+		 * (then its history is unknown). */
+		f = h->all_new || s->first_seen_ns + KL_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
+											     : F_BASE;
+	else
+		f = F_DELTA;
+	if (f == F_DELTA) {
+		for (int k = 0; k < KL_R_MAX; k++) {
+			if (c[k] < e->c[k]) {
+				f = F_RESTART;
+				break;
+			}
+		}
+	}
+	if (f == F_BASE) {
+		if (h->tick != 0)
+			h->st.src_unknown++;
+	} else {
+		span = h->elapsed_ns;
+		if (f == F_RESTART) {
+			memcpy(d, c, sizeof(d));
+			if (!same)
+				h->st.src_new++;
+			else
+				h->st.src_restarted++;
+		} else {
+			for (int k = 0; k < KL_R_MAX; k++)
+				d[k] = c[k] - e->c[k];
+			if (h->vt_ns > e->seen_vt)
+				span = h->vt_ns - e->seen_vt;
+		}
+		for (int k = 0; k < KL_R_MAX; k++)
+			any |= d[k] != 0;
+		if (any) {
+			double inv = 1e9 / (double)span;
+			out->family = (uint8_t)cur->family;
+			memset(out->addr, 0, sizeof(out->addr));
+			memcpy(out->addr, cur->owner, cur->family == 4 ? 4 : 16);
+			for (int k = 0; k < KL_R_MAX; k++)
+				out->r[k] = (double)d[k] * inv;
+			h->st.src_active++;
+		}
+	}
+	memcpy(e->c, c, sizeof(c));
+	e->seq = cur->seq;
+	e->owner[0] = cur->owner64[0];
+	e->owner[1] = cur->owner64[1];
+	e->first_seen_ns = s->first_seen_ns;
+	e->seen_vt = h->vt_ns;
+	if (kl_src_restricted(s, h->now_ns)) {
+		/* Only restricted sources enter the address table; a flow's
+		 * source counts as restricted when fed so this tick. */
+		uint8_t key[KEY_LEN];
+		bool fresh;
+		struct src_ent *r;
+
+		make_key(key, (uint8_t)cur->family, cur->owner, 0, 0);
+		r = (struct src_ent *)ptab_get(h->src, key, &fresh);
+		if (r != NULL) {
+			r->restricted = true;
+			r->h.first_seen_ns = s->first_seen_ns;
+			r->h.seen_tick = h->tick;
+			r->h.seen_ns = h->now_ns;
+			r->h.seen_vt = h->vt_ns;
+		}
+	}
+	return any;
+}
+
 bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
 		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out)
 {
@@ -426,7 +550,7 @@ bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, 
 	size_t unused;
 	const struct src_ent *src =
 		(const struct src_ent *)ptab_find(h->src, key, key_hash(key), &unused);
-	if (src != NULL && src->restricted) {
+	if (src != NULL && src->restricted && src->h.seen_tick == h->tick) {
 		out->flags |= KL_FLOW_F_RESTRICTED;
 		h->st.flow_restricted++;
 	}

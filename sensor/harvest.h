@@ -32,6 +32,7 @@
 #define KL_HARVEST_NEW_SLACK_NS (50ull * 1000000ull)
 
 struct kl_ptab; /* previous counters, opaque */
+struct kl_slotprev; /* previous counters by source slot, opaque */
 
 struct kl_harvest_stats {
 	uint64_t src_seen;      /* entries fed this tick */
@@ -40,6 +41,7 @@ struct kl_harvest_stats {
 	uint64_t src_restarted; /* counter went backwards or first_seen changed */
 	uint64_t src_unknown;   /* old entry we had not seen: recorded only */
 	uint64_t src_dup;       /* fed twice in one tick (ignored) */
+	uint64_t src_torn;      /* slot claimed while being read: skipped this tick */
 	uint64_t src_forgotten; /* absent longer than prev_ttl */
 	uint64_t flow_seen, flow_active, flow_forgotten;
 	uint64_t flow_restricted; /* records flagged KL_FLOW_F_RESTRICTED */
@@ -47,6 +49,9 @@ struct kl_harvest_stats {
 
 struct kl_harvest {
 	struct kl_ptab *src, *flow;
+	/* Source slots (kl_harvest_slot), [0] IPv4, [1] IPv6; NULL until
+	 * kl_harvest_slots() sized them. */
+	struct kl_slotprev *slots[2];
 	uint64_t prev_ttl_ns;
 	uint64_t tick;          /* tick being built; 0 = baseline */
 	bool started;
@@ -81,6 +86,20 @@ bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns);
  * true with *out filled when the source has a delta this tick. */
 bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out);
+/* ---- source slots (bpf/shield.h "Source slots") ----
+ * Previous counters kept by slot index, validated by the slot's seq, owner
+ * and first_seen_ns: any of them changed means another claim, i.e. a new
+ * source (or a robbed one back) in that slot, so no address lookup is
+ * needed. Only restricted sources enter the address table (flows need the
+ * bit). (Re)size a family's slot table, forgetting it: after the map was
+ * replaced (enforcer restart) or resized. -1 when out of memory. */
+int kl_harvest_slots(struct kl_harvest *h, uint8_t family, uint32_t nslots);
+/* Feed slot `slot` of a family's map: a whole copy of a claimed slot (seq
+ * even and non-zero, read between two equal reads of seq). Returns true
+ * with *out filled when the source has a delta this tick. */
+bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
+		     struct kl_src_rate *out);
+
 /* Feed one flow entry; feed the tick's sources first (the record's
  * KL_FLOW_F_RESTRICTED comes from its source). */
 bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,

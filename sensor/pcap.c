@@ -120,6 +120,8 @@ static int set_rodata(struct bpf_object *obj, const char *var, uint32_t value)
 	return -ENOENT;
 }
 
+#define PCAP_SRC_SLOTS 65536 /* per family: 16 MiB, 32768 sources at 2x */
+
 struct replay {
 	const struct kl_pcap_opts *o;
 	struct kl_pcap_stats *st;
@@ -135,33 +137,36 @@ struct replay {
 };
 
 /* Force every source's port window to move on its next packet: the data
- * plane clears the bits when the stored window differs from the current. */
+ * plane moves a window only forward, so 0 moves on the next packet. The
+ * replay's maps are private and not frozen, so slots can be rewritten. */
 static int move_port_windows(struct replay *r, char *err, size_t errlen)
 {
 	static const enum kl_smap maps[] = { KL_SM_SRC4, KL_SM_SRC6 };
 
 	for (size_t i = 0; i < 2; i++) {
 		int fd = r->fds[maps[i]];
-		size_t ksz = maps[i] == KL_SM_SRC4 ? 4 : 16;
-		uint8_t key[16], next[16];
-		struct kl_src_stats v;
-		bool first = true;
+		struct bpf_map_info info;
+		uint32_t ilen = sizeof(info);
+		struct kl_src_slot v;
 
-		for (;;) {
-			if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0) {
-				if (errno == ENOENT)
-					break;
-				return fail(err, errlen, "%s: get_next_key: %s", kl_smap_name(maps[i]),
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0)
+			return fail(err, errlen, "%s: map info: %s", kl_smap_name(maps[i]),
+				    strerror(errno));
+		/* Scan through the collector's read-only mapping when it has
+		 * one (a lookup per slot costs a syscall), rewrite by update. */
+		const struct kl_src_slot *mm =
+			r->col.mm[i].id == info.id ? (const struct kl_src_slot *)r->col.mm[i].base : NULL;
+		for (uint32_t k = 0; k < info.max_entries; k++) {
+			if (mm != NULL && (mm[k].seq == 0 || mm[k].s.port_window == 0))
+				continue;
+			if (bpf_map_lookup_elem(fd, &k, &v) < 0)
+				return fail(err, errlen, "%s: lookup: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
-			}
-			first = false;
-			memcpy(key, next, ksz);
-			if (bpf_map_lookup_elem(fd, key, &v) < 0)
+			if (v.seq == 0 || v.family == 0 || v.s.port_window == 0)
 				continue;
-			if (v.port_window == 0)
-				continue;
-			v.port_window = 0;
-			if (bpf_map_update_elem(fd, key, &v, BPF_EXIST) < 0 && errno != ENOENT)
+			v.s.port_window = 0;
+			if (bpf_map_update_elem(fd, &k, &v, BPF_EXIST) < 0)
 				return fail(err, errlen, "%s: update: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
 		}
@@ -236,6 +241,20 @@ static int load(struct replay *r, char *err, size_t errlen)
 		return fail(err, errlen,
 			    "--obj %s: no kl_feat_flow switch in .rodata (%s); is it the shield?",
 			    r->o->obj, strerror(-rc));
+	/* Source slots: room for PCAP_SRC_SLOTS / 2 sources per family. Every
+	 * tick (and every port-window move) walks all slots, and the replay's
+	 * port windows also move with the real clock, so a smaller table keeps
+	 * the replay short and its output the same from run to run. */
+	struct bpf_map *s4 = bpf_object__find_map_by_name(r->obj, KL_MAP_SRC4);
+	struct bpf_map *s6 = bpf_object__find_map_by_name(r->obj, KL_MAP_SRC6);
+	if (s4 == NULL || s6 == NULL || bpf_map__set_max_entries(s4, PCAP_SRC_SLOTS) < 0 ||
+	    bpf_map__set_max_entries(s6, PCAP_SRC_SLOTS) < 0 ||
+	    (rc = set_rodata(r->obj, "kl_src4_mask", PCAP_SRC_SLOTS / KL_SRC_WAYS - 1)) < 0 ||
+	    (rc = set_rodata(r->obj, "kl_src6_mask", PCAP_SRC_SLOTS / KL_SRC_WAYS - 1)) < 0)
+		return fail(err, errlen,
+			    "--obj %s: cannot size the source slot arrays (%s, kl_src4_mask and "
+			    "kl_src6_mask in .rodata); built from another bpf/shield.h?",
+			    r->o->obj, KL_MAP_SRC4);
 	if ((rc = bpf_object__load(r->obj)) < 0) {
 		libbpf_strerror(rc, why, sizeof(why));
 		return fail(err, errlen, "loading %s: %s%s", r->o->obj, why,

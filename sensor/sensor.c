@@ -306,7 +306,9 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		kl_error("flows link: %s", err);
 		goto out_links;
 	}
-	if (kl_harvest_init(&h, o->prev_ttl_ns, KL_SRC_MAX_DEFAULT, KL_FLOW_MAX_DEFAULT) < 0) {
+	/* Sources are kept by slot (kl_harvest_slots); the address table
+	 * holds only restricted ones. */
+	if (kl_harvest_init(&h, o->prev_ttl_ns, 1024, KL_FLOW_MAX_DEFAULT) < 0) {
 		kl_error("out of memory for the harvest tables");
 		goto out_links;
 	}
@@ -396,7 +398,7 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 			kl_info("TICK#%lld sources=%u/%zu flows=%u/%zu pkts=%llu "
 				"telemetry_sent=%llu telemetry_dropped=%llu flows_sent=%llu "
 				"flows_dropped=%llu truncated=%llu read_ms=%.2f",
-				(long long)tick, col.telem.n, kl_harvest_known_src(&h), col.flows.n,
+				(long long)tick, col.telem.n, (size_t)h.st.src_seen, col.flows.n,
 				kl_harvest_known_flows(&h), (unsigned long long)sum_pkts,
 				(unsigned long long)st.sent, (unsigned long long)st.dropped,
 				(unsigned long long)sf.sent, (unsigned long long)sf.dropped,

@@ -12,11 +12,15 @@ start_enforcer --features graph-learning --sensor-user nobody
 SENSOR_GROUP=$(id -gn nobody)
 TELEMETRY_PINS="kernloom_src4_stats kernloom_src6_stats kernloom_flow4_stats kernloom_flow6_stats kernloom_totals"
 # The enforcer opens exactly the telemetry pins to the sensor's group:
-# pin dir 0750 and those pins 0640; every other pin stays 0600 root.
+# pin dir 0750 and those pins 0640, the source slot arrays 0660 (mmap
+# takes a read-write fd; they are frozen, so it writes nothing); every
+# other pin stays 0600 root.
 open_pins_to_sensor() {
 	[ "$(command stat -c %a:%G "$PIN")" = "750:$SENSOR_GROUP" ] || fail "pin dir is $(command stat -c %a:%G "$PIN")"
 	for p in $TELEMETRY_PINS; do
-		[ "$(command stat -c %a:%G "$PIN/$p")" = "640:$SENSOR_GROUP" ] ||
+		want=640
+		case $p in kernloom_src[46]_stats) want=660 ;; esac
+		[ "$(command stat -c %a:%G "$PIN/$p")" = "$want:$SENSOR_GROUP" ] ||
 			fail "$p is $(command stat -c %a:%G "$PIN/$p")"
 	done
 	[ "$(command stat -c %a "$PIN/kernloom_deny4_hash")" = 600 ] || fail "deny pin is not 0600"
@@ -118,6 +122,11 @@ in_a "$TOOLS/kl-pktgen" --src 198.18.0.4 --dst $B4 --udp --port 53 --rate 100 --
 sleep 2.2
 kill -0 "$SENSOR_PID" 2>/dev/null || fail "kl-sensor died across the enforcer restart"
 grep -q "re-acquired kernloom_src4_stats" "$TMP/sensor.log" || fail "sensor did not re-acquire the maps"
+# Read through a read-only mapping, before and after the restart (not the
+# batch-lookup fallback).
+expect_eq "$(grep -c "mapped kernloom_src4_stats read-only" "$TMP/sensor.log")" 2 \
+	"src4 slots mapped read-only, again after the restart"
+grep -q "cannot map it read-only" "$TMP/sensor.log" && fail "sensor fell back to batch lookups"
 "$BIN/klctl" trace dump "$TRACE" --json >"$DUMP" || fail "trace dump"
 check_rate 198.18.0.4 pps 100
 

@@ -199,7 +199,16 @@ static void test_map_specs_match_abi(void **state)
 		assert_non_null(enf_map_specs[i].name);
 	assert_string_equal(enf_map_specs[ENF_M_DENY6_LPM].name, KL_MAP_DENY6_LPM);
 	assert_string_equal(enf_map_specs[ENF_M_EDGE6_RL].name, KL_MAP_EDGE6_RL);
-	assert_int_equal(enf_map_specs[ENF_M_SRC6].key_size, 16);
+	/* Source slots: an array index, a 256-byte slot. */
+	assert_int_equal(enf_map_specs[ENF_M_SRC6].key_size, 4);
+	assert_int_equal(enf_map_specs[ENF_M_SRC6].value_size, sizeof(struct kl_src_slot));
+	/* Slot counts: a power of two, >= 2x the sources, >= 64. */
+	assert_int_equal(enf_src_slots(KL_SRC_MAX_DEFAULT), KL_SRC_SLOTS_DEFAULT);
+	assert_int_equal(enf_src_slots(1000), 2048);
+	assert_int_equal(enf_src_slots(1024), 2048);
+	assert_int_equal(enf_src_slots(1025), 4096);
+	assert_int_equal(enf_src_slots(1), 64);
+	assert_int_equal(enf_src_slots(0xffffffffu), ENF_SRC_SLOTS_MAX);
 	assert_int_equal(enf_map_specs[ENF_M_RL4].value_size, sizeof(struct kl_rl_rule));
 	assert_true(enf_map_specs[ENF_M_ALLOW4].lpm);
 	assert_false(enf_map_specs[ENF_M_DENY4].lpm);

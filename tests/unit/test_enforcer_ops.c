@@ -41,7 +41,7 @@ static int map_type(int m)
 	case ENF_M_CFG: return BPF_MAP_TYPE_ARRAY;
 	case ENF_M_TOTALS: return BPF_MAP_TYPE_PERCPU_ARRAY;
 	case ENF_M_SRC4:
-	case ENF_M_SRC6:
+	case ENF_M_SRC6: return BPF_MAP_TYPE_ARRAY;
 	case ENF_M_FLOW4:
 	case ENF_M_FLOW6: return BPF_MAP_TYPE_LRU_HASH;
 	default: return enf_map_specs[m].lpm ? BPF_MAP_TYPE_LPM_TRIE : BPF_MAP_TYPE_HASH;
@@ -58,6 +58,8 @@ static int create_maps(void)
 		LIBBPF_OPTS(bpf_map_create_opts, o);
 		if (t == BPF_MAP_TYPE_LPM_TRIE || t == BPF_MAP_TYPE_HASH)
 			o.map_flags = BPF_F_NO_PREALLOC;
+		if (m == ENF_M_SRC4 || m == ENF_M_SRC6)
+			o.map_flags = BPF_F_MMAPABLE;
 		uint32_t max = (m == ENF_M_CFG || m == ENF_M_TOTALS) ? 1 : 1024;
 		int fd = bpf_map_create(t, s->name, s->key_size, s->value_size, max, &o);
 		if (fd < 0)
@@ -155,6 +157,10 @@ static void test_cfg_init_fresh(void **state)
 	enf_cfg_read(&ctx, &c2);
 	assert_int_equal(c2.allow_enforce, 1);
 	assert_int_equal(c2.policy_gen, c.policy_gen + 1);
+	/* The source bucket seed: drawn once, kept by every later start (the
+	 * reused slots stay where the data plane looks for them). */
+	assert_true(c.src_seed[0] != 0 || c.src_seed[1] != 0);
+	assert_memory_equal(c2.src_seed, c.src_seed, sizeof(c.src_seed));
 	c2.allow_enforce = 0;
 	enf_cfg_write(&ctx, &c2);
 }
@@ -428,13 +434,28 @@ static void test_top_src(void **state)
 	(void)state;
 	struct enf_result res;
 	uint32_t k4 = htonl(0xcb007101);
-	struct kl_src_stats s = { .pkts = 5, .bytes = 500, .drop_rl = 7,
-				  .first_seen_ns = fake_now - 10ull * 1000000000ull,
-				  .last_seen_ns = fake_now - 1000000000ull, .ports_distinct = 3 };
-	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC4], &k4, &s, BPF_ANY), 0);
+	struct kl_src_slot s = { .seq = 2, .family = 4, .owner4 = k4,
+				 .s = { .pkts = 5, .bytes = 500, .drop_rl = 7,
+					.first_seen_ns = fake_now - 10ull * 1000000000ull,
+					.last_seen_ns = fake_now - 1000000000ull,
+					.ports_distinct = 3 } };
+	uint32_t slot = 17;
+	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC4], &slot, &s, BPF_ANY), 0);
+	/* Being claimed (odd seq) and free-but-used-before (family 0): not
+	 * sources. */
+	struct kl_src_slot busy = s, freed = s;
+	busy.seq = 5;
+	freed.family = 0;
+	slot = 18;
+	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC4], &slot, &busy, BPF_ANY), 0);
+	slot = 19;
+	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC4], &slot, &freed, BPF_ANY), 0);
 	uint8_t k6[16] = { 0xfd, 0, 0x6b, 0x6c, [15] = 1 };
-	struct kl_src_stats s6 = { .pkts = 50, .bytes = 100, .drop_deny = 1 };
-	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC6], k6, &s6, BPF_ANY), 0);
+	struct kl_src_slot s6 = { .seq = 4, .family = 6,
+				  .s = { .pkts = 50, .bytes = 100, .drop_deny = 1 } };
+	memcpy(s6.owner, k6, 16);
+	slot = 3;
+	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_SRC6], &slot, &s6, BPF_ANY), 0);
 
 	struct kl_ctl_req r = mk(KL_CTL_TOP_SRC, NULL);
 	r.count = 1;

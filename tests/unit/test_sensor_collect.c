@@ -3,7 +3,9 @@
  * Reading real BPF maps (needs root: creates maps and pins under
  * /sys/fs/bpf/klh5-<pid>): batch and entry-by-entry reads agree, more
  * entries than one batch, per-CPU totals, flows, read-only pins, and the
- * re-acquire of a map that was replaced behind its pin.
+ * re-acquire of a map that was replaced behind its pin. The source slot
+ * arrays: read through a read-only mapping, and, frozen, refused every
+ * write to an unprivileged user (nobody, no capability) that can read them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,16 +50,36 @@ static int mkmap(enum bpf_map_type t, uint32_t k, uint32_t v, uint32_t max)
 	return bpf_map_create(t, NULL, k, v, max, NULL);
 }
 
+static int mkslots(uint32_t max)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, sizeof(struct kl_src_slot), max, &o);
+}
+
+/* Write slot `slot` as the data plane would after a claim. */
+static void put_slot(int fd, uint32_t slot, uint32_t seq, uint8_t family, const uint8_t *addr,
+		     const struct kl_src_stats *s)
+{
+	struct kl_src_slot v;
+
+	memset(&v, 0, sizeof(v));
+	v.seq = seq;
+	v.family = family;
+	memcpy(v.owner, addr, family == 4 ? 4 : 16);
+	v.s = *s;
+	assert_int_equal(bpf_map_update_elem(fd, &slot, &v, BPF_ANY), 0);
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->fd[KL_SM_SRC4] = mkmap(BPF_MAP_TYPE_LRU_HASH, 4, sizeof(struct kl_src_stats), 16384);
+	f->fd[KL_SM_SRC4] = mkslots(16384);
 	if (f->fd[KL_SM_SRC4] < 0) {
 		free(f);
 		return -1; /* reported as a setup failure; main() skips earlier */
 	}
-	f->fd[KL_SM_SRC6] = mkmap(BPF_MAP_TYPE_LRU_HASH, 16, sizeof(struct kl_src_stats), 1024);
+	f->fd[KL_SM_SRC6] = mkslots(1024);
 	f->fd[KL_SM_FLOW4] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge4_key),
 				   sizeof(struct kl_flow_stats), 1024);
 	f->fd[KL_SM_FLOW6] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge6_key),
@@ -94,7 +119,7 @@ static void put_src4(int fd, uint32_t i, uint64_t pkts, uint64_t first)
 	v.syn = pkts / 4;
 	v.ports_distinct = pkts / 10;
 	v.first_seen_ns = first;
-	assert_int_equal(bpf_map_update_elem(fd, key, &v, BPF_ANY), 0);
+	put_slot(fd, i, 2, 4, key, &v);
 }
 
 static void put_totals(struct fx *f, uint64_t base)
@@ -204,7 +229,7 @@ static void test_flows_and_v6(void **state)
 	memset(&s6, 0, sizeof(s6));
 	s6.pkts = 7;
 	s6.first_seen_ns = now + S / 2;
-	assert_int_equal(bpf_map_update_elem(f->fd[KL_SM_SRC6], a6, &s6, BPF_ANY), 0);
+	put_slot(f->fd[KL_SM_SRC6], 77, 4, 6, a6, &s6);
 	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now + S, 0, 2, 2, 2), 1);
 
 	struct kl_msg m;
@@ -265,16 +290,17 @@ static void test_checks_and_pins(void **state)
 		assert_int_equal(bpf_obj_pin(f->fd[i], p), 0);
 	}
 	assert_int_equal(kl_smaps_open(&sm, f->pin_dir, err, sizeof(err)), 0);
-	/* The fds are read-only. */
-	uint32_t k = 1;
-	struct kl_src_stats v;
+	/* The fds are read-only (the source slots: frozen, see
+	 * test_frozen_slots_as_nobody). */
+	struct kl_edge4_key k = { 0 };
+	struct kl_flow_stats v;
 	memset(&v, 0, sizeof(v));
-	assert_int_equal(bpf_map_update_elem(sm.fd[KL_SM_SRC4], &k, &v, BPF_ANY), -1);
+	assert_int_equal(bpf_map_update_elem(sm.fd[KL_SM_FLOW4], &k, &v, BPF_ANY), -1);
 	assert_int_equal(errno, EPERM);
 	/* Same maps behind the pins: nothing to re-acquire. */
 	assert_int_equal(kl_smaps_refresh(&sm), 0);
 	/* The enforcer came back with a new src4 map. */
-	int nfd = mkmap(BPF_MAP_TYPE_LRU_HASH, 4, sizeof(struct kl_src_stats), 64);
+	int nfd = mkslots(64);
 	snprintf(p, sizeof(p), "%s/%s", f->pin_dir, KL_MAP_SRC4);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(bpf_obj_pin(nfd, p), 0);
@@ -292,12 +318,146 @@ static void test_checks_and_pins(void **state)
 	close(nfd);
 }
 
+/* The collector follows a replaced slot array (new map id): it maps the
+ * new one and treats its slots as new sources, not as restarts. */
+static void test_slots_reacquire_and_torn(void **state)
+{
+	struct fx *f = *state;
+	struct kl_collector c;
+	struct kl_harvest h;
+	uint64_t now = boot_ns();
+	uint8_t a[4] = { 198, 18, 0, 9 };
+	struct kl_src_stats s = { .pkts = 10, .first_seen_ns = now - 5 * S };
+	int fds[KL_SM_MAX];
+
+	memcpy(fds, f->fd, sizeof(fds));
+	assert_int_equal(kl_collector_init(&c, KL_READ_BATCH), 0);
+	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
+	put_slot(fds[KL_SM_SRC4], 5, 2, 4, a, &s);
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now, 0, 1, 1, 1), 0);
+	assert_non_null(c.mm[0].base); /* mapped, not batch-read */
+	assert_int_equal(h.st.src_seen, 1);
+	/* Mid-claim (odd seq): skipped and counted as torn. */
+	put_slot(fds[KL_SM_SRC4], 5, 3, 4, a, &s);
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now + S, 0, 2, 2, 2), 1);
+	assert_int_equal(h.st.src_seen, 0);
+	assert_int_equal(h.st.src_torn, 1);
+	assert_int_equal(telem_of(&c).h.n_records, 0);
+	/* A whole copy needs the same even seq before and after. */
+	struct kl_src_slot sl = { .seq = 4, .family = 4 }, out;
+	assert_true(kl_slot_copy(&sl, &out));
+	sl.seq = 5;
+	assert_false(kl_slot_copy(&sl, &out));
+	sl.seq = 0;
+	assert_false(kl_slot_copy(&sl, &out));
+
+	/* Replaced map: new id, old-looking entry, still reported whole. */
+	int nfd = mkslots(256);
+	assert_true(nfd >= 0);
+	s.pkts = 3;
+	put_slot(nfd, 9, 2, 4, a, &s);
+	fds[KL_SM_SRC4] = nfd;
+	c.new_maps |= 1u << KL_SM_SRC4;
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now + 2 * S, 0, 3, 3, 3), 2);
+	assert_int_equal(c.mm[0].n, 256);
+	assert_int_equal(h.st.src_new, 1);
+	struct kl_telem_view v = telem_of(&c);
+	assert_int_equal(v.h.n_records, 1);
+	struct kl_src_rate r;
+	kl_telem_record(&v, 0, &r);
+	assert_memory_equal(r.addr, a, 4);
+	assert_true(r.r[KL_R_PPS] == 3.0);
+	kl_harvest_free(&h);
+	kl_collector_free(&c);
+	close(nfd);
+}
+
+/* What the sensor relies on, on this kernel: a frozen mmapable array,
+ * opened through its pin read-write by nobody with no capability, can be
+ * mapped and read, but not written by syscall, writable mmap or mprotect. */
+static void test_frozen_slots_as_nobody(void **state)
+{
+	struct fx *f = *state;
+	char p[256];
+	uint8_t a[4] = { 198, 18, 0, 7 };
+	struct kl_src_stats s = { .pkts = 1234 };
+	int fd = mkslots(64);
+
+	assert_true(fd >= 0);
+	put_slot(fd, 3, 2, 4, a, &s);
+	assert_int_equal(bpf_map_freeze(fd), 0);
+	assert_int_equal(bpf_map_freeze(fd), -1);
+	/* What a reused pin answers: a frozen map has lost its write
+	 * permission, so the kernel says EPERM (EBUSY while mapped writable). */
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(mkdir(f->pin_dir, 0711), 0);
+	assert_int_equal(chmod(f->pin_dir, 0711), 0);
+	snprintf(p, sizeof(p), "%s/%s", f->pin_dir, KL_MAP_SRC4);
+	assert_int_equal(bpf_obj_pin(fd, p), 0);
+	assert_int_equal(chmod(p, 0666), 0);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int step = 1;
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(step);
+		step++; /* 2: no capability left */
+		FILE *st = fopen("/proc/self/status", "r");
+		char line[256];
+		bool zero = false;
+		while (st && fgets(line, sizeof(line), st))
+			if (strncmp(line, "CapEff:\t0000000000000000", 24) == 0)
+				zero = true;
+		if (st)
+			fclose(st);
+		if (!zero)
+			_exit(step);
+		step++; /* 3: the pin opens read-write */
+		int ufd = bpf_obj_get(p);
+		if (ufd < 0)
+			_exit(step);
+		step++; /* 4: syscall writes refused */
+		uint32_t k = 3;
+		struct kl_src_slot v;
+		memset(&v, 0, sizeof(v));
+		if (bpf_map_update_elem(ufd, &k, &v, BPF_ANY) == 0 || errno != EPERM)
+			_exit(step);
+		step++; /* 5: writable mapping refused */
+		size_t len = 64 * sizeof(struct kl_src_slot);
+		void *w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, ufd, 0);
+		if (w != MAP_FAILED)
+			_exit(step);
+		step++; /* 6: read-only mapping works and reads the slot */
+		const struct kl_src_slot *ro = mmap(NULL, len, PROT_READ, MAP_SHARED, ufd, 0);
+		if (ro == MAP_FAILED || ro[3].s.pkts != 1234 || ro[3].family != 4)
+			_exit(step);
+		step++; /* 7: and cannot be made writable */
+		if (mprotect((void *)ro, len, PROT_READ | PROT_WRITE) == 0)
+			_exit(step);
+		step++; /* 8: lookups work */
+		if (bpf_map_lookup_elem(ufd, &k, &v) < 0 || v.s.pkts != 1234)
+			_exit(step);
+		_exit(0);
+	}
+	int wst = 0;
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst));
+	if (WEXITSTATUS(wst) != 0)
+		fail_msg("as nobody: step %d failed (see the test)", WEXITSTATUS(wst));
+	unlink(p);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test_setup_teardown(test_batch_and_iter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows_and_v6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checks_and_pins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slots_reacquire_and_torn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frozen_slots_as_nobody, setup, teardown),
 	};
 
 	kl_log_init("test_sensor_collect", KL_LOG_ERROR);

@@ -529,6 +529,140 @@ static void test_table_churn(void **state)
 	assert_int_equal(kl_harvest_known_src(h), 0);
 }
 
+/* ---- by slot ---- */
+
+static struct kl_src_slot slot(uint32_t seq, uint8_t family, const uint8_t *addr,
+			       struct kl_src_stats s)
+{
+	struct kl_src_slot v;
+
+	memset(&v, 0, sizeof(v));
+	v.seq = seq;
+	v.family = family;
+	memcpy(v.owner, addr, family == 4 ? 4 : 16);
+	v.s = s;
+	return v;
+}
+
+/* Previous counters by slot: a delta while seq, owner and first_seen stay;
+ * each of them changing is another claim (a new source), counters going
+ * backwards a restart. */
+static void test_slot_deltas_and_restarts(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_src_rate r;
+	struct kl_src_slot v;
+
+	assert_int_equal(kl_harvest_slots(h, 4, 64), 0);
+	assert_int_equal(kl_harvest_slots(h, 6, 64), 0);
+	kl_harvest_begin(h, T0, 0);
+	v = slot(2, 4, A1, mk(100, T0 - 5 * S));
+	assert_false(kl_harvest_slot(h, 7, &v, &r)); /* baseline */
+	kl_harvest_end(h);
+
+	kl_harvest_begin(h, T0 + S, 0);
+	v = slot(2, 4, A1, mk(150, T0 - 5 * S));
+	assert_true(kl_harvest_slot(h, 7, &v, &r));
+	assert_near(r.r[KL_R_PPS], 50.0);
+	assert_memory_equal(r.addr, A1, 4);
+	assert_int_equal(r.family, 4);
+	kl_harvest_end(h);
+
+	/* Robbed: another owner claimed slot 7 (new seq, owner, first_seen):
+	 * its counters are all new. */
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	v = slot(4, 4, A3, mk(30, T0 + 2 * S - S / 2));
+	assert_true(kl_harvest_slot(h, 7, &v, &r));
+	assert_near(r.r[KL_R_PPS], 30.0);
+	assert_memory_equal(r.addr, A3, 4);
+	assert_int_equal(h->st.src_new, 1);
+	kl_harvest_end(h);
+
+	/* The robbed source came back into the same slot: new again, even
+	 * with counters above the previous owner's. */
+	kl_harvest_begin(h, T0 + 3 * S, 0);
+	v = slot(6, 4, A1, mk(40, T0 + 3 * S - S / 2));
+	assert_true(kl_harvest_slot(h, 7, &v, &r));
+	assert_near(r.r[KL_R_PPS], 40.0);
+	assert_int_equal(h->st.src_new, 1);
+	kl_harvest_end(h);
+
+	/* Same seq and owner, first_seen changed (a claim we missed whole):
+	 * new. */
+	kl_harvest_begin(h, T0 + 4 * S, 0);
+	v = slot(6, 4, A1, mk(45, T0 + 4 * S - S / 4));
+	assert_true(kl_harvest_slot(h, 7, &v, &r));
+	assert_near(r.r[KL_R_PPS], 45.0);
+	assert_int_equal(h->st.src_new, 1);
+	kl_harvest_end(h);
+
+	/* Counters backwards with nothing else changed: a restart. */
+	kl_harvest_begin(h, T0 + 5 * S, 0);
+	v = slot(6, 4, A1, mk(5, T0 + 4 * S - S / 4));
+	assert_true(kl_harvest_slot(h, 7, &v, &r));
+	assert_near(r.r[KL_R_PPS], 5.0);
+	assert_int_equal(h->st.src_restarted, 1);
+	kl_harvest_end(h);
+
+	/* An old claim never seen before: history unknown, recorded only. */
+	kl_harvest_begin(h, T0 + 6 * S, 0);
+	v = slot(2, 6, A6, mk(1000, T0 - 100 * S));
+	assert_false(kl_harvest_slot(h, 9, &v, &r));
+	assert_int_equal(h->st.src_unknown, 1);
+	/* Out of range and unsized families feed nothing. */
+	assert_false(kl_harvest_slot(h, 64, &v, &r));
+	kl_harvest_end(h);
+
+	kl_harvest_begin(h, T0 + 7 * S, 0);
+	v = slot(2, 6, A6, mk(1010, T0 - 100 * S));
+	assert_true(kl_harvest_slot(h, 9, &v, &r));
+	assert_near(r.r[KL_R_PPS], 10.0);
+	assert_memory_equal(r.addr, A6, 16);
+	kl_harvest_end(h);
+}
+
+/* Flows of a source restricted this tick carry the flag; the address table
+ * holds only restricted sources. */
+static void test_slot_restricted_flows(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_flow_stats fl = { .pkts = 10, .bytes = 1000, .first_seen_ns = T0 - S };
+	struct kl_src_stats s = mk(100, T0 - 5 * S);
+	struct kl_flow_rec fr;
+	struct kl_src_rate r;
+	struct kl_src_slot v;
+
+	assert_int_equal(kl_harvest_slots(h, 4, 16), 0);
+	kl_harvest_begin(h, T0, 0);
+	v = slot(2, 4, A1, s);
+	kl_harvest_slot(h, 1, &v, &r);
+	kl_harvest_flow(h, 4, A1, 80, 6, &fl, &fr);
+	kl_harvest_end(h);
+	assert_int_equal(kl_harvest_known_src(h), 0);
+
+	kl_harvest_begin(h, T0 + S, 0);
+	s.pkts = 200;
+	s.verdict = KL_V_CACHED | KL_V_DENIED;
+	v = slot(2, 4, A1, s);
+	kl_harvest_slot(h, 1, &v, &r);
+	fl.pkts = 20;
+	assert_true(kl_harvest_flow(h, 4, A1, 80, 6, &fl, &fr));
+	assert_true(fr.flags & KL_FLOW_F_RESTRICTED);
+	kl_harvest_end(h);
+	assert_int_equal(kl_harvest_known_src(h), 1);
+
+	/* No longer restricted: not flagged (the stale entry is ignored). */
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	s.pkts = 300;
+	s.verdict = KL_V_CACHED;
+	v = slot(2, 4, A1, s);
+	kl_harvest_slot(h, 1, &v, &r);
+	fl.pkts = 30;
+	assert_true(kl_harvest_flow(h, 4, A1, 80, 6, &fl, &fr));
+	assert_false(fr.flags & KL_FLOW_F_RESTRICTED);
+	kl_harvest_end(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -547,6 +681,8 @@ int main(void)
 		cmocka_unit_test(test_restricted_verdicts),
 		cmocka_unit_test_setup_teardown(test_flows_flag_restricted_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_deltas_and_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_restricted_flows, setup, teardown),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
