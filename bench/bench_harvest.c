@@ -5,11 +5,18 @@
  * frame's way to a receiver process over nng ipc:// (received and
  * decoded there, acknowledged through a pipe).
  *
- * Each size gets a private, unpinned LRU map (key u32, value kl_src_stats)
- * filled with bpf_map_update_batch. Between ticks every source's counters
- * move (the worst case: every source has a delta and is encoded), so a
- * tick = read all + delta all + encode all. Tick 0 (the baseline) is not
- * timed. The receiver is forked before any nng call (nng is not
+ * The source table as the shield keeps it now (bpf/shield.h "Source
+ * slots"): a private BPF_F_MMAPABLE array of kl_src_slot sized like the
+ * enforcer does (the power of two >= 2N), the N sources spread over it,
+ * written through a writable mapping of this (unfrozen) test copy, then
+ * harvested by kl_collect_tick through its read-only mapping: the sensor's
+ * code path. Next to it, in the same run, the old layout as the baseline:
+ * an LRU hash (key u32, value kl_src_stats) filled with
+ * bpf_map_update_batch and harvested by address (kl_harvest_src) after
+ * batch lookups or a get_next_key loop. Between ticks every source's
+ * counters move (the worst case: every source has a delta and is
+ * encoded), so a tick = read all + delta all + encode all. Tick 0 (the
+ * baseline) is not timed. The receiver is forked before any nng call (nng is not
  * fork-safe). Goal (issue #3): 1M sources harvested and sent in 300 ms.
  *
  *   bench_harvest [--sizes 10000,131072,1048576] [--ticks N]
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,10 +159,156 @@ struct result {
 	size_t frame_bytes;
 };
 
-/* Baseline + ticks timed ticks in one read mode; optional send. */
-static int run(int fd, struct filler *f, enum kl_read_mode mode, int ticks,
-	       struct kl_stream_tx *tx, int ack, struct result *res)
+/* ---- old layout: LRU hash by address (baseline) ---- */
+
+struct old_ctx {
+	struct kl_harvest *h;
+	struct kl_frame *f;
+};
+
+static int old_tick(int fd, enum kl_read_mode mode, struct kl_harvest *h, struct kl_frame *f,
+		    uint32_t n, uint64_t seq)
 {
+	struct kl_telem_hdr th;
+	struct kl_src_rate r;
+	uint32_t *keys = malloc(4096 * 4);
+	struct kl_src_stats *vals = malloc(4096 * sizeof(*vals));
+	uint64_t tick = kl_harvest_begin(h, boot(), S);
+	int rc = 0;
+
+	memset(&th, 0, sizeof(th));
+	th.tick = tick;
+	th.elapsed_ns = S;
+	th.n_totals = KL_T_MAX;
+	if (!keys || !vals || kl_frame_begin_telem(f, seq, &th) < 0)
+		return -1;
+	if (mode == KL_READ_BATCH) {
+		uint64_t in = 0, out = 0;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		for (int first = 1;; first = 0) {
+			uint32_t cnt = 4096;
+			int e = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &cnt, &bo);
+			for (uint32_t i = 0; i < cnt; i++)
+				if (kl_harvest_src(h, 4, (const uint8_t *)&keys[i], &vals[i], &r) &&
+				    tick > 0 && kl_frame_add_src(f, &r) < 0)
+					rc = -1;
+			if (e < 0)
+				break;
+			in = out;
+		}
+	} else {
+		uint32_t k = 0, nk;
+		for (int first = 1; bpf_map_get_next_key(fd, first ? NULL : &k, &nk) == 0; first = 0) {
+			k = nk;
+			if (bpf_map_lookup_elem(fd, &k, &vals[0]) < 0)
+				continue;
+			if (kl_harvest_src(h, 4, (const uint8_t *)&k, &vals[0], &r) && tick > 0 &&
+			    kl_frame_add_src(f, &r) < 0)
+				rc = -1;
+		}
+	}
+	kl_frame_end(f);
+	kl_harvest_end(h);
+	if (h->st.src_seen != n)
+		fprintf(stderr, "bench_harvest: old layout saw %llu of %u\n",
+			(unsigned long long)h->st.src_seen, n);
+	free(keys);
+	free(vals);
+	return rc;
+}
+
+static int run_old(int fd, struct filler *f, enum kl_read_mode mode, int ticks,
+		   struct result *res)
+{
+	struct kl_harvest h;
+	struct kl_frame fr;
+	uint64_t first = boot() - S, t_tick[16];
+	int ok = 0;
+
+	memset(&fr, 0, sizeof(fr));
+	if (kl_harvest_init(&h, 600 * S, f->n, 0) < 0 || kl_frame_reserve(&fr, f->n) < 0)
+		return -1;
+	if (fill(fd, f, 0, first) < 0 || old_tick(fd, mode, &h, &fr, f->n, 0) < 0)
+		return -1;
+	for (int t = 0; t < ticks; t++) {
+		if (fill(fd, f, (uint64_t)t + 1, first) < 0)
+			return -1;
+		uint64_t t0 = mono();
+		if (old_tick(fd, mode, &h, &fr, f->n, (uint64_t)t + 1) < 0)
+			return -1;
+		t_tick[t] = mono() - t0;
+		ok++;
+	}
+	res->read_ms = mode == KL_READ_BATCH ? (double)raw_batch_read(fd, f->n) / 1e6 : 0;
+	res->total_ms = median_ms(t_tick, ok);
+	res->records = fr.n;
+	kl_harvest_free(&h);
+	kl_frame_free(&fr);
+	return 0;
+}
+
+/* ---- new layout: slot array, read through a read-only mapping ---- */
+
+struct slots {
+	int fd;
+	uint32_t nslots, n;
+	struct kl_src_slot *w; /* writable mapping of the unfrozen test copy */
+};
+
+static uint32_t slots_for(uint32_t n)
+{
+	uint32_t s = 64;
+	while (s < 2 * n)
+		s <<= 1;
+	return s;
+}
+
+static int slots_new(struct slots *sl, uint32_t n)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+
+	sl->n = n;
+	sl->nslots = slots_for(n);
+	sl->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, sizeof(struct kl_src_slot),
+				sl->nslots, &o);
+	if (sl->fd < 0)
+		return -1;
+	sl->w = mmap(NULL, (size_t)sl->nslots * sizeof(*sl->w), PROT_READ | PROT_WRITE,
+		     MAP_SHARED, sl->fd, 0);
+	return sl->w == MAP_FAILED ? -1 : 0;
+}
+
+static void slots_free(struct slots *sl)
+{
+	munmap(sl->w, (size_t)sl->nslots * sizeof(*sl->w));
+	close(sl->fd);
+}
+
+/* Source i in slot i * nslots / n: spread like a hash would, the rest free. */
+static void slots_fill(struct slots *sl, uint64_t round, uint64_t first)
+{
+	for (uint32_t i = 0; i < sl->n; i++) {
+		struct kl_src_slot *v = &sl->w[(uint64_t)i * sl->nslots / sl->n];
+		uint32_t a = i + 1;
+		v->seq = 2;
+		v->family = 4;
+		memcpy(v->owner, &a, 4);
+		memset(&v->s, 0, sizeof(v->s));
+		v->s.pkts = 1000 + round * (1 + i % 7);
+		v->s.bytes = v->s.pkts * 100;
+		v->s.syn = round;
+		v->s.ports_distinct = round / 2;
+		v->s.first_seen_ns = first;
+	}
+}
+
+/* Baseline + ticks timed ticks over the slot array; optional send. */
+static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
+	       struct result *res)
+{
+	enum kl_read_mode mode = KL_READ_BATCH; /* mmap'ed */
+	int fd = sl->fd;
+	uint32_t n = sl->n;
 	struct kl_collector c;
 	struct kl_harvest h;
 	int fds[KL_SM_MAX] = { -1, -1, -1, -1, -1 };
@@ -162,24 +316,42 @@ static int run(int fd, struct filler *f, enum kl_read_mode mode, int ticks,
 	int ok = 0;
 
 	fds[KL_SM_SRC4] = fd;
-	if (kl_collector_init(&c, mode) < 0 || kl_harvest_init(&h, 600 * S, f->n, 0) < 0)
+	if (kl_collector_init(&c, mode) < 0 || kl_harvest_init(&h, 600 * S, 1024, 0) < 0)
 		return -1;
-	if (kl_frame_reserve(&c.telem, f->n) < 0)
+	if (kl_frame_reserve(&c.telem, n) < 0)
 		return -1;
-	if (fill(fd, f, 0, first) < 0)
-		return -1;
+	slots_fill(sl, 0, first);
 	if (kl_collect_tick(&c, fds, &h, boot(), S, 0, 0, 0) != 0)
 		return -1;
+	if (c.mm[0].base == NULL) {
+		fprintf(stderr, "bench_harvest: the collector did not map the slots\n");
+		return -1;
+	}
 	for (int t = 0; t < ticks; t++) {
-		if (fill(fd, f, (uint64_t)t + 1, first) < 0)
-			return -1;
+		slots_fill(sl, (uint64_t)t + 1, first);
 		uint64_t t0 = mono();
 		if (kl_collect_tick(&c, fds, &h, boot(), S, 0, (uint64_t)t + 1, 0) < 0 || c.failed) {
 			fprintf(stderr, "bench_harvest: %s\n", c.why);
 			return -1;
 		}
 		t_tick[t] = mono() - t0;
-		t_read[t] = mode == KL_READ_BATCH ? raw_batch_read(fd, f->n) : 0;
+		if (h.st.src_seen != n)
+			fprintf(stderr, "bench_harvest: slots: saw %llu of %u\n",
+				(unsigned long long)h.st.src_seen, n);
+		/* Read only: the seq word of every slot plus a copy of each
+		 * claimed one, as the collector does. */
+		{
+			const struct kl_src_slot *ro = c.mm[0].base;
+			uint64_t r0 = mono(), sum = 0;
+			for (uint32_t k = 0; k < c.mm[0].n; k++) {
+				struct kl_src_slot cp;
+				if (ro[k].seq != 0 && kl_slot_copy(&ro[k], &cp))
+					sum += cp.s.pkts;
+			}
+			t_read[t] = mono() - r0;
+			if (sum == 0)
+				fprintf(stderr, "bench_harvest: nothing read\n");
+		}
 		uint64_t t1 = mono(); /* the send is timed alone */
 		t_send[t] = 0;
 		if (tx != NULL) {
@@ -255,13 +427,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_harvest: %s\n", err);
 		return 1;
 	}
-	printf("Sensor harvest per tick: private LRU map of N IPv4 sources, every source with a delta\n"
-	       "(read + delta + encode), median of %d ticks; \"to receiver\" = kl_stream_send until a\n"
-	       "receiver process has received and decoded the frame (nng ipc://). Frames hold at most\n"
-	       "%u records (KL_MSG_MAX_PAYLOAD); the rest of a tick is counted as truncated.\n\n",
+	printf("Sensor harvest per tick, N IPv4 sources, every source with a delta (read + delta +\n"
+	       "encode), median of %d ticks. slots = the source slot array (2N rounded up to a power\n"
+	       "of two, 256 B each) read through the collector's read-only mapping; old LRU = the\n"
+	       "previous layout (LRU hash by address), batch lookups or get_next_key, same harvest\n"
+	       "by address. \"to receiver\" = kl_stream_send until a receiver process has received\n"
+	       "and decoded the frame (nng ipc://). Frames hold at most %u records\n"
+	       "(KL_MSG_MAX_PAYLOAD); the rest of a tick is counted as truncated.\n\n",
 	       ticks, (unsigned)KL_TELEM_MAX_RECORDS);
-	printf("| sources | batch: read only ms | batch: read+delta+encode ms | get_next_key: read+delta+encode ms | speedup | frame MB | records in frame | truncated | to receiver ms | batch tick + send ms |\n");
-	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| sources | slots | slots: read only ms | slots: read+delta+encode ms | old LRU batch: read only ms | old LRU batch: read+delta+encode ms | old LRU get_next_key: read+delta+encode ms | speedup vs old batch | frame MB | records in frame | truncated | to receiver ms | slots tick + send ms |\n");
+	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	int rc = 0;
 	for (int s = 0; s < nsizes; s++) {
 		uint32_t n = sizes[s];
@@ -271,22 +446,26 @@ int main(int argc, char **argv)
 					n + n / 4, NULL);
 		struct filler f = { malloc((size_t)n * 4), malloc((size_t)n * sizeof(struct kl_src_stats)),
 				    n };
-		struct result rb, ri;
-		if (fd < 0 || !f.keys || !f.vals) {
-			fprintf(stderr, "bench_harvest: map of %u: %s\n", n, strerror(errno));
+		struct result rs, rb, ri;
+		struct slots sl;
+		if (fd < 0 || !f.keys || !f.vals || slots_new(&sl, n) < 0) {
+			fprintf(stderr, "bench_harvest: maps of %u: %s\n", n, strerror(errno));
 			rc = 1;
 			break;
 		}
-		if (run(fd, &f, KL_READ_BATCH, ticks, tx, p[0], &rb) < 0 ||
-		    run(fd, &f, KL_READ_ITER, n > 200000 ? 1 : ticks, NULL, -1, &ri) < 0) {
+		if (run(&sl, ticks, tx, p[0], &rs) < 0 ||
+		    run_old(fd, &f, KL_READ_BATCH, ticks, &rb) < 0 ||
+		    run_old(fd, &f, KL_READ_ITER, n > 200000 ? 1 : ticks, &ri) < 0) {
 			rc = 1;
 			break;
 		}
-		printf("| %u | %.1f | %.1f | %.1f | %.1fx | %.1f | %llu | %llu | %.1f | %.1f |\n", n,
-		       rb.read_ms, rb.total_ms, ri.total_ms, ri.total_ms / rb.total_ms,
-		       (double)rb.frame_bytes / 1048576.0, (unsigned long long)rb.records,
-		       (unsigned long long)rb.dropped, rb.send_ms, rb.total_ms + rb.send_ms);
+		printf("| %u | %u | %.1f | %.1f | %.1f | %.1f | %.1f | %.1fx | %.1f | %llu | %llu | %.1f | %.1f |\n",
+		       n, sl.nslots, rs.read_ms, rs.total_ms, rb.read_ms, rb.total_ms, ri.total_ms,
+		       rb.total_ms / rs.total_ms, (double)rs.frame_bytes / 1048576.0,
+		       (unsigned long long)rs.records, (unsigned long long)rs.dropped, rs.send_ms,
+		       rs.total_ms + rs.send_ms);
 		fflush(stdout);
+		slots_free(&sl);
 		close(fd);
 		free(f.keys);
 		free(f.vals);

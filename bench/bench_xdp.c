@@ -14,7 +14,11 @@
  *   new source           source address + 1 on every packet (kl_bump_src
  *                        tail-calls the shield, or the floor for the
  *                        baseline), cycling through 198.18.0.0/15 with
- *                        the source LRU sized 64k: full and evicting
+ *                        the source slots sized 64k: full and robbing
+ *   2^17 sources         known sources, one per packet in a scrambled order
+ *                        (kl_many_src), in a table sized for them (2^18
+ *                        slots / LRU entries), after a warm-up round:
+ *                        every lookup a likely cache miss (iq-learning only)
  * graph-enforce runs with tuple enforcement in allow mode, the known
  * sources' tuples allowed (so a new source is dropped by the edge check).
  * light and iq-learning load the same program (no optional feature).
@@ -52,11 +56,12 @@ static const struct profile profiles[] = {
 	{ "graph-enforce", 1, 1, KL_EDGE_ALLOW },
 };
 
-enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_MAX };
+enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_MANY, S_MAX };
 
 static const char *scen_name[S_MAX] = {
 	"known source v4, pass", "known source v6, pass", "rate-limited source, drop",
 	"denied source, drop", "new source every packet",
+	"2^17 known sources in turn",
 };
 
 #define SRC_KNOWN4 "198.18.100.1"
@@ -134,27 +139,36 @@ static void put(struct bpf_map *m, const void *k, const void *v)
 		die(bpf_map__name(m));
 }
 
-static struct shield *load_shield(const struct profile *p)
+static struct shield *load_shield_n(const struct profile *p, __u32 nsrc)
 {
 	struct shield *s = shield__open();
 	struct bpf_map *m;
 
 	if (!s)
 		die("shield__open");
-	/* Default map sizes, no pinning; the source tables hold half of the
-	 * new-source scenario's 2^17 addresses, so every new source misses and
-	 * evicts (a flood into a full table). */
+	/* Default map sizes, no pinning; the source tables hold 2^16 slots,
+	 * half of the new-source scenario's 2^17 addresses, so every new source
+	 * misses and robs a slot (a flood into a full table). */
 	bpf_object__for_each_map(m, s->obj)
 		if (bpf_map__pin_path(m) && bpf_map__set_pin_path(m, NULL))
 			die("bpf_map__set_pin_path");
-	if (bpf_map__set_max_entries(s->maps.kernloom_src4_stats, 65536) ||
-	    bpf_map__set_max_entries(s->maps.kernloom_src6_stats, 65536))
+	if (bpf_map__set_max_entries(s->maps.kernloom_src4_stats, nsrc) ||
+	    bpf_map__set_max_entries(s->maps.kernloom_src6_stats, nsrc))
 		die("bpf_map__set_max_entries");
 	s->rodata->kl_feat_flow = (__u32)p->flow;
 	s->rodata->kl_feat_edge = (__u32)p->edge;
+#ifdef KL_SRC_WAYS /* source slots (built against the old LRU layout too) */
+	s->rodata->kl_src4_mask = nsrc / KL_SRC_WAYS - 1;
+	s->rodata->kl_src6_mask = nsrc / KL_SRC_WAYS - 1;
+#endif
 	if (shield__load(s))
 		die("shield__load");
 	return s;
+}
+
+static struct shield *load_shield(const struct profile *p)
+{
+	return load_shield_n(p, 65536);
 }
 
 static void configure(struct shield *s, const struct profile *p)
@@ -250,12 +264,16 @@ int main(int argc, char **argv)
 	fr[S_DENY] = frame(&sp);
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_SYN);
 	fr[S_NEW] = frame(&sp);
+	sp = pkt_tcp4(SRC_NEW0, 443, PKT_ACK);
+	fr[S_MANY] = frame(&sp);
 
 	fl = floor__open_and_load();
 	if (!fl)
 		die("floor__open_and_load");
 	floor_fd = bpf_program__fd(fl->progs.kl_floor);
 	bump_fd = bpf_program__fd(fl->progs.kl_bump_src);
+	int many_fd = bpf_program__fd(fl->progs.kl_many_src);
+	__u32 many_held = 0, many_slots = 0;
 	jmp_fd = bpf_map__fd(fl->maps.bench_jmp);
 
 	uname(&un);
@@ -274,18 +292,32 @@ int main(int argc, char **argv)
 			__u32 ds[101], df[101], rv = 0, rvf = 0, zero = 0, ms, mf;
 			__u64 new0 = src_new(s);
 			int sp_fd = shield_fd, fp_fd = floor_fd;
+			bool tail = sc == S_NEW || sc == S_MANY;
 
+			if (sc == S_MANY) {
+				if (pi != 1)
+					continue;
+				/* Its own shield, with room for all 2^17 sources. */
+				shield__destroy(s);
+				s = load_shield_n(p, 1u << 18);
+				shield_fd = bpf_program__fd(s->progs.kl_shield);
+				configure(s, p);
+				new0 = src_new(s);
+			}
 			if (sc == S_NEW)
 				sp_fd = fp_fd = bump_fd;
-			/* Warm up: cache the verdict, spend the RL burst. */
-			if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
+			if (sc == S_MANY)
+				sp_fd = fp_fd = many_fd;
+			/* Warm up: cache the verdict, spend the RL burst; every
+			 * one of the 2^17 sources claims its entry. */
+			if (tail && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
 				die("bench_jmp");
-			run(sp_fd, &fr[sc], 1000, &rv);
+			run(sp_fd, &fr[sc], sc == S_MANY ? 2u << 17 : 1000, &rv);
 			for (__u32 i = 0; i < runs; i++) {
-				if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &floor_fd, BPF_ANY))
+				if (tail && bpf_map_update_elem(jmp_fd, &zero, &floor_fd, BPF_ANY))
 					die("bench_jmp");
 				df[i] = run(fp_fd, &fr[sc], repeat, &rvf);
-				if (sc == S_NEW && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
+				if (tail && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
 					die("bench_jmp");
 				ds[i] = run(sp_fd, &fr[sc], repeat, &rv);
 			}
@@ -302,13 +334,31 @@ int main(int argc, char **argv)
 			ms = median(ds, (int)runs);
 			mf = median(df, (int)runs);
 			printf("| %s | %s%s | %s | %u | %u | %.2f |\n", p->name, scen_name[sc],
-			       sc == S_NEW ? " (both via tail call)" : "", verdict(rv), ms, mf,
+			       tail ? " (both via tail call)" : "", verdict(rv), ms, mf,
 			       mf ? (double)ms / mf : 0.0);
+#ifdef KL_SRC_WAYS
+			if (sc == S_MANY) {
+				/* How many of the 2^17 hold a slot (4-way buckets at 2x
+				 * overflow a few percent; those go without telemetry). */
+				__u32 held = 0, n = bpf_map__max_entries(s->maps.kernloom_src4_stats);
+				struct kl_src_slot v;
+				for (__u32 k = 0; k < n; k++)
+					if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_src4_stats), &k,
+								&v) == 0 &&
+					    v.family == 4)
+						held++;
+				many_held = held;
+				many_slots = n;
+			}
+#endif
 			fflush(stdout);
 		}
 		shield__destroy(s);
 	}
 	floor__destroy(fl);
+	if (many_slots)
+		printf("\n2^17 sources in turn: %u of %u hold a slot of %u (%.2f%% without one).\n",
+		       many_held, 1u << 17, many_slots, 100.0 * (double)((1u << 17) - many_held) / (1u << 17));
 	printf("\nTotal bench time %.1f s.\n", (double)(now_boot() - t0) / 1e9);
 	return 0;
 }

@@ -12,6 +12,11 @@
  * increments the IPv4 source address in place (untagged frames, staying
  * inside 198.18.0.0/15) and tail-calls slot 0 of bench_jmp (the shield, or
  * the floor for the matching baseline).
+ *
+ * kl_many_src: the same, but the source steps through the 2^17 addresses
+ * of 198.18.0.0/15 with a large odd stride (a permutation: every address
+ * once per 2^17 packets, far apart in turn), so once all are known each
+ * packet is a known source whose entry is most likely not in any cache.
  */
 #include "bpf/shield_parse.bpf.h"
 
@@ -52,6 +57,20 @@ int kl_bump_src(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	/* 198.18.0.0/15: the low 17 bits count. */
 	ip->saddr = bpf_htonl(0xc6120000u | ((bpf_ntohl(ip->saddr) + 1) & 0x1ffffu));
+	bpf_tail_call(ctx, &bench_jmp, 0);
+	return XDP_ABORTED;
+}
+
+SEC("xdp")
+int kl_many_src(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+
+	if ((void *)(ip + 1) > end)
+		return XDP_ABORTED;
+	ip->saddr = bpf_htonl(0xc6120000u | ((bpf_ntohl(ip->saddr) + 0x0d2e5u) & 0x1ffffu));
 	bpf_tail_call(ctx, &bench_jmp, 0);
 	return XDP_ABORTED;
 }
