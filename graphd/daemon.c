@@ -102,67 +102,17 @@ static int resolve_users(const struct gr_opts *o, struct kl_who *w)
 
 static int sock_path(const struct gr_opts *o, const char *name, char *buf, size_t len)
 {
-	if (snprintf(buf, len, "%s/%s", o->run_dir, name) >= (int)len) {
-		kl_error("--run-dir %s: path too long", o->run_dir);
-		return -1;
-	}
-	return 0;
+	return kl_who_sock_path(o->run_dir, name, buf, len);
 }
 
 static int open_sockets(struct live *L, const struct kl_who *w)
 {
 	const struct gr_opts *o = L->o;
 	char path[PATH_MAX], err[512];
-	uid_t allowed[2];
-	size_t na = 0;
 
-	if (mkdir(o->run_dir, 0750) < 0 && errno != EEXIST) {
-		kl_error("run dir %s: cannot create: %s", o->run_dir, strerror(errno));
+	if (kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
+	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0)
 		return -1;
-	}
-	if (w->have_sensor)
-		allowed[na++] = w->sensor_uid;
-	allowed[na++] = w->uid;
-	if (sock_path(o, "flows.sock", path, sizeof(path)) < 0)
-		return -1;
-	struct kl_stream_opts so = {
-		.path = path,
-		.self = KL_ROLE_GRAPHD,
-		.peer_role = KL_ROLE_SENSOR,
-		.mode = 0660,
-		.gid = w->have_sensor ? w->sensor_gid : (gid_t)-1,
-		.allowed_uids = allowed,
-		.n_allowed_uids = na,
-		.allowed_gid = (gid_t)-1,
-	};
-	if (kl_stream_listen(&L->rx, &so, err, sizeof(err)) < 0) {
-		kl_error("flows socket: %s", err);
-		return -1;
-	}
-	kl_info("listening on %s for kl-sensor", path);
-
-	if (sock_path(o, "graphd.sock", path, sizeof(path)) < 0)
-		return -1;
-	struct kl_server_opts co = {
-		.path = path,
-		.self = KL_ROLE_GRAPHD,
-		.peer_role = KL_ROLE_CTL,
-		.mode = 0660,
-		.gid = w->admin_gid,
-		.admin_gid = w->admin_gid,
-	};
-	if (kl_server_open(&L->srv, &co, err, sizeof(err)) < 0) {
-		kl_error("control socket: %s", err);
-		return -1;
-	}
-	/* The server probes its own socket now and then (ipc/chan.h); after
-	 * the drop it can only do so on a socket its new uid owns. */
-	if (w->root && chown(path, w->uid, (gid_t)-1) < 0) {
-		kl_error("chown %s to uid %u: %s", path, (unsigned)w->uid, strerror(errno));
-		return -1;
-	}
-	kl_info("listening on %s for klctl", path);
-
 	if (sock_path(o, "violations.sock", path, sizeof(path)) < 0 ||
 	    sock_path(o, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
 		return -1;

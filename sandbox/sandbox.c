@@ -4,15 +4,19 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/securebits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "ipc/chan.h"
+#include "ipc/stream.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -287,5 +291,75 @@ int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const c
 	gr = getgrnam(KL_ADMIN_GROUP);
 	if (gr != NULL)
 		w->admin_gid = gr->gr_gid;
+	return 0;
+}
+
+int kl_who_sock_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len) {
+		kl_error("--run-dir %s: path too long", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *dir,
+			 const char *name, struct kl_stream_rx **out)
+{
+	char path[PATH_MAX], err[512];
+	uid_t allowed[2];
+	size_t na = 0;
+
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		kl_error("run dir %s: cannot create: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (kl_who_sock_path(dir, name, path, sizeof(path)) < 0)
+		return -1;
+	if (w->have_sensor)
+		allowed[na++] = w->sensor_uid;
+	allowed[na++] = w->uid;
+	struct kl_stream_opts so = {
+		.path = path,
+		.self = self,
+		.peer_role = KL_ROLE_SENSOR,
+		.mode = 0660,
+		.gid = w->have_sensor ? w->sensor_gid : w->root ? w->gid : (gid_t)-1,
+		.allowed_uids = allowed,
+		.n_allowed_uids = na,
+		.allowed_gid = (gid_t)-1,
+	};
+	if (kl_stream_listen(out, &so, err, sizeof(err)) < 0) {
+		kl_error("%s: %s", name, err);
+		return -1;
+	}
+	kl_info("listening on %s for kl-sensor", path);
+	return 0;
+}
+
+int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *dir,
+		      const char *name, struct kl_server **out)
+{
+	char path[PATH_MAX], err[512];
+
+	if (kl_who_sock_path(dir, name, path, sizeof(path)) < 0)
+		return -1;
+	struct kl_server_opts co = {
+		.path = path,
+		.self = self,
+		.peer_role = KL_ROLE_CTL,
+		.mode = 0660,
+		.gid = w->admin_gid,
+		.admin_gid = w->admin_gid,
+	};
+	if (kl_server_open(out, &co, err, sizeof(err)) < 0) {
+		kl_error("control socket: %s", err);
+		return -1;
+	}
+	if (w->root && chown(path, w->uid, (gid_t)-1) < 0) {
+		kl_error("chown %s to uid %u: %s", path, (unsigned)w->uid, strerror(errno));
+		return -1;
+	}
+	kl_info("listening on %s for klctl", path);
 	return 0;
 }
