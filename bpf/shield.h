@@ -180,8 +180,8 @@ struct kl_src_stats {
  * two choices: source A lives in one of the KL_SRC_WAYS slots of one of its
  * two buckets, kl_src_buckets4/6(A) (nslots a power of two, at least two
  * buckets). Two choices keep the sources that find no slot rare: at 2x
- * slots per source, 1.6% of 2^17 sources found their one 4-way bucket full
- * (bench_xdp), none with two choices.
+ * slots per source none of 2^17 sources went without one (bench_xdp prints
+ * the count).
  *
  * A source that misses claims a free slot of its first bucket, else of its
  * second, else the one of the eight seen least recently (the previous owner
