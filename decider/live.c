@@ -361,6 +361,17 @@ static void on_violations(struct live *L, const struct kl_stream_msg *m)
 			(unsigned long long)L->viol_dropped, VIOL_MAX);
 }
 
+static int frame_cb(void *L, const struct kl_stream_msg *m)
+{
+	return on_frame(L, m);
+}
+
+static int violations_cb(void *L, const struct kl_stream_msg *m)
+{
+	on_violations(L, m);
+	return 0;
+}
+
 static int run_loop(struct live *L)
 {
 	int rx_fd = kl_stream_fd(L->rx);
@@ -392,35 +403,18 @@ static int run_loop(struct live *L)
 			kl_error("poll: %s", strerror(errno));
 			return -1;
 		}
-		for (int i = 0; i < FRAMES_PER_WAKEUP && !stop_signal; i++) {
-			struct kl_stream_msg m;
-			int r = kl_stream_recv(L->rx, &m, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				kl_error("telemetry socket closed");
-				return -1;
-			}
-			int rc = on_frame(L, &m);
-			kl_stream_msg_done(&m);
-			if (rc < 0)
-				return -1;
-		}
-		for (int i = 0; i < FRAMES_PER_WAKEUP && L->vrx != NULL; i++) {
-			struct kl_stream_msg m;
-			int r = kl_stream_recv(L->vrx, &m, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				kl_error("violations socket closed; graph violations are ignored "
-					 "until kl-decider restarts");
-				kl_stream_close(L->vrx);
-				L->vrx = NULL;
-				vrx_fd = -1;
-				break;
-			}
-			on_violations(L, &m);
-			kl_stream_msg_done(&m);
+		int rc = kl_stream_drain(L->rx, FRAMES_PER_WAKEUP, &stop_signal, frame_cb, L);
+		if (rc == KL_STREAM_CLOSED)
+			kl_error("telemetry socket closed");
+		if (rc < 0)
+			return -1;
+		if (L->vrx != NULL && kl_stream_drain(L->vrx, FRAMES_PER_WAKEUP, NULL, violations_cb,
+						      L) == KL_STREAM_CLOSED) {
+			kl_error("violations socket closed; graph violations are ignored "
+				 "until kl-decider restarts");
+			kl_stream_close(L->vrx);
+			L->vrx = NULL;
+			vrx_fd = -1;
 		}
 		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
 			struct kl_request req;

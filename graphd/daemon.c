@@ -495,6 +495,11 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 	return run_tick(L, t, L->obs, v.h.n_records, L->susp, L->nsusp);
 }
 
+static int frame_cb(void *L, const struct kl_stream_msg *m)
+{
+	return on_frame(L, m);
+}
+
 /* ---- control ---- */
 
 static void on_request(struct live *L, struct kl_request *req)
@@ -586,20 +591,11 @@ static int run_loop(struct live *L)
 			kl_error("poll: %s", strerror(errno));
 			return -1;
 		}
-		for (int i = 0; i < FRAMES_PER_WAKEUP && !stop_signal; i++) {
-			struct kl_stream_msg m;
-			int r = kl_stream_recv(L->rx, &m, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				kl_error("flows socket closed");
-				return -1;
-			}
-			int rc = on_frame(L, &m);
-			kl_stream_msg_done(&m);
-			if (rc < 0)
-				return -1;
-		}
+		int rc = kl_stream_drain(L->rx, FRAMES_PER_WAKEUP, &stop_signal, frame_cb, L);
+		if (rc == KL_STREAM_CLOSED)
+			kl_error("flows socket closed");
+		if (rc < 0)
+			return -1;
 		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
 			struct kl_request req;
 			int r = kl_server_recv(L->srv, &req, 0);

@@ -484,9 +484,16 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 			int64_t left = deadline - now_ms();
 			wait = left > 0 ? (nng_duration)left : 0;
 		}
-		nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, wait);
-		rv = nng_recvmsg(r->sock, &m, 0);
-		if (rv == NNG_ETIMEDOUT)
+		/* A receive timeout of 0 is not "whatever is queued": nng 1.5.2
+		 * then times out even with a message ready (the poll fd says
+		 * readable). Non-blocking receives take it. */
+		if (wait == 0) {
+			rv = nng_recvmsg(r->sock, &m, NNG_FLAG_NONBLOCK);
+		} else {
+			nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, wait);
+			rv = nng_recvmsg(r->sock, &m, 0);
+		}
+		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
 			return 0;
 		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
 			return -1;
@@ -619,4 +626,22 @@ void kl_stream_close(struct kl_stream_rx *r)
 	pthread_mutex_destroy(&r->mu);
 	free(r->allowed_uids);
 	free(r);
+}
+
+int kl_stream_drain(struct kl_stream_rx *r, int max, const volatile int *stop,
+		    int (*fn)(void *ctx, const struct kl_stream_msg *m), void *ctx)
+{
+	for (int i = 0; i < max && (stop == NULL || !*stop); i++) {
+		struct kl_stream_msg m;
+		int got = kl_stream_recv(r, &m, 0);
+		if (got == 0)
+			return 0;
+		if (got < 0)
+			return KL_STREAM_CLOSED;
+		int rc = fn(ctx, &m);
+		kl_stream_msg_done(&m);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }

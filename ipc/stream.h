@@ -84,6 +84,13 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
  * every check; refusals are logged (rate-limited) and never returned.
  * Returns 1 with *m filled, 0 on timeout, -1 when the socket is closed. */
 int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *m, int timeout_ms);
+/* Without waiting, hand up to max messages to fn (each released after fn
+ * returns) while *stop is 0 (stop may be NULL). Returns 0,
+ * KL_STREAM_CLOSED when the socket is closed, or fn's result when it is
+ * negative (-1: fn failed; the drain ends). */
+#define KL_STREAM_CLOSED (-2)
+int kl_stream_drain(struct kl_stream_rx *r, int max, const volatile int *stop,
+		    int (*fn)(void *ctx, const struct kl_stream_msg *m), void *ctx);
 /* A descriptor that polls readable (POLLIN) while a message waits; it is
  * nng's, so only poll it, then call kl_stream_recv(r, m, 0). -1 on error. */
 int kl_stream_fd(struct kl_stream_rx *r);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,30 @@ static void send_until_connected(struct kl_stream_tx *t, uint64_t tick)
 	fail_msg("the stream never connected");
 }
 
+/* As the daemons do: poll the socket's fd, then drain. */
+static void wait_readable(struct kl_stream_rx *r)
+{
+	struct pollfd pf = { .fd = kl_stream_fd(r), .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 2000), 1);
+}
+
+struct ticks {
+	uint64_t tick[8];
+	int n;
+	bool fail;
+};
+
+static int note_tick(void *ctx, const struct kl_stream_msg *m)
+{
+	struct ticks *t = ctx;
+
+	if (t->fail)
+		return -1;
+	if (t->n < 8)
+		t->tick[t->n++] = m->msg.hdr.tick;
+	return 0;
+}
+
 static void test_no_receiver_is_not_an_error(void **state)
 {
 	struct kl_stream_tx *t;
@@ -143,6 +168,38 @@ static void test_no_receiver_is_not_an_error(void **state)
 	assert_int_equal(st.hellos, 2);
 	assert_true(st.connects >= 2);
 	assert_int_equal(kl_stream_recv(r, &m, 100), 0); /* nothing else queued */
+
+	/* Draining: never more than max frames per call, in order, none once
+	 * stopped. nng hands a pipe's next frame over asynchronously, so a
+	 * call takes what is ready and the next poll wakeup brings the rest. */
+	for (uint64_t tick = 10; tick < 13; tick++)
+		send_until_connected(t, tick); /* a full queue drops a frame: resend */
+	wait_readable(r);
+	struct ticks seen = { 0 };
+	int stop = 1;
+	assert_int_equal(kl_stream_drain(r, 8, &stop, note_tick, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	stop = 0;
+	for (int k = 0; k < 100 && seen.n < 3; k++) {
+		int before = seen.n;
+		assert_int_equal(kl_stream_drain(r, 2, &stop, note_tick, &seen), 0);
+		assert_true(seen.n - before <= 2);
+		if (seen.n < 3)
+			msleep(20);
+	}
+	assert_int_equal(seen.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(seen.tick[i], 10 + i);
+	/* A handler's failure ends the drain and is passed on. */
+	send_until_connected(t, 13);
+	seen.fail = true;
+	int rc = 0;
+	for (int k = 0; k < 100 && rc == 0; k++) {
+		rc = kl_stream_drain(r, 8, NULL, note_tick, &seen);
+		if (rc == 0)
+			msleep(20);
+	}
+	assert_int_equal(rc, -1);
 	kl_stream_tx_close(t);
 	kl_stream_close(r);
 }
