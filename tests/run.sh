@@ -27,7 +27,22 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 case $stage in
 unit | bpf)
-	echo "== $stage tests"
+	# A fresh machine has no bpffs mounted; every test must bring its own
+	# (tests/bpffs.h). Prove it: as root, run the stage in a private mount
+	# namespace with every bpffs unmounted (the host's mounts stay).
+	if is_root && [ -z "${KL_NO_HOST_BPFFS:-}" ]; then
+		exec env KL_NO_HOST_BPFFS=1 unshare --mount --propagation private -- "$0" "$stage" "$build" "$@"
+	fi
+	if is_root; then
+		for m in $(awk '$3 == "bpf" { print $2 }' /proc/self/mounts | sort -r); do
+			umount "$m" || umount -l "$m"
+		done
+		if awk '$3 == "bpf" { f = 1 } END { exit !f }' /proc/self/mounts; then
+			record fail "$stage-setup" "(a bpffs is still mounted in the stage's namespace)"
+			exit 1
+		fi
+	fi
+	echo "== $stage tests (no bpffs mounted)"
 	for t in "$@"; do
 		n=$(basename "$t")
 		log="$build/logs/$n.log"

@@ -7,7 +7,8 @@
  * Needs root (CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN for test_run); exits 77
  * (skip) otherwise. Every fixture loads a fresh skeleton with small maps and
  * pinning disabled, except the pin fixture, which pins into its own
- * directory under /sys/fs/bpf and removes it. Each fixture prints its
+ * directory on a bpffs private to this process (tests/bpffs.h), so it
+ * needs nothing mounted on the host. Each fixture prints its
  * ns/packet (opts.duration over a repeat) to stdout.
  */
 #include <stdarg.h>
@@ -24,9 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -35,12 +34,10 @@
 #include "bpf/shield.h"
 #include "shield.skel.h"
 #include "tests/bpf/pkt.h"
+#include "tests/bpffs.h"
 
 #define SMALL_MAP 4096
 #define SMALL_SLOTS 4096 /* source slots per family: 1024 buckets */
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
 
 /* ---- loading ---- */
 
@@ -1682,34 +1679,19 @@ static const char *const pin_names[] = {
 
 struct pin_dir {
 	char dir[64];
-	int own_mount;
 };
 
-/* A private directory on bpffs: under /sys/fs/bpf when it is mounted, else
- * on a bpffs instance of our own. The teardown removes it even when the test
- * failed half-way. */
+/* A private directory on the test's own bpffs (tests/bpffs.h, mounted in
+ * main). The teardown removes it even when the test failed half-way. */
 static int setup_pin_dir(void **state)
 {
 	static struct pin_dir pd;
-	struct statfs sf;
 
 	memset(&pd, 0, sizeof(pd));
-	if (statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC) {
-		snprintf(pd.dir, sizeof(pd.dir), "/sys/fs/bpf/kl-h1-test-%d", (int)getpid());
-		if (mkdir(pd.dir, 0700) != 0) {
-			fprintf(stderr, "mkdir %s: %s\n", pd.dir, strerror(errno));
-			return -1;
-		}
-	} else {
-		snprintf(pd.dir, sizeof(pd.dir), "/tmp/kl-h1-bpffs-XXXXXX");
-		if (!mkdtemp(pd.dir))
-			return -1;
-		if (mount("bpf", pd.dir, "bpf", 0, "mode=0700") != 0) {
-			fprintf(stderr, "mount bpffs on %s: %s\n", pd.dir, strerror(errno));
-			rmdir(pd.dir);
-			return -1;
-		}
-		pd.own_mount = 1;
+	snprintf(pd.dir, sizeof(pd.dir), KL_TEST_BPFFS "/kl-h1-test-%d", (int)getpid());
+	if (mkdir(pd.dir, 0700) != 0) {
+		fprintf(stderr, "mkdir %s: %s\n", pd.dir, strerror(errno));
+		return -1;
 	}
 	*state = &pd;
 	return 0;
@@ -1724,8 +1706,6 @@ static int teardown_pin_dir(void **state)
 		snprintf(path, sizeof(path), "%s/%s", pd->dir, pin_names[i]);
 		unlink(path);
 	}
-	if (pd->own_mount && umount(pd->dir) != 0)
-		fprintf(stderr, "umount %s: %s\n", pd->dir, strerror(errno));
 	if (rmdir(pd->dir) != 0) {
 		fprintf(stderr, "rmdir %s: %s\n", pd->dir, strerror(errno));
 		return -1;
@@ -2006,6 +1986,11 @@ int main(void)
 	if (geteuid() != 0) {
 		fprintf(stderr, "test_shield: needs root (BPF_PROG_TEST_RUN), skipping\n");
 		return 77;
+	}
+	char why[256];
+	if (kl_test_private_bpffs(0700, why, sizeof(why)) < 0) {
+		fprintf(stderr, "test_shield: a private bpffs for the pin fixture: %s\n", why);
+		return 1;
 	}
 	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
 	libbpf_set_print(quiet_print);

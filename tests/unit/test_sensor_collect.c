@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Reading real BPF maps (needs root: creates maps and pins under
- * /sys/fs/bpf/klh5-<pid>): batch and entry-by-entry reads agree, more
+ * /sys/fs/bpf/klh5-<pid> on a bpffs private to this process, tests/bpffs.h,
+ * so nothing needs to be mounted on the host): batch and entry-by-entry reads agree, more
  * entries than one batch, per-CPU totals, flows, read-only pins, and the
  * re-acquire of a map that was replaced behind its pin. The source slot
  * arrays: read through a read-only mapping, and, frozen, refused every
@@ -29,6 +30,7 @@
 
 #include "common/log.h"
 #include "sensor/collect.h"
+#include "tests/bpffs.h"
 
 #define S 1000000000ull
 
@@ -88,7 +90,7 @@ static int setup(void **state)
 	for (int i = 0; i < KL_SM_MAX; i++)
 		assert_true(f->fd[i] >= 0);
 	f->ncpu = libbpf_num_possible_cpus();
-	snprintf(f->pin_dir, sizeof(f->pin_dir), "/sys/fs/bpf/klh5-%d", (int)getpid());
+	snprintf(f->pin_dir, sizeof(f->pin_dir), KL_TEST_BPFFS "/klh5-%d", (int)getpid());
 	*state = f;
 	return 0;
 }
@@ -467,5 +469,11 @@ int main(void)
 		return 77;
 	}
 	close(probe);
+	/* Nobody (test_frozen_slots_as_nobody) must reach its pin: 0711. */
+	char why[256];
+	if (kl_test_private_bpffs(0711, why, sizeof(why)) < 0) {
+		printf("a private bpffs for the pins: %s\n", why);
+		return 1;
+	}
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
