@@ -2,6 +2,7 @@
 #include "common/jsonl.h"
 
 #include "common/addr.h"
+#include "common/safefile.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@ int kl_jsonl_open(struct kl_jsonl *l, const char *path)
 		l->f = stdin;
 		return 0;
 	}
-	l->f = fopen(path, "re");
+	/* No link, FIFO or hard link followed (safefile.h); "-" reads stdin. */
+	l->f = kl_safe_fopen_read(path, KL_SAFE_OWNED, NULL, 0);
 	if (l->f == NULL)
 		return -1;
 	l->own_f = true;

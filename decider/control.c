@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "decider/autotune.h"
 #include "decider/state.h"
 
@@ -176,56 +176,12 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 }
 
 /* Write text to path through path.tmp: a reader (the decider's reload, an
- * editor) sees the old file or the new one, never half of either. */
+ * editor) sees the old file or the new one, never half of either; a name
+ * planted in the directory is replaced, never followed (safefile.h). */
 static int write_atomic(const char *path, const char *text, mode_t mode, char *err,
 			size_t errlen)
 {
-	char tmp[4096], dirbuf[4096];
-	size_t len = strlen(text);
-	int fd;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return set_err(err, errlen, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			set_err(err, errlen, "writing %s: %s", tmp, strerror(errno));
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0) {
-		set_err(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		set_err(err, errlen, "closing %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		set_err(err, errlen, "rename %s -> %s: %s", tmp, path, strerror(errno));
-		goto fail;
-	}
-	snprintf(dirbuf, sizeof(dirbuf), "%s", path);
-	int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		/* The rename itself must survive a crash too. */
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
+	return kl_safe_replace(path, text, strlen(text), mode, NULL, KL_SAFE_OWNED, err, errlen);
 }
 
 int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int64_t ttl_ms,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/safefile.h"
 
 void kl_exempt_list_free(struct kl_exempt_list *l)
 {
@@ -450,63 +451,7 @@ int kl_filewatch_changed(struct kl_filewatch *w, const char *path)
 int kl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
 		 size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	char *b = NULL;
-	size_t n = 0, cap = 0;
-
-	*buf = NULL;
-	*len = 0;
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(b, cap);
-			if (nb == NULL) {
-				free(b);
-				close(fd);
-				snprintf(err, errlen, "%s: out of memory", path);
-				errno = ENOMEM;
-				return -1;
-			}
-			b = nb;
-		}
-		ssize_t r = read(fd, b + n, cap - n - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(e));
-			free(b);
-			close(fd);
-			errno = e;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-			free(b);
-			close(fd);
-			errno = EFBIG;
-			return -1;
-		}
-	}
-	close(fd);
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	return 0;
+	/* The whitelist and the feedback file may sit in the decider's own
+	 * directory: never follow a link planted there, never hang on a FIFO. */
+	return kl_safe_read_file(path, max, KL_SAFE_OWNED, buf, len, err, errlen);
 }

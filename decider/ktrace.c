@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/safefile.h"
 #include "decider/io.h"
 #include "ipc/trace.h"
 
@@ -176,9 +177,10 @@ struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_
 		binary = c == KL_TRACE_MAGIC[0];
 	} else {
 		char head[sizeof(KL_TRACE_MAGIC) - 1];
-		FILE *f = fopen(path, "rbe");
+		char why[512];
+		FILE *f = kl_safe_fopen_read(path, KL_SAFE_OWNED, why, sizeof(why));
 		if (f == NULL) {
-			kl_errs_add(errs, "%s: %s", path, strerror(errno));
+			kl_errs_add(errs, "%s", why);
 			return NULL;
 		}
 		binary = fread(head, 1, sizeof(head), f) == sizeof(head) &&

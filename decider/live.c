@@ -26,6 +26,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "decider/control.h"
 #include "decider/decider.h"
 #include "decider/enfsink.h"
@@ -99,8 +100,13 @@ static bool knob_default(const struct kl_config *cfg, const char *name)
 
 static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
 {
-	return kl_who_resolve(w, "kl-decider", cfg->v.user, cfg->v.sensor_user,
-			      !knob_default(cfg, "sensor-user"), "telemetry.sock");
+	if (kl_who_resolve(w, "kl-decider", cfg->v.user, cfg->v.sensor_user,
+			   !knob_default(cfg, "sensor-user"), "telemetry.sock") < 0)
+		return -1;
+	/* From here on, state, feedback and whitelist must belong to root,
+	 * us or the user we become (safefile.h). */
+	kl_safe_set_user(w->uid);
+	return 0;
 }
 
 static int sock_path(const struct kl_config *cfg, const char *name, char *buf, size_t len)

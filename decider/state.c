@@ -4,7 +4,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <sodium.h>
 
 #include "common/log.h"
+#include "common/safefile.h"
 
 static const char *const feat_key[AT_NF] = { "pps", "syn", "scan", "bps" };
 
@@ -467,50 +467,12 @@ static char *path_plus(const char *path, const char *suffix)
 	return p;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int rc = -1;
-
-	if (copy == NULL)
-		return -1;
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(copy);
-	return rc;
-}
-
 int state_save(const char *path, const struct kl_state *st, char *err, size_t len)
 {
-	char *tmp = path_plus(path, ".tmp"), *bak = path_plus(path, ".bak");
-	char *baktmp = path_plus(path, ".bak.tmp"), *text = NULL;
-	char hex[65];
-	json_t *d = NULL, *integ;
-	int fd = -1, rc = -1;
+	char hex[65], *text = NULL;
+	json_t *d = state_to_json(st), *integ;
+	int rc = -1;
 
-	if (tmp == NULL || bak == NULL || baktmp == NULL) {
-		snprintf(err, len, "%s: out of memory", path);
-		goto out;
-	}
-	d = state_to_json(st);
 	if (d == NULL || state_digest(d, hex) < 0 || (integ = json_object()) == NULL ||
 	    json_object_set_new(d, "integrity", integ) < 0 ||
 	    json_object_set_new(integ, "sha256", json_string(hex)) < 0 ||
@@ -518,68 +480,21 @@ int state_save(const char *path, const struct kl_state *st, char *err, size_t le
 		snprintf(err, len, "%s: cannot serialise the state (out of memory)", path);
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		snprintf(err, len, "%s: open: %s", tmp, strerror(errno));
+	size_t n = strlen(text);
+	char *nl = realloc(text, n + 2);
+	if (nl == NULL) {
+		snprintf(err, len, "%s: out of memory", path);
 		goto out;
 	}
-	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
-		snprintf(err, len, "%s: write: %s", tmp, strerror(errno));
-		goto out_unlink;
-	}
-	if (fsync(fd) < 0) {
-		snprintf(err, len, "%s: fsync: %s", tmp, strerror(errno));
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, len, "%s: close: %s", tmp, strerror(errno));
-		goto out_unlink;
-	}
-	fd = -1;
-	/* The previous file becomes .bak without FILE ever being absent: a
-	 * hard link renamed over the old .bak. Where links are refused,
-	 * renaming FILE away leaves a moment with only .bak, which the
-	 * loader falls back to. */
-	if (unlink(baktmp) < 0 && errno != ENOENT) {
-		snprintf(err, len, "%s: unlink: %s", baktmp, strerror(errno));
-		goto out_unlink;
-	}
-	if (link(path, baktmp) == 0) {
-		if (rename(baktmp, bak) < 0) {
-			snprintf(err, len, "%s -> %s: rename: %s", baktmp, bak, strerror(errno));
-			unlink(baktmp);
-			goto out_unlink;
-		}
-	} else if (errno != ENOENT) {
-		if (rename(path, bak) < 0 && errno != ENOENT) {
-			snprintf(err, len, "%s -> %s: rename: %s", path, bak, strerror(errno));
-			goto out_unlink;
-		}
-	}
-	if (rename(tmp, path) < 0) {
-		snprintf(err, len, "%s -> %s: rename: %s", tmp, path, strerror(errno));
-		goto out_unlink;
-	}
-	if (fsync_dir(path) < 0) {
-		snprintf(err, len, "%s: fsync of its directory: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-	goto out;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	unlink(tmp);
+	text = nl;
+	memcpy(text + n, "\n", 2);
+	/* Through FILE.tmp created afresh (never a planted link), renamed over
+	 * FILE; the previous FILE is copied to .bak first, so FILE is never
+	 * absent and every file of ours keeps one link (safefile.h). */
+	rc = kl_safe_replace(path, text, n + 1, 0600, ".bak", KL_SAFE_OWNED, err, len);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(text);
 	json_decref(d);
-	free(tmp);
-	free(bak);
-	free(baktmp);
 	return rc;
 }
 
@@ -594,43 +509,17 @@ int state_save_autotune(const char *path, const struct autotune *at, const char 
 
 static int read_file(const char *path, char **buf, size_t *n, bool *absent, char *err, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
+	char why[512];
 
-	*buf = NULL;
-	if (fd < 0) {
+	/* The decider's own directory: no link, FIFO or foreign file followed. */
+	if (kl_safe_read_file(path, KL_STATE_MAX_FILE, KL_SAFE_OWNED, buf, n, why, sizeof(why)) <
+	    0) {
 		*absent = errno == ENOENT;
-		snprintf(err, len, "%s", *absent ? "absent" : strerror(errno));
+		size_t pl = strlen(path); /* the caller names the file already */
+		const char *w = strncmp(why, path, pl) == 0 && why[pl] == ':' ? why + pl + 2 : why;
+		snprintf(err, len, "%s", *absent ? "absent" : w);
 		return -1;
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (off_t)KL_STATE_MAX_FILE) {
-		snprintf(err, len, "not a regular file of at most %u bytes", KL_STATE_MAX_FILE);
-		close(fd);
-		return -1;
-	}
-	size_t want = (size_t)sb.st_size, got = 0;
-	*buf = malloc(want + 1);
-	if (*buf == NULL) {
-		snprintf(err, len, "out of memory");
-		close(fd);
-		return -1;
-	}
-	while (got < want) {
-		ssize_t r = read(fd, *buf + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(err, len, "read: %s", r < 0 ? strerror(errno) : "short read");
-			close(fd);
-			free(*buf);
-			*buf = NULL;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	(*buf)[got] = '\0';
-	*n = got;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "bpf/shield.h"
 #include "common/log.h"
+#include "common/safefile.h"
 
 #ifndef KL_DEFAULT_OBJ
 #define KL_DEFAULT_OBJ "/usr/local/lib/kernloom/shield.bpf.o"
@@ -617,47 +618,16 @@ unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t le
 
 unsigned enf_config_load_file(struct enf_config *c, const char *path, struct enf_diag *d)
 {
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		enf_diag_add(d, "%s: cannot open: %s", path, strerror(errno));
-		return 1;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	char *buf = NULL, why[512];
+	size_t len = 0;
 	/* The file is small by design; cap it so a wrong path (a log, a device)
-	 * cannot make the privileged process read without bound. */
-	const size_t max = 1u << 20;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				enf_diag_add(d, "%s: out of memory", path);
-				return 1;
-			}
-			buf = nb;
-		}
-		size_t r = fread(buf + len, 1, cap - len, f);
-		len += r;
-		if (r == 0)
-			break;
-		if (len > max) {
-			free(buf);
-			fclose(f);
-			enf_diag_add(d, "%s: larger than %zu bytes; not a kl-enforcer config", path, max);
-			return 1;
-		}
-	}
-	bool err = ferror(f);
-	fclose(f);
-	if (err) {
-		free(buf);
-		enf_diag_add(d, "%s: read error", path);
+	 * cannot make the privileged process read without bound. No link, FIFO
+	 * or hard link is followed (common/safefile.h). */
+	if (kl_safe_read_file(path, 1u << 20, KL_SAFE_OWNED, &buf, &len, why, sizeof(why)) < 0) {
+		enf_diag_add(d, "%s%s", why,
+			     errno == EFBIG ? "; not a kl-enforcer config" : "");
 		return 1;
 	}
-	buf[len] = '\0';
 	unsigned n = enf_config_parse_yaml(c, buf, len, path, d);
 	free(buf);
 	return n;

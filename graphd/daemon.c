@@ -24,6 +24,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
 #include "graphd/replay.h"
@@ -95,8 +96,44 @@ static int64_t clock_ms(clockid_t c)
 
 static int resolve_users(const struct gr_opts *o, struct kl_who *w)
 {
-	return kl_who_resolve(w, "kl-graphd", o->user, o->sensor_user,
-			      strcmp(o->sensor_user, GR_SENSOR_USER_DEFAULT) != 0, "flows.sock");
+	if (kl_who_resolve(w, "kl-graphd", o->user, o->sensor_user,
+			   strcmp(o->sensor_user, GR_SENSOR_USER_DEFAULT) != 0, "flows.sock") < 0)
+		return -1;
+	kl_safe_set_user(w->uid); /* the database files may belong to it */
+	return 0;
+}
+
+/*
+ * The database lives in a directory the graph user writes, and SQLite opens
+ * its files (the database, -wal, -shm, a migration backup) by path. Started
+ * as root, kl-graphd first checks the files that exist and hands root-owned
+ * ones over through their descriptors (gr_store_adopt), then lets SQLite
+ * open and read them with the graph user's file system identity: a link
+ * planted there reaches only what that user could reach anyway, and new
+ * files are the user's from the start. Root never chowns by path.
+ */
+static int open_store(struct live *L, const struct kl_who *w, char *err, size_t errlen)
+{
+	struct gr_store_opts so = { .path = L->o->db, .busy_ms = L->o->busy_ms };
+	struct kl_fs_as fs = { 0 };
+	int rc = -1;
+
+	if (w->root && (gr_store_adopt(L->o->db, w->uid, w->gid, err, errlen) < 0 ||
+			kl_safe_fs_become(&fs, w->uid, w->gid, err, errlen) < 0))
+		return -1;
+	if (gr_store_open(&L->st, &so, err, errlen) < 0)
+		goto out;
+	if (gr_store_note(L->st)[0] != '\0')
+		kl_info("%s", gr_store_note(L->st));
+	if (gr_init(&L->g, &L->o->p) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	L->have_g = true;
+	rc = gr_store_load(L->st, &L->g, err, errlen);
+out:
+	kl_safe_fs_restore(&fs);
+	return rc;
 }
 
 
@@ -651,23 +688,7 @@ int gr_run_daemon(const struct gr_opts *o)
 
 	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, 0) < 0)
 		return GR_EXIT_FAIL;
-	struct gr_store_opts so = { .path = o->db, .busy_ms = o->busy_ms };
-	if (gr_store_open(&L.st, &so, err, sizeof(err)) < 0) {
-		kl_error("%s", err);
-		return GR_EXIT_FAIL;
-	}
-	if (gr_store_note(L.st)[0] != '\0')
-		kl_info("%s", gr_store_note(L.st));
-	if (gr_init(&L.g, &o->p) < 0) {
-		kl_error("out of memory");
-		goto out;
-	}
-	L.have_g = true;
-	if (gr_store_load(L.st, &L.g, err, sizeof(err)) < 0) {
-		kl_error("%s", err);
-		goto out;
-	}
-	if (w.root && gr_store_chown(L.st, w.uid, w.gid, err, sizeof(err)) < 0) {
+	if (open_store(&L, &w, err, sizeof(err)) < 0) {
 		kl_error("%s", err);
 		goto out;
 	}

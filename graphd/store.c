@@ -14,6 +14,8 @@
 
 #include "graphd/store.h"
 
+#include "common/safefile.h"
+
 struct gr_store {
 	sqlite3 *db;
 	char *path;
@@ -826,19 +828,33 @@ int gr_store_backup(struct gr_store *s, const char *dest, char *err, size_t errl
 	return backup_to(s->db, dest, err, errlen);
 }
 
-int gr_store_chown(struct gr_store *s, uid_t uid, gid_t gid, char *err, size_t errlen)
+int gr_store_adopt(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
-	char p[PATH_MAX];
+	char p[PATH_MAX], why[PATH_MAX + 256];
 
-	if (strcmp(s->path, ":memory:") == 0)
+	if (strcmp(path, ":memory:") == 0)
 		return 0;
 	for (size_t i = 0; i < 3; i++) {
-		if (snprintf(p, sizeof(p), "%s%s", s->path, suffix[i]) >= (int)sizeof(p))
-			return fail(err, errlen, "graph db %s: path too long", s->path);
-		if (chown(p, uid, gid) < 0 && errno != ENOENT)
-			return fail(err, errlen, "chown %s to %u:%u: %s", p, (unsigned)uid,
-				    (unsigned)gid, strerror(errno));
+		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p))
+			return fail(err, errlen, "graph db %s: path too long", path);
+		/* Checked and changed through the descriptor: a name swapped
+		 * after the open changes nothing (common/safefile.h). */
+		int fd = kl_safe_open(p, O_RDONLY, 0, KL_SAFE_OWNED, why, sizeof(why));
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0)
+			return fail(err, errlen, "graph db: %s; remove it (kl-graphd never follows "
+				    "or adopts such a file)", why);
+		struct stat st;
+		int rc = fstat(fd, &st);
+		if (rc == 0 && (st.st_uid != uid || st.st_gid != gid))
+			rc = kl_safe_fchown(fd, p, uid, gid, why, sizeof(why));
+		else if (rc < 0)
+			snprintf(why, sizeof(why), "%s: fstat: %s", p, strerror(errno));
+		close(fd);
+		if (rc < 0)
+			return fail(err, errlen, "graph db: %s", why);
 	}
 	return 0;
 }

@@ -88,9 +88,12 @@ int gr_store_violations(struct gr_store *s, int64_t since_ms, size_t limit,
 /* SQLite online backup to a new file dest (refused if it exists). */
 int gr_store_backup(struct gr_store *s, const char *dest, char *err, size_t errlen);
 
-/* Hand the database files (and its -wal, -shm) to uid:gid before a
- * privilege drop. */
-int gr_store_chown(struct gr_store *s, uid_t uid, gid_t gid, char *err, size_t errlen);
+/* Before a daemon started as root opens PATH as its user: the database and
+ * its -wal and -shm that exist must be regular files with one link owned by
+ * root or uid (anything else is refused, naming the file); root-owned ones
+ * (an operator's offline command) are handed to uid:gid by fchown on the
+ * checked descriptor, never by path. Absent files are fine. */
+int gr_store_adopt(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /* Run one SQL statement (tests, migrations). */
 int gr_store_exec(struct gr_store *s, const char *sql, char *err, size_t errlen);

@@ -16,6 +16,7 @@
 
 #include <zlib.h>
 
+#include "common/safefile.h"
 #include "ipc/msg.h"
 
 /* Longest record a valid trace can hold: one wire message. */
@@ -151,9 +152,10 @@ int kl_trace_open(struct kl_trace_writer **out, const char *path, char *note, si
 	if (w == NULL)
 		return kl_fail(err, errlen, "out of memory");
 	snprintf(w->path, sizeof(w->path), "%s", path);
-	w->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+	/* Opened by the sensor before its drop, maybe in a directory its user
+	 * can write: no link, FIFO or foreign file (safefile.h). */
+	w->fd = kl_safe_open(path, O_RDWR | O_CREAT | O_APPEND, 0640, KL_SAFE_OWNED, err, errlen);
 	if (w->fd < 0) {
-		kl_fail(err, errlen, "%s: %s", path, strerror(errno));
 		free(w);
 		return -1;
 	}
@@ -285,11 +287,10 @@ int kl_trace_open_read(struct kl_trace_reader **out, const char *path, char *err
 	if (strcmp(path, "-") == 0) {
 		r->f = stdin;
 	} else {
-		r->f = fopen(path, "rbe");
+		r->f = kl_safe_fopen_read(path, KL_SAFE_OWNED, err, errlen);
 		r->own = true;
 	}
 	if (r->f == NULL) {
-		kl_fail(err, errlen, "%s: %s", path, strerror(errno));
 		free(r);
 		return -1;
 	}

@@ -18,6 +18,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
 #include "sandbox/sandbox.h"
@@ -284,6 +285,10 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 	}
 	if (o->record != NULL) {
 		char note[600];
+		/* Opened before the drop: the file may belong to root, us or the
+		 * user we become, nobody else (safefile.h). */
+		struct passwd *pw = geteuid() == 0 ? getpwnam(o->user) : NULL;
+		kl_safe_set_user(pw != NULL ? pw->pw_uid : geteuid());
 		if (kl_trace_open(&trace, o->record, note, sizeof(note), err, sizeof(err)) < 0) {
 			kl_error("--record: %s", err);
 			kl_smaps_close(&maps);
