@@ -233,6 +233,43 @@ static void test_not_a_trace(void **state)
 	assert_non_null(strstr(err, "too short"));
 }
 
+/* kl-sensor opens its --record file as root, before its drop, maybe in a
+ * directory its user can write: a symlink, FIFO or hard link planted there
+ * is refused by name and never written through (common/safefile.h). */
+static void test_record_never_follows(void **state)
+{
+	struct fx *f = *state;
+	struct kl_trace_writer *w;
+	struct kl_trace_reader *r;
+	char err[512], note[256], canary[160];
+	struct stat st;
+	static const char *const kinds[] = { "a symlink", "a FIFO", "2 hard links" };
+
+	snprintf(canary, sizeof(canary), "%s/canary", f->dir);
+	FILE *fp = fopen(canary, "w");
+	fputs("canary\n", fp);
+	fclose(fp);
+	for (int k = 0; k < 3; k++) {
+		unlink(f->path);
+		assert_int_equal(k == 0   ? symlink(canary, f->path)
+				 : k == 1 ? mkfifo(f->path, 0666)
+					  : link(canary, f->path),
+				 0);
+		alarm(10); /* a FIFO must not hang the open */
+		assert_int_equal(kl_trace_open(&w, f->path, note, sizeof(note), err, sizeof(err)),
+				 -1);
+		assert_non_null(strstr(err, f->path));
+		assert_non_null(strstr(err, kinds[k]));
+		assert_int_equal(kl_trace_open_read(&r, f->path, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, kinds[k]));
+		alarm(0);
+		assert_int_equal(stat(canary, &st), 0);
+		assert_int_equal(st.st_size, 7);
+	}
+	unlink(f->path);
+	unlink(canary);
+}
+
 static void test_one_writer_and_live_reader(void **state)
 {
 	struct fx *f = *state;
@@ -410,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_in_the_middle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_never_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_writer_and_live_reader, setup, teardown),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_json_lines),
