@@ -31,18 +31,21 @@ unit | bpf)
 	# (tests/bpffs.h). Prove it: as root, run the stage in a private mount
 	# namespace with every bpffs unmounted (the host's mounts stay).
 	if is_root && [ -z "${KL_NO_HOST_BPFFS:-}" ]; then
-		exec env KL_NO_HOST_BPFFS=1 unshare --mount --propagation private -- "$0" "$stage" "$build" "$@"
+		if unshare --mount --propagation private true 2>/dev/null; then
+			exec env KL_NO_HOST_BPFFS=1 unshare --mount --propagation private -- "$0" "$stage" "$build" "$@"
+		fi
+		echo "  note: cannot make a private mount namespace here; running with the host's mounts"
 	fi
-	if is_root; then
+	if [ -n "${KL_NO_HOST_BPFFS:-}" ]; then
 		for m in $(awk '$3 == "bpf" { print $2 }' /proc/self/mounts | sort -r); do
 			umount "$m" || umount -l "$m"
 		done
 		if awk '$3 == "bpf" { f = 1 } END { exit !f }' /proc/self/mounts; then
 			record fail "$stage-setup" "(a bpffs is still mounted in the stage's namespace)"
-			exit 1
+			exit 0 # counted; the summary fails the run, the other stages still run
 		fi
 	fi
-	echo "== $stage tests (no bpffs mounted)"
+	echo "== $stage tests${KL_NO_HOST_BPFFS:+ (no bpffs mounted)}"
 	for t in "$@"; do
 		n=$(basename "$t")
 		log="$build/logs/$n.log"
