@@ -36,7 +36,7 @@ LDFLAGS += -fsanitize=address,undefined
 else
 CFLAGS  += -D_FORTIFY_SOURCE=2
 endif
-LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lsodium -lpcap -lm
+LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lsodium -lpcap -lsystemd -lm
 
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -mcpu=v3 $(ARCH_INC) -I.
 
