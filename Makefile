@@ -89,13 +89,7 @@ $(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
 
 # ---- userspace ----
-# PREFIX is compiled in (KL_DEFAULT_OBJ): a different one rebuilds.
-$(BUILD)/gen/prefix: FORCE
-	@mkdir -p $(@D)
-	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
-.PHONY: FORCE
-FORCE:
-$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS) $(TEST_SKELS) $(BUILD)/gen/prefix
+$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS) $(TEST_SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -176,6 +170,8 @@ bench: deps all $(TOOLS) $(BENCHES) $(BPF_TEST_OBJS)
 demo: deps all $(TOOLS)
 	@scripts/demo.sh $(BUILD)
 
+# PREFIX is compiled in (the default BPF object path): build and install
+# with the same one (`make PREFIX=/usr && make install PREFIX=/usr`).
 # Where systemd looks for units, sysusers.d and tmpfiles.d files: under
 # /usr/local/lib and /usr/lib by default; set the three dirs for another PREFIX.
 SYSCONFDIR  ?= /etc

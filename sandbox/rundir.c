@@ -76,7 +76,8 @@ int kl_run_dir_ensure(const char *root, enum kl_role role, uid_t owner, gid_t ow
 		kl_error("run dir %s: cannot create: %s", root, strerror(errno));
 		return -1;
 	}
-	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_PATH: the deployed root is 0711, traversable but not readable. */
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0) {
 		kl_error("run dir %s: %s", root, strerror(errno));
 		return -1;
