@@ -81,7 +81,7 @@ static const struct kl_knob knobs[] = {
 	  .help = "File with the Ed25519 public key (base64 or hex) a PolicyPack must be signed with. "
 		  "When set, an unsigned or badly signed pack is refused." },
 	{ "run-dir", KT_STR, OFF(run_dir), "/run/kernloom", .group = G_FILES,
-	  .help = "Directory of the IPC sockets." },
+	  .help = "Root of the socket directories (ours in RUN_DIR/decider/)." },
 	{ "user", KT_STR, OFF(user), "kernloom-decider", .group = G_FILES,
 	  .help = "When started as root: drop to this user with no capabilities." },
 	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,

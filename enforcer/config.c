@@ -721,7 +721,7 @@ void enf_usage(FILE *f, const char *prog)
 		"  --iface IF         attach to IF (repeatable)\n"
 		"  --obj PATH         BPF object (default %s)\n"
 		"  --pin-dir DIR      map and link pins (default %s)\n"
-		"  --run-dir DIR      control socket directory (default %s)\n"
+		"  --run-dir DIR      root of the role socket directories (default %s)\n"
 		"  --xdp-mode M       native, generic or auto (driver, then generic; default)\n"
 		"  --features P       feature profile (default iq-learning)\n"
 		"  --protect CIDR     never deny or rate-limit these addresses (repeatable)\n"

@@ -27,7 +27,7 @@ void gr_usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  --db FILE                     SQLite graph (default %s)\n"
-		"  --run-dir DIR                 sockets (default %s)\n"
+		"  --run-dir DIR                 root of the role socket directories (default %s)\n"
 		"  --user NAME                   user to become when started as root (default %s)\n"
 		"  --sensor-user NAME            who may send flow frames (default %s)\n"
 		"  --graph-mode MODE             learn | frozen-observe | frozen-enforce (default learn)\n"

@@ -44,7 +44,7 @@ void kl_sensor_usage(FILE *f)
 		"to kl-decider (RUN_DIR/decider/telemetry.sock) and flow deltas to kl-graphd\n"
 		"(RUN_DIR/graphd/flows.sock).\n"
 		"Started as root it opens the pins, then becomes --user with no capabilities.\n"
-		"  --run-dir DIR        sockets (default %s)\n"
+		"  --run-dir DIR        root of the role socket directories (default %s)\n"
 		"  --pin-dir DIR        the enforcer's pins (default %s)\n"
 		"  --interval DUR       tick length (default 1s)\n"
 		"  --user NAME          user to become when started as root (default %s)\n"
