@@ -214,17 +214,21 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
-/* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop. */
+/* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop.
+ * Wakes at least once a second to ping systemd's watchdog, so a long
+ * --interval does not read as a hung sensor. */
 static bool sleep_until(uint64_t deadline)
 {
-	struct timespec ts = { .tv_sec = (time_t)(deadline / NS), .tv_nsec = (long)(deadline % NS) };
-
 	while (!stop_signal) {
+		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		if (now >= deadline)
+			return true;
+		uint64_t until = deadline - now > NS ? now + NS : deadline;
+		struct timespec ts = { .tv_sec = (time_t)(until / NS), .tv_nsec = (long)(until % NS) };
 		int rc = clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL);
-		if (rc == 0)
+		if (rc != 0 && rc != EINTR)
 			return true;
-		if (rc != EINTR)
-			return true;
+		kl_notify_watchdog();
 	}
 	return false;
 }

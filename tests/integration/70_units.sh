@@ -42,7 +42,7 @@ V=$T/verify
 mkdir -p "$V"
 for u in $UNITS; do sed "s|$PREFIX/bin/|$T$PREFIX/bin/|g" "$U/$u" >"$V/$u"; done
 for u in $UNITS; do
-	out=$(cd "$V" && systemd-analyze verify --man=no "./$u" 2>&1)
+	out=$(cd "$V" && systemd-analyze verify "./$u" 2>&1)
 	rc=$?
 	[ $rc -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify $u (rc=$rc): $out"
 done
