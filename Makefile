@@ -185,7 +185,7 @@ ETC_FILES := etc/enforcer.yaml etc/whitelist.txt
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(PREFIX)/share/kernloom/pdp
+		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/kernloom/
 	for u in $(UNITS); do \
@@ -196,6 +196,7 @@ install: all
 	install -m 0644 systemd/sysusers.d/kernloom.conf $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf
 	install -m 0644 systemd/tmpfiles.d/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
 	install -m 0644 etc/pdp/*.yaml $(DESTDIR)$(PREFIX)/share/kernloom/pdp/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/README.md
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/kernloom
 	for f in $(ETC_FILES); do \
 		t=$(DESTDIR)$(SYSCONFDIR)/kernloom/$$(basename $$f); \
@@ -209,7 +210,7 @@ uninstall:
 	rm -f $(foreach o,$(notdir $(BPF_OBJS)),$(DESTDIR)$(PREFIX)/lib/kernloom/$(o))
 	rm -f $(foreach u,$(notdir $(UNITS)),$(DESTDIR)$(UNITDIR)/$(u))
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
-	rm -rf $(DESTDIR)$(PREFIX)/share/kernloom
+	rm -rf $(DESTDIR)$(PREFIX)/share/kernloom $(DESTDIR)$(PREFIX)/share/doc/kernloom
 	-rmdir $(DESTDIR)$(PREFIX)/lib/kernloom 2>/dev/null
 
 clean:
