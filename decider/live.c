@@ -144,7 +144,9 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	}
 	kl_info("listening on %s for kl-graphd", path);
 
-	return kl_who_listen_ctl(w, KL_ROLE_DECIDER, cfg->v.run_dir, "decider.sock", &L->srv);
+	if (kl_who_listen_ctl(w, KL_ROLE_DECIDER, cfg->v.run_dir, "decider.sock", &L->srv) < 0)
+		return -1;
+	return kl_who_run_dir_done(w, KL_ROLE_DECIDER, cfg->v.run_dir);
 }
 
 /* After the drop: the files the decider re-reads (and writes) must still be

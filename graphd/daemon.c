@@ -114,7 +114,8 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 
 	if (kl_who_run_dir(w, KL_ROLE_GRAPHD, o->run_dir) < 0 ||
 	    kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
-	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0)
+	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0 ||
+	    kl_who_run_dir_done(w, KL_ROLE_GRAPHD, o->run_dir) < 0)
 		return -1;
 	if (sock_path(o, KL_ROLE_DECIDER, "violations.sock", path, sizeof(path)) < 0 ||
 	    sock_path(o, KL_ROLE_ENFORCER, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)

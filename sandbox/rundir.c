@@ -113,10 +113,51 @@ int kl_run_dir_ensure(const char *root, enum kl_role role, uid_t owner, gid_t ow
 	}
 	struct group *gr = getgrnam(KL_ADMIN_GROUP);
 	gid_t gid = gr ? gr->gr_gid : owner_gid;
-	/* Owner first, mode second: fchown clears the setgid bit. */
-	if (fchown(fd, owner, gid) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
-		kl_error("run dir %s/%s: cannot give it to %u:%u mode %04o: %s", root, name,
-			 (unsigned)owner, (unsigned)gid, KL_RUN_DIR_MODE, strerror(errno));
+	/* Root's for the setup (see rundir.h). Owner first, mode second:
+	 * fchown may clear the setgid bit. */
+	if (fchown(fd, 0, gid) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
+		kl_error("run dir %s/%s: cannot make it 0:%u mode %04o: %s", root, name,
+			 (unsigned)gid, KL_RUN_DIR_MODE, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(rfd);
+	return rc;
+}
+
+int kl_run_dir_hand_over(const char *root, enum kl_role role, uid_t owner)
+{
+	const char *name = kl_run_role_dir(role);
+	char why[128];
+	struct stat st;
+	int rfd, fd = -1, rc = -1;
+
+	if (geteuid() != 0 || owner == 0)
+		return 0;
+	if (name == NULL) {
+		kl_error("run dir: role %s has no directory", kl_role_name(role));
+		return -1;
+	}
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0) {
+		kl_error("run dir %s: %s", root, strerror(errno));
+		return -1;
+	}
+	fd = open_dir_nofollow(rfd, name);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		kl_error("run dir %s/%s: %s", root, name, strerror(errno));
+		goto out;
+	}
+	if (kl_run_dir_check(&st, owner, why, sizeof(why)) < 0) {
+		kl_error("run dir %s/%s: %s; refusing it", root, name, why);
+		goto out;
+	}
+	if (fchown(fd, owner, (gid_t)-1) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
+		kl_error("run dir %s/%s: cannot give it to uid %u: %s", root, name, (unsigned)owner,
+			 strerror(errno));
 		goto out;
 	}
 	rc = 0;

@@ -43,16 +43,24 @@ int kl_run_dir_check(const struct stat *st, uid_t owner, char *err, size_t errle
  * Make sure ROOT/<role>/ exists before the daemon listens in it.
  *
  * Started as root (by hand, before the privilege drop): creates ROOT (0711)
- * and the role directory if missing, and gives the role directory to
- * owner:(kernloom-admin, else owner_gid), mode 2751 -- through a descriptor
- * opened with O_NOFOLLOW, never by path, so a link planted in its place is
- * refused rather than followed. An existing directory owned by anyone but
- * root or `owner` is refused.
+ * and the role directory if missing, and makes the role directory
+ * root:(kernloom-admin, else owner_gid), mode 2751 for the setup -- through
+ * a descriptor opened with O_NOFOLLOW, never by path, so a link planted in
+ * its place is refused rather than followed. While root creates and chowns
+ * its sockets in there (by path: nng binds a path), the role user cannot
+ * swap a link in; kl_run_dir_hand_over gives it to the user afterwards.
+ * An existing directory owned by anyone but root or `owner` is refused.
  * Not root (systemd started us as our user; tmpfiles.d made the
  * directories): the directory must exist or be creatable by us; nothing is
  * chowned.
  * 0, or -1 after logging what failed (file and reason).
  */
 int kl_run_dir_ensure(const char *root, enum kl_role role, uid_t owner, gid_t owner_gid);
+
+/* Root only, once the sockets are in place and before the drop: the role
+ * directory goes to `owner` (who must be able to replace its own sockets
+ * later), again through an O_NOFOLLOW descriptor. A no-op when not root or
+ * when owner is root. 0, or -1 after logging. */
+int kl_run_dir_hand_over(const char *root, enum kl_role role, uid_t owner);
 
 #endif

@@ -311,6 +311,11 @@ int kl_who_run_dir(const struct kl_who *w, enum kl_role self, const char *root)
 	return kl_run_dir_ensure(root, self, w->uid, w->gid);
 }
 
+int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *root)
+{
+	return kl_run_dir_hand_over(root, self, w->uid);
+}
+
 int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *root,
 			 const char *name, struct kl_stream_rx **out)
 {

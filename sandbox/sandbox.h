@@ -80,6 +80,8 @@ struct kl_server;
 /* Our role directory under the run-dir root (sandbox/rundir.h), made or
  * checked before the sockets in it are opened; w->uid owns it. */
 int kl_who_run_dir(const struct kl_who *w, enum kl_role self, const char *root);
+/* ... and handed over to w->uid once every socket in it is in place. */
+int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *root);
 /* The socket kl-sensor sends to (ROOT/<self>/name): mode 0660, group of
  * the sensor user (else, started as root, our own group, so a sensor
  * running as our user can connect), admitting root, the sensor user and

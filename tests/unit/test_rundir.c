@@ -125,18 +125,32 @@ static void test_create_as_root(void **state)
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 02751);
-	assert_int_equal(st.st_uid, s->nobody);
+	/* Root's while root sets its sockets up: the user cannot plant links. */
+	assert_int_equal(st.st_uid, 0);
 	struct group *adm = getgrnam("kernloom-admin");
 	assert_int_equal(st.st_gid, adm ? adm->gr_gid : s->nogroup);
-	/* Again: it is ours already, nothing changes. */
-	assert_int_equal(kl_run_dir_ensure(s->run, KL_ROLE_DECIDER, s->nobody, s->nogroup), 0);
-	/* A directory left by root (an older run) is taken over. */
-	snprintf(path, sizeof(path), "%s/graphd", s->run);
-	assert_int_equal(mkdir(path, 0755), 0);
-	assert_int_equal(kl_run_dir_ensure(s->run, KL_ROLE_GRAPHD, s->nobody, s->nogroup), 0);
+	/* Then the user's. */
+	assert_int_equal(kl_run_dir_hand_over(s->run, KL_ROLE_DECIDER, s->nobody), 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_uid, s->nobody);
 	assert_int_equal(st.st_mode & 07777, 02751);
+	/* The next start as root claims it back for its setup. */
+	assert_int_equal(kl_run_dir_ensure(s->run, KL_ROLE_DECIDER, s->nobody, s->nogroup), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(kl_run_dir_hand_over(s->run, KL_ROLE_DECIDER, s->nobody), 0);
+	/* A directory left by root with another mode (an older run) is taken over. */
+	snprintf(path, sizeof(path), "%s/graphd", s->run);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(kl_run_dir_ensure(s->run, KL_ROLE_GRAPHD, s->nobody, s->nogroup), 0);
+	assert_int_equal(kl_run_dir_hand_over(s->run, KL_ROLE_GRAPHD, s->nobody), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_uid, s->nobody);
+	assert_int_equal(st.st_mode & 07777, 02751);
+	/* Handing over to root or when not root changes nothing. */
+	assert_int_equal(kl_run_dir_hand_over(s->run, KL_ROLE_GRAPHD, 0), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_uid, s->nobody);
 }
 
 static void test_refuses_planted(void **state)
@@ -156,6 +170,7 @@ static void test_refuses_planted(void **state)
 	snprintf(path, sizeof(path), "%s/enforcer", s->run);
 	assert_int_equal(symlink(target, path), 0);
 	assert_int_equal(kl_run_dir_ensure(s->run, KL_ROLE_ENFORCER, s->nobody, s->nogroup), -1);
+	assert_int_equal(kl_run_dir_hand_over(s->run, KL_ROLE_ENFORCER, s->nobody), -1);
 	assert_int_equal(stat(target, &st), 0);
 	assert_int_equal(st.st_uid, 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
