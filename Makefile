@@ -5,7 +5,7 @@
 #   make bench      benchmarks (numbers recorded in README.md)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make demo       the self-contained lab
-#   make install    DESTDIR=... PREFIX=/usr/local
+#   make install    DESTDIR=... PREFIX=/usr/local   (make uninstall: the same, undone)
 #
 # Layout conventions the rules below rely on:
 #   common/ ipc/ sandbox/      -> build/lib/libkl.a
@@ -36,7 +36,7 @@ LDFLAGS += -fsanitize=address,undefined
 else
 CFLAGS  += -D_FORTIFY_SOURCE=2
 endif
-LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lsodium -lpcap -lm
+LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lsodium -lpcap -lsystemd -lm
 
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -mcpu=v3 $(ARCH_INC) -I.
 
@@ -66,7 +66,7 @@ TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tools/kl-%,$(wildcard tests/to
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 HDRS := $(wildcard */*.h bpf/*.h)
 
-.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo install clean
+.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo install uninstall clean
 .SECONDARY:
 
 all: $(BINS) $(BPF_OBJS)
@@ -170,10 +170,48 @@ bench: deps all $(TOOLS) $(BENCHES) $(BPF_TEST_OBJS)
 demo: deps all $(TOOLS)
 	@scripts/demo.sh $(BUILD)
 
+# PREFIX is compiled in (the default BPF object path): build and install
+# with the same one (`make PREFIX=/usr && make install PREFIX=/usr`).
+# Where systemd looks for units, sysusers.d and tmpfiles.d files: under
+# /usr/local/lib and /usr/lib by default; set the three dirs for another PREFIX.
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNITS := $(wildcard systemd/*.service systemd/*.target)
+# Example configuration: copied only where the file does not exist yet.
+ETC_FILES := etc/enforcer.yaml etc/whitelist.txt
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/kernloom/
+	for u in $(UNITS); do \
+		sed 's|@PREFIX@|$(PREFIX)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$$(basename $$u).tmp $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	install -m 0644 systemd/sysusers.d/kernloom.conf $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf
+	install -m 0644 systemd/tmpfiles.d/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
+	install -m 0644 etc/pdp/*.yaml $(DESTDIR)$(PREFIX)/share/kernloom/pdp/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/README.md
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/kernloom
+	for f in $(ETC_FILES); do \
+		t=$(DESTDIR)$(SYSCONFDIR)/kernloom/$$(basename $$f); \
+		if [ -e $$t ]; then echo "keeping $$t"; else install -m 0644 $$f $$t || exit 1; fi; \
+	done
+
+# Removes what install put there; /etc/kernloom, the state under
+# /var/lib/kernloom and the service users stay (README, Deployment).
+uninstall:
+	rm -f $(foreach b,$(notdir $(BINS)),$(DESTDIR)$(PREFIX)/bin/$(b))
+	rm -f $(foreach o,$(notdir $(BPF_OBJS)),$(DESTDIR)$(PREFIX)/lib/kernloom/$(o))
+	rm -f $(foreach u,$(notdir $(UNITS)),$(DESTDIR)$(UNITDIR)/$(u))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
+	rm -rf $(DESTDIR)$(PREFIX)/share/kernloom $(DESTDIR)$(PREFIX)/share/doc/kernloom
+	-rmdir $(DESTDIR)$(PREFIX)/lib/kernloom 2>/dev/null
 
 clean:
 	rm -rf build

@@ -26,6 +26,16 @@ const char *ctl_daemon_name(enum ctl_daemon d)
 	}
 }
 
+enum kl_role ctl_daemon_role(enum ctl_daemon d)
+{
+	switch (d) {
+	case CTL_D_ENFORCER: return KL_ROLE_ENFORCER;
+	case CTL_D_DECIDER: return KL_ROLE_DECIDER;
+	case CTL_D_GRAPHD: return KL_ROLE_GRAPHD;
+	default: return KL_ROLE_NONE;
+	}
+}
+
 const char *ctl_daemon_socket(enum ctl_daemon d)
 {
 	switch (d) {

@@ -20,6 +20,8 @@ struct json_t;
 enum ctl_daemon { CTL_D_ENFORCER = 0, CTL_D_DECIDER, CTL_D_GRAPHD, CTL_D_MAX };
 const char *ctl_daemon_name(enum ctl_daemon d);    /* "kl-enforcer", "kl-decider", "kl-graphd" */
 const char *ctl_daemon_socket(enum ctl_daemon d);  /* "enforcer.sock", "decider.sock", ... */
+/* Whose run directory (sandbox/rundir.h) holds that socket. */
+enum kl_role ctl_daemon_role(enum ctl_daemon d);
 
 enum ctl_field {
 	F_NONE = 0,

@@ -15,6 +15,7 @@
 #include "ctl/cmds.h"
 #include "ctl/trace.h"
 #include "ipc/chan.h"
+#include "sandbox/rundir.h"
 
 struct answer {
 	int status;
@@ -214,9 +215,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "klctl: %s\n", cl.note);
 
 	const char *daemon = ctl_daemon_name(cl.cmd->daemon);
-	if (snprintf(path, sizeof(path), "%s/%s", g.run_dir, ctl_daemon_socket(cl.cmd->daemon)) >=
-	    (int)sizeof(path)) {
-		fprintf(stderr, "klctl: --run-dir is too long\n");
+	if (kl_run_path(g.run_dir, ctl_daemon_role(cl.cmd->daemon), ctl_daemon_socket(cl.cmd->daemon),
+			path, sizeof(path), err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\n", err);
 		return 2;
 	}
 	struct kl_client *c = NULL;

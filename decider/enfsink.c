@@ -119,12 +119,15 @@ static int clink_call(struct kl_enf_link *l, unsigned type, const uint8_t *p, si
 		k->c = NULL;
 		return -1;
 	}
+	uint64_t before = kl_client_rehellos(k->c);
 	if (kl_client_call(k->c, type, p, len, reply, reply_buf, err, errlen) < 0) {
 		/* Start over with a fresh connection (and HELLO) next time. */
 		kl_client_close(k->c);
 		k->c = NULL;
 		return -1;
 	}
+	if (kl_client_rehellos(k->c) != before)
+		l->reconnected = true;
 	return 0;
 }
 
@@ -202,6 +205,15 @@ static void note_up(struct esink *e, int64_t now)
 		} else {
 			kl_info("connected to the enforcer");
 		}
+	}
+	/* nng reconnected to a restarted enforcer by itself: the call went
+	 * through, but what the enforcer holds may have changed under us. */
+	if (e->link->reconnected) {
+		e->link->reconnected = false;
+		if (e->ever_synced && e->synced)
+			kl_info("the enforcer's connection was re-established (restarted?); "
+				"reconciling");
+		e->synced = false;
 	}
 	e->st.up = true;
 	e->ever_up = true;

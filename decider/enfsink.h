@@ -31,6 +31,10 @@ struct kl_enf_link {
 	int (*call)(struct kl_enf_link *l, unsigned type, const uint8_t *p, size_t len,
 		    struct kl_msg *reply, void **reply_buf, char *err, size_t errlen);
 	void (*close)(struct kl_enf_link *l);
+	/* Set by call() when it found the connection re-established under it
+	 * (the enforcer restarted between two calls); the sink clears it and
+	 * reconciles before its next batch. */
+	bool reconnected;
 };
 
 /* kl_client (ipc/chan.h) to `path` as the decider. Connects on first use

@@ -81,11 +81,11 @@ static const struct kl_knob knobs[] = {
 	  .help = "File with the Ed25519 public key (base64 or hex) a PolicyPack must be signed with. "
 		  "When set, an unsigned or badly signed pack is refused." },
 	{ "run-dir", KT_STR, OFF(run_dir), "/run/kernloom", .group = G_FILES,
-	  .help = "Directory of the IPC sockets." },
+	  .help = "Root of the socket directories (ours in RUN_DIR/decider/)." },
 	{ "user", KT_STR, OFF(user), "kernloom-decider", .group = G_FILES,
 	  .help = "When started as root: drop to this user with no capabilities." },
 	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,
-	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/telemetry.sock gets its group); "
+	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/decider/telemetry.sock gets its group); "
 		  "root and --user always may." },
 
 	/* ---- replay / one-shot ---- */
@@ -109,7 +109,7 @@ static const struct kl_knob knobs[] = {
 	  .help = "If true, whitelisted sources may contribute to learning (riskier)." },
 
 	/* ---- feedback ---- */
-	{ "feedback-file", KT_STR, OFF(feedback_file), "/var/lib/kernloom/feedback.json",
+	{ "feedback-file", KT_STR, OFF(feedback_file), "/var/lib/kernloom/decider/feedback.json",
 	  .group = G_FB, .help = "JSON array with temporary exemptions; empty disables." },
 	{ "feedback-reload", KT_DUR, OFF(feedback_reload), "10s", .min = 0, .max = DAY,
 	  .group = G_FB, .help = "Reload if file changed (0 disables)." },

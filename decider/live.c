@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-decider live operation: telemetry frames in (RUN_DIR/telemetry.sock),
- * decisions out (RUN_DIR/enforcer-decider.sock, or the log in dry-run),
- * klctl served on RUN_DIR/decider.sock. As root it opens its sockets and
+ * kl-decider live operation: telemetry frames in (RUN_DIR/decider/telemetry.sock),
+ * decisions out (RUN_DIR/enforcer/enforcer-decider.sock, or the log in dry-run),
+ * klctl served on RUN_DIR/decider/decider.sock. As root it opens its sockets and
  * reads its files, then becomes --user with no capabilities.
  *
  * Ticks follow the sensor: one per TELEMETRY frame, on the frame's clock,
@@ -26,6 +26,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/safefile.h"
 #include "decider/control.h"
 #include "decider/decider.h"
@@ -109,9 +110,10 @@ static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
 	return 0;
 }
 
-static int sock_path(const struct kl_config *cfg, const char *name, char *buf, size_t len)
+static int sock_path(const struct kl_config *cfg, enum kl_role role, const char *name, char *buf,
+		     size_t len)
 {
-	return kl_who_sock_path(cfg->v.run_dir, name, buf, len);
+	return kl_who_sock_path(cfg->v.run_dir, role, name, buf, len);
 }
 
 static int open_sockets(struct live *L, const struct kl_who *w)
@@ -119,7 +121,8 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct kl_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
 
-	if (kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock", &L->rx) < 0)
+	if (kl_who_run_dir(w, KL_ROLE_DECIDER, cfg->v.run_dir) < 0 ||
+	    kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock", &L->rx) < 0)
 		return -1;
 
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
@@ -129,7 +132,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	if (gpw)
 		gallowed[gn++] = gpw->pw_uid;
 	gallowed[gn++] = w->uid;
-	if (sock_path(cfg, "violations.sock", path, sizeof(path)) < 0)
+	if (sock_path(cfg, KL_ROLE_DECIDER, "violations.sock", path, sizeof(path)) < 0)
 		return -1;
 	struct kl_stream_opts vo = {
 		.path = path,
@@ -147,7 +150,9 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	}
 	kl_info("listening on %s for kl-graphd", path);
 
-	return kl_who_listen_ctl(w, KL_ROLE_DECIDER, cfg->v.run_dir, "decider.sock", &L->srv);
+	if (kl_who_listen_ctl(w, KL_ROLE_DECIDER, cfg->v.run_dir, "decider.sock", &L->srv) < 0)
+		return -1;
+	return kl_who_run_dir_done(w, KL_ROLE_DECIDER, cfg->v.run_dir);
 }
 
 /* After the drop: the files the decider re-reads (and writes) must still be
@@ -386,8 +391,10 @@ static int run_loop(struct live *L)
 
 	if (rx_fd < 0)
 		return -1;
+	kl_notify_ready("serving: sockets listening");
 	while (!stop_signal) {
 		struct pollfd pf[3];
+		kl_notify_watchdog();
 		nfds_t n = 0;
 		int64_t mono = clock_ms(CLOCK_MONOTONIC);
 		int64_t due = L->idle ? L->last_idle_mono + L->interval_ms
@@ -498,7 +505,7 @@ int kl_decider_run_live(const struct kl_config *cfg)
 	} else {
 		char path[PATH_MAX];
 		struct kl_enf_link *link;
-		if (sock_path(cfg, "enforcer-decider.sock", path, sizeof(path)) < 0)
+		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
 			goto out;
 		link = kl_enf_link_client(path, ENFORCER_TIMEOUT_MS);
 		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
@@ -532,13 +539,14 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		goto out;
 
 	char ivl[32];
-	kl_info("deciding every %s: profile %s, dry_run=%s, top %lld, telemetry %s/telemetry.sock, "
+	kl_info("deciding every %s: profile %s, dry_run=%s, top %lld, telemetry %s/decider/telemetry.sock, "
 		"decisions %s",
 		kl_duration_format((uint64_t)cfg->v.interval, ivl, sizeof(ivl)), cfg->profile->name,
 		cfg->v.dry_run ? "true" : "false", (long long)cfg->v.top, cfg->v.run_dir,
 		cfg->v.dry_run ? "logged only (--dry-run)" : "to the enforcer");
 	L.last_frame_mono = clock_ms(CLOCK_MONOTONIC);
 	rc = run_loop(&L) < 0 ? 1 : 0;
+	kl_notify_stopping();
 	int64_t end = clock_ms(CLOCK_REALTIME);
 	kl_decider_checkpoint(&L.d, L.last_t != KL_T_NEVER && end < L.last_t ? L.last_t : end,
 			      "exit");

@@ -911,7 +911,8 @@ json_t *enf_links_json(const struct enf_ctx *ctx)
 		const struct enf_link_stats *ls = &ctx->links[i];
 		uint32_t origin = i == ENF_LINK_DECIDER ? KL_ORIGIN_DECIDER : KL_ORIGIN_GRAPHD;
 		char sock[PATH_MAX + 32];
-		snprintf(sock, sizeof(sock), "%s/enforcer-%s.sock", cfg->run_dir, link_names[i]);
+		snprintf(sock, sizeof(sock), "%s/enforcer/enforcer-%s.sock", cfg->run_dir,
+			 link_names[i]);
 		json_t *ref = json_object();
 		json_int_t refused = 0;
 		for (unsigned r = 1; r < KL_ACK_REASON_MAX; r++) {

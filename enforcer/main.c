@@ -20,8 +20,10 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "enforcer/enforcer.h"
 #include "ipc/chan.h"
+#include "sandbox/rundir.h"
 #include "sandbox/sandbox.h"
 
 #include <linux/capability.h>
@@ -149,7 +151,7 @@ static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 {
 	const struct enf_config *cfg = ctx->cfg;
-	char path[PATH_MAX], err[256];
+	char path[PATH_MAX], err[PATH_MAX + 64];
 	uid_t uid;
 	gid_t gid = (gid_t)-1, admin = (gid_t)-1;
 	int link = srv_specs[which].link;
@@ -164,9 +166,9 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 	} else if ((have_user = link_user(ctx, link, &uid, &gid)) < 0) {
 		return NULL;
 	}
-	if (snprintf(path, sizeof(path), "%s/%s", cfg->run_dir, srv_specs[which].file) >=
-	    (int)sizeof(path)) {
-		kl_error("run dir %s: path too long", cfg->run_dir);
+	if (kl_run_path(cfg->run_dir, KL_ROLE_ENFORCER, srv_specs[which].file, path, sizeof(path),
+			err, sizeof(err)) < 0) {
+		kl_error("%s", err);
 		return NULL;
 	}
 	/* A full batch of records plus header: above nng's 1 MiB default. */
@@ -193,28 +195,10 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 	return srv;
 }
 
-static int make_run_dir(const struct enf_config *cfg)
-{
-	gid_t admin = (gid_t)-1;
-	struct group *gr = getgrnam(KL_ADMIN_GROUP);
-	if (gr)
-		admin = gr->gr_gid;
-	if (mkdir(cfg->run_dir, 0750) == 0) {
-		/* the admins must be able to reach the socket inside it; an
-		 * existing directory is left as its owner (tmpfiles.d) made it */
-		if (admin != (gid_t)-1 && chown(cfg->run_dir, (uid_t)-1, admin) < 0)
-			kl_warn("run dir %s: cannot give it to group %s: %s", cfg->run_dir,
-				KL_ADMIN_GROUP, strerror(errno));
-	} else if (errno != EEXIST) {
-		kl_error("run dir %s: cannot create: %s", cfg->run_dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 static int open_servers(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 {
-	if (make_run_dir(ctx->cfg) < 0)
+	/* Owned by whoever we are now (the sandbox keeps the enforcer's uid). */
+	if (kl_run_dir_ensure(ctx->cfg->run_dir, KL_ROLE_ENFORCER, geteuid(), getegid()) < 0)
 		return -1;
 	for (int i = 0; i < SRV_MAX; i++) {
 		srv[i] = open_server(ctx, i);
@@ -304,7 +288,9 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 		if (pfd[i].fd < 0)
 			return -1;
 	}
+	kl_notify_ready("serving: maps open, sockets listening");
 	while (!stop_sig) {
+		kl_notify_watchdog();
 		int n = poll(pfd, SRV_MAX, POLL_MS);
 		if (n < 0 && errno != EINTR) {
 			kl_error("poll: %s", strerror(errno));
@@ -328,6 +314,7 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 			last_sweep = now;
 		}
 	}
+	kl_notify_stopping();
 	kl_info("signal %d: shutting down", (int)stop_sig);
 	return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/safefile.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
@@ -137,9 +138,10 @@ out:
 }
 
 
-static int sock_path(const struct gr_opts *o, const char *name, char *buf, size_t len)
+static int sock_path(const struct gr_opts *o, enum kl_role role, const char *name, char *buf,
+		     size_t len)
 {
-	return kl_who_sock_path(o->run_dir, name, buf, len);
+	return kl_who_sock_path(o->run_dir, role, name, buf, len);
 }
 
 static int open_sockets(struct live *L, const struct kl_who *w)
@@ -147,11 +149,13 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct gr_opts *o = L->o;
 	char path[PATH_MAX], err[512];
 
-	if (kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
-	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0)
+	if (kl_who_run_dir(w, KL_ROLE_GRAPHD, o->run_dir) < 0 ||
+	    kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
+	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0 ||
+	    kl_who_run_dir_done(w, KL_ROLE_GRAPHD, o->run_dir) < 0)
 		return -1;
-	if (sock_path(o, "violations.sock", path, sizeof(path)) < 0 ||
-	    sock_path(o, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
+	if (sock_path(o, KL_ROLE_DECIDER, "violations.sock", path, sizeof(path)) < 0 ||
+	    sock_path(o, KL_ROLE_ENFORCER, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
 		return -1;
 	if (kl_stream_dial(&L->vtx, path, KL_ROLE_GRAPHD, err, sizeof(err)) < 0) {
 		kl_error("violations link: %s", err);
@@ -615,8 +619,10 @@ static int run_loop(struct live *L)
 
 	if (rx_fd < 0)
 		return -1;
+	kl_notify_ready("serving: graph loaded, sockets listening");
 	while (!stop_signal) {
 		struct pollfd pf[2];
+		kl_notify_watchdog();
 		nfds_t n = 0;
 
 		pf[n++] = (struct pollfd){ .fd = rx_fd, .events = POLLIN };
@@ -722,6 +728,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	L.last_tick_mono = clock_ms(CLOCK_MONOTONIC);
 	L.last_push_mono = 0;
 	rc = run_loop(&L) < 0 ? GR_EXIT_FAIL : 0;
+	kl_notify_stopping();
 	flush(&L, "storing the graph at exit");
 	kl_info("stopping: %llu frames (%llu bad, %llu missed), %llu ticks, %llu violations "
 		"(%llu sent to the decider), edge rules %llu sent, %llu applied, %llu refused",

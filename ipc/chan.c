@@ -99,6 +99,7 @@ struct kl_client {
 	uint64_t seq;
 	int timeout_ms;
 	int last_rv; /* nng error of the last failed send/receive */
+	uint64_t rehellos; /* connections nng re-established under us */
 };
 
 static int64_t now_ms(void)
@@ -924,7 +925,13 @@ int kl_client_call(struct kl_client *c, unsigned type, const uint8_t *payload,
 	kl_info("%s: connection was re-established; saying HELLO again", c->path);
 	if (say_hello(c, err, errlen) < 0)
 		return -1;
+	c->rehellos++;
 	return call_once(c, type, payload, len, reply, reply_buf, err, errlen);
+}
+
+uint64_t kl_client_rehellos(const struct kl_client *c)
+{
+	return c ? c->rehellos : 0;
 }
 
 void kl_client_close(struct kl_client *c)

@@ -85,6 +85,10 @@ int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
 int kl_client_call(struct kl_client *c, unsigned type, const uint8_t *payload,
 		   size_t len, struct kl_msg *reply, void **reply_buf,
 		   char *err, size_t errlen);
+/* How often kl_client_call found the connection re-established under it
+ * (the server restarted) and said HELLO again. The server may have lost
+ * state the caller relies on: the decider reconciles when this grows. */
+uint64_t kl_client_rehellos(const struct kl_client *c);
 void kl_client_close(struct kl_client *c);
 
 #endif

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "ipc/chan.h"
 #include "ipc/stream.h"
+#include "sandbox/rundir.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -294,27 +295,35 @@ int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const c
 	return 0;
 }
 
-int kl_who_sock_path(const char *dir, const char *name, char *buf, size_t len)
+int kl_who_sock_path(const char *root, enum kl_role role, const char *name, char *buf, size_t len)
 {
-	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len) {
-		kl_error("--run-dir %s: path too long", dir);
+	char err[PATH_MAX + 64];
+
+	if (kl_run_path(root, role, name, buf, len, err, sizeof(err)) < 0) {
+		kl_error("%s", err);
 		return -1;
 	}
 	return 0;
 }
 
-int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *dir,
+int kl_who_run_dir(const struct kl_who *w, enum kl_role self, const char *root)
+{
+	return kl_run_dir_ensure(root, self, w->uid, w->gid);
+}
+
+int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *root)
+{
+	return kl_run_dir_hand_over(root, self, w->uid);
+}
+
+int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *root,
 			 const char *name, struct kl_stream_rx **out)
 {
 	char path[PATH_MAX], err[512];
 	uid_t allowed[2];
 	size_t na = 0;
 
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		kl_error("run dir %s: cannot create: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (kl_who_sock_path(dir, name, path, sizeof(path)) < 0)
+	if (kl_who_sock_path(root, self, name, path, sizeof(path)) < 0)
 		return -1;
 	if (w->have_sensor)
 		allowed[na++] = w->sensor_uid;
@@ -337,12 +346,12 @@ int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *
 	return 0;
 }
 
-int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *dir,
+int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *root,
 		      const char *name, struct kl_server **out)
 {
 	char path[PATH_MAX], err[512];
 
-	if (kl_who_sock_path(dir, name, path, sizeof(path)) < 0)
+	if (kl_who_sock_path(root, self, name, path, sizeof(path)) < 0)
 		return -1;
 	struct kl_server_opts co = {
 		.path = path,

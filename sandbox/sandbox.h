@@ -77,19 +77,24 @@ int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const c
 struct kl_stream_rx;
 struct kl_server;
 
-/* The socket kl-sensor sends to (DIR/name): mode 0660, group of the sensor
- * user (else, started as root, our own group, so a sensor running as our
- * user can connect), admitting root, the sensor user and ourselves.
- * 0, or -1 after logging. Creates DIR (0750) if needed. */
-int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *dir,
+/* Our role directory under the run-dir root (sandbox/rundir.h), made or
+ * checked before the sockets in it are opened; w->uid owns it. */
+int kl_who_run_dir(const struct kl_who *w, enum kl_role self, const char *root);
+/* ... and handed over to w->uid once every socket in it is in place. */
+int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *root);
+/* The socket kl-sensor sends to (ROOT/<self>/name): mode 0660, group of
+ * the sensor user (else, started as root, our own group, so a sensor
+ * running as our user can connect), admitting root, the sensor user and
+ * ourselves. 0, or -1 after logging. */
+int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *root,
 			 const char *name, struct kl_stream_rx **out);
-/* The klctl control socket (DIR/name): 0660, group KL_ADMIN_GROUP, and
+/* The klctl control socket (ROOT/<self>/name): 0660, group KL_ADMIN_GROUP, and
  * owned by the user we switch to: the server probes its own socket now and
  * then (ipc/chan.h), which after the switch works only on a socket that
  * user owns. 0, or -1 after logging. */
-int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *dir,
+int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *root,
 		      const char *name, struct kl_server **out);
-/* DIR/name into buf; -1 after logging when it does not fit. */
-int kl_who_sock_path(const char *dir, const char *name, char *buf, size_t len);
+/* ROOT/<role>/name into buf; -1 after logging when it does not fit. */
+int kl_who_sock_path(const char *root, enum kl_role role, const char *name, char *buf, size_t len);
 
 #endif

@@ -18,9 +18,11 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/safefile.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
+#include "sandbox/rundir.h"
 #include "sandbox/sandbox.h"
 #include "sensor/collect.h"
 
@@ -40,9 +42,10 @@ void kl_sensor_usage(FILE *f)
 		"                 [--record FILE] [--prev-ttl DUR] [--reacquire-every N]\n"
 		"                 [--sync-every N] [--summary-every N] [--ticks N] [--log-level LEVEL]\n"
 		"Reads the shield's telemetry maps read-only once per tick and sends per-source rates\n"
-		"to kl-decider (RUN_DIR/telemetry.sock) and flow deltas to kl-graphd (RUN_DIR/flows.sock).\n"
+		"to kl-decider (RUN_DIR/decider/telemetry.sock) and flow deltas to kl-graphd\n"
+		"(RUN_DIR/graphd/flows.sock).\n"
 		"Started as root it opens the pins, then becomes --user with no capabilities.\n"
-		"  --run-dir DIR        sockets (default %s)\n"
+		"  --run-dir DIR        root of the role socket directories (default %s)\n"
 		"  --pin-dir DIR        the enforcer's pins (default %s)\n"
 		"  --interval DUR       tick length (default 1s)\n"
 		"  --user NAME          user to become when started as root (default %s)\n"
@@ -212,17 +215,21 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
-/* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop. */
+/* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop.
+ * Wakes at least once a second to ping systemd's watchdog, so a long
+ * --interval does not read as a hung sensor. */
 static bool sleep_until(uint64_t deadline)
 {
-	struct timespec ts = { .tv_sec = (time_t)(deadline / NS), .tv_nsec = (long)(deadline % NS) };
-
 	while (!stop_signal) {
+		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		if (now >= deadline)
+			return true;
+		uint64_t until = deadline - now > NS ? now + NS : deadline;
+		struct timespec ts = { .tv_sec = (time_t)(until / NS), .tv_nsec = (long)(until % NS) };
 		int rc = clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL);
-		if (rc == 0)
+		if (rc != 0 && rc != EINTR)
 			return true;
-		if (rc != EINTR)
-			return true;
+		kl_notify_watchdog();
 	}
 	return false;
 }
@@ -301,12 +308,14 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		goto out_maps;
 
 	/* nng starts its threads here, after the privilege drop. */
-	if (snprintf(path, sizeof(path), "%s/telemetry.sock", o->run_dir) >= (int)sizeof(path) ||
+	if (kl_run_path(o->run_dir, KL_ROLE_DECIDER, "telemetry.sock", path, sizeof(path), err,
+			sizeof(err)) < 0 ||
 	    kl_stream_dial(&lt.tx, path, KL_ROLE_SENSOR, err, sizeof(err)) < 0) {
 		kl_error("telemetry link: %s", err);
 		goto out_maps;
 	}
-	if (snprintf(path, sizeof(path), "%s/flows.sock", o->run_dir) >= (int)sizeof(path) ||
+	if (kl_run_path(o->run_dir, KL_ROLE_GRAPHD, "flows.sock", path, sizeof(path), err,
+			sizeof(err)) < 0 ||
 	    kl_stream_dial(&lf.tx, path, KL_ROLE_SENSOR, err, sizeof(err)) < 0) {
 		kl_error("flows link: %s", err);
 		goto out_links;
@@ -322,15 +331,16 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		goto out_harvest;
 	}
 	char ivl[32];
-	kl_info("reading %s every %s; telemetry -> %s/telemetry.sock, flows -> %s/flows.sock%s%s",
+	kl_info("reading %s every %s; telemetry -> %s/decider/telemetry.sock, flows -> %s/graphd/flows.sock%s%s",
 		o->pin_dir, kl_duration_format(o->interval_ns, ivl, sizeof(ivl)), o->run_dir,
 		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
 
 	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
 	uint64_t sum_pkts = 0, sum_trunc = 0, sum_read_ns = 0, trace_errs = 0;
-	bool first = true, reacquire_now = false;
+	bool first = true, reacquire_now = false, first_read = true;
 	rc = 0;
 	while (!stop_signal) {
+		kl_notify_watchdog();
 		if (!first && !sleep_until(next))
 			break;
 		uint64_t now = clock_ns(CLOCK_BOOTTIME);
@@ -365,6 +375,11 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 				fail_logged_tick = (uint64_t)tick;
 			}
 			reacquire_now = true;
+		}
+		if (first_read) {
+			/* The maps were read once: the first tick is ready. */
+			kl_notify_ready("reading the telemetry pins");
+			first_read = false;
 		}
 		if (tick == 0)
 			continue;
@@ -414,6 +429,8 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		if (o->max_ticks > 0 && (uint64_t)tick >= o->max_ticks)
 			break;
 	}
+	if (stop_signal)
+		kl_notify_stopping();
 	if (stop_signal)
 		kl_info("signal %d: stopping after %llu ticks", (int)stop_signal,
 			(unsigned long long)ticks);

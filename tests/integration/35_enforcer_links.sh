@@ -8,9 +8,9 @@ setup_pair
 # `nobody` stands in for kernloom-decider: the user the decider runs as.
 start_enforcer --protect 198.18.0.200/32 --features graph-enforce --decider-user nobody
 
-[ -S "$RUN/enforcer-decider.sock" ] || fail "no enforcer-decider.sock"
-[ -S "$RUN/enforcer-graphd.sock" ] || fail "no enforcer-graphd.sock"
-[ "$(command stat -c %a "$RUN/enforcer-decider.sock")" = 660 ] || fail "enforcer-decider.sock is not 0660"
+[ -S "$RUN/enforcer/enforcer-decider.sock" ] || fail "no enforcer-decider.sock"
+[ -S "$RUN/enforcer/enforcer-graphd.sock" ] || fail "no enforcer-graphd.sock"
+[ "$(command stat -c %a "$RUN/enforcer/enforcer-decider.sock")" = 660 ] || fail "enforcer-decider.sock is not 0660"
 
 enfc() { "$TOOLS/kl-enfclient" --run-dir "$RUN" "$@"; }
 # expect_out DESC RC-WANTED PATTERN CMD...: exit status and output
@@ -156,20 +156,20 @@ expect_eq "$(pings "$NS_A" $B4 3)" 3 "pings pass with tuple enforcement off"
 
 log "== each socket admits its role only"
 expect_out "graphd HELLO on the decider's socket is refused" 1 "role graphd may not connect to this socket" \
-	enfc --role graphd --socket "$RUN/enforcer-decider.sock" state
+	enfc --role graphd --socket "$RUN/enforcer/enforcer-decider.sock" state
 expect_out "decider HELLO on graphd's socket is refused" 1 "role decider may not connect" \
-	enfc --role decider --socket "$RUN/enforcer-graphd.sock" state
+	enfc --role decider --socket "$RUN/enforcer/enforcer-graphd.sock" state
 expect_out "the decider may not send EDGE_RULES" 1 "decider may not send EDGE_RULES" \
 	enfc --role decider edge allow $A4 80 tcp --ttl 1m
 expect_out "graphd may not send DECISIONS" 1 "graphd may not send DECISIONS" \
-	enfc --role graphd --socket "$RUN/enforcer-graphd.sock" decide $A4 BLOCK
+	enfc --role graphd --socket "$RUN/enforcer/enforcer-graphd.sock" decide $A4 BLOCK
 expect_out "ctl HELLO on the decider's socket is refused" 1 "role ctl may not connect" \
-	enfc --role ctl --socket "$RUN/enforcer-decider.sock" state
+	enfc --role ctl --socket "$RUN/enforcer/enforcer-decider.sock" state
 klctl status >/dev/null || fail "the control socket still serves klctl"
 
 log "== peer uids"
 chmod 711 "$TMP" # the run dir inside must be reachable for the peers below
-expect_eq "$(command stat -c %G "$RUN/enforcer-decider.sock")" nogroup \
+expect_eq "$(command stat -c %G "$RUN/enforcer/enforcer-decider.sock")" nogroup \
 	"the decider's socket belongs to the decider user's group"
 expect_out "the configured decider user is admitted" 0 "^[0-9]+ entries" \
 	setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOOLS/kl-enfclient" --run-dir "$RUN" state

@@ -45,7 +45,7 @@ log "ok: Uid: $uid"
 expect_eq "$capeff" 0000000000000000 "sensor CapEff"
 expect_eq "$capprm" 0000000000000000 "sensor CapPrm"
 # No receiver listens: that must not be an error.
-[ -S "$RUN/telemetry.sock" ] && fail "a telemetry receiver exists; this test wants none"
+[ -S "$RUN/decider/telemetry.sock" ] && fail "a telemetry receiver exists; this test wants none"
 
 log "== known traffic: 200 pps UDP from .1, SYNs to 100 new ports/s from .3"
 # 58 bytes of payload: 14 + 20 + 8 + 58 = 100-byte frames, so 20000 bytes/s.

@@ -39,7 +39,7 @@ start_decider() { # LOGNAME
 	DEC_PID=$!
 	PIDS+=("$DEC_PID")
 	for _ in $(seq 1 100); do
-		[ -S "$RUN/decider.sock" ] && klctl tune >/dev/null 2>&1 && return 0
+		[ -S "$RUN/decider/decider.sock" ] && klctl tune >/dev/null 2>&1 && return 0
 		kill -0 "$DEC_PID" 2>/dev/null || fail "kl-decider exited early"
 		sleep 0.1
 	done

@@ -32,7 +32,7 @@ start_graphd() {
 	GRAPHD_PID=$!
 	PIDS+=("$GRAPHD_PID")
 	for _ in $(seq 1 50); do
-		[ -S "$RUN/flows.sock" ] && [ -S "$RUN/graphd.sock" ] && return 0
+		[ -S "$RUN/graphd/flows.sock" ] && [ -S "$RUN/graphd/graphd.sock" ] && return 0
 		kill -0 "$GRAPHD_PID" 2>/dev/null || fail "kl-graphd exited early"
 		sleep 0.1
 	done
@@ -41,7 +41,7 @@ start_graphd() {
 stop_graphd() {
 	kill "$GRAPHD_PID" 2>/dev/null
 	wait "$GRAPHD_PID" 2>/dev/null
-	rm -f "$RUN/flows.sock" "$RUN/graphd.sock"
+	rm -f "$RUN/graphd/flows.sock" "$RUN/graphd/graphd.sock"
 }
 
 start_graphd

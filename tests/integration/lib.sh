@@ -88,7 +88,7 @@ start_enforcer() {
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")
 	for _ in $(seq 1 100); do
-		[ -S "$RUN/enforcer.sock" ] && klctl status >/dev/null 2>&1 && return 0
+		[ -S "$RUN/enforcer/enforcer.sock" ] && klctl status >/dev/null 2>&1 && return 0
 		kill -0 "$ENF_PID" 2>/dev/null || fail "kl-enforcer exited early"
 		sleep 0.1
 	done
@@ -98,7 +98,7 @@ start_enforcer() {
 stop_enforcer() {
 	kill "$ENF_PID" 2>/dev/null
 	wait "$ENF_PID" 2>/dev/null
-	rm -f "$RUN/enforcer.sock"
+	rm -f "$RUN/enforcer/enforcer.sock"
 }
 
 klctl() { "$BIN/klctl" --run-dir "$RUN" "$@"; }

@@ -49,7 +49,7 @@ static void usage(FILE *f)
 		"  edge allow|deny|add-allow|add-deny|del-allow|del-deny ADDR PORT tcp|udp|icmp|icmpv6|N\n"
 		"       [--ttl DUR]\n"
 		"The role defaults to decider (graphd for edge); the socket to\n"
-		"RUN_DIR/enforcer-<role>.sock (RUN_DIR: --run-dir, $KERNLOOM_RUN_DIR, /run/kernloom).\n"
+		"RUN_DIR/enforcer/enforcer-<role>.sock (RUN_DIR: --run-dir, $KERNLOOM_RUN_DIR, /run/kernloom).\n"
 		"Exit status: 0 all applied, 1 refused or failed, 2 usage error.\n");
 }
 
@@ -117,9 +117,10 @@ static int call(const struct opts *o, enum kl_role role, unsigned type, const ui
 	if (o->socket)
 		snprintf(path, sizeof(path), "%s", o->socket);
 	else if (role == KL_ROLE_CTL)
-		snprintf(path, sizeof(path), "%s/enforcer.sock", o->run_dir);
+		snprintf(path, sizeof(path), "%s/enforcer/enforcer.sock", o->run_dir);
 	else
-		snprintf(path, sizeof(path), "%s/enforcer-%s.sock", o->run_dir, kl_role_name(role));
+		snprintf(path, sizeof(path), "%s/enforcer/enforcer-%s.sock", o->run_dir,
+			 kl_role_name(role));
 	if (kl_client_open(&c, path, role, o->timeout_ms, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kl-enfclient: %s\n", err);
 		return 1;

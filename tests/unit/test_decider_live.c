@@ -540,6 +540,7 @@ struct fake {
 	size_t last_batch;           /* index in got where the last batch starts */
 	struct kl_release rel;
 	uint32_t rel_removed, rel_more;
+	bool restarted; /* the next call finds nng reconnected (as clink_call sees it) */
 };
 
 static int reply(unsigned type, const uint8_t *p, size_t len, struct kl_msg *out, void **buf)
@@ -568,6 +569,10 @@ static int fake_call(struct kl_enf_link *l, unsigned type, const uint8_t *p, siz
 		return -1;
 	}
 	f->calls[type]++;
+	if (f->restarted) {
+		f->restarted = false;
+		l->reconnected = true;
+	}
 	switch (type) {
 	case KL_MSG_ENFORCED_Q: {
 		uint32_t max;
@@ -771,6 +776,50 @@ static void test_reconcile(void **state)
 	d3 = batch_find(&f, "198.18.0.8");
 	assert_non_null(d3);
 	assert_int_equal(d3->level, KL_DEC_RATE_SOFT);
+
+	s->close(s);
+	kl_changes_free(&ch);
+	kl_engine_free(e);
+}
+
+/* The enforcer restarts between two calls and nng reconnects by itself: the
+ * next call goes through (kl_client_call says HELLO again), so no outage is
+ * seen, but the sink must still reconcile: the new enforcer may hold other
+ * maps than the old one (a `reset`, a lost bpffs). */
+static void test_silent_reconnect_reconciles(void **state)
+{
+	(void)state;
+	struct kl_engine_params p = base();
+	struct kl_engine *e = kl_engine_new(&p, 5);
+	struct kl_changes ch = { 0 };
+	struct kl_metrics m;
+	struct fake f;
+	int64_t now = S(7000);
+
+	fake_init(&f);
+	struct kl_sink *s = kl_sink_enforcer_new(&f.l, e, NULL, NULL);
+	assert_int_equal(kl_sink_enforcer_sync(s, now), 0);
+	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 1);
+	memset(&m, 0, sizeof(m));
+	m.addr = A("198.18.0.1");
+	m.pps = 150; /* +1 strike a tick: RATE_SOFT on the second */
+	tick(e, s, now += 1000, &m, 1, &ch);
+	f.restarted = true;
+	capture_start();
+	tick(e, s, now += 1000, &m, 1, &ch);
+	assert_int_equal(f.calls[KL_MSG_DECISIONS], 1);
+	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 1);
+	m.pps = 50; /* neither high nor low: nothing to send */
+	tick(e, s, now += 1000, &m, 1, &ch);
+	char *log = capture_end();
+	assert_non_null(strstr(log, "connection was re-established (restarted?); reconciling"));
+	assert_null(strstr(log, "enforcer unreachable"));
+	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 2);
+	assert_false(f.l.reconnected);
+	free(log);
+	/* And only once. */
+	tick(e, s, now += 1000, &m, 1, &ch);
+	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 2);
 
 	s->close(s);
 	kl_changes_free(&ch);
@@ -1171,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_level_of_state),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_acks_and_outages),
+		cmocka_unit_test(test_silent_reconnect_reconciles),
 		cmocka_unit_test(test_forgive_file),
 		cmocka_unit_test(test_control),
 	};
