@@ -25,12 +25,15 @@ mkdir -p "$DEC" && chown nobody "$DEC"
 GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody --graph-min-seen 3
 	--graph-min-windows 2 --graph-min-age 4s --graph-promote-interval 2s --graph-window 2s
 	--summary-every 5 --graph-rule-ttl 10m --graph-violation-every 1s)
+# Sockets live in $RUN/<role>/ (or, before that layout, in $RUN itself).
+sock() { [ -S "$RUN/$1/$2" ] || [ -S "$RUN/$2" ]; }
 start_graphd() {
 	"$BIN/kl-graphd" "${GFLAGS[@]}" "$@" >>"$TMP/graphd.log" 2>&1 &
 	GRAPHD_PID=$!
 	PIDS+=("$GRAPHD_PID")
 	for _ in $(seq 1 50); do
-		[ -S "$RUN/flows.sock" ] && [ -S "$RUN/graphd.sock" ] && return 0
+		sock graphd flows.sock && sock graphd graphd.sock && klctl graph export >/dev/null 2>&1 &&
+			return 0
 		kill -0 "$GRAPHD_PID" 2>/dev/null || fail "kl-graphd exited early"
 		sleep 0.1
 	done
@@ -39,7 +42,7 @@ start_graphd() {
 stop_graphd() {
 	kill "$GRAPHD_PID" 2>/dev/null
 	wait "$GRAPHD_PID" 2>/dev/null
-	rm -f "$RUN/flows.sock" "$RUN/graphd.sock"
+	rm -f "$RUN/flows.sock" "$RUN/graphd.sock" "$RUN/graphd/flows.sock" "$RUN/graphd/graphd.sock"
 }
 
 start_graphd
@@ -54,7 +57,7 @@ PIDS+=("$!")
 DEC_PID=$!
 PIDS+=("$DEC_PID")
 for _ in $(seq 1 100); do
-	[ -S "$RUN/decider.sock" ] && klctl sources >/dev/null 2>&1 && break
+	klctl sources >/dev/null 2>&1 && break
 	kill -0 "$DEC_PID" 2>/dev/null || fail "kl-decider exited early"
 	sleep 0.1
 done
