@@ -405,7 +405,8 @@ static int canonical(const struct ynode *root, char **out, size_t *outlen)
 
 	if (root->kind != Y_MAP || canon_walk(root, "", true, &l) < 0)
 		goto done;
-	qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	if (l.n > 1) /* an empty document has no lines (and l.v is NULL) */
+		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
 	for (size_t i = 0; i < l.n; i++)
 		total += strlen(l.v[i]);
 	*out = malloc(total + 1);

@@ -98,7 +98,7 @@ static char *norm(yaml_parser_t *p, yaml_event_t *ev, int depth, int top)
 		n++;
 	}
 	if (ok) {
-		if (map)
+		if (map && n > 1)
 			qsort(item, n, sizeof(*item), cmp_str);
 		f = open_memstream(&out, &len);
 		fprintf(f, "%c%zu(", map ? 'M' : 'Q', n);

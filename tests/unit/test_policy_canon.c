@@ -121,6 +121,56 @@ static void test_label_checks(void **state)
 	}
 }
 
+/* Corner documents, each pair once by hand: the empty document, empty
+ * keys, containers against look-alike scalars, dotted keys against
+ * nesting, indices against bracketed keys. */
+static char *canon_text(const char *y)
+{
+	struct kl_doc_info info;
+	struct kl_errs e = { 0 };
+	load(y, &info, &e);
+	char *c = info.canonical;
+	info.canonical = NULL;
+	kl_doc_info_free(&info);
+	kl_errs_free(&e);
+	return c;
+}
+
+static void test_corner_documents(void **state)
+{
+	(void)state;
+	const char *docs[] = {
+		"{}\n", "{\"\": {}}\n", "{\"\": \"\"}\n", "{a: {}}\n", "{a: \"{}\"}\n", "{a: []}\n",
+		"{a: \"[]\"}\n", "{a: [x]}\n", "{\"a[0]\": x}\n", "{a.b: 1}\n", "{a: {b: 1}}\n",
+		"{\"a=b\": c}\n", "{a: \"b=c\"}\n", "{a: \"x\\ny\"}\n", "{a: x, y: \"\"}\n",
+		"{\"\": {x: 1}}\n", "{x: 1}\n", "{signature: {value: x}, a: 1}\n",
+	};
+	const size_t n = sizeof(docs) / sizeof(docs[0]);
+	char *c[sizeof(docs) / sizeof(docs[0])];
+	for (size_t i = 0; i < n; i++) {
+		c[i] = canon_text(docs[i]);
+		if (c[i] == NULL)
+			fail_msg("no canonical text for %s", docs[i]);
+	}
+	assert_string_equal(c[0], "");
+	assert_string_equal(c[1], "={}\n");
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(c[i], c[j]) == 0)
+				fail_msg("%s and %s share the canonical text %s", docs[i], docs[j], c[i]);
+	/* the signature block is not covered: the last equals {a: 1} */
+	char *a1 = canon_text("{a: 1}\n");
+	assert_string_equal(c[n - 1], a1);
+	free(a1);
+	/* duplicate and non-scalar keys: no canonical text */
+	char *d = canon_text("{a: {x: 1}, a: {y: 2}}\n");
+	assert_null(d);
+	d = canon_text("{[k]: 1}\n");
+	assert_null(d);
+	for (size_t i = 0; i < n; i++)
+		free(c[i]);
+}
+
 /* ---- property: generated documents ---- */
 
 /* Keys and values chosen to collide under a careless encoding. */
@@ -316,6 +366,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reported_forgery),
 		cmocka_unit_test(test_label_checks),
+		cmocka_unit_test(test_corner_documents),
 		cmocka_unit_test(test_canonical_injective),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
