@@ -167,7 +167,14 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 		add = p->delta[1];
 	else if (sev >= p->step[0])
 		add = p->delta[0];
-	if (viol == KL_VIOL_OBSERVE && add < p->delta[0])
+	/* Graph violations (README, Security model, "Graph violations and
+	 * spoofing"): a blind spoofer makes one with a single packet carrying
+	 * the victim's address, so a violation is a high tick worth delta1
+	 * once per tick however many records came, and on a tick whose own
+	 * severity is low its strikes stop below soft-at: violations alone
+	 * never change a level. */
+	const bool viol_only = viol != KL_VIOL_NONE && sev < p->step[0];
+	if (viol != KL_VIOL_NONE && add < p->delta[0])
 		add = p->delta[0];
 	int strikes = s->strikes;
 	const int cap = p->at[KL_LVL_BLOCK] + p->at[KL_LVL_HARD];
@@ -175,6 +182,9 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 		strikes += add;
 		if (strikes > cap)
 			strikes = cap;
+		if (viol_only && strikes > p->at[KL_LVL_SOFT] - 1)
+			strikes = s->strikes > p->at[KL_LVL_SOFT] - 1 ? s->strikes
+								 : p->at[KL_LVL_SOFT] - 1;
 	} else if (low && s->down >= p->down_need && strikes > 0) {
 		strikes--;
 	}
@@ -220,11 +230,15 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 		target = KL_LVL_BLOCK;
 		reason = KL_R_NONCOMP;
 	}
+	/* A frozen-enforce violation forces its level (past up-need and
+	 * cooldown) only with evidence a spoofed packet cannot give cheaply:
+	 * the ordinary block gate configured and open (severity >=
+	 * block-min-sev held for block-min-dur) and this tick's severity at
+	 * graph-freeze-min-sev and sev-step1. */
 	bool forced = false;
-	if (viol == KL_VIOL_ENFORCE) {
+	const double vmin = p->viol_min_sev > p->step[0] ? p->viol_min_sev : p->step[0];
+	if (viol == KL_VIOL_ENFORCE && p->block_min_sev > 0.0 && gate_open && sev >= vmin) {
 		unsigned f = p->viol_level;
-		if (f == KL_LVL_BLOCK && p->viol_min_sev > 0.0 && sev < p->viol_min_sev)
-			f = KL_LVL_HARD;
 		if (f > lvl && f >= target) {
 			target = f;
 			reason = KL_R_VIOLATION;

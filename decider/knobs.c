@@ -406,7 +406,7 @@ static const struct kl_knob knobs[] = {
 	  .help = "If false, a frozen-enforce violation forces RATE_HARD at most." },
 	{ "graph-freeze-min-sev", KT_FLOAT, OFF(graph_freeze_min_sev), "0", .min = 0, .max = 1e6,
 	  .pdp = "graph.freeze.min_severity_for_block", .group = G_GRAPH,
-	  .help = "Severity a violation needs to force BLOCK (else RATE_HARD); 0 = any." },
+	  .help = "Severity (at least sev-step1, with the block gate open) a frozen-enforce violation needs to force its level; 0 = sev-step1." },
 	{ "graph-exclude-broadcast", KT_BOOL, OFF(graph_exclude_broadcast), "true",
 	  .pdp = "graph.exclude.broadcast", .group = G_GRAPH,
 	  .help = "Do not learn broadcast/multicast destinations." },

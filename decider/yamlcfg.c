@@ -7,6 +7,7 @@
  */
 #include "decider/yamlcfg.h"
 
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,14 +250,48 @@ static void walk_spec(const struct ynode *map, const char *path, const char *nam
 	}
 }
 
-/* ---- canonical text ---- */
+/* ---- canonical text ----
+ *
+ * One line per leaf: the path, '=', the value. The text must be injective
+ * (two different documents never give the same text), or a signature made
+ * for one pack verifies another. The argument, piece by piece:
+ *  - lines end in '\n' and no component holds a raw '\n', so the text gives
+ *    back the (sorted) multiset of lines;
+ *  - a path is key ('.' key | '[' N ']')*, and a key escapes '\\', '\n',
+ *    '.', '[' and '=', so the line splits back into its components and its
+ *    value at the first unescaped '=';
+ *  - a value escapes '\\' and '\n', and a leading '{' or '[' of a scalar,
+ *    so the markers "{}" and "[]" of empty containers are not scalars;
+ *  - every leaf, empty containers included, has a line, and keys are
+ *    unique within a mapping (checked here, whatever the caller checks),
+ *    so the set of leaf paths gives back the tree.
+ * Plain keys and values without those bytes are written as they are, so
+ * the text stays readable for the people who sign it.
+ */
 
 struct lines {
 	char **v;
 	size_t n, cap;
 };
 
-static int lines_add(struct lines *l, const char *path, const char *val)
+/* Append s to f, escaping '\\' and '\n', every byte of `special`, and a
+ * first byte in `lead`. */
+static void put_escaped(FILE *f, const char *s, const char *special, const char *lead)
+{
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		char c = s[i];
+		if (c == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		if (c == '\\' || strchr(special, c) != NULL || (i == 0 && strchr(lead, c) != NULL))
+			fputc('\\', f);
+		fputc(c, f);
+	}
+}
+
+/* `val` NULL with marker set: an empty container. */
+static int lines_add(struct lines *l, const char *path, const char *val, const char *marker)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 32;
@@ -266,52 +301,90 @@ static int lines_add(struct lines *l, const char *path, const char *val)
 		l->v = nv;
 		l->cap = ncap;
 	}
-	/* Escape so that a value cannot forge another line. */
-	size_t vl = strlen(val), o = 0;
-	char *esc = malloc(vl * 2 + 1);
-	if (esc == NULL)
-		return -1;
-	for (size_t i = 0; i < vl; i++) {
-		if (val[i] == '\\' || val[i] == '\n') {
-			esc[o++] = '\\';
-			esc[o++] = val[i] == '\n' ? 'n' : '\\';
-		} else {
-			esc[o++] = val[i];
-		}
-	}
-	esc[o] = '\0';
 	char *line = NULL;
-	int r = asprintf(&line, "%s=%s\n", path, esc);
-	free(esc);
-	if (r < 0)
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
+	if (f == NULL)
 		return -1;
+	fputs(path, f);
+	fputc('=', f);
+	if (val != NULL)
+		put_escaped(f, val, "", "{[");
+	else
+		fputs(marker, f);
+	fputc('\n', f);
+	if (fclose(f) != 0) {
+		free(line);
+		return -1;
+	}
 	l->v[l->n++] = line;
 	return 0;
 }
 
-static int canon_walk(const struct ynode *n, const char *path, struct lines *l)
+static int cmp_key(const void *a, const void *b)
 {
-	char sub[512];
+	return strcmp((*(const struct ynode *const *)a)->s, (*(const struct ynode *const *)b)->s);
+}
 
-	if (n->kind == Y_SCALAR)
-		return lines_add(l, path, n->s);
-	if (n->n == 0)
-		return lines_add(l, path, n->kind == Y_MAP ? "{}" : "[]");
-	if (n->kind == Y_SEQ) {
-		for (size_t i = 0; i < n->n; i++) {
-			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-			if (canon_walk(n->kid[i], sub, l) < 0)
-				return -1;
-		}
-		return 0;
+/* Keys of a mapping are scalars and unique: otherwise two trees could
+ * share their leaf paths ({a: {x: 1}, a: {y: 2}} and {a: {x: 1, y: 2}}). */
+static int keys_ok(const struct ynode *map)
+{
+	size_t nk = map->n / 2;
+	const struct ynode **k = malloc((nk ? nk : 1) * sizeof(*k));
+	int rc = 0;
+
+	if (k == NULL)
+		return -1;
+	for (size_t i = 0; i < nk; i++) {
+		k[i] = map->kid[2 * i];
+		if (k[i]->kind != Y_SCALAR)
+			rc = -1;
 	}
-	for (size_t i = 0; i + 1 < n->n; i += 2) {
-		const struct ynode *k = n->kid[i];
-		const char *ks = k->kind == Y_SCALAR ? k->s : "?";
-		if (path[0] == '\0' && strcmp(ks, "signature") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", ks);
-		if (canon_walk(n->kid[i + 1], sub, l) < 0)
+	if (rc == 0) {
+		qsort(k, nk, sizeof(*k), cmp_key);
+		for (size_t i = 1; i < nk && rc == 0; i++)
+			if (strcmp(k[i - 1]->s, k[i]->s) == 0)
+				rc = -1;
+	}
+	free(k);
+	return rc;
+}
+
+/* root: n is the document; its keys start paths without a '.', and its
+ * signature block is not covered. */
+static int canon_walk(const struct ynode *n, const char *path, bool root, struct lines *l)
+{
+	if (n->kind == Y_SCALAR)
+		return lines_add(l, path, n->s, NULL);
+	if (n->n == 0) /* an empty document is the empty text, no "={}" line */
+		return root ? 0 : lines_add(l, path, NULL, n->kind == Y_MAP ? "{}" : "[]");
+	if (n->kind == Y_MAP && keys_ok(n) < 0)
+		return -1;
+	for (size_t i = 0; i < n->n; i += n->kind == Y_MAP ? 2 : 1) {
+		const struct ynode *kid = n->kid[i];
+		char *sub = NULL;
+		size_t sl = 0;
+		FILE *f;
+		if (n->kind == Y_MAP) {
+			if (root && strcmp(kid->s, "signature") == 0)
+				continue;
+			kid = n->kid[i + 1];
+		}
+		f = open_memstream(&sub, &sl);
+		if (f == NULL)
+			return -1;
+		fputs(path, f);
+		if (n->kind == Y_SEQ) {
+			fprintf(f, "[%zu]", i);
+		} else {
+			if (!root)
+				fputc('.', f);
+			put_escaped(f, n->kid[i]->s, ".[=", "");
+		}
+		int rc = fclose(f) != 0 ? -1 : canon_walk(kid, sub, false, l);
+		free(sub);
+		if (rc < 0)
 			return -1;
 	}
 	return 0;
@@ -322,15 +395,18 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The canonical text of a document whose root is a mapping; -1 when it has
+ * none (a non-scalar or duplicate key, or out of memory). */
 static int canonical(const struct ynode *root, char **out, size_t *outlen)
 {
 	struct lines l = { 0 };
 	size_t total = 0;
 	int rc = -1;
 
-	if (canon_walk(root, "", &l) < 0)
+	if (root->kind != Y_MAP || canon_walk(root, "", true, &l) < 0)
 		goto done;
-	qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	if (l.n > 1) /* an empty document has no lines (and l.v is NULL) */
+		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
 	for (size_t i = 0; i < l.n; i++)
 		total += strlen(l.v[i]);
 	*out = malloc(total + 1);
@@ -405,6 +481,43 @@ static void load_signature(const struct ynode *sig, const char *name, struct kl_
 		kl_errs_add(errs, "%s:%d: signature.value is missing", name, sig->line);
 }
 
+/* A label key is a word, not a path: [A-Za-z0-9._/-], starting and ending
+ * with a letter or digit, at most 253 bytes (as Kubernetes label keys). A
+ * value is text without control bytes, at most 256 bytes. The canonical
+ * text escapes whatever gets through; this keeps labels what they claim to
+ * be. */
+static void check_label(const struct ynode *labels, size_t m, const char *name,
+			struct kl_errs *errs)
+{
+	const struct ynode *k = labels->kid[m], *v = labels->kid[m + 1];
+
+	if (k->kind != Y_SCALAR || v->kind != Y_SCALAR) {
+		kl_errs_add(errs, "%s:%d: metadata.labels: keys and values must be scalars", name,
+			    k->line);
+		return;
+	}
+	size_t kl = strlen(k->s), vl = strlen(v->s);
+	bool ok = kl > 0 && kl <= 253 && isalnum((unsigned char)k->s[0]) &&
+		  isalnum((unsigned char)k->s[kl - 1]);
+	for (size_t i = 0; ok && i < kl; i++)
+		ok = isalnum((unsigned char)k->s[i]) || strchr("._/-", k->s[i]) != NULL;
+	if (!ok) {
+		kl_errs_add(errs, "%s:%d: metadata.labels: invalid key (want 1-253 of A-Z a-z 0-9 . _ / -, starting and ending with a letter or digit)",
+			    name, k->line);
+		return;
+	}
+	if (dup_key(labels, m, k->s)) {
+		kl_errs_add(errs, "%s:%d: duplicate key 'metadata.labels.%s'", name, k->line, k->s);
+		return;
+	}
+	bool vok = vl <= 256;
+	for (size_t i = 0; vok && i < vl; i++)
+		vok = (unsigned char)v->s[i] >= 0x20 && v->s[i] != 0x7f;
+	if (!vok)
+		kl_errs_add(errs, "%s:%d: metadata.labels.%s: the value must be at most 256 bytes without control characters",
+			    name, v->line, k->s);
+}
+
 int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_doc_kind kind,
 		      struct kl_layer *L, struct kl_doc_info *info, struct kl_errs *errs)
 {
@@ -472,10 +585,7 @@ int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_do
 						kl_errs_add(errs, "%s:%d: metadata.labels: expected a mapping",
 							    name, mv->line);
 					for (size_t m = 0; mv->kind == Y_MAP && m + 1 < mv->n; m += 2)
-						if (mv->kid[m]->kind != Y_SCALAR ||
-						    mv->kid[m + 1]->kind != Y_SCALAR)
-							kl_errs_add(errs, "%s:%d: metadata.labels: keys and values must be scalars",
-								    name, mv->kid[m]->line);
+						check_label(mv, m, name, errs);
 				} else {
 					kl_errs_add(errs, "%s:%d: unknown key 'metadata.%s' (valid: name, description, version, labels)",
 						    name, mk->line, ks);
@@ -498,8 +608,10 @@ int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_do
 	}
 	if (!seen_spec)
 		kl_errs_add(errs, "%s:%d: spec is missing", name, root->line);
-	if (kind == KL_DOC_POLICY && canonical(root, &info->canonical, &info->canonical_len) < 0)
-		kl_errs_add(errs, "%s: out of memory", name);
+	if (kind == KL_DOC_POLICY && canonical(root, &info->canonical, &info->canonical_len) < 0 &&
+	    errs->n == before)
+		kl_errs_add(errs, "%s: cannot build the canonical text (a duplicate or non-scalar key, or out of memory)",
+			    name);
 out:
 	ynode_free(root);
 	return errs->n > before ? -1 : 0;

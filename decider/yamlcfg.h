@@ -11,7 +11,8 @@
  * PolicyPack signature: Ed25519 over the pack's canonical text, which is
  * every scalar of the document except the signature block, one
  * "path=value" line each, sorted bytewise (so re-indenting or reordering
- * keys does not break a signature, changing a value does). Print it with
+ * keys does not break a signature, changing a value does); keys and values
+ * are escaped so that the text is injective (see yamlcfg.c). Print it with
  * `kl-decider --policy FILE --policy-canonical` and sign with any Ed25519
  * tool; the signature goes in `signature: {alg: ed25519, value: BASE64}`.
  */

@@ -883,6 +883,32 @@ static void place_text(const struct enf_config *c, const struct enf_origin *o, c
 		snprintf(buf, len, "%s", key);
 }
 
+uint32_t enf_operator_reserve(uint32_t max_entries)
+{
+	uint32_t r = max_entries / 16;
+	if (r < 1)
+		r = 1;
+	return r > 4096 ? 4096 : r;
+}
+
+/* A role's total quota must fit in each map it writes, after the
+ * operator's reserve: else the role may fill a map it shares with the
+ * operator (graph_max 100000 against a 65536-entry edge map did). */
+static void check_quota_fits(const struct enf_config *c, struct enf_diag *d, const char *qkey,
+			     uint32_t quota, const struct enf_origin *qo, enum enf_size sz)
+{
+	uint32_t size = c->map_sizes[sz], reserve = enf_operator_reserve(size);
+	if (quota <= size - reserve)
+		return;
+	char o1[PATH_MAX + 32], o2[PATH_MAX + 32];
+	origin_text(c, qo, o1, sizeof(o1));
+	origin_text(c, &c->o_map_sizes[sz], o2, sizeof(o2));
+	enf_diag_add(d, "%s %u (%s) does not fit in one map: map_sizes.%s %u (%s) minus the "
+		     "operator's reserve %u leaves %u; lower %s or raise map_sizes.%s",
+		     qkey, quota, o1, enf_size_key(sz), size, o2, reserve, size - reserve, qkey,
+		     enf_size_key(sz));
+}
+
 unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d)
 {
 	unsigned before = diag_total(d);
@@ -908,6 +934,11 @@ unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d)
 					     kl_addr_format(b, t, sizeof(t)), o1);
 			}
 		}
+	/* The decider writes the deny and rate-limit maps, graphd the edge
+	 * maps (each per family; one family may take a role's whole quota). */
+	check_quota_fits(c, d, "decider_max", c->decider_max, &c->o_decider_max, ENF_SZ_DENY);
+	check_quota_fits(c, d, "decider_max", c->decider_max, &c->o_decider_max, ENF_SZ_RL);
+	check_quota_fits(c, d, "graph_max", c->graph_max, &c->o_graph_max, ENF_SZ_EDGE);
 	return diag_total(d) - before;
 }
 
@@ -996,10 +1027,16 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	line(out, c, &c->o_run_dir, "run_dir: %s", v);
 	line(out, c, &c->o_xdp_mode, "xdp_mode: %s", enf_xdp_mode_name(c->xdp_mode));
 	line(out, c, &c->o_features, "features: %s", enf_features_name(c->features));
+	/* Always protected from the decider and graphd, list or not: this
+	 * host's own interface addresses (re-read while running) and
+	 * loopback. With no list, that is all, and the operator should know. */
 	if (c->n_protect == 0) {
 		static const struct enf_origin def = { 0, 0 };
+		fputs("# protect is empty: only this host's own addresses and loopback are protected\n"
+		      "# from the decider and graphd; nothing else (not the operator's address)\n", out);
 		line(out, c, &def, "protect: []");
 	} else {
+		fputs("# protect: besides these, this host's own addresses and loopback\n", out);
 		line(out, c, NULL, "protect:");
 		for (size_t i = 0; i < c->n_protect; i++) {
 			char t[KL_ADDR_STRLEN];

@@ -32,7 +32,9 @@
 #define ENF_DECIDER_RATE_DEFAULT 10000
 #define ENF_DECIDER_MAX_DEFAULT  200000
 #define ENF_GRAPH_RATE_DEFAULT   5000
-#define ENF_GRAPH_MAX_DEFAULT    100000
+/* graphd's total fits in one edge map (map_sizes.edge 65536) after the
+ * operator's reserve (4096): enf_config_validate checks it. */
+#define ENF_GRAPH_MAX_DEFAULT    60000
 #define ENF_QUOTA_RATE_MAX       10000000u  /* entries per second */
 #define ENF_QUOTA_MAX_MAX        (1u << 26) /* entries in total */
 
@@ -172,6 +174,12 @@ unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d);
 /* All of the above in order: defaults, file named by cli->config, flags,
  * validate. Returns the error count. */
 unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struct enf_diag *d);
+
+/* Entries of a map of max_entries no daemon may take: the operator can
+ * always add a rule (deny, rate limit, edge) even when a compromised
+ * decider or graphd has written all it may. 1/16 of the map, at least 1
+ * and at most 4096. */
+uint32_t enf_operator_reserve(uint32_t max_entries);
 
 /* The `-n` report: the effective config as YAML (so it can be fed back),
  * each value followed by "# default", "# FILE:LINE" or "# flag". */

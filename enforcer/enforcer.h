@@ -88,6 +88,10 @@ struct enf_link_stats {
 
 /* Highest enum kl_origin + 1: entries are counted by origin. */
 #define ENF_ORIGIN_SLOTS 5
+/* Own interface addresses kept for the policy (more are logged, not kept). */
+#define ENF_MAX_SELF 1024
+/* How often they are re-read (addresses come and go: DHCP, SLAAC). */
+#define ENF_SELF_EVERY_NS 1000000000ull
 
 struct enf_iface {
 	char name[KL_IFNAMSIZ];
@@ -101,6 +105,10 @@ struct enf_ctx {
 	const struct enf_config *cfg;
 	struct enf_policy policy; /* points into protect[] */
 	struct kl_addr protect[ENF_MAX_PROTECT];
+	/* This host's own addresses (policy.self), re-read every second. */
+	struct kl_addr self[ENF_MAX_SELF];
+	uint64_t self_read_ns;
+	bool self_failed; /* the last read failed (said once) */
 	int fd[ENF_M_MAX];
 	uint32_t map_max[ENF_M_MAX]; /* max_entries, for status */
 
@@ -125,6 +133,10 @@ struct enf_ctx {
 	 * reset, kept up to date by every write and delete in between. The
 	 * per-role total caps are checked against it. */
 	uint64_t origin_count[ENF_ORIGIN_SLOTS];
+	/* Entries of any origin per counted map, kept the same way: a daemon
+	 * may not add to a map past max_entries minus the operator's reserve
+	 * (enf_operator_reserve). */
+	uint64_t map_count[ENF_M_MAX];
 	struct enf_link_stats links[ENF_LINK_MAX];
 	uint64_t cap_sweep_ns; /* last sweep a full total quota asked for */
 };
@@ -183,6 +195,10 @@ int enf_cfg_init(struct enf_ctx *ctx);
 /* Insert the configured protected CIDRs into the allow LPMs (origin
  * PROTECTED) and remove PROTECTED entries that are no longer configured. */
 int enf_sync_protected(struct enf_ctx *ctx);
+/* Re-read this host's own interface addresses into ctx->self (the
+ * policy's anti-lockout default) when ENF_SELF_EVERY_NS has passed, or at
+ * once with force. Logs what changed. A failed read keeps the last list. */
+void enf_self_refresh(struct enf_ctx *ctx, bool force);
 /* Delete expired deny/rl/edge entries, visiting at most `budget` entries
  * per map from where the last sweep stopped. Returns the number deleted. */
 long enf_sweep(struct enf_ctx *ctx, unsigned budget);
@@ -199,7 +215,8 @@ uint32_t enf_val_origin(enum enf_map_id m, const void *val);
 uint64_t enf_val_expires(enum enf_map_id m, const void *val);
 /* One entry changed hands: old origin (0: there was none) -> new origin
  * (0: deleted). */
-void enf_count_note(struct enf_ctx *ctx, uint32_t old_origin, uint32_t new_origin);
+void enf_count_note(struct enf_ctx *ctx, enum enf_map_id m, uint32_t old_origin,
+		    uint32_t new_origin);
 /* Count the entries of every origin from the maps. Returns 0 or -errno. */
 int enf_count_origins(struct enf_ctx *ctx);
 

@@ -89,8 +89,15 @@ uint64_t enf_val_expires(enum enf_map_id m, const void *val)
 	return r.expires_ns;
 }
 
-void enf_count_note(struct enf_ctx *ctx, uint32_t old_origin, uint32_t new_origin)
+void enf_count_note(struct enf_ctx *ctx, enum enf_map_id m, uint32_t old_origin,
+		    uint32_t new_origin)
 {
+	if (enf_map_counted(m)) {
+		if (old_origin != 0 && ctx->map_count[m] > 0)
+			ctx->map_count[m]--;
+		if (new_origin != 0)
+			ctx->map_count[m]++;
+	}
 	if (old_origin > 0 && old_origin < ENF_ORIGIN_SLOTS && ctx->origin_count[old_origin] > 0)
 		ctx->origin_count[old_origin]--;
 	if (new_origin > 0 && new_origin < ENF_ORIGIN_SLOTS)
@@ -100,6 +107,7 @@ void enf_count_note(struct enf_ctx *ctx, uint32_t old_origin, uint32_t new_origi
 struct count_acc {
 	enum enf_map_id m;
 	uint64_t count[ENF_ORIGIN_SLOTS];
+	uint64_t map[ENF_M_MAX];
 };
 
 static int count_visit(const void *key, const void *val, void *arg)
@@ -109,6 +117,7 @@ static int count_visit(const void *key, const void *val, void *arg)
 	(void)key;
 	if (o < ENF_ORIGIN_SLOTS)
 		acc->count[o]++;
+	acc->map[acc->m]++;
 	return 0;
 }
 
@@ -127,6 +136,7 @@ int enf_count_origins(struct enf_ctx *ctx)
 		}
 	}
 	memcpy(ctx->origin_count, acc.count, sizeof(ctx->origin_count));
+	memcpy(ctx->map_count, acc.map, sizeof(ctx->map_count));
 	return 0;
 }
 
@@ -173,7 +183,7 @@ static int remove_own(struct enf_ctx *ctx, enum enf_map_id m, const void *key, u
 	}
 	if (bpf_map_delete_elem(ctx->fd[m], key) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	enf_count_note(ctx, own, 0);
+	enf_count_note(ctx, m, own, 0);
 	*changed = true;
 	return 0;
 }
@@ -203,7 +213,11 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 		return KL_ACK_OPERATOR;
 	}
 	bool is_new = !(s.found && s.origin == own) && !moves;
-	if (is_new && ctx->origin_count[own] >= ls->quota.max &&
+	/* A new key in this map must leave the operator's reserve free. */
+	const uint64_t room = ctx->map_max[m] - enf_operator_reserve(ctx->map_max[m]);
+	bool grows = !s.found;
+	if (((is_new && ctx->origin_count[own] >= ls->quota.max) ||
+	     (grows && ctx->map_count[m] >= room)) &&
 	    now - ctx->cap_sweep_ns >= CAP_SWEEP_EVERY_NS) {
 		/* The count includes entries that have lapsed but wait for the
 		 * periodic sweep; make room now, at most once a second. */
@@ -214,6 +228,13 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 			snprintf(why, whylen, "%s: %s", enf_map_specs[m].name, strerror(-rc));
 			return KL_ACK_FAILED;
 		}
+		grows = !s.found;
+	}
+	if (grows && ctx->map_count[m] >= room) {
+		snprintf(why, whylen, "%s holds %llu entries; the last %u are the operator's",
+			 enf_map_specs[m].name, (unsigned long long)ctx->map_count[m],
+			 enf_operator_reserve(ctx->map_max[m]));
+		return KL_ACK_MAP_FULL;
 	}
 	if (is_new && ctx->origin_count[own] >= ls->quota.max) {
 		snprintf(why, whylen, "%llu %s entries, the most allowed",
@@ -230,7 +251,7 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 		snprintf(why, whylen, "%s: %s", enf_map_specs[m].name, strerror(e));
 		return write_errno_reason(e);
 	}
-	enf_count_note(ctx, s.found ? s.origin : 0, own);
+	enf_count_note(ctx, m, s.found ? s.origin : 0, own);
 	*changed = true;
 	return KL_ACK_OK;
 }
@@ -253,6 +274,12 @@ static uint8_t protected_or_invalid(const struct enf_ctx *ctx, const struct kl_a
 	if (i >= 0) {
 		snprintf(why, whylen, "%s is inside protected %s", kl_addr_format(a, ip, sizeof(ip)),
 			 kl_addr_format(&ctx->policy.protect[i], p, sizeof(p)));
+		return KL_ACK_PROTECTED;
+	}
+	/* The anti-lockout default that holds even with no protect list. */
+	if (enf_self_hit(&ctx->policy, a) >= 0) {
+		snprintf(why, whylen, "%s is one of this host's own addresses",
+			 kl_addr_format(a, ip, sizeof(ip)));
 		return KL_ACK_PROTECTED;
 	}
 	return KL_ACK_OK;
@@ -563,7 +590,7 @@ int enf_release(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 		}
 		for (size_t k = 0; k < acc.n; k++) {
 			if (bpf_map_delete_elem(ctx->fd[acc.m], acc.keys + k * ksz) == 0) {
-				enf_count_note(ctx, own, 0);
+				enf_count_note(ctx, acc.m, own, 0);
 				out->removed++;
 			}
 		}

@@ -309,6 +309,7 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 		if (ctx->rb)
 			ring_buffer__consume(ctx->rb);
 		uint64_t now = enf_boottime_ns();
+		enf_self_refresh(ctx, false);
 		if (now - last_sweep >= SWEEP_EVERY_NS) {
 			enf_sweep(ctx, SWEEP_BUDGET);
 			last_sweep = now;
@@ -335,6 +336,11 @@ int main(int argc, char **argv)
 	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
 	    enf_sync_protected(&ctx) < 0)
 		goto out;
+	enf_self_refresh(&ctx, true);
+	if (cfg.n_protect == 0)
+		kl_warn("protect is empty: only this host's own addresses and loopback are protected "
+			"from the decider and graphd; nothing else is (not the operator's address): "
+			"list management networks under protect");
 	if (attach_configured(&ctx) < 0)
 		goto out;
 	enf_adopt_links(&ctx);

@@ -83,6 +83,8 @@ void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_
 		ctx->protect[i] = cfg->protect[i].cidr;
 	ctx->policy.protect = ctx->protect;
 	ctx->policy.n_protect = cfg->n_protect;
+	ctx->policy.self = ctx->self;
+	ctx->policy.n_self = 0;
 	enf_quota_init(&ctx->links[ENF_LINK_DECIDER].quota, cfg->decider_rate, cfg->decider_max);
 	enf_quota_init(&ctx->links[ENF_LINK_GRAPHD].quota, cfg->graph_rate, cfg->graph_max);
 	for (int i = 0; i < ENF_LINK_MAX; i++)

@@ -5,6 +5,7 @@
  * the data plane re-reads cached verdicts) and logs who asked what.
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -515,7 +516,7 @@ static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uin
 	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0)
 		return -errno;
 	if (enf_map_counted(m))
-		enf_count_note(ctx, old, origin);
+		enf_count_note(ctx, m, old, origin);
 	return 0;
 }
 
@@ -634,7 +635,7 @@ static void h_del(struct enf_ctx *ctx, enum enf_map_id m, const void *key, const
 		enf_result_set(res, errno_status(e), e == ENOENT ? "%s: %s is not there" : "%s: %s: %s",
 			       what, ip, strerror(e));
 	} else {
-		enf_count_note(ctx, old, 0);
+		enf_count_note(ctx, m, old, 0);
 		enf_result_set(res, KL_OK, "%s %s removed", what, ip);
 	}
 	res->json = json_pack("{s:s}", "ip", ip);
@@ -697,7 +698,7 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 			       enf_map_specs[m].name, strerror(e));
 		return;
 	}
-	enf_count_note(ctx, old, v.origin);
+	enf_count_note(ctx, m, old, v.origin);
 	res->json = json_pack("{s:s, s:I, s:I, s:o}", "ip", ip, "rate", (json_int_t)r->rate,
 			      "burst", (json_int_t)r->burst, "expires_in_ms",
 			      r->ttl_ms ? json_integer((json_int_t)r->ttl_ms) : json_null());
@@ -1024,6 +1025,47 @@ static int stale_visit(const void *key, const void *val, void *arg)
 	return 0;
 }
 
+void enf_self_refresh(struct enf_ctx *ctx, bool force)
+{
+	uint64_t now = enf_boottime_ns();
+	struct ifaddrs *list = NULL;
+	static struct kl_addr fresh[ENF_MAX_SELF];
+
+	if (!force && now - ctx->self_read_ns < ENF_SELF_EVERY_NS)
+		return;
+	ctx->self_read_ns = now;
+	if (getifaddrs(&list) < 0) {
+		if (!ctx->self_failed)
+			kl_warn("cannot read this host's addresses (%s); keeping the %zu known",
+				strerror(errno), ctx->policy.n_self);
+		ctx->self_failed = true;
+		return;
+	}
+	ctx->self_failed = false;
+	size_t seen = enf_self_from_ifaddrs(list, fresh, ENF_MAX_SELF);
+	freeifaddrs(list);
+	size_t n = seen < ENF_MAX_SELF ? seen : ENF_MAX_SELF;
+	if (n == ctx->policy.n_self && memcmp(fresh, ctx->self, n * sizeof(fresh[0])) == 0)
+		return;
+	char buf[512];
+	size_t o = 0;
+	bool cut = false;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char ip[KL_ADDR_STRLEN];
+		if (o + KL_ADDR_STRLEN + 2 >= sizeof(buf)) {
+			cut = true;
+			break;
+		}
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? " " : "",
+				      fmt_addr(&fresh[i], ip, sizeof(ip)));
+	}
+	memcpy(ctx->self, fresh, n * sizeof(fresh[0]));
+	ctx->policy.n_self = n;
+	kl_info("own addresses protected from the decider and graphd (%zu%s): %s%s", n,
+		seen > n ? ", more not kept" : "", buf, cut ? " ..." : "");
+}
+
 int enf_sync_protected(struct enf_ctx *ctx)
 {
 	struct enf_actor me = self_actor();
@@ -1154,7 +1196,7 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 	long deleted = 0;
 	for (size_t i = 0; i < n_dead; i++)
 		if (bpf_map_delete_elem(fd, dead[i]) == 0) {
-			enf_count_note(ctx, dead_origin[i], 0);
+			enf_count_note(ctx, m, dead_origin[i], 0);
 			deleted++;
 		}
 	free(dead);

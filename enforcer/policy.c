@@ -2,8 +2,11 @@
 /* Role table and anti-lockout checks for control requests. */
 #include "enforcer/policy.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Which role may send which CONTROL command. klctl (the operator) may do
  * everything this issue defines; the decider and graphd talk to the
@@ -59,6 +62,48 @@ static bool same_prefix(const struct kl_addr *a, const struct kl_addr *b)
 {
 	return a->family == b->family && a->prefixlen == b->prefixlen &&
 	       memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16) == 0;
+}
+
+int enf_self_hit(const struct enf_policy *p, const struct kl_addr *a)
+{
+	for (size_t i = 0; i < p->n_self; i++)
+		if (p->self[i].family == a->family && kl_cidr_overlaps(a, &p->self[i]))
+			return (int)i;
+	return -1;
+}
+
+size_t enf_self_from_ifaddrs(const struct ifaddrs *list, struct kl_addr *out, size_t max)
+{
+	size_t n = 0, seen = 0;
+	for (const struct ifaddrs *i = list; i != NULL; i = i->ifa_next) {
+		struct kl_addr a;
+		memset(&a, 0, sizeof(a));
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)i->ifa_addr;
+			a.family = 4;
+			a.prefixlen = 32;
+			memcpy(a.addr, &s->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *s =
+				(const struct sockaddr_in6 *)(const void *)i->ifa_addr;
+			a.family = 6;
+			a.prefixlen = 128;
+			memcpy(a.addr, &s->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = out[j].family == a.family && memcmp(out[j].addr, a.addr, 16) == 0;
+		if (dup)
+			continue;
+		if (n < max)
+			out[n++] = a;
+		seen++;
+	}
+	return seen;
 }
 
 int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a)

@@ -17,7 +17,21 @@
 struct enf_policy {
 	const struct kl_addr *protect; /* the configured protected CIDRs */
 	size_t n_protect;
+	/* This host's own interface addresses (host prefixes), kept current
+	 * by the enforcer: never a decider's or graphd's target, whatever
+	 * the protect list says. */
+	const struct kl_addr *self;
+	size_t n_self;
 };
+
+/* Index of the host's own address that `a` is or contains, or -1. */
+int enf_self_hit(const struct enf_policy *p, const struct kl_addr *a);
+
+/* The host addresses of an interface address list (getifaddrs(3)): every
+ * AF_INET and AF_INET6 address, loopback included, as /32 or /128, without
+ * duplicates, at most max. Returns how many (more than max: truncated). */
+struct ifaddrs;
+size_t enf_self_from_ifaddrs(const struct ifaddrs *list, struct kl_addr *out, size_t max);
 
 /* May `role` send control command `cmd` at all? */
 bool enf_role_may(enum kl_role role, unsigned cmd);

@@ -6,7 +6,8 @@
 # edges to the enforcer's edge allow map; with `klctl tuple-enforce allow`
 # the known path keeps working, while the same client on a new port is
 # dropped at XDP (drop_edge rises), reported as a violation (block) and
-# denied as an edge. Then the operator's recovery: approve-ip.
+# denied as an edge, while the decider leaves the source alone. Then the
+# operator's recovery: approve-ip.
 # A second client that is rate-limited while the graph learns is not
 # learned from: the sensor flags its flows as restricted.
 . "$(dirname "$0")/lib.sh"
@@ -148,13 +149,13 @@ expect_ge "$(( ${e1:-0} - ${e0:-0} ))" 1 "drop_edge rose for $A4"
 grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log" ||
 	fail "no VIOLATION line in the graphd log"
 log "ok: VIOLATION logged"
-for _ in $(seq 1 30); do
-	grep -q "STATE $A4 .*->BLOCK.*graph_violation" "$TMP/decider.log" && break
-	sleep 0.2
-done
-grep -q "STATE $A4 .*->BLOCK.*graph_violation" "$TMP/decider.log" ||
-	fail "the decider did not force $A4 to BLOCK on the violation: $(grep -E "STATE|violation" "$TMP/decider.log" | tail -5)"
-log "ok: frozen-enforce violation forced BLOCK in kl-decider"
+# One violation at low severity is no evidence against the source (README,
+# Security model, "Graph violations and spoofing"): the decider does not
+# move it (62_graph_spoof.sh covers the decider's side in full).
+sleep 1.5 # a decider tick after the violation
+grep -q "STATE $A4 " "$TMP/decider.log" &&
+	fail "one violation moved $A4: $(grep -E "STATE" "$TMP/decider.log" | tail -5)"
+log "ok: one frozen-enforce violation did not move $A4 in kl-decider"
 V=$("$BIN/kl-graphd" --db "$DB" violations --format json) || fail "violations next to the running daemon"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "violations lacks 9090: $V"

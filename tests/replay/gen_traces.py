@@ -213,19 +213,26 @@ def violations():
     for t in range(0, 200):
         s = benign(t)
         s.append(src("198.18.5.3", 20, 1, 1, 9000))
+        if 60 <= t < 100:
+            s.append(src("198.18.5.5", 3000, 300, 40, 240000))
         line = {"t": t, "sources": s}
         v = []
         if 10 <= t < 18:
             v.append({"ip": "198.18.5.3", "port": 5432, "proto": "tcp", "mode": "observe"})
-        if t == 50:
-            v.append({"ip": "198.18.5.4", "port": 22, "proto": "tcp", "mode": "enforce"})
+        if 50 <= t < 60:
+            for port in (23 + 2 * (t - 50), 24 + 2 * (t - 50)):
+                v.append({"ip": "198.18.5.4", "port": port, "proto": "tcp", "mode": "enforce"})
+        if 60 <= t < 100:
+            v.append({"ip": "198.18.5.5", "port": 1000 + t, "proto": "tcp", "mode": "enforce"})
         if v:
             line["violations"] = v
         lines.append(line)
     write("violations", [
         "Graph violations without graphd: 198.18.5.3 (20 pps, harmless by volume) uses",
         "an unknown edge on every tick from t=10 to t=17 (frozen-observe); 198.18.5.4, which",
-        "sends nothing, triggers one frozen-enforce violation at t=50."], lines)
+        "sends nothing, has 20 frozen-enforce violations over t=50..59 (what a blind spoofer",
+        "with its address makes); 198.18.5.5 floods (sev 2.7-2.8) from t=60 to t=99 and has a",
+        "frozen-enforce violation on each of those ticks."], lines)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"  release CIDR [--budget N]                (default budget 1000)\n"
 		"  state [--max N]                          (default max 100000)\n"
 		"  edge allow|deny|add-allow|add-deny|del-allow|del-deny ADDR PORT tcp|udp|icmp|icmpv6|N\n"
-		"       [--ttl DUR]\n"
+		"       [--ttl DUR] [--count N]   (N consecutive ports from PORT, one batch)\n"
 		"The role defaults to decider (graphd for edge); the socket to\n"
 		"RUN_DIR/enforcer/enforcer-<role>.sock (RUN_DIR: --run-dir, $KERNLOOM_RUN_DIR, /run/kernloom).\n"
 		"Exit status: 0 all applied, 1 refused or failed, 2 usage error.\n");
@@ -358,19 +358,38 @@ static int cmd_edge(const struct opts *o, enum kl_role role, int argc, char **ar
 		return die_usage("bad protocol %s", argv[3]);
 	bool add = e.action == KL_EDGE_ACT_ADD_ALLOW || e.action == KL_EDGE_ACT_ADD_DENY;
 	e.ttl_ms = add ? o->ttl_ms : (o->have_ttl ? o->ttl_ms : 0);
-	uint8_t p[KL_BATCH_HDR_LEN + KL_EDGE_RULE_LEN];
+	uint32_t n = o->count ? (uint32_t)o->count : 1;
+	if (port + n - 1 > 65535 || n > KL_EDGE_RULES_MAX)
+		return die_usage("--count %u from port %llu runs past 65535", n,
+				 (unsigned long long)port);
+	struct kl_edge_rule *ev = calloc(n, sizeof(*ev));
+	uint8_t *p = malloc(KL_BATCH_HDR_LEN + (size_t)n * KL_EDGE_RULE_LEN);
+	char *lbuf = malloc((size_t)n * 160);
+	char **labels = calloc(n, sizeof(*labels));
+	if (!ev || !p || !lbuf || !labels) {
+		free(ev), free(p), free(lbuf), free(labels);
+		fprintf(stderr, "kl-enfclient: out of memory\n");
+		return 1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		ev[k] = e;
+		ev[k].port = (uint16_t)(port + k);
+		labels[k] = lbuf + (size_t)k * 160;
+		snprintf(labels[k], 160, "edge %s %s %u/%s", kl_edge_action_name(e.action), argv[1],
+			 ev[k].port, argv[3]);
+	}
+	kl_edge_rules_encode(ev, n, p);
 	struct kl_msg reply;
 	void *rbuf = NULL;
-	kl_edge_rules_encode(&e, 1, p);
-	int rc = call(o, role, KL_MSG_EDGE_RULES, p, sizeof(p), &reply, &rbuf);
-	if (rc)
-		return rc;
-	char label[160];
-	char *labels[1] = { label };
-	snprintf(label, sizeof(label), "edge %s %s %s/%s", kl_edge_action_name(e.action), argv[1],
-		 argv[2], argv[3]);
-	rc = print_acks(&reply, KL_MSG_EDGE_ACK, labels, 1);
+	int rc = call(o, role, KL_MSG_EDGE_RULES, p, KL_BATCH_HDR_LEN + (size_t)n * KL_EDGE_RULE_LEN,
+		      &reply, &rbuf);
+	if (rc == 0)
+		rc = print_acks(&reply, KL_MSG_EDGE_ACK, labels, n);
 	free(rbuf);
+	free(ev);
+	free(p);
+	free(lbuf);
+	free(labels);
 	return rc;
 }
 

@@ -384,8 +384,11 @@ static void test_noncomp_escalation(void **state)
 	assert_int_equal(r.noncomp, 0);
 }
 
-/* Graph violations: frozen-observe adds strikes as a high tick;
- * frozen-enforce forces BLOCK past up-need, cooldown and the gate. */
+/* Graph violations (README "Graph violations and spoofing"): a high tick
+ * worth delta1; alone (low severity) never past soft-at - 1, so never a
+ * level; a frozen-enforce violation forces its level past up-need and
+ * cooldown only with the block gate configured and open and severity at
+ * sev-step1 and graph-freeze-min-sev. */
 static void test_violations(void **state)
 {
 	(void)state;
@@ -397,23 +400,74 @@ static void test_violations(void **state)
 	assert_int_equal(s.strikes, 1);
 	assert_int_equal(s.up, 1);
 
+	/* Alone, in either mode and however long, no level. */
+	for (int mode = KL_VIOL_OBSERVE; mode <= KL_VIOL_ENFORCE; mode++) {
+		p = base(); /* soft-at 2 */
+		p.block_min_sev = 0.5;
+		p.block_min_dur_ms = 0;
+		struct kl_src v = fresh();
+		for (int t = 0; t < 100; t++) {
+			assert_false(step(&p, &v, 40, 0, mode, S(t), NULL)); /* sev 0.4 */
+			assert_int_equal(v.level, KL_LVL_OBSERVE);
+			assert_true(v.strikes <= p.at[KL_LVL_SOFT] - 1);
+		}
+		assert_int_equal(v.strikes, 1);
+		/* Strikes earned by severity are not taken away by the cap. */
+		v.strikes = 5;
+		v.level = KL_LVL_HARD;
+		v.t_change = S(99);
+		v.enforce_until = S(200);
+		step(&p, &v, 0, 0, mode, S(100), NULL);
+		assert_int_equal(v.strikes, 5);
+		/* Violations and real severity together: severity's strikes. */
+		struct kl_src w = fresh();
+		step(&p, &w, 250, 0, mode, S(0), NULL); /* sev 2.5: delta2 */
+		assert_int_equal(w.strikes, 2);
+	}
+
+	/* The evidence: gate configured and open, severity >= sev-step1. */
 	p = base();
 	p.up_need = 5;
 	p.cooldown_ms = S(100);
-	p.block_min_sev = 9;
-	p.block_min_dur_ms = S(3600);
+	p.block_min_sev = 1.5;
+	p.block_min_dur_ms = S(2);
 	struct kl_src e = fresh();
 	struct kl_change c;
 	e.t_change = 0; /* a change just happened: cooldown would hold */
-	assert_true(step(&p, &e, 0, 0, KL_VIOL_ENFORCE, S(1), &c));
+	assert_false(step(&p, &e, 150, 0, KL_VIOL_ENFORCE, S(1), &c)); /* gate since 1 s */
+	assert_false(step(&p, &e, 150, 0, KL_VIOL_ENFORCE, S(2), &c));
+	assert_true(step(&p, &e, 150, 0, KL_VIOL_ENFORCE, S(3), &c)); /* held 2 s */
 	assert_int_equal(c.to, KL_LVL_BLOCK);
 	assert_int_equal(c.reason, KL_R_VIOLATION);
+	/* The same with a gate whose severity is met but never held... */
+	struct kl_src g = fresh();
+	g.t_change = 0;
+	assert_false(step(&p, &g, 150, 0, KL_VIOL_ENFORCE, S(1), &c));
+	assert_false(step(&p, &g, 50, 0, KL_VIOL_ENFORCE, S(2), &c));
+	assert_false(step(&p, &g, 150, 0, KL_VIOL_ENFORCE, S(3), &c));
+	assert_int_equal(g.level, KL_LVL_OBSERVE);
+	/* ...or with the gate off (block-min-sev 0): never forced. */
+	p.block_min_sev = 0;
+	struct kl_src o = fresh();
+	for (int t = 1; t < 10; t++)
+		step(&p, &o, 300, 0, KL_VIOL_ENFORCE, S(t), &c);
+	assert_true(o.level < KL_LVL_BLOCK);
+	/* graph-freeze-min-sev above the tick's severity: not forced. */
+	p.block_min_sev = 0.5;
+	p.block_min_dur_ms = 0;
+	p.viol_min_sev = 2.0;
+	struct kl_src m = fresh();
+	m.t_change = 0;
+	assert_false(step(&p, &m, 150, 0, KL_VIOL_ENFORCE, S(1), &c));
+	assert_true(step(&p, &m, 200, 0, KL_VIOL_ENFORCE, S(2), &c));
+	assert_int_equal(c.to, KL_LVL_BLOCK);
 
 	/* allow_block=false (viol_level RATE_HARD) forces RATE_HARD only. */
 	p.viol_level = KL_LVL_HARD;
 	struct kl_src h = fresh();
-	assert_true(step(&p, &h, 0, 0, KL_VIOL_ENFORCE, S(1), &c));
+	assert_true(step(&p, &h, 200, 0, KL_VIOL_ENFORCE, S(1), &c));
 	assert_int_equal(c.to, KL_LVL_HARD);
+	assert_int_equal(c.reason, KL_R_VIOLATION);
 }
 
 /* §6.2: normalised per feature, capped, weighted; a trigger of 0 is off. */
@@ -648,18 +702,31 @@ static void test_exempt_release(void **state)
 	kl_changes_free(&out);
 }
 
-/* Violations of sources absent from the tick still act. */
+/* Violations of sources absent from the tick are stepped (strikes), and
+ * the report's case through the whole engine: 20 spoofed frozen-enforce
+ * violations over 10 ticks (many records per tick too) with a client's
+ * address and no traffic of its own never move it off OBSERVE. */
 static void test_violation_without_metrics(void **state)
 {
 	(void)state;
 	struct kl_engine_params p = base();
+	p.block_min_sev = 0.5; /* a gate, held from the first tick */
 	struct kl_engine *e = kl_engine_new(&p, 3);
 	struct kl_changes out = { 0 };
-	struct kl_violation v = { .addr = ip4(10, 0, 0, 1), .port = 5432, .proto = 6,
-				  .mode = KL_VIOL_ENFORCE };
-	kl_engine_tick(e, S(0), NULL, 0, &v, 1, NULL, NULL, &out);
-	assert_int_equal(out.n, 1);
-	assert_int_equal(out.v[0].to, KL_LVL_BLOCK);
+	struct kl_violation v[50];
+	for (int i = 0; i < 50; i++)
+		v[i] = (struct kl_violation){ .addr = ip4(10, 0, 0, 1), .port = (uint16_t)(1000 + i),
+					      .proto = 6, .mode = KL_VIOL_ENFORCE };
+	kl_engine_tick(e, S(0), NULL, 0, v, 50, NULL, NULL, &out);
+	assert_int_equal(out.n, 0);
+	const struct kl_src *s = kl_engine_lookup(e, &v[0].addr);
+	assert_non_null(s);
+	assert_int_equal(s->strikes, 1); /* once per tick, not per record */
+	for (int t = 1; t <= 10; t++) {
+		kl_engine_tick(e, S(t), NULL, 0, v, 2, NULL, NULL, &out);
+		assert_int_equal(out.n, 0);
+	}
+	assert_int_equal(kl_engine_lookup(e, &v[0].addr)->level, KL_LVL_OBSERVE);
 	kl_engine_free(e);
 	kl_changes_free(&out);
 }

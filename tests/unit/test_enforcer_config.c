@@ -275,7 +275,8 @@ static void test_render_golden(void **state)
 			       "protect:\n"
 			       "  - 192.0.2.0/24\n"
 			       "map_sizes:\n"
-			       "  deny: 4096\n");
+			       "  deny: 4096\n"
+			       "decider_max: 3840\n");
 	struct enf_cli c;
 	struct enf_diag d;
 	struct enf_config cfg;
@@ -293,6 +294,7 @@ static void test_render_golden(void **state)
 		 "run_dir: \"/tmp/run dir\"                  # flag\n"
 		 "xdp_mode: generic                        # flag\n"
 		 "features: iq-learning                    # default\n"
+		 "# protect: besides these, this host's own addresses and loopback\n"
 		 "protect:\n"
 		 "  - 192.0.2.0/24                         # %s:4\n"
 		 "  - fd00:6b6c::/48                       # flag\n"
@@ -307,13 +309,13 @@ static void test_render_golden(void **state)
 		 "ephemeral_min: 32768                     # default\n"
 		 "decider_user: kernloom-decider           # default\n"
 		 "decider_rate: 10000                      # default\n"
-		 "decider_max: 200000                      # default\n"
+		 "decider_max: 3840                        # %s:7\n"
 		 "graph_user: kernloom-graph               # default\n"
 		 "graph_rate: 5000                         # default\n"
-		 "graph_max: 100000                        # default\n"
+		 "graph_max: 60000                         # default\n"
 		 "sensor_user: kernloom-sensor             # default\n"
 		 "# flags only: force=no detach_on_exit=no log_level=info\n",
-		 path, path, path, path);
+		 path, path, path, path, path);
 	assert_string_equal(out, want);
 
 	/* The report is itself a valid config that reproduces the values. */
@@ -386,6 +388,60 @@ static void test_link_settings(void **state)
 	assert_true(has_err(&d, "--graph-user: user name \"\" must have 1..32 characters", NULL));
 }
 
+/* Quotas against map capacities (issue 11, finding 5): the defaults fit,
+ * a role's total that one of its maps cannot hold after the operator's
+ * reserve is refused, naming both keys and where they were set. */
+static void test_quota_fits_maps(void **state)
+{
+	(void)state;
+	struct enf_config c;
+	struct enf_diag d;
+	memset(&d, 0, sizeof(d));
+	enf_config_defaults(&c);
+	assert_int_equal(enf_config_validate(&c, &d), 0);
+	assert_int_equal(enf_operator_reserve(65536), 4096);
+	assert_int_equal(enf_operator_reserve(1 << 20), 4096);
+	assert_int_equal(enf_operator_reserve(256), 16);
+	assert_int_equal(enf_operator_reserve(8), 1);
+	assert_int_equal(enf_operator_reserve(1), 1);
+	assert_true(c.graph_max <= c.map_sizes[ENF_SZ_EDGE] - enf_operator_reserve(c.map_sizes[ENF_SZ_EDGE]));
+
+	/* The report's configuration: graph_max 100000, edge maps of 65536. */
+	unsigned n = parse(&c, &d, "graph_max: 100000\n");
+	assert_int_equal(n, 0);
+	assert_int_equal(enf_config_validate(&c, &d), 1);
+	dump(&d);
+	assert_true(has_err(&d, "graph_max 100000 (t.yaml:1) does not fit in one map",
+			    "map_sizes.edge 65536 (default) minus the operator's reserve 4096 leaves 61440"));
+
+	/* The decider's total against the deny and the rate-limit maps. */
+	n = parse(&c, &d, "map_sizes:\n  rl: 1024\n  deny: 4096\ndecider_max: 2000\n");
+	assert_int_equal(n, 0);
+	assert_int_equal(enf_config_validate(&c, &d), 1);
+	dump(&d);
+	assert_true(has_err(&d, "decider_max 2000 (t.yaml:4)", "map_sizes.rl 1024 (t.yaml:2)"));
+	assert_false(has_err(&d, "map_sizes.deny", NULL));
+	n = parse(&c, &d, "map_sizes:\n  rl: 1024\n  edge: 256\ndecider_max: 960\ngraph_max: 240\n");
+	assert_int_equal(n + enf_config_validate(&c, &d), 0);
+
+	/* With no protect list, -n says what is still protected and that
+	 * nothing else is (finding 7). */
+	enf_config_defaults(&c);
+	char *rep = render(&c);
+	assert_non_null(strstr(rep, "# protect is empty: only this host's own addresses and loopback"));
+	assert_non_null(strstr(rep, "nothing else (not the operator's address)"));
+	free(rep);
+
+	/* Through the whole build, as `kl-enforcer -n` runs it. */
+	char *path = write_tmp("map_sizes:\n  edge: 1024\n");
+	struct enf_cli cl;
+	const char *argv[] = { "kl-enforcer", "--config", path, "-n" };
+	assert_int_equal(cli(&cl, &d, 4, argv), 0);
+	assert_int_equal(enf_config_build(&c, &cl, &d), 1);
+	assert_true(has_err(&d, "graph_max 60000 (default)", "lower graph_max or raise map_sizes.edge"));
+	unlink(path);
+}
+
 static void test_shipped_example_parses(void **state)
 {
 	(void)state;
@@ -413,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_flags_override_file),
 		cmocka_unit_test(test_render_golden),
 		cmocka_unit_test(test_link_settings),
+		cmocka_unit_test(test_quota_fits_maps),
 		cmocka_unit_test(test_shipped_example_parses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

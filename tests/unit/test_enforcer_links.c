@@ -114,6 +114,7 @@ static int clean(void **state)
 		return -1;
 	enf_quota_init(&ctx.links[ENF_LINK_DECIDER].quota, 100000, 100000);
 	enf_quota_init(&ctx.links[ENF_LINK_GRAPHD].quota, 100000, 100000);
+	ctx.cap_sweep_ns = 0;
 	return 0;
 }
 
@@ -712,6 +713,107 @@ static void test_edge_rules(void **state)
 	counts_consistent();
 }
 
+/* The operator's reserve (issue 11, finding 5): a graphd within its quota
+ * fills an edge map only up to max_entries minus the reserve, after which
+ * its new rules are refused as map full and the operator's still go in;
+ * the decider's deny map is its own. Lapsed entries at the line are
+ * swept to make room, and the per-map counts agree with the maps. */
+static void test_operator_reserve(void **state)
+{
+	(void)state;
+	const uint32_t max = ctx.map_max[ENF_M_EDGE4_DENY];
+	const uint32_t room = max - enf_operator_reserve(max);
+	assert_true(room < max);
+	struct kl_edge_rule *e = calloc(max, sizeof(*e));
+	struct kl_ack *a = calloc(max, sizeof(*a));
+	assert_non_null(e);
+	assert_non_null(a);
+	for (uint32_t i = 0; i < max; i++)
+		e[i] = (struct kl_edge_rule){ .src = host("198.18.9.1"), .action = KL_EDGE_ACT_ADD_DENY,
+					      .proto = 6, .port = (uint16_t)(1 + i), .ttl_ms = 60000 };
+	/* The first ones lapse sooner, for the sweep below. */
+	for (uint32_t i = 0; i < 10; i++)
+		e[i].ttl_ms = 1000;
+	enf_edge_rules_apply(&ctx, &gra, e, max, a);
+	for (uint32_t i = 0; i < max; i++)
+		assert_int_equal(a[i].reason, i < room ? KL_ACK_OK : KL_ACK_MAP_FULL);
+	assert_int_equal(ctx.map_count[ENF_M_EDGE4_DENY], room);
+	assert_int_equal(count(KL_ORIGIN_GRAPHD), room);
+	/* graphd's own rules still change; the other family is untouched */
+	assert_int_equal(edge1("198.18.9.1", KL_EDGE_ACT_ADD_DENY, 6, 1, 90000), KL_ACK_OK);
+	assert_int_equal(edge1("fd00:6b6c::9:1", KL_EDGE_ACT_ADD_DENY, 6, 1, 90000), KL_ACK_OK);
+
+	/* The operator's edge add-deny succeeds, up to the real capacity. */
+	struct kl_ctl_req r;
+	struct enf_result res;
+	for (uint32_t i = 0; i < max - room; i++) {
+		memset(&r, 0, sizeof(r));
+		r.cmd = KL_CTL_EDGE_ADD_DENY;
+		r.addr = host("198.18.9.2");
+		r.port = (uint16_t)(1 + i);
+		r.proto = 17;
+		enf_handle(&ctx, &ctl, &r, &res);
+		if (res.status != KL_OK)
+			fail_msg("operator edge add-deny %u: %s", i, res.text);
+		enf_result_free(&res);
+	}
+	assert_int_equal(ctx.map_count[ENF_M_EDGE4_DENY], max);
+	assert_int_equal(decide("198.18.9.3", KL_DEC_BLOCK, 0, 0, 60000), KL_ACK_OK);
+	counts_consistent();
+
+	/* Over the line (the operator's entries do not count against
+	 * graphd's quota, but they fill the map): refused, and the lapsed
+	 * graphd rules (ports 2..10; port 1 was renewed) are swept at once,
+	 * not only by the periodic sweep. */
+	memset(&r, 0, sizeof(r));
+	r.cmd = KL_CTL_EDGE_DEL_DENY;
+	r.addr = host("198.18.9.2");
+	r.port = 1;
+	r.proto = 17;
+	enf_handle(&ctx, &ctl, &r, &res);
+	assert_int_equal(res.status, KL_OK);
+	enf_result_free(&res);
+	assert_int_equal(edge1("198.18.9.4", KL_EDGE_ACT_ADD_DENY, 6, 1, 60000), KL_ACK_MAP_FULL);
+	fake_now += 2 * S_NS;
+	assert_int_equal(edge1("198.18.9.4", KL_EDGE_ACT_ADD_DENY, 6, 1, 60000), KL_ACK_MAP_FULL);
+	assert_int_equal(ctx.map_count[ENF_M_EDGE4_DENY], max - 10);
+	counts_consistent();
+	assert_int_equal(ctx.map_count[ENF_M_EDGE4_DENY], max - 10);
+	free(e);
+	free(a);
+}
+
+/* With no protect list (the default), the host's own addresses are still
+ * no daemon's target (issue 11, finding 7): a fake address list stands in
+ * for the enforcer's interfaces. */
+static void test_self_protected(void **state)
+{
+	(void)state;
+	struct kl_addr self[2] = { host("198.18.10.2"), host("fd00:6b6c::10:2") };
+	size_t n_protect = ctx.policy.n_protect;
+	ctx.policy.n_protect = 0;
+	ctx.policy.self = self;
+	ctx.policy.n_self = 2;
+	struct kl_decision d = dcs("198.18.10.2", KL_DEC_BLOCK, 0, 0, 60000);
+	struct kl_ack a;
+	enf_decisions_apply(&ctx, &dec, &d, 1, &a);
+	assert_int_equal(a.reason, KL_ACK_PROTECTED);
+	assert_false(get_deny("198.18.10.2", &(struct kl_rule){ 0 }));
+	assert_int_equal(decide("fd00:6b6c::10:2", KL_DEC_RATE_SOFT, 1, 1, 60000), KL_ACK_PROTECTED);
+	assert_int_equal(edge1("198.18.10.2", KL_EDGE_ACT_ADD_DENY, 6, 22, 60000), KL_ACK_PROTECTED);
+	/* loopback was never a target */
+	assert_int_equal(decide("127.0.0.1", KL_DEC_BLOCK, 0, 0, 60000), KL_ACK_INVALID);
+	assert_int_equal(decide("::1", KL_DEC_BLOCK, 0, 0, 60000), KL_ACK_INVALID);
+	/* a neighbour is */
+	assert_int_equal(decide("198.18.10.1", KL_DEC_BLOCK, 0, 0, 60000), KL_ACK_OK);
+	/* the operator decides for itself */
+	assert_int_equal(ctl_run(KL_CTL_DENY_ADD, "198.18.10.2", 60000), KL_OK);
+	ctx.policy.n_protect = n_protect;
+	ctx.policy.self = ctx.self;
+	ctx.policy.n_self = 0;
+	counts_consistent();
+}
+
 /* ---- sweep, reset, the wire path, status ---- */
 
 static void test_sweep_and_reset_keep_counts(void **state)
@@ -971,6 +1073,8 @@ int main(void)
 		cmocka_unit_test_setup(test_release, clean),
 		cmocka_unit_test_setup(test_state, clean),
 		cmocka_unit_test_setup(test_edge_rules, clean),
+		cmocka_unit_test_setup(test_operator_reserve, clean),
+		cmocka_unit_test_setup(test_self_protected, clean),
 		cmocka_unit_test_setup(test_sweep_and_reset_keep_counts, clean),
 		cmocka_unit_test_setup(test_wire_path, clean),
 		cmocka_unit_test_setup(test_time_share, clean),

@@ -6,7 +6,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "enforcer/policy.h"
 
@@ -157,9 +161,64 @@ static void test_no_protect_list(void **state)
 {
 	(void)state;
 	char why[256];
-	struct enf_policy empty = { NULL, 0 };
+	struct enf_policy empty = { NULL, 0, NULL, 0 };
 	struct kl_ctl_req r = req(KL_CTL_DENY_ADD, "0.0.0.0/0");
 	assert_int_equal(enforcer_check(&empty, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
+}
+
+/* The anti-lockout default (issue 11, finding 7): the host's own
+ * addresses from an interface list (a fake getifaddrs result: v4, v6,
+ * loopback, an address without sockaddr, a packet-family entry, a
+ * duplicate), and the lookup the links make with them. */
+static void test_self_addresses(void **state)
+{
+	(void)state;
+	struct sockaddr_in v4a = { .sin_family = AF_INET }, v4lo = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6a = { .sin6_family = AF_INET6 }, v6lo = { .sin6_family = AF_INET6 };
+	struct sockaddr pkt = { .sa_family = AF_PACKET };
+	inet_pton(AF_INET, "198.18.0.2", &v4a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &v4lo.sin_addr);
+	inet_pton(AF_INET6, "fd00:6b6c::2", &v6a.sin6_addr);
+	inet_pton(AF_INET6, "::1", &v6lo.sin6_addr);
+	struct ifaddrs l[7];
+	memset(l, 0, sizeof(l));
+	l[0].ifa_addr = (struct sockaddr *)&pkt;
+	l[1].ifa_addr = (struct sockaddr *)&v4lo;
+	l[2].ifa_addr = (struct sockaddr *)&v4a;
+	l[3].ifa_addr = NULL;
+	l[4].ifa_addr = (struct sockaddr *)&v6a;
+	l[5].ifa_addr = (struct sockaddr *)&v6lo;
+	l[6].ifa_addr = (struct sockaddr *)&v4a; /* the same address on another interface */
+	for (int i = 0; i < 6; i++)
+		l[i].ifa_next = &l[i + 1];
+
+	struct kl_addr self[8];
+	assert_int_equal(enf_self_from_ifaddrs(l, self, 8), 4);
+	assert_int_equal(self[0].family, 4);
+	assert_int_equal(self[0].prefixlen, 32);
+	assert_int_equal(self[1].family, 4);
+	static const uint8_t want[4] = { 198, 18, 0, 2 };
+	assert_memory_equal(self[1].addr, want, 4);
+	assert_int_equal(self[2].family, 6);
+	assert_int_equal(self[2].prefixlen, 128);
+	/* truncated: counts what it saw, keeps what fits */
+	struct kl_addr two[2];
+	assert_int_equal(enf_self_from_ifaddrs(l, two, 2), 4);
+
+	struct enf_policy p = { NULL, 0, self, 4 };
+	struct kl_addr a = cidr("198.18.0.2");
+	assert_int_equal(enf_self_hit(&p, &a), 1);
+	a = cidr("fd00:6b6c::2");
+	assert_int_equal(enf_self_hit(&p, &a), 2);
+	a = cidr("198.18.0.0/24"); /* a prefix that holds an own address */
+	assert_int_equal(enf_self_hit(&p, &a), 1);
+	a = cidr("198.18.0.1");
+	assert_int_equal(enf_self_hit(&p, &a), -1);
+	a = cidr("fd00:6b6c::1");
+	assert_int_equal(enf_self_hit(&p, &a), -1);
+	struct enf_policy none = { NULL, 0, NULL, 0 };
+	a = cidr("198.18.0.2");
+	assert_int_equal(enf_self_hit(&none, &a), -1);
 }
 
 int main(void)
@@ -168,7 +227,7 @@ int main(void)
 		cmocka_unit_test(test_inside_refused),  cmocka_unit_test(test_overlap_refused),
 		cmocka_unit_test(test_outside_allowed), cmocka_unit_test(test_allow_del_protected),
 		cmocka_unit_test(test_roles),           cmocka_unit_test(test_cmd_classes),
-		cmocka_unit_test(test_no_protect_list),
+		cmocka_unit_test(test_no_protect_list), cmocka_unit_test(test_self_addresses),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
