@@ -1038,9 +1038,12 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	} else {
 		line(out, c, NULL, "protect:");
 		for (size_t i = 0; i < c->n_protect; i++) {
+			/* A plain "2001:db8::" would be read back as a mapping
+			 * key: quote an address that ends in ':'. */
 			char t[KL_ADDR_STRLEN];
-			line(out, c, &c->protect[i].o, "  - %s",
-			     kl_addr_format(&c->protect[i].cidr, t, sizeof(t)));
+			size_t n = strlen(kl_addr_format(&c->protect[i].cidr, t, sizeof(t)));
+			const char *q = n > 0 && t[n - 1] == ':' ? "\"" : "";
+			line(out, c, &c->protect[i].o, "  - %s%s%s", q, t, q);
 		}
 	}
 	line(out, c, NULL, "map_sizes:");

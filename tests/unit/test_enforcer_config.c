@@ -448,6 +448,25 @@ static void test_render_round_trip_worst_case(void **state)
 	assert_string_equal(again.run_dir, c.run_dir);
 	free(out);
 	free(yaml);
+
+	/* An IPv6 host address ending in "::" is rendered quoted: plain, it
+	 * reads back as a mapping key. Found by fuzz_enforcer_yaml. */
+	assert_int_equal(parse(&c, &d, "protect:\n  - 2001:db8:100::0000\n  - fd00:6b6c::/48\n"), 0);
+	out = NULL;
+	m = open_memstream(&out, &len);
+	enf_config_render(&c, m);
+	fclose(m);
+	assert_non_null(strstr(out, "  - \"2001:db8:100::\" "));
+	assert_non_null(strstr(out, "  - fd00:6b6c::/48 "));
+	enf_config_defaults(&again);
+	memset(&d, 0, sizeof(d));
+	if (enf_config_parse_yaml(&again, out, len, "n.yaml", &d) != 0) {
+		dump(&d);
+		fail_msg("the -n report does not parse");
+	}
+	assert_int_equal(again.n_protect, 2);
+	assert_memory_equal(&again.protect[0].cidr, &c.protect[0].cidr, sizeof(c.protect[0].cidr));
+	free(out);
 }
 
 int main(void)
