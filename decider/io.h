@@ -59,6 +59,10 @@ struct kl_input *kl_input_jsonl_mem(const char *buf, size_t len, const char *nam
  * torn last record ends the replay with a warning; damage in the middle
  * is an error. */
 struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs);
+/* Same over an open stream (fmemopen for fuzzing); with own it is closed
+ * with the input (also on error). */
+struct kl_input *kl_input_ktrace_stream(FILE *f, bool own, const char *name,
+					struct kl_errs *errs);
 /* Either kind, told apart by the first bytes ("KLTRACE1"); "-" is stdin. */
 struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_errs *errs);
 

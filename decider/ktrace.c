@@ -143,26 +143,47 @@ static void kt_close(struct kl_input *in)
 	free(k);
 }
 
-struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs)
+static struct kl_input *ktrace_new(struct kl_trace_reader *r, const char *name,
+				   struct kl_errs *errs)
 {
 	struct ktrace *k = calloc(1, sizeof(*k));
-	char err[512];
 
-	if (k == NULL || (k->name = strdup(strcmp(path, "-") == 0 ? "<stdin>" : path)) == NULL) {
+	if (k == NULL || (k->name = strdup(name)) == NULL) {
 		free(k);
-		kl_errs_add(errs, "%s: out of memory", path);
+		kl_trace_close_read(r);
+		kl_errs_add(errs, "%s: out of memory", name);
 		return NULL;
 	}
 	k->in.next = kt_next;
 	k->in.close = kt_close;
 	k->prev_t = KL_T_NEVER;
-	if (kl_trace_open_read(&k->r, path, err, sizeof(err)) < 0) {
+	k->r = r;
+	return &k->in;
+}
+
+struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs)
+{
+	struct kl_trace_reader *r;
+	char err[512];
+
+	if (kl_trace_open_read(&r, path, err, sizeof(err)) < 0) {
 		kl_errs_add(errs, "%s", err);
-		free(k->name);
-		free(k);
 		return NULL;
 	}
-	return &k->in;
+	return ktrace_new(r, strcmp(path, "-") == 0 ? "<stdin>" : path, errs);
+}
+
+struct kl_input *kl_input_ktrace_stream(FILE *f, bool own, const char *name,
+					struct kl_errs *errs)
+{
+	struct kl_trace_reader *r;
+	char err[512];
+
+	if (kl_trace_open_stream(&r, f, own, name, err, sizeof(err)) < 0) {
+		kl_errs_add(errs, "%s", err);
+		return NULL;
+	}
+	return ktrace_new(r, name, errs);
 }
 
 struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_errs *errs)

@@ -528,15 +528,24 @@ int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct
 {
 	char *buf;
 	size_t n;
-	json_error_t je;
-	char hex[65], why[192];
 
 	memset(st, 0, sizeof(*st));
 	*absent = false;
 	if (read_file(path, &buf, &n, absent, err, len) < 0)
 		return -1;
-	json_t *d = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+	int rc = state_load_text(buf, n, now_ms, max_age_ms, st, err, len);
 	free(buf);
+	return rc;
+}
+
+int state_load_text(const char *buf, size_t n, int64_t now_ms, int64_t max_age_ms,
+		    struct kl_state *st, char *err, size_t len)
+{
+	json_error_t je;
+	char hex[65], why[192];
+
+	memset(st, 0, sizeof(*st));
+	json_t *d = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
 	if (d == NULL) {
 		snprintf(err, len, "parse error at line %d: %s", je.line, je.text);
 		return -1;

@@ -100,6 +100,11 @@ int state_save_autotune(const char *path, const struct autotune *at, const char 
 int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_state *st,
 		    bool *absent, char *err, size_t len);
 
+/* The same over the file's content (buf, n bytes): the parser that
+ * state_load_file runs, for tests and fuzzing. */
+int state_load_text(const char *buf, size_t n, int64_t now_ms, int64_t max_age_ms,
+		    struct kl_state *st, char *err, size_t len);
+
 struct state_load_report {
 	char why_main[256];   /* why FILE was not used ("" if it was) */
 	char why_bak[256];    /* why FILE.bak was not used ("" if it was or not tried) */

@@ -957,6 +957,12 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
 
 /* Plain YAML scalars for the common case; anything that YAML could read
  * differently (":", "#", quotes, leading specials) is double-quoted. */
+/* Room for any value yaml_scalar renders: a path (< PATH_MAX) with every
+ * byte escaped as \xNN, the quotes and the NUL, so no value is ever cut
+ * (a cut value would make the -n report unparseable or, worse, mean
+ * something else). */
+#define RENDER_MAX (4 * PATH_MAX + 4)
+
 static void yaml_scalar(char *buf, size_t len, const char *s)
 {
 	bool plain = s[0] != '\0' && !strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]);
@@ -991,7 +997,7 @@ static void line(FILE *out, const struct enf_config *c, const struct enf_origin 
 static void line(FILE *out, const struct enf_config *c, const struct enf_origin *o,
 		 const char *fmt, ...)
 {
-	char body[PATH_MAX + 64], org[PATH_MAX + 16];
+	char body[RENDER_MAX + 64], org[PATH_MAX + 16];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(body, sizeof(body), fmt, ap);
@@ -1006,8 +1012,9 @@ static void line(FILE *out, const struct enf_config *c, const struct enf_origin 
 
 void enf_config_render(const struct enf_config *c, FILE *out)
 {
-	char v[2 * PATH_MAX];
-	char list[ENF_MAX_IFACES * (KL_IFNAMSIZ + 4) + 8];
+	char v[RENDER_MAX];
+	/* Each name quoted and escaped (printable only: at most 2x), ", ". */
+	char list[ENF_MAX_IFACES * (2 * KL_IFNAMSIZ + 4 + 2) + 8];
 
 	fprintf(out, "# kl-enforcer effective configuration\n");
 	size_t o = 0;
@@ -1039,9 +1046,12 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 		fputs("# protect: besides these, this host's own addresses and loopback\n", out);
 		line(out, c, NULL, "protect:");
 		for (size_t i = 0; i < c->n_protect; i++) {
+			/* A plain "2001:db8::" would be read back as a mapping
+			 * key: quote an address that ends in ':'. */
 			char t[KL_ADDR_STRLEN];
-			line(out, c, &c->protect[i].o, "  - %s",
-			     kl_addr_format(&c->protect[i].cidr, t, sizeof(t)));
+			size_t n = strlen(kl_addr_format(&c->protect[i].cidr, t, sizeof(t)));
+			const char *q = n > 0 && t[n - 1] == ':' ? "\"" : "";
+			line(out, c, &c->protect[i].o, "  - %s%s%s", q, t, q);
 		}
 	}
 	line(out, c, NULL, "map_sizes:");

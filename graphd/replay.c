@@ -158,6 +158,25 @@ int gr_reader_mem(struct gr_reader **out, const char *buf, size_t len, const cha
 	return 0;
 }
 
+int gr_reader_trace_stream(struct gr_reader **out, FILE *f, bool own, const char *name,
+			   char *err, size_t errlen)
+{
+	struct gr_reader *r = reader_new(name);
+
+	*out = NULL;
+	if (r == NULL) {
+		if (own)
+			fclose(f);
+		return fail(err, errlen, "%s: out of memory", name);
+	}
+	if (kl_trace_open_stream(&r->tr, f, own, name, err, errlen) < 0) {
+		gr_reader_close(r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
 void gr_reader_close(struct gr_reader *r)
 {
 	if (r == NULL)

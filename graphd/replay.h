@@ -51,6 +51,10 @@ int gr_reader_open(struct gr_reader **out, const char *path, char *err, size_t e
 /* A JSON-lines trace in memory (tests, fuzzing); buf must outlive it. */
 int gr_reader_mem(struct gr_reader **out, const char *buf, size_t len, const char *name,
 		  char *err, size_t errlen);
+/* A binary trace over an open stream (fmemopen for fuzzing); with own it
+ * is closed with the reader (also on error). */
+int gr_reader_trace_stream(struct gr_reader **out, FILE *f, bool own, const char *name,
+			   char *err, size_t errlen);
 /* 1 with *t filled (valid until the next call), 0 at the end, -1 with err
  * naming the file, line (or offset) and field. */
 int gr_reader_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t errlen);

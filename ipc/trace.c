@@ -275,25 +275,34 @@ void kl_trace_close(struct kl_trace_writer *w)
 int kl_trace_open_read(struct kl_trace_reader **out, const char *path, char *err,
 		       size_t errlen)
 {
+	FILE *f;
+
+	*out = NULL;
+	if (strcmp(path, "-") == 0)
+		return kl_trace_open_stream(out, stdin, false, "(stdin)", err, errlen);
+	f = kl_safe_fopen_read(path, KL_SAFE_OWNED, err, errlen);
+	if (f == NULL)
+		return -1;
+	return kl_trace_open_stream(out, f, true, path, err, errlen);
+}
+
+int kl_trace_open_stream(struct kl_trace_reader **out, FILE *f, bool own, const char *name,
+			 char *err, size_t errlen)
+{
 	struct kl_trace_reader *r;
 	uint8_t h[KL_TRACE_HDR_LEN];
 	size_t n;
 
 	*out = NULL;
 	r = calloc(1, sizeof(*r));
-	if (r == NULL)
+	if (r == NULL) {
+		if (own)
+			fclose(f);
 		return kl_fail(err, errlen, "out of memory");
-	snprintf(r->path, sizeof(r->path), "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
-	if (strcmp(path, "-") == 0) {
-		r->f = stdin;
-	} else {
-		r->f = kl_safe_fopen_read(path, KL_SAFE_OWNED, err, errlen);
-		r->own = true;
 	}
-	if (r->f == NULL) {
-		free(r);
-		return -1;
-	}
+	snprintf(r->path, sizeof(r->path), "%s", name);
+	r->f = f;
+	r->own = own;
 	n = fread(h, 1, sizeof(h), r->f);
 	if (n != sizeof(h)) {
 		kl_fail(err, errlen, "%s: %s", r->path,

@@ -16,6 +16,7 @@
 #ifndef KL_IPC_TRACE_H
 #define KL_IPC_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,10 @@ enum kl_trace_rc {
 /* Opens and checks the header. `path` "-" reads stdin. */
 int kl_trace_open_read(struct kl_trace_reader **out, const char *path, char *err,
 		       size_t errlen);
+/* The same over an open stream (a pipe, fmemopen for tests and fuzzing);
+ * name is used in messages; with own the reader closes f, also on error. */
+int kl_trace_open_stream(struct kl_trace_reader **out, FILE *f, bool own, const char *name,
+			 char *err, size_t errlen);
 /* The message stays valid until the next call. */
 int kl_trace_next(struct kl_trace_reader *r, const uint8_t **msg, size_t *len, char *err,
 		  size_t errlen);

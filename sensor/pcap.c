@@ -133,7 +133,6 @@ struct replay {
 	struct kl_collector col;
 	struct kl_harvest h;
 	uint64_t seq;
-	uint8_t cut_buf[TEST_RUN_MAX];
 };
 
 /* Force every source's port window to move on its next packet: the data
@@ -194,28 +193,27 @@ static int emit_tick(struct replay *r, uint64_t t_ns, uint64_t elapsed, char *er
 	return 0;
 }
 
-static int run_packet(struct replay *r, const uint8_t *data, uint32_t len, char *err,
-		      size_t errlen)
+static int run_packet(void *ctx, const uint8_t *data, uint32_t len, char *err, size_t errlen)
 {
+	struct replay *r = ctx;
 	LIBBPF_OPTS(bpf_test_run_opts, to, .repeat = 1);
 
-	if (len < ETH_HLEN) {
-		r->st->short_skipped++;
-		return 0;
-	}
-	if (len > TEST_RUN_MAX) {
-		memcpy(r->cut_buf, data, TEST_RUN_MAX);
-		data = r->cut_buf;
-		len = TEST_RUN_MAX;
-		r->st->cut++;
-	}
 	to.data_in = data;
 	to.data_size_in = len;
 	if (bpf_prog_test_run_opts(r->prog_fd, &to) < 0)
 		return fail(err, errlen, "BPF_PROG_TEST_RUN on packet %llu (%u bytes): %s",
 			    (unsigned long long)r->st->packets + 1, len, strerror(errno));
-	r->st->packets++;
 	return 0;
+}
+
+static int tick_cb(void *ctx, uint64_t t_ns, uint64_t elapsed, char *err, size_t errlen)
+{
+	return emit_tick(ctx, t_ns, elapsed, err, errlen);
+}
+
+static int window_cb(void *ctx, char *err, size_t errlen)
+{
+	return move_port_windows(ctx, err, errlen);
 }
 
 static int load(struct replay *r, char *err, size_t errlen)
@@ -287,9 +285,90 @@ static int load(struct replay *r, char *err, size_t errlen)
 	return 0;
 }
 
+int kl_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen)
+{
+	int dlt = pcap_datalink(pc);
+
+	if (dlt == DLT_EN10MB)
+		return 0;
+	const char *dname = pcap_datalink_val_to_name(dlt);
+	return fail(err, errlen,
+		    "%s: link type %s (%d, %s) is not supported: the XDP program sees Ethernet "
+		    "frames, so only Ethernet (EN10MB) captures can be replayed (capture with "
+		    "tcpdump -i IFACE, not -i any)",
+		    name, dname ? dname : "?", dlt, pcap_datalink_val_to_description_or_dlt(dlt));
+}
+
+int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
+		 const struct kl_pcap_walk_cb *cb, void *ctx, struct kl_pcap_stats *st, char *err,
+		 size_t errlen)
+{
+	struct pcap_pkthdr *ph;
+	const u_char *data;
+	uint64_t tick_end = 0, last = 0, window = 0;
+	bool any = false;
+	int n;
+
+	if (interval_ns == 0)
+		return fail(err, errlen, "--interval must be above 0");
+	while ((n = pcap_next_ex(pc, &ph, &data)) == 1) {
+		/* With nanosecond precision tv_usec holds nanoseconds. */
+		uint64_t ts = (uint64_t)ph->ts.tv_sec * 1000000000ull + (uint64_t)ph->ts.tv_usec;
+		if (!any) {
+			any = true;
+			tick_end = ts + interval_ns;
+			window = ts >> KL_PORT_WINDOW_SHIFT;
+			last = ts;
+		}
+		if (ts < last) {
+			st->backwards++; /* keep it in the current tick */
+			ts = last;
+		}
+		last = ts;
+		if (ts >= tick_end && (ts - tick_end) / interval_ns > MAX_GAP_TICKS)
+			return fail(err, errlen, "%s: packet %llu is %.0f s after the one before; "
+				    "not filling that gap with empty ticks", name,
+				    (unsigned long long)(st->packets + st->short_skipped + 1),
+				    (double)(ts - tick_end) / 1e9);
+		while (ts >= tick_end) {
+			if (cb->tick(ctx, tick_end, interval_ns, err, errlen) < 0)
+				return -1;
+			tick_end += interval_ns;
+		}
+		if ((ts >> KL_PORT_WINDOW_SHIFT) != window) {
+			window = ts >> KL_PORT_WINDOW_SHIFT;
+			if (cb->window(ctx, err, errlen) < 0)
+				return -1;
+		}
+		if (ph->caplen < ph->len)
+			st->snapped++;
+		uint32_t len = ph->caplen;
+		if (len < ETH_HLEN) {
+			st->short_skipped++;
+			continue;
+		}
+		if (len > TEST_RUN_MAX) {
+			len = TEST_RUN_MAX;
+			st->cut++;
+		}
+		if (cb->packet(ctx, data, len, err, errlen) < 0)
+			return -1;
+		st->packets++;
+	}
+	if (n == PCAP_ERROR)
+		return fail(err, errlen, "%s: %s", name, pcap_geterr(pc));
+	/* The tick holding the last packet ends on its boundary like any other. */
+	if (any && cb->tick(ctx, tick_end, interval_ns, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx,
 		   struct kl_pcap_stats *st, char *err, size_t errlen)
 {
+	static const struct kl_pcap_walk_cb cb = {
+		.tick = tick_cb, .window = window_cb, .packet = run_packet,
+	};
 	char perr[PCAP_ERRBUF_SIZE];
 	struct replay r;
 	pcap_t *pc;
@@ -306,14 +385,7 @@ int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx
 	pc = pcap_open_offline_with_tstamp_precision(o->capture, PCAP_TSTAMP_PRECISION_NANO, perr);
 	if (pc == NULL) /* libpcap's message names the file */
 		return fail(err, errlen, "%s", perr);
-	int dlt = pcap_datalink(pc);
-	if (dlt != DLT_EN10MB) {
-		const char *name = pcap_datalink_val_to_name(dlt);
-		fail(err, errlen,
-		     "%s: link type %s (%d, %s) is not supported: the XDP program sees Ethernet "
-		     "frames, so only Ethernet (EN10MB) captures can be replayed (capture with "
-		     "tcpdump -i IFACE, not -i any)",
-		     o->capture, name ? name : "?", dlt, pcap_datalink_val_to_description_or_dlt(dlt));
+	if (kl_pcap_check_link(pc, o->capture, err, errlen) < 0) {
 		pcap_close(pc);
 		return -1;
 	}
@@ -339,54 +411,7 @@ int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx
 	/* Baseline on the empty maps: every entry after it is new. */
 	if (emit_tick(&r, 0, 0, err, errlen) < 0)
 		goto out_h;
-
-	struct pcap_pkthdr *ph;
-	const u_char *data;
-	uint64_t tick_end = 0, last = 0, window = 0;
-	bool any = false;
-	int n;
-	while ((n = pcap_next_ex(pc, &ph, &data)) == 1) {
-		/* With nanosecond precision tv_usec holds nanoseconds. */
-		uint64_t ts = (uint64_t)ph->ts.tv_sec * 1000000000ull + (uint64_t)ph->ts.tv_usec;
-		if (!any) {
-			any = true;
-			tick_end = ts + o->interval_ns;
-			window = ts >> KL_PORT_WINDOW_SHIFT;
-			last = ts;
-		}
-		if (ts < last) {
-			st->backwards++; /* keep it in the current tick */
-			ts = last;
-		}
-		last = ts;
-		if (ts >= tick_end && (ts - tick_end) / o->interval_ns > MAX_GAP_TICKS) {
-			fail(err, errlen, "%s: packet %llu is %.0f s after the one before; not filling "
-			     "that gap with empty ticks", o->capture,
-			     (unsigned long long)(st->packets + st->short_skipped + 1),
-			     (double)(ts - tick_end) / 1e9);
-			goto out_h;
-		}
-		while (ts >= tick_end) {
-			if (emit_tick(&r, tick_end, o->interval_ns, err, errlen) < 0)
-				goto out_h;
-			tick_end += o->interval_ns;
-		}
-		if ((ts >> KL_PORT_WINDOW_SHIFT) != window) {
-			window = ts >> KL_PORT_WINDOW_SHIFT;
-			if (move_port_windows(&r, err, errlen) < 0)
-				goto out_h;
-		}
-		if (ph->caplen < ph->len)
-			st->snapped++;
-		if (run_packet(&r, data, ph->caplen, err, errlen) < 0)
-			goto out_h;
-	}
-	if (n == PCAP_ERROR) {
-		fail(err, errlen, "%s: %s", o->capture, pcap_geterr(pc));
-		goto out_h;
-	}
-	/* The tick holding the last packet ends on its boundary like any other. */
-	if (any && emit_tick(&r, tick_end, o->interval_ns, err, errlen) < 0)
+	if (kl_pcap_walk(pc, o->capture, o->interval_ns, &cb, &r, st, err, errlen) < 0)
 		goto out_h;
 	rc = 0;
 out_h:

@@ -30,6 +30,24 @@ struct kl_pcap_stats {
 
 /* Called with each wire message (TELEMETRY, then FLOWS, per tick). A
  * non-zero return stops the replay with that value. */
+/* The capture side of the replay, apart from the kernel (tests, fuzzing):
+ * check an open capture's link type, then walk its packets on the
+ * capture's clock. Each tick boundary (t_ns, elapsed) the packets pass,
+ * each move of the port window, and each packet (cut to what a test run
+ * takes; shorter than an Ethernet header: counted, not passed) goes to
+ * its callback; one returning < 0 stops the walk with err set. The last
+ * packet's tick is closed at the end. Returns 0 or -1 with err set. */
+struct pcap;
+struct kl_pcap_walk_cb {
+	int (*tick)(void *ctx, uint64_t t_ns, uint64_t elapsed, char *err, size_t errlen);
+	int (*window)(void *ctx, char *err, size_t errlen);
+	int (*packet)(void *ctx, const uint8_t *data, uint32_t len, char *err, size_t errlen);
+};
+int kl_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen);
+int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
+		 const struct kl_pcap_walk_cb *cb, void *ctx, struct kl_pcap_stats *st, char *err,
+		 size_t errlen);
+
 typedef int (*kl_pcap_emit_fn)(void *ctx, const uint8_t *msg, size_t len);
 
 /* Checks the capture (readable, Ethernet) before anything else, then

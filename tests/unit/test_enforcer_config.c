@@ -458,6 +458,73 @@ static void test_shipped_example_parses(void **state)
 	assert_true(c.n_protect >= 1);
 }
 
+/* The -n report is a config that gives the same values back, also for
+ * values that need quoting and escaping to their full length: 32
+ * interface names that are all quotes (the list used to overflow its
+ * buffer) and a path of newlines and quotes near PATH_MAX (it used to be
+ * cut mid-string, leaving an unterminated scalar). Found by
+ * fuzz_enforcer_yaml. */
+static void test_render_round_trip_worst_case(void **state)
+{
+	(void)state;
+	static struct enf_config c, again;
+	static struct enf_diag d;
+	size_t cap = 64 * 1024, o = 0;
+	char *yaml = malloc(cap);
+	assert_non_null(yaml);
+
+	o += (size_t)snprintf(yaml + o, cap - o, "interfaces: [");
+	for (int i = 0; i < ENF_MAX_IFACES; i++)
+		o += (size_t)snprintf(yaml + o, cap - o, "%s'\"\"\"\"\"\"\"\"\"\"\"\"\"%02d'",
+				      i ? ", " : "", i);
+	o += (size_t)snprintf(yaml + o, cap - o, "]\nrun_dir: \"/");
+	size_t plen = 1;
+	for (; plen + 2 < PATH_MAX - 40; plen += 2)
+		o += (size_t)snprintf(yaml + o, cap - o, "\\n\\\"");
+	o += (size_t)snprintf(yaml + o, cap - o, "\"\n");
+	assert_true(o < cap);
+
+	assert_int_equal(parse(&c, &d, yaml), 0);
+	assert_int_equal(c.n_ifaces, ENF_MAX_IFACES);
+	assert_int_equal(strlen(c.run_dir), plen);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	enf_config_render(&c, m);
+	fclose(m);
+	enf_config_defaults(&again);
+	memset(&d, 0, sizeof(d));
+	if (enf_config_parse_yaml(&again, out, len, "n.yaml", &d) != 0) {
+		dump(&d);
+		fail_msg("the -n report does not parse");
+	}
+	assert_int_equal(again.n_ifaces, ENF_MAX_IFACES);
+	for (int i = 0; i < ENF_MAX_IFACES; i++)
+		assert_string_equal(again.ifaces[i], c.ifaces[i]);
+	assert_string_equal(again.run_dir, c.run_dir);
+	free(out);
+	free(yaml);
+
+	/* An IPv6 host address ending in "::" is rendered quoted: plain, it
+	 * reads back as a mapping key. Found by fuzz_enforcer_yaml. */
+	assert_int_equal(parse(&c, &d, "protect:\n  - 2001:db8:100::0000\n  - fd00:6b6c::/48\n"), 0);
+	out = NULL;
+	m = open_memstream(&out, &len);
+	enf_config_render(&c, m);
+	fclose(m);
+	assert_non_null(strstr(out, "  - \"2001:db8:100::\" "));
+	assert_non_null(strstr(out, "  - fd00:6b6c::/48 "));
+	enf_config_defaults(&again);
+	memset(&d, 0, sizeof(d));
+	if (enf_config_parse_yaml(&again, out, len, "n.yaml", &d) != 0) {
+		dump(&d);
+		fail_msg("the -n report does not parse");
+	}
+	assert_int_equal(again.n_protect, 2);
+	assert_memory_equal(&again.protect[0].cidr, &c.protect[0].cidr, sizeof(c.protect[0].cidr));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_cli_parse),
 		cmocka_unit_test(test_flags_override_file),
 		cmocka_unit_test(test_render_golden),
+		cmocka_unit_test(test_render_round_trip_worst_case),
 		cmocka_unit_test(test_link_settings),
 		cmocka_unit_test(test_quota_fits_maps),
 		cmocka_unit_test(test_shipped_example_parses),

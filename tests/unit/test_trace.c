@@ -270,6 +270,57 @@ static void test_record_never_follows(void **state)
 	unlink(canary);
 }
 
+/* The stream entry point (what the fuzz target and the path opener share):
+ * the same records from a buffer as from the file, messages named by the
+ * given name, and an owned stream closed on a refused header too (LSan
+ * would report the FILE otherwise). */
+static void test_stream(void **state)
+{
+	struct fx *f = *state;
+	struct kl_trace_reader *r;
+	const uint8_t *m;
+	size_t len;
+	char err[256];
+	char buf[16384];
+
+	write_n(f->path, 0, 20);
+	FILE *fp = fopen(f->path, "rb");
+	size_t n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_true(n > 16 && n < sizeof(buf));
+
+	FILE *mem = fmemopen(buf, n, "rb");
+	assert_int_equal(kl_trace_open_stream(&r, mem, true, "mem", err, sizeof(err)), 0);
+	uint64_t count = 0;
+	int rc;
+	while ((rc = kl_trace_next(r, &m, &len, err, sizeof(err))) == KL_TRACE_REC) {
+		uint8_t want[512];
+		size_t wl = make_msg(want, count, (size_t)(count * 7 % 200));
+		assert_int_equal(len, wl);
+		assert_memory_equal(m, want, wl);
+		count++;
+	}
+	assert_int_equal(rc, KL_TRACE_EOF);
+	assert_int_equal(count, 20);
+	kl_trace_close_read(r);
+
+	/* Cut inside the last record: torn, reported under the stream's name. */
+	mem = fmemopen(buf, n - 3, "rb");
+	assert_int_equal(kl_trace_open_stream(&r, mem, true, "mem", err, sizeof(err)), 0);
+	while ((rc = kl_trace_next(r, &m, &len, err, sizeof(err))) == KL_TRACE_REC)
+		;
+	assert_int_equal(rc, KL_TRACE_TORN);
+	assert_non_null(strstr(err, "mem: torn last record"));
+	kl_trace_close_read(r);
+
+	buf[7] = 'X';
+	mem = fmemopen(buf, n, "rb");
+	assert_int_equal(kl_trace_open_stream(&r, mem, true, "mem", err, sizeof(err)), -1);
+	assert_null(r);
+	assert_non_null(strstr(err, "mem: "));
+	assert_non_null(strstr(err, "not a Kernloom trace"));
+}
+
 static void test_one_writer_and_live_reader(void **state)
 {
 	struct fx *f = *state;
@@ -448,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corruption_in_the_middle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_never_follows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_writer_and_live_reader, setup, teardown),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_json_lines),
