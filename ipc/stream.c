@@ -20,6 +20,7 @@
  * receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
+#include "ipc/listen.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
 
@@ -266,6 +267,7 @@ struct kl_stream_rx {
 	uint64_t refused_conns;
 
 	uint64_t delivered, refused_msgs;
+	struct kl_listen ls;
 };
 
 static bool peer_allowed(const struct kl_stream_rx *r, uid_t uid, gid_t gid)
@@ -317,6 +319,7 @@ static void rx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		else if (!peer_allowed(r, (uid_t)uid, (gid_t)gid))
 			why = "uid not allowed";
 		(void)nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+		kl_listen_saw_pipe(&r->ls, (pid_t)pid);
 		pthread_mutex_lock(&r->mu);
 		if (why == NULL && r->npipes >= MAX_PIPES)
 			why = "too many connections";
@@ -383,8 +386,6 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		     size_t errlen)
 {
 	struct kl_stream_rx *r;
-	char url[sizeof(sun_path_t) + 8];
-	nng_listener l;
 	int rv;
 
 	*out = NULL;
@@ -428,7 +429,6 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		kl_fail(err, errlen, "nng_pull0_open: %s", nng_strerror(rv));
 		goto fail_nosock;
 	}
-	snprintf(url, sizeof(url), "ipc://%s", r->path);
 	if ((rv = nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, r->max_msg)) != 0 ||
 	    (rv = nng_socket_set_int(r->sock, NNG_OPT_RECVBUF, RECV_QUEUE)) != 0 ||
 	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, rx_pipe_event, r)) != 0 ||
@@ -436,26 +436,8 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		kl_fail(err, errlen, "%s: socket options: %s", r->path, nng_strerror(rv));
 		goto fail;
 	}
-	if ((rv = nng_listener_create(&l, r->sock, url)) != 0) {
-		kl_fail(err, errlen, "%s: nng_listener_create: %s", r->path, nng_strerror(rv));
+	if (kl_listen_start(&r->ls, r->sock, r->path, o->mode, o->gid, err, errlen) < 0)
 		goto fail;
-	}
-	/* nng sets the mode between bind() and listen(). */
-	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
-				       o->mode != 0 ? (int)o->mode : 0600)) != 0) {
-		kl_fail(err, errlen, "%s: setting mode %o: %s", r->path, (unsigned)o->mode,
-			nng_strerror(rv));
-		goto fail;
-	}
-	if ((rv = nng_listener_start(l, 0)) != 0) {
-		kl_fail(err, errlen, "cannot listen on %s: %s", r->path, nng_strerror(rv));
-		goto fail;
-	}
-	if (o->gid != (gid_t)-1 && chown(r->path, (uid_t)-1, o->gid) < 0) {
-		kl_fail(err, errlen, "chown %s to gid %u: %s", r->path, (unsigned)o->gid,
-			strerror(errno));
-		goto fail;
-	}
 	*out = r;
 	return 0;
 fail:
@@ -480,10 +462,15 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 		nng_msg *m;
 		int rv;
 
+		kl_listen_check(&r->ls);
+		int64_t t = now_ms();
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - t;
 			wait = left > 0 ? (nng_duration)left : 0;
 		}
+		/* Wake up for the next listener check. */
+		if (wait != 0 && (wait == NNG_DURATION_INFINITE || r->ls.next_check - t < wait))
+			wait = r->ls.next_check > t ? (nng_duration)(r->ls.next_check - t) : 1;
 		/* A receive timeout of 0 is not "whatever is queued": nng 1.5.2
 		 * then times out even with a message ready (the poll fd says
 		 * readable). Non-blocking receives take it. */
@@ -493,15 +480,22 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 			nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, wait);
 			rv = nng_recvmsg(r->sock, &m, 0);
 		}
-		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
+		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN) {
+			if (timeout_ms < 0 || now_ms() < deadline)
+				continue; /* woke up for the listener check */
 			return 0;
-		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
-			return -1;
+		}
+		if (rv == NNG_ECLOSED)
+			return -1; /* only kl_stream_close does that */
 		if (rv != 0) {
-			kl_warn("%s: receive: %s", r->path, nng_strerror(rv));
-			if (rv == NNG_ENOMEM)
-				continue;
-			return -1;
+			/* Nothing a peer does stops the receiver; a persistent
+			 * error must not spin either. */
+			if (log_ok(r))
+				kl_warn("%s: receive: %s", r->path, nng_strerror(rv));
+			usleep(10 * 1000);
+			if (timeout_ms >= 0 && now_ms() >= deadline)
+				return 0;
+			continue;
 		}
 
 		nng_pipe p = nng_msg_get_pipe(m);
@@ -623,6 +617,7 @@ void kl_stream_close(struct kl_stream_rx *r)
 		return;
 	/* nng_close runs the REM_POST callbacks, which need the mutex. */
 	nng_close(r->sock);
+	kl_listen_cleanup(&r->ls);
 	pthread_mutex_destroy(&r->mu);
 	free(r->allowed_uids);
 	free(r);

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "ipc/frames.h"
 #include "ipc/stream.h"
+#include "hostile.h"
 
 #define NOBODY 65534
 
@@ -397,6 +398,97 @@ static void test_peer_uid(void **state)
 	kl_stream_close(r);
 }
 
+/*
+ * Issue #11 finding 1 for streams: after bare connect+close rounds,
+ * garbage, half headers, a wrong HELLO and stalled connections, a real
+ * sensor's frames still arrive. The receiver runs in a child forked before
+ * any nng call (nng never frees a wedged listener: LeakSanitizer), the
+ * sender here, in another process as in real life.
+ */
+static pid_t hostile_pid = -1;
+static int hostile_go = -1, hostile_ready = -1;
+static char hostile_path[160];
+
+static int hostile_receiver(void)
+{
+	struct kl_stream_opts o = {
+		.path = hostile_path, .self = KL_ROLE_DECIDER, .peer_role = KL_ROLE_SENSOR,
+		.mode = 0666, .gid = (gid_t)-1, .allowed_gid = (gid_t)-1,
+	};
+	struct kl_stream_rx *r;
+	char err[256];
+	int stall[6], got = 0;
+
+	if (kl_stream_listen(&r, &o, err, sizeof(err)) < 0)
+		return 2;
+	if (hostile_attack(hostile_path, HOSTILE_PUSH0, KL_ROLE_DECIDER) < 60)
+		return 3;
+	hostile_stall(hostile_path, stall, 6, HOSTILE_PUSH0);
+	if (write(hostile_ready, "r", 1) != 1)
+		return 4;
+	int64_t deadline = hostile_ms() + 15000;
+	while (got < 3 && hostile_ms() < deadline) {
+		struct kl_stream_msg m;
+		if (kl_stream_recv(r, &m, 200) == 1) {
+			if (m.msg.hdr.type == KL_MSG_TELEMETRY && m.peer_role == KL_ROLE_SENSOR)
+				got++;
+			kl_stream_msg_done(&m);
+		}
+	}
+	return got >= 3 ? 0 : 5;
+}
+
+static void fork_hostile_receiver(void)
+{
+	int go[2], ready[2];
+
+	snprintf(hostile_path, sizeof(hostile_path), "%s/hostile.sock", dir);
+	if (pipe(go) < 0 || pipe(ready) < 0)
+		abort();
+	hostile_pid = fork();
+	if (hostile_pid == 0) {
+		char c;
+		close(go[1]);
+		close(ready[0]);
+		hostile_ready = ready[1];
+		if (read(go[0], &c, 1) != 1)
+			_exit(0);
+		_exit(hostile_receiver());
+	}
+	close(go[0]);
+	close(ready[1]);
+	hostile_go = go[1];
+	hostile_ready = ready[0];
+}
+
+static void test_hostile_peers(void **state)
+{
+	struct kl_stream_tx *t;
+	uint8_t buf[512];
+	char err[256], c;
+	int st = 0;
+	pid_t done = 0;
+	(void)state;
+
+	assert_int_equal(write(hostile_go, "g", 1), 1);
+	assert_int_equal(read(hostile_ready, &c, 1), 1);
+	assert_int_equal(kl_stream_dial(&t, hostile_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	size_t len = frame(buf, sizeof(buf), 9, KL_MSG_TELEMETRY);
+	int64_t deadline = hostile_ms() + 20000;
+	while ((done = waitpid(hostile_pid, &st, WNOHANG)) == 0 && hostile_ms() < deadline) {
+		kl_stream_send(t, buf, len);
+		msleep(50);
+	}
+	kl_stream_tx_close(t);
+	if (done == 0) {
+		kill(hostile_pid, SIGKILL);
+		waitpid(hostile_pid, &st, 0);
+	}
+	hostile_pid = -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("the receiver after the attack: status 0x%x (exit 5: frames never arrived)", st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -404,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_role_and_no_hello),
 		cmocka_unit_test(test_forbidden_type_cuts_off),
 		cmocka_unit_test(test_peer_uid),
+		cmocka_unit_test(test_hostile_peers),
 	};
 	int rc;
 
@@ -413,6 +506,7 @@ int main(void)
 		return 1;
 	chmod(dir, 0755); /* the nobody sender must reach the socket */
 	snprintf(sock_path, sizeof(sock_path), "%s/telemetry.sock", dir);
+	fork_hostile_receiver();
 	for (int sc = 0; sc < SC_MAX; sc++) {
 		int p[2];
 		kids[sc].pid = -1;
@@ -436,7 +530,12 @@ int main(void)
 			waitpid(kids[sc].pid, NULL, 0);
 		}
 	}
+	if (hostile_pid > 0) {
+		kill(hostile_pid, SIGKILL);
+		waitpid(hostile_pid, NULL, 0);
+	}
 	unlink(sock_path);
+	unlink(hostile_path);
 	rmdir(dir);
 	return rc;
 }

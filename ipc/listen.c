@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/* A listener that a peer cannot take down: see listen.h for why. */
+#include "ipc/listen.h"
+#include "ipc/peer.h"
+#include "ipc/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "<dir>/.<name>.new" and "<dir>/.<name>.new/s" for path "<dir>/<name>". */
+static int stage_paths(struct kl_listen *ls, char *err, size_t errlen)
+{
+	const char *slash = strrchr(ls->path, '/');
+	int dl = slash ? (int)(slash - ls->path) : 1;
+	const char *dir = slash ? ls->path : ".";
+	const char *name = slash ? slash + 1 : ls->path;
+
+	if (slash == ls->path)
+		dl = 0; /* a socket in "/" */
+	if (snprintf(ls->stage_dir, sizeof(ls->stage_dir), "%.*s/.%s.new", dl, dir, name) >=
+		    (int)sizeof(ls->stage_dir) ||
+	    snprintf(ls->stage, sizeof(ls->stage), "%s/s", ls->stage_dir) >= (int)sizeof(ls->stage))
+		return kl_fail(err, errlen, "socket path %s is too long for its staging path "
+			       "(%zu bytes at most, %zu more than the path)", ls->path,
+			       sizeof(ls->stage) - 1, strlen("/..new/s"));
+	return 0;
+}
+
+/*
+ * The staging directory: ours, not a link, mode 2700 (nobody else can
+ * reach a socket in it) and, with a group, setgid to it so sockets bound
+ * in it are born with that group. Made at start, when a chown is still
+ * possible (or we are a member of the group); checked, not trusted.
+ */
+static int stage_dir_make(struct kl_listen *ls, char *err, size_t errlen)
+{
+	struct stat st;
+	mode_t want = ls->gid != (gid_t)-1 ? 02700 : 0700;
+	int fd;
+
+	if (mkdir(ls->stage_dir, 0700) < 0 && errno != EEXIST)
+		return kl_fail(err, errlen, "cannot create %s: %s", ls->stage_dir, strerror(errno));
+	fd = open(ls->stage_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return kl_fail(err, errlen, "%s: %s (expected our own directory)", ls->stage_dir,
+			       strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+		close(fd);
+		return kl_fail(err, errlen, "%s is not owned by uid %u; not using it",
+			       ls->stage_dir, (unsigned)geteuid());
+	}
+	/* setgid first, while the group is still ours: a chmod that sets it
+	 * on a directory of a group we are not in would be ignored. A chown
+	 * keeps a directory's setgid bit. */
+	if ((st.st_mode & 07777) != want && fchmod(fd, want) < 0) {
+		close(fd);
+		return kl_fail(err, errlen, "chmod %s: %s", ls->stage_dir, strerror(errno));
+	}
+	if (ls->gid != (gid_t)-1 && st.st_gid != ls->gid && fchown(fd, (uid_t)-1, ls->gid) < 0) {
+		int e = errno;
+		close(fd);
+		return kl_fail(err, errlen, "chown %s to gid %u: %s", ls->stage_dir,
+			       (unsigned)ls->gid, strerror(e));
+	}
+	if (fstat(fd, &st) < 0 || (st.st_mode & 07777) != want ||
+	    (ls->gid != (gid_t)-1 && st.st_gid != ls->gid)) {
+		close(fd);
+		return kl_fail(err, errlen, "%s: mode %o group %u, want %o group %u", ls->stage_dir,
+			       (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid, (unsigned)want,
+			       (unsigned)ls->gid);
+	}
+	close(fd);
+	return 0;
+}
+
+/* A new listener bound in the staging directory, renamed over the public
+ * path. The old one (if any) is closed only then, so the path always
+ * answers; its nng close unlinks the staging name, which is gone by then. */
+static int bind_and_publish(struct kl_listen *ls, char *err, size_t errlen)
+{
+	char url[sizeof(ls->stage) + 8];
+	struct stat st;
+	nng_listener l;
+	int rv;
+
+	if (lstat(ls->stage, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return kl_fail(err, errlen, "%s exists and is not a socket", ls->stage);
+		unlink(ls->stage); /* left by a crash between bind and rename */
+	}
+	snprintf(url, sizeof(url), "ipc://%s", ls->stage);
+	if ((rv = nng_listener_create(&l, ls->sock, url)) != 0)
+		return kl_fail(err, errlen, "%s: nng_listener_create: %s", ls->stage, nng_strerror(rv));
+	/* nng applies the mode between bind() and listen(). */
+	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)ls->mode)) != 0) {
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "%s: setting mode %o: %s", ls->stage, (unsigned)ls->mode,
+			       nng_strerror(rv));
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "cannot listen on %s: %s", ls->stage, nng_strerror(rv));
+	}
+	if (ls->gid != (gid_t)-1 && (lstat(ls->stage, &st) < 0 || st.st_gid != ls->gid)) {
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "%s: not born with group %u (staging directory changed?)",
+			       ls->stage, (unsigned)ls->gid);
+	}
+	if (rename(ls->stage, ls->path) < 0) {
+		int e = errno;
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "rename %s to %s: %s", ls->stage, ls->path, strerror(e));
+	}
+	if (ls->have_l)
+		nng_listener_close(ls->l);
+	ls->l = l;
+	ls->have_l = true;
+	return 0;
+}
+
+int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mode_t mode,
+		    gid_t gid, char *err, size_t errlen)
+{
+	memset(ls, 0, sizeof(*ls));
+	if (strlen(path) >= sizeof(ls->path))
+		return kl_fail(err, errlen, "socket path %s is longer than %zu bytes", path,
+			       sizeof(ls->path) - 1);
+	snprintf(ls->path, sizeof(ls->path), "%s", path);
+	ls->sock = sock;
+	ls->mode = mode != 0 ? mode : 0600;
+	ls->gid = gid;
+	ls->pid = getpid();
+	atomic_init(&ls->own_pipes, 0);
+	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, err, errlen) < 0)
+		return -1;
+	if (bind_and_publish(ls, err, errlen) < 0) {
+		rmdir(ls->stage_dir);
+		return -1;
+	}
+	ls->next_check = now_ms() + KL_LISTEN_CHECK_MS;
+	return 0;
+}
+
+int kl_listen_replace(struct kl_listen *ls, const char *why)
+{
+	char err[320];
+
+	kl_warn("%s: listener stopped accepting (%s); replacing it", ls->path, why);
+	if (bind_and_publish(ls, err, sizeof(err)) < 0) {
+		/* The old listener stays; the next check tries again. */
+		kl_error("%s: listener not replaced, retrying in %d ms: %s", ls->path,
+			 KL_LISTEN_RECHECK_MS, err);
+		ls->next_check = now_ms() + KL_LISTEN_RECHECK_MS;
+		return 0;
+	}
+	ls->replaced++;
+	ls->next_check = now_ms() + KL_LISTEN_RECHECK_MS;
+	return 1;
+}
+
+/*
+ * In the nng 1.5.2 failure the transport still accepts and answers the SP
+ * handshake but never hands the connection to the socket, so only this
+ * end-to-end check (our connection's ADD_PRE, recognised by our pid) sees
+ * it. A socket file that is gone or refuses is replaced the same way.
+ */
+int kl_listen_check(struct kl_listen *ls)
+{
+	char why[128] = "";
+	unsigned before;
+	int fd = -1;
+
+	if (now_ms() < ls->next_check)
+		return 0;
+	before = atomic_load(&ls->own_pipes);
+	if (kl_sp_probe(ls->path, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
+		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS;
+		bool arrived;
+		while (!(arrived = atomic_load(&ls->own_pipes) != before) && now_ms() < deadline)
+			usleep(2000);
+		close(fd);
+		if (arrived) {
+			ls->next_check = now_ms() + KL_LISTEN_CHECK_MS;
+			return 0;
+		}
+		snprintf(why, sizeof(why), "connections are no longer handed to the socket");
+	} else if (why[0] == '\0') {
+		snprintf(why, sizeof(why), "socket file gone or refusing connections");
+	}
+	return kl_listen_replace(ls, why);
+}
+
+void kl_listen_cleanup(struct kl_listen *ls)
+{
+	struct stat st;
+
+	if (ls->path[0] == '\0')
+		return;
+	/* nng unlinks the staging name it bound; the public name is ours. */
+	if (lstat(ls->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
+		unlink(ls->path);
+	if (lstat(ls->stage, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(ls->stage);
+	rmdir(ls->stage_dir);
+}
