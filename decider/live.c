@@ -114,7 +114,9 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct kl_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
 
-	if (kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock", &L->rx) < 0)
+	/* No frame larger than the configured source maps can produce. */
+	if (kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock",
+				 kl_telem_msg_max((uint32_t)cfg->v.sensor_max_sources), &L->rx) < 0)
 		return -1;
 
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
@@ -135,6 +137,8 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 		.allowed_uids = gallowed,
 		.n_allowed_uids = gn,
 		.allowed_gid = (gid_t)-1,
+		/* The batch limit graphd splits by (finding 3), nothing more. */
+		.max_msg = KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX),
 	};
 	if (kl_stream_listen(&L->vrx, &vo, err, sizeof(err)) < 0) {
 		kl_error("violations socket: %s", err);

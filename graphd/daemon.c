@@ -110,7 +110,9 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct gr_opts *o = L->o;
 	char path[PATH_MAX], err[512];
 
-	if (kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
+	/* No frame larger than the configured flow maps can produce. */
+	if (kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock",
+				 kl_flows_msg_max(o->sensor_max_flows), &L->rx) < 0 ||
 	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0)
 		return -1;
 	if (sock_path(o, "violations.sock", path, sizeof(path)) < 0 ||

@@ -44,8 +44,9 @@
 /* A refused connection is closed this long after its RESULT was queued,
  * so the peer gets to read why (nng_pipe_close drops unsent messages). */
 #define CLOSE_GRACE_MS 200
-/* Open connections per server; a peer beyond this is turned away. */
-#define MAX_PIPES 1024
+/* Open connections per server; a peer beyond this is turned away. Each
+ * may hold one message of up to max_msg bytes in nng while it arrives. */
+#define MAX_PIPES 64
 /* A connection that has not said HELLO by then is closed, so silent
  * connections cannot hold the slots (MAX_PIPES) for long. */
 #define HELLO_WAIT_MS 5000

@@ -48,8 +48,12 @@
 #include "common/log.h"
 
 #define SEND_QUEUE 4
-#define RECV_QUEUE 4
-#define MAX_PIPES 64
+/* What one link may hold in memory is bounded: nng allocates a message as
+ * soon as its length arrives (up to max_msg), once per connection, plus
+ * RECV_QUEUE messages waiting for us. One sensor needs one connection
+ * (two across a reconnect) and our listener check a third. */
+#define RECV_QUEUE 2
+#define MAX_PIPES 4
 #define REFUSAL_LOGS_PER_S 10
 /* Redial quickly: a decider restart should cost a tick or two, not more. */
 #define RECONNECT_MIN_MS 100
@@ -343,13 +347,22 @@ static void rx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
+		struct rx_pipe gone = { 0 };
 		pthread_mutex_lock(&r->mu);
 		for (size_t i = 0; i < r->npipes; i++) {
 			if (r->pipes[i].id == id) {
+				gone = r->pipes[i];
 				r->pipes[i] = r->pipes[--r->npipes];
 				break;
 			}
 		}
+		/* nng drops a connection whose message is over max_msg without
+		 * telling us; this line is the only trace of it. */
+		if (gone.role != KL_ROLE_NONE && log_ok_locked(r))
+			kl_info("%s: %s (uid %u pid %d) disconnected: it closed the connection, or "
+				"sent a message over the %zu-byte limit", r->path,
+				kl_role_name(gone.role), (unsigned)gone.uid, (int)gone.pid,
+				r->max_msg);
 		pthread_mutex_unlock(&r->mu);
 	}
 }

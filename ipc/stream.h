@@ -60,7 +60,9 @@ struct kl_stream_opts {
 	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
 	size_t n_allowed_uids;
 	gid_t allowed_gid;         /* peers in this group are allowed too; -1 = none */
-	size_t max_msg;            /* largest message; 0 = header + KL_MSG_MAX_PAYLOAD */
+	size_t max_msg;            /* largest message; 0 = header + KL_MSG_MAX_PAYLOAD.
+				    * Set it from the configuration (kl_telem_msg_max
+				    * ...): a link holds at most 6 * max_msg bytes. */
 };
 
 struct kl_stream_msg {

@@ -304,7 +304,7 @@ int kl_who_sock_path(const char *dir, const char *name, char *buf, size_t len)
 }
 
 int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *dir,
-			 const char *name, struct kl_stream_rx **out)
+			 const char *name, size_t max_msg, struct kl_stream_rx **out)
 {
 	char path[PATH_MAX], err[512];
 	uid_t allowed[2];
@@ -328,12 +328,13 @@ int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *
 		.allowed_uids = allowed,
 		.n_allowed_uids = na,
 		.allowed_gid = (gid_t)-1,
+		.max_msg = max_msg,
 	};
 	if (kl_stream_listen(out, &so, err, sizeof(err)) < 0) {
 		kl_error("%s: %s", name, err);
 		return -1;
 	}
-	kl_info("listening on %s for kl-sensor", path);
+	kl_info("listening on %s for kl-sensor (messages up to %zu bytes)", path, max_msg);
 	return 0;
 }
 

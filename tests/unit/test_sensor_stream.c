@@ -27,7 +27,9 @@
 #include "common/log.h"
 #include "ipc/frames.h"
 #include "ipc/stream.h"
+#include "sandbox/sandbox.h"
 #include "hostile.h"
+#include "memhwm.h"
 
 #define NOBODY 65534
 
@@ -399,6 +401,66 @@ static void test_peer_uid(void **state)
 }
 
 /*
+ * Issue #11 finding 6: a sensor socket opened the way the decider opens
+ * it, for a data plane of 1024 sources per family, refuses frames that
+ * such maps cannot produce before nng allocates them: four connections
+ * (all the slots) each announcing a 100 MiB frame and one announcing one
+ * byte over the limit leave the peak RSS nearly where it was, and a real
+ * frame still arrives afterwards.
+ */
+static void test_oversized_frames_bounded(void **state)
+{
+	struct kl_who w = { .uid = geteuid(), .gid = getegid(), .admin_gid = (gid_t)-1 };
+	struct kl_stream_rx *r = NULL;
+	struct kl_stream_tx *t;
+	struct kl_stream_msg m;
+	char err[256], name[] = "bounded.sock", path[160];
+	uint8_t b[64 + (1 << 16)];
+	int fds[5];
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	size_t max = kl_telem_msg_max(1024);
+	assert_true(max < (1u << 20));
+	assert_int_equal(kl_who_listen_sensor(&w, KL_ROLE_DECIDER, dir, name, max, &r), 0);
+	assert_int_equal(hwm_reset(), 0);
+	long before = hwm_kib();
+	for (int i = 0; i < 5; i++) {
+		uint64_t claim = i < 4 ? (uint64_t)100 << 20 : (uint64_t)max + 1;
+		fds[i] = hostile_connect(path);
+		assert_true(fds[i] >= 0);
+		hostile_sp_hdr(b, HOSTILE_PUSH0);
+		b[8] = 1;
+		for (int k = 0; k < 8; k++)
+			b[9 + k] = (uint8_t)(claim >> (8 * (7 - k)));
+		memset(b + 17, 0, sizeof(b) - 17);
+		hostile_send(fds[i], b, sizeof(b));
+	}
+	for (int i = 0; i < 10; i++) {
+		if (kl_stream_recv(r, &m, 50) == 1)
+			fail_msg("an oversized frame was delivered");
+	}
+	long grew = hwm_kib() - before;
+	if (grew > 16 * 1024)
+		fail_msg("frames announced at 100 MiB raised the peak RSS by %ld MiB", grew / 1024);
+	for (int i = 0; i < 5; i++)
+		close(fds[i]);
+
+	assert_int_equal(kl_stream_dial(&t, path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	send_until_connected(t, 42);
+	int got = 0;
+	for (int i = 0; i < 100 && !got; i++) {
+		if (kl_stream_recv(r, &m, 50) == 1) {
+			got = m.msg.hdr.tick == 42;
+			kl_stream_msg_done(&m);
+		}
+	}
+	assert_true(got);
+	kl_stream_tx_close(t);
+	kl_stream_close(r);
+}
+
+/*
  * Issue #11 finding 1 for streams: after bare connect+close rounds,
  * garbage, half headers, a wrong HELLO and stalled connections, a real
  * sensor's frames still arrive. The receiver runs in a child forked before
@@ -497,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_forbidden_type_cuts_off),
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_hostile_peers),
+		cmocka_unit_test(test_oversized_frames_bounded),
 	};
 	int rc;
 
