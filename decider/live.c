@@ -139,6 +139,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 		.allowed_gid = (gid_t)-1,
 		/* The batch limit graphd splits by (finding 3), nothing more. */
 		.max_msg = KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX),
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_stream_listen(&L->vrx, &vo, err, sizeof(err)) < 0) {
 		kl_error("violations socket: %s", err);

@@ -283,7 +283,7 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 		kl_fail(err, errlen, "%s: socket options: %s", s->path, nng_strerror(rv));
 		goto fail;
 	}
-	if (kl_listen_start(&s->ls, s->sock, s->path, o->mode, o->gid, err, errlen) < 0)
+	if (kl_listen_start(&s->ls, s->sock, s->path, o->mode, o->gid, o->owner, err, errlen) < 0)
 		goto fail;
 	kl_debug("listening on %s as %s for %s", s->path, kl_role_name(s->self),
 		 kl_role_name(s->peer_role));

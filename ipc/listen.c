@@ -42,16 +42,32 @@ static int stage_paths(struct kl_listen *ls, char *err, size_t errlen)
 }
 
 /*
- * The staging directory: ours, not a link, mode 2700 (nobody else can
- * reach a socket in it) and, with a group, setgid to it so sockets bound
- * in it are born with that group. Made at start, when a chown is still
- * possible (or we are a member of the group); checked, not trusted.
+ * The staging directory: not a link, owned by whoever will bind in it
+ * after the privilege drop (`owner`), mode 2700 (nobody else can reach a
+ * socket in it) and setgid to the socket's group, so sockets bound in it
+ * are born with that group. Without a group of our own it takes the one a
+ * bind beside it would give (a setgid run dir's). Made at start, when a
+ * chown is still possible; checked, not trusted.
  */
-static int stage_dir_make(struct kl_listen *ls, char *err, size_t errlen)
+static int stage_dir_make(struct kl_listen *ls, uid_t owner, char *err, size_t errlen)
 {
+	char parent[sizeof(ls->path)];
+	const char *slash = strrchr(ls->path, '/');
+	gid_t gid = ls->gid;
 	struct stat st;
-	mode_t want = ls->gid != (gid_t)-1 ? 02700 : 0700;
 	int fd;
+
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == ls->path)
+		snprintf(parent, sizeof(parent), "/");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - ls->path), ls->path);
+	if (gid == (gid_t)-1 && stat(parent, &st) == 0 && (st.st_mode & S_ISGID))
+		gid = st.st_gid;
+	mode_t want = gid != (gid_t)-1 ? 02700 : 0700;
+	if (owner == (uid_t)-1 || owner == 0)
+		owner = geteuid();
 
 	if (mkdir(ls->stage_dir, 0700) < 0 && errno != EEXIST)
 		return kl_fail(err, errlen, "cannot create %s: %s", ls->stage_dir, strerror(errno));
@@ -59,32 +75,37 @@ static int stage_dir_make(struct kl_listen *ls, char *err, size_t errlen)
 	if (fd < 0)
 		return kl_fail(err, errlen, "%s: %s (expected our own directory)", ls->stage_dir,
 			       strerror(errno));
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+	if (fstat(fd, &st) < 0 || (st.st_uid != geteuid() && st.st_uid != owner)) {
 		close(fd);
-		return kl_fail(err, errlen, "%s is not owned by uid %u; not using it",
-			       ls->stage_dir, (unsigned)geteuid());
+		return kl_fail(err, errlen, "%s is owned by uid %u, not by us; not using it",
+			       ls->stage_dir, (unsigned)st.st_uid);
 	}
-	/* setgid first, while the group is still ours: a chmod that sets it
-	 * on a directory of a group we are not in would be ignored. A chown
-	 * keeps a directory's setgid bit. */
-	if ((st.st_mode & 07777) != want && fchmod(fd, want) < 0) {
-		close(fd);
-		return kl_fail(err, errlen, "chmod %s: %s", ls->stage_dir, strerror(errno));
+	/* setgid first, while the group is still one we may set it for (a
+	 * chmod that sets it on a directory of a group we are not in is
+	 * ignored); a chown keeps a directory's setgid bit. Then once more in
+	 * case only the new group made it possible. */
+	if ((st.st_mode & 07777) != want)
+		(void)fchmod(fd, want);
+	if ((gid != (gid_t)-1 && st.st_gid != gid) || st.st_uid != owner) {
+		if (fchown(fd, owner, gid) < 0) {
+			int e = errno;
+			close(fd);
+			return kl_fail(err, errlen, "chown %s to %u:%d: %s", ls->stage_dir,
+				       (unsigned)owner, gid == (gid_t)-1 ? -1 : (int)gid, strerror(e));
+		}
 	}
-	if (ls->gid != (gid_t)-1 && st.st_gid != ls->gid && fchown(fd, (uid_t)-1, ls->gid) < 0) {
-		int e = errno;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 07777) != want)
+		(void)fchmod(fd, want);
+	if (fstat(fd, &st) < 0 || (st.st_mode & 07777) != want || st.st_uid != owner ||
+	    (gid != (gid_t)-1 && st.st_gid != gid)) {
 		close(fd);
-		return kl_fail(err, errlen, "chown %s to gid %u: %s", ls->stage_dir,
-			       (unsigned)ls->gid, strerror(e));
-	}
-	if (fstat(fd, &st) < 0 || (st.st_mode & 07777) != want ||
-	    (ls->gid != (gid_t)-1 && st.st_gid != ls->gid)) {
-		close(fd);
-		return kl_fail(err, errlen, "%s: mode %o group %u, want %o group %u", ls->stage_dir,
-			       (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid, (unsigned)want,
-			       (unsigned)ls->gid);
+		return kl_fail(err, errlen, "%s: owner %u mode %o group %u, want %u %o %d",
+			       ls->stage_dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+			       (unsigned)st.st_gid, (unsigned)owner, (unsigned)want,
+			       gid == (gid_t)-1 ? -1 : (int)gid);
 	}
 	close(fd);
+	ls->stage_gid = gid;
 	return 0;
 }
 
@@ -116,10 +137,10 @@ static int bind_and_publish(struct kl_listen *ls, char *err, size_t errlen)
 		nng_listener_close(l);
 		return kl_fail(err, errlen, "cannot listen on %s: %s", ls->stage, nng_strerror(rv));
 	}
-	if (ls->gid != (gid_t)-1 && (lstat(ls->stage, &st) < 0 || st.st_gid != ls->gid)) {
+	if (ls->stage_gid != (gid_t)-1 && (lstat(ls->stage, &st) < 0 || st.st_gid != ls->stage_gid)) {
 		nng_listener_close(l);
 		return kl_fail(err, errlen, "%s: not born with group %u (staging directory changed?)",
-			       ls->stage, (unsigned)ls->gid);
+			       ls->stage, (unsigned)ls->stage_gid);
 	}
 	if (rename(ls->stage, ls->path) < 0) {
 		int e = errno;
@@ -134,7 +155,7 @@ static int bind_and_publish(struct kl_listen *ls, char *err, size_t errlen)
 }
 
 int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mode_t mode,
-		    gid_t gid, char *err, size_t errlen)
+		    gid_t gid, uid_t owner, char *err, size_t errlen)
 {
 	memset(ls, 0, sizeof(*ls));
 	if (strlen(path) >= sizeof(ls->path))
@@ -146,7 +167,7 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	ls->gid = gid;
 	ls->pid = getpid();
 	atomic_init(&ls->own_pipes, 0);
-	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, err, errlen) < 0)
+	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, owner, err, errlen) < 0)
 		return -1;
 	if (bind_and_publish(ls, err, errlen) < 0) {
 		rmdir(ls->stage_dir);

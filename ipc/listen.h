@@ -51,15 +51,18 @@ struct kl_listen {
 	kl_sun_path_t stage;    /* where a new listener binds before the rename */
 	mode_t mode;
 	gid_t gid;              /* (gid_t)-1: the socket keeps our group */
+	gid_t stage_gid;        /* the group sockets are born with; -1 = ours */
 	pid_t pid;
 	int64_t next_check;     /* monotonic ms */
 	atomic_uint own_pipes;  /* connections from our own pid (the checks) */
 	uint64_t replaced;      /* listeners replaced so far */
 };
 
-/* Start listening on `path` for `sock`. */
+/* Start listening on `path` for `sock`. `owner` is the uid this process
+ * runs as after its privilege drop (0 or -1: ours now); it must be able to
+ * rename into the socket's directory (DESIGN: the role dir is its own). */
 int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mode_t mode,
-		    gid_t gid, char *err, size_t errlen);
+		    gid_t gid, uid_t owner, char *err, size_t errlen);
 /* From the ADD_PRE pipe callback, with the peer's pid. */
 static inline void kl_listen_saw_pipe(struct kl_listen *ls, pid_t peer_pid)
 {

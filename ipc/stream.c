@@ -449,7 +449,7 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		kl_fail(err, errlen, "%s: socket options: %s", r->path, nng_strerror(rv));
 		goto fail;
 	}
-	if (kl_listen_start(&r->ls, r->sock, r->path, o->mode, o->gid, err, errlen) < 0)
+	if (kl_listen_start(&r->ls, r->sock, r->path, o->mode, o->gid, o->owner, err, errlen) < 0)
 		goto fail;
 	*out = r;
 	return 0;

@@ -57,6 +57,7 @@ struct kl_stream_opts {
 	enum kl_role peer_role;    /* the only role that may HELLO here (sensor) */
 	mode_t mode;               /* socket file mode; 0 = 0600 */
 	gid_t gid;                 /* group of the socket file; (gid_t)-1 = keep */
+	uid_t owner;               /* uid we run as after the privilege drop; 0 = ours */
 	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
 	size_t n_allowed_uids;
 	gid_t allowed_gid;         /* peers in this group are allowed too; -1 = none */

@@ -329,6 +329,7 @@ int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *
 		.n_allowed_uids = na,
 		.allowed_gid = (gid_t)-1,
 		.max_msg = max_msg,
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_stream_listen(out, &so, err, sizeof(err)) < 0) {
 		kl_error("%s: %s", name, err);
@@ -352,6 +353,7 @@ int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *dir
 		.mode = 0660,
 		.gid = w->admin_gid,
 		.admin_gid = w->admin_gid,
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_server_open(out, &co, err, sizeof(err)) < 0) {
 		kl_error("control socket: %s", err);

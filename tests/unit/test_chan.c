@@ -629,9 +629,9 @@ static void test_listener_self_heal(void **state)
  * keep its group and mode. Runs in a child forked before any nng call
  * (nng never frees a wedged listener's memory: LeakSanitizer).
  */
-static int hostile_scenario(void)
+static int hostile_run(bool become_nobody)
 {
-	char path[128], err[256] = "";
+	char path[128], dir[96], err[256] = "";
 	static struct srv v;
 	struct kl_client *c = NULL;
 	struct kl_msg reply;
@@ -644,22 +644,35 @@ static int hostile_scenario(void)
 
 	if (chmod(tmpdir, 0711) < 0)
 		HEAL_FAIL("chmod %s", tmpdir);
-	sock_path(path, sizeof(path), "hostile.sock");
+	/* As deployed, the daemon's own directory is its user's. */
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, become_nobody ? "nobody" : "root");
+	if (mkdir(dir, 0755) < 0 || (become_nobody && chown(dir, 65534, 65534) < 0))
+		HEAL_FAIL("mkdir %s", dir);
+	snprintf(path, sizeof(path), "%s/hostile.sock", dir);
 	uid_t allowed[] = { 65534 };
 	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
 	o.gid = 65534;
 	o.allowed_uids = allowed;
 	o.n_allowed_uids = 1;
+	o.owner = become_nobody ? 65534 : 0;
 	memset(&v, 0, sizeof(v));
-	v.drop_chown = true;
+	v.drop_chown = !become_nobody;
 	if (kl_server_open(&v.s, &o, err, sizeof(err)) != 0)
 		HEAL_FAIL("server: %s", err);
 	if (pthread_create(&v.th, NULL, srv_loop, &v) != 0)
 		HEAL_FAIL("pthread_create");
-	for (int i = 0; i < 200 && atomic_load(&v.dropped) == 0; i++)
-		usleep(5000);
-	if (atomic_load(&v.dropped) != 1)
-		HEAL_FAIL("could not drop CAP_CHOWN in the serving thread");
+	if (become_nobody) {
+		/* The whole process, nng's threads included (glibc applies
+		 * set*id to every thread), as a daemon's drop does. */
+		gid_t g = 65534;
+		if (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 || setresuid(65534, 65534, 65534) < 0)
+			HEAL_FAIL("becoming uid 65534: %s", strerror(errno));
+	} else {
+		for (int i = 0; i < 200 && atomic_load(&v.dropped) == 0; i++)
+			usleep(5000);
+		if (atomic_load(&v.dropped) != 1)
+			HEAL_FAIL("could not drop CAP_CHOWN in the serving thread");
+	}
 
 	/* The attacker: uid 65534, raw syscalls only (nng is running here). */
 	pid_t kid = fork();
@@ -667,7 +680,8 @@ static int hostile_scenario(void)
 		HEAL_FAIL("fork");
 	if (kid == 0) {
 		int stall[6];
-		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		if (!become_nobody &&
+		    (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(10);
 		if (hostile_attack(path, HOSTILE_REQ0, KL_ROLE_SENSOR) < 60)
 			_exit(11); /* it could not even connect: no test */
@@ -712,26 +726,49 @@ static int hostile_scenario(void)
 	kl_server_close(v.s);
 	if (lstat(path, &st) == 0)
 		HEAL_FAIL("%s left behind", path);
-	chmod(tmpdir, 0700);
 	return 0;
 }
 
-static pid_t hostile_pid = -1;
-static int hostile_go = -1;
+/* The enforcer today: root without CAP_CHOWN after its drop. */
+static int hostile_scenario(void)
+{
+	return hostile_run(false);
+}
+
+/* The other daemons (and the enforcer once it drops to its user): the
+ * whole process becomes another uid, with no capabilities at all. */
+static int hostile_nobody_scenario(void)
+{
+	return hostile_run(true);
+}
+
+static pid_t hostile_pid[2] = { -1, -1 };
+static int hostile_go[2] = { -1, -1 };
+
+static void run_hostile(int i)
+{
+	int st;
+	if (hostile_pid[i] < 0) {
+		skip(); /* needs root: other uids, CAP_CHOWN to drop */
+		return;
+	}
+	assert_int_equal(write(hostile_go[i], tmpdir, sizeof(tmpdir)), sizeof(tmpdir));
+	assert_int_equal(waitpid(hostile_pid[i], &st, 0), hostile_pid[i]);
+	hostile_pid[i] = -1;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
 
 static void test_hostile_peers(void **state)
 {
 	(void)state;
-	int st;
-	if (hostile_pid < 0) {
-		skip(); /* needs root: other uids, CAP_CHOWN to drop */
-		return;
-	}
-	assert_int_equal(write(hostile_go, tmpdir, sizeof(tmpdir)), sizeof(tmpdir));
-	assert_int_equal(waitpid(hostile_pid, &st, 0), hostile_pid);
-	hostile_pid = -1;
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	run_hostile(0);
+}
+
+static void test_hostile_peers_after_user_switch(void **state)
+{
+	(void)state;
+	run_hostile(1);
 }
 
 static void test_size_limit(void **state)
@@ -909,8 +946,10 @@ int main(void)
 	if (geteuid() == 0)
 		fork_children();
 	fork_heal_child();
-	if (geteuid() == 0)
-		hostile_pid = fork_scenario(hostile_scenario, &hostile_go);
+	if (geteuid() == 0) {
+		hostile_pid[0] = fork_scenario(hostile_scenario, &hostile_go[0]);
+		hostile_pid[1] = fork_scenario(hostile_nobody_scenario, &hostile_go[1]);
+	}
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_and_control),
@@ -919,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_forbidden_type_closes),
 		cmocka_unit_test(test_listener_self_heal),
 		cmocka_unit_test(test_hostile_peers),
+		cmocka_unit_test(test_hostile_peers_after_user_switch),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_stale_and_second_server),
 		cmocka_unit_test(test_client_errors_and_timeout),
@@ -929,10 +969,12 @@ int main(void)
 	close(heal_go);
 	if (heal_pid > 0)
 		waitpid(heal_pid, NULL, 0);
-	if (hostile_go >= 0)
-		close(hostile_go);
-	if (hostile_pid > 0)
-		waitpid(hostile_pid, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		if (hostile_go[i] >= 0)
+			close(hostile_go[i]);
+		if (hostile_pid[i] > 0)
+			waitpid(hostile_pid[i], NULL, 0);
+	}
 
 	/* Children a failed test never used exit when their pipe closes. */
 	for (int i = 0; i < CH_N && have_children; i++) {
