@@ -181,14 +181,27 @@ int kl_listen_replace(struct kl_listen *ls, const char *why)
 {
 	char err[320];
 
-	kl_warn("%s: listener stopped accepting (%s); replacing it", ls->path, why);
+	if (ls->failed == 0)
+		kl_warn("%s: listener stopped accepting (%s); replacing it", ls->path, why);
 	if (bind_and_publish(ls, err, sizeof(err)) < 0) {
-		/* The old listener stays; the next check tries again. */
-		kl_error("%s: listener not replaced, retrying in %d ms: %s", ls->path,
-			 KL_LISTEN_RECHECK_MS, err);
-		ls->next_check = now_ms() + KL_LISTEN_RECHECK_MS;
+		/* The old listener stays; the next check tries again, less
+		 * often each time, and the log says so on the 1st, 2nd, 4th,
+		 * 8th... failure only. */
+		int64_t wait = KL_LISTEN_RECHECK_MS;
+		for (unsigned i = 0; i < ls->failed && wait < KL_LISTEN_RETRY_MAX_MS; i++)
+			wait *= 2;
+		if (wait > KL_LISTEN_RETRY_MAX_MS)
+			wait = KL_LISTEN_RETRY_MAX_MS;
+		ls->failed++;
+		if ((ls->failed & (ls->failed - 1)) == 0)
+			kl_error("%s: listener not replaced (%u failures so far; next try in %lld ms): %s",
+				 ls->path, ls->failed, (long long)wait, err);
+		ls->next_check = now_ms() + wait;
 		return 0;
 	}
+	if (ls->failed > 0)
+		kl_info("%s: listener replaced after %u failed tries", ls->path, ls->failed);
+	ls->failed = 0;
 	ls->replaced++;
 	ls->next_check = now_ms() + KL_LISTEN_RECHECK_MS;
 	return 1;

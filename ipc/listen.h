@@ -39,6 +39,9 @@
 /* After a replacement, check sooner: a peer that wedged it once may do it
  * again at once. */
 #define KL_LISTEN_RECHECK_MS 300
+/* A replacement that keeps failing (e.g. the directory is no longer
+ * writable) is retried less and less often, up to this. */
+#define KL_LISTEN_RETRY_MAX_MS 30000
 
 typedef char kl_sun_path_t[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -56,6 +59,7 @@ struct kl_listen {
 	int64_t next_check;     /* monotonic ms */
 	atomic_uint own_pipes;  /* connections from our own pid (the checks) */
 	uint64_t replaced;      /* listeners replaced so far */
+	unsigned failed;        /* replacements failed in a row */
 };
 
 /* Start listening on `path` for `sock`. `owner` is the uid this process

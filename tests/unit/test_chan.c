@@ -149,6 +149,7 @@ struct srv {
 	atomic_int second_reply_rc;
 	atomic_uint last_uid, last_pid, last_role, last_type, last_pipe;
 	bool drop_chown; /* serve without CAP_CHOWN, as a daemon after its drop */
+	atomic_int exited; /* kl_server_recv gave up */
 	atomic_int dropped;
 };
 
@@ -176,8 +177,10 @@ static void *srv_loop(void *arg)
 	while (!atomic_load(&v->stop)) {
 		struct kl_request req;
 		int rc = kl_server_recv(v->s, &req, 50);
-		if (rc < 0)
+		if (rc < 0) {
+			atomic_store(&v->exited, 1);
 			break;
+		}
 		if (rc == 0)
 			continue;
 		atomic_store(&v->last_uid, req.peer_uid);
@@ -629,16 +632,38 @@ static void test_listener_self_heal(void **state)
  * keep its group and mode. Runs in a child forked before any nng call
  * (nng never frees a wedged listener's memory: LeakSanitizer).
  */
-static int hostile_run(bool become_nobody)
+/* A CONTROL STATUS answered OK within ms (new connections each try). */
+static bool status_answered(const char *path, int ms, char *err, size_t errlen)
 {
-	char path[128], dir[96], err[256] = "";
-	static struct srv v;
 	struct kl_client *c = NULL;
 	struct kl_msg reply;
 	struct kl_result res;
 	struct kl_ctl_req r;
 	uint8_t p[KL_CTL_REQ_LEN];
 	void *buf = NULL;
+	int64_t deadline = mono_ms() + ms;
+	bool ok = false;
+
+	memset(&r, 0, sizeof(r));
+	r.cmd = KL_CTL_STATUS;
+	kl_ctl_req_encode(&r, p);
+	while (!ok && mono_ms() < deadline) {
+		if (kl_client_open(&c, path, KL_ROLE_CTL, 1500, err, errlen) != 0)
+			continue;
+		ok = kl_client_call(c, KL_MSG_CONTROL, p, sizeof(p), &reply, &buf, err, errlen) == 0 &&
+		     kl_result_decode(reply.payload, reply.payload_len, &res, err, errlen) == 0 &&
+		     res.status == KL_OK;
+		free(buf);
+		buf = NULL;
+		kl_client_close(c);
+	}
+	return ok;
+}
+
+static int hostile_run(bool become_nobody)
+{
+	char path[128], dir[96], err[256] = "";
+	static struct srv v;
 	struct stat st;
 	int status;
 
@@ -699,24 +724,25 @@ static int hostile_run(bool become_nobody)
 		HEAL_FAIL("uid 65534 after the attack: exit %d (10 setuid, 11 no connect, 12 not answered)",
 			  WIFEXITED(kst) ? WEXITSTATUS(kst) : -1);
 
-	memset(&r, 0, sizeof(r));
-	r.cmd = KL_CTL_STATUS;
-	kl_ctl_req_encode(&r, p);
-	int64_t deadline = mono_ms() + 10000;
-	int ok = 0;
-	while (!ok && mono_ms() < deadline) {
-		if (kl_client_open(&c, path, KL_ROLE_CTL, 1500, err, sizeof(err)) != 0)
-			continue;
-		ok = kl_client_call(c, KL_MSG_CONTROL, p, sizeof(p), &reply, &buf, err,
-				    sizeof(err)) == 0 &&
-		     kl_result_decode(reply.payload, reply.payload_len, &res, err, sizeof(err)) == 0 &&
-		     res.status == KL_OK;
-		free(buf);
-		buf = NULL;
-		kl_client_close(c);
-	}
-	if (!ok)
+	if (!status_answered(path, 10000, err, sizeof(err)))
 		HEAL_FAIL("root's request after the attack: %s", err);
+	if (become_nobody) {
+		/* A replacement that fails (here: its staging directory is
+		 * gone) is retried, never fatal; it succeeds once it can. */
+		char stage[160];
+		snprintf(stage, sizeof(stage), "%s/.hostile.sock.new", dir);
+		if (rmdir(stage) < 0)
+			HEAL_FAIL("rmdir %s: %s", stage, strerror(errno));
+		hostile_attack(path, HOSTILE_REQ0, KL_ROLE_SENSOR);
+		/* Two listener checks' worth: the server must still be there. */
+		usleep((2 * 2000 + 500) * 1000);
+		if (atomic_load(&v.exited))
+			HEAL_FAIL("the server gave up after a failed replacement");
+		if (mkdir(stage, 0700) < 0 || chmod(stage, 02700) < 0)
+			HEAL_FAIL("mkdir %s: %s", stage, strerror(errno));
+		if (!status_answered(path, 40000, err, sizeof(err)))
+			HEAL_FAIL("no answer once the replacement could succeed: %s", err);
+	}
 	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_gid != 65534 ||
 	    (st.st_mode & 0777) != 0660)
 		HEAL_FAIL("socket file after the attack: mode %o gid %u", (unsigned)st.st_mode,
