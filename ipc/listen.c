@@ -167,6 +167,11 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	ls->gid = gid;
 	ls->pid = getpid();
 	atomic_init(&ls->own_pipes, 0);
+	/* The check connects as the protocol this socket takes as a peer. */
+	int peer = 0x30;
+	if (nng_socket_get_int(sock, NNG_OPT_PEER, &peer) != 0)
+		peer = 0x30;
+	ls->peer_proto = (uint16_t)peer;
 	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, owner, err, errlen) < 0)
 		return -1;
 	if (bind_and_publish(ls, err, errlen) < 0) {
@@ -222,7 +227,8 @@ int kl_listen_check(struct kl_listen *ls)
 	if (now_ms() < ls->next_check)
 		return 0;
 	before = atomic_load(&ls->own_pipes);
-	if (kl_sp_probe(ls->path, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
+	if (kl_sp_probe_as(ls->path, ls->peer_proto, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) ==
+	    1) {
 		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS;
 		bool arrived;
 		while (!(arrived = atomic_load(&ls->own_pipes) != before) && now_ms() < deadline)

@@ -56,6 +56,7 @@ struct kl_listen {
 	gid_t gid;              /* (gid_t)-1: the socket keeps our group */
 	gid_t stage_gid;        /* the group sockets are born with; -1 = ours */
 	pid_t pid;
+	uint16_t peer_proto;    /* SP protocol of this socket's peers */
 	int64_t next_check;     /* monotonic ms */
 	atomic_uint own_pipes;  /* connections from our own pid (the checks) */
 	uint64_t replaced;      /* listeners replaced so far */

@@ -619,6 +619,7 @@ void kl_stream_rx_stats(struct kl_stream_rx *r, struct kl_stream_rx_stats *out)
 {
 	out->delivered = r->delivered;
 	out->refused_msgs = r->refused_msgs;
+	out->listener_replaced = r->ls.replaced;
 	pthread_mutex_lock(&r->mu);
 	out->refused_conns = r->refused_conns;
 	pthread_mutex_unlock(&r->mu);

@@ -79,6 +79,7 @@ struct kl_stream_rx_stats {
 	uint64_t delivered;
 	uint64_t refused_conns;    /* peers whose uid was not allowed */
 	uint64_t refused_msgs;     /* malformed, before HELLO, bad HELLO, forbidden type */
+	uint64_t listener_replaced; /* the listener stopped accepting and was replaced */
 };
 
 int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, char *err,

@@ -400,6 +400,36 @@ static void test_peer_uid(void **state)
 	kl_stream_close(r);
 }
 
+/* The listener check (ipc/listen.h) connects as a PUSH peer every 2 s; on
+ * a healthy socket with a sensor sending it must never replace anything. */
+static void test_quiet_listener_kept(void **state)
+{
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct kl_stream_tx *t;
+	struct kl_stream_rx_stats st;
+	uint8_t buf[512];
+	char err[256];
+	int got = 0;
+	(void)state;
+
+	assert_int_equal(kl_stream_dial(&t, sock_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	size_t len = frame(buf, sizeof(buf), 3, KL_MSG_TELEMETRY);
+	/* Two and a half listener checks. */
+	for (int64_t end = hostile_ms() + 2 * 2000 + 500; hostile_ms() < end;) {
+		struct kl_stream_msg m;
+		kl_stream_send(t, buf, len);
+		if (kl_stream_recv(r, &m, 100) == 1) {
+			got++;
+			kl_stream_msg_done(&m);
+		}
+	}
+	kl_stream_rx_stats(r, &st);
+	assert_int_equal(st.listener_replaced, 0);
+	assert_true(got >= 10);
+	kl_stream_tx_close(t);
+	kl_stream_close(r);
+}
+
 /*
  * Issue #11 finding 6: a sensor socket opened the way the decider opens
  * it, for a data plane of 1024 sources per family, refuses frames that
@@ -497,7 +527,11 @@ static int hostile_receiver(void)
 			kl_stream_msg_done(&m);
 		}
 	}
-	return got >= 3 ? 0 : 5;
+	struct kl_stream_rx_stats st;
+	kl_stream_rx_stats(r, &st);
+	if (got < 3)
+		return 5;
+	return st.listener_replaced >= 1 ? 0 : 6; /* the attack did wedge it */
 }
 
 static void fork_hostile_receiver(void)
@@ -548,7 +582,8 @@ static void test_hostile_peers(void **state)
 	}
 	hostile_pid = -1;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fail_msg("the receiver after the attack: status 0x%x (exit 5: frames never arrived)", st);
+		fail_msg("the receiver after the attack: status 0x%x (exit 5: frames never arrived, "
+			 "6: no listener was replaced)", st);
 }
 
 int main(void)
@@ -560,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_hostile_peers),
 		cmocka_unit_test(test_oversized_frames_bounded),
+		cmocka_unit_test(test_quiet_listener_kept),
 	};
 	int rc;
 
