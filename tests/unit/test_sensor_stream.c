@@ -529,6 +529,8 @@ static int hostile_receiver(void)
 	}
 	struct kl_stream_rx_stats st;
 	kl_stream_rx_stats(r, &st);
+	/* Closing after a replacement must not hang (the parent's deadline). */
+	kl_stream_close(r);
 	if (got < 3)
 		return 5;
 	return st.listener_replaced >= 1 ? 0 : 6; /* the attack did wedge it */
