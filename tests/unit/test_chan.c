@@ -797,6 +797,47 @@ static void test_hostile_peers_after_user_switch(void **state)
 	run_hostile(1);
 }
 
+/* A connection that completes the SP handshake and then says nothing
+ * would hold one of the server's slots for ever: it is closed once it has
+ * not said HELLO for 5 s. One that said HELLO stays. */
+static void test_silent_connection_closed(void **state)
+{
+	(void)state;
+	char path[128];
+	static struct srv v;
+	uint8_t b[64], m[128];
+
+	sock_path(path, sizeof(path), "silent.sock");
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	srv_start(&v, &o);
+	int silent = hostile_connect(path), talker = hostile_connect(path);
+	assert_true(silent >= 0 && talker >= 0);
+	hostile_sp_hdr(b, HOSTILE_REQ0);
+	hostile_send(silent, b, 8);
+	size_t n = hostile_frame(b + 8, HOSTILE_REQ0, m, hostile_hello(m, KL_ROLE_CTL));
+	hostile_send(talker, b, 8 + n);
+	int64_t t0 = mono_ms(), closed_at = 0;
+	assert_int_equal(hostile_read(silent, b, 8, t0 + 2000), 0); /* its SP header */
+	while (mono_ms() - t0 < 9000) {
+		struct pollfd pf = { .fd = silent, .events = POLLIN };
+		if (poll(&pf, 1, 100) == 1 && read(silent, b, sizeof(b)) == 0) {
+			closed_at = mono_ms() - t0;
+			break;
+		}
+	}
+	if (closed_at == 0)
+		fail_msg("a connection without HELLO was still open after 9 s");
+	assert_true(closed_at >= 4500);
+	/* The talker got its HELLO answer and is still connected. */
+	struct pollfd pf = { .fd = talker, .events = POLLIN };
+	uint8_t sink[512];
+	assert_true(poll(&pf, 1, 0) == 1 && read(talker, sink, sizeof(sink)) > 0);
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	close(silent);
+	close(talker);
+	srv_stop(&v);
+}
+
 static void test_size_limit(void **state)
 {
 	(void)state;
@@ -985,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_listener_self_heal),
 		cmocka_unit_test(test_hostile_peers),
 		cmocka_unit_test(test_hostile_peers_after_user_switch),
+		cmocka_unit_test(test_silent_connection_closed),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_stale_and_second_server),
 		cmocka_unit_test(test_client_errors_and_timeout),
