@@ -5,6 +5,7 @@
 #include "common/safefile.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -46,18 +47,68 @@ void kl_jsonl_close(struct kl_jsonl *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static size_t max_line(const struct kl_jsonl *l)
+{
+	return l->max_line != 0 && l->max_line < KL_JSONL_MAX_LINE ? l->max_line : KL_JSONL_MAX_LINE;
+}
+
+/*
+ * One line of a file into l->line, which never grows past the line limit:
+ * the rest of a longer line is read and dropped (l->too_long), so a file
+ * with a line of gigabytes costs no more memory than the limit. getline()
+ * would hold the whole line first. Byte by byte (buffered by stdio) so a
+ * NUL byte is just a byte, as with getline.
+ */
+static const char *file_line(struct kl_jsonl *l, size_t *len)
+{
+	size_t n = 0, limit = max_line(l);
+	bool any = false;
+	int c;
+
+	l->too_long = false;
+	while ((c = getc_unlocked(l->f)) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (l->too_long)
+			continue;
+		if (n >= limit) {
+			l->too_long = true;
+			continue;
+		}
+		if (n + 1 >= l->line_cap) {
+			size_t cap = l->line_cap ? l->line_cap * 2 : 4096;
+			if (cap > limit + 1)
+				cap = limit + 1;
+			char *nl = realloc(l->line, cap);
+			if (nl == NULL) {
+				l->too_long = true; /* refused like an overlong line */
+				continue;
+			}
+			l->line = nl;
+			l->line_cap = cap;
+		}
+		l->line[n++] = (char)c;
+	}
+	if (!any)
+		return NULL;
+	if (l->line == NULL) {
+		/* An empty line before anything was allocated. */
+		static const char empty[1] = "";
+		*len = 0;
+		return empty;
+	}
+	l->line[n] = '\0';
+	*len = n;
+	return l->line;
+}
+
 /* Next line without its newline; NULL at the end. */
 static const char *raw_line(struct kl_jsonl *l, size_t *len)
 {
-	if (l->f != NULL) {
-		ssize_t n = getline(&l->line, &l->line_cap, l->f);
-		if (n < 0)
-			return NULL;
-		if (n > 0 && l->line[n - 1] == '\n')
-			l->line[--n] = '\0';
-		*len = (size_t)n;
-		return l->line;
-	}
+	if (l->f != NULL)
+		return file_line(l, len);
+	l->too_long = false;
 	if (l->mem == NULL || l->mem_pos >= l->mem_len)
 		return NULL;
 	const char *s = l->mem + l->mem_pos;
@@ -65,6 +116,8 @@ static const char *raw_line(struct kl_jsonl *l, size_t *len)
 	size_t n = nl ? (size_t)(nl - s) : l->mem_len - l->mem_pos;
 	l->mem_pos += n + (nl ? 1 : 0);
 	*len = n;
+	if (n > max_line(l))
+		l->too_long = true;
 	return s;
 }
 
@@ -75,6 +128,12 @@ int kl_jsonl_next(struct kl_jsonl *l, const char **line, size_t *len, const char
 		if (s == NULL)
 			return 0;
 		l->lineno++;
+		if (l->too_long) {
+			snprintf(l->why, sizeof(l->why), "line longer than %zu bytes (the limit; "
+				 "a line is one tick)", max_line(l));
+			*why = l->why;
+			return -1;
+		}
 		size_t b = 0;
 		while (b < *len && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r'))
 			b++;
@@ -90,10 +149,6 @@ int kl_jsonl_next(struct kl_jsonl *l, const char **line, size_t *len, const char
 				}
 			}
 			*why = "expected a JSON object per line";
-			return -1;
-		}
-		if (*len > KL_JSONL_MAX_LINE) {
-			*why = "line longer than 64 MiB";
 			return -1;
 		}
 		*line = s;

@@ -15,7 +15,9 @@
 
 #include <jansson.h>
 
-/* Longer lines are refused: a trace line is one tick. */
+/* Longer lines are refused: a trace line is one tick. The limit holds while
+ * reading (the rest of a longer line is dropped unread into memory), and
+ * a reader may set a lower one in max_line. */
 #define KL_JSONL_MAX_LINE (64u << 20)
 
 struct kl_jsonl {
@@ -26,6 +28,9 @@ struct kl_jsonl {
 	char *line;
 	size_t line_cap;
 	unsigned long lineno; /* of the line kl_jsonl_next returned last */
+	size_t max_line;      /* 0 = KL_JSONL_MAX_LINE; never above it */
+	bool too_long;        /* the last line read was over the limit */
+	char why[96];
 };
 
 /* path "-" is stdin. 0, or -1 with errno set. */

@@ -11,6 +11,7 @@
  * before they leave, and top-N ties are broken by pps, then address.
  */
 #include "decider/engine.h"
+#include "ipc/violation.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -825,4 +826,23 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	}
 	e->st.tracked = e->tab.n;
 	return 0;
+}
+
+size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
+			  const struct kl_violation_rec *rec, size_t n)
+{
+	size_t lost = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (*ndst >= cap) {
+			lost++;
+			continue;
+		}
+		struct kl_violation *v = &dst[(*ndst)++];
+		v->addr = rec[i].src;
+		v->port = rec[i].port;
+		v->proto = rec[i].proto;
+		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE : KL_VIOL_OBSERVE;
+	}
+	return lost;
 }

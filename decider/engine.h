@@ -51,6 +51,13 @@ struct kl_violation {
 	uint8_t mode; /* enum kl_viol_mode */
 };
 
+struct kl_violation_rec;
+/* Append n decoded VIOLATION records (ipc/violation.h) to a tick's list
+ * dst[0..*ndst) of room `cap`; returns how many did not fit (the caller
+ * counts and logs them). */
+size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
+			  const struct kl_violation_rec *rec, size_t n);
+
 /* Everything the engine needs, resolved from the knob table. */
 struct kl_engine_params {
 	double trig[KL_F_COUNT];  /* 0 = feature off */

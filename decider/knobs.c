@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bpf/shield.h"
 #include "common/duration.h"
 
 const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
@@ -20,6 +21,8 @@ const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-e
 const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NULL };
 
 #define OFF(f) offsetof(struct kl_dcfg, f)
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define H (3600.0)
 #define DAY (86400.0)
 
@@ -87,6 +90,10 @@ static const struct kl_knob knobs[] = {
 	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,
 	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/decider/telemetry.sock gets its group); "
 		  "root and --user always may." },
+	{ "sensor-max-sources", KT_INT, OFF(sensor_max_sources), STR(KL_SRC_MAX_DEFAULT), .min = 1,
+	  .max = 16777216, .group = G_FILES,
+	  .help = "The enforcer's map_sizes.src: TELEMETRY frames larger than such maps can give "
+		  "are refused, so a lying sensor cannot make the decider allocate more." },
 
 	/* ---- replay / one-shot ---- */
 	{ "replay", KT_STR, OFF(replay), "", .group = G_REPLAY,

@@ -75,7 +75,8 @@ struct live {
 	struct kl_stream_rx *vrx;     /* graph violations from kl-graphd */
 	struct kl_violation *viol;    /* received since the last tick */
 	size_t nviol;
-	uint64_t viol_dropped;
+	uint64_t viol_dropped, viol_refused;
+	struct kl_violation_rec *vrec; /* one decoded batch */
 	struct kl_server *srv;
 	int64_t interval_ms;
 	int64_t last_t;          /* tick clock of the last tick */
@@ -121,8 +122,10 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct kl_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
 
+	/* No frame larger than the configured source maps can produce. */
 	if (kl_who_run_dir(w, KL_ROLE_DECIDER, cfg->v.run_dir) < 0 ||
-	    kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock", &L->rx) < 0)
+	    kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock",
+				 kl_telem_msg_max((uint32_t)cfg->v.sensor_max_sources), &L->rx) < 0)
 		return -1;
 
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
@@ -143,6 +146,9 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 		.allowed_uids = gallowed,
 		.n_allowed_uids = gn,
 		.allowed_gid = (gid_t)-1,
+		/* The batch limit graphd splits by (finding 3), nothing more. */
+		.max_msg = KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX),
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_stream_listen(&L->vrx, &vo, err, sizeof(err)) < 0) {
 		kl_error("violations socket: %s", err);
@@ -341,35 +347,26 @@ static void on_request(struct live *L, struct kl_request *req)
 }
 
 /* A VIOLATION batch from kl-graphd (the stream already checked the peer's
- * uid, its HELLO and that graphd may send this type to us). */
+ * uid, its HELLO and that graphd may send this type to us). A batch holds
+ * at most KL_VIOLATIONS_MAX records, the limit graphd splits by. */
 static void on_violations(struct live *L, const struct kl_stream_msg *m)
 {
-	struct kl_violation_rec rec[256];
-	uint32_t n = 0, total = 0;
+	uint32_t n = 0;
 	char err[256];
 
-	if (kl_violations_count(m->msg.payload, m->msg.payload_len, &total, err, sizeof(err)) < 0 ||
-	    total > sizeof(rec) / sizeof(rec[0]) ||
-	    kl_violations_decode(m->msg.payload, m->msg.payload_len, rec,
-				 sizeof(rec) / sizeof(rec[0]), &n, err, sizeof(err)) < 0) {
-		kl_warn("violations from pid %d refused: %s", (int)m->peer_pid,
-			total > 256 ? "more than 256 records in one batch" : err);
+	if (kl_violations_decode(m->msg.payload, m->msg.payload_len, L->vrec, KL_VIOLATIONS_MAX, &n,
+				 err, sizeof(err)) < 0) {
+		L->viol_refused++;
+		kl_warn("violations from pid %d refused (%llu batches so far): %s", (int)m->peer_pid,
+			(unsigned long long)L->viol_refused, err);
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (L->nviol == VIOL_MAX) {
-			L->viol_dropped++;
-			continue;
-		}
-		struct kl_violation *v = &L->viol[L->nviol++];
-		v->addr = rec[i].src;
-		v->port = rec[i].port;
-		v->proto = rec[i].proto;
-		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE : KL_VIOL_OBSERVE;
+	size_t lost = kl_violations_take(L->viol, &L->nviol, VIOL_MAX, L->vrec, n);
+	if (lost > 0) {
+		L->viol_dropped += lost;
+		kl_warn("violations: %zu dropped (more than %d per tick; %llu so far)", lost, VIOL_MAX,
+			(unsigned long long)L->viol_dropped);
 	}
-	if (L->viol_dropped)
-		kl_warn("violations: %llu dropped (more than %d per tick)",
-			(unsigned long long)L->viol_dropped, VIOL_MAX);
 }
 
 static int frame_cb(void *L, const struct kl_stream_msg *m)
@@ -469,7 +466,10 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		L.interval_ms = 1;
 	L.last_t = KL_T_NEVER;
 	L.viol = calloc(VIOL_MAX, sizeof(*L.viol));
-	if (!L.viol) {
+	L.vrec = calloc(KL_VIOLATIONS_MAX, sizeof(*L.vrec));
+	if (!L.viol || !L.vrec) {
+		free(L.viol);
+		free(L.vrec);
 		kl_error("out of memory");
 		return 1;
 	}
@@ -570,6 +570,7 @@ out:
 	if (L.vrx)
 		kl_stream_close(L.vrx);
 	free(L.viol);
+	free(L.vrec);
 	if (L.sink != NULL)
 		L.sink->close(L.sink);
 	if (L.have_d)

@@ -256,16 +256,24 @@ static void serve_link(struct enf_ctx *ctx, struct kl_server *srv, struct kl_req
 	enf_reply_free(&rep);
 }
 
-/* Serve what waits on one socket, at most DRAIN_MAX requests. Returns -1
- * when the socket failed. */
-static int drain(struct enf_ctx *ctx, struct kl_server *srv, int which)
+/* Serve what waits on one socket, at most DRAIN_MAX requests. A failing
+ * socket is never fatal: the data plane and the other sockets carry on,
+ * and kl_server_recv is asked again on the next round (it recovers its
+ * listener by itself; see ipc/listen.h). */
+static void drain(struct enf_ctx *ctx, struct kl_server *srv, int which)
 {
+	static int64_t logged[SRV_MAX];
 	for (int i = 0; i < DRAIN_MAX; i++) {
 		struct kl_request req;
 		int rc = kl_server_recv(srv, &req, 0);
 		if (rc < 0) {
-			kl_error("%s failed; exiting", srv_specs[which].file);
-			return -1;
+			int64_t now = (int64_t)(enf_boottime_ns() / 1000000000ull);
+			if (logged[which] == 0 || now - logged[which] >= 60) {
+				kl_error("%s: receive failed; still serving the others and retrying",
+					 srv_specs[which].file);
+				logged[which] = now;
+			}
+			return;
 		}
 		if (rc == 0)
 			break;
@@ -275,7 +283,6 @@ static int drain(struct enf_ctx *ctx, struct kl_server *srv, int which)
 			serve_link(ctx, srv, &req);
 		kl_request_done(&req);
 	}
-	return 0;
 }
 
 static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
@@ -303,8 +310,8 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 		if (all)
 			last_all = t;
 		for (int i = 0; i < SRV_MAX; i++) {
-			if ((all || (n > 0 && (pfd[i].revents & POLLIN))) && drain(ctx, srv[i], i) < 0)
-				return -1;
+			if (all || (n > 0 && (pfd[i].revents & POLLIN)))
+				drain(ctx, srv[i], i);
 		}
 		if (ctx->rb)
 			ring_buffer__consume(ctx->rb);

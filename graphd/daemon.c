@@ -149,8 +149,10 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct gr_opts *o = L->o;
 	char path[PATH_MAX], err[512];
 
+	/* No frame larger than the configured flow maps can produce. */
 	if (kl_who_run_dir(w, KL_ROLE_GRAPHD, o->run_dir) < 0 ||
-	    kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock", &L->rx) < 0 ||
+	    kl_who_listen_sensor(w, KL_ROLE_GRAPHD, o->run_dir, "flows.sock",
+				 kl_flows_msg_max(o->sensor_max_flows), &L->rx) < 0 ||
 	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0 ||
 	    kl_who_run_dir_done(w, KL_ROLE_GRAPHD, o->run_dir) < 0)
 		return -1;
@@ -340,6 +342,11 @@ static void push_round(struct live *L, int64_t now)
 
 /* ---- a tick ---- */
 
+static int put_violations(void *tx, const uint8_t *msg, size_t len)
+{
+	return kl_stream_send(tx, msg, len) == 0 ? 0 : -1;
+}
+
 static void send_violations(struct live *L)
 {
 	const struct gr_graph *g = &L->g;
@@ -359,11 +366,14 @@ static void send_violations(struct live *L)
 	if (g->nviol > VIOL_LOG_PER_TICK)
 		kl_warn("VIOLATION ... and %zu more in this tick (kl-graphd violations lists all)",
 			g->nviol - VIOL_LOG_PER_TICK);
-	size_t n = g->nviol < KL_VIOLATIONS_MAX ? g->nviol : KL_VIOLATIONS_MAX;
+	size_t n = g->nviol;
 	if (n > L->vrec_cap) {
 		struct kl_violation_rec *nv = realloc(L->vrec, n * sizeof(*nv));
-		if (nv == NULL)
+		if (nv == NULL) {
+			L->viol_dropped += n;
+			kl_warn("VIOLATION: out of memory; %zu not sent to kl-decider", n);
 			return;
+		}
 		L->vrec = nv;
 		L->vrec_cap = n;
 	}
@@ -376,22 +386,19 @@ static void send_violations(struct live *L)
 		r->mode = g->viol[i].mode == GR_MODE_ENFORCE ? KL_VIOLATION_ENFORCE
 							     : KL_VIOLATION_OBSERVE;
 	}
-	size_t plen = kl_violations_len(n);
-	uint8_t *msg = malloc(KL_MSG_HDR_LEN + plen);
-	if (msg == NULL)
-		return;
-	struct kl_msg_hdr h = { .magic = KL_MSG_MAGIC, .version = KL_MSG_VERSION,
-				.type = KL_MSG_VIOLATION, .payload_len = (uint32_t)plen,
-				.seq = ++L->seq, .tick = L->ticks };
-	kl_msg_hdr_encode(&h, msg);
-	kl_violations_encode(L->vrec, (uint32_t)n, msg + KL_MSG_HDR_LEN);
-	/* Nobody listening (no decider yet) drops the frame: the violation is
-	 * in the database and the log either way. */
-	if (kl_stream_send(L->vtx, msg, KL_MSG_HDR_LEN + plen) == 0)
-		L->viol_sent += n;
-	else
-		L->viol_dropped += n;
-	free(msg);
+	/* In messages of at most KL_VIOLATIONS_MAX records, the decider's
+	 * limit too. Nobody listening (no decider yet) drops them: they are
+	 * in the database and the log either way, and counted here. */
+	size_t lost = kl_violations_send(L->vrec, n, &L->seq, L->ticks, put_violations, L->vtx);
+	L->viol_sent += n - lost;
+	L->viol_dropped += lost;
+	static int64_t logged;
+	int64_t mono = clock_ms(CLOCK_MONOTONIC);
+	if (lost > 0 && (logged == 0 || mono - logged >= 10000)) {
+		kl_warn("VIOLATION: %zu of %zu not delivered to kl-decider (%llu so far; is it running?)",
+			lost, n, (unsigned long long)L->viol_dropped);
+		logged = mono;
+	}
 }
 
 /* Violations wait here until a transaction takes them, so a tick the

@@ -7,6 +7,8 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "graphd/opts.h"
+
+#include "bpf/shield.h"
 #include "ipc/enforce.h"
 
 #define MS 1000000ull /* ns per ms */
@@ -30,6 +32,8 @@ void gr_usage(FILE *f)
 		"  --run-dir DIR                 root of the role socket directories (default %s)\n"
 		"  --user NAME                   user to become when started as root (default %s)\n"
 		"  --sensor-user NAME            who may send flow frames (default %s)\n"
+		"  --sensor-max-flows N          the enforcer's map_sizes.flow: larger FLOWS frames\n"
+		"                                are refused (default %u)\n"
 		"  --graph-mode MODE             learn | frozen-observe | frozen-enforce (default learn)\n"
 		"  --graph-min-seen N            ticks an edge must appear in (default 5)\n"
 		"  --graph-min-windows N         distinct windows it must appear in (default 3)\n"
@@ -68,7 +72,8 @@ void gr_usage(FILE *f)
 		"  violations [--since DUR] [--limit N] [--format table|json]\n"
 		"  backup FILE                                SQLite online backup (safe while running)\n"
 		"Exit status: 0 ok, 1 failure, 2 usage error, 3 not found (approve/deny without edges).\n",
-		GR_DB_DEFAULT, GR_RUN_DIR_DEFAULT, GR_USER_DEFAULT, GR_SENSOR_USER_DEFAULT);
+		GR_DB_DEFAULT, GR_RUN_DIR_DEFAULT, GR_USER_DEFAULT, GR_SENSOR_USER_DEFAULT,
+		(unsigned)KL_FLOW_MAX_DEFAULT);
 }
 
 static int perr(char *err, size_t errlen, const char *flag, const char *arg, const char *why)
@@ -163,7 +168,7 @@ static const struct {
 
 /* Flags that take a value. */
 static const char *const valued[] = {
-	"--db", "--run-dir", "--user", "--sensor-user", "--graph-mode", "--graph-min-seen",
+	"--db", "--run-dir", "--user", "--sensor-user", "--sensor-max-flows", "--graph-mode", "--graph-min-seen",
 	"--graph-min-windows", "--graph-min-age", "--graph-promote-interval", "--graph-window",
 	"--graph-expire-ttl", "--graph-exclude-cidr", "--graph-ephemeral-min", "--graph-rule-ttl",
 	"--graph-deny-ttl", "--graph-violation-every", "--graph-suspect-hold", "--graph-push-rate",
@@ -213,6 +218,10 @@ static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *windo
 		o->user = v;
 	} else if (strcmp(f, "--sensor-user") == 0) {
 		o->sensor_user = v;
+	} else if (strcmp(f, "--sensor-max-flows") == 0) {
+		if (parse_u64(f, v, 1, 1u << 24, &u, err, errlen) < 0)
+			return -1;
+		o->sensor_max_flows = (uint32_t)u;
 	} else if (strcmp(f, "--replay") == 0) {
 		o->replay = v;
 	} else if (strcmp(f, "--graph-mode") == 0) {
@@ -313,6 +322,7 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, char *err, size_t er
 	o->run_dir = GR_RUN_DIR_DEFAULT;
 	o->user = GR_USER_DEFAULT;
 	o->sensor_user = GR_SENSOR_USER_DEFAULT;
+	o->sensor_max_flows = KL_FLOW_MAX_DEFAULT;
 	o->log_level = KL_LOG_INFO;
 	o->summary_every = 10;
 	o->state = -1;

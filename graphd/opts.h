@@ -30,6 +30,7 @@ enum gr_cmd {
 
 struct gr_opts {
 	const char *db, *run_dir, *user, *sensor_user, *replay;
+	uint32_t sensor_max_flows; /* bounds FLOWS frames (kl_flows_msg_max) */
 	struct gr_params p;
 	struct gr_push_params pp;
 	struct kl_addr *exclude; /* owned; p.exclude points here */

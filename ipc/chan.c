@@ -12,6 +12,7 @@
  * is shared with kl_server_recv() under a mutex.
  */
 #include "ipc/chan.h"
+#include "ipc/listen.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
 
@@ -43,11 +44,12 @@
 /* A refused connection is closed this long after its RESULT was queued,
  * so the peer gets to read why (nng_pipe_close drops unsent messages). */
 #define CLOSE_GRACE_MS 200
-/* Open connections per server; a peer beyond this is turned away. */
-#define MAX_PIPES 1024
-/* How often a server checks that its own listener still accepts (see
- * listener_wedged()), and how long the check waits for an answer. */
-#define PROBE_EVERY_MS 2000
+/* Open connections per server; a peer beyond this is turned away. Each
+ * may hold one message of up to max_msg bytes in nng while it arrives. */
+#define MAX_PIPES 64
+/* A connection that has not said HELLO by then is closed, so silent
+ * connections cannot hold the slots (MAX_PIPES) for long. */
+#define HELLO_WAIT_MS 5000
 /* The answer to a request on a connection that has not said HELLO. The
  * client recognises it and says HELLO again (the request was not run). */
 #define NEED_HELLO_TEXT "HELLO must be the first message"
@@ -63,6 +65,7 @@ struct pipe_ent {
 	pid_t pid;
 	enum kl_role role;  /* KL_ROLE_NONE until HELLO */
 	int64_t close_at;   /* monotonic ms; 0 = stays open */
+	int64_t hello_by;   /* monotonic ms; 0 once HELLO was accepted */
 };
 
 struct kl_server {
@@ -74,12 +77,7 @@ struct kl_server {
 	size_t n_allowed_uids;
 	gid_t admin_gid;
 	size_t max_msg;
-	mode_t mode;
-	gid_t gid;
-	nng_listener listener;
-	int64_t next_probe;
-	pid_t pid;
-	unsigned own_pipes; /* ADD_PRE events from our own pid (the probe) */
+	struct kl_listen ls;
 
 	pthread_mutex_t mu; /* guards pipes, npipes, log_* */
 	struct pipe_ent *pipes;
@@ -185,9 +183,8 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		}
 		(void)nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
 
+		kl_listen_saw_pipe(&s->ls, (pid_t)pid);
 		pthread_mutex_lock(&s->mu);
-		if ((pid_t)pid == s->pid)
-			s->own_pipes++;
 		if (ok && s->npipes >= MAX_PIPES) {
 			if (refusal_log_ok(s))
 				kl_warn("%s: refused connection from uid %llu pid %llu: too many connections (%d)",
@@ -209,6 +206,7 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 			e->gid = (gid_t)gid;
 			e->pid = (pid_t)pid;
 			e->role = KL_ROLE_NONE;
+			e->hello_by = now_ms() + HELLO_WAIT_MS;
 		}
 		pthread_mutex_unlock(&s->mu);
 		if (!ok)
@@ -228,84 +226,6 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 /* ---- server ---- */
-
-/* Listener with the socket file's mode and group. */
-static int listener_start(struct kl_server *s, char *err, size_t errlen)
-{
-	char url[sizeof(s->path) + 8];
-	int rv;
-
-	snprintf(url, sizeof(url), "ipc://%s", s->path);
-	if ((rv = nng_listener_create(&s->listener, s->sock, url)) != 0)
-		return kl_fail(err, errlen, "%s: nng_listener_create: %s", s->path, nng_strerror(rv));
-	/* nng applies the mode between bind() and listen(), so nobody can
-	 * connect through a wider mode first. */
-	if ((rv = nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, (int)s->mode)) != 0) {
-		nng_listener_close(s->listener);
-		return kl_fail(err, errlen, "%s: setting mode %o: %s", s->path, (unsigned)s->mode,
-			       nng_strerror(rv));
-	}
-	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
-		nng_listener_close(s->listener);
-		return kl_fail(err, errlen, "cannot listen on %s: %s", s->path, nng_strerror(rv));
-	}
-	if (s->gid != (gid_t)-1 && chown(s->path, (uid_t)-1, s->gid) < 0) {
-		int e = errno;
-		nng_listener_close(s->listener);
-		return kl_fail(err, errlen, "chown %s to gid %u: %s", s->path, (unsigned)s->gid,
-			       strerror(e));
-	}
-	return 0;
-}
-
-static unsigned own_pipes(struct kl_server *s)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&s->mu);
-	n = s->own_pipes;
-	pthread_mutex_unlock(&s->mu);
-	return n;
-}
-
-/*
- * Called from kl_server_recv every PROBE_EVERY_MS: connect to our own
- * socket and wait until the connection reaches the socket (its ADD_PRE
- * event, recognised by our pid). In the nng 1.5.2 failure the transport
- * still accepts and handshakes but never hands the pipe over, so only this
- * end-to-end check sees it. Then the listener is restarted; live
- * connections are cut and clients reconnect and say HELLO again.
- * Returns -1 only when the listener cannot be restarted.
- */
-static int listener_check(struct kl_server *s)
-{
-	char why[128] = "", err[256];
-	struct stat st;
-	unsigned before = own_pipes(s);
-	int fd = -1;
-
-	if (kl_sp_probe(s->path, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) == 1) {
-		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS;
-		bool arrived;
-		while (!(arrived = own_pipes(s) != before) && now_ms() < deadline)
-			usleep(2000);
-		close(fd);
-		if (arrived)
-			return 0;
-		snprintf(why, sizeof(why), "connections are no longer handed to the socket");
-	} else if (why[0] == '\0') {
-		snprintf(why, sizeof(why), "socket file gone or refusing connections");
-	}
-	kl_warn("%s: listener stopped accepting (%s); restarting it", s->path, why);
-	nng_listener_close(s->listener);
-	if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(s->path);
-	if (listener_start(s, err, sizeof(err)) < 0) {
-		kl_error("%s", err);
-		return -1;
-	}
-	return 0;
-}
 
 int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 		   char *err, size_t errlen)
@@ -348,9 +268,6 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 	s->max_msg = o->max_msg != 0 ? o->max_msg : DEFAULT_MAX_MSG;
 	if (s->max_msg > KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD)
 		s->max_msg = KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD;
-	s->mode = o->mode != 0 ? o->mode : 0600;
-	s->gid = o->gid;
-	s->pid = getpid();
 	pthread_mutex_init(&s->mu, NULL);
 
 	if (kl_clear_stale_socket(s->path, err, errlen) < 0)
@@ -367,9 +284,8 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 		kl_fail(err, errlen, "%s: socket options: %s", s->path, nng_strerror(rv));
 		goto fail;
 	}
-	if (listener_start(s, err, errlen) < 0)
+	if (kl_listen_start(&s->ls, s->sock, s->path, o->mode, o->gid, o->owner, err, errlen) < 0)
 		goto fail;
-	s->next_probe = now_ms() + PROBE_EVERY_MS;
 	kl_debug("listening on %s as %s for %s", s->path, kl_role_name(s->self),
 		 kl_role_name(s->peer_role));
 	*out = s;
@@ -406,8 +322,10 @@ static void pipe_set_role(struct kl_server *s, uint32_t id, enum kl_role role)
 {
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->npipes; i++) {
-		if (s->pipes[i].id == id)
+		if (s->pipes[i].id == id) {
 			s->pipes[i].role = role;
+			s->pipes[i].hello_by = 0;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -431,7 +349,18 @@ static int64_t close_due(struct kl_server *s)
 
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->npipes; i++) {
-		int64_t c = s->pipes[i].close_at;
+		struct pipe_ent *e = &s->pipes[i];
+		if (e->hello_by != 0 && e->close_at == 0) {
+			if (e->hello_by <= t) {
+				e->close_at = t;
+				if (refusal_log_ok(s))
+					kl_warn("%s: closing connection from uid %u pid %d: no HELLO within %d ms",
+						s->path, (unsigned)e->uid, (int)e->pid, HELLO_WAIT_MS);
+			} else if (next == 0 || e->hello_by < next) {
+				next = e->hello_by;
+			}
+		}
+		int64_t c = e->close_at;
 		if (c == 0)
 			continue;
 		if (c <= t && ndue < sizeof(due) / sizeof(due[0])) {
@@ -502,14 +431,12 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 		nng_msg *m;
 		int rv;
 
-		if (t >= s->next_probe) {
-			if (listener_check(s) < 0)
-				return -1;
+		if (t >= s->ls.next_check) {
+			kl_listen_check(&s->ls);
 			t = now_ms();
-			s->next_probe = t + PROBE_EVERY_MS;
 		}
-		if (next == 0 || s->next_probe < next)
-			next = s->next_probe;
+		if (next == 0 || s->ls.next_check < next)
+			next = s->ls.next_check;
 		if (timeout_ms >= 0) {
 			if (t >= deadline && timeout_ms > 0)
 				return 0;
@@ -526,13 +453,16 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 				return 0;
 			continue;
 		}
-		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
-			return -1;
+		if (rv == NNG_ECLOSED)
+			return -1; /* only kl_server_close does that */
 		if (rv != 0) {
+			/* Whatever a peer did, the socket serves on: back off a
+			 * little so a persistent error does not spin. */
 			kl_warn("%s: receive: %s", s->path, nng_strerror(rv));
-			if (rv == NNG_ENOMEM)
-				continue;
-			return -1;
+			usleep(10 * 1000);
+			if (timeout_ms >= 0 && now_ms() >= deadline)
+				return 0;
+			continue;
 		}
 		s->pending = false;
 
@@ -738,6 +668,7 @@ void kl_server_close(struct kl_server *s)
 	/* nng_close removes the socket file and runs the REM_POST callbacks,
 	 * which still need the table and the mutex. */
 	nng_close(s->sock);
+	kl_listen_cleanup(&s->ls);
 	pthread_mutex_destroy(&s->mu);
 	free(s->pipes);
 	free(s->allowed_uids);
@@ -793,7 +724,7 @@ int kl_client_open(struct kl_client **out, const char *path, enum kl_role self,
 	}
 
 	/* A connection can be cut under a HELLO (the server restarted its
-	 * listener, see listener_check); HELLO is safe to repeat. */
+	 * listener, see ipc/listen.h); HELLO is safe to repeat. */
 	for (int attempt = 0;; attempt++) {
 		if (say_hello(c, err, errlen) == 0)
 			break;

@@ -11,11 +11,12 @@
  * kl_msg_decode(); the per-type payload decoders are the caller's job.
  *
  * kl_server_recv also checks every 2 s that the listener still hands new
- * connections to the socket, and restarts it if not: nng 1.5.2 stops doing
- * so after a peer closes before the SP handshake (nanomsg/nng#1518). A
+ * connections to the socket, and replaces it if not (ipc/listen.h: nng
+ * 1.5.2 stops doing so after a peer hangs up before the SP handshake). A
  * client whose connection was re-established (server or listener restart)
  * is refused until it says HELLO again; kl_client_call does that by itself
- * and resends the refused request, which the server had not run.
+ * and resends the refused request, which the server had not run. A
+ * connection that has not said HELLO within 5 s is closed.
  *
  * nng is not fork-safe: fork/exec before the first call here.
  */
@@ -37,6 +38,7 @@ struct kl_server_opts {
 	enum kl_role peer_role;    /* the only role that may HELLO on this socket */
 	mode_t mode;               /* socket file mode, e.g. 0660; 0 = 0600 */
 	gid_t gid;                 /* group of the socket file; (gid_t)-1 = keep */
+	uid_t owner;               /* uid we run as after the privilege drop; 0 = ours */
 	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
 	size_t n_allowed_uids;
 	gid_t admin_gid;           /* peers in this group are allowed too; -1 = none */
@@ -60,7 +62,8 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 /* Wait up to timeout_ms for the next request that passed every check.
  * HELLO, bad frames and forbidden types are answered (RESULT with a reason)
  * and logged inside; they never reach the caller.
- * Returns 1 with *req filled, 0 on timeout, -1 on a fatal socket error. */
+ * Returns 1 with *req filled, 0 on timeout, -1 only once the socket was
+ * closed (kl_server_close): nothing a peer does makes it fail. */
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
 /* A descriptor that polls readable (POLLIN) while a message waits to be
  * received; it is nng's, so only poll it: never read, write or close it.

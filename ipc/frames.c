@@ -358,3 +358,22 @@ void kl_frame_free(struct kl_frame *f)
 	free(f->buf);
 	memset(f, 0, sizeof(*f));
 }
+
+static size_t msg_cap(size_t payload)
+{
+	return KL_MSG_HDR_LEN + (payload < KL_MSG_MAX_PAYLOAD ? payload : KL_MSG_MAX_PAYLOAD);
+}
+
+size_t kl_telem_msg_max(uint32_t src_per_family)
+{
+	uint64_t slots = 64;
+
+	while (slots < 2ull * src_per_family)
+		slots <<= 1;
+	return msg_cap(kl_telem_payload_len(KL_TELEM_MAX_TOTALS, (size_t)(2 * slots)));
+}
+
+size_t kl_flows_msg_max(uint32_t flows_per_family)
+{
+	return msg_cap(KL_FLOWS_FIXED_LEN + KL_FLOWS_REC_LEN * 2 * (size_t)flows_per_family);
+}

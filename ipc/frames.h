@@ -58,6 +58,15 @@
 	((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN - 8u * KL_T_MAX) / KL_TELEM_REC_LEN)
 #define KL_FLOWS_MAX_RECORDS ((KL_MSG_MAX_PAYLOAD - KL_FLOWS_FIXED_LEN) / KL_FLOWS_REC_LEN)
 
+/* The largest TELEMETRY / FLOWS message (wire header included) a data plane
+ * can produce whose maps hold `n` sources / flows per family (map_sizes
+ * src / flow): a receiver accepts that much and no more, so a lying sensor
+ * cannot make it allocate beyond what the configuration needs. TELEMETRY
+ * is read from the source slots (bpf/shield.h), the power of two >=
+ * 2 * n and at least 64 per family. Capped at KL_MSG_MAX_PAYLOAD. */
+size_t kl_telem_msg_max(uint32_t src_per_family);
+size_t kl_flows_msg_max(uint32_t flows_per_family);
+
 /* Per-source rates of one tick. */
 enum kl_rate {
 	KL_R_PPS = 0,

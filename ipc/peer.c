@@ -95,8 +95,14 @@ bool kl_peer_allowed(uid_t uid, gid_t gid, const uid_t *allowed, size_t n, gid_t
  */
 int kl_sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out)
 {
-	/* "\0SP\0", protocol REQ0 (0x30) big-endian, reserved. */
-	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30, 0, 0 };
+	return kl_sp_probe_as(path, 0x30 /* REQ0 */, wait_ms, why, whylen, fd_out);
+}
+
+int kl_sp_probe_as(const char *path, uint16_t proto, int wait_ms, char *why, size_t whylen,
+		   int *fd_out)
+{
+	/* "\0SP\0", the protocol big-endian, reserved. */
+	const uint8_t hello[8] = { 0, 'S', 'P', 0, (uint8_t)(proto >> 8), (uint8_t)proto, 0, 0 };
 	struct sockaddr_un sa;
 	uint8_t got[8];
 	size_t have = 0;

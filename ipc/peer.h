@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define KL_SP_PROBE_WAIT_MS 500
@@ -20,6 +21,10 @@ bool kl_peer_allowed(uid_t uid, gid_t gid, const uid_t *allowed, size_t n, gid_t
  * 1 an SP server answered, 0 nothing listens, -1 something else (why says
  * what). With fd_out a successful probe leaves the connection open. */
 int kl_sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out);
+/* The same as a peer speaking SP protocol `proto` (e.g. 0x50 PUSH0 for a
+ * PULL0 socket: what the socket expects, so nng takes it as a peer). */
+int kl_sp_probe_as(const char *path, uint16_t proto, int wait_ms, char *why, size_t whylen,
+		   int *fd_out);
 
 /* Remove a socket file nothing serves (it outlives a crashed daemon);
  * refuse when a server answers or the file is not a socket. */

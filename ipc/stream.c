@@ -20,6 +20,7 @@
  * receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
+#include "ipc/listen.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
 
@@ -47,8 +48,12 @@
 #include "common/log.h"
 
 #define SEND_QUEUE 4
-#define RECV_QUEUE 4
-#define MAX_PIPES 64
+/* What one link may hold in memory is bounded: nng allocates a message as
+ * soon as its length arrives (up to max_msg), once per connection, plus
+ * RECV_QUEUE messages waiting for us. One sensor needs one connection
+ * (two across a reconnect) and our listener check a third. */
+#define RECV_QUEUE 2
+#define MAX_PIPES 4
 #define REFUSAL_LOGS_PER_S 10
 /* Redial quickly: a decider restart should cost a tick or two, not more. */
 #define RECONNECT_MIN_MS 100
@@ -266,6 +271,7 @@ struct kl_stream_rx {
 	uint64_t refused_conns;
 
 	uint64_t delivered, refused_msgs;
+	struct kl_listen ls;
 };
 
 static bool peer_allowed(const struct kl_stream_rx *r, uid_t uid, gid_t gid)
@@ -317,6 +323,7 @@ static void rx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		else if (!peer_allowed(r, (uid_t)uid, (gid_t)gid))
 			why = "uid not allowed";
 		(void)nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+		kl_listen_saw_pipe(&r->ls, (pid_t)pid);
 		pthread_mutex_lock(&r->mu);
 		if (why == NULL && r->npipes >= MAX_PIPES)
 			why = "too many connections";
@@ -340,13 +347,22 @@ static void rx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
+		struct rx_pipe gone = { 0 };
 		pthread_mutex_lock(&r->mu);
 		for (size_t i = 0; i < r->npipes; i++) {
 			if (r->pipes[i].id == id) {
+				gone = r->pipes[i];
 				r->pipes[i] = r->pipes[--r->npipes];
 				break;
 			}
 		}
+		/* nng drops a connection whose message is over max_msg without
+		 * telling us; this line is the only trace of it. */
+		if (gone.role != KL_ROLE_NONE && log_ok_locked(r))
+			kl_info("%s: %s (uid %u pid %d) disconnected: it closed the connection, or "
+				"sent a message over the %zu-byte limit", r->path,
+				kl_role_name(gone.role), (unsigned)gone.uid, (int)gone.pid,
+				r->max_msg);
 		pthread_mutex_unlock(&r->mu);
 	}
 }
@@ -383,8 +399,6 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		     size_t errlen)
 {
 	struct kl_stream_rx *r;
-	char url[sizeof(sun_path_t) + 8];
-	nng_listener l;
 	int rv;
 
 	*out = NULL;
@@ -428,7 +442,6 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		kl_fail(err, errlen, "nng_pull0_open: %s", nng_strerror(rv));
 		goto fail_nosock;
 	}
-	snprintf(url, sizeof(url), "ipc://%s", r->path);
 	if ((rv = nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, r->max_msg)) != 0 ||
 	    (rv = nng_socket_set_int(r->sock, NNG_OPT_RECVBUF, RECV_QUEUE)) != 0 ||
 	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, rx_pipe_event, r)) != 0 ||
@@ -436,26 +449,8 @@ int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, 
 		kl_fail(err, errlen, "%s: socket options: %s", r->path, nng_strerror(rv));
 		goto fail;
 	}
-	if ((rv = nng_listener_create(&l, r->sock, url)) != 0) {
-		kl_fail(err, errlen, "%s: nng_listener_create: %s", r->path, nng_strerror(rv));
+	if (kl_listen_start(&r->ls, r->sock, r->path, o->mode, o->gid, o->owner, err, errlen) < 0)
 		goto fail;
-	}
-	/* nng sets the mode between bind() and listen(). */
-	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
-				       o->mode != 0 ? (int)o->mode : 0600)) != 0) {
-		kl_fail(err, errlen, "%s: setting mode %o: %s", r->path, (unsigned)o->mode,
-			nng_strerror(rv));
-		goto fail;
-	}
-	if ((rv = nng_listener_start(l, 0)) != 0) {
-		kl_fail(err, errlen, "cannot listen on %s: %s", r->path, nng_strerror(rv));
-		goto fail;
-	}
-	if (o->gid != (gid_t)-1 && chown(r->path, (uid_t)-1, o->gid) < 0) {
-		kl_fail(err, errlen, "chown %s to gid %u: %s", r->path, (unsigned)o->gid,
-			strerror(errno));
-		goto fail;
-	}
 	*out = r;
 	return 0;
 fail:
@@ -480,10 +475,15 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 		nng_msg *m;
 		int rv;
 
+		kl_listen_check(&r->ls);
+		int64_t t = now_ms();
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - t;
 			wait = left > 0 ? (nng_duration)left : 0;
 		}
+		/* Wake up for the next listener check. */
+		if (wait != 0 && (wait == NNG_DURATION_INFINITE || r->ls.next_check - t < wait))
+			wait = r->ls.next_check > t ? (nng_duration)(r->ls.next_check - t) : 1;
 		/* A receive timeout of 0 is not "whatever is queued": nng 1.5.2
 		 * then times out even with a message ready (the poll fd says
 		 * readable). Non-blocking receives take it. */
@@ -493,15 +493,22 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 			nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, wait);
 			rv = nng_recvmsg(r->sock, &m, 0);
 		}
-		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
+		if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN) {
+			if (timeout_ms < 0 || now_ms() < deadline)
+				continue; /* woke up for the listener check */
 			return 0;
-		if (rv == NNG_ECLOSED || rv == NNG_ESTATE)
-			return -1;
+		}
+		if (rv == NNG_ECLOSED)
+			return -1; /* only kl_stream_close does that */
 		if (rv != 0) {
-			kl_warn("%s: receive: %s", r->path, nng_strerror(rv));
-			if (rv == NNG_ENOMEM)
-				continue;
-			return -1;
+			/* Nothing a peer does stops the receiver; a persistent
+			 * error must not spin either. */
+			if (log_ok(r))
+				kl_warn("%s: receive: %s", r->path, nng_strerror(rv));
+			usleep(10 * 1000);
+			if (timeout_ms >= 0 && now_ms() >= deadline)
+				return 0;
+			continue;
 		}
 
 		nng_pipe p = nng_msg_get_pipe(m);
@@ -612,6 +619,7 @@ void kl_stream_rx_stats(struct kl_stream_rx *r, struct kl_stream_rx_stats *out)
 {
 	out->delivered = r->delivered;
 	out->refused_msgs = r->refused_msgs;
+	out->listener_replaced = r->ls.replaced;
 	pthread_mutex_lock(&r->mu);
 	out->refused_conns = r->refused_conns;
 	pthread_mutex_unlock(&r->mu);
@@ -623,6 +631,7 @@ void kl_stream_close(struct kl_stream_rx *r)
 		return;
 	/* nng_close runs the REM_POST callbacks, which need the mutex. */
 	nng_close(r->sock);
+	kl_listen_cleanup(&r->ls);
 	pthread_mutex_destroy(&r->mu);
 	free(r->allowed_uids);
 	free(r);

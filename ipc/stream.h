@@ -57,10 +57,13 @@ struct kl_stream_opts {
 	enum kl_role peer_role;    /* the only role that may HELLO here (sensor) */
 	mode_t mode;               /* socket file mode; 0 = 0600 */
 	gid_t gid;                 /* group of the socket file; (gid_t)-1 = keep */
+	uid_t owner;               /* uid we run as after the privilege drop; 0 = ours */
 	const uid_t *allowed_uids; /* peers allowed besides uid 0 and our own uid */
 	size_t n_allowed_uids;
 	gid_t allowed_gid;         /* peers in this group are allowed too; -1 = none */
-	size_t max_msg;            /* largest message; 0 = header + KL_MSG_MAX_PAYLOAD */
+	size_t max_msg;            /* largest message; 0 = header + KL_MSG_MAX_PAYLOAD.
+				    * Set it from the configuration (kl_telem_msg_max
+				    * ...): a link holds at most 6 * max_msg bytes. */
 };
 
 struct kl_stream_msg {
@@ -76,6 +79,7 @@ struct kl_stream_rx_stats {
 	uint64_t delivered;
 	uint64_t refused_conns;    /* peers whose uid was not allowed */
 	uint64_t refused_msgs;     /* malformed, before HELLO, bad HELLO, forbidden type */
+	uint64_t listener_replaced; /* the listener stopped accepting and was replaced */
 };
 
 int kl_stream_listen(struct kl_stream_rx **out, const struct kl_stream_opts *o, char *err,

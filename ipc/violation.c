@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* VIOLATION codec (see violation.h for the layout). */
 #include "ipc/violation.h"
+#include "ipc/msg.h"
 #include "ipc/wire.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -91,4 +93,29 @@ int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *
 	}
 	*n = c;
 	return 0;
+}
+
+size_t kl_violations_send(const struct kl_violation_rec *v, size_t n, uint64_t *seq,
+			  uint64_t tick, int (*put)(void *ctx, const uint8_t *msg, size_t len),
+			  void *ctx)
+{
+	size_t lost = 0;
+	uint8_t *msg = malloc(KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX));
+
+	if (msg == NULL)
+		return n;
+	for (size_t off = 0; off < n; off += KL_VIOLATIONS_MAX) {
+		uint32_t k = (uint32_t)(n - off < KL_VIOLATIONS_MAX ? n - off : KL_VIOLATIONS_MAX);
+		size_t plen = kl_violations_len(k);
+		struct kl_msg_hdr h = { .magic = KL_MSG_MAGIC, .version = KL_MSG_VERSION,
+					.type = KL_MSG_VIOLATION, .payload_len = (uint32_t)plen,
+					.seq = ++*seq, .tick = tick };
+
+		kl_msg_hdr_encode(&h, msg);
+		kl_violations_encode(v + off, k, msg + KL_MSG_HDR_LEN);
+		if (put(ctx, msg, KL_MSG_HDR_LEN + plen) != 0)
+			lost += k;
+	}
+	free(msg);
+	return lost;
 }

@@ -2,7 +2,7 @@
 /*
  * VIOLATION payload (graphd -> decider, DESIGN §4, §7): the edges outside
  * the frozen baseline that one graphd tick saw, batched (one message per
- * tick, never one per edge).
+ * KL_VIOLATIONS_MAX records of a tick, never one per edge).
  *
  *   u32 n, u32 reserved (0); then n records of 24 bytes:
  *    0 u8 family (4 or 6), 1 u8 mode (1 observe, 2 enforce), 2 u8 proto,
@@ -25,7 +25,10 @@
 
 #define KL_VIOLATION_HDR_LEN 8
 #define KL_VIOLATION_REC_LEN 24
-#define KL_VIOLATIONS_MAX 65536u
+/* Records in one VIOLATION message, at most: the one limit both ends use.
+ * The decoder refuses more, the receiver sizes its buffer by it, and the
+ * sender (kl_violations_send) splits a longer list into several messages. */
+#define KL_VIOLATIONS_MAX 1024u
 
 enum kl_violation_mode { KL_VIOLATION_OBSERVE = 1, KL_VIOLATION_ENFORCE = 2 };
 
@@ -42,5 +45,14 @@ int kl_violations_count(const uint8_t *p, size_t len, uint32_t *n, char *err, si
 /* Decode every record into out[0..cap); refuses n > cap. */
 int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *out, size_t cap,
 			 uint32_t *n, char *err, size_t errlen);
+
+/* Encode v[0..n) as VIOLATION messages (wire header + payload) of at most
+ * KL_VIOLATIONS_MAX records each, numbered from ++*seq, and hand each to
+ * put(ctx, msg, len), which returns 0 when the message went out. Returns
+ * the number of records in messages put() did not take (or that could not
+ * be built), for the caller to count and log. */
+size_t kl_violations_send(const struct kl_violation_rec *v, size_t n, uint64_t *seq,
+			  uint64_t tick, int (*put)(void *ctx, const uint8_t *msg, size_t len),
+			  void *ctx);
 
 #endif

@@ -317,7 +317,7 @@ int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *r
 }
 
 int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *root,
-			 const char *name, struct kl_stream_rx **out)
+			 const char *name, size_t max_msg, struct kl_stream_rx **out)
 {
 	char path[PATH_MAX], err[512];
 	uid_t allowed[2];
@@ -337,12 +337,14 @@ int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *
 		.allowed_uids = allowed,
 		.n_allowed_uids = na,
 		.allowed_gid = (gid_t)-1,
+		.max_msg = max_msg,
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_stream_listen(out, &so, err, sizeof(err)) < 0) {
 		kl_error("%s: %s", name, err);
 		return -1;
 	}
-	kl_info("listening on %s for kl-sensor", path);
+	kl_info("listening on %s for kl-sensor (messages up to %zu bytes)", path, max_msg);
 	return 0;
 }
 
@@ -360,6 +362,7 @@ int kl_who_listen_ctl(const struct kl_who *w, enum kl_role self, const char *roo
 		.mode = 0660,
 		.gid = w->admin_gid,
 		.admin_gid = w->admin_gid,
+		.owner = w->root ? w->uid : 0,
 	};
 	if (kl_server_open(out, &co, err, sizeof(err)) < 0) {
 		kl_error("control socket: %s", err);

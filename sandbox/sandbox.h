@@ -85,9 +85,11 @@ int kl_who_run_dir_done(const struct kl_who *w, enum kl_role self, const char *r
 /* The socket kl-sensor sends to (ROOT/<self>/name): mode 0660, group of
  * the sensor user (else, started as root, our own group, so a sensor
  * running as our user can connect), admitting root, the sensor user and
- * ourselves. 0, or -1 after logging. */
+ * ourselves. Messages above max_msg are refused (0 = the wire limit): pass
+ * what the configuration can need (ipc/frames.h kl_telem_msg_max,
+ * kl_flows_msg_max). 0, or -1 after logging. */
 int kl_who_listen_sensor(const struct kl_who *w, enum kl_role self, const char *root,
-			 const char *name, struct kl_stream_rx **out);
+			 const char *name, size_t max_msg, struct kl_stream_rx **out);
 /* The klctl control socket (ROOT/<self>/name): 0660, group KL_ADMIN_GROUP, and
  * owned by the user we switch to: the server probes its own socket now and
  * then (ipc/chan.h), which after the switch works only on a socket that

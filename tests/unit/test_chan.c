@@ -28,8 +28,11 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include <sys/capability.h>
+
 #include "ipc/chan.h"
 #include "ipc/msg.h"
+#include "hostile.h"
 
 static char tmpdir[64];
 
@@ -145,17 +148,39 @@ struct srv {
 	atomic_int delivered;
 	atomic_int second_reply_rc;
 	atomic_uint last_uid, last_pid, last_role, last_type, last_pipe;
+	bool drop_chown; /* serve without CAP_CHOWN, as a daemon after its drop */
+	atomic_int exited; /* kl_server_recv gave up */
+	atomic_int dropped;
 };
+
+/* Capabilities are per thread; the serving thread is the one that would
+ * chown a new socket file. */
+static int drop_cap_chown(void)
+{
+	cap_value_t v[] = { CAP_CHOWN };
+	cap_t c = cap_get_proc();
+	int rc = -1;
+
+	if (c != NULL && cap_set_flag(c, CAP_EFFECTIVE, 1, v, CAP_CLEAR) == 0 &&
+	    cap_set_flag(c, CAP_PERMITTED, 1, v, CAP_CLEAR) == 0 && cap_set_proc(c) == 0)
+		rc = 0;
+	cap_free(c);
+	return rc;
+}
 
 static void *srv_loop(void *arg)
 {
 	struct srv *v = arg;
 
+	if (v->drop_chown)
+		atomic_store(&v->dropped, drop_cap_chown() == 0 ? 1 : -1);
 	while (!atomic_load(&v->stop)) {
 		struct kl_request req;
 		int rc = kl_server_recv(v->s, &req, 50);
-		if (rc < 0)
+		if (rc < 0) {
+			atomic_store(&v->exited, 1);
 			break;
+		}
 		if (rc == 0)
 			continue;
 		atomic_store(&v->last_uid, req.peer_uid);
@@ -561,22 +586,29 @@ static int heal_scenario(void)
 static pid_t heal_pid = -1;
 static int heal_go = -1;
 
-static void fork_heal_child(void)
+/* A child that waits for tmpdir, then runs fn and exits with its result. */
+static pid_t fork_scenario(int (*fn)(void), int *go)
 {
 	int a[2];
 	if (pipe(a) < 0)
 		abort();
-	heal_pid = fork();
-	if (heal_pid < 0)
+	pid_t pid = fork();
+	if (pid < 0)
 		abort();
-	if (heal_pid == 0) {
+	if (pid == 0) {
 		close(a[1]);
 		if (read(a[0], tmpdir, sizeof(tmpdir)) != (ssize_t)sizeof(tmpdir))
 			_exit(0); /* not needed */
-		_exit(heal_scenario());
+		_exit(fn());
 	}
 	close(a[0]);
-	heal_go = a[1];
+	*go = a[1];
+	return pid;
+}
+
+static void fork_heal_child(void)
+{
+	heal_pid = fork_scenario(heal_scenario, &heal_go);
 }
 
 static void test_listener_self_heal(void **state)
@@ -589,6 +621,221 @@ static void test_listener_self_heal(void **state)
 	heal_pid = -1;
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/*
+ * Issue #11 finding 1: a peer allowed to connect() (here uid 65534 through
+ * the socket's group) wedges nng 1.5.2's listener with bare connect+close
+ * rounds and the other tricks of hostile.h, while the server has dropped
+ * CAP_CHOWN as a daemon does. The server must keep answering: root through
+ * kl_client, uid 65534 through a raw REQ peer, and the socket file must
+ * keep its group and mode. Runs in a child forked before any nng call
+ * (nng never frees a wedged listener's memory: LeakSanitizer).
+ */
+/* A CONTROL STATUS answered OK within ms (new connections each try). */
+static bool status_answered(const char *path, int ms, char *err, size_t errlen)
+{
+	struct kl_client *c = NULL;
+	struct kl_msg reply;
+	struct kl_result res;
+	struct kl_ctl_req r;
+	uint8_t p[KL_CTL_REQ_LEN];
+	void *buf = NULL;
+	int64_t deadline = mono_ms() + ms;
+	bool ok = false;
+
+	memset(&r, 0, sizeof(r));
+	r.cmd = KL_CTL_STATUS;
+	kl_ctl_req_encode(&r, p);
+	while (!ok && mono_ms() < deadline) {
+		if (kl_client_open(&c, path, KL_ROLE_CTL, 1500, err, errlen) != 0)
+			continue;
+		ok = kl_client_call(c, KL_MSG_CONTROL, p, sizeof(p), &reply, &buf, err, errlen) == 0 &&
+		     kl_result_decode(reply.payload, reply.payload_len, &res, err, errlen) == 0 &&
+		     res.status == KL_OK;
+		free(buf);
+		buf = NULL;
+		kl_client_close(c);
+	}
+	return ok;
+}
+
+static int hostile_run(bool become_nobody)
+{
+	char path[128], dir[96], err[256] = "";
+	static struct srv v;
+	struct stat st;
+	int status;
+
+	if (chmod(tmpdir, 0711) < 0)
+		HEAL_FAIL("chmod %s", tmpdir);
+	/* As deployed, the daemon's own directory is its user's. */
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, become_nobody ? "nobody" : "root");
+	if (mkdir(dir, 0755) < 0 || (become_nobody && chown(dir, 65534, 65534) < 0))
+		HEAL_FAIL("mkdir %s", dir);
+	snprintf(path, sizeof(path), "%s/hostile.sock", dir);
+	uid_t allowed[] = { 65534 };
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	o.gid = 65534;
+	o.allowed_uids = allowed;
+	o.n_allowed_uids = 1;
+	o.owner = become_nobody ? 65534 : 0;
+	memset(&v, 0, sizeof(v));
+	v.drop_chown = !become_nobody;
+	if (kl_server_open(&v.s, &o, err, sizeof(err)) != 0)
+		HEAL_FAIL("server: %s", err);
+	if (pthread_create(&v.th, NULL, srv_loop, &v) != 0)
+		HEAL_FAIL("pthread_create");
+	if (become_nobody) {
+		/* The whole process, nng's threads included (glibc applies
+		 * set*id to every thread), as a daemon's drop does. */
+		gid_t g = 65534;
+		if (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 || setresuid(65534, 65534, 65534) < 0)
+			HEAL_FAIL("becoming uid 65534: %s", strerror(errno));
+	} else {
+		for (int i = 0; i < 200 && atomic_load(&v.dropped) == 0; i++)
+			usleep(5000);
+		if (atomic_load(&v.dropped) != 1)
+			HEAL_FAIL("could not drop CAP_CHOWN in the serving thread");
+	}
+
+	/* The attacker: uid 65534, raw syscalls only (nng is running here). */
+	pid_t kid = fork();
+	if (kid < 0)
+		HEAL_FAIL("fork");
+	if (kid == 0) {
+		int stall[6];
+		if (!become_nobody &&
+		    (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(10);
+		if (hostile_attack(path, HOSTILE_REQ0, KL_ROLE_SENSOR) < 60)
+			_exit(11); /* it could not even connect: no test */
+		hostile_stall(path, stall, 6, HOSTILE_REQ0);
+		/* A legitimate peer with the same uid is still served, stalled
+		 * connections and all; recovery may take a check or two. */
+		int64_t deadline = hostile_ms() + 10000;
+		do {
+			status = hostile_req_hello(path, KL_ROLE_CTL, 1500);
+		} while (status != KL_OK && hostile_ms() < deadline);
+		_exit(status == KL_OK ? 0 : 12);
+	}
+	int kst;
+	if (waitpid(kid, &kst, 0) != kid || !WIFEXITED(kst) || WEXITSTATUS(kst) != 0)
+		HEAL_FAIL("uid 65534 after the attack: exit %d (10 setuid, 11 no connect, 12 not answered)",
+			  WIFEXITED(kst) ? WEXITSTATUS(kst) : -1);
+
+	if (!status_answered(path, 10000, err, sizeof(err)))
+		HEAL_FAIL("root's request after the attack: %s", err);
+	if (become_nobody) {
+		/* A replacement that fails (here: its staging directory is
+		 * gone) is retried, never fatal; it succeeds once it can. */
+		char stage[160];
+		snprintf(stage, sizeof(stage), "%s/.hostile.sock.new", dir);
+		if (rmdir(stage) < 0)
+			HEAL_FAIL("rmdir %s: %s", stage, strerror(errno));
+		hostile_attack(path, HOSTILE_REQ0, KL_ROLE_SENSOR);
+		/* Two listener checks' worth: the server must still be there. */
+		usleep((2 * 2000 + 500) * 1000);
+		if (atomic_load(&v.exited))
+			HEAL_FAIL("the server gave up after a failed replacement");
+		if (mkdir(stage, 0700) < 0 || chmod(stage, 02700) < 0)
+			HEAL_FAIL("mkdir %s: %s", stage, strerror(errno));
+		if (!status_answered(path, 40000, err, sizeof(err)))
+			HEAL_FAIL("no answer once the replacement could succeed: %s", err);
+	}
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_gid != 65534 ||
+	    (st.st_mode & 0777) != 0660)
+		HEAL_FAIL("socket file after the attack: mode %o gid %u", (unsigned)st.st_mode,
+			  (unsigned)st.st_gid);
+	atomic_store(&v.stop, 1);
+	pthread_join(v.th, NULL);
+	kl_server_close(v.s);
+	if (lstat(path, &st) == 0)
+		HEAL_FAIL("%s left behind", path);
+	return 0;
+}
+
+/* The enforcer today: root without CAP_CHOWN after its drop. */
+static int hostile_scenario(void)
+{
+	return hostile_run(false);
+}
+
+/* The other daemons (and the enforcer once it drops to its user): the
+ * whole process becomes another uid, with no capabilities at all. */
+static int hostile_nobody_scenario(void)
+{
+	return hostile_run(true);
+}
+
+static pid_t hostile_pid[2] = { -1, -1 };
+static int hostile_go[2] = { -1, -1 };
+
+static void run_hostile(int i)
+{
+	int st;
+	if (hostile_pid[i] < 0) {
+		skip(); /* needs root: other uids, CAP_CHOWN to drop */
+		return;
+	}
+	assert_int_equal(write(hostile_go[i], tmpdir, sizeof(tmpdir)), sizeof(tmpdir));
+	assert_int_equal(waitpid(hostile_pid[i], &st, 0), hostile_pid[i]);
+	hostile_pid[i] = -1;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_hostile_peers(void **state)
+{
+	(void)state;
+	run_hostile(0);
+}
+
+static void test_hostile_peers_after_user_switch(void **state)
+{
+	(void)state;
+	run_hostile(1);
+}
+
+/* A connection that completes the SP handshake and then says nothing
+ * would hold one of the server's slots for ever: it is closed once it has
+ * not said HELLO for 5 s. One that said HELLO stays. */
+static void test_silent_connection_closed(void **state)
+{
+	(void)state;
+	char path[128];
+	static struct srv v;
+	uint8_t b[64], m[128];
+
+	sock_path(path, sizeof(path), "silent.sock");
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	srv_start(&v, &o);
+	int silent = hostile_connect(path), talker = hostile_connect(path);
+	assert_true(silent >= 0 && talker >= 0);
+	hostile_sp_hdr(b, HOSTILE_REQ0);
+	hostile_send(silent, b, 8);
+	size_t n = hostile_frame(b + 8, HOSTILE_REQ0, m, hostile_hello(m, KL_ROLE_CTL));
+	hostile_send(talker, b, 8 + n);
+	int64_t t0 = mono_ms(), closed_at = 0;
+	assert_int_equal(hostile_read(silent, b, 8, t0 + 2000), 0); /* its SP header */
+	while (mono_ms() - t0 < 9000) {
+		struct pollfd pf = { .fd = silent, .events = POLLIN };
+		if (poll(&pf, 1, 100) == 1 && read(silent, b, sizeof(b)) == 0) {
+			closed_at = mono_ms() - t0;
+			break;
+		}
+	}
+	if (closed_at == 0)
+		fail_msg("a connection without HELLO was still open after 9 s");
+	assert_true(closed_at >= 4500);
+	/* The talker got its HELLO answer and is still connected. */
+	struct pollfd pf = { .fd = talker, .events = POLLIN };
+	uint8_t sink[512];
+	assert_true(poll(&pf, 1, 0) == 1 && read(talker, sink, sizeof(sink)) > 0);
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	close(silent);
+	close(talker);
+	srv_stop(&v);
 }
 
 static void test_size_limit(void **state)
@@ -766,6 +1013,10 @@ int main(void)
 	if (geteuid() == 0)
 		fork_children();
 	fork_heal_child();
+	if (geteuid() == 0) {
+		hostile_pid[0] = fork_scenario(hostile_scenario, &hostile_go[0]);
+		hostile_pid[1] = fork_scenario(hostile_nobody_scenario, &hostile_go[1]);
+	}
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_and_control),
@@ -773,6 +1024,9 @@ int main(void)
 		cmocka_unit_test(test_before_hello_and_bad_frames),
 		cmocka_unit_test(test_forbidden_type_closes),
 		cmocka_unit_test(test_listener_self_heal),
+		cmocka_unit_test(test_hostile_peers),
+		cmocka_unit_test(test_hostile_peers_after_user_switch),
+		cmocka_unit_test(test_silent_connection_closed),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_stale_and_second_server),
 		cmocka_unit_test(test_client_errors_and_timeout),
@@ -783,6 +1037,12 @@ int main(void)
 	close(heal_go);
 	if (heal_pid > 0)
 		waitpid(heal_pid, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		if (hostile_go[i] >= 0)
+			close(hostile_go[i]);
+		if (hostile_pid[i] > 0)
+			waitpid(hostile_pid[i], NULL, 0);
+	}
 
 	/* Children a failed test never used exit when their pipe closes. */
 	for (int i = 0; i < CH_N && have_children; i++) {
