@@ -449,9 +449,10 @@ static void test_oversized_frames_bounded(void **state)
 	int fds[5];
 	(void)state;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/decider/%s", dir, name);
 	size_t max = kl_telem_msg_max(1024);
 	assert_true(max < (1u << 20));
+	assert_int_equal(kl_who_run_dir(&w, KL_ROLE_DECIDER, dir), 0);
 	assert_int_equal(kl_who_listen_sensor(&w, KL_ROLE_DECIDER, dir, name, max, &r), 0);
 	assert_int_equal(hwm_reset(), 0);
 	long before = hwm_kib();
