@@ -330,7 +330,8 @@ size_t kl_bl_sweep(struct kl_baselines *b, int64_t now)
 
 /* ---- persistence ---- */
 
-#define FILE_FLAGS (JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9))
+/* Reals at full precision: the hash covers the values as they are read back. */
+#define FILE_FLAGS (JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 
 static void add_row(void *ctx, const struct kl_bl *r)
 {
@@ -456,7 +457,7 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 	for (size_t i = 0; i < json_array_size(rows); i++) {
 		json_t *row = json_array_get(rows, i);
 		struct kl_bl r;
-		struct kl_addr a;
+		struct kl_addr a, key;
 		double v[8];
 		bool ok = json_is_array(row) && json_array_size(row) == 9 &&
 			  json_is_string(json_array_get(row, 0)) &&
@@ -464,12 +465,12 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 				  0;
 		for (size_t k = 0; ok && k < 8; k++)
 			ok = num(row, k + 1, &v[k]) == 0;
-		if (!ok || !kl_addr_key(&a, &a) || v[0] < 1 || v[0] > UINT32_MAX) {
+		if (!ok || !kl_addr_key(&a, &key) || v[0] < 1 || v[0] > UINT32_MAX) {
 			snprintf(err, len, "sources[%zu]: want [ip, n, t_last, 3 ewma, 3 peak] with a "
 				 "host address and non-negative numbers", i);
 			goto bad;
 		}
-		rec_init(&r, &a);
+		rec_init(&r, &key);
 		r.n = (uint32_t)v[0];
 		r.t_last = (int64_t)llround(v[1] * 1000.0);
 		for (int f = 0; f < KL_BL_NF; f++) {

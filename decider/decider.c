@@ -187,6 +187,7 @@ void kl_decider_free(struct kl_decider *d)
 	free(d->at_flags);
 	kl_engine_free(d->eng);
 	kl_bl_free(d->bl);
+	free(d->bl_path);
 	kl_exempt_free(&d->ex);
 	kl_changes_free(&d->ch);
 	free(d->pending.v);
@@ -456,11 +457,30 @@ static void baseline_start(struct kl_decider *d, int64_t now)
 	int ki = kl_knob_index("baseline-file");
 	char why[1024];
 
-	d->bl_path = NULL;
-	if (d->bl == NULL || v->baseline_file[0] == '\0' ||
-	    (v->replay[0] != '\0' && !(ki >= 0 && d->cfg->o[ki].kind == KL_L_FLAG)))
+	int ks = kl_knob_index("state-file");
+	bool flag = (ki >= 0 && d->cfg->o[ki].kind == KL_L_FLAG) ||
+		    (v->baseline_file[0] == '\0' && ks >= 0 && d->cfg->o[ks].kind == KL_L_FLAG);
+
+	if (d->bl == NULL || d->bl_path != NULL || (v->replay[0] != '\0' && !flag))
 		return;
-	d->bl_path = v->baseline_file;
+	if (v->baseline_file[0] != '\0') {
+		d->bl_path = strdup(v->baseline_file);
+	} else if (v->state_file[0] != '\0') {
+		/* beside state.json, in the decider's own directory */
+		const char *slash = strrchr(v->state_file, '/');
+		size_t dl = slash != NULL ? (size_t)(slash - v->state_file) + 1 : 0;
+		d->bl_path = malloc(dl + sizeof("baselines.json"));
+		if (d->bl_path != NULL) {
+			memcpy(d->bl_path, v->state_file, dl);
+			memcpy(d->bl_path + dl, "baselines.json", sizeof("baselines.json"));
+		}
+	} else {
+		return;
+	}
+	if (d->bl_path == NULL) {
+		kl_error("baselines: out of memory; not persisted");
+		return;
+	}
 	d->next_bl_save = now + CHECKPOINT_EVERY_MS;
 	int r = kl_bl_load(d->bl, d->bl_path, now, ns_ms(v->max_state_age), why, sizeof(why));
 	if (r >= 0)

@@ -53,7 +53,7 @@ struct kl_decider {
 	size_t at_cap;
 	/* per-source baselines (NULL with --baseline=false) and their file */
 	struct kl_baselines *bl;
-	const char *bl_path;       /* NULL: not persisted */
+	char *bl_path;             /* NULL: not persisted (malloc'd) */
 	int64_t next_bl_save;
 };
 

@@ -422,9 +422,9 @@ static const struct kl_knob knobs[] = {
 	{ "baseline", KT_BOOL, OFF(baseline), "true", .pdp = "baseline.enabled", .group = G_BL,
 	  .help = "Learn each source's normal pps/SYN/scan and judge a promoted, confident source "
 		  "against max(trigger, its peak x tolerance)." },
-	{ "baseline-file", KT_STR, OFF(baseline_file), "/var/lib/kernloom/decider/baselines.json",
-	  .pdp = "baseline.store", .group = G_BL,
-	  .help = "Persist the baselines here (state.json's integrity rules). Empty disables." },
+	{ "baseline-file", KT_STR, OFF(baseline_file), "", .pdp = "baseline.store", .group = G_BL,
+	  .help = "Persist the baselines here (state.json's integrity rules). Empty: "
+		  "baselines.json beside --state-file (none without a state file)." },
 	{ "baseline-min-pps", KT_FLOAT, OFF(baseline_min_pps), "3", .min = 0, .max = 1e12,
 	  .pdp = "baseline.min_pps", .group = G_BL,
 	  .help = "A tick is an observation only at pps >= this." },
