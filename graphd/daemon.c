@@ -350,7 +350,7 @@ static void send_violations(struct live *L)
 		kl_warn("VIOLATION src=%s port=%u proto=%s mode=%s action=%s edge_state=%s",
 			kl_addr_format(&a, ip, sizeof(ip)), v->k.port,
 			gr_proto_name(v->k.proto, pr, sizeof(pr)), gr_mode_name(v->mode),
-			v->action == GR_ACT_BLOCK ? "block" : "signal", gr_state_name(v->state));
+			gr_action_name(v->action), gr_state_name(v->state));
 	}
 	if (g->nviol > VIOL_LOG_PER_TICK)
 		kl_warn("VIOLATION ... and %zu more in this tick (kl-graphd violations lists all)",
@@ -371,6 +371,8 @@ static void send_violations(struct live *L)
 		r->proto = g->viol[i].k.proto;
 		r->mode = g->viol[i].mode == GR_MODE_ENFORCE ? KL_VIOLATION_ENFORCE
 							     : KL_VIOLATION_OBSERVE;
+		if (g->viol[i].action == GR_ACT_DEVIATION)
+			r->reason = KL_VIOLATION_R_DEVIATION;
 	}
 	size_t plen = kl_violations_len(n);
 	uint8_t *msg = malloc(KL_MSG_HDR_LEN + plen);

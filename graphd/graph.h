@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "graphd/edgebase.h"
 
 /* A time that never happened (never seen, no violation yet, ...). */
 #define GR_NEVER INT64_MIN
@@ -69,6 +70,7 @@ int gr_state_parse(const char *s);     /* -1 if unknown */
 const char *gr_mode_name(unsigned m);  /* "learn", "frozen-observe", "frozen-enforce" */
 int gr_mode_parse(const char *s);
 const char *gr_by_name(unsigned b);    /* "learner", "freeze", "operator", "migration" */
+const char *gr_action_name(unsigned a); /* "signal", "block", "deviation" */
 int gr_by_parse(const char *s);
 /* "tcp", "udp", "icmp", "icmpv6", or the number. */
 const char *gr_proto_name(uint8_t proto, char *buf, size_t len);
@@ -96,7 +98,10 @@ struct gr_edge {
 	int64_t first_seen, last_seen; /* Unix ms; GR_NEVER: made by the operator, never seen */
 	int64_t state_at;              /* when the state last changed */
 	uint64_t pkts, bytes;
+	struct gr_eb eb;         /* per-edge baseline (edgebase.h), stored in edge_baselines */
 	/* memory only */
+	uint64_t tick_pkts, tick_bytes; /* this tick's traffic (last_seen == tick) */
+	int64_t last_deviation;  /* time of the last deviation signal, or GR_NEVER */
 	int64_t last_violation;  /* time of the last violation, or GR_NEVER */
 	int64_t deny_until;      /* frozen-enforce: edge deny wanted until then */
 	int64_t push_until;      /* push.c: when the enforcer's entry lapses */
@@ -117,6 +122,7 @@ struct gr_params {
 	uint32_t viol_max_tick;   /* violations reported per tick at most */
 	const struct kl_addr *exclude; /* CIDRs never learned from; not owned */
 	size_t nexclude;
+	struct gr_eb_params eb;   /* per-edge baselines */
 };
 
 /* The profiles.md defaults (5 ticks, 3 windows, 10 min, every 5 min, 30 days). */
@@ -130,7 +136,9 @@ struct gr_obs {
 	uint64_t pkts, bytes;
 };
 
-enum gr_action { GR_ACT_SIGNAL = 1, GR_ACT_BLOCK = 2 };
+/* DEVIATION: a learned edge carried far more than its baseline (always
+ * mode observe: strikes, never a block by itself). */
+enum gr_action { GR_ACT_SIGNAL = 1, GR_ACT_BLOCK = 2, GR_ACT_DEVIATION = 3 };
 
 struct gr_viol {
 	struct gr_key k;
@@ -142,7 +150,7 @@ struct gr_viol {
 
 struct gr_tick_stats {
 	uint64_t obs, merged, new_edges, excluded, suspicious, promoted, expired, purged;
-	uint64_t violations, viol_suppressed;
+	uint64_t violations, viol_suppressed, deviations;
 	bool maintained; /* promotion and expiry ran in this tick */
 };
 
