@@ -198,6 +198,9 @@ int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struc
 
 	if (r == NULL)
 		return -1;
+	if ((r->flags & KL_BL_F_TAINTED) && r->t_seen == now)
+		return 0;
+	r->flags &= (uint8_t)~KL_BL_F_TAINTED;
 	roll(&b->p, r, now);
 	if (r->b_n[1] == 0) {
 		r->b_start[1] = now;
@@ -218,13 +221,14 @@ int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struc
 	return 0;
 }
 
-void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now)
+void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now, bool create)
 {
-	struct kl_bl *r = find(b, key);
+	struct kl_bl *r = create ? insert(b, key) : find(b, key);
 
 	if (r == NULL)
 		return;
 	r->b_n[0] = r->b_n[1] = 0;
+	r->flags |= KL_BL_F_TAINTED;
 	r->t_seen = now;
 }
 

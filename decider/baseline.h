@@ -52,6 +52,7 @@ struct kl_bl_params {
 };
 
 #define KL_BL_F_PROMOTED 0x1
+#define KL_BL_F_TAINTED  0x2 /* tainted at t_seen: that tick is no observation */
 
 /* One source's baseline: 152 bytes. */
 struct kl_bl {
@@ -106,8 +107,11 @@ static inline bool kl_bl_gate(const struct kl_bl_params *bp, const double trig[K
  * (max-sources) or out of memory: nothing learned. */
 int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struct kl_metrics *m,
 		  int64_t now);
-/* The source turned suspicious: everything held is dropped. */
-void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now);
+/* The source turned suspicious: everything held is dropped, and an
+ * observation at the same tick is refused. create: make the record if
+ * there is none (for a source whose tick passed kl_bl_gate, so that the
+ * refusal holds; others have nothing to drop). */
+void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now, bool create);
 
 /* Confidence of a baseline at now, 0..1. */
 double kl_bl_confidence(const struct kl_bl_params *bp, const struct kl_bl *r, int64_t now);

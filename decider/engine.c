@@ -12,6 +12,7 @@
  */
 #include "decider/engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -553,24 +554,32 @@ void kl_engine_set_baselines(struct kl_engine *e, struct kl_baselines *bl)
 	e->bl_n = 0;
 }
 
-/* Severity of a stepped source against its effective triggers. */
+/* Severity of a stepped source against its effective triggers. An
+ * effective trigger is never below the global one, so a tick that is low
+ * (and below the non-compliance reset) against the global triggers stays
+ * so: no lookup for those, which are most sources. */
 static double baseline_severity(const struct kl_engine *e, const struct evalent *it,
 				const struct kl_metrics *m, int64_t now)
 {
-	if (e->bl == NULL || it->idx == UINT32_MAX)
+	const double low = e->p.decay_below < e->p.noncomp_reset_below ? e->p.decay_below
+								       : e->p.noncomp_reset_below;
+	if (e->bl == NULL || it->idx == UINT32_MAX || it->sev < low)
 		return it->sev;
 	return kl_bl_severity(e->bl, &e->p, &it->key, m, it->sev, now);
 }
 
 /* A stepped source that is or was rate-limited or blocked, had a high tick
  * (a violation is one) or hit the rate limiter: what its baseline holds
- * is dropped. */
+ * is dropped and this tick is not learned (baseline_learn never looks at
+ * the engine's state: the taint says it all, at one lookup). Every
+ * elevated source is stepped every tick, so none is ever learned from. */
 static void baseline_taint(struct kl_engine *e, const struct kl_src *s, unsigned before,
 			   const struct kl_metrics *m, int64_t now)
 {
 	if (e->bl != NULL && (before > KL_LVL_OBSERVE || s->level > KL_LVL_OBSERVE ||
 			      s->t_high == now || m->droprl > 0.0))
-		kl_bl_taint(e->bl, &s->key, now);
+		kl_bl_taint(e->bl, &s->key, now,
+			    kl_bl_gate(kl_bl_params(e->bl), e->p.trig, m));
 }
 
 static int baseline_offer(struct kl_engine *e, uint32_t i)
@@ -602,9 +611,6 @@ static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_met
 			continue;
 		if (e->viol.n > 0 && kl_keyset_find(&e->viol, &key) != NULL)
 			continue; /* tainted when it was stepped */
-		const struct kl_src *s = kl_srctab_find(&e->tab, &key);
-		if (s != NULL && (s->level > KL_LVL_OBSERVE || s->t_high == now))
-			continue;
 		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : KL_EX_NONE;
 		if ((ex == KL_EX_WHITELIST && !bp->whitelist_learn) ||
 		    (ex == KL_EX_FORGIVE && !bp->feedback_learn))
@@ -761,11 +767,19 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	const bool may_force = e->elev.n > 0 || e->viol.n > 0;
 	const bool need_key = may_force || exempt != NULL;
 	const struct kl_bl_params *bp = e->bl != NULL ? kl_bl_params(e->bl) : NULL;
+	/* Most sources are far from every trigger: three compares reject them
+	 * before the whole gate runs. */
+	double bl_lo[KL_BL_NF];
+	for (int f = 0; f < KL_BL_NF; f++)
+		bl_lo[f] = bp != NULL && p->trig[f] > 0.0 ? bp->relevant * p->trig[f] : INFINITY;
 	e->bl_n = 0;
 	for (size_t i = 0; i < nsrc; i++) {
 		const struct kl_metrics *m = &src[i];
 		double sev = kl_severity(p, m);
-		if (bp != NULL && kl_bl_gate(bp, p->trig, m) && baseline_offer(e, (uint32_t)i) < 0)
+		/* A high tick is never an observation, stepped or not. */
+		if ((m->pps >= bl_lo[0] || m->syn >= bl_lo[1] || m->scan >= bl_lo[2]) &&
+		    sev < p->step[0] && kl_bl_gate(bp, p->trig, m) &&
+		    baseline_offer(e, (uint32_t)i) < 0)
 			return -1;
 		bool cand = m->pps >= p->min_pps || (p->min_sev > 0.0 && sev >= p->min_sev) ||
 			    m->droprl > 0.0;
