@@ -724,6 +724,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	L.last_tick_mono = clock_ms(CLOCK_MONOTONIC);
 	L.last_push_mono = 0;
 	rc = run_loop(&L) < 0 ? GR_EXIT_FAIL : 0;
+	gr_eb_flush_all(&L.g);
 	flush(&L, "storing the graph at exit");
 	kl_info("stopping: %llu frames (%llu bad, %llu missed), %llu ticks, %llu violations "
 		"(%llu sent to the decider), edge rules %llu sent, %llu applied, %llu refused",

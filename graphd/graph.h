@@ -91,6 +91,7 @@ struct gr_edge {
 	uint8_t push_kind;/* push.c: what the enforcer holds for it (0, allow, deny) */
 	uint8_t stored;   /* the store has a row for it */
 	uint8_t changed;  /* state, by or by_uid changed since the store last wrote it */
+	uint8_t eb_dirty; /* eb changed since the store last wrote it */
 	int32_t by_uid;   /* the operator's uid, or -1 */
 	uint32_t seen;    /* ticks the edge appeared in */
 	uint32_t windows; /* distinct windows it appeared in */
@@ -171,6 +172,10 @@ struct gr_graph {
 	int64_t next_promote;     /* INT64_MIN: at the first tick */
 	size_t count[GR_STATE_MAX];
 	struct gr_tick_stats last; /* the last tick's */
+	/* The next flush writes every changed edge baseline: set on
+	 * maintenance ticks and by gr_eb_flush_all, so that baselines cost one
+	 * write per edge per promote interval, not per tick. */
+	bool eb_flush;
 };
 
 int gr_init(struct gr_graph *g, const struct gr_params *p);
@@ -230,6 +235,10 @@ long gr_set_source(struct gr_graph *g, const struct kl_addr *src, bool all_ports
 
 /* The store wrote the dirty edges: clear the list and drop GR_GONE edges. */
 void gr_flushed(struct gr_graph *g);
+
+/* Have the next gr_store_flush write every changed edge baseline (at exit,
+ * at the end of a replay). */
+void gr_eb_flush_all(struct gr_graph *g);
 
 /* Mark an edge changed (for callers that edit one, e.g. push.c). */
 void gr_touch(struct gr_graph *g, struct gr_edge *e);

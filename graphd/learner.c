@@ -565,8 +565,14 @@ static int edge_baselines(struct gr_graph *g, int64_t t, int64_t dt)
 		if (v != GR_EB_LEARN || suspicious(g, &e->k, t))
 			continue;
 		gr_eb_learn(p, &e->eb, x);
+		e->eb_dirty = 1;
 	}
 	return 0;
+}
+
+void gr_eb_flush_all(struct gr_graph *g)
+{
+	g->eb_flush = true;
 }
 
 /* The edge appeared in this tick. With `count`, it is evidence: seen once
@@ -695,6 +701,7 @@ int gr_tick(struct gr_graph *g, int64_t t, const struct gr_obs *obs, size_t nobs
 	} else if (t >= g->next_promote) {
 		int64_t every = g->p.promote_every_ms > 0 ? g->p.promote_every_ms : 1;
 		g->last.maintained = true;
+		g->eb_flush = true;
 		g->last.promoted = gr_promote(g, t);
 		g->last.expired = gr_expire(g, t);
 		if (g->nsusp > 0)

@@ -815,7 +815,7 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 
 	if (s->readonly)
 		return fail(err, errlen, "graph db %s: opened read-only", s->path);
-	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER)
+	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER && !g->eb_flush)
 		return 0;
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -824,12 +824,25 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 		if (g->dirty[i] >= g->n)
 			continue;
 		rc = write_edge(s, &g->e[g->dirty[i]]);
-		if (rc == SQLITE_OK)
+		if (rc == SQLITE_OK && g->e[g->dirty[i]].state == GR_GONE)
 			rc = write_baseline(s, &g->e[g->dirty[i]]);
 		if (rc != SQLITE_OK) {
 			char k[96], what[160];
 			snprintf(what, sizeof(what), "writing edge %s",
 				 gr_key_format(&g->e[g->dirty[i]].k, k, sizeof(k)));
+			sqlfail(s, rc, err, errlen, what);
+			goto bad;
+		}
+	}
+	for (size_t i = 0; g->eb_flush && i < g->n; i++) {
+		const struct gr_edge *e = &g->e[i];
+		if (!e->eb_dirty || e->state == GR_GONE)
+			continue;
+		rc = write_baseline(s, e);
+		if (rc != SQLITE_OK) {
+			char k[96], what[160];
+			snprintf(what, sizeof(what), "writing the baseline of edge %s",
+				 gr_key_format(&e->k, k, sizeof(k)));
 			sqlfail(s, rc, err, errlen, what);
 			goto bad;
 		}
@@ -862,6 +875,9 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 			g->e[g->dirty[i]].changed = 0;
 		}
 	}
+	for (size_t i = 0; g->eb_flush && i < g->n; i++)
+		g->e[i].eb_dirty = 0;
+	g->eb_flush = false;
 	gr_flushed(g);
 	return 0;
 bad:

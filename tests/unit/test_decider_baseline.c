@@ -179,7 +179,7 @@ static void test_taint_drops_held(void **state)
 		struct kl_metrics m = M("198.18.0.2", 900);
 		kl_bl_observe(b, &a, &m, S(t));
 	}
-	kl_bl_taint(b, &a, S(15));
+	kl_bl_taint(b, &a, S(15), false);
 	for (int t = 16; t < 25; t++) {
 		struct kl_metrics m = M("198.18.0.2", 900);
 		kl_bl_observe(b, &a, &m, S(t));

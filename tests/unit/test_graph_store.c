@@ -135,6 +135,7 @@ static void test_round_trip(void **state)
 	kl_addr_parse("198.18.0.9", &a, NULL, 0);
 	char why[128];
 	assert_int_equal(gr_set_source(&g, &a, false, 22, 6, GR_DENIED, 1234, 5, why, sizeof(why)), 1);
+	gr_eb_flush_all(&g); /* baselines are written per promote interval, and at exit */
 	assert_int_equal(gr_store_flush(s, &g, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
 	gr_store_close(s);
 
@@ -197,6 +198,7 @@ static void test_migration_from_schema_2(void **state)
 	struct gr_obs o[1] = { obs("198.18.0.1", 8080, 6) };
 	assert_int_equal(gr_tick(&h, g.last_t + MIN, o, 1, NULL, 0), 0);
 	assert_int_equal(gr_tick(&h, g.last_t + 2 * MIN, o, 1, NULL, 0), 0);
+	gr_eb_flush_all(&h);
 	assert_int_equal(gr_store_flush(s, &h, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
 	gr_store_close(s);
 	gr_free(&h);
@@ -537,6 +539,7 @@ static void test_violations_and_backup(void **state)
 		v[i].mode = i % 2 ? GR_MODE_ENFORCE : GR_MODE_OBSERVE;
 		v[i].action = i % 2 ? GR_ACT_BLOCK : GR_ACT_SIGNAL;
 	}
+	gr_eb_flush_all(&g); /* the backup below is compared with memory, baselines too */
 	assert_int_equal(gr_store_flush(s, &g, v, 4, GR_NEVER, err, sizeof(err)), 0);
 	struct gr_viol_row *rows;
 	size_t n;
