@@ -416,10 +416,13 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 
 	if (kl_safe_read_file(path, KL_STATE_MAX_FILE * 4, KL_SAFE_OWNED, &buf, &n, why,
 			      sizeof(why)) < 0) {
+		/* the caller names the file already */
+		size_t pl = strlen(path);
+		const char *w = strncmp(why, path, pl) == 0 && why[pl] == ':' ? why + pl + 2 : why;
 		if (errno == ENOENT)
 			snprintf(err, len, "absent");
 		else
-			snprintf(err, len, "%.*s", (int)(len > 1 ? len - 1 : 0), why);
+			snprintf(err, len, "%.*s", (int)(len > 1 ? len - 1 : 0), w);
 		return -1;
 	}
 	json_t *d = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
