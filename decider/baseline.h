@@ -14,7 +14,7 @@
  *
  * A source is promoted after --baseline-promote-after committed
  * observations; its confidence is min(1, n / (2 x promote-after)) halved
- * every --baseline-confidence-halflife since its last commit. For a
+ * every --baseline-halflife since its last commit. For a
  * promoted source with confidence >= --baseline-min-confidence the
  * effective trigger of feature f is
  *     max(trig_f, min(peak_f x tolerance, trig_f x tolerance)).

@@ -450,7 +450,7 @@ static const struct kl_knob knobs[] = {
 	{ "baseline-min-confidence", KT_FLOAT, OFF(baseline_min_confidence), "0.5", .min = 0,
 	  .max = 1, .pdp = "baseline.min_confidence", .group = G_BL,
 	  .help = "Confidence (min(1, n / 2 x promote-after), halved per halflife idle) needed." },
-	{ "baseline-confidence-halflife", KT_DUR, OFF(baseline_halflife), "24h", .min = 0,
+	{ "baseline-halflife", KT_DUR, OFF(baseline_halflife), "24h", .min = 0,
 	  .max = 3650 * DAY, .pdp = "baseline.confidence_halflife", .group = G_BL,
 	  .help = "Confidence halves per this much time without a committed observation "
 		  "(0 = never)." },
