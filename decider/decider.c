@@ -454,10 +454,8 @@ static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *err
 static void baseline_start(struct kl_decider *d, int64_t now)
 {
 	const struct kl_dcfg *v = &d->cfg->v;
-	int ki = kl_knob_index("baseline-file");
+	int ki = kl_knob_index("baseline-file"), ks = kl_knob_index("state-file");
 	char why[1024];
-
-	int ks = kl_knob_index("state-file");
 	bool flag = (ki >= 0 && d->cfg->o[ki].kind == KL_L_FLAG) ||
 		    (v->baseline_file[0] == '\0' && ks >= 0 && d->cfg->o[ks].kind == KL_L_FLAG);
 

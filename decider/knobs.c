@@ -460,9 +460,9 @@ static const struct kl_knob knobs[] = {
 	{ "baseline-ttl", KT_DUR, OFF(baseline_ttl), "168h", .min = 0, .max = 3650 * DAY,
 	  .pdp = "baseline.ttl", .group = G_BL,
 	  .help = "Forget a baseline not observed for this long (0 = never)." },
-	{ "baseline-max-sources", KT_INT, OFF(baseline_max_sources), "1000000", .min = 1,
-	  .max = 1e8, .pdp = "baseline.max_sources", .group = G_BL,
-	  .help = "No new baselines beyond this many (152 B each)." },
+	{ "baseline-max-sources", KT_INT, OFF(baseline_max_sources), "100000", .min = 1,
+	  .max = 1e7, .pdp = "baseline.max_sources", .group = G_BL,
+	  .help = "No new baselines beyond this many (152 B each in memory, ~150 B in the file)." },
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
