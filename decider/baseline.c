@@ -337,19 +337,25 @@ size_t kl_bl_sweep(struct kl_baselines *b, int64_t now)
 /* Reals at full precision: the hash covers the values as they are read back. */
 #define FILE_FLAGS (JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 
+struct rows {
+	json_t *arr;
+	bool failed;
+};
+
 static void add_row(void *ctx, const struct kl_bl *r)
 {
-	json_t *arr = ctx;
+	struct rows *w = ctx;
 	char ip[KL_ADDR_STRLEN];
 
 	if (r->n == 0)
 		return; /* only held observations: nothing learned yet */
 	kl_addr_format(&r->key, ip, sizeof(ip));
-	json_array_append_new(arr, json_pack("[s, I, f, f, f, f, f, f, f]", ip, (json_int_t)r->n,
-					     (double)r->t_last / 1000.0, (double)r->ewma[0],
-					     (double)r->ewma[1], (double)r->ewma[2],
-					     (double)r->peak[0], (double)r->peak[1],
-					     (double)r->peak[2]));
+	if (json_array_append_new(w->arr, json_pack("[s, I, f, f, f, f, f, f, f]", ip,
+						    (json_int_t)r->n, (double)r->t_last / 1000.0,
+						    (double)r->ewma[0], (double)r->ewma[1],
+						    (double)r->ewma[2], (double)r->peak[0],
+						    (double)r->peak[1], (double)r->peak[2])) < 0)
+		w->failed = true;
 }
 
 int kl_bl_save(const struct kl_baselines *b, const char *path, int64_t now_ms, char *err,
@@ -364,17 +370,12 @@ int kl_bl_save(const struct kl_baselines *b, const char *path, int64_t now_ms, c
 		json_decref(integ);
 		goto oom;
 	}
-	kl_bl_foreach(b, add_row, arr);
-	if (json_array_size(arr) != kl_bl_count(b)) {
-		/* rows skipped (n == 0) are fine; a failed append is not */
-		size_t want = 0;
-		for (size_t i = 0; i < b->cap; i++)
-			want += b->slots[i].key.family != 0 && b->slots[i].n > 0;
-		if (json_array_size(arr) != want) {
-			json_decref(arr);
-			json_decref(integ);
-			goto oom;
-		}
+	struct rows w = { arr, false };
+	kl_bl_foreach(b, add_row, &w);
+	if (w.failed) {
+		json_decref(arr);
+		json_decref(integ);
+		goto oom;
 	}
 	if (json_object_set_new(d, "version", json_integer(KL_BL_VERSION)) < 0 ||
 	    json_object_set_new(d, "saved_at", json_real((double)now_ms / 1000.0)) < 0 ||
