@@ -505,6 +505,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
 	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
 	  "klctl tune", ctl_print_tune, 0, false },
+	{ { "baseline", "show" }, NULL, D, KL_CTL_BASELINE, { POS("IP", F_ADDR_HOST) }, "IP",
+	  "a source's learned baseline: observations, confidence, EWMA and peak of pps/SYN/scan, "
+	  "effective triggers",
+	  "klctl baseline show 198.18.0.7", NULL, 0, false },
 	/* kl-graphd: the answers carry their own text (tables) and JSON */
 	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },

@@ -16,7 +16,9 @@
 #include "common/log.h"
 #include "common/safefile.h"
 #include "decider/autotune.h"
+#include "decider/baseline.h"
 #include "decider/state.h"
+#include "decider/table.h"
 
 /* ---- sources ---- */
 
@@ -353,6 +355,41 @@ static void do_tune(struct kl_decider *d, int64_t now, struct kl_ctl_answer *out
 	json_decref(j);
 }
 
+static void do_baseline(struct kl_decider *d, const struct kl_ctl_req *r, int64_t now,
+			struct kl_ctl_answer *out)
+{
+	if (d->bl == NULL) {
+		answer(out, KL_ERR_REFUSED, "baselines are off (--baseline=false)");
+		return;
+	}
+	json_t *j = kl_bl_show_json(d->bl, kl_engine_params(d->eng), &r->addr, now);
+	if (j != NULL)
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	if (out->json == NULL) {
+		json_decref(j);
+		answer(out, KL_ERR_FAILED, "out of memory describing the baseline");
+		return;
+	}
+	char ip[KL_ADDR_STRLEN];
+	kl_addr_format(&r->addr, ip, sizeof(ip));
+	struct kl_addr key;
+	const struct kl_bl *b = kl_addr_key(&r->addr, &key) ? kl_bl_lookup(d->bl, &key) : NULL;
+	if (b == NULL) {
+		answer(out, KL_OK, "%s: no baseline (never observed clean near a trigger)", ip);
+	} else {
+		json_t *eff = json_object_get(j, "effective_trigger");
+		answer(out, KL_OK,
+		       "%s: %u observations, %s, confidence %.2f, peak pps %.1f syn %.1f scan %.1f, "
+		       "effective trig pps %.1f syn %.1f scan %.1f",
+		       ip, b->n, (b->flags & KL_BL_F_PROMOTED) ? "promoted" : "not promoted",
+		       json_real_value(json_object_get(j, "confidence")), b->peak[0], b->peak[1],
+		       b->peak[2], json_number_value(json_object_get(eff, "pps")),
+		       json_number_value(json_object_get(eff, "syn")),
+		       json_number_value(json_object_get(eff, "scan")));
+	}
+	json_decref(j);
+}
+
 void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
 			int64_t now, struct kl_ctl_answer *out)
 {
@@ -381,9 +418,12 @@ void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t 
 	case KL_CTL_TUNE:
 		do_tune(d, now, out);
 		return;
+	case KL_CTL_BASELINE:
+		do_baseline(d, r, now, out);
+		return;
 	default:
 		answer(out, KL_ERR_UNSUPPORTED,
-		       "%s is not served by kl-decider (it serves sources, forgive and tune)",
+		       "%s is not served by kl-decider (it serves sources, forgive, tune and baseline)",
 		       kl_ctl_cmd_name(r->cmd));
 		return;
 	}

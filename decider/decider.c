@@ -11,6 +11,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "decider/autotune.h"
+#include "decider/baseline.h"
 #include "decider/state.h"
 #include "decider/yamlcfg.h"
 
@@ -161,6 +162,16 @@ int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl
 	d->eng = kl_engine_new(&d->params, seed);
 	if (d->eng == NULL)
 		return -1;
+	if (cfg->v.baseline) {
+		struct kl_bl_params bp;
+		kl_bl_params_from_config(&cfg->v, &bp);
+		d->bl = kl_bl_new(&bp, seed ^ 0x6b6c626cull);
+		if (d->bl == NULL) {
+			kl_engine_free(d->eng);
+			return -1;
+		}
+		kl_engine_set_baselines(d->eng, d->bl);
+	}
 	kl_exempt_init(&d->ex);
 	d->last_tick_log = KL_T_NEVER;
 	d->next_release = KL_T_NEVER;
@@ -175,6 +186,8 @@ void kl_decider_free(struct kl_decider *d)
 	free(d->at_level);
 	free(d->at_flags);
 	kl_engine_free(d->eng);
+	kl_bl_free(d->bl);
+	free(d->bl_path);
 	kl_exempt_free(&d->ex);
 	kl_changes_free(&d->ch);
 	free(d->pending.v);
@@ -434,12 +447,72 @@ static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *err
 	return 0;
 }
 
-int kl_decider_checkpoint(struct kl_decider *d, int64_t now, const char *why)
+/* Load --baseline-file (or its .bak). A refused store is named with the
+ * reason and the decider starts without it: baselines are an optimisation
+ * of false positives, never a reason not to run. Like state.json, a
+ * replay only touches a file named by a flag. */
+static void baseline_start(struct kl_decider *d, int64_t now)
+{
+	const struct kl_dcfg *v = &d->cfg->v;
+	int ki = kl_knob_index("baseline-file"), ks = kl_knob_index("state-file");
+	char why[1024];
+	bool flag = (ki >= 0 && d->cfg->o[ki].kind == KL_L_FLAG) ||
+		    (v->baseline_file[0] == '\0' && ks >= 0 && d->cfg->o[ks].kind == KL_L_FLAG);
+
+	if (d->bl == NULL || d->bl_path != NULL || (v->replay[0] != '\0' && !flag))
+		return;
+	if (v->baseline_file[0] != '\0') {
+		d->bl_path = strdup(v->baseline_file);
+	} else if (v->state_file[0] != '\0') {
+		/* beside state.json, in the decider's own directory */
+		const char *slash = strrchr(v->state_file, '/');
+		size_t dl = slash != NULL ? (size_t)(slash - v->state_file) + 1 : 0;
+		d->bl_path = malloc(dl + sizeof("baselines.json"));
+		if (d->bl_path != NULL) {
+			memcpy(d->bl_path, v->state_file, dl);
+			memcpy(d->bl_path + dl, "baselines.json", sizeof("baselines.json"));
+		}
+	} else {
+		return;
+	}
+	if (d->bl_path == NULL) {
+		kl_error("baselines: out of memory; not persisted");
+		return;
+	}
+	d->next_bl_save = now + CHECKPOINT_EVERY_MS;
+	int r = kl_bl_load(d->bl, d->bl_path, now, ns_ms(v->max_state_age), why, sizeof(why));
+	if (r >= 0)
+		kl_info("baselines: %zu sources loaded from %s%s", kl_bl_count(d->bl), d->bl_path,
+			r == 1 ? ".bak" : "");
+	else if (strstr(why, ": absent;") != NULL && strstr(why, ".bak: absent") != NULL)
+		kl_info("baselines: %s: none yet, learning from scratch", d->bl_path);
+	else
+		kl_error("baselines: store refused, starting without it: %s", why);
+}
+
+static int baseline_checkpoint(struct kl_decider *d, int64_t now, const char *why)
 {
 	char err[512];
 
-	if (d->at == NULL || d->state_path == NULL)
+	if (d->bl == NULL || d->bl_path == NULL)
 		return 0;
+	d->next_bl_save = now + CHECKPOINT_EVERY_MS;
+	if (kl_bl_save(d->bl, d->bl_path, now, err, sizeof(err)) < 0) {
+		kl_warn("baselines: cannot write %s (%s): %s", d->bl_path, why, err);
+		return -1;
+	}
+	kl_debug("baselines: %zu sources written to %s (%s)", kl_bl_count(d->bl), d->bl_path,
+		 why);
+	return 0;
+}
+
+int kl_decider_checkpoint(struct kl_decider *d, int64_t now, const char *why)
+{
+	char err[512];
+	int brc = baseline_checkpoint(d, now, why);
+
+	if (d->at == NULL || d->state_path == NULL)
+		return brc;
 	d->next_checkpoint = now + CHECKPOINT_EVERY_MS;
 	if (state_save_autotune(d->state_path, d->at, d->cfg->profile->name, now, err,
 				sizeof(err)) < 0) {
@@ -447,7 +520,7 @@ int kl_decider_checkpoint(struct kl_decider *d, int64_t now, const char *why)
 		return -1;
 	}
 	kl_debug("autotune: state written to %s (%s)", d->state_path, why);
-	return 0;
+	return brc;
 }
 
 static int grow_scratch(struct kl_decider *d, size_t n)
@@ -533,6 +606,7 @@ int kl_decider_start(struct kl_decider *d, int64_t now, struct kl_errs *errs)
 		return -1;
 	if (autotune_start(d, now, errs) < 0)
 		return -1;
+	baseline_start(d, now);
 	d->loaded = true;
 	d->next_wl_check = now + v->whitelist_reload / 1000000;
 	d->next_fb_check = now + v->feedback_reload / 1000000;
@@ -602,6 +676,8 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 		kl_errs_add(errs, "output failed at t=%lld ms", (long long)now);
 		return -1;
 	}
+	if (d->bl_path != NULL && now >= d->next_bl_save)
+		baseline_checkpoint(d, now, "periodic");
 	do_releases(d, now);
 	tick_log(d, now);
 	return 0;

@@ -51,6 +51,10 @@ struct kl_decider {
 	double *at_sev;            /* per-tick scratch for autotune's view */
 	uint8_t *at_level, *at_flags;
 	size_t at_cap;
+	/* per-source baselines (NULL with --baseline=false) and their file */
+	struct kl_baselines *bl;
+	char *bl_path;             /* NULL: not persisted (malloc'd) */
+	int64_t next_bl_save;
 };
 
 int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl_sink *sink,

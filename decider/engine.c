@@ -13,9 +13,11 @@
 #include "decider/engine.h"
 #include "ipc/violation.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "decider/baseline.h"
 #include "decider/table.h"
 
 static const char *const level_names[KL_LVL_COUNT] = {
@@ -323,6 +325,10 @@ struct kl_engine {
 	size_t ev_n, ev_cap;
 	int64_t last_sweep;
 	struct kl_engine_stats st;
+	/* baselines: this tick's sources that may be observations */
+	struct kl_baselines *bl;
+	uint32_t *bl_idx;
+	size_t bl_n, bl_cap;
 };
 
 struct kl_engine *kl_engine_new(const struct kl_engine_params *p, uint64_t seed)
@@ -353,6 +359,7 @@ void kl_engine_free(struct kl_engine *e)
 	kl_keyset_free(&e->viol);
 	free(e->heap);
 	free(e->ev);
+	free(e->bl_idx);
 	free(e);
 }
 
@@ -554,6 +561,80 @@ static void forget_slot(struct kl_engine *e, size_t i)
 	kl_srctab_del_at(&e->tab, i);
 }
 
+/* ---- baselines (baseline.h): kept in these functions ---- */
+
+void kl_engine_set_baselines(struct kl_engine *e, struct kl_baselines *bl)
+{
+	e->bl = bl;
+	e->bl_n = 0;
+}
+
+/* Severity of a stepped source against its effective triggers. An
+ * effective trigger is never below the global one, so a tick that is low
+ * (and below the non-compliance reset) against the global triggers stays
+ * so: no lookup for those, which are most sources. */
+static double baseline_severity(const struct kl_engine *e, const struct evalent *it,
+				const struct kl_metrics *m, int64_t now)
+{
+	const double low = e->p.decay_below < e->p.noncomp_reset_below ? e->p.decay_below
+								       : e->p.noncomp_reset_below;
+	if (e->bl == NULL || it->idx == UINT32_MAX || it->sev < low)
+		return it->sev;
+	return kl_bl_severity(e->bl, &e->p, &it->key, m, it->sev, now);
+}
+
+/* A stepped source that is or was rate-limited or blocked, had a high tick
+ * (a violation is one) or hit the rate limiter: what its baseline holds
+ * is dropped and this tick is not learned (baseline_learn never looks at
+ * the engine's state: the taint says it all, at one lookup). Every
+ * elevated source is stepped every tick, so none is ever learned from. */
+static void baseline_taint(struct kl_engine *e, const struct kl_src *s, unsigned before,
+			   const struct kl_metrics *m, int64_t now)
+{
+	if (e->bl != NULL && (before > KL_LVL_OBSERVE || s->level > KL_LVL_OBSERVE ||
+			      s->t_high == now || m->droprl > 0.0))
+		kl_bl_taint(e->bl, &s->key, now,
+			    kl_bl_gate(kl_bl_params(e->bl), e->p.trig, m));
+}
+
+static int baseline_offer(struct kl_engine *e, uint32_t i)
+{
+	if (e->bl_n == e->bl_cap) {
+		size_t ncap = e->bl_cap ? e->bl_cap * 2 : 256;
+		uint32_t *nv = realloc(e->bl_idx, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		e->bl_idx = nv;
+		e->bl_cap = ncap;
+	}
+	e->bl_idx[e->bl_n++] = i;
+	return 0;
+}
+
+/* After every source was stepped: observe the gated sources that were not
+ * suspicious this tick. Exempt sources teach only with --whitelist-learn /
+ * --feedback-learn. A full table (max-sources) just learns nothing new. */
+static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_metrics *src,
+			   kl_exempt_fn exempt, void *exempt_ctx)
+{
+	const struct kl_bl_params *bp = kl_bl_params(e->bl);
+	struct kl_addr key;
+
+	for (size_t k = 0; k < e->bl_n; k++) {
+		const struct kl_metrics *m = &src[e->bl_idx[k]];
+		if (!kl_addr_key(&m->addr, &key))
+			continue;
+		if (e->viol.n > 0 && kl_keyset_find(&e->viol, &key) != NULL)
+			continue; /* tainted when it was stepped */
+		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : KL_EX_NONE;
+		if ((ex == KL_EX_WHITELIST && !bp->whitelist_learn) ||
+		    (ex == KL_EX_FORGIVE && !bp->feedback_learn))
+			continue;
+		(void)kl_bl_observe(e->bl, &key, m, now);
+	}
+	e->bl_n = 0;
+}
+
 /* Step one source. Returns -1 on allocation failure. */
 static int process(struct kl_engine *e, const struct evalent *it,
 		   const struct kl_metrics *src, int64_t now, struct kl_changes *out)
@@ -595,12 +676,13 @@ static int process(struct kl_engine *e, const struct evalent *it,
 		return 0; /* listed twice in one tick */
 	e->st.evaluated++;
 	unsigned before = s->level;
-	s->sev = (float)it->sev;
+	const double sev = baseline_severity(e, it, m, now);
+	s->sev = (float)sev;
 	s->pps = (float)m->pps;
 	s->syn = (float)m->syn;
 	s->scan = (float)m->scan;
 	s->droprl = (float)m->droprl;
-	if (kl_engine_step(&e->p, s, m, it->sev, it->viol, now, &c)) {
+	if (kl_engine_step(&e->p, s, m, sev, it->viol, now, &c)) {
 		struct kl_change *slot = changes_push(out);
 		if (slot == NULL)
 			return -1;
@@ -613,6 +695,7 @@ static int process(struct kl_engine *e, const struct evalent *it,
 			count_level(e, before, c.to);
 	}
 	s->t_seen = now;
+	baseline_taint(e, s, before, m, now);
 	if (s->level > KL_LVL_OBSERVE && !(s->flags & KL_SRC_F_ELEVATED)) {
 		if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
 			return -1;
@@ -698,9 +781,21 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	 * address is only normalised here when a set or exemption needs it. */
 	const bool may_force = e->elev.n > 0 || e->viol.n > 0;
 	const bool need_key = may_force || exempt != NULL;
+	const struct kl_bl_params *bp = e->bl != NULL ? kl_bl_params(e->bl) : NULL;
+	/* Most sources are far from every trigger: three compares reject them
+	 * before the whole gate runs. */
+	double bl_lo[KL_BL_NF];
+	for (int f = 0; f < KL_BL_NF; f++)
+		bl_lo[f] = bp != NULL && p->trig[f] > 0.0 ? bp->relevant * p->trig[f] : INFINITY;
+	e->bl_n = 0;
 	for (size_t i = 0; i < nsrc; i++) {
 		const struct kl_metrics *m = &src[i];
 		double sev = kl_severity(p, m);
+		/* A high tick is never an observation, stepped or not. */
+		if ((m->pps >= bl_lo[0] || m->syn >= bl_lo[1] || m->scan >= bl_lo[2]) &&
+		    sev < p->step[0] && kl_bl_gate(bp, p->trig, m) &&
+		    baseline_offer(e, (uint32_t)i) < 0)
+			return -1;
 		bool cand = m->pps >= p->min_pps || (p->min_sev > 0.0 && sev >= p->min_sev) ||
 			    m->droprl > 0.0;
 		bool forced = false;
@@ -816,12 +911,16 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	kl_keyset_clear(&e->elev_next);
 	if (out->n - n0 > 1)
 		qsort(out->v + n0, out->n - n0, sizeof(*out->v), cmp_change);
+	if (e->bl != NULL)
+		baseline_learn(e, now, src, exempt, exempt_ctx);
 
 	int64_t every = p->state_ttl_ms / 4;
 	if (every > 60000)
 		every = 60000;
 	if (e->last_sweep == KL_T_NEVER || now - e->last_sweep >= every) {
 		sweep(e, now);
+		if (e->bl != NULL)
+			kl_bl_sweep(e->bl, now);
 		e->last_sweep = now;
 	}
 	e->st.tracked = e->tab.n;

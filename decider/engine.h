@@ -210,6 +210,13 @@ void kl_engine_foreach(const struct kl_engine *e,
 /* Bytes of memory held per tracked source (tables / tracked). */
 double kl_engine_bytes_per_source(const struct kl_engine *e);
 
+/* Per-source baselines (decider/baseline.h), owned by the caller; NULL
+ * detaches. Attached: a stepped source is scored against its effective
+ * triggers, suspicious ticks taint what its baseline holds, and clean
+ * ticks are observed (top-N selection still ranks by the global triggers). */
+struct kl_baselines;
+void kl_engine_set_baselines(struct kl_engine *e, struct kl_baselines *bl);
+
 /* Address order used for output: family, then bytes. */
 int kl_addr_cmp(const struct kl_addr *a, const struct kl_addr *b);
 

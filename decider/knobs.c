@@ -15,6 +15,7 @@
 
 #include "bpf/shield.h"
 #include "common/duration.h"
+#include "decider/baseline.h"
 
 const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
 const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
@@ -45,6 +46,7 @@ const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NUL
 #define G_NC "Non-compliance escalation"
 #define G_HOUSE "Housekeeping (memory bounds)"
 #define G_POL "Policy (PolicyPack)"
+#define G_BL "Per-source baselines (PDPConfig spec.baseline)"
 #define G_GRAPH "Graph (PDPConfig spec.graph; used by kl-graphd and for violations)"
 
 static const struct kl_knob knobs[] = {
@@ -422,6 +424,52 @@ static const struct kl_knob knobs[] = {
 	{ "graph-exclude-cidrs", KT_CIDRS, OFF(graph_exclude_cidrs), "",
 	  .pdp = "graph.exclude.source_cidrs", .group = G_GRAPH,
 	  .help = "Sources never learned from (comma-separated CIDRs)." },
+
+	/* ---- per-source baselines ---- */
+	{ "baseline", KT_BOOL, OFF(baseline), "true", .pdp = "baseline.enabled", .group = G_BL,
+	  .help = "Learn each source's normal pps/SYN/scan and judge a promoted, confident source "
+		  "against max(trigger, its peak x tolerance)." },
+	{ "baseline-file", KT_STR, OFF(baseline_file), "", .pdp = "baseline.store", .group = G_BL,
+	  .help = "Persist the baselines here (state.json's integrity rules). Empty: "
+		  "baselines.json beside --state-file (none without a state file)." },
+	{ "baseline-min-pps", KT_FLOAT, OFF(baseline_min_pps), "3", .min = 0, .max = 1e12,
+	  .pdp = "baseline.min_pps", .group = G_BL,
+	  .help = "A tick is an observation only at pps >= this." },
+	{ "baseline-relevant", KT_FLOAT, OFF(baseline_relevant), "0.5", .min = 0, .max = 1,
+	  .pdp = "baseline.relevant", .group = G_BL,
+	  .help = "... and with some feature >= this x its trigger (below, a baseline could never "
+		  "raise the trigger; 0 = learn every source)." },
+	{ "baseline-promote-after", KT_INT, OFF(baseline_promote_after), "30", .min = 1,
+	  .max = 1e9, .pdp = "baseline.promote_after", .group = G_BL,
+	  .help = "Committed observations before a baseline is used." },
+	{ "baseline-stable-after", KT_INT, OFF(baseline_stable_after), "300", .min = 1, .max = 1e9,
+	  .pdp = "baseline.stable_after", .group = G_BL,
+	  .help = "Observations after which the slow alpha applies." },
+	{ "baseline-alpha-young", KT_FLOAT, OFF(baseline_alpha_young), "0.10", .min = 0, .max = 1,
+	  .flags = KF_EXCL_MIN, .pdp = "baseline.alpha_young", .group = G_BL,
+	  .help = "EWMA alpha while young." },
+	{ "baseline-alpha-stable", KT_FLOAT, OFF(baseline_alpha_stable), "0.02", .min = 0, .max = 1,
+	  .flags = KF_EXCL_MIN, .pdp = "baseline.alpha_stable", .group = G_BL,
+	  .help = "EWMA alpha once stable." },
+	{ "baseline-tolerance", KT_FLOAT, OFF(baseline_tolerance), "1.2", .min = 1, .max = 100,
+	  .pdp = "baseline.tolerance", .group = G_BL,
+	  .help = "Effective trigger = max(trigger, peak x this), never above trigger x this." },
+	{ "baseline-min-confidence", KT_FLOAT, OFF(baseline_min_confidence), "0.5", .min = 0,
+	  .max = 1, .pdp = "baseline.min_confidence", .group = G_BL,
+	  .help = "Confidence (min(1, n / 2 x promote-after), halved per halflife idle) needed." },
+	{ "baseline-halflife", KT_DUR, OFF(baseline_halflife), "24h", .min = 0,
+	  .max = 3650 * DAY, .pdp = "baseline.confidence_halflife", .group = G_BL,
+	  .help = "Confidence halves per this much time without a committed observation "
+		  "(0 = never)." },
+	{ "baseline-hold", KT_DUR, OFF(baseline_hold), "10s", .min = 0, .max = DAY,
+	  .pdp = "baseline.hold", .group = G_BL,
+	  .help = "Observations are held this long and dropped if the source turns suspicious." },
+	{ "baseline-ttl", KT_DUR, OFF(baseline_ttl), "168h", .min = 0, .max = 3650 * DAY,
+	  .pdp = "baseline.ttl", .group = G_BL,
+	  .help = "Forget a baseline not observed for this long (0 = never)." },
+	{ "baseline-max-sources", KT_INT, OFF(baseline_max_sources), "100000", .min = 1,
+	  .max = 1e7, .pdp = "baseline.max_sources", .group = G_BL,
+	  .help = "No new baselines beyond this many (152 B each in memory, ~150 B in the file)." },
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
@@ -1291,6 +1339,26 @@ static uint64_t factor_rate(double trig, double factor, uint64_t fallback)
 static unsigned umin(unsigned a, unsigned b)
 {
 	return a < b ? a : b;
+}
+
+void kl_bl_params_from_config(const struct kl_dcfg *v, struct kl_bl_params *bp)
+{
+	memset(bp, 0, sizeof(*bp));
+	bp->enabled = v->baseline;
+	bp->min_pps = v->baseline_min_pps;
+	bp->relevant = v->baseline_relevant;
+	bp->promote_after = (uint32_t)v->baseline_promote_after;
+	bp->stable_after = (uint32_t)v->baseline_stable_after;
+	bp->alpha_young = v->baseline_alpha_young;
+	bp->alpha_stable = v->baseline_alpha_stable;
+	bp->tolerance = v->baseline_tolerance;
+	bp->min_confidence = v->baseline_min_confidence;
+	bp->halflife_ms = v->baseline_halflife / 1000000;
+	bp->hold_ms = v->baseline_hold / 1000000;
+	bp->ttl_ms = v->baseline_ttl / 1000000;
+	bp->max_sources = (uint32_t)v->baseline_max_sources;
+	bp->whitelist_learn = v->whitelist_learn;
+	bp->feedback_learn = v->feedback_learn;
 }
 
 void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p)

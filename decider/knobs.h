@@ -149,6 +149,15 @@ struct kl_dcfg {
 	double graph_freeze_min_sev;
 	bool graph_exclude_broadcast, graph_exclude_loopback;
 	struct kl_cidrs graph_exclude_cidrs;
+	/* per-source baselines (baseline.h) */
+	bool baseline;
+	char *baseline_file;
+	double baseline_min_pps, baseline_relevant;
+	int64_t baseline_promote_after, baseline_stable_after;
+	double baseline_alpha_young, baseline_alpha_stable;
+	double baseline_tolerance, baseline_min_confidence;
+	int64_t baseline_halflife, baseline_hold, baseline_ttl;
+	int64_t baseline_max_sources;
 };
 
 #define KF_EXCL_MIN 0x1  /* range minimum is exclusive */
@@ -260,5 +269,8 @@ void kl_help_markdown(FILE *f);
 
 /* The engine's view of the configuration. */
 void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p);
+/* The baselines' view (decider/baseline.h). */
+struct kl_bl_params;
+void kl_bl_params_from_config(const struct kl_dcfg *v, struct kl_bl_params *bp);
 
 #endif

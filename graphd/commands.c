@@ -176,7 +176,8 @@ static json_t *edge_json(const struct gr_edge *e)
 	char ip[KL_ADDR_STRLEN], pr[8];
 
 	gr_key_addr(&e->k, &a);
-	return json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:o, s:o, s:s, s:o, s:I, s:I}",
+	return json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:o, s:o, s:s, s:o, s:I, s:I, "
+			 "s:{s:I, s:f, s:f, s:f, s:f}}",
 			 "src", kl_addr_format(&a, ip, sizeof(ip)), "port", (int)e->k.port,
 			 "proto", gr_proto_name(e->k.proto, pr, sizeof(pr)),
 			 "state", gr_state_name(e->state), "seen", (json_int_t)e->seen,
@@ -184,7 +185,11 @@ static json_t *edge_json(const struct gr_edge *e)
 			 "last_seen", time_json(e->last_seen), "set_by", gr_by_name(e->by),
 			 "set_uid", e->by_uid >= 0 ? json_integer(e->by_uid) : json_null(),
 			 "pkts", (json_int_t)(e->pkts & INT64_MAX),
-			 "bytes", (json_int_t)(e->bytes & INT64_MAX));
+			 "bytes", (json_int_t)(e->bytes & INT64_MAX),
+			 "baseline", "observations", (json_int_t)e->eb.n,
+			 "ewma_pps", (double)e->eb.ewma[GR_EB_PPS], "peak_pps",
+			 (double)e->eb.peak[GR_EB_PPS], "ewma_bps", (double)e->eb.ewma[GR_EB_BPS],
+			 "peak_bps", (double)e->eb.peak[GR_EB_BPS]);
 }
 
 static void table_head(struct sbuf *t)
@@ -392,7 +397,7 @@ void gr_cmd_violations(const struct gr_viol_row *v, size_t n, struct gr_answer *
 		struct kl_addr ad;
 		char ip[KL_ADDR_STRLEN], pr[8], tb[40];
 		const char *mode = v[i].mode == GR_MODE_ENFORCE ? "enforce" : "observe";
-		const char *act = v[i].action == GR_ACT_BLOCK ? "block" : "signal";
+		const char *act = gr_action_name(v[i].action);
 
 		gr_key_addr(&v[i].k, &ad);
 		kl_addr_format(&ad, ip, sizeof(ip));
@@ -422,6 +427,6 @@ const char *gr_viol_json(const struct gr_viol *v, char *buf, size_t len)
 		 gr_fmt_t(v->t_ms, tb, sizeof(tb)), kl_addr_format(&a, ip, sizeof(ip)), v->k.port,
 		 gr_proto_name(v->k.proto, pr, sizeof(pr)),
 		 v->mode == GR_MODE_ENFORCE ? "enforce" : "observe",
-		 v->action == GR_ACT_BLOCK ? "block" : "signal");
+		 gr_action_name(v->action));
 	return buf;
 }

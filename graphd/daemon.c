@@ -361,7 +361,7 @@ static void send_violations(struct live *L)
 		kl_warn("VIOLATION src=%s port=%u proto=%s mode=%s action=%s edge_state=%s",
 			kl_addr_format(&a, ip, sizeof(ip)), v->k.port,
 			gr_proto_name(v->k.proto, pr, sizeof(pr)), gr_mode_name(v->mode),
-			v->action == GR_ACT_BLOCK ? "block" : "signal", gr_state_name(v->state));
+			gr_action_name(v->action), gr_state_name(v->state));
 	}
 	if (g->nviol > VIOL_LOG_PER_TICK)
 		kl_warn("VIOLATION ... and %zu more in this tick (kl-graphd violations lists all)",
@@ -385,6 +385,8 @@ static void send_violations(struct live *L)
 		r->proto = g->viol[i].k.proto;
 		r->mode = g->viol[i].mode == GR_MODE_ENFORCE ? KL_VIOLATION_ENFORCE
 							     : KL_VIOLATION_OBSERVE;
+		if (g->viol[i].action == GR_ACT_DEVIATION)
+			r->reason = KL_VIOLATION_R_DEVIATION;
 	}
 	/* In messages of at most KL_VIOLATIONS_MAX records, the decider's
 	 * limit too. Nobody listening (no decider yet) drops them: they are
@@ -735,6 +737,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	L.last_tick_mono = clock_ms(CLOCK_MONOTONIC);
 	L.last_push_mono = 0;
 	rc = run_loop(&L) < 0 ? GR_EXIT_FAIL : 0;
+	gr_eb_flush_all(&L.g);
 	kl_notify_stopping();
 	flush(&L, "storing the graph at exit");
 	kl_info("stopping: %llu frames (%llu bad, %llu missed), %llu ticks, %llu violations "

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "graphd/edgebase.h"
 
 /* A time that never happened (never seen, no violation yet, ...). */
 #define GR_NEVER INT64_MIN
@@ -69,6 +70,7 @@ int gr_state_parse(const char *s);     /* -1 if unknown */
 const char *gr_mode_name(unsigned m);  /* "learn", "frozen-observe", "frozen-enforce" */
 int gr_mode_parse(const char *s);
 const char *gr_by_name(unsigned b);    /* "learner", "freeze", "operator", "migration" */
+const char *gr_action_name(unsigned a); /* "signal", "block", "deviation" */
 int gr_by_parse(const char *s);
 /* "tcp", "udp", "icmp", "icmpv6", or the number. */
 const char *gr_proto_name(uint8_t proto, char *buf, size_t len);
@@ -89,6 +91,7 @@ struct gr_edge {
 	uint8_t push_kind;/* push.c: what the enforcer holds for it (0, allow, deny) */
 	uint8_t stored;   /* the store has a row for it */
 	uint8_t changed;  /* state, by or by_uid changed since the store last wrote it */
+	uint8_t eb_dirty; /* eb changed since the store last wrote it */
 	int32_t by_uid;   /* the operator's uid, or -1 */
 	uint32_t seen;    /* ticks the edge appeared in */
 	uint32_t windows; /* distinct windows it appeared in */
@@ -96,7 +99,10 @@ struct gr_edge {
 	int64_t first_seen, last_seen; /* Unix ms; GR_NEVER: made by the operator, never seen */
 	int64_t state_at;              /* when the state last changed */
 	uint64_t pkts, bytes;
+	struct gr_eb eb;         /* per-edge baseline (edgebase.h), stored in edge_baselines */
 	/* memory only */
+	uint64_t tick_pkts, tick_bytes; /* this tick's traffic (last_seen == tick) */
+	int64_t last_deviation;  /* time of the last deviation signal, or GR_NEVER */
 	int64_t last_violation;  /* time of the last violation, or GR_NEVER */
 	int64_t deny_until;      /* frozen-enforce: edge deny wanted until then */
 	int64_t push_until;      /* push.c: when the enforcer's entry lapses */
@@ -117,6 +123,7 @@ struct gr_params {
 	uint32_t viol_max_tick;   /* violations reported per tick at most */
 	const struct kl_addr *exclude; /* CIDRs never learned from; not owned */
 	size_t nexclude;
+	struct gr_eb_params eb;   /* per-edge baselines */
 };
 
 /* The profiles.md defaults (5 ticks, 3 windows, 10 min, every 5 min, 30 days). */
@@ -130,7 +137,9 @@ struct gr_obs {
 	uint64_t pkts, bytes;
 };
 
-enum gr_action { GR_ACT_SIGNAL = 1, GR_ACT_BLOCK = 2 };
+/* DEVIATION: a learned edge carried far more than its baseline (always
+ * mode observe: strikes, never a block by itself). */
+enum gr_action { GR_ACT_SIGNAL = 1, GR_ACT_BLOCK = 2, GR_ACT_DEVIATION = 3 };
 
 struct gr_viol {
 	struct gr_key k;
@@ -142,7 +151,7 @@ struct gr_viol {
 
 struct gr_tick_stats {
 	uint64_t obs, merged, new_edges, excluded, suspicious, promoted, expired, purged;
-	uint64_t violations, viol_suppressed;
+	uint64_t violations, viol_suppressed, deviations;
 	bool maintained; /* promotion and expiry ran in this tick */
 };
 
@@ -163,6 +172,10 @@ struct gr_graph {
 	int64_t next_promote;     /* INT64_MIN: at the first tick */
 	size_t count[GR_STATE_MAX];
 	struct gr_tick_stats last; /* the last tick's */
+	/* The next flush writes every changed edge baseline: set on
+	 * maintenance ticks and by gr_eb_flush_all, so that baselines cost one
+	 * write per edge per promote interval, not per tick. */
+	bool eb_flush;
 };
 
 int gr_init(struct gr_graph *g, const struct gr_params *p);
@@ -222,6 +235,10 @@ long gr_set_source(struct gr_graph *g, const struct kl_addr *src, bool all_ports
 
 /* The store wrote the dirty edges: clear the list and drop GR_GONE edges. */
 void gr_flushed(struct gr_graph *g);
+
+/* Have the next gr_store_flush write every changed edge baseline (at exit,
+ * at the end of a replay). */
+void gr_eb_flush_all(struct gr_graph *g);
 
 /* Mark an edge changed (for callers that edit one, e.g. push.c). */
 void gr_touch(struct gr_graph *g, struct gr_edge *e);

@@ -25,6 +25,11 @@ static const char *const state_names[GR_STATE_MAX] = {
 static const char *const mode_names[GR_MODE_MAX] = { "learn", "frozen-observe", "frozen-enforce" };
 static const char *const by_names[GR_BY_MAX] = { "learner", "freeze", "operator", "migration" };
 
+const char *gr_action_name(unsigned a)
+{
+	return a == GR_ACT_BLOCK ? "block" : a == GR_ACT_DEVIATION ? "deviation" : "signal";
+}
+
 static int lookup_name(const char *const *names, size_t n, const char *s)
 {
 	for (size_t i = 0; s != NULL && i < n; i++)
@@ -89,6 +94,7 @@ void gr_params_default(struct gr_params *p)
 	p->suspect_hold_ms = 10 * MS_PER_MIN;
 	p->ephemeral_min = 32768;
 	p->viol_max_tick = 1000;
+	gr_eb_params_default(&p->eb);
 }
 
 /* ---- keys ---- */
@@ -273,6 +279,7 @@ static struct gr_edge *insert(struct gr_graph *g, const struct gr_key *k)
 	e->last_seen = NEVER;
 	e->last_window = NEVER;
 	e->last_violation = NEVER;
+	e->last_deviation = NEVER;
 	e->deny_until = NEVER;
 	e->push_until = NEVER;
 	e->push_retry_at = NEVER;
@@ -294,6 +301,8 @@ int gr_load_edge(struct gr_graph *g, const struct gr_edge *src)
 	e->changed = 0;
 	e->push_kind = 0;
 	e->last_violation = NEVER;
+	e->last_deviation = NEVER;
+	e->tick_pkts = e->tick_bytes = 0;
 	e->deny_until = NEVER;
 	e->push_until = NEVER;
 	e->push_retry_at = NEVER;
@@ -512,11 +521,69 @@ static int add_viol(struct gr_graph *g, const struct gr_edge *e, int64_t t)
 	return 0;
 }
 
+/* ---- per-edge baselines (edgebase.h) ---- */
+
+/* After the tick's flows are merged: every edge seen in it either learns
+ * its rates or, a learned edge far above its baseline, raises a deviation
+ * (observe mode whatever the graph mode: it adds strikes and never blocks
+ * by itself; the source is then kept out of learning like a violator).
+ * Suspicious sources and denied or expired edges teach nothing. */
+static int edge_baselines(struct gr_graph *g, int64_t t, int64_t dt)
+{
+	const struct gr_eb_params *p = &g->p.eb;
+
+	if (!p->enabled || dt <= 0)
+		return 0;
+	for (size_t i = 0; i < g->ndirty; i++) {
+		if (g->dirty[i] >= g->n)
+			continue;
+		struct gr_edge *e = &g->e[g->dirty[i]];
+		if (e->last_seen != t || e->state == GR_DENIED || e->state == GR_EXPIRED ||
+		    e->state == GR_GONE)
+			continue;
+		const double x[GR_EB_NF] = { (double)e->tick_pkts * 1000.0 / (double)dt,
+					     (double)e->tick_bytes * 1000.0 / (double)dt };
+		bool mature = e->state == GR_LEARNED || gr_in_baseline(e);
+		enum gr_eb_verdict v = gr_eb_judge(p, &e->eb, x);
+		if (v == GR_EB_DEVIATION && mature) {
+			if (susp_mark(g, e->k.family, e->k.addr, t + g->p.suspect_hold_ms) < 0)
+				return -1;
+			if (e->last_deviation != NEVER && t - e->last_deviation < g->p.viol_repeat_ms)
+				continue;
+			if (g->nviol >= g->p.viol_max_tick) {
+				g->last.viol_suppressed++;
+				continue;
+			}
+			if (add_viol(g, e, t) < 0)
+				return -1;
+			g->viol[g->nviol - 1].mode = GR_MODE_OBSERVE;
+			g->viol[g->nviol - 1].action = GR_ACT_DEVIATION;
+			e->last_deviation = t;
+			g->last.deviations++;
+			continue;
+		}
+		if (v != GR_EB_LEARN || suspicious(g, &e->k, t))
+			continue;
+		gr_eb_learn(p, &e->eb, x);
+		e->eb_dirty = 1;
+	}
+	return 0;
+}
+
+void gr_eb_flush_all(struct gr_graph *g)
+{
+	g->eb_flush = true;
+}
+
 /* The edge appeared in this tick. With `count`, it is evidence: seen once
  * per tick however many records name it, and once per window. */
 static void note_seen(struct gr_graph *g, struct gr_edge *e, const struct gr_obs *o, int64_t t,
 		      bool count)
 {
+	if (e->last_seen != t)
+		e->tick_pkts = e->tick_bytes = 0;
+	e->tick_pkts += o->pkts;
+	e->tick_bytes += o->bytes;
 	if (count && e->last_seen != t) {
 		int64_t w = window_of(&g->p, t);
 		if (e->seen < UINT32_MAX)
@@ -613,6 +680,7 @@ int gr_tick(struct gr_graph *g, int64_t t, const struct gr_obs *obs, size_t nobs
 {
 	if (g->last_t != NEVER && t < g->last_t)
 		t = g->last_t;
+	const int64_t prev_t = g->last_t;
 	memset(&g->last, 0, sizeof(g->last));
 	g->nviol = 0;
 	g->last_t = t;
@@ -625,12 +693,15 @@ int gr_tick(struct gr_graph *g, int64_t t, const struct gr_obs *obs, size_t nobs
 	for (size_t i = 0; i < nobs; i++)
 		if (merge_one(g, &obs[i], t) < 0)
 			return -1;
+	if (prev_t != NEVER && edge_baselines(g, t, t - prev_t) < 0)
+		return -1;
 	if (g->next_promote == NEVER) {
 		int64_t every = g->p.promote_every_ms > 0 ? g->p.promote_every_ms : 1;
 		g->next_promote = (t / every + 1) * every;
 	} else if (t >= g->next_promote) {
 		int64_t every = g->p.promote_every_ms > 0 ? g->p.promote_every_ms : 1;
 		g->last.maintained = true;
+		g->eb_flush = true;
 		g->last.promoted = gr_promote(g, t);
 		g->last.expired = gr_expire(g, t);
 		if (g->nsusp > 0)

@@ -54,6 +54,15 @@ void gr_usage(FILE *f)
 		"  --graph-suspect-hold DUR      a rate-limited or violating source stays excluded from\n"
 		"                                learning this long (default 10m)\n"
 		"  --graph-push-rate N           edge rules sent per second at most (default 2000)\n"
+		"  --edge-baseline true|false    per-edge baselines: EWMA and peak of pps and bytes/s\n"
+		"                                per edge; a deviation signals the decider (default\n"
+		"                                true)\n"
+		"  --edge-baseline-min-obs N     ticks an edge is observed before it can deviate\n"
+		"                                (default 30)\n"
+		"  --edge-baseline-alpha F       EWMA weight of a new tick (default 0.05)\n"
+		"  --edge-baseline-factor F      deviation: pps or bytes/s above F x the learned peak\n"
+		"                                (default 3.0); such ticks are never learned\n"
+		"  --edge-baseline-min-pps F     ... and at least F pps (default 10)\n"
 		"  --busy-timeout DUR            wait this long for a locked database (default 2s)\n"
 		"  --summary-every N             ticks between TICK# log lines (default 10; 0 = never)\n"
 		"  --replay TRACE                replay a kl-sensor or JSON-lines trace (\"-\": stdin,\n"
@@ -101,6 +110,21 @@ static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, 
 	if (v < lo || v > hi) {
 		snprintf(why, sizeof(why), "out of range %llu..%llu", (unsigned long long)lo,
 			 (unsigned long long)hi);
+		return perr(err, errlen, flag, s, why);
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_float(const char *flag, const char *s, double lo, double hi, double *out,
+		       char *err, size_t errlen)
+{
+	char *end, why[96];
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (s[0] == '\0' || errno != 0 || *end != '\0' || !(v >= lo && v <= hi)) {
+		snprintf(why, sizeof(why), "want a number in %g..%g", lo, hi);
 		return perr(err, errlen, flag, s, why);
 	}
 	*out = v;
@@ -173,7 +197,8 @@ static const char *const valued[] = {
 	"--graph-expire-ttl", "--graph-exclude-cidr", "--graph-ephemeral-min", "--graph-rule-ttl",
 	"--graph-deny-ttl", "--graph-violation-every", "--graph-suspect-hold", "--graph-push-rate",
 	"--busy-timeout", "--summary-every", "--replay", "--log-level", "--state", "--format",
-	"--port", "--proto", "--since", "--limit", NULL
+	"--port", "--proto", "--since", "--limit", "--edge-baseline", "--edge-baseline-min-obs",
+	"--edge-baseline-alpha", "--edge-baseline-factor", "--edge-baseline-min-pps", NULL
 };
 
 static bool takes_value(const char *flag)
@@ -233,6 +258,20 @@ static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *windo
 		if (parse_u64(f, v, 1, 1000000000, &u, err, errlen) < 0)
 			return -1;
 		o->p.min_seen = (uint32_t)u;
+	} else if (strcmp(f, "--edge-baseline") == 0) {
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return perr(err, errlen, f, v, "want true or false");
+		o->p.eb.enabled = strcmp(v, "true") == 0;
+	} else if (strcmp(f, "--edge-baseline-min-obs") == 0) {
+		if (parse_u64(f, v, 1, 1000000000, &u, err, errlen) < 0)
+			return -1;
+		o->p.eb.min_obs = (uint32_t)u;
+	} else if (strcmp(f, "--edge-baseline-alpha") == 0) {
+		return parse_float(f, v, 1e-6, 1, &o->p.eb.alpha, err, errlen);
+	} else if (strcmp(f, "--edge-baseline-factor") == 0) {
+		return parse_float(f, v, 1, 1e6, &o->p.eb.factor, err, errlen);
+	} else if (strcmp(f, "--edge-baseline-min-pps") == 0) {
+		return parse_float(f, v, 0, 1e12, &o->p.eb.min_pps, err, errlen);
 	} else if (strcmp(f, "--graph-min-windows") == 0) {
 		if (parse_u64(f, v, 1, 1000000, &u, err, errlen) < 0)
 			return -1;

@@ -481,5 +481,10 @@ int gr_replay(struct gr_graph *g, struct gr_store *s, struct gr_reader *r, FILE 
 			st->first_t = t.t_ms;
 		st->last_t = t.t_ms;
 	}
+	if (rc >= 0 && s != NULL) {
+		gr_eb_flush_all(g);
+		if (gr_store_flush(s, g, NULL, 0, GR_NEVER, err, errlen) < 0)
+			return -1;
+	}
 	return rc < 0 ? -1 : 0;
 }

@@ -23,8 +23,16 @@ struct gr_store {
 	bool readonly;
 	int schema;
 	char note[2 * PATH_MAX + 128];
-	sqlite3_stmt *upsert, *evidence, *del, *viol_ins, *viol_purge;
+	sqlite3_stmt *upsert, *evidence, *del, *viol_ins, *viol_purge, *eb_upsert, *eb_del;
 };
+
+/* Schema 3: per-edge baselines in their own table (edgebase.h). */
+#define EDGE_BASELINES_TABLE                                                         \
+	"CREATE TABLE edge_baselines("                                               \
+	" src TEXT NOT NULL, port INTEGER NOT NULL, proto INTEGER NOT NULL,"         \
+	" n INTEGER NOT NULL, ewma_pps REAL NOT NULL, ewma_bps REAL NOT NULL,"       \
+	" peak_pps REAL NOT NULL, peak_bps REAL NOT NULL,"                           \
+	" PRIMARY KEY (src, port, proto)) WITHOUT ROWID"
 
 static const char *const schema_v2[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
@@ -50,6 +58,7 @@ static const char *const schema_v2[] = {
 	" mode TEXT NOT NULL,"
 	" action TEXT NOT NULL)",
 	"CREATE INDEX violations_t ON violations(t)",
+	EDGE_BASELINES_TABLE, /* schema 3 */
 	NULL
 };
 
@@ -295,6 +304,24 @@ bad:
 	return -1;
 }
 
+/* 2 -> 3: the edge_baselines table; every edge starts without a baseline. */
+static int migrate_2_3(struct gr_store *s, char *err, size_t errlen)
+{
+	char sql[64];
+
+	if (gr_store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
+	if (gr_store_exec(s, EDGE_BASELINES_TABLE, err, errlen) < 0 ||
+	    gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	snprintf(s->note, sizeof(s->note), "migrated %.4000s from schema 2 to %d (edge baselines)",
+		 s->path, GR_SCHEMA_VERSION);
+	return 0;
+}
+
 static int check_schema(struct gr_store *s, char *err, size_t errlen)
 {
 	int64_t v = 0, ntab = 0, app = 0;
@@ -341,7 +368,10 @@ static int check_schema(struct gr_store *s, char *err, size_t errlen)
 		snprintf(s->note, sizeof(s->note), "created %s (schema %d)", s->path,
 			 GR_SCHEMA_VERSION);
 	} else if (v == 1) {
-		if (migrate_1_2(s, err, errlen) < 0)
+		if (migrate_1_2(s, err, errlen) < 0) /* to the current schema at once */
+			return -1;
+	} else if (v == 2) {
+		if (migrate_2_3(s, err, errlen) < 0)
 			return -1;
 	}
 	s->schema = GR_SCHEMA_VERSION;
@@ -366,6 +396,13 @@ static int prepare(struct gr_store *s, char *err, size_t errlen)
 		{ offsetof(struct gr_store, viol_ins),
 		  "INSERT INTO violations(t, src, port, proto, mode, action) VALUES (?, ?, ?, ?, ?, ?)" },
 		{ offsetof(struct gr_store, viol_purge), "DELETE FROM violations WHERE t < ?" },
+		{ offsetof(struct gr_store, eb_upsert),
+		  "INSERT INTO edge_baselines(src, port, proto, n, ewma_pps, ewma_bps, peak_pps,"
+		  " peak_bps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+		  " ON CONFLICT (src, port, proto) DO UPDATE SET n = ?4, ewma_pps = ?5,"
+		  " ewma_bps = ?6, peak_pps = ?7, peak_bps = ?8" },
+		{ offsetof(struct gr_store, eb_del),
+		  "DELETE FROM edge_baselines WHERE src = ?1 AND port = ?2 AND proto = ?3" },
 	};
 
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
@@ -476,6 +513,8 @@ void gr_store_close(struct gr_store *s)
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->viol_ins);
 	sqlite3_finalize(s->viol_purge);
+	sqlite3_finalize(s->eb_upsert);
+	sqlite3_finalize(s->eb_del);
 	sqlite3_close(s->db);
 	/* Only now: closing any descriptor of the file drops the process's
 	 * POSIX locks on it, SQLite's included. */
@@ -503,6 +542,56 @@ static int row_fail(char *err, size_t errlen, const char *path, const char *src,
 	return fail(err, errlen, "graph db %s: edge (%s, %lld, %lld): %s; fix or delete the row "
 		    "(sqlite3), or restore a backup", path, src, (long long)port, (long long)proto,
 		    what);
+}
+
+/* Per-edge baselines onto the loaded edges. A row whose edge is gone is
+ * left alone (harmless; the next flush of that edge replaces it). */
+static int load_baselines(struct gr_store *s, struct gr_graph *g, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT src, port, proto, n, ewma_pps, ewma_bps, peak_pps, peak_bps"
+				    " FROM edge_baselines", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlfail(s, rc, err, errlen, "reading edge baselines");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+		int64_t port = sqlite3_column_int64(st, 1), proto = sqlite3_column_int64(st, 2);
+		int64_t n = sqlite3_column_int64(st, 3);
+		struct kl_addr a;
+		struct gr_key k;
+		double v[4];
+		bool bad = src == NULL || kl_addr_parse(src, &a, NULL, 0) < 0 || port < 0 ||
+			   port > 65535 || proto < 0 || proto > 255 || n < 0 || n > UINT32_MAX;
+		for (int i = 0; i < 4 && !bad; i++) {
+			v[i] = sqlite3_column_double(st, 4 + i);
+			bad = !(v[i] >= 0.0 && v[i] < 1e300);
+		}
+		if (bad) {
+			rc = fail(err, errlen, "graph db %s: edge_baselines (%s, %lld, %lld): bad address, "
+				  "key or value; fix or delete the row (sqlite3), or restore a backup",
+				  s->path, src ? src : "NULL", (long long)port, (long long)proto);
+			sqlite3_finalize(st);
+			return -1;
+		}
+		memset(&k, 0, sizeof(k));
+		k.family = a.family;
+		k.port = (uint16_t)port;
+		k.proto = (uint8_t)proto;
+		memcpy(k.addr, a.addr, a.family == 4 ? 4 : 16);
+		struct gr_edge *e = gr_find(g, &k);
+		if (e == NULL)
+			continue;
+		e->eb.n = (uint32_t)n;
+		e->eb.ewma[GR_EB_PPS] = (float)v[0];
+		e->eb.ewma[GR_EB_BPS] = (float)v[1];
+		e->eb.peak[GR_EB_PPS] = (float)v[2];
+		e->eb.peak[GR_EB_BPS] = (float)v[3];
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sqlfail(s, rc, err, errlen, "reading edge baselines");
+	return 0;
 }
 
 int gr_store_load(struct gr_store *s, struct gr_graph *g, char *err, size_t errlen)
@@ -578,7 +667,7 @@ int gr_store_load(struct gr_store *s, struct gr_graph *g, char *err, size_t errl
 		rc = -1;
 		goto out;
 	}
-	rc = 0;
+	rc = load_baselines(s, g, err, errlen);
 out:
 	sqlite3_finalize(st);
 	return rc < 0 ? -1 : 0;
@@ -635,6 +724,30 @@ static int write_evidence(struct gr_store *s, const struct gr_edge *e, bool *don
 	return SQLITE_OK;
 }
 
+/* The edge's baseline row: written with the edge, deleted with it. */
+static int write_baseline(struct gr_store *s, const struct gr_edge *e)
+{
+	char ip[KL_ADDR_STRLEN];
+	sqlite3_stmt *st = e->state == GR_GONE ? s->eb_del : s->eb_upsert;
+	int rc;
+
+	if (e->state != GR_GONE && e->eb.n == 0)
+		return SQLITE_OK;
+	sqlite3_reset(st);
+	if (bind_key(st, &e->k, ip, sizeof(ip)) < 0)
+		return SQLITE_ERROR;
+	if (e->state != GR_GONE) {
+		sqlite3_bind_int64(st, 4, e->eb.n);
+		sqlite3_bind_double(st, 5, e->eb.ewma[GR_EB_PPS]);
+		sqlite3_bind_double(st, 6, e->eb.ewma[GR_EB_BPS]);
+		sqlite3_bind_double(st, 7, e->eb.peak[GR_EB_PPS]);
+		sqlite3_bind_double(st, 8, e->eb.peak[GR_EB_BPS]);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int write_edge(struct gr_store *s, const struct gr_edge *e)
 {
 	char ip[KL_ADDR_STRLEN];
@@ -689,7 +802,7 @@ static int write_viol(struct gr_store *s, const struct gr_viol *v)
 	sqlite3_bind_int(st, 4, v->k.proto);
 	sqlite3_bind_text(st, 5, v->mode == GR_MODE_ENFORCE ? "enforce" : "observe", -1,
 			  SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, v->action == GR_ACT_BLOCK ? "block" : "signal", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, gr_action_name(v->action), -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -702,7 +815,7 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 
 	if (s->readonly)
 		return fail(err, errlen, "graph db %s: opened read-only", s->path);
-	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER)
+	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER && !g->eb_flush)
 		return 0;
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -711,10 +824,25 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 		if (g->dirty[i] >= g->n)
 			continue;
 		rc = write_edge(s, &g->e[g->dirty[i]]);
+		if (rc == SQLITE_OK && g->e[g->dirty[i]].state == GR_GONE)
+			rc = write_baseline(s, &g->e[g->dirty[i]]);
 		if (rc != SQLITE_OK) {
 			char k[96], what[160];
 			snprintf(what, sizeof(what), "writing edge %s",
 				 gr_key_format(&g->e[g->dirty[i]].k, k, sizeof(k)));
+			sqlfail(s, rc, err, errlen, what);
+			goto bad;
+		}
+	}
+	for (size_t i = 0; g->eb_flush && i < g->n; i++) {
+		const struct gr_edge *e = &g->e[i];
+		if (!e->eb_dirty || e->state == GR_GONE)
+			continue;
+		rc = write_baseline(s, e);
+		if (rc != SQLITE_OK) {
+			char k[96], what[160];
+			snprintf(what, sizeof(what), "writing the baseline of edge %s",
+				 gr_key_format(&e->k, k, sizeof(k)));
 			sqlfail(s, rc, err, errlen, what);
 			goto bad;
 		}
@@ -747,6 +875,9 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 			g->e[g->dirty[i]].changed = 0;
 		}
 	}
+	for (size_t i = 0; g->eb_flush && i < g->n; i++)
+		g->e[i].eb_dirty = 0;
+	g->eb_flush = false;
 	gr_flushed(g);
 	return 0;
 bad:
@@ -804,7 +935,9 @@ int gr_store_violations(struct gr_store *s, int64_t since_ms, size_t limit,
 		r->k.proto = (uint8_t)proto;
 		memcpy(r->k.addr, a.addr, a.family == 4 ? 4 : 16);
 		r->mode = strcmp(mode, "enforce") == 0 ? GR_MODE_ENFORCE : GR_MODE_OBSERVE;
-		r->action = strcmp(act, "block") == 0 ? GR_ACT_BLOCK : GR_ACT_SIGNAL;
+		r->action = strcmp(act, "block") == 0	   ? GR_ACT_BLOCK
+			    : strcmp(act, "deviation") == 0 ? GR_ACT_DEVIATION
+							    : GR_ACT_SIGNAL;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

@@ -12,12 +12,18 @@
  * violations, backup) need no such lock: WAL gives them a consistent
  * snapshot while the daemon writes.
  *
- * Schema 2 (current):
+ * Schema 3 (current):
  *   edges(src TEXT, port, proto, family, state TEXT, set_by TEXT, set_uid,
  *         state_at, seen, windows, last_window, first_seen, last_seen,
  *         pkts, bytes)  PRIMARY KEY (src, port, proto), WITHOUT ROWID
- *   violations(t, src, port, proto, mode TEXT, action TEXT)
+ *   edge_baselines(src, port, proto, n, ewma_pps, ewma_bps, peak_pps,
+ *         peak_bps)  PRIMARY KEY (src, port, proto), WITHOUT ROWID: the
+ *         per-edge baselines (edgebase.h), one row per edge that has one
+ *   violations(t, src, port, proto, mode TEXT, action TEXT: signal, block,
+ *         or deviation)
  *   meta(key, value)
+ * Schema 2 is schema 3 without edge_baselines; migration 2 -> 3 adds the
+ * (empty) table.
  * Times are Unix milliseconds; first_seen/last_seen are NULL for edges the
  * operator made that were never seen. No CHECK constraints and no index
  * on state: they cut write throughput five-fold and by 40% (bench_graph);
@@ -39,7 +45,7 @@
 
 #include "graphd/graph.h"
 
-#define GR_SCHEMA_VERSION 2
+#define GR_SCHEMA_VERSION 3
 #define GR_APPLICATION_ID 0x4b4c4744 /* "KLGD" */
 
 struct gr_store;

@@ -33,6 +33,7 @@ void kl_violations_encode(const struct kl_violation_rec *v, uint32_t n, uint8_t 
 		r[0] = v[i].src.family;
 		r[1] = v[i].mode;
 		r[2] = v[i].proto;
+		r[3] = v[i].reason;
 		r[4] = (uint8_t)v[i].port;
 		r[5] = (uint8_t)(v[i].port >> 8);
 		memcpy(r + 8, v[i].src.addr, v[i].src.family == 4 ? 4 : 16);
@@ -75,7 +76,13 @@ int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *
 		if (r[1] != KL_VIOLATION_OBSERVE && r[1] != KL_VIOLATION_ENFORCE)
 			return kl_fail(err, errlen, "VIOLATION record %u: mode %u is not 1 (observe) or 2 "
 				    "(enforce)", i, r[1]);
-		if (r[3] != 0 || r[6] != 0 || r[7] != 0)
+		if (r[3] != KL_VIOLATION_R_EDGE && r[3] != KL_VIOLATION_R_DEVIATION)
+			return kl_fail(err, errlen, "VIOLATION record %u: reason %u is not 0 (edge) or 1 "
+				    "(deviation)", i, r[3]);
+		if (r[3] == KL_VIOLATION_R_DEVIATION && r[1] != KL_VIOLATION_OBSERVE)
+			return kl_fail(err, errlen, "VIOLATION record %u: a deviation must be mode 1 "
+				    "(observe): it never blocks by itself", i);
+		if (r[6] != 0 || r[7] != 0)
 			return kl_fail(err, errlen, "VIOLATION record %u: reserved bytes are not zero", i);
 		if (r[0] == 4 && !all_zero(r + 12, 12))
 			return kl_fail(err, errlen, "VIOLATION record %u: IPv4 address with bytes 4..15 "
@@ -89,6 +96,7 @@ int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *
 		memcpy(v->src.addr, r + 8, r[0] == 4 ? 4 : 16);
 		v->mode = r[1];
 		v->proto = r[2];
+		v->reason = r[3];
 		v->port = port;
 	}
 	*n = c;

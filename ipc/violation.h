@@ -6,7 +6,9 @@
  *
  *   u32 n, u32 reserved (0); then n records of 24 bytes:
  *    0 u8 family (4 or 6), 1 u8 mode (1 observe, 2 enforce), 2 u8 proto,
- *    3 u8 reserved, 4 u16 port, 6 u16 reserved, 8 addr[16]
+ *    3 u8 reason (0 edge outside the baseline, 1 deviation: a learned edge
+ *    far above its per-edge baseline; a deviation is always mode observe),
+ *    4 u16 port, 6 u16 reserved, 8 addr[16]
  *
  * The port is 0 unless proto is TCP or UDP (0 there: ephemeral, folded).
  * Mode observe means "add strikes" (frozen-observe), enforce "block now"
@@ -31,12 +33,14 @@
 #define KL_VIOLATIONS_MAX 1024u
 
 enum kl_violation_mode { KL_VIOLATION_OBSERVE = 1, KL_VIOLATION_ENFORCE = 2 };
+enum kl_violation_reason { KL_VIOLATION_R_EDGE = 0, KL_VIOLATION_R_DEVIATION = 1 };
 
 struct kl_violation_rec {
 	struct kl_addr src; /* host */
 	uint16_t port;
 	uint8_t proto;
 	uint8_t mode;       /* enum kl_violation_mode */
+	uint8_t reason;     /* enum kl_violation_reason */
 };
 
 size_t kl_violations_len(size_t n);

@@ -92,8 +92,10 @@ for name in feedback.json whitelist.txt; do
 	done
 done
 
-log "== kl-decider: its state, planted: ignored, and replaced by its own file"
-for name in state.json state.json.bak state.json.tmp; do
+log "== kl-decider: its state and baselines, planted: ignored, and replaced by its own file"
+for name in state.json state.json.bak state.json.tmp baselines.json baselines.json.bak \
+	baselines.json.tmp; do
+	own=${name%%.json*}.json
 	for kind in symlink fifo hardlink; do
 		fresh_d
 		plant "$kind" "$D/$name"
@@ -101,16 +103,20 @@ for name in state.json state.json.bak state.json.tmp; do
 		[ "$STARTED" = ready ] || fail "$name as a $kind: kl-decider did not start: $(cat "$TMP/decider.log")"
 		stop_daemon # saves its state at exit, as nobody
 		case $name in
-		state.json | state.json.bak)
+		state.json | state.json.bak | baselines.json)
 			grep -q "$name: rejected: refusing to open it" "$TMP/decider.log" ||
 				fail "$name as a $kind: not reported: $(cat "$TMP/decider.log")" ;;
+		baselines.json.bak)
+			grep -q "store refused, starting without it: .*$name: refusing to open it" \
+				"$TMP/decider.log" ||
+				fail "$name as a $kind: not reported: $(cat "$TMP/decider.log")" ;;
 		esac
-		[ -f "$D/state.json" ] && [ ! -L "$D/state.json" ] ||
-			fail "$name as a $kind: no state.json of its own after the exit: $(ls -l "$D")"
-		[ "$(command stat -c '%U %h' "$D/state.json")" = "nobody 1" ] ||
-			fail "$name as a $kind: state.json is $(command stat -c '%U, %h links' "$D/state.json")"
-		[ ! -e "$D/state.json.tmp" ] || [ "$name" = state.json.bak ] ||
-			fail "$name as a $kind: state.json.tmp left behind"
+		[ -f "$D/$own" ] && [ ! -L "$D/$own" ] ||
+			fail "$name as a $kind: no $own of its own after the exit: $(ls -l "$D")"
+		[ "$(command stat -c '%U %h' "$D/$own")" = "nobody 1" ] ||
+			fail "$name as a $kind: $own is $(command stat -c '%U, %h links' "$D/$own")"
+		[ ! -e "$D/$own.tmp" ] || [ "$name" = "$own.bak" ] ||
+			fail "$name as a $kind: $own.tmp left behind"
 		rm -f "$D"/*
 		check_canary "$name as a $kind"
 		log "ok: $name as a $kind: ignored, replaced by a file of nobody's; canary untouched"

@@ -107,11 +107,27 @@ echo "$json" | jq -e --arg ip $A4 '.[0] | .ip == $ip and .level == "BLOCK" and .
 	and .severity >= 2 and .pps > 1000 and .syn > 1000 and .ttl_left_s > 3000
 	and (.in_level_s | type) == "number"' >/dev/null || fail "sources: $json"
 klctl sources | grep -qE "^$A4 +BLOCK" || fail "sources table: $(klctl sources)"
+# Per-source baselines: a flooding source learns nothing (every tick of it
+# was above a trigger or suspicious), and klctl shows the global triggers.
+json=$(klctl --json baseline show $A4) || fail "klctl baseline show: $json"
+echo "$json" | jq -e --arg ip $A4 '.ip == $ip and .promoted == false and .observations == 0
+	and .above_global == false and .effective_trigger.pps > 0' >/dev/null ||
+	fail "baseline show: $json"
+log "ok: klctl baseline show: the flooder has learned nothing"
 
 log "== restart: the decider takes the BLOCK over from the enforcer"
 stop_decider
 grep -q "stopping:" "$TMP/decider.log" || fail "no clean stop"
+# written at exit beside state.json, by the decider's own user
+[ "$(command stat -c %U "$DEC/baselines.json" 2>/dev/null)" = nobody ] ||
+	fail "no baselines.json beside state.json: $(ls -l "$DEC")"
+jq -e '.version == 1 and (.integrity.sha256 | length) == 64 and (.sources | type) == "array"' \
+	"$DEC/baselines.json" >/dev/null || fail "baselines.json: $(head -c 300 "$DEC/baselines.json")"
+log "ok: baselines.json written at exit with its integrity hash"
 start_decider decider2.log "$DEC/feedback.json" --dry-run=false
+grep -q "baselines: [0-9]* sources loaded from $DEC/baselines.json" "$TMP/decider2.log" ||
+	fail "the restarted decider did not load its baselines: $(grep baselines "$TMP/decider2.log")"
+log "ok: the restarted decider loaded baselines.json"
 grep -qE "reconciled with the enforcer: [0-9]+ entries of ours; adopted 1 \(soft=0 hard=0 block=1\)" \
 	"$TMP/decider2.log" || fail "no adoption: $(grep reconciled "$TMP/decider2.log")"
 expect_eq "$(level_of $A4)" BLOCK "198.18.0.1 is BLOCK right after the restart"

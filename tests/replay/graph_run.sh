@@ -11,6 +11,10 @@
 # frozen-observe must print exactly one violation with action "signal",
 # frozen-enforce exactly one with "block", learn none. Then the recovery:
 # approve-ip the source and the same replay in frozen-enforce is clean.
+# Per-edge baselines: on a copy of the frozen database, jumpF.jsonl makes a
+# learned edge jump far above its baseline: exactly one "deviation" signal
+# in observe mode, the edge stays frozen and its peak does not learn the
+# jump (the export, a new process, also shows the stored baselines).
 # The whole scenario runs twice; both runs must be byte-identical.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +62,11 @@ scenario() {
 			step "$n$f" "$bin" --db "$o/$n$f.db" $P --graph-mode "$m" \
 				--replay "$gdir/traces/new$f.jsonl"
 		done
+		# per-edge baselines: a learned edge jumps far above its baseline
+		cp "$db" "$o/jump$f.db"
+		# shellcheck disable=SC2086
+		step "jump$f" "$bin" --db "$o/jump$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
+		step "jump-export$f" "$bin" --db "$o/jump$f.db" export --format json
 		step "violations$f" "$bin" --db "$o/frozen-enforce$f.db" violations --format json
 		src=$(jq -r '.violations[0].src' "$o/violations$f.out" 2>/dev/null)
 		step "approve$f" "$bin" --db "$o/frozen-enforce$f.db" approve-ip "${src:-none}"
@@ -79,7 +88,7 @@ check() { # check NAME DESC CONDITION...
 lines() { [ "$(grep -c . "$tmp/a/$1.out")" -eq "$2" ]; }
 action() { [ "$(jq -r .action "$tmp/a/$1.out")" = "$2" ]; }
 for f in 4 6; do
-	for n in learn export candidates freeze-dry freeze frozen-observe frozen-enforce learnmode violations approve recovered; do
+	for n in learn export candidates freeze-dry freeze frozen-observe frozen-enforce learnmode jump jump-export violations approve recovered; do
 		[ "$(cat "$tmp/a/$n$f.rc")" = 0 ] || bad "$n$f" "(exit $(cat "$tmp/a/$n$f.rc"): $(head -c 300 "$tmp/a/$n$f.err"))"
 	done
 	check "learn$f" "learning prints no violation" lines "learn$f" 0
@@ -99,6 +108,16 @@ for f in 4 6; do
 		[ "$(jq -r '"\(.port)/\(.proto)"' "$tmp/a/frozen-enforce$f.out")" = 9090/tcp ]
 	check "learnmode$f" "learn mode: no violation on the same trace" lines "learnmode$f" 0
 	check "recovered$f" "after approve-ip the path is allowed" lines "recovered$f" 0
+	check "jump$f" "a jump on a learned edge: exactly one signal" lines "jump$f" 1
+	check "jump$f" "action deviation" action "jump$f" deviation
+	check "jump$f" "mode observe (strikes, never a block)" \
+		[ "$(jq -r .mode "$tmp/a/jump$f.out")" = observe ]
+	check "jump$f" "on the edge that jumped, 8080/tcp" \
+		[ "$(jq -r '"\(.port)/\(.proto)"' "$tmp/a/jump$f.out")" = 8080/tcp ]
+	check "jump-export$f" "the edge stays frozen (not denied) and its peak did not learn the jump" \
+		[ "$(jq -r '[.edges[] | select(.port == 8080)][0] | "\(.state) \(.baseline.peak_pps <= 16)"' "$tmp/a/jump-export$f.out")" = "frozen true" ]
+	check "jump-export$f" "edge baselines survived the restart (a new process loaded them)" \
+		[ "$(jq -r '[.edges[] | select(.port == 8080)][0].baseline.observations >= 60' "$tmp/a/jump-export$f.out")" = true ]
 done
 
 # Golden files and determinism.

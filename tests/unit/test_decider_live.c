@@ -1065,6 +1065,66 @@ static void cap_close(struct kl_sink *s)
 	(void)s;
 }
 
+/* klctl baseline show: a heavy client learned through kl_decider_tick, an
+ * unknown source, and the refusal with --baseline=false. */
+static void test_control_baseline(void **state)
+{
+	(void)state;
+	for (int off = 0; off < 2; off++) {
+		char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", (char *)"--feedback-file=",
+				 (char *)"--state-file=", (char *)"--profile", (char *)"generic",
+				 (char *)(off ? "--baseline=false" : "--baseline=true"), NULL };
+		struct kl_config cfg;
+		struct kl_errs e = { 0 };
+		enum kl_cli_action act;
+		assert_int_equal(kl_decider_load_config(7, argv, &cfg, &act, NULL, &e), 0);
+		struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+		struct kl_decider d;
+		assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, false), 0);
+		struct kl_metrics m;
+		memset(&m, 0, sizeof(m));
+		m.addr = A("198.18.0.20");
+		m.pps = 4500; /* 0.9 x the generic pps trigger */
+		struct kl_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
+		int64_t now = S(100);
+		capture_start();
+		for (int i = 0; i < 60; i++) {
+			t.t_ms = now += 1000;
+			assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		}
+		free(capture_end());
+		struct kl_ctl_req r = { .cmd = KL_CTL_BASELINE, .addr = A("198.18.0.20") };
+		struct kl_ctl_answer a;
+		kl_decider_control(&d, &r, 0, now, &a);
+		if (off) {
+			assert_int_equal(a.status, KL_ERR_REFUSED);
+			assert_non_null(strstr(a.text, "--baseline=false"));
+		} else {
+			assert_int_equal(a.status, KL_OK);
+			assert_non_null(strstr(a.text, "promoted"));
+			json_error_t je;
+			json_t *o = json_loads(a.json, 0, &je);
+			assert_non_null(o);
+			assert_true(json_is_true(json_object_get(o, "promoted")));
+			assert_true(json_is_true(json_object_get(o, "confident")));
+			assert_true(json_integer_value(json_object_get(o, "observations")) >= 40);
+			json_t *eff = json_object_get(o, "effective_trigger");
+			assert_true(json_number_value(json_object_get(eff, "pps")) == 5400.0);
+			assert_true(json_number_value(json_object_get(eff, "syn")) == 500.0);
+			json_decref(o);
+			kl_ctl_answer_free(&a);
+			r.addr = A("198.18.0.21");
+			kl_decider_control(&d, &r, 0, now, &a);
+			assert_int_equal(a.status, KL_OK);
+			assert_non_null(strstr(a.text, "no baseline"));
+		}
+		kl_ctl_answer_free(&a);
+		kl_decider_free(&d);
+		kl_config_free(&cfg);
+		kl_errs_free(&e);
+	}
+}
+
 static void test_control(void **state)
 {
 	(void)state;
@@ -1223,6 +1283,7 @@ int main(void)
 		cmocka_unit_test(test_silent_reconnect_reconciles),
 		cmocka_unit_test(test_forgive_file),
 		cmocka_unit_test(test_control),
+		cmocka_unit_test(test_control_baseline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

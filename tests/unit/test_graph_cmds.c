@@ -55,6 +55,21 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.p.promote_every_ms, 5 * MIN);
 	assert_int_equal(o.p.window_ms, 5 * MIN); /* follows the promote interval */
 	assert_int_equal(o.p.expire_ttl_ms, 720ll * 60 * MIN);
+	assert_true(o.p.eb.enabled); /* per-edge baselines, issue 16 */
+	assert_int_equal(o.p.eb.min_obs, 30);
+	assert_float_equal(o.p.eb.factor, 3.0, 1e-9);
+	assert_float_equal(o.p.eb.alpha, 0.05, 1e-9);
+	assert_float_equal(o.p.eb.min_pps, 10.0, 1e-9);
+	gr_opts_free(&o);
+	assert_int_equal(parse(&o, err, sizeof(err), "--edge-baseline", "false",
+			       "--edge-baseline-min-obs", "7", "--edge-baseline-factor=2.5",
+			       "--edge-baseline-alpha", "0.2", "--edge-baseline-min-pps", "0", NULL),
+			 0);
+	assert_false(o.p.eb.enabled);
+	assert_int_equal(o.p.eb.min_obs, 7);
+	assert_float_equal(o.p.eb.factor, 2.5, 1e-9);
+	assert_float_equal(o.p.eb.alpha, 0.2, 1e-9);
+	assert_float_equal(o.p.eb.min_pps, 0.0, 1e-9);
 	gr_opts_free(&o);
 }
 
@@ -161,6 +176,9 @@ static void test_opts_errors(void **state)
 		{ { "backup" }, "backup: needs a destination FILE" },
 		{ { "export", "extra" }, "extra: unexpected argument" },
 		{ { "--replay", "t", "export" }, "--replay: cannot be combined" },
+		{ { "--edge-baseline", "yes" }, "--edge-baseline yes: want true or false" },
+		{ { "--edge-baseline-factor", "0.9" }, "--edge-baseline-factor 0.9: want a number" },
+		{ { "--edge-baseline-alpha", "x" }, "--edge-baseline-alpha x: want a number" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct gr_opts o;

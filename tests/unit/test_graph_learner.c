@@ -724,7 +724,8 @@ static void test_violation_codec(void **state)
 	in[0] = (struct kl_violation_rec){ .src = ip("198.18.0.1"), .port = 9090, .proto = 6,
 					   .mode = KL_VIOLATION_ENFORCE };
 	in[1] = (struct kl_violation_rec){ .src = ip("fd00:6b6c::1"), .port = 0, .proto = 58,
-					   .mode = KL_VIOLATION_OBSERVE };
+					   .mode = KL_VIOLATION_OBSERVE,
+					   .reason = KL_VIOLATION_R_DEVIATION };
 	in[2] = (struct kl_violation_rec){ .src = ip("198.18.0.2"), .port = 0, .proto = 47,
 					   .mode = KL_VIOLATION_OBSERVE };
 	assert_int_equal(kl_violations_len(3), sizeof(buf));
@@ -736,6 +737,7 @@ static void test_violation_codec(void **state)
 		assert_int_equal(out[i].port, in[i].port);
 		assert_int_equal(out[i].proto, in[i].proto);
 		assert_int_equal(out[i].mode, in[i].mode);
+		assert_int_equal(out[i].reason, in[i].reason);
 	}
 	kl_violations_encode(out, 3, again);
 	assert_memory_equal(buf, again, sizeof(buf));
@@ -744,7 +746,8 @@ static void test_violation_codec(void **state)
 		{ 4, 1, "reserved header" },
 		{ 8 + 0, 5, "family 5" },
 		{ 8 + 1, 3, "mode 3" },
-		{ 8 + 3, 1, "reserved bytes" },
+		{ 8 + 3, 2, "reason 2" },
+		{ 8 + 3, 1, "must be mode 1" }, /* a deviation never blocks */
 		{ 8 + 7, 1, "reserved bytes" },
 		{ 8 + 8 + 5, 1, "bytes 4..15" },
 		{ 8 + 24 + 4, 1, "port 1 with protocol 58" },
@@ -764,10 +767,86 @@ static void test_violation_codec(void **state)
 	assert_non_null(strstr(err, "room for 2"));
 }
 
+/* Per-edge baselines: a learned edge that carries far more than its peak
+ * raises one observe-mode deviation (per viol_repeat), the jump is not
+ * learned, and the source stops teaching; an unlearned edge or a small
+ * edge never deviates. */
+static void test_edge_deviation(void **state)
+{
+	(void)state;
+	struct gr_graph g;
+	struct gr_params p;
+
+	gr_params_default(&p);
+	p.min_seen = 2;
+	p.min_windows = 1;
+	p.min_age_ms = 0;
+	p.promote_every_ms = 10 * SEC;
+	p.window_ms = 10 * SEC;
+	assert_int_equal(gr_init(&g, &p), 0);
+	int64_t t = 0;
+	for (int i = 0; i < 40; i++, t += SEC) {
+		struct gr_obs o[2] = { obs("198.18.0.1", 8080, 6), obs("198.18.0.2", 22, 6) };
+		o[0].pkts = 20 + i % 3;
+		o[0].bytes = o[0].pkts * 100;
+		o[1].pkts = 1;
+		o[1].bytes = 60;
+		assert_int_equal(gr_tick(&g, t, o, 2, NULL, 0), 0);
+		assert_int_equal(g.nviol, 0);
+		gr_flushed(&g);
+	}
+	struct gr_edge *e = edge(&g, "198.18.0.1", 8080, 6);
+	assert_int_equal(e->state, GR_LEARNED);
+	assert_int_equal(e->eb.n, 39); /* every tick but the first (no elapsed time yet) */
+	assert_float_equal(e->eb.peak[GR_EB_PPS], 22.0, 1e-6);
+	/* 3 x 22 = 66 pps is the limit: 60 is normal and learned */
+	struct gr_obs o = obs("198.18.0.1", 8080, 6);
+	o.pkts = 60;
+	o.bytes = 6000;
+	assert_int_equal(gr_tick(&g, t, &o, 1, NULL, 0), 0);
+	assert_int_equal(g.nviol, 0);
+	assert_float_equal(e->eb.peak[GR_EB_PPS], 60.0, 1e-6);
+	t += SEC;
+	gr_flushed(&g);
+	/* a jump far above: one deviation, observe mode, not learned */
+	for (int i = 0; i < 3; i++, t += SEC) {
+		o.pkts = 5000;
+		o.bytes = 500000;
+		assert_int_equal(gr_tick(&g, t, &o, 1, NULL, 0), 0);
+		assert_int_equal(g.nviol, i == 0 ? 1 : 0);
+		if (i == 0) {
+			assert_int_equal(g.viol[0].action, GR_ACT_DEVIATION);
+			assert_int_equal(g.viol[0].mode, GR_MODE_OBSERVE);
+			assert_int_equal(g.viol[0].k.port, 8080);
+		}
+		gr_flushed(&g);
+	}
+	e = edge(&g, "198.18.0.1", 8080, 6);
+	assert_float_equal(e->eb.peak[GR_EB_PPS], 60.0, 1e-6);
+	assert_int_equal(e->state, GR_LEARNED); /* never denied by a deviation */
+	uint32_t n = e->eb.n;
+	/* back to normal: the source is suspicious for suspect_hold, so its
+	 * normal traffic teaches nothing for now */
+	o.pkts = 20;
+	o.bytes = 2000;
+	assert_int_equal(gr_tick(&g, t, &o, 1, NULL, 0), 0);
+	assert_int_equal(edge(&g, "198.18.0.1", 8080, 6)->eb.n, n);
+	/* the 1 pps edge: far above its peak at 9 pps, but below min-pps */
+	struct gr_obs small = obs("198.18.0.2", 22, 6);
+	small.pkts = 9;
+	small.bytes = 540;
+	t += SEC;
+	gr_flushed(&g);
+	assert_int_equal(gr_tick(&g, t, &small, 1, NULL, 0), 0);
+	assert_int_equal(g.nviol, 0);
+	gr_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_the_profile),
+		cmocka_unit_test(test_edge_deviation),
 		cmocka_unit_test(test_promotion_needs_seen),
 		cmocka_unit_test(test_promotion_needs_windows),
 		cmocka_unit_test(test_promotion_needs_age),

@@ -116,6 +116,7 @@ static void assert_same(const struct gr_edge *a, const struct gr_edge *b)
 	assert_int_equal(a->state_at, b->state_at);
 	assert_int_equal(a->pkts, b->pkts);
 	assert_int_equal(a->bytes, b->bytes);
+	assert_memory_equal(&a->eb, &b->eb, sizeof(a->eb)); /* edge baselines survive */
 }
 
 static void test_round_trip(void **state)
@@ -134,6 +135,7 @@ static void test_round_trip(void **state)
 	kl_addr_parse("198.18.0.9", &a, NULL, 0);
 	char why[128];
 	assert_int_equal(gr_set_source(&g, &a, false, 22, 6, GR_DENIED, 1234, 5, why, sizeof(why)), 1);
+	gr_eb_flush_all(&g); /* baselines are written per promote interval, and at exit */
 	assert_int_equal(gr_store_flush(s, &g, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
 	gr_store_close(s);
 
@@ -149,9 +151,61 @@ static void test_round_trip(void **state)
 		assert_same(&g.e[i], o);
 	}
 	assert_memory_equal(h.count, g.count, sizeof(g.count));
+	/* 11 ticks with elapsed time: the baseline the round trip compared */
+	assert_int_equal(edge(&h, "198.18.0.1", 8080, 6)->eb.n, 11);
 	struct gr_edge *d = edge(&h, "198.18.0.9", 22, 6);
 	assert_int_equal(d->first_seen, GR_NEVER); /* never seen: NULL in the table */
 	assert_int_equal(d->by_uid, 1234);
+	gr_free(&g);
+	gr_free(&h);
+	gr_store_close(s);
+}
+
+static void exec_raw(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* Schema 2 (no edge_baselines) -> 3: the table is added, the edges keep
+ * everything, and baselines are stored from then on. */
+static void test_migration_from_schema_2(void **state)
+{
+	struct fx *f = *state;
+	struct gr_graph g, h;
+	char err[512];
+	int rc;
+	struct gr_store *s = open_w(f->db, err, sizeof(err), &rc);
+	assert_non_null(s);
+	graph(&g);
+	fill(s, &g);
+	gr_store_close(s);
+	exec_raw(f->db, "DROP TABLE edge_baselines; PRAGMA user_version = 2;");
+	s = open_w(f->db, err, sizeof(err), &rc);
+	if (s == NULL)
+		fail_msg("open: %s", err);
+	assert_int_equal(gr_store_schema(s), 3);
+	assert_non_null(strstr(gr_store_note(s), "from schema 2 to 3"));
+	graph(&h);
+	assert_int_equal(gr_store_load(s, &h, err, sizeof(err)), 0);
+	struct gr_edge *e = edge(&h, "198.18.0.1", 8080, 6);
+	assert_int_equal(e->seen, 12);
+	assert_int_equal(e->eb.n, 0); /* schema 2 had none */
+	struct gr_obs o[1] = { obs("198.18.0.1", 8080, 6) };
+	assert_int_equal(gr_tick(&h, g.last_t + MIN, o, 1, NULL, 0), 0);
+	assert_int_equal(gr_tick(&h, g.last_t + 2 * MIN, o, 1, NULL, 0), 0);
+	gr_eb_flush_all(&h);
+	assert_int_equal(gr_store_flush(s, &h, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
+	gr_store_close(s);
+	gr_free(&h);
+	s = open_w(f->db, err, sizeof(err), &rc);
+	graph(&h);
+	assert_int_equal(gr_store_load(s, &h, err, sizeof(err)), 0);
+	assert_int_equal(edge(&h, "198.18.0.1", 8080, 6)->eb.n, 1);
 	gr_free(&g);
 	gr_free(&h);
 	gr_store_close(s);
@@ -185,15 +239,6 @@ static void test_deletes(void **state)
 	gr_store_close(s);
 }
 
-static void exec_raw(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("%s: %s", sql, msg);
-	sqlite3_close(db);
-}
 
 /* A schema 1 database, as the earlier kl-graphd wrote it. */
 static const char v1_sql[] =
@@ -216,7 +261,7 @@ static void test_migration_from_schema_1(void **state)
 	struct gr_store *s = open_w(f->db, err, sizeof(err), &rc);
 	if (s == NULL)
 		fail_msg("open: %s", err);
-	assert_int_equal(gr_store_schema(s), 2);
+	assert_int_equal(gr_store_schema(s), GR_SCHEMA_VERSION); /* 1 -> current at once */
 	assert_non_null(strstr(gr_store_note(s), "migrated"));
 	assert_non_null(strstr(gr_store_note(s), "schema1.bak"));
 	graph(&g);
@@ -494,6 +539,7 @@ static void test_violations_and_backup(void **state)
 		v[i].mode = i % 2 ? GR_MODE_ENFORCE : GR_MODE_OBSERVE;
 		v[i].action = i % 2 ? GR_ACT_BLOCK : GR_ACT_SIGNAL;
 	}
+	gr_eb_flush_all(&g); /* the backup below is compared with memory, baselines too */
 	assert_int_equal(gr_store_flush(s, &g, v, 4, GR_NEVER, err, sizeof(err)), 0);
 	struct gr_viol_row *rows;
 	size_t n;
@@ -595,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_schema_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_database, setup, teardown),

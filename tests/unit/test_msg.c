@@ -228,6 +228,7 @@ static struct kl_ctl_req base(unsigned cmd)
 	case KL_CTL_GRAPH_APPROVE: r.addr = A("198.18.0.5"); break; /* every edge */
 	case KL_CTL_GRAPH_DENY: r.addr = A("fd00:6b6c::5"); r.port = 8080; r.proto = 6; break;
 	case KL_CTL_GRAPH_VIOLATIONS: r.ttl_ms = 3600000; r.count = 100; break;
+	case KL_CTL_BASELINE: r.addr = A("fd00:6b6c::7"); break;
 	default: break;
 	}
 	return r;

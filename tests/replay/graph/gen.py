@@ -9,6 +9,10 @@ learnF.jsonl   61 one-second ticks of a small internal service's traffic:
                learned; a source C seen in two ticks only (not ready).
 newF.jsonl     the same known paths from t=100 s, plus A -> 9090/tcp at
                t=105..107: exactly one new path.
+jumpF.jsonl    the known paths from t=200 s, but A -> 8080/tcp (learned at
+               12..16 pps) jumps to 900 pps at t=203..206: far above its
+               per-edge baseline (3 x peak 16 = 48 pps), exactly one
+               deviation signal (one per edge per minute).
 F is 4 (IPv4 sources) or 6 (IPv6).
 """
 import json
@@ -64,3 +68,11 @@ for fam, a in ADDR.items():
             fl.append(flow(a["A"], 9090, "tcp", 6))
         lines.append({"t": float(t), "flows": fl})
     write("new%d.jsonl" % fam, lines)
+
+    lines = []
+    for t in range(200, 211):
+        fl = known(a, t)
+        if 203 <= t <= 206:
+            fl[0] = flow(a["A"], 8080, "tcp", 900)
+        lines.append({"t": float(t), "flows": fl})
+    write("jump%d.jsonl" % fam, lines)
