@@ -206,6 +206,28 @@ static int write_pub(struct kl_audit *a, const char *path, char *err, size_t err
 	return kl_safe_replace(path, line, strlen(line), 0644, NULL, KL_SAFE_OWNED, err, errlen);
 }
 
+/* The state directory the key goes in, if missing (its last component
+ * only: the parents are the deployment's). */
+static void make_key_dir(struct kl_audit *a, const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0)
+		return;
+	if (a->uid != (uid_t)-1) {
+		char e[256];
+		int fd = kl_safe_opendir(dir, 0, e, sizeof(e));
+		if (fd >= 0) {
+			kl_safe_fchown(fd, dir, a->uid, a->gid, e, sizeof(e));
+			close(fd);
+		}
+	}
+}
+
 static int load_key(struct kl_audit *a, const char *key, char *err, size_t errlen)
 {
 	char path[PATH_MAX], pub[PATH_MAX + 8];
@@ -247,6 +269,7 @@ static int load_key(struct kl_audit *a, const char *key, char *err, size_t errle
 		kl_audit_hex(seed, sizeof(seed), hex);
 		sodium_memzero(seed, sizeof(seed));
 		strcat(hex, "\n");
+		make_key_dir(a, path);
 		fd = kl_safe_open(path, O_WRONLY | O_CREAT | O_EXCL, 0600, KL_SAFE_OWNED, e, sizeof(e));
 		if (fd < 0) {
 			snprintf(err, errlen, "audit key %s: cannot create: %s", path, e);

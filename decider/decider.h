@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "decider/audit.h"
 #include "decider/engine.h"
 #include "decider/exempt.h"
 #include "decider/io.h"
@@ -51,6 +52,7 @@ struct kl_decider {
 	double *at_sev;            /* per-tick scratch for autotune's view */
 	uint8_t *at_level, *at_flags;
 	size_t at_cap;
+	struct kl_dec_audit *audit; /* receipts (live mode); NULL: none */
 };
 
 int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl_sink *sink,
