@@ -206,6 +206,21 @@ static int write_pub(struct kl_audit *a, const char *path, char *err, size_t err
 	return kl_safe_replace(path, line, strlen(line), 0644, NULL, KL_SAFE_OWNED, err, errlen);
 }
 
+/* Missing parents of the audit directory (mkdir -p; 0755, ours). */
+static void make_parents(const char *dir)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			*s = '/';
+			return;
+		}
+		*s = '/';
+	}
+}
+
 /* The state directory the key goes in, if missing (its last component
  * only: the parents are the deployment's). */
 static void make_key_dir(struct kl_audit *a, const char *path)
@@ -216,6 +231,7 @@ static void make_key_dir(struct kl_audit *a, const char *path)
 	if (!slash || slash == dir)
 		return;
 	*slash = '\0';
+	make_parents(dir);
 	if (mkdir(dir, 0700) < 0)
 		return;
 	if (a->uid != (uid_t)-1) {
@@ -695,6 +711,7 @@ static void copy_pub(struct kl_audit *a)
 
 static int make_dir(struct kl_audit *a, char *err, size_t errlen)
 {
+	make_parents(a->dir);
 	if (mkdir(a->dir, 0750) == 0 && a->uid != (uid_t)-1) {
 		int fd = kl_safe_opendir(a->dir, 0, err, errlen);
 		if (fd < 0)

@@ -234,7 +234,8 @@ static void print_text(const struct rec *r)
 	const char *ev = json_string_value(json_object_get(r->j, "event"));
 	const char *sub = json_string_value(json_object_get(r->j, "subject"));
 	const char *res = json_string_value(json_object_get(r->j, "result"));
-	char *d = json_dumps(json_object_get(r->j, "details"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *d = json_dumps(json_object_get(r->j, "details"), JSON_COMPACT | JSON_PRESERVE_ORDER |
+							       JSON_REAL_PRECISION(12));
 	printf("%.23sZ %-8s #%-6" PRIu64 " %-16s %-22s %-9s %s\n", time ? time : "?", r->proc,
 	       r->seq, ev ? ev : "?", sub && sub[0] ? sub : "-", res ? res : "?", d ? d : "{}");
 	free(d);
@@ -312,9 +313,11 @@ static int cmd_show(int argc, char **argv, bool json)
 int ctl_audit_main(int argc, char **argv)
 {
 	bool json = false;
-	/* a global --json passed on at the end (like trace) */
-	if (argc > 1 && strcmp(argv[argc - 1], "--json") == 0)
+	/* a global --json passed on at the end (like trace): not a DIR */
+	if (argc > 2 && strcmp(argv[argc - 1], "--json") == 0) {
 		json = true;
+		argv[--argc] = NULL;
+	}
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
