@@ -7,16 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/audit.h"
 #include "common/log.h"
 
 #define RECEIPTS_MAX (1u << 20) /* waiting receipts before new ones are dropped */
+#define POLL_NS 50000000L       /* the writer looks for receipts every 50 ms */
 
-struct receipt {
-	struct kl_change c;
-	float feat[4]; /* pps, syn, scan, droprl of the source's last evaluated tick */
-};
 
 /* One item of the queue: a tick (receipts [first, first + n) of `rc`) or a
  * free-form record. */
@@ -29,7 +27,7 @@ struct item {
 };
 
 struct batch {
-	struct receipt *rc;
+	struct kl_change *rc;
 	size_t nrc, caprc;
 	struct item *it;
 	size_t nit, capit;
@@ -46,9 +44,10 @@ struct kl_dec_audit {
 	uint64_t dropped;
 };
 
-int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c, const float f[4],
+int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,
 			const struct kl_engine_params *p, const char *profile, uint64_t tick)
 {
+	const float *f = c->feat;
 	return snprintf(buf, len,
 			"{\"tick\":%llu,\"from\":\"%s\",\"to\":\"%s\",\"action\":\"%s\",\"rule\":\"%s\","
 			"\"severity\":%.3f,\"strikes\":%d,"
@@ -79,9 +78,9 @@ static void write_batch(struct kl_dec_audit *da, struct batch *b)
 			continue;
 		}
 		for (size_t k = it->first; k < it->first + it->n; k++) {
-			const struct receipt *r = &b->rc[k];
-			kl_dec_receipt_json(d, sizeof(d), &r->c, r->feat, &it->p, da->profile, it->tick);
-			kl_audit_record(da->a, "decision", kl_addr_format(&r->c.addr, ip, sizeof(ip)), d,
+			const struct kl_change *r = &b->rc[k];
+			kl_dec_receipt_json(d, sizeof(d), r, &it->p, da->profile, it->tick);
+			kl_audit_record(da->a, "decision", kl_addr_format(&r->addr, ip, sizeof(ip)), d,
 					"ok");
 		}
 		/* one signature over the tick's receipts (they are all in the
@@ -98,8 +97,19 @@ static void *writer(void *arg)
 	struct kl_dec_audit *da = arg;
 	pthread_mutex_lock(&da->mu);
 	for (;;) {
-		while (!da->stop && da->in.nit == 0)
-			pthread_cond_wait(&da->cv, &da->mu);
+		/* Woken by sync, free and free-form records; a tick's receipts
+		 * wait for the next poll instead: a wake-up from inside the
+		 * tick would hand the CPU to this thread in the middle of it. */
+		while (!da->stop && da->in.nit == 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += POLL_NS;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&da->cv, &da->mu, &ts);
+		}
 		if (da->in.nit == 0 && da->stop)
 			break;
 		struct batch t = da->work;
@@ -150,7 +160,7 @@ static struct item *new_item(struct kl_dec_audit *da)
 }
 
 void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_engine_params *p,
-		       const struct kl_engine *eng, const struct kl_change *ch, size_t n)
+		       const struct kl_change *ch, size_t n)
 {
 	if (da == NULL || n == 0)
 		return;
@@ -167,7 +177,7 @@ void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_e
 		size_t c = b->caprc ? b->caprc : 1024;
 		while (c < b->nrc + n)
 			c *= 2;
-		struct receipt *r = realloc(b->rc, c * sizeof(*r));
+		struct kl_change *r = realloc(b->rc, c * sizeof(*r));
 		if (!r) {
 			da->dropped += n;
 			pthread_mutex_unlock(&da->mu);
@@ -187,16 +197,8 @@ void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_e
 	it->p = *p;
 	it->first = b->nrc;
 	it->n = n;
-	for (size_t i = 0; i < n; i++) {
-		struct receipt *r = &b->rc[b->nrc++];
-		r->c = ch[i];
-		const struct kl_src *s = eng ? kl_engine_lookup(eng, &ch[i].addr) : NULL;
-		r->feat[0] = s ? s->pps : 0;
-		r->feat[1] = s ? s->syn : 0;
-		r->feat[2] = s ? s->scan : 0;
-		r->feat[3] = s ? s->droprl : 0;
-	}
-	pthread_cond_signal(&da->cv);
+	memcpy(&b->rc[b->nrc], ch, n * sizeof(*ch));
+	b->nrc += n;
 	pthread_mutex_unlock(&da->mu);
 }
 
@@ -222,6 +224,7 @@ void kl_dec_audit_sync(struct kl_dec_audit *da)
 	if (da == NULL)
 		return;
 	pthread_mutex_lock(&da->mu);
+	pthread_cond_signal(&da->cv);
 	while (da->in.nit > 0 || da->busy)
 		pthread_cond_wait(&da->done_cv, &da->mu);
 	pthread_mutex_unlock(&da->mu);

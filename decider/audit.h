@@ -22,10 +22,10 @@ struct kl_dec_audit;
 
 /* Takes over `a` (closed by kl_dec_audit_free). NULL when out of memory. */
 struct kl_dec_audit *kl_dec_audit_new(struct kl_audit *a, const char *profile);
-/* Hand one tick's decisions over (copied; `eng` gives each source's last
+/* Hand one tick's decisions over (a copy; each carries its source's
  * features). Never blocks on the disk. */
 void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_engine_params *p,
-		       const struct kl_engine *eng, const struct kl_change *ch, size_t n);
+		       const struct kl_change *ch, size_t n);
 /* Any other record (forgive, ...), in order with the receipts. */
 void kl_dec_audit_record(struct kl_dec_audit *da, const char *event, const char *subject,
 			 const char *details, const char *result);
@@ -37,7 +37,7 @@ void kl_dec_audit_free(struct kl_dec_audit *da);
 uint64_t kl_dec_audit_dropped(const struct kl_dec_audit *da);
 
 /* The receipt's details for one decision (pure; for tests). */
-int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c, const float feat[4],
+int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,
 			const struct kl_engine_params *p, const char *profile, uint64_t tick);
 
 #endif

@@ -590,7 +590,7 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 	}
 	d->ticks++;
 	d->last_t = now;
-	kl_dec_audit_tick(d->audit, d->ticks, &d->params, d->eng, d->ch.v, d->ch.n);
+	kl_dec_audit_tick(d->audit, d->ticks, &d->params, d->ch.v, d->ch.n);
 	if (d->at != NULL && autotune_tick(d, t, now) < 0) {
 		kl_errs_add(errs, "out of memory in autotune at t=%lld ms", (long long)now);
 		return -1;

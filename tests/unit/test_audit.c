@@ -24,6 +24,7 @@
 
 #include "common/audit.h"
 #include "common/log.h"
+#include "decider/audit.h"
 
 static char tmp[64];
 
@@ -474,6 +475,59 @@ static void test_journal_format(void **state)
 	lines_free(&l);
 }
 
+/* The decider's receipts: one record per decision with its inputs, one
+ * signed checkpoint per tick after them. */
+static void test_decider_receipts(void **state)
+{
+	(void)state;
+	struct kl_engine_params p;
+	memset(&p, 0, sizeof(p));
+	p.trig[KL_F_PPS] = 60;
+	p.trig[KL_F_SYN] = 25;
+	p.at[KL_LVL_SOFT] = 1;
+	p.at[KL_LVL_HARD] = 2;
+	p.at[KL_LVL_BLOCK] = 6;
+	struct kl_change c[3];
+	memset(c, 0, sizeof(c));
+	for (int i = 0; i < 3; i++) {
+		c[i].addr = (struct kl_addr){ .family = 4, .prefixlen = 32,
+					      .addr = { 198, 18, 0, (uint8_t)(10 + i) } };
+		c[i].from = KL_LVL_OBSERVE;
+		c[i].to = c[i].action = KL_LVL_SOFT;
+		c[i].reason = KL_R_SOFT_AT;
+		c[i].strikes = 1;
+		c[i].sev = 2.5;
+		c[i].feat[0] = 3000;
+		c[i].feat[1] = 2900;
+	}
+	struct kl_dec_audit *da = kl_dec_audit_new(open_log(P("rc"), 0, 0), "ssh-bastion");
+	assert_non_null(da);
+	kl_dec_audit_tick(da, 7, &p, c, 3);
+	kl_dec_audit_record(da, "forgive", "198.18.0.10", "{\"operator_uid\":0}", "ok");
+	kl_dec_audit_tick(da, 8, &p, c, 2);
+	kl_dec_audit_sync(da);
+	kl_dec_audit_free(da);
+	char err[512];
+	assert_int_equal(verify(P("rc"), err, sizeof(err)), 0);
+	struct lines l;
+	lines_read(P("rc/audit-000001.jsonl"), &l);
+	/* start, 3 receipts, checkpoint, forgive, 2 receipts, checkpoint, stop */
+	assert_int_equal(l.n, 10);
+	assert_non_null(strstr(l.v[1], "\"event\":\"decision\",\"subject\":\"198.18.0.10\""));
+	assert_non_null(strstr(l.v[1], "\"features\":{\"pps\":3000.0,\"syn\":2900.0"));
+	assert_non_null(strstr(l.v[1], "\"rule\":\"strikes>=soft_at\",\"severity\":2.500,\"strikes\":1"));
+	assert_non_null(strstr(l.v[1], "\"profile\":\"ssh-bastion\""));
+	assert_non_null(strstr(l.v[1], "\"soft_at\":1,\"hard_at\":2,\"block_at\":6"));
+	assert_non_null(strstr(l.v[4], "\"why\":\"receipts of tick 7\""));
+	assert_true(has_sig(l.v[4]));
+	assert_non_null(strstr(l.v[5], "\"event\":\"forgive\""));
+	assert_non_null(strstr(l.v[8], "\"why\":\"receipts of tick 8\""));
+	assert_true(has_sig(l.v[8]));
+	for (int i = 1; i < 4; i++)
+		assert_false(has_sig(l.v[i]));
+	lines_free(&l);
+}
+
 /* ---- tampering: each caught, and named by file and line ---- */
 
 /* A fresh 4-file trail in dir T (checkpoint every 8). */
@@ -668,6 +722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_details_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decider_receipts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_delete_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_insert_line, setup, teardown),
