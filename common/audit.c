@@ -339,11 +339,15 @@ static bool details_ok(const char *d)
 	return true;
 }
 
-static int enqueue(struct kl_audit *a, bool sign, bool front, const char *event,
-		   const char *subject, const char *details, const char *result)
+static int enqueue_at(struct kl_audit *a, uint64_t wall, uint64_t mono, bool sign, bool front,
+		      const char *event, const char *subject, const char *details,
+		      const char *result)
 {
 	char head[512], ev[96], sub[320], res[96], ts[48];
-	uint64_t wall = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
+	if (wall == 0) {
+		wall = clock_ns(CLOCK_REALTIME);
+		mono = clock_ns(CLOCK_MONOTONIC);
+	}
 
 	if (details == NULL || !details_ok(details)) {
 		if (details != NULL)
@@ -404,6 +408,12 @@ static int enqueue(struct kl_audit *a, bool sign, bool front, const char *event,
 	a->qlen += need;
 	free(dq);
 	return 0;
+}
+
+static int enqueue(struct kl_audit *a, bool sign, bool front, const char *event,
+		   const char *subject, const char *details, const char *result)
+{
+	return enqueue_at(a, 0, 0, sign, front, event, subject, details, result);
 }
 
 /* ---- sealing and writing ---- */
@@ -886,9 +896,15 @@ struct kl_audit *kl_audit_open(const struct kl_audit_opts *o, char *err, size_t 
 void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
 		     const char *details, const char *result)
 {
+	kl_audit_record_at(a, 0, 0, event, subject, details, result);
+}
+
+void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
+			const char *subject, const char *details, const char *result)
+{
 	if (a == NULL)
 		return;
-	enqueue(a, false, false, event, subject, details, result);
+	enqueue_at(a, wall_ns, mono_ns, false, false, event, subject, details, result);
 	if (!a->batch || a->qlen >= BATCH_FLUSH_BYTES)
 		drain(a);
 }

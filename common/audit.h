@@ -98,6 +98,10 @@ void kl_audit_close(struct kl_audit *a);
  */
 void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
 		     const char *details, const char *result);
+/* The same, for something that happened at wall_ns/mono_ns (CLOCK_REALTIME
+ * and CLOCK_MONOTONIC; 0: now) and is written later by another thread. */
+void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
+			const char *subject, const char *details, const char *result);
 /* A signed checkpoint record now ("why" goes in its details), then flush. */
 void kl_audit_checkpoint(struct kl_audit *a, const char *why);
 /* Write what is queued (batch mode); retries a failed directory. */

@@ -23,6 +23,7 @@ struct item {
 	uint64_t tick;
 	struct kl_engine_params p;
 	size_t first, n;
+	uint64_t wall_ns, mono_ns; /* when it was handed over: the decision's time */
 	char *event, *subject, *details, *result;
 };
 
@@ -69,7 +70,8 @@ static void write_batch(struct kl_dec_audit *da, struct batch *b)
 	for (size_t i = 0; i < b->nit; i++) {
 		struct item *it = &b->it[i];
 		if (!it->is_tick) {
-			kl_audit_record(da->a, it->event, it->subject, it->details, it->result);
+			kl_audit_record_at(da->a, it->wall_ns, it->mono_ns, it->event, it->subject,
+					   it->details, it->result);
 			kl_audit_flush(da->a);
 			free(it->event);
 			free(it->subject);
@@ -80,8 +82,8 @@ static void write_batch(struct kl_dec_audit *da, struct batch *b)
 		for (size_t k = it->first; k < it->first + it->n; k++) {
 			const struct kl_change *r = &b->rc[k];
 			kl_dec_receipt_json(d, sizeof(d), r, &it->p, da->profile, it->tick);
-			kl_audit_record(da->a, "decision", kl_addr_format(&r->addr, ip, sizeof(ip)), d,
-					"ok");
+			kl_audit_record_at(da->a, it->wall_ns, it->mono_ns, "decision",
+					   kl_addr_format(&r->addr, ip, sizeof(ip)), d, "ok");
 		}
 		/* one signature over the tick's receipts (they are all in the
 		 * chain this checkpoint's prev closes) */
@@ -156,6 +158,11 @@ static struct item *new_item(struct kl_dec_audit *da)
 	}
 	struct item *it = &b->it[b->nit++];
 	memset(it, 0, sizeof(*it));
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	it->wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	it->mono_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	return it;
 }
 
