@@ -17,13 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "common/audit.h"
 #include "common/log.h"
+#include "ctl/audit.h"
 #include "decider/audit.h"
 
 static char tmp[64];
@@ -475,6 +478,71 @@ static void test_journal_format(void **state)
 	lines_free(&l);
 }
 
+/* With a journald socket present, every record reaches it with its
+ * KERNLOOM_* fields; without one, nothing is tried. */
+static void test_journal_delivery(void **state)
+{
+	(void)state;
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("journal.sock"));
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct kl_audit_opts o = { .dir = P("jd"), .key = P("key"), .proc = "graphd",
+				   .uid = (uid_t)-1, .gid = (gid_t)-1, .journal = P("journal.sock") };
+	char err[512];
+	struct kl_audit *a = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(a);
+	kl_audit_record(a, "violation", "198.18.0.4", "{\"port\":22}", "block");
+	struct kl_audit_stats st;
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.journal_sent, 2); /* audit_start, the violation */
+	kl_audit_close(a);
+	char buf[16384];
+	ssize_t n = recv(s, buf, sizeof(buf) - 1, MSG_DONTWAIT); /* audit_start */
+	assert_true(n > 0);
+	n = recv(s, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "KERNLOOM_EVENT=violation\n"));
+	assert_non_null(strstr(buf, "KERNLOOM_SUBJECT=198.18.0.4\n"));
+	assert_non_null(strstr(buf, "KERNLOOM_SEQ=2\n"));
+	assert_non_null(strstr(buf, "KERNLOOM_RESULT=block\n"));
+	assert_non_null(strstr(buf, "PRIORITY=5\n"));
+	close(s);
+
+	/* no socket at the path: the trail is written all the same */
+	o.dir = P("jd2");
+	o.journal = P("absent.sock");
+	a = kl_audit_open(&o, err, sizeof(err));
+	kl_audit_record(a, "x", "", NULL, "ok");
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.journal_sent, 0);
+	assert_int_equal(st.records, 2);
+	kl_audit_close(a);
+}
+
+/* klctl audit show --source: which subjects belong to an address. */
+static void test_show_subject_match(void **state)
+{
+	(void)state;
+	struct kl_addr q, n24, v6;
+	assert_int_equal(kl_cidr_parse("198.18.0.1", &q, NULL, 0), 0);
+	assert_int_equal(kl_cidr_parse("198.18.0.0/24", &n24, NULL, 0), 0);
+	assert_int_equal(kl_cidr_parse("fd00:6b6c::/48", &v6, NULL, 0), 0);
+	assert_true(ctl_audit_subject_matches("198.18.0.1", &q));
+	assert_false(ctl_audit_subject_matches("198.18.0.10", &q));
+	assert_true(ctl_audit_subject_matches("198.18.0.0/16", &q)); /* a CIDR holding it */
+	assert_true(ctl_audit_subject_matches("198.18.0.77", &n24));
+	assert_false(ctl_audit_subject_matches("198.18.1.77", &n24));
+	assert_true(ctl_audit_subject_matches("10.0.0.1->198.18.0.1", &q)); /* edges: either end */
+	assert_true(ctl_audit_subject_matches("198.18.0.1->10.0.0.1", &q));
+	assert_true(ctl_audit_subject_matches("fd00:6b6c::5", &v6));
+	assert_false(ctl_audit_subject_matches("fd00:6b6c::5", &q));
+	assert_false(ctl_audit_subject_matches("", &q));
+	assert_false(ctl_audit_subject_matches("not an address", &q));
+}
+
 /* The decider's receipts: one record per decision with its inputs, one
  * signed checkpoint per tick after them. */
 static void test_decider_receipts(void **state)
@@ -722,6 +790,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_details_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_delivery, setup, teardown),
+		cmocka_unit_test(test_show_subject_match),
 		cmocka_unit_test_setup_teardown(test_decider_receipts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_delete_line, setup, teardown),
