@@ -106,32 +106,42 @@ static uint64_t clock_ns(clockid_t c)
 
 size_t kl_audit_json_str(char *buf, size_t len, const char *s)
 {
-	size_t o = 0;
-#define PUT(c)                        \
-	do {                          \
-		if (o + 1 < len)      \
-			buf[o] = (c); \
-		o++;                  \
-	} while (0)
-	PUT('"');
+	size_t need = 2, o = 0;
+	bool cut = false;
+	if (buf && len >= 3)
+		buf[o++] = '"';
 	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		char e[8];
+		size_t el;
 		if (*p == '"' || *p == '\\') {
-			PUT('\\');
-			PUT((char)*p);
+			e[0] = '\\';
+			e[1] = (char)*p;
+			el = 2;
 		} else if (*p < 0x20 || *p == 0x7f) {
-			char e[8];
-			snprintf(e, sizeof(e), "\\u%04x", *p);
-			for (int i = 0; e[i]; i++)
-				PUT(e[i]);
+			el = (size_t)snprintf(e, sizeof(e), "\\u%04x", *p);
 		} else {
-			PUT((char)*p);
+			e[0] = (char)*p;
+			el = 1;
+		}
+		need += el;
+		/* A string that does not fit is cut between characters (never
+		 * inside an escape) and still closed: the line stays JSON. */
+		if (buf && len >= 3 && !cut) {
+			if (o + el + 2 <= len) {
+				memcpy(buf + o, e, el);
+				o += el;
+			} else {
+				cut = true;
+			}
 		}
 	}
-	PUT('"');
-	if (len)
-		buf[o < len ? o : len - 1] = '\0';
-#undef PUT
-	return o;
+	if (buf && len >= 3) {
+		buf[o++] = '"';
+		buf[o] = '\0';
+	} else if (buf && len > 0) {
+		buf[0] = '\0';
+	}
+	return need;
 }
 
 static int grow(char **b, size_t *cap, size_t need)
@@ -343,7 +353,7 @@ static int enqueue_at(struct kl_audit *a, uint64_t wall, uint64_t mono, bool sig
 		      const char *event, const char *subject, const char *details,
 		      const char *result)
 {
-	char head[512], ev[96], sub[320], res[96], ts[48];
+	char head[1024], ev[96], sub[320], res[96], ts[48];
 	if (wall == 0) {
 		wall = clock_ns(CLOCK_REALTIME);
 		mono = clock_ns(CLOCK_MONOTONIC);
@@ -363,6 +373,8 @@ static int enqueue_at(struct kl_audit *a, uint64_t wall, uint64_t mono, bool sig
 			  "\"details\":",
 			  sign ? 'S' : 'N', ts, wall, mono, a->proc, (int)getpid(), (unsigned)getuid(),
 			  ev, sub);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		return -1; /* cannot happen: every part above is bounded */
 	size_t dl = details == NULL ? 2 : strlen(details);
 	char *dq = NULL;
 	if (details != NULL && !details_ok(details)) {

@@ -108,8 +108,9 @@ void kl_audit_checkpoint(struct kl_audit *a, const char *why);
 void kl_audit_flush(struct kl_audit *a);
 void kl_audit_get_stats(const struct kl_audit *a, struct kl_audit_stats *st);
 
-/* Append `s` to buf as a JSON string (quotes included, escaped); returns
- * the length it needs (snprintf-like). For callers building details. */
+/* `s` as a JSON string in buf (quotes included, escaped); one that does not
+ * fit is cut between characters and still closed. Returns the length the
+ * whole string needs (buf may be NULL). For callers building details. */
 size_t kl_audit_json_str(char *buf, size_t len, const char *s);
 
 /* ---- verification (pure over lines; klctl audit verify and the tests) ---- */

@@ -446,13 +446,19 @@ static void test_details_escaped(void **state)
 	struct kl_audit *a = open_log(P("esc"), 0, 0);
 	kl_audit_record(a, "odd", "a\"b\nc", "not json\n", "ok");
 	kl_audit_record(a, "none", NULL, NULL, NULL);
+	char longsub[700];
+	memset(longsub, '"', sizeof(longsub) - 1); /* every byte needs an escape */
+	longsub[sizeof(longsub) - 1] = '\0';
+	kl_audit_record(a, "long", longsub, "{}", longsub);
 	kl_audit_close(a);
 	char err[512];
 	assert_int_equal(verify(P("esc"), err, sizeof(err)), 0);
 	struct lines l;
 	lines_read(P("esc/audit-000001.jsonl"), &l);
-	assert_int_equal(l.n, 4);
+	assert_int_equal(l.n, 5);
 	assert_non_null(strstr(l.v[1], "\"subject\":\"a\\\"b\\u000ac\""));
+	/* cut, but still a closed string: the line is JSON */
+	assert_non_null(strstr(l.v[3], "\\\"\",\"details\":{}"));
 	assert_non_null(strstr(l.v[1], "\"details\":{\"raw\":\"not json\\u000a\"}"));
 	lines_free(&l);
 }
