@@ -138,4 +138,24 @@ if "$BIN/klctl" audit verify "${KEYS[@]}" "$TMP/tampered" >"$TMP/tverify.txt" 2>
 fi
 grep -q "$(basename "$f") line $n:" "$TMP/tverify.txt" || fail "verify did not name line $n: $(cat "$TMP/tverify.txt")"
 log "ok: $(grep FAILED "$TMP/tverify.txt")"
+tamper() { # DESCRIPTION EXPECTED-LINE SED-SCRIPT: on a fresh copy of the decider's log
+	rm -rf "$TMP/tampered" && cp -r "$TMP/audit/decider" "$TMP/tampered"
+	sed -i "$3" "$TMP/tampered/audit-000001.jsonl"
+	if "$BIN/klctl" audit verify "${KEYS[@]}" "$TMP/tampered" >"$TMP/tverify.txt" 2>&1; then
+		fail "audit verify passed: $1"
+	fi
+	grep -q "audit-000001.jsonl line $2:" "$TMP/tverify.txt" ||
+		fail "$1: not named at line $2: $(cat "$TMP/tverify.txt")"
+	log "ok: $1: $(grep -o 'line .*' "$TMP/tverify.txt")"
+}
+tamper "a deleted line" 3 '3d'
+tamper "two lines swapped" 3 '3{h;d};4G'
+tamper "a line repeated" 4 '3p'
+rm -rf "$TMP/tampered" && cp -r "$TMP/audit/decider" "$TMP/tampered"
+if "$BIN/klctl" audit verify --key "$TMP/keys/sensor/audit.key.pub" "$TMP/tampered" >"$TMP/tverify.txt" 2>&1; then
+	fail "the decider's log verified with the sensor's key"
+fi
+grep -q "line 1: signed by key .* not among the public keys given" "$TMP/tverify.txt" ||
+	fail "wrong key: $(cat "$TMP/tverify.txt")"
+log "ok: another daemon's key is refused"
 log "PASS"
