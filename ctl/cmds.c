@@ -979,6 +979,10 @@ void ctl_print_usage(FILE *out)
 		"print a kl-sensor --record trace (JSON lines with --json)");
 	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",
 		"turn a capture into a trace through the real shield (root)");
+	fprintf(out, "  %-44s %s\n", "audit verify [--key FILE.pub]... [DIR...]",
+		"check audit logs: chains, files, signatures (exit 0 only if all verify)");
+	fprintf(out, "  %-44s %s\n", "audit show [--source IP|CIDR] [--since DUR] [DIR...]",
+		"one address's history across every daemon's audit log, by time");
 	fprintf(out, "\nklshield spellings (aliases):\n");
 	for (size_t i = 0; i < ctl_n_cmds; i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];

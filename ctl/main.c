@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "ctl/audit.h"
 #include "ctl/cmds.h"
 #include "ctl/trace.h"
 #include "ipc/chan.h"
@@ -144,8 +145,8 @@ static int detach_all(struct kl_client *c, const struct ctl_cmd *cmd, bool json)
 	return rc;
 }
 
-/* `klctl [--json] trace ...` works offline; the global --json is passed on. */
-static int run_trace(int argc, char **argv, bool json)
+/* `klctl [--json] trace|audit ...` work offline; the global --json is passed on. */
+static int run_offline(int (*fn)(int, char **), int argc, char **argv, bool json)
 {
 	char **av = calloc((size_t)argc + 2, sizeof(*av));
 	if (!av) {
@@ -155,7 +156,7 @@ static int run_trace(int argc, char **argv, bool json)
 	memcpy(av, argv, (size_t)argc * sizeof(*av));
 	if (json)
 		av[argc++] = "--json";
-	int rc = ctl_trace_main(argc, av);
+	int rc = fn(argc, av);
 	free(av);
 	return rc;
 }
@@ -182,10 +183,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(av[0], "trace") == 0)
-		return run_trace(n, av, g.json);
+		return run_offline(ctl_trace_main, n, av, g.json);
+	if (strcmp(av[0], "audit") == 0)
+		return run_offline(ctl_audit_main, n, av, g.json);
 	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "trace") == 0) {
 		char *h[] = { "trace", "--help", NULL };
 		return ctl_trace_main(2, h);
+	}
+	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "audit") == 0) {
+		char *h[] = { "audit", "--help", NULL };
+		return ctl_audit_main(2, h);
 	}
 	if (strcmp(av[0], "help") == 0) {
 		int used;

@@ -286,6 +286,14 @@ static void restart_entry(struct kl_exempt *x, const struct kl_addr *target, int
 	}
 }
 
+static void audit_forgive(struct kl_decider *d, const char *ip, int64_t ttl_ms, uid_t uid, int rc)
+{
+	char det[160];
+	snprintf(det, sizeof(det), "{\"ttl_ms\":%lld,\"operator_uid\":%u}", (long long)ttl_ms,
+		 (unsigned)uid);
+	kl_dec_audit_record(d->audit, "forgive", ip, det, rc < 0 ? "failed" : "ok");
+}
+
 static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid, int64_t now,
 		       struct kl_ctl_answer *out)
 {
@@ -316,6 +324,7 @@ static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t u
 	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
 	kl_info("FORGIVE target=%s ttl=%s by uid %u (feedback %s, %zu entries)", ip, ttl,
 		(unsigned)uid, path, n);
+	audit_forgive(d, ip, ttl_ms, uid, rc);
 	if (rc < 0) {
 		answer(out, KL_ERR_FAILED, "written to %s, but reloading it failed (see the log)",
 		       path);

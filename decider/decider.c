@@ -181,6 +181,7 @@ int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl
 
 void kl_decider_free(struct kl_decider *d)
 {
+	kl_dec_audit_free(d->audit); /* writes what is queued, then audit_stop */
 	autotune_free(d->at);
 	free(d->at_sev);
 	free(d->at_level);
@@ -663,6 +664,7 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 	}
 	d->ticks++;
 	d->last_t = now;
+	kl_dec_audit_tick(d->audit, d->ticks, &d->params, d->ch.v, d->ch.n);
 	if (d->at != NULL && autotune_tick(d, t, now) < 0) {
 		kl_errs_add(errs, "out of memory in autotune at t=%lld ms", (long long)now);
 		return -1;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "decider/audit.h"
 #include "decider/engine.h"
 #include "decider/exempt.h"
 #include "decider/io.h"
@@ -55,6 +56,7 @@ struct kl_decider {
 	struct kl_baselines *bl;
 	char *bl_path;             /* NULL: not persisted (malloc'd) */
 	int64_t next_bl_save;
+	struct kl_dec_audit *audit; /* receipts (live mode); NULL: none */
 };
 
 int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl_sink *sink,

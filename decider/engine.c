@@ -134,6 +134,10 @@ static void make_change(const struct kl_engine_params *p, const struct kl_src *s
 	c->reason = (uint8_t)reason;
 	c->strikes = s->strikes;
 	c->sev = sev;
+	c->feat[0] = s->pps;
+	c->feat[1] = s->syn;
+	c->feat[2] = s->scan;
+	c->feat[3] = s->droprl;
 	kl_change_fill(p, c);
 }
 

@@ -136,6 +136,9 @@ struct kl_change {
 	double sev;
 	uint64_t rate, burst;     /* of the action level (0 for OBSERVE/BLOCK) */
 	int64_t ttl_ms;           /* 0 for OBSERVE */
+	/* The source's pps, syn, scan, droprl when it was decided: the
+	 * inputs an audit receipt records (decider/audit.h). */
+	float feat[4];
 };
 
 struct kl_changes {

@@ -87,6 +87,12 @@ static const struct kl_knob knobs[] = {
 		  "When set, an unsigned or badly signed pack is refused." },
 	{ "run-dir", KT_STR, OFF(run_dir), "/run/kernloom", .group = G_FILES,
 	  .help = "Root of the socket directories (ours in RUN_DIR/decider/)." },
+	{ "audit-dir", KT_STR, OFF(audit_dir), "/var/log/kernloom/decider", .group = G_FILES,
+	  .help = "Audit trail: a signed receipt for every decision (live mode; empty disables)." },
+	{ "audit-key", KT_STR, OFF(audit_key), "/var/lib/kernloom/decider/audit.key",
+	  .group = G_FILES,
+	  .help = "Ed25519 key signing the audit trail, or a directory for audit.key; created at "
+		  "first start (mode 0600, the decider's user), public key next to it (.pub)." },
 	{ "user", KT_STR, OFF(user), "kernloom-decider", .group = G_FILES,
 	  .help = "When started as root: drop to this user with no capabilities." },
 	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,

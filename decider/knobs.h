@@ -89,6 +89,7 @@ struct kl_dcfg {
 	char *pdp_config, *policy, *policy_pubkey;
 	char *run_dir, *user, *sensor_user;
 	int64_t sensor_max_sources;
+	char *audit_dir, *audit_key;
 	/* replay and one-shot modes */
 	char *replay;
 	bool decisions_json, config_check, policy_canonical;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/safefile.h"
@@ -108,6 +109,33 @@ static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
 	/* From here on, state, feedback and whitelist must belong to root,
 	 * us or the user we become (safefile.h). */
 	kl_safe_set_user(w->uid);
+	return 0;
+}
+
+/* The receipts' trail, before the drop: the key and the directory are
+ * created for the user we become. An empty --audit-dir turns it off. */
+static int open_audit(const struct kl_config *cfg, const struct kl_who *w, struct kl_decider *d)
+{
+	char err[512];
+	if (cfg->v.audit_dir[0] == '\0') {
+		kl_warn("audit trail off (--audit-dir=)");
+		return 0;
+	}
+	struct kl_audit_opts o = { .dir = cfg->v.audit_dir, .key = cfg->v.audit_key,
+				   .proc = "decider", .batch = true,
+				   .uid = w->root ? w->uid : (uid_t)-1,
+				   .gid = w->root ? w->gid : (gid_t)-1 };
+	struct kl_audit *a = kl_audit_open(&o, err, sizeof(err));
+	if (a == NULL) {
+		kl_error("%s", err);
+		return -1;
+	}
+	d->audit = kl_dec_audit_new(a, cfg->profile->name);
+	if (d->audit == NULL) {
+		kl_audit_close(a);
+		kl_error("out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -493,6 +521,8 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		return 1;
 	}
 	L.have_d = true;
+	if (open_audit(cfg, &w, &L.d) < 0)
+		goto out;
 	int64_t now = clock_ms(CLOCK_REALTIME);
 	if (kl_decider_start(&L.d, now, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)

@@ -117,6 +117,8 @@ void enf_config_defaults(struct enf_config *c)
 	snprintf(c->obj, sizeof(c->obj), "%s", KL_DEFAULT_OBJ);
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", KL_PIN_DIR_DEFAULT);
 	snprintf(c->run_dir, sizeof(c->run_dir), "%s", ENF_RUN_DIR_DEFAULT);
+	snprintf(c->audit_dir, sizeof(c->audit_dir), "%s", ENF_AUDIT_DIR_DEFAULT);
+	snprintf(c->audit_key, sizeof(c->audit_key), "%s", ENF_AUDIT_KEY_DEFAULT);
 	c->xdp_mode = KL_XDP_AUTO;
 	c->features = ENF_FEAT_IQ_LEARNING;
 	for (int i = 0; i < ENF_SZ_MAX; i++)
@@ -650,6 +652,8 @@ enum {
 	OPT_DECIDER_USER,
 	OPT_SENSOR_USER,
 	OPT_GRAPH_USER,
+	OPT_AUDIT_DIR,
+	OPT_AUDIT_KEY,
 };
 
 static const struct option long_opts[] = {
@@ -667,6 +671,8 @@ static const struct option long_opts[] = {
 	{ "decider-user", required_argument, NULL, OPT_DECIDER_USER },
 	{ "sensor-user", required_argument, NULL, OPT_SENSOR_USER },
 	{ "graph-user", required_argument, NULL, OPT_GRAPH_USER },
+	{ "audit-dir", required_argument, NULL, OPT_AUDIT_DIR },
+	{ "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -680,7 +686,7 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--features light|iq-learning|graph-learning|graph-enforce]\n"
 		"       [--protect CIDR]... [--force] [--detach-on-exit] [--log-level L]\n"
 		"       [--decider-user USER] [--graph-user USER] [--sensor-user USER]\n"
-		"       [-n|--config-check] [--help]\n"
+		"       [--audit-dir DIR] [--audit-key FILE|DIR] [-n|--config-check] [--help]\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
 		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer/enforcer.sock,\n"
@@ -702,9 +708,13 @@ void enf_usage(FILE *f, const char *prog)
 		"                     (default %s; root and our own uid always may)\n"
 		"  --graph-user U     the same for graphd (default %s)\n"
 		"  --sensor-user U    its group may read the telemetry pins (default %s)\n"
+		"  --audit-dir DIR    the audit trail (default %s)\n"
+		"  --audit-key F      its Ed25519 signing key, or a directory for audit.key\n"
+		"                     (default %s; created at first start)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
 		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT,
-		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT);
+		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
+		ENF_AUDIT_DIR_DEFAULT, ENF_AUDIT_KEY_DEFAULT);
 }
 
 int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d)
@@ -740,6 +750,8 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_DECIDER_USER: cli->decider_user = optarg; break;
 		case OPT_SENSOR_USER: cli->sensor_user = optarg; break;
 		case OPT_GRAPH_USER: cli->graph_user = optarg; break;
+		case OPT_AUDIT_DIR: cli->audit_dir = optarg; break;
+		case OPT_AUDIT_KEY: cli->audit_key = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
 		case ':':
@@ -794,6 +806,10 @@ unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
 	cli_path(cli->obj, "--obj", c->obj, sizeof(c->obj), &c->o_obj, d);
 	cli_path(cli->pin_dir, "--pin-dir", c->pin_dir, sizeof(c->pin_dir), &c->o_pin_dir, d);
 	cli_path(cli->run_dir, "--run-dir", c->run_dir, sizeof(c->run_dir), &c->o_run_dir, d);
+	cli_path(cli->audit_dir, "--audit-dir", c->audit_dir, sizeof(c->audit_dir),
+		 &c->o_audit_dir, d);
+	cli_path(cli->audit_key, "--audit-key", c->audit_key, sizeof(c->audit_key),
+		 &c->o_audit_key, d);
 	if (cli->xdp_mode) {
 		int m = enf_xdp_mode_parse(cli->xdp_mode);
 		if (m < 0) {

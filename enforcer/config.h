@@ -27,6 +27,8 @@
 /* User names (decider_user, graph_user): as useradd takes them. */
 #define ENF_USER_LEN 33
 #define ENF_DECIDER_USER_DEFAULT "kernloom-decider"
+#define ENF_AUDIT_DIR_DEFAULT "/var/log/kernloom/enforcer"
+#define ENF_AUDIT_KEY_DEFAULT "/var/lib/kernloom/enforcer/audit.key"
 #define ENF_GRAPH_USER_DEFAULT   "kernloom-graph"
 #define ENF_SENSOR_USER_DEFAULT  "kernloom-sensor"
 #define ENF_DECIDER_RATE_DEFAULT 10000
@@ -83,6 +85,11 @@ struct enf_config {
 	struct enf_origin o_pin_dir;
 	char run_dir[PATH_MAX];
 	struct enf_origin o_run_dir;
+	/* The audit trail (common/audit.h): its directory and signing key. */
+	char audit_dir[PATH_MAX];
+	struct enf_origin o_audit_dir;
+	char audit_key[PATH_MAX];
+	struct enf_origin o_audit_key;
 
 	enum kl_xdp_mode xdp_mode;
 	struct enf_origin o_xdp_mode;
@@ -137,6 +144,7 @@ struct enf_cli {
 	size_t n_ifaces;
 	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
 	const char *decider_user, *graph_user, *sensor_user;
+	const char *audit_dir, *audit_key;
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;
 	bool detach_on_exit, force, check_only, help;

@@ -22,6 +22,7 @@
 struct bpf_object;
 struct ring_buffer;
 struct json_t;
+struct kl_audit;
 
 enum enf_map_id {
 	ENF_M_CFG = 0,
@@ -139,6 +140,7 @@ struct enf_ctx {
 	uint64_t map_count[ENF_M_MAX];
 	struct enf_link_stats links[ENF_LINK_MAX];
 	uint64_t cap_sweep_ns; /* last sweep a full total quota asked for */
+	struct kl_audit *audit; /* NULL: no audit trail (tests) */
 };
 
 struct enf_actor {
@@ -272,5 +274,14 @@ const char *enf_pin_mismatch(uint32_t want_type, uint32_t want_key, uint32_t wan
 			     uint32_t want_max, uint32_t want_flags, uint32_t have_type,
 			     uint32_t have_key, uint32_t have_val, uint32_t have_max,
 			     uint32_t have_flags, char *buf, size_t len);
+
+/* ---- audit.c: the audit records (common/audit.h) ---- */
+/* A request's outcome: "change" when it changed state, "refused" when it
+ * was turned down, with the peer's role, uid and pid. Flushes. */
+void enf_audit_request(struct enf_ctx *ctx, const struct enf_actor *who, const char *action,
+		       const char *detail, int result);
+/* One entry of a DECISIONS or EDGE_RULES batch, applied or refused. */
+void enf_audit_entry(struct enf_ctx *ctx, const struct enf_actor *who, const char *what,
+		     const struct kl_addr *a, const char *extra, uint8_t reason, const char *why);
 
 #endif

@@ -397,6 +397,24 @@ static void refuse_all(struct kl_ack *acks, uint32_t n, uint32_t refused[KL_ACK_
 	refused[KL_ACK_INVALID] += n;
 }
 
+static void audit_decision(struct enf_ctx *ctx, const struct enf_actor *who,
+			   const struct kl_decision *d, uint8_t r, const char *why)
+{
+	char x[128];
+	snprintf(x, sizeof(x), "\"rate\":%u,\"burst\":%u,\"ttl_ms\":%llu", d->rate_pps, d->burst,
+		 (unsigned long long)d->ttl_ms);
+	enf_audit_entry(ctx, who, kl_dec_level_name(d->level), &d->addr, x, r, why);
+}
+
+static void audit_edge(struct enf_ctx *ctx, const struct enf_actor *who,
+		       const struct kl_edge_rule *e, uint8_t r, const char *why)
+{
+	char x[128], p[16];
+	snprintf(x, sizeof(x), "\"port\":%u,\"proto\":\"%s\",\"ttl_ms\":%llu", e->port,
+		 enf_proto_name(e->proto, p, sizeof(p)), (unsigned long long)e->ttl_ms);
+	enf_audit_entry(ctx, who, kl_edge_action_name(e->action), &e->src, x, r, why);
+}
+
 void enf_decisions_apply(struct enf_ctx *ctx, const struct enf_actor *who,
 			 const struct kl_decision *d, uint32_t n, struct kl_ack *acks)
 {
@@ -423,6 +441,7 @@ void enf_decisions_apply(struct enf_ctx *ctx, const struct enf_actor *who,
 		acks[i] = (struct kl_ack){ .status = (uint8_t)kl_ack_reason_status(r), .reason = r };
 		if (d[i].level < KL_DEC_LEVEL_MAX)
 			kind_n[d[i].level]++;
+		audit_decision(ctx, who, &d[i], r, why);
 		if (r == KL_ACK_OK) {
 			applied++;
 		} else {
@@ -505,6 +524,7 @@ void enf_edge_rules_apply(struct enf_ctx *ctx, const struct enf_actor *who,
 		acks[i] = (struct kl_ack){ .status = (uint8_t)kl_ack_reason_status(r), .reason = r };
 		if (e[i].action < KL_EDGE_ACT_MAX)
 			kind_n[e[i].action]++;
+		audit_edge(ctx, who, &e[i], r, why);
 		if (r == KL_ACK_OK) {
 			applied++;
 		} else {

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "enforcer/enforcer.h"
@@ -74,6 +75,22 @@ static void setup_config(int argc, char **argv, struct enf_config *cfg)
 		enf_config_render(cfg, stdout);
 		exit(0);
 	}
+}
+
+/* The audit trail, before anything changes; its directory may be missing
+ * or unwritable (logged and retried), its key may not. */
+static int open_audit(struct enf_ctx *ctx)
+{
+	char err[512];
+	struct kl_audit_opts o = { .dir = ctx->cfg->audit_dir, .key = ctx->cfg->audit_key,
+				   .proc = "enforcer", .batch = true, .uid = (uid_t)-1,
+				   .gid = (gid_t)-1 };
+	ctx->audit = kl_audit_open(&o, err, sizeof(err));
+	if (ctx->audit == NULL) {
+		kl_error("%s", err);
+		return -1;
+	}
+	return 0;
 }
 
 static void setup_signals(void)
@@ -339,6 +356,8 @@ int main(int argc, char **argv)
 	kl_log_init("kl-enforcer", (enum kl_log_level)cfg.log_level);
 	setup_signals();
 	enf_ctx_init(&ctx, &cfg, &ring);
+	if (open_audit(&ctx) < 0)
+		return 1;
 
 	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
 	    enf_sync_protected(&ctx) < 0)
@@ -373,5 +392,6 @@ int main(int argc, char **argv)
 	close_servers(srv);
 out:
 	enf_close(&ctx, cfg.detach_on_exit && rc == 0);
+	kl_audit_close(ctx.audit);
 	return rc;
 }

@@ -61,7 +61,7 @@ void enforcer_commit(struct enf_ctx *ctx, const struct enf_actor *who, const cha
 			kl_error("CHANGE %s: policy_gen bump failed: %s", action, strerror(-rc));
 		}
 	}
-	/* The audit record (DESIGN §5) will be appended here. */
+	enf_audit_request(ctx, who, action, detail, result);
 	kl_log(result == KL_OK ? KL_LOG_INFO : KL_LOG_WARN, "CHANGE who=%s action=%s%s%s result=%s",
 	       actor_text(who, a, sizeof(a)), action, detail[0] ? " " : "", detail,
 	       kl_status_name(result));
@@ -907,6 +907,8 @@ void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 		enf_result_set(res, st, "%s", why);
 		if (enf_cmd_mutates(r->cmd))
 			enforcer_commit(ctx, who, action, detail, st, false);
+		else
+			enf_audit_request(ctx, who, action, detail, st);
 		return;
 	}
 	switch (r->cmd) {

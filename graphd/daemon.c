@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/safefile.h"
@@ -83,6 +84,7 @@ struct live {
 	size_t vrec_cap;
 	struct gr_viol *pend; /* violations not in the database yet */
 	size_t npend, pend_cap;
+	struct kl_audit *audit; /* NULL: no audit trail */
 };
 
 static int64_t clock_ms(clockid_t c)
@@ -340,6 +342,76 @@ static void push_round(struct live *L, int64_t now)
 	}
 }
 
+/* ---- the audit trail (common/audit.h) ---- */
+
+static int open_audit(struct live *L, const struct kl_who *w)
+{
+	char err[512];
+	if (L->o->audit_dir[0] == '\0') {
+		kl_warn("audit trail off (--audit-dir=)");
+		return 0;
+	}
+	struct kl_audit_opts ao = { .dir = L->o->audit_dir, .key = L->o->audit_key,
+				    .proc = "graphd", .batch = true,
+				    .uid = w->root ? w->uid : (uid_t)-1,
+				    .gid = w->root ? w->gid : (gid_t)-1 };
+	L->audit = kl_audit_open(&ao, err, sizeof(err));
+	if (L->audit == NULL) {
+		kl_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A tick's violations (every one, not only the logged ones) and edge
+ * state changes. */
+static void audit_tick(struct live *L)
+{
+	const struct gr_graph *g = &L->g;
+	char d[256], ip[KL_ADDR_STRLEN], pr[8];
+	if (L->audit == NULL)
+		return;
+	for (size_t i = 0; i < g->nviol; i++) {
+		const struct gr_viol *v = &g->viol[i];
+		struct kl_addr a;
+		gr_key_addr(&v->k, &a);
+		snprintf(d, sizeof(d),
+			 "{\"port\":%u,\"proto\":\"%s\",\"mode\":\"%s\",\"action\":\"%s\","
+			 "\"edge_state\":\"%s\"}",
+			 v->k.port, gr_proto_name(v->k.proto, pr, sizeof(pr)), gr_mode_name(v->mode),
+			 v->action == GR_ACT_BLOCK ? "block" : "signal", gr_state_name(v->state));
+		kl_audit_record(L->audit, "violation", kl_addr_format(&a, ip, sizeof(ip)), d,
+				v->action == GR_ACT_BLOCK ? "block" : "signal");
+	}
+	if (g->last.promoted > 0 || g->last.expired > 0 || g->last.purged > 0) {
+		snprintf(d, sizeof(d), "{\"promoted\":%llu,\"expired\":%llu,\"purged\":%llu}",
+			 (unsigned long long)g->last.promoted, (unsigned long long)g->last.expired,
+			 (unsigned long long)g->last.purged);
+		kl_audit_record(L->audit, "edge_states", "", d, "ok");
+	}
+	kl_audit_flush(L->audit);
+}
+
+/* freeze, approve-ip, deny-ip: who (the peer's uid) asked what, and the
+ * outcome. */
+static void audit_control(struct live *L, const struct kl_ctl_req *r, uid_t uid,
+			  const struct gr_answer *a)
+{
+	char d[768], ip[KL_ADDR_STRLEN] = "", pr[8], txt[512];
+	const char *ev = r->cmd == KL_CTL_GRAPH_FREEZE ? "freeze"
+			 : r->cmd == KL_CTL_GRAPH_APPROVE ? "approve" : "deny";
+	if (r->cmd != KL_CTL_GRAPH_FREEZE)
+		kl_addr_format(&r->addr, ip, sizeof(ip));
+	kl_audit_json_str(txt, sizeof(txt), a->text ? a->text : "");
+	snprintf(d, sizeof(d), "{\"operator_uid\":%u,\"port\":%u,\"proto\":\"%s\",%s\"text\":%s}",
+		 (unsigned)uid, r->port, r->proto ? gr_proto_name(r->proto, pr, sizeof(pr)) : "any",
+		 r->cmd == KL_CTL_GRAPH_FREEZE ? (r->mode == 1 ? "\"dry_run\":true," : "\"dry_run\":false,")
+					       : "",
+		 txt);
+	kl_audit_record(L->audit, ev, ip, d, kl_status_name(a->status));
+	kl_audit_flush(L->audit);
+}
+
 /* ---- a tick ---- */
 
 static int put_violations(void *tx, const uint8_t *msg, size_t len)
@@ -490,6 +562,7 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 			(unsigned long long)L->g.last.expired, "past --graph-expire-ttl",
 			(unsigned long long)L->g.last.purged);
 	send_violations(L);
+	audit_tick(L);
 	queue_violations(L);
 	flush(L, "storing the tick");
 	summary(L);
@@ -605,6 +678,9 @@ static void on_request(struct live *L, struct kl_request *req)
 		kl_server_reply_result(L->srv, req, KL_ERR_UNSUPPORTED, err, NULL);
 		return;
 	}
+	if (r.cmd == KL_CTL_GRAPH_FREEZE || r.cmd == KL_CTL_GRAPH_APPROVE ||
+	    r.cmd == KL_CTL_GRAPH_DENY)
+		audit_control(L, &r, req->peer_uid, &a);
 	if (changed) {
 		char what[96];
 		snprintf(what, sizeof(what), "storing %s by uid %u", kl_ctl_cmd_name(r.cmd),
@@ -703,6 +779,8 @@ int gr_run_daemon(const struct gr_opts *o)
 
 	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, 0) < 0)
 		return GR_EXIT_FAIL;
+	if (open_audit(&L, &w) < 0)
+		return GR_EXIT_FAIL;
 	if (open_store(&L, &w, err, sizeof(err)) < 0) {
 		kl_error("%s", err);
 		goto out;
@@ -762,5 +840,6 @@ out:
 	free(L.susp);
 	free(L.vrec);
 	free(L.pend);
+	kl_audit_close(L.audit);
 	return rc;
 }

@@ -30,6 +30,8 @@ void gr_usage(FILE *f)
 		"Options:\n"
 		"  --db FILE                     SQLite graph (default %s)\n"
 		"  --run-dir DIR                 root of the role socket directories (default %s)\n"
+		"  --audit-dir DIR               audit trail (default " GR_AUDIT_DIR_DEFAULT "; empty: off)\n"
+		"  --audit-key FILE|DIR          its Ed25519 key (default " GR_AUDIT_KEY_DEFAULT ")\n"
 		"  --user NAME                   user to become when started as root (default %s)\n"
 		"  --sensor-user NAME            who may send flow frames (default %s)\n"
 		"  --sensor-max-flows N          the enforcer's map_sizes.flow: larger FLOWS frames\n"
@@ -192,7 +194,7 @@ static const struct {
 
 /* Flags that take a value. */
 static const char *const valued[] = {
-	"--db", "--run-dir", "--user", "--sensor-user", "--sensor-max-flows", "--graph-mode", "--graph-min-seen",
+	"--db", "--run-dir", "--audit-dir", "--audit-key", "--user", "--sensor-user", "--sensor-max-flows", "--graph-mode", "--graph-min-seen",
 	"--graph-min-windows", "--graph-min-age", "--graph-promote-interval", "--graph-window",
 	"--graph-expire-ttl", "--graph-exclude-cidr", "--graph-ephemeral-min", "--graph-rule-ttl",
 	"--graph-deny-ttl", "--graph-violation-every", "--graph-suspect-hold", "--graph-push-rate",
@@ -239,6 +241,12 @@ static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *windo
 		if (v[0] == '\0')
 			return perr(err, errlen, f, NULL, "empty path");
 		o->run_dir = v;
+	} else if (strcmp(f, "--audit-dir") == 0) {
+		o->audit_dir = v;
+	} else if (strcmp(f, "--audit-key") == 0) {
+		if (v[0] == '\0')
+			return perr(err, errlen, f, NULL, "empty path");
+		o->audit_key = v;
 	} else if (strcmp(f, "--user") == 0) {
 		o->user = v;
 	} else if (strcmp(f, "--sensor-user") == 0) {
@@ -359,6 +367,8 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, char *err, size_t er
 	memset(o, 0, sizeof(*o));
 	o->db = GR_DB_DEFAULT;
 	o->run_dir = GR_RUN_DIR_DEFAULT;
+	o->audit_dir = GR_AUDIT_DIR_DEFAULT;
+	o->audit_key = GR_AUDIT_KEY_DEFAULT;
 	o->user = GR_USER_DEFAULT;
 	o->sensor_user = GR_SENSOR_USER_DEFAULT;
 	o->sensor_max_flows = KL_FLOW_MAX_DEFAULT;

@@ -14,6 +14,8 @@
 
 #define GR_DB_DEFAULT "/var/lib/kernloom/graph/kliq.db"
 #define GR_RUN_DIR_DEFAULT "/run/kernloom"
+#define GR_AUDIT_DIR_DEFAULT "/var/log/kernloom/graphd"
+#define GR_AUDIT_KEY_DEFAULT "/var/lib/kernloom/graph/audit.key"
 #define GR_USER_DEFAULT "kernloom-graph"
 #define GR_SENSOR_USER_DEFAULT "kernloom-sensor"
 
@@ -31,6 +33,7 @@ enum gr_cmd {
 struct gr_opts {
 	const char *db, *run_dir, *user, *sensor_user, *replay;
 	uint32_t sensor_max_flows; /* bounds FLOWS frames (kl_flows_msg_max) */
+	const char *audit_dir, *audit_key; /* the audit trail (daemon mode; "" dir: off) */
 	struct gr_params p;
 	struct gr_push_params pp;
 	struct kl_addr *exclude; /* owned; p.exclude points here */

@@ -46,7 +46,8 @@ ip -n $NS_B link set $VB up
 say "Start kl-enforcer on the host's interface (198.18.0.100 is protected: the operator)"
 mkdir -p "$RUN"
 nsenter --net=/run/netns/$NS_B "$BIN/kl-enforcer" --iface $VB --pin-dir $PIN --run-dir "$RUN" \
-	--obj "$BUILD/bpf/shield.bpf.o" --protect 198.18.0.100/32 >"$TMP/enforcer.log" 2>&1 &
+	--obj "$BUILD/bpf/shield.bpf.o" --protect 198.18.0.100/32 \
+	--audit-dir "$TMP/audit/enforcer" --audit-key "$TMP/keys/enforcer.key" >"$TMP/enforcer.log" 2>&1 &
 ENF=$!
 for _ in $(seq 50); do klctl status >/dev/null 2>&1 && break; sleep 0.1; done
 run klctl status

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/safefile.h"
@@ -41,6 +42,7 @@ void kl_sensor_usage(FILE *f)
 		"usage: kl-sensor [--run-dir DIR] [--pin-dir DIR] [--interval DUR] [--user NAME]\n"
 		"                 [--record FILE] [--prev-ttl DUR] [--reacquire-every N]\n"
 		"                 [--sync-every N] [--summary-every N] [--ticks N] [--log-level LEVEL]\n"
+		"                 [--audit-dir DIR] [--audit-key FILE|DIR]\n"
 		"Reads the shield's telemetry maps read-only once per tick and sends per-source rates\n"
 		"to kl-decider (RUN_DIR/decider/telemetry.sock) and flow deltas to kl-graphd\n"
 		"(RUN_DIR/graphd/flows.sock).\n"
@@ -55,7 +57,9 @@ void kl_sensor_usage(FILE *f)
 		"  --sync-every N       ticks between fdatasync of the trace (default 1; 0 = at exit)\n"
 		"  --summary-every N    ticks between TICK# log lines (default 10; 0 = never)\n"
 		"  --ticks N            stop after N ticks (default 0 = until SIGTERM/SIGINT)\n"
-		"  --log-level LEVEL    debug, info, warn, error (default info)\n",
+		"  --log-level LEVEL    debug, info, warn, error (default info)\n"
+		"  --audit-dir DIR      audit trail (default /var/log/kernloom/sensor; empty: off)\n"
+		"  --audit-key F        its Ed25519 key (default /var/lib/kernloom/sensor/audit.key)\n",
 		KL_RUN_DIR_DEFAULT, KL_PIN_DIR_DEFAULT, KL_SENSOR_USER_DEFAULT);
 }
 
@@ -89,13 +93,15 @@ static int parse_count(const char *flag, const char *s, uint64_t max, uint64_t *
 int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
 {
 	enum { O_RUN = 1, O_PIN, O_INT, O_USER, O_REC, O_TTL, O_REACQ, O_SYNC, O_SUM, O_TICKS, O_LOG,
-	       O_HELP };
+	       O_HELP, O_ADIR, O_AKEY };
 	static const struct option lo[] = {
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "pin-dir", required_argument, NULL, O_PIN },
 		{ "interval", required_argument, NULL, O_INT },
 		{ "user", required_argument, NULL, O_USER },
 		{ "record", required_argument, NULL, O_REC },
+		{ "audit-dir", required_argument, NULL, O_ADIR },
+		{ "audit-key", required_argument, NULL, O_AKEY },
 		{ "prev-ttl", required_argument, NULL, O_TTL },
 		{ "reacquire-every", required_argument, NULL, O_REACQ },
 		{ "sync-every", required_argument, NULL, O_SYNC },
@@ -113,6 +119,8 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, 
 	o->run_dir = KL_RUN_DIR_DEFAULT;
 	o->pin_dir = KL_PIN_DIR_DEFAULT;
 	o->user = KL_SENSOR_USER_DEFAULT;
+	o->audit_dir = "/var/log/kernloom/sensor";
+	o->audit_key = "/var/lib/kernloom/sensor/audit.key";
 	o->interval_ns = NS;
 	o->prev_ttl_ns = KL_PREV_TTL_DEFAULT;
 	o->reacquire_every = 10;
@@ -143,6 +151,14 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, 
 				o->user = optarg;
 			else
 				o->record = optarg;
+			break;
+		case O_ADIR:
+			o->audit_dir = optarg;
+			break;
+		case O_AKEY:
+			if (optarg[0] == '\0')
+				return perr(err, errlen, flag, "\"\"", "must not be empty");
+			o->audit_key = optarg;
 			break;
 		case O_INT:
 			if (kl_duration_parse(optarg, &o->interval_ns, why, sizeof(why)) < 0)
@@ -262,6 +278,43 @@ static int drop_privileges(const struct kl_sensor_opts *o)
 	return 0;
 }
 
+/* The audit trail: opened before the drop, for the user we become. */
+static struct kl_audit *open_audit(const struct kl_sensor_opts *o)
+{
+	char err[512];
+	struct passwd *pw = geteuid() == 0 ? getpwnam(o->user) : NULL;
+	struct kl_audit_opts ao = { .dir = o->audit_dir, .key = o->audit_key, .proc = "sensor",
+				    .uid = pw ? pw->pw_uid : (uid_t)-1,
+				    .gid = pw ? pw->pw_gid : (gid_t)-1 };
+	struct kl_audit *a = kl_audit_open(&ao, err, sizeof(err));
+	if (a == NULL)
+		kl_error("%s", err);
+	return a;
+}
+
+/* The maps this sensor reads, by kernel id ("what did it look at"). */
+static void audit_maps(struct kl_audit *a, const char *event, const struct kl_smaps *m)
+{
+	char d[512];
+	size_t o = (size_t)snprintf(d, sizeof(d), "{\"pin_dir\":\"%s\"", m->dir);
+	for (int i = 0; i < KL_SM_MAX && o < sizeof(d); i++)
+		o += (size_t)snprintf(d + o, sizeof(d) - o, ",\"%s\":%u", kl_smap_name((enum kl_smap)i),
+				      m->fd[i] >= 0 ? m->id[i] : 0);
+	if (o < sizeof(d) - 1)
+		snprintf(d + o, sizeof(d) - o, "}");
+	kl_audit_record(a, event, "", o < sizeof(d) - 1 ? d : "{}", "ok");
+}
+
+/* A tick that was lost (skipped) or torn (a failed or truncated read). */
+static void audit_tick(struct kl_audit *a, const char *event, long long tick, const char *why,
+		       unsigned long long n)
+{
+	char d[512], w[320];
+	kl_audit_json_str(w, sizeof(w), why);
+	snprintf(d, sizeof(d), "{\"tick\":%lld,\"why\":%s,\"count\":%llu}", tick, w, n);
+	kl_audit_record(a, event, "", d, "error");
+}
+
 struct link {
 	struct kl_stream_tx *tx;
 	uint64_t seq;
@@ -278,6 +331,7 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 	char err[600], path[PATH_MAX];
 	int rc = 1;
 	struct sigaction sa;
+	struct kl_audit *audit = NULL;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -304,6 +358,9 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		if (note[0])
 			kl_warn("--record: %s", note);
 	}
+	if (o->audit_dir[0] != '\0' && (audit = open_audit(o)) == NULL)
+		goto out_maps;
+	audit_maps(audit, "start", &maps);
 	if (drop_privileges(o) < 0)
 		goto out_maps;
 
@@ -347,9 +404,12 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		/* Fell behind by more than a tick (suspend, a stalled host):
 		 * skip the missed ticks instead of firing them back to back. */
 		if (now > next + o->interval_ns) {
-			if (!first)
+			if (!first) {
 				kl_warn("tick late by %llu ms; skipping ahead",
 					(unsigned long long)((now - next) / 1000000));
+				audit_tick(audit, "ticks_lost", (long long)h.tick, "late; skipped ahead",
+					   (now - next) / o->interval_ns);
+			}
 			next = now;
 		}
 		next += o->interval_ns;
@@ -358,8 +418,10 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		/* Check the pins before reading, so a tick after an enforcer
 		 * restart already reads the new maps. */
 		if (reacquire_now || (h.started && (h.tick + 1) % o->reacquire_every == 0)) {
-			if (kl_smaps_refresh(&maps) > 0)
+			if (kl_smaps_refresh(&maps) > 0) {
 				col.new_maps |= maps.swapped;
+				audit_maps(audit, "maps", &maps);
+			}
 			reacquire_now = false;
 		}
 		int64_t tick = kl_collect_tick(&col, maps.fd, &h, now, 0, clock_ns(CLOCK_REALTIME),
@@ -374,6 +436,7 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 				kl_warn("TICK#%lld: %s; checking the pins", (long long)tick, col.why);
 				fail_logged_tick = (uint64_t)tick;
 			}
+			audit_tick(audit, "tick_torn", (long long)tick, col.why, 1);
 			reacquire_now = true;
 		}
 		if (first_read) {
@@ -410,6 +473,10 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 				"(limit %u records); they are missing from this tick",
 				(long long)tick, (unsigned long long)col.telem.dropped,
 				(unsigned long long)col.flows.dropped, col.telem.max_records);
+		if (col.telem.dropped + col.flows.dropped > 0)
+			audit_tick(audit, "tick_truncated", (long long)tick,
+				   "sources or flows did not fit in one frame",
+				   (unsigned long long)(col.telem.dropped + col.flows.dropped));
 		ticks++;
 		if (o->summary_every > 0 && ticks % o->summary_every == 0) {
 			struct kl_stream_tx_stats st, sf;
@@ -444,5 +511,6 @@ out_maps:
 	if (trace != NULL)
 		kl_trace_close(trace);
 	kl_smaps_close(&maps);
+	kl_audit_close(audit);
 	return rc;
 }

@@ -16,6 +16,8 @@ struct kl_sensor_opts {
 	const char *pin_dir;
 	const char *user;        /* switched to when started as root */
 	const char *record;      /* trace file, or NULL */
+	const char *audit_dir;   /* the audit trail; "" = off */
+	const char *audit_key;   /* its signing key (file, or a directory for audit.key) */
 	uint64_t interval_ns;
 	uint64_t prev_ttl_ns;
 	unsigned reacquire_every; /* ticks between map-id checks */

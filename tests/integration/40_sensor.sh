@@ -29,7 +29,7 @@ open_pins_to_sensor() {
 open_pins_to_sensor
 
 TRACE=$TMP/sensor.trace
-"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
+"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s $(audit_args sensor) \
 	--record "$TRACE" --reacquire-every 2 --summary-every 1 >>"$TMP/sensor.log" 2>&1 &
 SENSOR_PID=$!
 PIDS+=("$SENSOR_PID")
@@ -134,6 +134,7 @@ log "== started as the sensor user itself, it just runs"
 mkdir -p "$TMP/nobody" && chown nobody "$TMP/nobody" && chmod 0755 "$TMP"
 setpriv --reuid=nobody --regid="$SENSOR_GROUP" --clear-groups "$BIN/kl-sensor" --pin-dir "$PIN" \
 	--run-dir "$TMP/nobody" --interval 200ms --ticks 3 --record "$TMP/nobody/t.trace" \
+	--audit-dir "$TMP/nobody/audit" --audit-key "$TMP/nobody/audit.key" \
 	>"$TMP/nobody.log" 2>&1 || fail "kl-sensor as nobody: $(cat "$TMP/nobody.log")"
 expect_eq "$("$BIN/klctl" trace dump "$TMP/nobody/t.trace" --json | wc -l)" 3 "ticks recorded by a sensor started as nobody"
 

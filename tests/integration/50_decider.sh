@@ -22,14 +22,14 @@ DEC=$TMP/dec
 mkdir -p "$DEC" && chown nobody "$DEC"
 start_enforcer --decider-user nobody
 
-"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
+"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody $(audit_args sensor) \
 	>>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
 
 # ssh-bastion with a slower climb so that every level shows: +1 strike per
 # high tick, RATE_SOFT at 1, RATE_HARD at 3, BLOCK at 9 once severity has
 # stayed above the gate for 5 s (5 s cooldown between changes).
-DEC_FLAGS=(--run-dir "$RUN" --profile ssh-bastion --whitelist= --user nobody --sensor-user nobody
+DEC_FLAGS=(--run-dir "$RUN" --profile ssh-bastion --whitelist= --user nobody --sensor-user nobody $(audit_args decider)
 	--state-file "$DEC/state.json" --sev-delta2 1 --sev-delta3 1 --hard-at 3 --block-at 9
 	--block-min-dur 5s)
 start_decider() { # LOGNAME FEEDBACK-FILE EXTRA-FLAGS...

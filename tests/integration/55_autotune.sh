@@ -22,14 +22,14 @@ mkdir -p "$DEC" && chown nobody "$DEC"
 STATE=$DEC/state.json
 start_enforcer --decider-user nobody
 
-"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
+"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody $(audit_args sensor) \
 	>>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
 
 # Phases end at 4 s / 8 s / 16 s of clean observed time, tunes every
 # 2 s / 2 s / 4 s, then every 6 s; 5 samples are enough. Dry run: this is
 # about learning, not enforcing.
-DEC_FLAGS=(--run-dir "$RUN" --profile generic --whitelist= --feedback-file= --user nobody
+DEC_FLAGS=(--run-dir "$RUN" --profile generic --whitelist= --feedback-file= --user nobody $(audit_args decider)
 	--sensor-user nobody --dry-run=true --state-file "$STATE"
 	--bootstrap-phase1-end 4s --bootstrap-phase2-end 8s --bootstrap-window 16s
 	--bootstrap-every1 2s --bootstrap-every2 2s --bootstrap-every3 4s --steady-every 6s

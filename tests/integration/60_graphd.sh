@@ -24,7 +24,7 @@ GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 DB=$GDIR/kliq.db
 # Fast learning: 3 ticks in 2 windows of 2 s and 4 s of age.
-GFLAGS=(--db "$DB" --run-dir "$RUN" --user nobody --sensor-user nobody --graph-min-seen 3
+GFLAGS=(--db "$DB" --run-dir "$RUN" --user nobody --sensor-user nobody $(audit_args graphd) --graph-min-seen 3
 	--graph-min-windows 2 --graph-min-age 4s --graph-promote-interval 2s --graph-window 2s
 	--summary-every 5 --graph-rule-ttl 10m)
 
@@ -46,12 +46,12 @@ stop_graphd() {
 }
 
 start_graphd
-"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
+"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s $(audit_args sensor) \
 	--summary-every 5 >>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
 # The decider (dry run: it decides and logs, enforces nothing) receives
 # graphd's violations on violations.sock.
-"$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= \
+"$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= $(audit_args decider) \
 	--feedback-file= --state-file "$TMP/decider-state.json" --user nobody \
 	>>"$TMP/decider.log" 2>&1 &
 PIDS+=("$!")

@@ -78,12 +78,18 @@ setup_pair() {
 	in_a ping -c1 -W2 $B4 >/dev/null || fail "no IPv4 connectivity before the shield"
 }
 
+# audit_args ROLE: the audit trail of a daemon in this scenario's scratch
+# directory (the defaults are /var/log/kernloom/ROLE and /var/lib/kernloom/).
+# Word-split on purpose: $TMP has no spaces.
+audit_args() { echo "--audit-dir $TMP/audit/$1 --audit-key $TMP/keys/$1/audit.key"; }
+
 # start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB.
 start_enforcer() {
 	mkdir -p "$RUN"
 	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
 	# here would fork a subshell, and stop_enforcer would kill only that).
-	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" "$@" \
+	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" \
+		$(audit_args enforcer) "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")

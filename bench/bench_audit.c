@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * The audit trail's cost (issue 14), in /var/tmp, same run:
+ *
+ *  1. records per second per process with signing: kl_audit_record as the
+ *     enforcer, graphd and the sensor write them (every record written at
+ *     once, a signed checkpoint every 256), and as the decider's receipts
+ *     (batched by its writer thread, one signed checkpoint per tick);
+ *  2. the decider's tick at 10 000 decisions per tick, audit off against
+ *     audit on: the engine steps 10 000 sources (top=all) and each yields a
+ *     receipt; "on" adds the tick thread's hand-over (kl_dec_audit_tick).
+ *     Goal: at most 1.1x. The writer thread's time per tick is shown too:
+ *     it has to stay below the tick interval (1 s by default).
+ *
+ * Usage: bench_audit [SCALE]   (default 1; 0.2 for a quick run)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/audit.h"
+#include "common/log.h"
+#include "decider/audit.h"
+#include "decider/engine.h"
+#include "decider/knobs.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char dir[64];
+
+static struct kl_audit *open_in(const char *sub, bool batch)
+{
+	char d[128], k[128], err[512];
+	snprintf(d, sizeof(d), "%s/%s", dir, sub);
+	snprintf(k, sizeof(k), "%s/%s.key", dir, sub);
+	struct kl_audit_opts o = { .dir = d, .key = k, .proc = "bench", .batch = batch,
+				   .uid = (uid_t)-1, .gid = (gid_t)-1, .journal = "" };
+	struct kl_audit *a = kl_audit_open(&o, err, sizeof(err));
+	if (!a) {
+		fprintf(stderr, "bench_audit: %s\n", err);
+		exit(1);
+	}
+	return a;
+}
+
+static void fill_addr(struct kl_addr *a, size_t i)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = 4;
+	a->prefixlen = 32;
+	a->addr[0] = 10;
+	a->addr[1] = (uint8_t)(i >> 16);
+	a->addr[2] = (uint8_t)(i >> 8);
+	a->addr[3] = (uint8_t)i;
+}
+
+static void bench_records(int n)
+{
+	char d[256], sub[32];
+	struct kl_audit *a = open_in("direct", false);
+	double t0 = now_s();
+	for (int i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "198.18.%d.%d", (i >> 8) & 255, i & 255);
+		snprintf(d, sizeof(d),
+			 "{\"what\":\"RATE_SOFT\",\"rate\":50,\"burst\":100,\"ttl_ms\":600000,"
+			 "\"reason\":\"ok\",\"peer\":{\"role\":\"decider\",\"uid\":999,\"pid\":%d}}",
+			 1000 + i % 7);
+		kl_audit_record(a, "map_change", sub, d, "ok");
+	}
+	double dt = now_s() - t0;
+	struct kl_audit_stats st;
+	kl_audit_get_stats(a, &st);
+	kl_audit_close(a);
+	printf("| enforcer/graphd/sensor style: each record written, signed checkpoint every 256 "
+	       "| %d | %.0f | %llu | %.2f |\n",
+	       n, n / dt, (unsigned long long)st.signatures, dt * 1e6 / n);
+}
+
+static struct kl_change *changes(size_t n)
+{
+	struct kl_change *c = calloc(n, sizeof(*c));
+	for (size_t i = 0; i < n; i++) {
+		fill_addr(&c[i].addr, i);
+		c[i].from = KL_LVL_OBSERVE;
+		c[i].to = c[i].action = KL_LVL_SOFT;
+		c[i].reason = KL_R_SOFT_AT;
+		c[i].strikes = 2;
+		c[i].sev = 1.7;
+		c[i].rate = 50;
+		c[i].burst = 100;
+		c[i].ttl_ms = 600000;
+		c[i].feat[0] = c[i].feat[1] = 20000.5f;
+	}
+	return c;
+}
+
+static void bench_receipts(int ticks, size_t per_tick, const struct kl_engine_params *p)
+{
+	struct kl_change *c = changes(per_tick);
+	struct kl_dec_audit *da = kl_dec_audit_new(open_in("receipts", true), "generic");
+	double t0 = now_s();
+	for (int t = 0; t < ticks; t++)
+		kl_dec_audit_tick(da, (uint64_t)t, p, c, per_tick);
+	kl_dec_audit_sync(da);
+	double dt = now_s() - t0;
+	kl_dec_audit_free(da);
+	double n = (double)ticks * (double)per_tick;
+	printf("| decider receipts: writer thread, one signed checkpoint per tick of %zu "
+	       "| %.0f | %.0f | %d | %.2f |\n",
+	       per_tick, n, n / dt, ticks, dt * 1e6 / n);
+	free(c);
+}
+
+static void fill_tick(struct kl_metrics *m, size_t n, int tick)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = (uint32_t)(i * 2654435761u) ^ (uint32_t)(tick * 40503u);
+		m[i].pps = 20000 + (r % 5000);
+		m[i].syn = 15000 + (r % 3000);
+		m[i].scan = 1 + r % 3;
+		m[i].bps = m[i].pps * 600;
+		m[i].droprl = 0;
+	}
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void bench_tick(int ticks, size_t n, const struct kl_engine_params *base)
+{
+	struct kl_engine_params p = *base;
+	p.top = (uint32_t)n;
+	struct kl_metrics *m = calloc(n, sizeof(*m));
+	for (size_t i = 0; i < n; i++)
+		fill_addr(&m[i].addr, i);
+	struct kl_change *c = changes(n);
+	struct kl_changes out = { 0 };
+	struct kl_engine *e = kl_engine_new(&p, 0x5eed);
+	struct kl_dec_audit *da = kl_dec_audit_new(open_in("tick", true), "generic");
+	double *off = calloc((size_t)ticks, sizeof(double)), *on = calloc((size_t)ticks, sizeof(double));
+	double writer = 0, *hand = calloc((size_t)ticks, sizeof(double));
+	/* Interleaved, so that both see the same machine. Each "on" tick is
+	 * followed by the writer's work for it, timed apart (it runs on its
+	 * own thread while the decider waits for the next tick). The writer
+	 * leaves the caches cold; so that an "off" tick right after it is not
+	 * the only one to pay for that, every tick starts from caches swept
+	 * by the same 32 MiB pass (a decider ticks once a second: its data
+	 * is never warm either). */
+	size_t sweep_len = 32u << 20;
+	char *sweep = malloc(sweep_len);
+	for (int t = 0; t <= 2 * ticks; t++) {
+		fill_tick(m, n, t);
+		memset(sweep, t, sweep_len);
+		out.n = 0;
+		bool audit = t % 2 == 1;
+		double t0 = now_s();
+		if (kl_engine_tick(e, (int64_t)t * 1000, m, n, NULL, 0, NULL, NULL, &out) < 0)
+			exit(1);
+		double h0 = now_s();
+		if (audit)
+			kl_dec_audit_tick(da, (uint64_t)t, &p, c, n);
+		double dt = now_s() - t0;
+		if (audit && t > 0)
+			hand[(t - 1) / 2] = now_s() - h0;
+		if (audit) {
+			double w0 = now_s();
+			kl_dec_audit_sync(da);
+			writer += now_s() - w0;
+		}
+		if (t == 0)
+			continue;
+		(audit ? on : off)[(t - 1) / 2] = dt;
+	}
+	qsort(off, (size_t)ticks, sizeof(double), cmp_d);
+	qsort(on, (size_t)ticks, sizeof(double), cmp_d);
+	qsort(hand, (size_t)ticks, sizeof(double), cmp_d);
+	double mo = off[ticks / 2], mn = on[ticks / 2];
+	printf("| %zu | %d | %.2f | %.2f | %.3fx | %.3f | %.1f |\n", n, ticks, mo * 1e3, mn * 1e3,
+	       mn / mo, hand[ticks / 2] * 1e3, writer / ticks * 1e3);
+	kl_dec_audit_free(da);
+	kl_engine_free(e);
+	kl_changes_free(&out);
+	free(c);
+	free(m);
+	free(sweep);
+	free(off);
+	free(on);
+	free(hand);
+}
+
+int main(int argc, char **argv)
+{
+	double scale = argc > 1 ? atof(argv[1]) : 1.0;
+	struct kl_config cfg;
+	struct kl_errs errs = { 0 };
+	struct kl_engine_params p;
+
+	if (!(scale > 0))
+		scale = 1.0;
+	kl_log_init("bench_audit", KL_LOG_WARN);
+	snprintf(dir, sizeof(dir), "/var/tmp/kl-bench-audit.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("bench_audit: mkdtemp");
+		return 1;
+	}
+	if (kl_config_resolve(&cfg, NULL, NULL, NULL, NULL, &errs) != 0) {
+		kl_errs_print(&errs, stderr);
+		return 1;
+	}
+	kl_engine_params_from_config(&cfg.v, &p);
+	kl_config_free(&cfg);
+
+	printf("### audit records per second, one process, with signing (%s)\n\n", dir);
+	printf("| writer | records | records/s | signatures | us/record |\n|---|---|---|---|---|\n");
+	bench_records((int)(200000 * scale));
+	bench_receipts((int)(20 * scale) < 2 ? 2 : (int)(20 * scale), 10000, &p);
+
+	printf("\n### kl-decider tick, 10 000 decisions per tick, audit off vs on (median)\n\n");
+	printf("| decisions/tick | ticks each | off ms/tick | on ms/tick | on/off | hand-over ms | "
+	       "writer ms/tick (own thread) |\n|---|---|---|---|---|---|---|\n");
+	int ticks = (int)(30 * scale);
+	bench_tick(ticks < 3 ? 3 : ticks, 10000, &p);
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_audit: could not remove %s\n", dir);
+	return 0;
+}
