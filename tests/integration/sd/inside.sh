@@ -137,6 +137,13 @@ check_stat /var/lib/kernloom 711 root root
 check_stat /var/lib/kernloom/decider 700 kernloom-decider kernloom-decider
 check_stat /var/lib/kernloom/graph 700 kernloom-graph kernloom-graph
 check_stat /var/lib/kernloom/graph/kliq.db 600 kernloom-graph kernloom-graph
+check_stat /var/lib/kernloom/enforcer 700 kernloom-enforcer kernloom-enforcer
+check_stat /var/lib/kernloom/sensor 700 kernloom-sensor kernloom-sensor
+# Audit keys: private to the daemon's user, in its own state directory.
+check_stat /var/lib/kernloom/enforcer/audit.key 600 kernloom-enforcer kernloom-enforcer
+check_stat /var/lib/kernloom/sensor/audit.key 600 kernloom-sensor kernloom-sensor
+check_stat /var/lib/kernloom/decider/audit.key 600 kernloom-decider kernloom-decider
+check_stat /var/lib/kernloom/graph/audit.key 600 kernloom-graph kernloom-graph
 check_stat /var/log/kernloom 711 root root
 for r in enforcer:kernloom-enforcer sensor:kernloom-sensor decider:kernloom-decider graphd:kernloom-graph; do
 	check_stat /var/log/kernloom/${r%%:*} 2750 ${r#*:} kernloom-admin
@@ -185,6 +192,19 @@ wait "$FLOOD_PID" 2>/dev/null
 FLOOD_PID=
 expect_eq "$(ip netns exec klc ping -c3 -i0.1 -W1 -q -I $A4 $B4 2>/dev/null | grep -o '[0-9]* received' | cut -d' ' -f1)" 0 "pings from $A4 are dropped"
 expect_eq "$(ip netns exec klc ping -c3 -i0.1 -W1 -q -I $C4 $B4 2>/dev/null | grep -o '[0-9]* received' | cut -d' ' -f1)" 3 "pings from $C4 pass"
+
+log "== audit trails: every daemon's chain verifies, and journald has each record's fields"
+for r in enforcer sensor decider graphd; do
+	klctl audit verify /var/log/kernloom/$r >/dev/null || fail "klctl audit verify /var/log/kernloom/$r: $(klctl audit verify /var/log/kernloom/$r 2>&1 | tail -n 3)"
+	journalctl -o json --no-pager KERNLOOM_PROC=$r | jq -se --arg r $r \
+		'length > 0 and all(.[]; .KERNLOOM_SEQ and .KERNLOOM_EVENT and (.KERNLOOM_SUBJECT != null) and .KERNLOOM_HASH)' \
+		>/dev/null || fail "journald: no complete KERNLOOM_* records for $r"
+	journalctl -o json --no-pager KERNLOOM_PROC=$r KERNLOOM_EVENT=audit_start | grep -q . ||
+		fail "journald: no audit_start record of $r"
+done
+n=$(journalctl -o json --no-pager KERNLOOM_PROC=decider KERNLOOM_SUBJECT=$A4 | wc -l)
+[ "$n" -gt 0 ] || fail "journald: no decider record with KERNLOOM_SUBJECT=$A4"
+log "ok: four chains verify; journald holds the records with KERNLOOM_* fields ($n decider records for $A4)"
 
 log "== kill -9 of each main process: restarted, reconciled, the others keep their PIDs"
 # probe ADDR: a short flood from a fresh address must become a decider-origin
