@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,29 +194,43 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 	return srv;
 }
 
-static int make_run_dir(const struct enf_config *cfg)
+/*
+ * The socket directory, made by root before the switch when missing:
+ * owned by the user the enforcer becomes (it creates its sockets after
+ * the switch), group KL_ADMIN_GROUP when it exists, setgid so the klctl
+ * socket inherits that group with no chown (the deployment contract).
+ * Changed through its fd, never by following a path. An existing
+ * directory is left as its owner (tmpfiles.d) made it.
+ */
+static int make_run_dir(const struct enf_config *cfg, const struct passwd *to)
 {
 	gid_t admin = (gid_t)-1;
 	struct group *gr = getgrnam(KL_ADMIN_GROUP);
 	if (gr)
 		admin = gr->gr_gid;
-	if (mkdir(cfg->run_dir, 0750) == 0) {
-		/* the admins must be able to reach the socket inside it; an
-		 * existing directory is left as its owner (tmpfiles.d) made it */
-		if (admin != (gid_t)-1 && chown(cfg->run_dir, (uid_t)-1, admin) < 0)
-			kl_warn("run dir %s: cannot give it to group %s: %s", cfg->run_dir,
-				KL_ADMIN_GROUP, strerror(errno));
-	} else if (errno != EEXIST) {
+	if (mkdir(cfg->run_dir, 0750) < 0) {
+		if (errno == EEXIST)
+			return 0;
 		kl_error("run dir %s: cannot create: %s", cfg->run_dir, strerror(errno));
 		return -1;
 	}
+	if (!to)
+		return 0;
+	int fd = open(cfg->run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, to->pw_uid, admin != (gid_t)-1 ? admin : to->pw_gid) < 0 ||
+	    fchmod(fd, 02751) < 0) {
+		kl_error("run dir %s: cannot give it to %s: %s", cfg->run_dir, to->pw_name,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
 static int open_servers(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 {
-	if (make_run_dir(ctx->cfg) < 0)
-		return -1;
 	for (int i = 0; i < SRV_MAX; i++) {
 		srv[i] = open_server(ctx, i);
 		if (!srv[i]) {
@@ -332,6 +347,42 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 	return 0;
 }
 
+/*
+ * What the sandbox needs to know: the user to become (started as root),
+ * which gets the pins and a new run dir first, and the paths it may
+ * touch afterwards (DESIGN §9): the pins (klctl attach pins a link) and
+ * its sockets; the config only to read.
+ */
+static int sandbox_paths(const struct enf_config *cfg, struct kl_sandbox_opts *so)
+{
+	static char run[PATH_MAX];
+	const struct passwd *to = NULL;
+
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (!pw) {
+			kl_error("user %s does not exist (set by %s): create it (systemd-sysusers) or "
+				 "pass --user",
+				 cfg->user, cfg->o_user.src == ENF_SRC_DEFAULT ? "default" : "--user/config");
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("user %s is uid 0: the enforcer must not keep root", cfg->user);
+			return -1;
+		}
+		so->user = cfg->user;
+		to = pw;
+	}
+	if (to && enf_give_pins(cfg->pin_dir, to->pw_uid) < 0)
+		return -1;
+	if (make_run_dir(cfg, to) < 0)
+		return -1;
+	kl_sandbox_ro_file(so, cfg->file);
+	kl_sandbox_rw(so, cfg->pin_dir);
+	kl_sandbox_rw(so, kl_sandbox_run_dir(cfg->run_dir, KL_ROLE_ENFORCER, run, sizeof(run)));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct enf_config cfg;
@@ -344,6 +395,8 @@ int main(int argc, char **argv)
 	kl_log_init("kl-enforcer", (enum kl_log_level)cfg.log_level);
 	setup_signals();
 	enf_ctx_init(&ctx, &cfg, &ring);
+	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
+		goto out;
 
 	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
 	    enf_sync_protected(&ctx) < 0)
@@ -359,12 +412,15 @@ int main(int argc, char **argv)
 		(unsigned long long)ctx.origin_count[KL_ORIGIN_DECIDER], cfg.decider_max,
 		(unsigned long long)ctx.origin_count[KL_ORIGIN_GRAPHD], cfg.graph_max);
 	struct kl_server *srv[SRV_MAX];
-	/* Before nng's first socket starts its threads (sandbox.h). */
-	if (kl_sandbox_prepare(KL_ROLE_ENFORCER, 1ull << CAP_CHOWN) < 0)
+	static struct kl_sandbox_opts so;
+	if (sandbox_paths(&cfg, &so) < 0)
+		goto out;
+	/* Before nng's first socket starts its threads: they are born as our
+	 * user with the three capabilities (sandbox.h). */
+	if (kl_sandbox_prepare(KL_ROLE_ENFORCER, &so) < 0)
 		goto out;
 	if (open_servers(&ctx, srv) < 0)
 		goto out;
-	struct kl_sandbox_opts so = { .user = NULL };
 	if (kl_sandbox_enter(KL_ROLE_ENFORCER, &so) < 0) {
 		close_servers(srv);
 		goto out;

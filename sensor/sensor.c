@@ -229,8 +229,12 @@ static bool sleep_until(uint64_t deadline)
 /* Become the sensor user with no capabilities. */
 static int drop_privileges(const struct kl_sensor_opts *o)
 {
-	struct kl_sandbox_opts so = { .user = NULL };
+	static struct kl_sandbox_opts so;
 
+	/* Afterwards: the pins read-only (re-opened after an enforcer
+	 * restart), the --record file; sockets are only dialled. */
+	kl_sandbox_ro(&so, o->pin_dir);
+	kl_sandbox_rw(&so, o->record);
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(o->user);
 		if (pw == NULL) {
