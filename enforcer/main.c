@@ -377,6 +377,10 @@ static int sandbox_paths(const struct enf_config *cfg, struct kl_sandbox_opts *s
 		return -1;
 	if (make_run_dir(cfg, to) < 0)
 		return -1;
+	/* libbpf reads /sys/devices/system/cpu/possible for per-CPU maps and
+	 * keeps the answer: ask now, while the file is reachable. */
+	if (libbpf_num_possible_cpus() < 0)
+		return -1;
 	kl_sandbox_ro_file(so, cfg->file);
 	kl_sandbox_rw(so, cfg->pin_dir);
 	kl_sandbox_rw(so, kl_sandbox_run_dir(cfg->run_dir, KL_ROLE_ENFORCER, run, sizeof(run)));

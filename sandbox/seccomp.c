@@ -38,6 +38,7 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "pwrite64", G, NULL },
 	{ "lseek", ALL, NULL },
 	{ "close", ALL, NULL },
+	{ "dup", E, NULL },
 	{ "fcntl", ALL, NULL },
 	{ "fstat", ALL, "glibc < 2.33 stat wrappers; the same check as newfstatat" },
 	{ "newfstatat", ALL, NULL },

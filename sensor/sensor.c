@@ -21,6 +21,8 @@
 #include "ipc/stream.h"
 #include "ipc/trace.h"
 #include "sandbox/sandbox.h"
+
+#include <bpf/libbpf.h>
 #include "sensor/collect.h"
 
 #define NS 1000000000ull
@@ -234,6 +236,9 @@ static int drop_privileges(const struct kl_sensor_opts *o)
 	/* Afterwards: the pins read-only (re-opened after an enforcer
 	 * restart), the --record file; sockets are only dialled. */
 	kl_sandbox_ro(&so, o->pin_dir);
+	/* libbpf caches the CPU count it reads from /sys (per-CPU maps). */
+	if (libbpf_num_possible_cpus() < 0)
+		return -1;
 	kl_sandbox_rw(&so, o->record);
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(o->user);
