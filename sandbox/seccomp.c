@@ -35,6 +35,7 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "read", ALL, NULL },
 	{ "write", ALL, NULL },
 	{ "readv", ALL, NULL },
+	{ "writev", S, NULL },
 	{ "pread64", E | G, NULL },
 	{ "pwrite64", G, NULL },
 	{ "lseek", ALL, NULL },
@@ -50,9 +51,7 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "faccessat2", E, NULL },
 	{ "ftruncate", G, NULL },
 	{ "fsync", D, NULL },
-	{ "fdatasync", G, NULL },
-	{ "fdatasync", S, "kl_trace syncs a --record file; seen when the filter killed the "
-			  "sensor in 40_sensor, whose --record run outran its deadlines under strace" },
+	{ "fdatasync", S | G, NULL },
 	{ "flock", G, NULL },
 	{ "rename", D, NULL },
 	{ "link", D, NULL },
@@ -104,7 +103,11 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "accept", E | D | G, NULL },
 	{ "getsockname", E, NULL },
 	{ "getsockopt", E | D | G, NULL },
+	{ "getsockopt", S, "sd_notify (the deployment's READY=1 and watchdog pings) sizes its "
+			   "datagram socket's buffer: traced/sd_notify.txt" },
 	{ "setsockopt", E, NULL },
+	{ "setsockopt", S | D | G, "sd_notify raises its datagram socket's send buffer: "
+				  "traced/sd_notify.txt" },
 	{ "sendmsg", ALL, NULL },
 	{ "recvmsg", E, NULL },
 	{ "sendto", E | D | G, NULL },
@@ -229,6 +232,7 @@ int kl_seccomp_apply(enum kl_role role, bool log_only)
 	 * sandboxed sanitizer daemons run with detect_leaks=0). */
 	static const char *const asan_extra[] = {
 		"sigaltstack", "sched_getaffinity", "readlink", "getppid", "open", "stat",
+		"gettid", /* ASan's allocator asks for the thread id (seen: kl-sensor) */
 	};
 	for (size_t i = 0; i < sizeof(asan_extra) / sizeof(asan_extra[0]); i++)
 		if (rule(ctx, SCMP_ACT_ALLOW, asan_extra[i], 0, NULL) < 0)

@@ -14,6 +14,8 @@
  *       fork        fork()
  *       chown:PATH  chown PATH to root:root
  *       mapwrite    BPF_MAP_UPDATE_ELEM on the first map fd held
+ *       asan        a heap overflow: ASan's report must get through the
+ *                   filter (the test build's extra syscalls) and exit 1
  *
  * Each attempt logs "sandbox probe NAME: ..." before and its outcome after
  * ("refused: <errno text>" or "ALLOWED"); under the kill-process filter a
@@ -91,6 +93,12 @@ static long attempt(const char *what)
 		return chown(what + 6, 0, 0);
 	if (strcmp(what, "mapwrite") == 0)
 		return map_write();
+	if (strcmp(what, "asan") == 0) {
+		volatile char *p = malloc(8);
+		p[8] = 1; /* ASan reports and exits here */
+		free((void *)p);
+		return 0;
+	}
 	errno = EINVAL;
 	return -1;
 }

@@ -7,9 +7,10 @@
 #
 #   scripts/trace-syscalls.sh BUILD-DIR [SCENARIO...]
 #
-# BUILD-DIR holds a release build (make BUILD=build/rel all + tools); trace
-# the commit *before* the sandbox enters, or with KL_SANDBOX... nothing: the
-# sandbox itself only removes syscalls. Needs root (the scenarios do).
+# BUILD-DIR holds a release build (make BUILD=build/rel all + tools). Trace a
+# build whose daemons do not kill what they are not allowed: the commit
+# before the sandbox, with that commit's tests/integration (the committed
+# traces were made so). Needs root, as the scenarios do.
 # The enforcer's bpf() and epoll_wait are left out after its first
 # scenario (millions of sweep calls slow it past the scenarios' deadlines).
 set -eu
@@ -21,6 +22,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/kl-trace.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/build/bin" "$W/out"
+# a scenario may start a daemon as nobody: strace runs as that user then
+chmod 0755 "$W" && chmod 1777 "$W/out"
 ln -s "$BUILD/tools" "$W/build/tools"
 ln -s "$BUILD/bpf" "$W/build/bpf"
 ln -s "$BUILD/bin/klctl" "$W/build/bin/klctl"
