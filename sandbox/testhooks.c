@@ -94,9 +94,11 @@ static long attempt(const char *what)
 	if (strcmp(what, "mapwrite") == 0)
 		return map_write();
 	if (strcmp(what, "asan") == 0) {
-		volatile char *p = malloc(8);
-		p[8] = 1; /* ASan reports and exits here */
-		free((void *)p);
+		/* a size the compiler cannot see, or UBSan reports first */
+		volatile size_t n = 8;
+		char *p = malloc(n);
+		p[n] = 1; /* ASan reports and exits here */
+		free(p);
 		return 0;
 	}
 	errno = EINVAL;
