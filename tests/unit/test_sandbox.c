@@ -206,6 +206,20 @@ static void check_threads(pid_t pid, uint64_t want, uid_t uid)
 
 static char scratch[] = "/tmp/kl-sandbox-test.XXXXXX";
 
+/* Also after a failed assertion (cmocka jumps out of the test). */
+static int remove_scratch(void **state)
+{
+	char p[600];
+	(void)state;
+	if (strstr(scratch, "XXXXXX"))
+		return 0;
+	snprintf(p, sizeof(p), "%s/ok", scratch);
+	unlink(p);
+	rmdir(scratch);
+	memcpy(scratch + strlen(scratch) - 6, "XXXXXX", 6);
+	return 0;
+}
+
 static void run_role(enum kl_role role, uint64_t want)
 {
 	struct passwd *pw = getpwnam("nobody");
@@ -230,11 +244,7 @@ static void run_role(enum kl_role role, uint64_t want)
 			assert_int_equal(WTERMSIG(st), SIGSYS);
 		}
 	}
-	char p[600];
-	snprintf(p, sizeof(p), "%s/ok", scratch);
-	unlink(p);
-	rmdir(scratch);
-	memcpy(scratch + strlen(scratch) - 6, "XXXXXX", 6);
+	remove_scratch(NULL);
 }
 
 static void test_enforcer_three_caps_as_user(void **state)
@@ -308,10 +318,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keep_masks),
 		cmocka_unit_test(test_unknown_role),
-		cmocka_unit_test(test_enforcer_three_caps_as_user),
-		cmocka_unit_test(test_decider_sandboxed),
-		cmocka_unit_test(test_graphd_sandboxed),
-		cmocka_unit_test(test_sensor_sandboxed),
+		cmocka_unit_test_teardown(test_enforcer_three_caps_as_user, remove_scratch),
+		cmocka_unit_test_teardown(test_decider_sandboxed, remove_scratch),
+		cmocka_unit_test_teardown(test_graphd_sandboxed, remove_scratch),
+		cmocka_unit_test_teardown(test_sensor_sandboxed, remove_scratch),
 		cmocka_unit_test(test_unknown_user_fails),
 		cmocka_unit_test(test_who_resolve),
 	};
