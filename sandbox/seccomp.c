@@ -71,6 +71,10 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "set_robust_list", ALL, NULL },
 	{ "rseq", ALL, NULL },
 	{ "getpid", ALL, NULL },
+	{ "sched_getaffinity", S, "the sensor dials (and nng starts its threads) after its "
+				  "sandbox: nng counts CPUs with get_nprocs, which falls back to "
+				  "sched_getaffinity as Landlock hides /sys/devices/system/cpu/online "
+				  "(seen as a kill in the release build)" },
 	{ "tgkill", D | G, NULL },
 	{ "tgkill", E | S, "abort() (a failed assertion, UBSan's trap) delivers SIGABRT to its "
 			   "own thread" },
@@ -236,8 +240,8 @@ int kl_seccomp_apply(enum kl_role role, bool log_only)
 		"ioctl",    /* a report asks isatty(stderr) whether to colour */
 		"open",     /* a report reads /proc/self/maps (the raw syscall) */
 		"readlink", /* ... and /proc/self/exe */
-		"sched_getaffinity", /* counts CPUs at a thread's start (seen: kl-sensor) */
-		"sigaltstack",       /* a thread's alternate signal stack (seen: kl-sensor) */
+		"sigaltstack", /* a new thread's alternate signal stack (kl-sensor's nng
+				* threads start after its sandbox) */
 	};
 	for (size_t i = 0; i < sizeof(asan_extra) / sizeof(asan_extra[0]); i++)
 		if (rule(ctx, SCMP_ACT_ALLOW, asan_extra[i], 0, NULL) < 0)
