@@ -31,7 +31,9 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) -D_GNU_SOURCE -fstack-protector-strong -I. -I$(BUILD)/gen \
 	   -DKL_DEFAULT_OBJ='"$(PREFIX)/lib/kernloom/shield.bpf.o"'
 ifeq ($(SAN),1)
-CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# KL_TEST_HOOKS: the sandbox's test-only switches (sandbox/testhooks.c).
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	   -DKL_TEST_HOOKS
 LDFLAGS += -fsanitize=address,undefined
 else
 CFLAGS  += -D_FORTIFY_SOURCE=2

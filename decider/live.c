@@ -251,6 +251,30 @@ static int check_files_after_drop(const struct kl_config *cfg)
 	return bad ? -1 : 0;
 }
 
+/* DESIGN §9: the configuration read-only (re-read when it changes), the
+ * directories of state.json and the feedback file (replaced by rename)
+ * and the sockets' directory read-write; nothing else. */
+static void sandbox_paths(const struct kl_config *cfg, const char *user,
+			  struct kl_sandbox_opts *so)
+{
+	static char run[PATH_MAX];
+	const struct kl_dcfg *v = &cfg->v;
+
+	so->user = user;
+	for (size_t i = 0; i < sizeof(cfg->files) / sizeof(cfg->files[0]); i++)
+		kl_sandbox_ro_file(so, cfg->files[i]);
+	kl_sandbox_ro_file(so, v->pdp_config);
+	kl_sandbox_ro_file(so, v->policy);
+	kl_sandbox_ro_file(so, v->policy_pubkey);
+	kl_sandbox_ro_file(so, v->whitelist);
+	if (v->autotune)
+		kl_sandbox_rw_parent(so, v->state_file);
+	kl_sandbox_rw_parent(so, v->feedback_file);
+	kl_sandbox_rw_parent(so, v->baseline_file);
+	kl_sandbox_rw(so, v->audit_dir);
+	kl_sandbox_rw(so, kl_sandbox_run_dir(v->run_dir, KL_ROLE_DECIDER, run, sizeof(run)));
+}
+
 static int tick_now(struct live *L, struct kl_tick *t)
 {
 	struct kl_errs errs = { 0 };
@@ -514,7 +538,7 @@ int kl_decider_run_live(const struct kl_config *cfg)
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
 
-	if (resolve_users(cfg, &w) < 0 || kl_sandbox_prepare(KL_ROLE_DECIDER, 0) < 0)
+	if (resolve_users(cfg, &w) < 0 || kl_sandbox_prepare(KL_ROLE_DECIDER, NULL) < 0)
 		return 1;
 	if (kl_decider_init(&L.d, cfg, NULL, seed, true) < 0) {
 		kl_error("out of memory");
@@ -558,7 +582,8 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		kl_sink_enforcer_sync(L.sink, now);
 	}
 
-	struct kl_sandbox_opts so = { .user = w.user };
+	static struct kl_sandbox_opts so;
+	sandbox_paths(cfg, w.user, &so);
 	if (kl_sandbox_enter(KL_ROLE_DECIDER, &so) < 0)
 		goto out;
 	if (w.root && (geteuid() == 0 || getuid() == 0)) {

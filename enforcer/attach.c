@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -462,6 +463,53 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 	kl_info("telemetry pins readable by group %u (user %s)", (unsigned)pw->pw_gid,
 		cfg->sensor_user);
 	return 0;
+}
+
+int enf_give_pins(const char *dir, uid_t uid)
+{
+	struct statfs sfs;
+	struct stat st;
+	int rc = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		kl_error("pin dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* /sys/fs/bpf is world-writable (sticky): the directory must be a
+	 * bpffs one we (root) or the target user own, not one planted. */
+	if (fstatfs(dfd, &sfs) < 0 || (unsigned long)sfs.f_type != BPF_FS_MAGIC || fstat(dfd, &st) < 0 ||
+	    (st.st_uid != 0 && st.st_uid != uid)) {
+		kl_error("pin dir %s: not a bpffs directory owned by root or uid %u; not handing "
+			 "it over", dir, (unsigned)uid);
+		goto out;
+	}
+	if (fchown(dfd, uid, (gid_t)-1) < 0) {
+		kl_error("pin dir %s: chown to uid %u: %s", dir, (unsigned)uid, strerror(errno));
+		goto out;
+	}
+	int lfd = dup(dfd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		kl_error("pin dir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	struct dirent *de;
+	rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(dfd, de->d_name, uid, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0) {
+			kl_error("pin %s/%s: chown to uid %u: %s", dir, de->d_name, (unsigned)uid,
+				 strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+out:
+	close(dfd);
+	return rc;
 }
 
 int enf_attach(struct enf_ctx *ctx, const char *ifname, enum kl_xdp_mode mode, bool force,

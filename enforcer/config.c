@@ -127,6 +127,7 @@ void enf_config_defaults(struct enf_config *c)
 	snprintf(c->decider_user, sizeof(c->decider_user), "%s", ENF_DECIDER_USER_DEFAULT);
 	snprintf(c->graph_user, sizeof(c->graph_user), "%s", ENF_GRAPH_USER_DEFAULT);
 	snprintf(c->sensor_user, sizeof(c->sensor_user), "%s", ENF_SENSOR_USER_DEFAULT);
+	snprintf(c->user, sizeof(c->user), "%s", ENF_USER_DEFAULT);
 	c->decider_rate = ENF_DECIDER_RATE_DEFAULT;
 	c->decider_max = ENF_DECIDER_MAX_DEFAULT;
 	c->graph_rate = ENF_GRAPH_RATE_DEFAULT;
@@ -218,6 +219,7 @@ enum topkey {
 	K_GRAPH_RATE,
 	K_GRAPH_MAX,
 	K_SENSOR_USER,
+	K_USER,
 	K_MAX
 };
 
@@ -225,7 +227,7 @@ static const char *const top_keys[K_MAX] = {
 	"interfaces", "obj", "pin_dir", "run_dir", "xdp_mode",
 	"features", "protect", "map_sizes", "ephemeral_min",
 	"decider_user", "graph_user", "decider_rate", "decider_max",
-	"graph_rate", "graph_max", "sensor_user",
+	"graph_rate", "graph_max", "sensor_user", "user",
 };
 
 struct yctx {
@@ -526,6 +528,9 @@ static void y_top(struct yctx *y, enum topkey k, const yaml_node_t *v)
 	case K_SENSOR_USER:
 		y_user(y, v, "sensor_user", c->sensor_user, &c->o_sensor_user);
 		break;
+	case K_USER:
+		y_user(y, v, "user", c->user, &c->o_user);
+		break;
 	case K_DECIDER_RATE:
 		y_u32(y, v, "decider_rate", 1, ENF_QUOTA_RATE_MAX, &c->decider_rate,
 		      &c->o_decider_rate);
@@ -591,7 +596,7 @@ unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t le
 						     "pin_dir, run_dir, xdp_mode, features, protect, "
 						     "map_sizes, ephemeral_min, decider_user, graph_user, "
 						     "decider_rate, decider_max, graph_rate, graph_max, "
-						     "sensor_user)",
+						     "sensor_user, user)",
 						     fname, nline(k), ks);
 					continue;
 				}
@@ -654,6 +659,7 @@ enum {
 	OPT_GRAPH_USER,
 	OPT_AUDIT_DIR,
 	OPT_AUDIT_KEY,
+	OPT_USER,
 };
 
 static const struct option long_opts[] = {
@@ -673,6 +679,7 @@ static const struct option long_opts[] = {
 	{ "graph-user", required_argument, NULL, OPT_GRAPH_USER },
 	{ "audit-dir", required_argument, NULL, OPT_AUDIT_DIR },
 	{ "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -685,8 +692,9 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--run-dir DIR] [--xdp-mode native|generic|auto]\n"
 		"       [--features light|iq-learning|graph-learning|graph-enforce]\n"
 		"       [--protect CIDR]... [--force] [--detach-on-exit] [--log-level L]\n"
-		"       [--decider-user USER] [--graph-user USER] [--sensor-user USER]\n"
-		"       [--audit-dir DIR] [--audit-key FILE|DIR] [-n|--config-check] [--help]\n"
+		"       [--user USER] [--decider-user USER] [--graph-user USER]\n"
+		"       [--sensor-user USER] [--audit-dir DIR] [--audit-key FILE|DIR]\n"
+		"       [-n|--config-check] [--help]\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
 		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer/enforcer.sock,\n"
@@ -704,6 +712,8 @@ void enf_usage(FILE *f, const char *prog)
 		"  --force            replace another XDP program found on an --iface\n"
 		"  --detach-on-exit   detach and unpin the links on SIGTERM (maps stay)\n"
 		"  --log-level L      debug, info, warn, error (default info)\n"
+		"  --user U           started as root, become U keeping only CAP_BPF,\n"
+		"                     CAP_NET_ADMIN, CAP_PERFMON (default %s)\n"
 		"  --decider-user U   user whose processes may connect as the decider\n"
 		"                     (default %s; root and our own uid always may)\n"
 		"  --graph-user U     the same for graphd (default %s)\n"
@@ -712,7 +722,7 @@ void enf_usage(FILE *f, const char *prog)
 		"  --audit-key F      its Ed25519 signing key, or a directory for audit.key\n"
 		"                     (default %s; created at first start)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
-		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT,
+		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
 		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
 		ENF_AUDIT_DIR_DEFAULT, ENF_AUDIT_KEY_DEFAULT);
 }
@@ -752,6 +762,7 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_GRAPH_USER: cli->graph_user = optarg; break;
 		case OPT_AUDIT_DIR: cli->audit_dir = optarg; break;
 		case OPT_AUDIT_KEY: cli->audit_key = optarg; break;
+		case OPT_USER: cli->user = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
 		case ':':
@@ -852,6 +863,7 @@ unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
 		{ cli->decider_user, "--decider-user", c->decider_user, &c->o_decider_user },
 		{ cli->graph_user, "--graph-user", c->graph_user, &c->o_graph_user },
 		{ cli->sensor_user, "--sensor-user", c->sensor_user, &c->o_sensor_user },
+		{ cli->user, "--user", c->user, &c->o_user },
 	};
 	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
 		if (!users[i].v)
@@ -1081,6 +1093,7 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	line(out, c, &c->o_graph_rate, "graph_rate: %u", c->graph_rate);
 	line(out, c, &c->o_graph_max, "graph_max: %u", c->graph_max);
 	line(out, c, &c->o_sensor_user, "sensor_user: %s", c->sensor_user);
+	line(out, c, &c->o_user, "user: %s", c->user);
 	static const char *const lvl[] = { "debug", "info", "warn", "error" };
 	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
 		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",

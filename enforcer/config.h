@@ -31,6 +31,7 @@
 #define ENF_AUDIT_KEY_DEFAULT "/var/lib/kernloom/enforcer/audit.key"
 #define ENF_GRAPH_USER_DEFAULT   "kernloom-graph"
 #define ENF_SENSOR_USER_DEFAULT  "kernloom-sensor"
+#define ENF_USER_DEFAULT         "kernloom-enforcer"
 #define ENF_DECIDER_RATE_DEFAULT 10000
 #define ENF_DECIDER_MAX_DEFAULT  200000
 #define ENF_GRAPH_RATE_DEFAULT   5000
@@ -115,6 +116,10 @@ struct enf_config {
 	 * re-opens them read-only after an enforcer restart). */
 	char sensor_user[ENF_USER_LEN];
 	struct enf_origin o_sensor_user;
+	/* Started as root, the enforcer becomes this user keeping only its
+	 * three capabilities (sandbox.h); never uid 0 once set up. */
+	char user[ENF_USER_LEN];
+	struct enf_origin o_user;
 	uint32_t decider_rate, decider_max, graph_rate, graph_max;
 	struct enf_origin o_decider_rate, o_decider_max, o_graph_rate, o_graph_max;
 
@@ -143,7 +148,7 @@ struct enf_cli {
 	const char *ifaces[ENF_MAX_IFACES];
 	size_t n_ifaces;
 	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
-	const char *decider_user, *graph_user, *sensor_user;
+	const char *decider_user, *graph_user, *sensor_user, *user;
 	const char *audit_dir, *audit_key;
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;

@@ -257,6 +257,12 @@ struct json_t *enf_links_json(const struct enf_ctx *ctx);
 int enf_load(struct enf_ctx *ctx);
 /* Open the telemetry pins to the sensor user's group (read-only by mode). */
 int enf_share_telemetry(struct enf_ctx *ctx);
+/* Started as root: make the pin directory and every pin in it owned by
+ * uid (groups unchanged), so the enforcer started later as that user
+ * (systemd) can reopen them read-write (bpffs applies DAC, toolchain
+ * notes §7). Through the directory's fd, never following a link.
+ * 0, or -1 (logged). */
+int enf_give_pins(const char *dir, uid_t uid);
 /* Attach to (or update the pinned link on) one interface. */
 int enf_attach(struct enf_ctx *ctx, const char *ifname, enum kl_xdp_mode mode, bool force,
 	       char *msg, size_t msglen);

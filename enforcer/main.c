@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,12 +80,15 @@ static void setup_config(int argc, char **argv, struct enf_config *cfg)
 
 /* The audit trail, before anything changes; its directory may be missing
  * or unwritable (logged and retried), its key may not. */
-static int open_audit(struct enf_ctx *ctx)
+/* Before the drop: the key and the directory are made for the user we
+ * become (`to`, NULL when we already run as it). */
+static int open_audit(struct enf_ctx *ctx, const struct passwd *to)
 {
 	char err[512];
 	struct kl_audit_opts o = { .dir = ctx->cfg->audit_dir, .key = ctx->cfg->audit_key,
-				   .proc = "enforcer", .batch = true, .uid = (uid_t)-1,
-				   .gid = (gid_t)-1 };
+				   .proc = "enforcer", .batch = true,
+				   .uid = to ? to->pw_uid : (uid_t)-1,
+				   .gid = to ? to->pw_gid : (gid_t)-1 };
 	ctx->audit = kl_audit_open(&o, err, sizeof(err));
 	if (ctx->audit == NULL) {
 		kl_error("%s", err);
@@ -214,9 +218,6 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 
 static int open_servers(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 {
-	/* Owned by whoever we are now (the sandbox keeps the enforcer's uid). */
-	if (kl_run_dir_ensure(ctx->cfg->run_dir, KL_ROLE_ENFORCER, geteuid(), getegid()) < 0)
-		return -1;
 	for (int i = 0; i < SRV_MAX; i++) {
 		srv[i] = open_server(ctx, i);
 		if (!srv[i]) {
@@ -344,6 +345,54 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 	return 0;
 }
 
+/*
+ * What the sandbox needs to know: the user to become (started as root),
+ * which gets the pins and a new run dir first, and the paths it may
+ * touch afterwards (DESIGN §9): the pins (klctl attach pins a link) and
+ * its sockets; the config only to read.
+ */
+static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
+{
+	const struct enf_config *cfg = ctx->cfg;
+	static char run[PATH_MAX];
+	const struct passwd *to = NULL;
+
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (!pw) {
+			kl_error("user %s does not exist (set by %s): create it (systemd-sysusers) or "
+				 "pass --user",
+				 cfg->user, cfg->o_user.src == ENF_SRC_DEFAULT ? "default" : "--user/config");
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			kl_error("user %s is uid 0: the enforcer must not keep root", cfg->user);
+			return -1;
+		}
+		so->user = cfg->user;
+		to = pw;
+	}
+	if (to && enf_give_pins(cfg->pin_dir, to->pw_uid) < 0)
+		return -1;
+	/* The enforcer creates its sockets after the switch (prepare), so its
+	 * role directory is the user's before then. */
+	uid_t ru = to ? to->pw_uid : geteuid();
+	if (kl_run_dir_ensure(cfg->run_dir, KL_ROLE_ENFORCER, ru, to ? to->pw_gid : getegid()) < 0 ||
+	    kl_run_dir_hand_over(cfg->run_dir, KL_ROLE_ENFORCER, ru) < 0)
+		return -1;
+	if (open_audit(ctx, to) < 0)
+		return -1;
+	/* libbpf reads /sys/devices/system/cpu/possible for per-CPU maps and
+	 * keeps the answer: ask now, while the file is reachable. */
+	if (libbpf_num_possible_cpus() < 0)
+		return -1;
+	kl_sandbox_ro_file(so, cfg->file);
+	kl_sandbox_rw(so, cfg->pin_dir);
+	kl_sandbox_rw(so, kl_sandbox_run_dir(cfg->run_dir, KL_ROLE_ENFORCER, run, sizeof(run)));
+	kl_sandbox_rw(so, cfg->audit_dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct enf_config cfg;
@@ -356,8 +405,8 @@ int main(int argc, char **argv)
 	kl_log_init("kl-enforcer", (enum kl_log_level)cfg.log_level);
 	setup_signals();
 	enf_ctx_init(&ctx, &cfg, &ring);
-	if (open_audit(&ctx) < 0)
-		return 1;
+	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
+		goto out;
 
 	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
 	    enf_sync_protected(&ctx) < 0)
@@ -378,12 +427,15 @@ int main(int argc, char **argv)
 		(unsigned long long)ctx.origin_count[KL_ORIGIN_DECIDER], cfg.decider_max,
 		(unsigned long long)ctx.origin_count[KL_ORIGIN_GRAPHD], cfg.graph_max);
 	struct kl_server *srv[SRV_MAX];
-	/* Before nng's first socket starts its threads (sandbox.h). */
-	if (kl_sandbox_prepare(KL_ROLE_ENFORCER, 1ull << CAP_CHOWN) < 0)
+	static struct kl_sandbox_opts so;
+	if (sandbox_paths(&ctx, &so) < 0)
+		goto out;
+	/* Before nng's first socket starts its threads: they are born as our
+	 * user with the three capabilities (sandbox.h). */
+	if (kl_sandbox_prepare(KL_ROLE_ENFORCER, &so) < 0)
 		goto out;
 	if (open_servers(&ctx, srv) < 0)
 		goto out;
-	struct kl_sandbox_opts so = { .user = NULL };
 	if (kl_sandbox_enter(KL_ROLE_ENFORCER, &so) < 0) {
 		close_servers(srv);
 		goto out;

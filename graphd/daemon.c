@@ -777,7 +777,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, 0) < 0)
+	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, NULL) < 0)
 		return GR_EXIT_FAIL;
 	if (open_audit(&L, &w) < 0)
 		return GR_EXIT_FAIL;
@@ -788,7 +788,14 @@ int gr_run_daemon(const struct gr_opts *o)
 	if (open_sockets(&L, &w) < 0)
 		goto out;
 
-	struct kl_sandbox_opts sbo = { .user = w.user };
+	/* DESIGN §9: the graph's directory (the db, -wal, -shm, backups) and
+	 * the sockets' directory; nothing else. */
+	static struct kl_sandbox_opts sbo;
+	static char run[PATH_MAX];
+	sbo.user = w.user;
+	kl_sandbox_rw_parent(&sbo, o->db);
+	kl_sandbox_rw(&sbo, kl_sandbox_run_dir(o->run_dir, KL_ROLE_GRAPHD, run, sizeof(run)));
+	kl_sandbox_rw(&sbo, o->audit_dir);
 	if (kl_sandbox_enter(KL_ROLE_GRAPHD, &sbo) < 0)
 		goto out;
 	if (w.root && (geteuid() == 0 || getuid() == 0)) {

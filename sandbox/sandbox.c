@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MPL-2.0 */
-/* Per-role privilege drop: capabilities, user switch, no_new_privs. */
-#include "sandbox/sandbox.h"
+/* Per-role sandboxes: the steps of sandbox.h in their order. */
+#include "sandbox/sandbox_int.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
 #include <linux/securebits.h>
+#include <nss.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -40,7 +42,7 @@ uint64_t kl_sandbox_keep_mask(enum kl_role role)
 
 bool kl_sandbox_switches_user(enum kl_role role)
 {
-	return role != KL_ROLE_ENFORCER;
+	return role > KL_ROLE_NONE && role < KL_ROLE_CTL;
 }
 
 const char *kl_sandbox_caps_text(uint64_t mask, char *buf, size_t len)
@@ -122,26 +124,6 @@ out:
 	return rc;
 }
 
-static int switch_user(const char *user)
-{
-	errno = 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		kl_error("sandbox: no user %s%s%s", user, errno ? ": " : "",
-			 errno ? strerror(errno) : "");
-		return -1;
-	}
-	uid_t uid = pw->pw_uid;
-	gid_t gid = pw->pw_gid;
-	/* OpenBSD style: only the user's primary group, no inherited ones. */
-	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
-		kl_error("sandbox: cannot become %s (uid %u gid %u): %s", user, (unsigned)uid,
-			 (unsigned)gid, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Root may not use its uid to win capabilities back on exec, and a later
  * setuid must not adjust capabilities either. Needs CAP_SETPCAP, so it runs
  * before the capabilities go; a second call finds the bits already set. */
@@ -172,80 +154,321 @@ static bool has_setpcap(void)
 	return v == CAP_SET;
 }
 
-int kl_sandbox_prepare(enum kl_role role, uint64_t setup)
-{
-	uint64_t keep = kl_sandbox_keep_mask(role) | setup, kept = 0;
+/* Step 1. The data limit bounds a runaway allocation; ASan reserves
+ * terabytes of shadow, so the sanitizer build leaves it out. */
+static const struct {
+	rlim_t fsize, data;
+} role_limits[KL_ROLE_MAX] = {
+	[KL_ROLE_ENFORCER] = { 1ull << 30, 1ull << 30 },
+	[KL_ROLE_SENSOR] = { 64ull << 30, 2ull << 30 },  /* --record traces */
+	[KL_ROLE_DECIDER] = { 1ull << 30, 2ull << 30 },
+	[KL_ROLE_GRAPHD] = { 64ull << 30, 2ull << 30 }, /* the graph and its backups */
+	[KL_ROLE_CTL] = { 1ull << 30, 1ull << 30 },
+};
 
-	if (role <= KL_ROLE_NONE || role >= KL_ROLE_MAX) {
-		kl_error("sandbox: unknown role %d", (int)role);
+static int lower(int res, const char *name, rlim_t v)
+{
+	struct rlimit rl;
+	if (getrlimit(res, &rl) < 0)
+		return -1;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = v;
+	if (setrlimit(res, &rl) < 0) {
+		kl_error("sandbox: %s: %s", name, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+static int step_rlimits(enum kl_role role)
+{
+	if (lower(RLIMIT_CORE, "RLIMIT_CORE", 0) < 0 ||
+	    lower(RLIMIT_FSIZE, "RLIMIT_FSIZE", role_limits[role].fsize) < 0)
+		return -1;
+#ifndef __SANITIZE_ADDRESS__
+	if (lower(RLIMIT_DATA, "RLIMIT_DATA", role_limits[role].data) < 0)
+		return -1;
+#endif
+	return 0;
+}
+
+/* Step 2. The user's groups from the group database: the contract makes
+ * daemon users members of the groups whose sockets they create. Only
+ * /etc/passwd and /etc/group from here on (Landlock allows those two):
+ * the peer checks after the drop must not load NSS modules. */
+static int switch_user(const char *user)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		kl_error("sandbox: no user %s%s%s", user, errno ? ": " : "",
+			 errno ? strerror(errno) : "");
+		return -1;
+	}
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (uid == 0) {
+		kl_error("sandbox: user %s is uid 0", user);
+		return -1;
+	}
+	if (initgroups(user, gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
+		kl_error("sandbox: cannot become %s (uid %u gid %u): %s", user, (unsigned)uid,
+			 (unsigned)gid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Step 3 on the calling thread: bounding set (while CAP_SETPCAP is still
+ * there), then effective = permitted = keep, inheritable and ambient
+ * empty. A role with capabilities must end with all of them. */
+static int step_caps(enum kl_role role, uint64_t *kept)
+{
+	uint64_t keep = kl_sandbox_keep_mask(role);
+	if (has_setpcap() && drop_bounding(keep) < 0)
+		return -1;
+	if (set_caps(keep, kept) < 0)
+		return -1;
+	if (*kept != keep) {
+		char a[128], b[128];
+		kl_error("sandbox: %s must hold %s but has only %s", kl_role_name(role),
+			 kl_sandbox_caps_text(keep, a, sizeof(a)),
+			 kl_sandbox_caps_text(*kept, b, sizeof(b)));
+		return -1;
+	}
+	return 0;
+}
+
+static int step_nnp(void)
+{
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		kl_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		return -1;
 	}
-	if (geteuid() != 0)
-		return 0;
-	if (kl_sandbox_switches_user(role))
-		return drop_bounding(0);
-	/* Threads created from here on inherit these bits and sets. */
-	if (lock_securebits() < 0 || drop_bounding(keep) < 0 || set_caps(keep, &kept) < 0)
+	return 0;
+}
+
+/* What every role reads after the drop besides its own paths: the peer
+ * checks (ipc/peer.c) resolve a connecting uid's groups. */
+static const char *const nss_files[] = {
+	"/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+#ifdef __SANITIZE_ADDRESS__
+	/* The test build only: ASan's reports read /proc/self/maps. */
+	"/proc/self",
+#endif
+};
+
+static int done_steps; /* how many of the six steps ran */
+
+static void nss_files_only(void)
+{
+	/* Before the drop: later lookups read the two files, never load a
+	 * module Landlock and seccomp would refuse halfway. Operators in
+	 * kernloom-admin must be in /etc/group (sysusers.d puts them there). */
+	__nss_configure_lookup("passwd", "files");
+	__nss_configure_lookup("group", "files");
+	__nss_configure_lookup("initgroups", "files");
+}
+
+/* Steps [done_steps, upto). */
+static int run_steps(enum kl_role role, const struct kl_sandbox_opts *o, int upto)
+{
+	bool root = geteuid() == 0;
+	uint64_t kept = 0;
+	int abi = -1;
+	char text[128];
+
+	for (int step = done_steps; step < upto; step++) {
+		int rc = 0;
+		switch (step) {
+		case 0:
+			nss_files_only();
+			rc = step_rlimits(role);
+			break;
+		case 1:
+			if (!root)
+				break;
+			if (!o || !o->user) {
+				kl_error("sandbox: %s started as root needs a user to become (--user)",
+					 kl_role_name(role));
+				return -1;
+			}
+			/* Keeps the capabilities across setuid for step 3 to cut;
+			 * locked, so no exec or later setuid can use uid 0. */
+			rc = lock_securebits();
+			if (rc == 0)
+				rc = switch_user(o->user);
+			break;
+		case 2:
+			rc = step_caps(role, &kept);
+			/* With the capabilities gone the switch must be final. */
+			if (rc == 0 && getuid() != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+				kl_error("sandbox: could regain uid 0");
+				rc = -1;
+			}
+			if (rc == 0 && (getuid() == 0 || geteuid() == 0)) {
+				kl_error("sandbox: still uid 0; refusing to run");
+				rc = -1;
+			}
+			break;
+		case 3:
+			rc = step_nnp();
+			break;
+		case 4:
+			/* A leak-checked test run: LSan's tracer thread must ptrace
+			 * the others, and every thread has its own Landlock domain
+			 * (landlock.c), which forbids that. Test builds only. */
+			if (test_seccomp_log_only()) {
+				kl_warn("sandbox: TEST BUILD: leak-check run, no Landlock and a "
+					"log-only seccomp filter");
+				break;
+			}
+			rc = kl_landlock_apply(o, nss_files, sizeof(nss_files) / sizeof(nss_files[0]),
+					       &abi);
+			break;
+		case 5:
+			rc = kl_seccomp_apply(role, test_seccomp_log_only());
+			break;
+		}
+		if (rc < 0)
+			return -1;
+		done_steps = step + 1;
+		if (step == 2)
+			kl_info("sandbox: role %s uid=%u gid=%u keeps %s", kl_role_name(role),
+				(unsigned)getuid(), (unsigned)getgid(),
+				kl_sandbox_caps_text(kept, text, sizeof(text)));
+		if (step == 4 && abi > 0)
+			kl_info("sandbox: landlock ABI %d: %zu read-only and %zu read-write paths",
+				abi, o ? o->n_ro : 0, o ? o->n_rw : 0);
+		if (step == 5)
+			kl_info("sandbox: seccomp allow-list for %s on every thread",
+				kl_role_name(role));
+	}
+	return 0;
+}
+
+static bool valid_role(enum kl_role role)
+{
+	if (role <= KL_ROLE_NONE || role >= KL_ROLE_MAX || role == KL_ROLE_CTL) {
+		kl_error("sandbox: unknown role %d", (int)role);
+		return false;
+	}
+	return true;
+}
+
+int kl_sandbox_prepare(enum kl_role role, const struct kl_sandbox_opts *o)
+{
+	if (!valid_role(role))
 		return -1;
+	if (step_nnp() < 0)
+		return -1;
+	if (role == KL_ROLE_ENFORCER)
+		return run_steps(role, o, 4);
+	/* The others stay root for their setup; their threads start with an
+	 * empty bounding set and lose their capabilities with the setuid. */
+	if (geteuid() == 0 && has_setpcap())
+		return drop_bounding(0);
 	return 0;
 }
 
 int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o)
 {
-	uint64_t keep = kl_sandbox_keep_mask(role);
-	uint64_t kept = 0;
-	char text[256];
-	bool root = geteuid() == 0;
-
-	if (role <= KL_ROLE_NONE || role >= KL_ROLE_MAX) {
-		kl_error("sandbox: unknown role %d", (int)role);
+	if (!valid_role(role))
 		return -1;
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		kl_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	if (run_steps(role, o, 6) < 0)
 		return -1;
-	}
-	if (root && lock_securebits() < 0)
-		return -1;
-	/* After kl_sandbox_prepare the bounding set is already cut (only the
-	 * setup capabilities remain in it, and with no_new_privs and the
-	 * securebits no exec can use them) and CAP_SETPCAP is gone. */
-	if (root && has_setpcap() && drop_bounding(keep) < 0)
-		return -1;
-
-	switch (role) {
-	case KL_ROLE_ENFORCER:
-		/* Stays uid 0 so it keeps owning its pins and run dir; capabilities
-		 * are what limit it. (Later: seccomp allow-list incl. bpf().) */
-		break;
-	case KL_ROLE_SENSOR:
-	case KL_ROLE_DECIDER:
-	case KL_ROLE_GRAPHD:
-	case KL_ROLE_CTL:
-		if (o && o->user && switch_user(o->user) < 0)
-			return -1;
-		/* Later: seccomp allow-list with TSYNC (decider, graphd),
-		 * Landlock rules for their state files, rlimits. */
-		break;
-	default:
-		return -1;
-	}
-
-	if (set_caps(keep, &kept) < 0)
-		return -1;
-	/* Paranoia: with the capabilities gone the switch must be final.
-	 * (SECBIT_NO_SETUID_FIXUP kept them across setuid until just now.) */
-	if (getuid() != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		kl_error("sandbox: could regain uid 0 after switching to %s", o->user);
-		return -1;
-	}
-	kl_info("sandbox: role %s uid=%u gid=%u keeps %s; no_new_privs on", kl_role_name(role),
-		(unsigned)getuid(), (unsigned)getgid(), kl_sandbox_caps_text(kept, text, sizeof(text)));
+	test_probe(role);
 	return 0;
+}
+
+int kl_sandbox_check_start(enum kl_role role)
+{
+	uint64_t keep = kl_sandbox_keep_mask(role), have = 0;
+	char a[128], b[128];
+	cap_t c;
+
+	if (geteuid() == 0 || keep == 0)
+		return 0;
+	c = cap_get_proc();
+	for (unsigned i = 0; c && i < 64; i++) {
+		cap_flag_value_t v = CAP_CLEAR;
+		if ((keep & BIT(i)) && cap_get_flag(c, (cap_value_t)i, CAP_PERMITTED, &v) == 0 &&
+		    v == CAP_SET)
+			have |= BIT(i);
+	}
+	cap_free(c);
+	if (have != keep) {
+		kl_error("%s runs as uid %u without %s (it has %s): start it as root with --user "
+			 "USER, or give it these as ambient capabilities "
+			 "(AmbientCapabilities= in its unit)",
+			 kl_role_name(role), (unsigned)geteuid(), kl_sandbox_caps_text(keep, a, sizeof(a)),
+			 kl_sandbox_caps_text(have, b, sizeof(b)));
+		return -1;
+	}
+	return 0;
+}
+
+static void add_path(const char **v, size_t *n, const char *path)
+{
+	if (!path || !path[0] || strcmp(path, ":memory:") == 0)
+		return;
+	if (*n >= KL_SB_MAX_PATHS) {
+		kl_warn("sandbox: more than %d paths; %s left out", KL_SB_MAX_PATHS, path);
+		return;
+	}
+	v[(*n)++] = path;
+}
+
+void kl_sandbox_ro(struct kl_sandbox_opts *o, const char *path)
+{
+	add_path(o->ro, &o->n_ro, path);
+}
+
+void kl_sandbox_rw(struct kl_sandbox_opts *o, const char *path)
+{
+	add_path(o->rw, &o->n_rw, path);
+}
+
+static const char *parent_of(struct kl_sandbox_opts *o, const char *file)
+{
+	if (!file || !file[0] || strcmp(file, ":memory:") == 0 || o->n_buf >= KL_SB_MAX_PATHS)
+		return NULL;
+	char *d = o->buf[o->n_buf];
+	snprintf(d, sizeof(o->buf[0]), "%s", file);
+	char *slash = strrchr(d, '/');
+	if (!slash)
+		snprintf(d, sizeof(o->buf[0]), ".");
+	else if (slash == d)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	o->n_buf++;
+	return d;
+}
+
+void kl_sandbox_rw_parent(struct kl_sandbox_opts *o, const char *file)
+{
+	kl_sandbox_rw(o, parent_of(o, file));
+}
+
+void kl_sandbox_ro_file(struct kl_sandbox_opts *o, const char *file)
+{
+	if (!file || !file[0])
+		return;
+	if (access(file, F_OK) == 0)
+		kl_sandbox_ro(o, file);
+	else
+		kl_sandbox_ro(o, parent_of(o, file));
+}
+
+const char *kl_sandbox_run_dir(const char *run_dir, enum kl_role role, char *buf, size_t len)
+{
+	const char *dir = kl_run_role_dir(role);
+	if (dir != NULL && snprintf(buf, len, "%s/%s", run_dir, dir) < (int)len)
+		return buf;
+	return run_dir;
 }
 
 int kl_who_resolve(struct kl_who *w, const char *name, const char *user, const char *sensor_user,

@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Per-role privilege drop (DESIGN §1): the single call every daemon makes
- * after its setup (maps open, sockets listening) and before its loop.
+ * Per-role sandboxes (DESIGN §1, §9). Every daemon goes through the same
+ * steps in the same order, each once:
  *
- *   enforcer  stays root-owned but keeps only CAP_BPF, CAP_NET_ADMIN and
- *             CAP_PERFMON (the verifier needs PERFMON for our programs'
- *             pointer arithmetic); everything else leaves the effective,
- *             permitted, inheritable, ambient and bounding sets.
- *   others    switch to opts->user (setgroups/setgid/setuid) and keep no
- *             capability at all.
- * Every role gets PR_SET_NO_NEW_PRIVS, so no exec can regain anything.
+ *   1 rlimits        no core dumps; file size and data size capped
+ *   2 user           started as root: supplementary groups, gid, uid of
+ *                    opts->user (the enforcer keeps its capabilities
+ *                    across the switch through SECBIT_NO_SETUID_FIXUP)
+ *   3 capabilities   every set (effective, permitted, inheritable,
+ *                    ambient, bounding) cut to what the role keeps:
+ *                    the enforcer CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON,
+ *                    the others nothing
+ *   4 no_new_privs
+ *   5 Landlock       read-only and read-write paths from opts (the
+ *                    daemon's configured paths) plus the NSS files the
+ *                    peer checks read; every thread
+ *   6 seccomp        the role's allow-list (sandbox/seccomp.c), every
+ *                    thread (TSYNC), default action kill-process
+ *
+ * kl_sandbox_prepare runs before nng starts its threads (they copy the
+ * calling thread's credentials when they start): it sets no_new_privs and
+ * cuts the bounding set, and for the enforcer, which needs nothing of root
+ * after loading and attaching, runs steps 1-4 so that its threads are born
+ * as its user with its three capabilities. kl_sandbox_enter, after the
+ * setup, runs every step not run yet.
  */
 #ifndef KL_SANDBOX_H
 #define KL_SANDBOX_H
@@ -21,35 +35,65 @@
 
 #include "ipc/msg.h"
 
+#define KL_SB_MAX_PATHS 16
+
 struct kl_sandbox_opts {
-	const char *user; /* user to become (roles other than the enforcer); NULL = stay */
+	const char *user; /* started as root: become this user; NULL = stay */
+	/* Landlock: what the daemon may still open afterwards. A directory
+	 * rule covers what is beneath it; a missing path is skipped. */
+	const char *ro[KL_SB_MAX_PATHS];
+	size_t n_ro;
+	const char *rw[KL_SB_MAX_PATHS];
+	size_t n_rw;
+	char buf[KL_SB_MAX_PATHS][4096]; /* parents made by kl_sandbox_rw_parent */
+	size_t n_buf;
 };
 
-/*
- * Step 1, before the first thread exists. nng starts its threads with the
- * first socket, and a thread inherits no_new_privs, the bounding set and
- * the capability sets from its creator at that moment; later changes of
- * the main thread do not reach it. So: no_new_privs, the bounding set cut
- * to what the role keeps plus `setup`, and for the enforcer (which stays
- * uid 0) the capability sets cut the same way. `setup` holds what the
- * caller needs only until step 2 (the enforcer: CAP_CHOWN for its socket
- * files); threads created in between keep it until the seccomp step of the
- * sandbox removes the syscalls. Roles that switch user need nothing more:
- * the setuid of step 2 clears every thread's capabilities.
- */
-int kl_sandbox_prepare(enum kl_role role, uint64_t setup);
+/* Add a read-only / read-write path (NULL, "" and ":memory:" ignored). */
+void kl_sandbox_ro(struct kl_sandbox_opts *o, const char *path);
+void kl_sandbox_rw(struct kl_sandbox_opts *o, const char *path);
+/* The directory holding `file`, read-write: files replaced by rename
+ * (state.json, feedback) and SQLite's -wal/-shm/-journal need it. */
+void kl_sandbox_rw_parent(struct kl_sandbox_opts *o, const char *file);
+/* The configured file if it exists, else the directory it would appear
+ * in (read-only): files re-read when they change may be created later. */
+void kl_sandbox_ro_file(struct kl_sandbox_opts *o, const char *file);
+/* The role's run directory, <run_dir>/<role>/ (sandbox/rundir.h). */
+const char *kl_sandbox_run_dir(const char *run_dir, enum kl_role role, char *buf, size_t len);
 
-/* Step 2, after setup and before the loop. Returns 0, or -1 after logging
- * what failed (the caller should exit: a half-dropped sandbox is worse
- * than none). */
+/* Steps 1-4 for the enforcer; no_new_privs and the bounding set for the
+ * others. Before the first thread exists. 0, or -1 after logging. */
+int kl_sandbox_prepare(enum kl_role role, const struct kl_sandbox_opts *o);
+
+/* Every step not run yet, after setup and before the loop. Returns 0, or
+ * -1 after logging what failed (the caller must exit: a half-dropped
+ * sandbox is worse than none). */
 int kl_sandbox_enter(enum kl_role role, const struct kl_sandbox_opts *o);
+
+/* At start, before any privileged work: a role that keeps capabilities
+ * and is not root must have them (systemd's AmbientCapabilities=), else a
+ * clear error. 0 or -1. */
+int kl_sandbox_check_start(enum kl_role role);
 
 /* The capabilities a role keeps, as a bit mask (1ull << CAP_x). */
 uint64_t kl_sandbox_keep_mask(enum kl_role role);
-/* Whether the role changes user (needs opts->user). */
+/* Whether the role changes user when started as root. */
 bool kl_sandbox_switches_user(enum kl_role role);
 /* "cap_bpf,cap_net_admin,cap_perfmon" (or "none") for a mask. */
 const char *kl_sandbox_caps_text(uint64_t mask, char *buf, size_t len);
+
+/* One allow-list entry: the roles it is for (bit 1 << role) and why it
+ * is allowed though the traces (sandbox/traced/) never showed it; NULL
+ * for a traced one. */
+struct kl_sc_entry {
+	const char *name;
+	unsigned roles;
+	const char *why;
+};
+extern const struct kl_sc_entry kl_sc_plain[];   /* any arguments */
+extern const size_t kl_sc_n_plain;
+extern const struct kl_sc_entry kl_sc_special[]; /* argument filters */
+extern const size_t kl_sc_n_special;
 
 /* Group whose members may send klctl requests to every daemon. */
 #define KL_ADMIN_GROUP "kernloom-admin"

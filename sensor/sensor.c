@@ -25,6 +25,8 @@
 #include "ipc/trace.h"
 #include "sandbox/rundir.h"
 #include "sandbox/sandbox.h"
+
+#include <bpf/libbpf.h>
 #include "sensor/collect.h"
 
 #define NS 1000000000ull
@@ -253,8 +255,16 @@ static bool sleep_until(uint64_t deadline)
 /* Become the sensor user with no capabilities. */
 static int drop_privileges(const struct kl_sensor_opts *o)
 {
-	struct kl_sandbox_opts so = { .user = NULL };
+	static struct kl_sandbox_opts so;
 
+	/* Afterwards: the pins read-only (re-opened after an enforcer
+	 * restart), the --record file; sockets are only dialled. */
+	kl_sandbox_ro(&so, o->pin_dir);
+	/* libbpf caches the CPU count it reads from /sys (per-CPU maps). */
+	if (libbpf_num_possible_cpus() < 0)
+		return -1;
+	kl_sandbox_rw(&so, o->record);
+	kl_sandbox_rw(&so, o->audit_dir);
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(o->user);
 		if (pw == NULL) {

@@ -314,6 +314,7 @@ static void test_render_golden(void **state)
 		 "graph_rate: 5000                         # default\n"
 		 "graph_max: 60000                         # default\n"
 		 "sensor_user: kernloom-sensor             # default\n"
+		 "user: kernloom-enforcer                  # default\n"
 		 "# flags only: force=no detach_on_exit=no log_level=info\n",
 		 path, path, path, path, path);
 	assert_string_equal(out, want);
@@ -343,9 +344,13 @@ static void test_link_settings(void **state)
 			   "decider_rate: 1\n"
 			   "decider_max: 67108864\n"
 			   "graph_rate: 10000000\n"
-			   "graph_max: 7\n");
+			   "graph_max: 7\n"
+			   "user: kl-enf\n");
 	dump(&d);
 	assert_int_equal(n, 0);
+	/* the user the enforcer becomes when started as root */
+	assert_string_equal(c.user, "kl-enf");
+	assert_int_equal(c.o_user.line, 7);
 	assert_string_equal(c.decider_user, "kl-dec");
 	assert_int_equal(c.o_decider_user.line, 1);
 	assert_string_equal(c.graph_user, "_graph.d");
@@ -376,9 +381,12 @@ static void test_link_settings(void **state)
 	assert_int_equal(c.decider_rate, ENF_DECIDER_RATE_DEFAULT);
 
 	struct enf_cli cl;
-	const char *argv[] = { "kl-enforcer", "--decider-user", "alice", "--graph-user", "bob" };
-	assert_int_equal(cli(&cl, &d, 5, argv), 0);
+	const char *argv[] = { "kl-enforcer", "--decider-user", "alice", "--graph-user", "bob",
+			       "--user", "carol" };
+	assert_int_equal(cli(&cl, &d, 7, argv), 0);
 	assert_int_equal(enf_config_build(&c, &cl, &d), 0);
+	assert_string_equal(c.user, "carol");
+	assert_int_equal(c.o_user.src, ENF_SRC_FLAG);
 	assert_string_equal(c.decider_user, "alice");
 	assert_int_equal(c.o_decider_user.src, ENF_SRC_FLAG);
 	assert_string_equal(c.graph_user, "bob");
