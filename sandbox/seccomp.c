@@ -58,6 +58,25 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "unlink", E | D | G, NULL },
 	{ "mkdir", E, NULL },
 	{ "ioctl", E | G, NULL },
+	/* A listener nobody can take down (ipc/listen.c): a replacement binds
+	 * in the staging directory, nng sets its mode, it is renamed over the
+	 * public path; closing removes the staging directory. */
+	{ "chmod", E | D | G, "a replaced listener: nng chmods the new socket file after bind "
+			      "(ipc/listen.c)" },
+	{ "rename", E | G, "a replaced listener is renamed over the public socket path "
+			   "(ipc/listen.c)" },
+	{ "rmdir", E | D | G, "closing a listener removes its staging directory (ipc/listen.c)" },
+	/* Files replaced in place (common/safefile.c kl_safe_replace: state.json,
+	 * feedback, baselines): within the directory's descriptor. */
+	{ "unlinkat", D, "kl_safe_replace removes a leftover or planted NAME.tmp without "
+			 "following it" },
+	{ "renameat", D, "kl_safe_replace renames NAME.tmp over NAME within the directory's "
+			 "descriptor" },
+	/* The audit trail (common/audit.c), written by every daemon. */
+	{ "fsync", E | S | G, "the audit trail syncs a file it rotates away from or closes" },
+	{ "ftruncate", E | S | D, "the audit trail cuts a half-written record back after a failed "
+				  "write (a full disk)" },
+	{ "mkdir", S | D | G, "the audit trail re-creates its directory when it was removed" },
 	/* memory */
 	{ "mmap", ALL, NULL },
 	{ "munmap", ALL, NULL },
@@ -115,6 +134,7 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	{ "sendmsg", ALL, NULL },
 	{ "recvmsg", E, NULL },
 	{ "sendto", E | D | G, NULL },
+	{ "sendto", S, "the audit trail's copy of each record to journald (a datagram)" },
 	{ "shutdown", ALL, NULL },
 	{ "uname", E, NULL },
 	{ "sysinfo", E, NULL },
