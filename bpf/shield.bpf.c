@@ -148,6 +148,30 @@ struct {
 
 SLOT_MAP(kernloom_src4_stats);
 SLOT_MAP(kernloom_src6_stats);
+
+/* Tag lines (shield.h, struct kl_src_tags), one per bucket. Internal: a
+ * reload starts them empty and the slow lookup (find4/find6) heals them.
+ * Mmapable for the page alignment: each value is one cache line. The
+ * loader sizes them to the bucket count. */
+#define TAG_MAP(name)                                    \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_ARRAY);        \
+		__uint(max_entries, KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS); \
+		__uint(map_flags, BPF_F_MMAPABLE);       \
+		__type(key, __u32);                      \
+		__type(value, struct kl_src_tags);       \
+	} name SEC(".maps")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KL_POL_BLOOM_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kernloom_policy_bloom SEC(".maps");
+
+TAG_MAP(kl_src_tags4);
+TAG_MAP(kl_src_tags6);
 LPM_MAP(kernloom_allow4_lpm, struct kl_lpm4_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 LPM_MAP(kernloom_allow6_lpm, struct kl_lpm6_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 HASH_MAP(kernloom_deny4_hash, __u32, struct kl_rule, KL_DENY_MAX_DEFAULT);
@@ -165,6 +189,12 @@ HASH_MAP(kernloom_edge6_allow, struct kl_edge6_key, struct kl_rule, KL_EDGE_MAX_
 HASH_MAP(kernloom_edge4_rl_policy, struct kl_edge4_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
 HASH_MAP(kernloom_edge6_rl_policy, struct kl_edge6_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
 
+/* Admission filter (shield.h, KL_ADMIT_SLOTS) and the GCRA state of the
+ * aggregate new-source limit. Internal state in .bss: a reload starts them
+ * empty, which costs at most one more packet per source. */
+__u32 kl_admit[KL_ADMIT_SLOTS];
+__u64 kl_new_tat;
+
 #define NSEC_PER_SEC 1000000000ull
 #define GCRA_TRIES 16
 
@@ -172,6 +202,7 @@ HASH_MAP(kernloom_edge6_rl_policy, struct kl_edge6_key, struct kl_rl_rule, KL_ED
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
 /* ---- policy ---- */
 
@@ -200,7 +231,13 @@ static __always_inline int live(__u64 expires, __u64 now)
  * burst + rate*t packets nor consume a token without passing a packet. A CAS
  * fails only when another CPU just passed a packet; after GCRA_TRIES such
  * losses in a row the packet is dropped (no token is consumed). */
-static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst)
+/* A throttled flood is mostly dropped far from its bucket's next token:
+ * the per-CPU cached clock (`cnow`, at most one jiffy behind, a jiffy being
+ * at most KL_JIFFY_MAX_NS) then proves the drop without the exact clock's
+ * helper call. Only packets within a jiffy of a token read the exact clock. */
+#define KL_JIFFY_MAX_NS 10000000ull /* HZ >= 100 */
+
+static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst, __u64 cnow)
 {
 	__u64 t, limit, now;
 
@@ -208,11 +245,13 @@ static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst)
 		return 0;
 	if (rate > NSEC_PER_SEC)
 		return 1; /* finer than our clock: no limit */
-	now = bpf_ktime_get_boot_ns();
 	t = NSEC_PER_SEC / rate;
 	if (burst > (1ull << 32))
 		burst = 1ull << 32; /* keeps (burst - 1) * t below 2^62 */
 	limit = (burst - 1) * t;
+	if (READ_ONCE(*tat) > cnow + KL_JIFFY_MAX_NS + limit)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
 	for (int i = 0; i < GCRA_TRIES; i++) {
 		__u64 old = READ_ONCE(*tat);
 		__u64 t0 = old > now ? old : now;
@@ -316,7 +355,7 @@ static __always_inline int decide(struct kl_src_stats *e, struct kl_cfg *cfg, __
 	} else {
 		return O_PASS;
 	}
-	return gcra_pass(&e->tat_ns, rate, burst) ? O_PASS : O_DROP_RL;
+	return gcra_pass(&e->tat_ns, rate, burst, now) ? O_PASS : O_DROP_RL;
 }
 
 /* Tuple enforcement; returns O_PASS or O_DROP_EDGE. */
@@ -339,7 +378,7 @@ static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl
 	}
 	rl = bpf_map_lookup_elem(rl_map, key);
 	if (rl && live(rl->expires_ns, now) &&
-	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst))
+	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst, now))
 		return O_DROP_EDGE;
 	return O_PASS;
 }
@@ -444,11 +483,72 @@ static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now
 
 /* ---- source slots (shield.h, "Source slots") ---- */
 
-/* Known source: compare the owner in each way of its first bucket, then of
+/* Known source, fast: read the tag line of each bucket and open only the
+ * slots whose tag matches (normally exactly the one). */
+static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u32 fp)
+{
+#pragma unroll
+	for (int b = 0; b < 2; b++) {
+		__u32 bk = base[b] / KL_SRC_WAYS;
+		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags4, &bk);
+
+		if (!t)
+			return NULL;
+#pragma unroll
+		for (int w = 0; w < KL_SRC_WAYS; w++) {
+			__u32 k = base[b] + w;
+			struct kl_src_slot *sl;
+
+			if (t->tag[w] != fp)
+				continue;
+			sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
+			if (sl && sl->owner4 == src && sl->family == 4)
+				return sl;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base[2], __u32 fp)
+{
+#pragma unroll
+	for (int b = 0; b < 2; b++) {
+		__u32 bk = base[b] / KL_SRC_WAYS;
+		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags6, &bk);
+
+		if (!t)
+			return NULL;
+#pragma unroll
+		for (int w = 0; w < KL_SRC_WAYS; w++) {
+			__u32 k = base[b] + w;
+			struct kl_src_slot *sl;
+
+			if (t->tag[w] != fp)
+				continue;
+			sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
+			if (sl && sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+				return sl;
+		}
+	}
+	return NULL;
+}
+
+/* Writes way j's tag (j: 0..7 over both buckets). */
+static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u32 fp)
+{
+	__u32 bk = base[(j / KL_SRC_WAYS) & 1] / KL_SRC_WAYS;
+	struct kl_src_tags *t = bpf_map_lookup_elem(tags, &bk);
+
+	if (t)
+		WRITE_ONCE(t->tag[j & (KL_SRC_WAYS - 1)], fp);
+}
+
+/* Known source, slow (its tag is missing: a reload emptied the tag lines):
+ * compare the owner in each way of its first bucket, then of
  * its second. One lookup site per map and family (see kl_shield) so each is
  * an inlined array access. A slot being reclaimed has family 0 and matches
  * nothing. */
-static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2])
+static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u32 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -457,13 +557,15 @@ static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2])
 
 		if (!sl)
 			return NULL;
-		if (sl->owner4 == src && sl->family == 4)
+		if (sl->owner4 == src && sl->family == 4) {
+			set_tag(&kl_src_tags4, base, j, fp);
 			return sl;
+		}
 	}
 	return NULL;
 }
 
-static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2])
+static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2], __u32 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -472,8 +574,10 @@ static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[
 
 		if (!sl)
 			return NULL;
-		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6) {
+			set_tag(&kl_src_tags6, base, j, fp);
 			return sl;
+		}
 	}
 	return NULL;
 }
@@ -495,12 +599,13 @@ static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u
  * lost: the caller looks again (the winner may have claimed for this very
  * source), CLAIM_TRIES times, and then judges the packet without an entry.
  * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
-static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u32 fam, __u64 w0,
-						  __u64 w1, struct kl_totals *tot, __u64 now)
+static __always_inline struct kl_src_stats *claim(void *map, void *tags, __u32 base[2], __u32 fam,
+						  __u64 w0, __u64 w1, __u32 fp,
+						  struct kl_totals *tot, __u64 now)
 {
 	struct kl_src_slot *v = NULL, *sl;
 	__u64 oldest = ~0ull, ls;
-	__u32 vseq = 0, q, nseq;
+	__u32 vseq = 0, q, nseq, vj = 0;
 
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -515,6 +620,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 		if (!READ_ONCE(sl->family)) {
 			v = sl;
 			vseq = q;
+			vj = j;
 			break;
 		}
 		ls = READ_ONCE(sl->s.last_seen_ns);
@@ -522,6 +628,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 			oldest = ls;
 			v = sl;
 			vseq = q;
+			vj = j;
 		}
 	}
 	if (!v)
@@ -547,6 +654,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 	if (!nseq)
 		nseq = 2;
 	__sync_lock_test_and_set(&v->seq, nseq);
+	set_tag(tags, base, vj, fp);
 	/* Two CPUs that missed the same new source at once claim two ways.
 	 * Each exchange above is a full barrier, so the later of the two sees
 	 * the other's slot here and gives its own back (if both see each
@@ -564,6 +672,8 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 			if (!nseq)
 				nseq = 2;
 			__sync_lock_test_and_set(&v->seq, nseq);
+			set_tag(tags, base, vj, 0);
+			set_tag(tags, base, j, fp);
 		}
 		return &sl->s;
 	}
@@ -661,6 +771,102 @@ static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, str
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
 
+/* ---- new sources (admission filter, aggregate limit) ---- */
+
+/* Second sighting of this source's fingerprint? Records it otherwise. Index
+ * and fingerprint come from the bucket hash (keyed), so an outsider cannot
+ * aim at an entry either. */
+static __always_inline int admitted(__u64 h)
+{
+	__u32 i = (__u32)(h >> 48) & (KL_ADMIT_SLOTS - 1);
+	__u32 fp = (__u32)h | 1;
+
+	if (READ_ONCE(kl_admit[i]) == fp)
+		return 1;
+	kl_admit[i] = fp;
+	return 0;
+}
+
+/* May an exact-source entry exist for this source (policy summary)? */
+static __always_inline int pol_maybe(__u64 h)
+{
+	__u32 bit = kl_pol_bit(h), wi = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(&kernloom_policy_bloom, &wi);
+
+	return !w || (READ_ONCE(*w) & (1ull << (bit & 63)));
+}
+
+/* Is the aggregate new-source limit on? */
+static __always_inline int new_limit_on(struct kl_cfg *cfg, __u64 now)
+{
+	return READ_ONCE(cfg->new_burst) && live(cfg->new_expires_ns, now);
+}
+
+/* Verdict for a packet of a source that holds no slot: policy as for any
+ * source (deny and allow-enforce apply; protected and allowlisted sources
+ * are exempt from the aggregate limit), then the aggregate new-source
+ * limit, then edge rules. The exact-source hashes are read only when the
+ * policy summary says they may hold this source. *limited: dropped by the
+ * aggregate limit. */
+static __always_inline int slotless(struct kl_cfg *cfg, struct parsed *p, __u32 gen, __u64 now,
+				    __u64 h, int *limited)
+{
+	struct kl_src_stats ns;
+	int o, exact = pol_maybe(h);
+
+	__builtin_memset(&ns, 0, sizeof(ns));
+	if (p->family == 4) {
+		struct kl_lpm4_key lk = { .prefixlen = 32, .addr = p->src4 };
+
+		cache_verdict(&ns, bpf_map_lookup_elem(&kernloom_allow4_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_deny4_hash, &p->src4) : NULL,
+			      bpf_map_lookup_elem(&kernloom_deny4_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_rl_policy4, &p->src4) : NULL,
+			      gen, now);
+	} else {
+		struct kl_lpm6_key lk = { .prefixlen = 128 };
+
+		__builtin_memcpy(lk.addr, p->src6.addr, 16);
+		cache_verdict(&ns, bpf_map_lookup_elem(&kernloom_allow6_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_deny6_hash, &p->src6) : NULL,
+			      bpf_map_lookup_elem(&kernloom_deny6_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_rl_policy6, &p->src6) : NULL,
+			      gen, now);
+	}
+	if (new_limit_on(cfg, now) &&
+	    !(ns.verdict & (KL_V_PROTECTED | KL_V_ALLOWED | KL_V_DENIED)) && !cfg->allow_enforce &&
+	    !gcra_pass(&kl_new_tat, cfg->new_rate_pps, cfg->new_burst, now)) {
+		*limited = 1;
+		return O_DROP_RL;
+	}
+	if (kl_feat_edge && !exact && cfg->edge_mode != KL_EDGE_OFF && p->l4) {
+		/* No edge rule names this source: allow mode drops, deny mode
+		 * passes, once the source-level verdict passes. */
+		int bypass = 0;
+
+		o = decide(&ns, cfg, now, &bypass);
+		if (o == O_PASS && !bypass && cfg->edge_mode == KL_EDGE_ALLOW)
+			o = O_DROP_EDGE;
+		return o;
+	}
+	return judge(&ns, cfg, p, now);
+}
+
+/* A packet of a source not admitted, or refused admission by the aggregate
+ * limit: counted in aggregate only. No slot, so no per-source telemetry and
+ * no flow telemetry (a spoofed flood would only flush the flow table). */
+static __always_inline int unadmitted(struct kl_cfg *cfg, struct kl_totals *tot,
+				      struct parsed *p, int o, int limited, __u64 len, __u64 now)
+{
+	tot->v[KL_T_SRC_UNADMITTED]++;
+	if (limited)
+		tot->v[KL_T_DROP_NEWSRC]++;
+	tot->v[KL_T_PASS + (o & 7)]++;
+	if (unlikely(o != O_PASS))
+		emit(cfg, tot, p, o, len, now);
+	return o == O_PASS ? XDP_PASS : XDP_DROP;
+}
+
 SEC("xdp")
 int kl_shield(struct xdp_md *ctx)
 {
@@ -669,13 +875,13 @@ int kl_shield(struct xdp_md *ctx)
 	struct kl_src_stats *e = NULL;
 	struct kl_src_slot *sl;
 	__u32 base[2];
-	__u64 w0, w1;
+	__u64 w0, w1, h;
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
-	__u32 zero = 0, gen;
+	__u32 zero = 0, gen, fp;
 	__u64 len, now;
-	int o, r;
+	int o, r, lim = 0;
 
 	tot = bpf_map_lookup_elem(&kernloom_totals, &zero);
 	cfg = bpf_map_lookup_elem(&kernloom_cfg, &zero);
@@ -708,31 +914,69 @@ int kl_shield(struct xdp_md *ctx)
 	 * helper (an indirect call, 20% slower here). */
 	if (p.family == 4) {
 		tot->v[KL_T_IPV4]++;
-		kl_src_buckets4(p.src4, cfg->src_seed, kl_src4_mask, base);
-		for (int t = 0; t < CLAIM_TRIES; t++) {
-			sl = find4(p.src4, base);
-			if (likely(sl)) {
-				e = &sl->s;
-				break;
+		h = kl_src_hash4(p.src4, cfg->src_seed);
+		fp = kl_src_tag(h);
+		kl_src_bases(h, kl_src4_mask, base);
+		sl = tfind4(p.src4, base, fp);
+		if (likely(sl)) {
+			e = &sl->s;
+		} else {
+			if (!cfg->admit_off && !admitted(h)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				return unadmitted(cfg, tot, &p, o, lim, len, now);
 			}
-			e = claim(&kernloom_src4_stats, base, 4, p.src4, 0, tot, now);
-			if (e)
-				break;
+			/* Admission is refused too while the aggregate limit
+			 * drops: it bounds the claims a flood can make. */
+			if (new_limit_on(cfg, now)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				if (lim)
+					return unadmitted(cfg, tot, &p, o, lim, len, now);
+			}
+			for (int t = 0; t < CLAIM_TRIES; t++) {
+				sl = find4(p.src4, base, fp);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+				e = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
+					  tot, now);
+				if (e)
+					break;
+			}
 		}
 	} else {
 		tot->v[KL_T_IPV6]++;
 		__builtin_memcpy(&w0, p.src6.addr, 8);
 		__builtin_memcpy(&w1, p.src6.addr + 8, 8);
-		kl_src_bases(kl_src_hash6w(w0, w1, cfg->src_seed), kl_src6_mask, base);
-		for (int t = 0; t < CLAIM_TRIES; t++) {
-			sl = find6(w0, w1, base);
-			if (likely(sl)) {
-				e = &sl->s;
-				break;
+		h = kl_src_hash6w(w0, w1, cfg->src_seed);
+		fp = kl_src_tag(h);
+		kl_src_bases(h, kl_src6_mask, base);
+		sl = tfind6(w0, w1, base, fp);
+		if (likely(sl)) {
+			e = &sl->s;
+		} else {
+			if (!cfg->admit_off && !admitted(h)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				return unadmitted(cfg, tot, &p, o, lim, len, now);
 			}
-			e = claim(&kernloom_src6_stats, base, 6, w0, w1, tot, now);
-			if (e)
-				break;
+			/* Admission is refused too while the aggregate limit
+			 * drops: it bounds the claims a flood can make. */
+			if (new_limit_on(cfg, now)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				if (lim)
+					return unadmitted(cfg, tot, &p, o, lim, len, now);
+			}
+			for (int t = 0; t < CLAIM_TRIES; t++) {
+				sl = find6(w0, w1, base, fp);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+				e = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
+					  now);
+				if (e)
+					break;
+			}
 		}
 	}
 	if (unlikely(!e)) {

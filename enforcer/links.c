@@ -225,8 +225,9 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 			 ls->quota.rate);
 		return KL_ACK_RATE_CAP;
 	}
-	if (bpf_map_update_elem(ctx->fd[m], key, val, BPF_ANY) < 0) {
-		int e = errno;
+	int brc = enf_bloom_note(ctx, m, key);
+	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, val, BPF_ANY) < 0) {
+		int e = brc < 0 ? -brc : errno;
 		snprintf(why, whylen, "%s: %s", enf_map_specs[m].name, strerror(e));
 		return write_errno_reason(e);
 	}

@@ -512,6 +512,9 @@ static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uin
 	struct kl_rule v = { .expires_ns = enf_expiry(now, ttl_ms), .created_ns = now,
 			     .origin = origin };
 	uint32_t old = origin_at(ctx, m, key);
+	int rc = enf_bloom_note(ctx, m, key);
+	if (rc < 0)
+		return rc;
 	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0)
 		return -errno;
 	if (enf_map_counted(m))
@@ -691,8 +694,9 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 				.expires_ns = enf_expiry(ctx->now(), r->ttl_ms),
 				.origin = origin_of(who) };
 	uint32_t old = origin_at(ctx, m, key);
-	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
-		int e = errno;
+	int brc = enf_bloom_note(ctx, m, key);
+	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
+		int e = brc < 0 ? -brc : errno;
 		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
 			       enf_map_specs[m].name, strerror(e));
 		return;
@@ -983,6 +987,12 @@ int enf_cfg_init(struct enf_ctx *ctx)
 	rc = enf_cfg_write(ctx, &c);
 	if (rc < 0) {
 		kl_error("cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return -1;
+	}
+	/* After the seed is final: the summary's bits come from it. */
+	rc = enf_bloom_rebuild(ctx);
+	if (rc < 0) {
+		kl_error("cannot rebuild %s: %s", KL_MAP_POLICY_BLOOM, strerror(-rc));
 		return -1;
 	}
 	return 0;
