@@ -149,15 +149,13 @@ struct {
 SLOT_MAP(kernloom_src4_stats);
 SLOT_MAP(kernloom_src6_stats);
 
-/* Tag lines (shield.h, struct kl_src_tags), one per bucket. Internal: a
- * reload starts them empty and the slow lookup (find4/find6) heals them.
- * Mmapable for the page alignment: each value is one cache line. The
- * loader sizes them to the bucket count. */
+/* Bucket tags (shield.h, struct kl_src_tags), one word per bucket.
+ * Internal: a reload starts them empty and the slow lookup (find4/find6)
+ * heals them. The loader sizes them to the bucket count. */
 #define TAG_MAP(name)                                    \
 	struct {                                         \
 		__uint(type, BPF_MAP_TYPE_ARRAY);        \
 		__uint(max_entries, KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS); \
-		__uint(map_flags, BPF_F_MMAPABLE);       \
 		__type(key, __u32);                      \
 		__type(value, struct kl_src_tags);       \
 	} name SEC(".maps")
@@ -483,23 +481,25 @@ static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now
 
 /* ---- source slots (shield.h, "Source slots") ---- */
 
-/* Known source, fast: read the tag line of each bucket and open only the
+/* Known source, fast: read the tag word of each bucket and open only the
  * slots whose tag matches (normally exactly the one). */
-static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u32 fp)
+static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int b = 0; b < 2; b++) {
 		__u32 bk = base[b] / KL_SRC_WAYS;
 		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags4, &bk);
+		__u64 x;
 
 		if (!t)
 			return NULL;
+		__builtin_memcpy(&x, t, sizeof(x));
 #pragma unroll
 		for (int w = 0; w < KL_SRC_WAYS; w++) {
 			__u32 k = base[b] + w;
 			struct kl_src_slot *sl;
 
-			if (t->tag[w] != fp)
+			if ((__u16)(x >> (16 * w)) != fp)
 				continue;
 			sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
 			if (sl && sl->owner4 == src && sl->family == 4)
@@ -509,21 +509,23 @@ static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u3
 	return NULL;
 }
 
-static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base[2], __u32 fp)
+static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int b = 0; b < 2; b++) {
 		__u32 bk = base[b] / KL_SRC_WAYS;
 		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags6, &bk);
+		__u64 x;
 
 		if (!t)
 			return NULL;
+		__builtin_memcpy(&x, t, sizeof(x));
 #pragma unroll
 		for (int w = 0; w < KL_SRC_WAYS; w++) {
 			__u32 k = base[b] + w;
 			struct kl_src_slot *sl;
 
-			if (t->tag[w] != fp)
+			if ((__u16)(x >> (16 * w)) != fp)
 				continue;
 			sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
 			if (sl && sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
@@ -534,7 +536,7 @@ static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base
 }
 
 /* Writes way j's tag (j: 0..7 over both buckets). */
-static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u32 fp)
+static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u16 fp)
 {
 	__u32 bk = base[(j / KL_SRC_WAYS) & 1] / KL_SRC_WAYS;
 	struct kl_src_tags *t = bpf_map_lookup_elem(tags, &bk);
@@ -548,7 +550,7 @@ static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u32 fp
  * its second. One lookup site per map and family (see kl_shield) so each is
  * an inlined array access. A slot being reclaimed has family 0 and matches
  * nothing. */
-static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u32 fp)
+static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -565,7 +567,7 @@ static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u32
 	return NULL;
 }
 
-static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2], __u32 fp)
+static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -600,7 +602,7 @@ static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u
  * source), CLAIM_TRIES times, and then judges the packet without an entry.
  * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
 static __always_inline struct kl_src_stats *claim(void *map, void *tags, __u32 base[2], __u32 fam,
-						  __u64 w0, __u64 w1, __u32 fp,
+						  __u64 w0, __u64 w1, __u16 fp,
 						  struct kl_totals *tot, __u64 now)
 {
 	struct kl_src_slot *v = NULL, *sl;
@@ -879,7 +881,8 @@ int kl_shield(struct xdp_md *ctx)
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
-	__u32 zero = 0, gen, fp;
+	__u32 zero = 0, gen;
+	__u16 fp;
 	__u64 len, now;
 	int o, r, lim = 0;
 

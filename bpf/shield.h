@@ -238,16 +238,16 @@ struct kl_src_slot {
 	__u64 pad;
 };
 
-/* Tag line of a bucket (kl_src_tags4/6, internal, one per bucket): the
- * fingerprint (kl_src_tag) of each way's owner, 0 when none was written. A
- * lookup reads this one cache line and opens only the slots whose tag
- * matches, so a miss costs two lines instead of eight slots. Tags are hints
- * written after a claim publishes the slot; the slot's owner stays the
- * authority (a stale or missing tag costs a slower lookup, never a wrong
- * match). */
+/* Tags of a bucket (kl_src_tags4/6, internal, one 8-byte word per bucket):
+ * a 16-bit fingerprint (kl_src_tag) of each way's owner, 0 when none was
+ * written. A lookup reads this one word and opens only the slots whose tag
+ * matches, so a miss costs two words instead of eight 256-byte slots, and
+ * the tags of 2^16 buckets (256k slots) take 512 KiB, small enough to stay
+ * in cache. Tags are hints written after a claim publishes the slot; the
+ * slot's owner stays the authority (a stale or missing tag costs a slower
+ * lookup, never a wrong match). */
 struct kl_src_tags {
-	__u32 tag[KL_SRC_WAYS];
-	__u32 pad[16 - KL_SRC_WAYS];
+	__u16 tag[KL_SRC_WAYS];
 };
 
 /* Keyed multiplicative hash of a source address: 64 bits, the two buckets
@@ -273,9 +273,9 @@ static inline __attribute__((always_inline)) __u64 kl_src_hash6w(__u64 w0, __u64
 
 /* Fingerprint of a source in its bucket's tag line: other bits of its hash
  * than the bucket index, never 0. */
-static inline __attribute__((always_inline)) __u32 kl_src_tag(__u64 h)
+static inline __attribute__((always_inline)) __u16 kl_src_tag(__u64 h)
 {
-	return (__u32)((h * 0x9e3779b97f4a7c15ull) >> 32) | 1;
+	return (__u16)((h * 0x9e3779b97f4a7c15ull) >> 48) | 1;
 }
 
 /* Bit of a source (its kl_src_hash4/kl_src_hash6w) in kernloom_policy_bloom. */
@@ -404,7 +404,7 @@ struct kl_event {
 #define KL_MAP_POLICY_BLOOM "kernloom_policy_bloom"
 
 _Static_assert(sizeof(struct kl_src_stats) == 224, "kl_src_stats layout");
-_Static_assert(sizeof(struct kl_src_tags) == 64, "kl_src_tags: one cache line");
+_Static_assert(sizeof(struct kl_src_tags) == 8, "kl_src_tags: one word");
 _Static_assert(sizeof(struct kl_src_slot) == 256, "kl_src_slot: a power of two (shift, not multiply)");
 
 #endif /* KL_SHIELD_H */
