@@ -14,7 +14,16 @@
  *   new source           source address + 1 on every packet (kl_bump_src
  *                        tail-calls the shield, or the floor for the
  *                        baseline), cycling through 198.18.0.0/15 with
- *                        the source slots sized 64k: full and robbing
+ *                        the source slots sized 64k: a spoofed flood. Most
+ *                        packets are first sightings the admission filter
+ *                        does not admit (the split is printed below the
+ *                        table); the rest claim slots, robbing
+ *   ..., aggregate limit the same with the decider's new-source limit at
+ *                        rate 0: every packet of a source without a slot
+ *                        dropped
+ *   ..., admission off   the same with kl_cfg.admit_off: every packet claims
+ *                        a slot, robbing (what the admission filter saves;
+ *                        iq-learning only)
  *   2^17 sources         known sources, one per packet in a scrambled order
  *                        (kl_many_src), in a table sized for them (2^18
  *                        slots / LRU entries), after a warm-up round:
@@ -56,11 +65,13 @@ static const struct profile profiles[] = {
 	{ "graph-enforce", 1, 1, KL_EDGE_ALLOW },
 };
 
-enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_MANY, S_MAX };
+enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_NEW_LIM, S_NEW_CLAIM, S_MANY, S_MAX };
 
 static const char *scen_name[S_MAX] = {
 	"known source v4, pass", "known source v6, pass", "rate-limited source, drop",
 	"denied source, drop", "new source every packet",
+	"new source every packet, aggregate new-source limit",
+	"new source every packet, admission filter off (each claims a slot)",
 	"2^17 known sources in turn",
 };
 
@@ -205,6 +216,19 @@ static void set_admit_off(struct shield *s, __u32 off)
 	put(s->maps.kernloom_cfg, &zero, &c);
 }
 
+static void set_new_limit(struct shield *s, __u64 rate, __u64 burst)
+{
+	struct kl_cfg c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c))
+		die("kernloom_cfg");
+	c.new_rate_pps = rate;
+	c.new_burst = burst;
+	c.new_expires_ns = 0;
+	put(s->maps.kernloom_cfg, &zero, &c);
+}
+
 static __u64 total_sum(struct shield *s, int idx)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -291,6 +315,7 @@ int main(int argc, char **argv)
 	fr[S_DENY] = frame(&sp);
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_SYN);
 	fr[S_NEW] = frame(&sp);
+	fr[S_NEW_LIM] = fr[S_NEW_CLAIM] = fr[S_NEW];
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_ACK);
 	fr[S_MANY] = frame(&sp);
 
@@ -301,6 +326,7 @@ int main(int argc, char **argv)
 	bump_fd = bpf_program__fd(fl->progs.kl_bump_src);
 	int many_fd = bpf_program__fd(fl->progs.kl_many_src);
 	__u32 many_held = 0, many_slots = 0;
+	__u64 split[sizeof(profiles) / sizeof(profiles[0])][2] = { { 0 } };
 	jmp_fd = bpf_map__fd(fl->maps.bench_jmp);
 
 	uname(&un);
@@ -319,8 +345,16 @@ int main(int argc, char **argv)
 			__u32 ds[101], df[101], rv = 0, rvf = 0, zero = 0, ms, mf;
 			__u64 new0 = src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED);
 			int sp_fd = shield_fd, fp_fd = floor_fd;
-			bool tail = sc == S_NEW || sc == S_MANY;
+			bool newsrc = sc == S_NEW || sc == S_NEW_LIM || sc == S_NEW_CLAIM;
+			bool tail = newsrc || sc == S_MANY;
+			__u64 claims0 = src_new(s), unadm0 = total_sum(s, KL_T_SRC_UNADMITTED);
 
+			if (sc == S_NEW_CLAIM && pi != 1)
+				continue;
+			if (sc == S_NEW_LIM)
+				set_new_limit(s, 0, 1);
+			if (sc == S_NEW_CLAIM)
+				set_admit_off(s, 1);
 			if (sc == S_MANY) {
 				if (pi != 1)
 					continue;
@@ -331,7 +365,7 @@ int main(int argc, char **argv)
 				configure(s, p);
 				new0 = src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED);
 			}
-			if (sc == S_NEW)
+			if (newsrc)
 				sp_fd = fp_fd = bump_fd;
 			if (sc == S_MANY)
 				sp_fd = fp_fd = many_fd;
@@ -360,16 +394,20 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			/* The new-source scenario must really create sources. */
-			if (sc == S_NEW && src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED) - new0 <
+			if (newsrc && src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED) - new0 <
 						   (__u64)runs * repeat / 2) {
 				fprintf(stderr, "bench_xdp: only %llu new sources\n",
 					(unsigned long long)(src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED) - new0));
 				return 1;
 			}
-			if (getenv("KL_BENCH_DEBUG"))
-				fprintf(stderr, "%s/%s: src_new %llu unadmitted %llu pkts %llu\n", p->name, scen_name[sc],
-					(unsigned long long)src_new(s), (unsigned long long)total_sum(s, KL_T_SRC_UNADMITTED),
-					(unsigned long long)total_sum(s, KL_T_PKTS));
+			if (sc == S_NEW_LIM)
+				set_new_limit(s, 0, 0);
+			if (sc == S_NEW_CLAIM)
+				set_admit_off(s, 0);
+			if (sc == S_NEW) {
+				split[pi][0] = total_sum(s, KL_T_SRC_UNADMITTED) - unadm0;
+				split[pi][1] = src_new(s) - claims0;
+			}
 			ms = median(ds, (int)runs);
 			mf = median(df, (int)runs);
 			printf("| %s | %s%s | %s | %u | %u | %.2f |\n", p->name, scen_name[sc],
@@ -395,6 +433,14 @@ int main(int argc, char **argv)
 		shield__destroy(s);
 	}
 	floor__destroy(fl);
+	printf("\nNew source every packet, admission: not admitted (first sightings, judged and "
+	       "counted in aggregate) / admitted (claimed a slot):");
+	for (size_t pi = 0; pi < sizeof(profiles) / sizeof(profiles[0]); pi++)
+		printf(" %s %llu / %llu (%.1f%% admitted)%s", profiles[pi].name,
+		       (unsigned long long)split[pi][0], (unsigned long long)split[pi][1],
+		       split[pi][0] + split[pi][1] ?
+			       100.0 * (double)split[pi][1] / (double)(split[pi][0] + split[pi][1]) : 0.0,
+		       pi + 1 < sizeof(profiles) / sizeof(profiles[0]) ? ";" : ".\n");
 	if (many_slots)
 		printf("\n2^17 sources in turn: %u of %u hold a slot of %u (%.2f%% without one).\n",
 		       many_held, 1u << 17, many_slots, 100.0 * (double)((1u << 17) - many_held) / (1u << 17));
