@@ -79,7 +79,7 @@ void ctl_print_stats(json_t *doc, const char *text, FILE *out)
 {
 	static const char *const keys[] = { "pkts",	"bytes",     "pass",	  "drop_allow",
 					    "drop_deny", "drop_rl",  "drop_edge", "malformed",
-					    "non_ip" };
+					    "non_ip", "new_sources", "drop_new_sources" };
 	if (!json_is_object(doc)) {
 		fprintf(out, "%s\n", text);
 		return;

@@ -367,9 +367,11 @@ static void test_stats_printer(void **state)
 	char *out = print_with(ctl_print_stats,
 			       "{\"pkts\":10,\"bytes\":900,\"pass\":7,\"drop_allow\":0,"
 			       "\"drop_deny\":3,\"drop_rl\":0,\"drop_edge\":0,\"malformed\":1,"
-			       "\"non_ip\":2,\"ipv4\":10,\"src_new\":1}");
+			       "\"non_ip\":2,\"ipv4\":10,\"src_new\":1,\"new_sources\":40,"
+			       "\"drop_new_sources\":30}");
 	assert_string_equal(out, "pkts=10 bytes=900 pass=7 drop_allow=0 drop_deny=3 drop_rl=0 "
-				 "drop_edge=0 malformed=1 non_ip=2\n");
+				 "drop_edge=0 malformed=1 non_ip=2 new_sources=40 "
+				 "drop_new_sources=30\n");
 	free(out);
 }
 
