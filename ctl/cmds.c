@@ -217,6 +217,18 @@ static void print_status(json_t *doc, const char *text, FILE *out)
 			(long long)jint(rl, "burst"));
 	else
 		fprintf(out, "global rl:      off\n");
+	json_t *ns = json_object_get(doc, "new_sources"), *lim = json_object_get(ns, "limit");
+	if (json_is_object(ns)) {
+		fprintf(out, "new sources:    %lld packets not admitted, %lld dropped by the limit; "
+			     "admission %s; limit ",
+			(long long)jint(ns, "total"), (long long)jint(ns, "dropped"),
+			json_is_true(json_object_get(ns, "admission")) ? "on" : "off");
+		if (json_is_object(lim))
+			fprintf(out, "%lld pps, burst %lld\n", (long long)jint(lim, "rate"),
+				(long long)jint(lim, "burst"));
+		else
+			fprintf(out, "off\n");
+	}
 	fprintf(out, "sampling mask:  %lld\n", (long long)jint(doc, "sample_mask"));
 	fprintf(out, "ephemeral_min:  %lld\n", (long long)jint(doc, "ephemeral_min"));
 	fprintf(out, "policy_gen:     %lld\n", (long long)jint(doc, "policy_gen"));

@@ -459,6 +459,18 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 	json_t *rl = c.rl_burst ? json_pack("{s:I, s:I}", "rate", (json_int_t)c.rl_rate_pps,
 					    "burst", (json_int_t)c.rl_burst)
 				: json_null();
+	/* The spoofing signal and what holds it back (shield.h, admission
+	 * filter and kl_cfg.new_*). */
+	uint64_t tot[KL_T_MAX] = { 0 };
+	(void)enf_totals_read(ctx, tot);
+	json_t *ns = json_pack("{s:b, s:I, s:I}", "admission", c.admit_off == 0, "total",
+			       (json_int_t)(tot[KL_T_SRC_UNADMITTED] & INT64_MAX), "dropped",
+			       (json_int_t)(tot[KL_T_DROP_NEWSRC] & INT64_MAX));
+	if (c.new_burst)
+		json_object_set_new(ns, "limit",
+				    json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)c.new_rate_pps,
+					      "burst", (json_int_t)c.new_burst, "expires_ns",
+					      (json_int_t)(c.new_expires_ns & INT64_MAX)));
 	json_t *ifs = enf_ifaces_json(ctx);
 	res->json = json_pack("{s:o, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o}",
 			      "interfaces", ifs, "pin_dir", cfg->pin_dir, "obj", cfg->obj,
@@ -468,6 +480,10 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 			      (json_int_t)c.sample_mask, "ephemeral_min", (json_int_t)c.ephemeral_min,
 			      "policy_gen", (json_int_t)c.policy_gen, "protected", prot, "maps",
 			      maps_json(ctx), "links", enf_links_json(ctx));
+	if (res->json)
+		json_object_set_new(res->json, "new_sources", ns);
+	else
+		json_decref(ns);
 	enf_result_set(res, KL_OK, "%zu interface(s) attached, features %s, policy_gen %u",
 		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,10 @@ static int setup(void **state)
 	ctx.now = now_fn;
 	if (create_maps() < 0)
 		return -1;
+	ctx.bloom_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, KL_MAP_POLICY_BLOOM, 4, 8,
+				      KL_POL_BLOOM_WORDS, NULL);
+	if (ctx.bloom_fd < 0)
+		return -1;
 	return enf_cfg_init(&ctx);
 }
 
@@ -91,6 +96,8 @@ static int teardown(void **state)
 	for (int m = 0; m < ENF_M_MAX; m++)
 		if (ctx.fd[m] >= 0)
 			close(ctx.fd[m]);
+	if (ctx.bloom_fd >= 0)
+		close(ctx.bloom_fd);
 	return 0;
 }
 
@@ -554,7 +561,48 @@ static void test_status(void **state)
 	assert_true(json_integer_value(json_object_get(a4, "entries")) >= 1);
 	assert_int_equal(json_integer_value(json_object_get(a4, "max_entries")), 1024);
 	assert_int_equal(json_array_size(json_object_get(res.json, "protected")), 2);
+	json_t *ns = json_object_get(res.json, "new_sources");
+	assert_true(json_is_true(json_object_get(ns, "admission")));
+	assert_null(json_object_get(ns, "limit"));
 	enf_result_free(&res);
+}
+
+/* The policy summary: a source's bit is set before its exact entry is
+ * written, stays while the entry lives, and a rebuild drops it once the
+ * entry is gone. */
+static bool bloom_has4(const char *ip)
+{
+	struct kl_cfg c;
+	struct in_addr a;
+	uint64_t w;
+
+	assert_int_equal(enf_cfg_read(&ctx, &c), 0);
+	assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
+	uint32_t bit = kl_pol_bit(kl_src_hash4(a.s_addr, c.src_seed)), wi = bit >> 6;
+	assert_int_equal(bpf_map_lookup_elem(ctx.bloom_fd, &wi, &w), 0);
+	return (w >> (bit & 63)) & 1;
+}
+
+static void test_policy_bloom(void **state)
+{
+	(void)state;
+	struct kl_ctl_req d = mk(KL_CTL_DENY_ADD, "203.0.113.77");
+	struct kl_ctl_req rl = mk(KL_CTL_RL_SET_IP, "203.0.113.78");
+	assert_false(bloom_has4("203.0.113.77"));
+	assert_int_equal(run0(&d), KL_OK);
+	assert_true(bloom_has4("203.0.113.77"));
+	rl.rate = 10;
+	rl.burst = 20;
+	assert_int_equal(run0(&rl), KL_OK);
+	assert_true(bloom_has4("203.0.113.78"));
+	assert_int_equal(enf_bloom_rebuild(&ctx), 0);
+	assert_true(bloom_has4("203.0.113.77"));
+	assert_true(bloom_has4("203.0.113.78"));
+	struct kl_ctl_req del = mk(KL_CTL_DENY_DEL, "203.0.113.77");
+	assert_int_equal(run0(&del), KL_OK);
+	assert_int_equal(enf_bloom_rebuild(&ctx), 0);
+	assert_false(bloom_has4("203.0.113.77"));
+	assert_true(bloom_has4("203.0.113.78"));
 }
 
 int main(void)
@@ -573,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_removes_only_expired),
 		cmocka_unit_test(test_stats_sum_over_cpus),
 		cmocka_unit_test(test_top_src),
+		cmocka_unit_test(test_policy_bloom),
 		cmocka_unit_test(test_edges_and_modes),
 		cmocka_unit_test(test_status),
 	};
