@@ -7,9 +7,8 @@
  *  - Policy verdict cache. A source's policy (allow / protected / deny /
  *    per-source RL override) is computed from the policy maps once and cached
  *    in its kl_src_stats entry, stamped with kernloom_cfg.policy_gen. A known
- *    source then costs one bucket probe per packet (shield.h, "Source
- *    slots": up to 4 inlined array accesses, 8 when it lives in its
- *    second bucket, no hash map). The enforcer
+ *    source then costs one tag word and one slot per packet (shield.h,
+ *    "Source slots" and struct kl_src_tags; no hash map). The enforcer
  *    MUST bump kl_cfg.policy_gen after every write to kernloom_allow*_lpm,
  *    kernloom_deny*_hash, kernloom_deny*_lpm and kernloom_rl_policy* (write
  *    the map first, bump second): until the bump, sources already cached keep
@@ -26,8 +25,19 @@
  *    RL override) and per lookup for edge rules, so a lapsing entry needs no
  *    bump. Allow entries are permanent in the data plane (expires_ns is not
  *    read): the enforcer removes them and bumps the generation.
- *  - Edge maps (kernloom_edge*) and kernloom_cfg fields other than the
- *    generation are read on every packet and need no bump.
+ *  - Edge maps (kernloom_edge*) need the bump too: a source's last tuple
+ *    verdict is cached in its slot (shield.h, struct kl_edge_cache) under
+ *    the generation's low 16 bits, so a change is seen at the bump; an allow
+ *    rule's own expiry ends the cached pass without one. kernloom_cfg fields
+ *    other than the generation are read on every packet and need no bump.
+ *  - Exact-source entries (deny, RL override, edge rules) also need the
+ *    source's bit in kernloom_policy_bloom set BEFORE the write: a source
+ *    without a slot skips those hashes when its bit is clear.
+ *  - Sources without a slot: the first packet of a source is judged with
+ *    the same policy but only counted in aggregate (KL_T_SRC_UNADMITTED);
+ *    the admission filter lets its second packet claim a slot. kl_cfg.new_*
+ *    sets an aggregate GCRA over such packets (and admissions), protected
+ *    and allowlisted sources exempt.
  *  - Rate limits are GCRA ("virtual scheduling"): rate_pps packets per second
  *    pass, burst packets may pass back to back, rate 0 or burst 0 drops all.
  *    The source bucket lives in kl_src_stats.tat_ns and is shared by every
@@ -357,12 +367,27 @@ static __always_inline int decide(struct kl_src_stats *e, struct kl_cfg *cfg, __
 }
 
 /* Tuple enforcement; returns O_PASS or O_DROP_EDGE. */
-static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl_map, void *key,
-				       __u32 mode, __u64 now)
+/* Per-edge rate limit of a tuple that passed the edge rules. */
+static __always_inline int edge_rl(void *rl_map, void *key, __u64 now, int *has_rl)
 {
-	struct kl_rl_rule *rl;
+	struct kl_rl_rule *rl = bpf_map_lookup_elem(rl_map, key);
+
+	*has_rl = rl != NULL;
+	if (rl && live(rl->expires_ns, now) &&
+	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst, now))
+		return O_DROP_EDGE;
+	return O_PASS;
+}
+
+/* Tuple enforcement; returns O_PASS or O_DROP_EDGE. On a pass, *exp is the
+ * allow rule's expiry (0: none) and *has_rl whether a per-edge RL exists. */
+static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl_map, void *key,
+				       __u32 mode, __u64 now, __u64 *exp, int *has_rl)
+{
 	struct kl_rule *r;
 
+	*exp = 0;
+	*has_rl = 0;
 	if (mode == KL_EDGE_DENY) {
 		r = bpf_map_lookup_elem(deny_map, key);
 		if (r && live(r->expires_ns, now))
@@ -371,14 +396,47 @@ static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl
 		r = bpf_map_lookup_elem(allow_map, key);
 		if (!r || !live(r->expires_ns, now))
 			return O_DROP_EDGE;
+		*exp = r->expires_ns;
 	} else {
 		return O_PASS;
 	}
-	rl = bpf_map_lookup_elem(rl_map, key);
-	if (rl && live(rl->expires_ns, now) &&
-	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst, now))
-		return O_DROP_EDGE;
-	return O_PASS;
+	return edge_rl(rl_map, key, now, has_rl);
+}
+
+#define EC_UNIT_SHIFT 30
+#define EC_MAX_UNITS (1u << 14)
+
+static __always_inline int ec_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
+				  __u32 gen, __u64 now)
+{
+	__u64 c;
+
+	__builtin_memcpy(&c, ec, sizeof(c));
+	struct kl_edge_cache v;
+	__builtin_memcpy(&v, &c, sizeof(v));
+	return (v.flags & KL_EC_PASS) && v.port == port && v.proto == proto &&
+	       (v.flags >> 2) == mode && v.gen == (__u16)gen &&
+	       (__s16)(v.until - (__u16)(now >> EC_UNIT_SHIFT)) > 0;
+}
+
+/* Caches a pass (one 8-byte store, so a reader never sees half of it). */
+static __always_inline void ec_fill(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
+				    __u32 gen, __u64 now, __u64 exp, int has_rl)
+{
+	__u64 u = now >> EC_UNIT_SHIFT, until = u + EC_MAX_UNITS, c;
+	struct kl_edge_cache v;
+
+	if (exp && (exp >> EC_UNIT_SHIFT) < until)
+		until = exp >> EC_UNIT_SHIFT;
+	if (until <= u)
+		return;
+	v.port = port;
+	v.proto = proto;
+	v.flags = KL_EC_PASS | (has_rl ? KL_EC_RL : 0) | (__u8)(mode << 2);
+	v.gen = (__u16)gen;
+	v.until = (__u16)until;
+	__builtin_memcpy(&c, &v, sizeof(c));
+	WRITE_ONCE(*(__u64 *)ec, c);
 }
 
 static __always_inline __u16 fold_port(struct kl_cfg *cfg, struct parsed *p)
@@ -601,7 +659,7 @@ static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u
  * lost: the caller looks again (the winner may have claimed for this very
  * source), CLAIM_TRIES times, and then judges the packet without an entry.
  * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
-static __always_inline struct kl_src_stats *claim(void *map, void *tags, __u32 base[2], __u32 fam,
+static __always_inline struct kl_src_slot *claim(void *map, void *tags, __u32 base[2], __u32 fam,
 						  __u64 w0, __u64 w1, __u16 fp,
 						  struct kl_totals *tot, __u64 now)
 {
@@ -646,6 +704,7 @@ static __always_inline struct kl_src_stats *claim(void *map, void *tags, __u32 b
 	 * counting here before the counters are reset. */
 	__sync_lock_test_and_set(&v->family, 0);
 	__builtin_memset(&v->s, 0, sizeof(v->s));
+	__builtin_memset(&v->ec, 0, sizeof(v->ec));
 	v->owner64[0] = w0;
 	v->owner64[1] = w1;
 	v->s.first_seen_ns = now;
@@ -677,10 +736,10 @@ static __always_inline struct kl_src_stats *claim(void *map, void *tags, __u32 b
 			set_tag(tags, base, vj, 0);
 			set_tag(tags, base, j, fp);
 		}
-		return &sl->s;
+		return sl;
 	}
 	tot->v[KL_T_SRC_NEW]++;
-	return &v->s;
+	return v;
 }
 
 static __always_inline void recompute(struct kl_src_stats *e, struct parsed *p, __u32 gen,
@@ -724,28 +783,45 @@ static __always_inline void account(struct kl_src_stats *e, struct parsed *p, in
 		e->last_seen_ns = now;
 }
 
-/* The packet's verdict from its source's cached verdict (e is the map entry,
- * or a stack copy when the LRU had none), then the tuple rules. */
-static __always_inline int judge(struct kl_src_stats *e, struct kl_cfg *cfg, struct parsed *p,
-				 __u64 now)
+/* The packet's verdict from its source's cached verdict (e: the slot's
+ * stats, or a stack template for a source without one), then the tuple
+ * rules; ec: the slot's edge cache, NULL without a slot. */
+static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *ec,
+				 struct kl_cfg *cfg, struct parsed *p, __u32 gen, __u64 now)
 {
-	int bypass = 0, o;
+	int bypass = 0, o, has_rl;
+	__u32 mode = cfg->edge_mode;
+	__u64 exp;
 
 	o = decide(e, cfg, now, &bypass);
-	if (kl_feat_edge && o == O_PASS && !bypass && p->l4 && cfg->edge_mode != KL_EDGE_OFF) {
-		if (p->family == 4) {
-			struct kl_edge4_key k = { .src = p->src4, .port = fold_port(cfg, p),
-						  .proto = p->proto };
+	if (kl_feat_edge && o == O_PASS && !bypass && p->l4 && mode != KL_EDGE_OFF) {
+		__u16 port = fold_port(cfg, p);
 
+		if (p->family == 4) {
+			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
+
+			if (ec && ec_hit(ec, port, p->proto, mode, gen, now)) {
+				if (!(ec->flags & KL_EC_RL))
+					return O_PASS;
+				return edge_rl(&kernloom_edge4_rl_policy, &k, now, &has_rl);
+			}
 			o = edge_decide(&kernloom_edge4_deny, &kernloom_edge4_allow,
-					&kernloom_edge4_rl_policy, &k, cfg->edge_mode, now);
+					&kernloom_edge4_rl_policy, &k, mode, now, &exp, &has_rl);
 		} else {
-			struct kl_edge6_key k = { .port = fold_port(cfg, p), .proto = p->proto };
+			struct kl_edge6_key k = { .port = port, .proto = p->proto };
 
 			__builtin_memcpy(k.src, p->src6.addr, 16);
+			if (ec && ec_hit(ec, port, p->proto, mode, gen, now)) {
+				if (!(ec->flags & KL_EC_RL))
+					return O_PASS;
+				return edge_rl(&kernloom_edge6_rl_policy, &k, now, &has_rl);
+			}
 			o = edge_decide(&kernloom_edge6_deny, &kernloom_edge6_allow,
-					&kernloom_edge6_rl_policy, &k, cfg->edge_mode, now);
+					&kernloom_edge6_rl_policy, &k, mode, now, &exp, &has_rl);
 		}
+		/* A pass (RL drops included: the rule exists either way). */
+		if (ec && (o == O_PASS || has_rl))
+			ec_fill(ec, port, p->proto, mode, gen, now, exp, has_rl);
 	}
 	return o;
 }
@@ -851,7 +927,7 @@ static __always_inline int slotless(struct kl_cfg *cfg, struct parsed *p, __u32 
 			o = O_DROP_EDGE;
 		return o;
 	}
-	return judge(&ns, cfg, p, now);
+	return judge(&ns, NULL, cfg, p, gen, now);
 }
 
 /* A packet of a source not admitted, or refused admission by the aggregate
@@ -941,10 +1017,12 @@ int kl_shield(struct xdp_md *ctx)
 					e = &sl->s;
 					break;
 				}
-				e = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
-					  tot, now);
-				if (e)
+				sl = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
+					   tot, now);
+				if (sl) {
+					e = &sl->s;
 					break;
+				}
 			}
 		}
 	} else {
@@ -975,10 +1053,12 @@ int kl_shield(struct xdp_md *ctx)
 					e = &sl->s;
 					break;
 				}
-				e = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
-					  now);
-				if (e)
+				sl = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
+					   now);
+				if (sl) {
+					e = &sl->s;
 					break;
+				}
 			}
 		}
 	}
@@ -988,14 +1068,14 @@ int kl_shield(struct xdp_md *ctx)
 		 * the main path so that one only ever sees a map entry. */
 		__builtin_memset(&ns, 0, sizeof(ns));
 		recompute(&ns, &p, gen, now);
-		o = judge(&ns, cfg, &p, now);
+		o = judge(&ns, NULL, cfg, &p, gen, now);
 		tot->v[KL_T_PASS + (o & 7)]++;
 		return finish(cfg, tot, &p, o, len, now);
 	}
 	if (unlikely(READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)))
 		recompute(e, &p, gen, now);
 	barrier();
-	o = judge(e, cfg, &p, now);
+	o = judge(e, &sl->ec, cfg, &p, gen, now);
 	tot->v[KL_T_PASS + (o & 7)]++;
 	account(e, &p, o, len, now);
 	if (p.ports && scan_note(e, p.dport, now))

@@ -201,6 +201,22 @@ struct kl_src_stats {
 	__u64 rl_expires_ns;
 };
 
+/* A source's last tuple verdict (graph-enforce), so a known source talking
+ * to the same (port, proto) skips the edge lookups. Valid only while `gen`
+ * equals the low bits of kl_cfg.policy_gen (the enforcer bumps it after
+ * every edge write), the edge mode is the one it was computed under, and
+ * the current ~1.07 s unit (now >> 30) is before `until` (wrap-aware: at
+ * most 2^14 units ahead, and never past the allow rule's expiry). */
+struct kl_edge_cache {
+	__u16 port;
+	__u8 proto;
+	__u8 flags;  /* KL_EC_* | edge mode << 2 */
+	__u16 gen;
+	__u16 until;
+};
+#define KL_EC_PASS 1u /* the tuple passed the edge rules */
+#define KL_EC_RL   2u /* it has a per-edge RL rule: still looked up per packet */
+
 /* Source slots. kernloom_src4_stats / kernloom_src6_stats are ARRAYs
  * (BPF_F_MMAPABLE, frozen by the enforcer so userspace can only read them)
  * of nslots struct kl_src_slot, used as a 4-way set-associative table with
@@ -235,7 +251,7 @@ struct kl_src_slot {
 	/* The header and the stats' first 40 bytes (verdict cache, pkts,
 	 * bytes, pass, last_seen) share the slot's first cache line. */
 	struct kl_src_stats s;
-	__u64 pad;
+	struct kl_edge_cache ec;
 };
 
 /* Tags of a bucket (kl_src_tags4/6, internal, one 8-byte word per bucket):

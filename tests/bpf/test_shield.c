@@ -1305,11 +1305,15 @@ static void test_events_ring_full(void **state)
 
 /* ---- edge (tuple) enforcement, graph-enforce profile ---- */
 
-static void edge4(struct bpf_map *m, const char *a, uint16_t port, uint8_t proto, struct kl_rule r)
+/* As the enforcer writes an edge rule: summary bit, entry, generation. */
+static void edge4(struct shield *s, struct bpf_map *m, const char *a, uint16_t port, uint8_t proto,
+		  struct kl_rule r)
 {
 	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
 
+	bloom4(s, k.src);
 	put(m, &k, &r);
+	bump_gen(s);
 }
 
 static void set_edge_mode(struct shield *s, __u32 mode, __u32 eph)
@@ -1337,8 +1341,8 @@ static void test_edge_deny_mode(void **state)
 	struct frame fs = build(&ssh), fw = build(&web);
 	struct kl_src_stats st;
 
-	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
-	edge4(s->maps.kernloom_edge4_deny, a, 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_deny, a, 443, IPPROTO_TCP,
 	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
 	/* Mode off: the edge deny map is not consulted. */
 	assert_int_equal(run1(s, &fs), XDP_PASS);
@@ -1375,15 +1379,15 @@ static void test_edge_allow_mode(void **state)
 	struct frame fw = build(&web), fs = build(&ssh), fe = build(&eph), fi = build(&icmp);
 	struct kl_src_stats st;
 
-	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
-	edge4(s->maps.kernloom_edge4_allow, a, KL_PORT_EPHEMERAL, IPPROTO_UDP,
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, KL_PORT_EPHEMERAL, IPPROTO_UDP,
 	      rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
 	assert_int_equal(run_n(s, fw.b, fw.len, 100), XDP_PASS);
 	assert_int_equal(run_n(s, fs.b, fs.len, 100), XDP_DROP);
 	assert_int_equal(run1(s, &fe), XDP_PASS); /* 40000 folds to the ephemeral edge */
 	assert_int_equal(run1(s, &fi), XDP_DROP); /* ICMP = port 0, not allowed */
-	edge4(s->maps.kernloom_edge4_allow, a, 0, IPPROTO_ICMP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, 0, IPPROTO_ICMP, rule(0, KL_ORIGIN_GRAPHD));
 	assert_int_equal(run1(s, &fi), XDP_PASS);
 	st = src4_must(s, a);
 	assert_int_equal(st.drop_edge, 101);
@@ -1397,7 +1401,7 @@ static void test_edge_allow_mode(void **state)
 
 	/* An expired allow no longer allows. Expiries are checked against a
 	 * per-CPU clock that may lag one tick, hence "a second ago". */
-	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP,
 	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
 	assert_int_equal(run1(s, &fw), XDP_DROP);
 
@@ -1428,7 +1432,7 @@ static void test_edge_rate_limit(void **state)
 	assert_true(r.tat_ns > now_boot()); /* bucket state kept in the rule */
 
 	/* Also in allow mode, for an allowed tuple. */
-	edge4(s->maps.kernloom_edge4_allow, a, 53, IPPROTO_UDP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, 53, IPPROTO_UDP, rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, 0);
 	assert_int_equal(run1(s, &fd), XDP_DROP);
 	assert_int_equal(src4_must(s, a).drop_edge, 9);
@@ -1444,7 +1448,7 @@ static void test_edge_feature_off(void **state)
 	struct pkt_spec ssh = pkt_tcp4(a, 22, PKT_SYN);
 	struct frame fs = build(&ssh);
 
-	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, 0);
 	assert_int_equal(run1(s, &fs), XDP_PASS);
 	set_edge_mode(s, KL_EDGE_DENY, 0);
@@ -1527,7 +1531,7 @@ static void test_flow_profiles(void **state)
 	shield__destroy(s);
 	/* graph-learning: flows, but no edge enforcement. */
 	s = load_shield(&on);
-	edge4(s->maps.kernloom_edge4_deny, "198.18.29.29", 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_deny, "198.18.29.29", 443, IPPROTO_TCP,
 	      rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_DENY, 0);
 	assert_int_equal(run_n(s, fw.b, fw.len, 5), XDP_PASS);
@@ -1986,6 +1990,56 @@ static void test_two_cpus_one_bucket(void **state)
 	timed(s, "two-choice buckets, known source", fr[ns - 1].b, fr[ns - 1].len, XDP_PASS);
 }
 
+/* graph-enforce: a known source's last tuple verdict is cached in its slot;
+ * a write the enforcer announces (generation bump) undoes it at once, and
+ * an allow rule's own expiry ends it without any write. */
+static void test_edge_cache(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.26.26";
+	struct pkt_spec web = pkt_tcp4(a, 443, PKT_ACK);
+	struct frame fw = build(&web);
+	struct kl_edge4_key k = { .src = ip4(a), .port = 443, .proto = IPPROTO_TCP };
+	struct kl_rule r = rule(0, KL_ORIGIN_GRAPHD);
+	__u32 slot4 = ip4(a);
+	struct kl_src_slot sl;
+	__u64 exp, t0;
+	int n;
+
+	set_edge_mode(s, KL_EDGE_DENY, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(run_n(s, fw.b, fw.len, 3), XDP_PASS);
+	assert_true(slot_find(s, 4, &slot4, &sl) >= 0);
+	assert_true(sl.ec.flags & KL_EC_PASS);
+	assert_int_equal(sl.ec.port, 443);
+	assert_int_equal(sl.ec.gen, (__u16)cfg_get(s).policy_gen);
+	/* An unannounced write is not seen by the cached verdict... */
+	put(s->maps.kernloom_edge4_deny, &k, &r);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+	/* ...an announced one is. */
+	bump_gen(s);
+	assert_int_equal(run1(s, &fw), XDP_DROP);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(s->maps.kernloom_edge4_deny), &k), 0);
+	bump_gen(s);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+
+	/* Allow mode, a rule lapsing in ~1.5 s: passes (cached) until then,
+	 * dropped after, with no write in between. */
+	exp = now_boot() + 1500000000ull;
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(exp, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+	assert_true(slot_find(s, 4, &slot4, &sl) >= 0);
+	assert_true(sl.ec.flags & KL_EC_PASS);
+	t0 = now_boot();
+	for (n = 0; run1(s, &fw) == XDP_PASS; n++) {
+		assert_true(now_boot() < exp + 3000000000ull); /* deadline */
+		usleep(1000);
+	}
+	assert_true(now_boot() >= exp);
+	assert_true(n > 0 || t0 >= exp);
+	timed(s, "edge cache, lapsed allow", fw.b, fw.len, XDP_DROP);
+}
+
 /* ---- admission filter, aggregate new-source limit, tag lines ---- */
 
 static int setup_admit(void **state)
@@ -2211,7 +2265,7 @@ static void test_unadmitted_edges(void **state)
 
 	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
 	bloom4(s, ip4("198.18.58.2"));
-	edge4(s->maps.kernloom_edge4_allow, "198.18.58.2", 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_allow, "198.18.58.2", 443, IPPROTO_TCP,
 	      rule(0, KL_ORIGIN_GRAPHD));
 	assert_int_equal(run1(s, &fa), XDP_DROP);
 	assert_int_equal(run1(s, &fb), XDP_PASS);
@@ -2289,6 +2343,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_deny_mode, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_allow_mode, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_rate_limit, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_cache, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
 		cmocka_unit_test(test_flow_profiles),
