@@ -119,6 +119,7 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 	switch (r->cmd) {
 	case KL_CTL_DENY_ADD:
 	case KL_CTL_RL_SET_IP:
+	case KL_CTL_NEWSRC_LIMIT:
 	case KL_CTL_EDGE_ADD_DENY:
 	case KL_CTL_EDGE_ADD_ALLOW:
 		ADD("%s ", r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
@@ -126,7 +127,7 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 	default:
 		break;
 	}
-	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP)
+	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP || r->cmd == KL_CTL_NEWSRC_LIMIT)
 		ADD("rate=%llu burst=%llu ", (unsigned long long)r->rate,
 		    (unsigned long long)r->burst);
 	if (r->proto)
@@ -672,6 +673,38 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
 }
 
+/* The aggregate limit on packets of sources not yet admitted to a slot
+ * (shield.h, kl_cfg.new_*): what a spoofed flood meets. Protected,
+ * allowlisted and known (slot-holding) sources are exempt in the data plane. */
+static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct kl_cfg c;
+	char t[64];
+	bool on = r->cmd == KL_CTL_NEWSRC_LIMIT;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.new_rate_pps = on ? r->rate : 0;
+		c.new_burst = on ? r->burst : 0;
+		c.new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	if (on) {
+		res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+				      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
+		enf_result_set(res, KL_OK,
+			       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
+			       (unsigned long long)r->rate, (unsigned long long)r->burst,
+			       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
+	} else {
+		res->json = json_pack("{s:n}", "rate");
+		enf_result_set(res, KL_OK, "new-source limit off");
+	}
+}
+
 static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
 	struct kl_cfg c;
@@ -947,6 +980,11 @@ void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 	case KL_CTL_RL_SET:
 	case KL_CTL_RL_OFF: h_rl_global(ctx, r, res); break;
 	case KL_CTL_RL_SET_IP: h_rl_set_ip(ctx, who, r, res); break;
+	case KL_CTL_NEWSRC_LIMIT:
+	case KL_CTL_NEWSRC_OFF:
+		h_newsrc(ctx, r, res);
+		bump = false; /* read per packet, not cached */
+		break;
 	case KL_CTL_RL_UNSET_IP: h_rl_unset_ip(ctx, r, res); break;
 	case KL_CTL_TUPLE_ENFORCE: h_tuple_enforce(ctx, r, res); break;
 	case KL_CTL_EDGE_ADD_DENY:

@@ -113,6 +113,8 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_DENY] = "graph-deny-ip",
 	[KL_CTL_GRAPH_VIOLATIONS] = "graph-violations",
 	[KL_CTL_TUNE] = "tune",
+	[KL_CTL_NEWSRC_LIMIT] = "new-sources-limit",
+	[KL_CTL_NEWSRC_OFF] = "new-sources-off",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -366,6 +368,8 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
 	[KL_CTL_GRAPH_VIOLATIONS] = { U_TTL | U_COUNT, 0, NULL },
 	[KL_CTL_TUNE] = { 0, 0, NULL },
+	[KL_CTL_NEWSRC_LIMIT] = { U_RATE | U_BURST | U_TTL, 0, NULL },
+	[KL_CTL_NEWSRC_OFF] = { 0, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -131,6 +131,9 @@ enum kl_ctl_cmd {
 	KL_CTL_GRAPH_DENY,     /* graphd: as GRAPH_APPROVE */
 	KL_CTL_GRAPH_VIOLATIONS, /* graphd: ttl_ms = since (0 = all), count = rows (0 = default) */
 	KL_CTL_TUNE,           /* decider: autotune status; no arguments */
+	KL_CTL_NEWSRC_LIMIT,   /* rate (0 = drop all), burst, ttl_ms (0 = permanent): the
+				* aggregate limit on sources not yet admitted to a slot */
+	KL_CTL_NEWSRC_OFF,
 	KL_CTL_CMD_MAX
 };
 

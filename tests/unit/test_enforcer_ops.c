@@ -310,6 +310,34 @@ static void test_protected_refused_and_synced(void **state)
 	assert_int_equal(pv.origin, KL_ORIGIN_PROTECTED);
 }
 
+/* The aggregate new-source limit: written to kernloom_cfg with its expiry,
+ * shown by status, removed by off. */
+static void test_new_source_limit(void **state)
+{
+	(void)state;
+	struct enf_result res;
+	struct kl_cfg c;
+	struct kl_ctl_req r = mk(KL_CTL_NEWSRC_LIMIT, NULL);
+	r.rate = 0;
+	r.burst = 50;
+	r.ttl_ms = 600000;
+	assert_int_equal(run0(&r), KL_OK);
+	enf_cfg_read(&ctx, &c);
+	assert_int_equal(c.new_rate_pps, 0);
+	assert_int_equal(c.new_burst, 50);
+	assert_int_equal(c.new_expires_ns, fake_now + 600000ull * 1000000ull);
+	struct kl_ctl_req st = mk(KL_CTL_STATUS, NULL);
+	assert_int_equal(run(&st, &res), KL_OK);
+	json_t *lim = json_object_get(json_object_get(res.json, "new_sources"), "limit");
+	assert_int_equal(json_integer_value(json_object_get(lim, "burst")), 50);
+	enf_result_free(&res);
+	r = mk(KL_CTL_NEWSRC_OFF, NULL);
+	assert_int_equal(run0(&r), KL_OK);
+	enf_cfg_read(&ctx, &c);
+	assert_int_equal(c.new_burst, 0);
+	assert_int_equal(c.new_expires_ns, 0);
+}
+
 static void test_rate_limits(void **state)
 {
 	(void)state;
@@ -622,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_stats_sum_over_cpus),
 		cmocka_unit_test(test_top_src),
 		cmocka_unit_test(test_policy_bloom),
+		cmocka_unit_test(test_new_source_limit),
 		cmocka_unit_test(test_edges_and_modes),
 		cmocka_unit_test(test_status),
 	};

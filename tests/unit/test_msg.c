@@ -228,6 +228,7 @@ static struct kl_ctl_req base(unsigned cmd)
 	case KL_CTL_GRAPH_APPROVE: r.addr = A("198.18.0.5"); break; /* every edge */
 	case KL_CTL_GRAPH_DENY: r.addr = A("fd00:6b6c::5"); r.port = 8080; r.proto = 6; break;
 	case KL_CTL_GRAPH_VIOLATIONS: r.ttl_ms = 3600000; r.count = 100; break;
+	case KL_CTL_NEWSRC_LIMIT: r.rate = 0; r.burst = 100; r.ttl_ms = 600000; break;
 	default: break;
 	}
 	return r;
@@ -263,6 +264,7 @@ static void test_ctl_round_trip_every_cmd(void **state)
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_CMD_MAX), "unknown");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_RL_SET_IP), "rl-set-ip");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_TUNE), "tune");
+	assert_string_equal(kl_ctl_cmd_name(KL_CTL_NEWSRC_LIMIT), "new-sources-limit");
 }
 
 static void test_ctl_layout(void **state)
@@ -437,6 +439,7 @@ static const struct ctl_bad ctl_bad[] = {
 	{ KL_CTL_GRAPH_VIOLATIONS, O_FAMILY, 1, 6, "'addr' must be empty" },
 	/* klctl tune takes no arguments at all */
 	{ KL_CTL_TUNE, O_COUNT, 8, 1, "'count' must be 0" },
+	{ KL_CTL_NEWSRC_OFF, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
 	{ KL_CTL_TUNE, O_MODE, 1, 1, "'mode' must be 0" },
 	{ KL_CTL_TUNE, O_FAMILY, 1, 4, "'addr' must be empty" },
 	{ KL_CTL_TUNE, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
