@@ -26,8 +26,11 @@ wait_new() {
 expect_eq "$(pings "$NS_A" $B4 5)" 5 "the client is known before the flood"
 C0=$(jstat src_new)
 N0=$(jstat new_sources)
-in_a hping3 -S -p 80 -i u200 --rand-source -q $B4 >"$TMP/hping3.log" 2>&1 &
-PIDS+=("$!")
+# Not through in_a: a function would run in a subshell, and $! would be that
+# subshell, not hping3 (which the cleanup must kill). ip netns exec execs.
+ip netns exec "$NS_A" hping3 -S -p 80 -i u200 --rand-source -q $B4 >"$TMP/hping3.log" 2>&1 &
+FLOOD=$!
+PIDS+=("$FLOOD")
 
 log "== no limit: the flood is seen as new sources, passes, and claims no slot"
 wait_new 3000
@@ -56,4 +59,5 @@ D0=$(jstat drop_new_sources)
 N0=$(jstat new_sources)
 wait_new 1000
 expect_eq "$(($(jstat drop_new_sources) - D0))" 0 "no drops once the limit is off"
+kill "$FLOOD" 2>/dev/null
 log "all good"
