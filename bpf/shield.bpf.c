@@ -406,17 +406,20 @@ static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl
 #define EC_UNIT_SHIFT 30
 #define EC_MAX_UNITS (1u << 14)
 
-static __always_inline int ec_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
-				  __u32 gen, __u64 now)
+/* The cached flags (KL_EC_PASS set) if the cache holds this tuple's pass,
+ * else 0. One 8-byte load, so the fields belong to one fill. */
+static __always_inline __u8 ec_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
+				   __u32 gen, __u64 now)
 {
-	__u64 c;
-
-	__builtin_memcpy(&c, ec, sizeof(c));
+	__u64 c = READ_ONCE(*(__u64 *)ec);
 	struct kl_edge_cache v;
+
 	__builtin_memcpy(&v, &c, sizeof(v));
-	return (v.flags & KL_EC_PASS) && v.port == port && v.proto == proto &&
-	       (v.flags >> 2) == mode && v.gen == (__u16)gen &&
-	       (__s16)(v.until - (__u16)(now >> EC_UNIT_SHIFT)) > 0;
+	if ((v.flags & KL_EC_PASS) && v.port == port && v.proto == proto &&
+	    (v.flags >> 2) == mode && v.gen == (__u16)gen &&
+	    (__s16)(v.until - (__u16)(now >> EC_UNIT_SHIFT)) > 0)
+		return v.flags;
+	return 0;
 }
 
 /* Caches a pass (one 8-byte store, so a reader never sees half of it). */
@@ -791,6 +794,7 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 {
 	int bypass = 0, o, has_rl;
 	__u32 mode = cfg->edge_mode;
+	__u8 hit;
 	__u64 exp;
 
 	o = decide(e, cfg, now, &bypass);
@@ -800,22 +804,22 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 		if (p->family == 4) {
 			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
 
-			if (ec && ec_hit(ec, port, p->proto, mode, gen, now)) {
-				if (!(ec->flags & KL_EC_RL))
-					return O_PASS;
-				return edge_rl(&kernloom_edge4_rl_policy, &k, now, &has_rl);
-			}
+			hit = ec ? ec_hit(ec, port, p->proto, mode, gen, now) : 0;
+			if (hit)
+				return (hit & KL_EC_RL) ?
+					       edge_rl(&kernloom_edge4_rl_policy, &k, now, &has_rl) :
+					       O_PASS;
 			o = edge_decide(&kernloom_edge4_deny, &kernloom_edge4_allow,
 					&kernloom_edge4_rl_policy, &k, mode, now, &exp, &has_rl);
 		} else {
 			struct kl_edge6_key k = { .port = port, .proto = p->proto };
 
 			__builtin_memcpy(k.src, p->src6.addr, 16);
-			if (ec && ec_hit(ec, port, p->proto, mode, gen, now)) {
-				if (!(ec->flags & KL_EC_RL))
-					return O_PASS;
-				return edge_rl(&kernloom_edge6_rl_policy, &k, now, &has_rl);
-			}
+			hit = ec ? ec_hit(ec, port, p->proto, mode, gen, now) : 0;
+			if (hit)
+				return (hit & KL_EC_RL) ?
+					       edge_rl(&kernloom_edge6_rl_policy, &k, now, &has_rl) :
+					       O_PASS;
 			o = edge_decide(&kernloom_edge6_deny, &kernloom_edge6_allow,
 					&kernloom_edge6_rl_policy, &k, mode, now, &exp, &has_rl);
 		}
