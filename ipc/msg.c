@@ -42,6 +42,7 @@ static const char *const type_names[KL_MSG_TYPE_MAX] = {
 	[KL_MSG_VIOLATION] = "VIOLATION",
 	[KL_MSG_CONTROL] = "CONTROL",
 	[KL_MSG_RESULT] = "RESULT",
+	[KL_MSG_NEWSRC_LIMIT] = "NEWSRC_LIMIT",
 };
 
 const char *kl_msg_type_name(unsigned type)
@@ -176,6 +177,7 @@ static const uint8_t allowed_to[KL_MSG_TYPE_MAX][KL_ROLE_MAX] = {
 	[KL_MSG_EDGE_RULES] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_EDGE_ACK] = { [KL_ROLE_ENFORCER] = R(KL_ROLE_GRAPHD) },
 	[KL_MSG_VIOLATION] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_DECIDER) },
+	[KL_MSG_NEWSRC_LIMIT] = { [KL_ROLE_DECIDER] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_CONTROL] = { [KL_ROLE_CTL] = DAEMONS },
 	[KL_MSG_RESULT] = {
 		[KL_ROLE_ENFORCER] = ANYONE & ~R(KL_ROLE_ENFORCER),

@@ -37,7 +37,8 @@ enum kl_msg_type {
 	KL_MSG_VIOLATION = 12,
 	KL_MSG_CONTROL = 13,
 	KL_MSG_RESULT = 14,
-	KL_MSG_TYPE_MAX = 15
+	KL_MSG_NEWSRC_LIMIT = 15, /* decider -> enforcer; answered with RESULT */
+	KL_MSG_TYPE_MAX = 16
 };
 
 enum kl_role {

@@ -312,6 +312,8 @@ static void test_render_golden(void **state)
 		 "graph_rate: 5000                         # default\n"
 		 "graph_max: 100000                        # default\n"
 		 "sensor_user: kernloom-sensor             # default\n"
+		 "new_source_min_rate: 100                 # default\n"
+		 "new_source_max_ttl: 300                  # default\n"
 		 "# flags only: force=no detach_on_exit=no log_level=info\n",
 		 path, path, path, path);
 	assert_string_equal(out, want);
