@@ -226,8 +226,9 @@ struct kl_edge_cache {
  * slots per source none of 2^17 sources went without one (bench_xdp prints
  * the count).
  *
- * A source that misses claims a free slot of its first bucket, else of its
- * second, else the one of the eight seen least recently (the previous owner
+ * A source that misses (and, unless kl_cfg.admit_off, is admitted by the
+ * filter, see KL_ADMIT_SLOTS) claims a free slot of its first bucket, else of
+ * its second, else the one of the eight seen least recently (the previous owner
  * is "robbed" and claims again, with a fresh first_seen_ns, on its next
  * packet). `seq` is a sequence word:
  *   0            never claimed
