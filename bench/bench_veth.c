@@ -2,7 +2,9 @@
 /*
  * Real XDP on a veth pair: packets per second the shield drops for a denied
  * source and passes for a known one, next to a floor program attached the
- * same way, all in one run. Frames come from a live-frames generator
+ * same way, all in one run, and the same for a spoofed flood (a new source
+ * on every frame, kl_livegen_spoof) with and without the aggregate
+ * new-source limit. Frames come from a live-frames generator
  * (BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES returning XDP_TX on the
  * generator's veth), the only sender that can saturate XDP here.
  *
@@ -134,6 +136,12 @@ static unsigned long long percpu_sum(int map_fd, size_t value_words, size_t word
 	return s;
 }
 
+static void totals(int map_fd, uint64_t out[KL_T_MAX])
+{
+	for (size_t i = 0; i < KL_T_MAX; i++)
+		out[i] = percpu_sum(map_fd, KL_T_MAX, i);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -230,12 +238,41 @@ int main(int argc, char **argv)
 	attach_rx(bpf_program__fd(sh->progs.kl_shield));
 	double shield_pass = measure(gen_fd, 1, frames, tot, KL_T_MAX, KL_T_PASS);
 	double shield_drop = measure(gen_fd, 66, frames, tot, KL_T_MAX, KL_T_DROP_DENY);
+
+	/* Spoofed flood: a new source on every frame, first with no limit
+	 * (passed to the stack, like the floor's pass), then with the
+	 * decider's aggregate new-source limit at rate 0 (dropped). */
+	int spoof_fd = bpf_program__fd(gen->progs.kl_livegen_spoof);
+	uint64_t t0[KL_T_MAX], t1[KL_T_MAX];
+	totals(tot, t0);
+	double shield_spoof_pass = measure(spoof_fd, 0, frames, tot, KL_T_MAX, KL_T_PASS);
+	cfg.new_rate_pps = 0;
+	cfg.new_burst = 1;
+	if (bpf_map__update_elem(sh->maps.kernloom_cfg, &k0, 4, &cfg, sizeof(cfg), BPF_ANY))
+		die("cfg");
+	double shield_spoof_drop = measure(spoof_fd, 0, frames, tot, KL_T_MAX, KL_T_DROP_RL);
+	totals(tot, t1);
+	detach_rx();
+	attach_rx(bpf_program__fd(fp->progs.kl_veth_floor));
+	double floor_spoof_pass = measure(spoof_fd, 0, frames, bpf_map__fd(fp->maps.rx_count), 1, 0);
+	detach_rx();
+	attach_rx(bpf_program__fd(fd->progs.kl_veth_floor));
+	double floor_spoof_drop = measure(spoof_fd, 0, frames, bpf_map__fd(fd->maps.rx_count), 1, 0);
 	detach_rx();
 
 	printf("| veth, native XDP, %u frames x %d runs (median) | floor Mpps | shield Mpps | shield / floor |\n", frames, RUNS);
 	printf("|---|---|---|---|\n");
 	printf("| known source, XDP_PASS | %.2f | %.2f | %.2f |\n", floor_pass / 1e6, shield_pass / 1e6, shield_pass / floor_pass);
 	printf("| denied source, XDP_DROP | %.2f | %.2f | %.2f |\n", floor_drop / 1e6, shield_drop / 1e6, shield_drop / floor_drop);
+	printf("| spoofed flood (new source per frame), no limit, XDP_PASS | %.2f | %.2f | %.2f |\n",
+	       floor_spoof_pass / 1e6, shield_spoof_pass / 1e6, shield_spoof_pass / floor_spoof_pass);
+	printf("| spoofed flood, aggregate new-source limit, XDP_DROP | %.2f | %.2f | %.2f |\n",
+	       floor_spoof_drop / 1e6, shield_spoof_drop / 1e6, shield_spoof_drop / floor_spoof_drop);
+	printf("\nSpoofed-flood frames at the shield: %llu from sources not admitted (first sightings), "
+	       "%llu admitted (claimed a slot), %llu dropped by the aggregate limit.\n",
+	       (unsigned long long)(t1[KL_T_SRC_UNADMITTED] - t0[KL_T_SRC_UNADMITTED]),
+	       (unsigned long long)(t1[KL_T_SRC_NEW] - t0[KL_T_SRC_NEW]),
+	       (unsigned long long)(t1[KL_T_DROP_NEWSRC] - t0[KL_T_DROP_NEWSRC]));
 	shield__destroy(sh);
 	veth_floor__destroy(fp);
 	veth_floor__destroy(fd);

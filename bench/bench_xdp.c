@@ -14,7 +14,16 @@
  *   new source           source address + 1 on every packet (kl_bump_src
  *                        tail-calls the shield, or the floor for the
  *                        baseline), cycling through 198.18.0.0/15 with
- *                        the source slots sized 64k: full and robbing
+ *                        the source slots sized 64k: a spoofed flood. Most
+ *                        packets are first sightings the admission filter
+ *                        does not admit (the split is printed below the
+ *                        table); the rest claim slots, robbing
+ *   ..., aggregate limit the same with the decider's new-source limit at
+ *                        rate 0: every packet of a source without a slot
+ *                        dropped
+ *   ..., admission off   the same with kl_cfg.admit_off: every packet claims
+ *                        a slot, robbing (what the admission filter saves;
+ *                        iq-learning only)
  *   2^17 sources         known sources, one per packet in a scrambled order
  *                        (kl_many_src), in a table sized for them (2^18
  *                        slots / LRU entries), after a warm-up round:
@@ -56,11 +65,13 @@ static const struct profile profiles[] = {
 	{ "graph-enforce", 1, 1, KL_EDGE_ALLOW },
 };
 
-enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_MANY, S_MAX };
+enum scen { S_KNOWN4, S_KNOWN6, S_RL, S_DENY, S_NEW, S_NEW_LIM, S_NEW_CLAIM, S_MANY, S_MAX };
 
 static const char *scen_name[S_MAX] = {
 	"known source v4, pass", "known source v6, pass", "rate-limited source, drop",
 	"denied source, drop", "new source every packet",
+	"new source every packet, aggregate new-source limit",
+	"new source every packet, admission filter off (each claims a slot)",
 	"2^17 known sources in turn",
 };
 
@@ -153,7 +164,9 @@ static struct shield *load_shield_n(const struct profile *p, __u32 nsrc)
 		if (bpf_map__pin_path(m) && bpf_map__set_pin_path(m, NULL))
 			die("bpf_map__set_pin_path");
 	if (bpf_map__set_max_entries(s->maps.kernloom_src4_stats, nsrc) ||
-	    bpf_map__set_max_entries(s->maps.kernloom_src6_stats, nsrc))
+	    bpf_map__set_max_entries(s->maps.kernloom_src6_stats, nsrc) ||
+	    bpf_map__set_max_entries(s->maps.kl_src_tags4, nsrc / KL_SRC_WAYS) ||
+	    bpf_map__set_max_entries(s->maps.kl_src_tags6, nsrc / KL_SRC_WAYS))
 		die("bpf_map__set_max_entries");
 	s->rodata->kl_feat_flow = (__u32)p->flow;
 	s->rodata->kl_feat_edge = (__u32)p->edge;
@@ -190,6 +203,44 @@ static void configure(struct shield *s, const struct profile *p)
 	inet_pton(AF_INET6, SRC_KNOWN6, e6.src);
 	put(s->maps.kernloom_edge6_allow, &e6, &deny);
 	put(s->maps.kernloom_cfg, &zero, &c);
+}
+
+static void set_admit_off(struct shield *s, __u32 off)
+{
+	struct kl_cfg c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c))
+		die("kernloom_cfg");
+	c.admit_off = off;
+	put(s->maps.kernloom_cfg, &zero, &c);
+}
+
+static void set_new_limit(struct shield *s, __u64 rate, __u64 burst)
+{
+	struct kl_cfg c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c))
+		die("kernloom_cfg");
+	c.new_rate_pps = rate;
+	c.new_burst = burst;
+	c.new_expires_ns = 0;
+	put(s->maps.kernloom_cfg, &zero, &c);
+}
+
+static __u64 total_sum(struct shield *s, int idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kl_totals pc[ncpu];
+	__u32 zero = 0;
+	__u64 n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_totals), &zero, pc))
+		die("kernloom_totals");
+	for (int i = 0; i < ncpu; i++)
+		n += pc[i].v[idx];
+	return n;
 }
 
 static __u64 src_new(struct shield *s)
@@ -264,6 +315,7 @@ int main(int argc, char **argv)
 	fr[S_DENY] = frame(&sp);
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_SYN);
 	fr[S_NEW] = frame(&sp);
+	fr[S_NEW_LIM] = fr[S_NEW_CLAIM] = fr[S_NEW];
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_ACK);
 	fr[S_MANY] = frame(&sp);
 
@@ -274,6 +326,7 @@ int main(int argc, char **argv)
 	bump_fd = bpf_program__fd(fl->progs.kl_bump_src);
 	int many_fd = bpf_program__fd(fl->progs.kl_many_src);
 	__u32 many_held = 0, many_slots = 0;
+	__u64 split[sizeof(profiles) / sizeof(profiles[0])][2] = { { 0 } };
 	jmp_fd = bpf_map__fd(fl->maps.bench_jmp);
 
 	uname(&un);
@@ -290,10 +343,18 @@ int main(int argc, char **argv)
 		configure(s, p);
 		for (int sc = 0; sc < S_MAX; sc++) {
 			__u32 ds[101], df[101], rv = 0, rvf = 0, zero = 0, ms, mf;
-			__u64 new0 = src_new(s);
+			__u64 new0 = src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED);
 			int sp_fd = shield_fd, fp_fd = floor_fd;
-			bool tail = sc == S_NEW || sc == S_MANY;
+			bool newsrc = sc == S_NEW || sc == S_NEW_LIM || sc == S_NEW_CLAIM;
+			bool tail = newsrc || sc == S_MANY;
+			__u64 claims0 = src_new(s), unadm0 = total_sum(s, KL_T_SRC_UNADMITTED);
 
+			if (sc == S_NEW_CLAIM && pi != 1)
+				continue;
+			if (sc == S_NEW_LIM)
+				set_new_limit(s, 0, 1);
+			if (sc == S_NEW_CLAIM)
+				set_admit_off(s, 1);
 			if (sc == S_MANY) {
 				if (pi != 1)
 					continue;
@@ -302,9 +363,9 @@ int main(int argc, char **argv)
 				s = load_shield_n(p, 1u << 18);
 				shield_fd = bpf_program__fd(s->progs.kl_shield);
 				configure(s, p);
-				new0 = src_new(s);
+				new0 = src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED);
 			}
-			if (sc == S_NEW)
+			if (newsrc)
 				sp_fd = fp_fd = bump_fd;
 			if (sc == S_MANY)
 				sp_fd = fp_fd = many_fd;
@@ -312,7 +373,14 @@ int main(int argc, char **argv)
 			 * one of the 2^17 sources claims its entry. */
 			if (tail && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
 				die("bench_jmp");
+			/* The 2^17 sources become known in one round each (a
+			 * real source is admitted by its second packet; here a
+			 * source's packets are 2^17 packets apart). */
+			if (sc == S_MANY)
+				set_admit_off(s, 1);
 			run(sp_fd, &fr[sc], sc == S_MANY ? 2u << 17 : 1000, &rv);
+			if (sc == S_MANY)
+				set_admit_off(s, 0);
 			for (__u32 i = 0; i < runs; i++) {
 				if (tail && bpf_map_update_elem(jmp_fd, &zero, &floor_fd, BPF_ANY))
 					die("bench_jmp");
@@ -326,10 +394,19 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			/* The new-source scenario must really create sources. */
-			if (sc == S_NEW && src_new(s) - new0 < (__u64)runs * repeat / 2) {
+			if (newsrc && src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED) - new0 <
+						   (__u64)runs * repeat / 2) {
 				fprintf(stderr, "bench_xdp: only %llu new sources\n",
-					(unsigned long long)(src_new(s) - new0));
+					(unsigned long long)(src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED) - new0));
 				return 1;
+			}
+			if (sc == S_NEW_LIM)
+				set_new_limit(s, 0, 0);
+			if (sc == S_NEW_CLAIM)
+				set_admit_off(s, 0);
+			if (sc == S_NEW) {
+				split[pi][0] = total_sum(s, KL_T_SRC_UNADMITTED) - unadm0;
+				split[pi][1] = src_new(s) - claims0;
 			}
 			ms = median(ds, (int)runs);
 			mf = median(df, (int)runs);
@@ -356,6 +433,14 @@ int main(int argc, char **argv)
 		shield__destroy(s);
 	}
 	floor__destroy(fl);
+	printf("\nNew source every packet, admission: not admitted (first sightings, judged and "
+	       "counted in aggregate) / admitted (claimed a slot):");
+	for (size_t pi = 0; pi < sizeof(profiles) / sizeof(profiles[0]); pi++)
+		printf(" %s %llu / %llu (%.1f%% admitted)%s", profiles[pi].name,
+		       (unsigned long long)split[pi][0], (unsigned long long)split[pi][1],
+		       split[pi][0] + split[pi][1] ?
+			       100.0 * (double)split[pi][1] / (double)(split[pi][0] + split[pi][1]) : 0.0,
+		       pi + 1 < sizeof(profiles) / sizeof(profiles[0]) ? ";" : ".\n");
 	if (many_slots)
 		printf("\n2^17 sources in turn: %u of %u hold a slot of %u (%.2f%% without one).\n",
 		       many_held, 1u << 17, many_slots, 100.0 * (double)((1u << 17) - many_held) / (1u << 17));

@@ -7,9 +7,8 @@
  *  - Policy verdict cache. A source's policy (allow / protected / deny /
  *    per-source RL override) is computed from the policy maps once and cached
  *    in its kl_src_stats entry, stamped with kernloom_cfg.policy_gen. A known
- *    source then costs one bucket probe per packet (shield.h, "Source
- *    slots": up to 4 inlined array accesses, 8 when it lives in its
- *    second bucket, no hash map). The enforcer
+ *    source then costs one tag word and one slot per packet (shield.h,
+ *    "Source slots" and struct kl_src_tags; no hash map). The enforcer
  *    MUST bump kl_cfg.policy_gen after every write to kernloom_allow*_lpm,
  *    kernloom_deny*_hash, kernloom_deny*_lpm and kernloom_rl_policy* (write
  *    the map first, bump second): until the bump, sources already cached keep
@@ -26,8 +25,19 @@
  *    RL override) and per lookup for edge rules, so a lapsing entry needs no
  *    bump. Allow entries are permanent in the data plane (expires_ns is not
  *    read): the enforcer removes them and bumps the generation.
- *  - Edge maps (kernloom_edge*) and kernloom_cfg fields other than the
- *    generation are read on every packet and need no bump.
+ *  - Edge maps (kernloom_edge*) need the bump too: a source's last tuple
+ *    verdict is cached in its slot (shield.h, struct kl_edge_cache) under
+ *    the generation's low 16 bits, so a change is seen at the bump; an allow
+ *    rule's own expiry ends the cached pass without one. kernloom_cfg fields
+ *    other than the generation are read on every packet and need no bump.
+ *  - Exact-source entries (deny, RL override, edge rules) also need the
+ *    source's bit in kernloom_policy_bloom set BEFORE the write: a source
+ *    without a slot skips those hashes when its bit is clear.
+ *  - Sources without a slot: the first packet of a source is judged with
+ *    the same policy but only counted in aggregate (KL_T_SRC_UNADMITTED);
+ *    the admission filter lets its second packet claim a slot. kl_cfg.new_*
+ *    sets an aggregate GCRA over such packets (and admissions), protected
+ *    and allowlisted sources exempt.
  *  - Rate limits are GCRA ("virtual scheduling"): rate_pps packets per second
  *    pass, burst packets may pass back to back, rate 0 or burst 0 drops all.
  *    The source bucket lives in kl_src_stats.tat_ns and is shared by every
@@ -148,6 +158,28 @@ struct {
 
 SLOT_MAP(kernloom_src4_stats);
 SLOT_MAP(kernloom_src6_stats);
+
+/* Bucket tags (shield.h, struct kl_src_tags), one word per bucket.
+ * Internal: a reload starts them empty and the slow lookup (find4/find6)
+ * heals them. The loader sizes them to the bucket count. */
+#define TAG_MAP(name)                                    \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_ARRAY);        \
+		__uint(max_entries, KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS); \
+		__type(key, __u32);                      \
+		__type(value, struct kl_src_tags);       \
+	} name SEC(".maps")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KL_POL_BLOOM_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kernloom_policy_bloom SEC(".maps");
+
+TAG_MAP(kl_src_tags4);
+TAG_MAP(kl_src_tags6);
 LPM_MAP(kernloom_allow4_lpm, struct kl_lpm4_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 LPM_MAP(kernloom_allow6_lpm, struct kl_lpm6_key, struct kl_rule, KL_ALLOW_MAX_DEFAULT);
 HASH_MAP(kernloom_deny4_hash, __u32, struct kl_rule, KL_DENY_MAX_DEFAULT);
@@ -165,6 +197,12 @@ HASH_MAP(kernloom_edge6_allow, struct kl_edge6_key, struct kl_rule, KL_EDGE_MAX_
 HASH_MAP(kernloom_edge4_rl_policy, struct kl_edge4_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
 HASH_MAP(kernloom_edge6_rl_policy, struct kl_edge6_key, struct kl_rl_rule, KL_EDGE_MAX_DEFAULT);
 
+/* Admission filter (shield.h, KL_ADMIT_SLOTS) and the GCRA state of the
+ * aggregate new-source limit. Internal state in .bss: a reload starts them
+ * empty, which costs at most one more packet per source. */
+__u32 kl_admit[KL_ADMIT_SLOTS];
+__u64 kl_new_tat;
+
 #define NSEC_PER_SEC 1000000000ull
 #define GCRA_TRIES 16
 
@@ -172,6 +210,7 @@ HASH_MAP(kernloom_edge6_rl_policy, struct kl_edge6_key, struct kl_rl_rule, KL_ED
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
 /* ---- policy ---- */
 
@@ -200,7 +239,13 @@ static __always_inline int live(__u64 expires, __u64 now)
  * burst + rate*t packets nor consume a token without passing a packet. A CAS
  * fails only when another CPU just passed a packet; after GCRA_TRIES such
  * losses in a row the packet is dropped (no token is consumed). */
-static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst)
+/* A throttled flood is mostly dropped far from its bucket's next token:
+ * the per-CPU cached clock (`cnow`, at most one jiffy behind, a jiffy being
+ * at most KL_JIFFY_MAX_NS) then proves the drop without the exact clock's
+ * helper call. Only packets within a jiffy of a token read the exact clock. */
+#define KL_JIFFY_MAX_NS 10000000ull /* HZ >= 100 */
+
+static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst, __u64 cnow)
 {
 	__u64 t, limit, now;
 
@@ -208,11 +253,13 @@ static __always_inline int gcra_pass(__u64 *tat, __u64 rate, __u64 burst)
 		return 0;
 	if (rate > NSEC_PER_SEC)
 		return 1; /* finer than our clock: no limit */
-	now = bpf_ktime_get_boot_ns();
 	t = NSEC_PER_SEC / rate;
 	if (burst > (1ull << 32))
 		burst = 1ull << 32; /* keeps (burst - 1) * t below 2^62 */
 	limit = (burst - 1) * t;
+	if (READ_ONCE(*tat) > cnow + KL_JIFFY_MAX_NS + limit)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
 	for (int i = 0; i < GCRA_TRIES; i++) {
 		__u64 old = READ_ONCE(*tat);
 		__u64 t0 = old > now ? old : now;
@@ -316,16 +363,31 @@ static __always_inline int decide(struct kl_src_stats *e, struct kl_cfg *cfg, __
 	} else {
 		return O_PASS;
 	}
-	return gcra_pass(&e->tat_ns, rate, burst) ? O_PASS : O_DROP_RL;
+	return gcra_pass(&e->tat_ns, rate, burst, now) ? O_PASS : O_DROP_RL;
 }
 
 /* Tuple enforcement; returns O_PASS or O_DROP_EDGE. */
-static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl_map, void *key,
-				       __u32 mode, __u64 now)
+/* Per-edge rate limit of a tuple that passed the edge rules. */
+static __always_inline int edge_rl(void *rl_map, void *key, __u64 now, int *has_rl)
 {
-	struct kl_rl_rule *rl;
+	struct kl_rl_rule *rl = bpf_map_lookup_elem(rl_map, key);
+
+	*has_rl = rl != NULL;
+	if (rl && live(rl->expires_ns, now) &&
+	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst, now))
+		return O_DROP_EDGE;
+	return O_PASS;
+}
+
+/* Tuple enforcement; returns O_PASS or O_DROP_EDGE. On a pass, *exp is the
+ * allow rule's expiry (0: none) and *has_rl whether a per-edge RL exists. */
+static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl_map, void *key,
+				       __u32 mode, __u64 now, __u64 *exp, int *has_rl)
+{
 	struct kl_rule *r;
 
+	*exp = 0;
+	*has_rl = 0;
 	if (mode == KL_EDGE_DENY) {
 		r = bpf_map_lookup_elem(deny_map, key);
 		if (r && live(r->expires_ns, now))
@@ -334,14 +396,50 @@ static __always_inline int edge_decide(void *deny_map, void *allow_map, void *rl
 		r = bpf_map_lookup_elem(allow_map, key);
 		if (!r || !live(r->expires_ns, now))
 			return O_DROP_EDGE;
+		*exp = r->expires_ns;
 	} else {
 		return O_PASS;
 	}
-	rl = bpf_map_lookup_elem(rl_map, key);
-	if (rl && live(rl->expires_ns, now) &&
-	    !gcra_pass(&rl->tat_ns, rl->rate_pps, rl->burst))
-		return O_DROP_EDGE;
-	return O_PASS;
+	return edge_rl(rl_map, key, now, has_rl);
+}
+
+#define EC_UNIT_SHIFT 30
+#define EC_MAX_UNITS (1u << 14)
+
+/* The cached flags (KL_EC_PASS set) if the cache holds this tuple's pass,
+ * else 0. One 8-byte load, so the fields belong to one fill. */
+static __always_inline __u8 ec_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
+				   __u32 gen, __u64 now)
+{
+	__u64 c = READ_ONCE(*(__u64 *)ec);
+	struct kl_edge_cache v;
+
+	__builtin_memcpy(&v, &c, sizeof(v));
+	if ((v.flags & KL_EC_PASS) && v.port == port && v.proto == proto &&
+	    (v.flags >> 2) == mode && v.gen == (__u16)gen &&
+	    (__s16)(v.until - (__u16)(now >> EC_UNIT_SHIFT)) > 0)
+		return v.flags;
+	return 0;
+}
+
+/* Caches a pass (one 8-byte store, so a reader never sees half of it). */
+static __always_inline void ec_fill(struct kl_edge_cache *ec, __u16 port, __u8 proto, __u32 mode,
+				    __u32 gen, __u64 now, __u64 exp, int has_rl)
+{
+	__u64 u = now >> EC_UNIT_SHIFT, until = u + EC_MAX_UNITS, c;
+	struct kl_edge_cache v;
+
+	if (exp && (exp >> EC_UNIT_SHIFT) < until)
+		until = exp >> EC_UNIT_SHIFT;
+	if (until <= u)
+		return;
+	v.port = port;
+	v.proto = proto;
+	v.flags = KL_EC_PASS | (has_rl ? KL_EC_RL : 0) | (__u8)(mode << 2);
+	v.gen = (__u16)gen;
+	v.until = (__u16)until;
+	__builtin_memcpy(&c, &v, sizeof(c));
+	WRITE_ONCE(*(__u64 *)ec, c);
 }
 
 static __always_inline __u16 fold_port(struct kl_cfg *cfg, struct parsed *p)
@@ -444,11 +542,76 @@ static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now
 
 /* ---- source slots (shield.h, "Source slots") ---- */
 
-/* Known source: compare the owner in each way of its first bucket, then of
+/* Known source, fast: read the tag word of each bucket and open only the
+ * slots whose tag matches (normally exactly the one). */
+static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u16 fp)
+{
+#pragma unroll
+	for (int b = 0; b < 2; b++) {
+		__u32 bk = base[b] / KL_SRC_WAYS;
+		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags4, &bk);
+		__u64 x;
+
+		if (!t)
+			return NULL;
+		__builtin_memcpy(&x, t, sizeof(x));
+#pragma unroll
+		for (int w = 0; w < KL_SRC_WAYS; w++) {
+			__u32 k = base[b] + w;
+			struct kl_src_slot *sl;
+
+			if ((__u16)(x >> (16 * w)) != fp)
+				continue;
+			sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
+			if (sl && sl->owner4 == src && sl->family == 4)
+				return sl;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
+{
+#pragma unroll
+	for (int b = 0; b < 2; b++) {
+		__u32 bk = base[b] / KL_SRC_WAYS;
+		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags6, &bk);
+		__u64 x;
+
+		if (!t)
+			return NULL;
+		__builtin_memcpy(&x, t, sizeof(x));
+#pragma unroll
+		for (int w = 0; w < KL_SRC_WAYS; w++) {
+			__u32 k = base[b] + w;
+			struct kl_src_slot *sl;
+
+			if ((__u16)(x >> (16 * w)) != fp)
+				continue;
+			sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
+			if (sl && sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+				return sl;
+		}
+	}
+	return NULL;
+}
+
+/* Writes way j's tag (j: 0..7 over both buckets). */
+static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u16 fp)
+{
+	__u32 bk = base[(j / KL_SRC_WAYS) & 1] / KL_SRC_WAYS;
+	struct kl_src_tags *t = bpf_map_lookup_elem(tags, &bk);
+
+	if (t)
+		WRITE_ONCE(t->tag[j & (KL_SRC_WAYS - 1)], fp);
+}
+
+/* Known source, slow (its tag is missing: a reload emptied the tag lines):
+ * compare the owner in each way of its first bucket, then of
  * its second. One lookup site per map and family (see kl_shield) so each is
  * an inlined array access. A slot being reclaimed has family 0 and matches
  * nothing. */
-static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2])
+static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -457,13 +620,15 @@ static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2])
 
 		if (!sl)
 			return NULL;
-		if (sl->owner4 == src && sl->family == 4)
+		if (sl->owner4 == src && sl->family == 4) {
+			set_tag(&kl_src_tags4, base, j, fp);
 			return sl;
+		}
 	}
 	return NULL;
 }
 
-static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2])
+static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -472,8 +637,10 @@ static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[
 
 		if (!sl)
 			return NULL;
-		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6) {
+			set_tag(&kl_src_tags6, base, j, fp);
 			return sl;
+		}
 	}
 	return NULL;
 }
@@ -495,12 +662,13 @@ static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u
  * lost: the caller looks again (the winner may have claimed for this very
  * source), CLAIM_TRIES times, and then judges the packet without an entry.
  * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
-static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u32 fam, __u64 w0,
-						  __u64 w1, struct kl_totals *tot, __u64 now)
+static __always_inline struct kl_src_slot *claim(void *map, void *tags, __u32 base[2], __u32 fam,
+						  __u64 w0, __u64 w1, __u16 fp,
+						  struct kl_totals *tot, __u64 now)
 {
 	struct kl_src_slot *v = NULL, *sl;
 	__u64 oldest = ~0ull, ls;
-	__u32 vseq = 0, q, nseq;
+	__u32 vseq = 0, q, nseq, vj = 0;
 
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
@@ -515,6 +683,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 		if (!READ_ONCE(sl->family)) {
 			v = sl;
 			vseq = q;
+			vj = j;
 			break;
 		}
 		ls = READ_ONCE(sl->s.last_seen_ns);
@@ -522,6 +691,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 			oldest = ls;
 			v = sl;
 			vseq = q;
+			vj = j;
 		}
 	}
 	if (!v)
@@ -537,6 +707,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 	 * counting here before the counters are reset. */
 	__sync_lock_test_and_set(&v->family, 0);
 	__builtin_memset(&v->s, 0, sizeof(v->s));
+	__builtin_memset(&v->ec, 0, sizeof(v->ec));
 	v->owner64[0] = w0;
 	v->owner64[1] = w1;
 	v->s.first_seen_ns = now;
@@ -547,6 +718,7 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 	if (!nseq)
 		nseq = 2;
 	__sync_lock_test_and_set(&v->seq, nseq);
+	set_tag(tags, base, vj, fp);
 	/* Two CPUs that missed the same new source at once claim two ways.
 	 * Each exchange above is a full barrier, so the later of the two sees
 	 * the other's slot here and gives its own back (if both see each
@@ -564,11 +736,13 @@ static __always_inline struct kl_src_stats *claim(void *map, __u32 base[2], __u3
 			if (!nseq)
 				nseq = 2;
 			__sync_lock_test_and_set(&v->seq, nseq);
+			set_tag(tags, base, vj, 0);
+			set_tag(tags, base, j, fp);
 		}
-		return &sl->s;
+		return sl;
 	}
 	tot->v[KL_T_SRC_NEW]++;
-	return &v->s;
+	return v;
 }
 
 static __always_inline void recompute(struct kl_src_stats *e, struct parsed *p, __u32 gen,
@@ -612,28 +786,46 @@ static __always_inline void account(struct kl_src_stats *e, struct parsed *p, in
 		e->last_seen_ns = now;
 }
 
-/* The packet's verdict from its source's cached verdict (e is the map entry,
- * or a stack copy when the LRU had none), then the tuple rules. */
-static __always_inline int judge(struct kl_src_stats *e, struct kl_cfg *cfg, struct parsed *p,
-				 __u64 now)
+/* The packet's verdict from its source's cached verdict (e: the slot's
+ * stats, or a stack template for a source without one), then the tuple
+ * rules; ec: the slot's edge cache, NULL without a slot. */
+static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *ec,
+				 struct kl_cfg *cfg, struct parsed *p, __u32 gen, __u64 now)
 {
-	int bypass = 0, o;
+	int bypass = 0, o, has_rl;
+	__u32 mode = cfg->edge_mode;
+	__u8 hit;
+	__u64 exp;
 
 	o = decide(e, cfg, now, &bypass);
-	if (kl_feat_edge && o == O_PASS && !bypass && p->l4 && cfg->edge_mode != KL_EDGE_OFF) {
-		if (p->family == 4) {
-			struct kl_edge4_key k = { .src = p->src4, .port = fold_port(cfg, p),
-						  .proto = p->proto };
+	if (kl_feat_edge && o == O_PASS && !bypass && p->l4 && mode != KL_EDGE_OFF) {
+		__u16 port = fold_port(cfg, p);
 
+		if (p->family == 4) {
+			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
+
+			hit = ec ? ec_hit(ec, port, p->proto, mode, gen, now) : 0;
+			if (hit)
+				return (hit & KL_EC_RL) ?
+					       edge_rl(&kernloom_edge4_rl_policy, &k, now, &has_rl) :
+					       O_PASS;
 			o = edge_decide(&kernloom_edge4_deny, &kernloom_edge4_allow,
-					&kernloom_edge4_rl_policy, &k, cfg->edge_mode, now);
+					&kernloom_edge4_rl_policy, &k, mode, now, &exp, &has_rl);
 		} else {
-			struct kl_edge6_key k = { .port = fold_port(cfg, p), .proto = p->proto };
+			struct kl_edge6_key k = { .port = port, .proto = p->proto };
 
 			__builtin_memcpy(k.src, p->src6.addr, 16);
+			hit = ec ? ec_hit(ec, port, p->proto, mode, gen, now) : 0;
+			if (hit)
+				return (hit & KL_EC_RL) ?
+					       edge_rl(&kernloom_edge6_rl_policy, &k, now, &has_rl) :
+					       O_PASS;
 			o = edge_decide(&kernloom_edge6_deny, &kernloom_edge6_allow,
-					&kernloom_edge6_rl_policy, &k, cfg->edge_mode, now);
+					&kernloom_edge6_rl_policy, &k, mode, now, &exp, &has_rl);
 		}
+		/* A pass (RL drops included: the rule exists either way). */
+		if (ec && (o == O_PASS || has_rl))
+			ec_fill(ec, port, p->proto, mode, gen, now, exp, has_rl);
 	}
 	return o;
 }
@@ -661,6 +853,102 @@ static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, str
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
 
+/* ---- new sources (admission filter, aggregate limit) ---- */
+
+/* Second sighting of this source's fingerprint? Records it otherwise. Index
+ * and fingerprint come from the bucket hash (keyed), so an outsider cannot
+ * aim at an entry either. */
+static __always_inline int admitted(__u64 h)
+{
+	__u32 i = (__u32)(h >> 48) & (KL_ADMIT_SLOTS - 1);
+	__u32 fp = (__u32)h | 1;
+
+	if (READ_ONCE(kl_admit[i]) == fp)
+		return 1;
+	kl_admit[i] = fp;
+	return 0;
+}
+
+/* May an exact-source entry exist for this source (policy summary)? */
+static __always_inline int pol_maybe(__u64 h)
+{
+	__u32 bit = kl_pol_bit(h), wi = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(&kernloom_policy_bloom, &wi);
+
+	return !w || (READ_ONCE(*w) & (1ull << (bit & 63)));
+}
+
+/* Is the aggregate new-source limit on? */
+static __always_inline int new_limit_on(struct kl_cfg *cfg, __u64 now)
+{
+	return READ_ONCE(cfg->new_burst) && live(cfg->new_expires_ns, now);
+}
+
+/* Verdict for a packet of a source that holds no slot: policy as for any
+ * source (deny and allow-enforce apply; protected and allowlisted sources
+ * are exempt from the aggregate limit), then the aggregate new-source
+ * limit, then edge rules. The exact-source hashes are read only when the
+ * policy summary says they may hold this source. *limited: dropped by the
+ * aggregate limit. */
+static __always_inline int slotless(struct kl_cfg *cfg, struct parsed *p, __u32 gen, __u64 now,
+				    __u64 h, int *limited)
+{
+	struct kl_src_stats ns;
+	int o, exact = pol_maybe(h);
+
+	__builtin_memset(&ns, 0, sizeof(ns));
+	if (p->family == 4) {
+		struct kl_lpm4_key lk = { .prefixlen = 32, .addr = p->src4 };
+
+		cache_verdict(&ns, bpf_map_lookup_elem(&kernloom_allow4_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_deny4_hash, &p->src4) : NULL,
+			      bpf_map_lookup_elem(&kernloom_deny4_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_rl_policy4, &p->src4) : NULL,
+			      gen, now);
+	} else {
+		struct kl_lpm6_key lk = { .prefixlen = 128 };
+
+		__builtin_memcpy(lk.addr, p->src6.addr, 16);
+		cache_verdict(&ns, bpf_map_lookup_elem(&kernloom_allow6_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_deny6_hash, &p->src6) : NULL,
+			      bpf_map_lookup_elem(&kernloom_deny6_lpm, &lk),
+			      exact ? bpf_map_lookup_elem(&kernloom_rl_policy6, &p->src6) : NULL,
+			      gen, now);
+	}
+	if (new_limit_on(cfg, now) &&
+	    !(ns.verdict & (KL_V_PROTECTED | KL_V_ALLOWED | KL_V_DENIED)) && !cfg->allow_enforce &&
+	    !gcra_pass(&kl_new_tat, cfg->new_rate_pps, cfg->new_burst, now)) {
+		*limited = 1;
+		return O_DROP_RL;
+	}
+	if (kl_feat_edge && !exact && cfg->edge_mode != KL_EDGE_OFF && p->l4) {
+		/* No edge rule names this source: allow mode drops, deny mode
+		 * passes, once the source-level verdict passes. */
+		int bypass = 0;
+
+		o = decide(&ns, cfg, now, &bypass);
+		if (o == O_PASS && !bypass && cfg->edge_mode == KL_EDGE_ALLOW)
+			o = O_DROP_EDGE;
+		return o;
+	}
+	return judge(&ns, NULL, cfg, p, gen, now);
+}
+
+/* A packet of a source not admitted, or refused admission by the aggregate
+ * limit: counted in aggregate only. No slot, so no per-source telemetry and
+ * no flow telemetry (a spoofed flood would only flush the flow table). */
+static __always_inline int unadmitted(struct kl_cfg *cfg, struct kl_totals *tot,
+				      struct parsed *p, int o, int limited, __u64 len, __u64 now)
+{
+	tot->v[KL_T_SRC_UNADMITTED]++;
+	if (limited)
+		tot->v[KL_T_DROP_NEWSRC]++;
+	tot->v[KL_T_PASS + (o & 7)]++;
+	if (unlikely(o != O_PASS))
+		emit(cfg, tot, p, o, len, now);
+	return o == O_PASS ? XDP_PASS : XDP_DROP;
+}
+
 SEC("xdp")
 int kl_shield(struct xdp_md *ctx)
 {
@@ -669,13 +957,14 @@ int kl_shield(struct xdp_md *ctx)
 	struct kl_src_stats *e = NULL;
 	struct kl_src_slot *sl;
 	__u32 base[2];
-	__u64 w0, w1;
+	__u64 w0, w1, h;
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
 	__u32 zero = 0, gen;
+	__u16 fp;
 	__u64 len, now;
-	int o, r;
+	int o, r, lim = 0;
 
 	tot = bpf_map_lookup_elem(&kernloom_totals, &zero);
 	cfg = bpf_map_lookup_elem(&kernloom_cfg, &zero);
@@ -708,31 +997,73 @@ int kl_shield(struct xdp_md *ctx)
 	 * helper (an indirect call, 20% slower here). */
 	if (p.family == 4) {
 		tot->v[KL_T_IPV4]++;
-		kl_src_buckets4(p.src4, cfg->src_seed, kl_src4_mask, base);
-		for (int t = 0; t < CLAIM_TRIES; t++) {
-			sl = find4(p.src4, base);
-			if (likely(sl)) {
-				e = &sl->s;
-				break;
+		h = kl_src_hash4(p.src4, cfg->src_seed);
+		fp = kl_src_tag(h);
+		kl_src_bases(h, kl_src4_mask, base);
+		sl = tfind4(p.src4, base, fp);
+		if (likely(sl)) {
+			e = &sl->s;
+		} else {
+			if (!cfg->admit_off && !admitted(h)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				return unadmitted(cfg, tot, &p, o, lim, len, now);
 			}
-			e = claim(&kernloom_src4_stats, base, 4, p.src4, 0, tot, now);
-			if (e)
-				break;
+			/* Admission is refused too while the aggregate limit
+			 * drops: it bounds the claims a flood can make. */
+			if (new_limit_on(cfg, now)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				if (lim)
+					return unadmitted(cfg, tot, &p, o, lim, len, now);
+			}
+			for (int t = 0; t < CLAIM_TRIES; t++) {
+				sl = find4(p.src4, base, fp);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+				sl = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
+					   tot, now);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+			}
 		}
 	} else {
 		tot->v[KL_T_IPV6]++;
 		__builtin_memcpy(&w0, p.src6.addr, 8);
 		__builtin_memcpy(&w1, p.src6.addr + 8, 8);
-		kl_src_bases(kl_src_hash6w(w0, w1, cfg->src_seed), kl_src6_mask, base);
-		for (int t = 0; t < CLAIM_TRIES; t++) {
-			sl = find6(w0, w1, base);
-			if (likely(sl)) {
-				e = &sl->s;
-				break;
+		h = kl_src_hash6w(w0, w1, cfg->src_seed);
+		fp = kl_src_tag(h);
+		kl_src_bases(h, kl_src6_mask, base);
+		sl = tfind6(w0, w1, base, fp);
+		if (likely(sl)) {
+			e = &sl->s;
+		} else {
+			if (!cfg->admit_off && !admitted(h)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				return unadmitted(cfg, tot, &p, o, lim, len, now);
 			}
-			e = claim(&kernloom_src6_stats, base, 6, w0, w1, tot, now);
-			if (e)
-				break;
+			/* Admission is refused too while the aggregate limit
+			 * drops: it bounds the claims a flood can make. */
+			if (new_limit_on(cfg, now)) {
+				o = slotless(cfg, &p, gen, now, h, &lim);
+				if (lim)
+					return unadmitted(cfg, tot, &p, o, lim, len, now);
+			}
+			for (int t = 0; t < CLAIM_TRIES; t++) {
+				sl = find6(w0, w1, base, fp);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+				sl = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
+					   now);
+				if (sl) {
+					e = &sl->s;
+					break;
+				}
+			}
 		}
 	}
 	if (unlikely(!e)) {
@@ -741,14 +1072,14 @@ int kl_shield(struct xdp_md *ctx)
 		 * the main path so that one only ever sees a map entry. */
 		__builtin_memset(&ns, 0, sizeof(ns));
 		recompute(&ns, &p, gen, now);
-		o = judge(&ns, cfg, &p, now);
+		o = judge(&ns, NULL, cfg, &p, gen, now);
 		tot->v[KL_T_PASS + (o & 7)]++;
 		return finish(cfg, tot, &p, o, len, now);
 	}
 	if (unlikely(READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)))
 		recompute(e, &p, gen, now);
 	barrier();
-	o = judge(e, cfg, &p, now);
+	o = judge(e, &sl->ec, cfg, &p, gen, now);
 	tot->v[KL_T_PASS + (o & 7)]++;
 	account(e, &p, o, len, now);
 	if (p.ports && scan_note(e, p.dport, now))

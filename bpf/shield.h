@@ -125,13 +125,40 @@ struct kl_cfg {
 	__u64 rl_rate_pps;    /* global default bucket; burst 0 = no default */
 	__u64 rl_burst;
 	__u32 ephemeral_min;  /* 0 = no folding */
-	__u32 pad;
+	/* 1: a source claims a slot on its first packet. 0 (default): only
+	 * on its second one seen through the admission filter (see
+	 * KL_ADMIT_SLOTS), so a spoofed flood cannot churn the table. */
+	__u32 admit_off;
 	/* Keys of the source-slot bucket hash (kl_src_buckets4/6). The
 	 * enforcer draws them with getrandom() when it creates kernloom_cfg
 	 * and never changes them while the pinned source maps live, since
 	 * every source would then hash to another bucket. */
 	__u64 src_seed[2];
+	/* Aggregate limit on packets of not-yet-admitted sources (a spoofed
+	 * flood): GCRA like a per-source override, shared by all of them.
+	 * burst 0 = no limit; expires 0 = permanent. Protected and allowlisted
+	 * sources are exempt, sources holding a slot are not affected. */
+	__u64 new_rate_pps;
+	__u64 new_burst;
+	__u64 new_expires_ns;
 };
+
+/* Admission filter: a direct-mapped array of source fingerprints (256 KiB,
+ * stays in L2). A source without a slot is admitted, i.e. claims one, only
+ * when its fingerprint is already there, i.e. on its second packet unless
+ * another new source overwrote the entry in between. Packets of sources not
+ * admitted are counted in aggregate (KL_T_SRC_UNADMITTED). */
+#define KL_ADMIT_SLOTS (1u << 16)
+
+/* Policy summary (kernloom_policy_bloom, ARRAY of KL_POL_BLOOM_WORDS __u64,
+ * 128 KiB): one bit per source address (kl_pol_bit of its bucket hash) that
+ * the enforcer sets BEFORE it writes an exact-source entry (deny, RL
+ * override, edge rule) for that address, and rebuilds from the maps at
+ * load. A clear bit proves that no such entry exists, so a packet of a
+ * source that holds no slot skips the lookups into those large hashes (each
+ * a cache and TLB miss) unless its bit is set. Bits of deleted entries stay
+ * until the next rebuild: a false positive only costs the lookups. */
+#define KL_POL_BLOOM_WORDS 16384u
 
 /* ---- telemetry ---- */
 
@@ -174,6 +201,22 @@ struct kl_src_stats {
 	__u64 rl_expires_ns;
 };
 
+/* A source's last tuple verdict (graph-enforce), so a known source talking
+ * to the same (port, proto) skips the edge lookups. Valid only while `gen`
+ * equals the low bits of kl_cfg.policy_gen (the enforcer bumps it after
+ * every edge write), the edge mode is the one it was computed under, and
+ * the current ~1.07 s unit (now >> 30) is before `until` (wrap-aware: at
+ * most 2^14 units ahead, and never past the allow rule's expiry). */
+struct kl_edge_cache {
+	__u16 port;
+	__u8 proto;
+	__u8 flags;  /* KL_EC_* | edge mode << 2 */
+	__u16 gen;
+	__u16 until;
+};
+#define KL_EC_PASS 1u /* the tuple passed the edge rules */
+#define KL_EC_RL   2u /* it has a per-edge RL rule: still looked up per packet */
+
 /* Source slots. kernloom_src4_stats / kernloom_src6_stats are ARRAYs
  * (BPF_F_MMAPABLE, frozen by the enforcer so userspace can only read them)
  * of nslots struct kl_src_slot, used as a 4-way set-associative table with
@@ -183,8 +226,9 @@ struct kl_src_stats {
  * slots per source none of 2^17 sources went without one (bench_xdp prints
  * the count).
  *
- * A source that misses claims a free slot of its first bucket, else of its
- * second, else the one of the eight seen least recently (the previous owner
+ * A source that misses (and, unless kl_cfg.admit_off, is admitted by the
+ * filter, see KL_ADMIT_SLOTS) claims a free slot of its first bucket, else of
+ * its second, else the one of the eight seen least recently (the previous owner
  * is "robbed" and claims again, with a fresh first_seen_ns, on its next
  * packet). `seq` is a sequence word:
  *   0            never claimed
@@ -208,7 +252,19 @@ struct kl_src_slot {
 	/* The header and the stats' first 40 bytes (verdict cache, pkts,
 	 * bytes, pass, last_seen) share the slot's first cache line. */
 	struct kl_src_stats s;
-	__u64 pad;
+	struct kl_edge_cache ec;
+};
+
+/* Tags of a bucket (kl_src_tags4/6, internal, one 8-byte word per bucket):
+ * a 16-bit fingerprint (kl_src_tag) of each way's owner, 0 when none was
+ * written. A lookup reads this one word and opens only the slots whose tag
+ * matches, so a miss costs two words instead of eight 256-byte slots, and
+ * the tags of 2^16 buckets (256k slots) take 512 KiB, small enough to stay
+ * in cache. Tags are hints written after a claim publishes the slot; the
+ * slot's owner stays the authority (a stale or missing tag costs a slower
+ * lookup, never a wrong match). */
+struct kl_src_tags {
+	__u16 tag[KL_SRC_WAYS];
 };
 
 /* Keyed multiplicative hash of a source address: 64 bits, the two buckets
@@ -230,6 +286,19 @@ static inline __attribute__((always_inline)) __u64 kl_src_hash6w(__u64 w0, __u64
 	__u64 h = (w0 ^ seed[0]) * 0x9e3779b97f4a7c15ull + (w1 ^ seed[1]) * 0xc2b2ae3d27d4eb4full;
 
 	return (h ^ (h >> 29)) * 0x165667b19e3779f9ull;
+}
+
+/* Fingerprint of a source in its bucket's tag line: other bits of its hash
+ * than the bucket index, never 0. */
+static inline __attribute__((always_inline)) __u16 kl_src_tag(__u64 h)
+{
+	return (__u16)((h * 0x9e3779b97f4a7c15ull) >> 48) | 1;
+}
+
+/* Bit of a source (its kl_src_hash4/kl_src_hash6w) in kernloom_policy_bloom. */
+static inline __attribute__((always_inline)) __u32 kl_pol_bit(__u64 h)
+{
+	return (__u32)(h >> 7) & (KL_POL_BLOOM_WORDS * 64 - 1);
 }
 
 /* First slot of each of the two buckets of a hash, for a bucket mask
@@ -291,6 +360,12 @@ enum kl_total {
 	 * emitted or not; it is also the per-CPU sampling sequence
 	 * (emit when (n & sample_mask) == 0). */
 	KL_T_EV_CANDIDATES,
+	/* Packets of sources that hold no slot and were not admitted (first
+	 * sightings): the rate of new sources, the spoofing signal. */
+	KL_T_SRC_UNADMITTED,
+	/* Of those, dropped by the aggregate new-source limit (also counted
+	 * in KL_T_DROP_RL). */
+	KL_T_DROP_NEWSRC,
 	KL_T_MAX
 };
 
@@ -343,8 +418,10 @@ struct kl_event {
 #define KL_MAP_EDGE6_ALLOW  "kernloom_edge6_allow"
 #define KL_MAP_EDGE4_RL     "kernloom_edge4_rl_policy"
 #define KL_MAP_EDGE6_RL     "kernloom_edge6_rl_policy"
+#define KL_MAP_POLICY_BLOOM "kernloom_policy_bloom"
 
 _Static_assert(sizeof(struct kl_src_stats) == 224, "kl_src_stats layout");
+_Static_assert(sizeof(struct kl_src_tags) == 8, "kl_src_tags: one word");
 _Static_assert(sizeof(struct kl_src_slot) == 256, "kl_src_slot: a power of two (shift, not multiply)");
 
 #endif /* KL_SHIELD_H */

@@ -89,7 +89,7 @@ void ctl_print_stats(json_t *doc, const char *text, FILE *out)
 {
 	static const char *const keys[] = { "pkts",	"bytes",     "pass",	  "drop_allow",
 					    "drop_deny", "drop_rl",  "drop_edge", "malformed",
-					    "non_ip" };
+					    "non_ip", "new_sources", "drop_new_sources" };
 	if (!json_is_object(doc)) {
 		fprintf(out, "%s\n", text);
 		return;
@@ -227,6 +227,18 @@ static void print_status(json_t *doc, const char *text, FILE *out)
 			(long long)jint(rl, "burst"));
 	else
 		fprintf(out, "global rl:      off\n");
+	json_t *ns = json_object_get(doc, "new_sources"), *lim = json_object_get(ns, "limit");
+	if (json_is_object(ns)) {
+		fprintf(out, "new sources:    %lld packets not admitted, %lld dropped by the limit; "
+			     "admission %s; limit ",
+			(long long)jint(ns, "total"), (long long)jint(ns, "dropped"),
+			json_is_true(json_object_get(ns, "admission")) ? "on" : "off");
+		if (json_is_object(lim))
+			fprintf(out, "%lld pps, burst %lld\n", (long long)jint(lim, "rate"),
+				(long long)jint(lim, "burst"));
+		else
+			fprintf(out, "off\n");
+	}
 	fprintf(out, "sampling mask:  %lld\n", (long long)jint(doc, "sample_mask"));
 	fprintf(out, "ephemeral_min:  %lld\n", (long long)jint(doc, "ephemeral_min"));
 	fprintf(out, "policy_gen:     %lld\n", (long long)jint(doc, "policy_gen"));
@@ -454,6 +466,14 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "klctl rl set --rate 1000 --burst 2000", NULL, 0, false },
 	{ { "rl", "off" }, NULL, E, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
 	  "klctl rl off", NULL, 0, false },
+	{ { "new-sources", "limit" }, NULL, E, KL_CTL_NEWSRC_LIMIT,
+	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST), FLAG("--ttl", F_TTL) },
+	  "--rate PPS --burst N [--ttl DUR]",
+	  "aggregate limit on packets of sources not yet admitted to a slot (a spoofed flood); "
+	  "protected, allowlisted and known sources are exempt; rate 0 drops them all",
+	  "klctl new-sources limit --rate 500 --burst 1000 --ttl 10m", NULL, 0, false },
+	{ { "new-sources", "off" }, NULL, E, KL_CTL_NEWSRC_OFF, { { 0 } }, "",
+	  "remove the new-source limit", "klctl new-sources off", NULL, 0, false },
 	{ { "rl", "set-ip" }, NULL, E, KL_CTL_RL_SET_IP,
 	  { POS("IP", F_ADDR_HOST), REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST),
 	    FLAG("--ttl", F_TTL) },

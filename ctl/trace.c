@@ -139,7 +139,13 @@ static void print_json(struct ctl_tick_printer *p, double t)
 	char n[64], ip[KL_ADDR_STRLEN], pb[8];
 	FILE *o = p->out;
 
-	fprintf(o, "{\"t\": %s, \"sources\": [", ctl_trace_num(t, true, n, sizeof(n)));
+	fprintf(o, "{\"t\": %s, ", ctl_trace_num(t, true, n, sizeof(n)));
+	/* Packets of sources not admitted to a slot (first sightings): the
+	 * spoofing signal, so a replayed spoofed flood stays one. */
+	if (p->have_telem)
+		fprintf(o, "\"new_sources\": %llu, ",
+			(unsigned long long)p->totals[KL_T_SRC_UNADMITTED]);
+	fputs("\"sources\": [", o);
 	for (size_t i = 0; i < p->nsrc; i++) {
 		const struct kl_src_rate *r = &p->src[i];
 		static const enum kl_rate shown[] = { KL_R_PPS, KL_R_BPS, KL_R_SYN, KL_R_SCAN,
@@ -179,11 +185,11 @@ static void print_table(struct ctl_tick_printer *p, double t)
 	if (p->printed > 0)
 		fputc('\n', o);
 	fprintf(o, "tick %llu  t=%.3fs  elapsed=%.3fs  pkts=%llu bytes=%llu pass=%llu drops=%llu  "
-		"sources=%zu flows=%zu\n",
+		"new_sources=%llu sources=%zu flows=%zu\n",
 		(unsigned long long)p->tick, t, (double)p->elapsed_ns / 1e9,
 		(unsigned long long)p->totals[KL_T_PKTS], (unsigned long long)p->totals[KL_T_BYTES],
-		(unsigned long long)p->totals[KL_T_PASS], (unsigned long long)drops, p->nsrc,
-		p->nflows);
+		(unsigned long long)p->totals[KL_T_PASS], (unsigned long long)drops,
+		(unsigned long long)p->totals[KL_T_SRC_UNADMITTED], p->nsrc, p->nflows);
 	if (p->nsrc > 0) {
 		fprintf(o, "  %-39s", "SOURCE");
 		for (int k = 0; k < KL_R_MAX; k++)

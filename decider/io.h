@@ -33,6 +33,11 @@ struct kl_tick {
 	 * binary traces and live frames only; for the autotune gates). */
 	const uint64_t *totals;
 	uint32_t ntotals;
+	/* JSON-lines only ("new_sources"): packets of sources not admitted
+	 * to a slot; binary traces and live frames carry it in totals
+	 * (KL_T_SRC_UNADMITTED). */
+	bool has_new_sources;
+	uint64_t new_sources;
 	/* Replay only: the exemption files as they are from this tick on. */
 	bool has_whitelist, has_feedback;
 	struct kl_exempt_list *whitelist, *feedback; /* may be taken (zeroed) by the consumer */

@@ -45,6 +45,7 @@ const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NUL
 #define G_HYST "Hysteresis (anti-flap)"
 #define G_NC "Non-compliance escalation"
 #define G_HOUSE "Housekeeping (memory bounds)"
+#define G_SPOOF "Spoofed floods (new sources not yet admitted to a slot)"
 #define G_POL "Policy (PolicyPack)"
 #define G_BL "Per-source baselines (PDPConfig spec.baseline)"
 #define G_GRAPH "Graph (PDPConfig spec.graph; used by kl-graphd and for violations)"
@@ -377,6 +378,22 @@ static const struct kl_knob knobs[] = {
 	{ "state-ttl", KT_DUR, OFF(state_ttl), "60m", .min = 0, .max = 30 * DAY,
 	  .flags = KF_EXCL_MIN, .group = G_HOUSE,
 	  .help = "Forget OBSERVE-only state if not seen for this long." },
+
+	/* ---- spoofed floods ---- */
+	{ "new-source-trigger", KT_FLOAT, OFF(new_source_trigger), "1000", .min = 0, .max = 1e12,
+	  .group = G_SPOOF,
+	  .help = "New sources/s (packets of sources not yet admitted) that make a spoofed flood; "
+		  "0 disables the aggregate limit." },
+	{ "new-source-rate", KT_INT, OFF(new_source_rate), "100", .min = 0, .max = 1e8,
+	  .group = G_SPOOF,
+	  .help = "Aggregate limit asked of kl-enforcer during a flood, pps (bounded by its "
+		  "new_source_min_rate)." },
+	{ "new-source-burst", KT_INT, OFF(new_source_burst), "200", .min = 1, .max = 1e8,
+	  .group = G_SPOOF, .help = "Burst of that limit." },
+	{ "new-source-ttl", KT_DUR, OFF(new_source_ttl), "60s", .min = 1, .max = DAY,
+	  .group = G_SPOOF,
+	  .help = "Each request's lifetime; renewed at half while the flood lasts (bounded by "
+		  "new_source_max_ttl)." },
 
 	/* ---- policy ---- */
 	{ "max-action", KT_ENUM, OFF(max_action), "block", .pol = "max_action",

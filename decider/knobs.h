@@ -135,6 +135,9 @@ struct kl_dcfg {
 	int64_t noncomp_at;
 	double noncomp_drop, noncomp_sev, noncomp_reset_below;
 	int64_t prev_ttl, state_ttl;
+	/* spoofed floods (decider/newsrc.h) */
+	double new_source_trigger;
+	int64_t new_source_rate, new_source_burst, new_source_ttl;
 	/* policy */
 	int max_action;
 	bool allow_local_block;

@@ -32,6 +32,7 @@
 #include "decider/control.h"
 #include "decider/decider.h"
 #include "decider/enfsink.h"
+#include "decider/newsrc.h"
 #include "ipc/chan.h"
 #include "ipc/frames.h"
 #include "ipc/stream.h"
@@ -72,6 +73,9 @@ struct live {
 	struct kl_decider d;
 	bool have_d;
 	struct kl_sink *sink;
+	struct kl_enf_link *link;     /* the sink's (it closes it); NULL in a dry run */
+	struct kl_newsrc newsrc;
+	int64_t newsrc_last_warn;
 	struct kl_stream_rx *rx;
 	struct kl_stream_rx *vrx;     /* graph violations from kl-graphd */
 	struct kl_violation *viol;    /* received since the last tick */
@@ -275,9 +279,69 @@ static void sandbox_paths(const struct kl_config *cfg, const char *user,
 	kl_sandbox_rw(so, kl_sandbox_run_dir(v->run_dir, KL_ROLE_DECIDER, run, sizeof(run)));
 }
 
+/* A spoofed flood (decider/newsrc.h): ask kl-enforcer for the aggregate
+ * new-source limit while new sources/s stay above the trigger. */
+static void newsrc_tick(struct live *L, const struct kl_tick *t)
+{
+	const struct kl_dcfg *v = &L->cfg->v;
+	struct kl_newsrc_cfg c = { .trigger = v->new_source_trigger,
+				   .rate = (uint32_t)v->new_source_rate,
+				   .burst = (uint32_t)v->new_source_burst,
+				   .ttl_ms = v->new_source_ttl / 1000000 };
+	bool started, ended;
+	double per_s;
+
+	if (t->totals == NULL || t->ntotals <= KL_T_SRC_UNADMITTED || t->elapsed_ms <= 0)
+		return;
+	per_s = (double)t->totals[KL_T_SRC_UNADMITTED] * 1000.0 / (double)t->elapsed_ms;
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	bool ask = kl_newsrc_step(&L->newsrc, &c, per_s, now, &started, &ended);
+	if (started)
+		kl_warn("spoofed flood: %.0f new sources/s (trigger %.0f)%s", per_s, c.trigger,
+			L->link ? "" : "; dry run: no limit asked");
+	if (ended)
+		kl_info("spoofed flood over: %.0f new sources/s; the new-source limit lapses on its own",
+			per_s);
+	if (!ask || L->link == NULL)
+		return;
+	struct kl_newsrc_limit req = { .rate_pps = c.rate, .burst = c.burst,
+				       .ttl_ms = (uint64_t)c.ttl_ms };
+	uint8_t p[KL_NEWSRC_LIMIT_LEN];
+	struct kl_msg reply;
+	void *rbuf = NULL;
+	char err[256];
+	kl_newsrc_limit_encode(&req, p);
+	if (L->link->call(L->link, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &reply, &rbuf, err,
+			  sizeof(err)) < 0) {
+		/* err says why */
+	} else if (reply.hdr.type != KL_MSG_RESULT) {
+		snprintf(err, sizeof(err), "unexpected %s", kl_msg_type_name(reply.hdr.type));
+	} else {
+		struct kl_result r;
+		if (kl_result_decode(reply.payload, reply.payload_len, &r, err, sizeof(err)) == 0) {
+			if (r.status == KL_OK) {
+				kl_newsrc_granted(&L->newsrc, &c, now);
+				kl_info("new-source limit: %u pps, burst %u for %lld ms (%.0f new "
+					"sources/s)",
+					c.rate, c.burst, (long long)c.ttl_ms, per_s);
+				free(rbuf);
+				return;
+			}
+			snprintf(err, sizeof(err), "%s: %.*s", kl_status_name(r.status),
+				 (int)r.text_len, r.text);
+		}
+	}
+	free(rbuf);
+	if (now - L->newsrc_last_warn >= 10000) {
+		kl_warn("new-source limit not set: %s", err);
+		L->newsrc_last_warn = now;
+	}
+}
+
 static int tick_now(struct live *L, struct kl_tick *t)
 {
 	struct kl_errs errs = { 0 };
+	newsrc_tick(L, t);
 	/* Violations arrive between frames; each counts in the next tick. */
 	t->viol = L->viol;
 	t->nviol = L->nviol;
@@ -562,6 +626,7 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
 			goto out;
 		link = kl_enf_link_client(path, ENFORCER_TIMEOUT_MS);
+		L.link = link;
 		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
 				      : NULL;
 		if (link != NULL && L.sink == NULL)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * JSON-lines traces (DESIGN §6.6), one tick per line:
- *   {"t": 12.0, "sources": [{"ip": "203.0.113.7", "pps": 900, "bps": 72000,
+ *   {"t": 12.0, "new_sources": 0, "sources": [{"ip": "203.0.113.7", "pps": 900, "bps": 72000,
  *    "syn": 850, "scan": 0, "droprl": 0}], "violations": [...], "flows": [...]}
  * Replay extras: "whitelist": ["198.18.0.0/24", ...] and "feedback": [{...}]
  * replace the exemption files' contents from that tick on (as an operator
@@ -267,6 +267,8 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 	json_t *v;
 	double tsec = -1;
 	size_t nsrc = 0, nviol = 0;
+	t->has_new_sources = false;
+	t->new_sources = 0;
 	kl_exempt_list_free(&j->wl);
 	kl_exempt_list_free(&j->fb);
 	if (!json_is_object(root)) {
@@ -279,6 +281,14 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 				bad(j, errs, "\"t\" must be a number of seconds >= 0");
 				goto out;
 			}
+		} else if (strcmp(key, "new_sources") == 0) {
+			double ns;
+			if (!kl_json_nonneg(v, &ns) || ns > 1e15) {
+				bad(j, errs, "\"new_sources\" must be a count >= 0");
+				goto out;
+			}
+			t->has_new_sources = true;
+			t->new_sources = (uint64_t)ns;
 		} else if (strcmp(key, "sources") == 0) {
 			if (parse_sources(j, v, &nsrc, errs) < 0)
 				goto out;
@@ -297,7 +307,7 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 				goto out;
 			t->has_feedback = true;
 		} else {
-			bad(j, errs, "unknown key \"%.40s\" (valid: t sources violations flows whitelist feedback)",
+			bad(j, errs, "unknown key \"%.40s\" (valid: t new_sources sources violations flows whitelist feedback)",
 			    key);
 			goto out;
 		}

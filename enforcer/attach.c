@@ -245,6 +245,24 @@ int enf_load(struct enf_ctx *ctx)
 		return -1;
 	}
 
+	/* Tag lines: one per bucket of the source slots. The policy summary
+	 * must exist: without it the data plane would take an empty one as
+	 * "no entries" for sources without a slot. */
+	const char *tagmaps[] = { "kl_src_tags4", "kl_src_tags6" };
+	for (size_t i = 0; i < 2; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, tagmaps[i]);
+		if (!m || bpf_map__set_max_entries(m, slots / KL_SRC_WAYS) < 0) {
+			kl_error("%s: no map %s of %u buckets: built from another bpf/shield.bpf.c?",
+				 cfg->obj, tagmaps[i], slots / KL_SRC_WAYS);
+			return -1;
+		}
+	}
+	if (!bpf_object__find_map_by_name(obj, KL_MAP_POLICY_BLOOM)) {
+		kl_error("%s has no map %s: built from another bpf/shield.h?", cfg->obj,
+			 KL_MAP_POLICY_BLOOM);
+		return -1;
+	}
+
 	int bad = 0;
 	for (int i = 0; i < ENF_M_MAX; i++) {
 		const struct enf_map_spec *s = &enf_map_specs[i];
@@ -295,6 +313,7 @@ int enf_load(struct enf_ctx *ctx)
 		ctx->fd[i] = bpf_map__fd(m);
 		ctx->map_max[i] = bpf_map__max_entries(m);
 	}
+	ctx->bloom_fd = bpf_object__find_map_fd_by_name(obj, KL_MAP_POLICY_BLOOM);
 	/* The source slots are written by the data plane only: frozen, the
 	 * kernel refuses every syscall write and writable mmap, so the
 	 * sensor may hold them open read-write (needed to mmap them) and

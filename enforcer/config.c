@@ -132,6 +132,8 @@ void enf_config_defaults(struct enf_config *c)
 	c->decider_max = ENF_DECIDER_MAX_DEFAULT;
 	c->graph_rate = ENF_GRAPH_RATE_DEFAULT;
 	c->graph_max = ENF_GRAPH_MAX_DEFAULT;
+	c->newsrc_min_rate = ENF_NEWSRC_MIN_RATE_DEFAULT;
+	c->newsrc_max_ttl = ENF_NEWSRC_MAX_TTL_DEFAULT;
 	c->log_level = KL_LOG_INFO;
 }
 
@@ -220,6 +222,8 @@ enum topkey {
 	K_GRAPH_MAX,
 	K_SENSOR_USER,
 	K_USER,
+	K_NEWSRC_MIN_RATE,
+	K_NEWSRC_MAX_TTL,
 	K_MAX
 };
 
@@ -227,7 +231,8 @@ static const char *const top_keys[K_MAX] = {
 	"interfaces", "obj", "pin_dir", "run_dir", "xdp_mode",
 	"features", "protect", "map_sizes", "ephemeral_min",
 	"decider_user", "graph_user", "decider_rate", "decider_max",
-	"graph_rate", "graph_max", "sensor_user", "user",
+	"graph_rate", "graph_max", "sensor_user", "user", "new_source_min_rate",
+	"new_source_max_ttl",
 };
 
 struct yctx {
@@ -544,6 +549,14 @@ static void y_top(struct yctx *y, enum topkey k, const yaml_node_t *v)
 	case K_GRAPH_MAX:
 		y_u32(y, v, "graph_max", 1, ENF_QUOTA_MAX_MAX, &c->graph_max, &c->o_graph_max);
 		break;
+	case K_NEWSRC_MIN_RATE:
+		y_u32(y, v, "new_source_min_rate", 0, ENF_NEWSRC_RATE_MAX, &c->newsrc_min_rate,
+		      &c->o_newsrc_min_rate);
+		break;
+	case K_NEWSRC_MAX_TTL:
+		y_u32(y, v, "new_source_max_ttl", 0, 86400, &c->newsrc_max_ttl,
+		      &c->o_newsrc_max_ttl);
+		break;
 	case K_MAX:
 		break;
 	}
@@ -596,7 +609,8 @@ unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t le
 						     "pin_dir, run_dir, xdp_mode, features, protect, "
 						     "map_sizes, ephemeral_min, decider_user, graph_user, "
 						     "decider_rate, decider_max, graph_rate, graph_max, "
-						     "sensor_user, user)",
+						     "sensor_user, user, new_source_min_rate, "
+						     "new_source_max_ttl)",
 						     fname, nline(k), ks);
 					continue;
 				}
@@ -1094,6 +1108,8 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	line(out, c, &c->o_graph_max, "graph_max: %u", c->graph_max);
 	line(out, c, &c->o_sensor_user, "sensor_user: %s", c->sensor_user);
 	line(out, c, &c->o_user, "user: %s", c->user);
+	line(out, c, &c->o_newsrc_min_rate, "new_source_min_rate: %u", c->newsrc_min_rate);
+	line(out, c, &c->o_newsrc_max_ttl, "new_source_max_ttl: %u", c->newsrc_max_ttl);
 	static const char *const lvl[] = { "debug", "info", "warn", "error" };
 	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
 		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",

@@ -38,6 +38,12 @@
 /* graphd's total fits in one edge map (map_sizes.edge 65536) after the
  * operator's reserve (4096): enf_config_validate checks it. */
 #define ENF_GRAPH_MAX_DEFAULT    60000
+/* The decider may limit not-yet-admitted new sources to no less than this
+ * (pps), for at most this long (s) per request; it renews while a spoofed
+ * flood lasts. */
+#define ENF_NEWSRC_MIN_RATE_DEFAULT 100
+#define ENF_NEWSRC_MAX_TTL_DEFAULT  300
+#define ENF_NEWSRC_RATE_MAX         100000000u
 #define ENF_QUOTA_RATE_MAX       10000000u  /* entries per second */
 #define ENF_QUOTA_MAX_MAX        (1u << 26) /* entries in total */
 
@@ -122,6 +128,11 @@ struct enf_config {
 	struct enf_origin o_user;
 	uint32_t decider_rate, decider_max, graph_rate, graph_max;
 	struct enf_origin o_decider_rate, o_decider_max, o_graph_rate, o_graph_max;
+	/* Bounds of the aggregate new-source limit the decider may set
+	 * (DESIGN §1): no lower rate, no longer TTL (seconds). max_ttl 0 =
+	 * the decider may not set it at all. */
+	uint32_t newsrc_min_rate, newsrc_max_ttl;
+	struct enf_origin o_newsrc_min_rate, o_newsrc_max_ttl;
 
 	/* flag-only */
 	bool detach_on_exit;

@@ -114,6 +114,7 @@ struct enf_ctx {
 	uint32_t map_max[ENF_M_MAX]; /* max_entries, for status */
 
 	struct bpf_object *obj;
+	int bloom_fd; /* kernloom_policy_bloom; -1 in tests without the object */
 	int prog_fd;
 	uint32_t prog_id;
 	struct ring_buffer *rb;
@@ -175,6 +176,14 @@ int enf_cfg_read(const struct enf_ctx *ctx, struct kl_cfg *c);
 int enf_cfg_write(const struct enf_ctx *ctx, const struct kl_cfg *c);
 /* Read-modify-write of kernloom_cfg: policy_gen += 1. */
 int enf_gen_bump(const struct enf_ctx *ctx);
+/* Policy summary (shield.h, KL_POL_BLOOM_WORDS): call before writing an
+ * entry to map m under key; sets the key's source bit when m is an
+ * exact-source map (deny, RL override, edge). Returns 0 or -errno; a
+ * caller that gets an error must not write the entry. */
+int enf_bloom_note(const struct enf_ctx *ctx, enum enf_map_id m, const void *key);
+/* Recomputes the summary from the maps (at start: drops the bits of
+ * deleted entries, and covers pins written by an older enforcer). */
+int enf_bloom_rebuild(const struct enf_ctx *ctx);
 int enf_totals_read(const struct enf_ctx *ctx, uint64_t out[KL_T_MAX]);
 
 /* ---- ops.c: requests, commit, startup sync, sweep ---- */

@@ -246,8 +246,9 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 			 ls->quota.rate);
 		return KL_ACK_RATE_CAP;
 	}
-	if (bpf_map_update_elem(ctx->fd[m], key, val, BPF_ANY) < 0) {
-		int e = errno;
+	int brc = enf_bloom_note(ctx, m, key);
+	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, val, BPF_ANY) < 0) {
+		int e = brc < 0 ? -brc : errno;
 		snprintf(why, whylen, "%s: %s", enf_map_specs[m].name, strerror(e));
 		return write_errno_reason(e);
 	}
@@ -799,6 +800,56 @@ static void h_decisions(struct enf_ctx *ctx, const struct enf_actor *who, const 
 	free(acks);
 }
 
+/* The decider's aggregate new-source limit (DESIGN §1), inside the bounds
+ * of enforcer.yaml: no rate below new_source_min_rate, no TTL above
+ * new_source_max_ttl (0: refused). Protected, allowlisted and known sources
+ * are exempt in the data plane. */
+static void h_newsrc_limit(struct enf_ctx *ctx, const struct enf_actor *who, const uint8_t *p,
+			   size_t len, struct enf_reply *out)
+{
+	char err[256];
+	struct kl_newsrc_limit l;
+	struct kl_cfg c;
+	const struct enf_config *cfg = ctx->cfg;
+
+	if (kl_newsrc_limit_decode(p, len, &l, err, sizeof(err)) < 0) {
+		malformed(out, who, KL_MSG_NEWSRC_LIMIT, err);
+		return;
+	}
+	if (cfg->newsrc_max_ttl == 0) {
+		reply_result(out, KL_ERR_REFUSED,
+			     "the new-source limit is not the decider's to set (new_source_max_ttl: 0)");
+		return;
+	}
+	if (l.rate_pps < cfg->newsrc_min_rate) {
+		reply_result(out, KL_ERR_REFUSED, "rate %u pps is below new_source_min_rate %u",
+			     l.rate_pps, cfg->newsrc_min_rate);
+		return;
+	}
+	if (l.ttl_ms > (uint64_t)cfg->newsrc_max_ttl * 1000) {
+		reply_result(out, KL_ERR_REFUSED, "ttl %llu ms is above new_source_max_ttl %u s",
+			     (unsigned long long)l.ttl_ms, cfg->newsrc_max_ttl);
+		return;
+	}
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.new_rate_pps = l.rate_pps;
+		c.new_burst = l.burst;
+		c.new_expires_ns = enf_expiry(ctx->now(), l.ttl_ms);
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		reply_result(out, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	kl_info("CHANGE who=%s(uid=%u,pid=%d) action=new-sources-limit rate=%u burst=%u ttl=%llums "
+		"result=OK",
+		kl_role_name(who->role), (unsigned)who->uid, (int)who->pid, l.rate_pps, l.burst,
+		(unsigned long long)l.ttl_ms);
+	reply_result(out, KL_OK, "new-source limit %u pps, burst %u, for %llu ms", l.rate_pps, l.burst,
+		     (unsigned long long)l.ttl_ms);
+}
+
 static void h_edge_rules(struct enf_ctx *ctx, const struct enf_actor *who, const uint8_t *p,
 			 size_t len, struct enf_reply *out)
 {
@@ -934,6 +985,7 @@ void enf_link_handle(struct enf_ctx *ctx, const struct enf_actor *who, unsigned 
 	case KL_MSG_EDGE_RULES: h_edge_rules(ctx, who, payload, len, out); break;
 	case KL_MSG_RELEASE: h_release(ctx, who, payload, len, out); break;
 	case KL_MSG_ENFORCED_Q: h_enforced_q(ctx, who, payload, len, out); break;
+	case KL_MSG_NEWSRC_LIMIT: h_newsrc_limit(ctx, who, payload, len, out); break;
 	default:
 		reply_result(out, KL_ERR_UNSUPPORTED, "%s is not served on this socket",
 			     kl_msg_type_name(type));

@@ -76,6 +76,7 @@ void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_
 	for (int i = 0; i < ENF_M_MAX; i++)
 		ctx->fd[i] = -1;
 	ctx->prog_fd = -1;
+	ctx->bloom_fd = -1;
 	ctx->ring = ring;
 	ctx->now = enf_boottime_ns;
 	/* The policy only needs the prefixes; copy them out of the config. */
@@ -267,6 +268,101 @@ int enf_gen_bump(const struct enf_ctx *ctx)
 	if (c.policy_gen == 0) /* 0 means "never written": skip it */
 		c.policy_gen = 1;
 	return enf_cfg_write(ctx, &c);
+}
+
+/* Family of an exact-source policy map (its key starts with the source
+ * address), else 0. */
+static int bloom_family(enum enf_map_id m)
+{
+	switch (m) {
+	case ENF_M_DENY4: case ENF_M_RL4: case ENF_M_EDGE4_DENY: case ENF_M_EDGE4_ALLOW:
+	case ENF_M_EDGE4_RL:
+		return 4;
+	case ENF_M_DENY6: case ENF_M_RL6: case ENF_M_EDGE6_DENY: case ENF_M_EDGE6_ALLOW:
+	case ENF_M_EDGE6_RL:
+		return 6;
+	default:
+		return 0;
+	}
+}
+
+static uint32_t bloom_bit(int fam, const void *key, const __u64 seed[2])
+{
+	uint64_t w0, w1;
+	uint32_t a;
+
+	if (fam == 4) {
+		memcpy(&a, key, 4);
+		return kl_pol_bit(kl_src_hash4(a, seed));
+	}
+	memcpy(&w0, key, 8);
+	memcpy(&w1, (const uint8_t *)key + 8, 8);
+	return kl_pol_bit(kl_src_hash6w(w0, w1, seed));
+}
+
+int enf_bloom_note(const struct enf_ctx *ctx, enum enf_map_id m, const void *key)
+{
+	int fam = bloom_family(m);
+	struct kl_cfg c;
+	uint64_t w;
+
+	if (ctx->bloom_fd < 0 || fam == 0)
+		return 0;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc < 0)
+		return rc;
+	uint32_t bit = bloom_bit(fam, key, c.src_seed), wi = bit >> 6;
+	if (bpf_map_lookup_elem(ctx->bloom_fd, &wi, &w) < 0)
+		return -errno;
+	if (w & (1ull << (bit & 63)))
+		return 0;
+	w |= 1ull << (bit & 63);
+	if (bpf_map_update_elem(ctx->bloom_fd, &wi, &w, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+struct bloom_acc {
+	uint64_t *words;
+	const __u64 *seed;
+	int fam;
+};
+
+static int bloom_visit(const void *key, const void *val, void *arg)
+{
+	struct bloom_acc *a = arg;
+	uint32_t bit = bloom_bit(a->fam, key, a->seed);
+
+	(void)val;
+	a->words[bit >> 6] |= 1ull << (bit & 63);
+	return 0;
+}
+
+int enf_bloom_rebuild(const struct enf_ctx *ctx)
+{
+	struct kl_cfg c;
+	int rc;
+
+	if (ctx->bloom_fd < 0)
+		return 0;
+	if ((rc = enf_cfg_read(ctx, &c)) < 0)
+		return rc;
+	uint64_t *words = calloc(KL_POL_BLOOM_WORDS, sizeof(*words));
+	if (!words)
+		return -ENOMEM;
+	struct bloom_acc a = { .words = words, .seed = c.src_seed };
+	for (int m = 0; m < ENF_M_MAX && rc == 0; m++) {
+		if ((a.fam = bloom_family((enum enf_map_id)m)) == 0 || ctx->fd[m] < 0)
+			continue;
+		rc = enf_map_foreach(ctx, (enum enf_map_id)m, bloom_visit, &a);
+	}
+	/* Word by word: a bit an existing entry needs is set in the old word
+	 * (noted before its write) and in the new one, so it never clears. */
+	for (uint32_t i = 0; i < KL_POL_BLOOM_WORDS && rc == 0; i++)
+		if (bpf_map_update_elem(ctx->bloom_fd, &i, &words[i], BPF_ANY) < 0)
+			rc = -errno;
+	free(words);
+	return rc;
 }
 
 int enf_totals_read(const struct enf_ctx *ctx, uint64_t out[KL_T_MAX])

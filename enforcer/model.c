@@ -158,6 +158,8 @@ static const char *const total_names[KL_T_MAX] = {
 	[KL_T_EVENTS_LOST] = "events_lost",
 	[KL_T_SRC_NEW] = "src_new",
 	[KL_T_EV_CANDIDATES] = "ev_candidates",
+	[KL_T_SRC_UNADMITTED] = "new_sources",
+	[KL_T_DROP_NEWSRC] = "drop_new_sources",
 };
 
 const char *enf_total_name(unsigned i)

@@ -120,6 +120,7 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 	switch (r->cmd) {
 	case KL_CTL_DENY_ADD:
 	case KL_CTL_RL_SET_IP:
+	case KL_CTL_NEWSRC_LIMIT:
 	case KL_CTL_EDGE_ADD_DENY:
 	case KL_CTL_EDGE_ADD_ALLOW:
 		ADD("%s ", r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
@@ -127,7 +128,7 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 	default:
 		break;
 	}
-	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP)
+	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP || r->cmd == KL_CTL_NEWSRC_LIMIT)
 		ADD("rate=%llu burst=%llu ", (unsigned long long)r->rate,
 		    (unsigned long long)r->burst);
 	if (r->proto)
@@ -460,6 +461,18 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 	json_t *rl = c.rl_burst ? json_pack("{s:I, s:I}", "rate", (json_int_t)c.rl_rate_pps,
 					    "burst", (json_int_t)c.rl_burst)
 				: json_null();
+	/* The spoofing signal and what holds it back (shield.h, admission
+	 * filter and kl_cfg.new_*). */
+	uint64_t tot[KL_T_MAX] = { 0 };
+	(void)enf_totals_read(ctx, tot);
+	json_t *ns = json_pack("{s:b, s:I, s:I}", "admission", c.admit_off == 0, "total",
+			       (json_int_t)(tot[KL_T_SRC_UNADMITTED] & INT64_MAX), "dropped",
+			       (json_int_t)(tot[KL_T_DROP_NEWSRC] & INT64_MAX));
+	if (c.new_burst)
+		json_object_set_new(ns, "limit",
+				    json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)c.new_rate_pps,
+					      "burst", (json_int_t)c.new_burst, "expires_ns",
+					      (json_int_t)(c.new_expires_ns & INT64_MAX)));
 	json_t *ifs = enf_ifaces_json(ctx);
 	res->json = json_pack("{s:o, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o}",
 			      "interfaces", ifs, "pin_dir", cfg->pin_dir, "obj", cfg->obj,
@@ -469,6 +482,10 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 			      (json_int_t)c.sample_mask, "ephemeral_min", (json_int_t)c.ephemeral_min,
 			      "policy_gen", (json_int_t)c.policy_gen, "protected", prot, "maps",
 			      maps_json(ctx), "links", enf_links_json(ctx));
+	if (res->json)
+		json_object_set_new(res->json, "new_sources", ns);
+	else
+		json_decref(ns);
 	enf_result_set(res, KL_OK, "%zu interface(s) attached, features %s, policy_gen %u",
 		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
 }
@@ -513,6 +530,9 @@ static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uin
 	struct kl_rule v = { .expires_ns = enf_expiry(now, ttl_ms), .created_ns = now,
 			     .origin = origin };
 	uint32_t old = origin_at(ctx, m, key);
+	int rc = enf_bloom_note(ctx, m, key);
+	if (rc < 0)
+		return rc;
 	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0)
 		return -errno;
 	if (enf_map_counted(m))
@@ -654,6 +674,38 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
 }
 
+/* The aggregate limit on packets of sources not yet admitted to a slot
+ * (shield.h, kl_cfg.new_*): what a spoofed flood meets. Protected,
+ * allowlisted and known (slot-holding) sources are exempt in the data plane. */
+static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+{
+	struct kl_cfg c;
+	char t[64];
+	bool on = r->cmd == KL_CTL_NEWSRC_LIMIT;
+	int rc = enf_cfg_read(ctx, &c);
+	if (rc == 0) {
+		c.new_rate_pps = on ? r->rate : 0;
+		c.new_burst = on ? r->burst : 0;
+		c.new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return;
+	}
+	if (on) {
+		res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+				      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
+		enf_result_set(res, KL_OK,
+			       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
+			       (unsigned long long)r->rate, (unsigned long long)r->burst,
+			       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
+	} else {
+		res->json = json_pack("{s:n}", "rate");
+		enf_result_set(res, KL_OK, "new-source limit off");
+	}
+}
+
 static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
 	struct kl_cfg c;
@@ -692,8 +744,9 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 				.expires_ns = enf_expiry(ctx->now(), r->ttl_ms),
 				.origin = origin_of(who) };
 	uint32_t old = origin_at(ctx, m, key);
-	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
-		int e = errno;
+	int brc = enf_bloom_note(ctx, m, key);
+	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
+		int e = brc < 0 ? -brc : errno;
 		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
 			       enf_map_specs[m].name, strerror(e));
 		return;
@@ -930,6 +983,11 @@ void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 	case KL_CTL_RL_SET:
 	case KL_CTL_RL_OFF: h_rl_global(ctx, r, res); break;
 	case KL_CTL_RL_SET_IP: h_rl_set_ip(ctx, who, r, res); break;
+	case KL_CTL_NEWSRC_LIMIT:
+	case KL_CTL_NEWSRC_OFF:
+		h_newsrc(ctx, r, res);
+		bump = false; /* read per packet, not cached */
+		break;
 	case KL_CTL_RL_UNSET_IP: h_rl_unset_ip(ctx, r, res); break;
 	case KL_CTL_TUPLE_ENFORCE: h_tuple_enforce(ctx, r, res); break;
 	case KL_CTL_EDGE_ADD_DENY:
@@ -986,6 +1044,12 @@ int enf_cfg_init(struct enf_ctx *ctx)
 	rc = enf_cfg_write(ctx, &c);
 	if (rc < 0) {
 		kl_error("cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return -1;
+	}
+	/* After the seed is final: the summary's bits come from it. */
+	rc = enf_bloom_rebuild(ctx);
+	if (rc < 0) {
+		kl_error("cannot rebuild %s: %s", KL_MAP_POLICY_BLOOM, strerror(-rc));
 		return -1;
 	}
 	return 0;

@@ -164,7 +164,7 @@ bool enf_msg_role_may(enum kl_role role, unsigned type)
 	switch (role) {
 	case KL_ROLE_DECIDER:
 		return type == KL_MSG_DECISIONS || type == KL_MSG_RELEASE ||
-		       type == KL_MSG_ENFORCED_Q;
+		       type == KL_MSG_ENFORCED_Q || type == KL_MSG_NEWSRC_LIMIT;
 	case KL_ROLE_GRAPHD:
 		return type == KL_MSG_EDGE_RULES || type == KL_MSG_ENFORCED_Q;
 	case KL_ROLE_CTL:

@@ -341,6 +341,37 @@ int kl_acks_decode(const uint8_t *p, size_t len, struct kl_ack *out, size_t cap,
 
 /* ---- RELEASE, RELEASE_ACK, ENFORCED_Q ---- */
 
+void kl_newsrc_limit_encode(const struct kl_newsrc_limit *l, uint8_t out[KL_NEWSRC_LIMIT_LEN])
+{
+	kl_put32(out, l->rate_pps);
+	kl_put32(out + 4, l->burst);
+	kl_put64(out + 8, l->ttl_ms);
+}
+
+int kl_newsrc_limit_decode(const uint8_t *p, size_t len, struct kl_newsrc_limit *out, char *err,
+			   size_t errlen)
+{
+	struct kl_newsrc_limit l;
+	if (p == NULL || len != KL_NEWSRC_LIMIT_LEN)
+		return kl_fail(err, errlen, "NEWSRC_LIMIT payload is %zu bytes, want exactly %d",
+			    p == NULL ? (size_t)0 : len, KL_NEWSRC_LIMIT_LEN);
+	l.rate_pps = kl_get32(p);
+	l.burst = kl_get32(p + 4);
+	l.ttl_ms = kl_get64(p + 8);
+	if (l.rate_pps > KL_DEC_MAX_RATE)
+		return kl_fail(err, errlen, "NEWSRC_LIMIT: field 'rate_pps' is %u, above %u", l.rate_pps,
+			    KL_DEC_MAX_RATE);
+	if (l.burst < 1 || l.burst > KL_DEC_MAX_BURST)
+		return kl_fail(err, errlen, "NEWSRC_LIMIT: field 'burst' is %u, want 1..%u", l.burst,
+			    KL_DEC_MAX_BURST);
+	if (l.ttl_ms < KL_DEC_TTL_MIN_MS || l.ttl_ms > KL_NEWSRC_TTL_MAX_MS)
+		return kl_fail(err, errlen, "NEWSRC_LIMIT: field 'ttl_ms' is %llu, want %llu..%llu",
+			    (unsigned long long)l.ttl_ms, (unsigned long long)KL_DEC_TTL_MIN_MS,
+			    (unsigned long long)KL_NEWSRC_TTL_MAX_MS);
+	*out = l;
+	return 0;
+}
+
 void kl_release_encode(const struct kl_release *r, uint8_t out[KL_RELEASE_LEN])
 {
 	memset(out, 0, KL_RELEASE_LEN);

@@ -27,6 +27,8 @@
  *   EDGE_RULES       u32 n, u32 reserved; n x 32:
  *                    0 family, 1 action, 2 proto, 3 reserved, 4 u16 port, 6 u16 reserved,
  *                    8 u64 ttl_ms, 16 addr[16]
+ *   NEWSRC_LIMIT     u32 rate_pps, u32 burst, u64 ttl_ms (16): the aggregate limit on
+ *                    sources not yet admitted to a slot; ttl 1 s .. 1 day, burst >= 1
  * (EDGE_RULES carries ttl_ms as a u64 so that its records are 32 bytes
  * with every field naturally aligned; the range is 1 s .. 30 days.)
  */
@@ -48,6 +50,8 @@
 #define KL_ENFORCED_Q_LEN    8
 #define KL_STATE_REC_LEN     40
 #define KL_EDGE_RULE_LEN     32
+#define KL_NEWSRC_LIMIT_LEN  16
+#define KL_NEWSRC_TTL_MAX_MS (24ull * 3600 * 1000)
 
 #define KL_DECISIONS_MAX     65536u   /* records per DECISIONS message */
 #define KL_EDGE_RULES_MAX    65536u   /* records per EDGE_RULES message */
@@ -174,6 +178,16 @@ int kl_acks_decode(const uint8_t *p, size_t len, struct kl_ack *out, size_t cap,
 		   uint32_t *applied, char *err, size_t errlen);
 
 /* ---- RELEASE, RELEASE_ACK, ENFORCED_Q ---- */
+/* NEWSRC_LIMIT: the decider's request for the aggregate new-source limit. */
+struct kl_newsrc_limit {
+	uint32_t rate_pps; /* <= KL_DEC_MAX_RATE; 0 drops every such packet */
+	uint32_t burst;    /* 1 .. KL_DEC_MAX_BURST */
+	uint64_t ttl_ms;   /* KL_DEC_TTL_MIN_MS .. KL_NEWSRC_TTL_MAX_MS */
+};
+void kl_newsrc_limit_encode(const struct kl_newsrc_limit *l, uint8_t out[KL_NEWSRC_LIMIT_LEN]);
+int kl_newsrc_limit_decode(const uint8_t *p, size_t len, struct kl_newsrc_limit *out, char *err,
+			   size_t errlen);
+
 void kl_release_encode(const struct kl_release *r, uint8_t out[KL_RELEASE_LEN]);
 int kl_release_decode(const uint8_t *p, size_t len, struct kl_release *out, char *err,
 		      size_t errlen);

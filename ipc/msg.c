@@ -42,6 +42,7 @@ static const char *const type_names[KL_MSG_TYPE_MAX] = {
 	[KL_MSG_VIOLATION] = "VIOLATION",
 	[KL_MSG_CONTROL] = "CONTROL",
 	[KL_MSG_RESULT] = "RESULT",
+	[KL_MSG_NEWSRC_LIMIT] = "NEWSRC_LIMIT",
 };
 
 const char *kl_msg_type_name(unsigned type)
@@ -114,6 +115,8 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_VIOLATIONS] = "graph-violations",
 	[KL_CTL_TUNE] = "tune",
 	[KL_CTL_BASELINE] = "baseline-show",
+	[KL_CTL_NEWSRC_LIMIT] = "new-sources-limit",
+	[KL_CTL_NEWSRC_OFF] = "new-sources-off",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -175,6 +178,7 @@ static const uint8_t allowed_to[KL_MSG_TYPE_MAX][KL_ROLE_MAX] = {
 	[KL_MSG_EDGE_RULES] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_EDGE_ACK] = { [KL_ROLE_ENFORCER] = R(KL_ROLE_GRAPHD) },
 	[KL_MSG_VIOLATION] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_DECIDER) },
+	[KL_MSG_NEWSRC_LIMIT] = { [KL_ROLE_DECIDER] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_CONTROL] = { [KL_ROLE_CTL] = DAEMONS },
 	[KL_MSG_RESULT] = {
 		[KL_ROLE_ENFORCER] = ANYONE & ~R(KL_ROLE_ENFORCER),
@@ -368,6 +372,8 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_VIOLATIONS] = { U_TTL | U_COUNT, 0, NULL },
 	[KL_CTL_TUNE] = { 0, 0, NULL },
 	[KL_CTL_BASELINE] = { U_ADDR_HOST, 0, NULL },
+	[KL_CTL_NEWSRC_LIMIT] = { U_RATE | U_BURST | U_TTL, 0, NULL },
+	[KL_CTL_NEWSRC_OFF] = { 0, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -37,7 +37,8 @@ enum kl_msg_type {
 	KL_MSG_VIOLATION = 12,
 	KL_MSG_CONTROL = 13,
 	KL_MSG_RESULT = 14,
-	KL_MSG_TYPE_MAX = 15
+	KL_MSG_NEWSRC_LIMIT = 15, /* decider -> enforcer; answered with RESULT */
+	KL_MSG_TYPE_MAX = 16
 };
 
 enum kl_role {
@@ -132,6 +133,9 @@ enum kl_ctl_cmd {
 	KL_CTL_GRAPH_VIOLATIONS, /* graphd: ttl_ms = since (0 = all), count = rows (0 = default) */
 	KL_CTL_TUNE,           /* decider: autotune status; no arguments */
 	KL_CTL_BASELINE,       /* decider: addr (host): its per-source baseline */
+	KL_CTL_NEWSRC_LIMIT,   /* rate (0 = drop all), burst, ttl_ms (0 = permanent): the
+				* aggregate limit on sources not yet admitted to a slot */
+	KL_CTL_NEWSRC_OFF,
 	KL_CTL_CMD_MAX
 };
 

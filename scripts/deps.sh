@@ -9,7 +9,7 @@ PKGS=(
 	libcap-dev libseccomp-dev libyaml-dev libnng-dev libcmocka-dev
 	libjansson-dev libsodium-dev libsystemd-dev libpcap-dev libsqlite3-dev
 	libclang-rt-14-dev
-	iproute2 iputils-ping procps util-linux jq
+	iproute2 iputils-ping procps util-linux jq hping3
 	curl python3
 )
 

@@ -46,6 +46,8 @@ struct load_opts {
 	__u32 ringbuf_bytes; /* 0 = default */
 	const char *pin_root; /* NULL = no pinning */
 	__u32 src_slots;      /* 0 = SMALL_SLOTS */
+	int admit;            /* 1: admission filter on (the default in use); else
+			       * every source claims a slot on its first packet */
 };
 
 static int quiet_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
@@ -70,6 +72,9 @@ static struct shield *load_shield(const struct load_opts *lo)
 		/* The program must not depend on map sizes: shrink them. */
 		if (m == s->maps.kernloom_src4_stats || m == s->maps.kernloom_src6_stats) {
 			assert_int_equal(bpf_map__set_max_entries(m, lo->src_slots ?: SMALL_SLOTS), 0);
+		} else if (m == s->maps.kl_src_tags4 || m == s->maps.kl_src_tags6) {
+			assert_int_equal(bpf_map__set_max_entries(m, (lo->src_slots ?: SMALL_SLOTS) /
+									 KL_SRC_WAYS), 0);
 		} else if (t == BPF_MAP_TYPE_RINGBUF) {
 			if (lo->ringbuf_bytes)
 				assert_int_equal(bpf_map__set_max_entries(m, lo->ringbuf_bytes), 0);
@@ -85,6 +90,18 @@ static struct shield *load_shield(const struct load_opts *lo)
 		fprintf(stderr, "shield__load failed: %s\n", strerror(errno));
 		shield__destroy(s);
 		fail();
+	}
+	/* Most fixtures count from a source's first packet; the admission
+	 * filter has fixtures of its own. */
+	if (!lo->admit) {
+		struct kl_cfg c;
+		__u32 zero = 0;
+
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c), 0);
+		c.admit_off = 1;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.kernloom_cfg), &zero, &c,
+						     BPF_ANY),
+				 0);
 	}
 	return s;
 }
@@ -323,6 +340,36 @@ static void put(struct bpf_map *m, const void *k, const void *v)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY), 0);
 }
 
+/* The enforcer's contract: the source's bit in kernloom_policy_bloom is set
+ * before an exact-source entry is written (shield.h, KL_POL_BLOOM_WORDS). */
+static void bloom_set(struct shield *s, __u64 h)
+{
+	__u32 bit = kl_pol_bit(h), wi = bit >> 6;
+	int fd = bpf_map__fd(s->maps.kernloom_policy_bloom);
+	__u64 w;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &wi, &w), 0);
+	w |= 1ull << (bit & 63);
+	assert_int_equal(bpf_map_update_elem(fd, &wi, &w, BPF_ANY), 0);
+}
+
+static void bloom4(struct shield *s, __u32 a)
+{
+	struct kl_cfg c = cfg_get(s);
+
+	bloom_set(s, kl_src_hash4(a, c.src_seed));
+}
+
+static void bloom6(struct shield *s, const struct kl_in6 *a)
+{
+	struct kl_cfg c = cfg_get(s);
+	__u64 w0, w1;
+
+	memcpy(&w0, a->addr, 8);
+	memcpy(&w1, a->addr + 8, 8);
+	bloom_set(s, kl_src_hash6w(w0, w1, c.src_seed));
+}
+
 static struct kl_rule rule(__u64 expires, __u32 origin)
 {
 	struct kl_rule r = { .expires_ns = expires, .created_ns = now_boot(), .origin = origin };
@@ -335,6 +382,7 @@ static void deny4(struct shield *s, const char *a, __u64 expires)
 	__u32 k = ip4(a);
 	struct kl_rule r = rule(expires, KL_ORIGIN_OPERATOR);
 
+	bloom4(s, k);
 	put(s->maps.kernloom_deny4_hash, &k, &r);
 	bump_gen(s);
 }
@@ -344,6 +392,7 @@ static void deny6(struct shield *s, const char *a, __u64 expires)
 	struct kl_in6 k = ip6(a);
 	struct kl_rule r = rule(expires, KL_ORIGIN_OPERATOR);
 
+	bloom6(s, &k);
 	put(s->maps.kernloom_deny6_hash, &k, &r);
 	bump_gen(s);
 }
@@ -370,6 +419,7 @@ static void rl4(struct shield *s, const char *a, __u64 rate, __u64 burst, __u64 
 	struct kl_rl_rule r = { .rate_pps = rate, .burst = burst, .expires_ns = expires,
 				.origin = KL_ORIGIN_OPERATOR };
 
+	bloom4(s, k);
 	put(s->maps.kernloom_rl_policy4, &k, &r);
 	bump_gen(s);
 }
@@ -1255,11 +1305,15 @@ static void test_events_ring_full(void **state)
 
 /* ---- edge (tuple) enforcement, graph-enforce profile ---- */
 
-static void edge4(struct bpf_map *m, const char *a, uint16_t port, uint8_t proto, struct kl_rule r)
+/* As the enforcer writes an edge rule: summary bit, entry, generation. */
+static void edge4(struct shield *s, struct bpf_map *m, const char *a, uint16_t port, uint8_t proto,
+		  struct kl_rule r)
 {
 	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
 
+	bloom4(s, k.src);
 	put(m, &k, &r);
+	bump_gen(s);
 }
 
 static void set_edge_mode(struct shield *s, __u32 mode, __u32 eph)
@@ -1287,8 +1341,8 @@ static void test_edge_deny_mode(void **state)
 	struct frame fs = build(&ssh), fw = build(&web);
 	struct kl_src_stats st;
 
-	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
-	edge4(s->maps.kernloom_edge4_deny, a, 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_deny, a, 443, IPPROTO_TCP,
 	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
 	/* Mode off: the edge deny map is not consulted. */
 	assert_int_equal(run1(s, &fs), XDP_PASS);
@@ -1325,15 +1379,15 @@ static void test_edge_allow_mode(void **state)
 	struct frame fw = build(&web), fs = build(&ssh), fe = build(&eph), fi = build(&icmp);
 	struct kl_src_stats st;
 
-	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
-	edge4(s->maps.kernloom_edge4_allow, a, KL_PORT_EPHEMERAL, IPPROTO_UDP,
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, KL_PORT_EPHEMERAL, IPPROTO_UDP,
 	      rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
 	assert_int_equal(run_n(s, fw.b, fw.len, 100), XDP_PASS);
 	assert_int_equal(run_n(s, fs.b, fs.len, 100), XDP_DROP);
 	assert_int_equal(run1(s, &fe), XDP_PASS); /* 40000 folds to the ephemeral edge */
 	assert_int_equal(run1(s, &fi), XDP_DROP); /* ICMP = port 0, not allowed */
-	edge4(s->maps.kernloom_edge4_allow, a, 0, IPPROTO_ICMP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, 0, IPPROTO_ICMP, rule(0, KL_ORIGIN_GRAPHD));
 	assert_int_equal(run1(s, &fi), XDP_PASS);
 	st = src4_must(s, a);
 	assert_int_equal(st.drop_edge, 101);
@@ -1347,7 +1401,7 @@ static void test_edge_allow_mode(void **state)
 
 	/* An expired allow no longer allows. Expiries are checked against a
 	 * per-CPU clock that may lag one tick, hence "a second ago". */
-	edge4(s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP,
 	      rule(now_boot() - 1000000000ull, KL_ORIGIN_GRAPHD));
 	assert_int_equal(run1(s, &fw), XDP_DROP);
 
@@ -1378,7 +1432,7 @@ static void test_edge_rate_limit(void **state)
 	assert_true(r.tat_ns > now_boot()); /* bucket state kept in the rule */
 
 	/* Also in allow mode, for an allowed tuple. */
-	edge4(s->maps.kernloom_edge4_allow, a, 53, IPPROTO_UDP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_allow, a, 53, IPPROTO_UDP, rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, 0);
 	assert_int_equal(run1(s, &fd), XDP_DROP);
 	assert_int_equal(src4_must(s, a).drop_edge, 9);
@@ -1394,7 +1448,7 @@ static void test_edge_feature_off(void **state)
 	struct pkt_spec ssh = pkt_tcp4(a, 22, PKT_SYN);
 	struct frame fs = build(&ssh);
 
-	edge4(s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	edge4(s, s->maps.kernloom_edge4_deny, a, 22, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_ALLOW, 0);
 	assert_int_equal(run1(s, &fs), XDP_PASS);
 	set_edge_mode(s, KL_EDGE_DENY, 0);
@@ -1477,7 +1531,7 @@ static void test_flow_profiles(void **state)
 	shield__destroy(s);
 	/* graph-learning: flows, but no edge enforcement. */
 	s = load_shield(&on);
-	edge4(s->maps.kernloom_edge4_deny, "198.18.29.29", 443, IPPROTO_TCP,
+	edge4(s, s->maps.kernloom_edge4_deny, "198.18.29.29", 443, IPPROTO_TCP,
 	      rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_DENY, 0);
 	assert_int_equal(run_n(s, fw.b, fw.len, 5), XDP_PASS);
@@ -1673,7 +1727,7 @@ static const char *const pin_names[] = {
 	KL_MAP_ALLOW4, KL_MAP_ALLOW6, KL_MAP_DENY4, KL_MAP_DENY6, KL_MAP_DENY4_LPM,
 	KL_MAP_DENY6_LPM, KL_MAP_RL4, KL_MAP_RL6, KL_MAP_FLOW4, KL_MAP_FLOW6,
 	KL_MAP_EDGE4_DENY, KL_MAP_EDGE6_DENY, KL_MAP_EDGE4_ALLOW, KL_MAP_EDGE6_ALLOW,
-	KL_MAP_EDGE4_RL, KL_MAP_EDGE6_RL,
+	KL_MAP_EDGE4_RL, KL_MAP_EDGE6_RL, KL_MAP_POLICY_BLOOM,
 };
 #define N_PINS (sizeof(pin_names) / sizeof(pin_names[0]))
 
@@ -1936,6 +1990,326 @@ static void test_two_cpus_one_bucket(void **state)
 	timed(s, "two-choice buckets, known source", fr[ns - 1].b, fr[ns - 1].len, XDP_PASS);
 }
 
+/* graph-enforce: a known source's last tuple verdict is cached in its slot;
+ * a write the enforcer announces (generation bump) undoes it at once, and
+ * an allow rule's own expiry ends it without any write. */
+static void test_edge_cache(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.26.26";
+	struct pkt_spec web = pkt_tcp4(a, 443, PKT_ACK);
+	struct frame fw = build(&web);
+	struct kl_edge4_key k = { .src = ip4(a), .port = 443, .proto = IPPROTO_TCP };
+	struct kl_rule r = rule(0, KL_ORIGIN_GRAPHD);
+	__u32 slot4 = ip4(a);
+	struct kl_src_slot sl;
+	__u64 exp, t0;
+	int n;
+
+	set_edge_mode(s, KL_EDGE_DENY, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(run_n(s, fw.b, fw.len, 3), XDP_PASS);
+	assert_true(slot_find(s, 4, &slot4, &sl) >= 0);
+	assert_true(sl.ec.flags & KL_EC_PASS);
+	assert_int_equal(sl.ec.port, 443);
+	assert_int_equal(sl.ec.gen, (__u16)cfg_get(s).policy_gen);
+	/* An unannounced write is not seen by the cached verdict... */
+	put(s->maps.kernloom_edge4_deny, &k, &r);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+	/* ...an announced one is. */
+	bump_gen(s);
+	assert_int_equal(run1(s, &fw), XDP_DROP);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(s->maps.kernloom_edge4_deny), &k), 0);
+	bump_gen(s);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+
+	/* Allow mode, a rule lapsing in ~1.5 s: passes (cached) until then,
+	 * dropped after, with no write in between. */
+	exp = now_boot() + 1500000000ull;
+	edge4(s, s->maps.kernloom_edge4_allow, a, 443, IPPROTO_TCP, rule(exp, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(run1(s, &fw), XDP_PASS);
+	assert_true(slot_find(s, 4, &slot4, &sl) >= 0);
+	assert_true(sl.ec.flags & KL_EC_PASS);
+	t0 = now_boot();
+	for (n = 0; run1(s, &fw) == XDP_PASS; n++) {
+		assert_true(now_boot() < exp + 3000000000ull); /* deadline */
+		usleep(1000);
+	}
+	assert_true(now_boot() >= exp);
+	assert_true(n > 0 || t0 >= exp);
+	timed(s, "edge cache, lapsed allow", fw.b, fw.len, XDP_DROP);
+}
+
+/* ---- admission filter, aggregate new-source limit, tag lines ---- */
+
+static int setup_admit(void **state)
+{
+	struct load_opts lo = { .admit = 1 };
+
+	*state = load_shield(&lo);
+	return 0;
+}
+
+static int setup_admit_edge(void **state)
+{
+	struct load_opts lo = { .admit = 1, .flow = 1, .edge = 1 };
+
+	*state = load_shield(&lo);
+	return 0;
+}
+
+/* A source's first packet is judged and counted in aggregate only; its
+ * second claims a slot, which counts from there. */
+static void test_admission_second_packet_claims(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.50.1", 443, PKT_SYN);
+	struct pkt_spec sp6 = pkt_tcp6("fd00:6b6c:50::1", 443, PKT_SYN);
+	struct frame f = build(&sp), f6 = build(&sp6);
+	struct kl_src_stats st;
+	__u64 t[KL_T_MAX];
+
+	assert_int_equal(run1(s, &f), XDP_PASS);
+	assert_int_equal(src4(s, "198.18.50.1", &st), -ENOENT);
+	totals(s, t);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 1);
+	assert_int_equal(t[KL_T_SRC_NEW], 0);
+	assert_int_equal(t[KL_T_PKTS], 1);
+	assert_int_equal(t[KL_T_PASS], 1);
+	assert_int_equal(run_n(s, f.b, f.len, 10), XDP_PASS);
+	st = src4_must(s, "198.18.50.1");
+	assert_int_equal(st.pkts, 10);
+	assert_int_equal(st.syn, 10);
+	assert_true(st.verdict & KL_V_CACHED);
+	totals(s, t);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 1);
+	assert_int_equal(t[KL_T_SRC_NEW], 1);
+	assert_int_equal(t[KL_T_PKTS], 11);
+	assert_int_equal(t[KL_T_PASS], 11);
+
+	assert_int_equal(run1(s, &f6), XDP_PASS);
+	assert_int_equal(src6(s, "fd00:6b6c:50::1", &st), -ENOENT);
+	assert_int_equal(run1(s, &f6), XDP_PASS);
+	assert_int_equal(src6_must(s, "fd00:6b6c:50::1").pkts, 1);
+	totals(s, t);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 2);
+	assert_int_equal(t[KL_T_SRC_NEW], 2);
+	timed(s, "admitted source, pass", f.b, f.len, XDP_PASS);
+}
+
+/* n addresses 198.18.128.0 + i (i from `from`), one frame each. */
+static void flood4_from(struct shield *s, int from, int n, __u32 expect, __u32 *got_drops)
+{
+	__u32 drops = 0;
+
+	for (int i = from; i < from + n; i++) {
+		char a[32];
+		struct pkt_spec sp;
+		struct frame f;
+
+		snprintf(a, sizeof(a), "198.18.%u.%u", 128u + (unsigned)i / 256, (unsigned)i % 256);
+		sp = pkt_tcp4(a, 80, PKT_SYN);
+		f = build(&sp);
+		__u32 r = run1(s, &f);
+		if (expect != (__u32)-1)
+			assert_int_equal(r, expect);
+		drops += r == XDP_DROP;
+	}
+	if (got_drops)
+		*got_drops = drops;
+}
+
+static void flood4(struct shield *s, int n, __u32 expect, __u32 *got_drops)
+{
+	flood4_from(s, 0, n, expect, got_drops);
+}
+
+static int slots_held(struct shield *s)
+{
+	__u32 n = bpf_map__max_entries(s->maps.kernloom_src4_stats);
+	struct kl_src_slot sl;
+	int held = 0;
+
+	for (__u32 k = 0; k < n; k++) {
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_src4_stats), &k, &sl),
+				 0);
+		held += sl.family == 4;
+	}
+	return held;
+}
+
+/* A spoofed flood (one packet per source) claims no slot: a source that
+ * already holds one keeps it and keeps counting. */
+static void test_admission_flood_claims_nothing(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.51.1", 443, PKT_ACK);
+	struct frame known = build(&sp);
+	__u64 t[KL_T_MAX];
+
+	assert_int_equal(run_n(s, known.b, known.len, 2), XDP_PASS);
+	assert_int_equal(slots_held(s), 1);
+	flood4(s, 3000, XDP_PASS, NULL);
+	assert_int_equal(slots_held(s), 1);
+	assert_int_equal(run1(s, &known), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.51.1").pkts, 2);
+	totals(s, t);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 3001);
+	assert_int_equal(t[KL_T_SRC_NEW], 1);
+	assert_int_equal(t[KL_T_PKTS], 3003);
+	assert_int_equal(t[KL_T_PASS], 3003);
+}
+
+/* Policy holds for sources without a slot: deny (found through the policy
+ * summary), CIDR deny, allow-enforce; a deny whose summary bit the writer
+ * failed to set is not seen there (the enforcer's contract). */
+static void test_unadmitted_policy(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec d = pkt_tcp4("198.18.52.1", 443, PKT_SYN);
+	struct pkt_spec d6 = pkt_tcp6("fd00:6b6c:52::1", 443, PKT_SYN);
+	struct pkt_spec c = pkt_tcp4("198.18.53.9", 443, PKT_SYN);
+	struct pkt_spec nb = pkt_tcp4("198.18.52.2", 443, PKT_SYN);
+	struct pkt_spec o = pkt_tcp4("198.18.54.1", 443, PKT_SYN);
+	struct frame fd = build(&d), fd6 = build(&d6), fc = build(&c), fnb = build(&nb),
+		     fo = build(&o);
+	struct kl_rule r = rule(0, KL_ORIGIN_OPERATOR);
+	__u32 k = ip4("198.18.52.2");
+	__u64 t[KL_T_MAX];
+
+	deny4(s, "198.18.52.1", 0);
+	deny6(s, "fd00:6b6c:52::1", 0);
+	lpm4(s->maps.kernloom_deny4_lpm, "198.18.53.0", 24, r);
+	put(s->maps.kernloom_deny4_hash, &k, &r); /* no summary bit */
+	bump_gen(s);
+	assert_int_equal(run1(s, &fd), XDP_DROP);
+	assert_int_equal(run1(s, &fd6), XDP_DROP);
+	assert_int_equal(run1(s, &fc), XDP_DROP);
+	assert_int_equal(run1(s, &fnb), XDP_PASS);
+	/* Its second packet claims a slot, whose verdict reads every map. */
+	assert_int_equal(run1(s, &fnb), XDP_DROP);
+	totals(s, t);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 4);
+	assert_int_equal(t[KL_T_DROP_DENY], 4);
+	assert_int_equal(t[KL_T_PASS], 1);
+
+	set_allow_enforce(s, 1);
+	assert_int_equal(run1(s, &fo), XDP_DROP);
+	assert_int_equal(total(s, KL_T_DROP_ALLOW), 1);
+}
+
+static void set_new_limit(struct shield *s, __u64 rate, __u64 burst, __u64 expires)
+{
+	struct kl_cfg c = cfg_get(s);
+
+	c.new_rate_pps = rate;
+	c.new_burst = burst;
+	c.new_expires_ns = expires;
+	cfg_put(s, &c);
+}
+
+/* The aggregate limit: burst new-source packets pass, the rest drop;
+ * protected and allowlisted sources and sources holding a slot are
+ * exempt; it lapses at its expiry. */
+static void test_new_source_limit(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec kp = pkt_tcp4("198.18.55.1", 443, PKT_ACK);
+	struct pkt_spec pp = pkt_tcp4("198.18.56.1", 22, PKT_SYN);
+	struct pkt_spec ap = pkt_tcp4("198.18.57.1", 22, PKT_SYN);
+	struct frame known = build(&kp), prot = build(&pp), allowed = build(&ap);
+	__u32 drops;
+	__u64 t[KL_T_MAX];
+
+	assert_int_equal(run_n(s, known.b, known.len, 2), XDP_PASS);
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.56.1", 32, rule(0, KL_ORIGIN_PROTECTED));
+	lpm4(s->maps.kernloom_allow4_lpm, "198.18.57.1", 32, rule(0, KL_ORIGIN_OPERATOR));
+	bump_gen(s);
+	/* rate 1/s, burst 10: far fewer than 1000 tokens in the test's time */
+	set_new_limit(s, 1, 10, 0);
+	flood4(s, 1000, (__u32)-1, &drops);
+	assert_true(drops >= 1000 - 10 - 5 && drops <= 1000 - 10);
+	assert_int_equal(run1(s, &prot), XDP_PASS);
+	assert_int_equal(run1(s, &allowed), XDP_PASS);
+	assert_int_equal(run_n(s, known.b, known.len, 100), XDP_PASS);
+	assert_int_equal(src4_must(s, "198.18.55.1").pass, 101);
+	totals(s, t);
+	assert_int_equal(t[KL_T_DROP_NEWSRC], drops);
+	assert_int_equal(t[KL_T_DROP_RL], drops);
+	assert_int_equal(t[KL_T_SRC_UNADMITTED], 1000 + 2 + 1);
+	assert_int_equal(slots_held(s), 1);
+
+	/* Lapsed (a second ago: the data plane's clock may lag a tick). The
+	 * first 50 flood sources were seen before: admitted, they claim. */
+	set_new_limit(s, 1, 10, now_boot() - 1000000000ull);
+	flood4(s, 50, XDP_PASS, NULL);
+	assert_int_equal(slots_held(s), 51);
+	/* Rate 0 drops every packet of a source without a slot, its
+	 * admission included (sources 50..99 were seen before). */
+	set_new_limit(s, 0, 1, 0);
+	flood4_from(s, 50, 50, XDP_DROP, NULL);
+	assert_int_equal(slots_held(s), 51);
+	flood4(s, 50, XDP_PASS, NULL); /* holding slots: not affected */
+	assert_int_equal(run1(s, &prot), XDP_PASS);
+}
+
+/* graph-enforce: a source without a slot and without a summary bit has no
+ * edge rule; allow mode drops it, deny mode passes it; with an allow rule
+ * (and its bit) it passes. No flow telemetry for it. */
+static void test_unadmitted_edges(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec a = pkt_tcp4("198.18.58.1", 443, PKT_SYN);
+	struct pkt_spec b = pkt_tcp4("198.18.58.2", 443, PKT_SYN);
+	struct frame fa = build(&a), fb = build(&b);
+
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	bloom4(s, ip4("198.18.58.2"));
+	edge4(s, s->maps.kernloom_edge4_allow, "198.18.58.2", 443, IPPROTO_TCP,
+	      rule(0, KL_ORIGIN_GRAPHD));
+	assert_int_equal(run1(s, &fa), XDP_DROP);
+	assert_int_equal(run1(s, &fb), XDP_PASS);
+	assert_int_equal(total(s, KL_T_DROP_EDGE), 1);
+	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)),
+			 0);
+	set_edge_mode(s, KL_EDGE_DENY, KL_EPHEMERAL_MIN_DEFAULT);
+	flood4(s, 20, XDP_PASS, NULL);
+	assert_int_equal(total(s, KL_T_SRC_UNADMITTED), 22);
+}
+
+/* A reload empties the tag lines: a source holding a slot is still found
+ * (the slow lookup), keeps its counters and gets its tag back. */
+static void test_tags_healed(void **state)
+{
+	struct shield *s = *state;
+	struct pkt_spec sp = pkt_tcp4("198.18.59.1", 443, PKT_ACK);
+	struct frame f = build(&sp);
+	struct kl_src_tags zero_tags = { 0 }, t;
+	__u32 n = bpf_map__max_entries(s->maps.kl_src_tags4), k, base[2];
+	int fd = bpf_map__fd(s->maps.kl_src_tags4), slot;
+	struct kl_cfg c = cfg_get(s);
+	__u32 a = ip4("198.18.59.1");
+
+	assert_int_equal(run_n(s, f.b, f.len, 5), XDP_PASS);
+	slot = slot_find(s, 4, &a, NULL);
+	assert_true(slot >= 0);
+	kl_src_buckets4(a, c.src_seed, s->rodata->kl_src4_mask, base);
+	k = (__u32)slot / KL_SRC_WAYS;
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &t), 0);
+	assert_int_equal(t.tag[slot % KL_SRC_WAYS], kl_src_tag(kl_src_hash4(a, c.src_seed)));
+	for (k = 0; k < n; k++)
+		assert_int_equal(bpf_map_update_elem(fd, &k, &zero_tags, BPF_ANY), 0);
+	assert_int_equal(run_n(s, f.b, f.len, 5), XDP_PASS);
+	assert_int_equal(slot_find(s, 4, &a, NULL), slot);
+	/* 4 + 5: the first of all was not admitted */
+	assert_int_equal(src4_must(s, "198.18.59.1").pkts, 9);
+	assert_int_equal(total(s, KL_T_SRC_NEW), 1);
+	k = (__u32)slot / KL_SRC_WAYS;
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &t), 0);
+	assert_int_equal(t.tag[slot % KL_SRC_WAYS], kl_src_tag(kl_src_hash4(a, c.src_seed)));
+	(void)base;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1969,6 +2343,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_deny_mode, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_allow_mode, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_rate_limit, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_cache, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
 		cmocka_unit_test(test_flow_profiles),
@@ -1981,6 +2356,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verdict_not_inherited, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_v6_owner_compare, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_two_cpus_one_bucket, setup_tiny, teardown),
+		cmocka_unit_test_setup_teardown(test_admission_second_packet_claims, setup_admit,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_admission_flood_claims_nothing, setup_admit,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unadmitted_policy, setup_admit, teardown),
+		cmocka_unit_test_setup_teardown(test_new_source_limit, setup_admit, teardown),
+		cmocka_unit_test_setup_teardown(test_unadmitted_edges, setup_admit_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_tags_healed, setup_admit, teardown),
 	};
 
 	if (geteuid() != 0) {

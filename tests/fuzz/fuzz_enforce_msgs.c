@@ -92,6 +92,22 @@ static void release(const uint8_t *p, size_t n)
 	CHECK(memcmp(again, p, n) == 0);
 }
 
+static void newsrc_limit(const uint8_t *p, size_t n)
+{
+	char err[256] = "";
+	struct kl_newsrc_limit l;
+	uint8_t again[KL_NEWSRC_LIMIT_LEN];
+	if (kl_newsrc_limit_decode(p, n, &l, err, sizeof(err)) != 0) {
+		CHECK(err[0] != '\0');
+		return;
+	}
+	CHECK(n == KL_NEWSRC_LIMIT_LEN);
+	CHECK(l.rate_pps <= KL_DEC_MAX_RATE && l.burst >= 1 && l.burst <= KL_DEC_MAX_BURST);
+	CHECK(l.ttl_ms >= KL_DEC_TTL_MIN_MS && l.ttl_ms <= KL_NEWSRC_TTL_MAX_MS);
+	kl_newsrc_limit_encode(&l, again);
+	CHECK(memcmp(again, p, n) == 0);
+}
+
 /* The answers and the query, for good measure (the decider decodes them). */
 static void answers(const uint8_t *p, size_t n)
 {
@@ -144,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	decisions(buf, size);
 	edge_rules(buf, size);
 	release(buf, size);
+	newsrc_limit(buf, size);
 	answers(buf, size);
 	free(buf);
 	return 0;

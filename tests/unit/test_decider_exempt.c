@@ -212,7 +212,7 @@ static void test_trace_reader(void **state)
 	(void)state;
 	const char *good =
 		"# comment\n"
-		"{\"t\": 1.5, \"sources\": [{\"ip\": \"203.0.113.7\", \"pps\": 900, \"syn\": 850}, "
+		"{\"t\": 1.5, \"new_sources\": 5600, \"sources\": [{\"ip\": \"203.0.113.7\", \"pps\": 900, \"syn\": 850}, "
 		"{\"ip\": \"2001:db8::1\", \"bps\": 1e6}]}\n"
 		"\n"
 		"{\"t\": 2.5, \"violations\": [{\"ip\": \"10.0.0.1\", \"port\": 22, \"proto\": \"tcp\", "
@@ -223,11 +223,14 @@ static void test_trace_reader(void **state)
 	assert_int_equal(in->next(in, &t, &e), 1);
 	assert_int_equal(t.t_ms, 1500);
 	assert_int_equal(t.elapsed_ms, 1000);
+	assert_true(t.has_new_sources);
+	assert_int_equal(t.new_sources, 5600);
 	assert_int_equal(t.nsrc, 2);
 	assert_true(t.src[0].pps == 900 && t.src[0].syn == 850 && t.src[0].scan == 0);
 	assert_int_equal(t.src[1].addr.family, 6);
 	assert_int_equal(in->next(in, &t, &e), 1);
 	assert_int_equal(t.elapsed_ms, 1000);
+	assert_false(t.has_new_sources);
 	assert_int_equal(t.nviol, 1);
 	assert_int_equal(t.viol[0].mode, KL_VIOL_ENFORCE);
 	assert_int_equal(t.viol[0].proto, 6);
@@ -244,6 +247,7 @@ static void test_trace_reader(void **state)
 		{ "{\"t\": 1, \"sources\": [{\"ip\": \"1.2.3.0/24\"}]}\n", "tr:1: sources[0].ip:" },
 		{ "{\"sources\": []}\n", "tr:1: \"t\" is missing" },
 		{ "{\"t\": 1, \"colour\": 2}\n", "tr:1: unknown key \"colour\"" },
+		{ "{\"t\": 1, \"new_sources\": -3}\n", "tr:1: \"new_sources\" must be a count >= 0" },
 		{ "\n\n{\"t\": 1,}\n", "tr:3: column" },
 		{ "[1,2]\n", "tr:1: expected a JSON object per line" },
 		{ "KLM1\x01\x02\x03\n", "binary data" },

@@ -240,6 +240,36 @@ static void test_acks(void **state)
 
 /* ---- RELEASE, RELEASE_ACK, ENFORCED_Q ---- */
 
+static void test_newsrc_limit(void **state)
+{
+	(void)state;
+	struct kl_newsrc_limit l = { .rate_pps = 0, .burst = 1, .ttl_ms = KL_DEC_TTL_MIN_MS }, out;
+	uint8_t p[KL_NEWSRC_LIMIT_LEN], q[KL_NEWSRC_LIMIT_LEN];
+	char err[160];
+	kl_newsrc_limit_encode(&l, p);
+	assert_int_equal(kl_newsrc_limit_decode(p, sizeof(p), &out, NULL, 0), 0);
+	assert_int_equal(out.rate_pps, 0);
+	assert_int_equal(out.burst, 1);
+	kl_newsrc_limit_encode(&out, q);
+	assert_memory_equal(p, q, sizeof(p));
+	const struct {
+		struct kl_newsrc_limit l;
+		const char *want;
+	} bad[] = {
+		{ { KL_DEC_MAX_RATE + 1, 1, 60000 }, "field 'rate_pps' is 100000001" },
+		{ { 100, 0, 60000 }, "field 'burst' is 0" },
+		{ { 100, 1, 999 }, "field 'ttl_ms' is 999" },
+		{ { 100, 1, KL_NEWSRC_TTL_MAX_MS + 1 }, "field 'ttl_ms' is 86400001" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		kl_newsrc_limit_encode(&bad[i].l, p);
+		assert_int_equal(kl_newsrc_limit_decode(p, sizeof(p), &out, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, bad[i].want));
+	}
+	assert_int_equal(kl_newsrc_limit_decode(p, sizeof(p) - 1, &out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "want exactly 16"));
+}
+
 static void test_release(void **state)
 {
 	(void)state;
@@ -460,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_decisions_rejections),
 		cmocka_unit_test(test_acks),
 		cmocka_unit_test(test_release),
+		cmocka_unit_test(test_newsrc_limit),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_edge_rules),
 		cmocka_unit_test(test_names),

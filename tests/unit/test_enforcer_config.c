@@ -315,6 +315,8 @@ static void test_render_golden(void **state)
 		 "graph_max: 60000                         # default\n"
 		 "sensor_user: kernloom-sensor             # default\n"
 		 "user: kernloom-enforcer                  # default\n"
+		 "new_source_min_rate: 100                 # default\n"
+		 "new_source_max_ttl: 300                  # default\n"
 		 "# flags only: force=no detach_on_exit=no log_level=info\n",
 		 path, path, path, path, path);
 	assert_string_equal(out, want);

@@ -840,6 +840,54 @@ static void test_sweep_and_reset_keep_counts(void **state)
 	assert_int_equal(count(KL_ORIGIN_DECIDER), 0);
 }
 
+/* The decider's new-source limit: applied within enforcer.yaml's bounds,
+ * refused outside them, from no other role. */
+static void test_newsrc_limit(void **state)
+{
+	(void)state;
+	struct kl_newsrc_limit l = { .rate_pps = 100, .burst = 200, .ttl_ms = 30000 };
+	uint8_t p[KL_NEWSRC_LIMIT_LEN];
+	struct enf_reply rep;
+	struct kl_cfg c;
+	kl_newsrc_limit_encode(&l, p);
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
+	assert_int_equal(rep.status, KL_OK);
+	enf_reply_free(&rep);
+	assert_int_equal(enf_cfg_read(&ctx, &c), 0);
+	assert_int_equal(c.new_rate_pps, 100);
+	assert_int_equal(c.new_burst, 200);
+	assert_int_equal(c.new_expires_ns, fake_now + 30000ull * 1000000ull);
+
+	l.rate_pps = cfg.newsrc_min_rate - 1;
+	kl_newsrc_limit_encode(&l, p);
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
+	assert_int_equal(rep.status, KL_ERR_REFUSED);
+	assert_non_null(strstr(rep.text, "below new_source_min_rate"));
+	enf_reply_free(&rep);
+	l.rate_pps = 100;
+	l.ttl_ms = (uint64_t)cfg.newsrc_max_ttl * 1000 + 1000;
+	kl_newsrc_limit_encode(&l, p);
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
+	assert_int_equal(rep.status, KL_ERR_REFUSED);
+	assert_non_null(strstr(rep.text, "above new_source_max_ttl"));
+	enf_reply_free(&rep);
+	l.ttl_ms = 30000;
+	kl_newsrc_limit_encode(&l, p);
+	enf_link_handle(&ctx, &gra, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
+	assert_int_not_equal(rep.status, KL_OK);
+	enf_reply_free(&rep);
+	uint32_t keep = cfg.newsrc_max_ttl;
+	cfg.newsrc_max_ttl = 0;
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
+	assert_int_equal(rep.status, KL_ERR_REFUSED);
+	assert_non_null(strstr(rep.text, "not the decider's"));
+	enf_reply_free(&rep);
+	cfg.newsrc_max_ttl = keep;
+	/* nothing refused changed the limit */
+	assert_int_equal(enf_cfg_read(&ctx, &c), 0);
+	assert_int_equal(c.new_burst, 200);
+}
+
 static void test_wire_path(void **state)
 {
 	(void)state;
@@ -1077,6 +1125,7 @@ int main(void)
 		cmocka_unit_test_setup(test_self_protected, clean),
 		cmocka_unit_test_setup(test_sweep_and_reset_keep_counts, clean),
 		cmocka_unit_test_setup(test_wire_path, clean),
+		cmocka_unit_test_setup(test_newsrc_limit, clean),
 		cmocka_unit_test_setup(test_time_share, clean),
 		cmocka_unit_test_setup(test_status_links, clean),
 		cmocka_unit_test_setup(test_pollable_server, clean),

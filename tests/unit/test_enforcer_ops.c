@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,10 @@ static int setup(void **state)
 	ctx.now = now_fn;
 	if (create_maps() < 0)
 		return -1;
+	ctx.bloom_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, KL_MAP_POLICY_BLOOM, 4, 8,
+				      KL_POL_BLOOM_WORDS, NULL);
+	if (ctx.bloom_fd < 0)
+		return -1;
 	return enf_cfg_init(&ctx);
 }
 
@@ -91,6 +96,8 @@ static int teardown(void **state)
 	for (int m = 0; m < ENF_M_MAX; m++)
 		if (ctx.fd[m] >= 0)
 			close(ctx.fd[m]);
+	if (ctx.bloom_fd >= 0)
+		close(ctx.bloom_fd);
 	return 0;
 }
 
@@ -301,6 +308,34 @@ static void test_protected_refused_and_synced(void **state)
 	memcpy(&pk.addr, a.addr.addr, 4);
 	assert_int_equal(bpf_map_lookup_elem(ctx.fd[ENF_M_ALLOW4], &pk, &pv), 0);
 	assert_int_equal(pv.origin, KL_ORIGIN_PROTECTED);
+}
+
+/* The aggregate new-source limit: written to kernloom_cfg with its expiry,
+ * shown by status, removed by off. */
+static void test_new_source_limit(void **state)
+{
+	(void)state;
+	struct enf_result res;
+	struct kl_cfg c;
+	struct kl_ctl_req r = mk(KL_CTL_NEWSRC_LIMIT, NULL);
+	r.rate = 0;
+	r.burst = 50;
+	r.ttl_ms = 600000;
+	assert_int_equal(run0(&r), KL_OK);
+	enf_cfg_read(&ctx, &c);
+	assert_int_equal(c.new_rate_pps, 0);
+	assert_int_equal(c.new_burst, 50);
+	assert_int_equal(c.new_expires_ns, fake_now + 600000ull * 1000000ull);
+	struct kl_ctl_req st = mk(KL_CTL_STATUS, NULL);
+	assert_int_equal(run(&st, &res), KL_OK);
+	json_t *lim = json_object_get(json_object_get(res.json, "new_sources"), "limit");
+	assert_int_equal(json_integer_value(json_object_get(lim, "burst")), 50);
+	enf_result_free(&res);
+	r = mk(KL_CTL_NEWSRC_OFF, NULL);
+	assert_int_equal(run0(&r), KL_OK);
+	enf_cfg_read(&ctx, &c);
+	assert_int_equal(c.new_burst, 0);
+	assert_int_equal(c.new_expires_ns, 0);
 }
 
 static void test_rate_limits(void **state)
@@ -554,7 +589,48 @@ static void test_status(void **state)
 	assert_true(json_integer_value(json_object_get(a4, "entries")) >= 1);
 	assert_int_equal(json_integer_value(json_object_get(a4, "max_entries")), 1024);
 	assert_int_equal(json_array_size(json_object_get(res.json, "protected")), 2);
+	json_t *ns = json_object_get(res.json, "new_sources");
+	assert_true(json_is_true(json_object_get(ns, "admission")));
+	assert_null(json_object_get(ns, "limit"));
 	enf_result_free(&res);
+}
+
+/* The policy summary: a source's bit is set before its exact entry is
+ * written, stays while the entry lives, and a rebuild drops it once the
+ * entry is gone. */
+static bool bloom_has4(const char *ip)
+{
+	struct kl_cfg c;
+	struct in_addr a;
+	uint64_t w;
+
+	assert_int_equal(enf_cfg_read(&ctx, &c), 0);
+	assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
+	uint32_t bit = kl_pol_bit(kl_src_hash4(a.s_addr, c.src_seed)), wi = bit >> 6;
+	assert_int_equal(bpf_map_lookup_elem(ctx.bloom_fd, &wi, &w), 0);
+	return (w >> (bit & 63)) & 1;
+}
+
+static void test_policy_bloom(void **state)
+{
+	(void)state;
+	struct kl_ctl_req d = mk(KL_CTL_DENY_ADD, "203.0.113.77");
+	struct kl_ctl_req rl = mk(KL_CTL_RL_SET_IP, "203.0.113.78");
+	assert_false(bloom_has4("203.0.113.77"));
+	assert_int_equal(run0(&d), KL_OK);
+	assert_true(bloom_has4("203.0.113.77"));
+	rl.rate = 10;
+	rl.burst = 20;
+	assert_int_equal(run0(&rl), KL_OK);
+	assert_true(bloom_has4("203.0.113.78"));
+	assert_int_equal(enf_bloom_rebuild(&ctx), 0);
+	assert_true(bloom_has4("203.0.113.77"));
+	assert_true(bloom_has4("203.0.113.78"));
+	struct kl_ctl_req del = mk(KL_CTL_DENY_DEL, "203.0.113.77");
+	assert_int_equal(run0(&del), KL_OK);
+	assert_int_equal(enf_bloom_rebuild(&ctx), 0);
+	assert_false(bloom_has4("203.0.113.77"));
+	assert_true(bloom_has4("203.0.113.78"));
 }
 
 int main(void)
@@ -573,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_sweep_removes_only_expired),
 		cmocka_unit_test(test_stats_sum_over_cpus),
 		cmocka_unit_test(test_top_src),
+		cmocka_unit_test(test_policy_bloom),
+		cmocka_unit_test(test_new_source_limit),
 		cmocka_unit_test(test_edges_and_modes),
 		cmocka_unit_test(test_status),
 	};

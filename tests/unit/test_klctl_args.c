@@ -367,9 +367,11 @@ static void test_stats_printer(void **state)
 	char *out = print_with(ctl_print_stats,
 			       "{\"pkts\":10,\"bytes\":900,\"pass\":7,\"drop_allow\":0,"
 			       "\"drop_deny\":3,\"drop_rl\":0,\"drop_edge\":0,\"malformed\":1,"
-			       "\"non_ip\":2,\"ipv4\":10,\"src_new\":1}");
+			       "\"non_ip\":2,\"ipv4\":10,\"src_new\":1,\"new_sources\":40,"
+			       "\"drop_new_sources\":30}");
 	assert_string_equal(out, "pkts=10 bytes=900 pass=7 drop_allow=0 drop_deny=3 drop_rl=0 "
-				 "drop_edge=0 malformed=1 non_ip=2\n");
+				 "drop_edge=0 malformed=1 non_ip=2 new_sources=40 "
+				 "drop_new_sources=30\n");
 	free(out);
 }
 
@@ -448,6 +450,19 @@ static void test_decider_commands(void **state)
 	assert_non_null(strstr(err, "bad duration"));
 	assert_int_equal(parse("forgive 198.18.0.1 -n 3", &c), -1);
 	assert_non_null(strstr(err, "unknown option \"-n\""));
+
+	assert_int_equal(parse("new-sources limit --rate 0 --burst 100 --ttl 10m", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_NEWSRC_LIMIT);
+	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+	assert_int_equal(c.req.rate, 0);
+	assert_int_equal(c.req.burst, 100);
+	assert_int_equal(c.req.ttl_ms, 600000);
+	assert_decodes(&c);
+	assert_int_equal(parse("new-sources limit --rate 10", &c), -1);
+	assert_non_null(strstr(err, "--burst"));
+	assert_int_equal(parse("new-sources off", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_NEWSRC_OFF);
+	assert_decodes(&c);
 
 	assert_int_equal(parse("tune", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_TUNE);

@@ -133,7 +133,7 @@ static void test_hdr_rejections(void **state)
 	put_le(b + 6, 2, 0);
 	expect_hdr_fail(b, sizeof(good), "'type' is 0");
 	put_le(b + 6, 2, KL_MSG_TYPE_MAX);
-	expect_hdr_fail(b, sizeof(good), "'type' is 15");
+	expect_hdr_fail(b, sizeof(good), "'type' is 16");
 	put_le(b + 6, 2, 0x100 | KL_MSG_HELLO);
 	expect_hdr_fail(b, sizeof(good), "'type' is 257");
 	memcpy(b, good, sizeof(good));
@@ -229,6 +229,7 @@ static struct kl_ctl_req base(unsigned cmd)
 	case KL_CTL_GRAPH_DENY: r.addr = A("fd00:6b6c::5"); r.port = 8080; r.proto = 6; break;
 	case KL_CTL_GRAPH_VIOLATIONS: r.ttl_ms = 3600000; r.count = 100; break;
 	case KL_CTL_BASELINE: r.addr = A("fd00:6b6c::7"); break;
+	case KL_CTL_NEWSRC_LIMIT: r.rate = 0; r.burst = 100; r.ttl_ms = 600000; break;
 	default: break;
 	}
 	return r;
@@ -264,6 +265,7 @@ static void test_ctl_round_trip_every_cmd(void **state)
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_CMD_MAX), "unknown");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_RL_SET_IP), "rl-set-ip");
 	assert_string_equal(kl_ctl_cmd_name(KL_CTL_TUNE), "tune");
+	assert_string_equal(kl_ctl_cmd_name(KL_CTL_NEWSRC_LIMIT), "new-sources-limit");
 }
 
 static void test_ctl_layout(void **state)
@@ -438,6 +440,7 @@ static const struct ctl_bad ctl_bad[] = {
 	{ KL_CTL_GRAPH_VIOLATIONS, O_FAMILY, 1, 6, "'addr' must be empty" },
 	/* klctl tune takes no arguments at all */
 	{ KL_CTL_TUNE, O_COUNT, 8, 1, "'count' must be 0" },
+	{ KL_CTL_NEWSRC_OFF, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
 	{ KL_CTL_TUNE, O_MODE, 1, 1, "'mode' must be 0" },
 	{ KL_CTL_TUNE, O_FAMILY, 1, 4, "'addr' must be empty" },
 	{ KL_CTL_TUNE, O_TTL, 8, 1000, "'ttl_ms' must be 0" },
@@ -731,13 +734,15 @@ static void test_allowed(void **state)
 	 * unintended widening of the table changes it.
 	 * HELLO 25, TELEMETRY 1, FLOWS 1, DECISIONS 1, ACK 1, RELEASE 1, ACK 1,
 	 * ENFORCED_Q 2, STATE 2, EDGE_RULES 1, EDGE_ACK 1, VIOLATION 1,
-	 * CONTROL 4, RESULT 4 daemons x 4 others = 16. */
+	 * CONTROL 4, RESULT 4 daemons x 4 others = 16, NEWSRC_LIMIT 1. */
 	unsigned count = 0;
 	for (unsigned type = 0; type < KL_MSG_TYPE_MAX; type++)
 		for (unsigned f = 0; f < KL_ROLE_MAX; f++)
 			for (unsigned t = 0; t < KL_ROLE_MAX; t++)
 				count += kl_msg_allowed(f, t, type);
-	assert_int_equal(count, 25 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 1 + 1 + 1 + 4 + 16);
+	assert_int_equal(count, 25 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 1 + 1 + 1 + 4 + 16 + 1);
+	assert_true(kl_msg_allowed(KL_ROLE_DECIDER, KL_ROLE_ENFORCER, KL_MSG_NEWSRC_LIMIT));
+	assert_false(kl_msg_allowed(KL_ROLE_GRAPHD, KL_ROLE_ENFORCER, KL_MSG_NEWSRC_LIMIT));
 }
 
 static void test_names(void **state)

@@ -377,6 +377,7 @@ static void feed_tick(struct ctl_tick_printer *p, uint64_t tick, uint64_t t_ns, 
 	h.elapsed_ns = 1000000000;
 	h.n_totals = KL_T_MAX;
 	h.totals[KL_T_PKTS] = 300;
+	h.totals[KL_T_SRC_UNADMITTED] = tick * 1000;
 	assert_int_equal(kl_frame_begin_telem(&f, tick, &h), 0);
 	memset(&r, 0, sizeof(r));
 	r.family = 6;
@@ -451,9 +452,11 @@ static void test_json_lines(void **state)
 			 "\"pkts\": 2, \"bytes\": 200}, {\"src\": \"203.0.113.7\", \"port\": 443, "
 			 "\"proto\": \"tcp\", \"pkts\": 900, \"bytes\": 72000}]";
 	char want[4096];
+	/* new_sources: the spoofing signal, per tick */
 	snprintf(want, sizeof(want),
-		 "{\"t\": 0.0, %s, %s}\n{\"t\": 1.0, %s}\n{\"t\": 2.5, %s, %s}\n", src, fl, src, src,
-		 fl);
+		 "{\"t\": 0.0, \"new_sources\": 5000, %s, %s}\n{\"t\": 1.0, \"new_sources\": 6000, "
+		 "%s}\n{\"t\": 2.5, \"new_sources\": 7000, %s, %s}\n",
+		 src, fl, src, src, fl);
 	assert_string_equal(out, want);
 	free(out);
 
@@ -475,7 +478,7 @@ static void test_json_lines(void **state)
 	assert_int_equal(ctl_tick_printer_finish(p), 1);
 	ctl_tick_printer_free(p);
 	fclose(m);
-	assert_string_equal(out, "{\"t\": 0.0, \"sources\": [], \"flows\": []}\n");
+	assert_string_equal(out, "{\"t\": 0.0, \"new_sources\": 0, \"sources\": [], \"flows\": []}\n");
 	free(out);
 
 	/* The table form names every rate. */
@@ -486,6 +489,7 @@ static void test_json_lines(void **state)
 	ctl_tick_printer_free(p);
 	fclose(m);
 	assert_non_null(strstr(out, "tick 5  t=0.000s  elapsed=1.000s  pkts=300"));
+	assert_non_null(strstr(out, "new_sources=5000"));
 	assert_non_null(strstr(out, "drop_edge"));
 	assert_non_null(strstr(out, "FLOW SOURCE"));
 	free(out);
