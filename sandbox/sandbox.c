@@ -251,9 +251,13 @@ static int step_nnp(void)
 }
 
 /* What every role reads after the drop besides its own paths: the peer
- * checks (ipc/peer.c) resolve a connecting uid's groups. */
+ * checks (ipc/peer.c) resolve a connecting uid's groups in /etc/passwd and
+ * /etc/group. The rule is on the directory, read-only: useradd and usermod
+ * replace those files by rename, and a Landlock rule on the old inode would
+ * lock out every operator added while the daemon runs (file modes still
+ * keep /etc/shadow and the like out of reach). */
 static const char *const nss_files[] = {
-	"/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+	"/etc",
 #ifdef __SANITIZE_ADDRESS__
 	/* The test build only: ASan's reports read /proc/self/maps. */
 	"/proc/self",

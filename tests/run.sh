@@ -62,6 +62,11 @@ unit | bpf)
 	;;
 integration | replay)
 	echo "== $stage tests"
+	# A scenario keeps everything in its scratch directory: the daemons'
+	# default state and log paths must not appear on the host because of it.
+	host_paths="/var/lib/kernloom /var/log/kernloom"
+	absent=""
+	for p in $host_paths; do [ -e "$p" ] || absent="$absent $p"; done
 	for t in "$@"; do
 		n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
 		log="$build/logs/$stage-${n//\//-}.log"
@@ -70,6 +75,13 @@ integration | replay)
 		BUILD="$build" timeout 600 bash "$t" >"$log" 2>&1
 		rc=$?
 		dur=$(($(date +%s) - start))
+		for p in $absent; do
+			if [ -e "$p" ]; then
+				echo "FAIL: the scenario created $p on the host (a daemon started without its scratch paths)" >>"$log"
+				rm -rf "$p"
+				[ $rc -eq 0 ] && rc=1
+			fi
+		done
 		if [ $rc -eq 77 ]; then record skip "$n" "$(tail -n 1 "$log")"
 		elif [ $rc -eq 0 ]; then record pass "$n" "(${dur}s)"
 		else record fail "$n" "(rc=$rc after ${dur}s; log: $log)"; tail -n 25 "$log" | sed 's/^/        /'

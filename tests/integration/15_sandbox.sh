@@ -57,17 +57,17 @@ klctl deny add 198.18.0.77 >/dev/null || fail "klctl deny add as nobody + 3 caps
 klctl deny del 198.18.0.77 >/dev/null || fail "klctl deny del"
 
 log "== the sensor, the decider, graphd"
-"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
+"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
 	>>"$TMP/sensor.log" 2>&1 &
 SENSOR_PID=$!
 PIDS+=("$SENSOR_PID")
 DEC_FLAGS=(--run-dir "$RUN" --profile ssh-bastion --whitelist= --user nobody --sensor-user nobody
 	--state-file "$DEC/state.json" --feedback-file "$DEC/feedback.json" --dry-run=true)
-"$BIN/kl-decider" "${DEC_FLAGS[@]}" >>"$TMP/decider.log" 2>&1 &
+"$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}" >>"$TMP/decider.log" 2>&1 &
 DEC_PID=$!
 PIDS+=("$DEC_PID")
 GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody)
-"$BIN/kl-graphd" "${GFLAGS[@]}" >>"$TMP/graphd.log" 2>&1 &
+"$BIN/kl-graphd" $(audit_args graphd) "${GFLAGS[@]}" >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")
 for _ in $(seq 1 100); do
@@ -134,32 +134,32 @@ PDEC=(--run-dir "$PRUN" --profile ssh-bastion --whitelist= --user nobody --senso
 echo secret >"$TMP/outside" && chmod 0644 "$TMP/outside"
 KL_TEST_SANDBOX_PROBE="open:$TMP/outside" \
 	probe "decider open outside its paths" probe-dec-open.log "refused:Permission denied" \
-	"$BIN/kl-decider" "${PDEC[@]}"
+	"$BIN/kl-decider" $(audit_args decider) "${PDEC[@]}"
 for what in inet ptrace execve fork; do
 	KL_TEST_SANDBOX_PROBE=$what probe "decider $what" "probe-dec-$what.log" sigsys \
-		"$BIN/kl-decider" "${PDEC[@]}"
+		"$BIN/kl-decider" $(audit_args decider) "${PDEC[@]}"
 	rm -f "$PRUN"/*.sock
 done
 # ASan's report, with its stack and summary, gets through the test build's
 # filter (its extra syscalls exist for this).
-KL_TEST_SANDBOX_PROBE=asan "$BIN/kl-decider" "${PDEC[@]}" >>"$TMP/probe-dec-asan.log" 2>&1
+KL_TEST_SANDBOX_PROBE=asan "$BIN/kl-decider" $(audit_args decider) "${PDEC[@]}" >>"$TMP/probe-dec-asan.log" 2>&1
 rc=$?
 rm -f "$PRUN"/*.sock
 [ "$rc" -eq 1 ] && grep -q "SUMMARY: AddressSanitizer: heap-buffer-overflow" "$TMP/probe-dec-asan.log" ||
 	fail "ASan's report under the sandbox: exit $rc: $(tail -n 5 "$TMP/probe-dec-asan.log")"
 log "ok: an ASan report gets through the sandbox"
 KL_TEST_SANDBOX_PROBE=inet probe "graphd inet socket" probe-graphd.log sigsys \
-	"$BIN/kl-graphd" --db "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
+	"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
 rm -f "$PRUN"/*.sock
 KL_TEST_SANDBOX_PROBE=mapwrite probe "sensor map write" probe-sensor.log sigsys \
-	"$BIN/kl-sensor" --run-dir "$PRUN" --pin-dir "$PIN" --interval 1s --user nobody
+	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$PRUN" --pin-dir "$PIN" --interval 1s --user nobody
 grep -q "sandbox probe mapwrite: map fd" "$TMP/probe-sensor.log" || fail "the sensor held no map fd to try"
 # A second enforcer on its own pins (inside $PIN, so the cleanup takes
 # them) and sockets, on no interface.
 for what in execve "chown:$PRUN"; do
 	rm -rf "$PIN/probe"
 	KL_TEST_SANDBOX_PROBE=$what probe "enforcer $what" "probe-enf-${what%%:*}.log" sigsys \
-		nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --pin-dir "$PIN/probe" --run-dir "$PRUN" \
+		nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" $(audit_args enforcer) --pin-dir "$PIN/probe" --run-dir "$PRUN" \
 		--obj "$OBJ" --user nobody
 	rm -f "$PRUN"/*.sock
 done
@@ -169,7 +169,7 @@ log "== the enforcer started as its user with ambient capabilities (systemd's wa
 stop_enforcer
 nsenter --net=/run/netns/"$NS_B" setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	--inh-caps=+bpf,+net_admin,+perfmon --ambient-caps=+bpf,+net_admin,+perfmon \
-	"$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" \
+	"$BIN/kl-enforcer" $(audit_args enforcer) --iface "$VB" --pin-dir "$PIN" \
 	--run-dir "$RUN" --obj "$OBJ" --decider-user nobody --sensor-user nobody \
 	>>"$TMP/enforcer-user.log" 2>&1 &
 ENF_PID=$!
@@ -188,14 +188,14 @@ done
 log "ok: the enforcer reopened its pins as nobody with exactly its three capabilities"
 stop_enforcer
 expect_fail "without the capabilities it says what is missing" 1 \
-	setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/kl-enforcer" --pin-dir "$PIN" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/kl-enforcer" $(audit_args enforcer) --pin-dir "$PIN" \
 	--run-dir "$RUN" --obj "$OBJ"
 echo "$LAST_OUT" | grep -q "AmbientCapabilities=" || fail "unclear message: $LAST_OUT"
 
 log "== leaks, in a run whose filter logs instead of killing (test build only)"
 kill "$DEC_PID" && wait "$DEC_PID"
 rm -f "$RUN"/decider.sock "$RUN"/telemetry.sock "$RUN"/violations.sock
-KL_TEST_SECCOMP_LOG=1 ASAN_OPTIONS=detect_leaks=1 "$BIN/kl-decider" "${DEC_FLAGS[@]}" \
+KL_TEST_SECCOMP_LOG=1 ASAN_OPTIONS=detect_leaks=1 "$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}" \
 	>>"$TMP/decider-leaks.log" 2>&1 &
 DEC_PID=$!
 PIDS+=("$DEC_PID")

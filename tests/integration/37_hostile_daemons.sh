@@ -17,16 +17,16 @@ chmod 0777 "$RUN"
 GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 
-"$BIN/kl-graphd" --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
+"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
 	--summary-every 1 >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")
-"$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= \
+"$BIN/kl-decider" $(audit_args decider) --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= \
 	--feedback-file= --state-file "$TMP/decider-state.json" --user nobody --sensor-user nobody \
 	--tick-log-every 1s >>"$TMP/decider.log" 2>&1 &
 DEC_PID=$!
 PIDS+=("$DEC_PID")
-"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
+"$BIN/kl-sensor" $(audit_args sensor) --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
 	>>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
 

@@ -20,10 +20,10 @@ mkdir -p "$RUN" && chmod 0755 "$RUN"
 DEC=$TMP/dec
 mkdir -p "$DEC" && chown nobody "$DEC"
 start_enforcer --decider-user nobody
-"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
+"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
 	>>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
-"$BIN/kl-decider" --run-dir "$RUN" --whitelist= --feedback-file= --user nobody --sensor-user nobody \
+"$BIN/kl-decider" $(audit_args decider) --run-dir "$RUN" --whitelist= --feedback-file= --user nobody --sensor-user nobody \
 	--state-file "$DEC/state.json" --dry-run=false >>"$TMP/decider.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 1 100); do

@@ -28,7 +28,7 @@ GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody
 # Sockets live in $RUN/<role>/ (or, before that layout, in $RUN itself).
 sock() { [ -S "$RUN/$1/$2" ] || [ -S "$RUN/$2" ]; }
 start_graphd() {
-	"$BIN/kl-graphd" "${GFLAGS[@]}" "$@" >>"$TMP/graphd.log" 2>&1 &
+	"$BIN/kl-graphd" $(audit_args graphd) "${GFLAGS[@]}" "$@" >>"$TMP/graphd.log" 2>&1 &
 	GRAPHD_PID=$!
 	PIDS+=("$GRAPHD_PID")
 	for _ in $(seq 1 50); do
@@ -46,12 +46,12 @@ stop_graphd() {
 }
 
 start_graphd
-"$BIN/kl-sensor" --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
+"$BIN/kl-sensor" $(audit_args sensor) --pin-dir "$PIN" --run-dir "$RUN" --user nobody --interval 1s \
 	--summary-every 5 >>"$TMP/sensor.log" 2>&1 &
 PIDS+=("$!")
 # Enforcing (not a dry run), strict profile with a block gate; soft-at 3 so
 # that the strikes violations may add (up to soft-at - 1 = 2) show.
-"$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=false --whitelist= \
+"$BIN/kl-decider" $(audit_args decider) --run-dir "$RUN" --profile ssh-bastion --dry-run=false --whitelist= \
 	--feedback-file= --state-file "$DEC/state.json" --user nobody --sensor-user nobody \
 	--soft-at 3 --hard-at 4 >>"$TMP/decider.log" 2>&1 &
 DEC_PID=$!

@@ -28,6 +28,9 @@ mount --bind "$OUT" "$R/var/tmp/out"
 # A bpffs of our own (the host may have none; this one dies with us).
 mount -t bpf bpf "$R/sys/fs/bpf"
 
+# A fresh machine's view: whatever Kernloom left on the host (a deployment,
+# its state, keys and configuration) stays out of the container.
+rm -rf "$R/etc/kernloom" "$R/var/lib/kernloom" "$R/var/log/kernloom" "$R/run/kernloom"
 make -s -C "$WT" BUILD="$BUILD" DESTDIR="$R" PREFIX=/usr/local install >"$OUT/install.log" 2>&1
 
 # Units that would reach past the container through the shared /sys, /dev or
