@@ -64,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			kl_config_free(&c);
 		} else {
 			CHECK(re.n > 0);
+			kl_config_free(&c); /* a refused resolve still owns its strings */
 		}
 		kl_errs_free(&re);
 	}
