@@ -22,6 +22,7 @@ PIN=/sys/fs/bpf/kltest$ID
 TMP=$(mktemp -d /tmp/kltest.XXXXXX)
 RUN=$TMP/run
 PIDS=()
+EXTRA_NS=() # namespaces beyond A and B (start_suite's lab)
 
 log() { echo "[$(date +%T)] $*"; }
 fail() { echo "FAIL: $*" >&2; dump_logs; exit 1; }
@@ -44,6 +45,7 @@ cleanup() {
 	done
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
+	for n in "${EXTRA_NS[@]}"; do ip netns del "$n" 2>/dev/null; done
 	ip link del "$VA" 2>/dev/null
 	rm -rf "$PIN" 2>/dev/null
 	rm -rf "$TMP"
