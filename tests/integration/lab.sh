@@ -231,3 +231,24 @@ port_scan() {
 	SCAN_PID=$!
 	PIDS+=("$SCAN_PID")
 }
+
+# ---- assertions over the decider's log ----
+# moves_of IP -> its level changes so far, e.g. "OBSERVE->RATE_SOFT RATE_SOFT->RATE_HARD"
+moves_of() {
+	awk -v ip="$1" '$4 == "STATE" && $5 == ip { printf "%s%s", sep, $6; sep = " " } END { print "" }' \
+		"$TMP"/decider*.log
+}
+# client_all_ok FROM: every client request since FROM succeeded (and >= 5 of them)
+client_all_ok() {
+	set -- $(client_stats "$1" 99999999999)
+	[ "$1" -ge 5 ] && [ "$1" = "$2" ]
+}
+pings_from_ns() { # NS DST COUNT -> replies
+	ip netns exec "$1" ping -c "$3" -i 0.1 -W 1 -q "$2" 2>/dev/null |
+		awk '/received/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^received/) print $i }'
+}
+src_ge() { # IP FIELD N: the source's top-src FIELD is >= N (for wait_for)
+	local v
+	v=$(src_field "$1" "$2")
+	[ -n "$v" ] && [ "$v" -ge "$3" ]
+}

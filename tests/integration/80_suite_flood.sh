@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Scenarios 2, 3 and 4 of the suite (README, Tests): a real SYN flood
+# (hping3) against nginx climbs RATE_SOFT -> RATE_HARD -> BLOCK and is
+# dropped at XDP; meanwhile the legitimate client's requests all succeed;
+# once the flood stops the attacker steps back down to OBSERVE and its
+# entries are gone from the enforcer's maps (no reset, nothing by hand).
+. "$(dirname "$0")/lab.sh"
+command -v hping3 >/dev/null || skip "needs hping3 (scripts/deps.sh installs it)"
+# Short TTLs and holds so that the way down fits in the test.
+DEC_ARGS=("${LAB_DEC_ARGS[@]}" --block-ttl 6s --hard-ttl 30s --soft-ttl 30s --down-need 2
+	--min-hold-soft 2s --min-hold-hard 2s)
+start_suite
+lab_client
+wait_for 10 "the client gets answers" client_all_ok 0
+
+log "== scenario 2: the flood climbs every level and is dropped at XDP"
+T0=$(date +%s)
+syn_flood 60 2000
+wait_level $A4 BLOCK 40
+expect_eq "$(moves_of $A4)" "OBSERVE->RATE_SOFT RATE_SOFT->RATE_HARD RATE_HARD->BLOCK" \
+	"the attacker's level changes, in order"
+expect_ge "$(src_field $A4 drop_rl)" 100 "attack packets dropped by the rate limit (RATE_*)"
+wait_for 5 "deny drops" src_ge $A4 drop_deny 100
+expect_eq "$(decider_entries deny $A4)" 1 "BLOCK is a decider-origin deny entry"
+p1=$(src_field $A4 pass)
+d1=$(src_field $A4 drop_deny)
+wait_for 10 "more deny drops" src_ge $A4 drop_deny $((d1 + 1000))
+expect_le "$(($(src_field $A4 pass) - p1))" 5 "nothing of the attacker passes once blocked"
+
+log "== scenario 3: the client is never touched"
+client_all_ok "$T0" || fail "client requests failed during the flood: $(client_stats "$T0" 99999999999)"
+log "ok: every client request during the flood succeeded ($(client_stats "$T0" 99999999999 | cut -d' ' -f1) requests)"
+expect_eq "$(moves_of $C4)" "" "the client never changed level"
+expect_eq "$(decider_entries rl $C4)$(decider_entries deny $C4)" 00 "no entry for the client"
+
+log "== scenario 4: after the attack the attacker steps down and its entries go"
+kill "$FLOOD_PID" 2>/dev/null
+wait_level $A4 OBSERVE 60
+expect_eq "$(decider_entries deny $A4)" 0 "no deny entry left"
+expect_eq "$(decider_entries rl $A4)" 0 "no rate-limit entry left"
+klctl --json deny list | jq -e --arg ip $A4 '[(.entries // [])[] | select(.ip == $ip)] | length == 0' \
+	>/dev/null || fail "deny list still has $A4"
+expect_eq "$(pings_from_ns "$NS_A" $B4 3)" 3 "the attacker's pings pass again"
+client_all_ok "$T0" || fail "client requests failed: $(client_stats "$T0" 99999999999)"
+log "all good"
