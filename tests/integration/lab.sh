@@ -252,3 +252,4 @@ src_ge() { # IP FIELD N: the source's top-src FIELD is >= N (for wait_for)
 	v=$(src_field "$1" "$2")
 	[ -n "$v" ] && [ "$v" -ge "$3" ]
 }
+entries_eq() { [ "$(decider_entries "$1" "$2")" = "$3" ]; } # LIST IP N (for wait_for)
