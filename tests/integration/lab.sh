@@ -253,3 +253,5 @@ src_ge() { # IP FIELD N: the source's top-src FIELD is >= N (for wait_for)
 	[ -n "$v" ] && [ "$v" -ge "$3" ]
 }
 entries_eq() { [ "$(decider_entries "$1" "$2")" = "$3" ]; } # LIST IP N (for wait_for)
+pings_pass() { [ "$(pings_from_ns "$1" "$2" 1)" = 1 ]; } # NS DST (for wait_for)
+log_count_ge() { [ "$(grep -c -- "$2" "$1")" -ge "$3" ]; } # FILE PATTERN N (for wait_for)
