@@ -508,8 +508,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	/* kl-graphd: the answers carry their own text (tables) and JSON */
 	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
-	  "[--state candidate|learned|frozen|approved|denied|expired] [--json]",
-	  "the communication graph: every edge (or one state) with its evidence",
+	  "[--state candidate|learned|frozen|approved|denied|expired] [--json|--format json] "
+	  "[--violations]",
+	  "the communication graph: every edge (or one state) with its evidence; --violations "
+	  "is `graph violations`",
 	  "klctl graph export --state learned", NULL, 0, false },
 	{ { "graph", "freeze" }, NULL, G, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
 	  "[--dry-run]",
@@ -788,11 +790,60 @@ static bool flag_matches(const struct ctl_arg *a, const char *tok, size_t toklen
 	       (a->alt && strlen(a->alt) == toklen && strncmp(a->alt, tok, toklen) == 0);
 }
 
+/* The seeds' `graph export --violations` is `graph violations`. */
+static int parse_export_violations(int argc, char **argv, struct ctl_call *call, char *err,
+				   size_t errlen)
+{
+	char **av = calloc((size_t)argc, sizeof(*av));
+	int n = 0;
+	if (!av)
+		return fail(err, errlen, "out of memory");
+	av[n++] = "graph";
+	av[n++] = "violations";
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--violations") != 0)
+			av[n++] = argv[i];
+	int rc = ctl_parse(n, av, call, err, errlen);
+	free(av);
+	return rc;
+}
+
+/* Options every command takes, wherever they stand after its name:
+ * --json, and the seeds' --format json|table. Returns 1 when TOK was one
+ * (and *i moved past a separate value), 0 when not, -1 on a bad value. */
+static int output_option(int argc, char **argv, int *i, struct ctl_call *call, char *err,
+			 size_t errlen)
+{
+	const char *tok = argv[*i], *v;
+	if (strcmp(tok, "--json") == 0) {
+		call->json = true;
+		return 1;
+	}
+	if (strncmp(tok, "--format", 8) != 0 || (tok[8] != '\0' && tok[8] != '='))
+		return 0;
+	if (tok[8] == '=') {
+		v = tok + 9;
+	} else {
+		if (*i + 1 >= argc)
+			return fail(err, errlen, "option --format needs a value (json or table)");
+		v = argv[++*i];
+	}
+	if (strcmp(v, "json") == 0)
+		call->json = true;
+	else if (strcmp(v, "table") != 0)
+		return fail(err, errlen, "--format takes json or table, not \"%s\"", v);
+	return 1;
+}
+
 int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen)
 {
 	char name[64];
 	int used = 0;
 	memset(call, 0, sizeof(*call));
+	if (argc >= 2 && strcmp(argv[0], "graph") == 0 && strcmp(argv[1], "export") == 0)
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--violations") == 0)
+				return parse_export_violations(argc, argv, call, err, errlen);
 	const struct ctl_cmd *c = ctl_find(argc, argv, &used);
 	if (!c) {
 		if (argc >= 2 && ctl_find(1, argv, &used) == NULL) {
@@ -823,6 +874,11 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 			return 0;
 		}
 		if (tok[0] == '-' && tok[1] != '\0') {
+			int o = output_option(argc, argv, &i, call, err, errlen);
+			if (o < 0)
+				return -1;
+			if (o > 0)
+				continue;
 			const char *eq = strchr(tok, '=');
 			size_t tl = eq ? (size_t)(eq - tok) : strlen(tok);
 			const struct ctl_arg *a = NULL;
@@ -988,7 +1044,8 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s = %s\n", line, c->alias_of);
 	}
 	fprintf(out,
-		"\n--json prints the daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
+		"\n--json (before or after the command; also --format json|table) prints the\n"
+		"daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
 		"command. Exit status: 0 done, 1 refused or failed (or daemon unreachable),\n"
 		"2 usage error.\n");
 }

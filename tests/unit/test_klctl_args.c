@@ -624,6 +624,46 @@ static void test_graph_commands(void **state)
 	assert_non_null(strstr(err, "unknown subcommand \"graph frobnicate\""));
 }
 
+/* --json and the seeds' --format json|table work after the command name on
+ * every command; `graph export --violations` is `graph violations`. */
+static void test_output_options(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	static const struct {
+		const char *line;
+		uint16_t cmd;
+		bool json;
+	} ok[] = {
+		{ "sources --json", KL_CTL_SOURCES, true },
+		{ "sources -n 5 --json", KL_CTL_SOURCES, true },
+		{ "stats --json", KL_CTL_STATS, true },
+		{ "deny list --format json", KL_CTL_DENY_LIST, true },
+		{ "deny list --format=json", KL_CTL_DENY_LIST, true },
+		{ "rl list --format table", KL_CTL_RL_LIST, false },
+		{ "top-src --json -n 3", KL_CTL_TOP_SRC, true },
+		{ "graph export --format json", KL_CTL_GRAPH_EXPORT, true },
+		{ "graph export --state learned --format=table", KL_CTL_GRAPH_EXPORT, false },
+		{ "graph export --violations", KL_CTL_GRAPH_VIOLATIONS, false },
+		{ "graph export --violations --format=json", KL_CTL_GRAPH_VIOLATIONS, true },
+		{ "graph export --format json --violations", KL_CTL_GRAPH_VIOLATIONS, true },
+		{ "tune --json", KL_CTL_TUNE, true },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		print_message("%s\n", ok[i].line);
+		assert_int_equal(parse(ok[i].line, &c), 0);
+		assert_int_equal(c.req.cmd, ok[i].cmd);
+		assert_int_equal(c.json, ok[i].json);
+	}
+	assert_int_equal(parse("stats --format xml", &c), -1);
+	assert_non_null(strstr(err, "--format takes json or table"));
+	assert_int_equal(parse("deny list --format", &c), -1);
+	assert_non_null(strstr(err, "needs a value"));
+	/* --violations belongs to graph export only */
+	assert_int_equal(parse("deny list --violations", &c), -1);
+	assert_int_equal(parse("sources --jsonx", &c), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_attach_and_aliases),
 		cmocka_unit_test(test_help_flag),
 		cmocka_unit_test(test_global_options),
+		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_stats_printer),
 		cmocka_unit_test(test_list_printers),
 	};
