@@ -3,6 +3,7 @@
 #include "ctl/cmds.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -835,6 +836,42 @@ static int output_option(int argc, char **argv, int *i, struct ctl_call *call, c
 	return 1;
 }
 
+int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen)
+{
+	*o = (struct ctl_top_opts){ .n = 15, .interval_ns = 1000000000ull };
+	for (int i = 1; i < argc; i++) {
+		const char *t = argv[i];
+		char *end;
+		if (strcmp(t, "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (strcmp(t, "-n") != 0 && strcmp(t, "--interval") != 0 && strcmp(t, "--count") != 0)
+			return fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
+		if (i + 1 >= argc)
+			return fail(err, errlen, "option %s needs a value", t);
+		const char *v = argv[++i];
+		if (strcmp(t, "--interval") == 0) {
+			char why[128];
+			if (kl_duration_parse(v, &o->interval_ns, why, sizeof(why)) < 0)
+				return fail(err, errlen, "--interval: %s", why);
+			if (o->interval_ns < 100000000ull || o->interval_ns > 3600000000000ull)
+				return fail(err, errlen, "--interval must be between 100ms and 1h");
+			continue;
+		}
+		errno = 0;
+		unsigned long long x = strtoull(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-' ||
+		    x > (strcmp(t, "-n") == 0 ? 100000ull : 1000000000ull) || (x == 0 && t[1] == 'n'))
+			return fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
+		if (strcmp(t, "-n") == 0)
+			o->n = (uint32_t)x;
+		else
+			o->count = x;
+	}
+	return 0;
+}
+
 int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen)
 {
 	char name[64];
@@ -1027,6 +1064,8 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
 	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
+	fprintf(out, "  %-44s %s\n  %-44s %s\n", "top [-n N] [--interval DUR] [--count K]", "",
+		"", "live view, redrawn every interval: the decider's sources and the shield's drops");
 	fprintf(out, "  %-44s %s\n", "trace dump FILE [--json]",
 		"print a kl-sensor --record trace (JSON lines with --json)");
 	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",

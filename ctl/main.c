@@ -4,10 +4,14 @@
  * CONTROL message to the daemon that owns it, prints the RESULT.
  * Exit: 0 done, 1 refused/failed/unreachable, 2 usage.
  */
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -160,6 +164,108 @@ static int run_trace(int argc, char **argv, bool json)
 	return rc;
 }
 
+static volatile sig_atomic_t top_stop;
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+/* One answer of DAEMON to the command line WORDS, or NULL (said why). */
+static json_t *ask(const struct ctl_global *g, enum ctl_daemon d, int n, char **words,
+		   char **text)
+{
+	struct ctl_call cl;
+	struct kl_client *c = NULL;
+	struct answer a;
+	char err[320], path[PATH_MAX];
+	json_t *doc = NULL;
+
+	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0 ||
+	    kl_run_path(g->run_dir, ctl_daemon_role(d), ctl_daemon_socket(d), path, sizeof(path), err,
+			sizeof(err)) < 0 ||
+	    kl_client_open(&c, path, KL_ROLE_CTL, (int)g->timeout_ms, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), err);
+		return NULL;
+	}
+	if (call(c, &cl.req, &a) == 0) {
+		if (a.status == KL_OK) {
+			doc = json_incref(a.doc);
+			if (text)
+				*text = strdup(a.text);
+		} else {
+			fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), a.text);
+		}
+		answer_free(&a);
+	}
+	kl_client_close(c);
+	return doc;
+}
+
+/* klctl top: sources from the decider and counters from the enforcer,
+ * redrawn in place on a terminal, one frame after another otherwise. A
+ * daemon that does not answer is shown as such; the view goes on. */
+static int run_top(const struct ctl_global *g, int argc, char **argv)
+{
+	struct ctl_top_opts o;
+	char err[320], nbuf[16];
+	if (ctl_top_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\nusage: klctl top [-n N] [--interval DUR] [--count K]\n", err);
+		return 2;
+	}
+	bool json = o.json || g->json, tty = isatty(STDOUT_FILENO) && !json;
+	snprintf(nbuf, sizeof(nbuf), "%u", o.n);
+	char *src_words[] = { "sources", "-n", nbuf, NULL }, *stat_words[] = { "stats", NULL };
+	const struct ctl_cmd *src_cmd = ctl_find(1, src_words, &(int){ 0 });
+	const struct ctl_cmd *stat_cmd = ctl_find(1, stat_words, &(int){ 0 });
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	int down = 0;
+	for (uint64_t frame = 0; !top_stop && (o.count == 0 || frame < o.count); frame++) {
+		char *stext = NULL, *ttext = NULL, when[32];
+		json_t *src = ask(g, CTL_D_DECIDER, 3, src_words, &stext);
+		json_t *st = ask(g, CTL_D_ENFORCER, 1, stat_words, &ttext);
+		time_t now = time(NULL);
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+		down = !src || !st;
+		if (json) {
+			json_t *f = json_pack("{s:s, s:o, s:o}", "time", when, "sources",
+					      src ? json_incref(src) : json_null(), "stats",
+					      st ? json_incref(st) : json_null());
+			json_dumpf(f, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(f);
+		} else {
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			printf("klctl top — %s — every %.1f s (Ctrl+C ends)\n", when,
+			       (double)o.interval_ns / 1e9);
+			if (src)
+				ctl_print_result(src_cmd, src, stext, stdout);
+			else
+				printf("kl-decider: not answering\n");
+			if (st)
+				ctl_print_result(stat_cmd, st, ttext, stdout);
+			else
+				printf("kl-enforcer: not answering\n");
+			if (!tty)
+				fputc('\n', stdout);
+		}
+		fflush(stdout);
+		json_decref(src);
+		json_decref(st);
+		free(stext);
+		free(ttext);
+		if (o.count && frame + 1 >= o.count)
+			break;
+		struct timespec ts = { (time_t)(o.interval_ns / 1000000000ull),
+				       (long)(o.interval_ns % 1000000000ull) };
+		while (!top_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return down ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_global g;
@@ -183,6 +289,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(av[0], "trace") == 0)
 		return run_trace(n, av, g.json);
+	if (strcmp(av[0], "top") == 0)
+		return run_top(&g, n, av);
 	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "trace") == 0) {
 		char *h[] = { "trace", "--help", NULL };
 		return ctl_trace_main(2, h);

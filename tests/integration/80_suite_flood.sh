@@ -27,6 +27,20 @@ d1=$(src_field $A4 drop_deny)
 wait_for 10 "more deny drops" src_ge $A4 drop_deny $((d1 + 1000))
 expect_le "$(($(src_field $A4 pass) - p1))" 5 "nothing of the attacker passes once blocked"
 
+log "== operations: klctl top and --json after the command"
+out=$(klctl top --count 2 --interval 200ms) || fail "klctl top: $out"
+expect_eq "$(echo "$out" | grep -c '^klctl top')" 2 "klctl top drew two frames"
+echo "$out" | grep -qE "^$A4 +BLOCK" || fail "klctl top lacks the attacker at BLOCK: $out"
+echo "$out" | grep -q "drop_deny=" || fail "klctl top lacks the shield's counters: $out"
+klctl top --json --count 2 --interval 200ms | jq -se --arg ip $A4 'length == 2 and
+	(.[1].sources[] | select(.ip == $ip) | .level == "BLOCK") and .[1].stats.drop_deny > 0' \
+	>/dev/null || fail "klctl top --json: $(klctl top --json --count 1)"
+log "ok: klctl top, also with --json"
+klctl sources --json | jq -e --arg ip $A4 '.[] | select(.ip == $ip) | .level == "BLOCK"' >/dev/null ||
+	fail "klctl sources --json"
+klctl deny list --format json | jq -e '.entries | length >= 1' >/dev/null || fail "deny list --format json"
+log "ok: --json and --format json after the command name"
+
 log "== scenario 3: the client is never touched"
 client_all_ok "$T0" || fail "client requests failed during the flood: $(client_stats "$T0" 99999999999)"
 log "ok: every client request during the flood succeeded ($(client_stats "$T0" 99999999999 | cut -d' ' -f1) requests)"

@@ -664,6 +664,37 @@ static void test_output_options(void **state)
 	assert_int_equal(parse("sources --jsonx", &c), -1);
 }
 
+static void test_top_options(void **state)
+{
+	(void)state;
+	struct ctl_top_opts o;
+	char *d[] = { "top" };
+	assert_int_equal(ctl_top_parse(1, d, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.n, 15);
+	assert_true(o.interval_ns == 1000000000ull);
+	assert_true(o.count == 0 && !o.json);
+	char *a[] = { "top", "-n", "5", "--interval", "250ms", "--count", "3", "--json" };
+	assert_int_equal(ctl_top_parse(8, a, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.n, 5);
+	assert_true(o.interval_ns == 250000000ull);
+	assert_true(o.count == 3 && o.json);
+	static const char *bad[][3] = {
+		{ "-n", "0", "not a number in range" },	     { "-n", "x", "not a number" },
+		{ "-n", "-3", "not a number" },		     { "--interval", "10ms", "between 100ms" },
+		{ "--interval", "soon", "--interval" },	     { "--count", "", "not a number" },
+		{ "--bogus", "1", "unknown option" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = { "top", (char *)bad[i][0], (char *)bad[i][1] };
+		assert_int_equal(ctl_top_parse(3, b, &o, err, sizeof(err)), -1);
+		print_message("%s %s: %s\n", bad[i][0], bad[i][1], err);
+		assert_non_null(strstr(err, bad[i][2]));
+	}
+	char *m[] = { "top", "-n" };
+	assert_int_equal(ctl_top_parse(2, m, &o, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "needs a value"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_help_flag),
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
+		cmocka_unit_test(test_top_options),
 		cmocka_unit_test(test_stats_printer),
 		cmocka_unit_test(test_list_printers),
 	};
