@@ -419,8 +419,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "[-n N] [--by pkts|bytes|drops|droprl]",
 	  "the busiest sources (default 10, by pkts; -by also works)",
 	  "klctl top-src -n 20 --by drops", print_top, 10, false },
-	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) }, "[--count N]",
-	  "the last sampled events (drop reasons, scan hints; default 100)",
+	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
+	  "[--count N] [--follow]",
+	  "the last sampled events (drop reasons, scan hints; default 100); --follow streams "
+	  "new ones until Ctrl+C",
 	  "klctl events --count 50", print_events, 100, false },
 	{ { "attach", NULL }, NULL, E, KL_CTL_ATTACH,
 	  { POS("IF", F_IFNAME), FLAG("--force", F_FORCE), FLAG("--mode", F_XDPMODE) },
@@ -834,6 +836,14 @@ static int output_option(int argc, char **argv, int *i, struct ctl_call *call, c
 	else if (strcmp(v, "table") != 0)
 		return fail(err, errlen, "--format takes json or table, not \"%s\"", v);
 	return 1;
+}
+
+size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *missed)
+{
+	/* A restarted enforcer counts from zero again: all it has is new. */
+	uint64_t fresh = total >= last_total ? total - last_total : total;
+	*missed = fresh > n ? fresh - n : 0;
+	return fresh >= n ? 0 : n - (size_t)fresh;
 }
 
 int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen)

@@ -116,6 +116,12 @@ struct ctl_top_opts {
 /* argv[0] is "top". Returns 0, or -1 with a usage error in err. */
 int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen);
 
+/* `klctl events --follow`: of an answer holding the newest N events out
+ * of TOTAL received, those not printed yet when LAST_TOTAL had been seen.
+ * Returns the index of the first new entry; *missed counts the new events
+ * that fell out of the answer (the ring moved on faster than we asked). */
+size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *missed);
+
 /* "deny add" */
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);

@@ -266,6 +266,78 @@ static int run_top(const struct ctl_global *g, int argc, char **argv)
 	return down ? 1 : 0;
 }
 
+/* klctl events --follow: ask every second, print what is new, one line
+ * (or one JSON object) per event, until Ctrl+C. */
+static int run_follow(const struct ctl_global *g, int argc, char **argv)
+{
+	char **words = calloc((size_t)argc + 3, sizeof(*words));
+	int n = 0;
+	if (!words)
+		return 1;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--follow") != 0 && strcmp(argv[i], "-f") != 0)
+			words[n++] = argv[i];
+	bool counted = false;
+	for (int i = 1; i < n; i++)
+		counted |= strcmp(argv[i], "--count") == 0 || strncmp(argv[i], "--count=", 8) == 0;
+	if (!counted) {
+		words[n++] = "--count";
+		words[n++] = "1000";
+	}
+	struct ctl_call cl;
+	char err[320];
+	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\nusage: klctl events [--count N] [--follow]\n", err);
+		free(words);
+		return 2;
+	}
+	bool json = g->json || cl.json;
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	uint64_t last = 0;
+	int rc = 0;
+	for (bool first = true; !top_stop; first = false) {
+		json_t *doc = ask(g, CTL_D_ENFORCER, n, words, NULL);
+		if (!doc) {
+			rc = 1;
+			break;
+		}
+		json_t *arr = json_object_get(doc, "entries");
+		uint64_t total = (uint64_t)json_integer_value(json_object_get(doc, "total")), missed;
+		size_t cnt = json_array_size(arr);
+		/* The first answer is history: show it as `events` does. */
+		size_t from = first ? 0 : ctl_events_new(last, total, cnt, &missed);
+		if (!first && missed)
+			fprintf(stderr, "klctl: %llu events went by unseen\n", (unsigned long long)missed);
+		time_t now = time(NULL);
+		for (size_t i = from; i < cnt; i++) {
+			json_t *e = json_array_get(arr, i);
+			if (json) {
+				json_dumpf(e, stdout, JSON_COMPACT);
+				fputc('\n', stdout);
+				continue;
+			}
+			char when[32];
+			time_t t = now - (time_t)(json_integer_value(json_object_get(e, "age_ms")) / 1000);
+			strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+			printf("%s %-39s %-10s %-6s %5lld %5lld\n", when,
+			       json_string_value(json_object_get(e, "ip")) ?: "?",
+			       json_string_value(json_object_get(e, "kind")) ?: "?",
+			       json_string_value(json_object_get(e, "proto")) ?: "?",
+			       (long long)json_integer_value(json_object_get(e, "dport")),
+			       (long long)json_integer_value(json_object_get(e, "len")));
+		}
+		fflush(stdout);
+		last = total;
+		json_decref(doc);
+		struct timespec ts = { 1, 0 };
+		while (!top_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	free(words);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_global g;
@@ -291,6 +363,10 @@ int main(int argc, char **argv)
 		return run_trace(n, av, g.json);
 	if (strcmp(av[0], "top") == 0)
 		return run_top(&g, n, av);
+	if (strcmp(av[0], "events") == 0)
+		for (int i = 1; i < n; i++)
+			if (strcmp(av[i], "--follow") == 0 || strcmp(av[i], "-f") == 0)
+				return run_follow(&g, n, av);
 	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "trace") == 0) {
 		char *h[] = { "trace", "--help", NULL };
 		return ctl_trace_main(2, h);

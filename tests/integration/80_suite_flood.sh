@@ -41,6 +41,25 @@ klctl sources --json | jq -e --arg ip $A4 '.[] | select(.ip == $ip) | .level == 
 klctl deny list --format json | jq -e '.entries | length >= 1' >/dev/null || fail "deny list --format json"
 log "ok: --json and --format json after the command name"
 
+# events --follow streams what arrives after it started: sampling is off
+# until then, so whatever it prints it got while following.
+klctl sampling 0 >/dev/null
+# Not through the klctl function: $! must be klctl itself to get the SIGINT.
+"$BIN/klctl" --run-dir "$RUN" events --follow --json >"$TMP/follow.jsonl" 2>"$TMP/follow.err" &
+FOLLOW_PID=$!
+PIDS+=("$FOLLOW_PID")
+klctl sampling 63 >/dev/null || fail "klctl sampling 63"
+followed() { jq -se --arg ip $A4 '[.[] | select(.ip == $ip and .kind == "drop_deny")] | length >= 2' \
+	"$TMP/follow.jsonl" >/dev/null 2>&1; }
+wait_for 10 "klctl events --follow streams the attacker's drops" followed
+kill -0 $FOLLOW_PID 2>/dev/null || fail "klctl events --follow ended by itself"
+kill -INT $FOLLOW_PID
+wait $FOLLOW_PID
+rc=$?
+expect_eq "$rc" 0 "klctl events --follow ends cleanly on Ctrl+C"
+klctl sampling 0 >/dev/null
+log "ok: klctl events --follow streamed $(wc -l <"$TMP/follow.jsonl") events"
+
 log "== scenario 3: the client is never touched"
 client_all_ok "$T0" || fail "client requests failed during the flood: $(client_stats "$T0" 99999999999)"
 log "ok: every client request during the flood succeeded ($(client_stats "$T0" 99999999999 | cut -d' ' -f1) requests)"

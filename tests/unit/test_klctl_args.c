@@ -695,6 +695,26 @@ static void test_top_options(void **state)
 	assert_non_null(strstr(err, "needs a value"));
 }
 
+static void test_events_follow_window(void **state)
+{
+	(void)state;
+	uint64_t missed;
+	/* 3 new events, answer holds the newest 10: print its last 3 */
+	assert_int_equal(ctl_events_new(100, 103, 10, &missed), 7);
+	assert_true(missed == 0);
+	/* nothing new */
+	assert_int_equal(ctl_events_new(103, 103, 10, &missed), 10);
+	assert_true(missed == 0);
+	/* 15 new, only 10 in the answer: all of it, 5 missed */
+	assert_int_equal(ctl_events_new(100, 115, 10, &missed), 0);
+	assert_true(missed == 5);
+	/* the enforcer restarted and counts from 0: its 4 are new */
+	assert_int_equal(ctl_events_new(500, 4, 4, &missed), 0);
+	assert_true(missed == 0);
+	/* an empty answer */
+	assert_int_equal(ctl_events_new(0, 0, 0, &missed), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -714,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
+		cmocka_unit_test(test_events_follow_window),
 		cmocka_unit_test(test_stats_printer),
 		cmocka_unit_test(test_list_printers),
 	};
