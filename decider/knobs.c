@@ -88,6 +88,10 @@ static const struct kl_knob knobs[] = {
 	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/decider/telemetry.sock gets its group); "
 		  "root and --user always may." },
 
+	{ "metrics-file", KT_STR, OFF(metrics_file), "", .group = G_FILES,
+	  .help = "Write Prometheus metrics (node_exporter textfile format) here every tick, "
+		  "atomically. Empty: none." },
+
 	/* ---- replay / one-shot ---- */
 	{ "replay", KT_STR, OFF(replay), "", .group = G_REPLAY,
 	  .help = "Run the engine on a trace (JSON lines or a kl-sensor --record file; '-' = stdin) "

@@ -88,6 +88,7 @@ struct kl_dcfg {
 	int64_t state_history;
 	char *pdp_config, *policy, *policy_pubkey;
 	char *run_dir, *user, *sensor_user;
+	char *metrics_file; /* --metrics-file: Prometheus textfile, "" = none */
 	/* replay and one-shot modes */
 	char *replay;
 	bool decisions_json, config_check, policy_canonical;

@@ -60,6 +60,15 @@ expect_eq "$rc" 0 "klctl events --follow ends cleanly on Ctrl+C"
 klctl sampling 0 >/dev/null
 log "ok: klctl events --follow streamed $(wc -l <"$TMP/follow.jsonl") events"
 
+# The decider's Prometheus textfile, rewritten every tick.
+prom_block() { grep -qx 'kernloom_decider_sources{level="block"} 1' "$DEC/decider.prom"; }
+wait_for 5 "decider.prom shows the BLOCK" prom_block
+grep -q '^# TYPE kernloom_decider_ticks_total counter$' "$DEC/decider.prom" || fail "no TYPE line"
+f1=$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$DEC/decider.prom")
+frames_grew() { [ "$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$DEC/decider.prom")" -gt "$f1" ]; }
+wait_for 5 "decider.prom is rewritten every tick" frames_grew
+log "ok: --metrics-file: $(grep -c '^kernloom_' "$DEC/decider.prom") samples, frames_total past $f1"
+
 log "== scenario 3: the client is never touched"
 client_all_ok "$T0" || fail "client requests failed during the flood: $(client_stats "$T0" 99999999999)"
 log "ok: every client request during the flood succeeded ($(client_stats "$T0" 99999999999 | cut -d' ' -f1) requests)"

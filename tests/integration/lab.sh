@@ -28,10 +28,12 @@ declare -A DPID # role -> pid of the running daemon
 # A decider that escalates within seconds and enforces: a web server's
 # profile with triggers a SYN flood or a scan crosses at once and a client
 # at a few requests per second never nears; +1 strike per high tick so every
-# level shows (RATE_SOFT at 1, RATE_HARD at 3, BLOCK at 6 once severity has
-# stayed above 2.0 for 4 s), 3 s between changes, no learning.
+# level shows (RATE_SOFT at 1, RATE_HARD at 3, BLOCK at 9 once severity has
+# stayed above 2.0 for 4 s), 3 s between changes, no learning. The gap from
+# 3 to 9 keeps RATE_HARD from being skipped when a loaded machine delays
+# ticks past the cooldown.
 LAB_DEC_ARGS=(--profile public-web --dry-run=false --trig-pps 400 --trig-syn 100 --trig-scan 10
-	--sev-delta2 1 --sev-delta3 1 --soft-at 1 --hard-at 3 --block-at 6 --block-min-sev 2.0
+	--sev-delta2 1 --sev-delta3 1 --soft-at 1 --hard-at 3 --block-at 9 --block-min-sev 2.0
 	--block-min-dur 4s --cooldown 3s --autotune=false --tick-log-every 5s)
 
 in_c() { ip netns exec "$NS_C" "$@"; }
@@ -142,7 +144,8 @@ lab_decider() {
 	local a=("${LAB_DEC_ARGS[@]}")
 	[ -n "${DEC_ARGS+x}" ] && a=("${DEC_ARGS[@]}")
 	"$BIN/kl-decider" --run-dir "$RUN" --user nobody --sensor-user nobody --whitelist= \
-		--state-file "$DEC/state.json" --feedback-file="$DEC/feedback.json" "${a[@]}" "$@" \
+		--state-file "$DEC/state.json" --feedback-file="$DEC/feedback.json" \
+		--metrics-file "$DEC/decider.prom" "${a[@]}" "$@" \
 		>>"$TMP/decider.log" 2>&1 &
 	DPID[decider]=$!
 	PIDS+=("$!")
