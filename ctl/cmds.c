@@ -408,8 +408,9 @@ void ctl_print_tune(json_t *doc, const char *text, FILE *out)
 #define G CTL_D_GRAPHD
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "",
-	  "show attached interfaces, features, runtime config and map fill",
+	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "[--all]",
+	  "show attached interfaces, features, runtime config and map fill; --all: every daemon "
+	  "up or down, pid, user, sandbox (exit 1 when one is down)",
 	  "klctl status", print_status, 0, false },
 	{ { "stats", NULL }, NULL, E, KL_CTL_STATS, { { 0 } }, "",
 	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,

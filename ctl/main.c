@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "common/log.h"
 #include "ctl/cmds.h"
+#include "ctl/daemons.h"
 #include "ctl/trace.h"
 #include "ipc/chan.h"
 #include "sandbox/rundir.h"
@@ -338,6 +340,72 @@ static int run_follow(const struct ctl_global *g, int argc, char **argv)
 	return rc;
 }
 
+/* klctl status --all: every daemon, up or down, as whom, in which sandbox;
+ * exit 1 when one is down. */
+static int run_status_all(const struct ctl_global *g)
+{
+	static const struct {
+		const char *name;
+		enum kl_role role;
+		const char *sock; /* NULL: the sensor, found in /proc */
+	} ds[] = {
+		{ "kl-enforcer", KL_ROLE_ENFORCER, "enforcer.sock" },
+		{ "kl-sensor", KL_ROLE_SENSOR, NULL },
+		{ "kl-decider", KL_ROLE_DECIDER, "decider.sock" },
+		{ "kl-graphd", KL_ROLE_GRAPHD, "graphd.sock" },
+	};
+	static const char *const seccomp[] = { "off", "strict", "filter" };
+	char path[PATH_MAX], err[320];
+	json_t *arr = json_array();
+	int down = 0;
+	if (!g->json)
+		printf("%-12s %-5s %-8s %-18s %-8s %-4s %s\n", "DAEMON", "STATE", "PID", "USER", "SECCOMP",
+		       "NNP", "CAPEFF");
+	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+		pid_t pid = 0;
+		struct ctl_proc p;
+		if (ds[i].sock == NULL)
+			pid = ctl_find_sensor(g->run_dir, KL_RUN_ROOT_DEFAULT);
+		else if (kl_run_path(g->run_dir, ds[i].role, ds[i].sock, path, sizeof(path), err,
+				     sizeof(err)) == 0)
+			pid = ctl_socket_peer_pid(path);
+		bool up = pid > 0 && ctl_proc_read(pid, &p) == 0;
+		down += !up;
+		char user[64] = "-";
+		if (up) {
+			struct passwd *pw = getpwuid(p.uid);
+			snprintf(user, sizeof(user), "%s", pw ? pw->pw_name : "?");
+			if (!pw)
+				snprintf(user, sizeof(user), "%u", (unsigned)p.uid);
+		}
+		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
+		if (g->json) {
+			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);
+			if (up) {
+				json_object_set_new(o, "pid", json_integer(p.pid));
+				json_object_set_new(o, "user", json_string(user));
+				json_object_set_new(o, "seccomp", json_string(sc));
+				json_object_set_new(o, "no_new_privs", json_boolean(p.no_new_privs));
+				char caps[24];
+				snprintf(caps, sizeof(caps), "%016llx", (unsigned long long)p.cap_eff);
+				json_object_set_new(o, "cap_eff", json_string(caps));
+			}
+			json_array_append_new(arr, o);
+		} else if (up) {
+			printf("%-12s %-5s %-8d %-18s %-8s %-4d %016llx\n", ds[i].name, "up", (int)p.pid,
+			       user, sc, p.no_new_privs, (unsigned long long)p.cap_eff);
+		} else {
+			printf("%-12s %-5s\n", ds[i].name, "down");
+		}
+	}
+	if (g->json) {
+		json_dumpf(arr, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	}
+	json_decref(arr);
+	return down ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_global g;
@@ -363,6 +431,8 @@ int main(int argc, char **argv)
 		return run_trace(n, av, g.json);
 	if (strcmp(av[0], "top") == 0)
 		return run_top(&g, n, av);
+	if (n == 2 && strcmp(av[0], "status") == 0 && strcmp(av[1], "--all") == 0)
+		return run_status_all(&g);
 	if (strcmp(av[0], "events") == 0)
 		for (int i = 1; i < n; i++)
 			if (strcmp(av[i], "--follow") == 0 || strcmp(av[i], "-f") == 0)

@@ -26,6 +26,16 @@ still_blocking() { # the attacker is dropped right now, the client is not
 	[ "$(pings_from_ns "$NS_A" $B4 2)" = 0 ] || fail "the attacker's pings pass"
 	[ "$(pings_from_ns "$NS_C" $B4 2)" = 2 ] || fail "the client's pings are dropped"
 }
+out=$(klctl status --all) || fail "klctl status --all: $out"
+for r in enforcer sensor decider graphd; do
+	echo "$out" | grep -qE "^kl-$r +up +${DPID[$r]} " || fail "status --all lacks kl-$r: $out"
+done
+# The dropped ones are nobody with no capability and no_new_privs.
+for r in sensor decider graphd; do
+	echo "$out" | grep -qE "^kl-$r +up +[0-9]+ +nobody +[a-z?]+ +1 +0000000000000000$" ||
+		fail "kl-$r not dropped per status --all: $out"
+done
+log "ok: klctl status --all shows the four daemons: $(echo "$out" | tr -s ' ' | tr '\n' ';')"
 declare -A BEFORE
 for role in sensor graphd decider enforcer; do
 	log "== kill -9 kl-$role"
@@ -34,6 +44,8 @@ for role in sensor graphd decider enforcer; do
 	wait "${DPID[$role]}" 2>/dev/null
 	still_blocking
 	log "ok: the attacker is still dropped while kl-$role is down"
+	expect_fail "klctl status --all with kl-$role down" 1 klctl status --all
+	echo "$LAST_OUT" | grep -qE "^kl-$role +down" || fail "status --all: $LAST_OUT"
 	case $role in
 	sensor) lab_sensor ;;
 	graphd) lab_graphd ;;
@@ -45,6 +57,10 @@ for role in sensor graphd decider enforcer; do
 	enforcer) lab_enforcer ;;
 	esac
 	others_same "$role"
+	out=$(klctl status --all) || fail "klctl status --all after the restart: $out"
+	echo "$out" | grep -qE "^kl-$role +up +${DPID[$role]} " || fail "status --all: $out"
+	klctl --json status --all | jq -e '[.[] | select(.up)] | length == 4' >/dev/null ||
+		fail "status --all --json: $(klctl --json status --all)"
 	wait_level $A4 BLOCK 20
 	still_blocking
 	d=$(src_field $A4 drop_deny)

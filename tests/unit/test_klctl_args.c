@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "ctl/cmds.h"
+#include "ctl/daemons.h"
 
 static char err[320];
 
@@ -715,6 +716,39 @@ static void test_events_follow_window(void **state)
 	assert_int_equal(ctl_events_new(0, 0, 0, &missed), 0);
 }
 
+static void test_status_all_proc(void **state)
+{
+	(void)state;
+	struct ctl_proc p;
+	const char *st = "Name:\tkl-decider\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t4242\n"
+			 "Uid:\t0\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n"
+			 "CapEff:\t000000c000001000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+	assert_int_equal(ctl_proc_parse_status(st, &p), 0);
+	assert_int_equal(p.pid, 4242);
+	assert_int_equal(p.uid, 65534); /* the effective uid */
+	assert_true(p.cap_eff == 0xc000001000ull);
+	assert_int_equal(p.no_new_privs, 1);
+	assert_int_equal(p.seccomp, 2);
+	/* an older kernel without Seccomp: unknown, not off */
+	assert_int_equal(ctl_proc_parse_status("Pid:\t1\nUid:\t0\t0\t0\t0\nCapEff:\t0\n", &p), 0);
+	assert_int_equal(p.seccomp, -1);
+	assert_int_equal(ctl_proc_parse_status("Pid:\t1\nCapEff:\t0\n", &p), -1);
+	assert_int_equal(ctl_proc_parse_status("", &p), -1);
+
+	static const char c1[] = "kl-sensor\0--run-dir\0/tmp/x/run\0--user\0nobody";
+	static const char c2[] = "kl-sensor\0--run-dir=/tmp/x/run";
+	static const char c3[] = "kl-sensor\0--user\0nobody";
+	static const char c4[] = "kl-sensor\0--run-dir";
+	assert_true(ctl_cmdline_run_dir_is(c1, sizeof(c1), "/tmp/x/run", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c1, sizeof(c1), "/tmp/y/run", "/run/kernloom"));
+	assert_true(ctl_cmdline_run_dir_is(c2, sizeof(c2), "/tmp/x/run", "/run/kernloom"));
+	assert_true(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/run/kernloom", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/tmp/x/run", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
+	/* nobody listens there */
+	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
 		cmocka_unit_test(test_events_follow_window),
+		cmocka_unit_test(test_status_all_proc),
 		cmocka_unit_test(test_stats_printer),
 		cmocka_unit_test(test_list_printers),
 	};
