@@ -52,14 +52,8 @@ ENF_ARGS=(--features graph-learning)
 GRAPHD_ARGS=(--graph-min-seen 3 --graph-min-windows 2 --graph-min-age 10s --graph-promote-interval 5s)
 start_suite
 ip -n "$NS_A" addr add $SCAN4/24 dev "$VA" || fail "addr add $SCAN4"
-for r in enforcer sensor decider graphd; do
-	p=${DPID[$r]}
-	printf '  kl-%-9s pid %-7s user %-8s CapEff %s  seccomp %s  NoNewPrivs %s\n' "$r" "$p" \
-		"$(id -nu "$(awk '/^Uid:/ { print $2 }' /proc/"$p"/status)")" \
-		"$(awk '/^CapEff:/ { print $2 }' /proc/"$p"/status)" \
-		"$(awk '/^Seccomp:/ { print ($2 == 2 ? "filter" : $2 == 0 ? "off" : $2) }' /proc/"$p"/status)" \
-		"$(awk '/^NoNewPrivs:/ { print $2 }' /proc/"$p"/status)"
-done
+bold "$ klctl status --all"
+klctl status --all | sed 's/^/  /'
 echo "  decider: profile public-web, enforcing (not a dry run), triggers lowered so the demo escalates in seconds"
 
 T_START=$(date +%s)
