@@ -16,6 +16,7 @@ struct kl_sensor_opts {
 	const char *pin_dir;
 	const char *user;        /* switched to when started as root */
 	const char *record;      /* trace file, or NULL */
+	const char *metrics_file; /* Prometheus textfile, rewritten every tick, or NULL */
 	uint64_t interval_ns;
 	uint64_t prev_ttl_ns;
 	unsigned reacquire_every; /* ticks between map-id checks */

@@ -22,6 +22,7 @@ C4=198.18.0.3 C6=fd00:6b6c::3
 EXTRA_NS+=("$NS_C" "$NS_L")
 DEC=$TMP/dec
 GDIR=$TMP/graph
+METRICS=$TMP/metrics # the daemons' --metrics-file (they write as nobody)
 CLIENT_LOG=$TMP/client.txt
 declare -A DPID # role -> pid of the running daemon
 
@@ -135,7 +136,7 @@ lab_enforcer() {
 
 lab_sensor() {
 	"$BIN/kl-sensor" --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
-		--summary-every 10 >>"$TMP/sensor.log" 2>&1 &
+		--summary-every 10 --metrics-file "$METRICS/sensor.prom" >>"$TMP/sensor.log" 2>&1 &
 	DPID[sensor]=$!
 	PIDS+=("$!")
 }
@@ -145,7 +146,7 @@ lab_decider() {
 	[ -n "${DEC_ARGS+x}" ] && a=("${DEC_ARGS[@]}")
 	"$BIN/kl-decider" --run-dir "$RUN" --user nobody --sensor-user nobody --whitelist= \
 		--state-file "$DEC/state.json" --feedback-file="$DEC/feedback.json" \
-		--metrics-file "$DEC/decider.prom" "${a[@]}" "$@" \
+		--metrics-file "$METRICS/decider.prom" "${a[@]}" "$@" \
 		>>"$TMP/decider.log" 2>&1 &
 	DPID[decider]=$!
 	PIDS+=("$!")
@@ -186,7 +187,8 @@ start_suite() {
 	# decider rewrites its state and feedback files in $DEC, graphd its
 	# database in $GDIR.
 	chmod 0755 "$TMP"
-	mkdir -p "$RUN" "$DEC" "$GDIR" && chmod 0755 "$RUN" && chown nobody "$DEC" "$GDIR"
+	mkdir -p "$RUN" "$DEC" "$GDIR" "$METRICS" && chmod 0755 "$RUN" &&
+		chown nobody "$DEC" "$GDIR" "$METRICS"
 	lab_enforcer
 	[ -n "${LAB_NO_GRAPHD:-}" ] || lab_graphd
 	lab_decider
