@@ -30,6 +30,7 @@ enum gr_cmd {
 
 struct gr_opts {
 	const char *db, *run_dir, *user, *sensor_user, *replay;
+	const char *metrics_file; /* Prometheus textfile rewritten every tick, or NULL */
 	struct gr_params p;
 	struct gr_push_params pp;
 	struct kl_addr *exclude; /* owned; p.exclude points here */

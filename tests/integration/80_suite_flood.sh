@@ -76,6 +76,12 @@ expect_ge "$(prom_val sensor.prom 'kernloom_sensor_frames_sent_total{stream="tel
 	"the sensor's metrics count the telemetry frames"
 awk '$1 == "kernloom_sensor_packets_total" { exit !($2 > 10000) }' "$METRICS/sensor.prom" ||
 	fail "sensor.prom: packets_total: $(grep packets_total "$METRICS/sensor.prom")"
+g1=$(prom_val graphd.prom kernloom_graphd_ticks_total)
+graphd_ticked() { [ "$(prom_val graphd.prom kernloom_graphd_ticks_total)" -gt "$g1" ]; }
+wait_for 5 "graphd.prom is rewritten every tick" graphd_ticked
+grep -q '^kernloom_graphd_edges{state="frozen"} 0$' "$METRICS/graphd.prom" ||
+	fail "graphd.prom: $(grep edges "$METRICS/graphd.prom")"
+log "ok: sensor.prom and graphd.prom are rewritten every tick"
 
 log "== scenario 3: the client is never touched"
 client_all_ok "$T0" || fail "client requests failed during the flood: $(client_stats "$T0" 99999999999)"

@@ -155,7 +155,8 @@ lab_decider() {
 
 lab_graphd() {
 	"$BIN/kl-graphd" --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
-		--summary-every 10 "${GRAPHD_ARGS[@]}" "$@" >>"$TMP/graphd.log" 2>&1 &
+		--summary-every 10 --metrics-file "$METRICS/graphd.prom" "${GRAPHD_ARGS[@]}" "$@" \
+		>>"$TMP/graphd.log" 2>&1 &
 	DPID[graphd]=$!
 	PIDS+=("$!")
 	wait_for 10 "kl-graphd answers klctl" klctl graph export

@@ -55,7 +55,13 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.p.promote_every_ms, 5 * MIN);
 	assert_int_equal(o.p.window_ms, 5 * MIN); /* follows the promote interval */
 	assert_int_equal(o.p.expire_ttl_ms, 720ll * 60 * MIN);
+	assert_null(o.metrics_file);
 	gr_opts_free(&o);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-file", "/tmp/g.prom", NULL), 0);
+	assert_string_equal(o.metrics_file, "/tmp/g.prom");
+	gr_opts_free(&o);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-file=", NULL), -1);
+	assert_non_null(strstr(err, "--metrics-file"));
 }
 
 static void test_opts_flags(void **state)
