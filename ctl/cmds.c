@@ -506,6 +506,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
 	  "decider's feedback file",
 	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
+	{ { "reload", NULL }, NULL, D, KL_CTL_RELOAD, { { 0 } }, "",
+	  "kl-decider: re-read the whitelist and the feedback file now (what SIGUSR1 does); a "
+	  "file that does not parse keeps its previous entries",
+	  "klctl reload", NULL, 0, false },
 	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
 	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
 	  "klctl tune", ctl_print_tune, 0, false },

@@ -113,6 +113,7 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_DENY] = "graph-deny-ip",
 	[KL_CTL_GRAPH_VIOLATIONS] = "graph-violations",
 	[KL_CTL_TUNE] = "tune",
+	[KL_CTL_RELOAD] = "reload",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -366,6 +367,7 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_GRAPH_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
 	[KL_CTL_GRAPH_VIOLATIONS] = { U_TTL | U_COUNT, 0, NULL },
 	[KL_CTL_TUNE] = { 0, 0, NULL },
+	[KL_CTL_RELOAD] = { 0, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -131,6 +131,7 @@ enum kl_ctl_cmd {
 	KL_CTL_GRAPH_DENY,     /* graphd: as GRAPH_APPROVE */
 	KL_CTL_GRAPH_VIOLATIONS, /* graphd: ttl_ms = since (0 = all), count = rows (0 = default) */
 	KL_CTL_TUNE,           /* decider: autotune status; no arguments */
+	KL_CTL_RELOAD,         /* decider: re-read whitelist and feedback now; no arguments */
 	KL_CTL_CMD_MAX
 };
 

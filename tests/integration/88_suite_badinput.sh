@@ -3,7 +3,8 @@
 # Malformed, short and oversized IPC messages on every listening socket of
 # the four daemons (tests/tools/nngpoke.py speaks nng's framing by hand, so
 # the bytes reach our decoders), a corrupt state.json, a corrupt trace and
-# broken configuration files: each is refused with a clear error, and no
+# broken configuration files (at start, and at `klctl reload`): each is
+# refused with a clear error, and no
 # daemon dies (same PIDs, still answering, still stopping a flood).
 . "$(dirname "$0")/lab.sh"
 command -v python3 >/dev/null || skip "needs python3"
@@ -80,5 +81,15 @@ out=$("$BIN/kl-decider" --pdp-config "$TMP/pdp.yaml" --replay "$TMP/bad.trace" -
 	--feedback-file= 2>&1) && fail "a PDPConfig with a string trigger was accepted"
 echo "$out" | grep -q "pdp.yaml:6" || fail "the PDPConfig error does not name file and line: $out"
 log "ok: PDPConfig refused: $(echo "$out" | grep -m1 pdp.yaml)"
+log "== klctl reload with a broken feedback file: refused, the old entries kept"
+klctl forgive 198.18.0.77 --ttl 1h >/dev/null || fail "klctl forgive"
+out=$(klctl reload) || fail "klctl reload: $out"
+echo "$out" | grep -q "reloaded the whitelist" || fail "klctl reload said: $out"
+grep -q "feedback $DEC/feedback.json: 1 entries" "$TMP/decider.log" || fail "no reload of the feedback"
+printf '[{"target": "198.18.0.77", "action": ' >"$DEC/feedback.json"
+out=$(klctl reload) || fail "klctl reload with a broken file: $out"
+wait_for 5 "the broken feedback file is named in the log" \
+	grep -qE "feedback.json.*\(keeping the previous feedback\)" "$TMP/decider.log"
+log "ok: $(grep -m1 "keeping the previous feedback" "$TMP/decider.log" | cut -d' ' -f4-)"
 all_alive "after the broken files"
 log "all good"

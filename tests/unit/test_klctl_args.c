@@ -649,6 +649,7 @@ static void test_output_options(void **state)
 		{ "graph export --violations --format=json", KL_CTL_GRAPH_VIOLATIONS, true },
 		{ "graph export --format json --violations", KL_CTL_GRAPH_VIOLATIONS, true },
 		{ "tune --json", KL_CTL_TUNE, true },
+		{ "reload", KL_CTL_RELOAD, false },
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		print_message("%s\n", ok[i].line);
