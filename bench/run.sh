@@ -33,3 +33,7 @@ for b in "$BUILD"/bench/bench_*; do
 	esac
 	echo
 done
+
+# The lab's numbers (issue 13): the daemons against a real flood.
+echo "## lab"
+"$(dirname "$0")/lab.sh" "$BUILD" || exit 1

@@ -3,6 +3,7 @@
 #include "ctl/cmds.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -419,8 +420,9 @@ void ctl_print_tune(json_t *doc, const char *text, FILE *out)
 #define G CTL_D_GRAPHD
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "",
-	  "show attached interfaces, features, runtime config and map fill",
+	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "[--all]",
+	  "show attached interfaces, features, runtime config and map fill; --all: every daemon "
+	  "up or down, pid, user, sandbox (exit 1 when one is down)",
 	  "klctl status", print_status, 0, false },
 	{ { "stats", NULL }, NULL, E, KL_CTL_STATS, { { 0 } }, "",
 	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,
@@ -430,8 +432,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "[-n N] [--by pkts|bytes|drops|droprl]",
 	  "the busiest sources (default 10, by pkts; -by also works)",
 	  "klctl top-src -n 20 --by drops", print_top, 10, false },
-	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) }, "[--count N]",
-	  "the last sampled events (drop reasons, scan hints; default 100)",
+	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
+	  "[--count N] [--follow]",
+	  "the last sampled events (drop reasons, scan hints; default 100); --follow streams "
+	  "new ones until Ctrl+C",
 	  "klctl events --count 50", print_events, 100, false },
 	{ { "attach", NULL }, NULL, E, KL_CTL_ATTACH,
 	  { POS("IF", F_IFNAME), FLAG("--force", F_FORCE), FLAG("--mode", F_XDPMODE) },
@@ -522,6 +526,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
 	  "decider's feedback file",
 	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
+	{ { "reload", NULL }, NULL, D, KL_CTL_RELOAD, { { 0 } }, "",
+	  "kl-decider: re-read the whitelist and the feedback file now (what SIGUSR1 does); a "
+	  "file that does not parse keeps its previous entries",
+	  "klctl reload", NULL, 0, false },
 	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
 	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
 	  "klctl tune", ctl_print_tune, 0, false },
@@ -532,8 +540,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	/* kl-graphd: the answers carry their own text (tables) and JSON */
 	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
-	  "[--state candidate|learned|frozen|approved|denied|expired] [--json]",
-	  "the communication graph: every edge (or one state) with its evidence",
+	  "[--state candidate|learned|frozen|approved|denied|expired] [--json|--format json] "
+	  "[--violations]",
+	  "the communication graph: every edge (or one state) with its evidence; --violations "
+	  "is `graph violations`",
 	  "klctl graph export --state learned", NULL, 0, false },
 	{ { "graph", "freeze" }, NULL, G, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
 	  "[--dry-run]",
@@ -812,11 +822,104 @@ static bool flag_matches(const struct ctl_arg *a, const char *tok, size_t toklen
 	       (a->alt && strlen(a->alt) == toklen && strncmp(a->alt, tok, toklen) == 0);
 }
 
+/* The seeds' `graph export --violations` is `graph violations`. */
+static int parse_export_violations(int argc, char **argv, struct ctl_call *call, char *err,
+				   size_t errlen)
+{
+	char **av = calloc((size_t)argc, sizeof(*av));
+	int n = 0;
+	if (!av)
+		return fail(err, errlen, "out of memory");
+	av[n++] = "graph";
+	av[n++] = "violations";
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--violations") != 0)
+			av[n++] = argv[i];
+	int rc = ctl_parse(n, av, call, err, errlen);
+	free(av);
+	return rc;
+}
+
+/* Options every command takes, wherever they stand after its name:
+ * --json, and the seeds' --format json|table. Returns 1 when TOK was one
+ * (and *i moved past a separate value), 0 when not, -1 on a bad value. */
+static int output_option(int argc, char **argv, int *i, struct ctl_call *call, char *err,
+			 size_t errlen)
+{
+	const char *tok = argv[*i], *v;
+	if (strcmp(tok, "--json") == 0) {
+		call->json = true;
+		return 1;
+	}
+	if (strncmp(tok, "--format", 8) != 0 || (tok[8] != '\0' && tok[8] != '='))
+		return 0;
+	if (tok[8] == '=') {
+		v = tok + 9;
+	} else {
+		if (*i + 1 >= argc)
+			return fail(err, errlen, "option --format needs a value (json or table)");
+		v = argv[++*i];
+	}
+	if (strcmp(v, "json") == 0)
+		call->json = true;
+	else if (strcmp(v, "table") != 0)
+		return fail(err, errlen, "--format takes json or table, not \"%s\"", v);
+	return 1;
+}
+
+size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *missed)
+{
+	/* A restarted enforcer counts from zero again: all it has is new. */
+	uint64_t fresh = total >= last_total ? total - last_total : total;
+	*missed = fresh > n ? fresh - n : 0;
+	return fresh >= n ? 0 : n - (size_t)fresh;
+}
+
+int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen)
+{
+	*o = (struct ctl_top_opts){ .n = 15, .interval_ns = 1000000000ull };
+	for (int i = 1; i < argc; i++) {
+		const char *t = argv[i];
+		char *end;
+		if (strcmp(t, "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (strcmp(t, "-n") != 0 && strcmp(t, "--interval") != 0 && strcmp(t, "--count") != 0)
+			return fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
+		if (i + 1 >= argc)
+			return fail(err, errlen, "option %s needs a value", t);
+		const char *v = argv[++i];
+		if (strcmp(t, "--interval") == 0) {
+			char why[128];
+			if (kl_duration_parse(v, &o->interval_ns, why, sizeof(why)) < 0)
+				return fail(err, errlen, "--interval: %s", why);
+			if (o->interval_ns < 100000000ull || o->interval_ns > 3600000000000ull)
+				return fail(err, errlen, "--interval must be between 100ms and 1h");
+			continue;
+		}
+		errno = 0;
+		unsigned long long x = strtoull(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-' ||
+		    x > (strcmp(t, "-n") == 0 ? 100000ull : 1000000000ull) || (x == 0 && t[1] == 'n'))
+			return fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
+		if (strcmp(t, "-n") == 0)
+			o->n = (uint32_t)x;
+		else
+			o->count = x;
+	}
+	return 0;
+}
+
 int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen)
 {
 	char name[64];
 	int used = 0;
 	memset(call, 0, sizeof(*call));
+	if (argc >= 2 && strcmp(argv[0], "graph") == 0 && strcmp(argv[1], "export") == 0)
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--violations") == 0)
+				return parse_export_violations(argc, argv, call, err, errlen);
 	const struct ctl_cmd *c = ctl_find(argc, argv, &used);
 	if (!c) {
 		if (argc >= 2 && ctl_find(1, argv, &used) == NULL) {
@@ -847,6 +950,11 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 			return 0;
 		}
 		if (tok[0] == '-' && tok[1] != '\0') {
+			int o = output_option(argc, argv, &i, call, err, errlen);
+			if (o < 0)
+				return -1;
+			if (o > 0)
+				continue;
 			const char *eq = strchr(tok, '=');
 			size_t tl = eq ? (size_t)(eq - tok) : strlen(tok);
 			const struct ctl_arg *a = NULL;
@@ -995,6 +1103,8 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
 	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
+	fprintf(out, "  %-44s %s\n  %-44s %s\n", "top [-n N] [--interval DUR] [--count K]", "",
+		"", "live view, redrawn every interval: the decider's sources and the shield's drops");
 	fprintf(out, "  %-44s %s\n", "trace dump FILE [--json]",
 		"print a kl-sensor --record trace (JSON lines with --json)");
 	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",
@@ -1016,7 +1126,8 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s = %s\n", line, c->alias_of);
 	}
 	fprintf(out,
-		"\n--json prints the daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
+		"\n--json (before or after the command; also --format json|table) prints the\n"
+		"daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
 		"command. Exit status: 0 done, 1 refused or failed (or daemon unreachable),\n"
 		"2 usage error.\n");
 }

@@ -104,6 +104,24 @@ const struct ctl_cmd *ctl_find(int argc, char **argv, int *used);
  * -1 with a usage error naming the argument at fault in err. */
 int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t errlen);
 
+/* `klctl top [-n N] [--interval DUR] [--count K] [--json]`: a live view
+ * redrawn every interval (the decider's sources, the shield's counters)
+ * until Ctrl+C, or K frames. */
+struct ctl_top_opts {
+	uint32_t n;           /* sources shown (default 15) */
+	uint64_t interval_ns; /* default 1 s */
+	uint64_t count;       /* frames; 0 = until interrupted */
+	bool json;            /* one JSON object per frame and line */
+};
+/* argv[0] is "top". Returns 0, or -1 with a usage error in err. */
+int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen);
+
+/* `klctl events --follow`: of an answer holding the newest N events out
+ * of TOTAL received, those not printed yet when LAST_TOTAL had been seen.
+ * Returns the index of the first new entry; *missed counts the new events
+ * that fell out of the answer (the ring moved on faster than we asked). */
+size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *missed);
+
 /* "deny add" */
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);

@@ -4,16 +4,22 @@
  * CONTROL message to the daemon that owns it, prints the RESULT.
  * Exit: 0 done, 1 refused/failed/unreachable, 2 usage.
  */
+#include <errno.h>
 #include <limits.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "common/log.h"
 #include "ctl/audit.h"
 #include "ctl/cmds.h"
+#include "ctl/daemons.h"
 #include "ctl/trace.h"
 #include "ipc/chan.h"
 #include "sandbox/rundir.h"
@@ -161,6 +167,246 @@ static int run_offline(int (*fn)(int, char **), int argc, char **argv, bool json
 	return rc;
 }
 
+static volatile sig_atomic_t top_stop;
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+/* One answer of DAEMON to the command line WORDS, or NULL (said why). */
+static json_t *ask(const struct ctl_global *g, enum ctl_daemon d, int n, char **words,
+		   char **text)
+{
+	struct ctl_call cl;
+	struct kl_client *c = NULL;
+	struct answer a;
+	char err[320], path[PATH_MAX];
+	json_t *doc = NULL;
+
+	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0 ||
+	    kl_run_path(g->run_dir, ctl_daemon_role(d), ctl_daemon_socket(d), path, sizeof(path), err,
+			sizeof(err)) < 0 ||
+	    kl_client_open(&c, path, KL_ROLE_CTL, (int)g->timeout_ms, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), err);
+		return NULL;
+	}
+	if (call(c, &cl.req, &a) == 0) {
+		if (a.status == KL_OK) {
+			doc = json_incref(a.doc);
+			if (text)
+				*text = strdup(a.text);
+		} else {
+			fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), a.text);
+		}
+		answer_free(&a);
+	}
+	kl_client_close(c);
+	return doc;
+}
+
+/* klctl top: sources from the decider and counters from the enforcer,
+ * redrawn in place on a terminal, one frame after another otherwise. A
+ * daemon that does not answer is shown as such; the view goes on. */
+static int run_top(const struct ctl_global *g, int argc, char **argv)
+{
+	struct ctl_top_opts o;
+	char err[320], nbuf[16];
+	if (ctl_top_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\nusage: klctl top [-n N] [--interval DUR] [--count K]\n", err);
+		return 2;
+	}
+	bool json = o.json || g->json, tty = isatty(STDOUT_FILENO) && !json;
+	snprintf(nbuf, sizeof(nbuf), "%u", o.n);
+	char *src_words[] = { "sources", "-n", nbuf, NULL }, *stat_words[] = { "stats", NULL };
+	const struct ctl_cmd *src_cmd = ctl_find(1, src_words, &(int){ 0 });
+	const struct ctl_cmd *stat_cmd = ctl_find(1, stat_words, &(int){ 0 });
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	int down = 0;
+	for (uint64_t frame = 0; !top_stop && (o.count == 0 || frame < o.count); frame++) {
+		char *stext = NULL, *ttext = NULL, when[32];
+		json_t *src = ask(g, CTL_D_DECIDER, 3, src_words, &stext);
+		json_t *st = ask(g, CTL_D_ENFORCER, 1, stat_words, &ttext);
+		time_t now = time(NULL);
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+		down = !src || !st;
+		if (json) {
+			json_t *f = json_pack("{s:s, s:o, s:o}", "time", when, "sources",
+					      src ? json_incref(src) : json_null(), "stats",
+					      st ? json_incref(st) : json_null());
+			json_dumpf(f, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(f);
+		} else {
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			printf("klctl top — %s — every %.1f s (Ctrl+C ends)\n", when,
+			       (double)o.interval_ns / 1e9);
+			if (src)
+				ctl_print_result(src_cmd, src, stext, stdout);
+			else
+				printf("kl-decider: not answering\n");
+			if (st)
+				ctl_print_result(stat_cmd, st, ttext, stdout);
+			else
+				printf("kl-enforcer: not answering\n");
+			if (!tty)
+				fputc('\n', stdout);
+		}
+		fflush(stdout);
+		json_decref(src);
+		json_decref(st);
+		free(stext);
+		free(ttext);
+		if (o.count && frame + 1 >= o.count)
+			break;
+		struct timespec ts = { (time_t)(o.interval_ns / 1000000000ull),
+				       (long)(o.interval_ns % 1000000000ull) };
+		while (!top_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return down ? 1 : 0;
+}
+
+/* klctl events --follow: ask every second, print what is new, one line
+ * (or one JSON object) per event, until Ctrl+C. */
+static int run_follow(const struct ctl_global *g, int argc, char **argv)
+{
+	char **words = calloc((size_t)argc + 3, sizeof(*words));
+	int n = 0;
+	if (!words)
+		return 1;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--follow") != 0 && strcmp(argv[i], "-f") != 0)
+			words[n++] = argv[i];
+	bool counted = false;
+	for (int i = 1; i < n; i++)
+		counted |= strcmp(argv[i], "--count") == 0 || strncmp(argv[i], "--count=", 8) == 0;
+	if (!counted) {
+		words[n++] = "--count";
+		words[n++] = "1000";
+	}
+	struct ctl_call cl;
+	char err[320];
+	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\nusage: klctl events [--count N] [--follow]\n", err);
+		free(words);
+		return 2;
+	}
+	bool json = g->json || cl.json;
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	uint64_t last = 0;
+	int rc = 0;
+	for (bool first = true; !top_stop; first = false) {
+		json_t *doc = ask(g, CTL_D_ENFORCER, n, words, NULL);
+		if (!doc) {
+			rc = 1;
+			break;
+		}
+		json_t *arr = json_object_get(doc, "entries");
+		uint64_t total = (uint64_t)json_integer_value(json_object_get(doc, "total")), missed;
+		size_t cnt = json_array_size(arr);
+		/* The first answer is history: show it as `events` does. */
+		size_t from = first ? 0 : ctl_events_new(last, total, cnt, &missed);
+		if (!first && missed)
+			fprintf(stderr, "klctl: %llu events went by unseen\n", (unsigned long long)missed);
+		time_t now = time(NULL);
+		for (size_t i = from; i < cnt; i++) {
+			json_t *e = json_array_get(arr, i);
+			if (json) {
+				json_dumpf(e, stdout, JSON_COMPACT);
+				fputc('\n', stdout);
+				continue;
+			}
+			char when[32];
+			time_t t = now - (time_t)(json_integer_value(json_object_get(e, "age_ms")) / 1000);
+			strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+			printf("%s %-39s %-10s %-6s %5lld %5lld\n", when,
+			       json_string_value(json_object_get(e, "ip")) ?: "?",
+			       json_string_value(json_object_get(e, "kind")) ?: "?",
+			       json_string_value(json_object_get(e, "proto")) ?: "?",
+			       (long long)json_integer_value(json_object_get(e, "dport")),
+			       (long long)json_integer_value(json_object_get(e, "len")));
+		}
+		fflush(stdout);
+		last = total;
+		json_decref(doc);
+		struct timespec ts = { 1, 0 };
+		while (!top_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	free(words);
+	return rc;
+}
+
+/* klctl status --all: every daemon, up or down, as whom, in which sandbox;
+ * exit 1 when one is down. */
+static int run_status_all(const struct ctl_global *g)
+{
+	static const struct {
+		const char *name;
+		enum kl_role role;
+		const char *sock; /* NULL: the sensor, found in /proc */
+	} ds[] = {
+		{ "kl-enforcer", KL_ROLE_ENFORCER, "enforcer.sock" },
+		{ "kl-sensor", KL_ROLE_SENSOR, NULL },
+		{ "kl-decider", KL_ROLE_DECIDER, "decider.sock" },
+		{ "kl-graphd", KL_ROLE_GRAPHD, "graphd.sock" },
+	};
+	static const char *const seccomp[] = { "off", "strict", "filter" };
+	char path[PATH_MAX], err[320];
+	json_t *arr = json_array();
+	int down = 0;
+	if (!g->json)
+		printf("%-12s %-5s %-8s %-18s %-8s %-4s %s\n", "DAEMON", "STATE", "PID", "USER", "SECCOMP",
+		       "NNP", "CAPEFF");
+	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+		pid_t pid = 0;
+		struct ctl_proc p;
+		if (ds[i].sock == NULL)
+			pid = ctl_find_sensor(g->run_dir, KL_RUN_ROOT_DEFAULT);
+		else if (kl_run_path(g->run_dir, ds[i].role, ds[i].sock, path, sizeof(path), err,
+				     sizeof(err)) == 0)
+			pid = ctl_socket_peer_pid(path);
+		bool up = pid > 0 && ctl_proc_read(pid, &p) == 0;
+		down += !up;
+		char user[64] = "-";
+		if (up) {
+			struct passwd *pw = getpwuid(p.uid);
+			snprintf(user, sizeof(user), "%s", pw ? pw->pw_name : "?");
+			if (!pw)
+				snprintf(user, sizeof(user), "%u", (unsigned)p.uid);
+		}
+		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
+		if (g->json) {
+			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);
+			if (up) {
+				json_object_set_new(o, "pid", json_integer(p.pid));
+				json_object_set_new(o, "user", json_string(user));
+				json_object_set_new(o, "seccomp", json_string(sc));
+				json_object_set_new(o, "no_new_privs", json_boolean(p.no_new_privs));
+				char caps[24];
+				snprintf(caps, sizeof(caps), "%016llx", (unsigned long long)p.cap_eff);
+				json_object_set_new(o, "cap_eff", json_string(caps));
+			}
+			json_array_append_new(arr, o);
+		} else if (up) {
+			printf("%-12s %-5s %-8d %-18s %-8s %-4d %016llx\n", ds[i].name, "up", (int)p.pid,
+			       user, sc, p.no_new_privs, (unsigned long long)p.cap_eff);
+		} else {
+			printf("%-12s %-5s\n", ds[i].name, "down");
+		}
+	}
+	if (g->json) {
+		json_dumpf(arr, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	}
+	json_decref(arr);
+	return down ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_global g;
@@ -186,6 +432,14 @@ int main(int argc, char **argv)
 		return run_offline(ctl_trace_main, n, av, g.json);
 	if (strcmp(av[0], "audit") == 0)
 		return run_offline(ctl_audit_main, n, av, g.json);
+	if (strcmp(av[0], "top") == 0)
+		return run_top(&g, n, av);
+	if (n == 2 && strcmp(av[0], "status") == 0 && strcmp(av[1], "--all") == 0)
+		return run_status_all(&g);
+	if (strcmp(av[0], "events") == 0)
+		for (int i = 1; i < n; i++)
+			if (strcmp(av[i], "--follow") == 0 || strcmp(av[i], "-f") == 0)
+				return run_follow(&g, n, av);
 	if (n == 2 && strcmp(av[0], "help") == 0 && strcmp(av[1], "trace") == 0) {
 		char *h[] = { "trace", "--help", NULL };
 		return ctl_trace_main(2, h);

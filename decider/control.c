@@ -430,9 +430,28 @@ void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t 
 	case KL_CTL_BASELINE:
 		do_baseline(d, r, now, out);
 		return;
+	case KL_CTL_RELOAD: {
+		/* What SIGUSR1 does, with the outcome in the answer. A file
+		 * that does not parse keeps the previous list (logged). */
+		struct kl_errs errs = { 0 };
+		d->ex.now = now;
+		int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
+		kl_errs_free(&errs);
+		kl_info("RELOAD of the exemptions by uid %u: %s", (unsigned)uid,
+			rc < 0 ? "failed" : "done");
+		if (rc < 0)
+			answer(out, KL_ERR_FAILED, "reloading the exemptions failed (see the log)");
+		else
+			answer(out, KL_OK,
+			       "reloaded the whitelist (%s) and the feedback file (%s); a file that "
+			       "does not parse keeps its previous entries (see the log)",
+			       d->cfg->v.whitelist[0] ? d->cfg->v.whitelist : "off",
+			       d->cfg->v.feedback_file[0] ? d->cfg->v.feedback_file : "off");
+		return;
+	}
 	default:
 		answer(out, KL_ERR_UNSUPPORTED,
-		       "%s is not served by kl-decider (it serves sources, forgive, tune and baseline)",
+		       "%s is not served by kl-decider (it serves sources, forgive, tune, baseline and reload)",
 		       kl_ctl_cmd_name(r->cmd));
 		return;
 	}

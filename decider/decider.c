@@ -2,6 +2,7 @@
 #include "decider/decider.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/prom.h"
 #include "common/log.h"
 #include "decider/autotune.h"
 #include "decider/baseline.h"
@@ -312,6 +314,32 @@ static void tick_log(struct kl_decider *d, int64_t now)
 		st->per_level[KL_LVL_OBSERVE], st->per_level[KL_LVL_SOFT],
 		st->per_level[KL_LVL_HARD], st->per_level[KL_LVL_BLOCK],
 		(unsigned long long)d->changes_total, d->cfg->v.dry_run ? "true" : "false");
+}
+
+void kl_decider_prom(const struct kl_decider *d, struct kl_prom *p)
+{
+	static const char *const lvl[] = { "observe", "rate_soft", "rate_hard", "block" };
+	const struct kl_engine_stats *st = kl_engine_stats(d->eng);
+	char label[32];
+
+	kl_prom_add(p, "kernloom_decider_ticks_total", "counter", "Decision ticks since start.",
+		    NULL, (double)d->ticks);
+	kl_prom_add(p, "kernloom_decider_level_changes_total", "counter",
+		    "Level changes since start (TTL refreshes not counted).", NULL,
+		    (double)d->changes_total);
+	for (int l = KL_LVL_OBSERVE; l <= KL_LVL_BLOCK; l++) {
+		snprintf(label, sizeof(label), "level=\"%s\"", lvl[l - KL_LVL_OBSERVE]);
+		kl_prom_add(p, "kernloom_decider_sources", "gauge",
+			    "Tracked sources by level after the last tick.", label,
+			    (double)st->per_level[l]);
+	}
+	kl_prom_add(p, "kernloom_decider_candidates", "gauge",
+		    "Sources stepped in the last tick (candidates).", NULL, (double)st->candidates);
+	kl_prom_add(p, "kernloom_decider_exempt", "gauge",
+		    "Sources exempt in the last tick (whitelist, feedback).", NULL,
+		    (double)st->exempted);
+	kl_prom_add(p, "kernloom_decider_dry_run", "gauge", "1 when decisions are only logged.",
+		    NULL, d->cfg->v.dry_run ? 1 : 0);
 }
 
 /* ---- autotune glue ---- */

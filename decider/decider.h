@@ -86,6 +86,9 @@ int kl_decider_at_config(const struct kl_config *cfg, struct at_config *ac,
 
 /* One tick: exemption updates, engine, sink, CIDR releases, TICK log. */
 int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *errs);
+/* The engine's metrics for --metrics-file (common/prom.h). */
+struct kl_prom;
+void kl_decider_prom(const struct kl_decider *d, struct kl_prom *p);
 
 /* Run every tick of in. Returns 0 or -1 (errors in errs). */
 int kl_decider_replay(struct kl_decider *d, struct kl_input *in, struct kl_errs *errs);

@@ -104,6 +104,10 @@ static const struct kl_knob knobs[] = {
 	  .help = "The enforcer's map_sizes.src: TELEMETRY frames larger than such maps can give "
 		  "are refused, so a lying sensor cannot make the decider allocate more." },
 
+	{ "metrics-file", KT_STR, OFF(metrics_file), "", .group = G_FILES,
+	  .help = "Write Prometheus metrics (node_exporter textfile format) here every tick, "
+		  "atomically. Empty: none." },
+
 	/* ---- replay / one-shot ---- */
 	{ "replay", KT_STR, OFF(replay), "", .group = G_REPLAY,
 	  .help = "Run the engine on a trace (JSON lines or a kl-sensor --record file; '-' = stdin) "

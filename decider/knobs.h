@@ -90,6 +90,7 @@ struct kl_dcfg {
 	char *run_dir, *user, *sensor_user;
 	int64_t sensor_max_sources;
 	char *audit_dir, *audit_key;
+	char *metrics_file; /* --metrics-file: Prometheus textfile, "" = none */
 	/* replay and one-shot modes */
 	char *replay;
 	bool decisions_json, config_check, policy_canonical;

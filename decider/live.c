@@ -28,6 +28,7 @@
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/prom.h"
 #include "common/safefile.h"
 #include "decider/control.h"
 #include "decider/decider.h"
@@ -95,6 +96,8 @@ struct live {
 	struct kl_metrics *src;
 	size_t src_cap;
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
+	struct kl_prom prom;
+	int64_t prom_warned; /* CLOCK_MONOTONIC ms of the last write failure logged */
 };
 
 /* Users and groups. The users must exist when named explicitly; the
@@ -276,6 +279,7 @@ static void sandbox_paths(const struct kl_config *cfg, const char *user,
 	kl_sandbox_rw_parent(so, v->feedback_file);
 	kl_sandbox_rw_parent(so, v->baseline_file);
 	kl_sandbox_rw(so, v->audit_dir);
+	kl_sandbox_rw_parent(so, v->metrics_file);
 	kl_sandbox_rw(so, kl_sandbox_run_dir(v->run_dir, KL_ROLE_DECIDER, run, sizeof(run)));
 }
 
@@ -338,6 +342,37 @@ static void newsrc_tick(struct live *L, const struct kl_tick *t)
 	}
 }
 
+/* --metrics-file, every tick: the engine's numbers and the telemetry
+ * link's. A failed write is logged once a minute; the daemon goes on. */
+static void write_metrics(struct live *L)
+{
+	const char *path = L->cfg->v.metrics_file;
+	char err[512];
+	struct timespec now;
+	if (!path || !path[0])
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	kl_decider_prom(&L->d, &L->prom);
+	kl_prom_add(&L->prom, "kernloom_decider_frames_total", "counter",
+		    "Telemetry frames received from kl-sensor.", NULL, (double)L->frames);
+	kl_prom_add(&L->prom, "kernloom_decider_bad_frames_total", "counter",
+		    "Telemetry frames refused.", NULL, (double)L->bad_frames);
+	kl_prom_add(&L->prom, "kernloom_decider_missed_ticks_total", "counter",
+		    "Sensor ticks that never arrived (sequence gaps).", NULL, (double)L->missed);
+	kl_prom_add(&L->prom, "kernloom_decider_last_tick_timestamp_seconds", "gauge",
+		    "Wall-clock time of the last tick.", NULL,
+		    (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	if (kl_prom_write(&L->prom, path, err, sizeof(err)) < 0) {
+		struct timespec m;
+		clock_gettime(CLOCK_MONOTONIC, &m);
+		int64_t ms = (int64_t)m.tv_sec * 1000 + m.tv_nsec / 1000000;
+		if (L->prom_warned == 0 || ms - L->prom_warned >= 60000) {
+			kl_warn("metrics: %s", err);
+			L->prom_warned = ms;
+		}
+	}
+}
+
 static int tick_now(struct live *L, struct kl_tick *t)
 {
 	struct kl_errs errs = { 0 };
@@ -347,6 +382,7 @@ static int tick_now(struct live *L, struct kl_tick *t)
 	t->nviol = L->nviol;
 	int rc = kl_decider_tick(&L->d, t, &errs);
 	L->nviol = 0;
+	write_metrics(L);
 
 	for (size_t i = 0; i < errs.n; i++)
 		kl_error("%s", errs.v[i]);
@@ -696,5 +732,6 @@ out:
 	if (L.have_d)
 		kl_decider_free(&L.d);
 	free(L.src);
+	kl_prom_free(&L.prom);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/prom.h"
 #include "common/safefile.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
@@ -58,6 +59,8 @@ static void on_stop(int sig)
 
 struct live {
 	const struct gr_opts *o;
+	struct kl_prom prom;
+	time_t prom_warned;
 	struct gr_graph g;
 	bool have_g;
 	struct gr_store *st;
@@ -524,6 +527,45 @@ static void flush(struct live *L, const char *what)
 	L->npend = 0;
 }
 
+/* --metrics-file, every tick; a failed write is logged once a minute. */
+static void write_metrics(struct live *L)
+{
+	static const char *const st[] = { "candidate", "learned", "frozen",
+					  "approved",  "denied",  "expired" };
+	static const int idx[] = { GR_CANDIDATE, GR_LEARNED, GR_FROZEN,
+				   GR_APPROVED,  GR_DENIED,  GR_EXPIRED };
+	const struct gr_graph *g = &L->g;
+	char err[512], label[32];
+	struct timespec now;
+	if (L->o->metrics_file == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	kl_prom_add(&L->prom, "kernloom_graphd_ticks_total", "counter", "Ticks since start.", NULL,
+		    (double)L->ticks);
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		snprintf(label, sizeof(label), "state=\"%s\"", st[i]);
+		kl_prom_add(&L->prom, "kernloom_graphd_edges", "gauge", "Edges by state.", label,
+			    (double)g->count[idx[i]]);
+	}
+	kl_prom_add(&L->prom, "kernloom_graphd_flows", "gauge", "Flow observations in the last tick.",
+		    NULL, (double)g->last.obs);
+	kl_prom_add(&L->prom, "kernloom_graphd_violations_total", "counter",
+		    "Violations of the frozen baseline since start.", NULL, (double)L->violations);
+	kl_prom_add(&L->prom, "kernloom_graphd_rules_total", "counter",
+		    "Edge rules the enforcer applied or refused.", "result=\"ok\"", (double)L->rules_ok);
+	kl_prom_add(&L->prom, "kernloom_graphd_rules_total", "counter",
+		    "Edge rules the enforcer applied or refused.", "result=\"refused\"",
+		    (double)L->rules_refused);
+	kl_prom_add(&L->prom, "kernloom_graphd_last_tick_timestamp_seconds", "gauge",
+		    "Wall-clock time of the last tick.", NULL,
+		    (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	if (kl_prom_write(&L->prom, L->o->metrics_file, err, sizeof(err)) < 0 &&
+	    now.tv_sec - L->prom_warned >= 60) {
+		kl_warn("metrics: %s", err);
+		L->prom_warned = now.tv_sec;
+	}
+}
+
 static void summary(struct live *L)
 {
 	const struct gr_graph *g = &L->g;
@@ -566,6 +608,7 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 	queue_violations(L);
 	flush(L, "storing the tick");
 	summary(L);
+	write_metrics(L);
 	/* An enforce violation is denied at once, not at the next round. */
 	if (L->g.nviol > 0 && L->g.p.mode == GR_MODE_ENFORCE) {
 		push_round(L, L->last_t);
@@ -796,6 +839,7 @@ int gr_run_daemon(const struct gr_opts *o)
 	kl_sandbox_rw_parent(&sbo, o->db);
 	kl_sandbox_rw(&sbo, kl_sandbox_run_dir(o->run_dir, KL_ROLE_GRAPHD, run, sizeof(run)));
 	kl_sandbox_rw(&sbo, o->audit_dir);
+	kl_sandbox_rw_parent(&sbo, o->metrics_file);
 	if (kl_sandbox_enter(KL_ROLE_GRAPHD, &sbo) < 0)
 		goto out;
 	if (w.root && (geteuid() == 0 || getuid() == 0)) {
@@ -848,5 +892,6 @@ out:
 	free(L.vrec);
 	free(L.pend);
 	kl_audit_close(L.audit);
+	kl_prom_free(&L.prom);
 	return rc;
 }

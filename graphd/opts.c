@@ -67,6 +67,8 @@ void gr_usage(FILE *f)
 		"  --edge-baseline-min-pps F     ... and at least F pps (default 10)\n"
 		"  --busy-timeout DUR            wait this long for a locked database (default 2s)\n"
 		"  --summary-every N             ticks between TICK# log lines (default 10; 0 = never)\n"
+		"  --metrics-file FILE           rewrite FILE every tick with Prometheus metrics\n"
+		"                                (node_exporter textfile format)\n"
 		"  --replay TRACE                replay a kl-sensor or JSON-lines trace (\"-\": stdin,\n"
 		"                                JSON lines) and print each violation as a JSON line\n"
 		"  --log-level LEVEL             debug, info, warn, error (default info)\n"
@@ -198,7 +200,7 @@ static const char *const valued[] = {
 	"--graph-min-windows", "--graph-min-age", "--graph-promote-interval", "--graph-window",
 	"--graph-expire-ttl", "--graph-exclude-cidr", "--graph-ephemeral-min", "--graph-rule-ttl",
 	"--graph-deny-ttl", "--graph-violation-every", "--graph-suspect-hold", "--graph-push-rate",
-	"--busy-timeout", "--summary-every", "--replay", "--log-level", "--state", "--format",
+	"--busy-timeout", "--summary-every", "--metrics-file", "--replay", "--log-level", "--state", "--format",
 	"--port", "--proto", "--since", "--limit", "--edge-baseline", "--edge-baseline-min-obs",
 	"--edge-baseline-alpha", "--edge-baseline-factor", "--edge-baseline-min-pps", NULL
 };
@@ -247,6 +249,10 @@ static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *windo
 		if (v[0] == '\0')
 			return perr(err, errlen, f, NULL, "empty path");
 		o->audit_key = v;
+	} else if (strcmp(f, "--metrics-file") == 0) {
+		if (v[0] == '\0')
+			return perr(err, errlen, f, NULL, "empty path");
+		o->metrics_file = v;
 	} else if (strcmp(f, "--user") == 0) {
 		o->user = v;
 	} else if (strcmp(f, "--sensor-user") == 0) {

@@ -34,6 +34,7 @@ struct gr_opts {
 	const char *db, *run_dir, *user, *sensor_user, *replay;
 	uint32_t sensor_max_flows; /* bounds FLOWS frames (kl_flows_msg_max) */
 	const char *audit_dir, *audit_key; /* the audit trail (daemon mode; "" dir: off) */
+	const char *metrics_file; /* Prometheus textfile rewritten every tick, or NULL */
 	struct gr_params p;
 	struct gr_push_params pp;
 	struct kl_addr *exclude; /* owned; p.exclude points here */

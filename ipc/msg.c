@@ -117,6 +117,7 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_BASELINE] = "baseline-show",
 	[KL_CTL_NEWSRC_LIMIT] = "new-sources-limit",
 	[KL_CTL_NEWSRC_OFF] = "new-sources-off",
+	[KL_CTL_RELOAD] = "reload",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -374,6 +375,7 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_BASELINE] = { U_ADDR_HOST, 0, NULL },
 	[KL_CTL_NEWSRC_LIMIT] = { U_RATE | U_BURST | U_TTL, 0, NULL },
 	[KL_CTL_NEWSRC_OFF] = { 0, 0, NULL },
+	[KL_CTL_RELOAD] = { 0, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -136,6 +136,7 @@ enum kl_ctl_cmd {
 	KL_CTL_NEWSRC_LIMIT,   /* rate (0 = drop all), burst, ttl_ms (0 = permanent): the
 				* aggregate limit on sources not yet admitted to a slot */
 	KL_CTL_NEWSRC_OFF,
+	KL_CTL_RELOAD,         /* decider: re-read whitelist and feedback now; no arguments */
 	KL_CTL_CMD_MAX
 };
 

@@ -1,84 +1,92 @@
 #!/usr/bin/env bash
-# `make demo`: a self-contained lab. Two network namespaces joined by a veth
-# pair: "attacker" (198.18.0.1, fd00:6b6c::1) and "host" (198.18.0.2,
-# fd00:6b6c::2) with the XDP shield on its interface. The demo floods the
-# host, shows the shield's counters, then denies and rate-limits the
-# attacker by hand with klctl and shows the effect on real packets.
-# Everything it creates is removed on exit.
+# `make demo`: the whole suite as a user meets it, unattended. The lab of
+# tests/integration/lab.sh (a LAN of namespaces: a server running nginx with
+# the XDP shield, a legitimate client requesting in a loop, an attacker) and
+# the four daemons, each dropped to its user and sandbox; then a real SYN
+# flood (hping3) and a real port scan (nmap) while the client keeps going, a
+# live view, and a summary. DEMO_SECONDS (default 90) is the length of the
+# run after setup. It never touches the host's interfaces; the lab's trap
+# removes everything it made.
 set -u
 BUILD=${1:-build}
-BIN=$BUILD/bin
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (XDP, namespaces)" >&2; exit 1; }
-ID=$$
-NS_A=kldemo-a NS_B=kldemo-b VA=kldemo-a0 VB=kldemo-b0
-PIN=/sys/fs/bpf/kldemo
-TMP=$(mktemp -d /tmp/kldemo.XXXXXX)
-RUN=$TMP/run
-ENF=""
-cleanup() {
-	[ -n "$ENF" ] && kill "$ENF" 2>/dev/null && wait "$ENF" 2>/dev/null
-	ip netns del $NS_A 2>/dev/null
-	ip netns del $NS_B 2>/dev/null
-	rm -rf "$PIN" "$TMP"
+TOTAL=${DEMO_SECONDS:-90}
+[[ $TOTAL =~ ^[0-9]+$ ]] && [ "$TOTAL" -ge 20 ] || { echo "demo: DEMO_SECONDS must be a number >= 20" >&2; exit 2; }
+. "$(dirname "$0")/../tests/integration/lab.sh"
+
+BASE=$((TOTAL / 6))              # the client alone
+ATTACK=$((TOTAL * 2 / 3))        # the flood (the scan starts at its third)
+AFTER=$((TOTAL - BASE - ATTACK)) # the flood is over
+SCAN4=198.18.0.4                 # the attacker's second address: the scanner
+
+bold() { printf '\033[1m%s\033[0m\n' "$*"; }
+say() { printf '\n'; bold "== $*"; }
+TTY=0
+[ -t 1 ] && TTY=1
+
+# One frame of the live view: what the decider sees, what the shield drops,
+# how the client fares. On a terminal it redraws in place.
+view() { # PHASE
+	local now st c
+	now=$(date +%s)
+	st=$(klctl --json stats 2>/dev/null)
+	c=$(client_stats $((now - 5)) $((now + 1)))
+	[ $TTY = 1 ] && printf '\033[H\033[2J'
+	bold "kernloom demo — $1 — $(date +%T)   (t=$((now - T_START))s of ~$TOTAL s)"
+	klctl sources -n 6 2>/dev/null | cut -c1-130
+	echo "$st" | jq -r '"shield: pkts=\(.pkts) pass=\(.pass) dropped: rate-limit=\(.drop_rl) deny=\(.drop_deny) edge=\(.drop_edge)"' 2>/dev/null
+	set -- $c
+	echo "client (last 5 s): $2/$1 requests ok, p50 ${4} ms, p99 ${5} ms"
+	[ $TTY = 1 ] || echo
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-cleanup # a previous interrupted demo
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+run_phase() { # PHASE SECONDS
+	local end=$((SECONDS + $2))
+	while [ $SECONDS -lt $end ]; do
+		view "$1"
+		sleep $((TTY ? 1 : 3))
+	done
+}
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
-klctl() { "$BIN/klctl" --run-dir "$RUN" "$@"; }
-flood() { ip netns exec $NS_A "$BUILD/tools/kl-pktgen" --src "$1" --dst "$2" --udp --rate "$3" --duration "$4"; }
-pings() { ip netns exec $NS_A ping -c "$2" -i 0.05 -W 1 -q "$1" | grep -E 'packets transmitted'; }
+say "Setting up the lab: LAN $NS_L; attacker $NS_A ($A4, $SCAN4), server $NS_B ($B4, nginx), client $NS_C ($C4)"
+ENF_ARGS=(--features graph-learning)
+GRAPHD_ARGS=(--graph-min-seen 3 --graph-min-windows 2 --graph-min-age 10s --graph-promote-interval 5s)
+start_suite
+ip -n "$NS_A" addr add $SCAN4/24 dev "$VA" || fail "addr add $SCAN4"
+bold "$ klctl status --all"
+klctl status --all | sed 's/^/  /'
+echo "  decider: profile public-web, enforcing (not a dry run), triggers lowered so the demo escalates in seconds"
 
-say "Lab: namespaces $NS_A (attacker) and $NS_B (host), veth $VA <-> $VB"
-ip netns add $NS_A && ip netns add $NS_B
-ip link add $VA netns $NS_A type veth peer name $VB netns $NS_B
-ip -n $NS_A addr add 198.18.0.1/24 dev $VA
-ip -n $NS_B addr add 198.18.0.2/24 dev $VB
-ip -n $NS_A addr add fd00:6b6c::1/64 dev $VA nodad
-ip -n $NS_B addr add fd00:6b6c::2/64 dev $VB nodad
-for n in $NS_A $NS_B; do ip -n $n link set lo up; done
-ip -n $NS_A link set $VA up
-ip -n $NS_B link set $VB up
+T_START=$(date +%s)
+lab_client
+run_phase "the client alone" "$BASE"
+T_ATTACK=$(date +%s)
+syn_flood "$ATTACK" 2000
+run_phase "SYN flood from $A4 (hping3, 2000/s)" $((ATTACK / 3))
+port_scan $B4 $SCAN4
+run_phase "SYN flood + port scan from $SCAN4 (nmap)" $((ATTACK - ATTACK / 3))
+T_END_ATTACK=$(date +%s)
+run_phase "after the attack" "$AFTER"
+T_STOP=$(date +%s)
+kill "$CLIENT_PID" 2>/dev/null
 
-say "Start kl-enforcer on the host's interface (198.18.0.100 is protected: the operator)"
-mkdir -p "$RUN"
-nsenter --net=/run/netns/$NS_B "$BIN/kl-enforcer" --iface $VB --pin-dir $PIN --run-dir "$RUN" \
-	--obj "$BUILD/bpf/shield.bpf.o" --protect 198.18.0.100/32 \
-	--audit-dir "$TMP/audit/enforcer" --audit-key "$TMP/keys/enforcer.key" >"$TMP/enforcer.log" 2>&1 &
-ENF=$!
-for _ in $(seq 50); do klctl status >/dev/null 2>&1 && break; sleep 0.1; done
-run klctl status
-
-say "Normal traffic passes"
-pings 198.18.0.2 5
-pings fd00:6b6c::2 5
-
-say "The attacker floods the host with 5000 UDP packets/s for 2 s"
-flood 198.18.0.1 198.18.0.2 5000 2s
-run klctl stats
-run klctl top-src -n 5
-
-say "Operator rate-limits the attacker to 100 packets/s (burst 20) for 10 minutes"
-run klctl rl set-ip 198.18.0.1 --rate 100 --burst 20 --ttl 10m
-flood 198.18.0.1 198.18.0.2 5000 2s
-run klctl top-src -n 5 --by droprl
-
-say "Operator blocks the attacker outright; pings die at the NIC"
-run klctl deny add 198.18.0.1 --ttl 1h
-pings 198.18.0.2 5
-run klctl deny list
-
-say "Anti-lockout: the enforcer refuses to block a protected address"
-run klctl deny add 198.18.0.100 || true
-
-say "Release"
-run klctl deny del 198.18.0.1
-run klctl rl unset-ip 198.18.0.1
-pings 198.18.0.2 5
-run klctl stats
-
-say "Done. The enforcer's log:"
-tail -n 20 "$TMP/enforcer.log"
+# ---- summary ----
+say "Summary"
+bold "Level changes (t = seconds since the flood started)"
+grep -E ' STATE ' "$TMP/decider.log" | while read -r ts _ _ _ ip move rest; do
+	t=$(( $(date -d "${ts%Z}Z" +%s) - T_ATTACK ))
+	printf '  t=%+4ds  %-14s %-22s %s\n' "$t" "$ip" "$move" "${rest##*reason=}"
+done
+bold "Packets dropped at XDP, by reason"
+klctl --json stats | jq -r '"  rate limit \(.drop_rl)   deny \(.drop_deny)   edge \(.drop_edge)   allowlist \(.drop_allow)   (of \(.pkts) packets)"'
+bold "Per source"
+klctl top-src -n 5 --by drops | sed 's/^/  /'
+bold "The legitimate client ($C4 -> nginx on $B4)"
+for w in "before the attack:$T_START:$T_ATTACK" "during the attack:$T_ATTACK:$T_END_ATTACK" "after the attack:$T_END_ATTACK:$T_STOP"; do
+	IFS=: read -r name a b <<<"$w"
+	set -- $(client_stats "$a" "$b")
+	printf '  %-18s %4d requests, %5.1f%% ok, p50 %6.1f ms, p99 %6.1f ms\n' "$name" "$1" "$3" "$4" "$5"
+done
+bold "The attacker's history"
+klctl audit show --source $A4 "$TMP"/audit/* 2>&1 | tail -n 15 | sed 's/^/  /'
+echo
+echo "Logs of this run were in $TMP (removed now). Run it again with DEMO_SECONDS=30 for a short one."

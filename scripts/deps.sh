@@ -11,6 +11,9 @@ PKGS=(
 	libclang-rt-14-dev
 	iproute2 iputils-ping procps util-linux jq hping3
 	curl python3
+	# the lab of `make demo` and the scenario suite: a real web server, a real
+	# SYN flood and a real port scan
+	nginx-light hping3 nmap
 )
 
 missing=()

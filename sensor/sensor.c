@@ -20,6 +20,7 @@
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/prom.h"
 #include "common/safefile.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
@@ -54,6 +55,7 @@ void kl_sensor_usage(FILE *f)
 		"  --interval DUR       tick length (default 1s)\n"
 		"  --user NAME          user to become when started as root (default %s)\n"
 		"  --record FILE        append every frame to this trace file (klctl trace dump FILE)\n"
+		"  --metrics-file FILE  rewrite FILE every tick with Prometheus metrics (textfile format)\n"
 		"  --prev-ttl DUR       forget sources gone from the maps this long (default 10m)\n"
 		"  --reacquire-every N  ticks between checks for re-created maps (default 10)\n"
 		"  --sync-every N       ticks between fdatasync of the trace (default 1; 0 = at exit)\n"
@@ -95,7 +97,7 @@ static int parse_count(const char *flag, const char *s, uint64_t max, uint64_t *
 int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
 {
 	enum { O_RUN = 1, O_PIN, O_INT, O_USER, O_REC, O_TTL, O_REACQ, O_SYNC, O_SUM, O_TICKS, O_LOG,
-	       O_HELP, O_ADIR, O_AKEY };
+	       O_HELP, O_ADIR, O_AKEY, O_METRICS };
 	static const struct option lo[] = {
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "pin-dir", required_argument, NULL, O_PIN },
@@ -110,6 +112,7 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, 
 		{ "summary-every", required_argument, NULL, O_SUM },
 		{ "ticks", required_argument, NULL, O_TICKS },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "metrics-file", required_argument, NULL, O_METRICS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -143,9 +146,12 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, 
 		case O_PIN:
 		case O_USER:
 		case O_REC:
+		case O_METRICS:
 			if (optarg[0] == '\0')
 				return perr(err, errlen, flag, "\"\"", "must not be empty");
-			if (c == O_RUN)
+			if (c == O_METRICS)
+				o->metrics_file = optarg;
+			else if (c == O_RUN)
 				o->run_dir = optarg;
 			else if (c == O_PIN)
 				o->pin_dir = optarg;
@@ -265,6 +271,7 @@ static int drop_privileges(const struct kl_sensor_opts *o)
 		return -1;
 	kl_sandbox_rw(&so, o->record);
 	kl_sandbox_rw(&so, o->audit_dir);
+	kl_sandbox_rw_parent(&so, o->metrics_file);
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(o->user);
 		if (pw == NULL) {
@@ -330,6 +337,45 @@ struct link {
 	uint64_t seq;
 	uint64_t last_dropped; /* dropped counter at the previous summary */
 };
+
+/* --metrics-file, every tick. A failed write is logged once a minute. */
+static void write_metrics(const char *path, struct kl_prom *p, uint64_t ticks, uint64_t pkts,
+			  uint32_t sources, uint32_t flows, uint64_t read_ns, struct kl_stream_tx *t,
+			  struct kl_stream_tx *f, time_t *warned)
+{
+	struct kl_stream_tx_stats st, sf;
+	char err[512];
+	struct timespec now;
+	kl_stream_tx_stats(t, &st);
+	kl_stream_tx_stats(f, &sf);
+	clock_gettime(CLOCK_REALTIME, &now);
+	kl_prom_add(p, "kernloom_sensor_ticks_total", "counter", "Ticks since start.", NULL,
+		    (double)ticks);
+	kl_prom_add(p, "kernloom_sensor_packets_total", "counter",
+		    "Packets the shield counted, summed over the ticks since start.", NULL, (double)pkts);
+	kl_prom_add(p, "kernloom_sensor_sources", "gauge", "Sources in the last telemetry frame.",
+		    NULL, sources);
+	kl_prom_add(p, "kernloom_sensor_flows", "gauge", "Flows in the last flow frame.", NULL, flows);
+	kl_prom_add(p, "kernloom_sensor_frames_sent_total", "counter", "Frames sent, by stream.",
+		    "stream=\"telemetry\"", (double)st.sent);
+	kl_prom_add(p, "kernloom_sensor_frames_sent_total", "counter", "Frames sent, by stream.",
+		    "stream=\"flows\"", (double)sf.sent);
+	kl_prom_add(p, "kernloom_sensor_frames_dropped_total", "counter",
+		    "Frames dropped (no reader or a full queue), by stream.", "stream=\"telemetry\"",
+		    (double)st.dropped);
+	kl_prom_add(p, "kernloom_sensor_frames_dropped_total", "counter",
+		    "Frames dropped (no reader or a full queue), by stream.", "stream=\"flows\"",
+		    (double)sf.dropped);
+	kl_prom_add(p, "kernloom_sensor_read_seconds", "gauge", "Time the last map read took.", NULL,
+		    (double)read_ns / 1e9);
+	kl_prom_add(p, "kernloom_sensor_last_tick_timestamp_seconds", "gauge",
+		    "Wall-clock time of the last tick.", NULL,
+		    (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	if (kl_prom_write(p, path, err, sizeof(err)) < 0 && now.tv_sec - *warned >= 60) {
+		kl_warn("metrics: %s", err);
+		*warned = now.tv_sec;
+	}
+}
 
 int kl_sensor_run(const struct kl_sensor_opts *o)
 {
@@ -403,7 +449,9 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
 
 	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
-	uint64_t sum_pkts = 0, sum_trunc = 0, sum_read_ns = 0, trace_errs = 0;
+	uint64_t sum_pkts = 0, sum_trunc = 0, sum_read_ns = 0, trace_errs = 0, total_pkts = 0;
+	struct kl_prom prom = { 0 };
+	time_t prom_warned = 0;
 	bool first = true, reacquire_now = false, first_read = true;
 	rc = 0;
 	while (!stop_signal) {
@@ -488,6 +536,10 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 				   "sources or flows did not fit in one frame",
 				   (unsigned long long)(col.telem.dropped + col.flows.dropped));
 		ticks++;
+		total_pkts += h.totals_delta[KL_T_PKTS];
+		if (o->metrics_file)
+			write_metrics(o->metrics_file, &prom, ticks, total_pkts, col.telem.n, col.flows.n,
+				      col.read_ns, lt.tx, lf.tx, &prom_warned);
 		if (o->summary_every > 0 && ticks % o->summary_every == 0) {
 			struct kl_stream_tx_stats st, sf;
 			kl_stream_tx_stats(lt.tx, &st);
@@ -512,6 +564,7 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		kl_info("signal %d: stopping after %llu ticks", (int)stop_signal,
 			(unsigned long long)ticks);
 	kl_collector_free(&col);
+	kl_prom_free(&prom);
 out_harvest:
 	kl_harvest_free(&h);
 out_links:

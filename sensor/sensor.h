@@ -18,6 +18,7 @@ struct kl_sensor_opts {
 	const char *record;      /* trace file, or NULL */
 	const char *audit_dir;   /* the audit trail; "" = off */
 	const char *audit_key;   /* its signing key (file, or a directory for audit.key) */
+	const char *metrics_file; /* Prometheus textfile, rewritten every tick, or NULL */
 	uint64_t interval_ns;
 	uint64_t prev_ttl_ns;
 	unsigned reacquire_every; /* ticks between map-id checks */

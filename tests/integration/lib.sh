@@ -30,6 +30,7 @@ KL_ASAN_CALLER=${ASAN_OPTIONS:-}
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # The daemons drop to this user when started as root (every role).
 KL_USER=${KL_USER:-nobody}
+EXTRA_NS=() # namespaces beyond A and B (start_suite's lab)
 
 log() { echo "[$(date +%T)] $*"; }
 fail() { echo "FAIL: $*" >&2; dump_logs; exit 1; }
@@ -52,6 +53,7 @@ cleanup() {
 	done
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
+	for n in "${EXTRA_NS[@]}"; do ip netns del "$n" 2>/dev/null; done
 	ip link del "$VA" 2>/dev/null
 	rm -rf "$PIN" 2>/dev/null
 	rm -rf "$TMP"

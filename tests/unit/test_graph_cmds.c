@@ -60,6 +60,7 @@ static void test_opts_defaults(void **state)
 	assert_float_equal(o.p.eb.factor, 3.0, 1e-9);
 	assert_float_equal(o.p.eb.alpha, 0.05, 1e-9);
 	assert_float_equal(o.p.eb.min_pps, 10.0, 1e-9);
+	assert_null(o.metrics_file);
 	gr_opts_free(&o);
 	assert_int_equal(parse(&o, err, sizeof(err), "--edge-baseline", "false",
 			       "--edge-baseline-min-obs", "7", "--edge-baseline-factor=2.5",
@@ -71,6 +72,11 @@ static void test_opts_defaults(void **state)
 	assert_float_equal(o.p.eb.alpha, 0.2, 1e-9);
 	assert_float_equal(o.p.eb.min_pps, 0.0, 1e-9);
 	gr_opts_free(&o);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-file", "/tmp/g.prom", NULL), 0);
+	assert_string_equal(o.metrics_file, "/tmp/g.prom");
+	gr_opts_free(&o);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-file=", NULL), -1);
+	assert_non_null(strstr(err, "--metrics-file"));
 }
 
 static void test_opts_flags(void **state)

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "ctl/cmds.h"
+#include "ctl/daemons.h"
 
 static char err[320];
 
@@ -639,6 +640,131 @@ static void test_graph_commands(void **state)
 	assert_non_null(strstr(err, "unknown subcommand \"graph frobnicate\""));
 }
 
+/* --json and the seeds' --format json|table work after the command name on
+ * every command; `graph export --violations` is `graph violations`. */
+static void test_output_options(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	static const struct {
+		const char *line;
+		uint16_t cmd;
+		bool json;
+	} ok[] = {
+		{ "sources --json", KL_CTL_SOURCES, true },
+		{ "sources -n 5 --json", KL_CTL_SOURCES, true },
+		{ "stats --json", KL_CTL_STATS, true },
+		{ "deny list --format json", KL_CTL_DENY_LIST, true },
+		{ "deny list --format=json", KL_CTL_DENY_LIST, true },
+		{ "rl list --format table", KL_CTL_RL_LIST, false },
+		{ "top-src --json -n 3", KL_CTL_TOP_SRC, true },
+		{ "graph export --format json", KL_CTL_GRAPH_EXPORT, true },
+		{ "graph export --state learned --format=table", KL_CTL_GRAPH_EXPORT, false },
+		{ "graph export --violations", KL_CTL_GRAPH_VIOLATIONS, false },
+		{ "graph export --violations --format=json", KL_CTL_GRAPH_VIOLATIONS, true },
+		{ "graph export --format json --violations", KL_CTL_GRAPH_VIOLATIONS, true },
+		{ "tune --json", KL_CTL_TUNE, true },
+		{ "reload", KL_CTL_RELOAD, false },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		print_message("%s\n", ok[i].line);
+		assert_int_equal(parse(ok[i].line, &c), 0);
+		assert_int_equal(c.req.cmd, ok[i].cmd);
+		assert_int_equal(c.json, ok[i].json);
+	}
+	assert_int_equal(parse("stats --format xml", &c), -1);
+	assert_non_null(strstr(err, "--format takes json or table"));
+	assert_int_equal(parse("deny list --format", &c), -1);
+	assert_non_null(strstr(err, "needs a value"));
+	/* --violations belongs to graph export only */
+	assert_int_equal(parse("deny list --violations", &c), -1);
+	assert_int_equal(parse("sources --jsonx", &c), -1);
+}
+
+static void test_top_options(void **state)
+{
+	(void)state;
+	struct ctl_top_opts o;
+	char *d[] = { "top" };
+	assert_int_equal(ctl_top_parse(1, d, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.n, 15);
+	assert_true(o.interval_ns == 1000000000ull);
+	assert_true(o.count == 0 && !o.json);
+	char *a[] = { "top", "-n", "5", "--interval", "250ms", "--count", "3", "--json" };
+	assert_int_equal(ctl_top_parse(8, a, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.n, 5);
+	assert_true(o.interval_ns == 250000000ull);
+	assert_true(o.count == 3 && o.json);
+	static const char *bad[][3] = {
+		{ "-n", "0", "not a number in range" },	     { "-n", "x", "not a number" },
+		{ "-n", "-3", "not a number" },		     { "--interval", "10ms", "between 100ms" },
+		{ "--interval", "soon", "--interval" },	     { "--count", "", "not a number" },
+		{ "--bogus", "1", "unknown option" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = { "top", (char *)bad[i][0], (char *)bad[i][1] };
+		assert_int_equal(ctl_top_parse(3, b, &o, err, sizeof(err)), -1);
+		print_message("%s %s: %s\n", bad[i][0], bad[i][1], err);
+		assert_non_null(strstr(err, bad[i][2]));
+	}
+	char *m[] = { "top", "-n" };
+	assert_int_equal(ctl_top_parse(2, m, &o, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "needs a value"));
+}
+
+static void test_events_follow_window(void **state)
+{
+	(void)state;
+	uint64_t missed;
+	/* 3 new events, answer holds the newest 10: print its last 3 */
+	assert_int_equal(ctl_events_new(100, 103, 10, &missed), 7);
+	assert_true(missed == 0);
+	/* nothing new */
+	assert_int_equal(ctl_events_new(103, 103, 10, &missed), 10);
+	assert_true(missed == 0);
+	/* 15 new, only 10 in the answer: all of it, 5 missed */
+	assert_int_equal(ctl_events_new(100, 115, 10, &missed), 0);
+	assert_true(missed == 5);
+	/* the enforcer restarted and counts from 0: its 4 are new */
+	assert_int_equal(ctl_events_new(500, 4, 4, &missed), 0);
+	assert_true(missed == 0);
+	/* an empty answer */
+	assert_int_equal(ctl_events_new(0, 0, 0, &missed), 0);
+}
+
+static void test_status_all_proc(void **state)
+{
+	(void)state;
+	struct ctl_proc p;
+	const char *st = "Name:\tkl-decider\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t4242\n"
+			 "Uid:\t0\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n"
+			 "CapEff:\t000000c000001000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+	assert_int_equal(ctl_proc_parse_status(st, &p), 0);
+	assert_int_equal(p.pid, 4242);
+	assert_int_equal(p.uid, 65534); /* the effective uid */
+	assert_true(p.cap_eff == 0xc000001000ull);
+	assert_int_equal(p.no_new_privs, 1);
+	assert_int_equal(p.seccomp, 2);
+	/* an older kernel without Seccomp: unknown, not off */
+	assert_int_equal(ctl_proc_parse_status("Pid:\t1\nUid:\t0\t0\t0\t0\nCapEff:\t0\n", &p), 0);
+	assert_int_equal(p.seccomp, -1);
+	assert_int_equal(ctl_proc_parse_status("Pid:\t1\nCapEff:\t0\n", &p), -1);
+	assert_int_equal(ctl_proc_parse_status("", &p), -1);
+
+	static const char c1[] = "kl-sensor\0--run-dir\0/tmp/x/run\0--user\0nobody";
+	static const char c2[] = "kl-sensor\0--run-dir=/tmp/x/run";
+	static const char c3[] = "kl-sensor\0--user\0nobody";
+	static const char c4[] = "kl-sensor\0--run-dir";
+	assert_true(ctl_cmdline_run_dir_is(c1, sizeof(c1), "/tmp/x/run", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c1, sizeof(c1), "/tmp/y/run", "/run/kernloom"));
+	assert_true(ctl_cmdline_run_dir_is(c2, sizeof(c2), "/tmp/x/run", "/run/kernloom"));
+	assert_true(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/run/kernloom", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/tmp/x/run", "/run/kernloom"));
+	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
+	/* nobody listens there */
+	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +782,10 @@ int main(void)
 		cmocka_unit_test(test_attach_and_aliases),
 		cmocka_unit_test(test_help_flag),
 		cmocka_unit_test(test_global_options),
+		cmocka_unit_test(test_output_options),
+		cmocka_unit_test(test_top_options),
+		cmocka_unit_test(test_events_follow_window),
+		cmocka_unit_test(test_status_all_proc),
 		cmocka_unit_test(test_stats_printer),
 		cmocka_unit_test(test_list_printers),
 	};

@@ -28,6 +28,7 @@ static void test_defaults(void **state)
 	assert_string_equal(o.pin_dir, KL_PIN_DIR_DEFAULT);
 	assert_string_equal(o.user, "kernloom-sensor");
 	assert_null(o.record);
+	assert_null(o.metrics_file);
 	assert_int_equal(o.interval_ns, 1000000000ull);
 	assert_int_equal(o.prev_ttl_ns, KL_PREV_TTL_DEFAULT);
 	assert_int_equal(o.reacquire_every, 10);
@@ -61,6 +62,8 @@ static void test_values(void **state)
 	assert_int_equal(o.log_level, 0);
 	assert_int_equal(PARSE(&o, err, "--help"), 0);
 	assert_true(o.help);
+	assert_int_equal(PARSE(&o, err, "--metrics-file", "/var/lib/node_exporter/sensor.prom"), 0);
+	assert_string_equal(o.metrics_file, "/var/lib/node_exporter/sensor.prom");
 }
 
 static void expect_err(int rc, const char *err, const char *want)
@@ -86,6 +89,7 @@ static void test_errors(void **state)
 	expect_err(PARSE(&o, err, "--ticks", "-3"), err, "--ticks -3");
 	expect_err(PARSE(&o, err, "--log-level", "loud"), err, "--log-level loud");
 	expect_err(PARSE(&o, err, "--record", ""), err, "--record");
+	expect_err(PARSE(&o, err, "--metrics-file", ""), err, "--metrics-file");
 	expect_err(PARSE(&o, err, "--bogus"), err, "--bogus");
 	expect_err(PARSE(&o, err, "extra"), err, "\"extra\"");
 	expect_err(PARSE(&o, err, "--user"), err, "--user");

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MPL-2.0 */
+/*
+ * `klctl status --all`: is every daemon up, as whom, in which sandbox.
+ * Found from the outside, with no request to the daemons: the peer of each
+ * control socket (SO_PEERCRED; the sensor has none and is found by name
+ * and --run-dir in /proc), then its /proc status.
+ */
+#ifndef KL_CTL_DAEMONS_H
+#define KL_CTL_DAEMONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ctl_proc {
+	pid_t pid;
+	uid_t uid;
+	int seccomp;     /* 0 off, 1 strict, 2 filter; -1 unknown */
+	int no_new_privs;
+	uint64_t cap_eff;
+};
+
+/* Parse the text of /proc/PID/status. 0, or -1 when a field is missing. */
+int ctl_proc_parse_status(const char *text, struct ctl_proc *p);
+
+/* Does this NUL-separated /proc/PID/cmdline (LEN bytes) name RUN_DIR as its
+ * --run-dir (or leave it out while RUN_DIR is DEFAULT_DIR)? */
+bool ctl_cmdline_run_dir_is(const char *cmdline, size_t len, const char *run_dir,
+			    const char *default_dir);
+
+/* The pid listening on a Unix socket, or 0. */
+pid_t ctl_socket_peer_pid(const char *path);
+/* A running kl-sensor that uses RUN_DIR, or 0. */
+pid_t ctl_find_sensor(const char *run_dir, const char *default_dir);
+/* Read /proc/PID/status. 0, or -1. */
+int ctl_proc_read(pid_t pid, struct ctl_proc *p);
+
+#endif
