@@ -9,8 +9,10 @@ PKGS=(
 	libcap-dev libseccomp-dev libyaml-dev libnng-dev libcmocka-dev
 	libjansson-dev libsodium-dev libsystemd-dev libpcap-dev libsqlite3-dev
 	libclang-rt-14-dev
-	iproute2 iputils-ping procps util-linux jq hping3
+	iproute2 iputils-ping procps util-linux jq
 	curl python3
+	# the units' checks (systemd-analyze) and the real-systemd container test
+	systemd
 	# the lab of `make demo` and the scenario suite: a real web server, a real
 	# SYN flood and a real port scan
 	nginx-light hping3 nmap
