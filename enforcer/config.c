@@ -1007,7 +1007,9 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
 
 static void yaml_scalar(char *buf, size_t len, const char *s)
 {
-	bool plain = s[0] != '\0' && !strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]);
+	/* A plain null word would read back as "no value", not as this string. */
+	bool plain = s[0] != '\0' && !strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) &&
+		     strcmp(s, "null") != 0 && strcmp(s, "Null") != 0 && strcmp(s, "NULL") != 0;
 	for (const char *p = s; plain && *p; p++)
 		if (!(isalnum((unsigned char)*p) || strchr("/._-+@", *p)))
 			plain = false;
