@@ -13,6 +13,7 @@
 
 #include "common/addr.h"
 #include "common/duration.h"
+#include "decider/exempt.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RUN_DIR "/run/kernloom"
@@ -146,6 +147,21 @@ static void print_allow(json_t *doc, const char *text, FILE *out)
 	fprintf(out, "%-43s %s\n", "CIDR", "ORIGIN");
 	json_array_foreach(arr, i, e) fprintf(out, "%-43s %s\n", jstr(e, "ip"), jstr(e, "origin"));
 	print_footer(doc, out, "allow entries");
+}
+
+static void print_whitelist(json_t *doc, const char *text, FILE *out)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+	char b[64];
+	(void)text;
+	fprintf(out, "%-43s %-8s %-14s %-20s %s\n", "CIDR", "ORIGIN", "EXPIRES", "UNTIL", "NOTES");
+	json_array_foreach(arr, i, e)
+	{
+		fprintf(out, "%-43s %-8s %-14s %-20s %s\n", jstr(e, "target"), jstr(e, "origin"),
+			expires_text(e, b, sizeof(b)), jstr(e, "until"), jstr(e, "notes"));
+	}
+	print_footer(doc, out, "whitelist entries");
 }
 
 static void print_deny(json_t *doc, const char *text, FILE *out)
@@ -526,6 +542,23 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
 	  "decider's feedback file",
 	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
+	{ { "whitelist", "add" }, NULL, D, KL_CTL_WHITELIST_ADD,
+	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL), FLAG("--until", F_UNTIL) },
+	  "IP|CIDR [--ttl DUR | --until TIME]",
+	  "never score or enforce an address or prefix (permanent unless --ttl or --until, an "
+	  "RFC 3339 time); an escalated source goes back to OBSERVE at the next tick. Written "
+	  "to the decider's feedback file; replaces an earlier whitelist entry for the target",
+	  "klctl whitelist add 203.0.113.0/24 --until 2026-06-01T00:00:00Z", NULL, 0, false },
+	{ { "whitelist", "del" }, NULL, D, KL_CTL_WHITELIST_DEL, { POS("IP|CIDR", F_ADDR_CIDR) },
+	  "IP|CIDR",
+	  "remove a whitelist entry added with klctl (entries of the whitelist file are edited "
+	  "there, then `klctl reload`)",
+	  "klctl whitelist del 203.0.113.0/24", NULL, 0, false },
+	{ { "whitelist", "list" }, NULL, D, KL_CTL_WHITELIST_LIST, { FLAG("--count", F_COUNT) },
+	  "[--count N]",
+	  "the effective whitelist: the whitelist file's entries and the unexpired ones of the "
+	  "feedback file, with their expiry",
+	  "klctl whitelist list --json", print_whitelist, 0, false },
 	{ { "reload", NULL }, NULL, D, KL_CTL_RELOAD, { { 0 } }, "",
 	  "kl-decider: re-read the whitelist and the feedback file now (what SIGUSR1 does); a "
 	  "file that does not parse keeps its previous entries",
@@ -802,6 +835,17 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 		r->mode = (uint8_t)(1 + i);
 		return 0;
 	}
+	case F_UNTIL: {
+		int64_t ms;
+		if (kl_rfc3339_parse(v, &ms) < 0 || ms <= 0 || (uint64_t)ms > KL_CTL_MAX_UNTIL_MS)
+			return fail(err, len,
+				    "%s: \"%s\" is not an RFC 3339 time (2026-06-01T00:00:00Z, "
+				    "2026-06-01T02:00:00+02:00)",
+				    a->name, v);
+		r->mode = 1;
+		r->ttl_ms = (uint64_t)ms;
+		return 0;
+	}
 	case F_FORCE:
 	case F_JSON:
 	case F_DRYRUN:
@@ -1022,6 +1066,11 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 
 	/* cross-field checks the decoder would otherwise reject */
 	struct kl_ctl_req *r = &call->req;
+	int expiries = 0;
+	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++)
+		expiries += seen[k] && (c->args[k].field == F_TTL || c->args[k].field == F_UNTIL);
+	if (expiries > 1)
+		return fail(err, errlen, "give --ttl or --until, not both");
 	if (r->proto == IPPROTO_ICMP && r->addr.family == 6)
 		return fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
 	if (r->proto == IPPROTO_ICMPV6 && r->addr.family == 4)

@@ -44,6 +44,7 @@ enum ctl_field {
 	F_JSON,       /* boolean flag: print the JSON answer (as the global --json) */
 	F_DRYRUN,     /* boolean flag: mode = 1 */
 	F_GSTATE,     /* graph edge state name -> mode = 1 + enum gr_state */
+	F_UNTIL,      /* RFC 3339 time -> mode = 1, ttl_ms = Unix ms (whitelist add) */
 };
 
 struct ctl_arg {

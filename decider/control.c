@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/duration.h"
@@ -186,33 +187,68 @@ static int write_atomic(const char *path, const char *text, mode_t mode, char *e
 	return kl_safe_replace(path, text, strlen(text), mode, NULL, KL_SAFE_OWNED, err, errlen);
 }
 
-int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int64_t ttl_ms,
-			    const char *notes, size_t *entries, char *err, size_t errlen)
+/* A feedback entry the new one supersedes. A forgive replaces only one
+ * with the same ttl (same identity: its first-load time would be kept and
+ * the new ttl would not count from now); a whitelist entry replaces every
+ * earlier whitelist entry for its target, so `whitelist add` sets the
+ * expiry rather than adding a second, longer-lived one beside it. */
+static bool fb_supersedes(json_t *el, const struct kl_fb_new *n, const char *ttl)
 {
-	char tgt[KL_ADDR_STRLEN], ttl[48];
+	struct kl_addr a;
+	const char *t = json_string_value(json_object_get(el, "target"));
+	const char *act = json_string_value(json_object_get(el, "action"));
+
+	if (t == NULL || act == NULL || kl_cidr_parse(t, &a, NULL, 0) < 0 ||
+	    kl_addr_cmp(&a, n->target) != 0)
+		return false;
+	if (n->kind == KL_EX_WHITELIST)
+		return strcmp(act, "whitelist") == 0;
+	const char *et = json_string_value(json_object_get(el, "ttl"));
+	return strcmp(act, "forgive") == 0 && et != NULL && ttl != NULL &&
+	       json_object_get(el, "until") == NULL && strcmp(et, ttl) == 0;
+}
+
+static int save_feedback(const char *path, json_t *root, mode_t mode, char *err, size_t errlen)
+{
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL)
+		return set_err(err, errlen, "out of memory");
+	size_t tl = strlen(text);
+	char *nl = realloc(text, tl + 2);
+	if (nl == NULL) {
+		free(text);
+		return set_err(err, errlen, "out of memory");
+	}
+	nl[tl] = '\n';
+	nl[tl + 1] = '\0';
+	int rc = write_atomic(path, nl, mode, err, errlen);
+	free(nl);
+	return rc;
+}
+
+int kl_feedback_add(const char *path, const struct kl_fb_new *n, size_t *entries, char *err,
+		    size_t errlen)
+{
+	char tgt[KL_ADDR_STRLEN], ttl[48], until[48];
 	mode_t mode;
 	json_t *root, *el;
 	size_t i;
 	int rc = -1;
 
-	if (ttl_ms <= 0)
+	if (n->kind == KL_EX_FORGIVE && n->ttl_ms <= 0)
 		return set_err(err, errlen, "forgive needs a TTL above 0");
-	kl_addr_format(target, tgt, sizeof(tgt));
-	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
+	if (n->ttl_ms > 0 && n->until_ms > 0)
+		return set_err(err, errlen, "give a ttl or an until, not both");
+	kl_addr_format(n->target, tgt, sizeof(tgt));
+	if (n->ttl_ms > 0)
+		kl_duration_format((uint64_t)n->ttl_ms * 1000000ull, ttl, sizeof(ttl));
+	if (n->until_ms > 0)
+		kl_rfc3339_format(n->until_ms, until, sizeof(until));
 	root = load_feedback(path, &mode, err, errlen);
 	if (root == NULL)
 		return -1;
-	/* Drop an earlier identical entry: same identity, so its first-load
-	 * time would be kept and the new ttl would not count from now. */
 	json_array_foreach(root, i, el) {
-		struct kl_addr a;
-		const char *t = json_string_value(json_object_get(el, "target"));
-		const char *act = json_string_value(json_object_get(el, "action"));
-		const char *et = json_string_value(json_object_get(el, "ttl"));
-		if (t != NULL && act != NULL && et != NULL &&
-		    json_object_get(el, "until") == NULL && strcmp(act, "forgive") == 0 &&
-		    strcmp(et, ttl) == 0 && kl_cidr_parse(t, &a, NULL, 0) == 0 &&
-		    kl_addr_cmp(&a, target) == 0) {
+		if (fb_supersedes(el, n, n->ttl_ms > 0 ? ttl : NULL)) {
 			json_array_remove(root, i);
 			i--;
 		}
@@ -222,31 +258,57 @@ int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int6
 			KL_EX_MAX_ENTRIES);
 		goto out;
 	}
-	el = json_pack("{s:s, s:s, s:s, s:s}", "target", tgt, "action", "forgive", "ttl", ttl,
-		       "notes", notes != NULL ? notes : "");
+	el = json_pack("{s:s, s:s}", "target", tgt, "action",
+		       n->kind == KL_EX_WHITELIST ? "whitelist" : "forgive");
+	if (el != NULL && n->ttl_ms > 0)
+		json_object_set_new(el, "ttl", json_string(ttl));
+	if (el != NULL && n->until_ms > 0)
+		json_object_set_new(el, "until", json_string(until));
+	if (el != NULL)
+		json_object_set_new(el, "notes", json_string(n->notes != NULL ? n->notes : ""));
 	if (el == NULL || json_array_append_new(root, el) < 0) {
 		set_err(err, errlen, "out of memory");
 		goto out;
 	}
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text == NULL) {
-		set_err(err, errlen, "out of memory");
-		goto out;
-	}
-	size_t tl = strlen(text);
-	char *nl = realloc(text, tl + 2);
-	if (nl == NULL) {
-		free(text);
-		set_err(err, errlen, "out of memory");
-		goto out;
-	}
-	nl[tl] = '\n';
-	nl[tl + 1] = '\0';
-	rc = write_atomic(path, nl, mode, err, errlen);
-	free(nl);
+	rc = save_feedback(path, root, mode, err, errlen);
 	if (rc == 0 && entries != NULL)
 		*entries = json_array_size(root);
 out:
+	json_decref(root);
+	return rc;
+}
+
+int kl_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind,
+		    size_t *removed, size_t *entries, char *err, size_t errlen)
+{
+	const char *want = kind == KL_EX_WHITELIST ? "whitelist" : "forgive";
+	mode_t mode;
+	json_t *root, *el;
+	size_t i, n = 0;
+	int rc = 0;
+
+	root = load_feedback(path, &mode, err, errlen);
+	if (root == NULL)
+		return -1;
+	json_array_foreach(root, i, el) {
+		struct kl_addr a;
+		const char *t = json_string_value(json_object_get(el, "target"));
+		const char *act = json_string_value(json_object_get(el, "action"));
+		if (t != NULL && act != NULL && strcmp(act, want) == 0 &&
+		    kl_cidr_parse(t, &a, NULL, 0) == 0 && kl_addr_cmp(&a, target) == 0) {
+			json_array_remove(root, i);
+			i--;
+			n++;
+		}
+	}
+	/* Nothing matched: the file stays byte for byte as it was. */
+	if (n > 0)
+		rc = save_feedback(path, root, mode, err, errlen);
+	if (rc == 0) {
+		*removed = n;
+		if (entries != NULL)
+			*entries = json_array_size(root);
+	}
 	json_decref(root);
 	return rc;
 }
@@ -271,14 +333,17 @@ static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The forgiven entry's ttl counts from now even if an identical entry was
- * loaded before (kl_feedback_add_forgive dropped it from the file). */
-static void restart_entry(struct kl_exempt *x, const struct kl_addr *target, int64_t ttl_ms,
-			  int64_t now)
+/* A new entry's ttl counts from now even if an identical entry was loaded
+ * before (kl_feedback_add dropped it from the file, but the reload keeps
+ * the first-load time of an entry with the same identity). */
+static void restart_entry(struct kl_exempt *x, const struct kl_addr *target, uint8_t kind,
+			  int64_t ttl_ms, int64_t now)
 {
+	if (ttl_ms <= 0)
+		return;
 	for (size_t i = 0; i < x->fb.n; i++) {
 		struct kl_exempt_entry *e = &x->fb.v[i];
-		if (e->kind == KL_EX_FORGIVE && e->has_ttl && e->ttl_ms == ttl_ms &&
+		if (e->kind == kind && e->has_ttl && e->ttl_ms == ttl_ms &&
 		    kl_addr_cmp(&e->net, target) == 0) {
 			e->first_ms = now;
 			e->expires_ms = now + ttl_ms;
@@ -294,6 +359,27 @@ static void audit_forgive(struct kl_decider *d, const char *ip, int64_t ttl_ms, 
 	kl_dec_audit_record(d->audit, "forgive", ip, det, rc < 0 ? "failed" : "ok");
 }
 
+static bool feedback_off(const struct kl_decider *d, const char *what, struct kl_ctl_answer *out)
+{
+	if (d->cfg->v.feedback_file[0] != '\0')
+		return false;
+	answer(out, KL_ERR_REFUSED,
+	       "the feedback file is disabled (--feedback-file=); kl-decider cannot record "
+	       "a %s without it",
+	       what);
+	return true;
+}
+
+/* Apply a changed feedback file now, through the same path as its reload. */
+static int reload_now(struct kl_decider *d, int64_t now)
+{
+	struct kl_errs errs = { 0 };
+	d->ex.now = now;
+	int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
+	kl_errs_free(&errs);
+	return rc;
+}
+
 static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid, int64_t now,
 		       struct kl_ctl_answer *out)
 {
@@ -303,24 +389,18 @@ static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t u
 	size_t n = 0;
 
 	kl_addr_format(&r->addr, ip, sizeof(ip));
-	if (path[0] == '\0') {
-		answer(out, KL_ERR_REFUSED,
-		       "the feedback file is disabled (--feedback-file=); kl-decider cannot record "
-		       "a forgive without it");
+	if (feedback_off(d, "forgive", out))
 		return;
-	}
 	snprintf(notes, sizeof(notes), "klctl forgive by uid %u", (unsigned)uid);
-	if (kl_feedback_add_forgive(path, &r->addr, ttl_ms, notes, &n, err, sizeof(err)) < 0) {
+	struct kl_fb_new fe = { .target = &r->addr, .kind = KL_EX_FORGIVE, .ttl_ms = ttl_ms,
+				.notes = notes };
+	if (kl_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
 		kl_warn("forgive %s by uid %u failed: %s", ip, (unsigned)uid, err);
 		answer(out, KL_ERR_FAILED, "%s", err);
 		return;
 	}
-	/* Apply it now, through the same path as a reload of the file. */
-	struct kl_errs errs = { 0 };
-	d->ex.now = now;
-	int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
-	kl_errs_free(&errs);
-	restart_entry(&d->ex, &r->addr, ttl_ms, now);
+	int rc = reload_now(d, now);
+	restart_entry(&d->ex, &r->addr, KL_EX_FORGIVE, ttl_ms, now);
 	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
 	kl_info("FORGIVE target=%s ttl=%s by uid %u (feedback %s, %zu entries)", ip, ttl,
 		(unsigned)uid, path, n);
@@ -339,6 +419,197 @@ static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t u
 		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(j);
 	}
+}
+
+/* ---- whitelist ---- */
+
+json_t *kl_whitelist_json(const struct kl_decider *d, int64_t now, size_t limit)
+{
+	const struct kl_exempt_list *lists[2] = { &d->ex.wl, &d->ex.fb };
+	const char *files[2] = { d->cfg->v.whitelist, d->cfg->v.feedback_file };
+	json_t *arr = json_array();
+	size_t total = 0;
+
+	if (arr == NULL)
+		return NULL;
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			const struct kl_exempt_entry *e = &lists[k]->v[i];
+			char ip[KL_ADDR_STRLEN], until[48];
+			if (e->kind != KL_EX_WHITELIST ||
+			    (e->expires_ms != KL_EX_NEVER && e->expires_ms <= now))
+				continue;
+			if (total++ >= limit)
+				continue;
+			kl_addr_format(&e->net, ip, sizeof(ip));
+			bool never = e->expires_ms == KL_EX_NEVER;
+			json_t *o = json_pack("{s:s, s:s, s:s}", "target", ip, "origin",
+					      k == 0 ? "file" : "feedback", "file", files[k]);
+			if (o == NULL)
+				continue;
+			json_object_set_new(o, "expires_in_ms",
+					    never ? json_null() : json_integer(e->expires_ms - now));
+			json_object_set_new(o, "until",
+					    never ? json_null()
+						  : json_string(kl_rfc3339_format(e->expires_ms, until,
+										   sizeof(until))));
+			json_object_set_new(o, "notes", json_string(e->notes != NULL ? e->notes : ""));
+			json_array_append_new(arr, o);
+		}
+	}
+	json_t *doc = json_pack("{s:o, s:I, s:b}", "entries", arr, "total", (json_int_t)total,
+				"truncated", total > limit);
+	return doc;
+}
+
+static void audit_whitelist(struct kl_decider *d, const char *event, const char *ip,
+			    const struct kl_fb_new *n, uid_t uid, bool ok)
+{
+	char det[200];
+	if (n != NULL)
+		snprintf(det, sizeof(det),
+			 "{\"ttl_ms\":%lld,\"until_ms\":%lld,\"operator_uid\":%u}",
+			 (long long)n->ttl_ms, (long long)n->until_ms, (unsigned)uid);
+	else
+		snprintf(det, sizeof(det), "{\"operator_uid\":%u}", (unsigned)uid);
+	kl_dec_audit_record(d->audit, event, ip, det, ok ? "ok" : "failed");
+}
+
+static void do_whitelist_add(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			     int64_t now, struct kl_ctl_answer *out)
+{
+	const char *path = d->cfg->v.feedback_file;
+	char notes[64], err[600], ip[KL_ADDR_STRLEN], until[48], ttl[48];
+	size_t n = 0;
+	struct kl_fb_new fe = { .target = &r->addr, .kind = KL_EX_WHITELIST, .notes = notes };
+
+	if (r->mode == 1)
+		fe.until_ms = (int64_t)r->ttl_ms;
+	else
+		fe.ttl_ms = (int64_t)r->ttl_ms;
+	kl_addr_format(&r->addr, ip, sizeof(ip));
+	if (feedback_off(d, "whitelist entry", out))
+		return;
+	/* An expiry already past would be written and ignored at once. */
+	if (fe.until_ms > 0 && fe.until_ms <= now) {
+		answer(out, KL_ERR_INVALID, "--until %s is not in the future",
+		       kl_rfc3339_format(fe.until_ms, until, sizeof(until)));
+		return;
+	}
+	snprintf(notes, sizeof(notes), "klctl whitelist add by uid %u", (unsigned)uid);
+	if (kl_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
+		kl_warn("whitelist add %s by uid %u failed: %s", ip, (unsigned)uid, err);
+		audit_whitelist(d, "whitelist-add", ip, &fe, uid, false);
+		answer(out, KL_ERR_FAILED, "%s", err);
+		return;
+	}
+	int rc = reload_now(d, now);
+	restart_entry(&d->ex, &r->addr, KL_EX_WHITELIST, fe.ttl_ms, now);
+	if (fe.ttl_ms > 0)
+		kl_duration_format((uint64_t)fe.ttl_ms * 1000000ull, ttl, sizeof(ttl));
+	else if (fe.until_ms > 0)
+		snprintf(ttl, sizeof(ttl), "until %s",
+			 kl_rfc3339_format(fe.until_ms, until, sizeof(until)));
+	else
+		snprintf(ttl, sizeof(ttl), "permanent");
+	kl_info("WHITELIST add target=%s expiry=%s by uid %u (feedback %s, %zu entries)", ip, ttl,
+		(unsigned)uid, path, n);
+	audit_whitelist(d, "whitelist-add", ip, &fe, uid, rc == 0);
+	if (rc < 0) {
+		answer(out, KL_ERR_FAILED, "written to %s, but reloading it failed (see the log)",
+		       path);
+		return;
+	}
+	answer(out, KL_OK,
+	       "whitelisted %s (%s): never scored or enforced; back to OBSERVE at the next tick "
+	       "(%s, %zu entries)",
+	       ip, ttl, path, n);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "target", ip, "action", "whitelist", "file",
+			      path, "entries", (json_int_t)n);
+	if (j != NULL) {
+		json_object_set_new(j, "ttl_ms", fe.ttl_ms > 0 ? json_integer(fe.ttl_ms) : json_null());
+		json_object_set_new(j, "until",
+				    fe.until_ms > 0 ? json_string(kl_rfc3339_format(
+							      fe.until_ms, until, sizeof(until)))
+						    : json_null());
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(j);
+	}
+}
+
+/* The whitelist file's line holding exactly this target, or 0. */
+static size_t file_line_of(const struct kl_decider *d, const struct kl_addr *a)
+{
+	for (size_t i = 0; i < d->ex.wl.n; i++)
+		if (kl_addr_cmp(&d->ex.wl.v[i].net, a) == 0)
+			return i + 1;
+	return 0;
+}
+
+static void do_whitelist_del(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			     int64_t now, struct kl_ctl_answer *out)
+{
+	const char *path = d->cfg->v.feedback_file;
+	char err[600], ip[KL_ADDR_STRLEN];
+	size_t removed = 0, n = 0;
+
+	kl_addr_format(&r->addr, ip, sizeof(ip));
+	if (feedback_off(d, "whitelist change", out))
+		return;
+	if (kl_feedback_del(path, &r->addr, KL_EX_WHITELIST, &removed, &n, err, sizeof(err)) < 0) {
+		kl_warn("whitelist del %s by uid %u failed: %s", ip, (unsigned)uid, err);
+		audit_whitelist(d, "whitelist-del", ip, NULL, uid, false);
+		answer(out, KL_ERR_FAILED, "%s", err);
+		return;
+	}
+	if (removed == 0) {
+		/* The whitelist file is root's (/etc): the operator learns
+		 * where the entry is instead of a bare "not found". */
+		if (file_line_of(d, &r->addr) > 0)
+			answer(out, KL_ERR_REFUSED,
+			       "%s is in the whitelist file %s, which kl-decider only reads: remove "
+			       "it there (as root), then run `klctl reload`",
+			       ip, d->cfg->v.whitelist);
+		else
+			answer(out, KL_ERR_NOTFOUND, "%s is not a whitelist entry in %s", ip, path);
+		return;
+	}
+	int rc = reload_now(d, now);
+	kl_info("WHITELIST del target=%s by uid %u (feedback %s, %zu entries)", ip, (unsigned)uid,
+		path, n);
+	audit_whitelist(d, "whitelist-del", ip, NULL, uid, rc == 0);
+	if (rc < 0) {
+		answer(out, KL_ERR_FAILED, "removed from %s, but reloading it failed (see the log)",
+		       path);
+		return;
+	}
+	answer(out, KL_OK, "removed %s from the whitelist (%zu entries from %s): scored again from "
+	       "the next tick", ip, removed, path);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:I}", "target", ip, "removed", (json_int_t)removed,
+			      "file", path, "entries", (json_int_t)n);
+	if (j != NULL) {
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(j);
+	}
+}
+
+static void do_whitelist_list(struct kl_decider *d, const struct kl_ctl_req *r, int64_t now,
+			      struct kl_ctl_answer *out)
+{
+	size_t limit = r->count > 0 ? (size_t)r->count : KL_WHITELIST_LIST_DEFAULT;
+	json_t *j = kl_whitelist_json(d, now, limit);
+	if (j != NULL)
+		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (out->json == NULL) {
+		json_decref(j);
+		answer(out, KL_ERR_FAILED, "out of memory listing the whitelist");
+		return;
+	}
+	answer(out, KL_OK, "%lld whitelist entries (file %s, feedback %s)",
+	       (long long)json_integer_value(json_object_get(j, "total")),
+	       d->cfg->v.whitelist[0] ? d->cfg->v.whitelist : "off",
+	       d->cfg->v.feedback_file[0] ? d->cfg->v.feedback_file : "off");
+	json_decref(j);
 }
 
 static void do_tune(struct kl_decider *d, int64_t now, struct kl_ctl_answer *out)
@@ -427,6 +698,15 @@ void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t 
 	case KL_CTL_TUNE:
 		do_tune(d, now, out);
 		return;
+	case KL_CTL_WHITELIST_ADD:
+		do_whitelist_add(d, r, uid, now, out);
+		return;
+	case KL_CTL_WHITELIST_DEL:
+		do_whitelist_del(d, r, uid, now, out);
+		return;
+	case KL_CTL_WHITELIST_LIST:
+		do_whitelist_list(d, r, now, out);
+		return;
 	case KL_CTL_BASELINE:
 		do_baseline(d, r, now, out);
 		return;
@@ -451,7 +731,8 @@ void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t 
 	}
 	default:
 		answer(out, KL_ERR_UNSUPPORTED,
-		       "%s is not served by kl-decider (it serves sources, forgive, tune, baseline and reload)",
+		       "%s is not served by kl-decider (it serves sources, forgive, whitelist, tune, "
+		       "baseline and reload)",
 		       kl_ctl_cmd_name(r->cmd));
 		return;
 	}

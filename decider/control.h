@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The decider's control commands (klctl sources, klctl forgive), as plain
+ * The decider's control commands (klctl sources, forgive, whitelist), as plain
  * functions over the decider's state so the tests call them directly.
  */
 #ifndef KL_DECIDER_CONTROL_H
@@ -17,6 +17,7 @@ struct json_t;
 
 #define KL_SOURCES_DEFAULT 50
 #define KL_FORGIVE_DEFAULT_TTL_MS (3600 * 1000)
+#define KL_WHITELIST_LIST_DEFAULT 1000
 
 /* The decider's view of its sources: a JSON array of
  * {ip, level, strikes, severity, pps, syn, scan, droprl, in_level_s,
@@ -25,15 +26,37 @@ struct json_t;
  * in OBSERVE since it was first seen; ttl_left_s is null in OBSERVE. */
 struct json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit);
 
-/* Append {target, action: forgive, ttl, notes} to the feedback file
- * atomically (PATH.tmp, fsync, rename, fsync of the directory), keeping
- * its other entries; an earlier entry for the same target, action and ttl
- * is replaced (its ttl would otherwise keep counting from its own first
- * load). A missing or empty file starts a new array. The file must be a
- * JSON array that kl_feedback_parse accepts, or nothing is written.
- * *entries gets the number of entries written. Returns 0 or -1 (err). */
-int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int64_t ttl_ms,
-			    const char *notes, size_t *entries, char *err, size_t errlen);
+/* A new feedback entry: kind KL_EX_FORGIVE (needs ttl_ms > 0) or
+ * KL_EX_WHITELIST (ttl_ms, until_ms as Unix ms, or neither: permanent). */
+struct kl_fb_new {
+	const struct kl_addr *target;
+	uint8_t kind;
+	int64_t ttl_ms;
+	int64_t until_ms;
+	const char *notes;
+};
+
+/* Append the entry to the feedback file atomically (PATH.tmp, fsync,
+ * rename, fsync of the directory), keeping its other entries; the entries
+ * it supersedes are dropped (a forgive: one for the same target with the
+ * same ttl; a whitelist: every whitelist entry for the same target). A
+ * missing or empty file starts a new array. The file must be a JSON array
+ * that kl_feedback_parse accepts, or nothing is written. *entries gets the
+ * number of entries written. Returns 0 or -1 (err). */
+int kl_feedback_add(const char *path, const struct kl_fb_new *n, size_t *entries, char *err,
+		    size_t errlen);
+
+/* Remove every entry of that kind whose target is exactly `target` (same
+ * address and prefix length). *removed gets how many; with none the file
+ * is not rewritten. Returns 0 or -1 (err). */
+int kl_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind,
+		    size_t *removed, size_t *entries, char *err, size_t errlen);
+
+/* The effective whitelist at `now`: the whitelist file's entries and the
+ * feedback file's unexpired whitelist entries, as a JSON object
+ * {entries: [{target, origin: "file"|"feedback", file, expires_in_ms,
+ * until, notes}], total, truncated}, at most `limit` entries. */
+struct json_t *kl_whitelist_json(const struct kl_decider *d, int64_t now, size_t limit);
 
 /* The answer to one control request. */
 struct kl_ctl_answer {

@@ -59,6 +59,9 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 			  struct kl_exempt_list *out, struct kl_errs *errs);
 /* "2026-06-01T00:00:00Z", "...+02:00", fractional seconds. -> Unix ms. */
 int kl_rfc3339_parse(const char *s, int64_t *ms);
+/* Unix ms -> "2026-06-01T00:00:00Z" (".123" before the Z when ms is not
+ * whole seconds), what kl_rfc3339_parse reads back to the same value. */
+char *kl_rfc3339_format(int64_t ms, char *buf, size_t len);
 
 struct kl_exempt {
 	struct kl_exempt_list wl, fb;

@@ -118,6 +118,9 @@ static const char *const cmd_names[KL_CTL_CMD_MAX] = {
 	[KL_CTL_NEWSRC_LIMIT] = "new-sources-limit",
 	[KL_CTL_NEWSRC_OFF] = "new-sources-off",
 	[KL_CTL_RELOAD] = "reload",
+	[KL_CTL_WHITELIST_ADD] = "whitelist-add",
+	[KL_CTL_WHITELIST_DEL] = "whitelist-del",
+	[KL_CTL_WHITELIST_LIST] = "whitelist-list",
 };
 
 const char *kl_ctl_cmd_name(unsigned cmd)
@@ -327,6 +330,8 @@ enum {
 	U_COUNT = 1 << 9,
 	U_IFNAME = 1 << 10,
 	U_PROTO_OPT = 1 << 11,  /* as U_PROTO, or proto 0 (with port 0) for "every edge" */
+	U_UNTIL = 1 << 12,      /* with U_TTL and U_MODE: mode 1 makes ttl_ms an absolute
+				 * Unix time in ms */
 };
 
 struct cmd_rule {
@@ -376,6 +381,10 @@ static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
 	[KL_CTL_NEWSRC_LIMIT] = { U_RATE | U_BURST | U_TTL, 0, NULL },
 	[KL_CTL_NEWSRC_OFF] = { 0, 0, NULL },
 	[KL_CTL_RELOAD] = { 0, 0, NULL },
+	[KL_CTL_WHITELIST_ADD] = { U_ADDR_PREFIX | U_TTL | U_MODE | U_UNTIL, 1,
+				   "0 (ttl_ms is a duration) or 1 (ttl_ms is an absolute time)" },
+	[KL_CTL_WHITELIST_DEL] = { U_ADDR_PREFIX, 0, NULL },
+	[KL_CTL_WHITELIST_LIST] = { U_COUNT, 0, NULL },
 };
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -576,7 +585,12 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	}
 
 	/* ttl */
-	if (uses & U_TTL) {
+	if ((uses & U_UNTIL) && r.mode == 1) {
+		if (r.ttl_ms == 0 || r.ttl_ms > KL_CTL_MAX_UNTIL_MS)
+			return kl_fail(err, errlen, "CONTROL %s: field 'ttl_ms' (an absolute time with "
+				    "mode 1) is %llu, want 1..%llu",
+				    cname, (unsigned long long)r.ttl_ms, KL_CTL_MAX_UNTIL_MS);
+	} else if (uses & U_TTL) {
 		if (r.ttl_ms > KL_CTL_MAX_TTL_MS)
 			return kl_fail(err, errlen, "CONTROL %s: field 'ttl_ms' is %llu, above the limit %llu (10 years)",
 				    cname, (unsigned long long)r.ttl_ms, KL_CTL_MAX_TTL_MS);

@@ -137,6 +137,10 @@ enum kl_ctl_cmd {
 				* aggregate limit on sources not yet admitted to a slot */
 	KL_CTL_NEWSRC_OFF,
 	KL_CTL_RELOAD,         /* decider: re-read whitelist and feedback now; no arguments */
+	KL_CTL_WHITELIST_ADD,  /* decider: addr (host or prefix); mode 0: ttl_ms (0 = permanent),
+				* mode 1: ttl_ms is the absolute expiry (Unix ms, --until) */
+	KL_CTL_WHITELIST_DEL,  /* decider: addr (host or prefix) */
+	KL_CTL_WHITELIST_LIST, /* decider: count = limit (0 = default) */
 	KL_CTL_CMD_MAX
 };
 
@@ -176,6 +180,8 @@ const char *kl_ctl_cmd_name(unsigned cmd);
 #define KL_CTL_MAX_BURST  100000000ull
 #define KL_CTL_MAX_TTL_MS (3650ull * 24 * 3600 * 1000)
 #define KL_CTL_MAX_COUNT  10000000ull
+/* whitelist-add mode 1: an absolute time, up to 9999-12-31T23:59:59Z */
+#define KL_CTL_MAX_UNTIL_MS 253402300799000ull
 
 /* ---- RESULT: the answer to CONTROL (and to HELLO) ---- */
 enum kl_status {

@@ -939,6 +939,14 @@ static void test_acks_and_outages(void **state)
 
 /* ---- forgive and sources ---- */
 
+static int add_forgive(const char *path, const struct kl_addr *a, int64_t ttl_ms,
+		       const char *notes, size_t *n, char *err, size_t errlen)
+{
+	struct kl_fb_new fe = { .target = a, .kind = KL_EX_FORGIVE, .ttl_ms = ttl_ms,
+				.notes = notes };
+	return kl_feedback_add(path, &fe, n, err, errlen);
+}
+
 static void test_forgive_file(void **state)
 {
 	(void)state;
@@ -955,7 +963,7 @@ static void test_forgive_file(void **state)
 	snprintf(path, sizeof(path), "%s/feedback.json", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	/* A missing file starts a new array. */
-	assert_int_equal(kl_feedback_add_forgive(path, &one, 3600000, "klctl forgive by uid 0", &n,
+	assert_int_equal(add_forgive(path, &one, 3600000, "klctl forgive by uid 0", &n,
 						 err, sizeof(err)),
 			 0);
 	assert_int_equal(n, 1);
@@ -979,13 +987,13 @@ static void test_forgive_file(void **state)
 		   " {\"target\": \"198.18.0.1\", \"action\": \"forgive\", \"ttl\": \"1h\"}\n]\n");
 	fclose(f);
 	chmod(path, 0600);
-	assert_int_equal(kl_feedback_add_forgive(path, &net, 90000, "n2", &n, err, sizeof(err)), 0);
+	assert_int_equal(add_forgive(path, &net, 90000, "n2", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* The same target, action and ttl again: replaced, not duplicated,
 	 * and moved to the end. */
-	assert_int_equal(kl_feedback_add_forgive(path, &one, 3600000, "n3", &n, err, sizeof(err)), 0);
+	assert_int_equal(add_forgive(path, &one, 3600000, "n3", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(kl_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 	assert_int_equal(kl_feedback_parse(buf, len, path, &l, &e), 0);
@@ -1011,7 +1019,7 @@ static void test_forgive_file(void **state)
 		fputs(bad[i], f);
 		fclose(f);
 		err[0] = '\0';
-		assert_int_equal(kl_feedback_add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)),
+		assert_int_equal(add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)),
 				 -1);
 		assert_non_null(strstr(err, "feedback.json"));
 		assert_int_equal(kl_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
@@ -1022,11 +1030,11 @@ static void test_forgive_file(void **state)
 	f = fopen(path, "w");
 	fputs("  \n", f);
 	fclose(f);
-	assert_int_equal(kl_feedback_add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)), 0);
+	assert_int_equal(add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	/* A directory we cannot write to: an error naming the file, no crash. */
 	snprintf(path, sizeof(path), "%s/nodir/feedback.json", dir);
-	assert_int_equal(kl_feedback_add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)), -1);
+	assert_int_equal(add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "nodir/feedback.json.tmp"));
 	kl_errs_free(&e);
 	rm_rf(dir);
@@ -1269,6 +1277,183 @@ static void test_control(void **state)
 	free(dir);
 }
 
+/* The whitelist through the control socket: added to the feedback file,
+ * applied at the next tick (an escalated source back to OBSERVE and never
+ * escalated while it lasts), listed with the whitelist file's entries,
+ * expired on time, removed; each change is refused with a reason when it
+ * cannot be done. */
+static void test_control_whitelist(void **state)
+{
+	(void)state;
+	char *dir = tmpdir();
+	char fb[256], wl[256], fbflag[300], wlflag[300], err[300], *buf;
+	size_t len;
+	snprintf(fb, sizeof(fb), "%s/fb.json", dir);
+	snprintf(wl, sizeof(wl), "%s/whitelist.txt", dir);
+	FILE *f = fopen(wl, "w");
+	fputs("# office\n198.18.5.0/24\n", f);
+	fclose(f);
+	snprintf(fbflag, sizeof(fbflag), "--feedback-file=%s", fb);
+	snprintf(wlflag, sizeof(wlflag), "--whitelist=%s", wl);
+	char *argv[] = { (char *)"kl-decider", wlflag, fbflag, (char *)"--state-file=",
+			 (char *)"--profile", (char *)"generic", NULL };
+	struct kl_config cfg;
+	struct kl_errs e = { 0 };
+	enum kl_cli_action act;
+	assert_int_equal(kl_decider_load_config(6, argv, &cfg, &act, NULL, &e), 0);
+	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+	struct kl_decider d;
+	assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, true), 0);
+
+	struct kl_metrics m;
+	memset(&m, 0, sizeof(m));
+	m.addr = A("203.0.113.7");
+	m.pps = 20000;
+	m.syn = 19000;
+	struct kl_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
+	int64_t now = S(100);
+	capture_start();
+	for (int i = 0; i < 20; i++) {
+		t.t_ms = now += 1000;
+		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	}
+	free(capture_end());
+	assert_true(kl_engine_lookup(d.eng, &m.addr)->level >= KL_LVL_HARD);
+
+	/* add --ttl 30s: written, audited in the log, released at the next tick */
+	struct kl_ctl_req r = { .cmd = KL_CTL_WHITELIST_ADD, .addr = A("203.0.113.7"),
+				.ttl_ms = 30000 };
+	struct kl_ctl_answer a;
+	capture_start();
+	kl_decider_control(&d, &r, 1234, now + 500, &a);
+	char *log = capture_end();
+	assert_int_equal(a.status, KL_OK);
+	assert_non_null(strstr(a.text, "whitelisted 203.0.113.7 (30s)"));
+	assert_non_null(strstr(a.json, "\"ttl_ms\":30000"));
+	assert_non_null(strstr(log, "WHITELIST add target=203.0.113.7 expiry=30s by uid 1234"));
+	free(log);
+	kl_ctl_answer_free(&a);
+	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_non_null(strstr(buf, "\"action\": \"whitelist\""));
+	assert_non_null(strstr(buf, "\"ttl\": \"30s\""));
+	assert_non_null(strstr(buf, "klctl whitelist add by uid 1234"));
+	free(buf);
+	cs.n = 0;
+	t.t_ms = now += 1000;
+	capture_start();
+	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	free(capture_end());
+	assert_int_equal(cs.n, 1);
+	assert_int_equal(cs.v[0].to, KL_LVL_OBSERVE);
+	assert_int_equal(cs.v[0].reason, KL_R_WHITELIST);
+
+	/* list: the feedback entry with its expiry, and the file's entry */
+	struct kl_ctl_req l = { .cmd = KL_CTL_WHITELIST_LIST };
+	kl_decider_control(&d, &l, 0, now, &a);
+	assert_int_equal(a.status, KL_OK);
+	json_error_t je;
+	json_t *doc = json_loads(a.json, 0, &je);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "total")), 2);
+	json_t *arr = json_object_get(doc, "entries"), *o;
+	o = json_array_get(arr, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "target")), "198.18.5.0/24");
+	assert_string_equal(json_string_value(json_object_get(o, "origin")), "file");
+	assert_true(json_is_null(json_object_get(o, "expires_in_ms")));
+	o = json_array_get(arr, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "target")), "203.0.113.7");
+	assert_string_equal(json_string_value(json_object_get(o, "origin")), "feedback");
+	assert_int_equal(json_integer_value(json_object_get(o, "expires_in_ms")), 29500);
+	json_decref(doc);
+	kl_ctl_answer_free(&a);
+
+	/* Never escalated while whitelisted, whatever it sends. */
+	cs.n = 0;
+	capture_start();
+	for (int i = 0; i < 25; i++) {
+		t.t_ms = now += 1000;
+		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	}
+	free(capture_end());
+	assert_int_equal(cs.n, 0);
+	/* Expired (30 s from the add): scored again and escalates. */
+	capture_start();
+	for (int i = 0; i < 10; i++) {
+		t.t_ms = now += 1000;
+		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	}
+	free(capture_end());
+	assert_true(cs.n >= 1);
+	assert_int_equal(cs.v[0].from, KL_LVL_OBSERVE);
+	assert_true(kl_engine_lookup(d.eng, &m.addr)->level > KL_LVL_OBSERVE);
+	kl_decider_control(&d, &l, 0, now, &a);
+	assert_non_null(strstr(a.json, "\"total\":1"));
+	assert_null(strstr(a.json, "203.0.113.7"));
+	kl_ctl_answer_free(&a);
+
+	/* --until replaces the earlier whitelist entry for the target. */
+	r.mode = 1;
+	r.ttl_ms = 1893456000000ull; /* 2030-01-01T00:00:00Z */
+	capture_start();
+	kl_decider_control(&d, &r, 0, now, &a);
+	free(capture_end());
+	assert_int_equal(a.status, KL_OK);
+	assert_non_null(strstr(a.json, "\"until\":\"2030-01-01T00:00:00Z\""));
+	kl_ctl_answer_free(&a);
+	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_null(strstr(buf, "\"ttl\""));
+	assert_non_null(strstr(buf, "\"until\": \"2030-01-01T00:00:00Z\""));
+	free(buf);
+	/* An until already past is refused, the file untouched. */
+	r.ttl_ms = (uint64_t)(now - 1000);
+	kl_decider_control(&d, &r, 0, now, &a);
+	assert_int_equal(a.status, KL_ERR_INVALID);
+	assert_non_null(strstr(a.text, "not in the future"));
+	kl_ctl_answer_free(&a);
+
+	/* del: removed and scored again; a second del finds nothing; the
+	 * whitelist file's entry is named, not edited. */
+	struct kl_ctl_req dl = { .cmd = KL_CTL_WHITELIST_DEL, .addr = A("203.0.113.7") };
+	capture_start();
+	kl_decider_control(&d, &dl, 0, now, &a);
+	free(capture_end());
+	assert_int_equal(a.status, KL_OK);
+	assert_non_null(strstr(a.json, "\"removed\":1"));
+	kl_ctl_answer_free(&a);
+	assert_int_equal(kl_exempt_lookup(&d.ex, &m.addr, now), KL_EX_NONE);
+	kl_decider_control(&d, &dl, 0, now, &a);
+	assert_int_equal(a.status, KL_ERR_NOTFOUND);
+	kl_ctl_answer_free(&a);
+	dl.addr = A("198.18.5.0/24");
+	kl_decider_control(&d, &dl, 0, now, &a);
+	assert_int_equal(a.status, KL_ERR_REFUSED);
+	assert_non_null(strstr(a.text, "whitelist.txt"));
+	assert_non_null(strstr(a.text, "klctl reload"));
+	kl_ctl_answer_free(&a);
+
+	/* A broken feedback file is not overwritten. */
+	f = fopen(fb, "w");
+	fputs("[1,\n", f);
+	fclose(f);
+	r.mode = 0;
+	r.ttl_ms = 0;
+	capture_start();
+	kl_decider_control(&d, &r, 0, now, &a);
+	free(capture_end());
+	assert_int_equal(a.status, KL_ERR_FAILED);
+	assert_non_null(strstr(a.text, "fb.json"));
+	kl_ctl_answer_free(&a);
+	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_string_equal(buf, "[1,\n");
+	free(buf);
+
+	kl_decider_free(&d);
+	kl_config_free(&cfg);
+	kl_errs_free(&e);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	kl_log_init("test", KL_LOG_WARN);
@@ -1284,6 +1469,7 @@ int main(void)
 		cmocka_unit_test(test_forgive_file),
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_control_baseline),
+		cmocka_unit_test(test_control_whitelist),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

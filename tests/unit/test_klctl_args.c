@@ -409,6 +409,65 @@ static void test_list_printers(void **state)
 	free(buf);
 }
 
+/* whitelist add|del|list: --ttl or --until (RFC 3339), never both; the
+ * requests pass the decoder; the list printer shows origin and expiry. */
+static void test_whitelist_commands(void **state)
+{
+	(void)state;
+	struct ctl_call c;
+	assert_int_equal(parse("whitelist add 203.0.113.0/24", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_WHITELIST_ADD);
+	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_true(c.req.mode == 0 && c.req.ttl_ms == 0);
+	assert_decodes(&c);
+	assert_int_equal(parse("whitelist add fd00:6b6c::1 --ttl 2h", &c), 0);
+	assert_true(c.req.mode == 0 && c.req.ttl_ms == 7200000);
+	assert_decodes(&c);
+	assert_int_equal(parse("whitelist add 198.18.0.0/24 --until 2030-01-01T00:00:00Z", &c), 0);
+	assert_int_equal(c.req.mode, 1);
+	assert_true(c.req.ttl_ms == 1893456000000ull);
+	assert_decodes(&c);
+	assert_int_equal(parse("whitelist add 198.18.0.0/24 --until=2030-01-01T02:00:00+02:00", &c), 0);
+	assert_true(c.req.ttl_ms == 1893456000000ull);
+	assert_int_equal(parse("whitelist add 198.18.0.1 --ttl 1h --until 2030-01-01T00:00:00Z", &c),
+			 -1);
+	assert_non_null(strstr(err, "--ttl or --until, not both"));
+	assert_int_equal(parse("whitelist add 198.18.0.1 --until tomorrow", &c), -1);
+	assert_non_null(strstr(err, "--until: \"tomorrow\" is not an RFC 3339 time"));
+	assert_int_equal(parse("whitelist add 198.18.0.1/33", &c), -1);
+	assert_int_equal(parse("whitelist add", &c), -1);
+	assert_int_equal(parse("whitelist del 198.18.0.0/24", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_WHITELIST_DEL);
+	assert_decodes(&c);
+	assert_int_equal(parse("whitelist del 198.18.0.0/24 --ttl 1h", &c), -1);
+	assert_int_equal(parse("whitelist list --json", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_WHITELIST_LIST);
+	assert_true(c.json);
+
+	json_error_t je;
+	json_t *doc = json_loads("{\"entries\":[{\"target\":\"198.18.5.0/24\",\"origin\":\"file\","
+				 "\"expires_in_ms\":null,\"until\":null,\"notes\":\"\"},"
+				 "{\"target\":\"203.0.113.7\",\"origin\":\"feedback\","
+				 "\"expires_in_ms\":29500,\"until\":\"2030-01-01T00:00:00Z\","
+				 "\"notes\":\"klctl whitelist add by uid 1000\"}],"
+				 "\"total\":2,\"truncated\":false}",
+				 0, &je);
+	assert_non_null(doc);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ctl_print_result(c.cmd, doc, "ignored", f);
+	fclose(f);
+	assert_non_null(strstr(buf, "198.18.5.0/24"));
+	assert_non_null(strstr(buf, "never"));
+	assert_non_null(strstr(buf, "in 29s"));
+	assert_non_null(strstr(buf, "2030-01-01T00:00:00Z"));
+	assert_non_null(strstr(buf, "by uid 1000"));
+	assert_non_null(strstr(buf, "(2 whitelist entries)"));
+	free(buf);
+	json_decref(doc);
+}
+
 static void test_decider_commands(void **state)
 {
 	(void)state;
@@ -770,6 +829,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_graph_commands),
 		cmocka_unit_test(test_decider_commands),
+		cmocka_unit_test(test_whitelist_commands),
 		cmocka_unit_test(test_sources_printer),
 		cmocka_unit_test(test_tune_printer),
 		cmocka_unit_test(test_simple_commands),

@@ -230,6 +230,13 @@ static struct kl_ctl_req base(unsigned cmd)
 	case KL_CTL_GRAPH_VIOLATIONS: r.ttl_ms = 3600000; r.count = 100; break;
 	case KL_CTL_BASELINE: r.addr = A("fd00:6b6c::7"); break;
 	case KL_CTL_NEWSRC_LIMIT: r.rate = 0; r.burst = 100; r.ttl_ms = 600000; break;
+	case KL_CTL_WHITELIST_ADD:
+		r.addr = A("fd00:6b6c::/64");
+		r.mode = 1;
+		r.ttl_ms = 1893456000000ull; /* until 2030-01-01 */
+		break;
+	case KL_CTL_WHITELIST_DEL: r.addr = A("198.18.0.0/24"); break;
+	case KL_CTL_WHITELIST_LIST: r.count = 10; break;
 	default: break;
 	}
 	return r;
@@ -352,6 +359,12 @@ static const struct ctl_bad ctl_bad[] = {
 	{ KL_CTL_TUPLE_ENFORCE, O_MODE, 1, 3, "'mode' is 3" },
 	{ KL_CTL_STATS, O_MODE, 1, 1, "'mode' must be 0" },
 	{ KL_CTL_DETACH, O_MODE, 1, 1, "'mode' must be 0" },
+	{ KL_CTL_WHITELIST_ADD, O_MODE, 1, 2, "'mode' is 2, want 0 (ttl_ms is a duration)" },
+	/* whitelist-add: an absolute time in mode 1, a duration in mode 0 */
+	{ KL_CTL_WHITELIST_ADD, O_TTL, 8, 0, "want 1..253402300799000" },
+	{ KL_CTL_WHITELIST_ADD, O_TTL, 8, 253402300799001ull, "an absolute time with mode 1" },
+	{ KL_CTL_WHITELIST_DEL, O_TTL, 8, 1, "'ttl_ms' must be 0" },
+	{ KL_CTL_WHITELIST_LIST, O_FAMILY, 1, 4, "'addr' must be empty" },
 	/* addr: unused */
 	{ KL_CTL_STATUS, O_FAMILY, 1, 4, "'addr' must be empty" },
 	{ KL_CTL_STATUS, O_PLEN, 1, 32, "'addr' must be empty" },
