@@ -674,6 +674,7 @@ enum {
 	OPT_AUDIT_DIR,
 	OPT_AUDIT_KEY,
 	OPT_USER,
+	OPT_METRICS_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -694,6 +695,7 @@ static const struct option long_opts[] = {
 	{ "audit-dir", required_argument, NULL, OPT_AUDIT_DIR },
 	{ "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
 	{ "user", required_argument, NULL, OPT_USER },
+	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -708,7 +710,7 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--protect CIDR]... [--force] [--detach-on-exit] [--log-level L]\n"
 		"       [--user USER] [--decider-user USER] [--graph-user USER]\n"
 		"       [--sensor-user USER] [--audit-dir DIR] [--audit-key FILE|DIR]\n"
-		"       [-n|--config-check] [--help]\n"
+		"       [--metrics-file FILE] [-n|--config-check] [--help]\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
 		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer/enforcer.sock,\n"
@@ -735,6 +737,10 @@ void enf_usage(FILE *f, const char *prog)
 		"  --audit-dir DIR    the audit trail (default %s)\n"
 		"  --audit-key F      its Ed25519 signing key, or a directory for audit.key\n"
 		"                     (default %s; created at first start)\n"
+		"  --metrics-file F   Prometheus metrics (node_exporter textfile format),\n"
+		"                     replaced atomically every second: requests applied and\n"
+		"                     refused, entries per map, XDP verdict counters\n"
+		"                     (default: none)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
 		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
 		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
@@ -777,6 +783,7 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_AUDIT_DIR: cli->audit_dir = optarg; break;
 		case OPT_AUDIT_KEY: cli->audit_key = optarg; break;
 		case OPT_USER: cli->user = optarg; break;
+		case OPT_METRICS_FILE: cli->metrics_file = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
 		case ':':
@@ -835,6 +842,8 @@ unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
 		 &c->o_audit_dir, d);
 	cli_path(cli->audit_key, "--audit-key", c->audit_key, sizeof(c->audit_key),
 		 &c->o_audit_key, d);
+	cli_path(cli->metrics_file, "--metrics-file", c->metrics_file, sizeof(c->metrics_file),
+		 &c->o_metrics_file, d);
 	if (cli->xdp_mode) {
 		int m = enf_xdp_mode_parse(cli->xdp_mode);
 		if (m < 0) {

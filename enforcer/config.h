@@ -97,6 +97,9 @@ struct enf_config {
 	struct enf_origin o_audit_dir;
 	char audit_key[PATH_MAX];
 	struct enf_origin o_audit_key;
+	/* Prometheus textfile rewritten every second; empty: none. */
+	char metrics_file[PATH_MAX];
+	struct enf_origin o_metrics_file;
 
 	enum kl_xdp_mode xdp_mode;
 	struct enf_origin o_xdp_mode;
@@ -160,7 +163,7 @@ struct enf_cli {
 	size_t n_ifaces;
 	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
 	const char *decider_user, *graph_user, *sensor_user, *user;
-	const char *audit_dir, *audit_key;
+	const char *audit_dir, *audit_key, *metrics_file;
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;
 	bool detach_on_exit, force, check_only, help;

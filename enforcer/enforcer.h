@@ -141,6 +141,8 @@ struct enf_ctx {
 	uint64_t map_count[ENF_M_MAX];
 	struct enf_link_stats links[ENF_LINK_MAX];
 	uint64_t cap_sweep_ns; /* last sweep a full total quota asked for */
+	/* klctl requests answered, by enum kl_status (metrics). */
+	uint64_t ctl_requests[KL_STATUS_MAX];
 	struct kl_audit *audit; /* NULL: no audit trail (tests) */
 };
 
@@ -213,6 +215,14 @@ void enf_self_refresh(struct enf_ctx *ctx, bool force);
 /* Delete expired deny/rl/edge entries, visiting at most `budget` entries
  * per map from where the last sweep stopped. Returns the number deleted. */
 long enf_sweep(struct enf_ctx *ctx, unsigned budget);
+
+/* ---- metrics.c: the --metrics-file page ---- */
+/* The Prometheus page (node_exporter textfile format): klctl requests by
+ * status, the links' records applied and refused (by reason), entries per
+ * policy map and by origin, max_entries of every map, and the XDP
+ * counters of kernloom_totals summed over CPUs (verdicts apart). */
+struct kl_prom;
+void enf_metrics_page(const struct enf_ctx *ctx, struct kl_prom *p, double now_s);
 
 /* ---- links.c: the decider's and graphd's requests ---- */
 /* The origin stamped on entries a role causes. */

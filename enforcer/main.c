@@ -15,6 +15,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -23,6 +24,7 @@
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/prom.h"
 #include "enforcer/enforcer.h"
 #include "ipc/chan.h"
 #include "sandbox/rundir.h"
@@ -35,6 +37,7 @@
 #define DRAIN_MAX 32
 #define SWEEP_EVERY_NS (5ull * 1000000000ull)
 #define SWEEP_BUDGET 2048
+#define METRICS_EVERY_NS 1000000000ull
 
 static volatile sig_atomic_t stop_sig;
 
@@ -247,6 +250,7 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
 		kl_warn("refused a malformed request from uid %u pid %d: %s", (unsigned)req->peer_uid,
 			(int)req->peer_pid, err);
+		ctx->ctl_requests[KL_ERR_INVALID]++;
 		kl_server_reply_result(srv, req, KL_ERR_INVALID, err, NULL);
 		return;
 	}
@@ -303,9 +307,26 @@ static void drain(struct enf_ctx *ctx, struct kl_server *srv, int which)
 	}
 }
 
+/* The --metrics-file page; a failure is logged once a minute, never fatal. */
+static void write_metrics(const struct enf_ctx *ctx, struct kl_prom *p)
+{
+	static int64_t warned;
+	char err[512];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	enf_metrics_page(ctx, p, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	if (kl_prom_write(p, ctx->cfg->metrics_file, err, sizeof(err)) < 0 &&
+	    (warned == 0 || ts.tv_sec - warned >= 60)) {
+		kl_warn("metrics: %s", err);
+		warned = ts.tv_sec;
+	}
+}
+
 static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 {
-	uint64_t last_sweep = enf_boottime_ns(), last_all = 0;
+	uint64_t last_sweep = enf_boottime_ns(), last_all = 0, last_metrics = 0;
+	struct kl_prom prom = { 0 };
 	struct pollfd pfd[SRV_MAX];
 	for (int i = 0; i < SRV_MAX; i++) {
 		pfd[i].fd = kl_server_fd(srv[i]);
@@ -339,7 +360,12 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 			enf_sweep(ctx, SWEEP_BUDGET);
 			last_sweep = now;
 		}
+		if (ctx->cfg->metrics_file[0] != '\0' && now - last_metrics >= METRICS_EVERY_NS) {
+			write_metrics(ctx, &prom);
+			last_metrics = now;
+		}
 	}
+	kl_prom_free(&prom);
 	kl_notify_stopping();
 	kl_info("signal %d: shutting down", (int)stop_sig);
 	return 0;
@@ -390,6 +416,7 @@ static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
 	kl_sandbox_rw(so, cfg->pin_dir);
 	kl_sandbox_rw(so, kl_sandbox_run_dir(cfg->run_dir, KL_ROLE_ENFORCER, run, sizeof(run)));
 	kl_sandbox_rw(so, cfg->audit_dir);
+	kl_sandbox_rw_parent(so, cfg->metrics_file);
 	return 0;
 }
 

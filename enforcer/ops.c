@@ -946,8 +946,8 @@ static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_r
 		       acc.total > shown ? " (truncated)" : "");
 }
 
-void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
-		struct enf_result *res)
+static void handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		   struct enf_result *res)
 {
 	char why[ENF_TEXT_LEN], detail[256];
 	const char *action = kl_ctl_cmd_name(r->cmd);
@@ -1004,6 +1004,14 @@ void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 		return;
 	}
 	enforcer_commit(ctx, who, action, detail, res->status, bump);
+}
+
+void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		struct enf_result *res)
+{
+	handle(ctx, who, r, res);
+	if (res->status >= 0 && res->status < KL_STATUS_MAX)
+		ctx->ctl_requests[res->status]++;
 }
 
 /* ---- startup ---- */

@@ -69,10 +69,10 @@ const struct kl_sc_entry kl_sc_plain[] = {
 	/* Files replaced in place (common/safefile.c kl_safe_replace: state.json,
 	 * feedback, baselines, and every daemon's --metrics-file): within the
 	 * directory's descriptor. */
-	{ "unlinkat", S | D | G, "kl_safe_replace removes a leftover or planted NAME.tmp "
-				 "without following it" },
-	{ "renameat", S | D | G, "kl_safe_replace renames NAME.tmp over NAME within the "
-				 "directory's descriptor" },
+	{ "unlinkat", ALL, "kl_safe_replace removes a leftover or planted NAME.tmp without "
+			   "following it" },
+	{ "renameat", ALL, "kl_safe_replace renames NAME.tmp over NAME within the directory's "
+			   "descriptor" },
 	/* The audit trail (common/audit.c), written by every daemon. */
 	{ "fsync", E | S | G, "the audit trail syncs a file it rotates away from or closes" },
 	{ "ftruncate", E | S | D, "the audit trail cuts a half-written record back after a failed "

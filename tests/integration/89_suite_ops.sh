@@ -52,6 +52,23 @@ syn_flood 150 2000
 wait_level $A4 RATE_HARD 40
 wait_for 10 "an enforcer entry for the attacker" entries_eq rl $A4 1
 
+log "== the enforcer's --metrics-file, rewritten every second"
+prom_val() { awk -v k="$2" '$1 == k { print $2 }' "$METRICS/$1"; }
+prom_ge() { local v; v=$(prom_val "$1" "$2"); [ -n "$v" ] && awk -v v="$v" -v n="$3" 'BEGIN { exit !(v >= n) }'; }
+wait_for 5 "enforcer.prom counts rate-limit drops" \
+	prom_ge enforcer.prom 'kernloom_enforcer_xdp_verdicts_total{verdict="drop_rl"}' 100
+# RATE_SOFT then RATE_HARD: two records, one rate-limit entry.
+wait_for 5 "enforcer.prom counts the decider's records" \
+	prom_ge enforcer.prom 'kernloom_enforcer_link_records_applied_total{link="decider"}' 2
+expect_eq "$(prom_val enforcer.prom 'kernloom_enforcer_map_entries{map="kernloom_rl_policy4"}')" 1 \
+	"enforcer.prom: the attacker's rate-limit entry"
+grep -q '^# TYPE kernloom_enforcer_xdp_verdicts_total counter$' "$METRICS/enforcer.prom" ||
+	fail "enforcer.prom has no TYPE line: $(head "$METRICS/enforcer.prom")"
+w1=$(prom_val enforcer.prom kernloom_enforcer_last_write_timestamp_seconds)
+enf_rewritten() { [ "$(prom_val enforcer.prom kernloom_enforcer_last_write_timestamp_seconds)" != "$w1" ]; }
+wait_for 5 "enforcer.prom is rewritten" enf_rewritten
+log "ok: enforcer.prom: $(grep -c '^kernloom_' "$METRICS/enforcer.prom") samples"
+
 log "== whitelist add by a non-root operator releases the attacker at once"
 expect_fail "a user outside the sockets' group cannot whitelist" 1 \
 	as_stranger whitelist add $A4 --ttl 25s
@@ -98,6 +115,10 @@ expect_fail "del of an address that is not whitelisted" 1 as_op whitelist del 19
 echo "$LAST_OUT" | grep -q "not a whitelist entry" || fail "del: $LAST_OUT"
 expect_fail "an --until in the past" 1 as_op whitelist add $A4 --until 2001-01-01T00:00:00Z
 expect_fail "--ttl and --until together" 2 as_op whitelist add $A4 --ttl 1h --until 2099-01-01T00:00:00Z
+ok_before=$(prom_val enforcer.prom 'kernloom_enforcer_ctl_requests_total{status="OK"}')
+klctl stats >/dev/null
+ctl_counted() { prom_ge enforcer.prom 'kernloom_enforcer_ctl_requests_total{status="OK"}' $((ok_before + 1)); }
+wait_for 5 "enforcer.prom counts klctl requests" ctl_counted
 
 log "== every change is in the decider's audit trail"
 kill "$FLOOD_PID" 2>/dev/null

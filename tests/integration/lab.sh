@@ -125,7 +125,7 @@ client_stats() {
 
 lab_enforcer() {
 	start_enforcer --decider-user nobody --graph-user nobody --sensor-user nobody \
-		"${ENF_ARGS[@]}"
+		--metrics-file "$METRICS/enforcer.prom" "${ENF_ARGS[@]}"
 	DPID[enforcer]=$ENF_PID
 }
 

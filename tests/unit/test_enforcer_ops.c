@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/prom.h"
 #include "enforcer/enforcer.h"
 
 static struct enf_config cfg;
@@ -633,6 +634,73 @@ static void test_policy_bloom(void **state)
 	assert_true(bloom_has4("203.0.113.78"));
 }
 
+/* The value of one sample of a page, or -1. */
+static double sample(const char *page, const char *name_labels)
+{
+	size_t n = strlen(name_labels);
+	for (const char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, name_labels, n) == 0 && l[n] == ' ')
+			return strtod(l + n + 1, NULL);
+	}
+	return -1;
+}
+
+/* --metrics-file: requests by status, entries per map (the kept counts
+ * agree with a walk of the map), verdicts from kernloom_totals. */
+static void test_metrics_page(void **state)
+{
+	(void)state;
+	struct kl_prom p = { 0 };
+	enf_metrics_page(&ctx, &p, 1.5);
+	double ok0 = sample(p.buf, "kernloom_enforcer_ctl_requests_total{status=\"OK\"}");
+	double ref0 = sample(p.buf, "kernloom_enforcer_ctl_requests_total{status=\"REFUSED\"}");
+	assert_true(ok0 >= 0 && ref0 >= 0);
+	kl_prom_free(&p);
+
+	struct kl_ctl_req r = mk(KL_CTL_DENY_ADD, "203.0.113.99");
+	assert_int_equal(run0(&r), KL_OK);
+	r = mk(KL_CTL_DENY_ADD, "198.18.0.5"); /* protected: refused */
+	assert_int_equal(run0(&r), KL_ERR_REFUSED);
+	int ncpu = libbpf_num_possible_cpus();
+	struct kl_totals *per = calloc((size_t)ncpu, sizeof(*per));
+	for (int c = 0; c < ncpu; c++) {
+		per[c].v[KL_T_PASS] = 7;
+		per[c].v[KL_T_DROP_DENY] = 3;
+		per[c].v[KL_T_PKTS] = 10;
+	}
+	uint32_t zero = 0;
+	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_TOTALS], &zero, per, BPF_ANY), 0);
+	free(per);
+
+	enf_metrics_page(&ctx, &p, 1.5);
+	const char *page = p.buf;
+	assert_true(sample(page, "kernloom_enforcer_ctl_requests_total{status=\"OK\"}") == ok0 + 1);
+	assert_true(sample(page, "kernloom_enforcer_ctl_requests_total{status=\"REFUSED\"}") ==
+		    ref0 + 1);
+	assert_true(sample(page, "kernloom_enforcer_map_entries{map=\"" KL_MAP_DENY4 "\"}") ==
+		    (double)enf_map_count(&ctx, ENF_M_DENY4));
+	assert_true(sample(page, "kernloom_enforcer_map_entries{map=\"" KL_MAP_DENY4 "\"}") >= 1);
+	assert_true(sample(page, "kernloom_enforcer_map_entries{map=\"" KL_MAP_ALLOW4 "\"}") ==
+		    (double)enf_map_count(&ctx, ENF_M_ALLOW4));
+	assert_true(sample(page, "kernloom_enforcer_map_max_entries{map=\"" KL_MAP_SRC4 "\"}") ==
+		    1024);
+	assert_true(sample(page, "kernloom_enforcer_xdp_verdicts_total{verdict=\"pass\"}") ==
+		    7.0 * ncpu);
+	assert_true(sample(page, "kernloom_enforcer_xdp_verdicts_total{verdict=\"drop_deny\"}") ==
+		    3.0 * ncpu);
+	assert_true(sample(page, "kernloom_enforcer_xdp_total{counter=\"pkts\"}") == 10.0 * ncpu);
+	/* A verdict is not repeated among the other counters. */
+	assert_true(sample(page, "kernloom_enforcer_xdp_total{counter=\"pass\"}") < 0);
+	assert_true(sample(page, "kernloom_enforcer_link_records_refused_total{link=\"decider\","
+				 "reason=\"protected\"}") >= 0);
+	assert_true(sample(page, "kernloom_enforcer_last_write_timestamp_seconds") == 1.5);
+	/* HELP and TYPE once per name. */
+	assert_non_null(strstr(page, "# TYPE kernloom_enforcer_map_entries gauge\n"));
+	assert_null(strstr(strstr(page, "# TYPE kernloom_enforcer_map_entries gauge\n") + 1,
+			   "# TYPE kernloom_enforcer_map_entries gauge\n"));
+	kl_prom_free(&p);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -653,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_new_source_limit),
 		cmocka_unit_test(test_edges_and_modes),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_metrics_page),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
