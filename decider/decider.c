@@ -194,7 +194,46 @@ void kl_decider_free(struct kl_decider *d)
 	kl_exempt_free(&d->ex);
 	kl_changes_free(&d->ch);
 	free(d->pending.v);
+	free(d->approved.v);
 	memset(d, 0, sizeof(*d));
+}
+
+int kl_decider_approved(struct kl_decider *d, const struct kl_addr *a)
+{
+	/* Bounded: one entry per distinct source, and a flood of the same
+	 * approval is one entry. */
+	for (size_t i = 0; i < d->approved.n; i++)
+		if (kl_addr_cmp(&d->approved.v[i], a) == 0)
+			return 0;
+	if (d->approved.n >= KL_APPROVED_MAX)
+		return -1;
+	struct kl_addr *nv = realloc(d->approved.v, (d->approved.n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return -1;
+	nv[d->approved.n++] = *a;
+	d->approved.v = nv;
+	return 0;
+}
+
+/* The approvals since the last tick, before the engine runs: a source the
+ * operator approved leaves its level now, not at its TTL. */
+static int release_approved(struct kl_decider *d, int64_t now)
+{
+	for (size_t i = 0; i < d->approved.n; i++) {
+		char ip[KL_ADDR_STRLEN];
+		size_t before = d->ch.n;
+		int rc = kl_engine_release(d->eng, &d->approved.v[i], KL_R_APPROVED, now, &d->ch);
+		if (rc < 0)
+			return -1;
+		kl_addr_format(&d->approved.v[i], ip, sizeof(ip));
+		if (rc > 0)
+			kl_info("APPROVED %s in the graph: %s->OBSERVE, its enforcer entries removed",
+				ip, kl_level_name(d->ch.v[before].from));
+		else
+			kl_info("APPROVED %s in the graph: nothing held against it", ip);
+	}
+	d->approved.n = 0;
+	return 0;
 }
 
 static int queue_releases(struct kl_decider *d, struct kl_cidrs *r)
@@ -684,6 +723,11 @@ int kl_decider_tick(struct kl_decider *d, struct kl_tick *t, struct kl_errs *err
 
 	d->ex.now = now;
 	d->ch.n = 0;
+	if (release_approved(d, now) < 0) {
+		kl_errs_add(errs, "out of memory releasing approved sources at t=%lld ms",
+			    (long long)now);
+		return -1;
+	}
 	bool any_ex = !kl_exempt_empty(&d->ex);
 	if (kl_engine_tick(d->eng, now, t->src, t->nsrc, t->viol, t->nviol,
 			   any_ex ? kl_exempt_cb : NULL, any_ex ? &d->ex : NULL, &d->ch) < 0) {

@@ -43,6 +43,7 @@ struct kl_decider {
 	int64_t next_wl_check, next_fb_check, next_release;
 	struct kl_filewatch wl_watch, fb_watch;
 	struct kl_cidrs pending;   /* CIDRs to release through the sink */
+	struct kl_cidrs approved;  /* sources graphd reported approved, for the next tick */
 	bool periodic_reload;      /* live: poll the files; replay: read once */
 	/* autotune (NULL when --autotune=false) and its state.json */
 	struct autotune *at;
@@ -62,6 +63,12 @@ struct kl_decider {
 int kl_decider_init(struct kl_decider *d, const struct kl_config *cfg, struct kl_sink *sink,
 		    uint64_t seed, bool periodic_reload);
 void kl_decider_free(struct kl_decider *d);
+
+/* graphd reported `a` approved by the operator: at the next tick it goes
+ * back to OBSERVE (its enforcer entries removed) whatever its level and
+ * TTL. Returns 0, or -1 when memory ran out. */
+#define KL_APPROVED_MAX 4096
+int kl_decider_approved(struct kl_decider *d, const struct kl_addr *a);
 
 /* Read the exemption files now. force: even if unchanged. initial: errors
  * are fatal (startup); later they keep the previous content and warn. */

@@ -50,6 +50,7 @@ static const char *const reason_names[KL_R_COUNT] = {
 	[KL_R_REFRESH] = "ttl_refresh",
 	[KL_R_WHITELIST] = "whitelist",
 	[KL_R_FORGIVE] = "forgive",
+	[KL_R_APPROVED] = "graph_approved",
 };
 
 const char *kl_reason_name(unsigned r)
@@ -639,6 +640,40 @@ static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_met
 	e->bl_n = 0;
 }
 
+/* Back to OBSERVE (a change when it was above) and forgotten: what it
+ * does next is judged from scratch. -1 on allocation failure. */
+static int release_src(struct kl_engine *e, struct kl_src *s, unsigned reason, double sev,
+		       int64_t now, struct kl_changes *out)
+{
+	if (s->level > KL_LVL_OBSERVE) {
+		struct kl_change c;
+		make_change(&e->p, s, s->level, KL_LVL_OBSERVE, reason, sev, now, &c);
+		c.strikes = 0;
+		struct kl_change *slot = changes_push(out);
+		if (slot == NULL)
+			return -1;
+		*slot = c;
+		e->st.changes++;
+	}
+	forget_slot(e, (size_t)(s - e->tab.slots));
+	return 0;
+}
+
+int kl_engine_release(struct kl_engine *e, const struct kl_addr *a, unsigned reason,
+		      int64_t now, struct kl_changes *out)
+{
+	struct kl_addr key;
+	if (!kl_addr_key(a, &key))
+		return 0;
+	struct kl_src *s = kl_srctab_find(&e->tab, &key);
+	if (s == NULL)
+		return 0;
+	bool above = s->level > KL_LVL_OBSERVE;
+	if (release_src(e, s, reason, s->sev, now, out) < 0)
+		return -1;
+	return above ? 1 : 0;
+}
+
 /* Step one source. Returns -1 on allocation failure. */
 static int process(struct kl_engine *e, const struct evalent *it,
 		   const struct kl_metrics *src, int64_t now, struct kl_changes *out)
@@ -657,19 +692,8 @@ static int process(struct kl_engine *e, const struct evalent *it,
 		s = kl_srctab_find(&e->tab, &it->key);
 		if (s == NULL)
 			return 0;
-		if (s->level > KL_LVL_OBSERVE) {
-			make_change(&e->p, s, s->level, KL_LVL_OBSERVE,
-				    it->ex == KL_EX_WHITELIST ? KL_R_WHITELIST : KL_R_FORGIVE,
-				    it->sev, now, &c);
-			c.strikes = 0;
-			struct kl_change *slot = changes_push(out);
-			if (slot == NULL)
-				return -1;
-			*slot = c;
-			e->st.changes++;
-		}
-		forget_slot(e, (size_t)(s - e->tab.slots));
-		return 0;
+		return release_src(e, s, it->ex == KL_EX_WHITELIST ? KL_R_WHITELIST : KL_R_FORGIVE,
+				   it->sev, now, out);
 	}
 	s = kl_srctab_insert_h(&e->tab, &it->key, it->h, &created);
 	if (s == NULL)
@@ -948,4 +972,21 @@ size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
 		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE : KL_VIOL_OBSERVE;
 	}
 	return lost;
+}
+
+size_t kl_violations_drop(struct kl_violation *v, size_t *n, const struct kl_addr *a)
+{
+	struct kl_addr key, k;
+	size_t keep = 0;
+
+	if (!kl_addr_key(a, &key))
+		return 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (kl_addr_key(&v[i].addr, &k) && kl_addr_cmp(&k, &key) == 0)
+			continue;
+		v[keep++] = v[i];
+	}
+	size_t dropped = *n - keep;
+	*n = keep;
+	return dropped;
 }

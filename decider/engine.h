@@ -57,6 +57,9 @@ struct kl_violation_rec;
  * counts and logs them). */
 size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
 			  const struct kl_violation_rec *rec, size_t n);
+/* Remove from a tick's list the violations of source a (they came before
+ * its approval on the same link); returns how many. */
+size_t kl_violations_drop(struct kl_violation *v, size_t *n, const struct kl_addr *a);
 
 /* Everything the engine needs, resolved from the knob table. */
 struct kl_engine_params {
@@ -120,6 +123,7 @@ enum kl_reason {
 	KL_R_REFRESH,      /* same level, TTL renewed */
 	KL_R_WHITELIST,
 	KL_R_FORGIVE,
+	KL_R_APPROVED,     /* the operator approved the source in the graph */
 	KL_R_COUNT
 };
 const char *kl_reason_name(unsigned r);
@@ -198,6 +202,11 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 const struct kl_engine_stats *kl_engine_stats(const struct kl_engine *e);
 /* The state of one source, or NULL if not tracked. */
 const struct kl_src *kl_engine_lookup(const struct kl_engine *e, const struct kl_addr *a);
+/* Release one source now: back to OBSERVE (a change with `reason`
+ * appended to out when it was above) and its state forgotten. 1 when it
+ * was above OBSERVE, 0 when not (or unknown), -1 when memory ran out. */
+int kl_engine_release(struct kl_engine *e, const struct kl_addr *a, unsigned reason,
+		      int64_t now, struct kl_changes *out);
 /* Reconciliation after a restart: take over a level the enforcer still
  * holds for a source, with what is left of its TTL (ttl_left_ms > 0), as if
  * the engine had moved the source there ttl - ttl_left ago: strikes at the

@@ -526,9 +526,31 @@ static int frame_cb(void *L, const struct kl_stream_msg *m)
 	return on_frame(L, m);
 }
 
+/* APPROVED from kl-graphd: the operator approved a source, so its
+ * violations still waiting for the tick are stale and whatever it is held
+ * at is released at the next tick. */
+static void on_approved(struct live *L, const struct kl_stream_msg *m)
+{
+	struct kl_addr a;
+	char err[256], ip[KL_ADDR_STRLEN];
+
+	if (kl_approved_decode(m->msg.payload, m->msg.payload_len, &a, err, sizeof(err)) < 0) {
+		L->viol_refused++;
+		kl_warn("APPROVED from pid %d refused: %s", (int)m->peer_pid, err);
+		return;
+	}
+	kl_violations_drop(L->viol, &L->nviol, &a);
+	if (kl_decider_approved(&L->d, &a) < 0)
+		kl_warn("APPROVED %s: more than %d approvals in one tick; it lapses at its TTL",
+			kl_addr_format(&a, ip, sizeof(ip)), KL_APPROVED_MAX);
+}
+
 static int violations_cb(void *L, const struct kl_stream_msg *m)
 {
-	on_violations(L, m);
+	if (m->msg.hdr.type == KL_MSG_APPROVED)
+		on_approved(L, m);
+	else
+		on_violations(L, m);
 	return 0;
 }
 

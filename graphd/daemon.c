@@ -668,6 +668,23 @@ static int frame_cb(void *L, const struct kl_stream_msg *m)
 
 /* ---- control ---- */
 
+/* The operator approved a source in a frozen graph: a block the decider
+ * holds for its violations is wrong, so tell it now rather than let the
+ * block run to its TTL. In learn mode there are no violations to undo. */
+static void tell_approved(struct live *L, const struct kl_addr *a)
+{
+	char ip[KL_ADDR_STRLEN];
+
+	if (L->g.p.mode == GR_MODE_LEARN)
+		return;
+	kl_addr_format(a, ip, sizeof(ip));
+	if (kl_approved_send(a, &L->seq, L->ticks, put_violations, L->vtx) < 0)
+		kl_warn("APPROVED %s not delivered to kl-decider (is it running?): its block, if "
+			"any, lapses at its TTL", ip);
+	else
+		kl_info("APPROVED %s: kl-decider told to release it", ip);
+}
+
 static void on_request(struct live *L, struct kl_request *req)
 {
 	struct kl_ctl_req r;
@@ -701,6 +718,8 @@ static void on_request(struct live *L, struct kl_request *req)
 			   r.cmd == KL_CTL_GRAPH_APPROVE ? GR_APPROVED : GR_DENIED,
 			   (int32_t)req->peer_uid, now, &a);
 		changed = a.status == KL_OK;
+		if (changed && r.cmd == KL_CTL_GRAPH_APPROVE)
+			tell_approved(L, &r.addr);
 		break;
 	case KL_CTL_GRAPH_VIOLATIONS: {
 		struct gr_viol_row *v = NULL;

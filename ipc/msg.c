@@ -43,6 +43,7 @@ static const char *const type_names[KL_MSG_TYPE_MAX] = {
 	[KL_MSG_CONTROL] = "CONTROL",
 	[KL_MSG_RESULT] = "RESULT",
 	[KL_MSG_NEWSRC_LIMIT] = "NEWSRC_LIMIT",
+	[KL_MSG_APPROVED] = "APPROVED",
 };
 
 const char *kl_msg_type_name(unsigned type)
@@ -182,6 +183,7 @@ static const uint8_t allowed_to[KL_MSG_TYPE_MAX][KL_ROLE_MAX] = {
 	[KL_MSG_EDGE_RULES] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_EDGE_ACK] = { [KL_ROLE_ENFORCER] = R(KL_ROLE_GRAPHD) },
 	[KL_MSG_VIOLATION] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_DECIDER) },
+	[KL_MSG_APPROVED] = { [KL_ROLE_GRAPHD] = R(KL_ROLE_DECIDER) },
 	[KL_MSG_NEWSRC_LIMIT] = { [KL_ROLE_DECIDER] = R(KL_ROLE_ENFORCER) },
 	[KL_MSG_CONTROL] = { [KL_ROLE_CTL] = DAEMONS },
 	[KL_MSG_RESULT] = {

@@ -38,7 +38,8 @@ enum kl_msg_type {
 	KL_MSG_CONTROL = 13,
 	KL_MSG_RESULT = 14,
 	KL_MSG_NEWSRC_LIMIT = 15, /* decider -> enforcer; answered with RESULT */
-	KL_MSG_TYPE_MAX = 16
+	KL_MSG_APPROVED = 16,     /* graphd -> decider: the operator approved a source */
+	KL_MSG_TYPE_MAX = 17
 };
 
 enum kl_role {

@@ -127,3 +127,44 @@ size_t kl_violations_send(const struct kl_violation_rec *v, size_t n, uint64_t *
 	free(msg);
 	return lost;
 }
+
+void kl_approved_encode(const struct kl_addr *src, uint8_t out[KL_APPROVED_LEN])
+{
+	memset(out, 0, KL_APPROVED_LEN);
+	out[0] = src->family;
+	memcpy(out + 8, src->addr, src->family == 4 ? 4 : 16);
+}
+
+int kl_approved_decode(const uint8_t *p, size_t len, struct kl_addr *out, char *err,
+		       size_t errlen)
+{
+	if (p == NULL || len != KL_APPROVED_LEN)
+		return kl_fail(err, errlen, "APPROVED: %zu bytes, want exactly %d",
+			    p == NULL ? (size_t)0 : len, KL_APPROVED_LEN);
+	if (p[0] != 4 && p[0] != 6)
+		return kl_fail(err, errlen, "APPROVED: family %u is not 4 or 6", p[0]);
+	if (!all_zero(p + 1, 7))
+		return kl_fail(err, errlen, "APPROVED: reserved bytes 1..7 are not zero");
+	if (p[0] == 4 && !all_zero(p + 12, 12))
+		return kl_fail(err, errlen, "APPROVED: IPv4 address with bytes 4..15 not zero");
+	memset(out, 0, sizeof(*out));
+	out->family = p[0];
+	out->prefixlen = p[0] == 4 ? 32 : 128;
+	memcpy(out->addr, p + 8, p[0] == 4 ? 4 : 16);
+	return 0;
+}
+
+int kl_approved_send(const struct kl_addr *src, uint64_t *seq, uint64_t tick,
+		     int (*put)(void *ctx, const uint8_t *msg, size_t len), void *ctx)
+{
+	uint8_t msg[KL_MSG_HDR_LEN + KL_APPROVED_LEN];
+	struct kl_msg_hdr h = { .magic = KL_MSG_MAGIC, .version = KL_MSG_VERSION,
+				.type = KL_MSG_APPROVED, .payload_len = KL_APPROVED_LEN,
+				.seq = ++*seq, .tick = tick };
+
+	if (src->family != 4 && src->family != 6)
+		return -1;
+	kl_msg_hdr_encode(&h, msg);
+	kl_approved_encode(src, msg + KL_MSG_HDR_LEN);
+	return put(ctx, msg, sizeof(msg));
+}

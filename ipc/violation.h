@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * VIOLATION payload (graphd -> decider, DESIGN §4, §7): the edges outside
+ * VIOLATION and APPROVED payloads (graphd -> decider, DESIGN §4, §7): the edges outside
  * the frozen baseline that one graphd tick saw, batched (one message per
  * KL_VIOLATIONS_MAX records of a tick, never one per edge).
  *
@@ -58,5 +58,22 @@ int kl_violations_decode(const uint8_t *p, size_t len, struct kl_violation_rec *
 size_t kl_violations_send(const struct kl_violation_rec *v, size_t n, uint64_t *seq,
 			  uint64_t tick, int (*put)(void *ctx, const uint8_t *msg, size_t len),
 			  void *ctx);
+
+/*
+ * APPROVED payload (graphd -> decider, on the same link): the operator put
+ * a source's edges into the baseline (`klctl graph approve-ip`), so what
+ * the decider holds against it for graph violations is released now, not
+ * at its TTL. Exactly 24 bytes:
+ *   0 u8 family (4 or 6), 1..7 reserved (0), 8 addr[16] (IPv4: bytes 4..15 0)
+ */
+#define KL_APPROVED_LEN 24
+void kl_approved_encode(const struct kl_addr *src, uint8_t out[KL_APPROVED_LEN]);
+/* out gets a host address (prefix /32 or /128). */
+int kl_approved_decode(const uint8_t *p, size_t len, struct kl_addr *out, char *err,
+		       size_t errlen);
+/* One APPROVED message (wire header + payload) numbered ++*seq, handed to
+ * put as kl_violations_send does. Returns put's answer, or -1. */
+int kl_approved_send(const struct kl_addr *src, uint64_t *seq, uint64_t tick,
+		     int (*put)(void *ctx, const uint8_t *msg, size_t len), void *ctx);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * kl-graphd's untrusted inputs (the FLOWS decoder itself is fuzzed by
  * fuzz_frames.c):
- *   0  VIOLATION payload: accepted input re-encodes to the same bytes
+ *   0  VIOLATION payload (byte 0 below 0x80) or APPROVED payload (0x80 and
+ *      up): accepted input re-encodes to the same bytes
  *   1  FLOWS payload merged into a frozen-enforce graph that lives across
  *      inputs: the state counts always add up, every edge is findable,
  *      violations stay within the per-tick cap and name edges outside the
@@ -47,6 +48,21 @@ static void violations(const uint8_t *p, size_t len)
 	}
 	free(v);
 	free(again);
+}
+
+static void approved(const uint8_t *p, size_t len)
+{
+	char err[256] = "";
+	struct kl_addr a;
+	uint8_t again[KL_APPROVED_LEN];
+
+	if (kl_approved_decode(p, len, &a, err, sizeof(err)) < 0) {
+		CHECK(err[0] != '\0');
+		return;
+	}
+	CHECK(len == KL_APPROVED_LEN && kl_addr_is_host(&a));
+	kl_approved_encode(&a, again);
+	CHECK(memcmp(again, p, len) == 0);
 }
 
 static void check_graph(const struct gr_graph *g)
@@ -163,7 +179,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(p != NULL);
 	memcpy(p, data + 1, len);
 	switch (data[0] % 3) {
-	case 0: violations(p, len); break;
+	case 0:
+		if (data[0] >= 0x80)
+			approved(p, len);
+		else
+			violations(p, len);
+		break;
 	case 1: flows(p, len); break;
 	default: jsonl(p, len); break;
 	}

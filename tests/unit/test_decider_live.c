@@ -1454,6 +1454,91 @@ static void test_control_whitelist(void **state)
 	free(dir);
 }
 
+/* graph approve-ip: graphd's APPROVED releases a frozen-enforce BLOCK at
+ * the next tick (reason graph_approved), not at its TTL; violations queued
+ * before the approval are dropped; an unknown source is a no-op. */
+static void test_approved_releases_block(void **state)
+{
+	(void)state;
+	char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", (char *)"--feedback-file=",
+			 (char *)"--state-file=", (char *)"--profile", (char *)"generic", NULL };
+	struct kl_config cfg;
+	struct kl_errs e = { 0 };
+	enum kl_cli_action act;
+	assert_int_equal(kl_decider_load_config(6, argv, &cfg, &act, NULL, &e), 0);
+	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+	struct kl_decider d;
+	assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, false), 0);
+
+	struct kl_metrics m;
+	memset(&m, 0, sizeof(m));
+	m.addr = A("198.18.0.3");
+	/* Busy enough for a frozen-enforce violation to force its level (the
+	 * severity gate), as a client that was wrongly blocked would be. */
+	m.pps = 20000;
+	m.syn = 19000;
+	struct kl_violation v = { .addr = A("198.18.0.3"), .port = 8080, .proto = 6,
+				  .mode = KL_VIOL_ENFORCE };
+	struct kl_tick t = { .src = &m, .nsrc = 1, .viol = &v, .nviol = 1, .elapsed_ms = 1000 };
+	int64_t now = S(100);
+	capture_start();
+	for (int i = 0; i < 15; i++) {
+		t.t_ms = now += 1000;
+		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	}
+	free(capture_end());
+	const struct kl_src *s = kl_engine_lookup(d.eng, &m.addr);
+	assert_non_null(s);
+	assert_true(s->level >= KL_LVL_HARD);
+	unsigned held = s->level;
+
+	/* Violations that came before the approval go with it. */
+	struct kl_violation q[3] = { v, v, v };
+	q[1].addr = A("198.18.0.9");
+	size_t nq = 3;
+	assert_int_equal(kl_violations_drop(q, &nq, &m.addr), 2);
+	assert_int_equal(nq, 1);
+	assert_true(same(&q[0].addr, "198.18.0.9"));
+
+	assert_int_equal(kl_decider_approved(&d, &m.addr), 0);
+	assert_int_equal(kl_decider_approved(&d, &m.addr), 0); /* twice: one entry */
+	assert_int_equal(d.approved.n, 1);
+	assert_int_equal(kl_decider_approved(&d, &q[0].addr), 0); /* never seen: no-op */
+	cs.n = 0;
+	t.nviol = 0;
+	m.pps = 20;
+	m.syn = 0;
+	t.t_ms = now += 1000;
+	capture_start();
+	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	char *log = capture_end();
+	char want[128];
+	snprintf(want, sizeof(want), "APPROVED 198.18.0.3 in the graph: %s->OBSERVE",
+		 kl_level_name(held));
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "APPROVED 198.18.0.9 in the graph: nothing held against it"));
+	free(log);
+	assert_int_equal(cs.n, 1);
+	assert_int_equal(cs.v[0].from, held);
+	assert_int_equal(cs.v[0].to, KL_LVL_OBSERVE);
+	assert_int_equal(cs.v[0].reason, KL_R_APPROVED);
+	assert_int_equal(d.approved.n, 0);
+	s = kl_engine_lookup(d.eng, &m.addr);
+	assert_true(s == NULL || s->level == KL_LVL_OBSERVE);
+	/* And it stays there. */
+	capture_start();
+	for (int i = 0; i < 5; i++) {
+		t.t_ms = now += 1000;
+		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	}
+	free(capture_end());
+	assert_int_equal(cs.n, 1);
+
+	kl_decider_free(&d);
+	kl_config_free(&cfg);
+	kl_errs_free(&e);
+}
+
 int main(void)
 {
 	kl_log_init("test", KL_LOG_WARN);
@@ -1470,6 +1555,7 @@ int main(void)
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_control_baseline),
 		cmocka_unit_test(test_control_whitelist),
+		cmocka_unit_test(test_approved_releases_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,7 +133,7 @@ static void test_hdr_rejections(void **state)
 	put_le(b + 6, 2, 0);
 	expect_hdr_fail(b, sizeof(good), "'type' is 0");
 	put_le(b + 6, 2, KL_MSG_TYPE_MAX);
-	expect_hdr_fail(b, sizeof(good), "'type' is 16");
+	expect_hdr_fail(b, sizeof(good), "'type' is 17");
 	put_le(b + 6, 2, 0x100 | KL_MSG_HELLO);
 	expect_hdr_fail(b, sizeof(good), "'type' is 257");
 	memcpy(b, good, sizeof(good));
@@ -747,13 +747,16 @@ static void test_allowed(void **state)
 	 * unintended widening of the table changes it.
 	 * HELLO 25, TELEMETRY 1, FLOWS 1, DECISIONS 1, ACK 1, RELEASE 1, ACK 1,
 	 * ENFORCED_Q 2, STATE 2, EDGE_RULES 1, EDGE_ACK 1, VIOLATION 1,
-	 * CONTROL 4, RESULT 4 daemons x 4 others = 16, NEWSRC_LIMIT 1. */
+	 * CONTROL 4, RESULT 4 daemons x 4 others = 16, NEWSRC_LIMIT 1, APPROVED 1. */
 	unsigned count = 0;
 	for (unsigned type = 0; type < KL_MSG_TYPE_MAX; type++)
 		for (unsigned f = 0; f < KL_ROLE_MAX; f++)
 			for (unsigned t = 0; t < KL_ROLE_MAX; t++)
 				count += kl_msg_allowed(f, t, type);
-	assert_int_equal(count, 25 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 1 + 1 + 1 + 4 + 16 + 1);
+	assert_int_equal(count, 25 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 1 + 1 + 1 + 4 + 16 + 1 + 1);
+	assert_true(kl_msg_allowed(KL_ROLE_GRAPHD, KL_ROLE_DECIDER, KL_MSG_APPROVED));
+	assert_false(kl_msg_allowed(KL_ROLE_CTL, KL_ROLE_DECIDER, KL_MSG_APPROVED));
+	assert_false(kl_msg_allowed(KL_ROLE_SENSOR, KL_ROLE_DECIDER, KL_MSG_APPROVED));
 	assert_true(kl_msg_allowed(KL_ROLE_DECIDER, KL_ROLE_ENFORCER, KL_MSG_NEWSRC_LIMIT));
 	assert_false(kl_msg_allowed(KL_ROLE_GRAPHD, KL_ROLE_ENFORCER, KL_MSG_NEWSRC_LIMIT));
 }

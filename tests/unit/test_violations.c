@@ -204,6 +204,61 @@ static void test_over_a_stream(void **state)
 	rmdir(dir);
 }
 
+/* APPROVED: exact size, family, reserved bytes and IPv4 padding checked;
+ * what decodes re-encodes to the same bytes; the sender numbers it. */
+static int put_keep(void *ctx, const uint8_t *msg, size_t len)
+{
+	memcpy(ctx, msg, len);
+	return 0;
+}
+
+static void test_approved(void **state)
+{
+	(void)state;
+	struct kl_addr a, b;
+	uint8_t p[KL_APPROVED_LEN], again[KL_APPROVED_LEN], bad[KL_APPROVED_LEN + 1];
+	char err[256], e2[64];
+	const char *ips[] = { "198.18.0.3", "fd00:6b6c::3" };
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(kl_addr_parse(ips[i], &a, e2, sizeof(e2)), 0);
+		kl_approved_encode(&a, p);
+		assert_int_equal(kl_approved_decode(p, sizeof(p), &b, err, sizeof(err)), 0);
+		assert_int_equal(kl_addr_cmp(&a, &b), 0);
+		kl_approved_encode(&b, again);
+		assert_memory_equal(p, again, sizeof(p));
+	}
+	kl_addr_parse("198.18.0.3", &a, e2, sizeof(e2));
+	kl_approved_encode(&a, p);
+	assert_int_equal(kl_approved_decode(p, sizeof(p) - 1, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "want exactly 24"));
+	memcpy(bad, p, sizeof(p));
+	bad[KL_APPROVED_LEN] = 0;
+	assert_int_equal(kl_approved_decode(bad, sizeof(bad), &b, err, sizeof(err)), -1);
+	memcpy(bad, p, sizeof(p));
+	bad[0] = 5;
+	assert_int_equal(kl_approved_decode(bad, KL_APPROVED_LEN, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "family 5"));
+	memcpy(bad, p, sizeof(p));
+	bad[3] = 1;
+	assert_int_equal(kl_approved_decode(bad, KL_APPROVED_LEN, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "reserved"));
+	memcpy(bad, p, sizeof(p));
+	bad[20] = 1;
+	assert_int_equal(kl_approved_decode(bad, KL_APPROVED_LEN, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bytes 4..15"));
+
+	uint8_t msg[KL_MSG_HDR_LEN + KL_APPROVED_LEN];
+	uint64_t seq = 41;
+	assert_int_equal(kl_approved_send(&a, &seq, 7, put_keep, msg), 0);
+	assert_int_equal(seq, 42);
+	struct kl_msg m;
+	assert_int_equal(kl_msg_decode(msg, sizeof(msg), &m, err, sizeof(err)), 0);
+	assert_int_equal(m.hdr.type, KL_MSG_APPROVED);
+	assert_int_equal(m.hdr.seq, 42);
+	assert_int_equal(kl_approved_decode(m.payload, m.payload_len, &b, err, sizeof(err)), 0);
+	assert_int_equal(kl_addr_cmp(&a, &b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -211,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_limits_counted),
 		cmocka_unit_test(test_sender_counts_what_did_not_go),
 		cmocka_unit_test(test_over_a_stream),
+		cmocka_unit_test(test_approved),
 	};
 	kl_log_init("test_violations", KL_LOG_ERROR);
 	return cmocka_run_group_tests(t, NULL, NULL);
