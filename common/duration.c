@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #define DUR_MAX_INPUT 256
@@ -249,5 +250,23 @@ const char *kl_duration_format(uint64_t ns, char *buf, size_t len)
 	fmt_components(ns, a, sizeof(a));
 	fmt_go(ns, b, sizeof(b));
 	snprintf(buf, len, "%s", strlen(b) < strlen(a) ? b : a);
+	return buf;
+}
+
+char *kl_rfc3339_format(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char base[32];
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ms % 1000 != 0)
+		snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
+	else
+		snprintf(buf, len, "%sZ", base);
 	return buf;
 }

@@ -341,8 +341,35 @@ static int run_follow(const struct ctl_global *g, int argc, char **argv)
 	return rc;
 }
 
-/* klctl status --all: every daemon, up or down, as whom, in which sandbox;
- * exit 1 when one is down. */
+/* The "daemon" object of a daemon's STATUS answer (common/status.h), or
+ * NULL when it has no control socket or does not answer. */
+static json_t *daemon_self(const struct ctl_global *g, enum kl_role role)
+{
+	static const enum ctl_daemon by_role[KL_ROLE_MAX] = {
+		[KL_ROLE_ENFORCER] = CTL_D_ENFORCER, [KL_ROLE_DECIDER] = CTL_D_DECIDER,
+		[KL_ROLE_GRAPHD] = CTL_D_GRAPHD, [KL_ROLE_SENSOR] = CTL_D_MAX,
+	};
+	char *words[] = { "status", NULL };
+	if (by_role[role] == CTL_D_MAX)
+		return NULL;
+	json_t *doc = ask(g, by_role[role], 1, words, NULL);
+	json_t *self = json_incref(json_object_get(doc, "daemon"));
+	json_decref(doc);
+	return self;
+}
+
+/* "1.2s" for an age in ms; "-" when there is none. */
+static const char *age_text(json_t *ms, char *buf, size_t len)
+{
+	if (!json_is_integer(ms))
+		return "-";
+	snprintf(buf, len, "%.1fs", (double)json_integer_value(ms) / 1000.0);
+	return buf;
+}
+
+/* klctl status --all: every daemon, up or down, as whom, in which sandbox
+ * (from /proc), and what it says of itself (version, dry-run or enforcing,
+ * ticks, the last tick's age, frames in and out); exit 1 when one is down. */
 static int run_status_all(const struct ctl_global *g)
 {
 	static const struct {
@@ -360,8 +387,9 @@ static int run_status_all(const struct ctl_global *g)
 	json_t *arr = json_array();
 	int down = 0;
 	if (!g->json)
-		printf("%-12s %-5s %-8s %-18s %-8s %-4s %s\n", "DAEMON", "STATE", "PID", "USER", "SECCOMP",
-		       "NNP", "CAPEFF");
+		printf("%-12s %-5s %-8s %-18s %-8s %-4s %-16s %-7s %-14s %7s %7s %9s %9s\n", "DAEMON",
+		       "STATE", "PID", "USER", "SECCOMP", "NNP", "CAPEFF", "VERSION", "MODE", "TICKS",
+		       "LAST", "IN", "OUT");
 	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
 		pid_t pid = 0;
 		struct ctl_proc p;
@@ -380,6 +408,7 @@ static int run_status_all(const struct ctl_global *g)
 				snprintf(user, sizeof(user), "%u", (unsigned)p.uid);
 		}
 		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
+		json_t *self = up ? daemon_self(g, ds[i].role) : NULL;
 		if (g->json) {
 			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);
 			if (up) {
@@ -390,14 +419,29 @@ static int run_status_all(const struct ctl_global *g)
 				char caps[24];
 				snprintf(caps, sizeof(caps), "%016llx", (unsigned long long)p.cap_eff);
 				json_object_set_new(o, "cap_eff", json_string(caps));
+				static const char *const keys[] = { "version", "enforcing", "mode", "ticks",
+								    "last_tick", "last_tick_age_ms",
+								    "interval_ms", "frames_in",
+								    "frames_out" };
+				for (size_t k = 0; self && k < sizeof(keys) / sizeof(keys[0]); k++)
+					json_object_set(o, keys[k], json_object_get(self, keys[k]));
 			}
 			json_array_append_new(arr, o);
 		} else if (up) {
-			printf("%-12s %-5s %-8d %-18s %-8s %-4d %016llx\n", ds[i].name, "up", (int)p.pid,
-			       user, sc, p.no_new_privs, (unsigned long long)p.cap_eff);
+			char age[32];
+			printf("%-12s %-5s %-8d %-18s %-8s %-4d %016llx %-7s %-14s %7lld %7s %9lld %9lld\n",
+			       ds[i].name, "up", (int)p.pid, user, sc, p.no_new_privs,
+			       (unsigned long long)p.cap_eff,
+			       json_string_value(json_object_get(self, "version")) ?: "-",
+			       json_string_value(json_object_get(self, "mode")) ?: "-",
+			       (long long)json_integer_value(json_object_get(self, "ticks")),
+			       age_text(json_object_get(self, "last_tick_age_ms"), age, sizeof(age)),
+			       (long long)json_integer_value(json_object_get(self, "frames_in")),
+			       (long long)json_integer_value(json_object_get(self, "frames_out")));
 		} else {
 			printf("%-12s %-5s\n", ds[i].name, "down");
 		}
+		json_decref(self);
 	}
 	if (g->json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);

@@ -456,21 +456,3 @@ int kl_read_file(const char *path, size_t max, char **buf, size_t *len, char *er
 	 * directory: never follow a link planted there, never hang on a FIFO. */
 	return kl_safe_read_file(path, max, KL_SAFE_OWNED, buf, len, err, errlen);
 }
-
-char *kl_rfc3339_format(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char base[32];
-
-	if (gmtime_r(&t, &tm) == NULL) {
-		snprintf(buf, len, "?");
-		return buf;
-	}
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (ms % 1000 != 0)
-		snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
-	else
-		snprintf(buf, len, "%sZ", base);
-	return buf;
-}

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/addr.h"
+#include "common/duration.h"
 #include "decider/knobs.h"
 
 #define KL_EX_NEVER INT64_MAX
@@ -59,9 +60,7 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 			  struct kl_exempt_list *out, struct kl_errs *errs);
 /* "2026-06-01T00:00:00Z", "...+02:00", fractional seconds. -> Unix ms. */
 int kl_rfc3339_parse(const char *s, int64_t *ms);
-/* Unix ms -> "2026-06-01T00:00:00Z" (".123" before the Z when ms is not
- * whole seconds), what kl_rfc3339_parse reads back to the same value. */
-char *kl_rfc3339_format(int64_t ms, char *buf, size_t len);
+/* The other way: kl_rfc3339_format (common/duration.h). */
 
 struct kl_exempt {
 	struct kl_exempt_list wl, fb;

@@ -24,12 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/duration.h"
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
 #include "common/safefile.h"
+#include "common/status.h"
 #include "decider/control.h"
 #include "decider/decider.h"
 #include "decider/enfsink.h"
@@ -474,6 +477,40 @@ static int maybe_idle_tick(struct live *L)
 	return tick_now(L, &t);
 }
 
+/* STATUS: what every daemon says about itself (common/status.h): frames
+ * in are telemetry frames, frames out DECISIONS batches the enforcer
+ * answered; then the sources by level and the enforcer link. */
+static void status_answer(struct live *L, int64_t now, struct kl_ctl_answer *a)
+{
+	const struct kl_dcfg *v = &L->cfg->v;
+	const struct kl_enf_stats *es = L->link != NULL ? kl_sink_enforcer_stats(L->sink) : NULL;
+	const struct kl_engine_stats *st = kl_engine_stats(L->d.eng);
+	struct kl_daemon_status ds = {
+		.name = "kl-decider", .enforcing = !v->dry_run,
+		.mode = v->dry_run ? "dry-run" : "enforcing", .ticks = L->d.ticks,
+		.last_tick_ms = L->last_t == KL_T_NEVER ? KL_T_NONE : L->last_t,
+		.interval_ms = L->interval_ms, .frames_in = L->frames,
+		.frames_out = es != NULL ? es->batches : 0,
+	};
+	json_t *doc = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:b}", "daemon",
+				kl_daemon_status_json(&ds, now), "profile", L->cfg->profile->name,
+				"sources", "tracked", (json_int_t)st->tracked, "observe",
+				(json_int_t)st->per_level[KL_LVL_OBSERVE], "soft",
+				(json_int_t)st->per_level[KL_LVL_SOFT], "hard",
+				(json_int_t)st->per_level[KL_LVL_HARD], "block",
+				(json_int_t)st->per_level[KL_LVL_BLOCK], "enforcer_up",
+				es != NULL && es->up);
+	memset(a, 0, sizeof(*a));
+	a->json = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	a->status = a->json != NULL ? KL_OK : KL_ERR_FAILED;
+	snprintf(a->text, sizeof(a->text),
+		 "kl-decider %s: %s, profile %s, %llu ticks, %llu frames in, %llu batches out, "
+		 "%zu sources tracked",
+		 KL_VERSION, ds.mode, L->cfg->profile->name, (unsigned long long)ds.ticks,
+		 (unsigned long long)ds.frames_in, (unsigned long long)ds.frames_out, st->tracked);
+	json_decref(doc);
+}
+
 static void on_request(struct live *L, struct kl_request *req)
 {
 	struct kl_ctl_req r;
@@ -493,7 +530,10 @@ static void on_request(struct live *L, struct kl_request *req)
 	int64_t now = clock_ms(CLOCK_REALTIME);
 	if (L->last_t != KL_T_NEVER && now < L->last_t)
 		now = L->last_t;
-	kl_decider_control(&L->d, &r, req->peer_uid, now, &a);
+	if (r.cmd == KL_CTL_STATUS)
+		status_answer(L, kl_unix_ms(), &a);
+	else
+		kl_decider_control(&L->d, &r, req->peer_uid, now, &a);
 	kl_server_reply_result(L->srv, req, a.status, a.text, a.json);
 	kl_ctl_answer_free(&a);
 }

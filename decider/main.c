@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/status.h"
 #include "decider/decider.h"
 
 int main(int argc, char *argv[])
@@ -22,7 +23,7 @@ int main(int argc, char *argv[])
 		else if (act == KL_CLI_HELP_MD)
 			kl_help_markdown(stdout);
 		else
-			printf("kl-decider (Kernloom) 0.1\n");
+			printf("kl-decider (Kernloom) %s\n", KL_VERSION);
 		kl_errs_free(&errs);
 		return 0;
 	}

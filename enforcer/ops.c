@@ -19,6 +19,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "enforcer/enforcer.h"
 
 #define LIST_DEFAULT 10000
@@ -486,6 +487,20 @@ static void h_status(struct enf_ctx *ctx, struct enf_result *res)
 		json_object_set_new(res->json, "new_sources", ns);
 	else
 		json_decref(ns);
+	/* What every daemon says (common/status.h). No ticks: it serves
+	 * requests; frames in are klctl requests and the links' batches,
+	 * frames out the sampled events taken from the data plane. */
+	uint64_t in = 0;
+	for (int s = 0; s < KL_STATUS_MAX; s++)
+		in += ctx->ctl_requests[s];
+	for (int l = 0; l < ENF_LINK_MAX; l++)
+		in += ctx->links[l].batches;
+	struct kl_daemon_status ds = { .name = "kl-enforcer", .enforcing = true,
+				       .mode = "enforcing", .last_tick_ms = KL_T_NONE,
+				       .frames_in = in,
+				       .frames_out = ctx->ring != NULL ? ctx->ring->pushed : 0 };
+	if (res->json)
+		json_object_set_new(res->json, "daemon", kl_daemon_status_json(&ds, kl_unix_ms()));
 	enf_result_set(res, KL_OK, "%zu interface(s) attached, features %s, policy_gen %u",
 		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
 }

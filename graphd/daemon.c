@@ -22,11 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/duration.h"
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
+#include "common/status.h"
 #include "common/safefile.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
@@ -668,6 +671,41 @@ static int frame_cb(void *L, const struct kl_stream_msg *m)
 
 /* ---- control ---- */
 
+/* STATUS: what every daemon says about itself (common/status.h): frames in
+ * are flow frames, frames out violations sent to the decider. */
+static void status_answer(struct live *L, struct gr_answer *a)
+{
+	const struct gr_graph *g = &L->g;
+	int64_t now = kl_unix_ms();
+	struct kl_daemon_status ds = {
+		.name = "kl-graphd", .enforcing = g->p.mode == GR_MODE_ENFORCE,
+		.mode = gr_mode_name(g->p.mode), .ticks = L->ticks,
+		/* graph time follows the frames: the tick's wall time is
+		 * now minus how long ago it ran. */
+		.last_tick_ms = L->ticks == 0 ? KL_T_NONE
+				 : now - (clock_ms(CLOCK_MONOTONIC) - L->last_tick_mono),
+		.interval_ms = 0, .frames_in = L->frames, .frames_out = L->viol_sent,
+	};
+	json_t *doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I}", "daemon",
+				kl_daemon_status_json(&ds, now), "edges", "candidate",
+				(json_int_t)g->count[GR_CANDIDATE], "learned",
+				(json_int_t)g->count[GR_LEARNED], "frozen",
+				(json_int_t)g->count[GR_FROZEN], "approved",
+				(json_int_t)g->count[GR_APPROVED], "denied",
+				(json_int_t)g->count[GR_DENIED], "expired",
+				(json_int_t)g->count[GR_EXPIRED], "rules_ok", (json_int_t)L->rules_ok,
+				"rules_refused", (json_int_t)L->rules_refused);
+	a->status = doc != NULL ? KL_OK : KL_ERR_FAILED;
+	a->json = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char text[256];
+	snprintf(text, sizeof(text),
+		 "kl-graphd %s: %s, %llu ticks, %llu frames in, %llu violations out, %zu edges\n",
+		 KL_VERSION, ds.mode, (unsigned long long)ds.ticks,
+		 (unsigned long long)ds.frames_in, (unsigned long long)ds.frames_out, g->n - g->ngone);
+	a->text = strdup(text);
+	json_decref(doc);
+}
+
 /* The operator approved a source in a frozen graph: a block the decider
  * holds for its violations is wrong, so tell it now rather than let the
  * block run to its TTL. In learn mode there are no violations to undo. */
@@ -705,6 +743,9 @@ static void on_request(struct live *L, struct kl_request *req)
 		return;
 	}
 	switch (r.cmd) {
+	case KL_CTL_STATUS:
+		status_answer(L, &a);
+		break;
 	case KL_CTL_GRAPH_EXPORT:
 		gr_cmd_export(&L->g, r.mode == 0 ? -1 : r.mode - 1, &a);
 		break;

@@ -32,10 +32,32 @@ for r in enforcer sensor decider graphd; do
 done
 # The dropped ones are nobody with no capability and no_new_privs.
 for r in sensor decider graphd; do
-	echo "$out" | grep -qE "^kl-$r +up +[0-9]+ +nobody +[a-z?]+ +1 +0000000000000000$" ||
+	echo "$out" | grep -qE "^kl-$r +up +[0-9]+ +nobody +[a-z?]+ +1 +0000000000000000 " ||
 		fail "kl-$r not dropped per status --all: $out"
 done
 log "ok: klctl status --all shows the four daemons: $(echo "$out" | tr -s ' ' | tr '\n' ';')"
+# What each daemon says of itself: version, enforcing, ticks (the decider's
+# last one recent), frames in and out.
+st=$(klctl --json status --all)
+echo "$st" | jq -e 'map({(.daemon): .}) | add |
+	.["kl-decider"].mode == "enforcing" and .["kl-decider"].enforcing == true and
+	.["kl-decider"].ticks > 0 and .["kl-decider"].last_tick_age_ms < 5000 and
+	.["kl-decider"].frames_in > 0 and .["kl-decider"].frames_out > 0 and
+	.["kl-graphd"].mode == "learn" and .["kl-graphd"].ticks > 0 and .["kl-graphd"].frames_in > 0 and
+	.["kl-enforcer"].version == "0.1" and .["kl-enforcer"].frames_in > 0' >/dev/null ||
+	fail "klctl --json status --all: $st"
+echo "$out" | grep -qE "^kl-decider +up .* 0\.1 +enforcing +[0-9]+ +[0-9.]+s " ||
+	fail "status --all lacks the decider's version, mode and last tick: $out"
+log "ok: each daemon's version, mode, ticks and frames in status --all"
+# graphd's link to the enforcer in use before any kill: one approved edge
+# pushed (another one after the enforcer's restart, below).
+graphd_pushed() { # PORT
+	klctl --json edge list | jq -e --arg ip $C4 --argjson p "$1" \
+		'.entries[] | select(.kind == "allow" and .ip == $ip and .port == $p and .origin == "graphd")' \
+		>/dev/null
+}
+out=$(klctl graph approve-ip $C4 --port 81 --proto tcp 2>&1) || fail "klctl graph approve-ip $C4: $out"
+wait_for 20 "graphd pushes an approved edge" graphd_pushed 81
 declare -A BEFORE
 for role in sensor graphd decider enforcer; do
 	log "== kill -9 kl-$role"
@@ -73,6 +95,26 @@ done
 expect_ge "$(grep -c "reconciled with the enforcer" "$TMP/decider.log")" 3 \
 	"the decider reconciled with the restarted enforcer"
 expect_eq "$(decider_entries deny $A4)" 1 "one decider deny for the attacker"
+
+log "== after the enforcer's restart the unprivileged decider and graphd reach it by themselves"
+# The enforcer was the last one restarted; the decider and graphd (nobody,
+# no capability) kept their PIDs. A new attacker's decision must reach the
+# new enforcer's maps, and graphd's next edge push must be applied.
+A2=198.18.0.4
+ip -n "$NS_A" addr add $A2/24 dev "$VA" || fail "addr add $A2"
+ip netns exec "$NS_A" timeout 60 hping3 -S -p 80 -i u1000 -a $A2 -q $B4 >>"$TMP/hping3.log" 2>&1 &
+PIDS+=("$!")
+wait_for 40 "a new decision for $A2 reaches the restarted enforcer's maps" entries_eq rl $A2 1
+log "ok: the decider's decision for $A2 is in the new enforcer's maps"
+ok0=$(awk '$1 == "kernloom_graphd_rules_total{result=\"ok\"}" { print $2 }' "$METRICS/graphd.prom")
+out=$(klctl graph approve-ip $C4 --port 80 --proto tcp 2>&1) || fail "klctl graph approve-ip $C4: $out"
+wait_for 20 "graphd's edge push reaches the restarted enforcer" graphd_pushed 80
+log "ok: graphd pushed $C4's approved edges to the new enforcer (rules ok before: ${ok0:-0})"
+for r in decider graphd sensor; do
+	[ "${DPID[$r]}" = "${BEFORE[$r]}" ] && kill -0 "${DPID[$r]}" 2>/dev/null ||
+		fail "kl-$r was restarted or died"
+done
+log "ok: without restarting the decider, graphd or sensor (same PIDs)"
 
 log "== the decider dies for good: its BLOCK lapses at the TTL"
 kill "$FLOOD_PID" 2>/dev/null
