@@ -4,12 +4,17 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/status.h"
 
 static const char *field(const char *text, const char *name)
 {
@@ -42,20 +47,36 @@ int ctl_proc_parse_status(const char *text, struct ctl_proc *p)
 	return 0;
 }
 
-bool ctl_cmdline_run_dir_is(const char *cmdline, size_t len, const char *run_dir,
-			    const char *default_dir)
+const char *ctl_cmdline_flag(const char *cmdline, size_t len, const char *flag)
 {
 	const char *given = NULL;
+	size_t fl = strlen(flag);
 	for (size_t i = 0; i < len;) {
 		const char *a = cmdline + i;
 		size_t al = strnlen(a, len - i);
-		if (strncmp(a, "--run-dir=", 10) == 0)
-			given = a + 10;
-		else if (strcmp(a, "--run-dir") == 0 && i + al + 1 < len)
+		if (strncmp(a, flag, fl) == 0 && a[fl] == '=')
+			given = a + fl + 1;
+		else if (strcmp(a, flag) == 0 && i + al + 1 < len)
 			given = a + al + 1;
 		i += al + 1;
 	}
+	return given;
+}
+
+bool ctl_cmdline_run_dir_is(const char *cmdline, size_t len, const char *run_dir,
+			    const char *default_dir)
+{
+	const char *given = ctl_cmdline_flag(cmdline, len, "--run-dir");
 	return strcmp(given ? given : default_dir, run_dir) == 0;
+}
+
+double ctl_prom_value(const char *page, const char *name_labels)
+{
+	size_t n = strlen(name_labels);
+	for (const char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, name_labels, n) == 0 && l[n] == ' ')
+			return strtod(l + n + 1, NULL);
+	return NAN;
 }
 
 pid_t ctl_socket_peer_pid(const char *path)
@@ -123,4 +144,39 @@ int ctl_proc_read(pid_t pid, struct ctl_proc *p)
 	if (read_small(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	return ctl_proc_parse_status(buf, p);
+}
+
+json_t *ctl_sensor_self(pid_t pid, int64_t now_ms)
+{
+	char path[64], cmd[8192];
+	static char page[65536];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	ssize_t n = read_small(path, cmd, sizeof(cmd));
+	const char *file = n > 0 ? ctl_cmdline_flag(cmd, (size_t)n, "--metrics-file") : NULL;
+	if (file == NULL || file[0] != '/' || read_small(file, page, sizeof(page)) <= 0)
+		return NULL;
+	double ticks = ctl_prom_value(page, "kernloom_sensor_ticks_total");
+	double last = ctl_prom_value(page, "kernloom_sensor_last_tick_timestamp_seconds");
+	double tel = ctl_prom_value(page, "kernloom_sensor_frames_sent_total{stream=\"telemetry\"}");
+	double flo = ctl_prom_value(page, "kernloom_sensor_frames_sent_total{stream=\"flows\"}");
+	if (isnan(ticks) || isnan(last))
+		return NULL;
+	/* Map reads in, frames to the decider and graphd out. */
+	struct kl_daemon_status ds = {
+		.name = "kl-sensor", .enforcing = false, .mode = "telemetry",
+		.ticks = (uint64_t)ticks, .last_tick_ms = (int64_t)(last * 1000.0),
+		.frames_in = (uint64_t)ticks,
+		.frames_out = (uint64_t)(isnan(tel) ? 0 : tel) + (uint64_t)(isnan(flo) ? 0 : flo),
+	};
+	json_t *o = kl_daemon_status_json(&ds, now_ms);
+	/* The version is the sensor's own, not klctl's. */
+	const char *v = strstr(page, "kernloom_sensor_build_info{version=\"");
+	if (o != NULL) {
+		char ver[32] = "?";
+		if (v != NULL)
+			sscanf(v + strlen("kernloom_sensor_build_info{version=\""), "%31[^\"]", ver);
+		json_object_set_new(o, "version", json_string(ver));
+		json_object_set_new(o, "pid", json_integer(pid));
+	}
+	return o;
 }

@@ -29,6 +29,20 @@ int ctl_proc_parse_status(const char *text, struct ctl_proc *p);
 bool ctl_cmdline_run_dir_is(const char *cmdline, size_t len, const char *run_dir,
 			    const char *default_dir);
 
+/* The value of FLAG (--flag VALUE or --flag=VALUE; the last one given) in a
+ * NUL-separated /proc/PID/cmdline of LEN bytes, or NULL. */
+const char *ctl_cmdline_flag(const char *cmdline, size_t len, const char *flag);
+
+/* The value of the sample `name{labels}` in a Prometheus text page, or
+ * NAN when it has none. */
+double ctl_prom_value(const char *page, const char *name_labels);
+
+/* The sensor has no control socket: what it says of itself comes from its
+ * --metrics-file (found in its cmdline; absolute paths only), as the
+ * "daemon" object of the other daemons' STATUS (common/status.h). NULL
+ * when it has no metrics file or it cannot be read. */
+struct json_t *ctl_sensor_self(pid_t pid, int64_t now_ms);
+
 /* The pid listening on a Unix socket, or 0. */
 pid_t ctl_socket_peer_pid(const char *path);
 /* A running kl-sensor that uses RUN_DIR, or 0. */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/status.h"
 #include "ctl/audit.h"
 #include "ctl/cmds.h"
 #include "ctl/daemons.h"
@@ -351,7 +352,7 @@ static json_t *daemon_self(const struct ctl_global *g, enum kl_role role)
 	};
 	char *words[] = { "status", NULL };
 	if (by_role[role] == CTL_D_MAX)
-		return NULL;
+		return NULL; /* the sensor: ctl_sensor_self */
 	json_t *doc = ask(g, by_role[role], 1, words, NULL);
 	json_t *self = json_incref(json_object_get(doc, "daemon"));
 	json_decref(doc);
@@ -408,7 +409,9 @@ static int run_status_all(const struct ctl_global *g)
 				snprintf(user, sizeof(user), "%u", (unsigned)p.uid);
 		}
 		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
-		json_t *self = up ? daemon_self(g, ds[i].role) : NULL;
+		json_t *self = !up ? NULL
+			       : ds[i].sock == NULL ? ctl_sensor_self(pid, kl_unix_ms())
+						    : daemon_self(g, ds[i].role);
 		if (g->json) {
 			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);
 			if (up) {

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
+#include "common/status.h"
 #include "common/safefile.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
@@ -349,6 +350,8 @@ static void write_metrics(const char *path, struct kl_prom *p, uint64_t ticks, u
 	kl_stream_tx_stats(t, &st);
 	kl_stream_tx_stats(f, &sf);
 	clock_gettime(CLOCK_REALTIME, &now);
+	kl_prom_add(p, "kernloom_sensor_build_info", "gauge", "The sensor's version.",
+		    "version=\"" KL_VERSION "\"", 1);
 	kl_prom_add(p, "kernloom_sensor_ticks_total", "counter", "Ticks since start.", NULL,
 		    (double)ticks);
 	kl_prom_add(p, "kernloom_sensor_packets_total", "counter",

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -822,6 +823,21 @@ static void test_status_all_proc(void **state)
 	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
 	/* nobody listens there */
 	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
+
+	/* The sensor's metrics file from its cmdline, and the samples in it. */
+	static const char c5[] = "kl-sensor\0--metrics-file\0/a.prom\0--metrics-file=/b.prom";
+	assert_string_equal(ctl_cmdline_flag(c5, sizeof(c5), "--metrics-file"), "/b.prom");
+	assert_string_equal(ctl_cmdline_flag(c1, sizeof(c1), "--user"), "nobody");
+	assert_null(ctl_cmdline_flag(c3, sizeof(c3), "--metrics-file"));
+	assert_null(ctl_cmdline_flag(c4, sizeof(c4), "--run-dir"));
+	const char *page = "# HELP kernloom_sensor_ticks_total Ticks.\n"
+			   "kernloom_sensor_ticks_total 42\n"
+			   "kernloom_sensor_frames_sent_total{stream=\"telemetry\"} 40\n"
+			   "kernloom_sensor_frames_sent_total{stream=\"flows\"} 41\n";
+	assert_true(ctl_prom_value(page, "kernloom_sensor_ticks_total") == 42);
+	assert_true(ctl_prom_value(page, "kernloom_sensor_frames_sent_total{stream=\"flows\"}") == 41);
+	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_ticks")));
+	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_frames_sent_total")));
 }
 
 int main(void)
