@@ -2,7 +2,7 @@
 #
 #   make            build binaries (build/bin) and the XDP object (build/bpf)
 #   make check      install missing deps, build with ASan+UBSan, run every test
-#   make bench      benchmarks (numbers recorded in README.md)
+#   make bench      benchmarks (numbers recorded in bench/README.md)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make demo       the self-contained lab
 #   make install    DESTDIR=... PREFIX=/usr/local   (make uninstall: the same, undone)
@@ -211,7 +211,7 @@ install: all
 	done
 
 # Removes what install put there; /etc/kernloom, the state under
-# /var/lib/kernloom and the service users stay (README, Deployment).
+# /var/lib/kernloom and the service users stay (docs/deployment.md).
 uninstall:
 	rm -f $(foreach b,$(notdir $(BINS)),$(DESTDIR)$(PREFIX)/bin/$(b))
 	rm -f $(foreach o,$(notdir $(BPF_OBJS)),$(DESTDIR)$(PREFIX)/lib/kernloom/$(o))
