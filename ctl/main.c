@@ -420,6 +420,10 @@ int main(int argc, char **argv)
 	}
 	int n = argc - g.cmd_index;
 	char **av = argv + g.cmd_index;
+	if (g.help_man) {
+		ctl_print_man(stdout);
+		return 0;
+	}
 	if (g.help || (n >= 1 && strcmp(av[0], "help") == 0 && n == 1)) {
 		ctl_print_usage(stdout);
 		return 0;
