@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "bpf/shield.h"
 #include "common/addr.h"
 #include "common/duration.h"
 #include "common/man.h"
@@ -600,6 +601,8 @@ const struct ctl_cmd ctl_cmds[] = {
 };
 const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
 
+#define KL_STR_(x) #x
+#define KL_STR(x) KL_STR_(x)
 const struct ctl_offline ctl_offline[] = {
 	{ "top [-n N] [--interval DUR] [--count K] [--json]",
 	  "live view, redrawn every interval: the decider's sources and the shield's drops",
@@ -607,29 +610,36 @@ const struct ctl_offline ctl_offline[] = {
 	    { "--interval DUR", "time between two frames (default 1s)" },
 	    { "--count K", "stop after K frames (default: until Ctrl+C)" },
 	    { "--json", "one JSON object per frame and line" } } },
-	{ "trace dump FILE [--json]", "print a kl-sensor --record trace (JSON lines with --json)",
-	  { { "--json",
-	      "one JSON line per tick, the format kl-decider --replay reads (default: a table "
-	      "per tick)" } } },
+	{ "trace dump FILE [--json]",
+	  "print a trace recorded by kl-sensor --record: a table per tick, or with --json one "
+	  "JSON line per tick (the format kl-decider --replay reads)",
+	  { { "--json", "JSON lines instead of tables" } } },
 	{ "trace from-pcap CAPTURE [--interval DUR] [--obj PATH] [--ephemeral-min N]",
-	  "turn a capture into a trace through the real shield (root)",
+	  "run every packet of an Ethernet capture through the shield's XDP program "
+	  "(BPF_PROG_TEST_RUN; needs root) and print the ticks the sensor would have sent, as "
+	  "JSON lines, ticking on the capture's own timestamps",
 	  { { "--interval DUR", "tick length (default 1s)" },
 	    { "--obj PATH", "the shield object (default: the installed shield.bpf.o)" },
 	    { "--ephemeral-min N",
-	      "fold destination ports >= N to 0 in flows, as the enforcer does (0: no folding)" } } },
+	      "fold destination ports >= N to 0 in flows, as the enforcer does (default " KL_STR(
+		      KL_EPHEMERAL_MIN_DEFAULT) "; 0 = no folding)" } } },
 	{ "audit verify [--key FILE.pub]... [DIR...]",
-	  "check audit logs: chains, files, signatures (exit 0 only if all verify)",
+	  "check every audit file of each DIR: hash chain, sequence, links between files, "
+	  "signatures; names the first bad file and line (exit 0 only if all verify)",
 	  { { "--key FILE.pub",
-	      "a public key the auditor took away (repeatable; default: the audit.pub next to "
-	      "the logs)" },
-	    { "DIR", "audit directories (default: every /var/log/kernloom/<role>/ that exists)" } } },
+	      "a public key the auditor took away (repeatable); without it the audit.pub found "
+	      "next to the logs is used (and said so)" },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
 	{ "audit show [--source IP|CIDR] [--since DUR] [--json] [DIR...]",
-	  "one address's history across every daemon's audit log, by time",
+	  "the history of an address across every DIR, merged by time: what was seen, decided "
+	  "and enforced, and why",
 	  { { "--source IP|CIDR", "the address or prefix whose history is shown" },
 	    { "--since DUR", "only records newer than this" },
 	    { "--json", "one JSON object per record" },
-	    { "DIR", "audit directories (default: every /var/log/kernloom/<role>/ that exists)" } } },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
 };
+#undef KL_STR
+#undef KL_STR_
 const size_t ctl_n_offline = sizeof(ctl_offline) / sizeof(ctl_offline[0]);
 
 #undef E
@@ -1164,6 +1174,52 @@ void ctl_print_usage(FILE *out)
 		"daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
 		"command. Exit status: 0 done, 1 refused or failed (or daemon unreachable),\n"
 		"2 usage error.\n");
+}
+
+/* TEXT folded at word boundaries to fit 79 columns, every line indented
+ * by INDENT. */
+static void print_folded(FILE *out, int indent, const char *text)
+{
+	const int width = 79 - indent;
+	const char *p = text;
+	while (*p) {
+		int n = (int)strlen(p);
+		if (n > width) {
+			n = width;
+			while (n > 0 && p[n] != ' ')
+				n--;
+			if (n == 0) /* one word longer than a line */
+				n = (int)strcspn(p, " ");
+		}
+		fprintf(out, "%*s%.*s\n", indent, "", n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+void ctl_print_offline_help(const char *word, FILE *out)
+{
+	size_t wl = strlen(word);
+	bool first = true;
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "%s klctl %s\n", first ? "usage:" : "      ", o->usage);
+		first = false;
+	}
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "\n%s:\n", o->usage);
+		print_folded(out, 2, o->help);
+		for (size_t k = 0; k < sizeof(o->opts) / sizeof(o->opts[0]) && o->opts[k].name; k++) {
+			fprintf(out, "  %s\n", o->opts[k].name);
+			print_folded(out, 6, o->opts[k].help);
+		}
+	}
 }
 
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)

@@ -139,6 +139,9 @@ size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *m
 /* "deny add" */
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);
+/* `klctl help trace`: usage, meaning and options of every offline command
+ * whose name starts with WORD ("top", "trace", "audit"). */
+void ctl_print_offline_help(const char *word, FILE *out);
 /* klctl(8) in man(7) format, from the same tables (`klctl --help-man`). */
 void ctl_print_man(FILE *out);
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out);

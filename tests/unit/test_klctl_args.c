@@ -375,6 +375,20 @@ static void test_man_page(void **state)
 	assert_non_null(strstr(buf, ".SH \"EXIT STATUS\""));
 	assert_non_null(strstr(buf, "/run/kernloom/decider/decider.sock"));
 	free(buf);
+
+	/* `klctl help trace` prints from the same offline table, whole words only */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ctl_print_offline_help("trace", f);
+	ctl_print_offline_help("tr", f);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl trace dump FILE [--json]\n"
+				    "       klctl trace from-pcap CAPTURE"));
+	assert_non_null(strstr(buf, "  --ephemeral-min N\n"));
+	assert_non_null(strstr(buf, "(default\n      32768;")); /* folded at 79 columns */
+	assert_null(strstr(buf, "audit"));
+	assert_null(strstr(strstr(buf, "usage:") + 1, "usage:")); /* "tr" is no command */
+	free(buf);
 }
 
 static void test_global_options(void **state)
