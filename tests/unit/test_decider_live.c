@@ -1431,6 +1431,28 @@ static void test_control_whitelist(void **state)
 	assert_non_null(strstr(a.text, "klctl reload"));
 	kl_ctl_answer_free(&a);
 
+	/* Neither --ttl nor --until: permanent. */
+	struct kl_ctl_req pm = { .cmd = KL_CTL_WHITELIST_ADD, .addr = A("2001:db8::/64") };
+	capture_start();
+	kl_decider_control(&d, &pm, 0, now, &a);
+	free(capture_end());
+	assert_int_equal(a.status, KL_OK);
+	assert_non_null(strstr(a.text, "(permanent)"));
+	kl_ctl_answer_free(&a);
+	kl_decider_control(&d, &l, 0, now, &a);
+	doc = json_loads(a.json, 0, &je);
+	json_t *e6 = NULL;
+	size_t k;
+	json_array_foreach(json_object_get(doc, "entries"), k, o)
+		if (strcmp(json_string_value(json_object_get(o, "target")), "2001:db8::/64") == 0)
+			e6 = o;
+	assert_non_null(e6);
+	assert_true(json_is_null(json_object_get(e6, "expires_in_ms")));
+	assert_string_equal(json_string_value(json_object_get(e6, "origin")), "feedback");
+	json_decref(doc);
+	kl_ctl_answer_free(&a);
+	assert_int_equal(kl_exempt_lookup(&d.ex, &pm.addr, now + S(86400 * 365)), KL_EX_WHITELIST);
+
 	/* A broken feedback file is not overwritten. */
 	f = fopen(fb, "w");
 	fputs("[1,\n", f);
