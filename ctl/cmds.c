@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +12,7 @@
 
 #include "common/addr.h"
 #include "common/duration.h"
+#include "common/err.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RUN_DIR "/run/kernloom"
@@ -636,16 +636,6 @@ const struct ctl_cmd *ctl_find(int argc, char **argv, int *used)
 
 /* ---- argument parsing ---- */
 
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Plain decimal, no sign, no leading zeros (except "0"), no junk. */
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -685,42 +675,42 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	switch (a->field) {
 	case F_ADDR_HOST:
 		if (kl_addr_parse(v, &r->addr, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad address \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad address \"%s\": %s", a->name, v, why);
 		return 0;
 	case F_ADDR_CIDR:
 		if (kl_cidr_parse(v, &r->addr, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad address or CIDR \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad address or CIDR \"%s\": %s", a->name, v, why);
 		return 0;
 	case F_TTL: {
 		uint64_t ns;
 		if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad duration \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad duration \"%s\": %s", a->name, v, why);
 		/* round up: a 1500us TTL must not become 1 ms early */
 		x = ns / KL_NS_PER_MS + (ns % KL_NS_PER_MS ? 1 : 0);
 		if (x > KL_CTL_MAX_TTL_MS)
-			return fail(err, len, "%s: %s is longer than 10 years", a->name, v);
+			return kl_fail(err, len, "%s: %s is longer than 10 years", a->name, v);
 		r->ttl_ms = x;
 		return 0;
 	}
 	case F_RATE:
 		if (parse_u64(v, KL_CTL_MAX_RATE, &r->rate) < 0)
-			return fail(err, len, "%s: \"%s\" is not a rate in packets/s (0..%llu)", a->name,
+			return kl_fail(err, len, "%s: \"%s\" is not a rate in packets/s (0..%llu)", a->name,
 				    v, KL_CTL_MAX_RATE);
 		return 0;
 	case F_BURST:
 		if (parse_u64(v, KL_CTL_MAX_BURST, &r->burst) < 0 || r->burst == 0)
-			return fail(err, len, "%s: \"%s\" is not a burst size (1..%llu)", a->name, v,
+			return kl_fail(err, len, "%s: \"%s\" is not a burst size (1..%llu)", a->name, v,
 				    KL_CTL_MAX_BURST);
 		return 0;
 	case F_COUNT:
 		if (parse_u64(v, KL_CTL_MAX_COUNT, &r->count) < 0 || r->count == 0)
-			return fail(err, len, "%s: \"%s\" is not a count (1..%llu)", a->name, v,
+			return kl_fail(err, len, "%s: \"%s\" is not a count (1..%llu)", a->name, v,
 				    KL_CTL_MAX_COUNT);
 		return 0;
 	case F_TOPBY: {
 		static const char *const n[] = { "pkts", "bytes", "drops", "droprl" };
 		if ((i = pick(v, n, 4)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of pkts, bytes, drops, droprl",
+			return kl_fail(err, len, "%s: \"%s\" is not one of pkts, bytes, drops, droprl",
 				    a->name, v);
 		r->mode = (uint8_t)i;
 		return 0;
@@ -728,13 +718,13 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_IFNAME: {
 		size_t n = strlen(v);
 		if (n == 0 || n >= KL_IFNAMSIZ)
-			return fail(err, len, "%s: \"%s\" is not an interface name (1..%d characters)",
+			return kl_fail(err, len, "%s: \"%s\" is not an interface name (1..%d characters)",
 				    a->name, v, KL_IFNAMSIZ - 1);
 		for (const char *p = v; *p; p++)
 			if (!(isalnum((unsigned char)*p) || strchr("_.:-", *p)))
-				return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+				return kl_fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
 		if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-			return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
 		memset(r->ifname, 0, sizeof(r->ifname));
 		memcpy(r->ifname, v, n);
 		return 0;
@@ -742,13 +732,13 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_XDPMODE: {
 		static const char *const n[] = { "auto", "native", "generic" };
 		if ((i = pick(v, n, 3)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of native, generic, auto", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not one of native, generic, auto", a->name, v);
 		r->mode = (uint8_t)i; /* same order as enum kl_xdp_mode */
 		return 0;
 	}
 	case F_PORT:
 		if (parse_u64(v, 65535, &x) < 0)
-			return fail(err, len, "%s: \"%s\" is not a port (0..65535)", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not a port (0..65535)", a->name, v);
 		r->port = (uint16_t)x;
 		return 0;
 	case F_PROTO: {
@@ -763,12 +753,12 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 			r->proto = (uint8_t)x;
 			return 0;
 		}
-		return fail(err, len, "%s: \"%s\" is not tcp, udp, icmp, icmpv6 (or 6, 17, 1, 58)",
+		return kl_fail(err, len, "%s: \"%s\" is not tcp, udp, icmp, icmpv6 (or 6, 17, 1, 58)",
 			    a->name, v);
 	}
 	case F_MASK:
 		if (parse_u64(v, 0xffffffffull, &x) < 0 || (x & (x + 1)) != 0)
-			return fail(err, len,
+			return kl_fail(err, len,
 				    "%s: \"%s\" is not a sampling mask (0 = off, or 2^k-1: 1, 3, 7, "
 				    "..., 1023, ...)",
 				    a->name, v);
@@ -777,14 +767,14 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_ONOFF: {
 		static const char *const n[] = { "off", "on" };
 		if ((i = pick(v, n, 2)) < 0)
-			return fail(err, len, "\"%s\" is not on or off", v);
+			return kl_fail(err, len, "\"%s\" is not on or off", v);
 		r->mode = (uint8_t)i;
 		return 0;
 	}
 	case F_EDGEMODE: {
 		static const char *const n[] = { "off", "deny", "allow" };
 		if ((i = pick(v, n, 3)) < 0)
-			return fail(err, len, "\"%s\" is not off, deny or allow", v);
+			return kl_fail(err, len, "\"%s\" is not off, deny or allow", v);
 		r->mode = (uint8_t)i; /* same order as enum kl_edge_mode */
 		return 0;
 	}
@@ -797,7 +787,7 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 		static const char *const n[] = { "candidate", "learned", "frozen",
 						 "approved",  "denied",  "expired" };
 		if ((i = pick(v, n, 6)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of candidate, learned, frozen, "
+			return kl_fail(err, len, "%s: \"%s\" is not one of candidate, learned, frozen, "
 				    "approved, denied, expired", a->name, v);
 		r->mode = (uint8_t)(1 + i);
 		return 0;
@@ -808,7 +798,7 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_NONE:
 		break;
 	}
-	return fail(err, len, "%s: internal error (no parser)", a->name);
+	return kl_fail(err, len, "%s: internal error (no parser)", a->name);
 }
 
 static bool is_flag(const struct ctl_arg *a)
@@ -829,7 +819,7 @@ static int parse_export_violations(int argc, char **argv, struct ctl_call *call,
 	char **av = calloc((size_t)argc, sizeof(*av));
 	int n = 0;
 	if (!av)
-		return fail(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	av[n++] = "graph";
 	av[n++] = "violations";
 	for (int i = 2; i < argc; i++)
@@ -857,13 +847,13 @@ static int output_option(int argc, char **argv, int *i, struct ctl_call *call, c
 		v = tok + 9;
 	} else {
 		if (*i + 1 >= argc)
-			return fail(err, errlen, "option --format needs a value (json or table)");
+			return kl_fail(err, errlen, "option --format needs a value (json or table)");
 		v = argv[++*i];
 	}
 	if (strcmp(v, "json") == 0)
 		call->json = true;
 	else if (strcmp(v, "table") != 0)
-		return fail(err, errlen, "--format takes json or table, not \"%s\"", v);
+		return kl_fail(err, errlen, "--format takes json or table, not \"%s\"", v);
 	return 1;
 }
 
@@ -886,23 +876,23 @@ int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size
 			continue;
 		}
 		if (strcmp(t, "-n") != 0 && strcmp(t, "--interval") != 0 && strcmp(t, "--count") != 0)
-			return fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
+			return kl_fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
 		if (i + 1 >= argc)
-			return fail(err, errlen, "option %s needs a value", t);
+			return kl_fail(err, errlen, "option %s needs a value", t);
 		const char *v = argv[++i];
 		if (strcmp(t, "--interval") == 0) {
 			char why[128];
 			if (kl_duration_parse(v, &o->interval_ns, why, sizeof(why)) < 0)
-				return fail(err, errlen, "--interval: %s", why);
+				return kl_fail(err, errlen, "--interval: %s", why);
 			if (o->interval_ns < 100000000ull || o->interval_ns > 3600000000000ull)
-				return fail(err, errlen, "--interval must be between 100ms and 1h");
+				return kl_fail(err, errlen, "--interval must be between 100ms and 1h");
 			continue;
 		}
 		errno = 0;
 		unsigned long long x = strtoull(v, &end, 10);
 		if (errno || end == v || *end || v[0] == '-' ||
 		    x > (strcmp(t, "-n") == 0 ? 100000ull : 1000000000ull) || (x == 0 && t[1] == 'n'))
-			return fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
+			return kl_fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
 		if (strcmp(t, "-n") == 0)
 			o->n = (uint32_t)x;
 		else
@@ -925,16 +915,16 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 		if (argc >= 2 && ctl_find(1, argv, &used) == NULL) {
 			for (size_t i = 0; i < ctl_n_cmds; i++)
 				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
-					return fail(err, errlen,
+					return kl_fail(err, errlen,
 						    "unknown subcommand \"%s %s\" (see klctl help %s)",
 						    argv[0], argv[1], argv[0]);
 		}
 		if (argc >= 1)
 			for (size_t i = 0; i < ctl_n_cmds; i++)
 				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
-					return fail(err, errlen, "\"%s\" needs a subcommand (see klctl help %s)",
+					return kl_fail(err, errlen, "\"%s\" needs a subcommand (see klctl help %s)",
 						    argv[0], argv[0]);
-		return fail(err, errlen, "unknown command \"%s\" (see klctl help)",
+		return kl_fail(err, errlen, "unknown command \"%s\" (see klctl help)",
 			    argc ? argv[0] : "");
 	}
 	ctl_cmd_name(c, name, sizeof(name));
@@ -965,26 +955,26 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 					ai = k;
 				}
 			if (!a)
-				return fail(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)tl, tok,
+				return kl_fail(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)tl, tok,
 					    name);
 			if (seen[ai])
-				return fail(err, errlen, "option %s given twice", a->name);
+				return kl_fail(err, errlen, "option %s given twice", a->name);
 			seen[ai] = true;
 			if (a->field == F_FORCE) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->req.flags |= KL_CTL_F_FORCE;
 				continue;
 			}
 			if (a->field == F_DRYRUN) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->req.mode = 1;
 				continue;
 			}
 			if (a->field == F_JSON) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->json = true;
 				continue;
 			}
@@ -993,7 +983,7 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 				v = eq + 1;
 			} else {
 				if (i + 1 >= argc)
-					return fail(err, errlen, "option %s needs a value", a->name);
+					return kl_fail(err, errlen, "option %s needs a value", a->name);
 				v = argv[++i];
 			}
 			if (set_field(call, a, v, err, errlen) < 0)
@@ -1009,7 +999,7 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 				break;
 			}
 		if (!a)
-			return fail(err, errlen, "unexpected argument \"%s\" for \"%s\"", tok, name);
+			return kl_fail(err, errlen, "unexpected argument \"%s\" for \"%s\"", tok, name);
 		seen[k] = true;
 		next_pos = k + 1;
 		if (set_field(call, a, tok, err, errlen) < 0)
@@ -1017,19 +1007,19 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 	}
 	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++)
 		if (c->args[k].required && !seen[k])
-			return fail(err, errlen, "\"%s\" needs %s%s", name, c->args[k].name,
+			return kl_fail(err, errlen, "\"%s\" needs %s%s", name, c->args[k].name,
 				    is_flag(&c->args[k]) ? " VALUE" : "");
 
 	/* cross-field checks the decoder would otherwise reject */
 	struct kl_ctl_req *r = &call->req;
 	if (r->proto == IPPROTO_ICMP && r->addr.family == 6)
-		return fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
+		return kl_fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
 	if (r->proto == IPPROTO_ICMPV6 && r->addr.family == 4)
-		return fail(err, errlen, "PROTO: icmpv6 with an IPv4 source; use icmp");
+		return kl_fail(err, errlen, "PROTO: icmpv6 with an IPv4 source; use icmp");
 	if ((r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6) && r->port != 0)
-		return fail(err, errlen, "PORT: ICMP has no ports; use 0");
+		return kl_fail(err, errlen, "PORT: ICMP has no ports; use 0");
 	if (r->cmd == KL_CTL_RL_SET && r->rate == 0)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "rate: the global default needs at least 1 pps (`klctl rl off` removes it)");
 	if (c->detach_all_if_no_iface && r->ifname[0] == '\0')
 		call->detach_all = true;
@@ -1056,21 +1046,21 @@ int ctl_global_parse(int argc, char **argv, const char *env_run_dir, struct ctl_
 		} else if (strcmp(t, "--run-dir") == 0 || strncmp(t, "--run-dir=", 10) == 0) {
 			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
 			if (!v || !v[0])
-				return fail(err, errlen, "option --run-dir needs a directory");
+				return kl_fail(err, errlen, "option --run-dir needs a directory");
 			g->run_dir = v;
 		} else if (strcmp(t, "--timeout") == 0 || strncmp(t, "--timeout=", 10) == 0) {
 			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
 			uint64_t ns;
 			char why[128];
 			if (!v)
-				return fail(err, errlen, "option --timeout needs a duration");
+				return kl_fail(err, errlen, "option --timeout needs a duration");
 			if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
-				return fail(err, errlen, "--timeout: bad duration \"%s\": %s", v, why);
+				return kl_fail(err, errlen, "--timeout: bad duration \"%s\": %s", v, why);
 			if (ns < KL_NS_PER_MS || ns > 3600ull * KL_NS_PER_S)
-				return fail(err, errlen, "--timeout: %s is outside 1ms..1h", v);
+				return kl_fail(err, errlen, "--timeout: %s is outside 1ms..1h", v);
 			g->timeout_ms = ns / KL_NS_PER_MS;
 		} else {
-			return fail(err, errlen, "unknown option \"%s\" (options go before the command)",
+			return kl_fail(err, errlen, "unknown option \"%s\" (options go before the command)",
 				    t);
 		}
 	}

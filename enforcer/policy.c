@@ -24,11 +24,6 @@ static bool role_may(enum kl_role role, unsigned cmd)
 	}
 }
 
-bool enf_role_may(enum kl_role role, unsigned cmd)
-{
-	return role_may(role, cmd);
-}
-
 bool enf_cmd_restricts(unsigned cmd)
 {
 	switch (cmd) {

@@ -33,9 +33,6 @@ int enf_self_hit(const struct enf_policy *p, const struct kl_addr *a);
 struct ifaddrs;
 size_t enf_self_from_ifaddrs(const struct ifaddrs *list, struct kl_addr *out, size_t max);
 
-/* May `role` send control command `cmd` at all? */
-bool enf_role_may(enum kl_role role, unsigned cmd);
-
 /* Index of the first protected CIDR that `a` lies in or overlaps, or -1. */
 int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a);
 

@@ -6,6 +6,7 @@
  * decode followed by encode gives back the very bytes that came in.
  */
 #include "ipc/enforce.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <stdarg.h>

@@ -9,6 +9,7 @@
  * name the field at fault so the operator learns why a request was refused.
  */
 #include "ipc/msg.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <stdarg.h>
@@ -279,6 +280,31 @@ int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
 	 * speaks and answers a mismatch with a reason. */
 	*out = h;
 	return 0;
+}
+
+enum kl_hello_verdict kl_hello_admit(const struct kl_msg *msg, enum kl_role current,
+				     enum kl_role peer_role, struct kl_hello *h, char *why,
+				     size_t whylen)
+{
+	memset(h, 0, sizeof(*h));
+	if (kl_hello_decode(msg->payload, msg->payload_len, h, why, whylen) < 0)
+		return KL_HELLO_MALFORMED;
+	if (current != KL_ROLE_NONE && h->role != current) {
+		kl_fail(why, whylen, "a second HELLO with another role (%s, first %s)",
+			kl_role_name(h->role), kl_role_name(current));
+		return KL_HELLO_ROLE_SWITCH;
+	}
+	if (h->role != peer_role) {
+		kl_fail(why, whylen, "role %s may not connect to this socket (it serves %s)",
+			kl_role_name(h->role), kl_role_name(peer_role));
+		return KL_HELLO_WRONG_ROLE;
+	}
+	if (h->proto_version != KL_MSG_VERSION) {
+		kl_fail(why, whylen, "protocol version %u not supported (this side speaks %d)",
+			h->proto_version, KL_MSG_VERSION);
+		return KL_HELLO_WRONG_VERSION;
+	}
+	return current == KL_ROLE_NONE ? KL_HELLO_ADMIT : KL_HELLO_AGAIN;
 }
 
 /* ---- CONTROL ---- */

@@ -96,6 +96,22 @@ void kl_hello_encode(const struct kl_hello *h, uint8_t out[KL_HELLO_LEN]);
 int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
 		    char *err, size_t errlen);
 
+/* Admission of a HELLO on a connection whose role so far is `current`
+ * (KL_ROLE_NONE before any HELLO), on a socket that serves `peer_role`. */
+enum kl_hello_verdict {
+	KL_HELLO_ADMIT,       /* the connection now speaks as h->role */
+	KL_HELLO_AGAIN,       /* the same HELLO once more on this connection */
+	KL_HELLO_MALFORMED,   /* why: the decoder's reason */
+	KL_HELLO_ROLE_SWITCH, /* another role than the connection's first HELLO */
+	KL_HELLO_WRONG_ROLE,  /* that role may not connect to this socket */
+	KL_HELLO_WRONG_VERSION,
+};
+/* Decodes msg's HELLO payload into *h and judges it; why gets the reason
+ * for any verdict but ADMIT and AGAIN. */
+enum kl_hello_verdict kl_hello_admit(const struct kl_msg *msg, enum kl_role current,
+				     enum kl_role peer_role, struct kl_hello *h, char *why,
+				     size_t whylen);
+
 /* ---- CONTROL: an operator command (klctl -> any daemon) ---- */
 enum kl_ctl_cmd {
 	KL_CTL_STATUS = 1,

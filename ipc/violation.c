@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* VIOLATION codec (see violation.h for the layout). */
 #include "ipc/violation.h"
+#include "common/err.h"
 #include "ipc/msg.h"
 #include "ipc/wire.h"
 
