@@ -37,6 +37,15 @@ enum kl_role ctl_daemon_role(enum ctl_daemon d)
 	}
 }
 
+enum ctl_daemon ctl_cmd_daemon(const struct ctl_cmd *c)
+{
+	switch (kl_ctl_cmd_role(c->cmd)) {
+	case KL_ROLE_DECIDER: return CTL_D_DECIDER;
+	case KL_ROLE_GRAPHD: return CTL_D_GRAPHD;
+	default: return CTL_D_ENFORCER;
+	}
+}
+
 const char *ctl_daemon_socket(enum ctl_daemon d)
 {
 	switch (d) {
@@ -415,192 +424,185 @@ void ctl_print_tune(json_t *doc, const char *text, FILE *out)
 #define OPTPOS(n, f) { n, NULL, f, false }
 #define FLAG(n, f) { n, NULL, f, false }
 #define REQFLAG(n, f) { n, NULL, f, true }
-#define E CTL_D_ENFORCER
-#define D CTL_D_DECIDER
-#define G CTL_D_GRAPHD
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "[--all]",
+	{ { "status", NULL }, NULL, KL_CTL_STATUS, { { 0 } }, "[--all]",
 	  "show attached interfaces, features, runtime config and map fill; --all: every daemon "
 	  "up or down, pid, user, sandbox (exit 1 when one is down)",
 	  "klctl status", print_status, 0, false },
-	{ { "stats", NULL }, NULL, E, KL_CTL_STATS, { { 0 } }, "",
+	{ { "stats", NULL }, NULL, KL_CTL_STATS, { { 0 } }, "",
 	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,
 	  false },
-	{ { "top-src", NULL }, NULL, E, KL_CTL_TOP_SRC,
+	{ { "top-src", NULL }, NULL, KL_CTL_TOP_SRC,
 	  { FLAG("-n", F_COUNT), { "--by", "-by", F_TOPBY, false } },
 	  "[-n N] [--by pkts|bytes|drops|droprl]",
 	  "the busiest sources (default 10, by pkts; -by also works)",
 	  "klctl top-src -n 20 --by drops", print_top, 10, false },
-	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
+	{ { "events", NULL }, NULL, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
 	  "[--count N] [--follow]",
 	  "the last sampled events (drop reasons, scan hints; default 100); --follow streams "
 	  "new ones until Ctrl+C",
 	  "klctl events --count 50", print_events, 100, false },
-	{ { "attach", NULL }, NULL, E, KL_CTL_ATTACH,
+	{ { "attach", NULL }, NULL, KL_CTL_ATTACH,
 	  { POS("IF", F_IFNAME), FLAG("--force", F_FORCE), FLAG("--mode", F_XDPMODE) },
 	  "IF [--force] [--mode native|generic|auto]",
 	  "attach the shield to IF (idempotent; --force replaces another XDP program)",
 	  "klctl attach eth0 --mode native", NULL, 0, false },
-	{ { "detach", NULL }, NULL, E, KL_CTL_DETACH, { POS("IF", F_IFNAME) }, "IF",
+	{ { "detach", NULL }, NULL, KL_CTL_DETACH, { POS("IF", F_IFNAME) }, "IF",
 	  "detach the shield from IF (maps and counters stay pinned)", "klctl detach eth0", NULL, 0,
 	  false },
-	{ { "allow", "add" }, NULL, E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	{ { "allow", "add" }, NULL, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
 	  "add an address or prefix to the allowlist", "klctl allow add 198.18.0.0/24", NULL, 0,
 	  false },
-	{ { "allow", "del" }, NULL, E, KL_CTL_ALLOW_DEL, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	{ { "allow", "del" }, NULL, KL_CTL_ALLOW_DEL, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
 	  "remove an allowlist entry (protected entries cannot be removed)",
 	  "klctl allow del 198.18.0.0/24", NULL, 0, false },
-	{ { "allow", "list" }, NULL, E, KL_CTL_ALLOW_LIST, { FLAG("--count", F_COUNT) },
+	{ { "allow", "list" }, NULL, KL_CTL_ALLOW_LIST, { FLAG("--count", F_COUNT) },
 	  "[--count N]", "list the allowlist", "klctl allow list", print_allow, 0, false },
-	{ { "enforce-allow", NULL }, NULL, E, KL_CTL_ENFORCE_ALLOW, { POS("on|off", F_ONOFF) },
+	{ { "enforce-allow", NULL }, NULL, KL_CTL_ENFORCE_ALLOW, { POS("on|off", F_ONOFF) },
 	  "on|off", "drop every source outside the allowlist (on) or not (off)",
 	  "klctl enforce-allow on", NULL, 0, false },
-	{ { "deny", "add" }, NULL, E, KL_CTL_DENY_ADD,
+	{ { "deny", "add" }, NULL, KL_CTL_DENY_ADD,
 	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
 	  "drop everything from an address or prefix (permanent unless --ttl)",
 	  "klctl deny add 203.0.113.7 --ttl 30m", NULL, 0, false },
-	{ { "deny", "del" }, NULL, E, KL_CTL_DENY_DEL, { POS("IP|CIDR", F_ADDR_CIDR) }, "IP|CIDR",
+	{ { "deny", "del" }, NULL, KL_CTL_DENY_DEL, { POS("IP|CIDR", F_ADDR_CIDR) }, "IP|CIDR",
 	  "remove a deny entry", "klctl deny del 203.0.113.7", NULL, 0, false },
-	{ { "deny", "list" }, NULL, E, KL_CTL_DENY_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "deny", "list" }, NULL, KL_CTL_DENY_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "list deny entries with their expiry and origin", "klctl deny list", print_deny, 0, false },
-	{ { "rl", "set" }, NULL, E, KL_CTL_RL_SET,
+	{ { "rl", "set" }, NULL, KL_CTL_RL_SET,
 	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST) }, "--rate PPS --burst N",
 	  "global default rate limit for every source without an override",
 	  "klctl rl set --rate 1000 --burst 2000", NULL, 0, false },
-	{ { "rl", "off" }, NULL, E, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
+	{ { "rl", "off" }, NULL, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
 	  "klctl rl off", NULL, 0, false },
-	{ { "new-sources", "limit" }, NULL, E, KL_CTL_NEWSRC_LIMIT,
+	{ { "new-sources", "limit" }, NULL, KL_CTL_NEWSRC_LIMIT,
 	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST), FLAG("--ttl", F_TTL) },
 	  "--rate PPS --burst N [--ttl DUR]",
 	  "aggregate limit on packets of sources not yet admitted to a slot (a spoofed flood); "
 	  "protected, allowlisted and known sources are exempt; rate 0 drops them all",
 	  "klctl new-sources limit --rate 500 --burst 1000 --ttl 10m", NULL, 0, false },
-	{ { "new-sources", "off" }, NULL, E, KL_CTL_NEWSRC_OFF, { { 0 } }, "",
+	{ { "new-sources", "off" }, NULL, KL_CTL_NEWSRC_OFF, { { 0 } }, "",
 	  "remove the new-source limit", "klctl new-sources off", NULL, 0, false },
-	{ { "rl", "set-ip" }, NULL, E, KL_CTL_RL_SET_IP,
+	{ { "rl", "set-ip" }, NULL, KL_CTL_RL_SET_IP,
 	  { POS("IP", F_ADDR_HOST), REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST),
 	    FLAG("--ttl", F_TTL) },
 	  "IP --rate PPS --burst N [--ttl DUR]",
 	  "rate-limit one source (rate = packets/s that pass; 0 drops all)",
 	  "klctl rl set-ip 203.0.113.7 --rate 20 --burst 40 --ttl 10m", NULL, 0, false },
-	{ { "rl", "unset-ip" }, NULL, E, KL_CTL_RL_UNSET_IP, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "rl", "unset-ip" }, NULL, KL_CTL_RL_UNSET_IP, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "remove a source's rate-limit override", "klctl rl unset-ip 203.0.113.7", NULL, 0, false },
-	{ { "rl", "list" }, NULL, E, KL_CTL_RL_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "rl", "list" }, NULL, KL_CTL_RL_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "show the global default and the per-source overrides", "klctl rl list", print_rl, 0,
 	  false },
-	{ { "tuple-enforce", NULL }, NULL, E, KL_CTL_TUPLE_ENFORCE, { POS("off|deny|allow", F_EDGEMODE) },
+	{ { "tuple-enforce", NULL }, NULL, KL_CTL_TUPLE_ENFORCE, { POS("off|deny|allow", F_EDGEMODE) },
 	  "off|deny|allow",
 	  "tuple (edge) enforcement: off, drop denied tuples, or drop tuples not allowed",
 	  "klctl tuple-enforce deny", NULL, 0, false },
-	{ { "edge", "add-deny" }, NULL, E, KL_CTL_EDGE_ADD_DENY,
+	{ { "edge", "add-deny" }, NULL, KL_CTL_EDGE_ADD_DENY,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
 	  "SRC PORT PROTO [--ttl DUR]", "deny one (source, destination port, protocol) tuple",
 	  "klctl edge add-deny 198.18.0.9 22 tcp", NULL, 0, false },
-	{ { "edge", "del-deny" }, NULL, E, KL_CTL_EDGE_DEL_DENY,
+	{ { "edge", "del-deny" }, NULL, KL_CTL_EDGE_DEL_DENY,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
 	  "remove an edge deny rule", "klctl edge del-deny 198.18.0.9 22 tcp", NULL, 0, false },
-	{ { "edge", "add-allow" }, NULL, E, KL_CTL_EDGE_ADD_ALLOW,
+	{ { "edge", "add-allow" }, NULL, KL_CTL_EDGE_ADD_ALLOW,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
 	  "SRC PORT PROTO [--ttl DUR]", "allow one tuple (used when tuple-enforce is allow)",
 	  "klctl edge add-allow 198.18.0.9 443 tcp", NULL, 0, false },
-	{ { "edge", "del-allow" }, NULL, E, KL_CTL_EDGE_DEL_ALLOW,
+	{ { "edge", "del-allow" }, NULL, KL_CTL_EDGE_DEL_ALLOW,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
 	  "remove an edge allow rule", "klctl edge del-allow 198.18.0.9 443 tcp", NULL, 0, false },
-	{ { "edge", "list" }, NULL, E, KL_CTL_EDGE_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "edge", "list" }, NULL, KL_CTL_EDGE_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "list edge deny, allow and rate-limit rules", "klctl edge list", print_edge, 0, false },
-	{ { "sampling", NULL }, NULL, E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	{ { "sampling", NULL }, NULL, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
 	  "event sampling: 0 off, else one event in MASK+1 (MASK = 2^k-1)", "klctl sampling 1023",
 	  NULL, 0, false },
-	{ { "reset", NULL }, NULL, E, KL_CTL_RESET, { { 0 } }, "",
+	{ { "reset", NULL }, NULL, KL_CTL_RESET, { { 0 } }, "",
 	  "remove every rate-limit override, deny entry and edge deny (not the allowlist)",
 	  "klctl reset", NULL, 0, false },
 
 	/* kl-decider */
-	{ { "sources", NULL }, NULL, D, KL_CTL_SOURCES, { FLAG("-n", F_COUNT) }, "[-n N]",
+	{ { "sources", NULL }, NULL, KL_CTL_SOURCES, { FLAG("-n", F_COUNT) }, "[-n N]",
 	  "the decider's view: level, strikes, severity, rates, time in level, TTL left "
 	  "(default 50, most severe first)",
 	  "klctl sources -n 20", ctl_print_sources, 50, false },
-	{ { "forgive", NULL }, NULL, D, KL_CTL_FORGIVE,
+	{ { "forgive", NULL }, NULL, KL_CTL_FORGIVE,
 	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
 	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
 	  "decider's feedback file",
 	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
-	{ { "reload", NULL }, NULL, D, KL_CTL_RELOAD, { { 0 } }, "",
+	{ { "reload", NULL }, NULL, KL_CTL_RELOAD, { { 0 } }, "",
 	  "kl-decider: re-read the whitelist and the feedback file now (what SIGUSR1 does); a "
 	  "file that does not parse keeps its previous entries",
 	  "klctl reload", NULL, 0, false },
-	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
+	{ { "tune", NULL }, NULL, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
 	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
 	  "klctl tune", ctl_print_tune, 0, false },
-	{ { "baseline", "show" }, NULL, D, KL_CTL_BASELINE, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "baseline", "show" }, NULL, KL_CTL_BASELINE, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "a source's learned baseline: observations, confidence, EWMA and peak of pps/SYN/scan, "
 	  "effective triggers",
 	  "klctl baseline show 198.18.0.7", NULL, 0, false },
 	/* kl-graphd: the answers carry their own text (tables) and JSON */
-	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
+	{ { "graph", "export" }, NULL, KL_CTL_GRAPH_EXPORT,
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
 	  "[--state candidate|learned|frozen|approved|denied|expired] [--json|--format json] "
 	  "[--violations]",
 	  "the communication graph: every edge (or one state) with its evidence; --violations "
 	  "is `graph violations`",
 	  "klctl graph export --state learned", NULL, 0, false },
-	{ { "graph", "freeze" }, NULL, G, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
+	{ { "graph", "freeze" }, NULL, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
 	  "[--dry-run]",
 	  "learned edges -> frozen baseline; --dry-run lists what would be frozen and what is not "
 	  "ready",
 	  "klctl graph freeze --dry-run", NULL, 0, false },
-	{ { "graph", "approve-ip" }, NULL, G, KL_CTL_GRAPH_APPROVE,
+	{ { "graph", "approve-ip" }, NULL, KL_CTL_GRAPH_APPROVE,
 	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
 	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
 	  "put every edge of IP (or one) into the baseline; learning never changes it",
 	  "klctl graph approve-ip 10.0.4.7", NULL, 0, false },
-	{ { "graph", "deny-ip" }, NULL, G, KL_CTL_GRAPH_DENY,
+	{ { "graph", "deny-ip" }, NULL, KL_CTL_GRAPH_DENY,
 	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
 	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
 	  "deny every edge of IP (or one): always a violation, an edge deny in the data plane",
 	  "klctl graph deny-ip 10.0.4.66 --port 22 --proto tcp", NULL, 0, false },
-	{ { "graph", "violations" }, NULL, G, KL_CTL_GRAPH_VIOLATIONS,
+	{ { "graph", "violations" }, NULL, KL_CTL_GRAPH_VIOLATIONS,
 	  { FLAG("--since", F_TTL), FLAG("-n", F_COUNT), FLAG("--json", F_JSON) },
 	  "[--since DUR] [-n N] [--json]",
 	  "paths outside the frozen baseline that were used (newest N, default 1000)",
 	  "klctl graph violations --since 1h", NULL, 0, false },
 
 	/* The seeds' klshield spellings. */
-	{ { "attach-xdp", NULL }, "attach", E, KL_CTL_ATTACH,
+	{ { "attach-xdp", NULL }, "attach", KL_CTL_ATTACH,
 	  { REQFLAG("-iface", F_IFNAME), FLAG("-obj", F_OBJ), FLAG("-force", F_FORCE),
 	    FLAG("-mode", F_XDPMODE) },
 	  "-iface IF [-obj O] [-force] [-mode native|generic|auto]", "klshield spelling of attach",
 	  "klctl attach-xdp -iface eth0", NULL, 0, false },
-	{ { "detach-xdp", NULL }, "detach", E, KL_CTL_DETACH, { FLAG("-iface", F_IFNAME) },
+	{ { "detach-xdp", NULL }, "detach", KL_CTL_DETACH, { FLAG("-iface", F_IFNAME) },
 	  "[-iface IF]", "klshield spelling of detach (no -iface: every attached interface)",
 	  "klctl detach-xdp", NULL, 0, true },
-	{ { "add-allow-cidr", NULL }, "allow add", E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) },
+	{ { "add-allow-cidr", NULL }, "allow add", KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) },
 	  "CIDR", "klshield spelling of allow add", "klctl add-allow-cidr 198.18.0.0/24", NULL, 0,
 	  false },
-	{ { "list-allow", NULL }, "allow list", E, KL_CTL_ALLOW_LIST, { { 0 } }, "",
+	{ { "list-allow", NULL }, "allow list", KL_CTL_ALLOW_LIST, { { 0 } }, "",
 	  "klshield spelling of allow list", "klctl list-allow", print_allow, 0, false },
-	{ { "add-deny-ip", NULL }, "deny add", E, KL_CTL_DENY_ADD, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "add-deny-ip", NULL }, "deny add", KL_CTL_DENY_ADD, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "klshield spelling of deny add", "klctl add-deny-ip 203.0.113.7", NULL, 0, false },
-	{ { "del-deny-ip", NULL }, "deny del", E, KL_CTL_DENY_DEL, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "del-deny-ip", NULL }, "deny del", KL_CTL_DENY_DEL, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "klshield spelling of deny del", "klctl del-deny-ip 203.0.113.7", NULL, 0, false },
-	{ { "list-deny", NULL }, "deny list", E, KL_CTL_DENY_LIST, { { 0 } }, "",
+	{ { "list-deny", NULL }, "deny list", KL_CTL_DENY_LIST, { { 0 } }, "",
 	  "klshield spelling of deny list", "klctl list-deny", print_deny, 0, false },
-	{ { "rl-set", NULL }, "rl set", E, KL_CTL_RL_SET,
+	{ { "rl-set", NULL }, "rl set", KL_CTL_RL_SET,
 	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST) }, "-rate R -burst B",
 	  "klshield spelling of rl set", "klctl rl-set -rate 1000 -burst 2000", NULL, 0, false },
-	{ { "rl-set-ip", NULL }, "rl set-ip", E, KL_CTL_RL_SET_IP,
+	{ { "rl-set-ip", NULL }, "rl set-ip", KL_CTL_RL_SET_IP,
 	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST), POS("IP", F_ADDR_HOST) },
 	  "-rate R -burst B IP", "klshield spelling of rl set-ip",
 	  "klctl rl-set-ip -rate 20 -burst 40 203.0.113.7", NULL, 0, false },
-	{ { "set-sampling", NULL }, "sampling", E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	{ { "set-sampling", NULL }, "sampling", KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
 	  "klshield spelling of sampling", "klctl set-sampling 1023", NULL, 0, false },
 };
 const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
-
-#undef E
-#undef D
-#undef G
 
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len)
 {
@@ -1129,7 +1131,7 @@ void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
 		c->usage[0] ? " " : "", c->usage, c->help);
 	if (c->alias_of)
 		fprintf(out, " (alias of `klctl %s`)", c->alias_of);
-	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(c->daemon), c->example);
+	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(ctl_cmd_daemon(c)), c->example);
 }
 
 int ctl_print_group_help(const char *word, FILE *out)

@@ -24,35 +24,6 @@ static bool role_may(enum kl_role role, unsigned cmd)
 	}
 }
 
-bool enf_cmd_restricts(unsigned cmd)
-{
-	switch (cmd) {
-	case KL_CTL_DENY_ADD:
-	case KL_CTL_RL_SET_IP:
-	case KL_CTL_EDGE_ADD_DENY:
-		return true;
-	default:
-		return false;
-	}
-}
-
-bool enf_cmd_mutates(unsigned cmd)
-{
-	switch (cmd) {
-	case KL_CTL_STATUS:
-	case KL_CTL_STATS:
-	case KL_CTL_TOP_SRC:
-	case KL_CTL_EVENTS:
-	case KL_CTL_ALLOW_LIST:
-	case KL_CTL_DENY_LIST:
-	case KL_CTL_RL_LIST:
-	case KL_CTL_EDGE_LIST:
-		return false;
-	default:
-		return cmd > 0 && cmd < KL_CTL_CMD_MAX;
-	}
-}
-
 static bool same_prefix(const struct kl_addr *a, const struct kl_addr *b)
 {
 	return a->family == b->family && a->prefixlen == b->prefixlen &&
@@ -121,12 +92,12 @@ int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct k
 	}
 	/* Only an operator may make an enforcement entry that never lapses, so
 	 * a dead decider or graphd cannot leave permanent blocks behind. */
-	if (role != KL_ROLE_CTL && enf_cmd_restricts(r->cmd) && r->ttl_ms == 0) {
+	if (role != KL_ROLE_CTL && kl_ctl_cmd_kind(r->cmd) == KL_CTL_K_RESTRICT && r->ttl_ms == 0) {
 		snprintf(why, whylen, "refused: only the operator may add a permanent %s",
 			 kl_ctl_cmd_name(r->cmd));
 		return KL_ERR_REFUSED;
 	}
-	if (enf_cmd_restricts(r->cmd)) {
+	if (kl_ctl_cmd_kind(r->cmd) == KL_CTL_K_RESTRICT) {
 		int i = enf_protected_hit(p, &r->addr);
 		if (i >= 0) {
 			const struct kl_addr *pr = &p->protect[i];

@@ -42,12 +42,6 @@ int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a);
 int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct kl_ctl_req *r,
 		   char *why, size_t whylen);
 
-/* Does this command add something the data plane drops or throttles by
- * source? (Those are the ones the protected list guards.) */
-bool enf_cmd_restricts(unsigned cmd);
-/* Does this command change state (as opposed to reading it)? */
-bool enf_cmd_mutates(unsigned cmd);
-
 /* ---- the links: decider and graphd ---- */
 
 /* Which message types a peer role may send to the enforcer: the decider

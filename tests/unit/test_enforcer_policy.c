@@ -140,16 +140,16 @@ static void test_roles(void **state)
 static void test_cmd_classes(void **state)
 {
 	(void)state;
-	assert_true(enf_cmd_restricts(KL_CTL_DENY_ADD));
-	assert_true(enf_cmd_restricts(KL_CTL_RL_SET_IP));
-	assert_true(enf_cmd_restricts(KL_CTL_EDGE_ADD_DENY));
-	assert_false(enf_cmd_restricts(KL_CTL_EDGE_ADD_ALLOW));
-	assert_false(enf_cmd_restricts(KL_CTL_ALLOW_ADD));
-	assert_false(enf_cmd_mutates(KL_CTL_STATUS));
-	assert_false(enf_cmd_mutates(KL_CTL_DENY_LIST));
-	assert_true(enf_cmd_mutates(KL_CTL_RESET));
-	assert_true(enf_cmd_mutates(KL_CTL_SAMPLING));
-	assert_true(enf_cmd_mutates(KL_CTL_ATTACH));
+	assert_true(kl_ctl_cmd_kind(KL_CTL_DENY_ADD) == KL_CTL_K_RESTRICT);
+	assert_true(kl_ctl_cmd_kind(KL_CTL_RL_SET_IP) == KL_CTL_K_RESTRICT);
+	assert_true(kl_ctl_cmd_kind(KL_CTL_EDGE_ADD_DENY) == KL_CTL_K_RESTRICT);
+	assert_false(kl_ctl_cmd_kind(KL_CTL_EDGE_ADD_ALLOW) == KL_CTL_K_RESTRICT);
+	assert_false(kl_ctl_cmd_kind(KL_CTL_ALLOW_ADD) == KL_CTL_K_RESTRICT);
+	assert_false(kl_ctl_cmd_kind(KL_CTL_STATUS) != KL_CTL_K_READ);
+	assert_false(kl_ctl_cmd_kind(KL_CTL_DENY_LIST) != KL_CTL_K_READ);
+	assert_true(kl_ctl_cmd_kind(KL_CTL_RESET) != KL_CTL_K_READ);
+	assert_true(kl_ctl_cmd_kind(KL_CTL_SAMPLING) != KL_CTL_K_READ);
+	assert_true(kl_ctl_cmd_kind(KL_CTL_ATTACH) != KL_CTL_K_READ);
 	assert_int_equal(enf_protected_hit(&pol, &prot[2]), 2);
 	struct kl_addr out = cidr("203.0.113.1");
 	assert_int_equal(enf_protected_hit(&pol, &out), -1);
