@@ -661,7 +661,7 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		struct kl_enf_link *link;
 		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
 			goto out;
-		link = kl_enf_link_client(path, ENFORCER_TIMEOUT_MS);
+		link = kl_enf_link_client(path, KL_ROLE_DECIDER, ENFORCER_TIMEOUT_MS);
 		L.link = link;
 		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
 				      : NULL;
