@@ -211,6 +211,19 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+const char *kl_path_dir(const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", path);
+	char *slash = strrchr(buf, '/');
+	if (slash == NULL)
+		snprintf(buf, len, ".");
+	else if (slash == buf)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return buf;
+}
+
 /* dir/base: the directory's fd (the path up to the last '/') and the last
  * component. Components before the last may be links the operator chose
  * (e.g. /var/lib -> /data); only the names we create or replace matter. */

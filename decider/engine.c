@@ -11,6 +11,7 @@
  * before they leave, and top-N ties are broken by pps, then address.
  */
 #include "decider/engine.h"
+#include "common/grow.h"
 #include "ipc/violation.h"
 
 #include <math.h>
@@ -466,14 +467,11 @@ void kl_changes_free(struct kl_changes *c)
 
 static struct kl_change *changes_push(struct kl_changes *c)
 {
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 64;
-		struct kl_change *nv = realloc(c->v, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return NULL;
-		c->v = nv;
-		c->cap = ncap;
-	}
+	struct kl_change *nv = kl_grow(c->v, c->n, &c->cap, sizeof(*nv), 64);
+
+	if (nv == NULL)
+		return NULL;
+	c->v = nv;
 	return &c->v[c->n++];
 }
 
@@ -542,14 +540,11 @@ static int heap_offer(struct kl_engine *e, const struct kl_metrics *src,
 
 static struct evalent *ev_push(struct kl_engine *e)
 {
-	if (e->ev_n == e->ev_cap) {
-		size_t ncap = e->ev_cap ? e->ev_cap * 2 : 256;
-		struct evalent *nv = realloc(e->ev, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return NULL;
-		e->ev = nv;
-		e->ev_cap = ncap;
-	}
+	struct evalent *nv = kl_grow(e->ev, e->ev_n, &e->ev_cap, sizeof(*nv), 256);
+
+	if (nv == NULL)
+		return NULL;
+	e->ev = nv;
 	return &e->ev[e->ev_n++];
 }
 
@@ -603,14 +598,11 @@ static void baseline_taint(struct kl_engine *e, const struct kl_src *s, unsigned
 
 static int baseline_offer(struct kl_engine *e, uint32_t i)
 {
-	if (e->bl_n == e->bl_cap) {
-		size_t ncap = e->bl_cap ? e->bl_cap * 2 : 256;
-		uint32_t *nv = realloc(e->bl_idx, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		e->bl_idx = nv;
-		e->bl_cap = ncap;
-	}
+	uint32_t *nv = kl_grow(e->bl_idx, e->bl_n, &e->bl_cap, sizeof(*nv), 256);
+
+	if (nv == NULL)
+		return -1;
+	e->bl_idx = nv;
 	e->bl_idx[e->bl_n++] = i;
 	return 0;
 }

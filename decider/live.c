@@ -207,14 +207,7 @@ static int L_state_dir_check(const struct kl_dcfg *v)
 
 	if (!v->autotune || v->state_file[0] == '\0')
 		return 0;
-	snprintf(dir, sizeof(dir), "%s", v->state_file);
-	char *slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
+	kl_path_dir(v->state_file, dir, sizeof(dir));
 	if (access(dir, W_OK | X_OK) < 0)
 		kl_warn("state directory %s is not writable as uid %u (%s): what autotune learns "
 			"will not survive a restart until it is",
@@ -235,14 +228,7 @@ static int check_files_after_drop(const struct kl_config *cfg)
 	}
 	if (v->feedback_file[0] != '\0') {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", v->feedback_file);
-		char *slash = strrchr(dir, '/');
-		if (slash == NULL)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
+		kl_path_dir(v->feedback_file, dir, sizeof(dir));
 		if (access(v->feedback_file, R_OK) < 0 && errno != ENOENT) {
 			kl_error("feedback file %s is not readable as uid %u: %s",
 				 v->feedback_file, (unsigned)getuid(), strerror(errno));

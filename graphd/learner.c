@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/grow.h"
 #include "common/hash.h"
 #include "graphd/graph.h"
 
@@ -256,14 +257,10 @@ static struct gr_edge *insert(struct gr_graph *g, const struct gr_key *k)
 		return NULL;
 	if ((g->n + 1) * 2 > g->nslot && rehash(g, g->nslot * 2) < 0)
 		return NULL;
-	if (g->n == g->cap) {
-		size_t ncap = g->cap ? g->cap * 2 : 1024;
-		struct gr_edge *ne = realloc(g->e, ncap * sizeof(*ne));
-		if (ne == NULL)
-			return NULL;
-		g->e = ne;
-		g->cap = ncap;
-	}
+	struct gr_edge *ne = kl_grow(g->e, g->n, &g->cap, sizeof(*ne), 1024);
+	if (ne == NULL)
+		return NULL;
+	g->e = ne;
 	size_t i = find_slot(g, k, &found);
 	struct gr_edge *e = &g->e[g->n];
 	memset(e, 0, sizeof(*e));
@@ -308,14 +305,10 @@ void gr_touch(struct gr_graph *g, struct gr_edge *e)
 {
 	if (e->dirty)
 		return;
-	if (g->ndirty == g->dirty_cap) {
-		size_t ncap = g->dirty_cap ? g->dirty_cap * 2 : 1024;
-		uint32_t *nd = realloc(g->dirty, ncap * sizeof(*nd));
-		if (nd == NULL)
-			return; /* the edge is written by the next full flush */
-		g->dirty = nd;
-		g->dirty_cap = ncap;
-	}
+	uint32_t *nd = kl_grow(g->dirty, g->ndirty, &g->dirty_cap, sizeof(*nd), 1024);
+	if (nd == NULL)
+		return; /* the edge is written by the next full flush */
+	g->dirty = nd;
 	g->dirty[g->ndirty++] = (uint32_t)(e - g->e);
 	e->dirty = 1;
 }
@@ -505,14 +498,10 @@ size_t gr_expire(struct gr_graph *g, int64_t now)
 
 static int add_viol(struct gr_graph *g, const struct gr_edge *e, int64_t t)
 {
-	if (g->nviol == g->viol_cap) {
-		size_t ncap = g->viol_cap ? g->viol_cap * 2 : 64;
-		struct gr_viol *nv = realloc(g->viol, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		g->viol = nv;
-		g->viol_cap = ncap;
-	}
+	struct gr_viol *nv = kl_grow(g->viol, g->nviol, &g->viol_cap, sizeof(*nv), 64);
+	if (nv == NULL)
+		return -1;
+	g->viol = nv;
 	struct gr_viol *v = &g->viol[g->nviol++];
 	memset(v, 0, sizeof(*v));
 	v->k = e->k;

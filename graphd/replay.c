@@ -10,6 +10,7 @@
 
 #include "graphd/commands.h"
 #include "common/err.h"
+#include "common/grow.h"
 #include "graphd/replay.h"
 #include "ipc/frames.h"
 #include "common/jsonl.h"
@@ -46,14 +47,11 @@ static int grow_obs(struct gr_reader *r, size_t n)
 
 static int addrs_add(struct kl_addr **v, size_t *n, size_t *cap, const struct kl_addr *a)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct kl_addr *s = realloc(*v, ncap * sizeof(*s));
-		if (s == NULL)
-			return -1;
-		*v = s;
-		*cap = ncap;
-	}
+	struct kl_addr *s = kl_grow(*v, *n, cap, sizeof(*s), 64);
+
+	if (s == NULL)
+		return -1;
+	*v = s;
 	(*v)[(*n)++] = *a;
 	return 0;
 }
