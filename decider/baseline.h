@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Per-source baselines (issue 16): what is normal for each client, so that
+ * Per-source baselines: what is normal for each client, so that
  * a source that is heavy by nature is judged against its own history, not
  * only the host-wide triggers.
  *

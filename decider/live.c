@@ -181,7 +181,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 		.allowed_uids = gallowed,
 		.n_allowed_uids = gn,
 		.allowed_gid = (gid_t)-1,
-		/* The batch limit graphd splits by (finding 3), nothing more. */
+		/* The batch limit graphd splits by, nothing more. */
 		.max_msg = KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX),
 		.owner = w->root ? w->uid : 0,
 	};

@@ -8,10 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Which role may send which CONTROL command. klctl (the operator) may do
- * everything this issue defines; the decider and graphd talk to the
- * enforcer with their own message types (DECISIONS, EDGE_RULES), so they get
- * no CONTROL command here. Later issues widen this table, not the code. */
+/* Which role may send which CONTROL command: only klctl (the operator).
+ * The decider and graphd talk to the enforcer with their own message types
+ * (DECISIONS, EDGE_RULES), never CONTROL. */
 static bool role_may(enum kl_role role, unsigned cmd)
 {
 	if (cmd == 0 || cmd >= KL_CTL_CMD_MAX)

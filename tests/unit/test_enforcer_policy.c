@@ -164,7 +164,7 @@ static void test_no_protect_list(void **state)
 	assert_int_equal(enforcer_check(&empty, KL_ROLE_CTL, &r, why, sizeof(why)), KL_OK);
 }
 
-/* The anti-lockout default (issue 11, finding 7): the host's own
+/* The anti-lockout default: the host's own
  * addresses from an interface list (a fake getifaddrs result: v4, v6,
  * loopback, an address without sockaddr, a packet-family entry, a
  * duplicate), and the lookup the links make with them. */

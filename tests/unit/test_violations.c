@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Issue #11 finding 3: graphd reports up to viol_max_tick (1000) violations
- * per tick; the decider refused any batch over 256, so a busy tick was lost
- * whole. Now one limit (KL_VIOLATIONS_MAX) holds at both ends: graphd's
- * sender splits by it, the decider decodes by it, and whatever does not
- * fit is counted, never silently lost.
+ * Graphd reports up to viol_max_tick (1000) violations per tick, and one
+ * limit (KL_VIOLATIONS_MAX) holds at both ends: graphd's sender splits by
+ * it, the decider decodes by it, and whatever does not fit is counted,
+ * never silently lost, so a busy tick is never lost whole.
  */
 #include <stdarg.h>
 #include <stddef.h>
