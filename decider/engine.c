@@ -30,15 +30,6 @@ const char *kl_level_name(unsigned lvl)
 	return lvl < KL_LVL_COUNT ? level_names[lvl] : "?";
 }
 
-int kl_level_parse(const char *s)
-{
-	for (unsigned i = 0; i < KL_LVL_COUNT; i++) {
-		if (strcmp(s, level_names[i]) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
 static const char *const reason_names[KL_R_COUNT] = {
 	[KL_R_NONE] = "none",
 	[KL_R_SOFT_AT] = "strikes>=soft_at",
