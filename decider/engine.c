@@ -622,6 +622,15 @@ static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_met
 	e->bl_n = 0;
 }
 
+/* The tracked source behind slot i of the elevated set; NULL for an empty
+ * slot or a source no longer tracked. */
+static struct kl_src *elevated_at(const struct kl_engine *e, size_t i)
+{
+	const struct kl_keyslot *k = &e->elev.slots[i];
+
+	return k->key.family == 0 ? NULL : kl_srctab_find(&e->tab, &k->key);
+}
+
 /* Step one source. Returns -1 on allocation failure. */
 static int process(struct kl_engine *e, const struct evalent *it,
 		   const struct kl_metrics *src, int64_t now, struct kl_changes *out)
@@ -863,15 +872,12 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Elevated sources absent from this tick step down on zero metrics. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_keyslot *k = &e->elev.slots[i];
-		if (k->key.family == 0)
-			continue;
-		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		struct kl_src *s = elevated_at(e, i);
 		if (s == NULL || s->t_seen == now)
 			continue;
 		struct evalent it = {
-			.idx = UINT32_MAX, .key = k->key, .h = kl_addr_hash(&k->key, e->tab.seed),
-			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &k->key) : KL_EX_NONE),
+			.idx = UINT32_MAX, .key = s->key, .h = kl_addr_hash(&s->key, e->tab.seed),
+			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &s->key) : KL_EX_NONE),
 		};
 		if (process(e, &it, src, now, out) < 0)
 			return -1;
@@ -879,14 +885,11 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Next tick's elevated set: still above OBSERVE, old or new. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_keyslot *k = &e->elev.slots[i];
-		if (k->key.family == 0)
-			continue;
-		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		struct kl_src *s = elevated_at(e, i);
 		if (s == NULL)
 			continue;
 		if (s->level > KL_LVL_OBSERVE) {
-			if (kl_keyset_add(&e->elev_next, &k->key) == NULL)
+			if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
 				return -1;
 		} else {
 			s->flags &= (uint8_t)~KL_SRC_F_ELEVATED;
