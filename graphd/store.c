@@ -681,6 +681,19 @@ static void bind_time(sqlite3_stmt *st, int i, int64_t t)
 		sqlite3_bind_int64(st, i, t);
 }
 
+/* An edge's evidence, the same seven columns in every statement, from
+ * parameter `at` on. */
+static void bind_evidence(sqlite3_stmt *st, int at, const struct gr_edge *e)
+{
+	sqlite3_bind_int64(st, at, e->seen);
+	sqlite3_bind_int64(st, at + 1, e->windows);
+	bind_time(st, at + 2, e->last_window);
+	bind_time(st, at + 3, e->first_seen);
+	bind_time(st, at + 4, e->last_seen);
+	sqlite3_bind_int64(st, at + 5, (int64_t)(e->pkts & INT64_MAX));
+	sqlite3_bind_int64(st, at + 6, (int64_t)(e->bytes & INT64_MAX));
+}
+
 /* Most ticks only add evidence to rows that exist: a narrow UPDATE for
  * those, the whole row for new edges and state changes. */
 static int write_evidence(struct gr_store *s, const struct gr_edge *e, bool *done)
@@ -693,13 +706,7 @@ static int write_evidence(struct gr_store *s, const struct gr_edge *e, bool *don
 	sqlite3_reset(st);
 	if (bind_key(st, &e->k, ip, sizeof(ip)) < 0)
 		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 4, e->seen);
-	sqlite3_bind_int64(st, 5, e->windows);
-	bind_time(st, 6, e->last_window);
-	bind_time(st, 7, e->first_seen);
-	bind_time(st, 8, e->last_seen);
-	sqlite3_bind_int64(st, 9, (int64_t)(e->pkts & INT64_MAX));
-	sqlite3_bind_int64(st, 10, (int64_t)(e->bytes & INT64_MAX));
+	bind_evidence(st, 4, e);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -759,13 +766,7 @@ static int write_edge(struct gr_store *s, const struct gr_edge *e)
 		else
 			sqlite3_bind_int64(st, 7, e->by_uid);
 		sqlite3_bind_int64(st, 8, e->state_at);
-		sqlite3_bind_int64(st, 9, e->seen);
-		sqlite3_bind_int64(st, 10, e->windows);
-		bind_time(st, 11, e->last_window);
-		bind_time(st, 12, e->first_seen);
-		bind_time(st, 13, e->last_seen);
-		sqlite3_bind_int64(st, 14, (int64_t)(e->pkts & INT64_MAX));
-		sqlite3_bind_int64(st, 15, (int64_t)(e->bytes & INT64_MAX));
+		bind_evidence(st, 9, e);
 	}
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
