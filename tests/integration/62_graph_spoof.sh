@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Spoofed graph violations never block a client (README, Security model,
+# Spoofed graph violations never block a client (docs/security.md,
 # "Graph violations and spoofing"). Client A learns the path
 # A -> B:8080/tcp, the graph is frozen and enforced (tuple-enforce allow),
 # and an enforcing kl-decider listens to graphd's violations. Then a
