@@ -187,20 +187,36 @@ static int backup_to(sqlite3 *src, const char *dest, char *err, size_t errlen)
 	return 0;
 }
 
-static int create_v2(struct gr_store *s, char *err, size_t errlen)
+/* The current schema's tables, inside the caller's transaction. */
+static int exec_schema_v2(struct gr_store *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; schema_v2[i] != NULL; i++)
+		if (gr_store_exec(s, schema_v2[i], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+/* Stamp the file as ours at the current version, and commit. */
+static int stamp_and_commit(struct gr_store *s, char *err, size_t errlen)
 {
 	char sql[64];
 
-	if (gr_store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; schema_v2[i] != NULL; i++)
-		if (gr_store_exec(s, schema_v2[i], err, errlen) < 0)
-			goto bad;
 	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", GR_APPLICATION_ID);
 	if (gr_store_exec(s, sql, err, errlen) < 0)
-		goto bad;
+		return -1;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
 	if (gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int create_v2(struct gr_store *s, char *err, size_t errlen)
+{
+	if (gr_store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	if (exec_schema_v2(s, err, errlen) < 0)
+		goto bad;
+	if (stamp_and_commit(s, err, errlen) < 0)
 		goto bad;
 	return 0;
 bad:
@@ -227,7 +243,7 @@ static int migrate_1_2(struct gr_store *s, char *err, size_t errlen)
 		"DROP TABLE edges_v1",
 		NULL
 	};
-	char bak[PATH_MAX + 32], sql[64];
+	char bak[PATH_MAX + 32];
 
 	if (snprintf(bak, sizeof(bak), "%s.schema1.bak", s->path) >= (int)sizeof(bak))
 		return kl_fail(err, errlen, "graph db %s: path too long for the migration backup",
@@ -264,18 +280,13 @@ static int migrate_1_2(struct gr_store *s, char *err, size_t errlen)
 	sqlite3_finalize(chk);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) - 1; i++) {
 		if (steps[i] == NULL) {
-			for (size_t j = 0; schema_v2[j] != NULL; j++)
-				if (gr_store_exec(s, schema_v2[j], err, errlen) < 0)
-					goto bad;
+			if (exec_schema_v2(s, err, errlen) < 0)
+				goto bad;
 		} else if (gr_store_exec(s, steps[i], err, errlen) < 0) {
 			goto bad;
 		}
 	}
-	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", GR_APPLICATION_ID);
-	if (gr_store_exec(s, sql, err, errlen) < 0)
-		goto bad;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
-	if (gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0)
+	if (stamp_and_commit(s, err, errlen) < 0)
 		goto bad;
 	snprintf(s->note, sizeof(s->note), "migrated %.4000s from schema 1 to %d (the schema 1 copy is %.4100s)",
 		 s->path, GR_SCHEMA_VERSION, bak);
