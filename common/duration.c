@@ -6,48 +6,14 @@
  * fraction; we truncate the exact product instead), overflow is an error.
  */
 #include "common/duration.h"
+#include "common/err.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
 
 #define DUR_MAX_INPUT 256
-
-static int fail(char *err, size_t errlen, const char *s, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, const char *s, const char *fmt, ...)
-{
-	char reason[128];
-	char q[72];
-	size_t o = 0;
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if (s == NULL) {
-		snprintf(err, errlen, "%s", reason);
-		return -1;
-	}
-	/* The input is untrusted: keep printable ASCII, mark the rest. */
-	for (size_t i = 0; s[i] != '\0' && o + 4 < sizeof(q); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= 48) {
-			memcpy(q + o, "...", 3);
-			o += 3;
-			break;
-		}
-		q[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	q[o] = '\0';
-	snprintf(err, errlen, "%s in duration '%s'", reason, q);
-	return -1;
-}
 
 struct unit {
 	const char *name;
@@ -77,17 +43,17 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 	uint64_t total = 0;
 
 	if (s == NULL)
-		return fail(err, errlen, NULL, "no duration given");
+		return kl_fail_in(err, errlen, "duration ", NULL, "no duration given");
 	if (*s == '\0')
-		return fail(err, errlen, NULL, "empty duration");
+		return kl_fail_in(err, errlen, "duration ", NULL, "empty duration");
 	if (strlen(s) > DUR_MAX_INPUT)
-		return fail(err, errlen, s, "too long");
+		return kl_fail_in(err, errlen, "duration ", s, "too long");
 	if (strcmp(s, "0") == 0) {
 		*ns = 0;
 		return 0;
 	}
 	if (*s == '-' || *s == '+')
-		return fail(err, errlen, s, "a sign is not allowed");
+		return kl_fail_in(err, errlen, "duration ", s, "a sign is not allowed");
 
 	while (*p != '\0') {
 		uint64_t whole = 0, frac = 0, scale = 1;
@@ -119,13 +85,13 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 			}
 		}
 		if (!have_whole && !have_frac)
-			return fail(err, errlen, s, "expected a number at offset %td", p - s);
+			return kl_fail_in(err, errlen, "duration ", s, "expected a number at offset %td", p - s);
 		u = p;
 		while (*p != '\0' && *p != '.' && !is_digit(*p))
 			p++;
 		ulen = (size_t)(p - u);
 		if (ulen == 0)
-			return fail(err, errlen, s,
+			return kl_fail_in(err, errlen, "duration ", s,
 				    "missing unit (ns, us, ms, s, m, h, d) after the number");
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strlen(units[i].name) == ulen &&
@@ -142,17 +108,17 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 				uname[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 			}
 			uname[n] = '\0';
-			return fail(err, errlen, s,
+			return kl_fail_in(err, errlen, "duration ", s,
 				    "unknown unit '%s' (use ns, us, ms, s, m, h, d)", uname);
 		}
 		if (overflow || whole > UINT64_MAX / unit->ns)
-			return fail(err, errlen, s, "too large (overflows 64-bit nanoseconds)");
+			return kl_fail_in(err, errlen, "duration ", s, "too large (overflows 64-bit nanoseconds)");
 		uint64_t v = whole * unit->ns;
 		/* frac/scale < 1, so the product fits in 128 bits and the
 		 * quotient is below unit->ns. */
 		uint64_t fv = (uint64_t)(((unsigned __int128)frac * unit->ns) / scale);
 		if (v > UINT64_MAX - fv || v + fv > UINT64_MAX - total)
-			return fail(err, errlen, s, "too large (overflows 64-bit nanoseconds)");
+			return kl_fail_in(err, errlen, "duration ", s, "too large (overflows 64-bit nanoseconds)");
 		total += v + fv;
 	}
 	*ns = total;
@@ -269,4 +235,80 @@ char *kl_rfc3339_format(int64_t ms, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%sZ", base);
 	return buf;
+}
+
+static int days_from_civil(int y, unsigned m, unsigned d, int64_t *out)
+{
+	/* Howard Hinnant's algorithm: proleptic Gregorian, no timezone. */
+	y -= m <= 2;
+	const int era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	*out = (int64_t)era * 146097 + (int64_t)doe - 719468;
+	return 0;
+}
+
+static int digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+int kl_rfc3339_parse(const char *s, int64_t *ms)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int Y, M, D, h, m, sec, frac_ms = 0;
+	const char *p;
+
+	if (strlen(s) < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
+	    s[7] != '-' || digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
+	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||
+	    digits(s + 17, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
+		return -1;
+	bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+	if (M == 2 && D == 29 && !leap)
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		int n = 0;
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (n < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+			n++;
+			p++;
+		}
+		if (n == 0)
+			return -1;
+		for (; n < 3; n++)
+			frac_ms *= 10;
+	}
+	int off_min = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+		    om > 59)
+			return -1;
+		off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	int64_t days;
+	days_from_civil(Y, (unsigned)M, (unsigned)D, &days);
+	int64_t secs = days * 86400 + h * 3600 + m * 60 + (sec > 59 ? 59 : sec) - off_min * 60;
+	*ms = secs * 1000 + frac_ms;
+	return 0;
 }

@@ -17,6 +17,9 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen);
 /* Shortest exact text: "0s", "500ms", "30s", "2m", "1h30m", "336h". */
 const char *kl_duration_format(uint64_t ns, char *buf, size_t len);
 
+/* "2026-06-01T00:00:00Z", "...+02:00", fractional seconds. -> Unix ms.
+ * 0, or -1 when s is not such a time. */
+int kl_rfc3339_parse(const char *s, int64_t *ms);
 /* Unix ms -> "2026-06-01T00:00:00Z" (".123" before the Z when ms is not
  * whole seconds), what an RFC 3339 parser reads back to the same value. */
 char *kl_rfc3339_format(int64_t ms, char *buf, size_t len);

@@ -58,9 +58,7 @@ int kl_feedback_parse(const char *text, size_t len, const char *name,
 /* Parse one feedback array already decoded by jansson (json_t *). */
 int kl_feedback_from_json(const void *json_array, const char *name,
 			  struct kl_exempt_list *out, struct kl_errs *errs);
-/* "2026-06-01T00:00:00Z", "...+02:00", fractional seconds. -> Unix ms. */
-int kl_rfc3339_parse(const char *s, int64_t *ms);
-/* The other way: kl_rfc3339_format (common/duration.h). */
+/* RFC 3339 times: kl_rfc3339_parse and kl_rfc3339_format (common/duration.h). */
 
 struct kl_exempt {
 	struct kl_exempt_list wl, fb;
