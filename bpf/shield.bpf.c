@@ -949,22 +949,71 @@ static __always_inline int unadmitted(struct kl_cfg *cfg, struct kl_totals *tot,
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
 
+/* The slot of a known source, or of an admitted new source that claims one
+ * (CLAIM_TRIES times; NULL when every try lost). A packet of a source not
+ * admitted, or refused admission by the aggregate limit, is judged and
+ * counted here without a slot: *act is then its XDP action (else -1).
+ * fam is a constant at each call site, so every map below is too.
+ * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
+static __always_inline struct kl_src_slot *source_slot(const __u32 fam, struct kl_cfg *cfg,
+							struct kl_totals *tot, struct parsed *p,
+							__u64 w0, __u64 w1, __u32 gen, __u64 now,
+							__u64 len, int *act)
+{
+	struct kl_src_slot *sl;
+	__u32 base[2];
+	int o, lim = 0;
+	__u64 h;
+	__u16 fp;
+
+	h = fam == 4 ? kl_src_hash4((__u32)w0, cfg->src_seed) : kl_src_hash6w(w0, w1, cfg->src_seed);
+	fp = kl_src_tag(h);
+	kl_src_bases(h, fam == 4 ? kl_src4_mask : kl_src6_mask, base);
+	sl = fam == 4 ? tfind4((__u32)w0, base, fp) : tfind6(w0, w1, base, fp);
+	if (likely(sl))
+		return sl;
+	if (!cfg->admit_off && !admitted(h)) {
+		o = slotless(cfg, p, gen, now, h, &lim);
+		*act = unadmitted(cfg, tot, p, o, lim, len, now);
+		return NULL;
+	}
+	/* Admission is refused too while the aggregate limit drops: it
+	 * bounds the claims a flood can make. */
+	if (new_limit_on(cfg, now)) {
+		o = slotless(cfg, p, gen, now, h, &lim);
+		if (lim) {
+			*act = unadmitted(cfg, tot, p, o, lim, len, now);
+			return NULL;
+		}
+	}
+	for (int t = 0; t < CLAIM_TRIES; t++) {
+		sl = fam == 4 ? find4((__u32)w0, base, fp) : find6(w0, w1, base, fp);
+		if (sl)
+			return sl;
+		sl = fam == 4 ? claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, w0, 0, fp, tot,
+				      now) :
+				claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
+				      now);
+		if (sl)
+			return sl;
+	}
+	return NULL;
+}
+
 SEC("xdp")
 int kl_shield(struct xdp_md *ctx)
 {
 	struct kl_src_stats ns; /* verdict holder without an entry */
 	struct parsed p = {};
-	struct kl_src_stats *e = NULL;
+	struct kl_src_stats *e;
 	struct kl_src_slot *sl;
-	__u32 base[2];
-	__u64 w0, w1, h;
+	__u64 w0, w1;
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
 	__u32 zero = 0, gen;
-	__u16 fp;
 	__u64 len, now;
-	int o, r, lim = 0;
+	int o, r, act = -1;
 
 	tot = bpf_map_lookup_elem(&kernloom_totals, &zero);
 	cfg = bpf_map_lookup_elem(&kernloom_cfg, &zero);
@@ -994,79 +1043,20 @@ int kl_shield(struct xdp_md *ctx)
 	/* One lookup site per map: the verifier inlines a hash lookup only
 	 * where the map is known, and if clang merged the two into one call
 	 * with a map chosen at run time, every packet would take the generic
-	 * helper (an indirect call, 20% slower here). */
+	 * helper (an indirect call, 20% slower here). source_slot() is inlined
+	 * once per family with a constant family, so each keeps its own sites. */
 	if (p.family == 4) {
 		tot->v[KL_T_IPV4]++;
-		h = kl_src_hash4(p.src4, cfg->src_seed);
-		fp = kl_src_tag(h);
-		kl_src_bases(h, kl_src4_mask, base);
-		sl = tfind4(p.src4, base, fp);
-		if (likely(sl)) {
-			e = &sl->s;
-		} else {
-			if (!cfg->admit_off && !admitted(h)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			/* Admission is refused too while the aggregate limit
-			 * drops: it bounds the claims a flood can make. */
-			if (new_limit_on(cfg, now)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				if (lim)
-					return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			for (int t = 0; t < CLAIM_TRIES; t++) {
-				sl = find4(p.src4, base, fp);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-				sl = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
-					   tot, now);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-			}
-		}
+		sl = source_slot(4, cfg, tot, &p, p.src4, 0, gen, now, len, &act);
 	} else {
 		tot->v[KL_T_IPV6]++;
 		__builtin_memcpy(&w0, p.src6.addr, 8);
 		__builtin_memcpy(&w1, p.src6.addr + 8, 8);
-		h = kl_src_hash6w(w0, w1, cfg->src_seed);
-		fp = kl_src_tag(h);
-		kl_src_bases(h, kl_src6_mask, base);
-		sl = tfind6(w0, w1, base, fp);
-		if (likely(sl)) {
-			e = &sl->s;
-		} else {
-			if (!cfg->admit_off && !admitted(h)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			/* Admission is refused too while the aggregate limit
-			 * drops: it bounds the claims a flood can make. */
-			if (new_limit_on(cfg, now)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				if (lim)
-					return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			for (int t = 0; t < CLAIM_TRIES; t++) {
-				sl = find6(w0, w1, base, fp);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-				sl = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
-					   now);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-			}
-		}
+		sl = source_slot(6, cfg, tot, &p, w0, w1, gen, now, len, &act);
 	}
-	if (unlikely(!e)) {
+	if (act >= 0)
+		return act;
+	if (unlikely(!sl)) {
 		/* No entry: policy still applies, computed into the template,
 		 * and this packet's source telemetry is lost. Kept apart from
 		 * the main path so that one only ever sees a map entry. */
@@ -1076,6 +1066,7 @@ int kl_shield(struct xdp_md *ctx)
 		tot->v[KL_T_PASS + (o & 7)]++;
 		return finish(cfg, tot, &p, o, len, now);
 	}
+	e = &sl->s;
 	if (unlikely(READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)))
 		recompute(e, &p, gen, now);
 	barrier();
