@@ -830,25 +830,59 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 	return o;
 }
 
+/* Has this source recorded the flow of this tuple last (shield.h,
+ * struct kl_edge_cache)? */
+static __always_inline int flow_memo_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto)
+{
+	__u64 c = READ_ONCE(*(__u64 *)ec);
+	struct kl_edge_cache v;
+
+	__builtin_memcpy(&v, &c, sizeof(v));
+	return (v.flags & (KL_EC_PASS | KL_EC_FLOW)) && v.port == port && v.proto == proto;
+}
+
+/* Remembers the tuple whose flow a throttled packet just recorded. Under
+ * edge enforcement this may evict the word's edge verdict: the source's
+ * next passing packet (one per token) looks the edge up again. */
+static __always_inline void flow_memo_set(struct kl_edge_cache *ec, __u16 port, __u8 proto)
+{
+	struct kl_edge_cache v = { .port = port, .proto = proto, .flags = KL_EC_FLOW };
+	__u64 c;
+
+	__builtin_memcpy(&c, &v, sizeof(c));
+	WRITE_ONCE(*(__u64 *)ec, c);
+}
+
 /* Everything after the source telemetry: the drop event, flow telemetry and
- * the XDP action. */
+ * the XDP action. ec: the slot's edge cache word, NULL without a slot.
+ * Every packet records its flow (dropped ones too: graphd must see unknown
+ * edges), except a throttled source's drop on the tuple whose flow it last
+ * recorded while throttled, or last passed under edge enforcement: that
+ * edge is known already, the drop is counted in the source's drop_rl, and
+ * a throttled flood costs no flow-table lookup. */
 static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, struct parsed *p,
-				  int o, __u64 len, __u64 now)
+				  struct kl_edge_cache *ec, int o, __u64 len, __u64 now)
 {
 	if (unlikely(o != O_PASS))
 		emit(cfg, tot, p, o, len, now);
 	if (kl_feat_flow && p->l4) {
+		__u16 port = fold_port(cfg, p);
+		int memo = o == O_DROP_RL && ec;
+
+		if (memo && flow_memo_hit(ec, port, p->proto))
+			return XDP_DROP;
 		if (p->family == 4) {
-			struct kl_edge4_key k = { .src = p->src4, .port = fold_port(cfg, p),
-						  .proto = p->proto };
+			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
 
 			flow_note(&kernloom_flow4_stats, &k, len, now);
 		} else {
-			struct kl_edge6_key k = { .port = fold_port(cfg, p), .proto = p->proto };
+			struct kl_edge6_key k = { .port = port, .proto = p->proto };
 
 			__builtin_memcpy(k.src, p->src6.addr, 16);
 			flow_note(&kernloom_flow6_stats, &k, len, now);
 		}
+		if (memo)
+			flow_memo_set(ec, port, p->proto);
 	}
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
@@ -1064,7 +1098,7 @@ int kl_shield(struct xdp_md *ctx)
 		recompute(&ns, &p, gen, now);
 		o = judge(&ns, NULL, cfg, &p, gen, now);
 		tot->v[KL_T_PASS + (o & 7)]++;
-		return finish(cfg, tot, &p, o, len, now);
+		return finish(cfg, tot, &p, NULL, o, len, now);
 	}
 	e = &sl->s;
 	if (unlikely(READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)))
@@ -1075,5 +1109,5 @@ int kl_shield(struct xdp_md *ctx)
 	account(e, &p, o, len, now);
 	if (p.ports && scan_note(e, p.dport, now))
 		emit(cfg, tot, &p, KL_EV_SCAN_HINT, len, now);
-	return finish(cfg, tot, &p, o, len, now);
+	return finish(cfg, tot, &p, &sl->ec, o, len, now);
 }

@@ -1516,6 +1516,58 @@ static void test_flow_telemetry(void **state)
 	timed(s, "graph-enforce flows, deny", fw.b, fw.len, XDP_DROP);
 }
 
+static __u64 flow4_pkts(struct shield *s, const char *a, __u16 port, __u8 proto)
+{
+	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
+	struct kl_flow_stats fs;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs))
+		return 0;
+	return fs.pkts;
+}
+
+/* A throttled source's drops on the tuple whose flow it last recorded skip
+ * the flow table; every tuple it tries is still recorded. */
+static void test_flow_throttled(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.29.29", *b = "198.18.29.30";
+	struct pkt_spec dns = pkt_udp4(a, 53), web = pkt_tcp4(a, 443, PKT_ACK);
+	struct pkt_spec bweb = pkt_tcp4(b, 443, PKT_ACK), bssh = pkt_tcp4(b, 22, PKT_ACK);
+	struct frame fd = build(&dns), fw = build(&web), fbw = build(&bweb), fbs = build(&bssh);
+	struct kl_src_stats st;
+
+	set_edge_mode(s, KL_EDGE_OFF, KL_EPHEMERAL_MIN_DEFAULT);
+	rl4(s, a, 0, 0, 0); /* every packet dropped */
+	assert_int_equal(run_n(s, fd.b, fd.len, 5), XDP_DROP);
+	assert_int_equal(flow4_pkts(s, a, 53, IPPROTO_UDP), 1);
+	assert_int_equal(run1(s, &fw), XDP_DROP); /* a new tuple is recorded */
+	assert_int_equal(flow4_pkts(s, a, 443, IPPROTO_TCP), 1);
+	assert_int_equal(run_n(s, fd.b, fd.len, 3), XDP_DROP); /* and a return to the old one */
+	assert_int_equal(flow4_pkts(s, a, 53, IPPROTO_UDP), 2);
+	st = src4_must(s, a);
+	assert_int_equal(st.pkts, 9);
+	assert_int_equal(st.drop_rl, 9);
+	assert_int_equal(total(s, KL_T_DROP_RL), 9);
+
+	/* Other drops are all recorded (test_flow_telemetry: deny). Under edge
+	 * enforcement the tuple a throttled source passed on counts as
+	 * recorded: burst 1, so the first packet passes (edge allowed), the
+	 * rest are throttled. */
+	edge4(s, s->maps.kernloom_edge4_allow, b, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	rl4(s, b, 1, 1, 0);
+	assert_int_equal(run1(s, &fbw), XDP_PASS);
+	assert_int_equal(run_n(s, fbw.b, fbw.len, 4), XDP_DROP);
+	assert_int_equal(flow4_pkts(s, b, 443, IPPROTO_TCP), 1);
+	assert_int_equal(run1(s, &fbs), XDP_DROP); /* throttled before the edge check */
+	assert_int_equal(flow4_pkts(s, b, 22, IPPROTO_TCP), 1);
+	st = src4_must(s, b);
+	assert_int_equal(st.pass, 1);
+	assert_int_equal(st.drop_rl, 5);
+	timed(s, "graph-enforce flows, throttled", fbs.b, fbs.len, XDP_DROP);
+}
+
 static void test_flow_profiles(void **state)
 {
 	struct pkt_spec web = pkt_tcp4("198.18.29.29", 443, PKT_ACK);
@@ -2346,6 +2398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_cache, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_throttled, setup_edge, teardown),
 		cmocka_unit_test(test_flow_profiles),
 		cmocka_unit_test(test_feature_off_removes_code),
 		cmocka_unit_test_setup_teardown(test_pins_by_name_and_reuse, setup_pin_dir,
