@@ -19,7 +19,7 @@
 #include "ipc/enforce.h"
 #include "ipc/msg.h"
 
-struct bpf_object;
+struct shield; /* build/gen/shield.skel.h */
 struct ring_buffer;
 struct json_t;
 struct kl_audit;
@@ -113,7 +113,8 @@ struct enf_ctx {
 	int fd[ENF_M_MAX];
 	uint32_t map_max[ENF_M_MAX]; /* max_entries, for status */
 
-	struct bpf_object *obj;
+	struct shield *skel;
+	void *obj_buf; /* --obj: the file's bytes, which the object points into */
 	int bloom_fd; /* kernloom_policy_bloom; -1 in tests without the object */
 	int prog_fd;
 	uint32_t prog_id;
@@ -261,9 +262,22 @@ void enf_reply_free(struct enf_reply *r);
 struct json_t *enf_links_json(const struct enf_ctx *ctx);
 
 /* ---- attach.c: object, links ---- */
-/* Open the object with pins under cfg->pin_dir, set features and sizes,
- * check pinned maps, load, fill ctx->fd. Returns 0 or -1 (logged). */
+/* Open the shield (the object built into kl-enforcer, or cfg->obj checked
+ * against it) with pins under cfg->pin_dir, set features and sizes, check
+ * pinned maps, load, fill ctx->fd. Returns 0 or -1 (logged). */
 int enf_load(struct enf_ctx *ctx);
+/* Largest --obj file read. */
+#define ENF_OBJ_MAX (64u << 20)
+/* Open (not load) the skeleton over the ELF image elf (NULL: the built-in
+ * one), pins under pin_dir (NULL: none). NULL with *err (-errno). */
+struct shield *enf_skel_open(const void *elf, size_t len, const char *pin_dir, int *err);
+/* Pure: why `have` cannot stand in for `want` (a map's type, key or value
+ * size or flags, or a .rodata setting's place differ), or NULL. */
+const char *enf_obj_mismatch(const struct shield *want, const struct shield *have, char *buf,
+			     size_t len);
+/* Pure: why the skeleton's maps disagree with enf_map_specs (the sizes of
+ * bpf/shield.h as kl-enforcer was compiled), or NULL. */
+const char *enf_skel_spec_mismatch(const struct shield *s, char *buf, size_t len);
 /* Open the telemetry pins to the sensor user's group (read-only by mode). */
 int enf_share_telemetry(struct enf_ctx *ctx);
 /* Started as root: make the pin directory and every pin in it owned by

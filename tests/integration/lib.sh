@@ -93,14 +93,15 @@ setup_pair() {
 # Word-split on purpose: $TMP has no spaces.
 audit_args() { echo "--audit-dir $TMP/audit/$1 --audit-key $TMP/keys/$1/audit.key"; }
 
-# start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB.
+# start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB, with the
+# shield built into it (--obj "$OBJ" loads the file instead).
 start_enforcer() {
 	# The enforcer creates its sockets after becoming $KL_USER: the run
 	# dir must be that user's, and reachable through $TMP.
 	mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
 	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
 	# here would fork a subshell, and stop_enforcer would kill only that).
-	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" \
+	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" \
 		$(audit_args enforcer) --user "$KL_USER" "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
