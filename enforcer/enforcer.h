@@ -2,8 +2,9 @@
 /*
  * kl-enforcer's runtime state and the steps of its life: load the shield,
  * attach it, serve control requests, sweep expired entries. The request
- * handlers work on map fds only, so tests can run them against maps they
- * create themselves (bpf_map_create) without loading any program.
+ * handlers reach the maps only through struct enf_map_ops, so tests run
+ * them against an in-memory backend (tests/unit/fakemaps.h) without
+ * privileges, or against maps they create (bpf_map_create).
  */
 #ifndef KL_ENFORCER_ENFORCER_H
 #define KL_ENFORCER_ENFORCER_H
@@ -94,6 +95,24 @@ struct enf_link_stats {
 /* How often they are re-read (addresses come and go: DHCP, SLAAC). */
 #define ENF_SELF_EVERY_NS 1000000000ull
 
+/* The map backend. Handles are map fds (ctx->fd[], ctx->bloom_fd); every
+ * operation returns 0 or -errno. */
+struct enf_map_ops {
+	int (*lookup)(int fd, const void *key, void *val);
+	int (*update)(int fd, const void *key, const void *val, uint64_t flags);
+	int (*del)(int fd, const void *key);
+	/* key NULL: the first key; -ENOENT after the last. */
+	int (*next_key)(int fd, const void *key, void *next);
+	/* Up to *count entries from position *in (in NULL: the start); *out
+	 * is where the next call resumes. -ENOENT: that was the last batch
+	 * (*count may still be > 0); -EINVAL or -ENOTSUP: the map type has
+	 * no batch operations. */
+	int (*lookup_batch)(int fd, const uint64_t *in, uint64_t *out, void *keys, void *vals,
+			    uint32_t *count);
+};
+/* The kernel's (bpf(2) through libbpf). */
+extern const struct enf_map_ops enf_bpf_map_ops;
+
 struct enf_iface {
 	char name[KL_IFNAMSIZ];
 	int ifindex;
@@ -110,6 +129,7 @@ struct enf_ctx {
 	struct kl_addr self[ENF_MAX_SELF];
 	uint64_t self_read_ns;
 	bool self_failed; /* the last read failed (said once) */
+	const struct enf_map_ops *maps; /* enf_bpf_map_ops unless a test swaps it */
 	int fd[ENF_M_MAX];
 	uint32_t map_max[ENF_M_MAX]; /* max_entries, for status */
 
@@ -162,7 +182,13 @@ struct enf_result {
 uint64_t enf_boottime_ns(void);
 void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_evring *ring);
 
-/* ---- maps.c: generic map walking ---- */
+/* ---- maps.c: map access and generic walking ---- */
+/* One entry of map m through ctx->maps; 0 or -errno (-EBADF: no map).
+ * Writes are BPF_ANY. */
+int enf_map_lookup(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *val);
+int enf_map_update(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, const void *val);
+int enf_map_delete(const struct enf_ctx *ctx, enum enf_map_id m, const void *key);
+int enf_map_next_key(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *next);
 /* Visit every entry; cb returns non-zero to stop. Uses batch lookups where
  * the map type has them. Returns 0 or -errno. */
 typedef int (*enf_visit_fn)(const void *key, const void *val, void *arg);
