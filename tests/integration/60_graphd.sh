@@ -70,12 +70,8 @@ for port in 8080 9090; do
 done
 # Wait for both to listen without sending them a packet: 9090 must stay
 # unknown to the graph.
-for _ in $(seq 1 50); do
-	n=$(ip netns exec "$NS_B" ss -Hltn "( sport = :8080 or sport = :9090 )" | wc -l)
-	[ "$n" -ge 2 ] && break
-	sleep 0.2
-done
-[ "$n" -ge 2 ] || fail "the HTTP servers did not start"
+both_listen() { [ "$(ip netns exec "$NS_B" ss -Hltn "( sport = :8080 or sport = :9090 )" | wc -l)" -ge 2 ]; }
+wait_for 10 "the HTTP servers listening on 8080 and 9090" both_listen
 
 get() { in_a curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$B4:$1/"; }
 # C: a second address in A, rate-limited by the operator (generously: its
@@ -131,12 +127,12 @@ expect_eq "$state" frozen "the freeze is in the database"
 
 log "== frozen-enforce: the baseline goes to the edge allow map"
 start_graphd --graph-mode frozen-enforce
-for _ in $(seq 1 50); do
-	klctl --json edge list | jq -e --arg ip $A4 \
-		'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd")' \
-		>/dev/null && break
-	sleep 0.2
-done
+# edge_rule KIND PORT: graphd's edge KIND rule for A4 -> PORT is in the enforcer.
+edge_rule() {
+	klctl --json edge list | jq -e --arg ip $A4 --arg k "$1" --argjson p "$2" \
+		'.entries[] | select(.kind == $k and .ip == $ip and .port == $p and .origin == "graphd")'
+}
+wait_for 10 "graphd's edge allow rule for $A4 8080/tcp" edge_rule allow 8080
 klctl --json edge list | jq -e --arg ip $A4 \
 	'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd" and .expires_in_ms > 0)' \
 	>/dev/null || fail "no graphd allow rule for $A4 8080/tcp: $(klctl edge list)"
@@ -174,14 +170,7 @@ log "ok: one frozen-enforce violation did not move $A4 in kl-decider"
 V=$("$BIN/kl-graphd" --db "$DB" violations --format json) || fail "violations next to the running daemon"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "violations lacks 9090: $V"
-for _ in $(seq 1 20); do
-	klctl --json edge list | jq -e --arg ip $A4 \
-		'.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090 and .origin == "graphd")' \
-		>/dev/null && break
-	sleep 0.2
-done
-klctl --json edge list | jq -e --arg ip $A4 '.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090)' \
-	>/dev/null || fail "no edge deny for the violation: $(klctl edge list)"
+wait_for 10 "graphd's edge deny for the violation of $A4 9090/tcp" edge_rule deny 9090
 log "ok: edge deny $A4 9090/tcp from graphd"
 expect_eq "$(get 8080)" 200 "A -> 8080 still works after the violation"
 
@@ -190,7 +179,8 @@ V=$(klctl --json graph violations --since 10m) || fail "klctl graph violations"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "klctl graph violations lacks 9090: $V"
 klctl graph approve-ip $A4 >"$TMP/approve.txt" 2>&1 || fail "klctl graph approve-ip: $(cat "$TMP/approve.txt")"
-for _ in $(seq 1 30); do [ "$(get 9090)" = 200 ] && break; sleep 0.3; done
+answers() { [ "$(get "$1")" = 200 ]; }
+wait_for 10 "A -> 9090 answering after approve-ip" answers 9090
 expect_eq "$(get 9090)" 200 "A -> 9090 after approve-ip"
 klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 9090 and .state == "approved")' \
 	>/dev/null || fail "klctl graph export lacks the approved edge"
