@@ -157,11 +157,11 @@ expect_ge "$(( ${e1:-0} - ${e0:-0} ))" 1 "drop_edge rose for $A4"
 grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log" ||
 	fail "no VIOLATION line in the graphd log"
 log "ok: VIOLATION logged"
-# One violation at low severity is no evidence against the source (README,
-# Security model, "Graph violations and spoofing"): the decider does not
-# move it (62_graph_spoof.sh covers the decider's side in full). It has
-# had its say once it ticked twice after graphd reported the violation
-# (it logs a TICK line every tick here).
+# One violation at low severity is no evidence against the source
+# (docs/security.md, "Graph violations and spoofing"): the decider does not
+# move it (62_graph_spoof.sh covers the decider's side in full). It has had
+# its say once it ticked twice after graphd reported the violation (it logs
+# a TICK line every tick here).
 wait_for 10 "two decider ticks after the violation" \
 	log_count_ge "$TMP/decider.log" "TICK#" $((ticks_at_violation + 2))
 grep -q "STATE $A4 " "$TMP/decider.log" &&
