@@ -177,7 +177,8 @@ static struct shield *skel_open(const void *elf, size_t len, const struct bpf_ob
 	return s;
 }
 
-/* Where a .rodata variable of `want` sits in `have`'s BTF, compared. */
+/* Why `have`'s .rodata does not hold each setting of `want`'s at the same
+ * offset and size (the skeleton writes them at `want`'s), or NULL. */
 static const char *rodata_mismatch(const struct shield *want, const struct shield *have,
 				   char *buf, size_t len)
 {
