@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/safefile.h"
 #include "enforcer/enforcer.h"
+#include "shield.maps.h"
 #include "shield.skel.h"
 
 #ifndef BPF_FS_MAGIC
@@ -115,30 +116,18 @@ static int ensure_pin_dir(const char *dir)
 
 /* Each map kl-enforcer handles, as its member of the generated skeleton:
  * a map renamed or dropped in bpf/shield.bpf.c fails the build here. */
-#define SKEL_MAP(field) offsetof(struct shield, maps.field)
 static const size_t skel_maps[ENF_M_MAX] = {
-	[ENF_M_CFG] = SKEL_MAP(kernloom_cfg),
-	[ENF_M_TOTALS] = SKEL_MAP(kernloom_totals),
-	[ENF_M_EVENTS] = SKEL_MAP(kernloom_events),
-	[ENF_M_SRC4] = SKEL_MAP(kernloom_src4_stats),
-	[ENF_M_SRC6] = SKEL_MAP(kernloom_src6_stats),
-	[ENF_M_ALLOW4] = SKEL_MAP(kernloom_allow4_lpm),
-	[ENF_M_ALLOW6] = SKEL_MAP(kernloom_allow6_lpm),
-	[ENF_M_DENY4] = SKEL_MAP(kernloom_deny4_hash),
-	[ENF_M_DENY6] = SKEL_MAP(kernloom_deny6_hash),
-	[ENF_M_DENY4_LPM] = SKEL_MAP(kernloom_deny4_lpm),
-	[ENF_M_DENY6_LPM] = SKEL_MAP(kernloom_deny6_lpm),
-	[ENF_M_RL4] = SKEL_MAP(kernloom_rl_policy4),
-	[ENF_M_RL6] = SKEL_MAP(kernloom_rl_policy6),
-	[ENF_M_FLOW4] = SKEL_MAP(kernloom_flow4_stats),
-	[ENF_M_FLOW6] = SKEL_MAP(kernloom_flow6_stats),
-	[ENF_M_EDGE4_DENY] = SKEL_MAP(kernloom_edge4_deny),
-	[ENF_M_EDGE6_DENY] = SKEL_MAP(kernloom_edge6_deny),
-	[ENF_M_EDGE4_ALLOW] = SKEL_MAP(kernloom_edge4_allow),
-	[ENF_M_EDGE6_ALLOW] = SKEL_MAP(kernloom_edge6_allow),
-	[ENF_M_EDGE4_RL] = SKEL_MAP(kernloom_edge4_rl_policy),
-	[ENF_M_EDGE6_RL] = SKEL_MAP(kernloom_edge6_rl_policy),
+#define SKEL_MAP(id, name, ...) [id] = offsetof(struct shield, maps.name),
+	ENF_MAPS(SKEL_MAP)
+#undef SKEL_MAP
 };
+
+/* And its key and value size in the object's BTF, as bpf/shield.h says. */
+#define MAP_SIZES(id, name, ksz, vsz, ...)                                                      \
+	_Static_assert(KL_BTF_MAP_##name##_KEY == (ksz) && KL_BTF_MAP_##name##_VALUE == (vsz),  \
+		       #name ": key/value size in bpf/shield.bpf.c differs from bpf/shield.h");
+ENF_MAPS(MAP_SIZES)
+#undef MAP_SIZES
 
 /* The .rodata settings are written as the skeleton's struct fields; the
  * values written below are 32-bit. */

@@ -25,32 +25,57 @@ struct ring_buffer;
 struct json_t;
 struct kl_audit;
 
+/*
+ * Every map the enforcer handles, once: its id, its name (the member of the
+ * generated skeleton and the map in bpf/shield.bpf.c, KL_MAP_* in
+ * bpf/shield.h), its key and value size by bpf/shield.h (0: a ring
+ * buffer), the map_sizes entry it is sized by (-1: none) and whether it is
+ * an LPM trie (no batch operations). attach.c checks the sizes against the
+ * object's BTF at compile time (build/gen/shield.maps.h).
+ */
+#define ENF_MAPS(X)                                                                              \
+	X(ENF_M_CFG, kernloom_cfg, 4, sizeof(struct kl_cfg), -1, false)                          \
+	X(ENF_M_TOTALS, kernloom_totals, 4, sizeof(struct kl_totals), -1, false)                 \
+	X(ENF_M_EVENTS, kernloom_events, 0, 0, -1, false)                                        \
+	X(ENF_M_SRC4, kernloom_src4_stats, 4, sizeof(struct kl_src_slot), ENF_SZ_SRC, false)     \
+	X(ENF_M_SRC6, kernloom_src6_stats, 4, sizeof(struct kl_src_slot), ENF_SZ_SRC, false)     \
+	X(ENF_M_ALLOW4, kernloom_allow4_lpm, sizeof(struct kl_lpm4_key), sizeof(struct kl_rule),  \
+	  ENF_SZ_ALLOW, true)                                                                    \
+	X(ENF_M_ALLOW6, kernloom_allow6_lpm, sizeof(struct kl_lpm6_key), sizeof(struct kl_rule),  \
+	  ENF_SZ_ALLOW, true)                                                                    \
+	X(ENF_M_DENY4, kernloom_deny4_hash, 4, sizeof(struct kl_rule), ENF_SZ_DENY, false)       \
+	X(ENF_M_DENY6, kernloom_deny6_hash, 16, sizeof(struct kl_rule), ENF_SZ_DENY, false)      \
+	X(ENF_M_DENY4_LPM, kernloom_deny4_lpm, sizeof(struct kl_lpm4_key), sizeof(struct kl_rule), \
+	  ENF_SZ_DENY_CIDR, true)                                                                \
+	X(ENF_M_DENY6_LPM, kernloom_deny6_lpm, sizeof(struct kl_lpm6_key), sizeof(struct kl_rule), \
+	  ENF_SZ_DENY_CIDR, true)                                                                \
+	X(ENF_M_RL4, kernloom_rl_policy4, 4, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)        \
+	X(ENF_M_RL6, kernloom_rl_policy6, 16, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)       \
+	X(ENF_M_FLOW4, kernloom_flow4_stats, sizeof(struct kl_edge4_key),                        \
+	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
+	X(ENF_M_FLOW6, kernloom_flow6_stats, sizeof(struct kl_edge6_key),                        \
+	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
+	X(ENF_M_EDGE4_DENY, kernloom_edge4_deny, sizeof(struct kl_edge4_key),                    \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE6_DENY, kernloom_edge6_deny, sizeof(struct kl_edge6_key),                    \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE4_ALLOW, kernloom_edge4_allow, sizeof(struct kl_edge4_key),                  \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE6_ALLOW, kernloom_edge6_allow, sizeof(struct kl_edge6_key),                  \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE4_RL, kernloom_edge4_rl_policy, sizeof(struct kl_edge4_key),                 \
+	  sizeof(struct kl_rl_rule), ENF_SZ_EDGE, false)                                         \
+	X(ENF_M_EDGE6_RL, kernloom_edge6_rl_policy, sizeof(struct kl_edge6_key),                 \
+	  sizeof(struct kl_rl_rule), ENF_SZ_EDGE, false)
+
 enum enf_map_id {
-	ENF_M_CFG = 0,
-	ENF_M_TOTALS,
-	ENF_M_EVENTS,
-	ENF_M_SRC4,
-	ENF_M_SRC6,
-	ENF_M_ALLOW4,
-	ENF_M_ALLOW6,
-	ENF_M_DENY4,
-	ENF_M_DENY6,
-	ENF_M_DENY4_LPM,
-	ENF_M_DENY6_LPM,
-	ENF_M_RL4,
-	ENF_M_RL6,
-	ENF_M_FLOW4,
-	ENF_M_FLOW6,
-	ENF_M_EDGE4_DENY,
-	ENF_M_EDGE6_DENY,
-	ENF_M_EDGE4_ALLOW,
-	ENF_M_EDGE6_ALLOW,
-	ENF_M_EDGE4_RL,
-	ENF_M_EDGE6_RL,
+#define ENF_MAP_ID(id, ...) id,
+	ENF_MAPS(ENF_MAP_ID)
+#undef ENF_MAP_ID
 	ENF_M_MAX
 };
 
-/* What the enforcer expects of each map: the ABI in bpf/shield.h. */
+/* What the enforcer expects of each map (ENF_MAPS). */
 struct enf_map_spec {
 	const char *name;
 	uint32_t key_size;   /* 0: not checked (ring buffer) */

@@ -10,40 +10,10 @@
 
 #include "enforcer/enforcer.h"
 
-#define SZ(t) ((uint32_t)sizeof(t))
-
 const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
-	[ENF_M_CFG] = { KL_MAP_CFG, 4, SZ(struct kl_cfg), -1, false },
-	[ENF_M_TOTALS] = { KL_MAP_TOTALS, 4, SZ(struct kl_totals), -1, false },
-	[ENF_M_EVENTS] = { KL_MAP_EVENTS, 0, 0, -1, false },
-	[ENF_M_SRC4] = { KL_MAP_SRC4, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
-	[ENF_M_SRC6] = { KL_MAP_SRC6, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
-	[ENF_M_ALLOW4] = { KL_MAP_ALLOW4, SZ(struct kl_lpm4_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
-	[ENF_M_ALLOW6] = { KL_MAP_ALLOW6, SZ(struct kl_lpm6_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
-	[ENF_M_DENY4] = { KL_MAP_DENY4, 4, SZ(struct kl_rule), ENF_SZ_DENY, false },
-	[ENF_M_DENY6] = { KL_MAP_DENY6, 16, SZ(struct kl_rule), ENF_SZ_DENY, false },
-	[ENF_M_DENY4_LPM] = { KL_MAP_DENY4_LPM, SZ(struct kl_lpm4_key), SZ(struct kl_rule),
-			      ENF_SZ_DENY_CIDR, true },
-	[ENF_M_DENY6_LPM] = { KL_MAP_DENY6_LPM, SZ(struct kl_lpm6_key), SZ(struct kl_rule),
-			      ENF_SZ_DENY_CIDR, true },
-	[ENF_M_RL4] = { KL_MAP_RL4, 4, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
-	[ENF_M_RL6] = { KL_MAP_RL6, 16, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
-	[ENF_M_FLOW4] = { KL_MAP_FLOW4, SZ(struct kl_edge4_key), SZ(struct kl_flow_stats),
-			  ENF_SZ_FLOW, false },
-	[ENF_M_FLOW6] = { KL_MAP_FLOW6, SZ(struct kl_edge6_key), SZ(struct kl_flow_stats),
-			  ENF_SZ_FLOW, false },
-	[ENF_M_EDGE4_DENY] = { KL_MAP_EDGE4_DENY, SZ(struct kl_edge4_key), SZ(struct kl_rule),
-			       ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_DENY] = { KL_MAP_EDGE6_DENY, SZ(struct kl_edge6_key), SZ(struct kl_rule),
-			       ENF_SZ_EDGE, false },
-	[ENF_M_EDGE4_ALLOW] = { KL_MAP_EDGE4_ALLOW, SZ(struct kl_edge4_key), SZ(struct kl_rule),
-				ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_ALLOW] = { KL_MAP_EDGE6_ALLOW, SZ(struct kl_edge6_key), SZ(struct kl_rule),
-				ENF_SZ_EDGE, false },
-	[ENF_M_EDGE4_RL] = { KL_MAP_EDGE4_RL, SZ(struct kl_edge4_key), SZ(struct kl_rl_rule),
-			     ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_RL] = { KL_MAP_EDGE6_RL, SZ(struct kl_edge6_key), SZ(struct kl_rl_rule),
-			     ENF_SZ_EDGE, false },
+#define ENF_MAP_SPEC(id, name, ksz, vsz, szk, lpm) [id] = { #name, ksz, vsz, szk, lpm },
+	ENF_MAPS(ENF_MAP_SPEC)
+#undef ENF_MAP_SPEC
 };
 
 /* Largest key the enforcer walks (struct kl_edge6_key / kl_lpm6_key). */
