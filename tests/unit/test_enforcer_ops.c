@@ -627,7 +627,7 @@ static void test_metrics_page(void **state)
 		per[c].v[KL_T_PKTS] = 10;
 	}
 	uint32_t zero = 0;
-	assert_int_equal(bpf_map_update_elem(ctx.fd[ENF_M_TOTALS], &zero, per, BPF_ANY), 0);
+	assert_int_equal(enf_map_update(&ctx, ENF_M_TOTALS, &zero, per), 0);
 	free(per);
 
 	enf_metrics_page(&ctx, &p, 1.5);
