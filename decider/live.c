@@ -105,7 +105,7 @@ struct live {
 
 static bool knob_default(const struct kl_config *cfg, const char *name)
 {
-	return cfg->o[kl_knob_index(name)].kind == KL_L_DEFAULT;
+	return cfg->r.o[kl_knob_index(&kl_decider_knobs, name)].kind == KL_L_DEFAULT;
 }
 
 static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
@@ -268,8 +268,8 @@ static void sandbox_paths(const struct kl_config *cfg, const char *user,
 	const struct kl_dcfg *v = &cfg->v;
 
 	so->user = user;
-	for (size_t i = 0; i < sizeof(cfg->files) / sizeof(cfg->files[0]); i++)
-		kl_sandbox_ro_file(so, cfg->files[i]);
+	for (size_t i = 0; i < sizeof(cfg->r.files) / sizeof(cfg->r.files[0]); i++)
+		kl_sandbox_ro_file(so, cfg->r.files[i]);
 	kl_sandbox_ro_file(so, v->pdp_config);
 	kl_sandbox_ro_file(so, v->policy);
 	kl_sandbox_ro_file(so, v->policy_pubkey);

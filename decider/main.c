@@ -16,11 +16,15 @@ int main(int argc, char *argv[])
 
 	kl_log_init("kl-decider", KL_LOG_INFO);
 	rc = kl_decider_load_config(argc, argv, &cfg, &act, &canonical, &errs);
-	if (act == KL_CLI_HELP || act == KL_CLI_HELP_MD || act == KL_CLI_VERSION) {
+	if (act != KL_CLI_RUN) {
 		if (act == KL_CLI_HELP)
 			kl_help(stdout, "kl-decider");
 		else if (act == KL_CLI_HELP_MD)
 			kl_help_markdown(stdout);
+		else if (act == KL_CLI_HELP_MAN)
+			kl_help_man(stdout);
+		else if (act == KL_CLI_HELP_MAN_FILE)
+			kl_help_man_file(stdout);
 		else
 			printf("kl-decider (Kernloom) 0.1\n");
 		kl_errs_free(&errs);
