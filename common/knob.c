@@ -549,7 +549,13 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 		if (eq != NULL) {
 			text = eq + 1;
 		} else if (ks->k[ki].type == KT_BOOL) {
-			text = "true";
+			/* "--x false" as well as "--x=false": no command or
+			 * positional argument is spelled true or false. */
+			if (i + 1 < argc && (strcmp(argv[i + 1], "true") == 0 ||
+					     strcmp(argv[i + 1], "false") == 0))
+				text = argv[++i];
+			else
+				text = "true";
 		} else if (i + 1 < argc) {
 			text = argv[++i];
 		} else {

@@ -203,8 +203,19 @@ const struct kl_ynode *kl_yget(const struct kl_ynode *map, const char *key)
 }
 
 /* pre: how paths are shown ("spec." in a PDPConfig, "" in an own file). */
+static bool owned_path(const char *const *owned, const char *full)
+{
+	if (owned == NULL)
+		return true;
+	for (size_t i = 0; owned[i] != NULL; i++)
+		if (under(full, owned[i]) || under(owned[i], full))
+			return true;
+	return false;
+}
+
 static void walk(const struct kl_ynode *map, const char *path, const char *name, const char *pre,
-		 enum kl_kpath kp, const char *owned, struct kl_layer *L, struct kl_errs *errs)
+		 enum kl_kpath kp, const char *const *owned, struct kl_layer *L,
+		 struct kl_errs *errs)
 {
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
 		const struct kl_ynode *k = map->kid[i], *v = map->kid[i + 1];
@@ -216,7 +227,7 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 		}
 		snprintf(full, sizeof(full), "%s%s%s", path[0] ? path : "", path[0] ? "." : "", k->s);
 		snprintf(where, sizeof(where), "%s:%d: %s%s", name, v->line, pre, full);
-		if (owned != NULL && !under(full, owned) && !under(owned, full))
+		if (!owned_path(owned, full))
 			continue;
 		if (kl_ydup_key(map, i, k->s)) {
 			kl_errs_add(errs, "%s:%d: duplicate key '%s%s'", name, k->line, pre, full);
@@ -304,7 +315,7 @@ static void check_label(const struct kl_ynode *labels, size_t m, const char *nam
 }
 
 int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind kind,
-		const char *owned, struct kl_layer *L, kl_yextra_fn extra, void *ctx,
+		const char *const *owned, struct kl_layer *L, kl_yextra_fn extra, void *ctx,
 		char **meta_name, struct kl_errs *errs)
 {
 	const char *want = kind == KL_DOC_PDP ? "PDPConfig" : "PolicyPack";
@@ -417,15 +428,17 @@ int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing, struc
 	return -1;
 }
 
-int kl_yaml_pdp_file(const char *path, const char *owned, struct kl_layer *L,
-		     struct kl_errs *errs)
+int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer *L,
+		     bool *missing, struct kl_errs *errs)
 {
 	char *buf;
 	size_t len;
 	int rc = -1;
 
-	if (kl_yaml_read(path, &buf, &len, NULL, errs) < 0)
+	if (kl_yaml_read(path, &buf, &len, missing, errs) < 0)
 		return -1;
+	if (missing != NULL && *missing)
+		return 0;
 	struct kl_ynode *root = kl_ytree(buf, len, path, errs);
 	if (root != NULL)
 		rc = kl_yaml_doc(root, path, KL_DOC_PDP, owned, L, NULL, NULL, NULL, errs);
@@ -454,14 +467,16 @@ int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_l
 	return errs->n > before ? -1 : 0;
 }
 
-int kl_yaml_own_file(const char *path, struct kl_layer *L, struct kl_errs *errs)
+int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs)
 {
 	char *buf;
 	size_t len;
 	int rc;
 
-	if (kl_yaml_read(path, &buf, &len, NULL, errs) < 0)
+	if (kl_yaml_read(path, &buf, &len, missing, errs) < 0)
 		return -1;
+	if (missing != NULL && *missing)
+		return 0;
 	rc = kl_yaml_own_text(buf, len, path, L, errs);
 	free(buf);
 	return rc;

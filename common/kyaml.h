@@ -55,20 +55,22 @@ typedef bool (*kl_yextra_fn)(void *ctx, const char *key, const struct kl_ynode *
 			     const char *name, struct kl_errs *errs);
 
 /* Check the envelope of a PDPConfig/PolicyPack tree and walk its spec
- * into L (path column by kind). owned: NULL, or the spec prefix this
- * reader checks ("graph"). meta_name: metadata.name (malloc'd) or NULL.
- * Returns 0 or -1 with errors added. */
+ * into L (path column by kind). owned: NULL (all of spec), or the spec
+ * prefixes this reader checks, NULL-terminated ("graph.promotion", ...).
+ * meta_name: metadata.name (malloc'd) or NULL. Returns 0 or -1 with
+ * errors added. */
 int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind kind,
-		const char *owned, struct kl_layer *L, kl_yextra_fn extra, void *ctx,
+		const char *const *owned, struct kl_layer *L, kl_yextra_fn extra, void *ctx,
 		char **meta_name, struct kl_errs *errs);
-/* Read a PDPConfig file and walk it as above (no PolicyPack extras). */
-int kl_yaml_pdp_file(const char *path, const char *owned, struct kl_layer *L,
-		     struct kl_errs *errs);
+/* Read a PDPConfig file and walk it as above (no PolicyPack extras).
+ * missing: as kl_yaml_read. */
+int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer *L,
+		     bool *missing, struct kl_errs *errs);
 
 /* A daemon's own file. */
 int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_layer *L,
 		     struct kl_errs *errs);
-int kl_yaml_own_file(const char *path, struct kl_layer *L, struct kl_errs *errs);
+int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs);
 
 /* Read a configuration file (regular file, bounded). missing: set when it
  * does not exist (then 0 is returned and nothing read). */

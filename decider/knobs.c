@@ -20,7 +20,6 @@
 
 const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
 const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
-const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NULL };
 
 #define OFF(f) offsetof(struct kl_dcfg, f)
 #define STR_(x) #x

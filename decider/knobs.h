@@ -21,6 +21,7 @@
 
 #include "common/addr.h"
 #include "common/knob.h"
+#include "common/log.h"
 #include "decider/engine.h"
 
 /* Profile columns (profiles.md). 0 = the knob has none. */
@@ -53,7 +54,6 @@ const char *kl_profile_names(void);
 /* Enumerations. Action values are engine levels. */
 extern const char *const kl_action_names[];    /* observe rate_limit rate_limit_hard block */
 extern const char *const kl_graph_mode_names[]; /* learn frozen-observe frozen-enforce */
-extern const char *const kl_log_level_names[];  /* debug info warn error */
 
 /* Every setting, resolved. */
 struct kl_dcfg {
