@@ -565,10 +565,15 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	kl_layer_free(&flags);
 	kl_layer_free(&file);
 	kl_layer_free(&pdp);
-	if (errs->n > before)
+	if (errs->n == before) {
+		fill(o);
+		finish_cmd(&cl, errs);
+	}
+	if (errs->n > before) {
+		gr_opts_free(o);
 		return -1;
-	fill(o);
-	return finish_cmd(&cl, errs);
+	}
+	return 0;
 }
 
 void gr_opts_print(const struct gr_opts *o, FILE *f)
