@@ -155,7 +155,7 @@ test:
 test-stages: all $(TOOLS) $(UNIT_TESTS) $(BPF_TESTS) $(BPF_TEST_OBJS)
 	@tests/run.sh unit $(BUILD) $(UNIT_TESTS)
 	@tests/run.sh bpf $(BUILD) $(BPF_TESTS)
-	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh)
+	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh tests/golden/run.sh tests/golden/graph_pdp.sh)
 	@tests/run.sh integration $(BUILD) $(sort $(wildcard tests/integration/[0-9]*.sh))
 
 # The 15-simulated-day autotune replay is CPU-bound in userspace: it runs

@@ -33,7 +33,7 @@ int main(int argc, char *argv[])
 	if (cfg.v.config_check) /* report the files' problems too, all at once */
 		kl_decider_check_files(&cfg, &errs);
 	if (errs.n > 0) {
-		kl_errs_print(&errs, stderr);
+		kl_errs_print_prog(&errs, "kl-decider", stderr);
 		rc = 1;
 	} else if (cfg.v.policy_canonical) {
 		fputs(canonical != NULL ? canonical : "", stdout);
