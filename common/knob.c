@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "common/duration.h"
+#include "common/log.h"
 
 const char *kl_knob_path(const struct kl_knob *k, enum kl_kpath p)
 {
@@ -1000,4 +1001,36 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 			fputs(" Reloaded on SIGHUP.", f);
 		fputc('\n', f);
 	}
+}
+
+/* ---- reload ---- */
+
+size_t kl_reload_merge(struct kl_resolved *fresh, const struct kl_resolved *old)
+{
+	const struct kl_knobset *ks = fresh->ks;
+	size_t live = 0;
+
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct kl_knob *k = &ks->k[i];
+		char was[512], now[512], from[512];
+		kl_value_format(ks, old->v, (int)i, was, sizeof(was));
+		kl_value_format(ks, fresh->v, (int)i, now, sizeof(now));
+		if (strcmp(was, now) == 0)
+			continue;
+		kl_origin_format(fresh, (int)i, from, sizeof(from));
+		if (k->flags & KF_LIVE) {
+			kl_info("reload: %s %s -> %s (%s)", k->name, was, now, from);
+			live++;
+			continue;
+		}
+		kl_warn("reload: %s %s (%s) needs a restart; keeping %s", k->name, now, from, was);
+		if (copy_value(fresh->v, old->v, k) < 0) {
+			kl_error("reload: out of memory keeping %s", k->name);
+			continue;
+		}
+		fresh->o[i] = old->o[i];
+		/* The origin's file name must outlive old: point into fresh. */
+		fresh->o[i].file = fresh->files[fresh->o[i].kind];
+	}
+	return live;
 }

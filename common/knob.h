@@ -181,6 +181,12 @@ void kl_value_format(const struct kl_knobset *ks, const void *v, int ki, char *b
 /* "name=value (origin)" for cross-field messages. */
 void kl_where_of(const struct kl_resolved *r, int ki, char *buf, size_t len);
 
+/* A reload (SIGHUP): fresh was resolved again from the same flags and
+ * the files. A changed knob without KF_LIVE gets old's value and origin
+ * back and is logged as needing a restart; each live change is logged.
+ * Returns the number of live changes. */
+size_t kl_reload_merge(struct kl_resolved *fresh, const struct kl_resolved *old);
+
 /* -n: header lines, then every knob by group: name, value, origin. */
 void kl_config_print_table(const struct kl_resolved *r, const char *header, FILE *f);
 

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	}
 	kl_log_init("kl-graphd", (enum kl_log_level)o.log_level);
 	switch (o.cmd) {
-	case GR_CMD_DAEMON: rc = gr_run_daemon(&o); break;
+	case GR_CMD_DAEMON: rc = gr_run_daemon(&o, argc, argv); break;
 	case GR_CMD_REPLAY: rc = gr_run_replay(&o); break;
 	default: rc = gr_run_command(&o); break;
 	}

@@ -576,6 +576,14 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	return 0;
 }
 
+size_t gr_opts_merge(struct gr_opts *fresh, const struct gr_opts *old)
+{
+	size_t n = kl_reload_merge(&fresh->r, &old->r);
+
+	fill(fresh);
+	return n;
+}
+
 void gr_opts_print(const struct gr_opts *o, FILE *f)
 {
 	kl_config_print_table(&o->r, "# kl-graphd effective configuration\n"

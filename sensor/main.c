@@ -28,7 +28,7 @@ int main(int argc, char **argv)
 		kl_sensor_print(&o, stdout);
 	else {
 		kl_log_init("kl-sensor", (enum kl_log_level)o.log_level);
-		rc = kl_sensor_run(&o);
+		rc = kl_sensor_run(&o, argc, argv);
 	}
 	kl_sensor_opts_free(&o);
 	return rc;

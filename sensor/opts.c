@@ -185,6 +185,28 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, struct kl_e
 	return 0;
 }
 
+int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv)
+{
+	struct kl_sensor_opts fresh;
+	struct kl_errs errs = { 0 };
+
+	if (kl_sensor_parse(argc, argv, &fresh, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			kl_error("SIGHUP: %s", errs.v[i]);
+		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_errs_free(&errs);
+		return -1;
+	}
+	size_t n = kl_reload_merge(&fresh.r, &o->r);
+	fill(&fresh);
+	fresh.action = o->action;
+	kl_sensor_opts_free(o);
+	*o = fresh;
+	o->r.v = &o->c;
+	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+	return 0;
+}
+
 void kl_sensor_print(const struct kl_sensor_opts *o, FILE *f)
 {
 	kl_config_print_table(&o->r, "# kl-sensor effective configuration\n"

@@ -31,11 +31,17 @@
 
 #define NS 1000000000ull
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, reload_signal;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_signal = 1;
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -73,6 +79,7 @@ static int drop_privileges(const struct kl_sensor_opts *o)
 	/* Afterwards: the pins read-only (re-opened after an enforcer
 	 * restart), the --record file; sockets are only dialled. */
 	kl_sandbox_ro(&so, o->pin_dir);
+	kl_sandbox_ro_file(&so, o->c.config); /* re-read on SIGHUP */
 	/* libbpf caches the CPU count it reads from /sys (per-CPU maps). */
 	if (libbpf_num_possible_cpus() < 0)
 		return -1;
@@ -184,7 +191,7 @@ static void write_metrics(const char *path, struct kl_prom *p, uint64_t ticks, u
 	}
 }
 
-int kl_sensor_run(const struct kl_sensor_opts *o)
+int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 {
 	struct kl_trace_writer *trace = NULL;
 	struct kl_collector col;
@@ -201,6 +208,8 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (kl_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
@@ -279,6 +288,11 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		}
 		next += o->interval_ns;
 		first = false;
+		if (reload_signal) {
+			reload_signal = 0;
+			if (kl_sensor_reload(o, argc, argv) == 0)
+				kl_log_init("kl-sensor", (enum kl_log_level)o->log_level);
+		}
 
 		/* Check the pins before reading, so a tick after an enforcer
 		 * restart already reads the new maps. */

@@ -57,7 +57,12 @@ void kl_sensor_usage(FILE *f);
 void kl_sensor_help_man(FILE *f);
 /* -n: the effective configuration with each value's origin. */
 void kl_sensor_print(const struct kl_sensor_opts *o, FILE *f);
-/* Open the maps and the trace, drop privileges, run the loop. Exit code. */
-int kl_sensor_run(const struct kl_sensor_opts *o);
+/* SIGHUP: parse argv and re-read the file into a fresh set; a bad file
+ * keeps o (every error logged); else the live settings change and the
+ * others are logged as needing a restart. 0 when o was replaced. */
+int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv);
+/* Open the maps and the trace, drop privileges, run the loop (argv again
+ * on SIGHUP). Exit code. */
+int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv);
 
 #endif
