@@ -1005,32 +1005,38 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 
 /* ---- reload ---- */
 
-size_t kl_reload_merge(struct kl_resolved *fresh, const struct kl_resolved *old)
+size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh)
 {
-	const struct kl_knobset *ks = fresh->ks;
+	const struct kl_knobset *ks = run->ks;
 	size_t live = 0;
 
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct kl_knob *k = &ks->k[i];
 		char was[512], now[512], from[512];
-		kl_value_format(ks, old->v, (int)i, was, sizeof(was));
+		kl_value_format(ks, run->v, (int)i, was, sizeof(was));
 		kl_value_format(ks, fresh->v, (int)i, now, sizeof(now));
 		if (strcmp(was, now) == 0)
 			continue;
 		kl_origin_format(fresh, (int)i, from, sizeof(from));
-		if (k->flags & KF_LIVE) {
-			kl_info("reload: %s %s -> %s (%s)", k->name, was, now, from);
-			live++;
+		if (!(k->flags & KF_LIVE)) {
+			kl_warn("reload: %s %s (%s) needs a restart; keeping %s", k->name, now, from,
+				was);
 			continue;
 		}
-		kl_warn("reload: %s %s (%s) needs a restart; keeping %s", k->name, now, from, was);
-		if (copy_value(fresh->v, old->v, k) < 0) {
-			kl_error("reload: out of memory keeping %s", k->name);
+		if (copy_value(run->v, fresh->v, k) < 0) {
+			kl_error("reload: out of memory for %s; keeping %s", k->name, was);
 			continue;
 		}
-		fresh->o[i] = old->o[i];
-		/* The origin's file name must outlive old: point into fresh. */
-		fresh->o[i].file = fresh->files[fresh->o[i].kind];
+		/* The origin names a file of fresh, which goes: point at run's
+		 * copy of that layer's name (a default file may be new). */
+		uint8_t kind = fresh->o[i].kind;
+		if (run->files[kind] == NULL && fresh->files[kind] != NULL)
+			run->files[kind] = strdup(fresh->files[kind]);
+		run->o[i].kind = kind;
+		run->o[i].line = fresh->o[i].line;
+		run->o[i].file = run->files[fresh->o[i].kind];
+		kl_info("reload: %s %s -> %s (%s)", k->name, was, now, from);
+		live++;
 	}
 	return live;
 }

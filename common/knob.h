@@ -182,10 +182,10 @@ void kl_value_format(const struct kl_knobset *ks, const void *v, int ki, char *b
 void kl_where_of(const struct kl_resolved *r, int ki, char *buf, size_t len);
 
 /* A reload (SIGHUP): fresh was resolved again from the same flags and
- * the files. A changed knob without KF_LIVE gets old's value and origin
- * back and is logged as needing a restart; each live change is logged.
- * Returns the number of live changes. */
-size_t kl_reload_merge(struct kl_resolved *fresh, const struct kl_resolved *old);
+ * files, and validated. Each KF_LIVE knob that changed takes fresh's value
+ * in run (logged); any other change is logged as needing a restart and
+ * run keeps its value. Returns the number of live changes. */
+size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh);
 
 /* -n: header lines, then every knob by group: name, value, origin. */
 void kl_config_print_table(const struct kl_resolved *r, const char *header, FILE *f);

@@ -413,6 +413,14 @@ static void apply_triggers(struct kl_decider *d, const double trig[AT_NF])
 	kl_engine_set_params(d->eng, &d->params);
 }
 
+void kl_decider_config_changed(struct kl_decider *d)
+{
+	double trig[AT_NF];
+
+	memcpy(trig, d->params.trig, sizeof(trig));
+	apply_triggers(d, trig);
+}
+
 static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *errs)
 {
 	const struct kl_config *cfg = d->cfg;

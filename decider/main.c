@@ -44,7 +44,7 @@ int main(int argc, char *argv[])
 		rc = kl_decider_run_replay(&cfg);
 	} else {
 		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
-		rc = kl_decider_run_live(&cfg);
+		rc = kl_decider_run_live(&cfg, argc, argv);
 	}
 	free(canonical);
 	kl_config_free(&cfg);

@@ -749,8 +749,8 @@ static void on_request(struct live *L, struct kl_request *req)
 /* ---- the loop ---- */
 
 /* SIGHUP: the files again over the same flags. A bad file keeps
- * everything; else the learner takes the live settings (kl_reload_merge
- * put the others back and logged them as needing a restart). */
+ * everything; else the learner takes the live settings (the others are
+ * logged as needing a restart). */
 static void reload(struct live *L)
 {
 	struct gr_opts fresh;
@@ -763,10 +763,8 @@ static void reload(struct live *L)
 		kl_errs_free(&errs);
 		return;
 	}
-	size_t n = gr_opts_merge(&fresh, L->o);
-	gr_opts_free(L->o);
-	*L->o = fresh;
-	L->o->r.v = &L->o->c;
+	size_t n = gr_opts_apply(L->o, &fresh);
+	gr_opts_free(&fresh);
 	/* The learner's copy: every live field (mode and the promotion
 	 * schedule stay as they started). */
 	struct gr_params *p = &L->g.p;

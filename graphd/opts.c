@@ -576,11 +576,11 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	return 0;
 }
 
-size_t gr_opts_merge(struct gr_opts *fresh, const struct gr_opts *old)
+size_t gr_opts_apply(struct gr_opts *run, const struct gr_opts *fresh)
 {
-	size_t n = kl_reload_merge(&fresh->r, &old->r);
+	size_t n = kl_reload_apply(&run->r, &fresh->r);
 
-	fill(fresh);
+	fill(run);
 	return n;
 }
 

@@ -90,9 +90,9 @@ struct gr_opts {
  * errs (file:line: key: why, or --flag: why). Nothing is printed. Called
  * again with the same argv it re-reads the files (SIGHUP). */
 int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs);
-/* SIGHUP: a changed setting that cannot change live gets old's value
- * back (logged: needs a restart). Returns the number of live changes. */
-size_t gr_opts_merge(struct gr_opts *fresh, const struct gr_opts *old);
+/* SIGHUP: run takes fresh's live settings (kl_reload_apply) and its
+ * views are rebuilt. Returns the number of live changes. */
+size_t gr_opts_apply(struct gr_opts *run, const struct gr_opts *fresh);
 void gr_opts_free(struct gr_opts *o);
 void gr_usage(FILE *f);
 /* -n: the effective configuration with each value's origin. */

@@ -197,12 +197,9 @@ int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv)
 		kl_errs_free(&errs);
 		return -1;
 	}
-	size_t n = kl_reload_merge(&fresh.r, &o->r);
-	fill(&fresh);
-	fresh.action = o->action;
-	kl_sensor_opts_free(o);
-	*o = fresh;
-	o->r.v = &o->c;
+	size_t n = kl_reload_apply(&o->r, &fresh.r);
+	kl_sensor_opts_free(&fresh);
+	fill(o);
 	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# SIGHUP re-reads the configuration files of kl-sensor (sensor.yaml) and
-# kl-graphd (graphd.yaml and spec.graph of the PDPConfig), validating first:
+# SIGHUP re-reads the configuration files of kl-sensor (sensor.yaml),
+# kl-graphd (graphd.yaml and spec.graph of the PDPConfig) and kl-decider
+# (the PDPConfig), validating first:
 # a live setting changes at once, a restart-only one is logged as "needs a
 # restart" and keeps its value, a bad file keeps the whole running
 # configuration and the log names file, line and key. Both daemons run as
@@ -20,7 +21,18 @@ spec:
 YAML
 }
 pdp 3
+dpdp() { # UP_NEED BASELINE_MIN_PPS: the decider's PDPConfig
+	cat >"$CFG/decider.yaml" <<YAML
+apiVersion: kernloom.io/v1alpha1
+kind: PDPConfig
+spec:
+  progressive_enforcement: {up_need: $1}
+  baseline: {min_pps: $2}
+YAML
+}
+dpdp 3 3
 chmod 0644 "$CFG"/*.yaml
+DEC_ARGS=("${LAB_DEC_ARGS[@]}" --pdp-config "$CFG/decider.yaml")
 SENSOR_ARGS=(--config "$CFG/sensor.yaml") # interval and summary_every from the file
 GRAPHD_ARGS=(--config "$CFG/graphd.yaml" --pdp-config "$CFG/pdp.yaml")
 start_suite
@@ -70,4 +82,15 @@ log "ok: graphd graph-push-rate needs a restart"
 pdp 0
 hup graphd "$TMP/graphd.log" "SIGHUP: $CFG/pdp.yaml:5: spec.graph.promotion.min_windows: 0 is out of range"
 klctl graph export >/dev/null || fail "graphd stopped answering after a bad file"
+
+# -- kl-decider --
+dpdp 2 3
+hup decider "$TMP/decider.log" "reload: up-need 3 -> 2 (pdp $CFG/decider.yaml:4)"
+log "ok: decider up-need changed live"
+dpdp 2 5
+hup decider "$TMP/decider.log" "reload: baseline-min-pps 5 (pdp $CFG/decider.yaml:5) needs a restart; keeping 3"
+log "ok: decider baseline-min-pps needs a restart"
+dpdp -1 5
+hup decider "$TMP/decider.log" "SIGHUP: $CFG/decider.yaml:4: spec.progressive_enforcement.up_need: -1 is out of range"
+klctl sources >/dev/null || fail "the decider stopped answering after a bad file"
 log "all good"
