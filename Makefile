@@ -187,7 +187,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS := $(wildcard systemd/*.service systemd/*.target)
 # Example configuration: copied only where the file does not exist yet.
-ETC_FILES := etc/enforcer.yaml etc/whitelist.txt
+ETC_FILES := etc/enforcer.yaml etc/sensor.yaml etc/graphd.yaml etc/whitelist.txt
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \

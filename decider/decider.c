@@ -62,6 +62,9 @@ int kl_decider_load_config(int argc, char *const argv[], struct kl_config *cfg,
 
 	/* The files are named by flags only (a file cannot name another). */
 	const char *pdp_path = flag_str(&flags, "pdp-config");
+	if (!flags.set[kl_knob_index(&kl_decider_knobs, "pdp-config")] &&
+	    access(KL_PDP_DEFAULT, F_OK) == 0)
+		pdp_path = KL_PDP_DEFAULT;
 	const char *pol_path = flag_str(&flags, "policy");
 	const char *key_path = flag_str(&flags, "policy-pubkey");
 	if (pdp_path[0] != '\0') {

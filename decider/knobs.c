@@ -79,8 +79,9 @@ static const struct kl_knob knobs[] = {
 	  .group = G_PROF, .help = "Keep last N history entries." },
 
 	/* ---- files and privileges ---- */
-	{ "pdp-config", KT_STR, OFF(pdp_config), "", .group = G_FILES,
-	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement). Empty: none." },
+	{ "pdp-config", KT_STR, OFF(pdp_config), KL_PDP_DEFAULT, .group = G_FILES,
+	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement); kl-graphd reads "
+		  "its spec.graph too. A missing default file means none. Empty: none." },
 	{ "policy", KT_STR, OFF(policy), "", .group = G_FILES,
 	  .help = "PolicyPack YAML (per-level actions, rates, TTLs, block gate). Empty: none." },
 	{ "policy-pubkey", KT_STR, OFF(policy_pubkey), "", .group = G_FILES,

@@ -24,6 +24,10 @@
 #include "common/log.h"
 #include "decider/engine.h"
 
+/* The PDPConfig both kl-decider and kl-graphd read by default (DESIGN §9);
+ * when this default is missing the built-in values apply. */
+#define KL_PDP_DEFAULT "/etc/kernloom/pdp.yaml"
+
 /* Profile columns (profiles.md). 0 = the knob has none. */
 enum kl_pcol {
 	PC_NONE = 0,
