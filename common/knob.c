@@ -853,7 +853,7 @@ void kl_knob_help_markdown(const struct kl_knobset *ks, FILE *f)
 
 /* roff text: a leading '.' or '\'' would be a request, '\\' an escape,
  * '-' should be a minus in option names. */
-static void roff(FILE *f, const char *s)
+void kl_roff(FILE *f, const char *s)
 {
 	for (size_t i = 0; s[i] != '\0'; i++) {
 		char c = s[i];
@@ -873,9 +873,9 @@ void kl_man_header(const struct kl_manpage *mp, FILE *f)
 	fprintf(f, ".TH \"%s\" \"%d\" \"\" \"Kernloom\" \"Kernloom Manual\"\n", mp->name,
 		mp->section);
 	fputs(".SH NAME\n", f);
-	roff(f, mp->name);
+	kl_roff(f, mp->name);
 	fputs(" \\- ", f);
-	roff(f, mp->summary);
+	kl_roff(f, mp->summary);
 	fputc('\n', f);
 }
 
@@ -884,7 +884,7 @@ static void man_default(FILE *f, const struct kl_knob *k)
 	fputs(" (default: ", f);
 	if (k->def[0] != '\0') {
 		fputs("\\fB", f);
-		roff(f, k->def);
+		kl_roff(f, k->def);
 		fputs("\\fR", f);
 	} else {
 		fputs("empty", f);
@@ -899,7 +899,7 @@ static void man_range(FILE *f, const struct kl_knob *k)
 	if (k->max > k->min && k->type != KT_ENUM) {
 		range_text(k, r, sizeof(r));
 		fputs(" Must be ", f);
-		roff(f, r);
+		kl_roff(f, r);
 		fputs(".", f);
 	}
 }
@@ -917,7 +917,7 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 	fputs("Booleans are given as \\fB\\-\\-x\\fR or \\fB\\-\\-x=true|false\\fR, other values as "
 	      "\\fB\\-\\-x V\\fR or \\fB\\-\\-x=V\\fR. Durations: 500ms, 30s, 2m, 336h.\n", f);
 	fputs(".TP\n.B \\-n\nPrint the effective configuration, each value with where it came "
-	      "from, and exit (0, or 2 naming every bad key).\n", f);
+	      "from, and exit: 0, or the status below naming every bad key.\n", f);
 	fputs(".TP\n.B \\-h, \\-\\-help\nShort help. \\fB\\-\\-help\\-markdown\\fR prints the "
 	      "option table as Markdown, \\fB\\-\\-help\\-man\\fR this page.\n", f);
 	for (size_t i = 0; i < ks->n; i++) {
@@ -928,27 +928,27 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 		if (group == NULL || strcmp(group, k->group) != 0) {
 			group = k->group;
 			fputs(".SS ", f);
-			roff(f, group);
+			kl_roff(f, group);
 			fputc('\n', f);
 		}
 		const char *an = arg_name(k, a, sizeof(a));
 		fputs(".TP\n.BR \\-\\-", f);
-		roff(f, k->name);
+		kl_roff(f, k->name);
 		if (an[0] != '\0') {
 			fputs(" \" \\fI", f);
-			roff(f, an);
+			kl_roff(f, an);
 			fputs("\\fR\"", f);
 		}
 		fputc('\n', f);
-		roff(f, k->help);
+		kl_roff(f, k->help);
 		man_default(f, k);
 		fputs(".", f);
 		man_range(f, k);
 		if (k->key != NULL || k->pdp != NULL) {
 			fputs(" File key: \\fB", f);
-			roff(f, k->key != NULL ? k->key : "spec.");
+			kl_roff(f, k->key != NULL ? k->key : "spec.");
 			if (k->key == NULL)
-				roff(f, k->pdp);
+				kl_roff(f, k->pdp);
 			fputs("\\fR", f);
 			fputs(k->key != NULL ? "." : " (PDPConfig).", f);
 		}
@@ -975,7 +975,7 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 		      const char *prefix, FILE *f)
 {
 	fputs(".SS ", f);
-	roff(f, title);
+	kl_roff(f, title);
 	fputc('\n', f);
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct kl_knob *k = &ks->k[i];
@@ -984,18 +984,18 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 		if (path == NULL)
 			continue;
 		fputs(".TP\n.B ", f);
-		roff(f, prefix);
-		roff(f, path);
+		kl_roff(f, prefix);
+		kl_roff(f, path);
 		fputc('\n', f);
 		fputs("\\fI", f);
-		roff(f, k->type == KT_ENUM ? arg_name(k, a, sizeof(a)) : type_word(k));
+		kl_roff(f, k->type == KT_ENUM ? arg_name(k, a, sizeof(a)) : type_word(k));
 		fputs("\\fR; ", f);
-		roff(f, k->help);
+		kl_roff(f, k->help);
 		man_default(f, k);
 		fputs(".", f);
 		man_range(f, k);
 		fputs(" Flag: \\fB\\-\\-", f);
-		roff(f, k->name);
+		kl_roff(f, k->name);
 		fputs("\\fR.", f);
 		if (k->flags & KF_LIVE)
 			fputs(" Reloaded on SIGHUP.", f);

@@ -54,7 +54,7 @@ static const struct kl_knob knobs[] = {
 	/* ---- core runtime ---- */
 	{ "interval", KT_DUR, OFF(interval), "1s", .min = 0, .max = H, .flags = KF_EXCL_MIN,
 	  .group = G_CORE, .help = "Poll interval and decision tick." },
-	{ "top", KT_INT, OFF(top), "200", .min = 1, .max = 1e7, .flags = KF_LIVE, .group = G_CORE,
+	{ "top", KT_INT, OFF(top), "200", .min = 1, .max = 1e7, .group = G_CORE,
 	  .help = "Evaluate top-N sources by severity per tick. Larger values = more CPU." },
 	{ "min-pps", KT_FLOAT, OFF(min_pps), "10", .min = 0, .max = 1e12, .flags = KF_LIVE, .group = G_CORE,
 	  .help = "Ignore sources below this PPS unless severity/DropRL/s keeps them relevant." },

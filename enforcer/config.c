@@ -2,6 +2,10 @@
 /* kl-enforcer configuration: defaults, YAML file, flags, `-n` report. */
 #include "enforcer/config.h"
 
+#include "common/knob.h"
+#include "graphd/opts.h"
+#include "sensor/sensor.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -674,6 +678,8 @@ enum {
 	OPT_AUDIT_DIR,
 	OPT_AUDIT_KEY,
 	OPT_USER,
+	OPT_HELP_MAN,
+	OPT_HELP_MAN_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -696,6 +702,8 @@ static const struct option long_opts[] = {
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "help-man", no_argument, NULL, OPT_HELP_MAN },
+	{ "help-man-file", no_argument, NULL, OPT_HELP_MAN_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -779,6 +787,8 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_USER: cli->user = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
+		case OPT_HELP_MAN: cli->help_man = 1; break;
+		case OPT_HELP_MAN_FILE: cli->help_man = 2; break;
 		case ':':
 			enf_diag_add(d, "%s: missing value", argv[optind - 1]);
 			break;
@@ -1116,4 +1126,91 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
 		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",
 		(unsigned)c->log_level < 4 ? lvl[c->log_level] : "?");
+}
+
+/* ---- reference pages ---- */
+
+/* Text a function prints, as a roff no-fill block. */
+static void nofill(FILE *f, void (*print)(FILE *, const void *), const void *arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return;
+	print(m, arg);
+	if (fclose(m) == 0 && buf != NULL) {
+		fputs(".nf\n", f);
+		kl_roff(f, buf);
+		fputs(".fi\n", f);
+	}
+	free(buf);
+}
+
+static void print_usage(FILE *f, const void *arg)
+{
+	(void)arg;
+	enf_usage(f, "kl-enforcer");
+}
+
+static void print_defaults(FILE *f, const void *arg)
+{
+	(void)arg;
+	static struct enf_config c;
+	enf_config_defaults(&c);
+	enf_config_render(&c, f);
+}
+
+void enf_help_man(FILE *f)
+{
+	static const struct kl_manpage mp = {
+		.name = "kl-enforcer",
+		.section = 8,
+		.summary = "Kernloom XDP shield loader and the one privileged process",
+	};
+	kl_man_header(&mp, f);
+	fputs(".SH SYNOPSIS\n.B kl-enforcer\n.RI [ options ]\n.br\n.B kl-enforcer \\-n\n"
+	      ".RI [ options ]\n.SH DESCRIPTION\nLoads the XDP shield over its pinned maps, "
+	      "attaches it to each interface, then serves klctl, kl\\-decider and kl\\-graphd, "
+	      "each on its own socket, with only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON left. "
+	      "Settings come from the built\\-in values, \\fB\\-\\-config\\fR (keys in "
+	      "\\fBkernloom.yaml\\fR(5)) and the command line, in that order; "
+	      "\\fB\\-n\\fR prints the result with each value's origin.\n"
+	      ".SH OPTIONS\n", f);
+	nofill(f, print_usage, NULL);
+	fputs(".SH FILES\n.TP\n.I /etc/kernloom/enforcer.yaml\nThe settings "
+	      "(\\fB\\-\\-config\\fR; the unit passes it).\n.TP\n.I /sys/fs/bpf/kernloom/\n"
+	      "The pinned maps and links.\n"
+	      ".SH EXIT STATUS\n0 ok; 1 a refused configuration (every problem named with file, "
+	      "line and key) or a failure; 2 a usage error.\n"
+	      ".SH SEE ALSO\n\\fBkernloom.yaml\\fR(5), \\fBklctl\\fR(8), "
+	      "\\fBkl\\-sensor\\fR(8)\n", f);
+}
+
+void enf_help_man_file(FILE *f)
+{
+	static const struct kl_manpage mp = {
+		.name = "kernloom.yaml",
+		.section = 5,
+		.summary = "configuration files of kl-enforcer, kl-sensor and kl-graphd",
+	};
+	kl_man_header(&mp, f);
+	fputs(".SH SYNOPSIS\n/etc/kernloom/enforcer.yaml, /etc/kernloom/sensor.yaml, "
+	      "/etc/kernloom/graphd.yaml\n.SH DESCRIPTION\nEach file is one YAML mapping of "
+	      "settings; every key is optional and a command\\-line flag overrides it. Unknown "
+	      "keys, duplicate keys, wrong types and out\\-of\\-range values are refused, each "
+	      "named with file, line and key. \\fBBIN \\-n\\fR prints the effective "
+	      "configuration with each value's origin. kl\\-graphd also reads spec.graph of the "
+	      "PDPConfig (\\fBkernloom\\-pdp\\fR(5)); its own file overrides that. SIGHUP makes "
+	      "kl\\-sensor and kl\\-graphd read their files again.\n"
+	      ".SH ENFORCER.YAML\nThe keys and their built\\-in values, as "
+	      "\\fBkl\\-enforcer \\-n\\fR prints them:\n", f);
+	nofill(f, print_defaults, NULL);
+	fputs(".SH SENSOR.YAML\n", f);
+	kl_knob_man_keys(&kl_sensor_knobs, KL_KP_OWN, "Keys", "", f);
+	fputs(".SH GRAPHD.YAML\n", f);
+	kl_knob_man_keys(&gr_knobs, KL_KP_OWN, "Keys", "", f);
+	fputs(".SH SEE ALSO\n\\fBkl\\-enforcer\\fR(8), \\fBkl\\-sensor\\fR(8), "
+	      "\\fBkl\\-graphd\\fR(8), \\fBkernloom\\-pdp\\fR(5)\n", f);
 }

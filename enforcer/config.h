@@ -164,6 +164,7 @@ struct enf_cli {
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;
 	bool detach_on_exit, force, check_only, help;
+	int help_man; /* 1: --help-man, kl-enforcer(8); 2: --help-man-file, kernloom.yaml(5) */
 };
 
 const char *enf_features_name(enum enf_features f);
@@ -181,6 +182,11 @@ void enf_config_defaults(struct enf_config *c);
  * Returns 0, or -1 after recording usage errors in d. */
 int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d);
 void enf_usage(FILE *f, const char *prog);
+/* kl-enforcer(8), and kernloom.yaml(5): the keys of enforcer.yaml (its
+ * built-in values, as -n prints them), sensor.yaml and graphd.yaml (from
+ * their knob tables). */
+void enf_help_man(FILE *f);
+void enf_help_man_file(FILE *f);
 
 /* Parse the YAML text of a config file named `fname` into c (over the
  * defaults). Unknown keys, wrong types, bad values and duplicates are

@@ -58,8 +58,13 @@ static void setup_config(int argc, char **argv, struct enf_config *cfg)
 	struct enf_diag diag;
 	memset(&diag, 0, sizeof(diag));
 	int usage = enf_cli_parse(argc, argv, &cli, &diag);
-	if (cli.help) {
-		enf_usage(stdout, "kl-enforcer");
+	if (cli.help || cli.help_man) {
+		if (cli.help_man == 1)
+			enf_help_man(stdout);
+		else if (cli.help_man == 2)
+			enf_help_man_file(stdout);
+		else
+			enf_usage(stdout, "kl-enforcer");
 		exit(0);
 	}
 	if (usage < 0 && !cli.check_only) {
