@@ -2,9 +2,10 @@
 #
 #   make            build binaries (build/bin) and the XDP object (build/bpf)
 #   make check      install missing deps, build with ASan+UBSan, run every test
-#   make bench      benchmarks (numbers recorded in README.md)
+#   make bench      benchmarks (numbers recorded in bench/README.md)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make demo       the self-contained lab
+#   make man        regenerate the committed man/ pages from the binaries
 #   make install    DESTDIR=... PREFIX=/usr/local   (make uninstall: the same, undone)
 #
 # Layout conventions the rules below rely on:
@@ -67,11 +68,13 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tools/kl-%,$(wildcard tests/tools/*.c))
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 HDRS := $(wildcard */*.h bpf/*.h)
+# Man pages, each printed by a binary from its own tables (scripts/gen-man.sh).
+MAN_PAGES := $(shell scripts/gen-man.sh --list)
 
-.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo install uninstall clean
+.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo man install uninstall clean
 .SECONDARY:
 
-all: $(BINS) $(BPF_OBJS)
+all: $(BINS) $(BPF_OBJS) $(BUILD)/man/.stamp
 
 deps:
 	@scripts/deps.sh
@@ -124,6 +127,13 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ---- man pages ----
+$(BUILD)/man/.stamp: $(BINS) scripts/gen-man.sh
+	@scripts/gen-man.sh $(BUILD)/bin $(BUILD)/man && touch $@
+
+man: $(BINS)
+	scripts/gen-man.sh $(BUILD)/bin man
+
 # ---- fuzzing (clang + libFuzzer; every lib source compiled in) ----
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined
 FUZZ_LIB_SRCS := $(KL_SRCS) $(foreach d,$(DAEMON_DIRS),$(call dirlib_srcs,$(d)))
@@ -156,6 +166,7 @@ test-stages: all $(TOOLS) $(UNIT_TESTS) $(BPF_TESTS) $(BPF_TEST_OBJS)
 	@tests/run.sh unit $(BUILD) $(UNIT_TESTS)
 	@tests/run.sh bpf $(BUILD) $(BPF_TESTS)
 	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh tests/golden/run.sh tests/golden/graph_pdp.sh)
+	@tests/run.sh docs $(BUILD) tests/man/run.sh
 	@tests/run.sh integration $(BUILD) $(sort $(wildcard tests/integration/[0-9]*.sh))
 
 # The 15-simulated-day autotune replay is CPU-bound in userspace: it runs
@@ -186,13 +197,15 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS := $(wildcard systemd/*.service systemd/*.target)
+MANDIR      ?= $(PREFIX)/share/man
 # Example configuration: copied only where the file does not exist yet.
 ETC_FILES := etc/enforcer.yaml etc/sensor.yaml etc/graphd.yaml etc/whitelist.txt
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom
+		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom/docs \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/kernloom/
 	for u in $(UNITS); do \
@@ -204,6 +217,11 @@ install: all
 	install -m 0644 systemd/tmpfiles.d/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
 	install -m 0644 etc/pdp/*.yaml $(DESTDIR)$(PREFIX)/share/kernloom/pdp/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/README.md
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/docs/
+	for p in $(MAN_PAGES); do \
+		[ -f $(BUILD)/man/$$p ] || continue; \
+		install -m 0644 $(BUILD)/man/$$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/kernloom
 	for f in $(ETC_FILES); do \
 		t=$(DESTDIR)$(SYSCONFDIR)/kernloom/$$(basename $$f); \
@@ -211,13 +229,14 @@ install: all
 	done
 
 # Removes what install put there; /etc/kernloom, the state under
-# /var/lib/kernloom and the service users stay (README, Deployment).
+# /var/lib/kernloom and the service users stay (docs/deployment.md).
 uninstall:
 	rm -f $(foreach b,$(notdir $(BINS)),$(DESTDIR)$(PREFIX)/bin/$(b))
 	rm -f $(foreach o,$(notdir $(BPF_OBJS)),$(DESTDIR)$(PREFIX)/lib/kernloom/$(o))
 	rm -f $(foreach u,$(notdir $(UNITS)),$(DESTDIR)$(UNITDIR)/$(u))
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/kernloom $(DESTDIR)$(PREFIX)/share/doc/kernloom
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	-rmdir $(DESTDIR)$(PREFIX)/lib/kernloom 2>/dev/null
 
 clean:

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Opening files that may sit in a directory a less-privileged user can
- * write (README, Security model, "Files a daemon opens").
+ * write (docs/security.md, "Files a daemon opens").
  *
  * A daemon started as root opens its state, feedback, whitelist and
  * database before it drops to its user, and those files live in that

@@ -11,8 +11,11 @@
 
 #include <jansson.h>
 
+#include "bpf/shield.h"
 #include "common/addr.h"
 #include "common/duration.h"
+#include "common/man.h"
+#include "sandbox/rundir.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RUN_DIR "/run/kernloom"
@@ -598,6 +601,47 @@ const struct ctl_cmd ctl_cmds[] = {
 };
 const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
 
+#define KL_STR_(x) #x
+#define KL_STR(x) KL_STR_(x)
+const struct ctl_offline ctl_offline[] = {
+	{ "top [-n N] [--interval DUR] [--count K] [--json]",
+	  "live view, redrawn every interval: the decider's sources and the shield's drops",
+	  { { "-n N", "sources shown (default 15)" },
+	    { "--interval DUR", "time between two frames (default 1s)" },
+	    { "--count K", "stop after K frames (default: until Ctrl+C)" },
+	    { "--json", "one JSON object per frame and line" } } },
+	{ "trace dump FILE [--json]",
+	  "print a trace recorded by kl-sensor --record: a table per tick, or with --json one "
+	  "JSON line per tick (the format kl-decider --replay reads)",
+	  { { "--json", "JSON lines instead of tables" } } },
+	{ "trace from-pcap CAPTURE [--interval DUR] [--obj PATH] [--ephemeral-min N]",
+	  "run every packet of an Ethernet capture through the shield's XDP program "
+	  "(BPF_PROG_TEST_RUN; needs root) and print the ticks the sensor would have sent, as "
+	  "JSON lines, ticking on the capture's own timestamps",
+	  { { "--interval DUR", "tick length (default 1s)" },
+	    { "--obj PATH", "the shield object (default: the installed shield.bpf.o)" },
+	    { "--ephemeral-min N",
+	      "fold destination ports >= N to 0 in flows, as the enforcer does (default " KL_STR(
+		      KL_EPHEMERAL_MIN_DEFAULT) "; 0 = no folding)" } } },
+	{ "audit verify [--key FILE.pub]... [DIR...]",
+	  "check every audit file of each DIR: hash chain, sequence, links between files, "
+	  "signatures; names the first bad file and line (exit 0 only if all verify)",
+	  { { "--key FILE.pub",
+	      "a public key the auditor took away (repeatable); without it the audit.pub found "
+	      "next to the logs is used (and said so)" },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
+	{ "audit show [--source IP|CIDR] [--since DUR] [--json] [DIR...]",
+	  "the history of an address across every DIR, merged by time: what was seen, decided "
+	  "and enforced, and why",
+	  { { "--source IP|CIDR", "the address or prefix whose history is shown" },
+	    { "--since DUR", "only records newer than this" },
+	    { "--json", "one JSON object per record" },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
+};
+#undef KL_STR
+#undef KL_STR_
+const size_t ctl_n_offline = sizeof(ctl_offline) / sizeof(ctl_offline[0]);
+
 #undef E
 #undef D
 #undef G
@@ -1053,6 +1097,8 @@ int ctl_global_parse(int argc, char **argv, const char *env_run_dir, struct ctl_
 			g->json = true;
 		} else if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) {
 			g->help = true;
+		} else if (strcmp(t, "--help-man") == 0) {
+			g->help_man = true;
 		} else if (strcmp(t, "--run-dir") == 0 || strncmp(t, "--run-dir=", 10) == 0) {
 			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
 			if (!v || !v[0])
@@ -1085,6 +1131,7 @@ void ctl_print_usage(FILE *out)
 	char name[64];
 	fprintf(out,
 		"usage: klctl [--run-dir DIR] [--json] [--timeout DUR] COMMAND [ARGS]\n"
+		"       klctl --help-man   (klctl(8) in man(7) format)\n"
 		"\n"
 		"Operator control of Kernloom. Talks to the daemons' control sockets in\n"
 		"--run-dir (default %s, or $KERNLOOM_RUN_DIR).\n"
@@ -1103,16 +1150,13 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
 	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
-	fprintf(out, "  %-44s %s\n  %-44s %s\n", "top [-n N] [--interval DUR] [--count K]", "",
-		"", "live view, redrawn every interval: the decider's sources and the shield's drops");
-	fprintf(out, "  %-44s %s\n", "trace dump FILE [--json]",
-		"print a kl-sensor --record trace (JSON lines with --json)");
-	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",
-		"turn a capture into a trace through the real shield (root)");
-	fprintf(out, "  %-44s %s\n", "audit verify [--key FILE.pub]... [DIR...]",
-		"check audit logs: chains, files, signatures (exit 0 only if all verify)");
-	fprintf(out, "  %-44s %s\n", "audit show [--source IP|CIDR] [--since DUR] [DIR...]",
-		"one address's history across every daemon's audit log, by time");
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strlen(o->usage) > 44)
+			fprintf(out, "  %s\n  %-44s %s\n", o->usage, "", o->help);
+		else
+			fprintf(out, "  %-44s %s\n", o->usage, o->help);
+	}
 	fprintf(out, "\nklshield spellings (aliases):\n");
 	for (size_t i = 0; i < ctl_n_cmds; i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];
@@ -1130,6 +1174,52 @@ void ctl_print_usage(FILE *out)
 		"daemon's JSON answer as is. `klctl help COMMAND` explains one\n"
 		"command. Exit status: 0 done, 1 refused or failed (or daemon unreachable),\n"
 		"2 usage error.\n");
+}
+
+/* TEXT folded at word boundaries to fit 79 columns, every line indented
+ * by INDENT. */
+static void print_folded(FILE *out, int indent, const char *text)
+{
+	const int width = 79 - indent;
+	const char *p = text;
+	while (*p) {
+		int n = (int)strlen(p);
+		if (n > width) {
+			n = width;
+			while (n > 0 && p[n] != ' ')
+				n--;
+			if (n == 0) /* one word longer than a line */
+				n = (int)strcspn(p, " ");
+		}
+		fprintf(out, "%*s%.*s\n", indent, "", n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+void ctl_print_offline_help(const char *word, FILE *out)
+{
+	size_t wl = strlen(word);
+	bool first = true;
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "%s klctl %s\n", first ? "usage:" : "      ", o->usage);
+		first = false;
+	}
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "\n%s:\n", o->usage);
+		print_folded(out, 2, o->help);
+		for (size_t k = 0; k < sizeof(o->opts) / sizeof(o->opts[0]) && o->opts[k].name; k++) {
+			fprintf(out, "  %s\n", o->opts[k].name);
+			print_folded(out, 6, o->opts[k].help);
+		}
+	}
 }
 
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
@@ -1162,4 +1252,206 @@ void ctl_print_result(const struct ctl_cmd *c, json_t *doc, const char *text, FI
 		c->print(doc, text, out);
 	else
 		fprintf(out, "%s\n", text);
+}
+
+/* ---- klctl(8) ---- */
+
+/* What a value of each field is; the man page's option list. */
+static const struct {
+	const char *meta; /* a flag's value name; NULL for a boolean flag */
+	const char *what;
+} field_doc[] = {
+	[F_NONE] = { NULL, "" },
+	[F_ADDR_HOST] = { "IP", "one IPv4 or IPv6 address" },
+	[F_ADDR_CIDR] = { "CIDR", "an IPv4 or IPv6 address or prefix (CIDR)" },
+	[F_TTL] = { "DUR", "a duration: 500ms, 30s, 2m, 1h30m, 336h" },
+	[F_RATE] = { "PPS", "packets per second that pass" },
+	[F_BURST] = { "N", "packets that may pass back to back" },
+	[F_COUNT] = { "N", "how many" },
+	[F_TOPBY] = { "KEY", "sort key: pkts, bytes, drops or droprl" },
+	[F_IFNAME] = { "IF", "a network interface name" },
+	[F_XDPMODE] = { "MODE", "XDP mode: native, generic or auto" },
+	[F_FORCE] = { NULL, "replace another XDP program already attached" },
+	[F_PORT] = { "N", "a destination port, 0 to 65535" },
+	[F_PROTO] = { "PROTO", "tcp, udp, icmp, icmpv6 or a protocol number" },
+	[F_MASK] = { "MASK", "0 (off) or 2^k-1: one event in MASK+1" },
+	[F_ONOFF] = { "on|off", "on or off" },
+	[F_EDGEMODE] = { "MODE", "off, deny or allow" },
+	[F_OBJ] = { "O", "accepted for compatibility and ignored (kl-enforcer --obj chooses)" },
+	[F_JSON] = { NULL, "print the daemon's JSON answer" },
+	[F_DRYRUN] = { NULL, "show what would change, change nothing" },
+	[F_GSTATE] = { "STATE", "candidate, learned, frozen, approved, denied or expired" },
+};
+
+static void man_cmd(FILE *out, const struct ctl_cmd *c)
+{
+	char name[64];
+	fputs(".TP\n", out);
+	kl_man_bold(out, "klctl ");
+	kl_man_bold(out, ctl_cmd_name(c, name, sizeof(name)));
+	if (c->usage[0]) {
+		fputc(' ', out);
+		kl_man_puts(out, c->usage);
+	}
+	fputc('\n', out);
+	kl_man_line(out, c->help);
+	bool any = c->args[0].name != NULL;
+	if (any)
+		fputs(".RS\n", out);
+	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++) {
+		const struct ctl_arg *a = &c->args[k];
+		fputs(".TP\n", out);
+		if (a->name[0] == '-') {
+			kl_man_bold(out, a->name);
+			if (a->alt) {
+				fputs(", ", out);
+				kl_man_bold(out, a->alt);
+			}
+			if (field_doc[a->field].meta) {
+				fputc(' ', out);
+				kl_man_italic(out, field_doc[a->field].meta);
+			}
+		} else {
+			kl_man_italic(out, a->name);
+		}
+		fputc('\n', out);
+		kl_man_puts(out, field_doc[a->field].what);
+		fputs(a->required && a->name[0] == '-' ? " (required)" : "", out);
+		fputc('\n', out);
+	}
+	if (any)
+		fputs(".RE\n", out);
+	fputs(".IP\nExample: ", out);
+	kl_man_bold(out, c->example);
+	fputc('\n', out);
+}
+
+void ctl_print_man(FILE *out)
+{
+	char name[64], path[128];
+	kl_man_header(out, "klctl", 8, "System Manager's Manual");
+	kl_man_section(out, "NAME");
+	fputs("klctl \\- operator control of the Kernloom host network protection suite\n", out);
+	kl_man_section(out, "SYNOPSIS");
+	fputs(".B klctl\n[\\fB\\-\\-run\\-dir\\fR \\fIDIR\\fR] [\\fB\\-\\-json\\fR] "
+	      "[\\fB\\-\\-timeout\\fR \\fIDUR\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]\n"
+	      ".br\n.B klctl help\n[\\fICOMMAND\\fR]\n",
+	      out);
+	kl_man_section(out, "DESCRIPTION");
+	kl_man_line(out, "klctl parses a command strictly, sends it as one CONTROL message to the "
+			 "daemon that owns it (kl-enforcer for the shield, kl-decider, kl-graphd) on "
+			 "that daemon's control socket, and prints the answer. A usage error names "
+			 "the argument at fault and sends nothing. The daemons admit root and the "
+			 "members of the group kernloom-admin. The commands under Offline commands "
+			 "run in klctl itself.");
+	kl_man_section(out, "OPTIONS");
+	kl_man_line(out, "Global options go before the command; --json and --format also after it.");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--run-dir");
+	fputc(' ', out);
+	kl_man_italic(out, "DIR");
+	fputc('\n', out);
+	kl_man_line(out, "the daemons' run directory (default " DEFAULT_RUN_DIR
+			 ", or $KERNLOOM_RUN_DIR); each daemon's sockets are in DIR/<role>/");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--json");
+	fputs(", ", out);
+	kl_man_bold(out, "--format json|table");
+	fputc('\n', out);
+	kl_man_line(out, "print the daemon's JSON answer as it was sent");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--timeout");
+	fputc(' ', out);
+	kl_man_italic(out, "DUR");
+	fputc('\n', out);
+	fprintf(out, "how long to wait for a daemon's answer, 1ms to 1h (default %ds)\n",
+		DEFAULT_TIMEOUT_MS / 1000);
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--help");
+	fputs(", ", out);
+	kl_man_bold(out, "-h");
+	fputc('\n', out);
+	kl_man_line(out, "list the commands; klctl help COMMAND (or COMMAND --help) explains one");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--help-man");
+	fputc('\n', out);
+	kl_man_line(out, "print this page in man(7) format");
+
+	kl_man_section(out, "COMMANDS");
+	kl_man_line(out, "Durations use the Go grammar: 500ms, 30s, 2m, 1h30m, 336h.");
+	static const char *const parts[CTL_D_MAX] = {
+		[CTL_D_ENFORCER] = "kl-enforcer: the shield",
+		[CTL_D_DECIDER] = "kl-decider",
+		[CTL_D_GRAPHD] = "kl-graphd",
+	};
+	for (int d = 0; d < CTL_D_MAX; d++) {
+		kl_man_subsection(out, parts[d]);
+		for (size_t i = 0; i < ctl_n_cmds; i++)
+			if (!ctl_cmds[i].alias_of && ctl_cmds[i].daemon == (enum ctl_daemon)d)
+				man_cmd(out, &ctl_cmds[i]);
+	}
+	kl_man_subsection(out, "Offline commands");
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		fputs(".TP\n", out);
+		kl_man_bold(out, "klctl ");
+		kl_man_puts(out, o->usage);
+		fputc('\n', out);
+		kl_man_line(out, o->help);
+		if (o->opts[0].name)
+			fputs(".RS\n", out);
+		for (size_t k = 0; k < sizeof(o->opts) / sizeof(o->opts[0]) && o->opts[k].name; k++) {
+			fputs(".TP\n", out);
+			kl_man_bold(out, o->opts[k].name);
+			fputc('\n', out);
+			kl_man_line(out, o->opts[k].help);
+		}
+		if (o->opts[0].name)
+			fputs(".RE\n", out);
+	}
+	kl_man_subsection(out, "klshield spellings");
+	kl_man_line(out, "The seeds' klshield commands work as aliases of the commands above:");
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (!c->alias_of)
+			continue;
+		fputs(".TP\n", out);
+		kl_man_bold(out, ctl_cmd_name(c, name, sizeof(name)));
+		if (c->usage[0]) {
+			fputc(' ', out);
+			kl_man_puts(out, c->usage);
+		}
+		fputs("\nklctl ", out);
+		kl_man_puts(out, c->alias_of);
+		fputc('\n', out);
+	}
+
+	kl_man_section(out, "EXIT STATUS");
+	fputs(".TP\n0\ndone\n.TP\n1\n", out);
+	kl_man_line(out, "refused or failed (the message says why), or the daemon is unreachable; "
+			 "status --all: a daemon is down");
+	fputs(".TP\n2\nusage error\n", out);
+	kl_man_section(out, "ENVIRONMENT");
+	fputs(".TP\n.B KERNLOOM_RUN_DIR\n", out);
+	kl_man_line(out, "the run directory when --run-dir is not given");
+	kl_man_section(out, "FILES");
+	for (int d = 0; d < CTL_D_MAX; d++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", DEFAULT_RUN_DIR,
+			 kl_run_role_dir(ctl_daemon_role((enum ctl_daemon)d)),
+			 ctl_daemon_socket((enum ctl_daemon)d));
+		fputs(".TP\n", out);
+		kl_man_italic(out, path);
+		fprintf(out, "\ncontrol socket of %s\n", ctl_daemon_name((enum ctl_daemon)d));
+	}
+	kl_man_section(out, "EXAMPLES");
+	fputs(".nf\n", out);
+	kl_man_line(out, "klctl status --all");
+	kl_man_line(out, "klctl deny add 203.0.113.7 --ttl 1h");
+	kl_man_line(out, "klctl --json sources -n 20");
+	kl_man_line(out, "klctl forgive 203.0.113.7 --ttl 2h");
+	fputs(".fi\n", out);
+	kl_man_section(out, "SEE ALSO");
+	fputs(".BR kl\\-enforcer (8),\n.BR kl\\-sensor (8),\n.BR kl\\-decider (8),\n"
+	      ".BR kl\\-graphd (8),\n.BR kernloom.yaml (5),\n.BR kernloom\\-pdp (5)\n",
+	      out);
 }

@@ -9,6 +9,7 @@
 #include "common/addr.h"
 #include "common/duration.h"
 #include "common/log.h"
+#include "ctl/cmds.h"
 #include "ipc/frames.h"
 #include "ipc/msg.h"
 #include "ipc/trace.h"
@@ -316,23 +317,13 @@ uint64_t ctl_tick_printer_finish(struct ctl_tick_printer *p)
 
 static void usage(FILE *f)
 {
+	ctl_print_offline_help("trace", f);
 	fprintf(f,
-		"usage: klctl trace dump FILE [--json]\n"
-		"       klctl trace from-pcap CAPTURE.pcap [--interval DUR] [--obj PATH]\n"
-		"                                          [--ephemeral-min N]\n"
-		"  dump       print a trace recorded by kl-sensor --record: a table per tick, or\n"
-		"             with --json one JSON line per tick (the format kl-decider --replay reads)\n"
-		"  from-pcap  run every packet of an Ethernet capture through the shield's XDP program\n"
-		"             (BPF_PROG_TEST_RUN; needs root) and print the ticks the sensor would\n"
-		"             have sent, as JSON lines, ticking on the capture's own timestamps\n"
-		"  --interval DUR     tick length (default 1s)\n"
-		"  --obj PATH         shield object (default %s)\n"
-		"  --ephemeral-min N  fold destination ports >= N to 0 in flows, as the enforcer does\n"
-		"                     (default %d; 0 = no folding)\n"
+		"\nthe installed shield object: %s\n"
 		"examples:\n"
 		"  klctl trace dump /var/lib/kernloom/sensor.trace --json > ticks.jsonl\n"
 		"  tcpdump -i eth0 -w attack.pcap; klctl trace from-pcap attack.pcap > attack.jsonl\n",
-		KL_DEFAULT_OBJ, KL_EPHEMERAL_MIN_DEFAULT);
+		KL_DEFAULT_OBJ);
 }
 
 static int cmd_dump(int argc, char **argv)

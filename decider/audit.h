@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-decider's audit receipts (README, "Audit trail"). Every decision of a
+ * kl-decider's audit receipts (docs/audit.md). Every decision of a
  * tick becomes a receipt with its inputs: the source's features, severity,
  * strikes, the thresholds and profile in force, the rule that fired. The
  * tick thread only copies the tick's decisions (a memcpy); a writer thread

@@ -174,8 +174,8 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 		add = p->delta[1];
 	else if (sev >= p->step[0])
 		add = p->delta[0];
-	/* Graph violations (README, Security model, "Graph violations and
-	 * spoofing"): a blind spoofer makes one with a single packet carrying
+	/* Graph violations (docs/security.md, "Graph violations
+	 * and spoofing"): a blind spoofer makes one with a single packet carrying
 	 * the victim's address, so a violation is a high tick worth delta1
 	 * once per tick however many records came, and on a tick whose own
 	 * severity is low its strikes stop below soft-at: violations alone

@@ -9,7 +9,7 @@
  * TELEMETRY stream goes to the decider alone, so live the graph excludes
  * only what it knows itself: sources that violated (in the frozen modes)
  * and the configured CIDRs. Replay also honours the telemetry's rate-limit
- * and deny drops (replay.h). See README-section.md.
+ * and deny drops (replay.h). See docs/graph.md.
  */
 #include <errno.h>
 #include <limits.h>

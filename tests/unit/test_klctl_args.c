@@ -318,6 +318,79 @@ static void test_help_flag(void **state)
 	free(buf);
 }
 
+/* klctl(8) comes from the same table as --help: every command and alias,
+ * each argument of each command, the offline commands, and nothing a roff
+ * reader would take for a request it does not know. */
+static void test_man_page(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ctl_print_man(f);
+	fclose(f);
+	assert_non_null(strstr(buf, ".TH \"KLCTL\" 8 "));
+	for (const char *s = buf; *s;) {
+		const char *nl = strchr(s, '\n');
+		size_t n = nl ? (size_t)(nl - s) : strlen(s);
+		if (s[0] == '.') {
+			static const char *const known[] = { ".TH ", ".SH ", ".SS ", ".TP", ".RS", ".RE",
+							     ".IP", ".B ", ".BR ", ".nf", ".fi", ".br",
+							     ".nh" };
+			bool found = false;
+			for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+				if (strncmp(s, known[k], strlen(known[k])) == 0)
+					found = true;
+			if (!found)
+				print_message("unexpected request: %.*s\n", (int)n, s);
+			assert_true(found);
+		}
+		assert_false(s[0] == '\'');
+		s += n + (nl ? 1 : 0);
+	}
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		char name[64], want[160];
+		if (c->alias_of)
+			snprintf(want, sizeof(want), "\\fB%s\\fR", ctl_cmd_name(c, name, sizeof(name)));
+		else
+			snprintf(want, sizeof(want), "\\fBklctl \\fR\\fB%s\\fR",
+				 ctl_cmd_name(c, name, sizeof(name)));
+		for (char *p = want; *p; p++)
+			if (*p == '-') { /* hyphens are escaped in the page */
+				memmove(p + 2, p + 1, strlen(p + 1) + 1);
+				p[0] = '\\';
+				p[1] = '-';
+				p++;
+			}
+		if (!strstr(buf, want))
+			print_message("missing: %s\n", want);
+		assert_non_null(strstr(buf, want));
+	}
+	/* an argument of a command, with its value name and meaning */
+	assert_non_null(strstr(buf, "\\fB\\-\\-ttl\\fR \\fIDUR\\fR\na duration"));
+	for (size_t i = 0; i < ctl_n_offline; i++)
+		assert_non_null(ctl_offline[i].help);
+	assert_non_null(strstr(buf, "\\fBklctl \\fRtrace from\\-pcap"));
+	assert_non_null(strstr(buf, ".SH \"EXIT STATUS\""));
+	assert_non_null(strstr(buf, "/run/kernloom/decider/decider.sock"));
+	free(buf);
+
+	/* `klctl help trace` prints from the same offline table, whole words only */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ctl_print_offline_help("trace", f);
+	ctl_print_offline_help("tr", f);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl trace dump FILE [--json]\n"
+				    "       klctl trace from-pcap CAPTURE"));
+	assert_non_null(strstr(buf, "  --ephemeral-min N\n"));
+	assert_non_null(strstr(buf, "(default\n      32768;")); /* folded at 79 columns */
+	assert_null(strstr(buf, "audit"));
+	assert_null(strstr(strstr(buf, "usage:") + 1, "usage:")); /* "tr" is no command */
+	free(buf);
+}
+
 static void test_global_options(void **state)
 {
 	(void)state;
@@ -781,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_attach_and_aliases),
 		cmocka_unit_test(test_help_flag),
+		cmocka_unit_test(test_man_page),
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
