@@ -15,6 +15,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/man.h"
 
 const char *kl_knob_path(const struct kl_knob *k, enum kl_kpath p)
 {
@@ -851,31 +852,13 @@ void kl_knob_help_markdown(const struct kl_knobset *ks, FILE *f)
 
 /* ---- man pages ---- */
 
-/* roff text: a leading '.' or '\'' would be a request, '\\' an escape,
- * '-' should be a minus in option names. */
-void kl_roff(FILE *f, const char *s)
+void kl_man_page_header(const struct kl_manpage *mp, FILE *f)
 {
-	for (size_t i = 0; s[i] != '\0'; i++) {
-		char c = s[i];
-		if ((i == 0 || s[i - 1] == '\n') && (c == '.' || c == '\''))
-			fputs("\\&", f);
-		if (c == '\\')
-			fputs("\\e", f);
-		else if (c == '-')
-			fputs("\\-", f);
-		else
-			fputc(c, f);
-	}
-}
-
-void kl_man_header(const struct kl_manpage *mp, FILE *f)
-{
-	fprintf(f, ".TH \"%s\" \"%d\" \"\" \"Kernloom\" \"Kernloom Manual\"\n", mp->name,
-		mp->section);
-	fputs(".SH NAME\n", f);
-	kl_roff(f, mp->name);
+	kl_man_header(f, mp->name, mp->section, "Kernloom Manual");
+	kl_man_section(f, "NAME");
+	kl_man_puts(f, mp->name);
 	fputs(" \\- ", f);
-	kl_roff(f, mp->summary);
+	kl_man_puts(f, mp->summary);
 	fputc('\n', f);
 }
 
@@ -884,7 +867,7 @@ static void man_default(FILE *f, const struct kl_knob *k)
 	fputs(" (default: ", f);
 	if (k->def[0] != '\0') {
 		fputs("\\fB", f);
-		kl_roff(f, k->def);
+		kl_man_puts(f, k->def);
 		fputs("\\fR", f);
 	} else {
 		fputs("empty", f);
@@ -899,7 +882,7 @@ static void man_range(FILE *f, const struct kl_knob *k)
 	if (k->max > k->min && k->type != KT_ENUM) {
 		range_text(k, r, sizeof(r));
 		fputs(" Must be ", f);
-		kl_roff(f, r);
+		kl_man_puts(f, r);
 		fputs(".", f);
 	}
 }
@@ -908,7 +891,7 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 {
 	const char *group = NULL;
 
-	kl_man_header(mp, f);
+	kl_man_page_header(mp, f);
 	fputs(".SH SYNOPSIS\n", f);
 	fputs(mp->synopsis, f);
 	fputs("\n.SH DESCRIPTION\n", f);
@@ -927,28 +910,28 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 			continue;
 		if (group == NULL || strcmp(group, k->group) != 0) {
 			group = k->group;
-			fputs(".SS ", f);
-			kl_roff(f, group);
-			fputc('\n', f);
+			kl_man_subsection(f, group);
 		}
 		const char *an = arg_name(k, a, sizeof(a));
 		fputs(".TP\n.BR \\-\\-", f);
-		kl_roff(f, k->name);
+		kl_man_puts(f, k->name);
 		if (an[0] != '\0') {
 			fputs(" \" \\fI", f);
-			kl_roff(f, an);
+			kl_man_puts(f, an);
 			fputs("\\fR\"", f);
 		}
 		fputc('\n', f);
-		kl_roff(f, k->help);
+		if (k->help[0] == '.' || k->help[0] == '\'')
+			fputs("\\&", f); /* not a request */
+		kl_man_puts(f, k->help);
 		man_default(f, k);
 		fputs(".", f);
 		man_range(f, k);
 		if (k->key != NULL || k->pdp != NULL) {
 			fputs(" File key: \\fB", f);
-			kl_roff(f, k->key != NULL ? k->key : "spec.");
+			kl_man_puts(f, k->key != NULL ? k->key : "spec.");
 			if (k->key == NULL)
-				kl_roff(f, k->pdp);
+				kl_man_puts(f, k->pdp);
 			fputs("\\fR", f);
 			fputs(k->key != NULL ? "." : " (PDPConfig).", f);
 		}
@@ -974,9 +957,7 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *title,
 		      const char *prefix, FILE *f)
 {
-	fputs(".SS ", f);
-	kl_roff(f, title);
-	fputc('\n', f);
+	kl_man_subsection(f, title);
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct kl_knob *k = &ks->k[i];
 		const char *path = kl_knob_path(k, p);
@@ -984,18 +965,18 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 		if (path == NULL)
 			continue;
 		fputs(".TP\n.B ", f);
-		kl_roff(f, prefix);
-		kl_roff(f, path);
+		kl_man_puts(f, prefix);
+		kl_man_puts(f, path);
 		fputc('\n', f);
 		fputs("\\fI", f);
-		kl_roff(f, k->type == KT_ENUM ? arg_name(k, a, sizeof(a)) : type_word(k));
+		kl_man_puts(f, k->type == KT_ENUM ? arg_name(k, a, sizeof(a)) : type_word(k));
 		fputs("\\fR; ", f);
-		kl_roff(f, k->help);
+		kl_man_puts(f, k->help);
 		man_default(f, k);
 		fputs(".", f);
 		man_range(f, k);
 		fputs(" Flag: \\fB\\-\\-", f);
-		kl_roff(f, k->name);
+		kl_man_puts(f, k->name);
 		fputs("\\fR.", f);
 		if (k->flags & KF_LIVE)
 			fputs(" Reloaded on SIGHUP.", f);

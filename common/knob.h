@@ -210,9 +210,7 @@ void kl_knob_help_man(const struct kl_knobset *ks, const struct kl_manpage *mp, 
 /* Keys of one file format (path p of each knob) as a roff .SS section. */
 void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *title,
 		      const char *prefix, FILE *f);
-/* Text into roff: escapes, and requests at a line start made literal. */
-void kl_roff(FILE *f, const char *s);
-/* roff page header (.TH, NAME) for a hand-assembled page. */
-void kl_man_header(const struct kl_manpage *mp, FILE *f);
+/* .TH and NAME (common/man.h) for a hand-assembled page. */
+void kl_man_page_header(const struct kl_manpage *mp, FILE *f);
 
 #endif

@@ -671,9 +671,10 @@ void kl_help(FILE *f, const char *prog)
 		 "       %s --replay FILE [flags]    run the engine on a trace and print decisions\n"
 		 "       %s -n [flags]               print the effective configuration and exit\n"
 		 "       %s --help-markdown          the flag reference as Markdown\n"
+		 "       %s --help-man | --help-man-file   kl-decider(8) | kernloom-pdp(5) (roff)\n"
 		 "\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
 		 "Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
-		 prog, prog, prog, prog);
+		 prog, prog, prog, prog, prog);
 	kl_knob_help(&kl_decider_knobs, usage, f);
 }
 
@@ -722,7 +723,7 @@ static const struct kl_manpage man5 = {
 
 void kl_help_man_file(FILE *f)
 {
-	kl_man_header(&man5, f);
+	kl_man_page_header(&man5, f);
 	fputs(".SH SYNOPSIS\n/etc/kernloom/pdp.yaml, /etc/kernloom/policy.yaml\n"
 	      ".SH DESCRIPTION\n"
 	      "A PDPConfig says how the decider works (thresholds, autotune, baselines, graph); "

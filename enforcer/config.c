@@ -3,6 +3,7 @@
 #include "enforcer/config.h"
 
 #include "common/knob.h"
+#include "common/man.h"
 #include "graphd/opts.h"
 #include "sensor/sensor.h"
 
@@ -717,6 +718,7 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--user USER] [--decider-user USER] [--graph-user USER]\n"
 		"       [--sensor-user USER] [--audit-dir DIR] [--audit-key FILE|DIR]\n"
 		"       [-n|--config-check] [--help]\n"
+		"       %s --help-man | --help-man-file   kl-enforcer(8) | kernloom.yaml(5) (roff)\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
 		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer/enforcer.sock,\n"
@@ -744,7 +746,7 @@ void enf_usage(FILE *f, const char *prog)
 		"  --audit-key F      its Ed25519 signing key, or a directory for audit.key\n"
 		"                     (default %s; created at first start)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
-		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
+		prog, prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
 		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
 		ENF_AUDIT_DIR_DEFAULT, ENF_AUDIT_KEY_DEFAULT);
 }
@@ -1142,7 +1144,7 @@ static void nofill(FILE *f, void (*print)(FILE *, const void *), const void *arg
 	print(m, arg);
 	if (fclose(m) == 0 && buf != NULL) {
 		fputs(".nf\n", f);
-		kl_roff(f, buf);
+		kl_man_puts(f, buf);
 		fputs(".fi\n", f);
 	}
 	free(buf);
@@ -1169,7 +1171,7 @@ void enf_help_man(FILE *f)
 		.section = 8,
 		.summary = "Kernloom XDP shield loader and the one privileged process",
 	};
-	kl_man_header(&mp, f);
+	kl_man_page_header(&mp, f);
 	fputs(".SH SYNOPSIS\n.B kl-enforcer\n.RI [ options ]\n.br\n.B kl-enforcer \\-n\n"
 	      ".RI [ options ]\n.SH DESCRIPTION\nLoads the XDP shield over its pinned maps, "
 	      "attaches it to each interface, then serves klctl, kl\\-decider and kl\\-graphd, "
@@ -1195,7 +1197,7 @@ void enf_help_man_file(FILE *f)
 		.section = 5,
 		.summary = "configuration files of kl-enforcer, kl-sensor and kl-graphd",
 	};
-	kl_man_header(&mp, f);
+	kl_man_page_header(&mp, f);
 	fputs(".SH SYNOPSIS\n/etc/kernloom/enforcer.yaml, /etc/kernloom/sensor.yaml, "
 	      "/etc/kernloom/graphd.yaml\n.SH DESCRIPTION\nEach file is one YAML mapping of "
 	      "settings; every key is optional and a command\\-line flag overrides it. Unknown "

@@ -157,6 +157,7 @@ static const char usage_text[] =
 	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--db FILE] [options]\n"
 	"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
 	"       kl-graphd -n [options]         print the effective configuration and exit\n"
+	"       kl-graphd --help-man           kl-graphd(8) (roff; --help-markdown: the options)\n"
 	"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
 	"The graph learner: records which source talks to which (port, protocol), promotes\n"
 	"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"

@@ -68,6 +68,7 @@ void kl_sensor_usage(FILE *f)
 	kl_knob_help(&kl_sensor_knobs,
 		     "usage: kl-sensor [--config FILE] [options]\n"
 		     "       kl-sensor -n [options]    print the effective configuration and exit\n"
+		     "       kl-sensor --help-man      kl-sensor(8) (roff; --help-markdown: the options)\n"
 		     "Reads the shield's telemetry maps read-only once per tick and sends per-source "
 		     "rates\nto kl-decider (RUN_DIR/decider/telemetry.sock) and flow deltas to "
 		     "kl-graphd\n(RUN_DIR/graphd/flows.sock).\n"
