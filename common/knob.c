@@ -116,7 +116,7 @@ static const void *cfield(const void *v, const struct kl_knob *k)
 }
 
 /* Untrusted text for a message: printable ASCII, bounded. */
-static const char *q(const char *s, char *buf, size_t len)
+const char *kl_printable(const char *s, char *buf, size_t len)
 {
 	size_t o = 0;
 
@@ -225,7 +225,7 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 			return -1;
 		}
 		if (ns > (uint64_t)INT64_MAX) {
-			snprintf(err, errlen, "duration '%s' is too long", q(text, qb, sizeof(qb)));
+			snprintf(err, errlen, "duration '%s' is too long", kl_printable(text, qb, sizeof(qb)));
 			return -1;
 		}
 		out->i = (int64_t)ns;
@@ -244,7 +244,7 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 			for (int i = 0; k->enums[i] != NULL; i++)
 				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
 						      i ? " | " : "", k->enums[i]);
-			snprintf(err, errlen, "'%.80s' is not one of %.150s", q(text, qb, sizeof(qb)), list);
+			snprintf(err, errlen, "'%.80s' is not one of %.150s", kl_printable(text, qb, sizeof(qb)), list);
 		}
 		return -1;
 	case KT_STR:
@@ -279,13 +279,13 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 			char r[96];
 			range_text(k, r, sizeof(r));
 			snprintf(err, errlen, "%s is out of range (must be %s)",
-				 q(text, qb, sizeof(qb)), r);
+				 kl_printable(text, qb, sizeof(qb)), r);
 			return -1;
 		}
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "expected %s, got '%s'", type_name(k), q(text, qb, sizeof(qb)));
+	snprintf(err, errlen, "expected %s, got '%s'", type_name(k), kl_printable(text, qb, sizeof(qb)));
 	return -1;
 }
 
@@ -527,13 +527,13 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 				continue;
 			}
 			kl_errs_add(errs, "unexpected argument '%s' (flags start with --; see --help)",
-				    q(a, qb, sizeof(qb)));
+				    kl_printable(a, qb, sizeof(qb)));
 			continue;
 		}
 		const char *eq = strchr(a + 2, '=');
 		size_t nl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
 		if (nl >= sizeof(name)) {
-			kl_errs_add(errs, "unknown flag '%s' (see --help)", q(a, qb, sizeof(qb)));
+			kl_errs_add(errs, "unknown flag '%s' (see --help)", kl_printable(a, qb, sizeof(qb)));
 			continue;
 		}
 		memcpy(name, a + 2, nl);
@@ -544,7 +544,7 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 			continue;
 		}
 		if (ki < 0 || (ks->k[ki].flags & KF_NOCLI)) {
-			kl_errs_add(errs, "unknown flag --%s (see --help)", q(name, qb, sizeof(qb)));
+			kl_errs_add(errs, "unknown flag --%s (see --help)", kl_printable(name, qb, sizeof(qb)));
 			continue;
 		}
 		const char *text;

@@ -93,6 +93,8 @@ void kl_errs_print(const struct kl_errs *e, FILE *f);
 /* Each error on its own line, prefixed "PROG: " (the daemons' stderr form). */
 void kl_errs_print_prog(const struct kl_errs *e, const char *prog, FILE *f);
 void kl_errs_free(struct kl_errs *e);
+/* Untrusted text for a message: printable ASCII, at most 64 bytes. */
+const char *kl_printable(const char *s, char *buf, size_t len);
 
 /* Layer kinds, lowest precedence first. KL_L_FILE is the daemon's own
  * file (sensor.yaml, graphd.yaml). */

@@ -546,24 +546,6 @@ static void cross_le(const struct kl_config *c, const char *a, const char *b, do
 	kl_errs_add(errs, "%s must not be above %s", x, y);
 }
 
-/* Untrusted text for a message: printable ASCII, bounded. */
-static const char *q(const char *s, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; s[i] != '\0' && o + 4 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= 64) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		      const struct kl_layer *pdp, const struct kl_layer *policy,
 		      const struct kl_layer *state, struct kl_errs *errs)
@@ -602,7 +584,7 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 	c->profile = kl_profile_find(pname);
 	if (c->profile == NULL) {
 		char qb[96];
-		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", q(pname, qb, sizeof(qb)),
+		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", kl_printable(pname, qb, sizeof(qb)),
 			    kl_profile_names());
 		c->profile = kl_profile_find("generic");
 	}
