@@ -359,7 +359,8 @@ int kl_layer_init(struct kl_layer *L, const struct kl_knobset *ks, enum kl_layer
 	return L->v == NULL || (file != NULL && L->file == NULL) ? -1 : 0;
 }
 
-void kl_knobs_free_values(const struct kl_knobset *ks, void *v)
+/* Frees the knob-owned members of a settings struct. */
+static void kl_knobs_free_values(const struct kl_knobset *ks, void *v)
 {
 	if (v == NULL)
 		return;

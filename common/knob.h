@@ -172,8 +172,6 @@ int kl_resolve(struct kl_resolved *r, const struct kl_layer *const *order, size_
 	       struct kl_errs *errs);
 /* Frees the knob-owned members of r->v (not r->v itself) and the names. */
 void kl_resolved_free(struct kl_resolved *r);
-/* Frees the knob-owned members of a settings struct. */
-void kl_knobs_free_values(const struct kl_knobset *ks, void *v);
 
 /* "flag --x", "pdp FILE:LINE", "file FILE:LINE", "profile NAME", "default". */
 void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len);

@@ -169,7 +169,7 @@ struct kl_ynode *kl_ytree(const char *text, size_t len, const char *name, struct
 	return ytree(text, len, name, false, errs);
 }
 
-const char *kl_ykind_word(const struct kl_ynode *n)
+static const char *kl_ykind_word(const struct kl_ynode *n)
 {
 	return n->kind == KL_Y_MAP ? "a mapping" : n->kind == KL_Y_SEQ ? "a list" : "a scalar";
 }
@@ -408,7 +408,10 @@ int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind 
 	return errs->n > before ? -1 : 0;
 }
 
-int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing, struct kl_errs *errs)
+/* Read a configuration file (regular file, bounded). missing: set when it
+ * does not exist (then 0 is returned and nothing read). */
+static int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing,
+			struct kl_errs *errs)
 {
 	char err[512];
 

@@ -45,7 +45,6 @@ void kl_ynode_free(struct kl_ynode *n);
 const struct kl_ynode *kl_yget(const struct kl_ynode *map, const char *key);
 /* Is key among the keys before index upto of map? */
 bool kl_ydup_key(const struct kl_ynode *map, size_t upto, const char *key);
-const char *kl_ykind_word(const struct kl_ynode *n);
 
 enum kl_doc_kind { KL_DOC_PDP, KL_DOC_POLICY };
 
@@ -71,9 +70,5 @@ int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer
 int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_layer *L,
 		     struct kl_errs *errs);
 int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs);
-
-/* Read a configuration file (regular file, bounded). missing: set when it
- * does not exist (then 0 is returned and nothing read). */
-int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing, struct kl_errs *errs);
 
 #endif
