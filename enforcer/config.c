@@ -1130,6 +1130,95 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 		(unsigned)c->log_level < 4 ? lvl[c->log_level] : "?");
 }
 
+/* ---- reload ---- */
+
+/* The -n report as "key: value" lines without their origin comments; a
+ * setting whose line differs between two reports changed. */
+static char *report_lines(const struct enf_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return NULL;
+	enf_config_render(c, m);
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	for (char *l = buf; l != NULL && *l != '\0';) {
+		char *nl = strchr(l, '\n');
+		char *hash = strstr(l, " # ");
+		if (hash != NULL && (nl == NULL || hash < nl)) {
+			/* blank the comment out up to the line's end */
+			for (char *p = hash; p < (nl ? nl : l + strlen(l)); p++)
+				*p = ' ';
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return buf;
+}
+
+static bool has_line(const char *text, const char *line, size_t n)
+{
+	for (const char *l = text; l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t ln = nl ? (size_t)(nl - l) : strlen(l);
+		while (ln > 0 && l[ln - 1] == ' ')
+			ln--;
+		if (ln == n && memcmp(l, line, n) == 0)
+			return true;
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fresh)
+{
+	unsigned live = 0;
+
+	if (run->newsrc_min_rate != fresh->newsrc_min_rate ||
+	    run->newsrc_max_ttl != fresh->newsrc_max_ttl) {
+		kl_info("reload: new_source_min_rate %u -> %u, new_source_max_ttl %u -> %u",
+			run->newsrc_min_rate, fresh->newsrc_min_rate, run->newsrc_max_ttl,
+			fresh->newsrc_max_ttl);
+		run->newsrc_min_rate = fresh->newsrc_min_rate;
+		run->o_newsrc_min_rate = fresh->o_newsrc_min_rate;
+		run->newsrc_max_ttl = fresh->newsrc_max_ttl;
+		run->o_newsrc_max_ttl = fresh->o_newsrc_max_ttl;
+		live++;
+	}
+	/* Everything else: name each changed line of the report. */
+	char *a = report_lines(run), *b = report_lines(fresh);
+	for (const char *l = b; a != NULL && l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		while (n > 0 && l[n - 1] == ' ')
+			n--;
+		if (n > 0 && l[0] != '#' && !has_line(a, l, n) && l[n - 1] != ':') {
+			size_t ind = strspn(l, " ");
+			kl_warn("reload: %.*s needs a restart; keeping the running value",
+				(int)(n - ind), l + ind);
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	for (const char *l = a; b != NULL && l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		while (n > 0 && l[n - 1] == ' ')
+			n--;
+		size_t ind = strspn(l, " ");
+		if (n > ind && l[0] == ' ' && !has_line(b, l, n))
+			kl_warn("reload: %.*s is gone from the file; it stays until a restart",
+				(int)(n - ind), l + ind);
+		l = nl ? nl + 1 : NULL;
+	}
+	free(a);
+	free(b);
+	return live;
+}
+
 /* ---- reference pages ---- */
 
 /* Text a function prints, as a roff no-fill block. */
@@ -1178,7 +1267,10 @@ void enf_help_man(FILE *f)
 	      "each on its own socket, with only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON left. "
 	      "Settings come from the built\\-in values, \\fB\\-\\-config\\fR (keys in "
 	      "\\fBkernloom.yaml\\fR(5)) and the command line, in that order; "
-	      "\\fB\\-n\\fR prints the result with each value's origin.\n"
+	      "\\fB\\-n\\fR prints the result with each value's origin. SIGHUP reads them "
+	      "again: a bad file keeps the running configuration; new_source_min_rate and "
+	      "new_source_max_ttl change at once, any other change is logged as needing a "
+	      "restart.\n"
 	      ".SH OPTIONS\n", f);
 	nofill(f, print_usage, NULL);
 	fputs(".SH FILES\n.TP\n.I /etc/kernloom/enforcer.yaml\nThe settings "
@@ -1205,7 +1297,7 @@ void enf_help_man_file(FILE *f)
 	      "named with file, line and key. \\fBBIN \\-n\\fR prints the effective "
 	      "configuration with each value's origin. kl\\-graphd also reads spec.graph of the "
 	      "PDPConfig (\\fBkernloom\\-pdp\\fR(5)); its own file overrides that. SIGHUP makes "
-	      "kl\\-sensor and kl\\-graphd read their files again.\n"
+	      "each daemon read its files again.\n"
 	      ".SH ENFORCER.YAML\nThe keys and their built\\-in values, as "
 	      "\\fBkl\\-enforcer \\-n\\fR prints them:\n", f);
 	nofill(f, print_defaults, NULL);

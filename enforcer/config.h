@@ -211,6 +211,12 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
  * and at most 4096. */
 uint32_t enf_operator_reserve(uint32_t max_entries);
 
+/* SIGHUP: fresh was built from the same command line and the file again
+ * (and validated). The new-source bounds (read per request) take fresh's
+ * values; any other change is logged as needing a restart and run keeps
+ * its value. Returns the number of live changes. */
+unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fresh);
+
 /* The `-n` report: the effective config as YAML (so it can be fed back),
  * each value followed by "# default", "# FILE:LINE" or "# flag". */
 void enf_config_render(const struct enf_config *c, FILE *out);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SIGHUP re-reads the configuration files of kl-sensor (sensor.yaml),
-# kl-graphd (graphd.yaml and spec.graph of the PDPConfig) and kl-decider
-# (the PDPConfig), validating first:
+# kl-graphd (graphd.yaml and spec.graph of the PDPConfig), kl-decider (the
+# PDPConfig) and kl-enforcer (enforcer.yaml), validating first:
 # a live setting changes at once, a restart-only one is logged as "needs a
 # restart" and keeps its value, a bad file keeps the whole running
 # configuration and the log names file, line and key. Both daemons run as
@@ -31,7 +31,9 @@ spec:
 YAML
 }
 dpdp 3 3
+printf 'new_source_min_rate: 100\nmap_sizes: {flow: 32768}\n' >"$CFG/enforcer.yaml"
 chmod 0644 "$CFG"/*.yaml
+ENF_ARGS=(--config "$CFG/enforcer.yaml")
 DEC_ARGS=("${LAB_DEC_ARGS[@]}" --pdp-config "$CFG/decider.yaml")
 SENSOR_ARGS=(--config "$CFG/sensor.yaml") # interval and summary_every from the file
 GRAPHD_ARGS=(--config "$CFG/graphd.yaml" --pdp-config "$CFG/pdp.yaml")
@@ -93,4 +95,16 @@ log "ok: decider baseline-min-pps needs a restart"
 dpdp -1 5
 hup decider "$TMP/decider.log" "SIGHUP: $CFG/decider.yaml:4: spec.progressive_enforcement.up_need: -1 is out of range"
 klctl sources >/dev/null || fail "the decider stopped answering after a bad file"
+
+# -- kl-enforcer --
+DPID[enforcer]=$ENF_PID
+printf 'new_source_min_rate: 50\nmap_sizes: {flow: 32768}\n' >"$CFG/enforcer.yaml"
+hup enforcer "$TMP/enforcer.log" "reload: new_source_min_rate 100 -> 50"
+log "ok: enforcer new_source_min_rate changed live"
+printf 'new_source_min_rate: 50\nmap_sizes: {flow: 4096}\n' >"$CFG/enforcer.yaml"
+hup enforcer "$TMP/enforcer.log" "reload: flow: 4096 needs a restart; keeping the running value"
+log "ok: enforcer map_sizes needs a restart"
+printf 'new_source_min_rate: lots\n' >"$CFG/enforcer.yaml"
+hup enforcer "$TMP/enforcer.log" "SIGHUP: $CFG/enforcer.yaml:1: new_source_min_rate"
+klctl status >/dev/null || fail "the enforcer stopped answering after a bad file"
 log "all good"
