@@ -534,7 +534,7 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 		const char *eq = strchr(a + 2, '=');
 		size_t nl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
 		if (nl >= sizeof(name)) {
-			kl_errs_add(errs, "unknown flag '%s' (see --help)", kl_printable(a, qb, sizeof(qb)));
+			kl_errs_add(errs, "%s: unknown flag (see --help)", kl_printable(a, qb, sizeof(qb)));
 			continue;
 		}
 		memcpy(name, a + 2, nl);
@@ -545,7 +545,7 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 			continue;
 		}
 		if (ki < 0 || (ks->k[ki].flags & KF_NOCLI)) {
-			kl_errs_add(errs, "unknown flag --%s (see --help)", kl_printable(name, qb, sizeof(qb)));
+			kl_errs_add(errs, "--%s: unknown flag (see --help)", kl_printable(name, qb, sizeof(qb)));
 			continue;
 		}
 		const char *text;

@@ -273,7 +273,7 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 			walk(v, full, name, pre, kp, owned, L, errs);
 			continue;
 		}
-		kl_errs_add(errs, "%s:%d: unknown key '%s%s'", name, k->line, pre, full);
+		kl_errs_add(errs, "%s:%d: %s%s: unknown key", name, k->line, pre, full);
 	}
 }
 
@@ -381,7 +381,7 @@ int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind 
 					for (size_t m = 0; mv->kind == KL_Y_MAP && m + 1 < mv->n; m += 2)
 						check_label(mv, m, name, errs);
 				} else {
-					kl_errs_add(errs, "%s:%d: unknown key 'metadata.%s' (valid: name, description, version, labels)",
+					kl_errs_add(errs, "%s:%d: metadata.%s: unknown key (valid: name, description, version, labels)",
 						    name, mk->line, ks);
 				}
 			}
@@ -397,7 +397,7 @@ int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind 
 		} else if (extra != NULL && extra(ctx, k->s, v, name, errs)) {
 			continue;
 		} else {
-			kl_errs_add(errs, "%s:%d: unknown key '%s' (valid: apiVersion, kind, metadata, spec%s)",
+			kl_errs_add(errs, "%s:%d: %s: unknown key (valid: apiVersion, kind, metadata, spec%s)",
 				    name, k->line, k->s, kind == KL_DOC_POLICY ? ", signature" : "");
 		}
 	}

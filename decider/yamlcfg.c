@@ -227,7 +227,7 @@ static void load_signature(const struct kl_ynode *sig, const char *name, struct 
 			else
 				info->has_signature = true;
 		} else {
-			kl_errs_add(errs, "%s:%d: unknown key 'signature.%s' (valid: alg, key_id, value)",
+			kl_errs_add(errs, "%s:%d: signature.%s: unknown key (valid: alg, key_id, value)",
 				    name, k->line, k->s);
 		}
 	}

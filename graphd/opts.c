@@ -342,7 +342,7 @@ static int other_arg(void *ctx, int argc, char *const argv[], int *i, struct kl_
 			if (strcmp(cmd_flags[k], flag) == 0)
 				break;
 		if (cmd_flags[k] == NULL) {
-			kl_errs_add(errs, "%s: unknown option (see --help)", flag);
+			kl_errs_add(errs, "%s: unknown flag (see --help)", flag);
 			return -1;
 		}
 		if (!cl->have_cmd) {

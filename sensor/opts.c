@@ -132,7 +132,7 @@ static int unexpected(void *ctx, int argc, char *const argv[], int *i, struct kl
 	(void)ctx;
 	(void)argc;
 	if (strncmp(argv[*i], "--", 2) == 0)
-		kl_errs_add(errs, "unknown flag %s (see --help)", argv[*i]);
+		kl_errs_add(errs, "%s: unknown flag (see --help)", argv[*i]);
 	else
 		kl_errs_add(errs, "unexpected argument \"%s\" (see --help)", argv[*i]);
 	return -1;

@@ -184,7 +184,7 @@ static void test_opts_errors(void **state)
 		{ { "--graph-min-age", "10" }, "--graph-min-age:" },
 		{ { "--graph-exclude-cidrs", "198.18.0.0/33" }, "--graph-exclude-cidrs: item 1" },
 		{ { "--graph-rule-ttl", "31d" }, "--graph-rule-ttl: 31d is out of range" },
-		{ { "--bogus" }, "--bogus: unknown option" },
+		{ { "--bogus" }, "--bogus: unknown flag" },
 		{ { "--db" }, "--db needs a value" },
 		{ { "--db=" }, "--db: must not be empty" },
 		{ { "frobnicate" }, "frobnicate: unknown command" },
