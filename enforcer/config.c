@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "bpf/shield.h"
@@ -725,7 +726,8 @@ void enf_usage(FILE *f, const char *prog)
 		"the decider on enforcer/enforcer-decider.sock and graphd on\n"
 		"enforcer/enforcer-graphd.sock.\n"
 		"\n"
-		"  --config FILE      YAML settings (flags override them; --protect adds)\n"
+		"  --config FILE      YAML settings (default " ENF_CONFIG_DEFAULT " when it exists;\n"
+		"                     \"\" none; flags override them; --protect adds)\n"
 		"  --iface IF         attach to IF (repeatable)\n"
 		"  --obj PATH         BPF object (default %s)\n"
 		"  --pin-dir DIR      map and link pins (default %s)\n"
@@ -1000,8 +1002,11 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
 {
 	unsigned n = 0;
 	enf_config_defaults(c);
-	if (cli->config)
+	/* Named by flag it must exist ("" = none); the default one may not. */
+	if (cli->config != NULL && cli->config[0] != '\0')
 		n += enf_config_load_file(c, cli->config, d);
+	else if (cli->config == NULL && access(ENF_CONFIG_DEFAULT, F_OK) == 0)
+		n += enf_config_load_file(c, ENF_CONFIG_DEFAULT, d);
 	n += enf_config_apply_cli(c, cli, d);
 	n += enf_config_validate(c, d);
 	return n;
@@ -1209,7 +1214,7 @@ unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fres
 		while (n > 0 && l[n - 1] == ' ')
 			n--;
 		size_t ind = strspn(l, " ");
-		if (n > ind && l[0] == ' ' && !has_line(b, l, n))
+		if (n > ind + 2 && ind > 0 && l[ind] == '-' && l[ind + 1] == ' ' && !has_line(b, l, n))
 			kl_warn("reload: %.*s is gone from the file; it stays until a restart",
 				(int)(n - ind), l + ind);
 		l = nl ? nl + 1 : NULL;

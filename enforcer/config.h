@@ -26,6 +26,7 @@
 #define ENF_MAP_SIZE_MAX (1u << 24)
 /* User names (decider_user, graph_user): as useradd takes them. */
 #define ENF_USER_LEN 33
+#define ENF_CONFIG_DEFAULT "/etc/kernloom/enforcer.yaml"
 #define ENF_DECIDER_USER_DEFAULT "kernloom-decider"
 #define ENF_AUDIT_DIR_DEFAULT "/var/log/kernloom/enforcer"
 #define ENF_AUDIT_KEY_DEFAULT "/var/lib/kernloom/enforcer/audit.key"
