@@ -43,8 +43,6 @@ LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lso
 
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -mcpu=v3 $(ARCH_INC) -I.
 
-# ctl first: static libs resolve left to right, and klctl's trace commands
-# (libctl) call the sensor's harvest (libsensor).
 DAEMON_DIRS := $(patsubst %/main.c,%,$(wildcard ctl/main.c enforcer/main.c sensor/main.c decider/main.c graphd/main.c))
 binname = $(if $(filter ctl,$(1)),klctl,kl-$(1))
 BINS := $(foreach d,$(DAEMON_DIRS),$(BUILD)/bin/$(call binname,$(d)))
@@ -107,10 +105,15 @@ $(BUILD)/lib/lib%.a: $$(foreach s,$$(call dirlib_srcs,$$*),$(BUILD)/obj/$$(basen
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $(ALL_LIBS)
+# Each binary links its own library and the shared one, nothing else; a
+# link error then shows code that one daemon reaches into another for.
+# klctl's `trace from-pcap` runs the sensor's own harvest on a capture.
+own_libs = $(filter $(BUILD)/lib/lib$(1).a,$(DIR_LIBS))
+CTL_LIBS := $(call own_libs,ctl) $(call own_libs,sensor)
+$(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $$(call own_libs,$$*) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(ALL_LIBS)
+$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(CTL_LIBS) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -17,7 +17,7 @@
  * counters move (the worst case: every source has a delta and is
  * encoded), so a tick = read all + delta all + encode all. Tick 0 (the
  * baseline) is not timed. The receiver is forked before any nng call (nng is not
- * fork-safe). Goal (issue #3): 1M sources harvested and sent in 300 ms.
+ * fork-safe). Goal: 1M sources harvested and sent in 300 ms.
  *
  *   bench_harvest [--sizes 10000,131072,1048576] [--ticks N]
  *

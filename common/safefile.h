@@ -37,6 +37,10 @@ void kl_safe_set_user(uid_t uid);
 /* Whether uid passes the KL_SAFE_OWNED check right now. */
 int kl_safe_owner_ok(uid_t uid);
 
+/* The directory path's file lives in, into buf: "." without a '/', "/"
+ * for "/name". Returns buf. */
+const char *kl_path_dir(const char *path, char *buf, size_t len);
+
 /*
  * open(2) of `path` relative to `dirfd` (AT_FDCWD for a plain path) with the
  * checks above; `oflags` are the caller's (O_RDONLY, O_RDWR | O_CREAT, ...;

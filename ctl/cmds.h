@@ -58,8 +58,7 @@ struct ctl_arg {
 struct ctl_cmd {
 	const char *words[2];   /* {"deny", "add"} or {"stats", NULL} */
 	const char *alias_of;   /* for seed aliases: the command it spells */
-	enum ctl_daemon daemon;
-	uint16_t cmd;           /* enum kl_ctl_cmd */
+	uint16_t cmd;           /* enum kl_ctl_cmd: names the daemon it goes to */
 	struct ctl_arg args[CTL_MAX_ARGS];
 	const char *usage;      /* arguments after the name */
 	const char *help;
@@ -68,6 +67,9 @@ struct ctl_cmd {
 	uint64_t default_count; /* count when not given */
 	bool detach_all_if_no_iface; /* detach-xdp without -iface */
 };
+
+/* The daemon that serves c (from the command table in ipc/msg.h). */
+enum ctl_daemon ctl_cmd_daemon(const struct ctl_cmd *c);
 
 extern const struct ctl_cmd ctl_cmds[];
 extern const size_t ctl_n_cmds;

@@ -480,8 +480,8 @@ int main(int argc, char **argv)
 	if (cl.note[0])
 		fprintf(stderr, "klctl: %s\n", cl.note);
 
-	const char *daemon = ctl_daemon_name(cl.cmd->daemon);
-	if (kl_run_path(g.run_dir, ctl_daemon_role(cl.cmd->daemon), ctl_daemon_socket(cl.cmd->daemon),
+	const char *daemon = ctl_daemon_name(ctl_cmd_daemon(cl.cmd));
+	if (kl_run_path(g.run_dir, ctl_daemon_role(ctl_cmd_daemon(cl.cmd)), ctl_daemon_socket(ctl_cmd_daemon(cl.cmd)),
 			path, sizeof(path), err, sizeof(err)) < 0) {
 		fprintf(stderr, "klctl: %s\n", err);
 		return 2;

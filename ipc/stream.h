@@ -44,7 +44,6 @@ int kl_stream_dial(struct kl_stream_tx **out, const char *path, enum kl_role sel
  * Returns 0 sent, 1 dropped (counted), -1 on a fatal socket error. */
 int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len);
 void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out);
-const char *kl_stream_tx_path(const struct kl_stream_tx *t);
 void kl_stream_tx_close(struct kl_stream_tx *t);
 
 /* ---- receiver ---- */

@@ -66,7 +66,7 @@ static void test_simple_commands(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		assert_int_equal(parse(t[i].line, &c), 0);
 		assert_int_equal(c.req.cmd, t[i].cmd);
-		assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+		assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 		assert_decodes(&c);
 	}
 }
@@ -489,9 +489,9 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("sources", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_SOURCES);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
-	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "decider.sock");
-	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-decider");
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
+	assert_string_equal(ctl_daemon_socket(ctl_cmd_daemon(c.cmd)), "decider.sock");
+	assert_string_equal(ctl_daemon_name(ctl_cmd_daemon(c.cmd)), "kl-decider");
 	assert_int_equal(c.req.count, 50); /* the default */
 	assert_decodes(&c);
 	assert_int_equal(parse("sources -n 7", &c), 0);
@@ -504,7 +504,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("forgive 198.18.0.1", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_FORGIVE);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
 	assert_int_equal(c.req.addr.family, 4);
 	assert_int_equal(c.req.addr.prefixlen, 32);
 	assert_int_equal(c.req.ttl_ms, 0); /* the decider's default (1h) */
@@ -527,7 +527,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("new-sources limit --rate 0 --burst 100 --ttl 10m", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_NEWSRC_LIMIT);
-	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 	assert_int_equal(c.req.rate, 0);
 	assert_int_equal(c.req.burst, 100);
 	assert_int_equal(c.req.ttl_ms, 600000);
@@ -540,7 +540,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("tune", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_TUNE);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
 	assert_false(c.json);
 	assert_decodes(&c);
 	assert_int_equal(parse("tune --json", &c), 0);
@@ -555,7 +555,7 @@ static void test_decider_commands(void **state)
 
 	/* every enforcer command still goes to the enforcer */
 	assert_int_equal(parse("deny list", &c), 0);
-	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 }
 
 static void test_sources_printer(void **state)
@@ -665,9 +665,9 @@ static void test_graph_commands(void **state)
 
 	assert_int_equal(parse("graph export", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_EXPORT);
-	assert_int_equal(c.cmd->daemon, CTL_D_GRAPHD);
-	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "graphd.sock");
-	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-graphd");
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_GRAPHD);
+	assert_string_equal(ctl_daemon_socket(ctl_cmd_daemon(c.cmd)), "graphd.sock");
+	assert_string_equal(ctl_daemon_name(ctl_cmd_daemon(c.cmd)), "kl-graphd");
 	assert_int_equal(c.req.mode, 0);
 	assert_decodes(&c);
 	assert_int_equal(parse("graph export --state frozen --json", &c), 0);
@@ -838,10 +838,60 @@ static void test_status_all_proc(void **state)
 	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
 }
 
+/* The request field each klctl argument fills (0: none). */
+static unsigned field_use(enum ctl_field f)
+{
+	switch (f) {
+	case F_ADDR_HOST: return KL_CTL_U_ADDR_HOST | KL_CTL_U_ADDR_PREFIX; /* a host is a prefix too */
+	case F_ADDR_CIDR: return KL_CTL_U_ADDR_PREFIX;
+	case F_TTL: return KL_CTL_U_TTL;
+	case F_RATE: return KL_CTL_U_RATE;
+	case F_BURST: return KL_CTL_U_BURST;
+	case F_COUNT:
+	case F_MASK: return KL_CTL_U_COUNT;
+	case F_IFNAME: return KL_CTL_U_IFNAME;
+	case F_FORCE: return KL_CTL_U_FORCE;
+	case F_PORT: return KL_CTL_U_PORT;
+	case F_PROTO: return KL_CTL_U_PROTO | KL_CTL_U_PROTO_OPT;
+	case F_TOPBY:
+	case F_XDPMODE:
+	case F_ONOFF:
+	case F_EDGEMODE:
+	case F_DRYRUN:
+	case F_GSTATE: return KL_CTL_U_MODE;
+	default: return 0;
+	}
+}
+
+/* klctl's table agrees with the command table in ipc/msg.h: every
+ * argument fills a field its command uses, and every command has a name
+ * and a daemon. */
+static void test_table_matches_commands(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		unsigned uses = kl_ctl_cmd_uses(c->cmd);
+
+		assert_true(c->cmd > 0 && c->cmd < KL_CTL_CMD_MAX);
+		assert_int_not_equal(kl_ctl_cmd_role(c->cmd), KL_ROLE_NONE);
+		for (size_t a = 0; a < CTL_MAX_ARGS && c->args[a].name != NULL; a++) {
+			unsigned u = field_use(c->args[a].field);
+			if (u != 0 && (u & uses) == 0)
+				fail_msg("%s %s: argument %s fills a field %s does not use",
+					 c->words[0], c->words[1] ? c->words[1] : "", c->args[a].name,
+					 kl_ctl_cmd_name(c->cmd));
+		}
+	}
+	for (unsigned cmd = 1; cmd < KL_CTL_CMD_MAX; cmd++)
+		assert_string_not_equal(kl_ctl_cmd_name(cmd), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_graph_commands),
+		cmocka_unit_test(test_table_matches_commands),
 		cmocka_unit_test(test_decider_commands),
 		cmocka_unit_test(test_sources_printer),
 		cmocka_unit_test(test_tune_printer),
