@@ -4,8 +4,6 @@
 
 #include "common/knob.h"
 #include "common/man.h"
-#include "graphd/opts.h"
-#include "sensor/sensor.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1306,10 +1304,12 @@ void enf_help_man_file(FILE *f)
 	      ".SH ENFORCER.YAML\nThe keys and their built\\-in values, as "
 	      "\\fBkl\\-enforcer \\-n\\fR prints them:\n", f);
 	nofill(f, print_defaults, NULL);
-	fputs(".SH SENSOR.YAML\n", f);
-	kl_knob_man_keys(&kl_sensor_knobs, KL_KP_OWN, "Keys", "", f);
-	fputs(".SH GRAPHD.YAML\n", f);
-	kl_knob_man_keys(&gr_knobs, KL_KP_OWN, "Keys", "", f);
+	/* The other daemons' tables are theirs (each binary links only its own
+	 * code): their pages list every key beside its flag. */
+	fputs(".SH SENSOR.YAML, GRAPHD.YAML\nThe keys are the flag names with \\(aq_\\(aq for "
+	      "\\(aq\\-\\(aq (\\fB\\-\\-graph\\-min\\-seen\\fR is \\fBgraph_min_seen:\\fR); "
+	      "\\fBkl\\-sensor\\fR(8) and \\fBkl\\-graphd\\fR(8) name each option's file key, "
+	      "its type, range and default, and whether SIGHUP reloads it.\n", f);
 	fputs(".SH SEE ALSO\n\\fBkl\\-enforcer\\fR(8), \\fBkl\\-sensor\\fR(8), "
 	      "\\fBkl\\-graphd\\fR(8), \\fBkernloom\\-pdp\\fR(5)\n", f);
 }

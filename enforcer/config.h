@@ -184,8 +184,8 @@ void enf_config_defaults(struct enf_config *c);
 int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d);
 void enf_usage(FILE *f, const char *prog);
 /* kl-enforcer(8), and kernloom.yaml(5): the keys of enforcer.yaml (its
- * built-in values, as -n prints them), sensor.yaml and graphd.yaml (from
- * their knob tables). */
+ * built-in values, as -n prints them), and where sensor.yaml's and
+ * graphd.yaml's are described. */
 void enf_help_man(FILE *f);
 void enf_help_man_file(FILE *f);
 
