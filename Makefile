@@ -176,7 +176,7 @@ test:
 test-stages: all $(TOOLS) $(UNIT_TESTS) $(BPF_TESTS) $(BPF_TEST_OBJS)
 	@tests/run.sh unit $(BUILD) $(UNIT_TESTS)
 	@tests/run.sh bpf $(BUILD) $(BPF_TESTS)
-	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh)
+	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh tests/golden/run.sh tests/golden/graph_pdp.sh)
 	@tests/run.sh docs $(BUILD) tests/man/run.sh
 	@tests/run.sh integration $(BUILD) $(sort $(wildcard tests/integration/[0-9]*.sh))
 
@@ -210,7 +210,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS := $(wildcard systemd/*.service systemd/*.target)
 MANDIR      ?= $(PREFIX)/share/man
 # Example configuration: copied only where the file does not exist yet.
-ETC_FILES := etc/enforcer.yaml etc/whitelist.txt
+ETC_FILES := etc/enforcer.yaml etc/sensor.yaml etc/graphd.yaml etc/whitelist.txt
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \

@@ -34,6 +34,8 @@ void kl_log_init(const char *prog, enum kl_log_level min)
 	log_min = min;
 }
 
+const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NULL };
+
 int kl_log_level_parse(const char *s)
 {
 	if (s == NULL)

@@ -11,6 +11,8 @@ enum kl_log_level { KL_LOG_DEBUG = 0, KL_LOG_INFO, KL_LOG_WARN, KL_LOG_ERROR };
 void kl_log_init(const char *prog, enum kl_log_level min);
 /* "debug", "info", "warn", "error" -> level; -1 if unknown. */
 int kl_log_level_parse(const char *s);
+/* The same words in level order, NULL-terminated (knob tables' enum). */
+extern const char *const kl_log_level_names[];
 
 void kl_log(enum kl_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

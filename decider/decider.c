@@ -30,12 +30,12 @@ void kl_decider_request_reload(void)
 
 static const char *flag_str(const struct kl_layer *L, const char *name)
 {
-	int ki = kl_knob_index(name);
+	int ki = kl_knob_index(&kl_decider_knobs, name);
 	if (ki < 0 || !L->set[ki])
 		return "";
 	size_t n;
 	const struct kl_knob *k = &kl_knobs(&n)[ki];
-	const char *s = *(char *const *)((const char *)&L->v + k->off);
+	const char *s = *(char *const *)((const char *)L->v + k->off);
 	return s != NULL ? s : "";
 }
 
@@ -53,8 +53,8 @@ int kl_decider_load_config(int argc, char *const argv[], struct kl_config *cfg,
 	memset(&pol_info, 0, sizeof(pol_info));
 	if (policy_canonical != NULL)
 		*policy_canonical = NULL;
-	kl_layer_init(&flags, KL_L_FLAG, NULL);
-	kl_cli_parse(argc, argv, &flags, action, errs);
+	kl_layer_init(&flags, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_cli_parse(&kl_decider_knobs, argc, argv, &flags, action, NULL, NULL, errs);
 	if (*action != KL_CLI_RUN) {
 		kl_layer_free(&flags);
 		return 0;
@@ -62,15 +62,18 @@ int kl_decider_load_config(int argc, char *const argv[], struct kl_config *cfg,
 
 	/* The files are named by flags only (a file cannot name another). */
 	const char *pdp_path = flag_str(&flags, "pdp-config");
+	if (!flags.set[kl_knob_index(&kl_decider_knobs, "pdp-config")] &&
+	    access(KL_PDP_DEFAULT, F_OK) == 0)
+		pdp_path = KL_PDP_DEFAULT;
 	const char *pol_path = flag_str(&flags, "policy");
 	const char *key_path = flag_str(&flags, "policy-pubkey");
 	if (pdp_path[0] != '\0') {
-		kl_layer_init(&pdp, KL_L_PDP, pdp_path);
+		kl_layer_init(&pdp, &kl_decider_knobs, KL_L_PDP, pdp_path);
 		have_pdp = true;
 		kl_yaml_load_file(pdp_path, KL_DOC_PDP, &pdp, &pdp_info, errs);
 	}
 	if (pol_path[0] != '\0') {
-		kl_layer_init(&pol, KL_L_POLICY, pol_path);
+		kl_layer_init(&pol, &kl_decider_knobs, KL_L_POLICY, pol_path);
 		have_pol = true;
 		if (kl_yaml_load_file(pol_path, KL_DOC_POLICY, &pol, &pol_info, errs) == 0) {
 			char err[256];
@@ -136,7 +139,7 @@ static int read_exempt_file(const char *path, bool feedback, bool missing_ok,
  * may always be missing (klctl creates it on first use). */
 static bool wl_missing_ok(const struct kl_config *cfg)
 {
-	return cfg->o[kl_knob_index("whitelist")].kind == KL_L_DEFAULT;
+	return cfg->r.o[kl_knob_index(&kl_decider_knobs, "whitelist")].kind == KL_L_DEFAULT;
 }
 
 int kl_decider_check_files(const struct kl_config *cfg, struct kl_errs *errs)
@@ -404,10 +407,10 @@ int kl_decider_at_config(const struct kl_config *cfg, struct at_config *ac, stru
 
 	at_config_defaults(ac);
 	for (int f = 0; f < AT_NF; f++) {
-		int ki = kl_knob_index(trig_flag[f]);
+		int ki = kl_knob_index(&kl_decider_knobs, trig_flag[f]);
 		/* A trigger given as a flag is the operator's: pinned, not tuned. */
 		ac->tune[f] = v->autotune && v->trig[f] > 0.0 && ki >= 0 &&
-			      cfg->o[ki].kind != KL_L_FLAG;
+			      cfg->r.o[ki].kind != KL_L_FLAG;
 		ac->floor[f] = v->autotune_floor[f];
 	}
 	ac->min_samples = v->autotune_min_samples;
@@ -459,6 +462,14 @@ static void apply_triggers(struct kl_decider *d, const double trig[AT_NF])
 	kl_engine_set_params(d->eng, &d->params);
 }
 
+void kl_decider_config_changed(struct kl_decider *d)
+{
+	double trig[AT_NF];
+
+	memcpy(trig, d->params.trig, sizeof(trig));
+	apply_triggers(d, trig);
+}
+
 static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *errs)
 {
 	const struct kl_config *cfg = d->cfg;
@@ -474,10 +485,10 @@ static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *err
 	if (kl_decider_at_config(cfg, &ac, errs) < 0)
 		return -1;
 	/* A replay must not touch the host's state unless asked to. */
-	int ki = kl_knob_index("state-file");
+	int ki = kl_knob_index(&kl_decider_knobs, "state-file");
 	d->state_path = NULL;
 	if (v->state_file[0] != '\0' &&
-	    (v->replay[0] == '\0' || (ki >= 0 && cfg->o[ki].kind == KL_L_FLAG)))
+	    (v->replay[0] == '\0' || (ki >= 0 && cfg->r.o[ki].kind == KL_L_FLAG)))
 		d->state_path = v->state_file;
 	memcpy(start.v, v->trig, sizeof(start.v));
 	memset(&st, 0, sizeof(st));
@@ -529,10 +540,10 @@ static int autotune_start(struct kl_decider *d, int64_t now, struct kl_errs *err
 static void baseline_start(struct kl_decider *d, int64_t now)
 {
 	const struct kl_dcfg *v = &d->cfg->v;
-	int ki = kl_knob_index("baseline-file"), ks = kl_knob_index("state-file");
+	int ki = kl_knob_index(&kl_decider_knobs, "baseline-file"), ks = kl_knob_index(&kl_decider_knobs, "state-file");
 	char why[1024];
-	bool flag = (ki >= 0 && d->cfg->o[ki].kind == KL_L_FLAG) ||
-		    (v->baseline_file[0] == '\0' && ks >= 0 && d->cfg->o[ks].kind == KL_L_FLAG);
+	bool flag = (ki >= 0 && d->cfg->r.o[ki].kind == KL_L_FLAG) ||
+		    (v->baseline_file[0] == '\0' && ks >= 0 && d->cfg->r.o[ks].kind == KL_L_FLAG);
 
 	if (d->bl == NULL || d->bl_path != NULL || (v->replay[0] != '\0' && !flag))
 		return;

@@ -105,7 +105,11 @@ int kl_decider_run_replay(const struct kl_config *cfg);
 
 /* `kl-decider` without --replay: telemetry in, decisions to the enforcer
  * (live.c). Returns the exit code. */
-int kl_decider_run_live(const struct kl_config *cfg);
+/* argv is parsed again on SIGHUP (live settings: kl-decider --help-man). */
+int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv);
+/* The configuration's live settings changed: the engine takes them from
+ * the next tick, keeping its current (tuned) triggers. */
+void kl_decider_config_changed(struct kl_decider *d);
 
 /* Async-signal-safe: SIGUSR1 handler body. The next tick reloads both
  * exemption files and releases whatever they now cover. */

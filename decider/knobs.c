@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The knob table and everything it drives: value parsing with ranges,
- * layers, the command line, precedence, cross-field checks, --help,
- * --help-markdown and --config-check.
+ * The decider's knob table, its profiles' precedence and cross-field
+ * checks; the machinery that works on any table is common/knob.c.
  */
 #include "decider/knobs.h"
+
+#include "common/kyaml.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +20,6 @@
 
 const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
 const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
-const char *const kl_log_level_names[] = { "debug", "info", "warn", "error", NULL };
 
 #define OFF(f) offsetof(struct kl_dcfg, f)
 #define STR_(x) #x
@@ -56,16 +56,16 @@ static const struct kl_knob knobs[] = {
 	  .group = G_CORE, .help = "Poll interval and decision tick." },
 	{ "top", KT_INT, OFF(top), "200", .min = 1, .max = 1e7, .group = G_CORE,
 	  .help = "Evaluate top-N sources by severity per tick. Larger values = more CPU." },
-	{ "min-pps", KT_FLOAT, OFF(min_pps), "10", .min = 0, .max = 1e12, .group = G_CORE,
+	{ "min-pps", KT_FLOAT, OFF(min_pps), "10", .min = 0, .max = 1e12, .flags = KF_LIVE, .group = G_CORE,
 	  .help = "Ignore sources below this PPS unless severity/DropRL/s keeps them relevant." },
-	{ "min-sev", KT_FLOAT, OFF(min_sev), "0", .min = 0, .max = 1e6, .group = G_CORE,
+	{ "min-sev", KT_FLOAT, OFF(min_sev), "0", .min = 0, .max = 1e6, .flags = KF_LIVE, .group = G_CORE,
 	  .help = "Include candidates with severity >= this (0 = off)." },
 	{ "dry-run", KT_BOOL, OFF(dry_run), "true", .pol = "dry_run", .group = G_CORE,
 	  .help = "If true: send nothing to the enforcer, only log ACTION ... dry_run=true." },
 	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
-	  .group = G_CORE, .help = "Least severe log level written to stderr." },
+	  .flags = KF_LIVE, .group = G_CORE, .help = "Least severe log level written to stderr." },
 	{ "tick-log-every", KT_DUR, OFF(tick_log_every), "10s", .min = 0, .max = DAY,
-	  .group = G_CORE, .help = "Period of the TICK#n summary line (0 disables)." },
+	  .flags = KF_LIVE, .group = G_CORE, .help = "Period of the TICK#n summary line (0 disables)." },
 
 	/* ---- profile + persistence ---- */
 	{ "profile", KT_STR, OFF(profile), "generic", .group = G_PROF,
@@ -79,8 +79,9 @@ static const struct kl_knob knobs[] = {
 	  .group = G_PROF, .help = "Keep last N history entries." },
 
 	/* ---- files and privileges ---- */
-	{ "pdp-config", KT_STR, OFF(pdp_config), "", .group = G_FILES,
-	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement). Empty: none." },
+	{ "pdp-config", KT_STR, OFF(pdp_config), KL_PDP_DEFAULT, .group = G_FILES,
+	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement); kl-graphd reads "
+		  "its spec.graph too. A missing default file means none. Empty: none." },
 	{ "policy", KT_STR, OFF(policy), "", .group = G_FILES,
 	  .help = "PolicyPack YAML (per-level actions, rates, TTLs, block gate). Empty: none." },
 	{ "policy-pubkey", KT_STR, OFF(policy_pubkey), "", .group = G_FILES,
@@ -263,116 +264,116 @@ static const struct kl_knob knobs[] = {
 	  "signal_engine.bps_trigger", .min = 0, .max = 1e15, .group = G_SEV,
 	  .help = "bytes/s trigger (0 -> profile/state; built-in profiles: off)." },
 	{ "w-pps", KT_FLOAT, OFF(w[KL_F_PPS]), "0", "0", PC_W_PPS, false,
-	  "signal_engine.weights.pps", .min = 0, .max = 100, .group = G_SEV,
+	  "signal_engine.weights.pps", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "PPS weight (0 -> profile)." },
 	{ "w-syn", KT_FLOAT, OFF(w[KL_F_SYN]), "0", "0", PC_W_SYN, false,
-	  "signal_engine.weights.syn", .min = 0, .max = 100, .group = G_SEV,
+	  "signal_engine.weights.syn", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "SYN weight (0 -> profile)." },
 	{ "w-scan", KT_FLOAT, OFF(w[KL_F_SCAN]), "0", "0", PC_W_SCAN, false,
-	  "signal_engine.weights.scan", .min = 0, .max = 100, .group = G_SEV,
+	  "signal_engine.weights.scan", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "scan weight (0 -> profile)." },
 	{ "w-bps", KT_FLOAT, OFF(w[KL_F_BPS]), "0", "0", PC_W_BPS, false,
-	  "signal_engine.weights.bps", .min = 0, .max = 100, .group = G_SEV,
+	  "signal_engine.weights.bps", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "bytes/s weight (0 -> profile)." },
 	{ "sev-cap", KT_FLOAT, OFF(sev_cap), "0", "0", PC_SEV_CAP, false,
-	  "signal_engine.weights.cap", .min = 0, .max = 1000, .flags = KF_EXCL_MIN,
+	  "signal_engine.weights.cap", .min = 0, .max = 1000, .flags = KF_EXCL_MIN | KF_LIVE,
 	  .group = G_SEV, .help = "Normalization cap (0 -> profile)." },
 
 	/* ---- strikes ---- */
 	{ "sev-step1", KT_FLOAT, OFF(sev_step[0]), "1.0", .min = 0, .max = 1e6,
-	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step1 adds delta1 strikes." },
+	  .flags = KF_EXCL_MIN | KF_LIVE, .group = G_STRIKE, .help = "sev >= step1 adds delta1 strikes." },
 	{ "sev-step2", KT_FLOAT, OFF(sev_step[1]), "2.0", .min = 0, .max = 1e6,
-	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step2 adds delta2 strikes." },
+	  .flags = KF_EXCL_MIN | KF_LIVE, .group = G_STRIKE, .help = "sev >= step2 adds delta2 strikes." },
 	{ "sev-step3", KT_FLOAT, OFF(sev_step[2]), "3.0", .min = 0, .max = 1e6,
-	  .flags = KF_EXCL_MIN, .group = G_STRIKE, .help = "sev >= step3 adds delta3 strikes." },
-	{ "sev-delta1", KT_INT, OFF(sev_delta[0]), "1", .min = 0, .max = 1000, .group = G_STRIKE,
+	  .flags = KF_EXCL_MIN | KF_LIVE, .group = G_STRIKE, .help = "sev >= step3 adds delta3 strikes." },
+	{ "sev-delta1", KT_INT, OFF(sev_delta[0]), "1", .min = 0, .max = 1000, .flags = KF_LIVE, .group = G_STRIKE,
 	  .help = "Strikes added at step1." },
-	{ "sev-delta2", KT_INT, OFF(sev_delta[1]), "2", .min = 0, .max = 1000, .group = G_STRIKE,
+	{ "sev-delta2", KT_INT, OFF(sev_delta[1]), "2", .min = 0, .max = 1000, .flags = KF_LIVE, .group = G_STRIKE,
 	  .help = "Strikes added at step2." },
-	{ "sev-delta3", KT_INT, OFF(sev_delta[2]), "3", .min = 0, .max = 1000, .group = G_STRIKE,
+	{ "sev-delta3", KT_INT, OFF(sev_delta[2]), "3", .min = 0, .max = 1000, .flags = KF_LIVE, .group = G_STRIKE,
 	  .help = "Strikes added at step3." },
 	{ "sev-decay-below", KT_FLOAT, OFF(sev_decay_below), "0.25", .min = 0, .max = 1e6,
-	  .group = G_STRIKE, .help = "If sev < this (and no DropRL), strikes may decay." },
+	  .flags = KF_LIVE, .group = G_STRIKE, .help = "If sev < this (and no DropRL), strikes may decay." },
 
 	/* ---- levels ---- */
 	{ "soft-at", KT_INT, OFF(soft_at), "0", "0", PC_SOFT_AT, false,
-	  "progressive_enforcement.soft_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  "progressive_enforcement.soft_at", .min = 1, .max = 30000, .flags = KF_LIVE, .group = G_LEVEL,
 	  .help = "strikes >= soft-at -> RATE_SOFT (0 -> profile)." },
 	{ "hard-at", KT_INT, OFF(hard_at), "0", "0", PC_HARD_AT, false,
-	  "progressive_enforcement.hard_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  "progressive_enforcement.hard_at", .min = 1, .max = 30000, .flags = KF_LIVE, .group = G_LEVEL,
 	  .help = "strikes >= hard-at -> RATE_HARD (0 -> profile)." },
 	{ "block-at", KT_INT, OFF(block_at), "0", "0", PC_BLOCK_AT, false,
-	  "progressive_enforcement.block_at", .min = 1, .max = 30000, .group = G_LEVEL,
+	  "progressive_enforcement.block_at", .min = 1, .max = 30000, .flags = KF_LIVE, .group = G_LEVEL,
 	  .help = "strikes >= block-at -> BLOCK (0 -> profile; 999 = never in built-ins)." },
 
 	/* ---- actions ---- */
 	{ "soft-rate", KT_U64, OFF(soft_rate), "0", "0", PC_SOFT_RATE, false,
 	  "enforcement.soft_rate_pps", "levels.rate_soft.rate_pps", .min = 1, .max = 1e8,
-	  .group = G_ACT, .help = "SOFT rate in PPS (0 -> profile)." },
+	  .flags = KF_LIVE, .group = G_ACT, .help = "SOFT rate in PPS (0 -> profile)." },
 	{ "soft-burst", KT_U64, OFF(soft_burst), "0", "0", PC_SOFT_BURST, false,
 	  "enforcement.soft_burst", "levels.rate_soft.burst", .min = 1, .max = 1e8,
-	  .group = G_ACT, .help = "SOFT burst tokens (0 -> profile)." },
+	  .flags = KF_LIVE, .group = G_ACT, .help = "SOFT burst tokens (0 -> profile)." },
 	{ "soft-ttl", KT_DUR, OFF(soft_ttl), "0", "0", PC_SOFT_TTL, false, "enforcement.ttl.soft",
-	  "levels.rate_soft.ttl", .min = 1, .max = 365 * DAY, .group = G_ACT,
+	  "levels.rate_soft.ttl", .min = 1, .max = 365 * DAY, .flags = KF_LIVE, .group = G_ACT,
 	  .help = "SOFT TTL (0 -> profile)." },
 	{ "hard-rate", KT_U64, OFF(hard_rate), "0", "0", PC_HARD_RATE, false,
 	  "enforcement.hard_rate_pps", "levels.rate_hard.rate_pps", .min = 1, .max = 1e8,
-	  .group = G_ACT, .help = "HARD rate in PPS (0 -> profile)." },
+	  .flags = KF_LIVE, .group = G_ACT, .help = "HARD rate in PPS (0 -> profile)." },
 	{ "hard-burst", KT_U64, OFF(hard_burst), "0", "0", PC_HARD_BURST, false,
 	  "enforcement.hard_burst", "levels.rate_hard.burst", .min = 1, .max = 1e8,
-	  .group = G_ACT, .help = "HARD burst tokens (0 -> profile)." },
+	  .flags = KF_LIVE, .group = G_ACT, .help = "HARD burst tokens (0 -> profile)." },
 	{ "hard-ttl", KT_DUR, OFF(hard_ttl), "0", "0", PC_HARD_TTL, false, "enforcement.ttl.hard",
-	  "levels.rate_hard.ttl", .min = 1, .max = 365 * DAY, .group = G_ACT,
+	  "levels.rate_hard.ttl", .min = 1, .max = 365 * DAY, .flags = KF_LIVE, .group = G_ACT,
 	  .help = "HARD TTL (0 -> profile)." },
 	{ "block-ttl", KT_DUR, OFF(block_ttl), "0", "0", PC_BLOCK_TTL, false,
 	  "enforcement.ttl.block", "levels.block.ttl", .min = 1, .max = 365 * DAY,
-	  .group = G_ACT, .help = "BLOCK TTL (0 -> profile)." },
+	  .flags = KF_LIVE, .group = G_ACT, .help = "BLOCK TTL (0 -> profile)." },
 	{ "cooldown", KT_DUR, OFF(cooldown), "0", "0", PC_COOLDOWN, false, "enforcement.cooldown",
-	  .min = 0, .max = DAY, .group = G_ACT,
+	  .min = 0, .max = DAY, .flags = KF_LIVE, .group = G_ACT,
 	  .help = "Minimum time between level changes (0 -> profile)." },
 	{ "soft-rate-factor", KT_FLOAT, OFF(soft_rate_factor), "0", .min = 0, .max = 100,
-	  .pdp = "enforcement.soft_rate_factor", .group = G_ACT,
+	  .pdp = "enforcement.soft_rate_factor", .flags = KF_LIVE, .group = G_ACT,
 	  .help = "If > 0: SOFT rate = trig-pps x factor (overrides soft-rate)." },
 	{ "hard-rate-factor", KT_FLOAT, OFF(hard_rate_factor), "0", .min = 0, .max = 100,
-	  .pdp = "enforcement.hard_rate_factor", .group = G_ACT,
+	  .pdp = "enforcement.hard_rate_factor", .flags = KF_LIVE, .group = G_ACT,
 	  .help = "If > 0: HARD rate = trig-pps x factor (overrides hard-rate)." },
 
 	/* ---- block gate ---- */
 	{ "block-min-sev", KT_FLOAT, OFF(block_min_sev), "NaN", "NaN", PC_GATE_SEV, false,
 	  "progressive_enforcement.block_min_sev", "block_gate.min_sev", .min = 0, .max = 1e6,
-	  .group = G_GATE,
+	  .flags = KF_LIVE, .group = G_GATE,
 	  .help = "Only allow BLOCK if severity >= this (NaN -> profile; 0 disables)." },
 	{ "block-min-dur", KT_DUR, OFF(block_min_dur), "-1", "-1", PC_GATE_DUR, false,
 	  "progressive_enforcement.block_min_dur", "block_gate.min_dur", .min = 0, .max = DAY,
-	  .group = G_GATE,
+	  .flags = KF_LIVE, .group = G_GATE,
 	  .help = "Require sev >= block-min-sev for this long (-1 -> profile; 0 disables)." },
 
 	/* ---- hysteresis ---- */
 	{ "up-need", KT_INT, OFF(up_need), "0", "0", PC_UP_NEED, false,
-	  "progressive_enforcement.up_need", .min = 1, .max = 10000, .group = G_HYST,
+	  "progressive_enforcement.up_need", .min = 1, .max = 10000, .flags = KF_LIVE, .group = G_HYST,
 	  .help = "Require N consecutive high ticks before escalating (0 -> profile)." },
 	{ "down-need", KT_INT, OFF(down_need), "0", "0", PC_DOWN_NEED, false,
-	  "progressive_enforcement.down_need", .min = 1, .max = 10000, .group = G_HYST,
+	  "progressive_enforcement.down_need", .min = 1, .max = 10000, .flags = KF_LIVE, .group = G_HYST,
 	  .help = "Require N consecutive low ticks before stepping down (0 -> profile)." },
 	{ "min-hold-soft", KT_DUR, OFF(min_hold_soft), "0", "0", PC_HOLD_SOFT, false,
-	  "progressive_enforcement.min_hold_soft", .min = 0, .max = 30 * DAY, .group = G_HYST,
+	  "progressive_enforcement.min_hold_soft", .min = 0, .max = 30 * DAY, .flags = KF_LIVE, .group = G_HYST,
 	  .help = "Minimum time in SOFT since the last high tick before stepping down (0 -> profile)." },
 	{ "min-hold-hard", KT_DUR, OFF(min_hold_hard), "0", "0", PC_HOLD_HARD, false,
-	  "progressive_enforcement.min_hold_hard", .min = 0, .max = 30 * DAY, .group = G_HYST,
+	  "progressive_enforcement.min_hold_hard", .min = 0, .max = 30 * DAY, .flags = KF_LIVE, .group = G_HYST,
 	  .help = "Minimum time in HARD since the last high tick before stepping down (0 -> profile)." },
 
 	/* ---- non-compliance ---- */
 	{ "noncomp-at", KT_INT, OFF(noncomp_at), "0", "0", PC_NC_AT, false, "non_compliance.at",
-	  .min = 1, .max = 100000, .group = G_NC,
+	  .min = 1, .max = 100000, .flags = KF_LIVE, .group = G_NC,
 	  .help = "In HARD: after N non-compliance ticks -> BLOCK sooner (0 -> profile)." },
 	{ "noncomp-drop", KT_FLOAT, OFF(noncomp_drop), "0", "0", PC_NC_DROP, false,
-	  "non_compliance.drop", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN, .group = G_NC,
+	  "non_compliance.drop", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN | KF_LIVE, .group = G_NC,
 	  .help = "Count non-compliance if DropRL/s >= this (0 -> profile)." },
 	{ "noncomp-sev", KT_FLOAT, OFF(noncomp_sev), "0", "0", PC_NC_SEV, false,
-	  "non_compliance.sev", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN, .group = G_NC,
+	  "non_compliance.sev", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN | KF_LIVE, .group = G_NC,
 	  .help = "Count non-compliance if severity >= this (0 -> profile)." },
 	{ "noncomp-reset-below", KT_FLOAT, OFF(noncomp_reset_below), "0", "0", PC_NC_RESET, false,
-	  "non_compliance.reset", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN, .group = G_NC,
+	  "non_compliance.reset", .min = 0, .max = 1e6, .flags = KF_EXCL_MIN | KF_LIVE, .group = G_NC,
 	  .help = "Reset counter if sev < this and DropRL/s == 0 (0 -> profile)." },
 
 	/* ---- housekeeping ---- */
@@ -380,7 +381,7 @@ static const struct kl_knob knobs[] = {
 	  .group = G_HOUSE,
 	  .help = "Forget a source's previous counter snapshot if not seen (delta computation)." },
 	{ "state-ttl", KT_DUR, OFF(state_ttl), "60m", .min = 0, .max = 30 * DAY,
-	  .flags = KF_EXCL_MIN, .group = G_HOUSE,
+	  .flags = KF_EXCL_MIN | KF_LIVE, .group = G_HOUSE,
 	  .help = "Forget OBSERVE-only state if not seen for this long." },
 
 	/* ---- spoofed floods ---- */
@@ -401,18 +402,18 @@ static const struct kl_knob knobs[] = {
 
 	/* ---- policy ---- */
 	{ "max-action", KT_ENUM, OFF(max_action), "block", .pol = "max_action",
-	  .enums = kl_action_names, .group = G_POL,
+	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Strongest action ever sent; levels above it are enforced as this." },
 	{ "allow-local-block", KT_BOOL, OFF(allow_local_block), "true", .pol = "allow_local_block",
-	  .group = G_POL, .help = "If false, BLOCK is enforced as a hard rate limit." },
+	  .flags = KF_LIVE, .group = G_POL, .help = "If false, BLOCK is enforced as a hard rate limit." },
 	{ "soft-action", KT_ENUM, OFF(soft_action), "rate_limit", .pol = "levels.rate_soft.action",
-	  .enums = kl_action_names, .group = G_POL,
+	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Action for RATE_SOFT (observe | rate_limit)." },
 	{ "hard-action", KT_ENUM, OFF(hard_action), "rate_limit_hard",
-	  .pol = "levels.rate_hard.action", .enums = kl_action_names, .group = G_POL,
+	  .pol = "levels.rate_hard.action", .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Action for RATE_HARD (observe | rate_limit | rate_limit_hard)." },
 	{ "block-action", KT_ENUM, OFF(block_action), "block", .pol = "levels.block.action",
-	  .enums = kl_action_names, .group = G_POL, .help = "Action for BLOCK." },
+	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL, .help = "Action for BLOCK." },
 
 	/* ---- graph ---- */
 	{ "graph-enabled", KT_BOOL, OFF(graph_enabled), "false", .pdp = "graph.enabled",
@@ -435,13 +436,13 @@ static const struct kl_knob knobs[] = {
 	  .flags = KF_EXCL_MIN, .pdp = "graph.promotion.expire_ttl", .group = G_GRAPH,
 	  .help = "Idle edges expire after this." },
 	{ "graph-freeze-max-action", KT_ENUM, OFF(graph_freeze_max_action), "block",
-	  .pdp = "graph.freeze.max_action", .enums = kl_action_names, .group = G_GRAPH,
+	  .pdp = "graph.freeze.max_action", .enums = kl_action_names, .flags = KF_LIVE, .group = G_GRAPH,
 	  .help = "Strongest level a frozen-enforce violation forces." },
 	{ "graph-freeze-allow-block", KT_BOOL, OFF(graph_freeze_allow_block), "true",
-	  .pdp = "graph.freeze.allow_block", .group = G_GRAPH,
+	  .pdp = "graph.freeze.allow_block", .flags = KF_LIVE, .group = G_GRAPH,
 	  .help = "If false, a frozen-enforce violation forces RATE_HARD at most." },
 	{ "graph-freeze-min-sev", KT_FLOAT, OFF(graph_freeze_min_sev), "0", .min = 0, .max = 1e6,
-	  .pdp = "graph.freeze.min_severity_for_block", .group = G_GRAPH,
+	  .pdp = "graph.freeze.min_severity_for_block", .flags = KF_LIVE, .group = G_GRAPH,
 	  .help = "Severity (at least sev-step1, with the block gate open) a frozen-enforce violation needs to force its level; 0 = sev-step1." },
 	{ "graph-exclude-broadcast", KT_BOOL, OFF(graph_exclude_broadcast), "true",
 	  .pdp = "graph.exclude.broadcast", .group = G_GRAPH,
@@ -508,440 +509,9 @@ const struct kl_knob *kl_knobs(size_t *n)
 	return knobs;
 }
 
-int kl_knob_index(const char *name)
-{
-	for (size_t i = 0; i < NKNOBS; i++) {
-		if (strcmp(knobs[i].name, name) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-int kl_knob_by_path(const char *path, bool pdp)
-{
-	for (size_t i = 0; i < NKNOBS; i++) {
-		const char *p = pdp ? knobs[i].pdp : knobs[i].pol;
-		if (p != NULL && strcmp(p, path) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-bool kl_knob_path_prefix(const char *path, bool pdp)
-{
-	size_t n = strlen(path);
-
-	for (size_t i = 0; i < NKNOBS; i++) {
-		const char *p = pdp ? knobs[i].pdp : knobs[i].pol;
-		if (p != NULL && strncmp(p, path, n) == 0 && p[n] == '.')
-			return true;
-	}
-	return false;
-}
-
-/* ---- errors ---- */
-
-void kl_errs_add(struct kl_errs *e, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	char **nv;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	nv = realloc(e->v, (e->n + 1) * sizeof(*nv));
-	if (nv == NULL || s == NULL) {
-		free(s);
-		if (nv != NULL)
-			e->v = nv;
-		return;
-	}
-	e->v = nv;
-	e->v[e->n++] = s;
-}
-
-void kl_errs_print(const struct kl_errs *e, FILE *f)
-{
-	for (size_t i = 0; i < e->n; i++)
-		fprintf(f, "%s\n", e->v[i]);
-}
-
-void kl_errs_free(struct kl_errs *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-	e->v = NULL;
-	e->n = 0;
-}
-
-/* ---- values ---- */
-
-union kval {
-	bool b;
-	int64_t i;
-	uint64_t u;
-	double f;
-	int e;
+const struct kl_knobset kl_decider_knobs = {
+	.prog = "kl-decider", .k = knobs, .n = NKNOBS, .size = sizeof(struct kl_dcfg),
 };
-
-static void *field(struct kl_dcfg *v, const struct kl_knob *k)
-{
-	return (char *)v + k->off;
-}
-
-static const void *cfield(const struct kl_dcfg *v, const struct kl_knob *k)
-{
-	return (const char *)v + k->off;
-}
-
-/* Untrusted text for a message: printable ASCII, bounded. */
-static const char *q(const char *s, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; s[i] != '\0' && o + 4 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= 64) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static const char *type_name(const struct kl_knob *k)
-{
-	switch (k->type) {
-	case KT_BOOL: return "a boolean (true|false)";
-	case KT_INT: return "an integer";
-	case KT_U64: return "a non-negative integer";
-	case KT_FLOAT: return "a number";
-	case KT_DUR: return "a duration (e.g. 500ms, 30s, 2m, 336h)";
-	case KT_STR: return "a string";
-	case KT_ENUM: return "one of the listed words";
-	case KT_CIDRS: return "a list of CIDRs";
-	}
-	return "?";
-}
-
-static void range_text(const struct kl_knob *k, char *buf, size_t len)
-{
-	char a[32], b[32];
-
-	if (k->type == KT_DUR) {
-		kl_duration_format((uint64_t)(k->min * 1e9), a, sizeof(a));
-		kl_duration_format((uint64_t)(k->max * 1e9), b, sizeof(b));
-	} else {
-		snprintf(a, sizeof(a), "%g", k->min);
-		snprintf(b, sizeof(b), "%g", k->max);
-	}
-	snprintf(buf, len, "%s %s and <= %s", (k->flags & KF_EXCL_MIN) ? ">" : ">=", a, b);
-}
-
-/* Parse text into *out. Returns 0, 1 if it is the knob's sentinel, or -1
- * with a reason in err. */
-static int parse_value(const struct kl_knob *k, const char *text, union kval *out,
-		       char *err, size_t errlen)
-{
-	char *end = NULL;
-	char qb[96];
-
-	if (k->sentinel != NULL && strcasecmp(text, k->sentinel) == 0) {
-		/* Sentinels are compared as text first so that "NaN" and "-1"
-		 * need no special syntax elsewhere. */
-		if (k->type == KT_FLOAT && strcasecmp(text, "nan") == 0) {
-			out->f = NAN;
-			return 1;
-		}
-		if (k->type == KT_DUR && strcmp(text, "-1") == 0) {
-			out->i = -1;
-			return 1;
-		}
-	}
-	switch (k->type) {
-	case KT_BOOL:
-		if (strcasecmp(text, "true") == 0 || strcmp(text, "1") == 0)
-			out->b = true;
-		else if (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0)
-			out->b = false;
-		else
-			goto bad;
-		return 0;
-	case KT_INT: {
-		errno = 0;
-		long long v = strtoll(text, &end, 10);
-		if (text[0] == '\0' || *end != '\0' || errno != 0)
-			goto bad;
-		out->i = v;
-		break;
-	}
-	case KT_U64: {
-		if (text[0] == '-' || text[0] == '\0')
-			goto bad;
-		errno = 0;
-		unsigned long long v = strtoull(text, &end, 10);
-		if (*end != '\0' || errno != 0)
-			goto bad;
-		out->u = v;
-		break;
-	}
-	case KT_FLOAT: {
-		errno = 0;
-		double v = strtod(text, &end);
-		if (text[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
-			goto bad;
-		out->f = v;
-		break;
-	}
-	case KT_DUR: {
-		uint64_t ns;
-		char derr[128];
-		if (kl_duration_parse(text, &ns, derr, sizeof(derr)) < 0) {
-			snprintf(err, errlen, "%s", derr);
-			return -1;
-		}
-		if (ns > (uint64_t)INT64_MAX) {
-			snprintf(err, errlen, "duration '%s' is too long", q(text, qb, sizeof(qb)));
-			return -1;
-		}
-		out->i = (int64_t)ns;
-		break;
-	}
-	case KT_ENUM:
-		for (int i = 0; k->enums[i] != NULL; i++) {
-			if (strcmp(text, k->enums[i]) == 0) {
-				out->e = i;
-				return 0;
-			}
-		}
-		{
-			char list[160];
-			size_t o = 0;
-			for (int i = 0; k->enums[i] != NULL; i++)
-				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-						      i ? " | " : "", k->enums[i]);
-			snprintf(err, errlen, "'%.80s' is not one of %.150s", q(text, qb, sizeof(qb)), list);
-		}
-		return -1;
-	case KT_STR:
-	case KT_CIDRS:
-		return 0;
-	}
-
-	/* Sentinel (numeric form, e.g. "0.0" for "0") and range. */
-	if (k->sentinel != NULL) {
-		union kval s;
-		char e2[8];
-		struct kl_knob plain = *k;
-		plain.sentinel = NULL;
-		plain.min = plain.max = 0; /* no range check on the sentinel itself */
-		if (strcasecmp(k->sentinel, "nan") != 0 && strcmp(k->sentinel, "-1") != 0 &&
-		    parse_value(&plain, k->sentinel, &s, e2, sizeof(e2)) == 0) {
-			if ((k->type == KT_INT || k->type == KT_DUR) && s.i == out->i)
-				return 1;
-			if (k->type == KT_U64 && s.u == out->u)
-				return 1;
-			if (k->type == KT_FLOAT && s.f == out->f)
-				return 1;
-		}
-	}
-	if (k->max > k->min) {
-		double v = k->type == KT_INT ? (double)out->i
-			 : k->type == KT_U64 ? (double)out->u
-			 : k->type == KT_DUR ? (double)out->i / 1e9
-			 : out->f;
-		bool lo_ok = (k->flags & KF_EXCL_MIN) ? v > k->min : v >= k->min;
-		if (!lo_ok || v > k->max) {
-			char r[96];
-			range_text(k, r, sizeof(r));
-			snprintf(err, errlen, "%s is out of range (must be %s)",
-				 q(text, qb, sizeof(qb)), r);
-			return -1;
-		}
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "expected %s, got '%s'", type_name(k), q(text, qb, sizeof(qb)));
-	return -1;
-}
-
-static void free_value(struct kl_dcfg *v, const struct kl_knob *k)
-{
-	if (k->type == KT_STR) {
-		char **p = field(v, k);
-		free(*p);
-		*p = NULL;
-	} else if (k->type == KT_CIDRS) {
-		struct kl_cidrs *c = field(v, k);
-		free(c->v);
-		c->v = NULL;
-		c->n = 0;
-	}
-}
-
-static void store(struct kl_dcfg *v, const struct kl_knob *k, const union kval *x)
-{
-	void *p = field(v, k);
-
-	switch (k->type) {
-	case KT_BOOL: *(bool *)p = x->b; break;
-	case KT_INT:
-	case KT_DUR: *(int64_t *)p = x->i; break;
-	case KT_U64: *(uint64_t *)p = x->u; break;
-	case KT_FLOAT: *(double *)p = x->f; break;
-	case KT_ENUM: *(int *)p = x->e; break;
-	case KT_STR:
-	case KT_CIDRS: break;
-	}
-}
-
-/* Deep copy of one knob's value from src to dst. */
-static int copy_value(struct kl_dcfg *dst, const struct kl_dcfg *src, const struct kl_knob *k)
-{
-	free_value(dst, k);
-	if (k->type == KT_STR) {
-		const char *s = *(char *const *)cfield(src, k);
-		char *d = strdup(s != NULL ? s : "");
-		if (d == NULL)
-			return -1;
-		*(char **)field(dst, k) = d;
-	} else if (k->type == KT_CIDRS) {
-		const struct kl_cidrs *s = cfield(src, k);
-		struct kl_cidrs *d = field(dst, k);
-		if (s->n > 0) {
-			d->v = malloc(s->n * sizeof(*d->v));
-			if (d->v == NULL)
-				return -1;
-			memcpy(d->v, s->v, s->n * sizeof(*d->v));
-			d->n = s->n;
-		}
-	} else {
-		size_t sz = k->type == KT_BOOL ? sizeof(bool)
-			  : k->type == KT_ENUM ? sizeof(int) : sizeof(int64_t);
-		memcpy(field(dst, k), cfield(src, k), sz);
-	}
-	return 0;
-}
-
-void kl_layer_init(struct kl_layer *L, enum kl_layer_kind kind, const char *file)
-{
-	memset(L, 0, sizeof(*L));
-	L->kind = kind;
-	if (file != NULL)
-		L->file = strdup(file);
-}
-
-void kl_layer_free(struct kl_layer *L)
-{
-	for (size_t i = 0; i < NKNOBS; i++)
-		free_value(&L->v, &knobs[i]);
-	free(L->file);
-	memset(L, 0, sizeof(*L));
-}
-
-static int parse_cidr_list(const struct kl_knob *k, const char *const *items, size_t n,
-			   struct kl_cidrs *out, const char *where, struct kl_errs *errs)
-{
-	struct kl_addr *v = n ? calloc(n, sizeof(*v)) : NULL;
-	int rc = 0;
-
-	(void)k;
-	if (n && v == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char err[160];
-		if (kl_cidr_parse(items[i], &v[i], err, sizeof(err)) < 0) {
-			kl_errs_add(errs, "%s: item %zu: %s", where, i + 1, err);
-			rc = -1;
-		}
-	}
-	if (rc < 0) {
-		free(v);
-		return -1;
-	}
-	out->v = v;
-	out->n = n;
-	return 0;
-}
-
-int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, size_t n,
-		       int line, const char *where, struct kl_errs *errs)
-{
-	const struct kl_knob *k = &knobs[ki];
-	struct kl_cidrs c = { 0 };
-
-	if (parse_cidr_list(k, items, n, &c, where, errs) < 0)
-		return -1;
-	free_value(&L->v, k);
-	*(struct kl_cidrs *)field(&L->v, k) = c;
-	L->set[ki] = 1;
-	L->line[ki] = line;
-	return 0;
-}
-
-int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
-		 const char *where, bool allow_sentinel, struct kl_errs *errs)
-{
-	const struct kl_knob *k = &knobs[ki];
-	union kval x = { 0 };
-	char err[256];
-	int rc;
-
-	if (k->type == KT_CIDRS) {
-		/* Flag syntax: comma-separated. */
-		char *dup = strdup(text), *save = NULL;
-		const char *items[256];
-		size_t n = 0;
-		if (dup == NULL)
-			return -1;
-		for (char *t = strtok_r(dup, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-			if (n == sizeof(items) / sizeof(items[0])) {
-				kl_errs_add(errs, "%s: more than %zu CIDRs", where, n);
-				free(dup);
-				return -1;
-			}
-			items[n++] = t;
-		}
-		rc = kl_layer_set_cidrs(L, ki, items, n, line, where, errs);
-		free(dup);
-		return rc;
-	}
-	if (k->type == KT_STR) {
-		for (const char *p = text; *p != '\0'; p++) {
-			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-				kl_errs_add(errs, "%s: control characters are not allowed", where);
-				return -1;
-			}
-		}
-		char *d = strdup(text);
-		if (d == NULL)
-			return -1;
-		free_value(&L->v, k);
-		*(char **)field(&L->v, k) = d;
-		L->set[ki] = 1;
-		L->line[ki] = line;
-		return 0;
-	}
-	rc = parse_value(k, text, &x, err, sizeof(err));
-	if (rc < 0) {
-		kl_errs_add(errs, "%s: %s", where, err);
-		return -1;
-	}
-	if (rc == 1 && !allow_sentinel) {
-		L->set[ki] = 0; /* "use profile": fall through to lower layers */
-		return 0;
-	}
-	store(&L->v, k, &x);
-	L->set[ki] = 1;
-	L->line[ki] = line;
-	return 0;
-}
 
 void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file)
 {
@@ -950,93 +520,18 @@ void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], cons
 	free(L->file);
 	L->file = file != NULL ? strdup(file) : NULL;
 	for (int f = 0; f < KL_F_COUNT; f++) {
-		int ki = kl_knob_index(names[f]);
+		int ki = kl_knob_index(&kl_decider_knobs, names[f]);
 		if (ki < 0 || !(trig[f] > 0.0) || !isfinite(trig[f]))
 			continue;
-		union kval x = { .f = trig[f] };
-		store(&L->v, &knobs[ki], &x);
-		L->set[ki] = 1;
+		kl_layer_set_float(L, ki, trig[f]);
 	}
-}
-
-/* ---- command line ---- */
-
-int kl_cli_parse(int argc, char *const argv[], struct kl_layer *flags,
-		 enum kl_cli_action *action, struct kl_errs *errs)
-{
-	size_t before = errs->n;
-
-	*action = KL_CLI_RUN;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		char name[64], where[80], qb[96];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			*action = KL_CLI_HELP;
-			continue;
-		}
-		if (strcmp(a, "--help-markdown") == 0) {
-			*action = KL_CLI_HELP_MD;
-			continue;
-		}
-		if (strcmp(a, "--version") == 0) {
-			*action = KL_CLI_VERSION;
-			continue;
-		}
-		if (strcmp(a, "-n") == 0)
-			a = "--config-check";
-		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-			kl_errs_add(errs, "unexpected argument '%s' (flags start with --; see --help)",
-				    q(a, qb, sizeof(qb)));
-			continue;
-		}
-		const char *eq = strchr(a + 2, '=');
-		size_t nl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-		if (nl >= sizeof(name)) {
-			kl_errs_add(errs, "unknown flag '%s' (see --help)", q(a, qb, sizeof(qb)));
-			continue;
-		}
-		memcpy(name, a + 2, nl);
-		name[nl] = '\0';
-		int ki = kl_knob_index(name);
-		if (ki < 0 || (knobs[ki].flags & KF_NOCLI)) {
-			kl_errs_add(errs, "unknown flag --%s (see --help)", q(name, qb, sizeof(qb)));
-			continue;
-		}
-		const char *text;
-		if (eq != NULL) {
-			text = eq + 1;
-		} else if (knobs[ki].type == KT_BOOL) {
-			text = "true";
-		} else if (i + 1 < argc) {
-			text = argv[++i];
-		} else {
-			kl_errs_add(errs, "--%s needs a value (%s)", name, type_name(&knobs[ki]));
-			continue;
-		}
-		snprintf(where, sizeof(where), "--%s", name);
-		kl_layer_set(flags, ki, text, 0, where, false, errs);
-	}
-	return errs->n > before ? -1 : 0;
 }
 
 /* ---- resolution ---- */
 
-static int set_file(struct kl_config *c, enum kl_layer_kind kind, const char *file)
+static int ki_(const char *name)
 {
-	if (file == NULL)
-		return 0;
-	c->files[kind] = strdup(file);
-	return c->files[kind] == NULL ? -1 : 0;
-}
-
-static void where_of(const struct kl_config *c, int ki, char *buf, size_t len)
-{
-	char v[96], o[160];
-
-	kl_value_format(&c->v, ki, v, sizeof(v));
-	kl_origin_format(c, ki, o, sizeof(o));
-	snprintf(buf, len, "%s=%s (%s)", knobs[ki].name, v, o);
+	return kl_knob_index(&kl_decider_knobs, name);
 }
 
 static void cross_le(const struct kl_config *c, const char *a, const char *b, double va,
@@ -1046,8 +541,8 @@ static void cross_le(const struct kl_config *c, const char *a, const char *b, do
 
 	if (va <= vb)
 		return;
-	where_of(c, kl_knob_index(a), x, sizeof(x));
-	where_of(c, kl_knob_index(b), y, sizeof(y));
+	kl_where_of(&c->r, ki_(a), x, sizeof(x));
+	kl_where_of(&c->r, ki_(b), y, sizeof(y));
 	kl_errs_add(errs, "%s must not be above %s", x, y);
 }
 
@@ -1055,49 +550,45 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		      const struct kl_layer *pdp, const struct kl_layer *policy,
 		      const struct kl_layer *state, struct kl_errs *errs)
 {
-	struct kl_layer def, prof;
+	struct kl_layer prof;
 	const struct kl_layer *order[KL_L_COUNT];
 	size_t nl = 0;
 	size_t before = errs->n;
 	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
-	kl_layer_init(&def, KL_L_DEFAULT, NULL);
-	kl_layer_init(&prof, KL_L_PROFILE, NULL);
-	for (size_t i = 0; i < NKNOBS; i++) {
-		char where[96];
-		snprintf(where, sizeof(where), "built-in default of --%s", knobs[i].name);
-		kl_layer_set(&def, (int)i, knobs[i].def, 0, where, true, errs);
+	c->r.ks = &kl_decider_knobs;
+	c->r.v = &c->v;
+	if (kl_layer_init(&prof, &kl_decider_knobs, KL_L_PROFILE, NULL) < 0) {
+		kl_layer_free(&prof);
+		kl_errs_add(errs, "out of memory");
+		return -1;
 	}
 
 	/* Precedence, highest first. */
-	if (flag != NULL)
-		order[nl++] = flag;
-	if (pdp != NULL)
-		order[nl++] = pdp;
-	if (policy != NULL)
-		order[nl++] = policy;
-	if (state != NULL)
-		order[nl++] = state;
+	order[nl++] = flag;
+	order[nl++] = pdp;
+	order[nl++] = policy;
+	order[nl++] = state;
 	order[nl++] = &prof;
-	order[nl++] = &def;
 
 	/* The profile is itself a knob: find which layer names it first. */
-	int pk = kl_knob_index("profile");
+	int pk = ki_("profile");
 	const char *pname = "generic";
 	for (size_t l = 0; l < nl; l++) {
-		if (order[l] != &prof && order[l]->set[pk]) {
-			pname = order[l]->v.profile;
+		if (order[l] != NULL && order[l] != &prof && order[l]->set[pk]) {
+			pname = ((const struct kl_dcfg *)order[l]->v)->profile;
 			break;
 		}
 	}
 	c->profile = kl_profile_find(pname);
 	if (c->profile == NULL) {
 		char qb[96];
-		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", q(pname, qb, sizeof(qb)),
+		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", kl_printable(pname, qb, sizeof(qb)),
 			    kl_profile_names());
 		c->profile = kl_profile_find("generic");
 	}
+	c->r.profile = c->profile->name;
 	for (size_t i = 0; i < NKNOBS; i++) {
 		if (knobs[i].pcol == PC_NONE)
 			continue;
@@ -1105,29 +596,8 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		snprintf(where, sizeof(where), "profile %s: %s", c->profile->name, knobs[i].name);
 		kl_layer_set(&prof, (int)i, c->profile->v[knobs[i].pcol], 0, where, true, errs);
 	}
-
-	for (size_t i = 0; i < NKNOBS; i++) {
-		for (size_t l = 0; l < nl; l++) {
-			if (!order[l]->set[i])
-				continue;
-			if (copy_value(&c->v, &order[l]->v, &knobs[i]) < 0)
-				rc = -1;
-			c->o[i].kind = (uint8_t)order[l]->kind;
-			c->o[i].line = order[l]->line[i];
-			break;
-		}
-	}
-	if (flag != NULL && set_file(c, KL_L_FLAG, flag->file) < 0)
+	if (kl_resolve(&c->r, order, nl, errs) < 0)
 		rc = -1;
-	if (pdp != NULL && set_file(c, KL_L_PDP, pdp->file) < 0)
-		rc = -1;
-	if (policy != NULL && set_file(c, KL_L_POLICY, policy->file) < 0)
-		rc = -1;
-	if (state != NULL && set_file(c, KL_L_STATE, state->file) < 0)
-		rc = -1;
-	for (size_t i = 0; i < NKNOBS; i++)
-		c->o[i].file = c->files[c->o[i].kind];
-	kl_layer_free(&def);
 	kl_layer_free(&prof);
 
 	/* Cross-field rules. */
@@ -1143,9 +613,8 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		 (double)v->bootstrap_window, errs);
 	if (v->soft_action > KL_LVL_SOFT || v->hard_action > KL_LVL_HARD) {
 		char x[320];
-		int ki = v->soft_action > KL_LVL_SOFT ? kl_knob_index("soft-action")
-						      : kl_knob_index("hard-action");
-		where_of(c, ki, x, sizeof(x));
+		int ki = v->soft_action > KL_LVL_SOFT ? ki_("soft-action") : ki_("hard-action");
+		kl_where_of(&c->r, ki, x, sizeof(x));
 		kl_errs_add(errs, "%s is stronger than its level", x);
 	}
 	if (v->decisions_json && v->replay[0] == '\0') {
@@ -1160,188 +629,100 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 
 void kl_config_free(struct kl_config *c)
 {
-	for (size_t i = 0; i < NKNOBS; i++)
-		free_value(&c->v, &knobs[i]);
-	for (int i = 0; i < KL_L_COUNT; i++)
-		free(c->files[i]);
+	kl_resolved_free(&c->r);
 	memset(c, 0, sizeof(*c));
-}
-
-void kl_origin_format(const struct kl_config *c, int ki, char *buf, size_t len)
-{
-	const struct kl_knob_origin *o = &c->o[ki];
-
-	switch (o->kind) {
-	case KL_L_DEFAULT: snprintf(buf, len, "default"); break;
-	case KL_L_PROFILE: snprintf(buf, len, "profile %s", c->profile ? c->profile->name : "?"); break;
-	case KL_L_STATE: snprintf(buf, len, "state %s", o->file ? o->file : "?"); break;
-	case KL_L_POLICY: snprintf(buf, len, "policy %s:%d", o->file ? o->file : "?", o->line); break;
-	case KL_L_PDP: snprintf(buf, len, "pdp %s:%d", o->file ? o->file : "?", o->line); break;
-	case KL_L_FLAG: snprintf(buf, len, "flag --%s", knobs[ki].name); break;
-	default: snprintf(buf, len, "?"); break;
-	}
-}
-
-void kl_value_format(const struct kl_dcfg *cfg, int ki, char *buf, size_t len)
-{
-	const struct kl_knob *k = &knobs[ki];
-	const void *p = cfield(cfg, k);
-
-	switch (k->type) {
-	case KT_BOOL: snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false"); break;
-	case KT_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)p); break;
-	case KT_U64: snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-	case KT_FLOAT: snprintf(buf, len, "%.15g", *(const double *)p); break;
-	case KT_DUR: {
-		int64_t ns = *(const int64_t *)p;
-		if (ns < 0)
-			snprintf(buf, len, "%lld", (long long)ns);
-		else
-			kl_duration_format((uint64_t)ns, buf, len);
-		break;
-	}
-	case KT_STR: {
-		const char *s = *(char *const *)p;
-		snprintf(buf, len, "%s", s != NULL && s[0] ? s : "\"\"");
-		break;
-	}
-	case KT_ENUM: snprintf(buf, len, "%s", k->enums[*(const int *)p]); break;
-	case KT_CIDRS: {
-		const struct kl_cidrs *c = p;
-		size_t o = 0;
-		buf[0] = '\0';
-		if (c->n == 0)
-			snprintf(buf, len, "\"\"");
-		for (size_t i = 0; i < c->n && o + 1 < len; i++) {
-			char a[KL_ADDR_STRLEN];
-			int n = snprintf(buf + o, len - o, "%s%s", i ? "," : "",
-					 kl_addr_format(&c->v[i], a, sizeof(a)));
-			if (n < 0)
-				break;
-			o += (size_t)n;
-		}
-		break;
-	}
-	}
 }
 
 void kl_config_print(const struct kl_config *c, FILE *f)
 {
-	const char *group = NULL;
+	char head[160];
 
-	fprintf(f, "# kl-decider effective configuration (profile %s)\n", c->profile->name);
-	fprintf(f, "# precedence: flag > pdp > policy > state > profile > default\n");
-	for (size_t i = 0; i < NKNOBS; i++) {
-		char v[256], o[256];
-		if (group == NULL || strcmp(group, knobs[i].group) != 0) {
-			group = knobs[i].group;
-			fprintf(f, "\n# %s\n", group);
-		}
-		kl_value_format(&c->v, (int)i, v, sizeof(v));
-		kl_origin_format(c, (int)i, o, sizeof(o));
-		fprintf(f, "%-26s %-36s %s\n", knobs[i].name, v, o);
-	}
-}
-
-static const char *arg_name(const struct kl_knob *k, char *buf, size_t len)
-{
-	switch (k->type) {
-	case KT_BOOL: return "";
-	case KT_INT: return "INT";
-	case KT_U64: return "UINT64";
-	case KT_FLOAT: return "FLOAT";
-	case KT_DUR: return "DURATION";
-	case KT_STR: return "STRING";
-	case KT_CIDRS: return "CIDR[,CIDR...]";
-	case KT_ENUM: {
-		size_t o = 0;
-		buf[0] = '\0';
-		for (int i = 0; k->enums[i] != NULL; i++)
-			o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "|" : "", k->enums[i]);
-		return buf;
-	}
-	}
-	return "";
-}
-
-static const char *type_word(const struct kl_knob *k)
-{
-	switch (k->type) {
-	case KT_BOOL: return "bool";
-	case KT_INT: return "int";
-	case KT_U64: return "uint64";
-	case KT_FLOAT: return "float";
-	case KT_DUR: return "duration";
-	case KT_STR: return "string";
-	case KT_ENUM: return "enum";
-	case KT_CIDRS: return "cidr list";
-	}
-	return "?";
+	snprintf(head, sizeof(head),
+		 "# kl-decider effective configuration (profile %s)\n"
+		 "# precedence: flag > pdp > policy > state > profile > default\n",
+		 c->profile->name);
+	kl_config_print_table(&c->r, head, f);
 }
 
 void kl_help(FILE *f, const char *prog)
 {
-	const char *group = NULL;
+	char usage[1024];
 
-	fprintf(f,
-		"Usage: %s [flags]                  run (needs kl-sensor and kl-enforcer)\n"
-		"       %s --replay FILE [flags]    run the engine on a trace and print decisions\n"
-		"       %s -n [flags]               print the effective configuration and exit\n"
-		"       %s --help-markdown          the flag reference as Markdown\n"
-		"\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
-		"Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
-		prog, prog, prog, prog);
-	for (size_t i = 0; i < NKNOBS; i++) {
-		const struct kl_knob *k = &knobs[i];
-		char a[96], flag[128];
-		if (k->flags & KF_NOCLI)
-			continue;
-		if (group == NULL || strcmp(group, k->group) != 0) {
-			group = k->group;
-			fprintf(f, "\n%s:\n", group);
-		}
-		const char *an = arg_name(k, a, sizeof(a));
-		snprintf(flag, sizeof(flag), "--%s%s%s", k->name, an[0] ? " " : "", an);
-		fprintf(f, "  %-40s %s (default %s)\n", flag, k->help,
-			k->def[0] ? k->def : "\"\"");
-	}
+	snprintf(usage, sizeof(usage),
+		 "Usage: %s [flags]                  run (needs kl-sensor and kl-enforcer)\n"
+		 "       %s --replay FILE [flags]    run the engine on a trace and print decisions\n"
+		 "       %s -n [flags]               print the effective configuration and exit\n"
+		 "       %s --help-markdown          the flag reference as Markdown\n"
+		 "       %s --help-man | --help-man-file   kl-decider(8) | kernloom-pdp(5) (roff)\n"
+		 "\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
+		 "Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
+		 prog, prog, prog, prog, prog);
+	kl_knob_help(&kl_decider_knobs, usage, f);
 }
 
 void kl_help_markdown(FILE *f)
 {
-	const char *group = NULL;
+	kl_knob_help_markdown(&kl_decider_knobs, f);
+}
 
-	for (size_t i = 0; i < NKNOBS; i++) {
-		const struct kl_knob *k = &knobs[i];
-		char yaml[192];
-		if (group == NULL || strcmp(group, k->group) != 0) {
-			group = k->group;
-			fprintf(f, "%s#### %s\n\n", i ? "\n" : "", group);
-			fprintf(f, "| Flag | Type | Default | YAML | Meaning |\n|---|---|---|---|---|\n");
-		}
-		if (k->pdp != NULL && k->pol != NULL)
-			snprintf(yaml, sizeof(yaml), "PDP `%s`, Policy `%s`", k->pdp, k->pol);
-		else if (k->pdp != NULL)
-			snprintf(yaml, sizeof(yaml), "PDP `%s`", k->pdp);
-		else if (k->pol != NULL)
-			snprintf(yaml, sizeof(yaml), "Policy `%s`", k->pol);
-		else
-			snprintf(yaml, sizeof(yaml), "-");
-		const char *t = type_word(k);
-		char tb[160];
-		if (k->type == KT_ENUM) {
-			char a[128];
-			snprintf(tb, sizeof(tb), "%s", arg_name(k, a, sizeof(a)));
-			/* '|' would split the Markdown cell. */
-			for (char *p = tb; *p; p++)
-				if (*p == '|')
-					*p = '/';
-			t = tb;
-		}
-		fprintf(f, "| `--%s` | %s | %s%s%s | %s | %s |\n", k->name, t,
-			k->def[0] ? "`" : "", k->def[0] ? k->def : "(empty)", k->def[0] ? "`" : "",
-			yaml, k->help);
-	}
+static const struct kl_manpage man8 = {
+	.name = "kl-decider",
+	.section = 8,
+	.summary = "Kernloom policy decision point: severity, strikes and levels per source",
+	.synopsis = ".B kl-decider\n.RI [ flags ]\n.br\n.B kl-decider \\-\\-replay\n.I TRACE\n"
+		    ".RI [ flags ]\n.br\n.B kl-decider \\-n\n.RI [ flags ]\n",
+	.description =
+		"Reads per-source telemetry from kl-sensor, scores each source (triggers, weights, "
+		"learned baselines), turns severity into strikes and strikes into levels "
+		"(observe, soft and hard rate limits, block) with hysteresis, and sends the "
+		"decisions to kl-enforcer. Thresholds are learned (autotune) from clean ticks.\n"
+		".PP\nSettings come, lowest precedence first, from the built-in defaults, the "
+		"profile (\\fB\\-\\-profile\\fR), the persisted state (tuned triggers), the "
+		"PolicyPack (\\fB\\-\\-policy\\fR), the PDPConfig (\\fB\\-\\-pdp\\-config\\fR) "
+		"and the command line. The files are described in \\fBkernloom\\-pdp\\fR(5). "
+		"SIGHUP re-reads the whitelist, the feedback file and the PDPConfig.",
+	.files = ".TP\n.I /etc/kernloom/pdp.yaml\nPDPConfig (\\fB\\-\\-pdp\\-config\\fR).\n"
+		 ".TP\n.I /etc/kernloom/policy.yaml\nPolicyPack (\\fB\\-\\-policy\\fR).\n"
+		 ".TP\n.I /etc/kernloom/whitelist.txt\nPermanent exemptions.\n"
+		 ".TP\n.I /var/lib/kernloom/decider/\nstate.json, feedback.json, baselines, "
+		 "the audit key.\n",
+	.exit_status = "0 on success; 1 when the configuration is refused (every bad key is "
+		       "named with file, line and key); 2 on a usage error.",
+	.see_also = "\\fBkernloom\\-pdp\\fR(5), \\fBkl\\-enforcer\\fR(8), "
+		    "\\fBkl\\-sensor\\fR(8), \\fBkl\\-graphd\\fR(8), \\fBklctl\\fR(8)",
+};
+
+void kl_help_man(FILE *f)
+{
+	kl_knob_help_man(&kl_decider_knobs, &man8, f);
+}
+
+static const struct kl_manpage man5 = {
+	.name = "kernloom-pdp",
+	.section = 5,
+	.summary = "PDPConfig and PolicyPack files of kl-decider and kl-graphd",
+};
+
+void kl_help_man_file(FILE *f)
+{
+	kl_man_page_header(&man5, f);
+	fputs(".SH SYNOPSIS\n/etc/kernloom/pdp.yaml, /etc/kernloom/policy.yaml\n"
+	      ".SH DESCRIPTION\n"
+	      "A PDPConfig says how the decider works (thresholds, autotune, baselines, graph); "
+	      "kl\\-graphd reads its \\fBspec.graph\\fR from the same file. A PolicyPack says "
+	      "what may be enforced (actions per level, rates, TTLs, the block gate) and may be "
+	      "signed with Ed25519 (\\fBsignature: {alg: ed25519, value: BASE64}\\fR over the "
+	      "text \\fBkl\\-decider \\-\\-policy FILE \\-\\-policy\\-canonical\\fR prints).\n"
+	      ".PP\nBoth are one YAML document: \\fBapiVersion: " KL_API_VERSION "\\fR, "
+	      "\\fBkind: PDPConfig\\fR or \\fBPolicyPack\\fR, \\fBmetadata\\fR (name, "
+	      "description, version, labels) and \\fBspec\\fR. Unknown keys, duplicate keys, "
+	      "wrong types, out\\-of\\-range values, anchors and aliases are refused, each named "
+	      "with file, line and key. A command\\-line flag overrides the file.\n", f);
+	fputs(".SH PDPCONFIG KEYS\n", f);
+	kl_knob_man_keys(&kl_decider_knobs, KL_KP_PDP, "spec", "spec.", f);
+	fputs(".SH POLICYPACK KEYS\n", f);
+	kl_knob_man_keys(&kl_decider_knobs, KL_KP_POL, "spec", "spec.", f);
+	fputs(".SH SEE ALSO\n\\fBkl\\-decider\\fR(8), \\fBkl\\-graphd\\fR(8)\n", f);
 }
 
 /* ---- engine parameters ---- */

@@ -3,7 +3,7 @@
  * The knob table: one row per setting of kl-decider (name, type, default,
  * profile column, PDPConfig / PolicyPack YAML paths, range, help). It drives
  * the command-line parser, the YAML loaders, --help / --help-markdown and
- * --config-check, so the four can never disagree.
+ * --config-check (through common/knob.h), so they can never disagree.
  *
  * Values arrive in layers and are merged per knob with the precedence
  *   explicit flag > PDPConfig > PolicyPack > persisted state (tuned
@@ -20,25 +20,13 @@
 #include <stdio.h>
 
 #include "common/addr.h"
+#include "common/knob.h"
+#include "common/log.h"
 #include "decider/engine.h"
 
-#define KL_KNOB_MAX 192
-
-enum kl_ktype {
-	KT_BOOL,  /* bool */
-	KT_INT,   /* int64_t */
-	KT_U64,   /* uint64_t */
-	KT_FLOAT, /* double */
-	KT_DUR,   /* int64_t nanoseconds (-1 only as a sentinel) */
-	KT_STR,   /* char * (owned, never NULL after resolution) */
-	KT_ENUM,  /* int: index into knob->enums */
-	KT_CIDRS, /* struct kl_cidrs */
-};
-
-struct kl_cidrs {
-	struct kl_addr *v;
-	size_t n;
-};
+/* The PDPConfig both kl-decider and kl-graphd read by default (DESIGN §9);
+ * when this default is missing the built-in values apply. */
+#define KL_PDP_DEFAULT "/etc/kernloom/pdp.yaml"
 
 /* Profile columns (profiles.md). 0 = the knob has none. */
 enum kl_pcol {
@@ -70,7 +58,6 @@ const char *kl_profile_names(void);
 /* Enumerations. Action values are engine levels. */
 extern const char *const kl_action_names[];    /* observe rate_limit rate_limit_hard block */
 extern const char *const kl_graph_mode_names[]; /* learn frozen-observe frozen-enforce */
-extern const char *const kl_log_level_names[];  /* debug info warn error */
 
 /* Every setting, resolved. */
 struct kl_dcfg {
@@ -165,93 +152,19 @@ struct kl_dcfg {
 	int64_t baseline_max_sources;
 };
 
-#define KF_EXCL_MIN 0x1  /* range minimum is exclusive */
-#define KF_NOCLI    0x2  /* not a command-line flag */
-
-struct kl_knob {
-	const char *name;        /* flag name without "--" */
-	enum kl_ktype type;
-	size_t off;              /* in struct kl_dcfg */
-	const char *def;         /* built-in default, in the flag syntax */
-	const char *sentinel;    /* "use profile/state" value, or NULL */
-	int pcol;                /* enum kl_pcol */
-	bool tuned;              /* autotune may persist a value in state.json */
-	const char *pdp;         /* path under PDPConfig spec., or NULL */
-	const char *pol;         /* path under PolicyPack spec., or NULL */
-	double min, max;         /* range when max > min */
-	unsigned flags;          /* KF_* */
-	const char *const *enums;
-	const char *group;
-	const char *help;
-};
-
+/* The decider's table (PDPConfig and PolicyPack paths, profile columns). */
+extern const struct kl_knobset kl_decider_knobs;
 const struct kl_knob *kl_knobs(size_t *n);
-/* Index of the knob with this flag name, or -1. */
-int kl_knob_index(const char *name);
-/* Index of the knob at this PDPConfig (pdp=true) or PolicyPack path. */
-int kl_knob_by_path(const char *path, bool pdp);
-/* True if path is a mapping on the way to some knob's path. */
-bool kl_knob_path_prefix(const char *path, bool pdp);
-
-/* Error list: every problem is collected so a run names them all. */
-struct kl_errs {
-	char **v;
-	size_t n;
-};
-void kl_errs_add(struct kl_errs *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void kl_errs_print(const struct kl_errs *e, FILE *f);
-void kl_errs_free(struct kl_errs *e);
-
-enum kl_layer_kind {
-	KL_L_DEFAULT = 0, KL_L_PROFILE, KL_L_STATE, KL_L_POLICY, KL_L_PDP, KL_L_FLAG,
-	KL_L_COUNT
-};
-
-/* One source of values. set[i] says knob i has a value here; line[i] is
- * its line in `file` (file layers). */
-struct kl_layer {
-	enum kl_layer_kind kind;
-	char *file;
-	struct kl_dcfg v;
-	uint8_t set[KL_KNOB_MAX];
-	int line[KL_KNOB_MAX];
-};
-
-void kl_layer_init(struct kl_layer *L, enum kl_layer_kind kind, const char *file);
-void kl_layer_free(struct kl_layer *L);
-
-/* Parse text as knob ki's value, check its range and store it in L.
- * `where` prefixes error messages ("file:12: spec.x.y" or "--trig-pps").
- * A sentinel value leaves the knob unset (for flags and files alike)
- * unless allow_sentinel. Returns 0 or -1 (error added). */
-int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
-		 const char *where, bool allow_sentinel, struct kl_errs *errs);
-/* KT_CIDRS from a list of strings. */
-int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, size_t n,
-		       int line, const char *where, struct kl_errs *errs);
-
-/* What the command line asks for besides settings. */
-enum kl_cli_action { KL_CLI_RUN = 0, KL_CLI_HELP, KL_CLI_HELP_MD, KL_CLI_VERSION };
-
-/* argv -> flag layer. Booleans: --x, --x=true|false; others --x V or --x=V.
- * -n is --config-check, -h --help. Returns 0 or -1 with errors added. */
-int kl_cli_parse(int argc, char *const argv[], struct kl_layer *flags,
-		 enum kl_cli_action *action, struct kl_errs *errs);
 
 /* Persisted state: tuned triggers (0 = none) -> state layer. */
 void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file);
 
-struct kl_knob_origin {
-	uint8_t kind;      /* enum kl_layer_kind */
-	int line;
-	const char *file;  /* points into kl_config.files */
-};
-
+/* The resolved settings; r holds each value's origin (r.v == &v, so a
+ * kl_config is never copied by value). */
 struct kl_config {
 	struct kl_dcfg v;
-	struct kl_knob_origin o[KL_KNOB_MAX];
+	struct kl_resolved r;
 	const struct kl_profile *profile;
-	char *files[KL_L_COUNT];
 };
 
 /* Merge the layers (any may be NULL) by precedence, apply the profile named
@@ -262,15 +175,13 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		      const struct kl_layer *state, struct kl_errs *errs);
 void kl_config_free(struct kl_config *c);
 
-/* "flag --x", "pdp FILE:LINE", "profile NAME", "default", ... */
-void kl_origin_format(const struct kl_config *c, int ki, char *buf, size_t len);
-/* Value of knob ki in cfg, in the flag syntax. */
-void kl_value_format(const struct kl_dcfg *cfg, int ki, char *buf, size_t len);
-
 /* --config-check output: every knob, value, origin. */
 void kl_config_print(const struct kl_config *c, FILE *f);
 void kl_help(FILE *f, const char *prog);
 void kl_help_markdown(FILE *f);
+/* kl-decider(8) and kernloom-pdp(5). */
+void kl_help_man(FILE *f);
+void kl_help_man_file(FILE *f);
 
 /* The engine's view of the configuration. */
 void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p);

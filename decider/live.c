@@ -64,6 +64,14 @@ static void on_usr1(int sig)
 	kl_decider_request_reload();
 }
 
+static volatile sig_atomic_t hup_signal;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	hup_signal = 1;
+}
+
 static int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;
@@ -74,6 +82,9 @@ static int64_t clock_ms(clockid_t id)
 
 struct live {
 	const struct kl_config *cfg;
+	struct kl_config *run_cfg; /* the same, for SIGHUP's live settings */
+	int argc;                  /* the command line, parsed again on SIGHUP */
+	char **argv;
 	struct kl_decider d;
 	bool have_d;
 	struct kl_sink *sink;
@@ -108,7 +119,7 @@ struct live {
 
 static bool knob_default(const struct kl_config *cfg, const char *name)
 {
-	return cfg->o[kl_knob_index(name)].kind == KL_L_DEFAULT;
+	return cfg->r.o[kl_knob_index(&kl_decider_knobs, name)].kind == KL_L_DEFAULT;
 }
 
 static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
@@ -257,8 +268,8 @@ static void sandbox_paths(const struct kl_config *cfg, const char *user,
 	const struct kl_dcfg *v = &cfg->v;
 
 	so->user = user;
-	for (size_t i = 0; i < sizeof(cfg->files) / sizeof(cfg->files[0]); i++)
-		kl_sandbox_ro_file(so, cfg->files[i]);
+	for (size_t i = 0; i < sizeof(cfg->r.files) / sizeof(cfg->r.files[0]); i++)
+		kl_sandbox_ro_file(so, cfg->r.files[i]);
 	kl_sandbox_ro_file(so, v->pdp_config);
 	kl_sandbox_ro_file(so, v->policy);
 	kl_sandbox_ro_file(so, v->policy_pubkey);
@@ -580,6 +591,31 @@ static int violations_cb(void *L, const struct kl_stream_msg *m)
 	return 0;
 }
 
+/* SIGHUP: the command line and the files again, validated as at start. A
+ * bad file keeps the running configuration; else the live settings take
+ * effect from the next tick (the engine keeps its tuned triggers) and the
+ * others are logged as needing a restart. */
+static void reload_config(struct live *L)
+{
+	struct kl_config fresh;
+	struct kl_errs errs = { 0 };
+	enum kl_cli_action act;
+
+	kl_decider_load_config(L->argc, L->argv, &fresh, &act, NULL, &errs);
+	if (errs.n > 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			kl_error("SIGHUP: %s", errs.v[i]);
+		kl_error("SIGHUP: configuration refused; keeping the running one");
+	} else {
+		size_t n = kl_reload_apply(&L->run_cfg->r, &fresh.r);
+		kl_decider_config_changed(&L->d);
+		kl_log_init("kl-decider", (enum kl_log_level)L->cfg->v.log_level);
+		kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+	}
+	kl_errs_free(&errs);
+	kl_config_free(&fresh);
+}
+
 static int run_loop(struct live *L)
 {
 	int rx_fd = kl_stream_fd(L->rx);
@@ -591,6 +627,10 @@ static int run_loop(struct live *L)
 	kl_notify_ready("serving: sockets listening");
 	while (!stop_signal) {
 		struct pollfd pf[3];
+		if (hup_signal) {
+			hup_signal = 0;
+			reload_config(L);
+		}
 		kl_notify_watchdog();
 		nfds_t n = 0;
 		int64_t mono = clock_ms(CLOCK_MONOTONIC);
@@ -650,7 +690,7 @@ static int run_loop(struct live *L)
 	return 0;
 }
 
-int kl_decider_run_live(const struct kl_config *cfg)
+int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 {
 	struct live L;
 	struct kl_who w;
@@ -661,6 +701,9 @@ int kl_decider_run_live(const struct kl_config *cfg)
 
 	memset(&L, 0, sizeof(L));
 	L.cfg = cfg;
+	L.run_cfg = cfg;
+	L.argc = argc;
+	L.argv = argv;
 	L.interval_ms = cfg->v.interval / 1000000;
 	if (L.interval_ms < 1)
 		L.interval_ms = 1;
@@ -682,6 +725,8 @@ int kl_decider_run_live(const struct kl_config *cfg)
 	sa.sa_handler = on_usr1;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;

@@ -17,11 +17,15 @@ int main(int argc, char *argv[])
 
 	kl_log_init("kl-decider", KL_LOG_INFO);
 	rc = kl_decider_load_config(argc, argv, &cfg, &act, &canonical, &errs);
-	if (act == KL_CLI_HELP || act == KL_CLI_HELP_MD || act == KL_CLI_VERSION) {
+	if (act != KL_CLI_RUN) {
 		if (act == KL_CLI_HELP)
 			kl_help(stdout, "kl-decider");
 		else if (act == KL_CLI_HELP_MD)
 			kl_help_markdown(stdout);
+		else if (act == KL_CLI_HELP_MAN)
+			kl_help_man(stdout);
+		else if (act == KL_CLI_HELP_MAN_FILE)
+			kl_help_man_file(stdout);
 		else
 			printf("kl-decider (Kernloom) %s\n", KL_VERSION);
 		kl_errs_free(&errs);
@@ -30,7 +34,7 @@ int main(int argc, char *argv[])
 	if (cfg.v.config_check) /* report the files' problems too, all at once */
 		kl_decider_check_files(&cfg, &errs);
 	if (errs.n > 0) {
-		kl_errs_print(&errs, stderr);
+		kl_errs_print_prog(&errs, "kl-decider", stderr);
 		rc = 1;
 	} else if (cfg.v.policy_canonical) {
 		fputs(canonical != NULL ? canonical : "", stdout);
@@ -41,7 +45,7 @@ int main(int argc, char *argv[])
 		rc = kl_decider_run_replay(&cfg);
 	} else {
 		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
-		rc = kl_decider_run_live(&cfg);
+		rc = kl_decider_run_live(&cfg, argc, argv);
 	}
 	free(canonical);
 	kl_config_free(&cfg);

@@ -22,11 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/kyaml.h"
 #include "decider/knobs.h"
-
-#define KL_API_VERSION "kernloom.io/v1alpha1"
-
-enum kl_doc_kind { KL_DOC_PDP, KL_DOC_POLICY };
 
 struct kl_doc_info {
 	char *name;            /* metadata.name */

@@ -2,12 +2,16 @@
 /* kl-enforcer configuration: defaults, YAML file, flags, `-n` report. */
 #include "enforcer/config.h"
 
+#include "common/knob.h"
+#include "common/man.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "bpf/shield.h"
@@ -672,6 +676,8 @@ enum {
 	OPT_AUDIT_KEY,
 	OPT_USER,
 	OPT_METRICS_FILE,
+	OPT_HELP_MAN,
+	OPT_HELP_MAN_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -695,6 +701,8 @@ static const struct option long_opts[] = {
 	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "config-check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "help-man", no_argument, NULL, OPT_HELP_MAN },
+	{ "help-man-file", no_argument, NULL, OPT_HELP_MAN_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -708,13 +716,15 @@ void enf_usage(FILE *f, const char *prog)
 		"       [--user USER] [--decider-user USER] [--graph-user USER]\n"
 		"       [--sensor-user USER] [--audit-dir DIR] [--audit-key FILE|DIR]\n"
 		"       [--metrics-file FILE] [-n|--config-check] [--help]\n"
+		"       %s --help-man | --help-man-file   kl-enforcer(8) | kernloom.yaml(5) (roff)\n"
 		"\n"
 		"Loads the Kernloom XDP shield, attaches it to each --iface, keeps its maps\n"
 		"pinned under --pin-dir and serves klctl on <run-dir>/enforcer/enforcer.sock,\n"
 		"the decider on enforcer/enforcer-decider.sock and graphd on\n"
 		"enforcer/enforcer-graphd.sock.\n"
 		"\n"
-		"  --config FILE      YAML settings (flags override them; --protect adds)\n"
+		"  --config FILE      YAML settings (default " ENF_CONFIG_DEFAULT " when it exists;\n"
+		"                     \"\" none; flags override them; --protect adds)\n"
 		"  --iface IF         attach to IF (repeatable)\n"
 		"  --obj PATH         load this BPF object instead of the built-in one (its maps\n"
 		"                     and settings must be laid out the same)\n"
@@ -740,7 +750,7 @@ void enf_usage(FILE *f, const char *prog)
 		"                     refused, entries per map, XDP verdict counters\n"
 		"                     (default: none)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
-		prog, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
+		prog, prog, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
 		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
 		ENF_AUDIT_DIR_DEFAULT, ENF_AUDIT_KEY_DEFAULT);
 }
@@ -784,6 +794,8 @@ int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d
 		case OPT_METRICS_FILE: cli->metrics_file = optarg; break;
 		case 'n': cli->check_only = true; break;
 		case 'h': cli->help = true; break;
+		case OPT_HELP_MAN: cli->help_man = 1; break;
+		case OPT_HELP_MAN_FILE: cli->help_man = 2; break;
 		case ':':
 			enf_diag_add(d, "%s: missing value", argv[optind - 1]);
 			break;
@@ -995,8 +1007,11 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
 {
 	unsigned n = 0;
 	enf_config_defaults(c);
-	if (cli->config)
+	/* Named by flag it must exist ("" = none); the default one may not. */
+	if (cli->config != NULL && cli->config[0] != '\0')
 		n += enf_config_load_file(c, cli->config, d);
+	else if (cli->config == NULL && access(ENF_CONFIG_DEFAULT, F_OK) == 0)
+		n += enf_config_load_file(c, ENF_CONFIG_DEFAULT, d);
 	n += enf_config_apply_cli(c, cli, d);
 	n += enf_config_validate(c, d);
 	return n;
@@ -1127,4 +1142,185 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	fprintf(out, "# flags only: force=%s detach_on_exit=%s log_level=%s\n",
 		c->force ? "yes" : "no", c->detach_on_exit ? "yes" : "no",
 		(unsigned)c->log_level < 4 ? lvl[c->log_level] : "?");
+}
+
+/* ---- reload ---- */
+
+/* The -n report as "key: value" lines without their origin comments; a
+ * setting whose line differs between two reports changed. */
+static char *report_lines(const struct enf_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return NULL;
+	enf_config_render(c, m);
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	for (char *l = buf; l != NULL && *l != '\0';) {
+		char *nl = strchr(l, '\n');
+		char *hash = strstr(l, " # ");
+		if (hash != NULL && (nl == NULL || hash < nl)) {
+			/* blank the comment out up to the line's end */
+			for (char *p = hash; p < (nl ? nl : l + strlen(l)); p++)
+				*p = ' ';
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return buf;
+}
+
+static bool has_line(const char *text, const char *line, size_t n)
+{
+	for (const char *l = text; l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t ln = nl ? (size_t)(nl - l) : strlen(l);
+		while (ln > 0 && l[ln - 1] == ' ')
+			ln--;
+		if (ln == n && memcmp(l, line, n) == 0)
+			return true;
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fresh)
+{
+	unsigned live = 0;
+
+	if (run->newsrc_min_rate != fresh->newsrc_min_rate ||
+	    run->newsrc_max_ttl != fresh->newsrc_max_ttl) {
+		kl_info("reload: new_source_min_rate %u -> %u, new_source_max_ttl %u -> %u",
+			run->newsrc_min_rate, fresh->newsrc_min_rate, run->newsrc_max_ttl,
+			fresh->newsrc_max_ttl);
+		run->newsrc_min_rate = fresh->newsrc_min_rate;
+		run->o_newsrc_min_rate = fresh->o_newsrc_min_rate;
+		run->newsrc_max_ttl = fresh->newsrc_max_ttl;
+		run->o_newsrc_max_ttl = fresh->o_newsrc_max_ttl;
+		live++;
+	}
+	/* Everything else: name each changed line of the report. */
+	char *a = report_lines(run), *b = report_lines(fresh);
+	for (const char *l = b; a != NULL && l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		while (n > 0 && l[n - 1] == ' ')
+			n--;
+		if (n > 0 && l[0] != '#' && !has_line(a, l, n) && l[n - 1] != ':') {
+			size_t ind = strspn(l, " ");
+			kl_warn("reload: %.*s needs a restart; keeping the running value",
+				(int)(n - ind), l + ind);
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	for (const char *l = a; b != NULL && l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		while (n > 0 && l[n - 1] == ' ')
+			n--;
+		size_t ind = strspn(l, " ");
+		if (n > ind + 2 && ind > 0 && l[ind] == '-' && l[ind + 1] == ' ' && !has_line(b, l, n))
+			kl_warn("reload: %.*s is gone from the file; it stays until a restart",
+				(int)(n - ind), l + ind);
+		l = nl ? nl + 1 : NULL;
+	}
+	free(a);
+	free(b);
+	return live;
+}
+
+/* ---- reference pages ---- */
+
+/* Text a function prints, as a roff no-fill block. */
+static void nofill(FILE *f, void (*print)(FILE *, const void *), const void *arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return;
+	print(m, arg);
+	if (fclose(m) == 0 && buf != NULL) {
+		fputs(".nf\n", f);
+		kl_man_puts(f, buf);
+		fputs(".fi\n", f);
+	}
+	free(buf);
+}
+
+static void print_usage(FILE *f, const void *arg)
+{
+	(void)arg;
+	enf_usage(f, "kl-enforcer");
+}
+
+static void print_defaults(FILE *f, const void *arg)
+{
+	(void)arg;
+	static struct enf_config c;
+	enf_config_defaults(&c);
+	enf_config_render(&c, f);
+}
+
+void enf_help_man(FILE *f)
+{
+	static const struct kl_manpage mp = {
+		.name = "kl-enforcer",
+		.section = 8,
+		.summary = "Kernloom XDP shield loader and the one privileged process",
+	};
+	kl_man_page_header(&mp, f);
+	fputs(".SH SYNOPSIS\n.B kl-enforcer\n.RI [ options ]\n.br\n.B kl-enforcer \\-n\n"
+	      ".RI [ options ]\n.SH DESCRIPTION\nLoads the XDP shield over its pinned maps, "
+	      "attaches it to each interface, then serves klctl, kl\\-decider and kl\\-graphd, "
+	      "each on its own socket, with only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON left. "
+	      "Settings come from the built\\-in values, \\fB\\-\\-config\\fR (keys in "
+	      "\\fBkernloom.yaml\\fR(5)) and the command line, in that order; "
+	      "\\fB\\-n\\fR prints the result with each value's origin. SIGHUP reads them "
+	      "again: a bad file keeps the running configuration; new_source_min_rate and "
+	      "new_source_max_ttl change at once, any other change is logged as needing a "
+	      "restart.\n"
+	      ".SH OPTIONS\n", f);
+	nofill(f, print_usage, NULL);
+	fputs(".SH FILES\n.TP\n.I /etc/kernloom/enforcer.yaml\nThe settings "
+	      "(\\fB\\-\\-config\\fR; the unit passes it).\n.TP\n.I /sys/fs/bpf/kernloom/\n"
+	      "The pinned maps and links.\n"
+	      ".SH EXIT STATUS\n0 ok; 1 a refused configuration (every problem named with file, "
+	      "line and key) or a failure; 2 a usage error.\n"
+	      ".SH SEE ALSO\n\\fBkernloom.yaml\\fR(5), \\fBklctl\\fR(8), "
+	      "\\fBkl\\-sensor\\fR(8)\n", f);
+}
+
+void enf_help_man_file(FILE *f)
+{
+	static const struct kl_manpage mp = {
+		.name = "kernloom.yaml",
+		.section = 5,
+		.summary = "configuration files of kl-enforcer, kl-sensor and kl-graphd",
+	};
+	kl_man_page_header(&mp, f);
+	fputs(".SH SYNOPSIS\n/etc/kernloom/enforcer.yaml, /etc/kernloom/sensor.yaml, "
+	      "/etc/kernloom/graphd.yaml\n.SH DESCRIPTION\nEach file is one YAML mapping of "
+	      "settings; every key is optional and a command\\-line flag overrides it. Unknown "
+	      "keys, duplicate keys, wrong types and out\\-of\\-range values are refused, each "
+	      "named with file, line and key. \\fBBIN \\-n\\fR prints the effective "
+	      "configuration with each value's origin. kl\\-graphd also reads spec.graph of the "
+	      "PDPConfig (\\fBkernloom\\-pdp\\fR(5)); its own file overrides that. SIGHUP makes "
+	      "each daemon read its files again.\n"
+	      ".SH ENFORCER.YAML\nThe keys and their built\\-in values, as "
+	      "\\fBkl\\-enforcer \\-n\\fR prints them:\n", f);
+	nofill(f, print_defaults, NULL);
+	/* The other daemons' tables are theirs (each binary links only its own
+	 * code): their pages list every key beside its flag. */
+	fputs(".SH SENSOR.YAML, GRAPHD.YAML\nThe keys are the flag names with \\(aq_\\(aq for "
+	      "\\(aq\\-\\(aq (\\fB\\-\\-graph\\-min\\-seen\\fR is \\fBgraph_min_seen:\\fR); "
+	      "\\fBkl\\-sensor\\fR(8) and \\fBkl\\-graphd\\fR(8) name each option's file key, "
+	      "its type, range and default, and whether SIGHUP reloads it.\n", f);
+	fputs(".SH SEE ALSO\n\\fBkl\\-enforcer\\fR(8), \\fBkl\\-sensor\\fR(8), "
+	      "\\fBkl\\-graphd\\fR(8), \\fBkernloom\\-pdp\\fR(5)\n", f);
 }

@@ -26,6 +26,7 @@
 #define ENF_MAP_SIZE_MAX (1u << 24)
 /* User names (decider_user, graph_user): as useradd takes them. */
 #define ENF_USER_LEN 33
+#define ENF_CONFIG_DEFAULT "/etc/kernloom/enforcer.yaml"
 #define ENF_DECIDER_USER_DEFAULT "kernloom-decider"
 #define ENF_AUDIT_DIR_DEFAULT "/var/log/kernloom/enforcer"
 #define ENF_AUDIT_KEY_DEFAULT "/var/lib/kernloom/enforcer/audit.key"
@@ -167,6 +168,7 @@ struct enf_cli {
 	const char *protect[ENF_MAX_PROTECT];
 	size_t n_protect;
 	bool detach_on_exit, force, check_only, help;
+	int help_man; /* 1: --help-man, kl-enforcer(8); 2: --help-man-file, kernloom.yaml(5) */
 };
 
 const char *enf_features_name(enum enf_features f);
@@ -184,6 +186,11 @@ void enf_config_defaults(struct enf_config *c);
  * Returns 0, or -1 after recording usage errors in d. */
 int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d);
 void enf_usage(FILE *f, const char *prog);
+/* kl-enforcer(8), and kernloom.yaml(5): the keys of enforcer.yaml (its
+ * built-in values, as -n prints them), and where sensor.yaml's and
+ * graphd.yaml's are described. */
+void enf_help_man(FILE *f);
+void enf_help_man_file(FILE *f);
 
 /* Parse the YAML text of a config file named `fname` into c (over the
  * defaults). Unknown keys, wrong types, bad values and duplicates are
@@ -207,6 +214,12 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
  * decider or graphd has written all it may. 1/16 of the map, at least 1
  * and at most 4096. */
 uint32_t enf_operator_reserve(uint32_t max_entries);
+
+/* SIGHUP: fresh was built from the same command line and the file again
+ * (and validated). The new-source bounds (read per request) take fresh's
+ * values; any other change is logged as needing a restart and run keeps
+ * its value. Returns the number of live changes. */
+unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fresh);
 
 /* The `-n` report: the effective config as YAML (so it can be fed back),
  * each value followed by "# default", "# FILE:LINE" or "# flag". */

@@ -39,7 +39,41 @@
 #define SWEEP_BUDGET 2048
 #define METRICS_EVERY_NS 1000000000ull
 
-static volatile sig_atomic_t stop_sig;
+static volatile sig_atomic_t stop_sig, hup_sig;
+
+/* What SIGHUP needs: the command line again, and the running settings. */
+struct reload {
+	int argc;
+	char **argv;
+	struct enf_config *cfg;
+};
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	hup_sig = 1;
+}
+
+/* SIGHUP: the command line and the file again, validated as at start; a
+ * bad file keeps the running configuration (enf_config_reload says what
+ * changes live). */
+static void reload_config(const struct reload *r)
+{
+	static struct enf_config fresh;
+	static struct enf_diag d;
+	struct enf_cli cli;
+
+	memset(&d, 0, sizeof(d));
+	if (enf_cli_parse(r->argc, r->argv, &cli, &d) < 0 ||
+	    enf_config_build(&fresh, &cli, &d) != 0 || d.n > 0) {
+		for (unsigned i = 0; i < d.n; i++)
+			kl_error("SIGHUP: %s", d.msg[i]);
+		kl_error("SIGHUP: configuration refused; keeping the running one");
+		return;
+	}
+	unsigned n = enf_config_reload(r->cfg, &fresh);
+	kl_info("SIGHUP: configuration reloaded (%u settings changed)", n);
+}
 
 static void on_signal(int sig)
 {
@@ -61,8 +95,13 @@ static void setup_config(int argc, char **argv, struct enf_config *cfg)
 	struct enf_diag diag;
 	memset(&diag, 0, sizeof(diag));
 	int usage = enf_cli_parse(argc, argv, &cli, &diag);
-	if (cli.help) {
-		enf_usage(stdout, "kl-enforcer");
+	if (cli.help || cli.help_man) {
+		if (cli.help_man == 1)
+			enf_help_man(stdout);
+		else if (cli.help_man == 2)
+			enf_help_man_file(stdout);
+		else
+			enf_usage(stdout, "kl-enforcer");
 		exit(0);
 	}
 	if (usage < 0 && !cli.check_only) {
@@ -108,6 +147,8 @@ static void setup_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -323,7 +364,7 @@ static void write_metrics(const struct enf_ctx *ctx, struct kl_prom *p)
 	}
 }
 
-static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
+static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX], const struct reload *r)
 {
 	uint64_t last_sweep = enf_boottime_ns(), last_all = 0, last_metrics = 0;
 	struct kl_prom prom = { 0 };
@@ -337,6 +378,10 @@ static int run_loop(struct enf_ctx *ctx, struct kl_server *srv[SRV_MAX])
 	kl_notify_ready("serving: maps open, sockets listening");
 	while (!stop_sig) {
 		kl_notify_watchdog();
+		if (hup_sig) {
+			hup_sig = 0;
+			reload_config(r);
+		}
 		int n = poll(pfd, SRV_MAX, POLL_MS);
 		if (n < 0 && errno != EINTR) {
 			kl_error("poll: %s", strerror(errno));
@@ -467,7 +512,8 @@ int main(int argc, char **argv)
 		close_servers(srv);
 		goto out;
 	}
-	rc = run_loop(&ctx, srv) < 0 ? 1 : 0;
+	const struct reload r = { .argc = argc, .argv = argv, .cfg = &cfg };
+	rc = run_loop(&ctx, srv, &r) < 0 ? 1 : 0;
 	close_servers(srv);
 out:
 	enf_close(&ctx, cfg.detach_on_exit && rc == 0);

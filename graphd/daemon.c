@@ -53,7 +53,13 @@
 #define VIOL_ROWS_DEFAULT 1000
 #define PENDING_VIOL_MAX 100000
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, reload_signal;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_signal = 1;
+}
 
 static void on_stop(int sig)
 {
@@ -62,7 +68,9 @@ static void on_stop(int sig)
 
 
 struct live {
-	const struct gr_opts *o;
+	struct gr_opts *o;
+	int argc;           /* the command line, parsed again on SIGHUP */
+	char **argv;
 	struct kl_prom prom;
 	time_t prom_warned;
 	struct gr_graph g;
@@ -802,6 +810,43 @@ static void on_request(struct live *L, struct kl_request *req)
 
 /* ---- the loop ---- */
 
+/* SIGHUP: the files again over the same flags. A bad file keeps
+ * everything; else the learner takes the live settings (the others are
+ * logged as needing a restart). */
+static void reload(struct live *L)
+{
+	struct gr_opts fresh;
+	struct kl_errs errs = { 0 };
+
+	if (gr_opts_parse(L->argc, L->argv, &fresh, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			kl_error("SIGHUP: %s", errs.v[i]);
+		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_errs_free(&errs);
+		return;
+	}
+	size_t n = gr_opts_apply(L->o, &fresh);
+	gr_opts_free(&fresh);
+	/* The learner's copy: every live field (mode and the promotion
+	 * schedule stay as they started). */
+	struct gr_params *p = &L->g.p;
+	const struct gr_params *np = &L->o->p;
+	p->min_seen = np->min_seen;
+	p->min_windows = np->min_windows;
+	p->min_age_ms = np->min_age_ms;
+	p->expire_ttl_ms = np->expire_ttl_ms;
+	p->exclude_broadcast = np->exclude_broadcast;
+	p->exclude_loopback = np->exclude_loopback;
+	p->exclude = np->exclude;
+	p->nexclude = np->nexclude;
+	p->suspect_hold_ms = np->suspect_hold_ms;
+	p->deny_ttl_ms = np->deny_ttl_ms;
+	p->viol_repeat_ms = np->viol_repeat_ms;
+	p->eb = np->eb;
+	kl_log_init("kl-graphd", (enum kl_log_level)L->o->log_level);
+	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+}
+
 static int run_loop(struct live *L)
 {
 	int rx_fd = kl_stream_fd(L->rx);
@@ -823,6 +868,10 @@ static int run_loop(struct live *L)
 		if (poll(pf, n, 1000) < 0 && errno != EINTR) {
 			kl_error("poll: %s", strerror(errno));
 			return -1;
+		}
+		if (reload_signal) {
+			reload_signal = 0;
+			reload(L);
 		}
 		int rc = kl_stream_drain(L->rx, FRAMES_PER_WAKEUP, &stop_signal, frame_cb, L);
 		if (rc == KL_STREAM_CLOSED)
@@ -864,7 +913,7 @@ static int run_loop(struct live *L)
 	return 0;
 }
 
-int gr_run_daemon(const struct gr_opts *o)
+int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 {
 	struct live L;
 	struct kl_who w;
@@ -874,12 +923,16 @@ int gr_run_daemon(const struct gr_opts *o)
 
 	memset(&L, 0, sizeof(L));
 	L.o = o;
+	L.argc = argc;
+	L.argv = argv;
 	L.last_t = GR_NEVER;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, NULL) < 0)
@@ -902,6 +955,9 @@ int gr_run_daemon(const struct gr_opts *o)
 	kl_sandbox_rw(&sbo, kl_sandbox_run_dir(o->run_dir, KL_ROLE_GRAPHD, run, sizeof(run)));
 	kl_sandbox_rw(&sbo, o->audit_dir);
 	kl_sandbox_rw_parent(&sbo, o->metrics_file);
+	/* Re-read on SIGHUP (DESIGN §9: graphd reads /etc/kernloom/). */
+	kl_sandbox_ro_file(&sbo, o->c.config);
+	kl_sandbox_ro_file(&sbo, o->c.pdp_config);
 	if (kl_sandbox_enter(KL_ROLE_GRAPHD, &sbo) < 0)
 		goto out;
 	if (w.root && (geteuid() == 0 || getuid() == 0)) {

@@ -24,8 +24,9 @@
  * tick shows is a violation: action "signal" (observe) or "block"
  * (enforce). Denied edges violate in the frozen modes too.
  *
- * Sources never learned from: excluded CIDRs, loopback, multicast,
- * unspecified and limited broadcast (ignored entirely: no edges, no
+ * Sources never learned from: excluded CIDRs, the unspecified address,
+ * and unless switched off loopback, multicast and limited broadcast
+ * (ignored entirely: no edges, no
  * violations, since they could never have a baseline), and sources the
  * tick marks suspicious (rate-limited or blocked: the caller says so from
  * the telemetry it has) for suspect_hold after the last such tick.
@@ -69,6 +70,8 @@ const char *gr_state_name(unsigned s); /* "candidate", ... ("?" if out of range)
 int gr_state_parse(const char *s);     /* -1 if unknown */
 const char *gr_mode_name(unsigned m);  /* "learn", "frozen-observe", "frozen-enforce" */
 int gr_mode_parse(const char *s);
+/* The mode words in enum order, NULL-terminated (the knob table's enum). */
+extern const char *const gr_mode_names[GR_MODE_MAX + 1];
 const char *gr_by_name(unsigned b);    /* "learner", "freeze", "operator", "migration" */
 const char *gr_action_name(unsigned a); /* "signal", "block", "deviation" */
 int gr_by_parse(const char *s);
@@ -121,6 +124,8 @@ struct gr_params {
 	int64_t suspect_hold_ms;  /* a suspicious source stays excluded this long */
 	uint32_t ephemeral_min;   /* TCP/UDP ports >= this fold to 0; 0 = no folding */
 	uint32_t viol_max_tick;   /* violations reported per tick at most */
+	bool exclude_broadcast;   /* never learn from multicast / limited broadcast */
+	bool exclude_loopback;    /* never learn from loopback */
 	const struct kl_addr *exclude; /* CIDRs never learned from; not owned */
 	size_t nexclude;
 	struct gr_eb_params eb;   /* per-edge baselines */

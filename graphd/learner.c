@@ -24,7 +24,8 @@ struct gr_suspect {
 static const char *const state_names[GR_STATE_MAX] = {
 	"candidate", "learned", "frozen", "approved", "denied", "expired"
 };
-static const char *const mode_names[GR_MODE_MAX] = { "learn", "frozen-observe", "frozen-enforce" };
+const char *const gr_mode_names[GR_MODE_MAX + 1] = { "learn", "frozen-observe", "frozen-enforce",
+						    NULL };
 static const char *const by_names[GR_BY_MAX] = { "learner", "freeze", "operator", "migration" };
 
 const char *gr_action_name(unsigned a)
@@ -52,12 +53,12 @@ int gr_state_parse(const char *s)
 
 const char *gr_mode_name(unsigned m)
 {
-	return m < GR_MODE_MAX ? mode_names[m] : "?";
+	return m < GR_MODE_MAX ? gr_mode_names[m] : "?";
 }
 
 int gr_mode_parse(const char *s)
 {
-	return lookup_name(mode_names, GR_MODE_MAX, s);
+	return lookup_name(gr_mode_names, GR_MODE_MAX, s);
 }
 
 const char *gr_by_name(unsigned b)
@@ -96,27 +97,33 @@ void gr_params_default(struct gr_params *p)
 	p->suspect_hold_ms = 10 * MS_PER_MIN;
 	p->ephemeral_min = 32768;
 	p->viol_max_tick = 1000;
+	p->exclude_broadcast = true;
+	p->exclude_loopback = true;
 	gr_eb_params_default(&p->eb);
 }
 
 /* ---- keys ---- */
 
-static bool never_learned(const struct kl_addr *a)
+static bool never_learned(const struct gr_params *p, const struct kl_addr *a)
 {
 	static const uint8_t zero[16];
 
 	if (a->family == 4) {
 		uint8_t b0 = a->addr[0];
-		return b0 == 127 || b0 == 0 || (b0 >= 224 && b0 <= 239) ||
-		       (b0 == 255 && a->addr[1] == 255 && a->addr[2] == 255 && a->addr[3] == 255);
+		bool bcast = (b0 >= 224 && b0 <= 239) ||
+			     (b0 == 255 && a->addr[1] == 255 && a->addr[2] == 255 && a->addr[3] == 255);
+		return b0 == 0 || (p->exclude_loopback && b0 == 127) ||
+		       (p->exclude_broadcast && bcast);
 	}
 	if (a->addr[0] == 0xff)
-		return true; /* multicast */
-	if (memcmp(a->addr, zero, 15) == 0 && (a->addr[15] == 0 || a->addr[15] == 1))
-		return true; /* :: and ::1 */
+		return p->exclude_broadcast; /* multicast */
+	if (memcmp(a->addr, zero, 15) == 0 && a->addr[15] == 0)
+		return true; /* :: */
+	if (memcmp(a->addr, zero, 15) == 0 && a->addr[15] == 1)
+		return p->exclude_loopback; /* ::1 */
 	/* IPv4-mapped loopback ::ffff:127.x */
-	return memcmp(a->addr, zero, 10) == 0 && a->addr[10] == 0xff && a->addr[11] == 0xff &&
-	       a->addr[12] == 127;
+	return p->exclude_loopback && memcmp(a->addr, zero, 10) == 0 && a->addr[10] == 0xff &&
+	       a->addr[11] == 0xff && a->addr[12] == 127;
 }
 
 bool gr_key_of(const struct gr_params *p, const struct kl_addr *src, uint16_t port, uint8_t proto,
@@ -125,7 +132,7 @@ bool gr_key_of(const struct gr_params *p, const struct kl_addr *src, uint16_t po
 	memset(k, 0, sizeof(*k));
 	if (src->family != 4 && src->family != 6)
 		return false;
-	if (never_learned(src))
+	if (never_learned(p, src))
 		return false;
 	for (size_t i = 0; i < p->nexclude; i++)
 		if (p->exclude[i].family == src->family && kl_cidr_contains(&p->exclude[i], src))

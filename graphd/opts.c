@@ -1,189 +1,229 @@
 /* SPDX-License-Identifier: MPL-2.0 */
-/* kl-graphd's command line (see opts.h). */
+/*
+ * kl-graphd's settings (the knob table) and its command line: the daemon,
+ * replay, and the offline commands with their own flags.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/kyaml.h"
 #include "common/log.h"
 #include "graphd/opts.h"
 
 #include "bpf/shield.h"
 #include "ipc/enforce.h"
 
-#define MS 1000000ull /* ns per ms */
-#define DAY_MS (24ll * 3600 * 1000)
+#define OFF(f) offsetof(struct gr_cfg, f)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define MIN_S 60.0
+#define DAY_S 86400.0
+
+#define G_FILES "Files, sockets and privileges"
+#define G_LEARN "Learning (PDPConfig spec.graph)"
+#define G_PUSH "Frozen paths and the enforcer"
+#define G_EB "Per-edge baselines"
+#define G_RUN "Runtime"
+
+/* Flags whose value also lives in a PDPConfig use the decider's names and
+ * its spec.graph paths, so one file configures both daemons. */
+static const struct kl_knob knobs[] = {
+	{ "config", KT_STR, OFF(config), GR_CONFIG_DEFAULT, .group = G_FILES,
+	  .help = "kl-graphd's own YAML file (keys: the flag names with '_'); a missing default "
+		  "file means built-in values, a missing named file is an error." },
+	{ "pdp-config", KT_STR, OFF(pdp_config), GR_PDP_DEFAULT, .group = G_FILES,
+	  .help = "The decider's PDPConfig: its spec.graph (mode, store, promotion, exclude) "
+		  "applies here too; a missing default file means built-in values. Empty: none." },
+	{ "db", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "SQLite graph database.", .key = "db" },
+	{ "run-dir", KT_STR, OFF(run_dir), GR_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "Root of the role socket directories.", .key = "run_dir" },
+	{ "audit-dir", KT_STR, OFF(audit_dir), GR_AUDIT_DIR_DEFAULT, .group = G_FILES,
+	  .help = "Audit trail (empty: off).", .key = "audit_dir" },
+	{ "audit-key", KT_STR, OFF(audit_key), GR_AUDIT_KEY_DEFAULT, .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "Its Ed25519 key (a file, or a directory for audit.key).",
+	  .key = "audit_key" },
+	{ "user", KT_STR, OFF(user), GR_USER_DEFAULT, .group = G_FILES,
+	  .help = "User to become when started as root.", .key = "user" },
+	{ "sensor-user", KT_STR, OFF(sensor_user), GR_SENSOR_USER_DEFAULT, .group = G_FILES,
+	  .help = "Who may send flow frames.", .key = "sensor_user" },
+	{ "sensor-max-flows", KT_INT, OFF(sensor_max_flows), STR(KL_FLOW_MAX_DEFAULT), .min = 1,
+	  .max = 16777216, .group = G_FILES,
+	  .help = "The enforcer's map_sizes.flow: larger FLOWS frames are refused.",
+	  .key = "sensor_max_flows" },
+	{ "metrics-file", KT_STR, OFF(metrics_file), "", .group = G_FILES,
+	  .help = "Rewrite this file every tick with Prometheus metrics (node_exporter textfile "
+		  "format). Empty: none.", .key = "metrics_file" },
+	{ "replay", KT_STR, OFF(replay), "", .group = G_FILES,
+	  .help = "Replay a kl-sensor or JSON-lines trace ('-': stdin, JSON lines), print each "
+		  "violation as a JSON line, and exit." },
+
+	{ "graph-mode", KT_ENUM, OFF(mode), "learn", .pdp = "graph.mode", .enums = gr_mode_names,
+	  .group = G_LEARN, .help = "learn | frozen-observe | frozen-enforce.",
+	  .key = "graph_mode" },
+	{ "graph-min-seen", KT_INT, OFF(min_seen), "5", .min = 1, .max = 1e9,
+	  .pdp = "graph.promotion.min_seen_count", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Ticks an edge must be seen in before it is learned.", .key = "graph_min_seen" },
+	{ "graph-min-windows", KT_INT, OFF(min_windows), "3", .min = 1, .max = 1e6,
+	  .pdp = "graph.promotion.min_windows", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Distinct windows an edge must be seen in.", .key = "graph_min_windows" },
+	{ "graph-min-age", KT_DUR, OFF(min_age), "10m", .min = 0, .max = 365 * DAY_S,
+	  .pdp = "graph.promotion.min_age", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Time since an edge was first seen before it is learned.",
+	  .key = "graph_min_age" },
+	{ "graph-promote-interval", KT_DUR, OFF(promote_interval), "5m", .min = 0.001,
+	  .max = 30 * DAY_S, .group = G_LEARN, .help = "How often promotion and expiry run.",
+	  .key = "graph_promote_interval" },
+	{ "graph-window", KT_DUR, OFF(window), "0", .min = 0, .max = 365 * DAY_S,
+	  .group = G_LEARN, .help = "Length of a promotion window (0: the promote interval).",
+	  .key = "graph_window" },
+	{ "graph-expire-ttl", KT_DUR, OFF(expire_ttl), "720h", .min = 0, .max = 3650 * DAY_S,
+	  .pdp = "graph.promotion.expire_ttl", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Idle candidates and learned edges expire after this (0 = never).",
+	  .key = "graph_expire_ttl" },
+	{ "graph-exclude-broadcast", KT_BOOL, OFF(exclude_broadcast), "true",
+	  .pdp = "graph.exclude.broadcast", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Never learn from multicast and limited-broadcast sources.",
+	  .key = "graph_exclude_broadcast" },
+	{ "graph-exclude-loopback", KT_BOOL, OFF(exclude_loopback), "true",
+	  .pdp = "graph.exclude.loopback", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Never learn from loopback sources.", .key = "graph_exclude_loopback" },
+	{ "graph-exclude-cidrs", KT_CIDRS, OFF(exclude_cidrs), "",
+	  .pdp = "graph.exclude.source_cidrs", .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "Sources never learned from (comma-separated CIDRs; the unspecified address "
+		  "never is).", .key = "graph_exclude_cidrs" },
+	{ "graph-ephemeral-min", KT_INT, OFF(ephemeral_min), "32768", .min = 0, .max = 65535,
+	  .group = G_LEARN,
+	  .help = "TCP/UDP ports >= this fold to port 0, as the data plane does (0 = no folding).",
+	  .key = "graph_ephemeral_min" },
+	{ "graph-suspect-hold", KT_DUR, OFF(suspect_hold), "10m", .min = 0, .max = 30 * DAY_S,
+	  .flags = KF_LIVE, .group = G_LEARN,
+	  .help = "A rate-limited or violating source stays excluded from learning this long.",
+	  .key = "graph_suspect_hold" },
+
+	{ "graph-rule-ttl", KT_DUR, OFF(rule_ttl), "15m", .min = 2 * KL_EDGE_TTL_MIN_MS / 1000.0,
+	  .max = KL_EDGE_TTL_MAX_MS / 1000.0, .group = G_PUSH,
+	  .help = "TTL of the edge rules pushed to the enforcer (refreshed at half-life).",
+	  .key = "graph_rule_ttl" },
+	{ "graph-deny-ttl", KT_DUR, OFF(deny_ttl), "1h", .min = KL_EDGE_TTL_MIN_MS / 1000.0,
+	  .max = KL_EDGE_TTL_MAX_MS / 1000.0, .flags = KF_LIVE, .group = G_PUSH,
+	  .help = "frozen-enforce: edge deny of a violating path.", .key = "graph_deny_ttl" },
+	{ "graph-violation-every", KT_DUR, OFF(violation_every), "1m", .min = 0,
+	  .max = 30 * DAY_S, .flags = KF_LIVE, .group = G_PUSH,
+	  .help = "One violation per edge per this long.", .key = "graph_violation_every" },
+	{ "graph-push-rate", KT_INT, OFF(push_rate), "2000", .min = 2, .max = KL_EDGE_RULES_MAX,
+	  .group = G_PUSH, .help = "Edge rules sent per second at most.",
+	  .key = "graph_push_rate" },
+
+	{ "edge-baseline", KT_BOOL, OFF(edge_baseline), "true", .flags = KF_LIVE, .group = G_EB,
+	  .help = "Per-edge baselines: EWMA and peak of pps and bytes/s per edge; a deviation "
+		  "signals the decider.", .key = "edge_baseline" },
+	{ "edge-baseline-min-obs", KT_INT, OFF(eb_min_obs), "30", .min = 1, .max = 1e9,
+	  .flags = KF_LIVE, .group = G_EB,
+	  .help = "Ticks an edge is observed before it can deviate.", .key = "edge_baseline_min_obs" },
+	{ "edge-baseline-alpha", KT_FLOAT, OFF(eb_alpha), "0.05", .min = 1e-6, .max = 1,
+	  .flags = KF_LIVE, .group = G_EB, .help = "EWMA weight of a new tick.",
+	  .key = "edge_baseline_alpha" },
+	{ "edge-baseline-factor", KT_FLOAT, OFF(eb_factor), "3.0", .min = 1, .max = 1e6,
+	  .flags = KF_LIVE, .group = G_EB,
+	  .help = "Deviation: pps or bytes/s above this x the learned peak; such ticks are never "
+		  "learned.", .key = "edge_baseline_factor" },
+	{ "edge-baseline-min-pps", KT_FLOAT, OFF(eb_min_pps), "10", .min = 0, .max = 1e12,
+	  .flags = KF_LIVE, .group = G_EB, .help = "... and at least this many pps.",
+	  .key = "edge_baseline_min_pps" },
+
+	{ "busy-timeout", KT_DUR, OFF(busy_timeout), "2s", .min = 0, .max = 600, .group = G_RUN,
+	  .help = "Wait this long for a locked database.", .key = "busy_timeout" },
+	{ "summary-every", KT_INT, OFF(summary_every), "10", .min = 0, .max = 1e9,
+	  .flags = KF_LIVE, .group = G_RUN,
+	  .help = "Ticks between TICK# log lines (0 = never).", .key = "summary_every" },
+	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
+	  .flags = KF_LIVE, .group = G_RUN, .help = "Least severe level logged.",
+	  .key = "log_level" },
+	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_RUN,
+	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
+		  "or 2 naming every bad key." },
+};
+
+const struct kl_knobset gr_knobs = {
+	.prog = "kl-graphd", .k = knobs, .n = sizeof(knobs) / sizeof(knobs[0]),
+	.size = sizeof(struct gr_cfg),
+};
+_Static_assert(sizeof(knobs) / sizeof(knobs[0]) <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
+
+static const char usage_text[] =
+	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--db FILE] [options]\n"
+	"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
+	"       kl-graphd -n [options]         print the effective configuration and exit\n"
+	"       kl-graphd --help-man           kl-graphd(8) (roff; --help-markdown: the options)\n"
+	"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
+	"The graph learner: records which source talks to which (port, protocol), promotes\n"
+	"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"
+	"Flow frames come from kl-sensor on RUN_DIR/graphd/flows.sock; frozen and approved edges go\n"
+	"to kl-enforcer's edge allow map; violations go to kl-decider (RUN_DIR/decider/violations.sock).\n"
+	"Started as root it opens the database and its sockets, then becomes --user with no\n"
+	"capabilities.\n"
+	"\n"
+	"Precedence: flag > --config (graphd.yaml) > --pdp-config spec.graph > default.\n"
+	"Booleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h. SIGHUP re-reads both files.\n"
+	"\n"
+	"Commands (offline, on a stopped daemon's database; `klctl graph ...` for a running one;\n"
+	"export, violations and backup also work next to a running daemon):\n"
+	"  export [--state S] [--format table|json]   list edges (S: candidate, learned, frozen,\n"
+	"                                             approved, denied, expired)\n"
+	"  freeze [--dry-run]                         learned -> frozen; the dry run lists what\n"
+	"                                             would be frozen and what is not ready\n"
+	"  approve-ip IP [--port N --proto P]         every edge of IP (or one) -> approved\n"
+	"  deny-ip IP [--port N --proto P]            every edge of IP (or one) -> denied\n"
+	"  violations [--since DUR] [--limit N] [--format table|json]\n"
+	"  backup FILE                                SQLite online backup (safe while running)\n"
+	"Exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 not found (approve/deny\n"
+	"without edges).\n";
 
 void gr_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kl-graphd [--db FILE] [--run-dir DIR] [--user NAME] [options]\n"
-		"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
-		"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
-		"The graph learner: records which source talks to which (port, protocol), promotes\n"
-		"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"
-		"Flow frames come from kl-sensor on RUN_DIR/graphd/flows.sock; frozen and approved edges go\n"
-		"to kl-enforcer's edge allow map; violations go to kl-decider (RUN_DIR/decider/violations.sock).\n"
-		"Started as root it opens the database and its sockets, then becomes --user with no\n"
-		"capabilities.\n"
-		"\n"
-		"Options:\n"
-		"  --db FILE                     SQLite graph (default %s)\n"
-		"  --run-dir DIR                 root of the role socket directories (default %s)\n"
-		"  --audit-dir DIR               audit trail (default " GR_AUDIT_DIR_DEFAULT "; empty: off)\n"
-		"  --audit-key FILE|DIR          its Ed25519 key (default " GR_AUDIT_KEY_DEFAULT ")\n"
-		"  --user NAME                   user to become when started as root (default %s)\n"
-		"  --sensor-user NAME            who may send flow frames (default %s)\n"
-		"  --sensor-max-flows N          the enforcer's map_sizes.flow: larger FLOWS frames\n"
-		"                                are refused (default %u)\n"
-		"  --graph-mode MODE             learn | frozen-observe | frozen-enforce (default learn)\n"
-		"  --graph-min-seen N            ticks an edge must appear in (default 5)\n"
-		"  --graph-min-windows N         distinct windows it must appear in (default 3)\n"
-		"  --graph-min-age DUR           time since it was first seen (default 10m)\n"
-		"  --graph-promote-interval DUR  how often promotion and expiry run (default 5m)\n"
-		"  --graph-window DUR            length of a promotion window (default: the promote\n"
-		"                                interval)\n"
-		"  --graph-expire-ttl DUR        idle candidates/learned edges expire (default 720h;\n"
-		"                                0 = never)\n"
-		"  --graph-exclude-cidr CIDR     never learn from these sources (repeat, or a comma\n"
-		"                                list); loopback, multicast and unspecified never are\n"
-		"  --graph-ephemeral-min N       TCP/UDP ports >= N fold to port 0, as the data plane\n"
-		"                                does (default 32768; 0 = no folding)\n"
-		"  --graph-rule-ttl DUR          TTL of the edge rules pushed to the enforcer (default\n"
-		"                                15m, refreshed at half-life)\n"
-		"  --graph-deny-ttl DUR          frozen-enforce: edge deny of a violating path (default 1h)\n"
-		"  --graph-violation-every DUR   one violation per edge per this long (default 1m)\n"
-		"  --graph-suspect-hold DUR      a rate-limited or violating source stays excluded from\n"
-		"                                learning this long (default 10m)\n"
-		"  --graph-push-rate N           edge rules sent per second at most (default 2000)\n"
-		"  --edge-baseline true|false    per-edge baselines: EWMA and peak of pps and bytes/s\n"
-		"                                per edge; a deviation signals the decider (default\n"
-		"                                true)\n"
-		"  --edge-baseline-min-obs N     ticks an edge is observed before it can deviate\n"
-		"                                (default 30)\n"
-		"  --edge-baseline-alpha F       EWMA weight of a new tick (default 0.05)\n"
-		"  --edge-baseline-factor F      deviation: pps or bytes/s above F x the learned peak\n"
-		"                                (default 3.0); such ticks are never learned\n"
-		"  --edge-baseline-min-pps F     ... and at least F pps (default 10)\n"
-		"  --busy-timeout DUR            wait this long for a locked database (default 2s)\n"
-		"  --summary-every N             ticks between TICK# log lines (default 10; 0 = never)\n"
-		"  --metrics-file FILE           rewrite FILE every tick with Prometheus metrics\n"
-		"                                (node_exporter textfile format)\n"
-		"  --replay TRACE                replay a kl-sensor or JSON-lines trace (\"-\": stdin,\n"
-		"                                JSON lines) and print each violation as a JSON line\n"
-		"  --log-level LEVEL             debug, info, warn, error (default info)\n"
-		"  --help\n"
-		"\n"
-		"Commands (offline, on a stopped daemon's database; `klctl graph ...` for a running one;\n"
-		"export, violations and backup also work next to a running daemon):\n"
-		"  export [--state S] [--format table|json]   list edges (S: candidate, learned, frozen,\n"
-		"                                             approved, denied, expired)\n"
-		"  freeze [--dry-run]                         learned -> frozen; the dry run lists what\n"
-		"                                             would be frozen and what is not ready\n"
-		"  approve-ip IP [--port N --proto P]         every edge of IP (or one) -> approved\n"
-		"  deny-ip IP [--port N --proto P]            every edge of IP (or one) -> denied\n"
-		"  violations [--since DUR] [--limit N] [--format table|json]\n"
-		"  backup FILE                                SQLite online backup (safe while running)\n"
-		"Exit status: 0 ok, 1 failure, 2 usage error, 3 not found (approve/deny without edges).\n",
-		GR_DB_DEFAULT, GR_RUN_DIR_DEFAULT, GR_USER_DEFAULT, GR_SENSOR_USER_DEFAULT,
-		(unsigned)KL_FLOW_MAX_DEFAULT);
+	kl_knob_help(&gr_knobs, usage_text, f);
 }
 
-static int perr(char *err, size_t errlen, const char *flag, const char *arg, const char *why)
+static const struct kl_manpage man8 = {
+	.name = "kl-graphd",
+	.section = 8,
+	.summary = "Kernloom graph learner: communication paths, freeze, zero-trust edges",
+	.synopsis = ".B kl-graphd\n.RI [ options ]\n.br\n.B kl-graphd \\-\\-replay\n.I TRACE\n"
+		    ".RI [ options ]\n.br\n.B kl-graphd \\-n\n.RI [ options ]\n.br\n"
+		    ".B kl-graphd\n.RB [ \\-\\-db\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
+	.description =
+		"Records which source talks to which (port, protocol) from kl\\-sensor's flow frames, "
+		"promotes steady edges to learned, and once frozen turns the graph into zero\\-trust "
+		"paths: frozen and approved edges go to kl\\-enforcer's edge allow map, violations to "
+		"kl\\-decider.\n.PP\nSettings come, lowest precedence first, from the built\\-in "
+		"defaults, \\fBspec.graph\\fR of the decider's PDPConfig (\\fB\\-\\-pdp\\-config\\fR), "
+		"kl\\-graphd's own file (\\fB\\-\\-config\\fR, keys as in \\fBkernloom.yaml\\fR(5)) and "
+		"the command line. SIGHUP re\\-reads both files: a file with an error keeps the old "
+		"configuration; settings marked \"Reloaded on SIGHUP\" change at once, the others "
+		"are logged as needing a restart.\n.PP\nCommands (offline, on a stopped daemon's "
+		"database): \\fBexport\\fR [\\-\\-state S] [\\-\\-format table|json], \\fBfreeze\\fR "
+		"[\\-\\-dry\\-run], \\fBapprove\\-ip\\fR IP [\\-\\-port N \\-\\-proto P], \\fBdeny\\-ip\\fR IP "
+		"[\\-\\-port N \\-\\-proto P], \\fBviolations\\fR [\\-\\-since DUR] [\\-\\-limit N], "
+		"\\fBbackup\\fR FILE.",
+	.files = ".TP\n.I /etc/kernloom/graphd.yaml\nkl\\-graphd's file (\\fB\\-\\-config\\fR).\n"
+		 ".TP\n.I /etc/kernloom/pdp.yaml\nThe PDPConfig whose spec.graph applies "
+		 "(\\fB\\-\\-pdp\\-config\\fR).\n"
+		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-db\\fR).\n",
+	.exit_status = "0 ok, 1 failure, 2 usage or configuration error (every bad key named with "
+		       "file, line and key), 3 not found (approve/deny without edges).",
+	.see_also = "\\fBkernloom.yaml\\fR(5), \\fBkernloom\\-pdp\\fR(5), \\fBkl\\-decider\\fR(8), "
+		    "\\fBklctl\\fR(8)",
+};
+
+void gr_help_man(FILE *f)
 {
-	if (arg != NULL)
-		snprintf(err, errlen, "%s %s: %s", flag, arg, why);
-	else
-		snprintf(err, errlen, "%s: %s", flag, why);
-	return -1;
+	kl_knob_help_man(&gr_knobs, &man8, f);
 }
 
-static int parse_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
-		     char *err, size_t errlen)
-{
-	char *end;
-	unsigned long long v;
-	char why[96];
-
-	if (s[0] < '0' || s[0] > '9')
-		return perr(err, errlen, flag, s, "not a non-negative integer");
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return perr(err, errlen, flag, s, "not a non-negative integer");
-	if (v < lo || v > hi) {
-		snprintf(why, sizeof(why), "out of range %llu..%llu", (unsigned long long)lo,
-			 (unsigned long long)hi);
-		return perr(err, errlen, flag, s, why);
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_float(const char *flag, const char *s, double lo, double hi, double *out,
-		       char *err, size_t errlen)
-{
-	char *end, why[96];
-
-	errno = 0;
-	double v = strtod(s, &end);
-	if (s[0] == '\0' || errno != 0 || *end != '\0' || !(v >= lo && v <= hi)) {
-		snprintf(why, sizeof(why), "want a number in %g..%g", lo, hi);
-		return perr(err, errlen, flag, s, why);
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_dur_ms(const char *flag, const char *s, int64_t lo_ms, int64_t hi_ms,
-			int64_t *out, char *err, size_t errlen)
-{
-	uint64_t ns;
-	char why[160], a[32], b[32];
-
-	if (kl_duration_parse(s, &ns, why, sizeof(why)) < 0)
-		return perr(err, errlen, flag, s, why);
-	if (ns % MS != 0)
-		return perr(err, errlen, flag, s, "finer than a millisecond");
-	int64_t ms = (int64_t)(ns / MS);
-	if (ms < lo_ms || ms > hi_ms) {
-		snprintf(why, sizeof(why), "out of range %s..%s",
-			 kl_duration_format((uint64_t)lo_ms * MS, a, sizeof(a)),
-			 kl_duration_format((uint64_t)hi_ms * MS, b, sizeof(b)));
-		return perr(err, errlen, flag, s, why);
-	}
-	*out = ms;
-	return 0;
-}
-
-static int add_cidrs(struct gr_opts *o, const char *flag, const char *list, char *err,
-		     size_t errlen)
-{
-	char *copy = strdup(list), *save = NULL;
-
-	if (copy == NULL)
-		return perr(err, errlen, flag, list, "out of memory");
-	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		struct kl_addr a;
-		char why[160];
-		if (kl_cidr_parse(tok, &a, why, sizeof(why)) < 0) {
-			perr(err, errlen, flag, tok, why);
-			free(copy);
-			return -1;
-		}
-		struct kl_addr *n = realloc(o->exclude, (o->nexclude + 1) * sizeof(*n));
-		if (n == NULL) {
-			free(copy);
-			return perr(err, errlen, flag, list, "out of memory");
-		}
-		o->exclude = n;
-		o->exclude[o->nexclude++] = a;
-	}
-	free(copy);
-	if (o->nexclude == 0)
-		return perr(err, errlen, flag, list, "no CIDR given");
-	return 0;
-}
+/* ---- the offline commands ---- */
 
 static const struct {
 	const char *name;
@@ -194,26 +234,17 @@ static const struct {
 	{ "violations", GR_CMD_VIOLATIONS }, { "backup", GR_CMD_BACKUP },
 };
 
-/* Flags that take a value. */
-static const char *const valued[] = {
-	"--db", "--run-dir", "--audit-dir", "--audit-key", "--user", "--sensor-user", "--sensor-max-flows", "--graph-mode", "--graph-min-seen",
-	"--graph-min-windows", "--graph-min-age", "--graph-promote-interval", "--graph-window",
-	"--graph-expire-ttl", "--graph-exclude-cidr", "--graph-ephemeral-min", "--graph-rule-ttl",
-	"--graph-deny-ttl", "--graph-violation-every", "--graph-suspect-hold", "--graph-push-rate",
-	"--busy-timeout", "--summary-every", "--metrics-file", "--replay", "--log-level", "--state", "--format",
-	"--port", "--proto", "--since", "--limit", "--edge-baseline", "--edge-baseline-min-obs",
-	"--edge-baseline-alpha", "--edge-baseline-factor", "--edge-baseline-min-pps", NULL
+static const char *const cmd_flags[] = { "--state", "--format", "--dry-run", "--port", "--proto",
+					 "--since", "--limit", NULL };
+
+/* What the command line says besides settings. */
+struct cmdline {
+	struct gr_opts *o;
+	bool have_cmd, port_set, proto_set;
+	size_t npos;
+	const char *pos[2];
 };
 
-static bool takes_value(const char *flag)
-{
-	for (size_t i = 0; valued[i] != NULL; i++)
-		if (strcmp(valued[i], flag) == 0)
-			return true;
-	return false;
-}
-
-/* Flags that belong to one command only. */
 static bool cmd_flag_ok(enum gr_cmd c, const char *f)
 {
 	if (strcmp(f, "--format") == 0)
@@ -224,233 +255,153 @@ static bool cmd_flag_ok(enum gr_cmd c, const char *f)
 		return c == GR_CMD_FREEZE;
 	if (strcmp(f, "--port") == 0 || strcmp(f, "--proto") == 0)
 		return c == GR_CMD_APPROVE || c == GR_CMD_DENY;
-	if (strcmp(f, "--since") == 0 || strcmp(f, "--limit") == 0)
-		return c == GR_CMD_VIOLATIONS;
-	return true;
+	return c == GR_CMD_VIOLATIONS; /* --since, --limit */
 }
 
-static int one_flag(struct gr_opts *o, const char *f, const char *v, bool *window_set,
-		    bool *port_set, bool *proto_set, char *err, size_t errlen)
+static int parse_u64(const char *flag, const char *s, uint64_t hi, uint64_t *out,
+		     struct kl_errs *errs)
 {
-	uint64_t u;
-	int64_t ms;
+	char *end;
+	unsigned long long v;
 
-	if (strcmp(f, "--db") == 0) {
-		if (v[0] == '\0')
-			return perr(err, errlen, f, NULL, "empty path");
-		o->db = v;
-	} else if (strcmp(f, "--run-dir") == 0) {
-		if (v[0] == '\0')
-			return perr(err, errlen, f, NULL, "empty path");
-		o->run_dir = v;
-	} else if (strcmp(f, "--audit-dir") == 0) {
-		o->audit_dir = v;
-	} else if (strcmp(f, "--audit-key") == 0) {
-		if (v[0] == '\0')
-			return perr(err, errlen, f, NULL, "empty path");
-		o->audit_key = v;
-	} else if (strcmp(f, "--metrics-file") == 0) {
-		if (v[0] == '\0')
-			return perr(err, errlen, f, NULL, "empty path");
-		o->metrics_file = v;
-	} else if (strcmp(f, "--user") == 0) {
-		o->user = v;
-	} else if (strcmp(f, "--sensor-user") == 0) {
-		o->sensor_user = v;
-	} else if (strcmp(f, "--sensor-max-flows") == 0) {
-		if (parse_u64(f, v, 1, 1u << 24, &u, err, errlen) < 0)
-			return -1;
-		o->sensor_max_flows = (uint32_t)u;
-	} else if (strcmp(f, "--replay") == 0) {
-		o->replay = v;
-	} else if (strcmp(f, "--graph-mode") == 0) {
-		int m = gr_mode_parse(v);
-		if (m < 0)
-			return perr(err, errlen, f, v, "want learn, frozen-observe or frozen-enforce");
-		o->p.mode = (enum gr_mode)m;
-	} else if (strcmp(f, "--graph-min-seen") == 0) {
-		if (parse_u64(f, v, 1, 1000000000, &u, err, errlen) < 0)
-			return -1;
-		o->p.min_seen = (uint32_t)u;
-	} else if (strcmp(f, "--edge-baseline") == 0) {
-		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-			return perr(err, errlen, f, v, "want true or false");
-		o->p.eb.enabled = strcmp(v, "true") == 0;
-	} else if (strcmp(f, "--edge-baseline-min-obs") == 0) {
-		if (parse_u64(f, v, 1, 1000000000, &u, err, errlen) < 0)
-			return -1;
-		o->p.eb.min_obs = (uint32_t)u;
-	} else if (strcmp(f, "--edge-baseline-alpha") == 0) {
-		return parse_float(f, v, 1e-6, 1, &o->p.eb.alpha, err, errlen);
-	} else if (strcmp(f, "--edge-baseline-factor") == 0) {
-		return parse_float(f, v, 1, 1e6, &o->p.eb.factor, err, errlen);
-	} else if (strcmp(f, "--edge-baseline-min-pps") == 0) {
-		return parse_float(f, v, 0, 1e12, &o->p.eb.min_pps, err, errlen);
-	} else if (strcmp(f, "--graph-min-windows") == 0) {
-		if (parse_u64(f, v, 1, 1000000, &u, err, errlen) < 0)
-			return -1;
-		o->p.min_windows = (uint32_t)u;
-	} else if (strcmp(f, "--graph-min-age") == 0) {
-		return parse_dur_ms(f, v, 0, 365 * DAY_MS, &o->p.min_age_ms, err, errlen);
-	} else if (strcmp(f, "--graph-promote-interval") == 0) {
-		return parse_dur_ms(f, v, 1, 30 * DAY_MS, &o->p.promote_every_ms, err, errlen);
-	} else if (strcmp(f, "--graph-window") == 0) {
-		*window_set = true;
-		return parse_dur_ms(f, v, 1, 365 * DAY_MS, &o->p.window_ms, err, errlen);
-	} else if (strcmp(f, "--graph-expire-ttl") == 0) {
-		return parse_dur_ms(f, v, 0, 3650 * DAY_MS, &o->p.expire_ttl_ms, err, errlen);
-	} else if (strcmp(f, "--graph-exclude-cidr") == 0) {
-		return add_cidrs(o, f, v, err, errlen);
-	} else if (strcmp(f, "--graph-ephemeral-min") == 0) {
-		if (parse_u64(f, v, 0, 65535, &u, err, errlen) < 0)
-			return -1;
-		o->p.ephemeral_min = (uint32_t)u;
-	} else if (strcmp(f, "--graph-rule-ttl") == 0) {
-		return parse_dur_ms(f, v, (int64_t)KL_EDGE_TTL_MIN_MS * 2, (int64_t)KL_EDGE_TTL_MAX_MS,
-				    &o->pp.rule_ttl_ms, err, errlen);
-	} else if (strcmp(f, "--graph-deny-ttl") == 0) {
-		return parse_dur_ms(f, v, (int64_t)KL_EDGE_TTL_MIN_MS, (int64_t)KL_EDGE_TTL_MAX_MS,
-				    &o->p.deny_ttl_ms, err, errlen);
-	} else if (strcmp(f, "--graph-violation-every") == 0) {
-		return parse_dur_ms(f, v, 0, 30 * DAY_MS, &o->p.viol_repeat_ms, err, errlen);
-	} else if (strcmp(f, "--graph-suspect-hold") == 0) {
-		return parse_dur_ms(f, v, 0, 30 * DAY_MS, &o->p.suspect_hold_ms, err, errlen);
-	} else if (strcmp(f, "--graph-push-rate") == 0) {
-		if (parse_u64(f, v, 2, KL_EDGE_RULES_MAX, &u, err, errlen) < 0)
-			return -1;
-		o->pp.max = (uint32_t)u;
-	} else if (strcmp(f, "--busy-timeout") == 0) {
-		if (parse_dur_ms(f, v, 0, 600000, &ms, err, errlen) < 0)
-			return -1;
-		o->busy_ms = ms > 0 ? (int)ms : 1;
-	} else if (strcmp(f, "--summary-every") == 0) {
-		return parse_u64(f, v, 0, 1000000000, &o->summary_every, err, errlen);
-	} else if (strcmp(f, "--log-level") == 0) {
-		int l = kl_log_level_parse(v);
-		if (l < 0)
-			return perr(err, errlen, f, v, "want debug, info, warn or error");
-		o->log_level = l;
-	} else if (strcmp(f, "--state") == 0) {
+	errno = 0;
+	v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+	if (s[0] < '0' || s[0] > '9' || errno != 0 || *end != '\0' || v > hi) {
+		kl_errs_add(errs, "%s %s: want an integer in 0..%llu", flag, s,
+			    (unsigned long long)hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int cmd_flag(struct cmdline *cl, const char *f, const char *v, struct kl_errs *errs)
+{
+	struct gr_opts *o = cl->o;
+	uint64_t u;
+
+	if (strcmp(f, "--state") == 0) {
 		int s = gr_state_parse(v);
-		if (s < 0)
-			return perr(err, errlen, f, v, "want candidate, learned, frozen, approved, "
-				    "denied or expired");
+		if (s < 0) {
+			kl_errs_add(errs, "%s %s: want candidate, learned, frozen, approved, denied "
+				    "or expired", f, v);
+			return -1;
+		}
 		o->state = s;
 	} else if (strcmp(f, "--format") == 0) {
-		if (strcmp(v, "json") == 0)
-			o->json = true;
-		else if (strcmp(v, "table") == 0)
-			o->json = false;
-		else
-			return perr(err, errlen, f, v, "want table or json");
+		if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0) {
+			kl_errs_add(errs, "%s %s: want table or json", f, v);
+			return -1;
+		}
+		o->json = strcmp(v, "json") == 0;
 	} else if (strcmp(f, "--port") == 0) {
-		if (parse_u64(f, v, 0, 65535, &u, err, errlen) < 0)
+		if (parse_u64(f, v, 65535, &u, errs) < 0)
 			return -1;
 		o->port = (uint16_t)u;
-		*port_set = true;
+		cl->port_set = true;
 	} else if (strcmp(f, "--proto") == 0) {
 		int p = kl_proto_parse(v);
-		if (p < 0)
-			return perr(err, errlen, f, v, "want tcp, udp, icmp, icmpv6 or 0..255");
+		if (p < 0) {
+			kl_errs_add(errs, "%s %s: want tcp, udp, icmp, icmpv6 or 0..255", f, v);
+			return -1;
+		}
 		o->proto = (uint8_t)p;
-		*proto_set = true;
+		cl->proto_set = true;
 	} else if (strcmp(f, "--since") == 0) {
-		return parse_dur_ms(f, v, 0, 3650 * DAY_MS, &o->since_ms, err, errlen);
-	} else if (strcmp(f, "--limit") == 0) {
-		return parse_u64(f, v, 0, 100000000, &o->limit, err, errlen);
+		uint64_t ns;
+		char why[160];
+		if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0 ||
+		    ns > 3650ull * 86400 * 1000000000ull) {
+			kl_errs_add(errs, "%s %s: %s", f, v, why[0] ? why : "out of range");
+			return -1;
+		}
+		o->since_ms = (int64_t)(ns / 1000000);
 	} else {
-		return perr(err, errlen, f, NULL, "unknown option (see --help)");
+		return parse_u64(f, v, 100000000, &o->limit, errs);
 	}
 	return 0;
 }
 
-int gr_opts_parse(int argc, char **argv, struct gr_opts *o, char *err, size_t errlen)
+/* kl_cli_parse hands over whatever is not a setting: commands, their
+ * flags, positional arguments, unknown flags. */
+static int other_arg(void *ctx, int argc, char *const argv[], int *i, struct kl_errs *errs)
 {
-	bool window_set = false, port_set = false, proto_set = false, have_cmd = false;
-	size_t npos = 0;
-	const char *pos[2] = { NULL, NULL };
+	struct cmdline *cl = ctx;
+	const char *a = argv[*i];
 
-	memset(o, 0, sizeof(*o));
-	o->db = GR_DB_DEFAULT;
-	o->run_dir = GR_RUN_DIR_DEFAULT;
-	o->audit_dir = GR_AUDIT_DIR_DEFAULT;
-	o->audit_key = GR_AUDIT_KEY_DEFAULT;
-	o->user = GR_USER_DEFAULT;
-	o->sensor_user = GR_SENSOR_USER_DEFAULT;
-	o->sensor_max_flows = KL_FLOW_MAX_DEFAULT;
-	o->log_level = KL_LOG_INFO;
-	o->summary_every = 10;
-	o->state = -1;
-	o->since_ms = -1;
-	gr_params_default(&o->p);
-	gr_push_params_default(&o->pp);
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			o->help = true;
-			continue;
+	if (strncmp(a, "--", 2) == 0 && a[2] != '\0') {
+		char flag[64];
+		const char *eq = strchr(a, '='), *v;
+		size_t fl = eq ? (size_t)(eq - a) : strlen(a);
+		size_t k;
+		if (fl >= sizeof(flag))
+			fl = sizeof(flag) - 1;
+		memcpy(flag, a, fl);
+		flag[fl] = '\0';
+		for (k = 0; cmd_flags[k] != NULL; k++)
+			if (strcmp(cmd_flags[k], flag) == 0)
+				break;
+		if (cmd_flags[k] == NULL) {
+			kl_errs_add(errs, "%s: unknown flag (see --help)", flag);
+			return -1;
 		}
-		if (strcmp(a, "--") == 0)
-			return perr(err, errlen, a, NULL, "unexpected");
-		if (strncmp(a, "--", 2) == 0) {
-			char flag[64];
-			const char *eq = strchr(a, '='), *v = NULL;
-			size_t fl = eq ? (size_t)(eq - a) : strlen(a);
-			if (fl >= sizeof(flag))
-				return perr(err, errlen, a, NULL, "unknown option (see --help)");
-			memcpy(flag, a, fl);
-			flag[fl] = '\0';
-			if (have_cmd && !cmd_flag_ok(o->cmd, flag))
-				return perr(err, errlen, flag, NULL, "not an option of this command");
-			if (!have_cmd && (strcmp(flag, "--dry-run") == 0 || strcmp(flag, "--state") == 0 ||
-					  strcmp(flag, "--format") == 0 || strcmp(flag, "--port") == 0 ||
-					  strcmp(flag, "--proto") == 0 || strcmp(flag, "--since") == 0 ||
-					  strcmp(flag, "--limit") == 0))
-				return perr(err, errlen, flag, NULL, "belongs after a command (see --help)");
-			if (strcmp(flag, "--dry-run") == 0) {
-				if (eq != NULL)
-					return perr(err, errlen, flag, NULL, "takes no value");
-				o->dry_run = true;
-				continue;
-			}
-			if (!takes_value(flag))
-				return perr(err, errlen, flag, NULL, "unknown option (see --help)");
-			if (eq != NULL)
-				v = eq + 1;
-			else if (i + 1 < argc)
-				v = argv[++i];
-			else
-				return perr(err, errlen, flag, NULL, "needs a value");
-			if (one_flag(o, flag, v, &window_set, &port_set, &proto_set, err, errlen) < 0)
+		if (!cl->have_cmd) {
+			kl_errs_add(errs, "%s: belongs after a command (see --help)", flag);
+			return -1;
+		}
+		if (!cmd_flag_ok(cl->o->cmd, flag)) {
+			kl_errs_add(errs, "%s: not an option of this command", flag);
+			return -1;
+		}
+		if (strcmp(flag, "--dry-run") == 0) {
+			if (eq != NULL) {
+				kl_errs_add(errs, "%s: takes no value", flag);
 				return -1;
-			continue;
+			}
+			cl->o->dry_run = true;
+			return 0;
 		}
-		if (!have_cmd) {
-			size_t k;
-			for (k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
-				if (strcmp(a, cmds[k].name) == 0)
-					break;
-			if (k == sizeof(cmds) / sizeof(cmds[0]))
-				return perr(err, errlen, a, NULL, "unknown command (export, freeze, "
-					    "approve-ip, deny-ip, violations, backup)");
-			o->cmd = cmds[k].cmd;
-			have_cmd = true;
-			continue;
+		if (eq != NULL) {
+			v = eq + 1;
+		} else if (*i + 1 < argc) {
+			v = argv[++*i];
+		} else {
+			kl_errs_add(errs, "%s: needs a value", flag);
+			return -1;
 		}
-		if (npos == 1)
-			return perr(err, errlen, a, NULL, "unexpected argument");
-		pos[npos++] = a;
+		return cmd_flag(cl, flag, v, errs);
 	}
-	if (o->help)
+	if (!cl->have_cmd) {
+		size_t k;
+		for (k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+			if (strcmp(a, cmds[k].name) == 0)
+				break;
+		if (k == sizeof(cmds) / sizeof(cmds[0])) {
+			kl_errs_add(errs, "%s: unknown command (export, freeze, approve-ip, deny-ip, "
+				    "violations, backup)", a);
+			return -1;
+		}
+		cl->o->cmd = cmds[k].cmd;
+		cl->have_cmd = true;
 		return 0;
-	if (!window_set)
-		o->p.window_ms = o->p.promote_every_ms;
-	o->p.exclude = o->exclude;
-	o->p.nexclude = o->nexclude;
+	}
+	if (cl->npos == 1) {
+		kl_errs_add(errs, "%s: unexpected argument", a);
+		return -1;
+	}
+	cl->pos[cl->npos++] = a;
+	return 0;
+}
+
+static int finish_cmd(struct cmdline *cl, struct kl_errs *errs)
+{
+	struct gr_opts *o = cl->o;
+
 	if (o->replay != NULL) {
-		if (have_cmd)
-			return perr(err, errlen, "--replay", NULL, "cannot be combined with a command");
+		if (cl->have_cmd) {
+			kl_errs_add(errs, "--replay: cannot be combined with a command");
+			return -1;
+		}
 		o->cmd = GR_CMD_REPLAY;
 	}
 	switch (o->cmd) {
@@ -458,34 +409,191 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, char *err, size_t er
 	case GR_CMD_DENY: {
 		const char *name = o->cmd == GR_CMD_APPROVE ? "approve-ip" : "deny-ip";
 		char why[160];
-		if (npos != 1)
-			return perr(err, errlen, name, NULL, "needs an IP address");
-		if (kl_addr_parse(pos[0], &o->ip, why, sizeof(why)) < 0)
-			return perr(err, errlen, name, pos[0], why);
-		if (port_set != proto_set && !(proto_set && o->proto != 6 && o->proto != 17))
-			return perr(err, errlen, name, NULL, "--port and --proto go together (ICMP and "
-				    "other protocols without ports take --proto alone)");
-		if (port_set && o->port != 0 && o->proto != 6 && o->proto != 17)
-			return perr(err, errlen, "--port", NULL, "only TCP and UDP have ports");
-		o->one_edge = proto_set;
+		if (cl->npos != 1) {
+			kl_errs_add(errs, "%s: needs an IP address", name);
+			return -1;
+		}
+		if (kl_addr_parse(cl->pos[0], &o->ip, why, sizeof(why)) < 0) {
+			kl_errs_add(errs, "%s %s: %s", name, cl->pos[0], why);
+			return -1;
+		}
+		if (cl->port_set != cl->proto_set &&
+		    !(cl->proto_set && o->proto != 6 && o->proto != 17)) {
+			kl_errs_add(errs, "%s: --port and --proto go together (ICMP and other "
+				    "protocols without ports take --proto alone)", name);
+			return -1;
+		}
+		if (cl->port_set && o->port != 0 && o->proto != 6 && o->proto != 17) {
+			kl_errs_add(errs, "--port: only TCP and UDP have ports");
+			return -1;
+		}
+		o->one_edge = cl->proto_set;
 		break;
 	}
 	case GR_CMD_BACKUP:
-		if (npos != 1 || pos[0][0] == '\0')
-			return perr(err, errlen, "backup", NULL, "needs a destination FILE");
-		o->backup_to = pos[0];
+		if (cl->npos != 1 || cl->pos[0][0] == '\0') {
+			kl_errs_add(errs, "backup: needs a destination FILE");
+			return -1;
+		}
+		o->backup_to = cl->pos[0];
 		break;
 	default:
-		if (npos != 0)
-			return perr(err, errlen, pos[0], NULL, "unexpected argument");
+		if (cl->npos != 0) {
+			kl_errs_add(errs, "%s: unexpected argument", cl->pos[0]);
+			return -1;
+		}
 		break;
 	}
 	return 0;
 }
 
+/* ---- settings ---- */
+
+/* The spec.graph keys kl-graphd applies; the rest of spec.graph
+ * (enabled, freeze) is the decider's. */
+static const char *const pdp_owned[] = { "graph.mode", "graph.store", "graph.promotion",
+					 "graph.exclude", NULL };
+
+static int64_t ms_of(int64_t ns)
+{
+	return ns / 1000000;
+}
+
+static const char *str_or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+/* The views the rest of graphd reads. */
+static void fill(struct gr_opts *o)
+{
+	const struct gr_cfg *c = &o->c;
+
+	o->db = c->db;
+	o->run_dir = c->run_dir;
+	o->audit_dir = c->audit_dir;
+	o->audit_key = c->audit_key;
+	o->user = c->user;
+	o->sensor_user = c->sensor_user;
+	o->metrics_file = str_or_null(c->metrics_file);
+	o->replay = str_or_null(c->replay);
+	o->sensor_max_flows = (uint32_t)c->sensor_max_flows;
+	gr_params_default(&o->p);
+	o->p.mode = (enum gr_mode)c->mode;
+	o->p.min_seen = (uint32_t)c->min_seen;
+	o->p.min_windows = (uint32_t)c->min_windows;
+	o->p.min_age_ms = ms_of(c->min_age);
+	o->p.promote_every_ms = ms_of(c->promote_interval);
+	o->p.window_ms = c->window > 0 ? ms_of(c->window) : o->p.promote_every_ms;
+	o->p.expire_ttl_ms = ms_of(c->expire_ttl);
+	o->p.exclude_broadcast = c->exclude_broadcast;
+	o->p.exclude_loopback = c->exclude_loopback;
+	o->p.exclude = c->exclude_cidrs.v;
+	o->p.nexclude = c->exclude_cidrs.n;
+	o->p.ephemeral_min = (uint32_t)c->ephemeral_min;
+	o->p.deny_ttl_ms = ms_of(c->deny_ttl);
+	o->p.viol_repeat_ms = ms_of(c->violation_every);
+	o->p.suspect_hold_ms = ms_of(c->suspect_hold);
+	o->p.eb.enabled = c->edge_baseline;
+	o->p.eb.min_obs = (uint32_t)c->eb_min_obs;
+	o->p.eb.alpha = c->eb_alpha;
+	o->p.eb.factor = c->eb_factor;
+	o->p.eb.min_pps = c->eb_min_pps;
+	gr_push_params_default(&o->pp);
+	o->pp.rule_ttl_ms = ms_of(c->rule_ttl);
+	o->pp.max = (uint32_t)c->push_rate;
+	int64_t busy = ms_of(c->busy_timeout);
+	o->busy_ms = busy > 0 ? (int)busy : 1;
+	o->summary_every = (uint64_t)c->summary_every;
+	o->log_level = c->log_level;
+}
+
+static const char *flag_str(const struct kl_layer *L, const char *name, const char *def)
+{
+	int ki = kl_knob_index(&gr_knobs, name);
+	if (!L->set[ki])
+		return def;
+	return *(char *const *)((const char *)L->v + gr_knobs.k[ki].off);
+}
+
+/* A file named by flag must exist; the default one may be missing. */
+static void load(const struct kl_layer *flags, const char *knob, const char *def,
+		 struct kl_layer *L, struct kl_errs *errs)
+{
+	const char *path = flag_str(flags, knob, def);
+	bool missing = false;
+
+	if (path[0] == '\0')
+		return;
+	if (kl_layer_init(L, &gr_knobs, strcmp(knob, "config") == 0 ? KL_L_FILE : KL_L_PDP,
+			  path) < 0) {
+		kl_errs_add(errs, "out of memory");
+		return;
+	}
+	if (L->kind == KL_L_FILE)
+		kl_yaml_own_file(path, L, &missing, errs);
+	else
+		kl_yaml_pdp_file(path, pdp_owned, L, &missing, errs);
+	if (missing && flags->set[kl_knob_index(&gr_knobs, knob)])
+		kl_errs_add(errs, "--%s %s: no such file", knob, path);
+}
+
+int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs)
+{
+	struct kl_layer flags, file = { 0 }, pdp = { 0 };
+	struct cmdline cl = { .o = o };
+	size_t before = errs->n;
+
+	memset(o, 0, sizeof(*o));
+	o->r.ks = &gr_knobs;
+	o->r.v = &o->c;
+	o->state = -1;
+	o->since_ms = -1;
+	if (kl_layer_init(&flags, &gr_knobs, KL_L_FLAG, NULL) < 0) {
+		kl_layer_free(&flags);
+		kl_errs_add(errs, "out of memory");
+		return -1;
+	}
+	kl_cli_parse(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
+	if (o->action != KL_CLI_RUN || errs->n > before) {
+		kl_layer_free(&flags);
+		return errs->n > before ? -1 : 0;
+	}
+	load(&flags, "pdp-config", GR_PDP_DEFAULT, &pdp, errs);
+	load(&flags, "config", GR_CONFIG_DEFAULT, &file, errs);
+	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };
+	kl_resolve(&o->r, order, 3, errs);
+	kl_layer_free(&flags);
+	kl_layer_free(&file);
+	kl_layer_free(&pdp);
+	if (errs->n == before) {
+		fill(o);
+		finish_cmd(&cl, errs);
+	}
+	if (errs->n > before) {
+		gr_opts_free(o);
+		return -1;
+	}
+	return 0;
+}
+
+size_t gr_opts_apply(struct gr_opts *run, const struct gr_opts *fresh)
+{
+	size_t n = kl_reload_apply(&run->r, &fresh->r);
+
+	fill(run);
+	return n;
+}
+
+void gr_opts_print(const struct gr_opts *o, FILE *f)
+{
+	kl_config_print_table(&o->r, "# kl-graphd effective configuration\n"
+				     "# precedence: flag > file (graphd.yaml) > pdp (spec.graph) > default\n",
+			      f);
+}
+
 void gr_opts_free(struct gr_opts *o)
 {
-	free(o->exclude);
-	o->exclude = NULL;
-	o->nexclude = 0;
+	kl_resolved_free(&o->r);
+	memset(o, 0, sizeof(*o));
 }

@@ -10,7 +10,7 @@
 #define GR_EXIT_USAGE 2
 #define GR_EXIT_NOTFOUND 3
 
-int gr_run_daemon(const struct gr_opts *o);  /* daemon.c */
+int gr_run_daemon(struct gr_opts *o, int argc, char **argv); /* daemon.c; argv again on SIGHUP */
 int gr_run_replay(const struct gr_opts *o);  /* cli.c */
 int gr_run_command(const struct gr_opts *o); /* cli.c: export, freeze, ... */
 

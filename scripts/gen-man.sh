@@ -41,12 +41,6 @@ while read -r page bin opt; do
 		rc=1
 		continue
 	fi
-	# TEMPORARY, until every daemon prints its pages through the shared knob
-	# machinery: a binary whose --help does not offer the option is skipped.
-	if ! "$exe" --help 2>&1 | grep -qE -e "$opt([^-a-z]|\$)"; then
-		echo "gen-man: SKIP $page: $bin has no $opt yet (temporary)" >&2
-		continue
-	fi
 	if ! "$exe" "$opt" >"$out.tmp" 2>"$out.err"; then
 		echo "gen-man: $page: $bin $opt failed:" >&2
 		sed 's/^/  /' "$out.err" >&2

@@ -7,7 +7,6 @@
 #include "sensor/sensor.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,203 +32,17 @@
 
 #define NS 1000000000ull
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, reload_signal;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
 }
 
-void kl_sensor_usage(FILE *f)
+static void on_hup(int sig)
 {
-	fprintf(f,
-		"usage: kl-sensor [--run-dir DIR] [--pin-dir DIR] [--interval DUR] [--user NAME]\n"
-		"                 [--record FILE] [--prev-ttl DUR] [--reacquire-every N]\n"
-		"                 [--sync-every N] [--summary-every N] [--ticks N] [--log-level LEVEL]\n"
-		"                 [--audit-dir DIR] [--audit-key FILE|DIR]\n"
-		"Reads the shield's telemetry maps read-only once per tick and sends per-source rates\n"
-		"to kl-decider (RUN_DIR/decider/telemetry.sock) and flow deltas to kl-graphd\n"
-		"(RUN_DIR/graphd/flows.sock).\n"
-		"Started as root it opens the pins, then becomes --user with no capabilities.\n"
-		"  --run-dir DIR        root of the role socket directories (default %s)\n"
-		"  --pin-dir DIR        the enforcer's pins (default %s)\n"
-		"  --interval DUR       tick length (default 1s)\n"
-		"  --user NAME          user to become when started as root (default %s)\n"
-		"  --record FILE        append every frame to this trace file (klctl trace dump FILE)\n"
-		"  --metrics-file FILE  rewrite FILE every tick with Prometheus metrics (textfile format)\n"
-		"  --prev-ttl DUR       forget sources gone from the maps this long (default 10m)\n"
-		"  --reacquire-every N  ticks between checks for re-created maps (default 10)\n"
-		"  --sync-every N       ticks between fdatasync of the trace (default 1; 0 = at exit)\n"
-		"  --summary-every N    ticks between TICK# log lines (default 10; 0 = never)\n"
-		"  --ticks N            stop after N ticks (default 0 = until SIGTERM/SIGINT)\n"
-		"  --log-level LEVEL    debug, info, warn, error (default info)\n"
-		"  --audit-dir DIR      audit trail (default /var/log/kernloom/sensor; empty: off)\n"
-		"  --audit-key F        its Ed25519 key (default /var/lib/kernloom/sensor/audit.key)\n",
-		KL_RUN_DIR_DEFAULT, KL_PIN_DIR_DEFAULT, KL_SENSOR_USER_DEFAULT);
-}
-
-static int perr(char *err, size_t errlen, const char *flag, const char *arg, const char *why)
-{
-	snprintf(err, errlen, "%s %s: %s", flag, arg, why);
-	return -1;
-}
-
-static int parse_count(const char *flag, const char *s, uint64_t max, uint64_t *out, char *err,
-		       size_t errlen)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return perr(err, errlen, flag, s, "not a non-negative integer");
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return perr(err, errlen, flag, s, "not a non-negative integer");
-	if (v > max) {
-		char why[64];
-		snprintf(why, sizeof(why), "above the limit %llu", (unsigned long long)max);
-		return perr(err, errlen, flag, s, why);
-	}
-	*out = v;
-	return 0;
-}
-
-int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
-{
-	enum { O_RUN = 1, O_PIN, O_INT, O_USER, O_REC, O_TTL, O_REACQ, O_SYNC, O_SUM, O_TICKS, O_LOG,
-	       O_HELP, O_ADIR, O_AKEY, O_METRICS };
-	static const struct option lo[] = {
-		{ "run-dir", required_argument, NULL, O_RUN },
-		{ "pin-dir", required_argument, NULL, O_PIN },
-		{ "interval", required_argument, NULL, O_INT },
-		{ "user", required_argument, NULL, O_USER },
-		{ "record", required_argument, NULL, O_REC },
-		{ "audit-dir", required_argument, NULL, O_ADIR },
-		{ "audit-key", required_argument, NULL, O_AKEY },
-		{ "prev-ttl", required_argument, NULL, O_TTL },
-		{ "reacquire-every", required_argument, NULL, O_REACQ },
-		{ "sync-every", required_argument, NULL, O_SYNC },
-		{ "summary-every", required_argument, NULL, O_SUM },
-		{ "ticks", required_argument, NULL, O_TICKS },
-		{ "log-level", required_argument, NULL, O_LOG },
-		{ "metrics-file", required_argument, NULL, O_METRICS },
-		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	char why[160], flagbuf[40];
-	uint64_t v;
-	int c, li;
-
-	memset(o, 0, sizeof(*o));
-	o->run_dir = KL_RUN_DIR_DEFAULT;
-	o->pin_dir = KL_PIN_DIR_DEFAULT;
-	o->user = KL_SENSOR_USER_DEFAULT;
-	o->audit_dir = "/var/log/kernloom/sensor";
-	o->audit_key = "/var/lib/kernloom/sensor/audit.key";
-	o->interval_ns = NS;
-	o->prev_ttl_ns = KL_PREV_TTL_DEFAULT;
-	o->reacquire_every = 10;
-	o->sync_every = 1;
-	o->summary_every = 10;
-	o->log_level = 1; /* KL_LOG_INFO */
-
-	optind = 0; /* re-entrant for tests: glibc re-initializes */
-	opterr = 0;
-	while ((li = -1, c = getopt_long(argc, argv, "+:h", lo, &li)) != -1) {
-		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-		if (li >= 0) {
-			snprintf(flagbuf, sizeof(flagbuf), "--%s", lo[li].name);
-			flag = flagbuf;
-		}
-		switch (c) {
-		case O_RUN:
-		case O_PIN:
-		case O_USER:
-		case O_REC:
-		case O_METRICS:
-			if (optarg[0] == '\0')
-				return perr(err, errlen, flag, "\"\"", "must not be empty");
-			if (c == O_METRICS)
-				o->metrics_file = optarg;
-			else if (c == O_RUN)
-				o->run_dir = optarg;
-			else if (c == O_PIN)
-				o->pin_dir = optarg;
-			else if (c == O_USER)
-				o->user = optarg;
-			else
-				o->record = optarg;
-			break;
-		case O_ADIR:
-			o->audit_dir = optarg;
-			break;
-		case O_AKEY:
-			if (optarg[0] == '\0')
-				return perr(err, errlen, flag, "\"\"", "must not be empty");
-			o->audit_key = optarg;
-			break;
-		case O_INT:
-			if (kl_duration_parse(optarg, &o->interval_ns, why, sizeof(why)) < 0)
-				return perr(err, errlen, "--interval", optarg, why);
-			if (o->interval_ns < 10 * 1000000ull || o->interval_ns > 3600 * NS)
-				return perr(err, errlen, "--interval", optarg,
-					    "must be between 10ms and 1h");
-			break;
-		case O_TTL:
-			if (kl_duration_parse(optarg, &o->prev_ttl_ns, why, sizeof(why)) < 0)
-				return perr(err, errlen, "--prev-ttl", optarg, why);
-			break;
-		case O_REACQ:
-			if (parse_count("--reacquire-every", optarg, 1000000, &v, err, errlen) < 0)
-				return -1;
-			if (v == 0)
-				return perr(err, errlen, "--reacquire-every", optarg, "must be at least 1");
-			o->reacquire_every = (unsigned)v;
-			break;
-		case O_SYNC:
-			if (parse_count("--sync-every", optarg, 1000000, &v, err, errlen) < 0)
-				return -1;
-			o->sync_every = (unsigned)v;
-			break;
-		case O_SUM:
-			if (parse_count("--summary-every", optarg, 1000000, &v, err, errlen) < 0)
-				return -1;
-			o->summary_every = (unsigned)v;
-			break;
-		case O_TICKS:
-			if (parse_count("--ticks", optarg, UINT64_MAX, &o->max_ticks, err, errlen) < 0)
-				return -1;
-			break;
-		case O_LOG:
-			if ((o->log_level = kl_log_level_parse(optarg)) < 0)
-				return perr(err, errlen, "--log-level", optarg,
-					    "unknown level (debug, info, warn, error)");
-			break;
-		case 'h':
-		case O_HELP:
-			o->help = true;
-			return 0;
-		case ':':
-			snprintf(err, errlen, "%s needs a value", flag);
-			return -1;
-		default:
-			if (optopt != 0 && optopt < O_RUN)
-				snprintf(err, errlen, "unknown option -%c", optopt);
-			else
-				snprintf(err, errlen, "unknown option %s (see --help)", flag);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[optind]);
-		return -1;
-	}
-	if (o->prev_ttl_ns < o->interval_ns) {
-		snprintf(err, errlen, "--prev-ttl must be at least one --interval");
-		return -1;
-	}
-	return 0;
+	(void)sig;
+	reload_signal = 1;
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -267,6 +80,7 @@ static int drop_privileges(const struct kl_sensor_opts *o)
 	/* Afterwards: the pins read-only (re-opened after an enforcer
 	 * restart), the --record file; sockets are only dialled. */
 	kl_sandbox_ro(&so, o->pin_dir);
+	kl_sandbox_ro_file(&so, o->c.config); /* re-read on SIGHUP */
 	/* libbpf caches the CPU count it reads from /sys (per-CPU maps). */
 	if (libbpf_num_possible_cpus() < 0)
 		return -1;
@@ -380,7 +194,7 @@ static void write_metrics(const char *path, struct kl_prom *p, uint64_t ticks, u
 	}
 }
 
-int kl_sensor_run(const struct kl_sensor_opts *o)
+int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 {
 	struct kl_trace_writer *trace = NULL;
 	struct kl_collector col;
@@ -397,6 +211,8 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (kl_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
@@ -475,6 +291,11 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 		}
 		next += o->interval_ns;
 		first = false;
+		if (reload_signal) {
+			reload_signal = 0;
+			if (kl_sensor_reload(o, argc, argv) == 0)
+				kl_log_init("kl-sensor", (enum kl_log_level)o->log_level);
+		}
 
 		/* Check the pins before reading, so a tick after an enforcer
 		 * restart already reads the new maps. */

@@ -8,10 +8,30 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/knob.h"
+
 #define KL_SENSOR_USER_DEFAULT "kernloom-sensor"
 #define KL_RUN_DIR_DEFAULT "/run/kernloom"
 
+#define KL_SENSOR_CONFIG_DEFAULT "/etc/kernloom/sensor.yaml"
+
+/* Every setting, as the knob table (opts.c) resolves them:
+ * built-in < sensor.yaml < flag. */
+struct kl_sensor_cfg {
+	char *config;
+	char *run_dir, *pin_dir, *user, *record, *audit_dir, *audit_key, *metrics_file;
+	int64_t interval, prev_ttl; /* ns */
+	int64_t reacquire_every, sync_every, summary_every, ticks;
+	int log_level;
+	bool config_check;
+};
+
+extern const struct kl_knobset kl_sensor_knobs;
+
 struct kl_sensor_opts {
+	struct kl_sensor_cfg c;   /* owns every string below */
+	struct kl_resolved r;     /* r.v == &c: origins for -n */
+	enum kl_cli_action action;
 	const char *run_dir;
 	const char *pin_dir;
 	const char *user;        /* switched to when started as root */
@@ -26,13 +46,23 @@ struct kl_sensor_opts {
 	unsigned summary_every;   /* ticks between TICK# lines */
 	uint64_t max_ticks;       /* stop after this many ticks; 0 = run until a signal */
 	int log_level;            /* enum kl_log_level */
-	bool help;
 };
 
-/* Parse argv; pure (no I/O). 0, or -1 with err naming the flag at fault. */
-int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen);
+/* Flags, then the file --config names (the default one may be missing),
+ * merged; pure but for reading that file. 0, or -1 with every problem in
+ * errs. Called again with the same argv it re-reads the file (SIGHUP). */
+int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, struct kl_errs *errs);
+void kl_sensor_opts_free(struct kl_sensor_opts *o);
 void kl_sensor_usage(FILE *f);
-/* Open the maps and the trace, drop privileges, run the loop. Exit code. */
-int kl_sensor_run(const struct kl_sensor_opts *o);
+void kl_sensor_help_man(FILE *f);
+/* -n: the effective configuration with each value's origin. */
+void kl_sensor_print(const struct kl_sensor_opts *o, FILE *f);
+/* SIGHUP: parse argv and re-read the file into a fresh set; a bad file
+ * keeps o (every error logged); else the live settings change and the
+ * others are logged as needing a restart. 0 when o was replaced. */
+int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv);
+/* Open the maps and the trace, drop privileges, run the loop (argv again
+ * on SIGHUP). Exit code. */
+int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv);
 
 #endif

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kl_layer L;
 	struct kl_doc_info info;
 	struct kl_errs e = { 0 };
-	kl_layer_init(&L, policy ? KL_L_POLICY : KL_L_PDP, "fuzz.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, policy ? KL_L_POLICY : KL_L_PDP, "fuzz.yaml");
 	int rc = kl_yaml_load_text(text, len, "fuzz.yaml", policy ? KL_DOC_POLICY : KL_DOC_PDP, &L,
 				   &info, &e);
 	if (rc < 0) {

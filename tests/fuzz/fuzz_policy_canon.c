@@ -141,7 +141,7 @@ static char *canon(const char *text, size_t len)
 	struct kl_errs e = { 0 };
 	struct kl_doc_info info;
 
-	kl_layer_init(&L, KL_L_POLICY, "fuzz");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "fuzz");
 	kl_yaml_load_text(text, len, "fuzz", KL_DOC_POLICY, &L, &info, &e);
 	char *c = info.canonical;
 	info.canonical = NULL;

@@ -12,7 +12,8 @@
 #
 # start_suite brings it all up; the knobs are arrays set before the call:
 #   ENF_ARGS (kl-enforcer), DEC_ARGS (kl-decider, replacing LAB_DEC_ARGS),
-#   GRAPHD_ARGS (kl-graphd), LAB_NO_GRAPHD=1 (three daemons only).
+#   GRAPHD_ARGS (kl-graphd), SENSOR_ARGS (kl-sensor, replacing LAB_SENSOR_ARGS),
+#   LAB_NO_GRAPHD=1 (three daemons only).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NS_C=klc$ID
@@ -129,9 +130,13 @@ lab_enforcer() {
 	DPID[enforcer]=$ENF_PID
 }
 
+LAB_SENSOR_ARGS=(--interval 1s --summary-every 10)
+
 lab_sensor() {
-	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --user nobody \
-		--summary-every 10 --metrics-file "$METRICS/sensor.prom" >>"$TMP/sensor.log" 2>&1 &
+	local a=("${LAB_SENSOR_ARGS[@]}")
+	[ -n "${SENSOR_ARGS+x}" ] && a=("${SENSOR_ARGS[@]}")
+	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --user nobody \
+		--metrics-file "$METRICS/sensor.prom" "${a[@]}" >>"$TMP/sensor.log" 2>&1 &
 	DPID[sensor]=$!
 	PIDS+=("$!")
 }

@@ -52,7 +52,7 @@ static int cli(struct kl_layer *L, struct kl_errs *e, enum kl_cli_action *act, .
 	for (char *a; (a = va_arg(ap, char *)) != NULL;)
 		argv[argc++] = a;
 	va_end(ap);
-	return kl_cli_parse(argc, argv, L, act, e);
+	return kl_cli_parse(&kl_decider_knobs, argc, argv, L, act, NULL, NULL, e);
 }
 
 static int yaml(const char *text, enum kl_doc_kind kind, struct kl_layer *L, struct kl_errs *e)
@@ -65,7 +65,7 @@ static int yaml(const char *text, enum kl_doc_kind kind, struct kl_layer *L, str
 
 static int ki(const char *name)
 {
-	int i = kl_knob_index(name);
+	int i = kl_knob_index(&kl_decider_knobs, name);
 	assert_true(i >= 0);
 	return i;
 }
@@ -82,7 +82,7 @@ static void test_profiles_and_defaults(void **state)
 		struct kl_layer f;
 		struct kl_errs e = { 0 };
 		struct kl_config c;
-		kl_layer_init(&f, KL_L_FLAG, NULL);
+		kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
 		assert_int_equal(kl_layer_set(&f, ki("profile"), p[i].name, 0, "--profile", false, &e), 0);
 		if (kl_config_resolve(&c, &f, NULL, NULL, NULL, &e) != 0) {
 			dump(&e);
@@ -90,7 +90,7 @@ static void test_profiles_and_defaults(void **state)
 		}
 		assert_string_equal(c.profile->name, p[i].name);
 		assert_true(c.v.trig[KL_F_PPS] > 0 && c.v.soft_at >= 1);
-		assert_int_equal(c.o[ki("trig-pps")].kind, KL_L_PROFILE);
+		assert_int_equal(c.r.o[ki("trig-pps")].kind, KL_L_PROFILE);
 		kl_config_free(&c);
 		kl_layer_free(&f);
 	}
@@ -118,7 +118,7 @@ static void test_profile_values(void **state)
 	struct kl_layer f;
 	struct kl_errs e = { 0 };
 	struct kl_config c;
-	kl_layer_init(&f, KL_L_FLAG, NULL);
+	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
 	kl_layer_set(&f, ki("profile"), "ziti-controller", 0, "--profile", false, &e);
 	assert_int_equal(kl_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
 	assert_true(c.v.trig[KL_F_PPS] == 80 && c.v.trig[KL_F_SYN] == 20 && c.v.trig[KL_F_SCAN] == 5);
@@ -149,10 +149,10 @@ static void test_precedence(void **state)
 	struct kl_config c;
 	const double tuned[KL_F_COUNT] = { 6000, 0, 40, 0 };
 
-	kl_layer_init(&flag, KL_L_FLAG, NULL);
-	kl_layer_init(&pdp, KL_L_PDP, "pdp.yaml");
-	kl_layer_init(&pol, KL_L_POLICY, "policy.yaml");
-	kl_layer_init(&st, KL_L_STATE, NULL);
+	kl_layer_init(&flag, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&pdp, &kl_decider_knobs, KL_L_PDP, "pdp.yaml");
+	kl_layer_init(&pol, &kl_decider_knobs, KL_L_POLICY, "policy.yaml");
+	kl_layer_init(&st, &kl_decider_knobs, KL_L_STATE, NULL);
 	kl_layer_from_tuned(&st, tuned, "state.json");
 	/* trig-pps: state 6000, pdp 7000, flag 8000 */
 	kl_layer_set(&pdp, ki("trig-pps"), "7000", 3, "x", false, &e);
@@ -172,28 +172,28 @@ static void test_precedence(void **state)
 	assert_int_equal(e.n, 0);
 	assert_int_equal(kl_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
 	assert_true(c.v.trig[KL_F_PPS] == 8000);
-	assert_int_equal(c.o[ki("trig-pps")].kind, KL_L_FLAG);
+	assert_int_equal(c.r.o[ki("trig-pps")].kind, KL_L_FLAG);
 	assert_true(c.v.trig[KL_F_SYN] == 500);
-	assert_int_equal(c.o[ki("trig-syn")].kind, KL_L_PROFILE);
+	assert_int_equal(c.r.o[ki("trig-syn")].kind, KL_L_PROFILE);
 	assert_true(c.v.trig[KL_F_SCAN] == 40);
-	assert_int_equal(c.o[ki("trig-scan")].kind, KL_L_STATE);
+	assert_int_equal(c.r.o[ki("trig-scan")].kind, KL_L_STATE);
 	assert_int_equal(c.v.soft_rate, 50);
 	assert_int_equal(c.v.hard_rate, 3);
-	assert_int_equal(c.o[ki("hard-rate")].kind, KL_L_POLICY);
+	assert_int_equal(c.r.o[ki("hard-rate")].kind, KL_L_POLICY);
 	assert_int_equal(c.v.hard_burst, 8);
-	assert_int_equal(c.o[ki("hard-burst")].kind, KL_L_PDP);
-	assert_int_equal(c.o[ki("hard-burst")].line, 11);
-	assert_int_equal(c.o[ki("interval")].kind, KL_L_DEFAULT);
+	assert_int_equal(c.r.o[ki("hard-burst")].kind, KL_L_PDP);
+	assert_int_equal(c.r.o[ki("hard-burst")].line, 11);
+	assert_int_equal(c.r.o[ki("interval")].kind, KL_L_DEFAULT);
 	char buf[128];
-	kl_origin_format(&c, ki("hard-burst"), buf, sizeof(buf));
+	kl_origin_format(&c.r, ki("hard-burst"), buf, sizeof(buf));
 	assert_string_equal(buf, "pdp pdp.yaml:11");
-	kl_origin_format(&c, ki("trig-scan"), buf, sizeof(buf));
+	kl_origin_format(&c.r, ki("trig-scan"), buf, sizeof(buf));
 	assert_string_equal(buf, "state state.json");
 	kl_config_free(&c);
 
 	/* Without the flag, PDPConfig wins over state. */
 	kl_layer_free(&flag);
-	kl_layer_init(&flag, KL_L_FLAG, NULL);
+	kl_layer_init(&flag, &kl_decider_knobs, KL_L_FLAG, NULL);
 	assert_int_equal(kl_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
 	assert_true(c.v.trig[KL_F_PPS] == 7000);
 	kl_config_free(&c);
@@ -215,34 +215,34 @@ static void test_cli_forms(void **state)
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
 
-	kl_layer_init(&L, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--dry-run=false", "--top", "50", "--whitelist=",
 			     "--feedback-file=", "-n", "--interval=500ms", "--block-min-sev", "NaN",
 			     "--block-min-dur=-1", "--profile", "idp", NULL), 0);
 	assert_int_equal(act, KL_CLI_RUN);
-	assert_true(L.set[ki("dry-run")] && !L.v.dry_run);
-	assert_int_equal(L.v.top, 50);
+	assert_true(L.set[ki("dry-run")] && !((struct kl_dcfg *)L.v)->dry_run);
+	assert_int_equal(((struct kl_dcfg *)L.v)->top, 50);
 	assert_true(L.set[ki("whitelist")]);
-	assert_string_equal(L.v.whitelist, "");
-	assert_true(L.v.config_check);
-	assert_int_equal(L.v.interval, 500000000LL);
+	assert_string_equal(((struct kl_dcfg *)L.v)->whitelist, "");
+	assert_true(((struct kl_dcfg *)L.v)->config_check);
+	assert_int_equal(((struct kl_dcfg *)L.v)->interval, 500000000LL);
 	assert_false(L.set[ki("block-min-sev")]); /* sentinels: use profile */
 	assert_false(L.set[ki("block-min-dur")]);
 	kl_layer_free(&L);
 
-	kl_layer_init(&L, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--dry-run", "--autotune=true", NULL), 0);
-	assert_true(L.v.dry_run && L.v.autotune);
+	assert_true(((struct kl_dcfg *)L.v)->dry_run && ((struct kl_dcfg *)L.v)->autotune);
 	assert_int_equal(cli(&L, &e, &act, "--help", NULL), 0);
 	assert_int_equal(act, KL_CLI_HELP);
 	kl_layer_free(&L);
 
 	/* Error paths, all reported in one pass. */
-	kl_layer_init(&L, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--no-such", "--dry-run=maybe", "--top", "0",
 			     "--interval", "5", "--max-action", "nuke", "stray", "--trig-pps", "-3",
 			     "--soft-at", "1.5", "--soft-rate", "-1", "--top", NULL), -1);
-	ASSERT_ERR(&e, "unknown flag --no-such");
+	ASSERT_ERR(&e, "--no-such: unknown flag");
 	ASSERT_ERR(&e, "--dry-run: expected a boolean");
 	ASSERT_ERR(&e, "--top: 0 is out of range (must be >= 1");
 	ASSERT_ERR(&e, "--interval: missing unit");
@@ -291,7 +291,7 @@ static void test_pdp_ok(void **state)
 	struct kl_layer L;
 	struct kl_errs e = { 0 };
 	struct kl_config c;
-	kl_layer_init(&L, KL_L_PDP, "t.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
 	if (yaml(pdp_good, KL_DOC_PDP, &L, &e) != 0) {
 		dump(&e);
 		fail();
@@ -315,7 +315,7 @@ static void test_pdp_ok(void **state)
 	assert_int_equal(p.rate[KL_LVL_HARD], 5);
 	assert_int_equal(p.block_min_dur_ms, 30000);
 	char o[128];
-	kl_origin_format(&c, ki("block-at"), o, sizeof(o));
+	kl_origin_format(&c.r, ki("block-at"), o, sizeof(o));
 	assert_string_equal(o, "pdp t.yaml:13");
 	kl_config_free(&c);
 	kl_layer_free(&L);
@@ -348,10 +348,10 @@ static void test_pdp_errors(void **state)
 		"    ttl: {soft: 10 minutes}\n"
 		"  extra: 1\n"
 		"foo: bar\n";
-	kl_layer_init(&L, KL_L_PDP, "t.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
 	assert_int_equal(yaml(bad, KL_DOC_PDP, &L, &e), -1);
-	ASSERT_ERR(&e, "t.yaml:3: unknown key 'metadata.owner'");
-	ASSERT_ERR(&e, "t.yaml:6: unknown key 'spec.signal_engine.pps_triger'");
+	ASSERT_ERR(&e, "t.yaml:3: metadata.owner: unknown key");
+	ASSERT_ERR(&e, "t.yaml:6: spec.signal_engine.pps_triger: unknown key");
 	ASSERT_ERR(&e, "t.yaml:7: spec.signal_engine.syn_trigger: expected a number, got 'abc'");
 	/* 0 is the "use profile" sentinel: not an error, not set */
 	assert_false(L.set[ki("trig-scan")]);
@@ -362,8 +362,8 @@ static void test_pdp_errors(void **state)
 	ASSERT_ERR(&e, "t.yaml:15: spec.graph.mode: 'sometimes' is not one of learn | frozen-observe | frozen-enforce");
 	ASSERT_ERR(&e, "t.yaml:16: spec.graph.exclude.source_cidrs: item 1:");
 	ASSERT_ERR(&e, "t.yaml:18: spec.enforcement.ttl.soft:");
-	ASSERT_ERR(&e, "t.yaml:19: unknown key 'spec.extra'");
-	ASSERT_ERR(&e, "t.yaml:20: unknown key 'foo'");
+	ASSERT_ERR(&e, "t.yaml:19: spec.extra: unknown key");
+	ASSERT_ERR(&e, "t.yaml:20: foo: unknown key");
 	assert_int_equal(e.n, 12);
 	kl_errs_free(&e);
 	kl_layer_free(&L);
@@ -385,7 +385,7 @@ static void test_pdp_errors(void **state)
 		  "t.yaml:5: spec.signal_engine.pps_trigger: expected a number" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		kl_layer_init(&L, KL_L_PDP, "t.yaml");
+		kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
 		assert_int_equal(yaml(cases[i].text, KL_DOC_PDP, &L, &e), -1);
 		ASSERT_ERR(&e, cases[i].want);
 		kl_errs_free(&e);
@@ -400,8 +400,8 @@ static void test_cross_field(void **state)
 	struct kl_layer f, pdp;
 	struct kl_errs e = { 0 };
 	struct kl_config c;
-	kl_layer_init(&f, KL_L_FLAG, NULL);
-	kl_layer_init(&pdp, KL_L_PDP, "p.yaml");
+	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&pdp, &kl_decider_knobs, KL_L_PDP, "p.yaml");
 	kl_layer_set(&pdp, ki("soft-at"), "8", 4, "x", false, &e);
 	kl_layer_set(&f, ki("sev-step2"), "5", 0, "x", false, &e);
 	kl_layer_set(&f, ki("hard-action"), "block", 0, "x", false, &e);
@@ -439,7 +439,7 @@ static void test_policy(void **state)
 	struct kl_config c;
 	struct kl_doc_info info;
 
-	kl_layer_init(&L, KL_L_POLICY, "pol.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
 	assert_int_equal(kl_yaml_load_text(pol_text, strlen(pol_text), "pol.yaml", KL_DOC_POLICY,
 					   &L, &info, &e), 0);
 	assert_string_equal(info.name, "edge");
@@ -459,17 +459,17 @@ static void test_policy(void **state)
 	kl_layer_free(&L);
 
 	/* PDPConfig keys are not PolicyPack keys. */
-	kl_layer_init(&L, KL_L_POLICY, "pol.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
 	const char *wrong = "apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec:\n"
 			    "  signal_engine: {pps_trigger: 5}\n  levels: {block: {rate_pps: 3}}\n";
 	assert_int_equal(yaml(wrong, KL_DOC_POLICY, &L, &e), -1);
-	ASSERT_ERR(&e, "t.yaml:4: unknown key 'spec.signal_engine'");
-	ASSERT_ERR(&e, "t.yaml:5: unknown key 'spec.levels.block.rate_pps'");
+	ASSERT_ERR(&e, "t.yaml:4: spec.signal_engine: unknown key");
+	ASSERT_ERR(&e, "t.yaml:5: spec.levels.block.rate_pps: unknown key");
 	kl_errs_free(&e);
 	kl_layer_free(&L);
 
 	/* allow_local_block=false enforces BLOCK as a hard limit. */
-	kl_layer_init(&L, KL_L_POLICY, "pol.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
 	assert_int_equal(yaml("apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec:\n"
 			      "  allow_local_block: false\n", KL_DOC_POLICY, &L, &e), 0);
 	assert_int_equal(kl_config_resolve(&c, NULL, NULL, &L, NULL, &e), 0);
@@ -499,7 +499,7 @@ __attribute__((noinline)) static char *with_signature(const char *text, const un
 static int load_pol(const char *text, struct kl_doc_info *info, struct kl_errs *e)
 {
 	struct kl_layer L;
-	kl_layer_init(&L, KL_L_POLICY, "p.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "p.yaml");
 	int rc = kl_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
 	kl_layer_free(&L);
 	return rc;
@@ -569,7 +569,7 @@ static void test_policy_signature(void **state)
 	assert_int_equal(load_pol(badsig, &info, &e), -1);
 	ASSERT_ERR(&e, "p.yaml:4: signature.alg: only ed25519 is supported");
 	ASSERT_ERR(&e, "p.yaml:4: signature.value: expected 64 bytes of base64");
-	ASSERT_ERR(&e, "p.yaml:4: unknown key 'signature.extra'");
+	ASSERT_ERR(&e, "p.yaml:4: signature.extra: unknown key");
 	kl_doc_info_free(&info);
 	kl_errs_free(&e);
 
@@ -613,7 +613,7 @@ static void test_print_and_help(void **state)
 	char *buf = NULL;
 	size_t len = 0;
 
-	kl_layer_init(&f, KL_L_FLAG, NULL);
+	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
 	kl_layer_set(&f, ki("top"), "77", 0, "--top", false, &e);
 	assert_int_equal(kl_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
 	FILE *m = open_memstream(&buf, &len);
@@ -679,7 +679,7 @@ static void test_seed_flags_exist(void **state)
 	struct kl_errs e = { 0 };
 	struct kl_config c;
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
-		assert_true(kl_knob_index(seeds[i]) >= 0);
+		assert_true(kl_knob_index(&kl_decider_knobs, seeds[i]) >= 0);
 	/* Seeds' defaults for the non-profile knobs. */
 	assert_int_equal(kl_config_resolve(&c, NULL, NULL, NULL, NULL, &e), 0);
 	assert_int_equal(c.v.top, 200);

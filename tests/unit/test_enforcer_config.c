@@ -546,6 +546,29 @@ static void test_render_round_trip_worst_case(void **state)
 	free(out);
 }
 
+/* SIGHUP: the new-source bounds change live; any other change keeps the
+ * running value. */
+static void test_reload(void **state)
+{
+	(void)state;
+	static struct enf_config run, fresh;
+	static struct enf_diag d;
+	assert_int_equal(parse(&run, &d, "new_source_min_rate: 100\nmap_sizes: {flow: 32768}\n"
+				      "protect: [192.0.2.0/24]\n"), 0);
+	assert_int_equal(parse(&fresh, &d, "new_source_min_rate: 50\nnew_source_max_ttl: 60\n"
+					"map_sizes: {flow: 4096}\nprotect: [198.18.0.0/24]\n"), 0);
+	assert_int_equal(enf_config_reload(&run, &fresh), 1);
+	assert_int_equal(run.newsrc_min_rate, 50);
+	assert_int_equal(run.newsrc_max_ttl, 60);
+	assert_int_equal(run.o_newsrc_min_rate.line, 1);
+	assert_int_equal(run.map_sizes[ENF_SZ_FLOW], 32768);
+	assert_int_equal(run.n_protect, 1);
+	assert_int_equal(run.protect[0].cidr.prefixlen, 24);
+	assert_int_equal(run.protect[0].cidr.addr[0], 192);
+	/* Nothing changed: nothing live. */
+	assert_int_equal(enf_config_reload(&run, &run), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_link_settings),
 		cmocka_unit_test(test_quota_fits_maps),
 		cmocka_unit_test(test_shipped_example_parses),
+		cmocka_unit_test(test_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

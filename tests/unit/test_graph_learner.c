@@ -430,6 +430,35 @@ static void test_excluded_sources(void **state)
 	gr_free(&g);
 }
 
+/* spec.graph.exclude.loopback / broadcast switched off: those sources are
+ * learned like any other; the unspecified address never is. */
+static void test_exclusions_switched_off(void **state)
+{
+	(void)state;
+	struct gr_graph g;
+	struct gr_params p;
+	gr_params_default(&p);
+	p.exclude_loopback = false;
+	assert_int_equal(gr_init(&g, &p), 0);
+	struct gr_obs o[5] = { obs("127.0.0.1", 80, 6), obs("::1", 80, 6),
+			       obs("224.0.0.251", 5353, 17), obs("0.0.0.0", 80, 6),
+			       obs("::", 80, 6) };
+	assert_int_equal(gr_tick(&g, 0, o, 5, NULL, 0), 0);
+	assert_int_equal(g.n, 2); /* the two loopbacks */
+	assert_int_equal(g.last.excluded, 3);
+	gr_free(&g);
+
+	gr_params_default(&p);
+	p.exclude_broadcast = false;
+	assert_int_equal(gr_init(&g, &p), 0);
+	struct gr_obs b[3] = { obs("224.0.0.251", 5353, 17), obs("ff02::fb", 5353, 17),
+			       obs("127.0.0.1", 80, 6) };
+	assert_int_equal(gr_tick(&g, 0, b, 3, NULL, 0), 0);
+	assert_int_equal(g.n, 2); /* the two multicast sources */
+	assert_int_equal(g.last.excluded, 1);
+	gr_free(&g);
+}
+
 static void test_ephemeral_ports(void **state)
 {
 	(void)state;
@@ -858,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_operator_states_never_overwritten),
 		cmocka_unit_test(test_suspicious_sources_not_learned),
 		cmocka_unit_test(test_excluded_sources),
+		cmocka_unit_test(test_exclusions_switched_off),
 		cmocka_unit_test(test_ephemeral_ports),
 		cmocka_unit_test(test_learn_mode_has_no_violations),
 		cmocka_unit_test(test_frozen_observe_signals),

@@ -24,7 +24,7 @@
 static int load(const char *text, struct kl_doc_info *info, struct kl_errs *e)
 {
 	struct kl_layer L;
-	kl_layer_init(&L, KL_L_POLICY, "p.yaml");
+	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "p.yaml");
 	int rc = kl_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
 	kl_layer_free(&L);
 	return rc;

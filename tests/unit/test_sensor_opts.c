@@ -6,24 +6,41 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "bpf/shield.h"
 #include "sensor/harvest.h"
 #include "sensor/sensor.h"
 
-#define ARGV(...) ((char *[]){ "kl-sensor", __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ "kl-sensor", __VA_ARGS__ }) / sizeof(char *)))
-#define PARSE(o, err, ...) kl_sensor_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), o, err, sizeof(err))
+/* Hermetic: --config= keeps the machine's /etc/kernloom/sensor.yaml out. */
+#define ARGV(...) ((char *[]){ "kl-sensor", "--config=", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "kl-sensor", "--config=", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(o, err, ...) parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), o, err, sizeof(err))
+
+/* kl_sensor_parse with its errors joined into err. */
+static int parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
+{
+	struct kl_errs e = { 0 };
+	kl_sensor_opts_free(o); /* the previous case's */
+	int rc = kl_sensor_parse(argc, argv, o, &e);
+	size_t off = 0;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < e.n && off + 1 < errlen; i++)
+		off += (size_t)snprintf(err + off, errlen - off, "%s%s", i ? "; " : "", e.v[i]);
+	kl_errs_free(&e);
+	return rc;
+}
 
 static void test_defaults(void **state)
 {
-	struct kl_sensor_opts o;
+	struct kl_sensor_opts o = { 0 };
 	char err[256];
-	char *argv[] = { "kl-sensor", NULL };
+	char *argv[] = { "kl-sensor", "--config=", NULL };
 	(void)state;
 
-	assert_int_equal(kl_sensor_parse(1, argv, &o, err, sizeof(err)), 0);
+	assert_int_equal(parse(2, argv, &o, err, sizeof(err)), 0);
 	assert_string_equal(o.run_dir, "/run/kernloom");
 	assert_string_equal(o.pin_dir, KL_PIN_DIR_DEFAULT);
 	assert_string_equal(o.user, "kernloom-sensor");
@@ -35,12 +52,13 @@ static void test_defaults(void **state)
 	assert_int_equal(o.sync_every, 1);
 	assert_int_equal(o.summary_every, 10);
 	assert_int_equal(o.max_ticks, 0);
-	assert_false(o.help);
+	assert_int_equal(o.action, KL_CLI_RUN);
+	kl_sensor_opts_free(&o);
 }
 
 static void test_values(void **state)
 {
-	struct kl_sensor_opts o;
+	struct kl_sensor_opts o = { 0 };
 	char err[256];
 	(void)state;
 
@@ -61,9 +79,10 @@ static void test_values(void **state)
 	assert_int_equal(o.max_ticks, 7);
 	assert_int_equal(o.log_level, 0);
 	assert_int_equal(PARSE(&o, err, "--help"), 0);
-	assert_true(o.help);
+	assert_int_equal(o.action, KL_CLI_HELP);
 	assert_int_equal(PARSE(&o, err, "--metrics-file", "/var/lib/node_exporter/sensor.prom"), 0);
 	assert_string_equal(o.metrics_file, "/var/lib/node_exporter/sensor.prom");
+	kl_sensor_opts_free(&o);
 }
 
 static void expect_err(int rc, const char *err, const char *want)
@@ -75,24 +94,31 @@ static void expect_err(int rc, const char *err, const char *want)
 
 static void test_errors(void **state)
 {
-	struct kl_sensor_opts o;
+	struct kl_sensor_opts o = { 0 };
 	char err[256];
 	(void)state;
 
-	expect_err(PARSE(&o, err, "--interval", "5ms"), err, "--interval 5ms");
-	expect_err(PARSE(&o, err, "--interval", "2h"), err, "--interval 2h");
-	expect_err(PARSE(&o, err, "--interval", "1"), err, "--interval 1");
+	expect_err(PARSE(&o, err, "--interval", "5ms"), err, "--interval: 5ms is out of range");
+	expect_err(PARSE(&o, err, "--interval", "2h"), err, "--interval: 2h is out of range");
+	expect_err(PARSE(&o, err, "--interval", "1"), err, "--interval:");
 	expect_err(PARSE(&o, err, "--prev-ttl", "-1s"), err, "--prev-ttl");
-	expect_err(PARSE(&o, err, "--interval", "10s", "--prev-ttl", "5s"), err, "--prev-ttl");
-	expect_err(PARSE(&o, err, "--reacquire-every", "0"), err, "--reacquire-every 0");
-	expect_err(PARSE(&o, err, "--sync-every", "x"), err, "--sync-every x");
-	expect_err(PARSE(&o, err, "--ticks", "-3"), err, "--ticks -3");
-	expect_err(PARSE(&o, err, "--log-level", "loud"), err, "--log-level loud");
-	expect_err(PARSE(&o, err, "--record", ""), err, "--record");
-	expect_err(PARSE(&o, err, "--metrics-file", ""), err, "--metrics-file");
+	expect_err(PARSE(&o, err, "--interval", "10s", "--prev-ttl", "5s"), err,
+		   "prev-ttl=5s (flag --prev-ttl) must be at least one interval");
+	expect_err(PARSE(&o, err, "--reacquire-every", "0"), err, "--reacquire-every: 0 is out");
+	expect_err(PARSE(&o, err, "--sync-every", "x"), err, "--sync-every: expected an integer");
+	expect_err(PARSE(&o, err, "--ticks", "-3"), err, "--ticks: expected a non-negative");
+	expect_err(PARSE(&o, err, "--log-level", "loud"), err, "--log-level: 'loud' is not one");
+	expect_err(PARSE(&o, err, "--user", ""), err, "--user: must not be empty");
 	expect_err(PARSE(&o, err, "--bogus"), err, "--bogus");
 	expect_err(PARSE(&o, err, "extra"), err, "\"extra\"");
 	expect_err(PARSE(&o, err, "--user"), err, "--user");
+	expect_err(PARSE(&o, err, "--config", "/nonexistent/sensor.yaml"), err,
+		   "--config /nonexistent/sensor.yaml: no such file");
+	/* Empty means none for the optional files. */
+	assert_int_equal(PARSE(&o, err, "--record", "", "--metrics-file="), 0);
+	assert_null(o.record);
+	assert_null(o.metrics_file);
+	kl_sensor_opts_free(&o);
 }
 
 int main(void)
