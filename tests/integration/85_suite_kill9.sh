@@ -92,8 +92,8 @@ done
 # The decider found the new enforcer by itself (first start, its own
 # restart, the enforcer's restart). graphd dials only when it has edge
 # rules to push, which a learning graph has not.
-expect_ge "$(grep -c "reconciled with the enforcer" "$TMP/decider.log")" 3 \
-	"the decider reconciled with the restarted enforcer"
+wait_for 20 "the decider reconciled with the restarted enforcer" \
+	log_count_ge "$TMP/decider.log" "reconciled with the enforcer" 3
 expect_eq "$(decider_entries deny $A4)" 1 "one decider deny for the attacker"
 
 log "== after the enforcer's restart the unprivileged decider and graphd reach it by themselves"
