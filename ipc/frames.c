@@ -63,16 +63,23 @@ void kl_telem_encode_fixed(const struct kl_telem_hdr *h, uint8_t *out)
 		kl_put64(out + KL_TELEM_FIXED_LEN + 8 * i, h->totals[i]);
 }
 
-void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out)
+/* Family, three zero bytes, the address (IPv4 zero-padded): the first 20
+ * bytes of both record kinds. */
+static void put_addr(uint8_t *out, uint8_t family, const uint8_t addr[16])
 {
-	out[0] = r->family;
+	out[0] = family;
 	out[1] = out[2] = out[3] = 0;
-	if (r->family == 4) {
-		memcpy(out + 4, r->addr, 4);
+	if (family == 4) {
+		memcpy(out + 4, addr, 4);
 		memset(out + 8, 0, 12);
 	} else {
-		memcpy(out + 4, r->addr, 16);
+		memcpy(out + 4, addr, 16);
 	}
+}
+
+void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out)
+{
+	put_addr(out, r->family, r->addr);
 	for (int i = 0; i < KL_R_MAX; i++)
 		kl_putf64(out + 20 + 8 * i, r->r[i]);
 }
@@ -90,14 +97,7 @@ void kl_flows_encode_fixed(const struct kl_flows_hdr *h, uint8_t *out)
 
 void kl_flows_encode_record(const struct kl_flow_rec *r, uint8_t *out)
 {
-	out[0] = r->family;
-	out[1] = out[2] = out[3] = 0;
-	if (r->family == 4) {
-		memcpy(out + 4, r->addr, 4);
-		memset(out + 8, 0, 12);
-	} else {
-		memcpy(out + 4, r->addr, 16);
-	}
+	put_addr(out, r->family, r->addr);
 	kl_put16(out + 20, r->port);
 	out[22] = r->proto;
 	out[23] = r->flags;
