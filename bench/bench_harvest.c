@@ -27,6 +27,7 @@
  * Needs root (BPF maps); exits 77 otherwise.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,15 +94,16 @@ static void receiver(const char *path, int ack)
 	kl_tickasm_init(&ta, KL_MSG_TELEMETRY, kl_telem_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
 	for (;;) {
 		struct kl_stream_msg m;
-		uint32_t n;
+		uint64_t a[2]; /* tick, records (UINT64_MAX: refused) */
 		if (kl_stream_recv(r, &m, -1) != 1)
 			_exit(0);
 		int rc = kl_tickasm_feed(&ta, &m.msg, err, sizeof(err));
-		n = rc == KL_TICKASM_TICK ? kl_tickasm_records(&ta) : UINT32_MAX;
+		a[0] = m.msg.hdr.tick;
+		a[1] = rc == KL_TICKASM_TICK ? kl_tickasm_records(&ta) : UINT64_MAX;
 		kl_stream_msg_done(&m);
 		if (rc == KL_TICKASM_MORE)
 			continue;
-		if (write(ack, &n, sizeof(n)) != sizeof(n))
+		if (write(ack, a, sizeof(a)) != sizeof(a))
 			_exit(0);
 	}
 }
@@ -314,6 +316,41 @@ static int send_msg(void *tx, const uint8_t *msg, size_t len)
 	return kl_stream_send(tx, msg, len) < 0 ? -1 : 0;
 }
 
+/* Send a tick's frames until the receiver acknowledges that tick whole.
+ * Until the receiver is connected, or when a frame was lost, there is no
+ * acknowledgement: the tick goes again from its frame 0 (the receiver
+ * drops the partial one). *t1 is moved past failed sends. */
+static int deliver(struct kl_stream_tx *tx, int ack, const struct kl_frame *f, uint64_t tick,
+		   uint64_t *t1)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		if (kl_frame_each(f, send_msg, tx) != 0) {
+			struct timespec ts = { 0, 10000000 };
+			nanosleep(&ts, NULL);
+			*t1 = mono();
+			continue;
+		}
+		for (;;) {
+			struct pollfd pfd = { .fd = ack, .events = POLLIN };
+			uint64_t a[2];
+			if (poll(&pfd, 1, 5000) <= 0)
+				break;
+			if (read(ack, a, sizeof(a)) != sizeof(a))
+				return -1;
+			if (a[0] == tick) {
+				if (a[1] == f->n)
+					return 0;
+				fprintf(stderr, "bench_harvest: receiver got %llu records, sent %u\n",
+					(unsigned long long)a[1], f->n);
+				return -1;
+			}
+		}
+		fprintf(stderr, "bench_harvest: tick %llu not acknowledged in 5 s; sending it again\n",
+			(unsigned long long)tick);
+	}
+	return -1;
+}
+
 /* Baseline + ticks timed ticks over the slot array; optional send. */
 static uint32_t frame_records; /* --frame-records: 0 = as many as fit */
 
@@ -370,22 +407,8 @@ static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
 		uint64_t t1 = mono(); /* the send is timed alone */
 		t_send[t] = 0;
 		if (tx != NULL) {
-			uint32_t got = 0;
-			/* Until the receiver is connected a frame is dropped:
-			 * retry (the receiver drops a partial tick, so each tick
-			 * is sent whole or retried from its frame 0). */
-			for (int tries = 0; tries < 200; tries++) {
-				if (kl_frame_each(&c.telem, send_msg, tx) == 0)
-					break;
-				struct timespec ts = { 0, 10000000 };
-				nanosleep(&ts, NULL);
-				t1 = mono();
-			}
-			if (read(ack, &got, sizeof(got)) != sizeof(got) || got != c.telem.n) {
-				fprintf(stderr, "bench_harvest: receiver got %u records, sent %u\n", got,
-					c.telem.n);
+			if (deliver(tx, ack, &c.telem, (uint64_t)t + 1, &t1) < 0)
 				return -1;
-			}
 			t_send[t] = mono() - t1;
 		}
 		t_both[t] = t_tick[t] + t_send[t];
