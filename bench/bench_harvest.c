@@ -311,9 +311,10 @@ static void slots_fill(struct slots *sl, uint64_t round, uint64_t first)
 	}
 }
 
+/* Non-zero when the frame did not go: the rest of the tick is not sent. */
 static int send_msg(void *tx, const uint8_t *msg, size_t len)
 {
-	return kl_stream_send(tx, msg, len) < 0 ? -1 : 0;
+	return kl_stream_send(tx, msg, len);
 }
 
 /* Send a tick's frames until the receiver acknowledges that tick whole.
