@@ -311,11 +311,6 @@ static void slots_fill(struct slots *sl, uint64_t round, uint64_t first)
 	}
 }
 
-/* Non-zero when the frame did not go: the rest of the tick is not sent. */
-static int send_msg(void *tx, const uint8_t *msg, size_t len)
-{
-	return kl_stream_send(tx, msg, len);
-}
 
 /* Send a tick's frames until the receiver acknowledges that tick whole.
  * Until the receiver is connected, or when a frame was lost, there is no
@@ -325,7 +320,7 @@ static int deliver(struct kl_stream_tx *tx, int ack, const struct kl_frame *f, u
 		   uint64_t *t1)
 {
 	for (int tries = 0; tries < 50; tries++) {
-		if (kl_frame_each(f, send_msg, tx) != 0) {
+		if (kl_stream_send_tick(tx, f) != 0) {
 			struct timespec ts = { 0, 10000000 };
 			nanosleep(&ts, NULL);
 			*t1 = mono();

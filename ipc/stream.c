@@ -48,6 +48,8 @@
 #include "common/log.h"
 
 #define SEND_QUEUE 4
+/* kl_stream_send_wait: how long a tick's later frame may wait for room. */
+#define SEND_WAIT_MS 1000
 /* What one link may hold in memory is bounded: nng allocates a message as
  * soon as its length arrives (up to max_msg), once per connection, plus
  * RECV_QUEUE messages waiting for us. One sensor needs one connection
@@ -140,6 +142,7 @@ int kl_stream_dial(struct kl_stream_tx **out, const char *path, enum kl_role sel
 		return -1;
 	}
 	if ((rv = nng_socket_set_int(t->sock, NNG_OPT_SENDBUF, SEND_QUEUE)) != 0 ||
+	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_SENDTIMEO, SEND_WAIT_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS)) != 0 ||
 	    (rv = nng_pipe_notify(t->sock, NNG_PIPE_EV_ADD_PRE, tx_pipe_event, t)) != 0 ||
@@ -161,7 +164,7 @@ fail:
 	return -1;
 }
 
-static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len)
+static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len, int flags)
 {
 	nng_msg *m;
 	int rv;
@@ -169,13 +172,13 @@ static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len)
 	if ((rv = nng_msg_alloc(&m, len)) != 0)
 		return rv;
 	memcpy(nng_msg_body(m), buf, len);
-	rv = nng_sendmsg(t->sock, m, NNG_FLAG_NONBLOCK);
+	rv = nng_sendmsg(t->sock, m, flags);
 	if (rv != 0)
 		nng_msg_free(m);
 	return rv;
 }
 
-int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+static int stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len, int flags)
 {
 	int rv;
 
@@ -199,7 +202,7 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 
 		kl_msg_hdr_encode(&mh, b);
 		kl_hello_encode(&h, b + KL_MSG_HDR_LEN);
-		rv = tx_put(t, b, sizeof(b));
+		rv = tx_put(t, b, sizeof(b), NNG_FLAG_NONBLOCK);
 		if (rv != 0) {
 			t->dropped++;
 			if (rv == NNG_ECLOSED)
@@ -209,7 +212,7 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 		}
 		t->hellos++;
 	}
-	rv = tx_put(t, msg, len);
+	rv = tx_put(t, msg, len, flags);
 	if (rv == 0) {
 		t->sent++;
 		return 0;
@@ -219,6 +222,28 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 		return -1;
 	kl_debug("%s: frame of %zu bytes dropped: %s", t->path, len, nng_strerror(rv));
 	return 1;
+}
+
+int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+{
+	return stream_send(t, msg, len, NNG_FLAG_NONBLOCK);
+}
+
+int kl_stream_send_wait(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+{
+	return stream_send(t, msg, len, 0);
+}
+
+int kl_stream_send_tick(struct kl_stream_tx *t, const struct kl_frame *f)
+{
+	for (uint32_t i = 0; i < f->nmsg; i++) {
+		size_t len;
+		const uint8_t *m = kl_frame_msg(f, i, &len);
+		int rc = i == 0 ? kl_stream_send(t, m, len) : kl_stream_send_wait(t, m, len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out)

@@ -333,14 +333,6 @@ static void audit_tick(struct kl_audit *a, const char *event, long long tick, co
 	kl_audit_record(a, event, "", d, "error");
 }
 
-/* -1: the socket closed; 1: the frame was dropped (no reader, a full
- * queue), which stops the tick there: the receiver drops a partial tick,
- * so its later frames would be sent for nothing. */
-static int send_msg(void *tx, const uint8_t *msg, size_t len)
-{
-	return kl_stream_send(tx, msg, len);
-}
-
 struct rec_ctx {
 	struct kl_trace_writer *w;
 	char *err;
@@ -529,8 +521,8 @@ int kl_sensor_run(const struct kl_sensor_opts *o)
 
 		lt.seq += col.telem.nmsg;
 		lf.seq += col.flows.nmsg;
-		if (kl_frame_each(&col.telem, send_msg, lt.tx) < 0 ||
-		    kl_frame_each(&col.flows, send_msg, lf.tx) < 0) {
+		if (kl_stream_send_tick(lt.tx, &col.telem) < 0 ||
+		    kl_stream_send_tick(lf.tx, &col.flows) < 0) {
 			kl_error("a stream socket closed under us");
 			rc = 1;
 			break;
