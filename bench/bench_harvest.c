@@ -319,7 +319,7 @@ static void slots_fill(struct slots *sl, uint64_t round, uint64_t first)
 static int deliver(struct kl_stream_tx *tx, int ack, const struct kl_frame *f, uint64_t tick,
 		   uint64_t *t1)
 {
-	for (int tries = 0; tries < 50; tries++) {
+	for (int tries = 0; tries < 200; tries++) {
 		if (kl_stream_send_tick(tx, f) != 0) {
 			struct timespec ts = { 0, 10000000 };
 			nanosleep(&ts, NULL);

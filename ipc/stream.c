@@ -202,7 +202,7 @@ static int stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len, i
 
 		kl_msg_hdr_encode(&mh, b);
 		kl_hello_encode(&h, b + KL_MSG_HDR_LEN);
-		rv = tx_put(t, b, sizeof(b), NNG_FLAG_NONBLOCK);
+		rv = tx_put(t, b, sizeof(b), flags);
 		if (rv != 0) {
 			t->dropped++;
 			if (rv == NNG_ECLOSED)
