@@ -16,8 +16,8 @@
  * can wait for the next receiver. PUSH cannot address one connection, and
  * nng may still count a dying connection as ready when the new one comes
  * up, so a HELLO sent once could go to the dying one: for HELLO_WINDOW_MS
- * after any new connection every frame is preceded by a HELLO, and the
- * receiver takes a repeated identical HELLO as a no-op.
+ * from the first send after any new connection every frame is preceded by
+ * a HELLO, and the receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
 #include "ipc/listen.h"
@@ -95,6 +95,8 @@ struct kl_stream_tx {
 	enum kl_role self;
 	atomic_uint connected;
 	atomic_llong hello_until; /* monotonic ms: send HELLOs until then */
+	atomic_int hello_pending; /* a connection came up: the window starts
+				   * at the next send, however late it is */
 	atomic_ullong connects;
 	uint64_t sent, dropped, hellos;
 };
@@ -109,7 +111,7 @@ static void tx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		 * the HELLO the next send will queue. */
 		atomic_fetch_add(&t->connected, 1);
 		atomic_fetch_add(&t->connects, 1);
-		atomic_store(&t->hello_until, now_ms() + HELLO_WINDOW_MS);
+		atomic_store(&t->hello_pending, 1);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&t->connected, 1);
 	}
@@ -186,6 +188,11 @@ static int stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len, i
 		t->dropped++;
 		return 1;
 	}
+	/* From the first send after a connection, not from the connection:
+	 * a sender whose first frame comes later than the window (a long
+	 * first harvest, a long interval) must still say HELLO. */
+	if (atomic_exchange(&t->hello_pending, 0))
+		atomic_store(&t->hello_until, now_ms() + HELLO_WINDOW_MS);
 	if (now_ms() < atomic_load(&t->hello_until)) {
 		struct kl_hello h = {
 			.role = (uint16_t)t->self,

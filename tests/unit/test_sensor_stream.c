@@ -591,6 +591,38 @@ static void test_hostile_peers(void **state)
 			 "6: no listener was replaced)", st);
 }
 
+/* A sender whose first frame comes long after the connection (a long
+ * first harvest) still says HELLO first, so its frames are taken. */
+static void test_late_first_frame(void **state)
+{
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct kl_stream_tx *t;
+	struct kl_stream_tx_stats st;
+	struct kl_stream_msg m;
+	uint8_t buf[512];
+	char err[256];
+	(void)state;
+
+	assert_int_equal(kl_stream_dial(&t, sock_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	for (int i = 0; i < 300; i++) {
+		kl_stream_tx_stats(t, &st);
+		if (st.connected)
+			break;
+		msleep(10);
+	}
+	assert_int_equal(st.connected, 1);
+	msleep(3500); /* longer than the HELLO window once was */
+	size_t len = frame(buf, sizeof(buf), 7, KL_MSG_TELEMETRY);
+	assert_int_equal(kl_stream_send(t, buf, len), 0);
+	assert_int_equal(kl_stream_recv(r, &m, 2000), 1);
+	assert_int_equal(m.msg.hdr.tick, 7);
+	kl_stream_msg_done(&m);
+	kl_stream_tx_stats(t, &st);
+	assert_int_equal(st.hellos, 1);
+	kl_stream_tx_close(t);
+	kl_stream_close(r);
+}
+
 /* The receiver side of test_tick_of_many_frames: frames until a whole
  * tick, as the decider takes them. */
 struct drain {
@@ -673,6 +705,7 @@ int main(void)
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(test_no_receiver_is_not_an_error),
 		cmocka_unit_test(test_tick_of_many_frames),
+		cmocka_unit_test(test_late_first_frame),
 		cmocka_unit_test(test_wrong_role_and_no_hello),
 		cmocka_unit_test(test_forbidden_type_cuts_off),
 		cmocka_unit_test(test_peer_uid),
