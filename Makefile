@@ -2,9 +2,10 @@
 #
 #   make            build binaries (build/bin) and the XDP object (build/bpf)
 #   make check      install missing deps, build with ASan+UBSan, run every test
-#   make bench      benchmarks (numbers recorded in README.md)
+#   make bench      benchmarks (numbers recorded in bench/README.md)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make demo       the self-contained lab
+#   make man        regenerate the committed man/ pages from the binaries
 #   make install    DESTDIR=... PREFIX=/usr/local   (make uninstall: the same, undone)
 #
 # Layout conventions the rules below rely on:
@@ -42,8 +43,6 @@ LDLIBS  := -lbpf -lelf -lz -lnng -ljansson -lyaml -lsqlite3 -lcap -lseccomp -lso
 
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -mcpu=v3 $(ARCH_INC) -I.
 
-# ctl first: static libs resolve left to right, and klctl's trace commands
-# (libctl) call the sensor's harvest (libsensor).
 DAEMON_DIRS := $(patsubst %/main.c,%,$(wildcard ctl/main.c enforcer/main.c sensor/main.c decider/main.c graphd/main.c))
 binname = $(if $(filter ctl,$(1)),klctl,kl-$(1))
 BINS := $(foreach d,$(DAEMON_DIRS),$(BUILD)/bin/$(call binname,$(d)))
@@ -67,11 +66,13 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tools/kl-%,$(wildcard tests/tools/*.c))
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 HDRS := $(wildcard */*.h bpf/*.h)
+# Man pages, each printed by a binary from its own tables (scripts/gen-man.sh).
+MAN_PAGES := $(shell scripts/gen-man.sh --list)
 
-.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo install uninstall clean
+.PHONY: all deps check test test-stages slow-replay unit bpftest fuzz-smoke integration bench fuzz demo man install uninstall clean
 .SECONDARY:
 
-all: $(BINS) $(BPF_OBJS)
+all: $(BINS) $(BPF_OBJS) $(BUILD)/man/.stamp
 
 deps:
 	@scripts/deps.sh
@@ -104,10 +105,15 @@ $(BUILD)/lib/lib%.a: $$(foreach s,$$(call dirlib_srcs,$$*),$(BUILD)/obj/$$(basen
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $(ALL_LIBS)
+# Each binary links its own library and the shared one, nothing else; a
+# link error then shows code that one daemon reaches into another for.
+# klctl's `trace from-pcap` runs the sensor's own harvest on a capture.
+own_libs = $(filter $(BUILD)/lib/lib$(1).a,$(DIR_LIBS))
+CTL_LIBS := $(call own_libs,ctl) $(call own_libs,sensor)
+$(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $$(call own_libs,$$*) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(ALL_LIBS)
+$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(CTL_LIBS) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -123,6 +129,13 @@ $(BUILD)/tools/kl-%: $(BUILD)/obj/tests/tools/%.o $(ALL_LIBS)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- man pages ----
+$(BUILD)/man/.stamp: $(BINS) scripts/gen-man.sh
+	@scripts/gen-man.sh $(BUILD)/bin $(BUILD)/man && touch $@
+
+man: $(BINS)
+	scripts/gen-man.sh $(BUILD)/bin man
 
 # ---- fuzzing (clang + libFuzzer; every lib source compiled in) ----
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined
@@ -156,6 +169,7 @@ test-stages: all $(TOOLS) $(UNIT_TESTS) $(BPF_TESTS) $(BPF_TEST_OBJS)
 	@tests/run.sh unit $(BUILD) $(UNIT_TESTS)
 	@tests/run.sh bpf $(BUILD) $(BPF_TESTS)
 	@tests/run.sh replay $(BUILD) $(wildcard tests/replay/run.sh tests/replay/graph_run.sh tests/replay/baseline_run.sh)
+	@tests/run.sh docs $(BUILD) tests/man/run.sh
 	@tests/run.sh integration $(BUILD) $(sort $(wildcard tests/integration/[0-9]*.sh))
 
 # The 15-simulated-day autotune replay is CPU-bound in userspace: it runs
@@ -186,13 +200,15 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS := $(wildcard systemd/*.service systemd/*.target)
+MANDIR      ?= $(PREFIX)/share/man
 # Example configuration: copied only where the file does not exist yet.
 ETC_FILES := etc/enforcer.yaml etc/whitelist.txt
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kernloom \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom
+		$(DESTDIR)$(PREFIX)/share/kernloom/pdp $(DESTDIR)$(PREFIX)/share/doc/kernloom/docs \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/kernloom/
 	for u in $(UNITS); do \
@@ -204,6 +220,11 @@ install: all
 	install -m 0644 systemd/tmpfiles.d/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
 	install -m 0644 etc/pdp/*.yaml $(DESTDIR)$(PREFIX)/share/kernloom/pdp/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/README.md
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/kernloom/docs/
+	for p in $(MAN_PAGES); do \
+		[ -f $(BUILD)/man/$$p ] || continue; \
+		install -m 0644 $(BUILD)/man/$$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/kernloom
 	for f in $(ETC_FILES); do \
 		t=$(DESTDIR)$(SYSCONFDIR)/kernloom/$$(basename $$f); \
@@ -211,13 +232,14 @@ install: all
 	done
 
 # Removes what install put there; /etc/kernloom, the state under
-# /var/lib/kernloom and the service users stay (README, Deployment).
+# /var/lib/kernloom and the service users stay (docs/deployment.md).
 uninstall:
 	rm -f $(foreach b,$(notdir $(BINS)),$(DESTDIR)$(PREFIX)/bin/$(b))
 	rm -f $(foreach o,$(notdir $(BPF_OBJS)),$(DESTDIR)$(PREFIX)/lib/kernloom/$(o))
 	rm -f $(foreach u,$(notdir $(UNITS)),$(DESTDIR)$(UNITDIR)/$(u))
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/kernloom.conf $(DESTDIR)$(TMPFILESDIR)/kernloom.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/kernloom $(DESTDIR)$(PREFIX)/share/doc/kernloom
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	-rmdir $(DESTDIR)$(PREFIX)/lib/kernloom 2>/dev/null
 
 clean:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The audit trail's cost (issue 14), in /var/tmp, same run:
+ * The audit trail's cost, in /var/tmp, same run:
  *
  *  1. records per second per process with signing: kl_audit_record as the
  *     enforcer, graphd and the sensor write them (every record written at

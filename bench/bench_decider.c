@@ -9,8 +9,8 @@
  *   top=all  every source is stepped and tracked: the worst case, and the
  *            one that sizes memory per tracked source.
  *
- * Goal (issue 4): >= 5M source-ticks/s on one core.
- * Per-source baselines (issue 16): the same ticks with baselines on and
+ * Goal: >= 5M source-ticks/s on one core.
+ * Per-source baselines: the same ticks with baselines on and
  * off, in the same run, at 1M sources: on may be at most 1.3x slower.
  * Usage: bench_decider [TICKS_SCALE]   (default 1; 0.2 for a quick run)
  */

@@ -10,8 +10,8 @@
  * same shape with a prepared statement and preformatted keys, i.e. what
  * SQLite alone costs for the write.
  *
- * Goal (issue 6): >= 100k observations per second.
- * Per-edge baselines (issue 16, on by default and so in the first table):
+ * Goal: >= 100k observations per second.
+ * Per-edge baselines (on by default and so in the first table):
  * the same runs with them off and on, side by side.
  * Usage: bench_graph [TICKS_SCALE]   (default 1; 0.2 for a quick run)
  */

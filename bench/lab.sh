@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`, the lab's numbers (issue 13), all from one run of the lab of
+# `make bench`, the lab's numbers, all from one run of the lab of
 # `make demo` (tests/integration/lab.sh): how many ticks from the start of
 # a SYN flood (hping3, FLOOD_PPS) to the first dropped attack packet and to
 # RATE_HARD; the legitimate client's success rate and p50/p99 latency with

@@ -34,6 +34,6 @@ for b in "$BUILD"/bench/bench_*; do
 	echo
 done
 
-# The lab's numbers (issue 13): the daemons against a real flood.
+# The lab's numbers: the daemons against a real flood.
 echo "## lab"
 "$(dirname "$0")/lab.sh" "$BUILD" || exit 1

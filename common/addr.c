@@ -5,9 +5,9 @@
  * already strict (no whitespace, no junk, at most 4 hex digits per group).
  */
 #include "common/addr.h"
+#include "common/err.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,54 +16,6 @@
  * at most 45 + 4 characters; anything longer is junk, and the cap keeps the
  * copies below on the stack bounded. */
 #define ADDR_MAX_INPUT 64
-
-/* Quote untrusted input for an error message: printable ASCII only, cut
- * short so a hostile string cannot flood a log line. */
-static void quote(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0;
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && o + 5 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= ADDR_MAX_INPUT) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			out[o++] = (char)c;
-		} else {
-			snprintf(out + o, outlen - o, "\\x%02x", c);
-			o += 4;
-		}
-	}
-	out[o] = '\0';
-}
-
-static int fail(char *err, size_t errlen, const char *input, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Writes "<reason> in '<input>'" into err. */
-static int fail(char *err, size_t errlen, const char *input, const char *fmt, ...)
-{
-	char reason[160];
-	char q[ADDR_MAX_INPUT * 4 + 8];
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if (input == NULL) {
-		snprintf(err, errlen, "%s", reason);
-	} else {
-		quote(input, q, sizeof(q));
-		snprintf(err, errlen, "%s in '%s'", reason, q);
-	}
-	return -1;
-}
 
 static int is_digit(char c)
 {
@@ -87,33 +39,33 @@ static int parse_v4(const char *s, const char *input, uint8_t out[4],
 			ndig++;
 			p++;
 			if (ndig > 3)
-				return fail(err, errlen, input,
+				return kl_fail_in(err, errlen, "", input,
 					    "IPv4 part %d has more than 3 digits", part + 1);
 		}
 		if (ndig == 0) {
 			if (*p == '\0' || *p == '.')
-				return fail(err, errlen, input,
+				return kl_fail_in(err, errlen, "", input,
 					    "IPv4 address needs 4 dot-separated numbers, part %d is missing",
 					    part + 1);
-			return fail(err, errlen, input,
+			return kl_fail_in(err, errlen, "", input,
 				    "unexpected character '%c' (0x%02x) in IPv4 address",
 				    (*p >= 0x20 && *p < 0x7f) ? *p : '?',
 				    (unsigned char)*p);
 		}
 		if (ndig > 1 && *start == '0')
-			return fail(err, errlen, input,
+			return kl_fail_in(err, errlen, "", input,
 				    "IPv4 part %d has a leading zero", part + 1);
 		if (v > 255)
-			return fail(err, errlen, input,
+			return kl_fail_in(err, errlen, "", input,
 				    "IPv4 part %d is %u, above 255", part + 1, v);
 		out[part] = (uint8_t)v;
 		if (part < 3) {
 			if (*p != '.') {
 				if (*p == '\0')
-					return fail(err, errlen, input,
+					return kl_fail_in(err, errlen, "", input,
 						    "IPv4 address needs 4 dot-separated numbers, got %d",
 						    part + 1);
-				return fail(err, errlen, input,
+				return kl_fail_in(err, errlen, "", input,
 					    "unexpected character '%c' (0x%02x) in IPv4 address",
 					    (*p >= 0x20 && *p < 0x7f) ? *p : '?',
 					    (unsigned char)*p);
@@ -122,12 +74,12 @@ static int parse_v4(const char *s, const char *input, uint8_t out[4],
 		}
 	}
 	if (*p == '%')
-		return fail(err, errlen, input, "a zone index is not allowed on IPv4");
+		return kl_fail_in(err, errlen, "", input, "a zone index is not allowed on IPv4");
 	if (*p == '.')
-		return fail(err, errlen, input,
+		return kl_fail_in(err, errlen, "", input,
 			    "IPv4 address has more than 4 dot-separated numbers");
 	if (*p != '\0')
-		return fail(err, errlen, input,
+		return kl_fail_in(err, errlen, "", input,
 			    "trailing character '%c' (0x%02x) after IPv4 address",
 			    (*p >= 0x20 && *p < 0x7f) ? *p : '?', (unsigned char)*p);
 	return 0;
@@ -143,18 +95,18 @@ static int parse_host(const char *buf, const char *input, struct kl_addr *out,
 
 	memset(&a, 0, sizeof(a));
 	if (buf[0] == '\0')
-		return fail(err, errlen, input, "empty address");
+		return kl_fail_in(err, errlen, "", input, "empty address");
 	for (p = buf; *p != '\0'; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
 		    *p == '\v' || *p == '\f')
-			return fail(err, errlen, input, "whitespace is not allowed");
+			return kl_fail_in(err, errlen, "", input, "whitespace is not allowed");
 	}
 	if (strchr(buf, ':') != NULL) {
 		if (strchr(buf, '%') != NULL)
-			return fail(err, errlen, input,
+			return kl_fail_in(err, errlen, "", input,
 				    "a zone index (%%) is not supported");
 		if (inet_pton(AF_INET6, buf, a.addr) != 1)
-			return fail(err, errlen, input, "not a valid IPv6 address");
+			return kl_fail_in(err, errlen, "", input, "not a valid IPv6 address");
 		a.family = 6;
 		a.prefixlen = 128;
 	} else {
@@ -173,12 +125,12 @@ static int prepare(const char *s, char *buf, char *err, size_t errlen)
 	size_t n;
 
 	if (s == NULL)
-		return fail(err, errlen, NULL, "no address given");
+		return kl_fail_in(err, errlen, "", NULL, "no address given");
 	n = strlen(s);
 	if (n == 0)
-		return fail(err, errlen, NULL, "empty address");
+		return kl_fail_in(err, errlen, "", NULL, "empty address");
 	if (n > ADDR_MAX_INPUT)
-		return fail(err, errlen, s, "too long for an address (%zu characters)", n);
+		return kl_fail_in(err, errlen, "", s, "too long for an address (%zu characters)", n);
 	memcpy(buf, s, n + 1);
 	return 0;
 }
@@ -190,7 +142,7 @@ int kl_addr_parse(const char *s, struct kl_addr *out, char *err, size_t errlen)
 	if (prepare(s, buf, err, errlen) < 0)
 		return -1;
 	if (strchr(buf, '/') != NULL)
-		return fail(err, errlen, s, "a prefix length is not allowed here (want a single address)");
+		return kl_fail_in(err, errlen, "", s, "a prefix length is not allowed here (want a single address)");
 	return parse_host(buf, s, out, err, errlen);
 }
 
@@ -217,20 +169,20 @@ int kl_cidr_parse(const char *s, struct kl_addr *out, char *err, size_t errlen)
 	max = kl_addr_hostlen(&a);
 	p = slash + 1;
 	if (*p == '\0')
-		return fail(err, errlen, s, "missing prefix length after '/'");
+		return kl_fail_in(err, errlen, "", s, "missing prefix length after '/'");
 	for (const char *q = p; *q != '\0'; q++) {
 		if (!is_digit(*q))
-			return fail(err, errlen, s,
+			return kl_fail_in(err, errlen, "", s,
 				    "prefix length must be decimal digits");
 	}
 	if (p[0] == '0' && p[1] != '\0')
-		return fail(err, errlen, s, "prefix length has a leading zero");
+		return kl_fail_in(err, errlen, "", s, "prefix length has a leading zero");
 	if (strlen(p) > 3)
-		return fail(err, errlen, s, "prefix length %s out of range 0..%u", p, max);
+		return kl_fail_in(err, errlen, "", s, "prefix length %s out of range 0..%u", p, max);
 	for (; *p != '\0'; p++)
 		plen = plen * 10 + (unsigned)(*p - '0');
 	if (plen > max)
-		return fail(err, errlen, s, "prefix length %u out of range 0..%u", plen, max);
+		return kl_fail_in(err, errlen, "", s, "prefix length %u out of range 0..%u", plen, max);
 	a.prefixlen = (uint8_t)plen;
 	kl_addr_mask(&a);
 	*out = a;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The per-process audit trail (README, "Audit trail"; issue 14).
+ * The per-process audit trail (docs/audit.md).
  *
  * Each daemon appends JSON lines to audit-NNNNNN.jsonl in its own audit
  * directory. A record is, in this order and byte for byte as written:

@@ -6,47 +6,13 @@
  * fraction; we truncate the exact product instead), overflow is an error.
  */
 #include "common/duration.h"
+#include "common/err.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #define DUR_MAX_INPUT 256
-
-static int fail(char *err, size_t errlen, const char *s, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, const char *s, const char *fmt, ...)
-{
-	char reason[128];
-	char q[72];
-	size_t o = 0;
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if (s == NULL) {
-		snprintf(err, errlen, "%s", reason);
-		return -1;
-	}
-	/* The input is untrusted: keep printable ASCII, mark the rest. */
-	for (size_t i = 0; s[i] != '\0' && o + 4 < sizeof(q); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= 48) {
-			memcpy(q + o, "...", 3);
-			o += 3;
-			break;
-		}
-		q[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	q[o] = '\0';
-	snprintf(err, errlen, "%s in duration '%s'", reason, q);
-	return -1;
-}
 
 struct unit {
 	const char *name;
@@ -76,17 +42,17 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 	uint64_t total = 0;
 
 	if (s == NULL)
-		return fail(err, errlen, NULL, "no duration given");
+		return kl_fail_in(err, errlen, "duration ", NULL, "no duration given");
 	if (*s == '\0')
-		return fail(err, errlen, NULL, "empty duration");
+		return kl_fail_in(err, errlen, "duration ", NULL, "empty duration");
 	if (strlen(s) > DUR_MAX_INPUT)
-		return fail(err, errlen, s, "too long");
+		return kl_fail_in(err, errlen, "duration ", s, "too long");
 	if (strcmp(s, "0") == 0) {
 		*ns = 0;
 		return 0;
 	}
 	if (*s == '-' || *s == '+')
-		return fail(err, errlen, s, "a sign is not allowed");
+		return kl_fail_in(err, errlen, "duration ", s, "a sign is not allowed");
 
 	while (*p != '\0') {
 		uint64_t whole = 0, frac = 0, scale = 1;
@@ -118,13 +84,13 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 			}
 		}
 		if (!have_whole && !have_frac)
-			return fail(err, errlen, s, "expected a number at offset %td", p - s);
+			return kl_fail_in(err, errlen, "duration ", s, "expected a number at offset %td", p - s);
 		u = p;
 		while (*p != '\0' && *p != '.' && !is_digit(*p))
 			p++;
 		ulen = (size_t)(p - u);
 		if (ulen == 0)
-			return fail(err, errlen, s,
+			return kl_fail_in(err, errlen, "duration ", s,
 				    "missing unit (ns, us, ms, s, m, h, d) after the number");
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strlen(units[i].name) == ulen &&
@@ -141,17 +107,17 @@ int kl_duration_parse(const char *s, uint64_t *ns, char *err, size_t errlen)
 				uname[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 			}
 			uname[n] = '\0';
-			return fail(err, errlen, s,
+			return kl_fail_in(err, errlen, "duration ", s,
 				    "unknown unit '%s' (use ns, us, ms, s, m, h, d)", uname);
 		}
 		if (overflow || whole > UINT64_MAX / unit->ns)
-			return fail(err, errlen, s, "too large (overflows 64-bit nanoseconds)");
+			return kl_fail_in(err, errlen, "duration ", s, "too large (overflows 64-bit nanoseconds)");
 		uint64_t v = whole * unit->ns;
 		/* frac/scale < 1, so the product fits in 128 bits and the
 		 * quotient is below unit->ns. */
 		uint64_t fv = (uint64_t)(((unsigned __int128)frac * unit->ns) / scale);
 		if (v > UINT64_MAX - fv || v + fv > UINT64_MAX - total)
-			return fail(err, errlen, s, "too large (overflows 64-bit nanoseconds)");
+			return kl_fail_in(err, errlen, "duration ", s, "too large (overflows 64-bit nanoseconds)");
 		total += v + fv;
 	}
 	*ns = total;

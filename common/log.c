@@ -115,13 +115,3 @@ void kl_log(enum kl_log_level lvl, const char *fmt, ...)
 	emit(level_names[lvl], fmt, ap);
 	va_end(ap);
 }
-
-noreturn void kl_fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	emit("FATAL", fmt, ap);
-	va_end(ap);
-	exit(1);
-}

@@ -5,7 +5,6 @@
 #define KL_LOG_H
 
 #include <stdarg.h>
-#include <stdnoreturn.h>
 
 enum kl_log_level { KL_LOG_DEBUG = 0, KL_LOG_INFO, KL_LOG_WARN, KL_LOG_ERROR };
 
@@ -19,8 +18,5 @@ void kl_log(enum kl_log_level lvl, const char *fmt, ...)
 #define kl_info(...)  kl_log(KL_LOG_INFO, __VA_ARGS__)
 #define kl_warn(...)  kl_log(KL_LOG_WARN, __VA_ARGS__)
 #define kl_error(...) kl_log(KL_LOG_ERROR, __VA_ARGS__)
-
-/* A broken invariant: log and exit(1). */
-noreturn void kl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* Opening files in directories a less-privileged user can write (safefile.h). */
 #include "common/safefile.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +28,6 @@ int kl_safe_owner_ok(uid_t uid)
 	return !have_user || uid == 0 || uid == geteuid() || uid == drop_user;
 }
 
-static int fail(int e, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(int e, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	errno = e;
-	return -1;
-}
-
 static const char *type_name(mode_t m)
 {
 	return S_ISLNK(m) ? "a symlink" : S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory"
@@ -58,24 +43,24 @@ static int check_fd(int fd, const char *path, bool dir, unsigned flags, char *er
 	if (fstat(fd, &st) < 0) {
 		e = errno;
 		close(fd);
-		return fail(e, err, errlen, "%s: fstat: %s", path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s: fstat: %s", path, strerror(e));
 	}
 	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(dir ? ENOTDIR : EINVAL, err, errlen,
+		return kl_fail_errno(dir ? ENOTDIR : EINVAL, err, errlen,
 			    "%s: refusing to open it: %s, not a %s", path, type_name(st.st_mode),
 			    dir ? "directory" : "regular file");
 	}
 	if (!dir && !(flags & KL_SAFE_ANY_LINKS) && st.st_nlink != 1) {
 		close(fd);
-		return fail(EMLINK, err, errlen,
+		return kl_fail_errno(EMLINK, err, errlen,
 			    "%s: refusing to open it: %lu hard links (a file of ours has one; "
 			    "another name may be someone else's file)",
 			    path, (unsigned long)st.st_nlink);
 	}
 	if ((flags & KL_SAFE_OWNED) && !kl_safe_owner_ok(st.st_uid)) {
 		close(fd);
-		return fail(EPERM, err, errlen,
+		return kl_fail_errno(EPERM, err, errlen,
 			    "%s: refusing to open it: owned by uid %u, expected root, uid %u or "
 			    "uid %u",
 			    path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)drop_user);
@@ -92,10 +77,10 @@ int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigne
 	if (fd < 0) {
 		e = errno;
 		if (e == ELOOP)
-			return fail(e, err, errlen, "%s: refusing to open it: a symlink", path);
+			return kl_fail_errno(e, err, errlen, "%s: refusing to open it: a symlink", path);
 		if (e == ENXIO) /* O_WRONLY on a FIFO without a reader */
-			return fail(EINVAL, err, errlen, "%s: refusing to open it: a FIFO", path);
-		return fail(e, err, errlen, "%s: cannot open: %s", path, strerror(e));
+			return kl_fail_errno(EINVAL, err, errlen, "%s: refusing to open it: a FIFO", path);
+		return kl_fail_errno(e, err, errlen, "%s: cannot open: %s", path, strerror(e));
 	}
 	if (check_fd(fd, path, false, flags, err, errlen) < 0)
 		return -1;
@@ -105,7 +90,7 @@ int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigne
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		e = errno;
 		close(fd);
-		return fail(e, err, errlen, "%s: fcntl: %s", path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s: fcntl: %s", path, strerror(e));
 	}
 	return fd;
 }
@@ -127,7 +112,7 @@ FILE *kl_safe_fopen_read(const char *path, unsigned flags, char *err, size_t err
 	if (f == NULL) {
 		int e = errno;
 		close(fd);
-		fail(e, err, errlen, "%s: %s", path, strerror(e));
+		kl_fail_errno(e, err, errlen, "%s: %s", path, strerror(e));
 	}
 	return f;
 }
@@ -142,10 +127,10 @@ int kl_safe_opendir(const char *path, unsigned flags, char *err, size_t errlen)
 		if (e == ELOOP || e == ENOTDIR) {
 			struct stat st;
 			if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-				return fail(ELOOP, err, errlen,
+				return kl_fail_errno(ELOOP, err, errlen,
 					    "%s: refusing to use it as a directory: a symlink", path);
 		}
-		return fail(e, err, errlen, "%s: %s", path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s: %s", path, strerror(e));
 	}
 	return check_fd(fd, path, true, flags, err, errlen);
 }
@@ -163,7 +148,7 @@ static int read_fd(int fd, const char *path, size_t max, char **buf, size_t *len
 			char *nb = realloc(b, cap);
 			if (nb == NULL) {
 				free(b);
-				return fail(ENOMEM, err, errlen, "%s: out of memory", path);
+				return kl_fail_errno(ENOMEM, err, errlen, "%s: out of memory", path);
 			}
 			b = nb;
 		}
@@ -173,14 +158,14 @@ static int read_fd(int fd, const char *path, size_t max, char **buf, size_t *len
 				continue;
 			e = errno;
 			free(b);
-			return fail(e, err, errlen, "%s: read: %s", path, strerror(e));
+			return kl_fail_errno(e, err, errlen, "%s: read: %s", path, strerror(e));
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (n > max) {
 			free(b);
-			return fail(EFBIG, err, errlen, "%s: larger than %zu bytes", path, max);
+			return kl_fail_errno(EFBIG, err, errlen, "%s: larger than %zu bytes", path, max);
 		}
 	}
 	b[n] = '\0';
@@ -207,7 +192,7 @@ int kl_safe_read_file(const char *path, size_t max, unsigned flags, char **buf, 
 int kl_safe_fchown(int fd, const char *what, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	if (fchown(fd, uid, gid) < 0)
-		return fail(errno, err, errlen, "%s: fchown to %d:%d: %s", what, (int)uid, (int)gid,
+		return kl_fail_errno(errno, err, errlen, "%s: fchown to %d:%d: %s", what, (int)uid, (int)gid,
 			    strerror(errno));
 	return 0;
 }
@@ -224,6 +209,19 @@ static int write_all(int fd, const char *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+const char *kl_path_dir(const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", path);
+	char *slash = strrchr(buf, '/');
+	if (slash == NULL)
+		snprintf(buf, len, ".");
+	else if (slash == buf)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return buf;
 }
 
 /* dir/base: the directory's fd (the path up to the last '/') and the last
@@ -246,12 +244,12 @@ static int split_dir(const char *path, char **base, char *err, size_t errlen)
 		free(dir);
 		free(*base);
 		*base = NULL;
-		return fail(EINVAL, err, errlen, "%s: not a file path", path);
+		return kl_fail_errno(EINVAL, err, errlen, "%s: not a file path", path);
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	e = errno;
 	if (fd < 0) {
-		fail(e, err, errlen, "%s.tmp: open: its directory %s: %s", path, dir, strerror(e));
+		kl_fail_errno(e, err, errlen, "%s.tmp: open: its directory %s: %s", path, dir, strerror(e));
 		free(*base);
 		*base = NULL;
 	}
@@ -267,29 +265,29 @@ static int replace_at(int dirfd, const char *path, const char *name, const char 
 	int fd, e;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
-		return fail(ENAMETOOLONG, err, errlen, "%s: name too long", path);
+		return kl_fail_errno(ENAMETOOLONG, err, errlen, "%s: name too long", path);
 	/* Whatever has that name (a crash's leftover, or a planted link or
 	 * FIFO) goes: unlinkat removes the entry itself, never a target. */
 	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
-		return fail(errno, err, errlen, "%s.tmp: unlink: %s", path, strerror(errno));
+		return kl_fail_errno(errno, err, errlen, "%s.tmp: unlink: %s", path, strerror(errno));
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return fail(errno, err, errlen, "%s.tmp: create: %s", path, strerror(errno));
+		return kl_fail_errno(errno, err, errlen, "%s.tmp: create: %s", path, strerror(errno));
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
-		return fail(e, err, errlen, "%s.tmp: write: %s", path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s.tmp: write: %s", path, strerror(e));
 	}
 	if (close(fd) < 0) {
 		e = errno;
 		unlinkat(dirfd, tmp, 0);
-		return fail(e, err, errlen, "%s.tmp: close: %s", path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s.tmp: close: %s", path, strerror(e));
 	}
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		e = errno;
 		unlinkat(dirfd, tmp, 0);
-		return fail(e, err, errlen, "%s.tmp -> %s: rename: %s", path, path, strerror(e));
+		return kl_fail_errno(e, err, errlen, "%s.tmp -> %s: rename: %s", path, path, strerror(e));
 	}
 	return 0;
 }
@@ -319,7 +317,7 @@ int kl_safe_replace(const char *path, const char *data, size_t len, mode_t mode,
 				    (int)sizeof(bakname) ||
 			    snprintf(bakpath, sizeof(bakpath), "%s%s", path, bak) >=
 				    (int)sizeof(bakpath)) {
-				fail(ENAMETOOLONG, err, errlen, "%s%s: name too long", path, bak);
+				kl_fail_errno(ENAMETOOLONG, err, errlen, "%s%s: name too long", path, bak);
 				goto out;
 			}
 			if (replace_at(dirfd, bakpath, bakname, old, oldlen, mode, err, errlen) < 0)
@@ -329,7 +327,7 @@ int kl_safe_replace(const char *path, const char *data, size_t len, mode_t mode,
 	if (replace_at(dirfd, path, base, data, len, mode, err, errlen) < 0)
 		goto out;
 	if (fsync(dirfd) < 0) {
-		fail(errno, err, errlen, "%s: fsync of its directory: %s", path, strerror(errno));
+		kl_fail_errno(errno, err, errlen, "%s: fsync of its directory: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -347,16 +345,16 @@ int kl_safe_fs_become(struct kl_fs_as *s, uid_t uid, gid_t gid, char *err, size_
 		return 0;
 	s->ngroups = getgroups((int)(sizeof(s->groups) / sizeof(s->groups[0])), s->groups);
 	if (s->ngroups < 0)
-		return fail(errno, err, errlen, "getgroups: %s", strerror(errno));
+		return kl_fail_errno(errno, err, errlen, "getgroups: %s", strerror(errno));
 	if (setgroups(1, &gid) < 0)
-		return fail(errno, err, errlen, "setgroups(%u): %s", (unsigned)gid, strerror(errno));
+		return kl_fail_errno(errno, err, errlen, "setgroups(%u): %s", (unsigned)gid, strerror(errno));
 	s->active = 1;
 	/* setfs[ug]id report no error; reading back (-1 changes nothing) does. */
 	s->fsgid = (gid_t)setfsgid(gid);
 	s->fsuid = (uid_t)setfsuid(uid);
 	if ((gid_t)setfsgid((gid_t)-1) != gid || (uid_t)setfsuid((uid_t)-1) != uid) {
 		kl_safe_fs_restore(s);
-		return fail(EPERM, err, errlen, "cannot act on files as uid %u gid %u",
+		return kl_fail_errno(EPERM, err, errlen, "cannot act on files as uid %u gid %u",
 			    (unsigned)uid, (unsigned)gid);
 	}
 	return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Opening files that may sit in a directory a less-privileged user can
- * write (README, Security model, "Files a daemon opens").
+ * write (docs/security.md, "Files a daemon opens").
  *
  * A daemon started as root opens its state, feedback, whitelist and
  * database before it drops to its user, and those files live in that
@@ -36,6 +36,10 @@
 void kl_safe_set_user(uid_t uid);
 /* Whether uid passes the KL_SAFE_OWNED check right now. */
 int kl_safe_owner_ok(uid_t uid);
+
+/* The directory path's file lives in, into buf: "." without a '/', "/"
+ * for "/name". Returns buf. */
+const char *kl_path_dir(const char *path, char *buf, size_t len);
 
 /*
  * open(2) of `path` relative to `dirfd` (AT_FDCWD for a plain path) with the

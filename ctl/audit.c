@@ -17,6 +17,7 @@
 #include "common/audit.h"
 #include "common/duration.h"
 #include "common/safefile.h"
+#include "ctl/cmds.h"
 
 #define MAX_KEYS 32
 
@@ -27,16 +28,7 @@ static const char *const default_dirs[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: klctl audit verify [--key FILE.pub]... [DIR...]\n"
-		"       klctl audit show [--source IP|CIDR] [--since DUR] [--json] [DIR...]\n"
-		"  verify  check every audit file of each DIR: hash chain, sequence, links\n"
-		"          between files, signatures; names the first bad file and line.\n"
-		"          --key: a public key the auditor took away (repeatable); without it\n"
-		"          the audit.pub found next to the logs is used (and said so).\n"
-		"  show    the history of an address across every DIR, merged by time:\n"
-		"          what was seen, decided and enforced, and why.\n"
-		"  DIR defaults to every /var/log/kernloom/<role>/ that exists.\n");
+	ctl_print_offline_help("audit", out);
 }
 
 /* The directories named, or the default ones that exist. */

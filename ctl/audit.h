@@ -3,7 +3,7 @@
  * `klctl audit verify [--key FILE.pub]... [DIR...]` and
  * `klctl audit show [--source IP|CIDR] [--since DUR] [--json] [DIR...]`.
  *
- * Both read audit files only (README, "Audit trail"): an auditor runs them
+ * Both read audit files only (docs/audit.md): an auditor runs them
  * on another machine with copies of the logs and the public keys. Without
  * DIR, every /var/log/kernloom/<role>/ that exists. Exit codes: verify 0
  * only when every directory verifies, 1 otherwise; show 0, 1 when nothing

@@ -5,14 +5,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "bpf/shield.h"
 #include "common/addr.h"
 #include "common/duration.h"
+#include "common/err.h"
+#include "common/man.h"
+#include "sandbox/rundir.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RUN_DIR "/run/kernloom"
@@ -34,6 +37,15 @@ enum kl_role ctl_daemon_role(enum ctl_daemon d)
 	case CTL_D_DECIDER: return KL_ROLE_DECIDER;
 	case CTL_D_GRAPHD: return KL_ROLE_GRAPHD;
 	default: return KL_ROLE_NONE;
+	}
+}
+
+enum ctl_daemon ctl_cmd_daemon(const struct ctl_cmd *c)
+{
+	switch (kl_ctl_cmd_role(c->cmd)) {
+	case KL_ROLE_DECIDER: return CTL_D_DECIDER;
+	case KL_ROLE_GRAPHD: return CTL_D_GRAPHD;
+	default: return CTL_D_ENFORCER;
 	}
 }
 
@@ -415,192 +427,226 @@ void ctl_print_tune(json_t *doc, const char *text, FILE *out)
 #define OPTPOS(n, f) { n, NULL, f, false }
 #define FLAG(n, f) { n, NULL, f, false }
 #define REQFLAG(n, f) { n, NULL, f, true }
-#define E CTL_D_ENFORCER
-#define D CTL_D_DECIDER
-#define G CTL_D_GRAPHD
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ { "status", NULL }, NULL, E, KL_CTL_STATUS, { { 0 } }, "[--all]",
+	{ { "status", NULL }, NULL, KL_CTL_STATUS, { { 0 } }, "[--all]",
 	  "show attached interfaces, features, runtime config and map fill; --all: every daemon "
 	  "up or down, pid, user, sandbox (exit 1 when one is down)",
 	  "klctl status", print_status, 0, false },
-	{ { "stats", NULL }, NULL, E, KL_CTL_STATS, { { 0 } }, "",
+	{ { "stats", NULL }, NULL, KL_CTL_STATS, { { 0 } }, "",
 	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,
 	  false },
-	{ { "top-src", NULL }, NULL, E, KL_CTL_TOP_SRC,
+	{ { "top-src", NULL }, NULL, KL_CTL_TOP_SRC,
 	  { FLAG("-n", F_COUNT), { "--by", "-by", F_TOPBY, false } },
 	  "[-n N] [--by pkts|bytes|drops|droprl]",
 	  "the busiest sources (default 10, by pkts; -by also works)",
 	  "klctl top-src -n 20 --by drops", print_top, 10, false },
-	{ { "events", NULL }, NULL, E, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
+	{ { "events", NULL }, NULL, KL_CTL_EVENTS, { FLAG("--count", F_COUNT) },
 	  "[--count N] [--follow]",
 	  "the last sampled events (drop reasons, scan hints; default 100); --follow streams "
 	  "new ones until Ctrl+C",
 	  "klctl events --count 50", print_events, 100, false },
-	{ { "attach", NULL }, NULL, E, KL_CTL_ATTACH,
+	{ { "attach", NULL }, NULL, KL_CTL_ATTACH,
 	  { POS("IF", F_IFNAME), FLAG("--force", F_FORCE), FLAG("--mode", F_XDPMODE) },
 	  "IF [--force] [--mode native|generic|auto]",
 	  "attach the shield to IF (idempotent; --force replaces another XDP program)",
 	  "klctl attach eth0 --mode native", NULL, 0, false },
-	{ { "detach", NULL }, NULL, E, KL_CTL_DETACH, { POS("IF", F_IFNAME) }, "IF",
+	{ { "detach", NULL }, NULL, KL_CTL_DETACH, { POS("IF", F_IFNAME) }, "IF",
 	  "detach the shield from IF (maps and counters stay pinned)", "klctl detach eth0", NULL, 0,
 	  false },
-	{ { "allow", "add" }, NULL, E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	{ { "allow", "add" }, NULL, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
 	  "add an address or prefix to the allowlist", "klctl allow add 198.18.0.0/24", NULL, 0,
 	  false },
-	{ { "allow", "del" }, NULL, E, KL_CTL_ALLOW_DEL, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
+	{ { "allow", "del" }, NULL, KL_CTL_ALLOW_DEL, { POS("CIDR", F_ADDR_CIDR) }, "CIDR",
 	  "remove an allowlist entry (protected entries cannot be removed)",
 	  "klctl allow del 198.18.0.0/24", NULL, 0, false },
-	{ { "allow", "list" }, NULL, E, KL_CTL_ALLOW_LIST, { FLAG("--count", F_COUNT) },
+	{ { "allow", "list" }, NULL, KL_CTL_ALLOW_LIST, { FLAG("--count", F_COUNT) },
 	  "[--count N]", "list the allowlist", "klctl allow list", print_allow, 0, false },
-	{ { "enforce-allow", NULL }, NULL, E, KL_CTL_ENFORCE_ALLOW, { POS("on|off", F_ONOFF) },
+	{ { "enforce-allow", NULL }, NULL, KL_CTL_ENFORCE_ALLOW, { POS("on|off", F_ONOFF) },
 	  "on|off", "drop every source outside the allowlist (on) or not (off)",
 	  "klctl enforce-allow on", NULL, 0, false },
-	{ { "deny", "add" }, NULL, E, KL_CTL_DENY_ADD,
+	{ { "deny", "add" }, NULL, KL_CTL_DENY_ADD,
 	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
 	  "drop everything from an address or prefix (permanent unless --ttl)",
 	  "klctl deny add 203.0.113.7 --ttl 30m", NULL, 0, false },
-	{ { "deny", "del" }, NULL, E, KL_CTL_DENY_DEL, { POS("IP|CIDR", F_ADDR_CIDR) }, "IP|CIDR",
+	{ { "deny", "del" }, NULL, KL_CTL_DENY_DEL, { POS("IP|CIDR", F_ADDR_CIDR) }, "IP|CIDR",
 	  "remove a deny entry", "klctl deny del 203.0.113.7", NULL, 0, false },
-	{ { "deny", "list" }, NULL, E, KL_CTL_DENY_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "deny", "list" }, NULL, KL_CTL_DENY_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "list deny entries with their expiry and origin", "klctl deny list", print_deny, 0, false },
-	{ { "rl", "set" }, NULL, E, KL_CTL_RL_SET,
+	{ { "rl", "set" }, NULL, KL_CTL_RL_SET,
 	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST) }, "--rate PPS --burst N",
 	  "global default rate limit for every source without an override",
 	  "klctl rl set --rate 1000 --burst 2000", NULL, 0, false },
-	{ { "rl", "off" }, NULL, E, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
+	{ { "rl", "off" }, NULL, KL_CTL_RL_OFF, { { 0 } }, "", "remove the global default rate limit",
 	  "klctl rl off", NULL, 0, false },
-	{ { "new-sources", "limit" }, NULL, E, KL_CTL_NEWSRC_LIMIT,
+	{ { "new-sources", "limit" }, NULL, KL_CTL_NEWSRC_LIMIT,
 	  { REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST), FLAG("--ttl", F_TTL) },
 	  "--rate PPS --burst N [--ttl DUR]",
 	  "aggregate limit on packets of sources not yet admitted to a slot (a spoofed flood); "
 	  "protected, allowlisted and known sources are exempt; rate 0 drops them all",
 	  "klctl new-sources limit --rate 500 --burst 1000 --ttl 10m", NULL, 0, false },
-	{ { "new-sources", "off" }, NULL, E, KL_CTL_NEWSRC_OFF, { { 0 } }, "",
+	{ { "new-sources", "off" }, NULL, KL_CTL_NEWSRC_OFF, { { 0 } }, "",
 	  "remove the new-source limit", "klctl new-sources off", NULL, 0, false },
-	{ { "rl", "set-ip" }, NULL, E, KL_CTL_RL_SET_IP,
+	{ { "rl", "set-ip" }, NULL, KL_CTL_RL_SET_IP,
 	  { POS("IP", F_ADDR_HOST), REQFLAG("--rate", F_RATE), REQFLAG("--burst", F_BURST),
 	    FLAG("--ttl", F_TTL) },
 	  "IP --rate PPS --burst N [--ttl DUR]",
 	  "rate-limit one source (rate = packets/s that pass; 0 drops all)",
 	  "klctl rl set-ip 203.0.113.7 --rate 20 --burst 40 --ttl 10m", NULL, 0, false },
-	{ { "rl", "unset-ip" }, NULL, E, KL_CTL_RL_UNSET_IP, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "rl", "unset-ip" }, NULL, KL_CTL_RL_UNSET_IP, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "remove a source's rate-limit override", "klctl rl unset-ip 203.0.113.7", NULL, 0, false },
-	{ { "rl", "list" }, NULL, E, KL_CTL_RL_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "rl", "list" }, NULL, KL_CTL_RL_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "show the global default and the per-source overrides", "klctl rl list", print_rl, 0,
 	  false },
-	{ { "tuple-enforce", NULL }, NULL, E, KL_CTL_TUPLE_ENFORCE, { POS("off|deny|allow", F_EDGEMODE) },
+	{ { "tuple-enforce", NULL }, NULL, KL_CTL_TUPLE_ENFORCE, { POS("off|deny|allow", F_EDGEMODE) },
 	  "off|deny|allow",
 	  "tuple (edge) enforcement: off, drop denied tuples, or drop tuples not allowed",
 	  "klctl tuple-enforce deny", NULL, 0, false },
-	{ { "edge", "add-deny" }, NULL, E, KL_CTL_EDGE_ADD_DENY,
+	{ { "edge", "add-deny" }, NULL, KL_CTL_EDGE_ADD_DENY,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
 	  "SRC PORT PROTO [--ttl DUR]", "deny one (source, destination port, protocol) tuple",
 	  "klctl edge add-deny 198.18.0.9 22 tcp", NULL, 0, false },
-	{ { "edge", "del-deny" }, NULL, E, KL_CTL_EDGE_DEL_DENY,
+	{ { "edge", "del-deny" }, NULL, KL_CTL_EDGE_DEL_DENY,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
 	  "remove an edge deny rule", "klctl edge del-deny 198.18.0.9 22 tcp", NULL, 0, false },
-	{ { "edge", "add-allow" }, NULL, E, KL_CTL_EDGE_ADD_ALLOW,
+	{ { "edge", "add-allow" }, NULL, KL_CTL_EDGE_ADD_ALLOW,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO), FLAG("--ttl", F_TTL) },
 	  "SRC PORT PROTO [--ttl DUR]", "allow one tuple (used when tuple-enforce is allow)",
 	  "klctl edge add-allow 198.18.0.9 443 tcp", NULL, 0, false },
-	{ { "edge", "del-allow" }, NULL, E, KL_CTL_EDGE_DEL_ALLOW,
+	{ { "edge", "del-allow" }, NULL, KL_CTL_EDGE_DEL_ALLOW,
 	  { POS("SRC", F_ADDR_HOST), POS("PORT", F_PORT), POS("PROTO", F_PROTO) }, "SRC PORT PROTO",
 	  "remove an edge allow rule", "klctl edge del-allow 198.18.0.9 443 tcp", NULL, 0, false },
-	{ { "edge", "list" }, NULL, E, KL_CTL_EDGE_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
+	{ { "edge", "list" }, NULL, KL_CTL_EDGE_LIST, { FLAG("--count", F_COUNT) }, "[--count N]",
 	  "list edge deny, allow and rate-limit rules", "klctl edge list", print_edge, 0, false },
-	{ { "sampling", NULL }, NULL, E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	{ { "sampling", NULL }, NULL, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
 	  "event sampling: 0 off, else one event in MASK+1 (MASK = 2^k-1)", "klctl sampling 1023",
 	  NULL, 0, false },
-	{ { "reset", NULL }, NULL, E, KL_CTL_RESET, { { 0 } }, "",
+	{ { "reset", NULL }, NULL, KL_CTL_RESET, { { 0 } }, "",
 	  "remove every rate-limit override, deny entry and edge deny (not the allowlist)",
 	  "klctl reset", NULL, 0, false },
 
 	/* kl-decider */
-	{ { "sources", NULL }, NULL, D, KL_CTL_SOURCES, { FLAG("-n", F_COUNT) }, "[-n N]",
+	{ { "sources", NULL }, NULL, KL_CTL_SOURCES, { FLAG("-n", F_COUNT) }, "[-n N]",
 	  "the decider's view: level, strikes, severity, rates, time in level, TTL left "
 	  "(default 50, most severe first)",
 	  "klctl sources -n 20", ctl_print_sources, 50, false },
-	{ { "forgive", NULL }, NULL, D, KL_CTL_FORGIVE,
+	{ { "forgive", NULL }, NULL, KL_CTL_FORGIVE,
 	  { POS("IP|CIDR", F_ADDR_CIDR), FLAG("--ttl", F_TTL) }, "IP|CIDR [--ttl DUR]",
 	  "back to OBSERVE and exempt for the TTL (default 1h): adds a forgive entry to the "
 	  "decider's feedback file",
 	  "klctl forgive 203.0.113.7 --ttl 2h", NULL, 0, false },
-	{ { "reload", NULL }, NULL, D, KL_CTL_RELOAD, { { 0 } }, "",
+	{ { "reload", NULL }, NULL, KL_CTL_RELOAD, { { 0 } }, "",
 	  "kl-decider: re-read the whitelist and the feedback file now (what SIGUSR1 does); a "
 	  "file that does not parse keeps its previous entries",
 	  "klctl reload", NULL, 0, false },
-	{ { "tune", NULL }, NULL, D, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
+	{ { "tune", NULL }, NULL, KL_CTL_TUNE, { FLAG("--json", F_JSON) }, "[--json]",
 	  "autotune: bootstrap phase and age, next tune, samples, current triggers, last result",
 	  "klctl tune", ctl_print_tune, 0, false },
-	{ { "baseline", "show" }, NULL, D, KL_CTL_BASELINE, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "baseline", "show" }, NULL, KL_CTL_BASELINE, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "a source's learned baseline: observations, confidence, EWMA and peak of pps/SYN/scan, "
 	  "effective triggers",
 	  "klctl baseline show 198.18.0.7", NULL, 0, false },
 	/* kl-graphd: the answers carry their own text (tables) and JSON */
-	{ { "graph", "export" }, NULL, G, KL_CTL_GRAPH_EXPORT,
+	{ { "graph", "export" }, NULL, KL_CTL_GRAPH_EXPORT,
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
 	  "[--state candidate|learned|frozen|approved|denied|expired] [--json|--format json] "
 	  "[--violations]",
 	  "the communication graph: every edge (or one state) with its evidence; --violations "
 	  "is `graph violations`",
 	  "klctl graph export --state learned", NULL, 0, false },
-	{ { "graph", "freeze" }, NULL, G, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
+	{ { "graph", "freeze" }, NULL, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
 	  "[--dry-run]",
 	  "learned edges -> frozen baseline; --dry-run lists what would be frozen and what is not "
 	  "ready",
 	  "klctl graph freeze --dry-run", NULL, 0, false },
-	{ { "graph", "approve-ip" }, NULL, G, KL_CTL_GRAPH_APPROVE,
+	{ { "graph", "approve-ip" }, NULL, KL_CTL_GRAPH_APPROVE,
 	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
 	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
 	  "put every edge of IP (or one) into the baseline; learning never changes it",
 	  "klctl graph approve-ip 10.0.4.7", NULL, 0, false },
-	{ { "graph", "deny-ip" }, NULL, G, KL_CTL_GRAPH_DENY,
+	{ { "graph", "deny-ip" }, NULL, KL_CTL_GRAPH_DENY,
 	  { POS("IP", F_ADDR_HOST), FLAG("--port", F_PORT), FLAG("--proto", F_PROTO) },
 	  "IP [--port N --proto tcp|udp|icmp|icmpv6]",
 	  "deny every edge of IP (or one): always a violation, an edge deny in the data plane",
 	  "klctl graph deny-ip 10.0.4.66 --port 22 --proto tcp", NULL, 0, false },
-	{ { "graph", "violations" }, NULL, G, KL_CTL_GRAPH_VIOLATIONS,
+	{ { "graph", "violations" }, NULL, KL_CTL_GRAPH_VIOLATIONS,
 	  { FLAG("--since", F_TTL), FLAG("-n", F_COUNT), FLAG("--json", F_JSON) },
 	  "[--since DUR] [-n N] [--json]",
 	  "paths outside the frozen baseline that were used (newest N, default 1000)",
 	  "klctl graph violations --since 1h", NULL, 0, false },
 
 	/* The seeds' klshield spellings. */
-	{ { "attach-xdp", NULL }, "attach", E, KL_CTL_ATTACH,
+	{ { "attach-xdp", NULL }, "attach", KL_CTL_ATTACH,
 	  { REQFLAG("-iface", F_IFNAME), FLAG("-obj", F_OBJ), FLAG("-force", F_FORCE),
 	    FLAG("-mode", F_XDPMODE) },
 	  "-iface IF [-obj O] [-force] [-mode native|generic|auto]", "klshield spelling of attach",
 	  "klctl attach-xdp -iface eth0", NULL, 0, false },
-	{ { "detach-xdp", NULL }, "detach", E, KL_CTL_DETACH, { FLAG("-iface", F_IFNAME) },
+	{ { "detach-xdp", NULL }, "detach", KL_CTL_DETACH, { FLAG("-iface", F_IFNAME) },
 	  "[-iface IF]", "klshield spelling of detach (no -iface: every attached interface)",
 	  "klctl detach-xdp", NULL, 0, true },
-	{ { "add-allow-cidr", NULL }, "allow add", E, KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) },
+	{ { "add-allow-cidr", NULL }, "allow add", KL_CTL_ALLOW_ADD, { POS("CIDR", F_ADDR_CIDR) },
 	  "CIDR", "klshield spelling of allow add", "klctl add-allow-cidr 198.18.0.0/24", NULL, 0,
 	  false },
-	{ { "list-allow", NULL }, "allow list", E, KL_CTL_ALLOW_LIST, { { 0 } }, "",
+	{ { "list-allow", NULL }, "allow list", KL_CTL_ALLOW_LIST, { { 0 } }, "",
 	  "klshield spelling of allow list", "klctl list-allow", print_allow, 0, false },
-	{ { "add-deny-ip", NULL }, "deny add", E, KL_CTL_DENY_ADD, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "add-deny-ip", NULL }, "deny add", KL_CTL_DENY_ADD, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "klshield spelling of deny add", "klctl add-deny-ip 203.0.113.7", NULL, 0, false },
-	{ { "del-deny-ip", NULL }, "deny del", E, KL_CTL_DENY_DEL, { POS("IP", F_ADDR_HOST) }, "IP",
+	{ { "del-deny-ip", NULL }, "deny del", KL_CTL_DENY_DEL, { POS("IP", F_ADDR_HOST) }, "IP",
 	  "klshield spelling of deny del", "klctl del-deny-ip 203.0.113.7", NULL, 0, false },
-	{ { "list-deny", NULL }, "deny list", E, KL_CTL_DENY_LIST, { { 0 } }, "",
+	{ { "list-deny", NULL }, "deny list", KL_CTL_DENY_LIST, { { 0 } }, "",
 	  "klshield spelling of deny list", "klctl list-deny", print_deny, 0, false },
-	{ { "rl-set", NULL }, "rl set", E, KL_CTL_RL_SET,
+	{ { "rl-set", NULL }, "rl set", KL_CTL_RL_SET,
 	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST) }, "-rate R -burst B",
 	  "klshield spelling of rl set", "klctl rl-set -rate 1000 -burst 2000", NULL, 0, false },
-	{ { "rl-set-ip", NULL }, "rl set-ip", E, KL_CTL_RL_SET_IP,
+	{ { "rl-set-ip", NULL }, "rl set-ip", KL_CTL_RL_SET_IP,
 	  { REQFLAG("-rate", F_RATE), REQFLAG("-burst", F_BURST), POS("IP", F_ADDR_HOST) },
 	  "-rate R -burst B IP", "klshield spelling of rl set-ip",
 	  "klctl rl-set-ip -rate 20 -burst 40 203.0.113.7", NULL, 0, false },
-	{ { "set-sampling", NULL }, "sampling", E, KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
+	{ { "set-sampling", NULL }, "sampling", KL_CTL_SAMPLING, { POS("MASK", F_MASK) }, "MASK",
 	  "klshield spelling of sampling", "klctl set-sampling 1023", NULL, 0, false },
 };
 const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
 
-#undef E
-#undef D
-#undef G
+#define KL_STR_(x) #x
+#define KL_STR(x) KL_STR_(x)
+const struct ctl_offline ctl_offline[] = {
+	{ "top [-n N] [--interval DUR] [--count K] [--json]",
+	  "live view, redrawn every interval: the decider's sources and the shield's drops",
+	  { { "-n N", "sources shown (default 15)" },
+	    { "--interval DUR", "time between two frames (default 1s)" },
+	    { "--count K", "stop after K frames (default: until Ctrl+C)" },
+	    { "--json", "one JSON object per frame and line" } } },
+	{ "trace dump FILE [--json]",
+	  "print a trace recorded by kl-sensor --record: a table per tick, or with --json one "
+	  "JSON line per tick (the format kl-decider --replay reads)",
+	  { { "--json", "JSON lines instead of tables" } } },
+	{ "trace from-pcap CAPTURE [--interval DUR] [--obj PATH] [--ephemeral-min N]",
+	  "run every packet of an Ethernet capture through the shield's XDP program "
+	  "(BPF_PROG_TEST_RUN; needs root) and print the ticks the sensor would have sent, as "
+	  "JSON lines, ticking on the capture's own timestamps",
+	  { { "--interval DUR", "tick length (default 1s)" },
+	    { "--obj PATH", "the shield object (default: the installed shield.bpf.o)" },
+	    { "--ephemeral-min N",
+	      "fold destination ports >= N to 0 in flows, as the enforcer does (default " KL_STR(
+		      KL_EPHEMERAL_MIN_DEFAULT) "; 0 = no folding)" } } },
+	{ "audit verify [--key FILE.pub]... [DIR...]",
+	  "check every audit file of each DIR: hash chain, sequence, links between files, "
+	  "signatures; names the first bad file and line (exit 0 only if all verify)",
+	  { { "--key FILE.pub",
+	      "a public key the auditor took away (repeatable); without it the audit.pub found "
+	      "next to the logs is used (and said so)" },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
+	{ "audit show [--source IP|CIDR] [--since DUR] [--json] [DIR...]",
+	  "the history of an address across every DIR, merged by time: what was seen, decided "
+	  "and enforced, and why",
+	  { { "--source IP|CIDR", "the address or prefix whose history is shown" },
+	    { "--since DUR", "only records newer than this" },
+	    { "--json", "one JSON object per record" },
+	    { "DIR", "default: every /var/log/kernloom/<role>/ that exists" } } },
+};
+#undef KL_STR
+#undef KL_STR_
+const size_t ctl_n_offline = sizeof(ctl_offline) / sizeof(ctl_offline[0]);
 
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len)
 {
@@ -635,16 +681,6 @@ const struct ctl_cmd *ctl_find(int argc, char **argv, int *used)
 }
 
 /* ---- argument parsing ---- */
-
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Plain decimal, no sign, no leading zeros (except "0"), no junk. */
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -685,42 +721,42 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	switch (a->field) {
 	case F_ADDR_HOST:
 		if (kl_addr_parse(v, &r->addr, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad address \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad address \"%s\": %s", a->name, v, why);
 		return 0;
 	case F_ADDR_CIDR:
 		if (kl_cidr_parse(v, &r->addr, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad address or CIDR \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad address or CIDR \"%s\": %s", a->name, v, why);
 		return 0;
 	case F_TTL: {
 		uint64_t ns;
 		if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
-			return fail(err, len, "%s: bad duration \"%s\": %s", a->name, v, why);
+			return kl_fail(err, len, "%s: bad duration \"%s\": %s", a->name, v, why);
 		/* round up: a 1500us TTL must not become 1 ms early */
 		x = ns / KL_NS_PER_MS + (ns % KL_NS_PER_MS ? 1 : 0);
 		if (x > KL_CTL_MAX_TTL_MS)
-			return fail(err, len, "%s: %s is longer than 10 years", a->name, v);
+			return kl_fail(err, len, "%s: %s is longer than 10 years", a->name, v);
 		r->ttl_ms = x;
 		return 0;
 	}
 	case F_RATE:
 		if (parse_u64(v, KL_CTL_MAX_RATE, &r->rate) < 0)
-			return fail(err, len, "%s: \"%s\" is not a rate in packets/s (0..%llu)", a->name,
+			return kl_fail(err, len, "%s: \"%s\" is not a rate in packets/s (0..%llu)", a->name,
 				    v, KL_CTL_MAX_RATE);
 		return 0;
 	case F_BURST:
 		if (parse_u64(v, KL_CTL_MAX_BURST, &r->burst) < 0 || r->burst == 0)
-			return fail(err, len, "%s: \"%s\" is not a burst size (1..%llu)", a->name, v,
+			return kl_fail(err, len, "%s: \"%s\" is not a burst size (1..%llu)", a->name, v,
 				    KL_CTL_MAX_BURST);
 		return 0;
 	case F_COUNT:
 		if (parse_u64(v, KL_CTL_MAX_COUNT, &r->count) < 0 || r->count == 0)
-			return fail(err, len, "%s: \"%s\" is not a count (1..%llu)", a->name, v,
+			return kl_fail(err, len, "%s: \"%s\" is not a count (1..%llu)", a->name, v,
 				    KL_CTL_MAX_COUNT);
 		return 0;
 	case F_TOPBY: {
 		static const char *const n[] = { "pkts", "bytes", "drops", "droprl" };
 		if ((i = pick(v, n, 4)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of pkts, bytes, drops, droprl",
+			return kl_fail(err, len, "%s: \"%s\" is not one of pkts, bytes, drops, droprl",
 				    a->name, v);
 		r->mode = (uint8_t)i;
 		return 0;
@@ -728,13 +764,13 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_IFNAME: {
 		size_t n = strlen(v);
 		if (n == 0 || n >= KL_IFNAMSIZ)
-			return fail(err, len, "%s: \"%s\" is not an interface name (1..%d characters)",
+			return kl_fail(err, len, "%s: \"%s\" is not an interface name (1..%d characters)",
 				    a->name, v, KL_IFNAMSIZ - 1);
 		for (const char *p = v; *p; p++)
 			if (!(isalnum((unsigned char)*p) || strchr("_.:-", *p)))
-				return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+				return kl_fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
 		if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-			return fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not an interface name", a->name, v);
 		memset(r->ifname, 0, sizeof(r->ifname));
 		memcpy(r->ifname, v, n);
 		return 0;
@@ -742,13 +778,13 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_XDPMODE: {
 		static const char *const n[] = { "auto", "native", "generic" };
 		if ((i = pick(v, n, 3)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of native, generic, auto", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not one of native, generic, auto", a->name, v);
 		r->mode = (uint8_t)i; /* same order as enum kl_xdp_mode */
 		return 0;
 	}
 	case F_PORT:
 		if (parse_u64(v, 65535, &x) < 0)
-			return fail(err, len, "%s: \"%s\" is not a port (0..65535)", a->name, v);
+			return kl_fail(err, len, "%s: \"%s\" is not a port (0..65535)", a->name, v);
 		r->port = (uint16_t)x;
 		return 0;
 	case F_PROTO: {
@@ -763,12 +799,12 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 			r->proto = (uint8_t)x;
 			return 0;
 		}
-		return fail(err, len, "%s: \"%s\" is not tcp, udp, icmp, icmpv6 (or 6, 17, 1, 58)",
+		return kl_fail(err, len, "%s: \"%s\" is not tcp, udp, icmp, icmpv6 (or 6, 17, 1, 58)",
 			    a->name, v);
 	}
 	case F_MASK:
 		if (parse_u64(v, 0xffffffffull, &x) < 0 || (x & (x + 1)) != 0)
-			return fail(err, len,
+			return kl_fail(err, len,
 				    "%s: \"%s\" is not a sampling mask (0 = off, or 2^k-1: 1, 3, 7, "
 				    "..., 1023, ...)",
 				    a->name, v);
@@ -777,14 +813,14 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_ONOFF: {
 		static const char *const n[] = { "off", "on" };
 		if ((i = pick(v, n, 2)) < 0)
-			return fail(err, len, "\"%s\" is not on or off", v);
+			return kl_fail(err, len, "\"%s\" is not on or off", v);
 		r->mode = (uint8_t)i;
 		return 0;
 	}
 	case F_EDGEMODE: {
 		static const char *const n[] = { "off", "deny", "allow" };
 		if ((i = pick(v, n, 3)) < 0)
-			return fail(err, len, "\"%s\" is not off, deny or allow", v);
+			return kl_fail(err, len, "\"%s\" is not off, deny or allow", v);
 		r->mode = (uint8_t)i; /* same order as enum kl_edge_mode */
 		return 0;
 	}
@@ -797,7 +833,7 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 		static const char *const n[] = { "candidate", "learned", "frozen",
 						 "approved",  "denied",  "expired" };
 		if ((i = pick(v, n, 6)) < 0)
-			return fail(err, len, "%s: \"%s\" is not one of candidate, learned, frozen, "
+			return kl_fail(err, len, "%s: \"%s\" is not one of candidate, learned, frozen, "
 				    "approved, denied, expired", a->name, v);
 		r->mode = (uint8_t)(1 + i);
 		return 0;
@@ -808,7 +844,7 @@ static int set_field(struct ctl_call *call, const struct ctl_arg *a, const char 
 	case F_NONE:
 		break;
 	}
-	return fail(err, len, "%s: internal error (no parser)", a->name);
+	return kl_fail(err, len, "%s: internal error (no parser)", a->name);
 }
 
 static bool is_flag(const struct ctl_arg *a)
@@ -829,7 +865,7 @@ static int parse_export_violations(int argc, char **argv, struct ctl_call *call,
 	char **av = calloc((size_t)argc, sizeof(*av));
 	int n = 0;
 	if (!av)
-		return fail(err, errlen, "out of memory");
+		return kl_fail(err, errlen, "out of memory");
 	av[n++] = "graph";
 	av[n++] = "violations";
 	for (int i = 2; i < argc; i++)
@@ -857,13 +893,13 @@ static int output_option(int argc, char **argv, int *i, struct ctl_call *call, c
 		v = tok + 9;
 	} else {
 		if (*i + 1 >= argc)
-			return fail(err, errlen, "option --format needs a value (json or table)");
+			return kl_fail(err, errlen, "option --format needs a value (json or table)");
 		v = argv[++*i];
 	}
 	if (strcmp(v, "json") == 0)
 		call->json = true;
 	else if (strcmp(v, "table") != 0)
-		return fail(err, errlen, "--format takes json or table, not \"%s\"", v);
+		return kl_fail(err, errlen, "--format takes json or table, not \"%s\"", v);
 	return 1;
 }
 
@@ -886,23 +922,23 @@ int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size
 			continue;
 		}
 		if (strcmp(t, "-n") != 0 && strcmp(t, "--interval") != 0 && strcmp(t, "--count") != 0)
-			return fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
+			return kl_fail(err, errlen, "unknown option \"%s\" for \"top\"", t);
 		if (i + 1 >= argc)
-			return fail(err, errlen, "option %s needs a value", t);
+			return kl_fail(err, errlen, "option %s needs a value", t);
 		const char *v = argv[++i];
 		if (strcmp(t, "--interval") == 0) {
 			char why[128];
 			if (kl_duration_parse(v, &o->interval_ns, why, sizeof(why)) < 0)
-				return fail(err, errlen, "--interval: %s", why);
+				return kl_fail(err, errlen, "--interval: %s", why);
 			if (o->interval_ns < 100000000ull || o->interval_ns > 3600000000000ull)
-				return fail(err, errlen, "--interval must be between 100ms and 1h");
+				return kl_fail(err, errlen, "--interval must be between 100ms and 1h");
 			continue;
 		}
 		errno = 0;
 		unsigned long long x = strtoull(v, &end, 10);
 		if (errno || end == v || *end || v[0] == '-' ||
 		    x > (strcmp(t, "-n") == 0 ? 100000ull : 1000000000ull) || (x == 0 && t[1] == 'n'))
-			return fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
+			return kl_fail(err, errlen, "%s: \"%s\" is not a number in range", t, v);
 		if (strcmp(t, "-n") == 0)
 			o->n = (uint32_t)x;
 		else
@@ -925,16 +961,16 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 		if (argc >= 2 && ctl_find(1, argv, &used) == NULL) {
 			for (size_t i = 0; i < ctl_n_cmds; i++)
 				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
-					return fail(err, errlen,
+					return kl_fail(err, errlen,
 						    "unknown subcommand \"%s %s\" (see klctl help %s)",
 						    argv[0], argv[1], argv[0]);
 		}
 		if (argc >= 1)
 			for (size_t i = 0; i < ctl_n_cmds; i++)
 				if (ctl_cmds[i].words[1] && strcmp(ctl_cmds[i].words[0], argv[0]) == 0)
-					return fail(err, errlen, "\"%s\" needs a subcommand (see klctl help %s)",
+					return kl_fail(err, errlen, "\"%s\" needs a subcommand (see klctl help %s)",
 						    argv[0], argv[0]);
-		return fail(err, errlen, "unknown command \"%s\" (see klctl help)",
+		return kl_fail(err, errlen, "unknown command \"%s\" (see klctl help)",
 			    argc ? argv[0] : "");
 	}
 	ctl_cmd_name(c, name, sizeof(name));
@@ -965,26 +1001,26 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 					ai = k;
 				}
 			if (!a)
-				return fail(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)tl, tok,
+				return kl_fail(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)tl, tok,
 					    name);
 			if (seen[ai])
-				return fail(err, errlen, "option %s given twice", a->name);
+				return kl_fail(err, errlen, "option %s given twice", a->name);
 			seen[ai] = true;
 			if (a->field == F_FORCE) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->req.flags |= KL_CTL_F_FORCE;
 				continue;
 			}
 			if (a->field == F_DRYRUN) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->req.mode = 1;
 				continue;
 			}
 			if (a->field == F_JSON) {
 				if (eq)
-					return fail(err, errlen, "option %s takes no value", a->name);
+					return kl_fail(err, errlen, "option %s takes no value", a->name);
 				call->json = true;
 				continue;
 			}
@@ -993,7 +1029,7 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 				v = eq + 1;
 			} else {
 				if (i + 1 >= argc)
-					return fail(err, errlen, "option %s needs a value", a->name);
+					return kl_fail(err, errlen, "option %s needs a value", a->name);
 				v = argv[++i];
 			}
 			if (set_field(call, a, v, err, errlen) < 0)
@@ -1009,7 +1045,7 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 				break;
 			}
 		if (!a)
-			return fail(err, errlen, "unexpected argument \"%s\" for \"%s\"", tok, name);
+			return kl_fail(err, errlen, "unexpected argument \"%s\" for \"%s\"", tok, name);
 		seen[k] = true;
 		next_pos = k + 1;
 		if (set_field(call, a, tok, err, errlen) < 0)
@@ -1017,19 +1053,19 @@ int ctl_parse(int argc, char **argv, struct ctl_call *call, char *err, size_t er
 	}
 	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++)
 		if (c->args[k].required && !seen[k])
-			return fail(err, errlen, "\"%s\" needs %s%s", name, c->args[k].name,
+			return kl_fail(err, errlen, "\"%s\" needs %s%s", name, c->args[k].name,
 				    is_flag(&c->args[k]) ? " VALUE" : "");
 
 	/* cross-field checks the decoder would otherwise reject */
 	struct kl_ctl_req *r = &call->req;
 	if (r->proto == IPPROTO_ICMP && r->addr.family == 6)
-		return fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
+		return kl_fail(err, errlen, "PROTO: icmp with an IPv6 source; use icmpv6");
 	if (r->proto == IPPROTO_ICMPV6 && r->addr.family == 4)
-		return fail(err, errlen, "PROTO: icmpv6 with an IPv4 source; use icmp");
+		return kl_fail(err, errlen, "PROTO: icmpv6 with an IPv4 source; use icmp");
 	if ((r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6) && r->port != 0)
-		return fail(err, errlen, "PORT: ICMP has no ports; use 0");
+		return kl_fail(err, errlen, "PORT: ICMP has no ports; use 0");
 	if (r->cmd == KL_CTL_RL_SET && r->rate == 0)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "rate: the global default needs at least 1 pps (`klctl rl off` removes it)");
 	if (c->detach_all_if_no_iface && r->ifname[0] == '\0')
 		call->detach_all = true;
@@ -1053,24 +1089,26 @@ int ctl_global_parse(int argc, char **argv, const char *env_run_dir, struct ctl_
 			g->json = true;
 		} else if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) {
 			g->help = true;
+		} else if (strcmp(t, "--help-man") == 0) {
+			g->help_man = true;
 		} else if (strcmp(t, "--run-dir") == 0 || strncmp(t, "--run-dir=", 10) == 0) {
 			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
 			if (!v || !v[0])
-				return fail(err, errlen, "option --run-dir needs a directory");
+				return kl_fail(err, errlen, "option --run-dir needs a directory");
 			g->run_dir = v;
 		} else if (strcmp(t, "--timeout") == 0 || strncmp(t, "--timeout=", 10) == 0) {
 			const char *v = t[9] == '=' ? t + 10 : (i + 1 < argc ? argv[++i] : NULL);
 			uint64_t ns;
 			char why[128];
 			if (!v)
-				return fail(err, errlen, "option --timeout needs a duration");
+				return kl_fail(err, errlen, "option --timeout needs a duration");
 			if (kl_duration_parse(v, &ns, why, sizeof(why)) < 0)
-				return fail(err, errlen, "--timeout: bad duration \"%s\": %s", v, why);
+				return kl_fail(err, errlen, "--timeout: bad duration \"%s\": %s", v, why);
 			if (ns < KL_NS_PER_MS || ns > 3600ull * KL_NS_PER_S)
-				return fail(err, errlen, "--timeout: %s is outside 1ms..1h", v);
+				return kl_fail(err, errlen, "--timeout: %s is outside 1ms..1h", v);
 			g->timeout_ms = ns / KL_NS_PER_MS;
 		} else {
-			return fail(err, errlen, "unknown option \"%s\" (options go before the command)",
+			return kl_fail(err, errlen, "unknown option \"%s\" (options go before the command)",
 				    t);
 		}
 	}
@@ -1085,6 +1123,7 @@ void ctl_print_usage(FILE *out)
 	char name[64];
 	fprintf(out,
 		"usage: klctl [--run-dir DIR] [--json] [--timeout DUR] COMMAND [ARGS]\n"
+		"       klctl --help-man   (klctl(8) in man(7) format)\n"
 		"\n"
 		"Operator control of Kernloom. Talks to the daemons' control sockets in\n"
 		"--run-dir (default %s, or $KERNLOOM_RUN_DIR).\n"
@@ -1103,16 +1142,13 @@ void ctl_print_usage(FILE *out)
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
 	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
-	fprintf(out, "  %-44s %s\n  %-44s %s\n", "top [-n N] [--interval DUR] [--count K]", "",
-		"", "live view, redrawn every interval: the decider's sources and the shield's drops");
-	fprintf(out, "  %-44s %s\n", "trace dump FILE [--json]",
-		"print a kl-sensor --record trace (JSON lines with --json)");
-	fprintf(out, "  %-44s %s\n", "trace from-pcap CAPTURE [--interval DUR]",
-		"turn a capture into a trace through the real shield (root)");
-	fprintf(out, "  %-44s %s\n", "audit verify [--key FILE.pub]... [DIR...]",
-		"check audit logs: chains, files, signatures (exit 0 only if all verify)");
-	fprintf(out, "  %-44s %s\n", "audit show [--source IP|CIDR] [--since DUR] [DIR...]",
-		"one address's history across every daemon's audit log, by time");
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strlen(o->usage) > 44)
+			fprintf(out, "  %s\n  %-44s %s\n", o->usage, "", o->help);
+		else
+			fprintf(out, "  %-44s %s\n", o->usage, o->help);
+	}
 	fprintf(out, "\nklshield spellings (aliases):\n");
 	for (size_t i = 0; i < ctl_n_cmds; i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];
@@ -1132,6 +1168,52 @@ void ctl_print_usage(FILE *out)
 		"2 usage error.\n");
 }
 
+/* TEXT folded at word boundaries to fit 79 columns, every line indented
+ * by INDENT. */
+static void print_folded(FILE *out, int indent, const char *text)
+{
+	const int width = 79 - indent;
+	const char *p = text;
+	while (*p) {
+		int n = (int)strlen(p);
+		if (n > width) {
+			n = width;
+			while (n > 0 && p[n] != ' ')
+				n--;
+			if (n == 0) /* one word longer than a line */
+				n = (int)strcspn(p, " ");
+		}
+		fprintf(out, "%*s%.*s\n", indent, "", n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+void ctl_print_offline_help(const char *word, FILE *out)
+{
+	size_t wl = strlen(word);
+	bool first = true;
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "%s klctl %s\n", first ? "usage:" : "      ", o->usage);
+		first = false;
+	}
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
+			continue;
+		fprintf(out, "\n%s:\n", o->usage);
+		print_folded(out, 2, o->help);
+		for (size_t k = 0; k < sizeof(o->opts) / sizeof(o->opts[0]) && o->opts[k].name; k++) {
+			fprintf(out, "  %s\n", o->opts[k].name);
+			print_folded(out, 6, o->opts[k].help);
+		}
+	}
+}
+
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
 {
 	char name[64];
@@ -1139,7 +1221,7 @@ void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
 		c->usage[0] ? " " : "", c->usage, c->help);
 	if (c->alias_of)
 		fprintf(out, " (alias of `klctl %s`)", c->alias_of);
-	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(c->daemon), c->example);
+	fprintf(out, "\nsent to: %s\nexample: %s\n", ctl_daemon_name(ctl_cmd_daemon(c)), c->example);
 }
 
 int ctl_print_group_help(const char *word, FILE *out)
@@ -1162,4 +1244,206 @@ void ctl_print_result(const struct ctl_cmd *c, json_t *doc, const char *text, FI
 		c->print(doc, text, out);
 	else
 		fprintf(out, "%s\n", text);
+}
+
+/* ---- klctl(8) ---- */
+
+/* What a value of each field is; the man page's option list. */
+static const struct {
+	const char *meta; /* a flag's value name; NULL for a boolean flag */
+	const char *what;
+} field_doc[] = {
+	[F_NONE] = { NULL, "" },
+	[F_ADDR_HOST] = { "IP", "one IPv4 or IPv6 address" },
+	[F_ADDR_CIDR] = { "CIDR", "an IPv4 or IPv6 address or prefix (CIDR)" },
+	[F_TTL] = { "DUR", "a duration: 500ms, 30s, 2m, 1h30m, 336h" },
+	[F_RATE] = { "PPS", "packets per second that pass" },
+	[F_BURST] = { "N", "packets that may pass back to back" },
+	[F_COUNT] = { "N", "how many" },
+	[F_TOPBY] = { "KEY", "sort key: pkts, bytes, drops or droprl" },
+	[F_IFNAME] = { "IF", "a network interface name" },
+	[F_XDPMODE] = { "MODE", "XDP mode: native, generic or auto" },
+	[F_FORCE] = { NULL, "replace another XDP program already attached" },
+	[F_PORT] = { "N", "a destination port, 0 to 65535" },
+	[F_PROTO] = { "PROTO", "tcp, udp, icmp, icmpv6 or a protocol number" },
+	[F_MASK] = { "MASK", "0 (off) or 2^k-1: one event in MASK+1" },
+	[F_ONOFF] = { "on|off", "on or off" },
+	[F_EDGEMODE] = { "MODE", "off, deny or allow" },
+	[F_OBJ] = { "O", "accepted for compatibility and ignored (kl-enforcer --obj chooses)" },
+	[F_JSON] = { NULL, "print the daemon's JSON answer" },
+	[F_DRYRUN] = { NULL, "show what would change, change nothing" },
+	[F_GSTATE] = { "STATE", "candidate, learned, frozen, approved, denied or expired" },
+};
+
+static void man_cmd(FILE *out, const struct ctl_cmd *c)
+{
+	char name[64];
+	fputs(".TP\n", out);
+	kl_man_bold(out, "klctl ");
+	kl_man_bold(out, ctl_cmd_name(c, name, sizeof(name)));
+	if (c->usage[0]) {
+		fputc(' ', out);
+		kl_man_puts(out, c->usage);
+	}
+	fputc('\n', out);
+	kl_man_line(out, c->help);
+	bool any = c->args[0].name != NULL;
+	if (any)
+		fputs(".RS\n", out);
+	for (size_t k = 0; k < CTL_MAX_ARGS && c->args[k].name; k++) {
+		const struct ctl_arg *a = &c->args[k];
+		fputs(".TP\n", out);
+		if (a->name[0] == '-') {
+			kl_man_bold(out, a->name);
+			if (a->alt) {
+				fputs(", ", out);
+				kl_man_bold(out, a->alt);
+			}
+			if (field_doc[a->field].meta) {
+				fputc(' ', out);
+				kl_man_italic(out, field_doc[a->field].meta);
+			}
+		} else {
+			kl_man_italic(out, a->name);
+		}
+		fputc('\n', out);
+		kl_man_puts(out, field_doc[a->field].what);
+		fputs(a->required && a->name[0] == '-' ? " (required)" : "", out);
+		fputc('\n', out);
+	}
+	if (any)
+		fputs(".RE\n", out);
+	fputs(".IP\nExample: ", out);
+	kl_man_bold(out, c->example);
+	fputc('\n', out);
+}
+
+void ctl_print_man(FILE *out)
+{
+	char name[64], path[128];
+	kl_man_header(out, "klctl", 8, "System Manager's Manual");
+	kl_man_section(out, "NAME");
+	fputs("klctl \\- operator control of the Kernloom host network protection suite\n", out);
+	kl_man_section(out, "SYNOPSIS");
+	fputs(".B klctl\n[\\fB\\-\\-run\\-dir\\fR \\fIDIR\\fR] [\\fB\\-\\-json\\fR] "
+	      "[\\fB\\-\\-timeout\\fR \\fIDUR\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]\n"
+	      ".br\n.B klctl help\n[\\fICOMMAND\\fR]\n",
+	      out);
+	kl_man_section(out, "DESCRIPTION");
+	kl_man_line(out, "klctl parses a command strictly, sends it as one CONTROL message to the "
+			 "daemon that owns it (kl-enforcer for the shield, kl-decider, kl-graphd) on "
+			 "that daemon's control socket, and prints the answer. A usage error names "
+			 "the argument at fault and sends nothing. The daemons admit root and the "
+			 "members of the group kernloom-admin. The commands under Offline commands "
+			 "run in klctl itself.");
+	kl_man_section(out, "OPTIONS");
+	kl_man_line(out, "Global options go before the command; --json and --format also after it.");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--run-dir");
+	fputc(' ', out);
+	kl_man_italic(out, "DIR");
+	fputc('\n', out);
+	kl_man_line(out, "the daemons' run directory (default " DEFAULT_RUN_DIR
+			 ", or $KERNLOOM_RUN_DIR); each daemon's sockets are in DIR/<role>/");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--json");
+	fputs(", ", out);
+	kl_man_bold(out, "--format json|table");
+	fputc('\n', out);
+	kl_man_line(out, "print the daemon's JSON answer as it was sent");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--timeout");
+	fputc(' ', out);
+	kl_man_italic(out, "DUR");
+	fputc('\n', out);
+	fprintf(out, "how long to wait for a daemon's answer, 1ms to 1h (default %ds)\n",
+		DEFAULT_TIMEOUT_MS / 1000);
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--help");
+	fputs(", ", out);
+	kl_man_bold(out, "-h");
+	fputc('\n', out);
+	kl_man_line(out, "list the commands; klctl help COMMAND (or COMMAND --help) explains one");
+	fputs(".TP\n", out);
+	kl_man_bold(out, "--help-man");
+	fputc('\n', out);
+	kl_man_line(out, "print this page in man(7) format");
+
+	kl_man_section(out, "COMMANDS");
+	kl_man_line(out, "Durations use the Go grammar: 500ms, 30s, 2m, 1h30m, 336h.");
+	static const char *const parts[CTL_D_MAX] = {
+		[CTL_D_ENFORCER] = "kl-enforcer: the shield",
+		[CTL_D_DECIDER] = "kl-decider",
+		[CTL_D_GRAPHD] = "kl-graphd",
+	};
+	for (int d = 0; d < CTL_D_MAX; d++) {
+		kl_man_subsection(out, parts[d]);
+		for (size_t i = 0; i < ctl_n_cmds; i++)
+			if (!ctl_cmds[i].alias_of && ctl_cmd_daemon(&ctl_cmds[i]) == (enum ctl_daemon)d)
+				man_cmd(out, &ctl_cmds[i]);
+	}
+	kl_man_subsection(out, "Offline commands");
+	for (size_t i = 0; i < ctl_n_offline; i++) {
+		const struct ctl_offline *o = &ctl_offline[i];
+		fputs(".TP\n", out);
+		kl_man_bold(out, "klctl ");
+		kl_man_puts(out, o->usage);
+		fputc('\n', out);
+		kl_man_line(out, o->help);
+		if (o->opts[0].name)
+			fputs(".RS\n", out);
+		for (size_t k = 0; k < sizeof(o->opts) / sizeof(o->opts[0]) && o->opts[k].name; k++) {
+			fputs(".TP\n", out);
+			kl_man_bold(out, o->opts[k].name);
+			fputc('\n', out);
+			kl_man_line(out, o->opts[k].help);
+		}
+		if (o->opts[0].name)
+			fputs(".RE\n", out);
+	}
+	kl_man_subsection(out, "klshield spellings");
+	kl_man_line(out, "The seeds' klshield commands work as aliases of the commands above:");
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		if (!c->alias_of)
+			continue;
+		fputs(".TP\n", out);
+		kl_man_bold(out, ctl_cmd_name(c, name, sizeof(name)));
+		if (c->usage[0]) {
+			fputc(' ', out);
+			kl_man_puts(out, c->usage);
+		}
+		fputs("\nklctl ", out);
+		kl_man_puts(out, c->alias_of);
+		fputc('\n', out);
+	}
+
+	kl_man_section(out, "EXIT STATUS");
+	fputs(".TP\n0\ndone\n.TP\n1\n", out);
+	kl_man_line(out, "refused or failed (the message says why), or the daemon is unreachable; "
+			 "status --all: a daemon is down");
+	fputs(".TP\n2\nusage error\n", out);
+	kl_man_section(out, "ENVIRONMENT");
+	fputs(".TP\n.B KERNLOOM_RUN_DIR\n", out);
+	kl_man_line(out, "the run directory when --run-dir is not given");
+	kl_man_section(out, "FILES");
+	for (int d = 0; d < CTL_D_MAX; d++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", DEFAULT_RUN_DIR,
+			 kl_run_role_dir(ctl_daemon_role((enum ctl_daemon)d)),
+			 ctl_daemon_socket((enum ctl_daemon)d));
+		fputs(".TP\n", out);
+		kl_man_italic(out, path);
+		fprintf(out, "\ncontrol socket of %s\n", ctl_daemon_name((enum ctl_daemon)d));
+	}
+	kl_man_section(out, "EXAMPLES");
+	fputs(".nf\n", out);
+	kl_man_line(out, "klctl status --all");
+	kl_man_line(out, "klctl deny add 203.0.113.7 --ttl 1h");
+	kl_man_line(out, "klctl --json sources -n 20");
+	kl_man_line(out, "klctl forgive 203.0.113.7 --ttl 2h");
+	fputs(".fi\n", out);
+	kl_man_section(out, "SEE ALSO");
+	fputs(".BR kl\\-enforcer (8),\n.BR kl\\-sensor (8),\n.BR kl\\-decider (8),\n"
+	      ".BR kl\\-graphd (8),\n.BR kernloom.yaml (5),\n.BR kernloom\\-pdp (5)\n",
+	      out);
 }

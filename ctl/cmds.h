@@ -58,8 +58,7 @@ struct ctl_arg {
 struct ctl_cmd {
 	const char *words[2];   /* {"deny", "add"} or {"stats", NULL} */
 	const char *alias_of;   /* for seed aliases: the command it spells */
-	enum ctl_daemon daemon;
-	uint16_t cmd;           /* enum kl_ctl_cmd */
+	uint16_t cmd;           /* enum kl_ctl_cmd: names the daemon it goes to */
 	struct ctl_arg args[CTL_MAX_ARGS];
 	const char *usage;      /* arguments after the name */
 	const char *help;
@@ -69,8 +68,24 @@ struct ctl_cmd {
 	bool detach_all_if_no_iface; /* detach-xdp without -iface */
 };
 
+/* The daemon that serves c (from the command table in ipc/msg.h). */
+enum ctl_daemon ctl_cmd_daemon(const struct ctl_cmd *c);
+
 extern const struct ctl_cmd ctl_cmds[];
 extern const size_t ctl_n_cmds;
+
+/* Commands klctl runs itself, without a daemon (top, trace, audit). */
+struct ctl_offline_opt {
+	const char *name; /* "--interval DUR" */
+	const char *help;
+};
+struct ctl_offline {
+	const char *usage; /* "trace dump FILE [--json]" */
+	const char *help;
+	struct ctl_offline_opt opts[6];
+};
+extern const struct ctl_offline ctl_offline[];
+extern const size_t ctl_n_offline;
 
 /* A parsed invocation. */
 struct ctl_call {
@@ -87,6 +102,7 @@ struct ctl_global {
 	const char *run_dir;
 	bool json;
 	bool help;
+	bool help_man; /* --help-man: print klctl(8) */
 	uint64_t timeout_ms;
 	int cmd_index; /* argv index of the command word */
 };
@@ -125,6 +141,11 @@ size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *m
 /* "deny add" */
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);
+/* `klctl help trace`: usage, meaning and options of every offline command
+ * whose name starts with WORD ("top", "trace", "audit"). */
+void ctl_print_offline_help(const char *word, FILE *out);
+/* klctl(8) in man(7) format, from the same tables (`klctl --help-man`). */
+void ctl_print_man(FILE *out);
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out);
 /* `klctl help deny`: the help of every "deny ..." command; returns how many. */
 int ctl_print_group_help(const char *word, FILE *out);

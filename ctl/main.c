@@ -213,7 +213,8 @@ static int run_top(const struct ctl_global *g, int argc, char **argv)
 	struct ctl_top_opts o;
 	char err[320], nbuf[16];
 	if (ctl_top_parse(argc, argv, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "klctl: %s\nusage: klctl top [-n N] [--interval DUR] [--count K]\n", err);
+		fprintf(stderr, "klctl: %s\n", err);
+		ctl_print_offline_help("top", stderr);
 		return 2;
 	}
 	bool json = o.json || g->json, tty = isatty(STDOUT_FILENO) && !json;
@@ -420,6 +421,10 @@ int main(int argc, char **argv)
 	}
 	int n = argc - g.cmd_index;
 	char **av = argv + g.cmd_index;
+	if (g.help_man) {
+		ctl_print_man(stdout);
+		return 0;
+	}
 	if (g.help || (n >= 1 && strcmp(av[0], "help") == 0 && n == 1)) {
 		ctl_print_usage(stdout);
 		return 0;
@@ -475,8 +480,8 @@ int main(int argc, char **argv)
 	if (cl.note[0])
 		fprintf(stderr, "klctl: %s\n", cl.note);
 
-	const char *daemon = ctl_daemon_name(cl.cmd->daemon);
-	if (kl_run_path(g.run_dir, ctl_daemon_role(cl.cmd->daemon), ctl_daemon_socket(cl.cmd->daemon),
+	const char *daemon = ctl_daemon_name(ctl_cmd_daemon(cl.cmd));
+	if (kl_run_path(g.run_dir, ctl_daemon_role(ctl_cmd_daemon(cl.cmd)), ctl_daemon_socket(ctl_cmd_daemon(cl.cmd)),
 			path, sizeof(path), err, sizeof(err)) < 0) {
 		fprintf(stderr, "klctl: %s\n", err);
 		return 2;

@@ -9,6 +9,7 @@
 #include "common/addr.h"
 #include "common/duration.h"
 #include "common/log.h"
+#include "ctl/cmds.h"
 #include "ipc/frames.h"
 #include "ipc/tickasm.h"
 #include "common/grow.h"
@@ -276,11 +277,13 @@ int ctl_tick_printer_add(struct ctl_tick_printer *p, const uint8_t *buf, size_t 
 		flush(p);
 	if (telem) {
 		const struct kl_telem_view *v = &ta->telem;
-		if (kl_grow((void **)&p->src, &p->capsrc, p->nsrc + v->h.n_records,
-			    sizeof(*p->src)) < 0) {
+		struct kl_src_rate *src = kl_grow_to(p->src, p->nsrc + v->h.n_records, &p->capsrc,
+						     sizeof(*src), 64);
+		if (src == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		p->src = src;
 		for (uint32_t i = 0; i < v->h.n_records; i++)
 			kl_telem_record(v, i, &p->src[p->nsrc++]);
 		memcpy(p->totals, v->h.totals, sizeof(p->totals));
@@ -289,11 +292,13 @@ int ctl_tick_printer_add(struct ctl_tick_printer *p, const uint8_t *buf, size_t 
 		p->have_telem = true;
 	} else {
 		const struct kl_flows_view *v = &ta->flows;
-		if (kl_grow((void **)&p->flows, &p->capflows, p->nflows + v->h.n_records,
-			    sizeof(*p->flows)) < 0) {
+		struct kl_flow_rec *fl = kl_grow_to(p->flows, p->nflows + v->h.n_records,
+						    &p->capflows, sizeof(*fl), 64);
+		if (fl == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		p->flows = fl;
 		for (uint32_t i = 0; i < v->h.n_records; i++)
 			kl_flows_record(v, i, &p->flows[p->nflows++]);
 		if (!p->have_telem) {
@@ -318,23 +323,13 @@ uint64_t ctl_tick_printer_finish(struct ctl_tick_printer *p)
 
 static void usage(FILE *f)
 {
+	ctl_print_offline_help("trace", f);
 	fprintf(f,
-		"usage: klctl trace dump FILE [--json]\n"
-		"       klctl trace from-pcap CAPTURE.pcap [--interval DUR] [--obj PATH]\n"
-		"                                          [--ephemeral-min N]\n"
-		"  dump       print a trace recorded by kl-sensor --record: a table per tick, or\n"
-		"             with --json one JSON line per tick (the format kl-decider --replay reads)\n"
-		"  from-pcap  run every packet of an Ethernet capture through the shield's XDP program\n"
-		"             (BPF_PROG_TEST_RUN; needs root) and print the ticks the sensor would\n"
-		"             have sent, as JSON lines, ticking on the capture's own timestamps\n"
-		"  --interval DUR     tick length (default 1s)\n"
-		"  --obj PATH         shield object (default %s)\n"
-		"  --ephemeral-min N  fold destination ports >= N to 0 in flows, as the enforcer does\n"
-		"                     (default %d; 0 = no folding)\n"
+		"\nthe installed shield object: %s\n"
 		"examples:\n"
 		"  klctl trace dump /var/lib/kernloom/sensor.trace --json > ticks.jsonl\n"
 		"  tcpdump -i eth0 -w attack.pcap; klctl trace from-pcap attack.pcap > attack.jsonl\n",
-		KL_DEFAULT_OBJ, KL_EPHEMERAL_MIN_DEFAULT);
+		KL_DEFAULT_OBJ);
 }
 
 static int cmd_dump(int argc, char **argv)

@@ -237,11 +237,6 @@ void kl_dec_audit_sync(struct kl_dec_audit *da)
 	pthread_mutex_unlock(&da->mu);
 }
 
-uint64_t kl_dec_audit_dropped(const struct kl_dec_audit *da)
-{
-	return da ? da->dropped : 0;
-}
-
 void kl_dec_audit_free(struct kl_dec_audit *da)
 {
 	if (da == NULL)

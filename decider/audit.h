@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-decider's audit receipts (README, "Audit trail"). Every decision of a
+ * kl-decider's audit receipts (docs/audit.md). Every decision of a
  * tick becomes a receipt with its inputs: the source's features, severity,
  * strikes, the thresholds and profile in force, the rule that fired. The
  * tick thread only copies the tick's decisions (a memcpy); a writer thread
@@ -33,8 +33,6 @@ void kl_dec_audit_record(struct kl_dec_audit *da, const char *event, const char 
 void kl_dec_audit_sync(struct kl_dec_audit *da);
 /* Sync, stop the writer, close the trail. NULL is fine. */
 void kl_dec_audit_free(struct kl_dec_audit *da);
-/* Receipts dropped because the writer fell behind. */
-uint64_t kl_dec_audit_dropped(const struct kl_dec_audit *da);
 
 /* The receipt's details for one decision (pure; for tests). */
 int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,

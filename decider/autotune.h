@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Autotune (DESIGN §6.5, issue 5): the decider learns each host's own normal.
+ * Autotune (DESIGN §6.5): the decider learns each host's own normal.
  *
  *  - Every tick is classified clean or not by the clean-tick gates. Only a
  *    clean tick advances the *observed clock* and contributes samples; a

@@ -47,11 +47,6 @@ void kl_bl_free(struct kl_baselines *b)
 	free(b);
 }
 
-void kl_bl_set_params(struct kl_baselines *b, const struct kl_bl_params *bp)
-{
-	b->p = *bp;
-}
-
 const struct kl_bl_params *kl_bl_params(const struct kl_baselines *b)
 {
 	return &b->p;

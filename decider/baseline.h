@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Per-source baselines (issue 16): what is normal for each client, so that
+ * Per-source baselines: what is normal for each client, so that
  * a source that is heavy by nature is judged against its own history, not
  * only the host-wide triggers.
  *
@@ -75,7 +75,6 @@ struct kl_baselines;
 
 struct kl_baselines *kl_bl_new(const struct kl_bl_params *bp, uint64_t seed);
 void kl_bl_free(struct kl_baselines *b);
-void kl_bl_set_params(struct kl_baselines *b, const struct kl_bl_params *bp);
 const struct kl_bl_params *kl_bl_params(const struct kl_baselines *b);
 size_t kl_bl_count(const struct kl_baselines *b);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/safefile.h"
 #include "decider/autotune.h"
@@ -118,18 +119,6 @@ json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit)
 
 /* ---- forgive ---- */
 
-static int set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* The file's entries (a new array if it is missing or blank). */
 static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t errlen)
 {
@@ -142,7 +131,7 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 	if (kl_read_file(path, KL_EX_MAX_FILE, &buf, &len, why, sizeof(why)) < 0) {
 		if (errno == ENOENT)
 			return json_array();
-		set_err(err, errlen, "%s", why);
+		kl_fail(err, errlen, "%s", why);
 		return NULL;
 	}
 	if (stat(path, &st) == 0)
@@ -158,7 +147,7 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 	struct kl_errs errs = { 0 };
 	struct kl_exempt_list l;
 	if (kl_feedback_parse(buf, len, path, &l, &errs) < 0) {
-		set_err(err, errlen, "%s; not changing it (fix the file first)",
+		kl_fail(err, errlen, "%s; not changing it (fix the file first)",
 			errs.n > 0 ? errs.v[0] : "invalid feedback file");
 		kl_errs_free(&errs);
 		free(buf);
@@ -171,7 +160,7 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 	free(buf);
 	if (root == NULL || !json_is_array(root)) {
 		json_decref(root);
-		set_err(err, errlen, "%s: not a JSON array", path);
+		kl_fail(err, errlen, "%s: not a JSON array", path);
 		return NULL;
 	}
 	return root;
@@ -196,7 +185,7 @@ int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int6
 	int rc = -1;
 
 	if (ttl_ms <= 0)
-		return set_err(err, errlen, "forgive needs a TTL above 0");
+		return kl_fail(err, errlen, "forgive needs a TTL above 0");
 	kl_addr_format(target, tgt, sizeof(tgt));
 	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
 	root = load_feedback(path, &mode, err, errlen);
@@ -218,26 +207,26 @@ int kl_feedback_add_forgive(const char *path, const struct kl_addr *target, int6
 		}
 	}
 	if (json_array_size(root) >= KL_EX_MAX_ENTRIES) {
-		set_err(err, errlen, "%s already holds %d entries; remove old ones first", path,
+		kl_fail(err, errlen, "%s already holds %d entries; remove old ones first", path,
 			KL_EX_MAX_ENTRIES);
 		goto out;
 	}
 	el = json_pack("{s:s, s:s, s:s, s:s}", "target", tgt, "action", "forgive", "ttl", ttl,
 		       "notes", notes != NULL ? notes : "");
 	if (el == NULL || json_array_append_new(root, el) < 0) {
-		set_err(err, errlen, "out of memory");
+		kl_fail(err, errlen, "out of memory");
 		goto out;
 	}
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (text == NULL) {
-		set_err(err, errlen, "out of memory");
+		kl_fail(err, errlen, "out of memory");
 		goto out;
 	}
 	size_t tl = strlen(text);
 	char *nl = realloc(text, tl + 2);
 	if (nl == NULL) {
 		free(text);
-		set_err(err, errlen, "out of memory");
+		kl_fail(err, errlen, "out of memory");
 		goto out;
 	}
 	nl[tl] = '\n';

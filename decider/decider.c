@@ -216,54 +216,61 @@ static int queue_releases(struct kl_decider *d, struct kl_cidrs *r)
 	return 0;
 }
 
+/* One exemption file: whitelist or feedback. */
+struct exempt_file {
+	const char *what; /* "whitelist", "feedback" */
+	const char *path;
+	bool feedback, missing_ok;
+	struct kl_filewatch *watch;
+	int (*set)(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+		   struct kl_cidrs *released);
+};
+
+/* Re-read f if forced or changed. A file that does not parse is an error
+ * at start; later it keeps the previous entries. */
+static int reload_exempt_file(struct kl_decider *d, const struct exempt_file *f, int64_t now,
+			      bool force, bool initial, struct kl_cidrs *rel, struct kl_errs *errs)
+{
+	struct kl_errs e = { 0 };
+	struct kl_exempt_list l;
+	int rc = 0;
+
+	if (f->path[0] == '\0' || !(force || kl_filewatch_changed(f->watch, f->path)))
+		return 0;
+	if (force)
+		kl_filewatch_changed(f->watch, f->path);
+	if (read_exempt_file(f->path, f->feedback, f->missing_ok, &l, &e) == 0) {
+		kl_info("%s %s: %zu entries", f->what, f->path, l.n);
+		if (f->set(&d->ex, &l, now, rel) < 0)
+			rc = -1;
+	} else if (initial) {
+		for (size_t i = 0; i < e.n; i++)
+			kl_errs_add(errs, "%s", e.v[i]);
+		rc = -1;
+	} else {
+		for (size_t i = 0; i < e.n; i++)
+			kl_warn("%s (keeping the previous %s)", e.v[i], f->what);
+	}
+	kl_exempt_list_free(&l);
+	kl_errs_free(&e);
+	return rc;
+}
+
 int kl_decider_reload_exemptions(struct kl_decider *d, int64_t now, bool force, bool initial,
 				 struct kl_errs *errs)
 {
 	const struct kl_dcfg *v = &d->cfg->v;
+	const struct exempt_file files[] = {
+		{ "whitelist", v->whitelist, false, wl_missing_ok(d->cfg), &d->wl_watch,
+		  kl_exempt_set_whitelist },
+		{ "feedback", v->feedback_file, true, true, &d->fb_watch, kl_exempt_set_feedback },
+	};
 	struct kl_cidrs rel = { 0 };
-	struct kl_exempt_list l;
 	int rc = 0;
 
-	if (v->whitelist[0] != '\0' &&
-	    (force || kl_filewatch_changed(&d->wl_watch, v->whitelist))) {
-		struct kl_errs e = { 0 };
-		if (force)
-			kl_filewatch_changed(&d->wl_watch, v->whitelist);
-		if (read_exempt_file(v->whitelist, false, wl_missing_ok(d->cfg), &l, &e) == 0) {
-			kl_info("whitelist %s: %zu entries", v->whitelist, l.n);
-			if (kl_exempt_set_whitelist(&d->ex, &l, now, &rel) < 0)
-				rc = -1;
-		} else if (initial) {
-			for (size_t i = 0; i < e.n; i++)
-				kl_errs_add(errs, "%s", e.v[i]);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (reload_exempt_file(d, &files[i], now, force, initial, &rel, errs) < 0)
 			rc = -1;
-		} else {
-			for (size_t i = 0; i < e.n; i++)
-				kl_warn("%s (keeping the previous whitelist)", e.v[i]);
-		}
-		kl_exempt_list_free(&l);
-		kl_errs_free(&e);
-	}
-	if (v->feedback_file[0] != '\0' &&
-	    (force || kl_filewatch_changed(&d->fb_watch, v->feedback_file))) {
-		struct kl_errs e = { 0 };
-		if (force)
-			kl_filewatch_changed(&d->fb_watch, v->feedback_file);
-		if (read_exempt_file(v->feedback_file, true, true, &l, &e) == 0) {
-			kl_info("feedback %s: %zu entries", v->feedback_file, l.n);
-			if (kl_exempt_set_feedback(&d->ex, &l, now, &rel) < 0)
-				rc = -1;
-		} else if (initial) {
-			for (size_t i = 0; i < e.n; i++)
-				kl_errs_add(errs, "%s", e.v[i]);
-			rc = -1;
-		} else {
-			for (size_t i = 0; i < e.n; i++)
-				kl_warn("%s (keeping the previous feedback)", e.v[i]);
-		}
-		kl_exempt_list_free(&l);
-		kl_errs_free(&e);
-	}
 	if (queue_releases(d, &rel) < 0)
 		rc = -1;
 	free(rel.v);

@@ -17,7 +17,6 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "decider/table.h"
-#include "ipc/chan.h"
 
 /* Refusals logged one by one per batch; the rest are summed up. */
 #define REFUSAL_LINES 20
@@ -97,62 +96,6 @@ bool kl_ack_retryable(unsigned reason)
 {
 	return reason == KL_ACK_RATE_CAP || reason == KL_ACK_TOTAL_CAP ||
 	       reason == KL_ACK_MAP_FULL || reason == KL_ACK_FAILED;
-}
-
-/* ---- the client link ---- */
-
-struct clink {
-	struct kl_enf_link l;
-	struct kl_client *c;
-	int timeout_ms;
-	char path[];
-};
-
-static int clink_call(struct kl_enf_link *l, unsigned type, const uint8_t *p, size_t len,
-		      struct kl_msg *reply, void **reply_buf, char *err, size_t errlen)
-{
-	struct clink *k = (struct clink *)l;
-
-	*reply_buf = NULL;
-	if (k->c == NULL &&
-	    kl_client_open(&k->c, k->path, KL_ROLE_DECIDER, k->timeout_ms, err, errlen) < 0) {
-		k->c = NULL;
-		return -1;
-	}
-	uint64_t before = kl_client_rehellos(k->c);
-	if (kl_client_call(k->c, type, p, len, reply, reply_buf, err, errlen) < 0) {
-		/* Start over with a fresh connection (and HELLO) next time. */
-		kl_client_close(k->c);
-		k->c = NULL;
-		return -1;
-	}
-	if (kl_client_rehellos(k->c) != before)
-		l->reconnected = true;
-	return 0;
-}
-
-static void clink_close(struct kl_enf_link *l)
-{
-	struct clink *k = (struct clink *)l;
-
-	if (k == NULL)
-		return;
-	kl_client_close(k->c);
-	free(k);
-}
-
-struct kl_enf_link *kl_enf_link_client(const char *path, int timeout_ms)
-{
-	size_t n = strlen(path) + 1;
-	struct clink *k = calloc(1, sizeof(*k) + n);
-
-	if (k == NULL)
-		return NULL;
-	k->l.call = clink_call;
-	k->l.close = clink_close;
-	k->timeout_ms = timeout_ms;
-	memcpy(k->path, path, n);
-	return &k->l;
 }
 
 /* ---- the sink ---- */

@@ -10,7 +10,8 @@
  * remembered by address, and when the link is back the enforcer is told
  * each such source's level as it is by then (not the stale change).
  *
- * The link is abstract so that the unit tests can play the enforcer.
+ * The link (ipc/enflink.h) is abstract so that the unit tests can play the
+ * enforcer.
  */
 #ifndef KL_DECIDER_ENFSINK_H
 #define KL_DECIDER_ENFSINK_H
@@ -21,25 +22,9 @@
 
 #include "decider/engine.h"
 #include "decider/io.h"
+#include "ipc/enflink.h"
 #include "ipc/enforce.h"
 #include "ipc/msg.h"
-
-/* One request, one answer. */
-struct kl_enf_link {
-	/* 0 with the answer (*reply points into *reply_buf, free() it), or
-	 * -1 when the enforcer could not be asked or did not answer (err). */
-	int (*call)(struct kl_enf_link *l, unsigned type, const uint8_t *p, size_t len,
-		    struct kl_msg *reply, void **reply_buf, char *err, size_t errlen);
-	void (*close)(struct kl_enf_link *l);
-	/* Set by call() when it found the connection re-established under it
-	 * (the enforcer restarted between two calls); the sink clears it and
-	 * reconciles before its next batch. */
-	bool reconnected;
-};
-
-/* kl_client (ipc/chan.h) to `path` as the decider. Connects on first use
- * and again after any failed call; timeout_ms bounds each call. */
-struct kl_enf_link *kl_enf_link_client(const char *path, int timeout_ms);
 
 /* ---- pure helpers ---- */
 

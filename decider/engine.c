@@ -11,6 +11,7 @@
  * before they leave, and top-N ties are broken by pps, then address.
  */
 #include "decider/engine.h"
+#include "common/grow.h"
 #include "ipc/violation.h"
 
 #include <math.h>
@@ -27,15 +28,6 @@ static const char *const level_names[KL_LVL_COUNT] = {
 const char *kl_level_name(unsigned lvl)
 {
 	return lvl < KL_LVL_COUNT ? level_names[lvl] : "?";
-}
-
-int kl_level_parse(const char *s)
-{
-	for (unsigned i = 0; i < KL_LVL_COUNT; i++) {
-		if (strcmp(s, level_names[i]) == 0)
-			return (int)i;
-	}
-	return -1;
 }
 
 static const char *const reason_names[KL_R_COUNT] = {
@@ -174,8 +166,8 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 		add = p->delta[1];
 	else if (sev >= p->step[0])
 		add = p->delta[0];
-	/* Graph violations (README, Security model, "Graph violations and
-	 * spoofing"): a blind spoofer makes one with a single packet carrying
+	/* Graph violations (docs/security.md, "Graph violations
+	 * and spoofing"): a blind spoofer makes one with a single packet carrying
 	 * the victim's address, so a violation is a high tick worth delta1
 	 * once per tick however many records came, and on a tick whose own
 	 * severity is low its strikes stop below soft-at: violations alone
@@ -466,14 +458,11 @@ void kl_changes_free(struct kl_changes *c)
 
 static struct kl_change *changes_push(struct kl_changes *c)
 {
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 64;
-		struct kl_change *nv = realloc(c->v, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return NULL;
-		c->v = nv;
-		c->cap = ncap;
-	}
+	struct kl_change *nv = kl_grow(c->v, c->n, &c->cap, sizeof(*nv), 64);
+
+	if (nv == NULL)
+		return NULL;
+	c->v = nv;
 	return &c->v[c->n++];
 }
 
@@ -542,14 +531,11 @@ static int heap_offer(struct kl_engine *e, const struct kl_metrics *src,
 
 static struct evalent *ev_push(struct kl_engine *e)
 {
-	if (e->ev_n == e->ev_cap) {
-		size_t ncap = e->ev_cap ? e->ev_cap * 2 : 256;
-		struct evalent *nv = realloc(e->ev, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return NULL;
-		e->ev = nv;
-		e->ev_cap = ncap;
-	}
+	struct evalent *nv = kl_grow(e->ev, e->ev_n, &e->ev_cap, sizeof(*nv), 256);
+
+	if (nv == NULL)
+		return NULL;
+	e->ev = nv;
 	return &e->ev[e->ev_n++];
 }
 
@@ -603,14 +589,11 @@ static void baseline_taint(struct kl_engine *e, const struct kl_src *s, unsigned
 
 static int baseline_offer(struct kl_engine *e, uint32_t i)
 {
-	if (e->bl_n == e->bl_cap) {
-		size_t ncap = e->bl_cap ? e->bl_cap * 2 : 256;
-		uint32_t *nv = realloc(e->bl_idx, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		e->bl_idx = nv;
-		e->bl_cap = ncap;
-	}
+	uint32_t *nv = kl_grow(e->bl_idx, e->bl_n, &e->bl_cap, sizeof(*nv), 256);
+
+	if (nv == NULL)
+		return -1;
+	e->bl_idx = nv;
 	e->bl_idx[e->bl_n++] = i;
 	return 0;
 }
@@ -637,6 +620,15 @@ static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_met
 		(void)kl_bl_observe(e->bl, &key, m, now);
 	}
 	e->bl_n = 0;
+}
+
+/* The tracked source behind slot i of the elevated set; NULL for an empty
+ * slot or a source no longer tracked. */
+static struct kl_src *elevated_at(const struct kl_engine *e, size_t i)
+{
+	const struct kl_keyslot *k = &e->elev.slots[i];
+
+	return k->key.family == 0 ? NULL : kl_srctab_find(&e->tab, &k->key);
 }
 
 /* Step one source. Returns -1 on allocation failure. */
@@ -880,15 +872,12 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Elevated sources absent from this tick step down on zero metrics. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_keyslot *k = &e->elev.slots[i];
-		if (k->key.family == 0)
-			continue;
-		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		struct kl_src *s = elevated_at(e, i);
 		if (s == NULL || s->t_seen == now)
 			continue;
 		struct evalent it = {
-			.idx = UINT32_MAX, .key = k->key, .h = kl_addr_hash(&k->key, e->tab.seed),
-			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &k->key) : KL_EX_NONE),
+			.idx = UINT32_MAX, .key = s->key, .h = kl_addr_hash(&s->key, e->tab.seed),
+			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &s->key) : KL_EX_NONE),
 		};
 		if (process(e, &it, src, now, out) < 0)
 			return -1;
@@ -896,14 +885,11 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Next tick's elevated set: still above OBSERVE, old or new. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_keyslot *k = &e->elev.slots[i];
-		if (k->key.family == 0)
-			continue;
-		struct kl_src *s = kl_srctab_find(&e->tab, &k->key);
+		struct kl_src *s = elevated_at(e, i);
 		if (s == NULL)
 			continue;
 		if (s->level > KL_LVL_OBSERVE) {
-			if (kl_keyset_add(&e->elev_next, &k->key) == NULL)
+			if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
 				return -1;
 		} else {
 			s->flags &= (uint8_t)~KL_SRC_F_ELEVATED;

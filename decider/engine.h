@@ -25,8 +25,6 @@ enum kl_level {
 
 /* "OBSERVE", "RATE_SOFT", "RATE_HARD", "BLOCK". */
 const char *kl_level_name(unsigned lvl);
-/* Inverse of kl_level_name; -1 if unknown. */
-int kl_level_parse(const char *s);
 
 /* Features of the severity score, in the order of the knob table. */
 enum kl_feature { KL_F_PPS = 0, KL_F_SYN, KL_F_SCAN, KL_F_BPS, KL_F_COUNT };

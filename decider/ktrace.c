@@ -106,10 +106,13 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 			return -1;
 		}
 		const struct kl_telem_view *v = &k->tasm.telem;
-		if (kl_grow((void **)&k->src, &k->src_cap, v->h.n_records, sizeof(*k->src)) < 0) {
+		struct kl_metrics *src = kl_grow_to(k->src, v->h.n_records, &k->src_cap,
+						    sizeof(*src), 64);
+		if (src == NULL) {
 			kl_errs_add(errs, "%s: out of memory for %u sources", k->name, v->h.n_records);
 			return -1;
 		}
+		k->src = src;
 		int64_t tms = kl_frame_tick_ms(v->h.t_ns, k->prev_t);
 		if (k->prev_t != KL_T_NEVER && (int64_t)(v->h.t_ns / 1000000u) <= k->prev_t)
 			kl_warn("%s: frame at offset %llu (tick %llu) is not later than the one "

@@ -182,7 +182,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 		.allowed_uids = gallowed,
 		.n_allowed_uids = gn,
 		.allowed_gid = (gid_t)-1,
-		/* The batch limit graphd splits by (finding 3), nothing more. */
+		/* The batch limit graphd splits by, nothing more. */
 		.max_msg = KL_MSG_HDR_LEN + kl_violations_len(KL_VIOLATIONS_MAX),
 		.owner = w->root ? w->uid : 0,
 	};
@@ -208,14 +208,7 @@ static int L_state_dir_check(const struct kl_dcfg *v)
 
 	if (!v->autotune || v->state_file[0] == '\0')
 		return 0;
-	snprintf(dir, sizeof(dir), "%s", v->state_file);
-	char *slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
+	kl_path_dir(v->state_file, dir, sizeof(dir));
 	if (access(dir, W_OK | X_OK) < 0)
 		kl_warn("state directory %s is not writable as uid %u (%s): what autotune learns "
 			"will not survive a restart until it is",
@@ -236,14 +229,7 @@ static int check_files_after_drop(const struct kl_config *cfg)
 	}
 	if (v->feedback_file[0] != '\0') {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", v->feedback_file);
-		char *slash = strrchr(dir, '/');
-		if (slash == NULL)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
+		kl_path_dir(v->feedback_file, dir, sizeof(dir));
 		if (access(v->feedback_file, R_OK) < 0 && errno != ENOENT) {
 			kl_error("feedback file %s is not readable as uid %u: %s",
 				 v->feedback_file, (unsigned)getuid(), strerror(errno));
@@ -405,10 +391,12 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 
 	if (rc <= 0)
 		return rc;
-	if (kl_grow((void **)&L->src, &L->src_cap, v->h.n_records, sizeof(*L->src)) < 0) {
+	struct kl_metrics *src = kl_grow_to(L->src, v->h.n_records, &L->src_cap, sizeof(*src), 64);
+	if (src == NULL) {
 		kl_error("out of memory for a tick of %u sources", v->h.n_records);
 		return -1;
 	}
+	L->src = src;
 	if (L->idle) {
 		kl_info("telemetry is back after %llu ticks without it",
 			(unsigned long long)L->idle_ticks);
@@ -644,7 +632,7 @@ int kl_decider_run_live(const struct kl_config *cfg)
 		struct kl_enf_link *link;
 		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
 			goto out;
-		link = kl_enf_link_client(path, ENFORCER_TIMEOUT_MS);
+		link = kl_enf_link_client(path, KL_ROLE_DECIDER, ENFORCER_TIMEOUT_MS);
 		L.link = link;
 		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
 				      : NULL;

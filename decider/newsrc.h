@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * A spoofed flood as the decider sees it (DESIGN §1, issue 15): packets of
+ * A spoofed flood as the decider sees it (DESIGN §1): packets of
  * sources the shield has not admitted to a slot (totals' new_sources) above
  * a trigger rate. While it lasts, an enforcing decider asks kl-enforcer for
  * the aggregate new-source limit (NEWSRC_LIMIT, bounded by enforcer.yaml)

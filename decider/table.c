@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 #include "decider/table.h"
 
+#include "common/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,16 +12,6 @@
 #define LOAD_NUM 3
 #define LOAD_DEN 4
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 uint64_t kl_addr_hash(const struct kl_addr *a, uint64_t seed)
 {
 	uint64_t lo, hi;
@@ -28,7 +20,7 @@ uint64_t kl_addr_hash(const struct kl_addr *a, uint64_t seed)
 	memcpy(&hi, a->addr + 8, 8);
 	/* Keyed by a per-process seed so that an attacker choosing source
 	 * addresses cannot aim them at one probe chain. */
-	return mix64(lo ^ seed) ^ mix64(hi + (seed >> 7) + ((uint64_t)a->family << 56) +
+	return kl_mix64(lo ^ seed) ^ kl_mix64(hi + (seed >> 7) + ((uint64_t)a->family << 56) +
 				       0x9e3779b97f4a7c15ull);
 }
 
@@ -78,20 +70,11 @@ static void slots_free(struct kl_src *s, size_t cap)
 		munmap(s, bytes);
 }
 
-static size_t pow2_at_least(size_t n)
-{
-	size_t c = 16;
-
-	while (c < n)
-		c <<= 1;
-	return c;
-}
-
 int kl_srctab_init(struct kl_srctab *t, size_t cap_hint, uint64_t seed)
 {
 	memset(t, 0, sizeof(*t));
 	t->seed = seed;
-	t->cap = pow2_at_least(cap_hint);
+	t->cap = kl_pow2_at_least(cap_hint, 16);
 	t->slots = slots_alloc(t->cap);
 	if (t->slots == NULL) {
 		t->cap = 0;
@@ -111,34 +94,39 @@ struct kl_src *kl_srctab_find(const struct kl_srctab *t, const struct kl_addr *k
 	return kl_srctab_find_h(t, key, kl_addr_hash(key, t->seed));
 }
 
+/* A probe over src slots: for a key, or (key NULL) for an empty slot. */
+struct src_probe {
+	struct kl_src *slots;
+	const struct kl_addr *key;
+};
+
+static inline bool src_stop(const void *ctx, size_t i)
+{
+	const struct src_probe *p = ctx;
+	const struct kl_src *s = &p->slots[i];
+
+	return s->key.family == 0 || (p->key != NULL && kl_addr_eq(&s->key, p->key));
+}
+
 struct kl_src *kl_srctab_find_h(const struct kl_srctab *t, const struct kl_addr *key,
 				uint64_t h)
 {
-	size_t mask = t->cap - 1;
-	size_t i;
+	struct src_probe p = { t->slots, key };
+	struct kl_src *s;
 
 	if (t->cap == 0)
 		return NULL;
-	i = (size_t)h & mask;
-	for (;;) {
-		struct kl_src *s = &t->slots[i];
-		if (s->key.family == 0)
-			return NULL;
-		if (kl_addr_eq(&s->key, key))
-			return s;
-		i = (i + 1) & mask;
-	}
+	s = &t->slots[kl_probe(h, t->cap - 1, src_stop, &p)];
+	return s->key.family != 0 ? s : NULL;
 }
 
 /* Place s (known absent) into slots of size cap. */
 static struct kl_src *place(struct kl_src *slots, size_t cap, uint64_t seed,
 			    const struct kl_src *s)
 {
-	size_t mask = cap - 1;
-	size_t i = (size_t)kl_addr_hash(&s->key, seed) & mask;
+	struct src_probe p = { slots, NULL };
+	size_t i = kl_probe(kl_addr_hash(&s->key, seed), cap - 1, src_stop, &p);
 
-	while (slots[i].key.family != 0)
-		i = (i + 1) & mask;
 	slots[i] = *s;
 	return &slots[i];
 }
@@ -184,31 +172,39 @@ struct kl_src *kl_srctab_insert_h(struct kl_srctab *t, const struct kl_addr *key
 	return s;
 }
 
-/* True when home slot h lies cyclically in (i, j]: the entry at j may not
- * move back to i without leaving its probe chain. */
-static inline bool home_between(size_t i, size_t h, size_t j)
+static bool src_empty(const void *ctx, size_t i)
 {
-	if (i <= j)
-		return i < h && h <= j;
-	return i < h || h <= j;
+	const struct kl_srctab *t = ctx;
+
+	return t->slots[i].key.family == 0;
 }
+
+static size_t src_home(const void *ctx, size_t i)
+{
+	const struct kl_srctab *t = ctx;
+
+	return (size_t)kl_addr_hash(&t->slots[i].key, t->seed) & (t->cap - 1);
+}
+
+static void src_move(void *ctx, size_t to, size_t from)
+{
+	struct kl_srctab *t = ctx;
+
+	t->slots[to] = t->slots[from];
+}
+
+static void src_clear(void *ctx, size_t i)
+{
+	struct kl_srctab *t = ctx;
+
+	memset(&t->slots[i], 0, sizeof(t->slots[i]));
+}
+
+static const struct kl_probe_ops src_ops = { src_empty, src_home, src_move, src_clear };
 
 void kl_srctab_del_at(struct kl_srctab *t, size_t i)
 {
-	size_t mask = t->cap - 1;
-	size_t j = i;
-
-	for (;;) {
-		j = (j + 1) & mask;
-		if (t->slots[j].key.family == 0)
-			break;
-		size_t h = (size_t)kl_addr_hash(&t->slots[j].key, t->seed) & mask;
-		if (home_between(i, h, j))
-			continue;
-		t->slots[i] = t->slots[j];
-		i = j;
-	}
-	memset(&t->slots[i], 0, sizeof(t->slots[i]));
+	kl_probe_delete(i, t->cap - 1, &src_ops, t);
 	t->n--;
 }
 
@@ -249,32 +245,37 @@ void kl_keyset_clear(struct kl_keyset *s)
 	s->n = 0;
 }
 
+/* A probe over key slots: for a key, or (key NULL) for an empty slot. */
+struct key_probe {
+	struct kl_keyslot *slots;
+	const struct kl_addr *key;
+};
+
+static inline bool key_stop(const void *ctx, size_t i)
+{
+	const struct key_probe *p = ctx;
+	const struct kl_keyslot *k = &p->slots[i];
+
+	return k->key.family == 0 || (p->key != NULL && kl_addr_eq(&k->key, p->key));
+}
+
 struct kl_keyslot *kl_keyset_find(const struct kl_keyset *s, const struct kl_addr *key)
 {
-	size_t mask = s->cap - 1;
-	size_t i;
+	struct key_probe p = { s->slots, key };
+	struct kl_keyslot *k;
 
 	if (s->n == 0)
 		return NULL;
-	i = (size_t)kl_addr_hash(key, s->seed) & mask;
-	for (;;) {
-		struct kl_keyslot *k = &s->slots[i];
-		if (k->key.family == 0)
-			return NULL;
-		if (kl_addr_eq(&k->key, key))
-			return k;
-		i = (i + 1) & mask;
-	}
+	k = &s->slots[kl_probe(kl_addr_hash(key, s->seed), s->cap - 1, key_stop, &p)];
+	return k->key.family != 0 ? k : NULL;
 }
 
 static struct kl_keyslot *keyset_place(struct kl_keyslot *slots, size_t cap,
 				       uint64_t seed, const struct kl_keyslot *k)
 {
-	size_t mask = cap - 1;
-	size_t i = (size_t)kl_addr_hash(&k->key, seed) & mask;
+	struct key_probe p = { slots, NULL };
+	size_t i = kl_probe(kl_addr_hash(&k->key, seed), cap - 1, key_stop, &p);
 
-	while (slots[i].key.family != 0)
-		i = (i + 1) & mask;
 	slots[i] = *k;
 	return &slots[i];
 }

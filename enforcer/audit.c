@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-enforcer's audit records (README, "Audit trail"): who asked for what
+ * kl-enforcer's audit records (docs/audit.md): who asked for what
  * and what came of it, one record per request and one per entry of a
  * decider or graphd batch, each with the peer's role, uid and pid from the
  * connection's credentials.

@@ -958,7 +958,7 @@ void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 	int st = enforcer_check(&ctx->policy, who->role, r, why, sizeof(why));
 	if (st != KL_OK) {
 		enf_result_set(res, st, "%s", why);
-		if (enf_cmd_mutates(r->cmd))
+		if (kl_ctl_cmd_kind(r->cmd) != KL_CTL_K_READ)
 			enforcer_commit(ctx, who, action, detail, st, false);
 		else
 			enf_audit_request(ctx, who, action, detail, st);

@@ -8,10 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Which role may send which CONTROL command. klctl (the operator) may do
- * everything this issue defines; the decider and graphd talk to the
- * enforcer with their own message types (DECISIONS, EDGE_RULES), so they get
- * no CONTROL command here. Later issues widen this table, not the code. */
+/* Which role may send which CONTROL command: only klctl (the operator).
+ * The decider and graphd talk to the enforcer with their own message types
+ * (DECISIONS, EDGE_RULES), never CONTROL. */
 static bool role_may(enum kl_role role, unsigned cmd)
 {
 	if (cmd == 0 || cmd >= KL_CTL_CMD_MAX)
@@ -21,40 +20,6 @@ static bool role_may(enum kl_role role, unsigned cmd)
 		return true;
 	default:
 		return false;
-	}
-}
-
-bool enf_role_may(enum kl_role role, unsigned cmd)
-{
-	return role_may(role, cmd);
-}
-
-bool enf_cmd_restricts(unsigned cmd)
-{
-	switch (cmd) {
-	case KL_CTL_DENY_ADD:
-	case KL_CTL_RL_SET_IP:
-	case KL_CTL_EDGE_ADD_DENY:
-		return true;
-	default:
-		return false;
-	}
-}
-
-bool enf_cmd_mutates(unsigned cmd)
-{
-	switch (cmd) {
-	case KL_CTL_STATUS:
-	case KL_CTL_STATS:
-	case KL_CTL_TOP_SRC:
-	case KL_CTL_EVENTS:
-	case KL_CTL_ALLOW_LIST:
-	case KL_CTL_DENY_LIST:
-	case KL_CTL_RL_LIST:
-	case KL_CTL_EDGE_LIST:
-		return false;
-	default:
-		return cmd > 0 && cmd < KL_CTL_CMD_MAX;
 	}
 }
 
@@ -126,12 +91,12 @@ int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct k
 	}
 	/* Only an operator may make an enforcement entry that never lapses, so
 	 * a dead decider or graphd cannot leave permanent blocks behind. */
-	if (role != KL_ROLE_CTL && enf_cmd_restricts(r->cmd) && r->ttl_ms == 0) {
+	if (role != KL_ROLE_CTL && kl_ctl_cmd_kind(r->cmd) == KL_CTL_K_RESTRICT && r->ttl_ms == 0) {
 		snprintf(why, whylen, "refused: only the operator may add a permanent %s",
 			 kl_ctl_cmd_name(r->cmd));
 		return KL_ERR_REFUSED;
 	}
-	if (enf_cmd_restricts(r->cmd)) {
+	if (kl_ctl_cmd_kind(r->cmd) == KL_CTL_K_RESTRICT) {
 		int i = enf_protected_hit(p, &r->addr);
 		if (i >= 0) {
 			const struct kl_addr *pr = &p->protect[i];

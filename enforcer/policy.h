@@ -33,9 +33,6 @@ int enf_self_hit(const struct enf_policy *p, const struct kl_addr *a);
 struct ifaddrs;
 size_t enf_self_from_ifaddrs(const struct ifaddrs *list, struct kl_addr *out, size_t max);
 
-/* May `role` send control command `cmd` at all? */
-bool enf_role_may(enum kl_role role, unsigned cmd);
-
 /* Index of the first protected CIDR that `a` lies in or overlaps, or -1. */
 int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a);
 
@@ -44,12 +41,6 @@ int enf_protected_hit(const struct enf_policy *p, const struct kl_addr *a);
  * ("refused: 198.18.0.1 is inside protected 198.18.0.0/24"). */
 int enforcer_check(const struct enf_policy *p, enum kl_role role, const struct kl_ctl_req *r,
 		   char *why, size_t whylen);
-
-/* Does this command add something the data plane drops or throttles by
- * source? (Those are the ones the protected list guards.) */
-bool enf_cmd_restricts(unsigned cmd);
-/* Does this command change state (as opposed to reading it)? */
-bool enf_cmd_mutates(unsigned cmd);
 
 /* ---- the links: decider and graphd ---- */
 

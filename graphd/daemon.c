@@ -9,7 +9,7 @@
  * TELEMETRY stream goes to the decider alone, so live the graph excludes
  * only what it knows itself: sources that violated (in the frozen modes)
  * and the configured CIDRs. Replay also honours the telemetry's rate-limit
- * and deny drops (replay.h). See README-section.md.
+ * and deny drops (replay.h). See docs/graph.md.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +34,7 @@
 #include "graphd/run.h"
 #include "graphd/store.h"
 #include "ipc/chan.h"
+#include "ipc/enflink.h"
 #include "ipc/enforce.h"
 #include "ipc/frames.h"
 #include "ipc/tickasm.h"
@@ -68,7 +69,7 @@ struct live {
 	struct gr_store *st;
 	struct kl_stream_rx *rx;
 	struct kl_server *srv;
-	struct kl_client *enf;
+	struct kl_enf_link *enf;
 	struct kl_stream_tx *vtx;
 	struct gr_push_batch pb;
 	char enf_path[PATH_MAX];
@@ -165,6 +166,11 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	if (sock_path(o, KL_ROLE_DECIDER, "violations.sock", path, sizeof(path)) < 0 ||
 	    sock_path(o, KL_ROLE_ENFORCER, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
 		return -1;
+	L->enf = kl_enf_link_client(L->enf_path, KL_ROLE_GRAPHD, ENFORCER_TIMEOUT_MS);
+	if (L->enf == NULL) {
+		kl_error("out of memory for the enforcer link");
+		return -1;
+	}
 	if (kl_stream_dial(&L->vtx, path, KL_ROLE_GRAPHD, err, sizeof(err)) < 0) {
 		kl_error("violations link: %s", err);
 		return -1;
@@ -178,10 +184,6 @@ static void enf_down(struct live *L, const char *why)
 {
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 
-	if (L->enf != NULL) {
-		kl_client_close(L->enf);
-		L->enf = NULL;
-	}
 	if (L->enf_up || now - L->enf_fail_log >= LOG_EVERY_MS) {
 		kl_warn("enforcer (%s): %s; edge rules wait until it answers (retrying every "
 			"second)", L->enf_path, why);
@@ -196,7 +198,7 @@ static int enf_request(struct live *L, unsigned type, const uint8_t *p, size_t l
 {
 	char err[512];
 
-	if (kl_client_call(L->enf, type, p, len, reply, rbuf, err, sizeof(err)) < 0) {
+	if (L->enf->call(L->enf, type, p, len, reply, rbuf, err, sizeof(err)) < 0) {
 		enf_down(L, err);
 		return -1;
 	}
@@ -257,15 +259,15 @@ static int enf_call(struct live *L, const uint8_t *p, size_t len, struct kl_ack 
 	char err[512];
 	uint32_t applied;
 
-	if (L->enf == NULL) {
-		if (kl_client_open(&L->enf, L->enf_path, KL_ROLE_GRAPHD, ENFORCER_TIMEOUT_MS, err,
-				   sizeof(err)) < 0) {
-			L->enf = NULL;
+	if (!L->enf_up || L->enf->reconnected) {
+		if (kl_enf_link_connect(L->enf, err, sizeof(err)) < 0) {
 			enf_down(L, err);
 			return -1;
 		}
-		kl_info("connected to the enforcer at %s", L->enf_path);
+		if (!L->enf_up)
+			kl_info("connected to the enforcer at %s", L->enf_path);
 		L->enf_up = true;
+		L->enf->reconnected = false;
 		enf_reconcile(L, now);
 		return 1; /* plan again from what the enforcer holds */
 	}
@@ -300,7 +302,7 @@ static void push_round(struct live *L, int64_t now)
 				(unsigned long long)L->pb.unpushable);
 			L->unpushable_log = clock_ms(CLOCK_MONOTONIC);
 		}
-		if (n == 0 && L->enf != NULL)
+		if (n == 0 && L->enf_up)
 			return;
 		size_t len = kl_edge_rules_len((size_t)n);
 		uint8_t *p = malloc(len);
@@ -313,7 +315,7 @@ static void push_round(struct live *L, int64_t now)
 			return;
 		}
 		kl_edge_rules_encode(L->pb.r, (uint32_t)n, p);
-		int rc = n > 0 || L->enf == NULL ? enf_call(L, p, len, acks, (uint32_t)n, &na, now)
+		int rc = n > 0 || !L->enf_up ? enf_call(L, p, len, acks, (uint32_t)n, &na, now)
 						 : 0;
 		if (rc == 0 && n > 0) {
 			uint32_t ok = 0, refused[KL_ACK_REASON_MAX] = { 0 };
@@ -625,10 +627,12 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 
 	if (rc <= 0)
 		return rc;
-	if (kl_grow((void **)&L->obs, &L->obs_cap, v->h.n_records, sizeof(*L->obs)) < 0) {
+	struct gr_obs *obs = kl_grow_to(L->obs, v->h.n_records, &L->obs_cap, sizeof(*obs), 64);
+	if (obs == NULL) {
 		kl_error("out of memory for a tick of %u flows", v->h.n_records);
 		return -1;
 	}
+	L->obs = obs;
 	L->nsusp = 0;
 	if (gr_flows_to_obs(v, L->obs, &L->susp, &L->nsusp, &L->susp_cap) < 0) {
 		kl_error("out of memory for the restricted sources of a tick");
@@ -865,7 +869,7 @@ out:
 	if (L.vtx != NULL)
 		kl_stream_tx_close(L.vtx);
 	if (L.enf != NULL)
-		kl_client_close(L.enf);
+		L.enf->close(L.enf);
 	gr_push_free(&L.pb);
 	if (L.have_g)
 		gr_free(&L.g);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Per-edge baselines (issue 16): for every edge, an EWMA and a peak of its
+ * Per-edge baselines: for every edge, an EWMA and a peak of its
  * packets/s and bytes/s, learned one tick at a time. Once an edge has
  * min_obs observations, a tick that carries more than factor x its peak
  * (and at least min_pps) is a deviation: graphd reports it to the decider

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/grow.h"
+#include "common/hash.h"
 #include "graphd/graph.h"
 
 #define MS_PER_MIN 60000ll
@@ -157,16 +159,6 @@ const char *gr_key_format(const struct gr_key *k, char *buf, size_t len)
 	return buf;
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t key_hash(const struct gr_key *k)
 {
 	uint64_t a, b, c = 0;
@@ -174,7 +166,7 @@ static uint64_t key_hash(const struct gr_key *k)
 	memcpy(&a, k->addr, 8);
 	memcpy(&b, k->addr + 8, 8);
 	memcpy(&c, k, 4);
-	return mix(a ^ mix(b ^ mix(c)));
+	return kl_mix64(a ^ kl_mix64(b ^ kl_mix64(c)));
 }
 
 static uint64_t addr_hash(uint8_t family, const uint8_t *addr)
@@ -183,7 +175,7 @@ static uint64_t addr_hash(uint8_t family, const uint8_t *addr)
 
 	memcpy(&a, addr, 8);
 	memcpy(&b, addr + 8, 8);
-	return mix(a ^ mix(b ^ family));
+	return kl_mix64(a ^ kl_mix64(b ^ family));
 }
 
 /* ---- the edge table ---- */
@@ -209,23 +201,26 @@ void gr_free(struct gr_graph *g)
 	memset(g, 0, sizeof(*g));
 }
 
+struct edge_probe {
+	const struct gr_graph *g;
+	const struct gr_key *k;
+};
+
+static inline bool edge_stop(const void *ctx, size_t i)
+{
+	const struct edge_probe *p = ctx;
+	uint32_t id = p->g->slot[i];
+
+	return id == 0 || memcmp(&p->g->e[id - 1].k, p->k, sizeof(*p->k)) == 0;
+}
+
 static size_t find_slot(const struct gr_graph *g, const struct gr_key *k, bool *found)
 {
-	size_t mask = g->nslot - 1;
-	size_t i = (size_t)key_hash(k) & mask;
+	struct edge_probe p = { g, k };
+	size_t i = kl_probe(key_hash(k), g->nslot - 1, edge_stop, &p);
 
-	for (;;) {
-		uint32_t id = g->slot[i];
-		if (id == 0) {
-			*found = false;
-			return i;
-		}
-		if (memcmp(&g->e[id - 1].k, k, sizeof(*k)) == 0) {
-			*found = true;
-			return i;
-		}
-		i = (i + 1) & mask;
-	}
+	*found = g->slot[i] != 0;
+	return i;
 }
 
 static int rehash(struct gr_graph *g, size_t nslot)
@@ -262,14 +257,10 @@ static struct gr_edge *insert(struct gr_graph *g, const struct gr_key *k)
 		return NULL;
 	if ((g->n + 1) * 2 > g->nslot && rehash(g, g->nslot * 2) < 0)
 		return NULL;
-	if (g->n == g->cap) {
-		size_t ncap = g->cap ? g->cap * 2 : 1024;
-		struct gr_edge *ne = realloc(g->e, ncap * sizeof(*ne));
-		if (ne == NULL)
-			return NULL;
-		g->e = ne;
-		g->cap = ncap;
-	}
+	struct gr_edge *ne = kl_grow(g->e, g->n, &g->cap, sizeof(*ne), 1024);
+	if (ne == NULL)
+		return NULL;
+	g->e = ne;
 	size_t i = find_slot(g, k, &found);
 	struct gr_edge *e = &g->e[g->n];
 	memset(e, 0, sizeof(*e));
@@ -314,14 +305,10 @@ void gr_touch(struct gr_graph *g, struct gr_edge *e)
 {
 	if (e->dirty)
 		return;
-	if (g->ndirty == g->dirty_cap) {
-		size_t ncap = g->dirty_cap ? g->dirty_cap * 2 : 1024;
-		uint32_t *nd = realloc(g->dirty, ncap * sizeof(*nd));
-		if (nd == NULL)
-			return; /* the edge is written by the next full flush */
-		g->dirty = nd;
-		g->dirty_cap = ncap;
-	}
+	uint32_t *nd = kl_grow(g->dirty, g->ndirty, &g->dirty_cap, sizeof(*nd), 1024);
+	if (nd == NULL)
+		return; /* the edge is written by the next full flush */
+	g->dirty = nd;
 	g->dirty[g->ndirty++] = (uint32_t)(e - g->e);
 	e->dirty = 1;
 }
@@ -342,17 +329,25 @@ static void set_state(struct gr_graph *g, struct gr_edge *e, enum gr_state s, en
 
 /* ---- suspicious sources ---- */
 
+struct susp_probe {
+	const struct gr_suspect *susp;
+	uint8_t family;
+	const uint8_t *addr;
+};
+
+static inline bool susp_stop(const void *ctx, size_t i)
+{
+	const struct susp_probe *p = ctx;
+	const struct gr_suspect *s = &p->susp[i];
+
+	return !s->used || (s->family == p->family && memcmp(s->addr, p->addr, 16) == 0);
+}
+
 static struct gr_suspect *susp_slot(struct gr_graph *g, uint8_t family, const uint8_t *addr)
 {
-	size_t mask = g->susp_slots - 1;
-	size_t i = (size_t)addr_hash(family, addr) & mask;
+	struct susp_probe p = { g->susp, family, addr };
 
-	for (;;) {
-		struct gr_suspect *s = &g->susp[i];
-		if (!s->used || (s->family == family && memcmp(s->addr, addr, 16) == 0))
-			return s;
-		i = (i + 1) & mask;
-	}
+	return &g->susp[kl_probe(addr_hash(family, addr), g->susp_slots - 1, susp_stop, &p)];
 }
 
 /* Rebuild without the entries that ran out (and at twice the size if full). */
@@ -503,14 +498,10 @@ size_t gr_expire(struct gr_graph *g, int64_t now)
 
 static int add_viol(struct gr_graph *g, const struct gr_edge *e, int64_t t)
 {
-	if (g->nviol == g->viol_cap) {
-		size_t ncap = g->viol_cap ? g->viol_cap * 2 : 64;
-		struct gr_viol *nv = realloc(g->viol, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		g->viol = nv;
-		g->viol_cap = ncap;
-	}
+	struct gr_viol *nv = kl_grow(g->viol, g->nviol, &g->viol_cap, sizeof(*nv), 64);
+	if (nv == NULL)
+		return -1;
+	g->viol = nv;
 	struct gr_viol *v = &g->viol[g->nviol++];
 	memset(v, 0, sizeof(*v));
 	v->k = e->k;

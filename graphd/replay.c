@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 #include "graphd/commands.h"
+#include "common/err.h"
+#include "common/grow.h"
 #include "graphd/replay.h"
 #include "ipc/frames.h"
 #include "common/jsonl.h"
@@ -34,36 +36,23 @@ struct gr_reader {
 	bool have_prev;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static int grow_obs(struct gr_reader *r, size_t n)
 {
-	return kl_grow((void **)&r->obs, &r->obs_cap, n, sizeof(*r->obs));
+	struct gr_obs *o = kl_grow_to(r->obs, n, &r->obs_cap, sizeof(*o), 64);
+
+	if (o == NULL)
+		return -1;
+	r->obs = o;
+	return 0;
 }
 
 static int addrs_add(struct kl_addr **v, size_t *n, size_t *cap, const struct kl_addr *a)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct kl_addr *s = realloc(*v, ncap * sizeof(*s));
-		if (s == NULL)
-			return -1;
-		*v = s;
-		*cap = ncap;
-	}
+	struct kl_addr *s = kl_grow(*v, *n, cap, sizeof(*s), 64);
+
+	if (s == NULL)
+		return -1;
+	*v = s;
 	(*v)[(*n)++] = *a;
 	return 0;
 }
@@ -120,9 +109,9 @@ int gr_reader_open(struct gr_reader **out, const char *path, char *err, size_t e
 
 	*out = NULL;
 	if (r == NULL)
-		return fail(err, errlen, "%s: out of memory", path);
+		return kl_fail(err, errlen, "%s: out of memory", path);
 	if (kl_jsonl_open(&r->l, path) < 0) {
-		fail(err, errlen, "%s: %s", path, strerror(errno));
+		kl_fail(err, errlen, "%s: %s", path, strerror(errno));
 		gr_reader_close(r);
 		return -1;
 	}
@@ -150,7 +139,7 @@ int gr_reader_mem(struct gr_reader **out, const char *buf, size_t len, const cha
 
 	*out = NULL;
 	if (r == NULL)
-		return fail(err, errlen, "%s: out of memory", name);
+		return kl_fail(err, errlen, "%s: out of memory", name);
 	kl_jsonl_mem(&r->l, buf, len);
 	*out = r;
 	return 0;
@@ -165,7 +154,7 @@ int gr_reader_trace_stream(struct gr_reader **out, FILE *f, bool own, const char
 	if (r == NULL) {
 		if (own)
 			fclose(f);
-		return fail(err, errlen, "%s: out of memory", name);
+		return kl_fail(err, errlen, "%s: out of memory", name);
 	}
 	if (kl_trace_open_stream(&r->tr, f, own, name, err, errlen) < 0) {
 		gr_reader_close(r);
@@ -206,10 +195,10 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		if (rc == KL_TRACE_TORN)
 			return 0; /* a recording cut short: everything before it counts */
 		if (rc != KL_TRACE_REC)
-			return fail(err, errlen, "%s: %s", r->name, why);
+			return kl_fail(err, errlen, "%s: %s", r->name, why);
 		uint64_t off = kl_trace_offset(r->tr);
 		if (kl_msg_decode(msg, len, &m, why, sizeof(why)) < 0)
-			return fail(err, errlen, "%s: record at offset %llu: %s", r->name,
+			return kl_fail(err, errlen, "%s: record at offset %llu: %s", r->name,
 				    (unsigned long long)off, why);
 		if (m.hdr.type != KL_MSG_TELEMETRY && m.hdr.type != KL_MSG_FLOWS)
 			continue;
@@ -220,7 +209,7 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		if (rc == KL_TICKASM_MORE)
 			continue;
 		if (rc != KL_TICKASM_TICK)
-			return fail(err, errlen, "%s: %s at offset %llu: %s", r->name,
+			return kl_fail(err, errlen, "%s: %s at offset %llu: %s", r->name,
 				    kl_msg_type_name(m.hdr.type), (unsigned long long)off, why);
 		if (m.hdr.type == KL_MSG_TELEMETRY) {
 			const struct kl_telem_view *tv = &ta->telem;
@@ -234,7 +223,7 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 						     .prefixlen = s.family == 4 ? 32 : 128 };
 				memcpy(a.addr, s.addr, 16);
 				if (add_susp(r, &a) < 0)
-					return fail(err, errlen, "%s: out of memory", r->name);
+					return kl_fail(err, errlen, "%s: out of memory", r->name);
 			}
 			r->susp_tick = tv->h.tick;
 			r->have_susp = true;
@@ -242,14 +231,14 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		}
 		const struct kl_flows_view *v = &ta->flows;
 		if (grow_obs(r, v->h.n_records) < 0)
-			return fail(err, errlen, "%s: out of memory for %u flows", r->name,
+			return kl_fail(err, errlen, "%s: out of memory for %u flows", r->name,
 				    v->h.n_records);
 		/* Suspects of this tick: its TELEMETRY's, then the flagged flows'. */
 		if (!(r->have_susp && r->susp_tick == v->h.tick))
 			r->nsusp = 0;
 		r->have_susp = false;
 		if (gr_flows_to_obs(v, r->obs, &r->susp, &r->nsusp, &r->susp_cap) < 0)
-			return fail(err, errlen, "%s: out of memory", r->name);
+			return kl_fail(err, errlen, "%s: out of memory", r->name);
 		r->nobs = v->h.n_records;
 		int64_t tms = (int64_t)(v->h.t_ns / 1000000u);
 		/* The sensor's clock may step back; the graph's time may not. */
@@ -279,7 +268,7 @@ static int line_fail(struct gr_reader *r, char *err, size_t errlen, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return fail(err, errlen, "%s:%lu: %s", r->name, r->l.lineno, msg);
+	return kl_fail(err, errlen, "%s:%lu: %s", r->name, r->l.lineno, msg);
 }
 
 static int parse_flows(struct gr_reader *r, const json_t *arr, char *err, size_t errlen)
@@ -463,7 +452,7 @@ int gr_replay(struct gr_graph *g, struct gr_store *s, struct gr_reader *r, FILE 
 	st->first_t = st->last_t = GR_NEVER;
 	while ((rc = gr_reader_next(r, &t, err, errlen)) == 1) {
 		if (gr_tick(g, t.t_ms, t.obs, t.nobs, t.susp, t.nsusp) < 0)
-			return fail(err, errlen, "out of memory at t=%lld ms", (long long)t.t_ms);
+			return kl_fail(err, errlen, "out of memory at t=%lld ms", (long long)t.t_ms);
 		for (size_t i = 0; out != NULL && i < g->nviol; i++) {
 			char line[256];
 			fprintf(out, "%s\n", gr_viol_json(&g->viol[i], line, sizeof(line)));

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "graphd/store.h"
 
+#include "common/err.h"
 #include "common/safefile.h"
 
 struct gr_store {
@@ -62,21 +62,6 @@ static const char *const schema_v2[] = {
 	NULL
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* What an SQLite failure means for the operator. */
 static const char *advice(int rc)
 {
@@ -111,8 +96,8 @@ static int sqlfail(struct gr_store *s, int rc, char *err, size_t errlen, const c
 	const char *msg = s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
 	if (a != NULL)
-		return fail(err, errlen, "graph db %s: %s: %s; %s", s->path, what, msg, a);
-	return fail(err, errlen, "graph db %s: %s: %s", s->path, what, msg);
+		return kl_fail(err, errlen, "graph db %s: %s: %s; %s", s->path, what, msg, a);
+	return kl_fail(err, errlen, "graph db %s: %s: %s", s->path, what, msg);
 }
 
 int gr_store_exec(struct gr_store *s, const char *sql, char *err, size_t errlen)
@@ -173,13 +158,13 @@ static int backup_to(sqlite3 *src, const char *dest, char *err, size_t errlen)
 	int rc = sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 
 	if (rc != SQLITE_OK) {
-		fail(err, errlen, "backup %s: %s", dest, d ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
+		kl_fail(err, errlen, "backup %s: %s", dest, d ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
 		sqlite3_close(d);
 		return -1;
 	}
 	sqlite3_backup *b = sqlite3_backup_init(d, "main", src, "main");
 	if (b == NULL) {
-		fail(err, errlen, "backup %s: %s", dest, sqlite3_errmsg(d));
+		kl_fail(err, errlen, "backup %s: %s", dest, sqlite3_errmsg(d));
 		sqlite3_close(d);
 		return -1;
 	}
@@ -191,31 +176,47 @@ static int backup_to(sqlite3 *src, const char *dest, char *err, size_t errlen)
 	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE) {
-		fail(err, errlen, "backup %s: %s", dest, sqlite3_errstr(rc));
+		kl_fail(err, errlen, "backup %s: %s", dest, sqlite3_errstr(rc));
 		sqlite3_close(d);
 		unlink(dest);
 		return -1;
 	}
 	rc = sqlite3_close(d);
 	if (rc != SQLITE_OK)
-		return fail(err, errlen, "backup %s: close: %s", dest, sqlite3_errstr(rc));
+		return kl_fail(err, errlen, "backup %s: close: %s", dest, sqlite3_errstr(rc));
+	return 0;
+}
+
+/* The current schema's tables, inside the caller's transaction. */
+static int exec_schema_v2(struct gr_store *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; schema_v2[i] != NULL; i++)
+		if (gr_store_exec(s, schema_v2[i], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+/* Stamp the file as ours at the current version, and commit. */
+static int stamp_and_commit(struct gr_store *s, char *err, size_t errlen)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", GR_APPLICATION_ID);
+	if (gr_store_exec(s, sql, err, errlen) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
+	if (gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
 static int create_v2(struct gr_store *s, char *err, size_t errlen)
 {
-	char sql[64];
-
 	if (gr_store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	for (size_t i = 0; schema_v2[i] != NULL; i++)
-		if (gr_store_exec(s, schema_v2[i], err, errlen) < 0)
-			goto bad;
-	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", GR_APPLICATION_ID);
-	if (gr_store_exec(s, sql, err, errlen) < 0)
+	if (exec_schema_v2(s, err, errlen) < 0)
 		goto bad;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
-	if (gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0)
+	if (stamp_and_commit(s, err, errlen) < 0)
 		goto bad;
 	return 0;
 bad:
@@ -242,14 +243,14 @@ static int migrate_1_2(struct gr_store *s, char *err, size_t errlen)
 		"DROP TABLE edges_v1",
 		NULL
 	};
-	char bak[PATH_MAX + 32], sql[64];
+	char bak[PATH_MAX + 32];
 
 	if (snprintf(bak, sizeof(bak), "%s.schema1.bak", s->path) >= (int)sizeof(bak))
-		return fail(err, errlen, "graph db %s: path too long for the migration backup",
+		return kl_fail(err, errlen, "graph db %s: path too long for the migration backup",
 			    s->path);
 	unlink(bak);
 	if (backup_to(s->db, bak, err, errlen) < 0)
-		return fail(err, errlen, "graph db %s: not migrating from schema 1: the backup to %s "
+		return kl_fail(err, errlen, "graph db %s: not migrating from schema 1: the backup to %s "
 			    "failed first", s->path, bak);
 	if (gr_store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
@@ -269,7 +270,7 @@ static int migrate_1_2(struct gr_store *s, char *err, size_t errlen)
 	if (sqlite3_step(chk) == SQLITE_ROW) {
 		const unsigned char *src = sqlite3_column_text(chk, 0);
 		const unsigned char *st = sqlite3_column_text(chk, 3);
-		fail(err, errlen, "graph db %s: schema 1 edge (%s, %lld, %lld) has state '%s' or a "
+		kl_fail(err, errlen, "graph db %s: schema 1 edge (%s, %lld, %lld) has state '%s' or a "
 		     "field out of range", s->path, src ? (const char *)src : "NULL",
 		     (long long)sqlite3_column_int64(chk, 1), (long long)sqlite3_column_int64(chk, 2),
 		     st ? (const char *)st : "NULL");
@@ -279,18 +280,13 @@ static int migrate_1_2(struct gr_store *s, char *err, size_t errlen)
 	sqlite3_finalize(chk);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) - 1; i++) {
 		if (steps[i] == NULL) {
-			for (size_t j = 0; schema_v2[j] != NULL; j++)
-				if (gr_store_exec(s, schema_v2[j], err, errlen) < 0)
-					goto bad;
+			if (exec_schema_v2(s, err, errlen) < 0)
+				goto bad;
 		} else if (gr_store_exec(s, steps[i], err, errlen) < 0) {
 			goto bad;
 		}
 	}
-	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", GR_APPLICATION_ID);
-	if (gr_store_exec(s, sql, err, errlen) < 0)
-		goto bad;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", GR_SCHEMA_VERSION);
-	if (gr_store_exec(s, sql, err, errlen) < 0 || gr_store_exec(s, "COMMIT", err, errlen) < 0)
+	if (stamp_and_commit(s, err, errlen) < 0)
 		goto bad;
 	snprintf(s->note, sizeof(s->note), "migrated %.4000s from schema 1 to %d (the schema 1 copy is %.4100s)",
 		 s->path, GR_SCHEMA_VERSION, bak);
@@ -332,14 +328,14 @@ static int check_schema(struct gr_store *s, char *err, size_t errlen)
 		      errlen) < 0)
 		return -1;
 	if (v > GR_SCHEMA_VERSION)
-		return fail(err, errlen, "graph db %s: schema version %lld is newer than this "
+		return kl_fail(err, errlen, "graph db %s: schema version %lld is newer than this "
 			    "kl-graphd knows (%d); use the kl-graphd that wrote it",
 			    s->path, (long long)v, GR_SCHEMA_VERSION);
 	if (v >= 2 && app != GR_APPLICATION_ID)
-		return fail(err, errlen, "graph db %s: not a kl-graphd database (application_id "
+		return kl_fail(err, errlen, "graph db %s: not a kl-graphd database (application_id "
 			    "%lld, expected %d)", s->path, (long long)app, GR_APPLICATION_ID);
 	if (v == 0 && ntab > 0)
-		return fail(err, errlen, "graph db %s: an SQLite database with %lld tables but no "
+		return kl_fail(err, errlen, "graph db %s: an SQLite database with %lld tables but no "
 			    "kl-graphd schema version; refusing to touch it", s->path, (long long)ntab);
 	if (v == 1) {
 		int64_t has = 0;
@@ -347,15 +343,15 @@ static int check_schema(struct gr_store *s, char *err, size_t errlen)
 			      "name = 'edges'", &has, err, errlen) < 0)
 			return -1;
 		if (!has)
-			return fail(err, errlen, "graph db %s: schema version 1 without an edges table; "
+			return kl_fail(err, errlen, "graph db %s: schema version 1 without an edges table; "
 				    "refusing to touch it", s->path);
 	}
 	if (s->readonly) {
 		if (v == 0)
-			return fail(err, errlen, "graph db %s: empty (no graph has been stored yet)",
+			return kl_fail(err, errlen, "graph db %s: empty (no graph has been stored yet)",
 				    s->path);
 		if (v < GR_SCHEMA_VERSION)
-			return fail(err, errlen, "graph db %s: schema version %lld needs migrating to "
+			return kl_fail(err, errlen, "graph db %s: schema version %lld needs migrating to "
 				    "%d: start kl-graphd (or run an offline command that writes, "
 				    "e.g. `freeze --dry-run`) once while no daemon runs",
 				    s->path, (long long)v, GR_SCHEMA_VERSION);
@@ -418,21 +414,21 @@ static int take_lock(struct gr_store *s, bool wait, bool create, char *err, size
 {
 	s->lock_fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0640);
 	if (s->lock_fd < 0 && errno == ENOENT && !create)
-		return fail(err, errlen, "graph db %s: no such file (kl-graphd creates it when it first "
+		return kl_fail(err, errlen, "graph db %s: no such file (kl-graphd creates it when it first "
 			    "runs; check --db)", s->path);
 	if (s->lock_fd < 0)
-		return fail(err, errlen, "graph db %s: cannot open: %s", s->path, strerror(errno));
+		return kl_fail(err, errlen, "graph db %s: cannot open: %s", s->path, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
 		int e = errno;
 		close(s->lock_fd);
 		s->lock_fd = -1;
 		if (e == EWOULDBLOCK) {
-			fail(err, errlen, "graph db %s: in use by a running kl-graphd (it holds the "
+			kl_fail(err, errlen, "graph db %s: in use by a running kl-graphd (it holds the "
 			     "writer lock); change the live graph with `klctl graph ...`, or stop "
 			     "kl-graphd first", s->path);
 			return GR_STORE_IN_USE;
 		}
-		return fail(err, errlen, "graph db %s: lock: %s", s->path, strerror(e));
+		return kl_fail(err, errlen, "graph db %s: lock: %s", s->path, strerror(e));
 	}
 	return 0;
 }
@@ -450,12 +446,12 @@ int gr_store_open(struct gr_store **out, const struct gr_store_opts *o, char *er
 	*out = NULL;
 	if (s == NULL || (s->path = strdup(o->path)) == NULL) {
 		free(s);
-		return fail(err, errlen, "graph db %s: out of memory", o->path);
+		return kl_fail(err, errlen, "graph db %s: out of memory", o->path);
 	}
 	s->lock_fd = -1;
 	s->readonly = o->readonly;
 	if (!mem && o->readonly && access(o->path, F_OK) < 0) {
-		fail(err, errlen, "graph db %s: %s", o->path, strerror(errno));
+		kl_fail(err, errlen, "graph db %s: %s", o->path, strerror(errno));
 		goto bad;
 	}
 	if (!mem && !o->readonly && (rc = take_lock(s, o->wait_lock, !o->no_create, err, errlen)) < 0) {
@@ -474,7 +470,7 @@ int gr_store_open(struct gr_store **out, const struct gr_store_opts *o, char *er
 		if (query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode), err, errlen) < 0)
 			goto bad;
 		if (strcmp(mode, "wal") != 0) {
-			fail(err, errlen, "graph db %s: cannot switch to WAL (journal_mode is %s)",
+			kl_fail(err, errlen, "graph db %s: cannot switch to WAL (journal_mode is %s)",
 			     o->path, mode);
 			goto bad;
 		}
@@ -488,7 +484,7 @@ int gr_store_open(struct gr_store **out, const struct gr_store_opts *o, char *er
 		if (query_text(s, "PRAGMA quick_check(1)", ok, sizeof(ok), err, errlen) < 0)
 			goto bad;
 		if (strcmp(ok, "ok") != 0) {
-			fail(err, errlen, "graph db %s: damaged (quick_check: %s); it was left untouched: "
+			kl_fail(err, errlen, "graph db %s: damaged (quick_check: %s); it was left untouched: "
 			     "restore a backup, or try `sqlite3 FILE .recover`", o->path, ok);
 			goto bad;
 		}
@@ -539,7 +535,7 @@ int gr_store_schema(const struct gr_store *s)
 static int row_fail(char *err, size_t errlen, const char *path, const char *src, int64_t port,
 		    int64_t proto, const char *what)
 {
-	return fail(err, errlen, "graph db %s: edge (%s, %lld, %lld): %s; fix or delete the row "
+	return kl_fail(err, errlen, "graph db %s: edge (%s, %lld, %lld): %s; fix or delete the row "
 		    "(sqlite3), or restore a backup", path, src, (long long)port, (long long)proto,
 		    what);
 }
@@ -568,7 +564,7 @@ static int load_baselines(struct gr_store *s, struct gr_graph *g, char *err, siz
 			bad = !(v[i] >= 0.0 && v[i] < 1e300);
 		}
 		if (bad) {
-			rc = fail(err, errlen, "graph db %s: edge_baselines (%s, %lld, %lld): bad address, "
+			rc = kl_fail(err, errlen, "graph db %s: edge_baselines (%s, %lld, %lld): bad address, "
 				  "key or value; fix or delete the row (sqlite3), or restore a backup",
 				  s->path, src ? src : "NULL", (long long)port, (long long)proto);
 			sqlite3_finalize(st);
@@ -696,6 +692,19 @@ static void bind_time(sqlite3_stmt *st, int i, int64_t t)
 		sqlite3_bind_int64(st, i, t);
 }
 
+/* An edge's evidence, the same seven columns in every statement, from
+ * parameter `at` on. */
+static void bind_evidence(sqlite3_stmt *st, int at, const struct gr_edge *e)
+{
+	sqlite3_bind_int64(st, at, e->seen);
+	sqlite3_bind_int64(st, at + 1, e->windows);
+	bind_time(st, at + 2, e->last_window);
+	bind_time(st, at + 3, e->first_seen);
+	bind_time(st, at + 4, e->last_seen);
+	sqlite3_bind_int64(st, at + 5, (int64_t)(e->pkts & INT64_MAX));
+	sqlite3_bind_int64(st, at + 6, (int64_t)(e->bytes & INT64_MAX));
+}
+
 /* Most ticks only add evidence to rows that exist: a narrow UPDATE for
  * those, the whole row for new edges and state changes. */
 static int write_evidence(struct gr_store *s, const struct gr_edge *e, bool *done)
@@ -708,13 +717,7 @@ static int write_evidence(struct gr_store *s, const struct gr_edge *e, bool *don
 	sqlite3_reset(st);
 	if (bind_key(st, &e->k, ip, sizeof(ip)) < 0)
 		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 4, e->seen);
-	sqlite3_bind_int64(st, 5, e->windows);
-	bind_time(st, 6, e->last_window);
-	bind_time(st, 7, e->first_seen);
-	bind_time(st, 8, e->last_seen);
-	sqlite3_bind_int64(st, 9, (int64_t)(e->pkts & INT64_MAX));
-	sqlite3_bind_int64(st, 10, (int64_t)(e->bytes & INT64_MAX));
+	bind_evidence(st, 4, e);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -774,13 +777,7 @@ static int write_edge(struct gr_store *s, const struct gr_edge *e)
 		else
 			sqlite3_bind_int64(st, 7, e->by_uid);
 		sqlite3_bind_int64(st, 8, e->state_at);
-		sqlite3_bind_int64(st, 9, e->seen);
-		sqlite3_bind_int64(st, 10, e->windows);
-		bind_time(st, 11, e->last_window);
-		bind_time(st, 12, e->first_seen);
-		bind_time(st, 13, e->last_seen);
-		sqlite3_bind_int64(st, 14, (int64_t)(e->pkts & INT64_MAX));
-		sqlite3_bind_int64(st, 15, (int64_t)(e->bytes & INT64_MAX));
+		bind_evidence(st, 9, e);
 	}
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -814,7 +811,7 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 	int rc;
 
 	if (s->readonly)
-		return fail(err, errlen, "graph db %s: opened read-only", s->path);
+		return kl_fail(err, errlen, "graph db %s: opened read-only", s->path);
 	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER && !g->eb_flush)
 		return 0;
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -922,7 +919,7 @@ int gr_store_violations(struct gr_store *s, int64_t since_ms, size_t limit,
 			if (nv == NULL) {
 				free(v);
 				sqlite3_finalize(st);
-				return fail(err, errlen, "out of memory");
+				return kl_fail(err, errlen, "out of memory");
 			}
 			v = nv;
 			cap = ncap;
@@ -954,10 +951,10 @@ int gr_store_backup(struct gr_store *s, const char *dest, char *err, size_t errl
 	struct stat sb;
 
 	if (lstat(dest, &sb) == 0)
-		return fail(err, errlen, "backup %s: already exists; pick a new name (a backup never "
+		return kl_fail(err, errlen, "backup %s: already exists; pick a new name (a backup never "
 			    "overwrites)", dest);
 	if (errno != ENOENT)
-		return fail(err, errlen, "backup %s: %s", dest, strerror(errno));
+		return kl_fail(err, errlen, "backup %s: %s", dest, strerror(errno));
 	return backup_to(s->db, dest, err, errlen);
 }
 
@@ -970,14 +967,14 @@ int gr_store_adopt(const char *path, uid_t uid, gid_t gid, char *err, size_t err
 		return 0;
 	for (size_t i = 0; i < 3; i++) {
 		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p))
-			return fail(err, errlen, "graph db %s: path too long", path);
+			return kl_fail(err, errlen, "graph db %s: path too long", path);
 		/* Checked and changed through the descriptor: a name swapped
 		 * after the open changes nothing (common/safefile.h). */
 		int fd = kl_safe_open(p, O_RDONLY, 0, KL_SAFE_OWNED, why, sizeof(why));
 		if (fd < 0 && errno == ENOENT)
 			continue;
 		if (fd < 0)
-			return fail(err, errlen, "graph db: %s; remove it (kl-graphd never follows "
+			return kl_fail(err, errlen, "graph db: %s; remove it (kl-graphd never follows "
 				    "or adopts such a file)", why);
 		struct stat st;
 		int rc = fstat(fd, &st);
@@ -987,7 +984,7 @@ int gr_store_adopt(const char *path, uid_t uid, gid_t gid, char *err, size_t err
 			snprintf(why, sizeof(why), "%s: fstat: %s", p, strerror(errno));
 		close(fd);
 		if (rc < 0)
-			return fail(err, errlen, "graph db: %s", why);
+			return kl_fail(err, errlen, "graph db: %s", why);
 	}
 	return 0;
 }

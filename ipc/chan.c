@@ -12,6 +12,7 @@
  * is shared with kl_server_recv() under a mutex.
  */
 #include "ipc/chan.h"
+#include "common/err.h"
 #include "ipc/listen.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
@@ -505,36 +506,34 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			struct kl_hello h;
 			char txt[192];
 
-			if (kl_hello_decode(msg.payload, msg.payload_len, &h, why, sizeof(why)) < 0) {
+			switch (kl_hello_admit(&msg, pe.role, s->peer_role, &h, why, sizeof(why))) {
+			case KL_HELLO_MALFORMED:
 				kl_warn("%s: bad HELLO from uid %u pid %d: %s", s->path,
 					(unsigned)pe.uid, (int)pe.pid, why);
 				send_result(s, seq, msg.hdr.tick, KL_ERR_INVALID, why);
-			} else if (pe.role != KL_ROLE_NONE) {
+				break;
+			case KL_HELLO_AGAIN:
+			case KL_HELLO_ROLE_SWITCH:
+				/* One HELLO per connection: a request pipe has no
+				 * reconnect race to absorb. */
 				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED,
 					    "HELLO already received on this connection");
-			} else if (h.role != s->peer_role) {
-				snprintf(txt, sizeof(txt),
-					 "role %s may not connect to this socket (it serves %s)",
-					 kl_role_name(h.role), kl_role_name(s->peer_role));
+				break;
+			case KL_HELLO_WRONG_ROLE:
+			case KL_HELLO_WRONG_VERSION:
 				kl_warn("%s: refused HELLO from uid %u pid %d: %s", s->path,
-					(unsigned)pe.uid, (int)pe.pid, txt);
-				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
+					(unsigned)pe.uid, (int)pe.pid, why);
+				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, why);
 				pipe_doom(s, id);
-			} else if (h.proto_version != KL_MSG_VERSION) {
-				snprintf(txt, sizeof(txt),
-					 "protocol version %u not supported (this side speaks %d)",
-					 h.proto_version, KL_MSG_VERSION);
-				kl_warn("%s: refused HELLO from uid %u pid %d: %s", s->path,
-					(unsigned)pe.uid, (int)pe.pid, txt);
-				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
-				pipe_doom(s, id);
-			} else {
+				break;
+			case KL_HELLO_ADMIT:
 				pipe_set_role(s, id, (enum kl_role)h.role);
 				kl_debug("%s: %s connected (uid %u pid %d)", s->path,
 					 kl_role_name(h.role), (unsigned)pe.uid, (int)pe.pid);
 				snprintf(txt, sizeof(txt), "hello %s, this is %s",
 					 kl_role_name(h.role), kl_role_name(s->self));
 				send_result(s, seq, msg.hdr.tick, KL_OK, txt);
+				break;
 			}
 			nng_msg_free(m);
 			continue;

@@ -6,6 +6,7 @@
  * decode followed by encode gives back the very bytes that came in.
  */
 #include "ipc/enforce.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <stdarg.h>
@@ -127,8 +128,8 @@ static int get_host(uint8_t fam, const uint8_t *addr, struct kl_addr *out, const
 }
 
 /* Batch header + exact length; *n is the record count. */
-static int batch_count(const char *what, const uint8_t *p, size_t len, size_t rec, uint32_t max,
-		       uint32_t *n, char *err, size_t errlen)
+int kl_batch_count(const char *what, const uint8_t *p, size_t len, size_t rec, uint32_t max,
+		   uint32_t *n, char *err, size_t errlen)
 {
 	if (p == NULL || len < KL_BATCH_HDR_LEN)
 		return kl_fail(err, errlen, "%s payload is %zu bytes, shorter than its %d-byte header",
@@ -210,7 +211,7 @@ void kl_decisions_encode(const struct kl_decision *d, uint32_t n, uint8_t *out)
 
 int kl_decisions_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t errlen)
 {
-	if (batch_count("DECISIONS", p, len, KL_DECISION_LEN, KL_DECISIONS_MAX, n, err, errlen) < 0)
+	if (kl_batch_count("DECISIONS", p, len, KL_DECISION_LEN, KL_DECISIONS_MAX, n, err, errlen) < 0)
 		return -1;
 	if (kl_get32(p + 4) != 0)
 		return kl_fail(err, errlen, "DECISIONS: header bytes 4..7 (reserved) must be zero");
@@ -303,7 +304,7 @@ int kl_acks_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t e
 {
 	/* An ACK answers one DECISIONS or EDGE_RULES message, so it never has
 	 * more records than either may carry. */
-	return batch_count("ACK", p, len, KL_ACK_REC_LEN, KL_DECISIONS_MAX, n, err, errlen);
+	return kl_batch_count("ACK", p, len, KL_ACK_REC_LEN, KL_DECISIONS_MAX, n, err, errlen);
 }
 
 int kl_acks_decode(const uint8_t *p, size_t len, struct kl_ack *out, size_t cap, uint32_t *n,
@@ -478,7 +479,7 @@ void kl_state_encode(const struct kl_state_rec *s, uint32_t n, bool truncated, u
 
 int kl_state_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t errlen)
 {
-	if (batch_count("STATE", p, len, KL_STATE_REC_LEN, KL_STATE_MAX, n, err, errlen) < 0)
+	if (kl_batch_count("STATE", p, len, KL_STATE_REC_LEN, KL_STATE_MAX, n, err, errlen) < 0)
 		return -1;
 	if (kl_get32(p + 4) > 1)
 		return kl_fail(err, errlen, "STATE: field 'truncated' is %u, want 0 or 1", kl_get32(p + 4));
@@ -568,7 +569,7 @@ void kl_edge_rules_encode(const struct kl_edge_rule *e, uint32_t n, uint8_t *out
 
 int kl_edge_rules_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t errlen)
 {
-	if (batch_count("EDGE_RULES", p, len, KL_EDGE_RULE_LEN, KL_EDGE_RULES_MAX, n, err,
+	if (kl_batch_count("EDGE_RULES", p, len, KL_EDGE_RULE_LEN, KL_EDGE_RULES_MAX, n, err,
 			errlen) < 0)
 		return -1;
 	if (kl_get32(p + 4) != 0)

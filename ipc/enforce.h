@@ -53,6 +53,12 @@
 #define KL_NEWSRC_LIMIT_LEN  16
 #define KL_NEWSRC_TTL_MAX_MS (24ull * 3600 * 1000)
 
+/* A batch payload: u32 n, a u32 header word the caller checks, n records
+ * of rec bytes. n (at most max) when the length is exactly that, else -1
+ * with err naming `what`. */
+int kl_batch_count(const char *what, const uint8_t *p, size_t len, size_t rec, uint32_t max,
+		   uint32_t *n, char *err, size_t errlen);
+
 #define KL_DECISIONS_MAX     65536u   /* records per DECISIONS message */
 #define KL_EDGE_RULES_MAX    65536u   /* records per EDGE_RULES message */
 #define KL_STATE_MAX         1048576u /* records per STATE answer */

@@ -6,6 +6,7 @@
  * struct is copied onto the wire.
  */
 #include "ipc/frames.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <math.h>

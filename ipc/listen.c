@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* A listener that a peer cannot take down: see listen.h for why. */
 #include "ipc/listen.h"
+#include "common/err.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
 

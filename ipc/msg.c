@@ -9,6 +9,7 @@
  * name the field at fault so the operator learns why a request was refused.
  */
 #include "ipc/msg.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <stdarg.h>
@@ -79,46 +80,9 @@ enum kl_role kl_role_parse(const char *s)
 	return KL_ROLE_NONE;
 }
 
-static const char *const cmd_names[KL_CTL_CMD_MAX] = {
-	[KL_CTL_STATUS] = "status",
-	[KL_CTL_STATS] = "stats",
-	[KL_CTL_TOP_SRC] = "top-src",
-	[KL_CTL_EVENTS] = "events",
-	[KL_CTL_ATTACH] = "attach",
-	[KL_CTL_DETACH] = "detach",
-	[KL_CTL_ALLOW_ADD] = "allow-add",
-	[KL_CTL_ALLOW_DEL] = "allow-del",
-	[KL_CTL_ALLOW_LIST] = "allow-list",
-	[KL_CTL_ENFORCE_ALLOW] = "enforce-allow",
-	[KL_CTL_DENY_ADD] = "deny-add",
-	[KL_CTL_DENY_DEL] = "deny-del",
-	[KL_CTL_DENY_LIST] = "deny-list",
-	[KL_CTL_RL_SET] = "rl-set",
-	[KL_CTL_RL_OFF] = "rl-off",
-	[KL_CTL_RL_SET_IP] = "rl-set-ip",
-	[KL_CTL_RL_UNSET_IP] = "rl-unset-ip",
-	[KL_CTL_RL_LIST] = "rl-list",
-	[KL_CTL_TUPLE_ENFORCE] = "tuple-enforce",
-	[KL_CTL_EDGE_ADD_DENY] = "edge-add-deny",
-	[KL_CTL_EDGE_DEL_DENY] = "edge-del-deny",
-	[KL_CTL_EDGE_ADD_ALLOW] = "edge-add-allow",
-	[KL_CTL_EDGE_DEL_ALLOW] = "edge-del-allow",
-	[KL_CTL_EDGE_LIST] = "edge-list",
-	[KL_CTL_SAMPLING] = "sampling",
-	[KL_CTL_RESET] = "reset",
-	[KL_CTL_SOURCES] = "sources",
-	[KL_CTL_FORGIVE] = "forgive",
-	[KL_CTL_GRAPH_EXPORT] = "graph-export",
-	[KL_CTL_GRAPH_FREEZE] = "graph-freeze",
-	[KL_CTL_GRAPH_APPROVE] = "graph-approve-ip",
-	[KL_CTL_GRAPH_DENY] = "graph-deny-ip",
-	[KL_CTL_GRAPH_VIOLATIONS] = "graph-violations",
-	[KL_CTL_TUNE] = "tune",
-	[KL_CTL_BASELINE] = "baseline-show",
-	[KL_CTL_NEWSRC_LIMIT] = "new-sources-limit",
-	[KL_CTL_NEWSRC_OFF] = "new-sources-off",
-	[KL_CTL_RELOAD] = "reload",
-};
+#define NAME_(id, name, role, uses, mode_max, mode_what, kind) [KL_CTL_##id] = name,
+static const char *const cmd_names[KL_CTL_CMD_MAX] = { KL_CTL_COMMANDS(NAME_) };
+#undef NAME_
 
 const char *kl_ctl_cmd_name(unsigned cmd)
 {
@@ -281,6 +245,31 @@ int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
 	return 0;
 }
 
+enum kl_hello_verdict kl_hello_admit(const struct kl_msg *msg, enum kl_role current,
+				     enum kl_role peer_role, struct kl_hello *h, char *why,
+				     size_t whylen)
+{
+	memset(h, 0, sizeof(*h));
+	if (kl_hello_decode(msg->payload, msg->payload_len, h, why, whylen) < 0)
+		return KL_HELLO_MALFORMED;
+	if (current != KL_ROLE_NONE && h->role != current) {
+		kl_fail(why, whylen, "a second HELLO with another role (%s, first %s)",
+			kl_role_name(h->role), kl_role_name(current));
+		return KL_HELLO_ROLE_SWITCH;
+	}
+	if (h->role != peer_role) {
+		kl_fail(why, whylen, "role %s may not connect to this socket (it serves %s)",
+			kl_role_name(h->role), kl_role_name(peer_role));
+		return KL_HELLO_WRONG_ROLE;
+	}
+	if (h->proto_version != KL_MSG_VERSION) {
+		kl_fail(why, whylen, "protocol version %u not supported (this side speaks %d)",
+			h->proto_version, KL_MSG_VERSION);
+		return KL_HELLO_WRONG_VERSION;
+	}
+	return current == KL_ROLE_NONE ? KL_HELLO_ADMIT : KL_HELLO_AGAIN;
+}
+
 /* ---- CONTROL ---- */
 
 /* Offsets inside the 80-byte record. */
@@ -313,70 +302,34 @@ void kl_ctl_req_encode(const struct kl_ctl_req *r, uint8_t out[KL_CTL_REQ_LEN])
 	memcpy(out + O_IFNAME, r->ifname, n);
 }
 
-/* What a command uses. A field not listed must be zero. */
-enum {
-	U_MODE = 1 << 0,
-	U_PROTO = 1 << 1,
-	U_FORCE = 1 << 2,
-	U_ADDR_HOST = 1 << 3,   /* a single address */
-	U_ADDR_PREFIX = 1 << 4, /* an address or a prefix */
-	U_PORT = 1 << 5,
-	U_RATE = 1 << 6,
-	U_BURST = 1 << 7,
-	U_TTL = 1 << 8,
-	U_COUNT = 1 << 9,
-	U_IFNAME = 1 << 10,
-	U_PROTO_OPT = 1 << 11,  /* as U_PROTO, or proto 0 (with port 0) for "every edge" */
-};
 
 struct cmd_rule {
-	unsigned uses;
-	unsigned mode_max; /* modes 0..mode_max allowed (with U_MODE) */
+	unsigned uses;     /* enum kl_ctl_use */
+	unsigned mode_max; /* modes 0..mode_max allowed (with KL_CTL_U_MODE) */
 	const char *mode_what;
+	enum kl_role role;
+	enum kl_ctl_kind kind;
 };
 
-static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = {
-	[KL_CTL_STATUS] = { 0, 0, NULL },
-	[KL_CTL_STATS] = { 0, 0, NULL },
-	[KL_CTL_TOP_SRC] = { U_MODE | U_COUNT, KL_TOP_MAX - 1, "sort key (enum kl_top_by)" },
-	[KL_CTL_EVENTS] = { U_COUNT, 0, NULL },
-	[KL_CTL_ATTACH] = { U_IFNAME | U_FORCE | U_MODE, KL_XDP_MODE_MAX - 1,
-			    "XDP mode (enum kl_xdp_mode)" },
-	[KL_CTL_DETACH] = { U_IFNAME, 0, NULL },
-	[KL_CTL_ALLOW_ADD] = { U_ADDR_PREFIX, 0, NULL },
-	[KL_CTL_ALLOW_DEL] = { U_ADDR_PREFIX, 0, NULL },
-	[KL_CTL_ALLOW_LIST] = { U_COUNT, 0, NULL },
-	[KL_CTL_ENFORCE_ALLOW] = { U_MODE, 1, "0 (off) or 1 (on)" },
-	[KL_CTL_DENY_ADD] = { U_ADDR_PREFIX | U_TTL, 0, NULL },
-	[KL_CTL_DENY_DEL] = { U_ADDR_PREFIX, 0, NULL },
-	[KL_CTL_DENY_LIST] = { U_COUNT, 0, NULL },
-	[KL_CTL_RL_SET] = { U_RATE | U_BURST, 0, NULL },
-	[KL_CTL_RL_OFF] = { 0, 0, NULL },
-	[KL_CTL_RL_SET_IP] = { U_ADDR_HOST | U_RATE | U_BURST | U_TTL, 0, NULL },
-	[KL_CTL_RL_UNSET_IP] = { U_ADDR_HOST, 0, NULL },
-	[KL_CTL_RL_LIST] = { U_COUNT, 0, NULL },
-	[KL_CTL_TUPLE_ENFORCE] = { U_MODE, KL_EDGE_ALLOW, "0 (off), 1 (deny) or 2 (allow)" },
-	[KL_CTL_EDGE_ADD_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO | U_TTL, 0, NULL },
-	[KL_CTL_EDGE_DEL_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO, 0, NULL },
-	[KL_CTL_EDGE_ADD_ALLOW] = { U_ADDR_HOST | U_PORT | U_PROTO | U_TTL, 0, NULL },
-	[KL_CTL_EDGE_DEL_ALLOW] = { U_ADDR_HOST | U_PORT | U_PROTO, 0, NULL },
-	[KL_CTL_EDGE_LIST] = { U_COUNT, 0, NULL },
-	[KL_CTL_SAMPLING] = { U_COUNT, 0, NULL },
-	[KL_CTL_RESET] = { 0, 0, NULL },
-	[KL_CTL_SOURCES] = { U_COUNT, 0, NULL },
-	[KL_CTL_FORGIVE] = { U_ADDR_PREFIX | U_TTL, 0, NULL },
-	/* 6 = 1 + the last enum gr_state (graphd/graph.h: expired) */
-	[KL_CTL_GRAPH_EXPORT] = { U_MODE, 6, "0 (every edge) or 1 + a graph state (1..6)" },
-	[KL_CTL_GRAPH_FREEZE] = { U_MODE, 1, "0 (freeze) or 1 (dry run)" },
-	[KL_CTL_GRAPH_APPROVE] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
-	[KL_CTL_GRAPH_DENY] = { U_ADDR_HOST | U_PORT | U_PROTO_OPT, 0, NULL },
-	[KL_CTL_GRAPH_VIOLATIONS] = { U_TTL | U_COUNT, 0, NULL },
-	[KL_CTL_TUNE] = { 0, 0, NULL },
-	[KL_CTL_BASELINE] = { U_ADDR_HOST, 0, NULL },
-	[KL_CTL_NEWSRC_LIMIT] = { U_RATE | U_BURST | U_TTL, 0, NULL },
-	[KL_CTL_NEWSRC_OFF] = { 0, 0, NULL },
-	[KL_CTL_RELOAD] = { 0, 0, NULL },
-};
+#define RULE_(id, name, role, uses, mode_max, mode_what, kind) \
+	[KL_CTL_##id] = { uses, mode_max, mode_what, KL_ROLE_##role, KL_CTL_K_##kind },
+static const struct cmd_rule cmd_rules[KL_CTL_CMD_MAX] = { KL_CTL_COMMANDS(RULE_) };
+#undef RULE_
+
+enum kl_role kl_ctl_cmd_role(unsigned cmd)
+{
+	return cmd > 0 && cmd < KL_CTL_CMD_MAX ? cmd_rules[cmd].role : KL_ROLE_NONE;
+}
+
+enum kl_ctl_kind kl_ctl_cmd_kind(unsigned cmd)
+{
+	return cmd > 0 && cmd < KL_CTL_CMD_MAX ? cmd_rules[cmd].kind : KL_CTL_K_READ;
+}
+
+unsigned kl_ctl_cmd_uses(unsigned cmd)
+{
+	return cmd > 0 && cmd < KL_CTL_CMD_MAX ? cmd_rules[cmd].uses : 0;
+}
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -399,7 +352,7 @@ static int check_addr(const struct kl_ctl_req *r, const uint8_t *p,
 {
 	const struct kl_addr *a = &r->addr;
 
-	if (!(uses & (U_ADDR_HOST | U_ADDR_PREFIX))) {
+	if (!(uses & (KL_CTL_U_ADDR_HOST | KL_CTL_U_ADDR_PREFIX))) {
 		if (a->family != 0 || a->prefixlen != 0 || !all_zero(p + O_ADDR, 16))
 			return kl_fail(err, errlen,
 				    "CONTROL %s: field 'addr' must be empty (family 0, all zero)",
@@ -415,7 +368,7 @@ static int check_addr(const struct kl_ctl_req *r, const uint8_t *p,
 		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.prefixlen' is %u, out of range 0..%u",
 			    cname, a->prefixlen, host);
-	if ((uses & U_ADDR_HOST) && a->prefixlen != host)
+	if ((uses & KL_CTL_U_ADDR_HOST) && a->prefixlen != host)
 		return kl_fail(err, errlen,
 			    "CONTROL %s: field 'addr.prefixlen' is %u, this command needs a single address (/%u)",
 			    cname, a->prefixlen, host);
@@ -467,7 +420,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	if (r.flags & ~KL_CTL_F_ALL)
 		return kl_fail(err, errlen, "CONTROL %s: field 'flags' is 0x%x, unknown bits 0x%x",
 			    cname, r.flags, r.flags & ~KL_CTL_F_ALL);
-	if ((r.flags & KL_CTL_F_FORCE) && !(uses & U_FORCE))
+	if ((r.flags & KL_CTL_F_FORCE) && !(uses & KL_CTL_U_FORCE))
 		return kl_fail(err, errlen, "CONTROL %s: field 'flags' has FORCE, which only attach takes",
 			    cname);
 
@@ -482,7 +435,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 			    cname, KL_IFNAMSIZ);
 	if (!all_zero(p + O_IFNAME + n, KL_IFNAMSIZ - n))
 		return kl_fail(err, errlen, "CONTROL %s: field 'ifname' has bytes after its NUL", cname);
-	if (uses & U_IFNAME) {
+	if (uses & KL_CTL_U_IFNAME) {
 		if (n == 0)
 			return kl_fail(err, errlen, "CONTROL %s: field 'ifname' is empty", cname);
 		for (size_t i = 0; i < n; i++) {
@@ -502,7 +455,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	}
 
 	/* mode */
-	if (uses & U_MODE) {
+	if (uses & KL_CTL_U_MODE) {
 		if (r.mode > rule->mode_max)
 			return kl_fail(err, errlen, "CONTROL %s: field 'mode' is %u, want %s",
 				    cname, r.mode, rule->mode_what);
@@ -515,12 +468,12 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 		return -1;
 
 	/* proto and port */
-	if ((uses & U_PROTO_OPT) && r.proto == 0) {
+	if ((uses & KL_CTL_U_PROTO_OPT) && r.proto == 0) {
 		if (r.port != 0)
 			return kl_fail(err, errlen,
 				    "CONTROL %s: field 'port' is %u, must be 0 when 'proto' is 0 (every edge)",
 				    cname, r.port);
-	} else if (uses & (U_PROTO | U_PROTO_OPT)) {
+	} else if (uses & (KL_CTL_U_PROTO | KL_CTL_U_PROTO_OPT)) {
 		switch (r.proto) {
 		case PROTO_TCP:
 		case PROTO_UDP:
@@ -549,11 +502,11 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 		if (r.proto != 0)
 			return kl_fail(err, errlen, "CONTROL %s: field 'proto' must be 0", cname);
 	}
-	if (!(uses & U_PORT) && r.port != 0)
+	if (!(uses & KL_CTL_U_PORT) && r.port != 0)
 		return kl_fail(err, errlen, "CONTROL %s: field 'port' must be 0", cname);
 
 	/* rate and burst */
-	if (uses & U_RATE) {
+	if (uses & KL_CTL_U_RATE) {
 		if (r.rate > KL_CTL_MAX_RATE)
 			return kl_fail(err, errlen, "CONTROL %s: field 'rate' is %llu, above the limit %llu",
 				    cname, (unsigned long long)r.rate, KL_CTL_MAX_RATE);
@@ -565,7 +518,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	} else if (r.rate != 0) {
 		return kl_fail(err, errlen, "CONTROL %s: field 'rate' must be 0", cname);
 	}
-	if (uses & U_BURST) {
+	if (uses & KL_CTL_U_BURST) {
 		if (r.burst == 0)
 			return kl_fail(err, errlen, "CONTROL %s: field 'burst' must be at least 1", cname);
 		if (r.burst > KL_CTL_MAX_BURST)
@@ -576,7 +529,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	}
 
 	/* ttl */
-	if (uses & U_TTL) {
+	if (uses & KL_CTL_U_TTL) {
 		if (r.ttl_ms > KL_CTL_MAX_TTL_MS)
 			return kl_fail(err, errlen, "CONTROL %s: field 'ttl_ms' is %llu, above the limit %llu (10 years)",
 				    cname, (unsigned long long)r.ttl_ms, KL_CTL_MAX_TTL_MS);
@@ -586,7 +539,7 @@ int kl_ctl_req_decode(const uint8_t *p, size_t len, struct kl_ctl_req *out,
 	}
 
 	/* count */
-	if (uses & U_COUNT) {
+	if (uses & KL_CTL_U_COUNT) {
 		if (r.cmd == KL_CTL_SAMPLING) {
 			if (r.count > 0xffffffffull)
 				return kl_fail(err, errlen, "CONTROL %s: field 'count' (mask) is 0x%llx, above 0xffffffff",

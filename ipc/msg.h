@@ -97,49 +97,131 @@ void kl_hello_encode(const struct kl_hello *h, uint8_t out[KL_HELLO_LEN]);
 int kl_hello_decode(const uint8_t *p, size_t len, struct kl_hello *out,
 		    char *err, size_t errlen);
 
+/* Admission of a HELLO on a connection whose role so far is `current`
+ * (KL_ROLE_NONE before any HELLO), on a socket that serves `peer_role`. */
+enum kl_hello_verdict {
+	KL_HELLO_ADMIT,       /* the connection now speaks as h->role */
+	KL_HELLO_AGAIN,       /* the same HELLO once more on this connection */
+	KL_HELLO_MALFORMED,   /* why: the decoder's reason */
+	KL_HELLO_ROLE_SWITCH, /* another role than the connection's first HELLO */
+	KL_HELLO_WRONG_ROLE,  /* that role may not connect to this socket */
+	KL_HELLO_WRONG_VERSION,
+};
+/* Decodes msg's HELLO payload into *h and judges it; why gets the reason
+ * for any verdict but ADMIT and AGAIN. */
+enum kl_hello_verdict kl_hello_admit(const struct kl_msg *msg, enum kl_role current,
+				     enum kl_role peer_role, struct kl_hello *h, char *why,
+				     size_t whylen);
+
 /* ---- CONTROL: an operator command (klctl -> any daemon) ---- */
+
+/* The request fields a command uses; every other field must be zero. */
+enum kl_ctl_use {
+	KL_CTL_U_MODE = 1 << 0,
+	KL_CTL_U_PROTO = 1 << 1,
+	KL_CTL_U_FORCE = 1 << 2,
+	KL_CTL_U_ADDR_HOST = 1 << 3,   /* a single address */
+	KL_CTL_U_ADDR_PREFIX = 1 << 4, /* an address or a prefix */
+	KL_CTL_U_PORT = 1 << 5,
+	KL_CTL_U_RATE = 1 << 6,
+	KL_CTL_U_BURST = 1 << 7,
+	KL_CTL_U_TTL = 1 << 8,
+	KL_CTL_U_COUNT = 1 << 9,
+	KL_CTL_U_IFNAME = 1 << 10,
+	KL_CTL_U_PROTO_OPT = 1 << 11,  /* as PROTO, or proto 0 (with port 0) for "every edge" */
+};
+
+/* What a command does to the daemon that serves it. */
+enum kl_ctl_kind {
+	KL_CTL_K_READ,     /* reads only */
+	KL_CTL_K_WRITE,    /* changes state */
+	KL_CTL_K_RESTRICT, /* adds an entry the data plane drops or throttles a
+			    * source by: the protected list guards these, and
+			    * only the operator may make one permanent */
+};
+
+/*
+ * Every control command, once. Its enum is KL_CTL_<ID>; the rest is derived
+ * from this table: the wire and log name, the daemon that serves it, the
+ * field rules of the decoder (fields used, highest mode and what a mode
+ * means), and how the serving daemon treats it.
+ *
+ * X(ID, name, serving role, fields used, mode max, mode meaning, kind)
+ */
+#define KL_U(f) KL_CTL_U_##f
+#define KL_CTL_COMMANDS(X)                                                                       \
+	X(STATUS, "status", ENFORCER, 0, 0, NULL, READ)                                          \
+	X(STATS, "stats", ENFORCER, 0, 0, NULL, READ)                                            \
+	X(TOP_SRC, "top-src", ENFORCER, KL_U(MODE) | KL_U(COUNT), KL_TOP_MAX - 1,                \
+	  "sort key (enum kl_top_by)", READ)                                                     \
+	X(EVENTS, "events", ENFORCER, KL_U(COUNT), 0, NULL, READ)                                \
+	X(ATTACH, "attach", ENFORCER, KL_U(IFNAME) | KL_U(FORCE) | KL_U(MODE),                   \
+	  KL_XDP_MODE_MAX - 1, "XDP mode (enum kl_xdp_mode)", WRITE)                             \
+	X(DETACH, "detach", ENFORCER, KL_U(IFNAME), 0, NULL, WRITE)                              \
+	X(ALLOW_ADD, "allow-add", ENFORCER, KL_U(ADDR_PREFIX), 0, NULL, WRITE)                   \
+	X(ALLOW_DEL, "allow-del", ENFORCER, KL_U(ADDR_PREFIX), 0, NULL, WRITE)                   \
+	X(ALLOW_LIST, "allow-list", ENFORCER, KL_U(COUNT), 0, NULL, READ)                        \
+	X(ENFORCE_ALLOW, "enforce-allow", ENFORCER, KL_U(MODE), 1, "0 (off) or 1 (on)", WRITE)   \
+	X(DENY_ADD, "deny-add", ENFORCER, KL_U(ADDR_PREFIX) | KL_U(TTL), 0, NULL, RESTRICT)      \
+	X(DENY_DEL, "deny-del", ENFORCER, KL_U(ADDR_PREFIX), 0, NULL, WRITE)                     \
+	X(DENY_LIST, "deny-list", ENFORCER, KL_U(COUNT), 0, NULL, READ)                          \
+	X(RL_SET, "rl-set", ENFORCER, KL_U(RATE) | KL_U(BURST), 0, NULL, WRITE)                  \
+	X(RL_OFF, "rl-off", ENFORCER, 0, 0, NULL, WRITE)                                         \
+	X(RL_SET_IP, "rl-set-ip", ENFORCER, KL_U(ADDR_HOST) | KL_U(RATE) | KL_U(BURST) | KL_U(TTL), \
+	  0, NULL, RESTRICT)                                                                     \
+	X(RL_UNSET_IP, "rl-unset-ip", ENFORCER, KL_U(ADDR_HOST), 0, NULL, WRITE)                 \
+	X(RL_LIST, "rl-list", ENFORCER, KL_U(COUNT), 0, NULL, READ)                              \
+	X(TUPLE_ENFORCE, "tuple-enforce", ENFORCER, KL_U(MODE), KL_EDGE_ALLOW,                   \
+	  "0 (off), 1 (deny) or 2 (allow)", WRITE)                                               \
+	X(EDGE_ADD_DENY, "edge-add-deny", ENFORCER,                                              \
+	  KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO) | KL_U(TTL), 0, NULL, RESTRICT)             \
+	X(EDGE_DEL_DENY, "edge-del-deny", ENFORCER, KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO),  \
+	  0, NULL, WRITE)                                                                        \
+	X(EDGE_ADD_ALLOW, "edge-add-allow", ENFORCER,                                            \
+	  KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO) | KL_U(TTL), 0, NULL, WRITE)                \
+	X(EDGE_DEL_ALLOW, "edge-del-allow", ENFORCER, KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO),\
+	  0, NULL, WRITE)                                                                        \
+	X(EDGE_LIST, "edge-list", ENFORCER, KL_U(COUNT), 0, NULL, READ)                          \
+	/* count = the event sampling mask */                                                    \
+	X(SAMPLING, "sampling", ENFORCER, KL_U(COUNT), 0, NULL, WRITE)                           \
+	/* flush rate-limit overrides, deny entries and edge denies */                           \
+	X(RESET, "reset", ENFORCER, 0, 0, NULL, WRITE)                                           \
+	X(SOURCES, "sources", DECIDER, KL_U(COUNT), 0, NULL, READ)                               \
+	/* ttl_ms 0 = the decider's default */                                                   \
+	X(FORGIVE, "forgive", DECIDER, KL_U(ADDR_PREFIX) | KL_U(TTL), 0, NULL, WRITE)            \
+	/* 6 = 1 + the last enum gr_state (graphd/graph.h: expired) */                           \
+	X(GRAPH_EXPORT, "graph-export", GRAPHD, KL_U(MODE), 6,                                   \
+	  "0 (every edge) or 1 + a graph state (1..6)", READ)                                    \
+	X(GRAPH_FREEZE, "graph-freeze", GRAPHD, KL_U(MODE), 1, "0 (freeze) or 1 (dry run)", WRITE) \
+	X(GRAPH_APPROVE, "graph-approve-ip", GRAPHD,                                             \
+	  KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO_OPT), 0, NULL, WRITE)                        \
+	X(GRAPH_DENY, "graph-deny-ip", GRAPHD, KL_U(ADDR_HOST) | KL_U(PORT) | KL_U(PROTO_OPT),   \
+	  0, NULL, WRITE)                                                                        \
+	/* ttl_ms = since (0 = all), count = rows (0 = default) */                               \
+	X(GRAPH_VIOLATIONS, "graph-violations", GRAPHD, KL_U(TTL) | KL_U(COUNT), 0, NULL, READ)  \
+	X(TUNE, "tune", DECIDER, 0, 0, NULL, READ)                                               \
+	X(BASELINE, "baseline-show", DECIDER, KL_U(ADDR_HOST), 0, NULL, READ)                    \
+	/* rate 0 drops them all; ttl_ms 0 = permanent: the aggregate limit on                   \
+	 * sources not yet admitted to a slot */                                                 \
+	X(NEWSRC_LIMIT, "new-sources-limit", ENFORCER, KL_U(RATE) | KL_U(BURST) | KL_U(TTL), 0,  \
+	  NULL, WRITE)                                                                           \
+	X(NEWSRC_OFF, "new-sources-off", ENFORCER, 0, 0, NULL, WRITE)                            \
+	/* re-read the whitelist and the feedback file now */                                    \
+	X(RELOAD, "reload", DECIDER, 0, 0, NULL, WRITE)
+
+#define KL_CTL_ENUM_(id, name, role, uses, mode_max, mode_what, kind) KL_CTL_##id,
 enum kl_ctl_cmd {
-	KL_CTL_STATUS = 1,
-	KL_CTL_STATS,
-	KL_CTL_TOP_SRC,        /* count = N, mode = enum kl_top_by */
-	KL_CTL_EVENTS,         /* count = max events to return */
-	KL_CTL_ATTACH,         /* ifname, flags FORCE, mode = enum kl_xdp_mode */
-	KL_CTL_DETACH,         /* ifname */
-	KL_CTL_ALLOW_ADD,      /* addr (prefix) */
-	KL_CTL_ALLOW_DEL,
-	KL_CTL_ALLOW_LIST,     /* count = limit (0 = default) */
-	KL_CTL_ENFORCE_ALLOW,  /* mode = 0 off / 1 on */
-	KL_CTL_DENY_ADD,       /* addr (host or prefix), ttl_ms (0 = permanent) */
-	KL_CTL_DENY_DEL,
-	KL_CTL_DENY_LIST,      /* count = limit (0 = default), as for every *_LIST */
-	KL_CTL_RL_SET,         /* rate, burst: global default */
-	KL_CTL_RL_OFF,
-	KL_CTL_RL_SET_IP,      /* addr (host), rate, burst, ttl_ms */
-	KL_CTL_RL_UNSET_IP,
-	KL_CTL_RL_LIST,
-	KL_CTL_TUPLE_ENFORCE,  /* mode = enum kl_edge_mode */
-	KL_CTL_EDGE_ADD_DENY,  /* addr (host), port, proto, ttl_ms */
-	KL_CTL_EDGE_DEL_DENY,
-	KL_CTL_EDGE_ADD_ALLOW,
-	KL_CTL_EDGE_DEL_ALLOW,
-	KL_CTL_EDGE_LIST,
-	KL_CTL_SAMPLING,       /* count = mask */
-	KL_CTL_RESET,          /* flush RL overrides and deny entries */
-	KL_CTL_SOURCES,        /* decider: count = max sources (0 = default) */
-	KL_CTL_FORGIVE,        /* decider: addr (host or prefix), ttl_ms (0 = default) */
-	KL_CTL_GRAPH_EXPORT,   /* graphd: mode 0 = every edge, 1 + enum gr_state = that state */
-	KL_CTL_GRAPH_FREEZE,   /* graphd: mode 0 = freeze, 1 = dry run */
-	KL_CTL_GRAPH_APPROVE,  /* graphd: addr (host); proto 0 = all its edges, else port+proto */
-	KL_CTL_GRAPH_DENY,     /* graphd: as GRAPH_APPROVE */
-	KL_CTL_GRAPH_VIOLATIONS, /* graphd: ttl_ms = since (0 = all), count = rows (0 = default) */
-	KL_CTL_TUNE,           /* decider: autotune status; no arguments */
-	KL_CTL_BASELINE,       /* decider: addr (host): its per-source baseline */
-	KL_CTL_NEWSRC_LIMIT,   /* rate (0 = drop all), burst, ttl_ms (0 = permanent): the
-				* aggregate limit on sources not yet admitted to a slot */
-	KL_CTL_NEWSRC_OFF,
-	KL_CTL_RELOAD,         /* decider: re-read whitelist and feedback now; no arguments */
+	KL_CTL_NONE = 0,
+	KL_CTL_COMMANDS(KL_CTL_ENUM_)
 	KL_CTL_CMD_MAX
 };
+#undef KL_CTL_ENUM_
+
+/* The daemon that serves cmd (KL_ROLE_NONE if unknown), what it does. */
+enum kl_role kl_ctl_cmd_role(unsigned cmd);
+enum kl_ctl_kind kl_ctl_cmd_kind(unsigned cmd);
+/* The fields cmd uses (enum kl_ctl_use bits; 0 if unknown). */
+unsigned kl_ctl_cmd_uses(unsigned cmd);
 
 enum kl_top_by { KL_TOP_PKTS = 0, KL_TOP_BYTES, KL_TOP_DROPS, KL_TOP_DROPRL, KL_TOP_MAX };
 enum kl_xdp_mode { KL_XDP_AUTO = 0, KL_XDP_NATIVE, KL_XDP_GENERIC, KL_XDP_MODE_MAX };

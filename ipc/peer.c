@@ -6,6 +6,7 @@
  * use it, so the two kinds of socket admit exactly the same peers.
  */
 #include "ipc/peer.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <errno.h>

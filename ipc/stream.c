@@ -20,6 +20,7 @@
  * a HELLO, and the receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
+#include "common/err.h"
 #include "ipc/listen.h"
 #include "ipc/peer.h"
 #include "ipc/wire.h"
@@ -260,11 +261,6 @@ void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out)
 	out->hellos = t->hellos;
 	out->connects = atomic_load(&t->connects);
 	out->connected = atomic_load(&t->connected);
-}
-
-const char *kl_stream_tx_path(const struct kl_stream_tx *t)
-{
-	return t->path;
 }
 
 void kl_stream_tx_close(struct kl_stream_tx *t)
@@ -567,31 +563,22 @@ int kl_stream_recv(struct kl_stream_rx *r, struct kl_stream_msg *out, int timeou
 			continue;
 		}
 		if (msg.hdr.type == KL_MSG_HELLO) {
-			struct kl_hello h = { 0 };
-			const char *bad = NULL;
+			struct kl_hello h;
+			enum kl_hello_verdict v =
+				kl_hello_admit(&msg, pe.role, r->peer_role, &h, why, sizeof(why));
 
-			if (kl_hello_decode(msg.payload, msg.payload_len, &h, why, sizeof(why)) < 0)
-				bad = why;
-			else if (pe.role != KL_ROLE_NONE && pe.role != h.role)
-				bad = "a second HELLO with another role";
-			else if (h.role != r->peer_role)
-				bad = "role may not connect to this socket";
-			else if (h.proto_version != KL_MSG_VERSION)
-				bad = "protocol version not supported";
-			if (bad != NULL) {
-				r->refused_msgs++;
-				if (log_ok(r))
-					kl_warn("%s: refused HELLO from uid %u pid %d (role %s, version %u): %s; ignoring this connection",
-						r->path, (unsigned)pe.uid, (int)pe.pid,
-						kl_role_name(h.role), h.proto_version, bad);
-				rx_pipe_set(r, id, pe.role, true);
-				nng_msg_free(m);
-				continue;
-			}
-			if (pe.role == KL_ROLE_NONE) {
+			if (v == KL_HELLO_ADMIT) {
 				rx_pipe_set(r, id, (enum kl_role)h.role, false);
 				kl_debug("%s: %s connected (uid %u pid %d)", r->path,
 					 kl_role_name(h.role), (unsigned)pe.uid, (int)pe.pid);
+			} else if (v != KL_HELLO_AGAIN) {
+				/* A repeated identical HELLO is the sender's
+				 * reconnect window (above); anything else bans. */
+				r->refused_msgs++;
+				if (log_ok(r))
+					kl_warn("%s: refused HELLO from uid %u pid %d: %s; ignoring this connection",
+						r->path, (unsigned)pe.uid, (int)pe.pid, why);
+				rx_pipe_set(r, id, pe.role, true);
 			}
 			nng_msg_free(m);
 			continue;

@@ -54,7 +54,6 @@ int kl_stream_send_wait(struct kl_stream_tx *t, const uint8_t *msg, size_t len);
  * receiver drops a partial tick, so the rest would go for nothing. */
 int kl_stream_send_tick(struct kl_stream_tx *t, const struct kl_frame *f);
 void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out);
-const char *kl_stream_tx_path(const struct kl_stream_tx *t);
 void kl_stream_tx_close(struct kl_stream_tx *t);
 
 /* ---- receiver ---- */

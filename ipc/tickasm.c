@@ -3,6 +3,7 @@
  * Tick assembly (see tickasm.h for the rule and why).
  */
 #include "ipc/tickasm.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include "common/log.h"
@@ -104,6 +105,8 @@ static int append(struct kl_tickasm *a, const struct part *p, char *err, size_t 
 {
 	size_t rl = rec_len(a), need = a->nrec + p->n;
 
+	if (p->n == 0)
+		return 0;
 	if (need > a->cap) {
 		size_t cap = a->cap ? a->cap : 4096;
 		while (cap < need)

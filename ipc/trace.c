@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* Trace files: versioned header, then length + CRC32 + wire message records. */
 #include "ipc/trace.h"
+#include "common/err.h"
 #include "ipc/wire.h"
 
 #include <errno.h>

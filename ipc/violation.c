@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* VIOLATION codec (see violation.h for the layout). */
 #include "ipc/violation.h"
+#include "common/err.h"
+#include "ipc/enforce.h"
 #include "ipc/msg.h"
 #include "ipc/wire.h"
 
@@ -42,18 +44,11 @@ void kl_violations_encode(const struct kl_violation_rec *v, uint32_t n, uint8_t 
 
 int kl_violations_count(const uint8_t *p, size_t len, uint32_t *n, char *err, size_t errlen)
 {
-	if (p == NULL || len < KL_VIOLATION_HDR_LEN)
-		return kl_fail(err, errlen, "VIOLATION: %zu bytes, the header alone is %d",
-			    p == NULL ? (size_t)0 : len, KL_VIOLATION_HDR_LEN);
-	uint32_t c = kl_get32(p);
+	if (kl_batch_count("VIOLATION", p, len, KL_VIOLATION_REC_LEN, KL_VIOLATIONS_MAX, n, err,
+			   errlen) < 0)
+		return -1;
 	if (kl_get32(p + 4) != 0)
 		return kl_fail(err, errlen, "VIOLATION: reserved header word is not zero");
-	if (c > KL_VIOLATIONS_MAX)
-		return kl_fail(err, errlen, "VIOLATION: %u records, at most %u", c, KL_VIOLATIONS_MAX);
-	if (len != kl_violations_len(c))
-		return kl_fail(err, errlen, "VIOLATION: %zu bytes, but %u records need %zu", len, c,
-			    kl_violations_len(c));
-	*n = c;
 	return 0;
 }
 

@@ -91,8 +91,4 @@ static inline double kl_getf64(const uint8_t *p)
 	return d;
 }
 
-/* Formats into err (when given) and returns -1, so a decoder can
- * `return kl_fail(err, errlen, "...", ...)`. */
-int kl_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 #endif

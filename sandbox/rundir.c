@@ -58,6 +58,17 @@ static int open_dir_nofollow(int at, const char *name)
 	return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/* Owner first, mode second: fchown may clear the setgid bit. */
+static int own_dir(int fd, const char *root, const char *name, uid_t uid, gid_t gid)
+{
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
+		kl_error("run dir %s/%s: cannot make it %d:%d mode %04o: %s", root, name, (int)uid,
+			 (int)gid, KL_RUN_DIR_MODE, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int kl_run_dir_ensure(const char *root, enum kl_role role, uid_t owner, gid_t owner_gid)
 {
 	const char *name = kl_run_role_dir(role);
@@ -113,14 +124,8 @@ int kl_run_dir_ensure(const char *root, enum kl_role role, uid_t owner, gid_t ow
 	}
 	struct group *gr = getgrnam(KL_ADMIN_GROUP);
 	gid_t gid = gr ? gr->gr_gid : owner_gid;
-	/* Root's for the setup (see rundir.h). Owner first, mode second:
-	 * fchown may clear the setgid bit. */
-	if (fchown(fd, 0, gid) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
-		kl_error("run dir %s/%s: cannot make it 0:%u mode %04o: %s", root, name,
-			 (unsigned)gid, KL_RUN_DIR_MODE, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	/* Root's for the setup (see rundir.h). */
+	rc = own_dir(fd, root, name, 0, gid);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -155,12 +160,7 @@ int kl_run_dir_hand_over(const char *root, enum kl_role role, uid_t owner)
 		kl_error("run dir %s/%s: %s; refusing it", root, name, why);
 		goto out;
 	}
-	if (fchown(fd, owner, (gid_t)-1) < 0 || fchmod(fd, KL_RUN_DIR_MODE) < 0) {
-		kl_error("run dir %s/%s: cannot give it to uid %u: %s", root, name, (unsigned)owner,
-			 strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = own_dir(fd, root, name, owner, (gid_t)-1);
 out:
 	if (fd >= 0)
 		close(fd);

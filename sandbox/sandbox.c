@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/safefile.h"
 #include "ipc/chan.h"
 #include "ipc/stream.h"
 #include "sandbox/rundir.h"
@@ -439,17 +440,7 @@ static const char *parent_of(struct kl_sandbox_opts *o, const char *file)
 {
 	if (!file || !file[0] || strcmp(file, ":memory:") == 0 || o->n_buf >= KL_SB_MAX_PATHS)
 		return NULL;
-	char *d = o->buf[o->n_buf];
-	snprintf(d, sizeof(o->buf[0]), "%s", file);
-	char *slash = strrchr(d, '/');
-	if (!slash)
-		snprintf(d, sizeof(o->buf[0]), ".");
-	else if (slash == d)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	o->n_buf++;
-	return d;
+	return kl_path_dir(file, o->buf[o->n_buf++], sizeof(o->buf[0]));
 }
 
 void kl_sandbox_rw_parent(struct kl_sandbox_opts *o, const char *file)

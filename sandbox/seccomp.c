@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * The seccomp allow-lists, one per role, from what each daemon was traced
- * doing under load (sandbox/traced/<role>.txt; how: README "Sandboxes").
+ * doing under load (sandbox/traced/<role>.txt; how: docs/security.md, "Sandboxes").
  * An entry with a `why` was not in the trace and is allowed for the
  * reason given; tests/unit/test_sandbox_allow.c keeps both honest.
  * Default action: kill the process. Never allowed to anyone: execve,

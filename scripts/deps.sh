@@ -11,6 +11,8 @@ PKGS=(
 	libclang-rt-14-dev
 	iproute2 iputils-ping procps util-linux jq
 	curl python3
+	# the man pages: groff checks them (tests/man/run.sh), man -l reads them
+	groff-base man-db
 	# the units' checks (systemd-analyze) and the real-systemd container test
 	systemd
 	# the lab of `make demo` and the scenario suite: a real web server, a real

@@ -8,6 +8,8 @@
  */
 #include "sensor/harvest.h"
 
+#include "common/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,16 +44,6 @@ struct kl_ptab {
 
 /* ---- table ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint32_t key_hash(const uint8_t *k)
 {
 	uint64_t a, b;
@@ -60,10 +52,10 @@ static uint32_t key_hash(const uint8_t *k)
 	memcpy(&a, k, 8);
 	memcpy(&b, k + 8, 8);
 	memcpy(&c, k + 16, 4);
-	return (uint32_t)mix64(a ^ mix64(b ^ mix64(c ^ 0x9e3779b97f4a7c15ull)));
+	return (uint32_t)kl_mix64(a ^ kl_mix64(b ^ kl_mix64(c ^ 0x9e3779b97f4a7c15ull)));
 }
 
-static struct ent_hdr *ent_at(struct kl_ptab *t, size_t i)
+static struct ent_hdr *ent_at(const struct kl_ptab *t, size_t i)
 {
 	return (struct ent_hdr *)(t->ents + i * t->esz);
 }
@@ -100,6 +92,37 @@ static void ptab_free(struct kl_ptab *t)
 	free(t);
 }
 
+/* A probe over the index: for key (with its hash), for dense entry id - 1
+ * (id set), or for an empty slot (neither). */
+struct ptab_probe {
+	const struct kl_ptab *t;
+	const uint8_t *key;
+	uint32_t hash;
+	uint32_t id;
+};
+
+static inline bool ptab_stop(const void *ctx, size_t s)
+{
+	const struct ptab_probe *p = ctx;
+	uint32_t v = p->t->idx[s];
+
+	if (p->id != 0)
+		return v == p->id;
+	if (v == 0)
+		return true;
+	if (p->key == NULL)
+		return false;
+	const struct ent_hdr *e = ent_at(p->t, v - 1);
+	return e->hash == p->hash && memcmp(e->key, p->key, KEY_LEN) == 0;
+}
+
+static size_t free_slot(struct kl_ptab *t, uint32_t hash)
+{
+	struct ptab_probe p = { t, NULL, hash, 0 };
+
+	return kl_probe(hash, t->mask, ptab_stop, &p);
+}
+
 static int ptab_grow(struct kl_ptab *t)
 {
 	size_t slots = (t->mask + 1) * 2;
@@ -118,12 +141,8 @@ static int ptab_grow(struct kl_ptab *t)
 	free(t->idx);
 	t->idx = idx;
 	t->mask = slots - 1;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t s = ent_at(t, i)->hash & t->mask;
-		while (t->idx[s] != 0)
-			s = (s + 1) & t->mask;
-		t->idx[s] = (uint32_t)(i + 1);
-	}
+	for (size_t i = 0; i < t->n; i++)
+		t->idx[free_slot(t, ent_at(t, i)->hash)] = (uint32_t)(i + 1);
 	return 0;
 }
 
@@ -132,17 +151,11 @@ static int ptab_grow(struct kl_ptab *t)
 static struct ent_hdr *ptab_find(struct kl_ptab *t, const uint8_t *key, uint32_t hash,
 				 size_t *slot)
 {
-	size_t s = hash & t->mask;
+	struct ptab_probe p = { t, key, hash, 0 };
+	size_t s = kl_probe(hash, t->mask, ptab_stop, &p);
 
-	for (;;) {
-		uint32_t v = t->idx[s];
-		if (v == 0)
-			break;
-		struct ent_hdr *e = ent_at(t, v - 1);
-		if (e->hash == hash && memcmp(e->key, key, KEY_LEN) == 0)
-			return e;
-		s = (s + 1) & t->mask;
-	}
+	if (t->idx[s] != 0)
+		return ent_at(t, t->idx[s] - 1);
 	*slot = s;
 	return NULL;
 }
@@ -162,9 +175,7 @@ static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fre
 	if (t->n + 1 > t->ecap) {
 		if (ptab_grow(t) < 0)
 			return NULL;
-		s = hash & t->mask;
-		while (t->idx[s] != 0)
-			s = (s + 1) & t->mask;
+		s = free_slot(t, hash);
 	}
 	struct ent_hdr *e = ent_at(t, t->n);
 	memset(e, 0, t->esz);
@@ -178,33 +189,45 @@ static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fre
 
 static size_t slot_of(struct kl_ptab *t, size_t i)
 {
-	size_t s = ent_at(t, i)->hash & t->mask;
+	struct ptab_probe p = { t, NULL, 0, (uint32_t)(i + 1) };
 
-	while (t->idx[s] != i + 1)
-		s = (s + 1) & t->mask;
-	return s;
+	return kl_probe(ent_at(t, i)->hash, t->mask, ptab_stop, &p);
 }
+
+static bool idx_empty(const void *ctx, size_t s)
+{
+	const struct kl_ptab *t = ctx;
+
+	return t->idx[s] == 0;
+}
+
+static size_t idx_home(const void *ctx, size_t s)
+{
+	const struct kl_ptab *t = ctx;
+
+	return ent_at(t, t->idx[s] - 1)->hash & t->mask;
+}
+
+static void idx_move(void *ctx, size_t to, size_t from)
+{
+	struct kl_ptab *t = ctx;
+
+	t->idx[to] = t->idx[from];
+}
+
+static void idx_clear(void *ctx, size_t s)
+{
+	struct kl_ptab *t = ctx;
+
+	t->idx[s] = 0;
+}
+
+static const struct kl_probe_ops idx_ops = { idx_empty, idx_home, idx_move, idx_clear };
 
 /* Remove dense entry i; the last entry moves into its place. */
 static void ptab_del(struct kl_ptab *t, size_t i)
 {
-	size_t s = slot_of(t, i), j = s;
-
-	/* Backward shift: pull later members of the probe run into the hole
-	 * unless their home lies cyclically in (hole, their slot]. */
-	t->idx[s] = 0;
-	for (;;) {
-		j = (j + 1) & t->mask;
-		uint32_t v = t->idx[j];
-		if (v == 0)
-			break;
-		size_t home = ent_at(t, v - 1)->hash & t->mask;
-		if (((j - home) & t->mask) >= ((j - s) & t->mask)) {
-			t->idx[s] = v;
-			t->idx[j] = 0;
-			s = j;
-		}
-	}
+	kl_probe_delete(slot_of(t, i), t->mask, &idx_ops, t);
 	size_t last = t->n - 1;
 	if (i != last) {
 		t->idx[slot_of(t, last)] = (uint32_t)(i + 1);

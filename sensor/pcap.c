@@ -31,6 +31,7 @@
 #include <pcap/pcap.h>
 
 #include "bpf/shield.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "sensor/collect.h"
 #include "sensor/harvest.h"
@@ -41,19 +42,6 @@
 #define TEST_RUN_MAX 3000
 /* More empty ticks than this between two packets is a broken capture. */
 #define MAX_GAP_TICKS 10000000ull
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint64_t boot_ns(void)
 {
@@ -150,7 +138,7 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0)
-			return fail(err, errlen, "%s: map info: %s", kl_smap_name(maps[i]),
+			return kl_fail(err, errlen, "%s: map info: %s", kl_smap_name(maps[i]),
 				    strerror(errno));
 		/* Scan through the collector's read-only mapping when it has
 		 * one (a lookup per slot costs a syscall), rewrite by update. */
@@ -160,13 +148,13 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 			if (mm != NULL && (mm[k].seq == 0 || mm[k].s.port_window == 0))
 				continue;
 			if (bpf_map_lookup_elem(fd, &k, &v) < 0)
-				return fail(err, errlen, "%s: lookup: %s", kl_smap_name(maps[i]),
+				return kl_fail(err, errlen, "%s: lookup: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
 			if (v.seq == 0 || v.family == 0 || v.s.port_window == 0)
 				continue;
 			v.s.port_window = 0;
 			if (bpf_map_update_elem(fd, &k, &v, BPF_EXIST) < 0)
-				return fail(err, errlen, "%s: update: %s", kl_smap_name(maps[i]),
+				return kl_fail(err, errlen, "%s: update: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
 		}
 	}
@@ -180,16 +168,16 @@ static int emit_tick(struct replay *r, uint64_t t_ns, uint64_t elapsed, char *er
 	int rc;
 
 	if (tick < 0)
-		return fail(err, errlen, "out of memory building frames");
+		return kl_fail(err, errlen, "out of memory building frames");
 	if (r->col.failed)
-		return fail(err, errlen, "reading the maps: %s", r->col.why);
+		return kl_fail(err, errlen, "reading the maps: %s", r->col.why);
 	if (tick == 0) /* the baseline */
 		return 0;
 	r->seq += r->col.telem.nmsg > r->col.flows.nmsg ? r->col.telem.nmsg : r->col.flows.nmsg;
 	r->st->ticks++;
 	if ((rc = kl_frame_each(&r->col.telem, r->emit, r->ctx)) != 0 ||
 	    (rc = kl_frame_each(&r->col.flows, r->emit, r->ctx)) != 0)
-		return fail(err, errlen, "output stopped (%d)", rc);
+		return kl_fail(err, errlen, "output stopped (%d)", rc);
 	return 0;
 }
 
@@ -201,7 +189,7 @@ static int run_packet(void *ctx, const uint8_t *data, uint32_t len, char *err, s
 	to.data_in = data;
 	to.data_size_in = len;
 	if (bpf_prog_test_run_opts(r->prog_fd, &to) < 0)
-		return fail(err, errlen, "BPF_PROG_TEST_RUN on packet %llu (%u bytes): %s",
+		return kl_fail(err, errlen, "BPF_PROG_TEST_RUN on packet %llu (%u bytes): %s",
 			    (unsigned long long)r->st->packets + 1, len, strerror(errno));
 	return 0;
 }
@@ -226,17 +214,17 @@ static int load(struct replay *r, char *err, size_t errlen)
 	r->obj = bpf_object__open_file(r->o->obj, NULL);
 	if (r->obj == NULL) {
 		libbpf_strerror(-errno, why, sizeof(why));
-		return fail(err, errlen, "--obj %s: %s", r->o->obj, why);
+		return kl_fail(err, errlen, "--obj %s: %s", r->o->obj, why);
 	}
 	/* Private maps: never touch a live shield's pins. */
 	bpf_object__for_each_map(m, r->obj)
 	{
 		if (bpf_map__set_pin_path(m, NULL) < 0)
-			return fail(err, errlen, "--obj %s: cannot unpin map %s", r->o->obj,
+			return kl_fail(err, errlen, "--obj %s: cannot unpin map %s", r->o->obj,
 				    bpf_map__name(m));
 	}
 	if ((rc = set_rodata(r->obj, "kl_feat_flow", 1)) < 0)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "--obj %s: no kl_feat_flow switch in .rodata (%s); is it the shield?",
 			    r->o->obj, strerror(-rc));
 	/* Source slots: room for PCAP_SRC_SLOTS / 2 sources per family. Every
@@ -249,18 +237,18 @@ static int load(struct replay *r, char *err, size_t errlen)
 	    bpf_map__set_max_entries(s6, PCAP_SRC_SLOTS) < 0 ||
 	    (rc = set_rodata(r->obj, "kl_src4_mask", PCAP_SRC_SLOTS / KL_SRC_WAYS - 1)) < 0 ||
 	    (rc = set_rodata(r->obj, "kl_src6_mask", PCAP_SRC_SLOTS / KL_SRC_WAYS - 1)) < 0)
-		return fail(err, errlen,
+		return kl_fail(err, errlen,
 			    "--obj %s: cannot size the source slot arrays (%s, kl_src4_mask and "
 			    "kl_src6_mask in .rodata); built from another bpf/shield.h?",
 			    r->o->obj, KL_MAP_SRC4);
 	if ((rc = bpf_object__load(r->obj)) < 0) {
 		libbpf_strerror(rc, why, sizeof(why));
-		return fail(err, errlen, "loading %s: %s%s", r->o->obj, why,
+		return kl_fail(err, errlen, "loading %s: %s%s", r->o->obj, why,
 			    rc == -EPERM ? " (needs root: CAP_BPF and CAP_PERFMON)" : "");
 	}
 	struct bpf_program *p = bpf_object__find_program_by_name(r->obj, "kl_shield");
 	if (p == NULL)
-		return fail(err, errlen, "--obj %s: no program kl_shield", r->o->obj);
+		return kl_fail(err, errlen, "--obj %s: no program kl_shield", r->o->obj);
 	r->prog_fd = bpf_program__fd(p);
 
 	static const char *const names[KL_SM_MAX] = {
@@ -272,15 +260,15 @@ static int load(struct replay *r, char *err, size_t errlen)
 		uint32_t id;
 		r->fds[i] = bpf_object__find_map_fd_by_name(r->obj, names[i]);
 		if (r->fds[i] < 0)
-			return fail(err, errlen, "--obj %s: no map %s", r->o->obj, names[i]);
+			return kl_fail(err, errlen, "--obj %s: no map %s", r->o->obj, names[i]);
 		if (kl_smap_check(r->fds[i], (enum kl_smap)i, &id, why, sizeof(why)) < 0)
-			return fail(err, errlen, "--obj %s: %s", r->o->obj, why);
+			return kl_fail(err, errlen, "--obj %s: %s", r->o->obj, why);
 	}
 	int cfd = bpf_object__find_map_fd_by_name(r->obj, KL_MAP_CFG);
 	struct kl_cfg cfg = { .ephemeral_min = r->o->ephemeral_min, .policy_gen = 1 };
 	uint32_t zero = 0;
 	if (cfd < 0 || bpf_map_update_elem(cfd, &zero, &cfg, BPF_ANY) < 0)
-		return fail(err, errlen, "--obj %s: cannot write %s: %s", r->o->obj, KL_MAP_CFG,
+		return kl_fail(err, errlen, "--obj %s: cannot write %s: %s", r->o->obj, KL_MAP_CFG,
 			    cfd < 0 ? "no such map" : strerror(errno));
 	return 0;
 }
@@ -292,7 +280,7 @@ int kl_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errl
 	if (dlt == DLT_EN10MB)
 		return 0;
 	const char *dname = pcap_datalink_val_to_name(dlt);
-	return fail(err, errlen,
+	return kl_fail(err, errlen,
 		    "%s: link type %s (%d, %s) is not supported: the XDP program sees Ethernet "
 		    "frames, so only Ethernet (EN10MB) captures can be replayed (capture with "
 		    "tcpdump -i IFACE, not -i any)",
@@ -310,7 +298,7 @@ int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
 	int n;
 
 	if (interval_ns == 0)
-		return fail(err, errlen, "--interval must be above 0");
+		return kl_fail(err, errlen, "--interval must be above 0");
 	while ((n = pcap_next_ex(pc, &ph, &data)) == 1) {
 		/* With nanosecond precision tv_usec holds nanoseconds. */
 		uint64_t ts = (uint64_t)ph->ts.tv_sec * 1000000000ull + (uint64_t)ph->ts.tv_usec;
@@ -326,7 +314,7 @@ int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
 		}
 		last = ts;
 		if (ts >= tick_end && (ts - tick_end) / interval_ns > MAX_GAP_TICKS)
-			return fail(err, errlen, "%s: packet %llu is %.0f s after the one before; "
+			return kl_fail(err, errlen, "%s: packet %llu is %.0f s after the one before; "
 				    "not filling that gap with empty ticks", name,
 				    (unsigned long long)(st->packets + st->short_skipped + 1),
 				    (double)(ts - tick_end) / 1e9);
@@ -356,7 +344,7 @@ int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
 		st->packets++;
 	}
 	if (n == PCAP_ERROR)
-		return fail(err, errlen, "%s: %s", name, pcap_geterr(pc));
+		return kl_fail(err, errlen, "%s: %s", name, pcap_geterr(pc));
 	/* The tick holding the last packet ends on its boundary like any other. */
 	if (any && cb->tick(ctx, tick_end, interval_ns, err, errlen) < 0)
 		return -1;
@@ -381,16 +369,16 @@ int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx
 	r.emit = emit;
 	r.ctx = ctx;
 	if (o->interval_ns == 0)
-		return fail(err, errlen, "--interval must be above 0");
+		return kl_fail(err, errlen, "--interval must be above 0");
 	pc = pcap_open_offline_with_tstamp_precision(o->capture, PCAP_TSTAMP_PRECISION_NANO, perr);
 	if (pc == NULL) /* libpcap's message names the file */
-		return fail(err, errlen, "%s", perr);
+		return kl_fail(err, errlen, "%s", perr);
 	if (kl_pcap_check_link(pc, o->capture, err, errlen) < 0) {
 		pcap_close(pc);
 		return -1;
 	}
 	if (geteuid() != 0) {
-		fail(err, errlen,
+		kl_fail(err, errlen,
 		     "needs root: each packet runs through the shield's XDP program with "
 		     "BPF_PROG_TEST_RUN, which loads it into the kernel");
 		pcap_close(pc);
@@ -401,11 +389,11 @@ int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx
 	if (load(&r, err, errlen) < 0)
 		goto out;
 	if (kl_collector_init(&r.col, KL_READ_BATCH) < 0) {
-		fail(err, errlen, "%s", r.col.err);
+		kl_fail(err, errlen, "%s", r.col.err);
 		goto out;
 	}
 	if (kl_harvest_init(&r.h, KL_PREV_TTL_DEFAULT, 1024, 1024) < 0) {
-		fail(err, errlen, "out of memory");
+		kl_fail(err, errlen, "out of memory");
 		goto out_col;
 	}
 	/* Baseline on the empty maps: every entry after it is new. */

@@ -5,7 +5,7 @@
  *
  * Why a private mount namespace: a test must not depend on the host having
  * mounted bpffs (a freshly booted machine has not: that is how
- * test_sensor_collect failed there, issue #10), must not mount anything the
+ * test_sensor_collect failed there), must not mount anything the
  * host sees, and must leave nothing behind if it dies half-way. The process
  * moves into a mount namespace of its own, makes every mount in it private
  * (so nothing propagates back to the host), and mounts a fresh bpffs

@@ -3,6 +3,7 @@
 #   tests/run.sh unit|bpf BUILD BIN...          cmocka binaries (bpf ones need root)
 #   tests/run.sh integration BUILD SCRIPT...    network-namespace scenarios (need root)
 #   tests/run.sh replay BUILD SCRIPT...         replay golden-file runners
+#   tests/run.sh docs BUILD SCRIPT...           documentation checks (man pages)
 #   tests/run.sh fuzz-smoke BUILD FUZZER...     each fuzzer for FUZZ_SMOKE_SECONDS
 #   tests/run.sh reset BUILD                    start a new run
 #   tests/run.sh summary BUILD                  totals of this run; fails if anything failed
@@ -60,7 +61,7 @@ unit | bpf)
 		fi
 	done
 	;;
-integration | replay)
+integration | replay | docs)
 	echo "== $stage tests"
 	# A scenario keeps everything in its scratch directory: the daemons'
 	# default state and log paths must not appear on the host because of it.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MPL-2.0
-# Long fuzz runs and corpus minimisation (the README's Fuzzing table).
+# Long fuzz runs and corpus minimisation (the Fuzzing table in docs/testing.md).
 #
 #   tests/fuzz/long.sh run BUILD SECONDS JOBS FUZZER...
 #       run each FUZZER for SECONDS (JOBS at a time, niced) on a corpus in

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The sandboxes (issue 10), by inspection and by attempt. Each daemon is
+# The sandboxes, by inspection and by attempt. Each daemon is
 # started by hand as root with --user nobody; then, for every thread of
 # each: uid not 0, the capability sets (exactly CAP_NET_ADMIN, CAP_PERFMON,
 # CAP_BPF for the enforcer, nothing for the others), NoNewPrivs 1 and

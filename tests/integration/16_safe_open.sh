@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a daemon opens before its privilege drop, in a directory its user can
-# write (README, Security model, "Files a daemon opens"): kl-decider and
+# write (docs/security.md, "Files a daemon opens"): kl-decider and
 # kl-graphd are started by hand as root with --user nobody after a symlink
 # (to a root-owned canary), a FIFO or a hard link (to the canary) was
 # planted under each name they open there: state.json, .bak, .tmp, the

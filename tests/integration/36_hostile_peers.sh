@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #11 finding 1: a local peer that may connect() to an enforcer
+# A local peer that may connect() to an enforcer
 # socket cannot stop the enforcer's service. As uid nobody (the decider and
 # graph user here) and as root: 3 rounds of 20 bare connect+close on every
 # enforcer socket, plus garbage, half headers, a wrong HELLO (kl-hostile).

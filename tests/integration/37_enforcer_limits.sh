@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a compromised decider or graphd cannot take from the operator
-# (issue 11, findings 5 and 7; README, Security model):
+# (docs/security.md, "The operator keeps room in every map"):
 #  - `kl-enforcer -n` refuses a graph_max that one edge map cannot hold
 #    after the operator's reserve (the report: graph_max 100000, edge maps
 #    smaller), naming both keys;

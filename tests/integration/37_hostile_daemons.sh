@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #11 finding 1 for every daemon: with the enforcer, kl-sensor,
+# For every daemon: with the enforcer, kl-sensor,
 # kl-decider and kl-graphd running (the last three as nobody), every socket
 # in the run dir is attacked by kl-hostile as nobody and as root (3 x 20
 # connect+close, garbage, half headers, half a message, a wrong HELLO).

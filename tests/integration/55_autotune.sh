@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Autotune end to end (issue 5): live traffic through kl-sensor into
+# Autotune end to end: live traffic through kl-sensor into
 # kl-decider with a bootstrap squeezed into seconds. Ordinary traffic from
 # three sources in ns A teaches the decider this host's normal: a trigger
 # moves (AUTOTUNE applied in the log, klctl tune shows it), state.json is

@@ -149,8 +149,8 @@ expect_ge "$(( ${e1:-0} - ${e0:-0} ))" 1 "drop_edge rose for $A4"
 grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log" ||
 	fail "no VIOLATION line in the graphd log"
 log "ok: VIOLATION logged"
-# One violation at low severity is no evidence against the source (README,
-# Security model, "Graph violations and spoofing"): the decider does not
+# One violation at low severity is no evidence against the source (docs/security.md,
+# "Graph violations and spoofing"): the decider does not
 # move it (62_graph_spoof.sh covers the decider's side in full).
 sleep 1.5 # a decider tick after the violation
 grep -q "STATE $A4 " "$TMP/decider.log" &&

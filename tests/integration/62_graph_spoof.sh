@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Spoofed graph violations never block a client (issue 11, finding 4;
-# README, Security model, "Graph violations and spoofing"). Client A learns
-# the path A -> B:8080/tcp, the graph is frozen and enforced (tuple-enforce
-# allow), and an enforcing kl-decider listens to graphd's violations. Then a
+# Spoofed graph violations never block a client (docs/security.md,
+# "Graph violations and spoofing"). Client A learns the path
+# A -> B:8080/tcp, the graph is frozen and enforced (tuple-enforce allow),
+# and an enforcing kl-decider listens to graphd's violations. Then a
 # blind spoofer sends 20 SYNs over 10 s with A's address to 20 ports outside
 # the baseline: each is dropped at XDP and reported by graphd as a
 # frozen-enforce violation, the decider counts them, and A is never moved

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The audit trail end to end (issue 14): a SYN flood from 198.18.0.1 is
+# The audit trail end to end: a SYN flood from 198.18.0.1 is
 # seen (kl-sensor), decided (kl-decider: signed receipts), enforced
 # (kl-enforcer: map changes with the decider's uid and pid); the operator
 # forgives it (klctl forgive) and approves an edge for it in kl-graphd.

@@ -31,6 +31,21 @@ grep -q "^ExecStart=$PREFIX/bin/kl-decider" "$U/kernloom-decider.service" ||
 	fail "ExecStart does not name $PREFIX/bin/kl-decider"
 log "ok: make install put binaries, BPF object, units, sysusers.d, tmpfiles.d and /etc/kernloom in place"
 
+# The man pages built from the binaries' tables, readable where installed.
+M=$T$PREFIX/share/man
+n=0
+for p in $(scripts/gen-man.sh --list); do
+	[ -f "$BUILD/man/$p" ] || continue # TEMPORARY: a binary without --help-man yet
+	f="$M/man${p##*.}/$p"
+	[ -f "$f" ] || fail "make install did not install $f"
+	cmp -s "$f" "$BUILD/man/$p" || fail "$f differs from $BUILD/man/$p"
+	MANWIDTH=80 man -l "$f" 2>/dev/null | grep -q '^NAME' || fail "man -l $f shows no NAME section"
+	n=$((n + 1))
+done
+[ -f "$M/man8/klctl.8" ] || fail "klctl(8) not installed"
+[ -f "$T$PREFIX/share/doc/kernloom/docs/README.md" ] || fail "docs/ not installed"
+log "ok: make install put $n man page(s) and the docs in place"
+
 # An existing configuration is kept.
 echo "# mine" >"$T/etc/kernloom/enforcer.yaml"
 make -s BUILD="$BUILD" DESTDIR="$T" PREFIX=$PREFIX install >"$T/install2.log" 2>&1 || fail "second make install"

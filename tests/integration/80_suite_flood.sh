@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenarios 2, 3 and 4 of the suite (README, Tests): a real SYN flood
+# Scenarios 2, 3 and 4 of the suite (docs/testing.md): a real SYN flood
 # (hping3) against nginx climbs RATE_SOFT -> RATE_HARD -> BLOCK and is
 # dropped at XDP; meanwhile the legitimate client's requests all succeed;
 # once the flood stops the attacker steps back down to OBSERVE and its

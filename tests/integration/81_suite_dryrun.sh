@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 1 of the suite (README, Tests): in a dry run the decider sees the
+# Scenario 1 of the suite (docs/testing.md): in a dry run the decider sees the
 # SYN flood and logs every decision, and nothing is enforced: no entry in
 # the enforcer's maps, no packet dropped, the attacker still answered.
 . "$(dirname "$0")/lab.sh"

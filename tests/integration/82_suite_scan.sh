@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 5 of the suite (README, Tests): a real port scan (nmap SYN scan)
+# Scenario 5 of the suite (docs/testing.md): a real port scan (nmap SYN scan)
 # is seen by the shield's scan signal (distinct destination ports) and
 # escalates on it alone: the pps and SYN triggers are out of reach here, the
 # scan's weight is 1.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 6 of the suite (README, Tests): an IPv6 attacker is handled like
+# Scenario 6 of the suite (docs/testing.md): an IPv6 attacker is handled like
 # an IPv4 one: its SYN flood climbs RATE_SOFT -> RATE_HARD -> BLOCK, is
 # dropped at XDP, and the client (over IPv6 too) keeps working.
 . "$(dirname "$0")/lab.sh"

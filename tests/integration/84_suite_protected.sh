@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 8 of the suite (README, Tests): a flood from an address in the
+# Scenario 8 of the suite (docs/testing.md): a flood from an address in the
 # enforcer's protect list (the operator's own, anti-lockout) is seen and
 # decided on, but never denied or rate-limited: the enforcer refuses, the
 # decider logs the refusal, and both keep running.

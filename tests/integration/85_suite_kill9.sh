@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 7 of the suite (README, Tests): during an attack each daemon in
+# Scenario 7 of the suite (docs/testing.md): during an attack each daemon in
 # turn is killed with SIGKILL and started again. The others keep going (same
 # PIDs), the restarted one reconciles (the attacker stays blocked, packets
 # keep being dropped), nothing needs a manual reset, and once the decider is

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 11 of the suite (README, Tests): bad input on every channel.
+# Scenario 11 of the suite (docs/testing.md): bad input on every channel.
 # Malformed, short and oversized IPC messages on every listening socket of
 # the four daemons (tests/tools/nngpoke.py speaks nng's framing by hand, so
 # the bytes reach our decoders), a corrupt state.json, a corrupt trace and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
-# Autotune over long traces on the replay's virtual clock (issue 5).
+# Autotune over long traces on the replay's virtual clock.
 #
 #   tests/replay/autotune_run.sh [KL_DECIDER]   (BUILD defaults to build)
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
-# Per-source baselines across a decider restart (issue 16).
+# Per-source baselines across a decider restart.
 #
 #   tests/replay/baseline_run.sh [KL_DECIDER]   (BUILD defaults to build)
 #

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-hostile: what a hostile local peer does to our sockets (issue #11
- * finding 1), for the integration tests:
+ * kl-hostile: what a hostile local peer does to our sockets, for the
+ * integration tests:
  *
  *   kl-hostile [--push] SOCKET...
  *

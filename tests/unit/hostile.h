@@ -80,7 +80,7 @@ static inline size_t hostile_hello(uint8_t *out, enum kl_role role)
 	return KL_MSG_HDR_LEN + KL_HELLO_LEN;
 }
 
-/* The attack of issue #11 finding 1 and its relatives: bare connect+close
+/* The hostile peer's attack and its relatives: bare connect+close
  * rounds, garbage, half a header, a valid header and gone, half a message,
  * a HELLO with the wrong role. `proto` is the protocol a real peer of this
  * socket speaks. Returns the number of connections made. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* Peak resident memory of this process, for tests that bound allocations
- * driven by input (issue #11 finding 6). */
+ * driven by input. */
 #ifndef KL_TEST_MEMHWM_H
 #define KL_TEST_MEMHWM_H
 

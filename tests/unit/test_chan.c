@@ -632,7 +632,7 @@ static void test_listener_self_heal(void **state)
 }
 
 /*
- * Issue #11 finding 1: a peer allowed to connect() (here uid 65534 through
+ * A peer allowed to connect() (here uid 65534 through
  * the socket's group) wedges nng 1.5.2's listener with bare connect+close
  * rounds and the other tricks of hostile.h, while the server has dropped
  * CAP_CHOWN as a daemon does. The server must keep answering: root through

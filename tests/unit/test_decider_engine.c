@@ -384,7 +384,7 @@ static void test_noncomp_escalation(void **state)
 	assert_int_equal(r.noncomp, 0);
 }
 
-/* Graph violations (README "Graph violations and spoofing"): a high tick
+/* Graph violations (docs/security.md, "Graph violations and spoofing"): a high tick
  * worth delta1; alone (low severity) never past soft-at - 1, so never a
  * level; a frozen-enforce violation forces its level past up-need and
  * cooldown only with the block gate configured and open and severity at

@@ -398,7 +398,7 @@ static void test_link_settings(void **state)
 	assert_true(has_err(&d, "--graph-user: user name \"\" must have 1..32 characters", NULL));
 }
 
-/* Quotas against map capacities (issue 11, finding 5): the defaults fit,
+/* Quotas against map capacities: the defaults fit,
  * a role's total that one of its maps cannot hold after the operator's
  * reserve is refused, naming both keys and where they were set. */
 static void test_quota_fits_maps(void **state)
@@ -435,7 +435,7 @@ static void test_quota_fits_maps(void **state)
 	assert_int_equal(n + enf_config_validate(&c, &d), 0);
 
 	/* With no protect list, -n says what is still protected and that
-	 * nothing else is (finding 7). */
+	 * nothing else is. */
 	enf_config_defaults(&c);
 	char *rep = render(&c);
 	assert_non_null(strstr(rep, "# protect is empty: only this host's own addresses and loopback"));

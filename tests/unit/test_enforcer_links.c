@@ -713,7 +713,7 @@ static void test_edge_rules(void **state)
 	counts_consistent();
 }
 
-/* The operator's reserve (issue 11, finding 5): a graphd within its quota
+/* The operator's reserve: a graphd within its quota
  * fills an edge map only up to max_entries minus the reserve, after which
  * its new rules are refused as map full and the operator's still go in;
  * the decider's deny map is its own. Lapsed entries at the line are
@@ -784,7 +784,7 @@ static void test_operator_reserve(void **state)
 }
 
 /* With no protect list (the default), the host's own addresses are still
- * no daemon's target (issue 11, finding 7): a fake address list stands in
+ * no daemon's target: a fake address list stands in
  * for the enforcer's interfaces. */
 static void test_self_protected(void **state)
 {

@@ -55,7 +55,7 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.p.promote_every_ms, 5 * MIN);
 	assert_int_equal(o.p.window_ms, 5 * MIN); /* follows the promote interval */
 	assert_int_equal(o.p.expire_ttl_ms, 720ll * 60 * MIN);
-	assert_true(o.p.eb.enabled); /* per-edge baselines, issue 16 */
+	assert_true(o.p.eb.enabled); /* per-edge baselines */
 	assert_int_equal(o.p.eb.min_obs, 30);
 	assert_float_equal(o.p.eb.factor, 3.0, 1e-9);
 	assert_float_equal(o.p.eb.alpha, 0.05, 1e-9);

@@ -762,7 +762,7 @@ static void test_violation_codec(void **state)
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].sub);
 	}
 	assert_int_equal(kl_violations_decode(buf, sizeof(buf) - 1, out, 3, &n, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "need"));
+	assert_non_null(strstr(err, "want exactly"));
 	assert_int_equal(kl_violations_decode(buf, sizeof(buf), out, 2, &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "room for 2"));
 }

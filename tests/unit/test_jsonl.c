@@ -154,7 +154,7 @@ static void read_long(size_t n, size_t max_line, long *grew_kib, char *why_out, 
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-/* Issue #11 finding 6: the line limit holds while reading. A 512 MiB line
+/* The line limit holds while reading. A 512 MiB line
  * costs a bounded multiple of the 64 MiB limit (the buffer doubles, and
  * under ASan the freed smaller ones stay resident in its quarantine), not
  * the line: getline() used to hold all 512 MiB before the check. */

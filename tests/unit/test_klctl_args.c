@@ -66,7 +66,7 @@ static void test_simple_commands(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		assert_int_equal(parse(t[i].line, &c), 0);
 		assert_int_equal(c.req.cmd, t[i].cmd);
-		assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+		assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 		assert_decodes(&c);
 	}
 }
@@ -318,6 +318,79 @@ static void test_help_flag(void **state)
 	free(buf);
 }
 
+/* klctl(8) comes from the same table as --help: every command and alias,
+ * each argument of each command, the offline commands, and nothing a roff
+ * reader would take for a request it does not know. */
+static void test_man_page(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ctl_print_man(f);
+	fclose(f);
+	assert_non_null(strstr(buf, ".TH \"KLCTL\" 8 "));
+	for (const char *s = buf; *s;) {
+		const char *nl = strchr(s, '\n');
+		size_t n = nl ? (size_t)(nl - s) : strlen(s);
+		if (s[0] == '.') {
+			static const char *const known[] = { ".TH ", ".SH ", ".SS ", ".TP", ".RS", ".RE",
+							     ".IP", ".B ", ".BR ", ".nf", ".fi", ".br",
+							     ".nh" };
+			bool found = false;
+			for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+				if (strncmp(s, known[k], strlen(known[k])) == 0)
+					found = true;
+			if (!found)
+				print_message("unexpected request: %.*s\n", (int)n, s);
+			assert_true(found);
+		}
+		assert_false(s[0] == '\'');
+		s += n + (nl ? 1 : 0);
+	}
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		char name[64], want[160];
+		if (c->alias_of)
+			snprintf(want, sizeof(want), "\\fB%s\\fR", ctl_cmd_name(c, name, sizeof(name)));
+		else
+			snprintf(want, sizeof(want), "\\fBklctl \\fR\\fB%s\\fR",
+				 ctl_cmd_name(c, name, sizeof(name)));
+		for (char *p = want; *p; p++)
+			if (*p == '-') { /* hyphens are escaped in the page */
+				memmove(p + 2, p + 1, strlen(p + 1) + 1);
+				p[0] = '\\';
+				p[1] = '-';
+				p++;
+			}
+		if (!strstr(buf, want))
+			print_message("missing: %s\n", want);
+		assert_non_null(strstr(buf, want));
+	}
+	/* an argument of a command, with its value name and meaning */
+	assert_non_null(strstr(buf, "\\fB\\-\\-ttl\\fR \\fIDUR\\fR\na duration"));
+	for (size_t i = 0; i < ctl_n_offline; i++)
+		assert_non_null(ctl_offline[i].help);
+	assert_non_null(strstr(buf, "\\fBklctl \\fRtrace from\\-pcap"));
+	assert_non_null(strstr(buf, ".SH \"EXIT STATUS\""));
+	assert_non_null(strstr(buf, "/run/kernloom/decider/decider.sock"));
+	free(buf);
+
+	/* `klctl help trace` prints from the same offline table, whole words only */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ctl_print_offline_help("trace", f);
+	ctl_print_offline_help("tr", f);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl trace dump FILE [--json]\n"
+				    "       klctl trace from-pcap CAPTURE"));
+	assert_non_null(strstr(buf, "  --ephemeral-min N\n"));
+	assert_non_null(strstr(buf, "(default\n      32768;")); /* folded at 79 columns */
+	assert_null(strstr(buf, "audit"));
+	assert_null(strstr(strstr(buf, "usage:") + 1, "usage:")); /* "tr" is no command */
+	free(buf);
+}
+
 static void test_global_options(void **state)
 {
 	(void)state;
@@ -416,9 +489,9 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("sources", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_SOURCES);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
-	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "decider.sock");
-	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-decider");
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
+	assert_string_equal(ctl_daemon_socket(ctl_cmd_daemon(c.cmd)), "decider.sock");
+	assert_string_equal(ctl_daemon_name(ctl_cmd_daemon(c.cmd)), "kl-decider");
 	assert_int_equal(c.req.count, 50); /* the default */
 	assert_decodes(&c);
 	assert_int_equal(parse("sources -n 7", &c), 0);
@@ -431,7 +504,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("forgive 198.18.0.1", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_FORGIVE);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
 	assert_int_equal(c.req.addr.family, 4);
 	assert_int_equal(c.req.addr.prefixlen, 32);
 	assert_int_equal(c.req.ttl_ms, 0); /* the decider's default (1h) */
@@ -454,7 +527,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("new-sources limit --rate 0 --burst 100 --ttl 10m", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_NEWSRC_LIMIT);
-	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 	assert_int_equal(c.req.rate, 0);
 	assert_int_equal(c.req.burst, 100);
 	assert_int_equal(c.req.ttl_ms, 600000);
@@ -467,7 +540,7 @@ static void test_decider_commands(void **state)
 
 	assert_int_equal(parse("tune", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_TUNE);
-	assert_int_equal(c.cmd->daemon, CTL_D_DECIDER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_DECIDER);
 	assert_false(c.json);
 	assert_decodes(&c);
 	assert_int_equal(parse("tune --json", &c), 0);
@@ -482,7 +555,7 @@ static void test_decider_commands(void **state)
 
 	/* every enforcer command still goes to the enforcer */
 	assert_int_equal(parse("deny list", &c), 0);
-	assert_int_equal(c.cmd->daemon, CTL_D_ENFORCER);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
 }
 
 static void test_sources_printer(void **state)
@@ -592,9 +665,9 @@ static void test_graph_commands(void **state)
 
 	assert_int_equal(parse("graph export", &c), 0);
 	assert_int_equal(c.req.cmd, KL_CTL_GRAPH_EXPORT);
-	assert_int_equal(c.cmd->daemon, CTL_D_GRAPHD);
-	assert_string_equal(ctl_daemon_socket(c.cmd->daemon), "graphd.sock");
-	assert_string_equal(ctl_daemon_name(c.cmd->daemon), "kl-graphd");
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_GRAPHD);
+	assert_string_equal(ctl_daemon_socket(ctl_cmd_daemon(c.cmd)), "graphd.sock");
+	assert_string_equal(ctl_daemon_name(ctl_cmd_daemon(c.cmd)), "kl-graphd");
 	assert_int_equal(c.req.mode, 0);
 	assert_decodes(&c);
 	assert_int_equal(parse("graph export --state frozen --json", &c), 0);
@@ -765,10 +838,60 @@ static void test_status_all_proc(void **state)
 	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
 }
 
+/* The request field each klctl argument fills (0: none). */
+static unsigned field_use(enum ctl_field f)
+{
+	switch (f) {
+	case F_ADDR_HOST: return KL_CTL_U_ADDR_HOST | KL_CTL_U_ADDR_PREFIX; /* a host is a prefix too */
+	case F_ADDR_CIDR: return KL_CTL_U_ADDR_PREFIX;
+	case F_TTL: return KL_CTL_U_TTL;
+	case F_RATE: return KL_CTL_U_RATE;
+	case F_BURST: return KL_CTL_U_BURST;
+	case F_COUNT:
+	case F_MASK: return KL_CTL_U_COUNT;
+	case F_IFNAME: return KL_CTL_U_IFNAME;
+	case F_FORCE: return KL_CTL_U_FORCE;
+	case F_PORT: return KL_CTL_U_PORT;
+	case F_PROTO: return KL_CTL_U_PROTO | KL_CTL_U_PROTO_OPT;
+	case F_TOPBY:
+	case F_XDPMODE:
+	case F_ONOFF:
+	case F_EDGEMODE:
+	case F_DRYRUN:
+	case F_GSTATE: return KL_CTL_U_MODE;
+	default: return 0;
+	}
+}
+
+/* klctl's table agrees with the command table in ipc/msg.h: every
+ * argument fills a field its command uses, and every command has a name
+ * and a daemon. */
+static void test_table_matches_commands(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ctl_n_cmds; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		unsigned uses = kl_ctl_cmd_uses(c->cmd);
+
+		assert_true(c->cmd > 0 && c->cmd < KL_CTL_CMD_MAX);
+		assert_int_not_equal(kl_ctl_cmd_role(c->cmd), KL_ROLE_NONE);
+		for (size_t a = 0; a < CTL_MAX_ARGS && c->args[a].name != NULL; a++) {
+			unsigned u = field_use(c->args[a].field);
+			if (u != 0 && (u & uses) == 0)
+				fail_msg("%s %s: argument %s fills a field %s does not use",
+					 c->words[0], c->words[1] ? c->words[1] : "", c->args[a].name,
+					 kl_ctl_cmd_name(c->cmd));
+		}
+	}
+	for (unsigned cmd = 1; cmd < KL_CTL_CMD_MAX; cmd++)
+		assert_string_not_equal(kl_ctl_cmd_name(cmd), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_graph_commands),
+		cmocka_unit_test(test_table_matches_commands),
 		cmocka_unit_test(test_decider_commands),
 		cmocka_unit_test(test_sources_printer),
 		cmocka_unit_test(test_tune_printer),
@@ -781,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_attach_and_aliases),
 		cmocka_unit_test(test_help_flag),
+		cmocka_unit_test(test_man_page),
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),

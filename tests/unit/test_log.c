@@ -141,35 +141,6 @@ static void test_concurrent_writers(void **state)
 	free(out);
 }
 
-static void fatal(void)
-{
-	kl_log_init("kltest", KL_LOG_ERROR);
-	kl_fatal("broken invariant %s", "x");
-}
-
-static void test_fatal(void **state)
-{
-	(void)state;
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		dup2(p[1], STDERR_FILENO);
-		fatal();
-	}
-	close(p[1]);
-	char buf[512] = "";
-	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
-	assert_true(n > 0);
-	close(p[0]);
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 1);
-	assert_non_null(strstr(buf, " FATAL broken invariant x\n"));
-}
-
 static void test_level_parse(void **state)
 {
 	(void)state;
@@ -189,7 +160,6 @@ int main(void)
 		cmocka_unit_test(test_format_and_filter),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_concurrent_writers),
-		cmocka_unit_test(test_fatal),
 		cmocka_unit_test(test_level_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

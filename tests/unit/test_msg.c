@@ -184,6 +184,52 @@ static void test_hello(void **state)
 	assert_int_equal(out.proto_version, 9);
 }
 
+/* Admission order: malformed, role switch, wrong role, wrong version,
+ * then a first HELLO admits and a repeat is only a repeat. */
+static enum kl_hello_verdict admit(uint16_t role, uint16_t version, enum kl_role current,
+				   char *why, size_t whylen)
+{
+	struct kl_hello h = { .role = role, .proto_version = version, .pid = 7 }, out;
+	uint8_t p[KL_HELLO_LEN];
+	struct kl_msg m = { .hdr = { .type = KL_MSG_HELLO }, .payload = p,
+			    .payload_len = sizeof(p) };
+
+	kl_hello_encode(&h, p);
+	return kl_hello_admit(&m, current, KL_ROLE_DECIDER, &out, why, whylen);
+}
+
+static void test_hello_admit(void **state)
+{
+	char why[192];
+	(void)state;
+
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_ADMIT);
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION, KL_ROLE_DECIDER, why,
+			       sizeof(why)),
+			 KL_HELLO_AGAIN);
+	assert_int_equal(admit(KL_ROLE_GRAPHD, KL_MSG_VERSION, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_WRONG_ROLE);
+	assert_string_equal(why, "role graphd may not connect to this socket (it serves decider)");
+	assert_int_equal(admit(KL_ROLE_GRAPHD, KL_MSG_VERSION, KL_ROLE_DECIDER, why,
+			       sizeof(why)),
+			 KL_HELLO_ROLE_SWITCH);
+	assert_non_null(strstr(why, "another role"));
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION + 1, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_WRONG_VERSION);
+	assert_non_null(strstr(why, "protocol version 3 not supported"));
+	/* Protocol 1 (one frame per tick) is refused too. */
+	assert_int_equal(admit(KL_ROLE_DECIDER, 1, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_WRONG_VERSION);
+	assert_non_null(strstr(why, "protocol version 1 not supported"));
+	/* Even a repeat must carry the version this side speaks. */
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION + 1, KL_ROLE_DECIDER, why, sizeof(why)),
+			 KL_HELLO_WRONG_VERSION);
+	assert_int_equal(admit(0, KL_MSG_VERSION, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_MALFORMED);
+	assert_non_null(strstr(why, "'role' is 0"));
+}
+
 /* ---- CONTROL ---- */
 
 /* One valid request per command. */
@@ -771,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_hdr_layout_and_round_trip),
 		cmocka_unit_test(test_hdr_rejections),
 		cmocka_unit_test(test_hello),
+		cmocka_unit_test(test_hello_admit),
 		cmocka_unit_test(test_ctl_round_trip_every_cmd),
 		cmocka_unit_test(test_ctl_layout),
 		cmocka_unit_test(test_ctl_rejections),

@@ -433,7 +433,7 @@ static void test_quiet_listener_kept(void **state)
 }
 
 /*
- * Issue #11 finding 6: a sensor socket opened the way the decider opens
+ * A sensor socket opened the way the decider opens
  * it, for a data plane of 1024 sources per family, refuses frames that
  * such maps cannot produce before nng allocates them: four connections
  * (all the slots) each announcing a 100 MiB frame and one announcing one
@@ -494,7 +494,7 @@ static void test_oversized_frames_bounded(void **state)
 }
 
 /*
- * Issue #11 finding 1 for streams: after bare connect+close rounds,
+ * For streams: after bare connect+close rounds,
  * garbage, half headers, a wrong HELLO and stalled connections, a real
  * sensor's frames still arrive. The receiver runs in a child forked before
  * any nng call (nng never frees a wedged listener: LeakSanitizer), the

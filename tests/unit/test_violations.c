@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Issue #11 finding 3: graphd reports up to viol_max_tick (1000) violations
- * per tick; the decider refused any batch over 256, so a busy tick was lost
- * whole. Now one limit (KL_VIOLATIONS_MAX) holds at both ends: graphd's
- * sender splits by it, the decider decodes by it, and whatever does not
- * fit is counted, never silently lost.
+ * Graphd reports up to viol_max_tick (1000) violations per tick, and one
+ * limit (KL_VIOLATIONS_MAX) holds at both ends: graphd's sender splits by
+ * it, the decider decodes by it, and whatever does not fit is counted,
+ * never silently lost, so a busy tick is never lost whole.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,7 +124,7 @@ static void test_limits_counted(void **state)
 	kl_violations_encode(r, KL_VIOLATIONS_MAX + 1, big);
 	assert_int_equal(kl_violations_decode(big, sizeof(big), out, KL_VIOLATIONS_MAX, &n, err,
 					      sizeof(err)), -1);
-	assert_non_null(strstr(err, "at most"));
+	assert_non_null(strstr(err, "above the limit"));
 	assert_int_equal(kl_violations_take(tick, &have, 10, r, 25), 15);
 	assert_int_equal(have, 10);
 }

@@ -115,7 +115,7 @@ for u in $UNITS; do
 	log "ok: $u pid $pid: uid $(awk '/^Uid:/ {print $2}' /proc/$pid/status), CapEff $want, NoNewPrivs 1, Seccomp 2 on $(ls /proc/$pid/task | wc -l) threads"
 done
 
-log "== modes and owners (README, Deployment)"
+log "== modes and owners (docs/deployment.md)"
 check_stat() { # PATH MODE USER GROUP
 	[ -e "$1" ] || fail "$1 does not exist"
 	expect_eq "$(stat -c '%a %U %G' "$1")" "$2 $3 $4" "$1"
@@ -149,7 +149,7 @@ for r in enforcer:kernloom-enforcer sensor:kernloom-sensor decider:kernloom-deci
 	check_stat /var/log/kernloom/${r%%:*} 2750 ${r#*:} kernloom-admin
 done
 check_stat /sys/fs/bpf/kernloom 750 kernloom-enforcer kernloom-sensor
-# The source slot arrays are 0660 (kl-sensor maps them; README, kl-sensor).
+# The source slot arrays are 0660 (kl-sensor maps them; docs/sensor.md).
 check_stat /sys/fs/bpf/kernloom/kernloom_src4_stats 660 kernloom-enforcer kernloom-sensor
 
 log "== klctl: root and kernloom-admin members may, others may not"
