@@ -56,6 +56,7 @@ ALL_LIBS := $(DIR_LIBS) $(BUILD)/lib/libkl.a
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS    := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/gen/%.skel.h)
+MAPHDRS  := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/gen/%.maps.h)
 BPF_TEST_SRCS := $(wildcard tests/bpf/*.bpf.c bench/*.bpf.c)
 BPF_TEST_OBJS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_TEST_SRCS)))
 TEST_SKELS    := $(patsubst %.bpf.c,$(BUILD)/gen/%.skel.h,$(notdir $(BPF_TEST_SRCS)))
@@ -90,9 +91,16 @@ $(BUILD)/bpf/%.bpf.o: bench/%.bpf.c bpf/*.h
 $(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@mkdir -p $(@D)
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+# Key and value size of each map from the object's BTF, for _Static_assert.
+$(BUILD)/host/btf-map-sizes: scripts/btf-map-sizes.c
+	@mkdir -p $(@D)
+	$(CC) -O2 $(CSTD) $(WARN) -o $@ $< -lbpf -lelf -lz
+$(BUILD)/gen/%.maps.h: $(BUILD)/bpf/%.bpf.o $(BUILD)/host/btf-map-sizes
+	@mkdir -p $(@D)
+	$(BUILD)/host/btf-map-sizes $< > $@.tmp && mv $@.tmp $@
 
 # ---- userspace ----
-$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS) $(TEST_SKELS)
+$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS) $(MAPHDRS) $(TEST_SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -142,10 +150,10 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuz
 FUZZ_LIB_SRCS := $(KL_SRCS) $(foreach d,$(DAEMON_DIRS),$(call dirlib_srcs,$(d)))
 # Each library source is compiled once and linked into every target.
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
-$(BUILD)/fuzzobj/%.o: %.c $(HDRS) $(SKELS)
+$(BUILD)/fuzzobj/%.o: %.c $(HDRS) $(SKELS) $(MAPHDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS) $(SKELS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS) $(SKELS) $(MAPHDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
 

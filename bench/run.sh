@@ -23,7 +23,7 @@ for b in "$BUILD"/bench/bench_*; do
 			ip -n $NS_G link set $VG up && ip -n $NS_R link set $VR up &&
 			ip -n $NS_R addr add 198.18.0.2/24 dev $VR || { echo "bench: netns setup failed" >&2; exit 1; }
 		echo "## $name"
-		"$b" $NS_G $VG $NS_R $VR "$BUILD/bpf/shield.bpf.o" "${VETH_FRAMES:-4000000}" || exit 1
+		"$b" $NS_G $VG $NS_R $VR "$BUILD/bpf/shield.bpf.o" ${VETH_FRAMES:+"$VETH_FRAMES"} || exit 1
 		cleanup
 		;;
 	*)

@@ -830,25 +830,59 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 	return o;
 }
 
+/* Has this source recorded the flow of this tuple last (shield.h,
+ * struct kl_edge_cache)? */
+static __always_inline int flow_memo_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto)
+{
+	__u64 c = READ_ONCE(*(__u64 *)ec);
+	struct kl_edge_cache v;
+
+	__builtin_memcpy(&v, &c, sizeof(v));
+	return (v.flags & (KL_EC_PASS | KL_EC_FLOW)) && v.port == port && v.proto == proto;
+}
+
+/* Remembers the tuple whose flow a throttled packet just recorded. Under
+ * edge enforcement this may evict the word's edge verdict: the source's
+ * next passing packet (one per token) looks the edge up again. */
+static __always_inline void flow_memo_set(struct kl_edge_cache *ec, __u16 port, __u8 proto)
+{
+	struct kl_edge_cache v = { .port = port, .proto = proto, .flags = KL_EC_FLOW };
+	__u64 c;
+
+	__builtin_memcpy(&c, &v, sizeof(c));
+	WRITE_ONCE(*(__u64 *)ec, c);
+}
+
 /* Everything after the source telemetry: the drop event, flow telemetry and
- * the XDP action. */
+ * the XDP action. ec: the slot's edge cache word, NULL without a slot.
+ * Every packet records its flow (dropped ones too: graphd must see unknown
+ * edges), except a throttled source's drop on the tuple whose flow it last
+ * recorded while throttled, or last passed under edge enforcement: that
+ * edge is known already, the drop is counted in the source's drop_rl, and
+ * a throttled flood costs no flow-table lookup. */
 static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, struct parsed *p,
-				  int o, __u64 len, __u64 now)
+				  struct kl_edge_cache *ec, int o, __u64 len, __u64 now)
 {
 	if (unlikely(o != O_PASS))
 		emit(cfg, tot, p, o, len, now);
 	if (kl_feat_flow && p->l4) {
+		__u16 port = fold_port(cfg, p);
+		int memo = o == O_DROP_RL && ec;
+
+		if (memo && flow_memo_hit(ec, port, p->proto))
+			return XDP_DROP;
 		if (p->family == 4) {
-			struct kl_edge4_key k = { .src = p->src4, .port = fold_port(cfg, p),
-						  .proto = p->proto };
+			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
 
 			flow_note(&kernloom_flow4_stats, &k, len, now);
 		} else {
-			struct kl_edge6_key k = { .port = fold_port(cfg, p), .proto = p->proto };
+			struct kl_edge6_key k = { .port = port, .proto = p->proto };
 
 			__builtin_memcpy(k.src, p->src6.addr, 16);
 			flow_note(&kernloom_flow6_stats, &k, len, now);
 		}
+		if (memo)
+			flow_memo_set(ec, port, p->proto);
 	}
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
@@ -949,22 +983,71 @@ static __always_inline int unadmitted(struct kl_cfg *cfg, struct kl_totals *tot,
 	return o == O_PASS ? XDP_PASS : XDP_DROP;
 }
 
+/* The slot of a known source, or of an admitted new source that claims one
+ * (CLAIM_TRIES times; NULL when every try lost). A packet of a source not
+ * admitted, or refused admission by the aggregate limit, is judged and
+ * counted here without a slot: *act is then its XDP action (else -1).
+ * fam is a constant at each call site, so every map below is too.
+ * w0/w1: the owner words (IPv4: w0 = address, w1 = 0). */
+static __always_inline struct kl_src_slot *source_slot(const __u32 fam, struct kl_cfg *cfg,
+							struct kl_totals *tot, struct parsed *p,
+							__u64 w0, __u64 w1, __u32 gen, __u64 now,
+							__u64 len, int *act)
+{
+	struct kl_src_slot *sl;
+	__u32 base[2];
+	int o, lim = 0;
+	__u64 h;
+	__u16 fp;
+
+	h = fam == 4 ? kl_src_hash4((__u32)w0, cfg->src_seed) : kl_src_hash6w(w0, w1, cfg->src_seed);
+	fp = kl_src_tag(h);
+	kl_src_bases(h, fam == 4 ? kl_src4_mask : kl_src6_mask, base);
+	sl = fam == 4 ? tfind4((__u32)w0, base, fp) : tfind6(w0, w1, base, fp);
+	if (likely(sl))
+		return sl;
+	if (!cfg->admit_off && !admitted(h)) {
+		o = slotless(cfg, p, gen, now, h, &lim);
+		*act = unadmitted(cfg, tot, p, o, lim, len, now);
+		return NULL;
+	}
+	/* Admission is refused too while the aggregate limit drops: it
+	 * bounds the claims a flood can make. */
+	if (new_limit_on(cfg, now)) {
+		o = slotless(cfg, p, gen, now, h, &lim);
+		if (lim) {
+			*act = unadmitted(cfg, tot, p, o, lim, len, now);
+			return NULL;
+		}
+	}
+	for (int t = 0; t < CLAIM_TRIES; t++) {
+		sl = fam == 4 ? find4((__u32)w0, base, fp) : find6(w0, w1, base, fp);
+		if (sl)
+			return sl;
+		sl = fam == 4 ? claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, w0, 0, fp, tot,
+				      now) :
+				claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
+				      now);
+		if (sl)
+			return sl;
+	}
+	return NULL;
+}
+
 SEC("xdp")
 int kl_shield(struct xdp_md *ctx)
 {
 	struct kl_src_stats ns; /* verdict holder without an entry */
 	struct parsed p = {};
-	struct kl_src_stats *e = NULL;
+	struct kl_src_stats *e;
 	struct kl_src_slot *sl;
-	__u32 base[2];
-	__u64 w0, w1, h;
+	__u64 w0, w1;
 	struct kl_totals *tot;
 	struct kl_clock *clk;
 	struct kl_cfg *cfg;
 	__u32 zero = 0, gen;
-	__u16 fp;
 	__u64 len, now;
-	int o, r, lim = 0;
+	int o, r, act = -1;
 
 	tot = bpf_map_lookup_elem(&kernloom_totals, &zero);
 	cfg = bpf_map_lookup_elem(&kernloom_cfg, &zero);
@@ -994,79 +1077,20 @@ int kl_shield(struct xdp_md *ctx)
 	/* One lookup site per map: the verifier inlines a hash lookup only
 	 * where the map is known, and if clang merged the two into one call
 	 * with a map chosen at run time, every packet would take the generic
-	 * helper (an indirect call, 20% slower here). */
+	 * helper (an indirect call, 20% slower here). source_slot() is inlined
+	 * once per family with a constant family, so each keeps its own sites. */
 	if (p.family == 4) {
 		tot->v[KL_T_IPV4]++;
-		h = kl_src_hash4(p.src4, cfg->src_seed);
-		fp = kl_src_tag(h);
-		kl_src_bases(h, kl_src4_mask, base);
-		sl = tfind4(p.src4, base, fp);
-		if (likely(sl)) {
-			e = &sl->s;
-		} else {
-			if (!cfg->admit_off && !admitted(h)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			/* Admission is refused too while the aggregate limit
-			 * drops: it bounds the claims a flood can make. */
-			if (new_limit_on(cfg, now)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				if (lim)
-					return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			for (int t = 0; t < CLAIM_TRIES; t++) {
-				sl = find4(p.src4, base, fp);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-				sl = claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, p.src4, 0, fp,
-					   tot, now);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-			}
-		}
+		sl = source_slot(4, cfg, tot, &p, p.src4, 0, gen, now, len, &act);
 	} else {
 		tot->v[KL_T_IPV6]++;
 		__builtin_memcpy(&w0, p.src6.addr, 8);
 		__builtin_memcpy(&w1, p.src6.addr + 8, 8);
-		h = kl_src_hash6w(w0, w1, cfg->src_seed);
-		fp = kl_src_tag(h);
-		kl_src_bases(h, kl_src6_mask, base);
-		sl = tfind6(w0, w1, base, fp);
-		if (likely(sl)) {
-			e = &sl->s;
-		} else {
-			if (!cfg->admit_off && !admitted(h)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			/* Admission is refused too while the aggregate limit
-			 * drops: it bounds the claims a flood can make. */
-			if (new_limit_on(cfg, now)) {
-				o = slotless(cfg, &p, gen, now, h, &lim);
-				if (lim)
-					return unadmitted(cfg, tot, &p, o, lim, len, now);
-			}
-			for (int t = 0; t < CLAIM_TRIES; t++) {
-				sl = find6(w0, w1, base, fp);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-				sl = claim(&kernloom_src6_stats, &kl_src_tags6, base, 6, w0, w1, fp, tot,
-					   now);
-				if (sl) {
-					e = &sl->s;
-					break;
-				}
-			}
-		}
+		sl = source_slot(6, cfg, tot, &p, w0, w1, gen, now, len, &act);
 	}
-	if (unlikely(!e)) {
+	if (act >= 0)
+		return act;
+	if (unlikely(!sl)) {
 		/* No entry: policy still applies, computed into the template,
 		 * and this packet's source telemetry is lost. Kept apart from
 		 * the main path so that one only ever sees a map entry. */
@@ -1074,8 +1098,9 @@ int kl_shield(struct xdp_md *ctx)
 		recompute(&ns, &p, gen, now);
 		o = judge(&ns, NULL, cfg, &p, gen, now);
 		tot->v[KL_T_PASS + (o & 7)]++;
-		return finish(cfg, tot, &p, o, len, now);
+		return finish(cfg, tot, &p, NULL, o, len, now);
 	}
+	e = &sl->s;
 	if (unlikely(READ_ONCE(e->cache_gen) != gen || !(READ_ONCE(e->verdict) & KL_V_CACHED)))
 		recompute(e, &p, gen, now);
 	barrier();
@@ -1084,5 +1109,5 @@ int kl_shield(struct xdp_md *ctx)
 	account(e, &p, o, len, now);
 	if (p.ports && scan_note(e, p.dport, now))
 		emit(cfg, tot, &p, KL_EV_SCAN_HINT, len, now);
-	return finish(cfg, tot, &p, o, len, now);
+	return finish(cfg, tot, &p, &sl->ec, o, len, now);
 }

@@ -206,7 +206,11 @@ struct kl_src_stats {
  * equals the low bits of kl_cfg.policy_gen (the enforcer bumps it after
  * every edge write), the edge mode is the one it was computed under, and
  * the current ~1.07 s unit (now >> 30) is before `until` (wrap-aware: at
- * most 2^14 units ahead, and never past the allow rule's expiry). */
+ * most 2^14 units ahead, and never past the allow rule's expiry).
+ * The same word remembers the tuple whose flow a throttled packet of the
+ * source last recorded (KL_EC_FLOW; a KL_EC_PASS tuple recorded its flow
+ * too), so its next drops on that tuple skip the flow table (shield.bpf.c,
+ * finish). */
 struct kl_edge_cache {
 	__u16 port;
 	__u8 proto;
@@ -216,6 +220,7 @@ struct kl_edge_cache {
 };
 #define KL_EC_PASS 1u /* the tuple passed the edge rules */
 #define KL_EC_RL   2u /* it has a per-edge RL rule: still looked up per packet */
+#define KL_EC_FLOW 0x80u /* flow memo only: never an edge verdict */
 
 /* Source slots. kernloom_src4_stats / kernloom_src6_stats are ARRAYs
  * (BPF_F_MMAPABLE, frozen by the enforcer so userspace can only read them)

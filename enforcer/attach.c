@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,13 +27,14 @@
 #include <linux/if_link.h>
 
 #include "common/log.h"
+#include "common/safefile.h"
 #include "enforcer/enforcer.h"
+#include "shield.maps.h"
+#include "shield.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
-
-#define PROG_NAME "kl_shield"
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -112,60 +114,160 @@ static int ensure_pin_dir(const char *dir)
 	return 0;
 }
 
-/* Write one __u32 .rodata variable through BTF, since the object is chosen
- * at run time (--obj) and has no compiled-in skeleton. */
-static int set_rodata_u32(struct bpf_object *obj, const char *var, uint32_t value)
+/* Each map kl-enforcer handles, as its member of the generated skeleton:
+ * a map renamed or dropped in bpf/shield.bpf.c fails the build here. */
+static const size_t skel_maps[ENF_M_MAX] = {
+#define SKEL_MAP(id, name, ...) [id] = offsetof(struct shield, maps.name),
+	ENF_MAPS(SKEL_MAP)
+#undef SKEL_MAP
+};
+
+/* And its key and value size in the object's BTF, as bpf/shield.h says. */
+#define MAP_SIZES(id, name, ksz, vsz, ...)                                                      \
+	_Static_assert(KL_BTF_MAP_##name##_KEY == (ksz) && KL_BTF_MAP_##name##_VALUE == (vsz),  \
+		       #name ": key/value size in bpf/shield.bpf.c differs from bpf/shield.h");
+ENF_MAPS(MAP_SIZES)
+#undef MAP_SIZES
+
+/* The .rodata settings are written as the skeleton's struct fields; the
+ * values written below are 32-bit. */
+#define RODATA_U32(f) \
+	_Static_assert(sizeof(((struct shield__rodata *)0)->f) == sizeof(uint32_t), #f " is a __u32")
+RODATA_U32(kl_feat_flow);
+RODATA_U32(kl_feat_edge);
+RODATA_U32(kl_src4_mask);
+RODATA_U32(kl_src6_mask);
+
+static struct bpf_map *skel_map(const struct shield *s, enum enf_map_id m)
 {
-	struct bpf_map *rodata = NULL, *m;
-	bpf_object__for_each_map(m, obj)
-	{
-		const char *n = bpf_map__name(m);
-		size_t l = strlen(n);
-		if (bpf_map__is_internal(m) && l >= 7 && strcmp(n + l - 7, ".rodata") == 0)
-			rodata = m;
+	return *(struct bpf_map *const *)((const char *)s + skel_maps[m]);
+}
+
+/* Open the skeleton over the ELF image `elf` (NULL: the one built in). */
+static struct shield *skel_open(const void *elf, size_t len, const struct bpf_object_open_opts *oo,
+				int *err)
+{
+	struct shield *s = calloc(1, sizeof(*s));
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
 	}
-	struct btf *btf = bpf_object__btf(obj);
-	if (!rodata || !btf)
-		return -ENOENT;
-	int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
-	if (sec < 0)
-		return -ENOENT;
-	const struct btf_type *t = btf__type_by_id(btf, (uint32_t)sec);
-	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
-	for (unsigned i = 0; i < btf_vlen(t); i++, vs++) {
-		const struct btf_type *vt = btf__type_by_id(btf, vs->type);
-		if (strcmp(btf__name_by_offset(btf, vt->name_off), var) != 0)
+	if ((*err = shield__create_skeleton(s)) == 0) {
+		if (elf) {
+			s->skeleton->data = (void *)elf;
+			s->skeleton->data_sz = len;
+		}
+		*err = bpf_object__open_skeleton(s->skeleton, oo);
+	}
+	if (*err) {
+		shield__destroy(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Why `have`'s .rodata does not hold each setting of `want`'s at the same
+ * offset and size (the skeleton writes them at `want`'s), or NULL. */
+static const char *rodata_mismatch(const struct shield *want, const struct shield *have,
+				   char *buf, size_t len)
+{
+	const struct btf *wb = bpf_object__btf(want->obj), *hb = bpf_object__btf(have->obj);
+	int ws = wb ? btf__find_by_name_kind(wb, ".rodata", BTF_KIND_DATASEC) : -1;
+	int hs = hb ? btf__find_by_name_kind(hb, ".rodata", BTF_KIND_DATASEC) : -1;
+	if (ws < 0 || hs < 0) {
+		snprintf(buf, len, "no BTF for its .rodata settings");
+		return buf;
+	}
+	const struct btf_type *wt = btf__type_by_id(wb, (uint32_t)ws);
+	const struct btf_type *ht = btf__type_by_id(hb, (uint32_t)hs);
+	const struct btf_var_secinfo *wv = btf_var_secinfos(wt);
+	for (unsigned i = 0; i < btf_vlen(wt); i++, wv++) {
+		const char *name = btf__name_by_offset(wb, btf__type_by_id(wb, wv->type)->name_off);
+		const struct btf_var_secinfo *hv = btf_var_secinfos(ht);
+		unsigned j = 0;
+		for (; j < btf_vlen(ht); j++, hv++)
+			if (strcmp(btf__name_by_offset(hb, btf__type_by_id(hb, hv->type)->name_off),
+				   name) == 0)
+				break;
+		if (j == btf_vlen(ht)) {
+			snprintf(buf, len, ".rodata has no setting %s", name);
+			return buf;
+		}
+		if (hv->offset != wv->offset || hv->size != wv->size) {
+			snprintf(buf, len,
+				 ".rodata setting %s is %u bytes at offset %u, kl-enforcer writes %u "
+				 "bytes at %u",
+				 name, hv->size, hv->offset, wv->size, wv->offset);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+const char *enf_obj_mismatch(const struct shield *want, const struct shield *have, char *buf,
+			     size_t len)
+{
+	const struct bpf_object_skeleton *ws = want->skeleton, *hs = have->skeleton;
+	for (int i = 0; i < ws->map_cnt; i++) {
+		const struct bpf_map *w = *ws->maps[i].map, *h = *hs->maps[i].map;
+		const char *name = ws->maps[i].name;
+		if (bpf_map__type(h) != bpf_map__type(w))
+			snprintf(buf, len, "map %s has type %u, kl-enforcer's has %u", name,
+				 bpf_map__type(h), bpf_map__type(w));
+		else if (bpf_map__key_size(h) != bpf_map__key_size(w) ||
+			 bpf_map__value_size(h) != bpf_map__value_size(w))
+			snprintf(buf, len, "map %s has key/value size %u/%u, kl-enforcer's has %u/%u",
+				 name, bpf_map__key_size(h), bpf_map__value_size(h),
+				 bpf_map__key_size(w), bpf_map__value_size(w));
+		else if (bpf_map__map_flags(h) != bpf_map__map_flags(w))
+			snprintf(buf, len, "map %s has flags 0x%x, kl-enforcer's has 0x%x", name,
+				 bpf_map__map_flags(h), bpf_map__map_flags(w));
+		else
 			continue;
-		if (vs->size != sizeof(uint32_t))
-			return -EINVAL;
-		size_t sz;
-		const void *init = bpf_map__initial_value(rodata, &sz);
-		if (!init || vs->offset + sizeof(uint32_t) > sz)
-			return -EINVAL;
-		uint8_t *copy = malloc(sz);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, init, sz);
-		memcpy(copy + vs->offset, &value, sizeof(value));
-		int rc = bpf_map__set_initial_value(rodata, copy, sz);
-		free(copy);
-		return rc;
+		return buf;
 	}
-	return -ENOENT;
+	return rodata_mismatch(want, have, buf, len);
+}
+
+const char *enf_skel_spec_mismatch(const struct shield *s, char *buf, size_t len)
+{
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		const struct enf_map_spec *sp = &enf_map_specs[i];
+		const struct bpf_map *m = skel_map(s, (enum enf_map_id)i);
+		if (strcmp(bpf_map__name(m), sp->name) != 0)
+			snprintf(buf, len, "map %d is %s in the object, %s in enf_map_specs", i,
+				 bpf_map__name(m), sp->name);
+		else if (sp->key_size && (bpf_map__key_size(m) != sp->key_size ||
+					  bpf_map__value_size(m) != sp->value_size))
+			snprintf(buf, len, "map %s has key/value size %u/%u, bpf/shield.h says %u/%u",
+				 sp->name, bpf_map__key_size(m), bpf_map__value_size(m), sp->key_size,
+				 sp->value_size);
+		else if (sp->lpm != (bpf_map__type(m) == BPF_MAP_TYPE_LPM_TRIE))
+			snprintf(buf, len, "map %s: LPM trie or not, object and enf_map_specs disagree",
+				 sp->name);
+		else
+			continue;
+		return buf;
+	}
+	return NULL;
+}
+
+struct shield *enf_skel_open(const void *elf, size_t len, const char *pin_dir, int *err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
+	return skel_open(elf, len, &oo, err);
 }
 
 /* Refuse, with the operator's next step, a pinned map libbpf could not
  * reuse; libbpf's own message ("parameter mismatch") names no field. */
-static int check_pins(const struct enf_ctx *ctx, struct bpf_object *obj)
+static int check_pins(const struct shield *s)
 {
 	int bad = 0;
-	for (int i = 0; i < ENF_M_MAX; i++) {
-		const char *name = enf_map_specs[i].name;
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
-		char path[PATH_MAX], why[160];
-		if (!m || pin_path(path, sizeof(path), ctx->cfg->pin_dir, name) < 0)
-			continue;
-		if (access(path, F_OK) < 0)
+	for (int i = 0; i < s->skeleton->map_cnt; i++) {
+		const struct bpf_map *m = *s->skeleton->maps[i].map;
+		const char *path = bpf_map__pin_path(m);
+		char why[160];
+		if (!path || access(path, F_OK) < 0)
 			continue;
 		int fd = bpf_obj_get(path);
 		if (fd < 0) {
@@ -206,114 +308,124 @@ static int on_event(void *arg, void *data, size_t len)
 	return 0;
 }
 
+/* The object --obj names, checked against the built-in one: the maps and
+ * settings kl-enforcer reaches through the skeleton must be laid out the
+ * same. NULL (logged) when they are not. */
+static struct shield *open_obj_file(struct enf_ctx *ctx, int *err)
+{
+	const struct enf_config *cfg = ctx->cfg;
+	char why[256];
+	size_t len;
+	char *buf;
+	if (kl_safe_read_file(cfg->obj, ENF_OBJ_MAX, 0, &buf, &len, why, sizeof(why)) < 0) {
+		kl_error("cannot read BPF object %s: %s", cfg->obj, why);
+		*err = 0;
+		return NULL;
+	}
+	struct shield *ref = enf_skel_open(NULL, 0, NULL, err);
+	if (!ref) {
+		free(buf);
+		return NULL;
+	}
+	struct shield *s = enf_skel_open(buf, len, cfg->pin_dir, err);
+	if (!s) {
+		if (*err == -ESRCH) {
+			kl_error("%s lacks a map, setting or program kl-enforcer uses (the libbpf "
+				 "message above names it): built from another bpf/shield.bpf.c?",
+				 cfg->obj);
+			*err = 0;
+		}
+		shield__destroy(ref);
+		free(buf);
+		return NULL;
+	}
+	if (enf_obj_mismatch(ref, s, why, sizeof(why))) {
+		kl_error("%s does not match kl-enforcer's built-in object: %s (built from another "
+			 "bpf/shield.h?)",
+			 cfg->obj, why);
+		shield__destroy(s);
+		s = NULL;
+		free(buf);
+		*err = 0;
+	} else {
+		ctx->obj_buf = buf;
+	}
+	shield__destroy(ref);
+	return s;
+}
+
 int enf_load(struct enf_ctx *ctx)
 {
 	const struct enf_config *cfg = ctx->cfg;
-	struct bpf_object *obj;
+	const char *what = cfg->obj[0] ? cfg->obj : "the built-in shield";
+	struct shield *s;
 	char err[256];
-	int rc;
+	int rc = 0;
 
 	libbpf_set_print(libbpf_log);
 	if (ensure_pin_dir(cfg->pin_dir) < 0)
 		return -1;
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = cfg->pin_dir);
-	obj = bpf_object__open_file(cfg->obj, &oo);
-	if (!obj) {
-		rc = -errno;
-		libbpf_strerror(rc, err, sizeof(err));
-		kl_error("cannot open BPF object %s: %s", cfg->obj, err);
+	s = cfg->obj[0] ? open_obj_file(ctx, &rc) : enf_skel_open(NULL, 0, cfg->pin_dir, &rc);
+	if (!s) {
+		if (rc) {
+			libbpf_strerror(rc, err, sizeof(err));
+			kl_error("cannot open %s: %s", what, err);
+		}
 		return -1;
 	}
-	ctx->obj = obj;
+	ctx->skel = s;
 
-	bool flow = enf_features_flow(cfg->features), edge = enf_features_edge(cfg->features);
-	if ((rc = set_rodata_u32(obj, "kl_feat_flow", flow)) < 0 ||
-	    (rc = set_rodata_u32(obj, "kl_feat_edge", edge)) < 0) {
-		kl_error("%s: cannot set the feature switches (kl_feat_flow/kl_feat_edge in "
-			 ".rodata): %s",
-			 cfg->obj, strerror(-rc));
-		return -1;
-	}
-
+	s->rodata->kl_feat_flow = enf_features_flow(cfg->features);
+	s->rodata->kl_feat_edge = enf_features_edge(cfg->features);
 	/* The data plane's bucket mask must match the slot count. */
 	uint32_t slots = enf_src_slots(cfg->map_sizes[ENF_SZ_SRC]);
-	if ((rc = set_rodata_u32(obj, "kl_src4_mask", slots / KL_SRC_WAYS - 1)) < 0 ||
-	    (rc = set_rodata_u32(obj, "kl_src6_mask", slots / KL_SRC_WAYS - 1)) < 0) {
-		kl_error("%s: cannot set the source bucket masks (kl_src4_mask/kl_src6_mask in "
-			 ".rodata): %s",
-			 cfg->obj, strerror(-rc));
-		return -1;
-	}
+	s->rodata->kl_src4_mask = slots / KL_SRC_WAYS - 1;
+	s->rodata->kl_src6_mask = slots / KL_SRC_WAYS - 1;
 
-	/* Tag lines: one per bucket of the source slots. The policy summary
-	 * must exist: without it the data plane would take an empty one as
-	 * "no entries" for sources without a slot. */
-	const char *tagmaps[] = { "kl_src_tags4", "kl_src_tags6" };
-	for (size_t i = 0; i < 2; i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, tagmaps[i]);
-		if (!m || bpf_map__set_max_entries(m, slots / KL_SRC_WAYS) < 0) {
-			kl_error("%s: no map %s of %u buckets: built from another bpf/shield.bpf.c?",
-				 cfg->obj, tagmaps[i], slots / KL_SRC_WAYS);
-			return -1;
-		}
-	}
-	if (!bpf_object__find_map_by_name(obj, KL_MAP_POLICY_BLOOM)) {
-		kl_error("%s has no map %s: built from another bpf/shield.h?", cfg->obj,
-			 KL_MAP_POLICY_BLOOM);
-		return -1;
-	}
-
+	/* Tag lines: one per bucket of the source slots. */
 	int bad = 0;
-	for (int i = 0; i < ENF_M_MAX; i++) {
-		const struct enf_map_spec *s = &enf_map_specs[i];
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, s->name);
-		if (!m) {
-			kl_error("%s has no map %s: built from another bpf/shield.h?", cfg->obj, s->name);
-			bad++;
-			continue;
-		}
-		if (s->key_size && (bpf_map__key_size(m) != s->key_size ||
-				    bpf_map__value_size(m) != s->value_size)) {
-			kl_error("%s: map %s has key/value size %u/%u, kl-enforcer expects %u/%u: "
-				 "object and enforcer were built from different bpf/shield.h",
-				 cfg->obj, s->name, bpf_map__key_size(m), bpf_map__value_size(m),
-				 s->key_size, s->value_size);
-			bad++;
-			continue;
-		}
-		uint32_t want = s->size_key >= 0 ? cfg->map_sizes[s->size_key] : 0;
-		if (s->size_key == ENF_SZ_SRC)
-			want = enf_src_slots(want);
-		if (s->size_key >= 0 && bpf_map__set_max_entries(m, want) < 0) {
-			kl_error("map %s: cannot set max_entries %u", s->name, want);
+	struct bpf_map *tags[] = { s->maps.kl_src_tags4, s->maps.kl_src_tags6 };
+	for (size_t i = 0; i < 2; i++) {
+		if (bpf_map__set_max_entries(tags[i], slots / KL_SRC_WAYS) < 0) {
+			kl_error("map %s: cannot set max_entries %u", bpf_map__name(tags[i]),
+				 slots / KL_SRC_WAYS);
 			bad++;
 		}
 	}
-	if (bad || check_pins(ctx, obj) < 0)
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		const struct enf_map_spec *sp = &enf_map_specs[i];
+		if (sp->size_key < 0)
+			continue;
+		uint32_t want = cfg->map_sizes[sp->size_key];
+		if (sp->size_key == ENF_SZ_SRC)
+			want = enf_src_slots(want);
+		if (bpf_map__set_max_entries(skel_map(s, (enum enf_map_id)i), want) < 0) {
+			kl_error("map %s: cannot set max_entries %u", sp->name, want);
+			bad++;
+		}
+	}
+	if (bad || check_pins(s) < 0)
 		return -1;
 
-	if ((rc = bpf_object__load(obj)) < 0) {
+	if ((rc = shield__load(s)) < 0) {
 		libbpf_strerror(rc, err, sizeof(err));
-		kl_error("loading %s failed: %s (the libbpf messages above say where)", cfg->obj, err);
+		kl_error("loading %s failed: %s (the libbpf messages above say where)", what, err);
 		return -1;
 	}
-	struct bpf_program *prog = bpf_object__find_program_by_name(obj, PROG_NAME);
-	if (!prog) {
-		kl_error("%s has no program %s", cfg->obj, PROG_NAME);
-		return -1;
-	}
-	ctx->prog_fd = bpf_program__fd(prog);
+	ctx->prog_fd = bpf_program__fd(s->progs.kl_shield);
 	struct bpf_prog_info pinfo;
 	uint32_t plen = sizeof(pinfo);
 	memset(&pinfo, 0, sizeof(pinfo));
 	if (bpf_obj_get_info_by_fd(ctx->prog_fd, &pinfo, &plen) == 0)
 		ctx->prog_id = pinfo.id;
 	for (int i = 0; i < ENF_M_MAX; i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, enf_map_specs[i].name);
+		struct bpf_map *m = skel_map(s, (enum enf_map_id)i);
 		ctx->fd[i] = bpf_map__fd(m);
 		ctx->map_max[i] = bpf_map__max_entries(m);
 	}
-	ctx->bloom_fd = bpf_object__find_map_fd_by_name(obj, KL_MAP_POLICY_BLOOM);
+	/* The policy summary must exist: without it the data plane would
+	 * take an empty one as "no entries" for sources without a slot. */
+	ctx->bloom_fd = bpf_map__fd(s->maps.kernloom_policy_bloom);
 	/* The source slots are written by the data plane only: frozen, the
 	 * kernel refuses every syscall write and writable mmap, so the
 	 * sensor may hold them open read-write (needed to mmap them) and
@@ -331,8 +443,9 @@ int enf_load(struct enf_ctx *ctx)
 	if (!ctx->rb)
 		kl_warn("cannot open the event ring buffer %s: %s; `events` will stay empty",
 			KL_MAP_EVENTS, strerror(errno));
-	kl_info("loaded %s: program %s id %u, features %s, maps pinned in %s", cfg->obj, PROG_NAME,
-		ctx->prog_id, enf_features_name(cfg->features), cfg->pin_dir);
+	kl_info("loaded %s: program %s id %u, features %s, maps pinned in %s", what,
+		bpf_program__name(s->progs.kl_shield), ctx->prog_id,
+		enf_features_name(cfg->features), cfg->pin_dir);
 	return 0;
 }
 
@@ -754,10 +867,10 @@ void enf_close(struct enf_ctx *ctx, bool detach)
 		ring_buffer__free(ctx->rb);
 		ctx->rb = NULL;
 	}
-	if (ctx->obj) {
-		bpf_object__close(ctx->obj);
-		ctx->obj = NULL;
-	}
+	shield__destroy(ctx->skel);
+	ctx->skel = NULL;
+	free(ctx->obj_buf);
+	ctx->obj_buf = NULL;
 	for (int i = 0; i < ENF_M_MAX; i++)
 		ctx->fd[i] = -1;
 	ctx->prog_fd = -1;

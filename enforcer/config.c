@@ -14,9 +14,6 @@
 #include "common/log.h"
 #include "common/safefile.h"
 
-#ifndef KL_DEFAULT_OBJ
-#define KL_DEFAULT_OBJ "/usr/local/lib/kernloom/shield.bpf.o"
-#endif
 #define ENF_RUN_DIR_DEFAULT "/run/kernloom"
 
 static const char *const feature_names[ENF_FEAT_MAX] = {
@@ -114,7 +111,7 @@ static unsigned diag_total(const struct enf_diag *d)
 void enf_config_defaults(struct enf_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->obj, sizeof(c->obj), "%s", KL_DEFAULT_OBJ);
+	/* obj stays empty: the object compiled into kl-enforcer. */
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", KL_PIN_DIR_DEFAULT);
 	snprintf(c->run_dir, sizeof(c->run_dir), "%s", ENF_RUN_DIR_DEFAULT);
 	snprintf(c->audit_dir, sizeof(c->audit_dir), "%s", ENF_AUDIT_DIR_DEFAULT);
@@ -717,7 +714,8 @@ void enf_usage(FILE *f, const char *prog)
 		"\n"
 		"  --config FILE      YAML settings (flags override them; --protect adds)\n"
 		"  --iface IF         attach to IF (repeatable)\n"
-		"  --obj PATH         BPF object (default %s)\n"
+		"  --obj PATH         load this BPF object instead of the built-in one (its maps\n"
+		"                     and settings must be laid out the same)\n"
 		"  --pin-dir DIR      map and link pins (default %s)\n"
 		"  --run-dir DIR      root of the role socket directories (default %s)\n"
 		"  --xdp-mode M       native, generic or auto (driver, then generic; default)\n"
@@ -736,7 +734,7 @@ void enf_usage(FILE *f, const char *prog)
 		"  --audit-key F      its Ed25519 signing key, or a directory for audit.key\n"
 		"                     (default %s; created at first start)\n"
 		"  -n, --config-check print the effective configuration and exit\n",
-		prog, KL_DEFAULT_OBJ, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
+		prog, KL_PIN_DIR_DEFAULT, ENF_RUN_DIR_DEFAULT, ENF_USER_DEFAULT,
 		ENF_DECIDER_USER_DEFAULT, ENF_GRAPH_USER_DEFAULT, ENF_SENSOR_USER_DEFAULT,
 		ENF_AUDIT_DIR_DEFAULT, ENF_AUDIT_KEY_DEFAULT);
 }
@@ -1070,8 +1068,12 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	}
 	snprintf(list + o, sizeof(list) - o, "]");
 	line(out, c, &c->o_ifaces, "interfaces: %s", list);
-	yaml_scalar(v, sizeof(v), c->obj);
-	line(out, c, &c->o_obj, "obj: %s", v);
+	if (c->obj[0]) {
+		yaml_scalar(v, sizeof(v), c->obj);
+		line(out, c, &c->o_obj, "obj: %s", v);
+	} else {
+		fputs("# obj: not set: the shield object built into kl-enforcer\n", out);
+	}
 	yaml_scalar(v, sizeof(v), c->pin_dir);
 	line(out, c, &c->o_pin_dir, "pin_dir: %s", v);
 	yaml_scalar(v, sizeof(v), c->run_dir);

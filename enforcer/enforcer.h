@@ -2,8 +2,9 @@
 /*
  * kl-enforcer's runtime state and the steps of its life: load the shield,
  * attach it, serve control requests, sweep expired entries. The request
- * handlers work on map fds only, so tests can run them against maps they
- * create themselves (bpf_map_create) without loading any program.
+ * handlers reach the maps only through struct enf_map_ops, so tests run
+ * them against an in-memory backend (tests/unit/fakemaps.h) without
+ * privileges, or against maps they create (bpf_map_create).
  */
 #ifndef KL_ENFORCER_ENFORCER_H
 #define KL_ENFORCER_ENFORCER_H
@@ -19,37 +20,62 @@
 #include "ipc/enforce.h"
 #include "ipc/msg.h"
 
-struct bpf_object;
+struct shield; /* build/gen/shield.skel.h */
 struct ring_buffer;
 struct json_t;
 struct kl_audit;
 
+/*
+ * Every map the enforcer handles, once: its id, its name (the member of the
+ * generated skeleton and the map in bpf/shield.bpf.c, KL_MAP_* in
+ * bpf/shield.h), its key and value size by bpf/shield.h (0: a ring
+ * buffer), the map_sizes entry it is sized by (-1: none) and whether it is
+ * an LPM trie (no batch operations). attach.c checks the sizes against the
+ * object's BTF at compile time (build/gen/shield.maps.h).
+ */
+#define ENF_MAPS(X)                                                                              \
+	X(ENF_M_CFG, kernloom_cfg, 4, sizeof(struct kl_cfg), -1, false)                          \
+	X(ENF_M_TOTALS, kernloom_totals, 4, sizeof(struct kl_totals), -1, false)                 \
+	X(ENF_M_EVENTS, kernloom_events, 0, 0, -1, false)                                        \
+	X(ENF_M_SRC4, kernloom_src4_stats, 4, sizeof(struct kl_src_slot), ENF_SZ_SRC, false)     \
+	X(ENF_M_SRC6, kernloom_src6_stats, 4, sizeof(struct kl_src_slot), ENF_SZ_SRC, false)     \
+	X(ENF_M_ALLOW4, kernloom_allow4_lpm, sizeof(struct kl_lpm4_key), sizeof(struct kl_rule),  \
+	  ENF_SZ_ALLOW, true)                                                                    \
+	X(ENF_M_ALLOW6, kernloom_allow6_lpm, sizeof(struct kl_lpm6_key), sizeof(struct kl_rule),  \
+	  ENF_SZ_ALLOW, true)                                                                    \
+	X(ENF_M_DENY4, kernloom_deny4_hash, 4, sizeof(struct kl_rule), ENF_SZ_DENY, false)       \
+	X(ENF_M_DENY6, kernloom_deny6_hash, 16, sizeof(struct kl_rule), ENF_SZ_DENY, false)      \
+	X(ENF_M_DENY4_LPM, kernloom_deny4_lpm, sizeof(struct kl_lpm4_key), sizeof(struct kl_rule), \
+	  ENF_SZ_DENY_CIDR, true)                                                                \
+	X(ENF_M_DENY6_LPM, kernloom_deny6_lpm, sizeof(struct kl_lpm6_key), sizeof(struct kl_rule), \
+	  ENF_SZ_DENY_CIDR, true)                                                                \
+	X(ENF_M_RL4, kernloom_rl_policy4, 4, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)        \
+	X(ENF_M_RL6, kernloom_rl_policy6, 16, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)       \
+	X(ENF_M_FLOW4, kernloom_flow4_stats, sizeof(struct kl_edge4_key),                        \
+	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
+	X(ENF_M_FLOW6, kernloom_flow6_stats, sizeof(struct kl_edge6_key),                        \
+	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
+	X(ENF_M_EDGE4_DENY, kernloom_edge4_deny, sizeof(struct kl_edge4_key),                    \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE6_DENY, kernloom_edge6_deny, sizeof(struct kl_edge6_key),                    \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE4_ALLOW, kernloom_edge4_allow, sizeof(struct kl_edge4_key),                  \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE6_ALLOW, kernloom_edge6_allow, sizeof(struct kl_edge6_key),                  \
+	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
+	X(ENF_M_EDGE4_RL, kernloom_edge4_rl_policy, sizeof(struct kl_edge4_key),                 \
+	  sizeof(struct kl_rl_rule), ENF_SZ_EDGE, false)                                         \
+	X(ENF_M_EDGE6_RL, kernloom_edge6_rl_policy, sizeof(struct kl_edge6_key),                 \
+	  sizeof(struct kl_rl_rule), ENF_SZ_EDGE, false)
+
 enum enf_map_id {
-	ENF_M_CFG = 0,
-	ENF_M_TOTALS,
-	ENF_M_EVENTS,
-	ENF_M_SRC4,
-	ENF_M_SRC6,
-	ENF_M_ALLOW4,
-	ENF_M_ALLOW6,
-	ENF_M_DENY4,
-	ENF_M_DENY6,
-	ENF_M_DENY4_LPM,
-	ENF_M_DENY6_LPM,
-	ENF_M_RL4,
-	ENF_M_RL6,
-	ENF_M_FLOW4,
-	ENF_M_FLOW6,
-	ENF_M_EDGE4_DENY,
-	ENF_M_EDGE6_DENY,
-	ENF_M_EDGE4_ALLOW,
-	ENF_M_EDGE6_ALLOW,
-	ENF_M_EDGE4_RL,
-	ENF_M_EDGE6_RL,
+#define ENF_MAP_ID(id, ...) id,
+	ENF_MAPS(ENF_MAP_ID)
+#undef ENF_MAP_ID
 	ENF_M_MAX
 };
 
-/* What the enforcer expects of each map: the ABI in bpf/shield.h. */
+/* What the enforcer expects of each map (ENF_MAPS). */
 struct enf_map_spec {
 	const char *name;
 	uint32_t key_size;   /* 0: not checked (ring buffer) */
@@ -94,6 +120,24 @@ struct enf_link_stats {
 /* How often they are re-read (addresses come and go: DHCP, SLAAC). */
 #define ENF_SELF_EVERY_NS 1000000000ull
 
+/* The map backend. Handles are map fds (ctx->fd[], ctx->bloom_fd); every
+ * operation returns 0 or -errno. */
+struct enf_map_ops {
+	int (*lookup)(int fd, const void *key, void *val);
+	int (*update)(int fd, const void *key, const void *val, uint64_t flags);
+	int (*del)(int fd, const void *key);
+	/* key NULL: the first key; -ENOENT after the last. */
+	int (*next_key)(int fd, const void *key, void *next);
+	/* Up to *count entries from position *in (in NULL: the start); *out
+	 * is where the next call resumes. -ENOENT: that was the last batch
+	 * (*count may still be > 0); -EINVAL or -ENOTSUP: the map type has
+	 * no batch operations. */
+	int (*lookup_batch)(int fd, const uint64_t *in, uint64_t *out, void *keys, void *vals,
+			    uint32_t *count);
+};
+/* The kernel's (bpf(2) through libbpf). */
+extern const struct enf_map_ops enf_bpf_map_ops;
+
 struct enf_iface {
 	char name[KL_IFNAMSIZ];
 	int ifindex;
@@ -110,10 +154,12 @@ struct enf_ctx {
 	struct kl_addr self[ENF_MAX_SELF];
 	uint64_t self_read_ns;
 	bool self_failed; /* the last read failed (said once) */
+	const struct enf_map_ops *maps; /* enf_bpf_map_ops unless a test swaps it */
 	int fd[ENF_M_MAX];
 	uint32_t map_max[ENF_M_MAX]; /* max_entries, for status */
 
-	struct bpf_object *obj;
+	struct shield *skel;
+	void *obj_buf; /* --obj: the file's bytes, which the object points into */
 	int bloom_fd; /* kernloom_policy_bloom; -1 in tests without the object */
 	int prog_fd;
 	uint32_t prog_id;
@@ -161,7 +207,13 @@ struct enf_result {
 uint64_t enf_boottime_ns(void);
 void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_evring *ring);
 
-/* ---- maps.c: generic map walking ---- */
+/* ---- maps.c: map access and generic walking ---- */
+/* One entry of map m through ctx->maps; 0 or -errno (-EBADF: no map).
+ * Writes are BPF_ANY. */
+int enf_map_lookup(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *val);
+int enf_map_update(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, const void *val);
+int enf_map_delete(const struct enf_ctx *ctx, enum enf_map_id m, const void *key);
+int enf_map_next_key(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *next);
 /* Visit every entry; cb returns non-zero to stop. Uses batch lookups where
  * the map type has them. Returns 0 or -errno. */
 typedef int (*enf_visit_fn)(const void *key, const void *val, void *arg);
@@ -261,9 +313,22 @@ void enf_reply_free(struct enf_reply *r);
 struct json_t *enf_links_json(const struct enf_ctx *ctx);
 
 /* ---- attach.c: object, links ---- */
-/* Open the object with pins under cfg->pin_dir, set features and sizes,
- * check pinned maps, load, fill ctx->fd. Returns 0 or -1 (logged). */
+/* Open the shield (the object built into kl-enforcer, or cfg->obj checked
+ * against it) with pins under cfg->pin_dir, set features and sizes, check
+ * pinned maps, load, fill ctx->fd. Returns 0 or -1 (logged). */
 int enf_load(struct enf_ctx *ctx);
+/* Largest --obj file read. */
+#define ENF_OBJ_MAX (64u << 20)
+/* Open (not load) the skeleton over the ELF image elf (NULL: the built-in
+ * one), pins under pin_dir (NULL: none). NULL with *err (-errno). */
+struct shield *enf_skel_open(const void *elf, size_t len, const char *pin_dir, int *err);
+/* Pure: why `have` cannot stand in for `want` (a map's type, key or value
+ * size or flags, or a .rodata setting's place differ), or NULL. */
+const char *enf_obj_mismatch(const struct shield *want, const struct shield *have, char *buf,
+			     size_t len);
+/* Pure: why the skeleton's maps disagree with enf_map_specs (the sizes of
+ * bpf/shield.h as kl-enforcer was compiled), or NULL. */
+const char *enf_skel_spec_mismatch(const struct shield *s, char *buf, size_t len);
 /* Open the telemetry pins to the sensor user's group (read-only by mode). */
 int enf_share_telemetry(struct enf_ctx *ctx);
 /* Started as root: make the pin directory and every pin in it owned by

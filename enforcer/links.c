@@ -152,8 +152,9 @@ static int peek(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, s
 {
 	uint8_t val[sizeof(struct kl_rl_rule)];
 	memset(s, 0, sizeof(*s));
-	if (bpf_map_lookup_elem(ctx->fd[m], key, val) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	int rc = enf_map_lookup(ctx, m, key, val);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
 	s->found = true;
 	s->origin = enf_val_origin(m, val);
 	s->expires_ns = enf_val_expires(m, val);
@@ -181,8 +182,8 @@ static int remove_own(struct enf_ctx *ctx, enum enf_map_id m, const void *key, u
 			*foreign = true;
 		return 0;
 	}
-	if (bpf_map_delete_elem(ctx->fd[m], key) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if ((rc = enf_map_delete(ctx, m, key)) < 0)
+		return rc == -ENOENT ? 0 : rc;
 	enf_count_note(ctx, m, own, 0);
 	*changed = true;
 	return 0;
@@ -247,8 +248,10 @@ static uint8_t put_own(struct enf_ctx *ctx, struct enf_link_stats *ls, enum enf_
 		return KL_ACK_RATE_CAP;
 	}
 	int brc = enf_bloom_note(ctx, m, key);
-	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, val, BPF_ANY) < 0) {
-		int e = brc < 0 ? -brc : errno;
+	if (brc == 0)
+		brc = enf_map_update(ctx, m, key, val);
+	if (brc < 0) {
+		int e = -brc;
 		snprintf(why, whylen, "%s: %s", enf_map_specs[m].name, strerror(e));
 		return write_errno_reason(e);
 	}
@@ -603,14 +606,14 @@ int enf_release(struct enf_ctx *ctx, const struct enf_actor *who, const struct k
 		if (kl_addr_is_host(&r->prefix)) {
 			/* One address: a lookup, not a scan. */
 			uint8_t val[sizeof(struct kl_rl_rule)];
-			if (bpf_map_lookup_elem(ctx->fd[acc.m], r->prefix.addr, val) == 0)
+			if (enf_map_lookup(ctx, acc.m, r->prefix.addr, val) == 0)
 				rel_visit(r->prefix.addr, val, &acc);
 		} else if ((rc = enf_map_foreach(ctx, acc.m, rel_visit, &acc)) < 0) {
 			kl_error("release: walking %s: %s", enf_map_specs[acc.m].name, strerror(-rc));
 			break;
 		}
 		for (size_t k = 0; k < acc.n; k++) {
-			if (bpf_map_delete_elem(ctx->fd[acc.m], acc.keys + k * ksz) == 0) {
+			if (enf_map_delete(ctx, acc.m, acc.keys + k * ksz) == 0) {
 				enf_count_note(ctx, acc.m, own, 0);
 				out->removed++;
 			}

@@ -10,40 +10,10 @@
 
 #include "enforcer/enforcer.h"
 
-#define SZ(t) ((uint32_t)sizeof(t))
-
 const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
-	[ENF_M_CFG] = { KL_MAP_CFG, 4, SZ(struct kl_cfg), -1, false },
-	[ENF_M_TOTALS] = { KL_MAP_TOTALS, 4, SZ(struct kl_totals), -1, false },
-	[ENF_M_EVENTS] = { KL_MAP_EVENTS, 0, 0, -1, false },
-	[ENF_M_SRC4] = { KL_MAP_SRC4, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
-	[ENF_M_SRC6] = { KL_MAP_SRC6, 4, SZ(struct kl_src_slot), ENF_SZ_SRC, false },
-	[ENF_M_ALLOW4] = { KL_MAP_ALLOW4, SZ(struct kl_lpm4_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
-	[ENF_M_ALLOW6] = { KL_MAP_ALLOW6, SZ(struct kl_lpm6_key), SZ(struct kl_rule), ENF_SZ_ALLOW, true },
-	[ENF_M_DENY4] = { KL_MAP_DENY4, 4, SZ(struct kl_rule), ENF_SZ_DENY, false },
-	[ENF_M_DENY6] = { KL_MAP_DENY6, 16, SZ(struct kl_rule), ENF_SZ_DENY, false },
-	[ENF_M_DENY4_LPM] = { KL_MAP_DENY4_LPM, SZ(struct kl_lpm4_key), SZ(struct kl_rule),
-			      ENF_SZ_DENY_CIDR, true },
-	[ENF_M_DENY6_LPM] = { KL_MAP_DENY6_LPM, SZ(struct kl_lpm6_key), SZ(struct kl_rule),
-			      ENF_SZ_DENY_CIDR, true },
-	[ENF_M_RL4] = { KL_MAP_RL4, 4, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
-	[ENF_M_RL6] = { KL_MAP_RL6, 16, SZ(struct kl_rl_rule), ENF_SZ_RL, false },
-	[ENF_M_FLOW4] = { KL_MAP_FLOW4, SZ(struct kl_edge4_key), SZ(struct kl_flow_stats),
-			  ENF_SZ_FLOW, false },
-	[ENF_M_FLOW6] = { KL_MAP_FLOW6, SZ(struct kl_edge6_key), SZ(struct kl_flow_stats),
-			  ENF_SZ_FLOW, false },
-	[ENF_M_EDGE4_DENY] = { KL_MAP_EDGE4_DENY, SZ(struct kl_edge4_key), SZ(struct kl_rule),
-			       ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_DENY] = { KL_MAP_EDGE6_DENY, SZ(struct kl_edge6_key), SZ(struct kl_rule),
-			       ENF_SZ_EDGE, false },
-	[ENF_M_EDGE4_ALLOW] = { KL_MAP_EDGE4_ALLOW, SZ(struct kl_edge4_key), SZ(struct kl_rule),
-				ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_ALLOW] = { KL_MAP_EDGE6_ALLOW, SZ(struct kl_edge6_key), SZ(struct kl_rule),
-				ENF_SZ_EDGE, false },
-	[ENF_M_EDGE4_RL] = { KL_MAP_EDGE4_RL, SZ(struct kl_edge4_key), SZ(struct kl_rl_rule),
-			     ENF_SZ_EDGE, false },
-	[ENF_M_EDGE6_RL] = { KL_MAP_EDGE6_RL, SZ(struct kl_edge6_key), SZ(struct kl_rl_rule),
-			     ENF_SZ_EDGE, false },
+#define ENF_MAP_SPEC(id, name, ksz, vsz, szk, lpm) [id] = { #name, ksz, vsz, szk, lpm },
+	ENF_MAPS(ENF_MAP_SPEC)
+#undef ENF_MAP_SPEC
 };
 
 /* Largest key the enforcer walks (struct kl_edge6_key / kl_lpm6_key). */
@@ -78,6 +48,7 @@ void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_
 	ctx->prog_fd = -1;
 	ctx->bloom_fd = -1;
 	ctx->ring = ring;
+	ctx->maps = &enf_bpf_map_ops;
 	ctx->now = enf_boottime_ns;
 	/* The policy only needs the prefixes; copy them out of the config. */
 	for (size_t i = 0; i < cfg->n_protect; i++)
@@ -92,26 +63,89 @@ void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_
 		ctx->links[i].uid = -1;
 }
 
-/* get_next_key walk: LPM tries have no batch operations. */
-static int foreach_slow(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, void *arg)
+static int bpf_lookup(int fd, const void *key, void *val)
 {
+	return bpf_map_lookup_elem(fd, key, val) < 0 ? -errno : 0;
+}
+
+static int bpf_update(int fd, const void *key, const void *val, uint64_t flags)
+{
+	return bpf_map_update_elem(fd, key, val, flags) < 0 ? -errno : 0;
+}
+
+static int bpf_del(int fd, const void *key)
+{
+	return bpf_map_delete_elem(fd, key) < 0 ? -errno : 0;
+}
+
+static int bpf_next_key(int fd, const void *key, void *next)
+{
+	return bpf_map_get_next_key(fd, key, next) < 0 ? -errno : 0;
+}
+
+static int bpf_lookup_batch(int fd, const uint64_t *in, uint64_t *out, void *keys, void *vals,
+			    uint32_t *count)
+{
+	__u32 n = *count;
+	/* libbpf takes the resume position as a non-const pointer. */
+	uint64_t pos = in ? *in : 0;
+	int rc = bpf_map_lookup_batch(fd, in ? &pos : NULL, out, keys, vals, &n, NULL);
+	int e = rc < 0 ? errno : 0;
+	*count = n;
+	/* 524: ENOTSUPP, the kernel's own "not supported" for a map type. */
+	return e == 524 ? -ENOTSUP : -e;
+}
+
+const struct enf_map_ops enf_bpf_map_ops = {
+	.lookup = bpf_lookup,
+	.update = bpf_update,
+	.del = bpf_del,
+	.next_key = bpf_next_key,
+	.lookup_batch = bpf_lookup_batch,
+};
+
+int enf_map_lookup(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *val)
+{
+	return ctx->fd[m] < 0 ? -EBADF : ctx->maps->lookup(ctx->fd[m], key, val);
+}
+
+int enf_map_update(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, const void *val)
+{
+	return ctx->fd[m] < 0 ? -EBADF : ctx->maps->update(ctx->fd[m], key, val, BPF_ANY);
+}
+
+int enf_map_delete(const struct enf_ctx *ctx, enum enf_map_id m, const void *key)
+{
+	return ctx->fd[m] < 0 ? -EBADF : ctx->maps->del(ctx->fd[m], key);
+}
+
+int enf_map_next_key(const struct enf_ctx *ctx, enum enf_map_id m, const void *key, void *next)
+{
+	return ctx->fd[m] < 0 ? -EBADF : ctx->maps->next_key(ctx->fd[m], key, next);
+}
+
+/* get_next_key walk: LPM tries have no batch operations. */
+static int foreach_slow(const struct enf_ctx *ctx, enum enf_map_id m, enf_visit_fn cb, void *arg)
+{
+	const struct enf_map_spec *s = &enf_map_specs[m];
 	uint8_t key[KEY_MAX], next[KEY_MAX];
-	uint8_t *val = malloc(vsz);
+	uint8_t *val = malloc(s->value_size);
 	if (!val)
 		return -ENOMEM;
 	int rc = 0;
 	bool first = true;
 	for (;;) {
-		if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0) {
-			rc = errno == ENOENT ? 0 : -errno;
+		int e = enf_map_next_key(ctx, m, first ? NULL : key, next);
+		if (e < 0) {
+			rc = e == -ENOENT ? 0 : e;
 			break;
 		}
 		first = false;
-		memcpy(key, next, ksz);
-		if (bpf_map_lookup_elem(fd, key, val) < 0) {
-			if (errno == ENOENT) /* deleted under us */
+		memcpy(key, next, s->key_size);
+		if ((e = enf_map_lookup(ctx, m, key, val)) < 0) {
+			if (e == -ENOENT) /* deleted under us */
 				continue;
-			rc = -errno;
+			rc = e;
 			break;
 		}
 		if (cb(key, val, arg))
@@ -123,8 +157,11 @@ static int foreach_slow(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, voi
 
 #define BATCH 1024
 
-static int foreach_batch(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, void *arg)
+/* 1: the map type has no batch operations (walk it key by key). */
+static int foreach_batch(const struct enf_ctx *ctx, enum enf_map_id m, enf_visit_fn cb, void *arg)
 {
+	const struct enf_map_spec *s = &enf_map_specs[m];
+	uint32_t ksz = s->key_size, vsz = s->value_size;
 	uint8_t *keys = malloc((size_t)BATCH * ksz), *vals = malloc((size_t)BATCH * vsz);
 	uint64_t in = 0, out = 0;
 	int rc = 0;
@@ -134,15 +171,14 @@ static int foreach_batch(int fd, uint32_t ksz, uint32_t vsz, enf_visit_fn cb, vo
 		goto done;
 	}
 	for (;;) {
-		__u32 count = BATCH;
-		int err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
-		int e = err < 0 ? errno : 0;
-		if (err < 0 && e != ENOENT) {
-			/* EINVAL/ENOTSUPP: this map type has no batch ops. */
-			rc = (first && (e == EINVAL || e == ENOTSUP || e == 524)) ? 1 : -e;
+		uint32_t count = BATCH;
+		int err = ctx->maps->lookup_batch(ctx->fd[m], first ? NULL : &in, &out, keys, vals,
+						  &count);
+		if (err < 0 && err != -ENOENT) {
+			rc = (first && (err == -EINVAL || err == -ENOTSUP)) ? 1 : err;
 			goto done;
 		}
-		for (__u32 i = 0; i < count; i++)
+		for (uint32_t i = 0; i < count; i++)
 			if (cb(keys + (size_t)i * ksz, vals + (size_t)i * vsz, arg))
 				goto done;
 		if (err < 0) /* ENOENT: that was the last batch */
@@ -158,16 +194,14 @@ done:
 
 int enf_map_foreach(const struct enf_ctx *ctx, enum enf_map_id m, enf_visit_fn cb, void *arg)
 {
-	const struct enf_map_spec *s = &enf_map_specs[m];
-	int fd = ctx->fd[m];
-	if (fd < 0)
+	if (ctx->fd[m] < 0)
 		return -EBADF;
-	if (!s->lpm) {
-		int rc = foreach_batch(fd, s->key_size, s->value_size, cb, arg);
+	if (!enf_map_specs[m].lpm) {
+		int rc = foreach_batch(ctx, m, cb, arg);
 		if (rc <= 0)
 			return rc;
 	}
-	return foreach_slow(fd, s->key_size, s->value_size, cb, arg);
+	return foreach_slow(ctx, m, cb, arg);
 }
 
 /* Collect matching keys in chunks, then delete them: deleting while a
@@ -176,8 +210,7 @@ long enf_map_delete_if(const struct enf_ctx *ctx, enum enf_map_id m, enf_pred_fn
 		       void *arg)
 {
 	const struct enf_map_spec *s = &enf_map_specs[m];
-	int fd = ctx->fd[m];
-	if (fd < 0)
+	if (ctx->fd[m] < 0)
 		return -EBADF;
 	size_t cap = 4096, n = 0;
 	uint8_t *keys = malloc(cap * s->key_size);
@@ -191,15 +224,16 @@ long enf_map_delete_if(const struct enf_ctx *ctx, enum enf_map_id m, enf_pred_fn
 		goto done;
 	}
 	for (;;) {
-		if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0) {
-			if (errno != ENOENT)
-				rc = -errno;
+		int e = enf_map_next_key(ctx, m, first ? NULL : key, next);
+		if (e < 0) {
+			if (e != -ENOENT)
+				rc = e;
 			break;
 		}
 		first = false;
 		memcpy(key, next, s->key_size);
 		if (pred) {
-			if (bpf_map_lookup_elem(fd, key, val) < 0)
+			if (enf_map_lookup(ctx, m, key, val) < 0)
 				continue;
 			if (!pred(key, val, arg))
 				continue;
@@ -217,7 +251,7 @@ long enf_map_delete_if(const struct enf_ctx *ctx, enum enf_map_id m, enf_pred_fn
 		n++;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, keys + i * s->key_size) == 0)
+		if (enf_map_delete(ctx, m, keys + i * s->key_size) == 0)
 			deleted++;
 done:
 	free(keys);
@@ -228,34 +262,30 @@ done:
 long enf_map_count(const struct enf_ctx *ctx, enum enf_map_id m)
 {
 	const struct enf_map_spec *s = &enf_map_specs[m];
-	int fd = ctx->fd[m];
-	if (fd < 0 || s->key_size == 0)
+	if (ctx->fd[m] < 0 || s->key_size == 0)
 		return -EBADF;
 	uint8_t key[KEY_MAX], next[KEY_MAX];
 	long n = 0;
+	int e;
 	bool first = true;
-	while (bpf_map_get_next_key(fd, first ? NULL : key, next) == 0) {
+	while ((e = enf_map_next_key(ctx, m, first ? NULL : key, next)) == 0) {
 		memcpy(key, next, s->key_size);
 		first = false;
 		n++;
 	}
-	return errno == ENOENT || n > 0 ? n : -errno;
+	return e == -ENOENT || n > 0 ? n : e;
 }
 
 int enf_cfg_read(const struct enf_ctx *ctx, struct kl_cfg *c)
 {
 	uint32_t zero = 0;
-	if (bpf_map_lookup_elem(ctx->fd[ENF_M_CFG], &zero, c) < 0)
-		return -errno;
-	return 0;
+	return enf_map_lookup(ctx, ENF_M_CFG, &zero, c);
 }
 
 int enf_cfg_write(const struct enf_ctx *ctx, const struct kl_cfg *c)
 {
 	uint32_t zero = 0;
-	if (bpf_map_update_elem(ctx->fd[ENF_M_CFG], &zero, c, BPF_ANY) < 0)
-		return -errno;
-	return 0;
+	return enf_map_update(ctx, ENF_M_CFG, &zero, c);
 }
 
 int enf_gen_bump(const struct enf_ctx *ctx)
@@ -312,14 +342,12 @@ int enf_bloom_note(const struct enf_ctx *ctx, enum enf_map_id m, const void *key
 	if (rc < 0)
 		return rc;
 	uint32_t bit = bloom_bit(fam, key, c.src_seed), wi = bit >> 6;
-	if (bpf_map_lookup_elem(ctx->bloom_fd, &wi, &w) < 0)
-		return -errno;
+	if ((rc = ctx->maps->lookup(ctx->bloom_fd, &wi, &w)) < 0)
+		return rc;
 	if (w & (1ull << (bit & 63)))
 		return 0;
 	w |= 1ull << (bit & 63);
-	if (bpf_map_update_elem(ctx->bloom_fd, &wi, &w, BPF_ANY) < 0)
-		return -errno;
-	return 0;
+	return ctx->maps->update(ctx->bloom_fd, &wi, &w, BPF_ANY);
 }
 
 struct bloom_acc {
@@ -359,8 +387,7 @@ int enf_bloom_rebuild(const struct enf_ctx *ctx)
 	/* Word by word: a bit an existing entry needs is set in the old word
 	 * (noted before its write) and in the new one, so it never clears. */
 	for (uint32_t i = 0; i < KL_POL_BLOOM_WORDS && rc == 0; i++)
-		if (bpf_map_update_elem(ctx->bloom_fd, &i, &words[i], BPF_ANY) < 0)
-			rc = -errno;
+		rc = ctx->maps->update(ctx->bloom_fd, &i, &words[i], BPF_ANY);
 	free(words);
 	return rc;
 }
@@ -376,10 +403,10 @@ int enf_totals_read(const struct enf_ctx *ctx, uint64_t out[KL_T_MAX])
 	if (!buf)
 		return -ENOMEM;
 	uint32_t zero = 0;
-	if (bpf_map_lookup_elem(ctx->fd[ENF_M_TOTALS], &zero, buf) < 0) {
-		int e = errno;
+	int rc = enf_map_lookup(ctx, ENF_M_TOTALS, &zero, buf);
+	if (rc < 0) {
 		free(buf);
-		return -e;
+		return rc;
 	}
 	memset(out, 0, KL_T_MAX * sizeof(uint64_t));
 	for (int c = 0; c < ncpu; c++) {

@@ -518,7 +518,7 @@ static void h_detach(struct enf_ctx *ctx, const struct enf_actor *who, const str
 static uint32_t origin_at(const struct enf_ctx *ctx, enum enf_map_id m, const void *key)
 {
 	uint8_t val[sizeof(struct kl_rl_rule)];
-	if (!enf_map_counted(m) || bpf_map_lookup_elem(ctx->fd[m], key, val) < 0)
+	if (!enf_map_counted(m) || enf_map_lookup(ctx, m, key, val) < 0)
 		return 0;
 	return enf_val_origin(m, val);
 }
@@ -533,8 +533,8 @@ static int put_rule(struct enf_ctx *ctx, enum enf_map_id m, const void *key, uin
 	int rc = enf_bloom_note(ctx, m, key);
 	if (rc < 0)
 		return rc;
-	if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0)
-		return -errno;
+	if ((rc = enf_map_update(ctx, m, key, &v)) < 0)
+		return rc;
 	if (enf_map_counted(m))
 		enf_count_note(ctx, m, old, origin);
 	return 0;
@@ -554,7 +554,7 @@ static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
 	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
 	enf_lpm_key(&r->addr, key);
 	fmt_addr(&r->addr, ip, sizeof(ip));
-	if (bpf_map_lookup_elem(ctx->fd[m], key, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
+	if (enf_map_lookup(ctx, m, key, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
 		/* Re-stamping it as the operator's would let `allow del` remove a
 		 * protected entry later. */
 		enf_result_set(res, KL_OK, "%s is already in the allowlist (protected)", ip);
@@ -578,8 +578,9 @@ static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 	enf_lpm_key(&r->addr, key);
 	fmt_addr(&r->addr, ip, sizeof(ip));
 	res->json = json_pack("{s:s}", "ip", ip);
-	if (bpf_map_lookup_elem(ctx->fd[m], key, &old) < 0) {
-		enf_result_set(res, errno_status(errno), "%s is not in the allowlist", ip);
+	int rc = enf_map_lookup(ctx, m, key, &old);
+	if (rc < 0) {
+		enf_result_set(res, errno_status(-rc), "%s is not in the allowlist", ip);
 		return;
 	}
 	if (old.origin == KL_ORIGIN_PROTECTED) {
@@ -589,8 +590,8 @@ static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 			       ip);
 		return;
 	}
-	if (bpf_map_delete_elem(ctx->fd[m], key) < 0)
-		enf_result_set(res, errno_status(errno), "cannot remove %s: %s", ip, strerror(errno));
+	if ((rc = enf_map_delete(ctx, m, key)) < 0)
+		enf_result_set(res, errno_status(-rc), "cannot remove %s: %s", ip, strerror(-rc));
 	else
 		enf_result_set(res, KL_OK, "allow %s removed", ip);
 }
@@ -650,8 +651,8 @@ static void h_del(struct enf_ctx *ctx, enum enf_map_id m, const void *key, const
 		  const char *ip, struct enf_result *res)
 {
 	uint32_t old = origin_at(ctx, m, key);
-	if (bpf_map_delete_elem(ctx->fd[m], key) < 0) {
-		int e = errno;
+	int e = -enf_map_delete(ctx, m, key);
+	if (e) {
 		enf_result_set(res, errno_status(e), e == ENOENT ? "%s: %s is not there" : "%s: %s: %s",
 			       what, ip, strerror(e));
 	} else {
@@ -745,8 +746,10 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 				.origin = origin_of(who) };
 	uint32_t old = origin_at(ctx, m, key);
 	int brc = enf_bloom_note(ctx, m, key);
-	if (brc < 0 || bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
-		int e = brc < 0 ? -brc : errno;
+	if (brc == 0)
+		brc = enf_map_update(ctx, m, key, &v);
+	if (brc < 0) {
+		int e = -brc;
 		enf_result_set(res, KL_ERR_FAILED, "cannot add %s to %s: %s", ip,
 			       enf_map_specs[m].name, strerror(e));
 		return;
@@ -1146,12 +1149,13 @@ int enf_sync_protected(struct enf_ctx *ctx)
 					  .origin = KL_ORIGIN_PROTECTED };
 		enum enf_map_id m = fam_map(a, ENF_M_ALLOW4);
 		enf_lpm_key(a, key);
-		if (bpf_map_lookup_elem(ctx->fd[m], key, &old) == 0 &&
+		if (enf_map_lookup(ctx, m, key, &old) == 0 &&
 		    old.origin == KL_ORIGIN_PROTECTED && old.expires_ns == 0)
 			continue;
-		if (bpf_map_update_elem(ctx->fd[m], key, &v, BPF_ANY) < 0) {
+		int rc = enf_map_update(ctx, m, key, &v);
+		if (rc < 0) {
 			kl_error("protect %s: cannot write %s: %s", fmt_addr(a, ip, sizeof(ip)),
-				 enf_map_specs[m].name, strerror(errno));
+				 enf_map_specs[m].name, strerror(-rc));
 			failed++;
 			continue;
 		}
@@ -1177,7 +1181,7 @@ int enf_sync_protected(struct enf_ctx *ctx)
 				enf_addr_from_lpm6((const void *)acc.keys[i], &a);
 			else
 				enf_addr_from_lpm4((const void *)acc.keys[i], &a);
-			if (bpf_map_delete_elem(ctx->fd[m], acc.keys[i]) == 0) {
+			if (enf_map_delete(ctx, m, acc.keys[i]) == 0) {
 				kl_info("protected %s is no longer configured: removed from the "
 					"allowlist",
 					fmt_addr(&a, ip, sizeof(ip)));
@@ -1212,14 +1216,13 @@ static bool is_rl_map(enum enf_map_id m)
 static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, uint64_t now)
 {
 	const struct enf_map_spec *s = &enf_map_specs[m];
-	int fd = ctx->fd[m];
 	uint8_t cur[40], next[40];
 	uint8_t val[sizeof(struct kl_rl_rule)];
 	uint8_t(*dead)[40] = calloc(budget, sizeof(*dead));
 	uint32_t *dead_origin = calloc(budget, sizeof(*dead_origin));
 	size_t n_dead = 0;
 	bool have = ctx->sweep_has_key[m];
-	if (fd < 0 || !dead || !dead_origin) {
+	if (ctx->fd[m] < 0 || !dead || !dead_origin) {
 		free(dead);
 		free(dead_origin);
 		return 0;
@@ -1230,14 +1233,14 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 	bool keep_valid = false;
 	uint8_t keep[40];
 	while (visited < budget) {
-		if (bpf_map_get_next_key(fd, have ? cur : NULL, next) < 0) {
+		if (enf_map_next_key(ctx, m, have ? cur : NULL, next) < 0) {
 			end = true;
 			break;
 		}
 		have = true;
 		memcpy(cur, next, s->key_size);
 		visited++;
-		if (bpf_map_lookup_elem(fd, cur, val) < 0)
+		if (enf_map_lookup(ctx, m, cur, val) < 0)
 			continue;
 		uint64_t exp = is_rl_map(m) ? ((struct kl_rl_rule *)(void *)val)->expires_ns
 					    : ((struct kl_rule *)(void *)val)->expires_ns;
@@ -1261,7 +1264,7 @@ static long sweep_one(struct enf_ctx *ctx, enum enf_map_id m, unsigned budget, u
 	}
 	long deleted = 0;
 	for (size_t i = 0; i < n_dead; i++)
-		if (bpf_map_delete_elem(fd, dead[i]) == 0) {
+		if (enf_map_delete(ctx, m, dead[i]) == 0) {
 			enf_count_note(ctx, m, dead_origin[i], 0);
 			deleted++;
 		}

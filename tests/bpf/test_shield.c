@@ -35,9 +35,24 @@
 #include "shield.skel.h"
 #include "tests/bpf/pkt.h"
 #include "tests/bpffs.h"
+#include "tests/wait.h"
 
 #define SMALL_MAP 4096
 #define SMALL_SLOTS 4096 /* source slots per family: 1024 buckets */
+
+/* How far the data plane's per-CPU cached clock may trail CLOCK_BOOTTIME:
+ * a jiffy (KL_JIFFY_MAX_NS in shield.bpf.c), with room to spare. */
+#define CLOCK_LAG_NS 20000000ull
+/* The longest a test waits for the clock to reach a point it needs. */
+#define CLOCK_WAIT_MS 5000
+
+/* Wait until the data plane's clock, cached or exact, is past t_ns. */
+static void clock_past(__u64 t_ns)
+{
+	if (!KL_WAIT_BOOT_PAST(t_ns + CLOCK_LAG_NS, CLOCK_WAIT_MS))
+		fail_msg("CLOCK_BOOTTIME did not pass %llu ns within %d ms",
+			 (unsigned long long)t_ns, CLOCK_WAIT_MS);
+}
 
 /* ---- loading ---- */
 
@@ -632,10 +647,11 @@ static void test_deny_expired_passes(void **state)
 	assert_int_equal(src4_must(s, "198.18.6.6").drop_deny, 0);
 
 	/* A live deny lapses by itself, with no generation bump. */
-	deny4(s, "198.18.6.6", now_boot() + 150000000ull);
+	__u64 exp = now_boot() + 150000000ull;
+	deny4(s, "198.18.6.6", exp);
 	assert_int_equal(run1(s, &f), XDP_DROP);
 	assert_int_equal(src4_must(s, "198.18.6.6").deny_expires_ns > now, 1);
-	usleep(250000);
+	clock_past(exp);
 	assert_int_equal(run1(s, &f), XDP_PASS);
 	assert_int_equal(src4_must(s, "198.18.6.6").drop_deny, 1);
 }
@@ -671,10 +687,11 @@ static void test_deny_exact_and_cidr_longest(void **state)
 	struct pkt_spec sp = pkt_udp4("198.18.9.9", 9);
 	struct frame f = build(&sp);
 
+	__u64 exp = now_boot() + 50000000ull;
 	lpm4(s->maps.kernloom_deny4_lpm, "198.18.9.0", 24, rule(0, KL_ORIGIN_OPERATOR));
-	deny4(s, "198.18.9.9", now_boot() + 50000000ull);
+	deny4(s, "198.18.9.9", exp);
 	assert_int_equal(run1(s, &f), XDP_DROP);
-	usleep(100000);
+	clock_past(exp);
 	assert_int_equal(run1(s, &f), XDP_DROP);
 	assert_int_equal(src4_must(s, "198.18.9.9").deny_expires_ns, 0);
 }
@@ -722,6 +739,20 @@ static void test_policy_gen_cache(void **state)
 
 /* ---- rate limits ---- */
 
+/* Tokens GCRA (shield.bpf.c, gcra_pass) holds at time t for a bucket whose
+ * theoretical arrival time is tat: packets sent back to back from t on
+ * pass while tat - now <= (burst - 1) * period, each moving tat by one
+ * period. At most burst. */
+static int gcra_tokens(__u64 tat, __u64 t, __u64 period, __u64 burst)
+{
+	__u64 limit = (burst - 1) * period;
+	if (tat <= t)
+		return (int)burst;
+	if (tat - t > limit)
+		return 0;
+	return (int)((limit - (tat - t)) / period) + 1;
+}
+
 static void test_rl_burst_then_drop_refill(void **state)
 {
 	struct shield *s = *state;
@@ -748,14 +779,20 @@ static void test_rl_burst_then_drop_refill(void **state)
 	assert_int_equal(run1(s, &f), XDP_PASS);
 	assert_int_equal(run1(s, &f), XDP_DROP);
 
-	/* And by real time: 10 pps, sleep 250 ms -> two tokens (three if the
-	 * sleep overshoots by 50 ms). */
-	usleep(250000);
+	/* And by real time: wait for the clock to reach two tokens' worth,
+	 * then send five. How many pass depends on when they ran; the
+	 * clock read before and after brackets that, to the nanosecond. */
+	st = src4_must(s, "198.18.11.11");
+	__u64 tat = st.tat_ns, period = 100000000ull, burst = 5;
+	clock_past(tat - (burst - 1) * period + period - CLOCK_LAG_NS);
+	__u64 t0 = now_boot();
 	int passed = 0;
-
 	for (int i = 0; i < 5; i++)
 		passed += run1(s, &f) == XDP_PASS;
-	assert_in_range(passed, 2, 3);
+	__u64 t1 = now_boot();
+	assert_true(gcra_tokens(tat, t0, period, burst) >= 2);
+	assert_in_range(passed, gcra_tokens(tat, t0, period, burst),
+			gcra_tokens(tat, t1, period, burst));
 	st = src4_must(s, "198.18.11.11");
 	assert_int_equal(st.pass + st.drop_rl, st.pkts);
 
@@ -798,7 +835,8 @@ static void test_rl_override_expiry(void **state)
 	assert_int_equal(run1(s, &f), XDP_PASS);
 
 	/* Live drop-all override. */
-	rl4(s, "198.18.13.13", 0, 100, now_boot() + 100000000ull);
+	__u64 exp = now_boot() + 100000000ull;
+	rl4(s, "198.18.13.13", 0, 100, exp);
 	assert_int_equal(run1(s, &f), XDP_DROP);
 	assert_true(src4_must(s, "198.18.13.13").verdict & KL_V_RL);
 
@@ -807,7 +845,7 @@ static void test_rl_override_expiry(void **state)
 	c.rl_rate_pps = 1;
 	c.rl_burst = 2;
 	cfg_put(s, &c);
-	usleep(200000);
+	clock_past(exp);
 	assert_int_equal(run1(s, &f), XDP_PASS);
 	assert_int_equal(run1(s, &f), XDP_PASS);
 	assert_int_equal(run1(s, &f), XDP_DROP);
@@ -1514,6 +1552,58 @@ static void test_flow_telemetry(void **state)
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
 	assert_int_equal(fs.pkts, 4);
 	timed(s, "graph-enforce flows, deny", fw.b, fw.len, XDP_DROP);
+}
+
+static __u64 flow4_pkts(struct shield *s, const char *a, __u16 port, __u8 proto)
+{
+	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
+	struct kl_flow_stats fs;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs))
+		return 0;
+	return fs.pkts;
+}
+
+/* A throttled source's drops on the tuple whose flow it last recorded skip
+ * the flow table; every tuple it tries is still recorded. */
+static void test_flow_throttled(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.29.29", *b = "198.18.29.30";
+	struct pkt_spec dns = pkt_udp4(a, 53), web = pkt_tcp4(a, 443, PKT_ACK);
+	struct pkt_spec bweb = pkt_tcp4(b, 443, PKT_ACK), bssh = pkt_tcp4(b, 22, PKT_ACK);
+	struct frame fd = build(&dns), fw = build(&web), fbw = build(&bweb), fbs = build(&bssh);
+	struct kl_src_stats st;
+
+	set_edge_mode(s, KL_EDGE_OFF, KL_EPHEMERAL_MIN_DEFAULT);
+	rl4(s, a, 0, 0, 0); /* every packet dropped */
+	assert_int_equal(run_n(s, fd.b, fd.len, 5), XDP_DROP);
+	assert_int_equal(flow4_pkts(s, a, 53, IPPROTO_UDP), 1);
+	assert_int_equal(run1(s, &fw), XDP_DROP); /* a new tuple is recorded */
+	assert_int_equal(flow4_pkts(s, a, 443, IPPROTO_TCP), 1);
+	assert_int_equal(run_n(s, fd.b, fd.len, 3), XDP_DROP); /* and a return to the old one */
+	assert_int_equal(flow4_pkts(s, a, 53, IPPROTO_UDP), 2);
+	st = src4_must(s, a);
+	assert_int_equal(st.pkts, 9);
+	assert_int_equal(st.drop_rl, 9);
+	assert_int_equal(total(s, KL_T_DROP_RL), 9);
+
+	/* Other drops are all recorded (test_flow_telemetry: deny). Under edge
+	 * enforcement the tuple a throttled source passed on counts as
+	 * recorded: burst 1, so the first packet passes (edge allowed), the
+	 * rest are throttled. */
+	edge4(s, s->maps.kernloom_edge4_allow, b, 443, IPPROTO_TCP, rule(0, KL_ORIGIN_GRAPHD));
+	set_edge_mode(s, KL_EDGE_ALLOW, KL_EPHEMERAL_MIN_DEFAULT);
+	rl4(s, b, 1, 1, 0);
+	assert_int_equal(run1(s, &fbw), XDP_PASS);
+	assert_int_equal(run_n(s, fbw.b, fbw.len, 4), XDP_DROP);
+	assert_int_equal(flow4_pkts(s, b, 443, IPPROTO_TCP), 1);
+	assert_int_equal(run1(s, &fbs), XDP_DROP); /* throttled before the edge check */
+	assert_int_equal(flow4_pkts(s, b, 22, IPPROTO_TCP), 1);
+	st = src4_must(s, b);
+	assert_int_equal(st.pass, 1);
+	assert_int_equal(st.drop_rl, 5);
+	timed(s, "graph-enforce flows, throttled", fbs.b, fbs.len, XDP_DROP);
 }
 
 static void test_flow_profiles(void **state)
@@ -2346,6 +2436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_cache, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_throttled, setup_edge, teardown),
 		cmocka_unit_test(test_flow_profiles),
 		cmocka_unit_test(test_feature_off_removes_code),
 		cmocka_unit_test_setup_teardown(test_pins_by_name_and_reuse, setup_pin_dir,

@@ -22,7 +22,7 @@ for fam in 4 6; do
 
 	klctl deny add $A --ttl 2s || fail "deny add --ttl"
 	expect_eq "$(pings "$NS_A" $B 3)" 0 "v$fam: dropped while the 2s deny lives"
-	sleep 2.2
+	wait_for 5 "the 2s deny of $A lapsing" pings_pass "$NS_A" $B
 	expect_eq "$(pings "$NS_A" $B 5)" 5 "v$fam: the 2s deny lapsed by itself"
 
 	# CIDR deny covers the source too.

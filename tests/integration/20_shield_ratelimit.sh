@@ -11,7 +11,7 @@ measure() { # SRC DST -> packets that passed for that source
 	p0=$(src_field "$src" pass); p0=${p0:-0}
 	in_a "$TOOLS/kl-pktgen" --src "$src" --dst "$dst" --udp --rate 2000 --duration 3s >/dev/null ||
 		fail "pktgen"
-	sleep 0.2
+	wait_for 5 "the packets of $src settling" src_settled "$src"
 	p1=$(src_field "$src" pass)
 	echo $((p1 - p0))
 }
@@ -32,7 +32,7 @@ done
 log "== per-source override with TTL"
 klctl rl set-ip $A4 --rate 0 --burst 1 --ttl 2s || fail "rl set-ip rate 0"
 expect_eq "$(pings "$NS_A" $B4 3)" 0 "rate 0 drops everything"
-sleep 2.2
+wait_for 5 "the 2s override of $A4 lapsing" pings_pass "$NS_A" $B4
 expect_eq "$(pings "$NS_A" $B4 3)" 3 "override lapsed after its TTL"
 
 log "== global default"

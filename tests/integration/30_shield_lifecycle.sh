@@ -30,7 +30,9 @@ log "== restart"
 stop_enforcer
 # The link stays pinned: the shield keeps enforcing while the daemon is down.
 expect_eq "$(pings "$NS_A" $B6 3)" 0 "v6 deny still enforced while kl-enforcer is down"
-start_enforcer
+# The object file in place of the built-in one reuses the same pins.
+start_enforcer --obj "$OBJ"
+grep -q "loaded $OBJ" "$TMP/enforcer.log" || fail "--obj $OBJ was not the object loaded"
 klctl deny list | grep -q "$A6" || fail "deny rule lost across restart"
 klctl rl list | grep -q "$A4" || fail "rl rule lost across restart"
 expect_ge "$(src_field $A4 pkts)" "$pk" "counters kept across restart"
@@ -55,6 +57,22 @@ klctl --json stats | jq -e '.pkts > 0 and .pass > 0' >/dev/null || fail "stats -
 klctl reset || fail "reset"
 expect_eq "$(pings "$NS_A" $B6 3)" 3 "v6 passes after reset"
 [ -z "$(klctl --json deny list | jq -r '.entries[]?.ip' 2>/dev/null)" ] || fail "deny list not empty after reset"
+
+log "== --obj with another layout"
+# An object without the shield's maps is refused before anything is loaded.
+FOREIGN=$BUILD/bpf/floor.bpf.o
+[ -f "$FOREIGN" ] || fail "no $FOREIGN (make test-stages builds it)"
+out=$(in_b "$BIN/kl-enforcer" --pin-dir "$PIN" --run-dir "$RUN" --obj "$FOREIGN" $(audit_args enforcer) 2>&1)
+rc=$?
+[ $rc -eq 1 ] || fail "--obj $FOREIGN: exit $rc, want 1: $out"
+echo "$out" | grep -q "$FOREIGN lacks a map, setting or program kl-enforcer uses" ||
+	fail "--obj $FOREIGN: no clear refusal: $out"
+log "ok: --obj of another layout is refused"
+echo "x" >"$TMP/not-elf.o"
+out=$(in_b "$BIN/kl-enforcer" --pin-dir "$PIN" --run-dir "$RUN" --obj "$TMP/not-elf.o" $(audit_args enforcer) 2>&1)
+[ $? -eq 1 ] || fail "--obj not-elf.o: not refused: $out"
+echo "$out" | grep -q "cannot open $TMP/not-elf.o" || fail "--obj not-elf.o: no clear refusal: $out"
+log "ok: --obj of a file that is no BPF object is refused"
 
 log "== --detach-on-exit"
 stop_enforcer

@@ -33,7 +33,11 @@ TRACE=$TMP/sensor.trace
 	--record "$TRACE" --reacquire-every 2 --summary-every 1 >>"$TMP/sensor.log" 2>&1 &
 SENSOR_PID=$!
 PIDS+=("$SENSOR_PID")
-sleep 1.5
+wait_for 10 "kl-sensor drops root" dropped_root "$SENSOR_PID"
+trace_ticks() { "$BIN/klctl" trace dump "$TRACE" --json 2>/dev/null | wc -l; }
+ticks_ge() { [ "$(trace_ticks)" -ge "$1" ]; }
+# A first tick before any traffic: the scanner must be absent from it.
+wait_for 10 "the sensor's first tick in the trace" ticks_ge 1
 kill -0 "$SENSOR_PID" 2>/dev/null || fail "kl-sensor exited early"
 
 log "== the sensor runs unprivileged"
@@ -57,7 +61,8 @@ in_a "$TOOLS/kl-pktgen" --src 198.18.0.3 --dst $B4 --syn --port 1000 --port-step
 G3=$!
 wait $G1 || fail "pktgen .1 failed: $(cat "$TMP/gen1.log")"
 wait $G3 || fail "pktgen .3 failed: $(cat "$TMP/gen3.log")"
-sleep 2.2
+# Two ticks after the traffic: the last one with it is complete.
+wait_for 10 "two more ticks in the trace" ticks_ge $(($(trace_ticks) + 2))
 
 DUMP=$TMP/dump1.jsonl
 "$BIN/klctl" trace dump "$TRACE" --json >"$DUMP" 2>"$TMP/dump.err" || fail "trace dump: $(cat "$TMP/dump.err")"
@@ -119,7 +124,7 @@ start_enforcer --features graph-learning --sensor-user nobody
 open_pins_to_sensor
 in_a "$TOOLS/kl-pktgen" --src 198.18.0.4 --dst $B4 --udp --port 53 --rate 100 --duration 5.5s \
 	>"$TMP/gen4.log" 2>&1 || fail "pktgen .4"
-sleep 2.2
+wait_for 10 "two more ticks in the trace" ticks_ge $(($(trace_ticks) + 2))
 kill -0 "$SENSOR_PID" 2>/dev/null || fail "kl-sensor died across the enforcer restart"
 grep -q "re-acquired kernloom_src4_stats" "$TMP/sensor.log" || fail "sensor did not re-acquire the maps"
 # Read through a read-only mapping, before and after the restart (not the

@@ -52,12 +52,12 @@ PIDS+=("$!")
 # The decider (dry run: it decides and logs, enforces nothing) receives
 # graphd's violations on violations.sock.
 "$BIN/kl-decider" --run-dir "$RUN" --profile ssh-bastion --dry-run=true --whitelist= $(audit_args decider) \
-	--feedback-file= --state-file "$TMP/decider-state.json" --user nobody \
+	--feedback-file= --state-file "$TMP/decider-state.json" --user nobody --tick-log-every 1s \
 	>>"$TMP/decider.log" 2>&1 &
 PIDS+=("$!")
 
 log "== kl-graphd runs unprivileged"
-sleep 0.5
+wait_for 10 "kl-graphd drops root" dropped_root "$GRAPHD_PID"
 for u in $(awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/$GRAPHD_PID/status); do
 	[ "$u" -ne 0 ] || fail "kl-graphd kept uid 0"
 done
@@ -70,12 +70,8 @@ for port in 8080 9090; do
 done
 # Wait for both to listen without sending them a packet: 9090 must stay
 # unknown to the graph.
-for _ in $(seq 1 50); do
-	n=$(ip netns exec "$NS_B" ss -Hltn "( sport = :8080 or sport = :9090 )" | wc -l)
-	[ "$n" -ge 2 ] && break
-	sleep 0.2
-done
-[ "$n" -ge 2 ] || fail "the HTTP servers did not start"
+both_listen() { [ "$(ip netns exec "$NS_B" ss -Hltn "( sport = :8080 or sport = :9090 )" | wc -l)" -ge 2 ]; }
+wait_for 10 "the HTTP servers listening on 8080 and 9090" both_listen
 
 get() { in_a curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$B4:$1/"; }
 # C: a second address in A, rate-limited by the operator (generously: its
@@ -93,7 +89,15 @@ for _ in $(seq 1 40); do
 done
 expect_eq "$(get_c 8080)" 200 "C's requests pass under its rate limit"
 expect_ge "$(src_field $C4 pkts)" 40 "C's packets seen by the shield"
-sleep 2.5
+# edge_state IP PORT: the graph's state of IP -> PORT/tcp (empty: none).
+edge_state() {
+	"$BIN/kl-graphd" --db "$DB" export --format json 2>/dev/null |
+		jq -r --arg ip "$1" --argjson p "$2" '.edges[] | select(.src == $ip and .port == $p and .proto == "tcp") | .state'
+}
+edge_learned() { [ "$(edge_state "$1" "$2")" = learned ]; }
+# The last window closes and graphd promotes on its next tick.
+wait_for 15 "A -> 8080/tcp learned: $(edge_state $A4 8080)" edge_learned $A4 8080
+wait_for 10 "a TICK line counting suspicious flows" grep -q "suspicious=[1-9]" "$TMP/graphd.log"
 EXPORT=$("$BIN/kl-graphd" --db "$DB" export --format json 2>"$TMP/export.err") ||
 	fail "export next to the running daemon: $(cat "$TMP/export.err")"
 state=$(echo "$EXPORT" | jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .proto == "tcp") | .state')
@@ -103,7 +107,6 @@ expect_eq "$state" learned "A -> 8080/tcp learned"
 	fail "9090 was learned: $EXPORT"
 expect_eq "$(echo "$EXPORT" | jq --arg ip $C4 '[.edges[] | select(.src == $ip)] | length')" 0 \
 	"edges of the rate-limited $C4 (not even candidates)"
-grep -q "suspicious=[1-9]" "$TMP/graphd.log" || fail "no TICK line counts suspicious flows: $(grep TICK "$TMP/graphd.log" | tail -3)"
 
 log "== review and freeze, live through klctl graph"
 klctl graph freeze --dry-run >"$TMP/dry.txt" 2>&1 || fail "klctl graph freeze --dry-run: $(cat "$TMP/dry.txt")"
@@ -124,12 +127,12 @@ expect_eq "$state" frozen "the freeze is in the database"
 
 log "== frozen-enforce: the baseline goes to the edge allow map"
 start_graphd --graph-mode frozen-enforce
-for _ in $(seq 1 50); do
-	klctl --json edge list | jq -e --arg ip $A4 \
-		'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd")' \
-		>/dev/null && break
-	sleep 0.2
-done
+# edge_rule KIND PORT: graphd's edge KIND rule for A4 -> PORT is in the enforcer.
+edge_rule() {
+	klctl --json edge list | jq -e --arg ip $A4 --arg k "$1" --argjson p "$2" \
+		'.entries[] | select(.kind == $k and .ip == $ip and .port == $p and .origin == "graphd")'
+}
+wait_for 10 "graphd's edge allow rule for $A4 8080/tcp" edge_rule allow 8080
 klctl --json edge list | jq -e --arg ip $A4 \
 	'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd" and .expires_in_ms > 0)' \
 	>/dev/null || fail "no graphd allow rule for $A4 8080/tcp: $(klctl edge list)"
@@ -143,30 +146,31 @@ log "== the same client on a new port is dropped at XDP"
 e0=$(src_field $A4 drop_edge)
 code=$(get 9090)
 [ "$code" != 200 ] || fail "A -> 9090 got through"
-sleep 2.5 # a sensor tick and a graphd tick
+drop_edge_above() { [ "$(src_field $A4 drop_edge)" -gt "${e0:-0}" ]; }
+wait_for 10 "drop_edge of $A4 rising above ${e0:-0}" drop_edge_above
+# A sensor tick and a graphd tick later, the violation is reported.
+wait_for 10 "a VIOLATION line for $A4 9090/tcp in the graphd log" \
+	grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log"
+ticks_at_violation=$(grep -c "TICK#" "$TMP/decider.log")
 e1=$(src_field $A4 drop_edge)
 expect_ge "$(( ${e1:-0} - ${e0:-0} ))" 1 "drop_edge rose for $A4"
 grep -q "VIOLATION src=$A4 port=9090 proto=tcp mode=frozen-enforce action=block" "$TMP/graphd.log" ||
 	fail "no VIOLATION line in the graphd log"
 log "ok: VIOLATION logged"
-# One violation at low severity is no evidence against the source (docs/security.md,
-# "Graph violations and spoofing"): the decider does not
-# move it (62_graph_spoof.sh covers the decider's side in full).
-sleep 1.5 # a decider tick after the violation
+# One violation at low severity is no evidence against the source
+# (docs/security.md, "Graph violations and spoofing"): the decider does not
+# move it (62_graph_spoof.sh covers the decider's side in full). It has had
+# its say once it ticked twice after graphd reported the violation (it logs
+# a TICK line every tick here).
+wait_for 10 "two decider ticks after the violation" \
+	log_count_ge "$TMP/decider.log" "TICK#" $((ticks_at_violation + 2))
 grep -q "STATE $A4 " "$TMP/decider.log" &&
 	fail "one violation moved $A4: $(grep -E "STATE" "$TMP/decider.log" | tail -5)"
 log "ok: one frozen-enforce violation did not move $A4 in kl-decider"
 V=$("$BIN/kl-graphd" --db "$DB" violations --format json) || fail "violations next to the running daemon"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "violations lacks 9090: $V"
-for _ in $(seq 1 20); do
-	klctl --json edge list | jq -e --arg ip $A4 \
-		'.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090 and .origin == "graphd")' \
-		>/dev/null && break
-	sleep 0.2
-done
-klctl --json edge list | jq -e --arg ip $A4 '.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090)' \
-	>/dev/null || fail "no edge deny for the violation: $(klctl edge list)"
+wait_for 10 "graphd's edge deny for the violation of $A4 9090/tcp" edge_rule deny 9090
 log "ok: edge deny $A4 9090/tcp from graphd"
 expect_eq "$(get 8080)" 200 "A -> 8080 still works after the violation"
 
@@ -175,7 +179,8 @@ V=$(klctl --json graph violations --since 10m) || fail "klctl graph violations"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "klctl graph violations lacks 9090: $V"
 klctl graph approve-ip $A4 >"$TMP/approve.txt" 2>&1 || fail "klctl graph approve-ip: $(cat "$TMP/approve.txt")"
-for _ in $(seq 1 30); do [ "$(get 9090)" = 200 ] && break; sleep 0.3; done
+answers() { [ "$(get "$1")" = 200 ]; }
+wait_for 10 "A -> 9090 answering after approve-ip" answers 9090
 expect_eq "$(get 9090)" 200 "A -> 9090 after approve-ip"
 klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 9090 and .state == "approved")' \
 	>/dev/null || fail "klctl graph export lacks the approved edge"

@@ -157,18 +157,6 @@ lab_graphd() {
 	wait_for 10 "kl-graphd answers klctl" klctl graph export
 }
 
-# wait_for SECONDS DESC CMD...: poll CMD (quietly) every 0.2 s until it
-# succeeds; fail after the deadline.
-wait_for() {
-	local secs=$1 desc=$2 end
-	shift 2
-	end=$((SECONDS + secs))
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || fail "timed out after ${secs}s: $desc"
-		sleep 0.2
-	done
-}
-
 start_suite() {
 	command -v jq >/dev/null || skip "needs jq"
 	command -v curl >/dev/null || skip "needs curl"
@@ -254,5 +242,3 @@ src_ge() { # IP FIELD N: the source's top-src FIELD is >= N (for wait_for)
 	[ -n "$v" ] && [ "$v" -ge "$3" ]
 }
 entries_eq() { [ "$(decider_entries "$1" "$2")" = "$3" ]; } # LIST IP N (for wait_for)
-pings_pass() { [ "$(pings_from_ns "$1" "$2" 1)" = 1 ]; } # NS DST (for wait_for)
-log_count_ge() { [ "$(grep -c -- "$2" "$1")" -ge "$3" ]; } # FILE PATTERN N (for wait_for)

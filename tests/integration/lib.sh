@@ -93,14 +93,15 @@ setup_pair() {
 # Word-split on purpose: $TMP has no spaces.
 audit_args() { echo "--audit-dir $TMP/audit/$1 --audit-key $TMP/keys/$1/audit.key"; }
 
-# start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB.
+# start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB, with the
+# shield built into it (--obj "$OBJ" loads the file instead).
 start_enforcer() {
 	# The enforcer creates its sockets after becoming $KL_USER: the run
 	# dir must be that user's, and reachable through $TMP.
 	mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
 	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
 	# here would fork a subshell, and stop_enforcer would kill only that).
-	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" --obj "$OBJ" \
+	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" \
 		$(audit_args enforcer) --user "$KL_USER" "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
@@ -128,6 +129,12 @@ pings() {
 		awk '/received/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^received/) print $i }'
 }
 
+# dropped_root PID: none of the process's uids (real, effective, saved, fs)
+# is root (for wait_for).
+dropped_root() { awk '/^Uid:/ { exit !($2 && $3 && $4 && $5) }' "/proc/$1/status"; }
+log_count_ge() { [ "$(grep -c -- "$2" "$1")" -ge "$3" ]; } # FILE PATTERN N (for wait_for)
+pings_pass() { [ "$(pings "$1" "$2" 1)" = 1 ]; } # NS DST: one ping answered (for wait_for)
+
 # stat NAME -> value of a `klctl stats` token
 stat() { klctl stats | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
@@ -135,6 +142,28 @@ stat() { klctl stats | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 src_field() {
 	klctl --json top-src -n 1000 | jq -r --arg ip "$1" --arg f "$2" \
 		'(.entries // .)[] | select(.ip == $ip) | .[$f]' | head -n 1
+}
+
+# src_settled IP: the shield's packet count for IP, read twice 0.1 s apart,
+# holds still: the frames still in flight to it have arrived (for wait_for).
+src_settled() {
+	local a
+	a=$(src_field "$1" pkts)
+	sleep 0.1
+	[ "$a" = "$(src_field "$1" pkts)" ]
+}
+
+# wait_for SECONDS DESC CMD...: poll CMD (quietly) every 0.2 s until it
+# succeeds; fail after the deadline. The way to wait for a daemon's tick or
+# a state change: never a fixed sleep before an assertion.
+wait_for() {
+	local secs=$1 desc=$2 end
+	shift 2
+	end=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || fail "timed out after ${secs}s: $desc"
+		sleep 0.2
+	done
 }
 
 expect_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; log "ok: $3 ($1)"; }

@@ -33,6 +33,7 @@
 #include "ipc/chan.h"
 #include "ipc/msg.h"
 #include "hostile.h"
+#include "tests/wait.h"
 
 static char tmpdir[64];
 
@@ -217,8 +218,7 @@ static void *srv_loop(void *arg)
  * can be faster than the counter. */
 static int wait_delivered(struct srv *v, int want)
 {
-	for (int i = 0; i < 200 && atomic_load(&v->delivered) < want; i++)
-		usleep(5000);
+	KL_WAIT_UNTIL(atomic_load(&v->delivered) >= want, 1000);
 	return atomic_load(&v->delivered);
 }
 
@@ -267,6 +267,19 @@ static int ctl_call(struct kl_client *c, unsigned cmd, uint64_t count, struct kl
 	assert_int_equal(reply->hdr.type, KL_MSG_RESULT);
 	assert_int_equal(kl_result_decode(reply->payload, reply->payload_len, res, err, errlen), 0);
 	return 0;
+}
+
+/* One STATS call answered OK (its answer left in *reply, *res, *buf);
+ * false, with nothing left to free, otherwise. */
+static bool stats_ok(struct kl_client *c, struct kl_msg *reply, struct kl_result *res, void **buf)
+{
+	char err[256];
+	if (ctl_call(c, KL_CTL_STATS, 0, reply, res, buf, err, sizeof(err)) == 0 &&
+	    res->status == KL_OK)
+		return true;
+	free(*buf);
+	*buf = NULL;
+	return false;
 }
 
 static int text_has(const struct kl_result *r, const char *sub)
@@ -513,12 +526,13 @@ static void test_forbidden_type_closes(void **state)
 	free(buf);
 	assert_int_equal(atomic_load(&v.delivered), 1);
 
-	/* The server closed that connection. nng reconnects under us; the
-	 * server refuses the request on the new connection (no HELLO yet),
-	 * and the client says HELLO again and resends it. */
-	usleep(500 * 1000);
-	assert_int_equal(ctl_call(c, KL_CTL_STATS, 0, &reply, &res, &buf, err, sizeof(err)), 0);
-	assert_int_equal(res.status, KL_OK);
+	/* The server closed that connection and nng reconnects under us.
+	 * Until it has, a call meets the closing connection and is refused;
+	 * once it has, the server refuses the request on the new connection
+	 * (no HELLO yet), and the client says HELLO again and resends it. */
+	assert_int_equal(kl_client_rehellos(c), 0);
+	assert_true(KL_WAIT_UNTIL(stats_ok(c, &reply, &res, &buf), 5000));
+	assert_int_equal(kl_client_rehellos(c), 1);
 	assert_true(text_has(&res, "done stats"));
 	free(buf);
 	assert_int_equal(wait_delivered(&v, 2), 2); /* the refused attempt never ran */
@@ -701,8 +715,7 @@ static int hostile_run(bool become_nobody)
 		if (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 || setresuid(65534, 65534, 65534) < 0)
 			HEAL_FAIL("becoming uid 65534: %s", strerror(errno));
 	} else {
-		for (int i = 0; i < 200 && atomic_load(&v.dropped) == 0; i++)
-			usleep(5000);
+		KL_WAIT_UNTIL(atomic_load(&v.dropped) != 0, 1000);
 		if (atomic_load(&v.dropped) != 1)
 			HEAL_FAIL("could not drop CAP_CHOWN in the serving thread");
 	}

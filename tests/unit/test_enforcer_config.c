@@ -52,6 +52,17 @@ static void test_defaults(void **state)
 	assert_int_equal(c.n_ifaces, 0);
 	assert_int_equal(c.n_protect, 0);
 	assert_int_equal(c.o_obj.src, ENF_SRC_DEFAULT);
+	/* No object file: the shield built into kl-enforcer, and -n says so
+	 * in a comment (read back, it leaves obj unset). */
+	assert_string_equal(c.obj, "");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	enf_config_render(&c, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "\n# obj: not set: the shield object built into kl-enforcer\n"));
+	assert_null(strstr(buf, "\nobj:"));
+	free(buf);
 }
 
 static void test_yaml_full(void **state)

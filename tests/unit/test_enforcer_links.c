@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The decider's and graphd's links against real maps of the shield's
- * layout (bpf_map_create, no program loaded): levels, origins, protected
- * and invalid targets, quotas, map full, release, reconciliation state,
- * edge rules, entry counts, and the role table. Needs root (CAP_BPF);
- * skipped (exit 77) without it.
+ * The decider's and graphd's links against maps of the shield's layout in
+ * the in-memory backend (fakemaps.h, no privileges): levels, origins,
+ * protected and invalid targets, quotas, map full, release, reconciliation
+ * state, edge rules, entry counts, and the role table.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +26,7 @@
 
 #include "common/log.h"
 #include "enforcer/enforcer.h"
+#include "fakemaps.h"
 #include "ipc/chan.h"
 
 #define S_NS 1000000000ull
@@ -45,32 +45,6 @@ static uint64_t now_fn(void)
 	return fake_now;
 }
 
-static int map_type(int m)
-{
-	switch (m) {
-	case ENF_M_CFG: return BPF_MAP_TYPE_ARRAY;
-	case ENF_M_TOTALS: return BPF_MAP_TYPE_PERCPU_ARRAY;
-	case ENF_M_SRC4:
-	case ENF_M_SRC6: return BPF_MAP_TYPE_ARRAY;
-	case ENF_M_FLOW4:
-	case ENF_M_FLOW6: return BPF_MAP_TYPE_LRU_HASH;
-	default: return enf_map_specs[m].lpm ? BPF_MAP_TYPE_LPM_TRIE : BPF_MAP_TYPE_HASH;
-	}
-}
-
-static int new_map(int m, uint32_t max)
-{
-	const struct enf_map_spec *s = &enf_map_specs[m];
-	int t = map_type(m);
-	LIBBPF_OPTS(bpf_map_create_opts, o);
-	if (t == BPF_MAP_TYPE_LPM_TRIE || t == BPF_MAP_TYPE_HASH)
-		o.map_flags = BPF_F_NO_PREALLOC;
-	if (m == ENF_M_SRC4 || m == ENF_M_SRC6)
-		o.map_flags = BPF_F_MMAPABLE;
-	int fd = bpf_map_create(t, s->name, s->key_size, s->value_size, max, &o);
-	return fd < 0 ? -errno : fd;
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -81,25 +55,15 @@ static int setup(void **state)
 	cfg.n_protect = 2;
 	enf_ctx_init(&ctx, &cfg, &ring);
 	ctx.now = now_fn;
-	for (int m = 0; m < ENF_M_MAX; m++) {
-		if (m == ENF_M_EVENTS)
-			continue;
-		uint32_t max = (m == ENF_M_CFG || m == ENF_M_TOTALS) ? 1 : 4096;
-		int fd = new_map(m, max);
-		if (fd < 0)
-			return -1;
-		ctx.fd[m] = fd;
-		ctx.map_max[m] = max;
-	}
+	if (kl_test_maps_create(&ctx, false, 4096) < 0)
+		return -1;
 	return enf_cfg_init(&ctx);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int m = 0; m < ENF_M_MAX; m++)
-		if (ctx.fd[m] >= 0)
-			close(ctx.fd[m]);
+	kl_test_maps_free(&ctx, false);
 	return 0;
 }
 
@@ -161,7 +125,7 @@ static bool get_rl(const char *ip, struct kl_rl_rule *v)
 	struct kl_addr a = host(ip);
 	uint8_t key[16];
 	enf_host_key(&a, key);
-	return bpf_map_lookup_elem(ctx.fd[a.family == 4 ? ENF_M_RL4 : ENF_M_RL6], key, v) == 0;
+	return enf_map_lookup(&ctx, a.family == 4 ? ENF_M_RL4 : ENF_M_RL6, key, v) == 0;
 }
 
 static bool get_deny(const char *ip, struct kl_rule *v)
@@ -169,7 +133,7 @@ static bool get_deny(const char *ip, struct kl_rule *v)
 	struct kl_addr a = host(ip);
 	uint8_t key[16];
 	enf_host_key(&a, key);
-	return bpf_map_lookup_elem(ctx.fd[a.family == 4 ? ENF_M_DENY4 : ENF_M_DENY6], key, v) == 0;
+	return enf_map_lookup(&ctx, a.family == 4 ? ENF_M_DENY4 : ENF_M_DENY6, key, v) == 0;
 }
 
 static int ctl_run(uint16_t cmd, const char *addr, uint64_t ttl_ms)
@@ -477,7 +441,7 @@ static void test_map_full(void **state)
 {
 	(void)state;
 	int big = ctx.fd[ENF_M_RL4];
-	int small = new_map(ENF_M_RL4, 2);
+	int small = kl_test_map_new(false, ENF_M_RL4, 2);
 	assert_true(small >= 0);
 	ctx.fd[ENF_M_RL4] = small;
 	struct kl_decision b[3] = {
@@ -493,7 +457,7 @@ static void test_map_full(void **state)
 	assert_int_equal(a[2].status, KL_ERR_FAILED);
 	assert_int_equal(count(KL_ORIGIN_DECIDER), 2);
 	ctx.fd[ENF_M_RL4] = big;
-	close(small);
+	kl_test_map_free(false, small);
 	assert_int_equal(enf_count_origins(&ctx), 0);
 }
 
@@ -654,7 +618,7 @@ static bool get_edge(const char *ip, bool deny, uint16_t port, uint8_t proto, st
 	enum enf_map_id m = deny ? ENF_M_EDGE4_DENY : ENF_M_EDGE4_ALLOW;
 	if (a.family == 6)
 		m = (enum enf_map_id)(m + 1);
-	return bpf_map_lookup_elem(ctx.fd[m], key, v) == 0;
+	return enf_map_lookup(&ctx, m, key, v) == 0;
 }
 
 static void test_edge_rules(void **state)
@@ -1105,10 +1069,6 @@ static void test_pollable_server(void **state)
 
 int main(void)
 {
-	if (geteuid() != 0) {
-		printf("skip: needs root for bpf_map_create\n");
-		return 77;
-	}
 	kl_log_init("test_enforcer_links", KL_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_role_table, clean),

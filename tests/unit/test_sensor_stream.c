@@ -32,6 +32,7 @@
 #include "sandbox/sandbox.h"
 #include "hostile.h"
 #include "memhwm.h"
+#include "tests/wait.h"
 
 #define NOBODY 65534
 
@@ -94,12 +95,8 @@ static void send_until_connected(struct kl_stream_tx *t, uint64_t tick)
 	uint8_t buf[512];
 	size_t len = frame(buf, sizeof(buf), tick, KL_MSG_TELEMETRY);
 
-	for (int i = 0; i < 300; i++) {
-		if (kl_stream_send(t, buf, len) == 0)
-			return;
-		msleep(10);
-	}
-	fail_msg("the stream never connected");
+	if (!KL_WAIT_UNTIL(kl_stream_send(t, buf, len) == 0, 3000))
+		fail_msg("the stream never connected");
 }
 
 /* As the daemons do: poll the socket's fd, then drain. */

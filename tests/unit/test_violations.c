@@ -22,6 +22,7 @@
 #include "ipc/msg.h"
 #include "ipc/stream.h"
 #include "ipc/violation.h"
+#include "tests/wait.h"
 
 #define DECIDER_TICK_ROOM 4096 /* decider/live.c VIOL_MAX */
 
@@ -175,13 +176,7 @@ static void test_over_a_stream(void **state)
 	if (kl_stream_listen(&rx, &o, err, sizeof(err)) < 0)
 		fail_msg("listen: %s", err);
 	assert_int_equal(kl_stream_dial(&tx, path, KL_ROLE_GRAPHD, err, sizeof(err)), 0);
-	for (int i = 0; i < 300; i++) {
-		kl_stream_tx_stats(tx, &st);
-		if (st.connected)
-			break;
-		usleep(10 * 1000);
-	}
-	assert_int_equal(st.connected, 1);
+	assert_true(KL_WAIT_UNTIL((kl_stream_tx_stats(tx, &st), st.connected), 3000));
 	make_recs(r, 1000);
 	memset(&d, 0, sizeof(d));
 	size_t lost = kl_violations_send(r, 1000, &seq, 3, put_stream, tx);
