@@ -9,5 +9,8 @@
  * twice the size (min elements at first) with *cap updated. NULL when out
  * of memory; v and *cap are then unchanged. */
 void *kl_grow(void *v, size_t n, size_t *cap, size_t elem, size_t min);
+/* The same for room for `need` elements at once (a tick's records):
+ * doubled until it holds them; v NULL gets an array even for need 0. */
+void *kl_grow_to(void *v, size_t need, size_t *cap, size_t elem, size_t min);
 
 #endif

@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "ctl/cmds.h"
 #include "ipc/frames.h"
+#include "ipc/tickasm.h"
+#include "common/grow.h"
 #include "ipc/msg.h"
 #include "ipc/trace.h"
 #include "sensor/pcap.h"
@@ -88,6 +90,7 @@ struct ctl_tick_printer {
 	struct kl_flow_rec *flows;
 	size_t nflows, capflows;
 	uint64_t printed;
+	struct kl_tickasm ta_telem, ta_flows; /* frames -> whole ticks */
 };
 
 struct ctl_tick_printer *ctl_tick_printer_new(FILE *out, bool json)
@@ -97,6 +100,10 @@ struct ctl_tick_printer *ctl_tick_printer_new(FILE *out, bool json)
 	if (p != NULL) {
 		p->out = out;
 		p->json = json;
+		kl_tickasm_init(&p->ta_telem, KL_MSG_TELEMETRY,
+				kl_telem_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
+		kl_tickasm_init(&p->ta_flows, KL_MSG_FLOWS,
+				kl_flows_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
 	}
 	return p;
 }
@@ -107,6 +114,8 @@ void ctl_tick_printer_free(struct ctl_tick_printer *p)
 		return;
 	free(p->src);
 	free(p->flows);
+	kl_tickasm_free(&p->ta_telem);
+	kl_tickasm_free(&p->ta_flows);
 	free(p);
 }
 
@@ -240,20 +249,6 @@ static void flush(struct ctl_tick_printer *p)
 	memset(p->totals, 0, sizeof(p->totals));
 }
 
-static int grow(void **v, size_t *cap, size_t need, size_t esz)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 64;
-	while (c < need)
-		c *= 2;
-	void *n = realloc(*v, c * esz);
-	if (n == NULL)
-		return -1;
-	*v = n;
-	*cap = c;
-	return 0;
-}
 
 int ctl_tick_printer_add(struct ctl_tick_printer *p, const uint8_t *buf, size_t len, char *err,
 			 size_t errlen)
@@ -268,36 +263,47 @@ int ctl_tick_printer_add(struct ctl_tick_printer *p, const uint8_t *buf, size_t 
 		return -1;
 	}
 	bool telem = m.hdr.type == KL_MSG_TELEMETRY;
+	/* Frames of a tick are put together first; a partial tick is dropped
+	 * and said so (ipc/tickasm.h). */
+	struct kl_tickasm *ta = telem ? &p->ta_telem : &p->ta_flows;
+	int rc = kl_tickasm_feed(ta, &m, err, errlen);
+	if (ta->note[0] != '\0')
+		fprintf(stderr, "klctl: %s\n", ta->note);
+	if (rc == KL_TICKASM_MORE)
+		return 0;
+	if (rc != KL_TICKASM_TICK)
+		return -1;
 	if (p->have && (m.hdr.tick != p->tick || (telem ? p->have_telem : p->have_flows)))
 		flush(p);
 	if (telem) {
-		struct kl_telem_view v;
-		if (kl_telem_decode(m.payload, m.payload_len, &v, err, errlen) < 0)
-			return -1;
-		if (grow((void **)&p->src, &p->capsrc, p->nsrc + v.h.n_records, sizeof(*p->src)) < 0) {
+		const struct kl_telem_view *v = &ta->telem;
+		struct kl_src_rate *src = kl_grow_to(p->src, p->nsrc + v->h.n_records, &p->capsrc,
+						     sizeof(*src), 64);
+		if (src == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		for (uint32_t i = 0; i < v.h.n_records; i++)
-			kl_telem_record(&v, i, &p->src[p->nsrc++]);
-		memcpy(p->totals, v.h.totals, sizeof(p->totals));
-		p->t_ns = v.h.t_ns;
-		p->elapsed_ns = v.h.elapsed_ns;
+		p->src = src;
+		for (uint32_t i = 0; i < v->h.n_records; i++)
+			kl_telem_record(v, i, &p->src[p->nsrc++]);
+		memcpy(p->totals, v->h.totals, sizeof(p->totals));
+		p->t_ns = v->h.t_ns;
+		p->elapsed_ns = v->h.elapsed_ns;
 		p->have_telem = true;
 	} else {
-		struct kl_flows_view v;
-		if (kl_flows_decode(m.payload, m.payload_len, &v, err, errlen) < 0)
-			return -1;
-		if (grow((void **)&p->flows, &p->capflows, p->nflows + v.h.n_records,
-			 sizeof(*p->flows)) < 0) {
+		const struct kl_flows_view *v = &ta->flows;
+		struct kl_flow_rec *fl = kl_grow_to(p->flows, p->nflows + v->h.n_records,
+						    &p->capflows, sizeof(*fl), 64);
+		if (fl == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		for (uint32_t i = 0; i < v.h.n_records; i++)
-			kl_flows_record(&v, i, &p->flows[p->nflows++]);
+		p->flows = fl;
+		for (uint32_t i = 0; i < v->h.n_records; i++)
+			kl_flows_record(v, i, &p->flows[p->nflows++]);
 		if (!p->have_telem) {
-			p->t_ns = v.h.t_ns;
-			p->elapsed_ns = v.h.elapsed_ns;
+			p->t_ns = v->h.t_ns;
+			p->elapsed_ns = v->h.elapsed_ns;
 		}
 		p->have_flows = true;
 	}

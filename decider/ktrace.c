@@ -14,7 +14,9 @@
 #include "common/log.h"
 #include "common/safefile.h"
 #include "decider/io.h"
+#include "ipc/tickasm.h"
 #include "ipc/trace.h"
+#include "common/grow.h"
 
 size_t kl_metrics_from_telem(const struct kl_telem_view *v, struct kl_metrics *out)
 {
@@ -53,7 +55,8 @@ struct ktrace {
 	struct kl_trace_reader *r;
 	char *name;
 	int64_t prev_t;
-	uint64_t frames, skipped;
+	uint64_t skipped;
+	struct kl_tickasm tasm;
 	struct kl_metrics *src;
 	size_t src_cap;
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
@@ -70,15 +73,14 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 		const uint8_t *buf;
 		size_t len;
 		struct kl_msg msg;
-		struct kl_telem_view v;
 		int rc = kl_trace_next(k->r, &buf, &len, err, sizeof(err));
 
 		if (rc == KL_TRACE_EOF)
 			return 0;
 		if (rc == KL_TRACE_TORN) {
 			/* A recording cut by a crash or copied while written. */
-			kl_warn("%s: %s; replaying the %llu frames before it", k->name, err,
-				(unsigned long long)k->frames);
+			kl_warn("%s: %s; replaying the %llu whole ticks before it", k->name, err,
+				(unsigned long long)k->tasm.st.ticks);
 			return 0;
 		}
 		if (rc != KL_TRACE_REC) {
@@ -94,36 +96,38 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 			k->skipped++;
 			continue;
 		}
-		if (kl_telem_decode(msg.payload, msg.payload_len, &v, err, sizeof(err)) < 0) {
+		rc = kl_tickasm_feed(&k->tasm, &msg, err, sizeof(err));
+		if (k->tasm.note[0] != '\0')
+			kl_warn("%s: record at offset %llu: %s", k->name, off, k->tasm.note);
+		if (rc == KL_TICKASM_MORE)
+			continue;
+		if (rc != KL_TICKASM_TICK) {
 			kl_errs_add(errs, "%s: record at offset %llu: %s", k->name, off, err);
 			return -1;
 		}
-		if (v.h.n_records > k->src_cap) {
-			struct kl_metrics *ns = realloc(k->src, v.h.n_records * sizeof(*ns));
-			if (ns == NULL) {
-				kl_errs_add(errs, "%s: out of memory for %u sources", k->name,
-					    v.h.n_records);
-				return -1;
-			}
-			k->src = ns;
-			k->src_cap = v.h.n_records;
+		const struct kl_telem_view *v = &k->tasm.telem;
+		struct kl_metrics *src = kl_grow_to(k->src, v->h.n_records, &k->src_cap,
+						    sizeof(*src), 64);
+		if (src == NULL) {
+			kl_errs_add(errs, "%s: out of memory for %u sources", k->name, v->h.n_records);
+			return -1;
 		}
-		int64_t tms = kl_frame_tick_ms(v.h.t_ns, k->prev_t);
-		if (k->prev_t != KL_T_NEVER && (int64_t)(v.h.t_ns / 1000000u) <= k->prev_t)
+		k->src = src;
+		int64_t tms = kl_frame_tick_ms(v->h.t_ns, k->prev_t);
+		if (k->prev_t != KL_T_NEVER && (int64_t)(v->h.t_ns / 1000000u) <= k->prev_t)
 			kl_warn("%s: frame at offset %llu (tick %llu) is not later than the one "
 				"before; using t=%lld ms",
-				k->name, off, (unsigned long long)v.h.tick, (long long)tms);
+				k->name, off, (unsigned long long)v->h.tick, (long long)tms);
 		snprintf(k->where, sizeof(k->where), "%s@%llu", k->name, off);
-		memcpy(k->totals, v.h.totals, sizeof(k->totals));
+		memcpy(k->totals, v->h.totals, sizeof(k->totals));
 		t->t_ms = tms;
-		t->elapsed_ms = (int64_t)(v.h.elapsed_ns / 1000000u);
+		t->elapsed_ms = (int64_t)(v->h.elapsed_ns / 1000000u);
 		t->src = k->src;
-		t->nsrc = kl_metrics_from_telem(&v, k->src);
+		t->nsrc = kl_metrics_from_telem(v, k->src);
 		t->totals = k->totals;
-		t->ntotals = v.h.n_totals;
+		t->ntotals = v->h.n_totals;
 		t->where = k->where;
 		k->prev_t = tms;
-		k->frames++;
 		return 1;
 	}
 }
@@ -136,8 +140,9 @@ static void kt_close(struct kl_input *in)
 		return;
 	if (k->skipped > 0)
 		kl_debug("%s: %llu telemetry frames, %llu other frames skipped", k->name,
-			 (unsigned long long)k->frames, (unsigned long long)k->skipped);
+			 (unsigned long long)k->tasm.st.frames, (unsigned long long)k->skipped);
 	kl_trace_close_read(k->r);
+	kl_tickasm_free(&k->tasm);
 	free(k->src);
 	free(k->name);
 	free(k);
@@ -158,6 +163,7 @@ static struct kl_input *ktrace_new(struct kl_trace_reader *r, const char *name,
 	k->in.close = kt_close;
 	k->prev_t = KL_T_NEVER;
 	k->r = r;
+	kl_tickasm_init(&k->tasm, KL_MSG_TELEMETRY, kl_telem_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
 	return &k->in;
 }
 

@@ -39,6 +39,8 @@
 #include "decider/newsrc.h"
 #include "ipc/chan.h"
 #include "ipc/frames.h"
+#include "ipc/tickasm.h"
+#include "common/grow.h"
 #include "ipc/stream.h"
 #include "ipc/violation.h"
 #include "sandbox/sandbox.h"
@@ -103,10 +105,8 @@ struct live {
 	int64_t last_frame_mono; /* CLOCK_MONOTONIC of the last frame (or start) */
 	int64_t last_idle_mono;
 	bool idle;
-	bool have_seq;
-	uint64_t last_seq;
-	uint64_t frames, bad_frames, idle_ticks, missed;
-	int64_t last_bad_log;
+	struct kl_tickasm tasm;  /* telemetry frames -> whole ticks */
+	uint64_t idle_ticks;
 	struct kl_metrics *src;
 	size_t src_cap;
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
@@ -171,7 +171,8 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	const struct kl_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
 
-	/* No frame larger than the configured source maps can produce. */
+	/* No frame larger than the configured source maps can produce (the
+	 * whole tick is bounded by the assembler). */
 	if (kl_who_run_dir(w, KL_ROLE_DECIDER, cfg->v.run_dir) < 0 ||
 	    kl_who_listen_sensor(w, KL_ROLE_DECIDER, cfg->v.run_dir, "telemetry.sock",
 				 kl_telem_msg_max((uint32_t)cfg->v.sensor_max_sources), &L->rx) < 0)
@@ -354,11 +355,16 @@ static void write_metrics(struct live *L)
 	clock_gettime(CLOCK_REALTIME, &now);
 	kl_decider_prom(&L->d, &L->prom);
 	kl_prom_add(&L->prom, "kernloom_decider_frames_total", "counter",
-		    "Telemetry frames received from kl-sensor.", NULL, (double)L->frames);
+		    "Telemetry frames received from kl-sensor.", NULL, (double)L->tasm.st.frames);
 	kl_prom_add(&L->prom, "kernloom_decider_bad_frames_total", "counter",
-		    "Telemetry frames refused.", NULL, (double)L->bad_frames);
+		    "Telemetry frames refused (and ticks above the configured maps).", NULL,
+		    (double)(L->tasm.st.bad + L->tasm.st.oversized));
+	kl_prom_add(&L->prom, "kernloom_decider_dropped_ticks_total", "counter",
+		    "Sensor ticks dropped because some of their frames never arrived.", NULL,
+		    (double)L->tasm.st.dropped);
 	kl_prom_add(&L->prom, "kernloom_decider_missed_ticks_total", "counter",
-		    "Sensor ticks that never arrived (sequence gaps).", NULL, (double)L->missed);
+		    "Sensor ticks that never arrived whole (sequence gaps).", NULL,
+		    (double)L->tasm.st.missed);
 	kl_prom_add(&L->prom, "kernloom_decider_last_tick_timestamp_seconds", "gauge",
 		    "Wall-clock time of the last tick.", NULL,
 		    (double)now.tv_sec + (double)now.tv_nsec / 1e9);
@@ -393,55 +399,32 @@ static int tick_now(struct live *L, struct kl_tick *t)
 
 static int on_frame(struct live *L, const struct kl_stream_msg *m)
 {
-	struct kl_telem_view v;
+	const struct kl_telem_view *v = &L->tasm.telem;
 	struct kl_tick t;
-	char err[512];
+	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, clock_ms(CLOCK_MONOTONIC));
 
-	if (kl_telem_decode(m->msg.payload, m->msg.payload_len, &v, err, sizeof(err)) < 0) {
-		L->bad_frames++;
-		int64_t now = clock_ms(CLOCK_MONOTONIC);
-		if (now - L->last_bad_log >= 10000) {
-			kl_warn("telemetry from pid %d: %s (%llu bad frames so far)",
-				(int)m->peer_pid, err, (unsigned long long)L->bad_frames);
-			L->last_bad_log = now;
-		}
-		return 0;
+	if (rc <= 0)
+		return rc;
+	struct kl_metrics *src = kl_grow_to(L->src, v->h.n_records, &L->src_cap, sizeof(*src), 64);
+	if (src == NULL) {
+		kl_error("out of memory for a tick of %u sources", v->h.n_records);
+		return -1;
 	}
-	if (v.h.n_records > L->src_cap) {
-		struct kl_metrics *ns = realloc(L->src, v.h.n_records * sizeof(*ns));
-		if (ns == NULL) {
-			kl_error("out of memory for a frame of %u sources", v.h.n_records);
-			return -1;
-		}
-		L->src = ns;
-		L->src_cap = v.h.n_records;
-	}
-	if (L->have_seq && v.h.tick > L->last_seq + 1) {
-		L->missed += v.h.tick - L->last_seq - 1;
-		kl_info("telemetry: %llu frames missed before sensor tick %llu",
-			(unsigned long long)(v.h.tick - L->last_seq - 1),
-			(unsigned long long)v.h.tick);
-	} else if (L->have_seq && v.h.tick <= L->last_seq) {
-		kl_info("telemetry: sensor tick went from %llu to %llu (sensor restarted)",
-			(unsigned long long)L->last_seq, (unsigned long long)v.h.tick);
-	}
-	L->have_seq = true;
-	L->last_seq = v.h.tick;
+	L->src = src;
 	if (L->idle) {
 		kl_info("telemetry is back after %llu ticks without it",
 			(unsigned long long)L->idle_ticks);
 		L->idle = false;
 	}
-	L->frames++;
 	L->last_frame_mono = clock_ms(CLOCK_MONOTONIC);
-	memcpy(L->totals, v.h.totals, sizeof(L->totals));
+	memcpy(L->totals, v->h.totals, sizeof(L->totals));
 	memset(&t, 0, sizeof(t));
-	t.t_ms = kl_frame_tick_ms(v.h.t_ns, L->last_t);
-	t.elapsed_ms = (int64_t)(v.h.elapsed_ns / 1000000u);
+	t.t_ms = kl_frame_tick_ms(v->h.t_ns, L->last_t);
+	t.elapsed_ms = (int64_t)(v->h.elapsed_ns / 1000000u);
 	t.src = L->src;
-	t.nsrc = kl_metrics_from_telem(&v, L->src);
+	t.nsrc = kl_metrics_from_telem(v, L->src);
 	t.totals = L->totals;
-	t.ntotals = v.h.n_totals;
+	t.ntotals = v->h.n_totals;
 	t.where = "telemetry";
 	return tick_now(L, &t);
 }
@@ -708,6 +691,8 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 	if (L.interval_ms < 1)
 		L.interval_ms = 1;
 	L.last_t = KL_T_NEVER;
+	kl_tickasm_init(&L.tasm, KL_MSG_TELEMETRY,
+			kl_telem_tick_max((uint32_t)cfg->v.sensor_max_sources));
 	L.viol = calloc(VIOL_MAX, sizeof(*L.viol));
 	L.vrec = calloc(KL_VIOLATIONS_MAX, sizeof(*L.vrec));
 	if (!L.viol || !L.vrec) {
@@ -799,11 +784,12 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 	int64_t end = clock_ms(CLOCK_REALTIME);
 	kl_decider_checkpoint(&L.d, L.last_t != KL_T_NEVER && end < L.last_t ? L.last_t : end,
 			      "exit");
-	kl_info("stopping: %llu frames, %llu ticks, %llu level changes, %llu frames missed, %llu "
-		"bad",
-		(unsigned long long)L.frames, (unsigned long long)L.d.ticks,
-		(unsigned long long)L.d.changes_total, (unsigned long long)L.missed,
-		(unsigned long long)L.bad_frames);
+	kl_info("stopping: %llu frames, %llu ticks, %llu level changes, %llu ticks missed, %llu "
+		"dropped incomplete, %llu bad",
+		(unsigned long long)L.tasm.st.frames, (unsigned long long)L.d.ticks,
+		(unsigned long long)L.d.changes_total, (unsigned long long)L.tasm.st.missed,
+		(unsigned long long)L.tasm.st.dropped,
+		(unsigned long long)(L.tasm.st.bad + L.tasm.st.oversized));
 	if (!cfg->v.dry_run) {
 		const struct kl_enf_stats *st = kl_sink_enforcer_stats(L.sink);
 		kl_info("enforcer: %llu batches, %llu records, %llu applied, %llu refused, %llu "
@@ -825,6 +811,7 @@ out:
 	if (L.have_d)
 		kl_decider_free(&L.d);
 	free(L.src);
+	kl_tickasm_free(&L.tasm);
 	kl_prom_free(&L.prom);
 	return rc;
 }

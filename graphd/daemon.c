@@ -40,6 +40,8 @@
 #include "ipc/enflink.h"
 #include "ipc/enforce.h"
 #include "ipc/frames.h"
+#include "ipc/tickasm.h"
+#include "common/grow.h"
 #include "ipc/msg.h"
 #include "ipc/stream.h"
 #include "ipc/violation.h"
@@ -82,14 +84,13 @@ struct live {
 	struct kl_stream_tx *vtx;
 	struct gr_push_batch pb;
 	char enf_path[PATH_MAX];
-	uint64_t seq, ticks, frames, bad_frames, violations, viol_sent, viol_dropped;
-	uint64_t rules_sent, rules_ok, rules_refused, missed;
-	uint64_t last_sensor_tick;
-	bool have_sensor_tick;
+	uint64_t seq, ticks, violations, viol_sent, viol_dropped;
+	uint64_t rules_sent, rules_ok, rules_refused;
+	struct kl_tickasm tasm;   /* flow frames -> whole ticks */
 	int64_t last_t;           /* graph time of the last tick */
 	int64_t last_tick_mono;
 	int64_t last_push_mono;
-	int64_t enf_fail_log, store_fail_log, bad_log, unpushable_log;
+	int64_t enf_fail_log, store_fail_log, unpushable_log;
 	bool enf_up;
 	struct gr_obs *obs;
 	size_t obs_cap;
@@ -632,46 +633,26 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 
 static int on_frame(struct live *L, const struct kl_stream_msg *m)
 {
-	struct kl_flows_view v;
-	char err[512];
+	const struct kl_flows_view *v = &L->tasm.flows;
+	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, clock_ms(CLOCK_MONOTONIC));
 
-	if (kl_flows_decode(m->msg.payload, m->msg.payload_len, &v, err, sizeof(err)) < 0) {
-		int64_t now = clock_ms(CLOCK_MONOTONIC);
-		L->bad_frames++;
-		if (now - L->bad_log >= 10000) {
-			kl_warn("flows from pid %d: %s (%llu bad frames so far)", (int)m->peer_pid, err,
-				(unsigned long long)L->bad_frames);
-			L->bad_log = now;
-		}
-		return 0;
-	}
-	if (v.h.n_records > L->obs_cap) {
-		struct gr_obs *no = realloc(L->obs, v.h.n_records * sizeof(*no));
-		if (no == NULL) {
-			kl_error("out of memory for a frame of %u flows", v.h.n_records);
-			return -1;
-		}
-		L->obs = no;
-		L->obs_cap = v.h.n_records;
-	}
-	if (L->have_sensor_tick && v.h.tick > L->last_sensor_tick + 1) {
-		L->missed += v.h.tick - L->last_sensor_tick - 1;
-		kl_info("flows: %llu frames missed before sensor tick %llu",
-			(unsigned long long)(v.h.tick - L->last_sensor_tick - 1),
-			(unsigned long long)v.h.tick);
-	}
-	L->have_sensor_tick = true;
-	L->last_sensor_tick = v.h.tick;
-	L->nsusp = 0;
-	if (gr_flows_to_obs(&v, L->obs, &L->susp, &L->nsusp, &L->susp_cap) < 0) {
-		kl_error("out of memory for the restricted sources of a frame");
+	if (rc <= 0)
+		return rc;
+	struct gr_obs *obs = kl_grow_to(L->obs, v->h.n_records, &L->obs_cap, sizeof(*obs), 64);
+	if (obs == NULL) {
+		kl_error("out of memory for a tick of %u flows", v->h.n_records);
 		return -1;
 	}
-	L->frames++;
-	int64_t t = (int64_t)(v.h.t_ns / 1000000u);
+	L->obs = obs;
+	L->nsusp = 0;
+	if (gr_flows_to_obs(v, L->obs, &L->susp, &L->nsusp, &L->susp_cap) < 0) {
+		kl_error("out of memory for the restricted sources of a tick");
+		return -1;
+	}
+	int64_t t = (int64_t)(v->h.t_ns / 1000000u);
 	if (L->last_t != GR_NEVER && t <= L->last_t)
 		t = L->last_t + 1;
-	return run_tick(L, t, L->obs, v.h.n_records, L->susp, L->nsusp);
+	return run_tick(L, t, L->obs, v->h.n_records, L->susp, L->nsusp);
 }
 
 static int frame_cb(void *L, const struct kl_stream_msg *m)
@@ -926,6 +907,7 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 	L.argc = argc;
 	L.argv = argv;
 	L.last_t = GR_NEVER;
+	kl_tickasm_init(&L.tasm, KL_MSG_FLOWS, kl_flows_tick_max(o->sensor_max_flows));
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop;
@@ -987,10 +969,13 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 	gr_eb_flush_all(&L.g);
 	kl_notify_stopping();
 	flush(&L, "storing the graph at exit");
-	kl_info("stopping: %llu frames (%llu bad, %llu missed), %llu ticks, %llu violations "
+	kl_info("stopping: %llu frames (%llu bad, %llu ticks missed, %llu dropped incomplete), "
+		"%llu ticks, %llu violations "
 		"(%llu sent to the decider), edge rules %llu sent, %llu applied, %llu refused",
-		(unsigned long long)L.frames, (unsigned long long)L.bad_frames,
-		(unsigned long long)L.missed, (unsigned long long)L.ticks,
+		(unsigned long long)L.tasm.st.frames,
+		(unsigned long long)(L.tasm.st.bad + L.tasm.st.oversized),
+		(unsigned long long)L.tasm.st.missed, (unsigned long long)L.tasm.st.dropped,
+		(unsigned long long)L.ticks,
 		(unsigned long long)L.violations, (unsigned long long)L.viol_sent,
 		(unsigned long long)L.rules_sent, (unsigned long long)L.rules_ok,
 		(unsigned long long)L.rules_refused);
@@ -1006,6 +991,7 @@ out:
 		gr_free(&L.g);
 	gr_store_close(L.st);
 	free(L.obs);
+	kl_tickasm_free(&L.tasm);
 	free(L.susp);
 	free(L.vrec);
 	free(L.pend);

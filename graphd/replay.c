@@ -15,13 +15,16 @@
 #include "ipc/frames.h"
 #include "common/jsonl.h"
 #include "ipc/msg.h"
+#include "ipc/tickasm.h"
 #include "ipc/trace.h"
+#include "common/grow.h"
 
 struct gr_reader {
 	char *name;
 	struct kl_jsonl l; /* JSON lines */
 	/* binary */
 	struct kl_trace_reader *tr;
+	struct kl_tickasm ta_telem, ta_flows;
 	uint64_t susp_tick;
 	bool have_susp;
 	/* the current tick */
@@ -35,13 +38,11 @@ struct gr_reader {
 
 static int grow_obs(struct gr_reader *r, size_t n)
 {
-	if (n <= r->obs_cap)
-		return 0;
-	struct gr_obs *o = realloc(r->obs, n * sizeof(*o));
+	struct gr_obs *o = kl_grow_to(r->obs, n, &r->obs_cap, sizeof(*o), 64);
+
 	if (o == NULL)
 		return -1;
 	r->obs = o;
-	r->obs_cap = n;
 	return 0;
 }
 
@@ -96,6 +97,8 @@ static struct gr_reader *reader_new(const char *name)
 		free(r);
 		return NULL;
 	}
+	kl_tickasm_init(&r->ta_telem, KL_MSG_TELEMETRY, kl_telem_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
+	kl_tickasm_init(&r->ta_flows, KL_MSG_FLOWS, kl_flows_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
 	return r;
 }
 
@@ -168,6 +171,8 @@ void gr_reader_close(struct gr_reader *r)
 	kl_jsonl_close(&r->l);
 	if (r->tr != NULL)
 		kl_trace_close_read(r->tr);
+	kl_tickasm_free(&r->ta_telem);
+	kl_tickasm_free(&r->ta_flows);
 	free(r->obs);
 	free(r->susp);
 	free(r->name);
@@ -195,15 +200,23 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 		if (kl_msg_decode(msg, len, &m, why, sizeof(why)) < 0)
 			return kl_fail(err, errlen, "%s: record at offset %llu: %s", r->name,
 				    (unsigned long long)off, why);
+		if (m.hdr.type != KL_MSG_TELEMETRY && m.hdr.type != KL_MSG_FLOWS)
+			continue;
+		/* A partial tick is dropped (ipc/tickasm.h); a frame that does
+		 * not decode ends the replay. */
+		struct kl_tickasm *ta = m.hdr.type == KL_MSG_FLOWS ? &r->ta_flows : &r->ta_telem;
+		rc = kl_tickasm_feed(ta, &m, why, sizeof(why));
+		if (rc == KL_TICKASM_MORE)
+			continue;
+		if (rc != KL_TICKASM_TICK)
+			return kl_fail(err, errlen, "%s: %s at offset %llu: %s", r->name,
+				    kl_msg_type_name(m.hdr.type), (unsigned long long)off, why);
 		if (m.hdr.type == KL_MSG_TELEMETRY) {
-			struct kl_telem_view v;
-			if (kl_telem_decode(m.payload, m.payload_len, &v, why, sizeof(why)) < 0)
-				return kl_fail(err, errlen, "%s: TELEMETRY at offset %llu: %s", r->name,
-					    (unsigned long long)off, why);
+			const struct kl_telem_view *tv = &ta->telem;
 			r->nsusp = 0;
-			for (size_t i = 0; i < v.h.n_records; i++) {
+			for (size_t i = 0; i < tv->h.n_records; i++) {
 				struct kl_src_rate s;
-				kl_telem_record(&v, i, &s);
+				kl_telem_record(tv, i, &s);
 				if (s.r[KL_R_DROP_RL] <= 0 && s.r[KL_R_DROP_DENY] <= 0)
 					continue;
 				struct kl_addr a = { .family = s.family,
@@ -212,27 +225,22 @@ static int bin_next(struct gr_reader *r, struct gr_tick_in *t, char *err, size_t
 				if (add_susp(r, &a) < 0)
 					return kl_fail(err, errlen, "%s: out of memory", r->name);
 			}
-			r->susp_tick = v.h.tick;
+			r->susp_tick = tv->h.tick;
 			r->have_susp = true;
 			continue;
 		}
-		if (m.hdr.type != KL_MSG_FLOWS)
-			continue;
-		struct kl_flows_view v;
-		if (kl_flows_decode(m.payload, m.payload_len, &v, why, sizeof(why)) < 0)
-			return kl_fail(err, errlen, "%s: FLOWS at offset %llu: %s", r->name,
-				    (unsigned long long)off, why);
-		if (grow_obs(r, v.h.n_records) < 0)
+		const struct kl_flows_view *v = &ta->flows;
+		if (grow_obs(r, v->h.n_records) < 0)
 			return kl_fail(err, errlen, "%s: out of memory for %u flows", r->name,
-				    v.h.n_records);
+				    v->h.n_records);
 		/* Suspects of this tick: its TELEMETRY's, then the flagged flows'. */
-		if (!(r->have_susp && r->susp_tick == v.h.tick))
+		if (!(r->have_susp && r->susp_tick == v->h.tick))
 			r->nsusp = 0;
 		r->have_susp = false;
-		if (gr_flows_to_obs(&v, r->obs, &r->susp, &r->nsusp, &r->susp_cap) < 0)
+		if (gr_flows_to_obs(v, r->obs, &r->susp, &r->nsusp, &r->susp_cap) < 0)
 			return kl_fail(err, errlen, "%s: out of memory", r->name);
-		r->nobs = v.h.n_records;
-		int64_t tms = (int64_t)(v.h.t_ns / 1000000u);
+		r->nobs = v->h.n_records;
+		int64_t tms = (int64_t)(v->h.t_ns / 1000000u);
 		/* The sensor's clock may step back; the graph's time may not. */
 		if (r->have_prev && tms <= r->prev_t)
 			tms = r->prev_t + 1;

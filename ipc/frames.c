@@ -58,21 +58,29 @@ void kl_telem_encode_fixed(const struct kl_telem_hdr *h, uint8_t *out)
 	kl_put64(out + 16, h->elapsed_ns);
 	kl_put32(out + 24, nt);
 	kl_put32(out + 28, h->n_records);
-	kl_put64(out + 32, 0);
+	kl_put32(out + 32, h->frame);
+	kl_put32(out + 36, h->last ? KL_FRAME_LAST : 0);
 	for (uint32_t i = 0; i < nt; i++)
 		kl_put64(out + KL_TELEM_FIXED_LEN + 8 * i, h->totals[i]);
 }
 
-void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out)
+/* Family, three zero bytes, the address (IPv4 zero-padded): the first 20
+ * bytes of both record kinds. */
+static void put_addr(uint8_t *out, uint8_t family, const uint8_t addr[16])
 {
-	out[0] = r->family;
+	out[0] = family;
 	out[1] = out[2] = out[3] = 0;
-	if (r->family == 4) {
-		memcpy(out + 4, r->addr, 4);
+	if (family == 4) {
+		memcpy(out + 4, addr, 4);
 		memset(out + 8, 0, 12);
 	} else {
-		memcpy(out + 4, r->addr, 16);
+		memcpy(out + 4, addr, 16);
 	}
+}
+
+void kl_telem_encode_record(const struct kl_src_rate *r, uint8_t *out)
+{
+	put_addr(out, r->family, r->addr);
 	for (int i = 0; i < KL_R_MAX; i++)
 		kl_putf64(out + 20 + 8 * i, r->r[i]);
 }
@@ -84,18 +92,13 @@ void kl_flows_encode_fixed(const struct kl_flows_hdr *h, uint8_t *out)
 	kl_put64(out + 16, h->elapsed_ns);
 	kl_put32(out + 24, h->n_records);
 	kl_put32(out + 28, 0);
+	kl_put32(out + 32, h->frame);
+	kl_put32(out + 36, h->last ? KL_FRAME_LAST : 0);
 }
 
 void kl_flows_encode_record(const struct kl_flow_rec *r, uint8_t *out)
 {
-	out[0] = r->family;
-	out[1] = out[2] = out[3] = 0;
-	if (r->family == 4) {
-		memcpy(out + 4, r->addr, 4);
-		memset(out + 8, 0, 12);
-	} else {
-		memcpy(out + 4, r->addr, 16);
-	}
+	put_addr(out, r->family, r->addr);
 	kl_put16(out + 20, r->port);
 	out[22] = r->proto;
 	out[23] = r->flags;
@@ -114,6 +117,19 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* Frame index and flags at offsets 32 and 36 of both payloads. */
+static int check_frame(const uint8_t *p, const char *what, uint32_t *frame, bool *last,
+		       char *err, size_t errlen)
+{
+	uint32_t fl = kl_get32(p + 36);
+
+	if ((fl & ~KL_FRAME_F_ALL) != 0)
+		return kl_fail(err, errlen, "%s: unknown frame_flags 0x%x", what, fl);
+	*frame = kl_get32(p + 32);
+	*last = (fl & KL_FRAME_LAST) != 0;
+	return 0;
+}
+
 /* Family byte, the three pad bytes and the unused tail of an IPv4 address. */
 static int check_addr(const uint8_t *rec, const char *what, size_t i, char *err, size_t errlen)
 {
@@ -130,7 +146,8 @@ static int check_addr(const uint8_t *rec, const char *what, size_t i, char *err,
 int kl_telem_decode(const uint8_t *p, size_t len, struct kl_telem_view *v, char *err,
 		    size_t errlen)
 {
-	uint32_t nt, nr;
+	uint32_t nt, nr, frame = 0;
+	bool last = false;
 	size_t want;
 
 	memset(&v->h, 0, sizeof(v->h));
@@ -143,8 +160,12 @@ int kl_telem_decode(const uint8_t *p, size_t len, struct kl_telem_view *v, char 
 	if (nt > KL_TELEM_MAX_TOTALS)
 		return kl_fail(err, errlen, "TELEMETRY: n_totals is %u, above %d", nt,
 			    KL_TELEM_MAX_TOTALS);
-	if (kl_get64(p + 32) != 0)
-		return kl_fail(err, errlen, "TELEMETRY: reserved field is not zero");
+	if (check_frame(p, "TELEMETRY", &frame, &last, err, errlen) < 0)
+		return -1;
+	/* The totals belong to the tick, not to a frame: one copy. */
+	if (frame > 0 && nt != 0)
+		return kl_fail(err, errlen, "TELEMETRY: frame %u carries %u totals, only frame 0 may",
+			    frame, nt);
 	want = kl_telem_payload_len(nt, nr);
 	if (len != want)
 		return kl_fail(err, errlen,
@@ -169,6 +190,8 @@ int kl_telem_decode(const uint8_t *p, size_t len, struct kl_telem_view *v, char 
 	v->h.elapsed_ns = kl_get64(p + 16);
 	v->h.n_totals = nt;
 	v->h.n_records = nr;
+	v->h.frame = frame;
+	v->h.last = last;
 	for (uint32_t i = 0; i < nt; i++)
 		v->h.totals[i] = kl_get64(p + KL_TELEM_FIXED_LEN + 8 * i);
 	v->records = p + KL_TELEM_FIXED_LEN + 8u * nt;
@@ -188,7 +211,8 @@ void kl_telem_record(const struct kl_telem_view *v, size_t i, struct kl_src_rate
 int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char *err,
 		    size_t errlen)
 {
-	uint32_t nr;
+	uint32_t nr, frame = 0;
+	bool last = false;
 	size_t want;
 
 	memset(&v->h, 0, sizeof(v->h));
@@ -199,6 +223,8 @@ int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char 
 	nr = kl_get32(p + 24);
 	if (kl_get32(p + 28) != 0)
 		return kl_fail(err, errlen, "FLOWS: reserved field is not zero");
+	if (check_frame(p, "FLOWS", &frame, &last, err, errlen) < 0)
+		return -1;
 	want = kl_flows_payload_len(nr);
 	if (len != want)
 		return kl_fail(err, errlen, "FLOWS: %zu bytes, but n_records %u needs %zu", len, nr,
@@ -223,6 +249,8 @@ int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char 
 	v->h.t_ns = kl_get64(p + 8);
 	v->h.elapsed_ns = kl_get64(p + 16);
 	v->h.n_records = nr;
+	v->h.frame = frame;
+	v->h.last = last;
 	v->records = p + KL_FLOWS_FIXED_LEN;
 	return 0;
 }
@@ -260,103 +288,181 @@ static int frame_grow(struct kl_frame *f, size_t need)
 	return 0;
 }
 
-int kl_frame_reserve(struct kl_frame *f, size_t n)
+static size_t rec_len(const struct kl_frame *f)
 {
-	size_t rl = f->type == KL_MSG_FLOWS ? KL_FLOWS_REC_LEN : KL_TELEM_REC_LEN;
-
-	if (n > f->max_records)
-		n = f->max_records;
-	return frame_grow(f, f->len + n * rl);
+	return f->type == KL_MSG_FLOWS ? KL_FLOWS_REC_LEN : KL_TELEM_REC_LEN;
 }
 
-static void put_msg_hdr(struct kl_frame *f, uint64_t seq, uint64_t tick)
+/* Wire header and fixed part of the message after the last one. */
+static size_t fixed_len(const struct kl_frame *f, uint32_t frame)
 {
+	if (f->type == KL_MSG_FLOWS)
+		return KL_MSG_HDR_LEN + KL_FLOWS_FIXED_LEN;
+	return KL_MSG_HDR_LEN + KL_TELEM_FIXED_LEN + (frame == 0 ? 8u * f->th.n_totals : 0);
+}
+
+int kl_frame_reserve(struct kl_frame *f, size_t n)
+{
+	uint32_t per = f->max_records ? f->max_records : KL_TELEM_MAX_RECORDS;
+
+	return frame_grow(f, f->len + n * rec_len(f) + (n / per + 1) * fixed_len(f, 1));
+}
+
+/* Open message number f->nmsg at f->len: wire header and fixed part, the
+ * counts patched when it is closed. */
+static int open_msg(struct kl_frame *f)
+{
+	uint32_t i = f->nmsg;
+	size_t fixed = fixed_len(f, i);
+
+	if (frame_grow(f, f->len + fixed) < 0)
+		return -1;
+	if (i == f->off_cap) {
+		uint32_t cap = f->off_cap ? 2 * f->off_cap : 4;
+		size_t *o = realloc(f->off, cap * sizeof(*o));
+		if (o == NULL)
+			return -1;
+		f->off = o;
+		f->off_cap = cap;
+	}
+	f->off[i] = f->len;
+	uint8_t *m = f->buf + f->len;
 	struct kl_msg_hdr h = {
 		.magic = KL_MSG_MAGIC,
 		.version = KL_MSG_VERSION,
 		.type = (uint16_t)f->type,
-		.flags = 0,
-		.payload_len = 0, /* patched by kl_frame_end */
-		.seq = seq,
-		.tick = tick,
+		.seq = f->seq + i,
+		.tick = f->type == KL_MSG_FLOWS ? f->fh.tick : f->th.tick,
 	};
+	kl_msg_hdr_encode(&h, m);
+	if (f->type == KL_MSG_FLOWS) {
+		struct kl_flows_hdr fh = f->fh;
+		fh.frame = i;
+		fh.last = false;
+		kl_flows_encode_fixed(&fh, m + KL_MSG_HDR_LEN);
+	} else {
+		/* Frame 0 carries the totals; the header copy is only this big
+		 * once, so build the later frames' from it without them. */
+		uint32_t nt = f->th.n_totals;
+		f->th.frame = i;
+		f->th.n_totals = i == 0 ? nt : 0;
+		kl_telem_encode_fixed(&f->th, m + KL_MSG_HDR_LEN);
+		f->th.n_totals = nt;
+		f->th.frame = 0;
+	}
+	f->len += fixed;
+	f->nmsg++;
+	f->cur_n = 0;
+	return 0;
+}
 
-	kl_msg_hdr_encode(&h, f->buf);
+/* Patch the last message's payload length, record count and flags. */
+static void close_msg(struct kl_frame *f, bool last)
+{
+	uint8_t *m = f->buf + f->off[f->nmsg - 1];
+	uint8_t *pl = m + KL_MSG_HDR_LEN;
+
+	kl_put32(m + 12, (uint32_t)(f->len - f->off[f->nmsg - 1] - KL_MSG_HDR_LEN));
+	kl_put32(pl + (f->type == KL_MSG_FLOWS ? 24 : 28), f->cur_n);
+	kl_put32(pl + 36, last ? KL_FRAME_LAST : 0);
+}
+
+static int frame_begin(struct kl_frame *f, unsigned type, uint64_t seq, uint32_t max_records)
+{
+	f->type = type;
+	f->seq = seq;
+	f->n = 0;
+	f->nmsg = 0;
+	f->len = 0;
+	f->max_records = max_records;
+	return open_msg(f);
 }
 
 int kl_frame_begin_telem(struct kl_frame *f, uint64_t seq, const struct kl_telem_hdr *h)
 {
-	uint32_t nt = h->n_totals > KL_TELEM_MAX_TOTALS ? KL_TELEM_MAX_TOTALS : h->n_totals;
-	size_t fixed = KL_MSG_HDR_LEN + KL_TELEM_FIXED_LEN + 8u * nt;
-
-	if (frame_grow(f, fixed) < 0)
-		return -1;
-	f->type = KL_MSG_TELEMETRY;
-	f->n = 0;
-	f->dropped = 0;
-	f->max_records = (uint32_t)((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN - 8u * nt) /
-				    KL_TELEM_REC_LEN);
-	put_msg_hdr(f, seq, h->tick);
-	kl_telem_encode_fixed(h, f->buf + KL_MSG_HDR_LEN);
-	f->len = fixed;
-	return 0;
+	f->th = *h;
+	if (f->th.n_totals > KL_TELEM_MAX_TOTALS)
+		f->th.n_totals = KL_TELEM_MAX_TOTALS;
+	return frame_begin(f, KL_MSG_TELEMETRY, seq,
+			   (uint32_t)((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN -
+				       8u * f->th.n_totals) / KL_TELEM_REC_LEN));
 }
 
 int kl_frame_begin_flows(struct kl_frame *f, uint64_t seq, const struct kl_flows_hdr *h)
 {
-	size_t fixed = KL_MSG_HDR_LEN + KL_FLOWS_FIXED_LEN;
+	f->fh = *h;
+	return frame_begin(f, KL_MSG_FLOWS, seq, KL_FLOWS_MAX_RECORDS);
+}
 
-	if (frame_grow(f, fixed) < 0)
-		return -1;
-	f->type = KL_MSG_FLOWS;
-	f->n = 0;
-	f->dropped = 0;
-	f->max_records = KL_FLOWS_MAX_RECORDS;
-	put_msg_hdr(f, seq, h->tick);
-	kl_flows_encode_fixed(h, f->buf + KL_MSG_HDR_LEN);
-	f->len = fixed;
-	return 0;
+/* Room for one more record, in a new frame when the current one is full. */
+static uint8_t *next_rec(struct kl_frame *f)
+{
+	size_t rl = rec_len(f);
+
+	if (f->cur_n >= f->max_records) {
+		close_msg(f, false);
+		if (open_msg(f) < 0)
+			return NULL;
+	}
+	if (frame_grow(f, f->len + rl) < 0)
+		return NULL;
+	uint8_t *p = f->buf + f->len;
+	f->len += rl;
+	f->cur_n++;
+	f->n++;
+	return p;
 }
 
 int kl_frame_add_src(struct kl_frame *f, const struct kl_src_rate *r)
 {
-	if (f->n >= f->max_records) {
-		f->dropped++;
-		return 1;
-	}
-	if (frame_grow(f, f->len + KL_TELEM_REC_LEN) < 0)
+	uint8_t *p = next_rec(f);
+
+	if (p == NULL)
 		return -1;
-	kl_telem_encode_record(r, f->buf + f->len);
-	f->len += KL_TELEM_REC_LEN;
-	f->n++;
+	kl_telem_encode_record(r, p);
 	return 0;
 }
 
 int kl_frame_add_flow(struct kl_frame *f, const struct kl_flow_rec *r)
 {
-	if (f->n >= f->max_records) {
-		f->dropped++;
-		return 1;
-	}
-	if (frame_grow(f, f->len + KL_FLOWS_REC_LEN) < 0)
+	uint8_t *p = next_rec(f);
+
+	if (p == NULL)
 		return -1;
-	kl_flows_encode_record(r, f->buf + f->len);
-	f->len += KL_FLOWS_REC_LEN;
-	f->n++;
+	kl_flows_encode_record(r, p);
 	return 0;
 }
 
 void kl_frame_end(struct kl_frame *f)
 {
-	uint8_t *pl = f->buf + KL_MSG_HDR_LEN;
+	close_msg(f, true);
+}
 
-	kl_put32(f->buf + 12, (uint32_t)(f->len - KL_MSG_HDR_LEN));
-	kl_put32(pl + (f->type == KL_MSG_FLOWS ? 24 : 28), f->n);
+const uint8_t *kl_frame_msg(const struct kl_frame *f, uint32_t i, size_t *len)
+{
+	size_t end = i + 1 < f->nmsg ? f->off[i + 1] : f->len;
+
+	*len = end - f->off[i];
+	return f->buf + f->off[i];
+}
+
+int kl_frame_each(const struct kl_frame *f, int (*fn)(void *ctx, const uint8_t *msg, size_t len),
+		  void *ctx)
+{
+	for (uint32_t i = 0; i < f->nmsg; i++) {
+		size_t len;
+		const uint8_t *m = kl_frame_msg(f, i, &len);
+		int rc = fn(ctx, m, len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 void kl_frame_free(struct kl_frame *f)
 {
 	free(f->buf);
+	free(f->off);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -365,16 +471,32 @@ static size_t msg_cap(size_t payload)
 	return KL_MSG_HDR_LEN + (payload < KL_MSG_MAX_PAYLOAD ? payload : KL_MSG_MAX_PAYLOAD);
 }
 
-size_t kl_telem_msg_max(uint32_t src_per_family)
+static uint64_t src_slots(uint32_t src_per_family)
 {
 	uint64_t slots = 64;
 
 	while (slots < 2ull * src_per_family)
 		slots <<= 1;
-	return msg_cap(kl_telem_payload_len(KL_TELEM_MAX_TOTALS, (size_t)(2 * slots)));
+	return slots;
+}
+
+uint64_t kl_telem_tick_max(uint32_t src_per_family)
+{
+	return 2 * src_slots(src_per_family);
+}
+
+uint64_t kl_flows_tick_max(uint32_t flows_per_family)
+{
+	return 2 * (uint64_t)flows_per_family;
+}
+
+size_t kl_telem_msg_max(uint32_t src_per_family)
+{
+	return msg_cap(kl_telem_payload_len(KL_TELEM_MAX_TOTALS,
+					    (size_t)kl_telem_tick_max(src_per_family)));
 }
 
 size_t kl_flows_msg_max(uint32_t flows_per_family)
 {
-	return msg_cap(KL_FLOWS_FIXED_LEN + KL_FLOWS_REC_LEN * 2 * (size_t)flows_per_family);
+	return msg_cap(kl_flows_payload_len((size_t)kl_flows_tick_max(flows_per_family)));
 }

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * TELEMETRY and FLOWS payloads (DESIGN §4): one batched frame per tick and
- * link, never one message per source.
+ * TELEMETRY and FLOWS payloads (DESIGN §4): batched frames, never one
+ * message per source. A tick travels as frames 0..k of one tick number,
+ * the last one flagged KL_FRAME_LAST; a tick that fits in one message is
+ * frame 0 with the flag. ipc/tickasm.h puts a tick back together.
  *
  * TELEMETRY payload, little-endian, exact length
  *   0  u64 tick
  *   8  u64 t_ns        CLOCK_REALTIME of the harvest (for traces)
  *  16  u64 elapsed_ns  real time the deltas were taken over
- *  24  u32 n_totals    counters that follow; a newer sender may send more
- *  28  u32 n_records
- *  32  u64 reserved    0
+ *  24  u32 n_totals    counters that follow; a newer sender may send more.
+ *                      Only frame 0 carries them: 0 in every later frame.
+ *  28  u32 n_records   records in this frame
+ *  32  u32 frame       index of this frame within the tick, from 0
+ *  36  u32 frame_flags KL_FRAME_LAST on the tick's last frame; others zero
  *  40  u64 totals[n_totals]   deltas of the kernloom_totals counters
  *      then n_records records of KL_TELEM_REC_LEN bytes:
  *   0  u8  family (4 or 6), 3 bytes zero
@@ -18,7 +22,8 @@
  *      per second over elapsed_ns; bps is bytes per second. Finite, >= 0.
  *
  * FLOWS payload
- *   0  u64 tick, 8 u64 t_ns, 16 u64 elapsed_ns, 24 u32 n_records, 28 u32 0
+ *   0  u64 tick, 8 u64 t_ns, 16 u64 elapsed_ns, 24 u32 n_records, 28 u32 0,
+ *  32  u32 frame, 36 u32 frame_flags (as in TELEMETRY)
  *      then n_records records of KL_FLOWS_REC_LEN bytes:
  *   0  u8 family, 3 bytes zero, 4 16 bytes source, 20 u16 dst port,
  *  22  u8 proto, 23 u8 flags (KL_FLOW_F_*; others zero), 24 u64 pkts,
@@ -44,7 +49,7 @@
 #define KL_TELEM_FIXED_LEN 40
 #define KL_TELEM_REC_LEN 108
 #define KL_TELEM_MAX_TOTALS 256
-#define KL_FLOWS_FIXED_LEN 32
+#define KL_FLOWS_FIXED_LEN 40
 #define KL_FLOWS_REC_LEN 40
 
 /* The source was rate-limited or denied (by the decider or the operator)
@@ -53,17 +58,25 @@
 #define KL_FLOW_F_RESTRICTED 0x01u
 #define KL_FLOW_F_ALL KL_FLOW_F_RESTRICTED
 
+/* frame_flags: this frame ends its tick. */
+#define KL_FRAME_LAST 0x1u
+#define KL_FRAME_F_ALL KL_FRAME_LAST
+
 /* Records that fit in one message (KL_MSG_MAX_PAYLOAD). */
 #define KL_TELEM_MAX_RECORDS \
 	((KL_MSG_MAX_PAYLOAD - KL_TELEM_FIXED_LEN - 8u * KL_T_MAX) / KL_TELEM_REC_LEN)
 #define KL_FLOWS_MAX_RECORDS ((KL_MSG_MAX_PAYLOAD - KL_FLOWS_FIXED_LEN) / KL_FLOWS_REC_LEN)
 
-/* The largest TELEMETRY / FLOWS message (wire header included) a data plane
- * can produce whose maps hold `n` sources / flows per family (map_sizes
- * src / flow): a receiver accepts that much and no more, so a lying sensor
- * cannot make it allocate beyond what the configuration needs. TELEMETRY
- * is read from the source slots (bpf/shield.h), the power of two >=
- * 2 * n and at least 64 per family. Capped at KL_MSG_MAX_PAYLOAD. */
+/* The most records one tick can hold when the data plane's maps hold `n`
+ * sources / flows per family (map_sizes src / flow): a receiver accepts
+ * that much per tick and no more, so a lying sensor cannot make it
+ * allocate beyond what the configuration needs. TELEMETRY is read from
+ * the source slots (bpf/shield.h), the power of two >= 2 * n and at
+ * least 64 per family. */
+uint64_t kl_telem_tick_max(uint32_t src_per_family);
+uint64_t kl_flows_tick_max(uint32_t flows_per_family);
+/* The largest message (wire header included) of such a tick: its
+ * records, capped at one frame (KL_MSG_MAX_PAYLOAD). */
 size_t kl_telem_msg_max(uint32_t src_per_family);
 size_t kl_flows_msg_max(uint32_t flows_per_family);
 
@@ -98,6 +111,8 @@ struct kl_telem_hdr {
 	uint64_t elapsed_ns;
 	uint32_t n_totals;  /* as on the wire (<= KL_TELEM_MAX_TOTALS) */
 	uint32_t n_records;
+	uint32_t frame;     /* index within the tick */
+	bool last;          /* KL_FRAME_LAST */
 	/* totals[i] for i < n_totals; the rest is 0. Index with enum kl_total. */
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
 };
@@ -122,6 +137,8 @@ struct kl_flows_hdr {
 	uint64_t t_ns;
 	uint64_t elapsed_ns;
 	uint32_t n_records;
+	uint32_t frame;
+	bool last;
 };
 
 struct kl_flows_view {
@@ -147,25 +164,42 @@ int kl_flows_decode(const uint8_t *p, size_t len, struct kl_flows_view *v, char 
 		    size_t errlen);
 void kl_flows_record(const struct kl_flows_view *v, size_t i, struct kl_flow_rec *out);
 
-/* ---- a whole wire message (header + payload) built record by record ----
- * The buffer is reused from tick to tick; records beyond the message limit
- * are not added and counted in `dropped`. */
+/* ---- a whole tick as wire messages (header + payload), record by record ----
+ * A message that reaches max_records is closed and the next frame of the
+ * tick begins behind it, so no record is ever left out. buf[0..len) holds
+ * the tick's nmsg messages back to back (send them one by one, see
+ * kl_frame_msg); message i has sequence number seq + i. The buffer is
+ * reused from tick to tick. */
 struct kl_frame {
 	uint8_t *buf;
 	size_t len, cap;
-	unsigned type;       /* KL_MSG_TELEMETRY or KL_MSG_FLOWS */
-	uint32_t n;          /* records added */
+	unsigned type;        /* KL_MSG_TELEMETRY or KL_MSG_FLOWS */
+	uint32_t n;           /* records added to the tick */
+	/* Records per message: the most that fit, set by begin; lower it
+	 * before adding (tests) to split sooner. */
 	uint32_t max_records;
-	uint64_t dropped;    /* records that did not fit */
+	uint32_t nmsg;        /* messages in buf */
+	uint32_t cur_n;       /* records in the last message */
+	uint64_t seq;         /* of message 0 */
+	size_t *off;          /* start of each message in buf */
+	uint32_t off_cap;
+	struct kl_telem_hdr th; /* frame 0's fixed part (TELEMETRY) */
+	struct kl_flows_hdr fh; /* (FLOWS) */
 };
 
 int kl_frame_begin_telem(struct kl_frame *f, uint64_t seq, const struct kl_telem_hdr *h);
 int kl_frame_begin_flows(struct kl_frame *f, uint64_t seq, const struct kl_flows_hdr *h);
-/* 0 added, 1 did not fit (counted), -1 out of memory. */
+/* 0 added, -1 out of memory. */
 int kl_frame_add_src(struct kl_frame *f, const struct kl_src_rate *r);
 int kl_frame_add_flow(struct kl_frame *f, const struct kl_flow_rec *r);
-/* Patch the record count and payload length; buf[0..len) is the message. */
+/* Close the last message and flag it KL_FRAME_LAST. */
 void kl_frame_end(struct kl_frame *f);
+/* Message i (< nmsg) of an ended tick: its bytes and length. */
+const uint8_t *kl_frame_msg(const struct kl_frame *f, uint32_t i, size_t *len);
+/* Call fn on each message of an ended tick, in order; stops at and
+ * returns the first non-zero result. */
+int kl_frame_each(const struct kl_frame *f, int (*fn)(void *ctx, const uint8_t *msg, size_t len),
+		  void *ctx);
 /* Make room for n more records up front (avoids regrowing mid-harvest). */
 int kl_frame_reserve(struct kl_frame *f, size_t n);
 void kl_frame_free(struct kl_frame *f);

@@ -18,7 +18,8 @@
 #include "common/addr.h"
 
 #define KL_MSG_MAGIC   0x314d4c4bu /* "KLM1" little-endian */
-#define KL_MSG_VERSION 1
+/* 2: TELEMETRY and FLOWS carry a frame index and a last-frame flag. */
+#define KL_MSG_VERSION 2
 #define KL_MSG_HDR_LEN 32
 #define KL_MSG_MAX_PAYLOAD (128u << 20) /* a 1M-source TELEMETRY frame fits */
 

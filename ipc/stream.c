@@ -16,8 +16,8 @@
  * can wait for the next receiver. PUSH cannot address one connection, and
  * nng may still count a dying connection as ready when the new one comes
  * up, so a HELLO sent once could go to the dying one: for HELLO_WINDOW_MS
- * after any new connection every frame is preceded by a HELLO, and the
- * receiver takes a repeated identical HELLO as a no-op.
+ * from the first send after any new connection every frame is preceded by
+ * a HELLO, and the receiver takes a repeated identical HELLO as a no-op.
  */
 #include "ipc/stream.h"
 #include "common/err.h"
@@ -49,6 +49,8 @@
 #include "common/log.h"
 
 #define SEND_QUEUE 4
+/* kl_stream_send_wait: how long a tick's later frame may wait for room. */
+#define SEND_WAIT_MS 1000
 /* What one link may hold in memory is bounded: nng allocates a message as
  * soon as its length arrives (up to max_msg), once per connection, plus
  * RECV_QUEUE messages waiting for us. One sensor needs one connection
@@ -94,6 +96,8 @@ struct kl_stream_tx {
 	enum kl_role self;
 	atomic_uint connected;
 	atomic_llong hello_until; /* monotonic ms: send HELLOs until then */
+	atomic_int hello_pending; /* a connection came up: the window starts
+				   * at the next send, however late it is */
 	atomic_ullong connects;
 	uint64_t sent, dropped, hellos;
 };
@@ -108,7 +112,7 @@ static void tx_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		 * the HELLO the next send will queue. */
 		atomic_fetch_add(&t->connected, 1);
 		atomic_fetch_add(&t->connects, 1);
-		atomic_store(&t->hello_until, now_ms() + HELLO_WINDOW_MS);
+		atomic_store(&t->hello_pending, 1);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&t->connected, 1);
 	}
@@ -141,6 +145,7 @@ int kl_stream_dial(struct kl_stream_tx **out, const char *path, enum kl_role sel
 		return -1;
 	}
 	if ((rv = nng_socket_set_int(t->sock, NNG_OPT_SENDBUF, SEND_QUEUE)) != 0 ||
+	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_SENDTIMEO, SEND_WAIT_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(t->sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS)) != 0 ||
 	    (rv = nng_pipe_notify(t->sock, NNG_PIPE_EV_ADD_PRE, tx_pipe_event, t)) != 0 ||
@@ -162,7 +167,7 @@ fail:
 	return -1;
 }
 
-static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len)
+static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len, int flags)
 {
 	nng_msg *m;
 	int rv;
@@ -170,13 +175,13 @@ static int tx_put(struct kl_stream_tx *t, const uint8_t *buf, size_t len)
 	if ((rv = nng_msg_alloc(&m, len)) != 0)
 		return rv;
 	memcpy(nng_msg_body(m), buf, len);
-	rv = nng_sendmsg(t->sock, m, NNG_FLAG_NONBLOCK);
+	rv = nng_sendmsg(t->sock, m, flags);
 	if (rv != 0)
 		nng_msg_free(m);
 	return rv;
 }
 
-int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+static int stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len, int flags)
 {
 	int rv;
 
@@ -184,6 +189,11 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 		t->dropped++;
 		return 1;
 	}
+	/* From the first send after a connection, not from the connection:
+	 * a sender whose first frame comes later than the window (a long
+	 * first harvest, a long interval) must still say HELLO. */
+	if (atomic_exchange(&t->hello_pending, 0))
+		atomic_store(&t->hello_until, now_ms() + HELLO_WINDOW_MS);
 	if (now_ms() < atomic_load(&t->hello_until)) {
 		struct kl_hello h = {
 			.role = (uint16_t)t->self,
@@ -200,7 +210,7 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 
 		kl_msg_hdr_encode(&mh, b);
 		kl_hello_encode(&h, b + KL_MSG_HDR_LEN);
-		rv = tx_put(t, b, sizeof(b));
+		rv = tx_put(t, b, sizeof(b), flags);
 		if (rv != 0) {
 			t->dropped++;
 			if (rv == NNG_ECLOSED)
@@ -210,7 +220,7 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 		}
 		t->hellos++;
 	}
-	rv = tx_put(t, msg, len);
+	rv = tx_put(t, msg, len, flags);
 	if (rv == 0) {
 		t->sent++;
 		return 0;
@@ -220,6 +230,28 @@ int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
 		return -1;
 	kl_debug("%s: frame of %zu bytes dropped: %s", t->path, len, nng_strerror(rv));
 	return 1;
+}
+
+int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+{
+	return stream_send(t, msg, len, NNG_FLAG_NONBLOCK);
+}
+
+int kl_stream_send_wait(struct kl_stream_tx *t, const uint8_t *msg, size_t len)
+{
+	return stream_send(t, msg, len, 0);
+}
+
+int kl_stream_send_tick(struct kl_stream_tx *t, const struct kl_frame *f)
+{
+	for (uint32_t i = 0; i < f->nmsg; i++) {
+		size_t len;
+		const uint8_t *m = kl_frame_msg(f, i, &len);
+		int rc = i == 0 ? kl_stream_send(t, m, len) : kl_stream_send_wait(t, m, len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out)

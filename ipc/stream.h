@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipc/frames.h"
 #include "ipc/msg.h"
 
 /* ---- sender ---- */
@@ -43,6 +44,15 @@ int kl_stream_dial(struct kl_stream_tx **out, const char *path, enum kl_role sel
 /* Send one wire message (header + payload) without blocking.
  * Returns 0 sent, 1 dropped (counted), -1 on a fatal socket error. */
 int kl_stream_send(struct kl_stream_tx *t, const uint8_t *msg, size_t len);
+/* The same, but waits up to a second for room in the send queue: for the
+ * later frames of a tick, which the receiver needs to complete the tick
+ * (a tick of more frames than the queue holds would otherwise always
+ * lose its tail while the receiver drains the first ones). */
+int kl_stream_send_wait(struct kl_stream_tx *t, const uint8_t *msg, size_t len);
+/* A whole tick (ipc/frames.h): frame 0 as kl_stream_send, the later ones
+ * as kl_stream_send_wait. A dropped frame ends the tick there (1): the
+ * receiver drops a partial tick, so the rest would go for nothing. */
+int kl_stream_send_tick(struct kl_stream_tx *t, const struct kl_frame *f);
 void kl_stream_tx_stats(struct kl_stream_tx *t, struct kl_stream_tx_stats *out);
 void kl_stream_tx_close(struct kl_stream_tx *t);
 

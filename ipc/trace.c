@@ -67,8 +67,10 @@ static int check_header(const uint8_t h[KL_TRACE_HDR_LEN], const char *path, cha
 	if (memcmp(h, KL_TRACE_MAGIC, 8) != 0)
 		return kl_fail(err, errlen, "%s: not a Kernloom trace (no KLTRACE1 header)", path);
 	if (kl_get32(h + 8) != KL_TRACE_VERSION)
-		return kl_fail(err, errlen, "%s: trace version %u, this build reads version %d", path,
-			    kl_get32(h + 8), KL_TRACE_VERSION);
+		return kl_fail(err, errlen,
+			    "%s: trace version %u, this build reads version %d (wire protocol %d: "
+			    "ticks split into frames); record it again with this kl-sensor",
+			    path, kl_get32(h + 8), KL_TRACE_VERSION, KL_MSG_VERSION);
 	if (kl_get32(h + 12) != 0)
 		return kl_fail(err, errlen, "%s: trace header flags 0x%x are unknown", path,
 			    kl_get32(h + 12));

@@ -3,7 +3,10 @@
  * Trace files: what kl-sensor --record writes and `klctl trace dump` and
  * `kl-decider --replay` read.
  *
- *   header  16 bytes: "KLTRACE1", u32 version (1), u32 flags (0), little-endian
+ *   header  16 bytes: "KLTRACE1", u32 version (2), u32 flags (0), little-endian.
+ *           Version 2 holds wire protocol 2 messages (a tick may span
+ *           several frames, ipc/frames.h); a version 1 file is refused
+ *           with a reason, not misread.
  *   record  u32 length, u32 crc32 (zlib) of the message bytes, then the wire
  *           message exactly as sent (KL_MSG header + payload)
  *
@@ -22,7 +25,7 @@
 #include <stdio.h>
 
 #define KL_TRACE_MAGIC "KLTRACE1"
-#define KL_TRACE_VERSION 1
+#define KL_TRACE_VERSION 2
 #define KL_TRACE_HDR_LEN 16
 #define KL_TRACE_REC_HDR_LEN 8
 

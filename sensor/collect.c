@@ -514,6 +514,10 @@ int64_t kl_collect_tick(struct kl_collector *c, const int fds[KL_SM_MAX], struct
 	if (kl_frame_begin_telem(&c->telem, seq_telem, &th) < 0 ||
 	    kl_frame_begin_flows(&c->flows, seq_flows, &fh) < 0)
 		return -1;
+	if (c->frame_records > 0 && c->frame_records < c->telem.max_records)
+		c->telem.max_records = c->frame_records;
+	if (c->frame_records > 0 && c->frame_records < c->flows.max_records)
+		c->flows.max_records = c->frame_records;
 
 	static const struct {
 		enum kl_smap m;

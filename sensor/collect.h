@@ -52,6 +52,9 @@ struct kl_collector {
 	int ncpu;
 	uint8_t *percpu;      /* totals, one kl_totals per possible CPU */
 	struct kl_frame telem, flows;
+	/* Records per frame; 0: as many as fit in a message. Lower only to
+	 * split ticks sooner (tests, bench). */
+	uint32_t frame_records;
 	unsigned new_maps;    /* bit per map never read before (see harvest all_new);
 			       * cleared by the next tick */
 	unsigned failed;      /* bit per map that failed in the last tick */

@@ -341,14 +341,65 @@ bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns)
 	return (v & KL_V_RL) && (s->rl_expires_ns == 0 || s->rl_expires_ns > now_ns);
 }
 
+/* The rates of one fed source (see harvest.h): after the delta check
+ * (a counter that went backwards means a restart), its counters c minus
+ * prev over the span since it was last fed at virtual time seen_vt, or
+ * all of c over this tick for a new or restarted source. is_new tells
+ * which of the two a restart counts as. True with *out filled when any
+ * counter moved. */
+static bool src_rates(struct kl_harvest *h, enum fate f, bool is_new, const uint64_t c[KL_R_MAX],
+		      const uint64_t prev[KL_R_MAX], uint64_t seen_vt, uint8_t family,
+		      const uint8_t *addr, struct kl_src_rate *out)
+{
+	uint64_t d[KL_R_MAX], span = h->elapsed_ns;
+	bool any = false;
+
+	if (f == F_DELTA) {
+		for (int k = 0; k < KL_R_MAX; k++) {
+			if (c[k] < prev[k]) {
+				f = F_RESTART;
+				break;
+			}
+		}
+	}
+	if (f == F_BASE) {
+		if (h->tick != 0)
+			h->st.src_unknown++;
+		return false;
+	}
+	if (f == F_RESTART) {
+		memcpy(d, c, sizeof(d));
+		if (is_new)
+			h->st.src_new++;
+		else
+			h->st.src_restarted++;
+	} else {
+		for (int k = 0; k < KL_R_MAX; k++)
+			d[k] = c[k] - prev[k];
+		if (h->vt_ns > seen_vt)
+			span = h->vt_ns - seen_vt;
+	}
+	for (int k = 0; k < KL_R_MAX; k++)
+		any |= d[k] != 0;
+	if (!any)
+		return false;
+	double inv = 1e9 / (double)span;
+	out->family = family;
+	memset(out->addr, 0, sizeof(out->addr));
+	memcpy(out->addr, addr, family == 4 ? 4 : 16);
+	for (int k = 0; k < KL_R_MAX; k++)
+		out->r[k] = (double)d[k] * inv;
+	h->st.src_active++;
+	return true;
+}
+
 bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out)
 {
 	uint8_t key[KEY_LEN];
-	uint64_t c[KL_R_MAX], d[KL_R_MAX];
-	bool fresh, any = false;
+	uint64_t c[KL_R_MAX];
+	bool fresh, any;
 	struct src_ent *e;
-	uint64_t span;
 
 	make_key(key, family, addr, 0, 0);
 	e = (struct src_ent *)ptab_get(h->src, key, &fresh);
@@ -361,43 +412,7 @@ bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 	}
 	h->st.src_seen++;
 	src_counters(cur, c);
-	if (f == F_DELTA) {
-		for (int k = 0; k < KL_R_MAX; k++) {
-			if (c[k] < e->c[k]) {
-				f = F_RESTART;
-				break;
-			}
-		}
-	}
-	if (f == F_BASE) {
-		if (h->tick != 0)
-			h->st.src_unknown++;
-	} else {
-		span = h->elapsed_ns;
-		if (f == F_RESTART) {
-			memcpy(d, c, sizeof(d));
-			if (fresh)
-				h->st.src_new++;
-			else
-				h->st.src_restarted++;
-		} else {
-			for (int k = 0; k < KL_R_MAX; k++)
-				d[k] = c[k] - e->c[k];
-			if (h->vt_ns > e->h.seen_vt)
-				span = h->vt_ns - e->h.seen_vt;
-		}
-		for (int k = 0; k < KL_R_MAX; k++)
-			any |= d[k] != 0;
-		if (any) {
-			double inv = 1e9 / (double)span;
-			out->family = family;
-			memset(out->addr, 0, sizeof(out->addr));
-			memcpy(out->addr, addr, family == 4 ? 4 : 16);
-			for (int k = 0; k < KL_R_MAX; k++)
-				out->r[k] = (double)d[k] * inv;
-			h->st.src_active++;
-		}
-	}
+	any = src_rates(h, f, fresh, c, e->c, e->h.seen_vt, family, addr, out);
 	memcpy(e->c, c, sizeof(c));
 	e->restricted = kl_src_restricted(cur, h->now_ns);
 	e->h.first_seen_ns = cur->first_seen_ns;
@@ -442,10 +457,10 @@ bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_sl
 		     struct kl_src_rate *out)
 {
 	struct kl_slotprev *p = h->slots[cur->family == 4 ? 0 : 1];
-	uint64_t c[KL_R_MAX], d[KL_R_MAX], span;
+	uint64_t c[KL_R_MAX];
 	const struct kl_src_stats *s = &cur->s;
 	struct slot_prev *e;
-	bool same, any = false;
+	bool same, any;
 	enum fate f;
 
 	if (p == NULL || slot >= p->n || (cur->family != 4 && cur->family != 6))
@@ -464,43 +479,7 @@ bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_sl
 											     : F_BASE;
 	else
 		f = F_DELTA;
-	if (f == F_DELTA) {
-		for (int k = 0; k < KL_R_MAX; k++) {
-			if (c[k] < e->c[k]) {
-				f = F_RESTART;
-				break;
-			}
-		}
-	}
-	if (f == F_BASE) {
-		if (h->tick != 0)
-			h->st.src_unknown++;
-	} else {
-		span = h->elapsed_ns;
-		if (f == F_RESTART) {
-			memcpy(d, c, sizeof(d));
-			if (!same)
-				h->st.src_new++;
-			else
-				h->st.src_restarted++;
-		} else {
-			for (int k = 0; k < KL_R_MAX; k++)
-				d[k] = c[k] - e->c[k];
-			if (h->vt_ns > e->seen_vt)
-				span = h->vt_ns - e->seen_vt;
-		}
-		for (int k = 0; k < KL_R_MAX; k++)
-			any |= d[k] != 0;
-		if (any) {
-			double inv = 1e9 / (double)span;
-			out->family = (uint8_t)cur->family;
-			memset(out->addr, 0, sizeof(out->addr));
-			memcpy(out->addr, cur->owner, cur->family == 4 ? 4 : 16);
-			for (int k = 0; k < KL_R_MAX; k++)
-				out->r[k] = (double)d[k] * inv;
-			h->st.src_active++;
-		}
-	}
+	any = src_rates(h, f, !same, c, e->c, e->seen_vt, (uint8_t)cur->family, cur->owner, out);
 	memcpy(e->c, c, sizeof(c));
 	e->seq = cur->seq;
 	e->owner[0] = cur->owner64[0];

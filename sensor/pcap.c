@@ -173,10 +173,10 @@ static int emit_tick(struct replay *r, uint64_t t_ns, uint64_t elapsed, char *er
 		return kl_fail(err, errlen, "reading the maps: %s", r->col.why);
 	if (tick == 0) /* the baseline */
 		return 0;
-	r->seq++;
+	r->seq += r->col.telem.nmsg > r->col.flows.nmsg ? r->col.telem.nmsg : r->col.flows.nmsg;
 	r->st->ticks++;
-	if ((rc = r->emit(r->ctx, r->col.telem.buf, r->col.telem.len)) != 0 ||
-	    (rc = r->emit(r->ctx, r->col.flows.buf, r->col.flows.len)) != 0)
+	if ((rc = kl_frame_each(&r->col.telem, r->emit, r->ctx)) != 0 ||
+	    (rc = kl_frame_each(&r->col.flows, r->emit, r->ctx)) != 0)
 		return kl_fail(err, errlen, "output stopped (%d)", rc);
 	return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * kl-sensor's loop: open the telemetry pins read-only while still root,
  * open the trace, drop to the sensor user with no capability, then once
- * per tick read, diff, send one TELEMETRY and one FLOWS frame, record them.
+ * per tick read, diff, send the tick's TELEMETRY and FLOWS frames (as many
+ * as it takes: a tick is never truncated), record them.
  */
 #include "sensor/sensor.h"
 
@@ -147,6 +148,19 @@ static void audit_tick(struct kl_audit *a, const char *event, long long tick, co
 	kl_audit_record(a, event, "", d, "error");
 }
 
+struct rec_ctx {
+	struct kl_trace_writer *w;
+	char *err;
+	size_t errlen;
+};
+
+static int record_msg(void *p, const uint8_t *msg, size_t len)
+{
+	struct rec_ctx *x = p;
+
+	return kl_trace_append(x->w, msg, len, x->err, x->errlen) < 0 ? -1 : 0;
+}
+
 struct link {
 	struct kl_stream_tx *tx;
 	uint64_t seq;
@@ -268,7 +282,7 @@ int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
 
 	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
-	uint64_t sum_pkts = 0, sum_trunc = 0, sum_read_ns = 0, trace_errs = 0, total_pkts = 0;
+	uint64_t sum_pkts = 0, sum_frames = 0, sum_read_ns = 0, trace_errs = 0, total_pkts = 0;
 	struct kl_prom prom = { 0 };
 	time_t prom_warned = 0;
 	bool first = true, reacquire_now = false, first_read = true;
@@ -329,17 +343,18 @@ int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 		if (tick == 0)
 			continue;
 
-		lt.seq++;
-		lf.seq++;
-		if (kl_stream_send(lt.tx, col.telem.buf, col.telem.len) < 0 ||
-		    kl_stream_send(lf.tx, col.flows.buf, col.flows.len) < 0) {
+		lt.seq += col.telem.nmsg;
+		lf.seq += col.flows.nmsg;
+		if (kl_stream_send_tick(lt.tx, &col.telem) < 0 ||
+		    kl_stream_send_tick(lf.tx, &col.flows) < 0) {
 			kl_error("a stream socket closed under us");
 			rc = 1;
 			break;
 		}
 		if (trace != NULL) {
-			if (kl_trace_append(trace, col.telem.buf, col.telem.len, err, sizeof(err)) < 0 ||
-			    kl_trace_append(trace, col.flows.buf, col.flows.len, err, sizeof(err)) < 0 ||
+			struct rec_ctx rx = { trace, err, sizeof(err) };
+			if (kl_frame_each(&col.telem, record_msg, &rx) != 0 ||
+			    kl_frame_each(&col.flows, record_msg, &rx) != 0 ||
 			    (o->sync_every > 0 && (uint64_t)tick % o->sync_every == 0 &&
 			     kl_trace_sync(trace, err, sizeof(err)) < 0)) {
 				if (trace_errs++ % 60 == 0)
@@ -348,17 +363,8 @@ int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 			}
 		}
 		sum_pkts += h.totals_delta[KL_T_PKTS];
-		sum_trunc += col.telem.dropped + col.flows.dropped;
+		sum_frames += col.telem.nmsg + col.flows.nmsg;
 		sum_read_ns += col.read_ns;
-		if (col.telem.dropped + col.flows.dropped > 0)
-			kl_warn("TICK#%lld: %llu sources and %llu flows did not fit in one frame "
-				"(limit %u records); they are missing from this tick",
-				(long long)tick, (unsigned long long)col.telem.dropped,
-				(unsigned long long)col.flows.dropped, col.telem.max_records);
-		if (col.telem.dropped + col.flows.dropped > 0)
-			audit_tick(audit, "tick_truncated", (long long)tick,
-				   "sources or flows did not fit in one frame",
-				   (unsigned long long)(col.telem.dropped + col.flows.dropped));
 		ticks++;
 		total_pkts += h.totals_delta[KL_T_PKTS];
 		if (o->metrics_file)
@@ -370,14 +376,14 @@ int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv)
 			kl_stream_tx_stats(lf.tx, &sf);
 			kl_info("TICK#%lld sources=%u/%zu flows=%u/%zu pkts=%llu "
 				"telemetry_sent=%llu telemetry_dropped=%llu flows_sent=%llu "
-				"flows_dropped=%llu truncated=%llu read_ms=%.2f",
+				"flows_dropped=%llu frames=%llu read_ms=%.2f",
 				(long long)tick, col.telem.n, (size_t)h.st.src_seen, col.flows.n,
 				kl_harvest_known_flows(&h), (unsigned long long)sum_pkts,
 				(unsigned long long)st.sent, (unsigned long long)st.dropped,
 				(unsigned long long)sf.sent, (unsigned long long)sf.dropped,
-				(unsigned long long)sum_trunc,
+				(unsigned long long)sum_frames,
 				(double)sum_read_ns / 1e6 / (double)o->summary_every);
-			sum_pkts = sum_trunc = sum_read_ns = 0;
+			sum_pkts = sum_frames = sum_read_ns = 0;
 		}
 		if (o->max_ticks > 0 && (uint64_t)tick >= o->max_ticks)
 			break;

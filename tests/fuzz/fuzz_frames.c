@@ -8,8 +8,14 @@
  *
  * Input: byte 0 selects the mode, the rest is the data.
  *   0  TELEMETRY payload    1  FLOWS payload    2, 3  whole wire message
+ *   bit 2 set: a sequence of wire messages, each behind a u32 length, fed
+ *   to a tick assembler (bit 3: a FLOWS link, else TELEMETRY) whose bound
+ *   is SEQ_MAX records: interleaved, repeated, partial and oversized ticks.
+ *   Every tick it hands over holds at most SEQ_MAX valid records, and it
+ *   never holds room for more.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +24,11 @@
 #include "ctl/trace.h"
 #include "ipc/frames.h"
 #include "ipc/msg.h"
+#include "ipc/tickasm.h"
+#include "ipc/wire.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
+#define SEQ_MAX 64
 
 static void telem(const uint8_t *p, size_t len)
 {
@@ -72,6 +81,58 @@ static void flows(const uint8_t *p, size_t len)
 	free(again);
 }
 
+static void sequence(bool flows_link, const uint8_t *p, size_t len)
+{
+	struct kl_tickasm a;
+	uint64_t fed = 0, handed = 0;
+
+	kl_tickasm_init(&a, flows_link ? KL_MSG_FLOWS : KL_MSG_TELEMETRY, SEQ_MAX);
+	while (len >= 4) {
+		size_t n = kl_get32(p);
+		p += 4;
+		len -= 4;
+		if (n > len)
+			n = len;
+		/* A private copy of each message, as the stream hands them over. */
+		uint8_t *msg = malloc(n ? n : 1);
+		CHECK(msg != NULL);
+		memcpy(msg, p, n);
+		p += n;
+		len -= n;
+		struct kl_msg m;
+		char err[256] = "";
+		if (kl_msg_decode(msg, n, &m, err, sizeof(err)) == 0) {
+			fed++;
+			int rc = kl_tickasm_feed(&a, &m, err, sizeof(err));
+			CHECK(rc >= KL_TICKASM_MORE);
+			if (rc == KL_TICKASM_REFUSED)
+				CHECK(err[0] != '\0');
+			if (rc == KL_TICKASM_TICK) {
+				handed++;
+				uint32_t nr = kl_tickasm_records(&a);
+				CHECK(nr <= SEQ_MAX);
+				for (uint32_t i = 0; i < nr; i++) {
+					if (flows_link) {
+						struct kl_flow_rec r;
+						kl_flows_record(&a.flows, i, &r);
+						CHECK((r.family == 4 || r.family == 6) && r.pkts > 0);
+					} else {
+						struct kl_src_rate r;
+						kl_telem_record(&a.telem, i, &r);
+						CHECK(r.family == 4 || r.family == 6);
+						for (int k = 0; k < KL_R_MAX; k++)
+							CHECK(isfinite(r.r[k]) && !signbit(r.r[k]));
+					}
+				}
+			}
+		}
+		CHECK(a.cap <= SEQ_MAX);
+		free(msg);
+	}
+	CHECK(a.st.frames == fed && a.st.ticks == handed);
+	kl_tickasm_free(&a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,7 +148,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *p = malloc(len ? len : 1);
 	CHECK(p != NULL);
 	memcpy(p, data + 1, len);
-	if (mode == 0) {
+	if (data[0] & 4) {
+		sequence((data[0] & 8) != 0, p, len);
+	} else if (mode == 0) {
 		telem(p, len);
 	} else if (mode == 1) {
 		flows(p, len);

@@ -53,19 +53,36 @@ def write(name, header, lines):
 # the C encoder, so the replay test also checks that the two agree.
 
 MSG_MAGIC = 0x314D4C4B  # "KLM1"
+MSG_VERSION, TRACE_VERSION = 2, 2
 MSG_TELEMETRY, MSG_FLOWS = 2, 3
+FRAME_LAST = 1
+# Records per frame in the recording: small, so that a tick with the flood
+# source goes as two frames and the replay has to put it back together.
+FRAME_RECORDS = 2
 N_TOTALS = 16           # enum kl_total: pkts bytes pass drop_allow drop_deny drop_rl ...
 RATES = ("pps", "bps", "syn", "synack", "rst", "scan", "pass",
          "drop_allow", "drop_deny", "droprl", "drop_edge")
 
 
 def wire(mtype, seq, tick, payload):
-    return struct.pack("<IHHIIQQ", MSG_MAGIC, 1, mtype, 0, len(payload), seq, tick) + payload
+    return struct.pack("<IHHIIQQ", MSG_MAGIC, MSG_VERSION, mtype, 0, len(payload), seq,
+                       tick) + payload
 
 
-def telemetry(tick, t_ns, sources):
+def chunks(sources):
+    """The tick's sources as frames of at most FRAME_RECORDS; at least one."""
+    out = [sources[i:i + FRAME_RECORDS] for i in range(0, len(sources), FRAME_RECORDS)]
+    return out or [[]]
+
+
+def telemetry(tick, t_ns, sources, frame, last, totals_of):
     recs = b""
     tot = [0] * N_TOTALS
+    for d in totals_of:
+        tot[0] += int(d.get("pps", 0))
+        tot[1] += int(d.get("bps", 0))
+        tot[2] += int(max(0, d.get("pps", 0) - d.get("droprl", 0)))
+        tot[5] += int(d.get("droprl", 0))
     for d in sources:
         a = ipaddress.ip_address(d["ip"])
         fam = 4 if a.version == 4 else 6
@@ -73,34 +90,41 @@ def telemetry(tick, t_ns, sources):
         r["pass"] = max(0, d.get("pps", 0) - d.get("droprl", 0))
         recs += struct.pack("<B3x16s", fam, a.packed.ljust(16, b"\0"))
         recs += struct.pack("<11d", *[float(r.get(k, 0)) for k in RATES])
-        tot[0] += int(d.get("pps", 0))
-        tot[1] += int(d.get("bps", 0))
-        tot[2] += int(r["pass"])
-        tot[5] += int(d.get("droprl", 0))
-    fixed = struct.pack("<QQQIIQ", tick, t_ns, 1000000000, N_TOTALS, len(sources), 0)
-    return fixed + struct.pack("<%dQ" % N_TOTALS, *tot) + recs
+    # Only frame 0 carries the tick's totals.
+    nt = N_TOTALS if frame == 0 else 0
+    fixed = struct.pack("<QQQIIII", tick, t_ns, 1000000000, nt, len(sources), frame,
+                        FRAME_LAST if last else 0)
+    return fixed + struct.pack("<%dQ" % nt, *tot[:nt]) + recs
 
 
-def flows(tick, t_ns, sources):
+def flows(tick, t_ns, sources, frame, last):
     recs = b""
     for d in sources:
         a = ipaddress.ip_address(d["ip"])
         recs += struct.pack("<B3x16sHBxQQ", 4 if a.version == 4 else 6,
                             a.packed.ljust(16, b"\0"), 443, 6, int(d.get("pps", 0)),
                             int(d.get("bps", 0)))
-    return struct.pack("<QQQII", tick, t_ns, 1000000000, len(sources), 0) + recs
+    return struct.pack("<QQQIIII", tick, t_ns, 1000000000, len(sources), 0, frame,
+                       FRAME_LAST if last else 0) + recs
 
 
 def write_binary(name, lines, base_ns):
     path = os.path.join(OUT, name + ".kltrace")
     with open(path, "wb") as f:
-        f.write(b"KLTRACE1" + struct.pack("<II", 1, 0))
+        f.write(b"KLTRACE1" + struct.pack("<II", TRACE_VERSION, 0))
         seq = 0
         for obj in lines:
             t_ns = base_ns + int(obj["t"] * 1000000000)
             tick = int(obj["t"]) + 1
-            for mtype, body in ((MSG_TELEMETRY, telemetry(tick, t_ns, obj["sources"])),
-                                (MSG_FLOWS, flows(tick, t_ns, obj["sources"]))):
+            parts = chunks(obj["sources"])
+            bodies = []
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                bodies.append((MSG_TELEMETRY,
+                               telemetry(tick, t_ns, part, i, last, obj["sources"])))
+            for i, part in enumerate(parts):
+                bodies.append((MSG_FLOWS, flows(tick, t_ns, part, i, i == len(parts) - 1)))
+            for mtype, body in bodies:
                 seq += 1
                 msg = wire(mtype, seq, tick, body)
                 f.write(struct.pack("<II", len(msg), zlib.crc32(msg) & 0xFFFFFFFF) + msg)

@@ -479,11 +479,19 @@ static void test_before_hello_and_bad_frames(void **state)
 
 	/* A HELLO with a foreign protocol version is refused. */
 	s = raw_open(path);
-	h.proto_version = 2;
+	h.proto_version = KL_MSG_VERSION + 1;
 	kl_hello_encode(&h, hp);
 	n = frame(b, KL_MSG_HELLO, 50, hp, sizeof(hp));
 	assert_int_equal(raw_call(s, b, n, 50, text, sizeof(text)), KL_ERR_REFUSED);
-	assert_non_null(strstr(text, "protocol version 2"));
+	assert_non_null(strstr(text, "protocol version 3"));
+	nng_close(s);
+	/* ... and so is a peer of the one-frame-per-tick protocol 1. */
+	s = raw_open(path);
+	h.proto_version = 1;
+	kl_hello_encode(&h, hp);
+	n = frame(b, KL_MSG_HELLO, 50, hp, sizeof(hp));
+	assert_int_equal(raw_call(s, b, n, 50, text, sizeof(text)), KL_ERR_REFUSED);
+	assert_non_null(strstr(text, "protocol version 1"));
 	nng_close(s);
 	srv_stop(&v);
 }

@@ -63,7 +63,15 @@ static void test_grow(void **state)
 	size_t huge = SIZE_MAX / 2 + 1;
 	assert_null(kl_grow(v, huge, &huge, sizeof(*v), 4));
 	assert_int_equal(huge, SIZE_MAX / 2 + 1);
-	free(v);
+	/* Room for many at once: doubled until they fit, kept when they do. */
+	int *w = kl_grow_to(v, 5000, &cap, sizeof(*v), 4);
+	assert_non_null(w);
+	assert_int_equal(cap, 8192);
+	assert_int_equal(w[999], 999);
+	assert_ptr_equal(kl_grow_to(w, 8192, &cap, sizeof(*w), 4), w);
+	assert_null(kl_grow_to(w, SIZE_MAX, &cap, sizeof(*w), 4));
+	assert_int_equal(cap, 8192);
+	free(w);
 }
 
 static void test_path_dir(void **state)

@@ -257,7 +257,7 @@ static void test_binary_trace_input(void **state)
 	char *log = capture_end();
 	assert_int_equal(ticks, 60);
 	assert_int_equal(e.n, 0);
-	assert_non_null(strstr(log, "replaying the 60 frames before it"));
+	assert_non_null(strstr(log, "replaying the 60 whole ticks before it"));
 	free(log);
 	in->close(in);
 
@@ -298,7 +298,7 @@ static void test_binary_trace_input(void **state)
 	/* Not a trace at all. */
 	snprintf(bin, sizeof(bin), "%s/junk", dir);
 	f = fopen(bin, "w");
-	fwrite("KLTRACE1\x02\0\0\0\0\0\0\0", 1, 16, f);
+	fwrite("KLTRACE1\x03\0\0\0\0\0\0\0", 1, 16, f);
 	fclose(f);
 	assert_null(kl_input_open(bin, 1000, &e));
 	assert_int_equal(e.n, 1);

@@ -57,6 +57,7 @@ static size_t make_telem(uint8_t *buf)
 	h.elapsed_ns = 1000012345;
 	h.n_totals = KL_T_MAX;
 	h.n_records = 2;
+	h.last = true;
 	for (int i = 0; i < KL_T_MAX; i++)
 		h.totals[i] = 1000u * (unsigned)i + 7;
 	memset(&b, 0, sizeof(b));
@@ -98,6 +99,8 @@ static void test_telem_round_trip(void **state)
 	assert_int_equal(len, 40 + 8 * KL_T_MAX + 2 * 108);
 	assert_int_equal(kl_telem_decode(buf, len, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.h.tick, 42);
+	assert_int_equal(v.h.frame, 0);
+	assert_true(v.h.last);
 	assert_int_equal(v.h.t_ns, 1700000000123456789ull);
 	assert_int_equal(v.h.elapsed_ns, 1000012345);
 	assert_int_equal(v.h.n_totals, KL_T_MAX);
@@ -196,9 +199,15 @@ static void test_telem_rejects(void **state)
 	expect_telem_fail(b, len, "n_totals");
 	put32(b + 24, KL_TELEM_MAX_TOTALS + 1);
 	expect_telem_fail(b, len, "n_totals");
+	/* Frame flags: only KL_FRAME_LAST is known; totals only in frame 0. */
 	memcpy(b, good, len);
-	b[36] = 1;
-	expect_telem_fail(b, len, "reserved");
+	put32(b + 36, 2);
+	expect_telem_fail(b, len, "unknown frame_flags 0x2");
+	put32(b + 36, 0x80000001u);
+	expect_telem_fail(b, len, "unknown frame_flags");
+	memcpy(b, good, len);
+	put32(b + 32, 1);
+	expect_telem_fail(b, len, "frame 1 carries");
 
 	/* Floats: NaN, infinities, negatives, -0. */
 	const double bad[] = { NAN, -NAN, INFINITY, -INFINITY, -1.0, -1e-300, -0.0 };
@@ -236,7 +245,8 @@ static void test_telem_rejects(void **state)
 
 static size_t make_flows(uint8_t *buf)
 {
-	struct kl_flows_hdr h = { .tick = 7, .t_ns = 123, .elapsed_ns = 1000000000, .n_records = 3 };
+	struct kl_flows_hdr h = { .tick = 7, .t_ns = 123, .elapsed_ns = 1000000000, .n_records = 3,
+				  .frame = 5, .last = true };
 	struct kl_flow_rec r[3];
 
 	memset(r, 0, sizeof(r));
@@ -283,9 +293,11 @@ static void test_flows_round_trip_and_rejects(void **state)
 	(void)state;
 
 	size_t len = make_flows(good);
-	assert_int_equal(len, 32 + 3 * 40);
+	assert_int_equal(len, 40 + 3 * 40);
 	assert_int_equal(kl_flows_decode(good, len, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.h.tick, 7);
+	assert_int_equal(v.h.frame, 5);
+	assert_true(v.h.last);
 	assert_int_equal(v.h.n_records, 3);
 	kl_flows_record(&v, 0, &r);
 	assert_int_equal(r.port, 443);
@@ -314,6 +326,9 @@ static void test_flows_round_trip_and_rejects(void **state)
 	memcpy(b, good, len);
 	b[28] = 1;
 	expect_flows_fail(b, len, "reserved");
+	memcpy(b, good, len);
+	b[36] = 3;
+	expect_flows_fail(b, len, "unknown frame_flags 0x3");
 	size_t r1 = KL_FLOWS_FIXED_LEN + KL_FLOWS_REC_LEN;
 	memcpy(b, good, len);
 	b[r1] = 7;
@@ -367,20 +382,35 @@ static void test_frame_builder(void **state)
 		kl_telem_record(&v, (size_t)n - 1, &r);
 		assert_int_equal(r.addr[3], (uint8_t)(n - 1));
 	}
-	/* Beyond the message limit records are dropped and counted. */
+	/* Beyond the message limit the tick goes on in the next frame:
+	 * nothing is dropped, only frame 0 carries the totals, only the last
+	 * frame the flag, and each frame has the next sequence number. */
 	assert_int_equal(kl_frame_begin_telem(&f, 1, &h), 0);
 	assert_true(f.max_records > 600000);
 	assert_int_equal(f.max_records, KL_TELEM_MAX_RECORDS);
 	f.max_records = 2;
 	for (int i = 0; i < 5; i++) {
-		r = rate4(1, 1);
-		assert_int_equal(kl_frame_add_src(&f, &r), i < 2 ? 0 : 1);
+		r = rate4((uint8_t)i, 1);
+		assert_int_equal(kl_frame_add_src(&f, &r), 0);
 	}
 	kl_frame_end(&f);
-	assert_int_equal(f.dropped, 3);
-	assert_int_equal(kl_msg_decode(f.buf, f.len, &m, err, sizeof(err)), 0);
-	assert_int_equal(kl_telem_decode(m.payload, m.payload_len, &v, err, sizeof(err)), 0);
-	assert_int_equal(v.h.n_records, 2);
+	assert_int_equal(f.n, 5);
+	assert_int_equal(f.nmsg, 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		size_t len;
+		const uint8_t *msg = kl_frame_msg(&f, i, &len);
+		assert_int_equal(kl_msg_decode(msg, len, &m, err, sizeof(err)), 0);
+		assert_int_equal(m.hdr.seq, 1 + i);
+		assert_int_equal(m.hdr.tick, 9);
+		assert_int_equal(kl_telem_decode(m.payload, m.payload_len, &v, err, sizeof(err)), 0);
+		assert_int_equal(v.h.frame, i);
+		assert_int_equal(v.h.last, i == 2);
+		assert_int_equal(v.h.n_records, i < 2 ? 2 : 1);
+		assert_int_equal(v.h.n_totals, i == 0 ? KL_T_MAX : 0);
+		assert_int_equal(v.h.totals[KL_T_PKTS], i == 0 ? 1234 : 0);
+		kl_telem_record(&v, 0, &r);
+		assert_int_equal(r.addr[3], (uint8_t)(2 * i));
+	}
 
 	/* FLOWS through the same builder. */
 	struct kl_flows_hdr fh = { .tick = 3 };

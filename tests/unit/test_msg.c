@@ -64,7 +64,7 @@ static void test_hdr_layout_and_round_trip(void **state)
 	};
 	kl_msg_hdr_encode(&h, buf);
 	assert_memory_equal(buf, "KLM1", 4);
-	assert_int_equal(le(buf + 4, 2), 1);
+	assert_int_equal(le(buf + 4, 2), 2);
 	assert_int_equal(buf[6], KL_MSG_CONTROL);
 	assert_int_equal(buf[7], 0);
 	assert_int_equal(le(buf + 8, 4), 0);
@@ -125,8 +125,10 @@ static void test_hdr_rejections(void **state)
 	b[0] ^= 1;
 	expect_hdr_fail(b, sizeof(good), "'magic'");
 	memcpy(b, good, sizeof(good));
-	put_le(b + 4, 2, 2);
-	expect_hdr_fail(b, sizeof(good), "'version' is 2");
+	put_le(b + 4, 2, 1);
+	expect_hdr_fail(b, sizeof(good), "'version' is 1");
+	put_le(b + 4, 2, 3);
+	expect_hdr_fail(b, sizeof(good), "'version' is 3");
 	put_le(b + 4, 2, 0);
 	expect_hdr_fail(b, sizeof(good), "'version' is 0");
 	memcpy(b, good, sizeof(good));
@@ -157,7 +159,7 @@ static void test_hello(void **state)
 	char err[256] = "";
 
 	kl_hello_encode(&h, p);
-	const uint8_t want[KL_HELLO_LEN] = { 3, 0, 1, 0, 4, 3, 2, 1 };
+	const uint8_t want[KL_HELLO_LEN] = { 3, 0, 2, 0, 4, 3, 2, 1 };
 	assert_memory_equal(p, want, sizeof(want));
 	assert_int_equal(kl_hello_decode(p, sizeof(p), &out, err, sizeof(err)), 0);
 	assert_int_equal(out.role, KL_ROLE_DECIDER);
@@ -213,11 +215,15 @@ static void test_hello_admit(void **state)
 			       sizeof(why)),
 			 KL_HELLO_ROLE_SWITCH);
 	assert_non_null(strstr(why, "another role"));
-	assert_int_equal(admit(KL_ROLE_DECIDER, 2, KL_ROLE_NONE, why, sizeof(why)),
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION + 1, KL_ROLE_NONE, why, sizeof(why)),
 			 KL_HELLO_WRONG_VERSION);
-	assert_non_null(strstr(why, "protocol version 2 not supported"));
+	assert_non_null(strstr(why, "protocol version 3 not supported"));
+	/* Protocol 1 (one frame per tick) is refused too. */
+	assert_int_equal(admit(KL_ROLE_DECIDER, 1, KL_ROLE_NONE, why, sizeof(why)),
+			 KL_HELLO_WRONG_VERSION);
+	assert_non_null(strstr(why, "protocol version 1 not supported"));
 	/* Even a repeat must carry the version this side speaks. */
-	assert_int_equal(admit(KL_ROLE_DECIDER, 2, KL_ROLE_DECIDER, why, sizeof(why)),
+	assert_int_equal(admit(KL_ROLE_DECIDER, KL_MSG_VERSION + 1, KL_ROLE_DECIDER, why, sizeof(why)),
 			 KL_HELLO_WRONG_VERSION);
 	assert_int_equal(admit(0, KL_MSG_VERSION, KL_ROLE_NONE, why, sizeof(why)),
 			 KL_HELLO_MALFORMED);

@@ -29,6 +29,7 @@
 #include <bpf/libbpf.h>
 
 #include "common/log.h"
+#include "ipc/tickasm.h"
 #include "sensor/collect.h"
 #include "tests/bpffs.h"
 
@@ -137,24 +138,34 @@ static void put_totals(struct fx *f, uint64_t base)
 	free(t);
 }
 
-/* Decode the collector's TELEMETRY frame; returns the view (frame buffer lives on). */
-static struct kl_telem_view telem_of(struct kl_collector *c)
+/* The collector's TELEMETRY tick put together from its frames as a
+ * receiver does; the view lives as long as a and the collector's frames. */
+static struct kl_telem_view telem_of(struct kl_collector *c, struct kl_tickasm *a)
 {
-	struct kl_telem_view v;
 	struct kl_msg m;
 	char err[256];
 
-	assert_int_equal(kl_msg_decode(c->telem.buf, c->telem.len, &m, err, sizeof(err)), 0);
-	assert_int_equal(kl_telem_decode(m.payload, m.payload_len, &v, err, sizeof(err)), 0);
-	return v;
+	for (uint32_t i = 0; i < c->telem.nmsg; i++) {
+		size_t len;
+		const uint8_t *p = kl_frame_msg(&c->telem, i, &len);
+		assert_int_equal(kl_msg_decode(p, len, &m, err, sizeof(err)), 0);
+		assert_int_equal(kl_tickasm_feed(a, &m, err, sizeof(err)),
+				 i + 1 < c->telem.nmsg ? KL_TICKASM_MORE : KL_TICKASM_TICK);
+	}
+	return a->telem;
 }
 
-static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t now)
+/* frame_records: 0 = as many as fit, else the collector splits by it. */
+static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t now,
+		     uint32_t frame_records)
 {
 	struct kl_collector c;
 	struct kl_harvest h;
+	struct kl_tickasm a;
 
+	kl_tickasm_init(&a, KL_MSG_TELEMETRY, kl_telem_tick_max(n));
 	assert_int_equal(kl_collector_init(&c, mode), 0);
+	c.frame_records = frame_records;
 	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
 	/* Values as they were at the baseline (the test rewrites them below). */
 	for (uint32_t i = 0; i < n; i++)
@@ -163,7 +174,7 @@ static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t 
 	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now, 0, 42, 1, 1), 0);
 	assert_int_equal(c.failed, 0);
 	assert_int_equal(h.st.src_seen, n);
-	assert_int_equal(telem_of(&c).h.n_records, 0);
+	assert_int_equal(telem_of(&c, &a).h.n_records, 0);
 
 	/* Every third source sends 2 packets, the rest nothing. */
 	uint32_t moving = 0;
@@ -175,8 +186,10 @@ static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t 
 	put_totals(f, 1500);
 	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now + 2 * S, 0, 43, 2, 2), 1);
 	assert_int_equal(c.failed, 0);
-	struct kl_telem_view v = telem_of(&c);
+	struct kl_telem_view v = telem_of(&c, &a);
 	assert_int_equal(v.h.n_records, moving);
+	if (frame_records > 0)
+		assert_int_equal(c.telem.nmsg, (moving + frame_records - 1) / frame_records);
 	assert_int_equal(v.h.tick, 1);
 	assert_int_equal(v.h.t_ns, 43);
 	assert_int_equal(v.h.elapsed_ns, 2 * S);
@@ -191,7 +204,14 @@ static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t 
 		assert_int_equal(id % 3, 0);
 		assert_true(r.r[KL_R_PPS] == 1.0); /* 2 packets over 2 s */
 		assert_true(r.r[KL_R_BPS] == 64.0);
+		/* In slot order: each source once. */
+		if (i > 0) {
+			struct kl_src_rate p;
+			kl_telem_record(&v, i - 1, &p);
+			assert_true(memcmp(p.addr, r.addr, 4) < 0);
+		}
 	}
+	kl_tickasm_free(&a);
 	kl_harvest_free(&h);
 	kl_collector_free(&c);
 }
@@ -202,8 +222,15 @@ static void test_batch_and_iter(void **state)
 	struct fx *f = *state;
 	uint64_t now = boot_ns();
 
-	run_mode(f, KL_READ_BATCH, 10000, now);
-	run_mode(f, KL_READ_ITER, 10000, now);
+	run_mode(f, KL_READ_BATCH, 10000, now, 0);
+	run_mode(f, KL_READ_ITER, 10000, now, 0);
+}
+
+/* A tick of more sources than a frame holds goes as several frames and
+ * arrives whole: nothing is cut. */
+static void test_tick_split_into_frames(void **state)
+{
+	run_mode(*state, KL_READ_BATCH, 10000, boot_ns(), 1000);
 }
 
 static void test_flows_and_v6(void **state)
@@ -211,6 +238,7 @@ static void test_flows_and_v6(void **state)
 	struct fx *f = *state;
 	struct kl_collector c;
 	struct kl_harvest h;
+	struct kl_tickasm ta;
 	uint64_t now = boot_ns();
 	struct kl_edge4_key k4 = { .src = 0x010012c6u /* 198.18.0.1 */, .port = 443, .proto = 6 };
 	struct kl_edge6_key k6 = { .src = { 0xfd, 0, 0x6b, 0x6c, [15] = 1 }, .port = 0, .proto = 58 };
@@ -258,13 +286,15 @@ static void test_flows_and_v6(void **state)
 			assert_int_equal(r.pkts, 3);
 		}
 	}
-	struct kl_telem_view v = telem_of(&c);
+	kl_tickasm_init(&ta, KL_MSG_TELEMETRY, 1024);
+	struct kl_telem_view v = telem_of(&c, &ta);
 	assert_int_equal(v.h.n_records, 1);
 	struct kl_src_rate r;
 	kl_telem_record(&v, 0, &r);
 	assert_int_equal(r.family, 6);
 	assert_true(r.r[KL_R_PPS] == 7.0);
 	kl_harvest_free(&h);
+	kl_tickasm_free(&ta);
 	kl_collector_free(&c);
 }
 
@@ -327,12 +357,14 @@ static void test_slots_reacquire_and_torn(void **state)
 	struct fx *f = *state;
 	struct kl_collector c;
 	struct kl_harvest h;
+	struct kl_tickasm ta;
 	uint64_t now = boot_ns();
 	uint8_t a[4] = { 198, 18, 0, 9 };
 	struct kl_src_stats s = { .pkts = 10, .first_seen_ns = now - 5 * S };
 	int fds[KL_SM_MAX];
 
 	memcpy(fds, f->fd, sizeof(fds));
+	kl_tickasm_init(&ta, KL_MSG_TELEMETRY, 1024);
 	assert_int_equal(kl_collector_init(&c, KL_READ_BATCH), 0);
 	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
 	put_slot(fds[KL_SM_SRC4], 5, 2, 4, a, &s);
@@ -344,7 +376,7 @@ static void test_slots_reacquire_and_torn(void **state)
 	assert_int_equal(kl_collect_tick(&c, fds, &h, now + S, 0, 2, 2, 2), 1);
 	assert_int_equal(h.st.src_seen, 0);
 	assert_int_equal(h.st.src_torn, 1);
-	assert_int_equal(telem_of(&c).h.n_records, 0);
+	assert_int_equal(telem_of(&c, &ta).h.n_records, 0);
 	/* A whole copy needs the same even seq before and after. */
 	struct kl_src_slot sl = { .seq = 4, .family = 4 }, out;
 	assert_true(kl_slot_copy(&sl, &out));
@@ -363,13 +395,14 @@ static void test_slots_reacquire_and_torn(void **state)
 	assert_int_equal(kl_collect_tick(&c, fds, &h, now + 2 * S, 0, 3, 3, 3), 2);
 	assert_int_equal(c.mm[0].n, 256);
 	assert_int_equal(h.st.src_new, 1);
-	struct kl_telem_view v = telem_of(&c);
+	struct kl_telem_view v = telem_of(&c, &ta);
 	assert_int_equal(v.h.n_records, 1);
 	struct kl_src_rate r;
 	kl_telem_record(&v, 0, &r);
 	assert_memory_equal(r.addr, a, 4);
 	assert_true(r.r[KL_R_PPS] == 3.0);
 	kl_harvest_free(&h);
+	kl_tickasm_free(&ta);
 	kl_collector_free(&c);
 	close(nfd);
 }
@@ -456,6 +489,7 @@ int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test_setup_teardown(test_batch_and_iter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_split_into_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows_and_v6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checks_and_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_reacquire_and_torn, setup, teardown),

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "common/log.h"
 #include "ipc/frames.h"
 #include "ipc/stream.h"
+#include "ipc/tickasm.h"
 #include "sandbox/sandbox.h"
 #include "hostile.h"
 #include "memhwm.h"
@@ -586,10 +588,121 @@ static void test_hostile_peers(void **state)
 			 "6: no listener was replaced)", st);
 }
 
+/* A sender whose first frame comes long after the connection (a long
+ * first harvest) still says HELLO first, so its frames are taken. */
+static void test_late_first_frame(void **state)
+{
+	struct kl_stream_rx *r = listen_rx(NULL, 0);
+	struct kl_stream_tx *t;
+	struct kl_stream_tx_stats st;
+	struct kl_stream_msg m;
+	uint8_t buf[512];
+	char err[256];
+	(void)state;
+
+	assert_int_equal(kl_stream_dial(&t, sock_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	for (int i = 0; i < 300; i++) {
+		kl_stream_tx_stats(t, &st);
+		if (st.connected)
+			break;
+		msleep(10);
+	}
+	assert_int_equal(st.connected, 1);
+	msleep(3500); /* longer than the HELLO window once was */
+	size_t len = frame(buf, sizeof(buf), 7, KL_MSG_TELEMETRY);
+	assert_int_equal(kl_stream_send(t, buf, len), 0);
+	assert_int_equal(kl_stream_recv(r, &m, 2000), 1);
+	assert_int_equal(m.msg.hdr.tick, 7);
+	kl_stream_msg_done(&m);
+	kl_stream_tx_stats(t, &st);
+	assert_int_equal(st.hellos, 1);
+	kl_stream_tx_close(t);
+	kl_stream_close(r);
+}
+
+/* The receiver side of test_tick_of_many_frames: frames until a whole
+ * tick, as the decider takes them. */
+struct drain {
+	struct kl_stream_rx *r;
+	struct kl_tickasm a;
+	int rc; /* KL_TICKASM_TICK when a tick came */
+};
+
+static void *drain_tick(void *p)
+{
+	struct drain *d = p;
+	struct kl_stream_msg m;
+	char err[256];
+
+	d->rc = -1;
+	while (kl_stream_recv(d->r, &m, 5000) == 1) {
+		int rc = kl_tickasm_feed(&d->a, &m.msg, err, sizeof(err));
+		kl_stream_msg_done(&m);
+		if (rc != KL_TICKASM_MORE) {
+			d->rc = rc;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* A tick of more frames than the send and receive queues hold together
+ * arrives whole: the later frames wait for room instead of being dropped. */
+static void test_tick_of_many_frames(void **state)
+{
+	struct kl_stream_tx *t;
+	struct kl_stream_msg m;
+	struct drain d = { 0 };
+	struct kl_frame f = { 0 };
+	struct kl_telem_hdr h;
+	pthread_t th;
+	char err[256];
+	(void)state;
+
+	d.r = listen_rx(NULL, 0);
+	assert_int_equal(kl_stream_dial(&t, sock_path, KL_ROLE_SENSOR, err, sizeof(err)), 0);
+	send_until_connected(t, 1);
+	assert_int_equal(kl_stream_recv(d.r, &m, 2000), 1);
+	kl_stream_msg_done(&m);
+
+	memset(&h, 0, sizeof(h));
+	h.tick = 2;
+	h.n_totals = KL_T_MAX;
+	assert_int_equal(kl_frame_begin_telem(&f, 10, &h), 0);
+	f.max_records = 2;
+	for (uint32_t i = 0; i < 40; i++) {
+		struct kl_src_rate r = { .family = 4, .addr = { 198, 18, 1, (uint8_t)i } };
+		r.r[KL_R_PPS] = 1 + i;
+		assert_int_equal(kl_frame_add_src(&f, &r), 0);
+	}
+	kl_frame_end(&f);
+	assert_int_equal(f.nmsg, 20);
+	kl_tickasm_init(&d.a, KL_MSG_TELEMETRY, 1000);
+	/* Let the queues fill before the receiver starts draining. */
+	assert_int_equal(pthread_create(&th, NULL, drain_tick, &d), 0);
+	assert_int_equal(kl_stream_send_tick(t, &f), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(d.rc, KL_TICKASM_TICK);
+	assert_int_equal(d.a.telem.h.tick, 2);
+	assert_int_equal(d.a.telem.h.n_records, 40);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct kl_src_rate r;
+		kl_telem_record(&d.a.telem, i, &r);
+		assert_int_equal(r.addr[3], i);
+	}
+	assert_int_equal(d.a.st.dropped, 0);
+	kl_tickasm_free(&d.a);
+	kl_frame_free(&f);
+	kl_stream_tx_close(t);
+	kl_stream_close(d.r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(test_no_receiver_is_not_an_error),
+		cmocka_unit_test(test_tick_of_many_frames),
+		cmocka_unit_test(test_late_first_frame),
 		cmocka_unit_test(test_wrong_role_and_no_hello),
 		cmocka_unit_test(test_forbidden_type_cuts_off),
 		cmocka_unit_test(test_peer_uid),

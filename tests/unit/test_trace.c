@@ -107,12 +107,12 @@ static void test_round_trip_and_append(void **state)
 	write_n(f->path, 0, 50);
 	assert_int_equal(read_all(f->path, &n, err, sizeof(err)), KL_TRACE_EOF);
 	assert_int_equal(n, 50);
-	/* Header: magic, version 1, flags 0. */
+	/* Header: magic, version 2, flags 0. */
 	uint8_t h[16];
 	FILE *fp = fopen(f->path, "rb");
 	assert_int_equal(fread(h, 1, 16, fp), 16);
 	fclose(fp);
-	assert_memory_equal(h, "KLTRACE1\1\0\0\0\0\0\0\0", 16);
+	assert_memory_equal(h, "KLTRACE1\2\0\0\0\0\0\0\0", 16);
 	/* Appending to an existing trace continues it. */
 	write_n(f->path, 50, 60);
 	assert_int_equal(read_all(f->path, &n, err, sizeof(err)), KL_TRACE_EOF);
@@ -222,10 +222,18 @@ static void test_not_a_trace(void **state)
 	assert_non_null(strstr(err, "not a Kernloom trace"));
 
 	fp = fopen(f->path, "wb");
-	fwrite("KLTRACE1\2\0\0\0\0\0\0\0", 1, 16, fp);
+	fwrite("KLTRACE1\3\0\0\0\0\0\0\0", 1, 16, fp);
 	fclose(fp);
 	assert_int_equal(kl_trace_open_read(&r, f->path, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "version 2"));
+	assert_non_null(strstr(err, "version 3"));
+	/* A version 1 recording (one frame per tick, the old layout) is
+	 * refused with what to do, never misread. */
+	fp = fopen(f->path, "wb");
+	fwrite("KLTRACE1\1\0\0\0\0\0\0\0", 1, 16, fp);
+	fclose(fp);
+	assert_int_equal(kl_trace_open_read(&r, f->path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trace version 1, this build reads version 2"));
+	assert_non_null(strstr(err, "record it again"));
 	fp = fopen(f->path, "wb");
 	fwrite("KLTRACE1", 1, 8, fp);
 	fclose(fp);
