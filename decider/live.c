@@ -469,7 +469,7 @@ static void status_answer(struct live *L, int64_t now, struct kl_ctl_answer *a)
 		.name = "kl-decider", .enforcing = !v->dry_run,
 		.mode = v->dry_run ? "dry-run" : "enforcing", .ticks = L->d.ticks,
 		.last_tick_ms = L->last_t == KL_T_NEVER ? KL_T_NONE : L->last_t,
-		.interval_ms = L->interval_ms, .frames_in = L->frames,
+		.interval_ms = L->interval_ms, .frames_in = L->tasm.st.frames,
 		.frames_out = es != NULL ? es->batches : 0,
 	};
 	json_t *doc = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:b}", "daemon",

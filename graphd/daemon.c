@@ -675,7 +675,7 @@ static void status_answer(struct live *L, struct gr_answer *a)
 		 * now minus how long ago it ran. */
 		.last_tick_ms = L->ticks == 0 ? KL_T_NONE
 				 : now - (clock_ms(CLOCK_MONOTONIC) - L->last_tick_mono),
-		.interval_ms = 0, .frames_in = L->frames, .frames_out = L->viol_sent,
+		.interval_ms = 0, .frames_in = L->tasm.st.frames, .frames_out = L->viol_sent,
 	};
 	json_t *doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I}", "daemon",
 				kl_daemon_status_json(&ds, now), "edges", "candidate",
