@@ -8,7 +8,7 @@
  *     (batched by its writer thread, one signed checkpoint per tick);
  *  2. the decider's tick at 10 000 decisions per tick, audit off against
  *     audit on: the engine steps 10 000 sources (top=all) and each yields a
- *     receipt; "on" adds the tick thread's hand-over (kl_dec_audit_tick).
+ *     receipt; "on" adds the tick thread's hand-over (dec_audit_tick).
  *     Goal: at most 1.1x. The writer thread's time per tick is shown too:
  *     it has to stay below the tick interval (1 s by default).
  *
@@ -82,14 +82,14 @@ static void bench_records(int n)
 	       n, n / dt, (unsigned long long)st.signatures, dt * 1e6 / n);
 }
 
-static struct kl_change *changes(size_t n)
+static struct dec_change *changes(size_t n)
 {
-	struct kl_change *c = calloc(n, sizeof(*c));
+	struct dec_change *c = calloc(n, sizeof(*c));
 	for (size_t i = 0; i < n; i++) {
 		fill_addr(&c[i].addr, i);
-		c[i].from = KL_LVL_OBSERVE;
-		c[i].to = c[i].action = KL_LVL_SOFT;
-		c[i].reason = KL_R_SOFT_AT;
+		c[i].from = DEC_LVL_OBSERVE;
+		c[i].to = c[i].action = DEC_LVL_SOFT;
+		c[i].reason = DEC_R_SOFT_AT;
 		c[i].strikes = 2;
 		c[i].sev = 1.7;
 		c[i].rate = 50;
@@ -100,16 +100,16 @@ static struct kl_change *changes(size_t n)
 	return c;
 }
 
-static void bench_receipts(int ticks, size_t per_tick, const struct kl_engine_params *p)
+static void bench_receipts(int ticks, size_t per_tick, const struct dec_engine_params *p)
 {
-	struct kl_change *c = changes(per_tick);
-	struct kl_dec_audit *da = kl_dec_audit_new(open_in("receipts", true), "generic");
+	struct dec_change *c = changes(per_tick);
+	struct dec_audit *da = dec_audit_new(open_in("receipts", true), "generic");
 	double t0 = now_s();
 	for (int t = 0; t < ticks; t++)
-		kl_dec_audit_tick(da, (uint64_t)t, p, c, per_tick);
-	kl_dec_audit_sync(da);
+		dec_audit_tick(da, (uint64_t)t, p, c, per_tick);
+	dec_audit_sync(da);
 	double dt = now_s() - t0;
-	kl_dec_audit_free(da);
+	dec_audit_free(da);
 	double n = (double)ticks * (double)per_tick;
 	printf("| decider receipts: writer thread, one signed checkpoint per tick of %zu "
 	       "| %.0f | %.0f | %d | %.2f |\n",
@@ -117,7 +117,7 @@ static void bench_receipts(int ticks, size_t per_tick, const struct kl_engine_pa
 	free(c);
 }
 
-static void fill_tick(struct kl_metrics *m, size_t n, int tick)
+static void fill_tick(struct dec_metrics *m, size_t n, int tick)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t r = (uint32_t)(i * 2654435761u) ^ (uint32_t)(tick * 40503u);
@@ -135,17 +135,17 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void bench_tick(int ticks, size_t n, const struct kl_engine_params *base)
+static void bench_tick(int ticks, size_t n, const struct dec_engine_params *base)
 {
-	struct kl_engine_params p = *base;
+	struct dec_engine_params p = *base;
 	p.top = (uint32_t)n;
-	struct kl_metrics *m = calloc(n, sizeof(*m));
+	struct dec_metrics *m = calloc(n, sizeof(*m));
 	for (size_t i = 0; i < n; i++)
 		fill_addr(&m[i].addr, i);
-	struct kl_change *c = changes(n);
-	struct kl_changes out = { 0 };
-	struct kl_engine *e = kl_engine_new(&p, 0x5eed);
-	struct kl_dec_audit *da = kl_dec_audit_new(open_in("tick", true), "generic");
+	struct dec_change *c = changes(n);
+	struct dec_changes out = { 0 };
+	struct dec_engine *e = dec_engine_new(&p, 0x5eed);
+	struct dec_audit *da = dec_audit_new(open_in("tick", true), "generic");
 	double *off = calloc((size_t)ticks, sizeof(double)), *on = calloc((size_t)ticks, sizeof(double));
 	double writer = 0, *hand = calloc((size_t)ticks, sizeof(double));
 	/* Interleaved, so that both see the same machine. Each "on" tick is
@@ -163,17 +163,17 @@ static void bench_tick(int ticks, size_t n, const struct kl_engine_params *base)
 		out.n = 0;
 		bool audit = t % 2 == 1;
 		double t0 = now_s();
-		if (kl_engine_tick(e, (int64_t)t * 1000, m, n, NULL, 0, NULL, NULL, &out) < 0)
+		if (dec_engine_tick(e, (int64_t)t * 1000, m, n, NULL, 0, NULL, NULL, &out) < 0)
 			exit(1);
 		double h0 = now_s();
 		if (audit)
-			kl_dec_audit_tick(da, (uint64_t)t, &p, c, n);
+			dec_audit_tick(da, (uint64_t)t, &p, c, n);
 		double dt = now_s() - t0;
 		if (audit && t > 0)
 			hand[(t - 1) / 2] = now_s() - h0;
 		if (audit) {
 			double w0 = now_s();
-			kl_dec_audit_sync(da);
+			dec_audit_sync(da);
 			writer += now_s() - w0;
 		}
 		if (t == 0)
@@ -186,9 +186,9 @@ static void bench_tick(int ticks, size_t n, const struct kl_engine_params *base)
 	double mo = off[ticks / 2], mn = on[ticks / 2];
 	printf("| %zu | %d | %.2f | %.2f | %.3fx | %.3f | %.1f |\n", n, ticks, mo * 1e3, mn * 1e3,
 	       mn / mo, hand[ticks / 2] * 1e3, writer / ticks * 1e3);
-	kl_dec_audit_free(da);
-	kl_engine_free(e);
-	kl_changes_free(&out);
+	dec_audit_free(da);
+	dec_engine_free(e);
+	dec_changes_free(&out);
 	free(c);
 	free(m);
 	free(sweep);
@@ -200,9 +200,9 @@ static void bench_tick(int ticks, size_t n, const struct kl_engine_params *base)
 int main(int argc, char **argv)
 {
 	double scale = argc > 1 ? atof(argv[1]) : 1.0;
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs errs = { 0 };
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 
 	if (!(scale > 0))
 		scale = 1.0;
@@ -212,12 +212,12 @@ int main(int argc, char **argv)
 		perror("bench_audit: mkdtemp");
 		return 1;
 	}
-	if (kl_config_resolve(&cfg, NULL, NULL, NULL, NULL, &errs) != 0) {
+	if (dec_config_resolve(&cfg, NULL, NULL, NULL, NULL, &errs) != 0) {
 		kl_errs_print(&errs, stderr);
 		return 1;
 	}
-	kl_engine_params_from_config(&cfg.v, &p);
-	kl_config_free(&cfg);
+	dec_engine_params_from_config(&cfg.v, &p);
+	dec_config_free(&cfg);
 
 	printf("### audit records per second, one process, with signing (%s)\n\n", dir);
 	printf("| writer | records | records/s | signatures | us/record |\n|---|---|---|---|---|\n");

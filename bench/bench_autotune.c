@@ -75,7 +75,7 @@ static struct autotune *filled(uint32_t cap)
 		exit(1);
 	}
 	enum { N = 1000 };
-	static struct kl_metrics m[N];
+	static struct dec_metrics m[N];
 	static double sev[N];
 	struct at_status s;
 	do {
@@ -157,7 +157,7 @@ static void bench_replay(int sources, double scale)
 	struct at_triggers t = { { 5000, 500, 50, 0 } }, io;
 	at_config_defaults(&c);
 	struct autotune *at = autotune_new(&c, &t, 0, err, sizeof(err));
-	struct kl_metrics *m = calloc((size_t)sources, sizeof(*m));
+	struct dec_metrics *m = calloc((size_t)sources, sizeof(*m));
 	double *sev = calloc((size_t)sources, sizeof(*sev));
 	int ticks = (int)(15 * 24 * 60 * scale), tunes = 0;
 

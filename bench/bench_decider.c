@@ -65,7 +65,7 @@ static void fill_addr(struct kl_addr *a, size_t i)
  * heavy by nature (0.6..0.95 x the generic pps trigger: what baselines
  * learn). Values move per tick so nothing is a constant the compiler or
  * the cache can keep. */
-static void fill_tick(struct kl_metrics *m, size_t n, int tick)
+static void fill_tick(struct dec_metrics *m, size_t n, int tick)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t r = (uint32_t)(i * 2654435761u) ^ (uint32_t)(tick * 40503u);
@@ -88,12 +88,12 @@ static void fill_tick(struct kl_metrics *m, size_t n, int tick)
 }
 
 /* Source-ticks per second; bl (may be NULL) attached as kl-decider does. */
-static double run_one(size_t n, uint32_t top, int ticks, const struct kl_engine_params *base,
-		      const struct kl_bl_params *bl, bool print)
+static double run_one(size_t n, uint32_t top, int ticks, const struct dec_engine_params *base,
+		      const struct dec_bl_params *bl, bool print)
 {
-	struct kl_engine_params p = *base;
-	struct kl_metrics *m = calloc(n, sizeof(*m));
-	struct kl_changes out = { 0 };
+	struct dec_engine_params p = *base;
+	struct dec_metrics *m = calloc(n, sizeof(*m));
+	struct dec_changes out = { 0 };
 	double busy = 0;
 
 	if (m == NULL) {
@@ -103,42 +103,42 @@ static double run_one(size_t n, uint32_t top, int ticks, const struct kl_engine_
 	for (size_t i = 0; i < n; i++)
 		fill_addr(&m[i].addr, i);
 	p.top = top;
-	struct kl_engine *e = kl_engine_new(&p, 0x5eed);
-	struct kl_baselines *b = bl != NULL ? kl_bl_new(bl, 0xb1) : NULL;
+	struct dec_engine *e = dec_engine_new(&p, 0x5eed);
+	struct dec_baselines *b = bl != NULL ? dec_bl_new(bl, 0xb1) : NULL;
 	if (bl != NULL)
-		kl_engine_set_baselines(e, b);
+		dec_engine_set_baselines(e, b);
 	/* Tick 0 (not timed) creates the state; then the steady state. */
 	for (int t = 0; t <= ticks; t++) {
 		fill_tick(m, n, t);
 		out.n = 0;
 		double t0 = now_s();
-		if (kl_engine_tick(e, (int64_t)t * 1000, m, n, NULL, 0, NULL, NULL, &out) < 0) {
+		if (dec_engine_tick(e, (int64_t)t * 1000, m, n, NULL, 0, NULL, NULL, &out) < 0) {
 			fprintf(stderr, "bench_decider: tick failed\n");
 			exit(1);
 		}
 		if (t > 0)
 			busy += now_s() - t0;
 	}
-	const struct kl_engine_stats *st = kl_engine_stats(e);
+	const struct dec_engine_stats *st = dec_engine_stats(e);
 	double rate = (double)n * ticks / busy;
 	char topbuf[16];
 	snprintf(topbuf, sizeof(topbuf), top >= n ? "all" : "%u", top);
 	if (print)
 		printf("| %zu | %s | %d | %.2fM | %.0f | %.1f | %zu | %.0f |\n", n, topbuf, ticks,
 		       rate / 1e6, 1e9 / rate, busy / ticks * 1e3, st->tracked,
-		       kl_engine_bytes_per_source(e));
+		       dec_engine_bytes_per_source(e));
 	else
 		printf("| %zu | %s | %d | %s | %.2fM | %.0f | %zu |\n", n, topbuf, ticks,
-		       b != NULL ? "on" : "off", rate / 1e6, 1e9 / rate, b ? kl_bl_count(b) : 0);
+		       b != NULL ? "on" : "off", rate / 1e6, 1e9 / rate, b ? dec_bl_count(b) : 0);
 	fflush(stdout);
-	kl_engine_free(e);
-	kl_bl_free(b);
-	kl_changes_free(&out);
+	dec_engine_free(e);
+	dec_bl_free(b);
+	dec_changes_free(&out);
 	free(m);
 	return rate;
 }
 
-static void run(size_t n, uint32_t top, int ticks, const struct kl_engine_params *base)
+static void run(size_t n, uint32_t top, int ticks, const struct dec_engine_params *base)
 {
 	run_one(n, top, ticks, base, NULL, true);
 }
@@ -146,22 +146,22 @@ static void run(size_t n, uint32_t top, int ticks, const struct kl_engine_params
 int main(int argc, char **argv)
 {
 	double scale = argc > 1 ? atof(argv[1]) : 1.0;
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs errs = { 0 };
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 
 	if (!(scale > 0))
 		scale = 1.0;
 	/* The generic profile with every default, as kl-decider would run. */
-	if (kl_config_resolve(&cfg, NULL, NULL, NULL, NULL, &errs) != 0) {
+	if (dec_config_resolve(&cfg, NULL, NULL, NULL, NULL, &errs) != 0) {
 		kl_errs_print(&errs, stderr);
 		return 1;
 	}
-	kl_engine_params_from_config(&cfg.v, &p);
-	struct kl_bl_params bp;
-	kl_bl_params_from_config(&cfg.v, &bp);
+	dec_engine_params_from_config(&cfg.v, &p);
+	struct dec_bl_params bp;
+	dec_bl_params_from_config(&cfg.v, &bp);
 	bp.hold_ms = 2000; /* commits inside the short timed run too */
-	kl_config_free(&cfg);
+	dec_config_free(&cfg);
 
 	printf("### kl-decider engine (profile generic, synthetic ticks, one core)\n\n");
 	printf("| sources/tick | top | ticks | source-ticks/s | ns/source-tick | ms/tick | tracked | bytes/tracked source |\n");
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 	}
 	printf("\nTimed ticks exclude a first, untimed tick that creates the state.\n"
 	       "bytes/tracked source = hash table slots (%zu B each, load <= 3/4) "
-	       "/ tracked sources.\n", sizeof(struct kl_src));
+	       "/ tracked sources.\n", sizeof(struct dec_src));
 
 	/* Baselines on vs off, same ticks, same run, in interleaved pairs
 	 * (thread CPU time); the ratio is the median over the pairs. */

@@ -21,20 +21,20 @@
 struct item {
 	bool is_tick;
 	uint64_t tick;
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 	size_t first, n;
 	uint64_t wall_ns, mono_ns; /* when it was handed over: the decision's time */
 	char *event, *subject, *details, *result;
 };
 
 struct batch {
-	struct kl_change *rc;
+	struct dec_change *rc;
 	size_t nrc, caprc;
 	struct item *it;
 	size_t nit, capit;
 };
 
-struct kl_dec_audit {
+struct dec_audit {
 	struct kl_audit *a;
 	char profile[64];
 	pthread_t thr;
@@ -45,8 +45,8 @@ struct kl_dec_audit {
 	uint64_t dropped;
 };
 
-int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,
-			const struct kl_engine_params *p, const char *profile, uint64_t tick)
+int dec_receipt_json(char *buf, size_t len, const struct dec_change *c,
+			const struct dec_engine_params *p, const char *profile, uint64_t tick)
 {
 	const float *f = c->feat;
 	return snprintf(buf, len,
@@ -56,15 +56,15 @@ int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,
 			"\"thresholds\":{\"trig_pps\":%.1f,\"trig_syn\":%.1f,\"trig_scan\":%.1f,"
 			"\"trig_bps\":%.1f,\"soft_at\":%d,\"hard_at\":%d,\"block_at\":%d},"
 			"\"profile\":\"%s\",\"rate\":%llu,\"burst\":%llu,\"ttl_ms\":%lld}",
-			(unsigned long long)tick, kl_level_name(c->from), kl_level_name(c->to),
-			kl_level_name(c->action), kl_reason_name(c->reason), c->sev, c->strikes,
-			(double)f[0], (double)f[1], (double)f[2], (double)f[3], p->trig[KL_F_PPS],
-			p->trig[KL_F_SYN], p->trig[KL_F_SCAN], p->trig[KL_F_BPS], p->at[KL_LVL_SOFT],
-			p->at[KL_LVL_HARD], p->at[KL_LVL_BLOCK], profile, (unsigned long long)c->rate,
+			(unsigned long long)tick, dec_level_name(c->from), dec_level_name(c->to),
+			dec_level_name(c->action), dec_reason_name(c->reason), c->sev, c->strikes,
+			(double)f[0], (double)f[1], (double)f[2], (double)f[3], p->trig[DEC_F_PPS],
+			p->trig[DEC_F_SYN], p->trig[DEC_F_SCAN], p->trig[DEC_F_BPS], p->at[DEC_LVL_SOFT],
+			p->at[DEC_LVL_HARD], p->at[DEC_LVL_BLOCK], profile, (unsigned long long)c->rate,
 			(unsigned long long)c->burst, (long long)c->ttl_ms);
 }
 
-static void write_batch(struct kl_dec_audit *da, struct batch *b)
+static void write_batch(struct dec_audit *da, struct batch *b)
 {
 	char d[1024], ip[KL_ADDR_STRLEN], why[48];
 	for (size_t i = 0; i < b->nit; i++) {
@@ -80,8 +80,8 @@ static void write_batch(struct kl_dec_audit *da, struct batch *b)
 			continue;
 		}
 		for (size_t k = it->first; k < it->first + it->n; k++) {
-			const struct kl_change *r = &b->rc[k];
-			kl_dec_receipt_json(d, sizeof(d), r, &it->p, da->profile, it->tick);
+			const struct dec_change *r = &b->rc[k];
+			dec_receipt_json(d, sizeof(d), r, &it->p, da->profile, it->tick);
 			kl_audit_record_at(da->a, it->wall_ns, it->mono_ns, "decision",
 					   kl_addr_format(&r->addr, ip, sizeof(ip)), d, "ok");
 		}
@@ -96,7 +96,7 @@ static void write_batch(struct kl_dec_audit *da, struct batch *b)
 
 static void *writer(void *arg)
 {
-	struct kl_dec_audit *da = arg;
+	struct dec_audit *da = arg;
 	pthread_mutex_lock(&da->mu);
 	for (;;) {
 		/* Woken by sync, free and free-form records; a tick's receipts
@@ -128,9 +128,9 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-struct kl_dec_audit *kl_dec_audit_new(struct kl_audit *a, const char *profile)
+struct dec_audit *dec_audit_new(struct kl_audit *a, const char *profile)
 {
-	struct kl_dec_audit *da = calloc(1, sizeof(*da));
+	struct dec_audit *da = calloc(1, sizeof(*da));
 	if (!da)
 		return NULL;
 	da->a = a;
@@ -145,7 +145,7 @@ struct kl_dec_audit *kl_dec_audit_new(struct kl_audit *a, const char *profile)
 	return da;
 }
 
-static struct item *new_item(struct kl_dec_audit *da)
+static struct item *new_item(struct dec_audit *da)
 {
 	struct batch *b = &da->in;
 	if (b->nit == b->capit) {
@@ -166,8 +166,8 @@ static struct item *new_item(struct kl_dec_audit *da)
 	return it;
 }
 
-void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_engine_params *p,
-		       const struct kl_change *ch, size_t n)
+void dec_audit_tick(struct dec_audit *da, uint64_t tick, const struct dec_engine_params *p,
+		       const struct dec_change *ch, size_t n)
 {
 	if (da == NULL || n == 0)
 		return;
@@ -184,7 +184,7 @@ void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_e
 		size_t c = b->caprc ? b->caprc : 1024;
 		while (c < b->nrc + n)
 			c *= 2;
-		struct kl_change *r = realloc(b->rc, c * sizeof(*r));
+		struct dec_change *r = realloc(b->rc, c * sizeof(*r));
 		if (!r) {
 			da->dropped += n;
 			pthread_mutex_unlock(&da->mu);
@@ -209,7 +209,7 @@ void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_e
 	pthread_mutex_unlock(&da->mu);
 }
 
-void kl_dec_audit_record(struct kl_dec_audit *da, const char *event, const char *subject,
+void dec_audit_record(struct dec_audit *da, const char *event, const char *subject,
 			 const char *details, const char *result)
 {
 	if (da == NULL)
@@ -226,7 +226,7 @@ void kl_dec_audit_record(struct kl_dec_audit *da, const char *event, const char 
 	pthread_mutex_unlock(&da->mu);
 }
 
-void kl_dec_audit_sync(struct kl_dec_audit *da)
+void dec_audit_sync(struct dec_audit *da)
 {
 	if (da == NULL)
 		return;
@@ -237,7 +237,7 @@ void kl_dec_audit_sync(struct kl_dec_audit *da)
 	pthread_mutex_unlock(&da->mu);
 }
 
-void kl_dec_audit_free(struct kl_dec_audit *da)
+void dec_audit_free(struct dec_audit *da)
 {
 	if (da == NULL)
 		return;

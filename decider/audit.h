@@ -18,24 +18,24 @@
 #include "decider/engine.h"
 
 struct kl_audit;
-struct kl_dec_audit;
+struct dec_audit;
 
-/* Takes over `a` (closed by kl_dec_audit_free). NULL when out of memory. */
-struct kl_dec_audit *kl_dec_audit_new(struct kl_audit *a, const char *profile);
+/* Takes over `a` (closed by dec_audit_free). NULL when out of memory. */
+struct dec_audit *dec_audit_new(struct kl_audit *a, const char *profile);
 /* Hand one tick's decisions over (a copy; each carries its source's
  * features). Never blocks on the disk. */
-void kl_dec_audit_tick(struct kl_dec_audit *da, uint64_t tick, const struct kl_engine_params *p,
-		       const struct kl_change *ch, size_t n);
+void dec_audit_tick(struct dec_audit *da, uint64_t tick, const struct dec_engine_params *p,
+		       const struct dec_change *ch, size_t n);
 /* Any other record (forgive, ...), in order with the receipts. */
-void kl_dec_audit_record(struct kl_dec_audit *da, const char *event, const char *subject,
+void dec_audit_record(struct dec_audit *da, const char *event, const char *subject,
 			 const char *details, const char *result);
 /* Wait until everything handed over is written (tests, bench, exit). */
-void kl_dec_audit_sync(struct kl_dec_audit *da);
+void dec_audit_sync(struct dec_audit *da);
 /* Sync, stop the writer, close the trail. NULL is fine. */
-void kl_dec_audit_free(struct kl_dec_audit *da);
+void dec_audit_free(struct dec_audit *da);
 
 /* The receipt's details for one decision (pure; for tests). */
-int kl_dec_receipt_json(char *buf, size_t len, const struct kl_change *c,
-			const struct kl_engine_params *p, const char *profile, uint64_t tick);
+int dec_receipt_json(char *buf, size_t len, const struct dec_change *c,
+			const struct dec_engine_params *p, const char *profile, uint64_t tick);
 
 #endif

@@ -67,10 +67,10 @@ void at_config_defaults(struct at_config *c)
 	};
 
 	memset(c, 0, sizeof(*c));
-	c->tune[KL_F_PPS] = c->tune[KL_F_SYN] = c->tune[KL_F_SCAN] = true;
-	c->floor[KL_F_PPS] = 100;
-	c->floor[KL_F_SYN] = 50;
-	c->floor[KL_F_SCAN] = 20;
+	c->tune[DEC_F_PPS] = c->tune[DEC_F_SYN] = c->tune[DEC_F_SCAN] = true;
+	c->floor[DEC_F_PPS] = 100;
+	c->floor[DEC_F_SYN] = 50;
+	c->floor[DEC_F_SCAN] = 20;
 	c->min_samples = 5000;
 	c->horizon_ms = 24 * MS_H;
 	c->bootstrap = true;
@@ -208,7 +208,7 @@ static bool exempt_unlearnable(const struct at_config *c, unsigned flags)
 bool at_src_qualifies(const struct at_config *c, unsigned level, double sev, double droprl,
 		      unsigned flags)
 {
-	if (level != KL_LVL_OBSERVE)
+	if (level != DEC_LVL_OBSERVE)
 		return false;
 	if (!(sev <= c->learn_max_sev)) /* NaN does not qualify either */
 		return false;
@@ -224,7 +224,7 @@ enum at_clean at_tick_clean(const struct at_config *c, const struct at_tick_view
 			return AT_DIRTY_BLOCK;
 		if (v->level != NULL)
 			for (size_t i = 0; i < v->n; i++)
-				if (v->level[i] == KL_LVL_BLOCK)
+				if (v->level[i] == DEC_LVL_BLOCK)
 					return AT_DIRTY_BLOCK;
 	}
 	size_t counted = 0, high = 0;
@@ -408,7 +408,7 @@ void at_format_result(const struct at_result *r, char *buf, size_t len)
 	}
 	PUT("AUTOTUNE applied:");
 	for (int f = 0; f < AT_NF; f++) {
-		if (f == KL_F_BPS && !r->tuned[f])
+		if (f == DEC_F_BPS && !r->tuned[f])
 			continue;
 		PUT(" %s %.1f->%.1f", feat_log[f], r->f[f].from, r->f[f].to);
 	}
@@ -505,16 +505,16 @@ enum at_clean autotune_observe_tick(struct autotune *at, const struct at_tick_vi
 		at->w *= exp(-(double)dt / (double)c->horizon_ms);
 
 	for (size_t i = 0; i < v->n; i++) {
-		const struct kl_metrics *m = &v->m[i];
-		unsigned lvl = v->level != NULL ? v->level[i] : KL_LVL_OBSERVE;
+		const struct dec_metrics *m = &v->m[i];
+		unsigned lvl = v->level != NULL ? v->level[i] : DEC_LVL_OBSERVE;
 		unsigned fl = v->flags != NULL ? v->flags[i] : 0;
 		if (!at_src_qualifies(c, lvl, v->sev[i], m->droprl, fl))
 			continue;
 		double val[AT_NF];
-		val[KL_F_PPS] = m->pps;
-		val[KL_F_SYN] = m->syn;
-		val[KL_F_SCAN] = m->scan;
-		val[KL_F_BPS] = m->bps;
+		val[DEC_F_PPS] = m->pps;
+		val[DEC_F_SYN] = m->syn;
+		val[DEC_F_SCAN] = m->scan;
+		val[DEC_F_BPS] = m->bps;
 		bool ok = true;
 		for (int f = 0; f < AT_NF; f++)
 			if (!finite_ge0(val[f]) || val[f] > 3e38)
@@ -644,10 +644,10 @@ const float *autotune_reservoir(const struct autotune *at, int f, uint32_t *n)
 /* ---- persistence ---- */
 
 void autotune_export(const struct autotune *at, const char *profile, int64_t now_ms,
-		     struct kl_state *st)
+		     struct dec_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->version = KL_STATE_VERSION;
+	st->version = DEC_STATE_VERSION;
 	st->saved_ms = now_ms;
 	snprintf(st->profile, sizeof(st->profile), "%s", profile != NULL ? profile : "");
 	memcpy(st->floor, at->c.floor, sizeof(st->floor));
@@ -671,7 +671,7 @@ void autotune_export(const struct autotune *at, const char *profile, int64_t now
 	st->owned = false;
 }
 
-void autotune_restore(struct autotune *at, const struct kl_state *st, bool restart_bootstrap)
+void autotune_restore(struct autotune *at, const struct dec_state *st, bool restart_bootstrap)
 {
 	size_t keep = st->nhist < at->c.history_max ? st->nhist : at->c.history_max;
 

@@ -37,7 +37,7 @@
 
 #include "decider/engine.h"
 
-#define AT_NF KL_F_COUNT
+#define AT_NF DEC_F_COUNT
 
 enum at_phase_id { AT_PH1 = 0, AT_PH2, AT_PH3, AT_STEADY, AT_NPHASES };
 /* "1", "2", "3", "steady" (as in the log lines and state.json). */
@@ -98,7 +98,7 @@ uint32_t at_config_cap(const struct at_config *c);
 
 struct at_tick_view {
 	int64_t elapsed_ms;            /* since the previous tick */
-	const struct kl_metrics *m;    /* this tick's sources */
+	const struct dec_metrics *m;    /* this tick's sources */
 	size_t n;
 	const double *sev;             /* n severities (required when n > 0) */
 	const uint8_t *level;          /* n engine levels, or NULL: all OBSERVE */
@@ -173,7 +173,7 @@ void at_format_result(const struct at_result *r, char *buf, size_t len);
 /* ---- the learner ---- */
 
 struct autotune;
-struct kl_state;
+struct dec_state;
 
 struct at_triggers {
 	double v[AT_NF]; /* pps, syn, scan, bps; 0 = feature off */
@@ -224,10 +224,10 @@ const float *autotune_reservoir(const struct autotune *at, int f, uint32_t *n);
 /* ---- persistence (state.c) ---- */
 
 /* Fill st for saving: the profile name is copied (names longer than
- * KL_STATE_PROFILE_MAX - 1 are cut), history and reservoir are views into
- * at (valid until at changes; do not kl_state_free st). */
+ * DEC_STATE_PROFILE_MAX - 1 are cut), history and reservoir are views into
+ * at (valid until at changes; do not dec_state_free st). */
 void autotune_export(const struct autotune *at, const char *profile, int64_t now_ms,
-		     struct kl_state *st);
+		     struct dec_state *st);
 /* Continue from a loaded state: bootstrap start and seed triggers,
  * observed clock, counters, reservoir and PRNG, history. The triggers stay those at was created
  * with: the caller resolves them (an explicit --trig-* beats the state's
@@ -235,6 +235,6 @@ void autotune_export(const struct autotune *at, const char *profile, int64_t now
  * this config's size if that shrank. With restart_bootstrap (see
  * state_restart_reason) only the history is carried over: the bootstrap
  * starts afresh where autotune_new put it. */
-void autotune_restore(struct autotune *at, const struct kl_state *st, bool restart_bootstrap);
+void autotune_restore(struct autotune *at, const struct dec_state *st, bool restart_bootstrap);
 
 #endif

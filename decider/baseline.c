@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Per-source baselines (baseline.h). The table is open addressing with
- * linear probing and backward-shift deletion like kl_srctab (table.h), over
+ * linear probing and backward-shift deletion like dec_srctab (table.h), over
  * its own record: a baseline outlives the engine's state (state-ttl) by
  * far, so the two cannot share slots.
  */
@@ -19,18 +19,18 @@
 #include "decider/state.h"
 #include "decider/table.h"
 
-_Static_assert(sizeof(struct kl_bl) == 152, "struct kl_bl grew: update baseline.h");
+_Static_assert(sizeof(struct dec_bl) == 152, "struct dec_bl grew: update baseline.h");
 
-struct kl_baselines {
-	struct kl_bl_params p;
-	struct kl_bl *slots;
+struct dec_baselines {
+	struct dec_bl_params p;
+	struct dec_bl *slots;
 	size_t cap, n;
 	uint64_t seed;
 };
 
-struct kl_baselines *kl_bl_new(const struct kl_bl_params *bp, uint64_t seed)
+struct dec_baselines *dec_bl_new(const struct dec_bl_params *bp, uint64_t seed)
 {
-	struct kl_baselines *b = calloc(1, sizeof(*b));
+	struct dec_baselines *b = calloc(1, sizeof(*b));
 
 	if (b == NULL)
 		return NULL;
@@ -39,7 +39,7 @@ struct kl_baselines *kl_bl_new(const struct kl_bl_params *bp, uint64_t seed)
 	return b;
 }
 
-void kl_bl_free(struct kl_baselines *b)
+void dec_bl_free(struct dec_baselines *b)
 {
 	if (b == NULL)
 		return;
@@ -47,43 +47,43 @@ void kl_bl_free(struct kl_baselines *b)
 	free(b);
 }
 
-const struct kl_bl_params *kl_bl_params(const struct kl_baselines *b)
+const struct dec_bl_params *dec_bl_params(const struct dec_baselines *b)
 {
 	return &b->p;
 }
 
-size_t kl_bl_count(const struct kl_baselines *b)
+size_t dec_bl_count(const struct dec_baselines *b)
 {
 	return b->n;
 }
 
-static struct kl_bl *find(const struct kl_baselines *b, const struct kl_addr *key)
+static struct dec_bl *find(const struct dec_baselines *b, const struct kl_addr *key)
 {
 	if (b->cap == 0)
 		return NULL;
-	size_t mask = b->cap - 1, i = kl_addr_hash(key, b->seed) & mask;
+	size_t mask = b->cap - 1, i = dec_addr_hash(key, b->seed) & mask;
 	for (;;) {
-		struct kl_bl *r = &b->slots[i];
+		struct dec_bl *r = &b->slots[i];
 		if (r->key.family == 0)
 			return NULL;
-		if (kl_addr_eq(&r->key, key))
+		if (dec_addr_eq(&r->key, key))
 			return r;
 		i = (i + 1) & mask;
 	}
 }
 
-static int grow(struct kl_baselines *b)
+static int grow(struct dec_baselines *b)
 {
 	size_t ncap = b->cap ? b->cap * 2 : 256;
-	struct kl_bl *ns = calloc(ncap, sizeof(*ns));
+	struct dec_bl *ns = calloc(ncap, sizeof(*ns));
 
 	if (ns == NULL)
 		return -1;
 	for (size_t i = 0; i < b->cap; i++) {
-		struct kl_bl *r = &b->slots[i];
+		struct dec_bl *r = &b->slots[i];
 		if (r->key.family == 0)
 			continue;
-		size_t j = kl_addr_hash(&r->key, b->seed) & (ncap - 1);
+		size_t j = dec_addr_hash(&r->key, b->seed) & (ncap - 1);
 		while (ns[j].key.family != 0)
 			j = (j + 1) & (ncap - 1);
 		ns[j] = *r;
@@ -94,18 +94,18 @@ static int grow(struct kl_baselines *b)
 	return 0;
 }
 
-static void rec_init(struct kl_bl *r, const struct kl_addr *key)
+static void rec_init(struct dec_bl *r, const struct kl_addr *key)
 {
 	memset(r, 0, sizeof(*r));
 	r->key = *key;
-	r->t_last = KL_T_NEVER;
-	r->t_seen = KL_T_NEVER;
+	r->t_last = DEC_T_NEVER;
+	r->t_seen = DEC_T_NEVER;
 }
 
 /* Find or add; NULL when full (max-sources) or out of memory. */
-static struct kl_bl *insert(struct kl_baselines *b, const struct kl_addr *key)
+static struct dec_bl *insert(struct dec_baselines *b, const struct kl_addr *key)
 {
-	struct kl_bl *r = find(b, key);
+	struct dec_bl *r = find(b, key);
 
 	if (r != NULL)
 		return r;
@@ -113,7 +113,7 @@ static struct kl_bl *insert(struct kl_baselines *b, const struct kl_addr *key)
 		return NULL;
 	if ((b->n + 1) * 4 > b->cap * 3 && grow(b) < 0)
 		return NULL;
-	size_t mask = b->cap - 1, i = kl_addr_hash(key, b->seed) & mask;
+	size_t mask = b->cap - 1, i = dec_addr_hash(key, b->seed) & mask;
 	while (b->slots[i].key.family != 0)
 		i = (i + 1) & mask;
 	rec_init(&b->slots[i], key);
@@ -122,7 +122,7 @@ static struct kl_bl *insert(struct kl_baselines *b, const struct kl_addr *key)
 }
 
 /* Backward-shift deletion: no tombstones. */
-static void del_at(struct kl_baselines *b, size_t i)
+static void del_at(struct dec_baselines *b, size_t i)
 {
 	size_t mask = b->cap - 1, j = i;
 
@@ -130,7 +130,7 @@ static void del_at(struct kl_baselines *b, size_t i)
 		j = (j + 1) & mask;
 		if (b->slots[j].key.family == 0)
 			break;
-		size_t home = kl_addr_hash(&b->slots[j].key, b->seed) & mask;
+		size_t home = dec_addr_hash(&b->slots[j].key, b->seed) & mask;
 		/* Slot j may move into i if its home is not in (i, j]. */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			b->slots[i] = b->slots[j];
@@ -143,11 +143,11 @@ static void del_at(struct kl_baselines *b, size_t i)
 
 /* Fold one batch into the baseline: k observations of its mean, one by one
  * so that alpha changes from young to stable where it should. */
-static void commit(const struct kl_bl_params *bp, struct kl_bl *r, int k)
+static void commit(const struct dec_bl_params *bp, struct dec_bl *r, int k)
 {
 	const uint16_t cnt = r->b_n[k];
 
-	for (int f = 0; f < KL_BL_NF; f++) {
+	for (int f = 0; f < DEC_BL_NF; f++) {
 		double mean = r->b_sum[k][f] / cnt, e = r->ewma[f];
 		uint32_t n = r->n;
 		for (uint16_t i = 0; i < cnt; i++, n++) {
@@ -160,7 +160,7 @@ static void commit(const struct kl_bl_params *bp, struct kl_bl *r, int k)
 	}
 	r->n = r->n > UINT32_MAX - cnt ? UINT32_MAX : r->n + cnt;
 	if (r->n >= bp->promote_after)
-		r->flags |= KL_BL_F_PROMOTED;
+		r->flags |= DEC_BL_F_PROMOTED;
 	r->t_last = r->b_last[k];
 	r->b_n[k] = 0;
 }
@@ -168,7 +168,7 @@ static void commit(const struct kl_bl_params *bp, struct kl_bl *r, int k)
 /* Commit the waiting batch once its newest observation is hold old; then
  * close the filling batch once it spans hold. Each observation is thus
  * held at least hold before it counts. */
-static void roll(const struct kl_bl_params *bp, struct kl_bl *r, int64_t now)
+static void roll(const struct dec_bl_params *bp, struct dec_bl *r, int64_t now)
 {
 	if (r->b_n[0] > 0 && now - r->b_last[0] >= bp->hold_ms)
 		commit(bp, r, 0);
@@ -185,17 +185,17 @@ static void roll(const struct kl_bl_params *bp, struct kl_bl *r, int64_t now)
 	}
 }
 
-int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struct kl_metrics *m,
+int dec_bl_observe(struct dec_baselines *b, const struct kl_addr *key, const struct dec_metrics *m,
 		  int64_t now)
 {
-	const double x[KL_BL_NF] = { m->pps, m->syn, m->scan };
-	struct kl_bl *r = insert(b, key);
+	const double x[DEC_BL_NF] = { m->pps, m->syn, m->scan };
+	struct dec_bl *r = insert(b, key);
 
 	if (r == NULL)
 		return -1;
-	if ((r->flags & KL_BL_F_TAINTED) && r->t_seen == now)
+	if ((r->flags & DEC_BL_F_TAINTED) && r->t_seen == now)
 		return 0;
-	r->flags &= (uint8_t)~KL_BL_F_TAINTED;
+	r->flags &= (uint8_t)~DEC_BL_F_TAINTED;
 	roll(&b->p, r, now);
 	if (r->b_n[1] == 0) {
 		r->b_start[1] = now;
@@ -205,7 +205,7 @@ int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struc
 	if (r->b_n[1] < UINT16_MAX) {
 		r->b_n[1]++;
 		r->b_last[1] = now;
-		for (int f = 0; f < KL_BL_NF; f++) {
+		for (int f = 0; f < DEC_BL_NF; f++) {
 			r->b_sum[1][f] += (float)x[f];
 			if ((float)x[f] > r->b_max[1][f])
 				r->b_max[1][f] = (float)x[f];
@@ -216,20 +216,20 @@ int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struc
 	return 0;
 }
 
-void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now, bool create)
+void dec_bl_taint(struct dec_baselines *b, const struct kl_addr *key, int64_t now, bool create)
 {
-	struct kl_bl *r = create ? insert(b, key) : find(b, key);
+	struct dec_bl *r = create ? insert(b, key) : find(b, key);
 
 	if (r == NULL)
 		return;
 	r->b_n[0] = r->b_n[1] = 0;
-	r->flags |= KL_BL_F_TAINTED;
+	r->flags |= DEC_BL_F_TAINTED;
 	r->t_seen = now;
 }
 
-double kl_bl_confidence(const struct kl_bl_params *bp, const struct kl_bl *r, int64_t now)
+double dec_bl_confidence(const struct dec_bl_params *bp, const struct dec_bl *r, int64_t now)
 {
-	if (r == NULL || r->n == 0 || r->t_last == KL_T_NEVER)
+	if (r == NULL || r->n == 0 || r->t_last == DEC_T_NEVER)
 		return 0.0;
 	double c = (double)r->n / (2.0 * (bp->promote_after > 0 ? bp->promote_after : 1));
 	if (c > 1.0)
@@ -239,16 +239,16 @@ double kl_bl_confidence(const struct kl_bl_params *bp, const struct kl_bl *r, in
 	return c;
 }
 
-bool kl_bl_effective(const struct kl_bl_params *bp, const struct kl_bl *r,
-		     const double trig[KL_F_COUNT], int64_t now, double eff[KL_F_COUNT])
+bool dec_bl_effective(const struct dec_bl_params *bp, const struct dec_bl *r,
+		     const double trig[DEC_F_COUNT], int64_t now, double eff[DEC_F_COUNT])
 {
 	bool differs = false;
 
-	memcpy(eff, trig, sizeof(double) * KL_F_COUNT);
-	if (r == NULL || !(r->flags & KL_BL_F_PROMOTED) ||
-	    kl_bl_confidence(bp, r, now) < bp->min_confidence)
+	memcpy(eff, trig, sizeof(double) * DEC_F_COUNT);
+	if (r == NULL || !(r->flags & DEC_BL_F_PROMOTED) ||
+	    dec_bl_confidence(bp, r, now) < bp->min_confidence)
 		return false;
-	for (int f = 0; f < KL_BL_NF; f++) {
+	for (int f = 0; f < DEC_BL_NF; f++) {
 		if (!(trig[f] > 0.0))
 			continue;
 		/* The cap holds even when autotune lowered the trigger below
@@ -264,39 +264,39 @@ bool kl_bl_effective(const struct kl_bl_params *bp, const struct kl_bl *r,
 	return differs;
 }
 
-double kl_bl_severity(const struct kl_baselines *b, const struct kl_engine_params *p,
-		      const struct kl_addr *key, const struct kl_metrics *m, double sev,
+double dec_bl_severity(const struct dec_baselines *b, const struct dec_engine_params *p,
+		      const struct kl_addr *key, const struct dec_metrics *m, double sev,
 		      int64_t now)
 {
-	const struct kl_bl *r = find(b, key);
-	double eff[KL_F_COUNT];
+	const struct dec_bl *r = find(b, key);
+	double eff[DEC_F_COUNT];
 
-	if (r == NULL || !kl_bl_effective(&b->p, r, p->trig, now, eff))
+	if (r == NULL || !dec_bl_effective(&b->p, r, p->trig, now, eff))
 		return sev;
-	struct kl_engine_params q = *p;
+	struct dec_engine_params q = *p;
 	memcpy(q.trig, eff, sizeof(q.trig));
-	return kl_severity(&q, m);
+	return dec_severity(&q, m);
 }
 
-const struct kl_bl *kl_bl_lookup(const struct kl_baselines *b, const struct kl_addr *key)
+const struct dec_bl *dec_bl_lookup(const struct dec_baselines *b, const struct kl_addr *key)
 {
 	return find(b, key);
 }
 
-int kl_bl_put(struct kl_baselines *b, const struct kl_bl *in)
+int dec_bl_put(struct dec_baselines *b, const struct dec_bl *in)
 {
-	struct kl_bl *r = insert(b, &in->key);
+	struct dec_bl *r = insert(b, &in->key);
 
 	if (r == NULL)
 		return -1;
 	*r = *in;
 	r->b_n[0] = r->b_n[1] = 0;
 	if (r->n >= b->p.promote_after)
-		r->flags |= KL_BL_F_PROMOTED;
+		r->flags |= DEC_BL_F_PROMOTED;
 	return 0;
 }
 
-void kl_bl_foreach(const struct kl_baselines *b, void (*fn)(void *ctx, const struct kl_bl *r),
+void dec_bl_foreach(const struct dec_baselines *b, void (*fn)(void *ctx, const struct dec_bl *r),
 		   void *ctx)
 {
 	for (size_t i = 0; i < b->cap; i++) {
@@ -305,18 +305,18 @@ void kl_bl_foreach(const struct kl_baselines *b, void (*fn)(void *ctx, const str
 	}
 }
 
-size_t kl_bl_sweep(struct kl_baselines *b, int64_t now)
+size_t dec_bl_sweep(struct dec_baselines *b, int64_t now)
 {
 	size_t gone = 0;
 
 	if (b->p.ttl_ms <= 0)
 		return 0;
 	for (size_t i = 0; i < b->cap;) {
-		struct kl_bl *r = &b->slots[i];
+		struct dec_bl *r = &b->slots[i];
 		if (r->key.family != 0) {
 			roll(&b->p, r, now);
 			int64_t last = r->t_seen > r->t_last ? r->t_seen : r->t_last;
-			if (last == KL_T_NEVER || now - last >= b->p.ttl_ms) {
+			if (last == DEC_T_NEVER || now - last >= b->p.ttl_ms) {
 				del_at(b, i);
 				gone++;
 				continue; /* a later record may have moved into i */
@@ -337,7 +337,7 @@ struct rows {
 	bool failed;
 };
 
-static void add_row(void *ctx, const struct kl_bl *r)
+static void add_row(void *ctx, const struct dec_bl *r)
 {
 	struct rows *w = ctx;
 	char ip[KL_ADDR_STRLEN];
@@ -353,7 +353,7 @@ static void add_row(void *ctx, const struct kl_bl *r)
 		w->failed = true;
 }
 
-int kl_bl_save(const struct kl_baselines *b, const char *path, int64_t now_ms, char *err,
+int dec_bl_save(const struct dec_baselines *b, const char *path, int64_t now_ms, char *err,
 	       size_t len)
 {
 	json_t *d = json_object(), *arr = json_array(), *integ = json_object();
@@ -366,13 +366,13 @@ int kl_bl_save(const struct kl_baselines *b, const char *path, int64_t now_ms, c
 		goto oom;
 	}
 	struct rows w = { arr, false };
-	kl_bl_foreach(b, add_row, &w);
+	dec_bl_foreach(b, add_row, &w);
 	if (w.failed) {
 		json_decref(arr);
 		json_decref(integ);
 		goto oom;
 	}
-	if (json_object_set_new(d, "version", json_integer(KL_BL_VERSION)) < 0 ||
+	if (json_object_set_new(d, "version", json_integer(DEC_BL_VERSION)) < 0 ||
 	    json_object_set_new(d, "saved_at", json_real((double)now_ms / 1000.0)) < 0 ||
 	    json_object_set_new(d, "sources", arr) < 0 || state_digest(d, hex) < 0 ||
 	    json_object_set_new(d, "integrity", integ) < 0 ||
@@ -403,14 +403,14 @@ static int num(json_t *row, size_t i, double *v)
 
 /* Parse and check one file into a fresh table (so a bad file changes
  * nothing). */
-static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms,
+static int load_file(struct dec_baselines *into, const char *path, int64_t now_ms,
 		     int64_t max_age_ms, char *err, size_t len)
 {
 	char *buf, why[512], hex[65];
 	size_t n;
 	json_error_t je;
 
-	if (kl_safe_read_file(path, KL_STATE_MAX_FILE * 4, KL_SAFE_OWNED, &buf, &n, why,
+	if (kl_safe_read_file(path, DEC_STATE_MAX_FILE * 4, KL_SAFE_OWNED, &buf, &n, why,
 			      sizeof(why)) < 0) {
 		/* the caller names the file already */
 		size_t pl = strlen(path);
@@ -439,8 +439,8 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 		snprintf(err, len, "integrity hash mismatch (content was changed or damaged)");
 		goto bad;
 	}
-	if (!json_is_integer(ver) || json_integer_value(ver) != KL_BL_VERSION) {
-		snprintf(err, len, "version: not %d", KL_BL_VERSION);
+	if (!json_is_integer(ver) || json_integer_value(ver) != DEC_BL_VERSION) {
+		snprintf(err, len, "version: not %d", DEC_BL_VERSION);
 		goto bad;
 	}
 	if (!json_is_number(at)) {
@@ -459,7 +459,7 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 	}
 	for (size_t i = 0; i < json_array_size(rows); i++) {
 		json_t *row = json_array_get(rows, i);
-		struct kl_bl r;
+		struct dec_bl r;
 		struct kl_addr a, key;
 		double v[8];
 		bool ok = json_is_array(row) && json_array_size(row) == 9 &&
@@ -468,7 +468,7 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 				  0;
 		for (size_t k = 0; ok && k < 8; k++)
 			ok = num(row, k + 1, &v[k]) == 0;
-		if (!ok || !kl_addr_key(&a, &key) || v[0] < 1 || v[0] > UINT32_MAX) {
+		if (!ok || !dec_addr_key(&a, &key) || v[0] < 1 || v[0] > UINT32_MAX) {
 			snprintf(err, len, "sources[%zu]: want [ip, n, t_last, 3 ewma, 3 peak] with a "
 				 "host address and non-negative numbers", i);
 			goto bad;
@@ -476,12 +476,12 @@ static int load_file(struct kl_baselines *into, const char *path, int64_t now_ms
 		rec_init(&r, &key);
 		r.n = (uint32_t)v[0];
 		r.t_last = (int64_t)llround(v[1] * 1000.0);
-		for (int f = 0; f < KL_BL_NF; f++) {
+		for (int f = 0; f < DEC_BL_NF; f++) {
 			r.ewma[f] = (float)v[2 + f];
 			r.peak[f] = (float)v[5 + f];
 		}
 		r.t_seen = r.t_last;
-		if (kl_bl_put(into, &r) < 0) {
+		if (dec_bl_put(into, &r) < 0) {
 			snprintf(err, len, "sources[%zu]: table full (--baseline-max-sources) or "
 				 "out of memory", i);
 			goto bad;
@@ -494,7 +494,7 @@ bad:
 	return -1;
 }
 
-static void swap_in(struct kl_baselines *b, struct kl_baselines *t)
+static void swap_in(struct dec_baselines *b, struct dec_baselines *t)
 {
 	free(b->slots);
 	b->slots = t->slots;
@@ -504,7 +504,7 @@ static void swap_in(struct kl_baselines *b, struct kl_baselines *t)
 	t->slots = NULL;
 }
 
-int kl_bl_load(struct kl_baselines *b, const char *path, int64_t now_ms, int64_t max_age_ms,
+int dec_bl_load(struct dec_baselines *b, const char *path, int64_t now_ms, int64_t max_age_ms,
 	       char *why, size_t len)
 {
 	char e1[600], e2[600];
@@ -519,7 +519,7 @@ int kl_bl_load(struct kl_baselines *b, const char *path, int64_t now_ms, int64_t
 	memcpy(bak, path, pl);
 	memcpy(bak + pl, ".bak", 5);
 	for (int k = 0; k < 2 && rc < 0; k++) {
-		struct kl_baselines *t = kl_bl_new(&b->p, b->seed);
+		struct dec_baselines *t = dec_bl_new(&b->p, b->seed);
 		if (t == NULL) {
 			snprintf(why, len, "out of memory");
 			break;
@@ -531,7 +531,7 @@ int kl_bl_load(struct kl_baselines *b, const char *path, int64_t now_ms, int64_t
 		} else if (k == 0 && strcmp(e1, "absent") != 0) {
 			kl_warn("%s: rejected: %s; trying %s", path, e1, bak);
 		}
-		kl_bl_free(t);
+		dec_bl_free(t);
 	}
 	if (rc < 0)
 		snprintf(why, len, "%s: %s; %s: %s", path, e1, bak, e2);
@@ -541,15 +541,15 @@ int kl_bl_load(struct kl_baselines *b, const char *path, int64_t now_ms, int64_t
 	return rc;
 }
 
-json_t *kl_bl_show_json(const struct kl_baselines *b, const struct kl_engine_params *p,
+json_t *dec_bl_show_json(const struct dec_baselines *b, const struct dec_engine_params *p,
 			const struct kl_addr *a, int64_t now)
 {
-	static const char *const fn[KL_BL_NF] = { "pps", "syn", "scan" };
+	static const char *const fn[DEC_BL_NF] = { "pps", "syn", "scan" };
 	char ip[KL_ADDR_STRLEN];
 	struct kl_addr key;
-	double eff[KL_F_COUNT];
-	const struct kl_bl *r = kl_addr_key(a, &key) ? find(b, &key) : NULL;
-	bool differs = kl_bl_effective(&b->p, r, p->trig, now, eff);
+	double eff[DEC_F_COUNT];
+	const struct dec_bl *r = dec_addr_key(a, &key) ? find(b, &key) : NULL;
+	bool differs = dec_bl_effective(&b->p, r, p->trig, now, eff);
 	json_t *j = json_object(), *ew = json_object(), *pk = json_object(), *ef = json_object();
 
 	if (j == NULL || ew == NULL || pk == NULL || ef == NULL) {
@@ -559,16 +559,16 @@ json_t *kl_bl_show_json(const struct kl_baselines *b, const struct kl_engine_par
 		json_decref(ef);
 		return NULL;
 	}
-	for (int f = 0; f < KL_BL_NF; f++) {
+	for (int f = 0; f < DEC_BL_NF; f++) {
 		json_object_set_new(ew, fn[f], json_real(r ? r->ewma[f] : 0.0));
 		json_object_set_new(pk, fn[f], json_real(r ? r->peak[f] : 0.0));
 		json_object_set_new(ef, fn[f], json_real(eff[f]));
 	}
-	double conf = kl_bl_confidence(&b->p, r, now);
+	double conf = dec_bl_confidence(&b->p, r, now);
 	kl_addr_format(a, ip, sizeof(ip));
 	json_object_set_new(j, "ip", json_string(ip));
 	json_object_set_new(j, "known", json_boolean(r != NULL));
-	json_object_set_new(j, "promoted", json_boolean(r && (r->flags & KL_BL_F_PROMOTED)));
+	json_object_set_new(j, "promoted", json_boolean(r && (r->flags & DEC_BL_F_PROMOTED)));
 	json_object_set_new(j, "confident", json_boolean(r && conf >= b->p.min_confidence));
 	json_object_set_new(j, "observations", json_integer(r ? r->n : 0));
 	json_object_set_new(j, "held", json_integer(r ? r->b_n[0] + r->b_n[1] : 0));
@@ -578,7 +578,7 @@ json_t *kl_bl_show_json(const struct kl_baselines *b, const struct kl_engine_par
 	json_object_set_new(j, "effective_trigger", ef);
 	json_object_set_new(j, "above_global", json_boolean(differs));
 	json_object_set_new(j, "last_learned_s",
-			    r && r->t_last != KL_T_NEVER ? json_real((double)(now - r->t_last) / 1e3)
+			    r && r->t_last != DEC_T_NEVER ? json_real((double)(now - r->t_last) / 1e3)
 						       : json_null());
 	return j;
 }

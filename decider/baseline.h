@@ -32,10 +32,10 @@
 #include "common/addr.h"
 #include "decider/engine.h"
 
-/* Features with a baseline: pps, syn, scan (enum kl_feature order). */
-#define KL_BL_NF 3
+/* Features with a baseline: pps, syn, scan (enum dec_feature order). */
+#define DEC_BL_NF 3
 
-struct kl_bl_params {
+struct dec_bl_params {
 	bool enabled;
 	double min_pps;          /* an observation needs pps >= this */
 	double relevant;         /* ... and some feature >= relevant x its trigger */
@@ -51,46 +51,46 @@ struct kl_bl_params {
 	bool whitelist_learn, feedback_learn; /* exempt sources may teach */
 };
 
-#define KL_BL_F_PROMOTED 0x1
-#define KL_BL_F_TAINTED  0x2 /* tainted at t_seen: that tick is no observation */
+#define DEC_BL_F_PROMOTED 0x1
+#define DEC_BL_F_TAINTED  0x2 /* tainted at t_seen: that tick is no observation */
 
 /* One source's baseline: 152 bytes. */
-struct kl_bl {
+struct dec_bl {
 	struct kl_addr key;      /* family 0 = empty slot */
-	uint8_t flags;           /* KL_BL_F_* */
+	uint8_t flags;           /* DEC_BL_F_* */
 	uint8_t pad;
 	uint32_t n;              /* committed observations */
-	float ewma[KL_BL_NF];
-	float peak[KL_BL_NF];
+	float ewma[DEC_BL_NF];
+	float peak[DEC_BL_NF];
 	int64_t t_last;          /* time of the last committed observation */
 	int64_t t_seen;          /* last observation or taint */
 	/* Held observations: [1] fills, [0] waits for hold to pass. */
 	int64_t b_start[2], b_last[2];
 	uint16_t b_n[2];
-	float b_sum[2][KL_BL_NF];
-	float b_max[2][KL_BL_NF];
+	float b_sum[2][DEC_BL_NF];
+	float b_max[2][DEC_BL_NF];
 };
 
-struct kl_baselines;
+struct dec_baselines;
 
-struct kl_baselines *kl_bl_new(const struct kl_bl_params *bp, uint64_t seed);
-void kl_bl_free(struct kl_baselines *b);
-const struct kl_bl_params *kl_bl_params(const struct kl_baselines *b);
-size_t kl_bl_count(const struct kl_baselines *b);
+struct dec_baselines *dec_bl_new(const struct dec_bl_params *bp, uint64_t seed);
+void dec_bl_free(struct dec_baselines *b);
+const struct dec_bl_params *dec_bl_params(const struct dec_baselines *b);
+size_t dec_bl_count(const struct dec_baselines *b);
 
 /* Could this tick be an observation (before looking anything up)? pps >=
  * min-pps, no feature above its global trigger, and some feature at or
  * above relevant x its trigger: below that the effective trigger could
  * never differ from the global one, so the source is not worth a record. */
-static inline bool kl_bl_gate(const struct kl_bl_params *bp, const double trig[KL_F_COUNT],
-			      const struct kl_metrics *m)
+static inline bool dec_bl_gate(const struct dec_bl_params *bp, const double trig[DEC_F_COUNT],
+			      const struct dec_metrics *m)
 {
-	const double x[KL_BL_NF] = { m->pps, m->syn, m->scan };
+	const double x[DEC_BL_NF] = { m->pps, m->syn, m->scan };
 	bool rel = false;
 
 	if (m->pps < bp->min_pps || m->droprl > 0.0)
 		return false;
-	for (int f = 0; f < KL_BL_NF; f++) {
+	for (int f = 0; f < DEC_BL_NF; f++) {
 		if (!(trig[f] > 0.0))
 			continue;
 		if (x[f] > trig[f])
@@ -104,51 +104,51 @@ static inline bool kl_bl_gate(const struct kl_bl_params *bp, const double trig[K
 /* A clean observation of key (host address in key form). Commits what has
  * been held long enough first. Returns 0, or -1 when the table is full
  * (max-sources) or out of memory: nothing learned. */
-int kl_bl_observe(struct kl_baselines *b, const struct kl_addr *key, const struct kl_metrics *m,
+int dec_bl_observe(struct dec_baselines *b, const struct kl_addr *key, const struct dec_metrics *m,
 		  int64_t now);
 /* The source turned suspicious: everything held is dropped, and an
  * observation at the same tick is refused. create: make the record if
- * there is none (for a source whose tick passed kl_bl_gate, so that the
+ * there is none (for a source whose tick passed dec_bl_gate, so that the
  * refusal holds; others have nothing to drop). */
-void kl_bl_taint(struct kl_baselines *b, const struct kl_addr *key, int64_t now, bool create);
+void dec_bl_taint(struct dec_baselines *b, const struct kl_addr *key, int64_t now, bool create);
 
 /* Confidence of a baseline at now, 0..1. */
-double kl_bl_confidence(const struct kl_bl_params *bp, const struct kl_bl *r, int64_t now);
+double dec_bl_confidence(const struct dec_bl_params *bp, const struct dec_bl *r, int64_t now);
 /* Effective triggers for r (NULL: none learned) into eff[]. Returns true
  * when any differs from the global one. */
-bool kl_bl_effective(const struct kl_bl_params *bp, const struct kl_bl *r,
-		     const double trig[KL_F_COUNT], int64_t now, double eff[KL_F_COUNT]);
+bool dec_bl_effective(const struct dec_bl_params *bp, const struct dec_bl *r,
+		     const double trig[DEC_F_COUNT], int64_t now, double eff[DEC_F_COUNT]);
 /* Severity of m against key's effective triggers; sev (computed against
  * the global triggers) when they are the global ones. */
-double kl_bl_severity(const struct kl_baselines *b, const struct kl_engine_params *p,
-		      const struct kl_addr *key, const struct kl_metrics *m, double sev,
+double dec_bl_severity(const struct dec_baselines *b, const struct dec_engine_params *p,
+		      const struct kl_addr *key, const struct dec_metrics *m, double sev,
 		      int64_t now);
 
-const struct kl_bl *kl_bl_lookup(const struct kl_baselines *b, const struct kl_addr *key);
+const struct dec_bl *dec_bl_lookup(const struct dec_baselines *b, const struct kl_addr *key);
 /* Insert or replace a committed baseline (loading a store): nothing held. */
-int kl_bl_put(struct kl_baselines *b, const struct kl_bl *r);
-void kl_bl_foreach(const struct kl_baselines *b, void (*fn)(void *ctx, const struct kl_bl *r),
+int dec_bl_put(struct dec_baselines *b, const struct dec_bl *r);
+void dec_bl_foreach(const struct dec_baselines *b, void (*fn)(void *ctx, const struct dec_bl *r),
 		   void *ctx);
 /* Forget baselines idle for ttl; returns how many. */
-size_t kl_bl_sweep(struct kl_baselines *b, int64_t now);
+size_t dec_bl_sweep(struct dec_baselines *b, int64_t now);
 
 /* ---- persistence: baselines.json beside state.json ----
  *   {version: 1, saved_at: Unix s, sources: [[ip, n, t_last_s, ewma_pps, ewma_syn,
  *    ewma_scan, peak_pps, peak_syn, peak_scan], ...], integrity: {sha256}}
  * with the integrity and .bak rules of state.json (state.h). */
-#define KL_BL_VERSION 1
-int kl_bl_save(const struct kl_baselines *b, const char *path, int64_t now_ms, char *err,
+#define DEC_BL_VERSION 1
+int dec_bl_save(const struct dec_baselines *b, const char *path, int64_t now_ms, char *err,
 	       size_t len);
 /* Load path (or path.bak when path is refused). 0 from path, 1 from .bak,
  * -1 neither: why says why each was refused ("absent" when missing). The
  * table is only changed on success. */
-int kl_bl_load(struct kl_baselines *b, const char *path, int64_t now_ms, int64_t max_age_ms,
+int dec_bl_load(struct dec_baselines *b, const char *path, int64_t now_ms, int64_t max_age_ms,
 	       char *why, size_t len);
 
 /* {ip, known, promoted, confident, observations, confidence, ewma{}, peak{},
  *  effective_trigger{}, held, last_learned_s} for klctl baseline show. */
 struct json_t;
-struct json_t *kl_bl_show_json(const struct kl_baselines *b, const struct kl_engine_params *p,
+struct json_t *dec_bl_show_json(const struct dec_baselines *b, const struct dec_engine_params *p,
 			       const struct kl_addr *a, int64_t now);
 
 #endif

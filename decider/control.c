@@ -24,12 +24,12 @@
 /* ---- sources ---- */
 
 struct collect {
-	const struct kl_src **v;
+	const struct dec_src **v;
 	size_t n, cap;
 	bool oom;
 };
 
-static void collect_one(void *ctx, const struct kl_src *s)
+static void collect_one(void *ctx, const struct dec_src *s)
 {
 	struct collect *c = ctx;
 
@@ -37,7 +37,7 @@ static void collect_one(void *ctx, const struct kl_src *s)
 		return;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 256;
-		const struct kl_src **nv = realloc(c->v, nc * sizeof(*nv));
+		const struct dec_src **nv = realloc(c->v, nc * sizeof(*nv));
 		if (nv == NULL) {
 			c->oom = true;
 			return;
@@ -50,14 +50,14 @@ static void collect_one(void *ctx, const struct kl_src *s)
 
 static int cmp_src(const void *a, const void *b)
 {
-	const struct kl_src *x = *(const struct kl_src *const *)a;
-	const struct kl_src *y = *(const struct kl_src *const *)b;
+	const struct dec_src *x = *(const struct dec_src *const *)a;
+	const struct dec_src *y = *(const struct dec_src *const *)b;
 
 	if (x->level != y->level)
 		return x->level > y->level ? -1 : 1;
 	if (x->sev != y->sev)
 		return x->sev > y->sev ? -1 : 1;
-	return kl_addr_cmp(&x->key, &y->key);
+	return dec_addr_cmp(&x->key, &y->key);
 }
 
 /* Rates and scores are shown, never computed with: two decimals are plenty
@@ -72,14 +72,14 @@ static json_t *secs(int64_t ms)
 	return json_real((double)(ms < 0 ? 0 : ms) / 1000.0);
 }
 
-json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit)
+json_t *dec_sources_json(const struct dec_engine *e, int64_t now, size_t limit)
 {
 	struct collect c = { 0 };
 	json_t *arr = json_array();
 
 	if (arr == NULL)
 		return NULL;
-	kl_engine_foreach(e, collect_one, &c);
+	dec_engine_foreach(e, collect_one, &c);
 	if (c.oom) {
 		free(c.v);
 		json_decref(arr);
@@ -88,13 +88,13 @@ json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit)
 	if (c.n > 1)
 		qsort(c.v, c.n, sizeof(*c.v), cmp_src);
 	for (size_t i = 0; i < c.n && i < limit; i++) {
-		const struct kl_src *s = c.v[i];
+		const struct dec_src *s = c.v[i];
 		char ip[KL_ADDR_STRLEN];
 		json_t *o = json_object();
 
 		kl_addr_format(&s->key, ip, sizeof(ip));
 		json_object_set_new(o, "ip", json_string(ip));
-		json_object_set_new(o, "level", json_string(kl_level_name(s->level)));
+		json_object_set_new(o, "level", json_string(dec_level_name(s->level)));
 		json_object_set_new(o, "strikes", json_integer(s->strikes));
 		json_object_set_new(o, "severity", num2(s->sev));
 		json_object_set_new(o, "pps", num2(s->pps));
@@ -102,9 +102,9 @@ json_t *kl_sources_json(const struct kl_engine *e, int64_t now, size_t limit)
 		json_object_set_new(o, "scan", num2(s->scan));
 		json_object_set_new(o, "droprl", num2(s->droprl));
 		json_object_set_new(o, "in_level_s",
-				    s->t_change == KL_T_NEVER ? json_null() : secs(now - s->t_change));
+				    s->t_change == DEC_T_NEVER ? json_null() : secs(now - s->t_change));
 		json_object_set_new(o, "ttl_left_s",
-				    s->level == KL_LVL_OBSERVE || s->enforce_until == KL_T_NEVER
+				    s->level == DEC_LVL_OBSERVE || s->enforce_until == DEC_T_NEVER
 					    ? json_null()
 					    : secs(s->enforce_until - now));
 		if (json_array_append_new(arr, o) < 0) {
@@ -128,7 +128,7 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 	struct stat st;
 
 	*mode = 0640;
-	if (kl_read_file(path, KL_EX_MAX_FILE, &buf, &len, why, sizeof(why)) < 0) {
+	if (dec_read_file(path, DEC_EX_MAX_FILE, &buf, &len, why, sizeof(why)) < 0) {
 		if (errno == ENOENT)
 			return json_array();
 		kl_fail(err, errlen, "%s", why);
@@ -145,15 +145,15 @@ static json_t *load_feedback(const char *path, mode_t *mode, char *err, size_t e
 	/* Only a file the decider itself accepts is extended: appending to a
 	 * broken one would leave it broken and hide the new entry too. */
 	struct kl_errs errs = { 0 };
-	struct kl_exempt_list l;
-	if (kl_feedback_parse(buf, len, path, &l, &errs) < 0) {
+	struct dec_exempt_list l;
+	if (dec_feedback_parse(buf, len, path, &l, &errs) < 0) {
 		kl_fail(err, errlen, "%s; not changing it (fix the file first)",
 			errs.n > 0 ? errs.v[0] : "invalid feedback file");
 		kl_errs_free(&errs);
 		free(buf);
 		return NULL;
 	}
-	kl_exempt_list_free(&l);
+	dec_exempt_list_free(&l);
 	kl_errs_free(&errs);
 	json_error_t je;
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
@@ -180,16 +180,16 @@ static int write_atomic(const char *path, const char *text, mode_t mode, char *e
  * the new ttl would not count from now); a whitelist entry replaces every
  * earlier whitelist entry for its target, so `whitelist add` sets the
  * expiry rather than adding a second, longer-lived one beside it. */
-static bool fb_supersedes(json_t *el, const struct kl_fb_new *n, const char *ttl)
+static bool fb_supersedes(json_t *el, const struct dec_fb_new *n, const char *ttl)
 {
 	struct kl_addr a;
 	const char *t = json_string_value(json_object_get(el, "target"));
 	const char *act = json_string_value(json_object_get(el, "action"));
 
 	if (t == NULL || act == NULL || kl_cidr_parse(t, &a, NULL, 0) < 0 ||
-	    kl_addr_cmp(&a, n->target) != 0)
+	    dec_addr_cmp(&a, n->target) != 0)
 		return false;
-	if (n->kind == KL_EX_WHITELIST)
+	if (n->kind == DEC_EX_WHITELIST)
 		return strcmp(act, "whitelist") == 0;
 	const char *et = json_string_value(json_object_get(el, "ttl"));
 	return strcmp(act, "forgive") == 0 && et != NULL && ttl != NULL &&
@@ -214,7 +214,7 @@ static int save_feedback(const char *path, json_t *root, mode_t mode, char *err,
 	return rc;
 }
 
-int kl_feedback_add(const char *path, const struct kl_fb_new *n, size_t *entries, char *err,
+int dec_feedback_add(const char *path, const struct dec_fb_new *n, size_t *entries, char *err,
 		    size_t errlen)
 {
 	char tgt[KL_ADDR_STRLEN], ttl[48], until[48];
@@ -223,7 +223,7 @@ int kl_feedback_add(const char *path, const struct kl_fb_new *n, size_t *entries
 	size_t i;
 	int rc = -1;
 
-	if (n->kind == KL_EX_FORGIVE && n->ttl_ms <= 0)
+	if (n->kind == DEC_EX_FORGIVE && n->ttl_ms <= 0)
 		return kl_fail(err, errlen, "forgive needs a TTL above 0");
 	if (n->ttl_ms > 0 && n->until_ms > 0)
 		return kl_fail(err, errlen, "give a ttl or an until, not both");
@@ -241,13 +241,13 @@ int kl_feedback_add(const char *path, const struct kl_fb_new *n, size_t *entries
 			i--;
 		}
 	}
-	if (json_array_size(root) >= KL_EX_MAX_ENTRIES) {
+	if (json_array_size(root) >= DEC_EX_MAX_ENTRIES) {
 		kl_fail(err, errlen, "%s already holds %d entries; remove old ones first", path,
-			KL_EX_MAX_ENTRIES);
+			DEC_EX_MAX_ENTRIES);
 		goto out;
 	}
 	el = json_pack("{s:s, s:s}", "target", tgt, "action",
-		       n->kind == KL_EX_WHITELIST ? "whitelist" : "forgive");
+		       n->kind == DEC_EX_WHITELIST ? "whitelist" : "forgive");
 	if (el != NULL && n->ttl_ms > 0)
 		json_object_set_new(el, "ttl", json_string(ttl));
 	if (el != NULL && n->until_ms > 0)
@@ -266,10 +266,10 @@ out:
 	return rc;
 }
 
-int kl_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind,
+int dec_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind,
 		    size_t *removed, size_t *entries, char *err, size_t errlen)
 {
-	const char *want = kind == KL_EX_WHITELIST ? "whitelist" : "forgive";
+	const char *want = kind == DEC_EX_WHITELIST ? "whitelist" : "forgive";
 	mode_t mode;
 	json_t *root, *el;
 	size_t i, n = 0;
@@ -283,7 +283,7 @@ int kl_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind
 		const char *t = json_string_value(json_object_get(el, "target"));
 		const char *act = json_string_value(json_object_get(el, "action"));
 		if (t != NULL && act != NULL && strcmp(act, want) == 0 &&
-		    kl_cidr_parse(t, &a, NULL, 0) == 0 && kl_addr_cmp(&a, target) == 0) {
+		    kl_cidr_parse(t, &a, NULL, 0) == 0 && dec_addr_cmp(&a, target) == 0) {
 			json_array_remove(root, i);
 			i--;
 			n++;
@@ -303,15 +303,15 @@ int kl_feedback_del(const char *path, const struct kl_addr *target, uint8_t kind
 
 /* ---- dispatch ---- */
 
-void kl_ctl_answer_free(struct kl_ctl_answer *a)
+void dec_ctl_answer_free(struct dec_ctl_answer *a)
 {
 	free(a->json);
 	a->json = NULL;
 }
 
-static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
+static void answer(struct dec_ctl_answer *a, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
+static void answer(struct dec_ctl_answer *a, int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -322,32 +322,32 @@ static void answer(struct kl_ctl_answer *a, int status, const char *fmt, ...)
 }
 
 /* A new entry's ttl counts from now even if an identical entry was loaded
- * before (kl_feedback_add dropped it from the file, but the reload keeps
+ * before (dec_feedback_add dropped it from the file, but the reload keeps
  * the first-load time of an entry with the same identity). */
-static void restart_entry(struct kl_exempt *x, const struct kl_addr *target, uint8_t kind,
+static void restart_entry(struct dec_exempt *x, const struct kl_addr *target, uint8_t kind,
 			  int64_t ttl_ms, int64_t now)
 {
 	if (ttl_ms <= 0)
 		return;
 	for (size_t i = 0; i < x->fb.n; i++) {
-		struct kl_exempt_entry *e = &x->fb.v[i];
+		struct dec_exempt_entry *e = &x->fb.v[i];
 		if (e->kind == kind && e->has_ttl && e->ttl_ms == ttl_ms &&
-		    kl_addr_cmp(&e->net, target) == 0) {
+		    dec_addr_cmp(&e->net, target) == 0) {
 			e->first_ms = now;
 			e->expires_ms = now + ttl_ms;
 		}
 	}
 }
 
-static void audit_forgive(struct kl_decider *d, const char *ip, int64_t ttl_ms, uid_t uid, int rc)
+static void audit_forgive(struct dec_decider *d, const char *ip, int64_t ttl_ms, uid_t uid, int rc)
 {
 	char det[160];
 	snprintf(det, sizeof(det), "{\"ttl_ms\":%lld,\"operator_uid\":%u}", (long long)ttl_ms,
 		 (unsigned)uid);
-	kl_dec_audit_record(d->audit, "forgive", ip, det, rc < 0 ? "failed" : "ok");
+	dec_audit_record(d->audit, "forgive", ip, det, rc < 0 ? "failed" : "ok");
 }
 
-static bool feedback_off(const struct kl_decider *d, const char *what, struct kl_ctl_answer *out)
+static bool feedback_off(const struct dec_decider *d, const char *what, struct dec_ctl_answer *out)
 {
 	if (d->cfg->v.feedback_file[0] != '\0')
 		return false;
@@ -359,20 +359,20 @@ static bool feedback_off(const struct kl_decider *d, const char *what, struct kl
 }
 
 /* Apply a changed feedback file now, through the same path as its reload. */
-static int reload_now(struct kl_decider *d, int64_t now)
+static int reload_now(struct dec_decider *d, int64_t now)
 {
 	struct kl_errs errs = { 0 };
 	d->ex.now = now;
-	int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
+	int rc = dec_reload_exemptions(d, now, true, false, &errs);
 	kl_errs_free(&errs);
 	return rc;
 }
 
-static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid, int64_t now,
-		       struct kl_ctl_answer *out)
+static void do_forgive(struct dec_decider *d, const struct kl_ctl_req *r, uid_t uid, int64_t now,
+		       struct dec_ctl_answer *out)
 {
 	const char *path = d->cfg->v.feedback_file;
-	int64_t ttl_ms = r->ttl_ms > 0 ? (int64_t)r->ttl_ms : KL_FORGIVE_DEFAULT_TTL_MS;
+	int64_t ttl_ms = r->ttl_ms > 0 ? (int64_t)r->ttl_ms : DEC_FORGIVE_DEFAULT_TTL_MS;
 	char notes[64], err[600], ip[KL_ADDR_STRLEN], ttl[48];
 	size_t n = 0;
 
@@ -380,15 +380,15 @@ static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t u
 	if (feedback_off(d, "forgive", out))
 		return;
 	snprintf(notes, sizeof(notes), "klctl forgive by uid %u", (unsigned)uid);
-	struct kl_fb_new fe = { .target = &r->addr, .kind = KL_EX_FORGIVE, .ttl_ms = ttl_ms,
+	struct dec_fb_new fe = { .target = &r->addr, .kind = DEC_EX_FORGIVE, .ttl_ms = ttl_ms,
 				.notes = notes };
-	if (kl_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
+	if (dec_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
 		kl_warn("forgive %s by uid %u failed: %s", ip, (unsigned)uid, err);
 		answer(out, KL_ERR_FAILED, "%s", err);
 		return;
 	}
 	int rc = reload_now(d, now);
-	restart_entry(&d->ex, &r->addr, KL_EX_FORGIVE, ttl_ms, now);
+	restart_entry(&d->ex, &r->addr, DEC_EX_FORGIVE, ttl_ms, now);
 	kl_duration_format((uint64_t)ttl_ms * 1000000ull, ttl, sizeof(ttl));
 	kl_info("FORGIVE target=%s ttl=%s by uid %u (feedback %s, %zu entries)", ip, ttl,
 		(unsigned)uid, path, n);
@@ -411,9 +411,9 @@ static void do_forgive(struct kl_decider *d, const struct kl_ctl_req *r, uid_t u
 
 /* ---- whitelist ---- */
 
-json_t *kl_whitelist_json(const struct kl_decider *d, int64_t now, size_t limit)
+json_t *dec_whitelist_json(const struct dec_decider *d, int64_t now, size_t limit)
 {
-	const struct kl_exempt_list *lists[2] = { &d->ex.wl, &d->ex.fb };
+	const struct dec_exempt_list *lists[2] = { &d->ex.wl, &d->ex.fb };
 	const char *files[2] = { d->cfg->v.whitelist, d->cfg->v.feedback_file };
 	json_t *arr = json_array();
 	size_t total = 0;
@@ -422,15 +422,15 @@ json_t *kl_whitelist_json(const struct kl_decider *d, int64_t now, size_t limit)
 		return NULL;
 	for (int k = 0; k < 2; k++) {
 		for (size_t i = 0; i < lists[k]->n; i++) {
-			const struct kl_exempt_entry *e = &lists[k]->v[i];
+			const struct dec_exempt_entry *e = &lists[k]->v[i];
 			char ip[KL_ADDR_STRLEN], until[48];
-			if (e->kind != KL_EX_WHITELIST ||
-			    (e->expires_ms != KL_EX_NEVER && e->expires_ms <= now))
+			if (e->kind != DEC_EX_WHITELIST ||
+			    (e->expires_ms != DEC_EX_NEVER && e->expires_ms <= now))
 				continue;
 			if (total++ >= limit)
 				continue;
 			kl_addr_format(&e->net, ip, sizeof(ip));
-			bool never = e->expires_ms == KL_EX_NEVER;
+			bool never = e->expires_ms == DEC_EX_NEVER;
 			json_t *o = json_pack("{s:s, s:s, s:s}", "target", ip, "origin",
 					      k == 0 ? "file" : "feedback", "file", files[k]);
 			if (o == NULL)
@@ -450,8 +450,8 @@ json_t *kl_whitelist_json(const struct kl_decider *d, int64_t now, size_t limit)
 	return doc;
 }
 
-static void audit_whitelist(struct kl_decider *d, const char *event, const char *ip,
-			    const struct kl_fb_new *n, uid_t uid, bool ok)
+static void audit_whitelist(struct dec_decider *d, const char *event, const char *ip,
+			    const struct dec_fb_new *n, uid_t uid, bool ok)
 {
 	char det[200];
 	if (n != NULL)
@@ -460,16 +460,16 @@ static void audit_whitelist(struct kl_decider *d, const char *event, const char 
 			 (long long)n->ttl_ms, (long long)n->until_ms, (unsigned)uid);
 	else
 		snprintf(det, sizeof(det), "{\"operator_uid\":%u}", (unsigned)uid);
-	kl_dec_audit_record(d->audit, event, ip, det, ok ? "ok" : "failed");
+	dec_audit_record(d->audit, event, ip, det, ok ? "ok" : "failed");
 }
 
-static void do_whitelist_add(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
-			     int64_t now, struct kl_ctl_answer *out)
+static void do_whitelist_add(struct dec_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			     int64_t now, struct dec_ctl_answer *out)
 {
 	const char *path = d->cfg->v.feedback_file;
 	char notes[64], err[600], ip[KL_ADDR_STRLEN], until[48], ttl[48];
 	size_t n = 0;
-	struct kl_fb_new fe = { .target = &r->addr, .kind = KL_EX_WHITELIST, .notes = notes };
+	struct dec_fb_new fe = { .target = &r->addr, .kind = DEC_EX_WHITELIST, .notes = notes };
 
 	if (r->mode == 1)
 		fe.until_ms = (int64_t)r->ttl_ms;
@@ -485,14 +485,14 @@ static void do_whitelist_add(struct kl_decider *d, const struct kl_ctl_req *r, u
 		return;
 	}
 	snprintf(notes, sizeof(notes), "klctl whitelist add by uid %u", (unsigned)uid);
-	if (kl_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
+	if (dec_feedback_add(path, &fe, &n, err, sizeof(err)) < 0) {
 		kl_warn("whitelist add %s by uid %u failed: %s", ip, (unsigned)uid, err);
 		audit_whitelist(d, "whitelist-add", ip, &fe, uid, false);
 		answer(out, KL_ERR_FAILED, "%s", err);
 		return;
 	}
 	int rc = reload_now(d, now);
-	restart_entry(&d->ex, &r->addr, KL_EX_WHITELIST, fe.ttl_ms, now);
+	restart_entry(&d->ex, &r->addr, DEC_EX_WHITELIST, fe.ttl_ms, now);
 	if (fe.ttl_ms > 0)
 		kl_duration_format((uint64_t)fe.ttl_ms * 1000000ull, ttl, sizeof(ttl));
 	else if (fe.until_ms > 0)
@@ -526,16 +526,16 @@ static void do_whitelist_add(struct kl_decider *d, const struct kl_ctl_req *r, u
 }
 
 /* The whitelist file's line holding exactly this target, or 0. */
-static size_t file_line_of(const struct kl_decider *d, const struct kl_addr *a)
+static size_t file_line_of(const struct dec_decider *d, const struct kl_addr *a)
 {
 	for (size_t i = 0; i < d->ex.wl.n; i++)
-		if (kl_addr_cmp(&d->ex.wl.v[i].net, a) == 0)
+		if (dec_addr_cmp(&d->ex.wl.v[i].net, a) == 0)
 			return i + 1;
 	return 0;
 }
 
-static void do_whitelist_del(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
-			     int64_t now, struct kl_ctl_answer *out)
+static void do_whitelist_del(struct dec_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			     int64_t now, struct dec_ctl_answer *out)
 {
 	const char *path = d->cfg->v.feedback_file;
 	char err[600], ip[KL_ADDR_STRLEN];
@@ -544,7 +544,7 @@ static void do_whitelist_del(struct kl_decider *d, const struct kl_ctl_req *r, u
 	kl_addr_format(&r->addr, ip, sizeof(ip));
 	if (feedback_off(d, "whitelist change", out))
 		return;
-	if (kl_feedback_del(path, &r->addr, KL_EX_WHITELIST, &removed, &n, err, sizeof(err)) < 0) {
+	if (dec_feedback_del(path, &r->addr, DEC_EX_WHITELIST, &removed, &n, err, sizeof(err)) < 0) {
 		kl_warn("whitelist del %s by uid %u failed: %s", ip, (unsigned)uid, err);
 		audit_whitelist(d, "whitelist-del", ip, NULL, uid, false);
 		answer(out, KL_ERR_FAILED, "%s", err);
@@ -581,11 +581,11 @@ static void do_whitelist_del(struct kl_decider *d, const struct kl_ctl_req *r, u
 	}
 }
 
-static void do_whitelist_list(struct kl_decider *d, const struct kl_ctl_req *r, int64_t now,
-			      struct kl_ctl_answer *out)
+static void do_whitelist_list(struct dec_decider *d, const struct kl_ctl_req *r, int64_t now,
+			      struct dec_ctl_answer *out)
 {
-	size_t limit = r->count > 0 ? (size_t)r->count : KL_WHITELIST_LIST_DEFAULT;
-	json_t *j = kl_whitelist_json(d, now, limit);
+	size_t limit = r->count > 0 ? (size_t)r->count : DEC_WHITELIST_LIST_DEFAULT;
+	json_t *j = dec_whitelist_json(d, now, limit);
 	if (j != NULL)
 		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (out->json == NULL) {
@@ -600,7 +600,7 @@ static void do_whitelist_list(struct kl_decider *d, const struct kl_ctl_req *r, 
 	json_decref(j);
 }
 
-static void do_tune(struct kl_decider *d, int64_t now, struct kl_ctl_answer *out)
+static void do_tune(struct dec_decider *d, int64_t now, struct dec_ctl_answer *out)
 {
 	if (d->at == NULL) {
 		answer(out, KL_ERR_REFUSED,
@@ -618,19 +618,19 @@ static void do_tune(struct kl_decider *d, int64_t now, struct kl_ctl_answer *out
 	struct at_status s;
 	autotune_status(d->at, &s);
 	answer(out, KL_OK, "autotune phase %s, %u samples, trig_pps %.1f trig_syn %.1f trig_scan %.1f",
-	       at_phase_name(s.phase), s.samples, s.trig.v[KL_F_PPS], s.trig.v[KL_F_SYN],
-	       s.trig.v[KL_F_SCAN]);
+	       at_phase_name(s.phase), s.samples, s.trig.v[DEC_F_PPS], s.trig.v[DEC_F_SYN],
+	       s.trig.v[DEC_F_SCAN]);
 	json_decref(j);
 }
 
-static void do_baseline(struct kl_decider *d, const struct kl_ctl_req *r, int64_t now,
-			struct kl_ctl_answer *out)
+static void do_baseline(struct dec_decider *d, const struct kl_ctl_req *r, int64_t now,
+			struct dec_ctl_answer *out)
 {
 	if (d->bl == NULL) {
 		answer(out, KL_ERR_REFUSED, "baselines are off (--baseline=false)");
 		return;
 	}
-	json_t *j = kl_bl_show_json(d->bl, kl_engine_params(d->eng), &r->addr, now);
+	json_t *j = dec_bl_show_json(d->bl, dec_engine_params(d->eng), &r->addr, now);
 	if (j != NULL)
 		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (out->json == NULL) {
@@ -641,7 +641,7 @@ static void do_baseline(struct kl_decider *d, const struct kl_ctl_req *r, int64_
 	char ip[KL_ADDR_STRLEN];
 	kl_addr_format(&r->addr, ip, sizeof(ip));
 	struct kl_addr key;
-	const struct kl_bl *b = kl_addr_key(&r->addr, &key) ? kl_bl_lookup(d->bl, &key) : NULL;
+	const struct dec_bl *b = dec_addr_key(&r->addr, &key) ? dec_bl_lookup(d->bl, &key) : NULL;
 	if (b == NULL) {
 		answer(out, KL_OK, "%s: no baseline (never observed clean near a trigger)", ip);
 	} else {
@@ -649,7 +649,7 @@ static void do_baseline(struct kl_decider *d, const struct kl_ctl_req *r, int64_
 		answer(out, KL_OK,
 		       "%s: %u observations, %s, confidence %.2f, peak pps %.1f syn %.1f scan %.1f, "
 		       "effective trig pps %.1f syn %.1f scan %.1f",
-		       ip, b->n, (b->flags & KL_BL_F_PROMOTED) ? "promoted" : "not promoted",
+		       ip, b->n, (b->flags & DEC_BL_F_PROMOTED) ? "promoted" : "not promoted",
 		       json_real_value(json_object_get(j, "confidence")), b->peak[0], b->peak[1],
 		       b->peak[2], json_number_value(json_object_get(eff, "pps")),
 		       json_number_value(json_object_get(eff, "syn")),
@@ -658,25 +658,25 @@ static void do_baseline(struct kl_decider *d, const struct kl_ctl_req *r, int64_
 	json_decref(j);
 }
 
-void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t uid,
-			int64_t now, struct kl_ctl_answer *out)
+void dec_control(struct dec_decider *d, const struct kl_ctl_req *r, uid_t uid,
+			int64_t now, struct dec_ctl_answer *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (r->cmd) {
 	case KL_CTL_SOURCES: {
-		size_t limit = r->count > 0 ? (size_t)r->count : KL_SOURCES_DEFAULT;
-		json_t *j = kl_sources_json(d->eng, now, limit);
+		size_t limit = r->count > 0 ? (size_t)r->count : DEC_SOURCES_DEFAULT;
+		json_t *j = dec_sources_json(d->eng, now, limit);
 		if (j == NULL) {
 			answer(out, KL_ERR_FAILED, "out of memory listing the sources");
 			return;
 		}
-		const struct kl_engine_stats *st = kl_engine_stats(d->eng);
+		const struct dec_engine_stats *st = dec_engine_stats(d->eng);
 		out->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 		answer(out, out->json != NULL ? KL_OK : KL_ERR_FAILED,
 		       "%zu of %zu tracked sources: observe=%zu soft=%zu hard=%zu block=%zu",
-		       json_array_size(j), st->tracked, st->per_level[KL_LVL_OBSERVE],
-		       st->per_level[KL_LVL_SOFT], st->per_level[KL_LVL_HARD],
-		       st->per_level[KL_LVL_BLOCK]);
+		       json_array_size(j), st->tracked, st->per_level[DEC_LVL_OBSERVE],
+		       st->per_level[DEC_LVL_SOFT], st->per_level[DEC_LVL_HARD],
+		       st->per_level[DEC_LVL_BLOCK]);
 		json_decref(j);
 		return;
 	}
@@ -703,7 +703,7 @@ void kl_decider_control(struct kl_decider *d, const struct kl_ctl_req *r, uid_t 
 		 * that does not parse keeps the previous list (logged). */
 		struct kl_errs errs = { 0 };
 		d->ex.now = now;
-		int rc = kl_decider_reload_exemptions(d, now, true, false, &errs);
+		int rc = dec_reload_exemptions(d, now, true, false, &errs);
 		kl_errs_free(&errs);
 		kl_info("RELOAD of the exemptions by uid %u: %s", (unsigned)uid,
 			rc < 0 ? "failed" : "done");

@@ -36,22 +36,22 @@ static void fill_decision(unsigned action, uint64_t rate, uint64_t burst, int64_
 	d->rate_pps = 0;
 	d->burst = 0;
 	d->ttl_ms = 0;
-	if (action == KL_LVL_OBSERVE)
+	if (action == DEC_LVL_OBSERVE)
 		return;
 	/* The enforcer refuses a record outside its ranges as a whole batch's
 	 * fault; the profile's values are clamped into them instead. */
 	d->ttl_ms = ttl_ms < (int64_t)KL_DEC_TTL_MIN_MS ? KL_DEC_TTL_MIN_MS
 		    : (uint64_t)ttl_ms > KL_DEC_TTL_MAX_MS ? KL_DEC_TTL_MAX_MS
 							  : (uint64_t)ttl_ms;
-	if (action != KL_LVL_BLOCK) {
+	if (action != DEC_LVL_BLOCK) {
 		d->rate_pps = clamp_u32(rate, 0, KL_DEC_MAX_RATE);
 		d->burst = clamp_u32(burst, 1, KL_DEC_MAX_BURST);
 	}
 }
 
-bool kl_decision_from_change(const struct kl_change *c, struct kl_decision *d)
+bool dec_decision_from_change(const struct dec_change *c, struct kl_decision *d)
 {
-	if (c->action == KL_LVL_OBSERVE && c->from_action == KL_LVL_OBSERVE)
+	if (c->action == DEC_LVL_OBSERVE && c->from_action == DEC_LVL_OBSERVE)
 		return false;
 	memset(d, 0, sizeof(*d));
 	d->addr = c->addr;
@@ -59,40 +59,40 @@ bool kl_decision_from_change(const struct kl_change *c, struct kl_decision *d)
 	return true;
 }
 
-void kl_decision_from_src(const struct kl_engine_params *p, const struct kl_src *s, int64_t now,
+void dec_decision_from_src(const struct dec_engine_params *p, const struct dec_src *s, int64_t now,
 			  struct kl_decision *d)
 {
-	struct kl_change c;
+	struct dec_change c;
 
 	memset(&c, 0, sizeof(c));
 	c.to = s->level;
 	c.from = s->level;
-	kl_change_fill(p, &c);
+	dec_change_fill(p, &c);
 	memset(d, 0, sizeof(*d));
 	d->addr = s->key;
-	int64_t left = s->enforce_until == KL_T_NEVER ? c.ttl_ms : s->enforce_until - now;
+	int64_t left = s->enforce_until == DEC_T_NEVER ? c.ttl_ms : s->enforce_until - now;
 	fill_decision(c.action, c.rate, c.burst, left, d);
 }
 
-int kl_level_of_state(const struct kl_engine_params *p, const struct kl_state_rec *r)
+int dec_level_of_state(const struct dec_engine_params *p, const struct kl_state_rec *r)
 {
 	if (r->kind == KL_STATE_DENY) {
-		for (unsigned l = KL_LVL_SOFT; l < KL_LVL_COUNT; l++)
-			if (p->action[l] == KL_LVL_BLOCK)
+		for (unsigned l = DEC_LVL_SOFT; l < DEC_LVL_COUNT; l++)
+			if (p->action[l] == DEC_LVL_BLOCK)
 				return (int)l;
-		return KL_LVL_BLOCK;
+		return DEC_LVL_BLOCK;
 	}
 	if (r->kind != KL_STATE_RL)
 		return -1;
-	for (unsigned l = KL_LVL_SOFT; l < KL_LVL_COUNT; l++) {
+	for (unsigned l = DEC_LVL_SOFT; l < DEC_LVL_COUNT; l++) {
 		unsigned a = p->action[l] > l ? l : p->action[l];
-		if ((a == KL_LVL_SOFT || a == KL_LVL_HARD) && p->rate[a] == r->rate_pps)
+		if ((a == DEC_LVL_SOFT || a == DEC_LVL_HARD) && p->rate[a] == r->rate_pps)
 			return (int)l;
 	}
-	return r->rate_pps >= p->rate[KL_LVL_SOFT] ? KL_LVL_SOFT : KL_LVL_HARD;
+	return r->rate_pps >= p->rate[DEC_LVL_SOFT] ? DEC_LVL_SOFT : DEC_LVL_HARD;
 }
 
-bool kl_ack_retryable(unsigned reason)
+bool dec_ack_retryable(unsigned reason)
 {
 	return reason == KL_ACK_RATE_CAP || reason == KL_ACK_TOTAL_CAP ||
 	       reason == KL_ACK_MAP_FULL || reason == KL_ACK_FAILED;
@@ -105,21 +105,21 @@ struct meta {
 };
 
 struct esink {
-	struct kl_sink s;
+	struct dec_sink s;
 	struct kl_enf_link *link;
-	struct kl_sink *log;
-	struct kl_engine *eng;
-	kl_exempt_fn exempt;
+	struct dec_sink *log;
+	struct dec_engine *eng;
+	dec_exempt_fn exempt;
 	void *exempt_ctx;
 	bool synced, ever_synced, ever_up;
 	int64_t down_since, last_down_log;
-	struct kl_keyset dirty;
+	struct dec_keyset dirty;
 	struct kl_decision *dec;
 	struct meta *meta;
 	size_t n, cap;
 	uint8_t *wire;
 	size_t wire_cap;
-	struct kl_enf_stats st;
+	struct dec_enf_stats st;
 };
 
 static void note_down(struct esink *e, int64_t now, const char *what, const char *err)
@@ -127,9 +127,9 @@ static void note_down(struct esink *e, int64_t now, const char *what, const char
 	e->st.up = false;
 	e->st.failed_calls++;
 	e->synced = false;
-	if (e->down_since == KL_T_NEVER)
+	if (e->down_since == DEC_T_NEVER)
 		e->down_since = now;
-	if (e->last_down_log == KL_T_NEVER || now - e->last_down_log >= DOWN_LOG_EVERY_MS) {
+	if (e->last_down_log == DEC_T_NEVER || now - e->last_down_log >= DOWN_LOG_EVERY_MS) {
 		kl_warn("enforcer unreachable (%s: %s); still deciding, %zu sources to send when it "
 			"is back (retrying every tick; this is logged once a minute)",
 			what, err, e->dirty.n);
@@ -140,7 +140,7 @@ static void note_down(struct esink *e, int64_t now, const char *what, const char
 static void note_up(struct esink *e, int64_t now)
 {
 	if (!e->st.up) {
-		if (e->down_since != KL_T_NEVER && e->ever_up) {
+		if (e->down_since != DEC_T_NEVER && e->ever_up) {
 			char d[48];
 			kl_info("enforcer reachable again after %s",
 				kl_duration_format((uint64_t)(now - e->down_since) * 1000000ull, d,
@@ -160,17 +160,17 @@ static void note_up(struct esink *e, int64_t now)
 	}
 	e->st.up = true;
 	e->ever_up = true;
-	e->down_since = KL_T_NEVER;
-	e->last_down_log = KL_T_NEVER;
+	e->down_since = DEC_T_NEVER;
+	e->last_down_log = DEC_T_NEVER;
 }
 
 static int mark_dirty(struct esink *e, const struct kl_addr *a)
 {
 	struct kl_addr key;
 
-	if (!kl_addr_key(a, &key))
+	if (!dec_addr_key(a, &key))
 		return 0;
-	if (kl_keyset_add(&e->dirty, &key) == NULL) {
+	if (dec_keyset_add(&e->dirty, &key) == NULL) {
 		kl_error("out of memory remembering a decision to resend");
 		return -1;
 	}
@@ -196,20 +196,20 @@ static void result_text(const struct kl_msg *reply, char *buf, size_t len)
 
 struct sync_acc {
 	struct esink *e;
-	const struct kl_keyset *seen;
+	const struct dec_keyset *seen;
 	size_t missing;
 	int rc;
 };
 
-static void sync_missing(void *ctx, const struct kl_src *s)
+static void sync_missing(void *ctx, const struct dec_src *s)
 {
 	struct sync_acc *acc = ctx;
 	struct kl_decision d;
 
-	if (s->level == KL_LVL_OBSERVE || kl_keyset_find(acc->seen, &s->key) != NULL)
+	if (s->level == DEC_LVL_OBSERVE || dec_keyset_find(acc->seen, &s->key) != NULL)
 		return;
-	kl_decision_from_src(kl_engine_params(acc->e->eng), s, 0, &d);
-	if (d.level == KL_LVL_OBSERVE)
+	dec_decision_from_src(dec_engine_params(acc->e->eng), s, 0, &d);
+	if (d.level == DEC_LVL_OBSERVE)
 		return;
 	acc->missing++;
 	if (mark_dirty(acc->e, &s->key) < 0)
@@ -218,17 +218,17 @@ static void sync_missing(void *ctx, const struct kl_src *s)
 
 static bool entry_matches(const struct kl_decision *d, const struct kl_state_rec *r)
 {
-	if (d->level == KL_LVL_BLOCK)
+	if (d->level == DEC_LVL_BLOCK)
 		return r->kind == KL_STATE_DENY;
-	if (d->level == KL_LVL_SOFT || d->level == KL_LVL_HARD)
+	if (d->level == DEC_LVL_SOFT || d->level == DEC_LVL_HARD)
 		return r->kind == KL_STATE_RL && r->rate_pps == d->rate_pps && r->burst == d->burst;
 	return false;
 }
 
-int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
+int dec_sink_enforcer_sync(struct dec_sink *s, int64_t now)
 {
 	struct esink *e = (struct esink *)s;
-	const struct kl_engine_params *p = kl_engine_params(e->eng);
+	const struct dec_engine_params *p = dec_engine_params(e->eng);
 	uint8_t q[KL_ENFORCED_Q_LEN];
 	struct kl_msg reply;
 	void *rbuf = NULL;
@@ -236,8 +236,8 @@ int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
 	struct kl_state_rec *recs = NULL;
 	uint32_t n = 0;
 	bool truncated = false;
-	size_t adopted[KL_LVL_COUNT] = { 0 }, kept = 0, release = 0, lapse = 0, resend = 0;
-	struct kl_keyset seen;
+	size_t adopted[DEC_LVL_COUNT] = { 0 }, kept = 0, release = 0, lapse = 0, resend = 0;
+	struct dec_keyset seen;
 	int rc = -1;
 
 	kl_enforced_q_encode(KL_STATE_MAX, q);
@@ -264,26 +264,26 @@ int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
 		return -1;
 	}
 	free(rbuf);
-	kl_keyset_init(&seen, 0x5eed5eed);
+	dec_keyset_init(&seen, 0x5eed5eed);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct kl_state_rec *r = &recs[i];
 		struct kl_addr key;
-		int lvl = kl_level_of_state(p, r);
+		int lvl = dec_level_of_state(p, r);
 
-		if (lvl < 0 || !kl_addr_key(&r->addr, &key))
+		if (lvl < 0 || !dec_addr_key(&r->addr, &key))
 			continue;
-		if (kl_keyset_add(&seen, &key) == NULL)
+		if (dec_keyset_add(&seen, &key) == NULL)
 			goto out;
-		int ex = e->exempt != NULL ? e->exempt(e->exempt_ctx, &key) : KL_EX_NONE;
-		const struct kl_src *src = kl_engine_lookup(e->eng, &key);
-		if (ex != KL_EX_NONE) {
+		int ex = e->exempt != NULL ? e->exempt(e->exempt_ctx, &key) : DEC_EX_NONE;
+		const struct dec_src *src = dec_engine_lookup(e->eng, &key);
+		if (ex != DEC_EX_NONE) {
 			/* Whitelisted or forgiven meanwhile: take it away. */
 			release++;
 			if (mark_dirty(e, &key) < 0)
 				goto out;
-		} else if (src != NULL && src->level > KL_LVL_OBSERVE) {
+		} else if (src != NULL && src->level > DEC_LVL_OBSERVE) {
 			struct kl_decision want;
-			kl_decision_from_src(p, src, now, &want);
+			dec_decision_from_src(p, src, now, &want);
 			if (entry_matches(&want, r)) {
 				kept++;
 			} else {
@@ -295,7 +295,7 @@ int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
 			int64_t left = r->expires_in_ms > (uint64_t)INT64_MAX / 2
 					       ? 0
 					       : (int64_t)r->expires_in_ms;
-			int a = kl_engine_adopt(e->eng, &key, (unsigned)lvl, left, now);
+			int a = dec_engine_adopt(e->eng, &key, (unsigned)lvl, left, now);
 			if (a < 0)
 				goto out;
 			adopted[lvl] += (size_t)a;
@@ -316,14 +316,14 @@ int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
 		}
 	}
 	struct sync_acc acc = { .e = e, .seen = &seen };
-	kl_engine_foreach(e->eng, sync_missing, &acc);
+	dec_engine_foreach(e->eng, sync_missing, &acc);
 	if (acc.rc < 0)
 		goto out;
 	resend += acc.missing;
 	kl_info("reconciled with the enforcer: %u entries of ours; adopted %zu (soft=%zu hard=%zu "
 		"block=%zu), kept %zu, to release %zu, to resend %zu, left to lapse %zu",
-		n, adopted[KL_LVL_SOFT] + adopted[KL_LVL_HARD] + adopted[KL_LVL_BLOCK],
-		adopted[KL_LVL_SOFT], adopted[KL_LVL_HARD], adopted[KL_LVL_BLOCK], kept, release,
+		n, adopted[DEC_LVL_SOFT] + adopted[DEC_LVL_HARD] + adopted[DEC_LVL_BLOCK],
+		adopted[DEC_LVL_SOFT], adopted[DEC_LVL_HARD], adopted[DEC_LVL_BLOCK], kept, release,
 		resend, lapse);
 	if (truncated)
 		kl_warn("the enforcer's STATE answer was truncated at %u entries; the rest lapse "
@@ -336,7 +336,7 @@ int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now)
 out:
 	if (rc < 0)
 		kl_error("reconciliation failed: out of memory");
-	kl_keyset_free(&seen);
+	dec_keyset_free(&seen);
 	free(recs);
 	return rc;
 }
@@ -394,7 +394,7 @@ static int handle_acks(struct esink *e, const struct kl_msg *reply, size_t first
 			e->st.applied++;
 			continue;
 		}
-		if (kl_ack_retryable(why)) {
+		if (dec_ack_retryable(why)) {
 			e->st.retry++;
 			if (mark_dirty(e, &d->addr) < 0)
 				break;
@@ -405,9 +405,9 @@ static int handle_acks(struct esink *e, const struct kl_msg *reply, size_t first
 			char ip[KL_ADDR_STRLEN];
 			(*lines)++;
 			kl_warn("ACTION ip=%s %s->%s refused reason=%s%s",
-				kl_addr_format(&d->addr, ip, sizeof(ip)), kl_level_name(m->from),
-				kl_level_name(m->to), kl_ack_reason_name(why),
-				kl_ack_retryable(why) ? " (will retry)" : "");
+				kl_addr_format(&d->addr, ip, sizeof(ip)), dec_level_name(m->from),
+				dec_level_name(m->to), kl_ack_reason_name(why),
+				dec_ack_retryable(why) ? " (will retry)" : "");
 		} else if (why < KL_ACK_REASON_MAX) {
 			more[why]++;
 		}
@@ -426,18 +426,18 @@ resend_all:
 	return 0;
 }
 
-static int e_apply(struct kl_sink *s, int64_t now, const struct kl_change *c, size_t n)
+static int e_apply(struct dec_sink *s, int64_t now, const struct dec_change *c, size_t n)
 {
 	struct esink *e = (struct esink *)s;
-	const struct kl_engine_params *p = kl_engine_params(e->eng);
+	const struct dec_engine_params *p = dec_engine_params(e->eng);
 	unsigned lines = 0;
 
 	if (n > 0 && e->log->apply(e->log, now, c, n) < 0)
 		return -1;
-	if (!e->synced && kl_sink_enforcer_sync(s, now) < 0) {
+	if (!e->synced && dec_sink_enforcer_sync(s, now) < 0) {
 		for (size_t i = 0; i < n; i++) {
 			struct kl_decision d;
-			if (kl_decision_from_change(&c[i], &d) && mark_dirty(e, &c[i].addr) < 0)
+			if (dec_decision_from_change(&c[i], &d) && mark_dirty(e, &c[i].addr) < 0)
 				return -1;
 		}
 		e->st.pending = e->dirty.n;
@@ -448,21 +448,21 @@ static int e_apply(struct kl_sink *s, int64_t now, const struct kl_change *c, si
 	e->n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct kl_decision d;
-		struct kl_keyslot *k = kl_keyset_find(&e->dirty, &c[i].addr);
+		struct dec_keyslot *k = dec_keyset_find(&e->dirty, &c[i].addr);
 		if (k != NULL)
 			k->mark = 1;
-		if (kl_decision_from_change(&c[i], &d) && batch_push(e, &d, c[i].from, c[i].to) < 0)
+		if (dec_decision_from_change(&c[i], &d) && batch_push(e, &d, c[i].from, c[i].to) < 0)
 			goto oom;
 	}
 	for (size_t i = 0; i < e->dirty.cap && e->dirty.n > 0; i++) {
-		const struct kl_keyslot *k = &e->dirty.slots[i];
+		const struct dec_keyslot *k = &e->dirty.slots[i];
 		struct kl_decision d;
 		if (k->key.family == 0 || k->mark)
 			continue;
-		const struct kl_src *src = kl_engine_lookup(e->eng, &k->key);
-		unsigned lvl = src != NULL ? src->level : KL_LVL_OBSERVE;
+		const struct dec_src *src = dec_engine_lookup(e->eng, &k->key);
+		unsigned lvl = src != NULL ? src->level : DEC_LVL_OBSERVE;
 		if (src != NULL) {
-			kl_decision_from_src(p, src, now, &d);
+			dec_decision_from_src(p, src, now, &d);
 		} else {
 			memset(&d, 0, sizeof(d));
 			d.addr = k->key;
@@ -471,7 +471,7 @@ static int e_apply(struct kl_sink *s, int64_t now, const struct kl_change *c, si
 		if (batch_push(e, &d, lvl, lvl) < 0)
 			goto oom;
 	}
-	kl_keyset_clear(&e->dirty);
+	dec_keyset_clear(&e->dirty);
 
 	for (size_t first = 0; first < e->n;) {
 		uint32_t cnt = (uint32_t)(e->n - first > KL_DECISIONS_MAX ? KL_DECISIONS_MAX
@@ -513,7 +513,7 @@ oom:
 	return -1;
 }
 
-static int e_release(struct kl_sink *s, int64_t now, const struct kl_addr *cidr, uint32_t budget,
+static int e_release(struct dec_sink *s, int64_t now, const struct kl_addr *cidr, uint32_t budget,
 		     uint32_t *removed)
 {
 	struct esink *e = (struct esink *)s;
@@ -525,7 +525,7 @@ static int e_release(struct kl_sink *s, int64_t now, const struct kl_addr *cidr,
 	char err[512], ip[KL_ADDR_STRLEN];
 
 	*removed = 0;
-	if (!e->synced && kl_sink_enforcer_sync(s, now) < 0)
+	if (!e->synced && dec_sink_enforcer_sync(s, now) < 0)
 		return -1;
 	if (r.budget == 0)
 		r.budget = 1;
@@ -556,7 +556,7 @@ static int e_release(struct kl_sink *s, int64_t now, const struct kl_addr *cidr,
 	return 0;
 }
 
-static void e_close(struct kl_sink *s)
+static void e_close(struct dec_sink *s)
 {
 	struct esink *e = (struct esink *)s;
 
@@ -566,21 +566,21 @@ static void e_close(struct kl_sink *s)
 		e->link->close(e->link);
 	if (e->log != NULL)
 		e->log->close(e->log);
-	kl_keyset_free(&e->dirty);
+	dec_keyset_free(&e->dirty);
 	free(e->dec);
 	free(e->meta);
 	free(e->wire);
 	free(e);
 }
 
-struct kl_sink *kl_sink_enforcer_new(struct kl_enf_link *link, struct kl_engine *eng,
-				     kl_exempt_fn exempt, void *exempt_ctx)
+struct dec_sink *dec_sink_enforcer_new(struct kl_enf_link *link, struct dec_engine *eng,
+				     dec_exempt_fn exempt, void *exempt_ctx)
 {
 	struct esink *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
-	e->log = kl_sink_print_new(NULL, false, false);
+	e->log = dec_sink_print_new(NULL, false, false);
 	if (e->log == NULL) {
 		free(e);
 		return NULL;
@@ -592,13 +592,13 @@ struct kl_sink *kl_sink_enforcer_new(struct kl_enf_link *link, struct kl_engine 
 	e->eng = eng;
 	e->exempt = exempt;
 	e->exempt_ctx = exempt_ctx;
-	e->down_since = KL_T_NEVER;
-	e->last_down_log = KL_T_NEVER;
-	kl_keyset_init(&e->dirty, 0xd1b7d1b7);
+	e->down_since = DEC_T_NEVER;
+	e->last_down_log = DEC_T_NEVER;
+	dec_keyset_init(&e->dirty, 0xd1b7d1b7);
 	return &e->s;
 }
 
-const struct kl_enf_stats *kl_sink_enforcer_stats(const struct kl_sink *s)
+const struct dec_enf_stats *dec_sink_enforcer_stats(const struct dec_sink *s)
 {
 	const struct esink *e = (const struct esink *)s;
 	return &e->st;

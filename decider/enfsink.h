@@ -31,21 +31,21 @@
 /* The DECISIONS record for a level change or renewal. False when there is
  * nothing to tell the enforcer: the old and new levels are both enforced
  * as OBSERVE (policy caps), so no entry exists or is wanted. */
-bool kl_decision_from_change(const struct kl_change *c, struct kl_decision *d);
+bool dec_decision_from_change(const struct dec_change *c, struct kl_decision *d);
 /* The record for a source as it is now (resends, reconciliation): its
  * level's action with the TTL it has left (at least 1 s), or OBSERVE. */
-void kl_decision_from_src(const struct kl_engine_params *p, const struct kl_src *s, int64_t now,
+void dec_decision_from_src(const struct dec_engine_params *p, const struct dec_src *s, int64_t now,
 			  struct kl_decision *d);
 /* The engine level an enforcer entry of ours stands for: a deny is the
  * lowest level enforced as BLOCK (BLOCK if none is), a rate-limit override
  * the lowest level whose action has that rate (if the profile changed
  * since: RATE_SOFT at or above the soft rate, else RATE_HARD). -1 for
  * entries that are not per-source levels (edges). */
-int kl_level_of_state(const struct kl_engine_params *p, const struct kl_state_rec *r);
+int dec_level_of_state(const struct dec_engine_params *p, const struct kl_state_rec *r);
 /* Refusals a later resend may overcome (quota, full map, failed write). */
-bool kl_ack_retryable(unsigned reason);
+bool dec_ack_retryable(unsigned reason);
 
-struct kl_enf_stats {
+struct dec_enf_stats {
 	uint64_t batches;      /* DECISIONS messages answered */
 	uint64_t sent;         /* records in them */
 	uint64_t applied;
@@ -62,8 +62,8 @@ struct kl_enf_stats {
 /* The enforcer sink; it takes over link. eng and the exemption lookup
  * (exempt may be NULL) are what reconciliation and resends read. Every
  * level change is also logged as STATE and ACTION lines (dry_run=false). */
-struct kl_sink *kl_sink_enforcer_new(struct kl_enf_link *link, struct kl_engine *eng,
-				     kl_exempt_fn exempt, void *exempt_ctx);
+struct dec_sink *dec_sink_enforcer_new(struct kl_enf_link *link, struct dec_engine *eng,
+				     dec_exempt_fn exempt, void *exempt_ctx);
 /* Reconcile now (if the link is up or comes up): ask what is enforced,
  * adopt our entries for sources the engine does not hold (first sync
  * only; later ones leave such entries to lapse), release entries of
@@ -71,7 +71,7 @@ struct kl_sink *kl_sink_enforcer_new(struct kl_enf_link *link, struct kl_engine 
  * sources the enforcer lacks. Returns 0, or -1 if the enforcer could not
  * be asked (logged at most once a minute). apply() calls it by itself
  * after every reconnect. */
-int kl_sink_enforcer_sync(struct kl_sink *s, int64_t now);
-const struct kl_enf_stats *kl_sink_enforcer_stats(const struct kl_sink *s);
+int dec_sink_enforcer_sync(struct dec_sink *s, int64_t now);
+const struct dec_enf_stats *dec_sink_enforcer_stats(const struct dec_sink *s);
 
 #endif

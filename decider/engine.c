@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * Engine of DESIGN §6.2-6.3. kl_engine_step() is the whole per-source rule
- * set; kl_engine_tick() chooses which sources to step (candidates, top-N,
+ * Engine of DESIGN §6.2-6.3. dec_engine_step() is the whole per-source rule
+ * set; dec_engine_tick() chooses which sources to step (candidates, top-N,
  * elevated sources, violations), keeps their state in an open-addressing
  * table and forgets idle OBSERVE state after --state-ttl.
  *
@@ -21,36 +21,36 @@
 #include "decider/baseline.h"
 #include "decider/table.h"
 
-static const char *const level_names[KL_LVL_COUNT] = {
+static const char *const level_names[DEC_LVL_COUNT] = {
 	"OBSERVE", "RATE_SOFT", "RATE_HARD", "BLOCK"
 };
 
-const char *kl_level_name(unsigned lvl)
+const char *dec_level_name(unsigned lvl)
 {
-	return lvl < KL_LVL_COUNT ? level_names[lvl] : "?";
+	return lvl < DEC_LVL_COUNT ? level_names[lvl] : "?";
 }
 
-static const char *const reason_names[KL_R_COUNT] = {
-	[KL_R_NONE] = "none",
-	[KL_R_SOFT_AT] = "strikes>=soft_at",
-	[KL_R_HARD_AT] = "strikes>=hard_at",
-	[KL_R_BLOCK_AT] = "strikes>=block_at",
-	[KL_R_GATE] = "strikes>=block_at,block_gate_closed",
-	[KL_R_NONCOMP] = "noncomp>=noncomp_at",
-	[KL_R_VIOLATION] = "graph_violation",
-	[KL_R_STEP_DOWN] = "quiet:down>=down_need",
-	[KL_R_REFRESH] = "ttl_refresh",
-	[KL_R_WHITELIST] = "whitelist",
-	[KL_R_FORGIVE] = "forgive",
-	[KL_R_APPROVED] = "graph_approved",
+static const char *const reason_names[DEC_R_COUNT] = {
+	[DEC_R_NONE] = "none",
+	[DEC_R_SOFT_AT] = "strikes>=soft_at",
+	[DEC_R_HARD_AT] = "strikes>=hard_at",
+	[DEC_R_BLOCK_AT] = "strikes>=block_at",
+	[DEC_R_GATE] = "strikes>=block_at,block_gate_closed",
+	[DEC_R_NONCOMP] = "noncomp>=noncomp_at",
+	[DEC_R_VIOLATION] = "graph_violation",
+	[DEC_R_STEP_DOWN] = "quiet:down>=down_need",
+	[DEC_R_REFRESH] = "ttl_refresh",
+	[DEC_R_WHITELIST] = "whitelist",
+	[DEC_R_FORGIVE] = "forgive",
+	[DEC_R_APPROVED] = "graph_approved",
 };
 
-const char *kl_reason_name(unsigned r)
+const char *dec_reason_name(unsigned r)
 {
-	return r < KL_R_COUNT ? reason_names[r] : "?";
+	return r < DEC_R_COUNT ? reason_names[r] : "?";
 }
 
-int kl_addr_cmp(const struct kl_addr *a, const struct kl_addr *b)
+int dec_addr_cmp(const struct kl_addr *a, const struct kl_addr *b)
 {
 	if (a->family != b->family)
 		return a->family < b->family ? -1 : 1;
@@ -62,12 +62,12 @@ int kl_addr_cmp(const struct kl_addr *a, const struct kl_addr *b)
 	return 0;
 }
 
-double kl_severity(const struct kl_engine_params *p, const struct kl_metrics *m)
+double dec_severity(const struct dec_engine_params *p, const struct dec_metrics *m)
 {
-	const double x[KL_F_COUNT] = { m->pps, m->syn, m->scan, m->bps };
+	const double x[DEC_F_COUNT] = { m->pps, m->syn, m->scan, m->bps };
 	double sev = 0.0;
 
-	for (int f = 0; f < KL_F_COUNT; f++) {
+	for (int f = 0; f < DEC_F_COUNT; f++) {
 		if (!(p->trig[f] > 0.0) || p->w[f] == 0.0)
 			continue;
 		double n = x[f] / p->trig[f];
@@ -78,16 +78,16 @@ double kl_severity(const struct kl_engine_params *p, const struct kl_metrics *m)
 	return sev;
 }
 
-void kl_src_init(struct kl_src *s, const struct kl_addr *a)
+void dec_src_init(struct dec_src *s, const struct kl_addr *a)
 {
 	memset(s, 0, sizeof(*s));
 	s->key = *a;
-	s->level = KL_LVL_OBSERVE;
-	s->t_change = KL_T_NEVER;
-	s->t_high = KL_T_NEVER;
-	s->enforce_until = KL_T_NEVER;
-	s->gate_since = KL_T_NEVER;
-	s->t_seen = KL_T_NEVER;
+	s->level = DEC_LVL_OBSERVE;
+	s->t_change = DEC_T_NEVER;
+	s->t_high = DEC_T_NEVER;
+	s->enforce_until = DEC_T_NEVER;
+	s->gate_since = DEC_T_NEVER;
+	s->t_seen = DEC_T_NEVER;
 }
 
 static inline uint16_t inc16(uint16_t v)
@@ -95,10 +95,10 @@ static inline uint16_t inc16(uint16_t v)
 	return v == UINT16_MAX ? v : (uint16_t)(v + 1);
 }
 
-void kl_change_fill(const struct kl_engine_params *p, struct kl_change *c)
+void dec_change_fill(const struct dec_engine_params *p, struct dec_change *c)
 {
-	unsigned act = c->to < KL_LVL_COUNT ? p->action[c->to] : KL_LVL_OBSERVE;
-	unsigned fact = c->from < KL_LVL_COUNT ? p->action[c->from] : KL_LVL_OBSERVE;
+	unsigned act = c->to < DEC_LVL_COUNT ? p->action[c->to] : DEC_LVL_OBSERVE;
+	unsigned fact = c->from < DEC_LVL_COUNT ? p->action[c->from] : DEC_LVL_OBSERVE;
 
 	if (act > c->to)
 		act = c->to;
@@ -108,16 +108,16 @@ void kl_change_fill(const struct kl_engine_params *p, struct kl_change *c)
 	c->from_action = (uint8_t)fact;
 	c->rate = 0;
 	c->burst = 0;
-	if (act == KL_LVL_SOFT || act == KL_LVL_HARD) {
+	if (act == DEC_LVL_SOFT || act == DEC_LVL_HARD) {
 		c->rate = p->rate[act];
 		c->burst = p->burst[act];
 	}
-	c->ttl_ms = c->to > KL_LVL_OBSERVE ? p->ttl_ms[c->to] : 0;
+	c->ttl_ms = c->to > DEC_LVL_OBSERVE ? p->ttl_ms[c->to] : 0;
 }
 
-static void make_change(const struct kl_engine_params *p, const struct kl_src *s,
+static void make_change(const struct dec_engine_params *p, const struct dec_src *s,
 			unsigned from, unsigned to, unsigned reason, double sev,
-			int64_t now, struct kl_change *c)
+			int64_t now, struct dec_change *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->addr = s->key;
@@ -131,19 +131,19 @@ static void make_change(const struct kl_engine_params *p, const struct kl_src *s
 	c->feat[1] = s->syn;
 	c->feat[2] = s->scan;
 	c->feat[3] = s->droprl;
-	kl_change_fill(p, c);
+	dec_change_fill(p, c);
 }
 
-bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
-		    const struct kl_metrics *m, double sev, int viol, int64_t now,
-		    struct kl_change *c)
+bool dec_engine_step(const struct dec_engine_params *p, struct dec_src *s,
+		    const struct dec_metrics *m, double sev, int viol, int64_t now,
+		    struct dec_change *c)
 {
 	const bool any_drops = m->droprl > 0.0;
 	const bool drop_nc = p->noncomp_drop > 0.0 && m->droprl >= p->noncomp_drop;
 	const unsigned lvl = s->level;
 
 	/* 1. High and low ticks. */
-	const bool high = sev >= p->step[0] || drop_nc || viol != KL_VIOL_NONE;
+	const bool high = sev >= p->step[0] || drop_nc || viol != DEC_VIOL_NONE;
 	const bool low = !high && sev < p->decay_below && !any_drops;
 	if (high) {
 		s->up = inc16(s->up);
@@ -173,18 +173,18 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 	 * once per tick however many records came, and on a tick whose own
 	 * severity is low its strikes stop below soft-at: violations alone
 	 * never change a level. */
-	const bool viol_only = viol != KL_VIOL_NONE && sev < p->step[0];
-	if (viol != KL_VIOL_NONE && add < p->delta[0])
+	const bool viol_only = viol != DEC_VIOL_NONE && sev < p->step[0];
+	if (viol != DEC_VIOL_NONE && add < p->delta[0])
 		add = p->delta[0];
 	int strikes = s->strikes;
-	const int cap = p->at[KL_LVL_BLOCK] + p->at[KL_LVL_HARD];
+	const int cap = p->at[DEC_LVL_BLOCK] + p->at[DEC_LVL_HARD];
 	if (add > 0) {
 		strikes += add;
 		if (strikes > cap)
 			strikes = cap;
-		if (viol_only && strikes > p->at[KL_LVL_SOFT] - 1)
-			strikes = s->strikes > p->at[KL_LVL_SOFT] - 1 ? s->strikes
-								 : p->at[KL_LVL_SOFT] - 1;
+		if (viol_only && strikes > p->at[DEC_LVL_SOFT] - 1)
+			strikes = s->strikes > p->at[DEC_LVL_SOFT] - 1 ? s->strikes
+								 : p->at[DEC_LVL_SOFT] - 1;
 	} else if (low && s->down >= p->down_need && strikes > 0) {
 		strikes--;
 	}
@@ -193,7 +193,7 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 	s->strikes = (uint16_t)strikes;
 
 	/* 3. Non-compliance: still pushing against the limiter. */
-	if (lvl >= KL_LVL_SOFT) {
+	if (lvl >= DEC_LVL_SOFT) {
 		if (drop_nc || sev >= p->noncomp_sev)
 			s->noncomp = inc16(s->noncomp);
 		else if (sev < p->noncomp_reset_below && !any_drops)
@@ -204,31 +204,31 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 
 	/* Block gate timer: how long severity has stayed at block-min-sev. */
 	if (p->block_min_sev > 0.0 && sev >= p->block_min_sev) {
-		if (s->gate_since == KL_T_NEVER)
+		if (s->gate_since == DEC_T_NEVER)
 			s->gate_since = now;
 	} else {
-		s->gate_since = KL_T_NEVER;
+		s->gate_since = DEC_T_NEVER;
 	}
 	const bool gate_open = !(p->block_min_sev > 0.0) ||
-			       (s->gate_since != KL_T_NEVER &&
+			       (s->gate_since != DEC_T_NEVER &&
 				now - s->gate_since >= p->block_min_dur_ms);
 
 	/* 4. Target level. */
-	unsigned target = KL_LVL_OBSERVE;
-	unsigned reason = KL_R_NONE;
-	if (strikes >= p->at[KL_LVL_BLOCK]) {
-		target = KL_LVL_BLOCK;
-		reason = KL_R_BLOCK_AT;
-	} else if (strikes >= p->at[KL_LVL_HARD]) {
-		target = KL_LVL_HARD;
-		reason = KL_R_HARD_AT;
-	} else if (strikes >= p->at[KL_LVL_SOFT]) {
-		target = KL_LVL_SOFT;
-		reason = KL_R_SOFT_AT;
+	unsigned target = DEC_LVL_OBSERVE;
+	unsigned reason = DEC_R_NONE;
+	if (strikes >= p->at[DEC_LVL_BLOCK]) {
+		target = DEC_LVL_BLOCK;
+		reason = DEC_R_BLOCK_AT;
+	} else if (strikes >= p->at[DEC_LVL_HARD]) {
+		target = DEC_LVL_HARD;
+		reason = DEC_R_HARD_AT;
+	} else if (strikes >= p->at[DEC_LVL_SOFT]) {
+		target = DEC_LVL_SOFT;
+		reason = DEC_R_SOFT_AT;
 	}
-	if (lvl == KL_LVL_HARD && s->noncomp >= p->noncomp_at && target < KL_LVL_BLOCK) {
-		target = KL_LVL_BLOCK;
-		reason = KL_R_NONCOMP;
+	if (lvl == DEC_LVL_HARD && s->noncomp >= p->noncomp_at && target < DEC_LVL_BLOCK) {
+		target = DEC_LVL_BLOCK;
+		reason = DEC_R_NONCOMP;
 	}
 	/* A frozen-enforce violation forces its level (past up-need and
 	 * cooldown) only with evidence a spoofed packet cannot give cheaply:
@@ -237,17 +237,17 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 	 * graph-freeze-min-sev and sev-step1. */
 	bool forced = false;
 	const double vmin = p->viol_min_sev > p->step[0] ? p->viol_min_sev : p->step[0];
-	if (viol == KL_VIOL_ENFORCE && p->block_min_sev > 0.0 && gate_open && sev >= vmin) {
+	if (viol == DEC_VIOL_ENFORCE && p->block_min_sev > 0.0 && gate_open && sev >= vmin) {
 		unsigned f = p->viol_level;
 		if (f > lvl && f >= target) {
 			target = f;
-			reason = KL_R_VIOLATION;
+			reason = DEC_R_VIOLATION;
 			forced = true;
 		}
 	}
-	if (!forced && target == KL_LVL_BLOCK && !gate_open) {
-		target = KL_LVL_HARD;
-		reason = KL_R_GATE;
+	if (!forced && target == DEC_LVL_BLOCK && !gate_open) {
+		target = DEC_LVL_HARD;
+		reason = DEC_R_GATE;
 	}
 	if (!forced && target > lvl && s->up < p->up_need)
 		target = lvl;
@@ -255,38 +255,38 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 	/* 4 (tail) and 5. Stepping down: BLOCK keeps its TTL; then down-need,
 	 * the level's minimum hold since the last high tick, one level. */
 	if (target < lvl) {
-		if (lvl == KL_LVL_BLOCK && now < s->t_change + p->ttl_ms[KL_LVL_BLOCK])
+		if (lvl == DEC_LVL_BLOCK && now < s->t_change + p->ttl_ms[DEC_LVL_BLOCK])
 			target = lvl;
 		else if (s->down < p->down_need)
 			target = lvl;
-		else if (s->t_high != KL_T_NEVER && now - s->t_high < p->min_hold_ms[lvl])
+		else if (s->t_high != DEC_T_NEVER && now - s->t_high < p->min_hold_ms[lvl])
 			target = lvl;
 		else {
 			target = lvl - 1;
-			reason = KL_R_STEP_DOWN;
+			reason = DEC_R_STEP_DOWN;
 		}
 	}
 
 	/* 6. Cooldown between changes (a forced BLOCK does not wait). */
-	if (target != lvl && !forced && s->t_change != KL_T_NEVER &&
+	if (target != lvl && !forced && s->t_change != DEC_T_NEVER &&
 	    now - s->t_change < p->cooldown_ms)
 		target = lvl;
 
 	if (target != lvl) {
 		s->level = (uint8_t)target;
 		s->t_change = now;
-		s->enforce_until = target > KL_LVL_OBSERVE ? now + p->ttl_ms[target]
-							    : KL_T_NEVER;
+		s->enforce_until = target > DEC_LVL_OBSERVE ? now + p->ttl_ms[target]
+							    : DEC_T_NEVER;
 		make_change(p, s, lvl, target, reason, sev, now, c);
 		return true;
 	}
 	/* Keep the enforcer's entry alive while the level holds: renew when
 	 * half of the TTL we last sent is gone. */
-	if (lvl > KL_LVL_OBSERVE &&
-	    (s->enforce_until == KL_T_NEVER ||
+	if (lvl > DEC_LVL_OBSERVE &&
+	    (s->enforce_until == DEC_T_NEVER ||
 	     now >= s->enforce_until - p->ttl_ms[lvl] / 2)) {
 		s->enforce_until = now + p->ttl_ms[lvl];
-		make_change(p, s, lvl, lvl, KL_R_REFRESH, sev, now, c);
+		make_change(p, s, lvl, lvl, DEC_R_REFRESH, sev, now, c);
 		return true;
 	}
 	return false;
@@ -294,7 +294,7 @@ bool kl_engine_step(const struct kl_engine_params *p, struct kl_src *s,
 
 /* ---- the engine ---- */
 
-_Static_assert(sizeof(struct kl_src) == 88, "struct kl_src grew: check the bench's bytes/source");
+_Static_assert(sizeof(struct dec_src) == 88, "struct dec_src grew: check the bench's bytes/source");
 
 struct cand {
 	double sev;
@@ -303,7 +303,7 @@ struct cand {
 };
 
 struct evalent {
-	uint64_t h;    /* kl_addr_hash(key, table seed), for prefetching */
+	uint64_t h;    /* dec_addr_hash(key, table seed), for prefetching */
 	uint32_t idx;  /* into src[], or UINT32_MAX for "no metrics this tick" */
 	uint8_t viol;
 	uint8_t ex;
@@ -311,102 +311,102 @@ struct evalent {
 	struct kl_addr key;
 };
 
-struct kl_engine {
-	struct kl_engine_params p;
-	struct kl_srctab tab;
-	struct kl_keyset elev, elev_next, viol;
+struct dec_engine {
+	struct dec_engine_params p;
+	struct dec_srctab tab;
+	struct dec_keyset elev, elev_next, viol;
 	struct cand *heap;
 	size_t heap_n, heap_cap;
 	bool heap_built;
 	struct evalent *ev;
 	size_t ev_n, ev_cap;
 	int64_t last_sweep;
-	struct kl_engine_stats st;
+	struct dec_engine_stats st;
 	/* baselines: this tick's sources that may be observations */
-	struct kl_baselines *bl;
+	struct dec_baselines *bl;
 	uint32_t *bl_idx;
 	size_t bl_n, bl_cap;
 };
 
-struct kl_engine *kl_engine_new(const struct kl_engine_params *p, uint64_t seed)
+struct dec_engine *dec_engine_new(const struct dec_engine_params *p, uint64_t seed)
 {
-	struct kl_engine *e = calloc(1, sizeof(*e));
+	struct dec_engine *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
 	e->p = *p;
-	if (kl_srctab_init(&e->tab, 1024, seed) < 0) {
+	if (dec_srctab_init(&e->tab, 1024, seed) < 0) {
 		free(e);
 		return NULL;
 	}
-	kl_keyset_init(&e->elev, seed + 1);
-	kl_keyset_init(&e->elev_next, seed + 1);
-	kl_keyset_init(&e->viol, seed + 2);
-	e->last_sweep = KL_T_NEVER;
+	dec_keyset_init(&e->elev, seed + 1);
+	dec_keyset_init(&e->elev_next, seed + 1);
+	dec_keyset_init(&e->viol, seed + 2);
+	e->last_sweep = DEC_T_NEVER;
 	return e;
 }
 
-void kl_engine_free(struct kl_engine *e)
+void dec_engine_free(struct dec_engine *e)
 {
 	if (e == NULL)
 		return;
-	kl_srctab_free(&e->tab);
-	kl_keyset_free(&e->elev);
-	kl_keyset_free(&e->elev_next);
-	kl_keyset_free(&e->viol);
+	dec_srctab_free(&e->tab);
+	dec_keyset_free(&e->elev);
+	dec_keyset_free(&e->elev_next);
+	dec_keyset_free(&e->viol);
 	free(e->heap);
 	free(e->ev);
 	free(e->bl_idx);
 	free(e);
 }
 
-void kl_engine_set_params(struct kl_engine *e, const struct kl_engine_params *p)
+void dec_engine_set_params(struct dec_engine *e, const struct dec_engine_params *p)
 {
 	e->p = *p;
 }
 
-const struct kl_engine_params *kl_engine_params(const struct kl_engine *e)
+const struct dec_engine_params *dec_engine_params(const struct dec_engine *e)
 {
 	return &e->p;
 }
 
-const struct kl_engine_stats *kl_engine_stats(const struct kl_engine *e)
+const struct dec_engine_stats *dec_engine_stats(const struct dec_engine *e)
 {
 	return &e->st;
 }
 
-const struct kl_src *kl_engine_lookup(const struct kl_engine *e, const struct kl_addr *a)
+const struct dec_src *dec_engine_lookup(const struct dec_engine *e, const struct kl_addr *a)
 {
 	struct kl_addr key;
 
-	if (!kl_addr_key(a, &key))
+	if (!dec_addr_key(a, &key))
 		return NULL;
-	return kl_srctab_find(&e->tab, &key);
+	return dec_srctab_find(&e->tab, &key);
 }
 
-static void count_level(struct kl_engine *e, unsigned from, unsigned to);
+static void count_level(struct dec_engine *e, unsigned from, unsigned to);
 
-int kl_engine_adopt(struct kl_engine *e, const struct kl_addr *a, unsigned level,
+int dec_engine_adopt(struct dec_engine *e, const struct kl_addr *a, unsigned level,
 		    int64_t ttl_left_ms, int64_t now)
 {
-	const struct kl_engine_params *p = &e->p;
+	const struct dec_engine_params *p = &e->p;
 	struct kl_addr key;
-	struct kl_src *s;
+	struct dec_src *s;
 	bool created;
 
-	if (level <= KL_LVL_OBSERVE || level >= KL_LVL_COUNT || !kl_addr_key(a, &key))
+	if (level <= DEC_LVL_OBSERVE || level >= DEC_LVL_COUNT || !dec_addr_key(a, &key))
 		return -1;
-	s = kl_srctab_insert_h(&e->tab, &key, kl_addr_hash(&key, e->tab.seed), &created);
+	s = dec_srctab_insert_h(&e->tab, &key, dec_addr_hash(&key, e->tab.seed), &created);
 	if (s == NULL)
 		return -1;
 	if (created)
-		e->st.per_level[KL_LVL_OBSERVE]++;
-	if (s->level > KL_LVL_OBSERVE)
+		e->st.per_level[DEC_LVL_OBSERVE]++;
+	if (s->level > DEC_LVL_OBSERVE)
 		return 0;
-	if (!(s->flags & KL_SRC_F_ELEVATED)) {
-		if (kl_keyset_add(&e->elev, &key) == NULL)
+	if (!(s->flags & DEC_SRC_F_ELEVATED)) {
+		if (dec_keyset_add(&e->elev, &key) == NULL)
 			return -1;
-		s->flags |= KL_SRC_F_ELEVATED;
+		s->flags |= DEC_SRC_F_ELEVATED;
 	}
 	int strikes = p->at[level];
 	if (strikes > UINT16_MAX)
@@ -418,7 +418,7 @@ int kl_engine_adopt(struct kl_engine *e, const struct kl_addr *a, unsigned level
 	int64_t entered = now + ttl_left_ms - p->ttl_ms[level];
 	if (entered > now)
 		entered = now;
-	count_level(e, KL_LVL_OBSERVE, level);
+	count_level(e, DEC_LVL_OBSERVE, level);
 	s->level = (uint8_t)level;
 	s->strikes = (uint16_t)strikes;
 	s->up = 0;
@@ -427,15 +427,15 @@ int kl_engine_adopt(struct kl_engine *e, const struct kl_addr *a, unsigned level
 	s->t_change = entered;
 	s->t_high = entered;
 	s->enforce_until = now + ttl_left_ms;
-	s->gate_since = KL_T_NEVER;
+	s->gate_since = DEC_T_NEVER;
 	s->sev = 0.0f;
 	s->pps = s->syn = s->scan = s->droprl = 0.0f;
 	e->st.tracked = e->tab.n;
 	return 1;
 }
 
-void kl_engine_foreach(const struct kl_engine *e,
-		       void (*fn)(void *ctx, const struct kl_src *s), void *ctx)
+void dec_engine_foreach(const struct dec_engine *e,
+		       void (*fn)(void *ctx, const struct dec_src *s), void *ctx)
 {
 	for (size_t i = 0; i < e->tab.cap; i++) {
 		if (e->tab.slots[i].key.family != 0)
@@ -443,23 +443,23 @@ void kl_engine_foreach(const struct kl_engine *e,
 	}
 }
 
-double kl_engine_bytes_per_source(const struct kl_engine *e)
+double dec_engine_bytes_per_source(const struct dec_engine *e)
 {
-	size_t bytes = e->tab.cap * sizeof(struct kl_src) +
-		       (e->elev.cap + e->elev_next.cap) * sizeof(struct kl_keyslot);
+	size_t bytes = e->tab.cap * sizeof(struct dec_src) +
+		       (e->elev.cap + e->elev_next.cap) * sizeof(struct dec_keyslot);
 
 	return e->tab.n ? (double)bytes / (double)e->tab.n : 0.0;
 }
 
-void kl_changes_free(struct kl_changes *c)
+void dec_changes_free(struct dec_changes *c)
 {
 	free(c->v);
 	memset(c, 0, sizeof(*c));
 }
 
-static struct kl_change *changes_push(struct kl_changes *c)
+static struct dec_change *changes_push(struct dec_changes *c)
 {
-	struct kl_change *nv = kl_grow(c->v, c->n, &c->cap, sizeof(*nv), 64);
+	struct dec_change *nv = kl_grow(c->v, c->n, &c->cap, sizeof(*nv), 64);
 
 	if (nv == NULL)
 		return NULL;
@@ -468,18 +468,18 @@ static struct kl_change *changes_push(struct kl_changes *c)
 }
 
 /* "Better" candidate: higher severity, then higher pps, then lower address. */
-static bool cand_better(const struct kl_metrics *src, const struct cand *a,
+static bool cand_better(const struct dec_metrics *src, const struct cand *a,
 			const struct cand *b)
 {
 	if (a->sev != b->sev)
 		return a->sev > b->sev;
 	if (a->pps != b->pps)
 		return a->pps > b->pps;
-	return kl_addr_cmp(&src[a->idx].addr, &src[b->idx].addr) < 0;
+	return dec_addr_cmp(&src[a->idx].addr, &src[b->idx].addr) < 0;
 }
 
 /* Min-heap on "better": the root is the worst of the kept top-N. */
-static void heap_down(const struct kl_metrics *src, struct cand *h, size_t n, size_t i)
+static void heap_down(const struct dec_metrics *src, struct cand *h, size_t n, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, w = i;
@@ -499,7 +499,7 @@ static void heap_down(const struct kl_metrics *src, struct cand *h, size_t n, si
 /* Candidates are appended unordered until there are more than top; only
  * then does the array become a heap. With top >= candidates (top=all) no
  * comparison is ever made. */
-static int heap_offer(struct kl_engine *e, const struct kl_metrics *src,
+static int heap_offer(struct dec_engine *e, const struct dec_metrics *src,
 		      const struct cand *c)
 {
 	size_t top = e->p.top;
@@ -530,7 +530,7 @@ static int heap_offer(struct kl_engine *e, const struct kl_metrics *src,
 	return 0;
 }
 
-static struct evalent *ev_push(struct kl_engine *e)
+static struct evalent *ev_push(struct dec_engine *e)
 {
 	struct evalent *nv = kl_grow(e->ev, e->ev_n, &e->ev_cap, sizeof(*nv), 256);
 
@@ -540,21 +540,21 @@ static struct evalent *ev_push(struct kl_engine *e)
 	return &e->ev[e->ev_n++];
 }
 
-static void count_level(struct kl_engine *e, unsigned from, unsigned to)
+static void count_level(struct dec_engine *e, unsigned from, unsigned to)
 {
 	e->st.per_level[from]--;
 	e->st.per_level[to]++;
 }
 
-static void forget_slot(struct kl_engine *e, size_t i)
+static void forget_slot(struct dec_engine *e, size_t i)
 {
 	e->st.per_level[e->tab.slots[i].level]--;
-	kl_srctab_del_at(&e->tab, i);
+	dec_srctab_del_at(&e->tab, i);
 }
 
 /* ---- baselines (baseline.h): kept in these functions ---- */
 
-void kl_engine_set_baselines(struct kl_engine *e, struct kl_baselines *bl)
+void dec_engine_set_baselines(struct dec_engine *e, struct dec_baselines *bl)
 {
 	e->bl = bl;
 	e->bl_n = 0;
@@ -564,14 +564,14 @@ void kl_engine_set_baselines(struct kl_engine *e, struct kl_baselines *bl)
  * effective trigger is never below the global one, so a tick that is low
  * (and below the non-compliance reset) against the global triggers stays
  * so: no lookup for those, which are most sources. */
-static double baseline_severity(const struct kl_engine *e, const struct evalent *it,
-				const struct kl_metrics *m, int64_t now)
+static double baseline_severity(const struct dec_engine *e, const struct evalent *it,
+				const struct dec_metrics *m, int64_t now)
 {
 	const double low = e->p.decay_below < e->p.noncomp_reset_below ? e->p.decay_below
 								       : e->p.noncomp_reset_below;
 	if (e->bl == NULL || it->idx == UINT32_MAX || it->sev < low)
 		return it->sev;
-	return kl_bl_severity(e->bl, &e->p, &it->key, m, it->sev, now);
+	return dec_bl_severity(e->bl, &e->p, &it->key, m, it->sev, now);
 }
 
 /* A stepped source that is or was rate-limited or blocked, had a high tick
@@ -579,16 +579,16 @@ static double baseline_severity(const struct kl_engine *e, const struct evalent 
  * is dropped and this tick is not learned (baseline_learn never looks at
  * the engine's state: the taint says it all, at one lookup). Every
  * elevated source is stepped every tick, so none is ever learned from. */
-static void baseline_taint(struct kl_engine *e, const struct kl_src *s, unsigned before,
-			   const struct kl_metrics *m, int64_t now)
+static void baseline_taint(struct dec_engine *e, const struct dec_src *s, unsigned before,
+			   const struct dec_metrics *m, int64_t now)
 {
-	if (e->bl != NULL && (before > KL_LVL_OBSERVE || s->level > KL_LVL_OBSERVE ||
+	if (e->bl != NULL && (before > DEC_LVL_OBSERVE || s->level > DEC_LVL_OBSERVE ||
 			      s->t_high == now || m->droprl > 0.0))
-		kl_bl_taint(e->bl, &s->key, now,
-			    kl_bl_gate(kl_bl_params(e->bl), e->p.trig, m));
+		dec_bl_taint(e->bl, &s->key, now,
+			    dec_bl_gate(dec_bl_params(e->bl), e->p.trig, m));
 }
 
-static int baseline_offer(struct kl_engine *e, uint32_t i)
+static int baseline_offer(struct dec_engine *e, uint32_t i)
 {
 	uint32_t *nv = kl_grow(e->bl_idx, e->bl_n, &e->bl_cap, sizeof(*nv), 256);
 
@@ -602,46 +602,46 @@ static int baseline_offer(struct kl_engine *e, uint32_t i)
 /* After every source was stepped: observe the gated sources that were not
  * suspicious this tick. Exempt sources teach only with --whitelist-learn /
  * --feedback-learn. A full table (max-sources) just learns nothing new. */
-static void baseline_learn(struct kl_engine *e, int64_t now, const struct kl_metrics *src,
-			   kl_exempt_fn exempt, void *exempt_ctx)
+static void baseline_learn(struct dec_engine *e, int64_t now, const struct dec_metrics *src,
+			   dec_exempt_fn exempt, void *exempt_ctx)
 {
-	const struct kl_bl_params *bp = kl_bl_params(e->bl);
+	const struct dec_bl_params *bp = dec_bl_params(e->bl);
 	struct kl_addr key;
 
 	for (size_t k = 0; k < e->bl_n; k++) {
-		const struct kl_metrics *m = &src[e->bl_idx[k]];
-		if (!kl_addr_key(&m->addr, &key))
+		const struct dec_metrics *m = &src[e->bl_idx[k]];
+		if (!dec_addr_key(&m->addr, &key))
 			continue;
-		if (e->viol.n > 0 && kl_keyset_find(&e->viol, &key) != NULL)
+		if (e->viol.n > 0 && dec_keyset_find(&e->viol, &key) != NULL)
 			continue; /* tainted when it was stepped */
-		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : KL_EX_NONE;
-		if ((ex == KL_EX_WHITELIST && !bp->whitelist_learn) ||
-		    (ex == KL_EX_FORGIVE && !bp->feedback_learn))
+		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : DEC_EX_NONE;
+		if ((ex == DEC_EX_WHITELIST && !bp->whitelist_learn) ||
+		    (ex == DEC_EX_FORGIVE && !bp->feedback_learn))
 			continue;
-		(void)kl_bl_observe(e->bl, &key, m, now);
+		(void)dec_bl_observe(e->bl, &key, m, now);
 	}
 	e->bl_n = 0;
 }
 
 /* The tracked source behind slot i of the elevated set; NULL for an empty
  * slot or a source no longer tracked. */
-static struct kl_src *elevated_at(const struct kl_engine *e, size_t i)
+static struct dec_src *elevated_at(const struct dec_engine *e, size_t i)
 {
-	const struct kl_keyslot *k = &e->elev.slots[i];
+	const struct dec_keyslot *k = &e->elev.slots[i];
 
-	return k->key.family == 0 ? NULL : kl_srctab_find(&e->tab, &k->key);
+	return k->key.family == 0 ? NULL : dec_srctab_find(&e->tab, &k->key);
 }
 
 /* Back to OBSERVE (a change when it was above) and forgotten: what it
  * does next is judged from scratch. -1 on allocation failure. */
-static int release_src(struct kl_engine *e, struct kl_src *s, unsigned reason, double sev,
-		       int64_t now, struct kl_changes *out)
+static int release_src(struct dec_engine *e, struct dec_src *s, unsigned reason, double sev,
+		       int64_t now, struct dec_changes *out)
 {
-	if (s->level > KL_LVL_OBSERVE) {
-		struct kl_change c;
-		make_change(&e->p, s, s->level, KL_LVL_OBSERVE, reason, sev, now, &c);
+	if (s->level > DEC_LVL_OBSERVE) {
+		struct dec_change c;
+		make_change(&e->p, s, s->level, DEC_LVL_OBSERVE, reason, sev, now, &c);
 		c.strikes = 0;
-		struct kl_change *slot = changes_push(out);
+		struct dec_change *slot = changes_push(out);
 		if (slot == NULL)
 			return -1;
 		*slot = c;
@@ -651,47 +651,47 @@ static int release_src(struct kl_engine *e, struct kl_src *s, unsigned reason, d
 	return 0;
 }
 
-int kl_engine_release(struct kl_engine *e, const struct kl_addr *a, unsigned reason,
-		      int64_t now, struct kl_changes *out)
+int dec_engine_release(struct dec_engine *e, const struct kl_addr *a, unsigned reason,
+		      int64_t now, struct dec_changes *out)
 {
 	struct kl_addr key;
-	if (!kl_addr_key(a, &key))
+	if (!dec_addr_key(a, &key))
 		return 0;
-	struct kl_src *s = kl_srctab_find(&e->tab, &key);
+	struct dec_src *s = dec_srctab_find(&e->tab, &key);
 	if (s == NULL)
 		return 0;
-	bool above = s->level > KL_LVL_OBSERVE;
+	bool above = s->level > DEC_LVL_OBSERVE;
 	if (release_src(e, s, reason, s->sev, now, out) < 0)
 		return -1;
 	return above ? 1 : 0;
 }
 
 /* Step one source. Returns -1 on allocation failure. */
-static int process(struct kl_engine *e, const struct evalent *it,
-		   const struct kl_metrics *src, int64_t now, struct kl_changes *out)
+static int process(struct dec_engine *e, const struct evalent *it,
+		   const struct dec_metrics *src, int64_t now, struct dec_changes *out)
 {
-	static const struct kl_metrics zero;
-	const struct kl_metrics *m = it->idx == UINT32_MAX ? &zero : &src[it->idx];
-	struct kl_change c;
-	struct kl_src *s;
+	static const struct dec_metrics zero;
+	const struct dec_metrics *m = it->idx == UINT32_MAX ? &zero : &src[it->idx];
+	struct dec_change c;
+	struct dec_src *s;
 	bool created;
 
 	if (it->key.family == 0)
 		return 0; /* not a host address: nothing to key state by */
-	if (it->ex != KL_EX_NONE) {
+	if (it->ex != DEC_EX_NONE) {
 		/* Exempt: not scored, not enforced. Release what we hold and
 		 * start clean when the exemption ends. */
-		s = kl_srctab_find(&e->tab, &it->key);
+		s = dec_srctab_find(&e->tab, &it->key);
 		if (s == NULL)
 			return 0;
-		return release_src(e, s, it->ex == KL_EX_WHITELIST ? KL_R_WHITELIST : KL_R_FORGIVE,
+		return release_src(e, s, it->ex == DEC_EX_WHITELIST ? DEC_R_WHITELIST : DEC_R_FORGIVE,
 				   it->sev, now, out);
 	}
-	s = kl_srctab_insert_h(&e->tab, &it->key, it->h, &created);
+	s = dec_srctab_insert_h(&e->tab, &it->key, it->h, &created);
 	if (s == NULL)
 		return -1;
 	if (created)
-		e->st.per_level[KL_LVL_OBSERVE]++;
+		e->st.per_level[DEC_LVL_OBSERVE]++;
 	if (s->t_seen == now)
 		return 0; /* listed twice in one tick */
 	e->st.evaluated++;
@@ -702,12 +702,12 @@ static int process(struct kl_engine *e, const struct evalent *it,
 	s->syn = (float)m->syn;
 	s->scan = (float)m->scan;
 	s->droprl = (float)m->droprl;
-	if (kl_engine_step(&e->p, s, m, sev, it->viol, now, &c)) {
-		struct kl_change *slot = changes_push(out);
+	if (dec_engine_step(&e->p, s, m, sev, it->viol, now, &c)) {
+		struct dec_change *slot = changes_push(out);
 		if (slot == NULL)
 			return -1;
 		*slot = c;
-		if (c.reason == KL_R_REFRESH)
+		if (c.reason == DEC_R_REFRESH)
 			e->st.refreshes++;
 		else
 			e->st.changes++;
@@ -716,17 +716,17 @@ static int process(struct kl_engine *e, const struct evalent *it,
 	}
 	s->t_seen = now;
 	baseline_taint(e, s, before, m, now);
-	if (s->level > KL_LVL_OBSERVE && !(s->flags & KL_SRC_F_ELEVATED)) {
-		if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
+	if (s->level > DEC_LVL_OBSERVE && !(s->flags & DEC_SRC_F_ELEVATED)) {
+		if (dec_keyset_add(&e->elev_next, &s->key) == NULL)
 			return -1;
-		s->flags |= KL_SRC_F_ELEVATED;
+		s->flags |= DEC_SRC_F_ELEVATED;
 	}
 	return 0;
 }
 
 /* Item j of this tick's work: forced sources (e->ev) first, then the
  * selected candidates (e->heap). */
-static void load_item(const struct kl_engine *e, const struct kl_metrics *src, size_t j,
+static void load_item(const struct dec_engine *e, const struct dec_metrics *src, size_t j,
 		      struct evalent *it)
 {
 	if (j < e->ev_n) {
@@ -735,29 +735,29 @@ static void load_item(const struct kl_engine *e, const struct kl_metrics *src, s
 	}
 	const struct cand *c = &e->heap[j - e->ev_n];
 	memset(it, 0, sizeof(*it));
-	kl_addr_key(&src[c->idx].addr, &it->key);
+	dec_addr_key(&src[c->idx].addr, &it->key);
 	it->idx = c->idx;
 	it->sev = c->sev;
-	it->h = kl_addr_hash(&it->key, e->tab.seed);
+	it->h = dec_addr_hash(&it->key, e->tab.seed);
 }
 
 static int cmp_change(const void *a, const void *b)
 {
-	const struct kl_change *x = a, *y = b;
-	return kl_addr_cmp(&x->addr, &y->addr);
+	const struct dec_change *x = a, *y = b;
+	return dec_addr_cmp(&x->addr, &y->addr);
 }
 
 /* Forget OBSERVE sources not evaluated for state-ttl. Deleting shifts later
  * slots back into i, so i is examined again before moving on. */
-static void sweep(struct kl_engine *e, int64_t now)
+static void sweep(struct dec_engine *e, int64_t now)
 {
 	int64_t ttl = e->p.state_ttl_ms;
 
 	for (size_t i = 0; i < e->tab.cap;) {
-		struct kl_src *s = &e->tab.slots[i];
-		if (s->key.family != 0 && s->level == KL_LVL_OBSERVE &&
-		    !(s->flags & KL_SRC_F_ELEVATED) &&
-		    (s->t_seen == KL_T_NEVER || now - s->t_seen >= ttl)) {
+		struct dec_src *s = &e->tab.slots[i];
+		if (s->key.family != 0 && s->level == DEC_LVL_OBSERVE &&
+		    !(s->flags & DEC_SRC_F_ELEVATED) &&
+		    (s->t_seen == DEC_T_NEVER || now - s->t_seen >= ttl)) {
 			forget_slot(e, i);
 			e->st.forgotten++;
 			continue;
@@ -766,11 +766,11 @@ static void sweep(struct kl_engine *e, int64_t now)
 	}
 }
 
-int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *src,
-		   size_t nsrc, const struct kl_violation *viol, size_t nviol,
-		   kl_exempt_fn exempt, void *exempt_ctx, struct kl_changes *out)
+int dec_engine_tick(struct dec_engine *e, int64_t now, const struct dec_metrics *src,
+		   size_t nsrc, const struct dec_violation *viol, size_t nviol,
+		   dec_exempt_fn exempt, void *exempt_ctx, struct dec_changes *out)
 {
-	const struct kl_engine_params *p = &e->p;
+	const struct dec_engine_params *p = &e->p;
 	size_t n0 = out->n;
 	struct kl_addr key;
 
@@ -786,11 +786,11 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	e->ev_n = 0;
 
 	/* This tick's violations; several for one source keep the strongest. */
-	kl_keyset_clear(&e->viol);
+	dec_keyset_clear(&e->viol);
 	for (size_t i = 0; i < nviol; i++) {
-		if (!kl_addr_key(&viol[i].addr, &key) || viol[i].mode == KL_VIOL_NONE)
+		if (!dec_addr_key(&viol[i].addr, &key) || viol[i].mode == DEC_VIOL_NONE)
 			continue;
-		struct kl_keyslot *k = kl_keyset_add(&e->viol, &key);
+		struct dec_keyslot *k = dec_keyset_add(&e->viol, &key);
 		if (k == NULL)
 			return -1;
 		if (viol[i].mode > k->val)
@@ -801,19 +801,19 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	 * address is only normalised here when a set or exemption needs it. */
 	const bool may_force = e->elev.n > 0 || e->viol.n > 0;
 	const bool need_key = may_force || exempt != NULL;
-	const struct kl_bl_params *bp = e->bl != NULL ? kl_bl_params(e->bl) : NULL;
+	const struct dec_bl_params *bp = e->bl != NULL ? dec_bl_params(e->bl) : NULL;
 	/* Most sources are far from every trigger: three compares reject them
 	 * before the whole gate runs. */
-	double bl_lo[KL_BL_NF];
-	for (int f = 0; f < KL_BL_NF; f++)
+	double bl_lo[DEC_BL_NF];
+	for (int f = 0; f < DEC_BL_NF; f++)
 		bl_lo[f] = bp != NULL && p->trig[f] > 0.0 ? bp->relevant * p->trig[f] : INFINITY;
 	e->bl_n = 0;
 	for (size_t i = 0; i < nsrc; i++) {
-		const struct kl_metrics *m = &src[i];
-		double sev = kl_severity(p, m);
+		const struct dec_metrics *m = &src[i];
+		double sev = dec_severity(p, m);
 		/* A high tick is never an observation, stepped or not. */
 		if ((m->pps >= bl_lo[0] || m->syn >= bl_lo[1] || m->scan >= bl_lo[2]) &&
-		    sev < p->step[0] && kl_bl_gate(bp, p->trig, m) &&
+		    sev < p->step[0] && dec_bl_gate(bp, p->trig, m) &&
 		    baseline_offer(e, (uint32_t)i) < 0)
 			return -1;
 		bool cand = m->pps >= p->min_pps || (p->min_sev > 0.0 && sev >= p->min_sev) ||
@@ -823,26 +823,26 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 		if (!cand && !may_force)
 			continue;
-		if (need_key && !kl_addr_key(&m->addr, &key))
+		if (need_key && !dec_addr_key(&m->addr, &key))
 			continue;
 		if (e->viol.n > 0) {
-			struct kl_keyslot *k = kl_keyset_find(&e->viol, &key);
+			struct dec_keyslot *k = dec_keyset_find(&e->viol, &key);
 			if (k != NULL) {
 				v = k->val;
 				k->mark = 1;
 				forced = true;
 			}
 		}
-		if (e->elev.n > 0 && kl_keyset_find(&e->elev, &key) != NULL)
+		if (e->elev.n > 0 && dec_keyset_find(&e->elev, &key) != NULL)
 			forced = true;
 		if (!cand && !forced)
 			continue;
 		if (cand)
 			e->st.candidates++;
-		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : KL_EX_NONE;
-		if (ex != KL_EX_NONE && !forced) {
+		int ex = exempt != NULL ? exempt(exempt_ctx, &key) : DEC_EX_NONE;
+		if (ex != DEC_EX_NONE && !forced) {
 			/* Drop any OBSERVE state (strikes) it had. */
-			struct kl_src *s = kl_srctab_find(&e->tab, &key);
+			struct dec_src *s = dec_srctab_find(&e->tab, &key);
 			if (s != NULL)
 				forget_slot(e, (size_t)(s - e->tab.slots));
 			e->st.exempted++;
@@ -854,7 +854,7 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 				return -1;
 			*it = (struct evalent){ .idx = (uint32_t)i, .viol = v,
 						.ex = (uint8_t)ex, .sev = sev, .key = key,
-						.h = kl_addr_hash(&key, e->tab.seed) };
+						.h = dec_addr_hash(&key, e->tab.seed) };
 		} else {
 			struct cand c = { .sev = sev, .pps = m->pps, .idx = (uint32_t)i };
 			if (heap_offer(e, src, &c) < 0)
@@ -863,16 +863,16 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	}
 	/* Violations of sources that sent nothing this tick. */
 	for (size_t i = 0; i < e->viol.cap && e->viol.n > 0; i++) {
-		struct kl_keyslot *k = &e->viol.slots[i];
+		struct dec_keyslot *k = &e->viol.slots[i];
 		if (k->key.family == 0 || k->mark)
 			continue;
 		struct evalent *it = ev_push(e);
 		if (it == NULL)
 			return -1;
-		int ex = exempt != NULL ? exempt(exempt_ctx, &k->key) : KL_EX_NONE;
+		int ex = exempt != NULL ? exempt(exempt_ctx, &k->key) : DEC_EX_NONE;
 		*it = (struct evalent){ .idx = UINT32_MAX, .viol = k->val, .ex = (uint8_t)ex,
 					.sev = 0.0, .key = k->key,
-					.h = kl_addr_hash(&k->key, e->tab.seed) };
+					.h = dec_addr_hash(&k->key, e->tab.seed) };
 	}
 	/* Step the forced sources, then the top-N. State lookups are cache
 	 * misses at scale, so each source's slot is prefetched AHEAD sources
@@ -882,13 +882,13 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	const size_t total = e->ev_n + e->heap_n;
 	for (size_t j = 0; j < total && j < AHEAD; j++) {
 		load_item(e, src, j, &ring[j % RING]);
-		KL_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
+		DEC_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
 	}
 	for (size_t i = 0; i < total; i++) {
 		size_t j = i + AHEAD;
 		if (j < total) {
 			load_item(e, src, j, &ring[j % RING]);
-			KL_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
+			DEC_SRCTAB_PREFETCH(&e->tab, ring[j % RING].h);
 		}
 		if (process(e, &ring[i % RING], src, now, out) < 0)
 			return -1;
@@ -896,12 +896,12 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Elevated sources absent from this tick step down on zero metrics. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_src *s = elevated_at(e, i);
+		struct dec_src *s = elevated_at(e, i);
 		if (s == NULL || s->t_seen == now)
 			continue;
 		struct evalent it = {
-			.idx = UINT32_MAX, .key = s->key, .h = kl_addr_hash(&s->key, e->tab.seed),
-			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &s->key) : KL_EX_NONE),
+			.idx = UINT32_MAX, .key = s->key, .h = dec_addr_hash(&s->key, e->tab.seed),
+			.ex = (uint8_t)(exempt != NULL ? exempt(exempt_ctx, &s->key) : DEC_EX_NONE),
 		};
 		if (process(e, &it, src, now, out) < 0)
 			return -1;
@@ -909,20 +909,20 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 
 	/* Next tick's elevated set: still above OBSERVE, old or new. */
 	for (size_t i = 0; i < e->elev.cap && e->elev.n > 0; i++) {
-		struct kl_src *s = elevated_at(e, i);
+		struct dec_src *s = elevated_at(e, i);
 		if (s == NULL)
 			continue;
-		if (s->level > KL_LVL_OBSERVE) {
-			if (kl_keyset_add(&e->elev_next, &s->key) == NULL)
+		if (s->level > DEC_LVL_OBSERVE) {
+			if (dec_keyset_add(&e->elev_next, &s->key) == NULL)
 				return -1;
 		} else {
-			s->flags &= (uint8_t)~KL_SRC_F_ELEVATED;
+			s->flags &= (uint8_t)~DEC_SRC_F_ELEVATED;
 		}
 	}
-	struct kl_keyset t = e->elev;
+	struct dec_keyset t = e->elev;
 	e->elev = e->elev_next;
 	e->elev_next = t;
-	kl_keyset_clear(&e->elev_next);
+	dec_keyset_clear(&e->elev_next);
 	if (out->n - n0 > 1)
 		qsort(out->v + n0, out->n - n0, sizeof(*out->v), cmp_change);
 	if (e->bl != NULL)
@@ -931,17 +931,17 @@ int kl_engine_tick(struct kl_engine *e, int64_t now, const struct kl_metrics *sr
 	int64_t every = p->state_ttl_ms / 4;
 	if (every > 60000)
 		every = 60000;
-	if (e->last_sweep == KL_T_NEVER || now - e->last_sweep >= every) {
+	if (e->last_sweep == DEC_T_NEVER || now - e->last_sweep >= every) {
 		sweep(e, now);
 		if (e->bl != NULL)
-			kl_bl_sweep(e->bl, now);
+			dec_bl_sweep(e->bl, now);
 		e->last_sweep = now;
 	}
 	e->st.tracked = e->tab.n;
 	return 0;
 }
 
-size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
+size_t dec_violations_take(struct dec_violation *dst, size_t *ndst, size_t cap,
 			  const struct kl_violation_rec *rec, size_t n)
 {
 	size_t lost = 0;
@@ -951,24 +951,24 @@ size_t kl_violations_take(struct kl_violation *dst, size_t *ndst, size_t cap,
 			lost++;
 			continue;
 		}
-		struct kl_violation *v = &dst[(*ndst)++];
+		struct dec_violation *v = &dst[(*ndst)++];
 		v->addr = rec[i].src;
 		v->port = rec[i].port;
 		v->proto = rec[i].proto;
-		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE : KL_VIOL_OBSERVE;
+		v->mode = rec[i].mode == KL_VIOLATION_ENFORCE ? DEC_VIOL_ENFORCE : DEC_VIOL_OBSERVE;
 	}
 	return lost;
 }
 
-size_t kl_violations_drop(struct kl_violation *v, size_t *n, const struct kl_addr *a)
+size_t dec_violations_drop(struct dec_violation *v, size_t *n, const struct kl_addr *a)
 {
 	struct kl_addr key, k;
 	size_t keep = 0;
 
-	if (!kl_addr_key(a, &key))
+	if (!dec_addr_key(a, &key))
 		return 0;
 	for (size_t i = 0; i < *n; i++) {
-		if (kl_addr_key(&v[i].addr, &k) && kl_addr_cmp(&k, &key) == 0)
+		if (dec_addr_key(&v[i].addr, &k) && dec_addr_cmp(&k, &key) == 0)
 			continue;
 		v[keep++] = v[i];
 	}

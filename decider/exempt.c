@@ -14,7 +14,7 @@
 #include "common/duration.h"
 #include "common/safefile.h"
 
-void kl_exempt_list_free(struct kl_exempt_list *l)
+void dec_exempt_list_free(struct dec_exempt_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].id);
@@ -25,9 +25,9 @@ void kl_exempt_list_free(struct kl_exempt_list *l)
 	l->n = 0;
 }
 
-static struct kl_exempt_entry *list_push(struct kl_exempt_list *l)
+static struct dec_exempt_entry *list_push(struct dec_exempt_list *l)
 {
-	struct kl_exempt_entry *nv;
+	struct dec_exempt_entry *nv;
 
 	/* Capacity is implicit: 8, then doubled whenever n reaches a power of two. */
 	if (l->n == 0 || (l->n >= 8 && (l->n & (l->n - 1)) == 0)) {
@@ -59,8 +59,8 @@ static const char *q(const char *s, size_t n, char *buf, size_t len)
 	return buf;
 }
 
-int kl_whitelist_parse(const char *text, size_t len, const char *name,
-		       struct kl_exempt_list *out, struct kl_errs *errs)
+int dec_whitelist_parse(const char *text, size_t len, const char *name,
+		       struct dec_exempt_list *out, struct kl_errs *errs)
 {
 	size_t before = errs->n;
 	size_t pos = 0;
@@ -92,17 +92,17 @@ int kl_whitelist_parse(const char *text, size_t len, const char *name,
 				tok[e - b] = '\0';
 				if (kl_cidr_parse(tok, &a, err, sizeof(err)) < 0) {
 					kl_errs_add(errs, "%s:%d: %s", name, line, err);
-				} else if (out->n >= KL_EX_MAX_ENTRIES) {
+				} else if (out->n >= DEC_EX_MAX_ENTRIES) {
 					kl_errs_add(errs, "%s:%d: more than %d entries", name, line,
-						    KL_EX_MAX_ENTRIES);
+						    DEC_EX_MAX_ENTRIES);
 					break;
 				} else {
-					struct kl_exempt_entry *x = list_push(out);
+					struct dec_exempt_entry *x = list_push(out);
 					if (x == NULL)
 						return -1;
 					x->net = a;
-					x->kind = KL_EX_WHITELIST;
-					x->expires_ms = KL_EX_NEVER;
+					x->kind = DEC_EX_WHITELIST;
+					x->expires_ms = DEC_EX_NEVER;
 					x->id = strdup(tok);
 					if (x->id == NULL)
 						return -1;
@@ -112,7 +112,7 @@ int kl_whitelist_parse(const char *text, size_t len, const char *name,
 		pos = end + 1;
 	}
 	if (errs->n > before) {
-		kl_exempt_list_free(out);
+		dec_exempt_list_free(out);
 		return -1;
 	}
 	return 0;
@@ -120,8 +120,8 @@ int kl_whitelist_parse(const char *text, size_t len, const char *name,
 
 static const char *const fb_keys[] = { "target", "action", "ttl", "until", "notes", NULL };
 
-int kl_feedback_from_json(const void *json_array, const char *name,
-			  struct kl_exempt_list *out, struct kl_errs *errs)
+int dec_feedback_from_json(const void *json_array, const char *name,
+			  struct dec_exempt_list *out, struct kl_errs *errs)
 {
 	const json_t *arr = json_array;
 	size_t before = errs->n;
@@ -134,8 +134,8 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 			    name);
 		return -1;
 	}
-	if (json_array_size(arr) > KL_EX_MAX_ENTRIES) {
-		kl_errs_add(errs, "%s: more than %d entries", name, KL_EX_MAX_ENTRIES);
+	if (json_array_size(arr) > DEC_EX_MAX_ENTRIES) {
+		kl_errs_add(errs, "%s: more than %d entries", name, DEC_EX_MAX_ENTRIES);
 		return -1;
 	}
 	json_array_foreach(arr, i, el) {
@@ -143,7 +143,7 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 		json_t *val;
 		char qb[96], err[160];
 		size_t nerr = errs->n;
-		struct kl_exempt_entry x;
+		struct dec_exempt_entry x;
 
 		memset(&x, 0, sizeof(x));
 		x.from_feedback = true;
@@ -177,9 +177,9 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 			kl_errs_add(errs, "%s: entry %zu: 'action' is missing (forgive | whitelist)",
 				    name, i + 1);
 		else if (strcmp(action, "forgive") == 0)
-			x.kind = KL_EX_FORGIVE;
+			x.kind = DEC_EX_FORGIVE;
 		else if (strcmp(action, "whitelist") == 0)
-			x.kind = KL_EX_WHITELIST;
+			x.kind = DEC_EX_WHITELIST;
 		else
 			kl_errs_add(errs, "%s: entry %zu: action '%s' is not forgive | whitelist",
 				    name, i + 1, q(action, strlen(action), qb, sizeof(qb)));
@@ -207,11 +207,11 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 		}
 		if (errs->n > nerr)
 			continue;
-		struct kl_exempt_entry *d = list_push(out);
+		struct dec_exempt_entry *d = list_push(out);
 		if (d == NULL)
 			goto oom;
 		*d = x;
-		d->expires_ms = KL_EX_NEVER;
+		d->expires_ms = DEC_EX_NEVER;
 		if (asprintf(&d->id, "%s|%s|%s|%s", target, action, ttl ? ttl : "",
 			     until ? until : "") < 0) {
 			d->id = NULL;
@@ -221,18 +221,18 @@ int kl_feedback_from_json(const void *json_array, const char *name,
 			goto oom;
 	}
 	if (errs->n > before) {
-		kl_exempt_list_free(out);
+		dec_exempt_list_free(out);
 		return -1;
 	}
 	return 0;
 oom:
 	kl_errs_add(errs, "%s: out of memory", name);
-	kl_exempt_list_free(out);
+	dec_exempt_list_free(out);
 	return -1;
 }
 
-int kl_feedback_parse(const char *text, size_t len, const char *name,
-		      struct kl_exempt_list *out, struct kl_errs *errs)
+int dec_feedback_parse(const char *text, size_t len, const char *name,
+		      struct dec_exempt_list *out, struct kl_errs *errs)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -250,20 +250,20 @@ int kl_feedback_parse(const char *text, size_t len, const char *name,
 		kl_errs_add(errs, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
 		return -1;
 	}
-	rc = kl_feedback_from_json(root, name, out, errs);
+	rc = dec_feedback_from_json(root, name, out, errs);
 	json_decref(root);
 	return rc;
 }
 
-void kl_exempt_init(struct kl_exempt *x)
+void dec_exempt_init(struct dec_exempt *x)
 {
 	memset(x, 0, sizeof(*x));
 }
 
-void kl_exempt_free(struct kl_exempt *x)
+void dec_exempt_free(struct dec_exempt *x)
 {
-	kl_exempt_list_free(&x->wl);
-	kl_exempt_list_free(&x->fb);
+	dec_exempt_list_free(&x->wl);
+	dec_exempt_list_free(&x->fb);
 }
 
 static int add_release(struct kl_cidrs *r, const struct kl_addr *a)
@@ -280,7 +280,7 @@ static int add_release(struct kl_cidrs *r, const struct kl_addr *a)
 	return 0;
 }
 
-static const struct kl_exempt_entry *find_id(const struct kl_exempt_list *l, const char *id)
+static const struct dec_exempt_entry *find_id(const struct dec_exempt_list *l, const char *id)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		if (strcmp(l->v[i].id, id) == 0)
@@ -289,45 +289,45 @@ static const struct kl_exempt_entry *find_id(const struct kl_exempt_list *l, con
 	return NULL;
 }
 
-static int replace(struct kl_exempt_list *old, struct kl_exempt_list *l, int64_t now,
+static int replace(struct dec_exempt_list *old, struct dec_exempt_list *l, int64_t now,
 		   struct kl_cidrs *released)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		struct kl_exempt_entry *x = &l->v[i];
-		const struct kl_exempt_entry *prev = find_id(old, x->id);
+		struct dec_exempt_entry *x = &l->v[i];
+		const struct dec_exempt_entry *prev = find_id(old, x->id);
 		x->first_ms = prev != NULL ? prev->first_ms : now;
 		if (x->has_ttl)
 			x->expires_ms = x->first_ms + x->ttl_ms;
 		else if (x->has_until)
 			x->expires_ms = x->until_ms;
 		else
-			x->expires_ms = KL_EX_NEVER;
+			x->expires_ms = DEC_EX_NEVER;
 		if (prev == NULL && x->expires_ms > now && add_release(released, &x->net) < 0)
 			return -1;
 	}
-	kl_exempt_list_free(old);
+	dec_exempt_list_free(old);
 	*old = *l;
 	memset(l, 0, sizeof(*l));
 	return 0;
 }
 
-int kl_exempt_set_whitelist(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+int dec_exempt_set_whitelist(struct dec_exempt *x, struct dec_exempt_list *l, int64_t now,
 			    struct kl_cidrs *released)
 {
 	return replace(&x->wl, l, now, released);
 }
 
-int kl_exempt_set_feedback(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+int dec_exempt_set_feedback(struct dec_exempt *x, struct dec_exempt_list *l, int64_t now,
 			   struct kl_cidrs *released)
 {
 	return replace(&x->fb, l, now, released);
 }
 
-static int lookup_list(const struct kl_exempt_list *l, const struct kl_addr *a, int64_t now,
+static int lookup_list(const struct dec_exempt_list *l, const struct kl_addr *a, int64_t now,
 		       int best)
 {
-	for (size_t i = 0; i < l->n && best < KL_EX_WHITELIST; i++) {
-		const struct kl_exempt_entry *x = &l->v[i];
+	for (size_t i = 0; i < l->n && best < DEC_EX_WHITELIST; i++) {
+		const struct dec_exempt_entry *x = &l->v[i];
 		if (x->kind <= best || now >= x->expires_ms)
 			continue;
 		if (kl_cidr_contains(&x->net, a))
@@ -336,24 +336,24 @@ static int lookup_list(const struct kl_exempt_list *l, const struct kl_addr *a, 
 	return best;
 }
 
-int kl_exempt_lookup(const struct kl_exempt *x, const struct kl_addr *a, int64_t now)
+int dec_exempt_lookup(const struct dec_exempt *x, const struct kl_addr *a, int64_t now)
 {
-	int best = lookup_list(&x->wl, a, now, KL_EX_NONE);
+	int best = lookup_list(&x->wl, a, now, DEC_EX_NONE);
 	return lookup_list(&x->fb, a, now, best);
 }
 
-int kl_exempt_cb(void *ctx, const struct kl_addr *a)
+int dec_exempt_cb(void *ctx, const struct kl_addr *a)
 {
-	const struct kl_exempt *x = ctx;
-	return kl_exempt_lookup(x, a, x->now);
+	const struct dec_exempt *x = ctx;
+	return dec_exempt_lookup(x, a, x->now);
 }
 
-bool kl_exempt_empty(const struct kl_exempt *x)
+bool dec_exempt_empty(const struct dec_exempt *x)
 {
 	return x->wl.n == 0 && x->fb.n == 0;
 }
 
-int kl_filewatch_changed(struct kl_filewatch *w, const char *path)
+int dec_filewatch_changed(struct dec_filewatch *w, const char *path)
 {
 	struct stat st;
 
@@ -373,7 +373,7 @@ int kl_filewatch_changed(struct kl_filewatch *w, const char *path)
 	return 1;
 }
 
-int kl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+int dec_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
 		 size_t errlen)
 {
 	/* The whitelist and the feedback file may sit in the decider's own

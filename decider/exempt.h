@@ -24,65 +24,65 @@
 #include "common/duration.h"
 #include "decider/knobs.h"
 
-#define KL_EX_NEVER INT64_MAX
+#define DEC_EX_NEVER INT64_MAX
 
-struct kl_exempt_entry {
+struct dec_exempt_entry {
 	struct kl_addr net;
-	uint8_t kind;          /* KL_EX_FORGIVE or KL_EX_WHITELIST */
+	uint8_t kind;          /* DEC_EX_FORGIVE or DEC_EX_WHITELIST */
 	bool from_feedback;
 	bool has_ttl, has_until;
 	int64_t ttl_ms, until_ms;
 	int64_t first_ms;      /* first loaded (feedback ttl counts from here) */
-	int64_t expires_ms;    /* KL_EX_NEVER if it does not expire */
+	int64_t expires_ms;    /* DEC_EX_NEVER if it does not expire */
 	char *id;              /* identity across reloads */
 	char *notes;
 };
 
-struct kl_exempt_list {
-	struct kl_exempt_entry *v;
+struct dec_exempt_list {
+	struct dec_exempt_entry *v;
 	size_t n;
 };
 
-void kl_exempt_list_free(struct kl_exempt_list *l);
+void dec_exempt_list_free(struct dec_exempt_list *l);
 
 /* Limits: a hostile or broken file cannot make us allocate without bound. */
-#define KL_EX_MAX_ENTRIES 100000
-#define KL_EX_MAX_FILE (16u << 20)
+#define DEC_EX_MAX_ENTRIES 100000
+#define DEC_EX_MAX_FILE (16u << 20)
 
 /* Parse whitelist text. `name` is used in messages ("FILE:LINE: ..."). */
-int kl_whitelist_parse(const char *text, size_t len, const char *name,
-		       struct kl_exempt_list *out, struct kl_errs *errs);
+int dec_whitelist_parse(const char *text, size_t len, const char *name,
+		       struct dec_exempt_list *out, struct kl_errs *errs);
 /* Parse feedback JSON text (the whole file). */
-int kl_feedback_parse(const char *text, size_t len, const char *name,
-		      struct kl_exempt_list *out, struct kl_errs *errs);
+int dec_feedback_parse(const char *text, size_t len, const char *name,
+		      struct dec_exempt_list *out, struct kl_errs *errs);
 /* Parse one feedback array already decoded by jansson (json_t *). */
-int kl_feedback_from_json(const void *json_array, const char *name,
-			  struct kl_exempt_list *out, struct kl_errs *errs);
+int dec_feedback_from_json(const void *json_array, const char *name,
+			  struct dec_exempt_list *out, struct kl_errs *errs);
 /* RFC 3339 times: kl_rfc3339_parse and kl_rfc3339_format (common/duration.h). */
 
-struct kl_exempt {
-	struct kl_exempt_list wl, fb;
-	int64_t now;           /* for kl_exempt_cb */
+struct dec_exempt {
+	struct dec_exempt_list wl, fb;
+	int64_t now;           /* for dec_exempt_cb */
 };
 
-void kl_exempt_init(struct kl_exempt *x);
-void kl_exempt_free(struct kl_exempt *x);
+void dec_exempt_init(struct dec_exempt *x);
+void dec_exempt_free(struct dec_exempt *x);
 /* Replace the whitelist / feedback set (the list is taken over). New CIDR
  * entries (prefixes, not hosts) are appended to released (may be NULL) so
  * the caller can ask the enforcer to drop what it holds inside them. */
-int kl_exempt_set_whitelist(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+int dec_exempt_set_whitelist(struct dec_exempt *x, struct dec_exempt_list *l, int64_t now,
 			    struct kl_cidrs *released);
-int kl_exempt_set_feedback(struct kl_exempt *x, struct kl_exempt_list *l, int64_t now,
+int dec_exempt_set_feedback(struct dec_exempt *x, struct dec_exempt_list *l, int64_t now,
 			   struct kl_cidrs *released);
-/* KL_EX_WHITELIST beats KL_EX_FORGIVE beats KL_EX_NONE; expired entries
+/* DEC_EX_WHITELIST beats DEC_EX_FORGIVE beats DEC_EX_NONE; expired entries
  * do not count. */
-int kl_exempt_lookup(const struct kl_exempt *x, const struct kl_addr *a, int64_t now);
-/* kl_exempt_fn for the engine: ctx is a struct kl_exempt, time is x->now. */
-int kl_exempt_cb(void *ctx, const struct kl_addr *a);
-bool kl_exempt_empty(const struct kl_exempt *x);
+int dec_exempt_lookup(const struct dec_exempt *x, const struct kl_addr *a, int64_t now);
+/* dec_exempt_fn for the engine: ctx is a struct dec_exempt, time is x->now. */
+int dec_exempt_cb(void *ctx, const struct kl_addr *a);
+bool dec_exempt_empty(const struct dec_exempt *x);
 
 /* Change detection for reloads: (dev, inode, size, mtime). */
-struct kl_filewatch {
+struct dec_filewatch {
 	bool have;
 	dev_t dev;
 	ino_t ino;
@@ -90,11 +90,11 @@ struct kl_filewatch {
 	struct timespec mtime;
 };
 /* 1 if the file differs from the last call (or appeared/disappeared), else 0. */
-int kl_filewatch_changed(struct kl_filewatch *w, const char *path);
+int dec_filewatch_changed(struct dec_filewatch *w, const char *path);
 
 /* Read a whole file up to max bytes. Returns 0, or -1 with errno set and
  * a message in err. */
-int kl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+int dec_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
 		 size_t errlen);
 
 #endif

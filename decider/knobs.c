@@ -18,10 +18,10 @@
 #include "common/duration.h"
 #include "decider/baseline.h"
 
-const char *const kl_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
-const char *const kl_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
+const char *const dec_action_names[] = { "observe", "rate_limit", "rate_limit_hard", "block", NULL };
+const char *const dec_graph_mode_names[] = { "learn", "frozen-observe", "frozen-enforce", NULL };
 
-#define OFF(f) offsetof(struct kl_dcfg, f)
+#define OFF(f) offsetof(struct dec_dcfg, f)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define H (3600.0)
@@ -79,7 +79,7 @@ static const struct kl_knob knobs[] = {
 	  .group = G_PROF, .help = "Keep last N history entries." },
 
 	/* ---- files and privileges ---- */
-	{ "pdp-config", KT_STR, OFF(pdp_config), KL_PDP_DEFAULT, .group = G_FILES,
+	{ "pdp-config", KT_STR, OFF(pdp_config), DEC_PDP_DEFAULT, .group = G_FILES,
 	  .help = "PDPConfig YAML (thresholds, autotune, graph, enforcement); kl-graphd reads "
 		  "its spec.graph too. A missing default file means none. Empty: none." },
 	{ "policy", KT_STR, OFF(policy), "", .group = G_FILES,
@@ -225,16 +225,16 @@ static const struct kl_knob knobs[] = {
 	{ "autotune-alpha", KT_FLOAT, OFF(autotune_alpha), "0.2", .min = 0, .max = 1,
 	  .pdp = "autotune.bootstrap.steady.alpha", .group = G_AUTO,
 	  .help = "Smoothing alpha (0 disables smoothing)." },
-	{ "autotune-floor-pps", KT_FLOAT, OFF(autotune_floor[KL_F_PPS]), "100", .min = 0,
+	{ "autotune-floor-pps", KT_FLOAT, OFF(autotune_floor[DEC_F_PPS]), "100", .min = 0,
 	  .max = 1e12, .pdp = "autotune.floors.pps", .group = G_AUTO,
 	  .help = "Minimum trig-pps floor." },
-	{ "autotune-floor-syn", KT_FLOAT, OFF(autotune_floor[KL_F_SYN]), "50", .min = 0,
+	{ "autotune-floor-syn", KT_FLOAT, OFF(autotune_floor[DEC_F_SYN]), "50", .min = 0,
 	  .max = 1e12, .pdp = "autotune.floors.syn", .group = G_AUTO,
 	  .help = "Minimum trig-syn floor." },
-	{ "autotune-floor-scan", KT_FLOAT, OFF(autotune_floor[KL_F_SCAN]), "20", .min = 0,
+	{ "autotune-floor-scan", KT_FLOAT, OFF(autotune_floor[DEC_F_SCAN]), "20", .min = 0,
 	  .max = 1e12, .pdp = "autotune.floors.scan", .group = G_AUTO,
 	  .help = "Minimum trig-scan floor." },
-	{ "autotune-floor-bps", KT_FLOAT, OFF(autotune_floor[KL_F_BPS]), "0", .min = 0,
+	{ "autotune-floor-bps", KT_FLOAT, OFF(autotune_floor[DEC_F_BPS]), "0", .min = 0,
 	  .max = 1e15, .pdp = "autotune.floors.bps", .group = G_AUTO,
 	  .help = "Minimum trig-bps floor (when the bps trigger is on)." },
 
@@ -251,28 +251,28 @@ static const struct kl_knob knobs[] = {
 	  .group = G_LEARN, .help = "Skip learning if global drop ratio is above this (0 disables)." },
 
 	/* ---- severity ---- */
-	{ "trig-pps", KT_FLOAT, OFF(trig[KL_F_PPS]), "0", "0", PC_TRIG_PPS, true,
+	{ "trig-pps", KT_FLOAT, OFF(trig[DEC_F_PPS]), "0", "0", PC_TRIG_PPS, true,
 	  "signal_engine.pps_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
 	  .group = G_SEV, .help = "PPS trigger (0 -> profile/state)." },
-	{ "trig-syn", KT_FLOAT, OFF(trig[KL_F_SYN]), "0", "0", PC_TRIG_SYN, true,
+	{ "trig-syn", KT_FLOAT, OFF(trig[DEC_F_SYN]), "0", "0", PC_TRIG_SYN, true,
 	  "signal_engine.syn_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
 	  .group = G_SEV, .help = "SYN/s trigger (0 -> profile/state)." },
-	{ "trig-scan", KT_FLOAT, OFF(trig[KL_F_SCAN]), "0", "0", PC_TRIG_SCAN, true,
+	{ "trig-scan", KT_FLOAT, OFF(trig[DEC_F_SCAN]), "0", "0", PC_TRIG_SCAN, true,
 	  "signal_engine.scan_trigger", .min = 0, .max = 1e12, .flags = KF_EXCL_MIN,
 	  .group = G_SEV, .help = "scan/s trigger (0 -> profile/state)." },
-	{ "trig-bps", KT_FLOAT, OFF(trig[KL_F_BPS]), "0", "0", PC_TRIG_BPS, true,
+	{ "trig-bps", KT_FLOAT, OFF(trig[DEC_F_BPS]), "0", "0", PC_TRIG_BPS, true,
 	  "signal_engine.bps_trigger", .min = 0, .max = 1e15, .group = G_SEV,
 	  .help = "bytes/s trigger (0 -> profile/state; built-in profiles: off)." },
-	{ "w-pps", KT_FLOAT, OFF(w[KL_F_PPS]), "0", "0", PC_W_PPS, false,
+	{ "w-pps", KT_FLOAT, OFF(w[DEC_F_PPS]), "0", "0", PC_W_PPS, false,
 	  "signal_engine.weights.pps", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "PPS weight (0 -> profile)." },
-	{ "w-syn", KT_FLOAT, OFF(w[KL_F_SYN]), "0", "0", PC_W_SYN, false,
+	{ "w-syn", KT_FLOAT, OFF(w[DEC_F_SYN]), "0", "0", PC_W_SYN, false,
 	  "signal_engine.weights.syn", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "SYN weight (0 -> profile)." },
-	{ "w-scan", KT_FLOAT, OFF(w[KL_F_SCAN]), "0", "0", PC_W_SCAN, false,
+	{ "w-scan", KT_FLOAT, OFF(w[DEC_F_SCAN]), "0", "0", PC_W_SCAN, false,
 	  "signal_engine.weights.scan", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "scan weight (0 -> profile)." },
-	{ "w-bps", KT_FLOAT, OFF(w[KL_F_BPS]), "0", "0", PC_W_BPS, false,
+	{ "w-bps", KT_FLOAT, OFF(w[DEC_F_BPS]), "0", "0", PC_W_BPS, false,
 	  "signal_engine.weights.bps", .min = 0, .max = 100, .flags = KF_LIVE, .group = G_SEV,
 	  .help = "bytes/s weight (0 -> profile)." },
 	{ "sev-cap", KT_FLOAT, OFF(sev_cap), "0", "0", PC_SEV_CAP, false,
@@ -402,24 +402,24 @@ static const struct kl_knob knobs[] = {
 
 	/* ---- policy ---- */
 	{ "max-action", KT_ENUM, OFF(max_action), "block", .pol = "max_action",
-	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
+	  .enums = dec_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Strongest action ever sent; levels above it are enforced as this." },
 	{ "allow-local-block", KT_BOOL, OFF(allow_local_block), "true", .pol = "allow_local_block",
 	  .flags = KF_LIVE, .group = G_POL, .help = "If false, BLOCK is enforced as a hard rate limit." },
 	{ "soft-action", KT_ENUM, OFF(soft_action), "rate_limit", .pol = "levels.rate_soft.action",
-	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
+	  .enums = dec_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Action for RATE_SOFT (observe | rate_limit)." },
 	{ "hard-action", KT_ENUM, OFF(hard_action), "rate_limit_hard",
-	  .pol = "levels.rate_hard.action", .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL,
+	  .pol = "levels.rate_hard.action", .enums = dec_action_names, .flags = KF_LIVE, .group = G_POL,
 	  .help = "Action for RATE_HARD (observe | rate_limit | rate_limit_hard)." },
 	{ "block-action", KT_ENUM, OFF(block_action), "block", .pol = "levels.block.action",
-	  .enums = kl_action_names, .flags = KF_LIVE, .group = G_POL, .help = "Action for BLOCK." },
+	  .enums = dec_action_names, .flags = KF_LIVE, .group = G_POL, .help = "Action for BLOCK." },
 
 	/* ---- graph ---- */
 	{ "graph-enabled", KT_BOOL, OFF(graph_enabled), "false", .pdp = "graph.enabled",
 	  .group = G_GRAPH, .help = "Enable the graph learner." },
 	{ "graph-mode", KT_ENUM, OFF(graph_mode), "learn", .pdp = "graph.mode",
-	  .enums = kl_graph_mode_names, .group = G_GRAPH,
+	  .enums = dec_graph_mode_names, .group = G_GRAPH,
 	  .help = "learn | frozen-observe | frozen-enforce." },
 	{ "graph-store", KT_STR, OFF(graph_store), "/var/lib/kernloom/graph/kliq.db",
 	  .pdp = "graph.store", .group = G_GRAPH, .help = "SQLite edge database." },
@@ -436,7 +436,7 @@ static const struct kl_knob knobs[] = {
 	  .flags = KF_EXCL_MIN, .pdp = "graph.promotion.expire_ttl", .group = G_GRAPH,
 	  .help = "Idle edges expire after this." },
 	{ "graph-freeze-max-action", KT_ENUM, OFF(graph_freeze_max_action), "block",
-	  .pdp = "graph.freeze.max_action", .enums = kl_action_names, .flags = KF_LIVE, .group = G_GRAPH,
+	  .pdp = "graph.freeze.max_action", .enums = dec_action_names, .flags = KF_LIVE, .group = G_GRAPH,
 	  .help = "Strongest level a frozen-enforce violation forces." },
 	{ "graph-freeze-allow-block", KT_BOOL, OFF(graph_freeze_allow_block), "true",
 	  .pdp = "graph.freeze.allow_block", .flags = KF_LIVE, .group = G_GRAPH,
@@ -503,24 +503,24 @@ static const struct kl_knob knobs[] = {
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
 _Static_assert(NKNOBS <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
 
-const struct kl_knob *kl_knobs(size_t *n)
+const struct kl_knob *dec_knobs(size_t *n)
 {
 	*n = NKNOBS;
 	return knobs;
 }
 
-const struct kl_knobset kl_decider_knobs = {
-	.prog = "kl-decider", .k = knobs, .n = NKNOBS, .size = sizeof(struct kl_dcfg),
+const struct kl_knobset dec_knobset = {
+	.prog = "kl-decider", .k = knobs, .n = NKNOBS, .size = sizeof(struct dec_dcfg),
 };
 
-void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file)
+void dec_layer_from_tuned(struct kl_layer *L, const double trig[DEC_F_COUNT], const char *file)
 {
-	static const char *const names[KL_F_COUNT] = { "trig-pps", "trig-syn", "trig-scan", "trig-bps" };
+	static const char *const names[DEC_F_COUNT] = { "trig-pps", "trig-syn", "trig-scan", "trig-bps" };
 
 	free(L->file);
 	L->file = file != NULL ? strdup(file) : NULL;
-	for (int f = 0; f < KL_F_COUNT; f++) {
-		int ki = kl_knob_index(&kl_decider_knobs, names[f]);
+	for (int f = 0; f < DEC_F_COUNT; f++) {
+		int ki = kl_knob_index(&dec_knobset, names[f]);
 		if (ki < 0 || !(trig[f] > 0.0) || !isfinite(trig[f]))
 			continue;
 		kl_layer_set_float(L, ki, trig[f]);
@@ -531,10 +531,10 @@ void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], cons
 
 static int ki_(const char *name)
 {
-	return kl_knob_index(&kl_decider_knobs, name);
+	return kl_knob_index(&dec_knobset, name);
 }
 
-static void cross_le(const struct kl_config *c, const char *a, const char *b, double va,
+static void cross_le(const struct dec_config *c, const char *a, const char *b, double va,
 		     double vb, struct kl_errs *errs)
 {
 	char x[320], y[320];
@@ -546,7 +546,7 @@ static void cross_le(const struct kl_config *c, const char *a, const char *b, do
 	kl_errs_add(errs, "%s must not be above %s", x, y);
 }
 
-int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
+int dec_config_resolve(struct dec_config *c, const struct kl_layer *flag,
 		      const struct kl_layer *pdp, const struct kl_layer *policy,
 		      const struct kl_layer *state, struct kl_errs *errs)
 {
@@ -557,9 +557,9 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
-	c->r.ks = &kl_decider_knobs;
+	c->r.ks = &dec_knobset;
 	c->r.v = &c->v;
-	if (kl_layer_init(&prof, &kl_decider_knobs, KL_L_PROFILE, NULL) < 0) {
+	if (kl_layer_init(&prof, &dec_knobset, KL_L_PROFILE, NULL) < 0) {
 		kl_layer_free(&prof);
 		kl_errs_add(errs, "out of memory");
 		return -1;
@@ -577,16 +577,16 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 	const char *pname = "generic";
 	for (size_t l = 0; l < nl; l++) {
 		if (order[l] != NULL && order[l] != &prof && order[l]->set[pk]) {
-			pname = ((const struct kl_dcfg *)order[l]->v)->profile;
+			pname = ((const struct dec_dcfg *)order[l]->v)->profile;
 			break;
 		}
 	}
-	c->profile = kl_profile_find(pname);
+	c->profile = dec_profile_find(pname);
 	if (c->profile == NULL) {
 		char qb[96];
 		kl_errs_add(errs, "unknown profile '%s' (valid: %s)", kl_printable(pname, qb, sizeof(qb)),
-			    kl_profile_names());
-		c->profile = kl_profile_find("generic");
+			    dec_profile_names());
+		c->profile = dec_profile_find("generic");
 	}
 	c->r.profile = c->profile->name;
 	for (size_t i = 0; i < NKNOBS; i++) {
@@ -601,7 +601,7 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 	kl_layer_free(&prof);
 
 	/* Cross-field rules. */
-	const struct kl_dcfg *v = &c->v;
+	const struct dec_dcfg *v = &c->v;
 	cross_le(c, "soft-at", "hard-at", (double)v->soft_at, (double)v->hard_at, errs);
 	cross_le(c, "hard-at", "block-at", (double)v->hard_at, (double)v->block_at, errs);
 	cross_le(c, "sev-step1", "sev-step2", v->sev_step[0], v->sev_step[1], errs);
@@ -611,9 +611,9 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 		 (double)v->bootstrap_phase1_end, (double)v->bootstrap_phase2_end, errs);
 	cross_le(c, "bootstrap-phase2-end", "bootstrap-window", (double)v->bootstrap_phase2_end,
 		 (double)v->bootstrap_window, errs);
-	if (v->soft_action > KL_LVL_SOFT || v->hard_action > KL_LVL_HARD) {
+	if (v->soft_action > DEC_LVL_SOFT || v->hard_action > DEC_LVL_HARD) {
 		char x[320];
-		int ki = v->soft_action > KL_LVL_SOFT ? ki_("soft-action") : ki_("hard-action");
+		int ki = v->soft_action > DEC_LVL_SOFT ? ki_("soft-action") : ki_("hard-action");
 		kl_where_of(&c->r, ki, x, sizeof(x));
 		kl_errs_add(errs, "%s is stronger than its level", x);
 	}
@@ -627,13 +627,13 @@ int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
 	return rc;
 }
 
-void kl_config_free(struct kl_config *c)
+void dec_config_free(struct dec_config *c)
 {
 	kl_resolved_free(&c->r);
 	memset(c, 0, sizeof(*c));
 }
 
-void kl_config_print(const struct kl_config *c, FILE *f)
+void dec_config_print(const struct dec_config *c, FILE *f)
 {
 	char head[160];
 
@@ -644,7 +644,7 @@ void kl_config_print(const struct kl_config *c, FILE *f)
 	kl_config_print_table(&c->r, head, f);
 }
 
-void kl_help(FILE *f, const char *prog)
+void dec_help(FILE *f, const char *prog)
 {
 	char usage[1024];
 
@@ -657,12 +657,12 @@ void kl_help(FILE *f, const char *prog)
 		 "\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
 		 "Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
 		 prog, prog, prog, prog, prog);
-	kl_knob_help(&kl_decider_knobs, usage, f);
+	kl_knob_help(&dec_knobset, usage, f);
 }
 
-void kl_help_markdown(FILE *f)
+void dec_help_markdown(FILE *f)
 {
-	kl_knob_help_markdown(&kl_decider_knobs, f);
+	kl_knob_help_markdown(&dec_knobset, f);
 }
 
 static const struct kl_manpage man8 = {
@@ -692,9 +692,9 @@ static const struct kl_manpage man8 = {
 		    "\\fBkl\\-sensor\\fR(8), \\fBkl\\-graphd\\fR(8), \\fBklctl\\fR(8)",
 };
 
-void kl_help_man(FILE *f)
+void dec_help_man(FILE *f)
 {
-	kl_knob_help_man(&kl_decider_knobs, &man8, f);
+	kl_knob_help_man(&dec_knobset, &man8, f);
 }
 
 static const struct kl_manpage man5 = {
@@ -703,7 +703,7 @@ static const struct kl_manpage man5 = {
 	.summary = "PDPConfig and PolicyPack files of kl-decider and kl-graphd",
 };
 
-void kl_help_man_file(FILE *f)
+void dec_help_man_file(FILE *f)
 {
 	kl_man_page_header(&man5, f);
 	fputs(".SH SYNOPSIS\n/etc/kernloom/pdp.yaml, /etc/kernloom/policy.yaml\n"
@@ -719,9 +719,9 @@ void kl_help_man_file(FILE *f)
 	      "wrong types, out\\-of\\-range values, anchors and aliases are refused, each named "
 	      "with file, line and key. A command\\-line flag overrides the file.\n", f);
 	fputs(".SH PDPCONFIG KEYS\n", f);
-	kl_knob_man_keys(&kl_decider_knobs, KL_KP_PDP, "spec", "spec.", f);
+	kl_knob_man_keys(&dec_knobset, KL_KP_PDP, "spec", "spec.", f);
 	fputs(".SH POLICYPACK KEYS\n", f);
-	kl_knob_man_keys(&kl_decider_knobs, KL_KP_POL, "spec", "spec.", f);
+	kl_knob_man_keys(&dec_knobset, KL_KP_POL, "spec", "spec.", f);
 	fputs(".SH SEE ALSO\n\\fBkl\\-decider\\fR(8), \\fBkl\\-graphd\\fR(8)\n", f);
 }
 
@@ -749,7 +749,7 @@ static unsigned umin(unsigned a, unsigned b)
 	return a < b ? a : b;
 }
 
-void kl_bl_params_from_config(const struct kl_dcfg *v, struct kl_bl_params *bp)
+void dec_bl_params_from_config(const struct dec_dcfg *v, struct dec_bl_params *bp)
 {
 	memset(bp, 0, sizeof(*bp));
 	bp->enabled = v->baseline;
@@ -769,10 +769,10 @@ void kl_bl_params_from_config(const struct kl_dcfg *v, struct kl_bl_params *bp)
 	bp->feedback_learn = v->feedback_learn;
 }
 
-void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p)
+void dec_engine_params_from_config(const struct dec_dcfg *v, struct dec_engine_params *p)
 {
 	memset(p, 0, sizeof(*p));
-	for (int f = 0; f < KL_F_COUNT; f++) {
+	for (int f = 0; f < DEC_F_COUNT; f++) {
 		p->trig[f] = v->trig[f];
 		p->w[f] = v->w[f];
 	}
@@ -782,20 +782,20 @@ void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_para
 		p->delta[i] = (int)v->sev_delta[i];
 	}
 	p->decay_below = v->sev_decay_below;
-	p->at[KL_LVL_SOFT] = (int)v->soft_at;
-	p->at[KL_LVL_HARD] = (int)v->hard_at;
-	p->at[KL_LVL_BLOCK] = (int)v->block_at;
+	p->at[DEC_LVL_SOFT] = (int)v->soft_at;
+	p->at[DEC_LVL_HARD] = (int)v->hard_at;
+	p->at[DEC_LVL_BLOCK] = (int)v->block_at;
 	p->up_need = (int)v->up_need;
 	p->down_need = (int)v->down_need;
-	p->min_hold_ms[KL_LVL_SOFT] = ms(v->min_hold_soft);
-	p->min_hold_ms[KL_LVL_HARD] = ms(v->min_hold_hard);
-	p->ttl_ms[KL_LVL_SOFT] = ms(v->soft_ttl);
-	p->ttl_ms[KL_LVL_HARD] = ms(v->hard_ttl);
-	p->ttl_ms[KL_LVL_BLOCK] = ms(v->block_ttl);
-	p->rate[KL_LVL_SOFT] = factor_rate(v->trig[KL_F_PPS], v->soft_rate_factor, v->soft_rate);
-	p->burst[KL_LVL_SOFT] = v->soft_burst;
-	p->rate[KL_LVL_HARD] = factor_rate(v->trig[KL_F_PPS], v->hard_rate_factor, v->hard_rate);
-	p->burst[KL_LVL_HARD] = v->hard_burst;
+	p->min_hold_ms[DEC_LVL_SOFT] = ms(v->min_hold_soft);
+	p->min_hold_ms[DEC_LVL_HARD] = ms(v->min_hold_hard);
+	p->ttl_ms[DEC_LVL_SOFT] = ms(v->soft_ttl);
+	p->ttl_ms[DEC_LVL_HARD] = ms(v->hard_ttl);
+	p->ttl_ms[DEC_LVL_BLOCK] = ms(v->block_ttl);
+	p->rate[DEC_LVL_SOFT] = factor_rate(v->trig[DEC_F_PPS], v->soft_rate_factor, v->soft_rate);
+	p->burst[DEC_LVL_SOFT] = v->soft_burst;
+	p->rate[DEC_LVL_HARD] = factor_rate(v->trig[DEC_F_PPS], v->hard_rate_factor, v->hard_rate);
+	p->burst[DEC_LVL_HARD] = v->hard_burst;
 	p->cooldown_ms = ms(v->cooldown);
 	p->block_min_sev = isnan(v->block_min_sev) ? 0.0 : v->block_min_sev;
 	p->block_min_dur_ms = ms(v->block_min_dur);
@@ -809,16 +809,16 @@ void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_para
 	p->state_ttl_ms = ms(v->state_ttl);
 
 	unsigned cap = (unsigned)v->max_action;
-	unsigned block_as = umin((unsigned)v->block_action, v->allow_local_block ? KL_LVL_BLOCK
-									      : KL_LVL_HARD);
-	p->action[KL_LVL_OBSERVE] = KL_LVL_OBSERVE;
-	p->action[KL_LVL_SOFT] = (uint8_t)umin(umin((unsigned)v->soft_action, KL_LVL_SOFT), cap);
-	p->action[KL_LVL_HARD] = (uint8_t)umin(umin((unsigned)v->hard_action, KL_LVL_HARD), cap);
-	p->action[KL_LVL_BLOCK] = (uint8_t)umin(block_as, cap);
+	unsigned block_as = umin((unsigned)v->block_action, v->allow_local_block ? DEC_LVL_BLOCK
+									      : DEC_LVL_HARD);
+	p->action[DEC_LVL_OBSERVE] = DEC_LVL_OBSERVE;
+	p->action[DEC_LVL_SOFT] = (uint8_t)umin(umin((unsigned)v->soft_action, DEC_LVL_SOFT), cap);
+	p->action[DEC_LVL_HARD] = (uint8_t)umin(umin((unsigned)v->hard_action, DEC_LVL_HARD), cap);
+	p->action[DEC_LVL_BLOCK] = (uint8_t)umin(block_as, cap);
 
 	unsigned vl = (unsigned)v->graph_freeze_max_action;
-	if (!v->graph_freeze_allow_block && vl > KL_LVL_HARD)
-		vl = KL_LVL_HARD;
+	if (!v->graph_freeze_allow_block && vl > DEC_LVL_HARD)
+		vl = DEC_LVL_HARD;
 	p->viol_level = (uint8_t)vl;
 	p->viol_min_sev = v->graph_freeze_min_sev;
 }

@@ -26,10 +26,10 @@
 
 /* The PDPConfig both kl-decider and kl-graphd read by default (DESIGN §9);
  * when this default is missing the built-in values apply. */
-#define KL_PDP_DEFAULT "/etc/kernloom/pdp.yaml"
+#define DEC_PDP_DEFAULT "/etc/kernloom/pdp.yaml"
 
 /* Profile columns (profiles.md). 0 = the knob has none. */
-enum kl_pcol {
+enum dec_pcol {
 	PC_NONE = 0,
 	PC_TRIG_PPS, PC_TRIG_SYN, PC_TRIG_SCAN, PC_TRIG_BPS,
 	PC_W_PPS, PC_W_SYN, PC_W_SCAN, PC_W_BPS, PC_SEV_CAP,
@@ -42,25 +42,25 @@ enum kl_pcol {
 	PC_COUNT
 };
 
-struct kl_profile {
+struct dec_profile {
 	const char *name;
 	const char *summary;
 	const char *v[PC_COUNT]; /* text in the knob's own syntax */
 };
 
 /* Built-in profiles; *n set to their count. */
-const struct kl_profile *kl_profiles(size_t *n);
+const struct dec_profile *dec_profiles(size_t *n);
 /* By name or alias (router, controller, internal); NULL if unknown. */
-const struct kl_profile *kl_profile_find(const char *name);
+const struct dec_profile *dec_profile_find(const char *name);
 /* "generic, ziti-router, ..." for error messages. */
-const char *kl_profile_names(void);
+const char *dec_profile_names(void);
 
 /* Enumerations. Action values are engine levels. */
-extern const char *const kl_action_names[];    /* observe rate_limit rate_limit_hard block */
-extern const char *const kl_graph_mode_names[]; /* learn frozen-observe frozen-enforce */
+extern const char *const dec_action_names[];    /* observe rate_limit rate_limit_hard block */
+extern const char *const dec_graph_mode_names[]; /* learn frozen-observe frozen-enforce */
 
 /* Every setting, resolved. */
-struct kl_dcfg {
+struct dec_dcfg {
 	/* core runtime */
 	int64_t interval;
 	int64_t top;
@@ -102,13 +102,13 @@ struct kl_dcfg {
 	int64_t autotune_min_samples;
 	double autotune_k, autotune_max_change, autotune_max_change_up, autotune_max_change_down;
 	double autotune_alpha;
-	double autotune_floor[KL_F_COUNT];
+	double autotune_floor[DEC_F_COUNT];
 	/* clean-tick gates */
 	double learn_sev_gt, learn_frac_gt, learn_max_sev;
 	bool learn_skip_if_blocks;
 	double learn_max_drop_ratio;
 	/* severity */
-	double trig[KL_F_COUNT], w[KL_F_COUNT], sev_cap;
+	double trig[DEC_F_COUNT], w[DEC_F_COUNT], sev_cap;
 	double sev_step[3];
 	int64_t sev_delta[3];
 	double sev_decay_below;
@@ -153,40 +153,40 @@ struct kl_dcfg {
 };
 
 /* The decider's table (PDPConfig and PolicyPack paths, profile columns). */
-extern const struct kl_knobset kl_decider_knobs;
-const struct kl_knob *kl_knobs(size_t *n);
+extern const struct kl_knobset dec_knobset;
+const struct kl_knob *dec_knobs(size_t *n);
 
 /* Persisted state: tuned triggers (0 = none) -> state layer. */
-void kl_layer_from_tuned(struct kl_layer *L, const double trig[KL_F_COUNT], const char *file);
+void dec_layer_from_tuned(struct kl_layer *L, const double trig[DEC_F_COUNT], const char *file);
 
 /* The resolved settings; r holds each value's origin (r.v == &v, so a
- * kl_config is never copied by value). */
-struct kl_config {
-	struct kl_dcfg v;
+ * dec_config is never copied by value). */
+struct dec_config {
+	struct dec_dcfg v;
 	struct kl_resolved r;
-	const struct kl_profile *profile;
+	const struct dec_profile *profile;
 };
 
 /* Merge the layers (any may be NULL) by precedence, apply the profile named
  * by the result, check cross-field rules. Returns 0, or -1 with every
  * problem added to errs (each naming where its values came from). */
-int kl_config_resolve(struct kl_config *c, const struct kl_layer *flag,
+int dec_config_resolve(struct dec_config *c, const struct kl_layer *flag,
 		      const struct kl_layer *pdp, const struct kl_layer *policy,
 		      const struct kl_layer *state, struct kl_errs *errs);
-void kl_config_free(struct kl_config *c);
+void dec_config_free(struct dec_config *c);
 
 /* --config-check output: every knob, value, origin. */
-void kl_config_print(const struct kl_config *c, FILE *f);
-void kl_help(FILE *f, const char *prog);
-void kl_help_markdown(FILE *f);
+void dec_config_print(const struct dec_config *c, FILE *f);
+void dec_help(FILE *f, const char *prog);
+void dec_help_markdown(FILE *f);
 /* kl-decider(8) and kernloom-pdp(5). */
-void kl_help_man(FILE *f);
-void kl_help_man_file(FILE *f);
+void dec_help_man(FILE *f);
+void dec_help_man_file(FILE *f);
 
 /* The engine's view of the configuration. */
-void kl_engine_params_from_config(const struct kl_dcfg *v, struct kl_engine_params *p);
+void dec_engine_params_from_config(const struct dec_dcfg *v, struct dec_engine_params *p);
 /* The baselines' view (decider/baseline.h). */
-struct kl_bl_params;
-void kl_bl_params_from_config(const struct kl_dcfg *v, struct kl_bl_params *bp);
+struct dec_bl_params;
+void dec_bl_params_from_config(const struct dec_dcfg *v, struct dec_bl_params *bp);
 
 #endif

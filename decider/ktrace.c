@@ -18,13 +18,13 @@
 #include "ipc/trace.h"
 #include "common/grow.h"
 
-size_t kl_metrics_from_telem(const struct kl_telem_view *v, struct kl_metrics *out)
+size_t dec_metrics_from_telem(const struct kl_telem_view *v, struct dec_metrics *out)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < v->h.n_records; i++) {
 		struct kl_src_rate r;
-		struct kl_metrics *m = &out[n];
+		struct dec_metrics *m = &out[n];
 
 		kl_telem_record(v, i, &r);
 		memset(&m->addr, 0, sizeof(m->addr));
@@ -41,29 +41,29 @@ size_t kl_metrics_from_telem(const struct kl_telem_view *v, struct kl_metrics *o
 	return n;
 }
 
-int64_t kl_frame_tick_ms(uint64_t t_ns, int64_t prev_t_ms)
+int64_t dec_frame_tick_ms(uint64_t t_ns, int64_t prev_t_ms)
 {
 	int64_t t = (int64_t)(t_ns / 1000000u);
 
-	if (prev_t_ms != KL_T_NEVER && t <= prev_t_ms)
+	if (prev_t_ms != DEC_T_NEVER && t <= prev_t_ms)
 		t = prev_t_ms + 1;
 	return t;
 }
 
 struct ktrace {
-	struct kl_input in;
+	struct dec_input in;
 	struct kl_trace_reader *r;
 	char *name;
 	int64_t prev_t;
 	uint64_t skipped;
 	struct kl_tickasm tasm;
-	struct kl_metrics *src;
+	struct dec_metrics *src;
 	size_t src_cap;
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
 	char where[320];
 };
 
-static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
+static int kt_next(struct dec_input *in, struct dec_tick *t, struct kl_errs *errs)
 {
 	struct ktrace *k = (struct ktrace *)in;
 	char err[512];
@@ -106,15 +106,15 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 			return -1;
 		}
 		const struct kl_telem_view *v = &k->tasm.telem;
-		struct kl_metrics *src = kl_grow_to(k->src, v->h.n_records, &k->src_cap,
+		struct dec_metrics *src = kl_grow_to(k->src, v->h.n_records, &k->src_cap,
 						    sizeof(*src), 64);
 		if (src == NULL) {
 			kl_errs_add(errs, "%s: out of memory for %u sources", k->name, v->h.n_records);
 			return -1;
 		}
 		k->src = src;
-		int64_t tms = kl_frame_tick_ms(v->h.t_ns, k->prev_t);
-		if (k->prev_t != KL_T_NEVER && (int64_t)(v->h.t_ns / 1000000u) <= k->prev_t)
+		int64_t tms = dec_frame_tick_ms(v->h.t_ns, k->prev_t);
+		if (k->prev_t != DEC_T_NEVER && (int64_t)(v->h.t_ns / 1000000u) <= k->prev_t)
 			kl_warn("%s: frame at offset %llu (tick %llu) is not later than the one "
 				"before; using t=%lld ms",
 				k->name, off, (unsigned long long)v->h.tick, (long long)tms);
@@ -123,7 +123,7 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 		t->t_ms = tms;
 		t->elapsed_ms = (int64_t)(v->h.elapsed_ns / 1000000u);
 		t->src = k->src;
-		t->nsrc = kl_metrics_from_telem(v, k->src);
+		t->nsrc = dec_metrics_from_telem(v, k->src);
 		t->totals = k->totals;
 		t->ntotals = v->h.n_totals;
 		t->where = k->where;
@@ -132,7 +132,7 @@ static int kt_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
 	}
 }
 
-static void kt_close(struct kl_input *in)
+static void kt_close(struct dec_input *in)
 {
 	struct ktrace *k = (struct ktrace *)in;
 
@@ -148,7 +148,7 @@ static void kt_close(struct kl_input *in)
 	free(k);
 }
 
-static struct kl_input *ktrace_new(struct kl_trace_reader *r, const char *name,
+static struct dec_input *ktrace_new(struct kl_trace_reader *r, const char *name,
 				   struct kl_errs *errs)
 {
 	struct ktrace *k = calloc(1, sizeof(*k));
@@ -161,13 +161,13 @@ static struct kl_input *ktrace_new(struct kl_trace_reader *r, const char *name,
 	}
 	k->in.next = kt_next;
 	k->in.close = kt_close;
-	k->prev_t = KL_T_NEVER;
+	k->prev_t = DEC_T_NEVER;
 	k->r = r;
 	kl_tickasm_init(&k->tasm, KL_MSG_TELEMETRY, kl_telem_tick_max(KL_TICKASM_REPLAY_MAX_SRC));
 	return &k->in;
 }
 
-struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs)
+struct dec_input *dec_input_ktrace_open(const char *path, struct kl_errs *errs)
 {
 	struct kl_trace_reader *r;
 	char err[512];
@@ -179,7 +179,7 @@ struct kl_input *kl_input_ktrace_open(const char *path, struct kl_errs *errs)
 	return ktrace_new(r, strcmp(path, "-") == 0 ? "<stdin>" : path, errs);
 }
 
-struct kl_input *kl_input_ktrace_stream(FILE *f, bool own, const char *name,
+struct dec_input *dec_input_ktrace_stream(FILE *f, bool own, const char *name,
 					struct kl_errs *errs)
 {
 	struct kl_trace_reader *r;
@@ -192,7 +192,7 @@ struct kl_input *kl_input_ktrace_stream(FILE *f, bool own, const char *name,
 	return ktrace_new(r, name, errs);
 }
 
-struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_errs *errs)
+struct dec_input *dec_input_open(const char *path, int64_t interval_ms, struct kl_errs *errs)
 {
 	bool binary;
 
@@ -214,6 +214,6 @@ struct kl_input *kl_input_open(const char *path, int64_t interval_ms, struct kl_
 			 memcmp(head, KL_TRACE_MAGIC, sizeof(head)) == 0;
 		fclose(f);
 	}
-	return binary ? kl_input_ktrace_open(path, errs)
-		      : kl_input_jsonl_open(path, interval_ms, errs);
+	return binary ? dec_input_ktrace_open(path, errs)
+		      : dec_input_jsonl_open(path, interval_ms, errs);
 }

@@ -50,7 +50,7 @@
 #define FRAMES_PER_WAKEUP 64
 #define REQUESTS_PER_WAKEUP 16
 #define VIOL_MAX 4096 /* violations kept for one tick */
-#define KL_GRAPH_USER_DEFAULT "kernloom-graph"
+#define DEC_GRAPH_USER_DEFAULT "kernloom-graph"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -63,7 +63,7 @@ static void on_stop(int sig)
 static void on_usr1(int sig)
 {
 	(void)sig;
-	kl_decider_request_reload();
+	dec_request_reload();
 }
 
 static volatile sig_atomic_t hup_signal;
@@ -83,19 +83,19 @@ static int64_t clock_ms(clockid_t id)
 }
 
 struct live {
-	const struct kl_config *cfg;
-	struct kl_config *run_cfg; /* the same, for SIGHUP's live settings */
+	const struct dec_config *cfg;
+	struct dec_config *run_cfg; /* the same, for SIGHUP's live settings */
 	int argc;                  /* the command line, parsed again on SIGHUP */
 	char **argv;
-	struct kl_decider d;
+	struct dec_decider d;
 	bool have_d;
-	struct kl_sink *sink;
+	struct dec_sink *sink;
 	struct kl_enf_link *link;     /* the sink's (it closes it); NULL in a dry run */
-	struct kl_newsrc newsrc;
+	struct dec_newsrc newsrc;
 	int64_t newsrc_last_warn;
 	struct kl_stream_rx *rx;
 	struct kl_stream_rx *vrx;     /* graph violations from kl-graphd */
-	struct kl_violation *viol;    /* received since the last tick */
+	struct dec_violation *viol;    /* received since the last tick */
 	size_t nviol;
 	uint64_t viol_dropped, viol_refused;
 	struct kl_violation_rec *vrec; /* one decoded batch */
@@ -107,7 +107,7 @@ struct live {
 	bool idle;
 	struct kl_tickasm tasm;  /* telemetry frames -> whole ticks */
 	uint64_t idle_ticks;
-	struct kl_metrics *src;
+	struct dec_metrics *src;
 	size_t src_cap;
 	uint64_t totals[KL_TELEM_MAX_TOTALS];
 	struct kl_prom prom;
@@ -117,12 +117,12 @@ struct live {
 /* Users and groups. The users must exist when named explicitly; the
  * defaults may be missing (tests, hosts without the sysusers entries). */
 
-static bool knob_default(const struct kl_config *cfg, const char *name)
+static bool knob_default(const struct dec_config *cfg, const char *name)
 {
-	return cfg->r.o[kl_knob_index(&kl_decider_knobs, name)].kind == KL_L_DEFAULT;
+	return cfg->r.o[kl_knob_index(&dec_knobset, name)].kind == KL_L_DEFAULT;
 }
 
-static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
+static int resolve_users(const struct dec_config *cfg, struct kl_who *w)
 {
 	if (kl_who_resolve(w, "kl-decider", cfg->v.user, cfg->v.sensor_user,
 			   !knob_default(cfg, "sensor-user"), "telemetry.sock") < 0)
@@ -135,7 +135,7 @@ static int resolve_users(const struct kl_config *cfg, struct kl_who *w)
 
 /* The receipts' trail, before the drop: the key and the directory are
  * created for the user we become. An empty --audit-dir turns it off. */
-static int open_audit(const struct kl_config *cfg, const struct kl_who *w, struct kl_decider *d)
+static int open_audit(const struct dec_config *cfg, const struct kl_who *w, struct dec_decider *d)
 {
 	char err[512];
 	if (cfg->v.audit_dir[0] == '\0') {
@@ -151,7 +151,7 @@ static int open_audit(const struct kl_config *cfg, const struct kl_who *w, struc
 		kl_error("%s", err);
 		return -1;
 	}
-	d->audit = kl_dec_audit_new(a, cfg->profile->name);
+	d->audit = dec_audit_new(a, cfg->profile->name);
 	if (d->audit == NULL) {
 		kl_audit_close(a);
 		kl_error("out of memory");
@@ -160,7 +160,7 @@ static int open_audit(const struct kl_config *cfg, const struct kl_who *w, struc
 	return 0;
 }
 
-static int sock_path(const struct kl_config *cfg, enum kl_role role, const char *name, char *buf,
+static int sock_path(const struct dec_config *cfg, enum kl_role role, const char *name, char *buf,
 		     size_t len)
 {
 	return kl_who_sock_path(cfg->v.run_dir, role, name, buf, len);
@@ -168,7 +168,7 @@ static int sock_path(const struct kl_config *cfg, enum kl_role role, const char 
 
 static int open_sockets(struct live *L, const struct kl_who *w)
 {
-	const struct kl_config *cfg = L->cfg;
+	const struct dec_config *cfg = L->cfg;
 	char path[PATH_MAX], err[512];
 
 	/* No frame larger than the configured source maps can produce (the
@@ -181,7 +181,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
 	uid_t gallowed[2];
 	size_t gn = 0;
-	struct passwd *gpw = getpwnam(KL_GRAPH_USER_DEFAULT);
+	struct passwd *gpw = getpwnam(DEC_GRAPH_USER_DEFAULT);
 	if (gpw)
 		gallowed[gn++] = gpw->pw_uid;
 	gallowed[gn++] = w->uid;
@@ -216,7 +216,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 /* state.json is replaced by rename: the directory must be writable by
  * the user the decider runs as. Not fatal: deciding matters more, and the
  * learning goes on in memory. */
-static int L_state_dir_check(const struct kl_dcfg *v)
+static int L_state_dir_check(const struct dec_dcfg *v)
 {
 	char dir[PATH_MAX];
 
@@ -230,9 +230,9 @@ static int L_state_dir_check(const struct kl_dcfg *v)
 	return 0;
 }
 
-static int check_files_after_drop(const struct kl_config *cfg)
+static int check_files_after_drop(const struct dec_config *cfg)
 {
-	const struct kl_dcfg *v = &cfg->v;
+	const struct dec_dcfg *v = &cfg->v;
 	int bad = 0;
 
 	if (v->whitelist[0] != '\0' && access(v->whitelist, R_OK) < 0 && errno != ENOENT) {
@@ -262,11 +262,11 @@ static int check_files_after_drop(const struct kl_config *cfg)
 /* DESIGN §9: the configuration read-only (re-read when it changes), the
  * directories of state.json and the feedback file (replaced by rename)
  * and the sockets' directory read-write; nothing else. */
-static void sandbox_paths(const struct kl_config *cfg, const char *user,
+static void sandbox_paths(const struct dec_config *cfg, const char *user,
 			  struct kl_sandbox_opts *so)
 {
 	static char run[PATH_MAX];
-	const struct kl_dcfg *v = &cfg->v;
+	const struct dec_dcfg *v = &cfg->v;
 
 	so->user = user;
 	for (size_t i = 0; i < sizeof(cfg->r.files) / sizeof(cfg->r.files[0]); i++)
@@ -286,10 +286,10 @@ static void sandbox_paths(const struct kl_config *cfg, const char *user,
 
 /* A spoofed flood (decider/newsrc.h): ask kl-enforcer for the aggregate
  * new-source limit while new sources/s stay above the trigger. */
-static void newsrc_tick(struct live *L, const struct kl_tick *t)
+static void newsrc_tick(struct live *L, const struct dec_tick *t)
 {
-	const struct kl_dcfg *v = &L->cfg->v;
-	struct kl_newsrc_cfg c = { .trigger = v->new_source_trigger,
+	const struct dec_dcfg *v = &L->cfg->v;
+	struct dec_newsrc_cfg c = { .trigger = v->new_source_trigger,
 				   .rate = (uint32_t)v->new_source_rate,
 				   .burst = (uint32_t)v->new_source_burst,
 				   .ttl_ms = v->new_source_ttl / 1000000 };
@@ -300,7 +300,7 @@ static void newsrc_tick(struct live *L, const struct kl_tick *t)
 		return;
 	per_s = (double)t->totals[KL_T_SRC_UNADMITTED] * 1000.0 / (double)t->elapsed_ms;
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
-	bool ask = kl_newsrc_step(&L->newsrc, &c, per_s, now, &started, &ended);
+	bool ask = dec_newsrc_step(&L->newsrc, &c, per_s, now, &started, &ended);
 	if (started)
 		kl_warn("spoofed flood: %.0f new sources/s (trigger %.0f)%s", per_s, c.trigger,
 			L->link ? "" : "; dry run: no limit asked");
@@ -325,7 +325,7 @@ static void newsrc_tick(struct live *L, const struct kl_tick *t)
 		struct kl_result r;
 		if (kl_result_decode(reply.payload, reply.payload_len, &r, err, sizeof(err)) == 0) {
 			if (r.status == KL_OK) {
-				kl_newsrc_granted(&L->newsrc, &c, now);
+				dec_newsrc_granted(&L->newsrc, &c, now);
 				kl_info("new-source limit: %u pps, burst %u for %lld ms (%.0f new "
 					"sources/s)",
 					c.rate, c.burst, (long long)c.ttl_ms, per_s);
@@ -353,7 +353,7 @@ static void write_metrics(struct live *L)
 	if (!path || !path[0])
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	kl_decider_prom(&L->d, &L->prom);
+	dec_prom(&L->d, &L->prom);
 	kl_prom_add(&L->prom, "kernloom_decider_frames_total", "counter",
 		    "Telemetry frames received from kl-sensor.", NULL, (double)L->tasm.st.frames);
 	kl_prom_add(&L->prom, "kernloom_decider_bad_frames_total", "counter",
@@ -379,14 +379,14 @@ static void write_metrics(struct live *L)
 	}
 }
 
-static int tick_now(struct live *L, struct kl_tick *t)
+static int tick_now(struct live *L, struct dec_tick *t)
 {
 	struct kl_errs errs = { 0 };
 	newsrc_tick(L, t);
 	/* Violations arrive between frames; each counts in the next tick. */
 	t->viol = L->viol;
 	t->nviol = L->nviol;
-	int rc = kl_decider_tick(&L->d, t, &errs);
+	int rc = dec_run_tick(&L->d, t, &errs);
 	L->nviol = 0;
 	write_metrics(L);
 
@@ -400,12 +400,12 @@ static int tick_now(struct live *L, struct kl_tick *t)
 static int on_frame(struct live *L, const struct kl_stream_msg *m)
 {
 	const struct kl_telem_view *v = &L->tasm.telem;
-	struct kl_tick t;
+	struct dec_tick t;
 	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, clock_ms(CLOCK_MONOTONIC));
 
 	if (rc <= 0)
 		return rc;
-	struct kl_metrics *src = kl_grow_to(L->src, v->h.n_records, &L->src_cap, sizeof(*src), 64);
+	struct dec_metrics *src = kl_grow_to(L->src, v->h.n_records, &L->src_cap, sizeof(*src), 64);
 	if (src == NULL) {
 		kl_error("out of memory for a tick of %u sources", v->h.n_records);
 		return -1;
@@ -419,10 +419,10 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 	L->last_frame_mono = clock_ms(CLOCK_MONOTONIC);
 	memcpy(L->totals, v->h.totals, sizeof(L->totals));
 	memset(&t, 0, sizeof(t));
-	t.t_ms = kl_frame_tick_ms(v->h.t_ns, L->last_t);
+	t.t_ms = dec_frame_tick_ms(v->h.t_ns, L->last_t);
 	t.elapsed_ms = (int64_t)(v->h.elapsed_ns / 1000000u);
 	t.src = L->src;
-	t.nsrc = kl_metrics_from_telem(v, L->src);
+	t.nsrc = dec_metrics_from_telem(v, L->src);
 	t.totals = L->totals;
 	t.ntotals = v->h.n_totals;
 	t.where = "telemetry";
@@ -433,7 +433,7 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 static int maybe_idle_tick(struct live *L)
 {
 	int64_t mono = clock_ms(CLOCK_MONOTONIC);
-	struct kl_tick t;
+	struct dec_tick t;
 
 	if (mono - L->last_frame_mono < IDLE_AFTER_INTERVALS * L->interval_ms ||
 	    (L->idle && mono - L->last_idle_mono < L->interval_ms))
@@ -451,7 +451,7 @@ static int maybe_idle_tick(struct live *L)
 	L->idle_ticks++;
 	memset(&t, 0, sizeof(t));
 	int64_t rt = clock_ms(CLOCK_REALTIME);
-	t.t_ms = L->last_t != KL_T_NEVER && rt <= L->last_t ? L->last_t + 1 : rt;
+	t.t_ms = L->last_t != DEC_T_NEVER && rt <= L->last_t ? L->last_t + 1 : rt;
 	t.elapsed_ms = L->interval_ms;
 	t.where = "idle";
 	return tick_now(L, &t);
@@ -460,25 +460,25 @@ static int maybe_idle_tick(struct live *L)
 /* STATUS: what every daemon says about itself (common/status.h): frames
  * in are telemetry frames, frames out DECISIONS batches the enforcer
  * answered; then the sources by level and the enforcer link. */
-static void status_answer(struct live *L, int64_t now, struct kl_ctl_answer *a)
+static void status_answer(struct live *L, int64_t now, struct dec_ctl_answer *a)
 {
-	const struct kl_dcfg *v = &L->cfg->v;
-	const struct kl_enf_stats *es = L->link != NULL ? kl_sink_enforcer_stats(L->sink) : NULL;
-	const struct kl_engine_stats *st = kl_engine_stats(L->d.eng);
+	const struct dec_dcfg *v = &L->cfg->v;
+	const struct dec_enf_stats *es = L->link != NULL ? dec_sink_enforcer_stats(L->sink) : NULL;
+	const struct dec_engine_stats *st = dec_engine_stats(L->d.eng);
 	struct kl_daemon_status ds = {
 		.name = "kl-decider", .enforcing = !v->dry_run,
 		.mode = v->dry_run ? "dry-run" : "enforcing", .ticks = L->d.ticks,
-		.last_tick_ms = L->last_t == KL_T_NEVER ? KL_T_NONE : L->last_t,
+		.last_tick_ms = L->last_t == DEC_T_NEVER ? KL_T_NONE : L->last_t,
 		.interval_ms = L->interval_ms, .frames_in = L->tasm.st.frames,
 		.frames_out = es != NULL ? es->batches : 0,
 	};
 	json_t *doc = json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:b}", "daemon",
 				kl_daemon_status_json(&ds, now), "profile", L->cfg->profile->name,
 				"sources", "tracked", (json_int_t)st->tracked, "observe",
-				(json_int_t)st->per_level[KL_LVL_OBSERVE], "soft",
-				(json_int_t)st->per_level[KL_LVL_SOFT], "hard",
-				(json_int_t)st->per_level[KL_LVL_HARD], "block",
-				(json_int_t)st->per_level[KL_LVL_BLOCK], "enforcer_up",
+				(json_int_t)st->per_level[DEC_LVL_OBSERVE], "soft",
+				(json_int_t)st->per_level[DEC_LVL_SOFT], "hard",
+				(json_int_t)st->per_level[DEC_LVL_HARD], "block",
+				(json_int_t)st->per_level[DEC_LVL_BLOCK], "enforcer_up",
 				es != NULL && es->up);
 	memset(a, 0, sizeof(*a));
 	a->json = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -494,7 +494,7 @@ static void status_answer(struct live *L, int64_t now, struct kl_ctl_answer *a)
 static void on_request(struct live *L, struct kl_request *req)
 {
 	struct kl_ctl_req r;
-	struct kl_ctl_answer a;
+	struct dec_ctl_answer a;
 	char err[256];
 
 	if (req->msg.hdr.type != KL_MSG_CONTROL) {
@@ -508,14 +508,14 @@ static void on_request(struct live *L, struct kl_request *req)
 		return;
 	}
 	int64_t now = clock_ms(CLOCK_REALTIME);
-	if (L->last_t != KL_T_NEVER && now < L->last_t)
+	if (L->last_t != DEC_T_NEVER && now < L->last_t)
 		now = L->last_t;
 	if (r.cmd == KL_CTL_STATUS)
 		status_answer(L, kl_unix_ms(), &a);
 	else
-		kl_decider_control(&L->d, &r, req->peer_uid, now, &a);
+		dec_control(&L->d, &r, req->peer_uid, now, &a);
 	kl_server_reply_result(L->srv, req, a.status, a.text, a.json);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 }
 
 /* A VIOLATION batch from kl-graphd (the stream already checked the peer's
@@ -533,7 +533,7 @@ static void on_violations(struct live *L, const struct kl_stream_msg *m)
 			(unsigned long long)L->viol_refused, err);
 		return;
 	}
-	size_t lost = kl_violations_take(L->viol, &L->nviol, VIOL_MAX, L->vrec, n);
+	size_t lost = dec_violations_take(L->viol, &L->nviol, VIOL_MAX, L->vrec, n);
 	if (lost > 0) {
 		L->viol_dropped += lost;
 		kl_warn("violations: %zu dropped (more than %d per tick; %llu so far)", lost, VIOL_MAX,
@@ -559,10 +559,10 @@ static void on_approved(struct live *L, const struct kl_stream_msg *m)
 		kl_warn("APPROVED from pid %d refused: %s", (int)m->peer_pid, err);
 		return;
 	}
-	kl_violations_drop(L->viol, &L->nviol, &a);
-	if (kl_decider_approved(&L->d, &a) < 0)
+	dec_violations_drop(L->viol, &L->nviol, &a);
+	if (dec_approved(&L->d, &a) < 0)
 		kl_warn("APPROVED %s: more than %d approvals in one tick; it lapses at its TTL",
-			kl_addr_format(&a, ip, sizeof(ip)), KL_APPROVED_MAX);
+			kl_addr_format(&a, ip, sizeof(ip)), DEC_APPROVED_MAX);
 }
 
 static int violations_cb(void *L, const struct kl_stream_msg *m)
@@ -580,23 +580,23 @@ static int violations_cb(void *L, const struct kl_stream_msg *m)
  * others are logged as needing a restart. */
 static void reload_config(struct live *L)
 {
-	struct kl_config fresh;
+	struct dec_config fresh;
 	struct kl_errs errs = { 0 };
 	enum kl_cli_action act;
 
-	kl_decider_load_config(L->argc, L->argv, &fresh, &act, NULL, &errs);
+	dec_load_config(L->argc, L->argv, &fresh, &act, NULL, &errs);
 	if (errs.n > 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			kl_error("SIGHUP: %s", errs.v[i]);
 		kl_error("SIGHUP: configuration refused; keeping the running one");
 	} else {
 		size_t n = kl_reload_apply(&L->run_cfg->r, &fresh.r);
-		kl_decider_config_changed(&L->d);
+		dec_config_changed(&L->d);
 		kl_log_init("kl-decider", (enum kl_log_level)L->cfg->v.log_level);
 		kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
 	}
 	kl_errs_free(&errs);
-	kl_config_free(&fresh);
+	dec_config_free(&fresh);
 }
 
 static int run_loop(struct live *L)
@@ -673,7 +673,7 @@ static int run_loop(struct live *L)
 	return 0;
 }
 
-int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
+int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 {
 	struct live L;
 	struct kl_who w;
@@ -690,7 +690,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 	L.interval_ms = cfg->v.interval / 1000000;
 	if (L.interval_ms < 1)
 		L.interval_ms = 1;
-	L.last_t = KL_T_NEVER;
+	L.last_t = DEC_T_NEVER;
 	kl_tickasm_init(&L.tasm, KL_MSG_TELEMETRY,
 			kl_telem_tick_max((uint32_t)cfg->v.sensor_max_sources));
 	L.viol = calloc(VIOL_MAX, sizeof(*L.viol));
@@ -718,7 +718,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 
 	if (resolve_users(cfg, &w) < 0 || kl_sandbox_prepare(KL_ROLE_DECIDER, NULL) < 0)
 		return 1;
-	if (kl_decider_init(&L.d, cfg, NULL, seed, true) < 0) {
+	if (dec_init(&L.d, cfg, NULL, seed, true) < 0) {
 		kl_error("out of memory");
 		return 1;
 	}
@@ -726,14 +726,14 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 	if (open_audit(cfg, &w, &L.d) < 0)
 		goto out;
 	int64_t now = clock_ms(CLOCK_REALTIME);
-	if (kl_decider_start(&L.d, now, &errs) < 0) {
+	if (dec_start(&L.d, now, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			kl_error("%s", errs.v[i]);
 		kl_errs_free(&errs);
 		goto out;
 	}
 	if (cfg->v.dry_run) {
-		L.sink = kl_sink_print_new(NULL, false, true);
+		L.sink = dec_sink_print_new(NULL, false, true);
 	} else {
 		char path[PATH_MAX];
 		struct kl_enf_link *link;
@@ -741,7 +741,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 			goto out;
 		link = kl_enf_link_client(path, KL_ROLE_DECIDER, ENFORCER_TIMEOUT_MS);
 		L.link = link;
-		L.sink = link != NULL ? kl_sink_enforcer_new(link, L.d.eng, kl_exempt_cb, &L.d.ex)
+		L.sink = link != NULL ? dec_sink_enforcer_new(link, L.d.eng, dec_exempt_cb, &L.d.ex)
 				      : NULL;
 		if (link != NULL && L.sink == NULL)
 			link->close(link);
@@ -758,7 +758,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 		 * is enforced; if the enforcer is not up yet, the first tick that
 		 * reaches it does this. */
 		L.d.ex.now = now;
-		kl_sink_enforcer_sync(L.sink, now);
+		dec_sink_enforcer_sync(L.sink, now);
 	}
 
 	static struct kl_sandbox_opts so;
@@ -782,7 +782,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 	rc = run_loop(&L) < 0 ? 1 : 0;
 	kl_notify_stopping();
 	int64_t end = clock_ms(CLOCK_REALTIME);
-	kl_decider_checkpoint(&L.d, L.last_t != KL_T_NEVER && end < L.last_t ? L.last_t : end,
+	dec_checkpoint(&L.d, L.last_t != DEC_T_NEVER && end < L.last_t ? L.last_t : end,
 			      "exit");
 	kl_info("stopping: %llu frames, %llu ticks, %llu level changes, %llu ticks missed, %llu "
 		"dropped incomplete, %llu bad",
@@ -791,7 +791,7 @@ int kl_decider_run_live(struct kl_config *cfg, int argc, char **argv)
 		(unsigned long long)L.tasm.st.dropped,
 		(unsigned long long)(L.tasm.st.bad + L.tasm.st.oversized));
 	if (!cfg->v.dry_run) {
-		const struct kl_enf_stats *st = kl_sink_enforcer_stats(L.sink);
+		const struct dec_enf_stats *st = dec_sink_enforcer_stats(L.sink);
 		kl_info("enforcer: %llu batches, %llu records, %llu applied, %llu refused, %llu "
 			"retried, %llu adopted, %zu pending",
 			(unsigned long long)st->batches, (unsigned long long)st->sent,
@@ -809,7 +809,7 @@ out:
 	if (L.sink != NULL)
 		L.sink->close(L.sink);
 	if (L.have_d)
-		kl_decider_free(&L.d);
+		dec_free(&L.d);
 	free(L.src);
 	kl_tickasm_free(&L.tasm);
 	kl_prom_free(&L.prom);

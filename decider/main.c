@@ -10,45 +10,45 @@
 int main(int argc, char *argv[])
 {
 	struct kl_errs errs = { 0 };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	enum kl_cli_action act;
 	char *canonical = NULL;
 	int rc;
 
 	kl_log_init("kl-decider", KL_LOG_INFO);
-	rc = kl_decider_load_config(argc, argv, &cfg, &act, &canonical, &errs);
+	rc = dec_load_config(argc, argv, &cfg, &act, &canonical, &errs);
 	if (act != KL_CLI_RUN) {
 		if (act == KL_CLI_HELP)
-			kl_help(stdout, "kl-decider");
+			dec_help(stdout, "kl-decider");
 		else if (act == KL_CLI_HELP_MD)
-			kl_help_markdown(stdout);
+			dec_help_markdown(stdout);
 		else if (act == KL_CLI_HELP_MAN)
-			kl_help_man(stdout);
+			dec_help_man(stdout);
 		else if (act == KL_CLI_HELP_MAN_FILE)
-			kl_help_man_file(stdout);
+			dec_help_man_file(stdout);
 		else
 			printf("kl-decider (Kernloom) %s\n", KL_VERSION);
 		kl_errs_free(&errs);
 		return 0;
 	}
 	if (cfg.v.config_check) /* report the files' problems too, all at once */
-		kl_decider_check_files(&cfg, &errs);
+		dec_check_files(&cfg, &errs);
 	if (errs.n > 0) {
 		kl_errs_print_prog(&errs, "kl-decider", stderr);
 		rc = 1;
 	} else if (cfg.v.policy_canonical) {
 		fputs(canonical != NULL ? canonical : "", stdout);
 	} else if (cfg.v.config_check) {
-		kl_config_print(&cfg, stdout);
+		dec_config_print(&cfg, stdout);
 	} else if (cfg.v.replay[0] != '\0') {
 		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
-		rc = kl_decider_run_replay(&cfg);
+		rc = dec_run_replay(&cfg);
 	} else {
 		kl_log_init("kl-decider", (enum kl_log_level)cfg.v.log_level);
-		rc = kl_decider_run_live(&cfg, argc, argv);
+		rc = dec_run_live(&cfg, argc, argv);
 	}
 	free(canonical);
-	kl_config_free(&cfg);
+	dec_config_free(&cfg);
 	kl_errs_free(&errs);
 	return rc;
 }

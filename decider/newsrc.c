@@ -2,7 +2,7 @@
 /* When to ask for the aggregate new-source limit (newsrc.h). */
 #include "decider/newsrc.h"
 
-bool kl_newsrc_step(struct kl_newsrc *s, const struct kl_newsrc_cfg *c, double per_s,
+bool dec_newsrc_step(struct dec_newsrc *s, const struct dec_newsrc_cfg *c, double per_s,
 		    int64_t now_ms, bool *started, bool *ended)
 {
 	bool flood = c->trigger > 0 && per_s >= c->trigger;
@@ -15,7 +15,7 @@ bool kl_newsrc_step(struct kl_newsrc *s, const struct kl_newsrc_cfg *c, double p
 	return flood && s->until_ms - now_ms < c->ttl_ms / 2;
 }
 
-void kl_newsrc_granted(struct kl_newsrc *s, const struct kl_newsrc_cfg *c, int64_t now_ms)
+void dec_newsrc_granted(struct dec_newsrc *s, const struct dec_newsrc_cfg *c, int64_t now_ms)
 {
 	s->until_ms = now_ms + c->ttl_ms;
 }

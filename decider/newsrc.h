@@ -13,14 +13,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct kl_newsrc_cfg {
+struct dec_newsrc_cfg {
 	double trigger;  /* new sources per second that count as a flood; <= 0: off */
 	uint32_t rate;   /* the limit asked for, packets per second */
 	uint32_t burst;
 	int64_t ttl_ms;  /* each request; renewed at half of it */
 };
 
-struct kl_newsrc {
+struct dec_newsrc {
 	bool flood;       /* the last tick was above the trigger */
 	int64_t until_ms; /* the limit the enforcer granted lasts until (0: none) */
 	uint64_t floods;  /* flood episodes seen */
@@ -29,9 +29,9 @@ struct kl_newsrc {
 /* One tick: `per_s` new sources per second at `now_ms`. Returns true when
  * the caller should ask for the limit now (a flood, and no granted limit
  * that lasts at least another half TTL); the caller then records a grant
- * with kl_newsrc_granted. *started / *ended report flood edges (for logs). */
-bool kl_newsrc_step(struct kl_newsrc *s, const struct kl_newsrc_cfg *c, double per_s,
+ * with dec_newsrc_granted. *started / *ended report flood edges (for logs). */
+bool dec_newsrc_step(struct dec_newsrc *s, const struct dec_newsrc_cfg *c, double per_s,
 		    int64_t now_ms, bool *started, bool *ended);
-void kl_newsrc_granted(struct kl_newsrc *s, const struct kl_newsrc_cfg *c, int64_t now_ms);
+void dec_newsrc_granted(struct dec_newsrc *s, const struct dec_newsrc_cfg *c, int64_t now_ms);
 
 #endif

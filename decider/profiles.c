@@ -24,7 +24,7 @@
 #define HOLD(s, h) [PC_HOLD_SOFT] = s, [PC_HOLD_HARD] = h
 #define NC(a, d, s, r) [PC_NC_AT] = a, [PC_NC_DROP] = d, [PC_NC_SEV] = s, [PC_NC_RESET] = r
 
-static const struct kl_profile profiles[] = {
+static const struct dec_profile profiles[] = {
 	{ "generic", "balanced defaults; never blocks",
 	  { COMMON, TRIG("5000", "500", "50"), W(".50", ".30", ".20"), AT("3", "7", "999"),
 	    TTL("60s", "5m", "30m"), GATE("0", "0s"), NEED("3", "10"), HOLD("30s", "2m"),
@@ -83,13 +83,13 @@ static const struct {
 	{ "internal", "internal-app" },
 };
 
-const struct kl_profile *kl_profiles(size_t *n)
+const struct dec_profile *dec_profiles(size_t *n)
 {
 	*n = sizeof(profiles) / sizeof(profiles[0]);
 	return profiles;
 }
 
-const struct kl_profile *kl_profile_find(const char *name)
+const struct dec_profile *dec_profile_find(const char *name)
 {
 	size_t n = sizeof(profiles) / sizeof(profiles[0]);
 
@@ -108,7 +108,7 @@ const struct kl_profile *kl_profile_find(const char *name)
 	return NULL;
 }
 
-const char *kl_profile_names(void)
+const char *dec_profile_names(void)
 {
 	static char buf[512];
 

@@ -12,12 +12,12 @@
 #include "decider/io.h"
 
 struct psink {
-	struct kl_sink s;
+	struct dec_sink s;
 	FILE *out;
 	bool json, dry_run;
 };
 
-const char *kl_fmt_t(int64_t t_ms, char *buf, size_t len)
+const char *dec_fmt_t(int64_t t_ms, char *buf, size_t len)
 {
 	int64_t sec = t_ms / 1000, frac = t_ms % 1000;
 
@@ -41,32 +41,32 @@ static const char *ttl_text(int64_t ms, char *buf, size_t len)
 	return kl_duration_format((uint64_t)(ms < 0 ? 0 : ms) * 1000000ull, buf, len);
 }
 
-static void emit_text(struct psink *p, int64_t t_ms, const struct kl_change *c)
+static void emit_text(struct psink *p, int64_t t_ms, const struct dec_change *c)
 {
 	char ip[KL_ADDR_STRLEN], ts[32], ttl[32];
 	char state[256], action[256];
 
 	kl_addr_format(&c->addr, ip, sizeof(ip));
 	snprintf(state, sizeof(state), "STATE %s %s->%s strikes=%d sev=%.2f reason=%s", ip,
-		 kl_level_name(c->from), kl_level_name(c->to), c->strikes, c->sev,
-		 kl_reason_name(c->reason));
-	if (c->action == KL_LVL_OBSERVE)
+		 dec_level_name(c->from), dec_level_name(c->to), c->strikes, c->sev,
+		 dec_reason_name(c->reason));
+	if (c->action == DEC_LVL_OBSERVE)
 		snprintf(action, sizeof(action), "ACTION ip=%s %s->%s dry_run=%s action=%s", ip,
-			 kl_level_name(c->from), kl_level_name(c->to), p->dry_run ? "true" : "false",
-			 c->to == KL_LVL_OBSERVE ? "release" : "observe");
-	else if (c->action == KL_LVL_BLOCK)
+			 dec_level_name(c->from), dec_level_name(c->to), p->dry_run ? "true" : "false",
+			 c->to == DEC_LVL_OBSERVE ? "release" : "observe");
+	else if (c->action == DEC_LVL_BLOCK)
 		snprintf(action, sizeof(action), "ACTION ip=%s %s->%s dry_run=%s action=block ttl=%s",
-			 ip, kl_level_name(c->from), kl_level_name(c->to),
+			 ip, dec_level_name(c->from), dec_level_name(c->to),
 			 p->dry_run ? "true" : "false", ttl_text(c->ttl_ms, ttl, sizeof(ttl)));
 	else
 		snprintf(action, sizeof(action),
 			 "ACTION ip=%s %s->%s dry_run=%s action=%s rate=%" PRIu64 " burst=%" PRIu64
 			 " ttl=%s",
-			 ip, kl_level_name(c->from), kl_level_name(c->to),
-			 p->dry_run ? "true" : "false", kl_action_names[c->action], c->rate, c->burst,
+			 ip, dec_level_name(c->from), dec_level_name(c->to),
+			 p->dry_run ? "true" : "false", dec_action_names[c->action], c->rate, c->burst,
 			 ttl_text(c->ttl_ms, ttl, sizeof(ttl)));
 	if (p->out != NULL) {
-		kl_fmt_t(t_ms, ts, sizeof(ts));
+		dec_fmt_t(t_ms, ts, sizeof(ts));
 		fprintf(p->out, "t=%s %s\nt=%s %s\n", ts, state, ts, action);
 	} else {
 		kl_info("%s", state);
@@ -74,7 +74,7 @@ static void emit_text(struct psink *p, int64_t t_ms, const struct kl_change *c)
 	}
 }
 
-static void emit_json(struct psink *p, int64_t t_ms, const struct kl_change *c)
+static void emit_json(struct psink *p, int64_t t_ms, const struct dec_change *c)
 {
 	char ip[KL_ADDR_STRLEN], ts[32];
 
@@ -82,19 +82,19 @@ static void emit_json(struct psink *p, int64_t t_ms, const struct kl_change *c)
 	fprintf(p->out,
 		"{\"t\": %s, \"ip\": \"%s\", \"from\": \"%s\", \"to\": \"%s\", \"severity\": %.2f, "
 		"\"strikes\": %d, \"reason\": \"%s\"}\n",
-		kl_fmt_t(t_ms, ts, sizeof(ts)), ip, kl_level_name(c->from), kl_level_name(c->to),
-		c->sev, c->strikes, kl_reason_name(c->reason));
+		dec_fmt_t(t_ms, ts, sizeof(ts)), ip, dec_level_name(c->from), dec_level_name(c->to),
+		c->sev, c->strikes, dec_reason_name(c->reason));
 }
 
-static int print_apply(struct kl_sink *s, int64_t t_ms, const struct kl_change *c, size_t n)
+static int print_apply(struct dec_sink *s, int64_t t_ms, const struct dec_change *c, size_t n)
 {
 	struct psink *p = (struct psink *)s;
 
 	for (size_t i = 0; i < n; i++) {
-		if (c[i].reason == KL_R_REFRESH) {
+		if (c[i].reason == DEC_R_REFRESH) {
 			char ip[KL_ADDR_STRLEN], ttl[32];
 			kl_debug("RENEW ip=%s level=%s ttl=%s dry_run=%s",
-				 kl_addr_format(&c[i].addr, ip, sizeof(ip)), kl_level_name(c[i].to),
+				 kl_addr_format(&c[i].addr, ip, sizeof(ip)), dec_level_name(c[i].to),
 				 ttl_text(c[i].ttl_ms, ttl, sizeof(ttl)), p->dry_run ? "true" : "false");
 			continue;
 		}
@@ -108,7 +108,7 @@ static int print_apply(struct kl_sink *s, int64_t t_ms, const struct kl_change *
 	return 0;
 }
 
-static int print_release(struct kl_sink *s, int64_t t_ms, const struct kl_addr *cidr,
+static int print_release(struct dec_sink *s, int64_t t_ms, const struct kl_addr *cidr,
 			 uint32_t budget, uint32_t *removed)
 {
 	struct psink *p = (struct psink *)s;
@@ -116,12 +116,12 @@ static int print_release(struct kl_sink *s, int64_t t_ms, const struct kl_addr *
 
 	/* Nothing is enforced through a printing sink, so nothing to remove. */
 	kl_debug("RELEASE cidr=%s budget=%u t=%s dry_run=%s", kl_addr_format(cidr, a, sizeof(a)),
-		 budget, kl_fmt_t(t_ms, ts, sizeof(ts)), p->dry_run ? "true" : "false");
+		 budget, dec_fmt_t(t_ms, ts, sizeof(ts)), p->dry_run ? "true" : "false");
 	*removed = 0;
 	return 0;
 }
 
-static void print_close(struct kl_sink *s)
+static void print_close(struct dec_sink *s)
 {
 	struct psink *p = (struct psink *)s;
 
@@ -130,7 +130,7 @@ static void print_close(struct kl_sink *s)
 	free(p);
 }
 
-struct kl_sink *kl_sink_print_new(FILE *out, bool json, bool dry_run)
+struct dec_sink *dec_sink_print_new(FILE *out, bool json, bool dry_run)
 {
 	struct psink *p = calloc(1, sizeof(*p));
 

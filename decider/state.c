@@ -22,7 +22,7 @@ static const char *const feat_key[AT_NF] = { "pps", "syn", "scan", "bps" };
 #define CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17))
 #define FILE_FLAGS (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17))
 
-void kl_state_free(struct kl_state *st)
+void dec_state_free(struct dec_state *st)
 {
 	if (st->owned) {
 		free(st->hist);
@@ -116,7 +116,7 @@ static json_t *floats_b64(const float *v, uint32_t n)
 	return s;
 }
 
-json_t *state_to_json(const struct kl_state *st)
+json_t *state_to_json(const struct dec_state *st)
 {
 	json_t *d = json_object(), *o;
 	char hex[17];
@@ -363,7 +363,7 @@ bad:
 	return NULL;
 }
 
-int state_from_json(const json_t *d, struct kl_state *st, char *err, size_t len)
+int state_from_json(const json_t *d, struct dec_state *st, char *err, size_t len)
 {
 	struct rd r = { err, len, false };
 	json_t *o, *v;
@@ -375,9 +375,9 @@ int state_from_json(const json_t *d, struct kl_state *st, char *err, size_t len)
 		return -1;
 	}
 	v = get(&r, d, "version", "version", JSON_INTEGER);
-	if (v != NULL && json_integer_value(v) != KL_STATE_VERSION)
+	if (v != NULL && json_integer_value(v) != DEC_STATE_VERSION)
 		fail(&r, "version", "unsupported (this build reads version 1)");
-	st->version = KL_STATE_VERSION;
+	st->version = DEC_STATE_VERSION;
 	st->saved_ms = get_ms(&r, d, "saved_at", "saved_at");
 	if ((v = get(&r, d, "profile", "profile", JSON_STRING)) != NULL) {
 		if (json_string_length(v) >= sizeof(st->profile))
@@ -448,7 +448,7 @@ int state_from_json(const json_t *d, struct kl_state *st, char *err, size_t len)
 			st->res[f] = get_floats(&r, o, feat_key[f], st->res_n);
 	}
 	if (r.bad) {
-		kl_state_free(st);
+		dec_state_free(st);
 		return -1;
 	}
 	return 0;
@@ -467,7 +467,7 @@ static char *path_plus(const char *path, const char *suffix)
 	return p;
 }
 
-int state_save(const char *path, const struct kl_state *st, char *err, size_t len)
+int state_save(const char *path, const struct dec_state *st, char *err, size_t len)
 {
 	char hex[65], *text = NULL;
 	json_t *d = state_to_json(st), *integ;
@@ -501,7 +501,7 @@ out:
 int state_save_autotune(const char *path, const struct autotune *at, const char *profile,
 			int64_t now_ms, char *err, size_t len)
 {
-	struct kl_state st;
+	struct dec_state st;
 
 	autotune_export(at, profile, now_ms, &st);
 	return state_save(path, &st, err, len);
@@ -512,7 +512,7 @@ static int read_file(const char *path, char **buf, size_t *n, bool *absent, char
 	char why[512];
 
 	/* The decider's own directory: no link, FIFO or foreign file followed. */
-	if (kl_safe_read_file(path, KL_STATE_MAX_FILE, KL_SAFE_OWNED, buf, n, why, sizeof(why)) <
+	if (kl_safe_read_file(path, DEC_STATE_MAX_FILE, KL_SAFE_OWNED, buf, n, why, sizeof(why)) <
 	    0) {
 		*absent = errno == ENOENT;
 		size_t pl = strlen(path); /* the caller names the file already */
@@ -523,7 +523,7 @@ static int read_file(const char *path, char **buf, size_t *n, bool *absent, char
 	return 0;
 }
 
-int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_state *st,
+int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct dec_state *st,
 		    bool *absent, char *err, size_t len)
 {
 	char *buf;
@@ -539,7 +539,7 @@ int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct
 }
 
 int state_load_text(const char *buf, size_t n, int64_t now_ms, int64_t max_age_ms,
-		    struct kl_state *st, char *err, size_t len)
+		    struct dec_state *st, char *err, size_t len)
 {
 	json_error_t je;
 	char hex[65], why[192];
@@ -573,7 +573,7 @@ int state_load_text(const char *buf, size_t n, int64_t now_ms, int64_t max_age_m
 	if (max_age_ms > 0 && now_ms - st->saved_ms > max_age_ms) {
 		snprintf(err, len, "saved %.1f h ago, older than --max-state-age %.1f h",
 			 (double)(now_ms - st->saved_ms) / 3.6e6, (double)max_age_ms / 3.6e6);
-		kl_state_free(st);
+		dec_state_free(st);
 		return -1;
 	}
 	return 0;
@@ -582,7 +582,7 @@ bad:
 	return -1;
 }
 
-int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_state *st,
+int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct dec_state *st,
 	       struct state_load_report *rep)
 {
 	char *bak = path_plus(path, ".bak");
@@ -618,7 +618,7 @@ int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_s
 	return rc;
 }
 
-bool state_restart_reason(const struct kl_state *st, const char *profile,
+bool state_restart_reason(const struct dec_state *st, const char *profile,
 			  const double floor[AT_NF], const double seed[AT_NF], char *why,
 			  size_t len)
 {

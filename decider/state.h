@@ -47,14 +47,14 @@
 
 #include "decider/autotune.h"
 
-#define KL_STATE_VERSION 1
-#define KL_STATE_MAX_FILE (64u << 20)
-#define KL_STATE_PROFILE_MAX 64
+#define DEC_STATE_VERSION 1
+#define DEC_STATE_MAX_FILE (64u << 20)
+#define DEC_STATE_PROFILE_MAX 64
 
-struct kl_state {
+struct dec_state {
 	int version;
 	int64_t saved_ms;
-	char profile[KL_STATE_PROFILE_MAX];
+	char profile[DEC_STATE_PROFILE_MAX];
 	double floor[AT_NF];
 	double trig[AT_NF];
 	double seed[AT_NF];
@@ -76,20 +76,20 @@ struct kl_state {
 	bool owned;              /* hist/res allocated by state_load */
 };
 
-void kl_state_free(struct kl_state *st);
+void dec_state_free(struct dec_state *st);
 
 /* Serialise (without integrity) / parse. Exposed for tests and klctl. */
-json_t *state_to_json(const struct kl_state *st); /* NULL on no memory */
+json_t *state_to_json(const struct dec_state *st); /* NULL on no memory */
 /* Parse and check a document (integrity already verified or not wanted).
  * err names the field at fault. */
-int state_from_json(const json_t *json, struct kl_state *st, char *err, size_t len);
+int state_from_json(const json_t *json, struct dec_state *st, char *err, size_t len);
 /* Canonical text of json without "integrity" and its SHA-256 in hex
  * (65 bytes). Returns 0 or -1. */
 int state_digest(const json_t *json, char hex[65]);
 
 /* Write st to path atomically (see above). err names the step that
  * failed. */
-int state_save(const char *path, const struct kl_state *st, char *err, size_t len);
+int state_save(const char *path, const struct dec_state *st, char *err, size_t len);
 /* Convenience: autotune_export + state_save. */
 int state_save_autotune(const char *path, const struct autotune *at, const char *profile,
 			int64_t now_ms, char *err, size_t len);
@@ -97,13 +97,13 @@ int state_save_autotune(const char *path, const struct autotune *at, const char 
 /* Load one file: parse, verify the integrity hash, check the age against
  * max_age_ms (0: any age). 0 with *st filled (free it), or -1 with the
  * reason in err ("absent" when it does not exist: *absent = true). */
-int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_state *st,
+int state_load_file(const char *path, int64_t now_ms, int64_t max_age_ms, struct dec_state *st,
 		    bool *absent, char *err, size_t len);
 
 /* The same over the file's content (buf, n bytes): the parser that
  * state_load_file runs, for tests and fuzzing. */
 int state_load_text(const char *buf, size_t n, int64_t now_ms, int64_t max_age_ms,
-		    struct kl_state *st, char *err, size_t len);
+		    struct dec_state *st, char *err, size_t len);
 
 struct state_load_report {
 	char why_main[256];   /* why FILE was not used ("" if it was) */
@@ -113,7 +113,7 @@ struct state_load_report {
  * 1 from FILE.bak, -1 neither (fresh start; reasons in rep). Logs each
  * rejection at warn level ("state.json: rejected: <reason>; trying
  * state.json.bak"). */
-int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_state *st,
+int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct dec_state *st,
 	       struct state_load_report *rep);
 
 /* Does a loaded state have to restart the bootstrap under this profile,
@@ -121,7 +121,7 @@ int state_load(const char *path, int64_t now_ms, int64_t max_age_ms, struct kl_s
  * values resolved without the state: flag, PDPConfig, profile)? true with
  * the reason ("profile ziti-router -> generic", "floor pps 100.0 -> 150.0",
  * "configured trig_pps 1200.0 -> 1500.0") in why. */
-bool state_restart_reason(const struct kl_state *st, const char *profile,
+bool state_restart_reason(const struct dec_state *st, const char *profile,
 			  const double floor[AT_NF], const double seed[AT_NF], char *why,
 			  size_t len);
 

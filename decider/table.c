@@ -12,7 +12,7 @@
 #define LOAD_NUM 3
 #define LOAD_DEN 4
 
-uint64_t kl_addr_hash(const struct kl_addr *a, uint64_t seed)
+uint64_t dec_addr_hash(const struct kl_addr *a, uint64_t seed)
 {
 	uint64_t lo, hi;
 
@@ -24,7 +24,7 @@ uint64_t kl_addr_hash(const struct kl_addr *a, uint64_t seed)
 				       0x9e3779b97f4a7c15ull);
 }
 
-bool kl_addr_key(const struct kl_addr *a, struct kl_addr *key)
+bool dec_addr_key(const struct kl_addr *a, struct kl_addr *key)
 {
 	memset(key, 0, sizeof(*key));
 	if (a->family == 4 && a->prefixlen == 32) {
@@ -45,12 +45,12 @@ bool kl_addr_key(const struct kl_addr *a, struct kl_addr *key)
  * pages a TLB miss on top. Small ones use calloc. Either way: zeroed. */
 #define BIG_TABLE (2u << 20)
 
-static struct kl_src *slots_alloc(size_t cap)
+static struct dec_src *slots_alloc(size_t cap)
 {
-	size_t bytes = cap * sizeof(struct kl_src);
+	size_t bytes = cap * sizeof(struct dec_src);
 
 	if (bytes < BIG_TABLE)
-		return calloc(cap, sizeof(struct kl_src));
+		return calloc(cap, sizeof(struct dec_src));
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -58,9 +58,9 @@ static struct kl_src *slots_alloc(size_t cap)
 	return p;
 }
 
-static void slots_free(struct kl_src *s, size_t cap)
+static void slots_free(struct dec_src *s, size_t cap)
 {
-	size_t bytes = cap * sizeof(struct kl_src);
+	size_t bytes = cap * sizeof(struct dec_src);
 
 	if (s == NULL)
 		return;
@@ -70,7 +70,7 @@ static void slots_free(struct kl_src *s, size_t cap)
 		munmap(s, bytes);
 }
 
-int kl_srctab_init(struct kl_srctab *t, size_t cap_hint, uint64_t seed)
+int dec_srctab_init(struct dec_srctab *t, size_t cap_hint, uint64_t seed)
 {
 	memset(t, 0, sizeof(*t));
 	t->seed = seed;
@@ -83,36 +83,36 @@ int kl_srctab_init(struct kl_srctab *t, size_t cap_hint, uint64_t seed)
 	return 0;
 }
 
-void kl_srctab_free(struct kl_srctab *t)
+void dec_srctab_free(struct dec_srctab *t)
 {
 	slots_free(t->slots, t->cap);
 	memset(t, 0, sizeof(*t));
 }
 
-struct kl_src *kl_srctab_find(const struct kl_srctab *t, const struct kl_addr *key)
+struct dec_src *dec_srctab_find(const struct dec_srctab *t, const struct kl_addr *key)
 {
-	return kl_srctab_find_h(t, key, kl_addr_hash(key, t->seed));
+	return dec_srctab_find_h(t, key, dec_addr_hash(key, t->seed));
 }
 
 /* A probe over src slots: for a key, or (key NULL) for an empty slot. */
 struct src_probe {
-	struct kl_src *slots;
+	struct dec_src *slots;
 	const struct kl_addr *key;
 };
 
 static inline bool src_stop(const void *ctx, size_t i)
 {
 	const struct src_probe *p = ctx;
-	const struct kl_src *s = &p->slots[i];
+	const struct dec_src *s = &p->slots[i];
 
-	return s->key.family == 0 || (p->key != NULL && kl_addr_eq(&s->key, p->key));
+	return s->key.family == 0 || (p->key != NULL && dec_addr_eq(&s->key, p->key));
 }
 
-struct kl_src *kl_srctab_find_h(const struct kl_srctab *t, const struct kl_addr *key,
+struct dec_src *dec_srctab_find_h(const struct dec_srctab *t, const struct kl_addr *key,
 				uint64_t h)
 {
 	struct src_probe p = { t->slots, key };
-	struct kl_src *s;
+	struct dec_src *s;
 
 	if (t->cap == 0)
 		return NULL;
@@ -121,20 +121,20 @@ struct kl_src *kl_srctab_find_h(const struct kl_srctab *t, const struct kl_addr 
 }
 
 /* Place s (known absent) into slots of size cap. */
-static struct kl_src *place(struct kl_src *slots, size_t cap, uint64_t seed,
-			    const struct kl_src *s)
+static struct dec_src *place(struct dec_src *slots, size_t cap, uint64_t seed,
+			    const struct dec_src *s)
 {
 	struct src_probe p = { slots, NULL };
-	size_t i = kl_probe(kl_addr_hash(&s->key, seed), cap - 1, src_stop, &p);
+	size_t i = kl_probe(dec_addr_hash(&s->key, seed), cap - 1, src_stop, &p);
 
 	slots[i] = *s;
 	return &slots[i];
 }
 
-static int grow(struct kl_srctab *t)
+static int grow(struct dec_srctab *t)
 {
 	size_t ncap = t->cap ? t->cap * 2 : 16;
-	struct kl_src *ns = slots_alloc(ncap);
+	struct dec_src *ns = slots_alloc(ncap);
 
 	if (ns == NULL)
 		return -1;
@@ -148,24 +148,24 @@ static int grow(struct kl_srctab *t)
 	return 0;
 }
 
-struct kl_src *kl_srctab_insert(struct kl_srctab *t, const struct kl_addr *key,
+struct dec_src *dec_srctab_insert(struct dec_srctab *t, const struct kl_addr *key,
 				bool *created)
 {
-	return kl_srctab_insert_h(t, key, kl_addr_hash(key, t->seed), created);
+	return dec_srctab_insert_h(t, key, dec_addr_hash(key, t->seed), created);
 }
 
-struct kl_src *kl_srctab_insert_h(struct kl_srctab *t, const struct kl_addr *key, uint64_t h,
+struct dec_src *dec_srctab_insert_h(struct dec_srctab *t, const struct kl_addr *key, uint64_t h,
 				  bool *created)
 {
-	struct kl_src *s = kl_srctab_find_h(t, key, h);
-	struct kl_src fresh;
+	struct dec_src *s = dec_srctab_find_h(t, key, h);
+	struct dec_src fresh;
 
 	*created = false;
 	if (s != NULL)
 		return s;
 	if ((t->n + 1) * LOAD_DEN > t->cap * LOAD_NUM && grow(t) < 0)
 		return NULL;
-	kl_src_init(&fresh, key);
+	dec_src_init(&fresh, key);
 	s = place(t->slots, t->cap, t->seed, &fresh);
 	t->n++;
 	*created = true;
@@ -174,65 +174,65 @@ struct kl_src *kl_srctab_insert_h(struct kl_srctab *t, const struct kl_addr *key
 
 static bool src_empty(const void *ctx, size_t i)
 {
-	const struct kl_srctab *t = ctx;
+	const struct dec_srctab *t = ctx;
 
 	return t->slots[i].key.family == 0;
 }
 
 static size_t src_home(const void *ctx, size_t i)
 {
-	const struct kl_srctab *t = ctx;
+	const struct dec_srctab *t = ctx;
 
-	return (size_t)kl_addr_hash(&t->slots[i].key, t->seed) & (t->cap - 1);
+	return (size_t)dec_addr_hash(&t->slots[i].key, t->seed) & (t->cap - 1);
 }
 
 static void src_move(void *ctx, size_t to, size_t from)
 {
-	struct kl_srctab *t = ctx;
+	struct dec_srctab *t = ctx;
 
 	t->slots[to] = t->slots[from];
 }
 
 static void src_clear(void *ctx, size_t i)
 {
-	struct kl_srctab *t = ctx;
+	struct dec_srctab *t = ctx;
 
 	memset(&t->slots[i], 0, sizeof(t->slots[i]));
 }
 
 static const struct kl_probe_ops src_ops = { src_empty, src_home, src_move, src_clear };
 
-void kl_srctab_del_at(struct kl_srctab *t, size_t i)
+void dec_srctab_del_at(struct dec_srctab *t, size_t i)
 {
 	kl_probe_delete(i, t->cap - 1, &src_ops, t);
 	t->n--;
 }
 
-bool kl_srctab_del(struct kl_srctab *t, const struct kl_addr *key)
+bool dec_srctab_del(struct dec_srctab *t, const struct kl_addr *key)
 {
-	struct kl_src *s = kl_srctab_find(t, key);
+	struct dec_src *s = dec_srctab_find(t, key);
 
 	if (s == NULL)
 		return false;
-	kl_srctab_del_at(t, (size_t)(s - t->slots));
+	dec_srctab_del_at(t, (size_t)(s - t->slots));
 	return true;
 }
 
 /* ---- keyset ---- */
 
-void kl_keyset_init(struct kl_keyset *s, uint64_t seed)
+void dec_keyset_init(struct dec_keyset *s, uint64_t seed)
 {
 	memset(s, 0, sizeof(*s));
 	s->seed = seed ^ 0x5bd1e9955bd1e995ull;
 }
 
-void kl_keyset_free(struct kl_keyset *s)
+void dec_keyset_free(struct dec_keyset *s)
 {
 	free(s->slots);
 	memset(s, 0, sizeof(*s));
 }
 
-void kl_keyset_clear(struct kl_keyset *s)
+void dec_keyset_clear(struct dec_keyset *s)
 {
 	if (s->cap > 1024 && s->n * 16 < s->cap) {
 		/* A burst once made this large; do not pay to clear it forever. */
@@ -247,49 +247,49 @@ void kl_keyset_clear(struct kl_keyset *s)
 
 /* A probe over key slots: for a key, or (key NULL) for an empty slot. */
 struct key_probe {
-	struct kl_keyslot *slots;
+	struct dec_keyslot *slots;
 	const struct kl_addr *key;
 };
 
 static inline bool key_stop(const void *ctx, size_t i)
 {
 	const struct key_probe *p = ctx;
-	const struct kl_keyslot *k = &p->slots[i];
+	const struct dec_keyslot *k = &p->slots[i];
 
-	return k->key.family == 0 || (p->key != NULL && kl_addr_eq(&k->key, p->key));
+	return k->key.family == 0 || (p->key != NULL && dec_addr_eq(&k->key, p->key));
 }
 
-struct kl_keyslot *kl_keyset_find(const struct kl_keyset *s, const struct kl_addr *key)
+struct dec_keyslot *dec_keyset_find(const struct dec_keyset *s, const struct kl_addr *key)
 {
 	struct key_probe p = { s->slots, key };
-	struct kl_keyslot *k;
+	struct dec_keyslot *k;
 
 	if (s->n == 0)
 		return NULL;
-	k = &s->slots[kl_probe(kl_addr_hash(key, s->seed), s->cap - 1, key_stop, &p)];
+	k = &s->slots[kl_probe(dec_addr_hash(key, s->seed), s->cap - 1, key_stop, &p)];
 	return k->key.family != 0 ? k : NULL;
 }
 
-static struct kl_keyslot *keyset_place(struct kl_keyslot *slots, size_t cap,
-				       uint64_t seed, const struct kl_keyslot *k)
+static struct dec_keyslot *keyset_place(struct dec_keyslot *slots, size_t cap,
+				       uint64_t seed, const struct dec_keyslot *k)
 {
 	struct key_probe p = { slots, NULL };
-	size_t i = kl_probe(kl_addr_hash(&k->key, seed), cap - 1, key_stop, &p);
+	size_t i = kl_probe(dec_addr_hash(&k->key, seed), cap - 1, key_stop, &p);
 
 	slots[i] = *k;
 	return &slots[i];
 }
 
-struct kl_keyslot *kl_keyset_add(struct kl_keyset *s, const struct kl_addr *key)
+struct dec_keyslot *dec_keyset_add(struct dec_keyset *s, const struct kl_addr *key)
 {
-	struct kl_keyslot *k = kl_keyset_find(s, key);
-	struct kl_keyslot fresh;
+	struct dec_keyslot *k = dec_keyset_find(s, key);
+	struct dec_keyslot fresh;
 
 	if (k != NULL)
 		return k;
 	if ((s->n + 1) * LOAD_DEN > s->cap * LOAD_NUM) {
 		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct kl_keyslot *ns = calloc(ncap, sizeof(*ns));
+		struct dec_keyslot *ns = calloc(ncap, sizeof(*ns));
 		if (ns == NULL)
 			return NULL;
 		for (size_t i = 0; i < s->cap; i++) {

@@ -4,8 +4,8 @@
  * with backward-shift deletion (no tombstones, so lookups stay short after
  * many forgets). Keys must be normalised: kl_addr with zeroed unused bytes.
  *
- *  kl_srctab: the engine's per-source state (struct kl_src slots).
- *  kl_keyset: a small set of addresses with one byte of value each
+ *  dec_srctab: the engine's per-source state (struct dec_src slots).
+ *  dec_keyset: a small set of addresses with one byte of value each
  *             (elevated sources, this tick's violations).
  */
 #ifndef KL_DECIDER_TABLE_H
@@ -17,9 +17,9 @@
 
 #include "decider/engine.h"
 
-uint64_t kl_addr_hash(const struct kl_addr *a, uint64_t seed);
+uint64_t dec_addr_hash(const struct kl_addr *a, uint64_t seed);
 
-static inline bool kl_addr_eq(const struct kl_addr *a, const struct kl_addr *b)
+static inline bool dec_addr_eq(const struct kl_addr *a, const struct kl_addr *b)
 {
 	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
 	uint64_t x0, x1, y0, y1;
@@ -37,26 +37,26 @@ static inline bool kl_addr_eq(const struct kl_addr *a, const struct kl_addr *b)
 
 /* Copy a host address into key form: unused bytes zero. Returns false if
  * a is not a v4/v6 host address. */
-bool kl_addr_key(const struct kl_addr *a, struct kl_addr *key);
+bool dec_addr_key(const struct kl_addr *a, struct kl_addr *key);
 
-struct kl_srctab {
-	struct kl_src *slots;
+struct dec_srctab {
+	struct dec_src *slots;
 	size_t cap;   /* power of two, or 0 */
 	size_t n;
 	uint64_t seed;
 };
 
-int kl_srctab_init(struct kl_srctab *t, size_t cap_hint, uint64_t seed);
-void kl_srctab_free(struct kl_srctab *t);
-struct kl_src *kl_srctab_find(const struct kl_srctab *t, const struct kl_addr *key);
-/* The same with the key's hash already computed (kl_addr_hash(key, t->seed)). */
-struct kl_src *kl_srctab_find_h(const struct kl_srctab *t, const struct kl_addr *key,
+int dec_srctab_init(struct dec_srctab *t, size_t cap_hint, uint64_t seed);
+void dec_srctab_free(struct dec_srctab *t);
+struct dec_src *dec_srctab_find(const struct dec_srctab *t, const struct kl_addr *key);
+/* The same with the key's hash already computed (dec_addr_hash(key, t->seed)). */
+struct dec_src *dec_srctab_find_h(const struct dec_srctab *t, const struct kl_addr *key,
 				uint64_t h);
 /* Hint the cache about the slot a key with hash h starts probing at.
  * A macro, not an inline function: GCC 12 finds such a function free of
  * side effects and deletes the call. Read prefetches: without PRFCHW,
  * x86-64 drops write prefetches. */
-#define KL_SRCTAB_PREFETCH(t, h)                                                  \
+#define DEC_SRCTAB_PREFETCH(t, h)                                                  \
 	do {                                                                      \
 		if ((t)->cap > 0) {                                               \
 			const char *pf_ = (const char *)&(t)->slots[(h) & ((t)->cap - 1)]; \
@@ -64,34 +64,34 @@ struct kl_src *kl_srctab_find_h(const struct kl_srctab *t, const struct kl_addr 
 			__builtin_prefetch(pf_ + 64, 0);                          \
 		}                                                                 \
 	} while (0)
-/* Find or add (initialised with kl_src_init). NULL when out of memory.
+/* Find or add (initialised with dec_src_init). NULL when out of memory.
  * Growing moves slots: pointers from earlier calls become invalid. */
-struct kl_src *kl_srctab_insert(struct kl_srctab *t, const struct kl_addr *key,
+struct dec_src *dec_srctab_insert(struct dec_srctab *t, const struct kl_addr *key,
 				bool *created);
-struct kl_src *kl_srctab_insert_h(struct kl_srctab *t, const struct kl_addr *key, uint64_t h,
+struct dec_src *dec_srctab_insert_h(struct dec_srctab *t, const struct kl_addr *key, uint64_t h,
 				  bool *created);
 /* Remove the slot at index i; a later slot may move into i. */
-void kl_srctab_del_at(struct kl_srctab *t, size_t i);
-bool kl_srctab_del(struct kl_srctab *t, const struct kl_addr *key);
+void dec_srctab_del_at(struct dec_srctab *t, size_t i);
+bool dec_srctab_del(struct dec_srctab *t, const struct kl_addr *key);
 
-struct kl_keyslot {
+struct dec_keyslot {
 	struct kl_addr key; /* family 0 = empty */
 	uint8_t val;
 	uint8_t mark;
 };
 
-struct kl_keyset {
-	struct kl_keyslot *slots;
+struct dec_keyset {
+	struct dec_keyslot *slots;
 	size_t cap, n;
 	uint64_t seed;
 };
 
-void kl_keyset_init(struct kl_keyset *s, uint64_t seed);
-void kl_keyset_free(struct kl_keyset *s);
+void dec_keyset_init(struct dec_keyset *s, uint64_t seed);
+void dec_keyset_free(struct dec_keyset *s);
 /* Empty the set; shrinks storage that is far too large for what was used. */
-void kl_keyset_clear(struct kl_keyset *s);
-struct kl_keyslot *kl_keyset_find(const struct kl_keyset *s, const struct kl_addr *key);
+void dec_keyset_clear(struct dec_keyset *s);
+struct dec_keyslot *dec_keyset_find(const struct dec_keyset *s, const struct kl_addr *key);
 /* Find or add with val 0. NULL when out of memory. */
-struct kl_keyslot *kl_keyset_add(struct kl_keyset *s, const struct kl_addr *key);
+struct dec_keyslot *dec_keyset_add(struct dec_keyset *s, const struct kl_addr *key);
 
 #endif

@@ -23,18 +23,18 @@
 #include "decider/table.h"
 
 struct jsonl {
-	struct kl_input in;
+	struct dec_input in;
 	struct kl_jsonl l;
 	char *name;
 	int64_t interval_ms;
 	int64_t prev_t;
 	bool have_prev;
-	struct kl_metrics *src;
+	struct dec_metrics *src;
 	size_t src_cap;
-	struct kl_violation *viol;
+	struct dec_violation *viol;
 	size_t viol_cap;
-	struct kl_keyset seen;
-	struct kl_exempt_list wl, fb;
+	struct dec_keyset seen;
+	struct dec_exempt_list wl, fb;
 	char where[320];
 };
 
@@ -62,16 +62,16 @@ static int parse_sources(struct jsonl *j, const json_t *arr, size_t *n, struct k
 		return bad(j, errs, "\"sources\" must be an array");
 	if (json_array_size(arr) > j->src_cap) {
 		size_t ncap = json_array_size(arr);
-		struct kl_metrics *nv = realloc(j->src, ncap * sizeof(*nv));
+		struct dec_metrics *nv = realloc(j->src, ncap * sizeof(*nv));
 		if (nv == NULL)
 			return bad(j, errs, "out of memory for %zu sources", ncap);
 		j->src = nv;
 		j->src_cap = ncap;
 	}
-	kl_keyset_clear(&j->seen);
+	dec_keyset_clear(&j->seen);
 	*n = 0;
 	json_array_foreach(arr, i, el) {
-		struct kl_metrics *m = &j->src[*n];
+		struct dec_metrics *m = &j->src[*n];
 		const char *key;
 		json_t *v;
 		char err[160];
@@ -109,10 +109,10 @@ static int parse_sources(struct jsonl *j, const json_t *arr, size_t *n, struct k
 		if (kl_addr_parse(ip, &m->addr, err, sizeof(err)) < 0)
 			return bad(j, errs, "sources[%zu].ip: %s", i, err);
 		struct kl_addr key2;
-		kl_addr_key(&m->addr, &key2);
+		dec_addr_key(&m->addr, &key2);
 		m->addr = key2;
 		size_t before = j->seen.n;
-		if (kl_keyset_add(&j->seen, &key2) == NULL)
+		if (dec_keyset_add(&j->seen, &key2) == NULL)
 			return bad(j, errs, "out of memory");
 		if (j->seen.n == before)
 			return bad(j, errs, "sources[%zu]: %.64s is listed twice in this tick", i, ip);
@@ -130,7 +130,7 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 		return bad(j, errs, "\"violations\" must be an array");
 	if (json_array_size(arr) > j->viol_cap) {
 		size_t ncap = json_array_size(arr);
-		struct kl_violation *nv = realloc(j->viol, ncap * sizeof(*nv));
+		struct dec_violation *nv = realloc(j->viol, ncap * sizeof(*nv));
 		if (nv == NULL)
 			return bad(j, errs, "out of memory");
 		j->viol = nv;
@@ -138,7 +138,7 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 	}
 	*n = 0;
 	json_array_foreach(arr, i, el) {
-		struct kl_violation *x = &j->viol[(*n)++];
+		struct dec_violation *x = &j->viol[(*n)++];
 		const char *key;
 		json_t *v;
 		char err[160];
@@ -154,7 +154,7 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 				if (ip == NULL || kl_addr_parse(ip, &a, err, sizeof(err)) < 0)
 					return bad(j, errs, "violations[%zu].ip: %s", i,
 						   ip ? err : "must be a string");
-				kl_addr_key(&a, &x->addr);
+				dec_addr_key(&a, &x->addr);
 				have_ip = true;
 			} else if (strcmp(key, "port") == 0) {
 				json_int_t p = json_integer_value(v);
@@ -167,9 +167,9 @@ static int parse_violations(struct jsonl *j, const json_t *arr, size_t *n, struc
 			} else if (strcmp(key, "mode") == 0) {
 				const char *s = json_string_value(v);
 				if (s != NULL && strcmp(s, "observe") == 0)
-					x->mode = KL_VIOL_OBSERVE;
+					x->mode = DEC_VIOL_OBSERVE;
 				else if (s != NULL && strcmp(s, "enforce") == 0)
-					x->mode = KL_VIOL_ENFORCE;
+					x->mode = DEC_VIOL_ENFORCE;
 				else
 					return bad(j, errs, "violations[%zu].mode must be \"observe\" or \"enforce\"", i);
 				have_mode = true;
@@ -239,13 +239,13 @@ static int parse_whitelist(struct jsonl *j, const json_t *arr, struct kl_errs *e
 		o += n;
 		text[o++] = '\n';
 	}
-	kl_exempt_list_free(&j->wl);
-	int rc = kl_whitelist_parse(text, o, j->where, &j->wl, errs);
+	dec_exempt_list_free(&j->wl);
+	int rc = dec_whitelist_parse(text, o, j->where, &j->wl, errs);
 	free(text);
 	return rc;
 }
 
-static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *errs)
+static int jsonl_next(struct dec_input *in, struct dec_tick *t, struct kl_errs *errs)
 {
 	struct jsonl *j = (struct jsonl *)in;
 	const char *line;
@@ -269,8 +269,8 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 	size_t nsrc = 0, nviol = 0;
 	t->has_new_sources = false;
 	t->new_sources = 0;
-	kl_exempt_list_free(&j->wl);
-	kl_exempt_list_free(&j->fb);
+	dec_exempt_list_free(&j->wl);
+	dec_exempt_list_free(&j->fb);
 	if (!json_is_object(root)) {
 		bad(j, errs, "expected a JSON object");
 		goto out;
@@ -303,7 +303,7 @@ static int jsonl_next(struct kl_input *in, struct kl_tick *t, struct kl_errs *er
 				goto out;
 			t->has_whitelist = true;
 		} else if (strcmp(key, "feedback") == 0) {
-			if (kl_feedback_from_json(v, j->where, &j->fb, errs) < 0)
+			if (dec_feedback_from_json(v, j->where, &j->fb, errs) < 0)
 				goto out;
 			t->has_feedback = true;
 		} else {
@@ -339,7 +339,7 @@ out:
 	return rc;
 }
 
-static void jsonl_close(struct kl_input *in)
+static void jsonl_close(struct dec_input *in)
 {
 	struct jsonl *j = (struct jsonl *)in;
 
@@ -349,9 +349,9 @@ static void jsonl_close(struct kl_input *in)
 	free(j->name);
 	free(j->src);
 	free(j->viol);
-	kl_keyset_free(&j->seen);
-	kl_exempt_list_free(&j->wl);
-	kl_exempt_list_free(&j->fb);
+	dec_keyset_free(&j->seen);
+	dec_exempt_list_free(&j->wl);
+	dec_exempt_list_free(&j->fb);
 	free(j);
 }
 
@@ -365,7 +365,7 @@ static struct jsonl *jsonl_new(const char *name, int64_t interval_ms)
 	j->in.close = jsonl_close;
 	j->name = strdup(name);
 	j->interval_ms = interval_ms;
-	kl_keyset_init(&j->seen, 0x7261636574726163ull);
+	dec_keyset_init(&j->seen, 0x7261636574726163ull);
 	if (j->name == NULL) {
 		free(j);
 		return NULL;
@@ -373,7 +373,7 @@ static struct jsonl *jsonl_new(const char *name, int64_t interval_ms)
 	return j;
 }
 
-struct kl_input *kl_input_jsonl_open(const char *path, int64_t interval_ms,
+struct dec_input *dec_input_jsonl_open(const char *path, int64_t interval_ms,
 				     struct kl_errs *errs)
 {
 	struct jsonl *j = jsonl_new(strcmp(path, "-") == 0 ? "<stdin>" : path, interval_ms);
@@ -390,7 +390,7 @@ struct kl_input *kl_input_jsonl_open(const char *path, int64_t interval_ms,
 	return &j->in;
 }
 
-struct kl_input *kl_input_jsonl_mem(const char *buf, size_t len, const char *name,
+struct dec_input *dec_input_jsonl_mem(const char *buf, size_t len, const char *name,
 				    int64_t interval_ms)
 {
 	struct jsonl *j = jsonl_new(name, interval_ms);

@@ -193,7 +193,7 @@ done:
 
 /* ---- envelope ---- */
 
-static void load_signature(const struct kl_ynode *sig, const char *name, struct kl_doc_info *info,
+static void load_signature(const struct kl_ynode *sig, const char *name, struct dec_doc_info *info,
 			   struct kl_errs *errs)
 {
 	if (sig->kind != KL_Y_MAP) {
@@ -244,8 +244,8 @@ static bool policy_extra(void *ctx, const char *key, const struct kl_ynode *v, c
 	return true;
 }
 
-int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_doc_kind kind,
-		      struct kl_layer *L, struct kl_doc_info *info, struct kl_errs *errs)
+int dec_yaml_load_text(const char *text, size_t len, const char *name, enum kl_doc_kind kind,
+		      struct kl_layer *L, struct dec_doc_info *info, struct kl_errs *errs)
 {
 	size_t before = errs->n;
 	struct kl_ynode *root = kl_ytree(text, len, name, errs);
@@ -263,8 +263,8 @@ int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_do
 	return errs->n > before ? -1 : 0;
 }
 
-int kl_yaml_load_file(const char *path, enum kl_doc_kind kind, struct kl_layer *L,
-		      struct kl_doc_info *info, struct kl_errs *errs)
+int dec_yaml_load_file(const char *path, enum kl_doc_kind kind, struct kl_layer *L,
+		      struct dec_doc_info *info, struct kl_errs *errs)
 {
 	char *buf;
 	size_t len;
@@ -272,17 +272,17 @@ int kl_yaml_load_file(const char *path, enum kl_doc_kind kind, struct kl_layer *
 	int rc;
 
 	memset(info, 0, sizeof(*info));
-	if (kl_read_file(path, KL_YAML_MAX_FILE, &buf, &len, err, sizeof(err)) < 0) {
+	if (dec_read_file(path, KL_YAML_MAX_FILE, &buf, &len, err, sizeof(err)) < 0) {
 		kl_errs_add(errs, "cannot read the %s: %s",
 			    kind == KL_DOC_PDP ? "PDPConfig" : "PolicyPack", err);
 		return -1;
 	}
-	rc = kl_yaml_load_text(buf, len, path, kind, L, info, errs);
+	rc = dec_yaml_load_text(buf, len, path, kind, L, info, errs);
 	free(buf);
 	return rc;
 }
 
-void kl_doc_info_free(struct kl_doc_info *info)
+void dec_doc_info_free(struct dec_doc_info *info)
 {
 	free(info->name);
 	free(info->key_id);
@@ -290,12 +290,12 @@ void kl_doc_info_free(struct kl_doc_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-int kl_pubkey_load(const char *path, unsigned char pk[32], char *err, size_t errlen)
+int dec_pubkey_load(const char *path, unsigned char pk[32], char *err, size_t errlen)
 {
 	char *buf;
 	size_t len, bl = 0;
 
-	if (kl_read_file(path, 4096, &buf, &len, err, errlen) < 0)
+	if (dec_read_file(path, 4096, &buf, &len, err, errlen) < 0)
 		return -1;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
 			   buf[len - 1] == '\t'))
@@ -317,7 +317,7 @@ int kl_pubkey_load(const char *path, unsigned char pk[32], char *err, size_t err
 	return rc;
 }
 
-int kl_policy_verify(const struct kl_doc_info *info, const unsigned char pk[32], char *err,
+int dec_policy_verify(const struct dec_doc_info *info, const unsigned char pk[32], char *err,
 		     size_t errlen)
 {
 	if (sodium_init() < 0) {

@@ -25,7 +25,7 @@
 #include "common/kyaml.h"
 #include "decider/knobs.h"
 
-struct kl_doc_info {
+struct dec_doc_info {
 	char *name;            /* metadata.name */
 	bool has_signature;
 	unsigned char sig[64];
@@ -36,16 +36,16 @@ struct kl_doc_info {
 
 /* Parse a document (text of length len, named `name` in messages) into L
  * (a KL_L_PDP or KL_L_POLICY layer). Returns 0 or -1 with errors added. */
-int kl_yaml_load_text(const char *text, size_t len, const char *name, enum kl_doc_kind kind,
-		      struct kl_layer *L, struct kl_doc_info *info, struct kl_errs *errs);
-int kl_yaml_load_file(const char *path, enum kl_doc_kind kind, struct kl_layer *L,
-		      struct kl_doc_info *info, struct kl_errs *errs);
-void kl_doc_info_free(struct kl_doc_info *info);
+int dec_yaml_load_text(const char *text, size_t len, const char *name, enum kl_doc_kind kind,
+		      struct kl_layer *L, struct dec_doc_info *info, struct kl_errs *errs);
+int dec_yaml_load_file(const char *path, enum kl_doc_kind kind, struct kl_layer *L,
+		      struct dec_doc_info *info, struct kl_errs *errs);
+void dec_doc_info_free(struct dec_doc_info *info);
 
 /* Public key file: 32 bytes as base64 or hex, surrounding whitespace ok. */
-int kl_pubkey_load(const char *path, unsigned char pk[32], char *err, size_t errlen);
+int dec_pubkey_load(const char *path, unsigned char pk[32], char *err, size_t errlen);
 /* 0 if info carries a valid signature by pk over its canonical text. */
-int kl_policy_verify(const struct kl_doc_info *info, const unsigned char pk[32], char *err,
+int dec_policy_verify(const struct dec_doc_info *info, const unsigned char pk[32], char *err,
 		     size_t errlen);
 
 #endif

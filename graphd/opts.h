@@ -14,7 +14,7 @@
 #include "graphd/push.h"
 
 #define GR_CONFIG_DEFAULT "/etc/kernloom/graphd.yaml"
-#define GR_PDP_DEFAULT "/etc/kernloom/pdp.yaml" /* kl-decider's KL_PDP_DEFAULT */
+#define GR_PDP_DEFAULT "/etc/kernloom/pdp.yaml" /* kl-decider's DEC_PDP_DEFAULT */
 #define GR_DB_DEFAULT "/var/lib/kernloom/graph/kliq.db"
 #define GR_RUN_DIR_DEFAULT "/run/kernloom"
 #define GR_AUDIT_DIR_DEFAULT "/var/log/kernloom/graphd"

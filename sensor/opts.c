@@ -8,19 +8,19 @@
 #include "sensor/harvest.h"
 #include "sensor/sensor.h"
 
-#define OFF(f) offsetof(struct kl_sensor_cfg, f)
+#define OFF(f) offsetof(struct sen_cfg, f)
 #define G_FILES "Files, sockets and privileges"
 #define G_RUN "Runtime"
 
 static const struct kl_knob knobs[] = {
-	{ "config", KT_STR, OFF(config), KL_SENSOR_CONFIG_DEFAULT, .group = G_FILES,
+	{ "config", KT_STR, OFF(config), SEN_CONFIG_DEFAULT, .group = G_FILES,
 	  .help = "kl-sensor's YAML file (keys: the flag names with '_'); a missing default file "
 		  "means built-in values, a missing named file is an error." },
-	{ "run-dir", KT_STR, OFF(run_dir), KL_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
+	{ "run-dir", KT_STR, OFF(run_dir), SEN_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "Root of the role socket directories.", .key = "run_dir" },
 	{ "pin-dir", KT_STR, OFF(pin_dir), KL_PIN_DIR_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "The enforcer's pins.", .key = "pin_dir" },
-	{ "user", KT_STR, OFF(user), KL_SENSOR_USER_DEFAULT, .flags = KF_NONEMPTY,
+	{ "user", KT_STR, OFF(user), SEN_USER_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "User to become when started as root.", .key = "user" },
 	{ "record", KT_STR, OFF(record), "", .group = G_FILES,
 	  .help = "Append every frame to this trace file (klctl trace dump FILE). Empty: none.",
@@ -58,14 +58,14 @@ static const struct kl_knob knobs[] = {
 		  "or 2 naming every bad key." },
 };
 
-const struct kl_knobset kl_sensor_knobs = {
+const struct kl_knobset sen_knobs = {
 	.prog = "kl-sensor", .k = knobs, .n = sizeof(knobs) / sizeof(knobs[0]),
-	.size = sizeof(struct kl_sensor_cfg),
+	.size = sizeof(struct sen_cfg),
 };
 
-void kl_sensor_usage(FILE *f)
+void sen_usage(FILE *f)
 {
-	kl_knob_help(&kl_sensor_knobs,
+	kl_knob_help(&sen_knobs,
 		     "usage: kl-sensor [--config FILE] [options]\n"
 		     "       kl-sensor -n [options]    print the effective configuration and exit\n"
 		     "       kl-sensor --help-man      kl-sensor(8) (roff; --help-markdown: the options)\n"
@@ -97,9 +97,9 @@ static const struct kl_manpage man8 = {
 	.see_also = "\\fBkernloom.yaml\\fR(5), \\fBkl\\-enforcer\\fR(8), \\fBkl\\-decider\\fR(8)",
 };
 
-void kl_sensor_help_man(FILE *f)
+void sen_help_man(FILE *f)
 {
-	kl_knob_help_man(&kl_sensor_knobs, &man8, f);
+	kl_knob_help_man(&sen_knobs, &man8, f);
 }
 
 static const char *str_or_null(const char *s)
@@ -107,9 +107,9 @@ static const char *str_or_null(const char *s)
 	return s[0] != '\0' ? s : NULL;
 }
 
-static void fill(struct kl_sensor_opts *o)
+static void fill(struct sen_opts *o)
 {
-	const struct kl_sensor_cfg *c = &o->c;
+	const struct sen_cfg *c = &o->c;
 
 	o->run_dir = c->run_dir;
 	o->pin_dir = c->pin_dir;
@@ -138,30 +138,30 @@ static int unexpected(void *ctx, int argc, char *const argv[], int *i, struct kl
 	return -1;
 }
 
-int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, struct kl_errs *errs)
+int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 {
 	struct kl_layer flags, file = { 0 };
 	size_t before = errs->n;
-	int ck = kl_knob_index(&kl_sensor_knobs, "config");
+	int ck = kl_knob_index(&sen_knobs, "config");
 
 	memset(o, 0, sizeof(*o));
-	o->r.ks = &kl_sensor_knobs;
+	o->r.ks = &sen_knobs;
 	o->r.v = &o->c;
-	if (kl_layer_init(&flags, &kl_sensor_knobs, KL_L_FLAG, NULL) < 0) {
+	if (kl_layer_init(&flags, &sen_knobs, KL_L_FLAG, NULL) < 0) {
 		kl_layer_free(&flags);
 		kl_errs_add(errs, "out of memory");
 		return -1;
 	}
-	kl_cli_parse(&kl_sensor_knobs, argc, argv, &flags, &o->action, unexpected, NULL, errs);
+	kl_cli_parse(&sen_knobs, argc, argv, &flags, &o->action, unexpected, NULL, errs);
 	if (o->action != KL_CLI_RUN || errs->n > before) {
 		kl_layer_free(&flags);
 		return errs->n > before ? -1 : 0;
 	}
-	const char *path = flags.set[ck] ? ((struct kl_sensor_cfg *)flags.v)->config
-					 : KL_SENSOR_CONFIG_DEFAULT;
+	const char *path = flags.set[ck] ? ((struct sen_cfg *)flags.v)->config
+					 : SEN_CONFIG_DEFAULT;
 	if (path[0] != '\0') {
 		bool missing = false;
-		if (kl_layer_init(&file, &kl_sensor_knobs, KL_L_FILE, path) < 0)
+		if (kl_layer_init(&file, &sen_knobs, KL_L_FILE, path) < 0)
 			kl_errs_add(errs, "out of memory");
 		else
 			kl_yaml_own_file(path, &file, &missing, errs);
@@ -174,24 +174,24 @@ int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, struct kl_e
 	kl_layer_free(&file);
 	if (errs->n == before && o->c.prev_ttl < o->c.interval) {
 		char a[320], b[320];
-		kl_where_of(&o->r, kl_knob_index(&kl_sensor_knobs, "prev-ttl"), a, sizeof(a));
-		kl_where_of(&o->r, kl_knob_index(&kl_sensor_knobs, "interval"), b, sizeof(b));
+		kl_where_of(&o->r, kl_knob_index(&sen_knobs, "prev-ttl"), a, sizeof(a));
+		kl_where_of(&o->r, kl_knob_index(&sen_knobs, "interval"), b, sizeof(b));
 		kl_errs_add(errs, "%s must be at least one interval, %s", a, b);
 	}
 	if (errs->n > before) {
-		kl_sensor_opts_free(o);
+		sen_opts_free(o);
 		return -1;
 	}
 	fill(o);
 	return 0;
 }
 
-int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv)
+int sen_reload(struct sen_opts *o, int argc, char **argv)
 {
-	struct kl_sensor_opts fresh;
+	struct sen_opts fresh;
 	struct kl_errs errs = { 0 };
 
-	if (kl_sensor_parse(argc, argv, &fresh, &errs) < 0) {
+	if (sen_parse(argc, argv, &fresh, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			kl_error("SIGHUP: %s", errs.v[i]);
 		kl_error("SIGHUP: configuration refused; keeping the running one");
@@ -199,20 +199,20 @@ int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv)
 		return -1;
 	}
 	size_t n = kl_reload_apply(&o->r, &fresh.r);
-	kl_sensor_opts_free(&fresh);
+	sen_opts_free(&fresh);
 	fill(o);
 	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
 	return 0;
 }
 
-void kl_sensor_print(const struct kl_sensor_opts *o, FILE *f)
+void sen_print(const struct sen_opts *o, FILE *f)
 {
 	kl_config_print_table(&o->r, "# kl-sensor effective configuration\n"
 				     "# precedence: flag > file (sensor.yaml) > default\n",
 			      f);
 }
 
-void kl_sensor_opts_free(struct kl_sensor_opts *o)
+void sen_opts_free(struct sen_opts *o)
 {
 	kl_resolved_free(&o->r);
 	memset(o, 0, sizeof(*o));

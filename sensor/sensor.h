@@ -10,14 +10,14 @@
 
 #include "common/knob.h"
 
-#define KL_SENSOR_USER_DEFAULT "kernloom-sensor"
-#define KL_RUN_DIR_DEFAULT "/run/kernloom"
+#define SEN_USER_DEFAULT "kernloom-sensor"
+#define SEN_RUN_DIR_DEFAULT "/run/kernloom"
 
-#define KL_SENSOR_CONFIG_DEFAULT "/etc/kernloom/sensor.yaml"
+#define SEN_CONFIG_DEFAULT "/etc/kernloom/sensor.yaml"
 
 /* Every setting, as the knob table (opts.c) resolves them:
  * built-in < sensor.yaml < flag. */
-struct kl_sensor_cfg {
+struct sen_cfg {
 	char *config;
 	char *run_dir, *pin_dir, *user, *record, *audit_dir, *audit_key, *metrics_file;
 	int64_t interval, prev_ttl; /* ns */
@@ -26,10 +26,10 @@ struct kl_sensor_cfg {
 	bool config_check;
 };
 
-extern const struct kl_knobset kl_sensor_knobs;
+extern const struct kl_knobset sen_knobs;
 
-struct kl_sensor_opts {
-	struct kl_sensor_cfg c;   /* owns every string below */
+struct sen_opts {
+	struct sen_cfg c;   /* owns every string below */
 	struct kl_resolved r;     /* r.v == &c: origins for -n */
 	enum kl_cli_action action;
 	const char *run_dir;
@@ -51,18 +51,18 @@ struct kl_sensor_opts {
 /* Flags, then the file --config names (the default one may be missing),
  * merged; pure but for reading that file. 0, or -1 with every problem in
  * errs. Called again with the same argv it re-reads the file (SIGHUP). */
-int kl_sensor_parse(int argc, char **argv, struct kl_sensor_opts *o, struct kl_errs *errs);
-void kl_sensor_opts_free(struct kl_sensor_opts *o);
-void kl_sensor_usage(FILE *f);
-void kl_sensor_help_man(FILE *f);
+int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs);
+void sen_opts_free(struct sen_opts *o);
+void sen_usage(FILE *f);
+void sen_help_man(FILE *f);
 /* -n: the effective configuration with each value's origin. */
-void kl_sensor_print(const struct kl_sensor_opts *o, FILE *f);
+void sen_print(const struct sen_opts *o, FILE *f);
 /* SIGHUP: parse argv and re-read the file into a fresh set; a bad file
  * keeps o (every error logged); else the live settings change and the
  * others are logged as needing a restart. 0 when o was replaced. */
-int kl_sensor_reload(struct kl_sensor_opts *o, int argc, char **argv);
+int sen_reload(struct sen_opts *o, int argc, char **argv);
 /* Open the maps and the trace, drop privileges, run the loop (argv again
  * on SIGHUP). Exit code. */
-int kl_sensor_run(struct kl_sensor_opts *o, int argc, char **argv);
+int sen_run(struct sen_opts *o, int argc, char **argv);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * The decider's YAML documents (--pdp-config, --policy): the loader
- * kl-decider runs on the file's text (kl_yaml_load_file reads the file and
- * calls kl_yaml_load_text). Beyond "does not crash or leak": a rejected
+ * kl-decider runs on the file's text (dec_yaml_load_file reads the file and
+ * calls dec_yaml_load_text). Beyond "does not crash or leak": a rejected
  * document says why; an accepted one resolves into a configuration the
  * same way the daemon would (flag layer empty, the document's layer on
  * the profile) and prints as -n prints it; a PolicyPack carries its
@@ -41,10 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + 1, len);
 
 	struct kl_layer L;
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 	struct kl_errs e = { 0 };
-	kl_layer_init(&L, &kl_decider_knobs, policy ? KL_L_POLICY : KL_L_PDP, "fuzz.yaml");
-	int rc = kl_yaml_load_text(text, len, "fuzz.yaml", policy ? KL_DOC_POLICY : KL_DOC_PDP, &L,
+	kl_layer_init(&L, &dec_knobset, policy ? KL_L_POLICY : KL_L_PDP, "fuzz.yaml");
+	int rc = dec_yaml_load_text(text, len, "fuzz.yaml", policy ? KL_DOC_POLICY : KL_DOC_PDP, &L,
 				   &info, &e);
 	if (rc < 0) {
 		CHECK(e.n > 0);
@@ -54,22 +54,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(info.canonical != NULL || info.canonical_len == 0);
 			char why[256] = "";
 			/* Random bytes are no signature by pk. */
-			CHECK(kl_policy_verify(&info, pk, why, sizeof(why)) < 0 && why[0] != '\0');
+			CHECK(dec_policy_verify(&info, pk, why, sizeof(why)) < 0 && why[0] != '\0');
 		}
-		struct kl_config c;
+		struct dec_config c;
 		struct kl_errs re = { 0 };
-		if (kl_config_resolve(&c, NULL, policy ? NULL : &L, policy ? &L : NULL, NULL, &re) ==
+		if (dec_config_resolve(&c, NULL, policy ? NULL : &L, policy ? &L : NULL, NULL, &re) ==
 		    0) {
-			kl_config_print(&c, null);
-			kl_config_free(&c);
+			dec_config_print(&c, null);
+			dec_config_free(&c);
 		} else {
 			CHECK(re.n > 0);
-			kl_config_free(&c); /* a refused resolve still owns its strings */
+			dec_config_free(&c); /* a refused resolve still owns its strings */
 		}
 		kl_errs_free(&re);
 	}
 	kl_errs_free(&e);
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	kl_layer_free(&L);
 	free(text);
 	return 0;

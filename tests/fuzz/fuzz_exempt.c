@@ -23,13 +23,13 @@
 
 #define NOW_MS 1780000000000LL
 
-static void check_covered(const struct kl_exempt *x, const struct kl_exempt_list *l)
+static void check_covered(const struct dec_exempt *x, const struct dec_exempt_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		const struct kl_exempt_entry *e = &l->v[i];
+		const struct dec_exempt_entry *e = &l->v[i];
 		if (e->expires_ms <= NOW_MS)
 			continue;
-		CHECK(kl_exempt_lookup(x, &e->net, NOW_MS) >= e->kind);
+		CHECK(dec_exempt_lookup(x, &e->net, NOW_MS) >= e->kind);
 	}
 }
 
@@ -45,45 +45,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(text != NULL);
 	memcpy(text, data + 1, len);
 
-	struct kl_exempt_list l = { 0 };
+	struct dec_exempt_list l = { 0 };
 	struct kl_errs e = { 0 };
-	int rc = feedback ? kl_feedback_parse(text, len, "fuzz", &l, &e)
-			  : kl_whitelist_parse(text, len, "fuzz", &l, &e);
+	int rc = feedback ? dec_feedback_parse(text, len, "fuzz", &l, &e)
+			  : dec_whitelist_parse(text, len, "fuzz", &l, &e);
 	if (rc < 0) {
 		CHECK(e.n > 0);
-		kl_exempt_list_free(&l);
+		dec_exempt_list_free(&l);
 	} else {
-		CHECK(l.n <= KL_EX_MAX_ENTRIES);
+		CHECK(l.n <= DEC_EX_MAX_ENTRIES);
 		for (size_t i = 0; i < l.n; i++) {
-			const struct kl_exempt_entry *x = &l.v[i];
+			const struct dec_exempt_entry *x = &l.v[i];
 			CHECK(x->net.family == 4 || x->net.family == 6);
 			CHECK(x->net.prefixlen <= (x->net.family == 4 ? 32 : 128));
-			CHECK(x->kind == KL_EX_FORGIVE || x->kind == KL_EX_WHITELIST);
-			CHECK(feedback || x->kind == KL_EX_WHITELIST);
+			CHECK(x->kind == DEC_EX_FORGIVE || x->kind == DEC_EX_WHITELIST);
+			CHECK(feedback || x->kind == DEC_EX_WHITELIST);
 			CHECK(x->id != NULL);
 		}
 		/* Installed twice: the second time is the reload of an
 		 * unchanged file. */
-		struct kl_exempt_list again = { 0 };
+		struct dec_exempt_list again = { 0 };
 		struct kl_errs e2 = { 0 };
-		CHECK((feedback ? kl_feedback_parse(text, len, "fuzz", &again, &e2)
-				: kl_whitelist_parse(text, len, "fuzz", &again, &e2)) == 0);
+		CHECK((feedback ? dec_feedback_parse(text, len, "fuzz", &again, &e2)
+				: dec_whitelist_parse(text, len, "fuzz", &again, &e2)) == 0);
 		kl_errs_free(&e2);
-		struct kl_exempt x;
+		struct dec_exempt x;
 		struct kl_cidrs rel = { 0 };
-		kl_exempt_init(&x);
-		CHECK((feedback ? kl_exempt_set_feedback(&x, &l, NOW_MS, &rel)
-				: kl_exempt_set_whitelist(&x, &l, NOW_MS, &rel)) == 0);
+		dec_exempt_init(&x);
+		CHECK((feedback ? dec_exempt_set_feedback(&x, &l, NOW_MS, &rel)
+				: dec_exempt_set_whitelist(&x, &l, NOW_MS, &rel)) == 0);
 		check_covered(&x, feedback ? &x.fb : &x.wl);
 		for (size_t i = 0; i < rel.n; i++)
 			CHECK(rel.v[i].prefixlen < (rel.v[i].family == 4 ? 32 : 128));
-		CHECK((feedback ? kl_exempt_set_feedback(&x, &again, NOW_MS + 1, &rel)
-				: kl_exempt_set_whitelist(&x, &again, NOW_MS + 1, &rel)) == 0);
+		CHECK((feedback ? dec_exempt_set_feedback(&x, &again, NOW_MS + 1, &rel)
+				: dec_exempt_set_whitelist(&x, &again, NOW_MS + 1, &rel)) == 0);
 		check_covered(&x, feedback ? &x.fb : &x.wl);
 		free(rel.v);
-		kl_exempt_free(&x);
-		kl_exempt_list_free(&l);
-		kl_exempt_list_free(&again);
+		dec_exempt_free(&x);
+		dec_exempt_list_free(&l);
+		dec_exempt_list_free(&again);
 	}
 	kl_errs_free(&e);
 	free(text);

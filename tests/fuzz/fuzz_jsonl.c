@@ -54,8 +54,8 @@ static void lines(const char *p, size_t len)
 static void ticks(const char *p, size_t len)
 {
 	struct kl_errs e = { 0 };
-	struct kl_input *in = kl_input_jsonl_mem(p, len, "fuzz", 1000);
-	struct kl_tick t;
+	struct dec_input *in = dec_input_jsonl_mem(p, len, "fuzz", 1000);
+	struct dec_tick t;
 	int64_t prev = INT64_MIN;
 	int r;
 
@@ -66,7 +66,7 @@ static void ticks(const char *p, size_t len)
 		CHECK(t.elapsed_ms >= 0);
 		CHECK(t.nsrc == 0 || t.src != NULL);
 		for (size_t i = 0; i < t.nsrc; i++) {
-			const struct kl_metrics *m = &t.src[i];
+			const struct dec_metrics *m = &t.src[i];
 			CHECK(m->addr.family == 4 || m->addr.family == 6);
 			CHECK(isfinite(m->pps) && m->pps >= 0 && isfinite(m->bps) && m->bps >= 0);
 			CHECK(isfinite(m->syn) && m->syn >= 0 && isfinite(m->scan) && m->scan >= 0);
@@ -81,7 +81,7 @@ static void ticks(const char *p, size_t len)
 static void replay(const char *p, size_t len)
 {
 	static FILE *null;
-	static struct kl_config cfg;
+	static struct dec_config cfg;
 	struct kl_errs e = { 0 };
 
 	if (null == NULL) {
@@ -89,16 +89,16 @@ static void replay(const char *p, size_t len)
 				 "--replay=fuzz", NULL };
 		enum kl_cli_action act;
 		CHECK((null = fopen("/dev/null", "w")) != NULL);
-		CHECK(kl_decider_load_config(4, argv, &cfg, &act, NULL, &e) == 0);
+		CHECK(dec_load_config(4, argv, &cfg, &act, NULL, &e) == 0);
 	}
-	struct kl_input *in = kl_input_jsonl_mem(p, len, "fuzz", 1000);
-	struct kl_sink *sink = kl_sink_print_new(null, false, cfg.v.dry_run);
-	struct kl_decider d;
+	struct dec_input *in = dec_input_jsonl_mem(p, len, "fuzz", 1000);
+	struct dec_sink *sink = dec_sink_print_new(null, false, cfg.v.dry_run);
+	struct dec_decider d;
 	CHECK(in != NULL && sink != NULL);
-	CHECK(kl_decider_init(&d, &cfg, sink, 1, false) == 0);
-	if (kl_decider_replay(&d, in, &e) != 0)
+	CHECK(dec_init(&d, &cfg, sink, 1, false) == 0);
+	if (dec_replay(&d, in, &e) != 0)
 		CHECK(e.n > 0);
-	kl_decider_free(&d);
+	dec_free(&d);
 	in->close(in);
 	sink->close(sink);
 	kl_errs_free(&e);

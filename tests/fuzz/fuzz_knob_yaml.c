@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	const struct kl_knobset *ks = data[0] & 1 ? &gr_knobs : &kl_sensor_knobs;
+	const struct kl_knobset *ks = data[0] & 1 ? &gr_knobs : &sen_knobs;
 	void *a = calloc(1, ks->size), *b = calloc(1, ks->size);
 	struct kl_resolved ra, rb;
 	CHECK(a != NULL && b != NULL);

@@ -139,13 +139,13 @@ static char *canon(const char *text, size_t len)
 {
 	struct kl_layer L;
 	struct kl_errs e = { 0 };
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "fuzz");
-	kl_yaml_load_text(text, len, "fuzz", KL_DOC_POLICY, &L, &info, &e);
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "fuzz");
+	dec_yaml_load_text(text, len, "fuzz", KL_DOC_POLICY, &L, &info, &e);
 	char *c = info.canonical;
 	info.canonical = NULL;
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	kl_errs_free(&e);
 	kl_layer_free(&L);
 	return c;

@@ -46,7 +46,7 @@ static char *with_integrity(const uint8_t *p, size_t len, size_t *out_len)
 	return text;
 }
 
-static void use_state(const struct kl_state *st)
+static void use_state(const struct dec_state *st)
 {
 	struct at_config ac;
 	struct at_triggers start = { { 5000, 1000, 50, 0 } };
@@ -64,7 +64,7 @@ static void use_state(const struct kl_state *st)
 	autotune_maybe_tune(at, NOW_MS + 1000, &io, log, sizeof(log));
 
 	/* What the next checkpoint writes loads again. */
-	struct kl_state out, back;
+	struct dec_state out, back;
 	autotune_export(at, "generic", NOW_MS + 1000, &out);
 	json_t *j = state_to_json(&out);
 	CHECK(j != NULL);
@@ -72,7 +72,7 @@ static void use_state(const struct kl_state *st)
 		fprintf(stderr, "export does not load: %s\n", why);
 		__builtin_trap();
 	}
-	kl_state_free(&back);
+	dec_state_free(&back);
 	json_decref(j);
 	autotune_free(at);
 }
@@ -92,11 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK((text = malloc(len ? len : 1)) != NULL);
 		memcpy(text, data + 1, len);
 	}
-	struct kl_state st;
+	struct dec_state st;
 	char err[256] = "";
 	if (state_load_text(text, len, NOW_MS, 0, &st, err, sizeof(err)) == 0) {
 		use_state(&st);
-		kl_state_free(&st);
+		dec_state_free(&st);
 	} else {
 		CHECK(err[0] != '\0');
 		/* The hash we computed is the one the loader computes. */

@@ -92,7 +92,7 @@ static void dump(FILE *f, bool json)
 
 static void decider(FILE *f)
 {
-	static struct kl_config cfg;
+	static struct dec_config cfg;
 	static bool init;
 	struct kl_errs e = { 0 };
 
@@ -100,22 +100,22 @@ static void decider(FILE *f)
 		char *argv[] = { "kl-decider", "--whitelist=", "--feedback-file=",
 				 "--replay=fuzz", NULL };
 		enum kl_cli_action act;
-		CHECK(kl_decider_load_config(4, argv, &cfg, &act, NULL, &e) == 0);
+		CHECK(dec_load_config(4, argv, &cfg, &act, NULL, &e) == 0);
 		init = true;
 	}
-	struct kl_input *in = kl_input_ktrace_stream(f, true, "fuzz", &e);
+	struct dec_input *in = dec_input_ktrace_stream(f, true, "fuzz", &e);
 	if (in == NULL) {
 		CHECK(e.n > 0);
 		kl_errs_free(&e);
 		return;
 	}
-	struct kl_sink *sink = kl_sink_print_new(null_out(), true, cfg.v.dry_run);
-	struct kl_decider d;
+	struct dec_sink *sink = dec_sink_print_new(null_out(), true, cfg.v.dry_run);
+	struct dec_decider d;
 	CHECK(sink != NULL);
-	CHECK(kl_decider_init(&d, &cfg, sink, 1, false) == 0);
-	if (kl_decider_replay(&d, in, &e) != 0)
+	CHECK(dec_init(&d, &cfg, sink, 1, false) == 0);
+	if (dec_replay(&d, in, &e) != 0)
 		CHECK(e.n > 0);
-	kl_decider_free(&d);
+	dec_free(&d);
 	in->close(in);
 	sink->close(sink);
 	kl_errs_free(&e);

@@ -554,33 +554,33 @@ static void test_show_subject_match(void **state)
 static void test_decider_receipts(void **state)
 {
 	(void)state;
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 	memset(&p, 0, sizeof(p));
-	p.trig[KL_F_PPS] = 60;
-	p.trig[KL_F_SYN] = 25;
-	p.at[KL_LVL_SOFT] = 1;
-	p.at[KL_LVL_HARD] = 2;
-	p.at[KL_LVL_BLOCK] = 6;
-	struct kl_change c[3];
+	p.trig[DEC_F_PPS] = 60;
+	p.trig[DEC_F_SYN] = 25;
+	p.at[DEC_LVL_SOFT] = 1;
+	p.at[DEC_LVL_HARD] = 2;
+	p.at[DEC_LVL_BLOCK] = 6;
+	struct dec_change c[3];
 	memset(c, 0, sizeof(c));
 	for (int i = 0; i < 3; i++) {
 		c[i].addr = (struct kl_addr){ .family = 4, .prefixlen = 32,
 					      .addr = { 198, 18, 0, (uint8_t)(10 + i) } };
-		c[i].from = KL_LVL_OBSERVE;
-		c[i].to = c[i].action = KL_LVL_SOFT;
-		c[i].reason = KL_R_SOFT_AT;
+		c[i].from = DEC_LVL_OBSERVE;
+		c[i].to = c[i].action = DEC_LVL_SOFT;
+		c[i].reason = DEC_R_SOFT_AT;
 		c[i].strikes = 1;
 		c[i].sev = 2.5;
 		c[i].feat[0] = 3000;
 		c[i].feat[1] = 2900;
 	}
-	struct kl_dec_audit *da = kl_dec_audit_new(open_log(P("rc"), 0, 0), "ssh-bastion");
+	struct dec_audit *da = dec_audit_new(open_log(P("rc"), 0, 0), "ssh-bastion");
 	assert_non_null(da);
-	kl_dec_audit_tick(da, 7, &p, c, 3);
-	kl_dec_audit_record(da, "forgive", "198.18.0.10", "{\"operator_uid\":0}", "ok");
-	kl_dec_audit_tick(da, 8, &p, c, 2);
-	kl_dec_audit_sync(da);
-	kl_dec_audit_free(da);
+	dec_audit_tick(da, 7, &p, c, 3);
+	dec_audit_record(da, "forgive", "198.18.0.10", "{\"operator_uid\":0}", "ok");
+	dec_audit_tick(da, 8, &p, c, 2);
+	dec_audit_sync(da);
+	dec_audit_free(da);
 	char err[512];
 	assert_int_equal(verify(P("rc"), err, sizeof(err)), 0);
 	struct lines l;

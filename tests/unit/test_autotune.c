@@ -137,7 +137,7 @@ static struct at_config small_cfg(void)
 
 /* One tick of n sources with the given metrics and severity 0. */
 struct tick {
-	struct kl_metrics m[64];
+	struct dec_metrics m[64];
 	double sev[64];
 	uint8_t level[64], flags[64];
 	struct at_tick_view v;
@@ -179,7 +179,7 @@ static void test_reservoir_bounds(void **state)
 			t.m[i].pps = k * 5 + i; /* every value is unique: sample index */
 		assert_int_equal(autotune_observe_tick(a, &t.v), AT_CLEAN);
 		assert_int_equal(autotune_observe_tick(b, &t.v), AT_CLEAN);
-		autotune_reservoir(a, KL_F_PPS, &n);
+		autotune_reservoir(a, DEC_F_PPS, &n);
 		assert_true(n <= 100);
 		if (k == 9)
 			assert_int_equal(n, 50); /* everything kept until full */
@@ -191,7 +191,7 @@ static void test_reservoir_bounds(void **state)
 	assert_int_equal(s.seen, 5000);
 
 	/* Every slot holds a sample that was offered, none twice. */
-	const float *ra = autotune_reservoir(a, KL_F_PPS, &n);
+	const float *ra = autotune_reservoir(a, DEC_F_PPS, &n);
 	static bool hit[5000];
 	memset(hit, 0, sizeof(hit));
 	double sum = 0;
@@ -207,7 +207,7 @@ static void test_reservoir_bounds(void **state)
 	assert_true(sum / n > 1800 && sum / n < 3200);
 
 	/* Same seed, same input: the same reservoir. */
-	const float *rb = autotune_reservoir(b, KL_F_PPS, &n);
+	const float *rb = autotune_reservoir(b, DEC_F_PPS, &n);
 	assert_memory_equal(ra, rb, n * sizeof(float));
 	autotune_free(b);
 
@@ -220,7 +220,7 @@ static void test_reservoir_bounds(void **state)
 			t.m[i].pps = k * 5 + i;
 		autotune_observe_tick(b, &t.v);
 	}
-	rb = autotune_reservoir(b, KL_F_PPS, &n);
+	rb = autotune_reservoir(b, DEC_F_PPS, &n);
 	assert_true(memcmp(ra, rb, n * sizeof(float)) != 0);
 	autotune_free(a);
 	autotune_free(b);
@@ -243,7 +243,7 @@ static void test_reservoir_horizon(void **state)
 			t.m[i].pps = k < 3600 * 2 ? 10 : 1000;
 		autotune_observe_tick(at, &t.v);
 	}
-	const float *r = autotune_reservoir(at, KL_F_PPS, &n);
+	const float *r = autotune_reservoir(at, DEC_F_PPS, &n);
 	int new_ones = 0;
 	for (uint32_t i = 0; i < n; i++)
 		new_ones += r[i] == 1000;
@@ -260,7 +260,7 @@ static void test_reservoir_horizon(void **state)
 			t.m[i].pps = k < 3600 * 2 ? 10 : 1000;
 		autotune_observe_tick(at, &t.v);
 	}
-	r = autotune_reservoir(at, KL_F_PPS, &n);
+	r = autotune_reservoir(at, DEC_F_PPS, &n);
 	new_ones = 0;
 	for (uint32_t i = 0; i < n; i++)
 		new_ones += r[i] == 1000;
@@ -325,8 +325,8 @@ static void test_step_floors(void **state)
 		autotune_observe_tick(at, &t.v);
 	}
 	assert_int_equal(autotune_maybe_tune(at, 0, &io, line, sizeof(line)), AT_TUNE_APPLIED);
-	assert_true(io.v[KL_F_PPS] == 100 && io.v[KL_F_SYN] == 50 && io.v[KL_F_SCAN] == 20);
-	assert_true(io.v[KL_F_BPS] == 0);
+	assert_true(io.v[DEC_F_PPS] == 100 && io.v[DEC_F_SYN] == 50 && io.v[DEC_F_SCAN] == 20);
+	assert_true(io.v[DEC_F_BPS] == 0);
 	autotune_free(at);
 }
 
@@ -360,7 +360,7 @@ static void test_smoothing_by_phase(void **state)
 	for (int p = 0; p < AT_NPHASES; p++)
 		c.ph[p] = (struct at_phase_cfg){ 10 * 1000, 10, 1, p == AT_STEADY ? 0.5 : 0 };
 	c.k_start = c.k_final = c.k_steady = 1;
-	c.floor[KL_F_PPS] = c.floor[KL_F_SYN] = c.floor[KL_F_SCAN] = 0;
+	c.floor[DEC_F_PPS] = c.floor[DEC_F_SYN] = c.floor[DEC_F_SCAN] = 0;
 	struct autotune *at = mk(&c, 100, 100, 100);
 	struct tick t;
 	struct at_triggers io;
@@ -376,7 +376,7 @@ static void test_smoothing_by_phase(void **state)
 		applied++;
 		size_t nh;
 		const struct at_result *h = autotune_history(at, &nh);
-		const struct at_feat_result *f = &h[nh - 1].f[KL_F_PPS];
+		const struct at_feat_result *f = &h[nh - 1].f[DEC_F_PPS];
 		assert_true(f->target != f->from);
 		if (h[nh - 1].phase != AT_STEADY) {
 			assert_true(f->to == f->target); /* no smoothing */
@@ -384,7 +384,7 @@ static void test_smoothing_by_phase(void **state)
 			steady++;
 			assert_true(fabs(f->to - (f->from + 0.5 * (f->target - f->from))) < 1e-9);
 		}
-		assert_true(io.v[KL_F_PPS] == f->to);
+		assert_true(io.v[DEC_F_PPS] == f->to);
 	}
 	/* t = 10 s (phase 2), 20 s (3), 30 s and 40 s (steady) */
 	assert_int_equal(applied, 4);
@@ -474,7 +474,7 @@ static void test_gate_blocks(void **state)
 	t.v.n_block = 1; /* BLOCK held by the engine, source silent this tick */
 	assert_int_equal(at_tick_clean(&c, &t.v), AT_DIRTY_BLOCK);
 	t.v.n_block = 0;
-	t.level[2] = KL_LVL_BLOCK;
+	t.level[2] = DEC_LVL_BLOCK;
 	assert_int_equal(at_tick_clean(&c, &t.v), AT_DIRTY_BLOCK);
 	c.learn_skip_if_blocks = false;
 	assert_int_equal(at_tick_clean(&c, &t.v), AT_CLEAN);
@@ -488,7 +488,7 @@ static void test_gate_sev_frac(void **state)
 	struct at_config c;
 	at_config_defaults(&c); /* sev-gt 1.0, frac-gt 0.005 */
 	size_t n = 1000;
-	struct kl_metrics *m = calloc(n, sizeof(*m));
+	struct dec_metrics *m = calloc(n, sizeof(*m));
 	double *sev = calloc(n, sizeof(*sev));
 	uint8_t *flags = calloc(n, 1);
 	assert_non_null(m);
@@ -602,21 +602,21 @@ static void test_src_qualification(void **state)
 	struct at_config c;
 	at_config_defaults(&c); /* learn-max-sev 0.8 */
 
-	assert_true(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.8, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.81, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, NAN, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_SOFT, 0.1, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_HARD, 0.1, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_BLOCK, 0.1, 0, 0));
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0.5, 0)); /* droprl */
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0, AT_SRC_WHITELIST));
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0, AT_SRC_FEEDBACK));
+	assert_true(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.8, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.81, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, NAN, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_SOFT, 0.1, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_HARD, 0.1, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_BLOCK, 0.1, 0, 0));
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0.5, 0)); /* droprl */
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0, AT_SRC_WHITELIST));
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0, AT_SRC_FEEDBACK));
 	c.whitelist_learn = true;
-	assert_true(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0, AT_SRC_WHITELIST));
-	assert_false(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0,
+	assert_true(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0, AT_SRC_WHITELIST));
+	assert_false(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0,
 				      AT_SRC_WHITELIST | AT_SRC_FEEDBACK));
 	c.feedback_learn = true;
-	assert_true(at_src_qualifies(&c, KL_LVL_OBSERVE, 0.1, 0,
+	assert_true(at_src_qualifies(&c, DEC_LVL_OBSERVE, 0.1, 0,
 				     AT_SRC_WHITELIST | AT_SRC_FEEDBACK));
 
 	/* Through the learner: only the qualifying source's value is kept. */
@@ -629,13 +629,13 @@ static void test_src_qualification(void **state)
 	for (int i = 0; i < 6; i++)
 		t.m[i].pps = 1000 + i;
 	t.sev[1] = 0.9;                 /* too severe */
-	t.level[2] = KL_LVL_SOFT;       /* rate-limited */
+	t.level[2] = DEC_LVL_SOFT;       /* rate-limited */
 	t.m[3].droprl = 1;              /* hitting the limiter */
 	t.flags[4] = AT_SRC_WHITELIST;
 	t.flags[5] = AT_SRC_FEEDBACK;
 	assert_int_equal(autotune_observe_tick(at, &t.v), AT_CLEAN);
 	uint32_t n;
-	const float *r = autotune_reservoir(at, KL_F_PPS, &n);
+	const float *r = autotune_reservoir(at, DEC_F_PPS, &n);
 	assert_int_equal(n, 1);
 	assert_true(r[0] == 1000);
 	/* Values that are not finite are not learned either. */
@@ -643,7 +643,7 @@ static void test_src_qualification(void **state)
 	t.m[0].pps = INFINITY;
 	t.m[1].syn = -1;
 	autotune_observe_tick(at, &t.v);
-	autotune_reservoir(at, KL_F_PPS, &n);
+	autotune_reservoir(at, DEC_F_PPS, &n);
 	assert_int_equal(n, 1);
 	autotune_free(at);
 }
@@ -669,7 +669,7 @@ static void test_min_samples_gate(void **state)
 			assert_string_equal(line, "");
 	}
 	assert_string_equal(line, "AUTOTUNE skipped: too few samples (need 50) samples=40 phase=1");
-	assert_true(io.v[KL_F_PPS] == 5000); /* untouched triggers come back as they were */
+	assert_true(io.v[DEC_F_PPS] == 5000); /* untouched triggers come back as they were */
 	size_t nh;
 	autotune_history(at, &nh);
 	assert_int_equal(nh, 0); /* skips are not history */
@@ -679,7 +679,7 @@ static void test_min_samples_gate(void **state)
 		enum at_tune_rc rc = autotune_maybe_tune(at, k * 1000, &io, line, sizeof(line));
 		assert_int_equal(rc, k == 20 ? AT_TUNE_APPLIED : AT_TUNE_NONE);
 	}
-	assert_true(io.v[KL_F_PPS] == 5000 * 0.98);
+	assert_true(io.v[DEC_F_PPS] == 5000 * 0.98);
 	autotune_history(at, &nh);
 	assert_int_equal(nh, 1);
 	autotune_free(at);
@@ -696,15 +696,15 @@ static void test_log_lines(void **state)
 	r.k = 3.98;
 	r.samples = 12345;
 	r.phase = AT_PH2;
-	r.tuned[KL_F_PPS] = r.tuned[KL_F_SYN] = r.tuned[KL_F_SCAN] = true;
-	r.f[KL_F_PPS] = (struct at_feat_result){ 0, 0, 0, 5000, 4900 };
-	r.f[KL_F_SYN] = (struct at_feat_result){ 0, 0, 0, 500, 515.04 };
-	r.f[KL_F_SCAN] = (struct at_feat_result){ 0, 0, 0, 50, 49.96 };
+	r.tuned[DEC_F_PPS] = r.tuned[DEC_F_SYN] = r.tuned[DEC_F_SCAN] = true;
+	r.f[DEC_F_PPS] = (struct at_feat_result){ 0, 0, 0, 5000, 4900 };
+	r.f[DEC_F_SYN] = (struct at_feat_result){ 0, 0, 0, 500, 515.04 };
+	r.f[DEC_F_SCAN] = (struct at_feat_result){ 0, 0, 0, 50, 49.96 };
 	at_format_result(&r, buf, sizeof(buf));
 	assert_string_equal(buf, "AUTOTUNE applied: trig_pps 5000.0->4900.0 trig_syn 500.0->515.0 "
 				 "trig_scan 50.0->50.0 (median+MAD k=4.0) samples=12345 phase=2");
-	r.tuned[KL_F_BPS] = true;
-	r.f[KL_F_BPS] = (struct at_feat_result){ 0, 0, 0, 8e7, 8.8e7 };
+	r.tuned[DEC_F_BPS] = true;
+	r.f[DEC_F_BPS] = (struct at_feat_result){ 0, 0, 0, 8e7, 8.8e7 };
 	r.phase = AT_STEADY;
 	r.k = 3.5;
 	at_format_result(&r, buf, sizeof(buf));
@@ -754,7 +754,7 @@ static void test_config_check(void **state)
 	assert_int_equal(at_config_check(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--autotune-every"));
 	at_config_defaults(&c);
-	c.floor[KL_F_SCAN] = -1;
+	c.floor[DEC_F_SCAN] = -1;
 	assert_int_equal(at_config_check(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--autotune-floor-scan"));
 	struct at_triggers t = { { 1, 1, 1, 0 } };
@@ -766,8 +766,8 @@ static void test_force_and_bps(void **state)
 {
 	(void)state;
 	struct at_config c = small_cfg();
-	c.tune[KL_F_BPS] = true;
-	c.floor[KL_F_BPS] = 1000;
+	c.tune[DEC_F_BPS] = true;
+	c.floor[DEC_F_BPS] = 1000;
 	struct autotune *at = mk(&c, 5000, 500, 50);
 	struct tick t;
 	struct at_triggers io;
@@ -783,7 +783,7 @@ static void test_force_and_bps(void **state)
 	autotune_force(at);
 	assert_int_equal(autotune_maybe_tune(at, 5000, &io, line, sizeof(line)), AT_TUNE_APPLIED);
 	/* bps trigger was 0 (off): it stays off even though tune[bps]. */
-	assert_true(io.v[KL_F_BPS] == 0);
+	assert_true(io.v[DEC_F_BPS] == 0);
 	assert_null(strstr(line, "trig_bps"));
 	autotune_free(at);
 
@@ -799,7 +799,7 @@ static void test_force_and_bps(void **state)
 	}
 	autotune_force(at);
 	assert_int_equal(autotune_maybe_tune(at, 5000, &io, line, sizeof(line)), AT_TUNE_APPLIED);
-	assert_true(fabs(io.v[KL_F_BPS] - 8e7 * 0.98) < 1e-3);
+	assert_true(fabs(io.v[DEC_F_BPS] - 8e7 * 0.98) < 1e-3);
 	assert_non_null(strstr(line, "trig_bps 80000000.0->78400000.0"));
 	autotune_free(at);
 }

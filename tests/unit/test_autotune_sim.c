@@ -96,7 +96,7 @@ static double u01(uint64_t key, unsigned i, unsigned salt)
 
 /* 40 ordinary clients: each its own level of 100..400 pps, +-20 % per
  * minute; SYN a few percent of that; a scan hint now and then. */
-static void normal_sources(uint64_t key, struct kl_metrics *m)
+static void normal_sources(uint64_t key, struct dec_metrics *m)
 {
 	for (unsigned i = 0; i < NORMAL; i++) {
 		double base = 100 + 300.0 * i / (NORMAL - 1);
@@ -109,7 +109,7 @@ static void normal_sources(uint64_t key, struct kl_metrics *m)
 }
 
 /* Severity as the engine computes it, with the triggers in force. */
-static double severity(const struct at_triggers *t, const struct kl_metrics *m)
+static double severity(const struct at_triggers *t, const struct dec_metrics *m)
 {
 	static const double w[AT_NF] = { 0.5, 0.3, 0.2, 0 };
 	const double x[AT_NF] = { m->pps, m->syn, m->scan, m->bps };
@@ -127,7 +127,7 @@ struct extra {
 	size_t n_block;
 	bool has_totals;
 	uint64_t pkts, drops;
-	const struct kl_metrics *m; /* attackers */
+	const struct dec_metrics *m; /* attackers */
 	const uint8_t *level;
 	size_t n;
 };
@@ -135,13 +135,13 @@ struct extra {
 /* One tick of 60 s: the normal sources of `key`, plus extra. */
 static enum at_clean tick(struct run *r, uint64_t key, const struct extra *x)
 {
-	struct kl_metrics m[NORMAL + ATTACKERS];
+	struct dec_metrics m[NORMAL + ATTACKERS];
 	double sev[NORMAL + ATTACKERS];
 	uint8_t level[NORMAL + ATTACKERS];
 	size_t n = NORMAL;
 
 	normal_sources(key, m);
-	memset(level, KL_LVL_OBSERVE, sizeof(level));
+	memset(level, DEC_LVL_OBSERVE, sizeof(level));
 	if (x != NULL && x->n > 0) {
 		memcpy(m + NORMAL, x->m, x->n * sizeof(*m));
 		memcpy(level + NORMAL, x->level, x->n);
@@ -304,7 +304,7 @@ static void test_trajectory(void **state)
 		assert_true(r->k <= prev_k);
 		prev_k = r->k;
 		for (int f = 0; f < AT_NF; f++) {
-			if (f == KL_F_BPS) {
+			if (f == DEC_F_BPS) {
 				assert_false(r->tuned[f]);
 				continue;
 			}
@@ -315,21 +315,21 @@ static void test_trajectory(void **state)
 			assert_true(x->to >= x->from * (1 - down[r->phase]) - 1e-9);
 		}
 		/* Medians of the stable distribution stay put. */
-		assert_true(r->f[KL_F_PPS].median > 200 && r->f[KL_F_PPS].median < 320);
+		assert_true(r->f[DEC_F_PPS].median > 200 && r->f[DEC_F_PPS].median < 320);
 	}
 	/* scan's target is its floor (almost all samples are 0): smoothing
 	 * approaches it from above without reaching it. The final pps
 	 * trigger is still above every normal source's rate, so none of
 	 * them was ever high. */
-	assert_true(base.trig.v[KL_F_SCAN] > 20 && base.trig.v[KL_F_SCAN] < 20.1);
-	assert_true(base.trig.v[KL_F_PPS] < 5000 * 0.5 && base.trig.v[KL_F_PPS] > 480 * 1.2);
+	assert_true(base.trig.v[DEC_F_SCAN] > 20 && base.trig.v[DEC_F_SCAN] < 20.1);
+	assert_true(base.trig.v[DEC_F_PPS] < 5000 * 0.5 && base.trig.v[DEC_F_PPS] > 480 * 1.2);
 }
 
 static void test_attack_does_not_teach(void **state)
 {
 	(void)state;
 	struct run r;
-	static struct kl_metrics am[ATTACKERS];
+	static struct dec_metrics am[ATTACKERS];
 	static uint8_t al[ATTACKERS];
 	int counts[AT_NCLEAN] = { 0 };
 
@@ -352,20 +352,20 @@ static void test_attack_does_not_teach(void **state)
 				am[i].pps = 20000;
 				am[i].syn = 4000;
 				am[i].scan = 30;
-				al[i] = KL_LVL_OBSERVE;
+				al[i] = DEC_LVL_OBSERVE;
 			}
 		} else if (j <= 180) {  /* rate-limited: what passes is little */
 			for (unsigned i = 0; i < ATTACKERS; i++) {
 				am[i].pps = 5;
 				am[i].droprl = 19995;
-				al[i] = KL_LVL_HARD;
+				al[i] = DEC_LVL_HARD;
 			}
 			x.has_totals = true;
 			x.pkts = (uint64_t)ATTACKERS * 20000 * 60 + 250 * NORMAL * 60;
 			x.drops = (uint64_t)ATTACKERS * 19995 * 60;
 		} else if (j <= 360) {  /* blocked */
 			for (unsigned i = 0; i < ATTACKERS; i++)
-				al[i] = KL_LVL_BLOCK;
+				al[i] = DEC_LVL_BLOCK;
 			x.n_block = ATTACKERS;
 		} else {                /* silent, BLOCK TTL still running */
 			x.n = 0;
@@ -394,7 +394,7 @@ static void test_attack_does_not_teach(void **state)
 		if (r.a[i].obs_ms > 30 * H)
 			assert_int_equal(r.a[i].t_ms - T0, r.a[i].obs_ms + 7 * H);
 	uint32_t n;
-	const float *res = autotune_reservoir(r.at, KL_F_PPS, &n);
+	const float *res = autotune_reservoir(r.at, DEC_F_PPS, &n);
 	for (uint32_t i = 0; i < n; i++)
 		assert_true(res[i] < 1000);
 	autotune_free(r.at);
@@ -405,7 +405,7 @@ static void test_restart_resumes_timeline(void **state)
 	(void)state;
 	char path[64], err[256];
 	struct run r;
-	struct kl_state st;
+	struct dec_state st;
 	struct state_load_report rep;
 
 	snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -428,13 +428,13 @@ static void test_restart_resumes_timeline(void **state)
 	r.at = autotune_new(&c, &r.trig, r.t_ms, err, sizeof(err));
 	assert_non_null(r.at);
 	autotune_restore(r.at, &st, false);
-	kl_state_free(&st);
+	dec_state_free(&st);
 
 	normal_ticks(&r, 100 * 60 + 1, TICKS);
 	assert_same_tunes(&base, &r, true);
 
 	/* And the learner ends in the very same state. */
-	struct kl_state a, b;
+	struct dec_state a, b;
 	char ha[65], hb[65];
 	autotune_export(base.at, "generic", r.t_ms, &a);
 	autotune_export(r.at, "generic", r.t_ms, &b);
@@ -459,7 +459,7 @@ static void test_restart_resumes_timeline(void **state)
 	assert_int_equal(s.phase, AT_PH1);
 	assert_int_equal(s.observed_ms, 0);
 	assert_int_equal(s.next_point_ms, 1 * H);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	autotune_free(fresh);
 
 	autotune_free(r.at);

@@ -23,9 +23,9 @@
 #define S(x) ((int64_t)(x) * 1000)
 #define T 1000.0 /* trig_pps of the tests */
 
-static struct kl_bl_params bparams(void)
+static struct dec_bl_params bparams(void)
 {
-	struct kl_bl_params bp;
+	struct dec_bl_params bp;
 
 	memset(&bp, 0, sizeof(bp));
 	bp.enabled = true;
@@ -45,15 +45,15 @@ static struct kl_bl_params bparams(void)
 }
 
 /* pps alone decides: sev = pps / T. */
-static struct kl_engine_params eparams(void)
+static struct dec_engine_params eparams(void)
 {
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 
 	memset(&p, 0, sizeof(p));
-	p.trig[KL_F_PPS] = T;
-	p.trig[KL_F_SYN] = 100;
-	p.trig[KL_F_SCAN] = 100;
-	p.w[KL_F_PPS] = 1.0;
+	p.trig[DEC_F_PPS] = T;
+	p.trig[DEC_F_SYN] = 100;
+	p.trig[DEC_F_SCAN] = 100;
+	p.w[DEC_F_PPS] = 1.0;
 	p.sev_cap = 3.0;
 	p.step[0] = 1.0;
 	p.step[1] = 2.0;
@@ -62,14 +62,14 @@ static struct kl_engine_params eparams(void)
 	p.delta[1] = 2;
 	p.delta[2] = 3;
 	p.decay_below = 0.25;
-	p.at[KL_LVL_SOFT] = 2;
-	p.at[KL_LVL_HARD] = 4;
-	p.at[KL_LVL_BLOCK] = 100;
+	p.at[DEC_LVL_SOFT] = 2;
+	p.at[DEC_LVL_HARD] = 4;
+	p.at[DEC_LVL_BLOCK] = 100;
 	p.up_need = 1;
 	p.down_need = 1;
-	p.ttl_ms[KL_LVL_SOFT] = S(60);
-	p.ttl_ms[KL_LVL_HARD] = S(120);
-	p.ttl_ms[KL_LVL_BLOCK] = S(300);
+	p.ttl_ms[DEC_LVL_SOFT] = S(60);
+	p.ttl_ms[DEC_LVL_HARD] = S(120);
+	p.ttl_ms[DEC_LVL_BLOCK] = S(300);
 	p.noncomp_at = 999;
 	p.noncomp_drop = 999;
 	p.noncomp_sev = 999;
@@ -77,9 +77,9 @@ static struct kl_engine_params eparams(void)
 	p.min_pps = 10;
 	p.top = 100;
 	p.state_ttl_ms = S(3600);
-	for (int l = 0; l < KL_LVL_COUNT; l++)
+	for (int l = 0; l < DEC_LVL_COUNT; l++)
 		p.action[l] = (uint8_t)l;
-	p.viol_level = KL_LVL_BLOCK;
+	p.viol_level = DEC_LVL_BLOCK;
 	return p;
 }
 
@@ -88,13 +88,13 @@ static struct kl_addr A(const char *s)
 	struct kl_addr a, k;
 
 	assert_int_equal(kl_addr_parse(s, &a, NULL, 0), 0);
-	assert_true(kl_addr_key(&a, &k));
+	assert_true(dec_addr_key(&a, &k));
 	return k;
 }
 
-static struct kl_metrics M(const char *ip, double pps)
+static struct dec_metrics M(const char *ip, double pps)
 {
-	struct kl_metrics m;
+	struct dec_metrics m;
 
 	memset(&m, 0, sizeof(m));
 	m.addr = A(ip);
@@ -106,22 +106,22 @@ static struct kl_metrics M(const char *ip, double pps)
 static void test_gate(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_engine_params p = eparams();
-	struct kl_metrics m = M("198.18.0.1", 900);
+	struct dec_bl_params bp = bparams();
+	struct dec_engine_params p = eparams();
+	struct dec_metrics m = M("198.18.0.1", 900);
 
-	assert_true(kl_bl_gate(&bp, p.trig, &m));
+	assert_true(dec_bl_gate(&bp, p.trig, &m));
 	m.pps = 400; /* below relevant x trig: a baseline could not matter */
-	assert_false(kl_bl_gate(&bp, p.trig, &m));
+	assert_false(dec_bl_gate(&bp, p.trig, &m));
 	m.pps = 1001; /* above the global trigger: never learned */
-	assert_false(kl_bl_gate(&bp, p.trig, &m));
+	assert_false(dec_bl_gate(&bp, p.trig, &m));
 	m.pps = 900;
 	m.droprl = 1; /* rate-limited */
-	assert_false(kl_bl_gate(&bp, p.trig, &m));
+	assert_false(dec_bl_gate(&bp, p.trig, &m));
 	bp.relevant = 0;
 	m.droprl = 0;
 	m.pps = 2; /* below min-pps */
-	assert_false(kl_bl_gate(&bp, p.trig, &m));
+	assert_false(dec_bl_gate(&bp, p.trig, &m));
 }
 
 /* Held observations count only once hold has passed; promotion after
@@ -129,64 +129,64 @@ static void test_gate(void **state)
 static void test_hold_promote_ewma(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_baselines *b = kl_bl_new(&bp, 1);
+	struct dec_bl_params bp = bparams();
+	struct dec_baselines *b = dec_bl_new(&bp, 1);
 	struct kl_addr a = A("198.18.0.1");
 	int t;
 
 	for (t = 0; t < 10; t++) {
-		struct kl_metrics m = M("198.18.0.1", t == 5 ? 950 : 800);
-		assert_int_equal(kl_bl_observe(b, &a, &m, S(t)), 0);
+		struct dec_metrics m = M("198.18.0.1", t == 5 ? 950 : 800);
+		assert_int_equal(dec_bl_observe(b, &a, &m, S(t)), 0);
 	}
-	const struct kl_bl *r = kl_bl_lookup(b, &a);
+	const struct dec_bl *r = dec_bl_lookup(b, &a);
 	assert_non_null(r);
 	assert_int_equal(r->n, 0); /* all still held */
 	for (; t < 20; t++) {
-		struct kl_metrics m = M("198.18.0.1", 800);
-		kl_bl_observe(b, &a, &m, S(t));
+		struct dec_metrics m = M("198.18.0.1", 800);
+		dec_bl_observe(b, &a, &m, S(t));
 	}
-	r = kl_bl_lookup(b, &a);
+	r = dec_bl_lookup(b, &a);
 	assert_int_equal(r->n, 10); /* t=0..9 committed at t=19 */
 	assert_float_equal(r->peak[0], 950.0, 1e-3);
 	/* ewma of 10 x mean 815 starting from the first: 815 */
 	assert_float_equal(r->ewma[0], 815.0, 1e-2);
-	assert_false(r->flags & KL_BL_F_PROMOTED);
+	assert_false(r->flags & DEC_BL_F_PROMOTED);
 	for (; t < 40; t++) {
-		struct kl_metrics m = M("198.18.0.1", 800);
-		kl_bl_observe(b, &a, &m, S(t));
+		struct dec_metrics m = M("198.18.0.1", 800);
+		dec_bl_observe(b, &a, &m, S(t));
 	}
-	r = kl_bl_lookup(b, &a);
+	r = dec_bl_lookup(b, &a);
 	assert_int_equal(r->n, 30);
-	assert_true(r->flags & KL_BL_F_PROMOTED);
+	assert_true(r->flags & DEC_BL_F_PROMOTED);
 	/* young alpha 0.1 over 20 observations of 800 from 815 */
 	double e = 815.0;
 	for (int i = 0; i < 20; i++)
 		e += 0.1 * (800.0 - e);
 	assert_float_equal(r->ewma[0], e, 1e-2);
-	assert_float_equal(kl_bl_confidence(&bp, r, S(39)), 0.5, 1e-2);
-	kl_bl_free(b);
+	assert_float_equal(dec_bl_confidence(&bp, r, S(39)), 0.5, 1e-2);
+	dec_bl_free(b);
 }
 
 /* A suspicious tick drops everything still held, nothing committed. */
 static void test_taint_drops_held(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_baselines *b = kl_bl_new(&bp, 1);
+	struct dec_bl_params bp = bparams();
+	struct dec_baselines *b = dec_bl_new(&bp, 1);
 	struct kl_addr a = A("198.18.0.2");
 
 	for (int t = 0; t < 15; t++) {
-		struct kl_metrics m = M("198.18.0.2", 900);
-		kl_bl_observe(b, &a, &m, S(t));
+		struct dec_metrics m = M("198.18.0.2", 900);
+		dec_bl_observe(b, &a, &m, S(t));
 	}
-	kl_bl_taint(b, &a, S(15), false);
+	dec_bl_taint(b, &a, S(15), false);
 	for (int t = 16; t < 25; t++) {
-		struct kl_metrics m = M("198.18.0.2", 900);
-		kl_bl_observe(b, &a, &m, S(t));
+		struct dec_metrics m = M("198.18.0.2", 900);
+		dec_bl_observe(b, &a, &m, S(t));
 	}
-	const struct kl_bl *r = kl_bl_lookup(b, &a);
+	const struct dec_bl *r = dec_bl_lookup(b, &a);
 	assert_int_equal(r->n, 0); /* t=0..9 would have committed at t=19 */
-	kl_bl_free(b);
+	dec_bl_free(b);
 }
 
 /* Effective trigger: global below promotion or confidence, peak x tol
@@ -195,59 +195,59 @@ static void test_taint_drops_held(void **state)
 static void test_effective_cap(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_engine_params p = eparams();
-	struct kl_bl r;
-	double eff[KL_F_COUNT];
+	struct dec_bl_params bp = bparams();
+	struct dec_engine_params p = eparams();
+	struct dec_bl r;
+	double eff[DEC_F_COUNT];
 
 	memset(&r, 0, sizeof(r));
 	r.key = A("198.18.0.3");
 	r.n = 60;
 	r.peak[0] = 950;
 	r.t_last = S(100);
-	assert_false(kl_bl_effective(&bp, &r, p.trig, S(100), eff)); /* not promoted */
-	r.flags = KL_BL_F_PROMOTED;
-	assert_true(kl_bl_effective(&bp, &r, p.trig, S(100), eff));
-	assert_float_equal(eff[KL_F_PPS], 1140.0, 1e-6);
-	assert_float_equal(eff[KL_F_SYN], 100.0, 1e-9); /* nothing learned: global */
-	p.trig[KL_F_PPS] = 500; /* autotune moved the trigger down */
-	assert_true(kl_bl_effective(&bp, &r, p.trig, S(100), eff));
-	assert_float_equal(eff[KL_F_PPS], 600.0, 1e-6);
-	p.trig[KL_F_PPS] = T;
+	assert_false(dec_bl_effective(&bp, &r, p.trig, S(100), eff)); /* not promoted */
+	r.flags = DEC_BL_F_PROMOTED;
+	assert_true(dec_bl_effective(&bp, &r, p.trig, S(100), eff));
+	assert_float_equal(eff[DEC_F_PPS], 1140.0, 1e-6);
+	assert_float_equal(eff[DEC_F_SYN], 100.0, 1e-9); /* nothing learned: global */
+	p.trig[DEC_F_PPS] = 500; /* autotune moved the trigger down */
+	assert_true(dec_bl_effective(&bp, &r, p.trig, S(100), eff));
+	assert_float_equal(eff[DEC_F_PPS], 600.0, 1e-6);
+	p.trig[DEC_F_PPS] = T;
 	/* stale: two half-lives idle -> confidence 0.25 < 0.5 */
-	assert_false(kl_bl_effective(&bp, &r, p.trig, S(100) + 2 * bp.halflife_ms, eff));
+	assert_false(dec_bl_effective(&bp, &r, p.trig, S(100) + 2 * bp.halflife_ms, eff));
 }
 
 struct rig {
-	struct kl_engine *e;
-	struct kl_baselines *b;
-	struct kl_changes out;
+	struct dec_engine *e;
+	struct dec_baselines *b;
+	struct dec_changes out;
 };
 
 static void rig_init(struct rig *g)
 {
-	struct kl_engine_params p = eparams();
-	struct kl_bl_params bp = bparams();
+	struct dec_engine_params p = eparams();
+	struct dec_bl_params bp = bparams();
 
 	memset(g, 0, sizeof(*g));
-	g->e = kl_engine_new(&p, 7);
-	g->b = kl_bl_new(&bp, 8);
+	g->e = dec_engine_new(&p, 7);
+	g->b = dec_bl_new(&bp, 8);
 	assert_non_null(g->e);
 	assert_non_null(g->b);
-	kl_engine_set_baselines(g->e, g->b);
+	dec_engine_set_baselines(g->e, g->b);
 }
 
 static void rig_free(struct rig *g)
 {
-	kl_engine_free(g->e);
-	kl_bl_free(g->b);
-	kl_changes_free(&g->out);
+	dec_engine_free(g->e);
+	dec_bl_free(g->b);
+	dec_changes_free(&g->out);
 }
 
-static void tick(struct rig *g, int t, const struct kl_metrics *m, size_t n)
+static void tick(struct rig *g, int t, const struct dec_metrics *m, size_t n)
 {
 	g->out.n = 0;
-	assert_int_equal(kl_engine_tick(g->e, S(t), m, n, NULL, 0, NULL, NULL, &g->out), 0);
+	assert_int_equal(dec_engine_tick(g->e, S(t), m, n, NULL, 0, NULL, NULL, &g->out), 0);
 }
 
 /* However slowly an attacker ramps, no effective trigger exceeds trig x
@@ -260,14 +260,14 @@ static void test_slow_ramp_capped(void **state)
 
 	rig_init(&g);
 	for (int t = 0; t < 4000; t++) {
-		struct kl_metrics m = M("198.18.0.4", 500.0 + 0.5 * t); /* +0.5 pps/s */
+		struct dec_metrics m = M("198.18.0.4", 500.0 + 0.5 * t); /* +0.5 pps/s */
 		tick(&g, t, &m, 1);
-		double eff[KL_F_COUNT];
-		kl_bl_effective(kl_bl_params(g.b), kl_bl_lookup(g.b, &m.addr),
-				kl_engine_params(g.e)->trig, S(t), eff);
-		assert_true(eff[KL_F_PPS] <= T * 1.2 + 1e-9);
-		const struct kl_src *s = kl_engine_lookup(g.e, &m.addr);
-		if (s != NULL && s->level > KL_LVL_OBSERVE) {
+		double eff[DEC_F_COUNT];
+		dec_bl_effective(dec_bl_params(g.b), dec_bl_lookup(g.b, &m.addr),
+				dec_engine_params(g.e)->trig, S(t), eff);
+		assert_true(eff[DEC_F_PPS] <= T * 1.2 + 1e-9);
+		const struct dec_src *s = dec_engine_lookup(g.e, &m.addr);
+		if (s != NULL && s->level > DEC_LVL_OBSERVE) {
 			escalated = true;
 			assert_true(m.pps <= T * 1.2 + 2.0); /* within a tick or two of the cap */
 			break;
@@ -275,9 +275,9 @@ static void test_slow_ramp_capped(void **state)
 	}
 	assert_true(escalated);
 	const struct kl_addr ka = A("198.18.0.4");
-	const struct kl_bl *r = kl_bl_lookup(g.b, &ka);
+	const struct dec_bl *r = dec_bl_lookup(g.b, &ka);
 	assert_non_null(r);
-	assert_true(r->flags & KL_BL_F_PROMOTED);
+	assert_true(r->flags & DEC_BL_F_PROMOTED);
 	assert_true(r->peak[0] <= T);
 	rig_free(&g);
 }
@@ -291,16 +291,16 @@ static void test_rate_limited_learns_nothing(void **state)
 	struct kl_addr lim = A("198.18.0.5");
 
 	rig_init(&g);
-	assert_int_equal(kl_engine_adopt(g.e, &lim, KL_LVL_SOFT, S(3600), 0), 1);
+	assert_int_equal(dec_engine_adopt(g.e, &lim, DEC_LVL_SOFT, S(3600), 0), 1);
 	for (int t = 0; t < 100; t++) {
-		struct kl_metrics m[2] = { M("198.18.0.5", 900), M("198.18.0.6", 900) };
+		struct dec_metrics m[2] = { M("198.18.0.5", 900), M("198.18.0.6", 900) };
 		tick(&g, t, m, 2);
 	}
-	assert_int_equal(kl_engine_lookup(g.e, &lim)->level, KL_LVL_SOFT);
-	const struct kl_bl *r = kl_bl_lookup(g.b, &lim);
+	assert_int_equal(dec_engine_lookup(g.e, &lim)->level, DEC_LVL_SOFT);
+	const struct dec_bl *r = dec_bl_lookup(g.b, &lim);
 	assert_true(r == NULL || (r->n == 0 && r->peak[0] == 0));
 	const struct kl_addr kb = A("198.18.0.6");
-	r = kl_bl_lookup(g.b, &kb);
+	r = dec_bl_lookup(g.b, &kb);
 	assert_non_null(r);
 	assert_true(r->n >= 80);
 	rig_free(&g);
@@ -318,14 +318,14 @@ static void test_suspicious_within_hold(void **state)
 	 * batches was committed: only t=0..9 and 10..19 (committed by t=29)
 	 * remain. */
 	for (int t = 0; t < 40; t++) {
-		struct kl_metrics m = M("198.18.0.7", t >= 29 && t < 32 ? 2500 : 900);
+		struct dec_metrics m = M("198.18.0.7", t >= 29 && t < 32 ? 2500 : 900);
 		tick(&g, t, &m, 1);
 	}
 	const struct kl_addr kc = A("198.18.0.7");
-	const struct kl_bl *r = kl_bl_lookup(g.b, &kc);
+	const struct dec_bl *r = dec_bl_lookup(g.b, &kc);
 	assert_non_null(r);
 	assert_true(r->n <= 20);
-	assert_false(r->flags & KL_BL_F_PROMOTED);
+	assert_false(r->flags & DEC_BL_F_PROMOTED);
 	rig_free(&g);
 }
 
@@ -342,10 +342,10 @@ static char *tmpdir(void)
 static void test_store_roundtrip(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_baselines *b = kl_bl_new(&bp, 1), *c = kl_bl_new(&bp, 2);
+	struct dec_bl_params bp = bparams();
+	struct dec_baselines *b = dec_bl_new(&bp, 1), *c = dec_bl_new(&bp, 2);
 	char *dir = tmpdir(), path[256], why[1024], err[256];
-	struct kl_bl r;
+	struct dec_bl r;
 
 	memset(&r, 0, sizeof(r));
 	r.key = A("fd00:6b6c::9");
@@ -354,30 +354,30 @@ static void test_store_roundtrip(void **state)
 	r.peak[0] = 960.0f;
 	r.peak[1] = 12.0f;
 	r.t_last = S(1700000000);
-	assert_int_equal(kl_bl_put(b, &r), 0);
+	assert_int_equal(dec_bl_put(b, &r), 0);
 	snprintf(path, sizeof(path), "%s/baselines.json", dir);
-	assert_int_equal(kl_bl_save(b, path, S(1700000010), err, sizeof(err)), 0);
-	int lrc = kl_bl_load(c, path, S(1700000020), S(3600), why, sizeof(why));
+	assert_int_equal(dec_bl_save(b, path, S(1700000010), err, sizeof(err)), 0);
+	int lrc = dec_bl_load(c, path, S(1700000020), S(3600), why, sizeof(why));
 	if (lrc != 0)
 		fprintf(stderr, "load: %s\n", why);
 	assert_int_equal(lrc, 0);
-	const struct kl_bl *l = kl_bl_lookup(c, &r.key);
+	const struct dec_bl *l = dec_bl_lookup(c, &r.key);
 	assert_non_null(l);
 	assert_int_equal(l->n, 77);
-	assert_true(l->flags & KL_BL_F_PROMOTED);
+	assert_true(l->flags & DEC_BL_F_PROMOTED);
 	assert_float_equal(l->ewma[0], 812.5, 1e-3);
 	assert_float_equal(l->peak[0], 960.0, 1e-3);
 	assert_float_equal(l->peak[1], 12.0, 1e-3);
 	assert_true(l->t_last == S(1700000000));
 	/* too old for max-age: refused, named */
-	struct kl_baselines *o = kl_bl_new(&bp, 3);
-	assert_int_equal(kl_bl_load(o, path, S(1700000010) + S(7200), S(3600), why, sizeof(why)),
+	struct dec_baselines *o = dec_bl_new(&bp, 3);
+	assert_int_equal(dec_bl_load(o, path, S(1700000010) + S(7200), S(3600), why, sizeof(why)),
 			 -1);
 	assert_non_null(strstr(why, "older than --max-state-age"));
-	assert_int_equal(kl_bl_count(o), 0);
-	kl_bl_free(o);
-	kl_bl_free(b);
-	kl_bl_free(c);
+	assert_int_equal(dec_bl_count(o), 0);
+	dec_bl_free(o);
+	dec_bl_free(b);
+	dec_bl_free(c);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -389,23 +389,23 @@ static void test_store_roundtrip(void **state)
 static void test_store_corrupt(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
-	struct kl_baselines *b = kl_bl_new(&bp, 1);
+	struct dec_bl_params bp = bparams();
+	struct dec_baselines *b = dec_bl_new(&bp, 1);
 	char *dir = tmpdir(), path[256], bak[264], why[1024], err[256];
-	struct kl_bl r;
+	struct dec_bl r;
 
 	memset(&r, 0, sizeof(r));
 	r.key = A("198.18.0.8");
 	r.n = 40;
 	r.peak[0] = 900;
 	r.t_last = S(1000);
-	assert_int_equal(kl_bl_put(b, &r), 0);
+	assert_int_equal(dec_bl_put(b, &r), 0);
 	snprintf(path, sizeof(path), "%s/baselines.json", dir);
 	snprintf(bak, sizeof(bak), "%s.bak", path);
-	assert_int_equal(kl_bl_save(b, path, S(1000), err, sizeof(err)), 0);
+	assert_int_equal(dec_bl_save(b, path, S(1000), err, sizeof(err)), 0);
 	r.peak[0] = 950; /* second save: first one becomes .bak */
-	assert_int_equal(kl_bl_put(b, &r), 0);
-	assert_int_equal(kl_bl_save(b, path, S(1001), err, sizeof(err)), 0);
+	assert_int_equal(dec_bl_put(b, &r), 0);
+	assert_int_equal(dec_bl_save(b, path, S(1001), err, sizeof(err)), 0);
 	/* flip a value without fixing the hash */
 	FILE *f = fopen(path, "r+");
 	assert_non_null(f);
@@ -418,17 +418,17 @@ static void test_store_corrupt(void **state)
 	rewind(f);
 	fwrite(buf, 1, n, f);
 	fclose(f);
-	struct kl_baselines *c = kl_bl_new(&bp, 2);
-	assert_int_equal(kl_bl_load(c, path, S(1002), 0, why, sizeof(why)), 1); /* from .bak */
-	assert_float_equal(kl_bl_lookup(c, &r.key)->peak[0], 900.0, 1e-3);
+	struct dec_baselines *c = dec_bl_new(&bp, 2);
+	assert_int_equal(dec_bl_load(c, path, S(1002), 0, why, sizeof(why)), 1); /* from .bak */
+	assert_float_equal(dec_bl_lookup(c, &r.key)->peak[0], 900.0, 1e-3);
 	unlink(bak);
-	struct kl_baselines *d = kl_bl_new(&bp, 3);
-	assert_int_equal(kl_bl_load(d, path, S(1002), 0, why, sizeof(why)), -1);
+	struct dec_baselines *d = dec_bl_new(&bp, 3);
+	assert_int_equal(dec_bl_load(d, path, S(1002), 0, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "integrity hash mismatch"));
-	assert_int_equal(kl_bl_count(d), 0);
-	kl_bl_free(b);
-	kl_bl_free(c);
-	kl_bl_free(d);
+	assert_int_equal(dec_bl_count(d), 0);
+	dec_bl_free(b);
+	dec_bl_free(c);
+	dec_bl_free(d);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -439,21 +439,21 @@ static void test_store_corrupt(void **state)
 static void test_bounds_and_sweep(void **state)
 {
 	(void)state;
-	struct kl_bl_params bp = bparams();
+	struct dec_bl_params bp = bparams();
 	bp.max_sources = 2;
 	bp.ttl_ms = S(100);
-	struct kl_baselines *b = kl_bl_new(&bp, 1);
-	struct kl_metrics m1 = M("198.18.0.9", 900), m2 = M("198.18.0.10", 900),
+	struct dec_baselines *b = dec_bl_new(&bp, 1);
+	struct dec_metrics m1 = M("198.18.0.9", 900), m2 = M("198.18.0.10", 900),
 			  m3 = M("198.18.0.11", 900);
 
-	assert_int_equal(kl_bl_observe(b, &m1.addr, &m1, S(0)), 0);
-	assert_int_equal(kl_bl_observe(b, &m2.addr, &m2, S(50)), 0);
-	assert_int_equal(kl_bl_observe(b, &m3.addr, &m3, S(50)), -1);
-	assert_int_equal(kl_bl_count(b), 2);
-	assert_int_equal(kl_bl_sweep(b, S(120)), 1); /* m1 idle 120 s */
-	assert_null(kl_bl_lookup(b, &m1.addr));
-	assert_non_null(kl_bl_lookup(b, &m2.addr));
-	kl_bl_free(b);
+	assert_int_equal(dec_bl_observe(b, &m1.addr, &m1, S(0)), 0);
+	assert_int_equal(dec_bl_observe(b, &m2.addr, &m2, S(50)), 0);
+	assert_int_equal(dec_bl_observe(b, &m3.addr, &m3, S(50)), -1);
+	assert_int_equal(dec_bl_count(b), 2);
+	assert_int_equal(dec_bl_sweep(b, S(120)), 1); /* m1 idle 120 s */
+	assert_null(dec_bl_lookup(b, &m1.addr));
+	assert_non_null(dec_bl_lookup(b, &m2.addr));
+	dec_bl_free(b);
 }
 
 int main(void)

@@ -52,20 +52,20 @@ static int cli(struct kl_layer *L, struct kl_errs *e, enum kl_cli_action *act, .
 	for (char *a; (a = va_arg(ap, char *)) != NULL;)
 		argv[argc++] = a;
 	va_end(ap);
-	return kl_cli_parse(&kl_decider_knobs, argc, argv, L, act, NULL, NULL, e);
+	return kl_cli_parse(&dec_knobset, argc, argv, L, act, NULL, NULL, e);
 }
 
 static int yaml(const char *text, enum kl_doc_kind kind, struct kl_layer *L, struct kl_errs *e)
 {
-	struct kl_doc_info info;
-	int rc = kl_yaml_load_text(text, strlen(text), "t.yaml", kind, L, &info, e);
-	kl_doc_info_free(&info);
+	struct dec_doc_info info;
+	int rc = dec_yaml_load_text(text, strlen(text), "t.yaml", kind, L, &info, e);
+	dec_doc_info_free(&info);
 	return rc;
 }
 
 static int ki(const char *name)
 {
-	int i = kl_knob_index(&kl_decider_knobs, name);
+	int i = kl_knob_index(&dec_knobset, name);
 	assert_true(i >= 0);
 	return i;
 }
@@ -76,39 +76,39 @@ static void test_profiles_and_defaults(void **state)
 {
 	(void)state;
 	size_t n;
-	const struct kl_profile *p = kl_profiles(&n);
+	const struct dec_profile *p = dec_profiles(&n);
 	assert_int_equal(n, 12);
 	for (size_t i = 0; i < n; i++) {
 		struct kl_layer f;
 		struct kl_errs e = { 0 };
-		struct kl_config c;
-		kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
+		struct dec_config c;
+		kl_layer_init(&f, &dec_knobset, KL_L_FLAG, NULL);
 		assert_int_equal(kl_layer_set(&f, ki("profile"), p[i].name, 0, "--profile", false, &e), 0);
-		if (kl_config_resolve(&c, &f, NULL, NULL, NULL, &e) != 0) {
+		if (dec_config_resolve(&c, &f, NULL, NULL, NULL, &e) != 0) {
 			dump(&e);
 			fail_msg("profile %s", p[i].name);
 		}
 		assert_string_equal(c.profile->name, p[i].name);
-		assert_true(c.v.trig[KL_F_PPS] > 0 && c.v.soft_at >= 1);
+		assert_true(c.v.trig[DEC_F_PPS] > 0 && c.v.soft_at >= 1);
 		assert_int_equal(c.r.o[ki("trig-pps")].kind, KL_L_PROFILE);
-		kl_config_free(&c);
+		dec_config_free(&c);
 		kl_layer_free(&f);
 	}
 	/* Aliases and the default profile. */
-	assert_string_equal(kl_profile_find("router")->name, "ziti-router");
-	assert_string_equal(kl_profile_find("controller")->name, "ziti-controller");
-	assert_string_equal(kl_profile_find("internal")->name, "internal-app");
+	assert_string_equal(dec_profile_find("router")->name, "ziti-router");
+	assert_string_equal(dec_profile_find("controller")->name, "ziti-controller");
+	assert_string_equal(dec_profile_find("internal")->name, "internal-app");
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	assert_int_equal(kl_config_resolve(&c, NULL, NULL, NULL, NULL, &e), 0);
+	struct dec_config c;
+	assert_int_equal(dec_config_resolve(&c, NULL, NULL, NULL, NULL, &e), 0);
 	assert_string_equal(c.profile->name, "generic");
-	assert_true(c.v.trig[KL_F_PPS] == 5000);
+	assert_true(c.v.trig[DEC_F_PPS] == 5000);
 	assert_int_equal(c.v.block_at, 999);
 	assert_true(c.v.min_pps == 10);
 	assert_true(c.v.dry_run);
 	assert_int_equal(c.v.interval, 1000000000LL);
 	assert_true(c.v.block_min_sev == 0); /* generic: gate off */
-	kl_config_free(&c);
+	dec_config_free(&c);
 }
 
 /* Numbers of profiles.md, spot-checked through the resolver. */
@@ -117,12 +117,12 @@ static void test_profile_values(void **state)
 	(void)state;
 	struct kl_layer f;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
+	struct dec_config c;
+	kl_layer_init(&f, &dec_knobset, KL_L_FLAG, NULL);
 	kl_layer_set(&f, ki("profile"), "ziti-controller", 0, "--profile", false, &e);
-	assert_int_equal(kl_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
-	assert_true(c.v.trig[KL_F_PPS] == 80 && c.v.trig[KL_F_SYN] == 20 && c.v.trig[KL_F_SCAN] == 5);
-	assert_true(fabs(c.v.w[KL_F_SYN] - 0.40) < 1e-12);
+	assert_int_equal(dec_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
+	assert_true(c.v.trig[DEC_F_PPS] == 80 && c.v.trig[DEC_F_SYN] == 20 && c.v.trig[DEC_F_SCAN] == 5);
+	assert_true(fabs(c.v.w[DEC_F_SYN] - 0.40) < 1e-12);
 	assert_int_equal(c.v.soft_at, 1);
 	assert_int_equal(c.v.hard_at, 3);
 	assert_int_equal(c.v.block_at, 9);
@@ -136,7 +136,7 @@ static void test_profile_values(void **state)
 	assert_int_equal(c.v.cooldown, 5LL * 1000000000LL);
 	assert_int_equal(c.v.soft_rate, 20);
 	assert_int_equal(c.v.hard_burst, 10);
-	kl_config_free(&c);
+	dec_config_free(&c);
 	kl_layer_free(&f);
 }
 
@@ -146,14 +146,14 @@ static void test_precedence(void **state)
 	(void)state;
 	struct kl_layer flag, pdp, pol, st;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	const double tuned[KL_F_COUNT] = { 6000, 0, 40, 0 };
+	struct dec_config c;
+	const double tuned[DEC_F_COUNT] = { 6000, 0, 40, 0 };
 
-	kl_layer_init(&flag, &kl_decider_knobs, KL_L_FLAG, NULL);
-	kl_layer_init(&pdp, &kl_decider_knobs, KL_L_PDP, "pdp.yaml");
-	kl_layer_init(&pol, &kl_decider_knobs, KL_L_POLICY, "policy.yaml");
-	kl_layer_init(&st, &kl_decider_knobs, KL_L_STATE, NULL);
-	kl_layer_from_tuned(&st, tuned, "state.json");
+	kl_layer_init(&flag, &dec_knobset, KL_L_FLAG, NULL);
+	kl_layer_init(&pdp, &dec_knobset, KL_L_PDP, "pdp.yaml");
+	kl_layer_init(&pol, &dec_knobset, KL_L_POLICY, "policy.yaml");
+	kl_layer_init(&st, &dec_knobset, KL_L_STATE, NULL);
+	dec_layer_from_tuned(&st, tuned, "state.json");
 	/* trig-pps: state 6000, pdp 7000, flag 8000 */
 	kl_layer_set(&pdp, ki("trig-pps"), "7000", 3, "x", false, &e);
 	kl_layer_set(&flag, ki("trig-pps"), "8000", 0, "x", false, &e);
@@ -170,12 +170,12 @@ static void test_precedence(void **state)
 	/* a flag at its sentinel does not count */
 	kl_layer_set(&flag, ki("hard-burst"), "0", 0, "x", false, &e);
 	assert_int_equal(e.n, 0);
-	assert_int_equal(kl_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
-	assert_true(c.v.trig[KL_F_PPS] == 8000);
+	assert_int_equal(dec_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
+	assert_true(c.v.trig[DEC_F_PPS] == 8000);
 	assert_int_equal(c.r.o[ki("trig-pps")].kind, KL_L_FLAG);
-	assert_true(c.v.trig[KL_F_SYN] == 500);
+	assert_true(c.v.trig[DEC_F_SYN] == 500);
 	assert_int_equal(c.r.o[ki("trig-syn")].kind, KL_L_PROFILE);
-	assert_true(c.v.trig[KL_F_SCAN] == 40);
+	assert_true(c.v.trig[DEC_F_SCAN] == 40);
 	assert_int_equal(c.r.o[ki("trig-scan")].kind, KL_L_STATE);
 	assert_int_equal(c.v.soft_rate, 50);
 	assert_int_equal(c.v.hard_rate, 3);
@@ -189,19 +189,19 @@ static void test_precedence(void **state)
 	assert_string_equal(buf, "pdp pdp.yaml:11");
 	kl_origin_format(&c.r, ki("trig-scan"), buf, sizeof(buf));
 	assert_string_equal(buf, "state state.json");
-	kl_config_free(&c);
+	dec_config_free(&c);
 
 	/* Without the flag, PDPConfig wins over state. */
 	kl_layer_free(&flag);
-	kl_layer_init(&flag, &kl_decider_knobs, KL_L_FLAG, NULL);
-	assert_int_equal(kl_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
-	assert_true(c.v.trig[KL_F_PPS] == 7000);
-	kl_config_free(&c);
+	kl_layer_init(&flag, &dec_knobset, KL_L_FLAG, NULL);
+	assert_int_equal(dec_config_resolve(&c, &flag, &pdp, &pol, &st, &e), 0);
+	assert_true(c.v.trig[DEC_F_PPS] == 7000);
+	dec_config_free(&c);
 	/* Without PDPConfig, state wins over the profile. */
-	assert_int_equal(kl_config_resolve(&c, &flag, NULL, &pol, &st, &e), 0);
-	assert_true(c.v.trig[KL_F_PPS] == 6000);
+	assert_int_equal(dec_config_resolve(&c, &flag, NULL, &pol, &st, &e), 0);
+	assert_true(c.v.trig[DEC_F_PPS] == 6000);
 	assert_int_equal(c.v.soft_rate, 30);
-	kl_config_free(&c);
+	dec_config_free(&c);
 	kl_layer_free(&flag);
 	kl_layer_free(&pdp);
 	kl_layer_free(&pol);
@@ -215,30 +215,30 @@ static void test_cli_forms(void **state)
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
 
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &dec_knobset, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--dry-run=false", "--top", "50", "--whitelist=",
 			     "--feedback-file=", "-n", "--interval=500ms", "--block-min-sev", "NaN",
 			     "--block-min-dur=-1", "--profile", "idp", NULL), 0);
 	assert_int_equal(act, KL_CLI_RUN);
-	assert_true(L.set[ki("dry-run")] && !((struct kl_dcfg *)L.v)->dry_run);
-	assert_int_equal(((struct kl_dcfg *)L.v)->top, 50);
+	assert_true(L.set[ki("dry-run")] && !((struct dec_dcfg *)L.v)->dry_run);
+	assert_int_equal(((struct dec_dcfg *)L.v)->top, 50);
 	assert_true(L.set[ki("whitelist")]);
-	assert_string_equal(((struct kl_dcfg *)L.v)->whitelist, "");
-	assert_true(((struct kl_dcfg *)L.v)->config_check);
-	assert_int_equal(((struct kl_dcfg *)L.v)->interval, 500000000LL);
+	assert_string_equal(((struct dec_dcfg *)L.v)->whitelist, "");
+	assert_true(((struct dec_dcfg *)L.v)->config_check);
+	assert_int_equal(((struct dec_dcfg *)L.v)->interval, 500000000LL);
 	assert_false(L.set[ki("block-min-sev")]); /* sentinels: use profile */
 	assert_false(L.set[ki("block-min-dur")]);
 	kl_layer_free(&L);
 
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &dec_knobset, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--dry-run", "--autotune=true", NULL), 0);
-	assert_true(((struct kl_dcfg *)L.v)->dry_run && ((struct kl_dcfg *)L.v)->autotune);
+	assert_true(((struct dec_dcfg *)L.v)->dry_run && ((struct dec_dcfg *)L.v)->autotune);
 	assert_int_equal(cli(&L, &e, &act, "--help", NULL), 0);
 	assert_int_equal(act, KL_CLI_HELP);
 	kl_layer_free(&L);
 
 	/* Error paths, all reported in one pass. */
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&L, &dec_knobset, KL_L_FLAG, NULL);
 	assert_int_equal(cli(&L, &e, &act, "--no-such", "--dry-run=maybe", "--top", "0",
 			     "--interval", "5", "--max-action", "nuke", "stray", "--trig-pps", "-3",
 			     "--soft-at", "1.5", "--soft-rate", "-1", "--top", NULL), -1);
@@ -290,8 +290,8 @@ static void test_pdp_ok(void **state)
 	(void)state;
 	struct kl_layer L;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
+	struct dec_config c;
+	kl_layer_init(&L, &dec_knobset, KL_L_PDP, "t.yaml");
 	if (yaml(pdp_good, KL_DOC_PDP, &L, &e) != 0) {
 		dump(&e);
 		fail();
@@ -299,9 +299,9 @@ static void test_pdp_ok(void **state)
 	assert_true(L.set[ki("trig-pps")]);
 	assert_int_equal(L.line[ki("trig-pps")], 7);
 	assert_int_equal(L.line[ki("noncomp-at")], 16);
-	assert_int_equal(kl_config_resolve(&c, NULL, &L, NULL, NULL, &e), 0);
-	assert_true(c.v.trig[KL_F_PPS] == 1200);
-	assert_true(c.v.trig[KL_F_SCAN] == 50); /* from the profile */
+	assert_int_equal(dec_config_resolve(&c, NULL, &L, NULL, NULL, &e), 0);
+	assert_true(c.v.trig[DEC_F_PPS] == 1200);
+	assert_true(c.v.trig[DEC_F_SCAN] == 50); /* from the profile */
 	assert_int_equal(c.v.block_at, 12);
 	assert_int_equal(c.v.block_min_dur, 30LL * 1000000000LL);
 	assert_int_equal(c.v.graph_mode, 1);
@@ -309,15 +309,15 @@ static void test_pdp_ok(void **state)
 	assert_int_equal(c.v.bootstrap_every[0], 7200LL * 1000000000LL);
 	assert_int_equal(c.v.soft_ttl, 60LL * 1000000000LL);
 	/* soft_rate_factor: rate = trig_pps x factor */
-	struct kl_engine_params p;
-	kl_engine_params_from_config(&c.v, &p);
-	assert_int_equal(p.rate[KL_LVL_SOFT], 12);
-	assert_int_equal(p.rate[KL_LVL_HARD], 5);
+	struct dec_engine_params p;
+	dec_engine_params_from_config(&c.v, &p);
+	assert_int_equal(p.rate[DEC_LVL_SOFT], 12);
+	assert_int_equal(p.rate[DEC_LVL_HARD], 5);
 	assert_int_equal(p.block_min_dur_ms, 30000);
 	char o[128];
 	kl_origin_format(&c.r, ki("block-at"), o, sizeof(o));
 	assert_string_equal(o, "pdp t.yaml:13");
-	kl_config_free(&c);
+	dec_config_free(&c);
 	kl_layer_free(&L);
 }
 
@@ -348,7 +348,7 @@ static void test_pdp_errors(void **state)
 		"    ttl: {soft: 10 minutes}\n"
 		"  extra: 1\n"
 		"foo: bar\n";
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
+	kl_layer_init(&L, &dec_knobset, KL_L_PDP, "t.yaml");
 	assert_int_equal(yaml(bad, KL_DOC_PDP, &L, &e), -1);
 	ASSERT_ERR(&e, "t.yaml:3: metadata.owner: unknown key");
 	ASSERT_ERR(&e, "t.yaml:6: spec.signal_engine.pps_triger: unknown key");
@@ -385,7 +385,7 @@ static void test_pdp_errors(void **state)
 		  "t.yaml:5: spec.signal_engine.pps_trigger: expected a number" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		kl_layer_init(&L, &kl_decider_knobs, KL_L_PDP, "t.yaml");
+		kl_layer_init(&L, &dec_knobset, KL_L_PDP, "t.yaml");
 		assert_int_equal(yaml(cases[i].text, KL_DOC_PDP, &L, &e), -1);
 		ASSERT_ERR(&e, cases[i].want);
 		kl_errs_free(&e);
@@ -399,20 +399,20 @@ static void test_cross_field(void **state)
 	(void)state;
 	struct kl_layer f, pdp;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
-	kl_layer_init(&pdp, &kl_decider_knobs, KL_L_PDP, "p.yaml");
+	struct dec_config c;
+	kl_layer_init(&f, &dec_knobset, KL_L_FLAG, NULL);
+	kl_layer_init(&pdp, &dec_knobset, KL_L_PDP, "p.yaml");
 	kl_layer_set(&pdp, ki("soft-at"), "8", 4, "x", false, &e);
 	kl_layer_set(&f, ki("sev-step2"), "5", 0, "x", false, &e);
 	kl_layer_set(&f, ki("hard-action"), "block", 0, "x", false, &e);
 	kl_layer_set(&f, ki("profile"), "bogus", 0, "x", false, &e);
-	assert_int_equal(kl_config_resolve(&c, &f, &pdp, NULL, NULL, &e), -1);
+	assert_int_equal(dec_config_resolve(&c, &f, &pdp, NULL, NULL, &e), -1);
 	ASSERT_ERR(&e, "soft-at=8 (pdp p.yaml:4) must not be above hard-at=7 (profile generic)");
 	ASSERT_ERR(&e, "sev-step2=5 (flag --sev-step2) must not be above sev-step3=3 (default)");
 	ASSERT_ERR(&e, "hard-action=block (flag --hard-action) is stronger than its level");
 	ASSERT_ERR(&e, "unknown profile 'bogus' (valid: generic, ziti-router,");
 	ASSERT_ERR(&e, "ssh-bastion; aliases: router, controller, internal)");
-	kl_config_free(&c);
+	dec_config_free(&c);
 	kl_errs_free(&e);
 	kl_layer_free(&f);
 	kl_layer_free(&pdp);
@@ -436,30 +436,30 @@ static void test_policy(void **state)
 	(void)state;
 	struct kl_layer L;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
-	struct kl_doc_info info;
+	struct dec_config c;
+	struct dec_doc_info info;
 
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
-	assert_int_equal(kl_yaml_load_text(pol_text, strlen(pol_text), "pol.yaml", KL_DOC_POLICY,
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "pol.yaml");
+	assert_int_equal(dec_yaml_load_text(pol_text, strlen(pol_text), "pol.yaml", KL_DOC_POLICY,
 					   &L, &info, &e), 0);
 	assert_string_equal(info.name, "edge");
 	assert_false(info.has_signature);
 	assert_non_null(strstr(info.canonical, "spec.levels.block.ttl=30m\n"));
-	assert_int_equal(kl_config_resolve(&c, NULL, NULL, &L, NULL, &e), 0);
+	assert_int_equal(dec_config_resolve(&c, NULL, NULL, &L, NULL, &e), 0);
 	assert_false(c.v.dry_run);
 	assert_int_equal(c.v.soft_rate, 30);
 	assert_true(c.v.block_min_sev == 2.5);
-	struct kl_engine_params p;
-	kl_engine_params_from_config(&c.v, &p);
-	assert_int_equal(p.action[KL_LVL_BLOCK], KL_LVL_HARD); /* max_action caps */
-	assert_int_equal(p.action[KL_LVL_HARD], KL_LVL_HARD);
-	assert_int_equal(p.ttl_ms[KL_LVL_BLOCK], 1800000);
-	kl_config_free(&c);
-	kl_doc_info_free(&info);
+	struct dec_engine_params p;
+	dec_engine_params_from_config(&c.v, &p);
+	assert_int_equal(p.action[DEC_LVL_BLOCK], DEC_LVL_HARD); /* max_action caps */
+	assert_int_equal(p.action[DEC_LVL_HARD], DEC_LVL_HARD);
+	assert_int_equal(p.ttl_ms[DEC_LVL_BLOCK], 1800000);
+	dec_config_free(&c);
+	dec_doc_info_free(&info);
 	kl_layer_free(&L);
 
 	/* PDPConfig keys are not PolicyPack keys. */
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "pol.yaml");
 	const char *wrong = "apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec:\n"
 			    "  signal_engine: {pps_trigger: 5}\n  levels: {block: {rate_pps: 3}}\n";
 	assert_int_equal(yaml(wrong, KL_DOC_POLICY, &L, &e), -1);
@@ -469,14 +469,14 @@ static void test_policy(void **state)
 	kl_layer_free(&L);
 
 	/* allow_local_block=false enforces BLOCK as a hard limit. */
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "pol.yaml");
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "pol.yaml");
 	assert_int_equal(yaml("apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec:\n"
 			      "  allow_local_block: false\n", KL_DOC_POLICY, &L, &e), 0);
-	assert_int_equal(kl_config_resolve(&c, NULL, NULL, &L, NULL, &e), 0);
-	kl_engine_params_from_config(&c.v, &p);
-	assert_int_equal(p.action[KL_LVL_BLOCK], KL_LVL_HARD);
-	assert_int_equal(p.action[KL_LVL_SOFT], KL_LVL_SOFT);
-	kl_config_free(&c);
+	assert_int_equal(dec_config_resolve(&c, NULL, NULL, &L, NULL, &e), 0);
+	dec_engine_params_from_config(&c.v, &p);
+	assert_int_equal(p.action[DEC_LVL_BLOCK], DEC_LVL_HARD);
+	assert_int_equal(p.action[DEC_LVL_SOFT], DEC_LVL_SOFT);
+	dec_config_free(&c);
 	kl_layer_free(&L);
 }
 
@@ -496,11 +496,11 @@ __attribute__((noinline)) static char *with_signature(const char *text, const un
 	return out;
 }
 
-static int load_pol(const char *text, struct kl_doc_info *info, struct kl_errs *e)
+static int load_pol(const char *text, struct dec_doc_info *info, struct kl_errs *e)
 {
 	struct kl_layer L;
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "p.yaml");
-	int rc = kl_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "p.yaml");
+	int rc = dec_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
 	kl_layer_free(&L);
 	return rc;
 }
@@ -509,7 +509,7 @@ static void test_policy_signature(void **state)
 {
 	(void)state;
 	unsigned char pk[32], sk[64], pk2[32], sk2[64];
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 	struct kl_errs e = { 0 };
 	char err[256];
 
@@ -518,16 +518,16 @@ static void test_policy_signature(void **state)
 	crypto_sign_keypair(pk2, sk2);
 	assert_int_equal(load_pol(pol_text, &info, &e), 0);
 	char *canon = strdup(info.canonical);
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 
 	char *signed_text = with_signature(pol_text, sk, canon);
 	assert_int_equal(load_pol(signed_text, &info, &e), 0);
 	assert_true(info.has_signature);
 	assert_string_equal(info.canonical, canon); /* the signature is not covered */
-	assert_int_equal(kl_policy_verify(&info, pk, err, sizeof(err)), 0);
-	assert_int_equal(kl_policy_verify(&info, pk2, err, sizeof(err)), -1);
+	assert_int_equal(dec_policy_verify(&info, pk, err, sizeof(err)), 0);
+	assert_int_equal(dec_policy_verify(&info, pk2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not verify"));
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 
 	/* Reordering and re-indenting keeps the signature valid. */
 	const char *reordered =
@@ -546,22 +546,22 @@ static void test_policy_signature(void **state)
 	const char *sigpart = strstr(signed_text, "signature:");
 	assert_true(asprintf(&re_signed, "%s%s", reordered, sigpart) > 0);
 	assert_int_equal(load_pol(re_signed, &info, &e), 0);
-	assert_int_equal(kl_policy_verify(&info, pk, err, sizeof(err)), 0);
-	kl_doc_info_free(&info);
+	assert_int_equal(dec_policy_verify(&info, pk, err, sizeof(err)), 0);
+	dec_doc_info_free(&info);
 
 	/* Changing a value breaks it. */
 	char *tampered = strdup(signed_text);
 	char *at = strstr(tampered, "burst: 8");
 	at[7] = '9';
 	assert_int_equal(load_pol(tampered, &info, &e), 0);
-	assert_int_equal(kl_policy_verify(&info, pk, err, sizeof(err)), -1);
-	kl_doc_info_free(&info);
+	assert_int_equal(dec_policy_verify(&info, pk, err, sizeof(err)), -1);
+	dec_doc_info_free(&info);
 
 	/* Unsigned pack with a key configured: refused. */
 	assert_int_equal(load_pol(pol_text, &info, &e), 0);
-	assert_int_equal(kl_policy_verify(&info, pk, err, sizeof(err)), -1);
+	assert_int_equal(dec_policy_verify(&info, pk, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not signed"));
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 
 	/* Malformed signature blocks. */
 	const char *badsig = "apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec: {dry_run: true}\n"
@@ -570,7 +570,7 @@ static void test_policy_signature(void **state)
 	ASSERT_ERR(&e, "p.yaml:4: signature.alg: only ed25519 is supported");
 	ASSERT_ERR(&e, "p.yaml:4: signature.value: expected 64 bytes of base64");
 	ASSERT_ERR(&e, "p.yaml:4: signature.extra: unknown key");
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	kl_errs_free(&e);
 
 	/* Public key files: base64 or hex. */
@@ -582,18 +582,18 @@ static void test_policy_signature(void **state)
 	dprintf(fd, "%s\n", b64);
 	close(fd);
 	unsigned char got[32];
-	assert_int_equal(kl_pubkey_load(path, got, err, sizeof(err)), 0);
+	assert_int_equal(dec_pubkey_load(path, got, err, sizeof(err)), 0);
 	assert_memory_equal(got, pk, 32);
 	FILE *f = fopen(path, "w");
 	for (int i = 0; i < 32; i++)
 		fprintf(f, "%02x", pk[i]);
 	fclose(f);
-	assert_int_equal(kl_pubkey_load(path, got, err, sizeof(err)), 0);
+	assert_int_equal(dec_pubkey_load(path, got, err, sizeof(err)), 0);
 	assert_memory_equal(got, pk, 32);
 	f = fopen(path, "w");
 	fprintf(f, "not a key\n");
 	fclose(f);
-	assert_int_equal(kl_pubkey_load(path, got, err, sizeof(err)), -1);
+	assert_int_equal(dec_pubkey_load(path, got, err, sizeof(err)), -1);
 	unlink(path);
 
 	free(canon);
@@ -609,15 +609,15 @@ static void test_print_and_help(void **state)
 	(void)state;
 	struct kl_layer f;
 	struct kl_errs e = { 0 };
-	struct kl_config c;
+	struct dec_config c;
 	char *buf = NULL;
 	size_t len = 0;
 
-	kl_layer_init(&f, &kl_decider_knobs, KL_L_FLAG, NULL);
+	kl_layer_init(&f, &dec_knobset, KL_L_FLAG, NULL);
 	kl_layer_set(&f, ki("top"), "77", 0, "--top", false, &e);
-	assert_int_equal(kl_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
+	assert_int_equal(dec_config_resolve(&c, &f, NULL, NULL, NULL, &e), 0);
 	FILE *m = open_memstream(&buf, &len);
-	kl_config_print(&c, m);
+	dec_config_print(&c, m);
 	fclose(m);
 	assert_non_null(strstr(buf, "\ntop "));
 	assert_non_null(strstr(buf, "77"));
@@ -626,14 +626,14 @@ static void test_print_and_help(void **state)
 	free(buf);
 
 	size_t n;
-	const struct kl_knob *k = kl_knobs(&n);
+	const struct kl_knob *k = dec_knobs(&n);
 	m = open_memstream(&buf, &len);
-	kl_help_markdown(m);
+	dec_help_markdown(m);
 	fclose(m);
 	char *h = NULL;
 	size_t hl = 0;
 	FILE *m2 = open_memstream(&h, &hl);
-	kl_help(m2, "kl-decider");
+	dec_help(m2, "kl-decider");
 	fclose(m2);
 	for (size_t i = 0; i < n; i++) {
 		char want[96];
@@ -646,7 +646,7 @@ static void test_print_and_help(void **state)
 	}
 	free(buf);
 	free(h);
-	kl_config_free(&c);
+	dec_config_free(&c);
 	kl_layer_free(&f);
 }
 
@@ -677,11 +677,11 @@ static void test_seed_flags_exist(void **state)
 		"decisions-json",
 	};
 	struct kl_errs e = { 0 };
-	struct kl_config c;
+	struct dec_config c;
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
-		assert_true(kl_knob_index(&kl_decider_knobs, seeds[i]) >= 0);
+		assert_true(kl_knob_index(&dec_knobset, seeds[i]) >= 0);
 	/* Seeds' defaults for the non-profile knobs. */
-	assert_int_equal(kl_config_resolve(&c, NULL, NULL, NULL, NULL, &e), 0);
+	assert_int_equal(dec_config_resolve(&c, NULL, NULL, NULL, NULL, &e), 0);
 	assert_int_equal(c.v.top, 200);
 	assert_int_equal(c.v.feedback_cidr_max, 5000);
 	assert_int_equal(c.v.autotune_min_samples, 5000);
@@ -690,7 +690,7 @@ static void test_seed_flags_exist(void **state)
 	assert_int_equal(c.v.state_ttl, 3600LL * 1000000000LL);
 	assert_true(c.v.learn_frac_gt == 0.005 && c.v.learn_skip_if_blocks);
 	assert_true(c.v.feedback_deenforce_cidr && !c.v.whitelist_learn);
-	kl_config_free(&c);
+	dec_config_free(&c);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Exemptions (whitelist, feedback, ttl/until, reloads), the JSON-lines
- * trace reader, and replay end to end through kl_decider_tick().
+ * trace reader, and replay end to end through dec_run_tick().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,16 +49,16 @@ static void test_whitelist_parse(void **state)
 	(void)state;
 	const char *text = "# office NAT\n203.0.113.7\n  198.18.0.0/24   # lab\n\n2001:db8::1\n"
 			   "2001:db8::/64\r\n";
-	struct kl_exempt_list l;
+	struct dec_exempt_list l;
 	struct kl_errs e = { 0 };
-	assert_int_equal(kl_whitelist_parse(text, strlen(text), "wl.txt", &l, &e), 0);
+	assert_int_equal(dec_whitelist_parse(text, strlen(text), "wl.txt", &l, &e), 0);
 	assert_int_equal(l.n, 4);
 	assert_int_equal(l.v[1].net.prefixlen, 24);
 	assert_int_equal(l.v[3].net.family, 6);
-	kl_exempt_list_free(&l);
+	dec_exempt_list_free(&l);
 
 	const char *bad = "203.0.113.7\n1.2.3\n10.0.0.0/33\nhello world\n";
-	assert_int_equal(kl_whitelist_parse(bad, strlen(bad), "wl.txt", &l, &e), -1);
+	assert_int_equal(dec_whitelist_parse(bad, strlen(bad), "wl.txt", &l, &e), -1);
 	ASSERT_ERR(&e, "wl.txt:2:");
 	ASSERT_ERR(&e, "wl.txt:3:");
 	ASSERT_ERR(&e, "wl.txt:4:");
@@ -73,16 +73,16 @@ static void test_feedback_parse(void **state)
 	const char *text =
 		"[{\"target\":\"203.0.113.7\",\"action\":\"forgive\",\"ttl\":\"24h\",\"notes\":\"NAT\"},\n"
 		" {\"target\":\"198.51.100.0/24\",\"action\":\"whitelist\",\"until\":\"2026-06-01T00:00:00Z\"}]";
-	struct kl_exempt_list l;
+	struct dec_exempt_list l;
 	struct kl_errs e = { 0 };
-	assert_int_equal(kl_feedback_parse(text, strlen(text), "fb.json", &l, &e), 0);
+	assert_int_equal(dec_feedback_parse(text, strlen(text), "fb.json", &l, &e), 0);
 	assert_int_equal(l.n, 2);
-	assert_int_equal(l.v[0].kind, KL_EX_FORGIVE);
+	assert_int_equal(l.v[0].kind, DEC_EX_FORGIVE);
 	assert_int_equal(l.v[0].ttl_ms, 24LL * 3600 * 1000);
-	assert_int_equal(l.v[1].kind, KL_EX_WHITELIST);
+	assert_int_equal(l.v[1].kind, DEC_EX_WHITELIST);
 	assert_int_equal(l.v[1].until_ms, 1780272000000LL);
 	assert_string_equal(l.v[0].notes, "NAT");
-	kl_exempt_list_free(&l);
+	dec_exempt_list_free(&l);
 
 	const char *bad =
 		"[{\"target\":\"203.0.113.7\",\"action\":\"pardon\"},\n"
@@ -92,7 +92,7 @@ static void test_feedback_parse(void **state)
 		" {\"target\":\"10.0.0.1\",\"action\":\"forgive\",\"ttl\":\"-5m\"},\n"
 		" {\"target\":\"10.0.0.1\",\"action\":\"forgive\",\"until\":\"tomorrow\"},\n"
 		" {\"target\":\"10.0.0.1\",\"action\":\"forgive\",\"ttl\":5}, 7]";
-	assert_int_equal(kl_feedback_parse(bad, strlen(bad), "fb.json", &l, &e), -1);
+	assert_int_equal(dec_feedback_parse(bad, strlen(bad), "fb.json", &l, &e), -1);
 	ASSERT_ERR(&e, "fb.json: entry 1: action 'pardon' is not forgive | whitelist");
 	ASSERT_ERR(&e, "fb.json: entry 2: give 'ttl' or 'until', not both");
 	ASSERT_ERR(&e, "fb.json: entry 3: target:");
@@ -103,14 +103,14 @@ static void test_feedback_parse(void **state)
 	ASSERT_ERR(&e, "fb.json: entry 8: expected an object");
 	kl_errs_free(&e);
 
-	assert_int_equal(kl_feedback_parse("{\"a\":1}", 7, "fb.json", &l, &e), -1);
+	assert_int_equal(dec_feedback_parse("{\"a\":1}", 7, "fb.json", &l, &e), -1);
 	ASSERT_ERR(&e, "fb.json: expected a JSON array");
 	kl_errs_free(&e);
-	assert_int_equal(kl_feedback_parse("[\n{,}]", 6, "fb.json", &l, &e), -1);
+	assert_int_equal(dec_feedback_parse("[\n{,}]", 6, "fb.json", &l, &e), -1);
 	ASSERT_ERR(&e, "fb.json:2:");
 	kl_errs_free(&e);
 	/* An empty file is an empty list. */
-	assert_int_equal(kl_feedback_parse(" \n", 2, "fb.json", &l, &e), 0);
+	assert_int_equal(dec_feedback_parse(" \n", 2, "fb.json", &l, &e), 0);
 	assert_int_equal(l.n, 0);
 }
 
@@ -130,11 +130,11 @@ static void test_rfc3339(void **state)
 	assert_int_equal(kl_rfc3339_parse("2026-06-01T00:00:00Zjunk", &ms), -1);
 }
 
-static struct kl_exempt_list fb(const char *json)
+static struct dec_exempt_list fb(const char *json)
 {
-	struct kl_exempt_list l;
+	struct dec_exempt_list l;
 	struct kl_errs e = { 0 };
-	assert_int_equal(kl_feedback_parse(json, strlen(json), "fb", &l, &e), 0);
+	assert_int_equal(dec_feedback_parse(json, strlen(json), "fb", &l, &e), 0);
 	return l;
 }
 
@@ -143,39 +143,39 @@ static struct kl_exempt_list fb(const char *json)
 static void test_exempt_semantics(void **state)
 {
 	(void)state;
-	struct kl_exempt x;
+	struct dec_exempt x;
 	struct kl_cidrs rel = { 0 };
-	kl_exempt_init(&x);
-	struct kl_exempt_list l =
+	dec_exempt_init(&x);
+	struct dec_exempt_list l =
 		fb("[{\"target\":\"203.0.113.0/24\",\"action\":\"forgive\",\"ttl\":\"60s\"},"
 		   "{\"target\":\"198.18.0.5\",\"action\":\"whitelist\",\"until\":\"1970-01-01T00:02:00Z\"}]");
-	assert_int_equal(kl_exempt_set_feedback(&x, &l, 0, &rel), 0);
+	assert_int_equal(dec_exempt_set_feedback(&x, &l, 0, &rel), 0);
 	assert_int_equal(rel.n, 1); /* the /24 is released, the host is not */
 	struct kl_addr in = A("203.0.113.7"), out = A("203.0.114.7"), wl = A("198.18.0.5");
-	assert_int_equal(kl_exempt_lookup(&x, &in, 1000), KL_EX_FORGIVE);
-	assert_int_equal(kl_exempt_lookup(&x, &out, 1000), KL_EX_NONE);
-	assert_int_equal(kl_exempt_lookup(&x, &wl, 1000), KL_EX_WHITELIST);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 1000), DEC_EX_FORGIVE);
+	assert_int_equal(dec_exempt_lookup(&x, &out, 1000), DEC_EX_NONE);
+	assert_int_equal(dec_exempt_lookup(&x, &wl, 1000), DEC_EX_WHITELIST);
 	/* Reloaded unchanged at t=50 s: still ends at 60 s. */
 	l = fb("[{\"target\":\"203.0.113.0/24\",\"action\":\"forgive\",\"ttl\":\"60s\",\"notes\":\"x\"},"
 	       "{\"target\":\"198.18.0.5\",\"action\":\"whitelist\",\"until\":\"1970-01-01T00:02:00Z\"}]");
-	assert_int_equal(kl_exempt_set_feedback(&x, &l, 50000, &rel), 0);
+	assert_int_equal(dec_exempt_set_feedback(&x, &l, 50000, &rel), 0);
 	assert_int_equal(rel.n, 1); /* nothing new */
-	assert_int_equal(kl_exempt_lookup(&x, &in, 59999), KL_EX_FORGIVE);
-	assert_int_equal(kl_exempt_lookup(&x, &in, 60000), KL_EX_NONE);
-	assert_int_equal(kl_exempt_lookup(&x, &wl, 119999), KL_EX_WHITELIST);
-	assert_int_equal(kl_exempt_lookup(&x, &wl, 120000), KL_EX_NONE);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 59999), DEC_EX_FORGIVE);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 60000), DEC_EX_NONE);
+	assert_int_equal(dec_exempt_lookup(&x, &wl, 119999), DEC_EX_WHITELIST);
+	assert_int_equal(dec_exempt_lookup(&x, &wl, 120000), DEC_EX_NONE);
 	/* A changed entry is new: its ttl starts now. */
 	l = fb("[{\"target\":\"203.0.113.0/24\",\"action\":\"forgive\",\"ttl\":\"90s\"}]");
-	assert_int_equal(kl_exempt_set_feedback(&x, &l, 70000, &rel), 0);
-	assert_int_equal(kl_exempt_lookup(&x, &in, 159999), KL_EX_FORGIVE);
-	assert_int_equal(kl_exempt_lookup(&x, &in, 160000), KL_EX_NONE);
+	assert_int_equal(dec_exempt_set_feedback(&x, &l, 70000, &rel), 0);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 159999), DEC_EX_FORGIVE);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 160000), DEC_EX_NONE);
 	/* Whitelist file entries beat feedback forgive. */
-	struct kl_exempt_list w;
+	struct dec_exempt_list w;
 	struct kl_errs e = { 0 };
-	assert_int_equal(kl_whitelist_parse("203.0.113.7\n", 12, "wl", &w, &e), 0);
-	assert_int_equal(kl_exempt_set_whitelist(&x, &w, 70000, &rel), 0);
-	assert_int_equal(kl_exempt_lookup(&x, &in, 80000), KL_EX_WHITELIST);
-	kl_exempt_free(&x);
+	assert_int_equal(dec_whitelist_parse("203.0.113.7\n", 12, "wl", &w, &e), 0);
+	assert_int_equal(dec_exempt_set_whitelist(&x, &w, 70000, &rel), 0);
+	assert_int_equal(dec_exempt_lookup(&x, &in, 80000), DEC_EX_WHITELIST);
+	dec_exempt_free(&x);
 	free(rel.v);
 }
 
@@ -184,21 +184,21 @@ static void test_filewatch(void **state)
 	(void)state;
 	char path[] = "/tmp/kl_fw_XXXXXX";
 	int fd = mkstemp(path);
-	struct kl_filewatch w = { 0 };
+	struct dec_filewatch w = { 0 };
 	assert_true(fd >= 0);
-	assert_int_equal(kl_filewatch_changed(&w, path), 1);
-	assert_int_equal(kl_filewatch_changed(&w, path), 0);
+	assert_int_equal(dec_filewatch_changed(&w, path), 1);
+	assert_int_equal(dec_filewatch_changed(&w, path), 0);
 	assert_int_equal(write(fd, "x\n", 2), 2);
 	close(fd);
-	assert_int_equal(kl_filewatch_changed(&w, path), 1);
+	assert_int_equal(dec_filewatch_changed(&w, path), 1);
 	unlink(path);
-	assert_int_equal(kl_filewatch_changed(&w, path), 1);
-	assert_int_equal(kl_filewatch_changed(&w, path), 0);
+	assert_int_equal(dec_filewatch_changed(&w, path), 1);
+	assert_int_equal(dec_filewatch_changed(&w, path), 0);
 }
 
-static int read_all(struct kl_input *in, struct kl_errs *e, int *ticks)
+static int read_all(struct dec_input *in, struct kl_errs *e, int *ticks)
 {
-	struct kl_tick t;
+	struct dec_tick t;
 	int r;
 	*ticks = 0;
 	while ((r = in->next(in, &t, e)) == 1)
@@ -218,8 +218,8 @@ static void test_trace_reader(void **state)
 		"{\"t\": 2.5, \"violations\": [{\"ip\": \"10.0.0.1\", \"port\": 22, \"proto\": \"tcp\", "
 		"\"mode\": \"enforce\"}], \"flows\": [{\"src\": \"10.0.0.1\", \"port\": 22}]}\n";
 	struct kl_errs e = { 0 };
-	struct kl_input *in = kl_input_jsonl_mem(good, strlen(good), "tr", 1000);
-	struct kl_tick t;
+	struct dec_input *in = dec_input_jsonl_mem(good, strlen(good), "tr", 1000);
+	struct dec_tick t;
 	assert_int_equal(in->next(in, &t, &e), 1);
 	assert_int_equal(t.t_ms, 1500);
 	assert_int_equal(t.elapsed_ms, 1000);
@@ -232,7 +232,7 @@ static void test_trace_reader(void **state)
 	assert_int_equal(t.elapsed_ms, 1000);
 	assert_false(t.has_new_sources);
 	assert_int_equal(t.nviol, 1);
-	assert_int_equal(t.viol[0].mode, KL_VIOL_ENFORCE);
+	assert_int_equal(t.viol[0].mode, DEC_VIOL_ENFORCE);
 	assert_int_equal(t.viol[0].proto, 6);
 	assert_int_equal(in->next(in, &t, &e), 0);
 	in->close(in);
@@ -257,7 +257,7 @@ static void test_trace_reader(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int n;
-		in = kl_input_jsonl_mem(bad[i].text, strlen(bad[i].text), "tr", 1000);
+		in = dec_input_jsonl_mem(bad[i].text, strlen(bad[i].text), "tr", 1000);
 		assert_int_equal(read_all(in, &e, &n), -1);
 		ASSERT_ERR(&e, bad[i].want);
 		kl_errs_free(&e);
@@ -270,7 +270,7 @@ static char *replay(const char *trace, const char *const *flags, bool json)
 {
 	char *argv[32];
 	int argc = 0;
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
 	char *out = NULL;
@@ -284,22 +284,22 @@ static char *replay(const char *trace, const char *const *flags, bool json)
 		argv[argc++] = (char *)*flags;
 	if (json)
 		argv[argc++] = (char *)"--decisions-json";
-	assert_int_equal(kl_decider_load_config(argc, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(argc, argv, &cfg, &act, NULL, &e), 0);
 	FILE *m = open_memstream(&out, &len);
-	struct kl_sink *sink = kl_sink_print_new(m, cfg.v.decisions_json, cfg.v.dry_run);
-	struct kl_input *in = kl_input_jsonl_mem(trace, strlen(trace), "mem", 1000);
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, sink, (uint64_t)rand(), false), 0);
-	if (kl_decider_replay(&d, in, &e) != 0) {
+	struct dec_sink *sink = dec_sink_print_new(m, cfg.v.decisions_json, cfg.v.dry_run);
+	struct dec_input *in = dec_input_jsonl_mem(trace, strlen(trace), "mem", 1000);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, sink, (uint64_t)rand(), false), 0);
+	if (dec_replay(&d, in, &e) != 0) {
 		for (size_t i = 0; i < e.n; i++)
 			fprintf(stderr, "%s\n", e.v[i]);
 		fail();
 	}
-	kl_decider_free(&d);
+	dec_free(&d);
 	in->close(in);
 	sink->close(sink);
 	fclose(m);
-	kl_config_free(&cfg);
+	dec_config_free(&cfg);
 	return out;
 }
 
@@ -351,7 +351,7 @@ static void test_replay_end_to_end(void **state)
 
 /* Live reloads: the whitelist file is re-read when it changes (checked
  * every --whitelist-reload), a broken edit keeps the previous content, and
- * SIGUSR1 (kl_decider_request_reload) reloads at once. */
+ * SIGUSR1 (dec_request_reload) reloads at once. */
 static void test_reload(void **state)
 {
 	(void)state;
@@ -363,30 +363,30 @@ static void test_reload(void **state)
 	assert_true(asprintf(&flag_wl, "--whitelist=%s", wl) > 0);
 	char *argv[] = { (char *)"kl-decider", flag_wl, (char *)"--feedback-file=",
 			 (char *)"--whitelist-reload=5s", (char *)"--replay=x", NULL };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
-	assert_int_equal(kl_decider_load_config(5, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(5, argv, &cfg, &act, NULL, &e), 0);
 	char *out = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&out, &len);
-	struct kl_sink *sink = kl_sink_print_new(m, false, true);
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, sink, 1, true), 0);
+	struct dec_sink *sink = dec_sink_print_new(m, false, true);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, sink, 1, true), 0);
 
-	struct kl_metrics src;
+	struct dec_metrics src;
 	memset(&src, 0, sizeof(src));
 	src.addr = A("203.0.113.7");
 	src.pps = 50000;
 	src.syn = 50000;
-	struct kl_tick t = { .src = &src, .nsrc = 1, .elapsed_ms = 1000 };
+	struct dec_tick t = { .src = &src, .nsrc = 1, .elapsed_ms = 1000 };
 	int64_t now = 0;
 	for (; now < 20000; now += 1000) {
 		t.t_ms = now;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
-	assert_non_null(kl_engine_lookup(d.eng, &src.addr));
-	assert_int_equal(kl_engine_lookup(d.eng, &src.addr)->level, KL_LVL_HARD);
+	assert_non_null(dec_engine_lookup(d.eng, &src.addr));
+	assert_int_equal(dec_engine_lookup(d.eng, &src.addr)->level, DEC_LVL_HARD);
 
 	/* A broken edit is refused and the old (empty) list kept. */
 	FILE *f = fopen(wl, "w");
@@ -394,10 +394,10 @@ static void test_reload(void **state)
 	fclose(f);
 	for (; now < 27000; now += 1000) {
 		t.t_ms = now;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	assert_int_equal(d.ex.wl.n, 0);
-	assert_non_null(kl_engine_lookup(d.eng, &src.addr));
+	assert_non_null(dec_engine_lookup(d.eng, &src.addr));
 
 	/* A good edit is picked up within --whitelist-reload. The mtime may
 	 * not move within one second, so make the size differ. */
@@ -408,28 +408,28 @@ static void test_reload(void **state)
 	for (; now < 40000 && released < 0; now += 1000) {
 		t.t_ms = now;
 		size_t before = len;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 		fflush(m);
 		if (len > before && strstr(out + before, "reason=whitelist") != NULL)
 			released = now;
 	}
 	assert_true(released >= 27000 && released <= 33000);
-	assert_null(kl_engine_lookup(d.eng, &src.addr));
+	assert_null(dec_engine_lookup(d.eng, &src.addr));
 
 	/* SIGUSR1: the next tick reloads even though the period has not passed. */
 	f = fopen(wl, "w");
 	fclose(f);
-	kl_decider_request_reload();
+	dec_request_reload();
 	t.t_ms = now;
-	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	assert_int_equal(d.ex.wl.n, 0);
-	assert_non_null(kl_engine_lookup(d.eng, &src.addr)); /* scored again */
+	assert_non_null(dec_engine_lookup(d.eng, &src.addr)); /* scored again */
 
-	kl_decider_free(&d);
+	dec_free(&d);
 	sink->close(sink);
 	fclose(m);
 	free(out);
-	kl_config_free(&cfg);
+	dec_config_free(&cfg);
 	unlink(wl);
 	free(flag_wl);
 }

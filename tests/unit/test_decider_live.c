@@ -42,7 +42,7 @@ static struct kl_addr A(const char *s)
 static bool same(const struct kl_addr *a, const char *s)
 {
 	struct kl_addr b = A(s);
-	return kl_addr_cmp(a, &b) == 0;
+	return dec_addr_cmp(a, &b) == 0;
 }
 
 /* ---- stderr capture (kl_log writes there) ---- */
@@ -115,7 +115,7 @@ static void test_frame_to_metrics(void **state)
 	struct kl_src_rate r[2];
 	struct kl_msg msg;
 	struct kl_telem_view v;
-	struct kl_metrics m[2];
+	struct dec_metrics m[2];
 	char err[256];
 
 	src_rate("198.18.0.1", 1000, &r[0]);
@@ -123,7 +123,7 @@ static void test_frame_to_metrics(void **state)
 	telem_frame(&f, 7, 1767225600123456789ull, r, 2);
 	assert_int_equal(kl_msg_decode(f.buf, f.len, &msg, err, sizeof(err)), 0);
 	assert_int_equal(kl_telem_decode(msg.payload, msg.payload_len, &v, err, sizeof(err)), 0);
-	assert_int_equal(kl_metrics_from_telem(&v, m), 2);
+	assert_int_equal(dec_metrics_from_telem(&v, m), 2);
 	assert_true(same(&m[0].addr, "198.18.0.1"));
 	assert_int_equal(m[0].addr.prefixlen, 32);
 	assert_true(same(&m[1].addr, "fd00:6b6c::2"));
@@ -137,10 +137,10 @@ static void test_frame_to_metrics(void **state)
 	kl_frame_free(&f);
 
 	/* The tick clock: Unix ms of t_ns, always moving forward. */
-	assert_int_equal(kl_frame_tick_ms(1767225600123456789ull, KL_T_NEVER), 1767225600123);
-	assert_int_equal(kl_frame_tick_ms(5000000000ull, 4000), 5000);
-	assert_int_equal(kl_frame_tick_ms(5000000000ull, 5000), 5001);
-	assert_int_equal(kl_frame_tick_ms(3000000000ull, 5000), 5001);
+	assert_int_equal(dec_frame_tick_ms(1767225600123456789ull, DEC_T_NEVER), 1767225600123);
+	assert_int_equal(dec_frame_tick_ms(5000000000ull, 4000), 5000);
+	assert_int_equal(dec_frame_tick_ms(5000000000ull, 5000), 5001);
+	assert_int_equal(dec_frame_tick_ms(3000000000ull, 5000), 5001);
 }
 
 static char *tmpdir(void)
@@ -223,13 +223,13 @@ static void test_binary_trace_input(void **state)
 	char *dir = tmpdir();
 	char bin[256], jsonl[256], err[256], note[256];
 	struct kl_errs e = { 0 };
-	struct kl_tick t;
+	struct dec_tick t;
 
 	snprintf(bin, sizeof(bin), "%s/t.kltrace", dir);
 	snprintf(jsonl, sizeof(jsonl), "%s/t.jsonl", dir);
 	write_traces(bin, jsonl);
 
-	struct kl_input *in = kl_input_open(bin, 1000, &e);
+	struct dec_input *in = dec_input_open(bin, 1000, &e);
 	assert_non_null(in);
 	int ticks = 0;
 	while (in->next(in, &t, &e) == 1) {
@@ -249,7 +249,7 @@ static void test_binary_trace_input(void **state)
 	FILE *f = fopen(bin, "a");
 	fwrite("\x40\0\0\0\1\2", 1, 6, f);
 	fclose(f);
-	in = kl_input_open(bin, 1000, &e);
+	in = dec_input_open(bin, 1000, &e);
 	ticks = 0;
 	capture_start();
 	while (in->next(in, &t, &e) == 1)
@@ -262,7 +262,7 @@ static void test_binary_trace_input(void **state)
 	in->close(in);
 
 	/* The same opener reads JSON lines. */
-	in = kl_input_open(jsonl, 1000, &e);
+	in = dec_input_open(jsonl, 1000, &e);
 	assert_non_null(in);
 	assert_int_equal(in->next(in, &t, &e), 1);
 	assert_int_equal(t.t_ms, 1000);
@@ -281,7 +281,7 @@ static void test_binary_trace_input(void **state)
 		kl_frame_free(&fr);
 	}
 	kl_trace_close(w);
-	in = kl_input_ktrace_open(bin, &e);
+	in = dec_input_ktrace_open(bin, &e);
 	assert_int_equal(in->next(in, &t, &e), 1);
 	assert_int_equal(t.t_ms, 10000);
 	assert_int_equal(in->next(in, &t, &e), 1);
@@ -300,7 +300,7 @@ static void test_binary_trace_input(void **state)
 	f = fopen(bin, "w");
 	fwrite("KLTRACE1\x03\0\0\0\0\0\0\0", 1, 16, f);
 	fclose(f);
-	assert_null(kl_input_open(bin, 1000, &e));
+	assert_null(dec_input_open(bin, 1000, &e));
 	assert_int_equal(e.n, 1);
 	kl_errs_free(&e);
 	rm_rf(dir);
@@ -311,25 +311,25 @@ static char *run_replay(const char *path, const char *profile)
 {
 	char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", (char *)"--feedback-file=",
 			 (char *)"--replay=x", (char *)"--profile", (char *)profile, NULL };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
 	char *out = NULL;
 	size_t len = 0;
 
-	assert_int_equal(kl_decider_load_config(6, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(6, argv, &cfg, &act, NULL, &e), 0);
 	FILE *m = open_memstream(&out, &len);
-	struct kl_sink *sink = kl_sink_print_new(m, false, true);
-	struct kl_input *in = kl_input_open(path, 1000, &e);
+	struct dec_sink *sink = dec_sink_print_new(m, false, true);
+	struct dec_input *in = dec_input_open(path, 1000, &e);
 	assert_non_null(in);
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, sink, 7, false), 0);
-	assert_int_equal(kl_decider_replay(&d, in, &e), 0);
-	kl_decider_free(&d);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, sink, 7, false), 0);
+	assert_int_equal(dec_replay(&d, in, &e), 0);
+	dec_free(&d);
 	in->close(in);
 	sink->close(sink);
 	fclose(m);
-	kl_config_free(&cfg);
+	dec_config_free(&cfg);
 	return out;
 }
 
@@ -357,13 +357,13 @@ static void test_binary_replay_matches_jsonl(void **state)
 
 /* ---- decisions ---- */
 
-static struct kl_engine_params base(void)
+static struct dec_engine_params base(void)
 {
-	struct kl_engine_params p;
+	struct dec_engine_params p;
 
 	memset(&p, 0, sizeof(p));
-	p.trig[KL_F_PPS] = 100;
-	p.w[KL_F_PPS] = 1.0;
+	p.trig[DEC_F_PPS] = 100;
+	p.w[DEC_F_PPS] = 1.0;
 	p.sev_cap = 3.0;
 	p.step[0] = 1.0;
 	p.step[1] = 2.0;
@@ -372,18 +372,18 @@ static struct kl_engine_params base(void)
 	p.delta[1] = 1;
 	p.delta[2] = 1;
 	p.decay_below = 0.25;
-	p.at[KL_LVL_SOFT] = 2;
-	p.at[KL_LVL_HARD] = 4;
-	p.at[KL_LVL_BLOCK] = 6;
+	p.at[DEC_LVL_SOFT] = 2;
+	p.at[DEC_LVL_HARD] = 4;
+	p.at[DEC_LVL_BLOCK] = 6;
 	p.up_need = 1;
 	p.down_need = 1;
-	p.ttl_ms[KL_LVL_SOFT] = S(60);
-	p.ttl_ms[KL_LVL_HARD] = S(120);
-	p.ttl_ms[KL_LVL_BLOCK] = S(300);
-	p.rate[KL_LVL_SOFT] = 20;
-	p.burst[KL_LVL_SOFT] = 40;
-	p.rate[KL_LVL_HARD] = 5;
-	p.burst[KL_LVL_HARD] = 10;
+	p.ttl_ms[DEC_LVL_SOFT] = S(60);
+	p.ttl_ms[DEC_LVL_HARD] = S(120);
+	p.ttl_ms[DEC_LVL_BLOCK] = S(300);
+	p.rate[DEC_LVL_SOFT] = 20;
+	p.burst[DEC_LVL_SOFT] = 40;
+	p.rate[DEC_LVL_HARD] = 5;
+	p.burst[DEC_LVL_HARD] = 10;
 	p.noncomp_at = 999;
 	p.noncomp_drop = 999;
 	p.noncomp_sev = 999;
@@ -391,21 +391,21 @@ static struct kl_engine_params base(void)
 	p.min_pps = 10;
 	p.top = 100;
 	p.state_ttl_ms = S(3600);
-	for (int l = 0; l < KL_LVL_COUNT; l++)
+	for (int l = 0; l < DEC_LVL_COUNT; l++)
 		p.action[l] = (uint8_t)l;
-	p.viol_level = KL_LVL_BLOCK;
+	p.viol_level = DEC_LVL_BLOCK;
 	return p;
 }
 
-static struct kl_change change(const struct kl_engine_params *p, const char *ip, unsigned from,
+static struct dec_change change(const struct dec_engine_params *p, const char *ip, unsigned from,
 			       unsigned to)
 {
-	struct kl_change c;
+	struct dec_change c;
 	memset(&c, 0, sizeof(c));
 	c.addr = A(ip);
 	c.from = (uint8_t)from;
 	c.to = (uint8_t)to;
-	kl_change_fill(p, &c);
+	dec_change_fill(p, &c);
 	return c;
 }
 
@@ -426,97 +426,97 @@ static void assert_wire_ok(const struct kl_decision *d, uint32_t n)
 static void test_decision_from_change(void **state)
 {
 	(void)state;
-	struct kl_engine_params p = base();
+	struct dec_engine_params p = base();
 	struct kl_decision d[8];
-	struct kl_change c;
+	struct dec_change c;
 
-	c = change(&p, "198.18.0.1", KL_LVL_OBSERVE, KL_LVL_SOFT);
-	assert_true(kl_decision_from_change(&c, &d[0]));
+	c = change(&p, "198.18.0.1", DEC_LVL_OBSERVE, DEC_LVL_SOFT);
+	assert_true(dec_decision_from_change(&c, &d[0]));
 	assert_int_equal(d[0].level, KL_DEC_RATE_SOFT);
 	assert_int_equal(d[0].rate_pps, 20);
 	assert_int_equal(d[0].burst, 40);
 	assert_int_equal(d[0].ttl_ms, 60000);
 
-	c = change(&p, "198.18.0.2", KL_LVL_HARD, KL_LVL_BLOCK);
-	assert_true(kl_decision_from_change(&c, &d[1]));
+	c = change(&p, "198.18.0.2", DEC_LVL_HARD, DEC_LVL_BLOCK);
+	assert_true(dec_decision_from_change(&c, &d[1]));
 	assert_int_equal(d[1].level, KL_DEC_BLOCK);
 	assert_int_equal(d[1].rate_pps, 0);
 	assert_int_equal(d[1].burst, 0);
 	assert_int_equal(d[1].ttl_ms, 300000);
 
-	c = change(&p, "fd00:6b6c::3", KL_LVL_SOFT, KL_LVL_OBSERVE);
-	assert_true(kl_decision_from_change(&c, &d[2]));
+	c = change(&p, "fd00:6b6c::3", DEC_LVL_SOFT, DEC_LVL_OBSERVE);
+	assert_true(dec_decision_from_change(&c, &d[2]));
 	assert_int_equal(d[2].level, KL_DEC_OBSERVE);
 	assert_int_equal(d[2].ttl_ms, 0);
 
 	/* The profile's values are clamped into what the enforcer accepts. */
-	p.ttl_ms[KL_LVL_SOFT] = 500;
-	p.burst[KL_LVL_SOFT] = 0;
-	p.rate[KL_LVL_HARD] = 200000000;
-	p.ttl_ms[KL_LVL_HARD] = S(30 * 86400);
-	c = change(&p, "198.18.0.4", KL_LVL_OBSERVE, KL_LVL_SOFT);
-	assert_true(kl_decision_from_change(&c, &d[3]));
+	p.ttl_ms[DEC_LVL_SOFT] = 500;
+	p.burst[DEC_LVL_SOFT] = 0;
+	p.rate[DEC_LVL_HARD] = 200000000;
+	p.ttl_ms[DEC_LVL_HARD] = S(30 * 86400);
+	c = change(&p, "198.18.0.4", DEC_LVL_OBSERVE, DEC_LVL_SOFT);
+	assert_true(dec_decision_from_change(&c, &d[3]));
 	assert_int_equal(d[3].ttl_ms, KL_DEC_TTL_MIN_MS);
 	assert_int_equal(d[3].burst, 1);
-	c = change(&p, "198.18.0.5", KL_LVL_SOFT, KL_LVL_HARD);
-	assert_true(kl_decision_from_change(&c, &d[4]));
+	c = change(&p, "198.18.0.5", DEC_LVL_SOFT, DEC_LVL_HARD);
+	assert_true(dec_decision_from_change(&c, &d[4]));
 	assert_int_equal(d[4].rate_pps, KL_DEC_MAX_RATE);
 	assert_int_equal(d[4].ttl_ms, KL_DEC_TTL_MAX_MS);
 	assert_wire_ok(d, 5);
 
 	/* Policy caps: BLOCK enforced as rate_limit_hard, RATE_SOFT as observe. */
 	p = base();
-	p.action[KL_LVL_BLOCK] = KL_LVL_HARD;
-	p.action[KL_LVL_SOFT] = KL_LVL_OBSERVE;
-	c = change(&p, "198.18.0.6", KL_LVL_HARD, KL_LVL_BLOCK);
-	assert_true(kl_decision_from_change(&c, &d[0]));
+	p.action[DEC_LVL_BLOCK] = DEC_LVL_HARD;
+	p.action[DEC_LVL_SOFT] = DEC_LVL_OBSERVE;
+	c = change(&p, "198.18.0.6", DEC_LVL_HARD, DEC_LVL_BLOCK);
+	assert_true(dec_decision_from_change(&c, &d[0]));
 	assert_int_equal(d[0].level, KL_DEC_RATE_HARD);
 	assert_int_equal(d[0].rate_pps, 5);
 	assert_int_equal(d[0].ttl_ms, 300000); /* the level's TTL, the action's rate */
-	c = change(&p, "198.18.0.7", KL_LVL_OBSERVE, KL_LVL_SOFT);
-	assert_false(kl_decision_from_change(&c, &d[1])); /* nothing to enforce or remove */
-	c.reason = KL_R_REFRESH;
-	c.from = KL_LVL_SOFT;
-	kl_change_fill(&p, &c);
-	assert_false(kl_decision_from_change(&c, &d[1]));
-	c = change(&p, "198.18.0.8", KL_LVL_HARD, KL_LVL_SOFT);
-	assert_true(kl_decision_from_change(&c, &d[1])); /* takes the hard limit away */
+	c = change(&p, "198.18.0.7", DEC_LVL_OBSERVE, DEC_LVL_SOFT);
+	assert_false(dec_decision_from_change(&c, &d[1])); /* nothing to enforce or remove */
+	c.reason = DEC_R_REFRESH;
+	c.from = DEC_LVL_SOFT;
+	dec_change_fill(&p, &c);
+	assert_false(dec_decision_from_change(&c, &d[1]));
+	c = change(&p, "198.18.0.8", DEC_LVL_HARD, DEC_LVL_SOFT);
+	assert_true(dec_decision_from_change(&c, &d[1])); /* takes the hard limit away */
 	assert_int_equal(d[1].level, KL_DEC_OBSERVE);
 }
 
 static void test_level_of_state(void **state)
 {
 	(void)state;
-	struct kl_engine_params p = base();
+	struct dec_engine_params p = base();
 	struct kl_state_rec r = { .kind = KL_STATE_RL, .rate_pps = 20, .burst = 40 };
 
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_SOFT);
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_SOFT);
 	r.rate_pps = 5;
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_HARD);
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_HARD);
 	r.rate_pps = 7; /* a rate the profile no longer has: below soft -> hard */
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_HARD);
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_HARD);
 	r.rate_pps = 50;
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_SOFT);
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_SOFT);
 	r.kind = KL_STATE_DENY;
 	r.rate_pps = 0;
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_BLOCK);
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_BLOCK);
 	r.kind = KL_STATE_EDGE_DENY;
-	assert_int_equal(kl_level_of_state(&p, &r), -1);
+	assert_int_equal(dec_level_of_state(&p, &r), -1);
 	/* BLOCK enforced as a hard limit: a hard-rate entry is RATE_HARD (the
 	 * lowest level with that action), a deny still BLOCK. */
-	p.action[KL_LVL_BLOCK] = KL_LVL_HARD;
+	p.action[DEC_LVL_BLOCK] = DEC_LVL_HARD;
 	r.kind = KL_STATE_RL;
 	r.rate_pps = 5;
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_HARD);
-	p.action[KL_LVL_HARD] = KL_LVL_SOFT;
-	p.action[KL_LVL_BLOCK] = KL_LVL_SOFT;
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_HARD);
+	p.action[DEC_LVL_HARD] = DEC_LVL_SOFT;
+	p.action[DEC_LVL_BLOCK] = DEC_LVL_SOFT;
 	r.rate_pps = 20;
-	assert_int_equal(kl_level_of_state(&p, &r), KL_LVL_SOFT);
-	assert_true(kl_ack_retryable(KL_ACK_RATE_CAP));
-	assert_true(kl_ack_retryable(KL_ACK_MAP_FULL));
-	assert_false(kl_ack_retryable(KL_ACK_PROTECTED));
-	assert_false(kl_ack_retryable(KL_ACK_OPERATOR));
-	assert_false(kl_ack_retryable(KL_ACK_INVALID));
+	assert_int_equal(dec_level_of_state(&p, &r), DEC_LVL_SOFT);
+	assert_true(dec_ack_retryable(KL_ACK_RATE_CAP));
+	assert_true(dec_ack_retryable(KL_ACK_MAP_FULL));
+	assert_false(dec_ack_retryable(KL_ACK_PROTECTED));
+	assert_false(dec_ack_retryable(KL_ACK_OPERATOR));
+	assert_false(dec_ack_retryable(KL_ACK_INVALID));
 }
 
 /* ---- the fake enforcer ---- */
@@ -591,7 +591,7 @@ static int fake_call(struct kl_enf_link *l, unsigned type, const uint8_t *p, siz
 		for (uint32_t i = 0; i < n; i++) {
 			uint8_t reason = KL_ACK_OK;
 			for (size_t k = 0; k < f->nrefuse; k++)
-				if (kl_addr_cmp(&f->refuse[k].a, &d[i].addr) == 0 && f->refuse[k].times > 0) {
+				if (dec_addr_cmp(&f->refuse[k].a, &d[i].addr) == 0 && f->refuse[k].times > 0) {
 					f->refuse[k].times--;
 					reason = f->refuse[k].reason;
 				}
@@ -640,7 +640,7 @@ static const struct kl_decision *batch_find(const struct fake *f, const char *ip
 static int exempt_4(void *ctx, const struct kl_addr *a)
 {
 	(void)ctx;
-	return same(a, "198.18.0.4") ? KL_EX_FORGIVE : KL_EX_NONE;
+	return same(a, "198.18.0.4") ? DEC_EX_FORGIVE : DEC_EX_NONE;
 }
 
 static struct kl_state_rec st_rec(const char *ip, uint8_t kind, uint32_t rate, uint32_t burst,
@@ -651,21 +651,21 @@ static struct kl_state_rec st_rec(const char *ip, uint8_t kind, uint32_t rate, u
 	return r;
 }
 
-/* Engine tick + sink, as kl_decider_tick does it. */
-static void tick(struct kl_engine *e, struct kl_sink *s, int64_t now, const struct kl_metrics *m,
-		 size_t n, struct kl_changes *ch)
+/* Engine tick + sink, as dec_run_tick does it. */
+static void tick(struct dec_engine *e, struct dec_sink *s, int64_t now, const struct dec_metrics *m,
+		 size_t n, struct dec_changes *ch)
 {
 	ch->n = 0;
-	assert_int_equal(kl_engine_tick(e, now, m, n, NULL, 0, NULL, NULL, ch), 0);
+	assert_int_equal(dec_engine_tick(e, now, m, n, NULL, 0, NULL, NULL, ch), 0);
 	assert_int_equal(s->apply(s, now, ch->v, ch->n), 0);
 }
 
 static void test_reconcile(void **state)
 {
 	(void)state;
-	struct kl_engine_params p = base();
-	struct kl_engine *e = kl_engine_new(&p, 3);
-	struct kl_changes ch = { 0 };
+	struct dec_engine_params p = base();
+	struct dec_engine *e = dec_engine_new(&p, 3);
+	struct dec_changes ch = { 0 };
 	struct fake f;
 	const int64_t t0 = S(1000000);
 
@@ -678,30 +678,30 @@ static void test_reconcile(void **state)
 	edge.port = 22;
 	edge.proto = 6;
 	f.state[f.nstate++] = edge;
-	struct kl_sink *s = kl_sink_enforcer_new(&f.l, e, exempt_4, NULL);
+	struct dec_sink *s = dec_sink_enforcer_new(&f.l, e, exempt_4, NULL);
 
 	capture_start();
-	assert_int_equal(kl_sink_enforcer_sync(s, t0), 0);
+	assert_int_equal(dec_sink_enforcer_sync(s, t0), 0);
 	char *log = capture_end();
 	assert_non_null(strstr(log, "adopted 3 (soft=1 hard=1 block=1)"));
 	assert_non_null(strstr(log, "to release 1"));
 	free(log);
-	const struct kl_src *x;
+	const struct dec_src *x;
 	struct kl_addr a1 = A("198.18.0.1"), a2 = A("198.18.0.2"), a3 = A("198.18.0.3"),
 		       a4 = A("198.18.0.4"), a5 = A("198.18.0.5");
-	assert_non_null(x = kl_engine_lookup(e, &a1));
-	assert_int_equal(x->level, KL_LVL_SOFT);
+	assert_non_null(x = dec_engine_lookup(e, &a1));
+	assert_int_equal(x->level, DEC_LVL_SOFT);
 	assert_int_equal(x->enforce_until, t0 + 30000);
-	assert_int_equal(x->strikes, p.at[KL_LVL_SOFT]);
-	assert_non_null(x = kl_engine_lookup(e, &a2));
-	assert_int_equal(x->level, KL_LVL_HARD);
-	assert_non_null(x = kl_engine_lookup(e, &a3));
-	assert_int_equal(x->level, KL_LVL_BLOCK);
+	assert_int_equal(x->strikes, p.at[DEC_LVL_SOFT]);
+	assert_non_null(x = dec_engine_lookup(e, &a2));
+	assert_int_equal(x->level, DEC_LVL_HARD);
+	assert_non_null(x = dec_engine_lookup(e, &a3));
+	assert_int_equal(x->level, DEC_LVL_BLOCK);
 	assert_int_equal(x->enforce_until, t0 + 200000);
-	assert_null(kl_engine_lookup(e, &a4)); /* exempt: released, not adopted */
-	assert_null(kl_engine_lookup(e, &a5)); /* edges are graphd's business */
-	assert_int_equal(kl_sink_enforcer_stats(s)->adopted, 3);
-	assert_int_equal(kl_sink_enforcer_stats(s)->pending, 0);
+	assert_null(dec_engine_lookup(e, &a4)); /* exempt: released, not adopted */
+	assert_null(dec_engine_lookup(e, &a5)); /* edges are graphd's business */
+	assert_int_equal(dec_sink_enforcer_stats(s)->adopted, 3);
+	assert_int_equal(dec_sink_enforcer_stats(s)->pending, 0);
 	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 1);
 
 	/* First tick: the exempt source is released; the adopted ones are not
@@ -718,22 +718,22 @@ static void test_reconcile(void **state)
 	int64_t now = t0 + 1000;
 	for (now += 1000; now < t0 + 200000; now += 1000) {
 		tick(e, s, now, NULL, 0, &ch);
-		assert_int_equal(kl_engine_lookup(e, &a3)->level, KL_LVL_BLOCK);
+		assert_int_equal(dec_engine_lookup(e, &a3)->level, DEC_LVL_BLOCK);
 	}
 	tick(e, s, now, NULL, 0, &ch);
-	assert_int_equal(kl_engine_lookup(e, &a3)->level, KL_LVL_HARD);
+	assert_int_equal(dec_engine_lookup(e, &a3)->level, DEC_LVL_HARD);
 	const struct kl_decision *d3 = batch_find(&f, "198.18.0.3");
 	assert_non_null(d3);
 	assert_int_equal(d3->level, KL_DEC_RATE_HARD);
 
 	/* 198.18.0.7 is driven to RATE_HARD while the link is up (pps 150:
 	 * +1 strike a tick; then 50: neither high nor low, so it holds). */
-	struct kl_metrics m7;
+	struct dec_metrics m7;
 	memset(&m7, 0, sizeof(m7));
 	m7.addr = A("198.18.0.7");
 	m7.pps = 150;
-	while (kl_engine_lookup(e, &m7.addr) == NULL ||
-	       kl_engine_lookup(e, &m7.addr)->level < KL_LVL_HARD)
+	while (dec_engine_lookup(e, &m7.addr) == NULL ||
+	       dec_engine_lookup(e, &m7.addr)->level < DEC_LVL_HARD)
 		tick(e, s, now += 1000, &m7, 1, &ch);
 	d3 = batch_find(&f, "198.18.0.7");
 	assert_non_null(d3);
@@ -745,7 +745,7 @@ static void test_reconcile(void **state)
 	 * re-sends what the enforcer lost. */
 	/* The outage is noticed when there is something to send: 198.18.0.8
 	 * reaches RATE_SOFT on the second tick. */
-	struct kl_metrics mm[2] = { m7, m7 };
+	struct dec_metrics mm[2] = { m7, m7 };
 	mm[1].addr = A("198.18.0.8");
 	mm[1].pps = 150;
 	f.down = true;
@@ -766,8 +766,8 @@ static void test_reconcile(void **state)
 	free(log);
 	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 2);
 	struct kl_addr a9 = A("198.18.0.9");
-	assert_null(kl_engine_lookup(e, &a9));
-	assert_int_equal(kl_sink_enforcer_stats(s)->adopted, 3);
+	assert_null(dec_engine_lookup(e, &a9));
+	assert_int_equal(dec_sink_enforcer_stats(s)->adopted, 3);
 	assert_int_equal(f.ngot - f.last_batch, 2);
 	d3 = batch_find(&f, "198.18.0.7");
 	assert_non_null(d3);
@@ -778,8 +778,8 @@ static void test_reconcile(void **state)
 	assert_int_equal(d3->level, KL_DEC_RATE_SOFT);
 
 	s->close(s);
-	kl_changes_free(&ch);
-	kl_engine_free(e);
+	dec_changes_free(&ch);
+	dec_engine_free(e);
 }
 
 /* The enforcer restarts between two calls and nng reconnects by itself: the
@@ -789,16 +789,16 @@ static void test_reconcile(void **state)
 static void test_silent_reconnect_reconciles(void **state)
 {
 	(void)state;
-	struct kl_engine_params p = base();
-	struct kl_engine *e = kl_engine_new(&p, 5);
-	struct kl_changes ch = { 0 };
-	struct kl_metrics m;
+	struct dec_engine_params p = base();
+	struct dec_engine *e = dec_engine_new(&p, 5);
+	struct dec_changes ch = { 0 };
+	struct dec_metrics m;
 	struct fake f;
 	int64_t now = S(7000);
 
 	fake_init(&f);
-	struct kl_sink *s = kl_sink_enforcer_new(&f.l, e, NULL, NULL);
-	assert_int_equal(kl_sink_enforcer_sync(s, now), 0);
+	struct dec_sink *s = dec_sink_enforcer_new(&f.l, e, NULL, NULL);
+	assert_int_equal(dec_sink_enforcer_sync(s, now), 0);
 	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 1);
 	memset(&m, 0, sizeof(m));
 	m.addr = A("198.18.0.1");
@@ -822,17 +822,17 @@ static void test_silent_reconnect_reconciles(void **state)
 	assert_int_equal(f.calls[KL_MSG_ENFORCED_Q], 2);
 
 	s->close(s);
-	kl_changes_free(&ch);
-	kl_engine_free(e);
+	dec_changes_free(&ch);
+	dec_engine_free(e);
 }
 
 static void test_acks_and_outages(void **state)
 {
 	(void)state;
-	struct kl_engine_params p = base();
-	struct kl_engine *e = kl_engine_new(&p, 5);
-	struct kl_changes ch = { 0 };
-	struct kl_metrics m[3];
+	struct dec_engine_params p = base();
+	struct dec_engine *e = dec_engine_new(&p, 5);
+	struct dec_changes ch = { 0 };
+	struct dec_metrics m[3];
 	struct fake f;
 	int64_t now = S(5000);
 
@@ -845,7 +845,7 @@ static void test_acks_and_outages(void **state)
 		m[i].pps = 150; /* sev 1.5: +1 strike a tick */
 	f.refuse[f.nrefuse++] = (struct refusal){ A("198.18.0.1"), KL_ACK_PROTECTED, 100 };
 	f.refuse[f.nrefuse++] = (struct refusal){ A("198.18.0.2"), KL_ACK_RATE_CAP, 1 };
-	struct kl_sink *s = kl_sink_enforcer_new(&f.l, e, NULL, NULL);
+	struct dec_sink *s = dec_sink_enforcer_new(&f.l, e, NULL, NULL);
 
 	/* Two ticks: strikes 2 = soft-at, three changes in one batch. */
 	tick(e, s, now, m, 3, &ch);
@@ -856,7 +856,7 @@ static void test_acks_and_outages(void **state)
 	assert_int_equal(ch.n, 3);
 	assert_int_equal(f.calls[KL_MSG_DECISIONS], 1);
 	assert_int_equal(f.ngot, 3);
-	const struct kl_enf_stats *st = kl_sink_enforcer_stats(s);
+	const struct dec_enf_stats *st = dec_sink_enforcer_stats(s);
 	assert_int_equal(st->applied, 1);
 	assert_int_equal(st->refused, 1);
 	assert_int_equal(st->retry, 1);
@@ -879,7 +879,7 @@ static void test_acks_and_outages(void **state)
 	assert_non_null(d);
 	assert_int_equal(d->level, KL_DEC_RATE_SOFT);
 	assert_true(d->ttl_ms <= 60000 && d->ttl_ms >= 58000); /* what is left of it */
-	assert_int_equal(kl_sink_enforcer_stats(s)->pending, 0);
+	assert_int_equal(dec_sink_enforcer_stats(s)->pending, 0);
 
 	/* The enforcer goes away: the tick's changes are kept, the decider
 	 * keeps deciding, the outage is logged once. */
@@ -895,9 +895,9 @@ static void test_acks_and_outages(void **state)
 	assert_null(strstr(first + 1, "enforcer unreachable"));
 	assert_non_null(strstr(log, "RATE_SOFT->RATE_HARD")); /* still deciding */
 	free(log);
-	assert_false(kl_sink_enforcer_stats(s)->up);
-	assert_int_equal(kl_sink_enforcer_stats(s)->pending, 3);
-	assert_int_equal(kl_engine_lookup(e, &m[2].addr)->level, KL_LVL_HARD);
+	assert_false(dec_sink_enforcer_stats(s)->up);
+	assert_int_equal(dec_sink_enforcer_stats(s)->pending, 3);
+	assert_int_equal(dec_engine_lookup(e, &m[2].addr)->level, DEC_LVL_HARD);
 
 	/* Back: reconcile first, then one record per source at its current
 	 * level (not the stale changes). */
@@ -914,7 +914,7 @@ static void test_acks_and_outages(void **state)
 		assert_int_equal(d->level, KL_DEC_RATE_HARD);
 		assert_int_equal(d->rate_pps, 5);
 	}
-	assert_true(kl_sink_enforcer_stats(s)->up);
+	assert_true(dec_sink_enforcer_stats(s)->up);
 
 	/* A RELEASE passes the budget and keeps a CIDR queued while more is left. */
 	struct kl_addr net = A("198.18.0.0/24");
@@ -922,7 +922,7 @@ static void test_acks_and_outages(void **state)
 	f.rel_removed = 7;
 	assert_int_equal(s->release(s, now, &net, 7, &removed), 0);
 	assert_int_equal(f.rel.budget, 7);
-	assert_true(kl_addr_cmp(&f.rel.prefix, &net) == 0);
+	assert_true(dec_addr_cmp(&f.rel.prefix, &net) == 0);
 	f.rel_more = 1;
 	f.rel_removed = 3;
 	assert_int_equal(s->release(s, now, &net, 7, &removed), 0);
@@ -933,8 +933,8 @@ static void test_acks_and_outages(void **state)
 	free(capture_end());
 
 	s->close(s);
-	kl_changes_free(&ch);
-	kl_engine_free(e);
+	dec_changes_free(&ch);
+	dec_engine_free(e);
 }
 
 /* ---- forgive and sources ---- */
@@ -942,9 +942,9 @@ static void test_acks_and_outages(void **state)
 static int add_forgive(const char *path, const struct kl_addr *a, int64_t ttl_ms,
 		       const char *notes, size_t *n, char *err, size_t errlen)
 {
-	struct kl_fb_new fe = { .target = a, .kind = KL_EX_FORGIVE, .ttl_ms = ttl_ms,
+	struct dec_fb_new fe = { .target = a, .kind = DEC_EX_FORGIVE, .ttl_ms = ttl_ms,
 				.notes = notes };
-	return kl_feedback_add(path, &fe, n, err, errlen);
+	return dec_feedback_add(path, &fe, n, err, errlen);
 }
 
 static void test_forgive_file(void **state)
@@ -955,7 +955,7 @@ static void test_forgive_file(void **state)
 	struct kl_addr one = A("198.18.0.1"), net = A("198.18.0.0/24");
 	size_t n = 0;
 	struct stat sb;
-	struct kl_exempt_list l;
+	struct dec_exempt_list l;
 	struct kl_errs e = { 0 };
 	char *buf;
 	size_t len;
@@ -968,16 +968,16 @@ static void test_forgive_file(void **state)
 			 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(stat(tmp, &sb), -1);
-	assert_int_equal(kl_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
-	assert_int_equal(kl_feedback_parse(buf, len, path, &l, &e), 0);
+	assert_int_equal(dec_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(dec_feedback_parse(buf, len, path, &l, &e), 0);
 	assert_int_equal(l.n, 1);
 	assert_true(same(&l.v[0].net, "198.18.0.1"));
-	assert_int_equal(l.v[0].kind, KL_EX_FORGIVE);
+	assert_int_equal(l.v[0].kind, DEC_EX_FORGIVE);
 	assert_true(l.v[0].has_ttl);
 	assert_int_equal(l.v[0].ttl_ms, 3600000);
 	assert_string_equal(l.v[0].notes, "klctl forgive by uid 0");
 	assert_non_null(strstr(buf, "\"ttl\": \"1h\""));
-	kl_exempt_list_free(&l);
+	dec_exempt_list_free(&l);
 	free(buf);
 
 	/* Existing entries stay as they are; the mode is kept. */
@@ -995,8 +995,8 @@ static void test_forgive_file(void **state)
 	 * and moved to the end. */
 	assert_int_equal(add_forgive(path, &one, 3600000, "n3", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 3);
-	assert_int_equal(kl_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
-	assert_int_equal(kl_feedback_parse(buf, len, path, &l, &e), 0);
+	assert_int_equal(dec_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(dec_feedback_parse(buf, len, path, &l, &e), 0);
 	assert_int_equal(l.n, 3);
 	assert_true(same(&l.v[0].net, "203.0.113.0/24"));
 	assert_true(l.v[0].has_until);
@@ -1005,7 +1005,7 @@ static void test_forgive_file(void **state)
 	assert_int_equal(l.v[1].ttl_ms, 90000);
 	assert_true(same(&l.v[2].net, "198.18.0.1"));
 	assert_string_equal(l.v[2].notes, "n3");
-	kl_exempt_list_free(&l);
+	dec_exempt_list_free(&l);
 	/* The first entry's key order is the operator's. */
 	assert_true(strstr(buf, "\"notes\": \"office\"") < strstr(buf, "\"target\": \"203.0.113.0/24\""));
 	free(buf);
@@ -1022,7 +1022,7 @@ static void test_forgive_file(void **state)
 		assert_int_equal(add_forgive(path, &one, 1000, "x", &n, err, sizeof(err)),
 				 -1);
 		assert_non_null(strstr(err, "feedback.json"));
-		assert_int_equal(kl_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+		assert_int_equal(dec_read_file(path, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 		assert_string_equal(buf, bad[i]);
 		free(buf);
 	}
@@ -1042,22 +1042,22 @@ static void test_forgive_file(void **state)
 }
 
 struct capture_sink {
-	struct kl_sink s;
-	struct kl_change v[64];
+	struct dec_sink s;
+	struct dec_change v[64];
 	size_t n;
 };
 
-static int cap_apply(struct kl_sink *s, int64_t t, const struct kl_change *c, size_t n)
+static int cap_apply(struct dec_sink *s, int64_t t, const struct dec_change *c, size_t n)
 {
 	struct capture_sink *k = (struct capture_sink *)s;
 	(void)t;
 	for (size_t i = 0; i < n && k->n < 64; i++)
-		if (c[i].reason != KL_R_REFRESH)
+		if (c[i].reason != DEC_R_REFRESH)
 			k->v[k->n++] = c[i];
 	return 0;
 }
 
-static int cap_release(struct kl_sink *s, int64_t t, const struct kl_addr *c, uint32_t b,
+static int cap_release(struct dec_sink *s, int64_t t, const struct kl_addr *c, uint32_t b,
 		       uint32_t *removed)
 {
 	(void)s;
@@ -1068,12 +1068,12 @@ static int cap_release(struct kl_sink *s, int64_t t, const struct kl_addr *c, ui
 	return 0;
 }
 
-static void cap_close(struct kl_sink *s)
+static void cap_close(struct dec_sink *s)
 {
 	(void)s;
 }
 
-/* klctl baseline show: a heavy client learned through kl_decider_tick, an
+/* klctl baseline show: a heavy client learned through dec_run_tick, an
  * unknown source, and the refusal with --baseline=false. */
 static void test_control_baseline(void **state)
 {
@@ -1082,28 +1082,28 @@ static void test_control_baseline(void **state)
 		char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", (char *)"--feedback-file=",
 				 (char *)"--state-file=", (char *)"--profile", (char *)"generic",
 				 (char *)(off ? "--baseline=false" : "--baseline=true"), NULL };
-		struct kl_config cfg;
+		struct dec_config cfg;
 		struct kl_errs e = { 0 };
 		enum kl_cli_action act;
-		assert_int_equal(kl_decider_load_config(7, argv, &cfg, &act, NULL, &e), 0);
+		assert_int_equal(dec_load_config(7, argv, &cfg, &act, NULL, &e), 0);
 		struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
-		struct kl_decider d;
-		assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, false), 0);
-		struct kl_metrics m;
+		struct dec_decider d;
+		assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, false), 0);
+		struct dec_metrics m;
 		memset(&m, 0, sizeof(m));
 		m.addr = A("198.18.0.20");
 		m.pps = 4500; /* 0.9 x the generic pps trigger */
-		struct kl_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
+		struct dec_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
 		int64_t now = S(100);
 		capture_start();
 		for (int i = 0; i < 60; i++) {
 			t.t_ms = now += 1000;
-			assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+			assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 		}
 		free(capture_end());
 		struct kl_ctl_req r = { .cmd = KL_CTL_BASELINE, .addr = A("198.18.0.20") };
-		struct kl_ctl_answer a;
-		kl_decider_control(&d, &r, 0, now, &a);
+		struct dec_ctl_answer a;
+		dec_control(&d, &r, 0, now, &a);
 		if (off) {
 			assert_int_equal(a.status, KL_ERR_REFUSED);
 			assert_non_null(strstr(a.text, "--baseline=false"));
@@ -1120,15 +1120,15 @@ static void test_control_baseline(void **state)
 			assert_true(json_number_value(json_object_get(eff, "pps")) == 5400.0);
 			assert_true(json_number_value(json_object_get(eff, "syn")) == 500.0);
 			json_decref(o);
-			kl_ctl_answer_free(&a);
+			dec_ctl_answer_free(&a);
 			r.addr = A("198.18.0.21");
-			kl_decider_control(&d, &r, 0, now, &a);
+			dec_control(&d, &r, 0, now, &a);
 			assert_int_equal(a.status, KL_OK);
 			assert_non_null(strstr(a.text, "no baseline"));
 		}
-		kl_ctl_answer_free(&a);
-		kl_decider_free(&d);
-		kl_config_free(&cfg);
+		dec_ctl_answer_free(&a);
+		dec_free(&d);
+		dec_config_free(&cfg);
 		kl_errs_free(&e);
 	}
 }
@@ -1142,15 +1142,15 @@ static void test_control(void **state)
 	snprintf(flag, sizeof(flag), "--feedback-file=%s", fb);
 	char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", flag, (char *)"--profile",
 			 (char *)"generic", NULL };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
-	assert_int_equal(kl_decider_load_config(5, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(5, argv, &cfg, &act, NULL, &e), 0);
 	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, true), 0);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, true), 0);
 
-	struct kl_metrics m[3];
+	struct dec_metrics m[3];
 	memset(m, 0, sizeof(m));
 	m[0].addr = A("203.0.113.7");
 	m[0].pps = 20000;
@@ -1160,20 +1160,20 @@ static void test_control(void **state)
 	m[1].pps = 40;
 	m[2].addr = A("fd00:6b6c::10");
 	m[2].pps = 30;
-	struct kl_tick t = { .src = m, .nsrc = 3, .elapsed_ms = 1000 };
+	struct dec_tick t = { .src = m, .nsrc = 3, .elapsed_ms = 1000 };
 	int64_t now = S(100);
 	capture_start();
 	for (int i = 0; i < 20; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
-	assert_int_equal(kl_engine_lookup(d.eng, &m[0].addr)->level, KL_LVL_HARD);
+	assert_int_equal(dec_engine_lookup(d.eng, &m[0].addr)->level, DEC_LVL_HARD);
 
 	/* sources: most severe level first, then severity; every field. */
 	struct kl_ctl_req r = { .cmd = KL_CTL_SOURCES, .count = 10 };
-	struct kl_ctl_answer a;
-	kl_decider_control(&d, &r, 0, now + 500, &a);
+	struct dec_ctl_answer a;
+	dec_control(&d, &r, 0, now + 500, &a);
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.text, "3 of 3 tracked sources"));
 	json_error_t je;
@@ -1205,50 +1205,50 @@ static void test_control(void **state)
 	/* No float noise: 2 decimals. */
 	assert_null(strstr(a.json, "0000000"));
 	json_decref(arr);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 	r.count = 1;
-	kl_decider_control(&d, &r, 0, now + 500, &a);
+	dec_control(&d, &r, 0, now + 500, &a);
 	arr = json_loads(a.json, 0, &je);
 	assert_int_equal(json_array_size(arr), 1);
 	json_decref(arr);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
 	/* forgive: written with the caller's uid, applied at the next tick. */
 	struct kl_ctl_req fg = { .cmd = KL_CTL_FORGIVE, .addr = A("203.0.113.7"), .ttl_ms = 0 };
 	capture_start();
-	kl_decider_control(&d, &fg, 1234, now + 500, &a);
+	dec_control(&d, &fg, 1234, now + 500, &a);
 	char *log = capture_end();
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.text, "forgave 203.0.113.7 for 1h"));
 	assert_non_null(strstr(a.json, "\"ttl_ms\":3600000"));
 	assert_non_null(strstr(log, "FORGIVE target=203.0.113.7 ttl=1h by uid 1234"));
 	free(log);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 	char *buf, err[300];
 	size_t len;
-	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	assert_int_equal(dec_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 	assert_non_null(strstr(buf, "\"notes\": \"klctl forgive by uid 1234\""));
 	free(buf);
 	cs.n = 0;
 	t.t_ms = now += 1000;
 	capture_start();
-	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	free(capture_end());
 	assert_int_equal(cs.n, 1);
-	assert_int_equal(cs.v[0].from, KL_LVL_HARD);
-	assert_int_equal(cs.v[0].to, KL_LVL_OBSERVE);
-	assert_int_equal(cs.v[0].reason, KL_R_FORGIVE);
-	assert_null(kl_engine_lookup(d.eng, &m[0].addr));
+	assert_int_equal(cs.v[0].from, DEC_LVL_HARD);
+	assert_int_equal(cs.v[0].to, DEC_LVL_OBSERVE);
+	assert_int_equal(cs.v[0].reason, DEC_R_FORGIVE);
+	assert_null(dec_engine_lookup(d.eng, &m[0].addr));
 
 	/* Forgiving again restarts the TTL (an identical entry would keep
 	 * its first-load time). */
 	fg.ttl_ms = 10000;
 	capture_start();
-	kl_decider_control(&d, &fg, 0, now, &a);
-	kl_ctl_answer_free(&a);
-	kl_decider_control(&d, &fg, 0, now + 7000, &a);
+	dec_control(&d, &fg, 0, now, &a);
+	dec_ctl_answer_free(&a);
+	dec_control(&d, &fg, 0, now + 7000, &a);
 	free(capture_end());
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 	bool found = false;
 	for (size_t i = 0; i < d.ex.fb.n; i++)
 		if (d.ex.fb.v[i].ttl_ms == 10000) {
@@ -1259,19 +1259,19 @@ static void test_control(void **state)
 
 	/* Not ours, and a disabled feedback file. */
 	struct kl_ctl_req st = { .cmd = KL_CTL_STATS };
-	kl_decider_control(&d, &st, 0, now, &a);
+	dec_control(&d, &st, 0, now, &a);
 	assert_int_equal(a.status, KL_ERR_UNSUPPORTED);
 	assert_non_null(strstr(a.text, "stats is not served by kl-decider"));
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 	free(cfg.v.feedback_file);
 	cfg.v.feedback_file = strdup("");
-	kl_decider_control(&d, &fg, 0, now, &a);
+	dec_control(&d, &fg, 0, now, &a);
 	assert_int_equal(a.status, KL_ERR_REFUSED);
 	assert_non_null(strstr(a.text, "feedback file is disabled"));
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
-	kl_decider_free(&d);
-	kl_config_free(&cfg);
+	dec_free(&d);
+	dec_config_free(&cfg);
 	kl_errs_free(&e);
 	rm_rf(dir);
 	free(dir);
@@ -1297,43 +1297,43 @@ static void test_control_whitelist(void **state)
 	snprintf(wlflag, sizeof(wlflag), "--whitelist=%s", wl);
 	char *argv[] = { (char *)"kl-decider", wlflag, fbflag, (char *)"--state-file=",
 			 (char *)"--profile", (char *)"generic", NULL };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
-	assert_int_equal(kl_decider_load_config(6, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(6, argv, &cfg, &act, NULL, &e), 0);
 	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, true), 0);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, true), 0);
 
-	struct kl_metrics m;
+	struct dec_metrics m;
 	memset(&m, 0, sizeof(m));
 	m.addr = A("203.0.113.7");
 	m.pps = 20000;
 	m.syn = 19000;
-	struct kl_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
+	struct dec_tick t = { .src = &m, .nsrc = 1, .elapsed_ms = 1000 };
 	int64_t now = S(100);
 	capture_start();
 	for (int i = 0; i < 20; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
-	assert_true(kl_engine_lookup(d.eng, &m.addr)->level >= KL_LVL_HARD);
+	assert_true(dec_engine_lookup(d.eng, &m.addr)->level >= DEC_LVL_HARD);
 
 	/* add --ttl 30s: written, audited in the log, released at the next tick */
 	struct kl_ctl_req r = { .cmd = KL_CTL_WHITELIST_ADD, .addr = A("203.0.113.7"),
 				.ttl_ms = 30000 };
-	struct kl_ctl_answer a;
+	struct dec_ctl_answer a;
 	capture_start();
-	kl_decider_control(&d, &r, 1234, now + 500, &a);
+	dec_control(&d, &r, 1234, now + 500, &a);
 	char *log = capture_end();
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.text, "whitelisted 203.0.113.7 (30s)"));
 	assert_non_null(strstr(a.json, "\"ttl_ms\":30000"));
 	assert_non_null(strstr(log, "WHITELIST add target=203.0.113.7 expiry=30s by uid 1234"));
 	free(log);
-	kl_ctl_answer_free(&a);
-	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	dec_ctl_answer_free(&a);
+	assert_int_equal(dec_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 	assert_non_null(strstr(buf, "\"action\": \"whitelist\""));
 	assert_non_null(strstr(buf, "\"ttl\": \"30s\""));
 	assert_non_null(strstr(buf, "klctl whitelist add by uid 1234"));
@@ -1341,15 +1341,15 @@ static void test_control_whitelist(void **state)
 	cs.n = 0;
 	t.t_ms = now += 1000;
 	capture_start();
-	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	free(capture_end());
 	assert_int_equal(cs.n, 1);
-	assert_int_equal(cs.v[0].to, KL_LVL_OBSERVE);
-	assert_int_equal(cs.v[0].reason, KL_R_WHITELIST);
+	assert_int_equal(cs.v[0].to, DEC_LVL_OBSERVE);
+	assert_int_equal(cs.v[0].reason, DEC_R_WHITELIST);
 
 	/* list: the feedback entry with its expiry, and the file's entry */
 	struct kl_ctl_req l = { .cmd = KL_CTL_WHITELIST_LIST };
-	kl_decider_control(&d, &l, 0, now, &a);
+	dec_control(&d, &l, 0, now, &a);
 	assert_int_equal(a.status, KL_OK);
 	json_error_t je;
 	json_t *doc = json_loads(a.json, 0, &je);
@@ -1365,14 +1365,14 @@ static void test_control_whitelist(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "origin")), "feedback");
 	assert_int_equal(json_integer_value(json_object_get(o, "expires_in_ms")), 29500);
 	json_decref(doc);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
 	/* Never escalated while whitelisted, whatever it sends. */
 	cs.n = 0;
 	capture_start();
 	for (int i = 0; i < 25; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
 	assert_int_equal(cs.n, 0);
@@ -1380,66 +1380,66 @@ static void test_control_whitelist(void **state)
 	capture_start();
 	for (int i = 0; i < 10; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
 	assert_true(cs.n >= 1);
-	assert_int_equal(cs.v[0].from, KL_LVL_OBSERVE);
-	assert_true(kl_engine_lookup(d.eng, &m.addr)->level > KL_LVL_OBSERVE);
-	kl_decider_control(&d, &l, 0, now, &a);
+	assert_int_equal(cs.v[0].from, DEC_LVL_OBSERVE);
+	assert_true(dec_engine_lookup(d.eng, &m.addr)->level > DEC_LVL_OBSERVE);
+	dec_control(&d, &l, 0, now, &a);
 	assert_non_null(strstr(a.json, "\"total\":1"));
 	assert_null(strstr(a.json, "203.0.113.7"));
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
 	/* --until replaces the earlier whitelist entry for the target. */
 	r.mode = 1;
 	r.ttl_ms = 1893456000000ull; /* 2030-01-01T00:00:00Z */
 	capture_start();
-	kl_decider_control(&d, &r, 0, now, &a);
+	dec_control(&d, &r, 0, now, &a);
 	free(capture_end());
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.json, "\"until\":\"2030-01-01T00:00:00Z\""));
-	kl_ctl_answer_free(&a);
-	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	dec_ctl_answer_free(&a);
+	assert_int_equal(dec_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 	assert_null(strstr(buf, "\"ttl\""));
 	assert_non_null(strstr(buf, "\"until\": \"2030-01-01T00:00:00Z\""));
 	free(buf);
 	/* An until already past is refused, the file untouched. */
 	r.ttl_ms = (uint64_t)(now - 1000);
-	kl_decider_control(&d, &r, 0, now, &a);
+	dec_control(&d, &r, 0, now, &a);
 	assert_int_equal(a.status, KL_ERR_INVALID);
 	assert_non_null(strstr(a.text, "not in the future"));
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
 	/* del: removed and scored again; a second del finds nothing; the
 	 * whitelist file's entry is named, not edited. */
 	struct kl_ctl_req dl = { .cmd = KL_CTL_WHITELIST_DEL, .addr = A("203.0.113.7") };
 	capture_start();
-	kl_decider_control(&d, &dl, 0, now, &a);
+	dec_control(&d, &dl, 0, now, &a);
 	free(capture_end());
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.json, "\"removed\":1"));
-	kl_ctl_answer_free(&a);
-	assert_int_equal(kl_exempt_lookup(&d.ex, &m.addr, now), KL_EX_NONE);
-	kl_decider_control(&d, &dl, 0, now, &a);
+	dec_ctl_answer_free(&a);
+	assert_int_equal(dec_exempt_lookup(&d.ex, &m.addr, now), DEC_EX_NONE);
+	dec_control(&d, &dl, 0, now, &a);
 	assert_int_equal(a.status, KL_ERR_NOTFOUND);
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 	dl.addr = A("198.18.5.0/24");
-	kl_decider_control(&d, &dl, 0, now, &a);
+	dec_control(&d, &dl, 0, now, &a);
 	assert_int_equal(a.status, KL_ERR_REFUSED);
 	assert_non_null(strstr(a.text, "whitelist.txt"));
 	assert_non_null(strstr(a.text, "klctl reload"));
-	kl_ctl_answer_free(&a);
+	dec_ctl_answer_free(&a);
 
 	/* Neither --ttl nor --until: permanent. */
 	struct kl_ctl_req pm = { .cmd = KL_CTL_WHITELIST_ADD, .addr = A("2001:db8::/64") };
 	capture_start();
-	kl_decider_control(&d, &pm, 0, now, &a);
+	dec_control(&d, &pm, 0, now, &a);
 	free(capture_end());
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.text, "(permanent)"));
-	kl_ctl_answer_free(&a);
-	kl_decider_control(&d, &l, 0, now, &a);
+	dec_ctl_answer_free(&a);
+	dec_control(&d, &l, 0, now, &a);
 	doc = json_loads(a.json, 0, &je);
 	json_t *e6 = NULL;
 	size_t k;
@@ -1450,8 +1450,8 @@ static void test_control_whitelist(void **state)
 	assert_true(json_is_null(json_object_get(e6, "expires_in_ms")));
 	assert_string_equal(json_string_value(json_object_get(e6, "origin")), "feedback");
 	json_decref(doc);
-	kl_ctl_answer_free(&a);
-	assert_int_equal(kl_exempt_lookup(&d.ex, &pm.addr, now + S(86400 * 365)), KL_EX_WHITELIST);
+	dec_ctl_answer_free(&a);
+	assert_int_equal(dec_exempt_lookup(&d.ex, &pm.addr, now + S(86400 * 365)), DEC_EX_WHITELIST);
 
 	/* A broken feedback file is not overwritten. */
 	f = fopen(fb, "w");
@@ -1460,17 +1460,17 @@ static void test_control_whitelist(void **state)
 	r.mode = 0;
 	r.ttl_ms = 0;
 	capture_start();
-	kl_decider_control(&d, &r, 0, now, &a);
+	dec_control(&d, &r, 0, now, &a);
 	free(capture_end());
 	assert_int_equal(a.status, KL_ERR_FAILED);
 	assert_non_null(strstr(a.text, "fb.json"));
-	kl_ctl_answer_free(&a);
-	assert_int_equal(kl_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
+	dec_ctl_answer_free(&a);
+	assert_int_equal(dec_read_file(fb, 1 << 20, &buf, &len, err, sizeof(err)), 0);
 	assert_string_equal(buf, "[1,\n");
 	free(buf);
 
-	kl_decider_free(&d);
-	kl_config_free(&cfg);
+	dec_free(&d);
+	dec_config_free(&cfg);
 	kl_errs_free(&e);
 	rm_rf(dir);
 	free(dir);
@@ -1484,80 +1484,80 @@ static void test_approved_releases_block(void **state)
 	(void)state;
 	char *argv[] = { (char *)"kl-decider", (char *)"--whitelist=", (char *)"--feedback-file=",
 			 (char *)"--state-file=", (char *)"--profile", (char *)"generic", NULL };
-	struct kl_config cfg;
+	struct dec_config cfg;
 	struct kl_errs e = { 0 };
 	enum kl_cli_action act;
-	assert_int_equal(kl_decider_load_config(6, argv, &cfg, &act, NULL, &e), 0);
+	assert_int_equal(dec_load_config(6, argv, &cfg, &act, NULL, &e), 0);
 	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
-	struct kl_decider d;
-	assert_int_equal(kl_decider_init(&d, &cfg, &cs.s, 9, false), 0);
+	struct dec_decider d;
+	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, false), 0);
 
-	struct kl_metrics m;
+	struct dec_metrics m;
 	memset(&m, 0, sizeof(m));
 	m.addr = A("198.18.0.3");
 	/* Busy enough for a frozen-enforce violation to force its level (the
 	 * severity gate), as a client that was wrongly blocked would be. */
 	m.pps = 20000;
 	m.syn = 19000;
-	struct kl_violation v = { .addr = A("198.18.0.3"), .port = 8080, .proto = 6,
-				  .mode = KL_VIOL_ENFORCE };
-	struct kl_tick t = { .src = &m, .nsrc = 1, .viol = &v, .nviol = 1, .elapsed_ms = 1000 };
+	struct dec_violation v = { .addr = A("198.18.0.3"), .port = 8080, .proto = 6,
+				  .mode = DEC_VIOL_ENFORCE };
+	struct dec_tick t = { .src = &m, .nsrc = 1, .viol = &v, .nviol = 1, .elapsed_ms = 1000 };
 	int64_t now = S(100);
 	capture_start();
 	for (int i = 0; i < 15; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
-	const struct kl_src *s = kl_engine_lookup(d.eng, &m.addr);
+	const struct dec_src *s = dec_engine_lookup(d.eng, &m.addr);
 	assert_non_null(s);
-	assert_true(s->level >= KL_LVL_HARD);
+	assert_true(s->level >= DEC_LVL_HARD);
 	unsigned held = s->level;
 
 	/* Violations that came before the approval go with it. */
-	struct kl_violation q[3] = { v, v, v };
+	struct dec_violation q[3] = { v, v, v };
 	q[1].addr = A("198.18.0.9");
 	size_t nq = 3;
-	assert_int_equal(kl_violations_drop(q, &nq, &m.addr), 2);
+	assert_int_equal(dec_violations_drop(q, &nq, &m.addr), 2);
 	assert_int_equal(nq, 1);
 	assert_true(same(&q[0].addr, "198.18.0.9"));
 
-	assert_int_equal(kl_decider_approved(&d, &m.addr), 0);
-	assert_int_equal(kl_decider_approved(&d, &m.addr), 0); /* twice: one entry */
+	assert_int_equal(dec_approved(&d, &m.addr), 0);
+	assert_int_equal(dec_approved(&d, &m.addr), 0); /* twice: one entry */
 	assert_int_equal(d.approved.n, 1);
-	assert_int_equal(kl_decider_approved(&d, &q[0].addr), 0); /* never seen: no-op */
+	assert_int_equal(dec_approved(&d, &q[0].addr), 0); /* never seen: no-op */
 	cs.n = 0;
 	t.nviol = 0;
 	m.pps = 20;
 	m.syn = 0;
 	t.t_ms = now += 1000;
 	capture_start();
-	assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+	assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	char *log = capture_end();
 	char want[128];
 	snprintf(want, sizeof(want), "APPROVED 198.18.0.3 in the graph: %s->OBSERVE",
-		 kl_level_name(held));
+		 dec_level_name(held));
 	assert_non_null(strstr(log, want));
 	assert_non_null(strstr(log, "APPROVED 198.18.0.9 in the graph: nothing held against it"));
 	free(log);
 	assert_int_equal(cs.n, 1);
 	assert_int_equal(cs.v[0].from, held);
-	assert_int_equal(cs.v[0].to, KL_LVL_OBSERVE);
-	assert_int_equal(cs.v[0].reason, KL_R_APPROVED);
+	assert_int_equal(cs.v[0].to, DEC_LVL_OBSERVE);
+	assert_int_equal(cs.v[0].reason, DEC_R_APPROVED);
 	assert_int_equal(d.approved.n, 0);
-	s = kl_engine_lookup(d.eng, &m.addr);
-	assert_true(s == NULL || s->level == KL_LVL_OBSERVE);
+	s = dec_engine_lookup(d.eng, &m.addr);
+	assert_true(s == NULL || s->level == DEC_LVL_OBSERVE);
 	/* And it stays there. */
 	capture_start();
 	for (int i = 0; i < 5; i++) {
 		t.t_ms = now += 1000;
-		assert_int_equal(kl_decider_tick(&d, &t, &e), 0);
+		assert_int_equal(dec_run_tick(&d, &t, &e), 0);
 	}
 	free(capture_end());
 	assert_int_equal(cs.n, 1);
 
-	kl_decider_free(&d);
-	kl_config_free(&cfg);
+	dec_free(&d);
+	dec_config_free(&cfg);
 	kl_errs_free(&e);
 }
 

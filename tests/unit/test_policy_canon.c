@@ -21,11 +21,11 @@
 #include "decider/knobs.h"
 #include "decider/yamlcfg.h"
 
-static int load(const char *text, struct kl_doc_info *info, struct kl_errs *e)
+static int load(const char *text, struct dec_doc_info *info, struct kl_errs *e)
 {
 	struct kl_layer L;
-	kl_layer_init(&L, &kl_decider_knobs, KL_L_POLICY, "p.yaml");
-	int rc = kl_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
+	kl_layer_init(&L, &dec_knobset, KL_L_POLICY, "p.yaml");
+	int rc = dec_yaml_load_text(text, strlen(text), "p.yaml", KL_DOC_POLICY, &L, info, e);
 	kl_layer_free(&L);
 	return rc;
 }
@@ -60,7 +60,7 @@ static void test_reported_forgery(void **state)
 {
 	(void)state;
 	unsigned char pk[32], sk[64], sig[64];
-	struct kl_doc_info a, b;
+	struct dec_doc_info a, b;
 	struct kl_errs e = { 0 };
 	char err[256];
 
@@ -78,18 +78,18 @@ static void test_reported_forgery(void **state)
 		    memcmp(a.canonical, b.canonical, a.canonical_len) != 0);
 	memcpy(b.sig, sig, sizeof(sig));
 	b.has_signature = true;
-	assert_int_equal(kl_policy_verify(&b, pk, err, sizeof(err)), -1);
+	assert_int_equal(dec_policy_verify(&b, pk, err, sizeof(err)), -1);
 	/* And the loader refuses that key outright. */
 	assert_true(errs_have(&e, "p.yaml:4: metadata.labels: invalid key"));
-	kl_doc_info_free(&a);
-	kl_doc_info_free(&b);
+	dec_doc_info_free(&a);
+	dec_doc_info_free(&b);
 	kl_errs_free(&e);
 }
 
 static void test_label_checks(void **state)
 {
 	(void)state;
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 	struct kl_errs e = { 0 };
 	const char *head = "apiVersion: kernloom.io/v1alpha1\nkind: PolicyPack\nspec: {dry_run: true}\n";
 	char *t = NULL;
@@ -97,7 +97,7 @@ static void test_label_checks(void **state)
 	assert_true(asprintf(&t, "%smetadata:\n  labels: {app.kubernetes.io/name: edge, tier: \"web 1\"}\n",
 			     head) > 0);
 	assert_int_equal(load(t, &info, &e), 0);
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	free(t);
 
 	const char *bad[][2] = {
@@ -115,7 +115,7 @@ static void test_label_checks(void **state)
 		assert_int_equal(load(t, &info, &e), -1);
 		if (!errs_have(&e, bad[i][1]))
 			fail_msg("labels %s: no error containing \"%s\"", bad[i][0], bad[i][1]);
-		kl_doc_info_free(&info);
+		dec_doc_info_free(&info);
 		kl_errs_free(&e);
 		free(t);
 	}
@@ -126,12 +126,12 @@ static void test_label_checks(void **state)
  * nesting, indices against bracketed keys. */
 static char *canon_text(const char *y)
 {
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 	struct kl_errs e = { 0 };
 	load(y, &info, &e);
 	char *c = info.canonical;
 	info.canonical = NULL;
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	kl_errs_free(&e);
 	return c;
 }
@@ -321,14 +321,14 @@ static char *canon_of(const struct gnode *g)
 	fputc('\n', f);
 	fclose(f);
 
-	struct kl_doc_info info;
+	struct dec_doc_info info;
 	struct kl_errs e = { 0 };
 	load(y, &info, &e); /* not a valid pack: only its canonical text matters */
 	if (info.canonical == NULL)
 		fail_msg("no canonical text for %s", y);
 	char *c = info.canonical;
 	info.canonical = NULL;
-	kl_doc_info_free(&info);
+	dec_doc_info_free(&info);
 	kl_errs_free(&e);
 	free(y);
 	return c;

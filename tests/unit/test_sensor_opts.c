@@ -18,12 +18,12 @@
 #define ARGC(...) ((int)(sizeof((char *[]){ "kl-sensor", "--config=", __VA_ARGS__ }) / sizeof(char *)))
 #define PARSE(o, err, ...) parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), o, err, sizeof(err))
 
-/* kl_sensor_parse with its errors joined into err. */
-static int parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, size_t errlen)
+/* sen_parse with its errors joined into err. */
+static int parse(int argc, char **argv, struct sen_opts *o, char *err, size_t errlen)
 {
 	struct kl_errs e = { 0 };
-	kl_sensor_opts_free(o); /* the previous case's */
-	int rc = kl_sensor_parse(argc, argv, o, &e);
+	sen_opts_free(o); /* the previous case's */
+	int rc = sen_parse(argc, argv, o, &e);
 	size_t off = 0;
 
 	err[0] = '\0';
@@ -35,7 +35,7 @@ static int parse(int argc, char **argv, struct kl_sensor_opts *o, char *err, siz
 
 static void test_defaults(void **state)
 {
-	struct kl_sensor_opts o = { 0 };
+	struct sen_opts o = { 0 };
 	char err[256];
 	char *argv[] = { "kl-sensor", "--config=", NULL };
 	(void)state;
@@ -47,18 +47,18 @@ static void test_defaults(void **state)
 	assert_null(o.record);
 	assert_null(o.metrics_file);
 	assert_int_equal(o.interval_ns, 1000000000ull);
-	assert_int_equal(o.prev_ttl_ns, KL_PREV_TTL_DEFAULT);
+	assert_int_equal(o.prev_ttl_ns, SEN_PREV_TTL_DEFAULT);
 	assert_int_equal(o.reacquire_every, 10);
 	assert_int_equal(o.sync_every, 1);
 	assert_int_equal(o.summary_every, 10);
 	assert_int_equal(o.max_ticks, 0);
 	assert_int_equal(o.action, KL_CLI_RUN);
-	kl_sensor_opts_free(&o);
+	sen_opts_free(&o);
 }
 
 static void test_values(void **state)
 {
-	struct kl_sensor_opts o = { 0 };
+	struct sen_opts o = { 0 };
 	char err[256];
 	(void)state;
 
@@ -82,7 +82,7 @@ static void test_values(void **state)
 	assert_int_equal(o.action, KL_CLI_HELP);
 	assert_int_equal(PARSE(&o, err, "--metrics-file", "/var/lib/node_exporter/sensor.prom"), 0);
 	assert_string_equal(o.metrics_file, "/var/lib/node_exporter/sensor.prom");
-	kl_sensor_opts_free(&o);
+	sen_opts_free(&o);
 }
 
 static void expect_err(int rc, const char *err, const char *want)
@@ -94,7 +94,7 @@ static void expect_err(int rc, const char *err, const char *want)
 
 static void test_errors(void **state)
 {
-	struct kl_sensor_opts o = { 0 };
+	struct sen_opts o = { 0 };
 	char err[256];
 	(void)state;
 
@@ -118,7 +118,7 @@ static void test_errors(void **state)
 	assert_int_equal(PARSE(&o, err, "--record", "", "--metrics-file="), 0);
 	assert_null(o.record);
 	assert_null(o.metrics_file);
-	kl_sensor_opts_free(&o);
+	sen_opts_free(&o);
 }
 
 int main(void)

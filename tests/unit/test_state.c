@@ -93,7 +93,7 @@ static struct autotune *learned(struct at_config *c, int hours, int64_t t0)
 {
 	char err[256], line[AT_LOGLINE_MAX];
 	struct at_triggers trig = { { 5000, 500, 50, 0 } }, io;
-	struct kl_metrics m[20];
+	struct dec_metrics m[20];
 	double sev[20] = { 0 };
 
 	at_config_defaults(c);
@@ -117,7 +117,7 @@ static struct autotune *learned(struct at_config *c, int hours, int64_t t0)
 	return at;
 }
 
-static void assert_state_equal(const struct kl_state *a, const struct kl_state *b)
+static void assert_state_equal(const struct dec_state *a, const struct dec_state *b)
 {
 	assert_int_equal(a->saved_ms, b->saved_ms);
 	assert_string_equal(a->profile, b->profile);
@@ -157,7 +157,7 @@ static void test_round_trip(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 3, T0);
-	struct kl_state out, in;
+	struct dec_state out, in;
 	char err[256];
 	bool absent;
 	char p[160];
@@ -183,7 +183,7 @@ static void test_round_trip(void **state)
 	struct autotune *b = autotune_new(&c, &t, T0 + 3 * H, err2, sizeof(err2));
 	assert_non_null(b);
 	autotune_restore(b, &in, false);
-	struct kl_state again;
+	struct dec_state again;
 	autotune_export(b, "public-web", T0 + 3 * H, &again);
 	assert_state_equal(&out, &again);
 	struct at_status s;
@@ -191,7 +191,7 @@ static void test_round_trip(void **state)
 	assert_non_null(s.last);
 	assert_int_equal(s.last->observed_ms, 3 * H);
 
-	kl_state_free(&in);
+	dec_state_free(&in);
 	autotune_free(b);
 	autotune_free(at);
 }
@@ -249,7 +249,7 @@ static void test_tamper(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 2, T0);
-	struct kl_state st;
+	struct dec_state st;
 	char err[256];
 	bool absent;
 	size_t n;
@@ -326,12 +326,12 @@ static void test_tamper(void **state)
 	}
 	spit(p, copy, o);
 	assert_int_equal(state_load_file(p, T0, 0, &st, &absent, err, sizeof(err)), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	free(copy);
 
 	spit(p, orig, n);
 	assert_int_equal(state_load_file(p, T0, 0, &st, &absent, err, sizeof(err)), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	free(orig);
 	autotune_free(at);
 }
@@ -341,7 +341,7 @@ static void test_bak_fallback(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *a1 = learned(&c, 2, T0), *a2 = learned(&c, 3, T0);
-	struct kl_state st;
+	struct dec_state st;
 	struct state_load_report rep;
 	char err[256];
 	size_t n;
@@ -364,11 +364,11 @@ static void test_bak_fallback(void **state)
 	/* .bak is the previous save. */
 	assert_int_equal(state_load(p, T0 + 3 * H, 0, &st, &rep), 0);
 	assert_int_equal(st.observed_ms, s2.observed_ms);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	bool absent;
 	assert_int_equal(state_load_file(bak, T0 + 3 * H, 0, &st, &absent, err, sizeof(err)), 0);
 	assert_int_equal(st.observed_ms, s1.observed_ms);
-	kl_state_free(&st);
+	dec_state_free(&st);
 
 	/* Damage the main file: .bak is used, and the report says why. */
 	char *text = slurp(p, &n);
@@ -380,14 +380,14 @@ static void test_bak_fallback(void **state)
 	assert_non_null(strstr(rep.why_main, "integrity hash mismatch"));
 	assert_string_equal(rep.why_bak, "");
 	assert_int_equal(st.observed_ms, s1.observed_ms);
-	assert_true(st.trig[KL_F_PPS] == s1.trig.v[KL_F_PPS]);
-	kl_state_free(&st);
+	assert_true(st.trig[DEC_F_PPS] == s1.trig.v[DEC_F_PPS]);
+	dec_state_free(&st);
 
 	/* Main file gone (crash between the renames): .bak again. */
 	unlink(p);
 	assert_int_equal(state_load(p, T0 + 3 * H, 0, &st, &rep), 1);
 	assert_string_equal(rep.why_main, "absent");
-	kl_state_free(&st);
+	dec_state_free(&st);
 
 	/* Both bad: fresh start with both reasons. */
 	spit(p, text, n);
@@ -399,7 +399,7 @@ static void test_bak_fallback(void **state)
 	/* A save after that keeps the current file as .bak again. */
 	assert_int_equal(state_save_autotune(p, a2, "generic", T0 + 3 * H, err, sizeof(err)), 0);
 	assert_int_equal(state_load(p, T0 + 3 * H, 0, &st, &rep), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	free(text);
 	autotune_free(a1);
 	autotune_free(a2);
@@ -410,7 +410,7 @@ static void test_max_age(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 1, T0);
-	struct kl_state st;
+	struct dec_state st;
 	struct state_load_report rep;
 	char err[256];
 	bool absent;
@@ -419,17 +419,17 @@ static void test_max_age(void **state)
 
 	assert_int_equal(state_save_autotune(p, at, "generic", T0, err, sizeof(err)), 0);
 	assert_int_equal(state_load_file(p, T0 + 336 * H, 336 * H, &st, &absent, err, sizeof(err)), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	assert_int_equal(state_load_file(p, T0 + 336 * H + 1, 336 * H, &st, &absent, err,
 					 sizeof(err)), -1);
 	assert_non_null(strstr(err, "older than --max-state-age"));
 	assert_false(absent);
 	/* 0 disables the check. */
 	assert_int_equal(state_load_file(p, T0 + 9999 * H, 0, &st, &absent, err, sizeof(err)), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	/* A file from the future (clock stepped back) is accepted. */
 	assert_int_equal(state_load_file(p, T0 - 10 * H, 336 * H, &st, &absent, err, sizeof(err)), 0);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	/* Old main file, younger .bak: the .bak wins. */
 	assert_int_equal(state_save_autotune(p, at, "generic", T0 + 300 * H, err, sizeof(err)), 0);
 	assert_int_equal(rename(pathf("age.json"), pathf("age.json.tmp2")), 0);
@@ -439,7 +439,7 @@ static void test_max_age(void **state)
 	assert_int_equal(state_load(p, T0 + 400 * H, 336 * H, &st, &rep), 1);
 	assert_non_null(strstr(rep.why_main, "older"));
 	assert_int_equal(st.saved_ms, T0 + 300 * H);
-	kl_state_free(&st);
+	dec_state_free(&st);
 	/* Both too old. */
 	assert_int_equal(state_load(p, T0 + 700 * H, 336 * H, &st, &rep), -1);
 	assert_non_null(strstr(rep.why_bak, "older"));
@@ -463,7 +463,7 @@ static void test_parse_errors_name_field(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 2, T0);
-	struct kl_state st, good;
+	struct dec_state st, good;
 	char err[256];
 	bool absent;
 	char p[160];
@@ -523,7 +523,7 @@ static void test_restart_bootstrap(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 3, T0);
-	struct kl_state st;
+	struct dec_state st;
 	char why[128], err[128];
 
 	autotune_export(at, "ziti-router", T0 + 3 * H, &st);
@@ -531,17 +531,17 @@ static void test_restart_bootstrap(void **state)
 	assert_false(state_restart_reason(&st, "ziti-router", c.floor, seed, why, sizeof(why)));
 	assert_string_equal(why, "");
 	/* The tuned triggers moved; the seed is what the bootstrap began with. */
-	assert_true(st.trig[KL_F_PPS] < 5000);
-	assert_true(st.seed[KL_F_PPS] == 5000);
+	assert_true(st.trig[DEC_F_PPS] < 5000);
+	assert_true(st.seed[DEC_F_PPS] == 5000);
 	assert_true(state_restart_reason(&st, "generic", c.floor, NULL, why, sizeof(why)));
 	assert_string_equal(why, "profile ziti-router -> generic");
 	double fl[AT_NF];
 	memcpy(fl, c.floor, sizeof(fl));
-	fl[KL_F_SYN] = 75;
+	fl[DEC_F_SYN] = 75;
 	assert_true(state_restart_reason(&st, "ziti-router", fl, NULL, why, sizeof(why)));
 	assert_string_equal(why, "floor syn 50.0 -> 75.0");
 	memcpy(fl, c.floor, sizeof(fl));
-	fl[KL_F_BPS] = 1e6; /* bps too, even while its trigger is off */
+	fl[DEC_F_BPS] = 1e6; /* bps too, even while its trigger is off */
 	assert_true(state_restart_reason(&st, "ziti-router", fl, NULL, why, sizeof(why)));
 	/* A configured trigger changed (PDPConfig edited, --trig-pps given). */
 	const double seed2[AT_NF] = { 1500, 500, 50, 0 };
@@ -560,7 +560,7 @@ static void test_restart_bootstrap(void **state)
 	assert_int_equal(s.phase, AT_PH1);
 	assert_int_equal(s.samples, 0);
 	assert_int_equal(s.start_ms, T0 + 5 * H);
-	assert_true(s.trig.v[KL_F_PPS] == 8000);
+	assert_true(s.trig.v[DEC_F_PPS] == 8000);
 	size_t na, nb;
 	autotune_history(at, &na);
 	autotune_history(b, &nb);
@@ -569,7 +569,7 @@ static void test_restart_bootstrap(void **state)
 	struct autotune *cont = autotune_new(&c, &fresh, T0 + 5 * H, err, sizeof(err));
 	assert_non_null(cont);
 	autotune_restore(cont, &st, false);
-	struct kl_state st2;
+	struct dec_state st2;
 	autotune_export(cont, "ziti-router", T0 + 5 * H, &st2);
 	assert_memory_equal(st2.seed, seed, sizeof(seed)); /* the old bootstrap's seed */
 	autotune_status(cont, &s);
@@ -587,7 +587,7 @@ static void test_restore_smaller_reservoir(void **state)
 	(void)state;
 	struct at_config c;
 	struct autotune *at = learned(&c, 3, T0);
-	struct kl_state st;
+	struct dec_state st;
 	char err[128];
 
 	autotune_export(at, "generic", T0, &st);
@@ -597,9 +597,9 @@ static void test_restore_smaller_reservoir(void **state)
 	assert_non_null(b);
 	autotune_restore(b, &st, false);
 	uint32_t n;
-	const float *r = autotune_reservoir(b, KL_F_PPS, &n);
+	const float *r = autotune_reservoir(b, DEC_F_PPS, &n);
 	assert_int_equal(n, 200);
-	assert_memory_equal(r, st.res[KL_F_PPS], 200 * sizeof(float));
+	assert_memory_equal(r, st.res[DEC_F_PPS], 200 * sizeof(float));
 	autotune_free(b);
 	autotune_free(at);
 }

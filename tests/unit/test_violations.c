@@ -44,7 +44,7 @@ static void make_recs(struct kl_violation_rec *r, size_t n)
 
 /* The decider's side of one message, as decider/live.c does it. */
 struct decider {
-	struct kl_violation tick[DECIDER_TICK_ROOM];
+	struct dec_violation tick[DECIDER_TICK_ROOM];
 	size_t n, lost, msgs, refused;
 	uint64_t last_seq;
 	struct kl_violation_rec scratch[KL_VIOLATIONS_MAX];
@@ -66,7 +66,7 @@ static int decider_take(struct decider *d, const uint8_t *buf, size_t len)
 		d->refused++;
 		return 0;
 	}
-	d->lost += kl_violations_take(d->tick, &d->n, DECIDER_TICK_ROOM, d->scratch, n);
+	d->lost += dec_violations_take(d->tick, &d->n, DECIDER_TICK_ROOM, d->scratch, n);
 	return 0;
 }
 
@@ -78,11 +78,11 @@ static int put_to_decider(void *ctx, const uint8_t *msg, size_t len)
 static void check_same(const struct decider *d, const struct kl_violation_rec *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(kl_addr_cmp(&d->tick[i].addr, &r[i].src), 0);
+		assert_int_equal(dec_addr_cmp(&d->tick[i].addr, &r[i].src), 0);
 		assert_int_equal(d->tick[i].port, r[i].port);
 		assert_int_equal(d->tick[i].proto, r[i].proto);
-		assert_int_equal(d->tick[i].mode, r[i].mode == KL_VIOLATION_ENFORCE ? KL_VIOL_ENFORCE
-										    : KL_VIOL_OBSERVE);
+		assert_int_equal(d->tick[i].mode, r[i].mode == KL_VIOLATION_ENFORCE ? DEC_VIOL_ENFORCE
+										    : DEC_VIOL_OBSERVE);
 	}
 }
 
@@ -115,7 +115,7 @@ static void test_limits_counted(void **state)
 {
 	static uint8_t big[KL_VIOLATION_HDR_LEN + (KL_VIOLATIONS_MAX + 1) * KL_VIOLATION_REC_LEN];
 	static struct kl_violation_rec r[KL_VIOLATIONS_MAX + 1], out[KL_VIOLATIONS_MAX];
-	static struct kl_violation tick[10];
+	static struct dec_violation tick[10];
 	uint32_t n;
 	size_t have = 0;
 	char err[256];
@@ -126,7 +126,7 @@ static void test_limits_counted(void **state)
 	assert_int_equal(kl_violations_decode(big, sizeof(big), out, KL_VIOLATIONS_MAX, &n, err,
 					      sizeof(err)), -1);
 	assert_non_null(strstr(err, "above the limit"));
-	assert_int_equal(kl_violations_take(tick, &have, 10, r, 25), 15);
+	assert_int_equal(dec_violations_take(tick, &have, 10, r, 25), 15);
 	assert_int_equal(have, 10);
 }
 
@@ -217,7 +217,7 @@ static void test_approved(void **state)
 		assert_int_equal(kl_addr_parse(ips[i], &a, e2, sizeof(e2)), 0);
 		kl_approved_encode(&a, p);
 		assert_int_equal(kl_approved_decode(p, sizeof(p), &b, err, sizeof(err)), 0);
-		assert_int_equal(kl_addr_cmp(&a, &b), 0);
+		assert_int_equal(dec_addr_cmp(&a, &b), 0);
 		kl_approved_encode(&b, again);
 		assert_memory_equal(p, again, sizeof(p));
 	}
@@ -250,7 +250,7 @@ static void test_approved(void **state)
 	assert_int_equal(m.hdr.type, KL_MSG_APPROVED);
 	assert_int_equal(m.hdr.seq, 42);
 	assert_int_equal(kl_approved_decode(m.payload, m.payload_len, &b, err, sizeof(err)), 0);
-	assert_int_equal(kl_addr_cmp(&a, &b), 0);
+	assert_int_equal(dec_addr_cmp(&a, &b), 0);
 }
 
 int main(void)
