@@ -117,44 +117,26 @@ struct {
 	__type(value, struct kl_clock);
 } kl_clock_cache SEC(".maps");
 
-#define LRU_MAP(name, ktype, vtype, max)                 \
+/* Every pinned map has the same shape; only its type and flags differ. */
+#define PINNED_MAP(name, mtype, flags, ktype, vtype, max) \
 	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_LRU_HASH);     \
+		__uint(type, mtype);                     \
 		__uint(max_entries, max);                \
+		__uint(map_flags, flags);                \
 		__type(key, ktype);                      \
 		__type(value, vtype);                    \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
 	} name SEC(".maps")
 
-#define HASH_MAP(name, ktype, vtype, max)                \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_HASH);         \
-		__uint(max_entries, max);                \
-		__uint(map_flags, BPF_F_NO_PREALLOC);    \
-		__type(key, ktype);                      \
-		__type(value, vtype);                    \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} name SEC(".maps")
-
-#define LPM_MAP(name, ktype, vtype, max)                 \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);     \
-		__uint(max_entries, max);                \
-		__uint(map_flags, BPF_F_NO_PREALLOC);    \
-		__type(key, ktype);                      \
-		__type(value, vtype);                    \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} name SEC(".maps")
-
-#define SLOT_MAP(name)                                   \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_ARRAY);        \
-		__uint(max_entries, KL_SRC_SLOTS_DEFAULT); \
-		__uint(map_flags, BPF_F_MMAPABLE);       \
-		__type(key, __u32);                      \
-		__type(value, struct kl_src_slot);       \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} name SEC(".maps")
+#define LRU_MAP(name, ktype, vtype, max) \
+	PINNED_MAP(name, BPF_MAP_TYPE_LRU_HASH, 0, ktype, vtype, max)
+#define HASH_MAP(name, ktype, vtype, max) \
+	PINNED_MAP(name, BPF_MAP_TYPE_HASH, BPF_F_NO_PREALLOC, ktype, vtype, max)
+#define LPM_MAP(name, ktype, vtype, max) \
+	PINNED_MAP(name, BPF_MAP_TYPE_LPM_TRIE, BPF_F_NO_PREALLOC, ktype, vtype, max)
+#define SLOT_MAP(name)                                                           \
+	PINNED_MAP(name, BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, __u32, struct kl_src_slot, \
+		   KL_SRC_SLOTS_DEFAULT)
 
 SLOT_MAP(kernloom_src4_stats);
 SLOT_MAP(kernloom_src6_stats);
