@@ -232,7 +232,7 @@ int kl_listen_check(struct kl_listen *ls)
 	    1) {
 		/* A confirming probe waits longer: on a loaded host one probe's
 		 * connection can take more than its wait to be handed over. */
-		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS * (ls->suspect ? 2 : 1);
+		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS * (ls->suspect ? 4 : 1);
 		bool arrived;
 		while (!(arrived = atomic_load(&ls->own_pipes) != before) && now_ms() < deadline)
 			usleep(2000);
