@@ -230,30 +230,19 @@ int kl_listen_check(struct kl_listen *ls)
 	before = atomic_load(&ls->own_pipes);
 	if (kl_sp_probe_as(ls->path, ls->peer_proto, KL_SP_PROBE_WAIT_MS, why, sizeof(why), &fd) ==
 	    1) {
-		/* A confirming probe waits longer: on a loaded host one probe's
-		 * connection can take more than its wait to be handed over. */
-		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS * (ls->suspect ? 4 : 1);
+		int64_t deadline = now_ms() + KL_SP_PROBE_WAIT_MS;
 		bool arrived;
 		while (!(arrived = atomic_load(&ls->own_pipes) != before) && now_ms() < deadline)
 			usleep(2000);
 		close(fd);
 		if (arrived) {
-			ls->suspect = false;
 			ls->next_check = now_ms() + KL_LISTEN_CHECK_MS;
-			return 0;
-		}
-		/* Replacing a listener that is only slow would reset the
-		 * connections in flight: confirm once before acting. */
-		if (!ls->suspect && ls->failed == 0) {
-			ls->suspect = true;
-			ls->next_check = now_ms() + KL_LISTEN_RECHECK_MS;
 			return 0;
 		}
 		snprintf(why, sizeof(why), "connections are no longer handed to the socket");
 	} else if (why[0] == '\0') {
 		snprintf(why, sizeof(why), "socket file gone or refusing connections");
 	}
-	ls->suspect = false;
 	return kl_listen_replace(ls, why);
 }
 

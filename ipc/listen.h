@@ -61,7 +61,6 @@ struct kl_listen {
 	atomic_uint own_pipes;  /* connections from our own pid (the checks) */
 	uint64_t replaced;      /* listeners replaced so far */
 	unsigned failed;        /* replacements failed in a row */
-	bool suspect;           /* the last probe's connection never arrived */
 };
 
 /* Start listening on `path` for `sock`. `owner` is the uid this process
