@@ -84,6 +84,8 @@ int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigne
 	}
 	if (check_fd(fd, path, false, flags, err, errlen) < 0)
 		return -1;
+	if (oflags & O_PATH)
+		return fd; /* no file status flags to restore */
 	/* Regular files never block; the flag only kept a FIFO from hanging
 	 * the open. Cleared so writes behave as the caller expects. */
 	int fl = fcntl(fd, F_GETFL);
@@ -194,6 +196,23 @@ int kl_safe_fchown(int fd, const char *what, uid_t uid, gid_t gid, char *err, si
 	if (fchown(fd, uid, gid) < 0)
 		return kl_fail_errno(errno, err, errlen, "%s: fchown to %d:%d: %s", what, (int)uid, (int)gid,
 			    strerror(errno));
+	return 0;
+}
+
+int kl_safe_fchown_mode(int fd, const char *what, uid_t uid, gid_t gid, mode_t mode, char *err,
+			size_t errlen)
+{
+	char self[64];
+
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+		return kl_fail_errno(errno, err, errlen, "%s: chown to %d:%d: %s", what, (int)uid,
+				     (int)gid, strerror(errno));
+	/* fchmod refuses an O_PATH descriptor; its /proc/self/fd name is a
+	 * link to this very inode, whatever the directory holds by now. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (chmod(self, mode) < 0)
+		return kl_fail_errno(errno, err, errlen, "%s: chmod %04o: %s", what, (unsigned)mode,
+				     strerror(errno));
 	return 0;
 }
 

@@ -48,6 +48,8 @@ const char *kl_path_dir(const char *path, char *buf, size_t len);
  * with errno set (ENOENT passes through untouched, so a caller can tell an
  * absent file; ELOOP for a symlink, EINVAL for a non-regular file, EMLINK
  * for a hard-linked one, EPERM for a foreign owner) and `err` filled.
+ * With O_PATH (a bpffs pin cannot be opened otherwise) a symlink is not
+ * refused at the open but by the check, as with the other types.
  */
 int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigned flags,
 		   char *err, size_t errlen);
@@ -68,6 +70,12 @@ int kl_safe_read_file(const char *path, size_t max, unsigned flags, char **buf, 
 
 /* fchown/fchmod through the descriptor; `what` names the file in err. */
 int kl_safe_fchown(int fd, const char *what, uid_t uid, gid_t gid, char *err, size_t errlen);
+
+/* Owner (-1: unchanged) and mode through the descriptor, an O_PATH one
+ * included (fchownat AT_EMPTY_PATH; chmod of /proc/self/fd/N, which names
+ * this inode whatever the directory holds by now). 0, or -1 with err. */
+int kl_safe_fchown_mode(int fd, const char *what, uid_t uid, gid_t gid, mode_t mode, char *err,
+			size_t errlen);
 
 /*
  * Replace `path` with `len` bytes atomically: written to `path.tmp`

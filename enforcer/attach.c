@@ -559,11 +559,35 @@ static const char *const telemetry_pins[] = {
 	KL_MAP_SRC4, KL_MAP_SRC6, KL_MAP_FLOW4, KL_MAP_FLOW6, KL_MAP_TOTALS,
 };
 
+/* The pin directory, never through a link at its last component: a bpffs
+ * directory owned by root, us or the user we drop to (kl_safe_set_user).
+ * Root changes it and its pins only through this descriptor: after an
+ * earlier run it belongs to our user, who could swap any name in it for a
+ * link between two calls by path. fd, or -1 after logging. */
+static int open_pin_dir(const char *dir)
+{
+	char err[PATH_MAX + 128];
+	struct statfs sfs;
+	int dfd = kl_safe_opendir(dir, KL_SAFE_OWNED, err, sizeof(err));
+
+	if (dfd < 0) {
+		kl_error("pin dir %s", err);
+		return -1;
+	}
+	if (fstatfs(dfd, &sfs) < 0 || (unsigned long)sfs.f_type != BPF_FS_MAGIC) {
+		kl_error("pin dir %s: not a directory on a BPF filesystem; refusing it", dir);
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
 int enf_share_telemetry(struct enf_ctx *ctx)
 {
 	const struct enf_config *cfg = ctx->cfg;
 	struct passwd *pw = getpwnam(cfg->sensor_user);
-	char path[PATH_MAX];
+	char err[PATH_MAX + 128];
+	int rc = -1;
 
 	if (!pw) {
 		if (cfg->o_sensor_user.src != ENF_SRC_DEFAULT) {
@@ -573,46 +597,51 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 		kl_info("no user %s: the telemetry pins stay root-only", cfg->sensor_user);
 		return 0;
 	}
-	if (chown(cfg->pin_dir, (uid_t)-1, pw->pw_gid) < 0 || chmod(cfg->pin_dir, 0750) < 0) {
+	int dfd = open_pin_dir(cfg->pin_dir);
+	if (dfd < 0)
+		return -1;
+	if (fchown(dfd, (uid_t)-1, pw->pw_gid) < 0 || fchmod(dfd, 0750) < 0) {
 		kl_error("pin dir %s: cannot open it to group %u: %s", cfg->pin_dir,
 			 (unsigned)pw->pw_gid, strerror(errno));
-		return -1;
+		goto out;
 	}
 	for (size_t i = 0; i < sizeof(telemetry_pins) / sizeof(telemetry_pins[0]); i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", cfg->pin_dir, telemetry_pins[i]) >=
-		    (int)sizeof(path))
-			return -1;
-		mode_t mode = strcmp(telemetry_pins[i], KL_MAP_SRC4) == 0 ||
-				      strcmp(telemetry_pins[i], KL_MAP_SRC6) == 0
+		const char *name = telemetry_pins[i];
+		mode_t mode = strcmp(name, KL_MAP_SRC4) == 0 || strcmp(name, KL_MAP_SRC6) == 0
 				      ? 0660
 				      : 0640;
-		if (chown(path, (uid_t)-1, pw->pw_gid) < 0 || chmod(path, mode) < 0) {
-			kl_error("%s: cannot open it to group %u: %s", path, (unsigned)pw->pw_gid,
-				 strerror(errno));
-			return -1;
+		int fd = kl_safe_openat(dfd, name, O_PATH, 0, KL_SAFE_OWNED, err, sizeof(err));
+		if (fd < 0) {
+			kl_error("pin dir %s: %s", cfg->pin_dir, err);
+			goto out;
+		}
+		int r = kl_safe_fchown_mode(fd, name, (uid_t)-1, pw->pw_gid, mode, err, sizeof(err));
+		close(fd);
+		if (r < 0) {
+			kl_error("pin dir %s: %s", cfg->pin_dir, err);
+			goto out;
 		}
 	}
 	kl_info("telemetry pins readable by group %u (user %s)", (unsigned)pw->pw_gid,
 		cfg->sensor_user);
-	return 0;
+	rc = 0;
+out:
+	close(dfd);
+	return rc;
 }
 
 int enf_give_pins(const char *dir, uid_t uid)
 {
-	struct statfs sfs;
 	struct stat st;
 	int rc = -1;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		kl_error("pin dir %s: %s", dir, strerror(errno));
+	int dfd = open_pin_dir(dir);
+	if (dfd < 0)
 		return -1;
-	}
-	/* /sys/fs/bpf is world-writable (sticky): the directory must be a
-	 * bpffs one we (root) or the target user own, not one planted. */
-	if (fstatfs(dfd, &sfs) < 0 || (unsigned long)sfs.f_type != BPF_FS_MAGIC || fstat(dfd, &st) < 0 ||
-	    (st.st_uid != 0 && st.st_uid != uid)) {
-		kl_error("pin dir %s: not a bpffs directory owned by root or uid %u; not handing "
-			 "it over", dir, (unsigned)uid);
+	/* /sys/fs/bpf is world-writable (sticky): the directory must be one
+	 * we (root) or the target user own, not one planted. */
+	if (fstat(dfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != uid)) {
+		kl_error("pin dir %s: not owned by root or uid %u; not handing it over", dir,
+			 (unsigned)uid);
 		goto out;
 	}
 	if (fchown(dfd, uid, (gid_t)-1) < 0) {

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
+#include "common/safefile.h"
 #include "enforcer/enforcer.h"
 #include "ipc/chan.h"
 #include "sandbox/rundir.h"
@@ -465,6 +466,14 @@ static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
 	return 0;
 }
 
+/* Root opens files and pins in directories its user can write (pins, audit
+ * trail): those may belong to that user, nobody else (common/safefile.h). */
+static void safe_owner(const struct enf_config *cfg)
+{
+	const struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	kl_safe_set_user(pw != NULL ? pw->pw_uid : geteuid());
+}
+
 int main(int argc, char **argv)
 {
 	static struct enf_config cfg;
@@ -479,6 +488,7 @@ int main(int argc, char **argv)
 	enf_ctx_init(&ctx, &cfg, &ring);
 	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
 		goto out;
+	safe_owner(&cfg);
 
 	if (enf_load(&ctx) < 0 || enf_share_telemetry(&ctx) < 0 || enf_cfg_init(&ctx) < 0 ||
 	    enf_sync_protected(&ctx) < 0)
