@@ -71,7 +71,9 @@ static int check_fd(int fd, const char *path, bool dir, unsigned flags, char *er
 int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigned flags,
 		   char *err, size_t errlen)
 {
-	int fd = openat(dirfd, path, oflags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
+	/* O_TRUNC would empty a hard link's target before the checks saw it. */
+	int fd = openat(dirfd, path,
+			(oflags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
 	int e;
 
 	if (fd < 0) {
@@ -86,6 +88,11 @@ int kl_safe_openat(int dirfd, const char *path, int oflags, mode_t mode, unsigne
 		return -1;
 	if (oflags & O_PATH)
 		return fd; /* no file status flags to restore */
+	if ((oflags & O_TRUNC) && ftruncate(fd, 0) < 0) {
+		e = errno;
+		close(fd);
+		return kl_fail_errno(e, err, errlen, "%s: truncate: %s", path, strerror(e));
+	}
 	/* Regular files never block; the flag only kept a FIFO from hanging
 	 * the open. Cleared so writes behave as the caller expects. */
 	int fl = fcntl(fd, F_GETFL);

@@ -3,7 +3,8 @@
  * common/safefile: what a daemon opens in a directory its user can write.
  * A symlink, a FIFO, a hard link, a directory or a foreign owner is refused
  * with a message naming the file, and the link's target is untouched; a
- * FIFO never blocks the open; replacing a file never follows a planted
+ * FIFO never blocks the open; O_TRUNC truncates only what passed the
+ * checks; replacing a file never follows a planted
  * name; fchown on the checked descriptor reaches the checked file even when
  * the name was swapped for a link afterwards (the race argument); and with
  * the user's file system identity, root reaches only what the user can.
@@ -169,6 +170,28 @@ static void test_hard_link_and_dir_refused(void **state)
 	assert_non_null(strstr(err, "a symlink"));
 }
 
+/* O_TRUNC waits for the checks: a planted hard link is refused before
+ * its target loses a byte; a file of ours is still truncated. */
+static void test_truncate_after_checks(void **state)
+{
+	char err[512];
+	struct stat st;
+	(void)state;
+	assert_int_equal(link(canary, P("audit.pub")), 0);
+	assert_int_equal(kl_safe_open(P("audit.pub"), O_WRONLY | O_CREAT | O_TRUNC, 0644, 0, err,
+				      sizeof(err)),
+			 -1);
+	assert_int_equal(errno, EMLINK);
+	assert_int_equal(unlink(P("audit.pub")), 0);
+	canary_intact();
+	put(P("audit.pub"), "old key\n");
+	int fd = kl_safe_open(P("audit.pub"), O_WRONLY | O_CREAT | O_TRUNC, 0644, 0, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	close(fd);
+}
+
 static void test_owner(void **state)
 {
 	char err[512];
@@ -311,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_refused_without_blocking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_link_and_dir_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_after_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fchown_through_descriptor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_never_follows, setup, teardown),
