@@ -10,7 +10,7 @@
 # map; the enforcer cannot execve or chown. The pins end up owned by the
 # enforcer's user, and the enforcer started directly as that user with
 # ambient capabilities (as systemd does) reopens them. Last, a leak-checked
-# run of the decider under the test build's log-only filter.
+# run of each daemon under the test build's log-only filter.
 . "$(dirname "$0")/lib.sh"
 
 for b in kl-sensor kl-decider kl-graphd; do
@@ -192,21 +192,43 @@ expect_fail "without the capabilities it says what is missing" 1 \
 	--run-dir "$RUN" --obj "$OBJ"
 echo "$LAST_OUT" | grep -q "AmbientCapabilities=" || fail "unclear message: $LAST_OUT"
 
-log "== leaks, in a run whose filter logs instead of killing (test build only)"
-kill "$DEC_PID" && wait "$DEC_PID"
-rm -f "$RUN"/decider.sock "$RUN"/telemetry.sock "$RUN"/violations.sock
-KL_TEST_SECCOMP_LOG=1 ASAN_OPTIONS=detect_leaks=1 "$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}" \
-	>>"$TMP/decider-leaks.log" 2>&1 &
-DEC_PID=$!
-PIDS+=("$DEC_PID")
-for _ in $(seq 1 100); do
-	grep -q "TICK#\|deciding every" "$TMP/decider-leaks.log" && break
-	sleep 0.1
-done
-kill "$DEC_PID"
-wait "$DEC_PID"
-rc=$?
-grep -q "LeakSanitizer" "$TMP/decider-leaks.log" && fail "leaks: $(grep -A5 LeakSanitizer "$TMP/decider-leaks.log")"
-[ "$rc" -eq 0 ] || fail "the leak-checked decider exited $rc: $(tail -n 5 "$TMP/decider-leaks.log")"
-log "ok: no leaks in the decider"
+log "== leaks, in runs whose filter logs instead of killing (test build only)"
+# leak_check NAME LOG READY-REGEX CMD...: the daemon with LeakSanitizer on
+# under the log-only filter (the kill filter would kill LSan's ptrace at
+# exit), stopped with SIGTERM once its log shows READY; it must exit 0
+# without a leak report.
+leak_check() {
+	local name=$1 logf=$TMP/$2 ready=$3 pid rc
+	shift 3
+	: >"$logf"
+	KL_TEST_SECCOMP_LOG=1 ASAN_OPTIONS=detect_leaks=1 "$@" >>"$logf" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	wait_for 30 "$name reaches its loop under the log-only filter" \
+		bash -c "grep -Eq '$ready' '$logf' || ! kill -0 $pid"
+	grep -q "TEST BUILD: leak-check run" "$logf" || fail "$name: not a leak-check run: $(tail -n 5 "$logf")"
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	grep -q "LeakSanitizer" "$logf" && fail "$name leaks: $(grep -A12 LeakSanitizer "$logf")"
+	[ "$rc" -eq 0 ] || fail "the leak-checked $name exited $rc: $(tail -n 5 "$logf")"
+	grep -Eq "$ready" "$logf" || fail "$name never reached its loop: $(tail -n 5 "$logf")"
+	log "ok: no leaks in $name"
+}
+for p in "$DEC_PID" "$GRAPHD_PID" "$SENSOR_PID"; do kill "$p" 2>/dev/null && wait "$p"; done
+rm -f "$RUN"/*/*.sock "$RUN"/*.sock
+leak_check kl-decider decider-leaks.log "TICK#|deciding every" \
+	"$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}"
+leak_check kl-graphd graphd-leaks.log "seccomp allow-list" \
+	"$BIN/kl-graphd" $(audit_args graphd) "${GFLAGS[@]}"
+leak_check kl-sensor sensor-leaks.log "TICK#" \
+	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --interval 1s --summary-every 1 \
+	--user nobody
+# An enforcer of its own (pins inside $PIN, so the cleanup takes them; no
+# interface; its own sockets).
+rm -rf "$PIN/leak"
+leak_check kl-enforcer enforcer-leaks.log "seccomp allow-list" \
+	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" $(audit_args leak-enforcer) --pin-dir "$PIN/leak" \
+	--run-dir "$PRUN" --obj "$OBJ" --user nobody
+rm -rf "$PIN/leak"
 log "all good"
