@@ -10,7 +10,9 @@
 # the canary keeps its content, owner, mode and link count. Then the same
 # while a racer (as nobody) keeps swapping links in and out during
 # start-up: graphd's SQLite opens run with nobody's file system identity,
-# so no interleaving reaches the canary.
+# so no interleaving reaches the canary; the enforcer changes its pins only
+# through descriptors. Also every daemon's audit and key directories, and
+# links planted in the enforcer's pin directory.
 . "$(dirname "$0")/lib.sh"
 for b in kl-decider kl-graphd; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b (run make first)"; done
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
@@ -71,9 +73,11 @@ stop_daemon() {
 	wait "$DPID" 2>/dev/null
 }
 
-DFLAGS=(--run-dir "$TMP/run-d" --dry-run=true --user nobody --sensor-user nobody $(audit_args decider)
+DBASE=(--run-dir "$TMP/run-d" --dry-run=true --user nobody --sensor-user nobody
 	--state-file "$D/state.json" --feedback-file "$D/feedback.json" --whitelist "$D/whitelist.txt")
-GFLAGS=(--db "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody $(audit_args graphd))
+GBASE=(--db "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody)
+DFLAGS=("${DBASE[@]}" $(audit_args decider))
+GFLAGS=("${GBASE[@]}" $(audit_args graphd))
 DREADY='deciding every' GREADY='graph .*: [0-9]+ edges'
 mkdir -p "$TMP/run-d" "$TMP/run-g"
 
@@ -154,6 +158,56 @@ for name in kliq.db kliq.db-wal kliq.db-shm; do
 	done
 done
 
+log "== every daemon's audit trail: planted names in its audit and key directories"
+# As deployed, /var/log/kernloom/ROLE and /var/lib/kernloom/ROLE belong to
+# the role's user: each daemon, started as root with --user nobody, finds
+# a symlink, FIFO or hard link to the canary under each name it opens
+# there. It may refuse to start or go on without that file; it never
+# hangs and never touches the canary. The enforcer comes first: its pins
+# are the sensor's input.
+AD=$TMP/pa/audit KD=$TMP/pa/keys
+mkdir -p "$TMP/run-e" "$TMP/run-s"
+ENFLAGS=(--pin-dir "$PIN" --run-dir "$TMP/run-e" --user nobody --sensor-user nobody)
+SFLAGS=(--pin-dir "$PIN" --run-dir "$TMP/run-s" --interval 1s --user nobody)
+SB_READY='seccomp allow-list'
+audit_of() { echo "--audit-dir $AD/$1 --audit-key $KD/$1/audit.key"; }
+for role in enforcer sensor decider graphd; do
+	case $role in
+	enforcer) cmd=(unshare --net "$BIN/kl-enforcer" "${ENFLAGS[@]}") ;;
+	sensor) cmd=("$BIN/kl-sensor" "${SFLAGS[@]}") ;;
+	decider) cmd=("$BIN/kl-decider" "${DBASE[@]}") ;;
+	graphd) cmd=("$BIN/kl-graphd" "${GBASE[@]}") ;;
+	esac
+	started=0 refused=0
+	for name in "$KD/$role/audit.key" "$KD/$role/audit.key.pub" "$AD/$role/audit.pub" \
+		"$AD/$role/audit-000001.jsonl"; do
+		for kind in symlink fifo hardlink; do
+			rm -rf "$AD/$role" "$KD/$role" "$G"/* && fresh_d
+			mkdir -p "$AD/$role" "$KD/$role" && chown nobody: "$AD/$role" "$KD/$role"
+			chmod 2750 "$AD/$role" && chmod 0700 "$KD/$role"
+			plant "$kind" "$name"
+			start_daemon "$TMP/audit-$role.log" "$SB_READY" "${cmd[@]}" $(audit_of $role)
+			if [ "$STARTED" = ready ]; then started=$((started + 1)); stop_daemon; else refused=$((refused + 1)); fi
+			rm -rf "$AD/$role" "$KD/$role" # the hard link counts as one of the canary's links
+			check_canary "$role: $(basename "$name") as a $kind"
+		done
+	done
+	log "ok: $role: 12 planted audit names, started $started times, refused $refused times; canary untouched"
+done
+[ -d "$PIN" ] && [ "$(command stat -c %U "$PIN")" = nobody ] || fail "the pin directory is not nobody's after the enforcer ran"
+
+log "== the enforcer's pin directory: links planted before start-up"
+# After a run the pin directory is its user's: that user may put a link to
+# the canary in place of any pin; root must neither follow nor chown it.
+for pin in kernloom_src4_stats kernloom_totals kernloom_deny4_hash; do
+	plant symlink "$PIN/$pin"
+	start_daemon "$TMP/pins.log" "$SB_READY" unshare --net "$BIN/kl-enforcer" "${ENFLAGS[@]}" $(audit_of enforcer)
+	[ "$STARTED" != ready ] || { stop_daemon; fail "$pin as a symlink: kl-enforcer started anyway"; }
+	check_canary "$pin as a symlink"
+	rm -f "$PIN/$pin"
+	log "ok: $pin as a symlink: $STARTED, $(grep -o "$pin[^(]*: [a-z][^(]*" "$TMP/pins.log" | head -n 1)"
+done
+
 log "== during start-up: nobody swaps links in and out while the daemons start"
 # The racer is the graph/decider user itself (nobody): it may write its
 # directories, and tries to make root follow a link between any two steps.
@@ -161,6 +215,10 @@ RACER=$TMP/racer.sh
 cat >"$RACER" <<EOF
 while :; do
 	for n in kliq.db-wal kliq.db-shm kliq.db-journal; do ln -s "$CANARY" "$G/\$n" 2>/dev/null; done
+	for n in kernloom_src4_stats kernloom_flow4_stats kernloom_totals; do
+		mv -f "$PIN/\$n" "$PIN/\${n}_" 2>/dev/null && ln -s "$CANARY" "$PIN/\$n" 2>/dev/null
+		rm -f "$PIN/\$n"; mv -f "$PIN/\${n}_" "$PIN/\$n" 2>/dev/null
+	done
 	ln -s "$CANARY" "$D/state.json.tmp" 2>/dev/null; ln -s "$CANARY" "$D/state.json.bak" 2>/dev/null
 	rm -f "$G"/kliq.db-wal "$G"/kliq.db-shm "$G"/kliq.db-journal "$D/state.json.tmp" "$D/state.json.bak"
 done
@@ -170,17 +228,19 @@ fresh_d
 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups bash "$RACER" &
 RACER_PID=$!
 PIDS+=("$RACER_PID")
-g_ready=0 g_refused=0 d_ready=0
+g_ready=0 g_refused=0 d_ready=0 e_ready=0
 for i in 1 2 3 4 5 6; do
 	start_daemon "$TMP/graphd.log" "$GREADY" "$BIN/kl-graphd" "${GFLAGS[@]}"
 	if [ "$STARTED" = ready ]; then g_ready=$((g_ready + 1)); stop_daemon; else g_refused=$((g_refused + 1)); fi
 	start_daemon "$TMP/decider.log" "$DREADY" "$BIN/kl-decider" "${DFLAGS[@]}"
 	if [ "$STARTED" = ready ]; then d_ready=$((d_ready + 1)); stop_daemon; fi
+	start_daemon "$TMP/enforcer.log" "$SB_READY" unshare --net "$BIN/kl-enforcer" "${ENFLAGS[@]}" $(audit_of enforcer)
+	if [ "$STARTED" = ready ]; then e_ready=$((e_ready + 1)); stop_daemon; fi
 	check_canary "start-up race, round $i"
 done
 kill "$RACER_PID"
 wait "$RACER_PID" 2>/dev/null
-log "ok: 6 rounds: kl-graphd served $g_ready times, refused a planted file $g_refused times; kl-decider served $d_ready times; the canary was never touched"
+log "ok: 6 rounds: kl-graphd served $g_ready times, refused a planted file $g_refused times; kl-decider served $d_ready times; kl-enforcer served $e_ready times; the canary was never touched"
 rm -f "$G"/* "$D"/*
 check_canary "the end"
 log "PASS"
