@@ -43,14 +43,16 @@ static int stage_paths(struct kl_listen *ls, char *err, size_t errlen)
 }
 
 /*
- * The staging directory: not a link, owned by whoever will bind in it
- * after the privilege drop (`owner`), mode 2700 (nobody else can reach a
- * socket in it) and setgid to the socket's group, so sockets bound in it
- * are born with that group. Without a group of our own it takes the one a
- * bind beside it would give (a setgid run dir's). Made at start, when a
- * chown is still possible; checked, not trusted.
+ * The staging directory: not a link, owned by whoever binds in it now
+ * (`owner`), mode 2700 (nobody else can reach a socket in it) and setgid
+ * to the socket's group, so sockets bound in it are born with that group.
+ * Without a group of our own it takes the one a bind beside it would give
+ * (a setgid run dir's). Made at start, when a chown is still possible;
+ * checked, not trusted. One left by `prev` (the user of an earlier run)
+ * is taken over.
  */
-static int stage_dir_make(struct kl_listen *ls, uid_t owner, char *err, size_t errlen)
+static int stage_dir_make(struct kl_listen *ls, uid_t owner, uid_t prev, char *err,
+			  size_t errlen)
 {
 	char parent[sizeof(ls->path)];
 	const char *slash = strrchr(ls->path, '/');
@@ -67,8 +69,6 @@ static int stage_dir_make(struct kl_listen *ls, uid_t owner, char *err, size_t e
 	if (gid == (gid_t)-1 && stat(parent, &st) == 0 && (st.st_mode & S_ISGID))
 		gid = st.st_gid;
 	mode_t want = gid != (gid_t)-1 ? 02700 : 0700;
-	if (owner == (uid_t)-1 || owner == 0)
-		owner = geteuid();
 
 	if (mkdir(ls->stage_dir, 0700) < 0 && errno != EEXIST)
 		return kl_fail(err, errlen, "cannot create %s: %s", ls->stage_dir, strerror(errno));
@@ -76,7 +76,7 @@ static int stage_dir_make(struct kl_listen *ls, uid_t owner, char *err, size_t e
 	if (fd < 0)
 		return kl_fail(err, errlen, "%s: %s (expected our own directory)", ls->stage_dir,
 			       strerror(errno));
-	if (fstat(fd, &st) < 0 || (st.st_uid != geteuid() && st.st_uid != owner)) {
+	if (fstat(fd, &st) < 0 || (st.st_uid != geteuid() && st.st_uid != owner && st.st_uid != prev)) {
 		close(fd);
 		return kl_fail(err, errlen, "%s is owned by uid %u, not by us; not using it",
 			       ls->stage_dir, (unsigned)st.st_uid);
@@ -173,10 +173,20 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	if (nng_socket_get_int(sock, NNG_OPT_PEER, &peer) != 0)
 		peer = 0x30;
 	ls->peer_proto = (uint16_t)peer;
-	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, owner, err, errlen) < 0)
+	if (owner == (uid_t)-1 || owner == 0)
+		owner = geteuid();
+	/* nng sets a new socket's mode by path: root binds in a directory
+	 * only it can write, and hands it to the user afterwards, for the
+	 * replacements it makes itself after the drop. */
+	uid_t now = geteuid() == 0 ? 0 : owner;
+	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, now, owner, err, errlen) < 0)
 		return -1;
 	if (bind_and_publish(ls, err, errlen) < 0) {
 		rmdir(ls->stage_dir);
+		return -1;
+	}
+	if (now != owner && stage_dir_make(ls, owner, now, err, errlen) < 0) {
+		kl_listen_cleanup(ls);
 		return -1;
 	}
 	ls->next_check = now_ms() + KL_LISTEN_CHECK_MS;
