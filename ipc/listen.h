@@ -16,7 +16,9 @@
  * (".NAME.new", mode 2700, setgid, group = the socket's group), so the
  * socket file is born with its group, and is then renamed over the
  * public path (atomic: the path always answers). The staging directory is
- * made once at start, while we may still chown.
+ * made once at start, while we may still chown; started as root, we bind
+ * there first while it is still ours (nng sets the mode by path) and then
+ * hand it to the user.
  *
  * kl_listen_check, called regularly by the owner, connects to the socket
  * and waits for that connection to reach it (kl_listen_saw_pipe from the
