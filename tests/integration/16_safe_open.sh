@@ -196,6 +196,21 @@ for role in enforcer sensor decider graphd; do
 done
 [ -d "$PIN" ] && [ "$(command stat -c %U "$PIN")" = nobody ] || fail "the pin directory is not nobody's after the enforcer ran"
 
+log "== kl-sensor: its --record file planted in a directory of its user's"
+R=$TMP/rec
+for kind in symlink fifo hardlink; do
+	rm -rf "$R" && mkdir -p "$R" && chown nobody: "$R"
+	plant "$kind" "$R/trace.jsonl"
+	start_daemon "$TMP/record.log" "$SB_READY" "$BIN/kl-sensor" "${SFLAGS[@]}" $(audit_of sensor) \
+		--record "$R/trace.jsonl"
+	[ "$STARTED" != ready ] || { stop_daemon; fail "--record as a $kind: kl-sensor started anyway"; }
+	grep -q "$R/trace.jsonl: refusing to open it" "$TMP/record.log" ||
+		fail "--record as a $kind: no error naming the file: $(tail -n 3 "$TMP/record.log")"
+	rm -rf "$R"
+	check_canary "--record as a $kind"
+	log "ok: --record as a $kind: $STARTED, $(grep -o 'refusing to open it: [^(]*' "$TMP/record.log" | head -n 1)"
+done
+
 log "== the enforcer's pin directory: links planted before start-up"
 # After a run the pin directory is its user's: that user may put a link to
 # the canary in place of any pin; root must neither follow nor chown it.
