@@ -2,6 +2,7 @@
 #include "ctl/daemons.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -93,9 +94,12 @@ pid_t ctl_socket_peer_pid(const char *path)
 	pid_t pid = 0;
 	/* Connected and closed before nng's handshake: the daemon's listener
 	 * sees no pipe, so nothing is logged. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-		pid = cr.pid;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+			pid = cr.pid;
+	} else if (errno == EACCES || errno == EPERM) {
+		pid = -1;
+	}
 	close(fd);
 	return pid;
 }

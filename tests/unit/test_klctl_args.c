@@ -58,7 +58,7 @@ static void test_simple_commands(void **state)
 		const char *line;
 		uint16_t cmd;
 	} t[] = {
-		{ "status", KL_CTL_STATUS },	   { "stats", KL_CTL_STATS },
+		{ "status enforcer", KL_CTL_STATUS }, { "stats", KL_CTL_STATS },
 		{ "allow list", KL_CTL_ALLOW_LIST }, { "deny list", KL_CTL_DENY_LIST },
 		{ "rl off", KL_CTL_RL_OFF },	   { "rl list", KL_CTL_RL_LIST },
 		{ "edge list", KL_CTL_EDGE_LIST },   { "reset", KL_CTL_RESET },
@@ -373,6 +373,8 @@ static void test_man_page(void **state)
 	for (size_t i = 0; i < ctl_n_offline; i++)
 		assert_non_null(ctl_offline[i].help);
 	assert_non_null(strstr(buf, "\\fBklctl \\fRtrace from\\-pcap"));
+	assert_non_null(strstr(buf, "\\fBklctl \\fRstatus [\\-\\-expect LIST] [\\-\\-json]\n"));
+	assert_non_null(strstr(buf, "\\fBklctl \\fR\\fBstatus enforcer\\fR\n"));
 	assert_non_null(strstr(buf, ".SH \"EXIT STATUS\""));
 	assert_non_null(strstr(buf, "/run/kernloom/decider/decider.sock"));
 	free(buf);
@@ -845,6 +847,95 @@ static void test_top_options(void **state)
 	assert_non_null(strstr(err, "needs a value"));
 }
 
+/* Split LINE at spaces into argv and run ctl_status_parse on it. */
+static int status_parse(const char *line, struct ctl_status_opts *o)
+{
+	static char buf[256];
+	static char *argv[16];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *t = strtok(buf, " "); t && argc < 15; t = strtok(NULL, " "))
+		argv[argc++] = t;
+	err[0] = '\0';
+	return ctl_status_parse(argc, argv, o, err, sizeof(err));
+}
+
+/* `klctl status` is every daemon; which ones must be up is --expect;
+ * the shield's own detail is `status enforcer`, a table command. */
+static void test_status_options(void **state)
+{
+	(void)state;
+	struct ctl_status_opts o;
+	const unsigned all = (1u << CTL_U_ENFORCER) | (1u << CTL_U_SENSOR) |
+			     (1u << CTL_U_DECIDER) | (1u << CTL_U_GRAPHD);
+	assert_int_equal(status_parse("status", &o), 0);
+	assert_int_equal(o.expect, all);
+	assert_false(o.json || o.help);
+	assert_int_equal(status_parse("status --json", &o), 0);
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --format json", &o), 0);
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --format=table", &o), 0);
+	assert_false(o.json);
+	assert_int_equal(status_parse("status --expect enforcer,sensor,decider --json", &o), 0);
+	assert_int_equal(o.expect, all & ~(1u << CTL_U_GRAPHD));
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --expect=kl-graphd", &o), 0);
+	assert_int_equal(o.expect, 1u << CTL_U_GRAPHD);
+	assert_int_equal(status_parse("status --expect decider,decider", &o), 0);
+	assert_int_equal(o.expect, 1u << CTL_U_DECIDER);
+	assert_int_equal(status_parse("status --help", &o), 0);
+	assert_true(o.help);
+	static const char *bad[][2] = {
+		{ "status --expect", "needs a list" },
+		{ "status --expect=", "needs a list" },
+		{ "status --expect enforcer,", "\"\" is not one of" },
+		{ "status --expect ,enforcer", "\"\" is not one of" },
+		{ "status --expect enforcer,graph", "\"graph\" is not one of" },
+		{ "status --expect kl-", "\"kl-\" is not one of" },
+		{ "status --expect sensor --expect decider", "given twice" },
+		{ "status --all", "unknown option \"--all\"" },
+		{ "status --format xml", "json or table" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(status_parse(bad[i][0], &o), -1);
+		print_message("%s: %s\n", bad[i][0], err);
+		assert_non_null(strstr(err, bad[i][1]));
+	}
+
+	/* Down only counts when expected; a socket that keeps klctl out is
+	 * not taken for a daemon that is down. */
+	assert_int_equal(ctl_unit_state(true, false, true), CTL_ST_UP);
+	assert_int_equal(ctl_unit_state(true, false, false), CTL_ST_UP);
+	assert_int_equal(ctl_unit_state(false, false, true), CTL_ST_DOWN);
+	assert_int_equal(ctl_unit_state(false, false, false), CTL_ST_OFF);
+	assert_int_equal(ctl_unit_state(false, true, true), CTL_ST_UNKNOWN);
+	assert_int_equal(ctl_unit_state(false, true, false), CTL_ST_UNKNOWN);
+	assert_string_equal(ctl_unit_state_name(CTL_ST_OFF), "off");
+	assert_string_equal(ctl_unit_name(CTL_U_SENSOR), "kl-sensor");
+
+	/* `status` alone is not a table command; `status enforcer` is. */
+	struct ctl_call c;
+	assert_int_equal(parse("status enforcer --json", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_STATUS);
+	assert_true(c.json);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
+	assert_int_equal(parse("status", &c), -1);
+	assert_int_equal(parse("status decider", &c), -1);
+	assert_non_null(strstr(err, "unknown subcommand \"status decider\""));
+
+	/* `klctl help status`: klctl's own command, then the table's. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(ctl_print_offline_help("status", f), 1);
+	assert_int_equal(ctl_print_group_help("status", f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl status [--expect LIST] [--json]\n"));
+	assert_non_null(strstr(buf, "usage: klctl status enforcer\n"));
+	free(buf);
+}
+
 static void test_events_follow_window(void **state)
 {
 	(void)state;
@@ -984,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
+		cmocka_unit_test(test_status_options),
 		cmocka_unit_test(test_events_follow_window),
 		cmocka_unit_test(test_status_all_proc),
 		cmocka_unit_test(test_stats_printer),
