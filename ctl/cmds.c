@@ -963,11 +963,11 @@ const char *ctl_unit_name(enum ctl_unit u)
 	return u < CTL_U_MAX ? n[u] : "?";
 }
 
-enum ctl_unit_state ctl_unit_state(bool up, bool denied, bool expected)
+enum ctl_unit_state ctl_unit_state(bool up, bool untold, bool expected)
 {
 	if (up)
 		return CTL_ST_UP;
-	if (denied)
+	if (untold)
 		return CTL_ST_UNKNOWN;
 	return expected ? CTL_ST_DOWN : CTL_ST_OFF;
 }

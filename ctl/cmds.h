@@ -148,10 +148,11 @@ struct ctl_status_opts {
 /* argv[0] is "status". Returns 0, or -1 with a usage error in err. */
 int ctl_status_parse(int argc, char **argv, struct ctl_status_opts *o, char *err, size_t errlen);
 /* A daemon's state word: "up"; "down" (expected, not running: exit 1);
- * "off" (not expected, not running); "unknown" (its socket refused klctl,
- * so whether it runs cannot be told: exit 1 as well). */
+ * "off" (not expected, not running); "unknown" (UNTOLD: its socket keeps
+ * klctl out or does not answer, so whether it runs cannot be told: exit 1
+ * as well). */
 enum ctl_unit_state { CTL_ST_UP, CTL_ST_DOWN, CTL_ST_OFF, CTL_ST_UNKNOWN };
-enum ctl_unit_state ctl_unit_state(bool up, bool denied, bool expected);
+enum ctl_unit_state ctl_unit_state(bool up, bool untold, bool expected);
 const char *ctl_unit_state_name(enum ctl_unit_state s);
 
 /* `klctl events --follow`: of an answer holding the newest N events out

@@ -424,11 +424,9 @@ static int run_status_all(const struct ctl_global *g, int argc, char **argv)
 			pid = ctl_find_sensor(g->run_dir, KL_RUN_ROOT_DEFAULT);
 		else if (kl_run_path(g->run_dir, ds[i].role, ds[i].sock, path, sizeof(path), err,
 				     sizeof(err)) == 0)
-			pid = ctl_socket_peer_pid(path);
+			pid = ctl_socket_peer_pid(path, (int)g->timeout_ms, err, sizeof(err));
 		if (pid < 0)
-			fprintf(stderr, "klctl: %s: permission denied on %s (root and kernloom-admin "
-					"may ask)\n",
-				name, path);
+			fprintf(stderr, "klctl: %s: %s\n", name, err);
 		bool up = pid > 0 && ctl_proc_read(pid, &p) == 0;
 		enum ctl_unit_state state = ctl_unit_state(up, pid < 0, o.expect & (1u << i));
 		bad += state == CTL_ST_DOWN || state == CTL_ST_UNKNOWN;

@@ -44,6 +44,10 @@ pk=$(src_field $A4 pkts)
 # (counted in new_sources).
 expect_ge "$pk" 3 "packets counted before restart"
 klctl --json stats | jq -e '.new_sources >= 1' >/dev/null || fail "stats: no new_sources: $(klctl stats)"
+# klctl status knocked on the control socket as nng does: the listener's
+# self-check (every 2 s, seconds have passed) found nothing to replace.
+grep -q "listener stopped accepting" "$TMP/enforcer.log" &&
+	fail "klctl status wedged the enforcer's listener: $(grep "listener stopped" "$TMP/enforcer.log")"
 
 log "== restart"
 stop_enforcer

@@ -13,6 +13,11 @@
 #include <math.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <jansson.h>
 
 #include "ctl/cmds.h"
@@ -986,7 +991,8 @@ static void test_status_all_proc(void **state)
 	assert_false(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/tmp/x/run", "/run/kernloom"));
 	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
 	/* nobody listens there */
-	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
+	char why[256];
+	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock", 100, why, sizeof(why)), 0);
 
 	/* The sensor's metrics file from its cmdline, and the samples in it. */
 	static const char c5[] = "kl-sensor\0--metrics-file\0/a.prom\0--metrics-file=/b.prom";
@@ -1002,6 +1008,82 @@ static void test_status_all_proc(void **state)
 	assert_true(ctl_prom_value(page, "kernloom_sensor_frames_sent_total{stream=\"flows\"}") == 41);
 	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_ticks")));
 	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_frames_sent_total")));
+}
+
+/* An SP server in a thread: accepts once, answers the SP header as a REP0
+ * socket, and reports whether the peer sent a whole header first. */
+struct sp_server {
+	int lfd;
+	bool answer;
+	bool got_header;
+};
+static void *sp_serve(void *arg)
+{
+	struct sp_server *s = arg;
+	int fd = accept(s->lfd, NULL, NULL);
+	uint8_t h[8];
+	size_t have = 0;
+	while (fd >= 0 && have < sizeof(h)) {
+		ssize_t n = read(fd, h + have, sizeof(h) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	s->got_header = have == sizeof(h) && memcmp(h, "\0SP\0\0\x30\0\0", 8) == 0;
+	if (s->answer && s->got_header)
+		assert_int_equal(write(fd, "\0SP\0\0\x31\0\0", 8), 8);
+	/* wait for the peer to hang up */
+	while (fd >= 0 && read(fd, h, sizeof(h)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int sp_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path));
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* `klctl status` finds a daemon's pid by knocking on its control socket
+ * the way nng does: the whole SP header exchange, never a bare connect
+ * and close (that wedges an nng 1.5.2 listener). A socket that does not
+ * answer cannot be told up or down. */
+static void test_status_probe(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kl-ctlprobe.XXXXXX", path[128], why[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+
+	struct sp_server s = { .lfd = sp_listen(path), .answer = true };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, sp_serve, &s), 0);
+	assert_int_equal(ctl_socket_peer_pid(path, 2000, why, sizeof(why)), getpid());
+	pthread_join(t, NULL);
+	assert_true(s.got_header);
+
+	s.answer = false;
+	assert_int_equal(pthread_create(&t, NULL, sp_serve, &s), 0);
+	why[0] = '\0';
+	assert_int_equal(ctl_socket_peer_pid(path, 100, why, sizeof(why)), -1);
+	pthread_join(t, NULL);
+	print_message("silent server: %s\n", why);
+	assert_non_null(strstr(why, "no SP handshake"));
+	close(s.lfd);
+
+	/* the socket file of a daemon that is gone */
+	assert_int_equal(ctl_socket_peer_pid(path, 100, why, sizeof(why)), 0);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* The request field each klctl argument fills (0: none). */
@@ -1076,6 +1158,7 @@ int main(void)
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
 		cmocka_unit_test(test_status_options),
+		cmocka_unit_test(test_status_probe),
 		cmocka_unit_test(test_events_follow_window),
 		cmocka_unit_test(test_status_all_proc),
 		cmocka_unit_test(test_stats_printer),
