@@ -508,39 +508,9 @@ static void fill(struct gr_opts *o)
 	o->log_level = c->log_level;
 }
 
-static const char *flag_str(const struct kl_layer *L, const char *name, const char *def)
-{
-	int ki = kl_knob_index(&gr_knobs, name);
-	if (!L->set[ki])
-		return def;
-	return *(char *const *)((const char *)L->v + gr_knobs.k[ki].off);
-}
-
-/* A file named by flag must exist; the default one may be missing. */
-static void load(const struct kl_layer *flags, const char *knob, const char *def,
-		 struct kl_layer *L, struct kl_errs *errs)
-{
-	const char *path = flag_str(flags, knob, def);
-	bool missing = false;
-
-	if (path[0] == '\0')
-		return;
-	if (kl_layer_init(L, &gr_knobs, strcmp(knob, "config") == 0 ? KL_L_FILE : KL_L_PDP,
-			  path) < 0) {
-		kl_errs_add(errs, "out of memory");
-		return;
-	}
-	if (L->kind == KL_L_FILE)
-		kl_yaml_own_file(path, L, &missing, errs);
-	else
-		kl_yaml_pdp_file(path, pdp_owned, L, &missing, errs);
-	if (missing && flags->set[kl_knob_index(&gr_knobs, knob)])
-		kl_errs_add(errs, "--%s %s: no such file", knob, path);
-}
-
 int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs)
 {
-	struct kl_layer flags, file = { 0 }, pdp = { 0 };
+	struct kl_layer flags, file, pdp;
 	struct cmdline cl = { .o = o };
 	size_t before = errs->n;
 
@@ -559,8 +529,8 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 		kl_layer_free(&flags);
 		return errs->n > before ? -1 : 0;
 	}
-	load(&flags, "pdp-config", GR_PDP_DEFAULT, &pdp, errs);
-	load(&flags, "config", GR_CONFIG_DEFAULT, &file, errs);
+	kl_yaml_layer(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, 0, &pdp, errs);
+	kl_yaml_layer(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };
 	kl_resolve(&o->r, order, 3, errs);
 	kl_layer_free(&flags);
