@@ -36,8 +36,8 @@ static const struct kl_knob knobs[] = {
 	{ "pdp-config", KT_STR, OFF(pdp_config), GR_PDP_DEFAULT, .group = G_FILES,
 	  .help = "The decider's PDPConfig: its spec.graph (mode, store, promotion, exclude) "
 		  "applies here too; a missing default file means built-in values. Empty: none." },
-	{ "db", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
-	  .group = G_FILES, .help = "SQLite graph database.", .key = "db" },
+	{ "graph-store", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "SQLite graph database.", .key = "graph_store" },
 	{ "run-dir", KT_STR, OFF(run_dir), GR_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "Root of the role socket directories.", .key = "run_dir" },
 	{ "audit-dir", KT_STR, OFF(audit_dir), GR_AUDIT_DIR_DEFAULT, .group = G_FILES,
@@ -154,11 +154,11 @@ const struct kl_knobset gr_knobs = {
 _Static_assert(sizeof(knobs) / sizeof(knobs[0]) <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
 
 static const char usage_text[] =
-	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--db FILE] [options]\n"
-	"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
+	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--graph-store FILE] [options]\n"
+	"       kl-graphd [--graph-store FILE] --replay TRACE [--graph-mode MODE] [options]\n"
 	"       kl-graphd -n [options]         print the effective configuration and exit\n"
 	"       kl-graphd --help-man           kl-graphd(8) (roff; --help-markdown: the options)\n"
-	"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
+	"       kl-graphd [--graph-store FILE] COMMAND [ARGS]\n"
 	"The graph learner: records which source talks to which (port, protocol), promotes\n"
 	"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"
 	"Flow frames come from kl-sensor on RUN_DIR/graphd/flows.sock; frozen and approved edges go\n"
