@@ -100,9 +100,10 @@ static const struct kl_knob knobs[] = {
 	  .help = "Feature profile: which telemetry and enforcement the shield runs." },
 	{ "protect", KT_CIDRS, OFF(protect), "", .flags = KF_ADD, .group = G_SHIELD,
 	  .key = "protect",
-	  .help = "Never deny or rate-limit these addresses on the decider's or graphd's request "
-		  "(repeatable; adds to the file's list). This host's own addresses and loopback are "
-		  "always protected." },
+	  .help = "Anti-lockout: addresses never denied or rate-limited (requests to do so are "
+		  "refused) that bypass every rule in the data plane (repeatable; adds to the file's "
+		  "list). The decider and graphd never touch this host's own addresses or loopback "
+		  "either." },
 	MAP_SIZE(ENF_SZ_SRC, "src", "src", KL_SRC_MAX_DEFAULT, "per-source statistics"),
 	MAP_SIZE(ENF_SZ_DENY, "deny", "deny", KL_DENY_MAX_DEFAULT, "exact deny"),
 	MAP_SIZE(ENF_SZ_DENY_CIDR, "deny-cidr", "deny_cidr", KL_DENY_LPM_MAX_DEFAULT, "CIDR deny"),
