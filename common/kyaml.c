@@ -213,6 +213,50 @@ static bool owned_path(const char *const *owned, const char *full)
 	return false;
 }
 
+/* The next path component of knob ki under path ("" for the top), or
+ * NULL when ki is not under path; *n: its length. */
+static const char *component(const struct kl_knobset *ks, size_t ki, const char *path,
+			     enum kl_kpath kp, size_t *n)
+{
+	const char *kpath = kl_knob_path(&ks->k[ki], kp);
+	size_t pl = strlen(path);
+
+	if (kpath == NULL || (pl > 0 && (strncmp(kpath, path, pl) != 0 || kpath[pl] != '.')))
+		return NULL;
+	kpath += pl > 0 ? pl + 1 : 0;
+	*n = strcspn(kpath, ".");
+	return kpath;
+}
+
+/* The keys a mapping at path may hold, "a, b, c", each once, in table
+ * order (a mistyped key is most often a near miss of one of them). */
+static void keys_here(const struct kl_knobset *ks, const char *path, enum kl_kpath kp,
+		      const char *const *owned, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ks->n; i++) {
+		size_t n, m;
+		const char *c = component(ks, i, path, kp, &n);
+		bool seen = false;
+		if (c == NULL || (owned != NULL && !owned_path(owned, kl_knob_path(&ks->k[i], kp))))
+			continue;
+		for (size_t j = 0; j < i && !seen; j++) {
+			const char *d = component(ks, j, path, kp, &m);
+			seen = d != NULL && m == n && strncmp(c, d, n) == 0;
+		}
+		if (seen)
+			continue;
+		int w = snprintf(buf + o, len - o, "%s%.*s", o ? ", " : "", (int)n, c);
+		if (w < 0 || (size_t)w >= len - o) {
+			snprintf(buf + (o < len - 4 ? o : len - 4), 4, "...");
+			return;
+		}
+		o += (size_t)w;
+	}
+}
+
 static void walk(const struct kl_ynode *map, const char *path, const char *name, const char *pre,
 		 enum kl_kpath kp, const char *const *owned, struct kl_layer *L,
 		 struct kl_errs *errs)
@@ -274,7 +318,10 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 			walk(v, full, name, pre, kp, owned, L, errs);
 			continue;
 		}
-		kl_errs_add(errs, "%s:%d: %s%s: unknown key", name, k->line, pre, full);
+		char valid[768];
+		keys_here(L->ks, path, kp, owned, valid, sizeof(valid));
+		kl_errs_add(errs, "%s:%d: %s%s: unknown key (valid here: %s)", name, k->line, pre, full,
+			    valid);
 	}
 }
 

@@ -208,7 +208,8 @@ static void test_yaml_every_error_listed(void **state)
 	assert_true(has_err("t.yaml:1: interfaces: expected a list of names, got a scalar", NULL));
 	assert_true(has_err("t.yaml:2: colour: unknown key", NULL));
 	assert_true(has_err("t.yaml:3: map_sizes.src: expected a non-negative integer", "0x10"));
-	assert_true(has_err("t.yaml:3: map_sizes.foo: unknown key", NULL));
+	assert_true(has_err("t.yaml:3: map_sizes.foo: unknown key (valid here: src, deny, deny_cidr, "
+			    "allow, rl, flow, edge)", NULL));
 	assert_true(has_err("t.yaml:3: map_sizes.deny: 0 is out of range (must be >= 1 and <= 16777216)",
 			    NULL));
 	assert_true(has_err("t.yaml:4: ephemeral_min: 70000 is out of range", NULL));

@@ -109,7 +109,7 @@ static void test_errors_name_place(void **state)
 	assert_int_equal(build("count: x\nsub: {every: 2m}\nnope: 1\n", 5, argv, &c, &r, &e), 6);
 	const char *want[] = { "--path: must not be empty", "--count: 11 is out of range",
 			       "--bogus: unknown flag", "t.yaml:1: count: expected an integer, got 'x'",
-			       "t.yaml:2: sub.every: 2m is out of range", "t.yaml:3: nope: unknown key" };
+			       "t.yaml:2: sub.every: 2m is out of range", "t.yaml:3: nope: unknown key (valid here: name, path, count, sub, on, nets)" };
 	for (size_t i = 0; i < 6; i++)
 		if (strstr(e.v[i], want[i]) == NULL)
 			fail_msg("error %zu \"%s\" lacks \"%s\"", i, e.v[i], want[i]);
