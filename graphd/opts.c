@@ -193,7 +193,7 @@ static const struct kl_manpage man8 = {
 	.summary = "Kernloom graph learner: communication paths, freeze, zero-trust edges",
 	.synopsis = ".B kl-graphd\n.RI [ options ]\n.br\n.B kl-graphd \\-\\-replay\n.I TRACE\n"
 		    ".RI [ options ]\n.br\n.B kl-graphd \\-n\n.RI [ options ]\n.br\n"
-		    ".B kl-graphd\n.RB [ \\-\\-db\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
+		    ".B kl-graphd\n.RB [ \\-\\-graph\\-store\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
 	.description =
 		"Records which source talks to which (port, protocol) from kl\\-sensor's flow frames, "
 		"promotes steady edges to learned, and once frozen turns the graph into zero\\-trust "
@@ -211,7 +211,7 @@ static const struct kl_manpage man8 = {
 	.files = ".TP\n.I /etc/kernloom/graphd.yaml\nkl\\-graphd's file (\\fB\\-\\-config\\fR).\n"
 		 ".TP\n.I /etc/kernloom/pdp.yaml\nThe PDPConfig whose spec.graph applies "
 		 "(\\fB\\-\\-pdp\\-config\\fR).\n"
-		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-db\\fR).\n",
+		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-graph\\-store\\fR).\n",
 	.exit_status = "0 ok, 1 failure, 2 usage or configuration error (every bad key named with "
 		       "file, line and key), 3 not found (approve/deny without edges).",
 	.see_also = "\\fBkernloom.yaml\\fR(5), \\fBkernloom\\-pdp\\fR(5), \\fBkl\\-decider\\fR(8), "
