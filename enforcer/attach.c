@@ -590,7 +590,7 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 	int rc = -1;
 
 	if (!pw) {
-		if (cfg->o_sensor_user.src != ENF_SRC_DEFAULT) {
+		if (enf_config_given(cfg, "sensor-user")) {
 			kl_error("sensor user %s does not exist", cfg->sensor_user);
 			return -1;
 		}

@@ -66,7 +66,7 @@ DEC_FLAGS=(--run-dir "$RUN" --profile ssh-bastion --whitelist= --user nobody --s
 "$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}" >>"$TMP/decider.log" 2>&1 &
 DEC_PID=$!
 PIDS+=("$DEC_PID")
-GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody)
+GFLAGS=(--graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody)
 "$BIN/kl-graphd" $(audit_args graphd) "${GFLAGS[@]}" >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")
@@ -149,7 +149,7 @@ rm -f "$PRUN"/*.sock
 	fail "ASan's report under the sandbox: exit $rc: $(tail -n 5 "$TMP/probe-dec-asan.log")"
 log "ok: an ASan report gets through the sandbox"
 KL_TEST_SANDBOX_PROBE=inet probe "graphd inet socket" probe-graphd.log sigsys \
-	"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
+	"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
 rm -f "$PRUN"/*.sock
 KL_TEST_SANDBOX_PROBE=mapwrite probe "sensor map write" probe-sensor.log sigsys \
 	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$PRUN" --pin-dir "$PIN" --interval 1s --user nobody
@@ -175,11 +175,11 @@ nsenter --net=/run/netns/"$NS_B" setpriv --reuid=nobody --regid=nogroup --clear-
 ENF_PID=$!
 PIDS+=("$ENF_PID")
 for _ in $(seq 1 100); do
-	klctl status >/dev/null 2>&1 && break
+	klctl status enforcer >/dev/null 2>&1 && break
 	kill -0 "$ENF_PID" 2>/dev/null || fail "kl-enforcer as nobody: $(tail -n 5 "$TMP/enforcer-user.log")"
 	sleep 0.1
 done
-klctl status >/dev/null 2>&1 || fail "kl-enforcer as nobody did not come up"
+klctl status enforcer >/dev/null 2>&1 || fail "kl-enforcer as nobody did not come up"
 for st in /proc/"$ENF_PID"/task/*/status; do
 	awk -v c=$ENF_CAPS '/^CapEff:|^CapPrm:/ && $2 != c { print "bad " $0 }
 		/^CapAmb:|^CapInh:/ && $2 != "0000000000000000" { print "bad " $0 }

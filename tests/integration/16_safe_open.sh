@@ -75,7 +75,7 @@ stop_daemon() {
 
 DBASE=(--run-dir "$TMP/run-d" --dry-run=true --user nobody --sensor-user nobody
 	--state-file "$D/state.json" --feedback-file "$D/feedback.json" --whitelist "$D/whitelist.txt")
-GBASE=(--db "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody)
+GBASE=(--graph-store "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody)
 DFLAGS=("${DBASE[@]}" $(audit_args decider))
 GFLAGS=("${GBASE[@]}" $(audit_args graphd))
 DREADY='deciding every' GREADY='graph .*: [0-9]+ edges'

@@ -17,7 +17,7 @@ chmod 0777 "$RUN"
 GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 
-"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
+"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
 	--summary-every 1 >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")
@@ -74,7 +74,7 @@ for s in "${SOCKS[@]}"; do
 done
 alive
 
-retry "klctl status (enforcer) after the attack" klctl status
+retry "klctl status enforcer after the attack" klctl status enforcer
 retry "klctl sources (decider) after the attack" klctl sources
 retry "klctl graph violations (graphd) after the attack" klctl graph violations
 retry "the decider link after the attack" \

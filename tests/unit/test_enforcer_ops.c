@@ -42,10 +42,15 @@ static int setup(void **state)
 {
 	(void)state;
 	char err[64];
-	enf_config_defaults(&cfg);
-	kl_cidr_parse("198.18.0.0/24", &cfg.protect[0].cidr, err, sizeof(err));
-	kl_cidr_parse("fd00:6b6c::200", &cfg.protect[1].cidr, err, sizeof(err));
-	cfg.n_protect = 2;
+	static struct enf_opts opts;
+	static struct kl_addr prot[2];
+	enf_opts_free(&opts);
+	if (enf_config_defaults(&opts) < 0)
+		return -1;
+	cfg = opts.c;
+	kl_cidr_parse("198.18.0.0/24", &prot[0], err, sizeof(err));
+	kl_cidr_parse("fd00:6b6c::200", &prot[1], err, sizeof(err));
+	cfg.protect = (struct kl_cidrs){ .v = prot, .n = 2 };
 	enf_ctx_init(&ctx, &cfg, &ring);
 	ctx.now = now_fn;
 	if (kl_test_maps_create(&ctx, false, 1024) < 0)
@@ -551,6 +556,20 @@ static void test_status(void **state)
 	json_t *ns = json_object_get(res.json, "new_sources");
 	assert_true(json_is_true(json_object_get(ns, "admission")));
 	assert_null(json_object_get(ns, "limit"));
+	json_t *self = json_object_get(res.json, "daemon");
+	assert_string_equal(json_string_value(json_object_get(self, "name")), "kl-enforcer");
+	json_int_t in = json_integer_value(json_object_get(self, "frames_in"));
+	enf_result_free(&res);
+
+	/* Brief (`klctl status`): the same "daemon" object and nothing that
+	 * walks the maps. */
+	r.mode = 1;
+	assert_int_equal(run(&r, &res), KL_OK);
+	assert_int_equal(json_object_size(res.json), 1);
+	self = json_object_get(res.json, "daemon");
+	assert_string_equal(json_string_value(json_object_get(self, "name")), "kl-enforcer");
+	assert_true(json_is_true(json_object_get(self, "enforcing")));
+	assert_true(json_integer_value(json_object_get(self, "frames_in")) >= in);
 	enf_result_free(&res);
 }
 

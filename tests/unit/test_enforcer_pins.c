@@ -37,6 +37,7 @@ static const char *const telemetry[] = {
 };
 #define N_TELEMETRY (sizeof(telemetry) / sizeof(telemetry[0]))
 
+static struct enf_opts opts;
 static struct enf_config cfg;
 static struct enf_ctx ctx;
 static char dir[128], canary[64];
@@ -97,10 +98,12 @@ static int setup(void **state)
 	close(fd);
 	for (size_t i = 0; i < N_TELEMETRY; i++)
 		pin(telemetry[i]);
-	enf_config_defaults(&cfg);
-	snprintf(cfg.pin_dir, sizeof(cfg.pin_dir), "%s", dir);
-	snprintf(cfg.sensor_user, sizeof(cfg.sensor_user), "nobody");
-	cfg.o_sensor_user.src = ENF_SRC_FLAG;
+	enf_opts_free(&opts);
+	if (enf_config_defaults(&opts) < 0)
+		return -1;
+	cfg = opts.c;
+	cfg.pin_dir = dir;
+	cfg.sensor_user = (char *)"nobody";
 	enf_ctx_init(&ctx, &cfg, NULL);
 	kl_safe_set_user(user_uid);
 	return 0;
@@ -163,11 +166,11 @@ static void test_share_never_follows_a_link(void **state)
 static void test_pin_dir_link_refused(void **state)
 {
 	(void)state;
-	char link[160];
+	static char link[160];
 	snprintf(link, sizeof(link), "%s/pinslink", dir); /* bpffs refuses names with a dot */
 	if (symlink(dir, link) < 0)
 		fail_msg("symlink %s: %s", link, strerror(errno));
-	snprintf(cfg.pin_dir, sizeof(cfg.pin_dir), "%s", link);
+	cfg.pin_dir = link;
 	assert_int_equal(enf_share_telemetry(&ctx), -1);
 	assert_int_equal(enf_give_pins(link, user_uid), -1);
 	struct stat st;
