@@ -899,7 +899,11 @@ struct kl_audit *kl_audit_open(const struct kl_audit_opts *o, char *err, size_t 
 	}
 	journal_open(a, o->journal);
 	char d[256];
-	snprintf(d, sizeof(d), "{\"key\":\"%s\",\"format\":1}", a->pk_hex);
+	/* checkpoint_every is signed here so that a verifier can hold the
+	 * chain to it: nobody can strip signatures without making a longer
+	 * unsigned run than this. */
+	snprintf(d, sizeof(d), "{\"key\":\"%s\",\"format\":1,\"checkpoint_every\":%u}",
+		 a->pk_hex, a->every);
 	enqueue(a, true, false, "audit_start", "", d, "ok");
 	drain(a);
 	return a;

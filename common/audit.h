@@ -20,7 +20,9 @@
  * for (the decider: one per tick over that tick's receipts). A signature
  * covers its record's prev, so it covers the whole chain before it:
  * rewriting a record and recomputing every later hash breaks the next
- * signature.
+ * signature. audit_start names checkpoint_every, and the verifier refuses a
+ * longer run of unsigned records: stripping the later signatures does not
+ * hide a rewrite either.
  *
  * Writing never stops the daemon: records wait in memory (bounded) while
  * the directory is unwritable or the disk is full, the failure is logged at
@@ -126,6 +128,7 @@ struct kl_audit_verifier {
 	char proc[32];
 	const uint8_t *key;      /* the key of this chain (from audit_start) */
 	uint64_t records, signatures, since_sig, torn;
+	uint64_t every;          /* the longest unsigned run allowed (audit_start's checkpoint_every) */
 	uint64_t last_wall_ns;
 	long pending_torn_line;  /* a fragment line waiting for its torn_line record */
 	char pending_torn_file[256];

@@ -782,6 +782,41 @@ static void test_tamper_edit_and_rechain(void **state)
 	expect_bad(P("t"), where, "bad signature");
 }
 
+/* The attacker of the test above, who also strips every later signature
+ * (and renames the records that must be signed): the unsigned run grows
+ * past the checkpoint interval audit_start signed. */
+static void test_tamper_strip_signatures(void **state)
+{
+	(void)state;
+	int n = make_trail(P("t"));
+	edit_line(P("t/audit-000002.jsonl"), 2, "\"result\":\"ok\"", "\"result\":\"no\"");
+	for (int f = 2; f <= n; f++) {
+		char path[64];
+		snprintf(path, sizeof(path), "t/audit-%06d.jsonl", f);
+		struct lines l;
+		lines_read(P(path), &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char *sig = strstr(l.v[i], ",\"sig\":\"");
+			if (sig)
+				memmove(sig, sig + 8 + KL_AUDIT_SIG_HEX + 1,
+					strlen(sig + 8 + KL_AUDIT_SIG_HEX + 1) + 1);
+			static const char *const ev[] = { "\"event\":\"checkpoint\"",
+							   "\"event\":\"rotate\"",
+							   "\"event\":\"audit_stop\"" };
+			for (size_t k = 0; k < 3; k++) {
+				char *e = strstr(l.v[i], ev[k]);
+				if (e)
+					memcpy(e + 9, "x", 1); /* "xheckpoint", "xotate", ... */
+			}
+		}
+		lines_write(P(path), &l);
+		lines_free(&l);
+	}
+	rechain_from(P("t"), n, 2, 1);
+	/* file 1 ends signed; lines 1..8 of file 2 may go unsigned, not 9 */
+	expect_bad(P("t"), "audit-000002.jsonl line 9", "without a signature");
+}
+
 int main(void)
 {
 	kl_log_init("test_audit", KL_LOG_ERROR + 1);
@@ -808,6 +843,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_swap_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_replace_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_and_rechain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_strip_signatures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
