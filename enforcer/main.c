@@ -283,9 +283,11 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 {
 	char err[256];
 	struct kl_ctl_req r;
+	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	if (req->msg.hdr.type != KL_MSG_CONTROL) {
-		kl_server_reply_result(srv, req, KL_ERR_INVALID,
-				       "kl-enforcer's control socket takes CONTROL messages only", NULL);
+		static const char why[] = "kl-enforcer's control socket takes CONTROL messages only";
+		kl_server_reply_result(srv, req, KL_ERR_INVALID, why, NULL);
+		enf_audit_refusal(ctx, &who, kl_msg_type_name(req->msg.hdr.type), KL_ERR_INVALID, why);
 		return;
 	}
 	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
@@ -293,9 +295,9 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 			(int)req->peer_pid, err);
 		ctx->ctl_requests[KL_ERR_INVALID]++;
 		kl_server_reply_result(srv, req, KL_ERR_INVALID, err, NULL);
+		enf_audit_refusal(ctx, &who, "CONTROL", KL_ERR_INVALID, err);
 		return;
 	}
-	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	struct enf_result res;
 	enf_handle(ctx, &who, &r, &res);
 	char *json = res.json ? json_dumps(res.json, JSON_COMPACT) : NULL;
