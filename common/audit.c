@@ -915,14 +915,27 @@ void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
 	kl_audit_record_at(a, 0, 0, event, subject, details, result);
 }
 
-void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
-			const char *subject, const char *details, const char *result)
+static void record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, bool sign,
+		      const char *event, const char *subject, const char *details, const char *result)
 {
 	if (a == NULL)
 		return;
-	enqueue_at(a, wall_ns, mono_ns, false, false, event, subject, details, result);
+	enqueue_at(a, wall_ns, mono_ns, sign, false, event, subject, details, result);
 	if (!a->batch || a->qlen >= BATCH_FLUSH_BYTES)
 		drain(a);
+}
+
+void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
+			const char *subject, const char *details, const char *result)
+{
+	record_at(a, wall_ns, mono_ns, false, event, subject, details, result);
+}
+
+void kl_audit_record_signed_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns,
+			       const char *event, const char *subject, const char *details,
+			       const char *result)
+{
+	record_at(a, wall_ns, mono_ns, true, event, subject, details, result);
 }
 
 void kl_audit_checkpoint(struct kl_audit *a, const char *why)

@@ -16,8 +16,9 @@
  * Ed25519 signature by the process's own key over every byte before
  * `,"sig":`. Signed records are the checkpoints (audit_start, checkpoint
  * every `checkpoint_every` records, rotate as the last record of a file,
- * torn_line, audit_stop) and whatever the owner asks kl_audit_checkpoint()
- * for (the decider: one per tick over that tick's receipts). A signature
+ * torn_line, audit_stop), whatever the owner asks kl_audit_checkpoint()
+ * for, and the records made with kl_audit_record_signed_at (the decider's
+ * receipts). A signature
  * covers its record's prev, so it covers the whole chain before it:
  * rewriting a record and recomputing every later hash breaks the next
  * signature. audit_start names checkpoint_every, and the verifier refuses a
@@ -104,6 +105,11 @@ void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
  * and CLOCK_MONOTONIC; 0: now) and is written later by another thread. */
 void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
 			const char *subject, const char *details, const char *result);
+/* The same, with a signature of its own (the decider's receipts: each one
+ * can be shown and checked alone). */
+void kl_audit_record_signed_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns,
+			       const char *event, const char *subject, const char *details,
+			       const char *result);
 /* A signed checkpoint record now ("why" goes in its details), then flush. */
 void kl_audit_checkpoint(struct kl_audit *a, const char *why);
 /* Write what is queued (batch mode); retries a failed directory. */
