@@ -628,6 +628,24 @@ static int head_from_line(struct kl_audit *a, const char *line, size_t len)
 	return 0;
 }
 
+/* The chain head from the last line of a whole file (one ending in '\n'). */
+static int last_head_of(struct kl_audit *a, const char *path)
+{
+	char *buf = NULL, e[256];
+	size_t len = 0;
+	if (kl_safe_read_file(path, SIZE_MAX / 2, KL_SAFE_OWNED, &buf, &len, e, sizeof(e)) < 0)
+		return -1;
+	int rc = -1;
+	if (len > 0 && buf[len - 1] == '\n') {
+		size_t lend = len - 1, lstart = lend;
+		while (lstart > 0 && buf[lstart - 1] != '\n')
+			lstart--;
+		rc = head_from_line(a, buf + lstart, lend - lstart);
+	}
+	free(buf);
+	return rc;
+}
+
 /* Find the newest file, pick up the chain, deal with a torn tail. */
 static int resume(struct kl_audit *a, char *err, size_t errlen)
 {
@@ -673,7 +691,12 @@ static int resume(struct kl_audit *a, char *err, size_t errlen)
 			if (head_from_line(a, buf + lstart, lend - lstart) < 0)
 				broken = true;
 		} else if (index > first) {
-			broken = true; /* an empty newer file: the head is in the one before */
+			/* Nothing whole in a newer file (a crash or a full disk
+			 * right after a rotation): the head is the last record
+			 * of the file before, and this file goes on from it. */
+			snprintf(path, sizeof(path), "%s/%s", a->dir, names[n - 2]);
+			if (last_head_of(a, path) < 0)
+				broken = true;
 		}
 		free(buf);
 		if (broken) {

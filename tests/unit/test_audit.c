@@ -381,6 +381,44 @@ static void test_torn_line_recovered(void **state)
 	assert_non_null(strstr(err, "audit-000001.jsonl line 6"));
 }
 
+/* A newest file with nothing whole in it (a crash, or a full disk, right
+ * after a rotation opened it): the chain goes on from the file before, in
+ * that file, and verifies. */
+static void test_empty_newest_file_continues(void **state)
+{
+	(void)state;
+	struct kl_audit *a = open_log(P("en"), 4096, 0);
+	write_records(a, 40);
+	kl_audit_close(a);
+	int n = count_files(P("en"));
+	assert_true(n >= 2);
+	char name[64];
+	snprintf(name, sizeof(name), "en/audit-%06d.jsonl", n + 1);
+	FILE *f = fopen(P(name), "w");
+	assert_non_null(f);
+	fclose(f);
+	a = open_log(P("en"), 4096, 0);
+	write_records(a, 2);
+	kl_audit_close(a);
+	char err[512];
+	if (verify(P("en"), err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(count_files(P("en")), n + 1);
+
+	/* and the same with only the torn start of its first record */
+	snprintf(name, sizeof(name), "en/audit-%06d.jsonl", n + 2);
+	f = fopen(P(name), "w");
+	assert_non_null(f);
+	fputs("{\"time\":\"2026-12", f);
+	fclose(f);
+	a = open_log(P("en"), 4096, 0);
+	write_records(a, 2);
+	kl_audit_close(a);
+	if (verify(P("en"), err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(count_files(P("en")), n + 2);
+}
+
 static void test_unwritable_dir_not_fatal(void **state)
 {
 	(void)state;
@@ -840,6 +878,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_readable_by_others_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_spans_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_line_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_newest_file_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_dir_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_details_escaped, setup, teardown),
