@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -63,6 +64,8 @@ struct kl_audit {
 	int jfd;
 	struct sockaddr_un jaddr;
 	socklen_t jaddr_len;
+	uint64_t journal_pause_until; /* CLOCK_MONOTONIC ns; 0: send */
+	bool journal_behind;          /* a record was not taken; logged once */
 
 	struct kl_audit_stats st;
 };
@@ -482,6 +485,12 @@ static int seal_now(struct kl_audit *a, const char *event, const char *details)
 	return rc;
 }
 
+/* Each record also goes to journald. A journald that is slow to take them
+ * (its queue holds only a few datagrams) is waited for, up to
+ * KL_AUDIT_JOURNAL_WAIT_MS for one write's records together; one that does
+ * not take a record in that time gets none for retry_ns, so that it never
+ * holds a daemon up for long. What it misses is counted and logged: the
+ * files are the trail. */
 static void journal_send(struct kl_audit *a, const char *out, size_t len)
 {
 	if (a->jfd < 0)
@@ -489,26 +498,50 @@ static void journal_send(struct kl_audit *a, const char *out, size_t len)
 	char *dg = malloc(KL_AUDIT_LINE_MAX + 4096);
 	if (!dg)
 		return;
+	const uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	const uint64_t wait_ns = KL_AUDIT_JOURNAL_WAIT_MS * 1000000ull;
 	const char *p = out, *end = out + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		size_t n = kl_audit_journal_fmt(p, l, dg, KL_AUDIT_LINE_MAX + 4096);
-		if (n > 0) {
-			if (sendto(a->jfd, dg, n, MSG_NOSIGNAL, (struct sockaddr *)&a->jaddr,
-				   a->jaddr_len) < 0) {
-				if (errno == ENOENT || errno == ECONNREFUSED) {
-					kl_warn("audit: journald went away (%s); records stay in the files only",
-						strerror(errno));
-					close(a->jfd);
-					a->jfd = -1;
-					break;
-				}
-			} else {
-				a->st.journal_sent++;
-			}
-		}
 		p += l + 1;
+		if (n == 0)
+			continue;
+		if (a->journal_pause_until && clock_ns(CLOCK_MONOTONIC) < a->journal_pause_until) {
+			a->st.journal_dropped++;
+			continue;
+		}
+		a->journal_pause_until = 0;
+		/* past the wait: only what journald takes at once */
+		int dontwait = clock_ns(CLOCK_MONOTONIC) - t0 >= wait_ns ? MSG_DONTWAIT : 0;
+		if (sendto(a->jfd, dg, n, MSG_NOSIGNAL | dontwait, (struct sockaddr *)&a->jaddr,
+			   a->jaddr_len) < 0) {
+			if (errno == ENOENT || errno == ECONNREFUSED) {
+				kl_warn("audit: journald went away (%s); records stay in the files only",
+					strerror(errno));
+				close(a->jfd);
+				a->jfd = -1;
+				break;
+			}
+			if (!a->journal_behind)
+				kl_warn("audit: journald did not take a record within %d ms (%s); records "
+					"stay in the files, and those it misses are counted",
+					KL_AUDIT_JOURNAL_WAIT_MS, strerror(errno));
+			a->journal_behind = true;
+			a->st.journal_dropped++;
+			/* a journald that took nothing in the whole wait gets a
+			 * pause; one that is only slower than this burst does not */
+			if (!dontwait)
+				a->journal_pause_until = clock_ns(CLOCK_MONOTONIC) + a->retry_ns;
+			continue;
+		}
+		a->st.journal_sent++;
+		if (a->journal_behind) {
+			kl_warn("audit: journald takes records again; %" PRIu64 " were not sent to it "
+				"(they are in the files)", a->st.journal_dropped);
+			a->journal_behind = false;
+		}
 	}
 	free(dg);
 }
@@ -881,9 +914,15 @@ static void journal_open(struct kl_audit *a, const char *path)
 	if (path[0] == '\0' || strlen(path) >= sizeof(a->jaddr.sun_path) || stat(path, &st) < 0 ||
 	    !S_ISSOCK(st.st_mode))
 		return;
-	a->jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	a->jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (a->jfd < 0)
 		return;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = KL_AUDIT_JOURNAL_WAIT_MS * 1000 };
+	if (setsockopt(a->jfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		close(a->jfd); /* never a send that could block for good */
+		a->jfd = -1;
+		return;
+	}
 	a->jaddr.sun_family = AF_UNIX;
 	strcpy(a->jaddr.sun_path, path);
 	a->jaddr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);

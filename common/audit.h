@@ -55,6 +55,7 @@
 #define KL_AUDIT_FILE_FMT "audit-%06u.jsonl"
 #define KL_AUDIT_PUB_NAME "audit.pub"  /* the public key, copied next to the logs */
 #define KL_AUDIT_JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define KL_AUDIT_JOURNAL_WAIT_MS 50  /* longest wait for journald to take a record */
 
 struct kl_audit_opts {
 	const char *dir;      /* the audit directory (created if missing) */
@@ -66,7 +67,7 @@ struct kl_audit_opts {
 	uid_t uid;            /* owner of what we create, (uid_t)-1: ours */
 	gid_t gid;
 	const char *journal;  /* journald socket; NULL: the default, "": off */
-	uint64_t retry_ns;    /* after a failed write; 0: KL_AUDIT_RETRY_NS */
+	uint64_t retry_ns;    /* after a failed write (or journald send); 0: KL_AUDIT_RETRY_NS */
 };
 
 /* Counters for status and tests. */
@@ -78,6 +79,7 @@ struct kl_audit_stats {
 	uint64_t rotations;
 	uint64_t torn;         /* torn lines found at start */
 	uint64_t journal_sent;
+	uint64_t journal_dropped; /* records journald did not take in time */
 	size_t queued_bytes;
 	uint64_t seq;          /* of the last record written */
 	unsigned file_index;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -566,6 +569,81 @@ static void test_journal_delivery(void **state)
 	kl_audit_close(a);
 }
 
+/* A journald slower than the daemon (its queue holds a few datagrams) is
+ * waited for, and gets every record. */
+struct slow_reader {
+	int fd;
+	int got;
+};
+
+static void *slow_read(void *arg)
+{
+	struct slow_reader *r = arg;
+	char buf[16384];
+	while (recv(r->fd, buf, sizeof(buf), 0) > 0) { /* ends at SO_RCVTIMEO */
+		r->got++;
+		usleep(300);
+	}
+	return NULL;
+}
+
+static int bound_dgram(const char *path, int rcv_timeout_s)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { .tv_sec = rcv_timeout_s };
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	return s;
+}
+
+static void test_journal_slow_reader(void **state)
+{
+	(void)state;
+	struct slow_reader r = { .fd = bound_dgram(P("slow.sock"), 2) };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, slow_read, &r), 0);
+	struct kl_audit_opts o = { .dir = P("js"), .key = P("key"), .proc = "enforcer",
+				   .uid = (uid_t)-1, .gid = (gid_t)-1, .journal = P("slow.sock") };
+	char err[512];
+	struct kl_audit *a = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(a);
+	write_records(a, 300);
+	struct kl_audit_stats st;
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.journal_dropped, 0);
+	assert_int_equal(st.records, 302); /* audit_start, 300, a checkpoint */
+	assert_int_equal(st.journal_sent, st.records);
+	kl_audit_close(a);
+	pthread_join(th, NULL);
+	assert_int_equal(r.got, 303); /* and audit_stop */
+	close(r.fd);
+
+	/* one that takes nothing at all: waited for once, then skipped for
+	 * retry_ns, each record it misses counted; the files have them all */
+	int dead = bound_dgram(P("dead.sock"), 1);
+	o.dir = P("jd3");
+	o.journal = P("dead.sock");
+	o.retry_ns = 60ull * 1000000000ull;
+	a = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(a);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	write_records(a, 700);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.records, 703); /* audit_start, 700, two checkpoints */
+	assert_true(st.journal_dropped > 0);
+	assert_int_equal(st.journal_sent + st.journal_dropped, st.records);
+	/* one wait of KL_AUDIT_JOURNAL_WAIT_MS, not one per record */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 5000);
+	kl_audit_close(a);
+	close(dead);
+	assert_int_equal(verify(P("jd3"), err, sizeof(err)), 0);
+}
+
 /* klctl audit show --source: which subjects belong to an address. */
 static void test_show_subject_match(void **state)
 {
@@ -884,6 +962,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_details_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_delivery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_slow_reader, setup, teardown),
 		cmocka_unit_test(test_show_subject_match),
 		cmocka_unit_test_setup_teardown(test_decider_receipts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_field, setup, teardown),
