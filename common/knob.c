@@ -646,9 +646,10 @@ void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len
 
 /* A string printed as it is reads back as the same string, in a flag and
  * in YAML; anything else (empty, a YAML null or boolean word, leading
- * specials, spaces, quotes, control bytes) is double-quoted. A null word
+ * specials, spaces, quotes, commas (a flow list would split there),
+ * control bytes, non-ASCII) is double-quoted. A null word
  * left plain would read back as "no value" rather than as this text. */
-static void str_format(const char *s, char *buf, size_t len)
+void kl_yaml_scalar(const char *s, char *buf, size_t len)
 {
 	static const char *const words[] = { "null", "Null", "NULL", "~", "true", "True",
 					     "TRUE", "false", "False", "FALSE", NULL };
@@ -658,9 +659,10 @@ static void str_format(const char *s, char *buf, size_t len)
 		if (strcmp(s, words[i]) == 0)
 			plain = false;
 	for (const char *p = s; plain && *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr("/._-+@,:", *p)))
+		if (!(isalnum((unsigned char)*p) || strchr("/._-+@:", *p)))
 			plain = false;
-	if (plain && strstr(s, ": ") == NULL) {
+	/* ": " and a final ':' would read as a mapping key */
+	if (plain && strstr(s, ": ") == NULL && s[strlen(s) - 1] != ':') {
 		snprintf(buf, len, "%s", s);
 		return;
 	}
@@ -669,7 +671,16 @@ static void str_format(const char *s, char *buf, size_t len)
 		buf[o++] = '"';
 	for (const char *p = s; *p && o + 6 < len; p++) {
 		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\') {
+		/* YAML reads NEL, LS and PS as line breaks and folds them even
+		 * between double quotes: only their own escapes read back. */
+		const char *brk = strncmp(p, "\xc2\x85", 2) == 0 ? "\\N"
+				: strncmp(p, "\xe2\x80\xa8", 3) == 0 ? "\\L"
+				: strncmp(p, "\xe2\x80\xa9", 3) == 0 ? "\\P" : NULL;
+		if (brk != NULL) {
+			buf[o++] = brk[0];
+			buf[o++] = brk[1];
+			p += ch == 0xc2 ? 1 : 2;
+		} else if (ch == '"' || ch == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)ch;
 		} else if (ch < 0x20 || ch == 0x7f) {
@@ -703,7 +714,7 @@ void kl_value_format(const struct kl_knobset *ks, const void *cfg, int ki, char 
 	}
 	case KT_STR: {
 		const char *s = *(char *const *)p;
-		str_format(s != NULL ? s : "", buf, len);
+		kl_yaml_scalar(s != NULL ? s : "", buf, len);
 		break;
 	}
 	case KT_ENUM: snprintf(buf, len, "%s", k->enums[*(const int *)p]); break;

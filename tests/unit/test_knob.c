@@ -120,6 +120,10 @@ static void test_value_quoting(void **state)
 		{ "plain/path-1.x", "plain/path-1.x" }, { "NULL", "\"NULL\"" }, { "null", "\"null\"" },
 		{ "~", "\"~\"" }, { "true", "\"true\"" }, { "", "\"\"" }, { "a b", "\"a b\"" },
 		{ "-x", "\"-x\"" }, { "a\"b", "\"a\\\"b\"" }, { "a\nb", "\"a\\x0ab\"" },
+		/* YAML folds the Unicode line breaks even between quotes */
+		{ "a\\\xc2\x85NULL", "\"a\\\\\\NNULL\"" },
+		{ "x\xe2\x80\xa8y\xe2\x80\xa9z", "\"x\\Ly\\Pz\"" }, { "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
+		{ "a:b", "a:b" }, { "a:", "\"a:\"" }, { "a: b", "\"a: b\"" }, { "a,b", "\"a,b\"" },
 	};
 	struct tcfg c = { 0 };
 	char buf[64];
