@@ -213,6 +213,15 @@ static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 	return 1;
 }
 
+/* What the socket layer turns away (uid not admitted, a bad or refused
+ * HELLO, a request before HELLO, a type the role may not send, a malformed
+ * frame) goes into the audit trail like the enforcer's own refusals. */
+static void socket_refused(void *arg, const struct kl_refusal *r)
+{
+	struct enf_actor who = { .role = r->role, .uid = r->uid, .pid = r->pid };
+	enf_audit_refusal(arg, &who, "connection", r->status, r->why);
+}
+
 static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 {
 	const struct enf_config *cfg = ctx->cfg;
@@ -241,6 +250,8 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 			 : link == ENF_LINK_GRAPHD ? kl_edge_rules_len(KL_EDGE_RULES_MAX)
 						   : 0;
 	struct kl_server_opts so = {
+		.on_refused = socket_refused,
+		.on_refused_arg = ctx,
 		.path = path,
 		.self = KL_ROLE_ENFORCER,
 		.peer_role = srv_specs[which].peer,
