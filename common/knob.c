@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -115,12 +116,13 @@ static const void *cfield(const void *v, const struct kl_knob *k)
 	return (const char *)v + k->off;
 }
 
-/* Untrusted text for a message: printable ASCII, bounded. */
-const char *kl_printable(const char *s, char *buf, size_t len)
+/* Untrusted text for a message: printable ASCII, bounded; at most n bytes
+ * of s are read, so text that is not NUL-terminated can be quoted too. */
+const char *kl_printable_n(const char *s, size_t n, char *buf, size_t len)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; s[i] != '\0' && o + 4 < len; i++) {
+	for (size_t i = 0; i < n && s[i] != '\0' && o + 4 < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (i >= 64) {
 			memcpy(buf + o, "...", 3);
@@ -131,6 +133,11 @@ const char *kl_printable(const char *s, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+const char *kl_printable(const char *s, char *buf, size_t len)
+{
+	return kl_printable_n(s, SIZE_MAX, buf, len);
 }
 
 static const char *type_name(const struct kl_knob *k)

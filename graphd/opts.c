@@ -459,11 +459,6 @@ static int64_t ms_of(int64_t ns)
 	return ns / 1000000;
 }
 
-static const char *str_or_null(const char *s)
-{
-	return s[0] != '\0' ? s : NULL;
-}
-
 /* The views the rest of graphd reads. */
 static void fill(struct gr_opts *o)
 {
@@ -475,8 +470,8 @@ static void fill(struct gr_opts *o)
 	o->audit_key = c->audit_key;
 	o->user = c->user;
 	o->sensor_user = c->sensor_user;
-	o->metrics_file = str_or_null(c->metrics_file);
-	o->replay = str_or_null(c->replay);
+	o->metrics_file = kl_knob_str_or_null(c->metrics_file);
+	o->replay = kl_knob_str_or_null(c->replay);
 	o->sensor_max_flows = (uint32_t)c->sensor_max_flows;
 	gr_params_default(&o->p);
 	o->p.mode = (enum gr_mode)c->mode;

@@ -102,11 +102,6 @@ void sen_help_man(FILE *f)
 	kl_knob_help_man(&sen_knobs, &man8, f);
 }
 
-static const char *str_or_null(const char *s)
-{
-	return s[0] != '\0' ? s : NULL;
-}
-
 static void fill(struct sen_opts *o)
 {
 	const struct sen_cfg *c = &o->c;
@@ -114,8 +109,8 @@ static void fill(struct sen_opts *o)
 	o->run_dir = c->run_dir;
 	o->pin_dir = c->pin_dir;
 	o->user = c->user;
-	o->record = str_or_null(c->record);
-	o->metrics_file = str_or_null(c->metrics_file);
+	o->record = kl_knob_str_or_null(c->record);
+	o->metrics_file = kl_knob_str_or_null(c->metrics_file);
 	o->audit_dir = c->audit_dir;
 	o->audit_key = c->audit_key;
 	o->interval_ns = (uint64_t)c->interval;

@@ -166,6 +166,24 @@ static void test_reload_apply(void **state)
 	kl_resolved_free(&rr);
 }
 
+/* Quoting untrusted text: printable only, at most n bytes read (a buffer
+ * need not be NUL-terminated), long text cut with "...". */
+static void test_printable(void **state)
+{
+	(void)state;
+	char buf[128], longs[100];
+	const char raw[4] = { 'a', '\n', 'b', 'c' }; /* no NUL */
+	assert_string_equal(kl_printable_n(raw, 3, buf, sizeof(buf)), "a?b");
+	assert_string_equal(kl_printable("x\x01y", buf, sizeof(buf)), "x?y");
+	memset(longs, 'z', sizeof(longs) - 1);
+	longs[sizeof(longs) - 1] = '\0';
+	kl_printable(longs, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), 67);
+	assert_string_equal(buf + 64, "...");
+	assert_string_equal(kl_knob_str_or_null("") == NULL ? "none" : "set", "none");
+	assert_string_equal(kl_knob_str_or_null("f"), "f");
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -173,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_place),
 		cmocka_unit_test(test_value_quoting),
 		cmocka_unit_test(test_reload_apply),
+		cmocka_unit_test(test_printable),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
