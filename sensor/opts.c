@@ -5,7 +5,7 @@
 #include "bpf/shield.h"
 #include "common/kyaml.h"
 #include "common/log.h"
-#include "sensor/harvest.h"
+#include "harvest/harvest.h"
 #include "sensor/sensor.h"
 
 #define OFF(f) offsetof(struct sen_cfg, f)
