@@ -491,8 +491,9 @@ static void status_answer(struct live *L, int64_t now, struct dec_ctl_answer *a)
 	json_decref(doc);
 }
 
-static void on_request(struct live *L, struct kl_request *req)
+static void on_request(void *ctx, struct kl_request *req)
 {
+	struct live *L = ctx;
 	struct kl_ctl_req r;
 	struct dec_ctl_answer a;
 	char err[256];
@@ -649,23 +650,15 @@ static int run_loop(struct live *L)
 			L->vrx = NULL;
 			vrx_fd = -1;
 		}
-		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
-			struct kl_request req;
-			int r = kl_server_recv(L->srv, &req, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				/* Deciding matters more than klctl: keep going without it. */
-				kl_error("control socket failed; klctl sources/forgive are unavailable "
-					 "until kl-decider restarts (SIGUSR1 and the feedback file still "
-					 "work)");
-				kl_server_close(L->srv);
-				L->srv = NULL;
-				srv_fd = -1;
-				break;
-			}
-			on_request(L, &req);
-			kl_request_done(&req);
+		if (L->srv != NULL &&
+		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
+			/* Deciding matters more than klctl: keep going without it. */
+			kl_error("control socket failed; klctl sources/forgive are unavailable "
+				 "until kl-decider restarts (SIGUSR1 and the feedback file still "
+				 "work)");
+			kl_server_close(L->srv);
+			L->srv = NULL;
+			srv_fd = -1;
 		}
 		if (maybe_idle_tick(L) < 0)
 			return -1;

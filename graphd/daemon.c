@@ -714,8 +714,9 @@ static void tell_approved(struct live *L, const struct kl_addr *a)
 		kl_info("APPROVED %s: kl-decider told to release it", ip);
 }
 
-static void on_request(struct live *L, struct kl_request *req)
+static void on_request(void *ctx, struct kl_request *req)
 {
+	struct live *L = ctx;
 	struct kl_ctl_req r;
 	struct gr_answer a = { 0 };
 	char err[512];
@@ -859,22 +860,14 @@ static int run_loop(struct live *L)
 			kl_error("flows socket closed");
 		if (rc < 0)
 			return -1;
-		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
-			struct kl_request req;
-			int r = kl_server_recv(L->srv, &req, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				kl_error("control socket failed; klctl graph is unavailable until "
-					 "kl-graphd restarts (the offline commands still read the "
-					 "database)");
-				kl_server_close(L->srv);
-				L->srv = NULL;
-				srv_fd = -1;
-				break;
-			}
-			on_request(L, &req);
-			kl_request_done(&req);
+		if (L->srv != NULL &&
+		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
+			kl_error("control socket failed; klctl graph is unavailable until "
+				 "kl-graphd restarts (the offline commands still read the "
+				 "database)");
+			kl_server_close(L->srv);
+			L->srv = NULL;
+			srv_fd = -1;
 		}
 		int64_t mono = clock_ms(CLOCK_MONOTONIC);
 		/* Without frames (no sensor, no traffic) promotion, expiry and
