@@ -578,6 +578,24 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 	return errs->n > before ? -1 : 0;
 }
 
+int kl_cli_layer(const struct kl_knobset *ks, int argc, char *const argv[],
+		 struct kl_layer *flags, enum kl_cli_action *action, kl_cli_other_fn other,
+		 void *ctx, struct kl_errs *errs)
+{
+	size_t before = errs->n;
+
+	if (kl_layer_init(flags, ks, KL_L_FLAG, NULL) < 0) {
+		kl_layer_free(flags);
+		kl_errs_add(errs, "out of memory");
+		return -1;
+	}
+	kl_cli_parse(ks, argc, argv, flags, action, other, ctx, errs);
+	if (*action == KL_CLI_RUN && errs->n == before)
+		return 1;
+	kl_layer_free(flags);
+	return errs->n > before ? -1 : 0;
+}
+
 /* ---- resolution ---- */
 
 int kl_resolve(struct kl_resolved *r, const struct kl_layer *const *order, size_t n,
@@ -1004,6 +1022,18 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 }
 
 /* ---- reload ---- */
+
+void kl_reload_refused(const struct kl_errs *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		kl_error("SIGHUP: %s", errs->v[i]);
+	kl_error("SIGHUP: configuration refused; keeping the running one");
+}
+
+void kl_reload_done(size_t changed)
+{
+	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", changed);
+}
 
 size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh)
 {

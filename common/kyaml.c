@@ -484,3 +484,27 @@ int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct
 	free(buf);
 	return rc;
 }
+
+void kl_yaml_flag_file(const struct kl_layer *flags, const char *knob, const char *def,
+		       enum kl_layer_kind kind, const char *const *owned, struct kl_layer *L,
+		       struct kl_errs *errs)
+{
+	int ki = kl_knob_index(flags->ks, knob);
+	const char *path = def;
+	bool missing = false;
+
+	if (ki >= 0 && flags->set[ki])
+		path = *(char *const *)((const char *)flags->v + flags->ks->k[ki].off);
+	if (path[0] == '\0')
+		return;
+	if (kl_layer_init(L, flags->ks, kind, path) < 0) {
+		kl_errs_add(errs, "out of memory");
+		return;
+	}
+	if (kind == KL_L_PDP)
+		kl_yaml_pdp_file(path, owned, L, &missing, errs);
+	else
+		kl_yaml_own_file(path, L, &missing, errs);
+	if (missing && ki >= 0 && flags->set[ki])
+		kl_errs_add(errs, "--%s %s: no such file", knob, path);
+}

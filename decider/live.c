@@ -587,14 +587,12 @@ static void reload_config(struct live *L)
 
 	dec_load_config(L->argc, L->argv, &fresh, &act, NULL, &errs);
 	if (errs.n > 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			kl_error("SIGHUP: %s", errs.v[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_reload_refused(&errs);
 	} else {
 		size_t n = kl_reload_apply(&L->run_cfg->r, &fresh.r);
 		dec_config_changed(&L->d);
 		kl_log_init("kl-decider", (enum kl_log_level)L->cfg->v.log_level);
-		kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+		kl_reload_done(n);
 	}
 	kl_errs_free(&errs);
 	dec_config_free(&fresh);

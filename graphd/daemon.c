@@ -801,9 +801,7 @@ static void reload(struct live *L)
 	struct kl_errs errs = { 0 };
 
 	if (gr_opts_parse(L->argc, L->argv, &fresh, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			kl_error("SIGHUP: %s", errs.v[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_reload_refused(&errs);
 		kl_errs_free(&errs);
 		return;
 	}
@@ -826,7 +824,7 @@ static void reload(struct live *L)
 	p->viol_repeat_ms = np->viol_repeat_ms;
 	p->eb = np->eb;
 	kl_log_init("kl-graphd", (enum kl_log_level)L->o->log_level);
-	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+	kl_reload_done(n);
 }
 
 static int run_loop(struct live *L)

@@ -139,12 +139,8 @@ static const struct kl_knob knobs[] = {
 	{ "summary-every", KT_INT, OFF(summary_every), "10", .min = 0, .max = 1e9,
 	  .flags = KF_LIVE, .group = G_RUN,
 	  .help = "Ticks between TICK# log lines (0 = never).", .key = "summary_every" },
-	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
-	  .flags = KF_LIVE, .group = G_RUN, .help = "Least severe level logged.",
-	  .key = "log_level" },
-	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_RUN,
-	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
-		  "or 2 naming every bad key." },
+	KL_KNOB_LOG_LEVEL(OFF(log_level), G_RUN),
+	KL_KNOB_CONFIG_CHECK(OFF(config_check), G_RUN),
 };
 
 const struct kl_knobset gr_knobs = {
@@ -503,36 +499,6 @@ static void fill(struct gr_opts *o)
 	o->log_level = c->log_level;
 }
 
-static const char *flag_str(const struct kl_layer *L, const char *name, const char *def)
-{
-	int ki = kl_knob_index(&gr_knobs, name);
-	if (!L->set[ki])
-		return def;
-	return *(char *const *)((const char *)L->v + gr_knobs.k[ki].off);
-}
-
-/* A file named by flag must exist; the default one may be missing. */
-static void load(const struct kl_layer *flags, const char *knob, const char *def,
-		 struct kl_layer *L, struct kl_errs *errs)
-{
-	const char *path = flag_str(flags, knob, def);
-	bool missing = false;
-
-	if (path[0] == '\0')
-		return;
-	if (kl_layer_init(L, &gr_knobs, strcmp(knob, "config") == 0 ? KL_L_FILE : KL_L_PDP,
-			  path) < 0) {
-		kl_errs_add(errs, "out of memory");
-		return;
-	}
-	if (L->kind == KL_L_FILE)
-		kl_yaml_own_file(path, L, &missing, errs);
-	else
-		kl_yaml_pdp_file(path, pdp_owned, L, &missing, errs);
-	if (missing && flags->set[kl_knob_index(&gr_knobs, knob)])
-		kl_errs_add(errs, "--%s %s: no such file", knob, path);
-}
-
 int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs)
 {
 	struct kl_layer flags, file = { 0 }, pdp = { 0 };
@@ -544,18 +510,11 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	o->r.v = &o->c;
 	o->state = -1;
 	o->since_ms = -1;
-	if (kl_layer_init(&flags, &gr_knobs, KL_L_FLAG, NULL) < 0) {
-		kl_layer_free(&flags);
-		kl_errs_add(errs, "out of memory");
-		return -1;
-	}
-	kl_cli_parse(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
-	if (o->action != KL_CLI_RUN || errs->n > before) {
-		kl_layer_free(&flags);
-		return errs->n > before ? -1 : 0;
-	}
-	load(&flags, "pdp-config", GR_PDP_DEFAULT, &pdp, errs);
-	load(&flags, "config", GR_CONFIG_DEFAULT, &file, errs);
+	int go = kl_cli_layer(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
+	if (go <= 0)
+		return go;
+	kl_yaml_flag_file(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, &pdp, errs);
+	kl_yaml_flag_file(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };
 	kl_resolve(&o->r, order, 3, errs);
 	kl_layer_free(&flags);

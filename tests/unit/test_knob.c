@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/knob.h"
 #include "common/kyaml.h"
@@ -184,6 +185,70 @@ static void test_printable(void **state)
 	assert_string_equal(kl_knob_str_or_null("f"), "f");
 }
 
+/* A clean command line goes on to the files; --help and a bad flag stop
+ * there. The file a flag names is read; a missing default file means
+ * built-in values, a missing named one is an error; "" reads none. */
+static void test_cli_layer_and_flag_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kl-knob-XXXXXX", f[64], arg[128], gone[96];
+	struct kl_layer fl, file;
+	enum kl_cli_action act;
+	struct kl_errs e = { 0 };
+	char *help[] = { "t", "--help", NULL }, *bad[] = { "t", "--bogus", NULL };
+	char *named[] = { "t", arg, NULL };
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/t.yaml", dir);
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("count: 7\n", fp);
+	fclose(fp);
+
+	assert_int_equal(kl_cli_layer(&ks, 2, help, &fl, &act, NULL, NULL, &e), 0);
+	assert_int_equal(act, KL_CLI_HELP);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(kl_cli_layer(&ks, 2, bad, &fl, &act, NULL, NULL, &e), -1);
+	assert_int_equal(e.n, 1);
+	kl_errs_free(&e);
+	memset(&e, 0, sizeof(e));
+
+	snprintf(arg, sizeof(arg), "--path=%s", f);
+	assert_int_equal(kl_cli_layer(&ks, 2, named, &fl, &act, NULL, NULL, &e), 1);
+	memset(&file, 0, sizeof(file));
+	kl_yaml_flag_file(&fl, "path", "/nonexistent/default.yaml", KL_L_FILE, NULL, &file, &e);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(file.kind, KL_L_FILE);
+	assert_true(file.set[ki("count")]);
+	assert_int_equal(((struct tcfg *)file.v)->count, 7);
+	kl_layer_free(&file);
+
+	/* "name" is not on the command line: its default applies. */
+	memset(&file, 0, sizeof(file));
+	kl_yaml_flag_file(&fl, "name", "/nonexistent/default.yaml", KL_L_FILE, NULL, &file, &e);
+	assert_int_equal(e.n, 0);
+	assert_false(file.set[ki("count")]);
+	kl_layer_free(&file);
+	memset(&file, 0, sizeof(file));
+	kl_yaml_flag_file(&fl, "name", "", KL_L_FILE, NULL, &file, &e);
+	assert_null(file.ks);
+	kl_layer_free(&fl);
+
+	snprintf(gone, sizeof(gone), "%s/gone.yaml", dir);
+	snprintf(arg, sizeof(arg), "--path=%s", gone);
+	assert_int_equal(kl_cli_layer(&ks, 2, named, &fl, &act, NULL, NULL, &e), 1);
+	memset(&file, 0, sizeof(file));
+	kl_yaml_flag_file(&fl, "path", "", KL_L_FILE, NULL, &file, &e);
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.v[0], "--path "));
+	assert_non_null(strstr(e.v[0], "gone.yaml: no such file"));
+	kl_layer_free(&file);
+	kl_layer_free(&fl);
+	kl_errs_free(&e);
+	unlink(f);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -192,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_value_quoting),
 		cmocka_unit_test(test_reload_apply),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_cli_layer_and_flag_file),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }

@@ -110,7 +110,7 @@ static void test_errors(void **state)
 	expect_err(PARSE(&o, err, "--log-level", "loud"), err, "--log-level: 'loud' is not one");
 	expect_err(PARSE(&o, err, "--user", ""), err, "--user: must not be empty");
 	expect_err(PARSE(&o, err, "--bogus"), err, "--bogus");
-	expect_err(PARSE(&o, err, "extra"), err, "\"extra\"");
+	expect_err(PARSE(&o, err, "extra"), err, "unexpected argument 'extra'");
 	expect_err(PARSE(&o, err, "--user"), err, "--user");
 	expect_err(PARSE(&o, err, "--config", "/nonexistent/sensor.yaml"), err,
 		   "--config /nonexistent/sensor.yaml: no such file");
