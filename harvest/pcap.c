@@ -31,6 +31,7 @@
 #include <pcap/pcap.h>
 
 #include "bpf/shield.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "harvest/collect.h"
@@ -43,13 +44,6 @@
 /* More empty ticks than this between two packets is a broken capture. */
 #define MAX_GAP_TICKS 10000000ull
 
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* libbpf's own chatter stays quiet unless --log-level debug; warnings
  * (verifier output included) go to our log. */
@@ -163,7 +157,7 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 
 static int emit_tick(struct replay *r, uint64_t t_ns, uint64_t elapsed, char *err, size_t errlen)
 {
-	int64_t tick = kl_collect_tick(&r->col, r->fds, &r->h, boot_ns(), elapsed, t_ns,
+	int64_t tick = kl_collect_tick(&r->col, r->fds, &r->h, kl_clock_ns(CLOCK_BOOTTIME), elapsed, t_ns,
 				       r->seq + 1, r->seq + 1);
 	int rc;
 

@@ -18,11 +18,13 @@
 
 #include "common/duration.h"
 #include "common/audit.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
 #include "common/status.h"
 #include "common/safefile.h"
+#include "common/signals.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
 #include "sandbox/rundir.h"
@@ -35,24 +37,6 @@
 
 static volatile sig_atomic_t stop_signal, reload_signal;
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	reload_signal = 1;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
 
 /* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop.
  * Wakes at least once a second to ping systemd's watchdog, so a long
@@ -60,7 +44,7 @@ static uint64_t clock_ns(clockid_t id)
 static bool sleep_until(uint64_t deadline)
 {
 	while (!stop_signal) {
-		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		uint64_t now = kl_clock_ns(CLOCK_BOOTTIME);
 		if (now >= deadline)
 			return true;
 		uint64_t until = deadline - now > NS ? now + NS : deadline;
@@ -217,17 +201,9 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 	struct link lt = { 0 }, lf = { 0 };
 	char err[600], path[PATH_MAX];
 	int rc = 1;
-	struct sigaction sa;
 	struct kl_audit *audit = NULL;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	kl_signals_init(&stop_signal, &reload_signal);
 
 	if (kl_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
 		kl_error("%s", err);
@@ -281,7 +257,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		o->pin_dir, kl_duration_format(o->interval_ns, ivl, sizeof(ivl)), o->run_dir,
 		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
 
-	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
+	uint64_t next = kl_clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
 	uint64_t sum_pkts = 0, sum_frames = 0, sum_read_ns = 0, trace_errs = 0, total_pkts = 0;
 	struct kl_prom prom = { 0 };
 	time_t prom_warned = 0;
@@ -291,7 +267,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		kl_notify_watchdog();
 		if (!first && !sleep_until(next))
 			break;
-		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		uint64_t now = kl_clock_ns(CLOCK_BOOTTIME);
 		/* Fell behind by more than a tick (suspend, a stalled host):
 		 * skip the missed ticks instead of firing them back to back. */
 		if (now > next + o->interval_ns) {
@@ -320,7 +296,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 			}
 			reacquire_now = false;
 		}
-		int64_t tick = kl_collect_tick(&col, maps.fd, &h, now, 0, clock_ns(CLOCK_REALTIME),
+		int64_t tick = kl_collect_tick(&col, maps.fd, &h, now, 0, kl_clock_ns(CLOCK_REALTIME),
 					       lt.seq + 1, lf.seq + 1);
 		if (tick < 0) {
 			kl_error("out of memory building the frames");
