@@ -909,35 +909,39 @@ static void h_reset(struct enf_ctx *ctx, struct enf_result *res)
 		       failed ? " incomplete" : "", (long long)rl, (long long)dn, (long long)ed);
 }
 
+/* What each list command shows: its word in messages and its maps (the
+ * IPv4 id of each pair), read in this order. */
+static const struct list_spec {
+	unsigned cmd;
+	const char *what;
+	size_t n;
+	struct {
+		enum enf_map_id m4;
+		enum list_kind kind;
+	} maps[3];
+} list_specs[] = {
+	{ KL_CTL_ALLOW_LIST, "allow", 1, { { ENF_M_ALLOW4, L_ALLOW } } },
+	{ KL_CTL_DENY_LIST, "deny", 2,
+	  { { ENF_M_DENY4, L_DENY_HOST }, { ENF_M_DENY4_LPM, L_DENY_CIDR } } },
+	{ KL_CTL_RL_LIST, "rate-limit", 1, { { ENF_M_RL4, L_RL } } },
+	{ KL_CTL_EDGE_LIST, "edge", 3,
+	  { { ENF_M_EDGE4_DENY, L_EDGE_DENY }, { ENF_M_EDGE4_ALLOW, L_EDGE_ALLOW },
+	    { ENF_M_EDGE4_RL, L_EDGE_RL } } },
+};
+
 static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
 	struct list_acc acc;
 	int rc = 0;
 	const char *what = "";
 	list_init(&acc, ctx, r->count, r->cmd != KL_CTL_ALLOW_LIST);
-	switch (r->cmd) {
-	case KL_CTL_ALLOW_LIST:
-		what = "allow";
-		rc = list_maps(ctx, &acc, ENF_M_ALLOW4, L_ALLOW);
-		break;
-	case KL_CTL_DENY_LIST:
-		what = "deny";
-		rc = list_maps(ctx, &acc, ENF_M_DENY4, L_DENY_HOST);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_DENY4_LPM, L_DENY_CIDR);
-		break;
-	case KL_CTL_RL_LIST:
-		what = "rate-limit";
-		rc = list_maps(ctx, &acc, ENF_M_RL4, L_RL);
-		break;
-	case KL_CTL_EDGE_LIST:
-		what = "edge";
-		rc = list_maps(ctx, &acc, ENF_M_EDGE4_DENY, L_EDGE_DENY);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_EDGE4_ALLOW, L_EDGE_ALLOW);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_EDGE4_RL, L_EDGE_RL);
-		break;
+	for (size_t i = 0; i < sizeof(list_specs) / sizeof(list_specs[0]); i++) {
+		const struct list_spec *ls = &list_specs[i];
+		if (ls->cmd != r->cmd)
+			continue;
+		what = ls->what;
+		for (size_t j = 0; j < ls->n && rc == 0; j++)
+			rc = list_maps(ctx, &acc, ls->maps[j].m4, ls->maps[j].kind);
 	}
 	if (rc < 0) {
 		json_decref(acc.arr);
