@@ -32,22 +32,6 @@ static void quoted(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* A request with one quoted argument on a line of its own. */
-static void request(FILE *out, const char *req, const char *arg)
-{
-	fputs(req, out);
-	quoted(out, arg);
-	fputc('\n', out);
-}
-
-/* Text in font f (B, I), back to roman after it. */
-static void in_font(FILE *out, char f, const char *s)
-{
-	fprintf(out, "\\f%c", f);
-	kl_man_puts(out, s);
-	fputs("\\fR", out);
-}
-
 void kl_man_header(FILE *out, const char *name, int section, const char *manual)
 {
 	char up[64];
@@ -63,14 +47,11 @@ void kl_man_header(FILE *out, const char *name, int section, const char *manual)
 	fputs("\n.nh\n", out);
 }
 
-void kl_man_section(FILE *out, const char *title)
+void kl_man_request(FILE *out, const char *req, const char *arg)
 {
-	request(out, ".SH ", title);
-}
-
-void kl_man_subsection(FILE *out, const char *title)
-{
-	request(out, ".SS ", title);
+	fprintf(out, "%s ", req);
+	quoted(out, arg);
+	fputc('\n', out);
 }
 
 void kl_man_puts(FILE *out, const char *s)
@@ -86,12 +67,9 @@ void kl_man_line(FILE *out, const char *s)
 	fputc('\n', out);
 }
 
-void kl_man_bold(FILE *out, const char *s)
+void kl_man_font(FILE *out, char font, const char *s)
 {
-	in_font(out, 'B', s);
-}
-
-void kl_man_italic(FILE *out, const char *s)
-{
-	in_font(out, 'I', s);
+	fprintf(out, "\\f%c", font);
+	kl_man_puts(out, s);
+	fputs("\\fR", out);
 }
