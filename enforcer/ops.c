@@ -690,61 +690,73 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
 }
 
+/* One of the cfg map's global limits: read the map, set (on: r's values;
+ * off: zero), write it back. On failure, or when the limit went off, the
+ * answer is written here and false returned; true: on and written, and
+ * the caller describes the limit. */
+typedef void (*cfg_limit_fn)(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r,
+			     bool on);
+
+static bool cfg_limit(struct enf_ctx *ctx, const struct kl_ctl_req *r, bool on, const char *name,
+		      cfg_limit_fn set, struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+
+	if (rc == 0) {
+		set(ctx, &c, r, on);
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return false;
+	}
+	if (!on) {
+		res->json = json_pack("{s:n}", "rate");
+		enf_result_set(res, KL_OK, "%s off", name);
+	}
+	return on;
+}
+
+static void set_newsrc(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r, bool on)
+{
+	c->new_rate_pps = on ? r->rate : 0;
+	c->new_burst = on ? r->burst : 0;
+	c->new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
+}
+
+static void set_rl(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r, bool on)
+{
+	(void)ctx;
+	c->rl_rate_pps = on ? r->rate : 0;
+	c->rl_burst = on ? r->burst : 0;
+}
+
 /* The aggregate limit on packets of sources not yet admitted to a slot
  * (shield.h, kl_cfg.new_*): what a spoofed flood meets. Protected,
  * allowlisted and known (slot-holding) sources are exempt in the data plane. */
 static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
-	struct kl_cfg c;
 	char t[64];
-	bool on = r->cmd == KL_CTL_NEWSRC_LIMIT;
-	int rc = enf_cfg_read(ctx, &c);
-	if (rc == 0) {
-		c.new_rate_pps = on ? r->rate : 0;
-		c.new_burst = on ? r->burst : 0;
-		c.new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
-		rc = enf_cfg_write(ctx, &c);
-	}
-	if (rc < 0) {
-		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+
+	if (!cfg_limit(ctx, r, r->cmd == KL_CTL_NEWSRC_LIMIT, "new-source limit", set_newsrc, res))
 		return;
-	}
-	if (on) {
-		res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
-				      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
-		enf_result_set(res, KL_OK,
-			       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
-			       (unsigned long long)r->rate, (unsigned long long)r->burst,
-			       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
-	} else {
-		res->json = json_pack("{s:n}", "rate");
-		enf_result_set(res, KL_OK, "new-source limit off");
-	}
+	res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+			      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
+	enf_result_set(res, KL_OK,
+		       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
+		       (unsigned long long)r->rate, (unsigned long long)r->burst,
+		       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
 }
 
 static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
-	struct kl_cfg c;
-	bool on = r->cmd == KL_CTL_RL_SET;
-	int rc = enf_cfg_read(ctx, &c);
-	if (rc == 0) {
-		c.rl_rate_pps = on ? r->rate : 0;
-		c.rl_burst = on ? r->burst : 0;
-		rc = enf_cfg_write(ctx, &c);
-	}
-	if (rc < 0) {
-		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+	if (!cfg_limit(ctx, r, r->cmd == KL_CTL_RL_SET, "global rate limit", set_rl, res))
 		return;
-	}
-	if (on) {
-		res->json = json_pack("{s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
-				      (json_int_t)r->burst);
-		enf_result_set(res, KL_OK, "global rate limit: %llu pps, burst %llu per source",
-			       (unsigned long long)r->rate, (unsigned long long)r->burst);
-	} else {
-		res->json = json_pack("{s:n}", "rate");
-		enf_result_set(res, KL_OK, "global rate limit off");
-	}
+	res->json = json_pack("{s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+			      (json_int_t)r->burst);
+	enf_result_set(res, KL_OK, "global rate limit: %llu pps, burst %llu per source",
+		       (unsigned long long)r->rate, (unsigned long long)r->burst);
 }
 
 static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
