@@ -560,16 +560,25 @@ static uint32_t origin_of(const struct enf_actor *who)
 	return enf_origin_of(who->role);
 }
 
+/* The allowlist entry r names: its map and key, the address as text, and
+ * the entry now in the map (0) or a negative errno (none there). */
+static int allow_entry(struct enf_ctx *ctx, const struct kl_ctl_req *r, enum enf_map_id *m,
+		       uint8_t key[40], char ip[KL_ADDR_STRLEN], struct kl_rule *old)
+{
+	*m = fam_map(&r->addr, ENF_M_ALLOW4);
+	enf_lpm_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, KL_ADDR_STRLEN);
+	return enf_map_lookup(ctx, *m, key, old);
+}
+
 static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
 			const struct kl_ctl_req *r, struct enf_result *res)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
 	struct kl_rule old;
-	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
-	enf_lpm_key(&r->addr, key);
-	fmt_addr(&r->addr, ip, sizeof(ip));
-	if (enf_map_lookup(ctx, m, key, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
+	enum enf_map_id m;
+	if (allow_entry(ctx, r, &m, key, ip, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
 		/* Re-stamping it as the operator's would let `allow del` remove a
 		 * protected entry later. */
 		enf_result_set(res, KL_OK, "%s is already in the allowlist (protected)", ip);
@@ -589,11 +598,9 @@ static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
 	struct kl_rule old;
-	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
-	enf_lpm_key(&r->addr, key);
-	fmt_addr(&r->addr, ip, sizeof(ip));
+	enum enf_map_id m;
+	int rc = allow_entry(ctx, r, &m, key, ip, &old);
 	res->json = json_pack("{s:s}", "ip", ip);
-	int rc = enf_map_lookup(ctx, m, key, &old);
 	if (rc < 0) {
 		enf_result_set(res, errno_status(-rc), "%s is not in the allowlist", ip);
 		return;
