@@ -644,17 +644,26 @@ static void h_enforce_allow(struct enf_ctx *ctx, const struct kl_ctl_req *r,
 			       r->mode ? "on" : "off", n);
 }
 
+/* A deny entry's map and key: a single address in the host map, a prefix
+ * in the LPM trie. */
+static enum enf_map_id deny_key(const struct kl_addr *a, uint8_t key[40])
+{
+	bool host = kl_addr_is_host(a);
+
+	if (host)
+		enf_host_key(a, key);
+	else
+		enf_lpm_key(a, key);
+	return fam_map(a, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
+}
+
 static void h_deny_add(struct enf_ctx *ctx, const struct enf_actor *who,
 		       const struct kl_ctl_req *r, struct enf_result *res)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN], t[64];
 	bool host = kl_addr_is_host(&r->addr);
-	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
-	if (host)
-		enf_host_key(&r->addr, key);
-	else
-		enf_lpm_key(&r->addr, key);
+	enum enf_map_id m = deny_key(&r->addr, key);
 	fmt_addr(&r->addr, ip, sizeof(ip));
 	int rc = put_rule(ctx, m, key, r->ttl_ms, origin_of(who));
 	if (rc < 0) {
@@ -688,12 +697,7 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
-	bool host = kl_addr_is_host(&r->addr);
-	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
-	if (host)
-		enf_host_key(&r->addr, key);
-	else
-		enf_lpm_key(&r->addr, key);
+	enum enf_map_id m = deny_key(&r->addr, key);
 	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
 }
 
