@@ -36,8 +36,8 @@ static const struct kl_knob knobs[] = {
 	{ "pdp-config", KT_STR, OFF(pdp_config), GR_PDP_DEFAULT, .group = G_FILES,
 	  .help = "The decider's PDPConfig: its spec.graph (mode, store, promotion, exclude) "
 		  "applies here too; a missing default file means built-in values. Empty: none." },
-	{ "db", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
-	  .group = G_FILES, .help = "SQLite graph database.", .key = "db" },
+	{ "graph-store", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "SQLite graph database.", .key = "graph_store" },
 	{ "run-dir", KT_STR, OFF(run_dir), GR_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "Root of the role socket directories.", .key = "run_dir" },
 	{ "audit-dir", KT_STR, OFF(audit_dir), GR_AUDIT_DIR_DEFAULT, .group = G_FILES,
@@ -150,11 +150,11 @@ const struct kl_knobset gr_knobs = {
 _Static_assert(sizeof(knobs) / sizeof(knobs[0]) <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
 
 static const char usage_text[] =
-	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--db FILE] [options]\n"
-	"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
+	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--graph-store FILE] [options]\n"
+	"       kl-graphd [--graph-store FILE] --replay TRACE [--graph-mode MODE] [options]\n"
 	"       kl-graphd -n [options]         print the effective configuration and exit\n"
 	"       kl-graphd --help-man           kl-graphd(8) (roff; --help-markdown: the options)\n"
-	"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
+	"       kl-graphd [--graph-store FILE] COMMAND [ARGS]\n"
 	"The graph learner: records which source talks to which (port, protocol), promotes\n"
 	"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"
 	"Flow frames come from kl-sensor on RUN_DIR/graphd/flows.sock; frozen and approved edges go\n"
@@ -189,7 +189,7 @@ static const struct kl_manpage man8 = {
 	.summary = "Kernloom graph learner: communication paths, freeze, zero-trust edges",
 	.synopsis = ".B kl-graphd\n.RI [ options ]\n.br\n.B kl-graphd \\-\\-replay\n.I TRACE\n"
 		    ".RI [ options ]\n.br\n.B kl-graphd \\-n\n.RI [ options ]\n.br\n"
-		    ".B kl-graphd\n.RB [ \\-\\-db\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
+		    ".B kl-graphd\n.RB [ \\-\\-graph\\-store\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
 	.description =
 		"Records which source talks to which (port, protocol) from kl\\-sensor's flow frames, "
 		"promotes steady edges to learned, and once frozen turns the graph into zero\\-trust "
@@ -207,7 +207,7 @@ static const struct kl_manpage man8 = {
 	.files = ".TP\n.I /etc/kernloom/graphd.yaml\nkl\\-graphd's file (\\fB\\-\\-config\\fR).\n"
 		 ".TP\n.I /etc/kernloom/pdp.yaml\nThe PDPConfig whose spec.graph applies "
 		 "(\\fB\\-\\-pdp\\-config\\fR).\n"
-		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-db\\fR).\n",
+		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-graph\\-store\\fR).\n",
 	.exit_status = "0 ok, 1 failure, 2 usage or configuration error (every bad key named with "
 		       "file, line and key), 3 not found (approve/deny without edges).",
 	.see_also = "\\fBkernloom.yaml\\fR(5), \\fBkernloom\\-pdp\\fR(5), \\fBkl\\-decider\\fR(8), "
@@ -501,7 +501,7 @@ static void fill(struct gr_opts *o)
 
 int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs)
 {
-	struct kl_layer flags, file = { 0 }, pdp = { 0 };
+	struct kl_layer flags, file, pdp;
 	struct cmdline cl = { .o = o };
 	size_t before = errs->n;
 
@@ -513,8 +513,8 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	int go = kl_cli_layer(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
 	if (go <= 0)
 		return go;
-	kl_yaml_flag_file(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, &pdp, errs);
-	kl_yaml_flag_file(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, &file, errs);
+	kl_yaml_layer(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, 0, &pdp, errs);
+	kl_yaml_layer(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };
 	kl_resolve(&o->r, order, 3, errs);
 	kl_layer_free(&flags);

@@ -120,7 +120,7 @@ static void fill(struct sen_opts *o)
 
 int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 {
-	struct kl_layer flags, file = { 0 };
+	struct kl_layer flags, file;
 	size_t before = errs->n;
 
 	memset(o, 0, sizeof(*o));
@@ -129,7 +129,7 @@ int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 	int go = kl_cli_layer(&sen_knobs, argc, argv, &flags, &o->action, NULL, NULL, errs);
 	if (go <= 0)
 		return go;
-	kl_yaml_flag_file(&flags, "config", SEN_CONFIG_DEFAULT, KL_L_FILE, NULL, &file, errs);
+	kl_yaml_layer(&flags, "config", SEN_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks != NULL ? &file : NULL };
 	kl_resolve(&o->r, order, 2, errs);
 	kl_layer_free(&flags);
