@@ -2,6 +2,7 @@
 #include "ctl/daemons.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <jansson.h>
 
 #include "common/status.h"
+#include "ipc/peer.h"
 
 static const char *field(const char *text, const char *name)
 {
@@ -79,25 +81,34 @@ double ctl_prom_value(const char *page, const char *name_labels)
 	return NAN;
 }
 
-pid_t ctl_socket_peer_pid(const char *path)
+pid_t ctl_socket_peer_pid(const char *path, int wait_ms, char *why, size_t whylen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return 0;
-	memcpy(sa.sun_path, path, strlen(path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
+	int fd = -1;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(why, whylen, "%s: path too long", path);
+		return -1;
+	}
+	/* The whole SP header exchange, as nng's own peers do: a bare
+	 * connect and close would wedge the daemon's listener. */
+	int rc = kl_sp_probe(path, wait_ms, why, whylen, &fd);
+	if (rc <= 0) {
+		if (rc < 0 && errno != EACCES && errno != EPERM)
+			return -1;
+		if (rc < 0)
+			snprintf(why, whylen, "%s: permission denied (root and kernloom-admin may ask)",
+				 path);
+		return rc;
+	}
 	pid_t pid = 0;
-	/* Connected and closed before nng's handshake: the daemon's listener
-	 * sees no pipe, so nothing is logged. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
 		pid = cr.pid;
+	else
+		snprintf(why, whylen, "%s: SO_PEERCRED: %s", path, strerror(errno));
 	close(fd);
-	return pid;
+	return pid > 0 ? pid : -1;
 }
 
 static ssize_t read_small(const char *path, char *buf, size_t cap)
