@@ -160,6 +160,15 @@ static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 	return 1;
 }
 
+/* What the socket layer turns away (uid not admitted, a bad or refused
+ * HELLO, a request before HELLO, a type the role may not send, a malformed
+ * frame) goes into the audit trail like the enforcer's own refusals. */
+static void socket_refused(void *arg, const struct kl_refusal *r)
+{
+	struct enf_actor who = { .role = r->role, .uid = r->uid, .pid = r->pid };
+	enf_audit_refusal(arg, &who, "connection", r->status, r->why);
+}
+
 static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 {
 	const struct enf_config *cfg = ctx->cfg;
@@ -188,6 +197,8 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 			 : link == ENF_LINK_GRAPHD ? kl_edge_rules_len(KL_EDGE_RULES_MAX)
 						   : 0;
 	struct kl_server_opts so = {
+		.on_refused = socket_refused,
+		.on_refused_arg = ctx,
 		.path = path,
 		.self = KL_ROLE_ENFORCER,
 		.peer_role = srv_specs[which].peer,
@@ -230,9 +241,11 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 {
 	char err[256];
 	struct kl_ctl_req r;
+	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	if (req->msg.hdr.type != KL_MSG_CONTROL) {
-		kl_server_reply_result(srv, req, KL_ERR_INVALID,
-				       "kl-enforcer's control socket takes CONTROL messages only", NULL);
+		static const char why[] = "kl-enforcer's control socket takes CONTROL messages only";
+		kl_server_reply_result(srv, req, KL_ERR_INVALID, why, NULL);
+		enf_audit_refusal(ctx, &who, kl_msg_type_name(req->msg.hdr.type), KL_ERR_INVALID, why);
 		return;
 	}
 	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
@@ -240,9 +253,9 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 			(int)req->peer_pid, err);
 		ctx->ctl_requests[KL_ERR_INVALID]++;
 		kl_server_reply_result(srv, req, KL_ERR_INVALID, err, NULL);
+		enf_audit_refusal(ctx, &who, "CONTROL", KL_ERR_INVALID, err);
 		return;
 	}
-	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	struct enf_result res;
 	enf_handle(ctx, &who, &r, &res);
 	char *json = res.json ? json_dumps(res.json, JSON_COMPACT) : NULL;

@@ -32,6 +32,16 @@
 struct kl_server;
 struct kl_client;
 
+/* A connection or message the server turned away by itself, for the
+ * owner's audit trail (on_refused below). */
+struct kl_refusal {
+	uid_t uid;
+	pid_t pid;
+	enum kl_role role;  /* from its HELLO; KL_ROLE_NONE before one */
+	int status;         /* KL_ERR_REFUSED or KL_ERR_INVALID */
+	char why[192];
+};
+
 struct kl_server_opts {
 	const char *path;          /* socket file, e.g. /run/kernloom/enforcer.sock */
 	enum kl_role self;         /* this server's role */
@@ -43,6 +53,13 @@ struct kl_server_opts {
 	size_t n_allowed_uids;
 	gid_t admin_gid;           /* peers in this group are allowed too; -1 = none */
 	size_t max_msg;            /* largest message accepted; 0 = 1 MiB */
+	/* Told of each connection or message the server turns away itself
+	 * (uid not admitted, too many connections, a bad or refused HELLO, a
+	 * request before HELLO, a type the role may not send, a malformed or
+	 * too large frame), always on the thread calling kl_server_recv;
+	 * NULL: they are only logged. */
+	void (*on_refused)(void *arg, const struct kl_refusal *r);
+	void *on_refused_arg;
 };
 
 /* A request handed to the caller. `buf` owns the bytes msg points into. */

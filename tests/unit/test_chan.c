@@ -340,6 +340,44 @@ static int raw_call(nng_socket s, const uint8_t *b, size_t n, uint64_t want_seq,
 	return r.status;
 }
 
+/* on_refused: what the server turned away, as the enforcer's audit sees it. */
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kl_refusal refused_seen[32];
+static int n_refused_seen;
+
+static void note_refused(void *arg, const struct kl_refusal *r)
+{
+	(void)arg;
+	pthread_mutex_lock(&refused_mu);
+	if (n_refused_seen < 32)
+		refused_seen[n_refused_seen++] = *r;
+	pthread_mutex_unlock(&refused_mu);
+}
+
+static int refused_count(void)
+{
+	pthread_mutex_lock(&refused_mu);
+	int n = n_refused_seen;
+	pthread_mutex_unlock(&refused_mu);
+	return n;
+}
+
+/* The i-th refusal seen (after refused_count said it is there). */
+static struct kl_refusal refused_at(int i)
+{
+	pthread_mutex_lock(&refused_mu);
+	struct kl_refusal r = refused_seen[i];
+	pthread_mutex_unlock(&refused_mu);
+	return r;
+}
+
+static void refused_reset(void)
+{
+	pthread_mutex_lock(&refused_mu);
+	n_refused_seen = 0;
+	pthread_mutex_unlock(&refused_mu);
+}
+
 /* ---- tests ---- */
 
 static void test_hello_and_control(void **state)
@@ -414,12 +452,22 @@ static void test_wrong_role_refused(void **state)
 
 	sock_path(path, sizeof(path), "role.sock");
 	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	o.on_refused = note_refused;
+	refused_reset();
 	srv_start(&v, &o);
 	assert_int_equal(kl_client_open(&c, path, KL_ROLE_DECIDER, 2000, err, sizeof(err)), -1);
 	assert_null(c);
 	assert_non_null(strstr(err, "REFUSED"));
 	assert_non_null(strstr(err, "role decider may not connect"));
 	assert_int_equal(atomic_load(&v.delivered), 0);
+	/* the owner is told, with the peer's credentials */
+	KL_WAIT_UNTIL(refused_count() >= 1, 2000);
+	assert_true(refused_count() >= 1);
+	struct kl_refusal r = refused_at(0);
+	assert_int_equal(r.status, KL_ERR_REFUSED);
+	assert_int_equal(r.uid, getuid());
+	assert_int_equal(r.pid, getpid());
+	assert_non_null(strstr(r.why, "role decider may not connect"));
 	srv_stop(&v);
 }
 
@@ -986,6 +1034,8 @@ static void test_peer_uid(void **state)
 	struct kl_server_opts o1 = opts_for(p1, KL_ROLE_ENFORCER, KL_ROLE_CTL);
 	o1.mode = 0666;
 	o1.admin_gid = 4242;
+	o1.on_refused = note_refused;
+	refused_reset();
 	srv_start(&v1, &o1);
 	uid_t allowed[] = { 65534 };
 	struct kl_server_opts o2 = opts_for(p2, KL_ROLE_ENFORCER, KL_ROLE_CTL);
@@ -998,6 +1048,13 @@ static void test_peer_uid(void **state)
 	if (rs.rc != -1)
 		fail_msg("uid 65534 was let in (rc %d, %s)", rs.rc, rs.err);
 	assert_int_equal(atomic_load(&v1.delivered), 0);
+	/* refused on nng's thread, handed to on_refused on the server's */
+	KL_WAIT_UNTIL(refused_count() >= 1, 2000);
+	assert_true(refused_count() >= 1);
+	struct kl_refusal r = refused_at(0);
+	assert_int_equal(r.uid, 65534);
+	assert_int_equal(r.role, KL_ROLE_NONE);
+	assert_non_null(strstr(r.why, "uid not allowed"));
 
 	rs = run_child(CH_ALLOWED_UID, p2, 65534, 65534);
 	if (rs.rc != 0)
