@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "common/signals.h"
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
@@ -49,23 +50,12 @@ struct reload {
 	struct enf_opts *opts;
 };
 
-static void on_hup(int sig)
-{
-	(void)sig;
-	hup_sig = 1;
-}
-
 /* SIGHUP: the command line and the file again, validated as at start; a
  * bad file keeps the running configuration (enf_config_reload says what
  * changes live). */
 static void reload_config(const struct reload *r)
 {
 	enf_config_reload(r->opts, r->argc, r->argv);
-}
-
-static void on_signal(int sig)
-{
-	stop_sig = sig;
 }
 
 /* Options and config; exits on -n, --help and errors. */
@@ -108,20 +98,6 @@ static int open_audit(struct enf_ctx *ctx, const struct passwd *to)
 		return -1;
 	}
 	return 0;
-}
-
-static void setup_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 static int attach_configured(struct enf_ctx *ctx)
@@ -461,7 +437,7 @@ int main(int argc, char **argv)
 	kl_log_init("kl-enforcer", KL_LOG_INFO);
 	setup_config(argc, argv, &opts);
 	kl_log_init("kl-enforcer", (enum kl_log_level)opts.c.log_level);
-	setup_signals();
+	kl_signals_init(&stop_sig, &hup_sig);
 	enf_ctx_init(&ctx, &opts.c, &ring);
 	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
 		goto out;

@@ -486,6 +486,24 @@ static void send_result(struct kl_server *s, uint64_t seq, uint64_t tick,
 	}
 }
 
+int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx)
+{
+	int n = 0;
+
+	while (n < max) {
+		struct kl_request req;
+		int r = kl_server_recv(s, &req, 0);
+		if (r == 0)
+			break;
+		if (r < 0)
+			return -1;
+		fn(ctx, &req);
+		kl_request_done(&req);
+		n++;
+	}
+	return n;
+}
+
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 {
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;

@@ -82,6 +82,13 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
  * Returns 1 with *req filled, 0 on timeout, -1 only once the socket was
  * closed (kl_server_close): nothing a peer does makes it fail. */
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
+/* One wakeup's share of a daemon's control socket: hand at most max
+ * waiting requests to fn (which answers each), without waiting for more.
+ * The bound keeps a busy klctl from starving the daemon's other sockets.
+ * Returns how many were served, or -1 once kl_server_recv failed: the
+ * caller then goes on without the socket. */
+typedef void (*kl_serve_fn)(void *ctx, struct kl_request *req);
+int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx);
 /* A descriptor that polls readable (POLLIN) while a message waits to be
  * received; it is nng's, so only poll it: never read, write or close it.
  * A server with several sockets polls them all, then calls

@@ -1069,6 +1069,81 @@ static void test_peer_uid(void **state)
 	chmod(tmpdir, 0700);
 }
 
+/* kl_server_serve hands every CONTROL to the handler (HELLO never), at
+ * most max per call, and returns 0 once nothing waits. */
+struct served {
+	struct kl_server *s;
+	int n;
+};
+
+static void serve_one(void *ctx, struct kl_request *req)
+{
+	struct served *sv = ctx;
+
+	assert_int_equal(req->msg.hdr.type, KL_MSG_CONTROL);
+	sv->n++;
+	kl_server_reply_result(sv->s, req, KL_OK, "served", NULL);
+}
+
+/* One serve call, then: has client c an answer waiting? */
+static bool serve_and_poll(struct served *sv, nng_socket c, int max, int *total)
+{
+	nng_msg *m;
+	int r = kl_server_serve(sv->s, max, serve_one, sv);
+
+	assert_in_range(r, 0, max);
+	*total += r;
+	if (nng_recvmsg(c, &m, NNG_FLAG_NONBLOCK) != 0)
+		return false;
+	nng_msg_free(m);
+	return true;
+}
+
+static void test_serve_bounded(void **state)
+{
+	(void)state;
+	enum { N = 5, MAX = 2 };
+	char path[128], err[256] = "";
+	struct served sv = { 0 };
+	nng_socket c[N];
+	uint8_t b[128], hp[KL_HELLO_LEN], cp[KL_CTL_REQ_LEN];
+	struct kl_hello h = { .role = KL_ROLE_CTL, .proto_version = KL_MSG_VERSION, .pid = 1 };
+	struct kl_ctl_req r = { .cmd = KL_CTL_STATUS };
+	int total = 0;
+
+	sock_path(path, sizeof(path), "serve.sock");
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	if (kl_server_open(&sv.s, &o, err, sizeof(err)) != 0)
+		fail_msg("kl_server_open: %s", err);
+	kl_hello_encode(&h, hp);
+	kl_ctl_req_encode(&r, cp);
+	for (int i = 0; i < N; i++) {
+		nng_msg *m;
+		size_t n = frame(b, KL_MSG_HELLO, 1, hp, sizeof(hp));
+		c[i] = raw_open(path);
+		assert_int_equal(nng_msg_alloc(&m, n), 0);
+		memcpy(nng_msg_body(m), b, n);
+		assert_int_equal(nng_sendmsg(c[i], m, 0), 0);
+		assert_true(KL_WAIT_UNTIL(serve_and_poll(&sv, c[i], MAX, &total), 2000));
+	}
+	assert_int_equal(total, 0);
+	for (int i = 0; i < N; i++) {
+		nng_msg *m;
+		size_t n = frame(b, KL_MSG_CONTROL, 2, cp, sizeof(cp));
+		assert_int_equal(nng_msg_alloc(&m, n), 0);
+		memcpy(nng_msg_body(m), b, n);
+		assert_int_equal(nng_sendmsg(c[i], m, 0), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_true(KL_WAIT_UNTIL(serve_and_poll(&sv, c[i], MAX, &total), 2000));
+	assert_int_equal(total, N);
+	assert_int_equal(sv.n, N);
+	assert_int_equal(kl_server_serve(sv.s, MAX, serve_one, &sv), 0);
+	for (int i = 0; i < N; i++)
+		nng_close(c[i]);
+	kl_server_close(sv.s);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1109,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_stale_and_second_server),
 		cmocka_unit_test(test_client_errors_and_timeout),
 		cmocka_unit_test(test_peer_uid),
+		cmocka_unit_test(test_serve_bounded),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 
