@@ -229,6 +229,6 @@ leak_check kl-sensor sensor-leaks.log "TICK#" \
 rm -rf "$PIN/leak"
 leak_check kl-enforcer enforcer-leaks.log "seccomp allow-list" \
 	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" $(audit_args leak-enforcer) --pin-dir "$PIN/leak" \
-	--run-dir "$PRUN" --obj "$OBJ" --user nobody
+	--run-dir "$PRUN" --obj "$OBJ" --user nobody --decider-user nobody --graph-user nobody --sensor-user nobody
 rm -rf "$PIN/leak"
 log "all good"

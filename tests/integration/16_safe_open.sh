@@ -167,7 +167,8 @@ log "== every daemon's audit trail: planted names in its audit and key directori
 # are the sensor's input.
 AD=$TMP/pa/audit KD=$TMP/pa/keys
 mkdir -p "$TMP/run-e" "$TMP/run-s"
-ENFLAGS=(--pin-dir "$PIN" --run-dir "$TMP/run-e" --user nobody --sensor-user nobody)
+ENFLAGS=(--pin-dir "$PIN" --run-dir "$TMP/run-e" --user nobody --decider-user nobody --graph-user nobody
+	--sensor-user nobody)
 SFLAGS=(--pin-dir "$PIN" --run-dir "$TMP/run-s" --interval 1s --user nobody)
 SB_READY='seccomp allow-list'
 audit_of() { echo "--audit-dir $AD/$1 --audit-key $KD/$1/audit.key"; }
@@ -192,6 +193,9 @@ for role in enforcer sensor decider graphd; do
 			check_canary "$role: $(basename "$name") as a $kind"
 		done
 	done
+	# Most names are only refused or replaced: a daemon that never starts
+	# here would make the cases above say nothing.
+	[ "$started" -gt 0 ] || fail "$role never started: $(tail -n 5 "$TMP/audit-$role.log")"
 	log "ok: $role: 12 planted audit names, started $started times, refused $refused times; canary untouched"
 done
 [ -d "$PIN" ] && [ "$(command stat -c %U "$PIN")" = nobody ] || fail "the pin directory is not nobody's after the enforcer ran"
