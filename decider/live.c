@@ -52,7 +52,6 @@
 #define FRAMES_PER_WAKEUP 64
 #define REQUESTS_PER_WAKEUP 16
 #define VIOL_MAX 4096 /* violations kept for one tick */
-#define DEC_GRAPH_USER_DEFAULT "kernloom-graph"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -163,7 +162,11 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
 	uid_t gallowed[2];
 	size_t gn = 0;
-	struct passwd *gpw = getpwnam(DEC_GRAPH_USER_DEFAULT);
+	struct passwd *gpw = getpwnam(cfg->v.graph_user);
+	if (gpw == NULL && !knob_default(cfg, "graph-user")) {
+		kl_error("--graph-user %s: no such user", L->cfg->v.graph_user);
+		return -1;
+	}
 	if (gpw)
 		gallowed[gn++] = gpw->pw_uid;
 	gallowed[gn++] = w->uid;

@@ -118,24 +118,16 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 		ADD("addr=%s ", fmt_addr(&r->addr, a, sizeof(a)));
 	if (r->ifname[0])
 		ADD("ifname=%s ", r->ifname);
-	switch (r->cmd) {
-	case KL_CTL_DENY_ADD:
-	case KL_CTL_RL_SET_IP:
-	case KL_CTL_NEWSRC_LIMIT:
-	case KL_CTL_EDGE_ADD_DENY:
-	case KL_CTL_EDGE_ADD_ALLOW:
+	/* what the command carries, as the command table says */
+	unsigned uses = kl_ctl_cmd_uses(r->cmd);
+	if (uses & KL_CTL_U_TTL)
 		ADD("%s ", r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
-		break;
-	default:
-		break;
-	}
-	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP || r->cmd == KL_CTL_NEWSRC_LIMIT)
+	if (uses & KL_CTL_U_RATE)
 		ADD("rate=%llu burst=%llu ", (unsigned long long)r->rate,
 		    (unsigned long long)r->burst);
 	if (r->proto)
 		ADD("port=%u proto=%s ", r->port, proto_text(r->proto, p, sizeof(p)));
-	if (r->cmd == KL_CTL_ENFORCE_ALLOW || r->cmd == KL_CTL_TUPLE_ENFORCE ||
-	    r->cmd == KL_CTL_ATTACH)
+	if (uses & KL_CTL_U_MODE)
 		ADD("mode=%u ", r->mode);
 	if (r->flags & KL_CTL_F_FORCE)
 		ADD("force ");
