@@ -79,27 +79,6 @@ double ctl_prom_value(const char *page, const char *name_labels)
 	return NAN;
 }
 
-pid_t ctl_socket_peer_pid(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cr;
-	socklen_t cl = sizeof(cr);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return 0;
-	memcpy(sa.sun_path, path, strlen(path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	pid_t pid = 0;
-	/* Connected and closed before nng's handshake: the daemon's listener
-	 * sees no pipe, so nothing is logged. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-		pid = cr.pid;
-	close(fd);
-	return pid;
-}
-
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -112,7 +91,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-pid_t ctl_find_sensor(const char *run_dir, const char *default_dir)
+pid_t ctl_find_daemon(const char *name, const char *run_dir, const char *default_dir)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -126,7 +105,9 @@ pid_t ctl_find_sensor(const char *run_dir, const char *default_dir)
 		if (*end || pid <= 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-		if (read_small(path, buf, sizeof(buf)) <= 0 || strcmp(buf, "kl-sensor\n") != 0)
+		size_t nl = strlen(name);
+		if (read_small(path, buf, sizeof(buf)) <= 0 || strncmp(buf, name, nl) != 0 ||
+		    strcmp(buf + nl, "\n") != 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
 		ssize_t n = read_small(path, buf, sizeof(buf));

@@ -43,10 +43,12 @@ double ctl_prom_value(const char *page, const char *name_labels);
  * when it has no metrics file or it cannot be read. */
 struct json_t *ctl_sensor_self(pid_t pid, int64_t now_ms);
 
-/* The pid listening on a Unix socket, or 0. */
-pid_t ctl_socket_peer_pid(const char *path);
-/* A running kl-sensor that uses RUN_DIR, or 0. */
-pid_t ctl_find_sensor(const char *run_dir, const char *default_dir);
+/* A running daemon called NAME (its /proc comm, e.g. "kl-graphd") that
+ * uses RUN_DIR, or 0. Found in /proc, never by connecting to its socket:
+ * nng 1.5.2 takes a peer that hangs up during its handshake for its own
+ * listener being closed and stops accepting (ipc/listen.h), so a lookup
+ * by connect+close wedged each daemon's listener at every status --all. */
+pid_t ctl_find_daemon(const char *name, const char *run_dir, const char *default_dir);
 /* Read /proc/PID/status. 0, or -1. */
 int ctl_proc_read(pid_t pid, struct ctl_proc *p);
 

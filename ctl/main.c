@@ -377,15 +377,14 @@ static int run_status_all(const struct ctl_global *g)
 	static const struct {
 		const char *name;
 		enum kl_role role;
-		const char *sock; /* NULL: the sensor, found in /proc */
+		bool ctl_socket; /* false: the sensor, which has none */
 	} ds[] = {
-		{ "kl-enforcer", KL_ROLE_ENFORCER, "enforcer.sock" },
-		{ "kl-sensor", KL_ROLE_SENSOR, NULL },
-		{ "kl-decider", KL_ROLE_DECIDER, "decider.sock" },
-		{ "kl-graphd", KL_ROLE_GRAPHD, "graphd.sock" },
+		{ "kl-enforcer", KL_ROLE_ENFORCER, true },
+		{ "kl-sensor", KL_ROLE_SENSOR, false },
+		{ "kl-decider", KL_ROLE_DECIDER, true },
+		{ "kl-graphd", KL_ROLE_GRAPHD, true },
 	};
 	static const char *const seccomp[] = { "off", "strict", "filter" };
-	char path[PATH_MAX], err[320];
 	json_t *arr = json_array();
 	int down = 0;
 	if (!g->json)
@@ -395,11 +394,7 @@ static int run_status_all(const struct ctl_global *g)
 	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
 		pid_t pid = 0;
 		struct ctl_proc p;
-		if (ds[i].sock == NULL)
-			pid = ctl_find_sensor(g->run_dir, KL_RUN_ROOT_DEFAULT);
-		else if (kl_run_path(g->run_dir, ds[i].role, ds[i].sock, path, sizeof(path), err,
-				     sizeof(err)) == 0)
-			pid = ctl_socket_peer_pid(path);
+		pid = ctl_find_daemon(ds[i].name, g->run_dir, KL_RUN_ROOT_DEFAULT);
 		bool up = pid > 0 && ctl_proc_read(pid, &p) == 0;
 		down += !up;
 		char user[64] = "-";
@@ -411,7 +406,7 @@ static int run_status_all(const struct ctl_global *g)
 		}
 		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
 		json_t *self = !up ? NULL
-			       : ds[i].sock == NULL ? ctl_sensor_self(pid, kl_unix_ms())
+			       : !ds[i].ctl_socket ? ctl_sensor_self(pid, kl_unix_ms())
 						    : daemon_self(g, ds[i].role);
 		if (g->json) {
 			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);

@@ -31,6 +31,8 @@
 #include <sys/capability.h>
 
 #include "ipc/chan.h"
+#include "ipc/listen.h"
+#include "ipc/peer.h"
 #include "ipc/msg.h"
 #include "hostile.h"
 #include "tests/wait.h"
@@ -572,10 +574,16 @@ static int heal_scenario(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* The wedge: the server's send of its SP header fails with EPIPE,
+	 * which nng reports as NNG_ECLOSED. Refusing to read at once makes
+	 * that send fail however late the server gets to it (a bare
+	 * connect+close only when the close comes first). */
 	for (int i = 0; i < 3; i++) {
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 			HEAL_FAIL("raw connect: %s", strerror(errno));
+		shutdown(fd, SHUT_RD);
+		usleep(100 * 1000);
 		close(fd);
 	}
 	int64_t t0 = mono_ms();
@@ -601,8 +609,49 @@ static int heal_scenario(void)
 	kl_client_close(old);
 	atomic_store(&v.stop, 1);
 	pthread_join(v.th, NULL);
+	if (kl_server_listener_replaced(v.s) == 0)
+		HEAL_FAIL("served after a wedge without replacing the listener: was it wedged?");
 	kl_server_close(v.s);
 	return 0;
+}
+
+/*
+ * An idle server keeps its listener: every self-check must see its own
+ * connection arrive, whatever else connects in between. The visitors here
+ * are what legitimately connects to a daemon: klctl's requests and a
+ * second instance's stale-socket check (an SP handshake, then a close).
+ * Three checks' worth.
+ */
+static void test_idle_listener_kept(void **state)
+{
+	(void)state;
+	char path[128], err[256], why[128];
+	struct kl_client *c = NULL;
+	struct kl_msg reply;
+	struct kl_result res;
+	void *buf = NULL;
+	struct srv v;
+	int visits = 0;
+
+	sock_path(path, sizeof(path), "idle.sock");
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	srv_start(&v, &o);
+	int64_t end = mono_ms() + 3 * KL_LISTEN_CHECK_MS + 2 * KL_SP_PROBE_WAIT_MS;
+	while (mono_ms() < end) {
+		assert_int_equal(kl_sp_probe(path, 2000, why, sizeof(why), NULL), 1);
+		assert_int_equal(kl_client_open(&c, path, KL_ROLE_CTL, 3000, err, sizeof(err)), 0);
+		assert_true(stats_ok(c, &reply, &res, &buf));
+		free(buf);
+		buf = NULL;
+		kl_client_close(c);
+		visits++;
+		usleep(200 * 1000);
+	}
+	atomic_store(&v.stop, 1);
+	pthread_join(v.th, NULL);
+	assert_true(visits >= 5);
+	assert_int_equal(kl_server_listener_replaced(v.s), 0);
+	kl_server_close(v.s);
 }
 
 static pid_t heal_pid = -1;
@@ -1045,6 +1094,7 @@ int main(void)
 		cmocka_unit_test(test_before_hello_and_bad_frames),
 		cmocka_unit_test(test_forbidden_type_closes),
 		cmocka_unit_test(test_listener_self_heal),
+		cmocka_unit_test(test_idle_listener_kept),
 		cmocka_unit_test(test_hostile_peers),
 		cmocka_unit_test(test_hostile_peers_after_user_switch),
 		cmocka_unit_test(test_silent_connection_closed),

@@ -894,8 +894,18 @@ static void test_status_all_proc(void **state)
 	assert_true(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/run/kernloom", "/run/kernloom"));
 	assert_false(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/tmp/x/run", "/run/kernloom"));
 	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
-	/* nobody listens there */
-	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock"), 0);
+	/* Daemons are found by their exact name and run dir, in /proc. */
+	char self[64] = "";
+	FILE *f = fopen("/proc/self/comm", "r");
+	assert_non_null(f);
+	assert_non_null(fgets(self, sizeof(self), f));
+	fclose(f);
+	self[strcspn(self, "\n")] = '\0';
+	assert_true(ctl_find_daemon(self, "/run/kernloom", "/run/kernloom") > 0);
+	assert_int_equal(ctl_find_daemon(self, "/tmp/elsewhere/run", "/run/kernloom"), 0);
+	self[strlen(self) - 1] = '\0';
+	assert_int_equal(ctl_find_daemon(self, "/run/kernloom", "/run/kernloom"), 0);
+	assert_int_equal(ctl_find_daemon("kl-nonexistent", "/run/kernloom", "/run/kernloom"), 0);
 
 	/* The sensor's metrics file from its cmdline, and the samples in it. */
 	static const char c5[] = "kl-sensor\0--metrics-file\0/a.prom\0--metrics-file=/b.prom";
