@@ -646,7 +646,7 @@ void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len
 
 /* A string printed as it is reads back as the same string, in a flag and
  * in YAML; anything else (empty, a YAML null or boolean word, leading
- * specials, spaces, quotes, control bytes) is double-quoted. A null word
+ * specials, a trailing ':', spaces, quotes, control bytes) is double-quoted. A null word
  * left plain would read back as "no value" rather than as this text. */
 /* The code point at p when it must be escaped inside double quotes, else
  * 0: YAML reads NEL, LS and PS there as line breaks (folded away), and
@@ -679,7 +679,8 @@ static void str_format(const char *s, char *buf, size_t len)
 	for (const char *p = s; plain && *p; p++)
 		if (!(isalnum((unsigned char)*p) || strchr("/._-+@,:", *p)))
 			plain = false;
-	if (plain && strstr(s, ": ") == NULL) {
+	/* ": " inside or ':' at the end would make it a mapping key. */
+	if (plain && strstr(s, ": ") == NULL && s[strlen(s) - 1] != ':') {
 		snprintf(buf, len, "%s", s);
 		return;
 	}

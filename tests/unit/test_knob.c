@@ -126,6 +126,7 @@ static void test_value_quoting(void **state)
 		{ "se\\\xc2\x85ULL", "\"se\\\\\\u0085ULL\"" }, { "a\xe2\x80\xa8" "b", "\"a\\u2028b\"" },
 		{ "\xe2\x80\xa9", "\"\\u2029\"" }, { "\xc2\x80x", "\"\\u0080x\"" },
 		{ "\xef\xbf\xbe", "\"\\ufffe\"" }, { "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
+		{ "lcalNer:", "\"lcalNer:\"" }, { "a:b", "a:b" },
 	};
 	struct tcfg c = { 0 };
 	char buf[64];
