@@ -5,7 +5,7 @@
  * same run (alternating floor and shield runs, medians over --runs runs of
  * --repeat packets). Prints a markdown table on stdout.
  *
- *   bench_xdp [--repeat N] [--runs N] [--cpu N]
+ *   bench_xdp [--repeat N] [--runs N] [--cpu N] [--cold-sweep]
  *
  * Scenarios:
  *   known v4 / known v6  one source, cached verdict, passing
@@ -28,6 +28,9 @@
  *                        (kl_many_src), in a table sized for them (2^18
  *                        slots / LRU entries), after a warm-up round:
  *                        every lookup a likely cache miss (iq-learning only)
+ * Below the table, the 2^17-sources row against floors that also read one
+ * 64-byte line per source (the cost no per-source table avoids), and with
+ * --cold-sweep (instead of the table) that one read's cost by footprint.
  * graph-enforce runs with tuple enforcement in allow mode, the known
  * sources' tuples allowed (so a new source is dropped by the edge check).
  * light and iq-learning load the same program (no optional feature).
@@ -257,6 +260,41 @@ static __u64 src_new(struct shield *s)
 	return n;
 }
 
+/* The parse-only floor and the floor plus one line per source over a growing
+ * footprint, 2^17 sources in turn (kl_many_src tail-calls each). */
+static void cold_sweep(struct floor *fl, struct frame_buf *f, __u32 repeat, __u32 runs)
+{
+	int jmp_fd = bpf_map__fd(fl->maps.bench_jmp), many_fd = bpf_program__fd(fl->progs.kl_many_src);
+	int fd[2] = { bpf_program__fd(fl->progs.kl_floor), bpf_program__fd(fl->progs.kl_floor_sweep) };
+	__u32 zero = 0, rv;
+
+	printf("### One 64-byte line per source by table footprint (2^17 sources in turn, "
+	       "median of %u runs x %u packets)\n\n", runs, repeat);
+	printf("| footprint | lines | parse-only floor ns/pkt | floor + one line ns/pkt | ratio |\n");
+	printf("|---:|---:|---:|---:|---:|\n");
+	for (__u32 lg = 12; lg <= 20; lg++) {
+		__u32 d[2][101];
+
+		fl->bss->bench_sweep_mask = (1u << lg) - 1;
+		for (__u32 i = 0; i < runs + 1; i++)
+			for (int k = 0; k < 2; k++) {
+				if (bpf_map_update_elem(jmp_fd, &zero, &fd[k], BPF_ANY))
+					die("bench_jmp");
+				/* Run 0 warms up (and faults nothing in: arrays are
+				 * allocated at creation). */
+				__u32 t = run(many_fd, f, i ? repeat : 1u << 18, &rv);
+
+				if (i)
+					d[k][i - 1] = t;
+			}
+		__u32 m0 = median(d[0], (int)runs), m1 = median(d[1], (int)runs);
+
+		printf("| %u KiB | %u | %u | %u | %.2f |\n", (1u << lg) / 16, 1u << lg, m0, m1,
+		       m0 ? (double)m1 / m0 : 0.0);
+		fflush(stdout);
+	}
+}
+
 static const char *verdict(__u32 r)
 {
 	return r == XDP_PASS ? "pass" : r == XDP_DROP ? "drop" : "other";
@@ -268,11 +306,12 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "runs", required_argument, NULL, 'n' },
 		{ "cpu", required_argument, NULL, 'c' },
+		{ "cold-sweep", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	__u32 repeat = 200000, runs = 7;
-	int cpu = 0, opt, floor_fd, bump_fd, jmp_fd;
+	int cpu = 0, sweep = 0, opt, floor_fd, bump_fd, jmp_fd;
 	struct frame_buf fr[S_MAX];
 	struct pkt_spec sp;
 	struct floor *fl;
@@ -280,13 +319,14 @@ int main(int argc, char **argv)
 	cpu_set_t set;
 	__u64 t0 = now_boot();
 
-	while ((opt = getopt_long(argc, argv, "r:n:c:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "r:n:c:sh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r': repeat = (__u32)strtoul(optarg, NULL, 10); break;
 		case 'n': runs = (__u32)strtoul(optarg, NULL, 10); break;
 		case 'c': cpu = atoi(optarg); break;
+		case 's': sweep = 1; break;
 		default:
-			fprintf(stderr, "usage: bench_xdp [--repeat N] [--runs N] [--cpu N]\n");
+			fprintf(stderr, "usage: bench_xdp [--repeat N] [--runs N] [--cpu N] [--cold-sweep]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -319,13 +359,28 @@ int main(int argc, char **argv)
 	sp = pkt_tcp4(SRC_NEW0, 443, PKT_ACK);
 	fr[S_MANY] = frame(&sp);
 
-	fl = floor__open_and_load();
+	fl = floor__open();
 	if (!fl)
-		die("floor__open_and_load");
+		die("floor__open");
+	/* 64 MiB of 64-byte lines: the reference floors' per-source memory. */
+	if (bpf_map__set_max_entries(fl->maps.bench_cold, 1u << 20))
+		die("bpf_map__set_max_entries");
+	if (floor__load(fl))
+		die("floor__load");
+	int line_fd[2] = { bpf_program__fd(fl->progs.kl_floor_line),
+			   bpf_program__fd(fl->progs.kl_floor_line16) };
+	/* floor, floor + a line at 256- and at 64-byte stride, shield */
+	__u32 many_ns[4] = { 0 };
 	floor_fd = bpf_program__fd(fl->progs.kl_floor);
 	bump_fd = bpf_program__fd(fl->progs.kl_bump_src);
 	int many_fd = bpf_program__fd(fl->progs.kl_many_src);
 	__u32 many_held = 0, many_slots = 0;
+
+	if (sweep) {
+		cold_sweep(fl, &fr[S_MANY], repeat, runs);
+		floor__destroy(fl);
+		return 0;
+	}
 	__u64 split[sizeof(profiles) / sizeof(profiles[0])][2] = { { 0 } };
 	jmp_fd = bpf_map__fd(fl->maps.bench_jmp);
 
@@ -342,7 +397,7 @@ int main(int argc, char **argv)
 
 		configure(s, p);
 		for (int sc = 0; sc < S_MAX; sc++) {
-			__u32 ds[101], df[101], rv = 0, rvf = 0, zero = 0, ms, mf;
+			__u32 ds[101], df[101], dl[2][101], rv = 0, rvf = 0, zero = 0, ms, mf;
 			__u64 new0 = src_new(s) + total_sum(s, KL_T_SRC_UNADMITTED);
 			int sp_fd = shield_fd, fp_fd = floor_fd;
 			bool newsrc = sc == S_NEW || sc == S_NEW_LIM || sc == S_NEW_CLAIM;
@@ -388,6 +443,11 @@ int main(int argc, char **argv)
 				if (tail && bpf_map_update_elem(jmp_fd, &zero, &shield_fd, BPF_ANY))
 					die("bench_jmp");
 				ds[i] = run(sp_fd, &fr[sc], repeat, &rv);
+				for (int l = 0; sc == S_MANY && l < 2; l++) {
+					if (bpf_map_update_elem(jmp_fd, &zero, &line_fd[l], BPF_ANY))
+						die("bench_jmp");
+					dl[l][i] = run(fp_fd, &fr[sc], repeat, &rvf);
+				}
 			}
 			if (rvf != XDP_PASS) {
 				fprintf(stderr, "bench_xdp: floor returned %u\n", rvf);
@@ -410,6 +470,12 @@ int main(int argc, char **argv)
 			}
 			ms = median(ds, (int)runs);
 			mf = median(df, (int)runs);
+			if (sc == S_MANY) {
+				many_ns[0] = mf;
+				many_ns[1] = median(dl[0], (int)runs);
+				many_ns[2] = median(dl[1], (int)runs);
+				many_ns[3] = ms;
+			}
 			printf("| %s | %s%s | %s | %u | %u | %.2f |\n", p->name, scen_name[sc],
 			       tail ? " (both via tail call)" : "", verdict(rv), ms, mf,
 			       mf ? (double)ms / mf : 0.0);
@@ -444,6 +510,21 @@ int main(int argc, char **argv)
 	if (many_slots)
 		printf("\n2^17 sources in turn: %u of %u hold a slot of %u (%.2f%% without one).\n",
 		       many_held, 1u << 17, many_slots, 100.0 * (double)((1u << 17) - many_held) / (1u << 17));
+	if (many_ns[0] && many_ns[1] && many_ns[2]) {
+		static const char *const ref[3] = {
+			"parse only (the table's floor)",
+			"parse + one 64-byte line per source, 256-byte records, 64 MiB (the slot table's footprint)",
+			"parse + one 64-byte line per source, packed 64-byte records, 16 MiB",
+		};
+
+		printf("\n2^17 known sources in turn against floors that read per-source memory "
+		       "(same run, median):\n\n");
+		printf("| reference | reference ns/pkt | shield ns/pkt | shield / reference | "
+		       "reference / parse-only floor |\n|---|---:|---:|---:|---:|\n");
+		for (int i = 0; i < 3; i++)
+			printf("| %s | %u | %u | %.2f | %.2f |\n", ref[i], many_ns[i], many_ns[3],
+			       (double)many_ns[3] / many_ns[i], (double)many_ns[i] / many_ns[0]);
+	}
 	printf("\nTotal bench time %.1f s.\n", (double)(now_boot() - t0) / 1e9);
 	return 0;
 }

@@ -26,6 +26,12 @@ for b in "$BUILD"/bench/bench_*; do
 		"$b" $NS_G $VG $NS_R $VR "$BUILD/bpf/shield.bpf.o" ${VETH_FRAMES:+"$VETH_FRAMES"} || exit 1
 		cleanup
 		;;
+	bench_xdp)
+		echo "## $name"
+		"$b" || exit 1
+		echo
+		"$b" --cold-sweep || exit 1
+		;;
 	*)
 		echo "## $name"
 		"$b" || exit 1

@@ -646,28 +646,10 @@ void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len
 
 /* A string printed as it is reads back as the same string, in a flag and
  * in YAML; anything else (empty, a YAML null or boolean word, leading
- * specials, a trailing ':', spaces, quotes, control bytes) is double-quoted. A null word
+ * specials, spaces, quotes, commas (a flow list would split there),
+ * control bytes, non-ASCII) is double-quoted. A null word
  * left plain would read back as "no value" rather than as this text. */
-/* The code point at p when it must be escaped inside double quotes, else
- * 0: YAML reads NEL, LS and PS there as line breaks (folded away), and
- * refuses the C1 controls, a BOM and U+FFFE/U+FFFF as text. A value holds
- * them only from escapes (libyaml checks the file is UTF-8). */
-static unsigned yaml_escaped_cp(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	unsigned cp;
-
-	if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
-		return u[1]; /* C1 controls, NEL among them */
-	if (u[0] != 0xe2 && u[0] != 0xef)
-		return 0;
-	if ((u[1] & 0xc0) != 0x80 || (u[2] & 0xc0) != 0x80)
-		return 0;
-	cp = ((unsigned)(u[0] & 0x0f) << 12) | ((unsigned)(u[1] & 0x3f) << 6) | (u[2] & 0x3fu);
-	return cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff ? cp : 0;
-}
-
-static void str_format(const char *s, char *buf, size_t len)
+void kl_yaml_scalar(const char *s, char *buf, size_t len)
 {
 	static const char *const words[] = { "null", "Null", "NULL", "~", "true", "True",
 					     "TRUE", "false", "False", "FALSE", NULL };
@@ -677,9 +659,9 @@ static void str_format(const char *s, char *buf, size_t len)
 		if (strcmp(s, words[i]) == 0)
 			plain = false;
 	for (const char *p = s; plain && *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr("/._-+@,:", *p)))
+		if (!(isalnum((unsigned char)*p) || strchr("/._-+@:", *p)))
 			plain = false;
-	/* ": " inside or ':' at the end would make it a mapping key. */
+	/* ": " and a final ':' would read as a mapping key */
 	if (plain && strstr(s, ": ") == NULL && s[strlen(s) - 1] != ':') {
 		snprintf(buf, len, "%s", s);
 		return;
@@ -687,17 +669,22 @@ static void str_format(const char *s, char *buf, size_t len)
 	size_t o = 0;
 	if (o + 1 < len)
 		buf[o++] = '"';
-	for (const char *p = s; *p && o + 8 < len; p++) {
+	for (const char *p = s; *p && o + 6 < len; p++) {
 		unsigned char ch = (unsigned char)*p;
-		unsigned cp = yaml_escaped_cp(p);
-		if (ch == '"' || ch == '\\') {
+		/* YAML reads NEL, LS and PS as line breaks and folds them even
+		 * between double quotes: only their own escapes read back. */
+		const char *brk = strncmp(p, "\xc2\x85", 2) == 0 ? "\\N"
+				: strncmp(p, "\xe2\x80\xa8", 3) == 0 ? "\\L"
+				: strncmp(p, "\xe2\x80\xa9", 3) == 0 ? "\\P" : NULL;
+		if (brk != NULL) {
+			buf[o++] = brk[0];
+			buf[o++] = brk[1];
+			p += ch == 0xc2 ? 1 : 2;
+		} else if (ch == '"' || ch == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)ch;
 		} else if (ch < 0x20 || ch == 0x7f) {
 			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
-		} else if (cp != 0) {
-			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", cp);
-			p += cp < 0x800 ? 1 : 2;
 		} else {
 			buf[o++] = (char)ch;
 		}
@@ -727,7 +714,7 @@ void kl_value_format(const struct kl_knobset *ks, const void *cfg, int ki, char 
 	}
 	case KT_STR: {
 		const char *s = *(char *const *)p;
-		str_format(s != NULL ? s : "", buf, len);
+		kl_yaml_scalar(s != NULL ? s : "", buf, len);
 		break;
 	}
 	case KT_ENUM: snprintf(buf, len, "%s", k->enums[*(const int *)p]); break;

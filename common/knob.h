@@ -95,6 +95,9 @@ void kl_errs_print_prog(const struct kl_errs *e, const char *prog, FILE *f);
 void kl_errs_free(struct kl_errs *e);
 /* Untrusted text for a message: printable ASCII, at most 64 bytes. */
 const char *kl_printable(const char *s, char *buf, size_t len);
+/* A string as a YAML scalar that reads back as the same string (quoted
+ * and escaped when it must be); each input byte takes at most 4 bytes. */
+void kl_yaml_scalar(const char *s, char *buf, size_t len);
 
 /* Layer kinds, lowest precedence first. KL_L_FILE is the daemon's own
  * file (sensor.yaml, graphd.yaml). */

@@ -584,8 +584,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	  { FLAG("--state", F_GSTATE), FLAG("--json", F_JSON) },
 	  "[--state candidate|learned|frozen|approved|denied|expired] [--json|--format json] "
 	  "[--violations]",
-	  "the communication graph: every edge (or one state) with its evidence; --violations "
-	  "is `graph violations`",
+	  "the communication graph: every edge (or one state) with its evidence and its per-edge "
+	  "baseline; --violations is `graph violations`",
 	  "klctl graph export --state learned", NULL, 0, false },
 	{ { "graph", "freeze" }, NULL, KL_CTL_GRAPH_FREEZE, { FLAG("--dry-run", F_DRYRUN) },
 	  "[--dry-run]",

@@ -1019,44 +1019,12 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
 
 /* ---- -n report ---- */
 
-/* Plain YAML scalars for the common case; anything that YAML could read
- * differently (":", "#", quotes, leading specials) is double-quoted. */
-/* Room for any value yaml_scalar renders: a path (< PATH_MAX) with every
+/* Room for any value kl_yaml_scalar renders: a path (< PATH_MAX) with every
  * byte escaped as \xNN, the quotes and the NUL, so no value is ever cut
  * (a cut value would make the -n report unparseable or, worse, mean
  * something else). */
 #define RENDER_MAX (4 * PATH_MAX + 4)
 
-static void yaml_scalar(char *buf, size_t len, const char *s)
-{
-	/* A plain null word would read back as "no value", not as this string. */
-	bool plain = s[0] != '\0' && !strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) &&
-		     strcmp(s, "null") != 0 && strcmp(s, "Null") != 0 && strcmp(s, "NULL") != 0;
-	for (const char *p = s; plain && *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr("/._-+@", *p)))
-			plain = false;
-	if (plain) {
-		snprintf(buf, len, "%s", s);
-		return;
-	}
-	size_t o = 0;
-	if (o + 1 < len)
-		buf[o++] = '"';
-	for (const char *p = s; *p && o + 5 < len; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)ch;
-		} else if (ch < 0x20) {
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
-		} else {
-			buf[o++] = (char)ch;
-		}
-	}
-	if (o + 1 < len)
-		buf[o++] = '"';
-	buf[o < len ? o : len - 1] = '\0';
-}
 
 static void line(FILE *out, const struct enf_config *c, const struct enf_origin *o,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -1087,20 +1055,20 @@ void enf_config_render(const struct enf_config *c, FILE *out)
 	o += (size_t)snprintf(list + o, sizeof(list) - o, "[");
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		char q[2 * KL_IFNAMSIZ + 4];
-		yaml_scalar(q, sizeof(q), c->ifaces[i]);
+		kl_yaml_scalar(c->ifaces[i], q, sizeof(q));
 		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", q);
 	}
 	snprintf(list + o, sizeof(list) - o, "]");
 	line(out, c, &c->o_ifaces, "interfaces: %s", list);
 	if (c->obj[0]) {
-		yaml_scalar(v, sizeof(v), c->obj);
+		kl_yaml_scalar(c->obj, v, sizeof(v));
 		line(out, c, &c->o_obj, "obj: %s", v);
 	} else {
 		fputs("# obj: not set: the shield object built into kl-enforcer\n", out);
 	}
-	yaml_scalar(v, sizeof(v), c->pin_dir);
+	kl_yaml_scalar(c->pin_dir, v, sizeof(v));
 	line(out, c, &c->o_pin_dir, "pin_dir: %s", v);
-	yaml_scalar(v, sizeof(v), c->run_dir);
+	kl_yaml_scalar(c->run_dir, v, sizeof(v));
 	line(out, c, &c->o_run_dir, "run_dir: %s", v);
 	line(out, c, &c->o_xdp_mode, "xdp_mode: %s", enf_xdp_mode_name(c->xdp_mode));
 	line(out, c, &c->o_features, "features: %s", enf_features_name(c->features));

@@ -45,6 +45,8 @@ static int open_graph(const struct gr_opts *o, bool readonly, bool create, struc
 		*st = NULL;
 		return -1;
 	}
+	if (gr_store_refused(*st)[0] != '\0')
+		kl_error("edge baselines refused, starting without them: %s", gr_store_refused(*st));
 	return 0;
 }
 

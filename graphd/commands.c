@@ -194,24 +194,28 @@ static json_t *edge_json(const struct gr_edge *e)
 
 static void table_head(struct sbuf *t)
 {
-	sb_printf(t, "%-39s %5s %-6s %-9s %6s %4s %-24s %-24s %s\n", "SRC", "PORT", "PROTO", "STATE",
-		  "SEEN", "WIN", "FIRST_SEEN", "LAST_SEEN", "SET_BY");
+	sb_printf(t, "%-39s %5s %-6s %-9s %6s %4s %-24s %-24s %6s %-15s %s\n", "SRC", "PORT", "PROTO",
+		  "STATE", "SEEN", "WIN", "FIRST_SEEN", "LAST_SEEN", "BL_OBS", "BL_PPS_AVG/PEAK",
+		  "SET_BY");
 }
 
 static void table_row(struct sbuf *t, const struct gr_edge *e)
 {
 	struct kl_addr a;
-	char ip[KL_ADDR_STRLEN], pr[8], f[40], l[40], by[32];
+	char ip[KL_ADDR_STRLEN], pr[8], f[40], l[40], by[32], bl[40];
 
 	gr_key_addr(&e->k, &a);
 	if (e->by_uid >= 0)
 		snprintf(by, sizeof(by), "%s(uid %d)", gr_by_name(e->by), (int)e->by_uid);
 	else
 		snprintf(by, sizeof(by), "%s", gr_by_name(e->by));
-	sb_printf(t, "%-39s %5u %-6s %-9s %6u %4u %-24s %-24s %s\n", kl_addr_format(&a, ip, sizeof(ip)),
-		  e->k.port, gr_proto_name(e->k.proto, pr, sizeof(pr)), gr_state_name(e->state),
-		  e->seen, e->windows, gr_fmt_time(e->first_seen, f, sizeof(f)),
-		  gr_fmt_time(e->last_seen, l, sizeof(l)), by);
+	snprintf(bl, sizeof(bl), "%.1f/%.1f", (double)e->eb.ewma[GR_EB_PPS],
+		 (double)e->eb.peak[GR_EB_PPS]);
+	sb_printf(t, "%-39s %5u %-6s %-9s %6u %4u %-24s %-24s %6u %-15s %s\n",
+		  kl_addr_format(&a, ip, sizeof(ip)), e->k.port,
+		  gr_proto_name(e->k.proto, pr, sizeof(pr)), gr_state_name(e->state), e->seen,
+		  e->windows, gr_fmt_time(e->first_seen, f, sizeof(f)),
+		  gr_fmt_time(e->last_seen, l, sizeof(l)), e->eb.n, bl, by);
 }
 
 void gr_cmd_export(const struct gr_graph *g, int state, struct gr_answer *a)

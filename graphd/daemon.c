@@ -150,6 +150,9 @@ static int open_store(struct live *L, const struct kl_who *w, char *err, size_t 
 	}
 	L->have_g = true;
 	rc = gr_store_load(L->st, &L->g, err, errlen);
+	if (rc == 0 && gr_store_refused(L->st)[0] != '\0')
+		kl_error("edge baselines refused, starting without them: %s",
+			 gr_store_refused(L->st));
 out:
 	kl_safe_fs_restore(&fs);
 	return rc;

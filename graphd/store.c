@@ -23,6 +23,10 @@ struct gr_store {
 	bool readonly;
 	int schema;
 	char note[2 * PATH_MAX + 128];
+	/* Why the edge baselines were refused at load ("" when they were
+	 * not); while eb_clear, the next flush empties their table first. */
+	char eb_refused[PATH_MAX + 256];
+	bool eb_clear;
 	sqlite3_stmt *upsert, *evidence, *del, *viol_ins, *viol_purge, *eb_upsert, *eb_del;
 };
 
@@ -525,6 +529,11 @@ const char *gr_store_note(const struct gr_store *s)
 	return s->note;
 }
 
+const char *gr_store_refused(const struct gr_store *s)
+{
+	return s->eb_refused;
+}
+
 int gr_store_schema(const struct gr_store *s)
 {
 	return s->schema;
@@ -540,8 +549,55 @@ static int row_fail(char *err, size_t errlen, const char *path, const char *src,
 		    what);
 }
 
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t != NULL ? t : "NULL";
+}
+
+/* One edge_baselines row, or false when it is damaged: a host address,
+ * key and count in range, numbers stored as numbers, finite and >= 0. */
+static bool baseline_row(sqlite3_stmt *st, struct gr_key *k, struct gr_eb *b)
+{
+	const char *src = (const char *)sqlite3_column_text(st, 0);
+	int64_t port = sqlite3_column_int64(st, 1), proto = sqlite3_column_int64(st, 2);
+	int64_t n = sqlite3_column_int64(st, 3);
+	struct kl_addr a;
+	double v[4];
+
+	for (int i = 1; i < 8; i++) {
+		int t = sqlite3_column_type(st, i);
+		if (t != SQLITE_INTEGER && t != SQLITE_FLOAT)
+			return false;
+	}
+	if (src == NULL || kl_addr_parse(src, &a, NULL, 0) < 0 || port < 0 || port > 65535 ||
+	    proto < 0 || proto > 255 || n < 0 || n > UINT32_MAX)
+		return false;
+	for (int i = 0; i < 4; i++) {
+		v[i] = sqlite3_column_double(st, 4 + i);
+		if (!(v[i] >= 0.0 && v[i] < 1e300))
+			return false;
+	}
+	memset(k, 0, sizeof(*k));
+	k->family = a.family;
+	k->port = (uint16_t)port;
+	k->proto = (uint8_t)proto;
+	memcpy(k->addr, a.addr, a.family == 4 ? 4 : 16);
+	memset(b, 0, sizeof(*b));
+	b->n = (uint32_t)n;
+	b->ewma[GR_EB_PPS] = (float)v[0];
+	b->ewma[GR_EB_BPS] = (float)v[1];
+	b->peak[GR_EB_PPS] = (float)v[2];
+	b->peak[GR_EB_BPS] = (float)v[3];
+	return true;
+}
+
 /* Per-edge baselines onto the loaded edges. A row whose edge is gone is
- * left alone (harmless; the next flush of that edge replaces it). */
+ * left alone (harmless; the next flush of that edge replaces it). A
+ * damaged row refuses every baseline but not the graph: baselines only
+ * refine the deviation signal, so the edges load without them, the reason
+ * is kept for gr_store_refused, and a writer empties the table at its next
+ * flush so that the damage is not met again at every start. */
 static int load_baselines(struct gr_store *s, struct gr_graph *g, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -551,38 +607,21 @@ static int load_baselines(struct gr_store *s, struct gr_graph *g, char *err, siz
 	if (rc != SQLITE_OK)
 		return sqlfail(s, rc, err, errlen, "reading edge baselines");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *src = (const char *)sqlite3_column_text(st, 0);
-		int64_t port = sqlite3_column_int64(st, 1), proto = sqlite3_column_int64(st, 2);
-		int64_t n = sqlite3_column_int64(st, 3);
-		struct kl_addr a;
 		struct gr_key k;
-		double v[4];
-		bool bad = src == NULL || kl_addr_parse(src, &a, NULL, 0) < 0 || port < 0 ||
-			   port > 65535 || proto < 0 || proto > 255 || n < 0 || n > UINT32_MAX;
-		for (int i = 0; i < 4 && !bad; i++) {
-			v[i] = sqlite3_column_double(st, 4 + i);
-			bad = !(v[i] >= 0.0 && v[i] < 1e300);
-		}
-		if (bad) {
-			rc = kl_fail(err, errlen, "graph db %s: edge_baselines (%s, %lld, %lld): bad address, "
-				  "key or value; fix or delete the row (sqlite3), or restore a backup",
-				  s->path, src ? src : "NULL", (long long)port, (long long)proto);
+		struct gr_eb b;
+		if (!baseline_row(st, &k, &b)) {
+			snprintf(s->eb_refused, sizeof(s->eb_refused),
+				 "graph db %s: edge_baselines (%.64s, %.24s, %.24s): bad address, key "
+				 "or value", s->path, col_text(st, 0), col_text(st, 1), col_text(st, 2));
 			sqlite3_finalize(st);
-			return -1;
+			for (size_t i = 0; i < g->n; i++)
+				memset(&g->e[i].eb, 0, sizeof(g->e[i].eb));
+			s->eb_clear = !s->readonly;
+			return 0;
 		}
-		memset(&k, 0, sizeof(k));
-		k.family = a.family;
-		k.port = (uint16_t)port;
-		k.proto = (uint8_t)proto;
-		memcpy(k.addr, a.addr, a.family == 4 ? 4 : 16);
 		struct gr_edge *e = gr_find(g, &k);
-		if (e == NULL)
-			continue;
-		e->eb.n = (uint32_t)n;
-		e->eb.ewma[GR_EB_PPS] = (float)v[0];
-		e->eb.ewma[GR_EB_BPS] = (float)v[1];
-		e->eb.peak[GR_EB_PPS] = (float)v[2];
-		e->eb.peak[GR_EB_BPS] = (float)v[3];
+		if (e != NULL)
+			e->eb = b;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -812,11 +851,18 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 
 	if (s->readonly)
 		return kl_fail(err, errlen, "graph db %s: opened read-only", s->path);
-	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER && !g->eb_flush)
+	if (g->ndirty == 0 && nv == 0 && purge_before == GR_NEVER && !g->eb_flush && !s->eb_clear)
 		return 0;
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return sqlfail(s, rc, err, errlen, "begin");
+	if (s->eb_clear) {
+		rc = sqlite3_exec(s->db, "DELETE FROM edge_baselines", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			sqlfail(s, rc, err, errlen, "emptying the refused edge baselines");
+			goto bad;
+		}
+	}
 	for (size_t i = 0; i < g->ndirty; i++) {
 		if (g->dirty[i] >= g->n)
 			continue;
@@ -875,6 +921,7 @@ int gr_store_flush(struct gr_store *s, struct gr_graph *g, const struct gr_viol 
 	for (size_t i = 0; g->eb_flush && i < g->n; i++)
 		g->e[i].eb_dirty = 0;
 	g->eb_flush = false;
+	s->eb_clear = false;
 	gr_flushed(g);
 	return 0;
 bad:

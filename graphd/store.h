@@ -70,6 +70,10 @@ void gr_store_close(struct gr_store *s);
 const char *gr_store_note(const struct gr_store *s);
 int gr_store_schema(const struct gr_store *s);
 
+/* Why the edge baselines were refused by gr_store_load (a damaged
+ * edge_baselines row: the graph loads without any baseline), or "". */
+const char *gr_store_refused(const struct gr_store *s);
+
 /* Load every edge into g (which must be empty). */
 int gr_store_load(struct gr_store *s, struct gr_graph *g, char *err, size_t errlen);
 

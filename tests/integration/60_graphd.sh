@@ -124,9 +124,20 @@ state=$("$BIN/kl-graphd" --db "$DB" export --format json |
 expect_eq "$state" frozen "the freeze is in the database"
 [ "$(jq -r '.edges[] | select(.port == 8080) | .state' <("$BIN/kl-graphd" --db "$TMP/frozen-backup.db" export --format json))" = frozen ] ||
 	fail "the backup lacks the frozen edge"
+# A damaged edge baseline row (written at exit) refuses the edge baselines,
+# not the graph: the daemon below starts and enforces without them.
+nbl=$(python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+n = c.execute("UPDATE edge_baselines SET ewma_pps = -1 WHERE port = 8080").rowcount
+c.commit()
+print(n)' "$DB") || fail "cannot damage an edge baseline row in $DB"
+expect_eq "$nbl" 1 "edge baseline rows of 8080/tcp written at exit"
 
 log "== frozen-enforce: the baseline goes to the edge allow map"
 start_graphd --graph-mode frozen-enforce
+grep -q "edge baselines refused, starting without them: graph db $DB: edge_baselines ($A4, 8080, 6)" \
+	"$TMP/graphd.log" || fail "no refusal of the damaged edge baseline: $(grep -i baseline "$TMP/graphd.log")"
+log "ok: a damaged edge baseline row is refused by name; kl-graphd runs without edge baselines"
 # edge_rule KIND PORT: graphd's edge KIND rule for A4 -> PORT is in the enforcer.
 edge_rule() {
 	klctl --json edge list | jq -e --arg ip $A4 --arg k "$1" --argjson p "$2" \

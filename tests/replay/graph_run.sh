@@ -14,7 +14,11 @@
 # Per-edge baselines: on a copy of the frozen database, jumpF.jsonl makes a
 # learned edge jump far above its baseline: exactly one "deviation" signal
 # in observe mode, the edge stays frozen and its peak does not learn the
-# jump (the export, a new process, also shows the stored baselines).
+# jump (the export, a new process, also shows the stored baselines); in
+# frozen-enforce the same jump is still an observe-mode deviation, no block.
+# A damaged edge_baselines row refuses the baselines, not the graph: the
+# same jump replay runs on without them (no deviation: nothing learned yet)
+# and the table is rewritten, so the export after it loads cleanly.
 # The whole scenario runs twice; both runs must be byte-identical.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,6 +71,18 @@ scenario() {
 		# shellcheck disable=SC2086
 		step "jump$f" "$bin" --db "$o/jump$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
 		step "jump-export$f" "$bin" --db "$o/jump$f.db" export --format json
+		cp "$db" "$o/jump-enforce$f.db"
+		# shellcheck disable=SC2086
+		step "jump-enforce$f" "$bin" --db "$o/jump-enforce$f.db" $P --graph-mode frozen-enforce \
+			--replay "$gdir/traces/jump$f.jsonl"
+		cp "$o/jump$f.db" "$o/damaged$f.db"
+		python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE edge_baselines SET peak_pps = -1 WHERE port = 8080")
+c.commit()' "$o/damaged$f.db"
+		# shellcheck disable=SC2086
+		step "damaged$f" "$bin" --db "$o/damaged$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
+		step "damaged-export$f" "$bin" --db "$o/damaged$f.db" export --format json
 		step "violations$f" "$bin" --db "$o/frozen-enforce$f.db" violations --format json
 		src=$(jq -r '.violations[0].src' "$o/violations$f.out" 2>/dev/null)
 		step "approve$f" "$bin" --db "$o/frozen-enforce$f.db" approve-ip "${src:-none}"
@@ -87,8 +103,9 @@ check() { # check NAME DESC CONDITION...
 }
 lines() { [ "$(grep -c . "$tmp/a/$1.out")" -eq "$2" ]; }
 action() { [ "$(jq -r .action "$tmp/a/$1.out")" = "$2" ]; }
+not_grep() { ! grep -q "$@"; }
 for f in 4 6; do
-	for n in learn export candidates freeze-dry freeze frozen-observe frozen-enforce learnmode jump jump-export violations approve recovered; do
+	for n in learn export candidates freeze-dry freeze frozen-observe frozen-enforce learnmode jump jump-export jump-enforce damaged damaged-export violations approve recovered; do
 		[ "$(cat "$tmp/a/$n$f.rc")" = 0 ] || bad "$n$f" "(exit $(cat "$tmp/a/$n$f.rc"): $(head -c 300 "$tmp/a/$n$f.err"))"
 	done
 	check "learn$f" "learning prints no violation" lines "learn$f" 0
@@ -118,6 +135,15 @@ for f in 4 6; do
 		[ "$(jq -r '[.edges[] | select(.port == 8080)][0] | "\(.state) \(.baseline.peak_pps <= 16)"' "$tmp/a/jump-export$f.out")" = "frozen true" ]
 	check "jump-export$f" "edge baselines survived the restart (a new process loaded them)" \
 		[ "$(jq -r '[.edges[] | select(.port == 8080)][0].baseline.observations >= 60' "$tmp/a/jump-export$f.out")" = true ]
+	check "jump-enforce$f" "frozen-enforce: the same jump is one deviation, still mode observe" \
+		[ "$(jq -sr 'map("\(.action) \(.mode)") | join(",")' "$tmp/a/jump-enforce$f.out")" = "deviation observe" ]
+	check "damaged$f" "a damaged baseline row is refused by name, the replay runs on" \
+		grep -q "edge baselines refused, starting without them: graph db .*damaged$f.db: edge_baselines (.*, 8080, 6)" "$tmp/a/damaged$f.err"
+	check "damaged$f" "without baselines the jump is no deviation" lines "damaged$f" 0
+	check "damaged-export$f" "the table was rewritten: loads without a refusal" \
+		not_grep "refused" "$tmp/a/damaged-export$f.err"
+	check "damaged-export$f" "the edges survived; baselines learned from the replay only" \
+		[ "$(jq -r '[.edges[] | select(.port == 8080)][0] | "\(.state) \(.baseline.observations > 0 and .baseline.observations < 60)"' "$tmp/a/damaged-export$f.out")" = "frozen true" ]
 done
 
 # Golden files and determinism.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * Per-source baselines (decider/baseline.h): learning, promotion, the held
- * updates, anti-poisoning through the engine, the tolerance cap, and the
+ * updates, anti-poisoning through the engine (an edge deviation from
+ * kl-graphd included: strikes, nothing else), the tolerance cap, and the
  * store (round trip, corrupt file refused, .bak fallback).
  */
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "decider/baseline.h"
 #include "decider/engine.h"
 #include "decider/table.h"
+#include "ipc/violation.h"
 
 #define S(x) ((int64_t)(x) * 1000)
 #define T 1000.0 /* trig_pps of the tests */
@@ -329,6 +331,85 @@ static void test_suspicious_within_hold(void **state)
 	rig_free(&g);
 }
 
+/* What kl-graphd sends for an edge far above its per-edge baseline: one
+ * VIOLATION record with reason deviation (always mode observe), through
+ * the wire codec and into the engine's list as kl-decider's receiver does. */
+static struct dec_violation deviation(const char *ip)
+{
+	struct kl_violation_rec r, back;
+	struct dec_violation v[1];
+	uint8_t buf[KL_VIOLATION_HDR_LEN + KL_VIOLATION_REC_LEN];
+	uint32_t n = 0;
+	size_t nv = 0;
+	char err[128];
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(kl_addr_parse(ip, &r.src, NULL, 0), 0);
+	r.port = 8080;
+	r.proto = 6;
+	r.mode = KL_VIOLATION_OBSERVE;
+	r.reason = KL_VIOLATION_R_DEVIATION;
+	assert_int_equal(kl_violations_len(1), sizeof(buf));
+	kl_violations_encode(&r, 1, buf);
+	assert_int_equal(kl_violations_decode(buf, sizeof(buf), &back, 1, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(back.reason, KL_VIOLATION_R_DEVIATION);
+	assert_int_equal(dec_violations_take(v, &nv, 1, &back, 1), 0);
+	assert_int_equal(nv, 1);
+	assert_int_equal(v[0].mode, DEC_VIOL_OBSERVE);
+	return v[0];
+}
+
+/* An edge deviation adds strikes and nothing else: however long it goes
+ * on, the source stays at OBSERVE with strikes below soft-at and no level
+ * change. And it is a graph violation for the baselines: what the source
+ * had held is dropped and nothing is learned while it deviates, while
+ * the same clean traffic from a source without deviations is learned. */
+static void test_deviation_strikes_only(void **state)
+{
+	(void)state;
+	struct rig g;
+	const struct dec_engine_params *p;
+	const struct kl_addr kv = A("198.18.0.8"), kw = A("198.18.0.9"), kc = A("198.18.0.10");
+	const struct dec_violation dv = deviation("198.18.0.8"), dw = deviation("198.18.0.9");
+
+	rig_init(&g);
+	p = dec_engine_params(g.e);
+	for (int t = 0; t < 40; t++) {
+		/* V deviates once, at t=15, inside the hold of its first batch
+		 * (t=0..9, due at t=19); W deviates on every tick; C never. */
+		struct dec_metrics m[3] = { M("198.18.0.8", 900), M("198.18.0.9", 900),
+					    M("198.18.0.10", 900) };
+		struct dec_violation v[2] = { dw, dv };
+		g.out.n = 0;
+		assert_int_equal(dec_engine_tick(g.e, S(t), m, 3, v, t == 15 ? 2 : 1, NULL, NULL,
+						 &g.out),
+				 0);
+		assert_int_equal(g.out.n, 0); /* never a level change */
+		const struct dec_src *w = dec_engine_lookup(g.e, &kw);
+		assert_non_null(w);
+		assert_int_equal(w->level, DEC_LVL_OBSERVE);
+		assert_int_equal(w->strikes, p->at[DEC_LVL_SOFT] - 1);
+		if (t == 15) {
+			const struct dec_src *sv = dec_engine_lookup(g.e, &kv);
+			assert_non_null(sv);
+			assert_int_equal(sv->strikes, p->delta[0]);
+			assert_int_equal(sv->level, DEC_LVL_OBSERVE);
+		}
+		if (t == 25) {
+			/* C's t=0..9 committed at t=19; V's were dropped at t=15 */
+			const struct dec_bl *c = dec_bl_lookup(g.b, &kc), *bv = dec_bl_lookup(g.b, &kv);
+			assert_non_null(c);
+			assert_int_equal(c->n, 10);
+			assert_true(bv == NULL || bv->n == 0);
+		}
+	}
+	const struct dec_bl *bw = dec_bl_lookup(g.b, &kw);
+	assert_true(bw == NULL || (bw->n == 0 && bw->peak[0] == 0));
+	assert_true(dec_bl_lookup(g.b, &kv)->n > 0); /* clean again after t=15 */
+	rig_free(&g);
+}
+
 static char *tmpdir(void)
 {
 	char tmpl[] = "/tmp/kl-bl-XXXXXX";
@@ -466,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_slow_ramp_capped),
 		cmocka_unit_test(test_rate_limited_learns_nothing),
 		cmocka_unit_test(test_suspicious_within_hold),
+		cmocka_unit_test(test_deviation_strikes_only),
 		cmocka_unit_test(test_store_roundtrip),
 		cmocka_unit_test(test_store_corrupt),
 		cmocka_unit_test(test_bounds_and_sweep),

@@ -254,6 +254,18 @@ static void test_export(void **state)
 	assert_int_equal(a.status, KL_OK);
 	assert_non_null(strstr(a.text, "SRC"));
 	assert_non_null(strstr(a.text, "3 edges (graph: candidate 1 learned 1 frozen 0 approved 1"));
+	/* Each edge's baseline, in the table and in JSON (klctl graph export). */
+	const struct gr_edge *le = NULL;
+	for (size_t i = 0; i < g.n; i++)
+		if (g.e[i].state == GR_LEARNED)
+			le = &g.e[i];
+	assert_non_null(le);
+	assert_true(le->eb.n > 0 && le->eb.peak[GR_EB_PPS] > 0.0f);
+	char row[96];
+	snprintf(row, sizeof(row), " %6u %.1f/%.1f ", le->eb.n, (double)le->eb.ewma[GR_EB_PPS],
+		 (double)le->eb.peak[GR_EB_PPS]);
+	assert_non_null(strstr(a.text, "BL_OBS BL_PPS_AVG/PEAK"));
+	assert_non_null(strstr(a.text, row));
 	json_error_t je;
 	json_t *doc = json_loads(a.json, 0, &je);
 	assert_non_null(doc);
@@ -266,6 +278,10 @@ static void test_export(void **state)
 	assert_string_equal(json_string_value(json_object_get(e0, "proto")), "tcp");
 	assert_string_equal(json_string_value(json_object_get(e0, "state")), "learned");
 	assert_int_equal(json_integer_value(json_object_get(e0, "seen")), 12);
+	json_t *bl = json_object_get(e0, "baseline");
+	assert_int_equal(json_integer_value(json_object_get(bl, "observations")), le->eb.n);
+	assert_float_equal(json_real_value(json_object_get(bl, "peak_pps")),
+			   le->eb.peak[GR_EB_PPS], 1e-6);
 	assert_string_equal(json_string_value(json_object_get(e0, "first_seen")),
 			    "1970-01-01T00:00:00.000Z");
 	assert_string_equal(json_string_value(json_object_get(e0, "last_seen")),

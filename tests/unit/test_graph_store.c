@@ -635,6 +635,85 @@ static void test_bad_row(void **state)
 	gr_store_close(s);
 }
 
+static int count_rows(const char *path, const char *table)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* A damaged edge_baselines row refuses the baselines, not the graph: every
+ * edge loads without a baseline, the reason names the file and the row, and
+ * the next write replaces the table with what is learned from then on. */
+static void test_bad_baseline_row(void **state)
+{
+	struct fx *f = *state;
+	static const char *const damage[] = {
+		"UPDATE edge_baselines SET peak_pps = -5 WHERE src = '198.18.0.1'",
+		"UPDATE edge_baselines SET ewma_bps = 'lots' WHERE src = '198.18.0.1'",
+		"UPDATE edge_baselines SET src = '198.18.0.300' WHERE src = '198.18.0.1'",
+	};
+	for (size_t k = 0; k < sizeof(damage) / sizeof(damage[0]); k++) {
+		struct gr_graph g, h;
+		char err[512], db[160];
+		int rc;
+		snprintf(db, sizeof(db), "%s/bad%zu.db", f->dir, k);
+		struct gr_store *s = open_w(db, err, sizeof(err), &rc);
+		assert_non_null(s);
+		graph(&g);
+		fill(s, &g);
+		gr_eb_flush_all(&g);
+		assert_int_equal(gr_store_flush(s, &g, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
+		gr_store_close(s);
+		assert_int_equal(count_rows(db, "edge_baselines"), 3);
+		exec_raw(db, damage[k]);
+
+		s = open_w(db, err, sizeof(err), &rc);
+		if (s == NULL)
+			fail_msg("%s: open: %s", damage[k], err);
+		graph(&h);
+		if (gr_store_load(s, &h, err, sizeof(err)) < 0)
+			fail_msg("%s: the graph was refused with its baselines: %s", damage[k], err);
+		const char *why = gr_store_refused(s);
+		if (strstr(why, db) == NULL || strstr(why, "edge_baselines") == NULL)
+			fail_msg("%s: refusal does not name the file and table: '%s'", damage[k], why);
+		assert_int_equal(h.n, g.n);
+		for (size_t i = 0; i < h.n; i++)
+			assert_int_equal(h.e[i].eb.n, 0); /* none kept, not even the good rows */
+		struct gr_edge *e = edge(&h, "198.18.0.1", 8080, 6);
+		assert_non_null(e);
+		assert_int_equal(e->seen, 12); /* the edges themselves are intact */
+		assert_int_equal(e->state, edge(&g, "198.18.0.1", 8080, 6)->state);
+
+		/* Learning again: the next write replaces the damaged table. */
+		struct gr_obs o[1] = { obs("198.18.0.1", 8080, 6) };
+		assert_int_equal(gr_tick(&h, g.last_t + MIN, o, 1, NULL, 0), 0);
+		assert_int_equal(gr_tick(&h, g.last_t + 2 * MIN, o, 1, NULL, 0), 0);
+		gr_eb_flush_all(&h);
+		assert_int_equal(gr_store_flush(s, &h, NULL, 0, GR_NEVER, err, sizeof(err)), 0);
+		gr_store_close(s);
+		gr_free(&h);
+		assert_int_equal(count_rows(db, "edge_baselines"), 1);
+		s = open_w(db, err, sizeof(err), &rc);
+		assert_non_null(s);
+		graph(&h);
+		assert_int_equal(gr_store_load(s, &h, err, sizeof(err)), 0);
+		assert_string_equal(gr_store_refused(s), "");
+		assert_int_equal(edge(&h, "198.18.0.1", 8080, 6)->eb.n, 1);
+		gr_free(&g);
+		gr_free(&h);
+		gr_store_close(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_violations_and_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_baseline_row, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
