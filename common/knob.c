@@ -669,17 +669,28 @@ void kl_yaml_scalar(const char *s, char *buf, size_t len)
 	size_t o = 0;
 	if (o + 1 < len)
 		buf[o++] = '"';
-	for (const char *p = s; *p && o + 6 < len; p++) {
+	for (const char *p = s; *p && o + 8 < len; p++) {
 		unsigned char ch = (unsigned char)*p;
 		/* YAML reads NEL, LS and PS as line breaks and folds them even
 		 * between double quotes: only their own escapes read back. */
 		const char *brk = strncmp(p, "\xc2\x85", 2) == 0 ? "\\N"
 				: strncmp(p, "\xe2\x80\xa8", 3) == 0 ? "\\L"
 				: strncmp(p, "\xe2\x80\xa9", 3) == 0 ? "\\P" : NULL;
+		/* libyaml refuses the other C1 controls and U+FFFE/U+FFFF as
+		 * text, so a value holding one (from an escape) must be
+		 * written as an escape to load again. */
+		bool c1 = ch == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f;
+		bool nonchar = strncmp(p, "\xef\xbf\xbe", 3) == 0 || strncmp(p, "\xef\xbf\xbf", 3) == 0;
 		if (brk != NULL) {
 			buf[o++] = brk[0];
 			buf[o++] = brk[1];
 			p += ch == 0xc2 ? 1 : 2;
+		} else if (c1) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", (unsigned char)p[1]);
+			p++;
+		} else if (nonchar) {
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", p[2] == '\xbe' ? 0xfffe : 0xffff);
+			p += 2;
 		} else if (ch == '"' || ch == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)ch;
