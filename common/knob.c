@@ -669,7 +669,7 @@ void kl_yaml_scalar(const char *s, char *buf, size_t len)
 	size_t o = 0;
 	if (o + 1 < len)
 		buf[o++] = '"';
-	for (const char *p = s; *p && o + 8 < len; p++) {
+	for (const char *p = s; *p && o + 6 < len; p++) {
 		unsigned char ch = (unsigned char)*p;
 		/* YAML reads NEL, LS and PS as line breaks and folds them even
 		 * between double quotes: only their own escapes read back. */
@@ -689,6 +689,8 @@ void kl_yaml_scalar(const char *s, char *buf, size_t len)
 			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", (unsigned char)p[1]);
 			p++;
 		} else if (nonchar) {
+			if (o + 8 >= len)
+				break; /* no room for it and the closing quote */
 			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", p[2] == '\xbe' ? 0xfffe : 0xffff);
 			p += 2;
 		} else if (ch == '"' || ch == '\\') {
