@@ -144,6 +144,7 @@ static const char *type_name(const struct kl_knob *k)
 	case KT_STR: return "a string";
 	case KT_ENUM: return "one of the listed words";
 	case KT_CIDRS: return "a list of CIDRs";
+	case KT_STRS: return "a list of names";
 	}
 	return "?";
 }
@@ -156,10 +157,18 @@ static void range_text(const struct kl_knob *k, char *buf, size_t len)
 		kl_duration_format((uint64_t)(k->min * 1e9), a, sizeof(a));
 		kl_duration_format((uint64_t)(k->max * 1e9), b, sizeof(b));
 	} else {
-		snprintf(a, sizeof(a), "%g", k->min);
-		snprintf(b, sizeof(b), "%g", k->max);
+		snprintf(a, sizeof(a), "%.15g", k->min);
+		snprintf(b, sizeof(b), "%.15g", k->max);
 	}
 	snprintf(buf, len, "%s %s and <= %s", (k->flags & KF_EXCL_MIN) ? ">" : ">=", a, b);
+}
+
+/* "0100": YAML 1.1 reads it as octal, a decimal parser as 100; refused
+ * rather than guessed. */
+static bool leading_zero(const char *text)
+{
+	const char *d = text + (text[0] == '-' || text[0] == '+');
+	return d[0] == '0' && isdigit((unsigned char)d[1]);
 }
 
 /* Parse text into *out. Returns 0, 1 if it is the knob's sentinel, or -1
@@ -192,6 +201,8 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 			goto bad;
 		return 0;
 	case KT_INT: {
+		if (leading_zero(text))
+			goto bad;
 		errno = 0;
 		long long v = strtoll(text, &end, 10);
 		if (text[0] == '\0' || *end != '\0' || errno != 0)
@@ -200,7 +211,7 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 		break;
 	}
 	case KT_U64: {
-		if (text[0] == '-' || text[0] == '\0')
+		if (text[0] == '-' || text[0] == '\0' || leading_zero(text))
 			goto bad;
 		errno = 0;
 		unsigned long long v = strtoull(text, &end, 10);
@@ -249,6 +260,7 @@ static int parse_value(const struct kl_knob *k, const char *text, union kval *ou
 		return -1;
 	case KT_STR:
 	case KT_CIDRS:
+	case KT_STRS:
 		return 0;
 	}
 
@@ -300,6 +312,13 @@ static void free_value(void *v, const struct kl_knob *k)
 		free(c->v);
 		c->v = NULL;
 		c->n = 0;
+	} else if (k->type == KT_STRS) {
+		struct kl_strs *l = field(v, k);
+		for (size_t i = 0; i < l->n; i++)
+			free(l->v[i]);
+		free(l->v);
+		l->v = NULL;
+		l->n = 0;
 	}
 }
 
@@ -315,8 +334,47 @@ static void store(void *v, const struct kl_knob *k, const union kval *x)
 	case KT_FLOAT: *(double *)p = x->f; break;
 	case KT_ENUM: *(int *)p = x->e; break;
 	case KT_STR:
-	case KT_CIDRS: break;
+	case KT_CIDRS:
+	case KT_STRS: break;
 	}
+}
+
+static int append_cidrs(struct kl_cidrs *d, const struct kl_cidrs *s)
+{
+	if (s->n == 0)
+		return 0;
+	struct kl_addr *nv = realloc(d->v, (d->n + s->n) * sizeof(*nv));
+	if (nv == NULL)
+		return -1;
+	memcpy(nv + d->n, s->v, s->n * sizeof(*nv));
+	d->v = nv;
+	d->n += s->n;
+	return 0;
+}
+
+static int append_strs(struct kl_strs *d, const struct kl_strs *s)
+{
+	if (s->n == 0)
+		return 0;
+	char **nv = realloc(d->v, (d->n + s->n) * sizeof(*nv));
+	if (nv == NULL)
+		return -1;
+	d->v = nv;
+	for (size_t i = 0; i < s->n; i++) {
+		d->v[d->n] = strdup(s->v[i]);
+		if (d->v[d->n] == NULL)
+			return -1;
+		d->n++;
+	}
+	return 0;
+}
+
+/* Appends src's items of a list knob to dst's. */
+static int append_value(void *dst, const void *src, const struct kl_knob *k)
+{
+	if (k->type == KT_CIDRS)
+		return append_cidrs(field(dst, k), cfield(src, k));
+	return append_strs(field(dst, k), cfield(src, k));
 }
 
 /* Deep copy of one knob's value from src to dst. */
@@ -339,6 +397,8 @@ static int copy_value(void *dst, const void *src, const struct kl_knob *k)
 			memcpy(d->v, s->v, s->n * sizeof(*d->v));
 			d->n = s->n;
 		}
+	} else if (k->type == KT_STRS) {
+		return append_value(dst, src, k);
 	} else {
 		size_t sz = k->type == KT_BOOL ? sizeof(bool)
 			  : k->type == KT_ENUM ? sizeof(int) : sizeof(int64_t);
@@ -410,11 +470,63 @@ int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, siz
 
 	if (parse_cidr_list(k, items, n, &c, where, errs) < 0)
 		return -1;
+	if ((k->flags & (KF_ADD | KF_REPEAT)) && L->set[ki]) {
+		int rc = append_cidrs(field(L->v, k), &c);
+		free(c.v);
+		return rc;
+	}
 	free_value(L->v, k);
 	*(struct kl_cidrs *)field(L->v, k) = c;
 	L->set[ki] = 1;
 	L->line[ki] = line;
 	return 0;
+}
+
+int kl_layer_set_list(struct kl_layer *L, int ki, const char *const *items, size_t n,
+		      int line, const char *where, struct kl_errs *errs)
+{
+	const struct kl_knob *k = &L->ks->k[ki];
+	struct kl_strs l = { 0 };
+	int rc = 0;
+
+	if (k->type == KT_CIDRS)
+		return kl_layer_set_cidrs(L, ki, items, n, line, where, errs);
+	for (size_t i = 0; i < n; i++) {
+		/* ',' separates the items of the flag and of -n's value. */
+		const char *why = items[i][0] == '\0' ? "empty"
+				: strchr(items[i], ',') != NULL ? "',' separates items" : NULL;
+		for (const char *p = items[i]; why == NULL && *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				why = "control characters are not allowed";
+		if (why != NULL) {
+			kl_errs_add(errs, "%s: item %zu: %s", where, i + 1, why);
+			rc = -1;
+		}
+	}
+	if (rc < 0)
+		return -1;
+	l.v = n ? calloc(n, sizeof(*l.v)) : NULL;
+	if (n && l.v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		l.v[i] = strdup(items[i]);
+		if (l.v[i] == NULL)
+			rc = -1;
+		l.n = i + 1;
+	}
+	if (rc == 0 && (k->flags & (KF_ADD | KF_REPEAT)) && L->set[ki])
+		rc = append_strs(field(L->v, k), &l);
+	else if (rc == 0) {
+		free_value(L->v, k);
+		*(struct kl_strs *)field(L->v, k) = l;
+		L->set[ki] = 1;
+		L->line[ki] = line;
+		return 0;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return rc;
 }
 
 int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
@@ -425,7 +537,7 @@ int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
 	char err[256];
 	int rc;
 
-	if (k->type == KT_CIDRS) {
+	if (k->type == KT_CIDRS || k->type == KT_STRS) {
 		/* Flag syntax: comma-separated. */
 		char *dup = strdup(text), *save = NULL;
 		const char *items[256];
@@ -440,7 +552,7 @@ int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
 			}
 			items[n++] = t;
 		}
-		rc = kl_layer_set_cidrs(L, ki, items, n, line, where, errs);
+		rc = kl_layer_set_list(L, ki, items, n, line, where, errs);
 		free(dup);
 		return rc;
 	}
@@ -600,18 +712,45 @@ int kl_resolve(struct kl_resolved *r, const struct kl_layer *const *order, size_
 			rc = -1;
 	}
 	for (size_t i = 0; i < ks->n; i++) {
-		const struct kl_layer *from = &def;
+		const struct kl_layer *from = &def, *also = NULL;
+		size_t at = n;
 		for (size_t l = 0; l < n; l++) {
 			if (order[l] != NULL && order[l]->set[i]) {
 				from = order[l];
+				at = l;
 				break;
 			}
 		}
 		if (copy_value(r->v, from->v, &ks->k[i]) < 0)
 			rc = -1;
+		if (ks->k[i].flags & KF_ADD) {
+			/* The lower layers' items come first: rebuild from the
+			 * lowest layer that sets the knob up to `from`. */
+			bool first = true;
+			for (size_t l = n; l-- > at + 1;) {
+				if (order[l] == NULL || !order[l]->set[i])
+					continue;
+				if ((first ? copy_value(r->v, order[l]->v, &ks->k[i])
+					   : append_value(r->v, order[l]->v, &ks->k[i])) < 0)
+					rc = -1;
+				first = false;
+			}
+			if (!first && append_value(r->v, from->v, &ks->k[i]) < 0)
+				rc = -1;
+			/* also: the highest of the lower layers, named next to from. */
+			for (size_t l = at + 1; l < n; l++) {
+				if (order[l] != NULL && order[l]->set[i]) {
+					also = order[l];
+					break;
+				}
+			}
+		}
 		r->o[i].kind = (uint8_t)from->kind;
 		r->o[i].line = from->line[i];
 		r->o[i].file = r->files[from->kind];
+		r->o[i].also_kind = also != NULL ? (uint8_t)also->kind : KL_L_DEFAULT;
+		r->o[i].also_line = also != NULL ? also->line[i] : 0;
+		r->o[i].also_file = also != NULL ? r->files[also->kind] : NULL;
 	}
 	kl_layer_free(&def);
 	return rc < 0 || errs->n > before ? -1 : 0;
@@ -627,20 +766,55 @@ void kl_resolved_free(struct kl_resolved *r)
 	}
 }
 
+static void origin_text(const struct kl_resolved *r, int ki, uint8_t kind, int line,
+			const char *file, char *buf, size_t len)
+{
+	const char *f = file ? file : "?";
+
+	switch (kind) {
+	case KL_L_DEFAULT: snprintf(buf, len, "default"); break;
+	case KL_L_PROFILE: snprintf(buf, len, "profile %s", r->profile ? r->profile : "?"); break;
+	case KL_L_STATE: snprintf(buf, len, "state %s", f); break;
+	case KL_L_POLICY: snprintf(buf, len, "policy %s:%d", f, line); break;
+	case KL_L_PDP: snprintf(buf, len, "pdp %s:%d", f, line); break;
+	case KL_L_FILE: snprintf(buf, len, "file %s:%d", f, line); break;
+	case KL_L_FLAG: snprintf(buf, len, "flag --%s", r->ks->k[ki].name); break;
+	default: snprintf(buf, len, "?"); break;
+	}
+}
+
 void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len)
 {
+	const struct kl_knob_origin *o = &r->o[ki];
+
+	origin_text(r, ki, o->kind, o->line, o->file, buf, len);
+	if (o->also_kind != KL_L_DEFAULT) {
+		size_t n = strlen(buf);
+		if (n + 3 < len) {
+			memcpy(buf + n, " + ", 4);
+			origin_text(r, ki, o->also_kind, o->also_line, o->also_file, buf + n + 3,
+				    len - n - 3);
+		}
+	}
+}
+
+void kl_place_of(const struct kl_resolved *r, int ki, char *buf, size_t len)
+{
+	const struct kl_knob *k = &r->ks->k[ki];
 	const struct kl_knob_origin *o = &r->o[ki];
 	const char *f = o->file ? o->file : "?";
 
 	switch (o->kind) {
-	case KL_L_DEFAULT: snprintf(buf, len, "default"); break;
-	case KL_L_PROFILE: snprintf(buf, len, "profile %s", r->profile ? r->profile : "?"); break;
-	case KL_L_STATE: snprintf(buf, len, "state %s", f); break;
-	case KL_L_POLICY: snprintf(buf, len, "policy %s:%d", f, o->line); break;
-	case KL_L_PDP: snprintf(buf, len, "pdp %s:%d", f, o->line); break;
-	case KL_L_FILE: snprintf(buf, len, "file %s:%d", f, o->line); break;
-	case KL_L_FLAG: snprintf(buf, len, "flag --%s", r->ks->k[ki].name); break;
-	default: snprintf(buf, len, "?"); break;
+	case KL_L_FILE: snprintf(buf, len, "%s:%d: %s", f, o->line, k->key ? k->key : k->name); break;
+	case KL_L_PDP: snprintf(buf, len, "%s:%d: spec.%s", f, o->line, k->pdp ? k->pdp : "?"); break;
+	case KL_L_POLICY: snprintf(buf, len, "%s:%d: spec.%s", f, o->line, k->pol ? k->pol : "?"); break;
+	case KL_L_FLAG: snprintf(buf, len, "--%s", k->name); break;
+	default: {
+		char from[256];
+		origin_text(r, ki, o->kind, o->line, o->file, from, sizeof(from));
+		snprintf(buf, len, "--%s (%s)", k->name, from);
+		break;
+	}
 	}
 }
 
@@ -731,19 +905,24 @@ void kl_value_format(const struct kl_knobset *ks, const void *cfg, int ki, char 
 		break;
 	}
 	case KT_ENUM: snprintf(buf, len, "%s", k->enums[*(const int *)p]); break;
+	case KT_STRS:
 	case KT_CIDRS: {
+		const struct kl_strs *l = p;
 		const struct kl_cidrs *c = p;
-		size_t o = 0;
+		size_t n = k->type == KT_STRS ? l->n : c->n, o = 0;
 		buf[0] = '\0';
-		if (c->n == 0)
+		if (n == 0)
 			snprintf(buf, len, "\"\"");
-		for (size_t i = 0; i < c->n && o + 1 < len; i++) {
-			char a[KL_ADDR_STRLEN];
-			int n = snprintf(buf + o, len - o, "%s%s", i ? "," : "",
-					 kl_addr_format(&c->v[i], a, sizeof(a)));
-			if (n < 0)
+		for (size_t i = 0; i < n && o + 1 < len; i++) {
+			/* Each item as a string would be: "::/0" and
+			 * "2001:db8::" quoted, as YAML reads them otherwise. */
+			char a[KL_ADDR_STRLEN], q[256];
+			kl_yaml_scalar(k->type == KT_STRS ? l->v[i] : kl_addr_format(&c->v[i], a, sizeof(a)),
+				   q, sizeof(q));
+			int w = snprintf(buf + o, len - o, "%s%s", i ? "," : "", q);
+			if (w < 0)
 				break;
-			o += (size_t)n;
+			o += (size_t)w;
 		}
 		break;
 	}
@@ -789,6 +968,7 @@ static const char *arg_name(const struct kl_knob *k, char *buf, size_t len)
 	case KT_DUR: return "DURATION";
 	case KT_STR: return "STRING";
 	case KT_CIDRS: return "CIDR[,CIDR...]";
+	case KT_STRS: return "NAME[,NAME...]";
 	case KT_ENUM: {
 		size_t o = 0;
 		buf[0] = '\0';
@@ -811,6 +991,7 @@ static const char *type_word(const struct kl_knob *k)
 	case KT_STR: return "string";
 	case KT_ENUM: return "enum";
 	case KT_CIDRS: return "cidr list";
+	case KT_STRS: return "name list";
 	}
 	return "?";
 }
@@ -1041,6 +1222,12 @@ size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh)
 		run->o[i].kind = kind;
 		run->o[i].line = fresh->o[i].line;
 		run->o[i].file = run->files[fresh->o[i].kind];
+		uint8_t also = fresh->o[i].also_kind;
+		if (also != KL_L_DEFAULT && run->files[also] == NULL && fresh->files[also] != NULL)
+			run->files[also] = strdup(fresh->files[also]);
+		run->o[i].also_kind = also;
+		run->o[i].also_line = fresh->o[i].also_line;
+		run->o[i].also_file = also != KL_L_DEFAULT ? run->files[also] : NULL;
 		kl_info("reload: %s %s -> %s (%s)", k->name, was, now, from);
 		live++;
 	}

@@ -24,6 +24,11 @@
 
 #define KL_KNOB_MAX 192
 
+/* Exit status of every daemon whose command line or configuration is
+ * refused (a usage error and a bad file are the same mistake: the
+ * operator's input); 1 stays "failed while running". */
+#define KL_EXIT_CONFIG 2
+
 enum kl_ktype {
 	KT_BOOL,  /* bool */
 	KT_INT,   /* int64_t */
@@ -33,6 +38,7 @@ enum kl_ktype {
 	KT_STR,   /* char * (owned, never NULL after resolution) */
 	KT_ENUM,  /* int: index into knob->enums */
 	KT_CIDRS, /* struct kl_cidrs */
+	KT_STRS,  /* struct kl_strs: a list of strings (names) */
 };
 
 struct kl_cidrs {
@@ -40,10 +46,23 @@ struct kl_cidrs {
 	size_t n;
 };
 
+/* A list of strings; each item free of control characters. */
+struct kl_strs {
+	char **v;
+	size_t n;
+};
+
 #define KF_EXCL_MIN 0x1  /* range minimum is exclusive */
 #define KF_NOCLI    0x2  /* not a command-line flag */
 #define KF_LIVE     0x4  /* a reload (SIGHUP) applies a new value at once */
 #define KF_NONEMPTY 0x8  /* KT_STR: the empty string is refused */
+/* A list (KT_CIDRS, KT_STRS) that adds up: the flag may be repeated, and
+ * the value is the items of every layer that sets it, lowest first, so a
+ * flag extends the file's list instead of replacing it. */
+#define KF_ADD      0x10
+/* A list whose flag may be repeated, each adding items; a higher layer
+ * still replaces a lower one's list. */
+#define KF_REPEAT   0x20
 
 struct kl_knob {
 	const char *name;        /* flag name without "--" */
@@ -128,9 +147,12 @@ void kl_layer_free(struct kl_layer *L);
  * unless allow_sentinel. Returns 0 or -1 (error added). */
 int kl_layer_set(struct kl_layer *L, int ki, const char *text, int line,
 		 const char *where, bool allow_sentinel, struct kl_errs *errs);
-/* KT_CIDRS from a list of strings. */
+/* A list knob (KT_CIDRS, KT_STRS) from its items; with KF_ADD or
+ * KF_REPEAT a layer that has the knob already appends them. */
 int kl_layer_set_cidrs(struct kl_layer *L, int ki, const char *const *items, size_t n,
 		       int line, const char *where, struct kl_errs *errs);
+int kl_layer_set_list(struct kl_layer *L, int ki, const char *const *items, size_t n,
+		      int line, const char *where, struct kl_errs *errs);
 /* Store a KT_FLOAT value that needs no parsing (persisted state). */
 void kl_layer_set_float(struct kl_layer *L, int ki, double v);
 
@@ -157,6 +179,11 @@ struct kl_knob_origin {
 	uint8_t kind;      /* enum kl_layer_kind */
 	int line;
 	const char *file;  /* points into the resolved config's files[] */
+	/* KF_ADD: the next lower layer whose items are in the value too
+	 * (KL_L_DEFAULT: none). */
+	uint8_t also_kind;
+	int also_line;
+	const char *also_file;
 };
 
 /* A resolved configuration: v is the daemon's settings struct. */
@@ -178,6 +205,9 @@ void kl_resolved_free(struct kl_resolved *r);
 
 /* "flag --x", "pdp FILE:LINE", "file FILE:LINE", "profile NAME", "default". */
 void kl_origin_format(const struct kl_resolved *r, int ki, char *buf, size_t len);
+/* Where knob ki's value was set, as a message prefix: "FILE:LINE: key"
+ * (the file's key path), "--flag", or "built-in --flag". */
+void kl_place_of(const struct kl_resolved *r, int ki, char *buf, size_t len);
 /* Value of knob ki in v, in the flag syntax; a string that YAML would read
  * as something else (empty, a null word, leading specials) is quoted. */
 void kl_value_format(const struct kl_knobset *ks, const void *v, int ki, char *buf, size_t len);

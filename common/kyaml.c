@@ -213,6 +213,50 @@ static bool owned_path(const char *const *owned, const char *full)
 	return false;
 }
 
+/* The next path component of knob ki under path ("" for the top), or
+ * NULL when ki is not under path; *n: its length. */
+static const char *component(const struct kl_knobset *ks, size_t ki, const char *path,
+			     enum kl_kpath kp, size_t *n)
+{
+	const char *kpath = kl_knob_path(&ks->k[ki], kp);
+	size_t pl = strlen(path);
+
+	if (kpath == NULL || (pl > 0 && (strncmp(kpath, path, pl) != 0 || kpath[pl] != '.')))
+		return NULL;
+	kpath += pl > 0 ? pl + 1 : 0;
+	*n = strcspn(kpath, ".");
+	return kpath;
+}
+
+/* The keys a mapping at path may hold, "a, b, c", each once, in table
+ * order (a mistyped key is most often a near miss of one of them). */
+static void keys_here(const struct kl_knobset *ks, const char *path, enum kl_kpath kp,
+		      const char *const *owned, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ks->n; i++) {
+		size_t n, m;
+		const char *c = component(ks, i, path, kp, &n);
+		bool seen = false;
+		if (c == NULL || (owned != NULL && !owned_path(owned, kl_knob_path(&ks->k[i], kp))))
+			continue;
+		for (size_t j = 0; j < i && !seen; j++) {
+			const char *d = component(ks, j, path, kp, &m);
+			seen = d != NULL && m == n && strncmp(c, d, n) == 0;
+		}
+		if (seen)
+			continue;
+		int w = snprintf(buf + o, len - o, "%s%.*s", o ? ", " : "", (int)n, c);
+		if (w < 0 || (size_t)w >= len - o) {
+			snprintf(buf + (o < len - 4 ? o : len - 4), 4, "...");
+			return;
+		}
+		o += (size_t)w;
+	}
+}
+
 static void walk(const struct kl_ynode *map, const char *path, const char *name, const char *pre,
 		 enum kl_kpath kp, const char *const *owned, struct kl_layer *L,
 		 struct kl_errs *errs)
@@ -236,9 +280,10 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 		int ki = kl_knob_by_path(L->ks, full, kp);
 		if (ki >= 0) {
 			const struct kl_knob *kn = &L->ks->k[ki];
-			if (kn->type == KT_CIDRS) {
+			if (kn->type == KT_CIDRS || kn->type == KT_STRS) {
+				const char *what = kn->type == KT_CIDRS ? "CIDR" : "name";
 				if (v->kind != KL_Y_SEQ) {
-					kl_errs_add(errs, "%s: expected a list of CIDRs, got %s", where,
+					kl_errs_add(errs, "%s: expected a list of %ss, got %s", where, what,
 						    kl_ykind_word(v));
 					continue;
 				}
@@ -246,15 +291,15 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 				bool ok = items != NULL;
 				for (size_t j = 0; ok && j < v->n; j++) {
 					if (v->kid[j]->kind != KL_Y_SCALAR) {
-						kl_errs_add(errs, "%s: item %zu: expected a CIDR, got %s",
-							    where, j + 1, kl_ykind_word(v->kid[j]));
+						kl_errs_add(errs, "%s: item %zu: expected a %s, got %s",
+							    where, j + 1, what, kl_ykind_word(v->kid[j]));
 						ok = false;
 					} else {
 						items[j] = v->kid[j]->s;
 					}
 				}
 				if (ok)
-					kl_layer_set_cidrs(L, ki, items, v->n, v->line, where, errs);
+					kl_layer_set_list(L, ki, items, v->n, v->line, where, errs);
 				free(items);
 				continue;
 			}
@@ -273,7 +318,10 @@ static void walk(const struct kl_ynode *map, const char *path, const char *name,
 			walk(v, full, name, pre, kp, owned, L, errs);
 			continue;
 		}
-		kl_errs_add(errs, "%s:%d: %s%s: unknown key", name, k->line, pre, full);
+		char valid[768];
+		keys_here(L->ks, path, kp, owned, valid, sizeof(valid));
+		kl_errs_add(errs, "%s:%d: %s%s: unknown key (valid here: %s)", name, k->line, pre, full,
+			    valid);
 	}
 }
 
@@ -410,7 +458,7 @@ int kl_yaml_doc(const struct kl_ynode *root, const char *name, enum kl_doc_kind 
 
 /* Read a configuration file (regular file, bounded). missing: set when it
  * does not exist (then 0 is returned and nothing read). */
-static int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing,
+static int kl_yaml_read(const char *path, unsigned safe, char **buf, size_t *len, bool *missing,
 			struct kl_errs *errs)
 {
 	char err[512];
@@ -421,7 +469,7 @@ static int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing
 		*missing = false;
 	/* Config files are root's (or the operator's) in /etc: a link or a
 	 * FIFO there is refused like any other file a daemon reads. */
-	if (kl_safe_read_file(path, KL_YAML_MAX_FILE, 0, buf, len, err, sizeof(err)) == 0)
+	if (kl_safe_read_file(path, KL_YAML_MAX_FILE, safe, buf, len, err, sizeof(err)) == 0)
 		return 0;
 	if (missing != NULL && errno == ENOENT) {
 		*missing = true;
@@ -431,14 +479,14 @@ static int kl_yaml_read(const char *path, char **buf, size_t *len, bool *missing
 	return -1;
 }
 
-int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer *L,
-		     bool *missing, struct kl_errs *errs)
+static int pdp_file(const char *path, unsigned safe, const char *const *owned, struct kl_layer *L,
+		    bool *missing, struct kl_errs *errs)
 {
 	char *buf;
 	size_t len;
 	int rc = -1;
 
-	if (kl_yaml_read(path, &buf, &len, missing, errs) < 0)
+	if (kl_yaml_read(path, safe, &buf, &len, missing, errs) < 0)
 		return -1;
 	if (missing != NULL && *missing)
 		return 0;
@@ -448,6 +496,12 @@ int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer
 	kl_ynode_free(root);
 	free(buf);
 	return rc;
+}
+
+int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer *L,
+		     bool *missing, struct kl_errs *errs)
+{
+	return pdp_file(path, 0, owned, L, missing, errs);
 }
 
 int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_layer *L,
@@ -470,17 +524,50 @@ int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_l
 	return errs->n > before ? -1 : 0;
 }
 
-int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs)
+static int own_file(const char *path, unsigned safe, struct kl_layer *L, bool *missing,
+		    struct kl_errs *errs)
 {
 	char *buf;
 	size_t len;
 	int rc;
 
-	if (kl_yaml_read(path, &buf, &len, missing, errs) < 0)
+	if (kl_yaml_read(path, safe, &buf, &len, missing, errs) < 0)
 		return -1;
 	if (missing != NULL && *missing)
 		return 0;
 	rc = kl_yaml_own_text(buf, len, path, L, errs);
 	free(buf);
+	return rc;
+}
+
+int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs)
+{
+	return own_file(path, 0, L, missing, errs);
+}
+
+int kl_yaml_layer(const struct kl_layer *flags, const char *knob, const char *def,
+		  enum kl_layer_kind kind, const char *const *owned, unsigned safe,
+		  struct kl_layer *L, struct kl_errs *errs)
+{
+	const struct kl_knobset *ks = flags->ks;
+	int ki = kl_knob_index(ks, knob);
+	bool named = ki >= 0 && flags->set[ki], missing = false;
+	const char *path = named ? *(char *const *)((const char *)flags->v + ks->k[ki].off) : def;
+	int rc;
+
+	memset(L, 0, sizeof(*L));
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if (kl_layer_init(L, ks, kind, path) < 0) {
+		kl_layer_free(L);
+		kl_errs_add(errs, "out of memory");
+		return -1;
+	}
+	rc = kind == KL_L_FILE ? own_file(path, safe, L, &missing, errs)
+			       : pdp_file(path, safe, owned, L, &missing, errs);
+	if (missing && named) {
+		kl_errs_add(errs, "--%s %s: no such file", knob, path);
+		rc = -1;
+	}
 	return rc;
 }

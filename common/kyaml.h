@@ -71,4 +71,15 @@ int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_l
 		     struct kl_errs *errs);
 int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs);
 
+/* The file a path knob names (--config, --pdp-config) as layer L of kind
+ * KL_L_FILE (a daemon's own file) or KL_L_PDP (owned: as kl_yaml_doc):
+ * the flag's value, or def when the flag is not given; "" reads none. A
+ * missing default file is no error, a missing named one is. safe: extra
+ * common/safefile.h checks (KL_SAFE_OWNED for a privileged reader). L is
+ * zeroed when no file is named (L->ks == NULL); else free it. Returns 0 or
+ * -1 with errors added. */
+int kl_yaml_layer(const struct kl_layer *flags, const char *knob, const char *def,
+		  enum kl_layer_kind kind, const char *const *owned, unsigned safe,
+		  struct kl_layer *L, struct kl_errs *errs);
+
 #endif

@@ -117,7 +117,7 @@ static const struct kl_knob knobs[] = {
 	  .help = "With --replay: one JSON object per level change on stdout instead of log lines." },
 	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_REPLAY,
 	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
-		  "or 1 naming every bad key." },
+		  "or 2 naming every bad key." },
 	{ "policy-canonical", KT_BOOL, OFF(policy_canonical), "false", .group = G_REPLAY,
 	  .help = "Print the canonical text of --policy (what its signature covers) and exit." },
 
@@ -422,7 +422,8 @@ static const struct kl_knob knobs[] = {
 	  .enums = dec_graph_mode_names, .group = G_GRAPH,
 	  .help = "learn | frozen-observe | frozen-enforce." },
 	{ "graph-store", KT_STR, OFF(graph_store), "/var/lib/kernloom/graph/kliq.db",
-	  .pdp = "graph.store", .group = G_GRAPH, .help = "SQLite edge database." },
+	  .pdp = "graph.store", .group = G_GRAPH,
+	  .help = "The graph learner's SQLite database (kl-graphd --graph-store)." },
 	{ "graph-min-seen", KT_INT, OFF(graph_min_seen), "5", .min = 1, .max = 1e9,
 	  .pdp = "graph.promotion.min_seen_count", .group = G_GRAPH,
 	  .help = "Ticks an edge must be seen in before it is learned." },
@@ -655,7 +656,8 @@ void dec_help(FILE *f, const char *prog)
 		 "       %s --help-markdown          the flag reference as Markdown\n"
 		 "       %s --help-man | --help-man-file   kl-decider(8) | kernloom-pdp(5) (roff)\n"
 		 "\nBooleans: --x or --x=true|false. Durations: 500ms, 30s, 2m, 336h.\n"
-		 "Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n",
+		 "Precedence: flag > --pdp-config > --policy > state file > --profile > default.\n"
+		 "Exit status: 0 ok, 1 failure, 2 usage or configuration error.\n",
 		 prog, prog, prog, prog, prog);
 	kl_knob_help(&dec_knobset, usage, f);
 }
@@ -686,8 +688,8 @@ static const struct kl_manpage man8 = {
 		 ".TP\n.I /etc/kernloom/whitelist.txt\nPermanent exemptions.\n"
 		 ".TP\n.I /var/lib/kernloom/decider/\nstate.json, feedback.json, baselines, "
 		 "the audit key.\n",
-	.exit_status = "0 on success; 1 when the configuration is refused (every bad key is "
-		       "named with file, line and key); 2 on a usage error.",
+	.exit_status = "0 ok, 1 failure, 2 usage or configuration error (every bad key named with "
+		       "file, line and key).",
 	.see_also = "\\fBkernloom\\-pdp\\fR(5), \\fBkl\\-enforcer\\fR(8), "
 		    "\\fBkl\\-sensor\\fR(8), \\fBkl\\-graphd\\fR(8), \\fBklctl\\fR(8)",
 };

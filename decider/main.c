@@ -35,7 +35,7 @@ int main(int argc, char *argv[])
 		dec_check_files(&cfg, &errs);
 	if (errs.n > 0) {
 		kl_errs_print_prog(&errs, "kl-decider", stderr);
-		rc = 1;
+		rc = KL_EXIT_CONFIG;
 	} else if (cfg.v.policy_canonical) {
 		fputs(canonical != NULL ? canonical : "", stdout);
 	} else if (cfg.v.config_check) {

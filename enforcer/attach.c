@@ -566,7 +566,7 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 	char path[PATH_MAX];
 
 	if (!pw) {
-		if (cfg->o_sensor_user.src != ENF_SRC_DEFAULT) {
+		if (enf_config_given(cfg, "sensor-user")) {
 			kl_error("sensor user %s does not exist", cfg->sensor_user);
 			return -1;
 		}

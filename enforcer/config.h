@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * kl-enforcer configuration: defaults, the small YAML file, command-line
- * flags, and the `-n` report. Everything here is pure (no BPF, no sockets),
- * so unit tests drive it directly. Each value remembers where it came from
- * (default, file:line, flag) so `-n` can say why a value is what it is.
+ * kl-enforcer configuration: its knob table (common/knob.h) over enforcer.yaml
+ * and the command line, the checks across settings, and reload. Everything
+ * here is pure (no BPF, no sockets), so unit tests drive it directly.
  */
 #ifndef KL_ENFORCER_CONFIG_H
 #define KL_ENFORCER_CONFIG_H
@@ -15,12 +14,11 @@
 #include <stdio.h>
 
 #include "common/addr.h"
+#include "common/knob.h"
 #include "ipc/msg.h"
 
 #define ENF_MAX_IFACES  32
 #define ENF_MAX_PROTECT 256
-#define ENF_MAX_ERRORS  64
-#define ENF_ERR_LEN     320
 /* Upper bound for any map_sizes value: 16M entries per map is already far
  * beyond what the seeds size for, and keeps a typo from asking for GBs. */
 #define ENF_MAP_SIZE_MAX (1u << 24)
@@ -48,13 +46,6 @@
 #define ENF_QUOTA_RATE_MAX       10000000u  /* entries per second */
 #define ENF_QUOTA_MAX_MAX        (1u << 26) /* entries in total */
 
-enum enf_src { ENF_SRC_DEFAULT = 0, ENF_SRC_FILE, ENF_SRC_FLAG };
-
-struct enf_origin {
-	uint8_t src;   /* enum enf_src */
-	unsigned line; /* 1-based, for ENF_SRC_FILE */
-};
-
 enum enf_features {
 	ENF_FEAT_LIGHT = 0,
 	ENF_FEAT_IQ_LEARNING,
@@ -75,139 +66,93 @@ enum enf_size {
 	ENF_SZ_MAX
 };
 
-struct enf_protect {
-	struct kl_addr cidr;
-	struct enf_origin o;
-};
-
+/* The settings: each member but the last is a row of the knob table. */
 struct enf_config {
-	char file[PATH_MAX]; /* --config path, "" if none */
+	char *config; /* --config path, "" for none */
 
-	char ifaces[ENF_MAX_IFACES][KL_IFNAMSIZ];
-	size_t n_ifaces;
-	struct enf_origin o_ifaces;
-
-	char obj[PATH_MAX];
-	struct enf_origin o_obj;
-	char pin_dir[PATH_MAX];
-	struct enf_origin o_pin_dir;
-	char run_dir[PATH_MAX];
-	struct enf_origin o_run_dir;
+	struct kl_strs ifaces;
+	char *obj; /* "": the object built into kl-enforcer */
+	char *pin_dir;
+	char *run_dir;
 	/* The audit trail (common/audit.h): its directory and signing key. */
-	char audit_dir[PATH_MAX];
-	struct enf_origin o_audit_dir;
-	char audit_key[PATH_MAX];
-	struct enf_origin o_audit_key;
+	char *audit_dir;
+	char *audit_key;
 	/* Prometheus textfile rewritten every second; empty: none. */
-	char metrics_file[PATH_MAX];
-	struct enf_origin o_metrics_file;
+	char *metrics_file;
 
-	enum kl_xdp_mode xdp_mode;
-	struct enf_origin o_xdp_mode;
+	enum kl_xdp_mode xdp_mode; /* KT_ENUM: stored as an int */
 	enum enf_features features;
-	struct enf_origin o_features;
 
-	struct enf_protect protect[ENF_MAX_PROTECT];
-	size_t n_protect;
+	struct kl_cidrs protect;
 
-	uint32_t map_sizes[ENF_SZ_MAX];
-	struct enf_origin o_map_sizes[ENF_SZ_MAX];
-
-	uint32_t ephemeral_min;
-	struct enf_origin o_ephemeral_min;
+	uint64_t map_sizes[ENF_SZ_MAX];
+	uint64_t ephemeral_min;
 
 	/* The links (DESIGN §1): which user may connect as decider / graphd
 	 * besides root and ourselves, and each role's write quota. */
-	char decider_user[ENF_USER_LEN];
-	struct enf_origin o_decider_user;
-	char graph_user[ENF_USER_LEN];
-	struct enf_origin o_graph_user;
+	char *decider_user;
+	char *graph_user;
 	/* The telemetry pins are readable by this user's group (kl-sensor
 	 * re-opens them read-only after an enforcer restart). */
-	char sensor_user[ENF_USER_LEN];
-	struct enf_origin o_sensor_user;
+	char *sensor_user;
 	/* Started as root, the enforcer becomes this user keeping only its
 	 * three capabilities (sandbox.h); never uid 0 once set up. */
-	char user[ENF_USER_LEN];
-	struct enf_origin o_user;
-	uint32_t decider_rate, decider_max, graph_rate, graph_max;
-	struct enf_origin o_decider_rate, o_decider_max, o_graph_rate, o_graph_max;
+	char *user;
+	uint64_t decider_rate, decider_max, graph_rate, graph_max;
 	/* Bounds of the aggregate new-source limit the decider may set
 	 * (DESIGN §1): no lower rate, no longer TTL (seconds). max_ttl 0 =
 	 * the decider may not set it at all. */
-	uint32_t newsrc_min_rate, newsrc_max_ttl;
-	struct enf_origin o_newsrc_min_rate, o_newsrc_max_ttl;
+	uint64_t newsrc_min_rate, newsrc_max_ttl;
 
-	/* flag-only */
 	bool detach_on_exit;
 	bool force;
-	bool check_only;
+	bool config_check;
 	int log_level; /* enum kl_log_level */
+
+	/* Not a knob: where each value came from (set by enf_config_build). */
+	const struct kl_resolved *r;
 };
 
-/* Every error found, each naming its place ("FILE:LINE: key: why" or
- * "--flag: why"); collecting them all lets `-n` list every problem at once. */
-struct enf_diag {
-	char msg[ENF_MAX_ERRORS][ENF_ERR_LEN];
-	unsigned n;       /* errors recorded (<= ENF_MAX_ERRORS) */
-	unsigned dropped; /* errors beyond the cap */
-};
+extern const struct kl_knobset enf_knobs;
 
-void enf_diag_add(struct enf_diag *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Command-line flags, kept apart from the config so the file (named by a
- * flag) can be read first and the flags applied on top of it. */
-struct enf_cli {
-	const char *config;
-	const char *ifaces[ENF_MAX_IFACES];
-	size_t n_ifaces;
-	const char *obj, *pin_dir, *run_dir, *xdp_mode, *features, *log_level;
-	const char *decider_user, *graph_user, *sensor_user, *user;
-	const char *audit_dir, *audit_key, *metrics_file;
-	const char *protect[ENF_MAX_PROTECT];
-	size_t n_protect;
-	bool detach_on_exit, force, check_only, help;
-	int help_man; /* 1: --help-man, kl-enforcer(8); 2: --help-man-file, kernloom.yaml(5) */
+/* A resolved configuration: the values and their origins. */
+struct enf_opts {
+	struct enf_config c;
+	struct kl_resolved r;
+	enum kl_cli_action action;
 };
 
 const char *enf_features_name(enum enf_features f);
-int enf_features_parse(const char *s); /* -1 if unknown */
 const char *enf_xdp_mode_name(enum kl_xdp_mode m);
-int enf_xdp_mode_parse(const char *s); /* -1 if unknown */
 const char *enf_size_key(enum enf_size s);
 /* rodata switches of a profile */
 bool enf_features_flow(enum enf_features f);
 bool enf_features_edge(enum enf_features f);
 
-void enf_config_defaults(struct enf_config *c);
+/* The built-in values (tests; no file, no flags). Free with
+ * enf_opts_free. */
+int enf_config_defaults(struct enf_opts *o);
 
-/* Parse argv (getopt_long; resets getopt state so tests can call it again).
- * Returns 0, or -1 after recording usage errors in d. */
-int enf_cli_parse(int argc, char **argv, struct enf_cli *cli, struct enf_diag *d);
-void enf_usage(FILE *f, const char *prog);
-/* kl-enforcer(8), and kernloom.yaml(5): the keys of enforcer.yaml (its
- * built-in values, as -n prints them), and where sensor.yaml's and
- * graphd.yaml's are described. */
-void enf_help_man(FILE *f);
-void enf_help_man_file(FILE *f);
+/* Flags, then the file they name (or the default one when it exists), then
+ * enf_config_validate. Returns 0, or -1 with every problem in errs ("FILE:LINE:
+ * key: why" or "--flag: why"). A --help kind of request sets o->action and
+ * returns 0 without reading a file. */
+int enf_config_build(struct enf_opts *o, int argc, char *const argv[], struct kl_errs *errs);
+/* The same over the text of a file named fname, without flags (fuzzing,
+ * tests). */
+int enf_config_from_text(struct enf_opts *o, const char *text, size_t len, const char *fname,
+			 struct kl_errs *errs);
+void enf_opts_free(struct enf_opts *o);
 
-/* Parse the YAML text of a config file named `fname` into c (over the
- * defaults). Unknown keys, wrong types, bad values and duplicates are
- * recorded in d with fname:line. Returns the number of new errors. */
-unsigned enf_config_parse_yaml(struct enf_config *c, const char *text, size_t len,
-			       const char *fname, struct enf_diag *d);
-/* Read and parse a file. */
-unsigned enf_config_load_file(struct enf_config *c, const char *path, struct enf_diag *d);
-/* Apply flags on top (they override; --protect adds). Returns new errors. */
-unsigned enf_config_apply_cli(struct enf_config *c, const struct enf_cli *cli,
-			      struct enf_diag *d);
-/* Whole-config checks (duplicates across sources, ...). Returns new errors. */
-unsigned enf_config_validate(const struct enf_config *c, struct enf_diag *d);
+/* Checks across settings and the ones the table cannot say (names, list
+ * lengths, duplicates, quotas against map sizes). Returns the new errors. */
+size_t enf_config_validate(const struct enf_config *c, const struct kl_resolved *r,
+			   struct kl_errs *errs);
 
-/* All of the above in order: defaults, file named by cli->config, flags,
- * validate. Returns the error count. */
-unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struct enf_diag *d);
+/* Was the setting (flag name) given, by file or flag? */
+bool enf_config_given(const struct enf_config *c, const char *knob);
+/* "file F:L", "flag --x", "default": for messages. */
+void enf_config_origin(const struct enf_config *c, const char *knob, char *buf, size_t len);
 
 /* Entries of a map of max_entries no daemon may take: the operator can
  * always add a rule (deny, rate limit, edge) even when a compromised
@@ -215,19 +160,24 @@ unsigned enf_config_build(struct enf_config *c, const struct enf_cli *cli, struc
  * and at most 4096. */
 uint32_t enf_operator_reserve(uint32_t max_entries);
 
-/* SIGHUP: fresh was built from the same command line and the file again
- * (and validated). The new-source bounds (read per request) take fresh's
- * values; any other change is logged as needing a restart and run keeps
- * its value. Returns the number of live changes. */
-unsigned enf_config_reload(struct enf_config *run, const struct enf_config *fresh);
+/* SIGHUP: build again from the same command line and file; a refused
+ * configuration keeps the running one (logged). The new-source bounds
+ * (read per request) take the new values; any other change is logged as
+ * needing a restart. Returns the number of live changes, or -1. */
+int enf_config_reload(struct enf_opts *run, int argc, char *const argv[]);
 
-/* The `-n` report: the effective config as YAML (so it can be fed back),
- * each value followed by "# default", "# FILE:LINE" or "# flag". */
-void enf_config_render(const struct enf_config *c, FILE *out);
+/* -n: every setting with its value and origin. */
+void enf_config_print(const struct enf_opts *o, FILE *out);
 
-/* Checks shared by the YAML and flag paths. Return 0 or -1 with why set. */
+void enf_usage(FILE *f);
+/* kl-enforcer(8), and kernloom.yaml(5): the keys of enforcer.yaml, and
+ * where sensor.yaml's and graphd.yaml's are described. */
+void enf_help_man(FILE *f);
+void enf_help_man_file(FILE *f);
+
+/* Checks of names the kernel and useradd take (attach at run time too).
+ * Return 0 or -1 with why set. */
 int enf_check_ifname(const char *s, char *why, size_t len);
-int enf_check_path(const char *s, char *why, size_t len);
 int enf_check_user(const char *s, char *why, size_t len);
 
 #endif

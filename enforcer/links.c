@@ -825,13 +825,14 @@ static void h_newsrc_limit(struct enf_ctx *ctx, const struct enf_actor *who, con
 		return;
 	}
 	if (l.rate_pps < cfg->newsrc_min_rate) {
-		reply_result(out, KL_ERR_REFUSED, "rate %u pps is below new_source_min_rate %u",
-			     l.rate_pps, cfg->newsrc_min_rate);
+		reply_result(out, KL_ERR_REFUSED, "rate %u pps is below new_source_min_rate %llu",
+			     l.rate_pps, (unsigned long long)cfg->newsrc_min_rate);
 		return;
 	}
 	if (l.ttl_ms > (uint64_t)cfg->newsrc_max_ttl * 1000) {
-		reply_result(out, KL_ERR_REFUSED, "ttl %llu ms is above new_source_max_ttl %u s",
-			     (unsigned long long)l.ttl_ms, cfg->newsrc_max_ttl);
+		reply_result(out, KL_ERR_REFUSED, "ttl %llu ms is above new_source_max_ttl %llu s",
+			     (unsigned long long)l.ttl_ms,
+			     (unsigned long long)cfg->newsrc_max_ttl);
 		return;
 	}
 	int rc = enf_cfg_read(ctx, &c);

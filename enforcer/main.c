@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
+#include "common/status.h"
 #include "enforcer/enforcer.h"
 #include "ipc/chan.h"
 #include "sandbox/rundir.h"
@@ -45,7 +46,7 @@ static volatile sig_atomic_t stop_sig, hup_sig;
 struct reload {
 	int argc;
 	char **argv;
-	struct enf_config *cfg;
+	struct enf_opts *opts;
 };
 
 static void on_hup(int sig)
@@ -59,20 +60,7 @@ static void on_hup(int sig)
  * changes live). */
 static void reload_config(const struct reload *r)
 {
-	static struct enf_config fresh;
-	static struct enf_diag d;
-	struct enf_cli cli;
-
-	memset(&d, 0, sizeof(d));
-	if (enf_cli_parse(r->argc, r->argv, &cli, &d) < 0 ||
-	    enf_config_build(&fresh, &cli, &d) != 0 || d.n > 0) {
-		for (unsigned i = 0; i < d.n; i++)
-			kl_error("SIGHUP: %s", d.msg[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
-		return;
-	}
-	unsigned n = enf_config_reload(r->cfg, &fresh);
-	kl_info("SIGHUP: configuration reloaded (%u settings changed)", n);
+	enf_config_reload(r->opts, r->argc, r->argv);
 }
 
 static void on_signal(int sig)
@@ -80,42 +68,25 @@ static void on_signal(int sig)
 	stop_sig = sig;
 }
 
-static void print_diag(const struct enf_diag *d)
-{
-	for (unsigned i = 0; i < d->n; i++)
-		fprintf(stderr, "kl-enforcer: %s\n", d->msg[i]);
-	if (d->dropped)
-		fprintf(stderr, "kl-enforcer: ... and %u more errors\n", d->dropped);
-}
-
 /* Options and config; exits on -n, --help and errors. */
-static void setup_config(int argc, char **argv, struct enf_config *cfg)
+static void setup_config(int argc, char **argv, struct enf_opts *o)
 {
-	struct enf_cli cli;
-	struct enf_diag diag;
-	memset(&diag, 0, sizeof(diag));
-	int usage = enf_cli_parse(argc, argv, &cli, &diag);
-	if (cli.help || cli.help_man) {
-		if (cli.help_man == 1)
-			enf_help_man(stdout);
-		else if (cli.help_man == 2)
-			enf_help_man_file(stdout);
-		else
-			enf_usage(stdout, "kl-enforcer");
-		exit(0);
+	struct kl_errs errs = { 0 };
+
+	if (enf_config_build(o, argc, argv, &errs) < 0) {
+		kl_errs_print_prog(&errs, "kl-enforcer", stderr);
+		exit(KL_EXIT_CONFIG);
 	}
-	if (usage < 0 && !cli.check_only) {
-		print_diag(&diag);
-		fprintf(stderr, "kl-enforcer: see kl-enforcer --help\n");
-		exit(2);
+	switch (o->action) {
+	case KL_CLI_HELP: enf_usage(stdout); exit(0);
+	case KL_CLI_HELP_MD: kl_knob_help_markdown(&enf_knobs, stdout); exit(0);
+	case KL_CLI_HELP_MAN: enf_help_man(stdout); exit(0);
+	case KL_CLI_HELP_MAN_FILE: enf_help_man_file(stdout); exit(0);
+	case KL_CLI_VERSION: printf("kl-enforcer %s\n", KL_VERSION); exit(0);
+	case KL_CLI_RUN: break;
 	}
-	unsigned n = enf_config_build(cfg, &cli, &diag);
-	if (n || diag.n) {
-		print_diag(&diag);
-		exit(1);
-	}
-	if (cfg->check_only) {
-		enf_config_render(cfg, stdout);
+	if (o->c.config_check) {
+		enf_config_print(o, stdout);
 		exit(0);
 	}
 }
@@ -156,9 +127,9 @@ static void setup_signals(void)
 static int attach_configured(struct enf_ctx *ctx)
 {
 	int bad = 0;
-	for (size_t i = 0; i < ctx->cfg->n_ifaces; i++) {
+	for (size_t i = 0; i < ctx->cfg->ifaces.n; i++) {
 		char msg[ENF_TEXT_LEN];
-		const char *ifname = ctx->cfg->ifaces[i];
+		const char *ifname = ctx->cfg->ifaces.v[i];
 		if (enf_attach(ctx, ifname, ctx->cfg->xdp_mode, ctx->cfg->force, msg, sizeof(msg)) < 0) {
 			kl_error("%s", msg);
 			bad++;
@@ -192,14 +163,14 @@ static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 {
 	const struct enf_config *cfg = ctx->cfg;
 	const char *name = link == ENF_LINK_DECIDER ? cfg->decider_user : cfg->graph_user;
-	const struct enf_origin *o =
-		link == ENF_LINK_DECIDER ? &cfg->o_decider_user : &cfg->o_graph_user;
+	const char *knob = link == ENF_LINK_DECIDER ? "decider-user" : "graph-user";
 	struct passwd *pw = getpwnam(name);
 	if (!pw) {
-		if (o->src != ENF_SRC_DEFAULT) {
-			kl_error("%s user %s does not exist (set by %s)",
-				 link == ENF_LINK_DECIDER ? "decider" : "graph", name,
-				 o->src == ENF_SRC_FLAG ? "flag" : cfg->file);
+		if (enf_config_given(cfg, knob)) {
+			char from[PATH_MAX + 64];
+			enf_config_origin(cfg, knob, from, sizeof(from));
+			kl_error("%s user %s does not exist (%s)",
+				 link == ENF_LINK_DECIDER ? "decider" : "graph", name, from);
 			return -1;
 		}
 		kl_info("no user %s: %s admits root and uid %u only", name,
@@ -431,9 +402,11 @@ static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(cfg->user);
 		if (!pw) {
-			kl_error("user %s does not exist (set by %s): create it (systemd-sysusers) or "
+			char from[PATH_MAX + 64];
+			enf_config_origin(cfg, "user", from, sizeof(from));
+			kl_error("user %s does not exist (%s): create it (systemd-sysusers) or "
 				 "pass --user",
-				 cfg->user, cfg->o_user.src == ENF_SRC_DEFAULT ? "default" : "--user/config");
+				 cfg->user, from);
 			return -1;
 		}
 		if (pw->pw_uid == 0) {
@@ -457,7 +430,7 @@ static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
 	 * keeps the answer: ask now, while the file is reachable. */
 	if (libbpf_num_possible_cpus() < 0)
 		return -1;
-	kl_sandbox_ro_file(so, cfg->file);
+	kl_sandbox_ro_file(so, cfg->config);
 	kl_sandbox_rw(so, cfg->pin_dir);
 	kl_sandbox_rw(so, kl_sandbox_run_dir(cfg->run_dir, KL_ROLE_ENFORCER, run, sizeof(run)));
 	kl_sandbox_rw(so, cfg->audit_dir);
@@ -467,16 +440,16 @@ static int sandbox_paths(struct enf_ctx *ctx, struct kl_sandbox_opts *so)
 
 int main(int argc, char **argv)
 {
-	static struct enf_config cfg;
+	static struct enf_opts opts;
 	static struct enf_evring ring;
 	static struct enf_ctx ctx;
 	int rc = 1;
 
 	kl_log_init("kl-enforcer", KL_LOG_INFO);
-	setup_config(argc, argv, &cfg);
-	kl_log_init("kl-enforcer", (enum kl_log_level)cfg.log_level);
+	setup_config(argc, argv, &opts);
+	kl_log_init("kl-enforcer", (enum kl_log_level)opts.c.log_level);
 	setup_signals();
-	enf_ctx_init(&ctx, &cfg, &ring);
+	enf_ctx_init(&ctx, &opts.c, &ring);
 	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
 		goto out;
 
@@ -484,7 +457,7 @@ int main(int argc, char **argv)
 	    enf_sync_protected(&ctx) < 0)
 		goto out;
 	enf_self_refresh(&ctx, true);
-	if (cfg.n_protect == 0)
+	if (opts.c.protect.n == 0)
 		kl_warn("protect is empty: only this host's own addresses and loopback are protected "
 			"from the decider and graphd; nothing else is (not the operator's address): "
 			"list management networks under protect");
@@ -494,10 +467,10 @@ int main(int argc, char **argv)
 	/* Reconciliation starts from what the maps hold (DESIGN §5). */
 	if (enf_count_origins(&ctx) < 0)
 		goto out;
-	kl_info("entries in the maps: operator %llu, decider %llu (max %u), graphd %llu (max %u)",
+	kl_info("entries in the maps: operator %llu, decider %llu (max %llu), graphd %llu (max %llu)",
 		(unsigned long long)ctx.origin_count[KL_ORIGIN_OPERATOR],
-		(unsigned long long)ctx.origin_count[KL_ORIGIN_DECIDER], cfg.decider_max,
-		(unsigned long long)ctx.origin_count[KL_ORIGIN_GRAPHD], cfg.graph_max);
+		(unsigned long long)ctx.origin_count[KL_ORIGIN_DECIDER], (unsigned long long)opts.c.decider_max,
+		(unsigned long long)ctx.origin_count[KL_ORIGIN_GRAPHD], (unsigned long long)opts.c.graph_max);
 	struct kl_server *srv[SRV_MAX];
 	static struct kl_sandbox_opts so;
 	if (sandbox_paths(&ctx, &so) < 0)
@@ -512,11 +485,11 @@ int main(int argc, char **argv)
 		close_servers(srv);
 		goto out;
 	}
-	const struct reload r = { .argc = argc, .argv = argv, .cfg = &cfg };
+	const struct reload r = { .argc = argc, .argv = argv, .opts = &opts };
 	rc = run_loop(&ctx, srv, &r) < 0 ? 1 : 0;
 	close_servers(srv);
 out:
-	enf_close(&ctx, cfg.detach_on_exit && rc == 0);
+	enf_close(&ctx, opts.c.detach_on_exit && rc == 0);
 	kl_audit_close(ctx.audit);
 	return rc;
 }

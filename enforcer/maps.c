@@ -51,10 +51,10 @@ void enf_ctx_init(struct enf_ctx *ctx, const struct enf_config *cfg, struct enf_
 	ctx->maps = &enf_bpf_map_ops;
 	ctx->now = enf_boottime_ns;
 	/* The policy only needs the prefixes; copy them out of the config. */
-	for (size_t i = 0; i < cfg->n_protect; i++)
-		ctx->protect[i] = cfg->protect[i].cidr;
+	for (size_t i = 0; i < cfg->protect.n && i < ENF_MAX_PROTECT; i++)
+		ctx->protect[i] = cfg->protect.v[i];
 	ctx->policy.protect = ctx->protect;
-	ctx->policy.n_protect = cfg->n_protect;
+	ctx->policy.n_protect = cfg->protect.n < ENF_MAX_PROTECT ? cfg->protect.n : ENF_MAX_PROTECT;
 	ctx->policy.self = ctx->self;
 	ctx->policy.n_self = 0;
 	enf_quota_init(&ctx->links[ENF_LINK_DECIDER].quota, cfg->decider_rate, cfg->decider_max);

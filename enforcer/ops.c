@@ -1063,9 +1063,11 @@ int enf_cfg_init(struct enf_ctx *ctx)
 			return -1;
 		}
 	}
-	if (c.ephemeral_min != ctx->cfg->ephemeral_min && c.policy_gen != 0)
-		kl_info("ephemeral_min %u -> %u", c.ephemeral_min, ctx->cfg->ephemeral_min);
-	c.ephemeral_min = ctx->cfg->ephemeral_min;
+	/* The table bounds it to a port number. */
+	uint32_t eph = (uint32_t)ctx->cfg->ephemeral_min;
+	if (c.ephemeral_min != eph && c.policy_gen != 0)
+		kl_info("ephemeral_min %u -> %u", c.ephemeral_min, eph);
+	c.ephemeral_min = eph;
 	c.policy_gen = c.policy_gen + 1 ? c.policy_gen + 1 : 1;
 	rc = enf_cfg_write(ctx, &c);
 	if (rc < 0) {

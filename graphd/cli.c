@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MPL-2.0 */
-/* Replay and the offline commands: `kl-graphd --db FILE <command>`. */
+/* Replay and the offline commands: `kl-graphd --graph-store FILE <command>`. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

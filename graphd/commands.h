@@ -2,7 +2,7 @@
 /*
  * Operator commands on the graph (DESIGN §8): export, freeze, approve-ip,
  * deny-ip, violations. The same functions serve the offline commands
- * (`kl-graphd --db FILE <command>`, on a stopped daemon's database) and
+ * (`kl-graphd --graph-store FILE <command>`, on a stopped daemon's database) and
  * the live ones (`klctl graph ...` through graphd.sock): each fills an
  * answer with a status, a text for people and a JSON document for
  * scripts. No I/O here; the store is read by the callers.

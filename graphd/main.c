@@ -17,7 +17,7 @@ int main(int argc, char **argv)
 		kl_errs_print_prog(&errs, "kl-graphd", stderr);
 		kl_errs_free(&errs);
 		gr_opts_free(&o);
-		return GR_EXIT_USAGE;
+		return KL_EXIT_CONFIG;
 	}
 	kl_errs_free(&errs);
 	if (o.action != KL_CLI_RUN || o.c.config_check) {

@@ -36,8 +36,8 @@ static const struct kl_knob knobs[] = {
 	{ "pdp-config", KT_STR, OFF(pdp_config), GR_PDP_DEFAULT, .group = G_FILES,
 	  .help = "The decider's PDPConfig: its spec.graph (mode, store, promotion, exclude) "
 		  "applies here too; a missing default file means built-in values. Empty: none." },
-	{ "db", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
-	  .group = G_FILES, .help = "SQLite graph database.", .key = "db" },
+	{ "graph-store", KT_STR, OFF(db), GR_DB_DEFAULT, .pdp = "graph.store", .flags = KF_NONEMPTY,
+	  .group = G_FILES, .help = "SQLite graph database.", .key = "graph_store" },
 	{ "run-dir", KT_STR, OFF(run_dir), GR_RUN_DIR_DEFAULT, .flags = KF_NONEMPTY,
 	  .group = G_FILES, .help = "Root of the role socket directories.", .key = "run_dir" },
 	{ "audit-dir", KT_STR, OFF(audit_dir), GR_AUDIT_DIR_DEFAULT, .group = G_FILES,
@@ -154,11 +154,11 @@ const struct kl_knobset gr_knobs = {
 _Static_assert(sizeof(knobs) / sizeof(knobs[0]) <= KL_KNOB_MAX, "raise KL_KNOB_MAX");
 
 static const char usage_text[] =
-	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--db FILE] [options]\n"
-	"       kl-graphd [--db FILE] --replay TRACE [--graph-mode MODE] [options]\n"
+	"usage: kl-graphd [--config FILE] [--pdp-config FILE] [--graph-store FILE] [options]\n"
+	"       kl-graphd [--graph-store FILE] --replay TRACE [--graph-mode MODE] [options]\n"
 	"       kl-graphd -n [options]         print the effective configuration and exit\n"
 	"       kl-graphd --help-man           kl-graphd(8) (roff; --help-markdown: the options)\n"
-	"       kl-graphd [--db FILE] COMMAND [ARGS]\n"
+	"       kl-graphd [--graph-store FILE] COMMAND [ARGS]\n"
 	"The graph learner: records which source talks to which (port, protocol), promotes\n"
 	"steady edges to learned, and once frozen turns the graph into zero-trust paths.\n"
 	"Flow frames come from kl-sensor on RUN_DIR/graphd/flows.sock; frozen and approved edges go\n"
@@ -193,7 +193,7 @@ static const struct kl_manpage man8 = {
 	.summary = "Kernloom graph learner: communication paths, freeze, zero-trust edges",
 	.synopsis = ".B kl-graphd\n.RI [ options ]\n.br\n.B kl-graphd \\-\\-replay\n.I TRACE\n"
 		    ".RI [ options ]\n.br\n.B kl-graphd \\-n\n.RI [ options ]\n.br\n"
-		    ".B kl-graphd\n.RB [ \\-\\-db\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
+		    ".B kl-graphd\n.RB [ \\-\\-graph\\-store\n.IR FILE ]\n.I COMMAND\n.RI [ ARGS ]\n",
 	.description =
 		"Records which source talks to which (port, protocol) from kl\\-sensor's flow frames, "
 		"promotes steady edges to learned, and once frozen turns the graph into zero\\-trust "
@@ -211,7 +211,7 @@ static const struct kl_manpage man8 = {
 	.files = ".TP\n.I /etc/kernloom/graphd.yaml\nkl\\-graphd's file (\\fB\\-\\-config\\fR).\n"
 		 ".TP\n.I /etc/kernloom/pdp.yaml\nThe PDPConfig whose spec.graph applies "
 		 "(\\fB\\-\\-pdp\\-config\\fR).\n"
-		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-db\\fR).\n",
+		 ".TP\n.I /var/lib/kernloom/graph/kliq.db\nThe graph (\\fB\\-\\-graph\\-store\\fR).\n",
 	.exit_status = "0 ok, 1 failure, 2 usage or configuration error (every bad key named with "
 		       "file, line and key), 3 not found (approve/deny without edges).",
 	.see_also = "\\fBkernloom.yaml\\fR(5), \\fBkernloom\\-pdp\\fR(5), \\fBkl\\-decider\\fR(8), "
@@ -508,39 +508,9 @@ static void fill(struct gr_opts *o)
 	o->log_level = c->log_level;
 }
 
-static const char *flag_str(const struct kl_layer *L, const char *name, const char *def)
-{
-	int ki = kl_knob_index(&gr_knobs, name);
-	if (!L->set[ki])
-		return def;
-	return *(char *const *)((const char *)L->v + gr_knobs.k[ki].off);
-}
-
-/* A file named by flag must exist; the default one may be missing. */
-static void load(const struct kl_layer *flags, const char *knob, const char *def,
-		 struct kl_layer *L, struct kl_errs *errs)
-{
-	const char *path = flag_str(flags, knob, def);
-	bool missing = false;
-
-	if (path[0] == '\0')
-		return;
-	if (kl_layer_init(L, &gr_knobs, strcmp(knob, "config") == 0 ? KL_L_FILE : KL_L_PDP,
-			  path) < 0) {
-		kl_errs_add(errs, "out of memory");
-		return;
-	}
-	if (L->kind == KL_L_FILE)
-		kl_yaml_own_file(path, L, &missing, errs);
-	else
-		kl_yaml_pdp_file(path, pdp_owned, L, &missing, errs);
-	if (missing && flags->set[kl_knob_index(&gr_knobs, knob)])
-		kl_errs_add(errs, "--%s %s: no such file", knob, path);
-}
-
 int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs)
 {
-	struct kl_layer flags, file = { 0 }, pdp = { 0 };
+	struct kl_layer flags, file, pdp;
 	struct cmdline cl = { .o = o };
 	size_t before = errs->n;
 
@@ -559,8 +529,8 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 		kl_layer_free(&flags);
 		return errs->n > before ? -1 : 0;
 	}
-	load(&flags, "pdp-config", GR_PDP_DEFAULT, &pdp, errs);
-	load(&flags, "config", GR_CONFIG_DEFAULT, &file, errs);
+	kl_yaml_layer(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, 0, &pdp, errs);
+	kl_yaml_layer(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };
 	kl_resolve(&o->r, order, 3, errs);
 	kl_layer_free(&flags);

@@ -72,7 +72,7 @@ static const char *advice(int rc)
 	switch (rc & 0xff) {
 	case SQLITE_NOTADB:
 		return "it is not an SQLite database (damaged or another file); it was left untouched: "
-		       "restore a backup (kl-graphd --db FILE backup NEW makes one) or move it away to "
+		       "restore a backup (kl-graphd --graph-store FILE backup NEW makes one) or move it away to "
 		       "start an empty graph";
 	case SQLITE_CORRUPT:
 		return "the database is damaged; it was left untouched: restore a backup, or try "
@@ -419,7 +419,7 @@ static int take_lock(struct gr_store *s, bool wait, bool create, char *err, size
 	s->lock_fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0640);
 	if (s->lock_fd < 0 && errno == ENOENT && !create)
 		return kl_fail(err, errlen, "graph db %s: no such file (kl-graphd creates it when it first "
-			    "runs; check --db)", s->path);
+			    "runs; check --graph-store)", s->path);
 	if (s->lock_fd < 0)
 		return kl_fail(err, errlen, "graph db %s: cannot open: %s", s->path, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {

@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 		kl_errs_print_prog(&errs, "kl-sensor", stderr);
 		kl_errs_free(&errs);
 		sen_opts_free(&o);
-		return 2;
+		return KL_EXIT_CONFIG;
 	}
 	if (o.action == KL_CLI_HELP_MD)
 		kl_knob_help_markdown(&sen_knobs, stdout);

@@ -140,9 +140,8 @@ static int unexpected(void *ctx, int argc, char *const argv[], int *i, struct kl
 
 int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 {
-	struct kl_layer flags, file = { 0 };
+	struct kl_layer flags, file;
 	size_t before = errs->n;
-	int ck = kl_knob_index(&sen_knobs, "config");
 
 	memset(o, 0, sizeof(*o));
 	o->r.ks = &sen_knobs;
@@ -157,17 +156,7 @@ int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 		kl_layer_free(&flags);
 		return errs->n > before ? -1 : 0;
 	}
-	const char *path = flags.set[ck] ? ((struct sen_cfg *)flags.v)->config
-					 : SEN_CONFIG_DEFAULT;
-	if (path[0] != '\0') {
-		bool missing = false;
-		if (kl_layer_init(&file, &sen_knobs, KL_L_FILE, path) < 0)
-			kl_errs_add(errs, "out of memory");
-		else
-			kl_yaml_own_file(path, &file, &missing, errs);
-		if (missing && flags.set[ck])
-			kl_errs_add(errs, "--config %s: no such file", path);
-	}
+	kl_yaml_layer(&flags, "config", SEN_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks != NULL ? &file : NULL };
 	kl_resolve(&o->r, order, 2, errs);
 	kl_layer_free(&flags);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * enforcer.yaml: the parser kl-enforcer runs on the file's text
- * (enf_config_load_file reads the file and calls enf_config_parse_yaml).
- * Beyond "does not crash or leak": errors are counted and kept within
- * their cap; an accepted file goes through the whole-config checks, and
- * its `-n` report is itself a config that parses without error back to
- * the same values (the property the report promises).
+ * enforcer.yaml: what kl-enforcer runs on its file's text (the shared
+ * loader, common/kyaml.c, over kl-enforcer's knob table, then the checks
+ * across settings). Beyond "does not crash or leak": a refused file names
+ * at least one error and leaves nothing allocated; an accepted one,
+ * written back as enforcer.yaml with every value as -n prints it (lists
+ * as flow sequences, map_sizes nested), is accepted again with the same
+ * values (the -n report reads back as the same configuration).
  *
  * Input: the file's text.
  */
@@ -18,61 +19,71 @@
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
-static void same_values(const struct enf_config *a, const struct enf_config *b)
+static char *as_file(const struct enf_opts *o, size_t *len)
 {
-	CHECK(a->n_ifaces == b->n_ifaces);
-	for (size_t i = 0; i < a->n_ifaces; i++)
-		CHECK(strcmp(a->ifaces[i], b->ifaces[i]) == 0);
-	CHECK(strcmp(a->obj, b->obj) == 0);
-	CHECK(strcmp(a->pin_dir, b->pin_dir) == 0);
-	CHECK(strcmp(a->run_dir, b->run_dir) == 0);
-	CHECK(a->xdp_mode == b->xdp_mode);
-	CHECK(a->features == b->features);
-	CHECK(a->n_protect == b->n_protect);
-	for (size_t i = 0; i < a->n_protect; i++)
-		CHECK(memcmp(&a->protect[i].cidr, &b->protect[i].cidr, sizeof(a->protect[i].cidr)) ==
-		      0);
-	CHECK(memcmp(a->map_sizes, b->map_sizes, sizeof(a->map_sizes)) == 0);
-	CHECK(a->ephemeral_min == b->ephemeral_min);
-	CHECK(strcmp(a->decider_user, b->decider_user) == 0);
-	CHECK(strcmp(a->graph_user, b->graph_user) == 0);
-	CHECK(strcmp(a->sensor_user, b->sensor_user) == 0);
-	CHECK(a->decider_rate == b->decider_rate && a->decider_max == b->decider_max);
-	CHECK(a->graph_rate == b->graph_rate && a->graph_max == b->graph_max);
+	const struct kl_knobset *ks = &enf_knobs;
+	char *out = NULL;
+	char group[64] = "";
+	FILE *m = open_memstream(&out, len);
+	CHECK(m != NULL);
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct kl_knob *k = &ks->k[i];
+		static char val[1 << 16];
+		if (k->key == NULL)
+			continue;
+		kl_value_format(ks, &o->c, (int)i, val, sizeof(val));
+		const char *dot = strchr(k->key, '.');
+		const char *key = k->key;
+		if (dot != NULL) {
+			/* nested keys (map_sizes.src): one mapping per prefix */
+			size_t n = (size_t)(dot - k->key);
+			CHECK(n < sizeof(group));
+			if (strncmp(group, k->key, n) != 0 || group[n] != '\0') {
+				memcpy(group, k->key, n);
+				group[n] = '\0';
+				fprintf(m, "%s:\n", group);
+			}
+			key = dot + 1;
+		}
+		if (k->type == KT_CIDRS || k->type == KT_STRS)
+			fprintf(m, "%s%s: [%s]\n", dot ? "  " : "", key,
+				strcmp(val, "\"\"") == 0 ? "" : val);
+		else
+			fprintf(m, "%s%s: %s\n", dot ? "  " : "", key, val);
+	}
+	CHECK(fclose(m) == 0);
+	return out;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* Big structs (paths, the error list): static, not on the stack. */
-	static struct enf_config c, again;
-	static struct enf_diag d;
-	char *text = malloc(size ? size : 1);
-	CHECK(text != NULL);
-	memcpy(text, data, size);
+	static struct enf_opts a, b;
+	struct kl_errs e = { 0 };
 
-	enf_config_defaults(&c);
-	memset(&d, 0, sizeof(d));
-	unsigned n = enf_config_parse_yaml(&c, text, size, "fuzz.yaml", &d);
-	CHECK(d.n <= ENF_MAX_ERRORS);
-	CHECK(n == d.n + d.dropped);
-	for (unsigned i = 0; i < d.n; i++)
-		CHECK(d.msg[i][0] != '\0');
-	if (n == 0) {
-		enf_config_validate(&c, &d);
-		char *out = NULL;
-		size_t len = 0;
-		FILE *m = open_memstream(&out, &len);
-		CHECK(m != NULL);
-		enf_config_render(&c, m);
-		CHECK(fclose(m) == 0);
-		enf_config_defaults(&again);
-		memset(&d, 0, sizeof(d));
-		CHECK(enf_config_parse_yaml(&again, out, len, "n.yaml", &d) == 0);
-		same_values(&c, &again);
-		free(out);
+	int rc = enf_config_from_text(&a, (const char *)data, size, "fuzz.yaml", &e);
+	CHECK((rc < 0) == (e.n > 0));
+	for (size_t i = 0; i < e.n; i++)
+		CHECK(e.v[i][0] != '\0');
+	kl_errs_free(&e);
+	if (rc < 0) {
+		CHECK(a.c.pin_dir == NULL && a.c.ifaces.v == NULL && a.c.protect.v == NULL);
+		return 0;
 	}
+	size_t len = 0, len2 = 0;
+	char *text = as_file(&a, &len);
+	if (enf_config_from_text(&b, text, len, "n.yaml", &e) < 0) {
+		for (size_t i = 0; i < e.n; i++)
+			fprintf(stderr, "%s\n", e.v[i]);
+		fprintf(stderr, "--- written back:\n%s", text);
+		CHECK(0);
+	}
+	char *again = as_file(&b, &len2);
+	CHECK(len == len2 && memcmp(text, again, len) == 0);
 	free(text);
+	free(again);
+	enf_opts_free(&b);
+	enf_opts_free(&a);
 	return 0;
 }

@@ -37,14 +37,14 @@ run() {
 	local name=$1 want_learned=$2 want_edges=$3
 	shift 3
 	local db=$tmp/$name.db
-	if ! "$bin" --db "$db" --graph-promote-interval 10s --graph-window 10s --log-level warn \
+	if ! "$bin" --graph-store "$db" --graph-promote-interval 10s --graph-window 10s --log-level warn \
 		"$@" --replay "$trace" >"$tmp/$name.replay" 2>"$tmp/$name.err"; then
 		echo "FAIL: $name: replay failed: $(cat "$tmp/$name.err")"
 		fail=$((fail + 1))
 		return
 	fi
 	local json learned edges
-	json=$("$bin" --config= --pdp-config= --db "$db" export --format json)
+	json=$("$bin" --config= --pdp-config= --graph-store "$db" export --format json)
 	learned=$(jq '[.edges[] | select(.state == "learned")] | length' <<<"$json")
 	edges=$(jq '.edges | length' <<<"$json")
 	if [ "$learned" = "$want_learned" ] && [ "$edges" = "$want_edges" ]; then

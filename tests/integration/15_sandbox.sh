@@ -66,7 +66,7 @@ DEC_FLAGS=(--run-dir "$RUN" --profile ssh-bastion --whitelist= --user nobody --s
 "$BIN/kl-decider" $(audit_args decider) "${DEC_FLAGS[@]}" >>"$TMP/decider.log" 2>&1 &
 DEC_PID=$!
 PIDS+=("$DEC_PID")
-GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody)
+GFLAGS=(--graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody)
 "$BIN/kl-graphd" $(audit_args graphd) "${GFLAGS[@]}" >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")
@@ -149,7 +149,7 @@ rm -f "$PRUN"/*.sock
 	fail "ASan's report under the sandbox: exit $rc: $(tail -n 5 "$TMP/probe-dec-asan.log")"
 log "ok: an ASan report gets through the sandbox"
 KL_TEST_SANDBOX_PROBE=inet probe "graphd inet socket" probe-graphd.log sigsys \
-	"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
+	"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/probe.db" --run-dir "$PRUN" --user nobody --sensor-user nobody
 rm -f "$PRUN"/*.sock
 KL_TEST_SANDBOX_PROBE=mapwrite probe "sensor map write" probe-sensor.log sigsys \
 	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$PRUN" --pin-dir "$PIN" --interval 1s --user nobody

@@ -73,7 +73,7 @@ stop_daemon() {
 
 DFLAGS=(--run-dir "$TMP/run-d" --dry-run=true --user nobody --sensor-user nobody $(audit_args decider)
 	--state-file "$D/state.json" --feedback-file "$D/feedback.json" --whitelist "$D/whitelist.txt")
-GFLAGS=(--db "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody $(audit_args graphd))
+GFLAGS=(--graph-store "$G/kliq.db" --run-dir "$TMP/run-g" --user nobody --sensor-user nobody $(audit_args graphd))
 DREADY='deciding every' GREADY='graph .*: [0-9]+ edges'
 mkdir -p "$TMP/run-d" "$TMP/run-g"
 

@@ -99,10 +99,10 @@ klctl sources >/dev/null || fail "the decider stopped answering after a bad file
 # -- kl-enforcer --
 DPID[enforcer]=$ENF_PID
 printf 'new_source_min_rate: 50\nmap_sizes: {flow: 32768}\n' >"$CFG/enforcer.yaml"
-hup enforcer "$TMP/enforcer.log" "reload: new_source_min_rate 100 -> 50"
+hup enforcer "$TMP/enforcer.log" "reload: new-source-min-rate 100 -> 50 (file $CFG/enforcer.yaml:1)"
 log "ok: enforcer new_source_min_rate changed live"
 printf 'new_source_min_rate: 50\nmap_sizes: {flow: 4096}\n' >"$CFG/enforcer.yaml"
-hup enforcer "$TMP/enforcer.log" "reload: flow: 4096 needs a restart; keeping the running value"
+hup enforcer "$TMP/enforcer.log" "reload: map-size-flow 4096 (file $CFG/enforcer.yaml:2) needs a restart; keeping 32768"
 log "ok: enforcer map_sizes needs a restart"
 printf 'new_source_min_rate: lots\n' >"$CFG/enforcer.yaml"
 hup enforcer "$TMP/enforcer.log" "SIGHUP: $CFG/enforcer.yaml:1: new_source_min_rate"

@@ -27,11 +27,11 @@ expect_out() {
 
 log "== -n: quotas against map capacities"
 printf 'map_sizes:\n  edge: 256\n' >"$TMP/bad.yaml"
-expect_out "-n refuses graph_max 60000 against edge maps of 256" 1 \
-	"graph_max 60000 \(default\) does not fit in one map: map_sizes.edge 256 \($TMP/bad.yaml:2\) minus the operator's reserve 16 leaves 240" \
+expect_out "-n refuses graph_max 60000 against edge maps of 256" 2 \
+	"graph-max=60000 \(default\) does not fit in one map: map-size-edge=256 \(file $TMP/bad.yaml:2\) minus the operator's reserve 16 leaves 240" \
 	"$BIN/kl-enforcer" --config "$TMP/bad.yaml" -n
 printf 'graph_max: 100000\n' >"$TMP/report.yaml"
-expect_out "-n refuses the report's graph_max 100000" 1 "graph_max 100000 \($TMP/report.yaml:1\) does not fit" \
+expect_out "-n refuses the report's graph_max 100000" 2 "graph-max=100000 \(file $TMP/report.yaml:1\) does not fit" \
 	"$BIN/kl-enforcer" --config "$TMP/report.yaml" -n
 printf 'map_sizes:\n  edge: 256\ngraph_max: 240\ngraph_rate: 100000\n' >"$TMP/enf.yaml"
 expect_out "-n with no protect list says what is protected" 0 \

@@ -17,7 +17,7 @@ chmod 0777 "$RUN"
 GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 
-"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
+"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
 	--summary-every 1 >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")

@@ -24,7 +24,7 @@ GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 DB=$GDIR/kliq.db
 # Fast learning: 3 ticks in 2 windows of 2 s and 4 s of age.
-GFLAGS=(--db "$DB" --run-dir "$RUN" --user nobody --sensor-user nobody $(audit_args graphd) --graph-min-seen 3
+GFLAGS=(--graph-store "$DB" --run-dir "$RUN" --user nobody --sensor-user nobody $(audit_args graphd) --graph-min-seen 3
 	--graph-min-windows 2 --graph-min-age 4s --graph-promote-interval 2s --graph-window 2s
 	--summary-every 5 --graph-rule-ttl 10m)
 
@@ -91,14 +91,14 @@ expect_eq "$(get_c 8080)" 200 "C's requests pass under its rate limit"
 expect_ge "$(src_field $C4 pkts)" 40 "C's packets seen by the shield"
 # edge_state IP PORT: the graph's state of IP -> PORT/tcp (empty: none).
 edge_state() {
-	"$BIN/kl-graphd" --db "$DB" export --format json 2>/dev/null |
+	"$BIN/kl-graphd" --graph-store "$DB" export --format json 2>/dev/null |
 		jq -r --arg ip "$1" --argjson p "$2" '.edges[] | select(.src == $ip and .port == $p and .proto == "tcp") | .state'
 }
 edge_learned() { [ "$(edge_state "$1" "$2")" = learned ]; }
 # The last window closes and graphd promotes on its next tick.
 wait_for 15 "A -> 8080/tcp learned: $(edge_state $A4 8080)" edge_learned $A4 8080
 wait_for 10 "a TICK line counting suspicious flows" grep -q "suspicious=[1-9]" "$TMP/graphd.log"
-EXPORT=$("$BIN/kl-graphd" --db "$DB" export --format json 2>"$TMP/export.err") ||
+EXPORT=$("$BIN/kl-graphd" --graph-store "$DB" export --format json 2>"$TMP/export.err") ||
 	fail "export next to the running daemon: $(cat "$TMP/export.err")"
 state=$(echo "$EXPORT" | jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .proto == "tcp") | .state')
 log "graph: $(echo "$EXPORT" | jq -c "[.edges[] | [.src, .port, .proto, .state, .seen]]")"
@@ -113,16 +113,16 @@ klctl graph freeze --dry-run >"$TMP/dry.txt" 2>&1 || fail "klctl graph freeze --
 grep -q "freeze  $A4 8080/tcp" "$TMP/dry.txt" || fail "dry run lacks the edge: $(cat "$TMP/dry.txt")"
 klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .state == "learned")' \
 	>/dev/null || fail "klctl graph export: $(klctl graph export)"
-expect_fail "an offline freeze next to the running daemon is refused" 1 "$BIN/kl-graphd" --db "$DB" freeze
+expect_fail "an offline freeze next to the running daemon is refused" 1 "$BIN/kl-graphd" --graph-store "$DB" freeze
 echo "$LAST_OUT" | grep -q "in use by a running kl-graphd" || fail "unclear refusal: $LAST_OUT"
 klctl graph freeze >"$TMP/freeze.txt" 2>&1 || fail "klctl graph freeze: $(cat "$TMP/freeze.txt")"
 log "$(head -n 1 "$TMP/freeze.txt")"
-"$BIN/kl-graphd" --db "$DB" backup "$TMP/frozen-backup.db" >/dev/null || fail "backup next to the running daemon"
+"$BIN/kl-graphd" --graph-store "$DB" backup "$TMP/frozen-backup.db" >/dev/null || fail "backup next to the running daemon"
 stop_graphd
-state=$("$BIN/kl-graphd" --db "$DB" export --format json |
+state=$("$BIN/kl-graphd" --graph-store "$DB" export --format json |
 	jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080) | .state')
 expect_eq "$state" frozen "the freeze is in the database"
-[ "$(jq -r '.edges[] | select(.port == 8080) | .state' <("$BIN/kl-graphd" --db "$TMP/frozen-backup.db" export --format json))" = frozen ] ||
+[ "$(jq -r '.edges[] | select(.port == 8080) | .state' <("$BIN/kl-graphd" --graph-store "$TMP/frozen-backup.db" export --format json))" = frozen ] ||
 	fail "the backup lacks the frozen edge"
 # A damaged edge baseline row (written at exit) refuses the edge baselines,
 # not the graph: the daemon below starts and enforces without them.
@@ -178,7 +178,7 @@ wait_for 10 "two decider ticks after the violation" \
 grep -q "STATE $A4 " "$TMP/decider.log" &&
 	fail "one violation moved $A4: $(grep -E "STATE" "$TMP/decider.log" | tail -5)"
 log "ok: one frozen-enforce violation did not move $A4 in kl-decider"
-V=$("$BIN/kl-graphd" --db "$DB" violations --format json) || fail "violations next to the running daemon"
+V=$("$BIN/kl-graphd" --graph-store "$DB" violations --format json) || fail "violations next to the running daemon"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
 	>/dev/null || fail "violations lacks 9090: $V"
 wait_for 10 "graphd's edge deny for the violation of $A4 9090/tcp" edge_rule deny 9090

@@ -22,7 +22,7 @@ GDIR=$TMP/graph
 mkdir -p "$GDIR" && chown nobody: "$GDIR"
 DEC=$TMP/dec
 mkdir -p "$DEC" && chown nobody "$DEC"
-GFLAGS=(--db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody --graph-min-seen 3
+GFLAGS=(--graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody --graph-min-seen 3
 	--graph-min-windows 2 --graph-min-age 4s --graph-promote-interval 2s --graph-window 2s
 	--summary-every 5 --graph-rule-ttl 10m --graph-violation-every 1s)
 # Sockets live in $RUN/<role>/ (or, before that layout, in $RUN itself).
@@ -75,7 +75,7 @@ learned=
 for _ in $(seq 1 60); do
 	get >/dev/null
 	sleep 0.3
-	learned=$("$BIN/kl-graphd" --db "$GDIR/kliq.db" export --format json 2>/dev/null |
+	learned=$("$BIN/kl-graphd" --graph-store "$GDIR/kliq.db" export --format json 2>/dev/null |
 		jq -r --arg ip $A4 '.edges[] | select(.src == $ip and .port == 8080 and .proto == "tcp") | .state')
 	[ "$learned" = learned ] && break
 done

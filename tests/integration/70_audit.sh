@@ -22,7 +22,7 @@ DEC=$TMP/dec GDIR=$TMP/graph
 mkdir -p "$DEC" "$GDIR" && chown nobody: "$DEC" "$GDIR"
 start_enforcer --features graph-enforce --decider-user nobody --sensor-user nobody --graph-user nobody
 
-"$BIN/kl-graphd" --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
+"$BIN/kl-graphd" --graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
 	$(audit_args graphd) --summary-every 0 >>"$TMP/graphd.log" 2>&1 &
 GRAPHD_PID=$!
 PIDS+=("$GRAPHD_PID")

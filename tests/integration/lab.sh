@@ -154,7 +154,7 @@ lab_decider() {
 }
 
 lab_graphd() {
-	"$BIN/kl-graphd" $(audit_args graphd) --db "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
+	"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
 		--summary-every 10 --metrics-file "$METRICS/graphd.prom" "${GRAPHD_ARGS[@]}" "$@" \
 		>>"$TMP/graphd.log" 2>&1 &
 	DPID[graphd]=$!

@@ -53,27 +53,27 @@ scenario() {
 			echo $? >"$o/$name.rc"
 		}
 		# shellcheck disable=SC2086 # P is words on purpose
-		step "learn$f" "$bin" --db "$db" $P --replay "$gdir/traces/learn$f.jsonl"
-		step "export$f" "$bin" --db "$db" export --format json
-		step "candidates$f" "$bin" --db "$db" export --state candidate
-		step "freeze-dry$f" "$bin" --db "$db" $P freeze --dry-run
-		step "freeze$f" "$bin" --db "$db" $P freeze
+		step "learn$f" "$bin" --graph-store "$db" $P --replay "$gdir/traces/learn$f.jsonl"
+		step "export$f" "$bin" --graph-store "$db" export --format json
+		step "candidates$f" "$bin" --graph-store "$db" export --state candidate
+		step "freeze-dry$f" "$bin" --graph-store "$db" $P freeze --dry-run
+		step "freeze$f" "$bin" --graph-store "$db" $P freeze
 		for m in frozen-observe frozen-enforce learn; do
 			n=$m
 			[ "$m" = learn ] && n=learnmode
 			cp "$db" "$o/$n$f.db"
 			# shellcheck disable=SC2086
-			step "$n$f" "$bin" --db "$o/$n$f.db" $P --graph-mode "$m" \
+			step "$n$f" "$bin" --graph-store "$o/$n$f.db" $P --graph-mode "$m" \
 				--replay "$gdir/traces/new$f.jsonl"
 		done
 		# per-edge baselines: a learned edge jumps far above its baseline
 		cp "$db" "$o/jump$f.db"
 		# shellcheck disable=SC2086
-		step "jump$f" "$bin" --db "$o/jump$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
-		step "jump-export$f" "$bin" --db "$o/jump$f.db" export --format json
+		step "jump$f" "$bin" --graph-store "$o/jump$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
+		step "jump-export$f" "$bin" --graph-store "$o/jump$f.db" export --format json
 		cp "$db" "$o/jump-enforce$f.db"
 		# shellcheck disable=SC2086
-		step "jump-enforce$f" "$bin" --db "$o/jump-enforce$f.db" $P --graph-mode frozen-enforce \
+		step "jump-enforce$f" "$bin" --graph-store "$o/jump-enforce$f.db" $P --graph-mode frozen-enforce \
 			--replay "$gdir/traces/jump$f.jsonl"
 		cp "$o/jump$f.db" "$o/damaged$f.db"
 		python3 -c 'import sqlite3, sys
@@ -81,13 +81,13 @@ c = sqlite3.connect(sys.argv[1])
 c.execute("UPDATE edge_baselines SET peak_pps = -1 WHERE port = 8080")
 c.commit()' "$o/damaged$f.db"
 		# shellcheck disable=SC2086
-		step "damaged$f" "$bin" --db "$o/damaged$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
-		step "damaged-export$f" "$bin" --db "$o/damaged$f.db" export --format json
-		step "violations$f" "$bin" --db "$o/frozen-enforce$f.db" violations --format json
+		step "damaged$f" "$bin" --graph-store "$o/damaged$f.db" $P --replay "$gdir/traces/jump$f.jsonl"
+		step "damaged-export$f" "$bin" --graph-store "$o/damaged$f.db" export --format json
+		step "violations$f" "$bin" --graph-store "$o/frozen-enforce$f.db" violations --format json
 		src=$(jq -r '.violations[0].src' "$o/violations$f.out" 2>/dev/null)
-		step "approve$f" "$bin" --db "$o/frozen-enforce$f.db" approve-ip "${src:-none}"
+		step "approve$f" "$bin" --graph-store "$o/frozen-enforce$f.db" approve-ip "${src:-none}"
 		# shellcheck disable=SC2086
-		step "recovered$f" "$bin" --db "$o/frozen-enforce$f.db" $P --graph-mode frozen-enforce \
+		step "recovered$f" "$bin" --graph-store "$o/frozen-enforce$f.db" $P --graph-mode frozen-enforce \
 			--replay "$gdir/traces/new$f.jsonl"
 	done
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
-/* kl-enforcer configuration: YAML, flags, merge, and the `-n` golden output. */
+/* kl-enforcer configuration: its knob table over enforcer.yaml and flags,
+ * the checks across settings, -n and reload. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,203 +13,63 @@
 #include <unistd.h>
 
 #include "bpf/shield.h"
+#include "common/log.h"
 #include "enforcer/config.h"
 
-static unsigned parse(struct enf_config *c, struct enf_diag *d, const char *yaml)
+static struct kl_errs errs;
+
+static void reset_errs(void)
 {
-	enf_config_defaults(c);
-	memset(d, 0, sizeof(*d));
-	return enf_config_parse_yaml(c, yaml, strlen(yaml), "t.yaml", d);
+	kl_errs_free(&errs);
+}
+
+static void dump(void)
+{
+	for (size_t i = 0; i < errs.n; i++)
+		print_message("err: %s\n", errs.v[i]);
 }
 
 /* true if some recorded error contains every needle */
-static bool has_err(const struct enf_diag *d, const char *a, const char *b)
+static bool has_err(const char *a, const char *b)
 {
-	for (unsigned i = 0; i < d->n; i++)
-		if (strstr(d->msg[i], a) && (!b || strstr(d->msg[i], b)))
+	for (size_t i = 0; i < errs.n; i++)
+		if (strstr(errs.v[i], a) && (!b || strstr(errs.v[i], b)))
 			return true;
 	return false;
 }
 
-static void dump(const struct enf_diag *d)
+/* enforcer.yaml text -> o; returns the number of errors. */
+static size_t parse(struct enf_opts *o, const char *yaml)
 {
-	for (unsigned i = 0; i < d->n; i++)
-		print_message("diag: %s\n", d->msg[i]);
+	reset_errs();
+	enf_config_from_text(o, yaml, strlen(yaml), "t.yaml", &errs);
+	dump();
+	return errs.n;
 }
 
-static void test_defaults(void **state)
+static size_t build(struct enf_opts *o, int argc, const char **argv)
 {
-	(void)state;
-	struct enf_config c;
-	enf_config_defaults(&c);
-	assert_string_equal(c.pin_dir, "/sys/fs/bpf/kernloom");
-	assert_string_equal(c.run_dir, "/run/kernloom");
-	assert_int_equal(c.xdp_mode, KL_XDP_AUTO);
-	assert_int_equal(c.features, ENF_FEAT_IQ_LEARNING);
-	assert_int_equal(c.map_sizes[ENF_SZ_SRC], KL_SRC_MAX_DEFAULT);
-	assert_int_equal(c.map_sizes[ENF_SZ_DENY], KL_DENY_MAX_DEFAULT);
-	assert_int_equal(c.map_sizes[ENF_SZ_EDGE], KL_EDGE_MAX_DEFAULT);
-	assert_int_equal(c.ephemeral_min, 32768);
-	assert_int_equal(c.n_ifaces, 0);
-	assert_int_equal(c.n_protect, 0);
-	assert_int_equal(c.o_obj.src, ENF_SRC_DEFAULT);
-	/* No object file: the shield built into kl-enforcer, and -n says so
-	 * in a comment (read back, it leaves obj unset). */
-	assert_string_equal(c.obj, "");
+	reset_errs();
+	enf_config_build(o, argc, (char *const *)argv, &errs);
+	dump();
+	return errs.n;
+}
+
+static const struct kl_knob_origin *origin(const struct enf_opts *o, const char *knob)
+{
+	int ki = kl_knob_index(&enf_knobs, knob);
+	assert_true(ki >= 0);
+	return &o->r.o[ki];
+}
+
+static char *print(const struct enf_opts *o)
+{
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	enf_config_render(&c, f);
+	enf_config_print(o, f);
 	fclose(f);
-	assert_non_null(strstr(buf, "\n# obj: not set: the shield object built into kl-enforcer\n"));
-	assert_null(strstr(buf, "\nobj:"));
-	free(buf);
-}
-
-static void test_yaml_full(void **state)
-{
-	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	const char *y = "# comment\n"
-			"interfaces: [eth0, veth1]\n"
-			"obj: /opt/x.o\n"
-			"pin_dir: /sys/fs/bpf/t\n"
-			"run_dir: /tmp/r\n"
-			"xdp_mode: generic\n"
-			"features: graph-enforce\n"
-			"protect:\n"
-			"  - 198.18.0.7/24\n"
-			"  - fd00:6b6c::1\n"
-			"map_sizes:\n"
-			"  src: 1000\n"
-			"  edge: 5\n"
-			"ephemeral_min: 0\n";
-	unsigned n = parse(&c, &d, y);
-	dump(&d);
-	assert_int_equal(n, 0);
-	assert_int_equal(c.n_ifaces, 2);
-	assert_string_equal(c.ifaces[1], "veth1");
-	assert_int_equal(c.o_ifaces.src, ENF_SRC_FILE);
-	assert_int_equal(c.o_ifaces.line, 2);
-	assert_string_equal(c.obj, "/opt/x.o");
-	assert_int_equal(c.o_obj.line, 3);
-	assert_int_equal(c.xdp_mode, KL_XDP_GENERIC);
-	assert_int_equal(c.features, ENF_FEAT_GRAPH_ENFORCE);
-	assert_true(enf_features_flow(c.features));
-	assert_true(enf_features_edge(c.features));
-	assert_int_equal(c.n_protect, 2);
-	/* host bits are cleared by the CIDR parser */
-	assert_int_equal(c.protect[0].cidr.addr[3], 0);
-	assert_int_equal(c.protect[0].cidr.prefixlen, 24);
-	assert_int_equal(c.protect[0].o.line, 9);
-	assert_int_equal(c.protect[1].cidr.family, 6);
-	assert_int_equal(c.protect[1].o.line, 10);
-	assert_int_equal(c.map_sizes[ENF_SZ_SRC], 1000);
-	assert_int_equal(c.o_map_sizes[ENF_SZ_SRC].line, 12);
-	assert_int_equal(c.map_sizes[ENF_SZ_EDGE], 5);
-	assert_int_equal(c.map_sizes[ENF_SZ_DENY], KL_DENY_MAX_DEFAULT);
-	assert_int_equal(c.o_map_sizes[ENF_SZ_DENY].src, ENF_SRC_DEFAULT);
-	assert_int_equal(c.ephemeral_min, 0);
-}
-
-static void test_yaml_every_error_listed(void **state)
-{
-	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	const char *y = "interfaces: eth0\n"                    /* 1: not a list */
-			"colour: blue\n"                        /* 2: unknown key */
-			"map_sizes: {src: 0x10, rl: \"7\", foo: 1, deny: 0}\n" /* 3 */
-			"ephemeral_min: 70000\n"                /* 4 */
-			"protect: [1.2.3.4/33, 10.0.0.0/8]\n"   /* 5 */
-			"features: heavy\n"                     /* 6 */
-			"xdp_mode: [native]\n"                  /* 7 */
-			"obj:\n"                                /* 8: empty */
-			"features: light\n";                    /* 9: duplicate */
-	unsigned n = parse(&c, &d, y);
-	dump(&d);
-	assert_int_equal(n, 12);
-	assert_true(has_err(&d, "t.yaml:1: interfaces:", "expected a list"));
-	assert_true(has_err(&d, "t.yaml:2: colour: unknown key", NULL));
-	assert_true(has_err(&d, "t.yaml:3: map_sizes.src: expected an integer", "0x10"));
-	assert_true(has_err(&d, "t.yaml:3: map_sizes.rl:", "the string"));
-	assert_true(has_err(&d, "t.yaml:3: map_sizes.foo: unknown key", NULL));
-	assert_true(has_err(&d, "t.yaml:3: map_sizes.deny: 0 is out of range", NULL));
-	assert_true(has_err(&d, "t.yaml:4: ephemeral_min: 70000 is out of range", NULL));
-	assert_true(has_err(&d, "t.yaml:5: protect: \"1.2.3.4/33\"", NULL));
-	assert_true(has_err(&d, "t.yaml:6: features: unknown profile \"heavy\"", NULL));
-	assert_true(has_err(&d, "t.yaml:7: xdp_mode:", "got a list"));
-	assert_true(has_err(&d, "t.yaml:8: obj:", "empty value"));
-	assert_true(has_err(&d, "t.yaml:9: features: duplicate key", NULL));
-	/* the good entry on a bad line still counts */
-	assert_int_equal(c.n_protect, 1);
-	/* values that failed keep their defaults */
-	assert_int_equal(c.ephemeral_min, 32768);
-	assert_int_equal(c.map_sizes[ENF_SZ_SRC], KL_SRC_MAX_DEFAULT);
-}
-
-static void test_yaml_syntax_and_shape(void **state)
-{
-	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	assert_int_equal(parse(&c, &d, "interfaces: [eth0\n"), 1);
-	assert_true(has_err(&d, "t.yaml:", "YAML syntax error"));
-	assert_int_equal(parse(&c, &d, "- a\n- b\n"), 1);
-	assert_true(has_err(&d, "t.yaml:1:", "mapping of settings"));
-	assert_int_equal(parse(&c, &d, "obj: /a\n---\nobj: /b\n"), 1);
-	assert_true(has_err(&d, "more than one YAML document", NULL));
-	/* empty file and comments only are fine */
-	assert_int_equal(parse(&c, &d, ""), 0);
-	assert_int_equal(parse(&c, &d, "# nothing\n"), 0);
-	/* interface names are checked */
-	assert_int_equal(parse(&c, &d, "interfaces: [averyveryverylongname0]\n"), 1);
-	assert_true(has_err(&d, "t.yaml:1: interfaces:", "longer than 15"));
-	assert_int_equal(parse(&c, &d, "interfaces: [\"a/b\"]\n"), 1);
-	assert_true(has_err(&d, "invalid character", NULL));
-	/* leading zero is refused, not read as octal */
-	assert_int_equal(parse(&c, &d, "ephemeral_min: 0100\n"), 1);
-}
-
-static int cli(struct enf_cli *out, struct enf_diag *d, int argc, const char **argv)
-{
-	static char *copy[32];
-	memset(d, 0, sizeof(*d));
-	for (int i = 0; i < argc; i++)
-		copy[i] = (char *)argv[i];
-	copy[argc] = NULL;
-	return enf_cli_parse(argc, copy, out, d);
-}
-
-static void test_cli_parse(void **state)
-{
-	(void)state;
-	struct enf_cli c;
-	struct enf_diag d;
-	const char *ok[] = { "kl-enforcer", "--iface", "a", "--iface", "b", "--protect",
-			     "10.0.0.0/8", "--xdp-mode", "native", "--detach-on-exit", "-n",
-			     "--force", "--log-level", "debug" };
-	assert_int_equal(cli(&c, &d, 14, ok), 0);
-	assert_int_equal(c.n_ifaces, 2);
-	assert_string_equal(c.ifaces[1], "b");
-	assert_int_equal(c.n_protect, 1);
-	assert_true(c.detach_on_exit);
-	assert_true(c.check_only);
-	assert_true(c.force);
-	assert_string_equal(c.xdp_mode, "native");
-
-	const char *bad[] = { "kl-enforcer", "--bogus", "stray", "--iface" };
-	assert_int_equal(cli(&c, &d, 4, bad), -1);
-	dump(&d);
-	assert_true(has_err(&d, "--bogus: unknown option", NULL));
-	assert_true(has_err(&d, "--iface: missing value", NULL));
-	assert_true(has_err(&d, "stray: unexpected argument", NULL));
-
-	/* parsing twice works (getopt state is reset) */
-	const char *again[] = { "kl-enforcer", "--obj", "/x.o" };
-	assert_int_equal(cli(&c, &d, 3, again), 0);
-	assert_string_equal(c.obj, "/x.o");
+	return buf;
 }
 
 static char *write_tmp(const char *text)
@@ -222,368 +83,400 @@ static char *write_tmp(const char *text)
 	return path;
 }
 
-static void test_flags_override_file(void **state)
+static void test_defaults(void **state)
 {
 	(void)state;
+	static struct enf_opts o;
+	assert_int_equal(enf_config_defaults(&o), 0);
+	const struct enf_config *c = &o.c;
+	assert_string_equal(c->pin_dir, "/sys/fs/bpf/kernloom");
+	assert_string_equal(c->run_dir, "/run/kernloom");
+	assert_string_equal(c->audit_dir, ENF_AUDIT_DIR_DEFAULT);
+	assert_string_equal(c->audit_key, ENF_AUDIT_KEY_DEFAULT);
+	assert_string_equal(c->metrics_file, "");
+	assert_string_equal(c->user, ENF_USER_DEFAULT);
+	assert_int_equal(c->xdp_mode, KL_XDP_AUTO);
+	assert_int_equal(c->features, ENF_FEAT_IQ_LEARNING);
+	assert_int_equal(c->map_sizes[ENF_SZ_SRC], KL_SRC_MAX_DEFAULT);
+	assert_int_equal(c->map_sizes[ENF_SZ_DENY], KL_DENY_MAX_DEFAULT);
+	assert_int_equal(c->map_sizes[ENF_SZ_EDGE], KL_EDGE_MAX_DEFAULT);
+	assert_int_equal(c->ephemeral_min, KL_EPHEMERAL_MIN_DEFAULT);
+	assert_int_equal(c->decider_max, ENF_DECIDER_MAX_DEFAULT);
+	assert_int_equal(c->graph_max, ENF_GRAPH_MAX_DEFAULT);
+	assert_int_equal(c->newsrc_min_rate, ENF_NEWSRC_MIN_RATE_DEFAULT);
+	assert_int_equal(c->newsrc_max_ttl, ENF_NEWSRC_MAX_TTL_DEFAULT);
+	assert_int_equal(c->log_level, KL_LOG_INFO);
+	assert_int_equal(c->ifaces.n, 0);
+	assert_int_equal(c->protect.n, 0);
+	/* No object file: the shield built into kl-enforcer. */
+	assert_string_equal(c->obj, "");
+	assert_false(enf_config_given(c, "obj"));
+	/* -n names every setting, the flag-only ones too, and says what is
+	 * protected with no list. */
+	char *out = print(&o);
+	static const char *const lines[] = {
+		"\nobj                        \"\"                                   default\n",
+		"\naudit-dir                  /var/log/kernloom/enforcer           default\n",
+		"\naudit-key                  /var/lib/kernloom/enforcer/audit.key default\n",
+		"\nmetrics-file               \"\"                                   default\n",
+		"\nforce                      false                                default\n",
+		"\nlog-level                  info                                 default\n",
+		"\nmap-size-edge              65536                                default\n",
+		"# protect is empty: only this host's own addresses and loopback",
+		"nothing else (not the operator's address)",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		if (strstr(out, lines[i]) == NULL)
+			fail_msg("-n lacks <%s>:\n%s", lines[i], out);
+	/* one line per knob besides headers, comments and blank lines */
+	size_t settings = 0;
+	for (const char *l = out; l != NULL && *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		if (*l != '#' && *l != '\n')
+			settings++;
+		l = nl ? nl + 1 : NULL;
+	}
+	assert_int_equal(settings, enf_knobs.n);
+	free(out);
+	enf_opts_free(&o);
+}
+
+static void test_yaml_full(void **state)
+{
+	(void)state;
+	static struct enf_opts o;
+	const char *y = "# comment\n"
+			"interfaces: [eth0, veth1]\n"
+			"obj: /opt/x.o\n"
+			"pin_dir: /sys/fs/bpf/t\n"
+			"run_dir: /tmp/r\n"
+			"xdp_mode: generic\n"
+			"features: graph-enforce\n"
+			"protect:\n"
+			"  - 198.18.0.7/24\n"
+			"  - fd00:6b6c::1\n"
+			"map_sizes:\n"
+			"  src: 1000\n"
+			"  edge: 5\n"
+			"ephemeral_min: 0\n"
+			"graph_max: 4\n";
+	assert_int_equal(parse(&o, y), 0);
+	const struct enf_config *c = &o.c;
+	assert_int_equal(c->ifaces.n, 2);
+	assert_string_equal(c->ifaces.v[1], "veth1");
+	assert_int_equal(origin(&o, "iface")->kind, KL_L_FILE);
+	assert_int_equal(origin(&o, "iface")->line, 2);
+	assert_string_equal(c->obj, "/opt/x.o");
+	assert_int_equal(origin(&o, "obj")->line, 3);
+	assert_int_equal(c->xdp_mode, KL_XDP_GENERIC);
+	assert_int_equal(c->features, ENF_FEAT_GRAPH_ENFORCE);
+	assert_true(enf_features_flow(c->features));
+	assert_true(enf_features_edge(c->features));
+	assert_int_equal(c->protect.n, 2);
+	/* host bits are cleared by the CIDR parser */
+	assert_int_equal(c->protect.v[0].addr[3], 0);
+	assert_int_equal(c->protect.v[0].prefixlen, 24);
+	assert_int_equal(c->protect.v[1].family, 6);
+	assert_int_equal(c->map_sizes[ENF_SZ_SRC], 1000);
+	assert_int_equal(origin(&o, "map-size-src")->line, 12);
+	assert_int_equal(c->map_sizes[ENF_SZ_EDGE], 5);
+	assert_int_equal(c->map_sizes[ENF_SZ_DENY], KL_DENY_MAX_DEFAULT);
+	assert_int_equal(origin(&o, "map-size-deny")->kind, KL_L_DEFAULT);
+	assert_int_equal(c->ephemeral_min, 0);
+	assert_true(enf_config_given(c, "graph-max"));
+	char from[128];
+	enf_config_origin(c, "graph-max", from, sizeof(from));
+	assert_string_equal(from, "file t.yaml:15");
+	enf_opts_free(&o);
+}
+
+static void test_yaml_every_error_listed(void **state)
+{
+	(void)state;
+	static struct enf_opts o;
+	const char *y = "interfaces: eth0\n"                    /* 1: not a list */
+			"colour: blue\n"                        /* 2: unknown key */
+			"map_sizes: {src: 0x10, foo: 1, deny: 0}\n" /* 3 */
+			"ephemeral_min: 70000\n"                /* 4 */
+			"protect: [1.2.3.4/33, 10.0.0.0/8]\n"   /* 5 */
+			"features: heavy\n"                     /* 6 */
+			"xdp_mode: [native]\n"                  /* 7 */
+			"pin_dir: ''\n"                         /* 8: empty */
+			"features: light\n"                     /* 9: duplicate */
+			"decider_rate: 0100\n";                 /* 10: octal or decimal? */
+	assert_int_equal(parse(&o, y), 12);
+	assert_true(has_err("t.yaml:1: interfaces: expected a list of names, got a scalar", NULL));
+	assert_true(has_err("t.yaml:2: colour: unknown key", NULL));
+	assert_true(has_err("t.yaml:3: map_sizes.src: expected a non-negative integer", "0x10"));
+	assert_true(has_err("t.yaml:3: map_sizes.foo: unknown key (valid here: src, deny, deny_cidr, "
+			    "allow, rl, flow, edge)", NULL));
+	assert_true(has_err("t.yaml:3: map_sizes.deny: 0 is out of range (must be >= 1 and <= 16777216)",
+			    NULL));
+	assert_true(has_err("t.yaml:4: ephemeral_min: 70000 is out of range", NULL));
+	assert_true(has_err("t.yaml:5: protect: item 1:", "1.2.3.4/33"));
+	assert_true(has_err("t.yaml:6: features: 'heavy' is not one of light | iq-learning", NULL));
+	assert_true(has_err("t.yaml:7: xdp_mode: expected a value, got a list", NULL));
+	assert_true(has_err("t.yaml:8: pin_dir: must not be empty", NULL));
+	assert_true(has_err("t.yaml:9: duplicate key 'features'", NULL));
+	assert_true(has_err("t.yaml:10: decider_rate: expected a non-negative integer, got '0100'",
+			    NULL));
+	/* a refused configuration is not returned half-built */
+	assert_null(o.c.pin_dir);
+}
+
+static void test_yaml_syntax_and_shape(void **state)
+{
+	(void)state;
+	static struct enf_opts o;
+	assert_int_equal(parse(&o, "interfaces: [eth0\n"), 1);
+	assert_true(has_err("t.yaml:", "YAML error"));
+	assert_int_equal(parse(&o, "- a\n- b\n"), 1);
+	assert_true(has_err("t.yaml:1:", "expected a mapping of settings"));
+	assert_int_equal(parse(&o, "obj: /a\n---\nobj: /b\n"), 1);
+	assert_true(has_err("only one YAML document", NULL));
+	assert_int_equal(parse(&o, "obj: &a /a\n"), 1);
+	assert_true(has_err("anchors", NULL));
+	/* empty file and comments only are fine */
+	assert_int_equal(parse(&o, ""), 0);
+	enf_opts_free(&o);
+	assert_int_equal(parse(&o, "# nothing\n"), 0);
+	enf_opts_free(&o);
+	/* interface and user names are checked, naming the place */
+	assert_int_equal(parse(&o, "interfaces: [averyveryverylongname0]\n"), 1);
+	assert_true(has_err("t.yaml:1: interfaces: interface name", "longer than 15"));
+	assert_int_equal(parse(&o, "interfaces: [\"a/b\"]\n"), 1);
+	assert_true(has_err("t.yaml:1: interfaces:", "invalid character"));
+	assert_int_equal(parse(&o, "interfaces: [x, y, x]\n"), 1);
+	assert_true(has_err("t.yaml:1: interfaces: \"x\" is listed twice", NULL));
+	assert_int_equal(parse(&o, "decider_user: 9lives\ngraph_user: \"a b\"\n"), 2);
+	assert_true(has_err("t.yaml:1: decider_user: user name \"9lives\" has an invalid character at 0",
+			    NULL));
+	assert_true(has_err("t.yaml:2: graph_user:", "invalid character at 1"));
+}
+
+/* Flags over the file: a scalar flag wins, --iface (repeatable) replaces
+ * the file's interfaces, --protect adds to its list; -n names both places. */
+static void test_flags_and_file(void **state)
+{
+	(void)state;
+	static struct enf_opts o;
 	char *path = write_tmp("interfaces: [eth0]\n"
 			       "xdp_mode: native\n"
 			       "protect: [198.18.0.0/24]\n"
 			       "features: light\n");
-	struct enf_cli c;
-	struct enf_diag d;
-	struct enf_config cfg;
-	const char *argv[] = { "kl-enforcer", "--config", path, "--iface", "veth9", "--protect",
-			       "fd00:6b6c::/48", "--features", "graph-learning" };
-	assert_int_equal(cli(&c, &d, 9, argv), 0);
-	assert_int_equal(enf_config_build(&cfg, &c, &d), 0);
-	dump(&d);
-	/* --iface replaces the file's list */
-	assert_int_equal(cfg.n_ifaces, 1);
-	assert_string_equal(cfg.ifaces[0], "veth9");
-	assert_int_equal(cfg.o_ifaces.src, ENF_SRC_FLAG);
-	/* --protect adds to it */
-	assert_int_equal(cfg.n_protect, 2);
-	assert_int_equal(cfg.protect[0].o.src, ENF_SRC_FILE);
-	assert_int_equal(cfg.protect[1].o.src, ENF_SRC_FLAG);
-	/* untouched file values stay, flags win */
-	assert_int_equal(cfg.xdp_mode, KL_XDP_NATIVE);
-	assert_int_equal(cfg.o_xdp_mode.line, 2);
-	assert_int_equal(cfg.features, ENF_FEAT_GRAPH_LEARNING);
-	assert_int_equal(cfg.o_features.src, ENF_SRC_FLAG);
+	const char *argv[] = { "kl-enforcer", "--config", path, "--iface", "veth9", "--iface",
+			       "veth10", "--protect", "fd00:6b6c::/48", "--features",
+			       "graph-learning", "--metrics-file=/tmp/m.prom", "-n", "--force" };
+	assert_int_equal(build(&o, 14, argv), 0);
+	const struct enf_config *c = &o.c;
+	assert_int_equal(c->ifaces.n, 2);
+	assert_string_equal(c->ifaces.v[0], "veth9");
+	assert_string_equal(c->ifaces.v[1], "veth10");
+	assert_int_equal(origin(&o, "iface")->kind, KL_L_FLAG);
+	assert_int_equal(origin(&o, "iface")->also_kind, KL_L_DEFAULT);
+	assert_int_equal(c->protect.n, 2);
+	assert_int_equal(c->protect.v[0].family, 4); /* the file's items first */
+	assert_int_equal(c->protect.v[1].family, 6);
+	assert_int_equal(origin(&o, "protect")->kind, KL_L_FLAG);
+	assert_int_equal(origin(&o, "protect")->also_kind, KL_L_FILE);
+	assert_int_equal(origin(&o, "protect")->also_line, 3);
+	assert_int_equal(c->xdp_mode, KL_XDP_NATIVE);
+	assert_int_equal(origin(&o, "xdp-mode")->line, 2);
+	assert_int_equal(c->features, ENF_FEAT_GRAPH_LEARNING);
+	assert_string_equal(c->metrics_file, "/tmp/m.prom");
+	assert_true(c->config_check);
+	assert_true(c->force);
+	assert_false(c->detach_on_exit);
+	char *out = print(&o);
+	char want[256];
+	snprintf(want, sizeof(want), "\n%-26s %-36s flag --protect + file %s:3\n", "protect",
+		 "198.18.0.0/24,fd00:6b6c::/48", path);
+	if (strstr(out, want) == NULL)
+		fail_msg("-n lacks <%s>:\n%s", want, out);
+	snprintf(want, sizeof(want), "\n%-26s %-36s flag --metrics-file\n", "metrics-file",
+		 "/tmp/m.prom");
+	assert_non_null(strstr(out, want));
+	free(out);
+	enf_opts_free(&o);
 
-	/* the same CIDR from file and flag is reported, naming both places */
+	/* the same CIDR from file and flag is reported, and so is an
+	 * interface named twice */
 	const char *dup[] = { "kl-enforcer", "--config", path, "--protect", "198.18.0.9/24",
 			      "--iface", "x", "--iface", "x" };
-	assert_int_equal(cli(&c, &d, 9, dup), 0);
-	assert_int_equal(enf_config_build(&cfg, &c, &d), 2);
-	dump(&d);
-	assert_true(has_err(&d, "--protect: 198.18.0.0/24 is already listed", ":3)"));
-	assert_true(has_err(&d, "--iface: \"x\" is listed twice", NULL));
+	assert_int_equal(build(&o, 9, dup), 2);
+	assert_true(has_err("--protect: 198.18.0.0/24 is listed twice", NULL));
+	assert_true(has_err("--iface: \"x\" is listed twice", NULL));
+
+	/* an empty --config reads no file, not even the default */
+	const char *none[] = { "kl-enforcer", "--config=", "--graph-user", "" };
+	assert_int_equal(build(&o, 4, none), 1);
+	assert_true(has_err("--graph-user: must not be empty", NULL));
 	unlink(path);
 
 	const char *missing[] = { "kl-enforcer", "--config", "/nonexistent/kl.yaml" };
-	assert_int_equal(cli(&c, &d, 3, missing), 0);
-	assert_int_equal(enf_config_build(&cfg, &c, &d), 1);
-	assert_true(has_err(&d, "/nonexistent/kl.yaml: cannot open", NULL));
+	assert_int_equal(build(&o, 3, missing), 1);
+	assert_true(has_err("--config /nonexistent/kl.yaml: no such file", NULL));
+
+	const char *bad[] = { "kl-enforcer", "--bogus", "stray", "--xdp-mode", "turbo", "--iface" };
+	assert_int_equal(build(&o, 6, bad), 4);
+	assert_true(has_err("--bogus: unknown flag", NULL));
+	assert_true(has_err("unexpected argument 'stray'", NULL));
+	assert_true(has_err("--xdp-mode: 'turbo' is not one of auto | native | generic", NULL));
+	assert_true(has_err("--iface needs a value", NULL));
+
+	const char *help[] = { "kl-enforcer", "--help-man-file" };
+	assert_int_equal(build(&o, 2, help), 0);
+	assert_int_equal(o.action, KL_CLI_HELP_MAN_FILE);
+	enf_opts_free(&o);
 }
 
-static char *render(const struct enf_config *c)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	enf_config_render(c, f);
-	fclose(f);
-	return buf;
-}
-
-/* The golden `-n` report: every value with its origin. */
-static void test_render_golden(void **state)
-{
-	(void)state;
-	char *path = write_tmp("interfaces: [eth0, eth1]\n"
-			       "obj: /opt/kernloom/shield.bpf.o\n"
-			       "protect:\n"
-			       "  - 192.0.2.0/24\n"
-			       "map_sizes:\n"
-			       "  deny: 4096\n"
-			       "decider_max: 3840\n");
-	struct enf_cli c;
-	struct enf_diag d;
-	struct enf_config cfg;
-	const char *argv[] = { "kl-enforcer", "--config", path, "--protect", "fd00:6b6c::/48",
-			       "--run-dir", "/tmp/run dir", "--xdp-mode", "generic", "-n" };
-	assert_int_equal(cli(&c, &d, 10, argv), 0);
-	assert_int_equal(enf_config_build(&cfg, &c, &d), 0);
-	char *out = render(&cfg);
-	char want[4096];
-	snprintf(want, sizeof(want),
-		 "# kl-enforcer effective configuration\n"
-		 "interfaces: [eth0, eth1]                 # %s:1\n"
-		 "obj: /opt/kernloom/shield.bpf.o          # %s:2\n"
-		 "pin_dir: /sys/fs/bpf/kernloom            # default\n"
-		 "run_dir: \"/tmp/run dir\"                  # flag\n"
-		 "xdp_mode: generic                        # flag\n"
-		 "features: iq-learning                    # default\n"
-		 "# protect: besides these, this host's own addresses and loopback\n"
-		 "protect:\n"
-		 "  - 192.0.2.0/24                         # %s:4\n"
-		 "  - fd00:6b6c::/48                       # flag\n"
-		 "map_sizes:\n"
-		 "  src: 131072                            # default\n"
-		 "  deny: 4096                             # %s:6\n"
-		 "  deny_cidr: 65536                       # default\n"
-		 "  allow: 65536                           # default\n"
-		 "  rl: 262144                             # default\n"
-		 "  flow: 32768                            # default\n"
-		 "  edge: 65536                            # default\n"
-		 "ephemeral_min: 32768                     # default\n"
-		 "decider_user: kernloom-decider           # default\n"
-		 "decider_rate: 10000                      # default\n"
-		 "decider_max: 3840                        # %s:7\n"
-		 "graph_user: kernloom-graph               # default\n"
-		 "graph_rate: 5000                         # default\n"
-		 "graph_max: 60000                         # default\n"
-		 "sensor_user: kernloom-sensor             # default\n"
-		 "user: kernloom-enforcer                  # default\n"
-		 "new_source_min_rate: 100                 # default\n"
-		 "new_source_max_ttl: 300                  # default\n"
-		 "# flags only: force=no detach_on_exit=no log_level=info\n",
-		 path, path, path, path, path);
-	assert_string_equal(out, want);
-
-	/* The report is itself a valid config that reproduces the values. */
-	struct enf_config again;
-	enf_config_defaults(&again);
-	memset(&d, 0, sizeof(d));
-	assert_int_equal(enf_config_parse_yaml(&again, out, strlen(out), "n.yaml", &d), 0);
-	assert_string_equal(again.run_dir, "/tmp/run dir");
-	assert_int_equal(again.n_protect, 2);
-	assert_int_equal(again.map_sizes[ENF_SZ_DENY], 4096);
-	assert_int_equal(again.xdp_mode, KL_XDP_GENERIC);
-	free(out);
-	unlink(path);
-}
-
-/* The links' users and quotas: YAML, flags, ranges, names. */
+/* The links' users and quotas: file, flags, ranges. */
 static void test_link_settings(void **state)
 {
 	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	unsigned n = parse(&c, &d,
-			   "decider_user: kl-dec\n"
-			   "graph_user: _graph.d\n"
-			   "decider_rate: 1\n"
-			   "decider_max: 67108864\n"
-			   "graph_rate: 10000000\n"
-			   "graph_max: 7\n"
-			   "user: kl-enf\n");
-	dump(&d);
-	assert_int_equal(n, 0);
-	/* the user the enforcer becomes when started as root */
-	assert_string_equal(c.user, "kl-enf");
-	assert_int_equal(c.o_user.line, 7);
-	assert_string_equal(c.decider_user, "kl-dec");
-	assert_int_equal(c.o_decider_user.line, 1);
-	assert_string_equal(c.graph_user, "_graph.d");
-	assert_int_equal(c.decider_rate, 1);
-	assert_int_equal(c.decider_max, ENF_QUOTA_MAX_MAX);
-	assert_int_equal(c.graph_rate, ENF_QUOTA_RATE_MAX);
-	assert_int_equal(c.graph_max, 7);
-	assert_int_equal(c.o_graph_max.line, 6);
+	static struct enf_opts o;
+	assert_int_equal(parse(&o, "decider_user: kl-dec\n"
+				   "graph_user: _graph.d\n"
+				   "decider_rate: 1\n"
+				   "decider_max: 1000\n"
+				   "graph_rate: 10000000\n"
+				   "graph_max: 7\n"
+				   "user: kl-enf\n"),
+			 0);
+	assert_string_equal(o.c.user, "kl-enf");
+	assert_int_equal(origin(&o, "user")->line, 7);
+	assert_string_equal(o.c.decider_user, "kl-dec");
+	assert_string_equal(o.c.graph_user, "_graph.d");
+	assert_int_equal(o.c.decider_rate, 1);
+	assert_int_equal(o.c.decider_max, 1000);
+	assert_int_equal(o.c.graph_rate, ENF_QUOTA_RATE_MAX);
+	assert_int_equal(o.c.graph_max, 7);
+	enf_opts_free(&o);
 
-	n = parse(&c, &d,
-		  "decider_user: 9lives\n"
-		  "graph_user: \"a b\"\n"
-		  "decider_rate: 0\n"
-		  "decider_max: 67108865\n"
-		  "graph_rate: fast\n"
-		  "graph_max: [1]\n");
-	dump(&d);
-	assert_int_equal(n, 6);
-	assert_true(has_err(&d, "t.yaml:1: decider_user: user name \"9lives\" has an invalid character at 0",
+	assert_int_equal(parse(&o, "decider_rate: 0\n"
+				   "decider_max: 67108865\n"
+				   "graph_rate: fast\n"
+				   "graph_max: [1]\n"),
+			 4);
+	assert_true(has_err("t.yaml:1: decider_rate: 0 is out of range (must be >= 1 and <= 10000000)",
 			    NULL));
-	assert_true(has_err(&d, "t.yaml:2: graph_user:", "invalid character at 1"));
-	assert_true(has_err(&d, "t.yaml:3: decider_rate: 0 is out of range (1..10000000)", NULL));
-	assert_true(has_err(&d, "t.yaml:4: decider_max: 67108865 is out of range", NULL));
-	assert_true(has_err(&d, "t.yaml:5: graph_rate: expected an integer", NULL));
-	assert_true(has_err(&d, "t.yaml:6: graph_max: expected an integer, got a list", NULL));
-	/* the defaults stay where a value was refused */
-	assert_string_equal(c.decider_user, ENF_DECIDER_USER_DEFAULT);
-	assert_int_equal(c.decider_rate, ENF_DECIDER_RATE_DEFAULT);
+	assert_true(has_err("t.yaml:2: decider_max: 67108865 is out of range", NULL));
+	assert_true(has_err("t.yaml:3: graph_rate: expected a non-negative integer", NULL));
+	assert_true(has_err("t.yaml:4: graph_max: expected a value, got a list", NULL));
 
-	struct enf_cli cl;
-	const char *argv[] = { "kl-enforcer", "--decider-user", "alice", "--graph-user", "bob",
-			       "--user", "carol" };
-	assert_int_equal(cli(&cl, &d, 7, argv), 0);
-	assert_int_equal(enf_config_build(&c, &cl, &d), 0);
-	assert_string_equal(c.user, "carol");
-	assert_int_equal(c.o_user.src, ENF_SRC_FLAG);
-	assert_string_equal(c.decider_user, "alice");
-	assert_int_equal(c.o_decider_user.src, ENF_SRC_FLAG);
-	assert_string_equal(c.graph_user, "bob");
-	const char *bad[] = { "kl-enforcer", "--graph-user", "" };
-	assert_int_equal(cli(&cl, &d, 3, bad), 0);
-	assert_int_equal(enf_config_build(&c, &cl, &d), 1);
-	assert_true(has_err(&d, "--graph-user: user name \"\" must have 1..32 characters", NULL));
+	const char *argv[] = { "kl-enforcer", "--config=", "--decider-user", "alice",
+			       "--graph-user", "bob", "--user", "carol", "--new-source-max-ttl", "0" };
+	assert_int_equal(build(&o, 10, argv), 0);
+	assert_string_equal(o.c.user, "carol");
+	assert_int_equal(origin(&o, "user")->kind, KL_L_FLAG);
+	assert_true(enf_config_given(&o.c, "decider-user"));
+	assert_false(enf_config_given(&o.c, "sensor-user"));
+	assert_string_equal(o.c.graph_user, "bob");
+	assert_int_equal(o.c.newsrc_max_ttl, 0);
+	enf_opts_free(&o);
 }
 
-/* Quotas against map capacities: the defaults fit,
- * a role's total that one of its maps cannot hold after the operator's
- * reserve is refused, naming both keys and where they were set. */
+/* Quotas against map capacities: the defaults fit; a role's total that
+ * one of its maps cannot hold after the operator's reserve is refused,
+ * naming both settings and where they were set. */
 static void test_quota_fits_maps(void **state)
 {
 	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	memset(&d, 0, sizeof(d));
-	enf_config_defaults(&c);
-	assert_int_equal(enf_config_validate(&c, &d), 0);
+	static struct enf_opts o;
 	assert_int_equal(enf_operator_reserve(65536), 4096);
 	assert_int_equal(enf_operator_reserve(1 << 20), 4096);
 	assert_int_equal(enf_operator_reserve(256), 16);
 	assert_int_equal(enf_operator_reserve(8), 1);
 	assert_int_equal(enf_operator_reserve(1), 1);
-	assert_true(c.graph_max <= c.map_sizes[ENF_SZ_EDGE] - enf_operator_reserve(c.map_sizes[ENF_SZ_EDGE]));
+	assert_int_equal(enf_config_defaults(&o), 0);
+	enf_opts_free(&o);
 
-	/* The report's configuration: graph_max 100000, edge maps of 65536. */
-	unsigned n = parse(&c, &d, "graph_max: 100000\n");
-	assert_int_equal(n, 0);
-	assert_int_equal(enf_config_validate(&c, &d), 1);
-	dump(&d);
-	assert_true(has_err(&d, "graph_max 100000 (t.yaml:1) does not fit in one map",
-			    "map_sizes.edge 65536 (default) minus the operator's reserve 4096 leaves 61440"));
+	assert_int_equal(parse(&o, "graph_max: 100000\n"), 1);
+	assert_true(has_err("graph-max=100000 (file t.yaml:1) does not fit in one map",
+			    "map-size-edge=65536 (default) minus the operator's reserve 4096 leaves "
+			    "61440; lower --graph-max or raise --map-size-edge"));
 
 	/* The decider's total against the deny and the rate-limit maps. */
-	n = parse(&c, &d, "map_sizes:\n  rl: 1024\n  deny: 4096\ndecider_max: 2000\n");
-	assert_int_equal(n, 0);
-	assert_int_equal(enf_config_validate(&c, &d), 1);
-	dump(&d);
-	assert_true(has_err(&d, "decider_max 2000 (t.yaml:4)", "map_sizes.rl 1024 (t.yaml:2)"));
-	assert_false(has_err(&d, "map_sizes.deny", NULL));
-	n = parse(&c, &d, "map_sizes:\n  rl: 1024\n  edge: 256\ndecider_max: 960\ngraph_max: 240\n");
-	assert_int_equal(n + enf_config_validate(&c, &d), 0);
-
-	/* With no protect list, -n says what is still protected and that
-	 * nothing else is. */
-	enf_config_defaults(&c);
-	char *rep = render(&c);
-	assert_non_null(strstr(rep, "# protect is empty: only this host's own addresses and loopback"));
-	assert_non_null(strstr(rep, "nothing else (not the operator's address)"));
-	free(rep);
+	assert_int_equal(parse(&o, "map_sizes:\n  rl: 1024\n  deny: 4096\ndecider_max: 2000\n"), 1);
+	assert_true(has_err("decider-max=2000 (file t.yaml:4)", "map-size-rl=1024 (file t.yaml:2)"));
+	assert_false(has_err("map-size-deny", NULL));
+	assert_int_equal(parse(&o, "map_sizes:\n  rl: 1024\n  edge: 256\ndecider_max: 960\n"
+				   "graph_max: 240\n"), 0);
+	enf_opts_free(&o);
 
 	/* Through the whole build, as `kl-enforcer -n` runs it. */
-	char *path = write_tmp("map_sizes:\n  edge: 1024\n");
-	struct enf_cli cl;
-	const char *argv[] = { "kl-enforcer", "--config", path, "-n" };
-	assert_int_equal(cli(&cl, &d, 4, argv), 0);
-	assert_int_equal(enf_config_build(&c, &cl, &d), 1);
-	assert_true(has_err(&d, "graph_max 60000 (default)", "lower graph_max or raise map_sizes.edge"));
-	unlink(path);
+	const char *argv[] = { "kl-enforcer", "--config=", "--map-size-edge", "1024", "-n" };
+	assert_int_equal(build(&o, 5, argv), 1);
+	assert_true(has_err("graph-max=60000 (default)", "map-size-edge=1024 (flag --map-size-edge)"));
 }
 
 static void test_shipped_example_parses(void **state)
 {
 	(void)state;
-	struct enf_config c;
-	struct enf_diag d;
-	memset(&d, 0, sizeof(d));
-	enf_config_defaults(&c);
+	static struct enf_opts o;
 	/* the tests run from the repository root */
 	if (access("etc/enforcer.yaml", R_OK) != 0)
 		skip();
-	assert_int_equal(enf_config_load_file(&c, "etc/enforcer.yaml", &d), 0);
-	dump(&d);
-	assert_int_equal(c.n_ifaces, 1);
-	assert_true(c.n_protect >= 1);
-}
-
-/* The -n report is a config that gives the same values back, also for
- * values that need quoting and escaping to their full length: 32
- * interface names that are all quotes (the list used to overflow its
- * buffer) and a path of newlines and quotes near PATH_MAX (it used to be
- * cut mid-string, leaving an unterminated scalar). Found by
- * fuzz_enforcer_yaml. */
-static void test_render_round_trip_worst_case(void **state)
-{
-	(void)state;
-	static struct enf_config c, again;
-	static struct enf_diag d;
-	size_t cap = 64 * 1024, o = 0;
-	char *yaml = malloc(cap);
-	assert_non_null(yaml);
-
-	o += (size_t)snprintf(yaml + o, cap - o, "interfaces: [");
-	for (int i = 0; i < ENF_MAX_IFACES; i++)
-		o += (size_t)snprintf(yaml + o, cap - o, "%s'\"\"\"\"\"\"\"\"\"\"\"\"\"%02d'",
-				      i ? ", " : "", i);
-	o += (size_t)snprintf(yaml + o, cap - o, "]\nrun_dir: \"/");
-	size_t plen = 1;
-	for (; plen + 2 < PATH_MAX - 40; plen += 2)
-		o += (size_t)snprintf(yaml + o, cap - o, "\\n\\\"");
-	o += (size_t)snprintf(yaml + o, cap - o, "\"\n");
-	assert_true(o < cap);
-
-	assert_int_equal(parse(&c, &d, yaml), 0);
-	assert_int_equal(c.n_ifaces, ENF_MAX_IFACES);
-	assert_int_equal(strlen(c.run_dir), plen);
-	char *out = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&out, &len);
-	enf_config_render(&c, m);
-	fclose(m);
-	enf_config_defaults(&again);
-	memset(&d, 0, sizeof(d));
-	if (enf_config_parse_yaml(&again, out, len, "n.yaml", &d) != 0) {
-		dump(&d);
-		fail_msg("the -n report does not parse");
-	}
-	assert_int_equal(again.n_ifaces, ENF_MAX_IFACES);
-	for (int i = 0; i < ENF_MAX_IFACES; i++)
-		assert_string_equal(again.ifaces[i], c.ifaces[i]);
-	assert_string_equal(again.run_dir, c.run_dir);
-	free(out);
-	free(yaml);
-
-	/* An IPv6 host address ending in "::" is rendered quoted: plain, it
-	 * reads back as a mapping key. Found by fuzz_enforcer_yaml. */
-	assert_int_equal(parse(&c, &d, "protect:\n  - 2001:db8:100::0000\n  - fd00:6b6c::/48\n"), 0);
-	out = NULL;
-	m = open_memstream(&out, &len);
-	enf_config_render(&c, m);
-	fclose(m);
-	assert_non_null(strstr(out, "  - \"2001:db8:100::\" "));
-	assert_non_null(strstr(out, "  - fd00:6b6c::/48 "));
-	enf_config_defaults(&again);
-	memset(&d, 0, sizeof(d));
-	if (enf_config_parse_yaml(&again, out, len, "n.yaml", &d) != 0) {
-		dump(&d);
-		fail_msg("the -n report does not parse");
-	}
-	assert_int_equal(again.n_protect, 2);
-	assert_memory_equal(&again.protect[0].cidr, &c.protect[0].cidr, sizeof(c.protect[0].cidr));
-	free(out);
+	const char *argv[] = { "kl-enforcer", "--config", "etc/enforcer.yaml" };
+	assert_int_equal(build(&o, 3, argv), 0);
+	assert_int_equal(o.c.ifaces.n, 1);
+	assert_true(o.c.protect.n >= 1);
+	enf_opts_free(&o);
 }
 
 /* SIGHUP: the new-source bounds change live; any other change keeps the
- * running value. */
+ * running value; a bad file keeps everything. */
 static void test_reload(void **state)
 {
 	(void)state;
-	static struct enf_config run, fresh;
-	static struct enf_diag d;
-	assert_int_equal(parse(&run, &d, "new_source_min_rate: 100\nmap_sizes: {flow: 32768}\n"
-				      "protect: [192.0.2.0/24]\n"), 0);
-	assert_int_equal(parse(&fresh, &d, "new_source_min_rate: 50\nnew_source_max_ttl: 60\n"
-					"map_sizes: {flow: 4096}\nprotect: [198.18.0.0/24]\n"), 0);
-	assert_int_equal(enf_config_reload(&run, &fresh), 1);
-	assert_int_equal(run.newsrc_min_rate, 50);
-	assert_int_equal(run.newsrc_max_ttl, 60);
-	assert_int_equal(run.o_newsrc_min_rate.line, 1);
-	assert_int_equal(run.map_sizes[ENF_SZ_FLOW], 32768);
-	assert_int_equal(run.n_protect, 1);
-	assert_int_equal(run.protect[0].cidr.prefixlen, 24);
-	assert_int_equal(run.protect[0].cidr.addr[0], 192);
+	static struct enf_opts run;
+	char *path = write_tmp("new_source_min_rate: 100\nmap_sizes: {flow: 32768}\n"
+			       "protect: [192.0.2.0/24]\n");
+	const char *argv[] = { "kl-enforcer", "--config", path };
+	assert_int_equal(build(&run, 3, argv), 0);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("new_source_min_rate: 50\nnew_source_max_ttl: 60\nmap_sizes: {flow: 4096}\n"
+	      "protect: [198.18.0.0/24]\n", f);
+	fclose(f);
+	assert_int_equal(enf_config_reload(&run, 3, (char *const *)argv), 2);
+	assert_int_equal(run.c.newsrc_min_rate, 50);
+	assert_int_equal(run.c.newsrc_max_ttl, 60);
+	assert_int_equal(origin(&run, "new-source-max-ttl")->line, 2);
+	assert_int_equal(run.c.map_sizes[ENF_SZ_FLOW], 32768);
+	assert_int_equal(run.c.protect.n, 1);
+	assert_int_equal(run.c.protect.v[0].addr[0], 192);
 	/* Nothing changed: nothing live. */
-	assert_int_equal(enf_config_reload(&run, &run), 0);
+	assert_int_equal(enf_config_reload(&run, 3, (char *const *)argv), 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("new_source_min_rate: lots\n", f);
+	fclose(f);
+	assert_int_equal(enf_config_reload(&run, 3, (char *const *)argv), -1);
+	assert_int_equal(run.c.newsrc_min_rate, 50);
+	unlink(path);
+	enf_opts_free(&run);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	reset_errs();
+	return 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_yaml_full),
-		cmocka_unit_test(test_yaml_every_error_listed),
-		cmocka_unit_test(test_yaml_syntax_and_shape),
-		cmocka_unit_test(test_cli_parse),
-		cmocka_unit_test(test_flags_override_file),
-		cmocka_unit_test(test_render_golden),
-		cmocka_unit_test(test_render_round_trip_worst_case),
-		cmocka_unit_test(test_link_settings),
-		cmocka_unit_test(test_quota_fits_maps),
-		cmocka_unit_test(test_shipped_example_parses),
-		cmocka_unit_test(test_reload),
+		cmocka_unit_test_teardown(test_defaults, teardown),
+		cmocka_unit_test_teardown(test_yaml_full, teardown),
+		cmocka_unit_test_teardown(test_yaml_every_error_listed, teardown),
+		cmocka_unit_test_teardown(test_yaml_syntax_and_shape, teardown),
+		cmocka_unit_test_teardown(test_flags_and_file, teardown),
+		cmocka_unit_test_teardown(test_link_settings, teardown),
+		cmocka_unit_test_teardown(test_quota_fits_maps, teardown),
+		cmocka_unit_test_teardown(test_shipped_example_parses, teardown),
+		cmocka_unit_test_teardown(test_reload, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,10 +49,15 @@ static int setup(void **state)
 {
 	(void)state;
 	char err[64];
-	enf_config_defaults(&cfg);
-	kl_cidr_parse("198.19.0.0/24", &cfg.protect[0].cidr, err, sizeof(err));
-	kl_cidr_parse("fd00:6b6c::200", &cfg.protect[1].cidr, err, sizeof(err));
-	cfg.n_protect = 2;
+	static struct enf_opts opts;
+	static struct kl_addr prot[2];
+	enf_opts_free(&opts);
+	if (enf_config_defaults(&opts) < 0)
+		return -1;
+	cfg = opts.c;
+	kl_cidr_parse("198.19.0.0/24", &prot[0], err, sizeof(err));
+	kl_cidr_parse("fd00:6b6c::200", &prot[1], err, sizeof(err));
+	cfg.protect = (struct kl_cidrs){ .v = prot, .n = 2 };
 	enf_ctx_init(&ctx, &cfg, &ring);
 	ctx.now = now_fn;
 	if (kl_test_maps_create(&ctx, false, 4096) < 0)
@@ -840,7 +845,7 @@ static void test_newsrc_limit(void **state)
 	enf_link_handle(&ctx, &gra, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
 	assert_int_not_equal(rep.status, KL_OK);
 	enf_reply_free(&rep);
-	uint32_t keep = cfg.newsrc_max_ttl;
+	uint64_t keep = cfg.newsrc_max_ttl;
 	cfg.newsrc_max_ttl = 0;
 	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, p, sizeof(p), &rep);
 	assert_int_equal(rep.status, KL_ERR_REFUSED);

@@ -269,8 +269,11 @@ static void test_bpf_array(void **state)
 
 int main(void)
 {
+	static struct enf_opts opts;
 	kl_log_init("test_enforcer_maps", KL_LOG_ERROR);
-	enf_config_defaults(&cfg);
+	if (enf_config_defaults(&opts) < 0)
+		return 1;
+	cfg = opts.c;
 	if (geteuid() != 0)
 		printf("note: not root: the kernel's maps (test_bpf_*) are skipped\n");
 	const struct CMUnitTest tests[] = {

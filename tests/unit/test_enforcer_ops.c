@@ -42,10 +42,15 @@ static int setup(void **state)
 {
 	(void)state;
 	char err[64];
-	enf_config_defaults(&cfg);
-	kl_cidr_parse("198.18.0.0/24", &cfg.protect[0].cidr, err, sizeof(err));
-	kl_cidr_parse("fd00:6b6c::200", &cfg.protect[1].cidr, err, sizeof(err));
-	cfg.n_protect = 2;
+	static struct enf_opts opts;
+	static struct kl_addr prot[2];
+	enf_opts_free(&opts);
+	if (enf_config_defaults(&opts) < 0)
+		return -1;
+	cfg = opts.c;
+	kl_cidr_parse("198.18.0.0/24", &prot[0], err, sizeof(err));
+	kl_cidr_parse("fd00:6b6c::200", &prot[1], err, sizeof(err));
+	cfg.protect = (struct kl_cidrs){ .v = prot, .n = 2 };
 	enf_ctx_init(&ctx, &cfg, &ring);
 	ctx.now = now_fn;
 	if (kl_test_maps_create(&ctx, false, 1024) < 0)

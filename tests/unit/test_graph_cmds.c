@@ -101,7 +101,7 @@ static void test_opts_flags(void **state)
 	(void)state;
 	struct gr_opts o;
 	char err[256];
-	assert_int_equal(parse(&o, err, sizeof(err), "--db", "/tmp/x.db", "--run-dir=/tmp/run",
+	assert_int_equal(parse(&o, err, sizeof(err), "--graph-store", "/tmp/x.db", "--run-dir=/tmp/run",
 			       "--graph-mode", "frozen-enforce", "--graph-min-seen", "3",
 			       "--graph-min-windows=2", "--graph-min-age", "10s",
 			       "--graph-promote-interval", "2s", "--graph-expire-ttl", "0",
@@ -135,7 +135,7 @@ static void test_opts_commands(void **state)
 	(void)state;
 	struct gr_opts o;
 	char err[256];
-	assert_int_equal(parse(&o, err, sizeof(err), "--db", "g.db", "export", "--state", "frozen",
+	assert_int_equal(parse(&o, err, sizeof(err), "--graph-store", "g.db", "export", "--state", "frozen",
 			       "--format", "json", NULL), 0);
 	assert_int_equal(o.cmd, GR_CMD_EXPORT);
 	assert_int_equal(o.state, GR_FROZEN);
@@ -185,8 +185,8 @@ static void test_opts_errors(void **state)
 		{ { "--graph-exclude-cidrs", "198.18.0.0/33" }, "--graph-exclude-cidrs: item 1" },
 		{ { "--graph-rule-ttl", "31d" }, "--graph-rule-ttl: 31d is out of range" },
 		{ { "--bogus" }, "--bogus: unknown flag" },
-		{ { "--db" }, "--db needs a value" },
-		{ { "--db=" }, "--db: must not be empty" },
+		{ { "--graph-store" }, "--graph-store needs a value" },
+		{ { "--graph-store=" }, "--graph-store: must not be empty" },
 		{ { "frobnicate" }, "frobnicate: unknown command" },
 		{ { "--dry-run" }, "--dry-run: belongs after a command" },
 		{ { "export", "--dry-run" }, "--dry-run: not an option of this command" },

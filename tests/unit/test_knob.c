@@ -46,19 +46,20 @@ static int ki(const char *n)
 	return i;
 }
 
-/* file text then flags, resolved into c/r. Returns the error count. */
-static size_t build(const char *yaml, int argc, char **argv, struct tcfg *c,
-		    struct kl_resolved *r, struct kl_errs *e)
+/* file text then flags of table t, resolved into c/r. Returns the error
+ * count. */
+static size_t load(const struct kl_knobset *t, const char *yaml, int argc, char **argv, void *c,
+		   struct kl_resolved *r, struct kl_errs *e)
 {
 	struct kl_layer fl, file;
 	enum kl_cli_action act;
-	memset(c, 0, sizeof(*c));
+	memset(c, 0, t->size);
 	memset(r, 0, sizeof(*r));
-	r->ks = &ks;
+	r->ks = t;
 	r->v = c;
-	assert_int_equal(kl_layer_init(&fl, &ks, KL_L_FLAG, NULL), 0);
-	assert_int_equal(kl_layer_init(&file, &ks, KL_L_FILE, "t.yaml"), 0);
-	kl_cli_parse(&ks, argc, argv, &fl, &act, NULL, NULL, e);
+	assert_int_equal(kl_layer_init(&fl, t, KL_L_FLAG, NULL), 0);
+	assert_int_equal(kl_layer_init(&file, t, KL_L_FILE, "t.yaml"), 0);
+	kl_cli_parse(t, argc, argv, &fl, &act, NULL, NULL, e);
 	if (yaml != NULL)
 		kl_yaml_own_text(yaml, strlen(yaml), "t.yaml", &file, e);
 	const struct kl_layer *order[] = { &fl, &file };
@@ -66,6 +67,12 @@ static size_t build(const char *yaml, int argc, char **argv, struct tcfg *c,
 	kl_layer_free(&fl);
 	kl_layer_free(&file);
 	return e->n;
+}
+
+static size_t build(const char *yaml, int argc, char **argv, struct tcfg *c,
+		    struct kl_resolved *r, struct kl_errs *e)
+{
+	return load(&ks, yaml, argc, argv, c, r, e);
 }
 
 static void test_precedence_and_origins(void **state)
@@ -102,7 +109,7 @@ static void test_errors_name_place(void **state)
 	assert_int_equal(build("count: x\nsub: {every: 2m}\nnope: 1\n", 5, argv, &c, &r, &e), 6);
 	const char *want[] = { "--path: must not be empty", "--count: 11 is out of range",
 			       "--bogus: unknown flag", "t.yaml:1: count: expected an integer, got 'x'",
-			       "t.yaml:2: sub.every: 2m is out of range", "t.yaml:3: nope: unknown key" };
+			       "t.yaml:2: sub.every: 2m is out of range", "t.yaml:3: nope: unknown key (valid here: name, path, count, sub, on, nets)" };
 	for (size_t i = 0; i < 6; i++)
 		if (strstr(e.v[i], want[i]) == NULL)
 			fail_msg("error %zu \"%s\" lacks \"%s\"", i, e.v[i], want[i]);
@@ -169,6 +176,88 @@ static void test_reload_apply(void **state)
 	kl_resolved_free(&rr);
 }
 
+/* Lists: a repeatable flag (KF_REPEAT) replaces the file's list, one that
+ * adds up (KF_ADD) extends it and names both places, a plain one keeps the
+ * last flag; names as lists; where a value was set; no octal guessing. */
+struct lcfg {
+	struct kl_strs names;
+	struct kl_cidrs add, rep;
+	int64_t n;
+};
+
+#define LOFF(f) offsetof(struct lcfg, f)
+static const struct kl_knob lrows[] = {
+	{ "names", KT_STRS, LOFF(names), "", .flags = KF_REPEAT, .group = "G", .help = "h",
+	  .key = "names" },
+	{ "add", KT_CIDRS, LOFF(add), "", .flags = KF_ADD, .group = "G", .help = "h", .key = "add" },
+	{ "rep", KT_CIDRS, LOFF(rep), "", .group = "G", .help = "h", .key = "rep" },
+	{ "n", KT_INT, LOFF(n), "1", .min = -100, .max = 1000, .group = "G", .help = "h", .key = "n" },
+};
+static const struct kl_knobset lks = { "t", lrows, sizeof(lrows) / sizeof(lrows[0]),
+				       sizeof(struct lcfg) };
+
+static size_t lbuild(const char *yaml, int argc, char **argv, struct lcfg *c,
+		     struct kl_resolved *r, struct kl_errs *e)
+{
+	return load(&lks, yaml, argc, argv, c, r, e);
+}
+
+static void test_lists(void **state)
+{
+	(void)state;
+	struct lcfg c;
+	struct kl_resolved r;
+	struct kl_errs e = { 0 };
+	char v[256], o[256];
+	char *argv[] = { "t", "--names", "x", "--names", "y,z", "--add", "192.0.2.0/24",
+			 "--add=198.18.0.0/15", "--rep", "1.0.0.0/8", "--rep", "2.0.0.0/8", NULL };
+	assert_int_equal(lbuild("names: [a, b]\nadd: [10.0.0.0/8]\nrep: [10.0.0.0/8]\n", 12, argv,
+				&c, &r, &e), 0);
+	assert_int_equal(c.names.n, 3);
+	assert_string_equal(c.names.v[0], "x");
+	assert_string_equal(c.names.v[2], "z");
+	kl_origin_format(&r, 0, o, sizeof(o));
+	assert_string_equal(o, "flag --names");
+	assert_int_equal(c.add.n, 3);
+	kl_value_format(&lks, &c, 1, v, sizeof(v));
+	assert_string_equal(v, "10.0.0.0/8,192.0.2.0/24,198.18.0.0/15");
+	kl_origin_format(&r, 1, o, sizeof(o));
+	assert_string_equal(o, "flag --add + file t.yaml:2");
+	kl_value_format(&lks, &c, 2, v, sizeof(v));
+	assert_string_equal(v, "2.0.0.0/8");
+	kl_place_of(&r, 1, o, sizeof(o));
+	assert_string_equal(o, "--add");
+	kl_place_of(&r, 3, o, sizeof(o));
+	assert_string_equal(o, "--n (default)");
+	kl_resolved_free(&r);
+
+	/* from the file alone: its lines, and names that need quoting */
+	char *none[] = { "t", NULL };
+	assert_int_equal(lbuild("n: -7\nnames: [\"a b\", c]\nadd: [10.0.0.0/8]\n", 1, none, &c, &r,
+				&e), 0);
+	kl_value_format(&lks, &c, 0, v, sizeof(v));
+	assert_string_equal(v, "\"a b\",c");
+	kl_origin_format(&r, 1, o, sizeof(o));
+	assert_string_equal(o, "file t.yaml:3");
+	kl_place_of(&r, 0, o, sizeof(o));
+	assert_string_equal(o, "t.yaml:2: names");
+	assert_int_equal(c.n, -7);
+	kl_resolved_free(&r);
+
+	/* refused: an empty name, a scalar for a list, leading zeros */
+	assert_int_equal(lbuild("names: [\"\"]\nadd: 10.0.0.0/8\nn: 0100\n", 1, none, &c, &r, &e), 3);
+	assert_string_equal(e.v[0], "t.yaml:1: names: item 1: empty");
+	assert_string_equal(e.v[1], "t.yaml:2: add: expected a list of CIDRs, got a scalar");
+	assert_string_equal(e.v[2], "t.yaml:3: n: expected an integer, got '0100'");
+	kl_resolved_free(&r);
+	kl_errs_free(&e);
+	assert_int_equal(lbuild("n: -010\n", 1, none, &c, &r, &e), 1);
+	kl_resolved_free(&r);
+	kl_errs_free(&e);
+	assert_int_equal(lbuild("n: 0\n", 1, none, &c, &r, &e), 0);
+	kl_resolved_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -176,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_place),
 		cmocka_unit_test(test_value_quoting),
 		cmocka_unit_test(test_reload_apply),
+		cmocka_unit_test(test_lists),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
