@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
  * What every daemon says about itself in its STATUS answer, under the key
- * "daemon", so `klctl status --all` shows the four side by side: version,
+ * "daemon", so `klctl status` shows the four side by side: version,
  * pid, dry-run or enforcing, ticks and how long ago the last one was, and
  * frames in and out (what each daemon's frames are is in its own doc).
  */

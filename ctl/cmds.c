@@ -444,11 +444,10 @@ void ctl_print_tune(json_t *doc, const char *text, FILE *out)
 #define REQFLAG(n, f) { n, NULL, f, true }
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ { "status", NULL }, NULL, KL_CTL_STATUS, { { 0 } }, "[--all]",
-	  "show attached interfaces, features, runtime config and map fill; --all: every daemon "
-	  "up or down, pid, user, sandbox, version, enforcing or dry-run, ticks and the last "
-	  "tick's age, frames in and out (exit 1 when one is down)",
-	  "klctl status", print_status, 0, false },
+	{ { "status", "enforcer" }, NULL, KL_CTL_STATUS, { { 0 } }, "",
+	  "the shield in detail: attached interfaces, features, runtime config, links and map "
+	  "fill (`klctl status` shows every daemon)",
+	  "klctl status enforcer", print_status, 0, false },
 	{ { "stats", NULL }, NULL, KL_CTL_STATS, { { 0 } }, "",
 	  "global packet and drop counters (summed over CPUs)", "klctl stats", ctl_print_stats, 0,
 	  false },
@@ -643,6 +642,15 @@ const size_t ctl_n_cmds = sizeof(ctl_cmds) / sizeof(ctl_cmds[0]);
 #define KL_STR_(x) #x
 #define KL_STR(x) KL_STR_(x)
 const struct ctl_offline ctl_offline[] = {
+	{ "status [--expect LIST] [--json]",
+	  "every daemon: up or down, pid, user, sandbox (seccomp, no_new_privs, effective "
+	  "capabilities), version, enforcing or dry-run, ticks, the last tick's age, frames in "
+	  "and out; exit 1 when an expected daemon is down",
+	  { { "--expect LIST",
+	      "the daemons deployed here, comma-separated from enforcer, sensor, decider, graphd "
+	      "(default all four); one left out shows as off when it does not run and does not "
+	      "fail the exit status" },
+	    { "--json", "one JSON array, an object per daemon" } } },
 	{ "top [-n N] [--interval DUR] [--count K] [--json]",
 	  "live view, redrawn every interval: the decider's sources and the shield's drops",
 	  { { "-n N", "sources shown (default 15)" },
@@ -948,6 +956,94 @@ static int output_option(int argc, char **argv, int *i, struct ctl_call *call, c
 	return 1;
 }
 
+const char *ctl_unit_name(enum ctl_unit u)
+{
+	static const char *const n[CTL_U_MAX] = { "kl-enforcer", "kl-sensor", "kl-decider",
+						  "kl-graphd" };
+	return u < CTL_U_MAX ? n[u] : "?";
+}
+
+enum ctl_unit_state ctl_unit_state(bool up, bool untold, bool expected)
+{
+	if (up)
+		return CTL_ST_UP;
+	if (untold)
+		return CTL_ST_UNKNOWN;
+	return expected ? CTL_ST_DOWN : CTL_ST_OFF;
+}
+
+const char *ctl_unit_state_name(enum ctl_unit_state s)
+{
+	static const char *const n[] = { "up", "down", "off", "unknown" };
+	return s <= CTL_ST_UNKNOWN ? n[s] : "?";
+}
+
+/* "decider,graphd" (kl- prefixes allowed) -> a bit per daemon. */
+static int parse_expect(const char *v, unsigned *out, char *err, size_t errlen)
+{
+	unsigned bits = 0;
+	const char *p = v;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		const char *w = p;
+		if (n > 3 && strncmp(w, "kl-", 3) == 0) {
+			w += 3;
+			n -= 3;
+		}
+		int found = -1;
+		for (int u = 0; u < CTL_U_MAX; u++)
+			if (strlen(ctl_unit_name((enum ctl_unit)u) + 3) == n &&
+			    strncmp(ctl_unit_name((enum ctl_unit)u) + 3, w, n) == 0)
+				found = u;
+		if (found < 0)
+			return kl_fail(err, errlen,
+				    "--expect: \"%.*s\" is not one of enforcer, sensor, decider, graphd "
+				    "(in \"%s\")",
+				    (int)strcspn(p, ","), p, v);
+		bits |= 1u << found;
+		if (p[strcspn(p, ",")] == '\0')
+			break;
+		p += strcspn(p, ",") + 1;
+	}
+	*out = bits;
+	return 0;
+}
+
+int ctl_status_parse(int argc, char **argv, struct ctl_status_opts *o, char *err, size_t errlen)
+{
+	*o = (struct ctl_status_opts){ .expect = (1u << CTL_U_MAX) - 1 };
+	bool expect_seen = false;
+	for (int i = 1; i < argc; i++) {
+		const char *t = argv[i];
+		if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) {
+			o->help = true;
+			return 0;
+		}
+		struct ctl_call out = { 0 };
+		int r = output_option(argc, argv, &i, &out, err, errlen);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			o->json |= out.json;
+			continue;
+		}
+		if (strcmp(t, "--expect") != 0 && strncmp(t, "--expect=", 9) != 0)
+			return kl_fail(err, errlen,
+				    "unknown option \"%s\" for \"status\" (options: --expect LIST, "
+				    "--json; `klctl status enforcer` is the shield's detail)",
+				    t);
+		if (expect_seen)
+			return kl_fail(err, errlen, "option --expect given twice");
+		expect_seen = true;
+		const char *v = t[8] == '=' ? t + 9 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!v || !v[0])
+			return kl_fail(err, errlen, "option --expect needs a list (e.g. enforcer,sensor,decider)");
+		if (parse_expect(v, &o->expect, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *missed)
 {
 	/* A restarted enforcer counts from zero again: all it has is new. */
@@ -1191,7 +1287,7 @@ void ctl_print_usage(FILE *out)
 		else
 			fprintf(out, "  %-44s %s\n", line, c->help);
 	}
-	/* Offline commands: klctl runs them itself (ctl/trace.c), no daemon. */
+	/* The commands klctl runs itself, not one request to one daemon. */
 	for (size_t i = 0; i < ctl_n_offline; i++) {
 		const struct ctl_offline *o = &ctl_offline[i];
 		if (strlen(o->usage) > 44)
@@ -1240,16 +1336,15 @@ static void print_folded(FILE *out, int indent, const char *text)
 	}
 }
 
-void ctl_print_offline_help(const char *word, FILE *out)
+int ctl_print_offline_help(const char *word, FILE *out)
 {
 	size_t wl = strlen(word);
-	bool first = true;
+	int n = 0;
 	for (size_t i = 0; i < ctl_n_offline; i++) {
 		const struct ctl_offline *o = &ctl_offline[i];
 		if (strncmp(o->usage, word, wl) != 0 || (o->usage[wl] != ' ' && o->usage[wl] != '\0'))
 			continue;
-		fprintf(out, "%s klctl %s\n", first ? "usage:" : "      ", o->usage);
-		first = false;
+		fprintf(out, "%s klctl %s\n", n++ == 0 ? "usage:" : "      ", o->usage);
 	}
 	for (size_t i = 0; i < ctl_n_offline; i++) {
 		const struct ctl_offline *o = &ctl_offline[i];
@@ -1262,6 +1357,7 @@ void ctl_print_offline_help(const char *word, FILE *out)
 			print_folded(out, 6, o->opts[k].help);
 		}
 	}
+	return n;
 }
 
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out)
@@ -1387,8 +1483,9 @@ void ctl_print_man(FILE *out)
 			 "daemon that owns it (kl-enforcer for the shield, kl-decider, kl-graphd) on "
 			 "that daemon's control socket, and prints the answer. A usage error names "
 			 "the argument at fault and sends nothing. The daemons admit root and the "
-			 "members of the group kernloom-admin. The commands under Offline commands "
-			 "run in klctl itself.");
+			 "members of the group kernloom-admin. The commands under Commands klctl runs "
+			 "itself are not one request to one daemon: status and top ask several, "
+			 "trace and audit work on files.");
 	kl_man_section(out, "OPTIONS");
 	kl_man_line(out, "Global options go before the command; --json and --format also after it.");
 	fputs(".TP\n", out);
@@ -1435,7 +1532,7 @@ void ctl_print_man(FILE *out)
 			if (!ctl_cmds[i].alias_of && ctl_cmd_daemon(&ctl_cmds[i]) == (enum ctl_daemon)d)
 				man_cmd(out, &ctl_cmds[i]);
 	}
-	kl_man_subsection(out, "Offline commands");
+	kl_man_subsection(out, "Commands klctl runs itself");
 	for (size_t i = 0; i < ctl_n_offline; i++) {
 		const struct ctl_offline *o = &ctl_offline[i];
 		fputs(".TP\n", out);
@@ -1474,7 +1571,7 @@ void ctl_print_man(FILE *out)
 	kl_man_section(out, "EXIT STATUS");
 	fputs(".TP\n0\ndone\n.TP\n1\n", out);
 	kl_man_line(out, "refused or failed (the message says why), or the daemon is unreachable; "
-			 "status --all: a daemon is down");
+			 "status: a daemon it expects is down, or its state cannot be told");
 	fputs(".TP\n2\nusage error\n", out);
 	kl_man_section(out, "ENVIRONMENT");
 	fputs(".TP\n.B KERNLOOM_RUN_DIR\n", out);
@@ -1490,7 +1587,8 @@ void ctl_print_man(FILE *out)
 	}
 	kl_man_section(out, "EXAMPLES");
 	fputs(".nf\n", out);
-	kl_man_line(out, "klctl status --all");
+	kl_man_line(out, "klctl status");
+	kl_man_line(out, "klctl status --expect enforcer,sensor,decider");
 	kl_man_line(out, "klctl deny add 203.0.113.7 --ttl 1h");
 	kl_man_line(out, "klctl --json sources -n 20");
 	kl_man_line(out, "klctl forgive 203.0.113.7 --ttl 2h");

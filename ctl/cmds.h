@@ -76,7 +76,8 @@ enum ctl_daemon ctl_cmd_daemon(const struct ctl_cmd *c);
 extern const struct ctl_cmd ctl_cmds[];
 extern const size_t ctl_n_cmds;
 
-/* Commands klctl runs itself, without a daemon (top, trace, audit). */
+/* Commands klctl runs itself rather than one daemon's table entry (status,
+ * top, trace, audit). */
 struct ctl_offline_opt {
 	const char *name; /* "--interval DUR" */
 	const char *help;
@@ -134,6 +135,26 @@ struct ctl_top_opts {
 /* argv[0] is "top". Returns 0, or -1 with a usage error in err. */
 int ctl_top_parse(int argc, char **argv, struct ctl_top_opts *o, char *err, size_t errlen);
 
+/* `klctl status [--expect LIST] [--json]`: the four daemons, in this
+ * order. A daemon left out of --expect (one not deployed, e.g. no graphd)
+ * is "off" when it does not run and does not fail the exit status. */
+enum ctl_unit { CTL_U_ENFORCER = 0, CTL_U_SENSOR, CTL_U_DECIDER, CTL_U_GRAPHD, CTL_U_MAX };
+const char *ctl_unit_name(enum ctl_unit u); /* "kl-enforcer", ... */
+struct ctl_status_opts {
+	unsigned expect; /* bit (1u << enum ctl_unit) per daemon expected up; default all */
+	bool json;
+	bool help;
+};
+/* argv[0] is "status". Returns 0, or -1 with a usage error in err. */
+int ctl_status_parse(int argc, char **argv, struct ctl_status_opts *o, char *err, size_t errlen);
+/* A daemon's state word: "up"; "down" (expected, not running: exit 1);
+ * "off" (not expected, not running); "unknown" (UNTOLD: its socket keeps
+ * klctl out or does not answer, so whether it runs cannot be told: exit 1
+ * as well). */
+enum ctl_unit_state { CTL_ST_UP, CTL_ST_DOWN, CTL_ST_OFF, CTL_ST_UNKNOWN };
+enum ctl_unit_state ctl_unit_state(bool up, bool untold, bool expected);
+const char *ctl_unit_state_name(enum ctl_unit_state s);
+
 /* `klctl events --follow`: of an answer holding the newest N events out
  * of TOTAL received, those not printed yet when LAST_TOTAL had been seen.
  * Returns the index of the first new entry; *missed counts the new events
@@ -143,9 +164,10 @@ size_t ctl_events_new(uint64_t last_total, uint64_t total, size_t n, uint64_t *m
 /* "deny add" */
 const char *ctl_cmd_name(const struct ctl_cmd *c, char *buf, size_t len);
 void ctl_print_usage(FILE *out);
-/* `klctl help trace`: usage, meaning and options of every offline command
- * whose name starts with WORD ("top", "trace", "audit"). */
-void ctl_print_offline_help(const char *word, FILE *out);
+/* `klctl help trace`: usage, meaning and options of every command klctl
+ * runs itself whose name starts with WORD ("status", "top", "trace",
+ * "audit"); returns how many. */
+int ctl_print_offline_help(const char *word, FILE *out);
 /* klctl(8) in man(7) format, from the same tables (`klctl --help-man`). */
 void ctl_print_man(FILE *out);
 void ctl_print_cmd_help(const struct ctl_cmd *c, FILE *out);

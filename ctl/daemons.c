@@ -2,6 +2,7 @@
 #include "ctl/daemons.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <jansson.h>
 
 #include "common/status.h"
+#include "ipc/peer.h"
 
 static const char *field(const char *text, const char *name)
 {
@@ -79,6 +81,36 @@ double ctl_prom_value(const char *page, const char *name_labels)
 	return NAN;
 }
 
+pid_t ctl_socket_peer_pid(const char *path, int wait_ms, char *why, size_t whylen)
+{
+	struct sockaddr_un sa;
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	int fd = -1;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(why, whylen, "%s: path too long", path);
+		return -1;
+	}
+	/* The whole SP header exchange, as nng's own peers do: a bare
+	 * connect and close would wedge the daemon's listener. */
+	int rc = kl_sp_probe(path, wait_ms, why, whylen, &fd);
+	if (rc <= 0) {
+		if (rc < 0 && errno != EACCES && errno != EPERM)
+			return -1;
+		if (rc < 0)
+			snprintf(why, whylen, "%s: permission denied (root and kernloom-admin may ask)",
+				 path);
+		return rc;
+	}
+	pid_t pid = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+		pid = cr.pid;
+	else
+		snprintf(why, whylen, "%s: SO_PEERCRED: %s", path, strerror(errno));
+	close(fd);
+	return pid > 0 ? pid : -1;
+}
+
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -91,7 +123,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-pid_t ctl_find_daemon(const char *name, const char *run_dir, const char *default_dir)
+pid_t ctl_find_sensor(const char *run_dir, const char *default_dir)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -105,9 +137,7 @@ pid_t ctl_find_daemon(const char *name, const char *run_dir, const char *default
 		if (*end || pid <= 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-		size_t nl = strlen(name);
-		if (read_small(path, buf, sizeof(buf)) <= 0 || strncmp(buf, name, nl) != 0 ||
-		    strcmp(buf + nl, "\n") != 0)
+		if (read_small(path, buf, sizeof(buf)) <= 0 || strcmp(buf, "kl-sensor\n") != 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
 		ssize_t n = read_small(path, buf, sizeof(buf));

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * `klctl status --all`: is every daemon up, as whom, in which sandbox.
+ * `klctl status`: is every daemon up, as whom, in which sandbox.
  * Found from the outside, with no request to the daemons: the peer of each
  * control socket (SO_PEERCRED; the sensor has none and is found by name
  * and --run-dir in /proc), then its /proc status.
@@ -43,12 +43,12 @@ double ctl_prom_value(const char *page, const char *name_labels);
  * when it has no metrics file or it cannot be read. */
 struct json_t *ctl_sensor_self(pid_t pid, int64_t now_ms);
 
-/* A running daemon called NAME (its /proc comm, e.g. "kl-graphd") that
- * uses RUN_DIR, or 0. Found in /proc, never by connecting to its socket:
- * nng 1.5.2 takes a peer that hangs up during its handshake for its own
- * listener being closed and stops accepting (ipc/listen.h), so a lookup
- * by connect+close wedged each daemon's listener at every status --all. */
-pid_t ctl_find_daemon(const char *name, const char *run_dir, const char *default_dir);
+/* The pid serving the nng socket at PATH, waiting up to WAIT_MS for its
+ * answer; 0 when nobody listens; -1 when whether anyone does cannot be
+ * told (the socket's mode keeps us out, or it does not answer), with why. */
+pid_t ctl_socket_peer_pid(const char *path, int wait_ms, char *why, size_t whylen);
+/* A running kl-sensor that uses RUN_DIR, or 0. */
+pid_t ctl_find_sensor(const char *run_dir, const char *default_dir);
 /* Read /proc/PID/status. 0, or -1. */
 int ctl_proc_read(pid_t pid, struct ctl_proc *p);
 

@@ -175,24 +175,22 @@ static void top_on_signal(int sig)
 	top_stop = 1;
 }
 
-/* One answer of DAEMON to the command line WORDS, or NULL (said why). */
-static json_t *ask(const struct ctl_global *g, enum ctl_daemon d, int n, char **words,
-		   char **text)
+/* One answer of DAEMON to the request R, or NULL (said why). */
+static json_t *ask_req(const struct ctl_global *g, enum ctl_daemon d, const struct kl_ctl_req *r,
+		       char **text)
 {
-	struct ctl_call cl;
 	struct kl_client *c = NULL;
 	struct answer a;
 	char err[320], path[PATH_MAX];
 	json_t *doc = NULL;
 
-	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0 ||
-	    kl_run_path(g->run_dir, ctl_daemon_role(d), ctl_daemon_socket(d), path, sizeof(path), err,
+	if (kl_run_path(g->run_dir, ctl_daemon_role(d), ctl_daemon_socket(d), path, sizeof(path), err,
 			sizeof(err)) < 0 ||
 	    kl_client_open(&c, path, KL_ROLE_CTL, (int)g->timeout_ms, err, sizeof(err)) < 0) {
 		fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), err);
 		return NULL;
 	}
-	if (call(c, &cl.req, &a) == 0) {
+	if (call(c, r, &a) == 0) {
 		if (a.status == KL_OK) {
 			doc = json_incref(a.doc);
 			if (text)
@@ -204,6 +202,19 @@ static json_t *ask(const struct ctl_global *g, enum ctl_daemon d, int n, char **
 	}
 	kl_client_close(c);
 	return doc;
+}
+
+/* One answer of DAEMON to the command line WORDS, or NULL (said why). */
+static json_t *ask(const struct ctl_global *g, enum ctl_daemon d, int n, char **words,
+		   char **text)
+{
+	struct ctl_call cl;
+	char err[320];
+	if (ctl_parse(n, words, &cl, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s: %s\n", ctl_daemon_name(d), err);
+		return NULL;
+	}
+	return ask_req(g, d, &cl.req, text);
 }
 
 /* klctl top: sources from the decider and counters from the enforcer,
@@ -351,10 +362,10 @@ static json_t *daemon_self(const struct ctl_global *g, enum kl_role role)
 		[KL_ROLE_ENFORCER] = CTL_D_ENFORCER, [KL_ROLE_DECIDER] = CTL_D_DECIDER,
 		[KL_ROLE_GRAPHD] = CTL_D_GRAPHD, [KL_ROLE_SENSOR] = CTL_D_MAX,
 	};
-	char *words[] = { "status", NULL };
+	const struct kl_ctl_req r = { .cmd = KL_CTL_STATUS, .mode = 1 };
 	if (by_role[role] == CTL_D_MAX)
 		return NULL; /* the sensor: ctl_sensor_self */
-	json_t *doc = ask(g, by_role[role], 1, words, NULL);
+	json_t *doc = ask_req(g, by_role[role], &r, NULL);
 	json_t *self = json_incref(json_object_get(doc, "daemon"));
 	json_decref(doc);
 	return self;
@@ -369,34 +380,56 @@ static const char *age_text(json_t *ms, char *buf, size_t len)
 	return buf;
 }
 
-/* klctl status --all: every daemon, up or down, as whom, in which sandbox
- * (from /proc), and what it says of itself (version, dry-run or enforcing,
- * ticks, the last tick's age, frames in and out); exit 1 when one is down. */
-static int run_status_all(const struct ctl_global *g)
+/* klctl status: every daemon, up or down, as whom, in which sandbox (from
+ * /proc), and what it says of itself (version, dry-run or enforcing, ticks,
+ * the last tick's age, frames in and out); exit 1 when an expected one is
+ * down or cannot be told. */
+static int run_status_all(const struct ctl_global *g, int argc, char **argv)
 {
 	static const struct {
-		const char *name;
 		enum kl_role role;
-		bool ctl_socket; /* false: the sensor, which has none */
-	} ds[] = {
-		{ "kl-enforcer", KL_ROLE_ENFORCER, true },
-		{ "kl-sensor", KL_ROLE_SENSOR, false },
-		{ "kl-decider", KL_ROLE_DECIDER, true },
-		{ "kl-graphd", KL_ROLE_GRAPHD, true },
+		const char *sock; /* NULL: the sensor, found in /proc */
+	} ds[CTL_U_MAX] = {
+		[CTL_U_ENFORCER] = { KL_ROLE_ENFORCER, "enforcer.sock" },
+		[CTL_U_SENSOR] = { KL_ROLE_SENSOR, NULL },
+		[CTL_U_DECIDER] = { KL_ROLE_DECIDER, "decider.sock" },
+		[CTL_U_GRAPHD] = { KL_ROLE_GRAPHD, "graphd.sock" },
 	};
 	static const char *const seccomp[] = { "off", "strict", "filter" };
+	struct ctl_status_opts o;
+	char path[PATH_MAX], err[320];
+	if (ctl_status_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "klctl: %s\n", err);
+		ctl_print_offline_help("status", stderr);
+		return 2;
+	}
+	if (o.help) {
+		ctl_print_offline_help("status", stdout);
+		fputc('\n', stdout);
+		ctl_print_group_help("status", stdout);
+		return 0;
+	}
+	bool json = o.json || g->json;
 	json_t *arr = json_array();
-	int down = 0;
-	if (!g->json)
+	int bad = 0;
+	if (!json)
 		printf("%-12s %-5s %-8s %-18s %-8s %-4s %-16s %-7s %-14s %7s %7s %9s %9s\n", "DAEMON",
 		       "STATE", "PID", "USER", "SECCOMP", "NNP", "CAPEFF", "VERSION", "MODE", "TICKS",
 		       "LAST", "IN", "OUT");
-	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+	for (int i = 0; i < CTL_U_MAX; i++) {
 		pid_t pid = 0;
 		struct ctl_proc p;
-		pid = ctl_find_daemon(ds[i].name, g->run_dir, KL_RUN_ROOT_DEFAULT);
+		const char *name = ctl_unit_name((enum ctl_unit)i);
+		if (ds[i].sock == NULL)
+			pid = ctl_find_sensor(g->run_dir, KL_RUN_ROOT_DEFAULT);
+		else if (kl_run_path(g->run_dir, ds[i].role, ds[i].sock, path, sizeof(path), err,
+				     sizeof(err)) == 0)
+			pid = ctl_socket_peer_pid(path, (int)g->timeout_ms, err, sizeof(err));
+		if (pid < 0)
+			fprintf(stderr, "klctl: %s: %s\n", name, err);
 		bool up = pid > 0 && ctl_proc_read(pid, &p) == 0;
-		down += !up;
+		enum ctl_unit_state state = ctl_unit_state(up, pid < 0, o.expect & (1u << i));
+		bad += state == CTL_ST_DOWN || state == CTL_ST_UNKNOWN;
 		char user[64] = "-";
 		if (up) {
 			struct passwd *pw = getpwuid(p.uid);
@@ -406,30 +439,32 @@ static int run_status_all(const struct ctl_global *g)
 		}
 		const char *sc = up && p.seccomp >= 0 && p.seccomp <= 2 ? seccomp[p.seccomp] : "?";
 		json_t *self = !up ? NULL
-			       : !ds[i].ctl_socket ? ctl_sensor_self(pid, kl_unix_ms())
+			       : ds[i].sock == NULL ? ctl_sensor_self(pid, kl_unix_ms())
 						    : daemon_self(g, ds[i].role);
-		if (g->json) {
-			json_t *o = json_pack("{s:s, s:b}", "daemon", ds[i].name, "up", up);
+		if (json) {
+			json_t *e = json_pack("{s:s, s:s, s:b, s:b}", "daemon", name, "state",
+					      ctl_unit_state_name(state), "up", up, "expected",
+					      (o.expect & (1u << i)) != 0);
 			if (up) {
-				json_object_set_new(o, "pid", json_integer(p.pid));
-				json_object_set_new(o, "user", json_string(user));
-				json_object_set_new(o, "seccomp", json_string(sc));
-				json_object_set_new(o, "no_new_privs", json_boolean(p.no_new_privs));
+				json_object_set_new(e, "pid", json_integer(p.pid));
+				json_object_set_new(e, "user", json_string(user));
+				json_object_set_new(e, "seccomp", json_string(sc));
+				json_object_set_new(e, "no_new_privs", json_boolean(p.no_new_privs));
 				char caps[24];
 				snprintf(caps, sizeof(caps), "%016llx", (unsigned long long)p.cap_eff);
-				json_object_set_new(o, "cap_eff", json_string(caps));
+				json_object_set_new(e, "cap_eff", json_string(caps));
 				static const char *const keys[] = { "version", "enforcing", "mode", "ticks",
 								    "last_tick", "last_tick_age_ms",
 								    "interval_ms", "frames_in",
 								    "frames_out" };
 				for (size_t k = 0; self && k < sizeof(keys) / sizeof(keys[0]); k++)
-					json_object_set(o, keys[k], json_object_get(self, keys[k]));
+					json_object_set(e, keys[k], json_object_get(self, keys[k]));
 			}
-			json_array_append_new(arr, o);
+			json_array_append_new(arr, e);
 		} else if (up) {
 			char age[32];
 			printf("%-12s %-5s %-8d %-18s %-8s %-4d %016llx %-7s %-14s %7lld %7s %9lld %9lld\n",
-			       ds[i].name, "up", (int)p.pid, user, sc, p.no_new_privs,
+			       name, "up", (int)p.pid, user, sc, p.no_new_privs,
 			       (unsigned long long)p.cap_eff,
 			       json_string_value(json_object_get(self, "version")) ?: "-",
 			       json_string_value(json_object_get(self, "mode")) ?: "-",
@@ -438,16 +473,17 @@ static int run_status_all(const struct ctl_global *g)
 			       (long long)json_integer_value(json_object_get(self, "frames_in")),
 			       (long long)json_integer_value(json_object_get(self, "frames_out")));
 		} else {
-			printf("%-12s %-5s\n", ds[i].name, "down");
+			printf("%-12s %s%s\n", name, ctl_unit_state_name(state),
+			       state == CTL_ST_OFF ? "   (not expected here: --expect)" : "");
 		}
 		json_decref(self);
 	}
-	if (g->json) {
+	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 	}
 	json_decref(arr);
-	return down ? 1 : 0;
+	return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -481,8 +517,10 @@ int main(int argc, char **argv)
 		return run_offline(ctl_audit_main, n, av, g.json);
 	if (strcmp(av[0], "top") == 0)
 		return run_top(&g, n, av);
-	if (n == 2 && strcmp(av[0], "status") == 0 && strcmp(av[1], "--all") == 0)
-		return run_status_all(&g);
+	/* `status` with options only is every daemon; `status enforcer` is the
+	 * table's. */
+	if (strcmp(av[0], "status") == 0 && (n == 1 || av[1][0] == '-'))
+		return run_status_all(&g, n, av);
 	if (strcmp(av[0], "events") == 0)
 		for (int i = 1; i < n; i++)
 			if (strcmp(av[i], "--follow") == 0 || strcmp(av[i], "-f") == 0)
@@ -498,8 +536,15 @@ int main(int argc, char **argv)
 	if (strcmp(av[0], "help") == 0) {
 		int used;
 		const struct ctl_cmd *c = ctl_find(n - 1, av + 1, &used);
-		if (!c && n == 2 && ctl_print_group_help(av[1], stdout) > 0)
-			return 0;
+		if (!c && n == 2) {
+			/* `help status`, `help top`: klctl's own command and the
+			 * table's commands under that word */
+			int own = ctl_print_offline_help(av[1], stdout);
+			if (own > 0)
+				fputc('\n', stdout);
+			if (ctl_print_group_help(av[1], stdout) + own > 0)
+				return 0;
+		}
 		if (!c) {
 			fprintf(stderr, "klctl: no command \"%s\" (see klctl help)\n", av[1]);
 			return 2;

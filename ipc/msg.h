@@ -153,7 +153,8 @@ enum kl_ctl_kind {
  */
 #define KL_U(f) KL_CTL_U_##f
 #define KL_CTL_COMMANDS(X)                                                                       \
-	X(STATUS, "status", ENFORCER, 0, 0, NULL, READ)                                          \
+	X(STATUS, "status", ENFORCER, KL_U(MODE), 1,                                             \
+	  "1: brief, only the \"daemon\" object is needed (klctl status)", READ)                 \
 	X(STATS, "stats", ENFORCER, 0, 0, NULL, READ)                                            \
 	X(TOP_SRC, "top-src", ENFORCER, KL_U(MODE) | KL_U(COUNT), KL_TOP_MAX - 1,                \
 	  "sort key (enum kl_top_by)", READ)                                                     \

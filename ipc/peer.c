@@ -127,6 +127,7 @@ int kl_sp_probe_as(const char *path, uint16_t proto, int wait_ms, char *why, siz
 		if (e == ECONNREFUSED || e == ENOENT)
 			return 0;
 		snprintf(why, whylen, "connect: %s", strerror(e));
+		errno = e;
 		return -1;
 	}
 	if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) {
@@ -159,6 +160,8 @@ int kl_sp_probe_as(const char *path, uint16_t proto, int wait_ms, char *why, siz
 	}
 out:
 	close(fd);
+	if (rc < 0)
+		errno = 0;
 	return rc;
 }
 

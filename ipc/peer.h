@@ -19,7 +19,10 @@ bool kl_peer_allowed(uid_t uid, gid_t gid, const uid_t *allowed, size_t n, gid_t
 
 /* Knock on a socket path the way an nng peer does (the 8-byte SP header):
  * 1 an SP server answered, 0 nothing listens, -1 something else (why says
- * what). With fd_out a successful probe leaves the connection open. */
+ * what; errno is connect's when connect failed, else 0). With fd_out a
+ * successful probe leaves the connection open. Never hang up before the
+ * header exchange ends instead: nng 1.5.2 takes that for its listener
+ * closing and parks every later connection (ipc/listen.h). */
 int kl_sp_probe(const char *path, int wait_ms, char *why, size_t whylen, int *fd_out);
 /* The same as a peer speaking SP protocol `proto` (e.g. 0x50 PUSH0 for a
  * PULL0 socket: what the socket expects, so nng takes it as a peer). */

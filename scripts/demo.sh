@@ -52,8 +52,8 @@ ENF_ARGS=(--features graph-learning)
 GRAPHD_ARGS=(--graph-min-seen 3 --graph-min-windows 2 --graph-min-age 10s --graph-promote-interval 5s)
 start_suite
 ip -n "$NS_A" addr add $SCAN4/24 dev "$VA" || fail "addr add $SCAN4"
-bold "$ klctl status --all"
-klctl status --all | sed 's/^/  /'
+bold "$ klctl status"
+klctl status | sed 's/^/  /'
 echo "  decider: profile public-web, enforcing (not a dry run), triggers lowered so the demo escalates in seconds"
 
 T_START=$(date +%s)

@@ -175,11 +175,11 @@ nsenter --net=/run/netns/"$NS_B" setpriv --reuid=nobody --regid=nogroup --clear-
 ENF_PID=$!
 PIDS+=("$ENF_PID")
 for _ in $(seq 1 100); do
-	klctl status >/dev/null 2>&1 && break
+	klctl status enforcer >/dev/null 2>&1 && break
 	kill -0 "$ENF_PID" 2>/dev/null || fail "kl-enforcer as nobody: $(tail -n 5 "$TMP/enforcer-user.log")"
 	sleep 0.1
 done
-klctl status >/dev/null 2>&1 || fail "kl-enforcer as nobody did not come up"
+klctl status enforcer >/dev/null 2>&1 || fail "kl-enforcer as nobody did not come up"
 for st in /proc/"$ENF_PID"/task/*/status; do
 	awk -v c=$ENF_CAPS '/^CapEff:|^CapPrm:/ && $2 != c { print "bad " $0 }
 		/^CapAmb:|^CapInh:/ && $2 != "0000000000000000" { print "bad " $0 }

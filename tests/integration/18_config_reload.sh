@@ -106,5 +106,5 @@ hup enforcer "$TMP/enforcer.log" "reload: map-size-flow 4096 (file $CFG/enforcer
 log "ok: enforcer map_sizes needs a restart"
 printf 'new_source_min_rate: lots\n' >"$CFG/enforcer.yaml"
 hup enforcer "$TMP/enforcer.log" "SIGHUP: $CFG/enforcer.yaml:1: new_source_min_rate"
-klctl status >/dev/null || fail "the enforcer stopped answering after a bad file"
+klctl status enforcer >/dev/null || fail "the enforcer stopped answering after a bad file"
 log "all good"

@@ -14,6 +14,25 @@ for st in /proc/$ENF_PID/task/*/status; do
 	grep -q '^NoNewPrivs:[[:space:]]*1' "$st" || fail "thread $st lacks no_new_privs"
 done
 log "ok: every enforcer thread is capped and has no_new_privs"
+# Only the enforcer runs here: `klctl status` counts the three others as
+# down (exit 1) unless told they are not deployed (--expect).
+expect_fail "klctl status with the enforcer alone" 1 klctl status
+echo "$LAST_OUT" | grep -qE "^kl-enforcer +up +$ENF_PID +[a-z0-9]+ +filter +1 " ||
+	fail "klctl status does not show the enforcer up, sandboxed: $LAST_OUT"
+for r in sensor decider graphd; do
+	echo "$LAST_OUT" | grep -qE "^kl-$r +down\$" || fail "klctl status: kl-$r not down: $LAST_OUT"
+done
+out=$(klctl status --expect enforcer) || fail "klctl status --expect enforcer: $out"
+for r in sensor decider graphd; do
+	echo "$out" | grep -qE "^kl-$r +off " || fail "klctl status --expect enforcer: kl-$r not off: $out"
+done
+klctl status --json --expect enforcer | jq -e --argjson pid "$ENF_PID" '
+	(map(select(.state == "up")) | length == 1 and .[0].daemon == "kl-enforcer" and
+	 .[0].pid == $pid and .[0].enforcing == true and .[0].version == "0.1") and
+	(map(select(.state == "off" and .expected == false and .up == false)) | length == 3)' \
+	>/dev/null || fail "klctl status --json --expect enforcer: $(klctl status --json --expect enforcer)"
+expect_fail "klctl status --expect with a typo" 2 klctl status --expect enforcer,graph
+log "ok: klctl status: the enforcer up, the others down, or off when not expected"
 expect_eq "$(pings "$NS_A" $B4 4)" 4 "pings pass"
 # Resolve the v6 neighbour first: the deny drops NDP too, and a FAILED
 # neighbour entry would outlive the rule and fail the "detached" check.
@@ -25,6 +44,10 @@ pk=$(src_field $A4 pkts)
 # (counted in new_sources).
 expect_ge "$pk" 3 "packets counted before restart"
 klctl --json stats | jq -e '.new_sources >= 1' >/dev/null || fail "stats: no new_sources: $(klctl stats)"
+# klctl status knocked on the control socket as nng does: the listener's
+# self-check (every 2 s, seconds have passed) found nothing to replace.
+grep -q "listener stopped accepting" "$TMP/enforcer.log" &&
+	fail "klctl status wedged the enforcer's listener: $(grep "listener stopped" "$TMP/enforcer.log")"
 
 log "== restart"
 stop_enforcer

@@ -106,9 +106,9 @@ echo "$LAST_OUT" | grep -q "198.18.0.77\|198.18.0.60" && fail "state shows entri
 expect_out "STATE truncates at --max" 0 "^1 entries \(truncated\)$" enfc state --max 1
 expect_out "graphd's STATE holds only its edge" 0 "^1 entries$" enfc --role graphd state
 echo "$LAST_OUT" | grep -q "^edge-allow 198.18.0.60 443/6 " || fail "graphd state: $LAST_OUT"
-expect_eq "$(klctl --json status | jq .links.decider.entries)" 3 "status counts the decider's entries"
-expect_eq "$(klctl --json status | jq .links.graphd.entries)" 1 "status counts graphd's entries"
-klctl status | grep -q "entries 3 of max 200000, quota 10000/s" || fail "status text: $(klctl status)"
+expect_eq "$(klctl --json status enforcer | jq .links.decider.entries)" 3 "status counts the decider's entries"
+expect_eq "$(klctl --json status enforcer | jq .links.graphd.entries)" 1 "status counts graphd's entries"
+klctl status enforcer | grep -q "entries 3 of max 200000, quota 10000/s" || fail "status text: $(klctl status enforcer)"
 
 log "== release"
 expect_out "RELEASE with budget 1 stops early" 0 "removed 1 more 1" enfc release 198.18.0.0/24 --budget 1
@@ -123,11 +123,11 @@ sleep 1 # a full bucket: 10000 tokens
 expect_out "12000 new blocks at once: the per-second quota stops at 10000" 1 "^applied 10000 of 12000$" \
 	enfc decide 198.18.1.0 BLOCK --count 12000 --ttl 1m
 echo "$LAST_OUT" | grep -q "REFUSED (rate-cap)" || fail "no rate-cap refusals listed"
-expect_eq "$(klctl --json status | jq .links.decider.entries)" 10000 "10000 decider entries counted"
-expect_ge "$(klctl --json status | jq '.links.decider.refused_by["rate-cap"]')" 2000 "rate-cap refusals counted"
+expect_eq "$(klctl --json status enforcer | jq .links.decider.entries)" 10000 "10000 decider entries counted"
+expect_ge "$(klctl --json status enforcer | jq '.links.decider.refused_by["rate-cap"]')" 2000 "rate-cap refusals counted"
 expect_out "one RELEASE takes them all back" 0 "removed 10000 more 0" \
 	enfc release 198.18.0.0/15 --budget 100000
-expect_eq "$(klctl --json status | jq .links.decider.entries)" 0 "no decider entries left"
+expect_eq "$(klctl --json status enforcer | jq .links.decider.entries)" 0 "no decider entries left"
 
 log "== edge rules from graphd under tuple enforcement"
 klctl tuple-enforce allow || fail "tuple-enforce allow"
@@ -164,7 +164,7 @@ expect_out "graphd may not send DECISIONS" 1 "graphd may not send DECISIONS" \
 	enfc --role graphd --socket "$RUN/enforcer/enforcer-graphd.sock" decide $A4 BLOCK
 expect_out "ctl HELLO on the decider's socket is refused" 1 "role ctl may not connect" \
 	enfc --role ctl --socket "$RUN/enforcer/enforcer-decider.sock" state
-klctl status >/dev/null || fail "the control socket still serves klctl"
+klctl status enforcer >/dev/null || fail "the control socket still serves klctl"
 
 log "== peer uids"
 chmod 711 "$TMP" # the run dir inside must be reachable for the peers below
@@ -182,8 +182,8 @@ grep -q "enforcer-decider.sock: refused connection from uid 1 " "$TMP/enforcer.l
 expect_out "graphd's socket is for root and the enforcer only without its user" 1 "." \
 	setpriv --reuid=daemon --regid=daemon --groups=65534 "$TOOLS/kl-enfclient" --run-dir "$RUN" \
 	--timeout 2s --role graphd state
-klctl --json status | jq -e '.links.decider.uid == 65534 and .links.graphd.uid == null' >/dev/null ||
-	fail "status does not show the link users: $(klctl --json status | jq -c .links)"
+klctl --json status enforcer | jq -e '.links.decider.uid == 65534 and .links.graphd.uid == null' >/dev/null ||
+	fail "status does not show the link users: $(klctl --json status enforcer | jq -c .links)"
 grep -q "CHANGE who=decider(uid=0,pid=[0-9]*) action=decisions n=1 applied=1 refused=0" "$TMP/enforcer.log" ||
 	fail "no CHANGE line per batch in the log"
 log "all good"

@@ -41,7 +41,7 @@ retry() { # retry DESC CMD...
 	done
 	fail "$desc: still failing after 20 s: $out"
 }
-retry "klctl status after the attack" klctl status
+retry "klctl status enforcer after the attack" klctl status enforcer
 retry "decider link serves nobody after the attack" \
 	as_nobody "$TOOLS/kl-enfclient" --run-dir "$RUN" --timeout 2s state
 retry "graphd link serves nobody after the attack" \

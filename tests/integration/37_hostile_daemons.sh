@@ -74,7 +74,7 @@ for s in "${SOCKS[@]}"; do
 done
 alive
 
-retry "klctl status (enforcer) after the attack" klctl status
+retry "klctl status enforcer after the attack" klctl status enforcer
 retry "klctl sources (decider) after the attack" klctl sources
 retry "klctl graph violations (graphd) after the attack" klctl graph violations
 retry "the decider link after the attack" \

@@ -33,7 +33,7 @@ done
 klctl sources >/dev/null 2>&1 || fail "kl-decider did not come up"
 
 jstat() { klctl --json stats | jq -r ".$1 // 0"; }
-limit_burst() { klctl --json status | jq -r '.new_sources.limit.burst // 0'; }
+limit_burst() { klctl --json status enforcer | jq -r '.new_sources.limit.burst // 0'; }
 level_of() { klctl --json sources -n 1000 | jq -r --arg ip "$1" '.[] | select(.ip == $ip) | .level' | head -n 1; }
 # wait_new N: polls until new_sources grew by N since $N0 (deadline 30 s).
 wait_new() {
@@ -86,7 +86,7 @@ kill "$FLOOD" 2>/dev/null
 
 log "== the operator's lever"
 klctl new-sources limit --rate 0 --burst 1 --ttl 5m || fail "new-sources limit"
-klctl status | grep -q 'new sources:.*limit 0 pps, burst 1' || fail "status: $(klctl status)"
+klctl status enforcer | grep -q 'new sources:.*limit 0 pps, burst 1' || fail "status: $(klctl status enforcer)"
 klctl new-sources off || fail "new-sources off"
-klctl status | grep -q 'new sources:.*limit off' || fail "status after off: $(klctl status)"
+klctl status enforcer | grep -q 'new sources:.*limit off' || fail "status after off: $(klctl status enforcer)"
 log "all good"

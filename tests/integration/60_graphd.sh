@@ -186,14 +186,15 @@ log "ok: edge deny $A4 9090/tcp from graphd"
 expect_eq "$(get 8080)" 200 "A -> 8080 still works after the violation"
 
 log "== recovery through klctl graph"
-V=$(klctl --json graph violations --since 10m) || fail "klctl graph violations"
+# The seeds' spellings: export --violations, --format json after the command.
+V=$(klctl graph export --violations --since 10m --format json) || fail "klctl graph export --violations"
 echo "$V" | jq -e --arg ip $A4 '.violations[] | select(.src == $ip and .port == 9090 and .action == "block")' \
-	>/dev/null || fail "klctl graph violations lacks 9090: $V"
+	>/dev/null || fail "klctl graph export --violations lacks 9090: $V"
 klctl graph approve-ip $A4 >"$TMP/approve.txt" 2>&1 || fail "klctl graph approve-ip: $(cat "$TMP/approve.txt")"
 answers() { [ "$(get "$1")" = 200 ]; }
 wait_for 10 "A -> 9090 answering after approve-ip" answers 9090
 expect_eq "$(get 9090)" 200 "A -> 9090 after approve-ip"
-klctl --json graph export | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 9090 and .state == "approved")' \
+klctl graph export --format json | jq -e --arg ip $A4 '.edges[] | select(.src == $ip and .port == 9090 and .state == "approved")' \
 	>/dev/null || fail "klctl graph export lacks the approved edge"
 klctl --json edge list | jq -e --arg ip $A4 '[.entries[] | select(.kind == "deny" and .ip == $ip and .port == 9090)] | length == 0' \
 	>/dev/null || fail "the violation's edge deny is still there: $(klctl edge list)"

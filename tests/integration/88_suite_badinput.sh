@@ -36,7 +36,7 @@ for s in enforcer/enforcer.sock decider/telemetry.sock decider/decider.sock grap
 		fail "no refusal logged for $s"
 done
 log "ok: a refusal naming the socket was logged for each"
-klctl status >/dev/null || fail "the enforcer no longer answers klctl"
+klctl status enforcer >/dev/null || fail "the enforcer no longer answers klctl"
 klctl sources >/dev/null || fail "the decider no longer answers klctl"
 klctl graph export >/dev/null || fail "graphd no longer answers klctl"
 for r in enforcer sensor decider graphd; do

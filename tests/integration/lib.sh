@@ -107,7 +107,7 @@ start_enforcer() {
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")
 	for _ in $(seq 1 100); do
-		[ -S "$RUN/enforcer/enforcer.sock" ] && klctl status >/dev/null 2>&1 && return 0
+		[ -S "$RUN/enforcer/enforcer.sock" ] && klctl status enforcer >/dev/null 2>&1 && return 0
 		kill -0 "$ENF_PID" 2>/dev/null || fail "kl-enforcer exited early"
 		sleep 0.1
 	done

@@ -556,6 +556,20 @@ static void test_status(void **state)
 	json_t *ns = json_object_get(res.json, "new_sources");
 	assert_true(json_is_true(json_object_get(ns, "admission")));
 	assert_null(json_object_get(ns, "limit"));
+	json_t *self = json_object_get(res.json, "daemon");
+	assert_string_equal(json_string_value(json_object_get(self, "name")), "kl-enforcer");
+	json_int_t in = json_integer_value(json_object_get(self, "frames_in"));
+	enf_result_free(&res);
+
+	/* Brief (`klctl status`): the same "daemon" object and nothing that
+	 * walks the maps. */
+	r.mode = 1;
+	assert_int_equal(run(&r, &res), KL_OK);
+	assert_int_equal(json_object_size(res.json), 1);
+	self = json_object_get(res.json, "daemon");
+	assert_string_equal(json_string_value(json_object_get(self, "name")), "kl-enforcer");
+	assert_true(json_is_true(json_object_get(self, "enforcing")));
+	assert_true(json_integer_value(json_object_get(self, "frames_in")) >= in);
 	enf_result_free(&res);
 }
 

@@ -13,6 +13,11 @@
 #include <math.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <jansson.h>
 
 #include "ctl/cmds.h"
@@ -58,7 +63,7 @@ static void test_simple_commands(void **state)
 		const char *line;
 		uint16_t cmd;
 	} t[] = {
-		{ "status", KL_CTL_STATUS },	   { "stats", KL_CTL_STATS },
+		{ "status enforcer", KL_CTL_STATUS }, { "stats", KL_CTL_STATS },
 		{ "allow list", KL_CTL_ALLOW_LIST }, { "deny list", KL_CTL_DENY_LIST },
 		{ "rl off", KL_CTL_RL_OFF },	   { "rl list", KL_CTL_RL_LIST },
 		{ "edge list", KL_CTL_EDGE_LIST },   { "reset", KL_CTL_RESET },
@@ -373,6 +378,8 @@ static void test_man_page(void **state)
 	for (size_t i = 0; i < ctl_n_offline; i++)
 		assert_non_null(ctl_offline[i].help);
 	assert_non_null(strstr(buf, "\\fBklctl \\fRtrace from\\-pcap"));
+	assert_non_null(strstr(buf, "\\fBklctl \\fRstatus [\\-\\-expect LIST] [\\-\\-json]\n"));
+	assert_non_null(strstr(buf, "\\fBklctl \\fR\\fBstatus enforcer\\fR\n"));
 	assert_non_null(strstr(buf, ".SH \"EXIT STATUS\""));
 	assert_non_null(strstr(buf, "/run/kernloom/decider/decider.sock"));
 	free(buf);
@@ -845,6 +852,95 @@ static void test_top_options(void **state)
 	assert_non_null(strstr(err, "needs a value"));
 }
 
+/* Split LINE at spaces into argv and run ctl_status_parse on it. */
+static int status_parse(const char *line, struct ctl_status_opts *o)
+{
+	static char buf[256];
+	static char *argv[16];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *t = strtok(buf, " "); t && argc < 15; t = strtok(NULL, " "))
+		argv[argc++] = t;
+	err[0] = '\0';
+	return ctl_status_parse(argc, argv, o, err, sizeof(err));
+}
+
+/* `klctl status` is every daemon; which ones must be up is --expect;
+ * the shield's own detail is `status enforcer`, a table command. */
+static void test_status_options(void **state)
+{
+	(void)state;
+	struct ctl_status_opts o;
+	const unsigned all = (1u << CTL_U_ENFORCER) | (1u << CTL_U_SENSOR) |
+			     (1u << CTL_U_DECIDER) | (1u << CTL_U_GRAPHD);
+	assert_int_equal(status_parse("status", &o), 0);
+	assert_int_equal(o.expect, all);
+	assert_false(o.json || o.help);
+	assert_int_equal(status_parse("status --json", &o), 0);
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --format json", &o), 0);
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --format=table", &o), 0);
+	assert_false(o.json);
+	assert_int_equal(status_parse("status --expect enforcer,sensor,decider --json", &o), 0);
+	assert_int_equal(o.expect, all & ~(1u << CTL_U_GRAPHD));
+	assert_true(o.json);
+	assert_int_equal(status_parse("status --expect=kl-graphd", &o), 0);
+	assert_int_equal(o.expect, 1u << CTL_U_GRAPHD);
+	assert_int_equal(status_parse("status --expect decider,decider", &o), 0);
+	assert_int_equal(o.expect, 1u << CTL_U_DECIDER);
+	assert_int_equal(status_parse("status --help", &o), 0);
+	assert_true(o.help);
+	static const char *bad[][2] = {
+		{ "status --expect", "needs a list" },
+		{ "status --expect=", "needs a list" },
+		{ "status --expect enforcer,", "\"\" is not one of" },
+		{ "status --expect ,enforcer", "\"\" is not one of" },
+		{ "status --expect enforcer,graph", "\"graph\" is not one of" },
+		{ "status --expect kl-", "\"kl-\" is not one of" },
+		{ "status --expect sensor --expect decider", "given twice" },
+		{ "status --all", "unknown option \"--all\"" },
+		{ "status --format xml", "json or table" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(status_parse(bad[i][0], &o), -1);
+		print_message("%s: %s\n", bad[i][0], err);
+		assert_non_null(strstr(err, bad[i][1]));
+	}
+
+	/* Down only counts when expected; a socket that keeps klctl out is
+	 * not taken for a daemon that is down. */
+	assert_int_equal(ctl_unit_state(true, false, true), CTL_ST_UP);
+	assert_int_equal(ctl_unit_state(true, false, false), CTL_ST_UP);
+	assert_int_equal(ctl_unit_state(false, false, true), CTL_ST_DOWN);
+	assert_int_equal(ctl_unit_state(false, false, false), CTL_ST_OFF);
+	assert_int_equal(ctl_unit_state(false, true, true), CTL_ST_UNKNOWN);
+	assert_int_equal(ctl_unit_state(false, true, false), CTL_ST_UNKNOWN);
+	assert_string_equal(ctl_unit_state_name(CTL_ST_OFF), "off");
+	assert_string_equal(ctl_unit_name(CTL_U_SENSOR), "kl-sensor");
+
+	/* `status` alone is not a table command; `status enforcer` is. */
+	struct ctl_call c;
+	assert_int_equal(parse("status enforcer --json", &c), 0);
+	assert_int_equal(c.req.cmd, KL_CTL_STATUS);
+	assert_true(c.json);
+	assert_int_equal(ctl_cmd_daemon(c.cmd), CTL_D_ENFORCER);
+	assert_int_equal(parse("status", &c), -1);
+	assert_int_equal(parse("status decider", &c), -1);
+	assert_non_null(strstr(err, "unknown subcommand \"status decider\""));
+
+	/* `klctl help status`: klctl's own command, then the table's. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(ctl_print_offline_help("status", f), 1);
+	assert_int_equal(ctl_print_group_help("status", f), 1);
+	fclose(f);
+	assert_non_null(strstr(buf, "usage: klctl status [--expect LIST] [--json]\n"));
+	assert_non_null(strstr(buf, "usage: klctl status enforcer\n"));
+	free(buf);
+}
+
 static void test_events_follow_window(void **state)
 {
 	(void)state;
@@ -894,18 +990,9 @@ static void test_status_all_proc(void **state)
 	assert_true(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/run/kernloom", "/run/kernloom"));
 	assert_false(ctl_cmdline_run_dir_is(c3, sizeof(c3), "/tmp/x/run", "/run/kernloom"));
 	assert_false(ctl_cmdline_run_dir_is(c4, sizeof(c4), "/tmp/x/run", "/run/kernloom"));
-	/* Daemons are found by their exact name and run dir, in /proc. */
-	char self[64] = "";
-	FILE *f = fopen("/proc/self/comm", "r");
-	assert_non_null(f);
-	assert_non_null(fgets(self, sizeof(self), f));
-	fclose(f);
-	self[strcspn(self, "\n")] = '\0';
-	assert_true(ctl_find_daemon(self, "/run/kernloom", "/run/kernloom") > 0);
-	assert_int_equal(ctl_find_daemon(self, "/tmp/elsewhere/run", "/run/kernloom"), 0);
-	self[strlen(self) - 1] = '\0';
-	assert_int_equal(ctl_find_daemon(self, "/run/kernloom", "/run/kernloom"), 0);
-	assert_int_equal(ctl_find_daemon("kl-nonexistent", "/run/kernloom", "/run/kernloom"), 0);
+	/* nobody listens there */
+	char why[256];
+	assert_int_equal(ctl_socket_peer_pid("/nonexistent/kl.sock", 100, why, sizeof(why)), 0);
 
 	/* The sensor's metrics file from its cmdline, and the samples in it. */
 	static const char c5[] = "kl-sensor\0--metrics-file\0/a.prom\0--metrics-file=/b.prom";
@@ -921,6 +1008,82 @@ static void test_status_all_proc(void **state)
 	assert_true(ctl_prom_value(page, "kernloom_sensor_frames_sent_total{stream=\"flows\"}") == 41);
 	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_ticks")));
 	assert_true(isnan(ctl_prom_value(page, "kernloom_sensor_frames_sent_total")));
+}
+
+/* An SP server in a thread: accepts once, answers the SP header as a REP0
+ * socket, and reports whether the peer sent a whole header first. */
+struct sp_server {
+	int lfd;
+	bool answer;
+	bool got_header;
+};
+static void *sp_serve(void *arg)
+{
+	struct sp_server *s = arg;
+	int fd = accept(s->lfd, NULL, NULL);
+	uint8_t h[8];
+	size_t have = 0;
+	while (fd >= 0 && have < sizeof(h)) {
+		ssize_t n = read(fd, h + have, sizeof(h) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	s->got_header = have == sizeof(h) && memcmp(h, "\0SP\0\0\x30\0\0", 8) == 0;
+	if (s->answer && s->got_header)
+		assert_int_equal(write(fd, "\0SP\0\0\x31\0\0", 8), 8);
+	/* wait for the peer to hang up */
+	while (fd >= 0 && read(fd, h, sizeof(h)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int sp_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path));
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* `klctl status` finds a daemon's pid by knocking on its control socket
+ * the way nng does: the whole SP header exchange, never a bare connect
+ * and close (that wedges an nng 1.5.2 listener). A socket that does not
+ * answer cannot be told up or down. */
+static void test_status_probe(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kl-ctlprobe.XXXXXX", path[128], why[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+
+	struct sp_server s = { .lfd = sp_listen(path), .answer = true };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, sp_serve, &s), 0);
+	assert_int_equal(ctl_socket_peer_pid(path, 2000, why, sizeof(why)), getpid());
+	pthread_join(t, NULL);
+	assert_true(s.got_header);
+
+	s.answer = false;
+	assert_int_equal(pthread_create(&t, NULL, sp_serve, &s), 0);
+	why[0] = '\0';
+	assert_int_equal(ctl_socket_peer_pid(path, 100, why, sizeof(why)), -1);
+	pthread_join(t, NULL);
+	print_message("silent server: %s\n", why);
+	assert_non_null(strstr(why, "no SP handshake"));
+	close(s.lfd);
+
+	/* the socket file of a daemon that is gone */
+	assert_int_equal(ctl_socket_peer_pid(path, 100, why, sizeof(why)), 0);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* The request field each klctl argument fills (0: none). */
@@ -994,6 +1157,8 @@ int main(void)
 		cmocka_unit_test(test_global_options),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_top_options),
+		cmocka_unit_test(test_status_options),
+		cmocka_unit_test(test_status_probe),
 		cmocka_unit_test(test_events_follow_window),
 		cmocka_unit_test(test_status_all_proc),
 		cmocka_unit_test(test_stats_printer),

@@ -406,6 +406,7 @@ static const struct ctl_bad ctl_bad[] = {
 	{ KL_CTL_ENFORCE_ALLOW, O_MODE, 1, 2, "'mode' is 2, want 0 (off) or 1 (on)" },
 	{ KL_CTL_TUPLE_ENFORCE, O_MODE, 1, 3, "'mode' is 3" },
 	{ KL_CTL_STATS, O_MODE, 1, 1, "'mode' must be 0" },
+	{ KL_CTL_STATUS, O_MODE, 1, 2, "'mode' is 2" },
 	{ KL_CTL_DETACH, O_MODE, 1, 1, "'mode' must be 0" },
 	{ KL_CTL_WHITELIST_ADD, O_MODE, 1, 2, "'mode' is 2, want 0 (ttl_ms is a duration)" },
 	/* whitelist-add: an absolute time in mode 1, a duration in mode 0 */

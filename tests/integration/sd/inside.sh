@@ -154,13 +154,20 @@ check_stat /sys/fs/bpf/kernloom/kernloom_src4_stats 660 kernloom-enforcer kernlo
 
 log "== klctl: root and kernloom-admin members may, others may not"
 useradd -M -N -g nogroup -G kernloom-admin klop || fail "useradd klop"
-klctl status >/dev/null || fail "klctl status as root"
-for d in "status" "sources" "graph violations"; do
+out=$(klctl status) || fail "klctl status as root (every daemon up): $out"
+for d in "status enforcer" "sources" "graph violations"; do
 	setpriv --reuid=klop --regid=nogroup --init-groups $KLCTL $d >/dev/null ||
 		fail "klctl $d as a kernloom-admin member"
 	setpriv --reuid=nobody --regid=nogroup --clear-groups $KLCTL $d >/dev/null 2>&1 &&
 		fail "klctl $d as nobody was let in"
 done
+setpriv --reuid=klop --regid=nogroup --init-groups $KLCTL status >/dev/null ||
+	fail "klctl status as a kernloom-admin member: $($KLCTL status 2>&1)"
+# nobody cannot tell whether a daemon runs behind a socket it may not open:
+# unknown, not down, and exit 1.
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups $KLCTL status 2>&1) &&
+	fail "klctl status as nobody exited 0: $out"
+echo "$out" | grep -qE "^kl-enforcer +unknown" || fail "klctl status as nobody: $out"
 log "ok: klctl answers root and kernloom-admin, refuses nobody"
 
 log "== a SYN flood is rate-limited, then blocked, end to end (sensor -> decider -> enforcer)"
