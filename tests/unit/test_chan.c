@@ -825,6 +825,56 @@ static int hostile_run(bool become_nobody)
 	return 0;
 }
 
+/*
+ * A daemon started as root binds its socket before it drops to its user;
+ * the socket's group is one that user is not in (kernloom-admin on a real
+ * host). Its self-check after the drop must still reach the socket, or
+ * the idle listener is replaced every time it starts. Two checks' worth,
+ * with requests as the user; nothing may be replaced, and the socket file
+ * belongs to the user.
+ */
+static int idle_after_drop_scenario(void)
+{
+	char path[128], dir[96], err[256] = "";
+	static struct srv v;
+	struct stat st;
+
+	if (chmod(tmpdir, 0711) < 0)
+		HEAL_FAIL("chmod %s", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/dropped", tmpdir);
+	if (mkdir(dir, 0755) < 0 || chown(dir, 65534, 65534) < 0)
+		HEAL_FAIL("mkdir %s", dir);
+	snprintf(path, sizeof(path), "%s/idle.sock", dir);
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	o.gid = 0; /* a group uid 65534 is not in */
+	o.owner = 65534;
+	memset(&v, 0, sizeof(v));
+	if (kl_server_open(&v.s, &o, err, sizeof(err)) != 0)
+		HEAL_FAIL("server: %s", err);
+	gid_t g = 65534;
+	if (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 || setresuid(65534, 65534, 65534) < 0)
+		HEAL_FAIL("becoming uid 65534: %s", strerror(errno));
+	if (pthread_create(&v.th, NULL, srv_loop, &v) != 0)
+		HEAL_FAIL("pthread_create");
+	int64_t end = mono_ms() + 2 * KL_LISTEN_CHECK_MS + 2 * KL_SP_PROBE_WAIT_MS;
+	while (mono_ms() < end) {
+		if (!status_answered(path, 3000, err, sizeof(err)))
+			HEAL_FAIL("uid 65534's request: %s", err);
+		usleep(200 * 1000);
+	}
+	atomic_store(&v.stop, 1);
+	pthread_join(v.th, NULL);
+	if (kl_server_listener_replaced(v.s) != 0)
+		HEAL_FAIL("an idle listener was replaced %llu times after the drop",
+			  (unsigned long long)kl_server_listener_replaced(v.s));
+	if (lstat(path, &st) != 0 || st.st_uid != 65534 || st.st_gid != 0 ||
+	    (st.st_mode & 0777) != 0660)
+		HEAL_FAIL("socket file: uid %u gid %u mode %o", (unsigned)st.st_uid,
+			  (unsigned)st.st_gid, (unsigned)(st.st_mode & 0777));
+	kl_server_close(v.s);
+	return 0;
+}
+
 /* The enforcer today: root without CAP_CHOWN after its drop. */
 static int hostile_scenario(void)
 {
@@ -840,6 +890,23 @@ static int hostile_nobody_scenario(void)
 
 static pid_t hostile_pid[2] = { -1, -1 };
 static int hostile_go[2] = { -1, -1 };
+static pid_t dropped_pid = -1;
+static int dropped_go = -1;
+
+static void test_idle_listener_kept_after_drop(void **state)
+{
+	(void)state;
+	int st;
+	if (dropped_pid < 0) {
+		skip(); /* needs root: another uid */
+		return;
+	}
+	assert_int_equal(write(dropped_go, tmpdir, sizeof(tmpdir)), sizeof(tmpdir));
+	assert_int_equal(waitpid(dropped_pid, &st, 0), dropped_pid);
+	dropped_pid = -1;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
 
 static void run_hostile(int i)
 {
@@ -1086,6 +1153,7 @@ int main(void)
 	if (geteuid() == 0) {
 		hostile_pid[0] = fork_scenario(hostile_scenario, &hostile_go[0]);
 		hostile_pid[1] = fork_scenario(hostile_nobody_scenario, &hostile_go[1]);
+		dropped_pid = fork_scenario(idle_after_drop_scenario, &dropped_go);
 	}
 
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_forbidden_type_closes),
 		cmocka_unit_test(test_listener_self_heal),
 		cmocka_unit_test(test_idle_listener_kept),
+		cmocka_unit_test(test_idle_listener_kept_after_drop),
 		cmocka_unit_test(test_hostile_peers),
 		cmocka_unit_test(test_hostile_peers_after_user_switch),
 		cmocka_unit_test(test_silent_connection_closed),
@@ -1108,6 +1177,10 @@ int main(void)
 	close(heal_go);
 	if (heal_pid > 0)
 		waitpid(heal_pid, NULL, 0);
+	if (dropped_go >= 0)
+		close(dropped_go);
+	if (dropped_pid > 0)
+		waitpid(dropped_pid, NULL, 0);
 	for (int i = 0; i < 2; i++) {
 		if (hostile_go[i] >= 0)
 			close(hostile_go[i]);
