@@ -101,8 +101,12 @@ start_enforcer() {
 	mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
 	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
 	# here would fork a subshell, and stop_enforcer would kill only that).
+	# Its peers run as $KL_USER too (a caller's flag comes later and wins):
+	# the built-in peer users may exist on this host (an installed suite),
+	# and a socket cannot be handed to a group the enforcer is not in.
 	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" \
-		$(audit_args enforcer) --user "$KL_USER" "$@" \
+		$(audit_args enforcer) --user "$KL_USER" --decider-user "$KL_USER" --graph-user "$KL_USER" \
+		--sensor-user "$KL_USER" "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")
