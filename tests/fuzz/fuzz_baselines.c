@@ -28,6 +28,19 @@
 
 static char dir[64];
 
+/* The files live in a directory of this process's own; nothing is left. */
+static void cleanup(void)
+{
+	static const char *const names[] = { "in.json", "in.json.bak", "out.json", "out.json.bak",
+					     "out.json.tmp" };
+	char path[96];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 /* Put the right hash in: NULL if the input is no JSON object. */
 static char *with_integrity(const uint8_t *p, size_t len, size_t *out_len)
 {
@@ -124,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dir[0] == '\0') {
 		snprintf(dir, sizeof(dir), "/tmp/fuzz-baselines-XXXXXX");
 		CHECK(mkdtemp(dir) != NULL);
+		atexit(cleanup);
 	}
 	char in[96], out[96], bak[100], why[1400] = "";
 	snprintf(in, sizeof(in), "%s/in.json", dir);
