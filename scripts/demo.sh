@@ -13,7 +13,6 @@ BUILD=${1:-build}
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (XDP, namespaces)" >&2; exit 1; }
 TOTAL=${DEMO_SECONDS:-90}
 [[ $TOTAL =~ ^[0-9]+$ ]] && [ "$TOTAL" -ge 20 ] || { echo "demo: DEMO_SECONDS must be a number >= 20" >&2; exit 2; }
-LAB_USERS=${LAB_USERS:-service}
 . "$(dirname "$0")/../tests/integration/lab.sh"
 
 BASE=$((TOTAL / 6))              # the client alone

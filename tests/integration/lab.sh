@@ -5,15 +5,15 @@
 # removes everything it made, also on failure.
 #
 # LAB_USERS picks the daemons' users:
-#   nobody   (default) started by hand as root with --user nobody (and nobody
-#            for every peer), so each drops to nobody and enters its sandbox.
-#   service  each started the way its unit starts it: as its own service user
-#            of systemd/sysusers.d/kernloom.conf (with the memberships there;
-#            users and groups missing on the host are made for the run and
-#            removed after it), the enforcer with its three ambient
-#            capabilities, no --user nor peer-user flag (the units pass none:
-#            the defaults are the service users), in directories with the
-#            owners and modes of systemd/tmpfiles.d/kernloom.conf.
+#   service  (default) each started the way its unit starts it: as its own
+#            service user of systemd/sysusers.d/kernloom.conf (with the
+#            memberships there; users and groups missing on the host are made
+#            for the run and removed after it), the enforcer with its three
+#            ambient capabilities, no --user nor peer-user flag (the units
+#            pass none: the defaults are the service users), in directories
+#            with the owners and modes of systemd/tmpfiles.d/kernloom.conf.
+#   nobody   started by hand as root with --user nobody (and nobody for every
+#            peer), so each drops to nobody and enters its sandbox.
 #
 #   $NS_A  attacker   198.18.0.1  fd00:6b6c::1   (hping3, nmap, kl-pktgen)
 #   $NS_B  server     198.18.0.2  fd00:6b6c::2   nginx; the XDP shield on $VB
@@ -50,8 +50,8 @@ LAB_DEC_ARGS=(--profile public-web --dry-run=false --trig-pps 400 --trig-syn 100
 
 in_c() { ip netns exec "$NS_C" "$@"; }
 
-LAB_USERS=${LAB_USERS:-nobody}
-case $LAB_USERS in nobody | service) ;; *) fail "LAB_USERS=$LAB_USERS: nobody or service" ;; esac
+LAB_USERS=${LAB_USERS:-service}
+case $LAB_USERS in service | nobody) ;; *) fail "LAB_USERS=$LAB_USERS: service or nobody" ;; esac
 # A role's service user (the run directory's name is the role's).
 declare -A UNIT_USER=([enforcer]=kernloom-enforcer [sensor]=kernloom-sensor
 	[decider]=kernloom-decider [graphd]=kernloom-graph)
@@ -164,6 +164,9 @@ user_args() {
 	sensor) echo --user nobody ;;
 	*) echo --user nobody --sensor-user nobody ;;
 	esac
+}
+lab_user() { # ROLE -> the user it runs as
+	if [ "$LAB_USERS" = service ]; then echo "${UNIT_USER[$1]}"; else echo nobody; fi
 }
 metrics_file() { # ROLE
 	if [ "$LAB_USERS" = service ]; then echo "$METRICS/$1/$1.prom"; else echo "$METRICS/$1.prom"; fi
