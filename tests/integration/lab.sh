@@ -116,10 +116,10 @@ lab_users_undo() {
 		done
 		[ -f made ] && tac made | while read -r kind a b; do
 			case $kind in
-			member) id "$a" >/dev/null 2>&1 && gpasswd -d "$a" "$b" >/dev/null ;;
+			member) ! id "$a" >/dev/null 2>&1 || gpasswd -d "$a" "$b" >/dev/null ;;
 			user) userdel "$a" ;;
-			group) getent group "$a" >/dev/null && groupdel "$a" ;;
-			esac
+			group) ! getent group "$a" >/dev/null || groupdel "$a" ;;
+			esac || echo "lab: could not remove the $kind $a $b the lab made" >&2
 		done
 		cd / && rm -rf "$LAB_USERS_STATE"
 	) 9>"$LAB_USERS_LOCK"
