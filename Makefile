@@ -9,7 +9,7 @@
 #   make install    DESTDIR=... PREFIX=/usr/local   (make uninstall: the same, undone)
 #
 # Layout conventions the rules below rely on:
-#   common/ ipc/ sandbox/      -> build/lib/libkl.a
+#   common/ ipc/ sandbox/ harvest/ -> build/lib/libkl.a
 #   <daemon>/main.c            -> the binary; other <daemon>/*.c -> lib<daemon>.a
 #   tests/unit/test_*.c        -> cmocka binaries linked with every lib
 #   tests/bpf/test_*.c         -> BPF_PROG_TEST_RUN fixtures (need root)
@@ -47,7 +47,7 @@ DAEMON_DIRS := $(patsubst %/main.c,%,$(wildcard ctl/main.c enforcer/main.c senso
 binname = $(if $(filter ctl,$(1)),klctl,kl-$(1))
 BINS := $(foreach d,$(DAEMON_DIRS),$(BUILD)/bin/$(call binname,$(d)))
 
-KL_SRCS := $(wildcard common/*.c ipc/*.c sandbox/*.c)
+KL_SRCS := $(wildcard common/*.c ipc/*.c sandbox/*.c harvest/*.c)
 KL_OBJS := $(KL_SRCS:%.c=$(BUILD)/obj/%.o)
 dirlib_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 DIR_LIBS := $(foreach d,$(DAEMON_DIRS),$(if $(call dirlib_srcs,$(d)),$(BUILD)/lib/lib$(d).a))
@@ -115,13 +115,12 @@ $(BUILD)/lib/lib%.a: $$(foreach s,$$(call dirlib_srcs,$$*),$(BUILD)/obj/$$(basen
 
 # Each binary links its own library and the shared one, nothing else; a
 # link error then shows code that one daemon reaches into another for.
-# klctl's `trace from-pcap` runs the sensor's own harvest on a capture.
+# (klctl's `trace from-pcap` and kl-sensor share the harvest in libkl.a.)
 own_libs = $(filter $(BUILD)/lib/lib$(1).a,$(DIR_LIBS))
-CTL_LIBS := $(call own_libs,ctl) $(call own_libs,sensor)
 $(BUILD)/bin/kl-%: $(BUILD)/obj/%/main.o $$(call own_libs,$$*) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(CTL_LIBS) $(BUILD)/lib/libkl.a
+$(BUILD)/bin/klctl: $(BUILD)/obj/ctl/main.o $(call own_libs,ctl) $(BUILD)/lib/libkl.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -9,10 +9,10 @@
  * slots"): a private BPF_F_MMAPABLE array of kl_src_slot sized like the
  * enforcer does (the power of two >= 2N), the N sources spread over it,
  * written through a writable mapping of this (unfrozen) test copy, then
- * harvested by sen_collect_tick through its read-only mapping: the sensor's
+ * harvested by kl_collect_tick through its read-only mapping: the sensor's
  * code path. Next to it, in the same run, the old layout as the baseline:
  * an LRU hash (key u32, value kl_src_stats) filled with
- * bpf_map_update_batch and harvested by address (sen_harvest_src) after
+ * bpf_map_update_batch and harvested by address (kl_harvest_src) after
  * batch lookups or a get_next_key loop. Between ticks every source's
  * counters move (the worst case: every source has a delta and is
  * encoded), so a tick = read all + delta all + encode all. Tick 0 (the
@@ -45,8 +45,8 @@
 #include "ipc/frames.h"
 #include "ipc/stream.h"
 #include "ipc/tickasm.h"
-#include "sensor/collect.h"
-#include "sensor/harvest.h"
+#include "harvest/collect.h"
+#include "harvest/harvest.h"
 
 #define S 1000000000ull
 
@@ -171,18 +171,18 @@ struct result {
 /* ---- old layout: LRU hash by address (baseline) ---- */
 
 struct old_ctx {
-	struct sen_harvest *h;
+	struct kl_harvest *h;
 	struct kl_frame *f;
 };
 
-static int old_tick(int fd, enum sen_read_mode mode, struct sen_harvest *h, struct kl_frame *f,
+static int old_tick(int fd, enum kl_read_mode mode, struct kl_harvest *h, struct kl_frame *f,
 		    uint32_t n, uint64_t seq)
 {
 	struct kl_telem_hdr th;
 	struct kl_src_rate r;
 	uint32_t *keys = malloc(4096 * 4);
 	struct kl_src_stats *vals = malloc(4096 * sizeof(*vals));
-	uint64_t tick = sen_harvest_begin(h, boot(), S);
+	uint64_t tick = kl_harvest_begin(h, boot(), S);
 	int rc = 0;
 
 	memset(&th, 0, sizeof(th));
@@ -191,14 +191,14 @@ static int old_tick(int fd, enum sen_read_mode mode, struct sen_harvest *h, stru
 	th.n_totals = KL_T_MAX;
 	if (!keys || !vals || kl_frame_begin_telem(f, seq, &th) < 0)
 		return -1;
-	if (mode == SEN_READ_BATCH) {
+	if (mode == KL_READ_BATCH) {
 		uint64_t in = 0, out = 0;
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		for (int first = 1;; first = 0) {
 			uint32_t cnt = 4096;
 			int e = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &cnt, &bo);
 			for (uint32_t i = 0; i < cnt; i++)
-				if (sen_harvest_src(h, 4, (const uint8_t *)&keys[i], &vals[i], &r) &&
+				if (kl_harvest_src(h, 4, (const uint8_t *)&keys[i], &vals[i], &r) &&
 				    tick > 0 && kl_frame_add_src(f, &r) < 0)
 					rc = -1;
 			if (e < 0)
@@ -211,13 +211,13 @@ static int old_tick(int fd, enum sen_read_mode mode, struct sen_harvest *h, stru
 			k = nk;
 			if (bpf_map_lookup_elem(fd, &k, &vals[0]) < 0)
 				continue;
-			if (sen_harvest_src(h, 4, (const uint8_t *)&k, &vals[0], &r) && tick > 0 &&
+			if (kl_harvest_src(h, 4, (const uint8_t *)&k, &vals[0], &r) && tick > 0 &&
 			    kl_frame_add_src(f, &r) < 0)
 				rc = -1;
 		}
 	}
 	kl_frame_end(f);
-	sen_harvest_end(h);
+	kl_harvest_end(h);
 	if (h->st.src_seen != n)
 		fprintf(stderr, "bench_harvest: old layout saw %llu of %u\n",
 			(unsigned long long)h->st.src_seen, n);
@@ -226,16 +226,16 @@ static int old_tick(int fd, enum sen_read_mode mode, struct sen_harvest *h, stru
 	return rc;
 }
 
-static int run_old(int fd, struct filler *f, enum sen_read_mode mode, int ticks,
+static int run_old(int fd, struct filler *f, enum kl_read_mode mode, int ticks,
 		   struct result *res)
 {
-	struct sen_harvest h;
+	struct kl_harvest h;
 	struct kl_frame fr;
 	uint64_t first = boot() - S, t_tick[16];
 	int ok = 0;
 
 	memset(&fr, 0, sizeof(fr));
-	if (sen_harvest_init(&h, 600 * S, f->n, 0) < 0 || kl_frame_reserve(&fr, f->n) < 0)
+	if (kl_harvest_init(&h, 600 * S, f->n, 0) < 0 || kl_frame_reserve(&fr, f->n) < 0)
 		return -1;
 	if (fill(fd, f, 0, first) < 0 || old_tick(fd, mode, &h, &fr, f->n, 0) < 0)
 		return -1;
@@ -248,10 +248,10 @@ static int run_old(int fd, struct filler *f, enum sen_read_mode mode, int ticks,
 		t_tick[t] = mono() - t0;
 		ok++;
 	}
-	res->read_ms = mode == SEN_READ_BATCH ? (double)raw_batch_read(fd, f->n) / 1e6 : 0;
+	res->read_ms = mode == KL_READ_BATCH ? (double)raw_batch_read(fd, f->n) / 1e6 : 0;
 	res->total_ms = median_ms(t_tick, ok);
 	res->records = fr.n;
-	sen_harvest_free(&h);
+	kl_harvest_free(&h);
 	kl_frame_free(&fr);
 	return 0;
 }
@@ -353,23 +353,23 @@ static uint32_t frame_records; /* --frame-records: 0 = as many as fit */
 static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
 	       struct result *res)
 {
-	enum sen_read_mode mode = SEN_READ_BATCH; /* mmap'ed */
+	enum kl_read_mode mode = KL_READ_BATCH; /* mmap'ed */
 	int fd = sl->fd;
 	uint32_t n = sl->n;
-	struct sen_collector c;
-	struct sen_harvest h;
-	int fds[SEN_SM_MAX] = { -1, -1, -1, -1, -1 };
+	struct kl_collector c;
+	struct kl_harvest h;
+	int fds[KL_SM_MAX] = { -1, -1, -1, -1, -1 };
 	uint64_t first = boot() - S, t_tick[16], t_read[16], t_send[16], t_both[16];
 	int ok = 0;
 
-	fds[SEN_SM_SRC4] = fd;
-	if (sen_collector_init(&c, mode) < 0 || sen_harvest_init(&h, 600 * S, 1024, 0) < 0)
+	fds[KL_SM_SRC4] = fd;
+	if (kl_collector_init(&c, mode) < 0 || kl_harvest_init(&h, 600 * S, 1024, 0) < 0)
 		return -1;
 	c.frame_records = frame_records;
 	if (kl_frame_reserve(&c.telem, n) < 0)
 		return -1;
 	slots_fill(sl, 0, first);
-	if (sen_collect_tick(&c, fds, &h, boot(), S, 0, 0, 0) != 0)
+	if (kl_collect_tick(&c, fds, &h, boot(), S, 0, 0, 0) != 0)
 		return -1;
 	if (c.mm[0].base == NULL) {
 		fprintf(stderr, "bench_harvest: the collector did not map the slots\n");
@@ -378,7 +378,7 @@ static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
 	for (int t = 0; t < ticks; t++) {
 		slots_fill(sl, (uint64_t)t + 1, first);
 		uint64_t t0 = mono();
-		if (sen_collect_tick(&c, fds, &h, boot(), S, 0, (uint64_t)t + 1, 0) < 0 || c.failed) {
+		if (kl_collect_tick(&c, fds, &h, boot(), S, 0, (uint64_t)t + 1, 0) < 0 || c.failed) {
 			fprintf(stderr, "bench_harvest: %s\n", c.why);
 			return -1;
 		}
@@ -393,7 +393,7 @@ static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
 			uint64_t r0 = mono(), sum = 0;
 			for (uint32_t k = 0; k < c.mm[0].n; k++) {
 				struct kl_src_slot cp;
-				if (ro[k].seq != 0 && sen_slot_copy(&ro[k], &cp))
+				if (ro[k].seq != 0 && kl_slot_copy(&ro[k], &cp))
 					sum += cp.s.pkts;
 			}
 			t_read[t] = mono() - r0;
@@ -419,8 +419,8 @@ static int run(struct slots *sl, int ticks, struct kl_stream_tx *tx, int ack,
 	res->truncated = h.st.src_active - c.telem.n;
 	res->frames = c.telem.nmsg;
 	res->frame_bytes = c.telem.len;
-	sen_harvest_free(&h);
-	sen_collector_free(&c);
+	kl_harvest_free(&h);
+	kl_collector_free(&c);
 	return 0;
 }
 
@@ -499,8 +499,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (run(&sl, ticks, tx, p[0], &rs) < 0 ||
-		    run_old(fd, &f, SEN_READ_BATCH, ticks, &rb) < 0 ||
-		    run_old(fd, &f, SEN_READ_ITER, n > 200000 ? 1 : ticks, &ri) < 0) {
+		    run_old(fd, &f, KL_READ_BATCH, ticks, &rb) < 0 ||
+		    run_old(fd, &f, KL_READ_ITER, n > 200000 ? 1 : ticks, &ri) < 0) {
 			rc = 1;
 			break;
 		}

@@ -142,7 +142,7 @@ SLOT_MAP(kernloom_src4_stats);
 SLOT_MAP(kernloom_src6_stats);
 
 /* Bucket tags (shield.h, struct kl_src_tags), one word per bucket.
- * Internal: a reload starts them empty and the slow lookup (find4/find6)
+ * Internal: a reload starts them empty and the slow lookup (find)
  * heals them. The loader sizes them to the bucket count. */
 #define TAG_MAP(name)                                    \
 	struct {                                         \
@@ -524,40 +524,25 @@ static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now
 
 /* ---- source slots (shield.h, "Source slots") ---- */
 
-/* Known source, fast: read the tag word of each bucket and open only the
- * slots whose tag matches (normally exactly the one). */
-static __always_inline struct kl_src_slot *tfind4(__u32 src, __u32 base[2], __u16 fp)
+/* Whether slot sl is owned by (fam, w0, w1): IPv4 compares its one word.
+ * fam is a constant at every call, so each use compiles to one family's
+ * comparison. */
+static __always_inline int owned_by(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u64 w1)
 {
-#pragma unroll
-	for (int b = 0; b < 2; b++) {
-		__u32 bk = base[b] / KL_SRC_WAYS;
-		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags4, &bk);
-		__u64 x;
-
-		if (!t)
-			return NULL;
-		__builtin_memcpy(&x, t, sizeof(x));
-#pragma unroll
-		for (int w = 0; w < KL_SRC_WAYS; w++) {
-			__u32 k = base[b] + w;
-			struct kl_src_slot *sl;
-
-			if ((__u16)(x >> (16 * w)) != fp)
-				continue;
-			sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
-			if (sl && sl->owner4 == src && sl->family == 4)
-				return sl;
-		}
-	}
-	return NULL;
+	if (fam == 4)
+		return sl->owner4 == (__u32)w0 && sl->family == 4;
+	return sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6;
 }
 
-static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
+/* Known source, fast: read the tag word of each bucket and open only the
+ * slots whose tag matches (normally exactly the one). */
+static __always_inline struct kl_src_slot *tfind(void *map, void *tags, __u32 fam, __u64 w0,
+						  __u64 w1, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int b = 0; b < 2; b++) {
 		__u32 bk = base[b] / KL_SRC_WAYS;
-		struct kl_src_tags *t = bpf_map_lookup_elem(&kl_src_tags6, &bk);
+		struct kl_src_tags *t = bpf_map_lookup_elem(tags, &bk);
 		__u64 x;
 
 		if (!t)
@@ -570,8 +555,8 @@ static __always_inline struct kl_src_slot *tfind6(__u64 w0, __u64 w1, __u32 base
 
 			if ((__u16)(x >> (16 * w)) != fp)
 				continue;
-			sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
-			if (sl && sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6)
+			sl = bpf_map_lookup_elem(map, &k);
+			if (sl && owned_by(sl, fam, w0, w1))
 				return sl;
 		}
 	}
@@ -593,34 +578,18 @@ static __always_inline void set_tag(void *tags, __u32 base[2], __u32 j, __u16 fp
  * its second. One lookup site per map and family (see kl_shield) so each is
  * an inlined array access. A slot being reclaimed has family 0 and matches
  * nothing. */
-static __always_inline struct kl_src_slot *find4(__u32 src, __u32 base[2], __u16 fp)
+static __always_inline struct kl_src_slot *find(void *map, void *tags, __u32 fam, __u64 w0,
+						 __u64 w1, __u32 base[2], __u16 fp)
 {
 #pragma unroll
 	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
 		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
-		struct kl_src_slot *sl = bpf_map_lookup_elem(&kernloom_src4_stats, &k);
+		struct kl_src_slot *sl = bpf_map_lookup_elem(map, &k);
 
 		if (!sl)
 			return NULL;
-		if (sl->owner4 == src && sl->family == 4) {
-			set_tag(&kl_src_tags4, base, j, fp);
-			return sl;
-		}
-	}
-	return NULL;
-}
-
-static __always_inline struct kl_src_slot *find6(__u64 w0, __u64 w1, __u32 base[2], __u16 fp)
-{
-#pragma unroll
-	for (int j = 0; j < 2 * KL_SRC_WAYS; j++) {
-		__u32 k = base[j / KL_SRC_WAYS] + j % KL_SRC_WAYS;
-		struct kl_src_slot *sl = bpf_map_lookup_elem(&kernloom_src6_stats, &k);
-
-		if (!sl)
-			return NULL;
-		if (sl->owner64[0] == w0 && sl->owner64[1] == w1 && sl->family == 6) {
-			set_tag(&kl_src_tags6, base, j, fp);
+		if (owned_by(sl, fam, w0, w1)) {
+			set_tag(tags, base, j, fp);
 			return sl;
 		}
 	}
@@ -985,7 +954,8 @@ static __always_inline struct kl_src_slot *source_slot(const __u32 fam, struct k
 	h = fam == 4 ? kl_src_hash4((__u32)w0, cfg->src_seed) : kl_src_hash6w(w0, w1, cfg->src_seed);
 	fp = kl_src_tag(h);
 	kl_src_bases(h, fam == 4 ? kl_src4_mask : kl_src6_mask, base);
-	sl = fam == 4 ? tfind4((__u32)w0, base, fp) : tfind6(w0, w1, base, fp);
+	sl = fam == 4 ? tfind(&kernloom_src4_stats, &kl_src_tags4, 4, w0, 0, base, fp)
+		      : tfind(&kernloom_src6_stats, &kl_src_tags6, 6, w0, w1, base, fp);
 	if (likely(sl))
 		return sl;
 	if (!cfg->admit_off && !admitted(h)) {
@@ -1003,7 +973,8 @@ static __always_inline struct kl_src_slot *source_slot(const __u32 fam, struct k
 		}
 	}
 	for (int t = 0; t < CLAIM_TRIES; t++) {
-		sl = fam == 4 ? find4((__u32)w0, base, fp) : find6(w0, w1, base, fp);
+		sl = fam == 4 ? find(&kernloom_src4_stats, &kl_src_tags4, 4, w0, 0, base, fp)
+			      : find(&kernloom_src6_stats, &kl_src_tags6, 6, w0, w1, base, fp);
 		if (sl)
 			return sl;
 		sl = fam == 4 ? claim(&kernloom_src4_stats, &kl_src_tags4, base, 4, w0, 0, fp, tot,

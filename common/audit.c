@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -63,6 +64,8 @@ struct kl_audit {
 	int jfd;
 	struct sockaddr_un jaddr;
 	socklen_t jaddr_len;
+	uint64_t journal_pause_until; /* CLOCK_MONOTONIC ns; 0: send */
+	bool journal_behind;          /* a record was not taken; logged once */
 
 	struct kl_audit_stats st;
 };
@@ -482,6 +485,12 @@ static int seal_now(struct kl_audit *a, const char *event, const char *details)
 	return rc;
 }
 
+/* Each record also goes to journald. A journald that is slow to take them
+ * (its queue holds only a few datagrams) is waited for, up to
+ * KL_AUDIT_JOURNAL_WAIT_MS for one write's records together; one that does
+ * not take a record in that time gets none for retry_ns, so that it never
+ * holds a daemon up for long. What it misses is counted and logged: the
+ * files are the trail. */
 static void journal_send(struct kl_audit *a, const char *out, size_t len)
 {
 	if (a->jfd < 0)
@@ -489,26 +498,50 @@ static void journal_send(struct kl_audit *a, const char *out, size_t len)
 	char *dg = malloc(KL_AUDIT_LINE_MAX + 4096);
 	if (!dg)
 		return;
+	const uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	const uint64_t wait_ns = KL_AUDIT_JOURNAL_WAIT_MS * 1000000ull;
 	const char *p = out, *end = out + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		size_t n = kl_audit_journal_fmt(p, l, dg, KL_AUDIT_LINE_MAX + 4096);
-		if (n > 0) {
-			if (sendto(a->jfd, dg, n, MSG_NOSIGNAL, (struct sockaddr *)&a->jaddr,
-				   a->jaddr_len) < 0) {
-				if (errno == ENOENT || errno == ECONNREFUSED) {
-					kl_warn("audit: journald went away (%s); records stay in the files only",
-						strerror(errno));
-					close(a->jfd);
-					a->jfd = -1;
-					break;
-				}
-			} else {
-				a->st.journal_sent++;
-			}
-		}
 		p += l + 1;
+		if (n == 0)
+			continue;
+		if (a->journal_pause_until && clock_ns(CLOCK_MONOTONIC) < a->journal_pause_until) {
+			a->st.journal_dropped++;
+			continue;
+		}
+		a->journal_pause_until = 0;
+		/* past the wait: only what journald takes at once */
+		int dontwait = clock_ns(CLOCK_MONOTONIC) - t0 >= wait_ns ? MSG_DONTWAIT : 0;
+		if (sendto(a->jfd, dg, n, MSG_NOSIGNAL | dontwait, (struct sockaddr *)&a->jaddr,
+			   a->jaddr_len) < 0) {
+			if (errno == ENOENT || errno == ECONNREFUSED) {
+				kl_warn("audit: journald went away (%s); records stay in the files only",
+					strerror(errno));
+				close(a->jfd);
+				a->jfd = -1;
+				break;
+			}
+			if (!a->journal_behind)
+				kl_warn("audit: journald did not take a record within %d ms (%s); records "
+					"stay in the files, and those it misses are counted",
+					KL_AUDIT_JOURNAL_WAIT_MS, strerror(errno));
+			a->journal_behind = true;
+			a->st.journal_dropped++;
+			/* a journald that took nothing in the whole wait gets a
+			 * pause; one that is only slower than this burst does not */
+			if (!dontwait)
+				a->journal_pause_until = clock_ns(CLOCK_MONOTONIC) + a->retry_ns;
+			continue;
+		}
+		a->st.journal_sent++;
+		if (a->journal_behind) {
+			kl_warn("audit: journald takes records again; %" PRIu64 " were not sent to it "
+				"(they are in the files)", a->st.journal_dropped);
+			a->journal_behind = false;
+		}
 	}
 	free(dg);
 }
@@ -628,6 +661,24 @@ static int head_from_line(struct kl_audit *a, const char *line, size_t len)
 	return 0;
 }
 
+/* The chain head from the last line of a whole file (one ending in '\n'). */
+static int last_head_of(struct kl_audit *a, const char *path)
+{
+	char *buf = NULL, e[256];
+	size_t len = 0;
+	if (kl_safe_read_file(path, SIZE_MAX / 2, KL_SAFE_OWNED, &buf, &len, e, sizeof(e)) < 0)
+		return -1;
+	int rc = -1;
+	if (len > 0 && buf[len - 1] == '\n') {
+		size_t lend = len - 1, lstart = lend;
+		while (lstart > 0 && buf[lstart - 1] != '\n')
+			lstart--;
+		rc = head_from_line(a, buf + lstart, lend - lstart);
+	}
+	free(buf);
+	return rc;
+}
+
 /* Find the newest file, pick up the chain, deal with a torn tail. */
 static int resume(struct kl_audit *a, char *err, size_t errlen)
 {
@@ -673,7 +724,12 @@ static int resume(struct kl_audit *a, char *err, size_t errlen)
 			if (head_from_line(a, buf + lstart, lend - lstart) < 0)
 				broken = true;
 		} else if (index > first) {
-			broken = true; /* an empty newer file: the head is in the one before */
+			/* Nothing whole in a newer file (a crash or a full disk
+			 * right after a rotation): the head is the last record
+			 * of the file before, and this file goes on from it. */
+			snprintf(path, sizeof(path), "%s/%s", a->dir, names[n - 2]);
+			if (last_head_of(a, path) < 0)
+				broken = true;
 		}
 		free(buf);
 		if (broken) {
@@ -858,9 +914,15 @@ static void journal_open(struct kl_audit *a, const char *path)
 	if (path[0] == '\0' || strlen(path) >= sizeof(a->jaddr.sun_path) || stat(path, &st) < 0 ||
 	    !S_ISSOCK(st.st_mode))
 		return;
-	a->jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	a->jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (a->jfd < 0)
 		return;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = KL_AUDIT_JOURNAL_WAIT_MS * 1000 };
+	if (setsockopt(a->jfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		close(a->jfd); /* never a send that could block for good */
+		a->jfd = -1;
+		return;
+	}
 	a->jaddr.sun_family = AF_UNIX;
 	strcpy(a->jaddr.sun_path, path);
 	a->jaddr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
@@ -899,7 +961,11 @@ struct kl_audit *kl_audit_open(const struct kl_audit_opts *o, char *err, size_t 
 	}
 	journal_open(a, o->journal);
 	char d[256];
-	snprintf(d, sizeof(d), "{\"key\":\"%s\",\"format\":1}", a->pk_hex);
+	/* checkpoint_every is signed here so that a verifier can hold the
+	 * chain to it: nobody can strip signatures without making a longer
+	 * unsigned run than this. */
+	snprintf(d, sizeof(d), "{\"key\":\"%s\",\"format\":1,\"checkpoint_every\":%u}",
+		 a->pk_hex, a->every);
 	enqueue(a, true, false, "audit_start", "", d, "ok");
 	drain(a);
 	return a;
@@ -911,14 +977,27 @@ void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
 	kl_audit_record_at(a, 0, 0, event, subject, details, result);
 }
 
-void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
-			const char *subject, const char *details, const char *result)
+static void record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, bool sign,
+		      const char *event, const char *subject, const char *details, const char *result)
 {
 	if (a == NULL)
 		return;
-	enqueue_at(a, wall_ns, mono_ns, false, false, event, subject, details, result);
+	enqueue_at(a, wall_ns, mono_ns, sign, false, event, subject, details, result);
 	if (!a->batch || a->qlen >= BATCH_FLUSH_BYTES)
 		drain(a);
+}
+
+void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
+			const char *subject, const char *details, const char *result)
+{
+	record_at(a, wall_ns, mono_ns, false, event, subject, details, result);
+}
+
+void kl_audit_record_signed_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns,
+			       const char *event, const char *subject, const char *details,
+			       const char *result)
+{
+	record_at(a, wall_ns, mono_ns, true, event, subject, details, result);
 }
 
 void kl_audit_checkpoint(struct kl_audit *a, const char *why)

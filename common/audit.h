@@ -16,11 +16,14 @@
  * Ed25519 signature by the process's own key over every byte before
  * `,"sig":`. Signed records are the checkpoints (audit_start, checkpoint
  * every `checkpoint_every` records, rotate as the last record of a file,
- * torn_line, audit_stop) and whatever the owner asks kl_audit_checkpoint()
- * for (the decider: one per tick over that tick's receipts). A signature
+ * torn_line, audit_stop), whatever the owner asks kl_audit_checkpoint()
+ * for, and the records made with kl_audit_record_signed_at (the decider's
+ * receipts). A signature
  * covers its record's prev, so it covers the whole chain before it:
  * rewriting a record and recomputing every later hash breaks the next
- * signature.
+ * signature. audit_start names checkpoint_every, and the verifier refuses a
+ * longer run of unsigned records: stripping the later signatures does not
+ * hide a rewrite either.
  *
  * Writing never stops the daemon: records wait in memory (bounded) while
  * the directory is unwritable or the disk is full, the failure is logged at
@@ -52,6 +55,7 @@
 #define KL_AUDIT_FILE_FMT "audit-%06u.jsonl"
 #define KL_AUDIT_PUB_NAME "audit.pub"  /* the public key, copied next to the logs */
 #define KL_AUDIT_JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define KL_AUDIT_JOURNAL_WAIT_MS 50  /* longest wait for journald to take a record */
 
 struct kl_audit_opts {
 	const char *dir;      /* the audit directory (created if missing) */
@@ -63,7 +67,7 @@ struct kl_audit_opts {
 	uid_t uid;            /* owner of what we create, (uid_t)-1: ours */
 	gid_t gid;
 	const char *journal;  /* journald socket; NULL: the default, "": off */
-	uint64_t retry_ns;    /* after a failed write; 0: KL_AUDIT_RETRY_NS */
+	uint64_t retry_ns;    /* after a failed write (or journald send); 0: KL_AUDIT_RETRY_NS */
 };
 
 /* Counters for status and tests. */
@@ -75,6 +79,7 @@ struct kl_audit_stats {
 	uint64_t rotations;
 	uint64_t torn;         /* torn lines found at start */
 	uint64_t journal_sent;
+	uint64_t journal_dropped; /* records journald did not take in time */
 	size_t queued_bytes;
 	uint64_t seq;          /* of the last record written */
 	unsigned file_index;
@@ -102,6 +107,11 @@ void kl_audit_record(struct kl_audit *a, const char *event, const char *subject,
  * and CLOCK_MONOTONIC; 0: now) and is written later by another thread. */
 void kl_audit_record_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns, const char *event,
 			const char *subject, const char *details, const char *result);
+/* The same, with a signature of its own (the decider's receipts: each one
+ * can be shown and checked alone). */
+void kl_audit_record_signed_at(struct kl_audit *a, uint64_t wall_ns, uint64_t mono_ns,
+			       const char *event, const char *subject, const char *details,
+			       const char *result);
 /* A signed checkpoint record now ("why" goes in its details), then flush. */
 void kl_audit_checkpoint(struct kl_audit *a, const char *why);
 /* Write what is queued (batch mode); retries a failed directory. */
@@ -126,6 +136,7 @@ struct kl_audit_verifier {
 	char proc[32];
 	const uint8_t *key;      /* the key of this chain (from audit_start) */
 	uint64_t records, signatures, since_sig, torn;
+	uint64_t every;          /* the longest unsigned run allowed (audit_start's checkpoint_every) */
 	uint64_t last_wall_ns;
 	long pending_torn_line;  /* a fragment line waiting for its torn_line record */
 	char pending_torn_file[256];

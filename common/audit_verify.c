@@ -39,6 +39,7 @@ void kl_audit_verifier_init(struct kl_audit_verifier *v, const uint8_t (*keys)[K
 	memset(v, 0, sizeof(*v));
 	v->keys = keys;
 	v->nkeys = nkeys;
+	v->every = KL_AUDIT_CHECKPOINT_DEFAULT;
 }
 
 /* The byte offsets of `,"hash":"` and (if any) `,"sig":"` in a line that
@@ -170,6 +171,12 @@ int kl_audit_verify_line(struct kl_audit_verifier *v, const char *file, long lin
 		for (size_t i = 0; i < v->nkeys; i++)
 			if (memcmp(v->keys[i], pk, KL_AUDIT_PK_LEN) == 0)
 				v->key = v->keys[i];
+		json_t *jce = json_object_get(jd, "checkpoint_every");
+		if (jce != NULL && (!json_is_integer(jce) || json_integer_value(jce) < 1)) {
+			vfail(err, errlen, file, lineno, "audit_start: checkpoint_every is not a count");
+			goto out;
+		}
+		v->every = jce ? (uint64_t)json_integer_value(jce) : KL_AUDIT_CHECKPOINT_DEFAULT;
 		if (sig_at == SIZE_MAX) {
 			vfail(err, errlen, file, lineno, "audit_start is not signed");
 			goto out;
@@ -196,6 +203,16 @@ int kl_audit_verify_line(struct kl_audit_verifier *v, const char *file, long lin
 		if (strcmp(event, "checkpoint") == 0 || strcmp(event, "rotate") == 0 ||
 		    strcmp(event, "torn_line") == 0 || strcmp(event, "audit_stop") == 0) {
 			vfail(err, errlen, file, lineno, "a %s record without a signature", event);
+			goto out;
+		}
+		/* The writer signs at least every `every` records: a longer
+		 * unsigned run means signed records were stripped or dropped
+		 * (to hide a rewrite before them) or records were added. */
+		if (v->since_sig + 1 > v->every) {
+			vfail(err, errlen, file, lineno,
+			      "%" PRIu64 " records in a row without a signature, but this chain signs at "
+			      "least every %" PRIu64 " (signatures were removed, or records inserted)",
+			      v->since_sig + 1, v->every);
 			goto out;
 		}
 		v->since_sig++;

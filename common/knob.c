@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -115,12 +116,13 @@ static const void *cfield(const void *v, const struct kl_knob *k)
 	return (const char *)v + k->off;
 }
 
-/* Untrusted text for a message: printable ASCII, bounded. */
-const char *kl_printable(const char *s, char *buf, size_t len)
+/* Untrusted text for a message: printable ASCII, bounded; at most n bytes
+ * of s are read, so text that is not NUL-terminated can be quoted too. */
+const char *kl_printable_n(const char *s, size_t n, char *buf, size_t len)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; s[i] != '\0' && o + 4 < len; i++) {
+	for (size_t i = 0; i < n && s[i] != '\0' && o + 4 < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (i >= 64) {
 			memcpy(buf + o, "...", 3);
@@ -131,6 +133,11 @@ const char *kl_printable(const char *s, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+const char *kl_printable(const char *s, char *buf, size_t len)
+{
+	return kl_printable_n(s, SIZE_MAX, buf, len);
 }
 
 static const char *type_name(const struct kl_knob *k)
@@ -683,6 +690,24 @@ int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 	return errs->n > before ? -1 : 0;
 }
 
+int kl_cli_layer(const struct kl_knobset *ks, int argc, char *const argv[],
+		 struct kl_layer *flags, enum kl_cli_action *action, kl_cli_other_fn other,
+		 void *ctx, struct kl_errs *errs)
+{
+	size_t before = errs->n;
+
+	if (kl_layer_init(flags, ks, KL_L_FLAG, NULL) < 0) {
+		kl_layer_free(flags);
+		kl_errs_add(errs, "out of memory");
+		return -1;
+	}
+	kl_cli_parse(ks, argc, argv, flags, action, other, ctx, errs);
+	if (*action == KL_CLI_RUN && errs->n == before)
+		return 1;
+	kl_layer_free(flags);
+	return errs->n > before ? -1 : 0;
+}
+
 /* ---- resolution ---- */
 
 int kl_resolve(struct kl_resolved *r, const struct kl_layer *const *order, size_t n,
@@ -1178,6 +1203,18 @@ void kl_knob_man_keys(const struct kl_knobset *ks, enum kl_kpath p, const char *
 }
 
 /* ---- reload ---- */
+
+void kl_reload_refused(const struct kl_errs *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		kl_error("SIGHUP: %s", errs->v[i]);
+	kl_error("SIGHUP: configuration refused; keeping the running one");
+}
+
+void kl_reload_done(size_t changed)
+{
+	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", changed);
+}
 
 size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh)
 {

@@ -93,6 +93,17 @@ struct kl_knobset {
 	size_t size;             /* sizeof the settings struct */
 };
 
+/* Rows every daemon's table has, written once (their group and the
+ * offset into the daemon's struct differ). */
+#define KL_KNOB_LOG_LEVEL(offset, grp)                                                       \
+	{ "log-level", KT_ENUM, (offset), "info", .enums = kl_log_level_names,                \
+	  .flags = KF_LIVE, .group = (grp), .help = "Least severe level logged.",             \
+	  .key = "log_level" }
+#define KL_KNOB_CONFIG_CHECK(offset, grp)                                                    \
+	{ "config-check", KT_BOOL, (offset), "false", .group = (grp),                         \
+	  .help = "(-n) Print the effective configuration and where each value came from; "   \
+		  "exit 0, or 2 naming every bad key." }
+
 const char *kl_knob_path(const struct kl_knob *k, enum kl_kpath p);
 /* Index of the knob with this flag name, or -1. */
 int kl_knob_index(const struct kl_knobset *ks, const char *name);
@@ -114,6 +125,12 @@ void kl_errs_print_prog(const struct kl_errs *e, const char *prog, FILE *f);
 void kl_errs_free(struct kl_errs *e);
 /* Untrusted text for a message: printable ASCII, at most 64 bytes. */
 const char *kl_printable(const char *s, char *buf, size_t len);
+const char *kl_printable_n(const char *s, size_t n, char *buf, size_t len);
+/* An empty string setting means "none". */
+static inline const char *kl_knob_str_or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
 /* A string as a YAML scalar that reads back as the same string (quoted
  * and escaped when it must be); each input byte takes at most 4 bytes. */
 void kl_yaml_scalar(const char *s, char *buf, size_t len);
@@ -174,6 +191,13 @@ typedef int (*kl_cli_other_fn)(void *ctx, int argc, char *const argv[], int *i,
 int kl_cli_parse(const struct kl_knobset *ks, int argc, char *const argv[],
 		 struct kl_layer *flags, enum kl_cli_action *action, kl_cli_other_fn other,
 		 void *ctx, struct kl_errs *errs);
+/* kl_cli_parse into a fresh flag layer, for a daemon that runs only on
+ * a clean command line: 1 to go on (load the files under it), 0 for an
+ * action other than running (--help...), -1 with errors added; flags is
+ * freed unless 1 is returned. */
+int kl_cli_layer(const struct kl_knobset *ks, int argc, char *const argv[],
+		 struct kl_layer *flags, enum kl_cli_action *action, kl_cli_other_fn other,
+		 void *ctx, struct kl_errs *errs);
 
 struct kl_knob_origin {
 	uint8_t kind;      /* enum kl_layer_kind */
@@ -219,6 +243,11 @@ void kl_where_of(const struct kl_resolved *r, int ki, char *buf, size_t len);
  * in run (logged); any other change is logged as needing a restart and
  * run keeps its value. Returns the number of live changes. */
 size_t kl_reload_apply(struct kl_resolved *run, const struct kl_resolved *fresh);
+/* The SIGHUP outcome as every daemon logs it: each error of a refused
+ * configuration (the running one stays), or how many live settings
+ * changed. */
+void kl_reload_refused(const struct kl_errs *errs);
+void kl_reload_done(size_t changed);
 
 /* -n: header lines, then every knob by group: name, value, origin. */
 void kl_config_print_table(const struct kl_resolved *r, const char *header, FILE *f);

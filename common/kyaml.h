@@ -70,7 +70,6 @@ int kl_yaml_pdp_file(const char *path, const char *const *owned, struct kl_layer
 int kl_yaml_own_text(const char *text, size_t len, const char *name, struct kl_layer *L,
 		     struct kl_errs *errs);
 int kl_yaml_own_file(const char *path, struct kl_layer *L, bool *missing, struct kl_errs *errs);
-
 /* The file a path knob names (--config, --pdp-config) as layer L of kind
  * KL_L_FILE (a daemon's own file) or KL_L_PDP (owned: as kl_yaml_doc):
  * the flag's value, or def when the flag is not given; "" reads none. A

@@ -2,21 +2,33 @@
 #include "common/man.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 
-/* Quote a macro argument: roff has no escape for '"' inside quotes but \(dq. */
+/* Text that roff prints as written: a backslash as \e, a dash as \- (an
+ * option's dash must not become a hyphen). Inside a quoted macro argument
+ * '"' is \(dq (roff has no other escape for it there) and a newline is
+ * dropped; in running text a line that starts with '.' or '\'' gets \&,
+ * so it is not read as a request. */
+static void escaped(FILE *out, const char *s, bool in_quotes)
+{
+	for (const char *p = s; *p; p++) {
+		if (*p == '\\')
+			fputs("\\e", out);
+		else if (*p == '-')
+			fputs("\\-", out);
+		else if (in_quotes && *p == '"')
+			fputs("\\(dq", out);
+		else if (!in_quotes || *p != '\n')
+			fputc(*p, out);
+		if (!in_quotes && *p == '\n' && (p[1] == '.' || p[1] == '\''))
+			fputs("\\&", out);
+	}
+}
+
 static void quoted(FILE *out, const char *s)
 {
 	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputs("\\(dq", out);
-		else if (*s == '\\')
-			fputs("\\e", out);
-		else if (*s == '-')
-			fputs("\\-", out);
-		else if (*s != '\n')
-			fputc(*s, out);
-	}
+	escaped(out, s, true);
 	fputc('"', out);
 }
 
@@ -35,32 +47,16 @@ void kl_man_header(FILE *out, const char *name, int section, const char *manual)
 	fputs("\n.nh\n", out);
 }
 
-void kl_man_section(FILE *out, const char *title)
+void kl_man_request(FILE *out, const char *req, const char *arg)
 {
-	fputs(".SH ", out);
-	quoted(out, title);
-	fputc('\n', out);
-}
-
-void kl_man_subsection(FILE *out, const char *title)
-{
-	fputs(".SS ", out);
-	quoted(out, title);
+	fprintf(out, "%s ", req);
+	quoted(out, arg);
 	fputc('\n', out);
 }
 
 void kl_man_puts(FILE *out, const char *s)
 {
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\')
-			fputs("\\e", out);
-		else if (*p == '-')
-			fputs("\\-", out);
-		else
-			fputc(*p, out);
-		if (*p == '\n' && (p[1] == '.' || p[1] == '\''))
-			fputs("\\&", out);
-	}
+	escaped(out, s, false);
 }
 
 void kl_man_line(FILE *out, const char *s)
@@ -71,16 +67,9 @@ void kl_man_line(FILE *out, const char *s)
 	fputc('\n', out);
 }
 
-void kl_man_bold(FILE *out, const char *s)
+void kl_man_font(FILE *out, char font, const char *s)
 {
-	fputs("\\fB", out);
-	kl_man_puts(out, s);
-	fputs("\\fR", out);
-}
-
-void kl_man_italic(FILE *out, const char *s)
-{
-	fputs("\\fI", out);
+	fprintf(out, "\\f%c", font);
 	kl_man_puts(out, s);
 	fputs("\\fR", out);
 }

@@ -11,16 +11,18 @@
 
 /* .TH with no date, so the same binary always prints the same page. */
 void kl_man_header(FILE *out, const char *name, int section, const char *manual);
-/* .SH / .SS TITLE */
-void kl_man_section(FILE *out, const char *title);
-void kl_man_subsection(FILE *out, const char *title);
+/* A request line with one quoted, escaped argument: .SH / .SS TITLE. */
+void kl_man_request(FILE *out, const char *req, const char *arg);
+#define kl_man_section(out, title) kl_man_request((out), ".SH", (title))
+#define kl_man_subsection(out, title) kl_man_request((out), ".SS", (title))
 /* S escaped for use inside a line: backslash, hyphen (so options stay
  * copyable as ASCII minus), and a line break starting a request. */
 void kl_man_puts(FILE *out, const char *s);
 /* S as a whole text line (a leading '.' or '\'' is neutralised). */
 void kl_man_line(FILE *out, const char *s);
-/* \fB S \fR and \fI S \fR, escaped, inline. */
-void kl_man_bold(FILE *out, const char *s);
-void kl_man_italic(FILE *out, const char *s);
+/* S escaped, inline, in font F (\fB S \fR, \fI S \fR). */
+void kl_man_font(FILE *out, char font, const char *s);
+#define kl_man_bold(out, s) kl_man_font((out), 'B', (s))
+#define kl_man_italic(out, s) kl_man_font((out), 'I', (s))
 
 #endif

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/audit.h"
+#include "common/clock.h"
 #include "common/duration.h"
 #include "common/safefile.h"
 #include "ctl/cmds.h"
@@ -48,6 +49,13 @@ static int dirs_of(int argc, char **argv, const char ***dirs)
 	return n;
 }
 
+/* -h: the usage on stdout, 0; a bad option: on stderr, 2. */
+static int usage_rc(int opt)
+{
+	usage(opt == 'h' ? stdout : stderr);
+	return opt == 'h' ? 0 : 2;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option lo[] = { { "key", required_argument, NULL, 'k' },
@@ -75,12 +83,8 @@ static int cmd_verify(int argc, char **argv)
 			break;
 		case 'j': /* the global --json: verify prints one line per directory */
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return usage_rc(c);
 		}
 	}
 	const char **dirs;
@@ -261,21 +265,15 @@ static int cmd_show(int argc, char **argv, bool json)
 				fprintf(stderr, "klctl: audit show: --since %s: %s\n", optarg, err);
 				return 2;
 			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+			uint64_t now = kl_clock_ns(CLOCK_REALTIME);
 			since = ns < now ? now - ns : 0;
 			break;
 		}
 		case 'j':
 			json = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return usage_rc(c);
 		}
 	}
 	const char **dirs;

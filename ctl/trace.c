@@ -15,7 +15,7 @@
 #include "common/grow.h"
 #include "ipc/msg.h"
 #include "ipc/trace.h"
-#include "sensor/pcap.h"
+#include "harvest/pcap.h"
 
 #ifndef KL_DEFAULT_OBJ
 #define KL_DEFAULT_OBJ "/usr/local/lib/kernloom/shield.bpf.o"
@@ -407,7 +407,7 @@ static int emit_line(void *ctx, const uint8_t *msg, size_t len)
 
 static int cmd_from_pcap(int argc, char **argv)
 {
-	struct sen_pcap_opts o = {
+	struct kl_pcap_opts o = {
 		.obj = KL_DEFAULT_OBJ,
 		.interval_ns = 1000000000ull,
 		.ephemeral_min = KL_EPHEMERAL_MIN_DEFAULT,
@@ -472,12 +472,12 @@ static int cmd_from_pcap(int argc, char **argv)
 	}
 
 	struct ctl_tick_printer *p = ctl_tick_printer_new(stdout, true);
-	struct sen_pcap_stats st;
+	struct kl_pcap_stats st;
 	if (p == NULL) {
 		fprintf(stderr, "klctl: out of memory\n");
 		return 1;
 	}
-	int rc = sen_pcap_replay(&o, emit_line, p, &st, err, sizeof(err));
+	int rc = kl_pcap_replay(&o, emit_line, p, &st, err, sizeof(err));
 	ctl_tick_printer_finish(p);
 	ctl_tick_printer_free(p);
 	if (rc < 0) {

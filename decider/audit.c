@@ -66,7 +66,7 @@ int dec_receipt_json(char *buf, size_t len, const struct dec_change *c,
 
 static void write_batch(struct dec_audit *da, struct batch *b)
 {
-	char d[1024], ip[KL_ADDR_STRLEN], why[48];
+	char d[1024], ip[KL_ADDR_STRLEN];
 	for (size_t i = 0; i < b->nit; i++) {
 		struct item *it = &b->it[i];
 		if (!it->is_tick) {
@@ -82,13 +82,10 @@ static void write_batch(struct dec_audit *da, struct batch *b)
 		for (size_t k = it->first; k < it->first + it->n; k++) {
 			const struct dec_change *r = &b->rc[k];
 			dec_receipt_json(d, sizeof(d), r, &it->p, da->profile, it->tick);
-			kl_audit_record_at(da->a, it->wall_ns, it->mono_ns, "decision",
-					   kl_addr_format(&r->addr, ip, sizeof(ip)), d, "ok");
+			kl_audit_record_signed_at(da->a, it->wall_ns, it->mono_ns, "decision",
+						  kl_addr_format(&r->addr, ip, sizeof(ip)), d, "ok");
 		}
-		/* one signature over the tick's receipts (they are all in the
-		 * chain this checkpoint's prev closes) */
-		snprintf(why, sizeof(why), "receipts of tick %llu", (unsigned long long)it->tick);
-		kl_audit_checkpoint(da->a, why);
+		kl_audit_flush(da->a);
 	}
 	b->nrc = 0;
 	b->nit = 0;

@@ -4,10 +4,9 @@
  * tick becomes a receipt with its inputs: the source's features, severity,
  * strikes, the thresholds and profile in force, the rule that fired. The
  * tick thread only copies the tick's decisions (a memcpy); a writer thread
- * formats, chains and writes them and signs one checkpoint over each
- * tick's receipts: a signature per tick covers every receipt of it through
- * the hash chain, which is what keeps a tick of 10 000 decisions within
- * 1.1x of its time without audit (`make bench`, bench_audit).
+ * formats, signs (each receipt on its own), chains and writes them, which
+ * is what keeps a tick of 10 000 decisions within 1.1x of its time without
+ * audit (`make bench`, bench_audit).
  */
 #ifndef KL_DECIDER_AUDIT_H
 #define KL_DECIDER_AUDIT_H

@@ -585,15 +585,12 @@ struct dec_sink *dec_sink_enforcer_new(struct kl_enf_link *link, struct dec_engi
 		free(e);
 		return NULL;
 	}
-	e->s.apply = e_apply;
-	e->s.release = e_release;
-	e->s.close = e_close;
-	e->link = link;
-	e->eng = eng;
-	e->exempt = exempt;
-	e->exempt_ctx = exempt_ctx;
-	e->down_since = DEC_T_NEVER;
-	e->last_down_log = DEC_T_NEVER;
+	struct dec_sink *log = e->log;
+	*e = (struct esink){
+		.s = { .apply = e_apply, .release = e_release, .close = e_close },
+		.link = link, .log = log, .eng = eng, .exempt = exempt, .exempt_ctx = exempt_ctx,
+		.down_since = DEC_T_NEVER, .last_down_log = DEC_T_NEVER,
+	};
 	dec_keyset_init(&e->dirty, 0xd1b7d1b7);
 	return &e->s;
 }

@@ -80,14 +80,10 @@ double dec_severity(const struct dec_engine_params *p, const struct dec_metrics 
 
 void dec_src_init(struct dec_src *s, const struct kl_addr *a)
 {
-	memset(s, 0, sizeof(*s));
-	s->key = *a;
-	s->level = DEC_LVL_OBSERVE;
-	s->t_change = DEC_T_NEVER;
-	s->t_high = DEC_T_NEVER;
-	s->enforce_until = DEC_T_NEVER;
-	s->gate_since = DEC_T_NEVER;
-	s->t_seen = DEC_T_NEVER;
+	*s = (struct dec_src){
+		.key = *a, .level = DEC_LVL_OBSERVE, .t_change = DEC_T_NEVER, .t_high = DEC_T_NEVER,
+		.enforce_until = DEC_T_NEVER, .gate_since = DEC_T_NEVER, .t_seen = DEC_T_NEVER,
+	};
 }
 
 static inline uint16_t inc16(uint16_t v)

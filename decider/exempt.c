@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 #include "decider/exempt.h"
+#include "common/knob.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,23 +43,6 @@ static struct dec_exempt_entry *list_push(struct dec_exempt_list *l)
 }
 
 /* Printable, bounded copy of untrusted text for messages. */
-static const char *q(const char *s, size_t n, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && s[i] != '\0' && o + 4 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= 64) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 int dec_whitelist_parse(const char *text, size_t len, const char *name,
 		       struct dec_exempt_list *out, struct kl_errs *errs)
 {
@@ -86,7 +70,7 @@ int dec_whitelist_parse(const char *text, size_t len, const char *name,
 			struct kl_addr a;
 			if (e - b >= sizeof(tok)) {
 				kl_errs_add(errs, "%s:%d: '%s' is too long for an address", name, line,
-					    q(text + b, e - b, qb, sizeof(qb)));
+					    kl_printable_n(text + b, e - b, qb, sizeof(qb)));
 			} else {
 				memcpy(tok, text + b, e - b);
 				tok[e - b] = '\0';
@@ -157,7 +141,7 @@ int dec_feedback_from_json(const void *json_array, const char *name,
 				known |= strcmp(key, fb_keys[k]) == 0;
 			if (!known)
 				kl_errs_add(errs, "%s: entry %zu: unknown key '%s' (valid: target, action, ttl, until, notes)",
-					    name, i + 1, q(key, strlen(key), qb, sizeof(qb)));
+					    name, i + 1, kl_printable_n(key, strlen(key), qb, sizeof(qb)));
 			else if (!json_is_string(val))
 				kl_errs_add(errs, "%s: entry %zu: '%s' must be a string", name, i + 1, key);
 		}
@@ -182,7 +166,7 @@ int dec_feedback_from_json(const void *json_array, const char *name,
 			x.kind = DEC_EX_WHITELIST;
 		else
 			kl_errs_add(errs, "%s: entry %zu: action '%s' is not forgive | whitelist",
-				    name, i + 1, q(action, strlen(action), qb, sizeof(qb)));
+				    name, i + 1, kl_printable_n(action, strlen(action), qb, sizeof(qb)));
 		if (ttl != NULL && until != NULL)
 			kl_errs_add(errs, "%s: entry %zu: give 'ttl' or 'until', not both", name, i + 1);
 		if (ttl != NULL) {
@@ -191,7 +175,7 @@ int dec_feedback_from_json(const void *json_array, const char *name,
 				kl_errs_add(errs, "%s: entry %zu: ttl: %s", name, i + 1, err);
 			else if (ns < 1000000 || ns > (uint64_t)3650 * 86400 * 1000000000ull)
 				kl_errs_add(errs, "%s: entry %zu: ttl '%s' is out of range (1ms .. 3650d)",
-					    name, i + 1, q(ttl, strlen(ttl), qb, sizeof(qb)));
+					    name, i + 1, kl_printable_n(ttl, strlen(ttl), qb, sizeof(qb)));
 			else {
 				x.has_ttl = true;
 				x.ttl_ms = (int64_t)(ns / 1000000);
@@ -201,7 +185,7 @@ int dec_feedback_from_json(const void *json_array, const char *name,
 			if (kl_rfc3339_parse(until, &x.until_ms) < 0)
 				kl_errs_add(errs, "%s: entry %zu: until '%s' is not an RFC 3339 time "
 					    "(e.g. 2026-06-01T00:00:00Z)",
-					    name, i + 1, q(until, strlen(until), qb, sizeof(qb)));
+					    name, i + 1, kl_printable_n(until, strlen(until), qb, sizeof(qb)));
 			else
 				x.has_until = true;
 		}

@@ -100,6 +100,9 @@ static const struct kl_knob knobs[] = {
 	{ "sensor-user", KT_STR, OFF(sensor_user), "kernloom-sensor", .group = G_FILES,
 	  .help = "User whose kl-sensor may send telemetry (RUN_DIR/decider/telemetry.sock gets its group); "
 		  "root and --user always may." },
+	{ "graph-user", KT_STR, OFF(graph_user), "kernloom-graph", .group = G_FILES,
+	  .help = "User whose kl-graphd may send graph violations (RUN_DIR/decider/violations.sock gets "
+		  "its group); root and --user always may." },
 	{ "sensor-max-sources", KT_INT, OFF(sensor_max_sources), STR(KL_SRC_MAX_DEFAULT), .min = 1,
 	  .max = 16777216, .group = G_FILES,
 	  .help = "The enforcer's map_sizes.src: TELEMETRY frames larger than such maps can give "

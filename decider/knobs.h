@@ -74,7 +74,7 @@ struct dec_dcfg {
 	int64_t max_state_age;
 	int64_t state_history;
 	char *pdp_config, *policy, *policy_pubkey;
-	char *run_dir, *user, *sensor_user;
+	char *run_dir, *user, *sensor_user, *graph_user;
 	int64_t sensor_max_sources;
 	char *audit_dir, *audit_key;
 	char *metrics_file; /* --metrics-file: Prometheus textfile, "" = none */

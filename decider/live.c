@@ -28,10 +28,12 @@
 
 #include "common/duration.h"
 #include "common/audit.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
 #include "common/safefile.h"
+#include "common/signals.h"
 #include "common/status.h"
 #include "decider/control.h"
 #include "decider/decider.h"
@@ -50,15 +52,8 @@
 #define FRAMES_PER_WAKEUP 64
 #define REQUESTS_PER_WAKEUP 16
 #define VIOL_MAX 4096 /* violations kept for one tick */
-#define DEC_GRAPH_USER_DEFAULT "kernloom-graph"
 
 static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_signal = 1;
-}
 
 static void on_usr1(int sig)
 {
@@ -67,20 +62,6 @@ static void on_usr1(int sig)
 }
 
 static volatile sig_atomic_t hup_signal;
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	hup_signal = 1;
-}
-
-static int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct live {
 	const struct dec_config *cfg;
@@ -181,7 +162,11 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	/* Graph violations: kl-graphd's user (if it exists), root, ourselves. */
 	uid_t gallowed[2];
 	size_t gn = 0;
-	struct passwd *gpw = getpwnam(DEC_GRAPH_USER_DEFAULT);
+	struct passwd *gpw = getpwnam(cfg->v.graph_user);
+	if (gpw == NULL && !knob_default(cfg, "graph-user")) {
+		kl_error("--graph-user %s: no such user", L->cfg->v.graph_user);
+		return -1;
+	}
 	if (gpw)
 		gallowed[gn++] = gpw->pw_uid;
 	gallowed[gn++] = w->uid;
@@ -299,7 +284,7 @@ static void newsrc_tick(struct live *L, const struct dec_tick *t)
 	if (t->totals == NULL || t->ntotals <= KL_T_SRC_UNADMITTED || t->elapsed_ms <= 0)
 		return;
 	per_s = (double)t->totals[KL_T_SRC_UNADMITTED] * 1000.0 / (double)t->elapsed_ms;
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = kl_clock_ms(CLOCK_MONOTONIC);
 	bool ask = dec_newsrc_step(&L->newsrc, &c, per_s, now, &started, &ended);
 	if (started)
 		kl_warn("spoofed flood: %.0f new sources/s (trigger %.0f)%s", per_s, c.trigger,
@@ -401,7 +386,7 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 {
 	const struct kl_telem_view *v = &L->tasm.telem;
 	struct dec_tick t;
-	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, clock_ms(CLOCK_MONOTONIC));
+	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, kl_clock_ms(CLOCK_MONOTONIC));
 
 	if (rc <= 0)
 		return rc;
@@ -416,7 +401,7 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 			(unsigned long long)L->idle_ticks);
 		L->idle = false;
 	}
-	L->last_frame_mono = clock_ms(CLOCK_MONOTONIC);
+	L->last_frame_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	memcpy(L->totals, v->h.totals, sizeof(L->totals));
 	memset(&t, 0, sizeof(t));
 	t.t_ms = dec_frame_tick_ms(v->h.t_ns, L->last_t);
@@ -432,7 +417,7 @@ static int on_frame(struct live *L, const struct kl_stream_msg *m)
 /* No frame for IDLE_AFTER_INTERVALS: tick with no sources, once per interval. */
 static int maybe_idle_tick(struct live *L)
 {
-	int64_t mono = clock_ms(CLOCK_MONOTONIC);
+	int64_t mono = kl_clock_ms(CLOCK_MONOTONIC);
 	struct dec_tick t;
 
 	if (mono - L->last_frame_mono < IDLE_AFTER_INTERVALS * L->interval_ms ||
@@ -450,7 +435,7 @@ static int maybe_idle_tick(struct live *L)
 	L->last_idle_mono = mono;
 	L->idle_ticks++;
 	memset(&t, 0, sizeof(t));
-	int64_t rt = clock_ms(CLOCK_REALTIME);
+	int64_t rt = kl_clock_ms(CLOCK_REALTIME);
 	t.t_ms = L->last_t != DEC_T_NEVER && rt <= L->last_t ? L->last_t + 1 : rt;
 	t.elapsed_ms = L->interval_ms;
 	t.where = "idle";
@@ -491,8 +476,9 @@ static void status_answer(struct live *L, int64_t now, struct dec_ctl_answer *a)
 	json_decref(doc);
 }
 
-static void on_request(struct live *L, struct kl_request *req)
+static void on_request(void *ctx, struct kl_request *req)
 {
+	struct live *L = ctx;
 	struct kl_ctl_req r;
 	struct dec_ctl_answer a;
 	char err[256];
@@ -507,7 +493,7 @@ static void on_request(struct live *L, struct kl_request *req)
 		kl_server_reply_result(L->srv, req, KL_ERR_INVALID, err, NULL);
 		return;
 	}
-	int64_t now = clock_ms(CLOCK_REALTIME);
+	int64_t now = kl_clock_ms(CLOCK_REALTIME);
 	if (L->last_t != DEC_T_NEVER && now < L->last_t)
 		now = L->last_t;
 	if (r.cmd == KL_CTL_STATUS)
@@ -586,14 +572,12 @@ static void reload_config(struct live *L)
 
 	dec_load_config(L->argc, L->argv, &fresh, &act, NULL, &errs);
 	if (errs.n > 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			kl_error("SIGHUP: %s", errs.v[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_reload_refused(&errs);
 	} else {
 		size_t n = kl_reload_apply(&L->run_cfg->r, &fresh.r);
 		dec_config_changed(&L->d);
 		kl_log_init("kl-decider", (enum kl_log_level)L->cfg->v.log_level);
-		kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+		kl_reload_done(n);
 	}
 	kl_errs_free(&errs);
 	dec_config_free(&fresh);
@@ -616,7 +600,7 @@ static int run_loop(struct live *L)
 		}
 		kl_notify_watchdog();
 		nfds_t n = 0;
-		int64_t mono = clock_ms(CLOCK_MONOTONIC);
+		int64_t mono = kl_clock_ms(CLOCK_MONOTONIC);
 		int64_t due = L->idle ? L->last_idle_mono + L->interval_ms
 				      : L->last_frame_mono + IDLE_AFTER_INTERVALS * L->interval_ms;
 		int64_t wait = due - mono;
@@ -649,23 +633,15 @@ static int run_loop(struct live *L)
 			L->vrx = NULL;
 			vrx_fd = -1;
 		}
-		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
-			struct kl_request req;
-			int r = kl_server_recv(L->srv, &req, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				/* Deciding matters more than klctl: keep going without it. */
-				kl_error("control socket failed; klctl sources/forgive are unavailable "
-					 "until kl-decider restarts (SIGUSR1 and the feedback file still "
-					 "work)");
-				kl_server_close(L->srv);
-				L->srv = NULL;
-				srv_fd = -1;
-				break;
-			}
-			on_request(L, &req);
-			kl_request_done(&req);
+		if (L->srv != NULL &&
+		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
+			/* Deciding matters more than klctl: keep going without it. */
+			kl_error("control socket failed; klctl sources/forgive are unavailable "
+				 "until kl-decider restarts (SIGUSR1 and the feedback file still "
+				 "work)");
+			kl_server_close(L->srv);
+			L->srv = NULL;
+			srv_fd = -1;
 		}
 		if (maybe_idle_tick(L) < 0)
 			return -1;
@@ -702,17 +678,12 @@ int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 		return 1;
 	}
 
+	kl_signals_init(&stop_signal, &hup_signal);
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_usr1;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
 
@@ -725,7 +696,7 @@ int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 	L.have_d = true;
 	if (open_audit(cfg, &w, &L.d) < 0)
 		goto out;
-	int64_t now = clock_ms(CLOCK_REALTIME);
+	int64_t now = kl_clock_ms(CLOCK_REALTIME);
 	if (dec_start(&L.d, now, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			kl_error("%s", errs.v[i]);
@@ -778,10 +749,10 @@ int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 		kl_duration_format((uint64_t)cfg->v.interval, ivl, sizeof(ivl)), cfg->profile->name,
 		cfg->v.dry_run ? "true" : "false", (long long)cfg->v.top, cfg->v.run_dir,
 		cfg->v.dry_run ? "logged only (--dry-run)" : "to the enforcer");
-	L.last_frame_mono = clock_ms(CLOCK_MONOTONIC);
+	L.last_frame_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	rc = run_loop(&L) < 0 ? 1 : 0;
 	kl_notify_stopping();
-	int64_t end = clock_ms(CLOCK_REALTIME);
+	int64_t end = kl_clock_ms(CLOCK_REALTIME);
 	dec_checkpoint(&L.d, L.last_t != DEC_T_NEVER && end < L.last_t ? L.last_t : end,
 			      "exit");
 	kl_info("stopping: %llu frames, %llu ticks, %llu level changes, %llu ticks missed, %llu "

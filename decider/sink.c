@@ -136,11 +136,9 @@ struct dec_sink *dec_sink_print_new(FILE *out, bool json, bool dry_run)
 
 	if (p == NULL)
 		return NULL;
-	p->s.apply = print_apply;
-	p->s.release = print_release;
-	p->s.close = print_close;
-	p->out = out;
-	p->json = json;
-	p->dry_run = dry_run;
+	*p = (struct psink){
+		.s = { .apply = print_apply, .release = print_release, .close = print_close },
+		.out = out, .json = json, .dry_run = dry_run,
+	};
 	return &p->s;
 }

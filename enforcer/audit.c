@@ -3,10 +3,17 @@
  * kl-enforcer's audit records (docs/audit.md): who asked for what
  * and what came of it, one record per request and one per entry of a
  * decider or graphd batch, each with the peer's role, uid and pid from the
- * connection's credentials.
+ * connection's credentials, and one per message refused before it could be
+ * handled (not the role's to send, malformed, over its time share).
  */
+
+/* Refused messages recorded per second: a peer that loops on a bad message
+ * must not fill the audit disk; the next record counts what was left out. */
+#define REFUSALS_PER_S 10
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/audit.h"
 #include "enforcer/enforcer.h"
@@ -59,4 +66,31 @@ void enf_audit_entry(struct enf_ctx *ctx, const struct enf_actor *who, const cha
 		 peer);
 	kl_audit_record(ctx->audit, reason == KL_ACK_OK ? "map_change" : "refused", sub, d,
 			reason == KL_ACK_OK ? "ok" : kl_ack_reason_name(reason));
+}
+
+void enf_audit_refusal(struct enf_ctx *ctx, const struct enf_actor *who, const char *what,
+		       int status, const char *why)
+{
+	static time_t window;
+	static unsigned in_window;
+	static uint64_t left_out;
+	if (ctx->audit == NULL)
+		return;
+	time_t t = time(NULL);
+	if (t != window) {
+		window = t;
+		in_window = 0;
+	}
+	if (in_window++ >= REFUSALS_PER_S) {
+		left_out++;
+		return;
+	}
+	char d[512];
+	if (left_out > 0)
+		snprintf(d, sizeof(d), "%s (and %" PRIu64 " refused messages before this one, not "
+				       "recorded: over %d a second)", why, left_out, REFUSALS_PER_S);
+	else
+		snprintf(d, sizeof(d), "%s", why);
+	left_out = 0;
+	enf_audit_request(ctx, who, what, d, status);
 }

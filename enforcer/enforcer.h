@@ -373,5 +373,9 @@ void enf_audit_request(struct enf_ctx *ctx, const struct enf_actor *who, const c
 /* One entry of a DECISIONS or EDGE_RULES batch, applied or refused. */
 void enf_audit_entry(struct enf_ctx *ctx, const struct enf_actor *who, const char *what,
 		     const struct kl_addr *a, const char *extra, uint8_t reason, const char *why);
+/* A message refused before it was handled (`what`: its type); at most a few
+ * a second, the next one counts those left out. */
+void enf_audit_refusal(struct enf_ctx *ctx, const struct enf_actor *who, const char *what,
+		       int status, const char *why);
 
 #endif

@@ -764,13 +764,14 @@ static void reply_result(struct enf_reply *out, int status, const char *fmt, ...
 	va_end(ap);
 }
 
-static void malformed(struct enf_reply *out, const struct enf_actor *who, unsigned type,
-		      const char *err)
+static void malformed(struct enf_ctx *ctx, struct enf_reply *out, const struct enf_actor *who,
+		      unsigned type, const char *err)
 {
 	if (bad_log_ok())
 		kl_warn("refused a malformed %s from %s (uid %u, pid %d): %s", kl_msg_type_name(type),
 			kl_role_name(who->role), (unsigned)who->uid, (int)who->pid, err);
 	reply_result(out, KL_ERR_INVALID, "%s", err);
+	enf_audit_refusal(ctx, who, kl_msg_type_name(type), KL_ERR_INVALID, err);
 }
 
 static void h_decisions(struct enf_ctx *ctx, const struct enf_actor *who, const uint8_t *p,
@@ -779,7 +780,7 @@ static void h_decisions(struct enf_ctx *ctx, const struct enf_actor *who, const 
 	char err[256];
 	uint32_t n;
 	if (kl_decisions_count(p, len, &n, err, sizeof(err)) < 0) {
-		malformed(out, who, KL_MSG_DECISIONS, err);
+		malformed(ctx, out, who, KL_MSG_DECISIONS, err);
 		return;
 	}
 	struct kl_decision *d = calloc(n ? n : 1, sizeof(*d));
@@ -793,7 +794,7 @@ static void h_decisions(struct enf_ctx *ctx, const struct enf_actor *who, const 
 	} else if (kl_decisions_decode(p, len, d, n, &n, err, sizeof(err)) < 0) {
 		free(out->buf);
 		out->buf = NULL;
-		malformed(out, who, KL_MSG_DECISIONS, err);
+		malformed(ctx, out, who, KL_MSG_DECISIONS, err);
 	} else {
 		enf_decisions_apply(ctx, who, d, n, acks);
 		kl_acks_encode(acks, n, out->buf);
@@ -810,29 +811,28 @@ static void h_decisions(struct enf_ctx *ctx, const struct enf_actor *who, const 
 static void h_newsrc_limit(struct enf_ctx *ctx, const struct enf_actor *who, const uint8_t *p,
 			   size_t len, struct enf_reply *out)
 {
-	char err[256];
+	char err[256], detail[128];
 	struct kl_newsrc_limit l;
 	struct kl_cfg c;
 	const struct enf_config *cfg = ctx->cfg;
 
 	if (kl_newsrc_limit_decode(p, len, &l, err, sizeof(err)) < 0) {
-		malformed(out, who, KL_MSG_NEWSRC_LIMIT, err);
+		malformed(ctx, out, who, KL_MSG_NEWSRC_LIMIT, err);
 		return;
 	}
-	if (cfg->newsrc_max_ttl == 0) {
+	snprintf(detail, sizeof(detail), "rate=%u burst=%u ttl=%llums", l.rate_pps, l.burst,
+		 (unsigned long long)l.ttl_ms);
+	if (cfg->newsrc_max_ttl == 0)
 		reply_result(out, KL_ERR_REFUSED,
 			     "the new-source limit is not the decider's to set (new_source_max_ttl: 0)");
-		return;
-	}
-	if (l.rate_pps < cfg->newsrc_min_rate) {
+	else if (l.rate_pps < cfg->newsrc_min_rate)
 		reply_result(out, KL_ERR_REFUSED, "rate %u pps is below new_source_min_rate %llu",
 			     l.rate_pps, (unsigned long long)cfg->newsrc_min_rate);
-		return;
-	}
-	if (l.ttl_ms > (uint64_t)cfg->newsrc_max_ttl * 1000) {
+	else if (l.ttl_ms > (uint64_t)cfg->newsrc_max_ttl * 1000)
 		reply_result(out, KL_ERR_REFUSED, "ttl %llu ms is above new_source_max_ttl %llu s",
-			     (unsigned long long)l.ttl_ms,
-			     (unsigned long long)cfg->newsrc_max_ttl);
+			     (unsigned long long)l.ttl_ms, (unsigned long long)cfg->newsrc_max_ttl);
+	if (out->status != KL_OK) {
+		enforcer_commit(ctx, who, "new-sources-limit", detail, out->status, false);
 		return;
 	}
 	int rc = enf_cfg_read(ctx, &c);
@@ -844,12 +844,10 @@ static void h_newsrc_limit(struct enf_ctx *ctx, const struct enf_actor *who, con
 	}
 	if (rc < 0) {
 		reply_result(out, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		enforcer_commit(ctx, who, "new-sources-limit", detail, KL_ERR_FAILED, false);
 		return;
 	}
-	kl_info("CHANGE who=%s(uid=%u,pid=%d) action=new-sources-limit rate=%u burst=%u ttl=%llums "
-		"result=OK",
-		kl_role_name(who->role), (unsigned)who->uid, (int)who->pid, l.rate_pps, l.burst,
-		(unsigned long long)l.ttl_ms);
+	enforcer_commit(ctx, who, "new-sources-limit", detail, KL_OK, false);
 	reply_result(out, KL_OK, "new-source limit %u pps, burst %u, for %llu ms", l.rate_pps, l.burst,
 		     (unsigned long long)l.ttl_ms);
 }
@@ -860,7 +858,7 @@ static void h_edge_rules(struct enf_ctx *ctx, const struct enf_actor *who, const
 	char err[256];
 	uint32_t n;
 	if (kl_edge_rules_count(p, len, &n, err, sizeof(err)) < 0) {
-		malformed(out, who, KL_MSG_EDGE_RULES, err);
+		malformed(ctx, out, who, KL_MSG_EDGE_RULES, err);
 		return;
 	}
 	struct kl_edge_rule *e = calloc(n ? n : 1, sizeof(*e));
@@ -874,7 +872,7 @@ static void h_edge_rules(struct enf_ctx *ctx, const struct enf_actor *who, const
 	} else if (kl_edge_rules_decode(p, len, e, n, &n, err, sizeof(err)) < 0) {
 		free(out->buf);
 		out->buf = NULL;
-		malformed(out, who, KL_MSG_EDGE_RULES, err);
+		malformed(ctx, out, who, KL_MSG_EDGE_RULES, err);
 	} else {
 		enf_edge_rules_apply(ctx, who, e, n, acks);
 		kl_acks_encode(acks, n, out->buf);
@@ -891,7 +889,7 @@ static void h_release(struct enf_ctx *ctx, const struct enf_actor *who, const ui
 	struct kl_release r;
 	struct kl_release_ack a;
 	if (kl_release_decode(p, len, &r, err, sizeof(err)) < 0) {
-		malformed(out, who, KL_MSG_RELEASE, err);
+		malformed(ctx, out, who, KL_MSG_RELEASE, err);
 		return;
 	}
 	int rc = enf_release(ctx, who, &r, &a);
@@ -917,7 +915,7 @@ static void h_enforced_q(struct enf_ctx *ctx, const struct enf_actor *who, const
 	bool truncated = false;
 	struct kl_state_rec *recs = NULL;
 	if (kl_enforced_q_decode(p, len, &max, err, sizeof(err)) < 0) {
-		malformed(out, who, KL_MSG_ENFORCED_Q, err);
+		malformed(ctx, out, who, KL_MSG_ENFORCED_Q, err);
 		return;
 	}
 	int rc = enf_state(ctx, who, max, &recs, &n, &truncated);
@@ -969,6 +967,7 @@ void enf_link_handle(struct enf_ctx *ctx, const struct enf_actor *who, unsigned 
 				(int)who->pid);
 		reply_result(out, KL_ERR_REFUSED, "%s may not send %s to the enforcer on this socket",
 			     kl_role_name(who->role), kl_msg_type_name(type));
+		enf_audit_refusal(ctx, who, kl_msg_type_name(type), KL_ERR_REFUSED, out->text);
 		return;
 	}
 	struct enf_link_stats *ls = &ctx->links[li];
@@ -982,6 +981,7 @@ void enf_link_handle(struct enf_ctx *ctx, const struct enf_actor *who, unsigned 
 		reply_result(out, KL_ERR_REFUSED,
 			     "busy: %s used its share of the enforcer's time; retry in %lld ms",
 			     kl_role_name(who->role), (long long)wait_ms);
+		enf_audit_refusal(ctx, who, kl_msg_type_name(type), KL_ERR_REFUSED, out->text);
 		return;
 	}
 	switch (type) {
@@ -993,6 +993,7 @@ void enf_link_handle(struct enf_ctx *ctx, const struct enf_actor *who, unsigned 
 	default:
 		reply_result(out, KL_ERR_UNSUPPORTED, "%s is not served on this socket",
 			     kl_msg_type_name(type));
+		enf_audit_refusal(ctx, who, kl_msg_type_name(type), KL_ERR_UNSUPPORTED, out->text);
 		break;
 	}
 	ls->busy_credit_ns -= (int64_t)(enf_boottime_ns() - t0);

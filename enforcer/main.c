@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "common/signals.h"
 #include "common/audit.h"
 #include "common/log.h"
 #include "common/notify.h"
@@ -49,23 +50,12 @@ struct reload {
 	struct enf_opts *opts;
 };
 
-static void on_hup(int sig)
-{
-	(void)sig;
-	hup_sig = 1;
-}
-
 /* SIGHUP: the command line and the file again, validated as at start; a
  * bad file keeps the running configuration (enf_config_reload says what
  * changes live). */
 static void reload_config(const struct reload *r)
 {
 	enf_config_reload(r->opts, r->argc, r->argv);
-}
-
-static void on_signal(int sig)
-{
-	stop_sig = sig;
 }
 
 /* Options and config; exits on -n, --help and errors. */
@@ -108,20 +98,6 @@ static int open_audit(struct enf_ctx *ctx, const struct passwd *to)
 		return -1;
 	}
 	return 0;
-}
-
-static void setup_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 static int attach_configured(struct enf_ctx *ctx)
@@ -184,6 +160,15 @@ static int link_user(struct enf_ctx *ctx, int link, uid_t *uid, gid_t *gid)
 	return 1;
 }
 
+/* What the socket layer turns away (uid not admitted, a bad or refused
+ * HELLO, a request before HELLO, a type the role may not send, a malformed
+ * frame) goes into the audit trail like the enforcer's own refusals. */
+static void socket_refused(void *arg, const struct kl_refusal *r)
+{
+	struct enf_actor who = { .role = r->role, .uid = r->uid, .pid = r->pid };
+	enf_audit_refusal(arg, &who, "connection", r->status, r->why);
+}
+
 static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 {
 	const struct enf_config *cfg = ctx->cfg;
@@ -212,6 +197,8 @@ static struct kl_server *open_server(struct enf_ctx *ctx, int which)
 			 : link == ENF_LINK_GRAPHD ? kl_edge_rules_len(KL_EDGE_RULES_MAX)
 						   : 0;
 	struct kl_server_opts so = {
+		.on_refused = socket_refused,
+		.on_refused_arg = ctx,
 		.path = path,
 		.self = KL_ROLE_ENFORCER,
 		.peer_role = srv_specs[which].peer,
@@ -254,9 +241,11 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 {
 	char err[256];
 	struct kl_ctl_req r;
+	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	if (req->msg.hdr.type != KL_MSG_CONTROL) {
-		kl_server_reply_result(srv, req, KL_ERR_INVALID,
-				       "kl-enforcer's control socket takes CONTROL messages only", NULL);
+		static const char why[] = "kl-enforcer's control socket takes CONTROL messages only";
+		kl_server_reply_result(srv, req, KL_ERR_INVALID, why, NULL);
+		enf_audit_refusal(ctx, &who, kl_msg_type_name(req->msg.hdr.type), KL_ERR_INVALID, why);
 		return;
 	}
 	if (kl_ctl_req_decode(req->msg.payload, req->msg.payload_len, &r, err, sizeof(err)) < 0) {
@@ -264,9 +253,9 @@ static void serve_one(struct enf_ctx *ctx, struct kl_server *srv, struct kl_requ
 			(int)req->peer_pid, err);
 		ctx->ctl_requests[KL_ERR_INVALID]++;
 		kl_server_reply_result(srv, req, KL_ERR_INVALID, err, NULL);
+		enf_audit_refusal(ctx, &who, "CONTROL", KL_ERR_INVALID, err);
 		return;
 	}
-	struct enf_actor who = { .role = req->peer_role, .uid = req->peer_uid, .pid = req->peer_pid };
 	struct enf_result res;
 	enf_handle(ctx, &who, &r, &res);
 	char *json = res.json ? json_dumps(res.json, JSON_COMPACT) : NULL;
@@ -448,7 +437,7 @@ int main(int argc, char **argv)
 	kl_log_init("kl-enforcer", KL_LOG_INFO);
 	setup_config(argc, argv, &opts);
 	kl_log_init("kl-enforcer", (enum kl_log_level)opts.c.log_level);
-	setup_signals();
+	kl_signals_init(&stop_sig, &hup_sig);
 	enf_ctx_init(&ctx, &opts.c, &ring);
 	if (kl_sandbox_check_start(KL_ROLE_ENFORCER) < 0)
 		goto out;

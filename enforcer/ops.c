@@ -118,24 +118,16 @@ static void req_detail(const struct kl_ctl_req *r, char *buf, size_t len)
 		ADD("addr=%s ", fmt_addr(&r->addr, a, sizeof(a)));
 	if (r->ifname[0])
 		ADD("ifname=%s ", r->ifname);
-	switch (r->cmd) {
-	case KL_CTL_DENY_ADD:
-	case KL_CTL_RL_SET_IP:
-	case KL_CTL_NEWSRC_LIMIT:
-	case KL_CTL_EDGE_ADD_DENY:
-	case KL_CTL_EDGE_ADD_ALLOW:
+	/* what the command carries, as the command table says */
+	unsigned uses = kl_ctl_cmd_uses(r->cmd);
+	if (uses & KL_CTL_U_TTL)
 		ADD("%s ", r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
-		break;
-	default:
-		break;
-	}
-	if (r->cmd == KL_CTL_RL_SET || r->cmd == KL_CTL_RL_SET_IP || r->cmd == KL_CTL_NEWSRC_LIMIT)
+	if (uses & KL_CTL_U_RATE)
 		ADD("rate=%llu burst=%llu ", (unsigned long long)r->rate,
 		    (unsigned long long)r->burst);
 	if (r->proto)
 		ADD("port=%u proto=%s ", r->port, proto_text(r->proto, p, sizeof(p)));
-	if (r->cmd == KL_CTL_ENFORCE_ALLOW || r->cmd == KL_CTL_TUPLE_ENFORCE ||
-	    r->cmd == KL_CTL_ATTACH)
+	if (uses & KL_CTL_U_MODE)
 		ADD("mode=%u ", r->mode);
 	if (r->flags & KL_CTL_F_FORCE)
 		ADD("force ");
@@ -572,16 +564,25 @@ static uint32_t origin_of(const struct enf_actor *who)
 	return enf_origin_of(who->role);
 }
 
+/* The allowlist entry r names: its map and key, the address as text, and
+ * the entry now in the map (0) or a negative errno (none there). */
+static int allow_entry(struct enf_ctx *ctx, const struct kl_ctl_req *r, enum enf_map_id *m,
+		       uint8_t key[40], char ip[KL_ADDR_STRLEN], struct kl_rule *old)
+{
+	*m = fam_map(&r->addr, ENF_M_ALLOW4);
+	enf_lpm_key(&r->addr, key);
+	fmt_addr(&r->addr, ip, KL_ADDR_STRLEN);
+	return enf_map_lookup(ctx, *m, key, old);
+}
+
 static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
 			const struct kl_ctl_req *r, struct enf_result *res)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
 	struct kl_rule old;
-	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
-	enf_lpm_key(&r->addr, key);
-	fmt_addr(&r->addr, ip, sizeof(ip));
-	if (enf_map_lookup(ctx, m, key, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
+	enum enf_map_id m;
+	if (allow_entry(ctx, r, &m, key, ip, &old) == 0 && old.origin == KL_ORIGIN_PROTECTED) {
 		/* Re-stamping it as the operator's would let `allow del` remove a
 		 * protected entry later. */
 		enf_result_set(res, KL_OK, "%s is already in the allowlist (protected)", ip);
@@ -601,11 +602,9 @@ static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
 	struct kl_rule old;
-	enum enf_map_id m = fam_map(&r->addr, ENF_M_ALLOW4);
-	enf_lpm_key(&r->addr, key);
-	fmt_addr(&r->addr, ip, sizeof(ip));
+	enum enf_map_id m;
+	int rc = allow_entry(ctx, r, &m, key, ip, &old);
 	res->json = json_pack("{s:s}", "ip", ip);
-	int rc = enf_map_lookup(ctx, m, key, &old);
 	if (rc < 0) {
 		enf_result_set(res, errno_status(-rc), "%s is not in the allowlist", ip);
 		return;
@@ -649,17 +648,26 @@ static void h_enforce_allow(struct enf_ctx *ctx, const struct kl_ctl_req *r,
 			       r->mode ? "on" : "off", n);
 }
 
+/* A deny entry's map and key: a single address in the host map, a prefix
+ * in the LPM trie. */
+static enum enf_map_id deny_key(const struct kl_addr *a, uint8_t key[40])
+{
+	bool host = kl_addr_is_host(a);
+
+	if (host)
+		enf_host_key(a, key);
+	else
+		enf_lpm_key(a, key);
+	return fam_map(a, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
+}
+
 static void h_deny_add(struct enf_ctx *ctx, const struct enf_actor *who,
 		       const struct kl_ctl_req *r, struct enf_result *res)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN], t[64];
 	bool host = kl_addr_is_host(&r->addr);
-	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
-	if (host)
-		enf_host_key(&r->addr, key);
-	else
-		enf_lpm_key(&r->addr, key);
+	enum enf_map_id m = deny_key(&r->addr, key);
 	fmt_addr(&r->addr, ip, sizeof(ip));
 	int rc = put_rule(ctx, m, key, r->ttl_ms, origin_of(who));
 	if (rc < 0) {
@@ -693,13 +701,50 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
-	bool host = kl_addr_is_host(&r->addr);
-	enum enf_map_id m = fam_map(&r->addr, host ? ENF_M_DENY4 : ENF_M_DENY4_LPM);
-	if (host)
-		enf_host_key(&r->addr, key);
-	else
-		enf_lpm_key(&r->addr, key);
+	enum enf_map_id m = deny_key(&r->addr, key);
 	h_del(ctx, m, key, "deny", fmt_addr(&r->addr, ip, sizeof(ip)), res);
+}
+
+/* One of the cfg map's global limits: read the map, set (on: r's values;
+ * off: zero), write it back. On failure, or when the limit went off, the
+ * answer is written here and false returned; true: on and written, and
+ * the caller describes the limit. */
+typedef void (*cfg_limit_fn)(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r,
+			     bool on);
+
+static bool cfg_limit(struct enf_ctx *ctx, const struct kl_ctl_req *r, bool on, const char *name,
+		      cfg_limit_fn set, struct enf_result *res)
+{
+	struct kl_cfg c;
+	int rc = enf_cfg_read(ctx, &c);
+
+	if (rc == 0) {
+		set(ctx, &c, r, on);
+		rc = enf_cfg_write(ctx, &c);
+	}
+	if (rc < 0) {
+		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+		return false;
+	}
+	if (!on) {
+		res->json = json_pack("{s:n}", "rate");
+		enf_result_set(res, KL_OK, "%s off", name);
+	}
+	return on;
+}
+
+static void set_newsrc(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r, bool on)
+{
+	c->new_rate_pps = on ? r->rate : 0;
+	c->new_burst = on ? r->burst : 0;
+	c->new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
+}
+
+static void set_rl(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_req *r, bool on)
+{
+	(void)ctx;
+	c->rl_rate_pps = on ? r->rate : 0;
+	c->rl_burst = on ? r->burst : 0;
 }
 
 /* The aggregate limit on packets of sources not yet admitted to a slot
@@ -707,56 +752,26 @@ static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
  * allowlisted and known (slot-holding) sources are exempt in the data plane. */
 static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
-	struct kl_cfg c;
 	char t[64];
-	bool on = r->cmd == KL_CTL_NEWSRC_LIMIT;
-	int rc = enf_cfg_read(ctx, &c);
-	if (rc == 0) {
-		c.new_rate_pps = on ? r->rate : 0;
-		c.new_burst = on ? r->burst : 0;
-		c.new_expires_ns = on ? enf_expiry(ctx->now(), r->ttl_ms) : 0;
-		rc = enf_cfg_write(ctx, &c);
-	}
-	if (rc < 0) {
-		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+
+	if (!cfg_limit(ctx, r, r->cmd == KL_CTL_NEWSRC_LIMIT, "new-source limit", set_newsrc, res))
 		return;
-	}
-	if (on) {
-		res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
-				      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
-		enf_result_set(res, KL_OK,
-			       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
-			       (unsigned long long)r->rate, (unsigned long long)r->burst,
-			       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
-	} else {
-		res->json = json_pack("{s:n}", "rate");
-		enf_result_set(res, KL_OK, "new-source limit off");
-	}
+	res->json = json_pack("{s:I, s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+			      (json_int_t)r->burst, "ttl_ms", (json_int_t)r->ttl_ms);
+	enf_result_set(res, KL_OK,
+		       "new-source limit: %llu pps, burst %llu for sources not yet admitted, %s",
+		       (unsigned long long)r->rate, (unsigned long long)r->burst,
+		       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
 }
 
 static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
-	struct kl_cfg c;
-	bool on = r->cmd == KL_CTL_RL_SET;
-	int rc = enf_cfg_read(ctx, &c);
-	if (rc == 0) {
-		c.rl_rate_pps = on ? r->rate : 0;
-		c.rl_burst = on ? r->burst : 0;
-		rc = enf_cfg_write(ctx, &c);
-	}
-	if (rc < 0) {
-		enf_result_set(res, KL_ERR_FAILED, "cannot write %s: %s", KL_MAP_CFG, strerror(-rc));
+	if (!cfg_limit(ctx, r, r->cmd == KL_CTL_RL_SET, "global rate limit", set_rl, res))
 		return;
-	}
-	if (on) {
-		res->json = json_pack("{s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
-				      (json_int_t)r->burst);
-		enf_result_set(res, KL_OK, "global rate limit: %llu pps, burst %llu per source",
-			       (unsigned long long)r->rate, (unsigned long long)r->burst);
-	} else {
-		res->json = json_pack("{s:n}", "rate");
-		enf_result_set(res, KL_OK, "global rate limit off");
-	}
+	res->json = json_pack("{s:I, s:I}", "rate", (json_int_t)r->rate, "burst",
+			      (json_int_t)r->burst);
+	enf_result_set(res, KL_OK, "global rate limit: %llu pps, burst %llu per source",
+		       (unsigned long long)r->rate, (unsigned long long)r->burst);
 }
 
 static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
@@ -921,35 +936,39 @@ static void h_reset(struct enf_ctx *ctx, struct enf_result *res)
 		       failed ? " incomplete" : "", (long long)rl, (long long)dn, (long long)ed);
 }
 
+/* What each list command shows: its word in messages and its maps (the
+ * IPv4 id of each pair), read in this order. */
+static const struct list_spec {
+	unsigned cmd;
+	const char *what;
+	size_t n;
+	struct {
+		enum enf_map_id m4;
+		enum list_kind kind;
+	} maps[3];
+} list_specs[] = {
+	{ KL_CTL_ALLOW_LIST, "allow", 1, { { ENF_M_ALLOW4, L_ALLOW } } },
+	{ KL_CTL_DENY_LIST, "deny", 2,
+	  { { ENF_M_DENY4, L_DENY_HOST }, { ENF_M_DENY4_LPM, L_DENY_CIDR } } },
+	{ KL_CTL_RL_LIST, "rate-limit", 1, { { ENF_M_RL4, L_RL } } },
+	{ KL_CTL_EDGE_LIST, "edge", 3,
+	  { { ENF_M_EDGE4_DENY, L_EDGE_DENY }, { ENF_M_EDGE4_ALLOW, L_EDGE_ALLOW },
+	    { ENF_M_EDGE4_RL, L_EDGE_RL } } },
+};
+
 static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
 {
 	struct list_acc acc;
 	int rc = 0;
 	const char *what = "";
 	list_init(&acc, ctx, r->count, r->cmd != KL_CTL_ALLOW_LIST);
-	switch (r->cmd) {
-	case KL_CTL_ALLOW_LIST:
-		what = "allow";
-		rc = list_maps(ctx, &acc, ENF_M_ALLOW4, L_ALLOW);
-		break;
-	case KL_CTL_DENY_LIST:
-		what = "deny";
-		rc = list_maps(ctx, &acc, ENF_M_DENY4, L_DENY_HOST);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_DENY4_LPM, L_DENY_CIDR);
-		break;
-	case KL_CTL_RL_LIST:
-		what = "rate-limit";
-		rc = list_maps(ctx, &acc, ENF_M_RL4, L_RL);
-		break;
-	case KL_CTL_EDGE_LIST:
-		what = "edge";
-		rc = list_maps(ctx, &acc, ENF_M_EDGE4_DENY, L_EDGE_DENY);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_EDGE4_ALLOW, L_EDGE_ALLOW);
-		if (rc == 0)
-			rc = list_maps(ctx, &acc, ENF_M_EDGE4_RL, L_EDGE_RL);
-		break;
+	for (size_t i = 0; i < sizeof(list_specs) / sizeof(list_specs[0]); i++) {
+		const struct list_spec *ls = &list_specs[i];
+		if (ls->cmd != r->cmd)
+			continue;
+		what = ls->what;
+		for (size_t j = 0; j < ls->n && rc == 0; j++)
+			rc = list_maps(ctx, &acc, ls->maps[j].m4, ls->maps[j].kind);
 	}
 	if (rc < 0) {
 		json_decref(acc.arr);

@@ -26,11 +26,13 @@
 
 #include "common/duration.h"
 #include "common/audit.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
 #include "common/status.h"
 #include "common/safefile.h"
+#include "common/signals.h"
 #include "graphd/commands.h"
 #include "graphd/push.h"
 #include "graphd/replay.h"
@@ -56,17 +58,6 @@
 #define PENDING_VIOL_MAX 100000
 
 static volatile sig_atomic_t stop_signal, reload_signal;
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	reload_signal = 1;
-}
-
-static void on_stop(int sig)
-{
-	stop_signal = sig;
-}
 
 
 struct live {
@@ -103,13 +94,6 @@ struct live {
 	struct kl_audit *audit; /* NULL: no audit trail */
 };
 
-static int64_t clock_ms(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- users, threads, sockets ---- */
 
@@ -196,7 +180,7 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 
 static void enf_down(struct live *L, const char *why)
 {
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = kl_clock_ms(CLOCK_MONOTONIC);
 
 	if (L->enf_up || now - L->enf_fail_log >= LOG_EVERY_MS) {
 		kl_warn("enforcer (%s): %s; edge rules wait until it answers (retrying every "
@@ -310,11 +294,11 @@ static void push_round(struct live *L, int64_t now)
 			return;
 		}
 		if (L->pb.unpushable > 0 &&
-		    clock_ms(CLOCK_MONOTONIC) - L->unpushable_log >= LOG_EVERY_MS) {
+		    kl_clock_ms(CLOCK_MONOTONIC) - L->unpushable_log >= LOG_EVERY_MS) {
 			kl_info("%llu baseline edges use protocols EDGE_RULES cannot carry (only "
 				"tcp, udp, icmp, icmpv6); tuple-enforce allow drops them",
 				(unsigned long long)L->pb.unpushable);
-			L->unpushable_log = clock_ms(CLOCK_MONOTONIC);
+			L->unpushable_log = kl_clock_ms(CLOCK_MONOTONIC);
 		}
 		if (n == 0 && L->enf_up)
 			return;
@@ -487,7 +471,7 @@ static void send_violations(struct live *L)
 	L->viol_sent += n - lost;
 	L->viol_dropped += lost;
 	static int64_t logged;
-	int64_t mono = clock_ms(CLOCK_MONOTONIC);
+	int64_t mono = kl_clock_ms(CLOCK_MONOTONIC);
 	if (lost > 0 && (logged == 0 || mono - logged >= 10000)) {
 		kl_warn("VIOLATION: %zu of %zu not delivered to kl-decider (%llu so far; is it running?)",
 			lost, n, (unsigned long long)L->viol_dropped);
@@ -533,7 +517,7 @@ static void flush(struct live *L, const char *what)
 								    : GR_NEVER;
 
 	if (gr_store_flush(L->st, &L->g, L->pend, L->npend, purge, err, sizeof(err)) < 0) {
-		int64_t now = clock_ms(CLOCK_MONOTONIC);
+		int64_t now = kl_clock_ms(CLOCK_MONOTONIC);
 		if (now - L->store_fail_log >= 10000) {
 			kl_error("%s: %s; the changes stay in memory and are written with the next "
 				 "tick", what, err);
@@ -611,7 +595,7 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 	}
 	L->last_t = L->g.last_t;
 	L->ticks++;
-	L->last_tick_mono = clock_ms(CLOCK_MONOTONIC);
+	L->last_tick_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	L->violations += L->g.nviol;
 	if (L->g.last.promoted > 0)
 		kl_info("PROMOTE %llu edges candidate->learned",
@@ -629,7 +613,7 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 	/* An enforce violation is denied at once, not at the next round. */
 	if (L->g.nviol > 0 && L->g.p.mode == GR_MODE_ENFORCE) {
 		push_round(L, L->last_t);
-		L->last_push_mono = clock_ms(CLOCK_MONOTONIC);
+		L->last_push_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	}
 	return 0;
 }
@@ -637,7 +621,7 @@ static int run_tick(struct live *L, int64_t t, const struct gr_obs *obs, size_t 
 static int on_frame(struct live *L, const struct kl_stream_msg *m)
 {
 	const struct kl_flows_view *v = &L->tasm.flows;
-	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, clock_ms(CLOCK_MONOTONIC));
+	int rc = kl_tickasm_intake(&L->tasm, &m->msg, (int)m->peer_pid, kl_clock_ms(CLOCK_MONOTONIC));
 
 	if (rc <= 0)
 		return rc;
@@ -677,7 +661,7 @@ static void status_answer(struct live *L, struct gr_answer *a)
 		/* graph time follows the frames: the tick's wall time is
 		 * now minus how long ago it ran. */
 		.last_tick_ms = L->ticks == 0 ? KL_T_NONE
-				 : now - (clock_ms(CLOCK_MONOTONIC) - L->last_tick_mono),
+				 : now - (kl_clock_ms(CLOCK_MONOTONIC) - L->last_tick_mono),
 		.interval_ms = 0, .frames_in = L->tasm.st.frames, .frames_out = L->viol_sent,
 	};
 	json_t *doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I}", "daemon",
@@ -717,12 +701,13 @@ static void tell_approved(struct live *L, const struct kl_addr *a)
 		kl_info("APPROVED %s: kl-decider told to release it", ip);
 }
 
-static void on_request(struct live *L, struct kl_request *req)
+static void on_request(void *ctx, struct kl_request *req)
 {
+	struct live *L = ctx;
 	struct kl_ctl_req r;
 	struct gr_answer a = { 0 };
 	char err[512];
-	int64_t now = clock_ms(CLOCK_REALTIME);
+	int64_t now = kl_clock_ms(CLOCK_REALTIME);
 	bool changed = false;
 
 	if (now < L->last_t)
@@ -786,7 +771,7 @@ static void on_request(struct live *L, struct kl_request *req)
 		kl_info("%s: %.*s", what, (int)strcspn(t, "\n"), t);
 		flush(L, what);
 		push_round(L, now);
-		L->last_push_mono = clock_ms(CLOCK_MONOTONIC);
+		L->last_push_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	}
 	kl_server_reply_result(L->srv, req, a.status, a.text ? a.text : "", a.json);
 	gr_answer_free(&a);
@@ -803,9 +788,7 @@ static void reload(struct live *L)
 	struct kl_errs errs = { 0 };
 
 	if (gr_opts_parse(L->argc, L->argv, &fresh, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			kl_error("SIGHUP: %s", errs.v[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_reload_refused(&errs);
 		kl_errs_free(&errs);
 		return;
 	}
@@ -828,7 +811,7 @@ static void reload(struct live *L)
 	p->viol_repeat_ms = np->viol_repeat_ms;
 	p->eb = np->eb;
 	kl_log_init("kl-graphd", (enum kl_log_level)L->o->log_level);
-	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+	kl_reload_done(n);
 }
 
 static int run_loop(struct live *L)
@@ -862,28 +845,20 @@ static int run_loop(struct live *L)
 			kl_error("flows socket closed");
 		if (rc < 0)
 			return -1;
-		for (int i = 0; i < REQUESTS_PER_WAKEUP && L->srv != NULL; i++) {
-			struct kl_request req;
-			int r = kl_server_recv(L->srv, &req, 0);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				kl_error("control socket failed; klctl graph is unavailable until "
-					 "kl-graphd restarts (the offline commands still read the "
-					 "database)");
-				kl_server_close(L->srv);
-				L->srv = NULL;
-				srv_fd = -1;
-				break;
-			}
-			on_request(L, &req);
-			kl_request_done(&req);
+		if (L->srv != NULL &&
+		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
+			kl_error("control socket failed; klctl graph is unavailable until "
+				 "kl-graphd restarts (the offline commands still read the "
+				 "database)");
+			kl_server_close(L->srv);
+			L->srv = NULL;
+			srv_fd = -1;
 		}
-		int64_t mono = clock_ms(CLOCK_MONOTONIC);
+		int64_t mono = kl_clock_ms(CLOCK_MONOTONIC);
 		/* Without frames (no sensor, no traffic) promotion, expiry and
 		 * the violation denies' lapse still follow the clock. */
 		if (mono - L->last_tick_mono >= 1000) {
-			int64_t t = clock_ms(CLOCK_REALTIME);
+			int64_t t = kl_clock_ms(CLOCK_REALTIME);
 			if (L->last_t != GR_NEVER && t <= L->last_t)
 				t = L->last_t + 1;
 			if (run_tick(L, t, NULL, 0, NULL, 0) < 0)
@@ -901,7 +876,6 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 {
 	struct live L;
 	struct kl_who w;
-	struct sigaction sa;
 	char err[1024];
 	int rc = GR_EXIT_FAIL;
 
@@ -911,14 +885,7 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 	L.argv = argv;
 	L.last_t = GR_NEVER;
 	kl_tickasm_init(&L.tasm, KL_MSG_FLOWS, kl_flows_tick_max(o->sensor_max_flows));
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	kl_signals_init(&stop_signal, &reload_signal);
 
 	if (resolve_users(o, &w) < 0 || kl_sandbox_prepare(KL_ROLE_GRAPHD, NULL) < 0)
 		return GR_EXIT_FAIL;
@@ -966,7 +933,7 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 	kl_info("checked every %s; edge rules to %s (ttl %s)",
 		kl_duration_format((uint64_t)o->p.promote_every_ms * 1000000ull, a, sizeof(a)),
 		L.enf_path, kl_duration_format((uint64_t)o->pp.rule_ttl_ms * 1000000ull, c, sizeof(c)));
-	L.last_tick_mono = clock_ms(CLOCK_MONOTONIC);
+	L.last_tick_mono = kl_clock_ms(CLOCK_MONOTONIC);
 	L.last_push_mono = 0;
 	rc = run_loop(&L) < 0 ? GR_EXIT_FAIL : 0;
 	gr_eb_flush_all(&L.g);

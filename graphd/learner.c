@@ -270,17 +270,11 @@ static struct gr_edge *insert(struct gr_graph *g, const struct gr_key *k)
 	g->e = ne;
 	size_t i = find_slot(g, k, &found);
 	struct gr_edge *e = &g->e[g->n];
-	memset(e, 0, sizeof(*e));
-	e->k = *k;
-	e->by_uid = -1;
-	e->first_seen = NEVER;
-	e->last_seen = NEVER;
-	e->last_window = NEVER;
-	e->last_violation = NEVER;
-	e->last_deviation = NEVER;
-	e->deny_until = NEVER;
-	e->push_until = NEVER;
-	e->push_retry_at = NEVER;
+	*e = (struct gr_edge){
+		.k = *k, .by_uid = -1, .first_seen = NEVER, .last_seen = NEVER, .last_window = NEVER,
+		.last_violation = NEVER, .last_deviation = NEVER, .deny_until = NEVER,
+		.push_until = NEVER, .push_retry_at = NEVER,
+	};
 	g->slot[i] = (uint32_t)g->n + 1;
 	g->n++;
 	return e;

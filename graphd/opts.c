@@ -139,12 +139,8 @@ static const struct kl_knob knobs[] = {
 	{ "summary-every", KT_INT, OFF(summary_every), "10", .min = 0, .max = 1e9,
 	  .flags = KF_LIVE, .group = G_RUN,
 	  .help = "Ticks between TICK# log lines (0 = never).", .key = "summary_every" },
-	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
-	  .flags = KF_LIVE, .group = G_RUN, .help = "Least severe level logged.",
-	  .key = "log_level" },
-	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_RUN,
-	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
-		  "or 2 naming every bad key." },
+	KL_KNOB_LOG_LEVEL(OFF(log_level), G_RUN),
+	KL_KNOB_CONFIG_CHECK(OFF(config_check), G_RUN),
 };
 
 const struct kl_knobset gr_knobs = {
@@ -459,11 +455,6 @@ static int64_t ms_of(int64_t ns)
 	return ns / 1000000;
 }
 
-static const char *str_or_null(const char *s)
-{
-	return s[0] != '\0' ? s : NULL;
-}
-
 /* The views the rest of graphd reads. */
 static void fill(struct gr_opts *o)
 {
@@ -475,8 +466,8 @@ static void fill(struct gr_opts *o)
 	o->audit_key = c->audit_key;
 	o->user = c->user;
 	o->sensor_user = c->sensor_user;
-	o->metrics_file = str_or_null(c->metrics_file);
-	o->replay = str_or_null(c->replay);
+	o->metrics_file = kl_knob_str_or_null(c->metrics_file);
+	o->replay = kl_knob_str_or_null(c->replay);
 	o->sensor_max_flows = (uint32_t)c->sensor_max_flows;
 	gr_params_default(&o->p);
 	o->p.mode = (enum gr_mode)c->mode;
@@ -519,16 +510,9 @@ int gr_opts_parse(int argc, char **argv, struct gr_opts *o, struct kl_errs *errs
 	o->r.v = &o->c;
 	o->state = -1;
 	o->since_ms = -1;
-	if (kl_layer_init(&flags, &gr_knobs, KL_L_FLAG, NULL) < 0) {
-		kl_layer_free(&flags);
-		kl_errs_add(errs, "out of memory");
-		return -1;
-	}
-	kl_cli_parse(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
-	if (o->action != KL_CLI_RUN || errs->n > before) {
-		kl_layer_free(&flags);
-		return errs->n > before ? -1 : 0;
-	}
+	int go = kl_cli_layer(&gr_knobs, argc, argv, &flags, &o->action, other_arg, &cl, errs);
+	if (go <= 0)
+		return go;
 	kl_yaml_layer(&flags, "pdp-config", GR_PDP_DEFAULT, KL_L_PDP, pdp_owned, 0, &pdp, errs);
 	kl_yaml_layer(&flags, "config", GR_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks ? &file : NULL, pdp.ks ? &pdp : NULL };

@@ -48,6 +48,7 @@
 /* Open connections per server; a peer beyond this is turned away. Each
  * may hold one message of up to max_msg bytes in nng while it arrives. */
 #define MAX_PIPES 64
+#define REFUSED_WAITING 16 /* refused connections held for on_refused */
 /* A connection that has not said HELLO by then is closed, so silent
  * connections cannot hold the slots (MAX_PIPES) for long. */
 #define HELLO_WAIT_MS 5000
@@ -80,11 +81,18 @@ struct kl_server {
 	size_t max_msg;
 	struct kl_listen ls;
 
-	pthread_mutex_t mu; /* guards pipes, npipes, log_* */
+	pthread_mutex_t mu; /* guards pipes, npipes, log_*, refused_* */
 	struct pipe_ent *pipes;
 	size_t npipes;
 	int64_t log_window;
 	unsigned log_count, log_dropped;
+
+	/* Connections refused on nng's thread wait here for on_refused, which
+	 * runs on the caller's (kl_server_recv). */
+	void (*on_refused)(void *arg, const struct kl_refusal *r);
+	void *on_refused_arg;
+	struct kl_refusal refused[REFUSED_WAITING];
+	unsigned n_refused, refused_lost;
 
 	/* The request last handed out, which kl_server_reply answers. */
 	bool pending;
@@ -166,6 +174,60 @@ static bool refusal_log_ok(struct kl_server *s)
 	return false;
 }
 
+/* A refused connection, held for on_refused. Called with s->mu held. */
+static void refused_hold(struct kl_server *s, uint64_t uid, uint64_t pid, const char *why)
+{
+	if (s->on_refused == NULL)
+		return;
+	if (s->n_refused == REFUSED_WAITING) {
+		s->refused_lost++;
+		return;
+	}
+	struct kl_refusal *r = &s->refused[s->n_refused++];
+	r->uid = (uid_t)uid;
+	r->pid = (pid_t)pid;
+	r->role = KL_ROLE_NONE;
+	r->status = KL_ERR_REFUSED;
+	snprintf(r->why, sizeof(r->why), "connection refused: %s", why);
+}
+
+/* Hand the refused connections over (on kl_server_recv's thread). */
+static void refused_deliver(struct kl_server *s)
+{
+	struct kl_refusal held[REFUSED_WAITING];
+	unsigned n, lost;
+	if (s->on_refused == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	n = s->n_refused;
+	lost = s->refused_lost;
+	memcpy(held, s->refused, n * sizeof(held[0]));
+	s->n_refused = 0;
+	s->refused_lost = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < n; i++)
+		s->on_refused(s->on_refused_arg, &held[i]);
+	if (lost > 0) {
+		struct kl_refusal r = { .uid = (uid_t)-1, .role = KL_ROLE_NONE,
+					.status = KL_ERR_REFUSED };
+		snprintf(r.why, sizeof(r.why), "%u more connections refused (not held one by one)",
+			 lost);
+		s->on_refused(s->on_refused_arg, &r);
+	}
+}
+
+/* A message turned away in kl_server_recv. */
+static void refused_msg(struct kl_server *s, const struct pipe_ent *pe, int status,
+			const char *why)
+{
+	if (s->on_refused == NULL)
+		return;
+	struct kl_refusal r = { .uid = pe->uid, .pid = pe->pid, .role = pe->role,
+				.status = status };
+	snprintf(r.why, sizeof(r.why), "%s", why);
+	s->on_refused(s->on_refused_arg, &r);
+}
+
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct kl_server *s = arg;
@@ -191,12 +253,14 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 				kl_warn("%s: refused connection from uid %llu pid %llu: too many connections (%d)",
 					s->path, (unsigned long long)uid,
 					(unsigned long long)pid, MAX_PIPES);
+			refused_hold(s, uid, pid, "too many connections");
 			ok = false;
 		} else if (!ok) {
 			if (refusal_log_ok(s))
 				kl_warn("%s: refused connection from uid %llu gid %llu pid %llu: uid not allowed",
 					s->path, (unsigned long long)uid,
 					(unsigned long long)gid, (unsigned long long)pid);
+			refused_hold(s, uid, pid, "uid not allowed on this socket");
 		}
 		if (ok) {
 			struct pipe_ent *e = &s->pipes[s->npipes++];
@@ -265,6 +329,8 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
 	snprintf(s->path, sizeof(s->path), "%s", o->path);
 	s->self = o->self;
 	s->peer_role = o->peer_role;
+	s->on_refused = o->on_refused;
+	s->on_refused_arg = o->on_refused_arg;
 	s->admin_gid = o->admin_gid;
 	s->max_msg = o->max_msg != 0 ? o->max_msg : DEFAULT_MAX_MSG;
 	if (s->max_msg > KL_MSG_HDR_LEN + (size_t)KL_MSG_MAX_PAYLOAD)
@@ -420,6 +486,24 @@ static void send_result(struct kl_server *s, uint64_t seq, uint64_t tick,
 	}
 }
 
+int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx)
+{
+	int n = 0;
+
+	while (n < max) {
+		struct kl_request req;
+		int r = kl_server_recv(s, &req, 0);
+		if (r == 0)
+			break;
+		if (r < 0)
+			return -1;
+		fn(ctx, &req);
+		kl_request_done(&req);
+		n++;
+	}
+	return n;
+}
+
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 {
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
@@ -449,6 +533,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			wait = (nng_duration)(next > t ? next - t : 0);
 		nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, wait);
 		rv = nng_recvmsg(s->sock, &m, 0);
+		refused_deliver(s);
 		if (rv == NNG_ETIMEDOUT) {
 			if (timeout_ms >= 0 && now_ms() >= deadline)
 				return 0;
@@ -490,6 +575,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			kl_warn("%s: uid %u pid %d sent %zu bytes, limit %zu", s->path,
 				(unsigned)pe.uid, (int)pe.pid, len, s->max_msg);
 			send_result(s, seq, 0, KL_ERR_INVALID, "message too large");
+			refused_msg(s, &pe, KL_ERR_INVALID, "message too large");
 			nng_msg_free(m);
 			continue;
 		}
@@ -497,6 +583,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			kl_warn("%s: malformed message from uid %u pid %d: %s", s->path,
 				(unsigned)pe.uid, (int)pe.pid, why);
 			send_result(s, seq, 0, KL_ERR_INVALID, why);
+			refused_msg(s, &pe, KL_ERR_INVALID, why);
 			nng_msg_free(m);
 			continue;
 		}
@@ -511,6 +598,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 				kl_warn("%s: bad HELLO from uid %u pid %d: %s", s->path,
 					(unsigned)pe.uid, (int)pe.pid, why);
 				send_result(s, seq, msg.hdr.tick, KL_ERR_INVALID, why);
+				refused_msg(s, &pe, KL_ERR_INVALID, why);
 				break;
 			case KL_HELLO_AGAIN:
 			case KL_HELLO_ROLE_SWITCH:
@@ -524,6 +612,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 				kl_warn("%s: refused HELLO from uid %u pid %d: %s", s->path,
 					(unsigned)pe.uid, (int)pe.pid, why);
 				send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, why);
+				refused_msg(s, &pe, KL_ERR_REFUSED, why);
 				pipe_doom(s, id);
 				break;
 			case KL_HELLO_ADMIT:
@@ -542,6 +631,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			kl_warn("%s: %s before HELLO from uid %u pid %d", s->path,
 				kl_msg_type_name(msg.hdr.type), (unsigned)pe.uid, (int)pe.pid);
 			send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, NEED_HELLO_TEXT);
+			refused_msg(s, &pe, KL_ERR_REFUSED, NEED_HELLO_TEXT);
 			nng_msg_free(m);
 			continue;
 		}
@@ -553,6 +643,7 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 			kl_warn("%s: closing connection from uid %u pid %d: %s", s->path,
 				(unsigned)pe.uid, (int)pe.pid, txt);
 			send_result(s, seq, msg.hdr.tick, KL_ERR_REFUSED, txt);
+			refused_msg(s, &pe, KL_ERR_REFUSED, txt);
 			pipe_doom(s, id);
 			nng_msg_free(m);
 			continue;

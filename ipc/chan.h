@@ -32,6 +32,16 @@
 struct kl_server;
 struct kl_client;
 
+/* A connection or message the server turned away by itself, for the
+ * owner's audit trail (on_refused below). */
+struct kl_refusal {
+	uid_t uid;
+	pid_t pid;
+	enum kl_role role;  /* from its HELLO; KL_ROLE_NONE before one */
+	int status;         /* KL_ERR_REFUSED or KL_ERR_INVALID */
+	char why[192];
+};
+
 struct kl_server_opts {
 	const char *path;          /* socket file, e.g. /run/kernloom/enforcer.sock */
 	enum kl_role self;         /* this server's role */
@@ -43,6 +53,13 @@ struct kl_server_opts {
 	size_t n_allowed_uids;
 	gid_t admin_gid;           /* peers in this group are allowed too; -1 = none */
 	size_t max_msg;            /* largest message accepted; 0 = 1 MiB */
+	/* Told of each connection or message the server turns away itself
+	 * (uid not admitted, too many connections, a bad or refused HELLO, a
+	 * request before HELLO, a type the role may not send, a malformed or
+	 * too large frame), always on the thread calling kl_server_recv;
+	 * NULL: they are only logged. */
+	void (*on_refused)(void *arg, const struct kl_refusal *r);
+	void *on_refused_arg;
 };
 
 /* A request handed to the caller. `buf` owns the bytes msg points into. */
@@ -65,6 +82,13 @@ int kl_server_open(struct kl_server **out, const struct kl_server_opts *o,
  * Returns 1 with *req filled, 0 on timeout, -1 only once the socket was
  * closed (kl_server_close): nothing a peer does makes it fail. */
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
+/* One wakeup's share of a daemon's control socket: hand at most max
+ * waiting requests to fn (which answers each), without waiting for more.
+ * The bound keeps a busy klctl from starving the daemon's other sockets.
+ * Returns how many were served, or -1 once kl_server_recv failed: the
+ * caller then goes on without the socket. */
+typedef void (*kl_serve_fn)(void *ctx, struct kl_request *req);
+int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx);
 /* A descriptor that polls readable (POLLIN) while a message waits to be
  * received; it is nng's, so only poll it: never read, write or close it.
  * A server with several sockets polls them all, then calls

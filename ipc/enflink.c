@@ -66,11 +66,10 @@ struct kl_enf_link *kl_enf_link_client(const char *path, enum kl_role self, int 
 
 	if (k == NULL)
 		return NULL;
-	k->l.call = clink_call;
-	k->l.connect = clink_connect;
-	k->l.close = clink_close;
-	k->self = self;
-	k->timeout_ms = timeout_ms;
+	*k = (struct clink){
+		.l = { .call = clink_call, .connect = clink_connect, .close = clink_close },
+		.self = self, .timeout_ms = timeout_ms,
+	};
 	memcpy(k->path, path, n);
 	return &k->l;
 }

@@ -5,7 +5,7 @@
 #include "bpf/shield.h"
 #include "common/kyaml.h"
 #include "common/log.h"
-#include "sensor/harvest.h"
+#include "harvest/harvest.h"
 #include "sensor/sensor.h"
 
 #define OFF(f) offsetof(struct sen_cfg, f)
@@ -50,12 +50,8 @@ static const struct kl_knob knobs[] = {
 	  .key = "summary_every" },
 	{ "ticks", KT_U64, OFF(ticks), "0", .group = G_RUN,
 	  .help = "Stop after N ticks (0 = until SIGTERM/SIGINT)." },
-	{ "log-level", KT_ENUM, OFF(log_level), "info", .enums = kl_log_level_names,
-	  .flags = KF_LIVE, .group = G_RUN, .help = "Least severe level logged.",
-	  .key = "log_level" },
-	{ "config-check", KT_BOOL, OFF(config_check), "false", .group = G_RUN,
-	  .help = "(-n) Print the effective configuration and where each value came from; exit 0, "
-		  "or 2 naming every bad key." },
+	KL_KNOB_LOG_LEVEL(OFF(log_level), G_RUN),
+	KL_KNOB_CONFIG_CHECK(OFF(config_check), G_RUN),
 };
 
 const struct kl_knobset sen_knobs = {
@@ -102,11 +98,6 @@ void sen_help_man(FILE *f)
 	kl_knob_help_man(&sen_knobs, &man8, f);
 }
 
-static const char *str_or_null(const char *s)
-{
-	return s[0] != '\0' ? s : NULL;
-}
-
 static void fill(struct sen_opts *o)
 {
 	const struct sen_cfg *c = &o->c;
@@ -114,8 +105,8 @@ static void fill(struct sen_opts *o)
 	o->run_dir = c->run_dir;
 	o->pin_dir = c->pin_dir;
 	o->user = c->user;
-	o->record = str_or_null(c->record);
-	o->metrics_file = str_or_null(c->metrics_file);
+	o->record = kl_knob_str_or_null(c->record);
+	o->metrics_file = kl_knob_str_or_null(c->metrics_file);
 	o->audit_dir = c->audit_dir;
 	o->audit_key = c->audit_key;
 	o->interval_ns = (uint64_t)c->interval;
@@ -127,17 +118,6 @@ static void fill(struct sen_opts *o)
 	o->log_level = c->log_level;
 }
 
-static int unexpected(void *ctx, int argc, char *const argv[], int *i, struct kl_errs *errs)
-{
-	(void)ctx;
-	(void)argc;
-	if (strncmp(argv[*i], "--", 2) == 0)
-		kl_errs_add(errs, "%s: unknown flag (see --help)", argv[*i]);
-	else
-		kl_errs_add(errs, "unexpected argument \"%s\" (see --help)", argv[*i]);
-	return -1;
-}
-
 int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 {
 	struct kl_layer flags, file;
@@ -146,16 +126,9 @@ int sen_parse(int argc, char **argv, struct sen_opts *o, struct kl_errs *errs)
 	memset(o, 0, sizeof(*o));
 	o->r.ks = &sen_knobs;
 	o->r.v = &o->c;
-	if (kl_layer_init(&flags, &sen_knobs, KL_L_FLAG, NULL) < 0) {
-		kl_layer_free(&flags);
-		kl_errs_add(errs, "out of memory");
-		return -1;
-	}
-	kl_cli_parse(&sen_knobs, argc, argv, &flags, &o->action, unexpected, NULL, errs);
-	if (o->action != KL_CLI_RUN || errs->n > before) {
-		kl_layer_free(&flags);
-		return errs->n > before ? -1 : 0;
-	}
+	int go = kl_cli_layer(&sen_knobs, argc, argv, &flags, &o->action, NULL, NULL, errs);
+	if (go <= 0)
+		return go;
 	kl_yaml_layer(&flags, "config", SEN_CONFIG_DEFAULT, KL_L_FILE, NULL, 0, &file, errs);
 	const struct kl_layer *order[] = { &flags, file.ks != NULL ? &file : NULL };
 	kl_resolve(&o->r, order, 2, errs);
@@ -181,16 +154,14 @@ int sen_reload(struct sen_opts *o, int argc, char **argv)
 	struct kl_errs errs = { 0 };
 
 	if (sen_parse(argc, argv, &fresh, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			kl_error("SIGHUP: %s", errs.v[i]);
-		kl_error("SIGHUP: configuration refused; keeping the running one");
+		kl_reload_refused(&errs);
 		kl_errs_free(&errs);
 		return -1;
 	}
 	size_t n = kl_reload_apply(&o->r, &fresh.r);
 	sen_opts_free(&fresh);
 	fill(o);
-	kl_info("SIGHUP: configuration reloaded (%zu settings changed)", n);
+	kl_reload_done(n);
 	return 0;
 }
 

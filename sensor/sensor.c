@@ -18,41 +18,25 @@
 
 #include "common/duration.h"
 #include "common/audit.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/prom.h"
 #include "common/status.h"
 #include "common/safefile.h"
+#include "common/signals.h"
 #include "ipc/stream.h"
 #include "ipc/trace.h"
 #include "sandbox/rundir.h"
 #include "sandbox/sandbox.h"
 
 #include <bpf/libbpf.h>
-#include "sensor/collect.h"
+#include "harvest/collect.h"
 
 #define NS 1000000000ull
 
 static volatile sig_atomic_t stop_signal, reload_signal;
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	reload_signal = 1;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
 
 /* Sleep until `deadline` (CLOCK_BOOTTIME); false when a signal asked us to stop.
  * Wakes at least once a second to ping systemd's watchdog, so a long
@@ -60,7 +44,7 @@ static uint64_t clock_ns(clockid_t id)
 static bool sleep_until(uint64_t deadline)
 {
 	while (!stop_signal) {
-		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		uint64_t now = kl_clock_ns(CLOCK_BOOTTIME);
 		if (now >= deadline)
 			return true;
 		uint64_t until = deadline - now > NS ? now + NS : deadline;
@@ -126,12 +110,12 @@ static struct kl_audit *open_audit(const struct sen_opts *o)
 }
 
 /* The maps this sensor reads, by kernel id ("what did it look at"). */
-static void audit_maps(struct kl_audit *a, const char *event, const struct sen_smaps *m)
+static void audit_maps(struct kl_audit *a, const char *event, const struct kl_smaps *m)
 {
 	char d[512];
 	size_t o = (size_t)snprintf(d, sizeof(d), "{\"pin_dir\":\"%s\"", m->dir);
-	for (int i = 0; i < SEN_SM_MAX && o < sizeof(d); i++)
-		o += (size_t)snprintf(d + o, sizeof(d) - o, ",\"%s\":%u", sen_smap_name((enum sen_smap)i),
+	for (int i = 0; i < KL_SM_MAX && o < sizeof(d); i++)
+		o += (size_t)snprintf(d + o, sizeof(d) - o, ",\"%s\":%u", kl_smap_name((enum kl_smap)i),
 				      m->fd[i] >= 0 ? m->id[i] : 0);
 	if (o < sizeof(d) - 1)
 		snprintf(d + o, sizeof(d) - o, "}");
@@ -211,25 +195,17 @@ static void write_metrics(const char *path, struct kl_prom *p, uint64_t ticks, u
 int sen_run(struct sen_opts *o, int argc, char **argv)
 {
 	struct kl_trace_writer *trace = NULL;
-	struct sen_collector col;
-	struct sen_harvest h;
-	struct sen_smaps maps;
+	struct kl_collector col;
+	struct kl_harvest h;
+	struct kl_smaps maps;
 	struct link lt = { 0 }, lf = { 0 };
 	char err[600], path[PATH_MAX];
 	int rc = 1;
-	struct sigaction sa;
 	struct kl_audit *audit = NULL;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	kl_signals_init(&stop_signal, &reload_signal);
 
-	if (sen_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
+	if (kl_smaps_open(&maps, o->pin_dir, err, sizeof(err)) < 0) {
 		kl_error("%s", err);
 		return 1;
 	}
@@ -241,7 +217,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		kl_safe_set_user(pw != NULL ? pw->pw_uid : geteuid());
 		if (kl_trace_open(&trace, o->record, note, sizeof(note), err, sizeof(err)) < 0) {
 			kl_error("--record: %s", err);
-			sen_smaps_close(&maps);
+			kl_smaps_close(&maps);
 			return 1;
 		}
 		if (note[0])
@@ -266,13 +242,13 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		kl_error("flows link: %s", err);
 		goto out_links;
 	}
-	/* Sources are kept by slot (sen_harvest_slots); the address table
+	/* Sources are kept by slot (kl_harvest_slots); the address table
 	 * holds only restricted ones. */
-	if (sen_harvest_init(&h, o->prev_ttl_ns, 1024, KL_FLOW_MAX_DEFAULT) < 0) {
+	if (kl_harvest_init(&h, o->prev_ttl_ns, 1024, KL_FLOW_MAX_DEFAULT) < 0) {
 		kl_error("out of memory for the harvest tables");
 		goto out_links;
 	}
-	if (sen_collector_init(&col, SEN_READ_BATCH) < 0) {
+	if (kl_collector_init(&col, KL_READ_BATCH) < 0) {
 		kl_error("%s", col.err);
 		goto out_harvest;
 	}
@@ -281,7 +257,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		o->pin_dir, kl_duration_format(o->interval_ns, ivl, sizeof(ivl)), o->run_dir,
 		o->run_dir, o->record ? "; recording to " : "", o->record ? o->record : "");
 
-	uint64_t next = clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
+	uint64_t next = kl_clock_ns(CLOCK_BOOTTIME), ticks = 0, fail_logged_tick = 0;
 	uint64_t sum_pkts = 0, sum_frames = 0, sum_read_ns = 0, trace_errs = 0, total_pkts = 0;
 	struct kl_prom prom = { 0 };
 	time_t prom_warned = 0;
@@ -291,7 +267,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		kl_notify_watchdog();
 		if (!first && !sleep_until(next))
 			break;
-		uint64_t now = clock_ns(CLOCK_BOOTTIME);
+		uint64_t now = kl_clock_ns(CLOCK_BOOTTIME);
 		/* Fell behind by more than a tick (suspend, a stalled host):
 		 * skip the missed ticks instead of firing them back to back. */
 		if (now > next + o->interval_ns) {
@@ -314,13 +290,13 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 		/* Check the pins before reading, so a tick after an enforcer
 		 * restart already reads the new maps. */
 		if (reacquire_now || (h.started && (h.tick + 1) % o->reacquire_every == 0)) {
-			if (sen_smaps_refresh(&maps) > 0) {
+			if (kl_smaps_refresh(&maps) > 0) {
 				col.new_maps |= maps.swapped;
 				audit_maps(audit, "maps", &maps);
 			}
 			reacquire_now = false;
 		}
-		int64_t tick = sen_collect_tick(&col, maps.fd, &h, now, 0, clock_ns(CLOCK_REALTIME),
+		int64_t tick = kl_collect_tick(&col, maps.fd, &h, now, 0, kl_clock_ns(CLOCK_REALTIME),
 					       lt.seq + 1, lf.seq + 1);
 		if (tick < 0) {
 			kl_error("out of memory building the frames");
@@ -378,7 +354,7 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 				"telemetry_sent=%llu telemetry_dropped=%llu flows_sent=%llu "
 				"flows_dropped=%llu frames=%llu read_ms=%.2f",
 				(long long)tick, col.telem.n, (size_t)h.st.src_seen, col.flows.n,
-				sen_harvest_known_flows(&h), (unsigned long long)sum_pkts,
+				kl_harvest_known_flows(&h), (unsigned long long)sum_pkts,
 				(unsigned long long)st.sent, (unsigned long long)st.dropped,
 				(unsigned long long)sf.sent, (unsigned long long)sf.dropped,
 				(unsigned long long)sum_frames,
@@ -393,17 +369,17 @@ int sen_run(struct sen_opts *o, int argc, char **argv)
 	if (stop_signal)
 		kl_info("signal %d: stopping after %llu ticks", (int)stop_signal,
 			(unsigned long long)ticks);
-	sen_collector_free(&col);
+	kl_collector_free(&col);
 	kl_prom_free(&prom);
 out_harvest:
-	sen_harvest_free(&h);
+	kl_harvest_free(&h);
 out_links:
 	kl_stream_tx_close(lt.tx);
 	kl_stream_tx_close(lf.tx);
 out_maps:
 	if (trace != NULL)
 		kl_trace_close(trace);
-	sen_smaps_close(&maps);
+	kl_smaps_close(&maps);
 	kl_audit_close(audit);
 	return rc;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * `klctl trace from-pcap`: the capture side of the replay (sensor/pcap.c),
+ * `klctl trace from-pcap`: the capture side of the replay (harvest/pcap.c),
  * that is libpcap's file reader (pcap and pcapng) and our walk over it on
- * the capture's clock; sen_pcap_replay runs the same walk with callbacks
+ * the capture's clock; kl_pcap_replay runs the same walk with callbacks
  * that drive the XDP program, which needs the kernel and is left out.
  * Beyond "does not crash or leak": ticks come one interval apart in order,
  * every packet handed on is at least an Ethernet header and at most what a
@@ -18,7 +18,7 @@
 #define PCAP_DONT_INCLUDE_PCAP_BPF_H
 #include <pcap/pcap.h>
 
-#include "sensor/pcap.h"
+#include "harvest/pcap.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t intervals[] = { 1000000000ull, 500000000ull, 1000000ull,
 					      60000000000ull };
-	static const struct sen_pcap_walk_cb cb = { .tick = tick, .window = window,
+	static const struct kl_pcap_walk_cb cb = { .tick = tick, .window = window,
 						   .packet = packet };
 	char perr[PCAP_ERRBUF_SIZE], err[600] = "";
 
@@ -95,11 +95,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	struct seen s = { .interval = intervals[data[0] % 4] };
-	struct sen_pcap_stats st;
+	struct kl_pcap_stats st;
 	memset(&st, 0, sizeof(st));
-	if (sen_pcap_check_link(pc, "fuzz.pcap", err, sizeof(err)) < 0) {
+	if (kl_pcap_check_link(pc, "fuzz.pcap", err, sizeof(err)) < 0) {
 		CHECK(err[0] != '\0');
-	} else if (sen_pcap_walk(pc, "fuzz.pcap", s.interval, &cb, &s, &st, err, sizeof(err)) < 0) {
+	} else if (kl_pcap_walk(pc, "fuzz.pcap", s.interval, &cb, &s, &st, err, sizeof(err)) < 0) {
 		CHECK(err[0] != '\0');
 	} else {
 		CHECK(s.packets == st.packets);

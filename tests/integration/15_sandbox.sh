@@ -160,7 +160,7 @@ for what in execve "chown:$PRUN"; do
 	rm -rf "$PIN/probe"
 	KL_TEST_SANDBOX_PROBE=$what probe "enforcer $what" "probe-enf-${what%%:*}.log" sigsys \
 		nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" $(audit_args enforcer) --pin-dir "$PIN/probe" --run-dir "$PRUN" \
-		--obj "$OBJ" --user nobody
+		--obj "$OBJ" --user nobody --decider-user nobody --graph-user nobody --sensor-user nobody
 	rm -f "$PRUN"/*.sock
 done
 rm -rf "$PIN/probe"
@@ -170,7 +170,7 @@ stop_enforcer
 nsenter --net=/run/netns/"$NS_B" setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	--inh-caps=+bpf,+net_admin,+perfmon --ambient-caps=+bpf,+net_admin,+perfmon \
 	"$BIN/kl-enforcer" $(audit_args enforcer) --iface "$VB" --pin-dir "$PIN" \
-	--run-dir "$RUN" --obj "$OBJ" --decider-user nobody --sensor-user nobody \
+	--run-dir "$RUN" --obj "$OBJ" --decider-user nobody --graph-user nobody --sensor-user nobody \
 	>>"$TMP/enforcer-user.log" 2>&1 &
 ENF_PID=$!
 PIDS+=("$ENF_PID")

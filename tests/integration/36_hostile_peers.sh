@@ -3,8 +3,9 @@
 # socket cannot stop the enforcer's service. As uid nobody (the decider and
 # graph user here) and as root: 3 rounds of 20 bare connect+close on every
 # enforcer socket, plus garbage, half headers, a wrong HELLO (kl-hostile).
-# Afterwards the enforcer still runs, klctl is answered, and the decider
-# and graphd links still serve uid nobody.
+# Afterwards the enforcer still runs, klctl is answered, the decider and
+# graphd links still serve uid nobody, and its audit trail names the
+# refused connections.
 . "$(dirname "$0")/lib.sh"
 setup_pair
 start_enforcer --decider-user nobody --graph-user nobody
@@ -56,5 +57,20 @@ for s in "${SOCKS[@]}"; do
 done
 expect_eq "$(command stat -c %G "$(printf '%s\n' "${SOCKS[@]}" | grep 'decider.sock$')")" nogroup \
 	"the decider's socket kept the decider user's group"
+# What a socket turns away is in the enforcer's audit trail, with the
+# peer's uid: uid nobody says HELLO as graphd on the decider's socket.
+nobody_uid=$(id -u nobody)
+dsock=$(printf '%s\n' "${SOCKS[@]}" | grep 'decider.sock$')
+as_nobody "$TOOLS/kl-enfclient" --socket "$dsock" --role graphd --timeout 2s state >/dev/null 2>&1 &&
+	fail "a graphd HELLO on the decider's socket was let in"
+refused_seen() {
+	"$BIN/klctl" --json audit show "$TMP/audit/enforcer" 2>/dev/null | jq -s -e --argjson u "$nobody_uid" \
+		'any(.event == "refused" and .details.action == "connection" and .details.peer.uid == $u
+		     and (.details.detail | test("role graphd may not")))' >/dev/null
+}
+for _ in $(seq 1 40); do refused_seen && break; sleep 0.25; done
+refused_seen || fail "no audit record of the refused HELLO of uid nobody"
+"$BIN/klctl" audit verify "$TMP/audit/enforcer" >/dev/null || fail "the enforcer's trail does not verify"
+log "ok: the refused HELLO is audited with the peer's uid, and the trail verifies"
 kill -0 "$ENF_PID" 2>/dev/null || fail "kl-enforcer is gone"
 log "all good"

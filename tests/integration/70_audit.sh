@@ -124,7 +124,20 @@ jq -s -e '[.[] | select(.proc == "decider" and .event == "decision")][0].details
 	.features.pps > 0 and .severity > 0 and .strikes >= 1 and .profile == "ssh-bastion"
 	and (.thresholds.trig_syn > 0) and (.rule | length > 0)' "$TMP/show.jsonl" >/dev/null ||
 	fail "a receipt lacks its inputs"
-log "ok: receipts carry features, severity, strikes, thresholds, profile and rule"
+jq -s -e '[.[] | select(.proc == "decider" and .event == "decision")] |
+	length > 0 and all(.sig | type == "string" and length == 128)' "$TMP/show.jsonl" >/dev/null ||
+	fail "a receipt without its own signature"
+log "ok: receipts carry features, severity, strikes, thresholds, profile and rule, each signed"
+# The same history through a CIDR holding the address, and --since: an hour
+# back keeps all of it, a millisecond back (the daemons are stopped) none.
+n_src=$(jq -s length "$TMP/show.jsonl")
+n_cidr=$("$BIN/klctl" --json audit show --source "${A4%.*}.0/24" "${DIRS[@]}" |
+	jq -s --arg ip $A4 '[.[] | select(.subject == $ip)] | length')
+expect_eq "$n_cidr" "$n_src" "audit show --source ${A4%.*}.0/24 holds $A4's records"
+expect_eq "$("$BIN/klctl" --json audit show --source $A4 --since 1h "${DIRS[@]}" | jq -s length)" \
+	"$n_src" "audit show --since 1h keeps the run's records"
+expect_eq "$("$BIN/klctl" --json audit show --source $A4 --since 1ms "${DIRS[@]}" | jq -s length)" \
+	0 "audit show --since 1ms leaves out what is older"
 "$BIN/klctl" --json audit show "$TMP/audit/sensor" | jq -s -e 'any(.event == "start")' >/dev/null ||
 	fail "the sensor did not record its start"
 

@@ -156,13 +156,14 @@ unit_exec() {
 	[ "$1" = enforcer ] && echo --securebits=+keep_caps_locked,+no_setuid_fixup,+no_setuid_fixup_locked,+noroot,+noroot_locked
 	echo --
 }
-# user_args ROLE: the users flags; in service mode none, as in the units.
+# user_args ROLE: the user flags of sensor, decider, graphd (start_enforcer
+# gives the enforcer's); in service mode none, as in the units.
 user_args() {
 	[ "$LAB_USERS" = nobody ] || return 0
 	case $1 in
-	enforcer) echo --decider-user nobody --graph-user nobody --sensor-user nobody ;;
 	sensor) echo --user nobody ;;
-	*) echo --user nobody --sensor-user nobody ;;
+	decider) echo --user nobody --sensor-user nobody --graph-user nobody ;;
+	graphd) echo --user nobody --sensor-user nobody ;;
 	esac
 }
 lab_user() { # ROLE -> the user it runs as
@@ -258,7 +259,7 @@ client_stats() {
 
 lab_enforcer() {
 	ENF_EXEC=($(unit_exec enforcer))
-	start_enforcer $(user_args enforcer) --metrics-file "$(metrics_file enforcer)" "${ENF_ARGS[@]}"
+	start_enforcer --metrics-file "$(metrics_file enforcer)" "${ENF_ARGS[@]}"
 	DPID[enforcer]=$ENF_PID
 }
 

@@ -110,7 +110,11 @@ start_enforcer() {
 		# The enforcer creates its sockets after becoming $KL_USER: the
 		# run dir must be that user's, and reachable through $TMP.
 		mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
-		user=(--user "$KL_USER")
+		# Its peers run as $KL_USER too (a caller's flag comes later and
+		# wins): the built-in peer users may exist on this host (an
+		# installed suite), and a socket cannot be handed to a group the
+		# enforcer is not in.
+		user=(--user "$KL_USER" --decider-user "$KL_USER" --graph-user "$KL_USER" --sensor-user "$KL_USER")
 	fi
 	# nsenter execs (ENF_EXEC execs) kl-enforcer, so $! is the daemon itself
 	# (a shell function here would fork a subshell, and stop_enforcer would

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -381,6 +384,44 @@ static void test_torn_line_recovered(void **state)
 	assert_non_null(strstr(err, "audit-000001.jsonl line 6"));
 }
 
+/* A newest file with nothing whole in it (a crash, or a full disk, right
+ * after a rotation opened it): the chain goes on from the file before, in
+ * that file, and verifies. */
+static void test_empty_newest_file_continues(void **state)
+{
+	(void)state;
+	struct kl_audit *a = open_log(P("en"), 4096, 0);
+	write_records(a, 40);
+	kl_audit_close(a);
+	int n = count_files(P("en"));
+	assert_true(n >= 2);
+	char name[64];
+	snprintf(name, sizeof(name), "en/audit-%06d.jsonl", n + 1);
+	FILE *f = fopen(P(name), "w");
+	assert_non_null(f);
+	fclose(f);
+	a = open_log(P("en"), 4096, 0);
+	write_records(a, 2);
+	kl_audit_close(a);
+	char err[512];
+	if (verify(P("en"), err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(count_files(P("en")), n + 1);
+
+	/* and the same with only the torn start of its first record */
+	snprintf(name, sizeof(name), "en/audit-%06d.jsonl", n + 2);
+	f = fopen(P(name), "w");
+	assert_non_null(f);
+	fputs("{\"time\":\"2026-12", f);
+	fclose(f);
+	a = open_log(P("en"), 4096, 0);
+	write_records(a, 2);
+	kl_audit_close(a);
+	if (verify(P("en"), err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(count_files(P("en")), n + 2);
+}
+
 static void test_unwritable_dir_not_fatal(void **state)
 {
 	(void)state;
@@ -528,6 +569,81 @@ static void test_journal_delivery(void **state)
 	kl_audit_close(a);
 }
 
+/* A journald slower than the daemon (its queue holds a few datagrams) is
+ * waited for, and gets every record. */
+struct slow_reader {
+	int fd;
+	int got;
+};
+
+static void *slow_read(void *arg)
+{
+	struct slow_reader *r = arg;
+	char buf[16384];
+	while (recv(r->fd, buf, sizeof(buf), 0) > 0) { /* ends at SO_RCVTIMEO */
+		r->got++;
+		usleep(300);
+	}
+	return NULL;
+}
+
+static int bound_dgram(const char *path, int rcv_timeout_s)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { .tv_sec = rcv_timeout_s };
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	return s;
+}
+
+static void test_journal_slow_reader(void **state)
+{
+	(void)state;
+	struct slow_reader r = { .fd = bound_dgram(P("slow.sock"), 2) };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, slow_read, &r), 0);
+	struct kl_audit_opts o = { .dir = P("js"), .key = P("key"), .proc = "enforcer",
+				   .uid = (uid_t)-1, .gid = (gid_t)-1, .journal = P("slow.sock") };
+	char err[512];
+	struct kl_audit *a = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(a);
+	write_records(a, 300);
+	struct kl_audit_stats st;
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.journal_dropped, 0);
+	assert_int_equal(st.records, 302); /* audit_start, 300, a checkpoint */
+	assert_int_equal(st.journal_sent, st.records);
+	kl_audit_close(a);
+	pthread_join(th, NULL);
+	assert_int_equal(r.got, 303); /* and audit_stop */
+	close(r.fd);
+
+	/* one that takes nothing at all: waited for once, then skipped for
+	 * retry_ns, each record it misses counted; the files have them all */
+	int dead = bound_dgram(P("dead.sock"), 1);
+	o.dir = P("jd3");
+	o.journal = P("dead.sock");
+	o.retry_ns = 60ull * 1000000000ull;
+	a = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(a);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	write_records(a, 700);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kl_audit_get_stats(a, &st);
+	assert_int_equal(st.records, 703); /* audit_start, 700, two checkpoints */
+	assert_true(st.journal_dropped > 0);
+	assert_int_equal(st.journal_sent + st.journal_dropped, st.records);
+	/* one wait of KL_AUDIT_JOURNAL_WAIT_MS, not one per record */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 5000);
+	kl_audit_close(a);
+	close(dead);
+	assert_int_equal(verify(P("jd3"), err, sizeof(err)), 0);
+}
+
 /* klctl audit show --source: which subjects belong to an address. */
 static void test_show_subject_match(void **state)
 {
@@ -549,8 +665,8 @@ static void test_show_subject_match(void **state)
 	assert_false(ctl_audit_subject_matches("not an address", &q));
 }
 
-/* The decider's receipts: one record per decision with its inputs, one
- * signed checkpoint per tick after them. */
+/* The decider's receipts: one record per decision with its inputs, each
+ * signed on its own. */
 static void test_decider_receipts(void **state)
 {
 	(void)state;
@@ -585,20 +701,33 @@ static void test_decider_receipts(void **state)
 	assert_int_equal(verify(P("rc"), err, sizeof(err)), 0);
 	struct lines l;
 	lines_read(P("rc/audit-000001.jsonl"), &l);
-	/* start, 3 receipts, checkpoint, forgive, 2 receipts, checkpoint, stop */
-	assert_int_equal(l.n, 10);
+	/* start, 3 receipts, forgive, 2 receipts, stop */
+	assert_int_equal(l.n, 8);
 	assert_non_null(strstr(l.v[1], "\"event\":\"decision\",\"subject\":\"198.18.0.10\""));
 	assert_non_null(strstr(l.v[1], "\"features\":{\"pps\":3000.0,\"syn\":2900.0"));
 	assert_non_null(strstr(l.v[1], "\"rule\":\"strikes>=soft_at\",\"severity\":2.500,\"strikes\":1"));
 	assert_non_null(strstr(l.v[1], "\"profile\":\"ssh-bastion\""));
 	assert_non_null(strstr(l.v[1], "\"soft_at\":1,\"hard_at\":2,\"block_at\":6"));
-	assert_non_null(strstr(l.v[4], "\"why\":\"receipts of tick 7\""));
-	assert_true(has_sig(l.v[4]));
-	assert_non_null(strstr(l.v[5], "\"event\":\"forgive\""));
-	assert_non_null(strstr(l.v[8], "\"why\":\"receipts of tick 8\""));
-	assert_true(has_sig(l.v[8]));
-	for (int i = 1; i < 4; i++)
-		assert_false(has_sig(l.v[i]));
+	assert_non_null(strstr(l.v[4], "\"event\":\"forgive\""));
+	assert_non_null(strstr(l.v[6], "\"tick\":8,"));
+	/* every receipt carries its own signature, by the decider's key, over
+	 * every byte before it */
+	uint8_t pk[KL_AUDIT_PK_LEN], sig[KL_AUDIT_SIG_LEN];
+	assert_int_equal(pubkey(pk), 0);
+	int receipts = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		if (!strstr(l.v[i], "\"event\":\"decision\""))
+			continue;
+		receipts++;
+		const char *sg = strstr(l.v[i], ",\"sig\":\"");
+		assert_non_null(sg);
+		assert_int_equal(kl_audit_unhex(sg + 8, KL_AUDIT_SIG_HEX, sig), 0);
+		assert_int_equal(crypto_sign_verify_detached(sig, (const uint8_t *)l.v[i],
+							     (size_t)(sg - l.v[i]), pk),
+				 0);
+	}
+	assert_int_equal(receipts, 5);
+	assert_false(has_sig(l.v[4])); /* the forgive is covered by the next one */
 	lines_free(&l);
 }
 
@@ -782,6 +911,41 @@ static void test_tamper_edit_and_rechain(void **state)
 	expect_bad(P("t"), where, "bad signature");
 }
 
+/* The attacker of the test above, who also strips every later signature
+ * (and renames the records that must be signed): the unsigned run grows
+ * past the checkpoint interval audit_start signed. */
+static void test_tamper_strip_signatures(void **state)
+{
+	(void)state;
+	int n = make_trail(P("t"));
+	edit_line(P("t/audit-000002.jsonl"), 2, "\"result\":\"ok\"", "\"result\":\"no\"");
+	for (int f = 2; f <= n; f++) {
+		char path[64];
+		snprintf(path, sizeof(path), "t/audit-%06d.jsonl", f);
+		struct lines l;
+		lines_read(P(path), &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char *sig = strstr(l.v[i], ",\"sig\":\"");
+			if (sig)
+				memmove(sig, sig + 8 + KL_AUDIT_SIG_HEX + 1,
+					strlen(sig + 8 + KL_AUDIT_SIG_HEX + 1) + 1);
+			static const char *const ev[] = { "\"event\":\"checkpoint\"",
+							   "\"event\":\"rotate\"",
+							   "\"event\":\"audit_stop\"" };
+			for (size_t k = 0; k < 3; k++) {
+				char *e = strstr(l.v[i], ev[k]);
+				if (e)
+					memcpy(e + 9, "x", 1); /* "xheckpoint", "xotate", ... */
+			}
+		}
+		lines_write(P(path), &l);
+		lines_free(&l);
+	}
+	rechain_from(P("t"), n, 2, 1);
+	/* file 1 ends signed; lines 1..8 of file 2 may go unsigned, not 9 */
+	expect_bad(P("t"), "audit-000002.jsonl line 9", "without a signature");
+}
+
 int main(void)
 {
 	kl_log_init("test_audit", KL_LOG_ERROR + 1);
@@ -792,11 +956,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_readable_by_others_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_spans_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_line_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_newest_file_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_dir_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_not_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_details_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_delivery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_slow_reader, setup, teardown),
 		cmocka_unit_test(test_show_subject_match),
 		cmocka_unit_test_setup_teardown(test_decider_receipts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_field, setup, teardown),
@@ -808,6 +974,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_swap_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_replace_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_edit_and_rechain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_strip_signatures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

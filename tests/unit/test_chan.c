@@ -340,6 +340,44 @@ static int raw_call(nng_socket s, const uint8_t *b, size_t n, uint64_t want_seq,
 	return r.status;
 }
 
+/* on_refused: what the server turned away, as the enforcer's audit sees it. */
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kl_refusal refused_seen[32];
+static int n_refused_seen;
+
+static void note_refused(void *arg, const struct kl_refusal *r)
+{
+	(void)arg;
+	pthread_mutex_lock(&refused_mu);
+	if (n_refused_seen < 32)
+		refused_seen[n_refused_seen++] = *r;
+	pthread_mutex_unlock(&refused_mu);
+}
+
+static int refused_count(void)
+{
+	pthread_mutex_lock(&refused_mu);
+	int n = n_refused_seen;
+	pthread_mutex_unlock(&refused_mu);
+	return n;
+}
+
+/* The i-th refusal seen (after refused_count said it is there). */
+static struct kl_refusal refused_at(int i)
+{
+	pthread_mutex_lock(&refused_mu);
+	struct kl_refusal r = refused_seen[i];
+	pthread_mutex_unlock(&refused_mu);
+	return r;
+}
+
+static void refused_reset(void)
+{
+	pthread_mutex_lock(&refused_mu);
+	n_refused_seen = 0;
+	pthread_mutex_unlock(&refused_mu);
+}
+
 /* ---- tests ---- */
 
 static void test_hello_and_control(void **state)
@@ -414,12 +452,22 @@ static void test_wrong_role_refused(void **state)
 
 	sock_path(path, sizeof(path), "role.sock");
 	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	o.on_refused = note_refused;
+	refused_reset();
 	srv_start(&v, &o);
 	assert_int_equal(kl_client_open(&c, path, KL_ROLE_DECIDER, 2000, err, sizeof(err)), -1);
 	assert_null(c);
 	assert_non_null(strstr(err, "REFUSED"));
 	assert_non_null(strstr(err, "role decider may not connect"));
 	assert_int_equal(atomic_load(&v.delivered), 0);
+	/* the owner is told, with the peer's credentials */
+	KL_WAIT_UNTIL(refused_count() >= 1, 2000);
+	assert_true(refused_count() >= 1);
+	struct kl_refusal r = refused_at(0);
+	assert_int_equal(r.status, KL_ERR_REFUSED);
+	assert_int_equal(r.uid, getuid());
+	assert_int_equal(r.pid, getpid());
+	assert_non_null(strstr(r.why, "role decider may not connect"));
 	srv_stop(&v);
 }
 
@@ -986,6 +1034,8 @@ static void test_peer_uid(void **state)
 	struct kl_server_opts o1 = opts_for(p1, KL_ROLE_ENFORCER, KL_ROLE_CTL);
 	o1.mode = 0666;
 	o1.admin_gid = 4242;
+	o1.on_refused = note_refused;
+	refused_reset();
 	srv_start(&v1, &o1);
 	uid_t allowed[] = { 65534 };
 	struct kl_server_opts o2 = opts_for(p2, KL_ROLE_ENFORCER, KL_ROLE_CTL);
@@ -998,6 +1048,13 @@ static void test_peer_uid(void **state)
 	if (rs.rc != -1)
 		fail_msg("uid 65534 was let in (rc %d, %s)", rs.rc, rs.err);
 	assert_int_equal(atomic_load(&v1.delivered), 0);
+	/* refused on nng's thread, handed to on_refused on the server's */
+	KL_WAIT_UNTIL(refused_count() >= 1, 2000);
+	assert_true(refused_count() >= 1);
+	struct kl_refusal r = refused_at(0);
+	assert_int_equal(r.uid, 65534);
+	assert_int_equal(r.role, KL_ROLE_NONE);
+	assert_non_null(strstr(r.why, "uid not allowed"));
 
 	rs = run_child(CH_ALLOWED_UID, p2, 65534, 65534);
 	if (rs.rc != 0)
@@ -1010,6 +1067,81 @@ static void test_peer_uid(void **state)
 	srv_stop(&v1);
 	srv_stop(&v2);
 	chmod(tmpdir, 0700);
+}
+
+/* kl_server_serve hands every CONTROL to the handler (HELLO never), at
+ * most max per call, and returns 0 once nothing waits. */
+struct served {
+	struct kl_server *s;
+	int n;
+};
+
+static void serve_one(void *ctx, struct kl_request *req)
+{
+	struct served *sv = ctx;
+
+	assert_int_equal(req->msg.hdr.type, KL_MSG_CONTROL);
+	sv->n++;
+	kl_server_reply_result(sv->s, req, KL_OK, "served", NULL);
+}
+
+/* One serve call, then: has client c an answer waiting? */
+static bool serve_and_poll(struct served *sv, nng_socket c, int max, int *total)
+{
+	nng_msg *m;
+	int r = kl_server_serve(sv->s, max, serve_one, sv);
+
+	assert_in_range(r, 0, max);
+	*total += r;
+	if (nng_recvmsg(c, &m, NNG_FLAG_NONBLOCK) != 0)
+		return false;
+	nng_msg_free(m);
+	return true;
+}
+
+static void test_serve_bounded(void **state)
+{
+	(void)state;
+	enum { N = 5, MAX = 2 };
+	char path[128], err[256] = "";
+	struct served sv = { 0 };
+	nng_socket c[N];
+	uint8_t b[128], hp[KL_HELLO_LEN], cp[KL_CTL_REQ_LEN];
+	struct kl_hello h = { .role = KL_ROLE_CTL, .proto_version = KL_MSG_VERSION, .pid = 1 };
+	struct kl_ctl_req r = { .cmd = KL_CTL_STATUS };
+	int total = 0;
+
+	sock_path(path, sizeof(path), "serve.sock");
+	struct kl_server_opts o = opts_for(path, KL_ROLE_ENFORCER, KL_ROLE_CTL);
+	if (kl_server_open(&sv.s, &o, err, sizeof(err)) != 0)
+		fail_msg("kl_server_open: %s", err);
+	kl_hello_encode(&h, hp);
+	kl_ctl_req_encode(&r, cp);
+	for (int i = 0; i < N; i++) {
+		nng_msg *m;
+		size_t n = frame(b, KL_MSG_HELLO, 1, hp, sizeof(hp));
+		c[i] = raw_open(path);
+		assert_int_equal(nng_msg_alloc(&m, n), 0);
+		memcpy(nng_msg_body(m), b, n);
+		assert_int_equal(nng_sendmsg(c[i], m, 0), 0);
+		assert_true(KL_WAIT_UNTIL(serve_and_poll(&sv, c[i], MAX, &total), 2000));
+	}
+	assert_int_equal(total, 0);
+	for (int i = 0; i < N; i++) {
+		nng_msg *m;
+		size_t n = frame(b, KL_MSG_CONTROL, 2, cp, sizeof(cp));
+		assert_int_equal(nng_msg_alloc(&m, n), 0);
+		memcpy(nng_msg_body(m), b, n);
+		assert_int_equal(nng_sendmsg(c[i], m, 0), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_true(KL_WAIT_UNTIL(serve_and_poll(&sv, c[i], MAX, &total), 2000));
+	assert_int_equal(total, N);
+	assert_int_equal(sv.n, N);
+	assert_int_equal(kl_server_serve(sv.s, MAX, serve_one, &sv), 0);
+	for (int i = 0; i < N; i++)
+		nng_close(c[i]);
+	kl_server_close(sv.s);
 }
 
 static int setup(void **state)
@@ -1052,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_stale_and_second_server),
 		cmocka_unit_test(test_client_errors_and_timeout),
 		cmocka_unit_test(test_peer_uid),
+		cmocka_unit_test(test_serve_bounded),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 

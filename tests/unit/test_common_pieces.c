@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* The small shared pieces: error helpers, array growth, path directory,
- * hashing and linear probing with backward-shift deletion. */
+ * hashing and linear probing with backward-shift deletion, the daemons'
+ * signal flags and clocks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/grow.h"
 #include "common/hash.h"
 #include "common/safefile.h"
+#include "common/signals.h"
 
 static void test_fail_helpers(void **state)
 {
@@ -188,6 +191,42 @@ static void test_probe(void **state)
 	assert_int_equal(kl_pow2_at_least(3, 16), 16);
 }
 
+/* SIGHUP sets the reload flag only; SIGTERM and SIGINT store their number;
+ * SIGPIPE does not end the process. */
+static void test_signals(void **state)
+{
+	(void)state;
+	static volatile sig_atomic_t stop, hup;
+
+	kl_signals_init(&stop, &hup);
+	raise(SIGPIPE);
+	assert_int_equal(stop, 0);
+	assert_int_equal(hup, 0);
+	raise(SIGHUP);
+	assert_int_equal(hup, 1);
+	assert_int_equal(stop, 0);
+	raise(SIGINT);
+	assert_int_equal(stop, SIGINT);
+	raise(SIGTERM);
+	assert_int_equal(stop, SIGTERM);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
+/* Milliseconds are the nanoseconds truncated, on the same clock. */
+static void test_clock(void **state)
+{
+	(void)state;
+	uint64_t a = kl_clock_ns(CLOCK_MONOTONIC);
+	int64_t ms = kl_clock_ms(CLOCK_MONOTONIC);
+	uint64_t b = kl_clock_ns(CLOCK_MONOTONIC);
+
+	assert_true(a <= b);
+	assert_true((uint64_t)ms >= a / 1000000 && (uint64_t)ms <= b / 1000000);
+	assert_true(kl_clock_ms(CLOCK_REALTIME) > 1700000000000ll);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +234,8 @@ int main(void)
 		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_path_dir),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "common/audit.h"
 #include "common/log.h"
 #include "enforcer/enforcer.h"
 #include "fakemaps.h"
@@ -945,6 +946,116 @@ static void test_time_share(void **state)
 	enf_reply_free(&rep);
 }
 
+/* The audit trail holds every refusal with the peer's role, uid and pid,
+ * also those turned down before they are handled, and the new-source
+ * limit's changes; a peer looping on bad messages is recorded a few times
+ * a second, the next record counting the rest. */
+static int count_recs(json_t **recs, size_t n, const char *event, const char *action,
+		      const char *role, const char *detail_has)
+{
+	int c = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *d = json_object_get(recs[i], "details");
+		const char *ev = json_string_value(json_object_get(recs[i], "event"));
+		const char *ac = json_string_value(json_object_get(d, "action"));
+		const char *de = json_string_value(json_object_get(d, "detail"));
+		const char *ro = json_string_value(json_object_get(json_object_get(d, "peer"), "role"));
+		c += ev && ac && de && ro && strcmp(ev, event) == 0 && strcmp(ac, action) == 0 &&
+		     strcmp(ro, role) == 0 && (!detail_has || strstr(de, detail_has));
+	}
+	return c;
+}
+
+static void test_refusals_audited(void **state)
+{
+	(void)state;
+	char dir[64], log[96], key[96], err[512];
+	snprintf(dir, sizeof(dir), "/tmp/kl-enf-audit.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(key, sizeof(key), "%s/key", dir);
+	struct kl_audit_opts o = { .dir = log, .key = key, .proc = "enforcer", .batch = true,
+				   .uid = (uid_t)-1, .gid = (gid_t)-1, .journal = "" };
+	ctx.audit = kl_audit_open(&o, err, sizeof(err));
+	assert_non_null(ctx.audit);
+
+	struct enf_reply rep;
+	struct kl_decision d = dcs("198.18.0.1", KL_DEC_BLOCK, 0, 0, 60000);
+	uint8_t p[8 + 40];
+	kl_decisions_encode(&d, 1, p);
+	enf_link_handle(&ctx, &gra, KL_MSG_DECISIONS, p, sizeof(p), &rep);
+	assert_int_equal(rep.status, KL_ERR_REFUSED);
+	enf_reply_free(&rep);
+	struct kl_newsrc_limit l = { .rate_pps = 100, .burst = 200, .ttl_ms = 30000 };
+	uint8_t np[KL_NEWSRC_LIMIT_LEN];
+	kl_newsrc_limit_encode(&l, np);
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, np, sizeof(np), &rep);
+	assert_int_equal(rep.status, KL_OK);
+	enf_reply_free(&rep);
+	l.rate_pps = cfg.newsrc_min_rate - 1;
+	kl_newsrc_limit_encode(&l, np);
+	enf_link_handle(&ctx, &dec, KL_MSG_NEWSRC_LIMIT, np, sizeof(np), &rep);
+	assert_int_equal(rep.status, KL_ERR_REFUSED);
+	enf_reply_free(&rep);
+	/* a looping peer: 40 malformed RELEASEs fall in at most two seconds'
+	 * windows, so at least 20 are left out; the first refusal of a later
+	 * second says how many */
+	uint8_t rp[KL_RELEASE_LEN] = { 0 };
+	for (int i = 0; i < 40; i++) {
+		enf_link_handle(&ctx, &dec, KL_MSG_RELEASE, rp, sizeof(rp) - 1, &rep);
+		assert_int_equal(rep.status, KL_ERR_INVALID);
+		enf_reply_free(&rep);
+	}
+	time_t t0 = time(NULL);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		assert_true(now.tv_sec - start.tv_sec < 3);
+	} while (time(NULL) == t0);
+	enf_link_handle(&ctx, &dec, KL_MSG_RELEASE, rp, sizeof(rp) - 1, &rep);
+	enf_reply_free(&rep);
+	kl_audit_close(ctx.audit);
+	ctx.audit = NULL;
+
+	char path[128];
+	snprintf(path, sizeof(path), "%s/audit-000001.jsonl", log);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	json_t *recs[256];
+	size_t n = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0 && n < 256)
+		assert_non_null(recs[n++] = json_loads(line, 0, NULL));
+	free(line);
+	fclose(f);
+	int dec_uid_ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *peer = json_object_get(json_object_get(recs[i], "details"), "peer");
+		dec_uid_ok += json_integer_value(json_object_get(peer, "uid")) == 998 &&
+			      json_integer_value(json_object_get(peer, "pid")) == 2;
+	}
+	assert_true(dec_uid_ok > 0);
+	assert_int_equal(count_recs(recs, n, "refused", "DECISIONS", "graphd", "may not send"), 1);
+	assert_int_equal(count_recs(recs, n, "change", "new-sources-limit", "decider", "rate=100"), 1);
+	assert_int_equal(count_recs(recs, n, "refused", "new-sources-limit", "decider", NULL), 1);
+	int rel = count_recs(recs, n, "refused", "RELEASE", "decider", NULL);
+	assert_true(rel >= 2 && rel <= 21);
+	assert_int_equal(count_recs(recs, n, "refused", "RELEASE", "decider", "not recorded"), 1);
+	for (size_t i = 0; i < n; i++)
+		json_decref(recs[i]);
+	uint8_t pk[1][KL_AUDIT_PK_LEN];
+	char pub[128];
+	snprintf(pub, sizeof(pub), "%s.pub", key);
+	assert_int_equal(kl_audit_read_pub(pub, pk[0], err, sizeof(err)), 0);
+	assert_int_equal(kl_audit_verify_dir(log, (const uint8_t(*)[KL_AUDIT_PK_LEN])pk, 1, NULL, err,
+					     sizeof(err)), 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_status_links(void **state)
 {
 	(void)state;
@@ -1092,6 +1203,7 @@ int main(void)
 		cmocka_unit_test_setup(test_wire_path, clean),
 		cmocka_unit_test_setup(test_newsrc_limit, clean),
 		cmocka_unit_test_setup(test_time_share, clean),
+		cmocka_unit_test_setup(test_refusals_audited, clean),
 		cmocka_unit_test_setup(test_status_links, clean),
 		cmocka_unit_test_setup(test_pollable_server, clean),
 	};

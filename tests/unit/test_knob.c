@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/knob.h"
 #include "common/kyaml.h"
@@ -173,6 +174,88 @@ static void test_reload_apply(void **state)
 	kl_resolved_free(&rr);
 }
 
+/* Quoting untrusted text: printable only, at most n bytes read (a buffer
+ * need not be NUL-terminated), long text cut with "...". */
+static void test_printable(void **state)
+{
+	(void)state;
+	char buf[128], longs[100];
+	const char raw[4] = { 'a', '\n', 'b', 'c' }; /* no NUL */
+	assert_string_equal(kl_printable_n(raw, 3, buf, sizeof(buf)), "a?b");
+	assert_string_equal(kl_printable("x\x01y", buf, sizeof(buf)), "x?y");
+	memset(longs, 'z', sizeof(longs) - 1);
+	longs[sizeof(longs) - 1] = '\0';
+	kl_printable(longs, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), 67);
+	assert_string_equal(buf + 64, "...");
+	assert_string_equal(kl_knob_str_or_null("") == NULL ? "none" : "set", "none");
+	assert_string_equal(kl_knob_str_or_null("f"), "f");
+}
+
+/* A clean command line goes on to the files; --help and a bad flag stop
+ * there. The file a flag names is read; a missing default file means
+ * built-in values, a missing named one is an error; "" reads none. */
+static void test_cli_layer_and_file_layer(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kl-knob-XXXXXX", f[64], arg[128], gone[96];
+	struct kl_layer fl, file;
+	enum kl_cli_action act;
+	struct kl_errs e = { 0 };
+	char *help[] = { "t", "--help", NULL }, *bad[] = { "t", "--bogus", NULL };
+	char *named[] = { "t", arg, NULL };
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/t.yaml", dir);
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("count: 7\n", fp);
+	fclose(fp);
+
+	assert_int_equal(kl_cli_layer(&ks, 2, help, &fl, &act, NULL, NULL, &e), 0);
+	assert_int_equal(act, KL_CLI_HELP);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(kl_cli_layer(&ks, 2, bad, &fl, &act, NULL, NULL, &e), -1);
+	assert_int_equal(e.n, 1);
+	kl_errs_free(&e);
+	memset(&e, 0, sizeof(e));
+
+	snprintf(arg, sizeof(arg), "--path=%s", f);
+	assert_int_equal(kl_cli_layer(&ks, 2, named, &fl, &act, NULL, NULL, &e), 1);
+	memset(&file, 0, sizeof(file));
+	assert_int_equal(kl_yaml_layer(&fl, "path", "/nonexistent/default.yaml", KL_L_FILE, NULL, 0, &file, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(file.kind, KL_L_FILE);
+	assert_true(file.set[ki("count")]);
+	assert_int_equal(((struct tcfg *)file.v)->count, 7);
+	kl_layer_free(&file);
+
+	/* "name" is not on the command line: its default applies. */
+	memset(&file, 0, sizeof(file));
+	assert_int_equal(kl_yaml_layer(&fl, "name", "/nonexistent/default.yaml", KL_L_FILE, NULL, 0, &file, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_false(file.set[ki("count")]);
+	kl_layer_free(&file);
+	memset(&file, 0, sizeof(file));
+	assert_int_equal(kl_yaml_layer(&fl, "name", "", KL_L_FILE, NULL, 0, &file, &e), 0);
+	assert_null(file.ks);
+	kl_layer_free(&fl);
+
+	snprintf(gone, sizeof(gone), "%s/gone.yaml", dir);
+	snprintf(arg, sizeof(arg), "--path=%s", gone);
+	assert_int_equal(kl_cli_layer(&ks, 2, named, &fl, &act, NULL, NULL, &e), 1);
+	memset(&file, 0, sizeof(file));
+	assert_int_equal(kl_yaml_layer(&fl, "path", "", KL_L_FILE, NULL, 0, &file, &e), -1);
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.v[0], "--path "));
+	assert_non_null(strstr(e.v[0], "gone.yaml: no such file"));
+	kl_layer_free(&file);
+	kl_layer_free(&fl);
+	kl_errs_free(&e);
+	unlink(f);
+	rmdir(dir);
+}
+
 /* Lists: a repeatable flag (KF_REPEAT) replaces the file's list, one that
  * adds up (KF_ADD) extends it and names both places, a plain one keeps the
  * last flag; names as lists; where a value was set; no octal guessing. */
@@ -262,6 +345,8 @@ int main(void)
 		cmocka_unit_test(test_errors_name_place),
 		cmocka_unit_test(test_value_quoting),
 		cmocka_unit_test(test_reload_apply),
+		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_cli_layer_and_file_layer),
 		cmocka_unit_test(test_lists),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);

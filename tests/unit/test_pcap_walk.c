@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /*
- * The capture side of `klctl trace from-pcap` (sen_pcap_walk), without the
+ * The capture side of `klctl trace from-pcap` (kl_pcap_walk), without the
  * kernel: a capture built byte by byte in memory, walked with callbacks
  * that record what the XDP replay would be handed.
  */
@@ -17,7 +17,7 @@
 #define PCAP_DONT_INCLUDE_PCAP_BPF_H
 #include <pcap/pcap.h>
 
-#include "sensor/pcap.h"
+#include "harvest/pcap.h"
 
 #define S 1000000000ull
 
@@ -82,9 +82,9 @@ static int on_packet(void *ctx, const uint8_t *data, uint32_t len, char *err, si
 	return 0;
 }
 
-static const struct sen_pcap_walk_cb cb = { on_tick, on_window, on_packet };
+static const struct kl_pcap_walk_cb cb = { on_tick, on_window, on_packet };
 
-static int walk(struct cap *c, uint64_t interval, struct seen *s, struct sen_pcap_stats *st,
+static int walk(struct cap *c, uint64_t interval, struct seen *s, struct kl_pcap_stats *st,
 		char *err, size_t errlen)
 {
 	char perr[PCAP_ERRBUF_SIZE];
@@ -94,9 +94,9 @@ static int walk(struct cap *c, uint64_t interval, struct seen *s, struct sen_pca
 	assert_non_null(pc);
 	memset(s, 0, sizeof(*s));
 	memset(st, 0, sizeof(*st));
-	int rc = sen_pcap_check_link(pc, "c.pcap", err, errlen);
+	int rc = kl_pcap_check_link(pc, "c.pcap", err, errlen);
 	if (rc == 0)
-		rc = sen_pcap_walk(pc, "c.pcap", interval, &cb, s, st, err, errlen);
+		rc = kl_pcap_walk(pc, "c.pcap", interval, &cb, s, st, err, errlen);
 	pcap_close(pc);
 	return rc;
 }
@@ -108,7 +108,7 @@ static void test_ticks_and_packets(void **state)
 	(void)state;
 	struct cap c;
 	struct seen s;
-	struct sen_pcap_stats st;
+	struct kl_pcap_stats st;
 	char err[600];
 
 	cap_init(&c, 1 /* Ethernet */);
@@ -143,7 +143,7 @@ static void test_refusals(void **state)
 	(void)state;
 	struct cap c;
 	struct seen s;
-	struct sen_pcap_stats st;
+	struct kl_pcap_stats st;
 	char err[600];
 
 	cap_init(&c, 101 /* raw IP */);

@@ -30,13 +30,13 @@
 
 #include "common/log.h"
 #include "ipc/tickasm.h"
-#include "sensor/collect.h"
+#include "harvest/collect.h"
 #include "tests/bpffs.h"
 
 #define S 1000000000ull
 
 struct fx {
-	int fd[SEN_SM_MAX];
+	int fd[KL_SM_MAX];
 	char pin_dir[128];
 	int ncpu;
 };
@@ -77,18 +77,18 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->fd[SEN_SM_SRC4] = mkslots(16384);
-	if (f->fd[SEN_SM_SRC4] < 0) {
+	f->fd[KL_SM_SRC4] = mkslots(16384);
+	if (f->fd[KL_SM_SRC4] < 0) {
 		free(f);
 		return -1; /* reported as a setup failure; main() skips earlier */
 	}
-	f->fd[SEN_SM_SRC6] = mkslots(1024);
-	f->fd[SEN_SM_FLOW4] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge4_key),
+	f->fd[KL_SM_SRC6] = mkslots(1024);
+	f->fd[KL_SM_FLOW4] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge4_key),
 				   sizeof(struct kl_flow_stats), 1024);
-	f->fd[SEN_SM_FLOW6] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge6_key),
+	f->fd[KL_SM_FLOW6] = mkmap(BPF_MAP_TYPE_LRU_HASH, sizeof(struct kl_edge6_key),
 				   sizeof(struct kl_flow_stats), 1024);
-	f->fd[SEN_SM_TOTALS] = mkmap(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct kl_totals), 1);
-	for (int i = 0; i < SEN_SM_MAX; i++)
+	f->fd[KL_SM_TOTALS] = mkmap(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct kl_totals), 1);
+	for (int i = 0; i < KL_SM_MAX; i++)
 		assert_true(f->fd[i] >= 0);
 	f->ncpu = libbpf_num_possible_cpus();
 	snprintf(f->pin_dir, sizeof(f->pin_dir), KL_TEST_BPFFS "/klh5-%d", (int)getpid());
@@ -101,9 +101,9 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	char p[256];
 
-	for (int i = 0; i < SEN_SM_MAX; i++) {
+	for (int i = 0; i < KL_SM_MAX; i++) {
 		close(f->fd[i]);
-		snprintf(p, sizeof(p), "%s/%s", f->pin_dir, sen_smap_name((enum sen_smap)i));
+		snprintf(p, sizeof(p), "%s/%s", f->pin_dir, kl_smap_name((enum kl_smap)i));
 		unlink(p);
 	}
 	rmdir(f->pin_dir);
@@ -134,13 +134,13 @@ static void put_totals(struct fx *f, uint64_t base)
 		t[c].v[KL_T_PKTS] = base + (uint64_t)c;
 		t[c].v[KL_T_DROP_RL] = 1;
 	}
-	assert_int_equal(bpf_map_update_elem(f->fd[SEN_SM_TOTALS], &zero, t, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(f->fd[KL_SM_TOTALS], &zero, t, BPF_ANY), 0);
 	free(t);
 }
 
 /* The collector's TELEMETRY tick put together from its frames as a
  * receiver does; the view lives as long as a and the collector's frames. */
-static struct kl_telem_view telem_of(struct sen_collector *c, struct kl_tickasm *a)
+static struct kl_telem_view telem_of(struct kl_collector *c, struct kl_tickasm *a)
 {
 	struct kl_msg m;
 	char err[256];
@@ -156,22 +156,22 @@ static struct kl_telem_view telem_of(struct sen_collector *c, struct kl_tickasm 
 }
 
 /* frame_records: 0 = as many as fit, else the collector splits by it. */
-static void run_mode(struct fx *f, enum sen_read_mode mode, uint32_t n, uint64_t now,
+static void run_mode(struct fx *f, enum kl_read_mode mode, uint32_t n, uint64_t now,
 		     uint32_t frame_records)
 {
-	struct sen_collector c;
-	struct sen_harvest h;
+	struct kl_collector c;
+	struct kl_harvest h;
 	struct kl_tickasm a;
 
 	kl_tickasm_init(&a, KL_MSG_TELEMETRY, kl_telem_tick_max(n));
-	assert_int_equal(sen_collector_init(&c, mode), 0);
+	assert_int_equal(kl_collector_init(&c, mode), 0);
 	c.frame_records = frame_records;
-	assert_int_equal(sen_harvest_init(&h, 600 * S, 0, 0), 0);
+	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
 	/* Values as they were at the baseline (the test rewrites them below). */
 	for (uint32_t i = 0; i < n; i++)
-		put_src4(f->fd[SEN_SM_SRC4], i, 100 + i, now - 5 * S);
+		put_src4(f->fd[KL_SM_SRC4], i, 100 + i, now - 5 * S);
 	put_totals(f, 1000);
-	assert_int_equal(sen_collect_tick(&c, f->fd, &h, now, 0, 42, 1, 1), 0);
+	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now, 0, 42, 1, 1), 0);
 	assert_int_equal(c.failed, 0);
 	assert_int_equal(h.st.src_seen, n);
 	assert_int_equal(telem_of(&c, &a).h.n_records, 0);
@@ -181,10 +181,10 @@ static void run_mode(struct fx *f, enum sen_read_mode mode, uint32_t n, uint64_t
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t extra = i % 3 == 0 ? 2 : 0;
 		moving += extra != 0;
-		put_src4(f->fd[SEN_SM_SRC4], i, 100 + i + extra, now - 5 * S);
+		put_src4(f->fd[KL_SM_SRC4], i, 100 + i + extra, now - 5 * S);
 	}
 	put_totals(f, 1500);
-	assert_int_equal(sen_collect_tick(&c, f->fd, &h, now + 2 * S, 0, 43, 2, 2), 1);
+	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now + 2 * S, 0, 43, 2, 2), 1);
 	assert_int_equal(c.failed, 0);
 	struct kl_telem_view v = telem_of(&c, &a);
 	assert_int_equal(v.h.n_records, moving);
@@ -212,8 +212,8 @@ static void run_mode(struct fx *f, enum sen_read_mode mode, uint32_t n, uint64_t
 		}
 	}
 	kl_tickasm_free(&a);
-	sen_harvest_free(&h);
-	sen_collector_free(&c);
+	kl_harvest_free(&h);
+	kl_collector_free(&c);
 }
 
 /* More sources than one 4096-entry batch; both read paths see them all. */
@@ -222,22 +222,22 @@ static void test_batch_and_iter(void **state)
 	struct fx *f = *state;
 	uint64_t now = boot_ns();
 
-	run_mode(f, SEN_READ_BATCH, 10000, now, 0);
-	run_mode(f, SEN_READ_ITER, 10000, now, 0);
+	run_mode(f, KL_READ_BATCH, 10000, now, 0);
+	run_mode(f, KL_READ_ITER, 10000, now, 0);
 }
 
 /* A tick of more sources than a frame holds goes as several frames and
  * arrives whole: nothing is cut. */
 static void test_tick_split_into_frames(void **state)
 {
-	run_mode(*state, SEN_READ_BATCH, 10000, boot_ns(), 1000);
+	run_mode(*state, KL_READ_BATCH, 10000, boot_ns(), 1000);
 }
 
 static void test_flows_and_v6(void **state)
 {
 	struct fx *f = *state;
-	struct sen_collector c;
-	struct sen_harvest h;
+	struct kl_collector c;
+	struct kl_harvest h;
 	struct kl_tickasm ta;
 	uint64_t now = boot_ns();
 	struct kl_edge4_key k4 = { .src = 0x010012c6u /* 198.18.0.1 */, .port = 443, .proto = 6 };
@@ -246,21 +246,21 @@ static void test_flows_and_v6(void **state)
 	struct kl_src_stats s6;
 	uint8_t a6[16] = { 0xfd, 0, 0x6b, 0x6c, [15] = 1 };
 
-	assert_int_equal(sen_collector_init(&c, SEN_READ_BATCH), 0);
-	assert_int_equal(sen_harvest_init(&h, 600 * S, 0, 0), 0);
-	assert_int_equal(bpf_map_update_elem(f->fd[SEN_SM_FLOW4], &k4, &fs, BPF_ANY), 0);
-	assert_int_equal(sen_collect_tick(&c, f->fd, &h, now, 0, 1, 1, 1), 0);
+	assert_int_equal(kl_collector_init(&c, KL_READ_BATCH), 0);
+	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
+	assert_int_equal(bpf_map_update_elem(f->fd[KL_SM_FLOW4], &k4, &fs, BPF_ANY), 0);
+	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now, 0, 1, 1, 1), 0);
 	/* Then: one more v4 flow packet, a new v6 flow and a new v6 source. */
 	fs.pkts = 11;
 	fs.bytes = 660;
-	assert_int_equal(bpf_map_update_elem(f->fd[SEN_SM_FLOW4], &k4, &fs, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(f->fd[KL_SM_FLOW4], &k4, &fs, BPF_ANY), 0);
 	struct kl_flow_stats f6 = { .pkts = 3, .bytes = 300, .first_seen_ns = now + S / 2 };
-	assert_int_equal(bpf_map_update_elem(f->fd[SEN_SM_FLOW6], &k6, &f6, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(f->fd[KL_SM_FLOW6], &k6, &f6, BPF_ANY), 0);
 	memset(&s6, 0, sizeof(s6));
 	s6.pkts = 7;
 	s6.first_seen_ns = now + S / 2;
-	put_slot(f->fd[SEN_SM_SRC6], 77, 4, 6, a6, &s6);
-	assert_int_equal(sen_collect_tick(&c, f->fd, &h, now + S, 0, 2, 2, 2), 1);
+	put_slot(f->fd[KL_SM_SRC6], 77, 4, 6, a6, &s6);
+	assert_int_equal(kl_collect_tick(&c, f->fd, &h, now + S, 0, 2, 2, 2), 1);
 
 	struct kl_msg m;
 	struct kl_flows_view fv;
@@ -293,60 +293,60 @@ static void test_flows_and_v6(void **state)
 	kl_telem_record(&v, 0, &r);
 	assert_int_equal(r.family, 6);
 	assert_true(r.r[KL_R_PPS] == 7.0);
-	sen_harvest_free(&h);
+	kl_harvest_free(&h);
 	kl_tickasm_free(&ta);
-	sen_collector_free(&c);
+	kl_collector_free(&c);
 }
 
 static void test_checks_and_pins(void **state)
 {
 	struct fx *f = *state;
-	struct sen_smaps sm;
+	struct kl_smaps sm;
 	char err[512], p[256];
 	uint32_t id;
 
 	/* A map of another layout is refused with the sizes in the message. */
 	int bad = mkmap(BPF_MAP_TYPE_LRU_HASH, 4, 64, 16);
 	assert_true(bad >= 0);
-	assert_int_equal(sen_smap_check(bad, SEN_SM_SRC4, &id, err, sizeof(err)), -1);
+	assert_int_equal(kl_smap_check(bad, KL_SM_SRC4, &id, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "value 64 bytes"));
 	close(bad);
 
 	/* No pins yet: a clear error naming the pin. */
-	assert_int_equal(sen_smaps_open(&sm, f->pin_dir, err, sizeof(err)), -1);
+	assert_int_equal(kl_smaps_open(&sm, f->pin_dir, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "kernloom_src4_stats"));
 
 	assert_int_equal(mkdir(f->pin_dir, 0700), 0);
-	for (int i = 0; i < SEN_SM_MAX; i++) {
-		snprintf(p, sizeof(p), "%s/%s", f->pin_dir, sen_smap_name((enum sen_smap)i));
+	for (int i = 0; i < KL_SM_MAX; i++) {
+		snprintf(p, sizeof(p), "%s/%s", f->pin_dir, kl_smap_name((enum kl_smap)i));
 		assert_int_equal(bpf_obj_pin(f->fd[i], p), 0);
 	}
-	assert_int_equal(sen_smaps_open(&sm, f->pin_dir, err, sizeof(err)), 0);
+	assert_int_equal(kl_smaps_open(&sm, f->pin_dir, err, sizeof(err)), 0);
 	/* The fds are read-only (the source slots: frozen, see
 	 * test_frozen_slots_as_nobody). */
 	struct kl_edge4_key k = { 0 };
 	struct kl_flow_stats v;
 	memset(&v, 0, sizeof(v));
-	assert_int_equal(bpf_map_update_elem(sm.fd[SEN_SM_FLOW4], &k, &v, BPF_ANY), -1);
+	assert_int_equal(bpf_map_update_elem(sm.fd[KL_SM_FLOW4], &k, &v, BPF_ANY), -1);
 	assert_int_equal(errno, EPERM);
 	/* Same maps behind the pins: nothing to re-acquire. */
-	assert_int_equal(sen_smaps_refresh(&sm), 0);
+	assert_int_equal(kl_smaps_refresh(&sm), 0);
 	/* The enforcer came back with a new src4 map. */
 	int nfd = mkslots(64);
 	snprintf(p, sizeof(p), "%s/%s", f->pin_dir, KL_MAP_SRC4);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(bpf_obj_pin(nfd, p), 0);
-	uint32_t old = sm.id[SEN_SM_SRC4];
-	assert_int_equal(sen_smaps_refresh(&sm), 1);
-	assert_int_equal(sm.swapped, 1u << SEN_SM_SRC4);
-	assert_int_not_equal(sm.id[SEN_SM_SRC4], old);
-	assert_int_equal(sen_smap_check(nfd, SEN_SM_SRC4, &id, err, sizeof(err)), 0);
-	assert_int_equal(sm.id[SEN_SM_SRC4], id);
+	uint32_t old = sm.id[KL_SM_SRC4];
+	assert_int_equal(kl_smaps_refresh(&sm), 1);
+	assert_int_equal(sm.swapped, 1u << KL_SM_SRC4);
+	assert_int_not_equal(sm.id[KL_SM_SRC4], old);
+	assert_int_equal(kl_smap_check(nfd, KL_SM_SRC4, &id, err, sizeof(err)), 0);
+	assert_int_equal(sm.id[KL_SM_SRC4], id);
 	/* A pin that vanished keeps the old map and reports the problem. */
 	assert_int_equal(unlink(p), 0);
-	assert_int_equal(sen_smaps_refresh(&sm), -1);
-	assert_true(sm.fd[SEN_SM_SRC4] >= 0);
-	sen_smaps_close(&sm);
+	assert_int_equal(kl_smaps_refresh(&sm), -1);
+	assert_true(sm.fd[KL_SM_SRC4] >= 0);
+	kl_smaps_close(&sm);
 	close(nfd);
 }
 
@@ -355,44 +355,44 @@ static void test_checks_and_pins(void **state)
 static void test_slots_reacquire_and_torn(void **state)
 {
 	struct fx *f = *state;
-	struct sen_collector c;
-	struct sen_harvest h;
+	struct kl_collector c;
+	struct kl_harvest h;
 	struct kl_tickasm ta;
 	uint64_t now = boot_ns();
 	uint8_t a[4] = { 198, 18, 0, 9 };
 	struct kl_src_stats s = { .pkts = 10, .first_seen_ns = now - 5 * S };
-	int fds[SEN_SM_MAX];
+	int fds[KL_SM_MAX];
 
 	memcpy(fds, f->fd, sizeof(fds));
 	kl_tickasm_init(&ta, KL_MSG_TELEMETRY, 1024);
-	assert_int_equal(sen_collector_init(&c, SEN_READ_BATCH), 0);
-	assert_int_equal(sen_harvest_init(&h, 600 * S, 0, 0), 0);
-	put_slot(fds[SEN_SM_SRC4], 5, 2, 4, a, &s);
-	assert_int_equal(sen_collect_tick(&c, fds, &h, now, 0, 1, 1, 1), 0);
+	assert_int_equal(kl_collector_init(&c, KL_READ_BATCH), 0);
+	assert_int_equal(kl_harvest_init(&h, 600 * S, 0, 0), 0);
+	put_slot(fds[KL_SM_SRC4], 5, 2, 4, a, &s);
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now, 0, 1, 1, 1), 0);
 	assert_non_null(c.mm[0].base); /* mapped, not batch-read */
 	assert_int_equal(h.st.src_seen, 1);
 	/* Mid-claim (odd seq): skipped and counted as torn. */
-	put_slot(fds[SEN_SM_SRC4], 5, 3, 4, a, &s);
-	assert_int_equal(sen_collect_tick(&c, fds, &h, now + S, 0, 2, 2, 2), 1);
+	put_slot(fds[KL_SM_SRC4], 5, 3, 4, a, &s);
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now + S, 0, 2, 2, 2), 1);
 	assert_int_equal(h.st.src_seen, 0);
 	assert_int_equal(h.st.src_torn, 1);
 	assert_int_equal(telem_of(&c, &ta).h.n_records, 0);
 	/* A whole copy needs the same even seq before and after. */
 	struct kl_src_slot sl = { .seq = 4, .family = 4 }, out;
-	assert_true(sen_slot_copy(&sl, &out));
+	assert_true(kl_slot_copy(&sl, &out));
 	sl.seq = 5;
-	assert_false(sen_slot_copy(&sl, &out));
+	assert_false(kl_slot_copy(&sl, &out));
 	sl.seq = 0;
-	assert_false(sen_slot_copy(&sl, &out));
+	assert_false(kl_slot_copy(&sl, &out));
 
 	/* Replaced map: new id, old-looking entry, still reported whole. */
 	int nfd = mkslots(256);
 	assert_true(nfd >= 0);
 	s.pkts = 3;
 	put_slot(nfd, 9, 2, 4, a, &s);
-	fds[SEN_SM_SRC4] = nfd;
-	c.new_maps |= 1u << SEN_SM_SRC4;
-	assert_int_equal(sen_collect_tick(&c, fds, &h, now + 2 * S, 0, 3, 3, 3), 2);
+	fds[KL_SM_SRC4] = nfd;
+	c.new_maps |= 1u << KL_SM_SRC4;
+	assert_int_equal(kl_collect_tick(&c, fds, &h, now + 2 * S, 0, 3, 3, 3), 2);
 	assert_int_equal(c.mm[0].n, 256);
 	assert_int_equal(h.st.src_new, 1);
 	struct kl_telem_view v = telem_of(&c, &ta);
@@ -401,9 +401,9 @@ static void test_slots_reacquire_and_torn(void **state)
 	kl_telem_record(&v, 0, &r);
 	assert_memory_equal(r.addr, a, 4);
 	assert_true(r.r[KL_R_PPS] == 3.0);
-	sen_harvest_free(&h);
+	kl_harvest_free(&h);
 	kl_tickasm_free(&ta);
-	sen_collector_free(&c);
+	kl_collector_free(&c);
 	close(nfd);
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bpf/shield.h"
-#include "sensor/harvest.h"
+#include "harvest/harvest.h"
 #include "sensor/sensor.h"
 
 /* Hermetic: --config= keeps the machine's /etc/kernloom/sensor.yaml out. */
@@ -47,7 +47,7 @@ static void test_defaults(void **state)
 	assert_null(o.record);
 	assert_null(o.metrics_file);
 	assert_int_equal(o.interval_ns, 1000000000ull);
-	assert_int_equal(o.prev_ttl_ns, SEN_PREV_TTL_DEFAULT);
+	assert_int_equal(o.prev_ttl_ns, KL_PREV_TTL_DEFAULT);
 	assert_int_equal(o.reacquire_every, 10);
 	assert_int_equal(o.sync_every, 1);
 	assert_int_equal(o.summary_every, 10);
@@ -110,7 +110,7 @@ static void test_errors(void **state)
 	expect_err(PARSE(&o, err, "--log-level", "loud"), err, "--log-level: 'loud' is not one");
 	expect_err(PARSE(&o, err, "--user", ""), err, "--user: must not be empty");
 	expect_err(PARSE(&o, err, "--bogus"), err, "--bogus");
-	expect_err(PARSE(&o, err, "extra"), err, "\"extra\"");
+	expect_err(PARSE(&o, err, "extra"), err, "unexpected argument 'extra'");
 	expect_err(PARSE(&o, err, "--user"), err, "--user");
 	expect_err(PARSE(&o, err, "--config", "/nonexistent/sensor.yaml"), err,
 		   "--config /nonexistent/sensor.yaml: no such file");

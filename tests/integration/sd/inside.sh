@@ -200,7 +200,7 @@ FLOOD_PID=
 expect_eq "$(ip netns exec klc ping -c3 -i0.1 -W1 -q -I $A4 $B4 2>/dev/null | grep -o '[0-9]* received' | cut -d' ' -f1)" 0 "pings from $A4 are dropped"
 expect_eq "$(ip netns exec klc ping -c3 -i0.1 -W1 -q -I $C4 $B4 2>/dev/null | grep -o '[0-9]* received' | cut -d' ' -f1)" 3 "pings from $C4 pass"
 
-log "== audit trails: every daemon's chain verifies, and journald has each record's fields"
+log "== audit trails: every daemon's chain verifies, and journald has each record with its fields"
 for r in enforcer sensor decider graphd; do
 	klctl audit verify /var/log/kernloom/$r >/dev/null || fail "klctl audit verify /var/log/kernloom/$r: $(klctl audit verify /var/log/kernloom/$r 2>&1 | tail -n 3)"
 	journalctl -o json --no-pager KERNLOOM_PROC=$r | jq -se --arg r $r \
@@ -208,6 +208,18 @@ for r in enforcer sensor decider graphd; do
 		>/dev/null || fail "journald: no complete KERNLOOM_* records for $r"
 	journalctl -o json --no-pager KERNLOOM_PROC=$r KERNLOOM_EVENT=audit_start | grep -q . ||
 		fail "journald: no audit_start record of $r"
+	# Each record of the files is in the journal too. The files are read
+	# first: what a daemon writes after that may still be on its way.
+	missing=""
+	for _ in $(seq 1 50); do
+		f_seqs=$(cat /var/log/kernloom/$r/audit-*.jsonl | jq -R -r 'fromjson? | .seq' | sort -u)
+		j_seqs=$(journalctl -o json --no-pager KERNLOOM_PROC=$r | jq -r '.KERNLOOM_SEQ' | sort -u)
+		missing=$(comm -23 <(echo "$f_seqs") <(echo "$j_seqs") | head -n 5 | tr '\n' ' ')
+		[ -z "$missing" ] && break
+		sleep 0.2
+	done
+	[ -z "$missing" ] || fail "journald lacks records of $r that its files hold: seq $missing"
+	log "ok: each of the $(echo "$f_seqs" | wc -l) records of $r is in the journal"
 done
 n=$(journalctl -o json --no-pager KERNLOOM_PROC=decider KERNLOOM_SUBJECT=$A4 | wc -l)
 [ "$n" -gt 0 ] || fail "journald: no decider record with KERNLOOM_SUBJECT=$A4"

@@ -6,7 +6,7 @@
  * tombstones, so a table that churns through LRU evictions for months
  * never degrades.
  */
-#include "sensor/harvest.h"
+#include "harvest/harvest.h"
 
 #include "common/hash.h"
 
@@ -27,7 +27,7 @@ struct ent_hdr {
 struct src_ent {
 	struct ent_hdr h;
 	uint64_t c[KL_R_MAX]; /* indexed like the rates */
-	bool restricted;      /* sen_src_restricted() when last fed */
+	bool restricted;      /* kl_src_restricted() when last fed */
 };
 
 struct flow_ent {
@@ -35,7 +35,7 @@ struct flow_ent {
 	uint64_t pkts, bytes;
 };
 
-struct sen_ptab {
+struct kl_ptab {
 	uint8_t *ents;   /* n entries of esz bytes */
 	size_t esz, n, ecap;
 	uint32_t *idx;   /* 0 = empty, else dense index + 1 */
@@ -55,14 +55,14 @@ static uint32_t key_hash(const uint8_t *k)
 	return (uint32_t)kl_mix64(a ^ kl_mix64(b ^ kl_mix64(c ^ 0x9e3779b97f4a7c15ull)));
 }
 
-static struct ent_hdr *ent_at(const struct sen_ptab *t, size_t i)
+static struct ent_hdr *ent_at(const struct kl_ptab *t, size_t i)
 {
 	return (struct ent_hdr *)(t->ents + i * t->esz);
 }
 
-static struct sen_ptab *ptab_new(size_t esz, size_t hint)
+static struct kl_ptab *ptab_new(size_t esz, size_t hint)
 {
-	struct sen_ptab *t = calloc(1, sizeof(*t));
+	struct kl_ptab *t = calloc(1, sizeof(*t));
 	size_t slots = 1024;
 
 	if (t == NULL)
@@ -83,7 +83,7 @@ static struct sen_ptab *ptab_new(size_t esz, size_t hint)
 	return t;
 }
 
-static void ptab_free(struct sen_ptab *t)
+static void ptab_free(struct kl_ptab *t)
 {
 	if (t == NULL)
 		return;
@@ -95,7 +95,7 @@ static void ptab_free(struct sen_ptab *t)
 /* A probe over the index: for key (with its hash), for dense entry id - 1
  * (id set), or for an empty slot (neither). */
 struct ptab_probe {
-	const struct sen_ptab *t;
+	const struct kl_ptab *t;
 	const uint8_t *key;
 	uint32_t hash;
 	uint32_t id;
@@ -116,14 +116,14 @@ static inline bool ptab_stop(const void *ctx, size_t s)
 	return e->hash == p->hash && memcmp(e->key, p->key, KEY_LEN) == 0;
 }
 
-static size_t free_slot(struct sen_ptab *t, uint32_t hash)
+static size_t free_slot(struct kl_ptab *t, uint32_t hash)
 {
 	struct ptab_probe p = { t, NULL, hash, 0 };
 
 	return kl_probe(hash, t->mask, ptab_stop, &p);
 }
 
-static int ptab_grow(struct sen_ptab *t)
+static int ptab_grow(struct kl_ptab *t)
 {
 	size_t slots = (t->mask + 1) * 2;
 	uint32_t *idx = calloc(slots, sizeof(*idx));
@@ -148,7 +148,7 @@ static int ptab_grow(struct sen_ptab *t)
 
 /* The entry for key, or NULL with *slot = the empty index slot where it
  * would go. */
-static struct ent_hdr *ptab_find(struct sen_ptab *t, const uint8_t *key, uint32_t hash,
+static struct ent_hdr *ptab_find(struct kl_ptab *t, const uint8_t *key, uint32_t hash,
 				 size_t *slot)
 {
 	struct ptab_probe p = { t, key, hash, 0 };
@@ -162,7 +162,7 @@ static struct ent_hdr *ptab_find(struct sen_ptab *t, const uint8_t *key, uint32_
 
 /* The entry for key, inserting a zeroed one if absent (*fresh = true).
  * NULL only when out of memory. */
-static struct ent_hdr *ptab_get(struct sen_ptab *t, const uint8_t *key, bool *fresh)
+static struct ent_hdr *ptab_get(struct kl_ptab *t, const uint8_t *key, bool *fresh)
 {
 	uint32_t hash = key_hash(key);
 	size_t s;
@@ -187,7 +187,7 @@ static struct ent_hdr *ptab_get(struct sen_ptab *t, const uint8_t *key, bool *fr
 	return e;
 }
 
-static size_t slot_of(struct sen_ptab *t, size_t i)
+static size_t slot_of(struct kl_ptab *t, size_t i)
 {
 	struct ptab_probe p = { t, NULL, 0, (uint32_t)(i + 1) };
 
@@ -196,28 +196,28 @@ static size_t slot_of(struct sen_ptab *t, size_t i)
 
 static bool idx_empty(const void *ctx, size_t s)
 {
-	const struct sen_ptab *t = ctx;
+	const struct kl_ptab *t = ctx;
 
 	return t->idx[s] == 0;
 }
 
 static size_t idx_home(const void *ctx, size_t s)
 {
-	const struct sen_ptab *t = ctx;
+	const struct kl_ptab *t = ctx;
 
 	return ent_at(t, t->idx[s] - 1)->hash & t->mask;
 }
 
 static void idx_move(void *ctx, size_t to, size_t from)
 {
-	struct sen_ptab *t = ctx;
+	struct kl_ptab *t = ctx;
 
 	t->idx[to] = t->idx[from];
 }
 
 static void idx_clear(void *ctx, size_t s)
 {
-	struct sen_ptab *t = ctx;
+	struct kl_ptab *t = ctx;
 
 	t->idx[s] = 0;
 }
@@ -225,7 +225,7 @@ static void idx_clear(void *ctx, size_t s)
 static const struct kl_probe_ops idx_ops = { idx_empty, idx_home, idx_move, idx_clear };
 
 /* Remove dense entry i; the last entry moves into its place. */
-static void ptab_del(struct sen_ptab *t, size_t i)
+static void ptab_del(struct kl_ptab *t, size_t i)
 {
 	kl_probe_delete(slot_of(t, i), t->mask, &idx_ops, t);
 	size_t last = t->n - 1;
@@ -238,7 +238,7 @@ static void ptab_del(struct sen_ptab *t, size_t i)
 
 /* ---- harvest ---- */
 
-int sen_harvest_init(struct sen_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
+int kl_harvest_init(struct kl_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
 		    size_t flow_hint)
 {
 	memset(h, 0, sizeof(*h));
@@ -246,13 +246,13 @@ int sen_harvest_init(struct sen_harvest *h, uint64_t prev_ttl_ns, size_t src_hin
 	h->src = ptab_new(sizeof(struct src_ent), src_hint);
 	h->flow = ptab_new(sizeof(struct flow_ent), flow_hint);
 	if (h->src == NULL || h->flow == NULL) {
-		sen_harvest_free(h);
+		kl_harvest_free(h);
 		return -1;
 	}
 	return 0;
 }
 
-void sen_harvest_free(struct sen_harvest *h)
+void kl_harvest_free(struct kl_harvest *h)
 {
 	ptab_free(h->src);
 	ptab_free(h->flow);
@@ -263,7 +263,7 @@ void sen_harvest_free(struct sen_harvest *h)
 	}
 }
 
-uint64_t sen_harvest_begin(struct sen_harvest *h, uint64_t now_ns, uint64_t elapsed_ns)
+uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns)
 {
 	if (!h->started) {
 		h->started = true;
@@ -315,7 +315,7 @@ static void make_key(uint8_t key[KEY_LEN], uint8_t family, const uint8_t *addr, 
 enum fate { F_SKIP, F_BASE, F_DELTA, F_RESTART };
 
 /* What a fed entry means, from its table state (see harvest.h). */
-static enum fate classify(struct sen_harvest *h, struct ent_hdr *e, bool fresh,
+static enum fate classify(struct kl_harvest *h, struct ent_hdr *e, bool fresh,
 			  uint64_t first_seen_ns)
 {
 	if (!fresh && e->seen_tick == h->tick)
@@ -323,14 +323,14 @@ static enum fate classify(struct sen_harvest *h, struct ent_hdr *e, bool fresh,
 	if (h->tick == 0)
 		return F_BASE;
 	if (fresh)
-		return h->all_new || first_seen_ns + SEN_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
+		return h->all_new || first_seen_ns + KL_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
 											: F_BASE;
 	if (e->first_seen_ns != first_seen_ns)
 		return F_RESTART;
 	return F_DELTA;
 }
 
-bool sen_src_restricted(const struct kl_src_stats *s, uint64_t now_ns)
+bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns)
 {
 	uint32_t v = s->verdict;
 
@@ -347,7 +347,7 @@ bool sen_src_restricted(const struct kl_src_stats *s, uint64_t now_ns)
  * all of c over this tick for a new or restarted source. is_new tells
  * which of the two a restart counts as. True with *out filled when any
  * counter moved. */
-static bool src_rates(struct sen_harvest *h, enum fate f, bool is_new, const uint64_t c[KL_R_MAX],
+static bool src_rates(struct kl_harvest *h, enum fate f, bool is_new, const uint64_t c[KL_R_MAX],
 		      const uint64_t prev[KL_R_MAX], uint64_t seen_vt, uint8_t family,
 		      const uint8_t *addr, struct kl_src_rate *out)
 {
@@ -393,7 +393,7 @@ static bool src_rates(struct sen_harvest *h, enum fate f, bool is_new, const uin
 	return true;
 }
 
-bool sen_harvest_src(struct sen_harvest *h, uint8_t family, const uint8_t *addr,
+bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out)
 {
 	uint8_t key[KEY_LEN];
@@ -414,7 +414,7 @@ bool sen_harvest_src(struct sen_harvest *h, uint8_t family, const uint8_t *addr,
 	src_counters(cur, c);
 	any = src_rates(h, f, fresh, c, e->c, e->h.seen_vt, family, addr, out);
 	memcpy(e->c, c, sizeof(c));
-	e->restricted = sen_src_restricted(cur, h->now_ns);
+	e->restricted = kl_src_restricted(cur, h->now_ns);
 	e->h.first_seen_ns = cur->first_seen_ns;
 	e->h.seen_tick = h->tick;
 	e->h.seen_ns = h->now_ns;
@@ -433,17 +433,17 @@ struct slot_prev {
 	uint64_t c[KL_R_MAX];
 };
 
-struct sen_slotprev {
+struct kl_slotprev {
 	uint32_t n;
 	struct slot_prev e[];
 };
 
-int sen_harvest_slots(struct sen_harvest *h, uint8_t family, uint32_t nslots)
+int kl_harvest_slots(struct kl_harvest *h, uint8_t family, uint32_t nslots)
 {
 	int i = family == 4 ? 0 : 1;
 	/* calloc: pages of slots never claimed are never touched. */
-	struct sen_slotprev *p =
-		calloc(1, sizeof(struct sen_slotprev) + (size_t)nslots * sizeof(struct slot_prev));
+	struct kl_slotprev *p =
+		calloc(1, sizeof(struct kl_slotprev) + (size_t)nslots * sizeof(struct slot_prev));
 
 	if (p == NULL)
 		return -1;
@@ -453,10 +453,10 @@ int sen_harvest_slots(struct sen_harvest *h, uint8_t family, uint32_t nslots)
 	return 0;
 }
 
-bool sen_harvest_slot(struct sen_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
+bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
 		     struct kl_src_rate *out)
 {
-	struct sen_slotprev *p = h->slots[cur->family == 4 ? 0 : 1];
+	struct kl_slotprev *p = h->slots[cur->family == 4 ? 0 : 1];
 	uint64_t c[KL_R_MAX];
 	const struct kl_src_stats *s = &cur->s;
 	struct slot_prev *e;
@@ -475,7 +475,7 @@ bool sen_harvest_slot(struct sen_harvest *h, uint32_t slot, const struct kl_src_
 	else if (!same)
 		/* Another claim: new, unless it predates the previous harvest
 		 * (then its history is unknown). */
-		f = h->all_new || s->first_seen_ns + SEN_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
+		f = h->all_new || s->first_seen_ns + KL_HARVEST_NEW_SLACK_NS >= h->prev_ns ? F_RESTART
 											     : F_BASE;
 	else
 		f = F_DELTA;
@@ -486,7 +486,7 @@ bool sen_harvest_slot(struct sen_harvest *h, uint32_t slot, const struct kl_src_
 	e->owner[1] = cur->owner64[1];
 	e->first_seen_ns = s->first_seen_ns;
 	e->seen_vt = h->vt_ns;
-	if (sen_src_restricted(s, h->now_ns)) {
+	if (kl_src_restricted(s, h->now_ns)) {
 		/* Only restricted sources enter the address table; a flow's
 		 * source counts as restricted when fed so this tick. */
 		uint8_t key[KEY_LEN];
@@ -506,7 +506,7 @@ bool sen_harvest_slot(struct sen_harvest *h, uint32_t slot, const struct kl_src_
 	return any;
 }
 
-bool sen_harvest_flow(struct sen_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
+bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
 		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out)
 {
 	uint8_t key[KEY_LEN];
@@ -562,7 +562,7 @@ bool sen_harvest_flow(struct sen_harvest *h, uint8_t family, const uint8_t *addr
 	return true;
 }
 
-void sen_harvest_totals(struct sen_harvest *h, const uint64_t cur[KL_T_MAX])
+void kl_harvest_totals(struct kl_harvest *h, const uint64_t cur[KL_T_MAX])
 {
 	for (int i = 0; i < KL_T_MAX; i++) {
 		if (!h->have_totals || h->tick == 0)
@@ -575,7 +575,7 @@ void sen_harvest_totals(struct sen_harvest *h, const uint64_t cur[KL_T_MAX])
 	h->have_totals = true;
 }
 
-static uint64_t sweep(struct sen_harvest *h, struct sen_ptab *t)
+static uint64_t sweep(struct kl_harvest *h, struct kl_ptab *t)
 {
 	uint64_t gone = 0;
 
@@ -592,18 +592,18 @@ static uint64_t sweep(struct sen_harvest *h, struct sen_ptab *t)
 	return gone;
 }
 
-void sen_harvest_end(struct sen_harvest *h)
+void kl_harvest_end(struct kl_harvest *h)
 {
 	h->st.src_forgotten = sweep(h, h->src);
 	h->st.flow_forgotten = sweep(h, h->flow);
 }
 
-size_t sen_harvest_known_src(const struct sen_harvest *h)
+size_t kl_harvest_known_src(const struct kl_harvest *h)
 {
 	return h->src->n;
 }
 
-size_t sen_harvest_known_flows(const struct sen_harvest *h)
+size_t kl_harvest_known_flows(const struct kl_harvest *h)
 {
 	return h->flow->n;
 }

@@ -16,8 +16,8 @@
  * tick only records it). The first harvest (tick 0) only records.
  * Entries absent from the maps for longer than prev_ttl are forgotten.
  */
-#ifndef KL_SENSOR_HARVEST_H
-#define KL_SENSOR_HARVEST_H
+#ifndef KL_HARVEST_HARVEST_H
+#define KL_HARVEST_HARVEST_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,15 +26,15 @@
 #include "bpf/shield.h"
 #include "ipc/frames.h"
 
-#define SEN_PREV_TTL_DEFAULT (600ull * 1000000000ull)
+#define KL_PREV_TTL_DEFAULT (600ull * 1000000000ull)
 /* An entry created this long before the previous harvest still counts as
  * new: the data plane's clock is cached per CPU and lags by up to a jiffy. */
-#define SEN_HARVEST_NEW_SLACK_NS (50ull * 1000000ull)
+#define KL_HARVEST_NEW_SLACK_NS (50ull * 1000000ull)
 
-struct sen_ptab; /* previous counters, opaque */
-struct sen_slotprev; /* previous counters by source slot, opaque */
+struct kl_ptab; /* previous counters, opaque */
+struct kl_slotprev; /* previous counters by source slot, opaque */
 
-struct sen_harvest_stats {
+struct kl_harvest_stats {
 	uint64_t src_seen;      /* entries fed this tick */
 	uint64_t src_active;    /* with a delta (records produced) */
 	uint64_t src_new;
@@ -47,11 +47,11 @@ struct sen_harvest_stats {
 	uint64_t flow_restricted; /* records flagged KL_FLOW_F_RESTRICTED */
 };
 
-struct sen_harvest {
-	struct sen_ptab *src, *flow;
-	/* Source slots (sen_harvest_slot), [0] IPv4, [1] IPv6; NULL until
-	 * sen_harvest_slots() sized them. */
-	struct sen_slotprev *slots[2];
+struct kl_harvest {
+	struct kl_ptab *src, *flow;
+	/* Source slots (kl_harvest_slot), [0] IPv4, [1] IPv6; NULL until
+	 * kl_harvest_slots() sized them. */
+	struct kl_slotprev *slots[2];
 	uint64_t prev_ttl_ns;
 	uint64_t tick;          /* tick being built; 0 = baseline */
 	bool started;
@@ -66,25 +66,25 @@ struct sen_harvest {
 	bool have_totals;
 	uint64_t totals_prev[KL_T_MAX];
 	uint64_t totals_delta[KL_T_MAX];
-	struct sen_harvest_stats st;
+	struct kl_harvest_stats st;
 };
 
-int sen_harvest_init(struct sen_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
+int kl_harvest_init(struct kl_harvest *h, uint64_t prev_ttl_ns, size_t src_hint,
 		    size_t flow_hint);
-void sen_harvest_free(struct sen_harvest *h);
+void kl_harvest_free(struct kl_harvest *h);
 
 /* Start a tick. now_ns is CLOCK_BOOTTIME (the data plane's clock: compared
  * with first_seen_ns and used for prev_ttl); elapsed_ns is the span the
  * rates are over (0: now_ns minus the previous harvest's now_ns). Returns
  * the tick number; tick 0 only records. */
-uint64_t sen_harvest_begin(struct sen_harvest *h, uint64_t now_ns, uint64_t elapsed_ns);
+uint64_t kl_harvest_begin(struct kl_harvest *h, uint64_t now_ns, uint64_t elapsed_ns);
 /* Whether a source is rate-limited or denied by its entry's cached verdict,
  * with the rule not expired at now_ns (CLOCK_BOOTTIME); a protected source
  * never is. Flows of such a source carry KL_FLOW_F_RESTRICTED. */
-bool sen_src_restricted(const struct kl_src_stats *s, uint64_t now_ns);
+bool kl_src_restricted(const struct kl_src_stats *s, uint64_t now_ns);
 /* Feed one source entry (addr: 4 or 16 bytes, network order). Returns
  * true with *out filled when the source has a delta this tick. */
-bool sen_harvest_src(struct sen_harvest *h, uint8_t family, const uint8_t *addr,
+bool kl_harvest_src(struct kl_harvest *h, uint8_t family, const uint8_t *addr,
 		    const struct kl_src_stats *cur, struct kl_src_rate *out);
 /* ---- source slots (bpf/shield.h "Source slots") ----
  * Previous counters kept by slot index, validated by the slot's seq, owner
@@ -93,23 +93,23 @@ bool sen_harvest_src(struct sen_harvest *h, uint8_t family, const uint8_t *addr,
  * needed. Only restricted sources enter the address table (flows need the
  * bit). (Re)size a family's slot table, forgetting it: after the map was
  * replaced (enforcer restart) or resized. -1 when out of memory. */
-int sen_harvest_slots(struct sen_harvest *h, uint8_t family, uint32_t nslots);
+int kl_harvest_slots(struct kl_harvest *h, uint8_t family, uint32_t nslots);
 /* Feed slot `slot` of a family's map: a whole copy of a claimed slot (seq
  * even and non-zero, read between two equal reads of seq). Returns true
  * with *out filled when the source has a delta this tick. */
-bool sen_harvest_slot(struct sen_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
+bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
 		     struct kl_src_rate *out);
 
 /* Feed one flow entry; feed the tick's sources first (the record's
  * KL_FLOW_F_RESTRICTED comes from its source). */
-bool sen_harvest_flow(struct sen_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
+bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
 		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out);
 /* Feed the totals summed over CPUs; fills h->totals_delta. */
-void sen_harvest_totals(struct sen_harvest *h, const uint64_t cur[KL_T_MAX]);
+void kl_harvest_totals(struct kl_harvest *h, const uint64_t cur[KL_T_MAX]);
 /* Close the tick: forget entries absent for longer than prev_ttl. */
-void sen_harvest_end(struct sen_harvest *h);
+void kl_harvest_end(struct kl_harvest *h);
 
-size_t sen_harvest_known_src(const struct sen_harvest *h);
-size_t sen_harvest_known_flows(const struct sen_harvest *h);
+size_t kl_harvest_known_src(const struct kl_harvest *h);
+size_t kl_harvest_known_flows(const struct kl_harvest *h);
 
 #endif

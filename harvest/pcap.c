@@ -10,7 +10,7 @@
  * minute of capture replayed in 50 ms would count each port once in total
  * instead of once per window, as the live shield does).
  */
-#include "sensor/pcap.h"
+#include "harvest/pcap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,10 +31,11 @@
 #include <pcap/pcap.h>
 
 #include "bpf/shield.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "sensor/collect.h"
-#include "sensor/harvest.h"
+#include "harvest/collect.h"
+#include "harvest/harvest.h"
 
 #define ETH_HLEN 14
 /* A non-frags XDP program takes one page minus head- and tailroom in a
@@ -43,13 +44,6 @@
 /* More empty ticks than this between two packets is a broken capture. */
 #define MAX_GAP_TICKS 10000000ull
 
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* libbpf's own chatter stays quiet unless --log-level debug; warnings
  * (verifier output included) go to our log. */
@@ -111,15 +105,15 @@ static int set_rodata(struct bpf_object *obj, const char *var, uint32_t value)
 #define PCAP_SRC_SLOTS 65536 /* per family: 16 MiB, 32768 sources at 2x */
 
 struct replay {
-	const struct sen_pcap_opts *o;
-	struct sen_pcap_stats *st;
-	sen_pcap_emit_fn emit;
+	const struct kl_pcap_opts *o;
+	struct kl_pcap_stats *st;
+	kl_pcap_emit_fn emit;
 	void *ctx;
 	struct bpf_object *obj;
 	int prog_fd;
-	int fds[SEN_SM_MAX];
-	struct sen_collector col;
-	struct sen_harvest h;
+	int fds[KL_SM_MAX];
+	struct kl_collector col;
+	struct kl_harvest h;
 	uint64_t seq;
 };
 
@@ -128,7 +122,7 @@ struct replay {
  * replay's maps are private and not frozen, so slots can be rewritten. */
 static int move_port_windows(struct replay *r, char *err, size_t errlen)
 {
-	static const enum sen_smap maps[] = { SEN_SM_SRC4, SEN_SM_SRC6 };
+	static const enum kl_smap maps[] = { KL_SM_SRC4, KL_SM_SRC6 };
 
 	for (size_t i = 0; i < 2; i++) {
 		int fd = r->fds[maps[i]];
@@ -138,7 +132,7 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0)
-			return kl_fail(err, errlen, "%s: map info: %s", sen_smap_name(maps[i]),
+			return kl_fail(err, errlen, "%s: map info: %s", kl_smap_name(maps[i]),
 				    strerror(errno));
 		/* Scan through the collector's read-only mapping when it has
 		 * one (a lookup per slot costs a syscall), rewrite by update. */
@@ -148,13 +142,13 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 			if (mm != NULL && (mm[k].seq == 0 || mm[k].s.port_window == 0))
 				continue;
 			if (bpf_map_lookup_elem(fd, &k, &v) < 0)
-				return kl_fail(err, errlen, "%s: lookup: %s", sen_smap_name(maps[i]),
+				return kl_fail(err, errlen, "%s: lookup: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
 			if (v.seq == 0 || v.family == 0 || v.s.port_window == 0)
 				continue;
 			v.s.port_window = 0;
 			if (bpf_map_update_elem(fd, &k, &v, BPF_EXIST) < 0)
-				return kl_fail(err, errlen, "%s: update: %s", sen_smap_name(maps[i]),
+				return kl_fail(err, errlen, "%s: update: %s", kl_smap_name(maps[i]),
 					    strerror(errno));
 		}
 	}
@@ -163,7 +157,7 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 
 static int emit_tick(struct replay *r, uint64_t t_ns, uint64_t elapsed, char *err, size_t errlen)
 {
-	int64_t tick = sen_collect_tick(&r->col, r->fds, &r->h, boot_ns(), elapsed, t_ns,
+	int64_t tick = kl_collect_tick(&r->col, r->fds, &r->h, kl_clock_ns(CLOCK_BOOTTIME), elapsed, t_ns,
 				       r->seq + 1, r->seq + 1);
 	int rc;
 
@@ -251,17 +245,17 @@ static int load(struct replay *r, char *err, size_t errlen)
 		return kl_fail(err, errlen, "--obj %s: no program kl_shield", r->o->obj);
 	r->prog_fd = bpf_program__fd(p);
 
-	static const char *const names[SEN_SM_MAX] = {
-		[SEN_SM_SRC4] = KL_MAP_SRC4,   [SEN_SM_SRC6] = KL_MAP_SRC6,
-		[SEN_SM_FLOW4] = KL_MAP_FLOW4, [SEN_SM_FLOW6] = KL_MAP_FLOW6,
-		[SEN_SM_TOTALS] = KL_MAP_TOTALS,
+	static const char *const names[KL_SM_MAX] = {
+		[KL_SM_SRC4] = KL_MAP_SRC4,   [KL_SM_SRC6] = KL_MAP_SRC6,
+		[KL_SM_FLOW4] = KL_MAP_FLOW4, [KL_SM_FLOW6] = KL_MAP_FLOW6,
+		[KL_SM_TOTALS] = KL_MAP_TOTALS,
 	};
-	for (int i = 0; i < SEN_SM_MAX; i++) {
+	for (int i = 0; i < KL_SM_MAX; i++) {
 		uint32_t id;
 		r->fds[i] = bpf_object__find_map_fd_by_name(r->obj, names[i]);
 		if (r->fds[i] < 0)
 			return kl_fail(err, errlen, "--obj %s: no map %s", r->o->obj, names[i]);
-		if (sen_smap_check(r->fds[i], (enum sen_smap)i, &id, why, sizeof(why)) < 0)
+		if (kl_smap_check(r->fds[i], (enum kl_smap)i, &id, why, sizeof(why)) < 0)
 			return kl_fail(err, errlen, "--obj %s: %s", r->o->obj, why);
 	}
 	int cfd = bpf_object__find_map_fd_by_name(r->obj, KL_MAP_CFG);
@@ -273,7 +267,7 @@ static int load(struct replay *r, char *err, size_t errlen)
 	return 0;
 }
 
-int sen_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen)
+int kl_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen)
 {
 	int dlt = pcap_datalink(pc);
 
@@ -287,8 +281,8 @@ int sen_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t err
 		    name, dname ? dname : "?", dlt, pcap_datalink_val_to_description_or_dlt(dlt));
 }
 
-int sen_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
-		 const struct sen_pcap_walk_cb *cb, void *ctx, struct sen_pcap_stats *st, char *err,
+int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
+		 const struct kl_pcap_walk_cb *cb, void *ctx, struct kl_pcap_stats *st, char *err,
 		 size_t errlen)
 {
 	struct pcap_pkthdr *ph;
@@ -351,10 +345,10 @@ int sen_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
 	return 0;
 }
 
-int sen_pcap_replay(const struct sen_pcap_opts *o, sen_pcap_emit_fn emit, void *ctx,
-		   struct sen_pcap_stats *st, char *err, size_t errlen)
+int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx,
+		   struct kl_pcap_stats *st, char *err, size_t errlen)
 {
-	static const struct sen_pcap_walk_cb cb = {
+	static const struct kl_pcap_walk_cb cb = {
 		.tick = tick_cb, .window = window_cb, .packet = run_packet,
 	};
 	char perr[PCAP_ERRBUF_SIZE];
@@ -373,7 +367,7 @@ int sen_pcap_replay(const struct sen_pcap_opts *o, sen_pcap_emit_fn emit, void *
 	pc = pcap_open_offline_with_tstamp_precision(o->capture, PCAP_TSTAMP_PRECISION_NANO, perr);
 	if (pc == NULL) /* libpcap's message names the file */
 		return kl_fail(err, errlen, "%s", perr);
-	if (sen_pcap_check_link(pc, o->capture, err, errlen) < 0) {
+	if (kl_pcap_check_link(pc, o->capture, err, errlen) < 0) {
 		pcap_close(pc);
 		return -1;
 	}
@@ -384,28 +378,28 @@ int sen_pcap_replay(const struct sen_pcap_opts *o, sen_pcap_emit_fn emit, void *
 		pcap_close(pc);
 		return -1;
 	}
-	for (int i = 0; i < SEN_SM_MAX; i++)
+	for (int i = 0; i < KL_SM_MAX; i++)
 		r.fds[i] = -1;
 	if (load(&r, err, errlen) < 0)
 		goto out;
-	if (sen_collector_init(&r.col, SEN_READ_BATCH) < 0) {
+	if (kl_collector_init(&r.col, KL_READ_BATCH) < 0) {
 		kl_fail(err, errlen, "%s", r.col.err);
 		goto out;
 	}
-	if (sen_harvest_init(&r.h, SEN_PREV_TTL_DEFAULT, 1024, 1024) < 0) {
+	if (kl_harvest_init(&r.h, KL_PREV_TTL_DEFAULT, 1024, 1024) < 0) {
 		kl_fail(err, errlen, "out of memory");
 		goto out_col;
 	}
 	/* Baseline on the empty maps: every entry after it is new. */
 	if (emit_tick(&r, 0, 0, err, errlen) < 0)
 		goto out_h;
-	if (sen_pcap_walk(pc, o->capture, o->interval_ns, &cb, &r, st, err, errlen) < 0)
+	if (kl_pcap_walk(pc, o->capture, o->interval_ns, &cb, &r, st, err, errlen) < 0)
 		goto out_h;
 	rc = 0;
 out_h:
-	sen_harvest_free(&r.h);
+	kl_harvest_free(&r.h);
 out_col:
-	sen_collector_free(&r.col);
+	kl_collector_free(&r.col);
 out:
 	bpf_object__close(r.obj);
 	pcap_close(pc);

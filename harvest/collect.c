@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MPL-2.0 */
 /* Telemetry map access for the harvest: pins, batch reads, one tick. */
-#include "sensor/collect.h"
+#include "harvest/collect.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,20 +28,20 @@ struct smap_desc {
 	bool required;
 };
 
-static const struct smap_desc descs[SEN_SM_MAX] = {
-	[SEN_SM_SRC4] = { KL_MAP_SRC4, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
-	[SEN_SM_SRC6] = { KL_MAP_SRC6, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
-	[SEN_SM_FLOW4] = { KL_MAP_FLOW4, sizeof(struct kl_edge4_key), sizeof(struct kl_flow_stats),
+static const struct smap_desc descs[KL_SM_MAX] = {
+	[KL_SM_SRC4] = { KL_MAP_SRC4, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
+	[KL_SM_SRC6] = { KL_MAP_SRC6, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
+	[KL_SM_FLOW4] = { KL_MAP_FLOW4, sizeof(struct kl_edge4_key), sizeof(struct kl_flow_stats),
 			  BPF_MAP_TYPE_LRU_HASH, false },
-	[SEN_SM_FLOW6] = { KL_MAP_FLOW6, sizeof(struct kl_edge6_key), sizeof(struct kl_flow_stats),
+	[KL_SM_FLOW6] = { KL_MAP_FLOW6, sizeof(struct kl_edge6_key), sizeof(struct kl_flow_stats),
 			  BPF_MAP_TYPE_LRU_HASH, false },
-	[SEN_SM_TOTALS] = { KL_MAP_TOTALS, 4, sizeof(struct kl_totals), BPF_MAP_TYPE_PERCPU_ARRAY,
+	[KL_SM_TOTALS] = { KL_MAP_TOTALS, 4, sizeof(struct kl_totals), BPF_MAP_TYPE_PERCPU_ARRAY,
 			   true },
 };
 
-const char *sen_smap_name(enum sen_smap m)
+const char *kl_smap_name(enum kl_smap m)
 {
-	return (unsigned)m < SEN_SM_MAX ? descs[m].name : "?";
+	return (unsigned)m < KL_SM_MAX ? descs[m].name : "?";
 }
 
 static uint64_t mono_ns(void)
@@ -54,7 +54,7 @@ static uint64_t mono_ns(void)
 
 /* ---- pins ---- */
 
-int sen_smap_check(int fd, enum sen_smap which, uint32_t *id, char *err, size_t errlen)
+int kl_smap_check(int fd, enum kl_smap which, uint32_t *id, char *err, size_t errlen)
 {
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
@@ -79,12 +79,12 @@ int sen_smap_check(int fd, enum sen_smap which, uint32_t *id, char *err, size_t 
 	return 0;
 }
 
-static bool is_src(enum sen_smap m)
+static bool is_src(enum kl_smap m)
 {
-	return m == SEN_SM_SRC4 || m == SEN_SM_SRC6;
+	return m == KL_SM_SRC4 || m == KL_SM_SRC6;
 }
 
-static int open_pin(const char *dir, enum sen_smap which, uint32_t *id, char *err, size_t errlen)
+static int open_pin(const char *dir, enum kl_smap which, uint32_t *id, char *err, size_t errlen)
 {
 	/* The source slot arrays are mmap'ed, which takes a read-write fd;
 	 * the enforcer froze them, so the kernel refuses every write through
@@ -109,7 +109,7 @@ static int open_pin(const char *dir, enum sen_smap which, uint32_t *id, char *er
 		errno = e;
 		return -1;
 	}
-	if (sen_smap_check(fd, which, id, err, errlen) < 0) {
+	if (kl_smap_check(fd, which, id, err, errlen) < 0) {
 		close(fd);
 		errno = EPROTO;
 		return -1;
@@ -117,23 +117,23 @@ static int open_pin(const char *dir, enum sen_smap which, uint32_t *id, char *er
 	return fd;
 }
 
-int sen_smaps_open(struct sen_smaps *m, const char *dir, char *err, size_t errlen)
+int kl_smaps_open(struct kl_smaps *m, const char *dir, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
-	for (int i = 0; i < SEN_SM_MAX; i++)
+	for (int i = 0; i < KL_SM_MAX; i++)
 		m->fd[i] = -1;
 	if (snprintf(m->dir, sizeof(m->dir), "%s", dir) >= (int)sizeof(m->dir)) {
 		snprintf(err, errlen, "--pin-dir %s is too long", dir);
 		return -1;
 	}
-	for (int i = 0; i < SEN_SM_MAX; i++) {
+	for (int i = 0; i < KL_SM_MAX; i++) {
 		char why[1024];
-		m->fd[i] = open_pin(dir, (enum sen_smap)i, &m->id[i], why, sizeof(why));
+		m->fd[i] = open_pin(dir, (enum kl_smap)i, &m->id[i], why, sizeof(why));
 		if (m->fd[i] >= 0)
 			continue;
 		if (descs[i].required || errno == EPROTO) {
 			snprintf(err, errlen, "%s", why);
-			sen_smaps_close(m);
+			kl_smaps_close(m);
 			return -1;
 		}
 		kl_warn("%s; no flow telemetry from it", why);
@@ -142,15 +142,15 @@ int sen_smaps_open(struct sen_smaps *m, const char *dir, char *err, size_t errle
 	return 0;
 }
 
-int sen_smaps_refresh(struct sen_smaps *m)
+int kl_smaps_refresh(struct kl_smaps *m)
 {
 	int swapped = 0, bad = 0;
 
 	m->swapped = 0;
-	for (int i = 0; i < SEN_SM_MAX; i++) {
+	for (int i = 0; i < KL_SM_MAX; i++) {
 		char why[1024];
 		uint32_t id;
-		int fd = open_pin(m->dir, (enum sen_smap)i, &id, why, sizeof(why));
+		int fd = open_pin(m->dir, (enum kl_smap)i, &id, why, sizeof(why));
 
 		if (fd < 0) {
 			if (!(m->missing_logged & (1u << i)))
@@ -180,9 +180,9 @@ int sen_smaps_refresh(struct sen_smaps *m)
 	return bad > 0 && swapped == 0 ? -1 : swapped;
 }
 
-void sen_smaps_close(struct sen_smaps *m)
+void kl_smaps_close(struct kl_smaps *m)
 {
-	for (int i = 0; i < SEN_SM_MAX; i++) {
+	for (int i = 0; i < KL_SM_MAX; i++) {
 		if (m->fd[i] >= 0)
 			close(m->fd[i]);
 		m->fd[i] = -1;
@@ -191,7 +191,7 @@ void sen_smaps_close(struct sen_smaps *m)
 
 /* ---- reading ---- */
 
-int sen_collector_init(struct sen_collector *c, enum sen_read_mode mode)
+int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode)
 {
 	size_t vmax = sizeof(struct kl_src_slot), kmax = sizeof(struct kl_edge6_key);
 
@@ -208,21 +208,21 @@ int sen_collector_init(struct sen_collector *c, enum sen_read_mode mode)
 	c->vals = malloc(c->batch * vmax);
 	c->percpu = malloc((size_t)c->ncpu * sizeof(struct kl_totals));
 	if (c->keys == NULL || c->vals == NULL || c->percpu == NULL) {
-		sen_collector_free(c);
+		kl_collector_free(c);
 		snprintf(c->err, sizeof(c->err), "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-static void slots_unmap(struct sen_collector *c, int i)
+static void slots_unmap(struct kl_collector *c, int i)
 {
 	if (c->mm[i].base != NULL)
 		munmap(c->mm[i].base, c->mm[i].len);
 	memset(&c->mm[i], 0, sizeof(c->mm[i]));
 }
 
-void sen_collector_free(struct sen_collector *c)
+void kl_collector_free(struct kl_collector *c)
 {
 	for (int i = 0; i < 2; i++)
 		slots_unmap(c, i);
@@ -237,10 +237,10 @@ void sen_collector_free(struct sen_collector *c)
 typedef int (*entry_fn)(void *ctx, const uint8_t *key, const uint8_t *val);
 
 /* Every entry of a hash map, in batches or one by one. */
-static int read_map(struct sen_collector *c, int fd, const char *what, size_t ksz, size_t vsz,
+static int read_map(struct kl_collector *c, int fd, const char *what, size_t ksz, size_t vsz,
 		    entry_fn fn, void *ctx)
 {
-	if (c->mode == SEN_READ_BATCH) {
+	if (c->mode == KL_READ_BATCH) {
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		uint64_t in = 0, out = 0;
 		bool first = true;
@@ -255,7 +255,7 @@ static int read_map(struct sen_collector *c, int fd, const char *what, size_t ks
 				/* 524 = ENOTSUPP: a kernel without batch ops for this map. */
 				kl_warn("%s: batch lookup not supported (%s); reading entry by entry",
 					what, strerror(e));
-				c->mode = SEN_READ_ITER;
+				c->mode = KL_READ_ITER;
 				break;
 			}
 			if (rc < 0 && e != ENOENT) {
@@ -298,8 +298,8 @@ static int read_map(struct sen_collector *c, int fd, const char *what, size_t ks
 }
 
 struct src_ctx {
-	struct sen_collector *c;
-	struct sen_harvest *h;
+	struct kl_collector *c;
+	struct kl_harvest *h;
 	struct kl_frame *f;
 	uint8_t family;
 };
@@ -308,7 +308,7 @@ static int add_src(struct src_ctx *x, uint32_t slot, const struct kl_src_slot *s
 {
 	struct kl_src_rate r;
 
-	if (sen_harvest_slot(x->h, slot, sl, &r) && x->f != NULL && kl_frame_add_src(x->f, &r) < 0) {
+	if (kl_harvest_slot(x->h, slot, sl, &r) && x->f != NULL && kl_frame_add_src(x->f, &r) < 0) {
 		snprintf(x->c->err, sizeof(x->c->err), "out of memory building a frame");
 		return -1;
 	}
@@ -356,7 +356,7 @@ static int on_flow(void *p, const uint8_t *key, const uint8_t *val)
 		proto = k.proto;
 		addr = key + offsetof(struct kl_edge6_key, src);
 	}
-	if (sen_harvest_flow(x->h, x->family, addr, port, proto, &s, &r) && x->f != NULL &&
+	if (kl_harvest_flow(x->h, x->family, addr, port, proto, &s, &r) && x->f != NULL &&
 	    kl_frame_add_flow(x->f, &r) < 0) {
 		snprintf(x->c->err, sizeof(x->c->err), "out of memory building a frame");
 		return -1;
@@ -364,7 +364,7 @@ static int on_flow(void *p, const uint8_t *key, const uint8_t *val)
 	return 0;
 }
 
-bool sen_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out)
+bool kl_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out)
 {
 	uint32_t q1 = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE), q2;
 
@@ -380,7 +380,7 @@ bool sen_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out)
  * fd's map id, so a re-acquired map (enforcer restart) is unmapped and the
  * new one mapped, and the harvest forgets the old slots. 1 when mapped, 0
  * when mmap is refused (read with batch lookups instead), -1 on error. */
-static int slots_map(struct sen_collector *c, int i, int fd, uint8_t family, struct sen_harvest *h)
+static int slots_map(struct kl_collector *c, int i, int fd, uint8_t family, struct kl_harvest *h)
 {
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
@@ -394,14 +394,14 @@ static int slots_map(struct sen_collector *c, int i, int fd, uint8_t family, str
 	if (c->mm[i].id == info.id && c->mm[i].n == info.max_entries)
 		return c->mm[i].base != NULL;
 	slots_unmap(c, i);
-	if (sen_harvest_slots(h, family, info.max_entries) < 0) {
+	if (kl_harvest_slots(h, family, info.max_entries) < 0) {
 		snprintf(c->err, sizeof(c->err), "out of memory for %u slots", info.max_entries);
 		return -1;
 	}
 	c->mm[i].id = info.id;
 	c->mm[i].n = info.max_entries;
 	if (info.value_size != sizeof(struct kl_src_slot) ||
-	    !(info.map_flags & BPF_F_MMAPABLE) || c->mode != SEN_READ_BATCH)
+	    !(info.map_flags & BPF_F_MMAPABLE) || c->mode != KL_READ_BATCH)
 		return 0;
 	size_t bytes = (size_t)info.max_entries * sizeof(struct kl_src_slot);
 	void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
@@ -417,7 +417,7 @@ static int slots_map(struct sen_collector *c, int i, int fd, uint8_t family, str
 	return 1;
 }
 
-int sen_collect_src(struct sen_collector *c, int fd, uint8_t family, struct sen_harvest *h,
+int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		   struct kl_frame *f)
 {
 	struct src_ctx x = { c, h, f, family };
@@ -437,7 +437,7 @@ int sen_collect_src(struct sen_collector *c, int fd, uint8_t family, struct sen_
 		 * table are free. */
 		if (base[k].seq == 0)
 			continue;
-		if (!sen_slot_copy(&base[k], &sl)) {
+		if (!kl_slot_copy(&base[k], &sl)) {
 			if (__atomic_load_n(&base[k].seq, __ATOMIC_RELAXED) != 0 && base[k].family != 0)
 				h->st.src_torn++;
 			continue;
@@ -450,7 +450,7 @@ int sen_collect_src(struct sen_collector *c, int fd, uint8_t family, struct sen_
 	return 0;
 }
 
-int sen_collect_flows(struct sen_collector *c, int fd, uint8_t family, struct sen_harvest *h,
+int kl_collect_flows(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		     struct kl_frame *f)
 {
 	struct src_ctx x = { c, h, f, family };
@@ -460,7 +460,7 @@ int sen_collect_flows(struct sen_collector *c, int fd, uint8_t family, struct se
 			sizeof(struct kl_flow_stats), on_flow, &x);
 }
 
-int sen_collect_totals(struct sen_collector *c, int fd, uint64_t out[KL_T_MAX])
+int kl_collect_totals(struct kl_collector *c, int fd, uint64_t out[KL_T_MAX])
 {
 	uint32_t zero = 0;
 
@@ -479,28 +479,28 @@ int sen_collect_totals(struct sen_collector *c, int fd, uint64_t out[KL_T_MAX])
 	return 0;
 }
 
-static void note_failure(struct sen_collector *c, enum sen_smap m)
+static void note_failure(struct kl_collector *c, enum kl_smap m)
 {
 	if (c->failed == 0)
 		snprintf(c->why, sizeof(c->why), "%s", c->err);
 	c->failed |= 1u << m;
 }
 
-int64_t sen_collect_tick(struct sen_collector *c, const int fds[SEN_SM_MAX], struct sen_harvest *h,
+int64_t kl_collect_tick(struct kl_collector *c, const int fds[KL_SM_MAX], struct kl_harvest *h,
 			uint64_t now_ns, uint64_t elapsed_ns, uint64_t t_ns, uint64_t seq_telem,
 			uint64_t seq_flows)
 {
 	uint64_t totals[KL_T_MAX] = { 0 }, t0 = mono_ns();
-	uint64_t tick = sen_harvest_begin(h, now_ns, elapsed_ns);
+	uint64_t tick = kl_harvest_begin(h, now_ns, elapsed_ns);
 	bool send = tick > 0;
 
 	c->failed = 0;
 	c->why[0] = '\0';
-	if (fds[SEN_SM_TOTALS] >= 0) {
-		if (sen_collect_totals(c, fds[SEN_SM_TOTALS], totals) == 0) {
-			sen_harvest_totals(h, totals);
+	if (fds[KL_SM_TOTALS] >= 0) {
+		if (kl_collect_totals(c, fds[KL_SM_TOTALS], totals) == 0) {
+			kl_harvest_totals(h, totals);
 		} else {
-			note_failure(c, SEN_SM_TOTALS);
+			note_failure(c, KL_SM_TOTALS);
 		}
 	}
 	struct kl_telem_hdr th;
@@ -520,14 +520,14 @@ int64_t sen_collect_tick(struct sen_collector *c, const int fds[SEN_SM_MAX], str
 		c->flows.max_records = c->frame_records;
 
 	static const struct {
-		enum sen_smap m;
+		enum kl_smap m;
 		uint8_t family;
 		bool flow;
 	} order[] = {
-		{ SEN_SM_SRC4, 4, false },
-		{ SEN_SM_SRC6, 6, false },
-		{ SEN_SM_FLOW4, 4, true },
-		{ SEN_SM_FLOW6, 6, true },
+		{ KL_SM_SRC4, 4, false },
+		{ KL_SM_SRC6, 6, false },
+		{ KL_SM_FLOW4, 4, true },
+		{ KL_SM_FLOW6, 6, true },
 	};
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		int fd = fds[order[i].m];
@@ -537,9 +537,9 @@ int64_t sen_collect_tick(struct sen_collector *c, const int fds[SEN_SM_MAX], str
 			continue;
 		h->all_new = (c->new_maps & (1u << order[i].m)) != 0;
 		if (order[i].flow)
-			rc = sen_collect_flows(c, fd, order[i].family, h, send ? &c->flows : NULL);
+			rc = kl_collect_flows(c, fd, order[i].family, h, send ? &c->flows : NULL);
 		else
-			rc = sen_collect_src(c, fd, order[i].family, h, send ? &c->telem : NULL);
+			rc = kl_collect_src(c, fd, order[i].family, h, send ? &c->telem : NULL);
 		if (rc < 0) {
 			if (strncmp(c->err, "out of memory", 13) == 0)
 				return -1;
@@ -550,7 +550,7 @@ int64_t sen_collect_tick(struct sen_collector *c, const int fds[SEN_SM_MAX], str
 	c->new_maps = 0;
 	kl_frame_end(&c->telem);
 	kl_frame_end(&c->flows);
-	sen_harvest_end(h);
+	kl_harvest_end(h);
 	c->read_ns = mono_ns() - t0;
 	return (int64_t)tick;
 }

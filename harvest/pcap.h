@@ -6,20 +6,20 @@
  * BPF_PROG_TEST_RUN, and the maps are harvested by the sensor's own code
  * (collect.c, harvest.c) at every tick boundary of the capture's clock.
  */
-#ifndef KL_SENSOR_PCAP_H
-#define KL_SENSOR_PCAP_H
+#ifndef KL_HARVEST_PCAP_H
+#define KL_HARVEST_PCAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct sen_pcap_opts {
+struct kl_pcap_opts {
 	const char *capture;    /* pcap file (Ethernet link type) */
 	const char *obj;        /* shield.bpf.o */
 	uint64_t interval_ns;   /* tick length on the capture's clock */
 	uint32_t ephemeral_min; /* as the enforcer's ephemeral_min (0 = no folding) */
 };
 
-struct sen_pcap_stats {
+struct kl_pcap_stats {
 	uint64_t packets;   /* run through the program */
 	uint64_t short_skipped; /* shorter than an Ethernet header */
 	uint64_t cut;       /* longer than a test run takes: run truncated */
@@ -38,21 +38,21 @@ struct sen_pcap_stats {
  * its callback; one returning < 0 stops the walk with err set. The last
  * packet's tick is closed at the end. Returns 0 or -1 with err set. */
 struct pcap;
-struct sen_pcap_walk_cb {
+struct kl_pcap_walk_cb {
 	int (*tick)(void *ctx, uint64_t t_ns, uint64_t elapsed, char *err, size_t errlen);
 	int (*window)(void *ctx, char *err, size_t errlen);
 	int (*packet)(void *ctx, const uint8_t *data, uint32_t len, char *err, size_t errlen);
 };
-int sen_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen);
-int sen_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
-		 const struct sen_pcap_walk_cb *cb, void *ctx, struct sen_pcap_stats *st, char *err,
+int kl_pcap_check_link(struct pcap *pc, const char *name, char *err, size_t errlen);
+int kl_pcap_walk(struct pcap *pc, const char *name, uint64_t interval_ns,
+		 const struct kl_pcap_walk_cb *cb, void *ctx, struct kl_pcap_stats *st, char *err,
 		 size_t errlen);
 
-typedef int (*sen_pcap_emit_fn)(void *ctx, const uint8_t *msg, size_t len);
+typedef int (*kl_pcap_emit_fn)(void *ctx, const uint8_t *msg, size_t len);
 
 /* Checks the capture (readable, Ethernet) before anything else, then
  * needs root to load the program. 0, or -1 with err set. */
-int sen_pcap_replay(const struct sen_pcap_opts *o, sen_pcap_emit_fn emit, void *ctx,
-		   struct sen_pcap_stats *st, char *err, size_t errlen);
+int kl_pcap_replay(const struct kl_pcap_opts *o, kl_pcap_emit_fn emit, void *ctx,
+		   struct kl_pcap_stats *st, char *err, size_t errlen);
 
 #endif
