@@ -143,6 +143,16 @@ static int bind_and_publish(struct kl_listen *ls, char *err, size_t errlen)
 		return kl_fail(err, errlen, "%s: not born with group %u (staging directory changed?)",
 			       ls->stage, (unsigned)ls->stage_gid);
 	}
+	/* A socket is born as whoever binds: root, before the privilege drop.
+	 * Mode 0660 in a group our user is not in (kernloom-admin) would then
+	 * refuse our own self-check after the drop, and the listener would be
+	 * replaced for nothing. So it belongs to the user we drop to. */
+	if (ls->owner != geteuid() && lchown(ls->stage, ls->owner, (gid_t)-1) < 0) {
+		int e = errno;
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "chown %s to uid %u: %s", ls->stage,
+			       (unsigned)ls->owner, strerror(e));
+	}
 	if (rename(ls->stage, ls->path) < 0) {
 		int e = errno;
 		nng_listener_close(l);
@@ -166,6 +176,7 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	ls->sock = sock;
 	ls->mode = mode != 0 ? mode : 0600;
 	ls->gid = gid;
+	ls->owner = owner == (uid_t)-1 || owner == 0 ? geteuid() : owner;
 	ls->pid = getpid();
 	atomic_init(&ls->own_pipes, 0);
 	/* The check connects as the protocol this socket takes as a peer. */

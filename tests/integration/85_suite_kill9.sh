@@ -49,6 +49,19 @@ echo "$st" | jq -e 'map({(.daemon): .}) | add |
 echo "$out" | grep -qE "^kl-decider +up .* 0\.1 +enforcing +[0-9]+ +[0-9.]+s " ||
 	fail "klctl status lacks the decider's version, mode and last tick: $out"
 log "ok: each daemon's version, mode, ticks and frames in klctl status"
+# klctl knocks on the control sockets with the whole SP header exchange, so
+# nothing it does wedges a listener: over three self-check periods of
+# klctl status, no daemon replaces one (nng 1.5.2, ipc/listen.h).
+n=0 t_end=$((SECONDS + 6))
+while [ $SECONDS -lt $t_end ]; do
+	klctl status >/dev/null || fail "klctl status (round $n)"
+	n=$((n + 1))
+done
+for r in enforcer sensor decider graphd; do
+	! grep -q "listener stopped accepting" "$TMP/$r.log" ||
+		fail "kl-$r replaced a listener without any attack: $(grep "listener stopped" "$TMP/$r.log" | head -n 3)"
+done
+log "ok: $n rounds of klctl status, no listener replaced"
 # graphd's link to the enforcer in use before any kill: one approved edge
 # pushed (another one after the enforcer's restart, below).
 graphd_pushed() { # PORT
