@@ -110,11 +110,15 @@ start_enforcer() {
 		# The enforcer creates its sockets after becoming $KL_USER: the
 		# run dir must be that user's, and reachable through $TMP.
 		mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
-		# Its peers run as $KL_USER too (a caller's flag comes later and
-		# wins): the built-in peer users may exist on this host (an
-		# installed suite), and a socket cannot be handed to a group the
-		# enforcer is not in.
-		user=(--user "$KL_USER" --decider-user "$KL_USER" --graph-user "$KL_USER" --sensor-user "$KL_USER")
+		user=(--user "$KL_USER")
+		# Where a built-in peer user exists on this host (an installed
+		# suite), that peer runs as $KL_USER here (a caller's flag comes
+		# later and wins): the enforcer, as $KL_USER, cannot hand a socket
+		# to a group it is not in. Absent, the enforcer's fallback applies.
+		local peer
+		for peer in decider graph sensor; do
+			getent passwd "kernloom-$peer" >/dev/null && user+=(--"$peer"-user "$KL_USER")
+		done
 	fi
 	# nsenter execs (ENF_EXEC execs) kl-enforcer, so $! is the daemon itself
 	# (a shell function here would fork a subshell, and stop_enforcer would
