@@ -875,10 +875,23 @@ void kl_yaml_scalar(const char *s, char *buf, size_t len)
 		const char *brk = strncmp(p, "\xc2\x85", 2) == 0 ? "\\N"
 				: strncmp(p, "\xe2\x80\xa8", 3) == 0 ? "\\L"
 				: strncmp(p, "\xe2\x80\xa9", 3) == 0 ? "\\P" : NULL;
+		/* libyaml refuses the other C1 controls and U+FFFE/U+FFFF as
+		 * text, so a value holding one (from an escape) must be
+		 * written as an escape to load again. */
+		bool c1 = ch == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f;
+		bool nonchar = strncmp(p, "\xef\xbf\xbe", 3) == 0 || strncmp(p, "\xef\xbf\xbf", 3) == 0;
 		if (brk != NULL) {
 			buf[o++] = brk[0];
 			buf[o++] = brk[1];
 			p += ch == 0xc2 ? 1 : 2;
+		} else if (c1) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", (unsigned char)p[1]);
+			p++;
+		} else if (nonchar) {
+			if (o + 8 >= len)
+				break; /* no room for it and the closing quote */
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", p[2] == '\xbe' ? 0xfffe : 0xffff);
+			p += 2;
 		} else if (ch == '"' || ch == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)ch;

@@ -8,6 +8,7 @@
 #include "decider/baseline.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,9 @@ oom:
 	return -1;
 }
 
+/* The latest t_last (Unix s) whose ms fit an int64_t, with room. */
+#define BL_T_MAX_S 9.0e15
+
 static int num(json_t *row, size_t i, double *v)
 {
 	json_t *x = json_array_get(row, i);
@@ -468,9 +472,15 @@ static int load_file(struct dec_baselines *into, const char *path, int64_t now_m
 				  0;
 		for (size_t k = 0; ok && k < 8; k++)
 			ok = num(row, k + 1, &v[k]) == 0;
-		if (!ok || !dec_addr_key(&a, &key) || v[0] < 1 || v[0] > UINT32_MAX) {
+		/* Only what the table can hold and save again: t_last in ms
+		 * fits int64, the rates fit a float. */
+		for (size_t k = 2; ok && k < 8; k++)
+			ok = v[k] <= FLT_MAX;
+		if (!ok || !dec_addr_key(&a, &key) || v[0] < 1 || v[0] > UINT32_MAX ||
+		    v[1] > BL_T_MAX_S) {
 			snprintf(err, len, "sources[%zu]: want [ip, n, t_last, 3 ewma, 3 peak] with a "
-				 "host address and non-negative numbers", i);
+				 "host address and non-negative numbers (n 1..%u, t_last up to %.0f s, "
+				 "rates up to %g)", i, (unsigned)UINT32_MAX, BL_T_MAX_S, (double)FLT_MAX);
 			goto bad;
 		}
 		rec_init(&r, &key);

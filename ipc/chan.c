@@ -663,6 +663,11 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 	}
 }
 
+uint64_t kl_server_listener_replaced(const struct kl_server *s)
+{
+	return s->ls.replaced;
+}
+
 int kl_server_fd(struct kl_server *s)
 {
 	int fd = -1, rv;

@@ -95,6 +95,9 @@ int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx);
  * kl_server_recv(s, req, 0) on the ready ones (and now and then on every
  * one: the listener check above runs from kl_server_recv). -1 on error. */
 int kl_server_fd(struct kl_server *s);
+/* Listeners replaced so far because connections no longer reached the
+ * socket (ipc/listen.h); read it from the thread that calls kl_server_recv. */
+uint64_t kl_server_listener_replaced(const struct kl_server *s);
 /* Answer the request last returned by kl_server_recv (exactly once). */
 int kl_server_reply(struct kl_server *s, struct kl_request *req, unsigned type,
 		    const uint8_t *payload, size_t len);

@@ -143,6 +143,16 @@ static int bind_and_publish(struct kl_listen *ls, char *err, size_t errlen)
 		return kl_fail(err, errlen, "%s: not born with group %u (staging directory changed?)",
 			       ls->stage, (unsigned)ls->stage_gid);
 	}
+	/* A socket is born as whoever binds: root, before the privilege drop.
+	 * Mode 0660 in a group our user is not in (kernloom-admin) would then
+	 * refuse our own self-check after the drop, and the listener would be
+	 * replaced for nothing. So it belongs to the user we drop to. */
+	if (ls->owner != geteuid() && lchown(ls->stage, ls->owner, (gid_t)-1) < 0) {
+		int e = errno;
+		nng_listener_close(l);
+		return kl_fail(err, errlen, "chown %s to uid %u: %s", ls->stage,
+			       (unsigned)ls->owner, strerror(e));
+	}
 	if (rename(ls->stage, ls->path) < 0) {
 		int e = errno;
 		nng_listener_close(l);
@@ -166,6 +176,7 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	ls->sock = sock;
 	ls->mode = mode != 0 ? mode : 0600;
 	ls->gid = gid;
+	ls->owner = owner == (uid_t)-1 || owner == 0 ? geteuid() : owner;
 	ls->pid = getpid();
 	atomic_init(&ls->own_pipes, 0);
 	/* The check connects as the protocol this socket takes as a peer. */
@@ -173,19 +184,17 @@ int kl_listen_start(struct kl_listen *ls, nng_socket sock, const char *path, mod
 	if (nng_socket_get_int(sock, NNG_OPT_PEER, &peer) != 0)
 		peer = 0x30;
 	ls->peer_proto = (uint16_t)peer;
-	if (owner == (uid_t)-1 || owner == 0)
-		owner = geteuid();
 	/* nng sets a new socket's mode by path: root binds in a directory
 	 * only it can write, and hands it to the user afterwards, for the
 	 * replacements it makes itself after the drop. */
-	uid_t now = geteuid() == 0 ? 0 : owner;
-	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, now, owner, err, errlen) < 0)
+	uid_t now = geteuid() == 0 ? 0 : ls->owner;
+	if (stage_paths(ls, err, errlen) < 0 || stage_dir_make(ls, now, ls->owner, err, errlen) < 0)
 		return -1;
 	if (bind_and_publish(ls, err, errlen) < 0) {
 		rmdir(ls->stage_dir);
 		return -1;
 	}
-	if (now != owner && stage_dir_make(ls, owner, now, err, errlen) < 0) {
+	if (now != ls->owner && stage_dir_make(ls, ls->owner, now, err, errlen) < 0) {
 		kl_listen_cleanup(ls);
 		return -1;
 	}

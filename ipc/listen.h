@@ -57,6 +57,7 @@ struct kl_listen {
 	mode_t mode;
 	gid_t gid;              /* (gid_t)-1: the socket keeps our group */
 	gid_t stage_gid;        /* the group sockets are born with; -1 = ours */
+	uid_t owner;            /* the uid we run as after the privilege drop */
 	pid_t pid;
 	uint16_t peer_proto;    /* SP protocol of this socket's peers */
 	int64_t next_check;     /* monotonic ms */

@@ -111,6 +111,10 @@ int kl_sp_probe_as(const char *path, uint16_t proto, int wait_ms, char *why, siz
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(why, whylen, "socket path longer than %zu bytes", sizeof(sa.sun_path) - 1);
+		return -1;
+	}
 	memcpy(sa.sun_path, path, strlen(path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

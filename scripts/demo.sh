@@ -2,7 +2,8 @@
 # `make demo`: the whole suite as a user meets it, unattended. The lab of
 # tests/integration/lab.sh (a LAN of namespaces: a server running nginx with
 # the XDP shield, a legitimate client requesting in a loop, an attacker) and
-# the four daemons, each dropped to its user and sandbox; then a real SYN
+# the four daemons, each started the way its unit starts it (its own service
+# user, made for the run when the host lacks it, and its sandbox); then a real SYN
 # flood (hping3) and a real port scan (nmap) while the client keeps going, a
 # live view, and a summary. DEMO_SECONDS (default 90) is the length of the
 # run after setup. It never touches the host's interfaces; the lab's trap

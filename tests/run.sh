@@ -51,7 +51,8 @@ unit | bpf)
 		n=$(basename "$t")
 		log="$build/logs/$n.log"
 		if [ "$stage" = bpf ] && ! is_root; then record skip "$n" "(needs root)"; continue; fi
-		"$t" >"$log" 2>&1
+		# A hung test is a failure, not a hung run (rc 124).
+		timeout -k 10 "${KL_UNIT_TIMEOUT:-600}" "$t" >"$log" 2>&1
 		rc=$?
 		ran=$(grep -c '^\[       OK \]' "$log")
 		bad=$(grep -c '^\[  FAILED  \] [a-z_]' "$log")

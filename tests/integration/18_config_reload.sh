@@ -4,8 +4,8 @@
 # PDPConfig) and kl-enforcer (enforcer.yaml), validating first:
 # a live setting changes at once, a restart-only one is logged as "needs a
 # restart" and keeps its value, a bad file keeps the whole running
-# configuration and the log names file, line and key. Both daemons run as
-# nobody in their sandbox, as their units start them.
+# configuration and the log names file, line and key. The daemons run as
+# their units start them (the lab's service users), in their sandboxes.
 . "$(dirname "$0")/lab.sh"
 CFG=$TMP/etc
 mkdir -p "$CFG" && chmod 0755 "$CFG"

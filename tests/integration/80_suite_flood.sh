@@ -61,26 +61,26 @@ klctl sampling 0 >/dev/null
 log "ok: klctl events --follow streamed $(wc -l <"$TMP/follow.jsonl") events"
 
 # The decider's Prometheus textfile, rewritten every tick.
-prom_block() { grep -qx 'kernloom_decider_sources{level="block"} 1' "$METRICS/decider.prom"; }
+prom_block() { grep -qx 'kernloom_decider_sources{level="block"} 1' "$(metrics_file decider)"; }
 wait_for 5 "decider.prom shows the BLOCK" prom_block
-grep -q '^# TYPE kernloom_decider_ticks_total counter$' "$METRICS/decider.prom" || fail "no TYPE line"
-f1=$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$METRICS/decider.prom")
-frames_grew() { [ "$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$METRICS/decider.prom")" -gt "$f1" ]; }
+grep -q '^# TYPE kernloom_decider_ticks_total counter$' "$(metrics_file decider)" || fail "no TYPE line"
+f1=$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$(metrics_file decider)")
+frames_grew() { [ "$(awk '$1 == "kernloom_decider_frames_total" { print $2 }' "$(metrics_file decider)")" -gt "$f1" ]; }
 wait_for 5 "decider.prom is rewritten every tick" frames_grew
-log "ok: --metrics-file: $(grep -c '^kernloom_' "$METRICS/decider.prom") samples, frames_total past $f1"
-prom_val() { awk -v k="$2" '$1 == k { print $2 }' "$METRICS/$1"; }
+log "ok: --metrics-file: $(grep -c '^kernloom_' "$(metrics_file decider)") samples, frames_total past $f1"
+prom_val() { awk -v k="$2" '$1 == k { print $2 }' "$(metrics_file "${1%.prom}")"; }
 t1=$(prom_val sensor.prom kernloom_sensor_ticks_total)
 sensor_ticked() { [ "$(prom_val sensor.prom kernloom_sensor_ticks_total)" -gt "$t1" ]; }
 wait_for 5 "sensor.prom is rewritten every tick" sensor_ticked
 expect_ge "$(prom_val sensor.prom 'kernloom_sensor_frames_sent_total{stream="telemetry"}')" 10 \
 	"the sensor's metrics count the telemetry frames"
-awk '$1 == "kernloom_sensor_packets_total" { exit !($2 > 10000) }' "$METRICS/sensor.prom" ||
-	fail "sensor.prom: packets_total: $(grep packets_total "$METRICS/sensor.prom")"
+awk '$1 == "kernloom_sensor_packets_total" { exit !($2 > 10000) }' "$(metrics_file sensor)" ||
+	fail "sensor.prom: packets_total: $(grep packets_total "$(metrics_file sensor)")"
 g1=$(prom_val graphd.prom kernloom_graphd_ticks_total)
 graphd_ticked() { [ "$(prom_val graphd.prom kernloom_graphd_ticks_total)" -gt "$g1" ]; }
 wait_for 5 "graphd.prom is rewritten every tick" graphd_ticked
-grep -q '^kernloom_graphd_edges{state="frozen"} 0$' "$METRICS/graphd.prom" ||
-	fail "graphd.prom: $(grep edges "$METRICS/graphd.prom")"
+grep -q '^kernloom_graphd_edges{state="frozen"} 0$' "$(metrics_file graphd)" ||
+	fail "graphd.prom: $(grep edges "$(metrics_file graphd)")"
 log "ok: sensor.prom and graphd.prom are rewritten every tick"
 
 log "== scenario 3: the client is never touched"

@@ -30,9 +30,9 @@ out=$(klctl status) || fail "klctl status: $out"
 for r in enforcer sensor decider graphd; do
 	echo "$out" | grep -qE "^kl-$r +up +${DPID[$r]} " || fail "klctl status lacks kl-$r: $out"
 done
-# The dropped ones are nobody with no capability and no_new_privs.
+# The unprivileged ones run as their users with no capability and no_new_privs.
 for r in sensor decider graphd; do
-	echo "$out" | grep -qE "^kl-$r +up +[0-9]+ +nobody +[a-z?]+ +1 +0000000000000000 " ||
+	echo "$out" | grep -qE "^kl-$r +up +[0-9]+ +$(lab_user $r) +[a-z?]+ +1 +0000000000000000 " ||
 		fail "kl-$r not dropped per klctl status: $out"
 done
 log "ok: klctl status shows the four daemons: $(echo "$out" | tr -s ' ' | tr '\n' ';')"
@@ -49,6 +49,19 @@ echo "$st" | jq -e 'map({(.daemon): .}) | add |
 echo "$out" | grep -qE "^kl-decider +up .* 0\.1 +enforcing +[0-9]+ +[0-9.]+s " ||
 	fail "klctl status lacks the decider's version, mode and last tick: $out"
 log "ok: each daemon's version, mode, ticks and frames in klctl status"
+# klctl knocks on the control sockets with the whole SP header exchange, so
+# nothing it does wedges a listener: over three self-check periods of
+# klctl status, no daemon replaces one (nng 1.5.2, ipc/listen.h).
+n=0 t_end=$((SECONDS + 6))
+while [ $SECONDS -lt $t_end ]; do
+	klctl status >/dev/null || fail "klctl status (round $n)"
+	n=$((n + 1))
+done
+for r in enforcer sensor decider graphd; do
+	! grep -q "listener stopped accepting" "$TMP/$r.log" ||
+		fail "kl-$r replaced a listener without any attack: $(grep "listener stopped" "$TMP/$r.log" | head -n 3)"
+done
+log "ok: $n rounds of klctl status, no listener replaced"
 # graphd's link to the enforcer in use before any kill: one approved edge
 # pushed (another one after the enforcer's restart, below).
 graphd_pushed() { # PORT
@@ -101,8 +114,8 @@ wait_for 20 "the decider reconciled with the restarted enforcer" \
 expect_eq "$(decider_entries deny $A4)" 1 "one decider deny for the attacker"
 
 log "== after the enforcer's restart the unprivileged decider and graphd reach it by themselves"
-# The enforcer was the last one restarted; the decider and graphd (nobody,
-# no capability) kept their PIDs. A new attacker's decision must reach the
+# The enforcer was the last one restarted; the decider and graphd (not
+# root, no capability) kept their PIDs. A new attacker's decision must reach the
 # new enforcer's maps, and graphd's next edge push must be applied.
 A2=198.18.0.4
 ip -n "$NS_A" addr add $A2/24 dev "$VA" || fail "addr add $A2"
@@ -110,7 +123,7 @@ ip netns exec "$NS_A" timeout 60 hping3 -S -p 80 -i u1000 -a $A2 -q $B4 >>"$TMP/
 PIDS+=("$!")
 wait_for 40 "a new decision for $A2 reaches the restarted enforcer's maps" entries_eq rl $A2 1
 log "ok: the decider's decision for $A2 is in the new enforcer's maps"
-ok0=$(awk '$1 == "kernloom_graphd_rules_total{result=\"ok\"}" { print $2 }' "$METRICS/graphd.prom")
+ok0=$(awk '$1 == "kernloom_graphd_rules_total{result=\"ok\"}" { print $2 }' "$(metrics_file graphd)")
 out=$(klctl graph approve-ip $C4 --port 80 --proto tcp 2>&1) || fail "klctl graph approve-ip $C4: $out"
 wait_for 20 "graphd's edge push reaches the restarted enforcer" graphd_pushed 80
 log "ok: graphd pushed $C4's approved edges to the new enforcer (rules ok before: ${ok0:-0})"

@@ -36,8 +36,8 @@ LAB_NO_GRAPHD=1
 start_suite
 expect_eq "$(command stat -c %g "$RUN/decider/decider.sock")" "$ADMIN_GID" "the decider's control socket is kernloom-admin's"
 
-# The operator: uid daemon in kernloom-admin; the stranger: nobody's
-# uid without the group (the daemons run as nobody here, so another user).
+# The operator: uid daemon in kernloom-admin; the stranger: uid bin
+# without the group (not nobody, which the lab's daemons may run as).
 OP_UID=$(id -u daemon)
 as_op() { setpriv --reuid=daemon --regid=daemon --groups="$ADMIN_GID" env ASAN_OPTIONS="$KL_ASAN_CALLER" \
 	"$BIN/klctl" --run-dir "$RUN" "$@"; }
@@ -53,7 +53,7 @@ wait_level $A4 RATE_HARD 40
 wait_for 10 "an enforcer entry for the attacker" entries_eq rl $A4 1
 
 log "== the enforcer's --metrics-file, rewritten every second"
-prom_val() { awk -v k="$2" '$1 == k { print $2 }' "$METRICS/$1"; }
+prom_val() { awk -v k="$2" '$1 == k { print $2 }' "$(metrics_file "${1%.prom}")"; }
 prom_ge() { local v; v=$(prom_val "$1" "$2"); [ -n "$v" ] && awk -v v="$v" -v n="$3" 'BEGIN { exit !(v >= n) }'; }
 wait_for 5 "enforcer.prom counts rate-limit drops" \
 	prom_ge enforcer.prom 'kernloom_enforcer_xdp_verdicts_total{verdict="drop_rl"}' 100
@@ -62,12 +62,12 @@ wait_for 5 "enforcer.prom counts the decider's records" \
 	prom_ge enforcer.prom 'kernloom_enforcer_link_records_applied_total{link="decider"}' 2
 expect_eq "$(prom_val enforcer.prom 'kernloom_enforcer_map_entries{map="kernloom_rl_policy4"}')" 1 \
 	"enforcer.prom: the attacker's rate-limit entry"
-grep -q '^# TYPE kernloom_enforcer_xdp_verdicts_total counter$' "$METRICS/enforcer.prom" ||
-	fail "enforcer.prom has no TYPE line: $(head "$METRICS/enforcer.prom")"
+grep -q '^# TYPE kernloom_enforcer_xdp_verdicts_total counter$' "$(metrics_file enforcer)" ||
+	fail "enforcer.prom has no TYPE line: $(head "$(metrics_file enforcer)")"
 w1=$(prom_val enforcer.prom kernloom_enforcer_last_write_timestamp_seconds)
 enf_rewritten() { [ "$(prom_val enforcer.prom kernloom_enforcer_last_write_timestamp_seconds)" != "$w1" ]; }
 wait_for 5 "enforcer.prom is rewritten" enf_rewritten
-log "ok: enforcer.prom: $(grep -c '^kernloom_' "$METRICS/enforcer.prom") samples"
+log "ok: enforcer.prom: $(grep -c '^kernloom_' "$(metrics_file enforcer)") samples"
 
 log "== whitelist add by a non-root operator releases the attacker at once"
 expect_fail "a user outside the sockets' group cannot whitelist" 1 \

@@ -1,9 +1,19 @@
 # The lab shared by `make demo`, `make bench`'s lab numbers and the 8x
 # scenarios: a LAN (a bridge in its own namespace) joining three hosts, each
-# in its own namespace, and the four daemons started the way their units start
-# them (by hand as root with --user nobody, so each drops to its user and
-# enters its sandbox). Source it after setting BUILD; it sources lib.sh, whose
-# trap removes everything it made, also on failure.
+# in its own namespace, and the four daemons, each dropped to its user and
+# sandbox. Source it after setting BUILD; it sources lib.sh, whose trap
+# removes everything it made, also on failure.
+#
+# LAB_USERS picks the daemons' users:
+#   service  (default) each started the way its unit starts it: as its own
+#            service user of systemd/sysusers.d/kernloom.conf (with the
+#            memberships there; users and groups missing on the host are made
+#            for the run and removed after it), the enforcer with its three
+#            ambient capabilities, no --user nor peer-user flag (the units
+#            pass none: the defaults are the service users), in directories
+#            with the owners and modes of systemd/tmpfiles.d/kernloom.conf.
+#   nobody   started by hand as root with --user nobody (and nobody for every
+#            peer), so each drops to nobody and enters its sandbox.
 #
 #   $NS_A  attacker   198.18.0.1  fd00:6b6c::1   (hping3, nmap, kl-pktgen)
 #   $NS_B  server     198.18.0.2  fd00:6b6c::2   nginx; the XDP shield on $VB
@@ -23,7 +33,7 @@ C4=198.18.0.3 C6=fd00:6b6c::3
 EXTRA_NS+=("$NS_C" "$NS_L")
 DEC=$TMP/dec
 GDIR=$TMP/graph
-METRICS=$TMP/metrics # the daemons' --metrics-file (they write as nobody)
+METRICS=$TMP/metrics # the daemons' --metrics-file: metrics_file ROLE
 CLIENT_LOG=$TMP/client.txt
 declare -A DPID # role -> pid of the running daemon
 
@@ -39,6 +49,129 @@ LAB_DEC_ARGS=(--profile public-web --dry-run=false --trig-pps 400 --trig-syn 100
 	--block-min-dur 4s --cooldown 3s --autotune=false --tick-log-every 5s)
 
 in_c() { ip netns exec "$NS_C" "$@"; }
+
+LAB_USERS=${LAB_USERS:-service}
+case $LAB_USERS in service | nobody) ;; *) fail "LAB_USERS=$LAB_USERS: service or nobody" ;; esac
+# A role's service user (the run directory's name is the role's).
+declare -A UNIT_USER=([enforcer]=kernloom-enforcer [sensor]=kernloom-sensor
+	[decider]=kernloom-decider [graphd]=kernloom-graph)
+LAB_SYSUSERS=$(dirname "${BASH_SOURCE[0]}")/../../systemd/sysusers.d/kernloom.conf
+# Shared by the labs running at once: which users and groups a lab made (the
+# last lab out removes them) and which labs still use them; under the lock.
+LAB_USERS_STATE=/run/kernloom-lab-users
+LAB_USERS_LOCK=/run/lock/kernloom-lab-users.lock
+
+# lab_users_make: every user, group and membership of sysusers.d that the
+# host lacks, made the way systemd-sysusers makes them; each one made is
+# recorded so that the last lab using them removes exactly those.
+lab_users_make() {
+	[ -r "$LAB_SYSUSERS" ] || fail "cannot read $LAB_SYSUSERS"
+	command -v setpriv >/dev/null || fail "setpriv missing (util-linux)"
+	CLEANUP_HOOKS+=(lab_users_undo)
+	(
+		flock 9 || exit 1
+		mkdir -p "$LAB_USERS_STATE/holders" || exit 1
+		echo $$ >"$LAB_USERS_STATE/holders/$ID"
+		made=$LAB_USERS_STATE/made
+		while read -r kind name rest; do
+			case $kind in
+			g)
+				getent group "$name" >/dev/null && continue
+				groupadd --system "$name" || exit 1
+				echo "group $name" >>"$made"
+				;;
+			u)
+				getent passwd "$name" >/dev/null && continue
+				desc=$(sed -n 's/^[^"]*"\([^"]*\)".*/\1/p' <<<"$rest")
+				grp=(--user-group)
+				if getent group "$name" >/dev/null; then
+					grp=(--gid "$name")
+				else
+					echo "group $name" >>"$made" # after the user: the user goes first
+				fi
+				useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin \
+					--comment "$desc" "${grp[@]}" "$name" || exit 1
+				echo "user $name" >>"$made"
+				;;
+			m)
+				id -nG "$name" | tr ' ' '\n' | grep -qx "$rest" && continue
+				gpasswd -a "$name" "$rest" >/dev/null || exit 1
+				echo "member $name $rest" >>"$made"
+				;;
+			esac
+		done < <(grep -v '^[[:space:]]*\(#\|$\)' "$LAB_SYSUSERS")
+	) 9>"$LAB_USERS_LOCK" || fail "cannot make the service users of $LAB_SYSUSERS"
+}
+
+# The trap's: once no lab uses them, undo what the labs made, last first.
+lab_users_undo() {
+	(
+		flock 9 || exit 1
+		cd "$LAB_USERS_STATE" 2>/dev/null || exit 0
+		rm -f "holders/$ID"
+		for h in holders/*; do
+			[ -f "$h" ] || continue
+			kill -0 "$(cat "$h")" 2>/dev/null && exit 0 # still in use
+			rm -f "$h"
+		done
+		[ -f made ] && tac made | while read -r kind a b; do
+			case $kind in
+			member) ! id "$a" >/dev/null 2>&1 || gpasswd -d "$a" "$b" >/dev/null ;;
+			user) userdel "$a" ;;
+			group) ! getent group "$a" >/dev/null || groupdel "$a" ;;
+			esac || echo "lab: could not remove the $kind $a $b the lab made" >&2
+		done
+		cd / && rm -rf "$LAB_USERS_STATE"
+	) 9>"$LAB_USERS_LOCK"
+}
+
+# The directories of tmpfiles.d, in the lab's scratch directory: the run
+# directory (0711 root) holds one 2751 ROLE-USER:kernloom-admin per role;
+# state, keys and metrics 0700 the role's; audit 2750 the role's and
+# kernloom-admin; pins 0750 kernloom-enforcer:kernloom-sensor.
+lab_dirs_service() {
+	local r u
+	install -d -m 0711 "$RUN" "$TMP/audit" "$TMP/keys" "$METRICS" || fail "lab directories"
+	for r in enforcer sensor decider graphd; do
+		u=${UNIT_USER[$r]}
+		install -d -m 2751 -o "$u" -g kernloom-admin "$RUN/$r" &&
+			install -d -m 2750 -o "$u" -g kernloom-admin "$TMP/audit/$r" &&
+			install -d -m 0700 -o "$u" -g "$u" "$TMP/keys/$r" "$METRICS/$r" || fail "$r's directories"
+	done
+	install -d -m 0700 -o kernloom-decider -g kernloom-decider "$DEC" &&
+		install -d -m 0700 -o kernloom-graph -g kernloom-graph "$GDIR" &&
+		install -d -m 0750 -o kernloom-enforcer -g kernloom-sensor "$PIN" || fail "state and pin directories"
+}
+
+# unit_exec ROLE: how the role's unit starts it (User=, Group=, the
+# user's supplementary groups, the enforcer's AmbientCapabilities=,
+# CapabilityBoundingSet= and SecureBits=, NoNewPrivileges=). Word-split
+# on purpose; nothing in nobody mode (started as root).
+unit_exec() {
+	[ "$LAB_USERS" = service ] || return 0
+	local u=${UNIT_USER[$1]} caps=-all
+	[ "$1" = enforcer ] && caps=-all,+bpf,+net_admin,+perfmon
+	echo setpriv --reuid="$u" --regid="$u" --init-groups --inh-caps=$caps --ambient-caps=$caps \
+		--bounding-set=$caps --no-new-privs
+	[ "$1" = enforcer ] && echo --securebits=+keep_caps_locked,+no_setuid_fixup,+no_setuid_fixup_locked,+noroot,+noroot_locked
+	echo --
+}
+# user_args ROLE: the user flags of sensor, decider, graphd (start_enforcer
+# gives the enforcer's); in service mode none, as in the units.
+user_args() {
+	[ "$LAB_USERS" = nobody ] || return 0
+	case $1 in
+	sensor) echo --user nobody ;;
+	decider) echo --user nobody --sensor-user nobody --graph-user nobody ;;
+	graphd) echo --user nobody --sensor-user nobody ;;
+	esac
+}
+lab_user() { # ROLE -> the user it runs as
+	if [ "$LAB_USERS" = service ]; then echo "${UNIT_USER[$1]}"; else echo nobody; fi
+}
+metrics_file() { # ROLE
+	if [ "$LAB_USERS" = service ]; then echo "$METRICS/$1/$1.prom"; else echo "$METRICS/$1.prom"; fi
+}
 
 lab_port() { # NS DEV V4 V6: a host on the LAN
 	ip link add "$2" netns "$1" type veth peer name "p$2" netns "$NS_L" || fail "veth $2"
@@ -125,8 +258,8 @@ client_stats() {
 }
 
 lab_enforcer() {
-	start_enforcer --decider-user nobody --graph-user nobody --sensor-user nobody \
-		--metrics-file "$METRICS/enforcer.prom" "${ENF_ARGS[@]}"
+	ENF_EXEC=($(unit_exec enforcer))
+	start_enforcer --metrics-file "$(metrics_file enforcer)" "${ENF_ARGS[@]}"
 	DPID[enforcer]=$ENF_PID
 }
 
@@ -135,8 +268,8 @@ LAB_SENSOR_ARGS=(--interval 1s --summary-every 10)
 lab_sensor() {
 	local a=("${LAB_SENSOR_ARGS[@]}")
 	[ -n "${SENSOR_ARGS+x}" ] && a=("${SENSOR_ARGS[@]}")
-	"$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" --user nobody \
-		--metrics-file "$METRICS/sensor.prom" "${a[@]}" >>"$TMP/sensor.log" 2>&1 &
+	$(unit_exec sensor) "$BIN/kl-sensor" $(audit_args sensor) --run-dir "$RUN" --pin-dir "$PIN" $(user_args sensor) \
+		--metrics-file "$(metrics_file sensor)" "${a[@]}" >>"$TMP/sensor.log" 2>&1 &
 	DPID[sensor]=$!
 	PIDS+=("$!")
 }
@@ -144,9 +277,9 @@ lab_sensor() {
 lab_decider() {
 	local a=("${LAB_DEC_ARGS[@]}")
 	[ -n "${DEC_ARGS+x}" ] && a=("${DEC_ARGS[@]}")
-	"$BIN/kl-decider" $(audit_args decider) --run-dir "$RUN" --user nobody --sensor-user nobody --whitelist= \
+	$(unit_exec decider) "$BIN/kl-decider" $(audit_args decider) --run-dir "$RUN" $(user_args decider) --whitelist= \
 		--state-file "$DEC/state.json" --feedback-file="$DEC/feedback.json" \
-		--metrics-file "$METRICS/decider.prom" "${a[@]}" "$@" \
+		--metrics-file "$(metrics_file decider)" "${a[@]}" "$@" \
 		>>"$TMP/decider.log" 2>&1 &
 	DPID[decider]=$!
 	PIDS+=("$!")
@@ -154,8 +287,8 @@ lab_decider() {
 }
 
 lab_graphd() {
-	"$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/kliq.db" --run-dir "$RUN" --user nobody --sensor-user nobody \
-		--summary-every 10 --metrics-file "$METRICS/graphd.prom" "${GRAPHD_ARGS[@]}" "$@" \
+	$(unit_exec graphd) "$BIN/kl-graphd" $(audit_args graphd) --graph-store "$GDIR/kliq.db" --run-dir "$RUN" \
+		$(user_args graphd) --summary-every 10 --metrics-file "$(metrics_file graphd)" "${GRAPHD_ARGS[@]}" "$@" \
 		>>"$TMP/graphd.log" 2>&1 &
 	DPID[graphd]=$!
 	PIDS+=("$!")
@@ -165,19 +298,23 @@ lab_graphd() {
 start_suite() {
 	command -v jq >/dev/null || skip "needs jq"
 	command -v curl >/dev/null || skip "needs curl"
-	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	[ "$LAB_USERS" = service ] || id nobody >/dev/null 2>&1 || skip "no user nobody"
 	local b
 	for b in kl-enforcer kl-sensor kl-decider kl-graphd klctl; do
 		[ -x "$BIN/$b" ] || fail "missing $BIN/$b (run make first)"
 	done
 	lab_net
 	lab_nginx
-	# The daemons run as nobody: they must reach the sockets in $RUN; the
-	# decider rewrites its state and feedback files in $DEC, graphd its
-	# database in $GDIR.
+	# The daemons must reach the sockets in $RUN; the decider rewrites its
+	# state and feedback files in $DEC, graphd its database in $GDIR.
 	chmod 0755 "$TMP"
-	mkdir -p "$RUN" "$DEC" "$GDIR" "$METRICS" && chmod 0755 "$RUN" &&
-		chown nobody "$DEC" "$GDIR" "$METRICS"
+	if [ "$LAB_USERS" = service ]; then
+		lab_users_make
+		lab_dirs_service
+	else
+		mkdir -p "$RUN" "$DEC" "$GDIR" "$METRICS" && chmod 0755 "$RUN" &&
+			chown nobody "$DEC" "$GDIR" "$METRICS"
+	fi
 	lab_enforcer
 	[ -n "${LAB_NO_GRAPHD:-}" ] || lab_graphd
 	lab_decider

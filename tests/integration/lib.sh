@@ -31,6 +31,13 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # The daemons drop to this user when started as root (every role).
 KL_USER=${KL_USER:-nobody}
 EXTRA_NS=() # namespaces beyond A and B (start_suite's lab)
+# Run by the trap once every process of the scenario is gone and its files
+# are removed (lab.sh's service users: userdel refuses a user still running).
+CLEANUP_HOOKS=()
+# A prefix that starts kl-enforcer as its unit does, as its own user with
+# ambient capabilities (lab.sh's service users). Empty: it starts as root and
+# drops to $KL_USER itself, in a run dir that user owns.
+ENF_EXEC=()
 
 log() { echo "[$(date +%T)] $*"; }
 fail() { echo "FAIL: $*" >&2; dump_logs; exit 1; }
@@ -50,6 +57,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
@@ -57,6 +65,7 @@ cleanup() {
 	ip link del "$VA" 2>/dev/null
 	rm -rf "$PIN" 2>/dev/null
 	rm -rf "$TMP"
+	for h in "${CLEANUP_HOOKS[@]}"; do "$h"; done
 	exit $rc
 }
 trap cleanup EXIT
@@ -96,17 +105,26 @@ audit_args() { echo "--audit-dir $TMP/audit/$1 --audit-key $TMP/keys/$1/audit.ke
 # start_enforcer [extra args...]: runs kl-enforcer in ns B on $VB, with the
 # shield built into it (--obj "$OBJ" loads the file instead).
 start_enforcer() {
-	# The enforcer creates its sockets after becoming $KL_USER: the run
-	# dir must be that user's, and reachable through $TMP.
-	mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
-	# nsenter execs kl-enforcer, so $! is the daemon itself (a shell function
-	# here would fork a subshell, and stop_enforcer would kill only that).
-	# Its peers run as $KL_USER too (a caller's flag comes later and wins):
-	# the built-in peer users may exist on this host (an installed suite),
-	# and a socket cannot be handed to a group the enforcer is not in.
-	nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" \
-		$(audit_args enforcer) --user "$KL_USER" --decider-user "$KL_USER" --graph-user "$KL_USER" \
-		--sensor-user "$KL_USER" "$@" \
+	local user=()
+	if [ ${#ENF_EXEC[@]} -eq 0 ]; then
+		# The enforcer creates its sockets after becoming $KL_USER: the
+		# run dir must be that user's, and reachable through $TMP.
+		mkdir -p "$RUN" && chown "$KL_USER" "$RUN" && chmod 0711 "$TMP"
+		user=(--user "$KL_USER")
+		# Where a built-in peer user exists on this host (an installed
+		# suite), that peer runs as $KL_USER here (a caller's flag comes
+		# later and wins): the enforcer, as $KL_USER, cannot hand a socket
+		# to a group it is not in. Absent, the enforcer's fallback applies.
+		local peer
+		for peer in decider graph sensor; do
+			getent passwd "kernloom-$peer" >/dev/null && user+=(--"$peer"-user "$KL_USER")
+		done
+	fi
+	# nsenter execs (ENF_EXEC execs) kl-enforcer, so $! is the daemon itself
+	# (a shell function here would fork a subshell, and stop_enforcer would
+	# kill only that).
+	nsenter --net=/run/netns/"$NS_B" "${ENF_EXEC[@]}" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" --run-dir "$RUN" \
+		$(audit_args enforcer) "${user[@]}" "$@" \
 		>>"$TMP/enforcer.log" 2>&1 &
 	ENF_PID=$!
 	PIDS+=("$ENF_PID")

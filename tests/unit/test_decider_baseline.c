@@ -16,9 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/addr.h"
 #include "decider/baseline.h"
 #include "decider/engine.h"
+#include "decider/state.h"
 #include "decider/table.h"
 #include "ipc/violation.h"
 
@@ -516,6 +519,44 @@ static void test_store_corrupt(void **state)
 	free(dir);
 }
 
+/* A row the table could not save again is refused at load (it would come
+ * back as a file the next start refuses): a t_last whose ms overflow, a
+ * rate beyond a float. The hash is right, so only the bounds refuse it. */
+static void test_store_refuses_unsaveable(void **state)
+{
+	(void)state;
+	static const char *const rows[] = {
+		"[\"198.18.0.1\", 40, 1.7e99, 1, 0, 0, 2, 0, 0]",
+		"[\"198.18.0.1\", 40, 1000, 1e300, 0, 0, 2, 0, 0]",
+		"[\"198.18.0.1\", 40, 1000, 1, 0, 0, 2, 0, 4e38]",
+	};
+	struct dec_bl_params bp = bparams();
+	char *dir = tmpdir(), path[256], why[1024], hex[65];
+
+	snprintf(path, sizeof(path), "%s/baselines.json", dir);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[512];
+		json_error_t je;
+		snprintf(text, sizeof(text), "{\"version\": 1, \"saved_at\": 1000, \"sources\": [%s]}",
+			 rows[i]);
+		json_t *d = json_loads(text, 0, &je);
+		assert_non_null(d);
+		assert_int_equal(state_digest(d, hex), 0);
+		json_object_set_new(d, "integrity", json_pack("{s:s}", "sha256", hex));
+		assert_int_equal(json_dump_file(d, path, 0), 0);
+		json_decref(d);
+		struct dec_baselines *b = dec_bl_new(&bp, 1);
+		assert_int_equal(dec_bl_load(b, path, S(1002), 0, why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "sources[0]"));
+		assert_int_equal(dec_bl_count(b), 0);
+		dec_bl_free(b);
+	}
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
 /* max-sources bounds the table; the sweep forgets idle baselines. */
 static void test_bounds_and_sweep(void **state)
 {
@@ -550,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_deviation_strikes_only),
 		cmocka_unit_test(test_store_roundtrip),
 		cmocka_unit_test(test_store_corrupt),
+		cmocka_unit_test(test_store_refuses_unsaveable),
 		cmocka_unit_test(test_bounds_and_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

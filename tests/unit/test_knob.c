@@ -132,6 +132,9 @@ static void test_value_quoting(void **state)
 		{ "a\\\xc2\x85NULL", "\"a\\\\\\NNULL\"" },
 		{ "x\xe2\x80\xa8y\xe2\x80\xa9z", "\"x\\Ly\\Pz\"" }, { "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
 		{ "a:b", "a:b" }, { "a:", "\"a:\"" }, { "a: b", "\"a: b\"" }, { "a,b", "\"a,b\"" },
+		/* libyaml refuses C1 controls and U+FFFE/U+FFFF as text */
+		{ "a\xc2\x80" "b", "\"a\\x80b\"" }, { "\xc2\x9f", "\"\\x9f\"" },
+		{ "\xef\xbf\xbe" "x\xef\xbf\xbf", "\"\\ufffex\\uffff\"" },
 	};
 	struct tcfg c = { 0 };
 	char buf[64];
