@@ -23,6 +23,7 @@
 #include "decider/state.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
+#include "tests/state_integrity.h"
 
 #define NOW_MS 1780000000000LL /* 2026-05-28 */
 
@@ -39,27 +40,6 @@ static void cleanup(void)
 		unlink(path);
 	}
 	rmdir(dir);
-}
-
-/* Put the right hash in: NULL if the input is no JSON object. */
-static char *with_integrity(const uint8_t *p, size_t len, size_t *out_len)
-{
-	json_error_t je;
-	char hex[65];
-	json_t *d = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &je);
-
-	if (d == NULL)
-		return NULL;
-	if (!json_is_object(d) || state_digest(d, hex) < 0) {
-		json_decref(d);
-		return NULL;
-	}
-	CHECK(json_object_set_new(d, "integrity", json_pack("{s:s}", "sha256", hex)) == 0);
-	char *text = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17));
-	json_decref(d);
-	CHECK(text != NULL);
-	*out_len = strlen(text);
-	return text;
 }
 
 static struct dec_bl_params params(void)

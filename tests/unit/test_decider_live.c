@@ -1073,6 +1073,17 @@ static void cap_close(struct dec_sink *s)
 	(void)s;
 }
 
+/* A decider on argv whose changes land in cs (load: read the state file). */
+static void start_captured(int argc, char **argv, struct dec_config *cfg, struct capture_sink *cs,
+			   struct dec_decider *d, bool load)
+{
+	struct kl_errs e = { 0 };
+	enum kl_cli_action act;
+	assert_int_equal(dec_load_config(argc, argv, cfg, &act, NULL, &e), 0);
+	*cs = (struct capture_sink){ .s = { cap_apply, cap_release, cap_close } };
+	assert_int_equal(dec_init(d, cfg, &cs->s, 9, load), 0);
+}
+
 /* klctl baseline show: a heavy client learned through dec_run_tick, an
  * unknown source, and the refusal with --baseline=false. */
 static void test_control_baseline(void **state)
@@ -1084,11 +1095,9 @@ static void test_control_baseline(void **state)
 				 (char *)(off ? "--baseline=false" : "--baseline=true"), NULL };
 		struct dec_config cfg;
 		struct kl_errs e = { 0 };
-		enum kl_cli_action act;
-		assert_int_equal(dec_load_config(7, argv, &cfg, &act, NULL, &e), 0);
-		struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+		struct capture_sink cs;
 		struct dec_decider d;
-		assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, false), 0);
+		start_captured(7, argv, &cfg, &cs, &d, false);
 		struct dec_metrics m;
 		memset(&m, 0, sizeof(m));
 		m.addr = A("198.18.0.20");
@@ -1144,11 +1153,9 @@ static void test_control(void **state)
 			 (char *)"generic", NULL };
 	struct dec_config cfg;
 	struct kl_errs e = { 0 };
-	enum kl_cli_action act;
-	assert_int_equal(dec_load_config(5, argv, &cfg, &act, NULL, &e), 0);
-	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+	struct capture_sink cs;
 	struct dec_decider d;
-	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, true), 0);
+	start_captured(5, argv, &cfg, &cs, &d, true);
 
 	struct dec_metrics m[3];
 	memset(m, 0, sizeof(m));
@@ -1299,11 +1306,9 @@ static void test_control_whitelist(void **state)
 			 (char *)"--profile", (char *)"generic", NULL };
 	struct dec_config cfg;
 	struct kl_errs e = { 0 };
-	enum kl_cli_action act;
-	assert_int_equal(dec_load_config(6, argv, &cfg, &act, NULL, &e), 0);
-	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+	struct capture_sink cs;
 	struct dec_decider d;
-	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, true), 0);
+	start_captured(6, argv, &cfg, &cs, &d, true);
 
 	struct dec_metrics m;
 	memset(&m, 0, sizeof(m));
@@ -1486,11 +1491,9 @@ static void test_approved_releases_block(void **state)
 			 (char *)"--state-file=", (char *)"--profile", (char *)"generic", NULL };
 	struct dec_config cfg;
 	struct kl_errs e = { 0 };
-	enum kl_cli_action act;
-	assert_int_equal(dec_load_config(6, argv, &cfg, &act, NULL, &e), 0);
-	struct capture_sink cs = { .s = { cap_apply, cap_release, cap_close } };
+	struct capture_sink cs;
 	struct dec_decider d;
-	assert_int_equal(dec_init(&d, &cfg, &cs.s, 9, false), 0);
+	start_captured(6, argv, &cfg, &cs, &d, false);
 
 	struct dec_metrics m;
 	memset(&m, 0, sizeof(m));
