@@ -357,4 +357,30 @@ static inline uint32_t fake_map_entries(int fd)
 	return f ? f->n : 0;
 }
 
+
+/* The enforcer context the policy tests start from: the built-in
+ * configuration protecting `protect4` and fd00:6b6c::200, on fake maps of
+ * `max` entries, with the clock `now`. 0, or -1. */
+static inline int kl_test_enf_setup(struct enf_ctx *ctx, struct enf_config *cfg,
+				    struct enf_evring *ring, uint64_t (*now)(void),
+				    const char *protect4, uint32_t max)
+{
+	char err[64];
+	static struct enf_opts opts;
+	static struct kl_addr prot[2];
+	enf_opts_free(&opts);
+	if (enf_config_defaults(&opts) < 0)
+		return -1;
+	*cfg = opts.c;
+	if (kl_cidr_parse(protect4, &prot[0], err, sizeof(err)) < 0 ||
+	    kl_cidr_parse("fd00:6b6c::200", &prot[1], err, sizeof(err)) < 0)
+		return -1;
+	cfg->protect = (struct kl_cidrs){ .v = prot, .n = 2 };
+	enf_ctx_init(ctx, cfg, ring);
+	ctx->now = now;
+	if (kl_test_maps_create(ctx, false, max) < 0)
+		return -1;
+	return enf_cfg_init(ctx);
+}
+
 #endif

@@ -41,21 +41,7 @@ static uint64_t now_fn(void)
 static int setup(void **state)
 {
 	(void)state;
-	char err[64];
-	static struct enf_opts opts;
-	static struct kl_addr prot[2];
-	enf_opts_free(&opts);
-	if (enf_config_defaults(&opts) < 0)
-		return -1;
-	cfg = opts.c;
-	kl_cidr_parse("198.18.0.0/24", &prot[0], err, sizeof(err));
-	kl_cidr_parse("fd00:6b6c::200", &prot[1], err, sizeof(err));
-	cfg.protect = (struct kl_cidrs){ .v = prot, .n = 2 };
-	enf_ctx_init(&ctx, &cfg, &ring);
-	ctx.now = now_fn;
-	if (kl_test_maps_create(&ctx, false, 1024) < 0)
-		return -1;
-	return enf_cfg_init(&ctx);
+	return kl_test_enf_setup(&ctx, &cfg, &ring, now_fn, "198.18.0.0/24", 1024);
 }
 
 static int teardown(void **state)
