@@ -7,6 +7,7 @@
 #ifndef KL_TESTS_STATE_INTEGRITY_H
 #define KL_TESTS_STATE_INTEGRITY_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -31,6 +32,21 @@ static char *with_integrity(const uint8_t *p, size_t len, size_t *out_len)
 	json_decref(d);
 	CHECK(text != NULL);
 	*out_len = strlen(text);
+	return text;
+}
+
+/* The fuzz input as file text: its first byte chooses between the rest
+ * as it is and the rest with the right hash (NULL then if it is no JSON
+ * object). size >= 1. */
+static char *fuzz_file_text(const uint8_t *data, size_t size, size_t *out_len)
+{
+	size_t len = size - 1;
+	char *text;
+	if (data[0] & 1)
+		return with_integrity(data + 1, len, out_len);
+	CHECK((text = malloc(len ? len : 1)) != NULL);
+	memcpy(text, data + 1, len);
+	*out_len = len;
 	return text;
 }
 

@@ -123,15 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(in, sizeof(in), "%s/in.json", dir);
 	snprintf(out, sizeof(out), "%s/out.json", dir);
 	snprintf(bak, sizeof(bak), "%s.bak", out);
-	size_t len = size - 1;
-	char *text;
-	if (data[0] & 1) {
-		if ((text = with_integrity(data + 1, len, &len)) == NULL)
-			return 0;
-	} else {
-		CHECK((text = malloc(len ? len : 1)) != NULL);
-		memcpy(text, data + 1, len);
-	}
+	size_t len;
+	char *text = fuzz_file_text(data, size, &len);
+	if (text == NULL)
+		return 0;
 	put_file(in, text, len);
 	free(text);
 

@@ -63,15 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	size_t len = size - 1;
-	char *text;
-	if (data[0] & 1) {
-		if ((text = with_integrity(data + 1, len, &len)) == NULL)
-			return 0;
-	} else {
-		CHECK((text = malloc(len ? len : 1)) != NULL);
-		memcpy(text, data + 1, len);
-	}
+	size_t len;
+	char *text = fuzz_file_text(data, size, &len);
+	if (text == NULL)
+		return 0;
 	struct dec_state st;
 	char err[256] = "";
 	if (state_load_text(text, len, NOW_MS, 0, &st, err, sizeof(err)) == 0) {
