@@ -336,13 +336,75 @@ static inline __attribute__((always_inline)) void kl_src_buckets6(const __u8 a[1
 	kl_src_bases(kl_src_hash6w(w0, w1, seed), mask, base);
 }
 
-/* Value of kernloom_flow4_stats / kernloom_flow6_stats (LRU_HASH). */
+/* A flow's counters (struct kl_flow_slot). */
 struct kl_flow_stats {
 	__u64 pkts;
 	__u64 bytes;
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 };
+
+/* Flow slots. kernloom_flow4_stats / kernloom_flow6_stats are ARRAYs
+ * (BPF_F_MMAPABLE, frozen by the enforcer like the source slots) of
+ * nslots struct kl_flow_slot, one cache line each, used as a 4-way
+ * set-associative table: flow (source, port, proto) lives in one of the
+ * KL_FLOW_WAYS slots of bucket kl_flow_bucket(). The data plane finds a
+ * flow by its own hash and compares the key in the slot, so a known flow
+ * costs one line and no map-helper call (an LRU hash lookup cost a known
+ * source in the graph profiles 22-34 ns, more than the rest of its path).
+ * A flow that misses claims a free way of its bucket, else the one seen
+ * least recently (that flow's counts since the last harvest are lost, as an
+ * LRU eviction loses them; it claims again, with a fresh first_seen_ns, on
+ * its next packet). Twice the configured flows in slots (enf_slots) keeps
+ * such robbing rare.
+ *
+ * `seq` is the sequence word of kl_src_slot (0 never claimed, odd being
+ * claimed, even non-zero claimed), with the same claim: compare-and-swap to
+ * odd, clear `tuple` (so nothing matches the slot), reset the counters,
+ * write the key, publish `tuple`, then seq + 2. Readers copy a slot between
+ * two reads of seq. The key is (src, tuple): tuple packs family, protocol
+ * and folded destination port into one word compared at once; family 0
+ * means free or being claimed. */
+#define KL_FLOW_WAYS 4
+#define KL_FLOW_SLOTS_DEFAULT (2 * KL_FLOW_MAX_DEFAULT)
+
+struct kl_flow_slot {
+	__u32 seq;
+	union {
+		struct {
+			__u8 family; /* 0, 4 or 6 */
+			__u8 proto;
+			__u16 port;  /* host order, folded when ephemeral */
+		};
+		__u32 tuple;
+	};
+	union { /* network order; IPv4 in src[0..3], rest 0 */
+		__u8 src[16];
+		__u32 src4;
+		__u64 src64[2];
+	};
+	struct kl_flow_stats s;
+	__u64 pad;
+};
+
+static inline __attribute__((always_inline)) __u32 kl_flow_tuple(__u8 family, __u8 proto,
+								 __u16 port)
+{
+	struct kl_flow_slot t = { .family = family, .proto = proto, .port = port };
+
+	return t.tuple;
+}
+
+/* First slot of a flow's bucket: from its source's keyed hash
+ * (kl_src_hash4 / kl_src_hash6w, so an outsider cannot aim at a bucket
+ * either) and its tuple, for a bucket mask (nslots / KL_FLOW_WAYS - 1). */
+static inline __attribute__((always_inline)) __u32 kl_flow_bucket(__u64 src_hash, __u32 tuple,
+								  __u32 mask)
+{
+	__u64 x = (src_hash ^ ((__u64)tuple * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+
+	return ((__u32)(x >> 32) & mask) * KL_FLOW_WAYS;
+}
 
 /* kernloom_totals: PERCPU_ARRAY with KL_T_MAX __u64 counters at key 0. */
 enum kl_total {
@@ -428,5 +490,6 @@ struct kl_event {
 _Static_assert(sizeof(struct kl_src_stats) == 224, "kl_src_stats layout");
 _Static_assert(sizeof(struct kl_src_tags) == 8, "kl_src_tags: one word");
 _Static_assert(sizeof(struct kl_src_slot) == 256, "kl_src_slot: a power of two (shift, not multiply)");
+_Static_assert(sizeof(struct kl_flow_slot) == 64, "kl_flow_slot: one cache line");
 
 #endif /* KL_SHIELD_H */
