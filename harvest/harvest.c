@@ -519,8 +519,14 @@ bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, 
 	if (e == NULL)
 		return false;
 	enum fate f = classify(h, &e->h, fresh, cur->first_seen_ns);
-	if (f == F_SKIP)
+	if (f == F_SKIP) {
+		/* Two CPUs can claim two slots for one new flow at once, until
+		 * the data plane gives one back: the second record in a walk
+		 * is no news about the first, and a delta against it would
+		 * count twice or fake a restart. */
+		h->st.flow_dup++;
 		return false;
+	}
 	h->st.flow_seen++;
 	if (f == F_DELTA && (cur->pkts < e->pkts || cur->bytes < e->bytes))
 		f = F_RESTART;

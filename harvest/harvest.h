@@ -8,13 +8,14 @@
  * previous counters live in an open-addressing table. A source's delta is
  * its counters minus the previous ones, over the virtual time since its
  * previous sample (normally one tick). A counter that went backwards, or a
- * changed first_seen_ns (the LRU evicted the entry and the data plane made
- * a new one), means the entry restarted: its current counters are the
- * delta, over this tick. A key that was not in the table is new: its
- * counters are the delta, unless the data plane created it before the
- * previous harvest (then it was missed and its history is unknown: this
- * tick only records it). The first harvest (tick 0) only records.
- * Entries absent from the maps for longer than prev_ttl are forgotten.
+ * changed first_seen_ns (the data plane dropped the entry, e.g. robbed its
+ * slot, and made a new one), means the entry restarted: its current
+ * counters are the delta, over this tick. A key that was not in the table
+ * is new: its counters are the delta, unless the data plane created it
+ * before the previous harvest (then it was missed and its history is
+ * unknown: this tick only records it). The first harvest (tick 0) only
+ * records. A key fed again in the same tick is ignored. Entries absent
+ * from the maps for longer than prev_ttl are forgotten.
  */
 #ifndef KL_HARVEST_HARVEST_H
 #define KL_HARVEST_HARVEST_H
@@ -44,6 +45,8 @@ struct kl_harvest_stats {
 	uint64_t src_torn;      /* slot claimed while being read: skipped this tick */
 	uint64_t src_forgotten; /* absent longer than prev_ttl */
 	uint64_t flow_seen, flow_active, flow_forgotten;
+	uint64_t flow_dup;        /* a flow fed twice in one tick (ignored) */
+	uint64_t flow_torn;       /* flow slot claimed while being read: skipped */
 	uint64_t flow_restricted; /* records flagged KL_FLOW_F_RESTRICTED */
 };
 
@@ -100,8 +103,10 @@ int kl_harvest_slots(struct kl_harvest *h, uint8_t family, uint32_t nslots);
 bool kl_harvest_slot(struct kl_harvest *h, uint32_t slot, const struct kl_src_slot *cur,
 		     struct kl_src_rate *out);
 
-/* Feed one flow entry; feed the tick's sources first (the record's
- * KL_FLOW_F_RESTRICTED comes from its source). */
+/* Feed one flow entry (a flow slot's key and counters); feed the tick's
+ * sources first (the record's KL_FLOW_F_RESTRICTED comes from its source).
+ * A flow already fed this tick (two slots of one flow for a moment) is
+ * ignored and counted in flow_dup. */
 bool kl_harvest_flow(struct kl_harvest *h, uint8_t family, const uint8_t *addr, uint16_t port,
 		     uint8_t proto, const struct kl_flow_stats *cur, struct kl_flow_rec *out);
 /* Feed the totals summed over CPUs; fills h->totals_delta. */

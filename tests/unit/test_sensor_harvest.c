@@ -396,6 +396,49 @@ static void test_flows(void **state)
 	assert_int_equal(r2.pkts, 4);
 }
 
+/* Two slots of one flow for a moment (two CPUs claimed one each): the
+ * second record of a walk neither counts again nor fakes a restart, and
+ * the next tick's delta is against the first. */
+static void test_flow_twice_in_one_tick(void **state)
+{
+	struct kl_harvest *h = *state;
+	struct kl_flow_stats a = { .pkts = 10, .bytes = 1000, .first_seen_ns = T0 - S };
+	struct kl_flow_stats b = { .pkts = 2, .bytes = 200, .first_seen_ns = T0 - S / 2 };
+	struct kl_flow_rec r;
+
+	kl_harvest_begin(h, T0, 0);
+	assert_false(kl_harvest_flow(h, 4, A1, 443, 6, &a, &r)); /* the baseline */
+	assert_false(kl_harvest_flow(h, 4, A1, 443, 6, &b, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.flow_seen, 1);
+	assert_int_equal(h->st.flow_dup, 1);
+
+	a.pkts = 15;
+	a.bytes = 1500;
+	kl_harvest_begin(h, T0 + S, 0);
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 6, &a, &r));
+	assert_int_equal(r.pkts, 5); /* against the baseline's first record */
+	assert_int_equal(r.bytes, 500);
+	/* A way claimed this tick by another CPU: newer first_seen, fewer
+	 * packets. */
+	b = (struct kl_flow_stats){ .pkts = 3, .bytes = 300, .first_seen_ns = T0 + S / 2 };
+	assert_false(kl_harvest_flow(h, 4, A1, 443, 6, &b, &r));
+	kl_harvest_end(h);
+	assert_int_equal(h->st.flow_seen, 1);
+	assert_int_equal(h->st.flow_active, 1);
+	assert_int_equal(h->st.flow_dup, 1);
+
+	/* The other way was given back: 5 more is 5. */
+	a.pkts = 20;
+	a.bytes = 2000;
+	kl_harvest_begin(h, T0 + 2 * S, 0);
+	assert_true(kl_harvest_flow(h, 4, A1, 443, 6, &a, &r));
+	kl_harvest_end(h);
+	assert_int_equal(r.pkts, 5);
+	assert_int_equal(r.bytes, 500);
+	assert_int_equal(h->st.flow_dup, 0);
+}
+
 static void test_restricted_verdicts(void **state)
 {
 	(void)state;
@@ -678,6 +721,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_families_are_distinct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_twice_in_one_tick, setup, teardown),
 		cmocka_unit_test(test_restricted_verdicts),
 		cmocka_unit_test_setup_teardown(test_flows_flag_restricted_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_churn, setup, teardown),
