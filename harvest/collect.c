@@ -31,10 +31,8 @@ struct smap_desc {
 static const struct smap_desc descs[KL_SM_MAX] = {
 	[KL_SM_SRC4] = { KL_MAP_SRC4, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
 	[KL_SM_SRC6] = { KL_MAP_SRC6, 4, sizeof(struct kl_src_slot), BPF_MAP_TYPE_ARRAY, true },
-	[KL_SM_FLOW4] = { KL_MAP_FLOW4, sizeof(struct kl_edge4_key), sizeof(struct kl_flow_stats),
-			  BPF_MAP_TYPE_LRU_HASH, false },
-	[KL_SM_FLOW6] = { KL_MAP_FLOW6, sizeof(struct kl_edge6_key), sizeof(struct kl_flow_stats),
-			  BPF_MAP_TYPE_LRU_HASH, false },
+	[KL_SM_FLOW4] = { KL_MAP_FLOW4, 4, sizeof(struct kl_flow_slot), BPF_MAP_TYPE_ARRAY, false },
+	[KL_SM_FLOW6] = { KL_MAP_FLOW6, 4, sizeof(struct kl_flow_slot), BPF_MAP_TYPE_ARRAY, false },
 	[KL_SM_TOTALS] = { KL_MAP_TOTALS, 4, sizeof(struct kl_totals), BPF_MAP_TYPE_PERCPU_ARRAY,
 			   true },
 };
@@ -79,17 +77,18 @@ int kl_smap_check(int fd, enum kl_smap which, uint32_t *id, char *err, size_t er
 	return 0;
 }
 
-static bool is_src(enum kl_smap m)
+/* The source and flow slot arrays (the totals are a PERCPU_ARRAY). */
+static bool is_slots(enum kl_smap m)
 {
-	return m == KL_SM_SRC4 || m == KL_SM_SRC6;
+	return descs[m].type == BPF_MAP_TYPE_ARRAY;
 }
 
 static int open_pin(const char *dir, enum kl_smap which, uint32_t *id, char *err, size_t errlen)
 {
-	/* The source slot arrays are mmap'ed, which takes a read-write fd;
-	 * the enforcer froze them, so the kernel refuses every write through
-	 * it all the same. Everything else is opened read-only. */
-	LIBBPF_OPTS(bpf_obj_get_opts, oo, .file_flags = is_src(which) ? 0 : BPF_F_RDONLY);
+	/* The slot arrays are mmap'ed, which takes a read-write fd; the
+	 * enforcer froze them, so the kernel refuses every write through it
+	 * all the same. Everything else is opened read-only. */
+	LIBBPF_OPTS(bpf_obj_get_opts, oo, .file_flags = is_slots(which) ? 0 : BPF_F_RDONLY);
 	char path[600];
 	int fd;
 
@@ -102,8 +101,8 @@ static int open_pin(const char *dir, enum kl_smap which, uint32_t *id, char *err
 		int e = errno;
 		snprintf(err, errlen, "%s: %s%s", path, strerror(e),
 			 e == EACCES ? " (the pin must be readable by this user: chgrp it to the "
-				       "sensor's group and chmod 0640 (0660 for the source slot arrays), "
-				       "and the directory 0750)"
+				       "sensor's group and chmod 0640 (0660 for the source and flow slot "
+				       "arrays), and the directory 0750)"
 				     : e == ENOENT ? " (is kl-enforcer running with this --pin-dir?)"
 						   : "");
 		errno = e;
@@ -193,7 +192,9 @@ void kl_smaps_close(struct kl_smaps *m)
 
 int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode)
 {
-	size_t vmax = sizeof(struct kl_src_slot), kmax = sizeof(struct kl_edge6_key);
+	/* Only the slot arrays are read by batch or entry: u32 keys, the
+	 * source slot the largest value. */
+	size_t vmax = sizeof(struct kl_src_slot), kmax = sizeof(uint32_t);
 
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
@@ -215,7 +216,7 @@ int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode)
 	return 0;
 }
 
-static void slots_unmap(struct kl_collector *c, int i)
+static void slots_unmap(struct kl_collector *c, enum kl_smap i)
 {
 	if (c->mm[i].base != NULL)
 		munmap(c->mm[i].base, c->mm[i].len);
@@ -224,8 +225,8 @@ static void slots_unmap(struct kl_collector *c, int i)
 
 void kl_collector_free(struct kl_collector *c)
 {
-	for (int i = 0; i < 2; i++)
-		slots_unmap(c, i);
+	for (int i = 0; i < KL_SM_MAX; i++)
+		slots_unmap(c, (enum kl_smap)i);
 	free(c->keys);
 	free(c->vals);
 	free(c->percpu);
@@ -236,7 +237,7 @@ void kl_collector_free(struct kl_collector *c)
 
 typedef int (*entry_fn)(void *ctx, const uint8_t *key, const uint8_t *val);
 
-/* Every entry of a hash map, in batches or one by one. */
+/* Every entry of a map, in batches or one by one. */
 static int read_map(struct kl_collector *c, int fd, const char *what, size_t ksz, size_t vsz,
 		    entry_fn fn, void *ctx)
 {
@@ -287,8 +288,6 @@ static int read_map(struct kl_collector *c, int fd, const char *what, size_t ksz
 		first = false;
 		memcpy(k, nk, ksz);
 		if (bpf_map_lookup_elem(fd, k, v) < 0) {
-			if (errno == ENOENT) /* evicted between the two calls */
-				continue;
 			snprintf(c->err, sizeof(c->err), "%s: lookup: %s", what, strerror(errno));
 			return -1;
 		}
@@ -297,21 +296,54 @@ static int read_map(struct kl_collector *c, int fd, const char *what, size_t ksz
 	}
 }
 
-struct src_ctx {
+/* One slot array's walk: the map, its family, and how a whole copy of
+ * one of its slots is fed to the harvest. */
+struct slot_walk {
 	struct kl_collector *c;
 	struct kl_harvest *h;
 	struct kl_frame *f;
+	enum kl_smap m;
 	uint8_t family;
+	/* Feed a claimed slot (a whole copy) of any family; 0 or -1. */
+	int (*feed)(struct slot_walk *w, uint32_t slot, const void *copy);
+	uint64_t *torn; /* the harvest's counter of slots caught mid-claim */
+	union {         /* the copy: aligned, unlike the batch buffer */
+		struct kl_src_slot src;
+		struct kl_flow_slot flow;
+	} buf;
 };
 
-static int add_src(struct src_ctx *x, uint32_t slot, const struct kl_src_slot *sl)
+static int oom(struct slot_walk *w)
 {
+	snprintf(w->c->err, sizeof(w->c->err), "out of memory building a frame");
+	return -1;
+}
+
+static int feed_src(struct slot_walk *w, uint32_t slot, const void *copy)
+{
+	const struct kl_src_slot *sl = copy;
 	struct kl_src_rate r;
 
-	if (kl_harvest_slot(x->h, slot, sl, &r) && x->f != NULL && kl_frame_add_src(x->f, &r) < 0) {
-		snprintf(x->c->err, sizeof(x->c->err), "out of memory building a frame");
-		return -1;
-	}
+	if (sl->family != w->family)
+		return 0;
+	if (kl_harvest_slot(w->h, slot, sl, &r) && w->f != NULL && kl_frame_add_src(w->f, &r) < 0)
+		return oom(w);
+	return 0;
+}
+
+/* Flows are known by their key, not their slot: a flow robbed and
+ * claimed again elsewhere is the same flow with a new first_seen. */
+static int feed_flow(struct slot_walk *w, uint32_t slot, const void *copy)
+{
+	const struct kl_flow_slot *sl = copy;
+	struct kl_flow_rec r;
+
+	(void)slot;
+	if (sl->family != w->family)
+		return 0;
+	if (kl_harvest_flow(w->h, sl->family, sl->src, sl->port, sl->proto, &sl->s, &r) &&
+	    w->f != NULL && kl_frame_add_flow(w->f, &r) < 0)
+		return oom(w);
 	return 0;
 }
 
@@ -319,145 +351,127 @@ static int add_src(struct src_ctx *x, uint32_t slot, const struct kl_src_slot *s
  * caught mid-claim (odd seq) can be told apart; skip it. */
 static int on_slot(void *p, const uint8_t *key, const uint8_t *val)
 {
-	struct src_ctx *x = p;
-	struct kl_src_slot sl;
-	uint32_t slot;
+	struct slot_walk *w = p;
+	uint32_t slot, seq;
 
 	memcpy(&slot, key, 4);
-	memcpy(&sl, val, sizeof(sl)); /* the batch buffer is not aligned for it */
-	if (sl.seq == 0 || (sl.seq & 1) || sl.family != x->family) {
-		if (sl.seq & 1)
-			x->h->st.src_torn++;
+	memcpy(&seq, val, 4);
+	if (seq == 0)
+		return 0;
+	if (seq & 1) {
+		(*w->torn)++;
 		return 0;
 	}
-	return add_src(x, slot, &sl);
+	memcpy(&w->buf, val, descs[w->m].value_size);
+	return w->feed(w, slot, &w->buf);
 }
 
-static int on_flow(void *p, const uint8_t *key, const uint8_t *val)
+bool kl_seq_copy(const void *slot, void *out, size_t size)
 {
-	struct src_ctx *x = p;
-	struct kl_flow_stats s;
-	struct kl_flow_rec r;
-	uint16_t port;
-	uint8_t proto;
-	const uint8_t *addr;
-
-	memcpy(&s, val, sizeof(s));
-	if (x->family == 4) {
-		struct kl_edge4_key k;
-		memcpy(&k, key, sizeof(k));
-		port = k.port;
-		proto = k.proto;
-		addr = key + offsetof(struct kl_edge4_key, src);
-	} else {
-		struct kl_edge6_key k;
-		memcpy(&k, key, sizeof(k));
-		port = k.port;
-		proto = k.proto;
-		addr = key + offsetof(struct kl_edge6_key, src);
-	}
-	if (kl_harvest_flow(x->h, x->family, addr, port, proto, &s, &r) && x->f != NULL &&
-	    kl_frame_add_flow(x->f, &r) < 0) {
-		snprintf(x->c->err, sizeof(x->c->err), "out of memory building a frame");
-		return -1;
-	}
-	return 0;
-}
-
-bool kl_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out)
-{
-	uint32_t q1 = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE), q2;
+	const uint32_t *seq = slot;
+	uint32_t q1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE), q2, copied;
 
 	if (q1 == 0 || (q1 & 1))
 		return false;
-	memcpy(out, sl, sizeof(*out));
+	memcpy(out, slot, size);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	q2 = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
-	return q1 == q2 && out->seq == q1 && out->family != 0;
+	q2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
+	memcpy(&copied, out, sizeof(copied));
+	return q1 == q2 && copied == q1;
 }
 
-/* Map (or keep) family i's slot array read-only. The mapping follows the
- * fd's map id, so a re-acquired map (enforcer restart) is unmapped and the
- * new one mapped, and the harvest forgets the old slots. 1 when mapped, 0
- * when mmap is refused (read with batch lookups instead), -1 on error. */
-static int slots_map(struct kl_collector *c, int i, int fd, uint8_t family, struct kl_harvest *h)
+/* Map (or keep) slot array m read-only. The mapping follows the fd's map
+ * id, so a re-acquired map (enforcer restart) is unmapped and the new one
+ * mapped, and the harvest forgets the old source slots (flows are known
+ * by key: nothing to forget). 1 when mapped, 0 when mmap is refused or
+ * not wanted (read with batch lookups instead), -1 on error. */
+static int slots_map(struct kl_collector *c, enum kl_smap m, int fd, uint8_t family,
+		     struct kl_harvest *h)
 {
+	const struct smap_desc *d = &descs[m];
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
-		snprintf(c->err, sizeof(c->err), "%s: map info: %s",
-			 family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, strerror(errno));
+		snprintf(c->err, sizeof(c->err), "%s: map info: %s", d->name, strerror(errno));
 		return -1;
 	}
-	if (c->mm[i].id == info.id && c->mm[i].n == info.max_entries)
-		return c->mm[i].base != NULL;
-	slots_unmap(c, i);
-	if (kl_harvest_slots(h, family, info.max_entries) < 0) {
+	if (c->mm[m].id == info.id && c->mm[m].n == info.max_entries)
+		return c->mm[m].base != NULL;
+	slots_unmap(c, m);
+	if ((m == KL_SM_SRC4 || m == KL_SM_SRC6) &&
+	    kl_harvest_slots(h, family, info.max_entries) < 0) {
 		snprintf(c->err, sizeof(c->err), "out of memory for %u slots", info.max_entries);
 		return -1;
 	}
-	c->mm[i].id = info.id;
-	c->mm[i].n = info.max_entries;
-	if (info.value_size != sizeof(struct kl_src_slot) ||
-	    !(info.map_flags & BPF_F_MMAPABLE) || c->mode != KL_READ_BATCH)
+	c->mm[m].id = info.id;
+	c->mm[m].n = info.max_entries;
+	if (info.value_size != d->value_size || !(info.map_flags & BPF_F_MMAPABLE) ||
+	    c->mode != KL_READ_BATCH)
 		return 0;
-	size_t bytes = (size_t)info.max_entries * sizeof(struct kl_src_slot);
+	size_t bytes = (size_t)info.max_entries * d->value_size;
 	void *p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		kl_warn("%s: cannot map it read-only (%s); reading it with batch lookups",
-			family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, strerror(errno));
+		kl_warn("%s: cannot map it read-only (%s); reading it with batch lookups", d->name,
+			strerror(errno));
 		return 0;
 	}
-	c->mm[i].base = p;
-	c->mm[i].len = bytes;
-	kl_info("mapped %s read-only: map id %u, %u slots", family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6,
-		info.id, info.max_entries);
+	c->mm[m].base = p;
+	c->mm[m].len = bytes;
+	kl_info("mapped %s read-only: map id %u, %u slots", d->name, info.id, info.max_entries);
 	return 1;
 }
 
-int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
-		   struct kl_frame *f)
+/* Every claimed slot of array w->m through w->feed: from the read-only
+ * mapping, each slot copied under its seqlock, else by batch or entry
+ * lookups. */
+static int collect_slots(struct slot_walk *w, int fd)
 {
-	struct src_ctx x = { c, h, f, family };
-	int i = family == 4 ? 0 : 1;
-	int rc = slots_map(c, i, fd, family, h);
+	struct kl_collector *c = w->c;
+	size_t size = descs[w->m].value_size;
+	int rc = slots_map(c, w->m, fd, w->family, w->h);
 
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return read_map(c, fd, family == 4 ? KL_MAP_SRC4 : KL_MAP_SRC6, 4,
-				sizeof(struct kl_src_slot), on_slot, &x);
-	const struct kl_src_slot *base = c->mm[i].base;
-	for (uint32_t k = 0; k < c->mm[i].n; k++) {
-		struct kl_src_slot sl;
+		return read_map(c, fd, descs[w->m].name, 4, size, on_slot, w);
+	const uint8_t *base = c->mm[w->m].base;
+	for (uint32_t k = 0; k < c->mm[w->m].n; k++) {
+		const uint32_t *seq = (const uint32_t *)(base + (size_t)k * size);
 
 		/* A plain read first: most slots of a sized-for-the-worst
 		 * table are free. */
-		if (base[k].seq == 0)
+		if (*seq == 0)
 			continue;
-		if (!kl_slot_copy(&base[k], &sl)) {
-			if (__atomic_load_n(&base[k].seq, __ATOMIC_RELAXED) != 0 && base[k].family != 0)
-				h->st.src_torn++;
+		if (!kl_seq_copy(seq, &w->buf, size)) {
+			if (__atomic_load_n(seq, __ATOMIC_RELAXED) != 0)
+				(*w->torn)++;
 			continue;
 		}
-		if (sl.family != family)
-			continue;
-		if (add_src(&x, k, &sl) < 0)
+		if (w->feed(w, k, &w->buf) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
+		   struct kl_frame *f)
+{
+	struct slot_walk w = { .c = c, .h = h, .f = f, .family = family, .feed = feed_src,
+			       .m = family == 4 ? KL_SM_SRC4 : KL_SM_SRC6, .torn = &h->st.src_torn };
+
+	return collect_slots(&w, fd);
+}
+
 int kl_collect_flows(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		     struct kl_frame *f)
 {
-	struct src_ctx x = { c, h, f, family };
+	struct slot_walk w = { .c = c, .h = h, .f = f, .family = family, .feed = feed_flow,
+			       .m = family == 4 ? KL_SM_FLOW4 : KL_SM_FLOW6,
+			       .torn = &h->st.flow_torn };
 
-	return read_map(c, fd, family == 4 ? KL_MAP_FLOW4 : KL_MAP_FLOW6,
-			family == 4 ? sizeof(struct kl_edge4_key) : sizeof(struct kl_edge6_key),
-			sizeof(struct kl_flow_stats), on_flow, &x);
+	return collect_slots(&w, fd);
 }
 
 int kl_collect_totals(struct kl_collector *c, int fd, uint64_t out[KL_T_MAX])

@@ -28,9 +28,11 @@ struct kl_smaps {
 	unsigned swapped;        /* bit per map replaced by the last refresh */
 };
 
-/* Open every pin read-only (BPF_F_RDONLY) and check key/value sizes
- * against shield.h. The flow maps are optional (a warning); the others
- * are required. */
+/* Open every pin and check type and key/value sizes against shield.h:
+ * read-only (BPF_F_RDONLY), except the slot arrays (sources and flows),
+ * which mmap needs read-write (the enforcer froze them: no write goes
+ * through). The flow maps are optional (a warning); the others are
+ * required. */
 int kl_smaps_open(struct kl_smaps *m, const char *dir, char *err, size_t errlen);
 /* Compare each held map's id with its pin's; swap in the pin's map when
  * they differ. Returns how many maps were re-acquired (logged), or -1
@@ -62,13 +64,14 @@ struct kl_collector {
 	char err[256];        /* scratch: the last read error */
 	/* read time of the last tick, ns, for the TICK line and the bench */
 	uint64_t read_ns;
-	/* Read-only mappings of the source slot arrays, [0] IPv4, [1] IPv6,
-	 * by map id (base NULL: read with batch lookups). */
+	/* Read-only mappings of the slot arrays (sources and flows), by
+	 * enum kl_smap, following the map id (base NULL: read with batch
+	 * lookups; never mapped: the totals). */
 	struct {
 		uint32_t id, n;
 		void *base;
 		size_t len;
-	} mm[2];
+	} mm[KL_SM_MAX];
 };
 
 int kl_collector_init(struct kl_collector *c, enum kl_read_mode mode);
@@ -90,8 +93,12 @@ int kl_collect_src(struct kl_collector *c, int fd, uint8_t family, struct kl_har
 int kl_collect_flows(struct kl_collector *c, int fd, uint8_t family, struct kl_harvest *h,
 		     struct kl_frame *f);
 int kl_collect_totals(struct kl_collector *c, int fd, uint64_t out[KL_T_MAX]);
-/* Copy a slot of a shared mapping seqlock-style: true when it holds a
- * claimed source and seq read the same before and after the copy. */
-bool kl_slot_copy(const struct kl_src_slot *sl, struct kl_src_slot *out);
+/* Copy `size` bytes of a slot of a shared mapping seqlock-style (source
+ * and flow slots alike: a leading __u32 seq, 0 never claimed, odd being
+ * claimed): true when seq read the same, even and non-zero, before and
+ * after the copy. Whose slot it is (family, owner) is the caller's test. */
+bool kl_seq_copy(const void *slot, void *out, size_t size);
+/* The same for a typed slot: kl_slot_copy(&base[k], &copy). */
+#define kl_slot_copy(sl, out) kl_seq_copy((sl), (out), sizeof(*(out)))
 
 #endif

@@ -136,8 +136,9 @@ static int move_port_windows(struct replay *r, char *err, size_t errlen)
 				    strerror(errno));
 		/* Scan through the collector's read-only mapping when it has
 		 * one (a lookup per slot costs a syscall), rewrite by update. */
-		const struct kl_src_slot *mm =
-			r->col.mm[i].id == info.id ? (const struct kl_src_slot *)r->col.mm[i].base : NULL;
+		const struct kl_src_slot *mm = r->col.mm[maps[i]].id == info.id
+						       ? (const struct kl_src_slot *)r->col.mm[maps[i]].base
+						       : NULL;
 		for (uint32_t k = 0; k < info.max_entries; k++) {
 			if (mm != NULL && (mm[k].seq == 0 || mm[k].s.port_window == 0))
 				continue;
