@@ -225,7 +225,9 @@ static int load(struct replay *r, char *err, size_t errlen)
 	/* Source slots: room for PCAP_SRC_SLOTS / 2 sources per family. Every
 	 * tick (and every port-window move) walks all slots, and the replay's
 	 * port windows also move with the real clock, so a smaller table keeps
-	 * the replay short and its output the same from run to run. */
+	 * the replay short and its output the same from run to run. The flow
+	 * slot arrays keep the object's size (KL_FLOW_SLOTS_DEFAULT), which
+	 * the program's default bucket mask matches. */
 	struct bpf_map *s4 = bpf_object__find_map_by_name(r->obj, KL_MAP_SRC4);
 	struct bpf_map *s6 = bpf_object__find_map_by_name(r->obj, KL_MAP_SRC6);
 	if (s4 == NULL || s6 == NULL || bpf_map__set_max_entries(s4, PCAP_SRC_SLOTS) < 0 ||

@@ -12,14 +12,14 @@ start_enforcer --features graph-learning --sensor-user nobody
 SENSOR_GROUP=$(id -gn nobody)
 TELEMETRY_PINS="kernloom_src4_stats kernloom_src6_stats kernloom_flow4_stats kernloom_flow6_stats kernloom_totals"
 # The enforcer opens exactly the telemetry pins to the sensor's group:
-# pin dir 0750 and those pins 0640, the source slot arrays 0660 (mmap
-# takes a read-write fd; they are frozen, so it writes nothing); every
-# other pin stays 0600 root.
+# pin dir 0750 and the totals 0640, the source and flow slot arrays 0660
+# (mmap takes a read-write fd; they are frozen, so it writes nothing);
+# every other pin stays 0600 root.
 open_pins_to_sensor() {
 	[ "$(command stat -c %a:%G "$PIN")" = "750:$SENSOR_GROUP" ] || fail "pin dir is $(command stat -c %a:%G "$PIN")"
 	for p in $TELEMETRY_PINS; do
 		want=640
-		case $p in kernloom_src[46]_stats) want=660 ;; esac
+		case $p in kernloom_src[46]_stats | kernloom_flow[46]_stats) want=660 ;; esac
 		[ "$(command stat -c %a:%G "$PIN/$p")" = "$want:$SENSOR_GROUP" ] ||
 			fail "$p is $(command stat -c %a:%G "$PIN/$p")"
 	done

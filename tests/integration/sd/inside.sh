@@ -149,8 +149,11 @@ for r in enforcer:kernloom-enforcer sensor:kernloom-sensor decider:kernloom-deci
 	check_stat /var/log/kernloom/${r%%:*} 2750 ${r#*:} kernloom-admin
 done
 check_stat /sys/fs/bpf/kernloom 750 kernloom-enforcer kernloom-sensor
-# The source slot arrays are 0660 (kl-sensor maps them; docs/sensor.md).
+# The source and flow slot arrays are 0660 (kl-sensor maps them;
+# docs/sensor.md), the totals 0640.
 check_stat /sys/fs/bpf/kernloom/kernloom_src4_stats 660 kernloom-enforcer kernloom-sensor
+check_stat /sys/fs/bpf/kernloom/kernloom_flow4_stats 660 kernloom-enforcer kernloom-sensor
+check_stat /sys/fs/bpf/kernloom/kernloom_totals 640 kernloom-enforcer kernloom-sensor
 
 log "== klctl: root and kernloom-admin members may, others may not"
 useradd -M -N -g nogroup -G kernloom-admin klop || fail "useradd klop"
