@@ -79,6 +79,9 @@ const volatile __u32 kl_feat_edge = 0;
  * without an entry). */
 const volatile __u32 kl_src4_mask = KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS - 1;
 const volatile __u32 kl_src6_mask = KL_SRC_SLOTS_DEFAULT / KL_SRC_WAYS - 1;
+/* Bucket mask of both flow slot arrays (sized alike): max_entries /
+ * KL_FLOW_WAYS - 1, set by the loader in the same way. */
+const volatile __u32 kl_flow_mask = KL_FLOW_SLOTS_DEFAULT / KL_FLOW_WAYS - 1;
 
 /* ---- maps ---- */
 
@@ -128,18 +131,15 @@ struct {
 		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
 	} name SEC(".maps")
 
-#define LRU_MAP(name, ktype, vtype, max) \
-	PINNED_MAP(name, BPF_MAP_TYPE_LRU_HASH, 0, ktype, vtype, max)
 #define HASH_MAP(name, ktype, vtype, max) \
 	PINNED_MAP(name, BPF_MAP_TYPE_HASH, BPF_F_NO_PREALLOC, ktype, vtype, max)
 #define LPM_MAP(name, ktype, vtype, max) \
 	PINNED_MAP(name, BPF_MAP_TYPE_LPM_TRIE, BPF_F_NO_PREALLOC, ktype, vtype, max)
-#define SLOT_MAP(name)                                                           \
-	PINNED_MAP(name, BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, __u32, struct kl_src_slot, \
-		   KL_SRC_SLOTS_DEFAULT)
+#define SLOT_MAP(name, vtype, max) \
+	PINNED_MAP(name, BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, __u32, vtype, max)
 
-SLOT_MAP(kernloom_src4_stats);
-SLOT_MAP(kernloom_src6_stats);
+SLOT_MAP(kernloom_src4_stats, struct kl_src_slot, KL_SRC_SLOTS_DEFAULT);
+SLOT_MAP(kernloom_src6_stats, struct kl_src_slot, KL_SRC_SLOTS_DEFAULT);
 
 /* Bucket tags (shield.h, struct kl_src_tags), one word per bucket.
  * Internal: a reload starts them empty and the slow lookup (find)
@@ -170,8 +170,8 @@ LPM_MAP(kernloom_deny4_lpm, struct kl_lpm4_key, struct kl_rule, KL_DENY_LPM_MAX_
 LPM_MAP(kernloom_deny6_lpm, struct kl_lpm6_key, struct kl_rule, KL_DENY_LPM_MAX_DEFAULT);
 HASH_MAP(kernloom_rl_policy4, __u32, struct kl_rl_rule, KL_RL_MAX_DEFAULT);
 HASH_MAP(kernloom_rl_policy6, struct kl_in6, struct kl_rl_rule, KL_RL_MAX_DEFAULT);
-LRU_MAP(kernloom_flow4_stats, struct kl_edge4_key, struct kl_flow_stats, KL_FLOW_MAX_DEFAULT);
-LRU_MAP(kernloom_flow6_stats, struct kl_edge6_key, struct kl_flow_stats, KL_FLOW_MAX_DEFAULT);
+SLOT_MAP(kernloom_flow4_stats, struct kl_flow_slot, KL_FLOW_SLOTS_DEFAULT);
+SLOT_MAP(kernloom_flow6_stats, struct kl_flow_slot, KL_FLOW_SLOTS_DEFAULT);
 HASH_MAP(kernloom_edge4_deny, struct kl_edge4_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
 HASH_MAP(kernloom_edge6_deny, struct kl_edge6_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
 HASH_MAP(kernloom_edge4_allow, struct kl_edge4_key, struct kl_rule, KL_EDGE_MAX_DEFAULT);
@@ -503,25 +503,6 @@ static __always_inline int scan_note(struct kl_src_stats *e, __u16 dport, __u64 
 	return 1;
 }
 
-static __always_inline void flow_note(void *map, void *key, __u64 len, __u64 now)
-{
-	struct kl_flow_stats *f = bpf_map_lookup_elem(map, key);
-
-	if (!f) {
-		struct kl_flow_stats nf = { .pkts = 1, .bytes = len, .first_seen_ns = now,
-					    .last_seen_ns = now };
-
-		if (bpf_map_update_elem(map, key, &nf, BPF_NOEXIST) == 0)
-			return;
-		f = bpf_map_lookup_elem(map, key); /* lost the insert race */
-		if (!f)
-			return;
-	}
-	__sync_fetch_and_add(&f->pkts, 1);
-	__sync_fetch_and_add(&f->bytes, len);
-	f->last_seen_ns = now;
-}
-
 /* ---- source slots (shield.h, "Source slots") ---- */
 
 /* Whether slot sl is owned by (fam, w0, w1): IPv4 compares its one word.
@@ -604,6 +585,12 @@ static __always_inline int owns(struct kl_src_slot *sl, __u32 fam, __u64 w0, __u
 	       sl->owner64[1] == w1;
 }
 
+/* A published claim's sequence word: even and never 0 (never claimed). */
+static __always_inline __u32 seq_next(__u32 q)
+{
+	return q + 2 ? q + 2 : 2;
+}
+
 #define CLAIM_TRIES 3
 #define CLAIM_SPIN 256
 
@@ -665,9 +652,7 @@ static __always_inline struct kl_src_slot *claim(void *map, void *tags, __u32 ba
 	v->s.last_seen_ns = now;
 	barrier();
 	__sync_lock_test_and_set(&v->family, fam);
-	nseq = vseq + 2;
-	if (!nseq)
-		nseq = 2;
+	nseq = seq_next(vseq);
 	__sync_lock_test_and_set(&v->seq, nseq);
 	set_tag(tags, base, vj, fp);
 	/* Two CPUs that missed the same new source at once claim two ways.
@@ -683,10 +668,7 @@ static __always_inline struct kl_src_slot *claim(void *map, void *tags, __u32 ba
 			continue;
 		if (__sync_val_compare_and_swap(&v->seq, nseq, nseq + 1) == nseq) {
 			__sync_lock_test_and_set(&v->family, 0);
-			nseq += 2;
-			if (!nseq)
-				nseq = 2;
-			__sync_lock_test_and_set(&v->seq, nseq);
+			__sync_lock_test_and_set(&v->seq, seq_next(nseq));
 			set_tag(tags, base, vj, 0);
 			set_tag(tags, base, j, fp);
 		}
@@ -781,6 +763,131 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 	return o;
 }
 
+/* ---- flow slots (shield.h, "Flow slots") ---- */
+
+/* Whether flow slot f holds (tuple, source): tuple carries the family, so
+ * a free slot or one being claimed (tuple 0) matches nothing. */
+static __always_inline int flow_owned(struct kl_flow_slot *f, const __u32 fam, __u32 tuple,
+				      __u64 w0, __u64 w1)
+{
+	if (READ_ONCE(f->tuple) != tuple)
+		return 0;
+	if (fam == 4)
+		return f->src4 == (__u32)w0;
+	return f->src64[0] == w0 && f->src64[1] == w1;
+}
+
+static __always_inline void flow_add(struct kl_flow_slot *f, __u64 len, __u64 now)
+{
+	__sync_fetch_and_add(&f->s.pkts, 1);
+	__sync_fetch_and_add(&f->s.bytes, len);
+	if (f->s.last_seen_ns != now)
+		f->s.last_seen_ns = now;
+}
+
+/* A flow that missed claims a way of its bucket, as a source claims
+ * (claim() above: compare-and-swap on seq, unmatchable while reset, a
+ * duplicate of a concurrent claim given back): a free way, else the one
+ * seen least recently. Returns the index of the flow's slot, or -1 when
+ * every way is being claimed or the race was lost to a claim for another
+ * flow (this packet's flow then goes unrecorded; its source's counters
+ * still have it).
+ *
+ * A global function, verified once on its own: inlined at the four
+ * places that record a flow, its branches multiplied the verifier's
+ * states past the limit. Only a flow's first packet pays the call. */
+__noinline int kl_flow_claim(__u32 tuple, __u32 base, __u64 w0, __u64 w1, __u64 now)
+{
+	struct kl_flow_slot t = { .tuple = tuple }, *v = NULL, *f;
+	void *map = t.family == 4 ? (void *)&kernloom_flow4_stats : (void *)&kernloom_flow6_stats;
+	__u64 oldest = ~0ull, ls;
+	__u32 vseq = 0, vk = 0, q, nseq;
+
+	for (__u32 w = 0; w < KL_FLOW_WAYS; w++) {
+		__u32 k = base + w;
+
+		f = bpf_map_lookup_elem(map, &k);
+		if (!f)
+			return -1;
+		q = READ_ONCE(f->seq);
+		if (q & 1)
+			continue;
+		if (READ_ONCE(f->tuple) == tuple && f->src64[0] == w0 && f->src64[1] == w1)
+			return (int)k; /* claimed meanwhile */
+		ls = READ_ONCE(f->family) ? READ_ONCE(f->s.last_seen_ns) : 0;
+		if (!v || ls < oldest) {
+			oldest = ls;
+			v = f;
+			vseq = q;
+			vk = k;
+		}
+	}
+	if (!v)
+		return -1;
+	if (__sync_val_compare_and_swap(&v->seq, vseq, vseq + 1) != vseq) {
+		/* Most likely another CPU claiming it for this very flow. */
+		for (int i = 0; i < CLAIM_SPIN && (READ_ONCE(v->seq) & 1); i++)
+			barrier();
+		return READ_ONCE(v->tuple) == tuple && v->src64[0] == w0 && v->src64[1] == w1 ?
+			       (int)vk :
+			       -1;
+	}
+	__sync_lock_test_and_set(&v->tuple, 0);
+	__builtin_memset(&v->s, 0, sizeof(v->s));
+	v->src64[0] = w0;
+	v->src64[1] = w1;
+	v->s.first_seen_ns = now;
+	v->s.last_seen_ns = now;
+	barrier();
+	__sync_lock_test_and_set(&v->tuple, tuple);
+	nseq = seq_next(vseq);
+	__sync_lock_test_and_set(&v->seq, nseq);
+	for (__u32 w = 0; w < KL_FLOW_WAYS; w++) {
+		__u32 k = base + w;
+
+		f = bpf_map_lookup_elem(map, &k);
+		if (!f || f == v || (READ_ONCE(f->seq) & 1) || READ_ONCE(f->tuple) != tuple ||
+		    f->src64[0] != w0 || f->src64[1] != w1)
+			continue;
+		if (__sync_val_compare_and_swap(&v->seq, nseq, nseq + 1) == nseq) {
+			__sync_lock_test_and_set(&v->tuple, 0);
+			__sync_lock_test_and_set(&v->seq, seq_next(nseq));
+		}
+		return (int)k;
+	}
+	return (int)vk;
+}
+
+/* Records a packet in its flow's slot: a known flow is found by comparing
+ * the key in the ways of its bucket (inlined array reads, normally the
+ * first way), a new one claims. */
+static __always_inline void flow_note(void *map, const __u32 fam, __u32 base, __u32 tuple,
+				      __u64 w0, __u64 w1, __u64 len, __u64 now)
+{
+	struct kl_flow_slot *f;
+	__u32 k;
+	int c;
+
+#pragma unroll
+	for (int w = 0; w < KL_FLOW_WAYS; w++) {
+		k = base + w;
+		f = bpf_map_lookup_elem(map, &k);
+		if (!f)
+			return;
+		if (flow_owned(f, fam, tuple, w0, w1)) {
+			flow_add(f, len, now);
+			return;
+		}
+	}
+	c = kl_flow_claim(tuple, base, w0, w1, now);
+	if (c < 0)
+		return;
+	k = (__u32)c;
+	f = bpf_map_lookup_elem(map, &k);
+	if (f)
+		flow_add(f, len, now);
+}
+
 /* Has this source recorded the flow of this tuple last (shield.h,
  * struct kl_edge_cache)? */
 static __always_inline int flow_memo_hit(struct kl_edge_cache *ec, __u16 port, __u8 proto)
@@ -823,14 +930,18 @@ static __always_inline int finish(struct kl_cfg *cfg, struct kl_totals *tot, str
 		if (memo && flow_memo_hit(ec, port, p->proto))
 			return XDP_DROP;
 		if (p->family == 4) {
-			struct kl_edge4_key k = { .src = p->src4, .port = port, .proto = p->proto };
+			__u32 t = kl_flow_tuple(4, p->proto, port);
 
-			flow_note(&kernloom_flow4_stats, &k, len, now);
+			flow_note(&kernloom_flow4_stats, 4, kl_flow_bucket(p->src_hash, t, kl_flow_mask),
+				  t, p->src4, 0, len, now);
 		} else {
-			struct kl_edge6_key k = { .port = port, .proto = p->proto };
+			__u32 t = kl_flow_tuple(6, p->proto, port);
+			__u64 w0, w1;
 
-			__builtin_memcpy(k.src, p->src6.addr, 16);
-			flow_note(&kernloom_flow6_stats, &k, len, now);
+			__builtin_memcpy(&w0, p->src6.addr, 8);
+			__builtin_memcpy(&w1, p->src6.addr + 8, 8);
+			flow_note(&kernloom_flow6_stats, 6, kl_flow_bucket(p->src_hash, t, kl_flow_mask),
+				  t, w0, w1, len, now);
 		}
 		if (memo)
 			flow_memo_set(ec, port, p->proto);
@@ -952,6 +1063,7 @@ static __always_inline struct kl_src_slot *source_slot(const __u32 fam, struct k
 	__u16 fp;
 
 	h = fam == 4 ? kl_src_hash4((__u32)w0, cfg->src_seed) : kl_src_hash6w(w0, w1, cfg->src_seed);
+	p->src_hash = h;
 	fp = kl_src_tag(h);
 	kl_src_bases(h, fam == 4 ? kl_src4_mask : kl_src6_mask, base);
 	sl = fam == 4 ? tfind(&kernloom_src4_stats, &kl_src_tags4, 4, w0, 0, base, fp)

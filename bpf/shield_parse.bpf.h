@@ -49,6 +49,9 @@ struct parsed {
 	__u16 dport;    /* host order */
 	__u32 src4;
 	struct kl_in6 src6;
+	/* Not parsed: the source's keyed hash, set once by the shield when it
+	 * looks the source up, so its flow's bucket costs no second hash. */
+	__u64 src_hash;
 };
 
 static __always_inline int parse_l4(void *l4, void *end, __u8 proto, struct parsed *p)

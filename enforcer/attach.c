@@ -137,6 +137,7 @@ RODATA_U32(kl_feat_flow);
 RODATA_U32(kl_feat_edge);
 RODATA_U32(kl_src4_mask);
 RODATA_U32(kl_src6_mask);
+RODATA_U32(kl_flow_mask);
 
 static struct bpf_map *skel_map(const struct shield *s, enum enf_map_id m)
 {
@@ -377,10 +378,11 @@ int enf_load(struct enf_ctx *ctx)
 
 	s->rodata->kl_feat_flow = enf_features_flow(cfg->features);
 	s->rodata->kl_feat_edge = enf_features_edge(cfg->features);
-	/* The data plane's bucket mask must match the slot count. */
-	uint32_t slots = enf_src_slots(cfg->map_sizes[ENF_SZ_SRC]);
+	/* The data plane's bucket masks must match the slot counts. */
+	uint32_t slots = enf_slots(cfg->map_sizes[ENF_SZ_SRC]);
 	s->rodata->kl_src4_mask = slots / KL_SRC_WAYS - 1;
 	s->rodata->kl_src6_mask = slots / KL_SRC_WAYS - 1;
+	s->rodata->kl_flow_mask = enf_slots(cfg->map_sizes[ENF_SZ_FLOW]) / KL_FLOW_WAYS - 1;
 
 	/* Tag lines: one per bucket of the source slots. */
 	int bad = 0;
@@ -397,8 +399,8 @@ int enf_load(struct enf_ctx *ctx)
 		if (sp->size_key < 0)
 			continue;
 		uint32_t want = cfg->map_sizes[sp->size_key];
-		if (sp->size_key == ENF_SZ_SRC)
-			want = enf_src_slots(want);
+		if (enf_is_slot_map(i))
+			want = enf_slots(want);
 		if (bpf_map__set_max_entries(skel_map(s, (enum enf_map_id)i), want) < 0) {
 			kl_error("map %s: cannot set max_entries %u", sp->name, want);
 			bad++;
@@ -426,13 +428,15 @@ int enf_load(struct enf_ctx *ctx)
 	/* The policy summary must exist: without it the data plane would
 	 * take an empty one as "no entries" for sources without a slot. */
 	ctx->bloom_fd = bpf_map__fd(s->maps.kernloom_policy_bloom);
-	/* The source slots are written by the data plane only: frozen, the
+	/* The slot arrays are written by the data plane only: frozen, the
 	 * kernel refuses every syscall write and writable mmap, so the
 	 * sensor may hold them open read-write (needed to mmap them) and
 	 * still only read. A reused pin is frozen already: the kernel then
 	 * answers EPERM (a frozen map is no longer writable, not even for
 	 * freezing), or EBUSY. */
-	for (int i = ENF_M_SRC4; i <= ENF_M_SRC6; i++) {
+	for (int i = 0; i < ENF_M_MAX; i++) {
+		if (!enf_is_slot_map(i))
+			continue;
 		if (bpf_map_freeze(ctx->fd[i]) < 0 && errno != EBUSY && errno != EPERM) {
 			kl_error("map %s: cannot freeze it: %s", enf_map_specs[i].name,
 				 strerror(errno));
@@ -551,12 +555,16 @@ static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q, char 
  * kl-sensor holds no capability: after an enforcer restart it re-opens the
  * telemetry pins read-only, which bpffs allows by file mode alone. So the
  * pin directory (0750) and exactly the telemetry pins (0640) get the sensor
- * user's group; every policy pin stays 0600 root. The source slot arrays are
- * 0660: mmap wants a read-write fd, and they are frozen (see enf_load), so
- * write access to the pin grants no write to the map.
+ * user's group; every policy pin stays 0600 root. The slot arrays (sources
+ * and flows) are 0660: mmap wants a read-write fd, and they are frozen (see
+ * enf_load), so write access to the pin grants no write to the map.
  */
-static const char *const telemetry_pins[] = {
-	KL_MAP_SRC4, KL_MAP_SRC6, KL_MAP_FLOW4, KL_MAP_FLOW6, KL_MAP_TOTALS,
+static const struct {
+	const char *name;
+	mode_t mode;
+} telemetry_pins[] = {
+	{ KL_MAP_SRC4, 0660 },	{ KL_MAP_SRC6, 0660 },	 { KL_MAP_FLOW4, 0660 },
+	{ KL_MAP_FLOW6, 0660 }, { KL_MAP_TOTALS, 0640 },
 };
 
 /* The pin directory, never through a link at its last component: a bpffs
@@ -606,10 +614,8 @@ int enf_share_telemetry(struct enf_ctx *ctx)
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(telemetry_pins) / sizeof(telemetry_pins[0]); i++) {
-		const char *name = telemetry_pins[i];
-		mode_t mode = strcmp(name, KL_MAP_SRC4) == 0 || strcmp(name, KL_MAP_SRC6) == 0
-				      ? 0660
-				      : 0640;
+		const char *name = telemetry_pins[i].name;
+		mode_t mode = telemetry_pins[i].mode;
 		int fd = kl_safe_openat(dfd, name, O_PATH, 0, KL_SAFE_OWNED, err, sizeof(err));
 		if (fd < 0) {
 			kl_error("pin dir %s: %s", cfg->pin_dir, err);

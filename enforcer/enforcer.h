@@ -51,10 +51,8 @@ struct kl_audit;
 	  ENF_SZ_DENY_CIDR, true)                                                                \
 	X(ENF_M_RL4, kernloom_rl_policy4, 4, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)        \
 	X(ENF_M_RL6, kernloom_rl_policy6, 16, sizeof(struct kl_rl_rule), ENF_SZ_RL, false)       \
-	X(ENF_M_FLOW4, kernloom_flow4_stats, sizeof(struct kl_edge4_key),                        \
-	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
-	X(ENF_M_FLOW6, kernloom_flow6_stats, sizeof(struct kl_edge6_key),                        \
-	  sizeof(struct kl_flow_stats), ENF_SZ_FLOW, false)                                      \
+	X(ENF_M_FLOW4, kernloom_flow4_stats, 4, sizeof(struct kl_flow_slot), ENF_SZ_FLOW, false) \
+	X(ENF_M_FLOW6, kernloom_flow6_stats, 4, sizeof(struct kl_flow_slot), ENF_SZ_FLOW, false) \
 	X(ENF_M_EDGE4_DENY, kernloom_edge4_deny, sizeof(struct kl_edge4_key),                    \
 	  sizeof(struct kl_rule), ENF_SZ_EDGE, false)                                            \
 	X(ENF_M_EDGE6_DENY, kernloom_edge6_deny, sizeof(struct kl_edge6_key),                    \
@@ -85,10 +83,13 @@ struct enf_map_spec {
 };
 extern const struct enf_map_spec enf_map_specs[ENF_M_MAX];
 
-/* Slots of kernloom_src{4,6}_stats for a configured source count
- * (map_sizes src): the power of two >= 2 * sources, at least 64. */
-#define ENF_SRC_SLOTS_MAX (1u << 26) /* 16 GiB of slots: beyond any sane config */
-uint32_t enf_src_slots(uint32_t sources);
+/* Slots of the source or flow slot arrays (kernloom_src{4,6}_stats,
+ * kernloom_flow{4,6}_stats) for a configured count (map_sizes src, flow):
+ * the power of two >= 2 * count, at least 64. */
+#define ENF_SLOTS_MAX (1u << 26) /* 16 GiB of source slots: beyond any sane config */
+uint32_t enf_slots(uint32_t count);
+/* Whether map m is a slot array (frozen, mmap'ed by the sensor). */
+bool enf_is_slot_map(int m);
 
 /* The two daemon links, each on its own socket (main.c). */
 enum enf_link {

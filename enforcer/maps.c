@@ -21,15 +21,21 @@ const struct enf_map_spec enf_map_specs[ENF_M_MAX] = {
 _Static_assert(sizeof(struct kl_edge6_key) <= KEY_MAX, "key buffer");
 _Static_assert(sizeof(struct kl_lpm6_key) <= KEY_MAX, "key buffer");
 
-uint32_t enf_src_slots(uint32_t sources)
+uint32_t enf_slots(uint32_t count)
 {
-	/* Twice the sources, so 4-way buckets rarely overflow; a power of
+	/* Twice the entries, so 4-way buckets rarely overflow; a power of
 	 * two for the bucket mask; at least 16 buckets. */
-	uint64_t want = 2ull * sources, n = 16 * KL_SRC_WAYS;
+	uint64_t want = 2ull * count, n = 16 * KL_SRC_WAYS;
 
-	while (n < want && n < ENF_SRC_SLOTS_MAX)
+	_Static_assert(KL_SRC_WAYS == KL_FLOW_WAYS, "one slot-count rule for both");
+	while (n < want && n < ENF_SLOTS_MAX)
 		n <<= 1;
 	return (uint32_t)n;
+}
+
+bool enf_is_slot_map(int m)
+{
+	return m == ENF_M_SRC4 || m == ENF_M_SRC6 || m == ENF_M_FLOW4 || m == ENF_M_FLOW6;
 }
 
 uint64_t enf_boottime_ns(void)

@@ -61,6 +61,7 @@ struct load_opts {
 	__u32 ringbuf_bytes; /* 0 = default */
 	const char *pin_root; /* NULL = no pinning */
 	__u32 src_slots;      /* 0 = SMALL_SLOTS */
+	__u32 flow_slots;     /* 0 = SMALL_SLOTS */
 	int admit;            /* 1: admission filter on (the default in use); else
 			       * every source claims a slot on its first packet */
 };
@@ -87,6 +88,8 @@ static struct shield *load_shield(const struct load_opts *lo)
 		/* The program must not depend on map sizes: shrink them. */
 		if (m == s->maps.kernloom_src4_stats || m == s->maps.kernloom_src6_stats) {
 			assert_int_equal(bpf_map__set_max_entries(m, lo->src_slots ?: SMALL_SLOTS), 0);
+		} else if (m == s->maps.kernloom_flow4_stats || m == s->maps.kernloom_flow6_stats) {
+			assert_int_equal(bpf_map__set_max_entries(m, lo->flow_slots ?: SMALL_SLOTS), 0);
 		} else if (m == s->maps.kl_src_tags4 || m == s->maps.kl_src_tags6) {
 			assert_int_equal(bpf_map__set_max_entries(m, (lo->src_slots ?: SMALL_SLOTS) /
 									 KL_SRC_WAYS), 0);
@@ -101,6 +104,7 @@ static struct shield *load_shield(const struct load_opts *lo)
 	s->rodata->kl_feat_edge = (__u32)lo->edge;
 	s->rodata->kl_src4_mask = (lo->src_slots ?: SMALL_SLOTS) / KL_SRC_WAYS - 1;
 	s->rodata->kl_src6_mask = (lo->src_slots ?: SMALL_SLOTS) / KL_SRC_WAYS - 1;
+	s->rodata->kl_flow_mask = (lo->flow_slots ?: SMALL_SLOTS) / KL_FLOW_WAYS - 1;
 	if (shield__load(s)) {
 		fprintf(stderr, "shield__load failed: %s\n", strerror(errno));
 		shield__destroy(s);
@@ -1496,18 +1500,81 @@ static void test_edge_feature_off(void **state)
 
 /* ---- flow telemetry ---- */
 
-static int count_entries(struct bpf_map *m, size_t ksz)
+/* A flow's bucket as the data plane computes it: the source's keyed hash
+ * (the seed in kernloom_cfg), the tuple, kl_flow_mask. */
+static __u32 flow_base(struct shield *s, int fam, const void *addr, __u16 port, __u8 proto)
 {
-	uint8_t k[64], next[64];
-	int n = 0, fd = bpf_map__fd(m);
-	void *prev = NULL;
+	struct kl_cfg c = cfg_get(s);
+	__u32 tuple = kl_flow_tuple((__u8)fam, proto, port);
+	__u64 h, w0, w1;
+	__u32 a4;
 
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(k, next, ksz);
-		prev = k;
-		n++;
+	if (fam == 4) {
+		memcpy(&a4, addr, 4);
+		h = kl_src_hash4(a4, c.src_seed);
+	} else {
+		memcpy(&w0, addr, 8);
+		memcpy(&w1, (const __u8 *)addr + 8, 8);
+		h = kl_src_hash6w(w0, w1, c.src_seed);
 	}
-	return n;
+	return kl_flow_bucket(h, tuple, s->rodata->kl_flow_mask);
+}
+
+static struct bpf_map *flow_map(struct shield *s, int fam)
+{
+	return fam == 4 ? s->maps.kernloom_flow4_stats : s->maps.kernloom_flow6_stats;
+}
+
+/* A flow's slot, searched in the whole array: it must be in its own
+ * bucket and hold the flow at most once. Slot index, or -1. */
+static int flow_find(struct shield *s, int fam, const void *addr, __u16 port, __u8 proto,
+		     struct kl_flow_slot *out)
+{
+	struct bpf_map *m = flow_map(s, fam);
+	__u32 n = bpf_map__max_entries(m), tuple = kl_flow_tuple((__u8)fam, proto, port);
+	__u8 o[16] = { 0 };
+	int found = -1;
+
+	memcpy(o, addr, fam == 4 ? 4 : 16);
+	for (__u32 k = 0; k < n; k++) {
+		struct kl_flow_slot sl;
+
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(m), &k, &sl), 0);
+		if (!sl.seq || (sl.seq & 1) || sl.tuple != tuple || memcmp(sl.src, o, 16))
+			continue;
+		assert_int_equal(found, -1);
+		assert_int_equal(k / KL_FLOW_WAYS * KL_FLOW_WAYS,
+				 flow_base(s, fam, addr, port, proto));
+		found = (int)k;
+		if (out)
+			*out = sl;
+	}
+	return found;
+}
+
+/* Claimed flow slots of a family. */
+static int flow_count(struct shield *s, int fam)
+{
+	struct bpf_map *m = flow_map(s, fam);
+	__u32 n = bpf_map__max_entries(m);
+	int c = 0;
+
+	for (__u32 k = 0; k < n; k++) {
+		struct kl_flow_slot sl;
+
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(m), &k, &sl), 0);
+		c += sl.seq && !(sl.seq & 1) && sl.family == fam;
+	}
+	return c;
+}
+
+static struct kl_flow_stats flow4_must(struct shield *s, const char *a, __u16 port, __u8 proto)
+{
+	__u32 k = ip4(a);
+	struct kl_flow_slot sl;
+
+	assert_true(flow_find(s, 4, &k, port, proto, &sl) >= 0);
+	return sl.s;
 }
 
 static void test_flow_telemetry(void **state)
@@ -1517,9 +1584,8 @@ static void test_flow_telemetry(void **state)
 	struct pkt_spec web = pkt_tcp4(a, 443, PKT_ACK), dns = pkt_udp4(a, 53);
 	struct pkt_spec eph = pkt_udp4(a, 50000), w6 = pkt_tcp6("fd00:6b6c:28::28", 443, PKT_ACK);
 	struct frame fw = build(&web), fd = build(&dns), fe = build(&eph), f6 = build(&w6);
-	struct kl_edge4_key k = { .src = ip4(a), .port = 443, .proto = IPPROTO_TCP };
-	struct kl_edge6_key k6 = { .port = 443, .proto = IPPROTO_TCP };
 	struct kl_in6 x = ip6("fd00:6b6c:28::28");
+	struct kl_flow_slot sl;
 	struct kl_flow_stats fs;
 	__u64 t0 = now_boot();
 
@@ -1528,40 +1594,124 @@ static void test_flow_telemetry(void **state)
 	run_n(s, fd.b, fd.len, 2);
 	run1(s, &fe);
 	run1(s, &f6);
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
+	fs = flow4_must(s, a, 443, IPPROTO_TCP);
 	assert_int_equal(fs.pkts, 3);
 	assert_int_equal(fs.bytes, 3 * fw.len);
 	assert_true(fs.first_seen_ns >= t0 && fs.last_seen_ns >= fs.first_seen_ns);
-	k.port = 53;
-	k.proto = IPPROTO_UDP;
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
-	assert_int_equal(fs.pkts, 2);
-	k.port = KL_PORT_EPHEMERAL;
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
-	assert_int_equal(fs.pkts, 1);
-	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(k)), 3);
-	memcpy(k6.src, x.addr, 16);
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow6_stats), &k6, &fs), 0);
-	assert_int_equal(fs.pkts, 1);
+	assert_int_equal(flow4_must(s, a, 53, IPPROTO_UDP).pkts, 2);
+	assert_int_equal(flow4_must(s, a, KL_PORT_EPHEMERAL, IPPROTO_UDP).pkts, 1);
+	assert_int_equal(flow_count(s, 4), 3);
+	assert_true(flow_find(s, 6, x.addr, 443, IPPROTO_TCP, &sl) >= 0);
+	assert_int_equal(sl.s.pkts, 1);
+	assert_int_equal(sl.s.bytes, f6.len);
+	assert_int_equal(flow_count(s, 6), 1);
 
 	/* Dropped packets are recorded too: graphd must see unknown edges. */
 	deny4(s, a, 0);
 	run1(s, &fw);
-	k.port = 443;
-	k.proto = IPPROTO_TCP;
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs), 0);
-	assert_int_equal(fs.pkts, 4);
+	assert_int_equal(flow4_must(s, a, 443, IPPROTO_TCP).pkts, 4);
 	timed(s, "graph-enforce flows, deny", fw.b, fw.len, XDP_DROP);
 }
 
 static __u64 flow4_pkts(struct shield *s, const char *a, __u16 port, __u8 proto)
 {
-	struct kl_edge4_key k = { .src = ip4(a), .port = port, .proto = proto };
-	struct kl_flow_stats fs;
+	__u32 k = ip4(a);
+	struct kl_flow_slot sl;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.kernloom_flow4_stats), &k, &fs))
+	if (flow_find(s, 4, &k, port, proto, &sl) < 0)
 		return 0;
-	return fs.pkts;
+	return sl.s.pkts;
+}
+
+/* Ports of source a whose UDP flows share one bucket (brute force over the
+ * ports, fine for a small table). */
+static int same_bucket_ports(struct shield *s, const char *a, __u16 *ports, int want)
+{
+	__u32 k = ip4(a), b = flow_base(s, 4, &k, 1000, IPPROTO_UDP);
+	int n = 0;
+
+	ports[n++] = 1000;
+	for (__u32 p = 1001; p < 30000 && n < want; p++)
+		if (flow_base(s, 4, &k, (__u16)p, IPPROTO_UDP) == b)
+			ports[n++] = (__u16)p;
+	return n;
+}
+
+/* Four ways per bucket: four flows of one bucket all keep their slots; a
+ * fifth takes the slot of the one seen least recently, whose counts restart
+ * (fresh first_seen) when it returns. A way being claimed by another CPU
+ * (odd sequence word) is never taken. */
+static void test_flow_slots_rob(void **state)
+{
+	struct shield *s = *state;
+	const char *a = "198.18.30.30";
+	__u16 port[6];
+	struct frame f[6];
+	struct kl_flow_stats fs;
+	__u64 t1;
+
+	assert_int_equal(same_bucket_ports(s, a, port, 6), 6);
+	for (int i = 0; i < 6; i++) {
+		struct pkt_spec sp = pkt_udp4(a, port[i]);
+
+		f[i] = build(&sp);
+	}
+	set_edge_mode(s, KL_EDGE_OFF, KL_EPHEMERAL_MIN_DEFAULT);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(run_n(s, f[i].b, f[i].len, (__u32)(i + 1)), XDP_PASS);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(flow4_pkts(s, a, port[i], IPPROTO_UDP), (__u64)(i + 1));
+	/* The data plane's clock moves by jiffies: let it move, then see
+	 * flows 0, 2 and 3 again, so flow 1 is the least recent. */
+	usleep(30000);
+	for (int i = 0; i < 4; i++)
+		if (i != 1)
+			run1(s, &f[i]);
+	t1 = now_boot();
+	usleep(30000);
+	run1(s, &f[4]);
+	assert_int_equal(flow4_pkts(s, a, port[1], IPPROTO_UDP), 0);
+	fs = flow4_must(s, a, port[4], IPPROTO_UDP);
+	assert_int_equal(fs.pkts, 1);
+	assert_true(fs.first_seen_ns >= t1);
+	assert_int_equal(flow4_pkts(s, a, port[0], IPPROTO_UDP), 2);
+	assert_int_equal(flow4_pkts(s, a, port[2], IPPROTO_UDP), 4);
+	assert_int_equal(flow4_pkts(s, a, port[3], IPPROTO_UDP), 5);
+	assert_int_equal(flow_count(s, 4), 4);
+
+	/* Flow 1 returns: it robs the least recent (flow 0, seen before t1)
+	 * and starts from 1. */
+	usleep(30000);
+	run1(s, &f[1]);
+	assert_int_equal(flow4_pkts(s, a, port[1], IPPROTO_UDP), 1);
+	assert_int_equal(flow4_pkts(s, a, port[0], IPPROTO_UDP), 0);
+
+	/* A way mid-claim (odd seq, no tuple yet) is skipped: mark every way
+	 * but one as being claimed; the new flow takes the one left. */
+	__u32 k4 = ip4(a), base = flow_base(s, 4, &k4, port[5], IPPROTO_UDP);
+	int fd = bpf_map__fd(s->maps.kernloom_flow4_stats), kept = flow_find(s, 4, &k4, port[3],
+									       IPPROTO_UDP, NULL);
+	assert_true(kept >= 0);
+	for (__u32 w = 0; w < KL_FLOW_WAYS; w++) {
+		__u32 k = base + w;
+		struct kl_flow_slot busy = { .seq = 7 };
+
+		if (k != (__u32)kept)
+			assert_int_equal(bpf_map_update_elem(fd, &k, &busy, BPF_ANY), 0);
+	}
+	usleep(30000);
+	run1(s, &f[5]);
+	assert_int_equal(flow4_pkts(s, a, port[5], IPPROTO_UDP), 1);
+	assert_int_equal(flow_find(s, 4, &k4, port[5], IPPROTO_UDP, NULL), kept);
+	/* Every way busy: the packet passes, its flow goes unrecorded. */
+	{
+		struct kl_flow_slot busy = { .seq = 9 };
+		__u32 k = (__u32)kept;
+
+		assert_int_equal(bpf_map_update_elem(fd, &k, &busy, BPF_ANY), 0);
+	}
+	assert_int_equal(run1(s, &f[2]), XDP_PASS);
+	assert_int_equal(flow_count(s, 4), 0);
 }
 
 /* A throttled source's drops on the tuple whose flow it last recorded skip
@@ -1617,7 +1767,7 @@ static void test_flow_profiles(void **state)
 	/* iq-learning / light: no flow telemetry. */
 	s = load_shield(&off);
 	run_n(s, fw.b, fw.len, 5);
-	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)), 0);
+	assert_int_equal(flow_count(s, 4), 0);
 	shield__destroy(s);
 	/* graph-learning: flows, but no edge enforcement. */
 	s = load_shield(&on);
@@ -1625,7 +1775,7 @@ static void test_flow_profiles(void **state)
 	      rule(0, KL_ORIGIN_GRAPHD));
 	set_edge_mode(s, KL_EDGE_DENY, 0);
 	assert_int_equal(run_n(s, fw.b, fw.len, 5), XDP_PASS);
-	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)), 1);
+	assert_int_equal(flow_count(s, 4), 1);
 	timed(s, "graph-learning flows, pass", fw.b, fw.len, XDP_PASS);
 	shield__destroy(s);
 }
@@ -1969,6 +2119,65 @@ static double run_two_cpus2(struct shield *s, const struct frame *fa, const stru
 static double run_two_cpus(struct shield *s, const struct frame *f, __u32 repeat)
 {
 	return run_two_cpus2(s, f, f, repeat);
+}
+
+/* Flow slots on two CPUs: a new flow hit by both from its first packet
+ * gets one slot and every packet (the losing claim waits for the winner's);
+ * flows that rob each other's ways on both CPUs never end up twice in a
+ * bucket, and no flow counts more packets than it was sent. */
+static void test_two_cpus_flows(void **state)
+{
+	struct load_opts lo = { .flow = 1, .flow_slots = 64 };
+	struct shield *s = load_shield(&lo);
+	const __u32 n = 200000;
+	const char *a = "198.18.32.32";
+	struct pkt_spec sp = pkt_udp4(a, 53);
+	struct frame f = build(&sp), many[6];
+	struct kl_flow_stats fs;
+	__u32 k = ip4(a);
+	__u64 sum = 0;
+
+	(void)state;
+	if (libbpf_num_possible_cpus() < 2 || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		shield__destroy(s);
+		skip();
+	}
+	run_two_cpus(s, &f, n);
+	fs = flow4_must(s, a, 53, IPPROTO_UDP);
+	assert_int_equal(fs.pkts, 2ull * n);
+	assert_int_equal(fs.bytes, 2ull * n * f.len);
+
+	/* Six flows of one bucket on both CPUs: they keep robbing each
+	 * other's four ways. */
+	__u16 port[6];
+	assert_int_equal(same_bucket_ports(s, a, port, 6), 6);
+	for (int i = 0; i < 6; i++) {
+		struct pkt_spec m = pkt_udp4(a, port[i]);
+
+		many[i] = build(&m);
+	}
+	struct worker w[2] = {
+		{ .prog = bpf_program__fd(s->progs.kl_shield), .frames = many, .nframes = 6,
+		  .rounds = 5000 },
+		{ .prog = bpf_program__fd(s->progs.kl_shield), .frames = many, .nframes = 6,
+		  .rounds = 5000 },
+	};
+	int held = 0;
+	run_workers(w);
+	for (int i = 0; i < 6; i++) {
+		struct kl_flow_slot sl;
+
+		if (flow_find(s, 4, &k, port[i], IPPROTO_UDP, &sl) < 0)
+			continue;
+		held++;
+		assert_true(sl.s.pkts >= 1 && sl.s.pkts <= 2 * 5000);
+		sum += sl.s.pkts;
+	}
+	assert_in_range(held, 1, KL_FLOW_WAYS);
+	printf("[ FIXTURE  ] two CPUs, 6 flows robbing one bucket: %d held at the end, %llu of "
+	       "%u packets since their last claims\n",
+	       held, (unsigned long long)sum, 2 * 5000 * 6);
+	shield__destroy(s);
 }
 
 static void test_two_cpus_no_lost_update(void **state)
@@ -2360,8 +2569,7 @@ static void test_unadmitted_edges(void **state)
 	assert_int_equal(run1(s, &fa), XDP_DROP);
 	assert_int_equal(run1(s, &fb), XDP_PASS);
 	assert_int_equal(total(s, KL_T_DROP_EDGE), 1);
-	assert_int_equal(count_entries(s->maps.kernloom_flow4_stats, sizeof(struct kl_edge4_key)),
-			 0);
+	assert_int_equal(flow_count(s, 4), 0);
 	set_edge_mode(s, KL_EDGE_DENY, KL_EPHEMERAL_MIN_DEFAULT);
 	flood4(s, 20, XDP_PASS, NULL);
 	assert_int_equal(total(s, KL_T_SRC_UNADMITTED), 22);
@@ -2436,6 +2644,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_cache, setup_edge, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_feature_off, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_telemetry, setup_edge, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_slots_rob, setup_edge, teardown),
+		cmocka_unit_test(test_two_cpus_flows),
 		cmocka_unit_test_setup_teardown(test_flow_throttled, setup_edge, teardown),
 		cmocka_unit_test(test_flow_profiles),
 		cmocka_unit_test(test_feature_off_removes_code),

@@ -284,9 +284,9 @@ static inline int kl_test_map_type(int m)
 	case ENF_M_TOTALS: return BPF_MAP_TYPE_PERCPU_ARRAY;
 	case ENF_M_EVENTS: return BPF_MAP_TYPE_RINGBUF;
 	case ENF_M_SRC4:
-	case ENF_M_SRC6: return BPF_MAP_TYPE_ARRAY;
+	case ENF_M_SRC6:
 	case ENF_M_FLOW4:
-	case ENF_M_FLOW6: return BPF_MAP_TYPE_LRU_HASH;
+	case ENF_M_FLOW6: return BPF_MAP_TYPE_ARRAY;
 	default: return enf_map_specs[m].lpm ? BPF_MAP_TYPE_LPM_TRIE : BPF_MAP_TYPE_HASH;
 	}
 }
@@ -302,7 +302,7 @@ static inline int kl_test_map_new(bool real, int m, uint32_t max)
 	LIBBPF_OPTS(bpf_map_create_opts, o);
 	if (t == BPF_MAP_TYPE_LPM_TRIE || t == BPF_MAP_TYPE_HASH)
 		o.map_flags = BPF_F_NO_PREALLOC;
-	if (m == ENF_M_SRC4 || m == ENF_M_SRC6)
+	if (enf_is_slot_map(m))
 		o.map_flags = BPF_F_MMAPABLE;
 	int fd = bpf_map_create(t, s->name, s->key_size, s->value_size, max, &o);
 	return fd < 0 ? -errno : fd;

@@ -203,12 +203,15 @@ static void test_map_specs_match_abi(void **state)
 	assert_int_equal(enf_map_specs[ENF_M_SRC6].key_size, 4);
 	assert_int_equal(enf_map_specs[ENF_M_SRC6].value_size, sizeof(struct kl_src_slot));
 	/* Slot counts: a power of two, >= 2x the sources, >= 64. */
-	assert_int_equal(enf_src_slots(KL_SRC_MAX_DEFAULT), KL_SRC_SLOTS_DEFAULT);
-	assert_int_equal(enf_src_slots(1000), 2048);
-	assert_int_equal(enf_src_slots(1024), 2048);
-	assert_int_equal(enf_src_slots(1025), 4096);
-	assert_int_equal(enf_src_slots(1), 64);
-	assert_int_equal(enf_src_slots(0xffffffffu), ENF_SRC_SLOTS_MAX);
+	assert_int_equal(enf_slots(KL_SRC_MAX_DEFAULT), KL_SRC_SLOTS_DEFAULT);
+	assert_int_equal(enf_slots(KL_FLOW_MAX_DEFAULT), KL_FLOW_SLOTS_DEFAULT);
+	assert_true(enf_is_slot_map(ENF_M_FLOW6) && enf_is_slot_map(ENF_M_SRC4));
+	assert_false(enf_is_slot_map(ENF_M_DENY4) || enf_is_slot_map(ENF_M_TOTALS));
+	assert_int_equal(enf_slots(1000), 2048);
+	assert_int_equal(enf_slots(1024), 2048);
+	assert_int_equal(enf_slots(1025), 4096);
+	assert_int_equal(enf_slots(1), 64);
+	assert_int_equal(enf_slots(0xffffffffu), ENF_SLOTS_MAX);
 	assert_int_equal(enf_map_specs[ENF_M_RL4].value_size, sizeof(struct kl_rl_rule));
 	assert_true(enf_map_specs[ENF_M_ALLOW4].lpm);
 	assert_false(enf_map_specs[ENF_M_DENY4].lpm);

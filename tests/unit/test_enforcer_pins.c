@@ -124,7 +124,7 @@ static int teardown(void **state)
 }
 
 /* The ordinary case: the directory and the telemetry pins get the sensor
- * user's group, the slot arrays 0660, the others 0640. */
+ * user's group, the slot arrays (sources and flows) 0660, the totals 0640. */
 static void test_share_opens_pins_to_group(void **state)
 {
 	(void)state;
@@ -138,8 +138,7 @@ static void test_share_opens_pins_to_group(void **state)
 		path_of(p, sizeof(p), telemetry[i]);
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_gid, user_gid);
-		bool slots = strcmp(telemetry[i], KL_MAP_SRC4) == 0 ||
-			     strcmp(telemetry[i], KL_MAP_SRC6) == 0;
+		bool slots = strcmp(telemetry[i], KL_MAP_TOTALS) != 0;
 		assert_int_equal(st.st_mode & 07777, slots ? 0660 : 0640);
 	}
 }
