@@ -129,8 +129,10 @@ kill -0 "$SENSOR_PID" 2>/dev/null || fail "kl-sensor died across the enforcer re
 grep -q "re-acquired kernloom_src4_stats" "$TMP/sensor.log" || fail "sensor did not re-acquire the maps"
 # Read through a read-only mapping, before and after the restart (not the
 # batch-lookup fallback).
-expect_eq "$(grep -c "mapped kernloom_src4_stats read-only" "$TMP/sensor.log")" 2 \
-	"src4 slots mapped read-only, again after the restart"
+for m in src4 flow4; do
+	expect_eq "$(grep -c "mapped kernloom_${m}_stats read-only" "$TMP/sensor.log")" 2 \
+		"$m slots mapped read-only, again after the restart"
+done
 grep -q "cannot map it read-only" "$TMP/sensor.log" && fail "sensor fell back to batch lookups"
 "$BIN/klctl" trace dump "$TRACE" --json >"$DUMP" || fail "trace dump"
 check_rate 198.18.0.4 pps 100
