@@ -3,8 +3,8 @@
  * Harvest deltas. The previous-counter table holds entries densely (so the
  * end-of-tick sweep walks only live entries) behind an open-addressing
  * index of u32 slots, linear probing, backward-shift deletion: no
- * tombstones, so a table that churns through LRU evictions for months
- * never degrades.
+ * tombstones, so a table that churns through flows and sources coming and
+ * going (slots robbed and claimed again) for months never degrades.
  */
 #include "harvest/harvest.h"
 
