@@ -649,6 +649,40 @@ static int run_loop(struct live *L)
 	return 0;
 }
 
+/* Where decisions go: the enforcer's decider link, or the log in a dry
+ * run. In an enforcing run it reconciles with the enforcer before the first
+ * tick, so the engine starts from what is enforced; if the enforcer is not
+ * up yet, the first tick that reaches it does this. */
+static int open_sink(struct live *L, const struct dec_config *cfg)
+{
+	if (cfg->v.dry_run) {
+		L->sink = dec_sink_print_new(NULL, false, true);
+	} else {
+		char path[PATH_MAX];
+		struct kl_enf_link *link;
+		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
+			return -1;
+		link = kl_enf_link_client(path, KL_ROLE_DECIDER, ENFORCER_TIMEOUT_MS);
+		L->link = link;
+		L->sink = link != NULL ? dec_sink_enforcer_new(link, L->d.eng, dec_exempt_cb, &L->d.ex)
+				       : NULL;
+		if (link != NULL && L->sink == NULL)
+			link->close(link);
+	}
+	if (L->sink == NULL) {
+		kl_error("out of memory");
+		return -1;
+	}
+	L->d.sink = L->sink;
+	if (!cfg->v.dry_run) {
+		int64_t now = kl_clock_ms(CLOCK_REALTIME);
+
+		L->d.ex.now = now;
+		dec_sink_enforcer_sync(L->sink, now);
+	}
+	return 0;
+}
+
 int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 {
 	struct live L;
@@ -703,34 +737,8 @@ int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 		kl_errs_free(&errs);
 		goto out;
 	}
-	if (cfg->v.dry_run) {
-		L.sink = dec_sink_print_new(NULL, false, true);
-	} else {
-		char path[PATH_MAX];
-		struct kl_enf_link *link;
-		if (sock_path(cfg, KL_ROLE_ENFORCER, "enforcer-decider.sock", path, sizeof(path)) < 0)
-			goto out;
-		link = kl_enf_link_client(path, KL_ROLE_DECIDER, ENFORCER_TIMEOUT_MS);
-		L.link = link;
-		L.sink = link != NULL ? dec_sink_enforcer_new(link, L.d.eng, dec_exempt_cb, &L.d.ex)
-				      : NULL;
-		if (link != NULL && L.sink == NULL)
-			link->close(link);
-	}
-	if (L.sink == NULL) {
-		kl_error("out of memory");
-		goto out;
-	}
-	L.d.sink = L.sink;
 	if (open_sockets(&L, &w) < 0)
 		goto out;
-	if (!cfg->v.dry_run) {
-		/* Reconcile before the first tick, so the engine starts from what
-		 * is enforced; if the enforcer is not up yet, the first tick that
-		 * reaches it does this. */
-		L.d.ex.now = now;
-		dec_sink_enforcer_sync(L.sink, now);
-	}
 
 	static struct kl_sandbox_opts so;
 	sandbox_paths(cfg, w.user, &so);
@@ -741,6 +749,10 @@ int dec_run_live(struct dec_config *cfg, int argc, char **argv)
 		goto out;
 	}
 	if (check_files_after_drop(cfg) < 0)
+		goto out;
+	/* Dialed only now, so that the enforcer's peer check and its audit
+	 * trail see the user we became, never root. */
+	if (open_sink(&L, cfg) < 0)
 		goto out;
 
 	char ivl[32];

@@ -149,10 +149,11 @@ static int sock_path(const struct gr_opts *o, enum kl_role role, const char *nam
 	return kl_who_sock_path(o->run_dir, role, name, buf, len);
 }
 
+/* Our listeners, made before the drop (the run dir and the sockets' group
+ * need root). */
 static int open_sockets(struct live *L, const struct kl_who *w)
 {
 	const struct gr_opts *o = L->o;
-	char path[PATH_MAX], err[512];
 
 	/* No frame larger than the configured flow maps can produce. */
 	if (kl_who_run_dir(w, KL_ROLE_GRAPHD, o->run_dir) < 0 ||
@@ -161,6 +162,16 @@ static int open_sockets(struct live *L, const struct kl_who *w)
 	    kl_who_listen_ctl(w, KL_ROLE_GRAPHD, o->run_dir, "graphd.sock", &L->srv) < 0 ||
 	    kl_who_run_dir_done(w, KL_ROLE_GRAPHD, o->run_dir) < 0)
 		return -1;
+	return 0;
+}
+
+/* The enforcer and decider links, dialed after the drop, so that each
+ * peer's check and audit trail see the user we became, never root. */
+static int open_links(struct live *L)
+{
+	const struct gr_opts *o = L->o;
+	char path[PATH_MAX], err[512];
+
 	if (sock_path(o, KL_ROLE_DECIDER, "violations.sock", path, sizeof(path)) < 0 ||
 	    sock_path(o, KL_ROLE_ENFORCER, "enforcer-graphd.sock", L->enf_path, sizeof(L->enf_path)) < 0)
 		return -1;
@@ -916,6 +927,8 @@ int gr_run_daemon(struct gr_opts *o, int argc, char **argv)
 		kl_error("still uid 0 after the sandbox; refusing to run");
 		goto out;
 	}
+	if (open_links(&L) < 0)
+		goto out;
 	if (strcmp(o->db, ":memory:") != 0 && access(o->db, R_OK | W_OK) < 0) {
 		kl_error("graph db %s is not writable as uid %u: %s", o->db, (unsigned)getuid(),
 			 strerror(errno));

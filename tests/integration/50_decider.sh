@@ -98,6 +98,11 @@ expect_eq "$(echo $seen)" "OBSERVE RATE_SOFT RATE_HARD BLOCK" "the flood climbs 
 expect_eq "$rl_seen" 1 "RATE_* was a decider-origin rate limit in the enforcer"
 expect_eq "$(decider_entries deny $A4)" 1 "BLOCK is a decider-origin deny entry"
 expect_eq "$(decider_entries rl $A4)" 0 "the rate limit gave way to the deny"
+# Started as root, the decider dials the enforcer only after it dropped to
+# its user: the enforcer's peer check and audit name that user, never root.
+grep -q "CHANGE who=decider(uid=$(id -u nobody),pid=$DEC_PID) action=decisions" "$TMP/enforcer.log" ||
+	fail "the enforcer did not see the decider's decisions from its user: $(grep -m1 'who=decider' "$TMP/enforcer.log")"
+grep -q "who=decider(uid=0," "$TMP/enforcer.log" && fail "the decider talked to the enforcer as root"
 expect_eq "$(pings_from $A4 3)" 0 "pings from 198.18.0.1 are dropped"
 expect_eq "$(pings_from $C4 3)" 3 "pings from 198.18.0.3 still pass"
 grep -q "ACTION ip=$A4 RATE_HARD->BLOCK dry_run=false action=block" "$TMP/decider.log" ||

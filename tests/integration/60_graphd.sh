@@ -148,6 +148,11 @@ klctl --json edge list | jq -e --arg ip $A4 \
 	'.entries[] | select(.kind == "allow" and .ip == $ip and .port == 8080 and .origin == "graphd" and .expires_in_ms > 0)' \
 	>/dev/null || fail "no graphd allow rule for $A4 8080/tcp: $(klctl edge list)"
 log "ok: edge allow $A4 8080/tcp from graphd, with a TTL"
+# Started as root, graphd dials the enforcer only after it dropped to its
+# user: the enforcer's peer check and audit name that user, never root.
+grep -q "CHANGE who=graphd(uid=$(id -u nobody),pid=[0-9]*) action=edge-rules" "$TMP/enforcer.log" ||
+	fail "the enforcer did not see graphd's rules from its user: $(grep -m1 'who=graphd' "$TMP/enforcer.log")"
+grep -q "who=graphd(uid=0," "$TMP/enforcer.log" && fail "graphd talked to the enforcer as root"
 klctl tuple-enforce allow >/dev/null || fail "tuple-enforce allow"
 
 log "== the known path keeps working"
