@@ -259,6 +259,30 @@ struct shield *enf_skel_open(const void *elf, size_t len, const char *pin_dir, i
 	return skel_open(elf, len, &oo, err);
 }
 
+/*
+ * kl-sensor holds no capability: after an enforcer restart it re-opens the
+ * telemetry pins read-only, which bpffs allows by file mode alone. So the
+ * pin directory (0750) and exactly the telemetry pins (0640) get the sensor
+ * user's group; every policy pin stays 0600 root. The slot arrays (sources
+ * and flows) are 0660: mmap wants a read-write fd, and they are frozen (see
+ * enf_load), so write access to the pin grants no write to the map.
+ */
+static const struct {
+	const char *name;
+	mode_t mode;
+} telemetry_pins[] = {
+	{ KL_MAP_SRC4, 0660 },	{ KL_MAP_SRC6, 0660 },	 { KL_MAP_FLOW4, 0660 },
+	{ KL_MAP_FLOW6, 0660 }, { KL_MAP_TOTALS, 0640 },
+};
+
+static bool telemetry_pin(const char *name)
+{
+	for (size_t i = 0; i < sizeof(telemetry_pins) / sizeof(telemetry_pins[0]); i++)
+		if (strcmp(name, telemetry_pins[i].name) == 0)
+			return true;
+	return false;
+}
+
 /* Refuse, with the operator's next step, a pinned map libbpf could not
  * reuse; libbpf's own message ("parameter mismatch") names no field. */
 static int check_pins(const struct shield *s)
@@ -291,6 +315,15 @@ static int check_pins(const struct shield *s)
 				     bpf_map__max_entries(m), bpf_map__map_flags(m), info.type,
 				     info.key_size, info.value_size, info.max_entries, info.map_flags,
 				     why, sizeof(why))) {
+			/* Counters only: new map_sizes, or a build whose layout
+			 * changed, start them afresh (the sensor re-acquires the new
+			 * map by its id). A policy map is never dropped this way. */
+			if (telemetry_pin(bpf_map__name(m)) && unlink(path) == 0) {
+				kl_warn("pinned telemetry map %s does not fit this build or map_sizes (%s): "
+					"replaced by a new one, its counters start afresh",
+					path, why);
+				continue;
+			}
 			kl_error("pinned map %s cannot be reused: %s. Remove the pin to recreate it "
 				 "(its entries are lost): rm %s, or set map_sizes back",
 				 path, why, path);
@@ -551,21 +584,6 @@ static int detach_foreign(int ifindex, const struct bpf_xdp_query_opts *q, char 
 	return 0;
 }
 
-/*
- * kl-sensor holds no capability: after an enforcer restart it re-opens the
- * telemetry pins read-only, which bpffs allows by file mode alone. So the
- * pin directory (0750) and exactly the telemetry pins (0640) get the sensor
- * user's group; every policy pin stays 0600 root. The slot arrays (sources
- * and flows) are 0660: mmap wants a read-write fd, and they are frozen (see
- * enf_load), so write access to the pin grants no write to the map.
- */
-static const struct {
-	const char *name;
-	mode_t mode;
-} telemetry_pins[] = {
-	{ KL_MAP_SRC4, 0660 },	{ KL_MAP_SRC6, 0660 },	 { KL_MAP_FLOW4, 0660 },
-	{ KL_MAP_FLOW6, 0660 }, { KL_MAP_TOTALS, 0640 },
-};
 
 /* The pin directory, never through a link at its last component: a bpffs
  * directory owned by root, us or the user we drop to (kl_safe_set_user).

@@ -117,16 +117,24 @@ log "== frames are dropped and counted while no receiver listens"
 grep -q "telemetry_dropped=[1-9]" "$TMP/sensor.log" || fail "no TICK line counts dropped frames"
 grep -q "telemetry_sent=0 " "$TMP/sensor.log" || fail "TICK line claims frames were sent"
 
-log "== enforcer restart with new maps: the sensor re-acquires them"
+log "== enforcer restart with other telemetry map sizes: new maps, the sensor re-acquires them"
 stop_enforcer
-rm -rf "$PIN"
-start_enforcer --features graph-learning --sensor-user nobody
+SIZES=(--map-size-src 4096 --map-size-flow 4096)
+start_enforcer --features graph-learning --sensor-user nobody "${SIZES[@]}"
 open_pins_to_sensor
+for m in src4 flow6; do
+	grep -q "pinned telemetry map $PIN/kernloom_${m}_stats does not fit this build or map_sizes" \
+		"$TMP/enforcer.log" || fail "kernloom_${m}_stats was not replaced: $(grep -m1 "${m}_stats" "$TMP/enforcer.log")"
+	expect_eq "$(bpftool -j map show pinned "$PIN/kernloom_${m}_stats" | jq .max_entries)" 8192 \
+		"kernloom_${m}_stats slots for 4096 entries"
+done
 in_a "$TOOLS/kl-pktgen" --src 198.18.0.4 --dst $B4 --udp --port 53 --rate 100 --duration 5.5s \
 	>"$TMP/gen4.log" 2>&1 || fail "pktgen .4"
 wait_for 10 "two more ticks in the trace" ticks_ge $(($(trace_ticks) + 2))
 kill -0 "$SENSOR_PID" 2>/dev/null || fail "kl-sensor died across the enforcer restart"
-grep -q "re-acquired kernloom_src4_stats" "$TMP/sensor.log" || fail "sensor did not re-acquire the maps"
+for m in src4 flow4; do
+	grep -q "re-acquired kernloom_${m}_stats" "$TMP/sensor.log" || fail "sensor did not re-acquire kernloom_${m}_stats"
+done
 # Read through a read-only mapping, before and after the restart (not the
 # batch-lookup fallback).
 for m in src4 flow4; do
@@ -136,6 +144,21 @@ done
 grep -q "cannot map it read-only" "$TMP/sensor.log" && fail "sensor fell back to batch lookups"
 "$BIN/klctl" trace dump "$TRACE" --json >"$DUMP" || fail "trace dump"
 check_rate 198.18.0.4 pps 100
+
+log "== a policy map that does not fit is refused, never replaced"
+stop_enforcer
+allowid=$(bpftool -j map show pinned "$PIN/kernloom_allow4_lpm" | jq .id)
+rc=0
+timeout 30 nsenter --net=/run/netns/"$NS_B" "$BIN/kl-enforcer" --iface "$VB" --pin-dir "$PIN" \
+	--run-dir "$RUN" --user "$KL_USER" --features graph-learning "${SIZES[@]}" --map-size-allow 1024 \
+	>"$TMP/refused.log" 2>&1 || rc=$?
+expect_eq "$rc" 1 "kl-enforcer exit status with a policy pin of another size"
+grep -q "pinned map $PIN/kernloom_allow4_lpm cannot be reused" "$TMP/refused.log" ||
+	fail "no refusal naming the allow pin: $(grep -m2 -i 'pin' "$TMP/refused.log")"
+expect_eq "$(bpftool -j map show pinned "$PIN/kernloom_allow4_lpm" | jq .id)" "$allowid" \
+	"the allow map's pin is kept"
+start_enforcer --features graph-learning --sensor-user nobody "${SIZES[@]}"
+open_pins_to_sensor
 
 log "== started as the sensor user itself, it just runs"
 mkdir -p "$TMP/nobody" && chown nobody "$TMP/nobody" && chmod 0755 "$TMP"
