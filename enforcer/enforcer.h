@@ -249,6 +249,8 @@ void enf_result_free(struct enf_result *res);
 /* Decode-checked request -> policy check -> apply -> commit. */
 void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
 		struct enf_result *res);
+/* Whether the enforcer serves control command cmd (a handler in its table). */
+bool enf_ctl_served(unsigned cmd);
 /* The one place every state change is recorded: bumps policy_gen when the
  * change touched verdict state (bump), and logs who asked what and how it
  * went. (The audit file record will be written from here too.) */

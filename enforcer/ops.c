@@ -22,6 +22,8 @@
 #include "common/status.h"
 #include "enforcer/enforcer.h"
 
+#define UNUSED __attribute__((unused))
+
 #define LIST_DEFAULT 10000
 #define TOP_DEFAULT 10
 #define EVENTS_DEFAULT 100
@@ -268,7 +270,8 @@ static void list_init(struct list_acc *acc, const struct enf_ctx *ctx, uint64_t 
 
 /* ---- handlers ---- */
 
-static void h_stats(struct enf_ctx *ctx, struct enf_result *res)
+static void h_stats(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r UNUSED, struct enf_result *res, const char *detail UNUSED)
 {
 	uint64_t t[KL_T_MAX];
 	int rc = enf_totals_read(ctx, t);
@@ -333,7 +336,8 @@ static json_int_t secs_ago(uint64_t t, uint64_t now)
 
 static const char *const top_names[KL_TOP_MAX] = { "pkts", "bytes", "drops", "droprl" };
 
-static void h_top_src(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_top_src(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct src_acc acc = { 0 };
 	for (int f = 0; f < 2; f++) {
@@ -380,7 +384,8 @@ static void h_top_src(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct en
 	free(acc.rows);
 }
 
-static void h_events(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_events(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	if (ctx->rb)
 		ring_buffer__consume(ctx->rb);
@@ -453,7 +458,8 @@ static json_t *self_json(const struct enf_ctx *ctx)
 	return kl_daemon_status_json(&ds, kl_unix_ms());
 }
 
-static void h_status(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_status(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct kl_cfg c;
 	/* `klctl status` asks every daemon for this alone; counting the maps'
@@ -509,8 +515,8 @@ static void h_status(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf
 		       ctx->n_ifaces, enf_features_name(cfg->features), c.policy_gen);
 }
 
-static void h_attach(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
-		     struct enf_result *res, const char *detail)
+static void h_attach(struct enf_ctx *ctx, const struct enf_actor *who,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail)
 {
 	char msg[ENF_TEXT_LEN];
 	int rc = enf_attach(ctx, r->ifname, (enum kl_xdp_mode)r->mode, r->flags & KL_CTL_F_FORCE,
@@ -521,8 +527,8 @@ static void h_attach(struct enf_ctx *ctx, const struct enf_actor *who, const str
 	enforcer_commit(ctx, who, "attach", detail, res->status, false);
 }
 
-static void h_detach(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
-		     struct enf_result *res, const char *detail)
+static void h_detach(struct enf_ctx *ctx, const struct enf_actor *who,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail)
 {
 	char msg[ENF_TEXT_LEN];
 	int rc = enf_detach(ctx, r->ifname, msg, sizeof(msg));
@@ -576,7 +582,7 @@ static int allow_entry(struct enf_ctx *ctx, const struct kl_ctl_req *r, enum enf
 }
 
 static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
-			const struct kl_ctl_req *r, struct enf_result *res)
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
@@ -597,7 +603,8 @@ static void h_allow_add(struct enf_ctx *ctx, const struct enf_actor *who,
 	res->json = json_pack("{s:s}", "ip", ip);
 }
 
-static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_allow_del(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
@@ -622,8 +629,8 @@ static void h_allow_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 		enf_result_set(res, KL_OK, "allow %s removed", ip);
 }
 
-static void h_enforce_allow(struct enf_ctx *ctx, const struct kl_ctl_req *r,
-			    struct enf_result *res)
+static void h_enforce_allow(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct kl_cfg c;
 	int rc = enf_cfg_read(ctx, &c);
@@ -662,7 +669,7 @@ static enum enf_map_id deny_key(const struct kl_addr *a, uint8_t key[40])
 }
 
 static void h_deny_add(struct enf_ctx *ctx, const struct enf_actor *who,
-		       const struct kl_ctl_req *r, struct enf_result *res)
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN], t[64];
@@ -697,7 +704,8 @@ static void h_del(struct enf_ctx *ctx, enum enf_map_id m, const void *key, const
 	res->json = json_pack("{s:s}", "ip", ip);
 }
 
-static void h_deny_del(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_deny_del(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN];
@@ -750,7 +758,8 @@ static void set_rl(struct enf_ctx *ctx, struct kl_cfg *c, const struct kl_ctl_re
 /* The aggregate limit on packets of sources not yet admitted to a slot
  * (shield.h, kl_cfg.new_*): what a spoofed flood meets. Protected,
  * allowlisted and known (slot-holding) sources are exempt in the data plane. */
-static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_newsrc(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	char t[64];
 
@@ -764,7 +773,8 @@ static void h_newsrc(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf
 		       r->ttl_ms ? fmt_ttl(r->ttl_ms, t, sizeof(t)) : "permanent");
 }
 
-static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_rl_global(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	if (!cfg_limit(ctx, r, r->cmd == KL_CTL_RL_SET, "global rate limit", set_rl, res))
 		return;
@@ -775,7 +785,7 @@ static void h_rl_global(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct 
 }
 
 static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
-			const struct kl_ctl_req *r, struct enf_result *res)
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[16];
 	char ip[KL_ADDR_STRLEN], t[64];
@@ -805,7 +815,8 @@ static void h_rl_set_ip(struct enf_ctx *ctx, const struct enf_actor *who,
 		       fmt_ttl(r->ttl_ms, t, sizeof(t)));
 }
 
-static void h_rl_unset_ip(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_rl_unset_ip(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[16];
 	char ip[KL_ADDR_STRLEN];
@@ -814,8 +825,8 @@ static void h_rl_unset_ip(struct enf_ctx *ctx, const struct kl_ctl_req *r, struc
 	      res);
 }
 
-static void h_tuple_enforce(struct enf_ctx *ctx, const struct kl_ctl_req *r,
-			    struct enf_result *res)
+static void h_tuple_enforce(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct kl_cfg c;
 	int rc = enf_cfg_read(ctx, &c);
@@ -837,8 +848,8 @@ static void h_tuple_enforce(struct enf_ctx *ctx, const struct kl_ctl_req *r,
 		enf_result_set(res, KL_OK, "tuple-enforce %s", enf_edge_mode_name(r->mode));
 }
 
-static void h_edge(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
-		   struct enf_result *res)
+static void h_edge(struct enf_ctx *ctx, const struct enf_actor *who,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	uint8_t key[40];
 	char ip[KL_ADDR_STRLEN], p[16], t[64], what[96];
@@ -873,7 +884,8 @@ static void h_edge(struct enf_ctx *ctx, const struct enf_actor *who, const struc
 			       : "; no effect until kl-enforcer runs --features graph-enforce");
 }
 
-static void h_sampling(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_sampling(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct kl_cfg c;
 	int rc = enf_cfg_read(ctx, &c);
@@ -893,7 +905,8 @@ static void h_sampling(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct e
 			       (unsigned long long)r->count, (unsigned long long)r->count + 1);
 }
 
-static void h_reset(struct enf_ctx *ctx, struct enf_result *res)
+static void h_reset(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r UNUSED, struct enf_result *res, const char *detail UNUSED)
 {
 	static const struct {
 		const char *name;
@@ -956,7 +969,8 @@ static const struct list_spec {
 	    { ENF_M_EDGE4_RL, L_EDGE_RL } } },
 };
 
-static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_result *res)
+static void h_list(struct enf_ctx *ctx, const struct enf_actor *who UNUSED,
+		const struct kl_ctl_req *r, struct enf_result *res, const char *detail UNUSED)
 {
 	struct list_acc acc;
 	int rc = 0;
@@ -995,12 +1009,54 @@ static void h_list(struct enf_ctx *ctx, const struct kl_ctl_req *r, struct enf_r
 		       acc.total > shown ? " (truncated)" : "");
 }
 
+/* What the enforcer does for each control command, and what follows: a
+ * read is answered only; a change is committed (logged, audited, and the
+ * policy generation bumped unless it changes nothing the data plane caches
+ * per source); attach and detach commit themselves. */
+enum ctl_after { AFTER_NONE, AFTER_COMMIT, AFTER_COMMIT_BUMP };
+struct ctl_handler {
+	void (*fn)(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
+		   struct enf_result *res, const char *detail);
+	enum ctl_after after;
+};
+static const struct ctl_handler ctl_handlers[KL_CTL_CMD_MAX] = {
+	[KL_CTL_STATUS] = { h_status, AFTER_NONE },
+	[KL_CTL_STATS] = { h_stats, AFTER_NONE },
+	[KL_CTL_TOP_SRC] = { h_top_src, AFTER_NONE },
+	[KL_CTL_EVENTS] = { h_events, AFTER_NONE },
+	[KL_CTL_ALLOW_LIST] = { h_list, AFTER_NONE },
+	[KL_CTL_DENY_LIST] = { h_list, AFTER_NONE },
+	[KL_CTL_RL_LIST] = { h_list, AFTER_NONE },
+	[KL_CTL_EDGE_LIST] = { h_list, AFTER_NONE },
+	[KL_CTL_ATTACH] = { h_attach, AFTER_NONE },
+	[KL_CTL_DETACH] = { h_detach, AFTER_NONE },
+	[KL_CTL_ALLOW_ADD] = { h_allow_add, AFTER_COMMIT_BUMP },
+	[KL_CTL_ALLOW_DEL] = { h_allow_del, AFTER_COMMIT_BUMP },
+	[KL_CTL_ENFORCE_ALLOW] = { h_enforce_allow, AFTER_COMMIT_BUMP },
+	[KL_CTL_DENY_ADD] = { h_deny_add, AFTER_COMMIT_BUMP },
+	[KL_CTL_DENY_DEL] = { h_deny_del, AFTER_COMMIT_BUMP },
+	[KL_CTL_RL_SET] = { h_rl_global, AFTER_COMMIT_BUMP },
+	[KL_CTL_RL_OFF] = { h_rl_global, AFTER_COMMIT_BUMP },
+	[KL_CTL_RL_SET_IP] = { h_rl_set_ip, AFTER_COMMIT_BUMP },
+	[KL_CTL_RL_UNSET_IP] = { h_rl_unset_ip, AFTER_COMMIT_BUMP },
+	/* Read per packet, not cached. */
+	[KL_CTL_NEWSRC_LIMIT] = { h_newsrc, AFTER_COMMIT },
+	[KL_CTL_NEWSRC_OFF] = { h_newsrc, AFTER_COMMIT },
+	[KL_CTL_TUPLE_ENFORCE] = { h_tuple_enforce, AFTER_COMMIT_BUMP },
+	[KL_CTL_EDGE_ADD_DENY] = { h_edge, AFTER_COMMIT_BUMP },
+	[KL_CTL_EDGE_DEL_DENY] = { h_edge, AFTER_COMMIT_BUMP },
+	[KL_CTL_EDGE_ADD_ALLOW] = { h_edge, AFTER_COMMIT_BUMP },
+	[KL_CTL_EDGE_DEL_ALLOW] = { h_edge, AFTER_COMMIT_BUMP },
+	/* Sampling does not change verdicts. */
+	[KL_CTL_SAMPLING] = { h_sampling, AFTER_COMMIT },
+	[KL_CTL_RESET] = { h_reset, AFTER_COMMIT_BUMP },
+};
+
 static void handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,
 		   struct enf_result *res)
 {
 	char why[ENF_TEXT_LEN], detail[256];
 	const char *action = kl_ctl_cmd_name(r->cmd);
-	bool bump = true;
 
 	memset(res, 0, sizeof(*res));
 	req_detail(r, detail, sizeof(detail));
@@ -1013,46 +1069,19 @@ static void handle(struct enf_ctx *ctx, const struct enf_actor *who, const struc
 			enf_audit_request(ctx, who, action, detail, st);
 		return;
 	}
-	switch (r->cmd) {
-	case KL_CTL_STATUS: h_status(ctx, r, res); return;
-	case KL_CTL_STATS: h_stats(ctx, res); return;
-	case KL_CTL_TOP_SRC: h_top_src(ctx, r, res); return;
-	case KL_CTL_EVENTS: h_events(ctx, r, res); return;
-	case KL_CTL_ALLOW_LIST:
-	case KL_CTL_DENY_LIST:
-	case KL_CTL_RL_LIST:
-	case KL_CTL_EDGE_LIST: h_list(ctx, r, res); return;
-	case KL_CTL_ATTACH: h_attach(ctx, who, r, res, detail); return;
-	case KL_CTL_DETACH: h_detach(ctx, who, r, res, detail); return;
-	case KL_CTL_ALLOW_ADD: h_allow_add(ctx, who, r, res); break;
-	case KL_CTL_ALLOW_DEL: h_allow_del(ctx, r, res); break;
-	case KL_CTL_ENFORCE_ALLOW: h_enforce_allow(ctx, r, res); break;
-	case KL_CTL_DENY_ADD: h_deny_add(ctx, who, r, res); break;
-	case KL_CTL_DENY_DEL: h_deny_del(ctx, r, res); break;
-	case KL_CTL_RL_SET:
-	case KL_CTL_RL_OFF: h_rl_global(ctx, r, res); break;
-	case KL_CTL_RL_SET_IP: h_rl_set_ip(ctx, who, r, res); break;
-	case KL_CTL_NEWSRC_LIMIT:
-	case KL_CTL_NEWSRC_OFF:
-		h_newsrc(ctx, r, res);
-		bump = false; /* read per packet, not cached */
-		break;
-	case KL_CTL_RL_UNSET_IP: h_rl_unset_ip(ctx, r, res); break;
-	case KL_CTL_TUPLE_ENFORCE: h_tuple_enforce(ctx, r, res); break;
-	case KL_CTL_EDGE_ADD_DENY:
-	case KL_CTL_EDGE_DEL_DENY:
-	case KL_CTL_EDGE_ADD_ALLOW:
-	case KL_CTL_EDGE_DEL_ALLOW: h_edge(ctx, who, r, res); break;
-	case KL_CTL_SAMPLING:
-		h_sampling(ctx, r, res);
-		bump = false; /* sampling does not change verdicts */
-		break;
-	case KL_CTL_RESET: h_reset(ctx, res); break;
-	default:
+	const struct ctl_handler *h = r->cmd < KL_CTL_CMD_MAX ? &ctl_handlers[r->cmd] : NULL;
+	if (h == NULL || h->fn == NULL) {
 		enf_result_set(res, KL_ERR_UNSUPPORTED, "%s is not supported by kl-enforcer", action);
 		return;
 	}
-	enforcer_commit(ctx, who, action, detail, res->status, bump);
+	h->fn(ctx, who, r, res, detail);
+	if (h->after != AFTER_NONE)
+		enforcer_commit(ctx, who, action, detail, res->status, h->after == AFTER_COMMIT_BUMP);
+}
+
+bool enf_ctl_served(unsigned cmd)
+{
+	return cmd < KL_CTL_CMD_MAX && ctl_handlers[cmd].fn != NULL;
 }
 
 void enf_handle(struct enf_ctx *ctx, const struct enf_actor *who, const struct kl_ctl_req *r,

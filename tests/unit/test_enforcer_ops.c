@@ -288,6 +288,41 @@ static void test_new_source_limit(void **state)
 	assert_int_equal(c.new_expires_ns, 0);
 }
 
+/* Every enforcer command of the control table is served, no other. A change to what the data
+ * plane caches per source bumps the policy generation; one it reads per
+ * packet (the new-source limit) and a read do not. */
+static void test_dispatch_table(void **state)
+{
+	(void)state;
+	for (unsigned c = 1; c < KL_CTL_CMD_MAX; c++)
+		assert_int_equal(enf_ctl_served(c), kl_ctl_cmd_role(c) == KL_ROLE_ENFORCER);
+	assert_false(enf_ctl_served(0));
+	assert_false(enf_ctl_served(KL_CTL_CMD_MAX));
+
+	uint32_t g = gen();
+	struct kl_ctl_req r = mk(KL_CTL_NEWSRC_LIMIT, NULL);
+	r.burst = 10;
+	assert_int_equal(run0(&r), KL_OK);
+	assert_int_equal(gen(), g);
+	r = mk(KL_CTL_STATS, NULL);
+	assert_int_equal(run0(&r), KL_OK);
+	assert_int_equal(gen(), g);
+	r = mk(KL_CTL_DENY_ADD, "203.0.113.9");
+	assert_int_equal(run0(&r), KL_OK);
+	assert_true(gen() > g);
+
+	struct enf_result res;
+	r = mk(KL_CTL_CMD_MAX, NULL);
+	assert_int_not_equal(run(&r, &res), KL_OK);
+	enf_result_free(&res);
+
+	/* Leave the shared maps as found. */
+	r = mk(KL_CTL_DENY_DEL, "203.0.113.9");
+	assert_int_equal(run0(&r), KL_OK);
+	r = mk(KL_CTL_NEWSRC_OFF, NULL);
+	assert_int_equal(run0(&r), KL_OK);
+}
+
 static void test_rate_limits(void **state)
 {
 	(void)state;
@@ -673,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_deny_cidr_and_v6),
 		cmocka_unit_test(test_protected_refused_and_synced),
 		cmocka_unit_test(test_rate_limits),
+		cmocka_unit_test(test_dispatch_table),
 		cmocka_unit_test(test_sweep_removes_only_expired),
 		cmocka_unit_test(test_stats_sum_over_cpus),
 		cmocka_unit_test(test_top_src),
