@@ -336,6 +336,20 @@ static inline __attribute__((always_inline)) void kl_src_buckets6(const __u8 a[1
 	kl_src_bases(kl_src_hash6w(w0, w1, seed), mask, base);
 }
 
+/* Slots of a source or flow slot array for n entries per family
+ * (map_sizes src, flow): twice n, so 4-way buckets rarely overflow, rounded
+ * up to a power of two for the bucket mask, at least 16 buckets.
+ * Userspace: the enforcer sizes the arrays with it, receivers bound a
+ * tick's records by it. */
+static inline __u64 kl_slots_for(__u32 n)
+{
+	__u64 s = 16 * KL_SRC_WAYS;
+
+	while (s < 2ull * n)
+		s <<= 1;
+	return s;
+}
+
 /* A flow's counters (struct kl_flow_slot). */
 struct kl_flow_stats {
 	__u64 pkts;

@@ -23,14 +23,10 @@ _Static_assert(sizeof(struct kl_lpm6_key) <= KEY_MAX, "key buffer");
 
 uint32_t enf_slots(uint32_t count)
 {
-	/* Twice the entries, so 4-way buckets rarely overflow; a power of
-	 * two for the bucket mask; at least 16 buckets. */
-	uint64_t want = 2ull * count, n = 16 * KL_SRC_WAYS;
+	uint64_t n = kl_slots_for(count);
 
 	_Static_assert(KL_SRC_WAYS == KL_FLOW_WAYS, "one slot-count rule for both");
-	while (n < want && n < ENF_SLOTS_MAX)
-		n <<= 1;
-	return (uint32_t)n;
+	return (uint32_t)(n < ENF_SLOTS_MAX ? n : ENF_SLOTS_MAX);
 }
 
 bool enf_is_slot_map(int m)

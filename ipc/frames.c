@@ -471,23 +471,14 @@ static size_t msg_cap(size_t payload)
 	return KL_MSG_HDR_LEN + (payload < KL_MSG_MAX_PAYLOAD ? payload : KL_MSG_MAX_PAYLOAD);
 }
 
-static uint64_t src_slots(uint32_t src_per_family)
-{
-	uint64_t slots = 64;
-
-	while (slots < 2ull * src_per_family)
-		slots <<= 1;
-	return slots;
-}
-
 uint64_t kl_telem_tick_max(uint32_t src_per_family)
 {
-	return 2 * src_slots(src_per_family);
+	return 2 * kl_slots_for(src_per_family);
 }
 
 uint64_t kl_flows_tick_max(uint32_t flows_per_family)
 {
-	return 2 * (uint64_t)flows_per_family;
+	return 2 * kl_slots_for(flows_per_family);
 }
 
 size_t kl_telem_msg_max(uint32_t src_per_family)

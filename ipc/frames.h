@@ -70,9 +70,8 @@
 /* The most records one tick can hold when the data plane's maps hold `n`
  * sources / flows per family (map_sizes src / flow): a receiver accepts
  * that much per tick and no more, so a lying sensor cannot make it
- * allocate beyond what the configuration needs. TELEMETRY is read from
- * the source slots (bpf/shield.h), the power of two >= 2 * n and at
- * least 64 per family. */
+ * allocate beyond what the configuration needs. Both are read from slot
+ * arrays (bpf/shield.h), kl_slots_for(n) slots per family. */
 uint64_t kl_telem_tick_max(uint32_t src_per_family);
 uint64_t kl_flows_tick_max(uint32_t flows_per_family);
 /* The largest message (wire header included) of such a tick: its

@@ -352,11 +352,52 @@ static void test_larger_than_one_frame(void **state)
 	kl_frame_free(&f);
 }
 
+/* Flows are read from slot arrays holding twice map_sizes.flow (rounded up
+ * to a power of two): a tick with every slot of both families in use is a
+ * legitimate tick, and is accepted; one record more is not. */
+static void test_flows_tick_bound_is_the_slots(void **state)
+{
+	struct kl_frame f = { 0 };
+	struct kl_flows_hdr h = { .tick = 1 };
+	struct kl_tickasm a;
+	uint32_t flows = 1000, n = (uint32_t)(2 * kl_slots_for(flows)); /* 2 x 2048 */
+	(void)state;
+
+	assert_int_equal(kl_flows_tick_max(flows), 4096);
+	assert_int_equal(kl_telem_tick_max(flows), 4096);
+	for (uint32_t extra = 0; extra < 2; extra++) {
+		char err[256];
+		size_t len;
+		kl_tickasm_init(&a, KL_MSG_FLOWS, kl_flows_tick_max(flows));
+		assert_int_equal(kl_frame_begin_flows(&f, 1, &h), 0);
+		for (uint32_t i = 0; i < n + extra; i++) {
+			struct kl_flow_rec r = { .family = 4, .addr = { 198, 18, (uint8_t)(i >> 8),
+									 (uint8_t)i },
+						 .port = 443, .proto = 6, .pkts = 1, .bytes = 60 };
+			assert_int_equal(kl_frame_add_flow(&f, &r), 0);
+		}
+		kl_frame_end(&f);
+		assert_int_equal(f.nmsg, 1);
+		const uint8_t *m = kl_frame_msg(&f, 0, &len);
+		int rc = feed_raw(&a, m, len, err, sizeof(err));
+		if (extra == 0) {
+			assert_int_equal(rc, KL_TICKASM_TICK);
+			assert_int_equal(a.flows.h.n_records, n);
+		} else {
+			assert_int_equal(rc, KL_TICKASM_REFUSED);
+		}
+		kl_tickasm_free(&a);
+		kl_frame_free(&f);
+		memset(&f, 0, sizeof(f));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_and_assemble),
 		cmocka_unit_test(test_flows_split),
+		cmocka_unit_test(test_flows_tick_bound_is_the_slots),
 		cmocka_unit_test(test_hostile_sequences),
 		cmocka_unit_test(test_refused_frames),
 		cmocka_unit_test(test_oversized_tick),
