@@ -767,6 +767,8 @@ static __always_inline int judge(struct kl_src_stats *e, struct kl_edge_cache *e
 
 /* Whether flow slot f holds (tuple, source): tuple carries the family, so
  * a free slot or one being claimed (tuple 0) matches nothing. */
+/* fam 6's comparison holds for IPv4 slots too (w1 and the address's upper
+ * half are 0), so code that does not know the family passes 6. */
 static __always_inline int flow_owned(struct kl_flow_slot *f, const __u32 fam, __u32 tuple,
 				      __u64 w0, __u64 w1)
 {
@@ -812,7 +814,7 @@ __noinline int kl_flow_claim(__u32 tuple, __u32 base, __u64 w0, __u64 w1, __u64 
 		q = READ_ONCE(f->seq);
 		if (q & 1)
 			continue;
-		if (READ_ONCE(f->tuple) == tuple && f->src64[0] == w0 && f->src64[1] == w1)
+		if (flow_owned(f, 6, tuple, w0, w1))
 			return (int)k; /* claimed meanwhile */
 		ls = READ_ONCE(f->family) ? READ_ONCE(f->s.last_seen_ns) : 0;
 		if (!v || ls < oldest) {
@@ -828,9 +830,7 @@ __noinline int kl_flow_claim(__u32 tuple, __u32 base, __u64 w0, __u64 w1, __u64 
 		/* Most likely another CPU claiming it for this very flow. */
 		for (int i = 0; i < CLAIM_SPIN && (READ_ONCE(v->seq) & 1); i++)
 			barrier();
-		return READ_ONCE(v->tuple) == tuple && v->src64[0] == w0 && v->src64[1] == w1 ?
-			       (int)vk :
-			       -1;
+		return flow_owned(v, 6, tuple, w0, w1) ? (int)vk : -1;
 	}
 	__sync_lock_test_and_set(&v->tuple, 0);
 	__builtin_memset(&v->s, 0, sizeof(v->s));
@@ -846,8 +846,7 @@ __noinline int kl_flow_claim(__u32 tuple, __u32 base, __u64 w0, __u64 w1, __u64 
 		__u32 k = base + w;
 
 		f = bpf_map_lookup_elem(map, &k);
-		if (!f || f == v || (READ_ONCE(f->seq) & 1) || READ_ONCE(f->tuple) != tuple ||
-		    f->src64[0] != w0 || f->src64[1] != w1)
+		if (!f || f == v || (READ_ONCE(f->seq) & 1) || !flow_owned(f, 6, tuple, w0, w1))
 			continue;
 		if (__sync_val_compare_and_swap(&v->seq, nseq, nseq + 1) == nseq) {
 			__sync_lock_test_and_set(&v->tuple, 0);
