@@ -633,16 +633,13 @@ static int run_loop(struct live *L)
 			L->vrx = NULL;
 			vrx_fd = -1;
 		}
+		/* Deciding matters more than klctl: keep going without it. */
 		if (L->srv != NULL &&
-		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
-			/* Deciding matters more than klctl: keep going without it. */
-			kl_error("control socket failed; klctl sources/forgive are unavailable "
-				 "until kl-decider restarts (SIGUSR1 and the feedback file still "
-				 "work)");
-			kl_server_close(L->srv);
-			L->srv = NULL;
+		    kl_server_serve_or_close(&L->srv, REQUESTS_PER_WAKEUP, on_request, L,
+					     "control socket failed; klctl sources/forgive are "
+					     "unavailable until kl-decider restarts (SIGUSR1 and the "
+					     "feedback file still work)") < 0)
 			srv_fd = -1;
-		}
 		if (maybe_idle_tick(L) < 0)
 			return -1;
 	}

@@ -857,14 +857,11 @@ static int run_loop(struct live *L)
 		if (rc < 0)
 			return -1;
 		if (L->srv != NULL &&
-		    kl_server_serve(L->srv, REQUESTS_PER_WAKEUP, on_request, L) < 0) {
-			kl_error("control socket failed; klctl graph is unavailable until "
-				 "kl-graphd restarts (the offline commands still read the "
-				 "database)");
-			kl_server_close(L->srv);
-			L->srv = NULL;
+		    kl_server_serve_or_close(&L->srv, REQUESTS_PER_WAKEUP, on_request, L,
+					     "control socket failed; klctl graph is unavailable until "
+					     "kl-graphd restarts (the offline commands still read the "
+					     "database)") < 0)
 			srv_fd = -1;
-		}
 		int64_t mono = kl_clock_ms(CLOCK_MONOTONIC);
 		/* Without frames (no sensor, no traffic) promotion, expiry and
 		 * the violation denies' lapse still follow the clock. */

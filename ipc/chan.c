@@ -504,6 +504,17 @@ int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx)
 	return n;
 }
 
+int kl_server_serve_or_close(struct kl_server **s, int max, kl_serve_fn fn, void *ctx,
+			     const char *lost)
+{
+	if (kl_server_serve(*s, max, fn, ctx) >= 0)
+		return 0;
+	kl_error("%s", lost);
+	kl_server_close(*s);
+	*s = NULL;
+	return -1;
+}
+
 int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms)
 {
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;

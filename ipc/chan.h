@@ -89,6 +89,11 @@ int kl_server_recv(struct kl_server *s, struct kl_request *req, int timeout_ms);
  * caller then goes on without the socket. */
 typedef void (*kl_serve_fn)(void *ctx, struct kl_request *req);
 int kl_server_serve(struct kl_server *s, int max, kl_serve_fn fn, void *ctx);
+/* The same for a daemon that carries on without its control socket when
+ * it fails: logs `lost` as an error, closes *s and sets it to NULL.
+ * Returns -1 then (the caller forgets the socket's descriptor), else 0. */
+int kl_server_serve_or_close(struct kl_server **s, int max, kl_serve_fn fn, void *ctx,
+			     const char *lost);
 /* A descriptor that polls readable (POLLIN) while a message waits to be
  * received; it is nng's, so only poll it: never read, write or close it.
  * A server with several sockets polls them all, then calls

@@ -1267,6 +1267,10 @@ static void test_serve_bounded(void **state)
 	assert_int_equal(total, N);
 	assert_int_equal(sv.n, N);
 	assert_int_equal(kl_server_serve(sv.s, MAX, serve_one, &sv), 0);
+	/* A working socket is served and kept. */
+	struct kl_server *keep = sv.s;
+	assert_int_equal(kl_server_serve_or_close(&sv.s, MAX, serve_one, &sv, "unused"), 0);
+	assert_ptr_equal(sv.s, keep);
 	for (int i = 0; i < N; i++)
 		nng_close(c[i]);
 	kl_server_close(sv.s);
